@@ -1,0 +1,17 @@
+//! The ingest function: EventBridge delivers "Image Scan Failed" envelopes; each becomes an
+//! occurrence of a deduplicated failure group in DynamoDB.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use scan_failures::config::IngestConfig;
+use scan_failures::store::Store;
+use scan_failures::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init_logging();
+    let config = IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("ingest", &e));
+    let aws = aws_config::load_from_env().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let ingest = ingest::handler::Ingest::new(store, config.retention);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle(event.payload))).await
+}

@@ -1,0 +1,36 @@
+//! Timestamps as stored: UTC, millisecond precision, fixed width, so that string order is time
+//! order in key conditions and condition expressions.
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+/// Formats as `2026-11-25T10:00:00.000Z`.
+pub fn format(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    // Years outside 0..=9999 cannot be parsed from RFC 3339, so formatting cannot fail here;
+    // fall back to RFC 3339 rather than panic.
+    let utc = t.to_offset(UtcOffset::UTC);
+    utc.format(&fmt).or_else(|_| utc.format(&Rfc3339)).unwrap_or_default()
+}
+
+/// Parses an RFC 3339 timestamp; `None` when it is not one.
+pub fn parse(s: &str) -> Option<OffsetDateTime> {
+    if s.len() > 64 {
+        return None;
+    }
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_is_fixed_width_utc_with_milliseconds() {
+        let t = parse("2026-01-02T03:04:05.6+02:00").unwrap();
+        assert_eq!(format(t), "2026-01-02T01:04:05.600Z");
+        assert_eq!(format(parse("2026-01-02T03:04:05Z").unwrap()), "2026-01-02T03:04:05.000Z");
+        assert_eq!(parse("yesterday"), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! The write path on a real DynamoDB Local, through the ingest handler in-process.
+
+use std::collections::HashMap;
+
+use ingest::handler::{Ingest, IngestError};
+use integration_tests::{fresh_store, samples};
+use scan_failures::config::RetentionDays;
+use scan_failures::event::{Operation, Origin};
+use scan_failures::group::GroupRecord;
+use scan_failures::store::Store;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn envelope(id: &str, time: &str, detail: Value) -> Value {
+    json!({
+        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.producer",
+        "account": "123456789012", "time": time, "region": "eu-west-1", "resources": [], "detail": detail
+    })
+}
+
+fn failure(op: &str, origin: &str, image: &str, message: &str) -> Value {
+    json!({"operation": op, "origin": origin, "image": {"name": image}, "error": {"message": message}})
+}
+
+async fn group(store: &Store, id: &str) -> GroupRecord {
+    let id = Uuid::parse_str(id).unwrap();
+    store.get(&id).await.unwrap().unwrap_or_else(|| panic!("group {id} not stored"))
+}
+
+/// Every stored group (test helper: a scan of a small test table, never on a request path).
+async fn all_groups(store: &Store) -> Vec<GroupRecord> {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .filter_expression("begins_with(pk, :g)")
+        .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::S("g#".into()))
+        .send()
+        .await
+        .unwrap();
+    out.items().iter().map(|i| serde_dynamo::from_item(i.clone()).unwrap()).collect()
+}
+
+fn handler(store: &Store) -> Ingest {
+    Ingest::new(store.clone(), RetentionDays::default())
+}
+
+#[tokio::test]
+async fn each_operation_and_origin_creates_a_group_and_a_success_creates_none() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut ids = Vec::new();
+    for (i, op) in Operation::ALL.iter().enumerate() {
+        for (j, origin) in Origin::ALL.iter().enumerate() {
+            let image = format!("quay.io/acme/app{i}{j}:1");
+            let ev = envelope(&format!("ev-{i}-{j}"), "2026-11-25T10:00:00Z", failure(op.as_str(), origin.as_str(), &image, "context deadline exceeded"));
+            let r = ingest.handle(ev).await.unwrap();
+            assert_eq!(r.result, "created");
+            let g = group(&store, r.group_id.as_deref().unwrap()).await;
+            assert_eq!(g.op_counts, HashMap::from([(op.key().to_owned(), 1)]));
+            assert_eq!(g.origin_counts, HashMap::from([(origin.as_str().to_owned(), 1)]));
+            assert_eq!(g.resource_name, image);
+            ids.push(g.id);
+        }
+    }
+    let mut success = failure("image scan", "roxctl", "nginx", "");
+    success["outcome"] = json!("success");
+    let r = ingest.handle(envelope("ev-success", "2026-11-25T10:00:00Z", success)).await.unwrap();
+    assert_eq!(r.result, "ignored_success");
+    assert_eq!(all_groups(&store).await.len(), 8);
+}
+
+#[tokio::test]
+async fn identical_failures_in_shuffled_order_make_one_group_spanning_earliest_to_latest() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    // 50 minutes, visited in a fixed pseudo-random order (a permutation by a step coprime to 50).
+    let order: Vec<u32> = (0..50).map(|i| (i * 17 + 11) % 50).collect();
+    let mut group_id = String::new();
+    for (n, minute) in order.iter().enumerate() {
+        let t = format!("2026-11-25T{:02}:{:02}:00Z", 8 + minute / 60, minute % 60);
+        let detail = json!({"operation": "image scan", "origin": "api", "image": {"name": "nginx"},
+            "error": {"message": format!("scan {n}: context deadline exceeded")}, "occurredAt": t});
+        let r = ingest.handle(envelope(&format!("shuffled-{n}"), "2026-11-25T12:00:00Z", detail)).await.unwrap();
+        group_id = r.group_id.unwrap();
+    }
+    let g = group(&store, &group_id).await;
+    assert_eq!(g.num_occurrences, 50);
+    assert_eq!(g.created_at, "2026-11-25T08:00:00.000Z");
+    assert_eq!(g.last_occurred_at, "2026-11-25T08:49:00.000Z");
+    // The message kept is the one of the latest occurrence (minute 49 was sent as number n).
+    let n_of_latest = order.iter().position(|m| *m == 49).unwrap();
+    assert_eq!(g.message, format!("scan {n_of_latest}: context deadline exceeded"));
+    assert_eq!(all_groups(&store).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_envelope_delivered_three_times_counts_once() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let ev = envelope("redelivered", "2026-11-25T10:00:00Z", failure("image check", "roxctl", "alpine", "no image scanners are integrated"));
+    let results: Vec<&str> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(ingest.handle(ev.clone()).await.unwrap().result);
+        }
+        v
+    };
+    assert_eq!(results, ["created", "duplicate", "duplicate"]);
+    let groups = all_groups(&store).await;
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].num_occurrences, 1);
+    assert_eq!(groups[0].reason, "NO_SCANNER_INTEGRATION");
+}
+
+#[tokio::test]
+async fn eight_concurrent_invokers_of_100_events_over_5_groups_count_exactly_800() {
+    let store = fresh_store().await;
+    let mut tasks = Vec::new();
+    for invoker in 0..8 {
+        // Each invoker has its own client, as separate Lambda instances would.
+        let own = Store::new(integration_tests::dynamodb_client(integration_tests::dynamodb_endpoint()), store.table());
+        tasks.push(tokio::spawn(async move {
+            let ingest = Ingest::new(own, RetentionDays::default());
+            for n in 0..100 {
+                let image = format!("quay.io/acme/svc{}:1", n % 5);
+                let t = format!("2026-11-25T10:{:02}:{:02}Z", n % 60, invoker);
+                let detail = json!({"operation": "image scan", "origin": "api", "image": {"name": image},
+                    "cluster": format!("cluster-{invoker}"), "error": {"message": "context deadline exceeded"}, "occurredAt": t});
+                ingest.handle(envelope(&format!("c-{invoker}-{n}"), "2026-11-25T11:00:00Z", detail)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let groups = all_groups(&store).await;
+    assert_eq!(groups.len(), 5);
+    assert_eq!(groups.iter().map(|g| g.num_occurrences).sum::<u64>(), 800);
+    for g in &groups {
+        assert_eq!(g.num_occurrences, 160);
+        assert_eq!(g.clusters.len(), 8);
+        assert_eq!(g.op_counts["image_scan"], 160);
+    }
+}
+
+#[tokio::test]
+async fn expires_at_is_last_occurrence_plus_retention_days() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::new(7).unwrap());
+    let mut detail = failure("image scan", "api", "nginx", "context deadline exceeded");
+    detail["occurredAt"] = json!("2026-11-20T06:00:00Z");
+    let r = ingest.handle(envelope("ttl-1", "2026-11-20T06:00:05Z", detail.clone())).await.unwrap();
+    detail["occurredAt"] = json!("2026-11-21T06:00:00Z");
+    ingest.handle(envelope("ttl-2", "2026-11-21T06:00:05Z", detail)).await.unwrap();
+    let g = group(&store, r.group_id.as_deref().unwrap()).await;
+    assert_eq!(g.last_occurred_at, "2026-11-21T06:00:00.000Z");
+    // 2026-11-28T06:00:00Z
+    assert_eq!(g.expires_at, 1_795_845_600);
+}
+
+#[tokio::test]
+async fn sets_keep_the_20_most_recent_values_and_drop_the_oldest() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut group_id = String::new();
+    for n in 0..25 {
+        let mut d = failure("image scan", "api", "nginx", "context deadline exceeded");
+        d["cluster"] = json!(format!("cluster-{n:02}"));
+        d["occurredAt"] = json!(format!("2026-11-25T10:{n:02}:00Z"));
+        group_id = ingest.handle(envelope(&format!("set-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
+    }
+    let g = group(&store, &group_id).await;
+    let kept = scan_failures::group::most_recent_first(&g.clusters);
+    let expected: Vec<String> = (5..25).rev().map(|n| format!("cluster-{n:02}")).collect();
+    assert_eq!(kept, expected);
+    assert_eq!(g.num_occurrences, 25);
+}
+
+#[tokio::test]
+async fn unknown_messages_differing_only_in_numbers_digests_and_ids_share_a_group() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let a = "scanner said: blob 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 failed 3 times (request 5f0c2f4e-8e0b-4c4e-9a57-0c6f2b3d1e7a) zz";
+    let b = "scanner said: blob 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae failed 12 times (request 0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d) zz";
+    let ra = ingest.handle(envelope("u-1", "2026-11-25T10:00:00Z", failure("image scan", "api", "nginx", a))).await.unwrap();
+    let rb = ingest.handle(envelope("u-2", "2026-11-25T10:01:00Z", failure("image scan", "api", "nginx", b))).await.unwrap();
+    assert_eq!(ra.reason, Some("UNKNOWN"));
+    assert_eq!((ra.result, rb.result), ("created", "updated"));
+    assert_eq!(ra.group_id, rb.group_id);
+    assert_eq!(group(&store, ra.group_id.as_deref().unwrap()).await.num_occurrences, 2);
+}
+
+#[tokio::test]
+async fn malformed_events_are_rejected_naming_the_field_and_write_nothing() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let ok = || envelope("bad", "2026-11-25T10:00:00Z", failure("image scan", "api", "nginx", "context deadline exceeded"));
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    let mut v = ok();
+    v.as_object_mut().unwrap().remove("detail");
+    cases.push((v, "."));
+    let mut v = ok();
+    v["detail"]["image"]["name"] = json!(7);
+    cases.push((v, "detail.image.name"));
+    let mut v = ok();
+    v["detail"]["operation"] = json!("image delete");
+    cases.push((v, "detail.operation"));
+    let mut v = ok();
+    v["detail"]["image"]["name"] = json!("");
+    cases.push((v, "detail.image.name"));
+    let mut v = ok();
+    v["detail"]["image"]["digest"] = json!("sha256:1234");
+    cases.push((v, "detail.image.digest"));
+    let mut v = ok();
+    v["detail"]["error"]["message"] = json!("x".repeat(300_000));
+    cases.push((v, "detail.error.message"));
+    cases.push((json!({"Records": [{"body": "{}"}]}), "."));
+    cases.push((json!("just a string"), "."));
+    for (event, field) in cases {
+        match ingest.handle(event).await {
+            Err(IngestError::Rejected(e)) => {
+                assert_eq!(e.field(), field);
+                let message = e.to_string();
+                assert!(message.starts_with(&format!("{field}: ")), "{message}");
+            }
+            other => panic!("expected a rejection naming {field}, got {other:?}"),
+        }
+    }
+    assert!(all_groups(&store).await.is_empty());
+}
+
+#[tokio::test]
+async fn every_sample_event_is_accepted() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut results = Vec::new();
+    for (name, event) in samples("ingest-") {
+        let r = ingest.handle(event).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        results.push((name, r.result, r.reason));
+    }
+    let reasons: Vec<Option<&str>> = results.iter().map(|r| r.2).collect();
+    assert_eq!(
+        reasons,
+        [
+            Some("REGISTRY_UNAUTHORIZED"),
+            Some("IMAGE_NOT_FOUND"),
+            Some("NO_REGISTRY_INTEGRATION"),
+            Some("SCANNER_UNAVAILABLE"),
+            Some("TIMEOUT"),
+            Some("NO_SCANNER_INTEGRATION"),
+            Some("RATE_LIMITED"),
+            Some("DELEGATED_SCAN_FAILED"),
+            None
+        ]
+    );
+    assert_eq!(all_groups(&store).await.len(), 8);
+}
