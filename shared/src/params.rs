@@ -1,0 +1,1068 @@
+//! Query parameters of the list (`GET /v1/administration/events`) and count
+//! (`GET /v1/count/administration/events`) endpoints, named as the StackRox/ACS API names them
+//! (`filter.level`, `pagination.limit`, ...), so that ACS clients work unchanged.
+//!
+//! Everything here is outside data: the number of parameters, of repeats and the size of each
+//! value are bounded before any value is interpreted, and an error echoes at most
+//! [`MAX_ECHO_BYTES`] of the offending value so that a hostile request cannot make a large
+//! response. Values are trimmed of surrounding whitespace before they are checked.
+
+use thiserror::Error;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::classify::Reason;
+use crate::event::{Operation, Origin};
+use crate::image::{validate_digest, ImageRef};
+use crate::time_fmt;
+
+/// Page size when `pagination.limit` is absent.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest `pagination.limit`.
+pub const MAX_LIMIT: u32 = 1000;
+/// Largest `pagination.offset`: an offset is paid for by reading and discarding items, so it
+/// is bounded; clients that page further use `pagination.cursor`.
+pub const MAX_OFFSET: u32 = 10_000;
+/// Most query pairs in one request.
+pub const MAX_PARAMS: usize = 64;
+/// Largest value of any parameter, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024;
+/// Most values of one repeatable filter.
+pub const MAX_REPEATS: usize = 20;
+/// Most bytes of a value (or unknown name) echoed back in an error.
+pub const MAX_ECHO_BYTES: usize = 64;
+
+/// The only accepted `pagination.sortOption.field`: the store keeps events ordered by it.
+pub const SORT_FIELD: &str = "lastOccurredAt";
+
+/// Names accepted by the count endpoint: the filters.
+pub const COUNT_PARAMS: &[&str] = &[
+    "filter.from",
+    "filter.until",
+    "filter.domain",
+    "filter.resourceType",
+    "filter.type",
+    "filter.level",
+    "filter.resourceName",
+    "filter.resourceId",
+    "filter.repository",
+    "filter.reason",
+    "filter.operation",
+    "filter.origin",
+    "filter.cluster",
+    "filter.account",
+    "filter.search",
+];
+
+/// Names accepted by the list endpoint: the filters, then the pagination parameters.
+pub const LIST_PARAMS: &[&str] = &[
+    "filter.from",
+    "filter.until",
+    "filter.domain",
+    "filter.resourceType",
+    "filter.type",
+    "filter.level",
+    "filter.resourceName",
+    "filter.resourceId",
+    "filter.repository",
+    "filter.reason",
+    "filter.operation",
+    "filter.origin",
+    "filter.cluster",
+    "filter.account",
+    "filter.search",
+    "pagination.limit",
+    "pagination.cursor",
+    "pagination.offset",
+    "pagination.sortOption.field",
+    "pagination.sortOption.reversed",
+];
+
+/// The accepted `filter.type` values (ACS `AdministrationEventType`), kept as given.
+const EVENT_TYPES: [&str; 3] = [
+    "ADMINISTRATION_EVENT_TYPE_UNKNOWN",
+    "ADMINISTRATION_EVENT_TYPE_GENERIC",
+    "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE",
+];
+/// Prefix of the ACS `AdministrationEventLevel` names; the filter keeps the rest, which is
+/// how the store spells a level.
+const LEVEL_PREFIX: &str = "ADMINISTRATION_EVENT_LEVEL_";
+const LEVELS: [&str; 5] = ["UNKNOWN", "INFO", "SUCCESS", "WARNING", "ERROR"];
+
+const RULE_EMPTY: &str = "must not be empty";
+const RULE_TOO_LONG: &str = "must be at most 1024 bytes";
+const RULE_REPEATS: &str = "at most 20 values";
+const RULE_TIMESTAMP: &str = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
+const RULE_FROM_AFTER_UNTIL: &str = "must not be after filter.until";
+const RULE_TYPE: &str = "must be ADMINISTRATION_EVENT_TYPE_UNKNOWN, ADMINISTRATION_EVENT_TYPE_GENERIC or ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE";
+const RULE_LEVEL: &str =
+    "must be ADMINISTRATION_EVENT_LEVEL_ followed by UNKNOWN, INFO, SUCCESS, WARNING or ERROR";
+const RULE_IMAGE: &str = "must be an image reference such as nginx:1.25 or quay.io/org/app";
+const RULE_DIGEST: &str = "must be \"sha256:\" followed by 64 lower-case hex characters";
+const RULE_REASON: &str = "must be a reason code such as TIMEOUT or IMAGE_NOT_FOUND";
+const RULE_OPERATION: &str =
+    "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"";
+const RULE_ORIGIN: &str = "must be \"roxctl\" or \"api\"";
+const RULE_ACCOUNT: &str = "must be a 12-digit AWS account id";
+const RULE_LIMIT: &str = "must be a whole number from 1 to 1000";
+const RULE_OFFSET: &str = "must be a whole number from 0 to 10000";
+const RULE_SORT_FIELD: &str = "must be lastOccurredAt";
+const RULE_REVERSED: &str = "must be true or false";
+
+/// What the list and count endpoints filter on. Within one field the values are ORed; the
+/// fields are ANDed; an empty field does not filter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filters {
+    /// `filter.from`: earliest `lastOccurredAt`, inclusive, in UTC.
+    pub from: Option<OffsetDateTime>,
+    /// `filter.until`: latest `lastOccurredAt`, inclusive, in UTC.
+    pub until: Option<OffsetDateTime>,
+    /// `filter.domain`, as given.
+    pub domain: Vec<String>,
+    /// `filter.resourceType`, as given.
+    pub resource_type: Vec<String>,
+    /// `filter.type`: the full ACS name (`ADMINISTRATION_EVENT_TYPE_GENERIC`).
+    pub event_type: Vec<String>,
+    /// `filter.level`: the short form the store uses (`ERROR`).
+    pub level: Vec<String>,
+    /// `filter.resourceName`: normalized image references.
+    pub resource_name: Vec<String>,
+    /// `filter.resourceId`: image digests.
+    pub resource_id: Vec<String>,
+    /// `filter.repository`: `registry/path`, the tag and digest of the input dropped.
+    pub repository: Vec<String>,
+    /// `filter.reason`.
+    pub reason: Vec<Reason>,
+    /// `filter.operation`.
+    pub operation: Vec<Operation>,
+    /// `filter.origin`.
+    pub origin: Vec<Origin>,
+    /// `filter.cluster`: exact names.
+    pub cluster: Vec<String>,
+    /// `filter.account`: 12-digit account ids.
+    pub account: Vec<String>,
+    /// `filter.search`: lower-cased terms for a case-insensitive substring match over image,
+    /// message and cluster.
+    pub search: Vec<String>,
+}
+
+/// Which page of the list to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    /// The opaque `pagination.cursor` from the previous page, not decoded here.
+    pub cursor: Option<String>,
+    pub offset: u32,
+    /// Oldest first instead of the default most recent first.
+    pub reversed: bool,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            cursor: None,
+            offset: 0,
+            reversed: false,
+        }
+    }
+}
+
+/// A parsed list request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListRequest {
+    pub filters: Filters,
+    pub page: Page,
+}
+
+/// Why a query was refused; the message is meant for the API client (a 400 body).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ParamError {
+    #[error("unknown query parameter {name:?}; see the API reference for the accepted names")]
+    Unknown { name: String },
+    #[error("{name}: {rule}, got {value:?}")]
+    Invalid {
+        name: String,
+        value: String,
+        rule: String,
+    },
+    #[error("{name} may be given at most once")]
+    Repeated { name: String },
+    #[error("too many query parameters (at most {MAX_PARAMS})")]
+    TooMany,
+}
+
+impl ParamError {
+    /// The parameter the error is about; `None` when it is about the query as a whole.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Unknown { name } | Self::Invalid { name, .. } | Self::Repeated { name } => {
+                Some(name)
+            }
+            Self::TooMany => None,
+        }
+    }
+}
+
+/// Parses decoded query pairs (name, value) in order. Repeating a filter ORs the values
+/// (a value equal to one already given is kept once); different filters AND.
+pub fn parse_list(pairs: &[(String, String)]) -> Result<ListRequest, ParamError> {
+    parse(pairs, true)
+}
+
+/// The count endpoint takes the filters only: any `pagination.*` parameter is `Unknown` there.
+pub fn parse_count(pairs: &[(String, String)]) -> Result<Filters, ParamError> {
+    parse(pairs, false).map(|r| r.filters)
+}
+
+/// One accepted parameter. The discriminant indexes the per-parameter repeat counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Param {
+    From,
+    Until,
+    Domain,
+    ResourceType,
+    EventType,
+    Level,
+    ResourceName,
+    ResourceId,
+    Repository,
+    Reason,
+    Operation,
+    Origin,
+    Cluster,
+    Account,
+    Search,
+    Limit,
+    Cursor,
+    Offset,
+    SortField,
+    Reversed,
+}
+
+const PARAM_COUNT: usize = 20;
+
+impl Param {
+    fn lookup(name: &str) -> Option<Self> {
+        Some(match name {
+            "filter.from" => Self::From,
+            "filter.until" => Self::Until,
+            "filter.domain" => Self::Domain,
+            "filter.resourceType" => Self::ResourceType,
+            "filter.type" => Self::EventType,
+            "filter.level" => Self::Level,
+            "filter.resourceName" => Self::ResourceName,
+            "filter.resourceId" => Self::ResourceId,
+            "filter.repository" => Self::Repository,
+            "filter.reason" => Self::Reason,
+            "filter.operation" => Self::Operation,
+            "filter.origin" => Self::Origin,
+            "filter.cluster" => Self::Cluster,
+            "filter.account" => Self::Account,
+            "filter.search" => Self::Search,
+            "pagination.limit" => Self::Limit,
+            "pagination.cursor" => Self::Cursor,
+            "pagination.offset" => Self::Offset,
+            "pagination.sortOption.field" => Self::SortField,
+            "pagination.sortOption.reversed" => Self::Reversed,
+            _ => return None,
+        })
+    }
+
+    fn is_pagination(self) -> bool {
+        matches!(
+            self,
+            Self::Limit | Self::Cursor | Self::Offset | Self::SortField | Self::Reversed
+        )
+    }
+
+    /// A scalar may be given once; the other parameters are repeatable filters.
+    fn is_scalar(self) -> bool {
+        self.is_pagination() || matches!(self, Self::From | Self::Until)
+    }
+}
+
+fn parse(pairs: &[(String, String)], pagination: bool) -> Result<ListRequest, ParamError> {
+    if pairs.len() > MAX_PARAMS {
+        return Err(ParamError::TooMany);
+    }
+    let mut request = ListRequest::default();
+    let mut seen = [0usize; PARAM_COUNT];
+    // The raw `filter.from` value, echoed if it turns out to be after `filter.until`.
+    let mut from_raw = "";
+    for (name, raw) in pairs {
+        let param = Param::lookup(name)
+            .filter(|p| pagination || !p.is_pagination())
+            .ok_or_else(|| ParamError::Unknown { name: echo(name) })?;
+        let count = &mut seen[param as usize];
+        *count += 1;
+        if param.is_scalar() && *count > 1 {
+            return Err(ParamError::Repeated { name: name.clone() });
+        }
+        if *count > MAX_REPEATS {
+            return Err(invalid(name, raw, RULE_REPEATS));
+        }
+        if raw.len() > MAX_VALUE_BYTES {
+            return Err(invalid(name, raw, RULE_TOO_LONG));
+        }
+        let value = raw.trim();
+        if value.is_empty() {
+            return Err(invalid(name, raw, RULE_EMPTY));
+        }
+        if param == Param::From {
+            from_raw = raw;
+        }
+        apply(&mut request, param, value).map_err(|rule| invalid(name, raw, rule))?;
+    }
+    let f = &request.filters;
+    if let (Some(from), Some(until)) = (f.from, f.until) {
+        if from > until {
+            return Err(invalid("filter.from", from_raw, RULE_FROM_AFTER_UNTIL));
+        }
+    }
+    Ok(request)
+}
+
+/// Interprets one non-empty, trimmed value; the error is the rule it broke.
+fn apply(request: &mut ListRequest, param: Param, v: &str) -> Result<(), &'static str> {
+    let f = &mut request.filters;
+    let page = &mut request.page;
+    match param {
+        Param::From => f.from = Some(timestamp(v)?),
+        Param::Until => f.until = Some(timestamp(v)?),
+        Param::Domain => add(&mut f.domain, v.to_owned()),
+        Param::ResourceType => add(&mut f.resource_type, v.to_owned()),
+        Param::EventType => {
+            let t = EVENT_TYPES.into_iter().find(|t| *t == v).ok_or(RULE_TYPE)?;
+            add(&mut f.event_type, t.to_owned());
+        }
+        Param::Level => {
+            let short = v
+                .strip_prefix(LEVEL_PREFIX)
+                .filter(|s| LEVELS.contains(s))
+                .ok_or(RULE_LEVEL)?;
+            add(&mut f.level, short.to_owned());
+        }
+        Param::ResourceName => {
+            let image = ImageRef::parse(v).map_err(|_| RULE_IMAGE)?;
+            add(&mut f.resource_name, image.normalized());
+        }
+        Param::ResourceId => {
+            validate_digest(v).map_err(|_| RULE_DIGEST)?;
+            add(&mut f.resource_id, v.to_owned());
+        }
+        Param::Repository => {
+            let image = ImageRef::parse(v).map_err(|_| RULE_IMAGE)?;
+            add(&mut f.repository, image.repository());
+        }
+        Param::Reason => add(&mut f.reason, Reason::from_code(v).ok_or(RULE_REASON)?),
+        Param::Operation => add(&mut f.operation, Operation::parse(v).ok_or(RULE_OPERATION)?),
+        Param::Origin => add(&mut f.origin, Origin::parse(v).ok_or(RULE_ORIGIN)?),
+        Param::Cluster => add(&mut f.cluster, v.to_owned()),
+        Param::Account => {
+            if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(RULE_ACCOUNT);
+            }
+            add(&mut f.account, v.to_owned());
+        }
+        Param::Search => add(&mut f.search, v.to_lowercase()),
+        Param::Limit => {
+            page.limit = whole(v)
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or(RULE_LIMIT)?;
+        }
+        Param::Cursor => page.cursor = Some(v.to_owned()),
+        Param::Offset => {
+            page.offset = whole(v).filter(|n| *n <= MAX_OFFSET).ok_or(RULE_OFFSET)?;
+        }
+        Param::SortField => {
+            if v != SORT_FIELD {
+                return Err(RULE_SORT_FIELD);
+            }
+        }
+        Param::Reversed => {
+            page.reversed = match v {
+                "true" => true,
+                "false" => false,
+                _ => return Err(RULE_REVERSED),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Adds a filter value unless it is already there, so that spellings normalizing to one value
+/// (`nginx`, `docker.io/library/nginx`) do not widen the query.
+fn add<T: PartialEq>(values: &mut Vec<T>, value: T) {
+    if !values.contains(&value) {
+        values.push(value);
+    }
+}
+
+fn timestamp(v: &str) -> Result<OffsetDateTime, &'static str> {
+    time_fmt::parse(v)
+        .map(|t| t.to_offset(UtcOffset::UTC))
+        .ok_or(RULE_TIMESTAMP)
+}
+
+/// Digits only: `u32::from_str` alone would also take a leading `+`.
+fn whole(v: &str) -> Option<u32> {
+    v.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| v.parse().ok())
+        .flatten()
+}
+
+fn invalid(name: &str, value: &str, rule: &str) -> ParamError {
+    ParamError::Invalid {
+        name: name.to_owned(),
+        value: echo(value),
+        rule: rule.to_owned(),
+    }
+}
+
+/// At most [`MAX_ECHO_BYTES`] of `s`, cut on a character boundary.
+fn echo(s: &str) -> String {
+    let mut cut = s.len().min(MAX_ECHO_BYTES);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s[..cut].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn list(pairs: &[(&str, &str)]) -> Result<ListRequest, ParamError> {
+        parse_list(&q(pairs))
+    }
+
+    fn filters(pairs: &[(&str, &str)]) -> Filters {
+        match list(pairs) {
+            Ok(r) => r.filters,
+            Err(e) => panic!("{pairs:?} refused: {e}"),
+        }
+    }
+
+    fn page(pairs: &[(&str, &str)]) -> Page {
+        match list(pairs) {
+            Ok(r) => r.page,
+            Err(e) => panic!("{pairs:?} refused: {e}"),
+        }
+    }
+
+    fn bad(name: &str, value: &str, rule: &str) -> ParamError {
+        ParamError::Invalid {
+            name: name.into(),
+            value: value.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// Each bad value of `name` is refused with `rule`, echoing the value.
+    fn assert_refused(name: &str, values: &[&str], rule: &str) {
+        for v in values {
+            assert_eq!(list(&[(name, v)]), Err(bad(name, v, rule)), "{name}={v:?}");
+        }
+    }
+
+    #[test]
+    fn no_parameters_give_the_default_page_and_no_filters() {
+        let r = list(&[]).unwrap();
+        assert_eq!(r, ListRequest::default());
+        assert_eq!(
+            r.page,
+            Page {
+                limit: 100,
+                cursor: None,
+                offset: 0,
+                reversed: false
+            }
+        );
+        assert_eq!(parse_count(&[]), Ok(Filters::default()));
+    }
+
+    #[test]
+    fn from_and_until_are_rfc3339_in_utc_given_once() {
+        let f = filters(&[
+            ("filter.from", "2026-11-25T12:00:00+02:00"),
+            ("filter.until", "2026-11-26T10:00:00.5Z"),
+        ]);
+        assert_eq!(f.from, Some(datetime!(2026-11-25 10:00:00 UTC)));
+        assert_eq!(f.from.map(|t| t.offset()), Some(UtcOffset::UTC));
+        assert_eq!(f.until, Some(datetime!(2026-11-26 10:00:00.5 UTC)));
+        let rule = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
+        for name in ["filter.from", "filter.until"] {
+            assert_refused(
+                name,
+                &[
+                    "yesterday",
+                    "2026-11-25",
+                    "1764064800",
+                    "2026-11-25 10:00:00",
+                ],
+                rule,
+            );
+            assert_eq!(
+                list(&[
+                    (name, "2026-11-25T10:00:00Z"),
+                    (name, "2026-11-26T10:00:00Z")
+                ]),
+                Err(ParamError::Repeated { name: name.into() })
+            );
+        }
+    }
+
+    #[test]
+    fn from_after_until_is_refused_on_from_but_equal_bounds_are_accepted() {
+        assert_eq!(
+            list(&[
+                ("filter.from", "2026-11-26T00:00:00Z"),
+                ("filter.until", "2026-11-25T00:00:00Z")
+            ]),
+            Err(bad(
+                "filter.from",
+                "2026-11-26T00:00:00Z",
+                "must not be after filter.until"
+            ))
+        );
+        let f = filters(&[
+            ("filter.until", "2026-11-25T00:00:00Z"),
+            ("filter.from", "2026-11-25T00:00:00Z"),
+        ]);
+        assert_eq!(f.from, f.until);
+    }
+
+    #[test]
+    fn limit_is_a_whole_number_from_1_to_1000_given_once() {
+        for (v, expected) in [
+            ("1", 1),
+            ("1000", 1000),
+            ("50", 50),
+            (" 50 ", 50),
+            ("007", 7),
+        ] {
+            assert_eq!(page(&[("pagination.limit", v)]).limit, expected, "{v:?}");
+        }
+        assert_refused(
+            "pagination.limit",
+            &["0", "1001", "abc", "+5", "-1", "1.5", "4294967296"],
+            "must be a whole number from 1 to 1000",
+        );
+        assert_eq!(
+            list(&[("pagination.limit", "5"), ("pagination.limit", "6")]),
+            Err(ParamError::Repeated {
+                name: "pagination.limit".into()
+            })
+        );
+    }
+
+    #[test]
+    fn offset_is_a_whole_number_from_0_to_10000_given_once() {
+        for (v, expected) in [("0", 0), ("10000", 10_000), ("250", 250)] {
+            assert_eq!(page(&[("pagination.offset", v)]).offset, expected, "{v:?}");
+        }
+        assert_refused(
+            "pagination.offset",
+            &["10001", "-1", "ten", "+1"],
+            "must be a whole number from 0 to 10000",
+        );
+        assert_eq!(
+            list(&[("pagination.offset", "0"), ("pagination.offset", "0")]),
+            Err(ParamError::Repeated {
+                name: "pagination.offset".into()
+            })
+        );
+    }
+
+    #[test]
+    fn sort_field_accepts_only_last_occurred_at() {
+        assert_eq!(
+            page(&[("pagination.sortOption.field", "lastOccurredAt")]),
+            Page::default()
+        );
+        assert_refused(
+            "pagination.sortOption.field",
+            &[
+                "createdAt",
+                "lastoccurredat",
+                "last_occurred_at",
+                "numOccurrences",
+            ],
+            "must be lastOccurredAt",
+        );
+        assert_eq!(
+            list(&[
+                ("pagination.sortOption.field", "lastOccurredAt"),
+                ("pagination.sortOption.field", "lastOccurredAt")
+            ]),
+            Err(ParamError::Repeated {
+                name: "pagination.sortOption.field".into()
+            })
+        );
+    }
+
+    #[test]
+    fn reversed_is_true_or_false_given_once() {
+        assert!(page(&[("pagination.sortOption.reversed", "true")]).reversed);
+        assert!(!page(&[("pagination.sortOption.reversed", "false")]).reversed);
+        assert_refused(
+            "pagination.sortOption.reversed",
+            &["TRUE", "1", "yes", "no"],
+            "must be true or false",
+        );
+        assert_eq!(
+            list(&[
+                ("pagination.sortOption.reversed", "true"),
+                ("pagination.sortOption.reversed", "false")
+            ]),
+            Err(ParamError::Repeated {
+                name: "pagination.sortOption.reversed".into()
+            })
+        );
+    }
+
+    #[test]
+    fn cursor_is_kept_opaque_up_to_1024_bytes_given_once() {
+        assert_eq!(
+            page(&[("pagination.cursor", "eyJrIjoxfQ==")])
+                .cursor
+                .as_deref(),
+            Some("eyJrIjoxfQ==")
+        );
+        let longest = "c".repeat(1024);
+        assert_eq!(
+            page(&[("pagination.cursor", &longest)]).cursor,
+            Some(longest)
+        );
+        let too_long = "c".repeat(1025);
+        assert_eq!(
+            list(&[("pagination.cursor", &too_long)]),
+            Err(bad(
+                "pagination.cursor",
+                &"c".repeat(64),
+                "must be at most 1024 bytes"
+            ))
+        );
+        assert_eq!(
+            list(&[("pagination.cursor", "")]),
+            Err(bad("pagination.cursor", "", "must not be empty"))
+        );
+        assert_eq!(
+            list(&[("pagination.cursor", "a"), ("pagination.cursor", "b")]),
+            Err(ParamError::Repeated {
+                name: "pagination.cursor".into()
+            })
+        );
+    }
+
+    #[test]
+    fn level_takes_the_acs_names_and_keeps_the_short_form() {
+        let f = filters(&[
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_ERROR"),
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_WARNING"),
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_INFO"),
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_SUCCESS"),
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_UNKNOWN"),
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_ERROR"),
+        ]);
+        assert_eq!(f.level, ["ERROR", "WARNING", "INFO", "SUCCESS", "UNKNOWN"]);
+        assert_refused(
+            "filter.level",
+            &["ERROR", "administration_event_level_error", "ADMINISTRATION_EVENT_LEVEL_FATAL", "4"],
+            "must be ADMINISTRATION_EVENT_LEVEL_ followed by UNKNOWN, INFO, SUCCESS, WARNING or ERROR",
+        );
+    }
+
+    #[test]
+    fn type_takes_the_acs_names_as_given() {
+        let f = filters(&[
+            ("filter.type", "ADMINISTRATION_EVENT_TYPE_GENERIC"),
+            ("filter.type", "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE"),
+            ("filter.type", "ADMINISTRATION_EVENT_TYPE_UNKNOWN"),
+        ]);
+        assert_eq!(
+            f.event_type,
+            [
+                "ADMINISTRATION_EVENT_TYPE_GENERIC",
+                "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE",
+                "ADMINISTRATION_EVENT_TYPE_UNKNOWN"
+            ]
+        );
+        assert_refused(
+            "filter.type",
+            &["GENERIC", "ADMINISTRATION_EVENT_TYPE_ERROR"],
+            "must be ADMINISTRATION_EVENT_TYPE_UNKNOWN, ADMINISTRATION_EVENT_TYPE_GENERIC or ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE",
+        );
+    }
+
+    #[test]
+    fn resource_name_is_normalized_and_spellings_of_one_image_count_once() {
+        let f = filters(&[
+            ("filter.resourceName", "nginx"),
+            ("filter.resourceName", "docker.io/library/nginx:latest"),
+            ("filter.resourceName", "Quay.io/org/app:v1"),
+            ("filter.resourceName", &format!("quay.io/org/app@{D}")),
+        ]);
+        assert_eq!(
+            f.resource_name,
+            [
+                "docker.io/library/nginx:latest".to_owned(),
+                "quay.io/org/app:v1".to_owned(),
+                format!("quay.io/org/app@{D}")
+            ]
+        );
+        assert_refused(
+            "filter.resourceName",
+            &[
+                "quay.io/Org/app",
+                "nginx:-bad",
+                "ngi nx",
+                "nginx@sha256:abc",
+            ],
+            "must be an image reference such as nginx:1.25 or quay.io/org/app",
+        );
+    }
+
+    #[test]
+    fn repository_drops_tag_and_digest() {
+        let f = filters(&[
+            ("filter.repository", "quay.io/org/app:v1"),
+            ("filter.repository", "quay.io/org/app:v2"),
+            ("filter.repository", &format!("nginx:1.25@{D}")),
+        ]);
+        assert_eq!(f.repository, ["quay.io/org/app", "docker.io/library/nginx"]);
+        assert_refused(
+            "filter.repository",
+            &["quay.io//app"],
+            "must be an image reference such as nginx:1.25 or quay.io/org/app",
+        );
+    }
+
+    #[test]
+    fn resource_id_is_a_sha256_digest() {
+        assert_eq!(filters(&[("filter.resourceId", D)]).resource_id, [D]);
+        assert_refused(
+            "filter.resourceId",
+            &["sha256:abc", "md5:0123", &D[7..]],
+            "must be \"sha256:\" followed by 64 lower-case hex characters",
+        );
+        // A 71-byte value comes back cut to its first 64 bytes.
+        let upper = D.to_uppercase();
+        assert_eq!(
+            list(&[("filter.resourceId", &upper)]),
+            Err(bad(
+                "filter.resourceId",
+                "SHA256:0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF012345678",
+                "must be \"sha256:\" followed by 64 lower-case hex characters"
+            ))
+        );
+    }
+
+    #[test]
+    fn reason_takes_reason_codes() {
+        let f = filters(&[
+            ("filter.reason", "TIMEOUT"),
+            ("filter.reason", "IMAGE_NOT_FOUND"),
+        ]);
+        assert_eq!(f.reason, [Reason::Timeout, Reason::ImageNotFound]);
+        assert_refused(
+            "filter.reason",
+            &["timeout", "Timeout", "NOT_A_REASON"],
+            "must be a reason code such as TIMEOUT or IMAGE_NOT_FOUND",
+        );
+    }
+
+    #[test]
+    fn operation_and_origin_take_the_contract_spellings() {
+        let f = filters(&[
+            ("filter.operation", "image scan"),
+            ("filter.operation", "deployment check"),
+            ("filter.origin", "api"),
+            ("filter.origin", "roxctl"),
+        ]);
+        assert_eq!(
+            f.operation,
+            [Operation::ImageScan, Operation::DeploymentCheck]
+        );
+        assert_eq!(f.origin, [Origin::Api, Origin::Roxctl]);
+        assert_refused(
+            "filter.operation",
+            &["image_scan", "IMAGE SCAN", "scan"],
+            "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"",
+        );
+        assert_refused(
+            "filter.origin",
+            &["cli", "API"],
+            "must be \"roxctl\" or \"api\"",
+        );
+    }
+
+    #[test]
+    fn account_is_12_digits() {
+        let f = filters(&[
+            ("filter.account", "123456789012"),
+            ("filter.account", "111122223333"),
+        ]);
+        assert_eq!(f.account, ["123456789012", "111122223333"]);
+        assert_refused(
+            "filter.account",
+            &[
+                "12345678901",
+                "1234567890123",
+                "12345678901a",
+                "+23456789012",
+            ],
+            "must be a 12-digit AWS account id",
+        );
+    }
+
+    #[test]
+    fn search_is_lower_cased_and_must_not_be_blank() {
+        let f = filters(&[
+            ("filter.search", "Deadline EXCEEDED"),
+            ("filter.search", " ÉCHEC "),
+        ]);
+        assert_eq!(f.search, ["deadline exceeded", "échec"]);
+        assert_refused("filter.search", &["", "   "], "must not be empty");
+    }
+
+    #[test]
+    fn free_text_filters_are_kept_trimmed_as_given() {
+        let f = filters(&[
+            ("filter.domain", "Image Scanning"),
+            ("filter.resourceType", "Image"),
+            ("filter.cluster", " prod-eu "),
+            ("filter.cluster", "Prod-EU"),
+        ]);
+        assert_eq!(f.domain, ["Image Scanning"]);
+        assert_eq!(f.resource_type, ["Image"]);
+        assert_eq!(f.cluster, ["prod-eu", "Prod-EU"]);
+        for name in ["filter.domain", "filter.resourceType", "filter.cluster"] {
+            assert_refused(name, &["", " "], "must not be empty");
+        }
+    }
+
+    #[test]
+    fn different_filters_are_kept_apart_and_pagination_alongside() {
+        let r = list(&[
+            ("filter.cluster", "prod"),
+            ("pagination.limit", "10"),
+            ("filter.level", "ADMINISTRATION_EVENT_LEVEL_ERROR"),
+            ("pagination.cursor", "abc"),
+            ("filter.cluster", "dev"),
+            ("pagination.sortOption.reversed", "true"),
+            ("pagination.offset", "3"),
+        ])
+        .unwrap();
+        assert_eq!(r.filters.cluster, ["prod", "dev"]);
+        assert_eq!(r.filters.level, ["ERROR"]);
+        assert_eq!(
+            r.page,
+            Page {
+                limit: 10,
+                cursor: Some("abc".into()),
+                offset: 3,
+                reversed: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_filter_takes_at_most_20_values() {
+        let values: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
+        let pairs: Vec<(String, String)> = values
+            .iter()
+            .map(|v| ("filter.cluster".to_owned(), v.clone()))
+            .collect();
+        assert_eq!(
+            parse_list(&pairs[..20]).map(|r| r.filters.cluster.len()),
+            Ok(20)
+        );
+        assert_eq!(
+            parse_list(&pairs),
+            Err(bad("filter.cluster", "c20", "at most 20 values"))
+        );
+        // Repeats are counted as given, even when they repeat one value.
+        let same = vec![("filter.cluster".to_owned(), "prod".to_owned()); 21];
+        assert_eq!(
+            parse_list(&same),
+            Err(bad("filter.cluster", "prod", "at most 20 values"))
+        );
+    }
+
+    #[test]
+    fn at_most_64_parameters_are_accepted() {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for name in ["filter.cluster", "filter.domain", "filter.resourceType"] {
+            pairs.extend((0..20).map(|i| (name.to_owned(), format!("v{i}"))));
+        }
+        pairs.extend((0..4).map(|i| ("filter.account".to_owned(), format!("11112222333{i}"))));
+        assert_eq!(pairs.len(), 64);
+        assert!(parse_list(&pairs).is_ok());
+        pairs.push(("filter.search".to_owned(), "x".to_owned()));
+        assert_eq!(parse_list(&pairs), Err(ParamError::TooMany));
+        assert_eq!(parse_count(&pairs), Err(ParamError::TooMany));
+    }
+
+    #[test]
+    fn a_value_over_1024_bytes_is_refused_and_echoed_cut_to_64_bytes() {
+        let long = "x".repeat(1025);
+        assert_eq!(
+            list(&[("filter.search", &long)]),
+            Err(bad(
+                "filter.search",
+                &"x".repeat(64),
+                "must be at most 1024 bytes"
+            ))
+        );
+        assert_eq!(
+            filters(&[("filter.search", &"x".repeat(1024))]).search[0].len(),
+            1024
+        );
+    }
+
+    #[test]
+    fn an_echoed_value_is_cut_on_a_character_boundary() {
+        // 'é' is two bytes: after the leading 'a' the 64th byte falls inside one.
+        let value = format!("a{}", "é".repeat(40));
+        let Err(ParamError::Invalid { value: echoed, .. }) = list(&[("filter.account", &value)])
+        else {
+            panic!("not refused as invalid");
+        };
+        assert_eq!(echoed, format!("a{}", "é".repeat(31)));
+        assert_eq!(echoed.len(), 63);
+    }
+
+    #[test]
+    fn unknown_names_are_refused_naming_them() {
+        for name in [
+            "filter.foo",
+            "limit",
+            "Filter.level",
+            "filter.LEVEL",
+            "pagination.sortOption",
+            "pagination.sortOption.field ",
+            "",
+        ] {
+            assert_eq!(
+                list(&[(name, "x")]),
+                Err(ParamError::Unknown { name: name.into() }),
+                "{name:?}"
+            );
+        }
+        let long = format!("filter.{}", "z".repeat(200));
+        assert_eq!(
+            list(&[(&long, "x")]),
+            Err(ParamError::Unknown {
+                name: long[..64].to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn the_count_parser_takes_filters_and_refuses_pagination() {
+        assert_eq!(
+            parse_count(&q(&[
+                ("filter.resourceName", "nginx"),
+                ("filter.level", "ADMINISTRATION_EVENT_LEVEL_WARNING")
+            ])),
+            Ok(Filters {
+                resource_name: vec!["docker.io/library/nginx:latest".into()],
+                level: vec!["WARNING".into()],
+                ..Filters::default()
+            })
+        );
+        for name in [
+            "pagination.limit",
+            "pagination.cursor",
+            "pagination.offset",
+            "pagination.sortOption.field",
+            "pagination.sortOption.reversed",
+        ] {
+            assert_eq!(
+                parse_count(&q(&[(name, "1")])),
+                Err(ParamError::Unknown { name: name.into() }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_published_name_lists_are_exactly_what_the_parsers_accept() {
+        let valid = |name: &str| -> &'static str {
+            match name {
+                "filter.from" | "filter.until" => "2026-11-25T10:00:00Z",
+                "filter.type" => "ADMINISTRATION_EVENT_TYPE_GENERIC",
+                "filter.level" => "ADMINISTRATION_EVENT_LEVEL_ERROR",
+                "filter.resourceName" | "filter.repository" => "nginx",
+                "filter.resourceId" => D,
+                "filter.reason" => "TIMEOUT",
+                "filter.operation" => "image scan",
+                "filter.origin" => "api",
+                "filter.account" => "123456789012",
+                "pagination.limit" | "pagination.offset" => "1",
+                "pagination.sortOption.field" => "lastOccurredAt",
+                "pagination.sortOption.reversed" => "true",
+                _ => "text",
+            }
+        };
+        assert_eq!(LIST_PARAMS.len(), PARAM_COUNT);
+        assert_eq!(&LIST_PARAMS[..COUNT_PARAMS.len()], COUNT_PARAMS);
+        assert_eq!(
+            &LIST_PARAMS[COUNT_PARAMS.len()..],
+            [
+                "pagination.limit",
+                "pagination.cursor",
+                "pagination.offset",
+                "pagination.sortOption.field",
+                "pagination.sortOption.reversed"
+            ]
+        );
+        for name in LIST_PARAMS {
+            assert!(list(&[(name, valid(name))]).is_ok(), "{name}");
+        }
+        for name in COUNT_PARAMS {
+            assert!(name.starts_with("filter."), "{name}");
+            assert!(parse_count(&q(&[(name, valid(name))])).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn errors_name_their_parameter_and_read_as_documented() {
+        let e = list(&[("pagination.limit", "0")]).unwrap_err();
+        assert_eq!(e.name(), Some("pagination.limit"));
+        assert_eq!(
+            e.to_string(),
+            "pagination.limit: must be a whole number from 1 to 1000, got \"0\""
+        );
+        let e = list(&[("filter.foo", "1")]).unwrap_err();
+        assert_eq!(e.name(), Some("filter.foo"));
+        assert_eq!(
+            e.to_string(),
+            "unknown query parameter \"filter.foo\"; see the API reference for the accepted names"
+        );
+        let e = list(&[
+            ("filter.from", "2026-11-25T10:00:00Z"),
+            ("filter.from", "2026-11-25T10:00:00Z"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name(), Some("filter.from"));
+        assert_eq!(e.to_string(), "filter.from may be given at most once");
+        assert_eq!(ParamError::TooMany.name(), None);
+        assert_eq!(
+            ParamError::TooMany.to_string(),
+            "too many query parameters (at most 64)"
+        );
+    }
+}
