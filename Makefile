@@ -7,7 +7,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools local test lint unit local-smoke build
+.PHONY: tools local test lint unit schema-check local-smoke build bench-ingest-cost
 
 tools:
 	bash scripts/tools.sh
@@ -25,7 +25,14 @@ unit:
 local-smoke:
 	bash scripts/local-smoke.sh
 
-test: tools lint unit local-smoke
+schema-check:
+	.tools/venv/bin/python scripts/check-schema.py
+	.tools/venv/bin/openapi-spec-validator infra/openapi.yaml
+
+test: tools lint unit schema-check local-smoke
 
 build: tools
 	bash scripts/build.sh
+
+bench-ingest-cost: tools
+	cargo run -q --release -p integration-tests --bin ingest-cost

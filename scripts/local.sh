@@ -54,7 +54,7 @@ pids+=($!)
 wait_port "$LAMBDA_PORT" 120
 echo "local: cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (pid ${pids[1]})"
 
-cargo build -q -p ingest --bin ingest
+cargo build -q -p ingest -p api --bins
 start_function() {
   local name=$1; shift
   env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
@@ -64,6 +64,10 @@ start_function() {
   echo "local: function $name (pid $!), logs in .local/$name.log"
 }
 start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
+# Local opt-in: requests without an IAM identity (curl through watch) act as this principal.
+# The api function refuses LOCAL_PRINCIPAL when it runs inside AWS Lambda.
+LOCAL_PRINCIPAL=${LOCAL_PRINCIPAL:-arn:aws:iam::123456789012:user/local-admin}
+start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL"
 
 for f in events/ingest-*.json; do
   # Samples carry fixed dates; send them as if they happened now so they are inside retention.
@@ -74,6 +78,9 @@ for f in events/ingest-*.json; do
 done
 
 "$ROOT/target/debug/localstack" groups
-echo "ready: ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
+API="http://127.0.0.1:$LAMBDA_PORT/lambda-url/api"
+printf 'local: GET %s/v1/count/administration/events -> ' "$API"
+curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events"; echo
+echo "ready: api $API/v1/administration/events ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
 if [ -n "${LOCAL_EXIT_WHEN_READY:-}" ]; then exit 0; fi
 wait

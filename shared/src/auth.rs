@@ -40,11 +40,8 @@ impl Principals {
     /// [`MAX_PATTERN_BYTES`] are kept: longer entries and entries past the limit are dropped
     /// (dropping only ever grants less); [`Principals::parse_checked`] reports them instead.
     pub fn parse(list: &str) -> Principals {
-        let patterns = entries(list)
-            .filter(|p| p.len() <= MAX_PATTERN_BYTES)
-            .take(MAX_PATTERNS)
-            .map(str::to_owned)
-            .collect();
+        let patterns =
+            entries(list).filter(|p| p.len() <= MAX_PATTERN_BYTES).take(MAX_PATTERNS).map(str::to_owned).collect();
         Principals { patterns }
     }
 
@@ -58,16 +55,10 @@ impl Principals {
         }
         for (i, p) in entries(list).enumerate() {
             if p.len() > MAX_PATTERN_BYTES {
-                return Err(AuthConfigError::TooLong {
-                    position: i + 1,
-                    got: p.len(),
-                });
+                return Err(AuthConfigError::TooLong { position: i + 1, got: p.len() });
             }
             if !p.starts_with("arn:") && !p.starts_with('*') {
-                return Err(AuthConfigError::NotAnArn {
-                    position: i + 1,
-                    start: start_of(p),
-                });
+                return Err(AuthConfigError::NotAnArn { position: i + 1, start: start_of(p) });
             }
         }
         Ok(Principals::parse(list))
@@ -92,10 +83,9 @@ impl Principals {
         let role = session_role(caller_arn);
         self.patterns.iter().any(|p| {
             glob(p, caller_arn)
-                || role.as_ref().is_some_and(|r| {
-                    glob(p, &r.arn)
-                        || without_path(p).is_some_and(|stripped| glob(&stripped, &r.arn))
-                })
+                || role
+                    .as_ref()
+                    .is_some_and(|r| glob(p, r) || without_path(p).is_some_and(|stripped| glob(&stripped, r)))
         })
     }
 }
@@ -114,26 +104,20 @@ fn start_of(p: &str) -> String {
     p[..cut].to_owned()
 }
 
-/// The role behind an assumed-role session.
-struct SessionRole {
-    arn: String,
+/// The six `:`-separated fields of an ARN (`arn`, partition, service, region, account,
+/// resource); `None` when there are fewer or the first is not `arn`.
+fn arn_fields(arn: &str) -> Option<[&str; 6]> {
+    let mut parts = arn.splitn(6, ':');
+    let fields = [parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?];
+    (fields[0] == "arn").then_some(fields)
 }
 
 /// `arn:<partition>:sts::<acct>:assumed-role/<Role>/<session>` as
 /// `arn:<partition>:iam::<acct>:role/<Role>`; `None` for anything else, including a malformed
 /// session ARN (which then only matches patterns literally).
-fn session_role(arn: &str) -> Option<SessionRole> {
-    let mut parts = arn.splitn(6, ':');
-    let (prefix, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if prefix != "arn" || !PARTITIONS.contains(&partition) || service != "sts" || !region.is_empty()
-    {
+fn session_role(arn: &str) -> Option<String> {
+    let [_, partition, service, region, account, resource] = arn_fields(arn)?;
+    if !PARTITIONS.contains(&partition) || service != "sts" || !region.is_empty() {
         return None;
     }
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
@@ -141,32 +125,20 @@ fn session_role(arn: &str) -> Option<SessionRole> {
     }
     let mut segments = resource.split('/');
     let (kind, role, session) = (segments.next()?, segments.next()?, segments.next()?);
-    if kind != "assumed-role" || role.is_empty() || session.is_empty() || segments.next().is_some()
-    {
+    if kind != "assumed-role" || role.is_empty() || session.is_empty() || segments.next().is_some() {
         return None;
     }
-    Some(SessionRole {
-        arn: format!("arn:{partition}:iam::{account}:role/{role}"),
-    })
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
 }
 
 /// A role pattern `arn:<p>:iam::<acct>:role/<path>/<Name>` without its path, when `<Name>`
 /// is literal (no `*`); `None` for any other pattern.
 fn without_path(pattern: &str) -> Option<String> {
-    let mut parts = pattern.splitn(6, ':');
-    let (prefix, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if prefix != "arn" || service != "iam" || !region.is_empty() {
+    let [_, partition, service, region, account, resource] = arn_fields(pattern)?;
+    if service != "iam" || !region.is_empty() {
         return None;
     }
-    let path_and_name = resource.strip_prefix("role/")?;
-    let (_, name) = path_and_name.rsplit_once('/')?;
+    let (_, name) = resource.strip_prefix("role/")?.rsplit_once('/')?;
     if name.is_empty() || name.contains('*') {
         return None;
     }
@@ -184,10 +156,7 @@ fn glob(pattern: &str, text: &str) -> bool {
     };
     let (inner, last) = after_first.rsplit_once('*').unwrap_or(("", after_first));
     // The first piece is anchored at the start and the last at the end, without overlapping.
-    let Some(mut middle) = text
-        .strip_prefix(first)
-        .and_then(|rest| rest.strip_suffix(last))
-    else {
+    let Some(mut middle) = text.strip_prefix(first).and_then(|rest| rest.strip_suffix(last)) else {
         return false;
     };
     for piece in inner.split('*') {
@@ -204,16 +173,13 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// REST API `requestContext.identity.userArn`. `None` when absent, empty or longer than
 /// [`MAX_CALLER_BYTES`].
 pub fn caller_arn(request_context: &serde_json::Value) -> Option<String> {
-    [
-        request_context.pointer("/authorizer/iam/userArn"),
-        request_context.pointer("/identity/userArn"),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(serde_json::Value::as_str)
-    .find(|arn| !arn.is_empty())
-    .filter(|arn| arn.len() <= MAX_CALLER_BYTES)
-    .map(str::to_owned)
+    [request_context.pointer("/authorizer/iam/userArn"), request_context.pointer("/identity/userArn")]
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .find(|arn| !arn.is_empty())
+        .filter(|arn| arn.len() <= MAX_CALLER_BYTES)
+        .map(str::to_owned)
 }
 
 /// What a route needs.
@@ -287,32 +253,20 @@ mod tests {
         let list = "arn:aws:iam::123456789012:role/Admin*";
         assert!(allows(list, "arn:aws:iam::123456789012:role/Admin"));
         assert!(allows(list, "arn:aws:iam::123456789012:role/AdminReadOnly"));
-        assert!(allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/AdminOps/alice"
-        ));
+        assert!(allows(list, "arn:aws:sts::123456789012:assumed-role/AdminOps/alice"));
         assert!(!allows(list, "arn:aws:iam::123456789012:role/Ops"));
-        assert!(!allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Ops/Admin"
-        ));
+        assert!(!allows(list, "arn:aws:sts::123456789012:assumed-role/Ops/Admin"));
     }
 
     #[test]
     fn the_session_of_a_listed_role_is_allowed() {
         let list = "arn:aws:iam::123456789012:role/Admin";
-        assert!(allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com"
-        ));
+        assert!(allows(list, "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com"));
         assert!(allows(
             "arn:aws-us-gov:iam::123456789012:role/Admin",
             "arn:aws-us-gov:sts::123456789012:assumed-role/Admin/s"
         ));
-        assert!(allows(
-            "arn:aws-cn:iam::123456789012:role/Admin",
-            "arn:aws-cn:sts::123456789012:assumed-role/Admin/s"
-        ));
+        assert!(allows("arn:aws-cn:iam::123456789012:role/Admin", "arn:aws-cn:sts::123456789012:assumed-role/Admin/s"));
         // The session is still matched as itself too.
         assert!(allows(
             "arn:aws:sts::123456789012:assumed-role/Admin/*",
@@ -323,58 +277,25 @@ mod tests {
     #[test]
     fn the_session_of_an_unlisted_role_is_denied() {
         let list = "arn:aws:iam::123456789012:role/Admin";
-        assert!(!allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Admin2/alice"
-        ));
-        assert!(!allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Ops/Admin"
-        ));
+        assert!(!allows(list, "arn:aws:sts::123456789012:assumed-role/Admin2/alice"));
+        assert!(!allows(list, "arn:aws:sts::123456789012:assumed-role/Ops/Admin"));
         // Partitions do not cross.
-        assert!(!allows(
-            list,
-            "arn:aws-cn:sts::123456789012:assumed-role/Admin/alice"
-        ));
+        assert!(!allows(list, "arn:aws-cn:sts::123456789012:assumed-role/Admin/alice"));
         // A malformed session maps to no role.
-        assert!(!allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Admin"
-        ));
-        assert!(!allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Admin/a/b"
-        ));
-        assert!(!allows(
-            list,
-            "arn:aws:sts:eu-west-1:123456789012:assumed-role/Admin/a"
-        ));
+        assert!(!allows(list, "arn:aws:sts::123456789012:assumed-role/Admin"));
+        assert!(!allows(list, "arn:aws:sts::123456789012:assumed-role/Admin/a/b"));
+        assert!(!allows(list, "arn:aws:sts:eu-west-1:123456789012:assumed-role/Admin/a"));
     }
 
     #[test]
     fn a_role_pattern_with_a_path_matches_the_session_of_that_role() {
         let list = "arn:aws:iam::123456789012:role/path/to/Admin";
-        assert!(allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Admin/alice"
-        ));
-        assert!(!allows(
-            list,
-            "arn:aws:sts::123456789012:assumed-role/Ops/alice"
-        ));
-        assert!(!allows(
-            list,
-            "arn:aws:sts::111122223333:assumed-role/Admin/alice"
-        ));
-        assert!(allows(
-            "arn:aws:iam::123456789012:role/*/Admin",
-            "arn:aws:sts::123456789012:assumed-role/Admin/alice"
-        ));
+        assert!(allows(list, "arn:aws:sts::123456789012:assumed-role/Admin/alice"));
+        assert!(!allows(list, "arn:aws:sts::123456789012:assumed-role/Ops/alice"));
+        assert!(!allows(list, "arn:aws:sts::111122223333:assumed-role/Admin/alice"));
+        assert!(allows("arn:aws:iam::123456789012:role/*/Admin", "arn:aws:sts::123456789012:assumed-role/Admin/alice"));
         // A wildcard role name under a path is not widened to every role of the account.
-        assert!(!allows(
-            "arn:aws:iam::123456789012:role/team/*",
-            "arn:aws:sts::123456789012:assumed-role/Admin/alice"
-        ));
+        assert!(!allows("arn:aws:iam::123456789012:role/team/*", "arn:aws:sts::123456789012:assumed-role/Admin/alice"));
     }
 
     #[test]
@@ -383,10 +304,7 @@ mod tests {
             let p = Principals::parse(list);
             assert!(p.is_empty(), "{list:?}");
             assert!(!p.allows(ALICE), "{list:?}");
-            assert!(
-                !p.allows("arn:aws:sts::123456789012:assumed-role/Admin/a"),
-                "{list:?}"
-            );
+            assert!(!p.allows("arn:aws:sts::123456789012:assumed-role/Admin/a"), "{list:?}");
         }
         assert!(!Principals::default().allows(ALICE));
     }
@@ -394,10 +312,7 @@ mod tests {
     #[test]
     fn a_lone_star_allows_every_caller() {
         assert!(allows("*", ALICE));
-        assert!(allows(
-            "*",
-            "arn:aws:sts::111122223333:assumed-role/Anyone/x"
-        ));
+        assert!(allows("*", "arn:aws:sts::111122223333:assumed-role/Anyone/x"));
         assert!(!allows("*", ""));
     }
 
@@ -406,10 +321,7 @@ mod tests {
         let list = "arn:aws:iam::123456789012:role/Admin, arn:aws:iam::123456789012:user/*";
         assert!(allows(list, ALICE));
         assert!(!allows(list, "arn:aws:iam::111122223333:user/alice"));
-        assert!(!allows(
-            list,
-            "arn:aws:sts::111122223333:assumed-role/Admin/alice"
-        ));
+        assert!(!allows(list, "arn:aws:sts::111122223333:assumed-role/Admin/alice"));
     }
 
     #[test]
@@ -423,9 +335,7 @@ mod tests {
         assert!(!p.allows(&long));
         assert!(p.allows(ALICE));
 
-        let many: Vec<String> = (0..101)
-            .map(|i| format!("arn:aws:iam::123456789012:user/u{i}"))
-            .collect();
+        let many: Vec<String> = (0..101).map(|i| format!("arn:aws:iam::123456789012:user/u{i}")).collect();
         let p = Principals::parse(&many.join(","));
         assert!(p.allows("arn:aws:iam::123456789012:user/u99"));
         assert!(!p.allows("arn:aws:iam::123456789012:user/u100"));
@@ -433,39 +343,19 @@ mod tests {
 
     #[test]
     fn parse_checked_names_what_parse_would_drop() {
-        let many: Vec<String> = (0..101)
-            .map(|i| format!("arn:aws:iam::123456789012:user/u{i}"))
-            .collect();
-        assert_eq!(
-            Principals::parse_checked(&many.join(",")),
-            Err(AuthConfigError::TooMany { got: 101 })
-        );
+        let many: Vec<String> = (0..101).map(|i| format!("arn:aws:iam::123456789012:user/u{i}")).collect();
+        assert_eq!(Principals::parse_checked(&many.join(",")), Err(AuthConfigError::TooMany { got: 101 }));
         assert!(Principals::parse_checked(&many[..100].join(",")).is_ok());
 
         let long = format!("arn:aws:iam::123456789012:user/{}", "a".repeat(2048));
         let err = Principals::parse_checked(&format!("{ALICE},,{long}")).unwrap_err();
-        assert_eq!(
-            err,
-            AuthConfigError::TooLong {
-                position: 2,
-                got: 2079
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "pattern 2 is 2079 bytes; at most 2048 are allowed"
-        );
+        assert_eq!(err, AuthConfigError::TooLong { position: 2, got: 2079 });
+        assert_eq!(err.to_string(), "pattern 2 is 2079 bytes; at most 2048 are allowed");
 
         let err = Principals::parse_checked("123456789012").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "pattern 1 must be an ARN (arn:...) or start with *, got \"123456789012\""
-        );
+        assert_eq!(err.to_string(), "pattern 1 must be an ARN (arn:...) or start with *, got \"123456789012\"");
 
-        assert_eq!(
-            Principals::parse_checked(" *, "),
-            Ok(Principals::parse("*"))
-        );
+        assert_eq!(Principals::parse_checked(" *, "), Ok(Principals::parse("*")));
         assert_eq!(Principals::parse_checked(""), Ok(Principals::default()));
     }
 
@@ -484,37 +374,19 @@ mod tests {
                          "userArn": "arn:aws:sts::123456789012:assumed-role/Admin/alice"},
             "httpMethod": "GET"
         });
-        assert_eq!(
-            caller_arn(&rest).as_deref(),
-            Some("arn:aws:sts::123456789012:assumed-role/Admin/alice")
-        );
+        assert_eq!(caller_arn(&rest).as_deref(), Some("arn:aws:sts::123456789012:assumed-role/Admin/alice"));
     }
 
     #[test]
     fn a_context_without_a_usable_identity_has_no_caller() {
-        assert_eq!(
-            caller_arn(&json!({"accountId": "123456789012", "http": {"method": "GET"}})),
-            None
-        );
-        assert_eq!(
-            caller_arn(&json!({"identity": {"userArn": null, "sourceIp": "192.0.2.1"}})),
-            None
-        );
-        assert_eq!(
-            caller_arn(&json!({"authorizer": {"iam": {"userArn": ""}}})),
-            None
-        );
+        assert_eq!(caller_arn(&json!({"accountId": "123456789012", "http": {"method": "GET"}})), None);
+        assert_eq!(caller_arn(&json!({"identity": {"userArn": null, "sourceIp": "192.0.2.1"}})), None);
+        assert_eq!(caller_arn(&json!({"authorizer": {"iam": {"userArn": ""}}})), None);
         assert_eq!(caller_arn(&json!({"identity": {"userArn": 42}})), None);
-        assert_eq!(
-            caller_arn(&json!({"identity": {"userArn": "a".repeat(2049)}})),
-            None
-        );
+        assert_eq!(caller_arn(&json!({"identity": {"userArn": "a".repeat(2049)}})), None);
         assert_eq!(caller_arn(&json!(null)), None);
         // The whole event is not a request context.
-        assert_eq!(
-            caller_arn(&json!({"requestContext": {"identity": {"userArn": ALICE}}})),
-            None
-        );
+        assert_eq!(caller_arn(&json!({"requestContext": {"identity": {"userArn": ALICE}}})), None);
     }
 
     #[test]
@@ -525,56 +397,22 @@ mod tests {
         };
         let viewer = "arn:aws:iam::123456789012:user/viewer";
         let writer = "arn:aws:iam::123456789012:user/writer";
-        assert_eq!(
-            policy.decide(Some(writer), Permission::View),
-            Decision::Allowed {
-                caller: writer.into()
-            }
-        );
-        assert_eq!(
-            policy.decide(Some(writer), Permission::Write),
-            Decision::Allowed {
-                caller: writer.into()
-            }
-        );
-        assert_eq!(
-            policy.decide(Some(viewer), Permission::View),
-            Decision::Allowed {
-                caller: viewer.into()
-            }
-        );
-        assert_eq!(
-            policy.decide(Some(viewer), Permission::Write),
-            Decision::Forbidden {
-                caller: viewer.into()
-            }
-        );
+        assert_eq!(policy.decide(Some(writer), Permission::View), Decision::Allowed { caller: writer.into() });
+        assert_eq!(policy.decide(Some(writer), Permission::Write), Decision::Allowed { caller: writer.into() });
+        assert_eq!(policy.decide(Some(viewer), Permission::View), Decision::Allowed { caller: viewer.into() });
+        assert_eq!(policy.decide(Some(viewer), Permission::Write), Decision::Forbidden { caller: viewer.into() });
     }
 
     #[test]
     fn no_caller_is_unauthenticated_and_an_unlisted_caller_forbidden() {
-        let policy = Policy {
-            view: Principals::parse("*"),
-            write: Principals::default(),
-        };
-        assert_eq!(
-            policy.decide(None, Permission::View),
-            Decision::Unauthenticated
-        );
-        assert_eq!(
-            policy.decide(Some(""), Permission::View),
-            Decision::Unauthenticated
-        );
+        let policy = Policy { view: Principals::parse("*"), write: Principals::default() };
+        assert_eq!(policy.decide(None, Permission::View), Decision::Unauthenticated);
+        assert_eq!(policy.decide(Some(""), Permission::View), Decision::Unauthenticated);
         assert_eq!(
             Policy::default().decide(Some(ALICE), Permission::View),
-            Decision::Forbidden {
-                caller: ALICE.into()
-            }
+            Decision::Forbidden { caller: ALICE.into() }
         );
-        assert_eq!(
-            Policy::default().decide(None, Permission::Write),
-            Decision::Unauthenticated
-        );
+        assert_eq!(Policy::default().decide(None, Permission::Write), Decision::Unauthenticated);
     }
 
     #[test]

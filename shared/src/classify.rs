@@ -5,10 +5,13 @@
 //! The rules were written against wording seen in StackRox/ACS, Docker Hub, Quay, Amazon ECR,
 //! Harbor, Clair, Trivy and Grype error reports; the table test at the bottom keeps them honest.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 /// The cause of a failed image scan, as far as it can be told from the error.
@@ -317,10 +320,7 @@ const RULES: &[(Reason, Test)] = &[
         ]),
     ),
     (Reason::ImageTooLarge, Test::Status(HttpStatuses::S413)),
-    (
-        Reason::RegistryUnauthorized,
-        Test::Status(HttpStatuses::S401 | HttpStatuses::S403),
-    ),
+    (Reason::RegistryUnauthorized, Test::Status(HttpStatuses::S401 | HttpStatuses::S403)),
     (Reason::ImageNotFound, Test::Status(HttpStatuses::S404)),
     (Reason::RateLimited, Test::Status(HttpStatuses::S429)),
     (
@@ -336,10 +336,7 @@ const RULES: &[(Reason, Test)] = &[
     ),
     // Docker Hub hides a private repository behind the same words as a missing one; the missing
     // image is the common case, and it must win over the "access ... denied" that follows.
-    (
-        Reason::ImageNotFound,
-        Test::Phrase(&["pull access denied", "repository does not exist"]),
-    ),
+    (Reason::ImageNotFound, Test::Phrase(&["pull access denied", "repository does not exist"])),
     (
         Reason::RegistryUnauthorized,
         Test::Phrase(&[
@@ -384,23 +381,14 @@ const RULES: &[(Reason, Test)] = &[
     ),
     // "timeout" also covers "i/o timeout", "tls handshake timeout", "gateway timeout" and
     // "client.timeout exceeded"; "deadline exceeded" covers gRPC's "context deadline exceeded".
-    (
-        Reason::Timeout,
-        Test::Phrase(&["deadline exceeded", "deadlineexceeded", "timeout", "timed out"]),
-    ),
-    (
-        Reason::Timeout,
-        Test::Status(HttpStatuses::S408 | HttpStatuses::S504),
-    ),
-    (
-        Reason::ScannerUnavailable,
-        Test::Status(HttpStatuses::S502 | HttpStatuses::S503),
-    ),
-    (
-        Reason::ScannerUnavailable,
-        Test::Phrase(&["service unavailable", "bad gateway"]),
-    ),
+    (Reason::Timeout, Test::Phrase(&["deadline exceeded", "deadlineexceeded", "timeout", "timed out"])),
+    (Reason::Timeout, Test::Status(HttpStatuses::S408 | HttpStatuses::S504)),
+    (Reason::ScannerUnavailable, Test::Status(HttpStatuses::S502 | HttpStatuses::S503)),
+    (Reason::ScannerUnavailable, Test::Phrase(&["service unavailable", "bad gateway"])),
     (Reason::InternalError, Test::Status(HttpStatuses::S500)),
+    // Go's `unsupported protocol scheme ""` is a registry endpoint without `https://`, not an
+    // unsupported image; with nothing more telling it stays unclassified.
+    (Reason::Unknown, Test::Phrase(&["protocol scheme"])),
     (
         Reason::UnsupportedImage,
         Test::Phrase(&[
@@ -414,17 +402,9 @@ const RULES: &[(Reason, Test)] = &[
     ),
     (
         Reason::DelegatedScanFailed,
-        Test::Phrase(&[
-            "delegating scan",
-            "delegated scan",
-            "delegated registry",
-            "no local scanner",
-        ]),
+        Test::Phrase(&["delegating scan", "delegated scan", "delegated registry", "no local scanner"]),
     ),
-    (
-        Reason::ScannerUnavailable,
-        Test::Phrase(&["unable to initialize a scanner"]),
-    ),
+    (Reason::ScannerUnavailable, Test::Phrase(&["unable to initialize a scanner"])),
     (
         Reason::InternalError,
         Test::Phrase(&[
@@ -442,10 +422,11 @@ const RULES: &[(Reason, Test)] = &[
 
 fn classify_message(message: &str) -> Reason {
     let lower = message.to_ascii_lowercase();
+    let phrases = phrase_hits(&lower);
     let mut statuses: Option<HttpStatuses> = None;
-    for (reason, test) in RULES {
+    for (n, (reason, test)) in RULES.iter().enumerate() {
         let hit = match test {
-            Test::Phrase(phrases) => phrases.iter().any(|p| lower.contains(p)),
+            Test::Phrase(_) => phrases & (1 << n) != 0,
             Test::Status(mask) => statuses.get_or_insert_with(|| HttpStatuses::scan(&lower)).0 & mask != 0,
         };
         if hit {
@@ -453,6 +434,63 @@ fn classify_message(message: &str) -> Reason {
         }
     }
     Reason::Unknown
+}
+
+/// All phrases of all rules in one literal automaton, so that a message (up to 4 KiB) is
+/// searched once instead of once per phrase; see [`phrase_hits`].
+struct PhraseIndex {
+    any: Regex,
+    rule_of: HashMap<&'static str, usize>,
+}
+
+static PHRASES: LazyLock<Option<PhraseIndex>> = LazyLock::new(|| {
+    let mut rule_of = HashMap::new();
+    let mut alternatives = Vec::new();
+    for (n, (_, test)) in RULES.iter().enumerate() {
+        if let Test::Phrase(phrases) = test {
+            for &phrase in *phrases {
+                rule_of.insert(phrase, n);
+                alternatives.push(regex::escape(phrase));
+            }
+        }
+    }
+    let any = Regex::new(&alternatives.join("|")).ok()?;
+    Some(PhraseIndex { any, rule_of })
+});
+
+/// The rules (as bits of their index in [`RULES`]) with a phrase in the lower-cased message.
+///
+/// Equivalent to testing every phrase with `str::contains`, which is what happens should the
+/// automaton ever fail to build. Restarting one byte after each match start finds phrases that
+/// overlap an earlier one; no phrase is a prefix of another (a test checks), so none can hide
+/// behind another at the same position.
+fn phrase_hits(lower: &str) -> u64 {
+    let Some(index) = PHRASES.as_ref() else {
+        return contained_phrases(lower);
+    };
+    let mut hits = 0u64;
+    let mut at = 0;
+    while let Some(m) = index.any.find_at(lower, at) {
+        if let Some(&rule) = index.rule_of.get(m.as_str()) {
+            hits |= 1 << rule;
+        }
+        // Every phrase starts with an ASCII byte, so one past a match start is a char boundary.
+        at = m.start() + 1;
+    }
+    hits
+}
+
+/// [`phrase_hits`] the slow way, one `str::contains` per phrase.
+fn contained_phrases(lower: &str) -> u64 {
+    let mut hits = 0u64;
+    for (n, (_, test)) in RULES.iter().enumerate() {
+        if let Test::Phrase(phrases) = test {
+            if phrases.iter().any(|p| lower.contains(p)) {
+                hits |= 1 << n;
+            }
+        }
+    }
+    hits
 }
 
 /// The HTTP statuses a message reports, as a bit set of the ones classification cares about.
@@ -537,9 +575,7 @@ impl HttpStatuses {
     fn labelled(prefix: &str) -> bool {
         let p = prefix.trim_end();
         let p = p.strip_suffix(['=', ':']).unwrap_or(p).trim_end();
-        ["status", "status code", "statuscode", "status_code", "http"]
-            .iter()
-            .any(|label| p.ends_with(label))
+        ["status", "status code", "statuscode", "status_code", "http"].iter().any(|label| p.ends_with(label))
     }
 }
 
@@ -558,10 +594,14 @@ pub fn mask_variable_parts(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut copied = 0;
     let mut i = 0;
+    // `i` only ever stops on a word byte at the start of a word, or on a non-word byte.
     while i < b.len() {
         let c = b[i];
-        let starts_token = i == 0 || !is_word(b[i - 1]);
-        if starts_token && (is_word(c) || c == b':' || c == b'[') {
+        let class = CLASS[usize::from(c)];
+        let word = class & WORD != 0;
+        let candidate =
+            if word { class & LEAD != 0 } else { (c == b':' || c == b'[') && (i == 0 || !is_word(b[i - 1])) };
+        if candidate {
             if let Some(m) = variable_part(b, i) {
                 out.push_str(&message[copied..m.keep_until]);
                 out.push_str(m.placeholder);
@@ -570,7 +610,7 @@ pub fn mask_variable_parts(message: &str) -> String {
                 continue;
             }
         }
-        i = if is_word(c) { skip_word(b, i) } else { i + 1 };
+        i = if word { skip_word(b, i) } else { i + 1 };
     }
     out.push_str(&message[copied..]);
     out
@@ -584,10 +624,31 @@ struct Masked {
     placeholder: &'static str,
 }
 
-/// Bytes that make up words. Non-ASCII bytes count as word bytes so that a token never starts
-/// or ends inside a multi-byte character.
+/// Byte class bit: the byte makes up words. Non-ASCII bytes count as word bytes so that a
+/// token never starts or ends inside a multi-byte character.
+const WORD: u8 = 1;
+/// Byte class bit: a word starting with this byte may be a variable part.
+const LEAD: u8 = 2;
+
+/// The class bits of every byte, looked up rather than computed in the per-byte loops.
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut n = 0;
+    while n < table.len() {
+        let c = n as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
+            table[n] |= WORD;
+        }
+        if c.is_ascii_hexdigit() || c == b's' || c == b'S' {
+            table[n] |= LEAD;
+        }
+        n += 1;
+    }
+    table
+};
+
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+    CLASS[usize::from(c)] & WORD != 0
 }
 
 /// The end of the word at `i`, with `.`-joined parts (`registry-1.docker.io`, `v0.29.2`).
@@ -614,22 +675,51 @@ fn run_len(b: &[u8], start: usize, accept: impl Fn(u8) -> bool) -> usize {
 /// The variable part starting at token start `i`, if any.
 fn variable_part(b: &[u8], i: usize) -> Option<Masked> {
     let whole = |end, placeholder| Masked { keep_until: i, end, placeholder };
-    if let Some(end) = timestamp(b, i) {
-        return Some(whole(end, "<ts>"));
+    let c = b[i];
+    match c {
+        b'[' | b':' => return ipv6(b, i).map(|end| whole(end, "<ip>")),
+        b's' | b'S' => {
+            return digest(b, i).map(|(keep_until, end)| Masked { keep_until, end, placeholder: "<digest>" })
+        }
+        _ => {}
     }
-    if let Some(end) = uuid(b, i) {
-        return Some(whole(end, "<uuid>"));
+    // What follows the leading run of hex digits tells which shapes are possible at all; most
+    // tokens are plain words ("failed", "denied") and leave here.
+    let hex = run_len(b, i, |c| c.is_ascii_hexdigit());
+    let next = b.get(i + hex).copied();
+    let digit = c.is_ascii_digit();
+    if !digit && next.is_some_and(is_word) {
+        return None;
     }
-    if let Some((keep_until, end)) = digest(b, i) {
-        return Some(Masked { keep_until, end, placeholder: "<digest>" });
+    if digit && hex >= 4 && b.get(i + 4) == Some(&b'-') {
+        if let Some(end) = timestamp(b, i) {
+            return Some(whole(end, "<ts>"));
+        }
     }
-    if let Some(end) = ipv4(b, i).or_else(|| ipv6(b, i)) {
-        return Some(whole(end, "<ip>"));
+    if hex == 8 && next == Some(b'-') {
+        if let Some(end) = uuid(b, i) {
+            return Some(whole(end, "<uuid>"));
+        }
     }
-    if let Some(end) = hex_id(b, i) {
-        return Some(whole(end, "<hex>"));
+    if digit && next == Some(b'.') {
+        if let Some(end) = ipv4(b, i) {
+            return Some(whole(end, "<ip>"));
+        }
     }
-    number(b, i).map(|end| whole(end, "<n>"))
+    if next == Some(b':') {
+        if let Some(end) = ipv6(b, i) {
+            return Some(whole(end, "<ip>"));
+        }
+    }
+    if hex >= 7 || (c == b'0' && matches!(next, Some(b'x' | b'X'))) {
+        if let Some(end) = hex_id(b, i) {
+            return Some(whole(end, "<hex>"));
+        }
+    }
+    if digit {
+        return number(b, i).map(|end| whole(end, "<n>"));
+    }
+    None
 }
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|±HH[:]MM]`.
@@ -716,12 +806,21 @@ fn ipv4(b: &[u8], i: usize) -> Option<usize> {
     while n > 0 && b[i + n - 1] == b'.' {
         n -= 1;
     }
-    if n < 7 || n > 15 || !ends_token(b, i + n) {
+    if !(7..=15).contains(&n) || !ends_token(b, i + n) {
         return None;
     }
-    let text = std::str::from_utf8(&b[i..i + n]).ok()?;
-    text.parse::<Ipv4Addr>().ok()?;
-    Some(with_port(b, i + n))
+    let mut parts = 0;
+    for part in b[i..i + n].split(|&c| c == b'.') {
+        parts += 1;
+        if parts > 4 || part.is_empty() || part.len() > 3 {
+            return None;
+        }
+        let value = part.iter().fold(0u16, |v, &d| v * 10 + u16::from(d - b'0'));
+        if value > 255 {
+            return None;
+        }
+    }
+    (parts == 4).then(|| with_port(b, i + n))
 }
 
 fn ipv6(b: &[u8], i: usize) -> Option<usize> {
@@ -769,8 +868,22 @@ fn hex_id(b: &[u8], i: usize) -> Option<usize> {
 
 /// Units that may follow a number without a space (Go durations and sizes), longest first.
 const UNITS: &[&[u8]] = &[
-    b"kib", b"mib", b"gib", b"tib", b"\xc2\xb5s", b"ns", b"us", b"ms", b"kb", b"mb", b"gb",
-    b"tb", b"s", b"m", b"h", b"b",
+    b"kib",
+    b"mib",
+    b"gib",
+    b"tib",
+    b"\xc2\xb5s",
+    b"ns",
+    b"us",
+    b"ms",
+    b"kb",
+    b"mb",
+    b"gb",
+    b"tb",
+    b"s",
+    b"m",
+    b"h",
+    b"b",
 ];
 
 /// Digits with optional `.`-separated parts and unit suffixes (`42`, `1.4`, `1m30s`, `12MB`);
@@ -785,6 +898,9 @@ fn number(b: &[u8], i: usize) -> Option<usize> {
         end += n;
         while b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
             end += 1 + run_len(b, end + 1, |c| c.is_ascii_digit());
+        }
+        if !b.get(end).is_some_and(|&c| c.is_ascii_alphabetic() || c >= 0x80) {
+            break;
         }
         let unit = UNITS.iter().find(|u| {
             b.get(end..end + u.len()).is_some_and(|s| s.eq_ignore_ascii_case(u))
@@ -1018,12 +1134,33 @@ mod tests {
             assert_eq!(classify(None, message), *expected, "message: {message}");
         }
         for reason in Reason::ALL {
-            assert!(
-                REAL_MESSAGES.iter().any(|(_, r)| *r == reason),
-                "{reason} has no real message in the table"
-            );
+            assert!(REAL_MESSAGES.iter().any(|(_, r)| *r == reason), "{reason} has no real message in the table");
         }
         assert!(REAL_MESSAGES.len() >= 24);
+    }
+
+    #[test]
+    fn phrase_automaton_agrees_with_plain_substring_search() {
+        assert!(PHRASES.is_some(), "the phrase automaton must build");
+        assert!(RULES.len() <= 64, "rule indexes must fit the hit bit set");
+        let mut all: Vec<&str> = Vec::new();
+        for (_, test) in RULES {
+            if let Test::Phrase(phrases) = test {
+                all.extend(phrases.iter());
+            }
+        }
+        for p in &all {
+            assert_eq!(*p, p.to_ascii_lowercase(), "phrases are matched against lower-cased text");
+            assert!(p.is_ascii(), "{p:?}");
+            for q in &all {
+                assert!(p == q || !q.starts_with(p), "{p:?} is a prefix of {q:?}");
+            }
+        }
+        let extra = ["", "unauthorized unauthorized", "timed out; timeout", "aunsupportedb", "rate limit exceeded"];
+        for message in REAL_MESSAGES.iter().map(|(m, _)| *m).chain(extra) {
+            let lower = message.to_ascii_lowercase();
+            assert_eq!(phrase_hits(&lower), contained_phrases(&lower), "message: {message}");
+        }
     }
 
     #[test]
@@ -1049,6 +1186,8 @@ mod tests {
         assert_eq!(classify(None, ""), Reason::Unknown);
         assert_eq!(classify(None, "   "), Reason::Unknown);
         assert_eq!(classify(None, "the flux capacitor is misaligned"), Reason::Unknown);
+        let no_scheme = "Get \"registry.example.com/v2/\": unsupported protocol scheme \"\"";
+        assert_eq!(classify(None, no_scheme), Reason::Unknown);
     }
 
     #[test]
@@ -1057,10 +1196,7 @@ mod tests {
         assert_eq!(classify(None, "scan of quay.io/acme/web:401 failed oddly"), Reason::Unknown);
         assert_eq!(classify(None, "scanner v4.404.1 failed oddly"), Reason::Unknown);
         assert_eq!(classify(None, "layer 4011 of 5000 failed oddly"), Reason::Unknown);
-        assert_eq!(
-            classify(None, "pull of quay.io/acme/web:1.401 failed: manifest unknown"),
-            Reason::ImageNotFound
-        );
+        assert_eq!(classify(None, "pull of quay.io/acme/web:1.401 failed: manifest unknown"), Reason::ImageNotFound);
     }
 
     #[test]
@@ -1133,16 +1269,26 @@ mod tests {
         let a = mask_variable_parts("GET /v2/team/app/manifests/1.4: manifest unknown on 10.0.0.1");
         let b = mask_variable_parts("GET /v2/team/app/blobs/1.4: blob unknown on 10.0.0.1");
         assert_ne!(a, b);
-        assert_ne!(
-            mask_variable_parts("weird failure in indexer"),
-            mask_variable_parts("weird failure in matcher")
-        );
+        assert_ne!(mask_variable_parts("weird failure in indexer"), mask_variable_parts("weird failure in matcher"));
         assert_ne!(mask_variable_parts("error on ipv4 path"), mask_variable_parts("error on ipv6 path"));
     }
 
     #[test]
     fn masking_handles_edge_input_and_keeps_plain_text() {
-        for text in ["", "::", "[", "[::1", "a:b:c", "1.", "0x", "sha256:", "2024-05-01T", "é1"] {
+        for text in [
+            "",
+            "::",
+            "[",
+            "[::1",
+            "a:b:c",
+            "1.",
+            "0x",
+            "sha256:",
+            "2024-05-01T",
+            "é1",
+            "1234567890123.5",
+            "999.1.1.1:99999999",
+        ] {
             assert_eq!(mask_variable_parts(text), mask_variable_parts(text), "deterministic for {text:?}");
         }
         assert_eq!(mask_variable_parts("no variable parts here"), "no variable parts here");
@@ -1150,6 +1296,64 @@ mod tests {
         assert_eq!(mask_variable_parts("at 12:34:56."), "at <n>:<n>:<n>.");
         assert_eq!(mask_variable_parts("dial fe80::1: refused"), "dial <ip>: refused");
         assert_eq!(mask_variable_parts("the 3rd try"), "the 3rd try");
+    }
+
+    #[test]
+    fn masking_and_classification_survive_arbitrary_input() {
+        const PIECES: &[&str] = &[
+            "0",
+            "1",
+            "9",
+            "255",
+            "256",
+            "401",
+            "a",
+            "f",
+            "F",
+            "s",
+            "x",
+            "0x",
+            "sha256:",
+            ":",
+            "::",
+            ".",
+            "[",
+            "]",
+            "%",
+            "-",
+            "_",
+            " ",
+            "T",
+            "Z",
+            "+",
+            "é",
+            "µs",
+            "\"",
+            "(",
+            ")",
+            "=",
+            "status=",
+            "ms",
+            "GB",
+            "unsupported",
+            "timeout",
+            "manifest unknown",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = next() % 24;
+            let text: String = (0..len).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+            assert_eq!(mask_variable_parts(&text), mask_variable_parts(&text));
+            let lower = text.to_ascii_lowercase();
+            assert_eq!(phrase_hits(&lower), contained_phrases(&lower), "{text:?}");
+            let _ = classify(None, &text);
+        }
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub enum ConfigError {
     Missing { var: &'static str, hint: &'static str },
     #[error("{var} must be {rule}, got {value:?}")]
     Invalid { var: &'static str, rule: &'static str, value: String },
+    #[error("{var} {source}")]
+    Principals {
+        var: &'static str,
+        #[source]
+        source: crate::auth::AuthConfigError,
+    },
+    #[error("LOCAL_PRINCIPAL is a local-development opt-in and is refused inside AWS Lambda ({marker} is set)")]
+    LocalPrincipalInAws { marker: &'static str },
 }
 
 /// Days a group is kept after its last occurrence: 1..=365.
@@ -56,6 +64,47 @@ impl IngestConfig {
     }
 }
 
+/// Variables the Lambda service sets in every execution environment, and local emulators
+/// (`cargo lambda watch`) do not.
+pub const AWS_RUNTIME_MARKERS: [&str; 3] =
+    ["AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME"];
+
+/// What the api function needs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub table_name: String,
+    pub retention: RetentionDays,
+    pub policy: crate::auth::Policy,
+    /// The caller assumed for requests that carry no IAM identity: local development only.
+    pub local_principal: Option<String>,
+}
+
+impl ApiConfig {
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `ADMIN_VIEW_PRINCIPALS`, `ADMIN_WRITE_PRINCIPALS` and
+    /// the local opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let principals = |name: &'static str| {
+            crate::auth::Principals::parse_checked(&var(name).unwrap_or_default())
+                .map_err(|source| ConfigError::Principals { var: name, source })
+        };
+        let local_principal = var("LOCAL_PRINCIPAL").filter(|p| !p.trim().is_empty());
+        if local_principal.is_some() {
+            if let Some(marker) = AWS_RUNTIME_MARKERS.into_iter().find(|m| var(m).is_some()) {
+                return Err(ConfigError::LocalPrincipalInAws { marker });
+            }
+        }
+        Ok(Self {
+            table_name: table_name(&var)?,
+            retention: retention(&var)?,
+            policy: crate::auth::Policy {
+                view: principals("ADMIN_VIEW_PRINCIPALS")?,
+                write: principals("ADMIN_WRITE_PRINCIPALS")?,
+            },
+            local_principal,
+        })
+    }
+}
+
 pub(crate) fn table_name(var: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     match var("TABLE_NAME") {
         Some(t) if !t.trim().is_empty() => Ok(t),
@@ -66,12 +115,11 @@ pub(crate) fn table_name(var: &impl Fn(&str) -> Option<String>) -> Result<String
 fn retention(var: &impl Fn(&str) -> Option<String>) -> Result<RetentionDays, ConfigError> {
     match var("RETENTION_DAYS") {
         None => Ok(RetentionDays::default()),
-        Some(raw) => raw
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .and_then(RetentionDays::new)
-            .ok_or(ConfigError::Invalid { var: "RETENTION_DAYS", rule: RetentionDays::RULE, value: raw }),
+        Some(raw) => raw.trim().parse::<u16>().ok().and_then(RetentionDays::new).ok_or(ConfigError::Invalid {
+            var: "RETENTION_DAYS",
+            rule: RetentionDays::RULE,
+            value: raw,
+        }),
     }
 }
 
@@ -102,6 +150,31 @@ mod tests {
         for good in ["1", "365", " 30 "] {
             assert!(IngestConfig::from_env(env(&[("TABLE_NAME", "t"), ("RETENTION_DAYS", good)])).is_ok());
         }
+    }
+
+    #[test]
+    fn the_local_principal_is_refused_when_lambda_runs_the_function() {
+        let local = [("TABLE_NAME", "t"), ("LOCAL_PRINCIPAL", "arn:aws:iam::123456789012:user/local-admin")];
+        assert!(ApiConfig::from_env(env(&local)).is_ok_and(|c| c.local_principal.is_some()));
+        for marker in AWS_RUNTIME_MARKERS {
+            let mut vars = local.to_vec();
+            vars.push((marker, "x"));
+            assert_eq!(
+                ApiConfig::from_env(env(&vars)).unwrap_err().to_string(),
+                format!(
+                    "LOCAL_PRINCIPAL is a local-development opt-in and is refused inside AWS Lambda ({marker} is set)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn unset_principal_lists_deny_everyone() {
+        let c = ApiConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert!(c.policy.view.is_empty() && c.policy.write.is_empty());
+        let bad =
+            ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("ADMIN_VIEW_PRINCIPALS", "123456789012")])).unwrap_err();
+        assert!(bad.to_string().starts_with("ADMIN_VIEW_PRINCIPALS pattern 1 must be an ARN"), "{bad}");
     }
 
     #[test]

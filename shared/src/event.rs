@@ -224,7 +224,9 @@ pub struct Occurrence {
 pub enum Parsed {
     Failure(Box<Occurrence>),
     /// A successful scan: acknowledged, never stored.
-    Success { event_id: String },
+    Success {
+        event_id: String,
+    },
 }
 
 /// Why an event was refused. The message names the field (as a JSON path) and the rule.
@@ -265,6 +267,8 @@ pub enum FieldProblem {
     TooMany { max: usize, got: usize },
     #[error("must be {expected:?}, got {got:?}")]
     NotExpected { expected: &'static str, got: String },
+    #[error("must be a JSON object: an EventBridge envelope")]
+    NotAnObject,
     #[error("must be a 12-digit AWS account id")]
     Account,
     #[error("must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z")]
@@ -285,10 +289,11 @@ fn invalid(field: &'static str, problem: FieldProblem) -> EventError {
 
 /// Parses an envelope given as JSON. The error names the field and the rule.
 pub fn parse(value: serde_json::Value) -> Result<Parsed, EventError> {
-    let raw: RawEnvelope = serde_path_to_error::deserialize(value).map_err(|e| EventError::Shape {
-        path: e.path().to_string(),
-        source: e.into_inner(),
-    })?;
+    if !value.is_object() {
+        return Err(invalid(".", FieldProblem::NotAnObject));
+    }
+    let raw: RawEnvelope = serde_path_to_error::deserialize(value)
+        .map_err(|e| EventError::Shape { path: e.path().to_string(), source: e.into_inner() })?;
     validate(raw)
 }
 
@@ -334,7 +339,10 @@ fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
     }
     if let Some(v) = raw.version.as_deref() {
         if v != "0" {
-            return Err(invalid("version", FieldProblem::NotExpected { expected: "0", got: truncate(v.to_owned(), 16) }));
+            return Err(invalid(
+                "version",
+                FieldProblem::NotExpected { expected: "0", got: truncate(v.to_owned(), 16) },
+            ));
         }
     }
     let source = required("source", raw.source, bounds::SOURCE)?;
@@ -357,7 +365,9 @@ fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
 
     let image = ImageRef::parse(&detail.image.name).map_err(|e| match e {
         ImageRefError::Empty => invalid("detail.image.name", FieldProblem::Empty),
-        ImageRefError::TooLong(got) => invalid("detail.image.name", FieldProblem::TooLong { max: crate::image::MAX_REFERENCE_BYTES, got }),
+        ImageRefError::TooLong(got) => {
+            invalid("detail.image.name", FieldProblem::TooLong { max: crate::image::MAX_REFERENCE_BYTES, got })
+        }
         other => invalid("detail.image.name", FieldProblem::Image(other)),
     })?;
     let image = match detail.image.digest {
@@ -365,7 +375,9 @@ fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
         Some(d) => {
             validate_digest(&d).map_err(|e| invalid("detail.image.digest", FieldProblem::Digest(e)))?;
             match &image.digest {
-                Some(own) if *own != d => return Err(invalid("detail.image.digest", FieldProblem::DigestMismatch(own.clone()))),
+                Some(own) if *own != d => {
+                    return Err(invalid("detail.image.digest", FieldProblem::DigestMismatch(own.clone())))
+                }
                 _ => ImageRef { digest: Some(d), ..image },
             }
         }
@@ -504,7 +516,7 @@ mod tests {
         d["error"]["message"] = json!("x".repeat(300 * 1024));
         assert_eq!(err_text(envelope(d)), "detail.error.message: must be at most 65536 bytes, got 307200");
 
-        assert_eq!(err_text(json!(["not", "an", "envelope"])), ".: invalid type: sequence, expected struct RawEnvelope");
+        assert_eq!(err_text(json!(["not", "an", "envelope"])), ".: must be a JSON object: an EventBridge envelope");
         assert_eq!(err_text(json!({"Records": []})), ".: missing field `id`");
 
         let mut d = failure();

@@ -91,11 +91,7 @@ impl ImageRef {
             "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_owned(),
             _ => registry,
         };
-        let path = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let path = if registry == DEFAULT_REGISTRY && !path.contains('/') { format!("library/{path}") } else { path };
         if !valid_path(&path) {
             return Err(ImageRefError::BadRepository(path));
         }

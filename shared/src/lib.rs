@@ -7,13 +7,16 @@
 pub mod auth;
 pub mod classify;
 pub mod config;
+pub mod cursor;
 pub mod event;
 pub mod expr;
 pub mod fingerprint;
 pub mod group;
 pub mod image;
 pub mod params;
+pub mod query;
 pub mod schema;
 pub mod store;
 pub mod telemetry;
 pub mod time_fmt;
+pub mod view;

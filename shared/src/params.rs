@@ -78,11 +78,8 @@ pub const LIST_PARAMS: &[&str] = &[
 ];
 
 /// The accepted `filter.type` values (ACS `AdministrationEventType`), kept as given.
-const EVENT_TYPES: [&str; 3] = [
-    "ADMINISTRATION_EVENT_TYPE_UNKNOWN",
-    "ADMINISTRATION_EVENT_TYPE_GENERIC",
-    "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE",
-];
+const EVENT_TYPES: [&str; 3] =
+    ["ADMINISTRATION_EVENT_TYPE_UNKNOWN", "ADMINISTRATION_EVENT_TYPE_GENERIC", "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE"];
 /// Prefix of the ACS `AdministrationEventLevel` names; the filter keeps the rest, which is
 /// how the store spells a level.
 const LEVEL_PREFIX: &str = "ADMINISTRATION_EVENT_LEVEL_";
@@ -93,14 +90,15 @@ const RULE_TOO_LONG: &str = "must be at most 1024 bytes";
 const RULE_REPEATS: &str = "at most 20 values";
 const RULE_TIMESTAMP: &str = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
 const RULE_FROM_AFTER_UNTIL: &str = "must not be after filter.until";
-const RULE_TYPE: &str = "must be ADMINISTRATION_EVENT_TYPE_UNKNOWN, ADMINISTRATION_EVENT_TYPE_GENERIC or ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE";
-const RULE_LEVEL: &str =
-    "must be ADMINISTRATION_EVENT_LEVEL_ followed by UNKNOWN, INFO, SUCCESS, WARNING or ERROR";
+const RULE_TYPE: &str = concat!(
+    "must be ADMINISTRATION_EVENT_TYPE_UNKNOWN, ADMINISTRATION_EVENT_TYPE_GENERIC",
+    " or ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE"
+);
+const RULE_LEVEL: &str = "must be ADMINISTRATION_EVENT_LEVEL_ followed by UNKNOWN, INFO, SUCCESS, WARNING or ERROR";
 const RULE_IMAGE: &str = "must be an image reference such as nginx:1.25 or quay.io/org/app";
 const RULE_DIGEST: &str = "must be \"sha256:\" followed by 64 lower-case hex characters";
 const RULE_REASON: &str = "must be a reason code such as TIMEOUT or IMAGE_NOT_FOUND";
-const RULE_OPERATION: &str =
-    "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"";
+const RULE_OPERATION: &str = "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"";
 const RULE_ORIGIN: &str = "must be \"roxctl\" or \"api\"";
 const RULE_ACCOUNT: &str = "must be a 12-digit AWS account id";
 const RULE_LIMIT: &str = "must be a whole number from 1 to 1000";
@@ -158,12 +156,7 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            cursor: None,
-            offset: 0,
-            reversed: false,
-        }
+        Self { limit: DEFAULT_LIMIT, cursor: None, offset: 0, reversed: false }
     }
 }
 
@@ -180,11 +173,7 @@ pub enum ParamError {
     #[error("unknown query parameter {name:?}; see the API reference for the accepted names")]
     Unknown { name: String },
     #[error("{name}: {rule}, got {value:?}")]
-    Invalid {
-        name: String,
-        value: String,
-        rule: String,
-    },
+    Invalid { name: String, value: String, rule: String },
     #[error("{name} may be given at most once")]
     Repeated { name: String },
     #[error("too many query parameters (at most {MAX_PARAMS})")]
@@ -195,9 +184,7 @@ impl ParamError {
     /// The parameter the error is about; `None` when it is about the query as a whole.
     pub fn name(&self) -> Option<&str> {
         match self {
-            Self::Unknown { name } | Self::Invalid { name, .. } | Self::Repeated { name } => {
-                Some(name)
-            }
+            Self::Unknown { name } | Self::Invalid { name, .. } | Self::Repeated { name } => Some(name),
             Self::TooMany => None,
         }
     }
@@ -269,10 +256,7 @@ impl Param {
     }
 
     fn is_pagination(self) -> bool {
-        matches!(
-            self,
-            Self::Limit | Self::Cursor | Self::Offset | Self::SortField | Self::Reversed
-        )
+        matches!(self, Self::Limit | Self::Cursor | Self::Offset | Self::SortField | Self::Reversed)
     }
 
     /// A scalar may be given once; the other parameters are repeatable filters.
@@ -336,10 +320,7 @@ fn apply(request: &mut ListRequest, param: Param, v: &str) -> Result<(), &'stati
             add(&mut f.event_type, t.to_owned());
         }
         Param::Level => {
-            let short = v
-                .strip_prefix(LEVEL_PREFIX)
-                .filter(|s| LEVELS.contains(s))
-                .ok_or(RULE_LEVEL)?;
+            let short = v.strip_prefix(LEVEL_PREFIX).filter(|s| LEVELS.contains(s)).ok_or(RULE_LEVEL)?;
             add(&mut f.level, short.to_owned());
         }
         Param::ResourceName => {
@@ -366,9 +347,7 @@ fn apply(request: &mut ListRequest, param: Param, v: &str) -> Result<(), &'stati
         }
         Param::Search => add(&mut f.search, v.to_lowercase()),
         Param::Limit => {
-            page.limit = whole(v)
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or(RULE_LIMIT)?;
+            page.limit = whole(v).filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or(RULE_LIMIT)?;
         }
         Param::Cursor => page.cursor = Some(v.to_owned()),
         Param::Offset => {
@@ -399,25 +378,16 @@ fn add<T: PartialEq>(values: &mut Vec<T>, value: T) {
 }
 
 fn timestamp(v: &str) -> Result<OffsetDateTime, &'static str> {
-    time_fmt::parse(v)
-        .map(|t| t.to_offset(UtcOffset::UTC))
-        .ok_or(RULE_TIMESTAMP)
+    time_fmt::parse(v).map(|t| t.to_offset(UtcOffset::UTC)).ok_or(RULE_TIMESTAMP)
 }
 
 /// Digits only: `u32::from_str` alone would also take a leading `+`.
 fn whole(v: &str) -> Option<u32> {
-    v.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| v.parse().ok())
-        .flatten()
+    v.bytes().all(|b| b.is_ascii_digit()).then(|| v.parse().ok()).flatten()
 }
 
 fn invalid(name: &str, value: &str, rule: &str) -> ParamError {
-    ParamError::Invalid {
-        name: name.to_owned(),
-        value: echo(value),
-        rule: rule.to_owned(),
-    }
+    ParamError::Invalid { name: name.to_owned(), value: echo(value), rule: rule.to_owned() }
 }
 
 /// At most [`MAX_ECHO_BYTES`] of `s`, cut on a character boundary.
@@ -437,10 +407,7 @@ mod tests {
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn list(pairs: &[(&str, &str)]) -> Result<ListRequest, ParamError> {
@@ -462,11 +429,7 @@ mod tests {
     }
 
     fn bad(name: &str, value: &str, rule: &str) -> ParamError {
-        ParamError::Invalid {
-            name: name.into(),
-            value: value.into(),
-            rule: rule.into(),
-        }
+        ParamError::Invalid { name: name.into(), value: value.into(), rule: rule.into() }
     }
 
     /// Each bad value of `name` is refused with `rule`, echoing the value.
@@ -480,44 +443,21 @@ mod tests {
     fn no_parameters_give_the_default_page_and_no_filters() {
         let r = list(&[]).unwrap();
         assert_eq!(r, ListRequest::default());
-        assert_eq!(
-            r.page,
-            Page {
-                limit: 100,
-                cursor: None,
-                offset: 0,
-                reversed: false
-            }
-        );
+        assert_eq!(r.page, Page { limit: 100, cursor: None, offset: 0, reversed: false });
         assert_eq!(parse_count(&[]), Ok(Filters::default()));
     }
 
     #[test]
     fn from_and_until_are_rfc3339_in_utc_given_once() {
-        let f = filters(&[
-            ("filter.from", "2026-11-25T12:00:00+02:00"),
-            ("filter.until", "2026-11-26T10:00:00.5Z"),
-        ]);
+        let f = filters(&[("filter.from", "2026-11-25T12:00:00+02:00"), ("filter.until", "2026-11-26T10:00:00.5Z")]);
         assert_eq!(f.from, Some(datetime!(2026-11-25 10:00:00 UTC)));
         assert_eq!(f.from.map(|t| t.offset()), Some(UtcOffset::UTC));
         assert_eq!(f.until, Some(datetime!(2026-11-26 10:00:00.5 UTC)));
         let rule = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
         for name in ["filter.from", "filter.until"] {
-            assert_refused(
-                name,
-                &[
-                    "yesterday",
-                    "2026-11-25",
-                    "1764064800",
-                    "2026-11-25 10:00:00",
-                ],
-                rule,
-            );
+            assert_refused(name, &["yesterday", "2026-11-25", "1764064800", "2026-11-25 10:00:00"], rule);
             assert_eq!(
-                list(&[
-                    (name, "2026-11-25T10:00:00Z"),
-                    (name, "2026-11-26T10:00:00Z")
-                ]),
+                list(&[(name, "2026-11-25T10:00:00Z"), (name, "2026-11-26T10:00:00Z")]),
                 Err(ParamError::Repeated { name: name.into() })
             );
         }
@@ -526,32 +466,16 @@ mod tests {
     #[test]
     fn from_after_until_is_refused_on_from_but_equal_bounds_are_accepted() {
         assert_eq!(
-            list(&[
-                ("filter.from", "2026-11-26T00:00:00Z"),
-                ("filter.until", "2026-11-25T00:00:00Z")
-            ]),
-            Err(bad(
-                "filter.from",
-                "2026-11-26T00:00:00Z",
-                "must not be after filter.until"
-            ))
+            list(&[("filter.from", "2026-11-26T00:00:00Z"), ("filter.until", "2026-11-25T00:00:00Z")]),
+            Err(bad("filter.from", "2026-11-26T00:00:00Z", "must not be after filter.until"))
         );
-        let f = filters(&[
-            ("filter.until", "2026-11-25T00:00:00Z"),
-            ("filter.from", "2026-11-25T00:00:00Z"),
-        ]);
+        let f = filters(&[("filter.until", "2026-11-25T00:00:00Z"), ("filter.from", "2026-11-25T00:00:00Z")]);
         assert_eq!(f.from, f.until);
     }
 
     #[test]
     fn limit_is_a_whole_number_from_1_to_1000_given_once() {
-        for (v, expected) in [
-            ("1", 1),
-            ("1000", 1000),
-            ("50", 50),
-            (" 50 ", 50),
-            ("007", 7),
-        ] {
+        for (v, expected) in [("1", 1), ("1000", 1000), ("50", 50), (" 50 ", 50), ("007", 7)] {
             assert_eq!(page(&[("pagination.limit", v)]).limit, expected, "{v:?}");
         }
         assert_refused(
@@ -561,9 +485,7 @@ mod tests {
         );
         assert_eq!(
             list(&[("pagination.limit", "5"), ("pagination.limit", "6")]),
-            Err(ParamError::Repeated {
-                name: "pagination.limit".into()
-            })
+            Err(ParamError::Repeated { name: "pagination.limit".into() })
         );
     }
 
@@ -572,33 +494,19 @@ mod tests {
         for (v, expected) in [("0", 0), ("10000", 10_000), ("250", 250)] {
             assert_eq!(page(&[("pagination.offset", v)]).offset, expected, "{v:?}");
         }
-        assert_refused(
-            "pagination.offset",
-            &["10001", "-1", "ten", "+1"],
-            "must be a whole number from 0 to 10000",
-        );
+        assert_refused("pagination.offset", &["10001", "-1", "ten", "+1"], "must be a whole number from 0 to 10000");
         assert_eq!(
             list(&[("pagination.offset", "0"), ("pagination.offset", "0")]),
-            Err(ParamError::Repeated {
-                name: "pagination.offset".into()
-            })
+            Err(ParamError::Repeated { name: "pagination.offset".into() })
         );
     }
 
     #[test]
     fn sort_field_accepts_only_last_occurred_at() {
-        assert_eq!(
-            page(&[("pagination.sortOption.field", "lastOccurredAt")]),
-            Page::default()
-        );
+        assert_eq!(page(&[("pagination.sortOption.field", "lastOccurredAt")]), Page::default());
         assert_refused(
             "pagination.sortOption.field",
-            &[
-                "createdAt",
-                "lastoccurredat",
-                "last_occurred_at",
-                "numOccurrences",
-            ],
+            &["createdAt", "lastoccurredat", "last_occurred_at", "numOccurrences"],
             "must be lastOccurredAt",
         );
         assert_eq!(
@@ -606,9 +514,7 @@ mod tests {
                 ("pagination.sortOption.field", "lastOccurredAt"),
                 ("pagination.sortOption.field", "lastOccurredAt")
             ]),
-            Err(ParamError::Repeated {
-                name: "pagination.sortOption.field".into()
-            })
+            Err(ParamError::Repeated { name: "pagination.sortOption.field".into() })
         );
     }
 
@@ -616,53 +522,27 @@ mod tests {
     fn reversed_is_true_or_false_given_once() {
         assert!(page(&[("pagination.sortOption.reversed", "true")]).reversed);
         assert!(!page(&[("pagination.sortOption.reversed", "false")]).reversed);
-        assert_refused(
-            "pagination.sortOption.reversed",
-            &["TRUE", "1", "yes", "no"],
-            "must be true or false",
-        );
+        assert_refused("pagination.sortOption.reversed", &["TRUE", "1", "yes", "no"], "must be true or false");
         assert_eq!(
-            list(&[
-                ("pagination.sortOption.reversed", "true"),
-                ("pagination.sortOption.reversed", "false")
-            ]),
-            Err(ParamError::Repeated {
-                name: "pagination.sortOption.reversed".into()
-            })
+            list(&[("pagination.sortOption.reversed", "true"), ("pagination.sortOption.reversed", "false")]),
+            Err(ParamError::Repeated { name: "pagination.sortOption.reversed".into() })
         );
     }
 
     #[test]
     fn cursor_is_kept_opaque_up_to_1024_bytes_given_once() {
-        assert_eq!(
-            page(&[("pagination.cursor", "eyJrIjoxfQ==")])
-                .cursor
-                .as_deref(),
-            Some("eyJrIjoxfQ==")
-        );
+        assert_eq!(page(&[("pagination.cursor", "eyJrIjoxfQ==")]).cursor.as_deref(), Some("eyJrIjoxfQ=="));
         let longest = "c".repeat(1024);
-        assert_eq!(
-            page(&[("pagination.cursor", &longest)]).cursor,
-            Some(longest)
-        );
+        assert_eq!(page(&[("pagination.cursor", &longest)]).cursor, Some(longest));
         let too_long = "c".repeat(1025);
         assert_eq!(
             list(&[("pagination.cursor", &too_long)]),
-            Err(bad(
-                "pagination.cursor",
-                &"c".repeat(64),
-                "must be at most 1024 bytes"
-            ))
+            Err(bad("pagination.cursor", &"c".repeat(64), "must be at most 1024 bytes"))
         );
-        assert_eq!(
-            list(&[("pagination.cursor", "")]),
-            Err(bad("pagination.cursor", "", "must not be empty"))
-        );
+        assert_eq!(list(&[("pagination.cursor", "")]), Err(bad("pagination.cursor", "", "must not be empty")));
         assert_eq!(
             list(&[("pagination.cursor", "a"), ("pagination.cursor", "b")]),
-            Err(ParamError::Repeated {
-                name: "pagination.cursor".into()
-            })
+            Err(ParamError::Repeated { name: "pagination.cursor".into() })
         );
     }
 
@@ -724,12 +604,7 @@ mod tests {
         );
         assert_refused(
             "filter.resourceName",
-            &[
-                "quay.io/Org/app",
-                "nginx:-bad",
-                "ngi nx",
-                "nginx@sha256:abc",
-            ],
+            &["quay.io/Org/app", "nginx:-bad", "ngi nx", "nginx@sha256:abc"],
             "must be an image reference such as nginx:1.25 or quay.io/org/app",
         );
     }
@@ -771,10 +646,7 @@ mod tests {
 
     #[test]
     fn reason_takes_reason_codes() {
-        let f = filters(&[
-            ("filter.reason", "TIMEOUT"),
-            ("filter.reason", "IMAGE_NOT_FOUND"),
-        ]);
+        let f = filters(&[("filter.reason", "TIMEOUT"), ("filter.reason", "IMAGE_NOT_FOUND")]);
         assert_eq!(f.reason, [Reason::Timeout, Reason::ImageNotFound]);
         assert_refused(
             "filter.reason",
@@ -791,48 +663,30 @@ mod tests {
             ("filter.origin", "api"),
             ("filter.origin", "roxctl"),
         ]);
-        assert_eq!(
-            f.operation,
-            [Operation::ImageScan, Operation::DeploymentCheck]
-        );
+        assert_eq!(f.operation, [Operation::ImageScan, Operation::DeploymentCheck]);
         assert_eq!(f.origin, [Origin::Api, Origin::Roxctl]);
         assert_refused(
             "filter.operation",
             &["image_scan", "IMAGE SCAN", "scan"],
             "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"",
         );
-        assert_refused(
-            "filter.origin",
-            &["cli", "API"],
-            "must be \"roxctl\" or \"api\"",
-        );
+        assert_refused("filter.origin", &["cli", "API"], "must be \"roxctl\" or \"api\"");
     }
 
     #[test]
     fn account_is_12_digits() {
-        let f = filters(&[
-            ("filter.account", "123456789012"),
-            ("filter.account", "111122223333"),
-        ]);
+        let f = filters(&[("filter.account", "123456789012"), ("filter.account", "111122223333")]);
         assert_eq!(f.account, ["123456789012", "111122223333"]);
         assert_refused(
             "filter.account",
-            &[
-                "12345678901",
-                "1234567890123",
-                "12345678901a",
-                "+23456789012",
-            ],
+            &["12345678901", "1234567890123", "12345678901a", "+23456789012"],
             "must be a 12-digit AWS account id",
         );
     }
 
     #[test]
     fn search_is_lower_cased_and_must_not_be_blank() {
-        let f = filters(&[
-            ("filter.search", "Deadline EXCEEDED"),
-            ("filter.search", " ÉCHEC "),
-        ]);
+        let f = filters(&[("filter.search", "Deadline EXCEEDED"), ("filter.search", " ÉCHEC ")]);
         assert_eq!(f.search, ["deadline exceeded", "échec"]);
         assert_refused("filter.search", &["", "   "], "must not be empty");
     }
@@ -867,38 +721,18 @@ mod tests {
         .unwrap();
         assert_eq!(r.filters.cluster, ["prod", "dev"]);
         assert_eq!(r.filters.level, ["ERROR"]);
-        assert_eq!(
-            r.page,
-            Page {
-                limit: 10,
-                cursor: Some("abc".into()),
-                offset: 3,
-                reversed: true
-            }
-        );
+        assert_eq!(r.page, Page { limit: 10, cursor: Some("abc".into()), offset: 3, reversed: true });
     }
 
     #[test]
     fn a_filter_takes_at_most_20_values() {
         let values: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
-        let pairs: Vec<(String, String)> = values
-            .iter()
-            .map(|v| ("filter.cluster".to_owned(), v.clone()))
-            .collect();
-        assert_eq!(
-            parse_list(&pairs[..20]).map(|r| r.filters.cluster.len()),
-            Ok(20)
-        );
-        assert_eq!(
-            parse_list(&pairs),
-            Err(bad("filter.cluster", "c20", "at most 20 values"))
-        );
+        let pairs: Vec<(String, String)> = values.iter().map(|v| ("filter.cluster".to_owned(), v.clone())).collect();
+        assert_eq!(parse_list(&pairs[..20]).map(|r| r.filters.cluster.len()), Ok(20));
+        assert_eq!(parse_list(&pairs), Err(bad("filter.cluster", "c20", "at most 20 values")));
         // Repeats are counted as given, even when they repeat one value.
         let same = vec![("filter.cluster".to_owned(), "prod".to_owned()); 21];
-        assert_eq!(
-            parse_list(&same),
-            Err(bad("filter.cluster", "prod", "at most 20 values"))
-        );
+        assert_eq!(parse_list(&same), Err(bad("filter.cluster", "prod", "at most 20 values")));
     }
 
     #[test]
@@ -920,24 +754,16 @@ mod tests {
         let long = "x".repeat(1025);
         assert_eq!(
             list(&[("filter.search", &long)]),
-            Err(bad(
-                "filter.search",
-                &"x".repeat(64),
-                "must be at most 1024 bytes"
-            ))
+            Err(bad("filter.search", &"x".repeat(64), "must be at most 1024 bytes"))
         );
-        assert_eq!(
-            filters(&[("filter.search", &"x".repeat(1024))]).search[0].len(),
-            1024
-        );
+        assert_eq!(filters(&[("filter.search", &"x".repeat(1024))]).search[0].len(), 1024);
     }
 
     #[test]
     fn an_echoed_value_is_cut_on_a_character_boundary() {
         // 'é' is two bytes: after the leading 'a' the 64th byte falls inside one.
         let value = format!("a{}", "é".repeat(40));
-        let Err(ParamError::Invalid { value: echoed, .. }) = list(&[("filter.account", &value)])
-        else {
+        let Err(ParamError::Invalid { value: echoed, .. }) = list(&[("filter.account", &value)]) else {
             panic!("not refused as invalid");
         };
         assert_eq!(echoed, format!("a{}", "é".repeat(31)));
@@ -955,19 +781,10 @@ mod tests {
             "pagination.sortOption.field ",
             "",
         ] {
-            assert_eq!(
-                list(&[(name, "x")]),
-                Err(ParamError::Unknown { name: name.into() }),
-                "{name:?}"
-            );
+            assert_eq!(list(&[(name, "x")]), Err(ParamError::Unknown { name: name.into() }), "{name:?}");
         }
         let long = format!("filter.{}", "z".repeat(200));
-        assert_eq!(
-            list(&[(&long, "x")]),
-            Err(ParamError::Unknown {
-                name: long[..64].to_owned()
-            })
-        );
+        assert_eq!(list(&[(&long, "x")]), Err(ParamError::Unknown { name: long[..64].to_owned() }));
     }
 
     #[test]
@@ -990,11 +807,7 @@ mod tests {
             "pagination.sortOption.field",
             "pagination.sortOption.reversed",
         ] {
-            assert_eq!(
-                parse_count(&q(&[(name, "1")])),
-                Err(ParamError::Unknown { name: name.into() }),
-                "{name}"
-            );
+            assert_eq!(parse_count(&q(&[(name, "1")])), Err(ParamError::Unknown { name: name.into() }), "{name}");
         }
     }
 
@@ -1042,27 +855,17 @@ mod tests {
     fn errors_name_their_parameter_and_read_as_documented() {
         let e = list(&[("pagination.limit", "0")]).unwrap_err();
         assert_eq!(e.name(), Some("pagination.limit"));
-        assert_eq!(
-            e.to_string(),
-            "pagination.limit: must be a whole number from 1 to 1000, got \"0\""
-        );
+        assert_eq!(e.to_string(), "pagination.limit: must be a whole number from 1 to 1000, got \"0\"");
         let e = list(&[("filter.foo", "1")]).unwrap_err();
         assert_eq!(e.name(), Some("filter.foo"));
         assert_eq!(
             e.to_string(),
             "unknown query parameter \"filter.foo\"; see the API reference for the accepted names"
         );
-        let e = list(&[
-            ("filter.from", "2026-11-25T10:00:00Z"),
-            ("filter.from", "2026-11-25T10:00:00Z"),
-        ])
-        .unwrap_err();
+        let e = list(&[("filter.from", "2026-11-25T10:00:00Z"), ("filter.from", "2026-11-25T10:00:00Z")]).unwrap_err();
         assert_eq!(e.name(), Some("filter.from"));
         assert_eq!(e.to_string(), "filter.from may be given at most once");
         assert_eq!(ParamError::TooMany.name(), None);
-        assert_eq!(
-            ParamError::TooMany.to_string(),
-            "too many query parameters (at most 64)"
-        );
+        assert_eq!(ParamError::TooMany.to_string(), "too many query parameters (at most 64)");
     }
 }

@@ -40,7 +40,8 @@ const MAX_ATTEMPTS: u32 = 12;
 /// The DynamoDB operations the store calls, declared once; the template test checks each
 /// function's IAM policy against the set its code uses.
 pub mod actions {
-    pub const RECORD: &[&str] = &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"];
+    pub const RECORD: &[&str] =
+        &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"];
 }
 
 /// Why a store operation failed. The event is then reported failed, so it is retried.
@@ -196,9 +197,15 @@ fn plan_update(o: &Occurrence, id: &Uuid, belief: &Belief, retention: RetentionD
         }
         let (n, v) = (e.name("createdAt"), e.s(t.clone()));
         e.set(format!("{n} = {v}"));
-        let (n, v) = (e.name("opCounts"), e.value(AttributeValue::M(HashMap::from([(op.to_owned(), AttributeValue::N("1".into()))]))));
+        let (n, v) = (
+            e.name("opCounts"),
+            e.value(AttributeValue::M(HashMap::from([(op.to_owned(), AttributeValue::N("1".into()))]))),
+        );
         e.set(format!("{n} = {v}"));
-        let (n, v) = (e.name("originCounts"), e.value(AttributeValue::M(HashMap::from([(origin.to_owned(), AttributeValue::N("1".into()))]))));
+        let (n, v) = (
+            e.name("originCounts"),
+            e.value(AttributeValue::M(HashMap::from([(origin.to_owned(), AttributeValue::N("1".into()))]))),
+        );
         e.set(format!("{n} = {v}"));
         for (attr, value) in set_values(o) {
             let (n, v) = (e.name(attr), e.value(map_of(value.as_ref(), &t)));
@@ -372,7 +379,10 @@ impl Store {
                     };
                     belief = Belief::from_stored(stored.as_ref(), o);
                 }
-                ("TransactionConflict", _) | (_, "TransactionConflict") | ("ThrottlingError", _) | (_, "ThrottlingError") => {
+                ("TransactionConflict", _)
+                | (_, "TransactionConflict")
+                | ("ThrottlingError", _)
+                | (_, "ThrottlingError") => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 (a, b) => return Err(StoreError::Cancelled(format!("marker: {a}, group: {b}"))),

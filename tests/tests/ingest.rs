@@ -53,7 +53,11 @@ async fn each_operation_and_origin_creates_a_group_and_a_success_creates_none() 
     for (i, op) in Operation::ALL.iter().enumerate() {
         for (j, origin) in Origin::ALL.iter().enumerate() {
             let image = format!("quay.io/acme/app{i}{j}:1");
-            let ev = envelope(&format!("ev-{i}-{j}"), "2026-11-25T10:00:00Z", failure(op.as_str(), origin.as_str(), &image, "context deadline exceeded"));
+            let ev = envelope(
+                &format!("ev-{i}-{j}"),
+                "2026-11-25T10:00:00Z",
+                failure(op.as_str(), origin.as_str(), &image, "context deadline exceeded"),
+            );
             let r = ingest.handle(ev).await.unwrap();
             assert_eq!(r.result, "created");
             let g = group(&store, r.group_id.as_deref().unwrap()).await;
@@ -98,7 +102,11 @@ async fn identical_failures_in_shuffled_order_make_one_group_spanning_earliest_t
 async fn the_same_envelope_delivered_three_times_counts_once() {
     let store = fresh_store().await;
     let ingest = handler(&store);
-    let ev = envelope("redelivered", "2026-11-25T10:00:00Z", failure("image check", "roxctl", "alpine", "no image scanners are integrated"));
+    let ev = envelope(
+        "redelivered",
+        "2026-11-25T10:00:00Z",
+        failure("image check", "roxctl", "alpine", "no image scanners are integrated"),
+    );
     let results: Vec<&str> = {
         let mut v = Vec::new();
         for _ in 0..3 {
@@ -168,7 +176,8 @@ async fn sets_keep_the_20_most_recent_values_and_drop_the_oldest() {
         let mut d = failure("image scan", "api", "nginx", "context deadline exceeded");
         d["cluster"] = json!(format!("cluster-{n:02}"));
         d["occurredAt"] = json!(format!("2026-11-25T10:{n:02}:00Z"));
-        group_id = ingest.handle(envelope(&format!("set-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
+        group_id =
+            ingest.handle(envelope(&format!("set-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
     }
     let g = group(&store, &group_id).await;
     let kept = scan_failures::group::most_recent_first(&g.clusters);
@@ -183,8 +192,10 @@ async fn unknown_messages_differing_only_in_numbers_digests_and_ids_share_a_grou
     let ingest = handler(&store);
     let a = "scanner said: blob 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 failed 3 times (request 5f0c2f4e-8e0b-4c4e-9a57-0c6f2b3d1e7a) zz";
     let b = "scanner said: blob 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae failed 12 times (request 0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d) zz";
-    let ra = ingest.handle(envelope("u-1", "2026-11-25T10:00:00Z", failure("image scan", "api", "nginx", a))).await.unwrap();
-    let rb = ingest.handle(envelope("u-2", "2026-11-25T10:01:00Z", failure("image scan", "api", "nginx", b))).await.unwrap();
+    let ra =
+        ingest.handle(envelope("u-1", "2026-11-25T10:00:00Z", failure("image scan", "api", "nginx", a))).await.unwrap();
+    let rb =
+        ingest.handle(envelope("u-2", "2026-11-25T10:01:00Z", failure("image scan", "api", "nginx", b))).await.unwrap();
     assert_eq!(ra.reason, Some("UNKNOWN"));
     assert_eq!((ra.result, rb.result), ("created", "updated"));
     assert_eq!(ra.group_id, rb.group_id);
@@ -195,7 +206,8 @@ async fn unknown_messages_differing_only_in_numbers_digests_and_ids_share_a_grou
 async fn malformed_events_are_rejected_naming_the_field_and_write_nothing() {
     let store = fresh_store().await;
     let ingest = handler(&store);
-    let ok = || envelope("bad", "2026-11-25T10:00:00Z", failure("image scan", "api", "nginx", "context deadline exceeded"));
+    let ok =
+        || envelope("bad", "2026-11-25T10:00:00Z", failure("image scan", "api", "nginx", "context deadline exceeded"));
     let mut cases: Vec<(Value, &str)> = Vec::new();
     let mut v = ok();
     v.as_object_mut().unwrap().remove("detail");

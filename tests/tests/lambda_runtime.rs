@@ -4,7 +4,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use integration_tests::{cargo_lambda, dynamodb_endpoint, fresh_store, free_port, local_env, repo_root, samples, wait_for_port};
+use integration_tests::{
+    cargo_lambda, dynamodb_endpoint, free_port, fresh_store, local_env, repo_root, samples, wait_for_port,
+};
 use serde_json::Value;
 
 /// `cargo lambda watch --only-lambda-apis` serving the Lambda runtime and invoke APIs, with the
@@ -44,7 +46,15 @@ impl Watch {
         let file = std::env::temp_dir().join(format!("invoke-{}.json", uuid::Uuid::new_v4()));
         std::fs::write(&file, payload.to_string()).map_err(|e| e.to_string())?;
         let out = Command::new(cargo_lambda())
-            .args(["lambda", "invoke", "ingest", "--invoke-address", "127.0.0.1", "--invoke-port", &self.port.to_string()])
+            .args([
+                "lambda",
+                "invoke",
+                "ingest",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &self.port.to_string(),
+            ])
             .args(["--retry-attempts", "120", "--data-file"])
             .arg(&file)
             .current_dir(repo_root())
@@ -79,7 +89,10 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
         let r = watch.invoke(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
         results.push(r["result"].as_str().unwrap_or_default().to_owned());
     }
-    assert_eq!(results, ["created", "created", "created", "created", "created", "created", "created", "created", "ignored_success"]);
+    assert_eq!(
+        results,
+        ["created", "created", "created", "created", "created", "created", "created", "created", "ignored_success"]
+    );
 
     // Redelivery of the first sample counts once.
     let (_, first) = &samples("ingest-01")[0];

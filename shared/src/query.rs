@@ -1,0 +1,318 @@
+//! The read side: list, count and get failure groups with `Query` calls on the table's indexes,
+//! never a `Scan`.
+//!
+//! A request is served by one index, chosen from its filters (digest, then image, then
+//! repository, then reason, else the all-groups time index). Each value of the chosen filter
+//! is one partition; partitions are queried newest first with the time window as a key
+//! condition and merged by sort key. Every other filter, and expiry, is checked on the records
+//! read. A page reads at most [`MAX_ITEMS_READ_PER_PAGE`] records; a sparse filter that reaches
+//! that bound returns a shorter page with a cursor to continue.
+
+use std::collections::{HashMap, VecDeque};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use thiserror::Error;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::RetentionDays;
+use crate::cursor::{self, CursorError};
+use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
+use crate::group::GroupRecord;
+use crate::params::{Filters, ListRequest};
+use crate::schema::{self, Index, ALL_PARTITION, SORT_KEY};
+use crate::store::{Store, StoreError};
+use crate::time_fmt;
+
+/// Records read at most for one page before it is cut short with a cursor.
+pub const MAX_ITEMS_READ_PER_PAGE: u64 = 20_000;
+/// The event type every group has, in the reference product's enum.
+pub const EVENT_TYPE: &str = "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE";
+
+/// The DynamoDB operations the read side calls (see `store::actions`).
+pub mod actions {
+    pub const READ: &[&str] = &["dynamodb:Query", "dynamodb:GetItem"];
+}
+
+#[derive(Debug, Error)]
+pub enum QueryError {
+    #[error("pagination.cursor {0}")]
+    Cursor(#[from] CursorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a read cost, as DynamoDB reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReadStats {
+    pub requests: u32,
+    /// Records DynamoDB read (`ScannedCount`), before any check on them.
+    pub items_read: u64,
+    pub read_capacity_units: f64,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub groups: Vec<GroupRecord>,
+    pub next_cursor: Option<String>,
+    pub stats: ReadStats,
+}
+
+/// The index and partitions that serve a set of filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub index: Index,
+    pub partitions: Vec<String>,
+}
+
+/// Picks the most selective index the filters allow.
+pub fn plan(filters: &Filters) -> Plan {
+    let (index, partitions) = if !filters.resource_id.is_empty() {
+        (schema::BY_DIGEST, filters.resource_id.clone())
+    } else if !filters.resource_name.is_empty() {
+        (schema::BY_IMAGE, filters.resource_name.clone())
+    } else if !filters.repository.is_empty() {
+        (schema::BY_REPOSITORY, filters.repository.clone())
+    } else if !filters.reason.is_empty() {
+        (schema::BY_REASON, filters.reason.iter().map(|r| r.code().to_owned()).collect())
+    } else {
+        (schema::BY_TIME, vec![ALL_PARTITION.to_owned()])
+    };
+    Plan { index, partitions }
+}
+
+/// Whether a stored group is visible now: not past its TTL, nor outside the retention window.
+pub fn is_visible(g: &GroupRecord, now: OffsetDateTime, retention: RetentionDays) -> bool {
+    g.expires_at > now.unix_timestamp() && g.last_occurred_at > time_fmt::format(now - retention.duration())
+}
+
+/// Whether a group passes every filter (OR within a filter, AND across filters).
+pub fn matches(f: &Filters, g: &GroupRecord) -> bool {
+    fn any<T>(values: &[T], pred: impl Fn(&T) -> bool) -> bool {
+        values.is_empty() || values.iter().any(pred)
+    }
+    let from_ok = f.from.is_none_or(|t| g.last_occurred_at >= time_fmt::format(t));
+    let until_ok = f.until.is_none_or(|t| g.last_occurred_at <= time_fmt::format(t));
+    from_ok
+        && until_ok
+        && any(&f.domain, |d| d == DOMAIN)
+        && any(&f.resource_type, |t| t == RESOURCE_TYPE)
+        && any(&f.event_type, |t| t == EVENT_TYPE)
+        && any(&f.level, |l| *l == g.level)
+        && any(&f.resource_name, |n| *n == g.resource_name)
+        && any(&f.resource_id, |d| Some(d) == g.resource_id.as_ref())
+        && any(&f.repository, |r| *r == g.repository)
+        && any(&f.reason, |r| r.code() == g.reason)
+        && any(&f.operation, |o| g.op_counts.get(o.key()).is_some_and(|n| *n > 0))
+        && any(&f.origin, |o| g.origin_counts.get(o.as_str()).is_some_and(|n| *n > 0))
+        && any(&f.cluster, |c| g.clusters.contains_key(c))
+        && any(&f.account, |a| *a == g.account)
+        && any(&f.search, |s| {
+            g.resource_name.to_lowercase().contains(s)
+                || g.message.to_lowercase().contains(s)
+                || g.clusters.keys().any(|c| c.to_lowercase().contains(s))
+        })
+}
+
+/// One partition being read, newest (or oldest) first.
+struct Partition {
+    value: String,
+    buffer: VecDeque<(String, HashMap<String, AttributeValue>)>,
+    start_key: Option<HashMap<String, AttributeValue>>,
+    exhausted: bool,
+}
+
+struct Window {
+    index: Index,
+    lo: String,
+    hi: String,
+    ascending: bool,
+}
+
+impl Store {
+    async fn fetch(&self, w: &Window, p: &mut Partition, limit: i32, stats: &mut ReadStats) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(w.index.name)
+            .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
+            .expression_attribute_names("#p", w.index.partition_key)
+            .expression_attribute_names("#s", SORT_KEY)
+            .expression_attribute_values(":p", AttributeValue::S(p.value.clone()))
+            .expression_attribute_values(":lo", AttributeValue::S(w.lo.clone()))
+            .expression_attribute_values(":hi", AttributeValue::S(w.hi.clone()))
+            .scan_index_forward(w.ascending)
+            .limit(limit)
+            .set_exclusive_start_key(p.start_key.take())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| StoreError::Dynamo { operation: "Query", source: Box::new(e.into()) })?;
+        stats.requests += 1;
+        stats.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
+        stats.read_capacity_units += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
+        p.start_key = out.last_evaluated_key;
+        p.exhausted = p.start_key.is_none();
+        for item in out.items.unwrap_or_default() {
+            let sk = item.get(SORT_KEY).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            p.buffer.push_back((sk, item));
+        }
+        Ok(())
+    }
+
+    fn window(
+        &self,
+        filters: &Filters,
+        plan: &Plan,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+        ascending: bool,
+    ) -> Window {
+        let oldest_visible = now - retention.duration();
+        let lo = filters.from.map_or(oldest_visible, |f| f.max(oldest_visible));
+        let hi = filters.until.map_or_else(|| "~".to_owned(), |u| format!("{}#~", time_fmt::format(u)));
+        Window { index: plan.index, lo: time_fmt::format(lo), hi, ascending }
+    }
+
+    /// One page of the groups matching `req`, newest first unless reversed.
+    pub async fn list(
+        &self,
+        req: &ListRequest,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Page, QueryError> {
+        let filters = &req.filters;
+        let ascending = req.page.reversed;
+        let query_id = cursor::query_hash(&format!("{filters:?}|{ascending}"));
+        let after = match &req.page.cursor {
+            Some(c) => Some(cursor::decode(c, &query_id)?),
+            None => None,
+        };
+        let plan = plan(filters);
+        let mut window = self.window(filters, &plan, now, retention, ascending);
+        if let Some(after) = &after {
+            // Resume at the last record returned; it is read again and skipped.
+            if ascending {
+                window.lo = window.lo.max(after.clone());
+            } else {
+                window.hi = window.hi.min(after.clone());
+            }
+        }
+        let limit = usize::try_from(req.page.limit).unwrap_or(usize::MAX);
+        let mut to_skip = if after.is_none() { req.page.offset } else { 0 };
+        let mut parts: Vec<Partition> = plan
+            .partitions
+            .iter()
+            .map(|v| Partition { value: v.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false })
+            .collect();
+        let mut stats = ReadStats::default();
+        let mut groups = Vec::new();
+        let mut last_returned: Option<String> = None;
+        let mut more = false;
+        loop {
+            let want =
+                i32::try_from((limit - groups.len().min(limit)) + 2 + to_skip as usize).unwrap_or(1000).min(1000);
+            for p in parts.iter_mut().filter(|p| p.buffer.is_empty() && !p.exhausted) {
+                self.fetch(&window, p, want, &mut stats).await?;
+            }
+            let best = parts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.buffer.front().map(|(sk, _)| (i, sk)))
+                .reduce(|a, b| if (b.1 > a.1) != ascending { b } else { a })
+                .map(|(i, _)| i);
+            let Some(i) = best else { break };
+            let Some((sk, item)) = parts[i].buffer.pop_front() else { break };
+            if after.as_ref() == Some(&sk) {
+                continue;
+            }
+            let examined = sk.clone();
+            let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+            if is_visible(&record, now, retention) && matches(filters, &record) {
+                if groups.len() == limit {
+                    more = true;
+                    break;
+                }
+                if to_skip > 0 {
+                    to_skip -= 1;
+                } else {
+                    last_returned = Some(sk);
+                    groups.push(record);
+                }
+            }
+            if stats.items_read >= MAX_ITEMS_READ_PER_PAGE {
+                more = parts.iter().any(|p| !p.buffer.is_empty() || !p.exhausted);
+                if more && groups.len() < limit {
+                    last_returned = Some(examined);
+                }
+                break;
+            }
+        }
+        let next_cursor = if more { last_returned.map(|k| cursor::encode(&k, &query_id)) } else { None };
+        Ok(Page { groups, next_cursor, stats })
+    }
+
+    /// The exact number of groups matching `filters`.
+    pub async fn count(
+        &self,
+        filters: &Filters,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<(u64, ReadStats), QueryError> {
+        let plan = plan(filters);
+        let window = self.window(filters, &plan, now, retention, false);
+        let mut stats = ReadStats::default();
+        let mut total = 0u64;
+        for value in &plan.partitions {
+            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            loop {
+                self.fetch(&window, &mut p, 1000, &mut stats).await?;
+                for (_, item) in p.buffer.drain(..) {
+                    let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+                    if is_visible(&record, now, retention) && matches(filters, &record) {
+                        total += 1;
+                    }
+                }
+                if p.exhausted {
+                    break;
+                }
+            }
+        }
+        Ok((total, stats))
+    }
+
+    /// A group by id, unless it has expired.
+    pub async fn get_visible(
+        &self,
+        id: &Uuid,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Option<GroupRecord>, StoreError> {
+        Ok(self.get(id).await?.filter(|g| is_visible(g, now, retention)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Reason;
+
+    #[test]
+    fn the_most_selective_filter_picks_the_index() {
+        let mut f = Filters::default();
+        assert_eq!(plan(&f), Plan { index: schema::BY_TIME, partitions: vec!["ALL".into()] });
+        f.reason = vec![Reason::Timeout, Reason::RateLimited];
+        assert_eq!(
+            plan(&f),
+            Plan { index: schema::BY_REASON, partitions: vec!["TIMEOUT".into(), "RATE_LIMITED".into()] }
+        );
+        f.repository = vec!["quay.io/a/b".into()];
+        assert_eq!(plan(&f).index, schema::BY_REPOSITORY);
+        f.resource_name = vec!["quay.io/a/b:1".into()];
+        assert_eq!(plan(&f).index, schema::BY_IMAGE);
+        f.resource_id = vec![format!("sha256:{}", "a".repeat(64))];
+        assert_eq!(plan(&f).index, schema::BY_DIGEST);
+    }
+}
