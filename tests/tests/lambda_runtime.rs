@@ -15,12 +15,13 @@ use serde_json::Value;
 /// process group on this machine.) Both processes are stopped on drop, by PID.
 struct Watch {
     watch: Child,
-    function: Child,
+    functions: Vec<Child>,
     port: u16,
 }
 
 impl Watch {
-    fn start(function: &str, table: &str) -> Self {
+    /// Starts watch and each function, with the local stack's environment plus `env`.
+    fn start(functions: &[&str], table: &str, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let watch = Command::new(cargo_lambda())
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
@@ -31,25 +32,35 @@ impl Watch {
             .spawn()
             .unwrap_or_else(|e| panic!("start cargo lambda watch: {e}; {}", integration_tests::INSTALL_HINT));
         assert!(wait_for_port(port, Duration::from_secs(120)), "cargo lambda watch did not listen on {port}");
-        let function = Command::new(integration_tests::function_binary(function))
-            .envs(local_env(dynamodb_endpoint()))
-            .envs(integration_tests::runtime_env(function, port))
-            .env("TABLE_NAME", table)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {function}: {e}"));
-        Self { watch, function, port }
+        let functions = functions
+            .iter()
+            .map(|name| {
+                Command::new(integration_tests::function_binary(name))
+                    .envs(local_env(dynamodb_endpoint()))
+                    .envs(integration_tests::runtime_env(name, port))
+                    .env("TABLE_NAME", table)
+                    .envs(env.iter().copied())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("start {name}: {e}"))
+            })
+            .collect();
+        Self { watch, functions, port }
     }
 
     fn invoke(&self, payload: &Value) -> Result<Value, String> {
+        self.invoke_function("ingest", payload)
+    }
+
+    fn invoke_function(&self, function: &str, payload: &Value) -> Result<Value, String> {
         let file = std::env::temp_dir().join(format!("invoke-{}.json", uuid::Uuid::new_v4()));
         std::fs::write(&file, payload.to_string()).map_err(|e| e.to_string())?;
         let out = Command::new(cargo_lambda())
             .args([
                 "lambda",
                 "invoke",
-                "ingest",
+                function,
                 "--invoke-address",
                 "127.0.0.1",
                 "--invoke-port",
@@ -73,7 +84,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        for child in [&mut self.function, &mut self.watch] {
+        for child in self.functions.iter_mut().chain(std::iter::once(&mut self.watch)) {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -83,7 +94,7 @@ impl Drop for Watch {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_lambda() {
     let store = fresh_store().await;
-    let watch = Watch::start("ingest", store.table());
+    let watch = Watch::start(&["ingest"], store.table(), &[]);
     let mut results = Vec::new();
     for (name, event) in samples("ingest-") {
         let r = watch.invoke(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -111,4 +122,73 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
     let mut fresh = timeout.clone();
     fresh["id"] = Value::from("after-the-rejection");
     assert_eq!(watch.invoke(&fresh).unwrap()["result"], "updated");
+}
+
+/// A sample sent as if it happened now, so it is inside the retention window whatever the date.
+fn as_of_now(mut event: Value) -> Value {
+    event["time"] = Value::from(scan_failures::time_fmt::format(time::OffsetDateTime::now_utc()));
+    if let Some(d) = event["detail"].as_object_mut() {
+        d.remove("occurredAt");
+    }
+    event
+}
+
+fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join("events/api").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn body_of(response: &Value) -> (u64, Value) {
+    let status = response["statusCode"].as_u64().unwrap_or_default();
+    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn samples_ingested_through_cargo_lambda_are_listed_fetched_and_counted_by_the_api_binary() {
+    let store = fresh_store().await;
+    let view = "arn:aws:iam::123456789012:user/alice,arn:aws:iam::123456789012:role/SecurityAdmin";
+    let watch = Watch::start(&["ingest", "api"], store.table(), &[("ADMIN_VIEW_PRINCIPALS", view)]);
+    let mut written = Vec::new();
+    for (name, event) in samples("ingest-") {
+        let r = watch.invoke(&as_of_now(event)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(id) = r["groupId"].as_str() {
+            written.push((id.to_owned(), r["reason"].as_str().unwrap_or_default().to_owned()));
+        }
+    }
+    assert_eq!(written.len(), 8);
+
+    let (status, list) = body_of(&watch.invoke_function("api", &fixture("list-http-api-iam.json")).unwrap());
+    assert_eq!(status, 200, "{list}");
+    let mut listed: Vec<String> =
+        list["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let mut expected: Vec<String> = written
+        .iter()
+        .filter(|(_, r)| r == "REGISTRY_UNAUTHORIZED" || r == "IMAGE_NOT_FOUND")
+        .map(|(id, _)| id.clone())
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    let (status, get) = body_of(&watch.invoke_function("api", &fixture("get-http-api-iam.json")).unwrap());
+    assert_eq!(status, 200, "{get}");
+    assert_eq!(get["event"]["id"], "9ee70a69-22e4-50e6-8a2b-11a12cebc343");
+    assert_eq!(get["event"]["resource"]["name"], "quay.io/acme/web:1.4");
+    assert_eq!(get["event"]["scanFailure"]["reason"], "REGISTRY_UNAUTHORIZED");
+    assert!(written.iter().any(|(id, _)| id == "9ee70a69-22e4-50e6-8a2b-11a12cebc343"));
+
+    let (status, count) = body_of(&watch.invoke_function("api", &fixture("count-http-api-iam.json")).unwrap());
+    assert_eq!((status, count), (200, serde_json::json!({"count": 3})));
+
+    let (status, rest) = body_of(&watch.invoke_function("api", &fixture("list-rest-api-iam.json")).unwrap());
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rest["events"][0]["resource"]["name"], "docker.io/library/nginx:1.25");
+    assert_eq!(rest["events"][0]["resource"]["id"], format!("sha256:{}", "0123456789abcdef".repeat(4)));
+
+    let mut anonymous = fixture("list-http-api-iam.json");
+    anonymous["requestContext"].as_object_mut().map(|c| c.remove("authorizer"));
+    let (status, body) = body_of(&watch.invoke_function("api", &anonymous).unwrap());
+    assert_eq!((status, body["error"].clone()), (401, Value::from("unauthenticated")));
 }
