@@ -7,7 +7,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools local test lint unit schema-check local-smoke build bench-ingest-cost
+.PHONY: tools local test lint unit schema-check local-smoke build bench-ingest-cost bench-query-cost
 
 tools:
 	bash scripts/tools.sh
@@ -36,3 +36,6 @@ build: tools
 
 bench-ingest-cost: tools
 	cargo run -q --release -p integration-tests --bin ingest-cost
+
+bench-query-cost: tools
+	cargo run -q --release -p integration-tests --bin query-cost
