@@ -29,10 +29,15 @@ schema-check:
 	.tools/venv/bin/python scripts/check-schema.py
 	.tools/venv/bin/openapi-spec-validator infra/openapi.yaml
 
-test: tools lint unit schema-check local-smoke
+test: tools infra-check lint unit schema-check local-smoke
 
 build: tools
 	bash scripts/build.sh
+
+.PHONY: infra-check
+# cfn-lint and sam validate of infra/template.yaml (tests/tests/template.rs runs in `unit`).
+infra-check: tools
+	bash scripts/infra-check.sh
 
 bench-ingest-cost: tools
 	cargo run -q --release -p integration-tests --bin ingest-cost

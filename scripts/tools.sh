@@ -41,3 +41,25 @@ if [ ! -x "$TOOLS/sam-venv/bin/sam" ] || ! "$TOOLS/sam-venv/bin/sam" --version |
   "$TOOLS/sam-venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
 fi
 echo "tools: ready in .tools/"
+
+# Fuzzing and contract tests (scripts/fuzz.sh, scripts/schemathesis.sh; see RELIABILITY.md).
+# cargo-fuzz needs the nightly toolchain to run; it is installed only when nightly exists, and
+# `make fuzz-ci` fails with the install commands when either is missing. schemathesis gets its
+# own venv (its pins conflict with moto's).
+CARGO_FUZZ_VERSION=0.13.2
+SCHEMATHESIS_VERSION=4.32.5
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  if [ ! -x "$TOOLS/cargo/bin/cargo-fuzz" ] || ! "$TOOLS/cargo/bin/cargo-fuzz" --version | grep -q "$CARGO_FUZZ_VERSION"; then
+    echo "tools: installing cargo-fuzz $CARGO_FUZZ_VERSION into .tools/cargo"
+    cargo install --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$TOOLS/cargo" --locked
+  fi
+else
+  echo "tools: no nightly toolchain, cargo-fuzz not installed (make fuzz-ci will fail: rustup toolchain install nightly)"
+fi
+if [ ! -x "$TOOLS/st-venv/bin/schemathesis" ] || \
+   ! "$TOOLS/st-venv/bin/pip" show schemathesis 2>/dev/null | grep -qx "Version: $SCHEMATHESIS_VERSION"; then
+  echo "tools: installing schemathesis==$SCHEMATHESIS_VERSION into .tools/st-venv"
+  python3 -m venv "$TOOLS/st-venv"
+  "$TOOLS/st-venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+echo "tools: fuzzing and contract tools ready in .tools/"

@@ -11,7 +11,7 @@
 //! from it and tries again. Counts are atomic `ADD`s, `lastOccurredAt` only moves forward and
 //! `createdAt` only backward, whatever order occurrences arrive in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -111,15 +111,19 @@ fn marker_key(event_id: &str) -> String {
     format!("e#{event_id}")
 }
 
-/// What the writer believes of the stored group; written into the update's condition.
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Belief {
-    exists: bool,
-    /// Stored `lastOccurredAt`/`createdAt`, when known; unknown means "this one is newest".
-    last: Option<String>,
-    created: Option<String>,
-    /// Per remembered set: its stored size and the entries to evict to make room.
-    evictions: HashMap<&'static str, (usize, Vec<String>)>,
+/// Occurrences of one group merged into one write: the direct path writes one, the SQS batch
+/// path merges every occurrence of a group in a batch.
+#[derive(Debug, Clone)]
+pub struct Aggregate<'a> {
+    /// The occurrence with the latest `occurred_at`: its message, account and source are kept.
+    pub latest: &'a Occurrence,
+    pub earliest: OffsetDateTime,
+    /// Envelope ids, each counted once.
+    pub event_ids: Vec<&'a str>,
+    pub op_counts: BTreeMap<&'static str, u64>,
+    pub origin_counts: BTreeMap<&'static str, u64>,
+    /// Per remembered set: value → latest time seen, at most [`MAX_SET_ENTRIES`] (most recent).
+    pub sets: BTreeMap<&'static str, BTreeMap<String, String>>,
 }
 
 /// The remembered sets: attribute name and the occurrence's value for it.
@@ -132,51 +136,132 @@ fn set_values(o: &Occurrence) -> [(&'static str, Option<String>); 4] {
     ]
 }
 
+/// Every remembered-set attribute.
+pub const SET_ATTRIBUTES: [&str; 4] = ["clusters", "deployments", "initiators", "userAgents"];
+
+impl<'a> Aggregate<'a> {
+    /// Merges occurrences of one group; `None` for an empty slice. Envelope ids seen twice in
+    /// the slice count once.
+    pub fn of(occurrences: &[&'a Occurrence]) -> Option<Self> {
+        let first = occurrences.first()?;
+        let mut agg = Aggregate {
+            latest: first,
+            earliest: first.occurred_at,
+            event_ids: Vec::new(),
+            op_counts: BTreeMap::new(),
+            origin_counts: BTreeMap::new(),
+            sets: BTreeMap::new(),
+        };
+        for o in occurrences {
+            if agg.event_ids.contains(&o.envelope.id.as_str()) {
+                continue;
+            }
+            agg.event_ids.push(&o.envelope.id);
+            if o.occurred_at > agg.latest.occurred_at {
+                agg.latest = o;
+            }
+            agg.earliest = agg.earliest.min(o.occurred_at);
+            *agg.op_counts.entry(o.operation.key()).or_default() += 1;
+            *agg.origin_counts.entry(o.origin.as_str()).or_default() += 1;
+            let t = time_fmt::format(o.occurred_at);
+            for (attr, value) in set_values(o) {
+                if let Some(v) = value {
+                    let seen = agg.sets.entry(attr).or_default().entry(v).or_default();
+                    if *seen < t {
+                        seen.clone_from(&t);
+                    }
+                }
+            }
+        }
+        for set in agg.sets.values_mut() {
+            while set.len() > MAX_SET_ENTRIES {
+                let oldest = set.iter().min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0))).map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    set.remove(&k);
+                }
+            }
+        }
+        Some(agg)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.event_ids.len() as u64
+    }
+
+    /// The same aggregate without the given envelope ids (found to be duplicates).
+    fn without(&self, all: &[&'a Occurrence], drop: &[&str]) -> Option<Self> {
+        let rest: Vec<&Occurrence> = all.iter().copied().filter(|o| !drop.contains(&o.envelope.id.as_str())).collect();
+        Self::of(&rest)
+    }
+}
+
+/// What the writer believes of the stored group; written into the update's condition.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Belief {
+    exists: bool,
+    /// Stored `lastOccurredAt`/`createdAt`, when known; unknown means "these are the newest".
+    last: Option<String>,
+    created: Option<String>,
+    /// Per remembered set: its stored size and the entries to evict to make room.
+    evictions: HashMap<&'static str, (usize, Vec<String>)>,
+}
+
 impl Belief {
     fn optimistic() -> Self {
         Self { exists: true, ..Self::default() }
     }
 
     /// The belief that matches a stored item (`None`: no item).
-    fn from_stored(item: Option<&HashMap<String, AttributeValue>>, o: &Occurrence) -> Self {
+    fn from_stored(item: Option<&HashMap<String, AttributeValue>>, agg: &Aggregate) -> Self {
         let Some(item) = item else { return Self::default() };
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
         let mut evictions = HashMap::new();
-        for (attr, value) in set_values(o) {
-            let (Some(value), Some(Ok(map))) = (value, item.get(attr).map(|v| v.as_m())) else { continue };
-            if map.len() >= MAX_SET_ENTRIES && !map.contains_key(&value) {
-                let mut by_age: Vec<(&String, &str)> =
-                    map.iter().map(|(k, v)| (k, v.as_s().map(String::as_str).unwrap_or(""))).collect();
+        for (attr, values) in &agg.sets {
+            let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
+            let new = values.keys().filter(|v| !map.contains_key(*v)).count();
+            if map.len() + new > MAX_SET_ENTRIES {
+                let mut by_age: Vec<(&String, &str)> = map
+                    .iter()
+                    .filter(|(k, _)| !values.contains_key(*k))
+                    .map(|(k, v)| (k, v.as_s().map(String::as_str).unwrap_or("")))
+                    .collect();
                 by_age.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
-                let excess = map.len() + 1 - MAX_SET_ENTRIES;
-                evictions.insert(attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
+                let excess = map.len() + new - MAX_SET_ENTRIES;
+                evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
             }
         }
         Self { exists: true, last: s("lastOccurredAt"), created: s("createdAt"), evictions }
     }
 }
 
-fn map_of(value: Option<&String>, t: &str) -> AttributeValue {
-    AttributeValue::M(value.map(|v| HashMap::from([(v.clone(), AttributeValue::S(t.to_owned()))])).unwrap_or_default())
+fn counts_map(counts: &BTreeMap<&'static str, u64>) -> AttributeValue {
+    AttributeValue::M(counts.iter().map(|(k, v)| ((*k).to_owned(), AttributeValue::N(v.to_string()))).collect())
 }
 
-/// The update for one occurrence under one belief.
-fn plan_update(o: &Occurrence, id: &Uuid, belief: &Belief, retention: RetentionDays) -> Expr {
+fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
+    AttributeValue::M(
+        values.map(|m| m.iter().map(|(k, t)| (k.clone(), AttributeValue::S(t.clone()))).collect()).unwrap_or_default(),
+    )
+}
+
+/// The update for an aggregate under one belief.
+fn plan_update(agg: &Aggregate, id: &Uuid, belief: &Belief, retention: RetentionDays) -> Expr {
+    let o = agg.latest;
     let t = time_fmt::format(o.occurred_at);
+    let t_first = time_fmt::format(agg.earliest);
     let sk = format!("{t}#{id}");
     let expires = (o.occurred_at + retention.duration()).unix_timestamp();
     let mut e = Expr::default();
-    let (op, origin) = (o.operation.key(), o.origin.as_str());
 
     let newest = belief.last.as_deref().is_none_or(|last| t.as_str() >= last);
-    let oldest = belief.created.as_deref().is_some_and(|created| t.as_str() < created);
+    let oldest = belief.created.as_deref().is_some_and(|created| t_first.as_str() < created);
 
     if !belief.exists {
         let pk = e.name(PARTITION_KEY);
         e.condition(format!("attribute_not_exists({pk})"));
         let image = &o.image;
         let level = o.reason.level().as_str();
-        let statics: [(&str, AttributeValue); 9] = [
+        let statics: [(&str, AttributeValue); 13] = [
             ("id", AttributeValue::S(id.to_string())),
             ("domain", AttributeValue::S(DOMAIN.into())),
             ("resourceType", AttributeValue::S(RESOURCE_TYPE.into())),
@@ -186,6 +271,10 @@ fn plan_update(o: &Occurrence, id: &Uuid, belief: &Belief, retention: RetentionD
             ("reason", AttributeValue::S(o.reason.code().into())),
             ("level", AttributeValue::S(level.into())),
             ("gsiAll", AttributeValue::S(ALL_PARTITION.into())),
+            ("createdAt", AttributeValue::S(t_first.clone())),
+            ("numOccurrences", AttributeValue::N(agg.count().to_string())),
+            ("opCounts", counts_map(&agg.op_counts)),
+            ("originCounts", counts_map(&agg.origin_counts)),
         ];
         for (attr, value) in statics {
             let (n, v) = (e.name(attr), e.value(value));
@@ -195,51 +284,44 @@ fn plan_update(o: &Occurrence, id: &Uuid, belief: &Belief, retention: RetentionD
             let (n, v) = (e.name("resourceId"), e.s(d.clone()));
             e.set(format!("{n} = {v}"));
         }
-        let (n, v) = (e.name("createdAt"), e.s(t.clone()));
-        e.set(format!("{n} = {v}"));
-        let (n, v) = (
-            e.name("opCounts"),
-            e.value(AttributeValue::M(HashMap::from([(op.to_owned(), AttributeValue::N("1".into()))]))),
-        );
-        e.set(format!("{n} = {v}"));
-        let (n, v) = (
-            e.name("originCounts"),
-            e.value(AttributeValue::M(HashMap::from([(origin.to_owned(), AttributeValue::N("1".into()))]))),
-        );
-        e.set(format!("{n} = {v}"));
-        for (attr, value) in set_values(o) {
-            let (n, v) = (e.name(attr), e.value(map_of(value.as_ref(), &t)));
+        for attr in SET_ATTRIBUTES {
+            let (n, v) = (e.name(attr), e.value(set_map(agg.sets.get(attr))));
             e.set(format!("{n} = {v}"));
         }
     } else {
         let pk = e.name(PARTITION_KEY);
         e.condition(format!("attribute_exists({pk})"));
+        let (last_n, created_n) = (e.name("lastOccurredAt"), e.name("createdAt"));
         let tv = e.s(t.clone());
-        if newest {
-            let last_n = e.name("lastOccurredAt");
-            e.condition(format!("{last_n} <= {tv}"));
-        } else if oldest {
-            let created_n = e.name("createdAt");
-            e.condition(format!("{created_n} > {tv}"));
-            e.set(format!("{created_n} = {tv}"));
+        e.condition(if newest { format!("{last_n} <= {tv}") } else { format!("{last_n} > {tv}") });
+        let tf = e.s(t_first.clone());
+        if oldest {
+            e.condition(format!("{created_n} > {tf}"));
+            e.set(format!("{created_n} = {tf}"));
         } else {
-            let (last_n, created_n) = (e.name("lastOccurredAt"), e.name("createdAt"));
-            e.condition(format!("{last_n} > {tv} AND {created_n} <= {tv}"));
+            e.condition(format!("{created_n} <= {tf}"));
         }
         let zero = e.n(0);
-        let one = e.n(1);
-        let op_path = e.path("opCounts", op);
-        e.set(format!("{op_path} = if_not_exists({op_path}, {zero}) + {one}"));
-        let origin_path = e.path("originCounts", origin);
-        e.set(format!("{origin_path} = if_not_exists({origin_path}, {zero}) + {one}"));
-        for (attr, value) in set_values(o) {
-            let Some(value) = value else { continue };
+        for (attr, counts) in [("opCounts", &agg.op_counts), ("originCounts", &agg.origin_counts)] {
+            for (key, n) in counts {
+                let path = e.path(attr, key);
+                let add = e.n(n);
+                e.set(format!("{path} = if_not_exists({path}, {zero}) + {add}"));
+            }
+        }
+        for (attr, values) in &agg.sets {
             let map = e.name(attr);
-            let path = e.path(attr, &value);
-            if newest {
-                e.set(format!("{path} = {tv}"));
-            } else {
-                e.set(format!("{path} = if_not_exists({path}, {tv})"));
+            let mut exists_all = Vec::new();
+            for (value, seen) in values {
+                let path = e.path(attr, value);
+                let seen = e.s(seen.clone());
+                // Keep the latest time seen: a newer batch overwrites, an older one only adds.
+                if newest {
+                    e.set(format!("{path} = {seen}"));
+                } else {
+                    e.set(format!("{path} = if_not_exists({path}, {seen})"));
+                }
+                exists_all.push(format!("attribute_exists({path})"));
             }
             match belief.evictions.get(attr) {
                 Some((size, evict)) => {
@@ -252,19 +334,15 @@ fn plan_update(o: &Occurrence, id: &Uuid, belief: &Belief, retention: RetentionD
                     }
                 }
                 None => {
-                    let max = e.n(MAX_SET_ENTRIES);
-                    e.condition(format!("(size({map}) < {max} OR attribute_exists({path}))"));
+                    let room = e.n(MAX_SET_ENTRIES.saturating_sub(values.len()));
+                    e.condition(format!("(size({map}) <= {room} OR ({}))", exists_all.join(" AND ")));
                 }
             }
         }
-        let n = e.name("numOccurrences");
-        e.add(format!("{n} {one}"));
+        let (n, add) = (e.name("numOccurrences"), e.n(agg.count()));
+        e.add(format!("{n} {add}"));
     }
 
-    if !belief.exists {
-        let (n, v) = (e.name("numOccurrences"), e.n(1));
-        e.set(format!("{n} = {v}"));
-    }
     if newest || !belief.exists {
         let latest: [(&str, AttributeValue); 8] = [
             ("lastOccurredAt", AttributeValue::S(t.clone())),
@@ -284,10 +362,10 @@ fn plan_update(o: &Occurrence, id: &Uuid, belief: &Belief, retention: RetentionD
     e
 }
 
-fn marker_put(table: &str, o: &Occurrence, id: &Uuid, now: OffsetDateTime) -> Result<Put, StoreError> {
+fn marker_put(table: &str, event_id: &str, id: &Uuid, now: OffsetDateTime) -> Result<Put, StoreError> {
     let expires = (now + time::Duration::hours(MARKER_TTL_HOURS)).unix_timestamp();
     let item = HashMap::from([
-        (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(&o.envelope.id))),
+        (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(event_id))),
         (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
         ("groupId".to_owned(), AttributeValue::S(id.to_string())),
     ]);
@@ -308,6 +386,17 @@ fn backoff(attempt: u32) -> Duration {
     let base_ms = 5u64 << attempt.min(5);
     let jitter = RandomState::new().hash_one(attempt) % base_ms.max(1);
     Duration::from_millis(base_ms + jitter)
+}
+
+/// Envelope ids per transaction at most: TransactWriteItems holds 100 items, one is the group.
+pub const MAX_EVENTS_PER_WRITE: usize = 99;
+
+/// What recording a batch of one group did, per envelope id.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BatchRecorded {
+    /// `Created` or `Updated` for the envelope ids counted; `Duplicate` for those seen before.
+    pub outcomes: Vec<(String, Recorded)>,
+    pub cost: WriteCost,
 }
 
 impl Store {
@@ -331,10 +420,27 @@ impl Store {
         retention: RetentionDays,
         now: OffsetDateTime,
     ) -> Result<(Recorded, WriteCost), StoreError> {
+        let batch = self.record_group(&[o], id, retention, now).await?;
+        let outcome = batch.outcomes.first().map_or(Recorded::Duplicate, |(_, r)| *r);
+        Ok((outcome, batch.cost))
+    }
+
+    /// Records occurrences of one group `id` (at most [`MAX_EVENTS_PER_WRITE`] envelope ids) in
+    /// one transaction: one marker per envelope id and one merged update of the group. Envelope
+    /// ids seen before are reported `Duplicate` and not counted.
+    pub async fn record_group(
+        &self,
+        occurrences: &[&Occurrence],
+        id: &Uuid,
+        retention: RetentionDays,
+        now: OffsetDateTime,
+    ) -> Result<BatchRecorded, StoreError> {
+        let mut result = BatchRecorded::default();
+        let mut duplicates: Vec<&str> = Vec::new();
+        let Some(mut agg) = Aggregate::of(occurrences) else { return Ok(result) };
         let mut belief = Belief::optimistic();
-        let mut cost = WriteCost::default();
         for attempt in 0..MAX_ATTEMPTS {
-            let e = plan_update(o, id, &belief, retention);
+            let e = plan_update(&agg, id, &belief, retention);
             let update_expression = e.update_expression();
             let condition = e.condition_expression();
             let (names, values) = e.into_parts();
@@ -347,21 +453,26 @@ impl Store {
                 .set_expression_attribute_values(Some(values))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(marker_put(&self.table, o, id, now)?).build())
+            let mut request = self.client.transact_write_items();
+            for event_id in &agg.event_ids {
+                request = request.transact_items(
+                    TransactWriteItem::builder().put(marker_put(&self.table, event_id, id, now)?).build(),
+                );
+            }
+            let result_of_send = request
                 .transact_items(TransactWriteItem::builder().update(update).build())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
-            cost.requests += 1;
-            let err = match result {
+            result.cost.requests += 1;
+            let err = match result_of_send {
                 Ok(out) => {
-                    cost.write_capacity_units +=
+                    result.cost.write_capacity_units +=
                         out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
                     let done = if belief.exists { Recorded::Updated } else { Recorded::Created };
-                    return Ok((done, cost));
+                    result.outcomes.extend(agg.event_ids.iter().map(|e| ((*e).to_owned(), done)));
+                    result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
+                    return Ok(result);
                 }
                 Err(err) => err,
             };
@@ -370,22 +481,30 @@ impl Store {
             };
             let reasons = cancel.cancellation_reasons();
             let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-            match (code(0), code(1)) {
-                ("ConditionalCheckFailed", _) => return Ok((Recorded::Duplicate, cost)),
-                (_, "ConditionalCheckFailed") => {
-                    let stored = match reasons.get(1).and_then(|r| r.item()) {
-                        Some(item) => Some(item.clone()),
-                        None => self.get_raw(id).await?,
-                    };
-                    belief = Belief::from_stored(stored.as_ref(), o);
+            let markers = agg.event_ids.len();
+            let seen: Vec<&str> =
+                (0..markers).filter(|i| code(*i) == "ConditionalCheckFailed").map(|i| agg.event_ids[i]).collect();
+            let codes: Vec<&str> = (0..=markers).map(code).collect();
+            if !seen.is_empty() {
+                duplicates.extend(seen.iter().copied());
+                match agg.without(occurrences, &duplicates) {
+                    Some(rest) => agg = rest,
+                    None => {
+                        result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
+                        return Ok(result);
+                    }
                 }
-                ("TransactionConflict", _)
-                | (_, "TransactionConflict")
-                | ("ThrottlingError", _)
-                | (_, "ThrottlingError") => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                (a, b) => return Err(StoreError::Cancelled(format!("marker: {a}, group: {b}"))),
+                belief = Belief::optimistic();
+            } else if code(markers) == "ConditionalCheckFailed" {
+                let stored = match reasons.get(markers).and_then(|r| r.item()) {
+                    Some(item) => Some(item.clone()),
+                    None => self.get_raw(id).await?,
+                };
+                belief = Belief::from_stored(stored.as_ref(), &agg);
+            } else if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError")) {
+                tokio::time::sleep(backoff(attempt)).await;
+            } else {
+                return Err(StoreError::Cancelled(codes.join(", ")));
             }
         }
         Err(StoreError::Contention { group: *id, attempts: MAX_ATTEMPTS })

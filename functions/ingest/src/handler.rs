@@ -1,20 +1,31 @@
 //! One envelope in, one logged result out. An event that cannot be stored is returned as an
 //! error, so Lambda's retries and on-failure destination keep it.
 
+use std::collections::BTreeMap;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::Diagnostic;
 use scan_failures::config::RetentionDays;
-use scan_failures::event::{self, EventError, Parsed};
+use scan_failures::event::{self, EventError, Occurrence, Parsed};
 use scan_failures::fingerprint;
-use scan_failures::store::{Recorded, Store, StoreError};
+use scan_failures::store::{Recorded, Store, StoreError, WriteCost, MAX_EVENTS_PER_WRITE};
 use serde::Serialize;
 use thiserror::Error;
 use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Records accepted in one SQS batch (Lambda's own maximum batch size).
+pub const MAX_BATCH_RECORDS: usize = 10_000;
 
 /// Why an event was not stored.
 #[derive(Debug, Error)]
 pub enum IngestError {
     #[error("event rejected: {0}")]
     Rejected(#[from] EventError),
+    #[error("SQS batch rejected: {0}")]
+    Batch(#[source] serde_json::Error),
+    #[error("SQS batch rejected: {got} records, at most {MAX_BATCH_RECORDS} are accepted")]
+    BatchTooLarge { got: usize },
     #[error("event not stored: {0}")]
     Store(#[from] StoreError),
 }
@@ -22,7 +33,7 @@ pub enum IngestError {
 impl From<IngestError> for Diagnostic {
     fn from(e: IngestError) -> Self {
         let error_type = match e {
-            IngestError::Rejected(_) => "EventRejected",
+            IngestError::Rejected(_) | IngestError::Batch(_) | IngestError::BatchTooLarge { .. } => "EventRejected",
             IngestError::Store(_) => "StoreUnavailable",
         };
         let mut message = e.to_string();
@@ -48,6 +59,15 @@ pub struct Response {
     pub reason: Option<&'static str>,
 }
 
+/// The answer to an invocation: one event's result, or the SQS batch response that lists only
+/// the messages that failed (`ReportBatchItemFailures`).
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Output {
+    Event(Response),
+    Batch(SqsBatchResponse),
+}
+
 pub struct Ingest {
     store: Store,
     retention: RetentionDays,
@@ -56,6 +76,17 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(store: Store, retention: RetentionDays) -> Self {
         Self { store, retention }
+    }
+
+    /// Handles either payload: an EventBridge envelope (direct rule target) or an SQS event
+    /// whose bodies are envelopes (buffered path).
+    pub async fn handle_any(&self, payload: serde_json::Value) -> Result<Output, IngestError> {
+        if payload.get("Records").is_some() {
+            let batch: SqsEvent = serde_json::from_value(payload).map_err(IngestError::Batch)?;
+            Ok(Output::Batch(self.handle_batch(batch).await?))
+        } else {
+            Ok(Output::Event(self.handle(payload).await?))
+        }
     }
 
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Response, IngestError> {
@@ -101,4 +132,115 @@ impl Ingest {
             }
         }
     }
+}
+
+/// One SQS message, parsed.
+struct Message {
+    id: String,
+    parsed: Result<Parsed, String>,
+}
+
+impl Ingest {
+    /// Handles an SQS batch: occurrences of the same group are merged into one write per group
+    /// (at most [`MAX_EVENTS_PER_WRITE`] envelopes each), and only the messages that failed,
+    /// invalid or unwritten, are returned as batch item failures.
+    pub async fn handle_batch(&self, batch: SqsEvent) -> Result<SqsBatchResponse, IngestError> {
+        Ok(self.handle_batch_with_cost(batch).await?.0)
+    }
+
+    /// [`Self::handle_batch`], also returning what the writes cost.
+    pub async fn handle_batch_with_cost(&self, batch: SqsEvent) -> Result<(SqsBatchResponse, WriteCost), IngestError> {
+        let mut cost = WriteCost::default();
+        if batch.records.len() > MAX_BATCH_RECORDS {
+            return Err(IngestError::BatchTooLarge { got: batch.records.len() });
+        }
+        let messages: Vec<Message> = batch
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let id = r.message_id.unwrap_or_else(|| format!("#{i}"));
+                let parsed = match r.body.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+                    None => Err("body: must be an EventBridge envelope, got no body".to_owned()),
+                    Some(Err(e)) => Err(format!("body: not JSON: {e}")),
+                    Some(Ok(v)) => event::parse(v).map_err(|e| e.to_string()),
+                };
+                Message { id, parsed }
+            })
+            .collect();
+        let mut failed: Vec<String> = Vec::new();
+        let mut groups: BTreeMap<Uuid, Vec<(&Occurrence, &str)>> = BTreeMap::new();
+        for m in &messages {
+            match &m.parsed {
+                Err(e) => {
+                    tracing::warn!(message_id = %m.id, result = "rejected", error = %e, "message rejected");
+                    failed.push(m.id.clone());
+                }
+                Ok(Parsed::Success { event_id }) => {
+                    tracing::info!(message_id = %m.id, event_id = %event_id, result = "ignored_success", "successful scan acknowledged");
+                }
+                Ok(Parsed::Failure(o)) => {
+                    let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+                    groups.entry(group).or_default().push((o, &m.id));
+                }
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        for (group, members) in &groups {
+            for chunk in chunks_by_envelope(members) {
+                let occurrences: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
+                match self.store.record_group(&occurrences, group, self.retention, now).await {
+                    Ok(recorded) => {
+                        cost.requests += recorded.cost.requests;
+                        cost.write_capacity_units += recorded.cost.write_capacity_units;
+                        for (event_id, result) in &recorded.outcomes {
+                            tracing::info!(
+                                event_id = %event_id,
+                                group_id = %group,
+                                reason = occurrences[0].reason.code(),
+                                result = result.as_str(),
+                                batch_events = chunk.len(),
+                                requests = recorded.cost.requests,
+                                wcu = recorded.cost.write_capacity_units,
+                                "event processed"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(group_id = %group, result = "failed", events = chunk.len(), error = %e, "group write failed");
+                        failed.extend(chunk.iter().map(|(_, id)| (*id).to_owned()));
+                    }
+                }
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        for id in failed {
+            response.add_failure(id);
+        }
+        Ok((response, cost))
+    }
+}
+
+/// Splits a group's members into chunks of at most [`MAX_EVENTS_PER_WRITE`] distinct envelope
+/// ids, keeping every message of one envelope id in the same chunk.
+fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, &'a str)]) -> Vec<Vec<(&'a Occurrence, &'a str)>> {
+    let mut chunks: Vec<Vec<(&Occurrence, &str)>> = Vec::new();
+    let mut ids_in_chunk: Vec<&str> = Vec::new();
+    let mut placed: BTreeMap<&str, usize> = BTreeMap::new();
+    for &(o, msg) in members {
+        let envelope = o.envelope.id.as_str();
+        if let Some(&i) = placed.get(envelope) {
+            chunks[i].push((o, msg));
+            continue;
+        }
+        if chunks.is_empty() || ids_in_chunk.len() == MAX_EVENTS_PER_WRITE {
+            chunks.push(Vec::new());
+            ids_in_chunk.clear();
+        }
+        ids_in_chunk.push(envelope);
+        let i = chunks.len() - 1;
+        placed.insert(envelope, i);
+        chunks[i].push((o, msg));
+    }
+    chunks
 }

@@ -14,5 +14,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = aws_config::load_from_env().await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
     let ingest = ingest::handler::Ingest::new(store, config.retention);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle(event.payload))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle_any(event.payload))).await
 }

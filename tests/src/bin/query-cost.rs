@@ -68,7 +68,8 @@ async fn main() {
             }
             times.sort_by(f64::total_cmp);
             let start = Instant::now();
-            let (_, count_stats) = store.count(&f, now, RetentionDays::default()).await.unwrap_or_else(|e| panic!("{e:?}"));
+            let (_, count_stats) =
+                store.count(&f, now, RetentionDays::default()).await.unwrap_or_else(|e| panic!("{e:?}"));
             let count_ms = start.elapsed().as_secs_f64() * 1000.0;
             println!(
                 "| {size} | {name} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.1} | {:.0} |",

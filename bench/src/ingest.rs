@@ -1,0 +1,367 @@
+//! Ingest benchmarks.
+//!
+//! - `ingest-e2e`: the release `ingest` binary through the Lambda Runtime API path on DynamoDB
+//!   Local: 10,000 events over 100 groups from 4 concurrent senders into 4 function processes
+//!   (Lambda's concurrency 4). DynamoDB requests and capacity are measured twice: from the
+//!   function's own log line per event (`requests`, `wcu`) and by a counting proxy in front of
+//!   DynamoDB Local. Then the SQS batch path, when the function accepts SQS events.
+//! - `ingest-cost`: the store called in-process, per scenario (new group, repeat, out of
+//!   order, redelivery).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use scan_failures::config::RetentionDays;
+use scan_failures::event::{self, Parsed};
+use scan_failures::fingerprint;
+use scan_failures::store::{Recorded, Store};
+use scan_failures::time_fmt;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::dynamo;
+use crate::function::{self, Function};
+use crate::proxy::{CountingProxy, Counts};
+use crate::report::{ms, percentile, Figures};
+use crate::runtime_api::{RuntimeApi, Seen};
+
+pub const EVENTS: usize = 10_000;
+pub const GROUPS: usize = 100;
+pub const SENDERS: usize = 4;
+pub const SQS_BATCH: usize = 100;
+
+const WRITE_OPS: [&str; 5] = ["TransactWriteItems", "UpdateItem", "PutItem", "BatchWriteItem", "DeleteItem"];
+
+/// The sample failure events (`events/ingest-*.json` that parse as failures).
+pub fn templates() -> Vec<Value> {
+    let dir = dynamo::repo_root().join("events");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ingest-") && n.ends_with(".json")))
+        .collect();
+    files.sort();
+    let out: Vec<Value> = files
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(&std::fs::read_to_string(p).ok()?).ok())
+        .filter(|v| matches!(event::parse(v.clone()), Ok(Parsed::Failure(_))))
+        .collect();
+    assert!(!out.is_empty(), "no failure samples in {}", dir.display());
+    out
+}
+
+/// Event `i` of a run: group `i % groups` (its own image), times increasing by 100 ms, so each
+/// group's occurrences arrive in order and one group's events are never in flight together.
+pub fn event(templates: &[Value], run: &str, i: usize, groups: usize, base: OffsetDateTime) -> Value {
+    let g = i % groups;
+    let mut e = templates[g % templates.len()].clone();
+    let at = time_fmt::format(base + time::Duration::milliseconds(100 * i as i64));
+    e["id"] = json!(format!("{run}-{i:06}"));
+    e["time"] = json!(at);
+    e["detail"]["occurredAt"] = json!(at);
+    e["detail"]["image"]["name"] = json!(format!("quay.io/bench/svc{g:03}:1"));
+    e["detail"]["cluster"] = json!(format!("prod-{}", i % 3));
+    e
+}
+
+fn sqs_record(i: usize, body: &Value) -> Value {
+    json!({
+        "messageId": format!("00000000-0000-4000-8000-{i:012}"),
+        "receiptHandle": format!("handle-{i}"),
+        "body": body.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795600000000", "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1795600000000"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:scan-failures-ingest",
+        "awsRegion": "us-east-1"
+    })
+}
+
+/// Function processes polling one local Runtime API, on a fresh table behind the proxy.
+struct Fleet {
+    api: RuntimeApi,
+    functions: Vec<Function>,
+}
+
+fn start_fleet(name: &str, n: usize, env: &[(&str, String)], logs: &Path) -> Fleet {
+    let api = RuntimeApi::start("ingest").unwrap_or_else(|e| panic!("runtime api: {e}"));
+    let mut env = env.to_vec();
+    env.extend(function::runtime_env("ingest", &api.address()));
+    let bin = function::binary("ingest");
+    let functions: Vec<Function> =
+        (0..n).map(|k| Function::spawn(&bin, &env, &logs.join(format!("{name}-{k}.log")))).collect();
+    let mut ready = 0;
+    while ready < n {
+        match api.next_seen(Duration::from_secs(30)) {
+            Some(Seen::Poll { .. }) => ready += 1,
+            Some(Seen::InitError { body, .. }) => panic!("ingest failed to start: {body}"),
+            None => panic!("ingest did not poll the Runtime API within 30 s; see {}", logs.display()),
+        }
+    }
+    Fleet { api, functions }
+}
+
+struct Run {
+    wall: Duration,
+    latencies_ms: Vec<f64>,
+    errors: BTreeMap<String, usize>,
+    first_error: Option<String>,
+}
+
+/// Sends `payloads` from `senders` threads, each waiting for its reply before the next.
+fn drive(api: &RuntimeApi, payloads: &[Arc<Vec<u8>>], senders: usize) -> Run {
+    let next = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(payloads.len()));
+    let errors = Mutex::new(BTreeMap::<String, usize>::new());
+    let first_error = Mutex::new(None::<String>);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..senders {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = payloads.get(i) else { break };
+                match api.invoke(Arc::clone(p), Duration::from_secs(60)) {
+                    Ok(r) => {
+                        if let Ok(mut l) = latencies.lock() {
+                            l.push(ms(r.latency()));
+                        }
+                        let partial = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| {
+                            v.get("batchItemFailures").and_then(Value::as_array).map(Vec::len).filter(|n| *n > 0)
+                        });
+                        if let (Some(n), Ok(mut e)) = (partial, errors.lock()) {
+                            *e.entry("batchItemFailures".to_owned()).or_default() += n;
+                        }
+                        if let Some(t) = r.error_type {
+                            if let Ok(mut e) = errors.lock() {
+                                *e.entry(t).or_default() += 1;
+                            }
+                            if let Ok(mut f) = first_error.lock() {
+                                f.get_or_insert_with(|| String::from_utf8_lossy(&r.body).chars().take(400).collect());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut m) = errors.lock() {
+                            *m.entry(format!("harness: {e}")).or_default() += 1;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Run {
+        wall: start.elapsed(),
+        latencies_ms: latencies.into_inner().unwrap_or_default(),
+        errors: errors.into_inner().unwrap_or_default(),
+        first_error: first_error.into_inner().unwrap_or_default(),
+    }
+}
+
+fn write_requests(c: &Counts) -> (u64, f64) {
+    c.iter()
+        .filter(|(op, _)| WRITE_OPS.contains(&op.as_str()))
+        .fold((0, 0.0), |(r, u), (_, v)| (r + v.requests, u + v.capacity_units))
+}
+
+fn counts_json(c: &Counts) -> Value {
+    c.iter()
+        .map(|(op, v)| (op.clone(), json!({"requests": v.requests, "capacityUnits": v.capacity_units, "notOk": v.failed})))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+pub fn e2e(out: &Path, logs: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
+    let endpoint = dynamo::endpoint();
+    let client = dynamo::client(&endpoint);
+    let proxy = CountingProxy::start(&endpoint).unwrap_or_else(|e| panic!("proxy: {e}"));
+    let templates = templates();
+    let mut f = Figures::default();
+    std::fs::create_dir_all(logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
+
+    // Direct path: one EventBridge envelope per invocation.
+    let store = rt.block_on(dynamo::fresh_store(&client, "e2e"));
+    let mut env = dynamo::local_env(&proxy.endpoint());
+    env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
+    let fleet = start_fleet("ingest-e2e", SENDERS, &env, logs);
+    let init = proxy.take();
+    let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let payloads: Vec<Arc<Vec<u8>>> = (0..EVENTS)
+        .map(|i| Arc::new(event(&templates, "e2e", i, GROUPS, base).to_string().into_bytes()))
+        .collect();
+    eprintln!("bench: ingest-e2e: {EVENTS} events over {GROUPS} groups, {SENDERS} senders, {SENDERS} function processes");
+    let run = drive(&fleet.api, &payloads, SENDERS);
+    let counts = proxy.take();
+    let peak_rss: Vec<u64> = fleet.functions.iter().filter_map(Function::peak_rss_kib).collect();
+    let logs_of: Vec<_> = fleet.functions.iter().map(|p| p.log.clone()).collect();
+    for p in fleet.functions {
+        p.stop();
+    }
+    drop(fleet.api);
+
+    let mut results = BTreeMap::<String, usize>::new();
+    let (mut log_requests, mut log_wcu, mut logged) = (0u64, 0.0f64, 0usize);
+    for e in logs_of.iter().flat_map(|l| function::log_events(l)) {
+        if let Some(r) = e.get("requests").and_then(Value::as_u64) {
+            log_requests += r;
+            log_wcu += e.get("wcu").and_then(Value::as_f64).unwrap_or(0.0);
+            logged += 1;
+        }
+        if let Some(r) = e.get("result").and_then(Value::as_str) {
+            *results.entry(r.to_owned()).or_default() += 1;
+        }
+    }
+    let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
+    let n = EVENTS as f64;
+    let all_requests: u64 = counts.values().map(|c| c.requests).sum();
+    let (writes, write_units) = write_requests(&counts);
+    let per_group_new = results.get("created").copied().unwrap_or(0);
+
+    f.add("ingest.e2e.events_per_s", n / run.wall.as_secs_f64(), "events/s", "ingest end to end: throughput (4 senders, 4 processes)");
+    f.add("ingest.e2e.latency_p50_ms", percentile(&run.latencies_ms, 50.0), "ms", "ingest end to end: invocation latency p50");
+    f.add("ingest.e2e.latency_p99_ms", percentile(&run.latencies_ms, 99.0), "ms", "ingest end to end: invocation latency p99");
+    f.add("ingest.e2e.requests_per_event", log_requests as f64 / n, "requests/event", "ingest direct path: DynamoDB requests per event (function log)");
+    f.add("ingest.e2e.wcu_per_event", log_wcu / n, "WCU/event", "ingest direct path: WCU per event (function log)");
+    f.add("ingest.e2e.proxy_requests_per_event", all_requests as f64 / n, "requests/event", "ingest direct path: DynamoDB requests per event (counting proxy)");
+    f.add("ingest.e2e.proxy_wcu_per_event", write_units / n, "WCU/event", "ingest direct path: WCU per event (counting proxy)");
+    f.add("ingest.e2e.errors", run.errors.values().sum::<usize>() as f64, "invocations", "ingest end to end: failed invocations");
+    f.add("ingest.e2e.lost_or_double_counted", (occurrences as f64 - n).abs() + (groups as f64 - GROUPS as f64).abs(), "events", "ingest end to end: |stored occurrences − events| + |groups − 100|");
+    f.add("memory.ingest.peak_rss_mib", peak_rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0, "MiB", "ingest: peak RSS (VmHWM) of the 4 processes, max");
+    f.detail(
+        "ingest_e2e",
+        json!({
+            "events": EVENTS, "groups_expected": GROUPS, "senders": SENDERS, "processes": SENDERS,
+            "wall_s": run.wall.as_secs_f64(), "results_logged": results, "events_logged_with_cost": logged,
+            "stored_groups": groups, "stored_occurrences": occurrences, "new_groups": per_group_new,
+            "log_requests": log_requests, "log_wcu": log_wcu, "proxy": counts_json(&counts),
+            "proxy_write_requests": writes, "proxy_during_init": counts_json(&init),
+            "errors": run.errors, "first_error": run.first_error, "peak_rss_kib": peak_rss,
+            "latency_ms": {"p50": percentile(&run.latencies_ms, 50.0), "p90": percentile(&run.latencies_ms, 90.0),
+                "p99": percentile(&run.latencies_ms, 99.0), "max": percentile(&run.latencies_ms, 100.0)},
+        }),
+    );
+    rt.block_on(dynamo::drop_table(&store));
+
+    sqs(&rt, &client, &proxy, &templates, logs, &mut f);
+    f.write("ingest-e2e", "target/release/bench ingest-e2e", out);
+}
+
+/// The SQS batch path: 100 invocations of 100 records, the same 10,000 events (each batch holds
+/// one event of each of the 100 groups, the worst case for merging per group).
+fn sqs(rt: &tokio::runtime::Runtime, client: &aws_sdk_dynamodb::Client, proxy: &CountingProxy, templates: &[Value], logs: &Path, f: &mut Figures) {
+    let store = rt.block_on(dynamo::fresh_store(client, "sqs"));
+    let mut env = dynamo::local_env(&proxy.endpoint());
+    env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
+    let fleet = start_fleet("ingest-sqs", SENDERS, &env, logs);
+    proxy.take();
+    let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let batch = |b: usize| -> Arc<Vec<u8>> {
+        let records: Vec<Value> =
+            (b * SQS_BATCH..(b + 1) * SQS_BATCH).map(|i| sqs_record(i, &event(templates, "sqs", i, GROUPS, base))).collect();
+        Arc::new(json!({"Records": records}).to_string().into_bytes())
+    };
+    let probe = fleet.api.invoke(batch(0), Duration::from_secs(60));
+    let landed = match &probe {
+        Ok(r) if r.error_type.is_none() => None,
+        Ok(r) => Some(format!("the function answers an SQS event with {}: {}", r.error_type.clone().unwrap_or_default(), String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>())),
+        Err(e) => Some(e.clone()),
+    };
+    let unit = ("writes/event", "ingest SQS path (batch 100): DynamoDB write requests per event");
+    if let Some(why) = landed {
+        eprintln!("bench: ingest-sqs: not landed ({why})");
+        f.absent("ingest.sqs.writes_per_event", unit.0, unit.1, &format!("not yet landed: {why}"));
+        f.absent("ingest.sqs.wcu_per_event", "WCU/event", "ingest SQS path (batch 100): WCU per event", "not yet landed");
+        f.detail("ingest_sqs", json!({"landed": false}));
+    } else {
+        let payloads: Vec<Arc<Vec<u8>>> = (1..EVENTS / SQS_BATCH).map(batch).collect();
+        let run = drive(&fleet.api, &payloads, SENDERS);
+        let counts = proxy.take();
+        let (writes, units) = write_requests(&counts);
+        let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
+        // The probe batch (batch 0) was counted before `take`; measure batches 1.. only.
+        let n = (EVENTS - SQS_BATCH) as f64;
+        f.add("ingest.sqs.writes_per_event", writes as f64 / n, unit.0, unit.1);
+        f.add("ingest.sqs.wcu_per_event", units / n, "WCU/event", "ingest SQS path (batch 100): WCU per event");
+        f.add("ingest.sqs.events_per_s", n / run.wall.as_secs_f64(), "events/s", "ingest SQS path (batch 100): throughput");
+        f.add("ingest.sqs.lost_or_double_counted", (occurrences as f64 - EVENTS as f64).abs() + (groups as f64 - GROUPS as f64).abs(), "events", "ingest SQS path: |stored occurrences − events| + |groups − 100|");
+        f.detail(
+            "ingest_sqs",
+            json!({"landed": true, "batches": payloads.len(), "batch": SQS_BATCH, "proxy": counts_json(&counts),
+                "errors": run.errors, "first_error": run.first_error, "stored_groups": groups,
+                "stored_occurrences": occurrences, "wall_s": run.wall.as_secs_f64(),
+                "latency_ms": {"p50": percentile(&run.latencies_ms, 50.0), "p99": percentile(&run.latencies_ms, 99.0)}}),
+        );
+    }
+    for p in fleet.functions {
+        p.stop();
+    }
+    rt.block_on(dynamo::drop_table(&store));
+}
+
+struct Tally {
+    events: u32,
+    requests: u32,
+    wcu: f64,
+    outcomes: Vec<Recorded>,
+}
+
+async fn record_all(store: &Store, events: Vec<Value>) -> Tally {
+    let mut t = Tally { events: 0, requests: 0, wcu: 0.0, outcomes: Vec::new() };
+    for e in events {
+        let Ok(Parsed::Failure(o)) = event::parse(e) else { panic!("bench event did not parse") };
+        let id = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+        let (recorded, cost) = store
+            .record(&o, &id, RetentionDays::default(), OffsetDateTime::now_utc())
+            .await
+            .unwrap_or_else(|e| panic!("record: {e:?}"));
+        t.events += 1;
+        t.requests += cost.requests;
+        t.wcu += cost.write_capacity_units;
+        t.outcomes.push(recorded);
+    }
+    t
+}
+
+/// The store in-process, scenario by scenario (also warms DynamoDB Local's JVM up before the
+/// end-to-end run).
+pub fn cost(out: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
+    let client = dynamo::client(&dynamo::endpoint());
+    let store = rt.block_on(dynamo::fresh_store(&client, "cost"));
+    let templates = templates();
+    let base = OffsetDateTime::now_utc() - time::Duration::hours(2);
+    // 10 groups; the first 10 events create them, then repeats in order, late ones, redeliveries.
+    let ev = |run: &str, i: usize, at: usize| {
+        let mut e = event(&templates, run, i, 10, base);
+        let t = time_fmt::format(base + time::Duration::seconds(at as i64));
+        e["time"] = json!(t);
+        e["detail"]["occurredAt"] = json!(t);
+        e
+    };
+    let scenarios: Vec<(&str, &str, Vec<Value>)> = vec![
+        ("new", "new group (first occurrence)", (0..10).map(|i| ev("new", i, 1000)).collect()),
+        ("repeat", "repeat, in time order", (0..1000).map(|i| ev("rep", i, 1010 + i)).collect()),
+        ("late", "repeat, arriving out of order (older than last)", (0..100).map(|i| ev("late", i, 500 - i)).collect()),
+        ("duplicate", "redelivered envelope (duplicate)", (0..100).map(|i| ev("rep", i, 1010 + i)).collect()),
+    ];
+    let mut f = Figures::default();
+    let mut rows = Vec::new();
+    for (key, label, events) in scenarios {
+        let t = rt.block_on(record_all(&store, events));
+        let n = f64::from(t.events);
+        f.add(&format!("ingest.cost.{key}.requests_per_event"), f64::from(t.requests) / n, "requests/event", &format!("ingest in-process, {label}: DynamoDB requests per event"));
+        f.add(&format!("ingest.cost.{key}.wcu_per_event"), t.wcu / n, "WCU/event", &format!("ingest in-process, {label}: WCU per event"));
+        let recognised = t.outcomes.iter().filter(|o| **o == Recorded::Duplicate).count();
+        rows.push(json!({"scenario": label, "events": t.events, "requests_per_event": f64::from(t.requests) / n,
+            "wcu_per_event": t.wcu / n, "duplicates_recognised": recognised}));
+    }
+    f.detail("ingest_cost", Value::Array(rows));
+    rt.block_on(dynamo::drop_table(&store));
+    f.write("ingest-cost", "target/release/bench ingest-cost", out);
+}

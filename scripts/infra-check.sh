@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Static checks of infra/template.yaml (`make infra-check`, part of `make test`):
+#   1. cfn-lint (pinned in scripts/tools.sh): no error, warning or informational finding;
+#   2. `sam validate` (pinned aws-sam-cli in .tools/sam-venv): the SAM transform accepts it;
+#   3. both tools reject a mutated copy, so a green run is not a blind one: sam validate refuses
+#      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function.
+# Works offline: `sam validate` (without --lint) translates the template locally and needs only
+# a region; no credentials and no AWS call. The keys, indexes, IAM actions and routes are
+# compared with the Rust code by tests/tests/template.rs (`cargo test`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TEMPLATE=infra/template.yaml
+CFN_LINT=.tools/venv/bin/cfn-lint
+SAM=.tools/sam-venv/bin/sam
+for tool in "$CFN_LINT" "$SAM"; do
+  [ -x "$tool" ] || { echo "infra-check: $tool is missing; run 'bash scripts/tools.sh'" >&2; exit 1; }
+done
+export AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
+# Dummy credentials keep any SDK from looking further for real ones; none is needed.
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+REGION=us-east-1
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "infra-check: ok   $1"; }
+fail() { failed=$((failed + 1)); echo "infra-check: FAIL $1"; }
+
+echo "infra-check: $("$CFN_LINT" --version), $("$SAM" --version)"
+
+# 1. cfn-lint exits 0 only with no finding at all (2 = error, 4 = warning, 8 = informational).
+if "$CFN_LINT" --include-checks I -- "$TEMPLATE"; then
+  ok "cfn-lint $TEMPLATE: no errors, warnings or informational findings"
+else
+  fail "cfn-lint $TEMPLATE (exit $?)"
+fi
+
+# 2. sam validate.
+if out="$("$SAM" validate --template "$TEMPLATE" --region "$REGION" 2>&1)"; then
+  ok "sam validate $TEMPLATE"
+else
+  echo "$out"
+  fail "sam validate $TEMPLATE"
+fi
+
+# 3a. sam validate rejects the IAM default authorizer when the IAM authorizer is not enabled.
+mutated="$WORK/no-iam-authorizer.yaml"
+grep -v '^ *EnableIamAuthorizer: true$' "$TEMPLATE" >"$mutated"
+expected="Unable to set DefaultAuthorizer because 'AWS_IAM' was not defined in 'Authorizers'"
+if [ "$(grep -c 'EnableIamAuthorizer' "$mutated")" != 0 ] || ! grep -q 'DefaultAuthorizer: AWS_IAM' "$mutated"; then
+  fail "mutation: could not remove EnableIamAuthorizer from a copy of $TEMPLATE"
+elif out="$("$SAM" validate --template "$mutated" --region "$REGION" 2>&1)"; then
+  fail "sam validate accepted DefaultAuthorizer: AWS_IAM without EnableIamAuthorizer"
+elif grep -qF "$expected" <<<"$out"; then
+  ok "sam validate rejects DefaultAuthorizer: AWS_IAM without EnableIamAuthorizer"
+else
+  echo "$out"
+  fail "sam validate failed on the mutated copy, but not with: $expected"
+fi
+
+# 3b. cfn-lint reports an out-of-range property (proves it lints the functions' properties).
+mutated="$WORK/small-memory.yaml"
+sed 's/^      MemorySize: 128$/      MemorySize: 64/' "$TEMPLATE" >"$mutated"
+if cmp -s "$TEMPLATE" "$mutated"; then
+  fail "mutation: no 'MemorySize: 128' to change in $TEMPLATE"
+elif out="$("$CFN_LINT" -- "$mutated" 2>&1)"; then
+  fail "cfn-lint accepted MemorySize: 64"
+elif grep -q "E3034 64 is less than the minimum of 128" <<<"$out"; then
+  ok "cfn-lint rejects MemorySize: 64 (E3034)"
+else
+  echo "$out"
+  fail "cfn-lint failed on the mutated copy, but not with E3034"
+fi
+
+echo "infra-check: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,125 @@
+//! The buffered path: SQS batches of envelopes on a real DynamoDB Local, through the ingest
+//! handler in-process.
+
+use ingest::handler::{Ingest, Output};
+use integration_tests::{dynamodb_client, dynamodb_endpoint, fresh_store};
+use scan_failures::config::RetentionDays;
+use scan_failures::store::Store;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn envelope(id: &str, image: &str, minute: u32) -> Value {
+    json!({
+        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.producer",
+        "account": "123456789012", "time": "2026-11-25T11:00:00Z", "region": "eu-west-1", "resources": [],
+        "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": image},
+            "cluster": format!("cluster-{}", minute % 3),
+            "error": {"message": "context deadline exceeded"},
+            "occurredAt": format!("2026-11-25T10:{:02}:{:02}Z", minute / 60 % 60, minute % 60)}
+    })
+}
+
+fn sqs_batch(messages: &[(String, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {}, "messageAttributes": {},
+                "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn failures(output: Output) -> Vec<String> {
+    match output {
+        Output::Batch(b) => b.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+        Output::Event(e) => panic!("expected a batch response, got {e:?}"),
+    }
+}
+
+async fn count_of(store: &Store, image: &str) -> u64 {
+    let reference = scan_failures::image::ImageRef::parse(image).unwrap().normalized();
+    let id = scan_failures::fingerprint::group_id(&reference, scan_failures::classify::Reason::Timeout, "");
+    store.get(&id).await.unwrap().map_or(0, |g| g.num_occurrences)
+}
+
+/// A storm of 1,000 identical failures at a batch size: the final count and the write requests.
+async fn storm(batch_size: usize) -> (u64, u32) {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    let mut requests = 0;
+    for start in (0..1000).step_by(batch_size) {
+        let messages: Vec<(String, String)> = (start..start + batch_size)
+            .map(|n| (format!("m-{n}"), envelope(&format!("storm-{n}"), "nginx", n as u32).to_string()))
+            .collect();
+        let batch = serde_json::from_value(sqs_batch(&messages)).unwrap();
+        let (response, cost) = ingest.handle_batch_with_cost(batch).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        requests += cost.requests;
+    }
+    (count_of(&store, "nginx").await, requests)
+}
+
+#[tokio::test]
+async fn a_storm_of_1000_identical_failures_counts_exactly_through_batches_of_10_and_100() {
+    for batch_size in [10, 100] {
+        let (count, requests) = storm(batch_size).await;
+        assert_eq!(count, 1000, "batch size {batch_size}");
+        // One transaction per group per 99 envelopes, plus one for creating the group (the
+        // first write assumes it exists): 100 batches of 10 → 101 writes, 10 batches of 100 →
+        // 21 writes (0.021 per event).
+        assert_eq!(requests, if batch_size == 10 { 101 } else { 21 }, "batch size {batch_size}");
+    }
+}
+
+#[tokio::test]
+async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    let mut bad_operation = envelope("bad-op", "nginx", 1);
+    bad_operation["detail"]["operation"] = json!("image delete");
+    let messages = vec![
+        ("ok-1".to_owned(), envelope("e-1", "nginx", 1).to_string()),
+        ("not-json".to_owned(), "{not json".to_owned()),
+        ("ok-2".to_owned(), envelope("e-2", "nginx", 2).to_string()),
+        ("bad-op".to_owned(), bad_operation.to_string()),
+        ("ok-3".to_owned(), envelope("e-3", "alpine", 3).to_string()),
+        ("dup-of-1".to_owned(), envelope("e-1", "nginx", 1).to_string()),
+    ];
+    let out = ingest.handle_any(sqs_batch(&messages)).await.unwrap();
+    assert_eq!(failures(out), ["not-json", "bad-op"]);
+    assert_eq!(count_of(&store, "nginx").await, 2);
+    assert_eq!(count_of(&store, "alpine").await, 1);
+
+    // The whole batch redelivered (as SQS does after a partial failure) counts nothing again.
+    let out = ingest.handle_any(sqs_batch(&messages)).await.unwrap();
+    assert_eq!(failures(out), ["not-json", "bad-op"]);
+    assert_eq!(count_of(&store, "nginx").await, 2);
+
+    // A write that fails reports exactly its messages: here the table does not exist.
+    let missing = Store::new(dynamodb_client(dynamodb_endpoint()), format!("missing-{}", Uuid::new_v4().simple()));
+    let out = Ingest::new(missing, RetentionDays::default()).handle_any(sqs_batch(&messages)).await.unwrap();
+    let mut failed = failures(out);
+    failed.sort();
+    assert_eq!(failed, ["bad-op", "dup-of-1", "not-json", "ok-1", "ok-2", "ok-3"]);
+}
+
+#[tokio::test]
+async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and_times() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    let messages: Vec<(String, String)> = (0..150)
+        .map(|n| (format!("m-{n}"), envelope(&format!("e-{n}"), "quay.io/acme/web:1", n).to_string()))
+        .collect();
+    assert_eq!(failures(ingest.handle_any(sqs_batch(&messages)).await.unwrap()), Vec::<String>::new());
+    let reference = "quay.io/acme/web:1";
+    let id = scan_failures::fingerprint::group_id(reference, scan_failures::classify::Reason::Timeout, "");
+    let g = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(g.num_occurrences, 150);
+    assert_eq!(g.created_at, "2026-11-25T10:00:00.000Z");
+    assert_eq!(g.last_occurred_at, "2026-11-25T10:02:29.000Z");
+    assert_eq!(g.clusters.len(), 3);
+    assert_eq!(g.op_counts["image_scan"], 150);
+    assert_eq!(g.origin_counts["roxctl"], 150);
+}
