@@ -29,13 +29,15 @@ fi
 CFN_LINT_VERSION=1.58.0
 ZIGLANG_VERSION=0.17.1
 SAM_CLI_VERSION=1.170.0
-if ! "$TOOLS/venv/bin/pip" show cfn-lint 2>/dev/null | grep -qx "Version: $CFN_LINT_VERSION" || \
-   ! "$TOOLS/venv/bin/pip" show ziglang 2>/dev/null | grep -qx "Version: $ZIGLANG_VERSION"; then
+# (sed reads all of pip's output: `grep -q` could close the pipe early and, under pipefail,
+# turn pip's SIGPIPE into a spurious reinstall.)
+pip_version() { "$TOOLS/$1/bin/pip" show "$2" 2>/dev/null | sed -n 's/^Version: //p'; }
+if [ "$(pip_version venv cfn-lint)" != "$CFN_LINT_VERSION" ] || [ "$(pip_version venv ziglang)" != "$ZIGLANG_VERSION" ]; then
   echo "tools: installing cfn-lint==$CFN_LINT_VERSION and ziglang==$ZIGLANG_VERSION into .tools/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
     "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION"
 fi
-if [ ! -x "$TOOLS/sam-venv/bin/sam" ] || ! "$TOOLS/sam-venv/bin/sam" --version | grep -q "$SAM_CLI_VERSION"; then
+if [ "$(pip_version sam-venv aws-sam-cli)" != "$SAM_CLI_VERSION" ] || [ ! -x "$TOOLS/sam-venv/bin/sam" ]; then
   echo "tools: installing aws-sam-cli==$SAM_CLI_VERSION into .tools/sam-venv"
   python3 -m venv "$TOOLS/sam-venv"
   "$TOOLS/sam-venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"

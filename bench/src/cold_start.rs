@@ -95,7 +95,7 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     let base = now - time::Duration::minutes(30);
     let ingest_payload = move |run: usize| {
         // Every run repeats group 0 with a new envelope id: one transaction, as most events are.
-        let e = ingest::event(&templates, "cold", run * 100, 100, base);
+        let e = ingest::event(&templates, "cold", run * 100, 0, base);
         Arc::new(e.to_string().into_bytes())
     };
     let fixture = dynamo::repo_root().join("events/api/list-http-api-iam.json");
@@ -106,12 +106,24 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     list["requestContext"]["authorizer"]["iam"]["userArn"] = json!(CALLER);
     let list = Arc::new(list.to_string().into_bytes());
 
-    let target = |key: &str, binary: PathBuf, extra: Vec<(&'static str, String)>, payload: Box<dyn Fn(usize) -> Arc<Vec<u8>>>| {
+    let target = |key: &str,
+                  binary: PathBuf,
+                  extra: Vec<(&'static str, String)>,
+                  payload: Box<dyn Fn(usize) -> Arc<Vec<u8>>>| {
         let fname = if key.starts_with("api") { "api" } else { "ingest" };
         let mut e = env.clone();
         e.extend(runtime(fname));
         e.extend(extra);
-        Target { key: key.to_owned(), binary, env: e, payload, first_poll: vec![], first_response: vec![], first_handler: vec![], rss_kib: vec![] }
+        Target {
+            key: key.to_owned(),
+            binary,
+            env: e,
+            payload,
+            first_poll: vec![],
+            first_response: vec![],
+            first_handler: vec![],
+            rss_kib: vec![],
+        }
     };
     let api_env = vec![("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned())];
     let ip = ingest_payload.clone();
@@ -150,10 +162,25 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
         let (p50, p99) = (percentile(&t.first_poll, 50.0), percentile(&t.first_poll, 99.0));
         f.add(&format!("cold.{k}.first_poll_p50_ms"), p50, "ms", &format!("cold start {k}: exec → first poll, p50"));
         f.add(&format!("cold.{k}.first_poll_p99_ms"), p99, "ms", &format!("cold start {k}: exec → first poll, p99"));
-        f.add(&format!("cold.{k}.first_response_p50_ms"), percentile(&t.first_response, 50.0), "ms", &format!("cold start {k}: exec → first response, p50"));
-        f.add(&format!("cold.{k}.first_response_p99_ms"), percentile(&t.first_response, 99.0), "ms", &format!("cold start {k}: exec → first response, p99"));
+        f.add(
+            &format!("cold.{k}.first_response_p50_ms"),
+            percentile(&t.first_response, 50.0),
+            "ms",
+            &format!("cold start {k}: exec → first response, p50"),
+        );
+        f.add(
+            &format!("cold.{k}.first_response_p99_ms"),
+            percentile(&t.first_response, 99.0),
+            "ms",
+            &format!("cold start {k}: exec → first response, p99"),
+        );
         if k != "baseline" {
-            f.add(&format!("cold.{k}.first_poll_vs_baseline"), p50 / base_p50, "ratio", &format!("cold start {k}: exec → first poll p50 / rt-baseline's, same run"));
+            f.add(
+                &format!("cold.{k}.first_poll_vs_baseline"),
+                p50 / base_p50,
+                "ratio",
+                &format!("cold start {k}: exec → first poll p50 / rt-baseline's, same run"),
+            );
         }
         detail.push(json!({
             "target": k, "binary": t.binary.display().to_string(),
@@ -206,8 +233,8 @@ pub fn probe() {
         scan_failures::telemetry::init_logging();
         s.push(("2_init_logging", ms(t.elapsed())));
         let t = Instant::now();
-        let config = scan_failures::config::IngestConfig::from_env(|k| std::env::var(k).ok())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let config =
+            scan_failures::config::IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| panic!("{e}"));
         s.push(("3_config_from_env", ms(t.elapsed())));
         let t = Instant::now();
         let aws = aws_config::load_from_env().await;

@@ -113,7 +113,8 @@ pub async fn totals(store: &Store) -> (u64, u64) {
             .unwrap_or_else(|e| panic!("scan: {e:?}"));
         for item in out.items() {
             groups += 1;
-            occurrences += item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            occurrences +=
+                item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
         }
         match out.last_evaluated_key {
             Some(k) if !k.is_empty() => start = Some(k),
@@ -149,7 +150,7 @@ pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTim
         created_at: time_fmt::format(last - time::Duration::hours(1)),
         last_occurred_at: t.clone(),
         expires_at: (last + time::Duration::days(4)).unix_timestamp(),
-        account: if n % 2 == 0 { "123456789012".into() } else { "111122223333".into() },
+        account: if n.is_multiple_of(2) { "123456789012".into() } else { "111122223333".into() },
         region: "eu-west-1".into(),
         source: "com.example.roxctl".into(),
         last_event_id: format!("00000000-0000-4000-8000-{n:012}"),

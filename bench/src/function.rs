@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 
 /// Where the release binaries are (`BENCH_BIN_DIR`, default `target/release`).
 pub fn bin_dir() -> PathBuf {
-    std::env::var("BENCH_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| crate::dynamo::repo_root().join("target/release"))
+    std::env::var("BENCH_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| crate::dynamo::repo_root().join("target/release"))
 }
 
 pub fn binary(name: &str) -> PathBuf {

@@ -2,7 +2,7 @@
 //! connections, `Content-Length` and `chunked` bodies, no pipelining (neither the Lambda
 //! runtime client nor the AWS SDK pipelines).
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 
 /// A request or a response: its start line, headers in order, and the whole body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -42,7 +42,9 @@ pub fn templates() -> Vec<Value> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ingest-") && n.ends_with(".json")))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ingest-") && n.ends_with(".json"))
+        })
         .collect();
     files.sort();
     let out: Vec<Value> = files
@@ -54,10 +56,9 @@ pub fn templates() -> Vec<Value> {
     out
 }
 
-/// Event `i` of a run: group `i % groups` (its own image), times increasing by 100 ms, so each
-/// group's occurrences arrive in order and one group's events are never in flight together.
-pub fn event(templates: &[Value], run: &str, i: usize, groups: usize, base: OffsetDateTime) -> Value {
-    let g = i % groups;
+/// Event `i` of a run, of group `g` (each group its own image), times increasing by 100 ms,
+/// so each group's occurrences arrive in order.
+pub fn event(templates: &[Value], run: &str, i: usize, g: usize, base: OffsetDateTime) -> Value {
     let mut e = templates[g % templates.len()].clone();
     let at = time_fmt::format(base + time::Duration::milliseconds(100 * i as i64));
     e["id"] = json!(format!("{run}-{i:06}"));
@@ -66,6 +67,16 @@ pub fn event(templates: &[Value], run: &str, i: usize, groups: usize, base: Offs
     e["detail"]["image"]["name"] = json!(format!("quay.io/bench/svc{g:03}:1"));
     e["detail"]["cluster"] = json!(format!("prod-{}", i % 3));
     e
+}
+
+/// The event streams: `uniform` sends group `i % 100` (consecutive events of one group are
+/// 100 apart, so a batch of 100 holds one event of every group: the worst case for merging
+/// per group); `bursty` sends runs of 20 events per group (a batch of 100 holds 5 groups).
+pub fn group_of(workload: &str, i: usize) -> usize {
+    match workload {
+        "bursty" => (i / 20) % GROUPS,
+        _ => i % GROUPS,
+    }
 }
 
 fn sqs_record(i: usize, body: &Value) -> Value {
@@ -171,7 +182,9 @@ fn write_requests(c: &Counts) -> (u64, f64) {
 
 fn counts_json(c: &Counts) -> Value {
     c.iter()
-        .map(|(op, v)| (op.clone(), json!({"requests": v.requests, "capacityUnits": v.capacity_units, "notOk": v.failed})))
+        .map(|(op, v)| {
+            (op.clone(), json!({"requests": v.requests, "capacityUnits": v.capacity_units, "notOk": v.failed}))
+        })
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
@@ -193,9 +206,11 @@ pub fn e2e(out: &Path, logs: &Path) {
     let init = proxy.take();
     let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
     let payloads: Vec<Arc<Vec<u8>>> = (0..EVENTS)
-        .map(|i| Arc::new(event(&templates, "e2e", i, GROUPS, base).to_string().into_bytes()))
+        .map(|i| Arc::new(event(&templates, "e2e", i, group_of("uniform", i), base).to_string().into_bytes()))
         .collect();
-    eprintln!("bench: ingest-e2e: {EVENTS} events over {GROUPS} groups, {SENDERS} senders, {SENDERS} function processes");
+    eprintln!(
+        "bench: ingest-e2e: {EVENTS} events over {GROUPS} groups, {SENDERS} senders, {SENDERS} function processes"
+    );
     let run = drive(&fleet.api, &payloads, SENDERS);
     let counts = proxy.take();
     let peak_rss: Vec<u64> = fleet.functions.iter().filter_map(Function::peak_rss_kib).collect();
@@ -223,16 +238,61 @@ pub fn e2e(out: &Path, logs: &Path) {
     let (writes, write_units) = write_requests(&counts);
     let per_group_new = results.get("created").copied().unwrap_or(0);
 
-    f.add("ingest.e2e.events_per_s", n / run.wall.as_secs_f64(), "events/s", "ingest end to end: throughput (4 senders, 4 processes)");
-    f.add("ingest.e2e.latency_p50_ms", percentile(&run.latencies_ms, 50.0), "ms", "ingest end to end: invocation latency p50");
-    f.add("ingest.e2e.latency_p99_ms", percentile(&run.latencies_ms, 99.0), "ms", "ingest end to end: invocation latency p99");
-    f.add("ingest.e2e.requests_per_event", log_requests as f64 / n, "requests/event", "ingest direct path: DynamoDB requests per event (function log)");
+    f.add(
+        "ingest.e2e.events_per_s",
+        n / run.wall.as_secs_f64(),
+        "events/s",
+        "ingest end to end: throughput (4 senders, 4 processes)",
+    );
+    f.add(
+        "ingest.e2e.latency_p50_ms",
+        percentile(&run.latencies_ms, 50.0),
+        "ms",
+        "ingest end to end: invocation latency p50",
+    );
+    f.add(
+        "ingest.e2e.latency_p99_ms",
+        percentile(&run.latencies_ms, 99.0),
+        "ms",
+        "ingest end to end: invocation latency p99",
+    );
+    f.add(
+        "ingest.e2e.requests_per_event",
+        log_requests as f64 / n,
+        "requests/event",
+        "ingest direct path: DynamoDB requests per event (function log)",
+    );
     f.add("ingest.e2e.wcu_per_event", log_wcu / n, "WCU/event", "ingest direct path: WCU per event (function log)");
-    f.add("ingest.e2e.proxy_requests_per_event", all_requests as f64 / n, "requests/event", "ingest direct path: DynamoDB requests per event (counting proxy)");
-    f.add("ingest.e2e.proxy_wcu_per_event", write_units / n, "WCU/event", "ingest direct path: WCU per event (counting proxy)");
-    f.add("ingest.e2e.errors", run.errors.values().sum::<usize>() as f64, "invocations", "ingest end to end: failed invocations");
-    f.add("ingest.e2e.lost_or_double_counted", (occurrences as f64 - n).abs() + (groups as f64 - GROUPS as f64).abs(), "events", "ingest end to end: |stored occurrences − events| + |groups − 100|");
-    f.add("memory.ingest.peak_rss_mib", peak_rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0, "MiB", "ingest: peak RSS (VmHWM) of the 4 processes, max");
+    f.add(
+        "ingest.e2e.proxy_requests_per_event",
+        all_requests as f64 / n,
+        "requests/event",
+        "ingest direct path: DynamoDB requests per event (counting proxy)",
+    );
+    f.add(
+        "ingest.e2e.proxy_wcu_per_event",
+        write_units / n,
+        "WCU/event",
+        "ingest direct path: WCU per event (counting proxy)",
+    );
+    f.add(
+        "ingest.e2e.errors",
+        run.errors.values().sum::<usize>() as f64,
+        "invocations",
+        "ingest end to end: failed invocations",
+    );
+    f.add(
+        "ingest.e2e.lost_or_double_counted",
+        (occurrences as f64 - n).abs() + (groups as f64 - GROUPS as f64).abs(),
+        "events",
+        "ingest end to end: |stored occurrences − events| + |groups − 100|",
+    );
+    f.add(
+        "memory.ingest.peak_rss_mib",
+        peak_rss.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+        "MiB",
+        "ingest: peak RSS (VmHWM) of the 4 processes, max",
+    );
     f.detail(
         "ingest_e2e",
         json!({
@@ -252,56 +312,97 @@ pub fn e2e(out: &Path, logs: &Path) {
     f.write("ingest-e2e", "target/release/bench ingest-e2e", out);
 }
 
-/// The SQS batch path: 100 invocations of 100 records, the same 10,000 events (each batch holds
-/// one event of each of the 100 groups, the worst case for merging per group).
-fn sqs(rt: &tokio::runtime::Runtime, client: &aws_sdk_dynamodb::Client, proxy: &CountingProxy, templates: &[Value], logs: &Path, f: &mut Figures) {
-    let store = rt.block_on(dynamo::fresh_store(client, "sqs"));
-    let mut env = dynamo::local_env(&proxy.endpoint());
-    env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
-    let fleet = start_fleet("ingest-sqs", SENDERS, &env, logs);
-    proxy.take();
-    let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let batch = |b: usize| -> Arc<Vec<u8>> {
-        let records: Vec<Value> =
-            (b * SQS_BATCH..(b + 1) * SQS_BATCH).map(|i| sqs_record(i, &event(templates, "sqs", i, GROUPS, base))).collect();
-        Arc::new(json!({"Records": records}).to_string().into_bytes())
-    };
-    let probe = fleet.api.invoke(batch(0), Duration::from_secs(60));
-    let landed = match &probe {
-        Ok(r) if r.error_type.is_none() => None,
-        Ok(r) => Some(format!("the function answers an SQS event with {}: {}", r.error_type.clone().unwrap_or_default(), String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>())),
-        Err(e) => Some(e.clone()),
-    };
-    let unit = ("writes/event", "ingest SQS path (batch 100): DynamoDB write requests per event");
-    if let Some(why) = landed {
-        eprintln!("bench: ingest-sqs: not landed ({why})");
-        f.absent("ingest.sqs.writes_per_event", unit.0, unit.1, &format!("not yet landed: {why}"));
-        f.absent("ingest.sqs.wcu_per_event", "WCU/event", "ingest SQS path (batch 100): WCU per event", "not yet landed");
-        f.detail("ingest_sqs", json!({"landed": false}));
-    } else {
+/// The SQS batch path: the same 10,000 events over 100 groups as 100 invocations of 100
+/// records, for each event stream of [`group_of`]. Costs come from the counting proxy (the
+/// function's per-event log line repeats its group write's cost for every event of the write).
+fn sqs(
+    rt: &tokio::runtime::Runtime,
+    client: &aws_sdk_dynamodb::Client,
+    proxy: &CountingProxy,
+    templates: &[Value],
+    logs: &Path,
+    f: &mut Figures,
+) {
+    let mut details = serde_json::Map::new();
+    for workload in ["uniform", "bursty"] {
+        let key = if workload == "uniform" { "ingest.sqs".to_owned() } else { format!("ingest.sqs.{workload}") };
+        let what = format!("ingest SQS path (batch {SQS_BATCH}, {workload} stream)");
+        let store = rt.block_on(dynamo::fresh_store(client, "sqs"));
+        let mut env = dynamo::local_env(&proxy.endpoint());
+        env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
+        let fleet = start_fleet(&format!("ingest-sqs-{workload}"), SENDERS, &env, logs);
+        let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
+        let batch = |b: usize| -> Arc<Vec<u8>> {
+            let records: Vec<Value> = (b * SQS_BATCH..(b + 1) * SQS_BATCH)
+                .map(|i| sqs_record(i, &event(templates, "sqs", i, group_of(workload, i), base)))
+                .collect();
+            Arc::new(json!({"Records": records}).to_string().into_bytes())
+        };
+        proxy.take();
+        // The first batch tells whether the function takes SQS events at all.
+        let first = fleet.api.invoke(batch(0), Duration::from_secs(60));
+        let not_landed = match &first {
+            Ok(r) if r.error_type.is_none() => None,
+            Ok(r) => Some(format!(
+                "the function answers an SQS event with {}: {}",
+                r.error_type.clone().unwrap_or_default(),
+                String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>()
+            )),
+            Err(e) => Some(e.clone()),
+        };
+        if let Some(why) = not_landed {
+            eprintln!("bench: ingest-sqs: not landed ({why})");
+            f.absent(
+                &format!("{key}.writes_per_event"),
+                "writes/event",
+                &format!("{what}: DynamoDB write requests per event"),
+                &format!("not yet landed: {why}"),
+            );
+            f.absent(&format!("{key}.wcu_per_event"), "WCU/event", &format!("{what}: WCU per event"), "not yet landed");
+            details.insert(workload.to_owned(), json!({"landed": false, "why": why}));
+            for p in fleet.functions {
+                p.stop();
+            }
+            rt.block_on(dynamo::drop_table(&store));
+            break;
+        }
         let payloads: Vec<Arc<Vec<u8>>> = (1..EVENTS / SQS_BATCH).map(batch).collect();
         let run = drive(&fleet.api, &payloads, SENDERS);
         let counts = proxy.take();
+        let peak_rss: Vec<u64> = fleet.functions.iter().filter_map(Function::peak_rss_kib).collect();
+        for p in fleet.functions {
+            p.stop();
+        }
         let (writes, units) = write_requests(&counts);
         let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
-        // The probe batch (batch 0) was counted before `take`; measure batches 1.. only.
-        let n = (EVENTS - SQS_BATCH) as f64;
-        f.add("ingest.sqs.writes_per_event", writes as f64 / n, unit.0, unit.1);
-        f.add("ingest.sqs.wcu_per_event", units / n, "WCU/event", "ingest SQS path (batch 100): WCU per event");
-        f.add("ingest.sqs.events_per_s", n / run.wall.as_secs_f64(), "events/s", "ingest SQS path (batch 100): throughput");
-        f.add("ingest.sqs.lost_or_double_counted", (occurrences as f64 - EVENTS as f64).abs() + (groups as f64 - GROUPS as f64).abs(), "events", "ingest SQS path: |stored occurrences − events| + |groups − 100|");
-        f.detail(
-            "ingest_sqs",
-            json!({"landed": true, "batches": payloads.len(), "batch": SQS_BATCH, "proxy": counts_json(&counts),
-                "errors": run.errors, "first_error": run.first_error, "stored_groups": groups,
-                "stored_occurrences": occurrences, "wall_s": run.wall.as_secs_f64(),
-                "latency_ms": {"p50": percentile(&run.latencies_ms, 50.0), "p99": percentile(&run.latencies_ms, 99.0)}}),
+        let n = EVENTS as f64;
+        f.add(
+            &format!("{key}.writes_per_event"),
+            writes as f64 / n,
+            "writes/event",
+            &format!("{what}: DynamoDB write requests per event"),
         );
+        f.add(&format!("{key}.wcu_per_event"), units / n, "WCU/event", &format!("{what}: WCU per event"));
+        f.add(&format!("{key}.events_per_s"), n / run.wall.as_secs_f64(), "events/s", &format!("{what}: throughput"));
+        f.add(
+            &format!("{key}.lost_or_double_counted"),
+            (occurrences as f64 - n).abs()
+                + (groups as f64 - GROUPS as f64).abs()
+                + run.errors.values().sum::<usize>() as f64,
+            "events",
+            &format!("{what}: |stored occurrences − events| + |groups − 100| + failed records"),
+        );
+        details.insert(
+            workload.to_owned(),
+            json!({"landed": true, "batches": payloads.len() + 1, "batch": SQS_BATCH, "proxy": counts_json(&counts),
+                "write_requests": writes, "errors": run.errors, "first_error": run.first_error,
+                "stored_groups": groups, "stored_occurrences": occurrences, "wall_s": run.wall.as_secs_f64(),
+                "peak_rss_kib": peak_rss,
+                "batch_latency_ms": {"p50": percentile(&run.latencies_ms, 50.0), "p99": percentile(&run.latencies_ms, 99.0)}}),
+        );
+        rt.block_on(dynamo::drop_table(&store));
     }
-    for p in fleet.functions {
-        p.stop();
-    }
-    rt.block_on(dynamo::drop_table(&store));
+    f.detail("ingest_sqs", details.into());
 }
 
 struct Tally {
@@ -338,7 +439,7 @@ pub fn cost(out: &Path) {
     let base = OffsetDateTime::now_utc() - time::Duration::hours(2);
     // 10 groups; the first 10 events create them, then repeats in order, late ones, redeliveries.
     let ev = |run: &str, i: usize, at: usize| {
-        let mut e = event(&templates, run, i, 10, base);
+        let mut e = event(&templates, run, i, i % 10, base);
         let t = time_fmt::format(base + time::Duration::seconds(at as i64));
         e["time"] = json!(t);
         e["detail"]["occurredAt"] = json!(t);
@@ -355,8 +456,18 @@ pub fn cost(out: &Path) {
     for (key, label, events) in scenarios {
         let t = rt.block_on(record_all(&store, events));
         let n = f64::from(t.events);
-        f.add(&format!("ingest.cost.{key}.requests_per_event"), f64::from(t.requests) / n, "requests/event", &format!("ingest in-process, {label}: DynamoDB requests per event"));
-        f.add(&format!("ingest.cost.{key}.wcu_per_event"), t.wcu / n, "WCU/event", &format!("ingest in-process, {label}: WCU per event"));
+        f.add(
+            &format!("ingest.cost.{key}.requests_per_event"),
+            f64::from(t.requests) / n,
+            "requests/event",
+            &format!("ingest in-process, {label}: DynamoDB requests per event"),
+        );
+        f.add(
+            &format!("ingest.cost.{key}.wcu_per_event"),
+            t.wcu / n,
+            "WCU/event",
+            &format!("ingest in-process, {label}: WCU per event"),
+        );
         let recognised = t.outcomes.iter().filter(|o| **o == Recorded::Duplicate).count();
         rows.push(json!({"scenario": label, "events": t.events, "requests_per_event": f64::from(t.requests) / n,
             "wcu_per_event": t.wcu / n, "duplicates_recognised": recognised}));

@@ -32,7 +32,8 @@ const LIMIT: u32 = 50;
 const PAGES: usize = 20;
 const WARMUP: usize = 3;
 const CALLER: &str = "arn:aws:iam::123456789012:user/alice";
-const REASONS: [Reason; 4] = [Reason::Timeout, Reason::RegistryUnauthorized, Reason::ImageNotFound, Reason::RateLimited];
+const REASONS: [Reason; 4] =
+    [Reason::Timeout, Reason::RegistryUnauthorized, Reason::ImageNotFound, Reason::RateLimited];
 
 /// The filters measured: id, label, whether an index serves it, the filters, the query string.
 pub fn filters(size: usize, now: OffsetDateTime) -> Vec<(&'static str, &'static str, bool, Filters, String)> {
@@ -128,17 +129,40 @@ struct Measured {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn measure(rt: &tokio::runtime::Runtime, store: &Store, api: &RuntimeApi, proxy: &CountingProxy, template: &Value, f: &Filters, query: &str, now: OffsetDateTime) -> Measured {
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    api: &RuntimeApi,
+    proxy: &CountingProxy,
+    template: &Value,
+    f: &Filters,
+    query: &str,
+    now: OffsetDateTime,
+) -> Measured {
     let req = ListRequest { filters: f.clone(), page: Page { limit: LIMIT, ..Page::default() } };
     let retention = RetentionDays::default();
-    let list_query = if query.is_empty() { format!("pagination.limit={LIMIT}") } else { format!("pagination.limit={LIMIT}&{query}") };
+    let list_query = if query.is_empty() {
+        format!("pagination.limit={LIMIT}")
+    } else {
+        format!("pagination.limit={LIMIT}&{query}")
+    };
     let list = api_event(template, "/v1/administration/events", &list_query);
     let count = api_event(template, "/v1/count/administration/events", query);
 
     let mut m = Measured {
-        api_ms: Vec::new(), local_ms: Vec::new(), returned: 0, items_read: 0, rcu: 0.0, requests: 0,
-        api_queries_per_page: 0.0, count: 0, count_items_read: 0, count_rcu: 0.0, count_requests: 0,
-        count_local_ms: 0.0, count_api_ms: 0.0,
+        api_ms: Vec::new(),
+        local_ms: Vec::new(),
+        returned: 0,
+        items_read: 0,
+        rcu: 0.0,
+        requests: 0,
+        api_queries_per_page: 0.0,
+        count: 0,
+        count_items_read: 0,
+        count_rcu: 0.0,
+        count_requests: 0,
+        count_local_ms: 0.0,
+        count_api_ms: 0.0,
     };
     for _ in 0..WARMUP {
         call(api, &list);
@@ -168,12 +192,15 @@ fn measure(rt: &tokio::runtime::Runtime, store: &Store, api: &RuntimeApi, proxy:
     let start = Instant::now();
     let (n, stats) = rt.block_on(store.count(f, now, retention)).unwrap_or_else(|e| panic!("count: {e:?}"));
     m.count_local_ms = ms(start.elapsed());
-    (m.count, m.count_items_read, m.count_rcu, m.count_requests) = (n, stats.items_read, stats.read_capacity_units, stats.requests);
+    (m.count, m.count_items_read, m.count_rcu, m.count_requests) =
+        (n, stats.items_read, stats.read_capacity_units, stats.requests);
     let (t, status, body) = call(api, &count);
     assert_eq!((status, body.get("count").and_then(Value::as_u64)), (200, Some(n)), "api count for {query:?}");
     m.count_api_ms = t;
     m
 }
+
+type PerFilter = Vec<(&'static str, bool, Measured)>;
 
 pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
@@ -186,7 +213,7 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
     std::fs::create_dir_all(logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
     let mut fig = Figures::default();
     let mut rows = Vec::new();
-    let mut per_size: Vec<(usize, Vec<(&str, bool, Measured)>)> = Vec::new();
+    let mut per_size: Vec<(usize, PerFilter)> = Vec::new();
     let mut peak_rss = Vec::new();
 
     for &size in sizes {
@@ -238,7 +265,12 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
         }
         let rss = process.peak_rss_kib().unwrap_or(0);
         peak_rss.push(json!({"groups": size, "peak_rss_kib": rss}));
-        fig.add(&format!("memory.api.{size}.peak_rss_mib"), rss as f64 / 1024.0, "MiB", &format!("api: peak RSS (VmHWM) serving the query benchmark at {size} groups"));
+        fig.add(
+            &format!("memory.api.{size}.peak_rss_mib"),
+            rss as f64 / 1024.0,
+            "MiB",
+            &format!("api: peak RSS (VmHWM) serving the query benchmark at {size} groups"),
+        );
         process.stop();
         drop(api);
         rt.block_on(dynamo::drop_table(&store));
@@ -246,30 +278,83 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
     }
 
     let max_rss = peak_rss.iter().filter_map(|r| r["peak_rss_kib"].as_u64()).max().unwrap_or(0);
-    fig.add("memory.api.peak_rss_mib", max_rss as f64 / 1024.0, "MiB", "api: peak RSS (VmHWM) during the query benchmark, max over sizes");
+    fig.add(
+        "memory.api.peak_rss_mib",
+        max_rss as f64 / 1024.0,
+        "MiB",
+        "api: peak RSS (VmHWM) during the query benchmark, max over sizes",
+    );
     for (size, measured) in &per_size {
         for (key, indexed, m) in measured {
             let read = m.items_read as f64 / m.returned.max(1) as f64;
             let kind = if *indexed { "indexed" } else { "not indexed" };
-            fig.add(&format!("query.{key}.{size}.items_read_per_returned"), read, "items/item", &format!("query {key} ({kind}) at {size} groups: items read per item returned"));
-            fig.add(&format!("query.{key}.{size}.rcu_per_page"), m.rcu / PAGES as f64, "RCU/page", &format!("query {key} at {size} groups: RCU per page of {LIMIT}"));
-            fig.add(&format!("query.{key}.{size}.page_p50_ms"), percentile(&m.api_ms, 50.0), "ms", &format!("query {key} at {size} groups: page latency p50 through the api function"));
-            fig.add(&format!("query.{key}.{size}.page_p99_ms"), percentile(&m.api_ms, 99.0), "ms", &format!("query {key} at {size} groups: page latency p99 through the api function"));
-            fig.add(&format!("query.{key}.{size}.count_items_read"), m.count_items_read as f64, "items", &format!("count {key} at {size} groups: items read"));
-            fig.add(&format!("query.{key}.{size}.count_rcu"), m.count_rcu, "RCU", &format!("count {key} at {size} groups: RCU"));
+            fig.add(
+                &format!("query.{key}.{size}.items_read_per_returned"),
+                read,
+                "items/item",
+                &format!("query {key} ({kind}) at {size} groups: items read per item returned"),
+            );
+            fig.add(
+                &format!("query.{key}.{size}.rcu_per_page"),
+                m.rcu / PAGES as f64,
+                "RCU/page",
+                &format!("query {key} at {size} groups: RCU per page of {LIMIT}"),
+            );
+            fig.add(
+                &format!("query.{key}.{size}.page_p50_ms"),
+                percentile(&m.api_ms, 50.0),
+                "ms",
+                &format!("query {key} at {size} groups: page latency p50 through the api function"),
+            );
+            fig.add(
+                &format!("query.{key}.{size}.page_p99_ms"),
+                percentile(&m.api_ms, 99.0),
+                "ms",
+                &format!("query {key} at {size} groups: page latency p99 through the api function"),
+            );
+            fig.add(
+                &format!("query.{key}.{size}.count_items_read"),
+                m.count_items_read as f64,
+                "items",
+                &format!("count {key} at {size} groups: items read"),
+            );
+            fig.add(
+                &format!("query.{key}.{size}.count_rcu"),
+                m.count_rcu,
+                "RCU",
+                &format!("count {key} at {size} groups: RCU"),
+            );
         }
     }
     if let (Some((small, first)), Some((large, last))) = (per_size.first(), per_size.last()) {
         for ((key, _, a), (_, _, b)) in first.iter().zip(last.iter()) {
             let ratio = |x: f64, y: f64| if x > 0.0 { y / x } else { f64::NAN };
-            fig.add(&format!("query.{key}.latency_ratio"), ratio(percentile(&a.api_ms, 50.0), percentile(&b.api_ms, 50.0)), "ratio", &format!("query {key}: page latency p50 at {large} / at {small} groups (api function)"));
-            fig.add(&format!("query.{key}.store_latency_ratio"), ratio(percentile(&a.local_ms, 50.0), percentile(&b.local_ms, 50.0)), "ratio", &format!("query {key}: page latency p50 at {large} / at {small} groups (store in-process)"));
+            fig.add(
+                &format!("query.{key}.latency_ratio"),
+                ratio(percentile(&a.api_ms, 50.0), percentile(&b.api_ms, 50.0)),
+                "ratio",
+                &format!("query {key}: page latency p50 at {large} / at {small} groups (api function)"),
+            );
+            fig.add(
+                &format!("query.{key}.store_latency_ratio"),
+                ratio(percentile(&a.local_ms, 50.0), percentile(&b.local_ms, 50.0)),
+                "ratio",
+                &format!("query {key}: page latency p50 at {large} / at {small} groups (store in-process)"),
+            );
             let per = |m: &Measured| m.items_read as f64 / m.returned.max(1) as f64;
-            fig.add(&format!("query.{key}.items_read_ratio"), ratio(per(a), per(b)), "ratio", &format!("query {key}: items read per item returned at {large} / at {small} groups"));
+            fig.add(
+                &format!("query.{key}.items_read_ratio"),
+                ratio(per(a), per(b)),
+                "ratio",
+                &format!("query {key}: items read per item returned at {large} / at {small} groups"),
+            );
         }
     }
     fig.detail("query", Value::Array(rows));
     fig.detail("query_peak_rss", Value::Array(peak_rss));
-    fig.detail("query_setup", json!({"sizes": sizes, "limit": LIMIT, "pages_per_filter": PAGES, "warmup_pages": WARMUP}));
+    fig.detail(
+        "query_setup",
+        json!({"sizes": sizes, "limit": LIMIT, "pages_per_filter": PAGES, "warmup_pages": WARMUP}),
+    );
     fig.write("query", "target/release/bench query", out);
 }

@@ -24,7 +24,7 @@ pub enum Seen {
     /// A `GET .../invocation/next` arrived (the process is ready for work).
     Poll { at: Instant },
     /// `POST .../init/error`: the function could not start.
-    InitError { at: Instant, body: String },
+    InitError { body: String },
 }
 
 /// The outcome of one invocation.
@@ -206,8 +206,7 @@ fn serve(shared: &Shared, conn: u64, stream: TcpStream) {
     let Ok(read_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;
-    loop {
-        let Ok(Some(req)) = http::read_message(&mut reader, false) else { break };
+    while let Ok(Some(req)) = http::read_message(&mut reader, false) {
         let at = Instant::now();
         if shared.closed.load(Ordering::SeqCst) {
             break;
@@ -225,7 +224,7 @@ fn serve(shared: &Shared, conn: u64, stream: TcpStream) {
                 Ok(())
             }
             ("POST", "/init/error") => {
-                note(shared, Seen::InitError { at, body: String::from_utf8_lossy(&req.body).into_owned() });
+                note(shared, Seen::InitError { body: String::from_utf8_lossy(&req.body).into_owned() });
                 accepted(&mut writer)
             }
             ("POST", r) if r.starts_with("/invocation/") => {

@@ -1,100 +1,13 @@
 //! The built `ingest` binary driven through the real Lambda runtime path: `cargo lambda watch`
 //! serves the runtime API it polls, `cargo lambda invoke` sends the events.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use integration_tests::{
-    cargo_lambda, dynamodb_endpoint, free_port, fresh_store, local_env, repo_root, samples, wait_for_port,
-};
+use integration_tests::{fresh_store, repo_root, samples, Watch};
 use serde_json::Value;
-
-/// `cargo lambda watch --only-lambda-apis` serving the Lambda runtime and invoke APIs, with the
-/// built function binary polling it as it would in Lambda. (Letting watch start the function
-/// itself is avoided: its process supervisor's stop signals have been seen to escape its own
-/// process group on this machine.) Both processes are stopped on drop, by PID.
-struct Watch {
-    watch: Child,
-    functions: Vec<Child>,
-    port: u16,
-}
-
-impl Watch {
-    /// Starts watch and each function, with the local stack's environment plus `env`.
-    fn start(functions: &[&str], table: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let watch = Command::new(cargo_lambda())
-            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start cargo lambda watch: {e}; {}", integration_tests::INSTALL_HINT));
-        assert!(wait_for_port(port, Duration::from_secs(120)), "cargo lambda watch did not listen on {port}");
-        let functions = functions
-            .iter()
-            .map(|name| {
-                Command::new(integration_tests::function_binary(name))
-                    .envs(local_env(dynamodb_endpoint()))
-                    .envs(integration_tests::runtime_env(name, port))
-                    .env("TABLE_NAME", table)
-                    .envs(env.iter().copied())
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .unwrap_or_else(|e| panic!("start {name}: {e}"))
-            })
-            .collect();
-        Self { watch, functions, port }
-    }
-
-    fn invoke(&self, payload: &Value) -> Result<Value, String> {
-        self.invoke_function("ingest", payload)
-    }
-
-    fn invoke_function(&self, function: &str, payload: &Value) -> Result<Value, String> {
-        let file = std::env::temp_dir().join(format!("invoke-{}.json", uuid::Uuid::new_v4()));
-        std::fs::write(&file, payload.to_string()).map_err(|e| e.to_string())?;
-        let out = Command::new(cargo_lambda())
-            .args([
-                "lambda",
-                "invoke",
-                function,
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &self.port.to_string(),
-            ])
-            .args(["--retry-attempts", "120", "--data-file"])
-            .arg(&file)
-            .current_dir(repo_root())
-            .output()
-            .map_err(|e| e.to_string())?;
-        let _ = std::fs::remove_file(&file);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        if out.status.success() {
-            serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
-        } else {
-            Err(format!("{stdout}{stderr}"))
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        for child in self.functions.iter_mut().chain(std::iter::once(&mut self.watch)) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_lambda() {
     let store = fresh_store().await;
-    let watch = Watch::start(&["ingest"], store.table(), &[]);
+    let watch = Watch::start(&["ingest"], store.table(), &[], None);
     let mut results = Vec::new();
     for (name, event) in samples("ingest-") {
         let r = watch.invoke(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -148,7 +61,7 @@ fn body_of(response: &Value) -> (u64, Value) {
 async fn samples_ingested_through_cargo_lambda_are_listed_fetched_and_counted_by_the_api_binary() {
     let store = fresh_store().await;
     let view = "arn:aws:iam::123456789012:user/alice,arn:aws:iam::123456789012:role/SecurityAdmin";
-    let watch = Watch::start(&["ingest", "api"], store.table(), &[("ADMIN_VIEW_PRINCIPALS", view)]);
+    let watch = Watch::start(&["ingest", "api"], store.table(), &[("ADMIN_VIEW_PRINCIPALS", view)], None);
     let mut written = Vec::new();
     for (name, event) in samples("ingest-") {
         let r = watch.invoke(&as_of_now(event)).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -1,0 +1,206 @@
+//! Faults on the write path: a DynamoDB Local killed and restarted mid-run through the real
+//! runtime path, throttling and 5xx from a mocked DynamoDB (faults a real server cannot be made
+//! to produce on demand), writes whose outcome is unknown, and mass redelivery under
+//! concurrency. Each test prints its tally for RELIABILITY.md.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use ingest::handler::{Ingest, IngestError};
+use integration_tests::{dynamodb_client, free_port, fresh_store, spawn_dynamodb_local, Watch};
+use scan_failures::classify::Reason;
+use scan_failures::config::RetentionDays;
+use scan_failures::fingerprint::group_id;
+use scan_failures::store::Store;
+use serde_json::{json, Value};
+
+const GROUPS: usize = 20;
+
+fn image(n: usize) -> String {
+    format!("quay.io/acme/svc{}:1", n % GROUPS)
+}
+
+fn envelope(id: &str, n: usize) -> Value {
+    json!({
+        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.faults",
+        "account": "123456789012", "time": "2026-11-25T11:00:00Z", "region": "eu-west-1", "resources": [],
+        "detail": {"operation": "image check", "origin": "api", "image": {"name": image(n)},
+            "error": {"message": "context deadline exceeded"},
+            "occurredAt": format!("2026-11-25T10:{:02}:{:02}Z", n / 60 % 60, n % 60)}
+    })
+}
+
+async fn total(store: &Store, groups: usize) -> u64 {
+    let mut sum = 0;
+    for n in 0..groups {
+        let reference = scan_failures::image::ImageRef::parse(&image(n)).unwrap().normalized();
+        if let Some(g) = store.get(&group_id(&reference, Reason::Timeout, "")).await.unwrap() {
+            sum += g.num_occurrences;
+        }
+    }
+    sum
+}
+
+fn tally(test: &str, sent: u64, stored: u64, failed_then_replayed: usize, faults: &str) {
+    let lost = sent.saturating_sub(stored);
+    let double = stored.saturating_sub(sent);
+    println!(
+        "TALLY {test}: sent={sent} stored={stored} failed_then_replayed={failed_then_replayed} lost={lost} double_counted={double} faults={faults}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_killed_and_restarted_mid_run_loses_nothing_and_double_counts_nothing() {
+    let dir = std::env::temp_dir().join(format!("ddb-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let mut server = spawn_dynamodb_local(port, Some(&dir));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let store = Store::new(dynamodb_client(&endpoint), "faults");
+    store.create_table().await.unwrap();
+    let watch = Arc::new(Watch::start(&["ingest"], "faults", &[], Some(&endpoint)));
+
+    const EVENTS: usize = 2_000;
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (watch, next, failed) = (watch.clone(), next.clone(), failed.clone());
+            std::thread::spawn(move || loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= EVENTS {
+                    break;
+                }
+                if watch.invoke_http("ingest", &envelope(&format!("kill-{n}"), n)).is_err() {
+                    failed.lock().unwrap().push(n);
+                }
+            })
+        })
+        .collect();
+    // Kill the server hard a third of the way in, keep it down for 3 s, restart it on the same
+    // port and data directory.
+    while next.load(Ordering::SeqCst) < EVENTS / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &format!("DynamoDBLocal.jar -dbPath {}", dir.display())])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "DynamoDB Local was not running");
+    let _ = server.wait();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server = spawn_dynamodb_local(port, Some(&dir));
+    for s in senders {
+        s.join().unwrap();
+    }
+    let failed: Vec<usize> = failed.lock().unwrap().clone();
+    assert!(!failed.is_empty(), "the outage failed no event: the fault was not injected");
+
+    // Replay what was reported failed, as Lambda's retries and the dead-letter queue would.
+    for &n in &failed {
+        let mut attempts = 0;
+        while let Err(e) = watch.invoke_http("ingest", &envelope(&format!("kill-{n}"), n)) {
+            attempts += 1;
+            assert!(attempts < 20, "event {n} still failing after replay: {e}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let stored = total(&store, GROUPS).await;
+    tally("kill_restart", EVENTS as u64, stored, failed.len(), "DynamoDB Local SIGKILL + 3 s down + restart");
+    assert_eq!(stored, EVENTS as u64);
+    drop(watch);
+    let _ = server.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn one_event_ingest(client: aws_sdk_dynamodb::Client) -> Ingest {
+    Ingest::new(Store::new(client, "mocked"), RetentionDays::default())
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_are_retried_by_the_sdk_then_reported_failed() {
+    let throttled = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+    let cases: [(&str, u16, Option<&str>); 3] =
+        [("throttling", 400, Some(throttled)), ("internal 500", 500, None), ("unavailable 503", 503, None)];
+    for (name, status, body) in cases {
+        let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .sequence()
+            .http_status(status, body.map(str::to_owned))
+            .times(3)
+            .build();
+        let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+        let err = ingest.handle(envelope("mocked-1", 1)).await.unwrap_err();
+        assert!(matches!(err, IngestError::Store(_)), "{name}: {err}");
+        assert_eq!(rule.num_calls(), 3, "{name}: the SDK's standard retry makes 3 attempts");
+    }
+    // Two failures then success: the SDK's retries absorb a short fault.
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .http_status(503, None)
+        .times(2)
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .build();
+    let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+    assert_eq!(ingest.handle(envelope("mocked-2", 2)).await.unwrap().result, "updated");
+    assert_eq!(rule.num_calls(), 3);
+    println!(
+        "TALLY mocked_5xx_throttling: sent=4 reported_failed=3 (returned to Lambda for retry) stored_after_sdk_retry=1 lost=0 double_counted=0 faults=3x throttling, 3x 500, 3x 503, 2x 503 then success"
+    );
+}
+
+/// A write that succeeded but whose response was lost (timeout, crash) is retried by Lambda:
+/// the retry finds the envelope's marker and counts nothing.
+#[tokio::test]
+async fn a_write_whose_outcome_is_unknown_is_safe_to_retry() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    for n in 0..50 {
+        assert_ne!(ingest.handle(envelope(&format!("unknown-{n}"), n)).await.unwrap().result, "duplicate");
+    }
+    let mut results = HashSet::new();
+    for n in 0..50 {
+        results.insert(ingest.handle(envelope(&format!("unknown-{n}"), n)).await.unwrap().result);
+    }
+    assert_eq!(results, HashSet::from(["duplicate"]));
+    assert_eq!(total(&store, GROUPS).await, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_delivered_three_times_by_eight_concurrent_invokers_counts_exactly_once() {
+    const EVENTS: usize = 10_000;
+    let store = fresh_store().await;
+    // Each invoker takes every 8th delivery of a list where every event appears three times,
+    // spread so that the copies of one event usually run on different invokers at once.
+    let deliveries: Arc<Vec<usize>> = Arc::new((0..3 * EVENTS).map(|i| (i * 7919) % EVENTS).collect());
+    let mut tasks = Vec::new();
+    for invoker in 0..8 {
+        let table = store.table().to_owned();
+        let deliveries = deliveries.clone();
+        tasks.push(tokio::spawn(async move {
+            let own = Store::new(dynamodb_client(integration_tests::dynamodb_endpoint()), table);
+            let ingest = Ingest::new(own, RetentionDays::default());
+            let (mut counted, mut duplicates) = (0u64, 0u64);
+            for &n in deliveries.iter().skip(invoker).step_by(8) {
+                match ingest.handle(envelope(&format!("redeliver-{n}"), n)).await.unwrap().result {
+                    "duplicate" => duplicates += 1,
+                    _ => counted += 1,
+                }
+            }
+            (counted, duplicates)
+        }));
+    }
+    let (mut counted, mut duplicates) = (0, 0);
+    for t in tasks {
+        let (c, d) = t.await.unwrap();
+        counted += c;
+        duplicates += d;
+    }
+    assert_eq!((counted, duplicates), (EVENTS as u64, 2 * EVENTS as u64));
+    let stored = total(&store, GROUPS).await;
+    tally("redeliver_x3_8_invokers", EVENTS as u64, stored, 0, "every event delivered 3 times, 8 concurrent invokers");
+    assert_eq!(stored, EVENTS as u64);
+}
