@@ -29,7 +29,7 @@ schema-check:
 	.tools/venv/bin/python scripts/check-schema.py
 	.tools/venv/bin/openapi-spec-validator infra/openapi.yaml
 
-test: tools infra-check lint unit schema-check local-smoke
+test: tools infra-check lint unit fuzz-ci schemathesis schema-check local-smoke
 
 build: tools
 	bash scripts/build.sh
@@ -44,3 +44,18 @@ bench-ingest-cost: tools
 
 bench-query-cost: tools
 	cargo run -q --release -p integration-tests --bin query-cost
+
+# Fuzzing and contract tests (RELIABILITY.md). `fuzz`: each cargo-fuzz target for FUZZ_SECONDS
+# (default 60) on nightly; `fuzz-ci`: the bounded form `make test` runs (20 s each, fixed seed),
+# failing with the install command when nightly or cargo-fuzz is missing; `schemathesis`: the
+# API against infra/openapi.yaml on its own local stack.
+.PHONY: fuzz fuzz-ci schemathesis
+
+fuzz: tools
+	bash scripts/fuzz.sh run
+
+fuzz-ci: tools
+	bash scripts/fuzz.sh ci
+
+schemathesis: tools
+	bash scripts/schemathesis.sh

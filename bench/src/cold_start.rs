@@ -21,7 +21,10 @@ use crate::ingest;
 use crate::report::{ms, percentile, Figures};
 use crate::runtime_api::{RuntimeApi, Seen};
 
-pub const RUNS: usize = 20;
+/// Runs per binary: 20 (`BENCH_COLD_RUNS` overrides, for a quick try of the harness).
+fn runs() -> usize {
+    std::env::var("BENCH_COLD_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
+}
 const CALLER: &str = "arn:aws:iam::123456789012:user/alice";
 
 struct Target {
@@ -142,7 +145,7 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     for t in &targets {
         once(&api, t, 10_000, &logs.join(format!("cold-{}-warm.log", t.key)));
     }
-    for run in 0..RUNS {
+    for run in 0..runs() {
         for t in &mut targets {
             let s = once(&api, t, run, &logs.join(format!("cold-{}.log", t.key)));
             t.first_poll.push(s.first_poll_ms);
@@ -201,7 +204,7 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
 fn probe_all(env: &[(&'static str, String)]) -> Value {
     let me = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let mut steps: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let out = std::process::Command::new(&me)
             .arg("startup-probe")
             .env_clear()

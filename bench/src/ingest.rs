@@ -28,7 +28,10 @@ use crate::proxy::{CountingProxy, Counts};
 use crate::report::{ms, percentile, Figures};
 use crate::runtime_api::{RuntimeApi, Seen};
 
-pub const EVENTS: usize = 10_000;
+/// Events per run: 10,000 (`BENCH_EVENTS` overrides, for a quick try of the harness).
+pub fn events() -> usize {
+    std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
 pub const GROUPS: usize = 100;
 pub const SENDERS: usize = 4;
 pub const SQS_BATCH: usize = 100;
@@ -205,11 +208,12 @@ pub fn e2e(out: &Path, logs: &Path) {
     let fleet = start_fleet("ingest-e2e", SENDERS, &env, logs);
     let init = proxy.take();
     let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let payloads: Vec<Arc<Vec<u8>>> = (0..EVENTS)
+    let payloads: Vec<Arc<Vec<u8>>> = (0..events())
         .map(|i| Arc::new(event(&templates, "e2e", i, group_of("uniform", i), base).to_string().into_bytes()))
         .collect();
     eprintln!(
-        "bench: ingest-e2e: {EVENTS} events over {GROUPS} groups, {SENDERS} senders, {SENDERS} function processes"
+        "bench: ingest-e2e: {} events over {GROUPS} groups, {SENDERS} senders, {SENDERS} function processes",
+        events()
     );
     let run = drive(&fleet.api, &payloads, SENDERS);
     let counts = proxy.take();
@@ -233,7 +237,7 @@ pub fn e2e(out: &Path, logs: &Path) {
         }
     }
     let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
-    let n = EVENTS as f64;
+    let n = events() as f64;
     let all_requests: u64 = counts.values().map(|c| c.requests).sum();
     let (writes, write_units) = write_requests(&counts);
     let per_group_new = results.get("created").copied().unwrap_or(0);
@@ -296,7 +300,7 @@ pub fn e2e(out: &Path, logs: &Path) {
     f.detail(
         "ingest_e2e",
         json!({
-            "events": EVENTS, "groups_expected": GROUPS, "senders": SENDERS, "processes": SENDERS,
+            "events": events(), "groups_expected": GROUPS, "senders": SENDERS, "processes": SENDERS,
             "wall_s": run.wall.as_secs_f64(), "results_logged": results, "events_logged_with_cost": logged,
             "stored_groups": groups, "stored_occurrences": occurrences, "new_groups": per_group_new,
             "log_requests": log_requests, "log_wcu": log_wcu, "proxy": counts_json(&counts),
@@ -366,7 +370,7 @@ fn sqs(
             rt.block_on(dynamo::drop_table(&store));
             break;
         }
-        let payloads: Vec<Arc<Vec<u8>>> = (1..EVENTS / SQS_BATCH).map(batch).collect();
+        let payloads: Vec<Arc<Vec<u8>>> = (1..events() / SQS_BATCH).map(batch).collect();
         let run = drive(&fleet.api, &payloads, SENDERS);
         let counts = proxy.take();
         let peak_rss: Vec<u64> = fleet.functions.iter().filter_map(Function::peak_rss_kib).collect();
@@ -375,7 +379,7 @@ fn sqs(
         }
         let (writes, units) = write_requests(&counts);
         let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
-        let n = EVENTS as f64;
+        let n = events() as f64;
         f.add(
             &format!("{key}.writes_per_event"),
             writes as f64 / n,

@@ -5,8 +5,8 @@
 //! - in-process with the same `Store::list` / `Store::count` (items read, RCU, requests, which
 //!   the function does not expose).
 //!
-//! Data: 50 repositories × 2 tags, 4 reasons, 3 clusters, `lastOccurredAt` spread one group per
-//! minute over `span = min(size, 5000)` minutes before now. The time-range filter is
+//! Data: see [`group`]; `lastOccurredAt` spread one group per minute (several per minute past
+//! 5,000 groups) over `span = min(size, 5000)` minutes before now. The time-range filter is
 //! `[now − 0.6·span, now − 0.2·span]`, inside the seeded data at every size.
 
 use std::path::Path;
@@ -32,8 +32,6 @@ const LIMIT: u32 = 50;
 const PAGES: usize = 20;
 const WARMUP: usize = 3;
 const CALLER: &str = "arn:aws:iam::123456789012:user/alice";
-const REASONS: [Reason; 4] =
-    [Reason::Timeout, Reason::RegistryUnauthorized, Reason::ImageNotFound, Reason::RateLimited];
 
 /// The filters measured: id, label, whether an index serves it, the filters, the query string.
 pub fn filters(size: usize, now: OffsetDateTime) -> Vec<(&'static str, &'static str, bool, Filters, String)> {
@@ -51,21 +49,21 @@ pub fn filters(size: usize, now: OffsetDateTime) -> Vec<(&'static str, &'static 
         ),
         (
             "image",
-            "image (byImage)",
+            "image (byImage, 12 groups at every size)",
             true,
             Filters { resource_name: vec!["quay.io/acme/svc7:1".into()], ..Filters::default() },
             "filter.resourceName=quay.io/acme/svc7:1".into(),
         ),
         (
             "repository",
-            "repository (byRepository)",
+            "repository (byRepository, 60 groups at every size)",
             true,
             Filters { repository: vec!["quay.io/acme/svc7".into()], ..Filters::default() },
             "filter.repository=quay.io/acme/svc7".into(),
         ),
         (
             "reason",
-            "reason (byReason)",
+            "reason (byReason, 1 in 12)",
             true,
             Filters { reason: vec![Reason::RateLimited], ..Filters::default() },
             "filter.reason=RATE_LIMITED".into(),
@@ -80,10 +78,14 @@ pub fn filters(size: usize, now: OffsetDateTime) -> Vec<(&'static str, &'static 
     ]
 }
 
-/// Group `n` of a table of `size` groups.
+/// Group `n` of a table of `size` groups. Repositories and images grow with the table, as
+/// they do in reality, while each keeps a fixed number of groups: a repository has 5 tags × 12
+/// groups, an image 12 groups, one per reason. So the image and repository filters return the
+/// same result at every size (12 and 50 of 60), the reason filter 1 in 12, the cluster filter
+/// 1 in 3, and a page differs between sizes only in the table around it.
 fn group(n: usize, size: usize, now: OffsetDateTime) -> scan_failures::group::GroupRecord {
-    let image = format!("quay.io/acme/svc{}:{}", n % 50, (n / 50) % 2);
-    dynamo::synthetic_group(n, &image, REASONS[n % 4], now, (n % size.min(5000)) as i64)
+    let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
+    dynamo::synthetic_group(n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64)
 }
 
 /// An HTTP API (payload 2.0) request with an IAM caller, from the fixture in `events/api/`.

@@ -219,6 +219,33 @@ pub struct Occurrence {
     pub occurred_at: OffsetDateTime,
 }
 
+/// How far in the future an occurrence may claim to be before it is clamped to the present
+/// (producer clock skew).
+pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Whether an occurrence is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Store,
+    /// Older than the retention window: storing it would create an already expired group.
+    Expired,
+}
+
+impl Occurrence {
+    /// Applies the timestamp rules: a time more than [`MAX_CLOCK_SKEW`] ahead of `now` is
+    /// clamped to `now`; a time at or before `now - retention` is not stored.
+    pub fn admit(&mut self, now: OffsetDateTime, retention: time::Duration) -> Admission {
+        if self.occurred_at > now + MAX_CLOCK_SKEW {
+            self.occurred_at = now;
+        }
+        if self.occurred_at + retention <= now {
+            Admission::Expired
+        } else {
+            Admission::Store
+        }
+    }
+}
+
 /// What an incoming event turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
@@ -557,6 +584,25 @@ mod tests {
         d["image"]["name"] = json!(format!("nginx@sha256:{}", "b".repeat(64)));
         d["image"]["digest"] = json!(digest);
         assert!(err_text(envelope(d)).starts_with("detail.image.digest: must equal the digest"));
+    }
+
+    #[test]
+    fn future_times_are_clamped_and_times_past_retention_are_not_stored() {
+        let Ok(Parsed::Failure(mut o)) = parse(envelope(failure())) else { panic!("not a failure") };
+        let now = time_fmt::parse("2026-11-25T10:00:00Z").unwrap();
+        let days = time::Duration::days(4);
+        o.occurred_at = time_fmt::parse("2030-01-01T00:00:00Z").unwrap();
+        assert_eq!(o.admit(now, days), Admission::Store);
+        assert_eq!(o.occurred_at, now);
+        o.occurred_at = now + time::Duration::minutes(4);
+        assert_eq!(o.admit(now, days), Admission::Store);
+        assert_eq!(o.occurred_at, now + time::Duration::minutes(4));
+        o.occurred_at = now - days;
+        assert_eq!(o.admit(now, days), Admission::Expired);
+        o.occurred_at = time_fmt::parse("0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(o.admit(now, days), Admission::Expired);
+        o.occurred_at = now - days + time::Duration::seconds(1);
+        assert_eq!(o.admit(now, days), Admission::Store);
     }
 
     #[test]

@@ -24,13 +24,15 @@ fn image(n: usize) -> String {
     format!("quay.io/acme/svc{}:1", n % GROUPS)
 }
 
+/// An event dated within the last hours of the real clock (these tests run the real binary).
 fn envelope(id: &str, n: usize) -> Value {
+    let base = time::OffsetDateTime::now_utc() - time::Duration::hours(4);
+    let at = scan_failures::time_fmt::format(base + time::Duration::seconds(n as i64));
     json!({
         "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.faults",
-        "account": "123456789012", "time": "2026-11-25T11:00:00Z", "region": "eu-west-1", "resources": [],
+        "account": "123456789012", "time": at, "region": "eu-west-1", "resources": [],
         "detail": {"operation": "image check", "origin": "api", "image": {"name": image(n)},
-            "error": {"message": "context deadline exceeded"},
-            "occurredAt": format!("2026-11-25T10:{:02}:{:02}Z", n / 60 % 60, n % 60)}
+            "error": {"message": "context deadline exceeded"}, "occurredAt": at}
     })
 }
 

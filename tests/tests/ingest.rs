@@ -41,8 +41,13 @@ async fn all_groups(store: &Store) -> Vec<GroupRecord> {
     out.items().iter().map(|i| serde_dynamo::from_item(i.clone()).unwrap()).collect()
 }
 
+/// The tests' "now": events are dated shortly before it, whatever day the suite runs.
+fn fixed_now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-25 12:00 UTC)
+}
+
 fn handler(store: &Store) -> Ingest {
-    Ingest::new(store.clone(), RetentionDays::default())
+    Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now)
 }
 
 #[tokio::test]
@@ -129,7 +134,7 @@ async fn eight_concurrent_invokers_of_100_events_over_5_groups_count_exactly_800
         // Each invoker has its own client, as separate Lambda instances would.
         let own = Store::new(integration_tests::dynamodb_client(integration_tests::dynamodb_endpoint()), store.table());
         tasks.push(tokio::spawn(async move {
-            let ingest = Ingest::new(own, RetentionDays::default());
+            let ingest = Ingest::new(own, RetentionDays::default()).with_clock(fixed_now);
             for n in 0..100 {
                 let image = format!("quay.io/acme/svc{}:1", n % 5);
                 let t = format!("2026-11-25T10:{:02}:{:02}Z", n % 60, invoker);
@@ -155,7 +160,7 @@ async fn eight_concurrent_invokers_of_100_events_over_5_groups_count_exactly_800
 #[tokio::test]
 async fn expires_at_is_last_occurrence_plus_retention_days() {
     let store = fresh_store().await;
-    let ingest = Ingest::new(store.clone(), RetentionDays::new(7).unwrap());
+    let ingest = Ingest::new(store.clone(), RetentionDays::new(7).unwrap()).with_clock(fixed_now);
     let mut detail = failure("image scan", "api", "nginx", "context deadline exceeded");
     detail["occurredAt"] = json!("2026-11-20T06:00:00Z");
     let r = ingest.handle(envelope("ttl-1", "2026-11-20T06:00:05Z", detail.clone())).await.unwrap();
@@ -267,4 +272,22 @@ async fn every_sample_event_is_accepted() {
         ]
     );
     assert_eq!(all_groups(&store).await.len(), 8);
+}
+
+#[tokio::test]
+async fn an_event_older_than_retention_creates_no_group_and_a_future_one_is_clamped_to_now() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut old = failure("image scan", "api", "nginx", "context deadline exceeded");
+    old["occurredAt"] = json!("2026-11-21T11:59:59Z");
+    let r = ingest.handle(envelope("too-old", "2026-11-25T11:00:00Z", old)).await.unwrap();
+    assert_eq!((r.result, r.group_id), ("ignored_expired", None));
+    assert!(all_groups(&store).await.is_empty());
+
+    let mut future = failure("image scan", "api", "nginx", "context deadline exceeded");
+    future["occurredAt"] = json!("2031-01-01T00:00:00Z");
+    let r = ingest.handle(envelope("future", "2026-11-25T11:00:00Z", future)).await.unwrap();
+    let g = group(&store, r.group_id.as_deref().unwrap()).await;
+    assert_eq!(g.last_occurred_at, "2026-11-25T12:00:00.000Z");
+    assert_eq!(g.expires_at, time::macros::datetime!(2026-11-29 12:00 UTC).unix_timestamp());
 }

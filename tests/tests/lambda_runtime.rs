@@ -10,7 +10,7 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
     let watch = Watch::start(&["ingest"], store.table(), &[], None);
     let mut results = Vec::new();
     for (name, event) in samples("ingest-") {
-        let r = watch.invoke(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let r = watch.invoke(&as_of_now(event)).unwrap_or_else(|e| panic!("{name}: {e}"));
         results.push(r["result"].as_str().unwrap_or_default().to_owned());
     }
     assert_eq!(
@@ -19,7 +19,7 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
     );
 
     // Redelivery of the first sample counts once.
-    let (_, first) = &samples("ingest-01")[0];
+    let first = &as_of_now(samples("ingest-01")[0].1.clone());
     let again = watch.invoke(first).unwrap();
     assert_eq!(again["result"], "duplicate");
     let group = uuid::Uuid::parse_str(again["groupId"].as_str().unwrap()).unwrap();
@@ -31,8 +31,7 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
     let err = watch.invoke(&bad).unwrap_err();
     assert!(err.contains("detail.operation: unknown variant `image delete`"), "{err}");
     assert!(err.contains("EventRejected"), "{err}");
-    let (_, timeout) = &samples("ingest-05")[0];
-    let mut fresh = timeout.clone();
+    let mut fresh = as_of_now(samples("ingest-05")[0].1.clone());
     fresh["id"] = Value::from("after-the-rejection");
     assert_eq!(watch.invoke(&fresh).unwrap()["result"], "updated");
 }

@@ -8,6 +8,11 @@ use scan_failures::store::Store;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// The tests' "now": events are dated shortly before it, whatever day the suite runs.
+fn fixed_now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-25 12:00 UTC)
+}
+
 fn envelope(id: &str, image: &str, minute: u32) -> Value {
     json!({
         "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.producer",
@@ -47,7 +52,7 @@ async fn count_of(store: &Store, image: &str) -> u64 {
 /// A storm of 1,000 identical failures at a batch size: the final count and the write requests.
 async fn storm(batch_size: usize) -> (u64, u32) {
     let store = fresh_store().await;
-    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
     let mut requests = 0;
     for start in (0..1000).step_by(batch_size) {
         let messages: Vec<(String, String)> = (start..start + batch_size)
@@ -76,7 +81,7 @@ async fn a_storm_of_1000_identical_failures_counts_exactly_through_batches_of_10
 #[tokio::test]
 async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures() {
     let store = fresh_store().await;
-    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
     let mut bad_operation = envelope("bad-op", "nginx", 1);
     bad_operation["detail"]["operation"] = json!("image delete");
     let messages = vec![
@@ -99,7 +104,11 @@ async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures
 
     // A write that fails reports exactly its messages: here the table does not exist.
     let missing = Store::new(dynamodb_client(dynamodb_endpoint()), format!("missing-{}", Uuid::new_v4().simple()));
-    let out = Ingest::new(missing, RetentionDays::default()).handle_any(sqs_batch(&messages)).await.unwrap();
+    let out = Ingest::new(missing, RetentionDays::default())
+        .with_clock(fixed_now)
+        .handle_any(sqs_batch(&messages))
+        .await
+        .unwrap();
     let mut failed = failures(out);
     failed.sort();
     assert_eq!(failed, ["bad-op", "dup-of-1", "not-json", "ok-1", "ok-2", "ok-3"]);
@@ -108,7 +117,7 @@ async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures
 #[tokio::test]
 async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and_times() {
     let store = fresh_store().await;
-    let ingest = Ingest::new(store.clone(), RetentionDays::default());
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
     let messages: Vec<(String, String)> = (0..150)
         .map(|n| (format!("m-{n}"), envelope(&format!("e-{n}"), "quay.io/acme/web:1", n).to_string()))
         .collect();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::Diagnostic;
 use scan_failures::config::RetentionDays;
-use scan_failures::event::{self, EventError, Occurrence, Parsed};
+use scan_failures::event::{self, Admission, EventError, Occurrence, Parsed};
 use scan_failures::fingerprint;
 use scan_failures::store::{Recorded, Store, StoreError, WriteCost, MAX_EVENTS_PER_WRITE};
 use serde::Serialize;
@@ -71,11 +71,17 @@ pub enum Output {
 pub struct Ingest {
     store: Store,
     retention: RetentionDays,
+    clock: fn() -> OffsetDateTime,
 }
 
 impl Ingest {
     pub fn new(store: Store, retention: RetentionDays) -> Self {
-        Self { store, retention }
+        Self { store, retention, clock: OffsetDateTime::now_utc }
+    }
+
+    /// The same handler reading "now" from `clock` (tests pin it; production uses the system clock).
+    pub fn with_clock(self, clock: fn() -> OffsetDateTime) -> Self {
+        Self { clock, ..self }
     }
 
     /// Handles either payload: an EventBridge envelope (direct rule target) or an SQS event
@@ -98,17 +104,23 @@ impl Ingest {
                 return Err(e.into());
             }
         };
-        let occurrence = match parsed {
+        let mut occurrence = match parsed {
             Parsed::Success { event_id } => {
                 tracing::info!(event_id = %event_id, result = "ignored_success", "successful scan acknowledged");
                 return Ok(Response { result: "ignored_success", event_id, group_id: None, reason: None });
             }
             Parsed::Failure(o) => o,
         };
+        let now = (self.clock)();
+        if occurrence.admit(now, self.retention.duration()) == Admission::Expired {
+            let event_id = occurrence.envelope.id.clone();
+            tracing::info!(event_id = %event_id, result = "ignored_expired", "occurrence older than the retention window");
+            return Ok(Response { result: "ignored_expired", event_id, group_id: None, reason: None });
+        }
         let group = fingerprint::group_id(&occurrence.image.normalized(), occurrence.reason, &occurrence.message);
         let reason = occurrence.reason.code();
         let event_id = occurrence.envelope.id.clone();
-        match self.store.record(&occurrence, &group, self.retention, OffsetDateTime::now_utc()).await {
+        match self.store.record(&occurrence, &group, self.retention, now).await {
             Ok((recorded, cost)) => {
                 tracing::info!(
                     event_id = %event_id,
@@ -154,6 +166,7 @@ impl Ingest {
         if batch.records.len() > MAX_BATCH_RECORDS {
             return Err(IngestError::BatchTooLarge { got: batch.records.len() });
         }
+        let now = (self.clock)();
         let messages: Vec<Message> = batch
             .records
             .into_iter()
@@ -165,6 +178,13 @@ impl Ingest {
                     Some(Err(e)) => Err(format!("body: not JSON: {e}")),
                     Some(Ok(v)) => event::parse(v).map_err(|e| e.to_string()),
                 };
+                let parsed = parsed.map(|p| match p {
+                    Parsed::Failure(mut o) => match o.admit(now, self.retention.duration()) {
+                        Admission::Store => Parsed::Failure(o),
+                        Admission::Expired => Parsed::Success { event_id: o.envelope.id },
+                    },
+                    other => other,
+                });
                 Message { id, parsed }
             })
             .collect();
@@ -185,7 +205,6 @@ impl Ingest {
                 }
             }
         }
-        let now = OffsetDateTime::now_utc();
         for (group, members) in &groups {
             for chunk in chunks_by_envelope(members) {
                 let occurrences: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();

