@@ -145,11 +145,11 @@ run() {
   local stats="$ROOT/fuzz/work/stats.tsv" failed=0
   printf 'target\tseconds\texecutions\tcrashes\tcorpus\n' >"$stats"
   for t in "${targets[@]}"; do
-    mkdir -p "$ROOT/fuzz/work/$t" "$ROOT/fuzz/artifacts/$t"
+    mkdir -p "$ROOT/fuzz/work/$t" "$ROOT/fuzz/artifacts/$t" "$ROOT/fuzz/regressions/$t"
     local log="$ROOT/fuzz/work/$t.log" before rc=0
     before=$(find "$ROOT/fuzz/artifacts/$t" -type f | wc -l)
     echo "fuzz: $t for ${seconds}s"
-    cargo_ +nightly fuzz run "${flags[@]}" "$t" "$ROOT/fuzz/work/$t" "$ROOT/fuzz/corpus/$t" -- \
+    cargo_ +nightly fuzz run "${flags[@]}" "$t" "$ROOT/fuzz/work/$t" "$ROOT/fuzz/corpus/$t" "$ROOT/fuzz/regressions/$t" -- \
       -max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 $seed_flag >"$log" 2>&1 || rc=$?
     local execs crashes corpus

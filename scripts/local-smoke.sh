@@ -19,9 +19,9 @@ fi
 kill -TERM "$pid"
 for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
 cat "$log"
-grep -q 'GET .*/v1/count/administration/events -> {"count":8}' "$log" || { echo "local-smoke: the API did not count 8 groups"; exit 1; }
+grep -q 'GET .*/v1/count/administration/events -> {"count":13}' "$log" || { echo "local-smoke: the API did not count 13 groups"; exit 1; }
 groups=$(grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-' "$log" || true)
-[ "$groups" -eq 8 ] || { echo "local-smoke: expected 8 stored groups, saw $groups"; exit 1; }
+[ "$groups" -eq 13 ] || { echo "local-smoke: expected 13 stored groups, saw $groups"; exit 1; }
 for port in "$DYNAMODB_PORT" "$LAMBDA_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "local-smoke: port $port still open after stop"; exit 1; fi
 done

@@ -69,10 +69,10 @@ start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
 LOCAL_PRINCIPAL=${LOCAL_PRINCIPAL:-arn:aws:iam::123456789012:user/local-admin}
 start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL"
 
-for f in events/ingest-*.json; do
+for f in events/ingest-*.json events/aws-*.json; do
   # Samples carry fixed dates; send them as if they happened now so they are inside retention.
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["time"]=sys.argv[2]; e["detail"].pop("occurredAt",None); print(json.dumps(e))' "$f" "$now" >"$STATE/payload.json"
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["time"]=sys.argv[2]; e["detail"].pop("occurredAt",None); e["detail"].pop("eventTimestamp",None); print(json.dumps(e))' "$f" "$now" >"$STATE/payload.json"
   printf 'local: %-52s -> ' "$(basename "$f")"
   "$CARGO_LAMBDA" lambda invoke ingest --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file "$STATE/payload.json" --retry-attempts 60 2>&1 | tail -n 1
 done

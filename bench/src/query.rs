@@ -114,10 +114,12 @@ fn call(api: &RuntimeApi, payload: &Arc<Vec<u8>>) -> (f64, u64, Value) {
     (ms(r.latency()), status, body)
 }
 
+#[derive(Default)]
 struct Measured {
     api_ms: Vec<f64>,
     local_ms: Vec<f64>,
     returned: usize,
+    api_returned: usize,
     items_read: u64,
     rcu: f64,
     requests: u32,
@@ -130,128 +132,138 @@ struct Measured {
     count_api_ms: f64,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn measure(
-    rt: &tokio::runtime::Runtime,
-    store: &Store,
-    api: &RuntimeApi,
-    proxy: &CountingProxy,
-    template: &Value,
-    f: &Filters,
-    query: &str,
+/// One table size under test: the seeded table, its api process and Runtime API, and a proxy
+/// counting that process's DynamoDB requests.
+struct Table {
+    size: usize,
     now: OffsetDateTime,
-) -> Measured {
-    let req = ListRequest { filters: f.clone(), page: Page { limit: LIMIT, ..Page::default() } };
-    let retention = RetentionDays::default();
-    let list_query = if query.is_empty() {
-        format!("pagination.limit={LIMIT}")
-    } else {
-        format!("pagination.limit={LIMIT}&{query}")
-    };
-    let list = api_event(template, "/v1/administration/events", &list_query);
-    let count = api_event(template, "/v1/count/administration/events", query);
+    store: Store,
+    api: RuntimeApi,
+    proxy: CountingProxy,
+    process: Function,
+}
 
-    let mut m = Measured {
-        api_ms: Vec::new(),
-        local_ms: Vec::new(),
-        returned: 0,
-        items_read: 0,
-        rcu: 0.0,
-        requests: 0,
-        api_queries_per_page: 0.0,
-        count: 0,
-        count_items_read: 0,
-        count_rcu: 0.0,
-        count_requests: 0,
-        count_local_ms: 0.0,
-        count_api_ms: 0.0,
-    };
-    for _ in 0..WARMUP {
-        call(api, &list);
-        rt.block_on(store.list(&req, now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
+fn set_up(
+    rt: &tokio::runtime::Runtime,
+    client: &aws_sdk_dynamodb::Client,
+    endpoint: &str,
+    size: usize,
+    logs: &Path,
+) -> Table {
+    let now = OffsetDateTime::now_utc();
+    let store = rt.block_on(dynamo::fresh_store(client, &format!("q{size}")));
+    let seeded = Instant::now();
+    let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
+    rt.block_on(dynamo::seed(&store, &groups, 4));
+    eprintln!("bench: query: {size} groups seeded in {:.0} s", seeded.elapsed().as_secs_f64());
+    let proxy = CountingProxy::start(endpoint).unwrap_or_else(|e| panic!("proxy: {e}"));
+    let api = RuntimeApi::start("api").unwrap_or_else(|e| panic!("runtime api: {e}"));
+    let mut env = dynamo::local_env(&proxy.endpoint());
+    env.extend(function::runtime_env("api", &api.address()));
+    env.extend([
+        ("TABLE_NAME", store.table().to_owned()),
+        ("RETENTION_DAYS", "4".to_owned()),
+        ("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned()),
+    ]);
+    let process = Function::spawn(&function::binary("api"), &env, &logs.join(format!("api-query-{size}.log")));
+    match api.next_seen(Duration::from_secs(30)) {
+        Some(Seen::Poll { .. }) => {}
+        other => panic!("api did not start: {other:?}"),
     }
-    proxy.take();
-    let mut api_returned = 0usize;
-    for _ in 0..PAGES {
-        let (t, status, body) = call(api, &list);
-        assert_eq!(status, 200, "api answered {status}: {body}");
-        api_returned = body.get("events").and_then(Value::as_array).map_or(0, Vec::len);
-        m.api_ms.push(t);
-    }
-    let queries = proxy.take().get("Query").map_or(0, |c| c.requests);
-    m.api_queries_per_page = queries as f64 / PAGES as f64;
-    for _ in 0..PAGES {
-        let start = Instant::now();
-        let page = rt.block_on(store.list(&req, now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
-        m.local_ms.push(ms(start.elapsed()));
-        m.returned += page.groups.len();
-        m.items_read += page.stats.items_read;
-        m.rcu += page.stats.read_capacity_units;
-        m.requests += page.stats.requests;
-    }
-    assert_eq!(api_returned * PAGES, m.returned, "the api and the store disagree on the page for {query:?}");
-
-    let start = Instant::now();
-    let (n, stats) = rt.block_on(store.count(f, now, retention)).unwrap_or_else(|e| panic!("count: {e:?}"));
-    m.count_local_ms = ms(start.elapsed());
-    (m.count, m.count_items_read, m.count_rcu, m.count_requests) =
-        (n, stats.items_read, stats.read_capacity_units, stats.requests);
-    let (t, status, body) = call(api, &count);
-    assert_eq!((status, body.get("count").and_then(Value::as_u64)), (200, Some(n)), "api count for {query:?}");
-    m.count_api_ms = t;
-    m
+    Table { size, now, store, api, proxy, process }
 }
 
 type PerFilter = Vec<(&'static str, bool, Measured)>;
+/// One filter at one size: the in-process request, the api's list and count events.
+type Call = (ListRequest, Arc<Vec<u8>>, Arc<Vec<u8>>);
 
+/// Every size is set up first and the sizes are measured in turn, page by page, so drift
+/// (DynamoDB Local's JIT, other load on the machine) affects each size alike: the figure that
+/// matters is the ratio between sizes.
 pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
     let endpoint = dynamo::endpoint();
     let client = dynamo::client(&endpoint);
-    let proxy = CountingProxy::start(&endpoint).unwrap_or_else(|e| panic!("proxy: {e}"));
     let fixture = dynamo::repo_root().join("events/api/list-http-api-iam.json");
     let template: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap_or_default())
         .unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
     std::fs::create_dir_all(logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
+    let retention = RetentionDays::default();
+    let tables: Vec<Table> = sizes.iter().map(|&size| set_up(&rt, &client, &endpoint, size, logs)).collect();
     let mut fig = Figures::default();
     let mut rows = Vec::new();
-    let mut per_size: Vec<(usize, PerFilter)> = Vec::new();
-    let mut peak_rss = Vec::new();
+    let filter_sets: Vec<_> = tables.iter().map(|t| filters(t.size, t.now)).collect();
+    let mut per_size: Vec<(usize, PerFilter)> = tables.iter().map(|t| (t.size, Vec::new())).collect();
 
-    for &size in sizes {
-        let now = OffsetDateTime::now_utc();
-        let store = rt.block_on(dynamo::fresh_store(&client, &format!("q{size}")));
-        let seeded = Instant::now();
-        let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
-        rt.block_on(dynamo::seed(&store, &groups, 4));
-        drop(groups);
-        eprintln!("bench: query: {size} groups seeded in {:.0} s", seeded.elapsed().as_secs_f64());
-
-        let api = RuntimeApi::start("api").unwrap_or_else(|e| panic!("runtime api: {e}"));
-        let mut env = dynamo::local_env(&proxy.endpoint());
-        env.extend(function::runtime_env("api", &api.address()));
-        env.extend([
-            ("TABLE_NAME", store.table().to_owned()),
-            ("RETENTION_DAYS", "4".to_owned()),
-            ("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned()),
-        ]);
-        let process = Function::spawn(&function::binary("api"), &env, &logs.join(format!("api-query-{size}.log")));
-        match api.next_seen(Duration::from_secs(30)) {
-            Some(Seen::Poll { .. }) => {}
-            other => panic!("api did not start: {other:?}"),
+    for fi in 0..filter_sets.first().map_or(0, Vec::len) {
+        let (key, label, indexed) = (filter_sets[0][fi].0, filter_sets[0][fi].1, filter_sets[0][fi].2);
+        let mut ms_of: Vec<Measured> = tables.iter().map(|_| Measured::default()).collect();
+        let calls: Vec<Call> = filter_sets
+            .iter()
+            .map(|set| {
+                let (_, _, _, f, query) = &set[fi];
+                let list_query = if query.is_empty() {
+                    format!("pagination.limit={LIMIT}")
+                } else {
+                    format!("pagination.limit={LIMIT}&{query}")
+                };
+                (
+                    ListRequest { filters: f.clone(), page: Page { limit: LIMIT, ..Page::default() } },
+                    api_event(&template, "/v1/administration/events", &list_query),
+                    api_event(&template, "/v1/count/administration/events", query),
+                )
+            })
+            .collect();
+        for (t, (req, list, _)) in tables.iter().zip(&calls) {
+            for _ in 0..WARMUP {
+                call(&t.api, list);
+                rt.block_on(t.store.list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
+            }
+            t.proxy.take();
         }
-        let mut measured = Vec::new();
-        for (key, label, indexed, f, query) in filters(size, now) {
-            let m = measure(&rt, &store, &api, &proxy, &template, &f, &query, now);
+        for _ in 0..PAGES {
+            for ((t, (_, list, _)), m) in tables.iter().zip(&calls).zip(&mut ms_of) {
+                let (ms_taken, status, body) = call(&t.api, list);
+                assert_eq!(status, 200, "api answered {status}: {body}");
+                m.api_returned += body.get("events").and_then(Value::as_array).map_or(0, Vec::len);
+                m.api_ms.push(ms_taken);
+            }
+        }
+        for _ in 0..PAGES {
+            for ((t, (req, _, _)), m) in tables.iter().zip(&calls).zip(&mut ms_of) {
+                let start = Instant::now();
+                let page = rt.block_on(t.store.list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
+                m.local_ms.push(ms(start.elapsed()));
+                m.returned += page.groups.len();
+                m.items_read += page.stats.items_read;
+                m.rcu += page.stats.read_capacity_units;
+                m.requests += page.stats.requests;
+            }
+        }
+        for ((t, (req, _, count)), mut m) in tables.iter().zip(&calls).zip(ms_of) {
+            let queries = t.proxy.take().get("Query").map_or(0, |c| c.requests);
+            m.api_queries_per_page = queries as f64 / PAGES as f64;
+            assert_eq!(m.api_returned, m.returned, "the api and the store disagree on {label} at {}", t.size);
+            let start = Instant::now();
+            let (n, stats) =
+                rt.block_on(t.store.count(&req.filters, t.now, retention)).unwrap_or_else(|e| panic!("count: {e:?}"));
+            m.count_local_ms = ms(start.elapsed());
+            (m.count, m.count_items_read, m.count_rcu, m.count_requests) =
+                (n, stats.items_read, stats.read_capacity_units, stats.requests);
+            let (taken, status, body) = call(&t.api, count);
+            assert_eq!((status, body.get("count").and_then(Value::as_u64)), (200, Some(n)), "api count, {label}");
+            m.count_api_ms = taken;
+            t.proxy.take();
             eprintln!(
-                "bench: query: {size:>6} {label:<36} api p50 {:>7.2} ms  read/returned {:.2}  count {} ({} read)",
+                "bench: query: {:>6} {label:<52} api p50 {:>7.2} ms  read/returned {:.2}  count {} ({} read)",
+                t.size,
                 percentile(&m.api_ms, 50.0),
                 m.items_read as f64 / m.returned.max(1) as f64,
                 m.count,
                 m.count_items_read
             );
             rows.push(json!({
-                "groups": size, "filter": label, "indexed": indexed,
+                "groups": t.size, "filter": label, "indexed": indexed,
                 "api_page_ms": {"p50": percentile(&m.api_ms, 50.0), "p99": percentile(&m.api_ms, 99.0)},
                 "store_page_ms": {"p50": percentile(&m.local_ms, 50.0), "p99": percentile(&m.local_ms, 99.0)},
                 "returned_per_page": m.returned / PAGES,
@@ -263,22 +275,26 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
                 "count": m.count, "count_items_read": m.count_items_read, "count_rcu": m.count_rcu,
                 "count_queries": m.count_requests, "count_store_ms": m.count_local_ms, "count_api_ms": m.count_api_ms,
             }));
-            measured.push((key, indexed, m));
+            if let Some((_, list)) = per_size.iter_mut().find(|(s, _)| *s == t.size) {
+                list.push((key, indexed, m));
+            }
         }
-        let rss = process.peak_rss_kib().unwrap_or(0);
-        peak_rss.push(json!({"groups": size, "peak_rss_kib": rss}));
-        fig.add(
-            &format!("memory.api.{size}.peak_rss_mib"),
-            rss as f64 / 1024.0,
-            "MiB",
-            &format!("api: peak RSS (VmHWM) serving the query benchmark at {size} groups"),
-        );
-        process.stop();
-        drop(api);
-        rt.block_on(dynamo::drop_table(&store));
-        per_size.push((size, measured));
     }
 
+    let mut peak_rss = Vec::new();
+    for t in tables {
+        let rss = t.process.peak_rss_kib().unwrap_or(0);
+        peak_rss.push(json!({"groups": t.size, "peak_rss_kib": rss}));
+        fig.add(
+            &format!("memory.api.{}.peak_rss_mib", t.size),
+            rss as f64 / 1024.0,
+            "MiB",
+            &format!("api: peak RSS (VmHWM) serving the query benchmark at {} groups", t.size),
+        );
+        t.process.stop();
+        drop(t.api);
+        rt.block_on(dynamo::drop_table(&t.store));
+    }
     let max_rss = peak_rss.iter().filter_map(|r| r["peak_rss_kib"].as_u64()).max().unwrap_or(0);
     fig.add(
         "memory.api.peak_rss_mib",

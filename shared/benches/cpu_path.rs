@@ -18,16 +18,18 @@ use scan_failures::event::{self, Parsed};
 use scan_failures::fingerprint;
 use uuid::Uuid;
 
-/// The event shapes measured: a name and the file-name prefix of its samples in `events/`.
-/// Adding a shape is one line here, e.g. `("ecr", "ecr-")`.
-const SHAPES: &[(&str, &str)] = &[("native", "ingest-")];
+/// The event shapes measured: a name and the `detail-type` of its samples in `events/` (every
+/// `events/*.json` is sorted by its `detail-type`). Adding a shape is one line here; a shape
+/// without failure samples yet is skipped.
+const SHAPES: &[(&str, &str)] =
+    &[("native", "Image Scan Failed"), ("ecr", "ECR Image Scan"), ("inspector", "Inspector2 Coverage")];
 
 /// The CPU path for one event; `None` when the event is not a failure (nothing to group).
 fn process(bytes: &[u8]) -> Option<Uuid> {
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     match event::parse(value).ok()? {
         Parsed::Failure(o) => Some(fingerprint::group_id(&o.image.normalized(), o.reason, &o.message)),
-        Parsed::Success { .. } => None,
+        _ => None,
     }
 }
 
@@ -35,28 +37,42 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The samples of a shape that take the whole path (failures; successes stop early).
-fn samples(prefix: &str) -> Vec<Vec<u8>> {
+/// The samples of a shape that take the whole path (failures; successes and ignored statuses
+/// stop early), sorted by file name.
+fn samples(detail_type: &str) -> Vec<Vec<u8>> {
     let dir = repo_root().join("events");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    let out: Vec<Vec<u8>> =
-        files.iter().filter_map(|p| std::fs::read(p).ok()).filter(|b| process(b).is_some()).collect();
-    assert!(!out.is_empty(), "no failure samples {prefix}*.json in {}", dir.display());
-    out
+    files
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|b| {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .is_ok_and(|v| v.get("detail-type").and_then(|d| d.as_str()) == Some(detail_type))
+        })
+        .filter(|b| process(b).is_some())
+        .collect()
 }
 
 fn bench(c: &mut Criterion) -> Vec<(String, usize)> {
     let mut measured = Vec::new();
     let mut group = c.benchmark_group("cpu_path");
-    let all: Vec<(&str, Vec<Vec<u8>>)> = SHAPES.iter().map(|(name, prefix)| (*name, samples(prefix))).collect();
+    let all: Vec<(&str, Vec<Vec<u8>>)> = SHAPES
+        .iter()
+        .map(|(name, detail_type)| (*name, samples(detail_type)))
+        .filter(|(name, events)| {
+            if events.is_empty() {
+                eprintln!("cpu_path: no failure samples of shape {name} in events/, skipped");
+            }
+            !events.is_empty()
+        })
+        .collect();
+    assert!(!all.is_empty(), "no failure samples in events/");
     for (name, events) in &all {
         group.throughput(Throughput::Elements(events.len() as u64));
         group.bench_function(*name, |b| {

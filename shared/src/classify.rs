@@ -34,6 +34,13 @@ pub enum Reason {
     DelegatedScanFailed,
     InternalError,
     Unknown,
+    // Causes reported as statuses by Amazon ECR and Amazon Inspector, which send no message.
+    ScanFailed,
+    ScanQuotaExceeded,
+    FindingsUnavailable,
+    ScanEligibilityExpired,
+    AccessDenied,
+    EncryptionKeyAccessDenied,
 }
 
 /// How loudly a failure should be reported to admins.
@@ -61,7 +68,7 @@ pub struct UnknownReason(pub String);
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 19] = [
         Self::RegistryUnauthorized,
         Self::ImageNotFound,
         Self::NoRegistryIntegration,
@@ -75,6 +82,22 @@ impl Reason {
         Self::DelegatedScanFailed,
         Self::InternalError,
         Self::Unknown,
+        Self::ScanFailed,
+        Self::ScanQuotaExceeded,
+        Self::FindingsUnavailable,
+        Self::ScanEligibilityExpired,
+        Self::AccessDenied,
+        Self::EncryptionKeyAccessDenied,
+    ];
+
+    /// The reasons that come only from AWS scan statuses (never from classifying a message).
+    pub const AWS_STATUS_ONLY: [Reason; 6] = [
+        Self::ScanFailed,
+        Self::ScanQuotaExceeded,
+        Self::FindingsUnavailable,
+        Self::ScanEligibilityExpired,
+        Self::AccessDenied,
+        Self::EncryptionKeyAccessDenied,
     ];
 
     /// The stable code, e.g. `"REGISTRY_UNAUTHORIZED"`; identical to the serde form.
@@ -93,6 +116,12 @@ impl Reason {
             Self::DelegatedScanFailed => "DELEGATED_SCAN_FAILED",
             Self::InternalError => "INTERNAL_ERROR",
             Self::Unknown => "UNKNOWN",
+            Self::ScanFailed => "SCAN_FAILED",
+            Self::ScanQuotaExceeded => "SCAN_QUOTA_EXCEEDED",
+            Self::FindingsUnavailable => "FINDINGS_UNAVAILABLE",
+            Self::ScanEligibilityExpired => "SCAN_ELIGIBILITY_EXPIRED",
+            Self::AccessDenied => "ACCESS_DENIED",
+            Self::EncryptionKeyAccessDenied => "ENCRYPTION_KEY_ACCESS_DENIED",
         }
     }
 
@@ -117,6 +146,12 @@ impl Reason {
             Self::DelegatedScanFailed => "Delegated scan failed",
             Self::InternalError => "Scanner internal error",
             Self::Unknown => "Unrecognised scan failure",
+            Self::ScanFailed => "Registry scan failed",
+            Self::ScanQuotaExceeded => "Registry scan quota exceeded",
+            Self::FindingsUnavailable => "Scan findings unavailable",
+            Self::ScanEligibilityExpired => "Scan eligibility expired",
+            Self::AccessDenied => "Scanner access denied",
+            Self::EncryptionKeyAccessDenied => "Encryption key access denied",
         }
     }
 
@@ -130,7 +165,7 @@ impl Reason {
     /// the scanner, and an unrecognised failure deserves a look until a rule covers it.
     pub fn level(self) -> Level {
         match self {
-            Self::RateLimited | Self::Timeout | Self::ScannerUnavailable => Level::Warning,
+            Self::RateLimited | Self::Timeout | Self::ScannerUnavailable | Self::ScanQuotaExceeded => Level::Warning,
             Self::RegistryUnauthorized
             | Self::ImageNotFound
             | Self::NoRegistryIntegration
@@ -140,7 +175,12 @@ impl Reason {
             | Self::InvalidImageName
             | Self::DelegatedScanFailed
             | Self::InternalError
-            | Self::Unknown => Level::Error,
+            | Self::Unknown
+            | Self::ScanFailed
+            | Self::FindingsUnavailable
+            | Self::ScanEligibilityExpired
+            | Self::AccessDenied
+            | Self::EncryptionKeyAccessDenied => Level::Error,
         }
     }
 
@@ -233,6 +273,40 @@ impl Reason {
                 "The failure matched no known cause. Read the full message together with the \
                  Central and scanner logs; repeats of the same message are grouped, so a recurring \
                  group points at one cause worth a classification rule."
+            }
+            Self::ScanFailed => {
+                "Amazon ECR basic scanning reported FAILED for this image without a reason. Read the \
+                 status description with `aws ecr describe-image-scan-findings --repository-name \
+                 <repo> --image-id imageDigest=<digest>`, check that the image's layers are intact \
+                 and its OS is supported, then start the scan again with `aws ecr start-image-scan`."
+            }
+            Self::ScanQuotaExceeded => {
+                "Amazon ECR refused the scan because the image was already scanned within its quota \
+                 (basic scanning allows one scan per image per 24 hours). Wait for the quota to reset \
+                 or switch the registry to enhanced scanning (Amazon Inspector), which rescans \
+                 continuously."
+            }
+            Self::FindingsUnavailable => {
+                "Amazon ECR has no findings for this image any more: findings of images not pulled \
+                 or pushed recently are removed. Scan the image again if it is still deployed, or \
+                 delete or archive it if it is not."
+            }
+            Self::ScanEligibilityExpired => {
+                "The image is no longer monitored: its scan duration (the registry's enhanced \
+                 scanning re-scan duration, or the last pull date for Amazon Inspector) has passed. \
+                 If the image is still deployed, raise the ECR re-scan duration in Amazon Inspector's \
+                 settings or push or pull the image again to make it eligible."
+            }
+            Self::AccessDenied => {
+                "Amazon Inspector could not read the repository or image: its service-linked role \
+                 (AWSServiceRoleForAmazonInspector2) or the repository policy denies access. Check \
+                 the repository policy, any SCP that denies ecr:BatchGetImage or \
+                 ecr:GetDownloadUrlForLayer to the Inspector role, and that the role still exists."
+            }
+            Self::EncryptionKeyAccessDenied => {
+                "Amazon Inspector could not decrypt the image: the repository's AWS KMS key does not \
+                 allow the Inspector service-linked role to use it. Add kms:Decrypt for \
+                 AWSServiceRoleForAmazonInspector2 to the key policy of the repository's KMS key."
             }
         }
     }
@@ -1133,7 +1207,7 @@ mod tests {
         for (message, expected) in REAL_MESSAGES {
             assert_eq!(classify(None, message), *expected, "message: {message}");
         }
-        for reason in Reason::ALL {
+        for reason in Reason::ALL.into_iter().filter(|r| !Reason::AWS_STATUS_ONLY.contains(r)) {
             assert!(REAL_MESSAGES.iter().any(|(_, r)| *r == reason), "{reason} has no real message in the table");
         }
         assert!(REAL_MESSAGES.len() >= 24);
@@ -1378,7 +1452,10 @@ mod tests {
     #[test]
     fn transient_reasons_are_warnings_and_the_rest_errors() {
         let warnings: Vec<_> = Reason::ALL.into_iter().filter(|r| r.level() == Level::Warning).collect();
-        assert_eq!(warnings, [Reason::ScannerUnavailable, Reason::Timeout, Reason::RateLimited]);
+        assert_eq!(
+            warnings,
+            [Reason::ScannerUnavailable, Reason::Timeout, Reason::RateLimited, Reason::ScanQuotaExceeded]
+        );
         assert_eq!(Level::Warning.as_str(), "WARNING");
         assert_eq!(Level::Error.as_str(), "ERROR");
         assert_eq!(serde_json::to_string(&Level::Warning).ok().as_deref(), Some("\"WARNING\""));

@@ -46,10 +46,17 @@ pub enum Operation {
     ImageSbom,
     #[serde(rename = "deployment check")]
     DeploymentCheck,
+    /// A scan run by the registry itself (Amazon ECR, Amazon Inspector); not part of the
+    /// "Image Scan Failed" contract, so never deserialized from it.
+    #[serde(rename = "registry scan", skip_deserializing)]
+    RegistryScan,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [Self::ImageScan, Self::ImageCheck, Self::ImageSbom, Self::DeploymentCheck];
+    pub const ALL: [Operation; 5] =
+        [Self::ImageScan, Self::ImageCheck, Self::ImageSbom, Self::DeploymentCheck, Self::RegistryScan];
+    /// The operations of the "Image Scan Failed" contract.
+    pub const NATIVE: [Operation; 4] = [Self::ImageScan, Self::ImageCheck, Self::ImageSbom, Self::DeploymentCheck];
 
     /// The contract's spelling (`image scan`).
     pub fn as_str(self) -> &'static str {
@@ -58,6 +65,7 @@ impl Operation {
             Self::ImageCheck => "image check",
             Self::ImageSbom => "image sbom",
             Self::DeploymentCheck => "deployment check",
+            Self::RegistryScan => "registry scan",
         }
     }
 
@@ -68,6 +76,7 @@ impl Operation {
             Self::ImageCheck => "image_check",
             Self::ImageSbom => "image_sbom",
             Self::DeploymentCheck => "deployment_check",
+            Self::RegistryScan => "registry_scan",
         }
     }
 
@@ -82,15 +91,25 @@ impl Operation {
 pub enum Origin {
     Roxctl,
     Api,
+    /// Amazon ECR basic scanning.
+    #[serde(skip_deserializing)]
+    Ecr,
+    /// Amazon Inspector enhanced scanning.
+    #[serde(skip_deserializing)]
+    Inspector,
 }
 
 impl Origin {
-    pub const ALL: [Origin; 2] = [Self::Roxctl, Self::Api];
+    pub const ALL: [Origin; 4] = [Self::Roxctl, Self::Api, Self::Ecr, Self::Inspector];
+    /// The origins of the "Image Scan Failed" contract.
+    pub const NATIVE: [Origin; 2] = [Self::Roxctl, Self::Api];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Roxctl => "roxctl",
             Self::Api => "api",
+            Self::Ecr => "ecr",
+            Self::Inspector => "inspector",
         }
     }
 
@@ -108,7 +127,7 @@ enum Outcome {
 }
 
 #[derive(Debug, Deserialize)]
-struct RawEnvelope {
+pub(crate) struct RawEnvelope<D> {
     #[serde(default)]
     version: Option<String>,
     id: String,
@@ -119,8 +138,8 @@ struct RawEnvelope {
     time: String,
     region: String,
     #[serde(default)]
-    resources: Vec<String>,
-    detail: RawDetail,
+    pub(crate) resources: Vec<String>,
+    pub(crate) detail: D,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +273,11 @@ pub enum Parsed {
     Success {
         event_id: String,
     },
+    /// An AWS scan status that is not a failure, or a resource out of scope: never stored.
+    Ignored {
+        event_id: String,
+        why: String,
+    },
 }
 
 /// Why an event was refused. The message names the field (as a JSON path) and the rule.
@@ -310,7 +334,7 @@ pub enum FieldProblem {
     DigestMismatch(String),
 }
 
-fn invalid(field: &'static str, problem: FieldProblem) -> EventError {
+pub(crate) fn invalid(field: &'static str, problem: FieldProblem) -> EventError {
     EventError::Invalid { field, problem }
 }
 
@@ -319,12 +343,20 @@ pub fn parse(value: serde_json::Value) -> Result<Parsed, EventError> {
     if !value.is_object() {
         return Err(invalid(".", FieldProblem::NotAnObject));
     }
-    let raw: RawEnvelope = serde_path_to_error::deserialize(value)
-        .map_err(|e| EventError::Shape { path: e.path().to_string(), source: e.into_inner() })?;
-    validate(raw)
+    match value.get("detail-type").and_then(|d| d.as_str()) {
+        Some(crate::aws_sources::ECR_DETAIL_TYPE) => crate::aws_sources::parse_ecr(value),
+        Some(crate::aws_sources::INSPECTOR_DETAIL_TYPE) => crate::aws_sources::parse_inspector(value),
+        _ => validate(deserialize(value)?),
+    }
 }
 
-fn required(field: &'static str, value: String, max: usize) -> Result<String, EventError> {
+/// Deserializes with the path of the offending field in the error.
+pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| EventError::Shape { path: e.path().to_string(), source: e.into_inner() })
+}
+
+pub(crate) fn required(field: &'static str, value: String, max: usize) -> Result<String, EventError> {
     if value.trim().is_empty() {
         return Err(invalid(field, FieldProblem::Empty));
     }
@@ -356,12 +388,13 @@ fn timestamp(field: &'static str, value: &str) -> Result<OffsetDateTime, EventEr
     time_fmt::parse(value).ok_or_else(|| invalid(field, FieldProblem::Timestamp))
 }
 
-fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
-    let id = required("id", raw.id, bounds::EVENT_ID)?;
-    if raw.detail_type != DETAIL_TYPE {
+/// Checks the envelope fields every event shares; `expected` is the detail-type it must have.
+pub(crate) fn validate_envelope<D>(raw: &mut RawEnvelope<D>, expected: &'static str) -> Result<Envelope, EventError> {
+    let id = required("id", std::mem::take(&mut raw.id), bounds::EVENT_ID)?;
+    if raw.detail_type != expected {
         return Err(invalid(
             "detail-type",
-            FieldProblem::NotExpected { expected: DETAIL_TYPE, got: truncate(raw.detail_type, 128) },
+            FieldProblem::NotExpected { expected, got: truncate(std::mem::take(&mut raw.detail_type), 128) },
         ));
     }
     if let Some(v) = raw.version.as_deref() {
@@ -372,11 +405,11 @@ fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
             ));
         }
     }
-    let source = required("source", raw.source, bounds::SOURCE)?;
+    let source = required("source", std::mem::take(&mut raw.source), bounds::SOURCE)?;
     if raw.account.len() != 12 || !raw.account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid("account", FieldProblem::Account));
     }
-    let region = required("region", raw.region, bounds::REGION)?;
+    let region = required("region", std::mem::take(&mut raw.region), bounds::REGION)?;
     let time = timestamp("time", &raw.time)?;
     if raw.resources.len() > bounds::RESOURCES {
         return Err(invalid("resources", FieldProblem::TooMany { max: bounds::RESOURCES, got: raw.resources.len() }));
@@ -384,10 +417,15 @@ fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
     if let Some(r) = raw.resources.iter().find(|r| r.len() > bounds::RESOURCE) {
         return Err(invalid("resources", FieldProblem::TooLong { max: bounds::RESOURCE, got: r.len() }));
     }
+    Ok(Envelope { id, source, account: std::mem::take(&mut raw.account), region, time })
+}
 
+fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
+    let envelope = validate_envelope(&mut raw, DETAIL_TYPE)?;
+    let time = envelope.time;
     let detail = raw.detail;
     if detail.outcome == Outcome::Success {
-        return Ok(Parsed::Success { event_id: id });
+        return Ok(Parsed::Success { event_id: envelope.id });
     }
 
     let image = ImageRef::parse(&detail.image.name).map_err(|e| match e {
@@ -441,7 +479,7 @@ fn validate(raw: RawEnvelope) -> Result<Parsed, EventError> {
     };
 
     Ok(Parsed::Failure(Box::new(Occurrence {
-        envelope: Envelope { id, source, account: raw.account, region, time },
+        envelope,
         operation: detail.operation,
         origin: detail.origin,
         image,

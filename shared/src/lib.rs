@@ -5,6 +5,7 @@
 //! DynamoDB, the environment and the logs.
 
 pub mod auth;
+pub mod aws_sources;
 pub mod classify;
 pub mod config;
 pub mod cursor;

@@ -95,3 +95,66 @@ fn every_crash_input_kept_from_fuzzing_passes_its_checks() {
     }
     println!("replayed {total} crash inputs");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The crashes, one test each. Each fails on the code the fuzzers found it in, and passes once
+// the fix is in (RELIABILITY.md lists them with their fixes).
+
+/// An envelope like the samples with `time` (and so `occurredAt`) and the image name replaced.
+fn sample_with(time: &str, image: &str) -> serde_json::Value {
+    let (_, mut e) = integration_tests::samples("ingest-05").remove(0);
+    e["time"] = time.into();
+    e["detail"]["image"]["name"] = image.into();
+    if let Some(d) = e["detail"].as_object_mut() {
+        d.remove("occurredAt");
+    }
+    e
+}
+
+/// Found by `event_parse`, `ingest_payload` and `query_params` in their first seconds, and by
+/// the normalization property. A first component with an upper-case letter counted as a
+/// registry host, then was lower-cased: `quserAg/acme/web:1.5` was stored as
+/// `quserag/acme/web:1.5`, which is Docker Hub's `docker.io/quserag/acme/web:1.5` when parsed
+/// again. So the name the API shows did not find its own group through `filter.resourceName`.
+#[test]
+fn fuzz_crash_1_a_normalized_image_name_parses_back_to_itself() {
+    for name in ["quserAg/acme/web:1.5", "quaccounUnke/web:1.5", "UUUUUUUUUUUUUU/web.26", "Foo/bar", "A/a"] {
+        if let Ok(r) = scan_failures::image::ImageRef::parse(name) {
+            checks::image(&r);
+        }
+        checks::envelope(sample_with("2026-11-25T10:00:00Z", name));
+        checks::query_params(format!("filter.resourceName={name}&filter.repository={name}").as_bytes());
+    }
+}
+
+/// Found from `event_parse`'s time invariant. An accepted event whose time is in year 9999 at a
+/// negative offset is past 9999-12-31 in UTC: formatting it as a stored key
+/// (`time_fmt::format`, which the store calls for every occurrence) panicked with "local
+/// datetime out of valid range", aborting the ingest process (release builds abort on panic);
+/// one such event in an SQS batch failed the whole batch. At year 9999 in UTC the expiry
+/// (`occurredAt` + retention) overflowed the same way, and an event from year 0000 at a
+/// positive offset was stored as `-0001-12-31T23:00:00.000Z`, not RFC 3339 and not fixed-width.
+#[test]
+fn fuzz_crash_2_an_event_time_the_store_cannot_represent_is_refused() {
+    for time in ["9999-12-31T23:59:59-01:00", "9999-12-31T00:00:00Z", "0000-01-01T00:00:00+01:00"] {
+        checks::envelope(sample_with(time, "nginx"));
+        let mut e = sample_with("2026-11-25T10:00:00Z", "nginx");
+        e["detail"]["occurredAt"] = time.into();
+        checks::envelope(e);
+    }
+}
+
+/// Found by `query_params`. `filter.from` or `filter.until` in year 9999 at a negative offset
+/// panicked in `params` (converting it to UTC), so the API answered 5xx to
+/// `GET /v1/administration/events?filter.from=9999-12-31T23:59:59-01:00` (the README: "no input
+/// produces" a 500); year 0000 at a positive offset became the key `-0001-…`.
+#[test]
+fn fuzz_crash_3_a_time_filter_out_of_range_is_a_400_not_a_panic() {
+    for q in [
+        "filter.from=9999-12-31T23:59:59-01:00",
+        "filter.until=9999-12-31T23:59:59-01:00",
+        "filter.until=0000-01-01T00:00:00%2B01:00",
+    ] {
+        checks::query_params(q.as_bytes());
+    }
+}

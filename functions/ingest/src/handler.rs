@@ -109,6 +109,10 @@ impl Ingest {
                 tracing::info!(event_id = %event_id, result = "ignored_success", "successful scan acknowledged");
                 return Ok(Response { result: "ignored_success", event_id, group_id: None, reason: None });
             }
+            Parsed::Ignored { event_id, why } => {
+                tracing::info!(event_id = %event_id, result = "ignored", why = %why, "not a scan failure");
+                return Ok(Response { result: "ignored", event_id, group_id: None, reason: None });
+            }
             Parsed::Failure(o) => o,
         };
         let now = (self.clock)();
@@ -198,6 +202,9 @@ impl Ingest {
                 }
                 Ok(Parsed::Success { event_id }) => {
                     tracing::info!(message_id = %m.id, event_id = %event_id, result = "ignored_success", "successful scan acknowledged");
+                }
+                Ok(Parsed::Ignored { event_id, why }) => {
+                    tracing::info!(message_id = %m.id, event_id = %event_id, result = "ignored", why = %why, "not a scan failure");
                 }
                 Ok(Parsed::Failure(o)) => {
                     let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
