@@ -7,7 +7,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools local test lint unit schema-check local-smoke build bench-ingest-cost bench-query-cost
+.PHONY: tools local test lint unit schema-check local-smoke build
 
 tools:
 	bash scripts/tools.sh
@@ -39,11 +39,6 @@ build: tools
 infra-check: tools
 	bash scripts/infra-check.sh
 
-bench-ingest-cost: tools
-	cargo run -q --release -p integration-tests --bin ingest-cost
-
-bench-query-cost: tools
-	cargo run -q --release -p integration-tests --bin query-cost
 
 # Fuzzing and contract tests (RELIABILITY.md). `fuzz`: each cargo-fuzz target for FUZZ_SECONDS
 # (default 60) on nightly; `fuzz-ci`: the bounded form `make test` runs (20 s each, fixed seed),
@@ -59,3 +54,16 @@ fuzz-ci: tools
 
 schemathesis: tools
 	bash scripts/schemathesis.sh
+
+# Benchmarks (BENCHMARKS.md); `make test` never runs them. `bench`: every benchmark (20-40 min,
+# release build under the shared cargo lock), writing bench/results.json and the results tables
+# of BENCHMARKS.md; `bench-check`: the last results against bench/budgets.toml (non-zero past a
+# strict budget), and the check's own self-test.
+.PHONY: bench bench-check
+
+bench: tools
+	bash scripts/bench.sh
+
+bench-check:
+	python3 scripts/bench-check.py --self-test
+	python3 scripts/bench-check.py

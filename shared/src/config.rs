@@ -54,13 +54,19 @@ impl Default for RetentionDays {
 pub struct IngestConfig {
     pub table_name: String,
     pub retention: RetentionDays,
+    /// Notifications of group transitions; `None` when `NOTIFY_BUS_NAME` is unset.
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 impl IngestConfig {
-    /// Reads `TABLE_NAME` and `RETENTION_DAYS` through `var` (the process environment in
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS` and the `NOTIFY_*` variables through `var` (the process environment in
     /// production, a map in tests).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { table_name: table_name(&var)?, retention: retention(&var)? })
+        Ok(Self {
+            table_name: table_name(&var)?,
+            retention: retention(&var)?,
+            notify: crate::notify::NotifyConfig::from_env(&var)?,
+        })
     }
 }
 

@@ -14,6 +14,7 @@ pub mod expr;
 pub mod fingerprint;
 pub mod group;
 pub mod image;
+pub mod notify;
 pub mod params;
 pub mod query;
 pub mod schema;

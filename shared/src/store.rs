@@ -28,6 +28,7 @@ use crate::event::Occurrence;
 use crate::expr::Expr;
 use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
 use crate::group::{GroupRecord, MAX_SET_ENTRIES};
+use crate::notify::{Notification, Pending, OUTBOX_PARTITION};
 use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use crate::time_fmt;
 
@@ -101,6 +102,8 @@ pub struct WriteCost {
 pub struct Store {
     client: Client,
     table: String,
+    /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
+    thresholds: Option<Vec<u64>>,
 }
 
 pub fn group_key(id: &Uuid) -> String {
@@ -204,6 +207,10 @@ struct Belief {
     created: Option<String>,
     /// Per remembered set: its stored size and the entries to evict to make room.
     evictions: HashMap<&'static str, (usize, Vec<String>)>,
+    /// Stored `numOccurrences`, when known; unknown means "no threshold is crossed".
+    count: Option<u64>,
+    /// Triaged as false positive: never notifies.
+    suppressed: bool,
 }
 
 impl Belief {
@@ -230,7 +237,9 @@ impl Belief {
                 evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
             }
         }
-        Self { exists: true, last: s("lastOccurredAt"), created: s("createdAt"), evictions }
+        let count = item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        let suppressed = s("triage").as_deref() == Some("false_positive");
+        Self { exists: true, last: s("lastOccurredAt"), created: s("createdAt"), evictions, count, suppressed }
     }
 }
 
@@ -245,7 +254,13 @@ fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
 }
 
 /// The update for an aggregate under one belief.
-fn plan_update(agg: &Aggregate, id: &Uuid, belief: &Belief, retention: RetentionDays) -> Expr {
+fn plan_update(
+    agg: &Aggregate,
+    id: &Uuid,
+    belief: &Belief,
+    retention: RetentionDays,
+    thresholds: Option<&[u64]>,
+) -> Expr {
     let o = agg.latest;
     let t = time_fmt::format(o.occurred_at);
     let t_first = time_fmt::format(agg.earliest);
@@ -341,6 +356,23 @@ fn plan_update(agg: &Aggregate, id: &Uuid, belief: &Belief, retention: Retention
         }
         let (n, add) = (e.name("numOccurrences"), e.n(agg.count()));
         e.add(format!("{n} {add}"));
+        match (thresholds, belief.count) {
+            (None, _) => {}
+            (Some(_), Some(stored)) => {
+                let stored = e.n(stored);
+                e.condition(format!("{n} = {stored}"));
+            }
+            // Assume no threshold is crossed: the stored count is not within k below one.
+            (Some(thresholds), None) => {
+                for t in thresholds {
+                    let (lo, hi) = (t.saturating_sub(agg.count()), t.saturating_sub(1));
+                    if lo <= hi {
+                        let (lo, hi) = (e.n(lo), e.n(hi));
+                        e.condition(format!("NOT ({n} BETWEEN {lo} AND {hi})"));
+                    }
+                }
+            }
+        }
     }
 
     if newest || !belief.exists {
@@ -388,8 +420,9 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base_ms + jitter)
 }
 
-/// Envelope ids per transaction at most: TransactWriteItems holds 100 items, one is the group.
-pub const MAX_EVENTS_PER_WRITE: usize = 99;
+/// Envelope ids per transaction at most: TransactWriteItems holds 100 items; one is the group,
+/// and up to 4 are outbox records (opened, or thresholds crossed at once).
+pub const MAX_EVENTS_PER_WRITE: usize = 95;
 
 /// What recording a batch of one group did, per envelope id.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -397,11 +430,18 @@ pub struct BatchRecorded {
     /// `Created` or `Updated` for the envelope ids counted; `Duplicate` for those seen before.
     pub outcomes: Vec<(String, Recorded)>,
     pub cost: WriteCost,
+    /// Transitions this write made, each already in the outbox.
+    pub notifications: Vec<Notification>,
 }
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), thresholds: None }
+    }
+
+    /// Records transitions (group opened, `thresholds` crossed) in the outbox of the same write.
+    pub fn with_transitions(self, thresholds: Vec<u64>) -> Self {
+        Self { thresholds: Some(thresholds), ..self }
     }
 
     pub fn client(&self) -> &Client {
@@ -440,7 +480,7 @@ impl Store {
         let Some(mut agg) = Aggregate::of(occurrences) else { return Ok(result) };
         let mut belief = Belief::optimistic();
         for attempt in 0..MAX_ATTEMPTS {
-            let e = plan_update(&agg, id, &belief, retention);
+            let e = plan_update(&agg, id, &belief, retention, self.thresholds.as_deref());
             let update_expression = e.update_expression();
             let condition = e.condition_expression();
             let (names, values) = e.into_parts();
@@ -453,17 +493,19 @@ impl Store {
                 .set_expression_attribute_values(Some(values))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()?;
+            let notifications = self.transitions(&agg, id, &belief);
             let mut request = self.client.transact_write_items();
             for event_id in &agg.event_ids {
                 request = request.transact_items(
                     TransactWriteItem::builder().put(marker_put(&self.table, event_id, id, now)?).build(),
                 );
             }
-            let result_of_send = request
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await;
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            for n in &notifications {
+                let put = Put::builder().table_name(&self.table).set_item(Some(n.outbox_item(now))).build()?;
+                request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            }
+            let result_of_send = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
             result.cost.requests += 1;
             let err = match result_of_send {
                 Ok(out) => {
@@ -472,6 +514,7 @@ impl Store {
                     let done = if belief.exists { Recorded::Updated } else { Recorded::Created };
                     result.outcomes.extend(agg.event_ids.iter().map(|e| ((*e).to_owned(), done)));
                     result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
+                    result.notifications = notifications;
                     return Ok(result);
                 }
                 Err(err) => err,
@@ -508,6 +551,61 @@ impl Store {
             }
         }
         Err(StoreError::Contention { group: *id, attempts: MAX_ATTEMPTS })
+    }
+
+    /// The transitions a write under `belief` makes: opening the group, and each threshold its
+    /// count crosses; none for a false positive or when transitions are off.
+    fn transitions(&self, agg: &Aggregate, id: &Uuid, belief: &Belief) -> Vec<Notification> {
+        let Some(thresholds) = &self.thresholds else { return Vec::new() };
+        let k = agg.count();
+        if !belief.exists {
+            return vec![Notification::new(id, agg.latest, None, k)];
+        }
+        match belief.count {
+            Some(n) if !belief.suppressed => thresholds
+                .iter()
+                .filter(|t| n < **t && **t <= n + k)
+                .take(3)
+                .map(|t| Notification::new(id, agg.latest, Some(*t), n + k))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Outbox records not yet published, oldest first (at most `limit`).
+    pub async fn pending_notifications(&self, limit: i32) -> Result<Vec<Pending>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::BY_TIME.name)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", schema::BY_TIME.partition_key)
+            .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PARTITION.into()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(dynamo("Query"))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                let s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+                Some(Pending { key: s(PARTITION_KEY)?, detail_type: s("detailType")?, detail: s("detail")? })
+            })
+            .collect())
+    }
+
+    /// Removes a published outbox record.
+    pub async fn delete_outbox(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .send()
+            .await
+            .map_err(dynamo("DeleteItem"))?;
+        Ok(())
     }
 
     async fn get_raw(&self, id: &Uuid) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {

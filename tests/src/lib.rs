@@ -418,3 +418,32 @@ impl Drop for Watch {
         }
     }
 }
+
+/// moto's server (EventBridge, SQS) on `port`, from `.tools/venv`; killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start(port: u16) -> Self {
+        let bin = repo_root().join(".tools/venv/bin/moto_server");
+        assert!(bin.is_file(), "moto is not installed at {}: {INSTALL_HINT}", bin.display());
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start moto_server: {e}; {INSTALL_HINT}"));
+        assert!(wait_for_port(port, Duration::from_secs(60)), "moto_server did not listen on {port}");
+        Self { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use lambda_runtime::Diagnostic;
 use scan_failures::config::RetentionDays;
 use scan_failures::event::{self, Admission, EventError, Occurrence, Parsed};
 use scan_failures::fingerprint;
+use scan_failures::notify::{Notification, Notifier, Pending};
 use scan_failures::store::{Recorded, Store, StoreError, WriteCost, MAX_EVENTS_PER_WRITE};
 use serde::Serialize;
 use thiserror::Error;
@@ -72,11 +75,80 @@ pub struct Ingest {
     store: Store,
     retention: RetentionDays,
     clock: fn() -> OffsetDateTime,
+    notifier: Option<Notifier>,
+    /// Set when outbox records may be waiting: at start, and after a failed publish.
+    drain_needed: AtomicBool,
+    last_drain: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How often an instance looks for outbox records left by others, even when its own publishes
+/// succeed.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Ingest {
     pub fn new(store: Store, retention: RetentionDays) -> Self {
-        Self { store, retention, clock: OffsetDateTime::now_utc }
+        Self {
+            store,
+            retention,
+            clock: OffsetDateTime::now_utc,
+            notifier: None,
+            drain_needed: AtomicBool::new(true),
+            last_drain: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Publishes transitions through `notifier` (`None`: notifications off).
+    pub fn with_notifier(self, notifier: Option<Notifier>) -> Self {
+        Self { notifier, ..self }
+    }
+
+    /// Publishes outbox records and deletes those EventBridge accepted; a failure leaves them
+    /// for a later invocation.
+    async fn publish(&self, pending: &[Pending]) {
+        let Some(notifier) = &self.notifier else { return };
+        if pending.is_empty() {
+            return;
+        }
+        match notifier.publish(pending).await {
+            Ok(accepted) => {
+                for (p, ok) in pending.iter().zip(accepted) {
+                    if !ok {
+                        self.drain_needed.store(true, Ordering::Relaxed);
+                        tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
+                        continue;
+                    }
+                    tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
+                    if let Err(e) = self.store.delete_outbox(&p.key).await {
+                        tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
+                    }
+                }
+            }
+            Err(e) => {
+                self.drain_needed.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, count = pending.len(), "notifications not published; kept for retry");
+            }
+        }
+    }
+
+    /// Publishes outbox records left by earlier failures, when some may be waiting.
+    async fn drain_if_needed(&self) {
+        if self.notifier.is_none() {
+            return;
+        }
+        let stale = self.last_drain.lock().map(|t| t.is_none_or(|t| t.elapsed() >= DRAIN_EVERY)).unwrap_or(true);
+        if !self.drain_needed.swap(false, Ordering::Relaxed) && !stale {
+            return;
+        }
+        if let Ok(mut t) = self.last_drain.lock() {
+            *t = Some(std::time::Instant::now());
+        }
+        match self.store.pending_notifications(25).await {
+            Ok(pending) => self.publish(&pending).await,
+            Err(e) => {
+                self.drain_needed.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, "outbox not read");
+            }
+        }
     }
 
     /// The same handler reading "now" from `clock` (tests pin it; production uses the system clock).
@@ -96,6 +168,7 @@ impl Ingest {
     }
 
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Response, IngestError> {
+        self.drain_if_needed().await;
         let event_id = payload.get("id").and_then(|v| v.as_str()).map(|s| event::truncate(s.to_owned(), 256));
         let parsed = match event::parse(payload) {
             Ok(p) => p,
@@ -124,8 +197,11 @@ impl Ingest {
         let group = fingerprint::group_id(&occurrence.image.normalized(), occurrence.reason, &occurrence.message);
         let reason = occurrence.reason.code();
         let event_id = occurrence.envelope.id.clone();
-        match self.store.record(&occurrence, &group, self.retention, now).await {
-            Ok((recorded, cost)) => {
+        match self.store.record_group(&[&occurrence], &group, self.retention, now).await {
+            Ok(batch) => {
+                let recorded = batch.outcomes.first().map_or(Recorded::Duplicate, |(_, r)| *r);
+                let cost = batch.cost;
+                self.publish(&batch.notifications.iter().map(Notification::pending).collect::<Vec<_>>()).await;
                 tracing::info!(
                     event_id = %event_id,
                     group_id = %group,
@@ -166,6 +242,7 @@ impl Ingest {
 
     /// [`Self::handle_batch`], also returning what the writes cost.
     pub async fn handle_batch_with_cost(&self, batch: SqsEvent) -> Result<(SqsBatchResponse, WriteCost), IngestError> {
+        self.drain_if_needed().await;
         let mut cost = WriteCost::default();
         if batch.records.len() > MAX_BATCH_RECORDS {
             return Err(IngestError::BatchTooLarge { got: batch.records.len() });
@@ -217,6 +294,8 @@ impl Ingest {
                 let occurrences: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
                 match self.store.record_group(&occurrences, group, self.retention, now).await {
                     Ok(recorded) => {
+                        self.publish(&recorded.notifications.iter().map(Notification::pending).collect::<Vec<_>>())
+                            .await;
                         cost.requests += recorded.cost.requests;
                         cost.write_capacity_units += recorded.cost.write_capacity_units;
                         for (event_id, result) in &recorded.outcomes {

@@ -3,6 +3,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use scan_failures::config::IngestConfig;
+use scan_failures::notify::Notifier;
 use scan_failures::store::Store;
 use scan_failures::telemetry;
 
@@ -12,7 +13,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config =
         IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("ingest", &e));
     let aws = aws_config::load_from_env().await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
-    let ingest = ingest::handler::Ingest::new(store, config.retention);
+    let mut store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let mut notifier = None;
+    if let Some(n) = config.notify {
+        store = store.with_transitions(n.thresholds);
+        notifier = Some(Notifier::new(aws_sdk_eventbridge::Client::new(&aws), n.bus, n.source));
+    }
+    let ingest = ingest::handler::Ingest::new(store, config.retention).with_notifier(notifier);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle_any(event.payload))).await
 }

