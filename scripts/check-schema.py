@@ -31,5 +31,24 @@ for name, event in bad.items():
         failed += 1; print(f"FAIL schema accepts: {name}")
     else:
         passed += 1
+notification_schema = json.load(open("events/notification.schema.json"))
+jsonschema.Draft202012Validator.check_schema(notification_schema)
+nv = jsonschema.Draft202012Validator(notification_schema, format_checker=jsonschema.FormatChecker())
+notification = {
+    "notificationId": "3b0f4c1e-8d2a-5e6f-9a7b-1c2d3e4f5a6b", "groupId": "9ee70a69-22e4-50e6-8a2b-11a12cebc343",
+    "transition": "threshold_crossed", "threshold": 10, "image": "quay.io/acme/web:1.4",
+    "reason": "REGISTRY_UNAUTHORIZED", "reasonTitle": "Registry credentials rejected", "hint": "Check the credentials.",
+    "level": "ERROR", "numOccurrences": 10, "lastOccurredAt": "2026-11-25T10:01:00.000Z",
+    "account": "123456789012", "region": "eu-west-1", "link": "/v1/administration/events/9ee70a69-22e4-50e6-8a2b-11a12cebc343",
+}
+for name, doc, valid in [
+    ("threshold notification", notification, True),
+    ("threshold without its threshold", {k: v for k, v in notification.items() if k != "threshold"}, False),
+    ("unknown field", {**notification, "extra": 1}, False),
+]:
+    if nv.is_valid(doc) == valid:
+        passed += 1
+    else:
+        failed += 1; print(f"FAIL notification schema: {name}")
 print(f"schema: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -56,7 +56,7 @@ pub fn envelope(value: serde_json::Value) -> Outcome {
             let _ = e.to_string();
             Outcome::Rejected
         }
-        Ok(Parsed::Success { event_id }) => {
+        Ok(Parsed::Success { event_id }) | Ok(Parsed::Ignored { event_id, .. }) => {
             assert!(!event_id.trim().is_empty() && event_id.len() <= bounds::EVENT_ID, "event id {event_id:?}");
             Outcome::Success
         }

@@ -223,6 +223,36 @@ mod tests {
         move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
     }
 
+    fn sample() -> Notification {
+        let envelope = serde_json::json!({
+            "version": "0", "id": "e-1", "detail-type": "Image Scan Failed", "source": "s", "account": "123456789012",
+            "time": "2026-11-25T10:00:00Z", "region": "eu-west-1",
+            "detail": {"operation": "image scan", "origin": "api", "image": {"name": "nginx"},
+                "error": {"message": "context deadline exceeded"}}
+        });
+        let Ok(crate::event::Parsed::Failure(o)) = crate::event::parse(envelope) else {
+            panic!("sample did not parse")
+        };
+        let id = crate::fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+        Notification::new(&id, &o, Some(10), 10)
+    }
+
+    #[test]
+    fn a_notification_has_exactly_the_fields_of_its_published_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/notification.schema.json")).expect("schema is JSON");
+        let documented: std::collections::BTreeSet<String> =
+            schema["properties"].as_object().expect("properties").keys().cloned().collect();
+        let written = serde_json::to_value(sample()).expect("serializes");
+        let fields: std::collections::BTreeSet<String> = written.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(fields.len(), documented.len() - 1, "only resourceId (unknown digest) may be absent");
+        assert!(fields.is_subset(&documented));
+        assert_eq!(written["transition"], "threshold_crossed");
+        assert_eq!(written["link"], format!("/v1/administration/events/{}", written["groupId"].as_str().unwrap_or("")));
+        assert_eq!(sample().detail_type(), THRESHOLD_CROSSED);
+        assert_eq!(sample().notification_id, sample().notification_id, "stable per transition");
+    }
+
     #[test]
     fn notifications_are_off_without_a_bus_and_thresholds_default_to_10_100_1000() {
         assert_eq!(NotifyConfig::from_env(env(&[])), Ok(None));

@@ -2,3 +2,15 @@
 //! as well as through the Lambda runtime.
 
 pub mod handler;
+
+/// Every AWS operation the ingest function's code calls, by the module that calls it; its IAM
+/// role grants exactly these (checked by `tests/tests/template.rs`).
+pub const ACTIONS: &[&[&str]] = &[
+    scan_failures::store::actions::RECORD,
+    scan_failures::notify::actions::OUTBOX,
+    scan_failures::notify::actions::PUBLISH,
+];
+
+/// What Lambda's SQS event source mapping needs from the function's role on the buffer queue
+/// (the buffered path, `handler::Ingest::handle_batch`).
+pub const SQS_CONSUME: &[&str] = &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
