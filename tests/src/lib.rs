@@ -447,3 +447,27 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The tests' "now" for the ingest clock (`Ingest::with_clock`): events are dated shortly
+/// before it, so the suite behaves the same whatever day it runs.
+pub fn fixed_now() -> time::OffsetDateTime {
+    time::macros::datetime!(2026-11-25 12:00 UTC)
+}
+
+/// Every group in a small test table (a scan: test and local tooling only, never on a request
+/// path).
+pub async fn all_groups(store: &Store) -> Vec<scan_failures::group::GroupRecord> {
+    let out = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .filter_expression("begins_with(pk, :g)")
+        .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::S("g#".into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("scan {}: {e:?}", store.table()));
+    out.items()
+        .iter()
+        .map(|i| serde_dynamo::from_item(i.clone()).unwrap_or_else(|e| panic!("decode group: {e}")))
+        .collect()
+}

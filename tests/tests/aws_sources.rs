@@ -2,12 +2,8 @@
 //! ingest handler in-process.
 
 use ingest::handler::Ingest;
-use integration_tests::{fresh_store, samples};
+use integration_tests::{fixed_now, fresh_store, samples};
 use scan_failures::config::RetentionDays;
-
-fn fixed_now() -> time::OffsetDateTime {
-    time::macros::datetime!(2026-11-25 12:00 UTC)
-}
 
 #[tokio::test]
 async fn ecr_and_inspector_failures_create_groups_with_their_reasons_and_other_statuses_none() {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use ingest::handler::{Ingest, IngestError};
-use integration_tests::{fresh_store, samples};
+use integration_tests::{all_groups, fixed_now, fresh_store, samples};
 use scan_failures::config::RetentionDays;
 use scan_failures::event::{Operation, Origin};
 use scan_failures::group::GroupRecord;
@@ -25,25 +25,6 @@ fn failure(op: &str, origin: &str, image: &str, message: &str) -> Value {
 async fn group(store: &Store, id: &str) -> GroupRecord {
     let id = Uuid::parse_str(id).unwrap();
     store.get(&id).await.unwrap().unwrap_or_else(|| panic!("group {id} not stored"))
-}
-
-/// Every stored group (test helper: a scan of a small test table, never on a request path).
-async fn all_groups(store: &Store) -> Vec<GroupRecord> {
-    let out = store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .filter_expression("begins_with(pk, :g)")
-        .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::S("g#".into()))
-        .send()
-        .await
-        .unwrap();
-    out.items().iter().map(|i| serde_dynamo::from_item(i.clone()).unwrap()).collect()
-}
-
-/// The tests' "now": events are dated shortly before it, whatever day the suite runs.
-fn fixed_now() -> time::OffsetDateTime {
-    time::macros::datetime!(2026-11-25 12:00 UTC)
 }
 
 fn handler(store: &Store) -> Ingest {

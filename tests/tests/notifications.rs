@@ -3,15 +3,11 @@
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use ingest::handler::Ingest;
-use integration_tests::{dynamodb_client, dynamodb_endpoint, free_port, fresh_store, Moto};
+use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, free_port, fresh_store, Moto};
 use scan_failures::config::RetentionDays;
 use scan_failures::notify::Notifier;
 use scan_failures::store::Store;
 use serde_json::{json, Value};
-
-fn fixed_now() -> time::OffsetDateTime {
-    time::macros::datetime!(2026-11-25 12:00 UTC)
-}
 
 fn envelope(id: &str, image: &str, second: u32) -> Value {
     json!({

@@ -2,16 +2,11 @@
 //! handler in-process.
 
 use ingest::handler::{Ingest, Output};
-use integration_tests::{dynamodb_client, dynamodb_endpoint, fresh_store};
+use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, fresh_store};
 use scan_failures::config::RetentionDays;
 use scan_failures::store::Store;
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-/// The tests' "now": events are dated shortly before it, whatever day the suite runs.
-fn fixed_now() -> time::OffsetDateTime {
-    time::macros::datetime!(2026-11-25 12:00 UTC)
-}
 
 fn envelope(id: &str, image: &str, minute: u32) -> Value {
     json!({

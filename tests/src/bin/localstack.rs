@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use scan_failures::group::GroupRecord;
 use scan_failures::store::Store;
 
 #[tokio::main(flavor = "current_thread")]
@@ -26,30 +25,13 @@ async fn main() -> ExitCode {
             }
         },
         Some("groups") => {
-            let out = store
-                .client()
-                .scan()
-                .table_name(store.table())
-                .filter_expression("begins_with(pk, :g)")
-                .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::S("g#".into()))
-                .send()
-                .await;
-            let items = match out {
-                Ok(o) => o.items.unwrap_or_default(),
-                Err(e) => {
-                    eprintln!("localstack: scan: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
+            let groups = integration_tests::all_groups(&store).await;
             println!("{:<36}  {:<24}  {:>5}  {:<24}  resource", "group", "reason", "count", "lastOccurredAt");
-            for item in items {
-                match serde_dynamo::from_item::<_, GroupRecord>(item) {
-                    Ok(g) => println!(
-                        "{:<36}  {:<24}  {:>5}  {:<24}  {}",
-                        g.id, g.reason, g.num_occurrences, g.last_occurred_at, g.resource_name
-                    ),
-                    Err(e) => eprintln!("localstack: undecodable item: {e}"),
-                }
+            for g in groups {
+                println!(
+                    "{:<36}  {:<24}  {:>5}  {:<24}  {}",
+                    g.id, g.reason, g.num_occurrences, g.last_occurred_at, g.resource_name
+                );
             }
             ExitCode::SUCCESS
         }
