@@ -2,8 +2,12 @@
 # Static checks of infra/template.yaml (`make infra-check`, part of `make test`):
 #   1. cfn-lint (pinned in scripts/tools.sh): no error, warning or informational finding;
 #   2. `sam validate` (pinned aws-sam-cli in .tools/sam-venv): the SAM transform accepts it;
-#   3. both tools reject a mutated copy, so a green run is not a blind one: sam validate refuses
-#      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function.
+#   3. both again on copies whose parameter defaults select the other branches of the conditions
+#      (buffered path, notifications on, AWS scan sources off), so each deployable variant is
+#      linted with its own parameter values; cfn-lint also evaluates every condition scenario;
+#   4. both tools reject a mutated copy, so a green run is not a blind one: sam validate refuses
+#      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function and
+#      a reference to the buffer queue outside its condition.
 # Works offline: `sam validate` (without --lint) translates the template locally and needs only
 # a region; no credentials and no AWS call. The keys, indexes, IAM actions and routes are
 # compared with the Rust code by tests/tests/template.rs (`cargo test`).
@@ -43,7 +47,51 @@ else
   fail "sam validate $TEMPLATE"
 fi
 
-# 3a. sam validate rejects the IAM default authorizer when the IAM authorizer is not enabled.
+# 3. The other branches: a copy with other parameter defaults per variant.
+# with_defaults OUT NAME=VALUE...: the template with those parameters' Default lines replaced;
+# fails when a parameter or its Default line is not found.
+with_defaults() {
+  local out="$1" pair name value
+  shift
+  cp "$TEMPLATE" "$out"
+  for pair in "$@"; do
+    name="${pair%%=*}"
+    value="${pair#*=}"
+    awk -v name="$name" -v value="$value" '
+      /^Parameters:$/ { params = 1 }
+      /^[A-Za-z]/ && !/^Parameters:$/ { params = 0 }
+      params && /^  [A-Za-z0-9]+:$/ { inside = ($1 == name ":") }
+      params && inside && /^    Default: / { print "    Default: \"" value "\""; done = 1; next }
+      { print }
+      END { exit done ? 0 : 1 }' "$out" >"$out.new" || { rm -f "$out.new"; return 1; }
+    mv "$out.new" "$out"
+  done
+}
+for variant in \
+  "buffered BufferedIngest=true NotificationBusName=default" \
+  "buffered-without-aws-sources BufferedIngest=true EnableAwsScanSources=false" \
+  "direct-without-aws-sources EnableAwsScanSources=false NotificationBusName=scan-failures"; do
+  read -r label params <<<"$variant"
+  copy="$WORK/$label.yaml"
+  # shellcheck disable=SC2086 # params is a list of NAME=VALUE words
+  if ! with_defaults "$copy" $params; then
+    fail "variant $label: could not set $params in a copy of $TEMPLATE"
+    continue
+  fi
+  if "$CFN_LINT" --include-checks I -- "$copy"; then
+    ok "cfn-lint, variant $label ($params)"
+  else
+    fail "cfn-lint, variant $label ($params)"
+  fi
+  if out="$("$SAM" validate --template "$copy" --region "$REGION" 2>&1)"; then
+    ok "sam validate, variant $label"
+  else
+    echo "$out"
+    fail "sam validate, variant $label"
+  fi
+done
+
+# 4a. sam validate rejects the IAM default authorizer when the IAM authorizer is not enabled.
 mutated="$WORK/no-iam-authorizer.yaml"
 grep -v '^ *EnableIamAuthorizer: true$' "$TEMPLATE" >"$mutated"
 expected="Unable to set DefaultAuthorizer because 'AWS_IAM' was not defined in 'Authorizers'"
@@ -58,7 +106,7 @@ else
   fail "sam validate failed on the mutated copy, but not with: $expected"
 fi
 
-# 3b. cfn-lint reports an out-of-range property (proves it lints the functions' properties).
+# 4b. cfn-lint reports an out-of-range property (proves it lints the functions' properties).
 mutated="$WORK/small-memory.yaml"
 sed 's/^      MemorySize: 128$/      MemorySize: 64/' "$TEMPLATE" >"$mutated"
 if cmp -s "$TEMPLATE" "$mutated"; then
@@ -70,6 +118,23 @@ elif grep -q "E3034 64 is less than the minimum of 128" <<<"$out"; then
 else
   echo "$out"
   fail "cfn-lint failed on the mutated copy, but not with E3034"
+fi
+
+# 4c. cfn-lint reports a reference to the buffer queue where it may not exist (proves it
+#     evaluates the conditions): the event source mapping without its condition.
+mutated="$WORK/unconditional-mapping.yaml"
+awk '/^  IngestBufferEventSourceMapping:$/ { m = 1 } m && /^    Condition: IsBuffered$/ { m = 0; next } { print }' \
+  "$TEMPLATE" >"$mutated"
+expected="W1001 GetAtt to resource 'BufferQueue' that may not be available when condition 'IsBuffered' is False"
+if cmp -s "$TEMPLATE" "$mutated"; then
+  fail "mutation: no 'Condition: IsBuffered' on IngestBufferEventSourceMapping in $TEMPLATE"
+elif out="$("$CFN_LINT" -- "$mutated" 2>&1)"; then
+  fail "cfn-lint accepted an unconditional event source mapping on the conditional buffer queue"
+elif grep -qF "$expected" <<<"$out"; then
+  ok "cfn-lint rejects the buffer queue's event source mapping without its condition (W1001)"
+else
+  echo "$out"
+  fail "cfn-lint failed on the mutated copy, but not with: $expected"
 fi
 
 echo "infra-check: $passed passed, $failed failed"

@@ -17,7 +17,11 @@ use crate::image::{validate_digest, ImageRef};
 use crate::time_fmt;
 
 pub const ECR_DETAIL_TYPE: &str = "ECR Image Scan";
+pub const ECR_SOURCE: &str = "aws.ecr";
 pub const INSPECTOR_DETAIL_TYPE: &str = "Inspector2 Coverage";
+pub const INSPECTOR_SOURCE: &str = "aws.inspector2";
+/// The Inspector coverage status whose reasons may be failures.
+pub const INACTIVE: &str = "INACTIVE";
 /// Tags read from an event at most.
 const MAX_TAGS: usize = 1000;
 const MAX_REPOSITORY_NAME: usize = 256;
@@ -230,7 +234,7 @@ pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
             why: "resource is not an Amazon ECR container image".into(),
         });
     };
-    if status != "INACTIVE" {
+    if status != INACTIVE {
         return Ok(Parsed::Ignored { event_id: envelope.id, why: format!("Inspector coverage status {status}") });
     }
     if INSPECTOR_NOT_FAILURES.contains(&reason_text.as_str()) {
