@@ -55,7 +55,7 @@ fuzz-ci: tools
 schemathesis: tools
 	bash scripts/schemathesis.sh
 
-# Benchmarks (BENCHMARKS.md); `make test` never runs them. `bench`: every benchmark (20-40 min,
+# Benchmarks (BENCHMARKS.md); `make test` never runs them. `bench`: every benchmark (~10 min here,
 # release build under the shared cargo lock), writing bench/results.json and the results tables
 # of BENCHMARKS.md; `bench-check`: the last results against bench/budgets.toml (non-zero past a
 # strict budget), and the check's own self-test.

@@ -198,7 +198,8 @@ def meta() -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{os.cpu_count()}-core {cpu}, {round(mem / 1048576)} GiB, Linux {platform.release()}",
         "rustc": sh("rustc", "-V"),
-        "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "loadavg_at_start": os.environ.get("BENCH_LOADAVG_START"),
+        "loadavg_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -369,8 +370,21 @@ def detail_tables(results: dict) -> list[str]:
                 ", ".join(f"{op} {v['requests']:,} ({v['notOk']:,} not 200)" for op, v in s.get("proxy", {}).items())
                 if s.get("landed") else "not yet landed"]
                for w, s in d.get("ingest_sqs", {}).items()]) + [""]
-        out += [f"Direct path: {e.get('results_logged')} logged; stored {e.get('stored_groups')} groups, "
-                f"{e.get('stored_occurrences')} occurrences; peak RSS per process {e.get('peak_rss_kib')} KiB.", ""]
+        logged = ", ".join(f"{v:,} {k}" for k, v in sorted(e.get("results_logged", {}).items()))
+        out += [f"Direct path: results logged {logged}; stored {e.get('stored_groups')} groups and "
+                f"{e.get('stored_occurrences'):,} occurrences; peak RSS per process "
+                f"{', '.join(str(k) for k in e.get('peak_rss_kib', []))} KiB. SQS path: stored "
+                + "; ".join(f"{w}: {s.get('stored_groups')} groups, {s.get('stored_occurrences', 0):,} occurrences"
+                            for w, s in d.get("ingest_sqs", {}).items() if s.get("landed")) + ".", ""]
+        rep = {w: sum(v.get("capacityUnits", 0) for v in s.get("proxy", {}).values())
+               for w, s in d.get("ingest_sqs", {}).items() if s.get("landed")}
+        cor = {w: sum(v.get("correctedCapacityUnits", 0) for v in s.get("proxy", {}).values())
+               for w, s in d.get("ingest_sqs", {}).items() if s.get("landed")}
+        if rep:
+            out += ["WCU (proxy) is DynamoDB Local's `ConsumedCapacity` corrected for its transaction accounting, "
+                    "which counts items of equal cost in one transaction once (see `bench/src/proxy.rs`): "
+                    + "; ".join(f"SQS {w}: reported {rep[w]:,.0f}, corrected {cor[w]:,.0f} WCU" for w in rep)
+                    + ". The direct path needs no correction (marker and group update never cost the same).", ""]
     if "ingest-cost" in parts:
         out += ["### Ingest cost per scenario (store in-process)", ""]
         out += table(["scenario", "events", "requests / event", "WCU / event", "duplicates recognised"],

@@ -7,7 +7,7 @@
 #
 # Cargo runs under the machine's shared lock (flock /tmp/cargo.lock), the benchmarks outside it.
 # What this starts (DynamoDB Local, the function processes the harness starts) is stopped by PID.
-# Takes 20-40 minutes with the release build; the 100,000-group query table dominates.
+# About 10 minutes on the 2-core reference machine, 2-4 of them cargo (release build, criterion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +22,9 @@ has() { [[ " $PARTS " == *" $1 "* ]]; }
 stamp() { echo "bench: $(date -u +%H:%M:%S) $*"; }
 
 rm -rf "$RUN" && mkdir -p "$RUN" "$LOGS"
+# The machine's load when the run starts (other builds share the cores), kept in the results.
+export BENCH_LOADAVG_START
+BENCH_LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
   stamp "release build of ingest, api and the bench harness (shared lock)"

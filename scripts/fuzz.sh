@@ -57,6 +57,9 @@ variants = {
     "digest-deployment-offset": variant(image={"name": "Quay.IO:443/org/app:v1@" + D, "digest": D},
                                         deployment={"name": "web", "namespace": "shop"},
                                         occurredAt="2026-11-24T08:30:00.250+01:00"),
+    # Timestamps at the edges of what is stored (year 0000, the last day a 365-day expiry fits).
+    "time-year-0000": dict(variant(occurredAt="0000-01-01T00:00:00Z"), time="0000-01-01T00:00:00Z"),
+    "time-year-9998": dict(variant(occurredAt="9998-12-31T23:59:59.999Z"), time="9998-12-31T23:59:59Z"),
     "bare-name": variant(image={"name": "nginx"}, cluster="c" * 300,
                          initiator={"id": "arn:aws:iam::123456789012:user/alice", "userAgent": "u" * 600}),
 }
@@ -94,6 +97,8 @@ valid = {
     "pagination.sortOption.field": "lastOccurredAt", "pagination.sortOption.reversed": "true",
 }
 out("query_params", "every-parameter.txt", urllib.parse.urlencode(list(valid.items())))
+out("query_params", "time-window-edges.txt",
+    "filter.from=0000-01-01T00:00:00Z&filter.until=9998-12-31T23:59:59.999%2B00:00")
 out("query_params", "every-filter.txt",
     urllib.parse.urlencode([(k, v) for k, v in valid.items() if k.startswith("filter.")]))
 
@@ -123,6 +128,14 @@ require_tools() {
   export PATH="$ROOT/.tools/cargo/bin:$PATH"
 }
 
+dict() {
+  case $1 in
+    event_parse | ingest_payload) echo "$ROOT/fuzz/dict/event.dict" ;;
+    query_params) echo "$ROOT/fuzz/dict/query.dict" ;;
+    *) echo "$ROOT/fuzz/dict/cursor.dict" ;;
+  esac
+}
+
 max_len() {
   case $1 in
     event_parse | ingest_payload) echo 16384 ;;
@@ -150,7 +163,7 @@ run() {
     before=$(find "$ROOT/fuzz/artifacts/$t" -type f | wc -l)
     echo "fuzz: $t for ${seconds}s"
     cargo_ +nightly fuzz run "${flags[@]}" "$t" "$ROOT/fuzz/work/$t" "$ROOT/fuzz/corpus/$t" "$ROOT/fuzz/regressions/$t" -- \
-      -max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+      -max_total_time="$seconds" -max_len="$(max_len "$t")" -dict="$(dict "$t")" -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 $seed_flag >"$log" 2>&1 || rc=$?
     local execs crashes corpus
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -n 1)

@@ -9,10 +9,12 @@
 # number of examples per operation and a fixed seed. Exits with schemathesis' exit code; stops
 # everything it started, by PID, whatever happens.
 #
-# The api runs with LOCAL_PRINCIPAL (granted "Administration view"), so requests need no SigV4
-# signature; the dummy Authorization header only satisfies the document's security scheme.
+# The api runs with LOCAL_PRINCIPAL (granted "Administration view" and "write", so the write
+# routes are fuzzed too), so requests need no SigV4 signature; the dummy Authorization header only
+# satisfies the document's security scheme.
 #
-#   ST_MAX_EXAMPLES (default 50), ST_SEED (default 1), ST_WORKERS (default 1),
+#   ST_MAX_EXAMPLES (default 200: with seed 1 it finds the 500 of a time window before the
+#   retention, which 50 and 100 miss), ST_SEED (default 1), ST_WORKERS (default 1),
 #   ST_REPORT_DIR: when set, a VCR cassette (every request and response) and a JUnit report go there,
 #   CARGO_LOCK: when set, cargo runs under `flock "$CARGO_LOCK"` (shared machines).
 set -euo pipefail
@@ -88,10 +90,18 @@ start_function() {
   pids+=($!)
 }
 start_function ingest RETENTION_DAYS=4
-start_function api RETENTION_DAYS=4 LOCAL_PRINCIPAL="$PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$PRINCIPAL"
+start_function api RETENTION_DAYS=4 LOCAL_PRINCIPAL="$PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$PRINCIPAL" \
+  ADMIN_WRITE_PRINCIPALS="$PRINCIPAL"
 
+# Five failures (every operation, both origins, ERROR and WARNING levels) and the success
+# sample, not all eight: cargo-lambda 1.9.2's watch intermittently loses a function's response
+# and answers its own 500 (`{"type":"https://httpstatuses.com/500",...}`, text/plain) though
+# the function answered; the larger the response, the likelier (4 of 4,904 replayed requests
+# whose answer was the 10,109-byte list of all eight groups, 0 of 4,660 with five). The few that
+# remain are set aside below, counted and listed, never judged as the API's answer.
+SAMPLES=${ST_SAMPLES:-events/ingest-01-*.json events/ingest-02-*.json events/ingest-03-*.json events/ingest-05-*.json events/ingest-08-*.json events/ingest-09-*.json}
 ingested=0
-for f in events/ingest-*.json; do
+for f in $SAMPLES; do
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["time"]=sys.argv[2]; e["detail"].pop("occurredAt",None); print(json.dumps(e))' \
     "$f" "$now" >"$STATE/payload.json"
@@ -105,18 +115,78 @@ count=$(curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/a
 echo "schemathesis: $ingested samples ingested, the API counts $count; fuzzing $API"
 case $count in '{"count":0}' | '') echo "schemathesis: no groups stored" >&2; exit 1 ;; esac
 
+# Two hooks for what cargo-lambda's watch does, not the api function:
+# - request bodies it cannot deliver are not generated: it refuses a body that is not UTF-8
+#   under a text content type with its own 500 before the function runs (API Gateway would hand
+#   it over base64-encoded);
+# - a failure whose response is watch's own 500 (see SAMPLES) is not the API's: it is set aside
+#   and written to $STATE/emulator-500.log, and more than ST_EMULATOR_500_MAX (default 10)
+#   of them fail the run. The function's own 500 is JSON with a request id; watch's is this
+#   text/plain problem body, which no code of the function writes.
+export ST_EMULATOR_LOG="$STATE/emulator-500.log"
+: >"$ST_EMULATOR_LOG"
+cat >"$STATE/st_hooks.py" <<'PY'
+import os
+
+import schemathesis
+
+WATCH_500 = b'{"type":"https://httpstatuses.com/500"'
+
+
+@schemathesis.hook
+def filter_body(context, body):
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    content_type = (response.headers.get("content-type") or [""])[0]
+    if response.status_code == 500 and content_type.startswith("text/plain") and response.content.startswith(WATCH_500):
+        with open(os.environ["ST_EMULATOR_LOG"], "a") as log:
+            log.write(f"{case.id} {case.method} {case.path}\n")
+        return False
+    return True
+PY
+
+# Two runs with the same settings: every operation but DELETE first, then DELETE alone, so that
+# a bulk delete does not empty the table before the other routes' answers are checked.
+st_run() {
+  local label=$1
+  shift
+  PYTHONPATH="$STATE${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=st_hooks \
+  "$ST" run infra/openapi.yaml \
+    --url "$API" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --max-examples "${ST_MAX_EXAMPLES:-200}" \
+    --seed "${ST_SEED:-1}" \
+    --workers "${ST_WORKERS:-1}" \
+    --generation-database none \
+    --generation-codec utf-8 \
+    --request-timeout 30 \
+    --no-color \
+    --output-sanitize false \
+    ${ST_REPORT_DIR:+--report vcr,junit --report-dir "$ST_REPORT_DIR/$label"} \
+    -H 'Authorization: AWS4-HMAC-SHA256 local' \
+    "$@"
+}
 rc=0
-"$ST" run infra/openapi.yaml \
-  --url "$API" \
-  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --max-examples "${ST_MAX_EXAMPLES:-50}" \
-  --seed "${ST_SEED:-1}" \
-  --workers "${ST_WORKERS:-1}" \
-  --generation-database none \
-  --request-timeout 30 \
-  --no-color \
-  --output-sanitize false \
-  ${ST_REPORT_DIR:+--report vcr,junit --report-dir "$ST_REPORT_DIR"} \
-  -H 'Authorization: AWS4-HMAC-SHA256 local' || rc=$?
+st_run others --exclude-method DELETE || rc=$?
+rc_delete=0
+st_run delete --include-method DELETE || rc_delete=$?
+[ "$rc" -ne 0 ] || rc=$rc_delete
+set_aside=$(sort -u "$ST_EMULATOR_LOG" | wc -l)
+if [ "$set_aside" -gt 0 ]; then
+  echo "schemathesis: $set_aside response(s) were cargo-lambda watch's own 500, set aside (the function had answered):"
+  sort -u "$ST_EMULATOR_LOG"
+fi
+if [ "$set_aside" -gt "${ST_EMULATOR_500_MAX:-10}" ]; then
+  echo "schemathesis: more than ${ST_EMULATOR_500_MAX:-10} emulator errors: the run proves nothing" >&2
+  [ "$rc" -ne 0 ] || rc=1
+fi
 echo "schemathesis: exit $rc"
 exit "$rc"

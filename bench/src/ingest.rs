@@ -182,16 +182,19 @@ fn drive(api: &RuntimeApi, payloads: &[Arc<Vec<u8>>], senders: usize) -> Run {
     }
 }
 
+/// Write requests and their capacity (corrected for DynamoDB Local's transaction accounting).
 fn write_requests(c: &Counts) -> (u64, f64) {
     c.iter()
         .filter(|(op, _)| WRITE_OPS.contains(&op.as_str()))
-        .fold((0, 0.0), |(r, u), (_, v)| (r + v.requests, u + v.capacity_units))
+        .fold((0, 0.0), |(r, u), (_, v)| (r + v.requests, u + v.corrected_capacity_units))
 }
 
 fn counts_json(c: &Counts) -> Value {
     c.iter()
         .map(|(op, v)| {
-            (op.clone(), json!({"requests": v.requests, "capacityUnits": v.capacity_units, "notOk": v.failed}))
+            let units = json!({"requests": v.requests, "capacityUnits": v.capacity_units,
+                "correctedCapacityUnits": v.corrected_capacity_units, "notOk": v.failed});
+            (op.clone(), units)
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
@@ -333,6 +336,7 @@ fn sqs(
     f: &mut Figures,
 ) {
     let mut details = serde_json::Map::new();
+    let mut rss_max = 0u64;
     for workload in ["uniform", "bursty"] {
         let key = if workload == "uniform" { "ingest.sqs".to_owned() } else { format!("ingest.sqs.{workload}") };
         let what = format!("ingest SQS path (batch {SQS_BATCH}, {workload} stream)");
@@ -379,6 +383,7 @@ fn sqs(
         let run = drive(&fleet.api, &payloads, SENDERS);
         let counts = proxy.take();
         let peak_rss: Vec<u64> = fleet.functions.iter().filter_map(Function::peak_rss_kib).collect();
+        rss_max = rss_max.max(peak_rss.iter().copied().max().unwrap_or(0));
         for p in fleet.functions {
             p.stop();
         }
@@ -410,6 +415,14 @@ fn sqs(
                 "batch_latency_ms": {"p50": percentile(&run.latencies_ms, 50.0), "p99": percentile(&run.latencies_ms, 99.0)}}),
         );
         rt.block_on(dynamo::drop_table(&store));
+    }
+    if rss_max > 0 {
+        f.add(
+            "memory.ingest.sqs.peak_rss_mib",
+            rss_max as f64 / 1024.0,
+            "MiB",
+            "ingest: peak RSS (VmHWM) of the 4 processes on the SQS path (batch 100), max",
+        );
     }
     f.detail("ingest_sqs", details.into());
 }

@@ -2,6 +2,12 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, and it counts every request by operation (`X-Amz-Target`) and
 //! sums the `ConsumedCapacity` of every answer. This measures the cost independently of what the
 //! functions log about themselves.
+//!
+//! DynamoDB Local under-reports `TransactWriteItems`: it sums the *distinct* per-item costs of a
+//! transaction, so N markers of the same size count as one (measured: 1 small put 2.0 WCU, 2 or
+//! 20 small puts also 2.0; a 1.5 KB put plus a small one 6.0, correct). The proxy adds back the
+//! cost of the duplicate `Put`s it sees in the request (2 WCU per started KiB each, the
+//! transactional price); the `Update`'s cost is what remains of the reported total.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -14,7 +20,10 @@ use crate::http;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OpCount {
     pub requests: u64,
+    /// As DynamoDB Local reports it.
     pub capacity_units: f64,
+    /// Corrected for DynamoDB Local's transaction accounting (see the module doc).
+    pub corrected_capacity_units: f64,
     /// Answers with a status other than 200 (conditional-check cancellations included).
     pub failed: u64,
 }
@@ -69,10 +78,12 @@ fn relay(client: TcpStream, upstream: &str, counts: &Mutex<Counts>) -> std::io::
         let Some(res) = http::read_message(&mut from_server, true)? else { break };
         http::write_message(&mut to_client, &res.start, &res.headers, &res.body)?;
         let units = consumed(&res.body);
+        let missing = if op == "TransactWriteItems" && units > 0.0 { duplicate_put_units(&req.body) } else { 0.0 };
         if let Ok(mut c) = counts.lock() {
             let e = c.entry(op).or_default();
             e.requests += 1;
             e.capacity_units += units;
+            e.corrected_capacity_units += units + missing;
             e.failed += u64::from(res.status() != 200);
         }
     }
@@ -90,8 +101,66 @@ fn consumed(body: &[u8]) -> f64 {
     }
 }
 
+/// An item's size by DynamoDB's rules (attribute names plus values; numbers approximated by their
+/// digits), in bytes.
+fn item_size(item: &serde_json::Map<String, serde_json::Value>) -> usize {
+    fn value(v: &serde_json::Value) -> usize {
+        let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else { return 1 };
+        match (kind.as_str(), inner) {
+            ("S" | "B", serde_json::Value::String(s)) => s.len(),
+            ("N", serde_json::Value::String(s)) => s.len().div_ceil(2) + 1,
+            ("M", serde_json::Value::Object(m)) => 3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>(),
+            ("L", serde_json::Value::Array(l)) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
+            ("SS" | "NS" | "BS", serde_json::Value::Array(l)) => l.iter().map(|v| v.as_str().map_or(1, str::len)).sum(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// The transactional cost of the `Put`s of a `TransactWriteItems` request that DynamoDB Local
+/// leaves out: all of them, minus one per distinct cost.
+fn duplicate_put_units(request: &[u8]) -> f64 {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(request) else { return 0.0 };
+    let costs: Vec<u64> = v
+        .get("TransactItems")
+        .and_then(serde_json::Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get("Put")?.get("Item")?.as_object())
+                .map(|item| 2 * item_size(item).div_ceil(1024).max(1) as u64)
+                .collect()
+        })
+        .unwrap_or_default();
+    let distinct: std::collections::BTreeSet<u64> = costs.iter().copied().collect();
+    (costs.iter().sum::<u64>() - distinct.iter().sum::<u64>()) as f64
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn duplicate_puts_of_a_transaction_are_added_back() {
+        let put = |id: &str| {
+            format!(
+                r#"{{"Put":{{"TableName":"t","Item":{{"pk":{{"S":"e#{id}"}},"expiresAt":{{"N":"1795600000"}}}}}}}}"#
+            )
+        };
+        let update = r#"{"Update":{"TableName":"t","Key":{"pk":{"S":"g#1"}}}}"#;
+        let body = |puts: usize| {
+            let items: Vec<String> = (0..puts).map(|i| put(&i.to_string())).chain([update.to_owned()]).collect();
+            format!(r#"{{"TransactItems":[{}]}}"#, items.join(","))
+        };
+        assert_eq!(super::duplicate_put_units(body(1).as_bytes()), 0.0);
+        assert_eq!(super::duplicate_put_units(body(20).as_bytes()), 38.0);
+        let big = format!(
+            r#"{{"TransactItems":[{},{{"Put":{{"TableName":"t","Item":{{"pk":{{"S":"{}"}}}}}}}}]}}"#,
+            put("a"),
+            "x".repeat(1500)
+        );
+        assert_eq!(super::duplicate_put_units(big.as_bytes()), 0.0);
+    }
+
     #[test]
     fn consumed_capacity_is_read_from_objects_and_lists() {
         assert_eq!(super::consumed(br#"{"ConsumedCapacity":{"TableName":"t","CapacityUnits":2.5}}"#), 2.5);

@@ -10,7 +10,7 @@
 
 use scan_failures::classify::{self, Reason};
 use scan_failures::cursor::{self, CursorError};
-use scan_failures::event::{self, bounds, Occurrence, Parsed, TRUNCATION_MARKER};
+use scan_failures::event::{self, bounds, Admission, Occurrence, Parsed, MAX_CLOCK_SKEW, TRUNCATION_MARKER};
 use scan_failures::fingerprint;
 use scan_failures::image::{validate_digest, ImageRef};
 use scan_failures::params::{self, ParamError, MAX_ECHO_BYTES};
@@ -141,17 +141,30 @@ pub fn occurrence(o: &Occurrence) {
     assert_eq!(id.get_version_num(), 5);
     assert_eq!(id, fingerprint::group_id(&name, o.reason, &o.message));
 
-    // Times: what the store writes (`time_fmt::format`) is fixed-width RFC 3339 that parses
-    // back, and expiry (`occurredAt` + retention) is representable for every retention.
-    for (field, t) in [("detail.occurredAt", o.occurred_at), ("time", o.envelope.time)] {
-        let stored = time_fmt::format(t);
-        assert_eq!(stored.len(), 24, "{field} stored as {stored:?}: not fixed width");
-        assert!(time_fmt::parse(&stored).is_some(), "{field} stored as {stored:?}: not RFC 3339");
-        assert!(
-            t.checked_add(time::Duration::days(MAX_RETENTION_DAYS)).is_some(),
-            "{field} {stored}: expiry after {MAX_RETENTION_DAYS} days overflows"
-        );
+    // Times: ingest admits an occurrence at its clock (a time more than the allowed skew ahead
+    // is clamped to the clock, one older than the retention is not stored), then the store
+    // formats `occurredAt` as a key (`time_fmt::format`: fixed-width RFC 3339 that parses back)
+    // and adds the retention for the expiry, neither of which may panic.
+    for days in [1, 4, MAX_RETENTION_DAYS] {
+        let retention = time::Duration::days(days);
+        let mut admitted = o.clone();
+        if admitted.admit(clock(), retention) == Admission::Store {
+            let t = admitted.occurred_at;
+            let stored = time_fmt::format(t);
+            assert_eq!(stored.len(), 24, "detail.occurredAt stored as {stored:?}: not fixed width");
+            assert!(time_fmt::parse(&stored).is_some(), "detail.occurredAt stored as {stored:?}: not RFC 3339");
+            assert!(
+                t.checked_add(retention).is_some(),
+                "detail.occurredAt {stored}: expiry after {days} days overflows"
+            );
+            assert!(t <= clock() + MAX_CLOCK_SKEW, "detail.occurredAt {stored} admitted ahead of the clock");
+        }
     }
+}
+
+/// The ingest function's clock in the checks: fixed, so that a replay is the same run.
+fn clock() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(1_795_600_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Normalization invariants of one accepted reference.

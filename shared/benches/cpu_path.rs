@@ -3,8 +3,8 @@
 //! fingerprinted into its group id. No I/O. `make bench` runs it pinned to one core.
 //!
 //! Each shape is measured over all of its sample files (one iteration = every sample once), so
-//! the figure is an average over the shape's real variety. `json_only` is the floor: only
-//! `serde_json::from_slice` of the same bytes; the ratio of a shape to it is the
+//! the figure is an average over the shape's real variety. `json_only` is the yardstick: only
+//! `serde_json::from_slice` of the native samples; the ratio of a shape to it is the
 //! hardware-independent figure `make bench-check` gates.
 //!
 //! After criterion's own output, the estimates are written as JSON for
@@ -130,7 +130,7 @@ fn main() {
         if let (Some(floor), true) = (floor, id != "json_only") {
             figures.insert(
                 format!("cpu.{id}.vs_json_only"),
-                serde_json::json!({"value": ns / floor, "unit": "ratio", "label": format!("CPU path {id}: ns per event / serde_json::from_slice alone, same run")}),
+                serde_json::json!({"value": ns / floor, "unit": "ratio", "label": format!("CPU path {id}: ns per event / serde_json::from_slice of the native samples, same run")}),
             );
         }
     }

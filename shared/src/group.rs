@@ -54,3 +54,18 @@ pub fn most_recent_first(set: &HashMap<String, String>) -> Vec<String> {
     entries.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     entries.into_iter().map(|(k, _)| k.clone()).collect()
 }
+
+/// What a group item holds beyond [`GroupRecord`]: its triage and per-day counts. Kept apart so
+/// that the record's fields, which other code builds literally, stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupState {
+    pub triage: crate::triage::Triage,
+    /// `YYYY-MM-DD` → occurrences that day (see [`crate::daily`]).
+    pub daily: std::collections::BTreeMap<String, u64>,
+}
+
+impl GroupState {
+    pub fn of_item(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Self {
+        Self { triage: crate::triage::Triage::of_item(item), daily: crate::daily::of_item(item) }
+    }
+}

@@ -1,12 +1,14 @@
 //! Notifications for ticketing and alerting: one EventBridge event per group transition
-//! (opened, threshold crossed), with the group id as the stable ticket key.
+//! (opened, threshold crossed, reopened after it was resolved), with the group id as the stable
+//! ticket key.
 //!
 //! Exactly one per transition: the transition is decided inside the group's conditional write
 //! (only one writer can create a group, or move its count across a threshold), and that same
-//! transaction writes an outbox record `o#<notification id>`. The invocation then publishes the
-//! record and deletes it; a record whose publish failed stays, and a later invocation publishes
-//! it (records are found with a `Query` on the `byTime` index, partition `OUTBOX`). Groups
-//! triaged as false positive never produce a record.
+//! transaction writes an outbox record `o#<notification id>`. A reopen is decided the same way:
+//! the write that reopens asserts the resolved state and its triage version. The invocation
+//! then publishes the record and deletes it; a record whose publish failed stays, and a later
+//! invocation publishes it (records are found with a `Query` on the `byTime` index, partition
+//! `OUTBOX`). Groups triaged as false positive never produce a threshold record.
 
 use std::collections::HashMap;
 
@@ -24,6 +26,7 @@ use crate::time_fmt;
 
 pub const OPENED: &str = "Scan Failure Group Opened";
 pub const THRESHOLD_CROSSED: &str = "Scan Failure Threshold Crossed";
+pub const REOPENED: &str = "Scan Failure Group Reopened";
 /// `gsiAll` value of outbox records: their partition of the `byTime` index.
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 /// Outbox records older than this are dropped by TTL rather than published late.
@@ -46,7 +49,7 @@ pub struct Notification {
     pub notification_id: String,
     /// Stable per group: the ticket key.
     pub group_id: String,
-    /// `opened` or `threshold_crossed`.
+    /// `opened`, `threshold_crossed` or `reopened`.
     pub transition: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<u64>,
@@ -67,11 +70,20 @@ pub struct Notification {
 
 impl Notification {
     pub fn detail_type(&self) -> &'static str {
-        if self.threshold.is_some() {
-            THRESHOLD_CROSSED
-        } else {
-            OPENED
+        match self.transition {
+            "reopened" => REOPENED,
+            _ if self.threshold.is_some() => THRESHOLD_CROSSED,
+            _ => OPENED,
         }
+    }
+
+    /// The notification that group `id`, resolved at triage version `version`, was reopened by
+    /// `o`; its id is stable per reopen (one per resolve).
+    pub fn reopened(id: &Uuid, o: &Occurrence, version: u64, count: u64) -> Self {
+        let mut n = Self::new(id, o, None, count);
+        n.notification_id = Uuid::new_v5(id, format!("reopened:{version}").as_bytes()).to_string();
+        n.transition = "reopened";
+        n
     }
 
     /// The notification of a transition of group `id` to `count` occurrences, caused by `o`.

@@ -1,6 +1,9 @@
 //! Query parameters of the list (`GET /v1/administration/events`) and count
 //! (`GET /v1/count/administration/events`) endpoints, named as the StackRox/ACS API names them
-//! (`filter.level`, `pagination.limit`, ...), so that ACS clients work unchanged.
+//! (`filter.level`, `pagination.limit`, ...), so that ACS clients work unchanged; and of the
+//! routes this product adds: summary (the count's filters and `summary.top`), trend (the
+//! filters but the time window, and `days`) and cleanup (`filter.resourceName`,
+//! `filter.repository`, `filter.reason` only).
 //!
 //! Everything here is outside data: the number of parameters, of repeats and the size of each
 //! value are bounded before any value is interpreted, and an error echoes at most
@@ -11,9 +14,11 @@ use thiserror::Error;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::classify::Reason;
+use crate::daily::MAX_TREND_DAYS;
 use crate::event::{Operation, Origin};
 use crate::image::{validate_digest, ImageRef};
 use crate::time_fmt;
+use crate::triage::TriageState;
 
 /// Page size when `pagination.limit` is absent.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -30,6 +35,11 @@ pub const MAX_VALUE_BYTES: usize = 1024;
 pub const MAX_REPEATS: usize = 20;
 /// Most bytes of a value (or unknown name) echoed back in an error.
 pub const MAX_ECHO_BYTES: usize = 64;
+/// Images in the summary's top list when `summary.top` is absent, and at most.
+pub const DEFAULT_TOP: u32 = 10;
+pub const MAX_TOP: u32 = 100;
+/// Days of the trend when `days` is absent.
+pub const DEFAULT_DAYS: u32 = 7;
 
 /// The only accepted `pagination.sortOption.field`: the store keeps events ordered by it.
 pub const SORT_FIELD: &str = "lastOccurredAt";
@@ -51,6 +61,7 @@ pub const COUNT_PARAMS: &[&str] = &[
     "filter.cluster",
     "filter.account",
     "filter.search",
+    "filter.triage",
 ];
 
 /// Names accepted by the list endpoint: the filters, then the pagination parameters.
@@ -70,12 +81,58 @@ pub const LIST_PARAMS: &[&str] = &[
     "filter.cluster",
     "filter.account",
     "filter.search",
+    "filter.triage",
     "pagination.limit",
     "pagination.cursor",
     "pagination.offset",
     "pagination.sortOption.field",
     "pagination.sortOption.reversed",
 ];
+
+/// Names accepted by the summary endpoint: the filters, then `summary.top`.
+pub const SUMMARY_PARAMS: &[&str] = &[
+    "filter.from",
+    "filter.until",
+    "filter.domain",
+    "filter.resourceType",
+    "filter.type",
+    "filter.level",
+    "filter.resourceName",
+    "filter.resourceId",
+    "filter.repository",
+    "filter.reason",
+    "filter.operation",
+    "filter.origin",
+    "filter.cluster",
+    "filter.account",
+    "filter.search",
+    "filter.triage",
+    "summary.top",
+];
+
+/// Names accepted by the trend endpoint: the filters but `filter.from`/`filter.until` (the
+/// window is the last `days` UTC days), then `days`.
+pub const TREND_PARAMS: &[&str] = &[
+    "filter.domain",
+    "filter.resourceType",
+    "filter.type",
+    "filter.level",
+    "filter.resourceName",
+    "filter.resourceId",
+    "filter.repository",
+    "filter.reason",
+    "filter.operation",
+    "filter.origin",
+    "filter.cluster",
+    "filter.account",
+    "filter.search",
+    "filter.triage",
+    "days",
+];
+
+/// Names accepted by the cleanup endpoint (`DELETE /v1/administration/events`): the indexed
+/// filters that name what to delete. At least one is required.
+pub const DELETE_PARAMS: &[&str] = &["filter.resourceName", "filter.repository", "filter.reason"];
 
 /// The accepted `filter.type` values (ACS `AdministrationEventType`), kept as given.
 const EVENT_TYPES: [&str; 3] =
@@ -105,6 +162,8 @@ const RULE_LIMIT: &str = "must be a whole number from 1 to 1000";
 const RULE_OFFSET: &str = "must be a whole number from 0 to 10000";
 const RULE_SORT_FIELD: &str = "must be lastOccurredAt";
 const RULE_REVERSED: &str = "must be true or false";
+const RULE_TOP: &str = "must be a whole number from 1 to 100";
+const RULE_DAYS: &str = "must be a whole number from 1 to 90";
 
 /// What the list and count endpoints filter on. Within one field the values are ORed; the
 /// fields are ANDed; an empty field does not filter.
@@ -141,6 +200,8 @@ pub struct Filters {
     /// `filter.search`: lower-cased terms for a case-insensitive substring match over image,
     /// message and cluster.
     pub search: Vec<String>,
+    /// `filter.triage`: triage states; empty means every state but `false_positive`.
+    pub triage: Vec<TriageState>,
 }
 
 /// Which page of the list to return.
@@ -165,6 +226,35 @@ impl Default for Page {
 pub struct ListRequest {
     pub filters: Filters,
     pub page: Page,
+}
+
+/// A parsed summary request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRequest {
+    pub filters: Filters,
+    /// Images in the top list, `1..=100`.
+    pub top: u32,
+}
+
+/// A parsed trend request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendRequest {
+    /// Never has `from` or `until`: the window is the last `days` UTC days.
+    pub filters: Filters,
+    /// `1..=90`.
+    pub days: u32,
+}
+
+/// Why a cleanup request was refused; the message is meant for the API client (a 400 body).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DeleteParamError {
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    #[error(
+        "at least one of filter.resourceName, filter.repository or filter.reason is required: \
+         an empty filter would delete every group"
+    )]
+    NoFilter,
 }
 
 /// Why a query was refused; the message is meant for the API client (a 400 body).
@@ -193,12 +283,42 @@ impl ParamError {
 /// Parses decoded query pairs (name, value) in order. Repeating a filter ORs the values
 /// (a value equal to one already given is kept once); different filters AND.
 pub fn parse_list(pairs: &[(String, String)]) -> Result<ListRequest, ParamError> {
-    parse(pairs, true)
+    parse(pairs, LIST_PARAMS).map(|p| p.request)
 }
 
 /// The count endpoint takes the filters only: any `pagination.*` parameter is `Unknown` there.
 pub fn parse_count(pairs: &[(String, String)]) -> Result<Filters, ParamError> {
-    parse(pairs, false).map(|r| r.filters)
+    parse(pairs, COUNT_PARAMS).map(|p| p.request.filters)
+}
+
+/// The summary endpoint takes the filters and `summary.top` (default [`DEFAULT_TOP`]).
+pub fn parse_summary(pairs: &[(String, String)]) -> Result<SummaryRequest, ParamError> {
+    parse(pairs, SUMMARY_PARAMS)
+        .map(|p| SummaryRequest { filters: p.request.filters, top: p.top.unwrap_or(DEFAULT_TOP) })
+}
+
+/// The trend endpoint takes the filters but the time window, and `days` (default
+/// [`DEFAULT_DAYS`]).
+pub fn parse_trend(pairs: &[(String, String)]) -> Result<TrendRequest, ParamError> {
+    parse(pairs, TREND_PARAMS)
+        .map(|p| TrendRequest { filters: p.request.filters, days: p.days.unwrap_or(DEFAULT_DAYS) })
+}
+
+/// The cleanup endpoint takes [`DELETE_PARAMS`], at least one of them.
+pub fn parse_delete(pairs: &[(String, String)]) -> Result<Filters, DeleteParamError> {
+    let f = parse(pairs, DELETE_PARAMS)?.request.filters;
+    if f.resource_name.is_empty() && f.repository.is_empty() && f.reason.is_empty() {
+        return Err(DeleteParamError::NoFilter);
+    }
+    Ok(f)
+}
+
+/// What [`parse`] found: the list request and the other routes' scalars.
+#[derive(Debug, Default)]
+struct Parsed {
+    request: ListRequest,
+    top: Option<u32>,
+    days: Option<u32>,
 }
 
 /// One accepted parameter. The discriminant indexes the per-parameter repeat counters.
@@ -219,14 +339,17 @@ enum Param {
     Cluster,
     Account,
     Search,
+    Triage,
     Limit,
     Cursor,
     Offset,
     SortField,
     Reversed,
+    Top,
+    Days,
 }
 
-const PARAM_COUNT: usize = 20;
+const PARAM_COUNT: usize = 23;
 
 impl Param {
     fn lookup(name: &str) -> Option<Self> {
@@ -246,36 +369,47 @@ impl Param {
             "filter.cluster" => Self::Cluster,
             "filter.account" => Self::Account,
             "filter.search" => Self::Search,
+            "filter.triage" => Self::Triage,
             "pagination.limit" => Self::Limit,
             "pagination.cursor" => Self::Cursor,
             "pagination.offset" => Self::Offset,
             "pagination.sortOption.field" => Self::SortField,
             "pagination.sortOption.reversed" => Self::Reversed,
+            "summary.top" => Self::Top,
+            "days" => Self::Days,
             _ => return None,
         })
     }
 
-    fn is_pagination(self) -> bool {
-        matches!(self, Self::Limit | Self::Cursor | Self::Offset | Self::SortField | Self::Reversed)
-    }
-
     /// A scalar may be given once; the other parameters are repeatable filters.
     fn is_scalar(self) -> bool {
-        self.is_pagination() || matches!(self, Self::From | Self::Until)
+        matches!(
+            self,
+            Self::Limit
+                | Self::Cursor
+                | Self::Offset
+                | Self::SortField
+                | Self::Reversed
+                | Self::From
+                | Self::Until
+                | Self::Top
+                | Self::Days
+        )
     }
 }
 
-fn parse(pairs: &[(String, String)], pagination: bool) -> Result<ListRequest, ParamError> {
+/// Parses `pairs` accepting only the names in `accepted` (one of the published lists).
+fn parse(pairs: &[(String, String)], accepted: &[&str]) -> Result<Parsed, ParamError> {
     if pairs.len() > MAX_PARAMS {
         return Err(ParamError::TooMany);
     }
-    let mut request = ListRequest::default();
+    let mut parsed = Parsed::default();
     let mut seen = [0usize; PARAM_COUNT];
     // The raw `filter.from` value, echoed if it turns out to be after `filter.until`.
     let mut from_raw = "";
     for (name, raw) in pairs {
         let param = Param::lookup(name)
-            .filter(|p| pagination || !p.is_pagination())
+            .filter(|_| accepted.contains(&name.as_str()))
             .ok_or_else(|| ParamError::Unknown { name: echo(name) })?;
         let count = &mut seen[param as usize];
         *count += 1;
@@ -295,21 +429,21 @@ fn parse(pairs: &[(String, String)], pagination: bool) -> Result<ListRequest, Pa
         if param == Param::From {
             from_raw = raw;
         }
-        apply(&mut request, param, value).map_err(|rule| invalid(name, raw, rule))?;
+        apply(&mut parsed, param, value).map_err(|rule| invalid(name, raw, rule))?;
     }
-    let f = &request.filters;
+    let f = &parsed.request.filters;
     if let (Some(from), Some(until)) = (f.from, f.until) {
         if from > until {
             return Err(invalid("filter.from", from_raw, RULE_FROM_AFTER_UNTIL));
         }
     }
-    Ok(request)
+    Ok(parsed)
 }
 
 /// Interprets one non-empty, trimmed value; the error is the rule it broke.
-fn apply(request: &mut ListRequest, param: Param, v: &str) -> Result<(), &'static str> {
-    let f = &mut request.filters;
-    let page = &mut request.page;
+fn apply(parsed: &mut Parsed, param: Param, v: &str) -> Result<(), &'static str> {
+    let f = &mut parsed.request.filters;
+    let page = &mut parsed.request.page;
     match param {
         Param::From => f.from = Some(timestamp(v)?),
         Param::Until => f.until = Some(timestamp(v)?),
@@ -346,6 +480,9 @@ fn apply(request: &mut ListRequest, param: Param, v: &str) -> Result<(), &'stati
             add(&mut f.account, v.to_owned());
         }
         Param::Search => add(&mut f.search, v.to_lowercase()),
+        Param::Triage => add(&mut f.triage, TriageState::parse(v).ok_or(TriageState::RULE)?),
+        Param::Top => parsed.top = Some(whole(v).filter(|n| (1..=MAX_TOP).contains(n)).ok_or(RULE_TOP)?),
+        Param::Days => parsed.days = Some(whole(v).filter(|n| (1..=MAX_TREND_DAYS).contains(n)).ok_or(RULE_DAYS)?),
         Param::Limit => {
             page.limit = whole(v).filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or(RULE_LIMIT)?;
         }
@@ -827,11 +964,27 @@ mod tests {
                 "pagination.limit" | "pagination.offset" => "1",
                 "pagination.sortOption.field" => "lastOccurredAt",
                 "pagination.sortOption.reversed" => "true",
+                "filter.triage" => "resolved",
+                "summary.top" | "days" => "5",
                 _ => "text",
             }
         };
-        assert_eq!(LIST_PARAMS.len(), PARAM_COUNT);
+        // Every parameter is published on some route, once per list.
+        let mut all: Vec<&str> = [LIST_PARAMS, SUMMARY_PARAMS, TREND_PARAMS, DELETE_PARAMS].concat();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), PARAM_COUNT);
+        for published in [LIST_PARAMS, COUNT_PARAMS, SUMMARY_PARAMS, TREND_PARAMS, DELETE_PARAMS] {
+            let mut distinct = published.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), published.len());
+        }
         assert_eq!(&LIST_PARAMS[..COUNT_PARAMS.len()], COUNT_PARAMS);
+        assert_eq!(&SUMMARY_PARAMS[..COUNT_PARAMS.len()], COUNT_PARAMS);
+        assert_eq!(SUMMARY_PARAMS[COUNT_PARAMS.len()..], ["summary.top"]);
+        assert_eq!(&TREND_PARAMS[..TREND_PARAMS.len() - 1], &COUNT_PARAMS[2..]);
+        assert!(DELETE_PARAMS.iter().all(|n| COUNT_PARAMS.contains(n)));
         assert_eq!(
             &LIST_PARAMS[COUNT_PARAMS.len()..],
             [
@@ -849,6 +1002,127 @@ mod tests {
             assert!(name.starts_with("filter."), "{name}");
             assert!(parse_count(&q(&[(name, valid(name))])).is_ok(), "{name}");
         }
+        for name in SUMMARY_PARAMS {
+            assert!(parse_summary(&q(&[(name, valid(name))])).is_ok(), "{name}");
+        }
+        for name in TREND_PARAMS {
+            assert!(parse_trend(&q(&[(name, valid(name))])).is_ok(), "{name}");
+        }
+        for name in DELETE_PARAMS {
+            assert!(parse_delete(&q(&[(name, valid(name))])).is_ok(), "{name}");
+        }
+        // And nothing else: each route refuses the names published only for the others.
+        for (accepted, parser) in [
+            (LIST_PARAMS, (|p| parse_list(p).map(drop)) as fn(&[(String, String)]) -> Result<(), ParamError>),
+            (COUNT_PARAMS, |p| parse_count(p).map(drop)),
+            (SUMMARY_PARAMS, |p| parse_summary(p).map(drop)),
+            (TREND_PARAMS, |p| parse_trend(p).map(drop)),
+        ] {
+            for name in all.iter().filter(|n| !accepted.contains(n)) {
+                assert_eq!(
+                    parser(&q(&[(name, valid(name))])),
+                    Err(ParamError::Unknown { name: (*name).to_owned() }),
+                    "{name}"
+                );
+            }
+        }
+        for name in all.iter().filter(|n| !DELETE_PARAMS.contains(n)) {
+            assert_eq!(
+                parse_delete(&q(&[("filter.reason", "TIMEOUT"), (name, valid(name))])),
+                Err(DeleteParamError::Param(ParamError::Unknown { name: (*name).to_owned() })),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn triage_takes_the_four_states_and_defaults_to_none() {
+        let f = filters(&[
+            ("filter.triage", "false_positive"),
+            ("filter.triage", "open"),
+            ("filter.triage", " resolved "),
+            ("filter.triage", "acknowledged"),
+            ("filter.triage", "open"),
+        ]);
+        assert_eq!(
+            f.triage,
+            [TriageState::FalsePositive, TriageState::Open, TriageState::Resolved, TriageState::Acknowledged]
+        );
+        assert_eq!(filters(&[]).triage, []);
+        assert_eq!(
+            parse_count(&q(&[("filter.triage", "resolved")])).map(|f| f.triage),
+            Ok(vec![TriageState::Resolved])
+        );
+        assert_refused(
+            "filter.triage",
+            &["OPEN", "false-positive", "closed", "fp"],
+            "must be open, acknowledged, false_positive or resolved",
+        );
+    }
+
+    #[test]
+    fn summary_top_is_a_whole_number_from_1_to_100_given_once_default_10() {
+        let top = |v: &str| parse_summary(&q(&[("summary.top", v)])).map(|r| r.top);
+        assert_eq!(parse_summary(&[]).map(|r| r.top), Ok(10));
+        for (v, expected) in [("1", 1), ("100", 100), (" 25 ", 25), ("010", 10)] {
+            assert_eq!(top(v), Ok(expected), "{v:?}");
+        }
+        for v in ["0", "101", "-1", "+5", "1.5", "ten", "4294967296"] {
+            assert_eq!(top(v), Err(bad("summary.top", v, "must be a whole number from 1 to 100")), "{v:?}");
+        }
+        assert_eq!(
+            parse_summary(&q(&[("summary.top", "5"), ("summary.top", "6")])),
+            Err(ParamError::Repeated { name: "summary.top".into() })
+        );
+        let r = parse_summary(&q(&[("filter.reason", "TIMEOUT"), ("filter.from", "2026-11-25T10:00:00Z")])).unwrap();
+        assert_eq!((r.filters.reason, r.filters.from.is_some(), r.top), (vec![Reason::Timeout], true, 10));
+    }
+
+    #[test]
+    fn trend_days_is_a_whole_number_from_1_to_90_default_7_and_the_window_is_not_a_filter() {
+        let days = |v: &str| parse_trend(&q(&[("days", v)])).map(|r| r.days);
+        assert_eq!(parse_trend(&[]).map(|r| r.days), Ok(7));
+        for (v, expected) in [("1", 1), ("90", 90), ("30", 30)] {
+            assert_eq!(days(v), Ok(expected), "{v:?}");
+        }
+        for v in ["0", "91", "365", "-7", "7d", ""] {
+            let rule = if v.is_empty() { "must not be empty" } else { "must be a whole number from 1 to 90" };
+            assert_eq!(days(v), Err(bad("days", v, rule)), "{v:?}");
+        }
+        assert_eq!(parse_trend(&q(&[("days", "7"), ("days", "7")])), Err(ParamError::Repeated { name: "days".into() }));
+        for name in ["filter.from", "filter.until", "pagination.limit", "summary.top"] {
+            assert_eq!(
+                parse_trend(&q(&[(name, "2026-11-25T10:00:00Z")])),
+                Err(ParamError::Unknown { name: name.into() })
+            );
+        }
+    }
+
+    #[test]
+    fn cleanup_needs_an_image_repository_or_reason_filter() {
+        assert_eq!(parse_delete(&[]), Err(DeleteParamError::NoFilter));
+        assert_eq!(
+            parse_delete(&[]).unwrap_err().to_string(),
+            "at least one of filter.resourceName, filter.repository or filter.reason is required: \
+             an empty filter would delete every group"
+        );
+        assert_eq!(
+            parse_delete(&q(&[("filter.account", "123456789012")])),
+            Err(DeleteParamError::Param(ParamError::Unknown { name: "filter.account".into() }))
+        );
+        assert_eq!(
+            parse_delete(&q(&[("filter.resourceName", "nginx")])).map(|f| f.resource_name),
+            Ok(vec!["docker.io/library/nginx:latest".to_owned()])
+        );
+        assert_eq!(
+            parse_delete(&q(&[("filter.repository", "quay.io/acme/web:1"), ("filter.reason", "TIMEOUT")]))
+                .map(|f| (f.repository, f.reason)),
+            Ok((vec!["quay.io/acme/web".to_owned()], vec![Reason::Timeout]))
+        );
+        assert_eq!(
+            parse_delete(&q(&[("filter.resourceName", " ")])),
+            Err(DeleteParamError::Param(bad("filter.resourceName", " ", "must not be empty")))
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! condition and merged by sort key. Every other filter, and expiry, is checked on the records
 //! read. A page reads at most [`MAX_ITEMS_READ_PER_PAGE`] records; a sparse filter that reaches
 //! that bound returns a shorter page with a cursor to continue.
+//!
+//! Count, summary and trend read every matching group once through [`Store::each_match`], so
+//! their cost grows with the number of groups, never with the number of raw events.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -18,11 +21,12 @@ use uuid::Uuid;
 use crate::config::RetentionDays;
 use crate::cursor::{self, CursorError};
 use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
-use crate::group::GroupRecord;
+use crate::group::{GroupRecord, GroupState};
 use crate::params::{Filters, ListRequest};
 use crate::schema::{self, Index, ALL_PARTITION, SORT_KEY};
 use crate::store::{Store, StoreError};
 use crate::time_fmt;
+use crate::triage::TriageState;
 
 /// Records read at most for one page before it is cut short with a cursor.
 pub const MAX_ITEMS_READ_PER_PAGE: u64 = 20_000;
@@ -55,6 +59,8 @@ pub struct ReadStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub groups: Vec<GroupRecord>,
+    /// The triage and per-day counts of each group of `groups`, in the same order.
+    pub states: Vec<GroupState>,
     pub next_cursor: Option<String>,
     pub stats: ReadStats,
 }
@@ -82,9 +88,22 @@ pub fn plan(filters: &Filters) -> Plan {
     Plan { index, partitions }
 }
 
-/// Whether a stored group is visible now: not past its TTL, nor outside the retention window.
+/// Whether a stored group is visible now: its last occurrence is within the current retention.
+/// The stored TTL is not consulted: the retention is live configuration, so a group stamped
+/// under a shorter retention is still shown (and kept by the re-stamp job) after it grows, and
+/// one stamped under a longer retention is hidden at once when it shrinks.
 pub fn is_visible(g: &GroupRecord, now: OffsetDateTime, retention: RetentionDays) -> bool {
-    g.expires_at > now.unix_timestamp() && g.last_occurred_at > time_fmt::format(now - retention.duration())
+    g.last_occurred_at > time_fmt::format(now - retention.duration())
+}
+
+/// Whether a group in triage state `state` passes `filter.triage`: without it every state but
+/// `false_positive` does.
+pub fn triage_selected(f: &Filters, state: TriageState) -> bool {
+    if f.triage.is_empty() {
+        state != TriageState::FalsePositive
+    } else {
+        f.triage.contains(&state)
+    }
 }
 
 /// Whether a group passes every filter (OR within a filter, AND across filters).
@@ -209,6 +228,7 @@ impl Store {
             .collect();
         let mut stats = ReadStats::default();
         let mut groups = Vec::new();
+        let mut states = Vec::new();
         let mut last_returned: Option<String> = None;
         let mut more = false;
         loop {
@@ -229,8 +249,12 @@ impl Store {
                 continue;
             }
             let examined = sk.clone();
+            let state = GroupState::of_item(&item);
             let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
-            if is_visible(&record, now, retention) && matches(filters, &record) {
+            if is_visible(&record, now, retention)
+                && matches(filters, &record)
+                && triage_selected(filters, state.triage.state)
+            {
                 if groups.len() == limit {
                     more = true;
                     break;
@@ -240,6 +264,7 @@ impl Store {
                 } else {
                     last_returned = Some(sk);
                     groups.push(record);
+                    states.push(state);
                 }
             }
             if stats.items_read >= MAX_ITEMS_READ_PER_PAGE {
@@ -251,7 +276,42 @@ impl Store {
             }
         }
         let next_cursor = if more { last_returned.map(|k| cursor::encode(&k, &query_id)) } else { None };
-        Ok(Page { groups, next_cursor, stats })
+        Ok(Page { groups, next_cursor, states, stats })
+    }
+
+    /// Calls `visit` once for every group matching `filters` (visible, passing every filter and
+    /// `filter.triage`), in no particular order. Reads each group of the chosen index's
+    /// partitions within the time window once: the cost grows with the number of groups.
+    pub async fn each_match(
+        &self,
+        filters: &Filters,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+        mut visit: impl FnMut(GroupRecord, GroupState),
+    ) -> Result<ReadStats, QueryError> {
+        let plan = plan(filters);
+        let window = self.window(filters, &plan, now, retention, false);
+        let mut stats = ReadStats::default();
+        for value in &plan.partitions {
+            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            loop {
+                self.fetch(&window, &mut p, 1000, &mut stats).await?;
+                for (_, item) in p.buffer.drain(..) {
+                    let state = GroupState::of_item(&item);
+                    let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+                    if is_visible(&record, now, retention)
+                        && matches(filters, &record)
+                        && triage_selected(filters, state.triage.state)
+                    {
+                        visit(record, state);
+                    }
+                }
+                if p.exhausted {
+                    break;
+                }
+            }
+        }
+        Ok(stats)
     }
 
     /// The exact number of groups matching `filters`.
@@ -261,26 +321,22 @@ impl Store {
         now: OffsetDateTime,
         retention: RetentionDays,
     ) -> Result<(u64, ReadStats), QueryError> {
-        let plan = plan(filters);
-        let window = self.window(filters, &plan, now, retention, false);
-        let mut stats = ReadStats::default();
         let mut total = 0u64;
-        for value in &plan.partitions {
-            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
-            loop {
-                self.fetch(&window, &mut p, 1000, &mut stats).await?;
-                for (_, item) in p.buffer.drain(..) {
-                    let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
-                    if is_visible(&record, now, retention) && matches(filters, &record) {
-                        total += 1;
-                    }
-                }
-                if p.exhausted {
-                    break;
-                }
-            }
-        }
+        let stats = self.each_match(filters, now, retention, |_, _| total += 1).await?;
         Ok((total, stats))
+    }
+
+    /// A group by id with its triage and per-day counts, unless it has expired.
+    pub async fn get_visible_with_state(
+        &self,
+        id: &Uuid,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Option<(GroupRecord, GroupState)>, StoreError> {
+        let Some(item) = self.get_item(id).await? else { return Ok(None) };
+        let state = GroupState::of_item(&item);
+        let record: GroupRecord = serde_dynamo::from_item(item)?;
+        Ok(is_visible(&record, now, retention).then_some((record, state)))
     }
 
     /// A group by id, unless it has expired.

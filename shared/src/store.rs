@@ -10,6 +10,10 @@
 //! so a wrong belief cancels the transaction, which returns the stored item; the writer re-plans
 //! from it and tries again. Counts are atomic `ADD`s, `lastOccurredAt` only moves forward and
 //! `createdAt` only backward, whatever order occurrences arrive in.
+//!
+//! The same update keeps the per-day counts (`daily`, see [`crate::daily`]) and asserts the
+//! group is not `resolved` (see [`crate::triage`]): a failure after the resolve time reopens it,
+//! decided inside the conditional write so the reopen is recorded, and notified, once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -24,6 +28,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::config::RetentionDays;
+use crate::daily;
 use crate::event::Occurrence;
 use crate::expr::Expr;
 use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
@@ -31,6 +36,7 @@ use crate::group::{GroupRecord, MAX_SET_ENTRIES};
 use crate::notify::{Notification, Pending, OUTBOX_PARTITION};
 use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use crate::time_fmt;
+use crate::triage::{self, TriageEntry, TriageState};
 
 /// How long an envelope id is remembered: EventBridge retries for up to 24 h and Lambda's
 /// asynchronous queue for up to 6 h more, so 48 h covers every redelivery.
@@ -127,6 +133,8 @@ pub struct Aggregate<'a> {
     pub origin_counts: BTreeMap<&'static str, u64>,
     /// Per remembered set: value → latest time seen, at most [`MAX_SET_ENTRIES`] (most recent).
     pub sets: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// Occurrences per UTC day (`YYYY-MM-DD`).
+    pub daily: BTreeMap<String, u64>,
 }
 
 /// The remembered sets: attribute name and the occurrence's value for it.
@@ -154,6 +162,7 @@ impl<'a> Aggregate<'a> {
             op_counts: BTreeMap::new(),
             origin_counts: BTreeMap::new(),
             sets: BTreeMap::new(),
+            daily: BTreeMap::new(),
         };
         for o in occurrences {
             if agg.event_ids.contains(&o.envelope.id.as_str()) {
@@ -166,6 +175,7 @@ impl<'a> Aggregate<'a> {
             agg.earliest = agg.earliest.min(o.occurred_at);
             *agg.op_counts.entry(o.operation.key()).or_default() += 1;
             *agg.origin_counts.entry(o.origin.as_str()).or_default() += 1;
+            *agg.daily.entry(daily::day_key(o.occurred_at)).or_default() += 1;
             let t = time_fmt::format(o.occurred_at);
             for (attr, value) in set_values(o) {
                 if let Some(v) = value {
@@ -191,6 +201,13 @@ impl<'a> Aggregate<'a> {
         self.event_ids.len() as u64
     }
 
+    /// The per-day counts a writer whose clock reads `now` records: days before the
+    /// [`daily::horizon`] can no longer be asked for, so they are not kept.
+    pub fn recorded_days(&self, now: OffsetDateTime) -> BTreeMap<String, u64> {
+        let horizon = daily::horizon(now);
+        self.daily.iter().filter(|(d, _)| **d >= horizon).map(|(d, n)| (d.clone(), *n)).collect()
+    }
+
     /// The same aggregate without the given envelope ids (found to be duplicates).
     fn without(&self, all: &[&'a Occurrence], drop: &[&str]) -> Option<Self> {
         let rest: Vec<&Occurrence> = all.iter().copied().filter(|o| !drop.contains(&o.envelope.id.as_str())).collect();
@@ -211,6 +228,30 @@ struct Belief {
     count: Option<u64>,
     /// Triaged as false positive: never notifies.
     suppressed: bool,
+    daily: DailyBelief,
+    triage: TriageBelief,
+}
+
+/// What the writer believes of the stored `daily` map.
+#[derive(Debug, Clone, PartialEq, Default)]
+enum DailyBelief {
+    /// The map exists and has room for the days written (the optimistic belief).
+    #[default]
+    Room,
+    /// No map: the group was written before per-day counts existed.
+    Missing,
+    /// The stored map has `size` entries; `evict` are removed to keep it within bounds.
+    Stored { size: usize, evict: Vec<String> },
+}
+
+/// What the writer believes of the group's triage.
+#[derive(Debug, Clone, PartialEq, Default)]
+enum TriageBelief {
+    /// Not `resolved` (the optimistic belief).
+    #[default]
+    NotResolved,
+    /// `resolved` at `at`, under triage version `version`, with this history.
+    Resolved { at: String, version: Option<u64>, history: Vec<TriageEntry> },
 }
 
 impl Belief {
@@ -218,33 +259,88 @@ impl Belief {
         Self { exists: true, ..Self::default() }
     }
 
-    /// The belief that matches a stored item (`None`: no item).
-    fn from_stored(item: Option<&HashMap<String, AttributeValue>>, agg: &Aggregate) -> Self {
+    /// The belief that matches a stored item (`None`: no item), for a writer whose clock reads
+    /// `now`.
+    fn from_stored(item: Option<&HashMap<String, AttributeValue>>, agg: &Aggregate, now: OffsetDateTime) -> Self {
         let Some(item) = item else { return Self::default() };
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
         let mut evictions = HashMap::new();
         for (attr, values) in &agg.sets {
             let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
             let new = values.keys().filter(|v| !map.contains_key(*v)).count();
-            if map.len() + new > MAX_SET_ENTRIES {
-                let mut by_age: Vec<(&String, &str)> = map
-                    .iter()
-                    .filter(|(k, _)| !values.contains_key(*k))
-                    .map(|(k, v)| (k, v.as_s().map(String::as_str).unwrap_or("")))
-                    .collect();
-                by_age.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
-                let excess = map.len() + new - MAX_SET_ENTRIES;
-                evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
+            // Where the optimistic "room" condition holds, keep it. It does not for a set so
+            // full that only some of the values are new: then the stored size is asserted
+            // exactly, with the evictions (possibly none) that make room.
+            if new == 0 || map.len() <= MAX_SET_ENTRIES.saturating_sub(values.len()) {
+                continue;
             }
+            let mut by_age: Vec<(&String, &str)> = map
+                .iter()
+                .filter(|(k, _)| !values.contains_key(*k))
+                .map(|(k, v)| (k, v.as_s().map(String::as_str).unwrap_or("")))
+                .collect();
+            by_age.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+            let excess = (map.len() + new).saturating_sub(MAX_SET_ENTRIES);
+            evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
         }
         let count = item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-        let suppressed = s("triage").as_deref() == Some("false_positive");
-        Self { exists: true, last: s("lastOccurredAt"), created: s("createdAt"), evictions, count, suppressed }
+        let state = TriageState::of_item(item);
+        let triage = match state {
+            TriageState::Resolved => {
+                let t = triage::Triage::of_item(item);
+                TriageBelief::Resolved { at: t.at.unwrap_or_default(), version: t.version, history: t.history }
+            }
+            _ => TriageBelief::NotResolved,
+        };
+        let daily = daily_belief(item, agg, now);
+        Self {
+            exists: true,
+            last: s("lastOccurredAt"),
+            created: s("createdAt"),
+            evictions,
+            count,
+            suppressed: state == TriageState::FalsePositive,
+            daily,
+            triage,
+        }
     }
+
+    /// The triage version a write under this belief reopens, when it does: the group is
+    /// resolved and the aggregate's latest occurrence is after the resolve time.
+    fn reopens(&self, agg: &Aggregate) -> Option<u64> {
+        match &self.triage {
+            TriageBelief::Resolved { at, version, .. } if time_fmt::format(agg.latest.occurred_at) > *at => {
+                Some(version.unwrap_or(0))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a writer whose clock reads `now` believes of a stored `daily` map: the optimistic
+/// belief where it holds, else the stored size with the days to evict: every day older than
+/// the horizon, and the oldest others while the map would exceed [`daily::MAX_ENTRIES`].
+fn daily_belief(item: &HashMap<String, AttributeValue>, agg: &Aggregate, now: OffsetDateTime) -> DailyBelief {
+    let Some(Ok(map)) = item.get(daily::ATTRIBUTE).map(|v| v.as_m()) else { return DailyBelief::Missing };
+    let days = agg.recorded_days(now);
+    let new = days.keys().filter(|d| !map.contains_key(*d)).count();
+    if new == 0 || map.len() <= daily::MAX_ENTRIES.saturating_sub(days.len()) {
+        return DailyBelief::Room;
+    }
+    let horizon = daily::horizon(now);
+    let mut candidates: Vec<&String> = map.keys().filter(|k| !days.contains_key(*k)).collect();
+    candidates.sort();
+    let stale = candidates.iter().filter(|k| ***k < horizon).count();
+    let excess = (map.len() + new).saturating_sub(daily::MAX_ENTRIES).max(stale);
+    DailyBelief::Stored { size: map.len(), evict: candidates.into_iter().take(excess).cloned().collect() }
 }
 
 fn counts_map(counts: &BTreeMap<&'static str, u64>) -> AttributeValue {
     AttributeValue::M(counts.iter().map(|(k, v)| ((*k).to_owned(), AttributeValue::N(v.to_string()))).collect())
+}
+
+fn days_map(days: &BTreeMap<String, u64>) -> AttributeValue {
+    AttributeValue::M(days.iter().map(|(k, v)| (k.clone(), AttributeValue::N(v.to_string()))).collect())
 }
 
 fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
@@ -253,13 +349,14 @@ fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
     )
 }
 
-/// The update for an aggregate under one belief.
+/// The update for an aggregate under one belief, by a writer whose clock reads `now`.
 fn plan_update(
     agg: &Aggregate,
     id: &Uuid,
     belief: &Belief,
     retention: RetentionDays,
     thresholds: Option<&[u64]>,
+    now: OffsetDateTime,
 ) -> Expr {
     let o = agg.latest;
     let t = time_fmt::format(o.occurred_at);
@@ -270,6 +367,7 @@ fn plan_update(
 
     let newest = belief.last.as_deref().is_none_or(|last| t.as_str() >= last);
     let oldest = belief.created.as_deref().is_some_and(|created| t_first.as_str() < created);
+    let days = agg.recorded_days(now);
 
     if !belief.exists {
         let pk = e.name(PARTITION_KEY);
@@ -303,6 +401,8 @@ fn plan_update(
             let (n, v) = (e.name(attr), e.value(set_map(agg.sets.get(attr))));
             e.set(format!("{n} = {v}"));
         }
+        let (n, v) = (e.name(daily::ATTRIBUTE), e.value(days_map(&days)));
+        e.set(format!("{n} = {v}"));
     } else {
         let pk = e.name(PARTITION_KEY);
         e.condition(format!("attribute_exists({pk})"));
@@ -354,6 +454,8 @@ fn plan_update(
                 }
             }
         }
+        plan_daily(&mut e, &days, &belief.daily);
+        plan_triage(&mut e, agg, belief, now);
         let (n, add) = (e.name("numOccurrences"), e.n(agg.count()));
         e.add(format!("{n} {add}"));
         match (thresholds, belief.count) {
@@ -394,6 +496,93 @@ fn plan_update(
     e
 }
 
+/// The per-day counts of an update of an existing group.
+fn plan_daily(e: &mut Expr, days: &BTreeMap<String, u64>, belief: &DailyBelief) {
+    if days.is_empty() {
+        return;
+    }
+    let map = e.name(daily::ATTRIBUTE);
+    if *belief == DailyBelief::Missing {
+        e.condition(format!("attribute_not_exists({map})"));
+        let v = e.value(days_map(days));
+        e.set(format!("{map} = {v}"));
+        return;
+    }
+    let zero = e.n(0);
+    let mut exists_all = Vec::new();
+    for (day, n) in days {
+        let path = e.path(daily::ATTRIBUTE, day);
+        let add = e.n(n);
+        e.set(format!("{path} = if_not_exists({path}, {zero}) + {add}"));
+        exists_all.push(format!("attribute_exists({path})"));
+    }
+    match belief {
+        DailyBelief::Stored { size, evict } => {
+            let size = e.n(size);
+            e.condition(format!("size({map}) = {size}"));
+            for day in evict {
+                let old = e.path(daily::ATTRIBUTE, day);
+                e.condition(format!("attribute_exists({old})"));
+                e.remove(old);
+            }
+        }
+        _ => {
+            // Assume the map exists with room; prune the day that has just left the window.
+            e.condition(format!("attribute_exists({map})"));
+            let room = e.n(daily::MAX_ENTRIES.saturating_sub(days.len()));
+            e.condition(format!("(size({map}) <= {room} OR ({}))", exists_all.join(" AND ")));
+            let pruned: std::collections::BTreeSet<String> =
+                days.keys().filter_map(|d| daily::pruned_by(d)).filter(|d| !days.contains_key(d)).collect();
+            for day in pruned {
+                let old = e.path(daily::ATTRIBUTE, &day);
+                e.remove(old);
+            }
+        }
+    }
+}
+
+/// The triage part of an update of an existing group: assert it is not resolved, or, when it
+/// is, either reopen it (the occurrence is after the resolve time) or leave it resolved.
+fn plan_triage(e: &mut Expr, agg: &Aggregate, belief: &Belief, now: OffsetDateTime) {
+    let state = e.name(triage::attr::STATE);
+    let resolved = e.s(TriageState::Resolved.as_str());
+    let TriageBelief::Resolved { at, version, history } = &belief.triage else {
+        e.condition(format!("(attribute_not_exists({state}) OR {state} <> {resolved})"));
+        return;
+    };
+    e.condition(format!("{state} = {resolved}"));
+    let version_n = e.name(triage::attr::VERSION);
+    match version {
+        Some(v) => {
+            let v = e.n(v);
+            e.condition(format!("{version_n} = {v}"));
+        }
+        None => e.condition(format!("attribute_not_exists({version_n})")),
+    }
+    let Some(reopened) = belief.reopens(agg) else { return };
+    let t = time_fmt::format(agg.latest.occurred_at);
+    let note = format!("reopened: a failure occurred at {t}, after the group was resolved at {at}");
+    let entry = TriageEntry {
+        state: TriageState::Open.as_str().to_owned(),
+        at: time_fmt::format(now),
+        by: triage::INGEST_ACTOR.to_owned(),
+        note: Some(note.clone()),
+    };
+    let history = triage::history_with(entry.clone(), history);
+    let sets: [(&str, AttributeValue); 6] = [
+        (triage::attr::STATE, AttributeValue::S(entry.state)),
+        (triage::attr::AT, AttributeValue::S(entry.at)),
+        (triage::attr::BY, AttributeValue::S(entry.by)),
+        (triage::attr::NOTE, AttributeValue::S(note)),
+        (triage::attr::HISTORY, triage::history_attribute(&history)),
+        (triage::attr::VERSION, AttributeValue::N((reopened + 1).to_string())),
+    ];
+    for (attr, value) in sets {
+        let (n, v) = (e.name(attr), e.value(value));
+        e.set(format!("{n} = {v}"));
+    }
+}
+
 fn marker_put(table: &str, event_id: &str, id: &Uuid, now: OffsetDateTime) -> Result<Put, StoreError> {
     let expires = (now + time::Duration::hours(MARKER_TTL_HOURS)).unix_timestamp();
     let item = HashMap::from([
@@ -421,7 +610,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Envelope ids per transaction at most: TransactWriteItems holds 100 items; one is the group,
-/// and up to 4 are outbox records (opened, or thresholds crossed at once).
+/// and up to 4 are outbox records (opened; or reopened and up to 3 thresholds crossed at once).
 pub const MAX_EVENTS_PER_WRITE: usize = 95;
 
 /// What recording a batch of one group did, per envelope id.
@@ -480,7 +669,7 @@ impl Store {
         let Some(mut agg) = Aggregate::of(occurrences) else { return Ok(result) };
         let mut belief = Belief::optimistic();
         for attempt in 0..MAX_ATTEMPTS {
-            let e = plan_update(&agg, id, &belief, retention, self.thresholds.as_deref());
+            let e = plan_update(&agg, id, &belief, retention, self.thresholds.as_deref(), now);
             let update_expression = e.update_expression();
             let condition = e.condition_expression();
             let (names, values) = e.into_parts();
@@ -539,11 +728,9 @@ impl Store {
                 }
                 belief = Belief::optimistic();
             } else if code(markers) == "ConditionalCheckFailed" {
-                let stored = match reasons.get(markers).and_then(|r| r.item()) {
-                    Some(item) => Some(item.clone()),
-                    None => self.get_raw(id).await?,
-                };
-                belief = Belief::from_stored(stored.as_ref(), &agg);
+                // With ALL_OLD, a cancellation without an item means there is none; were that
+                // ever wrong, the create's own condition fails and returns the item.
+                belief = Belief::from_stored(reasons.get(markers).and_then(|r| r.item()), &agg, now);
             } else if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError")) {
                 tokio::time::sleep(backoff(attempt)).await;
             } else {
@@ -553,23 +740,29 @@ impl Store {
         Err(StoreError::Contention { group: *id, attempts: MAX_ATTEMPTS })
     }
 
-    /// The transitions a write under `belief` makes: opening the group, and each threshold its
-    /// count crosses; none for a false positive or when transitions are off.
+    /// The transitions a write under `belief` makes: opening the group, reopening it after it
+    /// was resolved, and each threshold its count crosses (none for a false positive); none at
+    /// all when transitions are off.
     fn transitions(&self, agg: &Aggregate, id: &Uuid, belief: &Belief) -> Vec<Notification> {
         let Some(thresholds) = &self.thresholds else { return Vec::new() };
         let k = agg.count();
         if !belief.exists {
             return vec![Notification::new(id, agg.latest, None, k)];
         }
-        match belief.count {
-            Some(n) if !belief.suppressed => thresholds
-                .iter()
-                .filter(|t| n < **t && **t <= n + k)
-                .take(3)
-                .map(|t| Notification::new(id, agg.latest, Some(*t), n + k))
-                .collect(),
-            _ => Vec::new(),
+        let mut out = Vec::new();
+        if let Some(version) = belief.reopens(agg) {
+            out.push(Notification::reopened(id, agg.latest, version, belief.count.map_or(k, |n| n + k)));
         }
+        if let Some(n) = belief.count.filter(|_| !belief.suppressed) {
+            out.extend(
+                thresholds
+                    .iter()
+                    .filter(|t| n < **t && **t <= n + k)
+                    .take(3)
+                    .map(|t| Notification::new(id, agg.latest, Some(*t), n + k)),
+            );
+        }
+        out
     }
 
     /// Outbox records not yet published, oldest first (at most `limit`).
@@ -606,6 +799,11 @@ impl Store {
             .await
             .map_err(dynamo("DeleteItem"))?;
         Ok(())
+    }
+
+    /// The stored item of group `id` (strongly consistent), whether or not it has expired.
+    pub async fn get_item(&self, id: &Uuid) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.get_raw(id).await
     }
 
     async fn get_raw(&self, id: &Uuid) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {

@@ -8,9 +8,10 @@ use time::OffsetDateTime;
 
 use crate::classify::Reason;
 use crate::event::{Operation, Origin};
-use crate::group::{most_recent_first, GroupRecord};
+use crate::group::{most_recent_first, GroupRecord, GroupState};
 use crate::query::EVENT_TYPE;
 use crate::time_fmt;
+use crate::triage::TriageEntry;
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -56,6 +57,26 @@ pub struct ScanFailure {
     pub region: String,
     pub source: String,
     pub expires_at: String,
+    /// The group's triage; absent where the caller did not read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triage: Option<TriageView>,
+}
+
+/// A group's triage as the API shows it.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageView {
+    /// `open` (also for groups never triaged), `acknowledged`, `false_positive` or `resolved`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triaged_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triaged_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Newest first, at most 20; shown by the get and triage routes only, to keep pages small.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<TriageEntry>,
 }
 
 fn counts(stored: &HashMap<String, u64>, name: impl Fn(&str) -> Option<&'static str>) -> BTreeMap<String, u64> {
@@ -98,7 +119,24 @@ impl From<&GroupRecord> for AdministrationEvent {
                 region: g.region.clone(),
                 source: g.source.clone(),
                 expires_at,
+                triage: None,
             },
         }
+    }
+}
+
+impl AdministrationEvent {
+    /// The event of `g` with its triage from `state`, with the history when `history` is set.
+    pub fn with_state(g: &GroupRecord, state: &GroupState, history: bool) -> Self {
+        let mut event = Self::from(g);
+        let t = &state.triage;
+        event.scan_failure.triage = Some(TriageView {
+            state: t.state.as_str(),
+            triaged_at: t.at.clone(),
+            triaged_by: t.by.clone(),
+            note: t.note.clone(),
+            history: if history { t.history.clone() } else { Vec::new() },
+        });
+        event
     }
 }

@@ -204,6 +204,41 @@ pub async fn seed_groups(store: &Store, groups: &[scan_failures::group::GroupRec
     }
 }
 
+/// [`seed_groups`], then per group the attributes `extra` gives it (per-day counts, triage),
+/// written with one `UpdateItem` each.
+pub async fn seed_groups_with(
+    store: &Store,
+    groups: &[scan_failures::group::GroupRecord],
+    extra: impl Fn(
+        &scan_failures::group::GroupRecord,
+    ) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    seed_groups(store, groups).await;
+    for g in groups {
+        let attributes = extra(g);
+        if attributes.is_empty() {
+            continue;
+        }
+        let mut update = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("g#{}", g.id)));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in attributes.into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+            sets.push(format!("#a{i} = :v{i}"));
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("seed: {e:?}"));
+    }
+}
+
 /// A synthetic group for read-side tests: `minutes_ago` sets `lastOccurredAt` relative to `now`.
 pub fn synthetic_group(
     n: usize,
@@ -246,6 +281,18 @@ pub fn synthetic_group(
 /// An API Gateway request built from the fixtures in `events/api/`: HTTP API (payload 2.0) or
 /// REST API, with the IAM caller set, or removed when `caller` is `None`.
 pub fn api_request(path: &str, query: &str, caller: Option<&str>, rest: bool) -> lambda_http::Request {
+    api_request_with("GET", path, query, None, caller, rest)
+}
+
+/// [`api_request`] with another method and a JSON body.
+pub fn api_request_with(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&str>,
+    caller: Option<&str>,
+    rest: bool,
+) -> lambda_http::Request {
     let fixture = if rest { "events/api/list-rest-api-iam.json" } else { "events/api/list-http-api-iam.json" };
     let text = std::fs::read_to_string(repo_root().join(fixture)).unwrap_or_else(|e| panic!("{fixture}: {e}"));
     let mut ev: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
@@ -257,7 +304,11 @@ pub fn api_request(path: &str, query: &str, caller: Option<&str>, rest: bool) ->
             (k.to_owned(), v.to_owned())
         })
         .collect();
+    ev["body"] = body.map_or(serde_json::Value::Null, Into::into);
+    ev["isBase64Encoded"] = false.into();
     if rest {
+        ev["httpMethod"] = method.into();
+        ev["requestContext"]["httpMethod"] = method.into();
         ev["path"] = path.into();
         let mut single = serde_json::Map::new();
         let mut multi = serde_json::Map::new();
@@ -281,6 +332,7 @@ pub fn api_request(path: &str, query: &str, caller: Option<&str>, rest: bool) ->
     } else {
         ev["rawPath"] = path.into();
         ev["requestContext"]["http"]["path"] = path.into();
+        ev["requestContext"]["http"]["method"] = method.into();
         ev["rawQueryString"] = query.into();
         let mut single = serde_json::Map::new();
         for (k, v) in &pairs {

@@ -1,9 +1,10 @@
 //! The admin API on a real DynamoDB Local, through the api handler in-process.
 
 use api::handler::Api;
-use api::routes::ROUTES;
-use integration_tests::{api_request, fresh_store, seed_groups, synthetic_group};
+use api::routes::{Action, ROUTES};
+use integration_tests::{api_request, api_request_with, fresh_store, seed_groups, synthetic_group};
 use lambda_http::Body;
+use scan_failures::auth::Permission;
 use scan_failures::classify::Reason;
 use scan_failures::config::{ApiConfig, RetentionDays};
 use scan_failures::group::GroupRecord;
@@ -67,36 +68,80 @@ fn mixed_groups(now: OffsetDateTime) -> Vec<GroupRecord> {
         .collect()
 }
 
+/// An api granting `view` and `write` (comma-separated patterns).
+fn api_with(store: &Store, view: &str, write: &str) -> Api {
+    let vars = [
+        ("TABLE_NAME", store.table().to_owned()),
+        ("ADMIN_VIEW_PRINCIPALS", view.to_owned()),
+        ("ADMIN_WRITE_PRINCIPALS", write.to_owned()),
+    ];
+    let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    Api::new(store.clone(), &config)
+}
+
+async fn send(
+    api: &Api,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&str>,
+    caller: Option<&str>,
+    rest: bool,
+) -> (u16, Value) {
+    let res = api.handle(api_request_with(method, path, query, body, caller, rest)).await;
+    let status = res.status().as_u16();
+    let body = match res.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, body)
+}
+
+/// A valid request of each route: (query, body).
+fn valid_request(route: &api::routes::Route) -> (&'static str, Option<&'static str>) {
+    match route.action {
+        Action::Delete => ("filter.resourceName=docker.io/library/nothing:1", None),
+        Action::Triage => ("", Some(r#"{"state": "acknowledged", "note": "seen"}"#)),
+        Action::PutConfig => ("", Some(r#"{"retentionDays": 4}"#)),
+        _ => ("", None),
+    }
+}
+
 #[tokio::test]
-async fn every_route_enforces_default_deny_authorization() {
+async fn every_route_enforces_default_deny_authorization_with_writes_for_writers_only() {
     let store = fresh_store().await;
     let now = OffsetDateTime::now_utc();
     let group = synthetic_group(1, "nginx", Reason::Timeout, now, 5);
     seed_groups(&store, std::slice::from_ref(&group)).await;
-    let listed = format!("{ALICE},{ADMIN_ROLE},arn:aws:iam::123456789012:role/Audit*");
-    let granted = api(&store, &listed);
-    let nobody = api(&store, "");
+    let viewers = format!("{ALICE},arn:aws:iam::123456789012:role/Audit*");
+    let granted = api_with(&store, &viewers, ADMIN_ROLE);
+    let nobody = api_with(&store, "", "");
     for route in ROUTES {
         let path = route.path.replace("{id}", &group.id);
+        let (query, body) = valid_request(route);
+        let write = route.permission == Permission::Write;
         for rest in [false, true] {
             let shape = if rest { "REST" } else { "HTTP" };
-            assert_eq!(call_shape(&granted, &path, "", None, rest).await.0, 401, "{shape} {path} without identity");
-            assert_eq!(
-                call_shape(&granted, &path, "", Some(MALLORY), rest).await.0,
-                403,
-                "{shape} {path} unlisted user"
-            );
+            let what = format!("{shape} {} {path}", route.method);
+            let call = |api, caller| send(api, route.method, &path, query, body, caller, rest);
+            assert_eq!(call(&granted, None).await.0, 401, "{what} without identity");
+            assert_eq!(call(&granted, Some(MALLORY)).await.0, 403, "{what} unlisted user");
+            for viewer in [ALICE, AUDIT_SESSION] {
+                let (status, answer) = call(&granted, Some(viewer)).await;
+                assert_eq!(status, if write { 403 } else { 200 }, "{what} as viewer {viewer}: {answer}");
+                if write {
+                    assert_eq!(
+                        answer["message"],
+                        format!("{viewer} lacks the \"Administration write\" permission: add it (or a pattern matching it) to ADMIN_WRITE_PRINCIPALS")
+                    );
+                }
+            }
+            for writer in [ADMIN_ROLE, ADMIN_SESSION] {
+                let (status, answer) = call(&granted, Some(writer)).await;
+                assert_eq!(status, 200, "{what} as writer {writer}: {answer}");
+            }
             for caller in [ALICE, ADMIN_ROLE, ADMIN_SESSION, AUDIT_SESSION] {
-                assert_eq!(
-                    call_shape(&granted, &path, "", Some(caller), rest).await.0,
-                    200,
-                    "{shape} {path} as {caller}"
-                );
-                assert_eq!(
-                    call_shape(&nobody, &path, "", Some(caller), rest).await.0,
-                    403,
-                    "{shape} {path} empty list, {caller}"
-                );
+                assert_eq!(call(&nobody, Some(caller)).await.0, 403, "{what} empty lists, {caller}");
             }
         }
     }
@@ -104,6 +149,9 @@ async fn every_route_enforces_default_deny_authorization() {
     assert_eq!(status, 403);
     assert_eq!(body["code"], 403);
     assert_eq!(body["error"], "forbidden");
+    // A method a path does not take is a 405 naming the ones it does.
+    let (status, body) = send(&granted, "POST", "/v1/administration/events", "", None, Some(ADMIN_ROLE), false).await;
+    assert_eq!((status, body["message"].as_str()), (405, Some("/v1/administration/events accepts GET, DELETE only")));
 }
 
 #[tokio::test]
@@ -314,4 +362,563 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
         stderr.contains("LOCAL_PRINCIPAL is a local-development opt-in and is refused inside AWS Lambda (AWS_LAMBDA_INITIALIZATION_TYPE is set)"),
         "{stderr}"
     );
+}
+
+// ------------------------------------------------------------------ summary and trend
+
+/// The tests' "now" for data ingested through the handler.
+fn fixed_now() -> OffsetDateTime {
+    time::macros::datetime!(2026-11-25 12:00 UTC)
+}
+
+/// One failure as the test sends it, with what the test expects of it.
+struct Sent {
+    account: &'static str,
+    image: &'static str,
+    reason: &'static str,
+    operation: &'static str,
+    origin: &'static str,
+    cluster: Option<String>,
+    at: OffsetDateTime,
+}
+
+/// 90 failures over 6 days, 3 accounts, 3 registries, 5 images and 4 reasons.
+fn mixed_failures() -> Vec<Sent> {
+    let accounts = ["111111111111", "222222222222", "333333333333"];
+    let images = [
+        "quay.io/acme/web:1",
+        "quay.io/acme/web:2",
+        "quay.io/acme/api:1",
+        "ghcr.io/acme/worker:main",
+        "docker.io/library/nginx:1.25",
+    ];
+    let reasons = ["TIMEOUT", "REGISTRY_UNAUTHORIZED", "IMAGE_NOT_FOUND", "RATE_LIMITED"];
+    let operations = ["image scan", "image check", "image sbom", "deployment check"];
+    (0..90usize)
+        .map(|i| Sent {
+            account: accounts[(i / 7) % 3],
+            image: images[i % 5],
+            reason: reasons[(i / 3) % 4],
+            operation: operations[i % 4],
+            origin: ["roxctl", "api"][(i / 2) % 2],
+            cluster: (i % 5 != 0).then(|| format!("prod-{}", i % 4)),
+            at: fixed_now() - time::Duration::days((i % 6) as i64) - time::Duration::minutes(i as i64 + 1),
+        })
+        .collect()
+}
+
+async fn ingest_all(store: &Store, sent: &[Sent]) {
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(30).unwrap()).with_clock(fixed_now);
+    for (i, s) in sent.iter().enumerate() {
+        let t = scan_failures::time_fmt::format(s.at);
+        let mut detail = serde_json::json!({"operation": s.operation, "origin": s.origin, "image": {"name": s.image},
+            "error": {"message": "scan failed", "code": s.reason}, "occurredAt": t});
+        if let Some(c) = &s.cluster {
+            detail["cluster"] = serde_json::json!(c);
+        }
+        let envelope = serde_json::json!({"version": "0", "id": format!("mixed-{i}"), "detail-type": "Image Scan Failed",
+            "source": "test.mixed", "account": s.account, "time": t, "region": "eu-west-1", "resources": [],
+            "detail": detail});
+        ingest.handle(envelope).await.unwrap();
+    }
+}
+
+/// A group as the test recomputes it from the failures it sent.
+#[derive(Default)]
+struct Expected {
+    image: String,
+    repository: String,
+    registry: String,
+    reason: String,
+    count: u64,
+    latest: Option<OffsetDateTime>,
+    account: String,
+    first: Option<OffsetDateTime>,
+    ops: std::collections::BTreeMap<String, u64>,
+    origins: std::collections::BTreeMap<String, u64>,
+    clusters: std::collections::BTreeSet<String>,
+    days: std::collections::BTreeMap<String, u64>,
+}
+
+fn expected_groups(sent: &[Sent]) -> Vec<Expected> {
+    let mut groups: std::collections::BTreeMap<(String, String), Expected> = Default::default();
+    for s in sent {
+        let image = scan_failures::image::ImageRef::parse(s.image).unwrap();
+        let g = groups.entry((image.normalized(), s.reason.to_owned())).or_default();
+        g.image = image.normalized();
+        g.repository = image.repository();
+        g.registry = image.registry.clone();
+        g.reason = s.reason.to_owned();
+        g.count += 1;
+        if g.latest.is_none_or(|l| s.at > l) {
+            g.latest = Some(s.at);
+            g.account = s.account.to_owned();
+        }
+        g.first = Some(g.first.map_or(s.at, |f| f.min(s.at)));
+        *g.ops.entry(s.operation.to_owned()).or_default() += 1;
+        *g.origins.entry(s.origin.to_owned()).or_default() += 1;
+        g.clusters.extend(s.cluster.clone());
+        *g.days.entry(scan_failures::daily::day_key(s.at)).or_default() += 1;
+    }
+    groups.into_values().collect()
+}
+
+/// `{"groups": n, "occurrences": m}` per key, over `groups`, keyed by `key` (several keys per group
+/// allowed, each with its own occurrences).
+fn tallies(groups: &[&Expected], key: impl Fn(&Expected) -> Vec<(String, u64)>) -> Value {
+    let mut out: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for g in groups {
+        for (k, n) in key(g) {
+            let e = out.entry(k).or_default();
+            e.0 += 1;
+            e.1 += n;
+        }
+    }
+    Value::Object(out.into_iter().map(|(k, (g, o))| (k, serde_json::json!({"groups": g, "occurrences": o}))).collect())
+}
+
+/// Heaviest first (occurrences, then groups, then name), as the summary orders its lists.
+fn heaviest_first(mut entries: Vec<(String, u64, u64)>) -> Vec<(String, u64, u64)> {
+    entries.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then_with(|| a.0.cmp(&b.0)));
+    entries
+}
+
+fn grouped<'a>(groups: &[&'a Expected], key: impl Fn(&Expected) -> String) -> Vec<(String, Vec<&'a Expected>)> {
+    let mut map: std::collections::BTreeMap<String, Vec<&Expected>> = Default::default();
+    for g in groups {
+        map.entry(key(g)).or_default().push(g);
+    }
+    let weights: Vec<(String, u64, u64)> =
+        map.iter().map(|(k, gs)| (k.clone(), gs.len() as u64, gs.iter().map(|g| g.count).sum::<u64>())).collect();
+    heaviest_first(weights).into_iter().map(|(k, _, _)| (k.clone(), map.remove(&k).unwrap_or_default())).collect()
+}
+
+fn expected_summary(groups: &[&Expected], top: usize) -> Value {
+    let total = |gs: &[&Expected]| gs.iter().map(|g| g.count).sum::<u64>();
+    let level = |g: &Expected| {
+        let reason = Reason::from_code(&g.reason).unwrap();
+        format!("ADMINISTRATION_EVENT_LEVEL_{}", reason.level().as_str())
+    };
+    let mut clusters: std::collections::BTreeMap<String, u64> = Default::default();
+    for g in groups {
+        for c in &g.clusters {
+            *clusters.entry(c.clone()).or_default() += 1;
+        }
+    }
+    let images: Vec<(String, u64, u64)> =
+        grouped(groups, |g| g.image.clone()).into_iter().map(|(k, gs)| (k, gs.len() as u64, total(&gs))).collect();
+    let node = |gs: &[&Expected]| (gs.len() as u64, total(gs));
+    let accounts: Vec<Value> = grouped(groups, |g| g.account.clone())
+        .into_iter()
+        .map(|(account, gs)| {
+            let registries: Vec<Value> = grouped(&gs, |g| g.registry.clone())
+                .into_iter()
+                .map(|(registry, rs)| {
+                    let repositories: Vec<Value> = grouped(&rs, |g| g.repository.clone())
+                        .into_iter()
+                        .map(|(repository, ps)| {
+                            let (g, o) = node(&ps);
+                            serde_json::json!({"repository": repository, "groups": g, "occurrences": o})
+                        })
+                        .collect();
+                    let (g, o) = node(&rs);
+                    serde_json::json!({"registry": registry, "groups": g, "occurrences": o, "repositories": repositories})
+                })
+                .collect();
+            let (g, o) = node(&gs);
+            serde_json::json!({"account": account, "groups": g, "occurrences": o, "registries": registries})
+        })
+        .collect();
+    serde_json::json!({
+        "totals": {"groups": groups.len(), "occurrences": total(groups)},
+        "byReason": tallies(groups, |g| vec![(g.reason.clone(), g.count)]),
+        "byLevel": tallies(groups, |g| vec![(level(g), g.count)]),
+        "byOperation": tallies(groups, |g| g.ops.iter().map(|(k, v)| (k.clone(), *v)).collect()),
+        "byOrigin": tallies(groups, |g| g.origins.iter().map(|(k, v)| (k.clone(), *v)).collect()),
+        "byCluster": Value::Object(clusters.into_iter().map(|(k, n)| (k, serde_json::json!({"groups": n}))).collect()),
+        "byAccount": tallies(groups, |g| vec![(g.account.clone(), g.count)]),
+        "topImages": images.into_iter().take(top)
+            .map(|(k, g, o)| serde_json::json!({"resourceName": k, "groups": g, "occurrences": o})).collect::<Vec<_>>(),
+        "accounts": accounts,
+        "truncated": [],
+    })
+}
+
+fn expected_trend(groups: &[&Expected], days: i64) -> Value {
+    let dates: Vec<String> =
+        (0..days).rev().map(|back| scan_failures::daily::day_key(fixed_now() - time::Duration::days(back))).collect();
+    let mut series = Vec::new();
+    let (mut occurrences, mut new_groups) = (0u64, 0u64);
+    for date in &dates {
+        let mut by_reason: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for g in groups {
+            let n = g.days.get(date).copied().unwrap_or(0);
+            let new = u64::from(g.first.map(scan_failures::daily::day_key).as_ref() == Some(date));
+            if n + new > 0 {
+                let e = by_reason.entry(g.reason.clone()).or_default();
+                e.0 += n;
+                e.1 += new;
+            }
+        }
+        let day_occurrences: u64 = by_reason.values().map(|v| v.0).sum();
+        let day_new: u64 = by_reason.values().map(|v| v.1).sum();
+        occurrences += day_occurrences;
+        new_groups += day_new;
+        series.push(serde_json::json!({
+            "date": date, "occurrences": day_occurrences, "newGroups": day_new,
+            "byReason": Value::Object(by_reason.into_iter()
+                .map(|(k, (o, n))| (k, serde_json::json!({"occurrences": o, "newGroups": n}))).collect()),
+        }));
+    }
+    serde_json::json!({
+        "days": days, "from": dates[0], "until": dates[dates.len() - 1], "completeFrom": dates[0],
+        "totals": {"occurrences": occurrences, "newGroups": new_groups}, "series": series,
+    })
+}
+
+#[tokio::test]
+async fn summary_and_trend_equal_the_counts_recomputed_from_the_failures_sent() {
+    let store = fresh_store().await;
+    let sent = mixed_failures();
+    ingest_all(&store, &sent).await;
+    let expected = expected_groups(&sent);
+    assert_eq!(expected.len(), 20, "5 images x 4 reasons");
+    let vars = [
+        ("TABLE_NAME", store.table().to_owned()),
+        ("ADMIN_VIEW_PRINCIPALS", ALICE.to_owned()),
+        ("RETENTION_DAYS", "30".to_owned()),
+    ];
+    let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let api = Api::new(store.clone(), &config).with_clock(fixed_now);
+    let all: Vec<&Expected> = expected.iter().collect();
+
+    let (status, summary) = call(&api, "/v1/administration/events/summary", "summary.top=3", Some(ALICE)).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary, expected_summary(&all, 3));
+    assert_eq!(summary["totals"]["occurrences"], 90);
+
+    let (status, trend) = call(&api, "/v1/administration/events/trend", "", Some(ALICE)).await;
+    assert_eq!(status, 200, "{trend}");
+    assert_eq!(trend, expected_trend(&all, 7));
+    assert_eq!(trend["totals"], serde_json::json!({"occurrences": 90, "newGroups": 20}));
+    // Only the last two days: the groups last seen before them are not even read.
+    let (_, trend) = call(&api, "/v1/administration/events/trend", "days=2", Some(ALICE)).await;
+    assert_eq!(trend, expected_trend(&all, 2));
+
+    // The same filters as the list narrow both: here the account of the latest occurrence.
+    let one: Vec<&Expected> = expected.iter().filter(|g| g.account == "222222222222").collect();
+    assert!(!one.is_empty() && one.len() < expected.len());
+    let (_, summary) =
+        call(&api, "/v1/administration/events/summary", "filter.account=222222222222", Some(ALICE)).await;
+    assert_eq!(summary, expected_summary(&one, 10));
+    let (_, trend) =
+        call(&api, "/v1/administration/events/trend", "days=7&filter.account=222222222222", Some(ALICE)).await;
+    assert_eq!(trend, expected_trend(&one, 7));
+    let quay: Vec<&Expected> = expected.iter().filter(|g| g.registry == "quay.io" && g.reason == "TIMEOUT").collect();
+    let (_, summary) = call(
+        &api,
+        "/v1/administration/events/summary",
+        "filter.repository=quay.io/acme/web&filter.repository=quay.io/acme/api&filter.reason=TIMEOUT",
+        Some(ALICE),
+    )
+    .await;
+    assert_eq!(summary, expected_summary(&quay, 10));
+
+    // Bad parameters are 400s naming them.
+    for (path, query, message) in [
+        (
+            "/v1/administration/events/summary",
+            "summary.top=0",
+            "summary.top: must be a whole number from 1 to 100, got \"0\"",
+        ),
+        ("/v1/administration/events/trend", "days=91", "days: must be a whole number from 1 to 90, got \"91\""),
+        (
+            "/v1/administration/events/trend",
+            "filter.from=2026-11-20T00:00:00Z",
+            "unknown query parameter \"filter.from\"; see the API reference for the accepted names",
+        ),
+    ] {
+        let (status, body) = call(&api, path, query, Some(ALICE)).await;
+        assert_eq!((status, body["message"].as_str()), (400, Some(message)), "{path}?{query}");
+    }
+}
+
+// ------------------------------------------------------------------ triage
+
+#[tokio::test]
+async fn triage_records_who_when_and_a_note_with_a_history_of_20_newest_first() {
+    let store = fresh_store().await;
+    let now = fixed_now();
+    let group = synthetic_group(1, "nginx", Reason::Timeout, now, 30);
+    seed_groups(&store, std::slice::from_ref(&group)).await;
+    let api = api_with(&store, ALICE, ADMIN_ROLE).with_clock(fixed_now);
+    let path = format!("/v1/administration/events/{}/triage", group.id);
+    let states = ["acknowledged", "false_positive", "resolved", "open"];
+    for n in 0..22 {
+        let body = serde_json::json!({"state": states[n % 4], "note": format!("step {n}")}).to_string();
+        let (status, answer) = send(&api, "POST", &path, "", Some(&body), Some(ADMIN_SESSION), false).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, one) = call(&api, &format!("/v1/administration/events/{}", group.id), "", Some(ALICE)).await;
+    assert_eq!(status, 200);
+    let t = &one["event"]["scanFailure"]["triage"];
+    assert_eq!(t["state"], "false_positive");
+    assert_eq!(t["triagedBy"], ADMIN_SESSION);
+    assert_eq!(t["triagedAt"], "2026-11-25T12:00:00.000Z");
+    assert_eq!(t["note"], "step 21");
+    let history = t["history"].as_array().unwrap();
+    assert_eq!(history.len(), 20);
+    let notes: Vec<&str> = history.iter().map(|h| h["note"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (2..22).rev().map(|n| format!("step {n}")).collect();
+    assert_eq!(notes, expected);
+    assert_eq!(
+        history[0],
+        serde_json::json!({"state": "false_positive", "at": "2026-11-25T12:00:00.000Z", "by": ADMIN_SESSION, "note": "step 21"})
+    );
+    // A change without a note clears the current note, and the history keeps the earlier one.
+    let (_, answer) =
+        send(&api, "POST", &path, "", Some(r#"{"state": "acknowledged"}"#), Some(ADMIN_ROLE), false).await;
+    let t = &answer["event"]["scanFailure"]["triage"];
+    assert_eq!((t.get("note"), t["history"][1]["note"].as_str()), (None, Some("step 21")));
+
+    // The list shows the state without the history.
+    let (_, list) = call(&api, "/v1/administration/events", "", Some(ALICE)).await;
+    assert_eq!(list["events"][0]["scanFailure"]["triage"]["state"], "acknowledged");
+    assert!(list["events"][0]["scanFailure"]["triage"].get("history").is_none());
+
+    let big_note = serde_json::json!({"state": "open", "note": "n".repeat(1025)}).to_string();
+    let huge = serde_json::json!({"state": "open", "note": " ".repeat(5000)}).to_string();
+    for (body, message) in [
+        (
+            r#"{"state": "closed"}"#.to_owned(),
+            "state: must be open, acknowledged, false_positive or resolved, got \"closed\"",
+        ),
+        (
+            r#"{"state": "open", "by": "me"}"#.to_owned(),
+            "unknown field \"by\" in the request body; accepted: state, note",
+        ),
+        (big_note, "note: must be a string of at most 1024 bytes, got 1025 bytes"),
+        (huge, "the request body is 5026 bytes; at most 4096 are accepted"),
+        (String::new(), "the request body must be a JSON object: EOF while parsing a value at line 1 column 0"),
+    ] {
+        let (status, answer) = send(&api, "POST", &path, "", Some(&body), Some(ADMIN_ROLE), false).await;
+        assert_eq!(
+            (status, answer["error"].as_str(), answer["message"].as_str()),
+            (400, Some("bad request body"), Some(message))
+        );
+    }
+    let unknown = "/v1/administration/events/00000000-0000-0000-0000-000000000000/triage";
+    let (status, _) = send(&api, "POST", unknown, "", Some(r#"{"state": "open"}"#), Some(ADMIN_ROLE), false).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &api,
+        "POST",
+        "/v1/administration/events/nope/triage",
+        "",
+        Some(r#"{"state": "open"}"#),
+        Some(ADMIN_ROLE),
+        false,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, answer) =
+        send(&api, "POST", &path, "x=1", Some(r#"{"state": "open"}"#), Some(ADMIN_ROLE), false).await;
+    assert_eq!(
+        (status, answer["message"].as_str()),
+        (400, Some("unknown query parameter \"x\"; see the API reference for the accepted names"))
+    );
+}
+
+// ------------------------------------------------------------------ retention
+
+#[tokio::test]
+async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_existing_ttls() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let recent = synthetic_group(1, "nginx", Reason::Timeout, now, 60);
+    let three_days = synthetic_group(2, "alpine", Reason::Timeout, now, 3 * 24 * 60);
+    seed_groups(&store, &[recent.clone(), three_days.clone()]).await;
+    let api = api_with(&store, ALICE, ADMIN_ROLE);
+    let config = "/v1/config/administration-events";
+    let (_, body) = call(&api, config, "", Some(ALICE)).await;
+    assert_eq!(body, serde_json::json!({"retentionDays": 4, "source": "default"}));
+
+    let put = |days: &str| {
+        let body = format!(r#"{{"retentionDays": {days}}}"#);
+        let api = &api;
+        async move { send(api, "PUT", config, "", Some(&body), Some(ADMIN_ROLE), false).await }
+    };
+    let (status, body) = put("2").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["retentionDays"].as_u64(), body["source"].as_str()), (Some(2), Some("table")));
+    assert_eq!(body["updatedBy"], ADMIN_ROLE);
+    // At once: the 3-day-old group is gone from every read.
+    let (_, list) = call(&api, "/v1/administration/events", "", Some(ALICE)).await;
+    assert_eq!(ids(&list), vec![recent.id.clone()]);
+    assert_eq!(call(&api, &format!("/v1/administration/events/{}", three_days.id), "", Some(ALICE)).await.0, 404);
+    assert_eq!(call(&api, "/v1/count/administration/events", "", Some(ALICE)).await.1["count"], 1);
+    assert_eq!(call(&api, "/v1/administration/events/summary", "", Some(ALICE)).await.1["totals"]["groups"], 1);
+    // Another api instance (no cache of its own) sees it too.
+    let other = api_with(&store, ALICE, "");
+    assert_eq!(ids(&call(&other, "/v1/administration/events", "", Some(ALICE)).await.1), vec![recent.id.clone()]);
+
+    for (days, shown) in [("0", "0"), ("-1", "-1"), ("366", "366"), ("\"30\"", "\"30\""), ("1.5", "1.5")] {
+        let (status, body) = put(days).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (400, Some(format!("retentionDays: must be a whole number of days from 1 to 365, got {shown}").as_str())),
+            "{days}"
+        );
+    }
+    assert_eq!(call(&api, config, "", Some(ALICE)).await.1["retentionDays"], 2);
+    assert_eq!(send(&api, "PUT", config, "", Some(r#"{"retentionDays": 30}"#), Some(ALICE), false).await.0, 403);
+
+    // Longer: the 3-day-old group is back at once, and the job moves every TTL out.
+    let (status, _) = put("30").await;
+    assert_eq!(status, 200);
+    assert_eq!(call(&api, "/v1/count/administration/events", "", Some(ALICE)).await.1["count"], 2);
+    let report = maintenance::run(&store, RetentionDays::default(), 1, now).await.unwrap();
+    assert_eq!((report.status, report.progress), ("settling", None));
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(61);
+    let first = maintenance::run(&store, RetentionDays::default(), 1, later).await.unwrap();
+    let progress = first.progress.unwrap();
+    assert_eq!((first.status, progress.examined, progress.restamped, progress.finished), ("running", 1, 1, false));
+    let second = maintenance::run(&store, RetentionDays::default(), 10, later).await.unwrap();
+    let progress = second.progress.unwrap();
+    assert_eq!((second.status, progress.examined, progress.restamped, progress.finished), ("finished", 2, 2, true));
+    for g in [&recent, &three_days] {
+        let stored = store.get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap().unwrap();
+        let last = scan_failures::time_fmt::parse(&g.last_occurred_at).unwrap();
+        assert_eq!(stored.expires_at, (last + time::Duration::days(30)).unix_timestamp(), "{}", g.id);
+        assert!(stored.expires_at > g.expires_at);
+    }
+    // Rerunning a finished job changes nothing; the progress is shown with the setting.
+    let again = store.restamp_ttl(RetentionDays::new(30).unwrap(), 10).await.unwrap();
+    assert_eq!((again.examined, again.restamped, again.finished), (2, 2, true));
+    let (_, body) = call(&api, config, "", Some(ALICE)).await;
+    assert_eq!(
+        (body["restamp"]["targetRetentionDays"].as_u64(), body["restamp"]["finished"].as_bool()),
+        (Some(30), Some(true))
+    );
+    // A new retention starts the job over.
+    let shorter = store.restamp_ttl(RetentionDays::new(7).unwrap(), 10).await.unwrap();
+    assert_eq!((shorter.target_retention_days, shorter.examined, shorter.restamped), (7, 2, 2));
+}
+
+#[tokio::test]
+async fn ingest_stamps_the_retention_stored_in_the_table_when_it_reads_it() {
+    let store = fresh_store().await;
+    store.put_retention_setting(RetentionDays::new(10).unwrap(), ADMIN_ROLE, fixed_now()).await.unwrap();
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::default())
+        .with_clock(fixed_now)
+        .with_live_retention();
+    let envelope = |id: &str, at: &str| {
+        serde_json::json!({"version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "t",
+            "account": "123456789012", "time": at, "region": "eu-west-1",
+            "detail": {"operation": "image scan", "origin": "api", "image": {"name": "nginx"},
+                "error": {"message": "context deadline exceeded"}, "occurredAt": at}})
+    };
+    let id = ingest.handle(envelope("live-1", "2026-11-25T10:00:00Z")).await.unwrap().group_id.unwrap();
+    let g = store.get(&uuid::Uuid::parse_str(&id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(g.expires_at, time::macros::datetime!(2026-12-05 10:00 UTC).unix_timestamp());
+    // 6 days old: expired under the default 4 days, kept under the stored 10.
+    assert_eq!(ingest.handle(envelope("live-2", "2026-11-19T12:30:00Z")).await.unwrap().result, "updated");
+}
+
+// ------------------------------------------------------------------ cleanup
+
+#[tokio::test]
+async fn cleanup_deletes_exactly_the_groups_of_the_image_and_refuses_an_empty_filter() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups = mixed_groups(now);
+    // One of the image's groups is a false positive and one is past the retention: both go too.
+    let mut old = synthetic_group(100, "nginx:1.25", Reason::RateLimited, now, 10 * 24 * 60);
+    old.expires_at = now.unix_timestamp() + 3600;
+    let mut all = groups.clone();
+    all.push(old.clone());
+    integration_tests::seed_groups_with(&store, &all, |g| {
+        if g.id == groups[0].id {
+            std::collections::HashMap::from([(
+                "triage".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S("false_positive".into()),
+            )])
+        } else {
+            Default::default()
+        }
+    })
+    .await;
+    let api = api_with(&store, ALICE, ADMIN_ROLE);
+    let image = "docker.io/library/nginx:1.25";
+    assert_eq!(groups[0].resource_name, image);
+    let doomed: Vec<&GroupRecord> = all.iter().filter(|g| g.resource_name == image).collect();
+    let (status, body) = send(
+        &api,
+        "DELETE",
+        "/v1/administration/events",
+        "filter.resourceName=nginx:1.25",
+        None,
+        Some(ADMIN_ROLE),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!({"deleted": doomed.len(), "more": false}));
+    for g in &all {
+        let stored = store.get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap();
+        assert_eq!(stored.is_some(), g.resource_name != image, "{} {}", g.id, g.resource_name);
+    }
+    // By repository and reason together: only groups with both.
+    let (_, body) = send(
+        &api,
+        "DELETE",
+        "/v1/administration/events",
+        "filter.repository=quay.io/acme/web&filter.reason=TIMEOUT",
+        None,
+        Some(ADMIN_ROLE),
+        false,
+    )
+    .await;
+    let expected = all.iter().filter(|g| g.repository == "quay.io/acme/web" && g.reason == "TIMEOUT").count();
+    assert_eq!(body["deleted"], expected);
+    assert_eq!(
+        call(
+            &api,
+            "/v1/count/administration/events",
+            "filter.repository=quay.io/acme/web&filter.reason=TIMEOUT",
+            Some(ALICE)
+        )
+        .await
+        .1["count"],
+        0
+    );
+    assert!(
+        call(&api, "/v1/count/administration/events", "filter.repository=quay.io/acme/web", Some(ALICE)).await.1
+            ["count"]
+            .as_u64()
+            > Some(0)
+    );
+
+    for query in ["", "filter.account=123456789012", "filter.resourceName="] {
+        let (status, body) =
+            send(&api, "DELETE", "/v1/administration/events", query, None, Some(ADMIN_ROLE), false).await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+    let (_, body) = send(&api, "DELETE", "/v1/administration/events", "", None, Some(ADMIN_ROLE), false).await;
+    assert_eq!(
+        body["message"],
+        "at least one of filter.resourceName, filter.repository or filter.reason is required: an empty filter would delete every group"
+    );
+    let (status, _) =
+        send(&api, "DELETE", "/v1/administration/events", "filter.reason=TIMEOUT", None, Some(ALICE), false).await;
+    assert_eq!(status, 403);
+
+    // A large match is deleted in bounded steps.
+    let remaining = all.iter().filter(|g| g.reason == "IMAGE_NOT_FOUND" && g.resource_name != image).count();
+    assert!(remaining > 2);
+    let filters = Filters { reason: vec![Reason::ImageNotFound], ..Filters::default() };
+    let step = store.delete_matching(&filters, 2).await.unwrap();
+    assert_eq!((step.deleted, step.more), (2, true));
+    let rest = store.delete_matching(&filters, 1000).await.unwrap();
+    assert_eq!((rest.deleted as usize, rest.more), (remaining - 2, false));
 }

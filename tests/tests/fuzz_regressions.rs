@@ -127,15 +127,17 @@ fn fuzz_crash_1_a_normalized_image_name_parses_back_to_itself() {
     }
 }
 
-/// Found from `event_parse`'s time invariant. An accepted event whose time is in year 9999 at a
-/// negative offset is past 9999-12-31 in UTC: formatting it as a stored key
-/// (`time_fmt::format`, which the store calls for every occurrence) panicked with "local
-/// datetime out of valid range", aborting the ingest process (release builds abort on panic);
-/// one such event in an SQS batch failed the whole batch. At year 9999 in UTC the expiry
-/// (`occurredAt` + retention) overflowed the same way, and an event from year 0000 at a
-/// positive offset was stored as `-0001-12-31T23:00:00.000Z`, not RFC 3339 and not fixed-width.
+/// Found by `event_parse` (its time invariant) on the code of 2026-11-25 12:40. An accepted
+/// event whose time is in year 9999 at a negative offset is past 9999-12-31 in UTC: formatting
+/// it as a stored key (`time_fmt::format`, called by the store for every occurrence) panicked
+/// with "local datetime out of valid range", aborting the ingest process (release builds abort
+/// on panic; one such event in an SQS batch failed the whole batch). At year 9999 in UTC the
+/// expiry (`occurredAt` + retention) overflowed the same way, and an event from year 0000 at a
+/// positive offset was stored as `-0001-12-31T23:00:00.000Z`, neither RFC 3339 nor fixed-width.
+/// Fixed since on the ingest path by `Occurrence::admit` (a time ahead of the clock is clamped
+/// to it, one older than the retention is not stored), which the checks apply as ingest does.
 #[test]
-fn fuzz_crash_2_an_event_time_the_store_cannot_represent_is_refused() {
+fn fuzz_crash_2_an_event_time_the_store_cannot_represent_never_reaches_it() {
     for time in ["9999-12-31T23:59:59-01:00", "9999-12-31T00:00:00Z", "0000-01-01T00:00:00+01:00"] {
         checks::envelope(sample_with(time, "nginx"));
         let mut e = sample_with("2026-11-25T10:00:00Z", "nginx");
@@ -156,5 +158,48 @@ fn fuzz_crash_3_a_time_filter_out_of_range_is_a_400_not_a_panic() {
         "filter.until=0000-01-01T00:00:00%2B01:00",
     ] {
         checks::query_params(q.as_bytes());
+    }
+}
+
+/// Found by `query_params` once crash 1 was fixed. A reference within the 1 KiB bound can
+/// normalize past it (`nginx` gains `docker.io/library/` and `:latest`): a 1,020-byte name was
+/// stored as a 1,045-byte `resource.name` that `filter.resourceName` (at most 1,024 bytes, and
+/// `ImageRef::parse` alike) refuses, so the API could not find the group by the name it shows.
+#[test]
+fn fuzz_crash_4_a_normalized_image_name_stays_within_the_reference_bound() {
+    for n in [999, 1000, 1020, 1024] {
+        let name = "a".repeat(n);
+        if let Ok(r) = scan_failures::image::ImageRef::parse(&name) {
+            checks::image(&r);
+        }
+        checks::envelope(sample_with("2026-11-25T10:00:00Z", &name));
+        checks::query_params(format!("filter.resourceName={name}").as_bytes());
+    }
+}
+
+/// Found by `make schemathesis` (ST101, "Server error"): `GET /v1/administration/events?
+/// filter.until=1012-09-11T07:37:50.66+10:54` answered 500. A `filter.until` before the
+/// retention window (now − RETENTION_DAYS) makes the key condition `lastSk BETWEEN <now −
+/// retention> AND <until>#~` with its lower bound above its upper, which DynamoDB refuses
+/// (ValidationException: "The BETWEEN operator requires upper bound to be greater than or equal
+/// to lower bound"). Such a window matches nothing: the answer is an empty page and a count of 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finding_1_a_time_window_before_the_retention_window_is_empty_not_a_500() {
+    let store = integration_tests::fresh_store().await;
+    let now = time::OffsetDateTime::now_utc();
+    let retention = scan_failures::config::RetentionDays::default();
+    for q in [
+        "filter.until=1012-09-11T07:37:50.66%2B10:54",
+        "filter.until=2000-01-01T00:00:00Z",
+        "filter.until=2020-01-01T00:00:00Z&pagination.sortOption.reversed=true",
+        "filter.from=2000-01-01T00:00:00Z&filter.until=2001-01-01T00:00:00Z&filter.reason=TIMEOUT",
+    ] {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        let request = scan_failures::params::parse_list(&pairs).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let page = store.list(&request, now, retention).await.unwrap_or_else(|e| panic!("list {q}: {e:?}"));
+        assert!(page.groups.is_empty() && page.next_cursor.is_none(), "{q}");
+        let (count, _) =
+            store.count(&request.filters, now, retention).await.unwrap_or_else(|e| panic!("count {q}: {e:?}"));
+        assert_eq!(count, 0, "{q}");
     }
 }

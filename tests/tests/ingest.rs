@@ -272,3 +272,145 @@ async fn an_event_older_than_retention_creates_no_group_and_a_future_one_is_clam
     assert_eq!(g.last_occurred_at, "2026-11-25T12:00:00.000Z");
     assert_eq!(g.expires_at, time::macros::datetime!(2026-11-29 12:00 UTC).unix_timestamp());
 }
+
+/// The stored per-day counts of a group.
+async fn daily(store: &Store, id: &str) -> std::collections::BTreeMap<String, u64> {
+    let item = store.get_item(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
+    scan_failures::group::GroupState::of_item(&item).daily
+}
+
+fn at(t: time::OffsetDateTime) -> String {
+    scan_failures::time_fmt::format(t)
+}
+
+#[tokio::test]
+async fn per_day_counts_are_written_with_the_group_and_sum_to_its_occurrences() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut id = String::new();
+    // Two failures on the 23rd, three on the 24th, one on the 25th, out of order.
+    for (n, t) in [
+        "2026-11-24T10:00:00Z",
+        "2026-11-23T01:00:00Z",
+        "2026-11-25T11:00:00Z",
+        "2026-11-24T23:59:59Z",
+        "2026-11-23T23:00:00Z",
+        "2026-11-24T00:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut d = failure("image scan", "api", "nginx", "context deadline exceeded");
+        d["occurredAt"] = json!(t);
+        id = ingest.handle(envelope(&format!("day-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
+    }
+    assert_eq!(
+        daily(&store, &id).await,
+        std::collections::BTreeMap::from([
+            ("2026-11-23".to_owned(), 2),
+            ("2026-11-24".to_owned(), 3),
+            ("2026-11-25".to_owned(), 1)
+        ])
+    );
+    assert_eq!(group(&store, &id).await.num_occurrences, 6);
+}
+
+#[tokio::test]
+async fn per_day_counts_keep_the_last_91_days_and_stale_days_are_evicted_when_the_map_is_full() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::new(365).unwrap()).with_clock(fixed_now);
+    let now = fixed_now();
+    let mut id = String::new();
+    // One failure a day for 120 days, oldest first: the 29 days before the horizon are counted
+    // in numOccurrences but not kept per day.
+    for back in (0..120).rev() {
+        let mut d = failure("image scan", "api", "alpine", "context deadline exceeded");
+        d["occurredAt"] = json!(at(now - time::Duration::days(back)));
+        id = ingest.handle(envelope(&format!("d-{back}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
+    }
+    let days = daily(&store, &id).await;
+    assert_eq!(days.len(), 91);
+    assert_eq!(days.keys().next().map(String::as_str), Some("2026-08-27"));
+    assert_eq!(days.keys().last().map(String::as_str), Some("2026-11-25"));
+    assert!(days.values().all(|n| *n == 1));
+    assert_eq!(group(&store, &id).await.num_occurrences, 120);
+
+    // A map left full of days that are no longer asked for (a group that failed long ago, then
+    // went quiet) is emptied of them by the next write.
+    let stale: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = (0..92)
+        .map(|n| {
+            let day = scan_failures::daily::day_key(now - time::Duration::days(200 + n));
+            (day, aws_sdk_dynamodb::types::AttributeValue::N("3".into()))
+        })
+        .collect();
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("g#{id}")))
+        .update_expression("SET daily = :m")
+        .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::M(stale))
+        .send()
+        .await
+        .unwrap();
+    let mut d = failure("image scan", "api", "alpine", "context deadline exceeded");
+    d["occurredAt"] = json!("2026-11-25T11:30:00Z");
+    ingest.handle(envelope("after-gap", "2026-11-25T11:30:00Z", d)).await.unwrap();
+    assert_eq!(daily(&store, &id).await, std::collections::BTreeMap::from([("2026-11-25".to_owned(), 1)]));
+}
+
+#[tokio::test]
+async fn a_group_stored_before_per_day_counts_gets_a_map_on_its_next_write() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut d = failure("image scan", "api", "redis", "context deadline exceeded");
+    d["occurredAt"] = json!("2026-11-24T10:00:00Z");
+    let id = ingest.handle(envelope("old-1", "2026-11-25T10:00:00Z", d.clone())).await.unwrap().group_id.unwrap();
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("g#{id}")))
+        .update_expression("REMOVE daily")
+        .send()
+        .await
+        .unwrap();
+    assert!(daily(&store, &id).await.is_empty());
+    d["occurredAt"] = json!("2026-11-25T10:00:00Z");
+    assert_eq!(ingest.handle(envelope("old-2", "2026-11-25T10:00:00Z", d)).await.unwrap().result, "updated");
+    assert_eq!(daily(&store, &id).await, std::collections::BTreeMap::from([("2026-11-25".to_owned(), 1)]));
+    assert_eq!(group(&store, &id).await.num_occurrences, 2);
+}
+
+/// A merged write whose values fill a remembered set to exactly 20, one of them already in it,
+/// is planned from the stored size rather than retried until it gives up.
+#[tokio::test]
+async fn a_merged_write_that_fills_a_set_to_20_with_a_value_already_in_it_is_stored() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut id = String::new();
+    for n in 0..19 {
+        let mut d = failure("image scan", "api", "busybox", "context deadline exceeded");
+        d["cluster"] = json!(format!("c{n:02}"));
+        d["occurredAt"] = json!(format!("2026-11-25T10:{n:02}:00Z"));
+        id = ingest.handle(envelope(&format!("s-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
+    }
+    let occurrences: Vec<scan_failures::event::Occurrence> = [("m-1", "c00"), ("m-2", "c19")]
+        .iter()
+        .map(|(event, cluster)| {
+            let mut d = failure("image scan", "api", "busybox", "context deadline exceeded");
+            d["cluster"] = json!(cluster);
+            d["occurredAt"] = json!("2026-11-25T10:30:00Z");
+            match scan_failures::event::parse(envelope(event, "2026-11-25T11:00:00Z", d)) {
+                Ok(scan_failures::event::Parsed::Failure(o)) => *o,
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    let refs: Vec<&scan_failures::event::Occurrence> = occurrences.iter().collect();
+    let uuid = Uuid::parse_str(&id).unwrap();
+    let done = store.record_group(&refs, &uuid, RetentionDays::default(), fixed_now()).await.unwrap();
+    assert_eq!(done.outcomes.len(), 2);
+    let g = group(&store, &id).await;
+    assert_eq!((g.clusters.len(), g.num_occurrences), (20, 21));
+}

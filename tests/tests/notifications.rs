@@ -180,3 +180,151 @@ async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_f
     ingest.handle(envelope("after-2", "redis", 3)).await.unwrap();
     assert_eq!(bus.drain().await, vec![]);
 }
+
+const WRITER: &str = "arn:aws:iam::123456789012:role/SecurityAdmin";
+
+/// The api as a writer calls it, its clock at 11:30 on the tests' day.
+fn admin_api(store: &Store) -> api::handler::Api {
+    let vars = [
+        ("TABLE_NAME", store.table().to_owned()),
+        ("ADMIN_VIEW_PRINCIPALS", WRITER.to_owned()),
+        ("ADMIN_WRITE_PRINCIPALS", WRITER.to_owned()),
+    ];
+    let config =
+        scan_failures::config::ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    api::handler::Api::new(store.clone(), &config).with_clock(|| time::macros::datetime!(2026-11-25 11:30 UTC))
+}
+
+async fn call(api: &api::handler::Api, method: &str, path: &str, query: &str, body: Option<&str>) -> (u16, Value) {
+    let res = api.handle(integration_tests::api_request_with(method, path, query, body, Some(WRITER), false)).await;
+    let status = res.status().as_u16();
+    let body = match res.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, body)
+}
+
+async fn triage(api: &api::handler::Api, group: &str, state: &str) -> Value {
+    let body = json!({"state": state, "note": format!("set to {state} by the test")}).to_string();
+    let (status, answer) =
+        call(api, "POST", &format!("/v1/administration/events/{group}/triage"), "", Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_false_positive_keeps_counting_is_hidden_unless_asked_for_and_never_notifies() {
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    let ingest = notifying(&store, &bus);
+    let api = admin_api(&store);
+    let group = ingest.handle(envelope("fp-0", "nginx", 0)).await.unwrap().group_id.unwrap();
+    let other = ingest.handle(envelope("other-0", "alpine", 0)).await.unwrap().group_id.unwrap();
+    assert_eq!(bus.drain().await.len(), 2);
+
+    let answer = triage(&api, &group, "false_positive").await;
+    assert_eq!(answer["event"]["scanFailure"]["triage"]["state"], "false_positive");
+    // Twelve more failures cross the threshold of 10: counted, not notified.
+    for n in 1..13 {
+        ingest.handle(envelope(&format!("fp-{n}"), "nginx", n)).await.unwrap();
+    }
+    assert_eq!(bus.drain().await, vec![]);
+    assert_eq!(store.get(&uuid::Uuid::parse_str(&group).unwrap()).await.unwrap().unwrap().num_occurrences, 13);
+
+    let listed = |body: &Value| -> Vec<String> {
+        body["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, list) = call(&api, "GET", "/v1/administration/events", "", None).await;
+    assert_eq!(listed(&list), vec![other.clone()]);
+    let (_, list) = call(&api, "GET", "/v1/administration/events", "filter.triage=false_positive", None).await;
+    assert_eq!(listed(&list), vec![group.clone()]);
+    assert_eq!(list["events"][0]["numOccurrences"], "13");
+    let (_, list) =
+        call(&api, "GET", "/v1/administration/events", "filter.triage=false_positive&filter.triage=open", None).await;
+    assert_eq!(listed(&list).len(), 2);
+    let (_, count) = call(&api, "GET", "/v1/count/administration/events", "", None).await;
+    assert_eq!(count, json!({"count": 1}));
+    let (_, count) = call(&api, "GET", "/v1/count/administration/events", "filter.triage=false_positive", None).await;
+    assert_eq!(count, json!({"count": 1}));
+    let (_, summary) = call(&api, "GET", "/v1/administration/events/summary", "", None).await;
+    assert_eq!(summary["totals"], json!({"groups": 1, "occurrences": 1}));
+    let (_, summary) =
+        call(&api, "GET", "/v1/administration/events/summary", "filter.triage=false_positive", None).await;
+    assert_eq!(summary["totals"], json!({"groups": 1, "occurrences": 13}));
+    let (_, trend) = call(&api, "GET", "/v1/administration/events/trend", "days=1", None).await;
+    assert_eq!(trend["totals"], json!({"occurrences": 1, "newGroups": 1}));
+    let (_, trend) =
+        call(&api, "GET", "/v1/administration/events/trend", "days=1&filter.triage=false_positive", None).await;
+    assert_eq!(trend["totals"], json!({"occurrences": 13, "newGroups": 1}));
+    // Still reachable by id, with its triage.
+    let (status, one) = call(&api, "GET", &format!("/v1/administration/events/{group}"), "", None).await;
+    assert_eq!((status, one["event"]["scanFailure"]["triage"]["state"].clone()), (200, json!("false_positive")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resolved_group_is_reopened_by_the_first_later_failure_and_notified_once() {
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    let ingest = notifying(&store, &bus);
+    let api = admin_api(&store);
+    let group = ingest.handle(envelope("r-0", "nginx", 0)).await.unwrap().group_id.unwrap();
+    assert_eq!(bus.drain().await.len(), 1);
+    // Resolved at 11:30 (the api's clock).
+    triage(&api, &group, "resolved").await;
+
+    // A failure that occurred before the resolve (delivered late) counts and reopens nothing.
+    ingest.handle(envelope("r-late", "nginx", 29 * 60)).await.unwrap();
+    let (_, one) = call(&api, "GET", &format!("/v1/administration/events/{group}"), "", None).await;
+    assert_eq!(one["event"]["scanFailure"]["triage"]["state"], "resolved");
+    assert_eq!(one["event"]["numOccurrences"], "2");
+    assert_eq!(bus.drain().await, vec![]);
+
+    // Eight invokers racing with failures after the resolve: one reopen, one notification.
+    let mut tasks = Vec::new();
+    for invoker in 0..8u32 {
+        let table = store.table().to_owned();
+        let notifier = bus.notifier();
+        tasks.push(tokio::spawn(async move {
+            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table).with_transitions(vec![10, 100, 1000]);
+            let ingest = Ingest::new(own, RetentionDays::default()).with_clock(fixed_now).with_notifier(Some(notifier));
+            ingest.handle(envelope(&format!("r-after-{invoker}"), "nginx", 45 * 60 + invoker)).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // (The tenth occurrence also crosses the threshold of 10.)
+    assert_eq!(
+        bus.drain().await,
+        vec![
+            ("Scan Failure Group Reopened".to_owned(), group.clone(), None),
+            ("Scan Failure Threshold Crossed".to_owned(), group.clone(), Some(10)),
+        ]
+    );
+    let (_, one) = call(&api, "GET", &format!("/v1/administration/events/{group}"), "", None).await;
+    let t = &one["event"]["scanFailure"]["triage"];
+    assert_eq!(t["state"], "open");
+    assert_eq!(t["triagedBy"], "ingest");
+    assert_eq!(one["event"]["numOccurrences"], "10");
+    let history: Vec<(&str, &str)> = t["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["state"].as_str().unwrap(), h["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, [("open", "ingest"), ("resolved", WRITER)]);
+    assert!(t["note"].as_str().unwrap().ends_with("after the group was resolved at 2026-11-25T11:30:00.000Z"), "{t}");
+
+    // Open again: later failures notify nothing more (the count is past 10 already).
+    ingest.handle(envelope("r-later", "nginx", 50 * 60)).await.unwrap();
+    assert_eq!(bus.drain().await, vec![]);
+    // Resolved a second time and failing again: a second, distinct reopen.
+    triage(&api, &group, "resolved").await;
+    ingest.handle(envelope("r-again", "nginx", 55 * 60)).await.unwrap();
+    let reopened = bus.drain().await;
+    assert_eq!(reopened, vec![("Scan Failure Group Reopened".to_owned(), group.clone(), None)]);
+}

@@ -1,7 +1,8 @@
 //! `infra/openapi.yaml` against the code: the documented routes are the router's
 //! (`api::routes::ROUTES`), the documented query parameters are the parser's
-//! (`scan_failures::params::{LIST_PARAMS, COUNT_PARAMS}`), every operation is SigV4-only and
-//! documents its error statuses.
+//! (`scan_failures::params::{LIST_PARAMS, COUNT_PARAMS, SUMMARY_PARAMS, TREND_PARAMS,
+//! DELETE_PARAMS}`, none for the other routes), every operation is SigV4-only and documents its
+//! error statuses, and what the API writes matches the documented schemas.
 //!
 //! The comparisons are small pure functions over the parsed document that return the
 //! differences as sorted strings; each is also run on a mutated copy of the document to show it
@@ -12,14 +13,14 @@ use std::collections::BTreeSet;
 
 use api::routes::{Action, ROUTES};
 use scan_failures::group::GroupRecord;
-use scan_failures::params::{COUNT_PARAMS, LIST_PARAMS};
+use scan_failures::params::{COUNT_PARAMS, DELETE_PARAMS, LIST_PARAMS, SUMMARY_PARAMS, TREND_PARAMS};
 use scan_failures::view::AdministrationEvent;
 use serde_json::{json, Value};
 
 /// The operation keys of an OpenAPI path item.
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-/// Statuses every operation documents; the get-one route also documents 404.
+/// Statuses every operation documents; the routes of one event also document 404.
 const ERROR_STATUSES: [&str; 4] = ["400", "401", "403", "500"];
 
 fn document() -> Value {
@@ -35,7 +36,23 @@ fn routed() -> BTreeSet<String> {
 
 /// The path template of the route doing `action`.
 fn path_of(action: Action) -> &'static str {
-    ROUTES.iter().find(|r| r.action == action).unwrap_or_else(|| panic!("no route does {action:?}")).path
+    route_of(action).path
+}
+
+fn route_of(action: Action) -> &'static api::routes::Route {
+    ROUTES.iter().find(|r| r.action == action).unwrap_or_else(|| panic!("no route does {action:?}"))
+}
+
+/// The query parameters each route's parser accepts.
+fn accepted_parameters(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::List => LIST_PARAMS,
+        Action::Count => COUNT_PARAMS,
+        Action::Summary => SUMMARY_PARAMS,
+        Action::Trend => TREND_PARAMS,
+        Action::Delete => DELETE_PARAMS,
+        Action::Get | Action::Triage | Action::GetConfig | Action::PutConfig => &[],
+    }
 }
 
 /// Every operation of the document: (`METHOD`, path, operation object).
@@ -147,7 +164,7 @@ fn security_and_status_differences(doc: &Value) -> Vec<String> {
     let mut diffs = unsigned_operations(doc);
     for route in ROUTES {
         let mut statuses = ERROR_STATUSES.to_vec();
-        if route.action == Action::Get {
+        if matches!(route.action, Action::Get | Action::Triage) {
             statuses.push("404");
         }
         diffs.extend(missing_responses(doc, route.method, route.path, &statuses));
@@ -281,10 +298,16 @@ fn every_router_route_is_documented_and_every_documented_route_is_routed() {
 #[test]
 fn documented_query_parameters_equal_the_parser_parameters() {
     let doc = document();
-    let list = query_parameters(&doc, "GET", path_of(Action::List));
-    let count = query_parameters(&doc, "GET", path_of(Action::Count));
-    assert_eq!(parameter_differences(LIST_PARAMS, &list), none());
-    assert_eq!(parameter_differences(COUNT_PARAMS, &count), none());
+    for route in ROUTES {
+        let documented = query_parameters(&doc, route.method, route.path);
+        assert_eq!(
+            parameter_differences(accepted_parameters(route.action), &documented),
+            none(),
+            "{} {}",
+            route.method,
+            route.path
+        );
+    }
 }
 
 #[test]
@@ -323,9 +346,89 @@ fn every_example_matches_its_schema() {
             }
         }
     }
-    // A 200 example per operation, an example per error response (4 each, and the get
-    // route's 404): none was skipped.
-    assert_eq!(checked, 3 + 4 * 3 + 1);
+    // A 200 example per operation, an example per error response (4 each, and the 404 of the
+    // routes of one event): none was skipped.
+    let with_404 = ROUTES.iter().filter(|r| matches!(r.action, Action::Get | Action::Triage)).count();
+    assert_eq!(checked, ROUTES.len() + 4 * ROUTES.len() + with_404);
+
+    // The request bodies' examples too: one per operation that takes a body.
+    let mut bodies = 0;
+    for (_, _, op) in operations(&doc) {
+        for media in op["requestBody"]["content"].as_object().into_iter().flatten().map(|m| m.1) {
+            for example in media["examples"].as_object().into_iter().flatten() {
+                let at = format!("{} request example", op["operationId"]);
+                assert_eq!(schema_differences(&doc, &media["schema"], &example.1["value"], &at), none());
+                bodies += 1;
+            }
+        }
+    }
+    assert_eq!(bodies, ROUTES.iter().filter(|r| matches!(r.action, Action::Triage | Action::PutConfig)).count());
+}
+
+/// The schema of the 200 answer of the route doing `action`.
+fn answer_schema(doc: &Value, action: Action) -> Value {
+    let route = route_of(action);
+    doc["paths"][route.path][route.method.to_lowercase()]["responses"]["200"]["content"]["application/json"]["schema"]
+        .clone()
+}
+
+#[test]
+fn the_summary_trend_triaged_event_and_configuration_the_api_writes_match_their_schemas() {
+    use scan_failures::group::GroupState;
+    use scan_failures::insights::{SummaryBuilder, TrendBuilder};
+    use scan_failures::triage::{Triage, TriageEntry, TriageState};
+    let doc = document();
+    let group = stored_group();
+    let entry = |state: &str, note: Option<&str>| TriageEntry {
+        state: state.into(),
+        at: "2026-11-25T10:00:00.000Z".into(),
+        by: "arn:aws:iam::123456789012:user/alice".into(),
+        note: note.map(str::to_owned),
+    };
+    let state = GroupState {
+        triage: Triage {
+            state: TriageState::Resolved,
+            at: Some("2026-11-25T10:00:00.000Z".into()),
+            by: Some("arn:aws:iam::123456789012:user/alice".into()),
+            note: Some("fixed the robot account".into()),
+            history: vec![entry("resolved", Some("fixed the robot account")), entry("acknowledged", None)],
+            version: Some(2),
+        },
+        daily: std::collections::BTreeMap::from([("2026-11-24".into(), 1), ("2026-11-25".into(), 2)]),
+    };
+    let event = json!({"event": AdministrationEvent::with_state(&group, &state, true)});
+    assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Triage), &event, "$"), none());
+    assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Get), &event, "$"), none());
+
+    let mut summary = SummaryBuilder::default();
+    summary.add(&group);
+    let summary = serde_json::to_value(summary.finish(10)).unwrap();
+    assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Summary), &summary, "$"), none());
+
+    let now = time::macros::datetime!(2026-11-25 12:00 UTC);
+    let mut trend = TrendBuilder::new(3, now, scan_failures::config::RetentionDays::default());
+    trend.add(&group, &state);
+    let trend = serde_json::to_value(trend.finish()).unwrap();
+    assert_eq!(trend["totals"]["occurrences"], 3);
+    assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Trend), &trend, "$"), none());
+
+    let deleted = json!({"deleted": 3, "more": false});
+    assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Delete), &deleted, "$"), none());
+    let progress = serde_json::to_value(scan_failures::settings::RestampProgress {
+        target_retention_days: 30,
+        examined: 10,
+        restamped: 9,
+        finished: true,
+        started_at: "2026-11-25T10:00:00.000Z".into(),
+        updated_at: "2026-11-25T10:00:01.000Z".into(),
+        cursor: None,
+    })
+    .unwrap();
+    let config = json!({"retentionDays": 30, "source": "table", "updatedAt": "2026-11-25T10:00:00.000Z",
+        "updatedBy": "arn:aws:iam::123456789012:user/alice", "restamp": progress});
+    for action in [Action::GetConfig, Action::PutConfig] {
+        assert_eq!(schema_differences(&doc, &answer_schema(&doc, action), &config, "$"), none());
+    }
 }
 
 // The same comparisons on mutated copies: each reports exactly the mutation.

@@ -1,24 +1,30 @@
-//! Authorization, parameter parsing and responses. Every answer is JSON; errors are
+//! Authorization, parameter and body parsing, and responses. Every answer is JSON; errors are
 //! `{"code", "error", "message"}` and never carry internals.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use scan_failures::auth::{caller_arn, Decision, Policy};
+use scan_failures::admin::MAX_DELETE_PER_REQUEST;
+use scan_failures::auth::{caller_arn, Decision, Permission, Policy};
 use scan_failures::config::{ApiConfig, RetentionDays};
 use scan_failures::params::{self, ParamError};
-use scan_failures::query::QueryError;
+use scan_failures::query::{QueryError, ReadStats};
+use scan_failures::settings::{self, RetentionCache};
 use scan_failures::store::Store;
+use scan_failures::triage::{self, BodyError};
 use scan_failures::view::AdministrationEvent;
 use serde_json::json;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-use crate::routes::{match_path, Action, Route};
+use crate::routes::{match_route, Action, Miss, Route};
 
 pub struct Api {
     store: Store,
     policy: Policy,
-    retention: RetentionDays,
+    /// The live retention setting, read at most every [`settings::API_CACHE`].
+    retention: RetentionCache,
     local_principal: Option<String>,
+    clock: fn() -> OffsetDateTime,
 }
 
 /// An answer that is not a 200.
@@ -26,27 +32,66 @@ struct Problem {
     status: StatusCode,
     error: &'static str,
     message: String,
+    /// The methods of the path, for a 405.
+    allow: Option<String>,
 }
 
 impl Problem {
     fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into() }
+        Self { status, error, message: message.into(), allow: None }
     }
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut res = Response::new(Body::Text(body.to_string()));
     *res.status_mut() = status;
-    res.headers_mut().insert("content-type", lambda_http::http::HeaderValue::from_static("application/json"));
+    res.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     res
 }
 
 fn problem_response(p: &Problem) -> Response<Body> {
-    json_response(p.status, &json!({"code": p.status.as_u16(), "error": p.error, "message": p.message}))
+    let mut res = json_response(p.status, &json!({"code": p.status.as_u16(), "error": p.error, "message": p.message}));
+    if let Some(allow) = p.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        res.headers_mut().insert("allow", allow);
+    }
+    res
 }
 
-fn bad_parameter(e: &ParamError) -> Problem {
+fn bad_parameter(e: &dyn std::error::Error) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "bad parameter", e.to_string())
+}
+
+fn bad_body(e: &BodyError) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "bad request body", e.to_string())
+}
+
+fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not found",
+        "no event with this id (unknown, or expired after its retention period)",
+    )
+}
+
+/// The request body's bytes, whether API Gateway sent it as text or base64.
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Logs what a read cost, so the cost per call of the aggregate routes can be watched.
+fn log_cost(action: Action, stats: &ReadStats, result: u64) {
+    tracing::info!(
+        action = ?action,
+        requests = stats.requests,
+        items_read = stats.items_read,
+        rcu = stats.read_capacity_units,
+        result,
+        "read cost"
+    );
 }
 
 impl Api {
@@ -60,9 +105,15 @@ impl Api {
         Self {
             store,
             policy: config.policy.clone(),
-            retention: config.retention,
+            retention: RetentionCache::new(config.retention, settings::API_CACHE),
             local_principal: config.local_principal.clone(),
+            clock: OffsetDateTime::now_utc,
         }
+    }
+
+    /// The same api reading "now" from `clock` (tests pin it; production uses the system clock).
+    pub fn with_clock(self, clock: fn() -> OffsetDateTime) -> Self {
+        Self { clock, ..self }
     }
 
     /// Answers one request. Never fails: an internal error is a 500 that carries the request id.
@@ -87,30 +138,50 @@ impl Api {
         }
     }
 
+    async fn current_retention(&self) -> Result<RetentionDays, Problem> {
+        self.retention.get(&self.store).await.map_err(|e| internal(&e))
+    }
+
     async fn route(&self, req: &Request) -> Result<serde_json::Value, Problem> {
-        let (route, id) = match_path(req.uri().path()).ok_or_else(|| {
-            Problem::new(
+        let (route, id) = match_route(req.method().as_str(), req.uri().path()).map_err(|miss| match miss {
+            Miss::NotFound => Problem::new(
                 StatusCode::NOT_FOUND,
                 "not found",
-                format!("no route for {}; see the API reference", req.uri().path()),
-            )
+                format!("no route for {}; see the API reference", triage::echo(req.uri().path())),
+            ),
+            Miss::MethodNotAllowed { path, allowed } => {
+                let allowed = allowed.join(", ");
+                Problem {
+                    allow: Some(allowed.clone()),
+                    ..Problem::new(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "method not allowed",
+                        format!("{path} accepts {allowed} only"),
+                    )
+                }
+            }
         })?;
-        if req.method() != Method::from_bytes(route.method.as_bytes()).unwrap_or(Method::GET) {
-            return Err(Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed",
-                format!("{} accepts {} only", route.path, route.method),
-            ));
-        }
-        self.authorize(req, route)?;
+        let caller = self.authorize(req, route)?;
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
-        let now = OffsetDateTime::now_utc();
+        let now = (self.clock)();
+        let takes_no_parameters =
+            matches!(route.action, Action::Get | Action::Triage | Action::GetConfig | Action::PutConfig);
+        if let Some((name, _)) = pairs.first().filter(|_| takes_no_parameters) {
+            return Err(bad_parameter(&ParamError::Unknown { name: triage::echo(name) }));
+        }
+        let group_id = || id.and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(not_found);
         match route.action {
             Action::List => {
                 let list = params::parse_list(&pairs).map_err(|e| bad_parameter(&e))?;
-                let page = self.store.list(&list, now, self.retention).await.map_err(query_problem)?;
-                let events: Vec<AdministrationEvent> = page.groups.iter().map(AdministrationEvent::from).collect();
+                let retention = self.current_retention().await?;
+                let page = self.store.list(&list, now, retention).await.map_err(query_problem)?;
+                let events: Vec<AdministrationEvent> = page
+                    .groups
+                    .iter()
+                    .zip(&page.states)
+                    .map(|(g, s)| AdministrationEvent::with_state(g, s, false))
+                    .collect();
                 let mut body = json!({"events": events});
                 if let Some(c) = page.next_cursor {
                     body["nextCursor"] = json!(c);
@@ -119,43 +190,98 @@ impl Api {
             }
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
-                let (count, _) = self.store.count(&filters, now, self.retention).await.map_err(query_problem)?;
+                let retention = self.current_retention().await?;
+                let (count, _) = self.store.count(&filters, now, retention).await.map_err(query_problem)?;
                 Ok(json!({"count": count}))
             }
+            Action::Summary => {
+                let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
+                let retention = self.current_retention().await?;
+                let (summary, stats) = self.store.summary(&request, now, retention).await.map_err(query_problem)?;
+                log_cost(route.action, &stats, summary.totals.groups);
+                Ok(json!(summary))
+            }
+            Action::Trend => {
+                let request = params::parse_trend(&pairs).map_err(|e| bad_parameter(&e))?;
+                let retention = self.current_retention().await?;
+                let (trend, stats) = self.store.trend(&request, now, retention).await.map_err(query_problem)?;
+                log_cost(route.action, &stats, trend.totals.occurrences);
+                Ok(json!(trend))
+            }
             Action::Get => {
-                if let Some((name, _)) = pairs.first() {
-                    return Err(bad_parameter(&ParamError::Unknown { name: name.chars().take(64).collect() }));
-                }
-                let not_found = || {
-                    Problem::new(
-                        StatusCode::NOT_FOUND,
-                        "not found",
-                        "no event with this id (unknown, or expired after its retention period)",
-                    )
-                };
-                let id = id.and_then(|i| uuid::Uuid::parse_str(i).ok()).ok_or_else(not_found)?;
-                let group = self.store.get_visible(&id, now, self.retention).await.map_err(|e| internal(&e))?;
-                let group = group.ok_or_else(not_found)?;
-                Ok(json!({"event": AdministrationEvent::from(&group)}))
+                let id = group_id()?;
+                let retention = self.current_retention().await?;
+                let found = self.store.get_visible_with_state(&id, now, retention).await.map_err(|e| internal(&e))?;
+                let (group, state) = found.ok_or_else(not_found)?;
+                Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
+            }
+            Action::Triage => {
+                let id = group_id()?;
+                let request = triage::parse_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
+                let retention = self.current_retention().await?;
+                let updated =
+                    self.store.triage(&id, &request, &caller, now, retention).await.map_err(|e| internal(&e))?;
+                let (group, state) = updated.ok_or_else(not_found)?;
+                tracing::info!(group_id = %id, state = request.state.as_str(), caller = %caller, "group triaged");
+                Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
+            }
+            Action::Delete => {
+                let filters = params::parse_delete(&pairs).map_err(|e| bad_parameter(&e))?;
+                let done = self.store.delete_matching(&filters, MAX_DELETE_PER_REQUEST).await.map_err(query_problem)?;
+                log_cost(route.action, &done.read, done.deleted);
+                tracing::info!(deleted = done.deleted, more = done.more, wcu = done.write_capacity_units, caller = %caller, "groups deleted");
+                Ok(json!({"deleted": done.deleted, "more": done.more}))
+            }
+            Action::GetConfig => self.config_body().await,
+            Action::PutConfig => {
+                let days = settings::parse_retention_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
+                self.store.put_retention_setting(days, &caller, now).await.map_err(|e| internal(&e))?;
+                self.retention.set(days);
+                tracing::info!(retention_days = days.get(), caller = %caller, "retention changed");
+                self.config_body().await
             }
         }
     }
 
-    fn authorize(&self, req: &Request, route: &Route) -> Result<(), Problem> {
+    /// The retention in force, where it comes from, and the re-stamp job's progress.
+    async fn config_body(&self) -> Result<serde_json::Value, Problem> {
+        let setting = self.store.retention_setting().await.map_err(|e| internal(&e))?;
+        let progress = self.store.restamp_progress().await.map_err(|e| internal(&e))?;
+        let mut body = match &setting {
+            Some(s) => {
+                self.retention.set(s.days);
+                json!({"retentionDays": s.days.get(), "source": "table", "updatedAt": s.updated_at, "updatedBy": s.updated_by})
+            }
+            None => json!({"retentionDays": self.retention.fallback().get(), "source": "default"}),
+        };
+        if let Some(p) = progress {
+            body["restamp"] = json!(p);
+        }
+        Ok(body)
+    }
+
+    /// The caller, when granted the route's permission.
+    fn authorize(&self, req: &Request, route: &Route) -> Result<String, Problem> {
         let context = req.request_context_ref().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_default();
         let caller = caller_arn(&context).or_else(|| self.local_principal.clone());
         match self.policy.decide(caller.as_deref(), route.permission) {
-            Decision::Allowed { .. } => Ok(()),
+            Decision::Allowed { caller } => Ok(caller),
             Decision::Unauthenticated => Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "no IAM caller in the request: call the API through API Gateway with SigV4-signed requests (AWS_IAM authorization)",
             )),
-            Decision::Forbidden { caller } => Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("{caller} lacks the \"Administration view\" permission: add it (or a pattern matching it) to ADMIN_VIEW_PRINCIPALS"),
-            )),
+            Decision::Forbidden { caller } => {
+                let (permission, variable) = match route.permission {
+                    Permission::View => ("Administration view", "ADMIN_VIEW_PRINCIPALS"),
+                    Permission::Write => ("Administration write", "ADMIN_WRITE_PRINCIPALS"),
+                };
+                Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("{caller} lacks the \"{permission}\" permission: add it (or a pattern matching it) to {variable}"),
+                ))
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use scan_failures::config::RetentionDays;
 use scan_failures::event::{self, Admission, EventError, Occurrence, Parsed};
 use scan_failures::fingerprint;
 use scan_failures::notify::{Notification, Notifier, Pending};
+use scan_failures::settings::{self, RetentionCache};
 use scan_failures::store::{Recorded, Store, StoreError, WriteCost, MAX_EVENTS_PER_WRITE};
 use serde::Serialize;
 use thiserror::Error;
@@ -74,6 +75,9 @@ pub enum Output {
 pub struct Ingest {
     store: Store,
     retention: RetentionDays,
+    /// The live retention setting (`None`: `retention` only), read at most every
+    /// [`settings::INGEST_CACHE`].
+    live_retention: Option<RetentionCache>,
     clock: fn() -> OffsetDateTime,
     notifier: Option<Notifier>,
     /// Set when outbox records may be waiting: at start, and after a failed publish.
@@ -90,10 +94,31 @@ impl Ingest {
         Self {
             store,
             retention,
+            live_retention: None,
             clock: OffsetDateTime::now_utc,
             notifier: None,
             drain_needed: AtomicBool::new(true),
             last_drain: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Applies the retention stored in the table (`PUT /v1/config/administration-events`),
+    /// read at most every 60 s, falling back to `retention` (`RETENTION_DAYS`) when none is
+    /// stored, and to the last value read when the table cannot be read.
+    pub fn with_live_retention(self) -> Self {
+        Self { live_retention: Some(RetentionCache::new(self.retention, settings::INGEST_CACHE)), ..self }
+    }
+
+    /// The retention to stamp and admit by.
+    async fn retention(&self) -> RetentionDays {
+        let Some(cache) = &self.live_retention else { return self.retention };
+        match cache.get(&self.store).await {
+            Ok(days) => days,
+            Err(e) => {
+                let days = cache.last_known();
+                tracing::warn!(error = %e, retention_days = days.get(), "retention setting not read; using the last known");
+                days
+            }
         }
     }
 
@@ -189,7 +214,8 @@ impl Ingest {
             Parsed::Failure(o) => o,
         };
         let now = (self.clock)();
-        if occurrence.admit(now, self.retention.duration()) == Admission::Expired {
+        let retention = self.retention().await;
+        if occurrence.admit(now, retention.duration()) == Admission::Expired {
             let event_id = occurrence.envelope.id.clone();
             tracing::info!(event_id = %event_id, result = "ignored_expired", "occurrence older than the retention window");
             return Ok(Response { result: "ignored_expired", event_id, group_id: None, reason: None });
@@ -197,7 +223,7 @@ impl Ingest {
         let group = fingerprint::group_id(&occurrence.image.normalized(), occurrence.reason, &occurrence.message);
         let reason = occurrence.reason.code();
         let event_id = occurrence.envelope.id.clone();
-        match self.store.record_group(&[&occurrence], &group, self.retention, now).await {
+        match self.store.record_group(&[&occurrence], &group, retention, now).await {
             Ok(batch) => {
                 let recorded = batch.outcomes.first().map_or(Recorded::Duplicate, |(_, r)| *r);
                 let cost = batch.cost;
@@ -248,6 +274,7 @@ impl Ingest {
             return Err(IngestError::BatchTooLarge { got: batch.records.len() });
         }
         let now = (self.clock)();
+        let retention = self.retention().await;
         let messages: Vec<Message> = batch
             .records
             .into_iter()
@@ -260,7 +287,7 @@ impl Ingest {
                     Some(Ok(v)) => event::parse(v).map_err(|e| e.to_string()),
                 };
                 let parsed = parsed.map(|p| match p {
-                    Parsed::Failure(mut o) => match o.admit(now, self.retention.duration()) {
+                    Parsed::Failure(mut o) => match o.admit(now, retention.duration()) {
                         Admission::Store => Parsed::Failure(o),
                         Admission::Expired => Parsed::Success { event_id: o.envelope.id },
                     },
@@ -292,7 +319,7 @@ impl Ingest {
         for (group, members) in &groups {
             for chunk in chunks_by_envelope(members) {
                 let occurrences: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
-                match self.store.record_group(&occurrences, group, self.retention, now).await {
+                match self.store.record_group(&occurrences, group, retention, now).await {
                     Ok(recorded) => {
                         self.publish(&recorded.notifications.iter().map(Notification::pending).collect::<Vec<_>>())
                             .await;

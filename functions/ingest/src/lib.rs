@@ -6,6 +6,7 @@ pub mod handler;
 /// Every AWS operation the ingest function's code calls, by the module that calls it; its IAM
 /// role grants exactly these (checked by `tests/tests/template.rs`).
 pub const ACTIONS: &[&[&str]] = &[
+    // Includes the `GetItem` of the retention setting (`settings`).
     scan_failures::store::actions::RECORD,
     scan_failures::notify::actions::OUTBOX,
     scan_failures::notify::actions::PUBLISH,

@@ -19,6 +19,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store = store.with_transitions(n.thresholds);
         notifier = Some(Notifier::new(aws_sdk_eventbridge::Client::new(&aws), n.bus, n.source));
     }
-    let ingest = ingest::handler::Ingest::new(store, config.retention).with_notifier(notifier);
+    let ingest = ingest::handler::Ingest::new(store, config.retention).with_notifier(notifier).with_live_retention();
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle_any(event.payload))).await
 }

@@ -1,0 +1,130 @@
+//! The maintenance function: run on a schedule (EventBridge Scheduler, or an `aws.events`
+//! scheduled rule), it brings the TTL of existing groups in line with the retention in force,
+//! a bounded number of groups per run, so a longer retention keeps groups that the previous
+//! one would have let expire, and a shorter one lets them go.
+//!
+//! A separate function, rather than a branch of the api: it runs with its own small role
+//! (`ACTIONS`), its own timeout and concurrency of one, and a scheduled payload never reaches
+//! the HTTP router.
+
+use scan_failures::config::{ConfigError, RetentionDays};
+use scan_failures::settings::{self, RestampProgress};
+use scan_failures::store::{Store, StoreError};
+use serde::Serialize;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// Every AWS operation the maintenance function's code calls; its IAM role should grant exactly
+/// these (`Query` on the `byTime` index, the others on the table).
+pub const ACTIONS: &[&[&str]] = &[settings::actions::RESTAMP];
+
+/// Groups visited per run when `RESTAMP_MAX_ITEMS` is unset: about 10 s of DynamoDB calls, well
+/// within the function's timeout, and 100,000 groups in 10 runs.
+pub const DEFAULT_MAX_ITEMS: u32 = 10_000;
+
+/// What the maintenance function needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceConfig {
+    pub table_name: String,
+    /// `RETENTION_DAYS`: the retention when none is stored in the table.
+    pub retention: RetentionDays,
+    /// `RESTAMP_MAX_ITEMS`: groups visited per run, `1..=100000`.
+    pub max_items: u32,
+}
+
+impl MaintenanceConfig {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let ingest =
+            scan_failures::config::IngestConfig::from_env(|k| if k.starts_with("NOTIFY_") { None } else { var(k) })?;
+        let max_items = match var("RESTAMP_MAX_ITEMS") {
+            None => DEFAULT_MAX_ITEMS,
+            Some(raw) => {
+                raw.trim().parse::<u32>().ok().filter(|n| (1..=100_000).contains(n)).ok_or(ConfigError::Invalid {
+                    var: "RESTAMP_MAX_ITEMS",
+                    rule: "a whole number from 1 to 100000",
+                    value: raw,
+                })?
+            }
+        };
+        Ok(Self { table_name: ingest.table_name, retention: ingest.retention, max_items })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum MaintenanceError {
+    #[error("TTL re-stamp failed")]
+    Store(#[from] StoreError),
+}
+
+impl From<MaintenanceError> for lambda_runtime::Diagnostic {
+    fn from(e: MaintenanceError) -> Self {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Self { error_type: "StoreUnavailable".into(), error_message: message }
+    }
+}
+
+/// What one run did: its answer to the scheduler, and its log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// `settling` (the retention changed less than 60 s ago: ingest instances may still stamp
+    /// the previous one), `running` or `finished`.
+    pub status: &'static str,
+    pub retention_days: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RestampProgress>,
+}
+
+/// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
+/// `max_items` groups re-stamped towards it.
+pub async fn run(
+    store: &Store,
+    fallback: RetentionDays,
+    max_items: u32,
+    now: OffsetDateTime,
+) -> Result<RunReport, MaintenanceError> {
+    let setting = store.retention_setting().await?;
+    let retention = setting.as_ref().map_or(fallback, |s| s.days);
+    if let Some(s) = setting.filter(|s| !settings::settled(&s.updated_at, now)) {
+        return Ok(RunReport { status: "settling", retention_days: s.days.get(), progress: None });
+    }
+    let progress = store.restamp_ttl(retention, max_items).await?;
+    let status = if progress.finished { "finished" } else { "running" };
+    Ok(RunReport { status, retention_days: retention.get(), progress: Some(progress) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_batch_size_defaults_to_10000_and_is_bounded() {
+        let c = MaintenanceConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert_eq!((c.max_items, c.retention.get()), (10_000, 4));
+        let c = MaintenanceConfig::from_env(env(&[
+            ("TABLE_NAME", "t"),
+            ("RESTAMP_MAX_ITEMS", "500"),
+            ("RETENTION_DAYS", "30"),
+        ]))
+        .unwrap();
+        assert_eq!((c.max_items, c.retention.get()), (500, 30));
+        for bad in ["0", "100001", "many"] {
+            let err = MaintenanceConfig::from_env(env(&[("TABLE_NAME", "t"), ("RESTAMP_MAX_ITEMS", bad)])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("RESTAMP_MAX_ITEMS must be a whole number from 1 to 100000, got {bad:?}")
+            );
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass
+//! (the payload is ignored: EventBridge Scheduler and `aws.events` rules send different ones).
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use maintenance::{run, MaintenanceConfig};
+use scan_failures::store::Store;
+use scan_failures::telemetry;
+use time::OffsetDateTime;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init_logging();
+    let config = MaintenanceConfig::from_env(|k| std::env::var(k).ok())
+        .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
+    let aws = aws_config::load_from_env().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let store = &store;
+    let config = &config;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        let report = run(store, config.retention, config.max_items, OffsetDateTime::now_utc()).await?;
+        tracing::info!(
+            status = report.status,
+            retention_days = report.retention_days,
+            examined = report.progress.as_ref().map_or(0, |p| p.examined),
+            restamped = report.progress.as_ref().map_or(0, |p| p.restamped),
+            "maintenance run"
+        );
+        Ok::<_, maintenance::MaintenanceError>(report)
+    }))
+    .await
+}

@@ -1,0 +1,236 @@
+//! The administrators' writes: triage of a group, and cleanup of groups by image, repository or
+//! reason. Both are API paths; they read through the table's key or indexes, never a `Scan`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnConsumedCapacity, ReturnValue, WriteRequest};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::RetentionDays;
+use crate::expr::Expr;
+use crate::group::{GroupRecord, GroupState};
+use crate::params::Filters;
+use crate::query::{is_visible, matches, plan, QueryError, ReadStats};
+use crate::schema::{PARTITION_KEY, SORT_KEY};
+use crate::store::{group_key, Store, StoreError};
+use crate::time_fmt;
+use crate::triage::{self, TriageEntry, TriageRequest};
+
+/// The DynamoDB operations the administrators' writes call (see `store::actions`), on top of
+/// `query::actions::READ`.
+pub mod actions {
+    pub const WRITE: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"];
+}
+
+/// Read-modify-write attempts of one triage before it is reported as contention.
+const TRIAGE_ATTEMPTS: u32 = 5;
+/// Groups deleted by one cleanup request at most; the answer says when more match, and the
+/// same request deletes the next ones.
+pub const MAX_DELETE_PER_REQUEST: usize = 1000;
+/// `BatchWriteItem` takes at most 25 requests.
+const BATCH: usize = 25;
+/// Attempts at the unprocessed part of one batch.
+const BATCH_ATTEMPTS: u32 = 8;
+
+fn dynamo_error<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    aws_sdk_dynamodb::Error: From<E>,
+{
+    move |e| StoreError::Dynamo { operation, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
+}
+
+/// What a cleanup did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Deleted {
+    pub deleted: u64,
+    /// More groups match: the same request deletes the next ones.
+    pub more: bool,
+    pub read: ReadStats,
+    pub write_capacity_units: f64,
+}
+
+impl Store {
+    /// Sets the triage of group `id` as `caller` at `now`, adding an entry to its history.
+    /// `None` when the group is unknown or past the retention. A read-modify-write: the update
+    /// asserts the triage version it read, and is retried when a concurrent triage (or a reopen
+    /// by ingest) changed it.
+    pub async fn triage(
+        &self,
+        id: &Uuid,
+        request: &TriageRequest,
+        caller: &str,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Option<(GroupRecord, GroupState)>, StoreError> {
+        for attempt in 0..TRIAGE_ATTEMPTS {
+            let Some(item) = self.get_item(id).await? else { return Ok(None) };
+            let state = GroupState::of_item(&item);
+            let record: GroupRecord = serde_dynamo::from_item(item)?;
+            if !is_visible(&record, now, retention) {
+                return Ok(None);
+            }
+            let entry = TriageEntry {
+                state: request.state.as_str().to_owned(),
+                at: time_fmt::format(now),
+                by: caller.to_owned(),
+                note: request.note.clone(),
+            };
+            let history = triage::history_with(entry.clone(), &state.triage.history);
+            let mut e = Expr::default();
+            let pk = e.name(PARTITION_KEY);
+            e.condition(format!("attribute_exists({pk})"));
+            let version = e.name(triage::attr::VERSION);
+            match state.triage.version {
+                Some(v) => {
+                    let v = e.n(v);
+                    e.condition(format!("{version} = {v}"));
+                }
+                None => e.condition(format!("attribute_not_exists({version})")),
+            }
+            let next = state.triage.version.unwrap_or(0) + 1;
+            let sets: [(&str, AttributeValue); 5] = [
+                (triage::attr::STATE, AttributeValue::S(entry.state)),
+                (triage::attr::AT, AttributeValue::S(entry.at)),
+                (triage::attr::BY, AttributeValue::S(entry.by)),
+                (triage::attr::HISTORY, triage::history_attribute(&history)),
+                (triage::attr::VERSION, AttributeValue::N(next.to_string())),
+            ];
+            for (attr, value) in sets {
+                let (n, v) = (e.name(attr), e.value(value));
+                e.set(format!("{n} = {v}"));
+            }
+            let note = e.name(triage::attr::NOTE);
+            match &request.note {
+                Some(text) => {
+                    let v = e.s(text.clone());
+                    e.set(format!("{note} = {v}"));
+                }
+                None => e.remove(note),
+            }
+            let update_expression = e.update_expression();
+            let condition = e.condition_expression();
+            let (names, values) = e.into_parts();
+            let result = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
+                .update_expression(update_expression)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let item = out.attributes.unwrap_or_default();
+                    let state = GroupState::of_item(&item);
+                    let record: GroupRecord = serde_dynamo::from_item(item)?;
+                    return Ok(Some((record, state)));
+                }
+                Err(err)
+                    if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+                }
+                Err(err) => return Err(dynamo_error("UpdateItem")(err)),
+            }
+        }
+        Err(StoreError::Contention { group: *id, attempts: TRIAGE_ATTEMPTS })
+    }
+
+    /// Deletes up to `max` stored groups matching `filters` (image, repository, reason: the
+    /// indexed filters), whatever their triage and age, reading them with `Query` on the index
+    /// the filters choose, and deleting them with `BatchWriteItem`.
+    pub async fn delete_matching(&self, filters: &Filters, max: usize) -> Result<Deleted, QueryError> {
+        let plan = plan(filters);
+        let mut result = Deleted::default();
+        let mut keys: Vec<String> = Vec::new();
+        'partitions: for value in &plan.partitions {
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let out = self
+                    .client()
+                    .query()
+                    .table_name(self.table())
+                    .index_name(plan.index.name)
+                    .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
+                    .expression_attribute_names("#p", plan.index.partition_key)
+                    .expression_attribute_names("#s", SORT_KEY)
+                    .expression_attribute_values(":p", AttributeValue::S(value.clone()))
+                    // Every stored time: sort keys start with a year.
+                    .expression_attribute_values(":lo", AttributeValue::S("0".into()))
+                    .expression_attribute_values(":hi", AttributeValue::S("~".into()))
+                    .limit(1000)
+                    .set_exclusive_start_key(start.take())
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(dynamo_error("Query"))?;
+                result.read.requests += 1;
+                result.read.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
+                result.read.read_capacity_units +=
+                    out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
+                for item in out.items.unwrap_or_default() {
+                    let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { continue };
+                    let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+                    if matches(filters, &record) {
+                        if keys.len() == max {
+                            result.more = true;
+                            break 'partitions;
+                        }
+                        keys.push(pk);
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        for chunk in keys.chunks(BATCH) {
+            let (deleted, wcu) = self.delete_batch(chunk).await?;
+            result.deleted += deleted;
+            result.write_capacity_units += wcu;
+        }
+        Ok(result)
+    }
+
+    /// Deletes the items of `keys` (at most 25), retrying what DynamoDB leaves unprocessed.
+    async fn delete_batch(&self, keys: &[String]) -> Result<(u64, f64), StoreError> {
+        let mut requests: Vec<WriteRequest> = keys
+            .iter()
+            .map(|k| {
+                DeleteRequest::builder()
+                    .key(PARTITION_KEY, AttributeValue::S(k.clone()))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+            })
+            .collect::<Result<_, _>>()?;
+        let mut wcu = 0.0;
+        for attempt in 0..BATCH_ATTEMPTS {
+            let out = self
+                .client()
+                .batch_write_item()
+                .request_items(self.table(), requests)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(dynamo_error("BatchWriteItem"))?;
+            wcu += out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+            requests = out.unprocessed_items.and_then(|mut m| m.remove(self.table())).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok((keys.len() as u64, wcu));
+            }
+            tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+        }
+        Err(StoreError::Cancelled(format!(
+            "{} deletes still unprocessed after {BATCH_ATTEMPTS} attempts",
+            requests.len()
+        )))
+    }
+}

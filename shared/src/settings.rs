@@ -1,0 +1,396 @@
+//! Live configuration kept in the table: the retention (`pk = "config#retention"`), and the
+//! progress of the job that re-stamps the TTL of existing groups when it changes
+//! (`pk = "config#restamp"`). Neither item has an index key, so neither appears in any index.
+//!
+//! Who sees a change when:
+//! - the api reads the setting on every request, cached at most [`API_CACHE`] (1 s) per
+//!   instance, and applies it to reads at once: visibility follows `lastOccurredAt` and the
+//!   current retention, not the stored TTL (see `query::is_visible`);
+//! - the ingest function caches it [`INGEST_CACHE`] (60 s) per instance, so for up to 60 s after
+//!   a change an instance may still stamp new occurrences with the previous retention;
+//! - the re-stamp job waits until [`INGEST_CACHE`] has passed since the change (so no ingest
+//!   instance still stamps the old retention), then sets `expiresAt = lastOccurredAt +
+//!   retention` on every group, a bounded number per run, recording where it is.
+//!
+//! Without a stored setting, `RETENTION_DAYS` applies.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::config::RetentionDays;
+use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::store::{Store, StoreError};
+use crate::time_fmt;
+use crate::triage::{self, BodyError};
+
+/// The item holding the retention setting.
+pub const RETENTION_KEY: &str = "config#retention";
+/// The item holding the re-stamp job's progress.
+pub const RESTAMP_KEY: &str = "config#restamp";
+/// How long the api keeps the setting it read: a change applies to reads within this.
+pub const API_CACHE: Duration = Duration::from_secs(1);
+/// How long the ingest function keeps the setting it read: the staleness bound of the TTL it
+/// stamps, and how long the re-stamp job waits after a change.
+pub const INGEST_CACHE: Duration = Duration::from_secs(60);
+/// Groups read per `Query` page by the re-stamp job.
+const RESTAMP_PAGE: u32 = 500;
+
+/// The DynamoDB operations of the re-stamp job (see `store::actions`): `Query` on the `byTime`
+/// index, `GetItem`/`PutItem` of its progress and the setting, `UpdateItem` of each group.
+pub mod actions {
+    pub const RESTAMP: &[&str] = &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+}
+
+fn dynamo_error<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    aws_sdk_dynamodb::Error: From<E>,
+{
+    move |e| StoreError::Dynamo { operation, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
+}
+
+/// The stored retention setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSetting {
+    pub days: RetentionDays,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+/// Parses the body of `PUT /v1/config/administration-events`: `{"retentionDays": 1..=365}`.
+pub fn parse_retention_request(body: &[u8]) -> Result<RetentionDays, BodyError> {
+    const RULE: &str = "must be a whole number of days from 1 to 365";
+    let map = triage::json_object(body, &["retentionDays"])?;
+    let value = map.get("retentionDays").ok_or(BodyError::Missing { field: "retentionDays" })?;
+    value.as_u64().and_then(|d| u16::try_from(d).ok()).and_then(RetentionDays::new).ok_or_else(|| BodyError::Invalid {
+        field: "retentionDays",
+        rule: RULE,
+        value: triage::echo_value(value),
+    })
+}
+
+/// Progress of the re-stamp job towards one target retention.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestampProgress {
+    pub target_retention_days: u16,
+    /// Groups read so far.
+    pub examined: u64,
+    /// Groups whose TTL was changed so far.
+    pub restamped: u64,
+    /// Every group has been visited.
+    pub finished: bool,
+    pub started_at: String,
+    pub updated_at: String,
+    /// Where the next run continues (the `byTime` index key of the last group read).
+    #[serde(skip)]
+    pub cursor: Option<HashMap<String, AttributeValue>>,
+}
+
+impl RestampProgress {
+    fn fresh(target: RetentionDays, now: OffsetDateTime) -> Self {
+        let t = time_fmt::format(now);
+        Self {
+            target_retention_days: target.get(),
+            examined: 0,
+            restamped: 0,
+            finished: false,
+            started_at: t.clone(),
+            updated_at: t,
+            cursor: None,
+        }
+    }
+
+    fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
+        let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        Some(Self {
+            target_retention_days: u16::try_from(n("targetRetentionDays")?).ok()?,
+            examined: n("examined").unwrap_or(0),
+            restamped: n("restamped").unwrap_or(0),
+            finished: item.get("finished").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            started_at: s("startedAt").unwrap_or_default(),
+            updated_at: s("updatedAt").unwrap_or_default(),
+            cursor: item.get("cursor").and_then(|v| v.as_m().ok()).cloned(),
+        })
+    }
+
+    fn to_item(&self) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([
+            (PARTITION_KEY.to_owned(), AttributeValue::S(RESTAMP_KEY.into())),
+            ("targetRetentionDays".to_owned(), AttributeValue::N(self.target_retention_days.to_string())),
+            ("examined".to_owned(), AttributeValue::N(self.examined.to_string())),
+            ("restamped".to_owned(), AttributeValue::N(self.restamped.to_string())),
+            ("finished".to_owned(), AttributeValue::Bool(self.finished)),
+            ("startedAt".to_owned(), AttributeValue::S(self.started_at.clone())),
+            ("updatedAt".to_owned(), AttributeValue::S(self.updated_at.clone())),
+        ]);
+        if let Some(c) = &self.cursor {
+            item.insert("cursor".to_owned(), AttributeValue::M(c.clone()));
+        }
+        item
+    }
+}
+
+impl Store {
+    async fn get_config(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        Ok(out.item)
+    }
+
+    /// The stored retention setting; `None` when none was ever set (or it is unreadable, which
+    /// only a later version could write).
+    pub async fn retention_setting(&self) -> Result<Option<RetentionSetting>, StoreError> {
+        let Some(item) = self.get_config(RETENTION_KEY).await? else { return Ok(None) };
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let days = item
+            .get("retentionDays")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u16>().ok())
+            .and_then(RetentionDays::new);
+        Ok(days.map(|days| RetentionSetting { days, updated_at: s("updatedAt"), updated_by: s("updatedBy") }))
+    }
+
+    /// Stores the retention setting, as changed by `by` at `now`.
+    pub async fn put_retention_setting(
+        &self,
+        days: RetentionDays,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<RetentionSetting, StoreError> {
+        let setting = RetentionSetting { days, updated_at: time_fmt::format(now), updated_by: by.to_owned() };
+        let item = HashMap::from([
+            (PARTITION_KEY.to_owned(), AttributeValue::S(RETENTION_KEY.into())),
+            ("retentionDays".to_owned(), AttributeValue::N(days.get().to_string())),
+            ("updatedAt".to_owned(), AttributeValue::S(setting.updated_at.clone())),
+            ("updatedBy".to_owned(), AttributeValue::S(setting.updated_by.clone())),
+        ]);
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(dynamo_error("PutItem"))?;
+        Ok(setting)
+    }
+
+    /// The re-stamp job's progress, when it ever ran.
+    pub async fn restamp_progress(&self) -> Result<Option<RestampProgress>, StoreError> {
+        Ok(self.get_config(RESTAMP_KEY).await?.as_ref().and_then(RestampProgress::from_item))
+    }
+
+    /// One bounded run of the re-stamp job: sets `expiresAt = lastOccurredAt + retention` on at
+    /// most `max_items` more groups, continuing where the last run towards the same retention
+    /// stopped (a new retention starts over), and records the progress. Safe to rerun and to
+    /// run concurrently: each group's update asserts the `lastOccurredAt` it read (a newer
+    /// occurrence has stamped it already), and a finished job does nothing.
+    pub async fn restamp_ttl(&self, retention: RetentionDays, max_items: u32) -> Result<RestampProgress, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut progress = match self.restamp_progress().await? {
+            Some(p) if p.target_retention_days == retention.get() => p,
+            _ => RestampProgress::fresh(retention, now),
+        };
+        if progress.finished {
+            return Ok(progress);
+        }
+        let mut budget = max_items;
+        while budget > 0 {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(schema::BY_TIME.name)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", schema::BY_TIME.partition_key)
+                .expression_attribute_values(":p", AttributeValue::S(ALL_PARTITION.into()))
+                .limit(i32::try_from(budget.min(RESTAMP_PAGE)).unwrap_or(1))
+                .set_exclusive_start_key(progress.cursor.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(dynamo_error("Query"))?;
+            let items = out.items.unwrap_or_default();
+            // At least one per page, so a run always ends.
+            budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
+            for item in &items {
+                progress.examined += 1;
+                if self.restamp_one(item, retention).await? {
+                    progress.restamped += 1;
+                }
+            }
+            progress.cursor = out.last_evaluated_key;
+            if progress.cursor.is_none() {
+                progress.finished = true;
+                break;
+            }
+        }
+        progress.updated_at = time_fmt::format(OffsetDateTime::now_utc());
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(progress.to_item()))
+            .send()
+            .await
+            .map_err(dynamo_error("PutItem"))?;
+        Ok(progress)
+    }
+
+    /// Re-stamps one group read from the index; `false` when its TTL was already right, it is
+    /// not a group, or a newer occurrence changed it meanwhile.
+    async fn restamp_one(
+        &self,
+        item: &HashMap<String, AttributeValue>,
+        retention: RetentionDays,
+    ) -> Result<bool, StoreError> {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+        let (Some(pk), Some(last)) = (s(PARTITION_KEY), s("lastOccurredAt")) else { return Ok(false) };
+        let Some(t) = time_fmt::parse(last) else { return Ok(false) };
+        let target = (t + retention.duration()).unix_timestamp();
+        let stored = item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+        if stored == Some(target) {
+            return Ok(false);
+        }
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, AttributeValue::S(pk.clone()))
+            .update_expression("SET #exp = :exp")
+            .condition_expression("attribute_exists(#pk) AND #last = :last")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#last", "lastOccurredAt")
+            .expression_attribute_values(":exp", AttributeValue::N(target.to_string()))
+            .expression_attribute_values(":last", AttributeValue::S(last.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo_error("UpdateItem")(e)),
+        }
+    }
+}
+
+/// The current retention of one function instance: the stored setting, read at most every
+/// `max_age`, else `fallback` (`RETENTION_DAYS`).
+#[derive(Debug)]
+pub struct RetentionCache {
+    fallback: RetentionDays,
+    max_age: Duration,
+    cached: Mutex<Option<(Instant, RetentionDays)>>,
+}
+
+impl RetentionCache {
+    pub fn new(fallback: RetentionDays, max_age: Duration) -> Self {
+        Self { fallback, max_age, cached: Mutex::new(None) }
+    }
+
+    /// The retention to apply now, reading the setting when the cached one is older than
+    /// `max_age`.
+    pub async fn get(&self, store: &Store) -> Result<RetentionDays, StoreError> {
+        if let Some(days) = self.fresh() {
+            return Ok(days);
+        }
+        let days = store.retention_setting().await?.map_or(self.fallback, |s| s.days);
+        self.set(days);
+        Ok(days)
+    }
+
+    /// Records a value just written by this instance, so it applies here at once.
+    pub fn set(&self, days: RetentionDays) {
+        if let Ok(mut c) = self.cached.lock() {
+            *c = Some((Instant::now(), days));
+        }
+    }
+
+    /// The last value read, else the fallback: what to apply when the setting cannot be read.
+    pub fn last_known(&self) -> RetentionDays {
+        self.cached.lock().ok().and_then(|c| c.map(|(_, d)| d)).unwrap_or(self.fallback)
+    }
+
+    pub fn fallback(&self) -> RetentionDays {
+        self.fallback
+    }
+
+    fn fresh(&self) -> Option<RetentionDays> {
+        let c = self.cached.lock().ok()?;
+        c.filter(|(at, _)| at.elapsed() < self.max_age).map(|(_, d)| d)
+    }
+}
+
+/// Whether the re-stamp job may run at `now` for a setting changed at `updated_at`: only once
+/// every ingest instance has read the change ([`INGEST_CACHE`]), so none stamps the previous
+/// retention behind the job.
+pub fn settled(updated_at: &str, now: OffsetDateTime) -> bool {
+    time_fmt::parse(updated_at).is_none_or(|t| now - t >= INGEST_CACHE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SORT_KEY;
+    use time::macros::datetime;
+
+    #[test]
+    fn retention_is_a_whole_number_of_days_from_1_to_365() {
+        assert_eq!(
+            parse_retention_request(br#"{"retentionDays": 30}"#),
+            RetentionDays::new(30).ok_or(BodyError::Missing { field: "" })
+        );
+        assert_eq!(parse_retention_request(br#"{"retentionDays": 1}"#).map(RetentionDays::get), Ok(1));
+        assert_eq!(parse_retention_request(br#"{"retentionDays": 365}"#).map(RetentionDays::get), Ok(365));
+        let refused = [
+            (r#"{"retentionDays": 0}"#, "retentionDays: must be a whole number of days from 1 to 365, got 0"),
+            (r#"{"retentionDays": -3}"#, "retentionDays: must be a whole number of days from 1 to 365, got -3"),
+            (r#"{"retentionDays": 366}"#, "retentionDays: must be a whole number of days from 1 to 365, got 366"),
+            (r#"{"retentionDays": 2.5}"#, "retentionDays: must be a whole number of days from 1 to 365, got 2.5"),
+            (r#"{"retentionDays": "30"}"#, "retentionDays: must be a whole number of days from 1 to 365, got \"30\""),
+            (r#"{"retentionDays": 70000}"#, "retentionDays: must be a whole number of days from 1 to 365, got 70000"),
+            (r#"{}"#, "retentionDays is required"),
+            (r#"{"retentionDays": 3, "ttl": 1}"#, "unknown field \"ttl\" in the request body; accepted: retentionDays"),
+        ];
+        for (body, message) in refused {
+            assert_eq!(parse_retention_request(body.as_bytes()).map_err(|e| e.to_string()), Err(message.to_owned()));
+        }
+    }
+
+    #[test]
+    fn the_job_waits_until_every_ingest_instance_has_read_the_change() {
+        let changed = "2026-11-25T12:00:00.000Z";
+        assert!(!settled(changed, datetime!(2026-11-25 12:00:59 UTC)));
+        assert!(settled(changed, datetime!(2026-11-25 12:01:00 UTC)));
+        assert!(settled("", datetime!(2026-11-25 12:00 UTC)));
+    }
+
+    #[test]
+    fn progress_round_trips_through_its_item() {
+        let mut p = RestampProgress::fresh(RetentionDays::new(30).unwrap(), datetime!(2026-11-25 12:00 UTC));
+        p.examined = 1500;
+        p.restamped = 1200;
+        p.cursor = Some(HashMap::from([(SORT_KEY.to_owned(), AttributeValue::S("2026#x".into()))]));
+        assert_eq!(RestampProgress::from_item(&p.to_item()), Some(p.clone()));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"targetRetentionDays": 30, "examined": 1500, "restamped": 1200, "finished": false,
+                "startedAt": "2026-11-25T12:00:00.000Z", "updatedAt": "2026-11-25T12:00:00.000Z"})
+        );
+    }
+}

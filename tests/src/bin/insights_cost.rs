@@ -1,0 +1,243 @@
+//! What the summary, the trend and the per-day counters cost, on DynamoDB Local (the one at
+//! `DYNAMODB_ENDPOINT`, else one started for the run). DynamoDB Local reports consumed
+//! capacity by DynamoDB's rules; its latencies are not DynamoDB's, so compare them between
+//! sizes only.
+//!
+//! ```text
+//! insights_cost read  [SIZES=1000,100000] [RUNS=5]   summary and trend: RCU, items read, latency
+//! insights_cost write                                 WCU per event as the per-day map grows
+//! ```
+//!
+//! `read` seeds SIZE groups (lastOccurredAt spread one per minute over min(SIZE, 5000)
+//! minutes, every group with a per-day map of 7 days), then measures, in-process through the
+//! api handler and through the store: the summary without filter, with a repository filter
+//! (60 groups at every size), and the trend of 1, 7 and 90 days.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use integration_tests::{api_request, dynamodb_client, dynamodb_endpoint, synthetic_group};
+use lambda_http::Body;
+use scan_failures::classify::Reason;
+use scan_failures::config::{ApiConfig, RetentionDays};
+use scan_failures::params::{Filters, SummaryRequest, TrendRequest};
+use scan_failures::query::ReadStats;
+use scan_failures::store::Store;
+use time::OffsetDateTime;
+
+const CALLER: &str = "arn:aws:iam::123456789012:user/alice";
+
+fn group_item(n: usize, size: usize, now: OffsetDateTime, days: i64) -> HashMap<String, AttributeValue> {
+    let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
+    let g = synthetic_group(n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64);
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&g).unwrap_or_else(|e| panic!("{e}"));
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    item.insert("pk".into(), AttributeValue::S(format!("g#{}", g.id)));
+    item.insert("gsiAll".into(), AttributeValue::S("ALL".into()));
+    item.insert("lastSk".into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
+    let daily: HashMap<String, AttributeValue> = (0..days)
+        .map(|back| {
+            let day = scan_failures::daily::day_key(now - time::Duration::days(back));
+            (day, AttributeValue::N(((n as i64 + back) % 5 + 1).to_string()))
+        })
+        .collect();
+    item.insert("daily".into(), AttributeValue::M(daily));
+    item
+}
+
+async fn seed(store: &Store, size: usize, now: OffsetDateTime) {
+    let started = Instant::now();
+    let chunks: Vec<Vec<usize>> = (0..size).collect::<Vec<_>>().chunks(25).map(<[usize]>::to_vec).collect();
+    let mut tasks = Vec::new();
+    for lane in 0..4 {
+        let store = store.clone();
+        let mine: Vec<Vec<usize>> = chunks.iter().skip(lane).step_by(4).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            for chunk in mine {
+                let mut requests: Vec<WriteRequest> = chunk
+                    .iter()
+                    .map(|n| {
+                        let put = PutRequest::builder().set_item(Some(group_item(*n, size, now, 7))).build();
+                        WriteRequest::builder().put_request(put.unwrap_or_else(|e| panic!("{e}"))).build()
+                    })
+                    .collect();
+                while !requests.is_empty() {
+                    let out = store
+                        .client()
+                        .batch_write_item()
+                        .request_items(store.table(), requests)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("seed: {e:?}"));
+                    requests = out.unprocessed_items.and_then(|mut m| m.remove(store.table())).unwrap_or_default();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    eprintln!("insights_cost: {size} groups seeded in {:.0} s", started.elapsed().as_secs_f64());
+}
+
+fn p50(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+async fn api_ms(api: &api::handler::Api, path: &str, query: &str, runs: usize) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let res = api.handle(api_request(path, query, Some(CALLER), false)).await;
+        assert_eq!(res.status().as_u16(), 200, "{path}?{query}: {:?}", res.body());
+        if let Body::Text(t) = res.body() {
+            assert!(!t.is_empty());
+        }
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    p50(times)
+}
+
+fn row(size: usize, what: &str, stats: &ReadStats, store_ms: f64, api_ms: f64) {
+    println!(
+        "| {size} | {what} | {} | {:.1} | {} | {:.1} | {:.1} |",
+        stats.items_read, stats.read_capacity_units, stats.requests, store_ms, api_ms
+    );
+}
+
+async fn read(sizes: &[usize], runs: usize) {
+    let client = dynamodb_client(dynamodb_endpoint());
+    let retention = RetentionDays::default();
+    println!("| groups | call | items read | RCU | Query calls | store p50 ms | api p50 ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for &size in sizes {
+        let now = OffsetDateTime::now_utc();
+        let store = Store::new(client.clone(), format!("insights-{size}-{}", now.unix_timestamp()));
+        store.create_table().await.unwrap_or_else(|e| panic!("{e:?}"));
+        seed(&store, size, now).await;
+        let vars = [("TABLE_NAME", store.table().to_owned()), ("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned())];
+        let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let api = api::handler::Api::new(store.clone(), &config);
+        let summaries = [
+            ("summary, no filter", Filters::default(), ""),
+            (
+                "summary, filter.repository (60 groups)",
+                Filters { repository: vec!["quay.io/acme/svc7".into()], ..Filters::default() },
+                "filter.repository=quay.io/acme/svc7",
+            ),
+        ];
+        for (what, filters, query) in summaries {
+            let request = SummaryRequest { filters, top: 10 };
+            let mut times = Vec::new();
+            let mut stats = ReadStats::default();
+            for _ in 0..runs {
+                let started = Instant::now();
+                let (_, s) = store.summary(&request, now, retention).await.unwrap_or_else(|e| panic!("{e:?}"));
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                stats = s;
+            }
+            let api_p50 = api_ms(&api, "/v1/administration/events/summary", query, runs).await;
+            row(size, what, &stats, p50(times), api_p50);
+        }
+        for days in [1u32, 7, 90] {
+            let request = TrendRequest { filters: Filters::default(), days };
+            let mut times = Vec::new();
+            let mut stats = ReadStats::default();
+            for _ in 0..runs {
+                let started = Instant::now();
+                let (_, s) = store.trend(&request, now, retention).await.unwrap_or_else(|e| panic!("{e:?}"));
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                stats = s;
+            }
+            let api_p50 = api_ms(&api, "/v1/administration/events/trend", &format!("days={days}"), runs).await;
+            row(size, &format!("trend, days={days}"), &stats, p50(times), api_p50);
+        }
+        let _ = store.client().delete_table().table_name(store.table()).send().await;
+    }
+}
+
+/// An event of the one group measured, at `at`.
+fn envelope(id: &str, at: OffsetDateTime) -> serde_json::Value {
+    let t = scan_failures::time_fmt::format(at);
+    serde_json::json!({"version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "cost",
+        "account": "123456789012", "time": t, "region": "eu-west-1", "resources": [],
+        "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": "quay.io/acme/web:1.4"},
+            "cluster": "prod-eu-1", "error": {"message": "image enrichment error: status=401"},
+            "initiator": {"id": "arn:aws:iam::123456789012:role/ci-scanner", "userAgent": "roxctl/4.7.0"},
+            "occurredAt": t}})
+}
+
+async fn record(store: &Store, id: &str, at: OffsetDateTime, now: OffsetDateTime) -> (f64, uuid::Uuid) {
+    let Ok(scan_failures::event::Parsed::Failure(o)) = scan_failures::event::parse(envelope(id, at)) else {
+        panic!("not a failure")
+    };
+    let group = scan_failures::fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+    let (_, cost) = store
+        .record(&o, &group, RetentionDays::new(365).unwrap_or_default(), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (cost.write_capacity_units, group)
+}
+
+async fn write() {
+    let client = dynamodb_client(dynamodb_endpoint());
+    let now = OffsetDateTime::now_utc();
+    let store = Store::new(client, format!("insights-wcu-{}", now.unix_timestamp()));
+    store.create_table().await.unwrap_or_else(|e| panic!("{e:?}"));
+    println!("| per-day map entries | event | WCU / event |");
+    println!("| --- | --- | --- |");
+    let (created, group) = record(&store, "w-0", now - time::Duration::days(95), now).await;
+    println!("| 0 (day older than 90 days: not kept) | new group | {created:.1} |");
+    let mut n = 1;
+    let per_entries = |entries: usize, what: &str, wcu: Vec<f64>| {
+        println!("| {entries} | {what} | {:.2} |", wcu.iter().sum::<f64>() / wcu.len() as f64);
+    };
+    // One event per day, oldest first: each adds a day (and prunes the one 91 days before).
+    // A row where the cost changes: the item has crossed into the next KiB.
+    let mut previous = f64::NAN;
+    for back in (0..91).rev() {
+        let at = now - time::Duration::days(back) - time::Duration::minutes(30);
+        let (wcu, _) = record(&store, &format!("w-{n}"), at, now).await;
+        n += 1;
+        if wcu != previous || back == 0 {
+            per_entries(91 - back as usize, "repeat on a new day (adds a day)", vec![wcu]);
+        }
+        previous = wcu;
+    }
+    let mut same_day = Vec::new();
+    for k in 0..50 {
+        let at = now - time::Duration::minutes(20) + time::Duration::seconds(k);
+        same_day.push(record(&store, &format!("w-{n}"), at, now).await.0);
+        n += 1;
+    }
+    per_entries(91, "repeat on the same day", same_day);
+    let item = store.get_item(&group).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+    let days = scan_failures::daily::of_item(&item);
+    eprintln!("insights_cost: per-day map holds {} days; item {} attributes", days.len(), item.len());
+    let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("read") => {
+            let sizes: Vec<usize> = args
+                .get(1)
+                .map_or("1000,100000", String::as_str)
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect();
+            let runs = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
+            read(&sizes, runs).await;
+        }
+        Some("write") => write().await,
+        _ => {
+            eprintln!("usage: insights_cost read [SIZES] [RUNS] | insights_cost write");
+            std::process::exit(2);
+        }
+    }
+}
