@@ -105,7 +105,13 @@ impl ImageRef {
             (None, Some(_)) => None,
             (None, None) => Some("latest".to_owned()),
         };
-        Ok(Self { registry, path, tag, digest })
+        let parsed = Self { registry, path, tag, digest };
+        // The bound holds for the normalized name too, so it always parses back to itself.
+        let normalized = parsed.normalized().len();
+        if normalized > MAX_REFERENCE_BYTES {
+            return Err(ImageRefError::TooLong(normalized));
+        }
+        Ok(parsed)
     }
 
     /// `registry/path`: all tags of one repository share it.
@@ -134,8 +140,11 @@ impl ImageRef {
     }
 }
 
+/// A first component is a registry host when it has a dot or a port, or is `localhost`. (Docker
+/// also takes an upper-case component for a host; such a name could not be normalized back to
+/// itself, so it is refused as an invalid repository instead.)
 fn looks_like_host(first: &str) -> bool {
-    first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())
+    first.contains('.') || first.contains(':') || first == "localhost"
 }
 
 fn valid_path(path: &str) -> bool {
@@ -206,6 +215,11 @@ mod tests {
         assert_eq!(ImageRef::parse("nginx:-bad"), Err(ImageRefError::BadTag("-bad".into())));
         assert_eq!(ImageRef::parse("nginx@sha256:abc"), Err(ImageRefError::BadDigest(DigestError::Format)));
         assert_eq!(ImageRef::parse("quay.io//app"), Err(ImageRefError::BadRepository("/app".into())));
+        assert_eq!(
+            ImageRef::parse("Quserag/acme/web:1.5"),
+            Err(ImageRefError::BadRepository("Quserag/acme/web".into()))
+        );
+        assert_eq!(ImageRef::parse(&"a".repeat(1020)), Err(ImageRefError::TooLong(1045)));
     }
 
     #[test]

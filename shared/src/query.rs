@@ -151,6 +151,11 @@ struct Window {
 
 impl Store {
     async fn fetch(&self, w: &Window, p: &mut Partition, limit: i32, stats: &mut ReadStats) -> Result<(), StoreError> {
+        if w.hi < w.lo {
+            // The window ends before the retention window starts: nothing can match.
+            p.exhausted = true;
+            return Ok(());
+        }
         let out = self
             .client()
             .query()

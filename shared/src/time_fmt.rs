@@ -10,16 +10,18 @@ pub fn format(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     // Years outside 0..=9999 cannot be parsed from RFC 3339, so formatting cannot fail here;
     // fall back to RFC 3339 rather than panic.
-    let utc = t.to_offset(UtcOffset::UTC);
+    let utc = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     utc.format(&fmt).or_else(|_| utc.format(&Rfc3339)).unwrap_or_default()
 }
 
-/// Parses an RFC 3339 timestamp; `None` when it is not one.
+/// Parses an RFC 3339 timestamp, in UTC; `None` when it is not one, or when its UTC instant
+/// falls outside the years 0000–9999 (e.g. `0000-01-01T00:00:00+10:00`).
 pub fn parse(s: &str) -> Option<OffsetDateTime> {
     if s.len() > 64 {
         return None;
     }
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    let utc = OffsetDateTime::parse(s, &Rfc3339).ok()?.checked_to_offset(UtcOffset::UTC)?;
+    (0..=9999).contains(&utc.year()).then_some(utc)
 }
 
 #[cfg(test)]
@@ -32,5 +34,7 @@ mod tests {
         assert_eq!(format(t), "2026-01-02T01:04:05.600Z");
         assert_eq!(format(parse("2026-01-02T03:04:05Z").unwrap()), "2026-01-02T03:04:05.000Z");
         assert_eq!(parse("yesterday"), None);
+        assert_eq!(parse("0000-01-01T00:00:00+10:00"), None);
+        assert_eq!(parse("9999-12-31T23:59:59-10:00"), None);
     }
 }
