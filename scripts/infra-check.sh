@@ -9,8 +9,9 @@
 #      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function and
 #      a reference to the buffer queue outside its condition.
 # Works offline: `sam validate` (without --lint) translates the template locally and needs only
-# a region; no credentials and no AWS call. The keys, indexes, IAM actions and routes are
-# compared with the Rust code by tests/tests/template.rs (`cargo test`).
+# a region; no credentials and no AWS call. The keys, indexes, IAM actions of the three functions
+# (ingest, api, maintenance), their variables, the maintenance schedule, routes and caller
+# policies are compared with the Rust code by tests/tests/template.rs (`cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEMPLATE=infra/template.yaml

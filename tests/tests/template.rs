@@ -1,11 +1,13 @@
 //! `infra/template.yaml` against the code: the table's keys, indexes and TTL attribute are
 //! `scan_failures::schema`'s; each function's role grants exactly the DynamoDB and EventBridge
-//! actions its crate declares (`ingest::ACTIONS` for ingest, `scan_failures::query::actions::READ`
-//! for api), the ingest role `ingest::SQS_CONSUME` on the buffer queue, and no wildcard; the rules
-//! match the contract's and `scan_failures::aws_sources`' detail types and statuses, and route
-//! every sample of `events/` the code stores to exactly one rule; the HTTP API's routes are
-//! `api::routes::ROUTES`, all behind AWS_IAM, and the callers' managed policies cover exactly
-//! the routes they should.
+//! actions its crate declares (`ingest::ACTIONS`, `api::ACTIONS`, `maintenance::ACTIONS`), each
+//! on the resource it is called on, the ingest role `ingest::SQS_CONSUME` on the buffer queue,
+//! and no wildcard; each function gets exactly the variables its configuration reads, its own
+//! log group and its Errors and Throttles alarms; the maintenance function runs on its schedule,
+//! whose role may invoke only it; the rules match the contract's and
+//! `scan_failures::aws_sources`' detail types and statuses, and route every sample of `events/`
+//! the code stores to exactly one rule; the HTTP API's routes are `api::routes::ROUTES`, all
+//! behind AWS_IAM, and the callers' managed policies cover exactly the routes they should.
 //!
 //! The template is parsed with its CloudFormation short tags (`!Ref`, `!GetAtt`, `!Sub`, ...)
 //! turned into their long JSON forms. It has variants chosen by parameters (direct or buffered
@@ -25,17 +27,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use api::routes::ROUTES;
 use ingest::handler::MAX_BATCH_RECORDS;
 use ingest::{ACTIONS, SQS_CONSUME};
+use maintenance::{MaintenanceConfig, DEFAULT_MAX_ITEMS};
+use scan_failures::auth::Permission;
 use scan_failures::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE};
 use scan_failures::config::IngestConfig;
 use scan_failures::event::{self, Parsed, DETAIL_TYPE};
 use scan_failures::notify::{self, NotifyConfig};
-use scan_failures::query::actions::READ;
 use scan_failures::schema::{self, INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use scan_failures::store::actions::RECORD;
 use serde_json::{json, Map, Value};
 
 const INGEST: &str = "IngestFunction";
 const API: &str = "ApiFunction";
+const MAINTENANCE: &str = "MaintenanceFunction";
+const SCHEDULE: &str = "MaintenanceSchedule";
+const SCHEDULE_ROLE: &str = "MaintenanceScheduleRole";
+/// Every function of the template and its binary (`BuildProperties.Binary`).
+const FUNCTIONS: [(&str, &str); 3] = [(INGEST, "ingest"), (API, "api"), (MAINTENANCE, "maintenance")];
 const TABLE: &str = "Table";
 const HTTP_API: &str = "HttpApi";
 const VIEW_POLICY: &str = "AdminEventsViewPolicy";
@@ -508,6 +516,67 @@ fn ingest_grant_differences(t: &Value, variant: &Variant) -> Vec<String> {
     differences(&expected_ingest_grants(variant), &grants(&resolve(t, variant), INGEST))
 }
 
+/// What the api role must grant: every action of `api::ACTIONS`, `Query` on the table and every
+/// index (the listings choose one by filter), the others on the table.
+fn expected_api_grants() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for action in api::ACTIONS.concat() {
+        assert!(action.starts_with("dynamodb:"), "{action}: which resource does api call it on?");
+        out.insert(format!("{action} on Table.Arn"));
+        if action == "dynamodb:Query" {
+            out.insert(format!("{action} on ${{Table.Arn}}/index/*"));
+        }
+    }
+    out
+}
+
+/// What the maintenance role must grant: every action of `maintenance::ACTIONS`, `Query` on the
+/// `byTime` index only (the re-stamp reads the groups through it), the others on the table.
+fn expected_maintenance_grants() -> BTreeSet<String> {
+    let by_time = format!("${{Table.Arn}}/index/{}", schema::BY_TIME.name);
+    maintenance::ACTIONS
+        .concat()
+        .into_iter()
+        .map(|action| {
+            assert!(action.starts_with("dynamodb:"), "{action}: which resource does maintenance call it on?");
+            let resource = if action == "dynamodb:Query" { by_time.as_str() } else { "Table.Arn" };
+            format!("{action} on {resource}")
+        })
+        .collect()
+}
+
+fn api_grant_differences(t: &Value) -> Vec<String> {
+    differences(&expected_api_grants(), &grants(t, API))
+}
+
+fn maintenance_grant_differences(t: &Value) -> Vec<String> {
+    differences(&expected_maintenance_grants(), &grants(t, MAINTENANCE))
+}
+
+/// `<action> on <resource>` of every Allow statement of a role's inline policies, any service.
+fn role_grants(t: &Value, role: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for document in items(&resource(t, role)["Properties"]["Policies"]).into_iter().map(|p| &p["PolicyDocument"]) {
+        for statement in items(&document["Statement"]).into_iter().filter(|s| s["Effect"] == "Allow") {
+            for action in items(&statement["Action"]).into_iter().map(render) {
+                for r in items(&statement["Resource"]) {
+                    out.insert(format!("{action} on {}", render(r)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The role a function runs with (its `Role: !GetAtt X.Arn`).
+fn role_of(t: &Value, function: &str) -> String {
+    let role = &resource(t, function)["Properties"]["Role"];
+    match role.get("Fn::GetAtt").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([id, attribute]) if attribute == "Arn" => render(id),
+        _ => panic!("{function}'s Role must be a !GetAtt of a role in the template, got {role}"),
+    }
+}
+
 /// The resources of a function's DynamoDB grants, rendered (`Table.Arn`, `${Table.Arn}/index/*`).
 fn dynamodb_resources(t: &Value, function: &str) -> BTreeSet<String> {
     allow_statements(t, function)
@@ -834,11 +903,27 @@ fn ingest_config_variables(notifications: bool) -> BTreeSet<String> {
     read.into_inner()
 }
 
+/// The names of the variables `MaintenanceConfig::from_env` reads and gets a value for.
+fn maintenance_config_variables() -> BTreeSet<String> {
+    let read = RefCell::new(BTreeSet::new());
+    let config = MaintenanceConfig::from_env(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        Some("7".to_owned())
+    });
+    assert!(config.is_ok(), "{config:?}");
+    read.into_inner()
+}
+
 /// The ingest function's environment in `variant`, with each `Ref` replaced by the parameter's
 /// value, or by the resource's name for a resource.
 fn ingest_environment(t: &Value, variant: &Variant) -> BTreeMap<String, String> {
+    environment(t, variant, INGEST)
+}
+
+/// A function's environment in `variant`, as [`ingest_environment`].
+fn environment(t: &Value, variant: &Variant, function: &str) -> BTreeMap<String, String> {
     let r = resolve(t, variant);
-    r["Resources"][INGEST]["Properties"]["Environment"]["Variables"]
+    r["Resources"][function]["Properties"]["Environment"]["Variables"]
         .as_object()
         .expect("Variables")
         .iter()
@@ -933,13 +1018,137 @@ fn iam_route(method: &str, path: &str) -> String {
     format!("{} {}", method.to_uppercase(), path.join("/"))
 }
 
-fn policy_route_differences(t: &Value, policy: &str, only_get: bool) -> Vec<String> {
+fn policy_route_differences(t: &Value, policy: &str, only_view: bool) -> Vec<String> {
     let expected = ROUTES
         .iter()
-        .filter(|r| !only_get || r.method.eq_ignore_ascii_case("GET"))
+        .filter(|r| !only_view || r.permission == Permission::View)
         .map(|r| iam_route(r.method, r.path))
         .collect();
     differences(&expected, &policy_routes(t, policy))
+}
+
+// ---------------------------------------------------------------------------------- logs, alarms, schedule
+
+/// Each function's logs: JSON, to its own log group (no other function's), kept
+/// `LogRetentionDays`, which its role alone may write to.
+fn log_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (function, _) in FUNCTIONS {
+        let logging = &resource(t, function)["Properties"]["LoggingConfig"];
+        if logging["LogFormat"] != "JSON" {
+            out.push(format!("{function}: LogFormat is {}", logging["LogFormat"]));
+        }
+        let Some(group) = logging["LogGroup"].get("Ref").and_then(Value::as_str) else {
+            out.push(format!("{function}: LogGroup is {}", logging["LogGroup"]));
+            continue;
+        };
+        if let Some(other) = seen.insert(group.to_owned(), function) {
+            out.push(format!("{function}: shares {group} with {other}"));
+        }
+        let props = &resource(t, group)["Properties"];
+        if props["RetentionInDays"] != json!({ "Ref": "LogRetentionDays" }) {
+            out.push(format!("{group}: RetentionInDays is {}", props["RetentionInDays"]));
+        }
+        let logs: BTreeSet<String> =
+            role_grants(t, &role_of(t, function)).into_iter().filter(|g| g.starts_with("logs:")).collect();
+        let expected: BTreeSet<String> =
+            ["logs:CreateLogStream", "logs:PutLogEvents"].map(|a| format!("{a} on {group}.Arn")).into();
+        out.extend(differences(&expected, &logs).into_iter().map(|d| format!("{function}: logs: {d}")));
+    }
+    out.sort();
+    out
+}
+
+/// Functions without an alarm on their `Errors` or `Throttles` (any sum over 0, notifying the
+/// alarm topic when there is one).
+fn alarm_problems(t: &Value) -> Vec<String> {
+    let mut found: BTreeSet<(String, String)> = BTreeSet::new();
+    for (_, r) in t["Resources"].as_object().into_iter().flatten() {
+        let p = &r["Properties"];
+        if r["Type"] != "AWS::CloudWatch::Alarm" || p["Namespace"] != "AWS/Lambda" {
+            continue;
+        }
+        let sound = p["Statistic"] == "Sum"
+            && p["Threshold"] == 0
+            && p["ComparisonOperator"] == "GreaterThanThreshold"
+            && p["AlarmActions"] == json!({ "Fn::If": ["HasAlarmTopic", [{ "Ref": "AlarmTopicArn" }], no_value()] });
+        for dimension in list(&p["Dimensions"]).into_iter().filter(|d| d["Name"] == "FunctionName" && sound) {
+            found.insert((render(&dimension["Value"]), render(&p["MetricName"])));
+        }
+    }
+    let mut out = Vec::new();
+    for (function, _) in FUNCTIONS {
+        for metric in ["Errors", "Throttles"] {
+            if !found.contains(&(function.to_owned(), metric.to_owned())) {
+                out.push(format!("{function}: no {metric} alarm"));
+            }
+        }
+    }
+    out
+}
+
+/// The maintenance schedule: every 5 minutes, on time, an empty payload, no retry (the next run
+/// is the retry), to the maintenance function with a role that scheduler.amazonaws.com of this
+/// account alone assumes and that may invoke that function and nothing else.
+fn schedule_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let expected = json!({
+        "Description": resource(t, SCHEDULE)["Properties"]["Description"],
+        "ScheduleExpression": "rate(5 minutes)",
+        "FlexibleTimeWindow": { "Mode": "OFF" },
+        "State": "ENABLED",
+        "Target": {
+            "Arn": { "Fn::GetAtt": [MAINTENANCE, "Arn"] },
+            "RoleArn": { "Fn::GetAtt": [SCHEDULE_ROLE, "Arn"] },
+            "Input": "{}",
+            "RetryPolicy": { "MaximumRetryAttempts": 0 },
+        },
+    });
+    let schedule = resource(t, SCHEDULE);
+    if schedule["Type"] != "AWS::Scheduler::Schedule" || schedule.get("Condition").is_some() {
+        out.push(format!("{SCHEDULE}: type {} condition {}", schedule["Type"], schedule["Condition"]));
+    }
+    // Field by field, down to the leaves: `Target.Input is "[]"`.
+    fn compare(path: &str, expected: &Value, found: &Value, out: &mut Vec<String>) {
+        match (expected, found) {
+            (Value::Object(e), Value::Object(f)) if !e.contains_key("Fn::GetAtt") => {
+                for key in e.keys().chain(f.keys()).collect::<BTreeSet<_>>() {
+                    let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    compare(
+                        &path,
+                        &e.get(key).cloned().unwrap_or(Value::Null),
+                        &f.get(key).cloned().unwrap_or(Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if expected != found => out.push(format!(
+                "{SCHEDULE}: {path} is {}",
+                if found.is_object() { render(found) } else { found.to_string() }
+            )),
+            _ => {}
+        }
+    }
+    compare("", &expected, &schedule["Properties"], &mut out);
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "scheduler.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } },
+        }],
+    });
+    if resource(t, SCHEDULE_ROLE)["Properties"]["AssumeRolePolicyDocument"] != trust {
+        out.push(format!("{SCHEDULE_ROLE}: trust policy is not scheduler.amazonaws.com of this account"));
+    }
+    let expected = BTreeSet::from([format!("lambda:InvokeFunction on {MAINTENANCE}.Arn")]);
+    out.extend(
+        differences(&expected, &role_grants(t, SCHEDULE_ROLE)).into_iter().map(|d| format!("{SCHEDULE_ROLE}: {d}")),
+    );
+    out.sort();
+    out
 }
 
 // ---------------------------------------------------------------------------------- helpers for mutations
@@ -1088,13 +1297,60 @@ fn grant_check_reports_the_buffer_queue_grant_on_another_queue_and_a_missing_con
 }
 
 #[test]
-fn api_role_grants_exactly_the_query_read_actions_on_the_table_and_its_indexes() {
+fn api_role_grants_exactly_the_api_actions_query_on_the_table_and_its_indexes_the_rest_on_the_table() {
     let t = template();
-    assert_eq!(action_differences(&t, API, READ), Vec::<String>::new());
+    assert_eq!(action_differences(&t, API, &api::ACTIONS.concat()), Vec::<String>::new());
+    assert_eq!(api_grant_differences(&t), Vec::<String>::new());
     assert_eq!(
         dynamodb_resources(&t, API),
         BTreeSet::from(["${Table.Arn}/index/*".to_owned(), "Table.Arn".to_owned()])
     );
+    // Not vacuous: the administrators' writes are among them.
+    assert!(granted_actions(&t, API).contains("dynamodb:BatchWriteItem"));
+}
+
+#[test]
+fn api_grant_check_reports_a_write_granted_on_the_indexes() {
+    let mut t = template();
+    statements_mut(&mut t, "ApiFunctionRole", "dynamodb")[1]["Resource"] = json!({ "Fn::Sub": "${Table.Arn}/index/*" });
+    assert_eq!(
+        api_grant_differences(&t),
+        [
+            "extra: dynamodb:BatchWriteItem on ${Table.Arn}/index/*",
+            "extra: dynamodb:GetItem on ${Table.Arn}/index/*",
+            "extra: dynamodb:PutItem on ${Table.Arn}/index/*",
+            "extra: dynamodb:UpdateItem on ${Table.Arn}/index/*",
+            "missing: dynamodb:BatchWriteItem on Table.Arn",
+            "missing: dynamodb:GetItem on Table.Arn",
+            "missing: dynamodb:PutItem on Table.Arn",
+            "missing: dynamodb:UpdateItem on Table.Arn",
+        ]
+    );
+}
+
+#[test]
+fn maintenance_role_grants_exactly_the_maintenance_actions_query_on_by_time_the_rest_on_the_table() {
+    let t = template();
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance::ACTIONS.concat()), Vec::<String>::new());
+    assert_eq!(maintenance_grant_differences(&t), Vec::<String>::new());
+    assert!(!expected_maintenance_grants().is_empty());
+}
+
+#[test]
+fn maintenance_grant_check_reports_query_on_every_index_and_an_extra_delete() {
+    let mut t = template();
+    let statements = statements_mut(&mut t, "MaintenanceFunctionRole", "dynamodb");
+    statements[0]["Resource"] = json!({ "Fn::Sub": "${Table.Arn}/index/*" });
+    statements[1]["Action"].as_array_mut().expect("an Action list").push(json!("dynamodb:DeleteItem"));
+    assert_eq!(
+        maintenance_grant_differences(&t),
+        [
+            "extra: dynamodb:DeleteItem on Table.Arn",
+            "extra: dynamodb:Query on ${Table.Arn}/index/*",
+            "missing: dynamodb:Query on ${Table.Arn}/index/byTime",
+        ]
+    );
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance::ACTIONS.concat()), ["extra: dynamodb:DeleteItem"]);
 }
 
 #[test]
@@ -1102,15 +1358,16 @@ fn action_check_reports_an_extra_granted_action() {
     let mut t = template();
     first_actions_mut(&mut t, "IngestFunctionRole", "dynamodb").push(json!("dynamodb:Scan"));
     assert_eq!(action_differences(&t, INGEST, &ACTIONS.concat()), ["extra: dynamodb:Scan"]);
-    // The other function is untouched.
-    assert_eq!(action_differences(&t, API, READ), Vec::<String>::new());
+    // The other functions are untouched.
+    assert_eq!(action_differences(&t, API, &api::ACTIONS.concat()), Vec::<String>::new());
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance::ACTIONS.concat()), Vec::<String>::new());
 }
 
 #[test]
 fn action_check_reports_a_declared_action_the_role_lacks() {
     let mut t = template();
     first_actions_mut(&mut t, "ApiFunctionRole", "dynamodb").retain(|a| a != "dynamodb:Query");
-    assert_eq!(action_differences(&t, API, READ), ["missing: dynamodb:Query"]);
+    assert_eq!(action_differences(&t, API, &api::ACTIONS.concat()), ["missing: dynamodb:Query"]);
 }
 
 #[test]
@@ -1421,13 +1678,111 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
         (&retention["Default"], &retention["MinValue"], &retention["MaxValue"]),
         (&json!(4), &json!(1), &json!(365))
     );
-    for function in [INGEST, API] {
+    for (function, binary) in FUNCTIONS {
+        let metadata = &resource(&t, function)["Metadata"];
+        assert_eq!(metadata["BuildMethod"], "rust-cargolambda", "{function}");
+        assert_eq!(metadata["BuildProperties"]["Binary"], binary, "{function}");
+        // Runtime, handler and architecture come from Globals.
         let props = &resource(&t, function)["Properties"];
-        assert_eq!(props["LoggingConfig"]["LogFormat"], "JSON", "{function}");
-        assert_eq!(resource(&t, function)["Metadata"]["BuildMethod"], "rust-cargolambda", "{function}");
+        for key in ["Runtime", "Handler", "Architectures", "CodeUri"] {
+            assert!(props.get(key).is_none(), "{function} overrides the global {key}");
+        }
     }
-    assert_eq!(resource(&t, INGEST)["Metadata"]["BuildProperties"]["Binary"], "ingest");
-    assert_eq!(resource(&t, API)["Metadata"]["BuildProperties"]["Binary"], "api");
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"], json!([{ "Ref": "Architecture" }]));
+    // The api answers within the HTTP API's 30 s integration timeout; summaries need the memory.
+    let api = &resource(&t, API)["Properties"];
+    assert_eq!((&api["Timeout"], &api["MemorySize"]), (&json!(29), &json!(512)));
+}
+
+#[test]
+fn maintenance_gets_exactly_the_variables_its_config_reads_and_runs_alone_for_up_to_5_minutes() {
+    let t = template();
+    for variant in variants(&t) {
+        let env = environment(&t, &variant, MAINTENANCE);
+        let names: BTreeSet<String> = env.keys().cloned().collect();
+        assert_eq!(names, maintenance_config_variables(), "{}", variant.label);
+        let config = MaintenanceConfig::from_env(|name| env.get(name).cloned())
+            .unwrap_or_else(|e| panic!("{}: the template's configuration is refused: {e}", variant.label));
+        assert_eq!(
+            (config.table_name.as_str(), config.retention.get(), config.max_items),
+            (TABLE, 4, DEFAULT_MAX_ITEMS),
+            "{}",
+            variant.label
+        );
+    }
+    let p = &t["Parameters"]["RestampMaxItems"];
+    assert_eq!((&p["MinValue"], &p["MaxValue"]), (&json!(1), &json!(100_000)));
+    let props = &resource(&t, MAINTENANCE)["Properties"];
+    assert_eq!((&props["Timeout"], &props["ReservedConcurrentExecutions"]), (&json!(300), &json!(1)));
+    assert_eq!(props["EventInvokeConfig"]["MaximumRetryAttempts"], 0);
+    assert!(props.get("Events").is_none(), "the schedule is MaintenanceSchedule, not a SAM event");
+}
+
+#[test]
+fn maintenance_variable_check_reports_a_missing_batch_size() {
+    let mut t = template();
+    t["Resources"][MAINTENANCE]["Properties"]["Environment"]["Variables"]
+        .as_object_mut()
+        .expect("Variables")
+        .remove("RESTAMP_MAX_ITEMS");
+    let env = environment(&t, &Variant::of(&t, &[]), MAINTENANCE);
+    let names: BTreeSet<String> = env.keys().cloned().collect();
+    assert_eq!(differences(&maintenance_config_variables(), &names), ["missing: RESTAMP_MAX_ITEMS"]);
+}
+
+#[test]
+fn every_function_logs_json_to_its_own_log_group_and_has_errors_and_throttles_alarms() {
+    let t = template();
+    assert_eq!(log_problems(&t), Vec::<String>::new());
+    assert_eq!(alarm_problems(&t), Vec::<String>::new());
+}
+
+#[test]
+fn log_and_alarm_checks_report_a_shared_log_group_and_a_missing_alarm() {
+    let mut t = template();
+    t["Resources"][MAINTENANCE]["Properties"]["LoggingConfig"]["LogGroup"] = json!({ "Ref": "ApiLogGroup" });
+    t["Resources"].as_object_mut().expect("Resources").remove("MaintenanceThrottlesAlarm");
+    t["Resources"]["ApiErrorsAlarm"]["Properties"]["Threshold"] = json!(5);
+    assert_eq!(
+        log_problems(&t),
+        [
+            "MaintenanceFunction: logs: extra: logs:CreateLogStream on MaintenanceLogGroup.Arn",
+            "MaintenanceFunction: logs: extra: logs:PutLogEvents on MaintenanceLogGroup.Arn",
+            "MaintenanceFunction: logs: missing: logs:CreateLogStream on ApiLogGroup.Arn",
+            "MaintenanceFunction: logs: missing: logs:PutLogEvents on ApiLogGroup.Arn",
+            "MaintenanceFunction: shares ApiLogGroup with ApiFunction",
+        ]
+    );
+    assert_eq!(alarm_problems(&t), ["ApiFunction: no Errors alarm", "MaintenanceFunction: no Throttles alarm"]);
+}
+
+#[test]
+fn the_schedule_runs_maintenance_every_5_minutes_with_a_role_that_may_invoke_only_it() {
+    assert_eq!(schedule_problems(&template()), Vec::<String>::new());
+}
+
+#[test]
+fn schedule_check_reports_retries_a_flexible_window_another_target_and_a_role_invoking_another_function() {
+    let mut t = template();
+    let target = &mut t["Resources"][SCHEDULE]["Properties"]["Target"];
+    target["RetryPolicy"]["MaximumRetryAttempts"] = json!(185);
+    target["Arn"] = json!({ "Fn::GetAtt": [API, "Arn"] });
+    t["Resources"][SCHEDULE]["Properties"]["FlexibleTimeWindow"] =
+        json!({ "Mode": "FLEXIBLE", "MaximumWindowInMinutes": 5 });
+    statements_mut(&mut t, SCHEDULE_ROLE, "invoke-maintenance")[0]["Resource"] =
+        json!([{ "Fn::GetAtt": [MAINTENANCE, "Arn"] }, { "Fn::GetAtt": [API, "Arn"] }]);
+    assert_eq!(
+        schedule_problems(&t),
+        [
+            "MaintenanceSchedule: FlexibleTimeWindow.MaximumWindowInMinutes is 5",
+            "MaintenanceSchedule: FlexibleTimeWindow.Mode is \"FLEXIBLE\"",
+            "MaintenanceSchedule: Target.Arn is ApiFunction.Arn",
+            "MaintenanceSchedule: Target.RetryPolicy.MaximumRetryAttempts is 185",
+            "MaintenanceScheduleRole: extra: lambda:InvokeFunction on ApiFunction.Arn",
+        ]
+    );
 }
 
 #[test]
@@ -1509,11 +1864,14 @@ fn auth_check_reports_a_default_authorizer_without_iam_and_a_route_opting_out() 
 }
 
 #[test]
-fn view_policy_covers_exactly_the_get_routes_and_admin_policy_every_route() {
+fn view_policy_covers_exactly_the_view_routes_and_admin_policy_every_route() {
     let t = template();
     assert_eq!(policy_route_differences(&t, VIEW_POLICY, true), Vec::<String>::new());
     assert_eq!(policy_route_differences(&t, ADMIN_POLICY, false), Vec::<String>::new());
     assert!(policy_routes(&t, VIEW_POLICY).contains("GET /v1/administration/events/*"));
+    // The write routes are the admin policy's alone, and every View route is a GET.
+    assert!(policy_routes(&t, ADMIN_POLICY).contains("POST /v1/administration/events/*/triage"));
+    assert!(!policy_routes(&t, VIEW_POLICY).iter().any(|r| !r.starts_with("GET ")));
 }
 
 #[test]
@@ -1531,6 +1889,22 @@ fn policy_route_check_reports_a_missing_route_and_a_foreign_resource() {
             "missing: GET /v1/count/administration/events",
         ]
     );
+}
+
+#[test]
+fn policy_route_check_reports_a_write_route_in_the_view_policy_and_one_missing_from_the_admin_policy() {
+    let mut t = template();
+    let put = json!({ "Fn::Sub": format!("{ROUTE_ARN_PREFIX}PUT/v1/config/administration-events") });
+    t["Resources"][VIEW_POLICY]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
+        .as_array_mut()
+        .expect("a Resource list")
+        .push(put.clone());
+    t["Resources"][ADMIN_POLICY]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"]
+        .as_array_mut()
+        .expect("a Resource list")
+        .retain(|r| *r != put);
+    assert_eq!(policy_route_differences(&t, VIEW_POLICY, true), ["extra: PUT /v1/config/administration-events"]);
+    assert_eq!(policy_route_differences(&t, ADMIN_POLICY, false), ["missing: PUT /v1/config/administration-events"]);
 }
 
 #[test]
