@@ -65,11 +65,8 @@ fn bench(c: &mut Criterion) -> Vec<(String, usize)> {
     let all: Vec<(&str, Vec<Vec<u8>>)> = SHAPES
         .iter()
         .map(|(name, detail_type)| (*name, samples(detail_type)))
-        .filter(|(name, events)| {
-            if events.is_empty() {
-                eprintln!("cpu_path: no failure samples of shape {name} in events/, skipped");
-            }
-            !events.is_empty()
+        .inspect(|(name, events)| {
+            assert!(!events.is_empty(), "cpu_path: no failure samples of shape {name} in events/ (add one)");
         })
         .collect();
     assert!(!all.is_empty(), "no failure samples in events/");

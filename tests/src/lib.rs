@@ -174,32 +174,44 @@ pub fn runtime_env(function: &str, port: u16) -> Vec<(&'static str, String)> {
 /// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and
 /// benchmarks that need many groups quickly.
 pub async fn seed_groups(store: &Store, groups: &[scan_failures::group::GroupRecord]) {
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use aws_sdk_dynamodb::types::AttributeValue;
     use scan_failures::schema::{ALL_PARTITION, PARTITION_KEY, SORT_KEY};
-    for chunk in groups.chunks(25) {
-        let mut requests: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|g| {
-                let mut item: std::collections::HashMap<String, AttributeValue> =
-                    serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
-                item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-                item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
-                item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
-                item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap_or_else(|e| panic!("{e}")))
-                    .build()
-            })
-            .collect();
-        while !requests.is_empty() {
+    let items = groups.iter().map(|g| {
+        let mut item: std::collections::HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
+        item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+        item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
+        item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
+        item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
+        item
+    });
+    write_items(store, items).await;
+}
+
+/// Puts raw items with BatchWriteItem, 25 at a time, retrying what DynamoDB leaves unprocessed.
+pub async fn write_items(
+    store: &Store,
+    items: impl IntoIterator<Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let requests: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap_or_else(|e| panic!("{e}"));
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    for chunk in requests.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
             let out = store
                 .client()
                 .batch_write_item()
-                .request_items(store.table(), requests)
+                .request_items(store.table(), pending)
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("batch write: {e:?}"));
-            requests = out.unprocessed_items.and_then(|mut m| m.remove(store.table())).unwrap_or_default();
+            pending = out.unprocessed_items.and_then(|mut m| m.remove(store.table())).unwrap_or_default();
         }
     }
 }

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{api_request, dynamodb_client, dynamodb_endpoint, synthetic_group};
 use lambda_http::Body;
 use scan_failures::classify::Reason;
@@ -55,23 +55,7 @@ async fn seed(store: &Store, size: usize, now: OffsetDateTime) {
         let mine: Vec<Vec<usize>> = chunks.iter().skip(lane).step_by(4).cloned().collect();
         tasks.push(tokio::spawn(async move {
             for chunk in mine {
-                let mut requests: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|n| {
-                        let put = PutRequest::builder().set_item(Some(group_item(*n, size, now, 7))).build();
-                        WriteRequest::builder().put_request(put.unwrap_or_else(|e| panic!("{e}"))).build()
-                    })
-                    .collect();
-                while !requests.is_empty() {
-                    let out = store
-                        .client()
-                        .batch_write_item()
-                        .request_items(store.table(), requests)
-                        .send()
-                        .await
-                        .unwrap_or_else(|e| panic!("seed: {e:?}"));
-                    requests = out.unprocessed_items.and_then(|mut m| m.remove(store.table())).unwrap_or_default();
-                }
+                integration_tests::write_items(&store, chunk.iter().map(|n| group_item(*n, size, now, 7))).await;
             }
         }));
     }
