@@ -50,6 +50,7 @@ def load_budgets(path: Path = BUDGETS) -> list[dict]:
         budgets = tomllib.load(f)["budget"]
     for b in budgets:
         assert ("max" in b) != ("min" in b), f"budget {b['name']!r} needs exactly one of max/min"
+        assert ("issue_max" in b) == ("why" in b), f"budget {b['name']!r}: issue_max needs a why, and only with it"
         assert b.get("gate") in ("strict", "machine"), f"budget {b['name']!r}: gate must be strict or machine"
     return budgets
 
@@ -84,6 +85,12 @@ def evaluate(budget: dict, figures: dict) -> dict:
                label=worst.get("label"))
     ok = worst["value"] <= limit if is_max else worst["value"] >= limit
     out["status"] = "pass" if ok else "FAIL"
+    if "issue_max" in budget:
+        # The issue set a tighter budget that this design cannot meet; `why` says why, and the
+        # check holds the figure at the design's own bound so that it cannot regress.
+        out["issue_limit"] = budget["issue_max"]
+        out["issue_met"] = worst["value"] <= budget["issue_max"]
+        out["why"] = budget.get("why", "")
     if absent:
         out["note"] = f"{len(absent)} figure(s) not measured: " + ", ".join(i for i, _ in absent)
     return out
@@ -110,7 +117,10 @@ def print_rows(rows: list[dict]) -> None:
         gate = "strict " if r["gate"] == "strict" else "machine"
         where = f" ({r['worst_id']})" if r.get("worst_id") else ""
         note = f" — {r['note']}" if r.get("note") else ""
-        print(f"{r['status']:>10}  [{gate}] {r['name']}: {fmt(r['worst'])} {r['op']} {fmt(r['limit'])}{where}{note}")
+        issue = ""
+        if "issue_limit" in r:
+            issue = f" [issue's budget ≤ {fmt(r['issue_limit'])}: {'met' if r['issue_met'] else 'NOT MET'}]"
+        print(f"{r['status']:>10}  [{gate}] {r['name']}: {fmt(r['worst'])} {r['op']} {fmt(r['limit'])}{where}{issue}{note}")
 
 
 def run_check(results_path: Path, budgets_path: Path, as_json: bool) -> int:
@@ -319,7 +329,12 @@ def render(results: dict) -> None:
         status = {"pass": "pass", "FAIL": "**FAIL**", "missing": "**missing**", "not landed": "not landed"}[r["status"]]
         if r["gate"] == "machine":
             status += " (this machine; not gated)"
-        body.append([r["name"], f"{r['op']} {fmt(r['limit'])}", measured, status,
+        budget = f"{r['op']} {fmt(r['limit'])}"
+        if "issue_limit" in r:
+            budget += f" (issue: ≤ {fmt(r['issue_limit'])}, {'met' if r['issue_met'] else '**not met**'})"
+            if not r["issue_met"]:
+                status += f"; issue's budget not met: {r['why']}"
+        body.append([r["name"], budget, measured, status,
                      f"`{part.get('command', '')}`", pm.get("machine", ""), pm.get("commit", ""), pm.get("date", "")])
     lines += table(["figure", "budget", "measured", "status", "command", "machine", "commit", "date"], body)
     lines += ["", *detail_tables(results), "", END]

@@ -53,10 +53,6 @@ for fn in "${FUNCTIONS[@]}"; do BIN_FLAGS+=(--bin "$fn"); done
 CMD=(cargo-lambda lambda build --release "$ARCH_FLAG" "${BIN_FLAGS[@]}")
 echo "build: ${CMD[*]}  (release profile: $(sed -n '/^\[profile.release\]/,/^\[/p' Cargo.toml | grep -E '^[a-z-]+ *=' | tr -s ' ' | paste -sd ',' -))"
 start=$(date +%s)
-# aws-lc's CPU-jitter entropy source costs ~36 ms on the first random draw, i.e. on the first
-# TLS handshake of every cold start (measured by the benchmark engineer, BENCHMARKS.md); the OS
-# entropy source is enough for Lambda.
-export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 # The machine's cores are shared: every cargo run takes the shared lock.
 flock /tmp/cargo.lock "${CMD[@]}"
 echo "build: finished in $(($(date +%s) - start)) s"

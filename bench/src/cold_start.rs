@@ -4,7 +4,7 @@
 //! figure checked is a ratio measured in the same run.
 //!
 //! `startup-probe` replays each step of the functions' `main` (tokio runtime, logging,
-//! configuration, `aws_config::load_from_env`, the DynamoDB client, the first and second
+//! configuration, `scan_failures::sdk::load`, the DynamoDB client, the first and second
 //! request) in a fresh process and times them, to show what the start-up spends its time on.
 
 use std::path::{Path, PathBuf};
@@ -240,8 +240,8 @@ pub fn probe() {
             scan_failures::config::IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| panic!("{e}"));
         s.push(("3_config_from_env", ms(t.elapsed())));
         let t = Instant::now();
-        let aws = aws_config::load_from_env().await;
-        s.push(("4_aws_config_load_from_env", ms(t.elapsed())));
+        let aws = scan_failures::sdk::load().await;
+        s.push(("4_sdk_config_load", ms(t.elapsed())));
         let t = Instant::now();
         let client = aws_sdk_dynamodb::Client::new(&aws);
         s.push(("5_dynamodb_client_new", ms(t.elapsed())));

@@ -78,6 +78,7 @@ pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "static"))
         .endpoint_url(endpoint)
+        .http_client(scan_failures::sdk::http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -153,7 +154,6 @@ pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTim
         account: if n.is_multiple_of(2) { "123456789012".into() } else { "111122223333".into() },
         region: "eu-west-1".into(),
         source: "com.example.roxctl".into(),
-        last_event_id: format!("00000000-0000-4000-8000-{n:012}"),
         op_counts: HashMap::from([("image_scan".to_owned(), 1 + n as u64 % 7)]),
         origin_counts: HashMap::from([("roxctl".to_owned(), 1 + n as u64 % 7)]),
         clusters: one(format!("cluster-{}", n % 3)),
@@ -166,7 +166,9 @@ pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTim
 fn item_of(g: &GroupRecord) -> HashMap<String, AttributeValue> {
     let mut item: HashMap<String, AttributeValue> =
         serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    item.retain(|k, v| {
+        !matches!(v, AttributeValue::Null(_)) && !scan_failures::group::DERIVED_ATTRIBUTES.contains(&k.as_str())
+    });
     item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
     item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
     item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));

@@ -68,7 +68,7 @@ impl Store {
         for attempt in 0..TRIAGE_ATTEMPTS {
             let Some(item) = self.get_item(id).await? else { return Ok(None) };
             let state = GroupState::of_item(&item);
-            let record: GroupRecord = serde_dynamo::from_item(item)?;
+            let record = GroupRecord::from_item(item)?;
             if !is_visible(&record, now, retention) {
                 return Ok(None);
             }
@@ -129,7 +129,7 @@ impl Store {
                 Ok(out) => {
                     let item = out.attributes.unwrap_or_default();
                     let state = GroupState::of_item(&item);
-                    let record: GroupRecord = serde_dynamo::from_item(item)?;
+                    let record = GroupRecord::from_item(item)?;
                     return Ok(Some((record, state)));
                 }
                 Err(err)
@@ -173,11 +173,13 @@ impl Store {
                     .map_err(dynamo_error("Query"))?;
                 result.read.requests += 1;
                 result.read.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
+                start = out.last_evaluated_key.clone();
                 result.read.read_capacity_units +=
                     out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
-                for item in out.items.unwrap_or_default() {
+                let items = self.hydrate(plan.index, out.items.unwrap_or_default(), &mut result.read).await?;
+                for item in items {
                     let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { continue };
-                    let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+                    let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
                     if matches(filters, &record) {
                         if keys.len() == max {
                             result.more = true;
@@ -186,7 +188,6 @@ impl Store {
                         keys.push(pk);
                     }
                 }
-                start = out.last_evaluated_key;
                 if start.is_none() {
                     break;
                 }

@@ -9,18 +9,30 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SET_ENTRIES: usize = 20;
 
 /// The stored item of a group. Times are `time_fmt` strings; `expiresAt` is epoch seconds.
+///
+/// Decode items with [`GroupRecord::from_item`]: the fields in [`DERIVED_ATTRIBUTES`] are not
+/// stored by the write path, because every byte of the item is paid for on every occurrence
+/// (1 WCU per KiB, twice inside the transaction; a typical group sits just above or below 1 KiB).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupRecord {
+    /// From the item's key `g#<id>`.
+    #[serde(default)]
     pub id: String,
+    #[serde(default = "default_domain")]
     pub domain: String,
+    #[serde(default = "default_resource_type")]
     pub resource_type: String,
     pub resource_name: String,
     #[serde(default)]
     pub resource_id: Option<String>,
     pub repository: String,
+    /// From `resource_name`.
+    #[serde(default)]
     pub registry: String,
     pub reason: String,
+    /// From `reason`.
+    #[serde(default)]
     pub level: String,
     pub message: String,
     pub num_occurrences: u64,
@@ -30,7 +42,6 @@ pub struct GroupRecord {
     pub account: String,
     pub region: String,
     pub source: String,
-    pub last_event_id: String,
     /// Occurrences per operation (`image_scan`, ...).
     #[serde(default)]
     pub op_counts: HashMap<String, u64>,
@@ -46,6 +57,43 @@ pub struct GroupRecord {
     pub initiators: HashMap<String, String>,
     #[serde(default)]
     pub user_agents: HashMap<String, String>,
+}
+
+/// Attributes of [`GroupRecord`] that follow from others and are not stored.
+pub const DERIVED_ATTRIBUTES: [&str; 5] = ["id", "domain", "resourceType", "registry", "level"];
+
+fn default_domain() -> String {
+    crate::fingerprint::DOMAIN.to_owned()
+}
+
+fn default_resource_type() -> String {
+    crate::fingerprint::RESOURCE_TYPE.to_owned()
+}
+
+impl GroupRecord {
+    /// Decodes a stored group item, filling in the [`DERIVED_ATTRIBUTES`].
+    pub fn from_item(
+        item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<Self, serde_dynamo::Error> {
+        let key = item.get(crate::schema::PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned();
+        let mut g: GroupRecord = serde_dynamo::from_item(item)?;
+        if g.id.is_empty() {
+            if let Some(id) = key.as_deref().and_then(|k| k.strip_prefix("g#")) {
+                id.clone_into(&mut g.id);
+            }
+        }
+        if g.level.is_empty() {
+            if let Some(reason) = crate::classify::Reason::from_code(&g.reason) {
+                reason.level().as_str().clone_into(&mut g.level);
+            }
+        }
+        if g.registry.is_empty() {
+            if let Ok(image) = crate::image::ImageRef::parse(&g.resource_name) {
+                g.registry = image.registry;
+            }
+        }
+        Ok(g)
+    }
 }
 
 /// The remembered sets of a group, most recently seen first (ties by value).
@@ -67,5 +115,35 @@ pub struct GroupState {
 impl GroupState {
     pub fn of_item(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Self {
         Self { triage: crate::triage::Triage::of_item(item), daily: crate::daily::of_item(item) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[test]
+    fn derived_attributes_are_filled_in_from_the_key_reason_and_resource_name() {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let item = HashMap::from([
+            ("pk".to_owned(), s("g#9ee70a69-22e4-50e6-8a2b-11a12cebc343")),
+            ("resourceName".to_owned(), s("quay.io/acme/web:1.4")),
+            ("repository".to_owned(), s("quay.io/acme/web")),
+            ("reason".to_owned(), s("REGISTRY_UNAUTHORIZED")),
+            ("message".to_owned(), s("unauthorized")),
+            ("numOccurrences".to_owned(), AttributeValue::N("3".into())),
+            ("createdAt".to_owned(), s("2026-11-25T10:01:00.000Z")),
+            ("lastOccurredAt".to_owned(), s("2026-11-25T10:02:00.000Z")),
+            ("expiresAt".to_owned(), AttributeValue::N("1795946460".into())),
+            ("account".to_owned(), s("123456789012")),
+            ("region".to_owned(), s("eu-west-1")),
+            ("source".to_owned(), s("com.example.roxctl")),
+        ]);
+        let g = GroupRecord::from_item(item).unwrap();
+        assert_eq!(
+            (g.id.as_str(), g.domain.as_str(), g.resource_type.as_str(), g.registry.as_str(), g.level.as_str()),
+            ("9ee70a69-22e4-50e6-8a2b-11a12cebc343", "Image Scanning", "Image", "quay.io", "ERROR")
+        );
     }
 }

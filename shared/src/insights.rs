@@ -401,7 +401,6 @@ mod tests {
             account: account.into(),
             region: "eu-west-1".into(),
             source: "s".into(),
-            last_event_id: "e".into(),
             op_counts: HashMap::from([("image_scan".into(), count - 1), ("image_check".into(), 1)]),
             origin_counts: HashMap::from([("api".into(), count)]),
             clusters: HashMap::from([(format!("c{}", n % 2), String::new())]),

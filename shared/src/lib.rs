@@ -22,6 +22,7 @@ pub mod notify;
 pub mod params;
 pub mod query;
 pub mod schema;
+pub mod sdk;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

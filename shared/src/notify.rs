@@ -31,6 +31,18 @@ pub const REOPENED: &str = "Scan Failure Group Reopened";
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
 /// Outbox records older than this are dropped by TTL rather than published late.
 pub const OUTBOX_TTL_DAYS: i64 = 14;
+/// How long a publisher holds an outbox record (`leaseUntil`, epoch seconds, wall clock): the
+/// writer of a record holds it from the write, a drainer claims it with a conditional update,
+/// so two invocations never publish one record at once. A publisher that fails releases it; one
+/// that crashes lets the lease lapse.
+pub const OUTBOX_LEASE_SECONDS: i64 = 30;
+/// The attribute holding an outbox record's lease.
+pub const LEASE_ATTRIBUTE: &str = "leaseUntil";
+
+/// The wall-clock time in epoch seconds, for leases (not the handler's clock, which tests pin).
+pub fn wall_clock_seconds() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
 pub const DEFAULT_THRESHOLDS: [u64; 3] = [10, 100, 1000];
 pub const DEFAULT_SOURCE: &str = "scan-failures";
 
@@ -38,7 +50,7 @@ pub const DEFAULT_SOURCE: &str = "scan-failures";
 pub mod actions {
     pub const PUBLISH: &[&str] = &["events:PutEvents"];
     /// The outbox adds these DynamoDB operations to the ingest function's.
-    pub const OUTBOX: &[&str] = &["dynamodb:Query", "dynamodb:DeleteItem"];
+    pub const OUTBOX: &[&str] = &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
 }
 
 /// What a notification says. Its JSON is the `detail` of the published event.
@@ -128,6 +140,7 @@ impl Notification {
             (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
             ("detailType".to_owned(), AttributeValue::S(self.detail_type().into())),
             ("detail".to_owned(), AttributeValue::S(serde_json::to_string(self).unwrap_or_default())),
+            (LEASE_ATTRIBUTE.to_owned(), AttributeValue::N((wall_clock_seconds() + OUTBOX_LEASE_SECONDS).to_string())),
         ])
     }
 }

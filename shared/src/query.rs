@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,19 +23,23 @@ use crate::cursor::{self, CursorError};
 use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
 use crate::group::{GroupRecord, GroupState};
 use crate::params::{Filters, ListRequest};
-use crate::schema::{self, Index, ALL_PARTITION, SORT_KEY};
+use crate::schema::{self, Index, Projection, ALL_PARTITION, PARTITION_KEY, SORT_KEY};
 use crate::store::{Store, StoreError};
 use crate::time_fmt;
 use crate::triage::TriageState;
 
 /// Records read at most for one page before it is cut short with a cursor.
 pub const MAX_ITEMS_READ_PER_PAGE: u64 = 20_000;
+/// Keys per `BatchGetItem` request (DynamoDB's limit).
+const BATCH_GET_KEYS: usize = 100;
+/// Rounds of unprocessed keys retried before a read is reported failed.
+const MAX_BATCH_GET_ATTEMPTS: u32 = 8;
 /// The event type every group has, in the reference product's enum.
 pub const EVENT_TYPE: &str = "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE";
 
 /// The DynamoDB operations the read side calls (see `store::actions`).
 pub mod actions {
-    pub const READ: &[&str] = &["dynamodb:Query", "dynamodb:GetItem"];
+    pub const READ: &[&str] = &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"];
 }
 
 #[derive(Debug, Error)]
@@ -179,11 +183,66 @@ impl Store {
         stats.read_capacity_units += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
         p.start_key = out.last_evaluated_key;
         p.exhausted = p.start_key.is_none();
-        for item in out.items.unwrap_or_default() {
+        let items = self.hydrate(w.index, out.items.unwrap_or_default(), stats).await?;
+        for item in items {
             let sk = item.get(SORT_KEY).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             p.buffer.push_back((sk, item));
         }
         Ok(())
+    }
+
+    /// The stored items of index entries read from `index`, in the same order: the entries
+    /// themselves when the index projects every attribute, else the items read by key with
+    /// `BatchGetItem` (eventually consistent, like the index). An item deleted since its entry
+    /// was read is left out. Adds the reads to `stats` (`items_read` counts index entries).
+    pub(crate) async fn hydrate(
+        &self,
+        index: Index,
+        entries: Vec<HashMap<String, AttributeValue>>,
+        stats: &mut ReadStats,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        if index.projection == Projection::All || entries.is_empty() {
+            return Ok(entries);
+        }
+        let keys: Vec<String> =
+            entries.iter().filter_map(|e| e.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned()).collect();
+        let mut found: HashMap<String, HashMap<String, AttributeValue>> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|k| HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(k.clone()))]))
+                .collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut pending))).build()?;
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Dynamo { operation: "BatchGetItem", source: Box::new(e.into()) })?;
+                stats.requests += 1;
+                stats.read_capacity_units +=
+                    out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+                for item in out.responses.and_then(|mut r| r.remove(self.table())).unwrap_or_default() {
+                    if let Some(k) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() {
+                        found.insert(k, item);
+                    }
+                }
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(self.table())).map(|k| k.keys).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > MAX_BATCH_GET_ATTEMPTS {
+                        return Err(StoreError::Unprocessed { operation: "BatchGetItem", left: pending.len() });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10u64 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
     }
 
     fn window(
@@ -196,8 +255,12 @@ impl Store {
     ) -> Window {
         let oldest_visible = now - retention.duration();
         let lo = filters.from.map_or(oldest_visible, |f| f.max(oldest_visible));
-        let hi = filters.until.map_or_else(|| "~".to_owned(), |u| format!("{}#~", time_fmt::format(u)));
-        Window { index: plan.index, lo: time_fmt::format(lo), hi, ascending }
+        // Keys hold the bucket of the last occurrence: the window is the buckets that can hold
+        // a match; the exact bounds are checked on each record read (`is_visible`, `matches`).
+        let hi = filters
+            .until
+            .map_or_else(|| "~".to_owned(), |u| format!("{}#~", time_fmt::format(schema::bucket_start(u))));
+        Window { index: plan.index, lo: time_fmt::format(schema::bucket_start(lo)), hi, ascending }
     }
 
     /// One page of the groups matching `req`, newest first unless reversed.
@@ -255,7 +318,7 @@ impl Store {
             }
             let examined = sk.clone();
             let state = GroupState::of_item(&item);
-            let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+            let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
             if is_visible(&record, now, retention)
                 && matches(filters, &record)
                 && triage_selected(filters, state.triage.state)
@@ -303,7 +366,7 @@ impl Store {
                 self.fetch(&window, &mut p, 1000, &mut stats).await?;
                 for (_, item) in p.buffer.drain(..) {
                     let state = GroupState::of_item(&item);
-                    let record: GroupRecord = serde_dynamo::from_item(item).map_err(StoreError::Decode)?;
+                    let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
                     if is_visible(&record, now, retention)
                         && matches(filters, &record)
                         && triage_selected(filters, state.triage.state)
@@ -340,7 +403,7 @@ impl Store {
     ) -> Result<Option<(GroupRecord, GroupState)>, StoreError> {
         let Some(item) = self.get_item(id).await? else { return Ok(None) };
         let state = GroupState::of_item(&item);
-        let record: GroupRecord = serde_dynamo::from_item(item)?;
+        let record = GroupRecord::from_item(item)?;
         Ok(is_visible(&record, now, retention).then_some((record, state)))
     }
 

@@ -31,7 +31,6 @@ use crate::config::RetentionDays;
 use crate::daily;
 use crate::event::Occurrence;
 use crate::expr::Expr;
-use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
 use crate::group::{GroupRecord, MAX_SET_ENTRIES};
 use crate::notify::{Notification, Pending, OUTBOX_PARTITION};
 use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
@@ -66,6 +65,8 @@ pub enum StoreError {
     Cancelled(String),
     #[error("the write of group {group} still conflicted after {attempts} attempts")]
     Contention { group: Uuid, attempts: u32 },
+    #[error("DynamoDB {operation} left {left} keys unprocessed after every retry")]
+    Unprocessed { operation: &'static str, left: usize },
     #[error("a stored item could not be decoded")]
     Decode(#[from] serde_dynamo::Error),
 }
@@ -361,7 +362,7 @@ fn plan_update(
     let o = agg.latest;
     let t = time_fmt::format(o.occurred_at);
     let t_first = time_fmt::format(agg.earliest);
-    let sk = format!("{t}#{id}");
+    let sk = schema::sort_key(o.occurred_at, id);
     let expires = (o.occurred_at + retention.duration()).unix_timestamp();
     let mut e = Expr::default();
 
@@ -373,16 +374,11 @@ fn plan_update(
         let pk = e.name(PARTITION_KEY);
         e.condition(format!("attribute_not_exists({pk})"));
         let image = &o.image;
-        let level = o.reason.level().as_str();
-        let statics: [(&str, AttributeValue); 13] = [
-            ("id", AttributeValue::S(id.to_string())),
-            ("domain", AttributeValue::S(DOMAIN.into())),
-            ("resourceType", AttributeValue::S(RESOURCE_TYPE.into())),
+        // Not the `group::DERIVED_ATTRIBUTES`: they follow from these.
+        let statics: [(&str, AttributeValue); 8] = [
             ("resourceName", AttributeValue::S(image.normalized())),
             ("repository", AttributeValue::S(image.repository())),
-            ("registry", AttributeValue::S(image.registry.clone())),
             ("reason", AttributeValue::S(o.reason.code().into())),
-            ("level", AttributeValue::S(level.into())),
             ("gsiAll", AttributeValue::S(ALL_PARTITION.into())),
             ("createdAt", AttributeValue::S(t_first.clone())),
             ("numOccurrences", AttributeValue::N(agg.count().to_string())),
@@ -478,7 +474,7 @@ fn plan_update(
     }
 
     if newest || !belief.exists {
-        let latest: [(&str, AttributeValue); 8] = [
+        let latest: [(&str, AttributeValue); 7] = [
             ("lastOccurredAt", AttributeValue::S(t.clone())),
             (SORT_KEY, AttributeValue::S(sk)),
             (TTL_ATTRIBUTE, AttributeValue::N(expires.to_string())),
@@ -486,7 +482,6 @@ fn plan_update(
             ("account", AttributeValue::S(o.envelope.account.clone())),
             ("region", AttributeValue::S(o.envelope.region.clone())),
             ("source", AttributeValue::S(o.envelope.source.clone())),
-            ("lastEventId", AttributeValue::S(o.envelope.id.clone())),
         ];
         for (attr, value) in latest {
             let (n, v) = (e.name(attr), e.value(value));
@@ -789,6 +784,53 @@ impl Store {
             .collect())
     }
 
+    /// Claims an outbox record for publishing until `now + OUTBOX_LEASE_SECONDS` (wall clock);
+    /// `false` when another publisher holds it or it is gone.
+    pub async fn claim_outbox(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .update_expression("SET #l = :until")
+            .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#l) OR #l < :now)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#l", crate::notify::LEASE_ATTRIBUTE)
+            .expression_attribute_values(
+                ":until",
+                AttributeValue::N((now + crate::notify::OUTBOX_LEASE_SECONDS).to_string()),
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo("UpdateItem")(e)),
+        }
+    }
+
+    /// Gives up the lease of an outbox record that could not be published, so that the next
+    /// drain publishes it at once.
+    pub async fn release_outbox(&self, key: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .update_expression("REMOVE #l")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#l", crate::notify::LEASE_ATTRIBUTE)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo("UpdateItem")(e)),
+        }
+    }
+
     /// Removes a published outbox record.
     pub async fn delete_outbox(&self, key: &str) -> Result<(), StoreError> {
         self.client
@@ -822,7 +864,7 @@ impl Store {
     /// The stored group, whether or not it has expired.
     pub async fn get(&self, id: &Uuid) -> Result<Option<GroupRecord>, StoreError> {
         match self.get_raw(id).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            Some(item) => Ok(Some(GroupRecord::from_item(item)?)),
             None => Ok(None),
         }
     }
@@ -851,7 +893,14 @@ impl Store {
                     .index_name(index.name)
                     .key_schema(key(index.partition_key, KeyType::Hash)?)
                     .key_schema(key(index.sort_key, KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(match index.projection {
+                                schema::Projection::All => ProjectionType::All,
+                                schema::Projection::KeysOnly => ProjectionType::KeysOnly,
+                            })
+                            .build(),
+                    )
                     .build()?,
             );
         }

@@ -107,6 +107,7 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "static"))
         .endpoint_url(endpoint)
+        .http_client(scan_failures::sdk::http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -179,10 +180,18 @@ pub async fn seed_groups(store: &Store, groups: &[scan_failures::group::GroupRec
     let items = groups.iter().map(|g| {
         let mut item: std::collections::HashMap<String, AttributeValue> =
             serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
-        item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+        item.retain(|k, v| {
+            !matches!(v, AttributeValue::Null(_)) && !scan_failures::group::DERIVED_ATTRIBUTES.contains(&k.as_str())
+        });
         item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
         item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
-        item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
+        item.insert(
+            SORT_KEY.into(),
+            AttributeValue::S(
+                scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id)
+                    .unwrap_or_else(|| panic!("lastOccurredAt {} is not a timestamp", g.last_occurred_at)),
+            ),
+        );
         item
     });
     write_items(store, items).await;
@@ -280,7 +289,6 @@ pub fn synthetic_group(
         account: if n.is_multiple_of(2) { "123456789012".into() } else { "111122223333".into() },
         region: "eu-west-1".into(),
         source: "test".into(),
-        last_event_id: format!("ev-{n}"),
         op_counts: std::collections::HashMap::from([("image_scan".to_owned(), 1)]),
         origin_counts: std::collections::HashMap::from([("api".to_owned(), 1)]),
         clusters: std::collections::HashMap::from([(format!("cluster-{}", n % 3), time_fmt::format(last))]),
@@ -532,6 +540,8 @@ pub async fn all_groups(store: &Store) -> Vec<scan_failures::group::GroupRecord>
         .unwrap_or_else(|e| panic!("scan {}: {e:?}", store.table()));
     out.items()
         .iter()
-        .map(|i| serde_dynamo::from_item(i.clone()).unwrap_or_else(|e| panic!("decode group: {e}")))
+        .map(|i| {
+            scan_failures::group::GroupRecord::from_item(i.clone()).unwrap_or_else(|e| panic!("decode group: {e}"))
+        })
         .collect()
 }

@@ -43,10 +43,10 @@ fn ids(body: &Value) -> Vec<String> {
     body["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
 }
 
-/// Groups newest first, as the API orders them.
+/// Groups newest first, as the API orders them: by the bucket of the last occurrence, then id.
 fn newest_first(mut groups: Vec<GroupRecord>) -> Vec<GroupRecord> {
-    groups.sort_by(|a, b| {
-        (b.last_occurred_at.as_str(), b.id.as_str()).cmp(&(a.last_occurred_at.as_str(), a.id.as_str()))
+    groups.sort_by_cached_key(|g| {
+        std::cmp::Reverse(scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id).unwrap())
     });
     groups
 }
@@ -62,7 +62,7 @@ fn mixed_groups(now: OffsetDateTime) -> Vec<GroupRecord> {
             } else {
                 images[n % images.len()].to_owned()
             };
-            // Two groups share each minute, so ties on time are ordered by id.
+            // Two groups share each minute and twenty each sort bucket, so ties are ordered by id.
             synthetic_group(n, &image, reasons[n % reasons.len()], now, (n / 2) as i64 + 1)
         })
         .collect()

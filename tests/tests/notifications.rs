@@ -33,6 +33,7 @@ fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
             "testing", "testing", None, None, "static",
         )))
         .endpoint_url(endpoint)
+        .http_client(scan_failures::sdk::http_client())
         .build()
 }
 
@@ -327,4 +328,31 @@ async fn a_resolved_group_is_reopened_by_the_first_later_failure_and_notified_on
     ingest.handle(envelope("r-again", "nginx", 55 * 60)).await.unwrap();
     let reopened = bus.drain().await;
     assert_eq!(reopened, vec![("Scan Failure Group Reopened".to_owned(), group.clone(), None)]);
+}
+
+/// An outbox record is published by the one invocation that holds its lease: its writer, or a
+/// drainer that claimed it after the writer released it (failed publish) or let it lapse.
+#[tokio::test]
+async fn a_drain_leaves_a_record_another_publisher_holds_and_publishes_it_once_released() {
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    // A writer without a notifier: its record stays in the outbox, its lease held.
+    let writer = Ingest::new(store.clone().with_transitions(vec![10, 100, 1000]), RetentionDays::default())
+        .with_clock(fixed_now);
+    let held = writer.handle(envelope("held-1", "nginx", 1)).await.unwrap().group_id.unwrap();
+    let pending = store.pending_notifications(25).await.unwrap();
+    assert_eq!(pending.len(), 1);
+
+    // A fresh instance drains at start: the held record is left alone; its own is published.
+    let other = notifying(&store, &bus).handle(envelope("other-1", "alpine", 1)).await.unwrap().group_id.unwrap();
+    assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), other, None)]);
+    assert_eq!(store.pending_notifications(25).await.unwrap(), pending);
+
+    // Released, as a publisher whose PutEvents failed does: the next drain publishes it, once.
+    store.release_outbox(&pending[0].key).await.unwrap();
+    notifying(&store, &bus).handle(envelope("other-2", "alpine", 2)).await.unwrap();
+    notifying(&store, &bus).handle(envelope("other-3", "alpine", 3)).await.unwrap();
+    assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), held, None)]);
+    assert_eq!(store.pending_notifications(25).await.unwrap(), vec![]);
 }

@@ -271,7 +271,6 @@ fn stored_group() -> GroupRecord {
         "account": "123456789012",
         "region": "eu-west-1",
         "source": "acme.ci",
-        "lastEventId": "ev-3",
         "opCounts": {"image_scan": 2, "deployment_check": 1},
         "originCounts": {"roxctl": 2, "api": 1},
         "clusters": {"prod-eu": "2026-11-25T10:00:00.123Z"},

@@ -297,7 +297,13 @@ fn stored_item(g: &GroupRecord) -> HashMap<String, AttributeValue> {
     item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
     item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
     item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
-    item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
+    item.insert(
+        SORT_KEY.into(),
+        AttributeValue::S(
+            scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id)
+                .unwrap_or_else(|| panic!("lastOccurredAt {} is not a timestamp", g.last_occurred_at)),
+        ),
+    );
     item
 }
 
@@ -347,7 +353,6 @@ fn worst_case_group() -> GroupRecord {
         account: "123456789012".into(),
         region: "r".repeat(bounds::REGION),
         source: "s".repeat(bounds::SOURCE),
-        last_event_id: "e".repeat(bounds::EVENT_ID),
         op_counts: event::Operation::ALL.iter().map(|o| (o.key().to_owned(), u64::MAX)).collect(),
         origin_counts: event::Origin::ALL.iter().map(|o| (o.as_str().to_owned(), u64::MAX)).collect(),
         clusters: set("c", bounds::CLUSTER),
@@ -426,7 +431,7 @@ fn the_largest_possible_group_item_is_far_below_dynamodbs_400_kb_limit() {
     let state = GroupState::of_item(&item);
     assert_eq!(state.triage.history.len(), triage::MAX_HISTORY);
     assert_eq!(state.daily.len(), daily::MAX_ENTRIES);
-    let back: GroupRecord = serde_dynamo::from_item(item).expect("decodes");
+    let back = GroupRecord::from_item(item).expect("decodes");
     assert_eq!(back, g);
 }
 
@@ -464,7 +469,7 @@ fn remembered(max_len: usize) -> impl Strategy<Value = HashMap<String, String>> 
 fn random_group() -> impl Strategy<Value = GroupRecord> {
     (
         (reference(), maybe("sha256:[0-9a-f]{64}"), bounded_text(bounds::MESSAGE_STORED), any::<u64>()),
-        (bounded_text(bounds::REGION), bounded_text(bounds::SOURCE), bounded_text(bounds::EVENT_ID)),
+        (bounded_text(bounds::REGION), bounded_text(bounds::SOURCE)),
         (
             remembered(bounds::CLUSTER),
             remembered(bounds::NAMESPACE + 1 + bounds::DEPLOYMENT_NAME),
@@ -473,7 +478,7 @@ fn random_group() -> impl Strategy<Value = GroupRecord> {
         ),
         (prop::collection::hash_map("[a-z_]{1,16}", any::<u64>(), 0..4), any::<i64>()),
     )
-        .prop_map(|((name, digest, message, n), (region, source, event_id), sets, (ops, expires))| {
+        .prop_map(|((name, digest, message, n), (region, source), sets, (ops, expires))| {
             let r = ImageRef::parse(&name).unwrap_or_else(|_| longest_reference());
             let reason = scan_failures::classify::Reason::Unknown;
             GroupRecord {
@@ -494,7 +499,6 @@ fn random_group() -> impl Strategy<Value = GroupRecord> {
                 account: "123456789012".into(),
                 region,
                 source,
-                last_event_id: event_id,
                 op_counts: ops,
                 origin_counts: HashMap::from([("api".to_owned(), n)]),
                 clusters: sets.0,
@@ -524,7 +528,7 @@ proptest! {
         prop_assert!(size <= worst, "{size} bytes > worst case {worst}");
         prop_assert!(size < ITEM_LIMIT);
         assert_key_limits(&item);
-        let back: GroupRecord = serde_dynamo::from_item(item).expect("decodes");
+        let back = GroupRecord::from_item(item).expect("decodes");
         prop_assert_eq!(back, g);
     }
 }

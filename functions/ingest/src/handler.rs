@@ -127,8 +127,8 @@ impl Ingest {
         Self { notifier, ..self }
     }
 
-    /// Publishes outbox records and deletes those EventBridge accepted; a failure leaves them
-    /// for a later invocation.
+    /// Publishes outbox records this invocation holds the lease of, and deletes those
+    /// EventBridge accepted; the others are released for a later invocation.
     async fn publish(&self, pending: &[Pending]) {
         let Some(notifier) = &self.notifier else { return };
         if pending.is_empty() {
@@ -140,6 +140,7 @@ impl Ingest {
                     if !ok {
                         self.drain_needed.store(true, Ordering::Relaxed);
                         tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
+                        self.release(p).await;
                         continue;
                     }
                     tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
@@ -151,8 +152,34 @@ impl Ingest {
             Err(e) => {
                 self.drain_needed.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, count = pending.len(), "notifications not published; kept for retry");
+                for p in pending {
+                    self.release(p).await;
+                }
             }
         }
+    }
+
+    async fn release(&self, p: &Pending) {
+        if let Err(e) = self.store.release_outbox(&p.key).await {
+            tracing::warn!(outbox = %p.key, error = %e, "outbox lease not released; it lapses by itself");
+        }
+    }
+
+    /// The records of `pending` this invocation could claim (another may be publishing the rest).
+    async fn claim(&self, pending: Vec<Pending>) -> Vec<Pending> {
+        let now = scan_failures::notify::wall_clock_seconds();
+        let mut claimed = Vec::with_capacity(pending.len());
+        for p in pending {
+            match self.store.claim_outbox(&p.key, now).await {
+                Ok(true) => claimed.push(p),
+                Ok(false) => {}
+                Err(e) => {
+                    self.drain_needed.store(true, Ordering::Relaxed);
+                    tracing::warn!(outbox = %p.key, error = %e, "outbox record not claimed");
+                }
+            }
+        }
+        claimed
     }
 
     /// Publishes outbox records left by earlier failures, when some may be waiting.
@@ -168,7 +195,10 @@ impl Ingest {
             *t = Some(std::time::Instant::now());
         }
         match self.store.pending_notifications(25).await {
-            Ok(pending) => self.publish(&pending).await,
+            Ok(pending) => {
+                let claimed = self.claim(pending).await;
+                self.publish(&claimed).await;
+            }
             Err(e) => {
                 self.drain_needed.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, "outbox not read");

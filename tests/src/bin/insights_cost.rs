@@ -32,10 +32,18 @@ fn group_item(n: usize, size: usize, now: OffsetDateTime, days: i64) -> HashMap<
     let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
     let g = synthetic_group(n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64);
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&g).unwrap_or_else(|e| panic!("{e}"));
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    item.retain(|k, v| {
+        !matches!(v, AttributeValue::Null(_)) && !scan_failures::group::DERIVED_ATTRIBUTES.contains(&k.as_str())
+    });
     item.insert("pk".into(), AttributeValue::S(format!("g#{}", g.id)));
     item.insert("gsiAll".into(), AttributeValue::S("ALL".into()));
-    item.insert("lastSk".into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
+    item.insert(
+        "lastSk".into(),
+        AttributeValue::S(
+            scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id)
+                .unwrap_or_else(|| panic!("lastOccurredAt {} is not a timestamp", g.last_occurred_at)),
+        ),
+    );
     let daily: HashMap<String, AttributeValue> = (0..days)
         .map(|back| {
             let day = scan_failures::daily::day_key(now - time::Duration::days(back));

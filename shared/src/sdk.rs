@@ -1,0 +1,21 @@
+//! The AWS SDK's configuration, loaded once per process by each function's `main`.
+//!
+//! HTTPS is rustls with the `ring` provider rather than the SDK's default aws-lc: both are
+//! rustls, but `ring` keeps each bootstrap within its 8 MiB size budget (the figures are in
+//! BENCHMARKS.md) and has no entropy self-test at start-up. Every client of the product, the
+//! tests' and the benchmarks' included, gets its HTTP client here, so they run what is deployed.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+
+/// The HTTPS client every SDK client uses.
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// The configuration from the environment (region, credentials), as `aws_config::load_from_env`
+/// reads it, with [`http_client`].
+pub async fn load() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+}
