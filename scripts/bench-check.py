@@ -399,7 +399,8 @@ def detail_tables(results: dict) -> list[str]:
             out += ["WCU (proxy) is DynamoDB Local's `ConsumedCapacity` corrected for its transaction accounting, "
                     "which counts items of equal cost in one transaction once (see `bench/src/proxy.rs`): "
                     + "; ".join(f"SQS {w}: reported {rep[w]:,.0f}, corrected {cor[w]:,.0f} WCU" for w in rep)
-                    + ". The direct path needs no correction (marker and group update never cost the same).", ""]
+                    + ". The direct path needs no correction: one `Put` and one `Update`, which DynamoDB Local adds "
+                    "up correctly (checked with `ReturnConsumedCapacity = INDEXES`).", ""]
     if "ingest-cost" in parts:
         out += ["### Ingest cost per scenario (store in-process)", ""]
         out += table(["scenario", "events", "requests / event", "WCU / event", "duplicates recognised"],
