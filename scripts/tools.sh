@@ -59,7 +59,7 @@ else
   echo "tools: no nightly toolchain, cargo-fuzz not installed (make fuzz-ci will fail: rustup toolchain install nightly)"
 fi
 if [ ! -x "$TOOLS/st-venv/bin/schemathesis" ] || \
-   ! "$TOOLS/st-venv/bin/pip" show schemathesis 2>/dev/null | grep -qx "Version: $SCHEMATHESIS_VERSION"; then
+   [ "$("$TOOLS/st-venv/bin/pip" show schemathesis 2>/dev/null | sed -n 's/^Version: //p')" != "$SCHEMATHESIS_VERSION" ]; then
   echo "tools: installing schemathesis==$SCHEMATHESIS_VERSION into .tools/st-venv"
   python3 -m venv "$TOOLS/st-venv"
   "$TOOLS/st-venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"

@@ -21,7 +21,7 @@ use crate::time_fmt;
 pub const PARTITION_KEY: &str = "pk";
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
-/// The sort key of every index: `<lastOccurredAt>#<group id>`.
+/// The sort key of every index: `<start of the bucket of lastOccurredAt>#<group id>` ([`sort_key`]).
 pub const SORT_KEY: &str = "lastSk";
 
 /// What an index holds of each item.
