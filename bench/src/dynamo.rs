@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use scan_failures::classify::Reason;
 use scan_failures::group::GroupRecord;
-use scan_failures::schema::{ALL_PARTITION, PARTITION_KEY, SORT_KEY};
+use scan_failures::schema::PARTITION_KEY;
 use scan_failures::store::Store;
 use scan_failures::time_fmt;
 use time::OffsetDateTime;
@@ -163,18 +163,6 @@ pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTim
     }
 }
 
-fn item_of(g: &GroupRecord) -> HashMap<String, AttributeValue> {
-    let mut item: HashMap<String, AttributeValue> =
-        serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
-    item.retain(|k, v| {
-        !matches!(v, AttributeValue::Null(_)) && !scan_failures::group::DERIVED_ATTRIBUTES.contains(&k.as_str())
-    });
-    item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
-    item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
-    item.insert(SORT_KEY.into(), AttributeValue::S(format!("{}#{}", g.last_occurred_at, g.id)));
-    item
-}
-
 /// Writes groups straight into the table with `BatchWriteItem`, `parallel` requests at a time.
 pub async fn seed(store: &Store, groups: &[GroupRecord], parallel: usize) {
     let chunks: Vec<Vec<WriteRequest>> = groups
@@ -183,7 +171,9 @@ pub async fn seed(store: &Store, groups: &[GroupRecord], parallel: usize) {
             chunk
                 .iter()
                 .map(|g| {
-                    let put = PutRequest::builder().set_item(Some(item_of(g))).build();
+                    let put = PutRequest::builder()
+                        .set_item(Some(g.to_item().unwrap_or_else(|e| panic!("encode group {}: {e}", g.id))))
+                        .build();
                     WriteRequest::builder().put_request(put.unwrap_or_else(|e| panic!("{e}"))).build()
                 })
                 .collect()

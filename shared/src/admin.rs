@@ -1,7 +1,6 @@
 //! The administrators' writes: triage of a group, and cleanup of groups by image, repository or
 //! reason. Both are API paths; they read through the table's key or indexes, never a `Scan`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -13,8 +12,8 @@ use crate::config::RetentionDays;
 use crate::expr::Expr;
 use crate::group::{GroupRecord, GroupState};
 use crate::params::Filters;
-use crate::query::{is_visible, matches, plan, QueryError, ReadStats};
-use crate::schema::{PARTITION_KEY, SORT_KEY};
+use crate::query::{is_visible, matches, plan, QueryError, ReadStats, Window};
+use crate::schema::PARTITION_KEY;
 use crate::store::{group_key, Store, StoreError};
 use crate::time_fmt;
 use crate::triage::{self, TriageEntry, TriageRequest};
@@ -150,49 +149,22 @@ impl Store {
         let plan = plan(filters);
         let mut result = Deleted::default();
         let mut keys: Vec<String> = Vec::new();
-        'partitions: for value in &plan.partitions {
-            let mut start: Option<HashMap<String, AttributeValue>> = None;
-            loop {
-                let out = self
-                    .client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(plan.index.name)
-                    .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
-                    .expression_attribute_names("#p", plan.index.partition_key)
-                    .expression_attribute_names("#s", SORT_KEY)
-                    .expression_attribute_values(":p", AttributeValue::S(value.clone()))
-                    // Every stored time: sort keys start with a year.
-                    .expression_attribute_values(":lo", AttributeValue::S("0".into()))
-                    .expression_attribute_values(":hi", AttributeValue::S("~".into()))
-                    .limit(1000)
-                    .set_exclusive_start_key(start.take())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(dynamo_error("Query"))?;
-                result.read.requests += 1;
-                result.read.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
-                start = out.last_evaluated_key.clone();
-                result.read.read_capacity_units +=
-                    out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
-                let items = self.hydrate(plan.index, out.items.unwrap_or_default(), &mut result.read).await?;
-                for item in items {
-                    let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { continue };
-                    let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
-                    if matches(filters, &record) {
-                        if keys.len() == max {
-                            result.more = true;
-                            break 'partitions;
-                        }
-                        keys.push(pk);
-                    }
+        // Every stored time: sort keys start with a year.
+        let window = Window { index: plan.index, lo: "0".into(), hi: "~".into(), ascending: false };
+        let mut more = false;
+        self.each_item(&window, &plan.partitions, &mut result.read, |item| {
+            let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { return Ok(true) };
+            if matches(filters, &GroupRecord::from_item(item)?) {
+                if keys.len() == max {
+                    more = true;
+                    return Ok(false);
                 }
-                if start.is_none() {
-                    break;
-                }
+                keys.push(pk);
             }
-        }
+            Ok(true)
+        })
+        .await?;
+        result.more = more;
         for chunk in keys.chunks(BATCH) {
             let (deleted, wcu) = self.delete_batch(chunk).await?;
             result.deleted += deleted;

@@ -5,6 +5,9 @@
 //! `daily`); `schema`, `expr`, `store`, `query`, `insights`, `admin`, `settings`, `config` and
 //! `telemetry` are the adapters around DynamoDB, the environment and the logs.
 
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod admin;
 pub mod auth;
 pub mod aws_sources;

@@ -44,91 +44,52 @@ pub const DEFAULT_DAYS: u32 = 7;
 /// The only accepted `pagination.sortOption.field`: the store keeps events ordered by it.
 pub const SORT_FIELD: &str = "lastOccurredAt";
 
+/// A parameter list: `before`, then every filter but the time window, then `after`. The
+/// endpoints' lists differ only at their ends, so the filters are written once.
+macro_rules! with_filters {
+    ([$($before:literal),*], [$($after:literal),*]) => {
+        &[
+            $($before,)*
+            "filter.domain",
+            "filter.resourceType",
+            "filter.type",
+            "filter.level",
+            "filter.resourceName",
+            "filter.resourceId",
+            "filter.repository",
+            "filter.reason",
+            "filter.operation",
+            "filter.origin",
+            "filter.cluster",
+            "filter.account",
+            "filter.search",
+            "filter.triage",
+            $($after,)*
+        ]
+    };
+}
+
 /// Names accepted by the count endpoint: the filters.
-pub const COUNT_PARAMS: &[&str] = &[
-    "filter.from",
-    "filter.until",
-    "filter.domain",
-    "filter.resourceType",
-    "filter.type",
-    "filter.level",
-    "filter.resourceName",
-    "filter.resourceId",
-    "filter.repository",
-    "filter.reason",
-    "filter.operation",
-    "filter.origin",
-    "filter.cluster",
-    "filter.account",
-    "filter.search",
-    "filter.triage",
-];
+pub const COUNT_PARAMS: &[&str] = with_filters!(["filter.from", "filter.until"], []);
 
 /// Names accepted by the list endpoint: the filters, then the pagination parameters.
-pub const LIST_PARAMS: &[&str] = &[
-    "filter.from",
-    "filter.until",
-    "filter.domain",
-    "filter.resourceType",
-    "filter.type",
-    "filter.level",
-    "filter.resourceName",
-    "filter.resourceId",
-    "filter.repository",
-    "filter.reason",
-    "filter.operation",
-    "filter.origin",
-    "filter.cluster",
-    "filter.account",
-    "filter.search",
-    "filter.triage",
-    "pagination.limit",
-    "pagination.cursor",
-    "pagination.offset",
-    "pagination.sortOption.field",
-    "pagination.sortOption.reversed",
-];
+pub const LIST_PARAMS: &[&str] = with_filters!(
+    ["filter.from", "filter.until"],
+    [
+        "pagination.limit",
+        "pagination.cursor",
+        "pagination.offset",
+        "pagination.sortOption.field",
+        "pagination.sortOption.reversed"
+    ]
+);
 
 /// Names accepted by the summary endpoint: the filters, then `summary.top`.
-pub const SUMMARY_PARAMS: &[&str] = &[
-    "filter.from",
-    "filter.until",
-    "filter.domain",
-    "filter.resourceType",
-    "filter.type",
-    "filter.level",
-    "filter.resourceName",
-    "filter.resourceId",
-    "filter.repository",
-    "filter.reason",
-    "filter.operation",
-    "filter.origin",
-    "filter.cluster",
-    "filter.account",
-    "filter.search",
-    "filter.triage",
-    "summary.top",
-];
+pub const SUMMARY_PARAMS: &[&str] = with_filters!(["filter.from", "filter.until"], ["summary.top"]);
 
 /// Names accepted by the trend endpoint: the filters but `filter.from`/`filter.until` (the
 /// window is the last `days` UTC days), then `days`.
-pub const TREND_PARAMS: &[&str] = &[
-    "filter.domain",
-    "filter.resourceType",
-    "filter.type",
-    "filter.level",
-    "filter.resourceName",
-    "filter.resourceId",
-    "filter.repository",
-    "filter.reason",
-    "filter.operation",
-    "filter.origin",
-    "filter.cluster",
-    "filter.account",
-    "filter.search",
-    "filter.triage",
-    "days",
-];
+pub const TREND_PARAMS: &[&str] = with_filters!([], ["days"]);
 
 /// Names accepted by the cleanup endpoint (`DELETE /v1/administration/events`): the indexed
 /// filters that name what to delete. At least one is required.

@@ -146,11 +146,11 @@ struct Partition {
     exhausted: bool,
 }
 
-struct Window {
-    index: Index,
-    lo: String,
-    hi: String,
-    ascending: bool,
+pub(crate) struct Window {
+    pub(crate) index: Index,
+    pub(crate) lo: String,
+    pub(crate) hi: String,
+    pub(crate) ascending: bool,
 }
 
 impl Store {
@@ -195,7 +195,7 @@ impl Store {
     /// themselves when the index projects every attribute, else the items read by key with
     /// `BatchGetItem` (eventually consistent, like the index). An item deleted since its entry
     /// was read is left out. Adds the reads to `stats` (`items_read` counts index entries).
-    pub(crate) async fn hydrate(
+    async fn hydrate(
         &self,
         index: Index,
         entries: Vec<HashMap<String, AttributeValue>>,
@@ -347,6 +347,32 @@ impl Store {
         Ok(Page { groups, next_cursor, states, stats })
     }
 
+    /// Hands every stored item of `window`'s index in `partitions` within the window to `visit`,
+    /// 1,000 entries per request, until `visit` returns `false`.
+    pub(crate) async fn each_item(
+        &self,
+        window: &Window,
+        partitions: &[String],
+        stats: &mut ReadStats,
+        mut visit: impl FnMut(HashMap<String, AttributeValue>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for value in partitions {
+            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            loop {
+                self.fetch(window, &mut p, 1000, stats).await?;
+                for (_, item) in p.buffer.drain(..) {
+                    if !visit(item)? {
+                        return Ok(());
+                    }
+                }
+                if p.exhausted {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Calls `visit` once for every group matching `filters` (visible, passing every filter and
     /// `filter.triage`), in no particular order. Reads each group of the chosen index's
     /// partitions within the time window once: the cost grows with the number of groups.
@@ -360,25 +386,18 @@ impl Store {
         let plan = plan(filters);
         let window = self.window(filters, &plan, now, retention, false);
         let mut stats = ReadStats::default();
-        for value in &plan.partitions {
-            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
-            loop {
-                self.fetch(&window, &mut p, 1000, &mut stats).await?;
-                for (_, item) in p.buffer.drain(..) {
-                    let state = GroupState::of_item(&item);
-                    let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
-                    if is_visible(&record, now, retention)
-                        && matches(filters, &record)
-                        && triage_selected(filters, state.triage.state)
-                    {
-                        visit(record, state);
-                    }
-                }
-                if p.exhausted {
-                    break;
-                }
+        self.each_item(&window, &plan.partitions, &mut stats, |item| {
+            let state = GroupState::of_item(&item);
+            let record = GroupRecord::from_item(item)?;
+            if is_visible(&record, now, retention)
+                && matches(filters, &record)
+                && triage_selected(filters, state.triage.state)
+            {
+                visit(record, state);
             }
-        }
+            Ok(true)
+        })
+        .await?;
         Ok(stats)
     }
 

@@ -113,8 +113,11 @@ pub struct Store {
     thresholds: Option<Vec<u64>>,
 }
 
-pub fn group_key(id: &Uuid) -> String {
-    format!("g#{id}")
+/// The prefix of a group's partition key.
+pub const GROUP_KEY_PREFIX: &str = "g#";
+
+pub fn group_key(id: &impl std::fmt::Display) -> String {
+    format!("{GROUP_KEY_PREFIX}{id}")
 }
 
 fn marker_key(event_id: &str) -> String {

@@ -175,25 +175,7 @@ pub fn runtime_env(function: &str, port: u16) -> Vec<(&'static str, String)> {
 /// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and
 /// benchmarks that need many groups quickly.
 pub async fn seed_groups(store: &Store, groups: &[scan_failures::group::GroupRecord]) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use scan_failures::schema::{ALL_PARTITION, PARTITION_KEY, SORT_KEY};
-    let items = groups.iter().map(|g| {
-        let mut item: std::collections::HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(g).unwrap_or_else(|e| panic!("encode group: {e}"));
-        item.retain(|k, v| {
-            !matches!(v, AttributeValue::Null(_)) && !scan_failures::group::DERIVED_ATTRIBUTES.contains(&k.as_str())
-        });
-        item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
-        item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
-        item.insert(
-            SORT_KEY.into(),
-            AttributeValue::S(
-                scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id)
-                    .unwrap_or_else(|| panic!("lastOccurredAt {} is not a timestamp", g.last_occurred_at)),
-            ),
-        );
-        item
-    });
+    let items = groups.iter().map(|g| g.to_item().unwrap_or_else(|e| panic!("encode group {}: {e}", g.id)));
     write_items(store, items).await;
 }
 

@@ -24,7 +24,7 @@ use scan_failures::daily;
 use scan_failures::event::{self, bounds, Parsed, TRUNCATION_MARKER};
 use scan_failures::group::{GroupRecord, GroupState, MAX_SET_ENTRIES};
 use scan_failures::image::{ImageRef, MAX_REFERENCE_BYTES};
-use scan_failures::schema::{self, ALL_PARTITION, PARTITION_KEY, SORT_KEY};
+use scan_failures::schema::{self, SORT_KEY};
 use scan_failures::triage::{self, TriageEntry};
 use serde_json::{json, Value};
 
@@ -290,20 +290,17 @@ fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter().map(|(name, v)| name.len() + value_size(v)).sum()
 }
 
-/// The item as the store writes it: the record's attributes (no nulls: an absent digest is no
-/// attribute) plus the keys the record type does not carry.
+/// The item as the store writes it ([`GroupRecord::to_item`]) with the derived attributes kept:
+/// items written before they were dropped carry them, so the worst case includes them (and they
+/// decode back as stored, whatever the record's other fields).
 fn stored_item(g: &GroupRecord) -> HashMap<String, AttributeValue> {
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(g).expect("a record encodes");
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-    item.insert(PARTITION_KEY.into(), AttributeValue::S(format!("g#{}", g.id)));
-    item.insert("gsiAll".into(), AttributeValue::S(ALL_PARTITION.into()));
-    item.insert(
-        SORT_KEY.into(),
-        AttributeValue::S(
-            scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id)
-                .unwrap_or_else(|| panic!("lastOccurredAt {} is not a timestamp", g.last_occurred_at)),
-        ),
-    );
+    let mut item = g.to_item().expect("a record encodes");
+    let full: HashMap<String, AttributeValue> = serde_dynamo::to_item(g).expect("a record encodes");
+    for name in scan_failures::group::DERIVED_ATTRIBUTES {
+        if let Some(v) = full.get(name) {
+            item.insert(name.to_owned(), v.clone());
+        }
+    }
     item
 }
 

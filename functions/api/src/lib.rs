@@ -1,6 +1,9 @@
 //! The api function's router and handler, as a library so tests can drive it in-process as well
 //! as through the Lambda runtime.
 
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod handler;
 pub mod routes;
 

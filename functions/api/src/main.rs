@@ -1,5 +1,8 @@
 //! The api function: API Gateway (HTTP API or REST API, AWS_IAM) requests in, failure groups out.
 
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use lambda_http::{service_fn, Request};
 use scan_failures::config::ApiConfig;
 use scan_failures::store::Store;

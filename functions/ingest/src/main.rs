@@ -1,6 +1,9 @@
 //! The ingest function: EventBridge delivers "Image Scan Failed" envelopes; each becomes an
 //! occurrence of a deduplicated failure group in DynamoDB.
 
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use lambda_runtime::{service_fn, LambdaEvent};
 use scan_failures::config::IngestConfig;
 use scan_failures::notify::Notifier;

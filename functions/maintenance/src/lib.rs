@@ -7,6 +7,9 @@
 //! (`ACTIONS`), its own timeout and concurrency of one, and a scheduled payload never reaches
 //! the HTTP router.
 
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use scan_failures::config::{ConfigError, RetentionDays};
 use scan_failures::settings::{self, RestampProgress};
 use scan_failures::store::{Store, StoreError};

@@ -1,6 +1,9 @@
 //! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass
 //! (the payload is ignored: EventBridge Scheduler and `aws.events` rules send different ones).
 
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use lambda_runtime::{service_fn, LambdaEvent};
 use maintenance::{run, MaintenanceConfig};
 use scan_failures::store::Store;

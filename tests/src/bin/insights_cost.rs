@@ -31,19 +31,7 @@ const CALLER: &str = "arn:aws:iam::123456789012:user/alice";
 fn group_item(n: usize, size: usize, now: OffsetDateTime, days: i64) -> HashMap<String, AttributeValue> {
     let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
     let g = synthetic_group(n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64);
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&g).unwrap_or_else(|e| panic!("{e}"));
-    item.retain(|k, v| {
-        !matches!(v, AttributeValue::Null(_)) && !scan_failures::group::DERIVED_ATTRIBUTES.contains(&k.as_str())
-    });
-    item.insert("pk".into(), AttributeValue::S(format!("g#{}", g.id)));
-    item.insert("gsiAll".into(), AttributeValue::S("ALL".into()));
-    item.insert(
-        "lastSk".into(),
-        AttributeValue::S(
-            scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id)
-                .unwrap_or_else(|| panic!("lastOccurredAt {} is not a timestamp", g.last_occurred_at)),
-        ),
-    );
+    let mut item = g.to_item().unwrap_or_else(|e| panic!("encode group {}: {e}", g.id));
     let daily: HashMap<String, AttributeValue> = (0..days)
         .map(|back| {
             let day = scan_failures::daily::day_key(now - time::Duration::days(back));
