@@ -101,19 +101,21 @@ impl GroupRecord {
     /// of the [`DERIVED_ATTRIBUTES`]) with the table's and the indexes' keys. For seeding tables
     /// in tests and benchmarks, so that they hold what production holds.
     pub fn to_item(&self) -> Result<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, serde_dynamo::Error> {
-        use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, SORT_KEY};
+        use crate::schema::{self, SortKey, ALL_PARTITION, PARTITION_KEY};
         use aws_sdk_dynamodb::types::AttributeValue;
-        let sort_key = schema::sort_key_of(&self.last_occurred_at, &self.id).ok_or_else(|| {
-            <serde_dynamo::Error as serde::ser::Error>::custom(format!(
-                "lastOccurredAt {:?} is not a timestamp",
-                self.last_occurred_at
-            ))
-        })?;
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(self)?;
         item.retain(|k, v| !matches!(v, AttributeValue::Null(_)) && !DERIVED_ATTRIBUTES.contains(&k.as_str()));
         item.insert(PARTITION_KEY.into(), AttributeValue::S(crate::store::group_key(&self.id)));
         item.insert(schema::BY_TIME.partition_key.into(), AttributeValue::S(ALL_PARTITION.into()));
-        item.insert(SORT_KEY.into(), AttributeValue::S(sort_key));
+        for key in [SortKey::Exact, SortKey::Bucketed] {
+            let value = key.value_of(&self.last_occurred_at, &self.id).ok_or_else(|| {
+                <serde_dynamo::Error as serde::ser::Error>::custom(format!(
+                    "lastOccurredAt {:?} is not a timestamp",
+                    self.last_occurred_at
+                ))
+            })?;
+            item.insert(key.attribute().into(), AttributeValue::S(value));
+        }
         Ok(item)
     }
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::config::ConfigError;
 use crate::event::Occurrence;
-use crate::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use crate::schema::{BY_TIME, PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::time_fmt;
 
 pub const OPENED: &str = "Scan Failure Group Opened";
@@ -135,8 +135,11 @@ impl Notification {
         let expires = (now + time::Duration::days(OUTBOX_TTL_DAYS)).unix_timestamp();
         HashMap::from([
             (PARTITION_KEY.to_owned(), AttributeValue::S(format!("o#{}", self.notification_id))),
-            ("gsiAll".to_owned(), AttributeValue::S(OUTBOX_PARTITION.into())),
-            (SORT_KEY.to_owned(), AttributeValue::S(format!("{}#{}", time_fmt::format(now), self.notification_id))),
+            (BY_TIME.partition_key.to_owned(), AttributeValue::S(OUTBOX_PARTITION.into())),
+            (
+                BY_TIME.sort_key.attribute().to_owned(),
+                AttributeValue::S(format!("{}#{}", time_fmt::format(now), self.notification_id)),
+            ),
             (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
             ("detailType".to_owned(), AttributeValue::S(self.detail_type().into())),
             ("detail".to_owned(), AttributeValue::S(serde_json::to_string(self).unwrap_or_default())),

@@ -23,7 +23,7 @@ use crate::cursor::{self, CursorError};
 use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
 use crate::group::{GroupRecord, GroupState};
 use crate::params::{Filters, ListRequest};
-use crate::schema::{self, Index, Projection, ALL_PARTITION, PARTITION_KEY, SORT_KEY};
+use crate::schema::{self, Index, Projection, ALL_PARTITION, PARTITION_KEY};
 use crate::store::{Store, StoreError};
 use crate::time_fmt;
 use crate::triage::TriageState;
@@ -167,7 +167,7 @@ impl Store {
             .index_name(w.index.name)
             .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
             .expression_attribute_names("#p", w.index.partition_key)
-            .expression_attribute_names("#s", SORT_KEY)
+            .expression_attribute_names("#s", w.index.sort_key.attribute())
             .expression_attribute_values(":p", AttributeValue::S(p.value.clone()))
             .expression_attribute_values(":lo", AttributeValue::S(w.lo.clone()))
             .expression_attribute_values(":hi", AttributeValue::S(w.hi.clone()))
@@ -185,7 +185,7 @@ impl Store {
         p.exhausted = p.start_key.is_none();
         let items = self.hydrate(w.index, out.items.unwrap_or_default(), stats).await?;
         for item in items {
-            let sk = item.get(SORT_KEY).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = item.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             p.buffer.push_back((sk, item));
         }
         Ok(())
@@ -255,12 +255,11 @@ impl Store {
     ) -> Window {
         let oldest_visible = now - retention.duration();
         let lo = filters.from.map_or(oldest_visible, |f| f.max(oldest_visible));
-        // Keys hold the bucket of the last occurrence: the window is the buckets that can hold
-        // a match; the exact bounds are checked on each record read (`is_visible`, `matches`).
-        let hi = filters
-            .until
-            .map_or_else(|| "~".to_owned(), |u| format!("{}#~", time_fmt::format(schema::bucket_start(u))));
-        Window { index: plan.index, lo: time_fmt::format(schema::bucket_start(lo)), hi, ascending }
+        // The window is the keys that can hold a match (for a bucketed key, whole buckets); the
+        // exact bounds are checked on each record read (`is_visible`, `matches`).
+        let key = plan.index.sort_key;
+        let hi = filters.until.map_or_else(|| "~".to_owned(), |u| format!("{}#~", time_fmt::format(key.start(u))));
+        Window { index: plan.index, lo: time_fmt::format(key.start(lo)), hi, ascending }
     }
 
     /// One page of the groups matching `req`, newest first unless reversed.

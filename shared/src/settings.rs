@@ -345,7 +345,7 @@ pub fn settled(updated_at: &str, now: OffsetDateTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::SORT_KEY;
+    use crate::schema::TIME_SORT_KEY;
     use time::macros::datetime;
 
     #[test]
@@ -384,7 +384,7 @@ mod tests {
         let mut p = RestampProgress::fresh(RetentionDays::new(30).unwrap(), datetime!(2026-11-25 12:00 UTC));
         p.examined = 1500;
         p.restamped = 1200;
-        p.cursor = Some(HashMap::from([(SORT_KEY.to_owned(), AttributeValue::S("2026#x".into()))]));
+        p.cursor = Some(HashMap::from([(TIME_SORT_KEY.to_owned(), AttributeValue::S("2026#x".into()))]));
         assert_eq!(RestampProgress::from_item(&p.to_item()), Some(p.clone()));
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(

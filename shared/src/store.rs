@@ -33,7 +33,7 @@ use crate::event::Occurrence;
 use crate::expr::Expr;
 use crate::group::{GroupRecord, MAX_SET_ENTRIES};
 use crate::notify::{Notification, Pending, OUTBOX_PARTITION};
-use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use crate::schema::{self, SortKey, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::time_fmt;
 use crate::triage::{self, TriageEntry, TriageState};
 
@@ -365,7 +365,6 @@ fn plan_update(
     let o = agg.latest;
     let t = time_fmt::format(o.occurred_at);
     let t_first = time_fmt::format(agg.earliest);
-    let sk = schema::sort_key(o.occurred_at, id);
     let expires = (o.occurred_at + retention.duration()).unix_timestamp();
     let mut e = Expr::default();
 
@@ -477,9 +476,10 @@ fn plan_update(
     }
 
     if newest || !belief.exists {
-        let latest: [(&str, AttributeValue); 7] = [
+        let latest: [(&str, AttributeValue); 8] = [
             ("lastOccurredAt", AttributeValue::S(t.clone())),
-            (SORT_KEY, AttributeValue::S(sk)),
+            (SortKey::Exact.attribute(), AttributeValue::S(SortKey::Exact.value(o.occurred_at, id))),
+            (SortKey::Bucketed.attribute(), AttributeValue::S(SortKey::Bucketed.value(o.occurred_at, id))),
             (TTL_ATTRIBUTE, AttributeValue::N(expires.to_string())),
             ("message", AttributeValue::S(o.message.clone())),
             ("account", AttributeValue::S(o.envelope.account.clone())),
@@ -895,7 +895,7 @@ impl Store {
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name)
                     .key_schema(key(index.partition_key, KeyType::Hash)?)
-                    .key_schema(key(index.sort_key, KeyType::Range)?)
+                    .key_schema(key(index.sort_key.attribute(), KeyType::Range)?)
                     .projection(
                         Projection::builder()
                             .projection_type(match index.projection {

@@ -74,6 +74,13 @@ pub fn spawn_dynamodb_local(port: u16, db_path: Option<&Path>) -> Child {
     child
 }
 
+/// Stops a DynamoDB Local started by [`spawn_dynamodb_local`]: its watchdog is asked to stop
+/// the server (a `SIGKILL` of the watchdog would leave the server running).
+pub fn stop_dynamodb_local(mut server: Child) {
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+}
+
 /// The endpoint of the DynamoDB Local shared by this test binary.
 pub fn dynamodb_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
@@ -365,6 +372,17 @@ impl Watch {
     /// Starts watch and each function with the local stack's environment plus `env`, against
     /// `endpoint` (default: this binary's DynamoDB Local).
     pub fn start(functions: &[&str], table: &str, env: &[(&str, &str)], endpoint: Option<&str>) -> Self {
+        Self::start_logged(functions, table, env, endpoint, None)
+    }
+
+    /// [`Self::start`], appending the functions' log lines (stdout) to `log` when given.
+    pub fn start_logged(
+        functions: &[&str],
+        table: &str,
+        env: &[(&str, &str)],
+        endpoint: Option<&str>,
+        log: Option<&Path>,
+    ) -> Self {
         let port = free_port();
         let watch = Command::new(cargo_lambda())
             .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
@@ -385,7 +403,10 @@ impl Watch {
                     .env("TABLE_NAME", table)
                     .envs(env.iter().copied())
                     .stdin(Stdio::null())
-                    .stdout(Stdio::null())
+                    .stdout(log.map_or_else(Stdio::null, |path| {
+                        let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+                        Stdio::from(file.unwrap_or_else(|e| panic!("open {}: {e}", path.display())))
+                    }))
                     .spawn()
                     .unwrap_or_else(|e| panic!("start {name}: {e}"))
             })

@@ -9,6 +9,7 @@ use scan_failures::classify::Reason;
 use scan_failures::config::{ApiConfig, RetentionDays};
 use scan_failures::group::GroupRecord;
 use scan_failures::params::{Filters, ListRequest, Page};
+use scan_failures::schema::SortKey;
 use scan_failures::store::Store;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -43,11 +44,10 @@ fn ids(body: &Value) -> Vec<String> {
     body["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
 }
 
-/// Groups newest first, as the API orders them: by the bucket of the last occurrence, then id.
-fn newest_first(mut groups: Vec<GroupRecord>) -> Vec<GroupRecord> {
-    groups.sort_by_cached_key(|g| {
-        std::cmp::Reverse(scan_failures::schema::sort_key_of(&g.last_occurred_at, &g.id).unwrap())
-    });
+/// Groups newest first, as a listing served by an index with sort key `key` orders them: by the
+/// last occurrence (exact, or its bucket), then id.
+fn newest_first(mut groups: Vec<GroupRecord>, key: SortKey) -> Vec<GroupRecord> {
+    groups.sort_by_cached_key(|g| std::cmp::Reverse(key.value_of(&g.last_occurred_at, &g.id).unwrap()));
     groups
 }
 
@@ -164,7 +164,10 @@ async fn list_get_and_count_return_the_stored_groups_in_the_reference_shape() {
 
     let (status, body) = call(&api, "/v1/administration/events", "pagination.limit=1000", Some(ALICE)).await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&body), newest_first(groups.clone()).iter().map(|g| g.id.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&body),
+        newest_first(groups.clone(), SortKey::Exact).iter().map(|g| g.id.clone()).collect::<Vec<_>>()
+    );
     assert!(body.get("nextCursor").is_none());
 
     let g = &groups[9];
@@ -215,37 +218,50 @@ async fn walking_every_page_returns_each_match_once_in_order_for_each_filter() {
     let until = scan_failures::time_fmt::format(now - time::Duration::minutes(5));
     let digest = format!("sha256:{}", "c".repeat(64));
     type Pred = Box<dyn Fn(&GroupRecord) -> bool>;
-    let cases: Vec<(String, Pred)> = vec![
-        (String::new(), Box::new(|_| true)),
-        (format!("filter.from={from}&filter.until={until}"), {
-            let (f, u) = (from.clone(), until.clone());
-            Box::new(move |g| g.last_occurred_at >= f && g.last_occurred_at <= u)
-        }),
-        ("filter.resourceName=nginx:1.25".into(), Box::new(|g| g.resource_name == "docker.io/library/nginx:1.25")),
+    // Each case with the order of the index that serves it: `byTime` exact, the filter indexes
+    // bucketed.
+    let cases: Vec<(String, Pred, SortKey)> = vec![
+        (String::new(), Box::new(|_| true), SortKey::Exact),
+        (
+            format!("filter.from={from}&filter.until={until}"),
+            {
+                let (f, u) = (from.clone(), until.clone());
+                Box::new(move |g| g.last_occurred_at >= f && g.last_occurred_at <= u)
+            },
+            SortKey::Exact,
+        ),
+        (
+            "filter.resourceName=nginx:1.25".into(),
+            Box::new(|g| g.resource_name == "docker.io/library/nginx:1.25"),
+            SortKey::Bucketed,
+        ),
         (
             "filter.resourceId=".to_owned() + &digest,
             Box::new(|g| {
                 g.resource_id.as_deref()
                     == Some("sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc")
             }),
+            SortKey::Bucketed,
         ),
-        ("filter.repository=nginx".into(), Box::new(|g| g.repository == "docker.io/library/nginx")),
+        ("filter.repository=nginx".into(), Box::new(|g| g.repository == "docker.io/library/nginx"), SortKey::Bucketed),
         (
             "filter.reason=TIMEOUT&filter.reason=IMAGE_NOT_FOUND".into(),
             Box::new(|g| g.reason == "TIMEOUT" || g.reason == "IMAGE_NOT_FOUND"),
+            SortKey::Bucketed,
         ),
         (
             "filter.reason=TIMEOUT&filter.repository=quay.io/acme/web".into(),
             Box::new(|g| g.reason == "TIMEOUT" && g.repository == "quay.io/acme/web"),
+            SortKey::Bucketed,
         ),
-        ("filter.cluster=cluster-1".into(), Box::new(|g| g.clusters.contains_key("cluster-1"))),
-        ("filter.account=111122223333".into(), Box::new(|g| g.account == "111122223333")),
-        ("filter.search=ACME/WEB".into(), Box::new(|g| g.resource_name.contains("acme/web"))),
+        ("filter.cluster=cluster-1".into(), Box::new(|g| g.clusters.contains_key("cluster-1")), SortKey::Exact),
+        ("filter.account=111122223333".into(), Box::new(|g| g.account == "111122223333"), SortKey::Exact),
+        ("filter.search=ACME/WEB".into(), Box::new(|g| g.resource_name.contains("acme/web")), SortKey::Exact),
     ];
     for reversed in [false, true] {
-        for (query, pred) in &cases {
+        for (query, pred, key) in &cases {
             let mut expected: Vec<String> =
-                newest_first(groups.clone()).into_iter().filter(|g| pred(g)).map(|g| g.id).collect();
+                newest_first(groups.clone(), *key).into_iter().filter(|g| pred(g)).map(|g| g.id).collect();
             if reversed {
                 expected.reverse();
             }
@@ -342,6 +358,33 @@ async fn a_page_of_50_on_10000_groups_reads_at_most_100_items_under_indexed_filt
         assert!(page.next_cursor.is_some(), "{name}");
         assert!(page.stats.items_read <= 100, "{name}: read {} items", page.stats.items_read);
     }
+}
+
+/// 600 groups seen one second apart, inside one 10-minute bucket: a time window ending in its
+/// middle reads only the groups inside the window, newest first in exact order, and none of
+/// the 300 newer groups of the same bucket (with `byTime` sorted on the bucket, they were read
+/// and dropped, and the page was in id order: this test fails so). A page reads its 50 and two more (whether more
+/// follow, and the look-ahead a cursor resumes from).
+#[tokio::test]
+async fn a_time_window_ending_inside_a_busy_bucket_reads_only_groups_inside_it() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let bucket = scan_failures::schema::bucket_start(now - time::Duration::hours(1));
+    let groups: Vec<GroupRecord> = (0..600)
+        .map(|n| {
+            let mut g = synthetic_group(n, "quay.io/acme/busy:1", Reason::Timeout, now, 0);
+            g.last_occurred_at = scan_failures::time_fmt::format(bucket + time::Duration::seconds(n as i64));
+            g
+        })
+        .collect();
+    seed_groups(&store, &groups).await;
+    let until = bucket + time::Duration::seconds(299);
+    let filters = Filters { from: Some(bucket), until: Some(until), ..Filters::default() };
+    let req = ListRequest { filters, page: Page { limit: 50, ..Page::default() } };
+    let page = store.list(&req, now, RetentionDays::default()).await.unwrap();
+    let expected: Vec<String> = (250..300).rev().map(|n| groups[n].id.clone()).collect();
+    assert_eq!(page.groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!((page.stats.items_read, page.stats.requests), (52, 1));
 }
 
 #[test]

@@ -179,7 +179,7 @@ fn fuzz_crash_4_a_normalized_image_name_stays_within_the_reference_bound() {
 
 /// Found by `make schemathesis` (ST101, "Server error"): `GET /v1/administration/events?
 /// filter.until=1012-09-11T07:37:50.66+10:54` answered 500. A `filter.until` before the
-/// retention window (now − RETENTION_DAYS) makes the key condition `lastSk BETWEEN <now −
+/// retention window (now − RETENTION_DAYS) makes the key condition `timeSk BETWEEN <now −
 /// retention> AND <until>#~` with its lower bound above its upper, which DynamoDB refuses
 /// (ValidationException: "The BETWEEN operator requires upper bound to be greater than or equal
 /// to lower bound"). Such a window matches nothing: the answer is an empty page and a count of 0.

@@ -415,13 +415,14 @@ async fn a_merged_write_that_fills_a_set_to_20_with_a_value_already_in_it_is_sto
     assert_eq!((g.clusters.len(), g.num_occurrences), (20, 21));
 }
 
-/// The index sort key moves only when an occurrence enters a later 10-minute bucket, so a repeat
-/// inside the bucket rewrites the group item and its `byTime` entry only; a crossing also moves
-/// the four keys-only index entries (a delete and a put each). Costs are DynamoDB Local's
-/// `ConsumedCapacity` for the first sample, whose group item stays within 1 KiB: a repeat is the
-/// marker 2 + the item 2 + its `byTime` entry 2 (the transactional rate, 2 WCU per KiB, applies
-/// to each). With every index moving on every occurrence, as before the buckets, and the derived
-/// attributes stored, a repeat cost 23.9 WCU (BENCHMARKS.md).
+/// The filter indexes' sort key moves only when an occurrence enters a later 10-minute bucket,
+/// so a repeat inside the bucket writes the group item and moves its `byTime` entry (exact key)
+/// only; a crossing also moves the keys-only filter index entries (a delete and a put each).
+/// Costs are DynamoDB Local's `ConsumedCapacity` for the first sample, whose group item stays
+/// within 1 KiB: a repeat is the marker 2 + the item 2 + its `byTime` entry's delete 2 and put 2
+/// (the transactional rate, 2 WCU per KiB, applies to each). With every index moving on every
+/// occurrence, as before the buckets, and the derived attributes stored, a repeat cost 23.9 WCU
+/// (BENCHMARKS.md).
 #[tokio::test]
 async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_moves_them_once() {
     use scan_failures::event::{self, Parsed};
@@ -447,7 +448,7 @@ async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_m
     };
     record("b-1", "2026-11-25T10:01:00Z").await;
     record("b-2", "2026-11-25T10:02:00Z").await;
-    assert_eq!(record("b-3", "2026-11-25T10:09:59Z").await, (1, 6.0, "2026-11-25T10:00:00.000Z".to_owned()));
+    assert_eq!(record("b-3", "2026-11-25T10:09:59Z").await, (1, 8.0, "2026-11-25T10:00:00.000Z".to_owned()));
     assert_eq!(record("b-4", "2026-11-25T10:10:00Z").await, (1, 20.0, "2026-11-25T10:10:00.000Z".to_owned()));
-    assert_eq!(record("b-5", "2026-11-25T10:15:00Z").await, (1, 6.0, "2026-11-25T10:10:00.000Z".to_owned()));
+    assert_eq!(record("b-5", "2026-11-25T10:15:00Z").await, (1, 8.0, "2026-11-25T10:10:00.000Z".to_owned()));
 }

@@ -33,7 +33,7 @@ use scan_failures::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL
 use scan_failures::config::IngestConfig;
 use scan_failures::event::{self, Parsed, DETAIL_TYPE};
 use scan_failures::notify::{self, NotifyConfig};
-use scan_failures::schema::{self, INDEXES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use scan_failures::schema::{self, INDEXES, PARTITION_KEY, SORT_KEY, TIME_SORT_KEY, TTL_ATTRIBUTE};
 use scan_failures::store::actions::RECORD;
 use serde_json::{json, Map, Value};
 
@@ -196,7 +196,7 @@ fn differences(code: &BTreeSet<String>, template: &BTreeSet<String>) -> Vec<Stri
 
 // ---------------------------------------------------------------------------------- table
 
-/// The table as facts: `table key HASH pk`, `attribute pk S`, `index byTime key RANGE lastSk`,
+/// The table as facts: `table key HASH pk`, `attribute pk S`, `index byTime key RANGE timeSk`,
 /// `index byTime projection ALL`, `ttl expiresAt`.
 fn table_facts(t: &Value) -> BTreeSet<String> {
     let props = &resource(t, TABLE)["Properties"];
@@ -229,7 +229,8 @@ fn table_facts(t: &Value) -> BTreeSet<String> {
 }
 
 /// The same facts from `scan_failures::schema`: the table is keyed on the partition key alone,
-/// every index sorts on [`SORT_KEY`] and projects what [`schema::Index::projection`] says.
+/// every index sorts on the attribute of its [`schema::SortKey`] and projects what
+/// [`schema::Index::projection`] says.
 fn schema_facts() -> BTreeSet<String> {
     let mut facts = BTreeSet::from([format!("table key HASH {PARTITION_KEY}"), format!("ttl {TTL_ATTRIBUTE}")]);
     for (name, kind) in schema::key_attributes() {
@@ -237,7 +238,7 @@ fn schema_facts() -> BTreeSet<String> {
     }
     for index in INDEXES {
         facts.insert(format!("index {} key HASH {}", index.name, index.partition_key));
-        facts.insert(format!("index {} key RANGE {}", index.name, index.sort_key));
+        facts.insert(format!("index {} key RANGE {}", index.name, index.sort_key.attribute()));
         facts.insert(format!("index {} projection {}", index.name, index.projection.as_str()));
     }
     facts
@@ -1230,8 +1231,9 @@ fn table_keeps_its_data_on_delete_and_replacement_and_is_protected() {
     assert_eq!(props["SSESpecification"]["SSEEnabled"], true);
     assert_eq!(props["DeletionProtectionEnabled"], json!({ "Ref": "TableDeletionProtection" }));
     assert_eq!(t["Parameters"]["TableDeletionProtection"]["Default"], "true");
-    // The sort key every index shares is an attribute of the table, not a key of it.
+    // The indexes' sort keys are attributes of the table, not keys of it.
     assert!(!table_facts(&t).contains(&format!("table key RANGE {SORT_KEY}")));
+    assert!(!table_facts(&t).contains(&format!("table key RANGE {TIME_SORT_KEY}")));
 }
 
 // ---------------------------------------------------------------------------------- IAM
