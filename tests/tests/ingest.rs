@@ -420,7 +420,8 @@ async fn a_merged_write_that_fills_a_set_to_20_with_a_value_already_in_it_is_sto
 /// only; a crossing also moves the keys-only filter index entries (a delete and a put each).
 /// Costs are DynamoDB Local's `ConsumedCapacity` for the first sample, whose group item stays
 /// within 1 KiB: a repeat is the marker 2 + the item 2 + its `byTime` entry's delete 2 and put 2
-/// (the transactional rate, 2 WCU per KiB, applies to each). With every index moving on every
+/// (the transactional rate, 2 WCU per KiB, applies to each); a new group is the marker 2 + the
+/// item 2 + its four index entries (the sample has no digest) 2 each. With every index moving on every
 /// occurrence, as before the buckets, and the derived attributes stored, a repeat cost 23.9 WCU
 /// (BENCHMARKS.md).
 #[tokio::test]
@@ -446,7 +447,8 @@ async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_m
             (cost.requests, cost.write_capacity_units, sk.split('#').next().unwrap().to_owned())
         }
     };
-    record("b-1", "2026-11-25T10:01:00Z").await;
+    // A new group: the update planned without a read is refused (no item), then the create.
+    assert_eq!(record("b-1", "2026-11-25T10:01:00Z").await, (2, 12.0, "2026-11-25T10:00:00.000Z".to_owned()));
     record("b-2", "2026-11-25T10:02:00Z").await;
     assert_eq!(record("b-3", "2026-11-25T10:09:59Z").await, (1, 8.0, "2026-11-25T10:00:00.000Z".to_owned()));
     assert_eq!(record("b-4", "2026-11-25T10:10:00Z").await, (1, 20.0, "2026-11-25T10:10:00.000Z".to_owned()));
