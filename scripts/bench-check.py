@@ -198,7 +198,10 @@ def sh(*cmd: str) -> str:
 
 def meta() -> dict:
     commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
-    dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no"))
+    # Documentation and the results themselves do not change what is measured (they are edited
+    # while a run goes on); any other change to tracked files marks the commit "+dirty".
+    dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                    ":(exclude)*.md", ":(exclude)bench/results.json"))
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     mem = next((int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
