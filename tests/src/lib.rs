@@ -81,6 +81,69 @@ pub fn stop_dynamodb_local(mut server: Child) {
     let _ = server.wait();
 }
 
+/// A TCP proxy in front of a local server that can cut the network: [`Self::partition`] resets
+/// every open connection (a request in flight loses its response, whether or not the server
+/// acted on it) and refuses new ones until [`Self::heal`]. The server's data is untouched, so
+/// what a test then finds lost is lost by the client side.
+pub struct FaultProxy {
+    pub port: u16,
+    partitioned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl FaultProxy {
+    /// Listens on a free port and forwards each connection to `127.0.0.1:upstream`.
+    pub fn start(upstream: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("proxy bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy address: {e}"));
+        let proxy = Self { port, partitioned: Default::default(), open: Default::default() };
+        let (partitioned, open) = (proxy.partitioned.clone(), proxy.open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = match TcpStream::connect(("127.0.0.1", upstream)) {
+                    Ok(server) if !partitioned.load(Ordering::SeqCst) => server,
+                    _ => {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        continue;
+                    }
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
+                if let Ok(mut list) = open.lock() {
+                    list.extend([c2, s2]);
+                }
+                for (mut from, mut to) in
+                    [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
+                        .into_iter()
+                        .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    /// Cuts the network: open connections are reset, new ones refused.
+    pub fn partition(&self) {
+        self.partitioned.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut list) = self.open.lock() {
+            for stream in list.drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn heal(&self) {
+        self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The endpoint of the DynamoDB Local shared by this test binary.
 pub fn dynamodb_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
