@@ -14,7 +14,7 @@ use crate::group::{GroupRecord, GroupState};
 use crate::params::Filters;
 use crate::query::{is_visible, matches, plan, QueryError, ReadStats, Window};
 use crate::schema::PARTITION_KEY;
-use crate::store::{group_key, Store, StoreError};
+use crate::store::{dynamo, group_key, Store, StoreError};
 use crate::time_fmt;
 use crate::triage::{self, TriageEntry, TriageRequest};
 
@@ -33,13 +33,6 @@ pub const MAX_DELETE_PER_REQUEST: usize = 1000;
 const BATCH: usize = 25;
 /// Attempts at the unprocessed part of one batch.
 const BATCH_ATTEMPTS: u32 = 8;
-
-fn dynamo_error<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
-where
-    aws_sdk_dynamodb::Error: From<E>,
-{
-    move |e| StoreError::Dynamo { operation, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
-}
 
 /// What a cleanup did.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -136,7 +129,7 @@ impl Store {
                 {
                     tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
                 }
-                Err(err) => return Err(dynamo_error("UpdateItem")(err)),
+                Err(err) => return Err(dynamo("UpdateItem")(err)),
             }
         }
         Err(StoreError::Contention { group: *id, attempts: TRIAGE_ATTEMPTS })
@@ -193,7 +186,7 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map_err(dynamo_error("BatchWriteItem"))?;
+                .map_err(dynamo("BatchWriteItem"))?;
             wcu += out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
             requests = out.unprocessed_items.and_then(|mut m| m.remove(self.table())).unwrap_or_default();
             if requests.is_empty() {

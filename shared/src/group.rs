@@ -94,9 +94,7 @@ impl GroupRecord {
         }
         Ok(g)
     }
-}
 
-impl GroupRecord {
     /// The item the write path leaves for this record: its stored attributes (no nulls, none
     /// of the [`DERIVED_ATTRIBUTES`]) with the table's and the indexes' keys. For seeding tables
     /// in tests and benchmarks, so that they hold what production holds.

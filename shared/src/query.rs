@@ -24,7 +24,7 @@ use crate::fingerprint::{DOMAIN, RESOURCE_TYPE};
 use crate::group::{GroupRecord, GroupState};
 use crate::params::{Filters, ListRequest};
 use crate::schema::{self, Index, Projection, ALL_PARTITION, PARTITION_KEY};
-use crate::store::{Store, StoreError};
+use crate::store::{dynamo, Store, StoreError};
 use crate::time_fmt;
 use crate::triage::TriageState;
 
@@ -177,7 +177,7 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|e| StoreError::Dynamo { operation: "Query", source: Box::new(e.into()) })?;
+            .map_err(dynamo("Query"))?;
         stats.requests += 1;
         stats.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
         stats.read_capacity_units += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
@@ -222,7 +222,7 @@ impl Store {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
-                    .map_err(|e| StoreError::Dynamo { operation: "BatchGetItem", source: Box::new(e.into()) })?;
+                    .map_err(dynamo("BatchGetItem"))?;
                 stats.requests += 1;
                 stats.read_capacity_units +=
                     out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::config::RetentionDays;
 use crate::schema::{self, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
-use crate::store::{Store, StoreError};
+use crate::store::{dynamo, Store, StoreError};
 use crate::time_fmt;
 use crate::triage::{self, BodyError};
 
@@ -45,13 +45,6 @@ const RESTAMP_PAGE: u32 = 500;
 /// index, `GetItem`/`PutItem` of its progress and the setting, `UpdateItem` of each group.
 pub mod actions {
     pub const RESTAMP: &[&str] = &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
-}
-
-fn dynamo_error<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
-where
-    aws_sdk_dynamodb::Error: From<E>,
-{
-    move |e| StoreError::Dynamo { operation, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
 }
 
 /// The stored retention setting.
@@ -147,7 +140,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(dynamo_error("GetItem"))?;
+            .map_err(dynamo("GetItem"))?;
         Ok(out.item)
     }
 
@@ -184,7 +177,7 @@ impl Store {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(dynamo_error("PutItem"))?;
+            .map_err(dynamo("PutItem"))?;
         Ok(setting)
     }
 
@@ -222,7 +215,7 @@ impl Store {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map_err(dynamo_error("Query"))?;
+                .map_err(dynamo("Query"))?;
             let items = out.items.unwrap_or_default();
             // At least one per page, so a run always ends.
             budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
@@ -245,7 +238,7 @@ impl Store {
             .set_item(Some(progress.to_item()))
             .send()
             .await
-            .map_err(dynamo_error("PutItem"))?;
+            .map_err(dynamo("PutItem"))?;
         Ok(progress)
     }
 
@@ -283,7 +276,7 @@ impl Store {
             Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
                 Ok(false)
             }
-            Err(e) => Err(dynamo_error("UpdateItem")(e)),
+            Err(e) => Err(dynamo("UpdateItem")(e)),
         }
     }
 }

@@ -71,7 +71,8 @@ pub enum StoreError {
     Decode(#[from] serde_dynamo::Error),
 }
 
-fn dynamo<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+/// Wraps an SDK error of `operation` (for `map_err`).
+pub(crate) fn dynamo<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
 where
     aws_sdk_dynamodb::Error: From<E>,
 {
