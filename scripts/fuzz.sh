@@ -151,9 +151,19 @@ run() {
   # Rust code: no sanitizer needed for memory safety; debug assertions catch overflow.
   local flags=(--sanitizer none --debug-assertions)
   echo "fuzz: building ${#targets[@]} target(s) with nightly (fuzz/target)"
-  cargo_ +nightly fuzz build "${flags[@]}" >"$ROOT/fuzz/work.build.log" 2>&1 ||
-    { cat "$ROOT/fuzz/work.build.log"; rm -f "$ROOT/fuzz/work.build.log"; exit 1; }
-  rm -f "$ROOT/fuzz/work.build.log"
+  local build_log="$ROOT/fuzz/work.build.log"
+  if ! cargo_ +nightly fuzz build "${flags[@]}" >"$build_log" 2>&1; then
+    # The whole log, then what decides (a truncated CI log keeps its end): every rustc or
+    # linker error with its notes, and the free disk and memory.
+    cat "$build_log"
+    echo "fuzz: the nightly build failed; its errors:" >&2
+    grep -E -A 12 '^error' "$build_log" | grep -v -E '^\s*(= note: "cc"|"-)' | head -n 60 >&2 || true
+    df -h "$ROOT" >&2 || true
+    free -m >&2 || true
+    rm -f "$build_log"
+    exit 1
+  fi
+  rm -f "$build_log"
   mkdir -p "$ROOT/fuzz/work"
   local stats="$ROOT/fuzz/work/stats.tsv" failed=0
   printf 'target\tseconds\texecutions\tcrashes\tcorpus\n' >"$stats"
