@@ -240,7 +240,7 @@ pub fn probe() {
             scan_failures::config::IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| panic!("{e}"));
         s.push(("3_config_from_env", ms(t.elapsed())));
         let t = Instant::now();
-        let aws = scan_failures::sdk::load().await;
+        let aws = scan_failures::sdk::load(config.sdk).await;
         s.push(("4_sdk_config_load", ms(t.elapsed())));
         let t = Instant::now();
         let client = aws_sdk_dynamodb::Client::new(&aws);

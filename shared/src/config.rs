@@ -49,22 +49,61 @@ impl Default for RetentionDays {
     }
 }
 
+/// How long one attempt at an AWS call may take when `SDK_ATTEMPT_TIMEOUT_MS` is unset:
+/// hundreds of times DynamoDB's own latency, and short enough that the SDK's three attempts and
+/// their back-off (at most 3 s) fit in the ingest function's 10 s timeout.
+pub const DEFAULT_SDK_ATTEMPT_TIMEOUT_MS: u64 = 2_000;
+
+/// The bound on one attempt at an AWS call (`SDK_ATTEMPT_TIMEOUT_MS`, 100..=60000 ms). Without
+/// it, a service that accepts a connection and never answers holds the invocation until the
+/// Lambda timeout; with it, the attempt fails, the SDK's standard retry tries again on a new
+/// connection, and after the last attempt the caller gets a timeout error it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkTimeouts {
+    pub attempt: std::time::Duration,
+}
+
+impl SdkTimeouts {
+    pub const RULE: &'static str = "a whole number of milliseconds from 100 to 60000";
+
+    pub fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let ms = match var("SDK_ATTEMPT_TIMEOUT_MS") {
+            None => DEFAULT_SDK_ATTEMPT_TIMEOUT_MS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (100..=60_000).contains(ms))
+                .ok_or(ConfigError::Invalid { var: "SDK_ATTEMPT_TIMEOUT_MS", rule: Self::RULE, value: raw })?,
+        };
+        Ok(Self { attempt: std::time::Duration::from_millis(ms) })
+    }
+}
+
+impl Default for SdkTimeouts {
+    fn default() -> Self {
+        Self { attempt: std::time::Duration::from_millis(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS) }
+    }
+}
+
 /// What the ingest function needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestConfig {
     pub table_name: String,
     pub retention: RetentionDays,
+    pub sdk: SdkTimeouts,
     /// Notifications of group transitions; `None` when `NOTIFY_BUS_NAME` is unset.
     pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 impl IngestConfig {
-    /// Reads `TABLE_NAME`, `RETENTION_DAYS` and the `NOTIFY_*` variables through `var` (the process environment in
-    /// production, a map in tests).
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS` and the `NOTIFY_*` variables
+    /// through `var` (the process environment in production, a map in tests).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: table_name(&var)?,
             retention: retention(&var)?,
+            sdk: SdkTimeouts::from_env(&var)?,
             notify: crate::notify::NotifyConfig::from_env(&var)?,
         })
     }
@@ -80,14 +119,15 @@ pub const AWS_RUNTIME_MARKERS: [&str; 3] =
 pub struct ApiConfig {
     pub table_name: String,
     pub retention: RetentionDays,
+    pub sdk: SdkTimeouts,
     pub policy: crate::auth::Policy,
     /// The caller assumed for requests that carry no IAM identity: local development only.
     pub local_principal: Option<String>,
 }
 
 impl ApiConfig {
-    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `ADMIN_VIEW_PRINCIPALS`, `ADMIN_WRITE_PRINCIPALS` and
-    /// the local opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS`, `ADMIN_VIEW_PRINCIPALS`,
+    /// `ADMIN_WRITE_PRINCIPALS` and the local opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let principals = |name: &'static str| {
             crate::auth::Principals::parse_checked(&var(name).unwrap_or_default())
@@ -102,6 +142,7 @@ impl ApiConfig {
         Ok(Self {
             table_name: table_name(&var)?,
             retention: retention(&var)?,
+            sdk: SdkTimeouts::from_env(&var)?,
             policy: crate::auth::Policy {
                 view: principals("ADMIN_VIEW_PRINCIPALS")?,
                 write: principals("ADMIN_WRITE_PRINCIPALS")?,
@@ -181,6 +222,21 @@ mod tests {
         let bad =
             ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("ADMIN_VIEW_PRINCIPALS", "123456789012")])).unwrap_err();
         assert!(bad.to_string().starts_with("ADMIN_VIEW_PRINCIPALS pattern 1 must be an ARN"), "{bad}");
+    }
+
+    #[test]
+    fn the_sdk_attempt_timeout_defaults_to_2000_ms_and_is_bounded() {
+        let c = IngestConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert_eq!(c.sdk.attempt, std::time::Duration::from_millis(2_000));
+        let set = ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("SDK_ATTEMPT_TIMEOUT_MS", " 300 ")])).unwrap();
+        assert_eq!(set.sdk.attempt, std::time::Duration::from_millis(300));
+        for bad in ["99", "60001", "2.5", "", "-1"] {
+            let err = IngestConfig::from_env(env(&[("TABLE_NAME", "t"), ("SDK_ATTEMPT_TIMEOUT_MS", bad)])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("SDK_ATTEMPT_TIMEOUT_MS must be a whole number of milliseconds from 100 to 60000, got {bad:?}")
+            );
+        }
     }
 
     #[test]

@@ -5,17 +5,38 @@
 //! BENCHMARKS.md) and has no entropy self-test at start-up. Every client of the product, the
 //! tests' and the benchmarks' included, gets its HTTP client here, so they run what is deployed.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+
+use crate::config::SdkTimeouts;
+
+/// The SDK's own default connect timeout, kept: setting a timeout configuration replaces the
+/// default one whole.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3_100);
 
 /// The HTTPS client every SDK client uses.
 pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
+/// The timeouts of every call: connect as the SDK's default, each attempt bounded by `timeouts`.
+pub fn timeout_config(timeouts: SdkTimeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeouts.attempt))
+        .operation_attempt_timeout(timeouts.attempt)
+        .build()
+}
+
 /// The configuration from the environment (region, credentials), as `aws_config::load_from_env`
-/// reads it, with [`http_client`].
-pub async fn load() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+/// reads it, with [`http_client`] and [`timeout_config`].
+pub async fn load(timeouts: SdkTimeouts) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .timeout_config(timeout_config(timeouts))
+        .load()
+        .await
 }

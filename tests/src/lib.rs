@@ -83,12 +83,15 @@ pub fn stop_dynamodb_local(mut server: Child) {
 
 /// A TCP proxy in front of a local server that can cut the network: [`Self::partition`] resets
 /// every open connection (a request in flight loses its response, whether or not the server
-/// acted on it) and refuses new ones until [`Self::heal`]. The server's data is untouched, so
-/// what a test then finds lost is lost by the client side.
+/// acted on it) and refuses new ones until [`Self::heal`]; [`Self::stall`] resets them too but
+/// then accepts new ones and never answers (a black hole: a peer that stopped responding). The
+/// server's data is untouched, so what a test then finds lost is lost by the client side.
 pub struct FaultProxy {
     pub port: u16,
     partitioned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    held: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
 }
 
 impl FaultProxy {
@@ -97,10 +100,23 @@ impl FaultProxy {
         use std::sync::atomic::Ordering;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("proxy bind: {e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy address: {e}"));
-        let proxy = Self { port, partitioned: Default::default(), open: Default::default() };
-        let (partitioned, open) = (proxy.partitioned.clone(), proxy.open.clone());
+        let proxy = Self {
+            port,
+            partitioned: Default::default(),
+            stalled: Default::default(),
+            open: Default::default(),
+            held: Default::default(),
+        };
+        let (partitioned, stalled, open, held) =
+            (proxy.partitioned.clone(), proxy.stalled.clone(), proxy.open.clone(), proxy.held.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                if stalled.load(Ordering::SeqCst) {
+                    if let Ok(mut list) = held.lock() {
+                        list.push(client);
+                    }
+                    continue;
+                }
                 let server = match TcpStream::connect(("127.0.0.1", upstream)) {
                     Ok(server) if !partitioned.load(Ordering::SeqCst) => server,
                     _ => {
@@ -131,16 +147,28 @@ impl FaultProxy {
     /// Cuts the network: open connections are reset, new ones refused.
     pub fn partition(&self) {
         self.partitioned.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut list) = self.open.lock() {
+        Self::reset(&self.open);
+    }
+
+    /// Stops answering: open connections are reset, new ones accepted and left unanswered.
+    pub fn stall(&self) {
+        self.stalled.store(true, std::sync::atomic::Ordering::SeqCst);
+        Self::reset(&self.open);
+    }
+
+    /// Lets connections through again (the unanswered ones are closed).
+    pub fn heal(&self) {
+        self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.stalled.store(false, std::sync::atomic::Ordering::SeqCst);
+        Self::reset(&self.held);
+    }
+
+    fn reset(streams: &std::sync::Mutex<Vec<TcpStream>>) {
+        if let Ok(mut list) = streams.lock() {
             for stream in list.drain(..) {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
         }
-    }
-
-    /// Lets connections through again.
-    pub fn heal(&self) {
-        self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -11,7 +11,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use ingest::handler::{Ingest, IngestError};
-use integration_tests::{dynamodb_client, free_port, fresh_store, spawn_dynamodb_local, FaultProxy, Watch};
+use integration_tests::{
+    dynamodb_client, dynamodb_endpoint, free_port, fresh_store, spawn_dynamodb_local, FaultProxy, Watch,
+};
 use scan_failures::classify::Reason;
 use scan_failures::config::RetentionDays;
 use scan_failures::fingerprint::group_id;
@@ -178,6 +180,40 @@ async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_
     integration_tests::stop_dynamodb_local(server);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&log);
+}
+
+/// A DynamoDB that accepts connections and stops answering (a black hole, not a refusal): each
+/// attempt is cut at `SDK_ATTEMPT_TIMEOUT_MS`, the SDK's three attempts fail, and the invocation
+/// returns the function's error instead of hanging until the Lambda timeout, so the event goes
+/// back to Lambda's retry at once. Its retry after the fault counts it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_that_stops_answering_fails_the_invocation_by_attempt_timeouts_and_its_retry_counts_once() {
+    let store = fresh_store().await;
+    let port = dynamodb_endpoint().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    let proxy = FaultProxy::start(port);
+    let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let env = [("SDK_ATTEMPT_TIMEOUT_MS", "300")];
+    let watch = Watch::start(&["ingest"], store.table(), &env, Some(&through_proxy));
+    assert_eq!(watch.invoke_http("ingest", &envelope("stall-0", 0)).unwrap()["result"], "created");
+
+    proxy.stall();
+    let err = watch.invoke_http("ingest", &envelope("stall-1", GROUPS)).unwrap_err();
+    let err: Value = serde_json::from_str(&err).unwrap_or_else(|_| {
+        panic!("the invocation did not return the function's error (it hung until the client's read timeout): {err}")
+    });
+    assert_eq!(err["errorType"], "StoreUnavailable");
+    assert_eq!(
+        err["errorMessage"],
+        "event not stored: DynamoDB TransactWriteItems failed: unhandled error: request has timed out: operation attempt timeout (single attempt) occurred after 300ms"
+    );
+
+    proxy.heal();
+    assert_eq!(watch.invoke_http("ingest", &envelope("stall-1", GROUPS)).unwrap()["result"], "updated");
+    assert_eq!(watch.invoke_http("ingest", &envelope("stall-1", GROUPS)).unwrap()["result"], "duplicate");
+    assert_eq!(total(&store, 1).await, 2);
+    println!(
+        "TALLY stalled_dynamodb: sent=2 reported_failed=1 (attempt timeouts, then returned to Lambda for retry) stored_after_retry=2 lost=0 double_counted=0 faults=connections accepted and never answered"
+    );
 }
 
 fn one_event_ingest(client: aws_sdk_dynamodb::Client) -> Ingest {

@@ -30,7 +30,7 @@ use ingest::{ACTIONS, SQS_CONSUME};
 use maintenance::{MaintenanceConfig, DEFAULT_MAX_ITEMS};
 use scan_failures::auth::Permission;
 use scan_failures::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE};
-use scan_failures::config::IngestConfig;
+use scan_failures::config::{IngestConfig, SdkTimeouts, DEFAULT_SDK_ATTEMPT_TIMEOUT_MS};
 use scan_failures::event::{self, Parsed, DETAIL_TYPE};
 use scan_failures::notify::{self, NotifyConfig};
 use scan_failures::schema::{self, INDEXES, PARTITION_KEY, SORT_KEY, TIME_SORT_KEY, TTL_ATTRIBUTE};
@@ -889,6 +889,15 @@ fn buffer_problems(t: &Value, variant: &Variant) -> Vec<String> {
     out
 }
 
+/// A valid value for each variable a configuration reads.
+fn config_value(name: &str) -> &'static str {
+    match name {
+        "NOTIFY_THRESHOLDS" => "10,100",
+        "SDK_ATTEMPT_TIMEOUT_MS" => "2000",
+        _ => "7",
+    }
+}
+
 /// The names of the variables `IngestConfig::from_env` reads and gets a value for, when
 /// notifications are on or off.
 fn ingest_config_variables(notifications: bool) -> BTreeSet<String> {
@@ -898,7 +907,7 @@ fn ingest_config_variables(notifications: bool) -> BTreeSet<String> {
             return None;
         }
         read.borrow_mut().insert(name.to_owned());
-        Some(if name == "NOTIFY_THRESHOLDS" { "10,100" } else { "7" }.to_owned())
+        Some(config_value(name).to_owned())
     });
     assert!(config.is_ok(), "{config:?}");
     read.into_inner()
@@ -909,7 +918,7 @@ fn maintenance_config_variables() -> BTreeSet<String> {
     let read = RefCell::new(BTreeSet::new());
     let config = MaintenanceConfig::from_env(|name| {
         read.borrow_mut().insert(name.to_owned());
-        Some("7".to_owned())
+        Some(config_value(name).to_owned())
     });
     assert!(config.is_ok(), "{config:?}");
     read.into_inner()
@@ -1670,7 +1679,7 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
     // Ingest: checked per variant below. Api: the variables ApiConfig::from_env reads.
     assert_eq!(
         names(API),
-        ["ADMIN_VIEW_PRINCIPALS", "ADMIN_WRITE_PRINCIPALS", "RETENTION_DAYS", "TABLE_NAME"]
+        ["ADMIN_VIEW_PRINCIPALS", "ADMIN_WRITE_PRINCIPALS", "RETENTION_DAYS", "SDK_ATTEMPT_TIMEOUT_MS", "TABLE_NAME"]
             .map(str::to_owned)
             .into_iter()
             .collect::<BTreeSet<_>>()
@@ -1710,14 +1719,19 @@ fn maintenance_gets_exactly_the_variables_its_config_reads_and_runs_alone_for_up
         let config = MaintenanceConfig::from_env(|name| env.get(name).cloned())
             .unwrap_or_else(|e| panic!("{}: the template's configuration is refused: {e}", variant.label));
         assert_eq!(
-            (config.table_name.as_str(), config.retention.get(), config.max_items),
-            (TABLE, 4, DEFAULT_MAX_ITEMS),
+            (config.table_name.as_str(), config.retention.get(), config.max_items, config.sdk),
+            (TABLE, 4, DEFAULT_MAX_ITEMS, SdkTimeouts::default()),
             "{}",
             variant.label
         );
     }
     let p = &t["Parameters"]["RestampMaxItems"];
     assert_eq!((&p["MinValue"], &p["MaxValue"]), (&json!(1), &json!(100_000)));
+    let p = &t["Parameters"]["SdkAttemptTimeoutMs"];
+    assert_eq!(
+        (&p["Default"], &p["MinValue"], &p["MaxValue"]),
+        (&json!(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS), &json!(100), &json!(60_000))
+    );
     let props = &resource(&t, MAINTENANCE)["Properties"];
     assert_eq!((&props["Timeout"], &props["ReservedConcurrentExecutions"]), (&json!(300), &json!(1)));
     assert_eq!(props["EventInvokeConfig"]["MaximumRetryAttempts"], 0);
@@ -1798,6 +1812,7 @@ fn ingest_gets_exactly_the_variables_its_config_reads_and_they_mean_what_the_par
         assert_eq!(names, ingest_config_variables(variant.notifications()), "{}", variant.label);
         let config = IngestConfig::from_env(|name| env.get(name).cloned())
             .unwrap_or_else(|e| panic!("{}: the template's configuration is refused: {e}", variant.label));
+        assert_eq!(config.sdk, SdkTimeouts::default(), "{}", variant.label);
         match config.notify {
             Some(n) => {
                 assert!(variant.notifications(), "{}", variant.label);

@@ -12,7 +12,7 @@ use scan_failures::telemetry;
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init_logging();
     let config = ApiConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("api", &e));
-    let aws = scan_failures::sdk::load().await;
+    let aws = scan_failures::sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let api = api::handler::Api::new(store, &config);
     lambda_http::run(service_fn(|req: Request| async { Ok::<_, std::convert::Infallible>(api.handle(req).await) }))

@@ -33,6 +33,8 @@ pub struct MaintenanceConfig {
     pub retention: RetentionDays,
     /// `RESTAMP_MAX_ITEMS`: groups visited per run, `1..=100000`.
     pub max_items: u32,
+    /// `SDK_ATTEMPT_TIMEOUT_MS`.
+    pub sdk: scan_failures::config::SdkTimeouts,
 }
 
 impl MaintenanceConfig {
@@ -49,7 +51,7 @@ impl MaintenanceConfig {
                 })?
             }
         };
-        Ok(Self { table_name: ingest.table_name, retention: ingest.retention, max_items })
+        Ok(Self { table_name: ingest.table_name, retention: ingest.retention, max_items, sdk: ingest.sdk })
     }
 }
 

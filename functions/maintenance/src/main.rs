@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
     let config = MaintenanceConfig::from_env(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
-    let aws = scan_failures::sdk::load().await;
+    let aws = scan_failures::sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let store = &store;
     let config = &config;
