@@ -192,7 +192,7 @@ async fn a_dynamodb_that_stops_answering_fails_the_invocation_by_attempt_timeout
     let port = dynamodb_endpoint().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
     let proxy = FaultProxy::start(port);
     let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
-    let env = [("SDK_ATTEMPT_TIMEOUT_MS", "300")];
+    let env = [("SDK_ATTEMPT_TIMEOUT_MS", "1000")];
     let watch = Watch::start(&["ingest"], store.table(), &env, Some(&through_proxy));
     assert_eq!(watch.invoke_http("ingest", &envelope("stall-0", 0)).unwrap()["result"], "created");
 
@@ -204,7 +204,7 @@ async fn a_dynamodb_that_stops_answering_fails_the_invocation_by_attempt_timeout
     assert_eq!(err["errorType"], "StoreUnavailable");
     assert_eq!(
         err["errorMessage"],
-        "event not stored: DynamoDB TransactWriteItems failed: unhandled error: request has timed out: operation attempt timeout (single attempt) occurred after 300ms"
+        "event not stored: DynamoDB TransactWriteItems failed: unhandled error: request has timed out: operation attempt timeout (single attempt) occurred after 1s"
     );
 
     proxy.heal();
