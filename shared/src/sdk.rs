@@ -4,6 +4,8 @@
 //! rustls, but `ring` keeps each bootstrap within its 8 MiB size budget (the figures are in
 //! BENCHMARKS.md) and has no entropy self-test at start-up. Every client of the product, the
 //! tests' and the benchmarks' included, gets its HTTP client here, so they run what is deployed.
+//! The functions' configuration also bounds every attempt ([`timeout_config`]); the tests' own
+//! clients (seeding, assertions) do without, so a loaded DynamoDB Local never fails a set-up.
 
 use std::time::Duration;
 
