@@ -67,15 +67,13 @@ impl SdkTimeouts {
     pub const RULE: &'static str = "a whole number of milliseconds from 100 to 60000";
 
     pub fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let ms = match var("SDK_ATTEMPT_TIMEOUT_MS") {
-            None => DEFAULT_SDK_ATTEMPT_TIMEOUT_MS,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (100..=60_000).contains(ms))
-                .ok_or(ConfigError::Invalid { var: "SDK_ATTEMPT_TIMEOUT_MS", rule: Self::RULE, value: raw })?,
-        };
+        let Some(raw) = var("SDK_ATTEMPT_TIMEOUT_MS") else { return Ok(Self::default()) };
+        let ms = raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (100..=60_000).contains(ms))
+            .ok_or(ConfigError::Invalid { var: "SDK_ATTEMPT_TIMEOUT_MS", rule: Self::RULE, value: raw })?;
         Ok(Self { attempt: std::time::Duration::from_millis(ms) })
     }
 }
