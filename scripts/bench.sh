@@ -35,7 +35,7 @@ fi
 
 if has cpu; then
   stamp "CPU path: building the criterion bench (shared lock)"
-  exe=$(cargo_locked bench -p scan-failures --bench cpu_path --no-run --message-format=json 2>/dev/null |
+  exe=$(cargo_locked bench -p scan-failures-domain --bench cpu_path --no-run --message-format=json 2>/dev/null |
     "$PY" -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)

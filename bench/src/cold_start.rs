@@ -4,14 +4,14 @@
 //! figure checked is a ratio measured in the same run.
 //!
 //! `startup-probe` replays each step of the functions' `main` (tokio runtime, logging,
-//! configuration, `scan_failures::sdk::load`, the DynamoDB client, the first and second
+//! configuration, `scan_failures_aws::sdk::load`, the DynamoDB client, the first and second
 //! request) in a fresh process and times them, to show what the start-up spends its time on.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scan_failures::classify::Reason;
+use scan_failures_domain::classify::Reason;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -233,14 +233,14 @@ pub fn probe() {
     let (times, before_first) = rt.block_on(async move {
         let mut s = Vec::new();
         let t = Instant::now();
-        scan_failures::telemetry::init_logging();
+        scan_failures_aws::telemetry::init_logging();
         s.push(("2_init_logging", ms(t.elapsed())));
         let t = Instant::now();
-        let config =
-            scan_failures::config::IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| panic!("{e}"));
+        let config = scan_failures_aws::config::IngestConfig::from_env(|k| std::env::var(k).ok())
+            .unwrap_or_else(|e| panic!("{e}"));
         s.push(("3_config_from_env", ms(t.elapsed())));
         let t = Instant::now();
-        let aws = scan_failures::sdk::load(config.sdk).await;
+        let aws = scan_failures_aws::sdk::load(config.sdk).await;
         s.push(("4_sdk_config_load", ms(t.elapsed())));
         let t = Instant::now();
         let client = aws_sdk_dynamodb::Client::new(&aws);

@@ -1,6 +1,7 @@
 //! DynamoDB Local for the benchmarks: the one at `DYNAMODB_ENDPOINT` (scripts/bench.sh starts
 //! one for the whole run), else one started here that dies with this process.
 
+use scan_failures_aws::dynamo::item::GroupItem as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -8,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use scan_failures::classify::Reason;
-use scan_failures::group::GroupRecord;
-use scan_failures::schema::PARTITION_KEY;
-use scan_failures::store::Store;
-use scan_failures::time_fmt;
+use scan_failures_aws::dynamo::schema::PARTITION_KEY;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::group::GroupRecord;
+use scan_failures_domain::time_fmt;
 use time::OffsetDateTime;
 
 pub fn repo_root() -> PathBuf {
@@ -78,7 +79,7 @@ pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "static"))
         .endpoint_url(endpoint)
-        .http_client(scan_failures::sdk::http_client())
+        .http_client(scan_failures_aws::sdk::http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -87,7 +88,7 @@ pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 pub async fn fresh_store(client: &aws_sdk_dynamodb::Client, label: &str) -> Store {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
     let store = Store::new(client.clone(), format!("bench-{label}-{nanos}"));
-    store.create_table().await.unwrap_or_else(|e| panic!("create table: {e:?}"));
+    scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("create table: {e:?}"));
     store
 }
 
@@ -128,7 +129,7 @@ pub async fn totals(store: &Store) -> (u64, u64) {
 /// A realistic stored group: message, clusters, deployment, initiator and user agent as the
 /// ingest path stores them. `minutes_ago` sets `lastOccurredAt`.
 pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTime, minutes_ago: i64) -> GroupRecord {
-    let parsed = scan_failures::image::ImageRef::parse(image).unwrap_or_else(|e| panic!("{image}: {e}"));
+    let parsed = scan_failures_domain::image::ImageRef::parse(image).unwrap_or_else(|e| panic!("{image}: {e}"));
     let last = now - time::Duration::minutes(minutes_ago);
     let t = time_fmt::format(last);
     let one = |k: String| HashMap::from([(k, t.clone())]);

@@ -14,11 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use scan_failures::config::RetentionDays;
-use scan_failures::event::{self, Parsed};
-use scan_failures::fingerprint;
-use scan_failures::store::{Recorded, Store};
-use scan_failures::time_fmt;
+use scan_failures_aws::dynamo::write::Recorded;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::event::{self, Parsed};
+use scan_failures_domain::fingerprint;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -443,6 +444,7 @@ async fn record_all(store: &Store, events: Vec<Value>) -> Tally {
         let Ok(Parsed::Failure(o)) = event::parse(e) else { panic!("bench event did not parse") };
         let id = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
         let (recorded, cost) = store
+            .writer(None)
             .record(&o, &id, RetentionDays::default(), OffsetDateTime::now_utc())
             .await
             .unwrap_or_else(|e| panic!("record: {e:?}"));

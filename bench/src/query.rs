@@ -13,11 +13,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scan_failures::classify::Reason;
-use scan_failures::config::RetentionDays;
-use scan_failures::params::{Filters, ListRequest, Page};
-use scan_failures::store::Store;
-use scan_failures::time_fmt;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
+use scan_failures_http::params::{Filters, ListRequest, Page};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -83,7 +83,7 @@ pub fn filters(size: usize, now: OffsetDateTime) -> Vec<(&'static str, &'static 
 /// groups, an image 12 groups, one per reason. So the image and repository filters return the
 /// same result at every size (12 and 50 of 60), the reason filter 1 in 12, the cluster filter
 /// 1 in 3, and a page differs between sizes only in the table around it.
-fn group(n: usize, size: usize, now: OffsetDateTime) -> scan_failures::group::GroupRecord {
+fn group(n: usize, size: usize, now: OffsetDateTime) -> scan_failures_domain::group::GroupRecord {
     let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
     dynamo::synthetic_group(n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64)
 }
@@ -217,7 +217,7 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
         for (t, (req, list, _)) in tables.iter().zip(&calls) {
             for _ in 0..WARMUP {
                 call(&t.api, list);
-                rt.block_on(t.store.list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
+                rt.block_on(t.store.reader().list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
             }
             t.proxy.take();
         }
@@ -232,7 +232,8 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
         for _ in 0..PAGES {
             for ((t, (req, _, _)), m) in tables.iter().zip(&calls).zip(&mut ms_of) {
                 let start = Instant::now();
-                let page = rt.block_on(t.store.list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
+                let page =
+                    rt.block_on(t.store.reader().list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
                 m.local_ms.push(ms(start.elapsed()));
                 m.returned += page.groups.len();
                 m.items_read += page.stats.items_read;
@@ -245,8 +246,9 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
             m.api_queries_per_page = queries as f64 / PAGES as f64;
             assert_eq!(m.api_returned, m.returned, "the api and the store disagree on {label} at {}", t.size);
             let start = Instant::now();
-            let (n, stats) =
-                rt.block_on(t.store.count(&req.filters, t.now, retention)).unwrap_or_else(|e| panic!("count: {e:?}"));
+            let (n, stats) = rt
+                .block_on(t.store.reader().count(&req.filters, t.now, retention))
+                .unwrap_or_else(|e| panic!("count: {e:?}"));
             m.count_local_ms = ms(start.elapsed());
             (m.count, m.count_items_read, m.count_rcu, m.count_requests) =
                 (n, stats.items_read, stats.read_capacity_units, stats.requests);

@@ -3,6 +3,7 @@
 //!
 //! A missing tool fails the test with the command that installs it; nothing is skipped.
 
+use scan_failures_aws::dynamo::item::GroupItem as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use scan_failures::store::Store;
+use scan_failures_aws::dynamo::Store;
 
 pub const INSTALL_HINT: &str = "run `make tools` (scripts/tools.sh) to install the pinned tools into .tools/";
 
@@ -205,7 +206,7 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "static"))
         .endpoint_url(endpoint)
-        .http_client(scan_failures::sdk::http_client())
+        .http_client(scan_failures_aws::sdk::http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -214,7 +215,7 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 pub async fn fresh_store() -> Store {
     let name = format!("test-{}", uuid::Uuid::new_v4().simple());
     let store = Store::new(dynamodb_client(dynamodb_endpoint()), name);
-    store.create_table().await.unwrap_or_else(|e| panic!("create table: {e:?}"));
+    scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("create table: {e:?}"));
     store
 }
 
@@ -272,7 +273,7 @@ pub fn runtime_env(function: &str, port: u16) -> Vec<(&'static str, String)> {
 
 /// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and
 /// benchmarks that need many groups quickly.
-pub async fn seed_groups(store: &Store, groups: &[scan_failures::group::GroupRecord]) {
+pub async fn seed_groups(store: &Store, groups: &[scan_failures_domain::group::GroupRecord]) {
     let items = groups.iter().map(|g| g.to_item().unwrap_or_else(|e| panic!("encode group {}: {e}", g.id)));
     write_items(store, items).await;
 }
@@ -309,9 +310,9 @@ pub async fn write_items(
 /// written with one `UpdateItem` each.
 pub async fn seed_groups_with(
     store: &Store,
-    groups: &[scan_failures::group::GroupRecord],
+    groups: &[scan_failures_domain::group::GroupRecord],
     extra: impl Fn(
-        &scan_failures::group::GroupRecord,
+        &scan_failures_domain::group::GroupRecord,
     ) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
 ) {
     seed_groups(store, groups).await;
@@ -344,14 +345,14 @@ pub async fn seed_groups_with(
 pub fn synthetic_group(
     n: usize,
     image: &str,
-    reason: scan_failures::classify::Reason,
+    reason: scan_failures_domain::classify::Reason,
     now: time::OffsetDateTime,
     minutes_ago: i64,
-) -> scan_failures::group::GroupRecord {
-    use scan_failures::time_fmt;
-    let parsed = scan_failures::image::ImageRef::parse(image).unwrap_or_else(|e| panic!("{image}: {e}"));
+) -> scan_failures_domain::group::GroupRecord {
+    use scan_failures_domain::time_fmt;
+    let parsed = scan_failures_domain::image::ImageRef::parse(image).unwrap_or_else(|e| panic!("{image}: {e}"));
     let last = now - time::Duration::minutes(minutes_ago);
-    scan_failures::group::GroupRecord {
+    scan_failures_domain::group::GroupRecord {
         id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("synthetic-{n}").as_bytes()).to_string(),
         domain: "Image Scanning".into(),
         resource_type: "Image".into(),
@@ -622,7 +623,7 @@ pub fn fixed_now() -> time::OffsetDateTime {
 
 /// Every group in a small test table (a scan: test and local tooling only, never on a request
 /// path).
-pub async fn all_groups(store: &Store) -> Vec<scan_failures::group::GroupRecord> {
+pub async fn all_groups(store: &Store) -> Vec<scan_failures_domain::group::GroupRecord> {
     let out = store
         .client()
         .scan()
@@ -635,7 +636,8 @@ pub async fn all_groups(store: &Store) -> Vec<scan_failures::group::GroupRecord>
     out.items()
         .iter()
         .map(|i| {
-            scan_failures::group::GroupRecord::from_item(i.clone()).unwrap_or_else(|e| panic!("decode group: {e}"))
+            scan_failures_domain::group::GroupRecord::from_item(i.clone())
+                .unwrap_or_else(|e| panic!("decode group: {e}"))
         })
         .collect()
 }

@@ -4,13 +4,14 @@ use api::handler::Api;
 use api::routes::{Action, ROUTES};
 use integration_tests::{api_request, api_request_with, fresh_store, seed_groups, synthetic_group};
 use lambda_http::Body;
-use scan_failures::auth::Permission;
-use scan_failures::classify::Reason;
-use scan_failures::config::{ApiConfig, RetentionDays};
-use scan_failures::group::GroupRecord;
-use scan_failures::params::{Filters, ListRequest, Page};
-use scan_failures::schema::SortKey;
-use scan_failures::store::Store;
+use scan_failures_aws::config::ApiConfig;
+use scan_failures_aws::dynamo::schema::SortKey;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::group::GroupRecord;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_http::auth::Permission;
+use scan_failures_http::params::{Filters, ListRequest, Page};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -214,8 +215,8 @@ async fn walking_every_page_returns_each_match_once_in_order_for_each_filter() {
     let groups = mixed_groups(now);
     seed_groups(&store, &groups).await;
     let api = api(&store, ALICE);
-    let from = scan_failures::time_fmt::format(now - time::Duration::minutes(20));
-    let until = scan_failures::time_fmt::format(now - time::Duration::minutes(5));
+    let from = scan_failures_domain::time_fmt::format(now - time::Duration::minutes(20));
+    let until = scan_failures_domain::time_fmt::format(now - time::Duration::minutes(5));
     let digest = format!("sha256:{}", "c".repeat(64));
     type Pred = Box<dyn Fn(&GroupRecord) -> bool>;
     // Each case with the order of the index that serves it: `byTime` exact, the filter indexes
@@ -320,7 +321,7 @@ async fn expired_groups_are_absent_from_list_get_and_count() {
     // DynamoDB deletes expired items late and DynamoDB Local never does.
     let expired = synthetic_group(2, "nginx", Reason::Timeout, now, 5 * 24 * 60);
     seed_groups(&store, &[fresh.clone(), expired.clone()]).await;
-    assert!(store.get(&uuid::Uuid::parse_str(&expired.id).unwrap()).await.unwrap().is_some());
+    assert!(store.reader().get(&uuid::Uuid::parse_str(&expired.id).unwrap()).await.unwrap().is_some());
     let api = api(&store, ALICE);
     let (_, list) = call(&api, "/v1/administration/events", "", Some(ALICE)).await;
     assert_eq!(ids(&list), vec![fresh.id.clone()]);
@@ -353,7 +354,7 @@ async fn a_page_of_50_on_10000_groups_reads_at_most_100_items_under_indexed_filt
     ];
     for (name, filters) in cases {
         let req = ListRequest { filters, page: Page { limit: 50, ..Page::default() } };
-        let page = store.list(&req, now, RetentionDays::default()).await.unwrap();
+        let page = store.reader().list(&req, now, RetentionDays::default()).await.unwrap();
         assert_eq!(page.groups.len(), 50, "{name}");
         assert!(page.next_cursor.is_some(), "{name}");
         assert!(page.stats.items_read <= 100, "{name}: read {} items", page.stats.items_read);
@@ -369,11 +370,11 @@ async fn a_page_of_50_on_10000_groups_reads_at_most_100_items_under_indexed_filt
 async fn a_time_window_ending_inside_a_busy_bucket_reads_only_groups_inside_it() {
     let store = fresh_store().await;
     let now = OffsetDateTime::now_utc();
-    let bucket = scan_failures::schema::bucket_start(now - time::Duration::hours(1));
+    let bucket = scan_failures_aws::dynamo::schema::bucket_start(now - time::Duration::hours(1));
     let groups: Vec<GroupRecord> = (0..600)
         .map(|n| {
             let mut g = synthetic_group(n, "quay.io/acme/busy:1", Reason::Timeout, now, 0);
-            g.last_occurred_at = scan_failures::time_fmt::format(bucket + time::Duration::seconds(n as i64));
+            g.last_occurred_at = scan_failures_domain::time_fmt::format(bucket + time::Duration::seconds(n as i64));
             g
         })
         .collect();
@@ -381,7 +382,7 @@ async fn a_time_window_ending_inside_a_busy_bucket_reads_only_groups_inside_it()
     let until = bucket + time::Duration::seconds(299);
     let filters = Filters { from: Some(bucket), until: Some(until), ..Filters::default() };
     let req = ListRequest { filters, page: Page { limit: 50, ..Page::default() } };
-    let page = store.list(&req, now, RetentionDays::default()).await.unwrap();
+    let page = store.reader().list(&req, now, RetentionDays::default()).await.unwrap();
     let expected: Vec<String> = (250..300).rev().map(|n| groups[n].id.clone()).collect();
     assert_eq!(page.groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>(), expected);
     assert_eq!((page.stats.items_read, page.stats.requests), (52, 1));
@@ -453,7 +454,7 @@ fn mixed_failures() -> Vec<Sent> {
 async fn ingest_all(store: &Store, sent: &[Sent]) {
     let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(30).unwrap()).with_clock(fixed_now);
     for (i, s) in sent.iter().enumerate() {
-        let t = scan_failures::time_fmt::format(s.at);
+        let t = scan_failures_domain::time_fmt::format(s.at);
         let mut detail = serde_json::json!({"operation": s.operation, "origin": s.origin, "image": {"name": s.image},
             "error": {"message": "scan failed", "code": s.reason}, "occurredAt": t});
         if let Some(c) = &s.cluster {
@@ -486,7 +487,7 @@ struct Expected {
 fn expected_groups(sent: &[Sent]) -> Vec<Expected> {
     let mut groups: std::collections::BTreeMap<(String, String), Expected> = Default::default();
     for s in sent {
-        let image = scan_failures::image::ImageRef::parse(s.image).unwrap();
+        let image = scan_failures_domain::image::ImageRef::parse(s.image).unwrap();
         let g = groups.entry((image.normalized(), s.reason.to_owned())).or_default();
         g.image = image.normalized();
         g.repository = image.repository();
@@ -501,7 +502,7 @@ fn expected_groups(sent: &[Sent]) -> Vec<Expected> {
         *g.ops.entry(s.operation.to_owned()).or_default() += 1;
         *g.origins.entry(s.origin.to_owned()).or_default() += 1;
         g.clusters.extend(s.cluster.clone());
-        *g.days.entry(scan_failures::daily::day_key(s.at)).or_default() += 1;
+        *g.days.entry(scan_failures_domain::group::daily::day_key(s.at)).or_default() += 1;
     }
     groups.into_values().collect()
 }
@@ -588,15 +589,17 @@ fn expected_summary(groups: &[&Expected], top: usize) -> Value {
 }
 
 fn expected_trend(groups: &[&Expected], days: i64) -> Value {
-    let dates: Vec<String> =
-        (0..days).rev().map(|back| scan_failures::daily::day_key(fixed_now() - time::Duration::days(back))).collect();
+    let dates: Vec<String> = (0..days)
+        .rev()
+        .map(|back| scan_failures_domain::group::daily::day_key(fixed_now() - time::Duration::days(back)))
+        .collect();
     let mut series = Vec::new();
     let (mut occurrences, mut new_groups) = (0u64, 0u64);
     for date in &dates {
         let mut by_reason: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
         for g in groups {
             let n = g.days.get(date).copied().unwrap_or(0);
-            let new = u64::from(g.first.map(scan_failures::daily::day_key).as_ref() == Some(date));
+            let new = u64::from(g.first.map(scan_failures_domain::group::daily::day_key).as_ref() == Some(date));
             if n + new > 0 {
                 let e = by_reason.entry(g.reason.clone()).or_default();
                 e.0 += n;
@@ -830,13 +833,13 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     let progress = second.progress.unwrap();
     assert_eq!((second.status, progress.examined, progress.restamped, progress.finished), ("finished", 2, 2, true));
     for g in [&recent, &three_days] {
-        let stored = store.get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap().unwrap();
-        let last = scan_failures::time_fmt::parse(&g.last_occurred_at).unwrap();
+        let stored = store.reader().get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap().unwrap();
+        let last = scan_failures_domain::time_fmt::parse(&g.last_occurred_at).unwrap();
         assert_eq!(stored.expires_at, (last + time::Duration::days(30)).unix_timestamp(), "{}", g.id);
         assert!(stored.expires_at > g.expires_at);
     }
     // Rerunning a finished job changes nothing; the progress is shown with the setting.
-    let again = store.restamp_ttl(RetentionDays::new(30).unwrap(), 10).await.unwrap();
+    let again = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), 10).await.unwrap();
     assert_eq!((again.examined, again.restamped, again.finished), (2, 2, true));
     let (_, body) = call(&api, config, "", Some(ALICE)).await;
     assert_eq!(
@@ -844,14 +847,14 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
         (Some(30), Some(true))
     );
     // A new retention starts the job over.
-    let shorter = store.restamp_ttl(RetentionDays::new(7).unwrap(), 10).await.unwrap();
+    let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), 10).await.unwrap();
     assert_eq!((shorter.target_retention_days, shorter.examined, shorter.restamped), (7, 2, 2));
 }
 
 #[tokio::test]
 async fn ingest_stamps_the_retention_stored_in_the_table_when_it_reads_it() {
     let store = fresh_store().await;
-    store.put_retention_setting(RetentionDays::new(10).unwrap(), ADMIN_ROLE, fixed_now()).await.unwrap();
+    store.settings().put_retention_setting(RetentionDays::new(10).unwrap(), ADMIN_ROLE, fixed_now()).await.unwrap();
     let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::default())
         .with_clock(fixed_now)
         .with_live_retention();
@@ -862,7 +865,7 @@ async fn ingest_stamps_the_retention_stored_in_the_table_when_it_reads_it() {
                 "error": {"message": "context deadline exceeded"}, "occurredAt": at}})
     };
     let id = ingest.handle(envelope("live-1", "2026-11-25T10:00:00Z")).await.unwrap().group_id.unwrap();
-    let g = store.get(&uuid::Uuid::parse_str(&id).unwrap()).await.unwrap().unwrap();
+    let g = store.reader().get(&uuid::Uuid::parse_str(&id).unwrap()).await.unwrap().unwrap();
     assert_eq!(g.expires_at, time::macros::datetime!(2026-12-05 10:00 UTC).unix_timestamp());
     // 6 days old: expired under the default 4 days, kept under the stored 10.
     assert_eq!(ingest.handle(envelope("live-2", "2026-11-19T12:30:00Z")).await.unwrap().result, "updated");
@@ -908,7 +911,7 @@ async fn cleanup_deletes_exactly_the_groups_of_the_image_and_refuses_an_empty_fi
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, serde_json::json!({"deleted": doomed.len(), "more": false}));
     for g in &all {
-        let stored = store.get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap();
+        let stored = store.reader().get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap();
         assert_eq!(stored.is_some(), g.resource_name != image, "{} {}", g.id, g.resource_name);
     }
     // By repository and reason together: only groups with both.
@@ -960,8 +963,8 @@ async fn cleanup_deletes_exactly_the_groups_of_the_image_and_refuses_an_empty_fi
     let remaining = all.iter().filter(|g| g.reason == "IMAGE_NOT_FOUND" && g.resource_name != image).count();
     assert!(remaining > 2);
     let filters = Filters { reason: vec![Reason::ImageNotFound], ..Filters::default() };
-    let step = store.delete_matching(&filters, 2).await.unwrap();
+    let step = store.admin().delete_matching(&filters, 2).await.unwrap();
     assert_eq!((step.deleted, step.more), (2, true));
-    let rest = store.delete_matching(&filters, 1000).await.unwrap();
+    let rest = store.admin().delete_matching(&filters, 1000).await.unwrap();
     assert_eq!((rest.deleted as usize, rest.more), (remaining - 2, false));
 }

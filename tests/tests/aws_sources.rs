@@ -3,7 +3,7 @@
 
 use ingest::handler::Ingest;
 use integration_tests::{fixed_now, fresh_store, samples};
-use scan_failures::config::RetentionDays;
+use scan_failures_domain::retention::RetentionDays;
 
 #[tokio::test]
 async fn ecr_and_inspector_failures_create_groups_with_their_reasons_and_other_statuses_none() {
@@ -14,7 +14,7 @@ async fn ecr_and_inspector_failures_create_groups_with_their_reasons_and_other_s
         let r = ingest.handle(event).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         let name = name.trim_end_matches(".json").to_owned();
         let group = match &r.group_id {
-            Some(id) => store.get(&uuid::Uuid::parse_str(id).unwrap()).await.unwrap(),
+            Some(id) => store.reader().get(&uuid::Uuid::parse_str(id).unwrap()).await.unwrap(),
             None => None,
         };
         seen.push((name, r.result, group.map(|g| (g.reason, g.resource_name, g.op_counts, g.origin_counts))));

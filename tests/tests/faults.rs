@@ -14,10 +14,10 @@ use ingest::handler::{Ingest, IngestError};
 use integration_tests::{
     dynamodb_client, dynamodb_endpoint, free_port, fresh_store, spawn_dynamodb_local, FaultProxy, Watch,
 };
-use scan_failures::classify::Reason;
-use scan_failures::config::RetentionDays;
-use scan_failures::fingerprint::group_id;
-use scan_failures::store::Store;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::fingerprint::group_id;
+use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
 
 const GROUPS: usize = 20;
@@ -29,7 +29,7 @@ fn image(n: usize) -> String {
 /// An event dated within the last hours of the real clock (these tests run the real binary).
 fn envelope(id: &str, n: usize) -> Value {
     let base = time::OffsetDateTime::now_utc() - time::Duration::hours(4);
-    let at = scan_failures::time_fmt::format(base + time::Duration::seconds(n as i64));
+    let at = scan_failures_domain::time_fmt::format(base + time::Duration::seconds(n as i64));
     json!({
         "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.faults",
         "account": "123456789012", "time": at, "region": "eu-west-1", "resources": [],
@@ -41,8 +41,8 @@ fn envelope(id: &str, n: usize) -> Value {
 async fn total(store: &Store, groups: usize) -> u64 {
     let mut sum = 0;
     for n in 0..groups {
-        let reference = scan_failures::image::ImageRef::parse(&image(n)).unwrap().normalized();
-        if let Some(g) = store.get(&group_id(&reference, Reason::Timeout, "")).await.unwrap() {
+        let reference = scan_failures_domain::image::ImageRef::parse(&image(n)).unwrap().normalized();
+        if let Some(g) = store.reader().get(&group_id(&reference, Reason::Timeout, "")).await.unwrap() {
             sum += g.num_occurrences;
         }
     }
@@ -57,9 +57,13 @@ async fn explain_mismatch(store: &Store, events: usize, failed: &[usize], log: &
     let log = std::fs::read_to_string(log).unwrap_or_default();
     use aws_sdk_dynamodb::types::AttributeValue;
     for g in 0..GROUPS {
-        let reference = scan_failures::image::ImageRef::parse(&image(g)).unwrap().normalized();
-        let count =
-            store.get(&group_id(&reference, Reason::Timeout, "")).await.unwrap().map_or(0, |r| r.num_occurrences);
+        let reference = scan_failures_domain::image::ImageRef::parse(&image(g)).unwrap().normalized();
+        let count = store
+            .reader()
+            .get(&group_id(&reference, Reason::Timeout, ""))
+            .await
+            .unwrap()
+            .map_or(0, |r| r.num_occurrences);
         let expected = (g..events).step_by(GROUPS).count() as u64;
         if count == expected {
             continue;
@@ -71,7 +75,7 @@ async fn explain_mismatch(store: &Store, events: usize, failed: &[usize], log: &
                 .client()
                 .get_item()
                 .table_name(store.table())
-                .key(scan_failures::schema::PARTITION_KEY, key)
+                .key(scan_failures_aws::dynamo::schema::PARTITION_KEY, key)
                 .send()
                 .await
                 .unwrap();
@@ -115,7 +119,7 @@ async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_
     let mut server = spawn_dynamodb_local(port, Some(&dir));
     let endpoint = format!("http://127.0.0.1:{port}");
     let store = Store::new(dynamodb_client(&endpoint), "faults");
-    store.create_table().await.unwrap();
+    scan_failures_aws::dynamo::table::create(&store).await.unwrap();
     let proxy = FaultProxy::start(port);
     let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
     let log = dir.with_extension("log");

@@ -119,7 +119,7 @@ fn sample_with(time: &str, image: &str) -> serde_json::Value {
 #[test]
 fn fuzz_crash_1_a_normalized_image_name_parses_back_to_itself() {
     for name in ["quserAg/acme/web:1.5", "quaccounUnke/web:1.5", "UUUUUUUUUUUUUU/web.26", "Foo/bar", "A/a"] {
-        if let Ok(r) = scan_failures::image::ImageRef::parse(name) {
+        if let Ok(r) = scan_failures_domain::image::ImageRef::parse(name) {
             checks::image(&r);
         }
         checks::envelope(sample_with("2026-11-25T10:00:00Z", name));
@@ -169,7 +169,7 @@ fn fuzz_crash_3_a_time_filter_out_of_range_is_a_400_not_a_panic() {
 fn fuzz_crash_4_a_normalized_image_name_stays_within_the_reference_bound() {
     for n in [999, 1000, 1020, 1024] {
         let name = "a".repeat(n);
-        if let Ok(r) = scan_failures::image::ImageRef::parse(&name) {
+        if let Ok(r) = scan_failures_domain::image::ImageRef::parse(&name) {
             checks::image(&r);
         }
         checks::envelope(sample_with("2026-11-25T10:00:00Z", &name));
@@ -187,7 +187,7 @@ fn fuzz_crash_4_a_normalized_image_name_stays_within_the_reference_bound() {
 async fn schemathesis_finding_1_a_time_window_before_the_retention_window_is_empty_not_a_500() {
     let store = integration_tests::fresh_store().await;
     let now = time::OffsetDateTime::now_utc();
-    let retention = scan_failures::config::RetentionDays::default();
+    let retention = scan_failures_domain::retention::RetentionDays::default();
     for q in [
         "filter.until=1012-09-11T07:37:50.66%2B10:54",
         "filter.until=2000-01-01T00:00:00Z",
@@ -195,11 +195,11 @@ async fn schemathesis_finding_1_a_time_window_before_the_retention_window_is_emp
         "filter.from=2000-01-01T00:00:00Z&filter.until=2001-01-01T00:00:00Z&filter.reason=TIMEOUT",
     ] {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-        let request = scan_failures::params::parse_list(&pairs).unwrap_or_else(|e| panic!("{q}: {e}"));
-        let page = store.list(&request, now, retention).await.unwrap_or_else(|e| panic!("list {q}: {e:?}"));
+        let request = scan_failures_http::params::parse_list(&pairs).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let page = store.reader().list(&request, now, retention).await.unwrap_or_else(|e| panic!("list {q}: {e:?}"));
         assert!(page.groups.is_empty() && page.next_cursor.is_none(), "{q}");
         let (count, _) =
-            store.count(&request.filters, now, retention).await.unwrap_or_else(|e| panic!("count {q}: {e:?}"));
+            store.reader().count(&request.filters, now, retention).await.unwrap_or_else(|e| panic!("count {q}: {e:?}"));
         assert_eq!(count, 0, "{q}");
     }
 }

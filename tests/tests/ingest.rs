@@ -1,13 +1,14 @@
 //! The write path on a real DynamoDB Local, through the ingest handler in-process.
 
+use scan_failures_aws::dynamo::item::StateItem as _;
 use std::collections::HashMap;
 
 use ingest::handler::{Ingest, IngestError};
 use integration_tests::{all_groups, fixed_now, fresh_store, samples};
-use scan_failures::config::RetentionDays;
-use scan_failures::event::{Operation, Origin};
-use scan_failures::group::GroupRecord;
-use scan_failures::store::Store;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::event::{Operation, Origin};
+use scan_failures_domain::group::GroupRecord;
+use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ fn failure(op: &str, origin: &str, image: &str, message: &str) -> Value {
 
 async fn group(store: &Store, id: &str) -> GroupRecord {
     let id = Uuid::parse_str(id).unwrap();
-    store.get(&id).await.unwrap().unwrap_or_else(|| panic!("group {id} not stored"))
+    store.reader().get(&id).await.unwrap().unwrap_or_else(|| panic!("group {id} not stored"))
 }
 
 fn handler(store: &Store) -> Ingest {
@@ -166,7 +167,7 @@ async fn sets_keep_the_20_most_recent_values_and_drop_the_oldest() {
             ingest.handle(envelope(&format!("set-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
     }
     let g = group(&store, &group_id).await;
-    let kept = scan_failures::group::most_recent_first(&g.clusters);
+    let kept = scan_failures_domain::group::most_recent_first(&g.clusters);
     let expected: Vec<String> = (5..25).rev().map(|n| format!("cluster-{n:02}")).collect();
     assert_eq!(kept, expected);
     assert_eq!(g.num_occurrences, 25);
@@ -275,12 +276,12 @@ async fn an_event_older_than_retention_creates_no_group_and_a_future_one_is_clam
 
 /// The stored per-day counts of a group.
 async fn daily(store: &Store, id: &str) -> std::collections::BTreeMap<String, u64> {
-    let item = store.get_item(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
-    scan_failures::group::GroupState::of_item(&item).daily
+    let item = store.reader().get_item(&Uuid::parse_str(id).unwrap()).await.unwrap().unwrap();
+    scan_failures_domain::group::GroupState::of_item(&item).daily
 }
 
 fn at(t: time::OffsetDateTime) -> String {
-    scan_failures::time_fmt::format(t)
+    scan_failures_domain::time_fmt::format(t)
 }
 
 #[tokio::test]
@@ -339,7 +340,7 @@ async fn per_day_counts_keep_the_last_91_days_and_stale_days_are_evicted_when_th
     // went quiet) is emptied of them by the next write.
     let stale: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = (0..92)
         .map(|n| {
-            let day = scan_failures::daily::day_key(now - time::Duration::days(200 + n));
+            let day = scan_failures_domain::group::daily::day_key(now - time::Duration::days(200 + n));
             (day, aws_sdk_dynamodb::types::AttributeValue::N("3".into()))
         })
         .collect();
@@ -395,21 +396,21 @@ async fn a_merged_write_that_fills_a_set_to_20_with_a_value_already_in_it_is_sto
         d["occurredAt"] = json!(format!("2026-11-25T10:{n:02}:00Z"));
         id = ingest.handle(envelope(&format!("s-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
     }
-    let occurrences: Vec<scan_failures::event::Occurrence> = [("m-1", "c00"), ("m-2", "c19")]
+    let occurrences: Vec<scan_failures_domain::event::Occurrence> = [("m-1", "c00"), ("m-2", "c19")]
         .iter()
         .map(|(event, cluster)| {
             let mut d = failure("image scan", "api", "busybox", "context deadline exceeded");
             d["cluster"] = json!(cluster);
             d["occurredAt"] = json!("2026-11-25T10:30:00Z");
-            match scan_failures::event::parse(envelope(event, "2026-11-25T11:00:00Z", d)) {
-                Ok(scan_failures::event::Parsed::Failure(o)) => *o,
+            match scan_failures_domain::event::parse(envelope(event, "2026-11-25T11:00:00Z", d)) {
+                Ok(scan_failures_domain::event::Parsed::Failure(o)) => *o,
                 other => panic!("{other:?}"),
             }
         })
         .collect();
-    let refs: Vec<&scan_failures::event::Occurrence> = occurrences.iter().collect();
+    let refs: Vec<&scan_failures_domain::event::Occurrence> = occurrences.iter().collect();
     let uuid = Uuid::parse_str(&id).unwrap();
-    let done = store.record_group(&refs, &uuid, RetentionDays::default(), fixed_now()).await.unwrap();
+    let done = store.writer(None).record_group(&refs, &uuid, RetentionDays::default(), fixed_now()).await.unwrap();
     assert_eq!(done.outcomes.len(), 2);
     let g = group(&store, &id).await;
     assert_eq!((g.clusters.len(), g.num_occurrences), (20, 21));
@@ -426,8 +427,8 @@ async fn a_merged_write_that_fills_a_set_to_20_with_a_value_already_in_it_is_sto
 /// (BENCHMARKS.md).
 #[tokio::test]
 async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_moves_them_once() {
-    use scan_failures::event::{self, Parsed};
-    use scan_failures::fingerprint;
+    use scan_failures_domain::event::{self, Parsed};
+    use scan_failures_domain::fingerprint;
     let store = fresh_store().await;
     let (_, template) = samples("ingest-").into_iter().next().unwrap();
     let record = |id: &str, at: &str| {
@@ -438,10 +439,10 @@ async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_m
         async move {
             let Ok(Parsed::Failure(o)) = event::parse(e) else { panic!("sample did not parse") };
             let gid = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
-            let (_, cost) = store.record(&o, &gid, RetentionDays::default(), fixed_now()).await.unwrap();
-            let item = store.get_item(&gid).await.unwrap().unwrap();
+            let (_, cost) = store.writer(None).record(&o, &gid, RetentionDays::default(), fixed_now()).await.unwrap();
+            let item = store.reader().get_item(&gid).await.unwrap().unwrap();
             // What follows from other attributes is not stored (every byte is billed per event).
-            let derived = scan_failures::group::DERIVED_ATTRIBUTES;
+            let derived = scan_failures_domain::group::DERIVED_ATTRIBUTES;
             assert_eq!(item.keys().filter(|k| derived.contains(&k.as_str())).count(), 0);
             let sk = item["lastSk"].as_s().unwrap().clone();
             (cost.requests, cost.write_capacity_units, sk.split('#').next().unwrap().to_owned())

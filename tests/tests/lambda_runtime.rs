@@ -23,7 +23,7 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
     let again = watch.invoke(first).unwrap();
     assert_eq!(again["result"], "duplicate");
     let group = uuid::Uuid::parse_str(again["groupId"].as_str().unwrap()).unwrap();
-    assert_eq!(store.get(&group).await.unwrap().unwrap().num_occurrences, 1);
+    assert_eq!(store.reader().get(&group).await.unwrap().unwrap().num_occurrences, 1);
 
     // A malformed event is an invocation error naming the field, and the process survives it.
     let mut bad = first.clone();
@@ -38,7 +38,7 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
 
 /// A sample sent as if it happened now, so it is inside the retention window whatever the date.
 fn as_of_now(mut event: Value) -> Value {
-    event["time"] = Value::from(scan_failures::time_fmt::format(time::OffsetDateTime::now_utc()));
+    event["time"] = Value::from(scan_failures_domain::time_fmt::format(time::OffsetDateTime::now_utc()));
     if let Some(d) = event["detail"].as_object_mut() {
         d.remove("occurredAt");
     }

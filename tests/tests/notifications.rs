@@ -4,9 +4,9 @@
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use ingest::handler::Ingest;
 use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, free_port, fresh_store, Moto};
-use scan_failures::config::RetentionDays;
-use scan_failures::notify::Notifier;
-use scan_failures::store::Store;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::eventbridge::Notifier;
+use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
 
 fn envelope(id: &str, image: &str, second: u32) -> Value {
@@ -33,7 +33,7 @@ fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
             "testing", "testing", None, None, "static",
         )))
         .endpoint_url(endpoint)
-        .http_client(scan_failures::sdk::http_client())
+        .http_client(scan_failures_aws::sdk::http_client())
         .build()
 }
 
@@ -115,7 +115,8 @@ impl Bus {
 }
 
 fn notifying(store: &Store, bus: &Bus) -> Ingest {
-    Ingest::new(store.clone().with_transitions(vec![10, 100, 1000]), RetentionDays::default())
+    Ingest::new(store.clone(), RetentionDays::default())
+        .with_transitions(vec![10, 100, 1000])
         .with_clock(fixed_now)
         .with_notifier(Some(bus.notifier()))
 }
@@ -149,8 +150,11 @@ async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_f
         let table = store.table().to_owned();
         let notifier = bus.notifier();
         tasks.push(tokio::spawn(async move {
-            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table).with_transitions(vec![10, 100, 1000]);
-            let ingest = Ingest::new(own, RetentionDays::default()).with_clock(fixed_now).with_notifier(Some(notifier));
+            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table);
+            let ingest = Ingest::new(own, RetentionDays::default())
+                .with_transitions(vec![10, 100, 1000])
+                .with_clock(fixed_now)
+                .with_notifier(Some(notifier));
             ingest.handle(envelope(&format!("race-{invoker}"), "alpine", invoker)).await.unwrap().group_id.unwrap()
         }));
     }
@@ -172,12 +176,12 @@ async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_f
     drop(moto);
     let down = ingest.handle(envelope("down-1", "redis", 1)).await.unwrap();
     assert_eq!(down.result, "created");
-    assert_eq!(store.pending_notifications(25).await.unwrap().len(), 1);
+    assert_eq!(store.outbox().pending(25).await.unwrap().len(), 1);
     let moto = Moto::start(port);
     let bus = setup_bus(&moto.endpoint).await;
     ingest.handle(envelope("after-1", "redis", 2)).await.unwrap();
     assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), down.group_id.clone().unwrap(), None)]);
-    assert_eq!(store.pending_notifications(25).await.unwrap().len(), 0);
+    assert_eq!(store.outbox().pending(25).await.unwrap().len(), 0);
     ingest.handle(envelope("after-2", "redis", 3)).await.unwrap();
     assert_eq!(bus.drain().await, vec![]);
 }
@@ -192,7 +196,7 @@ fn admin_api(store: &Store) -> api::handler::Api {
         ("ADMIN_WRITE_PRINCIPALS", WRITER.to_owned()),
     ];
     let config =
-        scan_failures::config::ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        scan_failures_aws::config::ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
             .unwrap();
     api::handler::Api::new(store.clone(), &config).with_clock(|| time::macros::datetime!(2026-11-25 11:30 UTC))
 }
@@ -233,7 +237,7 @@ async fn a_false_positive_keeps_counting_is_hidden_unless_asked_for_and_never_no
         ingest.handle(envelope(&format!("fp-{n}"), "nginx", n)).await.unwrap();
     }
     assert_eq!(bus.drain().await, vec![]);
-    assert_eq!(store.get(&uuid::Uuid::parse_str(&group).unwrap()).await.unwrap().unwrap().num_occurrences, 13);
+    assert_eq!(store.reader().get(&uuid::Uuid::parse_str(&group).unwrap()).await.unwrap().unwrap().num_occurrences, 13);
 
     let listed = |body: &Value| -> Vec<String> {
         body["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
@@ -290,8 +294,11 @@ async fn a_resolved_group_is_reopened_by_the_first_later_failure_and_notified_on
         let table = store.table().to_owned();
         let notifier = bus.notifier();
         tasks.push(tokio::spawn(async move {
-            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table).with_transitions(vec![10, 100, 1000]);
-            let ingest = Ingest::new(own, RetentionDays::default()).with_clock(fixed_now).with_notifier(Some(notifier));
+            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table);
+            let ingest = Ingest::new(own, RetentionDays::default())
+                .with_transitions(vec![10, 100, 1000])
+                .with_clock(fixed_now)
+                .with_notifier(Some(notifier));
             ingest.handle(envelope(&format!("r-after-{invoker}"), "nginx", 45 * 60 + invoker)).await.unwrap();
         }));
     }
@@ -338,21 +345,22 @@ async fn a_drain_leaves_a_record_another_publisher_holds_and_publishes_it_once_r
     let bus = setup_bus(&moto.endpoint).await;
     let store = fresh_store().await;
     // A writer without a notifier: its record stays in the outbox, its lease held.
-    let writer = Ingest::new(store.clone().with_transitions(vec![10, 100, 1000]), RetentionDays::default())
+    let writer = Ingest::new(store.clone(), RetentionDays::default())
+        .with_transitions(vec![10, 100, 1000])
         .with_clock(fixed_now);
     let held = writer.handle(envelope("held-1", "nginx", 1)).await.unwrap().group_id.unwrap();
-    let pending = store.pending_notifications(25).await.unwrap();
+    let pending = store.outbox().pending(25).await.unwrap();
     assert_eq!(pending.len(), 1);
 
     // A fresh instance drains at start: the held record is left alone; its own is published.
     let other = notifying(&store, &bus).handle(envelope("other-1", "alpine", 1)).await.unwrap().group_id.unwrap();
     assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), other, None)]);
-    assert_eq!(store.pending_notifications(25).await.unwrap(), pending);
+    assert_eq!(store.outbox().pending(25).await.unwrap(), pending);
 
     // Released, as a publisher whose PutEvents failed does: the next drain publishes it, once.
-    store.release_outbox(&pending[0].key).await.unwrap();
+    store.outbox().release(&pending[0].key).await.unwrap();
     notifying(&store, &bus).handle(envelope("other-2", "alpine", 2)).await.unwrap();
     notifying(&store, &bus).handle(envelope("other-3", "alpine", 3)).await.unwrap();
     assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), held, None)]);
-    assert_eq!(store.pending_notifications(25).await.unwrap(), vec![]);
+    assert_eq!(store.outbox().pending(25).await.unwrap(), vec![]);
 }

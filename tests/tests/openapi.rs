@@ -1,6 +1,6 @@
 //! `infra/openapi.yaml` against the code: the documented routes are the router's
 //! (`api::routes::ROUTES`), the documented query parameters are the parser's
-//! (`scan_failures::params::{LIST_PARAMS, COUNT_PARAMS, SUMMARY_PARAMS, TREND_PARAMS,
+//! (`scan_failures_http::params::{LIST_PARAMS, COUNT_PARAMS, SUMMARY_PARAMS, TREND_PARAMS,
 //! DELETE_PARAMS}`, none for the other routes), every operation is SigV4-only and documents its
 //! error statuses, and what the API writes matches the documented schemas.
 //!
@@ -12,9 +12,9 @@
 use std::collections::BTreeSet;
 
 use api::routes::{Action, ROUTES};
-use scan_failures::group::GroupRecord;
-use scan_failures::params::{COUNT_PARAMS, DELETE_PARAMS, LIST_PARAMS, SUMMARY_PARAMS, TREND_PARAMS};
-use scan_failures::view::AdministrationEvent;
+use scan_failures_domain::group::GroupRecord;
+use scan_failures_domain::view::AdministrationEvent;
+use scan_failures_http::params::{COUNT_PARAMS, DELETE_PARAMS, LIST_PARAMS, SUMMARY_PARAMS, TREND_PARAMS};
 use serde_json::{json, Value};
 
 /// The operation keys of an OpenAPI path item.
@@ -373,9 +373,9 @@ fn answer_schema(doc: &Value, action: Action) -> Value {
 
 #[test]
 fn the_summary_trend_triaged_event_and_configuration_the_api_writes_match_their_schemas() {
-    use scan_failures::group::GroupState;
-    use scan_failures::insights::{SummaryBuilder, TrendBuilder};
-    use scan_failures::triage::{Triage, TriageEntry, TriageState};
+    use scan_failures_domain::group::triage::{Triage, TriageEntry, TriageState};
+    use scan_failures_domain::group::GroupState;
+    use scan_failures_domain::insights::{SummaryBuilder, TrendBuilder};
     let doc = document();
     let group = stored_group();
     let entry = |state: &str, note: Option<&str>| TriageEntry {
@@ -405,7 +405,7 @@ fn the_summary_trend_triaged_event_and_configuration_the_api_writes_match_their_
     assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Summary), &summary, "$"), none());
 
     let now = time::macros::datetime!(2026-11-25 12:00 UTC);
-    let mut trend = TrendBuilder::new(3, now, scan_failures::config::RetentionDays::default());
+    let mut trend = TrendBuilder::new(3, now, scan_failures_domain::retention::RetentionDays::default());
     trend.add(&group, &state);
     let trend = serde_json::to_value(trend.finish()).unwrap();
     assert_eq!(trend["totals"]["occurrences"], 3);
@@ -413,7 +413,7 @@ fn the_summary_trend_triaged_event_and_configuration_the_api_writes_match_their_
 
     let deleted = json!({"deleted": 3, "more": false});
     assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Delete), &deleted, "$"), none());
-    let progress = serde_json::to_value(scan_failures::settings::RestampProgress {
+    let progress = serde_json::to_value(scan_failures_aws::dynamo::settings::RestampProgress {
         target_retention_days: 30,
         examined: 10,
         restamped: 9,

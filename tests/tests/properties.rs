@@ -14,18 +14,19 @@
 #[allow(dead_code)]
 mod checks;
 
+use scan_failures_aws::dynamo::item::{self, GroupItem as _, StateItem as _};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use proptest::prelude::*;
-use scan_failures::auth::MAX_CALLER_BYTES;
-use scan_failures::cursor;
-use scan_failures::daily;
-use scan_failures::event::{self, bounds, Parsed, TRUNCATION_MARKER};
-use scan_failures::group::{GroupRecord, GroupState, MAX_SET_ENTRIES};
-use scan_failures::image::{ImageRef, MAX_REFERENCE_BYTES};
-use scan_failures::schema;
-use scan_failures::triage::{self, TriageEntry};
+use scan_failures_aws::dynamo::schema;
+use scan_failures_domain::event::{self, bounds, Parsed, TRUNCATION_MARKER};
+use scan_failures_domain::group::daily;
+use scan_failures_domain::group::triage::{self, TriageEntry};
+use scan_failures_domain::group::{GroupRecord, GroupState, MAX_SET_ENTRIES};
+use scan_failures_domain::image::{ImageRef, MAX_REFERENCE_BYTES};
+use scan_failures_http::auth::MAX_CALLER_BYTES;
+use scan_failures_http::cursor;
 use serde_json::{json, Value};
 
 /// DynamoDB's item size limit.
@@ -296,7 +297,7 @@ fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
 fn stored_item(g: &GroupRecord) -> HashMap<String, AttributeValue> {
     let mut item = g.to_item().expect("a record encodes");
     let full: HashMap<String, AttributeValue> = serde_dynamo::to_item(g).expect("a record encodes");
-    for name in scan_failures::group::DERIVED_ATTRIBUTES {
+    for name in scan_failures_domain::group::DERIVED_ATTRIBUTES {
         if let Some(v) = full.get(name) {
             item.insert(name.to_owned(), v.clone());
         }
@@ -333,14 +334,19 @@ fn worst_case_group() -> GroupRecord {
     };
     GroupRecord {
         id: "9ee70a69-22e4-50e6-8a2b-11a12cebc343".into(),
-        domain: scan_failures::fingerprint::DOMAIN.into(),
-        resource_type: scan_failures::fingerprint::RESOURCE_TYPE.into(),
+        domain: scan_failures_domain::fingerprint::DOMAIN.into(),
+        resource_type: scan_failures_domain::fingerprint::RESOURCE_TYPE.into(),
         // Each as long as any reference can make it (a superset of what one image yields).
         resource_name: longest_name.clone(),
         resource_id: Some(format!("sha256:{}", "f".repeat(64))),
         repository: longest_name.clone(),
         registry: longest_name,
-        reason: scan_failures::classify::Reason::ALL.iter().map(|r| r.code()).max_by_key(|c| c.len()).unwrap().into(),
+        reason: scan_failures_domain::classify::Reason::ALL
+            .iter()
+            .map(|r| r.code())
+            .max_by_key(|c| c.len())
+            .unwrap()
+            .into(),
         level: "WARNING".into(),
         message: "m".repeat(bounds::MESSAGE_STORED),
         num_occurrences: u64::MAX,
@@ -380,12 +386,12 @@ fn add_state(item: &mut HashMap<String, AttributeValue>, history: usize, note_le
         })
         .collect();
     item.extend([
-        (triage::attr::STATE.to_owned(), AttributeValue::S("false_positive".into())),
-        (triage::attr::AT.to_owned(), AttributeValue::S(TS.into())),
-        (triage::attr::BY.to_owned(), AttributeValue::S(by)),
-        (triage::attr::NOTE.to_owned(), AttributeValue::S(note)),
-        (triage::attr::HISTORY.to_owned(), triage::history_attribute(&entries)),
-        (triage::attr::VERSION.to_owned(), AttributeValue::N(u64::MAX.to_string())),
+        (item::attr::STATE.to_owned(), AttributeValue::S("false_positive".into())),
+        (item::attr::AT.to_owned(), AttributeValue::S(TS.into())),
+        (item::attr::BY.to_owned(), AttributeValue::S(by)),
+        (item::attr::NOTE.to_owned(), AttributeValue::S(note)),
+        (item::attr::HISTORY.to_owned(), item::history_attribute(&entries)),
+        (item::attr::VERSION.to_owned(), AttributeValue::N(u64::MAX.to_string())),
         (daily::ATTRIBUTE.to_owned(), AttributeValue::M(daily_map)),
     ]);
 }
@@ -479,7 +485,7 @@ fn random_group() -> impl Strategy<Value = GroupRecord> {
     )
         .prop_map(|((name, digest, message, n), (region, source), sets, (ops, expires))| {
             let r = ImageRef::parse(&name).unwrap_or_else(|_| longest_reference());
-            let reason = scan_failures::classify::Reason::Unknown;
+            let reason = scan_failures_domain::classify::Reason::Unknown;
             GroupRecord {
                 id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string(),
                 domain: "Image Scanning".into(),

@@ -3,8 +3,8 @@
 
 use ingest::handler::{Ingest, Output};
 use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, fresh_store};
-use scan_failures::config::RetentionDays;
-use scan_failures::store::Store;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -39,9 +39,10 @@ fn failures(output: Output) -> Vec<String> {
 }
 
 async fn count_of(store: &Store, image: &str) -> u64 {
-    let reference = scan_failures::image::ImageRef::parse(image).unwrap().normalized();
-    let id = scan_failures::fingerprint::group_id(&reference, scan_failures::classify::Reason::Timeout, "");
-    store.get(&id).await.unwrap().map_or(0, |g| g.num_occurrences)
+    let reference = scan_failures_domain::image::ImageRef::parse(image).unwrap().normalized();
+    let id =
+        scan_failures_domain::fingerprint::group_id(&reference, scan_failures_domain::classify::Reason::Timeout, "");
+    store.reader().get(&id).await.unwrap().map_or(0, |g| g.num_occurrences)
 }
 
 /// A storm of 1,000 identical failures at a batch size: the final count and the write requests.
@@ -118,8 +119,9 @@ async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and
         .collect();
     assert_eq!(failures(ingest.handle_any(sqs_batch(&messages)).await.unwrap()), Vec::<String>::new());
     let reference = "quay.io/acme/web:1";
-    let id = scan_failures::fingerprint::group_id(reference, scan_failures::classify::Reason::Timeout, "");
-    let g = store.get(&id).await.unwrap().unwrap();
+    let id =
+        scan_failures_domain::fingerprint::group_id(reference, scan_failures_domain::classify::Reason::Timeout, "");
+    let g = store.reader().get(&id).await.unwrap().unwrap();
     assert_eq!(g.num_occurrences, 150);
     assert_eq!(g.created_at, "2026-11-25T10:00:00.000Z");
     assert_eq!(g.last_occurred_at, "2026-11-25T10:02:29.000Z");

@@ -1,11 +1,11 @@
 //! `infra/template.yaml` against the code: the table's keys, indexes and TTL attribute are
-//! `scan_failures::schema`'s; each function's role grants exactly the DynamoDB and EventBridge
+//! `scan_failures_aws::dynamo::schema`'s; each function's role grants exactly the DynamoDB and EventBridge
 //! actions its crate declares (`ingest::ACTIONS`, `api::ACTIONS`, `maintenance::ACTIONS`), each
 //! on the resource it is called on, the ingest role `ingest::SQS_CONSUME` on the buffer queue,
 //! and no wildcard; each function gets exactly the variables its configuration reads, its own
 //! log group and its Errors and Throttles alarms; the maintenance function runs on its schedule,
 //! whose role may invoke only it; the rules match the contract's and
-//! `scan_failures::aws_sources`' detail types and statuses, and route every sample of `events/`
+//! `scan_failures_domain::event::aws_sources`' detail types and statuses, and route every sample of `events/`
 //! the code stores to exactly one rule; the HTTP API's routes are `api::routes::ROUTES`, all
 //! behind AWS_IAM, and the callers' managed policies cover exactly the routes they should.
 //!
@@ -28,13 +28,16 @@ use api::routes::ROUTES;
 use ingest::handler::MAX_BATCH_RECORDS;
 use ingest::{ACTIONS, SQS_CONSUME};
 use maintenance::{MaintenanceConfig, DEFAULT_MAX_ITEMS};
-use scan_failures::auth::Permission;
-use scan_failures::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE};
-use scan_failures::config::{IngestConfig, SdkTimeouts, DEFAULT_SDK_ATTEMPT_TIMEOUT_MS};
-use scan_failures::event::{self, Parsed, DETAIL_TYPE};
-use scan_failures::notify::{self, NotifyConfig};
-use scan_failures::schema::{self, INDEXES, PARTITION_KEY, SORT_KEY, TIME_SORT_KEY, TTL_ATTRIBUTE};
-use scan_failures::store::actions::RECORD;
+use scan_failures_aws::config::{self as notify_config, NotifyConfig};
+use scan_failures_aws::config::{IngestConfig, SdkTimeouts, DEFAULT_SDK_ATTEMPT_TIMEOUT_MS};
+use scan_failures_aws::dynamo::outbox;
+use scan_failures_aws::dynamo::schema::{self, INDEXES, PARTITION_KEY, SORT_KEY, TIME_SORT_KEY, TTL_ATTRIBUTE};
+use scan_failures_aws::dynamo::write::actions::RECORD;
+use scan_failures_aws::eventbridge;
+use scan_failures_domain::event::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE};
+use scan_failures_domain::event::{self, Parsed, DETAIL_TYPE};
+use scan_failures_domain::group::notification as notify;
+use scan_failures_http::auth::Permission;
 use serde_json::{json, Map, Value};
 
 const INGEST: &str = "IngestFunction";
@@ -228,7 +231,7 @@ fn table_facts(t: &Value) -> BTreeSet<String> {
     facts
 }
 
-/// The same facts from `scan_failures::schema`: the table is keyed on the partition key alone,
+/// The same facts from `scan_failures_aws::dynamo::schema`: the table is keyed on the partition key alone,
 /// every index sorts on the attribute of its [`schema::SortKey`] and projects what
 /// [`schema::Index::projection`] says.
 fn schema_facts() -> BTreeSet<String> {
@@ -496,9 +499,9 @@ fn expected_ingest_grants(variant: &Variant) -> BTreeSet<String> {
     for action in ACTIONS.concat() {
         let (resource, needs_notifications) = if RECORD.contains(&action) {
             ("Table.Arn", false)
-        } else if notify::actions::OUTBOX.contains(&action) {
+        } else if outbox::actions::OUTBOX.contains(&action) {
             (if action == "dynamodb:Query" { by_time.as_str() } else { "Table.Arn" }, true)
-        } else if notify::actions::PUBLISH.contains(&action) {
+        } else if eventbridge::actions::PUBLISH.contains(&action) {
             (NOTIFICATION_BUS_ARN, true)
         } else {
             panic!("{action}: which resource does ingest call it on? Grant it in the template and say so here")
@@ -734,7 +737,7 @@ fn routing_problems(t: &Value) -> Vec<String> {
         }
     }
     for detail_type in [notify::OPENED, notify::THRESHOLD_CROSSED] {
-        let notification = json!({ "source": notify::DEFAULT_SOURCE, "detail-type": detail_type, "detail": {} });
+        let notification = json!({ "source": notify_config::DEFAULT_SOURCE, "detail-type": detail_type, "detail": {} });
         let routed = routed_by(&r, &notification);
         if !routed.is_empty() {
             out.push(format!("notification {detail_type}: routed by {routed:?}"));
@@ -1819,7 +1822,7 @@ fn ingest_gets_exactly_the_variables_its_config_reads_and_they_mean_what_the_par
                 assert_eq!(Some(&n.bus), variant.params.get("NotificationBusName"));
                 assert_eq!(
                     (n.source.as_str(), n.thresholds),
-                    (notify::DEFAULT_SOURCE, notify::DEFAULT_THRESHOLDS.to_vec())
+                    (notify_config::DEFAULT_SOURCE, notify_config::DEFAULT_THRESHOLDS.to_vec())
                 );
             }
             None => assert!(!variant.notifications(), "{}", variant.label),
@@ -1832,14 +1835,14 @@ fn notification_parameters_default_to_off_and_to_the_codes_source_and_thresholds
     let t = template();
     let p = &t["Parameters"];
     assert_eq!(p["NotificationBusName"]["Default"], "");
-    assert_eq!(p["NotificationSource"]["Default"], notify::DEFAULT_SOURCE);
+    assert_eq!(p["NotificationSource"]["Default"], notify_config::DEFAULT_SOURCE);
     let thresholds = p["NotificationThresholds"]["Default"].as_str().expect("a string default");
     let parsed = NotifyConfig::from_env(|name| match name {
         "NOTIFY_BUS_NAME" => Some("ops".to_owned()),
         "NOTIFY_THRESHOLDS" => Some(thresholds.to_owned()),
         _ => None,
     });
-    assert_eq!(parsed.map(|c| c.map(|c| c.thresholds)), Ok(Some(notify::DEFAULT_THRESHOLDS.to_vec())));
+    assert_eq!(parsed.map(|c| c.map(|c| c.thresholds)), Ok(Some(notify_config::DEFAULT_THRESHOLDS.to_vec())));
 }
 
 #[test]

@@ -3,15 +3,18 @@
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use scan_failures::admin::MAX_DELETE_PER_REQUEST;
-use scan_failures::auth::{caller_arn, Decision, Permission, Policy};
-use scan_failures::config::{ApiConfig, RetentionDays};
-use scan_failures::params::{self, ParamError};
-use scan_failures::query::{QueryError, ReadStats};
-use scan_failures::settings::{self, RetentionCache};
-use scan_failures::store::Store;
-use scan_failures::triage::{self, BodyError};
-use scan_failures::view::AdministrationEvent;
+use scan_failures_aws::config::ApiConfig;
+use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
+use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
+use scan_failures_aws::dynamo::settings::RetentionCache;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::retention::{RetentionDays, API_CACHE};
+use scan_failures_domain::text;
+use scan_failures_domain::view::AdministrationEvent;
+use scan_failures_http::auth::{caller_arn, Decision, Permission, Policy};
+use scan_failures_http::body::{self, BodyError};
+use scan_failures_http::echo;
+use scan_failures_http::params::{self, ParamError};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,7 +24,7 @@ use crate::routes::{match_route, Action, Miss, Route};
 pub struct Api {
     store: Store,
     policy: Policy,
-    /// The live retention setting, read at most every [`settings::API_CACHE`].
+    /// The live retention setting, read at most every [`API_CACHE`].
     retention: RetentionCache,
     local_principal: Option<String>,
     clock: fn() -> OffsetDateTime,
@@ -105,7 +108,7 @@ impl Api {
         Self {
             store,
             policy: config.policy.clone(),
-            retention: RetentionCache::new(config.retention, settings::API_CACHE),
+            retention: RetentionCache::new(config.retention, API_CACHE),
             local_principal: config.local_principal.clone(),
             clock: OffsetDateTime::now_utc,
         }
@@ -147,7 +150,7 @@ impl Api {
             Miss::NotFound => Problem::new(
                 StatusCode::NOT_FOUND,
                 "not found",
-                format!("no route for {}; see the API reference", triage::echo(req.uri().path())),
+                format!("no route for {}; see the API reference", echo(req.uri().path())),
             ),
             Miss::MethodNotAllowed { path, allowed } => {
                 let allowed = allowed.join(", ");
@@ -168,14 +171,14 @@ impl Api {
         let takes_no_parameters =
             matches!(route.action, Action::Get | Action::Triage | Action::GetConfig | Action::PutConfig);
         if let Some((name, _)) = pairs.first().filter(|_| takes_no_parameters) {
-            return Err(bad_parameter(&ParamError::Unknown { name: triage::echo(name) }));
+            return Err(bad_parameter(&ParamError::Unknown { name: echo(name) }));
         }
         let group_id = || id.and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(not_found);
         match route.action {
             Action::List => {
                 let list = params::parse_list(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let page = self.store.list(&list, now, retention).await.map_err(query_problem)?;
+                let page = self.store.reader().list(&list, now, retention).await.map_err(query_problem)?;
                 let events: Vec<AdministrationEvent> = page
                     .groups
                     .iter()
@@ -191,51 +194,63 @@ impl Api {
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (count, _) = self.store.count(&filters, now, retention).await.map_err(query_problem)?;
+                let (count, _) = self.store.reader().count(&filters, now, retention).await.map_err(query_problem)?;
                 Ok(json!({"count": count}))
             }
             Action::Summary => {
                 let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (summary, stats) = self.store.summary(&request, now, retention).await.map_err(query_problem)?;
+                let (summary, stats) =
+                    insights::summary(&self.store.reader(), &request, now, retention).await.map_err(query_problem)?;
                 log_cost(route.action, &stats, summary.totals.groups);
                 Ok(json!(summary))
             }
             Action::Trend => {
                 let request = params::parse_trend(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (trend, stats) = self.store.trend(&request, now, retention).await.map_err(query_problem)?;
+                let (trend, stats) =
+                    insights::trend(&self.store.reader(), &request, now, retention).await.map_err(query_problem)?;
                 log_cost(route.action, &stats, trend.totals.occurrences);
                 Ok(json!(trend))
             }
             Action::Get => {
                 let id = group_id()?;
                 let retention = self.current_retention().await?;
-                let found = self.store.get_visible_with_state(&id, now, retention).await.map_err(|e| internal(&e))?;
+                let found =
+                    self.store.reader().get_visible_with_state(&id, now, retention).await.map_err(|e| internal(&e))?;
                 let (group, state) = found.ok_or_else(not_found)?;
                 Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
             }
             Action::Triage => {
                 let id = group_id()?;
-                let request = triage::parse_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
+                let request = body::parse_triage_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
                 let retention = self.current_retention().await?;
-                let updated =
-                    self.store.triage(&id, &request, &caller, now, retention).await.map_err(|e| internal(&e))?;
+                let updated = self
+                    .store
+                    .admin()
+                    .triage(&id, &request, &caller, now, retention)
+                    .await
+                    .map_err(|e| internal(&e))?;
                 let (group, state) = updated.ok_or_else(not_found)?;
                 tracing::info!(group_id = %id, state = request.state.as_str(), caller = %caller, "group triaged");
                 Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
             }
             Action::Delete => {
                 let filters = params::parse_delete(&pairs).map_err(|e| bad_parameter(&e))?;
-                let done = self.store.delete_matching(&filters, MAX_DELETE_PER_REQUEST).await.map_err(query_problem)?;
+                let done = self
+                    .store
+                    .admin()
+                    .delete_matching(&filters, MAX_DELETE_PER_REQUEST)
+                    .await
+                    .map_err(query_problem)?;
                 log_cost(route.action, &done.read, done.deleted);
                 tracing::info!(deleted = done.deleted, more = done.more, wcu = done.write_capacity_units, caller = %caller, "groups deleted");
                 Ok(json!({"deleted": done.deleted, "more": done.more}))
             }
             Action::GetConfig => self.config_body().await,
             Action::PutConfig => {
-                let days = settings::parse_retention_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
-                self.store.put_retention_setting(days, &caller, now).await.map_err(|e| internal(&e))?;
+                let days = body::parse_retention_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
+                self.store.settings().put_retention_setting(days, &caller, now).await.map_err(|e| internal(&e))?;
                 self.retention.set(days);
                 tracing::info!(retention_days = days.get(), caller = %caller, "retention changed");
                 self.config_body().await
@@ -245,8 +260,8 @@ impl Api {
 
     /// The retention in force, where it comes from, and the re-stamp job's progress.
     async fn config_body(&self) -> Result<serde_json::Value, Problem> {
-        let setting = self.store.retention_setting().await.map_err(|e| internal(&e))?;
-        let progress = self.store.restamp_progress().await.map_err(|e| internal(&e))?;
+        let setting = self.store.settings().retention_setting().await.map_err(|e| internal(&e))?;
+        let progress = self.store.settings().restamp_progress().await.map_err(|e| internal(&e))?;
         let mut body = match &setting {
             Some(s) => {
                 self.retention.set(s.days);
@@ -287,14 +302,7 @@ impl Api {
 }
 
 fn internal(e: &dyn std::error::Error) -> Problem {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", message)
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", text::error_chain(e))
 }
 
 fn query_problem(e: QueryError) -> Problem {

@@ -10,4 +10,5 @@ pub mod routes;
 /// Every AWS operation the api function's code calls, by the module that calls it; its IAM role
 /// should grant exactly these (reads on the table and its indexes, the administrators' writes on
 /// the table).
-pub const ACTIONS: &[&[&str]] = &[scan_failures::query::actions::READ, scan_failures::admin::actions::WRITE];
+pub const ACTIONS: &[&[&str]] =
+    &[scan_failures_aws::dynamo::read::actions::READ, scan_failures_aws::dynamo::admin::actions::WRITE];

@@ -4,15 +4,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use lambda_http::{service_fn, Request};
-use scan_failures::config::ApiConfig;
-use scan_failures::store::Store;
-use scan_failures::telemetry;
+use scan_failures_aws::config::ApiConfig;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::{sdk, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init_logging();
     let config = ApiConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("api", &e));
-    let aws = scan_failures::sdk::load(config.sdk).await;
+    let aws = sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let api = api::handler::Api::new(store, &config);
     lambda_http::run(service_fn(|req: Request| async { Ok::<_, std::convert::Infallible>(api.handle(req).await) }))

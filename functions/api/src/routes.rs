@@ -1,7 +1,7 @@
 //! The API's routes, declared once: the router dispatches on them, and the OpenAPI and template
 //! tests compare them with `infra/openapi.yaml` and `infra/template.yaml`.
 
-use scan_failures::auth::Permission;
+use scan_failures_http::auth::Permission;
 
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,22 +1,28 @@
-//! One envelope in, one logged result out. An event that cannot be stored is returned as an
-//! error, so Lambda's retries and on-failure destination keep it.
+//! Envelopes in, logged results out, through one pipeline for both deliveries: the direct path
+//! (an EventBridge rule invokes with one envelope) is a batch of one; the buffered path (an SQS
+//! batch) is the same pipeline over its messages. An event that cannot be stored is returned as
+//! an error (direct) or a batch item failure (SQS), so retries and dead-letter queues keep it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use lambda_runtime::Diagnostic;
-use scan_failures::config::RetentionDays;
-use scan_failures::event::{self, Admission, EventError, Occurrence, Parsed};
-use scan_failures::fingerprint;
-use scan_failures::notify::{Notification, Notifier, Pending};
-use scan_failures::settings::{self, RetentionCache};
-use scan_failures::store::{Recorded, Store, StoreError, WriteCost, MAX_EVENTS_PER_WRITE};
 use serde::Serialize;
 use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use scan_failures_aws::dynamo::settings::RetentionCache;
+use scan_failures_aws::dynamo::write::{Recorded, WriteCost, MAX_EVENTS_PER_WRITE};
+use scan_failures_aws::dynamo::{Store, StoreError};
+use scan_failures_aws::eventbridge::Notifier;
+use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Parsed};
+use scan_failures_domain::fingerprint;
+use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
+use scan_failures_domain::text;
+
+use crate::publisher::Publisher;
 
 /// Records accepted in one SQS batch (Lambda's own maximum batch size).
 pub const MAX_BATCH_RECORDS: usize = 10_000;
@@ -30,8 +36,9 @@ pub enum IngestError {
     Batch(#[source] serde_json::Error),
     #[error("SQS batch rejected: {got} records, at most {MAX_BATCH_RECORDS} are accepted")]
     BatchTooLarge { got: usize },
+    /// Shared by every message of the failed write.
     #[error("event not stored: {0}")]
-    Store(#[from] StoreError),
+    Store(#[source] Arc<StoreError>),
 }
 
 impl From<IngestError> for Diagnostic {
@@ -40,14 +47,7 @@ impl From<IngestError> for Diagnostic {
             IngestError::Rejected(_) | IngestError::Batch(_) | IngestError::BatchTooLarge { .. } => "EventRejected",
             IngestError::Store(_) => "StoreUnavailable",
         };
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e).and_then(std::error::Error::source);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        Diagnostic { error_type: error_type.into(), error_message: message }
+        Diagnostic { error_type: error_type.into(), error_message: text::error_chain(&e) }
     }
 }
 
@@ -63,6 +63,12 @@ pub struct Response {
     pub reason: Option<&'static str>,
 }
 
+impl Response {
+    fn ignored(result: &'static str, event_id: String) -> Self {
+        Self { result, event_id, group_id: None, reason: None }
+    }
+}
+
 /// The answer to an invocation: one event's result, or the SQS batch response that lists only
 /// the messages that failed (`ReportBatchItemFailures`).
 #[derive(Debug, Serialize, PartialEq)]
@@ -72,22 +78,65 @@ pub enum Output {
     Batch(SqsBatchResponse),
 }
 
+/// What the pipeline did with one message.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Not a valid envelope (the message fails; the direct path answers the typed error).
+    Rejected(String),
+    /// A successful scan: acknowledged, never stored.
+    IgnoredSuccess { event_id: String },
+    /// Not a scan failure (an AWS status that is not one, a resource out of scope).
+    Ignored { event_id: String, why: String },
+    /// Older than the retention window: storing it would create an already expired group.
+    IgnoredExpired { event_id: String },
+    /// Counted in its group, or recognised as a redelivery, by a write of `batch_events`
+    /// envelopes that cost `cost`.
+    Recorded {
+        event_id: String,
+        group: Uuid,
+        reason: &'static str,
+        recorded: Recorded,
+        batch_events: usize,
+        cost: WriteCost,
+    },
+    /// The group's write failed: the message fails, so it is retried.
+    Failed { group: Uuid, error: Arc<StoreError> },
+}
+
+impl Outcome {
+    /// The `result` logged and answered for the message.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Rejected(_) => "rejected",
+            Self::IgnoredSuccess { .. } => "ignored_success",
+            Self::Ignored { .. } => "ignored",
+            Self::IgnoredExpired { .. } => "ignored_expired",
+            Self::Recorded { recorded, .. } => recorded.as_str(),
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// What an SQS batch did: the response, the writes' cost, and each message's result.
+#[derive(Debug)]
+pub struct BatchReport {
+    pub response: SqsBatchResponse,
+    pub cost: WriteCost,
+    /// `(message id, result)` in the batch's order.
+    pub results: Vec<(String, &'static str)>,
+}
+
 pub struct Ingest {
     store: Store,
     retention: RetentionDays,
     /// The live retention setting (`None`: `retention` only), read at most every
-    /// [`settings::INGEST_CACHE`].
+    /// [`INGEST_CACHE`].
     live_retention: Option<RetentionCache>,
     clock: fn() -> OffsetDateTime,
-    notifier: Option<Notifier>,
-    /// Set when outbox records may be waiting: at start, and after a failed publish.
-    drain_needed: AtomicBool,
-    last_drain: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
+    thresholds: Option<Vec<u64>>,
+    publisher: Option<Publisher>,
 }
-
-/// How often an instance looks for outbox records left by others, even when its own publishes
-/// succeed.
-const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Ingest {
     pub fn new(store: Store, retention: RetentionDays) -> Self {
@@ -96,9 +145,8 @@ impl Ingest {
             retention,
             live_retention: None,
             clock: OffsetDateTime::now_utc,
-            notifier: None,
-            drain_needed: AtomicBool::new(true),
-            last_drain: std::sync::Mutex::new(None),
+            thresholds: None,
+            publisher: None,
         }
     }
 
@@ -106,7 +154,23 @@ impl Ingest {
     /// read at most every 60 s, falling back to `retention` (`RETENTION_DAYS`) when none is
     /// stored, and to the last value read when the table cannot be read.
     pub fn with_live_retention(self) -> Self {
-        Self { live_retention: Some(RetentionCache::new(self.retention, settings::INGEST_CACHE)), ..self }
+        Self { live_retention: Some(RetentionCache::new(self.retention, INGEST_CACHE)), ..self }
+    }
+
+    /// Records transitions (group opened, `thresholds` crossed, reopened) in the outbox of the
+    /// same write.
+    pub fn with_transitions(self, thresholds: Vec<u64>) -> Self {
+        Self { thresholds: Some(thresholds), ..self }
+    }
+
+    /// Publishes transitions through `notifier` (`None`: notifications off).
+    pub fn with_notifier(self, notifier: Option<Notifier>) -> Self {
+        Self { publisher: notifier.map(Publisher::new), ..self }
+    }
+
+    /// The same handler reading "now" from `clock` (tests pin it; production uses the system clock).
+    pub fn with_clock(self, clock: fn() -> OffsetDateTime) -> Self {
+        Self { clock, ..self }
     }
 
     /// The retention to stamp and admit by.
@@ -122,95 +186,6 @@ impl Ingest {
         }
     }
 
-    /// Publishes transitions through `notifier` (`None`: notifications off).
-    pub fn with_notifier(self, notifier: Option<Notifier>) -> Self {
-        Self { notifier, ..self }
-    }
-
-    /// Publishes outbox records this invocation holds the lease of, and deletes those
-    /// EventBridge accepted; the others are released for a later invocation.
-    async fn publish(&self, pending: &[Pending]) {
-        let Some(notifier) = &self.notifier else { return };
-        if pending.is_empty() {
-            return;
-        }
-        match notifier.publish(pending).await {
-            Ok(accepted) => {
-                for (p, ok) in pending.iter().zip(accepted) {
-                    if !ok {
-                        self.drain_needed.store(true, Ordering::Relaxed);
-                        tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
-                        self.release(p).await;
-                        continue;
-                    }
-                    tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
-                    if let Err(e) = self.store.delete_outbox(&p.key).await {
-                        tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
-                    }
-                }
-            }
-            Err(e) => {
-                self.drain_needed.store(true, Ordering::Relaxed);
-                tracing::warn!(error = %e, count = pending.len(), "notifications not published; kept for retry");
-                for p in pending {
-                    self.release(p).await;
-                }
-            }
-        }
-    }
-
-    async fn release(&self, p: &Pending) {
-        if let Err(e) = self.store.release_outbox(&p.key).await {
-            tracing::warn!(outbox = %p.key, error = %e, "outbox lease not released; it lapses by itself");
-        }
-    }
-
-    /// The records of `pending` this invocation could claim (another may be publishing the rest).
-    async fn claim(&self, pending: Vec<Pending>) -> Vec<Pending> {
-        let now = scan_failures::notify::wall_clock_seconds();
-        let mut claimed = Vec::with_capacity(pending.len());
-        for p in pending {
-            match self.store.claim_outbox(&p.key, now).await {
-                Ok(true) => claimed.push(p),
-                Ok(false) => {}
-                Err(e) => {
-                    self.drain_needed.store(true, Ordering::Relaxed);
-                    tracing::warn!(outbox = %p.key, error = %e, "outbox record not claimed");
-                }
-            }
-        }
-        claimed
-    }
-
-    /// Publishes outbox records left by earlier failures, when some may be waiting.
-    async fn drain_if_needed(&self) {
-        if self.notifier.is_none() {
-            return;
-        }
-        let stale = self.last_drain.lock().map(|t| t.is_none_or(|t| t.elapsed() >= DRAIN_EVERY)).unwrap_or(true);
-        if !self.drain_needed.swap(false, Ordering::Relaxed) && !stale {
-            return;
-        }
-        if let Ok(mut t) = self.last_drain.lock() {
-            *t = Some(std::time::Instant::now());
-        }
-        match self.store.pending_notifications(25).await {
-            Ok(pending) => {
-                let claimed = self.claim(pending).await;
-                self.publish(&claimed).await;
-            }
-            Err(e) => {
-                self.drain_needed.store(true, Ordering::Relaxed);
-                tracing::warn!(error = %e, "outbox not read");
-            }
-        }
-    }
-
-    /// The same handler reading "now" from `clock` (tests pin it; production uses the system clock).
-    pub fn with_clock(self, clock: fn() -> OffsetDateTime) -> Self {
-        Self { clock, ..self }
-    }
-
     /// Handles either payload: an EventBridge envelope (direct rule target) or an SQS event
     /// whose bodies are envelopes (buffered path).
     pub async fn handle_any(&self, payload: serde_json::Value) -> Result<Output, IngestError> {
@@ -222,90 +197,58 @@ impl Ingest {
         }
     }
 
+    /// The direct path: one envelope, a batch of one through [`Self::process`].
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Response, IngestError> {
-        self.drain_if_needed().await;
-        let event_id = payload.get("id").and_then(|v| v.as_str()).map(|s| event::truncate(s.to_owned(), 256));
+        let event_id = payload
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(|s| event::truncate(s.to_owned(), event::bounds::EVENT_ID))
+            .unwrap_or_default();
         let parsed = match event::parse(payload) {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(event_id = event_id.as_deref().unwrap_or(""), result = "rejected", field = e.field(), error = %e, "event rejected");
+                tracing::warn!(event_id = %event_id, result = "rejected", field = e.field(), error = %e, "event rejected");
                 return Err(e.into());
             }
         };
-        let mut occurrence = match parsed {
-            Parsed::Success { event_id } => {
-                tracing::info!(event_id = %event_id, result = "ignored_success", "successful scan acknowledged");
-                return Ok(Response { result: "ignored_success", event_id, group_id: None, reason: None });
-            }
-            Parsed::Ignored { event_id, why } => {
-                tracing::info!(event_id = %event_id, result = "ignored", why = %why, "not a scan failure");
-                return Ok(Response { result: "ignored", event_id, group_id: None, reason: None });
-            }
-            Parsed::Failure(o) => o,
-        };
-        let now = (self.clock)();
-        let retention = self.retention().await;
-        if occurrence.admit(now, retention.duration()) == Admission::Expired {
-            let event_id = occurrence.envelope.id.clone();
-            tracing::info!(event_id = %event_id, result = "ignored_expired", "occurrence older than the retention window");
-            return Ok(Response { result: "ignored_expired", event_id, group_id: None, reason: None });
-        }
-        let group = fingerprint::group_id(&occurrence.image.normalized(), occurrence.reason, &occurrence.message);
-        let reason = occurrence.reason.code();
-        let event_id = occurrence.envelope.id.clone();
-        match self.store.record_group(&[&occurrence], &group, retention, now).await {
-            Ok(batch) => {
-                let recorded = batch.outcomes.first().map_or(Recorded::Duplicate, |(_, r)| *r);
-                let cost = batch.cost;
-                self.publish(&batch.notifications.iter().map(Notification::pending).collect::<Vec<_>>()).await;
-                tracing::info!(
-                    event_id = %event_id,
-                    group_id = %group,
-                    reason,
-                    result = recorded.as_str(),
-                    requests = cost.requests,
-                    wcu = cost.write_capacity_units,
-                    "event processed"
-                );
-                let result = match recorded {
-                    Recorded::Created => "created",
-                    Recorded::Updated => "updated",
-                    Recorded::Duplicate => "duplicate",
-                };
-                Ok(Response { result, event_id, group_id: Some(group.to_string()), reason: Some(reason) })
-            }
-            Err(e) => {
-                tracing::error!(event_id = %event_id, group_id = %group, reason, result = "failed", error = %e, "event not stored");
-                Err(e.into())
-            }
+        let (mut outcomes, _) = self.process(vec![(event_id.clone(), Ok(parsed))]).await;
+        // One message in, one outcome out.
+        let Some((_, outcome)) = outcomes.pop() else { return Ok(Response::ignored("ignored", event_id)) };
+        let label = outcome.label();
+        match outcome {
+            Outcome::Recorded { event_id, group, reason, recorded, .. } => Ok(Response {
+                result: recorded.as_str(),
+                event_id,
+                group_id: Some(group.to_string()),
+                reason: Some(reason),
+            }),
+            Outcome::Failed { error, .. } => Err(IngestError::Store(error)),
+            Outcome::IgnoredSuccess { event_id }
+            | Outcome::Ignored { event_id, .. }
+            | Outcome::IgnoredExpired { event_id } => Ok(Response::ignored(label, event_id)),
+            Outcome::Rejected(_) => Ok(Response::ignored(label, event_id)),
         }
     }
-}
 
-/// One SQS message, parsed.
-struct Message {
-    id: String,
-    parsed: Result<Parsed, String>,
-}
-
-impl Ingest {
     /// Handles an SQS batch: occurrences of the same group are merged into one write per group
     /// (at most [`MAX_EVENTS_PER_WRITE`] envelopes each), and only the messages that failed,
     /// invalid or unwritten, are returned as batch item failures.
     pub async fn handle_batch(&self, batch: SqsEvent) -> Result<SqsBatchResponse, IngestError> {
-        Ok(self.handle_batch_with_cost(batch).await?.0)
+        Ok(self.handle_batch_report(batch).await?.response)
     }
 
     /// [`Self::handle_batch`], also returning what the writes cost.
     pub async fn handle_batch_with_cost(&self, batch: SqsEvent) -> Result<(SqsBatchResponse, WriteCost), IngestError> {
-        self.drain_if_needed().await;
-        let mut cost = WriteCost::default();
+        let report = self.handle_batch_report(batch).await?;
+        Ok((report.response, report.cost))
+    }
+
+    /// [`Self::handle_batch`], with the writes' cost and every message's result.
+    pub async fn handle_batch_report(&self, batch: SqsEvent) -> Result<BatchReport, IngestError> {
         if batch.records.len() > MAX_BATCH_RECORDS {
             return Err(IngestError::BatchTooLarge { got: batch.records.len() });
         }
-        let now = (self.clock)();
-        let retention = self.retention().await;
-        let messages: Vec<Message> = batch
+        let messages = batch
             .records
             .into_iter()
             .enumerate()
@@ -316,77 +259,143 @@ impl Ingest {
                     Some(Err(e)) => Err(format!("body: not JSON: {e}")),
                     Some(Ok(v)) => event::parse(v).map_err(|e| e.to_string()),
                 };
-                let parsed = parsed.map(|p| match p {
-                    Parsed::Failure(mut o) => match o.admit(now, retention.duration()) {
-                        Admission::Store => Parsed::Failure(o),
-                        Admission::Expired => Parsed::Success { event_id: o.envelope.id },
-                    },
-                    other => other,
-                });
-                Message { id, parsed }
+                (id, parsed)
             })
             .collect();
-        let mut failed: Vec<String> = Vec::new();
-        let mut groups: BTreeMap<Uuid, Vec<(&Occurrence, &str)>> = BTreeMap::new();
-        for m in &messages {
-            match &m.parsed {
-                Err(e) => {
-                    tracing::warn!(message_id = %m.id, result = "rejected", error = %e, "message rejected");
-                    failed.push(m.id.clone());
-                }
-                Ok(Parsed::Success { event_id }) => {
-                    tracing::info!(message_id = %m.id, event_id = %event_id, result = "ignored_success", "successful scan acknowledged");
-                }
-                Ok(Parsed::Ignored { event_id, why }) => {
-                    tracing::info!(message_id = %m.id, event_id = %event_id, result = "ignored", why = %why, "not a scan failure");
-                }
-                Ok(Parsed::Failure(o)) => {
-                    let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
-                    groups.entry(group).or_default().push((o, &m.id));
-                }
+        let (outcomes, cost) = self.process(messages).await;
+        let mut response = SqsBatchResponse::default();
+        let mut results = Vec::with_capacity(outcomes.len());
+        for (id, outcome) in outcomes {
+            if matches!(outcome, Outcome::Rejected(_) | Outcome::Failed { .. }) {
+                response.add_failure(id.clone());
             }
+            results.push((id, outcome.label()));
         }
+        Ok(BatchReport { response, cost, results })
+    }
+
+    /// The pipeline: admit each parsed message by the retention, merge the occurrences of each
+    /// group into writes of at most [`MAX_EVENTS_PER_WRITE`] envelopes, write them, publish the
+    /// transitions they made, and log one line per message. Returns every message's outcome in
+    /// the order given, and what the writes cost.
+    pub async fn process(
+        &self,
+        messages: Vec<(String, Result<Parsed, String>)>,
+    ) -> (Vec<(String, Outcome)>, WriteCost) {
+        if let Some(p) = &self.publisher {
+            p.drain_if_needed(&self.store).await;
+        }
+        let now = (self.clock)();
+        let retention = self.retention().await;
+        let (ids, parsed): (Vec<String>, Vec<Result<Parsed, String>>) = messages.into_iter().unzip();
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(ids.len());
+        let mut occurrences: Vec<(usize, Box<Occurrence>)> = Vec::new();
+        for (i, parsed) in parsed.into_iter().enumerate() {
+            let outcome = match parsed {
+                Err(e) => {
+                    tracing::warn!(message_id = %ids[i], result = "rejected", error = %e, "message rejected");
+                    Outcome::Rejected(e)
+                }
+                Ok(Parsed::Success { event_id }) => Outcome::IgnoredSuccess { event_id },
+                Ok(Parsed::Ignored { event_id, why }) => Outcome::Ignored { event_id, why },
+                Ok(Parsed::Failure(mut o)) => match o.admit(now, retention.duration()) {
+                    Admission::Store => {
+                        occurrences.push((i, o));
+                        outcomes.push(None);
+                        continue;
+                    }
+                    Admission::Expired => Outcome::IgnoredExpired { event_id: o.envelope.id },
+                },
+            };
+            outcomes.push(Some(outcome));
+        }
+        let mut groups: BTreeMap<Uuid, Vec<(&Occurrence, usize)>> = BTreeMap::new();
+        for (i, o) in &occurrences {
+            let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+            groups.entry(group).or_default().push((o, *i));
+        }
+        let mut cost = WriteCost::default();
+        let writer = self.store.writer(self.thresholds.as_deref());
         for (group, members) in &groups {
             for chunk in chunks_by_envelope(members) {
-                let occurrences: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
-                match self.store.record_group(&occurrences, group, retention, now).await {
-                    Ok(recorded) => {
-                        self.publish(&recorded.notifications.iter().map(Notification::pending).collect::<Vec<_>>())
-                            .await;
-                        cost.requests += recorded.cost.requests;
-                        cost.write_capacity_units += recorded.cost.write_capacity_units;
-                        for (event_id, result) in &recorded.outcomes {
-                            tracing::info!(
-                                event_id = %event_id,
-                                group_id = %group,
-                                reason = occurrences[0].reason.code(),
-                                result = result.as_str(),
-                                batch_events = chunk.len(),
-                                requests = recorded.cost.requests,
-                                wcu = recorded.cost.write_capacity_units,
-                                "event processed"
-                            );
+                let batch: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
+                let reason = batch[0].reason.code();
+                match writer.record_group(&batch, group, retention, now).await {
+                    Ok(written) => {
+                        if let Some(p) = &self.publisher {
+                            p.publish_made(&self.store, &written.notifications).await;
+                        }
+                        cost.requests += written.cost.requests;
+                        cost.write_capacity_units += written.cost.write_capacity_units;
+                        let by_event: BTreeMap<&str, Recorded> =
+                            written.outcomes.iter().map(|(e, r)| (e.as_str(), *r)).collect();
+                        for (o, i) in &chunk {
+                            outcomes[*i] = Some(Outcome::Recorded {
+                                event_id: o.envelope.id.clone(),
+                                group: *group,
+                                reason,
+                                recorded: by_event.get(o.envelope.id.as_str()).copied().unwrap_or(Recorded::Duplicate),
+                                batch_events: chunk.len(),
+                                cost: written.cost,
+                            });
                         }
                     }
                     Err(e) => {
-                        tracing::error!(group_id = %group, result = "failed", events = chunk.len(), error = %e, "group write failed");
-                        failed.extend(chunk.iter().map(|(_, id)| (*id).to_owned()));
+                        let error = Arc::new(e);
+                        for (_, i) in &chunk {
+                            outcomes[*i] = Some(Outcome::Failed { group: *group, error: error.clone() });
+                        }
                     }
                 }
             }
         }
-        let mut response = SqsBatchResponse::default();
-        for id in failed {
-            response.add_failure(id);
+        let done: Vec<(String, Outcome)> = ids
+            .into_iter()
+            .zip(outcomes)
+            .map(|(id, o)| (id, o.unwrap_or_else(|| Outcome::Rejected("not processed".to_owned()))))
+            .collect();
+        for (id, o) in &done {
+            log(id, o);
         }
-        Ok((response, cost))
+        (done, cost)
+    }
+}
+
+/// The one log line of a message's outcome (rejections are logged where they are found).
+fn log(message_id: &str, o: &Outcome) {
+    let result = o.label();
+    match o {
+        Outcome::Rejected(_) => {}
+        Outcome::IgnoredSuccess { event_id } => {
+            tracing::info!(message_id, event_id = %event_id, result, "successful scan acknowledged")
+        }
+        Outcome::Ignored { event_id, why } => {
+            tracing::info!(message_id, event_id = %event_id, result, why = %why, "not a scan failure")
+        }
+        Outcome::IgnoredExpired { event_id } => {
+            tracing::info!(message_id, event_id = %event_id, result, "occurrence older than the retention window")
+        }
+        Outcome::Recorded { event_id, group, reason, batch_events, cost, .. } => tracing::info!(
+            message_id,
+            event_id = %event_id,
+            group_id = %group,
+            reason,
+            result,
+            batch_events,
+            requests = cost.requests,
+            wcu = cost.write_capacity_units,
+            "event processed"
+        ),
+        Outcome::Failed { group, error } => {
+            tracing::error!(message_id, group_id = %group, result, error = %error, "event not stored")
+        }
     }
 }
 
 /// Splits a group's members into chunks of at most [`MAX_EVENTS_PER_WRITE`] distinct envelope
 /// ids, keeping every message of one envelope id in the same chunk.
-fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, &'a str)]) -> Vec<Vec<(&'a Occurrence, &'a str)>> {
-    let mut chunks: Vec<Vec<(&Occurrence, &str)>> = Vec::new();
+fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, usize)]) -> Vec<Vec<(&'a Occurrence, usize)>> {
+    let mut chunks: Vec<Vec<(&Occurrence, usize)>> = Vec::new();
     let mut ids_in_chunk: Vec<&str> = Vec::new();
     let mut placed: BTreeMap<&str, usize> = BTreeMap::new();
     for &(o, msg) in members {

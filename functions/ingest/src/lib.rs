@@ -5,14 +5,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod handler;
+pub mod publisher;
 
 /// Every AWS operation the ingest function's code calls, by the module that calls it; its IAM
 /// role grants exactly these (checked by `tests/tests/template.rs`).
 pub const ACTIONS: &[&[&str]] = &[
     // Includes the `GetItem` of the retention setting (`settings`).
-    scan_failures::store::actions::RECORD,
-    scan_failures::notify::actions::OUTBOX,
-    scan_failures::notify::actions::PUBLISH,
+    scan_failures_aws::dynamo::write::actions::RECORD,
+    scan_failures_aws::dynamo::outbox::actions::OUTBOX,
+    scan_failures_aws::eventbridge::actions::PUBLISH,
 ];
 
 /// What Lambda's SQS event source mapping needs from the function's role on the buffer queue

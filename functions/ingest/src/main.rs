@@ -5,23 +5,25 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use scan_failures::config::IngestConfig;
-use scan_failures::notify::Notifier;
-use scan_failures::store::Store;
-use scan_failures::telemetry;
+use scan_failures_aws::config::IngestConfig;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::eventbridge::Notifier;
+use scan_failures_aws::{sdk, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
     let config =
         IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("ingest", &e));
-    let aws = scan_failures::sdk::load(config.sdk).await;
-    let mut store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
-    let mut notifier = None;
+    let aws = sdk::load(config.sdk).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let mut ingest = ingest::handler::Ingest::new(store, config.retention).with_live_retention();
     if let Some(n) = config.notify {
-        store = store.with_transitions(n.thresholds);
-        notifier = Some(Notifier::new(aws_sdk_eventbridge::Client::new(&aws), n.bus, n.source));
+        ingest = ingest.with_transitions(n.thresholds).with_notifier(Some(Notifier::new(
+            aws_sdk_eventbridge::Client::new(&aws),
+            n.bus,
+            n.source,
+        )));
     }
-    let ingest = ingest::handler::Ingest::new(store, config.retention).with_notifier(notifier).with_live_retention();
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle_any(event.payload))).await
 }

@@ -10,9 +10,11 @@
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-use scan_failures::config::{ConfigError, RetentionDays};
-use scan_failures::settings::{self, RestampProgress};
-use scan_failures::store::{Store, StoreError};
+use scan_failures_aws::config::ConfigError;
+use scan_failures_aws::dynamo::settings::{self, RestampProgress};
+use scan_failures_aws::dynamo::{Store, StoreError};
+use scan_failures_domain::retention::{self, RetentionDays};
+use scan_failures_domain::text;
 use serde::Serialize;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -34,13 +36,15 @@ pub struct MaintenanceConfig {
     /// `RESTAMP_MAX_ITEMS`: groups visited per run, `1..=100000`.
     pub max_items: u32,
     /// `SDK_ATTEMPT_TIMEOUT_MS`.
-    pub sdk: scan_failures::config::SdkTimeouts,
+    pub sdk: scan_failures_aws::config::SdkTimeouts,
 }
 
 impl MaintenanceConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let ingest =
-            scan_failures::config::IngestConfig::from_env(|k| if k.starts_with("NOTIFY_") { None } else { var(k) })?;
+            scan_failures_aws::config::IngestConfig::from_env(
+                |k| if k.starts_with("NOTIFY_") { None } else { var(k) },
+            )?;
         let max_items = match var("RESTAMP_MAX_ITEMS") {
             None => DEFAULT_MAX_ITEMS,
             Some(raw) => {
@@ -63,14 +67,7 @@ pub enum MaintenanceError {
 
 impl From<MaintenanceError> for lambda_runtime::Diagnostic {
     fn from(e: MaintenanceError) -> Self {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        Self { error_type: "StoreUnavailable".into(), error_message: message }
+        Self { error_type: "StoreUnavailable".into(), error_message: text::error_chain(&e) }
     }
 }
 
@@ -94,12 +91,12 @@ pub async fn run(
     max_items: u32,
     now: OffsetDateTime,
 ) -> Result<RunReport, MaintenanceError> {
-    let setting = store.retention_setting().await?;
+    let setting = store.settings().retention_setting().await?;
     let retention = setting.as_ref().map_or(fallback, |s| s.days);
-    if let Some(s) = setting.filter(|s| !settings::settled(&s.updated_at, now)) {
+    if let Some(s) = setting.filter(|s| !retention::settled(&s.updated_at, now)) {
         return Ok(RunReport { status: "settling", retention_days: s.days.get(), progress: None });
     }
-    let progress = store.restamp_ttl(retention, max_items).await?;
+    let progress = store.settings().restamp_ttl(retention, max_items).await?;
     let status = if progress.finished { "finished" } else { "running" };
     Ok(RunReport { status, retention_days: retention.get(), progress: Some(progress) })
 }

@@ -6,8 +6,8 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use maintenance::{run, MaintenanceConfig};
-use scan_failures::store::Store;
-use scan_failures::telemetry;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::{sdk, telemetry};
 use time::OffsetDateTime;
 
 #[tokio::main]
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
     let config = MaintenanceConfig::from_env(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
-    let aws = scan_failures::sdk::load(config.sdk).await;
+    let aws = sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let store = &store;
     let config = &config;

@@ -13,17 +13,19 @@
 //! api handler and through the store: the summary without filter, with a repository filter
 //! (60 groups at every size), and the trend of 1, 7 and 90 days.
 
+use scan_failures_aws::dynamo::item::GroupItem as _;
 use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{api_request, dynamodb_client, dynamodb_endpoint, synthetic_group};
 use lambda_http::Body;
-use scan_failures::classify::Reason;
-use scan_failures::config::{ApiConfig, RetentionDays};
-use scan_failures::params::{Filters, SummaryRequest, TrendRequest};
-use scan_failures::query::ReadStats;
-use scan_failures::store::Store;
+use scan_failures_aws::config::ApiConfig;
+use scan_failures_aws::dynamo::read::ReadStats;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_http::params::{Filters, SummaryRequest, TrendRequest};
 use time::OffsetDateTime;
 
 const CALLER: &str = "arn:aws:iam::123456789012:user/alice";
@@ -34,7 +36,7 @@ fn group_item(n: usize, size: usize, now: OffsetDateTime, days: i64) -> HashMap<
     let mut item = g.to_item().unwrap_or_else(|e| panic!("encode group {}: {e}", g.id));
     let daily: HashMap<String, AttributeValue> = (0..days)
         .map(|back| {
-            let day = scan_failures::daily::day_key(now - time::Duration::days(back));
+            let day = scan_failures_domain::group::daily::day_key(now - time::Duration::days(back));
             (day, AttributeValue::N(((n as i64 + back) % 5 + 1).to_string()))
         })
         .collect();
@@ -95,7 +97,7 @@ async fn read(sizes: &[usize], runs: usize) {
     for &size in sizes {
         let now = OffsetDateTime::now_utc();
         let store = Store::new(client.clone(), format!("insights-{size}-{}", now.unix_timestamp()));
-        store.create_table().await.unwrap_or_else(|e| panic!("{e:?}"));
+        scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("{e:?}"));
         seed(&store, size, now).await;
         let vars = [("TABLE_NAME", store.table().to_owned()), ("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned())];
         let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
@@ -115,7 +117,10 @@ async fn read(sizes: &[usize], runs: usize) {
             let mut stats = ReadStats::default();
             for _ in 0..runs {
                 let started = Instant::now();
-                let (_, s) = store.summary(&request, now, retention).await.unwrap_or_else(|e| panic!("{e:?}"));
+                let (_, s) =
+                    scan_failures_aws::dynamo::read::insights::summary(&store.reader(), &request, now, retention)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e:?}"));
                 times.push(started.elapsed().as_secs_f64() * 1000.0);
                 stats = s;
             }
@@ -128,7 +133,10 @@ async fn read(sizes: &[usize], runs: usize) {
             let mut stats = ReadStats::default();
             for _ in 0..runs {
                 let started = Instant::now();
-                let (_, s) = store.trend(&request, now, retention).await.unwrap_or_else(|e| panic!("{e:?}"));
+                let (_, s) =
+                    scan_failures_aws::dynamo::read::insights::trend(&store.reader(), &request, now, retention)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e:?}"));
                 times.push(started.elapsed().as_secs_f64() * 1000.0);
                 stats = s;
             }
@@ -141,7 +149,7 @@ async fn read(sizes: &[usize], runs: usize) {
 
 /// An event of the one group measured, at `at`.
 fn envelope(id: &str, at: OffsetDateTime) -> serde_json::Value {
-    let t = scan_failures::time_fmt::format(at);
+    let t = scan_failures_domain::time_fmt::format(at);
     serde_json::json!({"version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "cost",
         "account": "123456789012", "time": t, "region": "eu-west-1", "resources": [],
         "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": "quay.io/acme/web:1.4"},
@@ -151,11 +159,13 @@ fn envelope(id: &str, at: OffsetDateTime) -> serde_json::Value {
 }
 
 async fn record(store: &Store, id: &str, at: OffsetDateTime, now: OffsetDateTime) -> (f64, uuid::Uuid) {
-    let Ok(scan_failures::event::Parsed::Failure(o)) = scan_failures::event::parse(envelope(id, at)) else {
+    let Ok(scan_failures_domain::event::Parsed::Failure(o)) = scan_failures_domain::event::parse(envelope(id, at))
+    else {
         panic!("not a failure")
     };
-    let group = scan_failures::fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+    let group = scan_failures_domain::fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
     let (_, cost) = store
+        .writer(None)
         .record(&o, &group, RetentionDays::new(365).unwrap_or_default(), now)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -166,7 +176,7 @@ async fn write() {
     let client = dynamodb_client(dynamodb_endpoint());
     let now = OffsetDateTime::now_utc();
     let store = Store::new(client, format!("insights-wcu-{}", now.unix_timestamp()));
-    store.create_table().await.unwrap_or_else(|e| panic!("{e:?}"));
+    scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("{e:?}"));
     println!("| per-day map entries | event | WCU / event |");
     println!("| --- | --- | --- |");
     let (created, group) = record(&store, "w-0", now - time::Duration::days(95), now).await;
@@ -194,8 +204,8 @@ async fn write() {
         n += 1;
     }
     per_entries(91, "repeat on the same day", same_day);
-    let item = store.get_item(&group).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
-    let days = scan_failures::daily::of_item(&item);
+    let item = store.reader().get_item(&group).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+    let days = scan_failures_aws::dynamo::item::daily(&item);
     eprintln!("insights_cost: per-day map holds {} days; item {} attributes", days.len(), item.len());
     let _ = store.client().delete_table().table_name(store.table()).send().await;
 }

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use scan_failures::store::Store;
+use scan_failures_aws::dynamo::Store;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
     };
     let store = Store::new(integration_tests::dynamodb_client(&endpoint), table);
     match std::env::args().nth(1).as_deref() {
-        Some("create-table") => match store.create_table().await {
+        Some("create-table") => match scan_failures_aws::dynamo::table::create(&store).await {
             Ok(()) => {
                 println!("localstack: created table {}", store.table());
                 ExitCode::SUCCESS

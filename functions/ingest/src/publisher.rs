@@ -1,0 +1,114 @@
+//! Publishing the notifications a write left in the outbox: right after the write that made
+//! them, and, for records left by failed publishes or crashed invocations, by a drain at most
+//! every [`DRAIN_EVERY`] (at once after a failure). A record is published by the invocation
+//! that holds its lease, deleted once EventBridge accepted it, released otherwise.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use scan_failures_aws::dynamo::outbox::{self, Pending};
+use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::eventbridge::Notifier;
+use scan_failures_domain::group::notification::Notification;
+
+/// How often an instance looks for outbox records left by others, even when its own publishes
+/// succeed.
+const DRAIN_EVERY: Duration = Duration::from_secs(60);
+/// Outbox records read by one drain.
+const DRAIN_BATCH: i32 = 25;
+
+/// The notifier of one function instance and its drain state.
+pub struct Publisher {
+    notifier: Notifier,
+    /// Set when outbox records may be waiting: at start, and after a failed publish.
+    drain_needed: AtomicBool,
+    last_drain: Mutex<Option<Instant>>,
+}
+
+impl Publisher {
+    pub fn new(notifier: Notifier) -> Self {
+        Self { notifier, drain_needed: AtomicBool::new(true), last_drain: Mutex::new(None) }
+    }
+
+    /// Publishes the notifications a write just made (this invocation holds their leases).
+    pub async fn publish_made(&self, store: &Store, made: &[Notification]) {
+        let pending: Vec<Pending> = made.iter().map(outbox::pending).collect();
+        self.publish(store, &pending).await;
+    }
+
+    /// Publishes outbox records this invocation holds the lease of, and deletes those
+    /// EventBridge accepted; the others are released for a later invocation.
+    async fn publish(&self, store: &Store, pending: &[Pending]) {
+        if pending.is_empty() {
+            return;
+        }
+        match self.notifier.publish(pending).await {
+            Ok(accepted) => {
+                for (p, ok) in pending.iter().zip(accepted) {
+                    if !ok {
+                        self.drain_needed.store(true, Ordering::Relaxed);
+                        tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
+                        release(store, p).await;
+                        continue;
+                    }
+                    tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
+                    if let Err(e) = store.outbox().delete(&p.key).await {
+                        tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
+                    }
+                }
+            }
+            Err(e) => {
+                self.drain_needed.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, count = pending.len(), "notifications not published; kept for retry");
+                for p in pending {
+                    release(store, p).await;
+                }
+            }
+        }
+    }
+
+    /// The records of `pending` this invocation could claim (another may be publishing the rest).
+    async fn claim(&self, store: &Store, pending: Vec<Pending>) -> Vec<Pending> {
+        let now = outbox::wall_clock_seconds();
+        let mut claimed = Vec::with_capacity(pending.len());
+        for p in pending {
+            match store.outbox().claim(&p.key, now).await {
+                Ok(true) => claimed.push(p),
+                Ok(false) => {}
+                Err(e) => {
+                    self.drain_needed.store(true, Ordering::Relaxed);
+                    tracing::warn!(outbox = %p.key, error = %e, "outbox record not claimed");
+                }
+            }
+        }
+        claimed
+    }
+
+    /// Publishes outbox records left by earlier failures, when some may be waiting.
+    pub async fn drain_if_needed(&self, store: &Store) {
+        let stale = self.last_drain.lock().map(|t| t.is_none_or(|t| t.elapsed() >= DRAIN_EVERY)).unwrap_or(true);
+        if !self.drain_needed.swap(false, Ordering::Relaxed) && !stale {
+            return;
+        }
+        if let Ok(mut t) = self.last_drain.lock() {
+            *t = Some(Instant::now());
+        }
+        match store.outbox().pending(DRAIN_BATCH).await {
+            Ok(pending) => {
+                let claimed = self.claim(store, pending).await;
+                self.publish(store, &claimed).await;
+            }
+            Err(e) => {
+                self.drain_needed.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, "outbox not read");
+            }
+        }
+    }
+}
+
+async fn release(store: &Store, p: &Pending) {
+    if let Err(e) = store.outbox().release(&p.key).await {
+        tracing::warn!(outbox = %p.key, error = %e, "outbox lease not released; it lapses by itself");
+    }
+}

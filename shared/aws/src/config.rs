@@ -1,0 +1,273 @@
+//! Configuration from the environment, read once at start-up. A bad value stops the function
+//! from starting, with a message that names the variable.
+
+use thiserror::Error;
+
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_http::auth::{AuthConfigError, Policy, Principals};
+
+/// Why the configuration was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var} must be set ({hint})")]
+    Missing { var: &'static str, hint: &'static str },
+    #[error("{var} must be {rule}, got {value:?}")]
+    Invalid { var: &'static str, rule: &'static str, value: String },
+    #[error("{var} {source}")]
+    Principals {
+        var: &'static str,
+        #[source]
+        source: AuthConfigError,
+    },
+    #[error("LOCAL_PRINCIPAL is a local-development opt-in and is refused inside AWS Lambda ({marker} is set)")]
+    LocalPrincipalInAws { marker: &'static str },
+}
+
+/// How long one attempt at an AWS call may take when `SDK_ATTEMPT_TIMEOUT_MS` is unset:
+/// hundreds of times DynamoDB's own latency, and short enough that the SDK's three attempts and
+/// their back-off (at most 3 s) fit in the ingest function's 10 s timeout.
+pub const DEFAULT_SDK_ATTEMPT_TIMEOUT_MS: u64 = 2_000;
+
+/// The bound on one attempt at an AWS call (`SDK_ATTEMPT_TIMEOUT_MS`, 100..=60000 ms). Without
+/// it, a service that accepts a connection and never answers holds the invocation until the
+/// Lambda timeout; with it, the attempt fails, the SDK's standard retry tries again on a new
+/// connection, and after the last attempt the caller gets a timeout error it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkTimeouts {
+    pub attempt: std::time::Duration,
+}
+
+impl SdkTimeouts {
+    pub const RULE: &'static str = "a whole number of milliseconds from 100 to 60000";
+
+    pub fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let Some(raw) = var("SDK_ATTEMPT_TIMEOUT_MS") else { return Ok(Self::default()) };
+        let ms = raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (100..=60_000).contains(ms))
+            .ok_or(ConfigError::Invalid { var: "SDK_ATTEMPT_TIMEOUT_MS", rule: Self::RULE, value: raw })?;
+        Ok(Self { attempt: std::time::Duration::from_millis(ms) })
+    }
+}
+
+impl Default for SdkTimeouts {
+    fn default() -> Self {
+        Self { attempt: std::time::Duration::from_millis(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS) }
+    }
+}
+
+/// What the ingest function needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    pub table_name: String,
+    pub retention: RetentionDays,
+    pub sdk: SdkTimeouts,
+    /// Notifications of group transitions; `None` when `NOTIFY_BUS_NAME` is unset.
+    pub notify: Option<NotifyConfig>,
+}
+
+impl IngestConfig {
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS` and the `NOTIFY_*` variables
+    /// through `var` (the process environment in production, a map in tests).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: table_name(&var)?,
+            retention: retention(&var)?,
+            sdk: SdkTimeouts::from_env(&var)?,
+            notify: NotifyConfig::from_env(&var)?,
+        })
+    }
+}
+
+/// Variables the Lambda service sets in every execution environment, and local emulators
+/// (`cargo lambda watch`) do not.
+pub const AWS_RUNTIME_MARKERS: [&str; 3] =
+    ["AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME"];
+
+/// What the api function needs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub table_name: String,
+    pub retention: RetentionDays,
+    pub sdk: SdkTimeouts,
+    pub policy: Policy,
+    /// The caller assumed for requests that carry no IAM identity: local development only.
+    pub local_principal: Option<String>,
+}
+
+impl ApiConfig {
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS`, `ADMIN_VIEW_PRINCIPALS`,
+    /// `ADMIN_WRITE_PRINCIPALS` and the local opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let principals = |name: &'static str| {
+            Principals::parse_checked(&var(name).unwrap_or_default())
+                .map_err(|source| ConfigError::Principals { var: name, source })
+        };
+        let local_principal = var("LOCAL_PRINCIPAL").filter(|p| !p.trim().is_empty());
+        if local_principal.is_some() {
+            if let Some(marker) = AWS_RUNTIME_MARKERS.into_iter().find(|m| var(m).is_some()) {
+                return Err(ConfigError::LocalPrincipalInAws { marker });
+            }
+        }
+        Ok(Self {
+            table_name: table_name(&var)?,
+            retention: retention(&var)?,
+            sdk: SdkTimeouts::from_env(&var)?,
+            policy: Policy { view: principals("ADMIN_VIEW_PRINCIPALS")?, write: principals("ADMIN_WRITE_PRINCIPALS")? },
+            local_principal,
+        })
+    }
+}
+
+/// Occurrence counts whose crossing is notified when `NOTIFY_THRESHOLDS` is unset.
+pub const DEFAULT_THRESHOLDS: [u64; 3] = [10, 100, 1000];
+/// The `source` of published notifications when `NOTIFY_SOURCE` is unset.
+pub const DEFAULT_SOURCE: &str = "scan-failures";
+
+/// Notification settings from the environment: `NOTIFY_BUS_NAME` (unset: notifications off),
+/// `NOTIFY_SOURCE` (default `scan-failures`), `NOTIFY_THRESHOLDS` (default `10,100,1000`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub bus: String,
+    pub source: String,
+    pub thresholds: Vec<u64>,
+}
+
+impl NotifyConfig {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let Some(bus) = var("NOTIFY_BUS_NAME").filter(|b| !b.trim().is_empty()) else { return Ok(None) };
+        let source = var("NOTIFY_SOURCE").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_SOURCE.into());
+        let thresholds = match var("NOTIFY_THRESHOLDS") {
+            None => DEFAULT_THRESHOLDS.to_vec(),
+            Some(raw) => parse_thresholds(&raw).ok_or(ConfigError::Invalid {
+                var: "NOTIFY_THRESHOLDS",
+                rule: "1 to 10 comma-separated increasing whole numbers from 2 to 1000000000",
+                value: raw,
+            })?,
+        };
+        Ok(Some(Self { bus, source, thresholds }))
+    }
+}
+
+fn parse_thresholds(raw: &str) -> Option<Vec<u64>> {
+    let values: Option<Vec<u64>> = raw.split(',').map(|t| t.trim().parse::<u64>().ok()).collect();
+    let values = values?;
+    let increasing = values.windows(2).all(|w| w[0] < w[1]);
+    ((1..=10).contains(&values.len()) && increasing && values.iter().all(|t| (2..=1_000_000_000).contains(t)))
+        .then_some(values)
+}
+
+fn table_name(var: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    match var("TABLE_NAME") {
+        Some(t) if !t.trim().is_empty() => Ok(t),
+        _ => Err(ConfigError::Missing { var: "TABLE_NAME", hint: "the DynamoDB table that holds the failure groups" }),
+    }
+}
+
+fn retention(var: &impl Fn(&str) -> Option<String>) -> Result<RetentionDays, ConfigError> {
+    match var("RETENTION_DAYS") {
+        None => Ok(RetentionDays::default()),
+        Some(raw) => raw.trim().parse::<u16>().ok().and_then(RetentionDays::new).ok_or(ConfigError::Invalid {
+            var: "RETENTION_DAYS",
+            rule: RetentionDays::RULE,
+            value: raw,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn retention_defaults_to_four_days() {
+        let c = IngestConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert_eq!(c.retention.get(), 4);
+    }
+
+    #[test]
+    fn retention_outside_1_to_365_stops_start_up_naming_the_variable() {
+        for bad in ["0", "400", "abc", "-1", ""] {
+            let err = IngestConfig::from_env(env(&[("TABLE_NAME", "t"), ("RETENTION_DAYS", bad)])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("RETENTION_DAYS must be a whole number of days from 1 to 365, got {bad:?}")
+            );
+        }
+        for good in ["1", "365", " 30 "] {
+            assert!(IngestConfig::from_env(env(&[("TABLE_NAME", "t"), ("RETENTION_DAYS", good)])).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_local_principal_is_refused_when_lambda_runs_the_function() {
+        let local = [("TABLE_NAME", "t"), ("LOCAL_PRINCIPAL", "arn:aws:iam::123456789012:user/local-admin")];
+        assert!(ApiConfig::from_env(env(&local)).is_ok_and(|c| c.local_principal.is_some()));
+        for marker in AWS_RUNTIME_MARKERS {
+            let mut vars = local.to_vec();
+            vars.push((marker, "x"));
+            assert_eq!(
+                ApiConfig::from_env(env(&vars)).unwrap_err().to_string(),
+                format!(
+                    "LOCAL_PRINCIPAL is a local-development opt-in and is refused inside AWS Lambda ({marker} is set)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn unset_principal_lists_deny_everyone() {
+        let c = ApiConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert!(c.policy.view.is_empty() && c.policy.write.is_empty());
+        let bad =
+            ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("ADMIN_VIEW_PRINCIPALS", "123456789012")])).unwrap_err();
+        assert!(bad.to_string().starts_with("ADMIN_VIEW_PRINCIPALS pattern 1 must be an ARN"), "{bad}");
+    }
+
+    #[test]
+    fn the_sdk_attempt_timeout_defaults_to_2000_ms_and_is_bounded() {
+        let c = IngestConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert_eq!(c.sdk.attempt, std::time::Duration::from_millis(2_000));
+        let set = ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("SDK_ATTEMPT_TIMEOUT_MS", " 300 ")])).unwrap();
+        assert_eq!(set.sdk.attempt, std::time::Duration::from_millis(300));
+        for bad in ["99", "60001", "2.5", "", "-1"] {
+            let err = IngestConfig::from_env(env(&[("TABLE_NAME", "t"), ("SDK_ATTEMPT_TIMEOUT_MS", bad)])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("SDK_ATTEMPT_TIMEOUT_MS must be a whole number of milliseconds from 100 to 60000, got {bad:?}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_table_name_stops_start_up() {
+        assert_eq!(
+            IngestConfig::from_env(env(&[])).unwrap_err().to_string(),
+            "TABLE_NAME must be set (the DynamoDB table that holds the failure groups)"
+        );
+    }
+
+    #[test]
+    fn notifications_are_off_without_a_bus_and_thresholds_default_to_10_100_1000() {
+        assert_eq!(NotifyConfig::from_env(env(&[])), Ok(None));
+        assert_eq!(
+            NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops")])),
+            Ok(Some(NotifyConfig {
+                bus: "ops".into(),
+                source: "scan-failures".into(),
+                thresholds: vec![10, 100, 1000]
+            }))
+        );
+        for bad in ["", "10,5", "1", "abc", "10,10"] {
+            let err = NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_THRESHOLDS", bad)]));
+            assert!(err.is_err(), "{bad:?} accepted");
+        }
+    }
+}

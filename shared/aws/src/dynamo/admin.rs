@@ -1,0 +1,218 @@
+//! The administrators' writes: triage of a group, and cleanup of groups by image, repository or
+//! reason. Both are API paths; they read through the table's key or indexes, never a `Scan`.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnConsumedCapacity, ReturnValue, WriteRequest};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scan_failures_domain::group::triage::{self, TriageEntry, TriageRequest};
+use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_domain::query::{matches, Filters};
+use scan_failures_domain::retention::{is_visible, RetentionDays};
+use scan_failures_domain::time_fmt;
+
+use crate::backoff;
+use crate::dynamo::expr::Expr;
+use crate::dynamo::item::{self, attr, GroupItem, StateItem};
+use crate::dynamo::read::plan::{plan, Window};
+use crate::dynamo::read::{QueryError, ReadStats};
+use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::{dynamo, group_key, Store, StoreError};
+
+/// The DynamoDB operations the administrators' writes call (see `write::actions`), on top of
+/// `read::actions::READ`.
+pub mod actions {
+    pub const WRITE: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"];
+}
+
+/// Read-modify-write attempts of one triage before it is reported as contention.
+const TRIAGE_ATTEMPTS: u32 = 5;
+/// Groups deleted by one cleanup request at most; the answer says when more match, and the
+/// same request deletes the next ones.
+pub const MAX_DELETE_PER_REQUEST: usize = 1000;
+/// `BatchWriteItem` takes at most 25 requests.
+const BATCH: usize = 25;
+/// Attempts at the unprocessed part of one batch.
+const BATCH_ATTEMPTS: u32 = 8;
+
+/// What a cleanup did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Deleted {
+    pub deleted: u64,
+    /// More groups match: the same request deletes the next ones.
+    pub more: bool,
+    pub read: ReadStats,
+    pub write_capacity_units: f64,
+}
+
+/// The administrators' writes on one [`Store`]; see [`Store::admin`].
+#[derive(Debug, Clone, Copy)]
+pub struct Admin<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Admin<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// Sets the triage of group `id` as `caller` at `now`, adding an entry to its history.
+    /// `None` when the group is unknown or past the retention. A read-modify-write: the update
+    /// asserts the triage version it read, and is retried when a concurrent triage (or a reopen
+    /// by ingest) changed it.
+    pub async fn triage(
+        &self,
+        id: &Uuid,
+        request: &TriageRequest,
+        caller: &str,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Option<(GroupRecord, GroupState)>, StoreError> {
+        for attempt in 0..TRIAGE_ATTEMPTS {
+            let Some(item) = self.store.reader().get_item(id).await? else { return Ok(None) };
+            let state = GroupState::of_item(&item);
+            let record = GroupRecord::from_item(item)?;
+            if !is_visible(&record, now, retention) {
+                return Ok(None);
+            }
+            let entry = TriageEntry {
+                state: request.state.as_str().to_owned(),
+                at: time_fmt::format(now),
+                by: caller.to_owned(),
+                note: request.note.clone(),
+            };
+            let history = triage::history_with(entry.clone(), &state.triage.history);
+            let mut e = Expr::default();
+            let pk = e.name(PARTITION_KEY);
+            e.condition(format!("attribute_exists({pk})"));
+            let version = e.name(attr::VERSION);
+            match state.triage.version {
+                Some(v) => {
+                    let v = e.n(v);
+                    e.condition(format!("{version} = {v}"));
+                }
+                None => e.condition(format!("attribute_not_exists({version})")),
+            }
+            let next = state.triage.version.unwrap_or(0) + 1;
+            let sets: [(&str, AttributeValue); 5] = [
+                (attr::STATE, AttributeValue::S(entry.state)),
+                (attr::AT, AttributeValue::S(entry.at)),
+                (attr::BY, AttributeValue::S(entry.by)),
+                (attr::HISTORY, item::history_attribute(&history)),
+                (attr::VERSION, AttributeValue::N(next.to_string())),
+            ];
+            for (attr, value) in sets {
+                let (n, v) = (e.name(attr), e.value(value));
+                e.set(format!("{n} = {v}"));
+            }
+            let note = e.name(attr::NOTE);
+            match &request.note {
+                Some(text) => {
+                    let v = e.s(text.clone());
+                    e.set(format!("{note} = {v}"));
+                }
+                None => e.remove(note),
+            }
+            let update_expression = e.update_expression();
+            let condition = e.condition_expression();
+            let (names, values) = e.into_parts();
+            let result = self
+                .store
+                .client()
+                .update_item()
+                .table_name(self.store.table())
+                .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
+                .update_expression(update_expression)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let item = out.attributes.unwrap_or_default();
+                    let state = GroupState::of_item(&item);
+                    let record = GroupRecord::from_item(item)?;
+                    return Ok(Some((record, state)));
+                }
+                Err(err)
+                    if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
+                {
+                    tokio::time::sleep(backoff::delay(attempt)).await;
+                }
+                Err(err) => return Err(dynamo("UpdateItem")(err)),
+            }
+        }
+        Err(StoreError::Contention { group: *id, attempts: TRIAGE_ATTEMPTS })
+    }
+
+    /// Deletes up to `max` stored groups matching `filters` (image, repository, reason: the
+    /// indexed filters), whatever their triage and age, reading them with `Query` on the index
+    /// the filters choose, and deleting them with `BatchWriteItem`.
+    pub async fn delete_matching(&self, filters: &Filters, max: usize) -> Result<Deleted, QueryError> {
+        let plan = plan(filters);
+        let mut result = Deleted::default();
+        let mut keys: Vec<String> = Vec::new();
+        // Every stored time: sort keys start with a year.
+        let window = Window { index: plan.index, lo: "0".into(), hi: "~".into(), ascending: false };
+        let mut more = false;
+        self.store
+            .reader()
+            .each_item(&window, &plan.partitions, &mut result.read, |item| {
+                let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { return Ok(true) };
+                if matches(filters, &GroupRecord::from_item(item)?) {
+                    if keys.len() == max {
+                        more = true;
+                        return Ok(false);
+                    }
+                    keys.push(pk);
+                }
+                Ok(true)
+            })
+            .await?;
+        result.more = more;
+        for chunk in keys.chunks(BATCH) {
+            let (deleted, wcu) = self.delete_batch(chunk).await?;
+            result.deleted += deleted;
+            result.write_capacity_units += wcu;
+        }
+        Ok(result)
+    }
+
+    /// Deletes the items of `keys` (at most 25), retrying what DynamoDB leaves unprocessed.
+    async fn delete_batch(&self, keys: &[String]) -> Result<(u64, f64), StoreError> {
+        let mut requests: Vec<WriteRequest> = keys
+            .iter()
+            .map(|k| {
+                DeleteRequest::builder()
+                    .key(PARTITION_KEY, AttributeValue::S(k.clone()))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+            })
+            .collect::<Result<_, _>>()?;
+        let mut wcu = 0.0;
+        for attempt in 0..BATCH_ATTEMPTS {
+            let out = self
+                .store
+                .client()
+                .batch_write_item()
+                .request_items(self.store.table(), requests)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(dynamo("BatchWriteItem"))?;
+            wcu += out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+            requests = out.unprocessed_items.and_then(|mut m| m.remove(self.store.table())).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok((keys.len() as u64, wcu));
+            }
+            tokio::time::sleep(backoff::delay(attempt)).await;
+        }
+        Err(StoreError::Cancelled(format!(
+            "{} deletes still unprocessed after {BATCH_ATTEMPTS} attempts",
+            requests.len()
+        )))
+    }
+}

@@ -1,0 +1,106 @@
+//! The DynamoDB adapter: one table holds the failure groups, the idempotency markers, the
+//! notification outbox and the live settings (see [`schema`]).
+//!
+//! [`Store`] is only the handle (client and table name); each concern is a view of its own, in
+//! a file of its own: [`write`] (a planned conditional write per group and its executor),
+//! [`read`] (queries on the indexes, never a `Scan`), [`admin`] (triage and cleanup),
+//! [`settings`] (retention and the TTL re-stamp job), [`outbox`] (notifications waiting to be
+//! published) and [`table`] (creating the table). [`item`] converts between stored items and the
+//! domain's types, [`expr`] builds expressions.
+
+pub mod admin;
+pub mod expr;
+pub mod item;
+pub mod outbox;
+pub mod read;
+pub mod schema;
+pub mod settings;
+pub mod table;
+pub mod write;
+
+use aws_sdk_dynamodb::Client;
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Why a store operation failed. The event is then reported failed, so it is retried.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed")]
+    Dynamo {
+        operation: &'static str,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("could not build the DynamoDB request")]
+    Build(#[from] aws_sdk_dynamodb::error::BuildError),
+    #[error("DynamoDB cancelled the write: {0}")]
+    Cancelled(String),
+    #[error("the write of group {group} still conflicted after {attempts} attempts")]
+    Contention { group: Uuid, attempts: u32 },
+    #[error("DynamoDB {operation} left {left} keys unprocessed after every retry")]
+    Unprocessed { operation: &'static str, left: usize },
+    #[error("a stored item could not be decoded")]
+    Decode(#[from] serde_dynamo::Error),
+}
+
+/// Wraps an SDK error of `operation` (for `map_err`).
+pub(crate) fn dynamo<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    aws_sdk_dynamodb::Error: From<E>,
+{
+    move |e| StoreError::Dynamo { operation, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
+}
+
+/// The table of failure groups: the handle every view of the adapter works through.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Records occurrences into their groups, making the transitions at `thresholds` (`None`:
+    /// none are recorded).
+    pub fn writer<'a>(&'a self, thresholds: Option<&'a [u64]>) -> write::GroupWriter<'a> {
+        write::GroupWriter::new(self, thresholds)
+    }
+
+    /// Reads groups back.
+    pub fn reader(&self) -> read::Reader<'_> {
+        read::Reader::new(self)
+    }
+
+    /// The administrators' writes.
+    pub fn admin(&self) -> admin::Admin<'_> {
+        admin::Admin::new(self)
+    }
+
+    /// The live settings and the TTL re-stamp job.
+    pub fn settings(&self) -> settings::Settings<'_> {
+        settings::Settings::new(self)
+    }
+
+    /// Notifications waiting to be published.
+    pub fn outbox(&self) -> outbox::Outbox<'_> {
+        outbox::Outbox::new(self)
+    }
+}
+
+/// The prefix of a group's partition key.
+pub const GROUP_KEY_PREFIX: &str = "g#";
+
+pub fn group_key(id: &impl std::fmt::Display) -> String {
+    format!("{GROUP_KEY_PREFIX}{id}")
+}

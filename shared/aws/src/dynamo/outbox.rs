@@ -1,0 +1,174 @@
+//! The notification outbox. Exactly one notification per transition: the transition is decided
+//! inside the group's conditional write, and that same transaction writes an outbox record
+//! `o#<notification id>` ([`item`]). The invocation then publishes the record and deletes it; a
+//! record whose publish failed stays, and a later invocation publishes it (records are found
+//! with a `Query` on the `byTime` index, partition [`OUTBOX_PARTITION`]). A lease keeps two
+//! invocations from publishing one record at once.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use scan_failures_domain::group::notification::Notification;
+use scan_failures_domain::time_fmt;
+
+use crate::dynamo::schema::{self, BY_TIME, PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::{dynamo, Store, StoreError};
+
+/// The DynamoDB operations of the outbox, on top of the writer's (see `write::actions`).
+pub mod actions {
+    pub const OUTBOX: &[&str] = &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
+}
+
+/// `gsiAll` value of outbox records: their partition of the `byTime` index.
+pub const OUTBOX_PARTITION: &str = "OUTBOX";
+/// Outbox records older than this are dropped by TTL rather than published late.
+pub const OUTBOX_TTL_DAYS: i64 = 14;
+/// How long a publisher holds an outbox record (`leaseUntil`, epoch seconds, wall clock): the
+/// writer of a record holds it from the write, a drainer claims it with a conditional update,
+/// so two invocations never publish one record at once. A publisher that fails releases it; one
+/// that crashes lets the lease lapse.
+pub const OUTBOX_LEASE_SECONDS: i64 = 30;
+/// The attribute holding an outbox record's lease.
+pub const LEASE_ATTRIBUTE: &str = "leaseUntil";
+
+/// The wall-clock time in epoch seconds, for leases (not the handler's clock, which tests pin).
+pub fn wall_clock_seconds() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The key of a notification's outbox record.
+fn key(n: &Notification) -> String {
+    format!("o#{}", n.notification_id)
+}
+
+/// The outbox record of a notification, as it is read back for publishing.
+pub fn pending(n: &Notification) -> Pending {
+    Pending {
+        key: key(n),
+        detail_type: n.detail_type().to_owned(),
+        detail: serde_json::to_string(n).unwrap_or_default(),
+    }
+}
+
+/// The outbox record of a notification, written in the group's transaction.
+pub fn item(n: &Notification, now: OffsetDateTime) -> HashMap<String, AttributeValue> {
+    let expires = (now + time::Duration::days(OUTBOX_TTL_DAYS)).unix_timestamp();
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(key(n))),
+        (BY_TIME.partition_key.to_owned(), AttributeValue::S(OUTBOX_PARTITION.into())),
+        (
+            BY_TIME.sort_key.attribute().to_owned(),
+            AttributeValue::S(format!("{}#{}", time_fmt::format(now), n.notification_id)),
+        ),
+        (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
+        ("detailType".to_owned(), AttributeValue::S(n.detail_type().into())),
+        ("detail".to_owned(), AttributeValue::S(serde_json::to_string(n).unwrap_or_default())),
+        (LEASE_ATTRIBUTE.to_owned(), AttributeValue::N((wall_clock_seconds() + OUTBOX_LEASE_SECONDS).to_string())),
+    ])
+}
+
+/// A pending outbox record, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub key: String,
+    pub detail_type: String,
+    pub detail: String,
+}
+
+/// The outbox of one [`Store`]; see [`Store::outbox`].
+#[derive(Debug, Clone, Copy)]
+pub struct Outbox<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Outbox<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// Outbox records not yet published, oldest first (at most `limit`).
+    pub async fn pending(&self, limit: i32) -> Result<Vec<Pending>, StoreError> {
+        let out = self
+            .store
+            .client()
+            .query()
+            .table_name(self.store.table())
+            .index_name(schema::BY_TIME.name)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", schema::BY_TIME.partition_key)
+            .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PARTITION.into()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(dynamo("Query"))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                let s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+                Some(Pending { key: s(PARTITION_KEY)?, detail_type: s("detailType")?, detail: s("detail")? })
+            })
+            .collect())
+    }
+
+    /// Claims an outbox record for publishing until `now + OUTBOX_LEASE_SECONDS` (wall clock);
+    /// `false` when another publisher holds it or it is gone.
+    pub async fn claim(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let out = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .update_expression("SET #l = :until")
+            .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#l) OR #l < :now)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#l", LEASE_ATTRIBUTE)
+            .expression_attribute_values(":until", AttributeValue::N((now + OUTBOX_LEASE_SECONDS).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo("UpdateItem")(e)),
+        }
+    }
+
+    /// Gives up the lease of an outbox record that could not be published, so that the next
+    /// drain publishes it at once.
+    pub async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let out = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .update_expression("REMOVE #l")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#l", LEASE_ATTRIBUTE)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo("UpdateItem")(e)),
+        }
+    }
+
+    /// Removes a published outbox record.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store
+            .client()
+            .delete_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .send()
+            .await
+            .map_err(dynamo("DeleteItem"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,379 @@
+//! The read side: list, count and get failure groups with `Query` calls on the table's indexes,
+//! never a `Scan`.
+//!
+//! A request is served by one index, chosen from its filters (digest, then image, then
+//! repository, then reason, else the all-groups time index). Each value of the chosen filter
+//! is one partition; partitions are queried newest first with the time window as a key
+//! condition and merged by sort key. Every other filter, and expiry, is checked on the records
+//! read. A page reads at most [`MAX_ITEMS_READ_PER_PAGE`] records; a sparse filter that reaches
+//! that bound returns a shorter page with a cursor to continue.
+//!
+//! Count, summary and trend read every matching group once through [`Reader::each_match`], so
+//! their cost grows with the number of groups, never with the number of raw events.
+
+use std::collections::{HashMap, VecDeque};
+
+pub mod insights;
+pub mod plan;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use thiserror::Error;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_domain::query::{matches, triage_selected, Filters, ListRequest};
+use scan_failures_domain::retention::{is_visible, RetentionDays};
+use scan_failures_http::cursor::{self, CursorError};
+
+use crate::backoff;
+use crate::dynamo::item::{GroupItem, Item, StateItem};
+use crate::dynamo::schema::{Index, Projection, PARTITION_KEY};
+use crate::dynamo::{dynamo, group_key, Store, StoreError};
+use plan::{plan, window, Window};
+
+/// Records read at most for one page before it is cut short with a cursor.
+pub const MAX_ITEMS_READ_PER_PAGE: u64 = 20_000;
+/// Keys per `BatchGetItem` request (DynamoDB's limit).
+const BATCH_GET_KEYS: usize = 100;
+/// Rounds of unprocessed keys retried before a read is reported failed.
+const MAX_BATCH_GET_ATTEMPTS: u32 = 8;
+
+/// The DynamoDB operations the read side calls (see `store::actions`).
+pub mod actions {
+    pub const READ: &[&str] = &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"];
+}
+
+#[derive(Debug, Error)]
+pub enum QueryError {
+    #[error("pagination.cursor {0}")]
+    Cursor(#[from] CursorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a read cost, as DynamoDB reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReadStats {
+    pub requests: u32,
+    /// Records DynamoDB read (`ScannedCount`), before any check on them.
+    pub items_read: u64,
+    pub read_capacity_units: f64,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub groups: Vec<GroupRecord>,
+    /// The triage and per-day counts of each group of `groups`, in the same order.
+    pub states: Vec<GroupState>,
+    pub next_cursor: Option<String>,
+    pub stats: ReadStats,
+}
+
+/// One partition being read, newest (or oldest) first.
+struct Partition {
+    value: String,
+    buffer: VecDeque<(String, Item)>,
+    start_key: Option<Item>,
+    exhausted: bool,
+}
+
+/// Reads groups back from one [`Store`]; see [`Store::reader`].
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// The stored item of group `id` (strongly consistent), whether or not it has expired.
+    pub async fn get_item(&self, id: &Uuid) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .store
+            .client()
+            .get_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        Ok(out.item)
+    }
+
+    /// The stored group, whether or not it has expired.
+    pub async fn get(&self, id: &Uuid) -> Result<Option<GroupRecord>, StoreError> {
+        match self.get_item(id).await? {
+            Some(item) => Ok(Some(GroupRecord::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn fetch(&self, w: &Window, p: &mut Partition, limit: i32, stats: &mut ReadStats) -> Result<(), StoreError> {
+        if w.hi < w.lo {
+            // The window ends before the retention window starts: nothing can match.
+            p.exhausted = true;
+            return Ok(());
+        }
+        let out = self
+            .store
+            .client()
+            .query()
+            .table_name(self.store.table())
+            .index_name(w.index.name)
+            .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
+            .expression_attribute_names("#p", w.index.partition_key)
+            .expression_attribute_names("#s", w.index.sort_key.attribute())
+            .expression_attribute_values(":p", AttributeValue::S(p.value.clone()))
+            .expression_attribute_values(":lo", AttributeValue::S(w.lo.clone()))
+            .expression_attribute_values(":hi", AttributeValue::S(w.hi.clone()))
+            .scan_index_forward(w.ascending)
+            .limit(limit)
+            .set_exclusive_start_key(p.start_key.take())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(dynamo("Query"))?;
+        stats.requests += 1;
+        stats.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
+        stats.read_capacity_units += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
+        p.start_key = out.last_evaluated_key;
+        p.exhausted = p.start_key.is_none();
+        let items = self.hydrate(w.index, out.items.unwrap_or_default(), stats).await?;
+        for item in items {
+            let sk = item.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            p.buffer.push_back((sk, item));
+        }
+        Ok(())
+    }
+
+    /// The stored items of index entries read from `index`, in the same order: the entries
+    /// themselves when the index projects every attribute, else the items read by key with
+    /// `BatchGetItem` (eventually consistent, like the index). An item deleted since its entry
+    /// was read is left out. Adds the reads to `stats` (`items_read` counts index entries).
+    async fn hydrate(&self, index: Index, entries: Vec<Item>, stats: &mut ReadStats) -> Result<Vec<Item>, StoreError> {
+        if index.projection == Projection::All || entries.is_empty() {
+            return Ok(entries);
+        }
+        let keys: Vec<String> =
+            entries.iter().filter_map(|e| e.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned()).collect();
+        let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|k| HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(k.clone()))]))
+                .collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut pending))).build()?;
+                let out = self
+                    .store
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.store.table(), request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(dynamo("BatchGetItem"))?;
+                stats.requests += 1;
+                stats.read_capacity_units +=
+                    out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+                for item in out.responses.and_then(|mut r| r.remove(self.store.table())).unwrap_or_default() {
+                    if let Some(k) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() {
+                        found.insert(k, item);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.store.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > MAX_BATCH_GET_ATTEMPTS {
+                        return Err(StoreError::Unprocessed { operation: "BatchGetItem", left: pending.len() });
+                    }
+                    tokio::time::sleep(backoff::delay(attempt)).await;
+                }
+            }
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+
+    /// One page of the groups matching `req`, newest first unless reversed.
+    pub async fn list(
+        &self,
+        req: &ListRequest,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Page, QueryError> {
+        let filters = &req.filters;
+        let ascending = req.page.reversed;
+        let query_id = cursor::query_hash(&format!("{}|{ascending}", filters.canonical()));
+        let after = match &req.page.cursor {
+            Some(c) => Some(cursor::decode(c, &query_id)?),
+            None => None,
+        };
+        let plan = plan(filters);
+        let mut window = window(filters, &plan, now, retention, ascending);
+        if let Some(after) = &after {
+            // Resume at the last record returned; it is read again and skipped.
+            if ascending {
+                window.lo = window.lo.max(after.clone());
+            } else {
+                window.hi = window.hi.min(after.clone());
+            }
+        }
+        let limit = usize::try_from(req.page.limit).unwrap_or(usize::MAX);
+        let mut to_skip = if after.is_none() { req.page.offset } else { 0 };
+        let mut parts: Vec<Partition> = plan
+            .partitions
+            .iter()
+            .map(|v| Partition { value: v.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false })
+            .collect();
+        let mut stats = ReadStats::default();
+        let mut groups = Vec::new();
+        let mut states = Vec::new();
+        let mut last_returned: Option<String> = None;
+        let mut more = false;
+        loop {
+            let want =
+                i32::try_from((limit - groups.len().min(limit)) + 2 + to_skip as usize).unwrap_or(1000).min(1000);
+            for p in parts.iter_mut().filter(|p| p.buffer.is_empty() && !p.exhausted) {
+                self.fetch(&window, p, want, &mut stats).await?;
+            }
+            let best = parts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.buffer.front().map(|(sk, _)| (i, sk)))
+                .reduce(|a, b| if (b.1 > a.1) != ascending { b } else { a })
+                .map(|(i, _)| i);
+            let Some(i) = best else { break };
+            let Some((sk, item)) = parts[i].buffer.pop_front() else { break };
+            if after.as_ref() == Some(&sk) {
+                continue;
+            }
+            let examined = sk.clone();
+            let state = GroupState::of_item(&item);
+            let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
+            if is_visible(&record, now, retention)
+                && matches(filters, &record)
+                && triage_selected(filters, state.triage.state)
+            {
+                if groups.len() == limit {
+                    more = true;
+                    break;
+                }
+                if to_skip > 0 {
+                    to_skip -= 1;
+                } else {
+                    last_returned = Some(sk);
+                    groups.push(record);
+                    states.push(state);
+                }
+            }
+            if stats.items_read >= MAX_ITEMS_READ_PER_PAGE {
+                more = parts.iter().any(|p| !p.buffer.is_empty() || !p.exhausted);
+                if more && groups.len() < limit {
+                    last_returned = Some(examined);
+                }
+                break;
+            }
+        }
+        let next_cursor = if more { last_returned.map(|k| cursor::encode(&k, &query_id)) } else { None };
+        Ok(Page { groups, next_cursor, states, stats })
+    }
+
+    /// Hands every stored item of `window`'s index in `partitions` within the window to `visit`,
+    /// 1,000 entries per request, until `visit` returns `false`.
+    pub async fn each_item(
+        &self,
+        window: &Window,
+        partitions: &[String],
+        stats: &mut ReadStats,
+        mut visit: impl FnMut(Item) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for value in partitions {
+            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            loop {
+                self.fetch(window, &mut p, 1000, stats).await?;
+                for (_, item) in p.buffer.drain(..) {
+                    if !visit(item)? {
+                        return Ok(());
+                    }
+                }
+                if p.exhausted {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` once for every group matching `filters` (visible, passing every filter and
+    /// `filter.triage`), in no particular order. Reads each group of the chosen index's
+    /// partitions within the time window once: the cost grows with the number of groups.
+    pub async fn each_match(
+        &self,
+        filters: &Filters,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+        mut visit: impl FnMut(GroupRecord, GroupState),
+    ) -> Result<ReadStats, QueryError> {
+        let plan = plan(filters);
+        let window = window(filters, &plan, now, retention, false);
+        let mut stats = ReadStats::default();
+        self.each_item(&window, &plan.partitions, &mut stats, |item| {
+            let state = GroupState::of_item(&item);
+            let record = GroupRecord::from_item(item)?;
+            if is_visible(&record, now, retention)
+                && matches(filters, &record)
+                && triage_selected(filters, state.triage.state)
+            {
+                visit(record, state);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(stats)
+    }
+
+    /// The exact number of groups matching `filters`.
+    pub async fn count(
+        &self,
+        filters: &Filters,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<(u64, ReadStats), QueryError> {
+        let mut total = 0u64;
+        let stats = self.each_match(filters, now, retention, |_, _| total += 1).await?;
+        Ok((total, stats))
+    }
+
+    /// A group by id with its triage and per-day counts, unless it has expired.
+    pub async fn get_visible_with_state(
+        &self,
+        id: &Uuid,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Option<(GroupRecord, GroupState)>, StoreError> {
+        let Some(item) = self.get_item(id).await? else { return Ok(None) };
+        let state = GroupState::of_item(&item);
+        let record = GroupRecord::from_item(item)?;
+        Ok(is_visible(&record, now, retention).then_some((record, state)))
+    }
+
+    /// A group by id, unless it has expired.
+    pub async fn get_visible(
+        &self,
+        id: &Uuid,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Result<Option<GroupRecord>, StoreError> {
+        Ok(self.get(id).await?.filter(|g| is_visible(g, now, retention)))
+    }
+}

@@ -1,0 +1,338 @@
+//! Live configuration kept in the table: the retention (`pk = "config#retention"`), and the
+//! progress of the job that re-stamps the TTL of existing groups when it changes
+//! (`pk = "config#restamp"`). Neither item has an index key, so neither appears in any index.
+//!
+//! Who sees a change when:
+//! - the api reads the setting on every request, cached at most [`scan_failures_domain::retention::API_CACHE`] (1 s) per
+//!   instance, and applies it to reads at once: visibility follows `lastOccurredAt` and the
+//!   current retention, not the stored TTL (see `query::is_visible`);
+//! - the ingest function caches it [`scan_failures_domain::retention::INGEST_CACHE`] (60 s) per instance, so for up to 60 s after
+//!   a change an instance may still stamp new occurrences with the previous retention;
+//! - the re-stamp job waits until [`scan_failures_domain::retention::INGEST_CACHE`] has passed since the change (so no ingest
+//!   instance still stamps the old retention), then sets `expiresAt = lastOccurredAt +
+//!   retention` on every group, a bounded number per run, recording where it is.
+//!
+//! Without a stored setting, `RETENTION_DAYS` applies.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use scan_failures_domain::retention::{RetentionDays, RetentionSetting};
+use scan_failures_domain::time_fmt;
+
+use crate::dynamo::item::Item;
+use crate::dynamo::schema::{self, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::{dynamo, Store, StoreError};
+
+/// The item holding the retention setting.
+pub const RETENTION_KEY: &str = "config#retention";
+/// The item holding the re-stamp job's progress.
+pub const RESTAMP_KEY: &str = "config#restamp";
+/// Groups read per `Query` page by the re-stamp job.
+const RESTAMP_PAGE: u32 = 500;
+
+/// The DynamoDB operations of the re-stamp job (see `write::actions`): `Query` on the `byTime`
+/// index, `GetItem`/`PutItem` of its progress and the setting, `UpdateItem` of each group.
+pub mod actions {
+    pub const RESTAMP: &[&str] = &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
+}
+
+/// Progress of the re-stamp job towards one target retention.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestampProgress {
+    pub target_retention_days: u16,
+    /// Groups read so far.
+    pub examined: u64,
+    /// Groups whose TTL was changed so far.
+    pub restamped: u64,
+    /// Every group has been visited.
+    pub finished: bool,
+    pub started_at: String,
+    pub updated_at: String,
+    /// Where the next run continues (the `byTime` index key of the last group read).
+    #[serde(skip)]
+    pub cursor: Option<Item>,
+}
+
+impl RestampProgress {
+    fn fresh(target: RetentionDays, now: OffsetDateTime) -> Self {
+        let t = time_fmt::format(now);
+        Self {
+            target_retention_days: target.get(),
+            examined: 0,
+            restamped: 0,
+            finished: false,
+            started_at: t.clone(),
+            updated_at: t,
+            cursor: None,
+        }
+    }
+
+    fn from_item(item: &Item) -> Option<Self> {
+        let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        Some(Self {
+            target_retention_days: u16::try_from(n("targetRetentionDays")?).ok()?,
+            examined: n("examined").unwrap_or(0),
+            restamped: n("restamped").unwrap_or(0),
+            finished: item.get("finished").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            started_at: s("startedAt").unwrap_or_default(),
+            updated_at: s("updatedAt").unwrap_or_default(),
+            cursor: item.get("cursor").and_then(|v| v.as_m().ok()).cloned(),
+        })
+    }
+
+    fn to_item(&self) -> Item {
+        let mut item = HashMap::from([
+            (PARTITION_KEY.to_owned(), AttributeValue::S(RESTAMP_KEY.into())),
+            ("targetRetentionDays".to_owned(), AttributeValue::N(self.target_retention_days.to_string())),
+            ("examined".to_owned(), AttributeValue::N(self.examined.to_string())),
+            ("restamped".to_owned(), AttributeValue::N(self.restamped.to_string())),
+            ("finished".to_owned(), AttributeValue::Bool(self.finished)),
+            ("startedAt".to_owned(), AttributeValue::S(self.started_at.clone())),
+            ("updatedAt".to_owned(), AttributeValue::S(self.updated_at.clone())),
+        ]);
+        if let Some(c) = &self.cursor {
+            item.insert("cursor".to_owned(), AttributeValue::M(c.clone()));
+        }
+        item
+    }
+}
+
+/// The live settings in one [`Store`]; see [`Store::settings`].
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Settings<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    async fn get_config(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .store
+            .client()
+            .get_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        Ok(out.item)
+    }
+
+    /// The stored retention setting; `None` when none was ever set (or it is unreadable, which
+    /// only a later version could write).
+    pub async fn retention_setting(&self) -> Result<Option<RetentionSetting>, StoreError> {
+        let Some(item) = self.get_config(RETENTION_KEY).await? else { return Ok(None) };
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let days = item
+            .get("retentionDays")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u16>().ok())
+            .and_then(RetentionDays::new);
+        Ok(days.map(|days| RetentionSetting { days, updated_at: s("updatedAt"), updated_by: s("updatedBy") }))
+    }
+
+    /// Stores the retention setting, as changed by `by` at `now`.
+    pub async fn put_retention_setting(
+        &self,
+        days: RetentionDays,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<RetentionSetting, StoreError> {
+        let setting = RetentionSetting { days, updated_at: time_fmt::format(now), updated_by: by.to_owned() };
+        let item = HashMap::from([
+            (PARTITION_KEY.to_owned(), AttributeValue::S(RETENTION_KEY.into())),
+            ("retentionDays".to_owned(), AttributeValue::N(days.get().to_string())),
+            ("updatedAt".to_owned(), AttributeValue::S(setting.updated_at.clone())),
+            ("updatedBy".to_owned(), AttributeValue::S(setting.updated_by.clone())),
+        ]);
+        self.store
+            .client()
+            .put_item()
+            .table_name(self.store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(dynamo("PutItem"))?;
+        Ok(setting)
+    }
+
+    /// The re-stamp job's progress, when it ever ran.
+    pub async fn restamp_progress(&self) -> Result<Option<RestampProgress>, StoreError> {
+        Ok(self.get_config(RESTAMP_KEY).await?.as_ref().and_then(RestampProgress::from_item))
+    }
+
+    /// One bounded run of the re-stamp job: sets `expiresAt = lastOccurredAt + retention` on at
+    /// most `max_items` more groups, continuing where the last run towards the same retention
+    /// stopped (a new retention starts over), and records the progress. Safe to rerun and to
+    /// run concurrently: each group's update asserts the `lastOccurredAt` it read (a newer
+    /// occurrence has stamped it already), and a finished job does nothing.
+    pub async fn restamp_ttl(&self, retention: RetentionDays, max_items: u32) -> Result<RestampProgress, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut progress = match self.restamp_progress().await? {
+            Some(p) if p.target_retention_days == retention.get() => p,
+            _ => RestampProgress::fresh(retention, now),
+        };
+        if progress.finished {
+            return Ok(progress);
+        }
+        let mut budget = max_items;
+        while budget > 0 {
+            let out = self
+                .store
+                .client()
+                .query()
+                .table_name(self.store.table())
+                .index_name(schema::BY_TIME.name)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", schema::BY_TIME.partition_key)
+                .expression_attribute_values(":p", AttributeValue::S(ALL_PARTITION.into()))
+                .limit(i32::try_from(budget.min(RESTAMP_PAGE)).unwrap_or(1))
+                .set_exclusive_start_key(progress.cursor.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(dynamo("Query"))?;
+            let items = out.items.unwrap_or_default();
+            // At least one per page, so a run always ends.
+            budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
+            for item in &items {
+                progress.examined += 1;
+                if self.restamp_one(item, retention).await? {
+                    progress.restamped += 1;
+                }
+            }
+            progress.cursor = out.last_evaluated_key;
+            if progress.cursor.is_none() {
+                progress.finished = true;
+                break;
+            }
+        }
+        progress.updated_at = time_fmt::format(OffsetDateTime::now_utc());
+        self.store
+            .client()
+            .put_item()
+            .table_name(self.store.table())
+            .set_item(Some(progress.to_item()))
+            .send()
+            .await
+            .map_err(dynamo("PutItem"))?;
+        Ok(progress)
+    }
+
+    /// Re-stamps one group read from the index; `false` when its TTL was already right, it is
+    /// not a group, or a newer occurrence changed it meanwhile.
+    async fn restamp_one(&self, item: &Item, retention: RetentionDays) -> Result<bool, StoreError> {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+        let (Some(pk), Some(last)) = (s(PARTITION_KEY), s("lastOccurredAt")) else { return Ok(false) };
+        let Some(t) = time_fmt::parse(last) else { return Ok(false) };
+        let target = (t + retention.duration()).unix_timestamp();
+        let stored = item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+        if stored == Some(target) {
+            return Ok(false);
+        }
+        let result = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(pk.clone()))
+            .update_expression("SET #exp = :exp")
+            .condition_expression("attribute_exists(#pk) AND #last = :last")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#last", "lastOccurredAt")
+            .expression_attribute_values(":exp", AttributeValue::N(target.to_string()))
+            .expression_attribute_values(":last", AttributeValue::S(last.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo("UpdateItem")(e)),
+        }
+    }
+}
+
+/// The current retention of one function instance: the stored setting, read at most every
+/// `max_age`, else `fallback` (`RETENTION_DAYS`).
+#[derive(Debug)]
+pub struct RetentionCache {
+    fallback: RetentionDays,
+    max_age: Duration,
+    cached: Mutex<Option<(Instant, RetentionDays)>>,
+}
+
+impl RetentionCache {
+    pub fn new(fallback: RetentionDays, max_age: Duration) -> Self {
+        Self { fallback, max_age, cached: Mutex::new(None) }
+    }
+
+    /// The retention to apply now, reading the setting when the cached one is older than
+    /// `max_age`.
+    pub async fn get(&self, store: &Store) -> Result<RetentionDays, StoreError> {
+        if let Some(days) = self.fresh() {
+            return Ok(days);
+        }
+        let days = store.settings().retention_setting().await?.map_or(self.fallback, |s| s.days);
+        self.set(days);
+        Ok(days)
+    }
+
+    /// Records a value just written by this instance, so it applies here at once.
+    pub fn set(&self, days: RetentionDays) {
+        if let Ok(mut c) = self.cached.lock() {
+            *c = Some((Instant::now(), days));
+        }
+    }
+
+    /// The last value read, else the fallback: what to apply when the setting cannot be read.
+    pub fn last_known(&self) -> RetentionDays {
+        self.cached.lock().ok().and_then(|c| c.map(|(_, d)| d)).unwrap_or(self.fallback)
+    }
+
+    pub fn fallback(&self) -> RetentionDays {
+        self.fallback
+    }
+
+    fn fresh(&self) -> Option<RetentionDays> {
+        let c = self.cached.lock().ok()?;
+        c.filter(|(at, _)| at.elapsed() < self.max_age).map(|(_, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamo::schema::TIME_SORT_KEY;
+    use time::macros::datetime;
+
+    #[test]
+    fn progress_round_trips_through_its_item() {
+        let mut p = RestampProgress::fresh(RetentionDays::new(30).unwrap(), datetime!(2026-11-25 12:00 UTC));
+        p.examined = 1500;
+        p.restamped = 1200;
+        p.cursor = Some(HashMap::from([(TIME_SORT_KEY.to_owned(), AttributeValue::S("2026#x".into()))]));
+        assert_eq!(RestampProgress::from_item(&p.to_item()), Some(p.clone()));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"targetRetentionDays": 30, "examined": 1500, "restamped": 1200, "finished": false,
+                "startedAt": "2026-11-25T12:00:00.000Z", "updatedAt": "2026-11-25T12:00:00.000Z"})
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Creating the table and its indexes from [`schema`], for local set-up and tests; production
+//! creates it from the template, which the template test checks against the same schema.
+
+use crate::dynamo::schema::{self, PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::{dynamo, Store, StoreError};
+
+/// Creates the table of `store`, its indexes and its TTL.
+pub async fn create(store: &Store) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType,
+    };
+    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let mut req = store
+        .client()
+        .create_table()
+        .table_name(store.table())
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?);
+    for (name, _) in schema::key_attributes() {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()?,
+        );
+    }
+    for index in schema::INDEXES {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.partition_key, KeyType::Hash)?)
+                .key_schema(key(index.sort_key.attribute(), KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(match index.projection {
+                            schema::Projection::All => ProjectionType::All,
+                            schema::Projection::KeysOnly => ProjectionType::KeysOnly,
+                        })
+                        .build(),
+                )
+                .build()?,
+        );
+    }
+    req.send().await.map_err(dynamo("CreateTable"))?;
+    store
+        .client()
+        .update_time_to_live()
+        .table_name(store.table())
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(dynamo("UpdateTimeToLive"))?;
+    Ok(())
+}

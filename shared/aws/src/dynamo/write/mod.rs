@@ -1,0 +1,226 @@
+//! The executor of a group's write: records occurrences into their failure group.
+//!
+//! One occurrence is one `TransactWriteItems` request holding two writes:
+//! - a conditional `Put` of an idempotency marker `e#<envelope id>` (kept [`MARKER_TTL_HOURS`]),
+//!   so a redelivered envelope is recognised and counts once;
+//! - one `Update` that carries the whole upsert of the group, with no read before it.
+//!
+//! The update is planned ([`plan`]) from what the writer believes of the stored group (at first: it
+//! exists, this occurrence is the newest, its sets have room). The belief is written into the condition,
+//! so a wrong belief cancels the transaction, which returns the stored item; the writer re-plans
+//! from it and tries again. Counts are atomic `ADD`s, `lastOccurredAt` only moves forward and
+//! `createdAt` only backward, whatever order occurrences arrive in.
+//!
+//! The same update keeps the per-day counts (`daily`, see [`crate::daily`]) and asserts the
+//! group is not `resolved` (see [`crate::triage`]): a failure after the resolve time reopens it,
+//! decided inside the conditional write so the reopen is recorded, and notified, once.
+
+pub mod plan;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scan_failures_domain::event::Occurrence;
+use scan_failures_domain::group::aggregate::Aggregate;
+use scan_failures_domain::group::notification::Notification;
+use scan_failures_domain::group::transitions::transitions;
+use scan_failures_domain::retention::RetentionDays;
+
+use crate::backoff;
+use crate::dynamo::outbox;
+use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::{dynamo, group_key, Store, StoreError};
+use plan::{plan_update, Belief};
+
+/// How long an envelope id is remembered: EventBridge retries for up to 24 h and Lambda's
+/// asynchronous queue for up to 6 h more, so 48 h covers every redelivery.
+pub const MARKER_TTL_HOURS: i64 = 48;
+/// Attempts at one occurrence before it is reported failed (conflicts and re-plans).
+const MAX_ATTEMPTS: u32 = 12;
+
+/// The DynamoDB operations the writer calls, declared once; the template test checks each
+/// function's IAM policy against the set its code uses.
+pub mod actions {
+    pub const RECORD: &[&str] =
+        &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"];
+}
+
+/// What recording an occurrence did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Created,
+    Updated,
+    /// The envelope id was seen before; nothing changed.
+    Duplicate,
+}
+
+impl Recorded {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The cost of recording one occurrence, as DynamoDB reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WriteCost {
+    pub requests: u32,
+    pub write_capacity_units: f64,
+}
+
+fn marker_key(event_id: &str) -> String {
+    format!("e#{event_id}")
+}
+
+fn marker_put(table: &str, event_id: &str, id: &Uuid, now: OffsetDateTime) -> Result<Put, StoreError> {
+    let expires = (now + time::Duration::hours(MARKER_TTL_HOURS)).unix_timestamp();
+    let item = HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(event_id))),
+        (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
+        ("groupId".to_owned(), AttributeValue::S(id.to_string())),
+    ]);
+    Ok(Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
+        .expression_attribute_names("#pk", PARTITION_KEY)
+        .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+        .build()?)
+}
+
+/// Envelope ids per transaction at most: TransactWriteItems holds 100 items; one is the group,
+/// and up to 4 are outbox records (opened; or reopened and up to 3 thresholds crossed at once).
+pub const MAX_EVENTS_PER_WRITE: usize = 95;
+
+/// What recording a batch of one group did, per envelope id.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BatchRecorded {
+    /// `Created` or `Updated` for the envelope ids counted; `Duplicate` for those seen before.
+    pub outcomes: Vec<(String, Recorded)>,
+    pub cost: WriteCost,
+    /// Transitions this write made, each already in the outbox.
+    pub notifications: Vec<Notification>,
+}
+
+/// Records occurrences into their groups through one [`Store`]; see [`Store::writer`].
+#[derive(Debug, Clone, Copy)]
+pub struct GroupWriter<'a> {
+    store: &'a Store,
+    /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
+    thresholds: Option<&'a [u64]>,
+}
+
+impl<'a> GroupWriter<'a> {
+    pub fn new(store: &'a Store, thresholds: Option<&'a [u64]>) -> Self {
+        Self { store, thresholds }
+    }
+
+    /// Records one occurrence into its group `id`, exactly once per envelope id.
+    pub async fn record(
+        &self,
+        o: &Occurrence,
+        id: &Uuid,
+        retention: RetentionDays,
+        now: OffsetDateTime,
+    ) -> Result<(Recorded, WriteCost), StoreError> {
+        let batch = self.record_group(&[o], id, retention, now).await?;
+        let outcome = batch.outcomes.first().map_or(Recorded::Duplicate, |(_, r)| *r);
+        Ok((outcome, batch.cost))
+    }
+
+    /// Records occurrences of one group `id` (at most [`MAX_EVENTS_PER_WRITE`] envelope ids) in
+    /// one transaction: one marker per envelope id and one merged update of the group. Envelope
+    /// ids seen before are reported `Duplicate` and not counted.
+    pub async fn record_group(
+        &self,
+        occurrences: &[&Occurrence],
+        id: &Uuid,
+        retention: RetentionDays,
+        now: OffsetDateTime,
+    ) -> Result<BatchRecorded, StoreError> {
+        let mut result = BatchRecorded::default();
+        let mut duplicates: Vec<&str> = Vec::new();
+        let Some(mut agg) = Aggregate::of(occurrences) else { return Ok(result) };
+        let mut belief = Belief::optimistic();
+        for attempt in 0..MAX_ATTEMPTS {
+            let e = plan_update(&agg, id, &belief, retention, self.thresholds, now);
+            let update_expression = e.update_expression();
+            let condition = e.condition_expression();
+            let (names, values) = e.into_parts();
+            let update = Update::builder()
+                .table_name(self.store.table())
+                .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
+                .update_expression(update_expression)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()?;
+            let notifications = transitions(self.thresholds, &agg, id, belief.known(&agg));
+            let mut request = self.store.client().transact_write_items();
+            for event_id in &agg.event_ids {
+                request = request.transact_items(
+                    TransactWriteItem::builder().put(marker_put(self.store.table(), event_id, id, now)?).build(),
+                );
+            }
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            for n in &notifications {
+                let put = Put::builder().table_name(self.store.table()).set_item(Some(outbox::item(n, now))).build()?;
+                request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            }
+            let result_of_send = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+            result.cost.requests += 1;
+            let err = match result_of_send {
+                Ok(out) => {
+                    result.cost.write_capacity_units +=
+                        out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+                    let done = if belief.exists { Recorded::Updated } else { Recorded::Created };
+                    result.outcomes.extend(agg.event_ids.iter().map(|e| ((*e).to_owned(), done)));
+                    result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
+                    result.notifications = notifications;
+                    return Ok(result);
+                }
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() else {
+                return Err(dynamo("TransactWriteItems")(err));
+            };
+            let reasons = cancel.cancellation_reasons();
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+            let markers = agg.event_ids.len();
+            let seen: Vec<&str> =
+                (0..markers).filter(|i| code(*i) == "ConditionalCheckFailed").map(|i| agg.event_ids[i]).collect();
+            let codes: Vec<&str> = (0..=markers).map(code).collect();
+            if !seen.is_empty() {
+                duplicates.extend(seen.iter().copied());
+                match agg.without(occurrences, &duplicates) {
+                    Some(rest) => agg = rest,
+                    None => {
+                        result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
+                        return Ok(result);
+                    }
+                }
+                belief = Belief::optimistic();
+            } else if code(markers) == "ConditionalCheckFailed" {
+                // With ALL_OLD, a cancellation without an item means there is none; were that
+                // ever wrong, the create's own condition fails and returns the item.
+                belief = Belief::from_stored(reasons.get(markers).and_then(|r| r.item()), &agg, now);
+            } else if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError")) {
+                tokio::time::sleep(backoff::delay(attempt)).await;
+            } else {
+                return Err(StoreError::Cancelled(codes.join(", ")));
+            }
+        }
+        Err(StoreError::Contention { group: *id, attempts: MAX_ATTEMPTS })
+    }
+}

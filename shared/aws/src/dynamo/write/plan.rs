@@ -1,0 +1,397 @@
+//! The planner of a group's write: from an aggregate of occurrences and what the writer
+//! believes of the stored group, the update expression and the condition that asserts the
+//! belief. Pure: the executor ([`super::GroupWriter`]) sends the plan, and on a cancellation
+//! re-plans from the stored item it gets back ([`Belief::from_stored`]).
+//!
+//! The first plan is optimistic (the group exists, this occurrence is the newest, its sets and
+//! per-day map have room, it is not resolved, no threshold is crossed); a wrong belief fails the
+//! condition, so it can never be written. Counts are atomic `ADD`s, `lastOccurredAt` only moves
+//! forward and `createdAt` only backward, whatever order occurrences arrive in.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scan_failures_domain::group::aggregate::{Aggregate, SET_ATTRIBUTES};
+use scan_failures_domain::group::daily;
+use scan_failures_domain::group::transitions::Known;
+use scan_failures_domain::group::triage::{self, TriageEntry, TriageState};
+use scan_failures_domain::group::MAX_SET_ENTRIES;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
+
+use crate::dynamo::expr::Expr;
+use crate::dynamo::item::{self, attr};
+use crate::dynamo::schema::{SortKey, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
+
+/// What the writer believes of the stored group; written into the update's condition.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Belief {
+    pub exists: bool,
+    /// Stored `lastOccurredAt`/`createdAt`, when known; unknown means "these are the newest".
+    pub last: Option<String>,
+    pub created: Option<String>,
+    /// Per remembered set: its stored size and the entries to evict to make room.
+    pub evictions: HashMap<&'static str, (usize, Vec<String>)>,
+    /// Stored `numOccurrences`, when known; unknown means "no threshold is crossed".
+    pub count: Option<u64>,
+    /// Triaged as false positive: never notifies.
+    pub suppressed: bool,
+    pub daily: DailyBelief,
+    pub triage: TriageBelief,
+}
+
+/// What the writer believes of the stored `daily` map.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum DailyBelief {
+    /// The map exists and has room for the days written (the optimistic belief).
+    #[default]
+    Room,
+    /// No map: the group was written before per-day counts existed.
+    Missing,
+    /// The stored map has `size` entries; `evict` are removed to keep it within bounds.
+    Stored { size: usize, evict: Vec<String> },
+}
+
+/// What the writer believes of the group's triage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum TriageBelief {
+    /// Not `resolved` (the optimistic belief).
+    #[default]
+    NotResolved,
+    /// `resolved` at `at`, under triage version `version`, with this history.
+    Resolved { at: String, version: Option<u64>, history: Vec<TriageEntry> },
+}
+
+impl Belief {
+    pub fn optimistic() -> Self {
+        Self { exists: true, ..Self::default() }
+    }
+
+    /// The belief that matches a stored item (`None`: no item), for a writer whose clock reads
+    /// `now`.
+    pub fn from_stored(item: Option<&HashMap<String, AttributeValue>>, agg: &Aggregate, now: OffsetDateTime) -> Self {
+        let Some(item) = item else { return Self::default() };
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let mut evictions = HashMap::new();
+        for (attr, values) in &agg.sets {
+            let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
+            let new = values.keys().filter(|v| !map.contains_key(*v)).count();
+            // Where the optimistic "room" condition holds, keep it. It does not for a set so
+            // full that only some of the values are new: then the stored size is asserted
+            // exactly, with the evictions (possibly none) that make room.
+            if new == 0 || map.len() <= MAX_SET_ENTRIES.saturating_sub(values.len()) {
+                continue;
+            }
+            let mut by_age: Vec<(&String, &str)> = map
+                .iter()
+                .filter(|(k, _)| !values.contains_key(*k))
+                .map(|(k, v)| (k, v.as_s().map(String::as_str).unwrap_or("")))
+                .collect();
+            by_age.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+            let excess = (map.len() + new).saturating_sub(MAX_SET_ENTRIES);
+            evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
+        }
+        let count = item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        let state = item::triage_state(item);
+        let triage = match state {
+            TriageState::Resolved => {
+                let t = item::triage(item);
+                TriageBelief::Resolved { at: t.at.unwrap_or_default(), version: t.version, history: t.history }
+            }
+            _ => TriageBelief::NotResolved,
+        };
+        let daily = daily_belief(item, agg, now);
+        Self {
+            exists: true,
+            last: s("lastOccurredAt"),
+            created: s("createdAt"),
+            evictions,
+            count,
+            suppressed: state == TriageState::FalsePositive,
+            daily,
+            triage,
+        }
+    }
+
+    /// The triage version a write under this belief reopens, when it does: the group is
+    /// resolved and the aggregate's latest occurrence is after the resolve time.
+    pub fn reopens(&self, agg: &Aggregate) -> Option<u64> {
+        match &self.triage {
+            TriageBelief::Resolved { at, version, .. } if time_fmt::format(agg.latest.occurred_at) > *at => {
+                Some(version.unwrap_or(0))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a writer whose clock reads `now` believes of a stored `daily` map: the optimistic
+/// belief where it holds, else the stored size with the days to evict: every day older than
+/// the horizon, and the oldest others while the map would exceed [`daily::MAX_ENTRIES`].
+fn daily_belief(item: &HashMap<String, AttributeValue>, agg: &Aggregate, now: OffsetDateTime) -> DailyBelief {
+    let Some(Ok(map)) = item.get(daily::ATTRIBUTE).map(|v| v.as_m()) else { return DailyBelief::Missing };
+    let days = agg.recorded_days(now);
+    let new = days.keys().filter(|d| !map.contains_key(*d)).count();
+    if new == 0 || map.len() <= daily::MAX_ENTRIES.saturating_sub(days.len()) {
+        return DailyBelief::Room;
+    }
+    let horizon = daily::horizon(now);
+    let mut candidates: Vec<&String> = map.keys().filter(|k| !days.contains_key(*k)).collect();
+    candidates.sort();
+    let stale = candidates.iter().filter(|k| ***k < horizon).count();
+    let excess = (map.len() + new).saturating_sub(daily::MAX_ENTRIES).max(stale);
+    DailyBelief::Stored { size: map.len(), evict: candidates.into_iter().take(excess).cloned().collect() }
+}
+
+fn counts_map(counts: &BTreeMap<&'static str, u64>) -> AttributeValue {
+    AttributeValue::M(counts.iter().map(|(k, v)| ((*k).to_owned(), AttributeValue::N(v.to_string()))).collect())
+}
+
+fn days_map(days: &BTreeMap<String, u64>) -> AttributeValue {
+    AttributeValue::M(days.iter().map(|(k, v)| (k.clone(), AttributeValue::N(v.to_string()))).collect())
+}
+
+fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
+    AttributeValue::M(
+        values.map(|m| m.iter().map(|(k, t)| (k.clone(), AttributeValue::S(t.clone()))).collect()).unwrap_or_default(),
+    )
+}
+
+/// The update for an aggregate under one belief, by a writer whose clock reads `now`.
+pub fn plan_update(
+    agg: &Aggregate,
+    id: &Uuid,
+    belief: &Belief,
+    retention: RetentionDays,
+    thresholds: Option<&[u64]>,
+    now: OffsetDateTime,
+) -> Expr {
+    let o = agg.latest;
+    let t = time_fmt::format(o.occurred_at);
+    let t_first = time_fmt::format(agg.earliest);
+    let expires = (o.occurred_at + retention.duration()).unix_timestamp();
+    let mut e = Expr::default();
+
+    let newest = belief.last.as_deref().is_none_or(|last| t.as_str() >= last);
+    let oldest = belief.created.as_deref().is_some_and(|created| t_first.as_str() < created);
+    let days = agg.recorded_days(now);
+
+    if !belief.exists {
+        let pk = e.name(PARTITION_KEY);
+        e.condition(format!("attribute_not_exists({pk})"));
+        let image = &o.image;
+        // Not the `group::DERIVED_ATTRIBUTES`: they follow from these.
+        let statics: [(&str, AttributeValue); 8] = [
+            ("resourceName", AttributeValue::S(image.normalized())),
+            ("repository", AttributeValue::S(image.repository())),
+            ("reason", AttributeValue::S(o.reason.code().into())),
+            ("gsiAll", AttributeValue::S(ALL_PARTITION.into())),
+            ("createdAt", AttributeValue::S(t_first.clone())),
+            ("numOccurrences", AttributeValue::N(agg.count().to_string())),
+            ("opCounts", counts_map(&agg.op_counts)),
+            ("originCounts", counts_map(&agg.origin_counts)),
+        ];
+        for (attr, value) in statics {
+            let (n, v) = (e.name(attr), e.value(value));
+            e.set(format!("{n} = {v}"));
+        }
+        if let Some(d) = &image.digest {
+            let (n, v) = (e.name("resourceId"), e.s(d.clone()));
+            e.set(format!("{n} = {v}"));
+        }
+        for attr in SET_ATTRIBUTES {
+            let (n, v) = (e.name(attr), e.value(set_map(agg.sets.get(attr))));
+            e.set(format!("{n} = {v}"));
+        }
+        let (n, v) = (e.name(daily::ATTRIBUTE), e.value(days_map(&days)));
+        e.set(format!("{n} = {v}"));
+    } else {
+        let pk = e.name(PARTITION_KEY);
+        e.condition(format!("attribute_exists({pk})"));
+        let (last_n, created_n) = (e.name("lastOccurredAt"), e.name("createdAt"));
+        let tv = e.s(t.clone());
+        e.condition(if newest { format!("{last_n} <= {tv}") } else { format!("{last_n} > {tv}") });
+        let tf = e.s(t_first.clone());
+        if oldest {
+            e.condition(format!("{created_n} > {tf}"));
+            e.set(format!("{created_n} = {tf}"));
+        } else {
+            e.condition(format!("{created_n} <= {tf}"));
+        }
+        let zero = e.n(0);
+        for (attr, counts) in [("opCounts", &agg.op_counts), ("originCounts", &agg.origin_counts)] {
+            for (key, n) in counts {
+                let path = e.path(attr, key);
+                let add = e.n(n);
+                e.set(format!("{path} = if_not_exists({path}, {zero}) + {add}"));
+            }
+        }
+        for (attr, values) in &agg.sets {
+            let map = e.name(attr);
+            let mut exists_all = Vec::new();
+            for (value, seen) in values {
+                let path = e.path(attr, value);
+                let seen = e.s(seen.clone());
+                // Keep the latest time seen: a newer batch overwrites, an older one only adds.
+                if newest {
+                    e.set(format!("{path} = {seen}"));
+                } else {
+                    e.set(format!("{path} = if_not_exists({path}, {seen})"));
+                }
+                exists_all.push(format!("attribute_exists({path})"));
+            }
+            match belief.evictions.get(attr) {
+                Some((size, evict)) => {
+                    let size = e.n(size);
+                    e.condition(format!("size({map}) = {size}"));
+                    for key in evict {
+                        let old = e.path(attr, key);
+                        e.condition(format!("attribute_exists({old})"));
+                        e.remove(old);
+                    }
+                }
+                None => {
+                    let room = e.n(MAX_SET_ENTRIES.saturating_sub(values.len()));
+                    e.condition(format!("(size({map}) <= {room} OR ({}))", exists_all.join(" AND ")));
+                }
+            }
+        }
+        plan_daily(&mut e, &days, &belief.daily);
+        plan_triage(&mut e, agg, belief, now);
+        let (n, add) = (e.name("numOccurrences"), e.n(agg.count()));
+        e.add(format!("{n} {add}"));
+        match (thresholds, belief.count) {
+            (None, _) => {}
+            (Some(_), Some(stored)) => {
+                let stored = e.n(stored);
+                e.condition(format!("{n} = {stored}"));
+            }
+            // Assume no threshold is crossed: the stored count is not within k below one.
+            (Some(thresholds), None) => {
+                for t in thresholds {
+                    let (lo, hi) = (t.saturating_sub(agg.count()), t.saturating_sub(1));
+                    if lo <= hi {
+                        let (lo, hi) = (e.n(lo), e.n(hi));
+                        e.condition(format!("NOT ({n} BETWEEN {lo} AND {hi})"));
+                    }
+                }
+            }
+        }
+    }
+
+    if newest || !belief.exists {
+        let latest: [(&str, AttributeValue); 8] = [
+            ("lastOccurredAt", AttributeValue::S(t.clone())),
+            (SortKey::Exact.attribute(), AttributeValue::S(SortKey::Exact.value(o.occurred_at, id))),
+            (SortKey::Bucketed.attribute(), AttributeValue::S(SortKey::Bucketed.value(o.occurred_at, id))),
+            (TTL_ATTRIBUTE, AttributeValue::N(expires.to_string())),
+            ("message", AttributeValue::S(o.message.clone())),
+            ("account", AttributeValue::S(o.envelope.account.clone())),
+            ("region", AttributeValue::S(o.envelope.region.clone())),
+            ("source", AttributeValue::S(o.envelope.source.clone())),
+        ];
+        for (attr, value) in latest {
+            let (n, v) = (e.name(attr), e.value(value));
+            e.set(format!("{n} = {v}"));
+        }
+    }
+    e
+}
+
+/// The per-day counts of an update of an existing group.
+fn plan_daily(e: &mut Expr, days: &BTreeMap<String, u64>, belief: &DailyBelief) {
+    if days.is_empty() {
+        return;
+    }
+    let map = e.name(daily::ATTRIBUTE);
+    if *belief == DailyBelief::Missing {
+        e.condition(format!("attribute_not_exists({map})"));
+        let v = e.value(days_map(days));
+        e.set(format!("{map} = {v}"));
+        return;
+    }
+    let zero = e.n(0);
+    let mut exists_all = Vec::new();
+    for (day, n) in days {
+        let path = e.path(daily::ATTRIBUTE, day);
+        let add = e.n(n);
+        e.set(format!("{path} = if_not_exists({path}, {zero}) + {add}"));
+        exists_all.push(format!("attribute_exists({path})"));
+    }
+    match belief {
+        DailyBelief::Stored { size, evict } => {
+            let size = e.n(size);
+            e.condition(format!("size({map}) = {size}"));
+            for day in evict {
+                let old = e.path(daily::ATTRIBUTE, day);
+                e.condition(format!("attribute_exists({old})"));
+                e.remove(old);
+            }
+        }
+        _ => {
+            // Assume the map exists with room; prune the day that has just left the window.
+            e.condition(format!("attribute_exists({map})"));
+            let room = e.n(daily::MAX_ENTRIES.saturating_sub(days.len()));
+            e.condition(format!("(size({map}) <= {room} OR ({}))", exists_all.join(" AND ")));
+            let pruned: std::collections::BTreeSet<String> =
+                days.keys().filter_map(|d| daily::pruned_by(d)).filter(|d| !days.contains_key(d)).collect();
+            for day in pruned {
+                let old = e.path(daily::ATTRIBUTE, &day);
+                e.remove(old);
+            }
+        }
+    }
+}
+
+/// The triage part of an update of an existing group: assert it is not resolved, or, when it
+/// is, either reopen it (the occurrence is after the resolve time) or leave it resolved.
+fn plan_triage(e: &mut Expr, agg: &Aggregate, belief: &Belief, now: OffsetDateTime) {
+    let state = e.name(attr::STATE);
+    let resolved = e.s(TriageState::Resolved.as_str());
+    let TriageBelief::Resolved { at, version, history } = &belief.triage else {
+        e.condition(format!("(attribute_not_exists({state}) OR {state} <> {resolved})"));
+        return;
+    };
+    e.condition(format!("{state} = {resolved}"));
+    let version_n = e.name(attr::VERSION);
+    match version {
+        Some(v) => {
+            let v = e.n(v);
+            e.condition(format!("{version_n} = {v}"));
+        }
+        None => e.condition(format!("attribute_not_exists({version_n})")),
+    }
+    let Some(reopened) = belief.reopens(agg) else { return };
+    let t = time_fmt::format(agg.latest.occurred_at);
+    let note = format!("reopened: a failure occurred at {t}, after the group was resolved at {at}");
+    let entry = TriageEntry {
+        state: TriageState::Open.as_str().to_owned(),
+        at: time_fmt::format(now),
+        by: triage::INGEST_ACTOR.to_owned(),
+        note: Some(note.clone()),
+    };
+    let history = triage::history_with(entry.clone(), history);
+    let sets: [(&str, AttributeValue); 6] = [
+        (attr::STATE, AttributeValue::S(entry.state)),
+        (attr::AT, AttributeValue::S(entry.at)),
+        (attr::BY, AttributeValue::S(entry.by)),
+        (attr::NOTE, AttributeValue::S(note)),
+        (attr::HISTORY, item::history_attribute(&history)),
+        (attr::VERSION, AttributeValue::N((reopened + 1).to_string())),
+    ];
+    for (attr, value) in sets {
+        let (n, v) = (e.name(attr), e.value(value));
+        e.set(format!("{n} = {v}"));
+    }
+}
+
+impl Belief {
+    /// What the domain's transition rule needs of this belief (see
+    /// [`scan_failures_domain::group::transitions`]).
+    pub fn known(&self, agg: &Aggregate) -> Known {
+        Known { exists: self.exists, count: self.count, false_positive: self.suppressed, reopens: self.reopens(agg) }
+    }
+}

@@ -1,0 +1,14 @@
+//! The adapters around the domain (`scan-failures-domain`): DynamoDB ([`dynamo`]), EventBridge
+//! ([`eventbridge`]), the SDK's configuration ([`sdk`], [`backoff`]), the environment
+//! ([`config`]) and the logs ([`telemetry`]). The functions' `main`s build these once and hand
+//! them to their handlers.
+
+// Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod backoff;
+pub mod config;
+pub mod dynamo;
+pub mod eventbridge;
+pub mod sdk;
+pub mod telemetry;

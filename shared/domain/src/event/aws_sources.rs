@@ -1,0 +1,364 @@
+//! Scan failures reported by AWS itself: Amazon ECR basic scanning (`ECR Image Scan`) and
+//! Amazon Inspector enhanced scanning (`Inspector2 Coverage`). Neither carries a message, so
+//! each status maps to a reason code; statuses that are not failures are ignored.
+//!
+//! `aws_lambda_events::ecr_scan::EcrScanEvent` is not used: it requires
+//! `finding-severity-counts` and `image-tags`, which real failure events omit.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::envelope::{
+    bounds, deserialize, invalid, required, truncate, validate_envelope, Envelope, EventError, FieldProblem, Initiator,
+    Occurrence, Operation, Origin, Parsed, RawEnvelope,
+};
+use crate::classify::Reason;
+use crate::image::{validate_digest, ImageRef};
+use crate::time_fmt;
+
+pub const ECR_DETAIL_TYPE: &str = "ECR Image Scan";
+pub const ECR_SOURCE: &str = "aws.ecr";
+pub const INSPECTOR_DETAIL_TYPE: &str = "Inspector2 Coverage";
+pub const INSPECTOR_SOURCE: &str = "aws.inspector2";
+/// The Inspector coverage status whose reasons may be failures.
+pub const INACTIVE: &str = "INACTIVE";
+/// Tags read from an event at most.
+const MAX_TAGS: usize = 1000;
+const MAX_REPOSITORY_NAME: usize = 256;
+const MAX_STATUS: usize = 64;
+
+/// ECR basic-scan statuses that are failures, and their reasons. Every other status
+/// (`IN_PROGRESS`, `COMPLETE`, `ACTIVE`, `PENDING`, `IMAGE_ARCHIVED`, ...) is ignored.
+pub const ECR_FAILURES: [(&str, Reason); 5] = [
+    ("FAILED", Reason::ScanFailed),
+    ("UNSUPPORTED_IMAGE", Reason::UnsupportedImage),
+    ("SCAN_ELIGIBILITY_EXPIRED", Reason::ScanEligibilityExpired),
+    ("FINDINGS_UNAVAILABLE", Reason::FindingsUnavailable),
+    ("LIMIT_EXCEEDED", Reason::ScanQuotaExceeded),
+];
+
+/// Inspector `INACTIVE` reasons that are failures, and their reasons.
+pub const INSPECTOR_FAILURES: [(&str, Reason); 10] = [
+    ("ACCESS_DENIED", Reason::AccessDenied),
+    ("ACCESS_DENIED_TO_ENCRYPTION_KEY", Reason::EncryptionKeyAccessDenied),
+    ("INTERNAL_ERROR", Reason::InternalError),
+    ("UNSUPPORTED_OS", Reason::UnsupportedImage),
+    ("UNSUPPORTED_MEDIA_TYPE", Reason::UnsupportedImage),
+    ("UNSUPPORTED_CONFIG_FILE", Reason::UnsupportedImage),
+    ("UNSUPPORTED_LANGUAGE", Reason::UnsupportedImage),
+    ("IMAGE_SIZE_EXCEEDED", Reason::ImageTooLarge),
+    ("SCAN_ELIGIBILITY_EXPIRED", Reason::ScanEligibilityExpired),
+    ("NO_RESOURCES_FOUND", Reason::UnsupportedImage),
+];
+
+/// Inspector `INACTIVE` reasons that are not failures. An `INACTIVE` reason in neither list is
+/// stored as `UNKNOWN`, so a cause AWS adds later is seen rather than dropped.
+pub const INSPECTOR_NOT_FAILURES: [&str; 14] = [
+    "PENDING_INITIAL_SCAN",
+    "SCAN_FREQUENCY_MANUAL",
+    "SCAN_FREQUENCY_SCAN_ON_PUSH",
+    "EXCLUDED_BY_TAG",
+    "RESOURCE_TERMINATED",
+    "SUCCESSFUL",
+    "PENDING_DISABLE",
+    "SCAN_IN_PROGRESS",
+    "IMAGE_ARCHIVED",
+    "PENDING_REVIVAL",
+    "DEEP_INSPECTION_PACKAGE_COLLECTION_LIMIT_EXCEEDED",
+    "DEEP_INSPECTION_NO_INVENTORY",
+    "STALE_INVENTORY",
+    "NO_INVENTORY",
+];
+
+#[derive(Debug, Deserialize)]
+struct EcrDetail {
+    #[serde(rename = "scan-status")]
+    scan_status: String,
+    #[serde(rename = "repository-name")]
+    repository_name: String,
+    #[serde(rename = "image-digest")]
+    image_digest: String,
+    #[serde(rename = "image-tags", default)]
+    image_tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InspectorDetail {
+    scan_status: InspectorStatus,
+    #[serde(default)]
+    scan_type: Option<String>,
+    #[serde(default)]
+    event_timestamp: Option<serde_json::Value>,
+    #[serde(default)]
+    ecr_image_tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InspectorStatus {
+    status_code_value: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn bounded(field: &'static str, value: String, max: usize) -> Result<String, EventError> {
+    required(field, value, max)
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` (or `@<digest>` without a tag),
+/// with the digest kept as the resource id.
+fn ecr_image(
+    field: &'static str,
+    account: &str,
+    region: &str,
+    repository: &str,
+    tag: Option<&str>,
+    digest: &str,
+) -> Result<ImageRef, EventError> {
+    let registry = format!("{account}.dkr.ecr.{region}.amazonaws.com");
+    let reference = match tag {
+        Some(t) => format!("{registry}/{repository}:{t}@{digest}"),
+        None => format!("{registry}/{repository}@{digest}"),
+    };
+    ImageRef::parse(&reference).map_err(|e| invalid(field, FieldProblem::Image(e)))
+}
+
+fn first_tag(field: &'static str, tags: Option<Vec<String>>) -> Result<Option<String>, EventError> {
+    let tags = tags.unwrap_or_default();
+    if tags.len() > MAX_TAGS {
+        return Err(invalid(field, FieldProblem::TooMany { max: MAX_TAGS, got: tags.len() }));
+    }
+    Ok(tags.into_iter().map(|t| t.trim().to_owned()).find(|t| !t.is_empty()))
+}
+
+fn occurrence(
+    envelope: Envelope,
+    origin: Origin,
+    image: ImageRef,
+    reason: Reason,
+    message: String,
+    at: OffsetDateTime,
+) -> Parsed {
+    Parsed::Failure(Box::new(Occurrence {
+        envelope,
+        operation: Operation::RegistryScan,
+        origin,
+        image,
+        deployment: None,
+        cluster: None,
+        message: truncate(message, bounds::MESSAGE_STORED),
+        reason,
+        initiator: Initiator::default(),
+        occurred_at: at,
+    }))
+}
+
+/// An Amazon ECR basic-scan event.
+pub fn parse_ecr(value: serde_json::Value) -> Result<Parsed, EventError> {
+    let mut raw: RawEnvelope<EcrDetail> = deserialize(value)?;
+    let envelope = validate_envelope(&mut raw, ECR_DETAIL_TYPE)?;
+    let status = bounded("detail.scan-status", std::mem::take(&mut raw.detail.scan_status), MAX_STATUS)?;
+    let Some(reason) = ECR_FAILURES.iter().find(|(s, _)| *s == status).map(|(_, r)| *r) else {
+        return Ok(Parsed::Ignored {
+            event_id: envelope.id,
+            why: format!("ECR scan status {status} is not a failure"),
+        });
+    };
+    let repository =
+        bounded("detail.repository-name", std::mem::take(&mut raw.detail.repository_name), MAX_REPOSITORY_NAME)?;
+    let digest = std::mem::take(&mut raw.detail.image_digest);
+    validate_digest(&digest).map_err(|e| invalid("detail.image-digest", FieldProblem::Digest(e)))?;
+    let tag = first_tag("detail.image-tags", raw.detail.image_tags.take())?;
+    // The repository ARN names the registry's account and region; fall back to the envelope's.
+    let (account, region) = raw
+        .resources
+        .iter()
+        .find_map(|r| ecr_arn(r).map(|a| (a.account.to_owned(), a.region.to_owned())))
+        .unwrap_or_else(|| (envelope.account.clone(), envelope.region.clone()));
+    let image = ecr_image("detail.repository-name", &account, &region, &repository, tag.as_deref(), &digest)?;
+    let message = format!("Amazon ECR basic scan of {repository}@{digest} ended with status {status}");
+    let at = envelope.time;
+    Ok(occurrence(envelope, Origin::Ecr, image, reason, message, at))
+}
+
+struct EcrArn<'a> {
+    region: &'a str,
+    account: &'a str,
+    /// What follows `repository/`.
+    path: &'a str,
+}
+
+fn ecr_arn(arn: &str) -> Option<EcrArn<'_>> {
+    let rest = ["arn:aws:ecr:", "arn:aws-cn:ecr:", "arn:aws-us-gov:ecr:"].iter().find_map(|p| arn.strip_prefix(p))?;
+    let (region, rest) = rest.split_once(':')?;
+    let (account, rest) = rest.split_once(':')?;
+    let path = rest.strip_prefix("repository/")?;
+    (crate::text::is_account_id(account) && !region.is_empty()).then_some(EcrArn { region, account, path })
+}
+
+/// Inspector's `eventTimestamp` comes as RFC 3339, as an ISO date-time without offset (UTC),
+/// or as epoch seconds or milliseconds; anything else yields `None`.
+fn inspector_time(value: &serde_json::Value) -> Option<OffsetDateTime> {
+    match value {
+        serde_json::Value::String(s) if s.len() <= 64 => time_fmt::parse(s).or_else(|| {
+            let naive = time::format_description::well_known::Iso8601::DEFAULT;
+            time::PrimitiveDateTime::parse(s, &naive).ok().map(time::PrimitiveDateTime::assume_utc)
+        }),
+        serde_json::Value::Number(n) => {
+            let secs = n.as_f64()?;
+            let secs = if secs > 1e11 { secs / 1000.0 } else { secs };
+            OffsetDateTime::from_unix_timestamp(secs as i64).ok()
+        }
+        _ => None,
+    }
+}
+
+/// An Amazon Inspector coverage event.
+pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
+    let mut raw: RawEnvelope<InspectorDetail> = deserialize(value)?;
+    let envelope = validate_envelope(&mut raw, INSPECTOR_DETAIL_TYPE)?;
+    let status = bounded(
+        "detail.scanStatus.statusCodeValue",
+        std::mem::take(&mut raw.detail.scan_status.status_code_value),
+        MAX_STATUS,
+    )?;
+    let reason_text = raw.detail.scan_status.reason.take().map(|r| truncate(r, MAX_STATUS)).unwrap_or_default();
+    let Some(arn) = raw.resources.iter().find_map(|r| ecr_arn(r).filter(|a| a.path.contains("/sha256:"))) else {
+        return Ok(Parsed::Ignored {
+            event_id: envelope.id,
+            why: "resource is not an Amazon ECR container image".into(),
+        });
+    };
+    if status != INACTIVE {
+        return Ok(Parsed::Ignored { event_id: envelope.id, why: format!("Inspector coverage status {status}") });
+    }
+    if INSPECTOR_NOT_FAILURES.contains(&reason_text.as_str()) {
+        return Ok(Parsed::Ignored {
+            event_id: envelope.id,
+            why: format!("Inspector reason {reason_text} is not a failure"),
+        });
+    }
+    let reason =
+        INSPECTOR_FAILURES.iter().find(|(r, _)| *r == reason_text).map_or(Reason::Unknown, |(_, reason)| *reason);
+    let Some((repository, digest)) = arn.path.rsplit_once('/') else {
+        return Err(invalid(
+            "resources",
+            FieldProblem::NotExpected { expected: "an ECR image ARN", got: truncate(arn.path.to_owned(), 128) },
+        ));
+    };
+    validate_digest(digest).map_err(|e| invalid("resources", FieldProblem::Digest(e)))?;
+    let tag = first_tag("detail.ecrImageTags", raw.detail.ecr_image_tags.take())?;
+    let image = ecr_image("resources", arn.account, arn.region, repository, tag.as_deref(), digest)?;
+    let scan_type = raw.detail.scan_type.take().map(|t| truncate(t, MAX_STATUS)).unwrap_or_else(|| "PACKAGE".into());
+    let message = format!(
+        "Amazon Inspector stopped scanning {repository}@{digest}: coverage INACTIVE, reason {reason_text} (scan type {scan_type})"
+    );
+    let at = raw.detail.event_timestamp.as_ref().and_then(inspector_time).unwrap_or(envelope.time);
+    Ok(occurrence(envelope, Origin::Inspector, image, reason, message, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DIGEST: &str = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd12345678";
+
+    fn ecr(status: &str) -> serde_json::Value {
+        json!({"version": "0", "id": "85fc3613-e913-7fc4-a80c-a3753e4aa9ae", "detail-type": "ECR Image Scan",
+            "source": "aws.ecr", "account": "123456789012", "time": "2026-11-25T02:36:48Z", "region": "us-east-1",
+            "resources": ["arn:aws:ecr:us-east-1:123456789012:repository/team/api"],
+            "detail": {"scan-status": status, "repository-name": "team/api", "image-digest": DIGEST}})
+    }
+
+    fn inspector(status: &str, reason: &str, resource: &str) -> serde_json::Value {
+        json!({"version": "0", "id": "3f6e3b9c-4c1a-4d0e-9a55-2a8f1f0c1d11", "detail-type": "Inspector2 Coverage",
+            "source": "aws.inspector2", "account": "123456789012", "time": "2026-11-25T03:00:00Z", "region": "us-east-1",
+            "resources": [resource],
+            "detail": {"scanStatus": {"statusCodeValue": status, "reason": reason}, "scanType": "PACKAGE",
+                "eventTimestamp": "2026-11-25T02:59:58.120000"}})
+    }
+
+    fn failure(p: Result<Parsed, EventError>) -> Box<Occurrence> {
+        match p {
+            Ok(Parsed::Failure(o)) => o,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_ecr_failure_status_maps_to_its_reason_and_others_are_ignored() {
+        for (status, reason) in ECR_FAILURES {
+            let o = failure(parse_ecr(ecr(status)));
+            assert_eq!(o.reason, reason, "{status}");
+            assert_eq!(o.operation, Operation::RegistryScan);
+            assert_eq!(o.origin, Origin::Ecr);
+            assert_eq!(o.image.normalized(), format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api@{DIGEST}"));
+            assert_eq!(o.image.digest.as_deref(), Some(DIGEST));
+        }
+        for status in ["COMPLETE", "IN_PROGRESS", "ACTIVE", "PENDING", "IMAGE_ARCHIVED"] {
+            assert!(matches!(parse_ecr(ecr(status)), Ok(Parsed::Ignored { .. })), "{status}");
+        }
+    }
+
+    #[test]
+    fn an_ecr_tag_names_the_image_and_malformed_ecr_events_are_rejected() {
+        let mut e = ecr("FAILED");
+        e["detail"]["image-tags"] = json!(["v1.2", "latest"]);
+        let o = failure(parse_ecr(e));
+        assert_eq!(o.image.normalized(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api:v1.2");
+        let mut e = ecr("FAILED");
+        e["detail"]["image-digest"] = json!("sha256:nope");
+        assert_eq!(parse_ecr(e).unwrap_err().field(), "detail.image-digest");
+        let mut e = ecr("FAILED");
+        e["detail"].as_object_mut().map(|d| d.remove("repository-name"));
+        assert_eq!(parse_ecr(e).unwrap_err().to_string(), "detail: missing field `repository-name`");
+        let mut e = ecr("FAILED");
+        e["detail"]["repository-name"] = json!("Team/API");
+        assert_eq!(parse_ecr(e).unwrap_err().field(), "detail.repository-name");
+    }
+
+    #[test]
+    fn inspector_inactive_failures_on_ecr_images_are_failures_and_the_rest_is_ignored() {
+        let image = format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}");
+        for (reason_text, reason) in INSPECTOR_FAILURES {
+            let o = failure(parse_inspector(inspector("INACTIVE", reason_text, &image)));
+            assert_eq!(o.reason, reason, "{reason_text}");
+            assert_eq!(o.origin, Origin::Inspector);
+            assert_eq!(time_fmt::format(o.occurred_at), "2026-11-25T02:59:58.120Z");
+        }
+        for reason_text in INSPECTOR_NOT_FAILURES {
+            assert!(matches!(parse_inspector(inspector("INACTIVE", reason_text, &image)), Ok(Parsed::Ignored { .. })));
+        }
+        assert!(matches!(parse_inspector(inspector("ACTIVE", "SUCCESSFUL", &image)), Ok(Parsed::Ignored { .. })));
+        let ec2 = "arn:aws:ec2:us-east-1:123456789012:instance/i-0c2a343f1948d5205";
+        assert!(matches!(parse_inspector(inspector("INACTIVE", "ACCESS_DENIED", ec2)), Ok(Parsed::Ignored { .. })));
+        assert_eq!(failure(parse_inspector(inspector("INACTIVE", "SOMETHING_NEW", &image))).reason, Reason::Unknown);
+    }
+
+    #[test]
+    fn inspector_timestamps_are_parsed_in_every_format_or_fall_back_to_the_envelope() {
+        assert_eq!(
+            inspector_time(&json!("2026-11-25T02:59:58Z")).map(time_fmt::format).as_deref(),
+            Some("2026-11-25T02:59:58.000Z")
+        );
+        assert_eq!(
+            inspector_time(&json!("2026-11-25T02:59:58.120000")).map(time_fmt::format).as_deref(),
+            Some("2026-11-25T02:59:58.120Z")
+        );
+        assert_eq!(
+            inspector_time(&json!(1795575598)).map(time_fmt::format).as_deref(),
+            Some("2026-11-25T02:59:58.000Z")
+        );
+        assert_eq!(
+            inspector_time(&json!(1795575598000u64)).map(time_fmt::format).as_deref(),
+            Some("2026-11-25T02:59:58.000Z")
+        );
+        assert_eq!(inspector_time(&json!("yesterday")), None);
+        let image = format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}");
+        let mut e = inspector("INACTIVE", "ACCESS_DENIED", &image);
+        e["detail"]["eventTimestamp"] = json!("garbage");
+        assert_eq!(time_fmt::format(failure(parse_inspector(e)).occurred_at), "2026-11-25T03:00:00.000Z");
+    }
+}

@@ -1,0 +1,349 @@
+//! The parts of event contract v1 that every source shares: the EventBridge envelope, the
+//! validated [`Occurrence`] every source produces, the bounds on fields from outside, and the
+//! errors that name the offending field. Every string and collection from outside is bounded;
+//! a required field past its bound is a rejection, an optional or free-text field is truncated
+//! with [`TRUNCATION_MARKER`].
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::classify::Reason;
+use crate::image::{DigestError, ImageRef, ImageRefError};
+use crate::text;
+use crate::time_fmt;
+
+/// Appended to a free-text field that was cut to its bound.
+pub const TRUNCATION_MARKER: &str = "…[truncated]";
+
+/// Bounds on fields from outside, in bytes (collections: in entries).
+pub mod bounds {
+    pub const EVENT_ID: usize = 256;
+    pub const SOURCE: usize = 256;
+    pub const REGION: usize = 64;
+    pub const RESOURCES: usize = 64;
+    pub const RESOURCE: usize = 2048;
+    pub const MESSAGE_STORED: usize = 4096;
+    /// A message longer than this is refused rather than truncated: no real scanner error is
+    /// this long, and EventBridge's own entry limit is 256 KiB.
+    pub const MESSAGE_ACCEPTED: usize = 65_536;
+    pub const ERROR_CODE: usize = 64;
+    pub const CLUSTER: usize = 253;
+    pub const DEPLOYMENT_NAME: usize = 253;
+    pub const NAMESPACE: usize = 63;
+    pub const INITIATOR_ID: usize = 2048;
+    pub const USER_AGENT: usize = 512;
+}
+
+/// Which scan was attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Operation {
+    #[serde(rename = "image scan")]
+    ImageScan,
+    #[serde(rename = "image check")]
+    ImageCheck,
+    #[serde(rename = "image sbom")]
+    ImageSbom,
+    #[serde(rename = "deployment check")]
+    DeploymentCheck,
+    /// A scan run by the registry itself (Amazon ECR, Amazon Inspector); not part of the
+    /// "Image Scan Failed" contract, so never deserialized from it.
+    #[serde(rename = "registry scan", skip_deserializing)]
+    RegistryScan,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] =
+        [Self::ImageScan, Self::ImageCheck, Self::ImageSbom, Self::DeploymentCheck, Self::RegistryScan];
+    /// The operations of the "Image Scan Failed" contract.
+    pub const NATIVE: [Operation; 4] = [Self::ImageScan, Self::ImageCheck, Self::ImageSbom, Self::DeploymentCheck];
+
+    /// The contract's spelling (`image scan`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ImageScan => "image scan",
+            Self::ImageCheck => "image check",
+            Self::ImageSbom => "image sbom",
+            Self::DeploymentCheck => "deployment check",
+            Self::RegistryScan => "registry scan",
+        }
+    }
+
+    /// A spelling safe inside an attribute name (`image_scan`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::ImageScan => "image_scan",
+            Self::ImageCheck => "image_check",
+            Self::ImageSbom => "image_sbom",
+            Self::DeploymentCheck => "deployment_check",
+            Self::RegistryScan => "registry_scan",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// Where the scan was started from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Roxctl,
+    Api,
+    /// Amazon ECR basic scanning.
+    #[serde(skip_deserializing)]
+    Ecr,
+    /// Amazon Inspector enhanced scanning.
+    #[serde(skip_deserializing)]
+    Inspector,
+}
+
+impl Origin {
+    pub const ALL: [Origin; 4] = [Self::Roxctl, Self::Api, Self::Ecr, Self::Inspector];
+    /// The origins of the "Image Scan Failed" contract.
+    pub const NATIVE: [Origin; 2] = [Self::Roxctl, Self::Api];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Roxctl => "roxctl",
+            Self::Api => "api",
+            Self::Ecr => "ecr",
+            Self::Inspector => "inspector",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawEnvelope<D> {
+    #[serde(default)]
+    version: Option<String>,
+    id: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    account: String,
+    time: String,
+    region: String,
+    #[serde(default)]
+    pub(crate) resources: Vec<String>,
+    pub(crate) detail: D,
+}
+
+/// A deployment that referenced the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Deployment {
+    /// `namespace/name`, the key under which the group remembers it.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Who started the scan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Initiator {
+    pub id: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Where an event came from, as EventBridge recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub id: String,
+    pub source: String,
+    pub account: String,
+    pub region: String,
+    pub time: OffsetDateTime,
+}
+
+/// One failed scan, validated and classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub envelope: Envelope,
+    pub operation: Operation,
+    pub origin: Origin,
+    pub image: ImageRef,
+    pub deployment: Option<Deployment>,
+    pub cluster: Option<String>,
+    /// The scanner's text, truncated to [`bounds::MESSAGE_STORED`].
+    pub message: String,
+    pub reason: Reason,
+    pub initiator: Initiator,
+    pub occurred_at: OffsetDateTime,
+}
+
+/// How far in the future an occurrence may claim to be before it is clamped to the present
+/// (producer clock skew).
+pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Whether an occurrence is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Store,
+    /// Older than the retention window: storing it would create an already expired group.
+    Expired,
+}
+
+impl Occurrence {
+    /// Applies the timestamp rules: a time more than [`MAX_CLOCK_SKEW`] ahead of `now` is
+    /// clamped to `now`; a time at or before `now - retention` is not stored.
+    pub fn admit(&mut self, now: OffsetDateTime, retention: time::Duration) -> Admission {
+        if self.occurred_at > now + MAX_CLOCK_SKEW {
+            self.occurred_at = now;
+        }
+        if self.occurred_at + retention <= now {
+            Admission::Expired
+        } else {
+            Admission::Store
+        }
+    }
+}
+
+/// What an incoming event turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Failure(Box<Occurrence>),
+    /// A successful scan: acknowledged, never stored.
+    Success {
+        event_id: String,
+    },
+    /// An AWS scan status that is not a failure, or a resource out of scope: never stored.
+    Ignored {
+        event_id: String,
+        why: String,
+    },
+}
+
+/// Why an event was refused. The message names the field (as a JSON path) and the rule.
+#[derive(Debug, Error)]
+pub enum EventError {
+    #[error("{path}: {source}")]
+    Shape {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        #[source]
+        problem: FieldProblem,
+    },
+}
+
+impl EventError {
+    /// The JSON path of the offending field (`.` for the whole event).
+    pub fn field(&self) -> &str {
+        match self {
+            Self::Shape { path, .. } => path,
+            Self::Invalid { field, .. } => field,
+        }
+    }
+}
+
+/// The rule a field broke.
+#[derive(Debug, Error)]
+pub enum FieldProblem {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} bytes, got {got}")]
+    TooLong { max: usize, got: usize },
+    #[error("must have at most {max} entries, got {got}")]
+    TooMany { max: usize, got: usize },
+    #[error("must be {expected:?}, got {got:?}")]
+    NotExpected { expected: &'static str, got: String },
+    #[error("must be a JSON object: an EventBridge envelope")]
+    NotAnObject,
+    #[error("must be a 12-digit AWS account id")]
+    Account,
+    #[error("must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z")]
+    Timestamp,
+    #[error("is required when outcome is \"failure\"")]
+    RequiredForFailure,
+    #[error("is not a valid image reference: {0}")]
+    Image(#[source] ImageRefError),
+    #[error("{0}")]
+    Digest(#[source] DigestError),
+    #[error("must equal the digest in detail.image.name ({0})")]
+    DigestMismatch(String),
+}
+
+pub(crate) fn invalid(field: &'static str, problem: FieldProblem) -> EventError {
+    EventError::Invalid { field, problem }
+}
+
+/// Deserializes with the path of the offending field in the error.
+pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| EventError::Shape { path: e.path().to_string(), source: e.into_inner() })
+}
+
+pub(crate) fn required(field: &'static str, value: String, max: usize) -> Result<String, EventError> {
+    if value.trim().is_empty() {
+        return Err(invalid(field, FieldProblem::Empty));
+    }
+    if value.len() > max {
+        return Err(invalid(field, FieldProblem::TooLong { max, got: value.len() }));
+    }
+    Ok(value)
+}
+
+/// Cuts `value` to at most `max` bytes on a character boundary, marker included.
+pub fn truncate(mut value: String, max: usize) -> String {
+    if value.len() <= max {
+        return value;
+    }
+    let cut = text::prefix(&value, max.saturating_sub(TRUNCATION_MARKER.len())).len();
+    value.truncate(cut);
+    value.push_str(TRUNCATION_MARKER);
+    value
+}
+
+pub(crate) fn optional(value: Option<String>, max: usize) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).map(|v| truncate(v, max))
+}
+
+pub(crate) fn timestamp(field: &'static str, value: &str) -> Result<OffsetDateTime, EventError> {
+    time_fmt::parse(value).ok_or_else(|| invalid(field, FieldProblem::Timestamp))
+}
+
+/// Checks the envelope fields every event shares; `expected` is the detail-type it must have.
+pub(crate) fn validate_envelope<D>(raw: &mut RawEnvelope<D>, expected: &'static str) -> Result<Envelope, EventError> {
+    let id = required("id", std::mem::take(&mut raw.id), bounds::EVENT_ID)?;
+    if raw.detail_type != expected {
+        return Err(invalid(
+            "detail-type",
+            FieldProblem::NotExpected { expected, got: truncate(std::mem::take(&mut raw.detail_type), 128) },
+        ));
+    }
+    if let Some(v) = raw.version.as_deref() {
+        if v != "0" {
+            return Err(invalid(
+                "version",
+                FieldProblem::NotExpected { expected: "0", got: truncate(v.to_owned(), 16) },
+            ));
+        }
+    }
+    let source = required("source", std::mem::take(&mut raw.source), bounds::SOURCE)?;
+    if !text::is_account_id(&raw.account) {
+        return Err(invalid("account", FieldProblem::Account));
+    }
+    let region = required("region", std::mem::take(&mut raw.region), bounds::REGION)?;
+    let time = timestamp("time", &raw.time)?;
+    if raw.resources.len() > bounds::RESOURCES {
+        return Err(invalid("resources", FieldProblem::TooMany { max: bounds::RESOURCES, got: raw.resources.len() }));
+    }
+    if let Some(r) = raw.resources.iter().find(|r| r.len() > bounds::RESOURCE) {
+        return Err(invalid("resources", FieldProblem::TooLong { max: bounds::RESOURCE, got: r.len() }));
+    }
+    Ok(Envelope { id, source, account: std::mem::take(&mut raw.account), region, time })
+}

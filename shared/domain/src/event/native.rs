@@ -1,0 +1,312 @@
+//! The product's own event, `detail-type: "Image Scan Failed"` (contract v1), as `scanfail run`,
+//! CI pipelines and the StackRox API publish it: validated, normalized and classified into an
+//! [`Occurrence`].
+
+use serde::Deserialize;
+
+use super::envelope::{
+    bounds, deserialize, invalid, optional, required, timestamp, truncate, validate_envelope, Deployment, EventError,
+    FieldProblem, Initiator, Occurrence, Operation, Origin, Parsed, RawEnvelope,
+};
+use crate::classify;
+use crate::image::{validate_digest, ImageRef, ImageRefError};
+
+/// The `detail-type` of the product's own event.
+pub const DETAIL_TYPE: &str = "Image Scan Failed";
+
+/// An "Image Scan Failed" envelope.
+pub fn parse(value: serde_json::Value) -> Result<Parsed, EventError> {
+    validate(deserialize(value)?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Outcome {
+    #[default]
+    Failure,
+    Success,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDetail {
+    operation: Operation,
+    origin: Origin,
+    #[serde(default)]
+    outcome: Outcome,
+    image: RawImage,
+    #[serde(default)]
+    deployment: Option<RawDeployment>,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    error: Option<RawError>,
+    #[serde(default)]
+    initiator: Option<RawInitiator>,
+    #[serde(default)]
+    occurred_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawImage {
+    name: String,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawDeployment {
+    name: String,
+    namespace: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawError {
+    message: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawInitiator {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+}
+
+fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
+    let envelope = validate_envelope(&mut raw, DETAIL_TYPE)?;
+    let time = envelope.time;
+    let detail = raw.detail;
+    if detail.outcome == Outcome::Success {
+        return Ok(Parsed::Success { event_id: envelope.id });
+    }
+
+    let image = ImageRef::parse(&detail.image.name).map_err(|e| match e {
+        ImageRefError::Empty => invalid("detail.image.name", FieldProblem::Empty),
+        ImageRefError::TooLong(got) => {
+            invalid("detail.image.name", FieldProblem::TooLong { max: crate::image::MAX_REFERENCE_BYTES, got })
+        }
+        other => invalid("detail.image.name", FieldProblem::Image(other)),
+    })?;
+    let image = match detail.image.digest {
+        None => image,
+        Some(d) => {
+            validate_digest(&d).map_err(|e| invalid("detail.image.digest", FieldProblem::Digest(e)))?;
+            match &image.digest {
+                Some(own) if *own != d => {
+                    return Err(invalid("detail.image.digest", FieldProblem::DigestMismatch(own.clone())))
+                }
+                _ => ImageRef { digest: Some(d), ..image },
+            }
+        }
+    };
+
+    let error = detail.error.ok_or_else(|| invalid("detail.error", FieldProblem::RequiredForFailure))?;
+    if error.message.len() > bounds::MESSAGE_ACCEPTED {
+        return Err(invalid(
+            "detail.error.message",
+            FieldProblem::TooLong { max: bounds::MESSAGE_ACCEPTED, got: error.message.len() },
+        ));
+    }
+    let code = optional(error.code, bounds::ERROR_CODE);
+    if error.message.trim().is_empty() && code.is_none() {
+        return Err(invalid("detail.error.message", FieldProblem::Empty));
+    }
+    let message = truncate(error.message.trim().to_owned(), bounds::MESSAGE_STORED);
+    let reason = classify::classify(code.as_deref(), &message);
+
+    let deployment = match detail.deployment {
+        None => None,
+        Some(d) => Some(Deployment {
+            name: required("detail.deployment.name", d.name, bounds::DEPLOYMENT_NAME)?,
+            namespace: required("detail.deployment.namespace", d.namespace, bounds::NAMESPACE)?,
+        }),
+    };
+    let initiator = detail.initiator.map_or_else(Initiator::default, |i| Initiator {
+        id: optional(i.id, bounds::INITIATOR_ID),
+        user_agent: optional(i.user_agent, bounds::USER_AGENT),
+    });
+    let occurred_at = match detail.occurred_at.as_deref() {
+        Some(t) => timestamp("detail.occurredAt", t)?,
+        None => time,
+    };
+
+    Ok(Parsed::Failure(Box::new(Occurrence {
+        envelope,
+        operation: detail.operation,
+        origin: detail.origin,
+        image,
+        deployment,
+        cluster: optional(detail.cluster, bounds::CLUSTER),
+        message,
+        reason,
+        initiator,
+        occurred_at,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Reason;
+    use crate::event::{parse, Admission, TRUNCATION_MARKER};
+    use crate::time_fmt;
+    use serde_json::json;
+
+    fn envelope(detail: serde_json::Value) -> serde_json::Value {
+        json!({
+            "version": "0",
+            "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "Image Scan Failed",
+            "source": "com.example.roxctl",
+            "account": "123456789012",
+            "time": "2026-11-25T10:00:00Z",
+            "region": "eu-west-1",
+            "resources": [],
+            "detail": detail
+        })
+    }
+
+    fn failure() -> serde_json::Value {
+        json!({
+            "operation": "image scan",
+            "origin": "roxctl",
+            "image": {"name": "nginx"},
+            "error": {"message": "context deadline exceeded"}
+        })
+    }
+
+    fn err_text(v: serde_json::Value) -> String {
+        match parse(v) {
+            Ok(p) => panic!("expected a rejection, got {p:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_minimal_failure_is_parsed_normalized_and_classified() {
+        let Ok(Parsed::Failure(o)) = parse(envelope(failure())) else { panic!("not a failure") };
+        assert_eq!(o.image.normalized(), "docker.io/library/nginx:latest");
+        assert_eq!(o.reason, Reason::Timeout);
+        assert_eq!(o.operation, Operation::ImageScan);
+        assert_eq!(o.origin, Origin::Roxctl);
+        assert_eq!(o.occurred_at, o.envelope.time);
+        assert_eq!(o.envelope.account, "123456789012");
+    }
+
+    #[test]
+    fn a_success_is_acknowledged_without_an_occurrence() {
+        let mut d = failure();
+        d["outcome"] = json!("success");
+        d.as_object_mut().map(|m| m.remove("error"));
+        assert_eq!(
+            parse(envelope(d)).ok(),
+            Some(Parsed::Success { event_id: "6a7e8feb-b491-4cf7-a9f1-bf3703467718".into() })
+        );
+    }
+
+    #[test]
+    fn malformed_events_are_rejected_naming_the_field_and_rule() {
+        let mut no_detail = envelope(json!({}));
+        no_detail.as_object_mut().map(|m| m.remove("detail"));
+        assert_eq!(err_text(no_detail), ".: missing field `detail`");
+
+        let mut d = failure();
+        d["image"]["name"] = json!(42);
+        assert_eq!(err_text(envelope(d)), "detail.image.name: invalid type: integer `42`, expected a string");
+
+        let mut d = failure();
+        d["operation"] = json!("image scna");
+        assert_eq!(
+            err_text(envelope(d)),
+            "detail.operation: unknown variant `image scna`, expected one of `image scan`, `image check`, `image sbom`, `deployment check`"
+        );
+
+        let mut d = failure();
+        d["image"]["name"] = json!("");
+        assert_eq!(err_text(envelope(d)), "detail.image.name: must not be empty");
+
+        let mut d = failure();
+        d["image"]["digest"] = json!("sha256:xyz");
+        assert_eq!(
+            err_text(envelope(d)),
+            "detail.image.digest: must be \"sha256:\" followed by 64 lower-case hex characters"
+        );
+
+        let mut d = failure();
+        d["error"]["message"] = json!("x".repeat(300 * 1024));
+        assert_eq!(err_text(envelope(d)), "detail.error.message: must be at most 65536 bytes, got 307200");
+
+        assert_eq!(err_text(json!(["not", "an", "envelope"])), ".: must be a JSON object: an EventBridge envelope");
+        assert_eq!(err_text(json!({"Records": []})), ".: missing field `id`");
+
+        let mut d = failure();
+        d.as_object_mut().map(|m| m.remove("error"));
+        assert_eq!(err_text(envelope(d)), "detail.error: is required when outcome is \"failure\"");
+
+        let mut e = envelope(failure());
+        e["account"] = json!("12345");
+        assert_eq!(err_text(e), "account: must be a 12-digit AWS account id");
+
+        let mut e = envelope(failure());
+        e["detail-type"] = json!("Something Else");
+        assert_eq!(err_text(e), "detail-type: must be \"Image Scan Failed\", got \"Something Else\"");
+    }
+
+    #[test]
+    fn free_text_past_its_bound_is_truncated_with_a_marker() {
+        let mut d = failure();
+        d["error"]["message"] = json!("é".repeat(5000));
+        d["cluster"] = json!("c".repeat(300));
+        d["initiator"] = json!({"id": "arn:aws:iam::123456789012:user/alice", "userAgent": "u".repeat(600)});
+        let Ok(Parsed::Failure(o)) = parse(envelope(d)) else { panic!("not a failure") };
+        assert!(o.message.len() <= bounds::MESSAGE_STORED && o.message.ends_with(TRUNCATION_MARKER));
+        assert_eq!(o.cluster.as_deref().map(str::len), Some(253 - TRUNCATION_MARKER.len() + TRUNCATION_MARKER.len()));
+        assert_eq!(o.initiator.user_agent.as_deref().map(str::len), Some(bounds::USER_AGENT));
+        assert_eq!(o.initiator.id.as_deref(), Some("arn:aws:iam::123456789012:user/alice"));
+    }
+
+    #[test]
+    fn a_digest_field_becomes_the_resource_id_and_must_agree_with_the_name() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let mut d = failure();
+        d["image"]["digest"] = json!(digest);
+        let Ok(Parsed::Failure(o)) = parse(envelope(d)) else { panic!("not a failure") };
+        assert_eq!(o.image.digest.as_deref(), Some(digest.as_str()));
+
+        let mut d = failure();
+        d["image"]["name"] = json!(format!("nginx@sha256:{}", "b".repeat(64)));
+        d["image"]["digest"] = json!(digest);
+        assert!(err_text(envelope(d)).starts_with("detail.image.digest: must equal the digest"));
+    }
+
+    #[test]
+    fn future_times_are_clamped_and_times_past_retention_are_not_stored() {
+        let Ok(Parsed::Failure(mut o)) = parse(envelope(failure())) else { panic!("not a failure") };
+        let now = time_fmt::parse("2026-11-25T10:00:00Z").unwrap();
+        let days = time::Duration::days(4);
+        o.occurred_at = time_fmt::parse("2030-01-01T00:00:00Z").unwrap();
+        assert_eq!(o.admit(now, days), Admission::Store);
+        assert_eq!(o.occurred_at, now);
+        o.occurred_at = now + time::Duration::minutes(4);
+        assert_eq!(o.admit(now, days), Admission::Store);
+        assert_eq!(o.occurred_at, now + time::Duration::minutes(4));
+        o.occurred_at = now - days;
+        assert_eq!(o.admit(now, days), Admission::Expired);
+        o.occurred_at = time_fmt::parse("0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(o.admit(now, days), Admission::Expired);
+        o.occurred_at = now - days + time::Duration::seconds(1);
+        assert_eq!(o.admit(now, days), Admission::Store);
+    }
+
+    #[test]
+    fn occurred_at_overrides_the_envelope_time() {
+        let mut d = failure();
+        d["occurredAt"] = json!("2026-11-24T08:30:00.250+01:00");
+        let Ok(Parsed::Failure(o)) = parse(envelope(d)) else { panic!("not a failure") };
+        assert_eq!(time_fmt::format(o.occurred_at), "2026-11-24T07:30:00.250Z");
+    }
+}

@@ -1,0 +1,512 @@
+//! The summary and the daily trend: aggregates over the groups that match a request's filters.
+//!
+//! Both are fed every matching group once by the DynamoDB adapter's read side and add up what the groups already hold (their counts, per-day
+//! counts, sets), so their cost grows with the number of groups, never with the number of raw
+//! events. The builders here are pure and tested here; the outputs are bounded whatever
+//! the data (every breakdown that is not an enum has a cap, and `truncated` names the ones cut).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::event::{Operation, Origin};
+use crate::group::daily::day_key;
+use crate::group::{GroupRecord, GroupState};
+use crate::retention::RetentionDays;
+
+/// Most entries of `byCluster` and `byAccount`.
+pub const MAX_BREAKDOWN_KEYS: usize = 100;
+/// Most accounts in the drill-down, registries per account, repositories per registry: about
+/// 10,000 leaves at most, a response of well under 1 MiB. Narrow with `filter.account` or
+/// `filter.repository` to see the rest.
+pub const MAX_DRILL_ACCOUNTS: usize = 50;
+pub const MAX_DRILL_REGISTRIES: usize = 10;
+pub const MAX_DRILL_REPOSITORIES: usize = 20;
+
+/// Groups and their occurrences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub groups: u64,
+    pub occurrences: u64,
+}
+
+impl Tally {
+    fn add(&mut self, occurrences: u64) {
+        self.groups += 1;
+        self.occurrences += occurrences;
+    }
+}
+
+/// Groups only: a group remembers its clusters, not how often it failed on each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GroupTally {
+    pub groups: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageTally {
+    pub resource_name: String,
+    pub groups: u64,
+    pub occurrences: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepositoryNode {
+    pub repository: String,
+    pub groups: u64,
+    pub occurrences: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryNode {
+    pub registry: String,
+    pub groups: u64,
+    pub occurrences: u64,
+    pub repositories: Vec<RepositoryNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountNode {
+    pub account: String,
+    pub groups: u64,
+    pub occurrences: u64,
+    pub registries: Vec<RegistryNode>,
+}
+
+/// The answer of `GET /v1/administration/events/summary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub totals: Tally,
+    /// Reason code → groups and occurrences.
+    pub by_reason: BTreeMap<String, Tally>,
+    /// ACS level name → groups and occurrences.
+    pub by_level: BTreeMap<String, Tally>,
+    /// Operation → groups with at least one occurrence of it, and its occurrences.
+    pub by_operation: BTreeMap<String, Tally>,
+    /// Origin → the same.
+    pub by_origin: BTreeMap<String, Tally>,
+    /// Cluster → groups that remember it (at most [`MAX_BREAKDOWN_KEYS`], most groups first).
+    pub by_cluster: BTreeMap<String, GroupTally>,
+    /// Account of the latest occurrence → groups and occurrences (at most
+    /// [`MAX_BREAKDOWN_KEYS`], most occurrences first).
+    pub by_account: BTreeMap<String, Tally>,
+    /// The images with the most occurrences, most first.
+    pub top_images: Vec<ImageTally>,
+    /// Account → registry → repository, most occurrences first at each level.
+    pub accounts: Vec<AccountNode>,
+    /// The breakdowns cut by their cap: `byCluster`, `byAccount`, `accounts`,
+    /// `accounts.registries`, `accounts.registries.repositories`.
+    pub truncated: Vec<&'static str>,
+}
+
+/// Repository → tally.
+type Repositories = HashMap<String, Tally>;
+/// Registry → tally and repositories.
+type Registries = HashMap<String, (Tally, Repositories)>;
+
+/// Accumulates a [`Summary`] one group at a time.
+#[derive(Debug, Default)]
+pub struct SummaryBuilder {
+    totals: Tally,
+    by_reason: BTreeMap<String, Tally>,
+    by_level: BTreeMap<String, Tally>,
+    by_operation: BTreeMap<String, Tally>,
+    by_origin: BTreeMap<String, Tally>,
+    by_cluster: HashMap<String, u64>,
+    by_account: HashMap<String, Tally>,
+    images: HashMap<String, Tally>,
+    /// Account → tally and registries.
+    drill: HashMap<String, (Tally, Registries)>,
+}
+
+/// Most occurrences first, then most groups, then by key.
+fn by_weight<'a>(a: (&'a String, &'a Tally), b: (&'a String, &'a Tally)) -> std::cmp::Ordering {
+    b.1.occurrences.cmp(&a.1.occurrences).then(b.1.groups.cmp(&a.1.groups)).then_with(|| a.0.cmp(b.0))
+}
+
+/// The `cap` heaviest entries of `map`, heaviest first, and whether some were left out.
+fn heaviest<V>(map: &HashMap<String, V>, cap: usize, tally: impl Fn(&V) -> Tally) -> (Vec<(&String, &V)>, bool) {
+    let mut entries: Vec<(&String, &V)> = map.iter().collect();
+    entries.sort_by(|a, b| by_weight((a.0, &tally(a.1)), (b.0, &tally(b.1))));
+    let cut = entries.len() > cap;
+    entries.truncate(cap);
+    (entries, cut)
+}
+
+impl SummaryBuilder {
+    pub fn add(&mut self, g: &GroupRecord) {
+        let n = g.num_occurrences;
+        self.totals.add(n);
+        self.by_reason.entry(g.reason.clone()).or_default().add(n);
+        self.by_level.entry(format!("ADMINISTRATION_EVENT_LEVEL_{}", g.level)).or_default().add(n);
+        for (key, count) in g.op_counts.iter().filter(|(_, c)| **c > 0) {
+            let name = Operation::ALL
+                .into_iter()
+                .find(|o| o.key() == key)
+                .map_or_else(|| key.clone(), |o| o.as_str().to_owned());
+            self.by_operation.entry(name).or_default().add(*count);
+        }
+        for (key, count) in g.origin_counts.iter().filter(|(_, c)| **c > 0) {
+            let name = Origin::parse(key).map_or_else(|| key.clone(), |o| o.as_str().to_owned());
+            self.by_origin.entry(name).or_default().add(*count);
+        }
+        for cluster in g.clusters.keys() {
+            *self.by_cluster.entry(cluster.clone()).or_default() += 1;
+        }
+        self.by_account.entry(g.account.clone()).or_default().add(n);
+        self.images.entry(g.resource_name.clone()).or_default().add(n);
+        let (account, registries) = self.drill.entry(g.account.clone()).or_default();
+        account.add(n);
+        let (registry, repositories) = registries.entry(g.registry.clone()).or_default();
+        registry.add(n);
+        repositories.entry(g.repository.clone()).or_default().add(n);
+    }
+
+    /// The summary with the `top` images.
+    pub fn finish(self, top: usize) -> Summary {
+        let mut truncated = Vec::new();
+        let cluster_tallies: HashMap<String, Tally> =
+            self.by_cluster.iter().map(|(k, g)| (k.clone(), Tally { groups: *g, occurrences: 0 })).collect();
+        let (clusters, cut) = heaviest(&cluster_tallies, MAX_BREAKDOWN_KEYS, |t| *t);
+        if cut {
+            truncated.push("byCluster");
+        }
+        let by_cluster = clusters.into_iter().map(|(k, t)| (k.clone(), GroupTally { groups: t.groups })).collect();
+        let (accounts, cut) = heaviest(&self.by_account, MAX_BREAKDOWN_KEYS, |t| *t);
+        if cut {
+            truncated.push("byAccount");
+        }
+        let by_account = accounts.into_iter().map(|(k, t)| (k.clone(), *t)).collect();
+        let (images, _) = heaviest(&self.images, top, |t| *t);
+        let top_images = images
+            .into_iter()
+            .map(|(name, t)| ImageTally { resource_name: name.clone(), groups: t.groups, occurrences: t.occurrences })
+            .collect();
+
+        let (mut cut_registries, mut cut_repositories) = (false, false);
+        let (drill, cut_accounts) = heaviest(&self.drill, MAX_DRILL_ACCOUNTS, |(t, _)| *t);
+        let accounts = drill
+            .into_iter()
+            .map(|(account, (t, registries))| {
+                let (registries, cut) = heaviest(registries, MAX_DRILL_REGISTRIES, |(t, _)| *t);
+                cut_registries |= cut;
+                AccountNode {
+                    account: account.clone(),
+                    groups: t.groups,
+                    occurrences: t.occurrences,
+                    registries: registries
+                        .into_iter()
+                        .map(|(registry, (t, repositories))| {
+                            let (repositories, cut) = heaviest(repositories, MAX_DRILL_REPOSITORIES, |t| *t);
+                            cut_repositories |= cut;
+                            RegistryNode {
+                                registry: registry.clone(),
+                                groups: t.groups,
+                                occurrences: t.occurrences,
+                                repositories: repositories
+                                    .into_iter()
+                                    .map(|(repository, t)| RepositoryNode {
+                                        repository: repository.clone(),
+                                        groups: t.groups,
+                                        occurrences: t.occurrences,
+                                    })
+                                    .collect(),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        for (cut, name) in [
+            (cut_accounts, "accounts"),
+            (cut_registries, "accounts.registries"),
+            (cut_repositories, "accounts.registries.repositories"),
+        ] {
+            if cut {
+                truncated.push(name);
+            }
+        }
+        Summary {
+            totals: self.totals,
+            by_reason: self.by_reason,
+            by_level: self.by_level,
+            by_operation: self.by_operation,
+            by_origin: self.by_origin,
+            by_cluster,
+            by_account,
+            top_images,
+            accounts,
+            truncated,
+        }
+    }
+}
+
+/// Occurrences and groups first seen, of one day (or of the whole window).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayTally {
+    pub occurrences: u64,
+    pub new_groups: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrendDay {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub occurrences: u64,
+    pub new_groups: u64,
+    /// Reason code → that day's figures; reasons with neither are left out.
+    pub by_reason: BTreeMap<String, DayTally>,
+}
+
+/// The answer of `GET /v1/administration/events/trend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trend {
+    pub days: u32,
+    /// First and last day of the window (the last is today, UTC).
+    pub from: String,
+    pub until: String,
+    /// The first day whose figures are complete: groups whose last occurrence is older than
+    /// the retention are gone, and with them their earlier days.
+    pub complete_from: String,
+    pub totals: DayTally,
+    /// One entry per day, oldest first, days without failures included.
+    pub series: Vec<TrendDay>,
+}
+
+/// Accumulates a [`Trend`] one group at a time.
+#[derive(Debug)]
+pub struct TrendBuilder {
+    index: HashMap<String, usize>,
+    series: Vec<TrendDay>,
+    complete_from: String,
+}
+
+impl TrendBuilder {
+    /// The last `days` UTC days up to `now`'s, under `retention`.
+    pub fn new(days: u32, now: OffsetDateTime, retention: RetentionDays) -> Self {
+        let today = now.date();
+        let series: Vec<TrendDay> = (0..i64::from(days.max(1)))
+            .rev()
+            .map(|back| TrendDay {
+                date: day_key((today - time::Duration::days(back)).midnight().assume_utc()),
+                occurrences: 0,
+                new_groups: 0,
+                by_reason: BTreeMap::new(),
+            })
+            .collect();
+        let index = series.iter().enumerate().map(|(i, d)| (d.date.clone(), i)).collect();
+        let oldest_kept = now - retention.duration();
+        let first_whole = if oldest_kept.time() == time::Time::MIDNIGHT {
+            oldest_kept.date()
+        } else {
+            oldest_kept.date().next_day().unwrap_or(oldest_kept.date())
+        };
+        let complete_from = day_key(first_whole.midnight().assume_utc());
+        Self { index, series, complete_from }
+    }
+
+    /// The start of the window: groups whose last occurrence is earlier have nothing in it.
+    pub fn window_start(&self, now: OffsetDateTime) -> OffsetDateTime {
+        let days = self.series.len() as i64;
+        (now.date() - time::Duration::days(days - 1)).midnight().assume_utc()
+    }
+
+    pub fn add(&mut self, g: &GroupRecord, state: &GroupState) {
+        for (day, n) in &state.daily {
+            if let Some(&i) = self.index.get(day) {
+                self.series[i].occurrences += n;
+                self.series[i].by_reason.entry(g.reason.clone()).or_default().occurrences += n;
+            }
+        }
+        if let Some(&i) = g.created_at.get(..10).and_then(|d| self.index.get(d)) {
+            self.series[i].new_groups += 1;
+            self.series[i].by_reason.entry(g.reason.clone()).or_default().new_groups += 1;
+        }
+    }
+
+    pub fn finish(self) -> Trend {
+        let totals = self.series.iter().fold(DayTally::default(), |t, d| DayTally {
+            occurrences: t.occurrences + d.occurrences,
+            new_groups: t.new_groups + d.new_groups,
+        });
+        let from = self.series.first().map(|d| d.date.clone()).unwrap_or_default();
+        let until = self.series.last().map(|d| d.date.clone()).unwrap_or_default();
+        let complete_from = self.complete_from.max(from.clone());
+        Trend { days: self.series.len() as u32, from, until, complete_from, totals, series: self.series }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn group(n: usize, account: &str, image: &str, reason: &str, count: u64) -> GroupRecord {
+        let image_ref = crate::image::ImageRef::parse(image).unwrap();
+        GroupRecord {
+            id: format!("g{n}"),
+            domain: "Image Scanning".into(),
+            resource_type: "Image".into(),
+            resource_name: image_ref.normalized(),
+            resource_id: None,
+            repository: image_ref.repository(),
+            registry: image_ref.registry.clone(),
+            reason: reason.into(),
+            level: if reason == "TIMEOUT" { "WARNING".into() } else { "ERROR".into() },
+            message: String::new(),
+            num_occurrences: count,
+            created_at: "2026-11-23T10:00:00.000Z".into(),
+            last_occurred_at: "2026-11-25T10:00:00.000Z".into(),
+            expires_at: 0,
+            account: account.into(),
+            region: "eu-west-1".into(),
+            source: "s".into(),
+            op_counts: HashMap::from([("image_scan".into(), count - 1), ("image_check".into(), 1)]),
+            origin_counts: HashMap::from([("api".into(), count)]),
+            clusters: HashMap::from([(format!("c{}", n % 2), String::new())]),
+            deployments: HashMap::new(),
+            initiators: HashMap::new(),
+            user_agents: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_adds_up_groups_and_occurrences_per_dimension() {
+        let mut b = SummaryBuilder::default();
+        let groups = [
+            group(0, "111111111111", "quay.io/a/web:1", "TIMEOUT", 5),
+            group(1, "111111111111", "quay.io/a/web:1", "IMAGE_NOT_FOUND", 2),
+            group(2, "111111111111", "ghcr.io/b/db:2", "TIMEOUT", 1),
+            group(3, "222222222222", "quay.io/a/api:1", "TIMEOUT", 10),
+        ];
+        for g in &groups {
+            b.add(g);
+        }
+        let s = b.finish(2);
+        assert_eq!(s.totals, Tally { groups: 4, occurrences: 18 });
+        assert_eq!(
+            s.by_reason,
+            BTreeMap::from([
+                ("IMAGE_NOT_FOUND".into(), Tally { groups: 1, occurrences: 2 }),
+                ("TIMEOUT".into(), Tally { groups: 3, occurrences: 16 })
+            ])
+        );
+        assert_eq!(s.by_level["ADMINISTRATION_EVENT_LEVEL_WARNING"], Tally { groups: 3, occurrences: 16 });
+        // The group of 1 occurrence has no "image scan" occurrence (0 is not counted).
+        assert_eq!(s.by_operation["image scan"], Tally { groups: 3, occurrences: 14 });
+        assert_eq!(s.by_operation["image check"], Tally { groups: 4, occurrences: 4 });
+        assert_eq!(s.by_origin["api"], Tally { groups: 4, occurrences: 18 });
+        assert_eq!(
+            s.by_cluster,
+            BTreeMap::from([("c0".into(), GroupTally { groups: 2 }), ("c1".into(), GroupTally { groups: 2 })])
+        );
+        assert_eq!(s.by_account["111111111111"], Tally { groups: 3, occurrences: 8 });
+        assert_eq!(
+            s.top_images,
+            [
+                ImageTally { resource_name: "quay.io/a/api:1".into(), groups: 1, occurrences: 10 },
+                ImageTally { resource_name: "quay.io/a/web:1".into(), groups: 2, occurrences: 7 },
+            ]
+        );
+        assert_eq!(s.accounts[0].account, "222222222222");
+        assert_eq!(
+            s.accounts[1],
+            AccountNode {
+                account: "111111111111".into(),
+                groups: 3,
+                occurrences: 8,
+                registries: vec![
+                    RegistryNode {
+                        registry: "quay.io".into(),
+                        groups: 2,
+                        occurrences: 7,
+                        repositories: vec![RepositoryNode {
+                            repository: "quay.io/a/web".into(),
+                            groups: 2,
+                            occurrences: 7
+                        }],
+                    },
+                    RegistryNode {
+                        registry: "ghcr.io".into(),
+                        groups: 1,
+                        occurrences: 1,
+                        repositories: vec![RepositoryNode {
+                            repository: "ghcr.io/b/db".into(),
+                            groups: 1,
+                            occurrences: 1
+                        }],
+                    },
+                ],
+            }
+        );
+        assert_eq!(s.truncated, Vec::<&str>::new());
+    }
+
+    #[test]
+    fn every_open_ended_breakdown_is_capped_and_reported_cut() {
+        let mut b = SummaryBuilder::default();
+        for n in 0..120 {
+            let mut g = group(n, &format!("{:012}", n % 60), &format!("quay.io/r{}/i:1", n % 25), "TIMEOUT", 3);
+            g.registry = format!("reg{}.io", n % 12);
+            g.clusters = HashMap::from([(format!("cl{n}"), String::new())]);
+            b.add(&g);
+        }
+        let s = b.finish(100);
+        assert_eq!(s.by_cluster.len(), 100);
+        assert_eq!(s.by_account.len(), 60);
+        assert_eq!(s.top_images.len(), 25);
+        assert_eq!(s.accounts.len(), 50);
+        assert!(s.accounts.iter().all(|a| a.registries.len() <= 10));
+        assert_eq!(s.truncated, ["byCluster", "accounts"]);
+    }
+
+    #[test]
+    fn the_trend_sums_per_day_counts_and_new_groups_inside_the_window() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let mut b = TrendBuilder::new(3, now, RetentionDays::new(2).unwrap());
+        assert_eq!(b.window_start(now), datetime!(2026-11-23 00:00 UTC));
+        let mut g = group(0, "111111111111", "nginx", "TIMEOUT", 9);
+        g.created_at = "2026-11-22T23:00:00.000Z".into();
+        let state = GroupState {
+            daily: BTreeMap::from([("2026-11-22".into(), 4), ("2026-11-23".into(), 2), ("2026-11-25".into(), 3)]),
+            ..GroupState::default()
+        };
+        b.add(&g, &state);
+        let mut h = group(1, "111111111111", "nginx", "IMAGE_NOT_FOUND", 1);
+        h.created_at = "2026-11-25T01:00:00.000Z".into();
+        b.add(&h, &GroupState { daily: BTreeMap::from([("2026-11-25".into(), 1)]), ..GroupState::default() });
+        let t = b.finish();
+        assert_eq!(
+            (t.from.as_str(), t.until.as_str(), t.complete_from.as_str()),
+            ("2026-11-23", "2026-11-25", "2026-11-24")
+        );
+        assert_eq!(t.totals, DayTally { occurrences: 6, new_groups: 1 });
+        let days: Vec<(&str, u64, u64)> =
+            t.series.iter().map(|d| (d.date.as_str(), d.occurrences, d.new_groups)).collect();
+        assert_eq!(days, [("2026-11-23", 2, 0), ("2026-11-24", 0, 0), ("2026-11-25", 4, 1)]);
+        assert_eq!(
+            t.series[2].by_reason,
+            BTreeMap::from([
+                ("IMAGE_NOT_FOUND".into(), DayTally { occurrences: 1, new_groups: 1 }),
+                ("TIMEOUT".into(), DayTally { occurrences: 3, new_groups: 0 })
+            ])
+        );
+        assert_eq!(t.series[1].by_reason, BTreeMap::new());
+    }
+
+    #[test]
+    fn the_complete_days_start_at_the_first_whole_day_inside_the_retention() {
+        let at = |now: OffsetDateTime, days: u16| {
+            TrendBuilder::new(7, now, RetentionDays::new(days).unwrap()).finish().complete_from
+        };
+        assert_eq!(at(datetime!(2026-11-25 12:00 UTC), 4), "2026-11-22");
+        assert_eq!(at(datetime!(2026-11-25 00:00 UTC), 4), "2026-11-21");
+        assert_eq!(at(datetime!(2026-11-25 12:00 UTC), 30), "2026-11-19");
+    }
+}

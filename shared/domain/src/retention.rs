@@ -1,0 +1,81 @@
+//! How long a group is kept after its last occurrence, and when it is visible. The retention is
+//! live configuration (set through the API, cached per function instance), so visibility
+//! follows `lastOccurredAt` and the retention in force, never a stored TTL.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::group::GroupRecord;
+use crate::time_fmt;
+
+/// Retention after the last occurrence when `RETENTION_DAYS` is unset.
+pub const DEFAULT_RETENTION_DAYS: u16 = 4;
+/// How long the api keeps the setting it read: a change applies to reads within this.
+pub const API_CACHE: Duration = Duration::from_secs(1);
+/// How long the ingest function keeps the setting it read: the staleness bound of the TTL it
+/// stamps, and how long the re-stamp job waits after a change.
+pub const INGEST_CACHE: Duration = Duration::from_secs(60);
+
+/// Days a group is kept after its last occurrence: 1..=365.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionDays(u16);
+
+impl RetentionDays {
+    pub const RULE: &'static str = "a whole number of days from 1 to 365";
+
+    pub fn new(days: u16) -> Option<Self> {
+        (1..=365).contains(&days).then_some(Self(days))
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+
+    pub fn duration(self) -> time::Duration {
+        time::Duration::days(i64::from(self.0))
+    }
+}
+
+impl Default for RetentionDays {
+    fn default() -> Self {
+        Self(DEFAULT_RETENTION_DAYS)
+    }
+}
+
+/// The stored retention setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSetting {
+    pub days: RetentionDays,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+/// Whether a stored group is visible now: its last occurrence is within the current retention.
+/// The stored TTL is not consulted: the retention is live configuration, so a group stamped
+/// under a shorter retention is still shown (and kept by the re-stamp job) after it grows, and
+/// one stamped under a longer retention is hidden at once when it shrinks.
+pub fn is_visible(g: &GroupRecord, now: OffsetDateTime, retention: RetentionDays) -> bool {
+    g.last_occurred_at > time_fmt::format(now - retention.duration())
+}
+
+/// Whether the re-stamp job may run at `now` for a setting changed at `updated_at`: only once
+/// every ingest instance has read the change ([`INGEST_CACHE`]), so none stamps the previous
+/// retention behind the job.
+pub fn settled(updated_at: &str, now: OffsetDateTime) -> bool {
+    time_fmt::parse(updated_at).is_none_or(|t| now - t >= INGEST_CACHE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_job_waits_until_every_ingest_instance_has_read_the_change() {
+        let changed = "2026-11-25T12:00:00.000Z";
+        assert!(!settled(changed, datetime!(2026-11-25 12:00:59 UTC)));
+        assert!(settled(changed, datetime!(2026-11-25 12:01:00 UTC)));
+        assert!(settled("", datetime!(2026-11-25 12:00 UTC)));
+    }
+}

@@ -1,0 +1,204 @@
+//! Request bodies of the write routes (`POST …/triage`, `PUT /v1/config/administration-events`):
+//! bounded before they are parsed, only the accepted keys, and an error that names the field and
+//! the rule and echoes at most [`crate::MAX_ECHO_BYTES`] of what it quotes.
+
+use thiserror::Error;
+
+use scan_failures_domain::group::triage::{TriageRequest, TriageState, MAX_NOTE_BYTES};
+use scan_failures_domain::retention::RetentionDays;
+
+use crate::echo;
+
+/// Largest request body accepted by the write routes, in bytes.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// Why a request body was refused; the message is meant for the API client (a 400 body).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BodyError {
+    #[error("the request body is {got} bytes; at most {MAX_BODY_BYTES} are accepted")]
+    TooLarge { got: usize },
+    #[error("the request body must be a JSON object: {reason}")]
+    NotJson { reason: String },
+    #[error("unknown field {name:?} in the request body; accepted: {accepted}")]
+    UnknownField { name: String, accepted: &'static str },
+    #[error("{field}: {rule}, got {value}")]
+    Invalid { field: &'static str, rule: &'static str, value: String },
+    #[error("{field} is required")]
+    Missing { field: &'static str },
+}
+
+/// The body as a JSON object with only `accepted` keys, after checking its size.
+pub fn json_object(
+    body: &[u8],
+    accepted: &'static [&'static str],
+) -> Result<serde_json::Map<String, serde_json::Value>, BodyError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(BodyError::TooLarge { got: body.len() });
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
+        // serde_json's message names a line and column, never the input itself.
+        reason: e.to_string(),
+    })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(BodyError::NotJson { reason: format!("got {}", kind(&value)) });
+    };
+    if let Some(name) = map.keys().find(|k| !accepted.contains(&k.as_str())) {
+        return Err(BodyError::UnknownField { name: echo(name), accepted: joined(accepted) });
+    }
+    Ok(map)
+}
+
+fn joined(accepted: &'static [&'static str]) -> &'static str {
+    match accepted {
+        ["state", "note"] => "state, note",
+        ["retentionDays"] => "retentionDays",
+        _ => "see the API reference",
+    }
+}
+
+/// The JSON type of a value, for messages that must not echo the value itself.
+pub fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A value quoted in an error: strings cut to [`MAX_ECHO_BYTES`], other values by their JSON.
+pub fn echo_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("{:?}", echo(s)),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => kind(v).to_owned(),
+        other => echo(&other.to_string()),
+    }
+}
+
+const NOTE_RULE: &str = "must be a string of at most 1024 bytes";
+
+/// Parses `{"state": "...", "note": "..."}` (note optional; a blank note is no note).
+pub fn parse_triage_request(body: &[u8]) -> Result<TriageRequest, BodyError> {
+    let map = json_object(body, &["state", "note"])?;
+    let state = match map.get("state") {
+        None => return Err(BodyError::Missing { field: "state" }),
+        Some(serde_json::Value::String(s)) => TriageState::parse(s).ok_or_else(|| BodyError::Invalid {
+            field: "state",
+            rule: TriageState::RULE,
+            value: format!("{:?}", echo(s)),
+        })?,
+        Some(other) => {
+            return Err(BodyError::Invalid { field: "state", rule: TriageState::RULE, value: echo_value(other) })
+        }
+    };
+    let note = match map.get("note") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.len() <= MAX_NOTE_BYTES => {
+            Some(s.trim().to_owned()).filter(|n| !n.is_empty())
+        }
+        Some(serde_json::Value::String(s)) => {
+            return Err(BodyError::Invalid { field: "note", rule: NOTE_RULE, value: format!("{} bytes", s.len()) })
+        }
+        Some(other) => return Err(BodyError::Invalid { field: "note", rule: NOTE_RULE, value: echo_value(other) }),
+    };
+    Ok(TriageRequest { state, note })
+}
+
+/// Parses the body of `PUT /v1/config/administration-events`: `{"retentionDays": 1..=365}`.
+pub fn parse_retention_request(body: &[u8]) -> Result<RetentionDays, BodyError> {
+    const RULE: &str = "must be a whole number of days from 1 to 365";
+    let map = json_object(body, &["retentionDays"])?;
+    let value = map.get("retentionDays").ok_or(BodyError::Missing { field: "retentionDays" })?;
+    value.as_u64().and_then(|d| u16::try_from(d).ok()).and_then(RetentionDays::new).ok_or_else(|| BodyError::Invalid {
+        field: "retentionDays",
+        rule: RULE,
+        value: echo_value(value),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_takes_a_state_and_an_optional_bounded_note() {
+        assert_eq!(
+            parse_triage_request(br#"{"state": "false_positive", "note": " scanner bug "}"#),
+            Ok(TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()) })
+        );
+        assert_eq!(
+            parse_triage_request(br#"{"state": "open"}"#),
+            Ok(TriageRequest { state: TriageState::Open, note: None })
+        );
+        assert_eq!(
+            parse_triage_request(br#"{"state": "resolved", "note": "  "}"#),
+            Ok(TriageRequest { state: TriageState::Resolved, note: None })
+        );
+        let longest = format!(r#"{{"state": "acknowledged", "note": "{}"}}"#, "n".repeat(1024));
+        assert_eq!(parse_triage_request(longest.as_bytes()).map(|r| r.note.map(|n| n.len())), Ok(Some(1024)));
+    }
+
+    #[test]
+    fn a_bad_request_is_refused_naming_the_field_and_the_rule() {
+        let cases: [(&[u8], &str); 9] = [
+            (
+                br#"{"state": "closed"}"#,
+                "state: must be open, acknowledged, false_positive or resolved, got \"closed\"",
+            ),
+            (br#"{"state": 3}"#, "state: must be open, acknowledged, false_positive or resolved, got 3"),
+            (br#"{"note": "x"}"#, "state is required"),
+            (
+                br#"{"state": "open", "colour": "red"}"#,
+                "unknown field \"colour\" in the request body; accepted: state, note",
+            ),
+            (br#"{"state": "open", "note": ["x"]}"#, "note: must be a string of at most 1024 bytes, got an array"),
+            (br#"["open"]"#, "the request body must be a JSON object: got an array"),
+            (b"", "the request body must be a JSON object: EOF while parsing a value at line 1 column 0"),
+            (b"state=open", "the request body must be a JSON object: expected value at line 1 column 1"),
+            (
+                br#"{"state": "open"} x"#,
+                "the request body must be a JSON object: trailing characters at line 1 column 19",
+            ),
+        ];
+        for (body, message) in cases {
+            assert_eq!(parse_triage_request(body).map_err(|e| e.to_string()), Err(message.to_owned()));
+        }
+        let long_note = format!(r#"{{"state": "open", "note": "{}"}}"#, "n".repeat(1025));
+        assert_eq!(
+            parse_triage_request(long_note.as_bytes()).map_err(|e| e.to_string()),
+            Err("note: must be a string of at most 1024 bytes, got 1025 bytes".to_owned())
+        );
+        let big = format!(r#"{{"state": "open", "note": "{}"}}"#, " ".repeat(4096));
+        assert_eq!(parse_triage_request(big.as_bytes()), Err(BodyError::TooLarge { got: 4125 }));
+        let long_name = format!(r#"{{"{}": 1}}"#, "k".repeat(500));
+        assert_eq!(
+            parse_triage_request(long_name.as_bytes()),
+            Err(BodyError::UnknownField { name: "k".repeat(64), accepted: "state, note" })
+        );
+    }
+
+    #[test]
+    fn retention_is_a_whole_number_of_days_from_1_to_365() {
+        assert_eq!(
+            parse_retention_request(br#"{"retentionDays": 30}"#),
+            RetentionDays::new(30).ok_or(BodyError::Missing { field: "" })
+        );
+        assert_eq!(parse_retention_request(br#"{"retentionDays": 1}"#).map(RetentionDays::get), Ok(1));
+        assert_eq!(parse_retention_request(br#"{"retentionDays": 365}"#).map(RetentionDays::get), Ok(365));
+        let refused = [
+            (r#"{"retentionDays": 0}"#, "retentionDays: must be a whole number of days from 1 to 365, got 0"),
+            (r#"{"retentionDays": -3}"#, "retentionDays: must be a whole number of days from 1 to 365, got -3"),
+            (r#"{"retentionDays": 366}"#, "retentionDays: must be a whole number of days from 1 to 365, got 366"),
+            (r#"{"retentionDays": 2.5}"#, "retentionDays: must be a whole number of days from 1 to 365, got 2.5"),
+            (r#"{"retentionDays": "30"}"#, "retentionDays: must be a whole number of days from 1 to 365, got \"30\""),
+            (r#"{"retentionDays": 70000}"#, "retentionDays: must be a whole number of days from 1 to 365, got 70000"),
+            (r#"{}"#, "retentionDays is required"),
+            (r#"{"retentionDays": 3, "ttl": 1}"#, "unknown field \"ttl\" in the request body; accepted: retentionDays"),
+        ];
+        for (body, message) in refused {
+            assert_eq!(parse_retention_request(body.as_bytes()).map_err(|e| e.to_string()), Err(message.to_owned()));
+        }
+    }
+}
