@@ -15,9 +15,12 @@ tools:
 local: tools
 	bash scripts/local.sh
 
+# check-modules.py: no import cycle between modules, and no AWS crate under the domain and HTTP
+# crates (see the script's doc).
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-modules.py
 
 unit:
 	cargo test --workspace

@@ -415,3 +415,57 @@ fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, usize)]) -> Vec<Vec<(&'a O
     }
     chunks
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline's decisions that need no table: an occurrence older than the retention
+    //! window is answered before any write, so these tests run against a client that is never
+    //! called (an unroutable endpoint would fail them).
+
+    use super::*;
+    use serde_json::json;
+
+    fn at_noon() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-25 12:00 UTC)
+    }
+
+    fn ingest() -> Ingest {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused");
+        Ingest::new(store, RetentionDays::default()).with_clock(at_noon)
+    }
+
+    /// A failure that occurred three weeks before the handler's clock (retention: 4 days).
+    fn expired(id: &str) -> serde_json::Value {
+        json!({
+            "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.producer",
+            "account": "123456789012", "time": "2026-11-25T12:00:00Z", "region": "eu-west-1",
+            "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": "nginx"},
+                "error": {"message": "context deadline exceeded"}, "occurredAt": "2026-11-04T12:00:00Z"}
+        })
+    }
+
+    /// Before the one pipeline, the SQS path labelled this `ignored_success`.
+    #[tokio::test]
+    async fn an_expired_occurrence_is_labelled_ignored_expired_on_both_paths() {
+        let ingest = ingest();
+        let direct = ingest.handle(expired("old-1")).await.unwrap();
+        assert_eq!((direct.result, direct.event_id.as_str(), direct.group_id), ("ignored_expired", "old-1", None));
+
+        let batch: SqsEvent = serde_json::from_value(json!({"Records": [
+            {"messageId": "m-1", "body": expired("old-2").to_string()},
+            {"messageId": "m-2", "body": "{"}
+        ]}))
+        .unwrap();
+        let report = ingest.handle_batch_report(batch).await.unwrap();
+        assert_eq!(report.results, [("m-1".to_owned(), "ignored_expired"), ("m-2".to_owned(), "rejected")]);
+        let failed: Vec<&str> =
+            report.response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["m-2"]);
+        assert_eq!(report.cost, WriteCost::default());
+    }
+}

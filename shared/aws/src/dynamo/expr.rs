@@ -81,7 +81,64 @@ impl Expr {
         (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
     }
 
+    /// `text` (an expression of this builder) with every alias replaced by what it stands for:
+    /// `#n3` by `#` and the attribute name, `:v7` by the value (`"s"`, `5`, `{k: v}`, `[a, b]`).
+    /// For reading a plan in tests and logs; DynamoDB is sent the aliased form.
+    pub fn render(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        // Longest aliases first, so that `#n1` never replaces the start of `#n12`.
+        let mut names: Vec<(&String, &String)> = self.names.iter().collect();
+        names.sort_by_key(|(alias, _)| std::cmp::Reverse(alias.len()));
+        for (alias, name) in names {
+            out = out.replace(alias.as_str(), &format!("#{name}"));
+        }
+        let mut values: Vec<(&String, &AttributeValue)> = self.values.iter().collect();
+        values.sort_by_key(|(placeholder, _)| std::cmp::Reverse(placeholder.len()));
+        for (placeholder, value) in values {
+            out = out.replace(placeholder.as_str(), &shown(value));
+        }
+        out
+    }
+
     pub fn into_parts(self) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
         (self.names, self.values)
+    }
+}
+
+/// A value as [`Expr::render`] shows it; map keys in order.
+fn shown(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::S(s) => format!("{s:?}"),
+        AttributeValue::N(n) => n.clone(),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::L(l) => format!("[{}]", l.iter().map(shown).collect::<Vec<_>>().join(", ")),
+        AttributeValue::M(m) => {
+            let mut entries: Vec<(&String, &AttributeValue)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            format!("{{{}}}", entries.iter().map(|(k, v)| format!("{k}: {}", shown(v))).collect::<Vec<_>>().join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_are_aliased_and_render_back_longest_alias_first() {
+        let mut e = Expr::default();
+        let names: Vec<String> = (0..12).map(|n| e.name(&format!("a{n}"))).collect();
+        assert_eq!(e.name("a1"), "#n1", "one alias per distinct name");
+        let v = e.n(7);
+        let path = e.path("clusters", "prod:east");
+        e.set(format!("{path} = {v}"));
+        let x = e.s("x");
+        e.condition(format!("{} = {x}", names[11]));
+        e.condition(format!("attribute_exists({})", names[1]));
+        assert_eq!(e.update_expression(), "SET #n12.#n13 = :v0");
+        assert_eq!(e.condition_expression().as_deref(), Some("#n11 = :v1 AND attribute_exists(#n1)"));
+        assert_eq!(e.render(&e.update_expression()), "SET #clusters.#prod:east = 7");
+        assert_eq!(e.render("#n11 = :v1 AND attribute_exists(#n1)"), r#"#a11 = "x" AND attribute_exists(#a1)"#);
     }
 }
