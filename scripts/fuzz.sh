@@ -102,7 +102,7 @@ out("query_params", "time-window-edges.txt",
 out("query_params", "every-filter.txt",
     urllib.parse.urlencode([(k, v) for k, v in valid.items() if k.startswith("filter.")]))
 
-# cursor_decode: "<cursor>\0<query hash>", a cursor as the API issues it (see shared/src/cursor.rs).
+# cursor_decode: "<cursor>\0<query hash>", a cursor as the API issues it (see shared/http/src/cursor.rs).
 def cursor(key, q):
     payload = json.dumps({"v": 1, "k": key, "q": q}, separators=(",", ":")).encode()
     digest = hashlib.sha256(b"scan-failures/cursor/v1\0" + payload).digest()[:16]

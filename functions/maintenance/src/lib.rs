@@ -105,10 +105,7 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
-    }
+    use scan_failures_aws::config::vars as env;
 
     #[test]
     fn the_batch_size_defaults_to_10000_and_is_bounded() {

@@ -159,6 +159,13 @@ fn parse_thresholds(raw: &str) -> Option<Vec<u64>> {
         .then_some(values)
 }
 
+/// An environment made of `pairs`, read the way the `from_env` functions read it: for tests and
+/// local tools, in place of the process environment.
+pub fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+}
+
 fn table_name(var: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     match var("TABLE_NAME") {
         Some(t) if !t.trim().is_empty() => Ok(t),
@@ -181,10 +188,7 @@ fn retention(var: &impl Fn(&str) -> Option<String>) -> Result<RetentionDays, Con
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| pairs.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
-    }
+    use super::vars as env;
 
     #[test]
     fn retention_defaults_to_four_days() {

@@ -18,6 +18,8 @@ pub mod settings;
 pub mod table;
 pub mod write;
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use uuid::Uuid;
@@ -103,4 +105,14 @@ pub const GROUP_KEY_PREFIX: &str = "g#";
 
 pub fn group_key(id: &impl std::fmt::Display) -> String {
     format!("{GROUP_KEY_PREFIX}{id}")
+}
+
+/// Whether a conditional `UpdateItem` was applied: `Ok(false)` when its condition did not hold,
+/// an error for any other failure.
+pub(crate) fn applied(result: Result<UpdateItemOutput, SdkError<UpdateItemError>>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => Ok(false),
+        Err(e) => Err(dynamo("UpdateItem")(e)),
+    }
 }

@@ -14,7 +14,7 @@ use scan_failures_domain::group::notification::Notification;
 use scan_failures_domain::time_fmt;
 
 use crate::dynamo::schema::{self, BY_TIME, PARTITION_KEY, TTL_ATTRIBUTE};
-use crate::dynamo::{dynamo, Store, StoreError};
+use crate::dynamo::{applied, dynamo, Store, StoreError};
 
 /// The DynamoDB operations of the outbox, on top of the writer's (see `write::actions`).
 pub mod actions {
@@ -130,11 +130,7 @@ impl<'a> Outbox<'a> {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo("UpdateItem")(e)),
-        }
+        applied(out)
     }
 
     /// Gives up the lease of an outbox record that could not be published, so that the next
@@ -152,11 +148,8 @@ impl<'a> Outbox<'a> {
             .expression_attribute_names("#l", LEASE_ATTRIBUTE)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(dynamo("UpdateItem")(e)),
-        }
+        // A record that is gone (published and deleted by another) needs no release.
+        applied(out).map(|_| ())
     }
 
     /// Removes a published outbox record.

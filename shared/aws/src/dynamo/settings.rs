@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -28,7 +27,7 @@ use scan_failures_domain::time_fmt;
 
 use crate::dynamo::item::Item;
 use crate::dynamo::schema::{self, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
-use crate::dynamo::{dynamo, Store, StoreError};
+use crate::dynamo::{applied, dynamo, Store, StoreError};
 
 /// The item holding the retention setting.
 pub const RETENTION_KEY: &str = "config#retention";
@@ -258,13 +257,7 @@ impl<'a> Settings<'a> {
             .expression_attribute_values(":last", AttributeValue::S(last.clone()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo("UpdateItem")(e)),
-        }
+        applied(result)
     }
 }
 
