@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
+use integration_tests::stack;
 use scan_failures_domain::classify::Reason;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::dynamo;
 use crate::function::{self, Function};
 use crate::ingest;
 use crate::report::{ms, percentile, Figures};
@@ -80,18 +81,21 @@ fn once(api: &RuntimeApi, t: &Target, run: usize, log: &Path) -> Sample {
 
 pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
-    let endpoint = dynamo::endpoint();
-    let client = dynamo::client(&endpoint);
-    let store = rt.block_on(dynamo::fresh_store(&client, "cold"));
+    let endpoint = stack::dynamodb_endpoint();
+    let client = stack::dynamodb_client(endpoint);
+    let store = rt.block_on(stack::fresh_store_on(&client, "bench-cold"));
     let now = OffsetDateTime::now_utc();
     let groups: Vec<_> = (0..100)
-        .map(|n| dynamo::synthetic_group(n, &format!("quay.io/acme/svc{}:1", n % 10), Reason::Timeout, now, n as i64))
+        .map(|n| {
+            let image = format!("quay.io/acme/svc{}:1", n % 10);
+            synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::Timeout, now, n as i64)
+        })
         .collect();
-    rt.block_on(dynamo::seed(&store, &groups, 2));
+    rt.block_on(stack::seed_groups_parallel(&store, &groups, 2));
     std::fs::create_dir_all(logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
     let api = RuntimeApi::start("cold").unwrap_or_else(|e| panic!("runtime api: {e}"));
 
-    let mut env = dynamo::local_env(&endpoint);
+    let mut env = stack::local_env(endpoint);
     env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
     let runtime = |name: &str| function::runtime_env(name, &api.address());
     let templates = Arc::new(ingest::templates());
@@ -101,7 +105,7 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
         let e = ingest::event(&templates, "cold", run * 100, 0, base);
         Arc::new(e.to_string().into_bytes())
     };
-    let fixture = dynamo::repo_root().join("events/api/list-http-api-iam.json");
+    let fixture = stack::repo_root().join("events/api/list-http-api-iam.json");
     let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap_or_default())
         .unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
     list["rawQueryString"] = json!("pagination.limit=50");
@@ -155,7 +159,7 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
         }
     }
     drop(api);
-    rt.block_on(dynamo::drop_table(&store));
+    rt.block_on(stack::drop_table(&store));
 
     let mut f = Figures::default();
     let base_p50 = percentile(&targets[0].first_poll, 50.0);

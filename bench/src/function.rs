@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 pub fn bin_dir() -> PathBuf {
     std::env::var("BENCH_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| crate::dynamo::repo_root().join("target/release"))
+        .unwrap_or_else(|_| integration_tests::repo_root().join("target/release"))
 }
 
 pub fn binary(name: &str) -> PathBuf {

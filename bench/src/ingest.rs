@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use integration_tests::{fixtures, stack};
 use scan_failures_aws::dynamo::write::Recorded;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::event::{self, Parsed};
@@ -23,7 +24,6 @@ use scan_failures_domain::time_fmt;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::dynamo;
 use crate::function::{self, Function};
 use crate::proxy::{CountingProxy, Counts};
 use crate::report::{ms, percentile, Figures};
@@ -41,22 +41,12 @@ const WRITE_OPS: [&str; 5] = ["TransactWriteItems", "UpdateItem", "PutItem", "Ba
 
 /// The sample failure events (`events/ingest-*.json` that parse as failures).
 pub fn templates() -> Vec<Value> {
-    let dir = dynamo::repo_root().join("events");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ingest-") && n.ends_with(".json"))
-        })
-        .collect();
-    files.sort();
-    let out: Vec<Value> = files
-        .iter()
-        .filter_map(|p| serde_json::from_str::<Value>(&std::fs::read_to_string(p).ok()?).ok())
+    let out: Vec<Value> = fixtures::samples("ingest-")
+        .into_iter()
+        .map(|(_, sample)| sample)
         .filter(|v| matches!(event::parse(v.clone()), Ok(Parsed::Failure(_))))
         .collect();
-    assert!(!out.is_empty(), "no failure samples in {}", dir.display());
+    assert!(!out.is_empty(), "no failure samples in {}", stack::repo_root().join("events").display());
     out
 }
 
@@ -206,16 +196,16 @@ fn counts_json(c: &Counts) -> Value {
 
 pub fn e2e(out: &Path, logs: &Path) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
-    let endpoint = dynamo::endpoint();
-    let client = dynamo::client(&endpoint);
-    let proxy = CountingProxy::start(&endpoint).unwrap_or_else(|e| panic!("proxy: {e}"));
+    let endpoint = stack::dynamodb_endpoint();
+    let client = stack::dynamodb_client(endpoint);
+    let proxy = CountingProxy::start(endpoint).unwrap_or_else(|e| panic!("proxy: {e}"));
     let templates = templates();
     let mut f = Figures::default();
     std::fs::create_dir_all(logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
 
     // Direct path: one EventBridge envelope per invocation.
-    let store = rt.block_on(dynamo::fresh_store(&client, "e2e"));
-    let mut env = dynamo::local_env(&proxy.endpoint());
+    let store = rt.block_on(stack::fresh_store_on(&client, "bench-e2e"));
+    let mut env = stack::local_env(&proxy.endpoint());
     env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
     let fleet = start_fleet("ingest-e2e", SENDERS, &env, logs);
     let init = proxy.take();
@@ -248,7 +238,7 @@ pub fn e2e(out: &Path, logs: &Path) {
             *results.entry(r.to_owned()).or_default() += 1;
         }
     }
-    let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
+    let (groups, occurrences) = rt.block_on(stack::totals(&store));
     let n = events() as f64;
     let all_requests: u64 = counts.values().map(|c| c.requests).sum();
     let (writes, write_units) = write_requests(&counts);
@@ -322,7 +312,7 @@ pub fn e2e(out: &Path, logs: &Path) {
                 "p99": percentile(&run.latencies_ms, 99.0), "max": percentile(&run.latencies_ms, 100.0)},
         }),
     );
-    rt.block_on(dynamo::drop_table(&store));
+    rt.block_on(stack::drop_table(&store));
 
     sqs(&rt, &client, &proxy, &templates, logs, &mut f);
     f.write("ingest-e2e", "target/release/bench ingest-e2e", out);
@@ -344,8 +334,8 @@ fn sqs(
     for workload in ["uniform", "bursty", "storm"] {
         let key = if workload == "uniform" { "ingest.sqs".to_owned() } else { format!("ingest.sqs.{workload}") };
         let what = format!("ingest SQS path (batch {SQS_BATCH}, {workload} stream)");
-        let store = rt.block_on(dynamo::fresh_store(client, "sqs"));
-        let mut env = dynamo::local_env(&proxy.endpoint());
+        let store = rt.block_on(stack::fresh_store_on(client, "bench-sqs"));
+        let mut env = stack::local_env(&proxy.endpoint());
         env.extend([("TABLE_NAME", store.table().to_owned()), ("RETENTION_DAYS", "4".to_owned())]);
         let fleet = start_fleet(&format!("ingest-sqs-{workload}"), SENDERS, &env, logs);
         let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
@@ -380,7 +370,7 @@ fn sqs(
             for p in fleet.functions {
                 p.stop();
             }
-            rt.block_on(dynamo::drop_table(&store));
+            rt.block_on(stack::drop_table(&store));
             break;
         }
         let payloads: Vec<Arc<Vec<u8>>> = (1..events() / SQS_BATCH).map(batch).collect();
@@ -392,7 +382,7 @@ fn sqs(
             p.stop();
         }
         let (writes, units) = write_requests(&counts);
-        let (groups, occurrences) = rt.block_on(dynamo::totals(&store));
+        let (groups, occurrences) = rt.block_on(stack::totals(&store));
         let n = events() as f64;
         f.add(
             &format!("{key}.writes_per_event"),
@@ -418,7 +408,7 @@ fn sqs(
                 "peak_rss_kib": peak_rss,
                 "batch_latency_ms": {"p50": percentile(&run.latencies_ms, 50.0), "p99": percentile(&run.latencies_ms, 99.0)}}),
         );
-        rt.block_on(dynamo::drop_table(&store));
+        rt.block_on(stack::drop_table(&store));
     }
     if rss_max > 0 {
         f.add(
@@ -460,8 +450,8 @@ async fn record_all(store: &Store, events: Vec<Value>) -> Tally {
 /// end-to-end run).
 pub fn cost(out: &Path) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
-    let client = dynamo::client(&dynamo::endpoint());
-    let store = rt.block_on(dynamo::fresh_store(&client, "cost"));
+    let client = stack::dynamodb_client(stack::dynamodb_endpoint());
+    let store = rt.block_on(stack::fresh_store_on(&client, "bench-cost"));
     let templates = templates();
     let base = OffsetDateTime::now_utc() - time::Duration::hours(2);
     // 10 groups; the first 10 events create them, then repeats in order, late ones, redeliveries.
@@ -500,6 +490,6 @@ pub fn cost(out: &Path) {
             "wcu_per_event": t.wcu / n, "duplicates_recognised": recognised}));
     }
     f.detail("ingest_cost", Value::Array(rows));
-    rt.block_on(dynamo::drop_table(&store));
+    rt.block_on(stack::drop_table(&store));
     f.write("ingest-cost", "target/release/bench ingest-cost", out);
 }

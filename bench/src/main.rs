@@ -14,7 +14,6 @@
 //! Function binaries: `BENCH_BIN_DIR` (default `target/release`).
 
 mod cold_start;
-mod dynamo;
 mod function;
 mod http;
 mod ingest;
@@ -37,7 +36,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(command) = args.first().cloned() else { usage() };
     let mut out = None;
-    let mut logs = dynamo::repo_root().join("target/bench/logs");
+    let mut logs = integration_tests::repo_root().join("target/bench/logs");
     let mut sizes = query::DEFAULT_SIZES.to_vec();
     let mut variant = None;
     let mut rest = args[1..].iter();
@@ -54,7 +53,7 @@ fn main() {
             _ => usage(),
         }
     }
-    let out = out.unwrap_or_else(|| dynamo::repo_root().join(format!("target/bench/{command}.json")));
+    let out = out.unwrap_or_else(|| integration_tests::repo_root().join(format!("target/bench/{command}.json")));
     match command.as_str() {
         "ingest-cost" => ingest::cost(&out),
         "ingest-e2e" => ingest::e2e(&out, &logs),

@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
+use integration_tests::stack;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::retention::RetentionDays;
@@ -21,7 +23,6 @@ use scan_failures_http::params::{Filters, ListRequest, Page};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::dynamo;
 use crate::function::{self, Function};
 use crate::proxy::CountingProxy;
 use crate::report::{ms, percentile, Figures};
@@ -85,7 +86,7 @@ pub fn filters(size: usize, now: OffsetDateTime) -> Vec<(&'static str, &'static 
 /// 1 in 3, and a page differs between sizes only in the table around it.
 fn group(n: usize, size: usize, now: OffsetDateTime) -> scan_failures_domain::group::GroupRecord {
     let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
-    dynamo::synthetic_group(n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64)
+    synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::ALL[n % 12], now, (n % size.min(5000)) as i64)
 }
 
 /// An HTTP API (payload 2.0) request with an IAM caller, from the fixture in `events/api/`.
@@ -151,14 +152,14 @@ fn set_up(
     logs: &Path,
 ) -> Table {
     let now = OffsetDateTime::now_utc();
-    let store = rt.block_on(dynamo::fresh_store(client, &format!("q{size}")));
+    let store = rt.block_on(stack::fresh_store_on(client, &format!("bench-q{size}")));
     let seeded = Instant::now();
     let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
-    rt.block_on(dynamo::seed(&store, &groups, 4));
+    rt.block_on(stack::seed_groups_parallel(&store, &groups, 4));
     eprintln!("bench: query: {size} groups seeded in {:.0} s", seeded.elapsed().as_secs_f64());
     let proxy = CountingProxy::start(endpoint).unwrap_or_else(|e| panic!("proxy: {e}"));
     let api = RuntimeApi::start("api").unwrap_or_else(|e| panic!("runtime api: {e}"));
-    let mut env = dynamo::local_env(&proxy.endpoint());
+    let mut env = stack::local_env(&proxy.endpoint());
     env.extend(function::runtime_env("api", &api.address()));
     env.extend([
         ("TABLE_NAME", store.table().to_owned()),
@@ -182,14 +183,14 @@ type Call = (ListRequest, Arc<Vec<u8>>, Arc<Vec<u8>>);
 /// matters is the ratio between sizes.
 pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
-    let endpoint = dynamo::endpoint();
-    let client = dynamo::client(&endpoint);
-    let fixture = dynamo::repo_root().join("events/api/list-http-api-iam.json");
+    let endpoint = stack::dynamodb_endpoint();
+    let client = stack::dynamodb_client(endpoint);
+    let fixture = stack::repo_root().join("events/api/list-http-api-iam.json");
     let template: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap_or_default())
         .unwrap_or_else(|e| panic!("{}: {e}", fixture.display()));
     std::fs::create_dir_all(logs).unwrap_or_else(|e| panic!("{}: {e}", logs.display()));
     let retention = RetentionDays::default();
-    let tables: Vec<Table> = sizes.iter().map(|&size| set_up(&rt, &client, &endpoint, size, logs)).collect();
+    let tables: Vec<Table> = sizes.iter().map(|&size| set_up(&rt, &client, endpoint, size, logs)).collect();
     let mut fig = Figures::default();
     let mut rows = Vec::new();
     let filter_sets: Vec<_> = tables.iter().map(|t| filters(t.size, t.now)).collect();
@@ -295,7 +296,7 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
         );
         t.process.stop();
         drop(t.api);
-        rt.block_on(dynamo::drop_table(&t.store));
+        rt.block_on(stack::drop_table(&t.store));
     }
     let max_rss = peak_rss.iter().filter_map(|r| r["peak_rss_kib"].as_u64()).max().unwrap_or(0);
     fig.add(

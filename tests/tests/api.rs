@@ -2,9 +2,10 @@
 
 use api::handler::Api;
 use api::routes::{Action, ROUTES};
-use integration_tests::{api_request, api_request_with, fresh_store, seed_groups, synthetic_group};
-use lambda_http::Body;
-use scan_failures_aws::config::ApiConfig;
+use integration_tests::{
+    api_from_env, api_request, api_request_with, fixed_now, fixtures, fresh_store, respond, seed_groups,
+    synthetic_group,
+};
 use scan_failures_aws::dynamo::schema::SortKey;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
@@ -22,9 +23,7 @@ const ADMIN_SESSION: &str = "arn:aws:sts::123456789012:assumed-role/SecurityAdmi
 const AUDIT_SESSION: &str = "arn:aws:sts::123456789012:assumed-role/AuditReadOnly/jo";
 
 fn api(store: &Store, view: &str) -> Api {
-    let vars = [("TABLE_NAME", store.table().to_owned()), ("ADMIN_VIEW_PRINCIPALS", view.to_owned())];
-    let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-    Api::new(store.clone(), &config)
+    api_from_env(store, &[("ADMIN_VIEW_PRINCIPALS", view)])
 }
 
 async fn call(api: &Api, path: &str, query: &str, caller: Option<&str>) -> (u16, Value) {
@@ -32,13 +31,7 @@ async fn call(api: &Api, path: &str, query: &str, caller: Option<&str>) -> (u16,
 }
 
 async fn call_shape(api: &Api, path: &str, query: &str, caller: Option<&str>, rest: bool) -> (u16, Value) {
-    let res = api.handle(api_request(path, query, caller, rest)).await;
-    let status = res.status().as_u16();
-    let body = match res.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (status, body)
+    respond(api, api_request(path, query, caller, rest)).await
 }
 
 fn ids(body: &Value) -> Vec<String> {
@@ -71,13 +64,7 @@ fn mixed_groups(now: OffsetDateTime) -> Vec<GroupRecord> {
 
 /// An api granting `view` and `write` (comma-separated patterns).
 fn api_with(store: &Store, view: &str, write: &str) -> Api {
-    let vars = [
-        ("TABLE_NAME", store.table().to_owned()),
-        ("ADMIN_VIEW_PRINCIPALS", view.to_owned()),
-        ("ADMIN_WRITE_PRINCIPALS", write.to_owned()),
-    ];
-    let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-    Api::new(store.clone(), &config)
+    api_from_env(store, &[("ADMIN_VIEW_PRINCIPALS", view), ("ADMIN_WRITE_PRINCIPALS", write)])
 }
 
 async fn send(
@@ -89,13 +76,7 @@ async fn send(
     caller: Option<&str>,
     rest: bool,
 ) -> (u16, Value) {
-    let res = api.handle(api_request_with(method, path, query, body, caller, rest)).await;
-    let status = res.status().as_u16();
-    let body = match res.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (status, body)
+    respond(api, api_request_with(method, path, query, body, caller, rest)).await
 }
 
 /// A valid request of each route: (query, body).
@@ -410,11 +391,6 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
 
 // ------------------------------------------------------------------ summary and trend
 
-/// The tests' "now" for data ingested through the handler.
-fn fixed_now() -> OffsetDateTime {
-    time::macros::datetime!(2026-11-25 12:00 UTC)
-}
-
 /// One failure as the test sends it, with what the test expects of it.
 struct Sent {
     account: &'static str,
@@ -455,14 +431,13 @@ async fn ingest_all(store: &Store, sent: &[Sent]) {
     let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(30).unwrap()).with_clock(fixed_now);
     for (i, s) in sent.iter().enumerate() {
         let t = scan_failures_domain::time_fmt::format(s.at);
-        let mut detail = serde_json::json!({"operation": s.operation, "origin": s.origin, "image": {"name": s.image},
-            "error": {"message": "scan failed", "code": s.reason}, "occurredAt": t});
+        let mut detail = fixtures::failure_at(s.operation, s.origin, s.image, "scan failed", &t);
+        detail["error"]["code"] = s.reason.into();
         if let Some(c) = &s.cluster {
             detail["cluster"] = serde_json::json!(c);
         }
-        let envelope = serde_json::json!({"version": "0", "id": format!("mixed-{i}"), "detail-type": "Image Scan Failed",
-            "source": "test.mixed", "account": s.account, "time": t, "region": "eu-west-1", "resources": [],
-            "detail": detail});
+        let mut envelope = fixtures::envelope(&format!("mixed-{i}"), "test.mixed", &t, detail);
+        envelope["account"] = s.account.into();
         ingest.handle(envelope).await.unwrap();
     }
 }
@@ -629,13 +604,7 @@ async fn summary_and_trend_equal_the_counts_recomputed_from_the_failures_sent() 
     ingest_all(&store, &sent).await;
     let expected = expected_groups(&sent);
     assert_eq!(expected.len(), 20, "5 images x 4 reasons");
-    let vars = [
-        ("TABLE_NAME", store.table().to_owned()),
-        ("ADMIN_VIEW_PRINCIPALS", ALICE.to_owned()),
-        ("RETENTION_DAYS", "30".to_owned()),
-    ];
-    let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-    let api = Api::new(store.clone(), &config).with_clock(fixed_now);
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE), ("RETENTION_DAYS", "30")]).with_clock(fixed_now);
     let all: Vec<&Expected> = expected.iter().collect();
 
     let (status, summary) = call(&api, "/v1/administration/events/summary", "summary.top=3", Some(ALICE)).await;
@@ -859,10 +828,13 @@ async fn ingest_stamps_the_retention_stored_in_the_table_when_it_reads_it() {
         .with_clock(fixed_now)
         .with_live_retention();
     let envelope = |id: &str, at: &str| {
-        serde_json::json!({"version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "t",
-            "account": "123456789012", "time": at, "region": "eu-west-1",
-            "detail": {"operation": "image scan", "origin": "api", "image": {"name": "nginx"},
-                "error": {"message": "context deadline exceeded"}, "occurredAt": at}})
+        let detail = fixtures::failure_at("image scan", "api", "nginx", "context deadline exceeded", at);
+        let mut envelope = fixtures::envelope(id, "t", at, detail);
+        // This test has always sent its envelopes without `resources`.
+        if let Some(fields) = envelope.as_object_mut() {
+            fields.remove("resources");
+        }
+        envelope
     };
     let id = ingest.handle(envelope("live-1", "2026-11-25T10:00:00Z")).await.unwrap().group_id.unwrap();
     let g = store.reader().get(&uuid::Uuid::parse_str(&id).unwrap()).await.unwrap().unwrap();

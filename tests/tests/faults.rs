@@ -12,13 +12,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use ingest::handler::{Ingest, IngestError};
 use integration_tests::{
-    dynamodb_client, dynamodb_endpoint, free_port, fresh_store, spawn_dynamodb_local, FaultProxy, Watch,
+    dynamodb_client, dynamodb_endpoint, fixtures, free_port, fresh_store, spawn_dynamodb_local, FaultProxy, Watch,
 };
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::fingerprint::group_id;
 use scan_failures_domain::retention::RetentionDays;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const GROUPS: usize = 20;
 
@@ -30,12 +30,8 @@ fn image(n: usize) -> String {
 fn envelope(id: &str, n: usize) -> Value {
     let base = time::OffsetDateTime::now_utc() - time::Duration::hours(4);
     let at = scan_failures_domain::time_fmt::format(base + time::Duration::seconds(n as i64));
-    json!({
-        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.faults",
-        "account": "123456789012", "time": at, "region": "eu-west-1", "resources": [],
-        "detail": {"operation": "image check", "origin": "api", "image": {"name": image(n)},
-            "error": {"message": "context deadline exceeded"}, "occurredAt": at}
-    })
+    let detail = fixtures::failure_at("image check", "api", &image(n), "context deadline exceeded", &at);
+    fixtures::envelope(id, "test.faults", &at, detail)
 }
 
 async fn total(store: &Store, groups: usize) -> u64 {

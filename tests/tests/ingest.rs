@@ -4,6 +4,7 @@ use scan_failures_aws::dynamo::item::StateItem as _;
 use std::collections::HashMap;
 
 use ingest::handler::{Ingest, IngestError};
+use integration_tests::fixtures::{self, failure};
 use integration_tests::{all_groups, fixed_now, fresh_store, samples};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::event::{Operation, Origin};
@@ -13,14 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 fn envelope(id: &str, time: &str, detail: Value) -> Value {
-    json!({
-        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.producer",
-        "account": "123456789012", "time": time, "region": "eu-west-1", "resources": [], "detail": detail
-    })
-}
-
-fn failure(op: &str, origin: &str, image: &str, message: &str) -> Value {
-    json!({"operation": op, "origin": origin, "image": {"name": image}, "error": {"message": message}})
+    fixtures::envelope(id, "test.producer", time, detail)
 }
 
 async fn group(store: &Store, id: &str) -> GroupRecord {

@@ -3,20 +3,19 @@
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use ingest::handler::Ingest;
-use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, free_port, fresh_store, Moto};
+use integration_tests::{
+    api_from_env, api_request_with, dynamodb_client, dynamodb_endpoint, fixed_now, fixtures, free_port, fresh_store,
+    respond, Moto,
+};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
 
 fn envelope(id: &str, image: &str, second: u32) -> Value {
-    json!({
-        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.notify",
-        "account": "123456789012", "time": "2026-11-25T11:00:00Z", "region": "eu-west-1", "resources": [],
-        "detail": {"operation": "image scan", "origin": "api", "image": {"name": image},
-            "error": {"message": "context deadline exceeded"},
-            "occurredAt": format!("2026-11-25T11:{:02}:{:02}Z", second / 60 % 60, second % 60)}
-    })
+    let at = format!("2026-11-25T11:{:02}:{:02}Z", second / 60 % 60, second % 60);
+    let detail = fixtures::failure_at("image scan", "api", image, "context deadline exceeded", &at);
+    fixtures::envelope(id, "test.notify", "2026-11-25T11:00:00Z", detail)
 }
 
 struct Bus {
@@ -190,25 +189,12 @@ const WRITER: &str = "arn:aws:iam::123456789012:role/SecurityAdmin";
 
 /// The api as a writer calls it, its clock at 11:30 on the tests' day.
 fn admin_api(store: &Store) -> api::handler::Api {
-    let vars = [
-        ("TABLE_NAME", store.table().to_owned()),
-        ("ADMIN_VIEW_PRINCIPALS", WRITER.to_owned()),
-        ("ADMIN_WRITE_PRINCIPALS", WRITER.to_owned()),
-    ];
-    let config =
-        scan_failures_aws::config::ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap();
-    api::handler::Api::new(store.clone(), &config).with_clock(|| time::macros::datetime!(2026-11-25 11:30 UTC))
+    api_from_env(store, &[("ADMIN_VIEW_PRINCIPALS", WRITER), ("ADMIN_WRITE_PRINCIPALS", WRITER)])
+        .with_clock(|| time::macros::datetime!(2026-11-25 11:30 UTC))
 }
 
 async fn call(api: &api::handler::Api, method: &str, path: &str, query: &str, body: Option<&str>) -> (u16, Value) {
-    let res = api.handle(integration_tests::api_request_with(method, path, query, body, Some(WRITER), false)).await;
-    let status = res.status().as_u16();
-    let body = match res.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (status, body)
+    respond(api, api_request_with(method, path, query, body, Some(WRITER), false)).await
 }
 
 async fn triage(api: &api::handler::Api, group: &str, state: &str) -> Value {

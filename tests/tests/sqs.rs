@@ -2,21 +2,19 @@
 //! handler in-process.
 
 use ingest::handler::{Ingest, Output};
-use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, fresh_store};
+use integration_tests::{dynamodb_client, dynamodb_endpoint, fixed_now, fixtures, fresh_store};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 fn envelope(id: &str, image: &str, minute: u32) -> Value {
-    json!({
-        "version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "test.producer",
-        "account": "123456789012", "time": "2026-11-25T11:00:00Z", "region": "eu-west-1", "resources": [],
-        "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": image},
-            "cluster": format!("cluster-{}", minute % 3),
-            "error": {"message": "context deadline exceeded"},
-            "occurredAt": format!("2026-11-25T10:{:02}:{:02}Z", minute / 60 % 60, minute % 60)}
-    })
+    // The detail's fields in the order they have always been sent in (the SQS body is text).
+    let detail = json!({"operation": "image scan", "origin": "roxctl", "image": {"name": image},
+        "cluster": format!("cluster-{}", minute % 3),
+        "error": {"message": "context deadline exceeded"},
+        "occurredAt": format!("2026-11-25T10:{:02}:{:02}Z", minute / 60 % 60, minute % 60)});
+    fixtures::envelope(id, "test.producer", "2026-11-25T11:00:00Z", detail)
 }
 
 fn sqs_batch(messages: &[(String, String)]) -> Value {

@@ -18,9 +18,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{api_request, dynamodb_client, dynamodb_endpoint, synthetic_group};
+use integration_tests::{
+    api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, failure_at, fresh_store_on,
+    synthetic_group, write_items_parallel,
+};
 use lambda_http::Body;
-use scan_failures_aws::config::ApiConfig;
 use scan_failures_aws::dynamo::read::ReadStats;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
@@ -46,20 +48,7 @@ fn group_item(n: usize, size: usize, now: OffsetDateTime, days: i64) -> HashMap<
 
 async fn seed(store: &Store, size: usize, now: OffsetDateTime) {
     let started = Instant::now();
-    let chunks: Vec<Vec<usize>> = (0..size).collect::<Vec<_>>().chunks(25).map(<[usize]>::to_vec).collect();
-    let mut tasks = Vec::new();
-    for lane in 0..4 {
-        let store = store.clone();
-        let mine: Vec<Vec<usize>> = chunks.iter().skip(lane).step_by(4).cloned().collect();
-        tasks.push(tokio::spawn(async move {
-            for chunk in mine {
-                integration_tests::write_items(&store, chunk.iter().map(|n| group_item(*n, size, now, 7))).await;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap_or_else(|e| panic!("{e}"));
-    }
+    write_items_parallel(store, (0..size).map(|n| group_item(n, size, now, 7)), 4).await;
     eprintln!("insights_cost: {size} groups seeded in {:.0} s", started.elapsed().as_secs_f64());
 }
 
@@ -96,13 +85,9 @@ async fn read(sizes: &[usize], runs: usize) {
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for &size in sizes {
         let now = OffsetDateTime::now_utc();
-        let store = Store::new(client.clone(), format!("insights-{size}-{}", now.unix_timestamp()));
-        scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let store = fresh_store_on(&client, &format!("insights-{size}")).await;
         seed(&store, size, now).await;
-        let vars = [("TABLE_NAME", store.table().to_owned()), ("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned())];
-        let config = ApiConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let api = api::handler::Api::new(store.clone(), &config);
+        let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", CALLER)]);
         let summaries = [
             ("summary, no filter", Filters::default(), ""),
             (
@@ -143,19 +128,19 @@ async fn read(sizes: &[usize], runs: usize) {
             let api_p50 = api_ms(&api, "/v1/administration/events/trend", &format!("days={days}"), runs).await;
             row(size, &format!("trend, days={days}"), &stats, p50(times), api_p50);
         }
-        let _ = store.client().delete_table().table_name(store.table()).send().await;
+        drop_table(&store).await;
     }
 }
 
 /// An event of the one group measured, at `at`.
 fn envelope(id: &str, at: OffsetDateTime) -> serde_json::Value {
     let t = scan_failures_domain::time_fmt::format(at);
-    serde_json::json!({"version": "0", "id": id, "detail-type": "Image Scan Failed", "source": "cost",
-        "account": "123456789012", "time": t, "region": "eu-west-1", "resources": [],
-        "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": "quay.io/acme/web:1.4"},
-            "cluster": "prod-eu-1", "error": {"message": "image enrichment error: status=401"},
-            "initiator": {"id": "arn:aws:iam::123456789012:role/ci-scanner", "userAgent": "roxctl/4.7.0"},
-            "occurredAt": t}})
+    let mut detail =
+        failure_at("image scan", "roxctl", "quay.io/acme/web:1.4", "image enrichment error: status=401", &t);
+    detail["cluster"] = "prod-eu-1".into();
+    detail["initiator"] =
+        serde_json::json!({"id": "arn:aws:iam::123456789012:role/ci-scanner", "userAgent": "roxctl/4.7.0"});
+    integration_tests::envelope(id, "cost", &t, detail)
 }
 
 async fn record(store: &Store, id: &str, at: OffsetDateTime, now: OffsetDateTime) -> (f64, uuid::Uuid) {
@@ -175,8 +160,7 @@ async fn record(store: &Store, id: &str, at: OffsetDateTime, now: OffsetDateTime
 async fn write() {
     let client = dynamodb_client(dynamodb_endpoint());
     let now = OffsetDateTime::now_utc();
-    let store = Store::new(client, format!("insights-wcu-{}", now.unix_timestamp()));
-    scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let store = fresh_store_on(&client, "insights-wcu").await;
     println!("| per-day map entries | event | WCU / event |");
     println!("| --- | --- | --- |");
     let (created, group) = record(&store, "w-0", now - time::Duration::days(95), now).await;
@@ -207,7 +191,7 @@ async fn write() {
     let item = store.reader().get_item(&group).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
     let days = scan_failures_aws::dynamo::item::daily(&item);
     eprintln!("insights_cost: per-day map holds {} days; item {} attributes", days.len(), item.len());
-    let _ = store.client().delete_table().table_name(store.table()).send().await;
+    drop_table(&store).await;
 }
 
 #[tokio::main]

@@ -1,0 +1,804 @@
+//! The comparisons of the template with the code: small pure functions over the parsed template
+//! ([`super`]) that return the differences as sorted strings (`missing: X` = the code has X and
+//! the template does not, `extra: X` = the other way round), or the problems found. Each is
+//! run by `tests/template.rs` on the template and on mutated copies of it.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use api::routes::ROUTES;
+use ingest::{ACTIONS, SQS_CONSUME};
+use maintenance::MaintenanceConfig;
+use scan_failures_aws::config::{self as notify_config, IngestConfig};
+use scan_failures_aws::dynamo::outbox;
+use scan_failures_aws::dynamo::schema::{self, INDEXES, PARTITION_KEY, TTL_ATTRIBUTE};
+use scan_failures_aws::dynamo::write::actions::RECORD;
+use scan_failures_aws::eventbridge;
+use scan_failures_domain::event::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE};
+use scan_failures_domain::event::{self, Parsed};
+use scan_failures_domain::group::notification as notify;
+use scan_failures_http::auth::Permission;
+use serde_json::{json, Map, Value};
+
+use super::{differences, items, list, no_value, render, resolve, resource, routed_by, scalar, Variant};
+
+pub const INGEST: &str = "IngestFunction";
+pub const API: &str = "ApiFunction";
+pub const MAINTENANCE: &str = "MaintenanceFunction";
+pub const SCHEDULE: &str = "MaintenanceSchedule";
+pub const SCHEDULE_ROLE: &str = "MaintenanceScheduleRole";
+/// Every function of the template and its binary (`BuildProperties.Binary`).
+pub const FUNCTIONS: [(&str, &str); 3] = [(INGEST, "ingest"), (API, "api"), (MAINTENANCE, "maintenance")];
+pub const TABLE: &str = "Table";
+pub const HTTP_API: &str = "HttpApi";
+pub const VIEW_POLICY: &str = "AdminEventsViewPolicy";
+pub const ADMIN_POLICY: &str = "AdminEventsAdminPolicy";
+pub const SCAN_FAILED_RULE: &str = "ScanFailedRule";
+pub const ECR_RULE: &str = "EcrScanRule";
+pub const INSPECTOR_RULE: &str = "InspectorCoverageRule";
+pub const BUFFER: &str = "BufferQueue";
+pub const DEAD_LETTERS: &str = "DeadLetterQueue";
+
+/// Services whose actions a function's crate declares; the template must grant exactly those.
+pub const DECLARED_SERVICES: [&str; 2] = ["dynamodb", "events"];
+
+/// Services whose grants are compared with resources: the declared ones and SQS (the buffer
+/// queue, the on-failure destination).
+pub const GRANT_SERVICES: [&str; 3] = ["dynamodb", "events", "sqs"];
+
+/// What every route resource of the callers' policies starts with (any stage).
+pub const ROUTE_ARN_PREFIX: &str = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/";
+
+/// The notification bus, as the ingest role's `events:PutEvents` grant names it.
+pub const NOTIFICATION_BUS_ARN: &str =
+    "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${NotificationBusName}";
+
+/// Where AWS services publish, and the sources of the services the AWS rules listen to (AWS's
+/// names; the code reads only the detail types).
+pub const DEFAULT_BUS: &str = "default";
+pub const ECR_SOURCE: &str = "aws.ecr";
+pub const INSPECTOR_SOURCE: &str = "aws.inspector2";
+/// The Inspector coverage status whose reasons `aws_sources::parse_inspector` classifies.
+pub const INSPECTOR_INACTIVE: &str = "INACTIVE";
+
+// ---------------------------------------------------------------------------------- table
+
+/// The table as facts: `table key HASH pk`, `attribute pk S`, `index byTime key RANGE timeSk`,
+/// `index byTime projection ALL`, `ttl expiresAt`.
+pub fn table_facts(t: &Value) -> BTreeSet<String> {
+    let props = &resource(t, TABLE)["Properties"];
+    let mut facts = BTreeSet::new();
+    for key in list(&props["KeySchema"]) {
+        facts.insert(format!("table key {} {}", render(&key["KeyType"]), render(&key["AttributeName"])));
+    }
+    for attribute in list(&props["AttributeDefinitions"]) {
+        facts.insert(format!(
+            "attribute {} {}",
+            render(&attribute["AttributeName"]),
+            render(&attribute["AttributeType"])
+        ));
+    }
+    for index in list(&props["GlobalSecondaryIndexes"]) {
+        let name = render(&index["IndexName"]);
+        for key in list(&index["KeySchema"]) {
+            facts.insert(format!("index {name} key {} {}", render(&key["KeyType"]), render(&key["AttributeName"])));
+        }
+        facts.insert(format!("index {name} projection {}", render(&index["Projection"]["ProjectionType"])));
+    }
+    for index in list(&props["LocalSecondaryIndexes"]) {
+        facts.insert(format!("local index {}", render(&index["IndexName"])));
+    }
+    let ttl = &props["TimeToLiveSpecification"];
+    if ttl["Enabled"] == json!(true) {
+        facts.insert(format!("ttl {}", render(&ttl["AttributeName"])));
+    }
+    facts
+}
+
+/// The same facts from `scan_failures_aws::dynamo::schema`: the table is keyed on the partition key alone,
+/// every index sorts on the attribute of its [`schema::SortKey`] and projects what
+/// [`schema::Index::projection`] says.
+pub fn schema_facts() -> BTreeSet<String> {
+    let mut facts = BTreeSet::from([format!("table key HASH {PARTITION_KEY}"), format!("ttl {TTL_ATTRIBUTE}")]);
+    for (name, kind) in schema::key_attributes() {
+        facts.insert(format!("attribute {name} {kind}"));
+    }
+    for index in INDEXES {
+        facts.insert(format!("index {} key HASH {}", index.name, index.partition_key));
+        facts.insert(format!("index {} key RANGE {}", index.name, index.sort_key.attribute()));
+        facts.insert(format!("index {} projection {}", index.name, index.projection.as_str()));
+    }
+    facts
+}
+
+pub fn table_differences(t: &Value) -> Vec<String> {
+    differences(&schema_facts(), &table_facts(t))
+}
+
+// ---------------------------------------------------------------------------------- IAM
+
+/// Every Allow statement of a function's permissions, in any variant: its role's inline and
+/// attached template-defined policies, or its SAM `Policies` statements when it has no `Role`.
+pub fn allow_statements<'a>(t: &'a Value, function: &str) -> Vec<&'a Value> {
+    let props = &resource(t, function)["Properties"];
+    let mut documents: Vec<&Value> = Vec::new();
+    match props.get("Role") {
+        Some(role) => {
+            let role_id = match role.get("Fn::GetAtt").and_then(Value::as_array) {
+                Some(parts) => parts[0].as_str().unwrap_or_default(),
+                None => panic!("{function}'s Role must be a !GetAtt of a role in the template, got {role}"),
+            };
+            let role_props = &resource(t, role_id)["Properties"];
+            documents.extend(items(&role_props["Policies"]).into_iter().map(|p| &p["PolicyDocument"]));
+            for attached in items(&role_props["ManagedPolicyArns"]) {
+                if let Some(id) = attached.get("Ref").and_then(Value::as_str) {
+                    documents.push(&resource(t, id)["Properties"]["PolicyDocument"]);
+                }
+            }
+        }
+        None => documents.extend(items(&props["Policies"]).into_iter().filter(|p| p.get("Statement").is_some())),
+    }
+    documents
+        .into_iter()
+        .flat_map(|d| items(&d["Statement"]))
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .collect()
+}
+
+/// The actions of the declared services ([`DECLARED_SERVICES`]) a function is granted in any
+/// variant (every branch of every condition counts as granted).
+pub fn granted_actions(t: &Value, function: &str) -> BTreeSet<String> {
+    allow_statements(t, function)
+        .into_iter()
+        .flat_map(|s| items(&s["Action"]))
+        .map(render)
+        .filter(|a| DECLARED_SERVICES.iter().any(|service| a.starts_with(&format!("{service}:"))))
+        .collect()
+}
+
+pub fn action_differences(t: &Value, function: &str, declared: &[&str]) -> Vec<String> {
+    let declared = declared.iter().map(|a| (*a).to_owned()).collect();
+    differences(&declared, &granted_actions(t, function))
+}
+
+/// `<action> on <resource>` for every grant of [`GRANT_SERVICES`] to a function.
+pub fn grants(t: &Value, function: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for statement in allow_statements(t, function) {
+        for action in items(&statement["Action"]).into_iter().map(render) {
+            if !GRANT_SERVICES.iter().any(|service| action.starts_with(&format!("{service}:"))) {
+                continue;
+            }
+            for r in items(&statement["Resource"]) {
+                out.insert(format!("{action} on {}", render(r)));
+            }
+        }
+    }
+    out
+}
+
+/// What the ingest role must grant in `variant`: every action of `ingest::ACTIONS` on the
+/// resource it is called on (the outbox and publishing only with notifications on), the buffer
+/// queue's `ingest::SQS_CONSUME` on the buffered path, and the on-failure destination.
+pub fn expected_ingest_grants(variant: &Variant) -> BTreeSet<String> {
+    let by_time = format!("${{Table.Arn}}/index/{}", schema::BY_TIME.name);
+    let mut out = BTreeSet::from(["sqs:SendMessage on DeadLetterQueue.Arn".to_owned()]);
+    for action in ACTIONS.concat() {
+        let (resource, needs_notifications) = if RECORD.contains(&action) {
+            ("Table.Arn", false)
+        } else if outbox::actions::OUTBOX.contains(&action) {
+            (if action == "dynamodb:Query" { by_time.as_str() } else { "Table.Arn" }, true)
+        } else if eventbridge::actions::PUBLISH.contains(&action) {
+            (NOTIFICATION_BUS_ARN, true)
+        } else {
+            panic!("{action}: which resource does ingest call it on? Grant it in the template and say so here")
+        };
+        if !needs_notifications || variant.notifications() {
+            out.insert(format!("{action} on {resource}"));
+        }
+    }
+    if variant.buffered() {
+        out.extend(SQS_CONSUME.iter().map(|a| format!("{a} on BufferQueue.Arn")));
+    }
+    out
+}
+
+pub fn ingest_grant_differences(t: &Value, variant: &Variant) -> Vec<String> {
+    differences(&expected_ingest_grants(variant), &grants(&resolve(t, variant), INGEST))
+}
+
+/// What the api role must grant: every action of `api::ACTIONS`, `Query` on the table and every
+/// index (the listings choose one by filter), the others on the table.
+pub fn expected_api_grants() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for action in api::ACTIONS.concat() {
+        assert!(action.starts_with("dynamodb:"), "{action}: which resource does api call it on?");
+        out.insert(format!("{action} on Table.Arn"));
+        if action == "dynamodb:Query" {
+            out.insert(format!("{action} on ${{Table.Arn}}/index/*"));
+        }
+    }
+    out
+}
+
+/// What the maintenance role must grant: every action of `maintenance::ACTIONS`, `Query` on the
+/// `byTime` index only (the re-stamp reads the groups through it), the others on the table.
+pub fn expected_maintenance_grants() -> BTreeSet<String> {
+    let by_time = format!("${{Table.Arn}}/index/{}", schema::BY_TIME.name);
+    maintenance::ACTIONS
+        .concat()
+        .into_iter()
+        .map(|action| {
+            assert!(action.starts_with("dynamodb:"), "{action}: which resource does maintenance call it on?");
+            let resource = if action == "dynamodb:Query" { by_time.as_str() } else { "Table.Arn" };
+            format!("{action} on {resource}")
+        })
+        .collect()
+}
+
+pub fn api_grant_differences(t: &Value) -> Vec<String> {
+    differences(&expected_api_grants(), &grants(t, API))
+}
+
+pub fn maintenance_grant_differences(t: &Value) -> Vec<String> {
+    differences(&expected_maintenance_grants(), &grants(t, MAINTENANCE))
+}
+
+/// `<action> on <resource>` of every Allow statement of a role's inline policies, any service.
+pub fn role_grants(t: &Value, role: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for document in items(&resource(t, role)["Properties"]["Policies"]).into_iter().map(|p| &p["PolicyDocument"]) {
+        for statement in items(&document["Statement"]).into_iter().filter(|s| s["Effect"] == "Allow") {
+            for action in items(&statement["Action"]).into_iter().map(render) {
+                for r in items(&statement["Resource"]) {
+                    out.insert(format!("{action} on {}", render(r)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The role a function runs with (its `Role: !GetAtt X.Arn`).
+pub fn role_of(t: &Value, function: &str) -> String {
+    let role = &resource(t, function)["Properties"]["Role"];
+    match role.get("Fn::GetAtt").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([id, attribute]) if attribute == "Arn" => render(id),
+        _ => panic!("{function}'s Role must be a !GetAtt of a role in the template, got {role}"),
+    }
+}
+
+/// The resources of a function's DynamoDB grants, rendered (`Table.Arn`, `${Table.Arn}/index/*`).
+pub fn dynamodb_resources(t: &Value, function: &str) -> BTreeSet<String> {
+    allow_statements(t, function)
+        .into_iter()
+        .filter(|s| items(&s["Action"]).iter().any(|a| render(a).starts_with("dynamodb:")))
+        .flat_map(|s| items(&s["Resource"]))
+        .map(render)
+        .collect()
+}
+
+/// Allow statements anywhere in the template (roles, managed policies, SAM `Policies`), in any
+/// variant, whose action has a `*` or whose resource is `*`, as `<resource id>: <action or
+/// resource>`.
+pub fn wildcard_grants(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, r) in t["Resources"].as_object().into_iter().flatten() {
+        let props = &r["Properties"];
+        let documents: Vec<&Value> = match r["Type"].as_str() {
+            Some("AWS::IAM::Role") => items(&props["Policies"]).into_iter().map(|p| &p["PolicyDocument"]).collect(),
+            Some("AWS::IAM::ManagedPolicy" | "AWS::IAM::Policy") => vec![&props["PolicyDocument"]],
+            Some("AWS::Serverless::Function") => items(&props["Policies"]),
+            _ => Vec::new(),
+        };
+        for statement in documents.into_iter().flat_map(|d| items(&d["Statement"])) {
+            if statement["Effect"].as_str() != Some("Allow") {
+                continue;
+            }
+            for action in items(&statement["Action"]).into_iter().map(render).filter(|a| a.contains('*')) {
+                out.push(format!("{id}: action {action}"));
+            }
+            if items(&statement["Resource"]).into_iter().any(|r| render(r) == "*") {
+                out.push(format!("{id}: resource *"));
+            }
+            // A bare string is a SAM policy template name or managed policy, not a statement.
+        }
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            for policy in items(&props["Policies"]).into_iter().filter(|p| p.get("Statement").is_none()) {
+                out.push(format!("{id}: policy template {}", render(policy)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------------------------- rules and delivery
+
+/// A rule's event pattern as facts: `source aws.ecr`, `detail-type ECR Image Scan`,
+/// `detail.scan-status FAILED`, plus `bus <name>`.
+pub fn rule_facts(t: &Value, rule: &str) -> BTreeSet<String> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
+        for (key, v) in v.as_object().into_iter().flatten() {
+            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            match v {
+                Value::Object(_) => walk(&path, v, out),
+                other => out.extend(list(other).into_iter().map(|x| format!("{path} {}", render(x)))),
+            }
+        }
+    }
+    let props = &resource(t, rule)["Properties"];
+    let mut out = BTreeSet::from([format!("bus {}", render(&props["EventBusName"]))]);
+    walk("", &props["EventPattern"], &mut out);
+    out
+}
+
+pub fn ecr_rule_differences(t: &Value) -> Vec<String> {
+    let mut expected = BTreeSet::from([
+        format!("bus {DEFAULT_BUS}"),
+        format!("source {ECR_SOURCE}"),
+        format!("detail-type {ECR_DETAIL_TYPE}"),
+    ]);
+    expected.extend(ECR_FAILURES.iter().map(|(status, _)| format!("detail.scan-status {status}")));
+    differences(&expected, &rule_facts(t, ECR_RULE))
+}
+
+pub fn inspector_rule_differences(t: &Value) -> Vec<String> {
+    let expected = BTreeSet::from([
+        format!("bus {DEFAULT_BUS}"),
+        format!("source {INSPECTOR_SOURCE}"),
+        format!("detail-type {INSPECTOR_DETAIL_TYPE}"),
+        format!("detail.scanStatus.statusCodeValue {INSPECTOR_INACTIVE}"),
+    ]);
+    differences(&expected, &rule_facts(t, INSPECTOR_RULE))
+}
+
+/// The sample events of `events/` (not the schemas): file name and JSON.
+pub fn samples() -> Vec<(String, Value)> {
+    crate::fixtures::samples("").into_iter().filter(|(name, _)| !name.ends_with(".schema.json")).collect()
+}
+
+/// How the rules of the variant with every rule route the samples and the notifications: every
+/// sample the code stores must reach exactly one rule; an ECR scan the code ignores none (the
+/// ECR rule filters on the failure statuses); a notification none (publishing to the product's
+/// bus or the default bus must not come back to the function).
+pub fn routing_problems(t: &Value) -> Vec<String> {
+    let r = resolve(t, &Variant::of(t, &[("EnableAwsScanSources", "true")]));
+    let mut out = Vec::new();
+    for (name, sample) in samples() {
+        let routed = routed_by(&r, &sample);
+        let stored = matches!(event::parse(sample.clone()), Ok(Parsed::Failure(_)));
+        if stored && routed.len() != 1 {
+            out.push(format!("{name}: stored by the code, routed by {routed:?}"));
+        }
+        if !stored && sample["detail-type"] == ECR_DETAIL_TYPE && !routed.is_empty() {
+            out.push(format!("{name}: ignored by the code, routed by {routed:?}"));
+        }
+    }
+    for detail_type in [notify::OPENED, notify::THRESHOLD_CROSSED] {
+        let notification = json!({ "source": notify_config::DEFAULT_SOURCE, "detail-type": detail_type, "detail": {} });
+        let routed = routed_by(&r, &notification);
+        if !routed.is_empty() {
+            out.push(format!("notification {detail_type}: routed by {routed:?}"));
+        }
+    }
+    out
+}
+
+/// How a variant delivers events: the AWS rules exist when enabled; every rule has one target, the function (direct) or the
+/// buffer queue (buffered), with the retries and dead-letter queue of the contract; the
+/// dead-letter queue, the buffer queue and the function's invoke permissions let exactly the
+/// rules of the variant send.
+pub fn delivery_problems(t: &Value, variant: &Variant) -> Vec<String> {
+    let r = resolve(t, variant);
+    let resources = r["Resources"].as_object().expect("Resources");
+    let label = &variant.label;
+    let mut out = Vec::new();
+    let rules: BTreeSet<String> =
+        resources.iter().filter(|(_, v)| v["Type"] == "AWS::Events::Rule").map(|(id, _)| format!("{id}.Arn")).collect();
+    let target = json!({
+        "Id": "ingest",
+        "Arn": { "Fn::GetAtt": [if variant.buffered() { BUFFER } else { INGEST }, "Arn"] },
+        "RetryPolicy": { "MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400 },
+        "DeadLetterConfig": { "Arn": { "Fn::GetAtt": [DEAD_LETTERS, "Arn"] } },
+    });
+    for (id, rule) in resources.iter().filter(|(_, v)| v["Type"] == "AWS::Events::Rule") {
+        let targets = list(&rule["Properties"]["Targets"]);
+        let [found] = targets.as_slice() else {
+            out.push(format!("{label}: {id} has {} targets", targets.len()));
+            continue;
+        };
+        let fields: BTreeSet<&String> =
+            target.as_object().into_iter().chain(found.as_object()).flat_map(Map::keys).collect();
+        for field in fields.into_iter().filter(|f| found[f.as_str()] != target[f.as_str()]) {
+            let shown = if field == "Arn" { render(&found[field.as_str()]) } else { found[field.as_str()].to_string() };
+            out.push(format!("{label}: {id}: target {field} is {shown}"));
+        }
+    }
+    // Senders each queue policy allows: aws:SourceArn of its events.amazonaws.com statements.
+    let senders = |policy: &str| -> BTreeSet<String> {
+        resources
+            .get(policy)
+            .map(|p| list(&p["Properties"]["PolicyDocument"]["Statement"]))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s["Effect"] == "Allow" && s["Principal"] == json!({ "Service": "events.amazonaws.com" }))
+            .flat_map(|s| list(&s["Condition"]["ArnEquals"]["aws:SourceArn"]))
+            .map(render)
+            .collect()
+    };
+    let mut compare = |what: &str, expected: &BTreeSet<String>, found: BTreeSet<String>| {
+        out.extend(differences(expected, &found).into_iter().map(|d| format!("{label}: {what}: {d}")));
+    };
+    let mut wanted = BTreeSet::from([format!("{SCAN_FAILED_RULE}.Arn")]);
+    if variant.aws_sources() {
+        wanted.extend([format!("{ECR_RULE}.Arn"), format!("{INSPECTOR_RULE}.Arn")]);
+    }
+    compare("rules", &wanted, rules.clone());
+    compare("dead-letter queue senders", &rules, senders("DeadLetterQueuePolicy"));
+    let none = BTreeSet::new();
+    compare("buffer queue senders", if variant.buffered() { &rules } else { &none }, senders("BufferQueuePolicy"));
+    let invokers: BTreeSet<String> = resources
+        .values()
+        .filter(|v| v["Type"] == "AWS::Lambda::Permission")
+        .map(|v| &v["Properties"])
+        .filter(|p| p["Principal"] == "events.amazonaws.com" && p["FunctionName"] == json!({ "Ref": INGEST }))
+        .map(|p| render(&p["SourceArn"]))
+        .collect();
+    compare("rules that may invoke ingest", if variant.buffered() { &none } else { &rules }, invokers);
+    out
+}
+
+/// The SQS event source mappings in any variant: `AWS::Lambda::EventSourceMapping` resources and
+/// the `SQS` events of SAM functions, by name, with their properties.
+pub fn sqs_mappings(t: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (id, r) in t["Resources"].as_object().into_iter().flatten() {
+        match r["Type"].as_str() {
+            Some("AWS::Lambda::EventSourceMapping") => out.push((id.clone(), &r["Properties"])),
+            Some("AWS::Serverless::Function") => {
+                for (name, event) in r["Properties"]["Events"].as_object().into_iter().flatten() {
+                    if event["Type"] == "SQS" {
+                        out.push((format!("{id}.{name}"), &event["Properties"]));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Mappings that would make a batch's failure retry every message of it: without
+/// `ReportBatchItemFailures`, Lambda ignores the batch item failures the handler returns.
+pub fn batch_response_problems(t: &Value) -> Vec<String> {
+    sqs_mappings(t)
+        .into_iter()
+        .filter(|(_, p)| !items(&p["FunctionResponseTypes"]).contains(&&json!("ReportBatchItemFailures")))
+        .map(|(id, _)| format!("{id}: no ReportBatchItemFailures"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The buffered path in `variant`: the queue and the mapping exist exactly when it is chosen;
+/// then the queue is encrypted, redrives to the dead-letter queue after BufferMaxReceiveCount
+/// receives, hides a received message for at least 6 times the function's timeout, and one
+/// mapping reads it into the ingest function with the batch parameters.
+pub fn buffer_problems(t: &Value, variant: &Variant) -> Vec<String> {
+    let r = resolve(t, variant);
+    let label = &variant.label;
+    let mappings = sqs_mappings(&r);
+    let queue = r["Resources"].get(BUFFER);
+    let mut out = Vec::new();
+    if !variant.buffered() {
+        if queue.is_some() {
+            out.push(format!("{label}: {BUFFER} exists on the direct path"));
+        }
+        out.extend(mappings.iter().map(|(id, _)| format!("{label}: {id} exists on the direct path")));
+        return out;
+    }
+    let Some(queue) = queue.map(|q| &q["Properties"]) else {
+        return vec![format!("{label}: no {BUFFER}")];
+    };
+    if queue["SqsManagedSseEnabled"] != true {
+        out.push(format!("{label}: {BUFFER} is not encrypted"));
+    }
+    let redrive = json!({
+        "deadLetterTargetArn": { "Fn::GetAtt": [DEAD_LETTERS, "Arn"] },
+        "maxReceiveCount": { "Ref": "BufferMaxReceiveCount" },
+    });
+    if queue["RedrivePolicy"] != redrive {
+        out.push(format!("{label}: {BUFFER} redrive policy is {}", queue["RedrivePolicy"]));
+    }
+    let timeout = r["Resources"][INGEST]["Properties"]["Timeout"].as_u64().unwrap_or(u64::MAX);
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
+    if visibility < 6 * timeout {
+        out.push(format!("{label}: visibility timeout {visibility} s < 6 x the function's timeout {timeout} s"));
+    }
+    let expected = json!({
+        "EventSourceArn": { "Fn::GetAtt": [BUFFER, "Arn"] },
+        "FunctionName": { "Ref": INGEST },
+        "Enabled": true,
+        "BatchSize": { "Ref": "BufferBatchSize" },
+        "MaximumBatchingWindowInSeconds": { "Ref": "BufferBatchingWindowSeconds" },
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    });
+    match mappings.as_slice() {
+        [(_, p)] if **p == expected => {}
+        other => out.push(format!("{label}: the buffer's mappings are {other:?}")),
+    }
+    out
+}
+
+/// A valid value for each variable a configuration reads.
+pub fn config_value(name: &str) -> &'static str {
+    match name {
+        "NOTIFY_THRESHOLDS" => "10,100",
+        "SDK_ATTEMPT_TIMEOUT_MS" => "2000",
+        _ => "7",
+    }
+}
+
+/// The names of the variables `IngestConfig::from_env` reads and gets a value for, when
+/// notifications are on or off.
+pub fn ingest_config_variables(notifications: bool) -> BTreeSet<String> {
+    let read = RefCell::new(BTreeSet::new());
+    let config = IngestConfig::from_env(|name| {
+        if name == "NOTIFY_BUS_NAME" && !notifications {
+            return None;
+        }
+        read.borrow_mut().insert(name.to_owned());
+        Some(config_value(name).to_owned())
+    });
+    assert!(config.is_ok(), "{config:?}");
+    read.into_inner()
+}
+
+/// The names of the variables `MaintenanceConfig::from_env` reads and gets a value for.
+pub fn maintenance_config_variables() -> BTreeSet<String> {
+    let read = RefCell::new(BTreeSet::new());
+    let config = MaintenanceConfig::from_env(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        Some(config_value(name).to_owned())
+    });
+    assert!(config.is_ok(), "{config:?}");
+    read.into_inner()
+}
+
+/// The ingest function's environment in `variant`, with each `Ref` replaced by the parameter's
+/// value, or by the resource's name for a resource.
+pub fn ingest_environment(t: &Value, variant: &Variant) -> BTreeMap<String, String> {
+    environment(t, variant, INGEST)
+}
+
+/// A function's environment in `variant`, as [`ingest_environment`].
+pub fn environment(t: &Value, variant: &Variant, function: &str) -> BTreeMap<String, String> {
+    let r = resolve(t, variant);
+    r["Resources"][function]["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("Variables")
+        .iter()
+        .map(|(name, v)| {
+            let value = match v.get("Ref").and_then(Value::as_str) {
+                Some(p) => variant.params.get(p).cloned().unwrap_or_else(|| p.to_owned()),
+                None => scalar(v),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------- routes
+
+pub fn code_routes() -> BTreeSet<String> {
+    ROUTES.iter().map(|r| format!("{} {}", r.method.to_uppercase(), r.path)).collect()
+}
+
+/// `METHOD /path` of every `HttpApi` event of every function in the template.
+pub fn template_routes(t: &Value) -> BTreeSet<String> {
+    let mut routes = BTreeSet::new();
+    for (_, r) in t["Resources"].as_object().into_iter().flatten() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        for (_, event) in r["Properties"]["Events"].as_object().into_iter().flatten() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let p = &event["Properties"];
+                routes.insert(format!("{} {}", render(&p["Method"]).to_uppercase(), render(&p["Path"])));
+            }
+        }
+    }
+    routes
+}
+
+pub fn route_differences(t: &Value) -> Vec<String> {
+    differences(&code_routes(), &template_routes(t))
+}
+
+/// What would let a request reach a function without SigV4: the HTTP API's default authorizer
+/// not being AWS_IAM, an `HttpApi` event on another API, or an event overriding the authorizer.
+pub fn iam_auth_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let auth = &resource(t, HTTP_API)["Properties"]["Auth"];
+    if auth["EnableIamAuthorizer"] != json!(true) {
+        out.push("HttpApi: EnableIamAuthorizer is not true".to_owned());
+    }
+    if auth["DefaultAuthorizer"].as_str() != Some("AWS_IAM") {
+        out.push(format!("HttpApi: DefaultAuthorizer is {}", auth["DefaultAuthorizer"]));
+    }
+    for (id, r) in t["Resources"].as_object().into_iter().flatten() {
+        for (name, event) in r["Properties"]["Events"].as_object().into_iter().flatten() {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let p = &event["Properties"];
+            if p["ApiId"] != json!({ "Ref": HTTP_API }) {
+                out.push(format!("{id}.{name}: ApiId is {}", p["ApiId"]));
+            }
+            if let Some(authorizer) = p["Auth"].get("Authorizer").filter(|a| a.as_str() != Some("AWS_IAM")) {
+                out.push(format!("{id}.{name}: Authorizer is {authorizer}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `METHOD /path` routes an execute-api:Invoke managed policy grants, with `*` for a path
+/// parameter; a resource of another form is reported as it is.
+pub fn policy_routes(t: &Value, policy: &str) -> BTreeSet<String> {
+    list(&resource(t, policy)["Properties"]["PolicyDocument"]["Statement"])
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .filter(|s| list(&s["Action"]).into_iter().any(|a| render(a) == "execute-api:Invoke"))
+        .flat_map(|s| list(&s["Resource"]))
+        .map(render)
+        .map(|r| match r.strip_prefix(ROUTE_ARN_PREFIX).and_then(|rest| rest.split_once('/')) {
+            Some((method, path)) => format!("{method} /{path}"),
+            None => format!("resource {r}"),
+        })
+        .collect()
+}
+
+/// A route as IAM sees it: `{param}` segments become `*`.
+pub fn iam_route(method: &str, path: &str) -> String {
+    let path: Vec<&str> = path
+        .split('/')
+        .map(|segment| if segment.starts_with('{') && segment.ends_with('}') { "*" } else { segment })
+        .collect();
+    format!("{} {}", method.to_uppercase(), path.join("/"))
+}
+
+pub fn policy_route_differences(t: &Value, policy: &str, only_view: bool) -> Vec<String> {
+    let expected = ROUTES
+        .iter()
+        .filter(|r| !only_view || r.permission == Permission::View)
+        .map(|r| iam_route(r.method, r.path))
+        .collect();
+    differences(&expected, &policy_routes(t, policy))
+}
+
+// ---------------------------------------------------------------------------------- logs, alarms, schedule
+
+/// Each function's logs: JSON, to its own log group (no other function's), kept
+/// `LogRetentionDays`, which its role alone may write to.
+pub fn log_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (function, _) in FUNCTIONS {
+        let logging = &resource(t, function)["Properties"]["LoggingConfig"];
+        if logging["LogFormat"] != "JSON" {
+            out.push(format!("{function}: LogFormat is {}", logging["LogFormat"]));
+        }
+        let Some(group) = logging["LogGroup"].get("Ref").and_then(Value::as_str) else {
+            out.push(format!("{function}: LogGroup is {}", logging["LogGroup"]));
+            continue;
+        };
+        if let Some(other) = seen.insert(group.to_owned(), function) {
+            out.push(format!("{function}: shares {group} with {other}"));
+        }
+        let props = &resource(t, group)["Properties"];
+        if props["RetentionInDays"] != json!({ "Ref": "LogRetentionDays" }) {
+            out.push(format!("{group}: RetentionInDays is {}", props["RetentionInDays"]));
+        }
+        let logs: BTreeSet<String> =
+            role_grants(t, &role_of(t, function)).into_iter().filter(|g| g.starts_with("logs:")).collect();
+        let expected: BTreeSet<String> =
+            ["logs:CreateLogStream", "logs:PutLogEvents"].map(|a| format!("{a} on {group}.Arn")).into();
+        out.extend(differences(&expected, &logs).into_iter().map(|d| format!("{function}: logs: {d}")));
+    }
+    out.sort();
+    out
+}
+
+/// Functions without an alarm on their `Errors` or `Throttles` (any sum over 0, notifying the
+/// alarm topic when there is one).
+pub fn alarm_problems(t: &Value) -> Vec<String> {
+    let mut found: BTreeSet<(String, String)> = BTreeSet::new();
+    for (_, r) in t["Resources"].as_object().into_iter().flatten() {
+        let p = &r["Properties"];
+        if r["Type"] != "AWS::CloudWatch::Alarm" || p["Namespace"] != "AWS/Lambda" {
+            continue;
+        }
+        let sound = p["Statistic"] == "Sum"
+            && p["Threshold"] == 0
+            && p["ComparisonOperator"] == "GreaterThanThreshold"
+            && p["AlarmActions"] == json!({ "Fn::If": ["HasAlarmTopic", [{ "Ref": "AlarmTopicArn" }], no_value()] });
+        for dimension in list(&p["Dimensions"]).into_iter().filter(|d| d["Name"] == "FunctionName" && sound) {
+            found.insert((render(&dimension["Value"]), render(&p["MetricName"])));
+        }
+    }
+    let mut out = Vec::new();
+    for (function, _) in FUNCTIONS {
+        for metric in ["Errors", "Throttles"] {
+            if !found.contains(&(function.to_owned(), metric.to_owned())) {
+                out.push(format!("{function}: no {metric} alarm"));
+            }
+        }
+    }
+    out
+}
+
+/// The maintenance schedule: every 5 minutes, on time, an empty payload, no retry (the next run
+/// is the retry), to the maintenance function with a role that scheduler.amazonaws.com of this
+/// account alone assumes and that may invoke that function and nothing else.
+pub fn schedule_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let expected = json!({
+        "Description": resource(t, SCHEDULE)["Properties"]["Description"],
+        "ScheduleExpression": "rate(5 minutes)",
+        "FlexibleTimeWindow": { "Mode": "OFF" },
+        "State": "ENABLED",
+        "Target": {
+            "Arn": { "Fn::GetAtt": [MAINTENANCE, "Arn"] },
+            "RoleArn": { "Fn::GetAtt": [SCHEDULE_ROLE, "Arn"] },
+            "Input": "{}",
+            "RetryPolicy": { "MaximumRetryAttempts": 0 },
+        },
+    });
+    let schedule = resource(t, SCHEDULE);
+    if schedule["Type"] != "AWS::Scheduler::Schedule" || schedule.get("Condition").is_some() {
+        out.push(format!("{SCHEDULE}: type {} condition {}", schedule["Type"], schedule["Condition"]));
+    }
+    // Field by field, down to the leaves: `Target.Input is "[]"`.
+    fn compare(path: &str, expected: &Value, found: &Value, out: &mut Vec<String>) {
+        match (expected, found) {
+            (Value::Object(e), Value::Object(f)) if !e.contains_key("Fn::GetAtt") => {
+                for key in e.keys().chain(f.keys()).collect::<BTreeSet<_>>() {
+                    let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    compare(
+                        &path,
+                        &e.get(key).cloned().unwrap_or(Value::Null),
+                        &f.get(key).cloned().unwrap_or(Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if expected != found => out.push(format!(
+                "{SCHEDULE}: {path} is {}",
+                if found.is_object() { render(found) } else { found.to_string() }
+            )),
+            _ => {}
+        }
+    }
+    compare("", &expected, &schedule["Properties"], &mut out);
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "scheduler.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } },
+        }],
+    });
+    if resource(t, SCHEDULE_ROLE)["Properties"]["AssumeRolePolicyDocument"] != trust {
+        out.push(format!("{SCHEDULE_ROLE}: trust policy is not scheduler.amazonaws.com of this account"));
+    }
+    let expected = BTreeSet::from([format!("lambda:InvokeFunction on {MAINTENANCE}.Arn")]);
+    out.extend(
+        differences(&expected, &role_grants(t, SCHEDULE_ROLE)).into_iter().map(|d| format!("{SCHEDULE_ROLE}: {d}")),
+    );
+    out.sort();
+    out
+}

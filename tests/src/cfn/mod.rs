@@ -1,0 +1,377 @@
+//! A CloudFormation evaluator for `infra/template.yaml`, enough for `tests/template.rs` to
+//! check the template against the code ([`checks`]).
+//!
+//! The template is parsed with its CloudFormation short tags (`!Ref`, `!GetAtt`, `!Sub`, ...)
+//! turned into their long JSON forms. It has variants chosen by parameters (direct or buffered
+//! path, AWS scan sources on or off, notifications on or off): a check either reads every branch
+//! of every `Fn::If` at once (the actions granted in any variant, [`branches`], [`items`]), or
+//! runs on each variant ([`variants`]), resolved as CloudFormation would ([`resolve`]:
+//! resources and outputs whose condition is false dropped, `Fn::If` replaced by its chosen
+//! branch, `AWS::NoValue` removed). EventBridge patterns are matched as EventBridge would
+//! ([`matches`]), for what the template uses. The `*_mut` helpers edit a parsed template, for
+//! the tests that show a check reports exactly a mutation.
+
+pub mod checks;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------- parsing
+
+pub fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+    to_json(yaml)
+}
+
+/// YAML to JSON, with CloudFormation's short tags in their long form: `!Ref X` is
+/// `{"Ref": X}`, `!GetAtt A.B` is `{"Fn::GetAtt": [A, B]}`, `!Condition C` is
+/// `{"Condition": C}` and any other `!Name v` is `{"Fn::Name": v}`.
+pub fn to_json(yaml: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                json!(i)
+            } else if let Some(u) = n.as_u64() {
+                json!(u)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = to_json(tagged.value);
+            match (name, value) {
+                ("Ref", v) => json!({ "Ref": v }),
+                ("Condition", v) => json!({ "Condition": v }),
+                ("GetAtt", Value::String(s)) => match s.split_once('.') {
+                    Some((resource, attribute)) => json!({ "Fn::GetAtt": [resource, attribute] }),
+                    None => json!({ "Fn::GetAtt": s }),
+                },
+                (other, v) => json!({ format!("Fn::{other}"): v }),
+            }
+        }
+    }
+}
+
+pub fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    t["Resources"].get(id).unwrap_or_else(|| panic!("no resource {id} in the template"))
+}
+
+/// `x` or `[x, ...]` as a list.
+pub fn list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+pub fn no_value() -> Value {
+    json!({ "Ref": "AWS::NoValue" })
+}
+
+/// Every value `v` may take in some variant: both branches of an `Fn::If`, recursively, without
+/// `AWS::NoValue`.
+pub fn branches(v: &Value) -> Vec<&Value> {
+    match v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([_, yes, no]) => branches(yes).into_iter().chain(branches(no)).collect(),
+        _ if *v == no_value() => Vec::new(),
+        _ => vec![v],
+    }
+}
+
+/// [`list`] through [`branches`]: the items of a list in any variant.
+pub fn items(v: &Value) -> Vec<&Value> {
+    branches(v).into_iter().flat_map(list).flat_map(branches).collect()
+}
+
+/// A resource reference as text: `Table.Arn` for a GetAtt, `Table` for a Ref, the string of a
+/// `!Sub`, the JSON otherwise.
+pub fn render(v: &Value) -> String {
+    if let Some(s) = v.as_str() {
+        return s.to_owned();
+    }
+    if let Some(r) = v.get("Ref").and_then(Value::as_str) {
+        return r.to_owned();
+    }
+    if let Some([resource, attribute]) = v.get("Fn::GetAtt").and_then(Value::as_array).map(Vec::as_slice) {
+        return format!("{}.{}", resource.as_str().unwrap_or("?"), attribute.as_str().unwrap_or("?"));
+    }
+    if let Some(s) = v.get("Fn::Sub").and_then(Value::as_str) {
+        return s.to_owned();
+    }
+    v.to_string()
+}
+
+/// `missing: X` for each X the code has and the template lacks, `extra: X` the other way round,
+/// sorted.
+pub fn differences(code: &BTreeSet<String>, template: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = code
+        .difference(template)
+        .map(|x| format!("missing: {x}"))
+        .chain(template.difference(code).map(|x| format!("extra: {x}")))
+        .collect();
+    out.sort();
+    out
+}
+
+// ---------------------------------------------------------------------------------- variants
+
+/// One deployable variant: every parameter's value (the template's defaults, some overridden).
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub label: String,
+    pub params: BTreeMap<String, String>,
+}
+
+impl Variant {
+    pub fn of(t: &Value, overrides: &[(&str, &str)]) -> Self {
+        let mut params: BTreeMap<String, String> = t["Parameters"]
+            .as_object()
+            .expect("Parameters")
+            .iter()
+            .map(|(name, p)| (name.clone(), scalar(&p["Default"])))
+            .collect();
+        for (name, value) in overrides {
+            assert!(params.contains_key(*name), "no parameter {name} in the template");
+            params.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let label = if overrides.is_empty() {
+            "defaults".to_owned()
+        } else {
+            overrides.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ")
+        };
+        Self { label, params }
+    }
+
+    pub fn is(&self, param: &str, value: &str) -> bool {
+        self.params.get(param).map(String::as_str) == Some(value)
+    }
+
+    pub fn buffered(&self) -> bool {
+        self.is("BufferedIngest", "true")
+    }
+
+    pub fn aws_sources(&self) -> bool {
+        self.is("EnableAwsScanSources", "true")
+    }
+
+    pub fn notifications(&self) -> bool {
+        !self.is("NotificationBusName", "")
+    }
+}
+
+/// Every combination of the parameters that select branches.
+pub fn variants(t: &Value) -> Vec<Variant> {
+    let mut out = Vec::new();
+    for buffered in ["false", "true"] {
+        for aws in ["true", "false"] {
+            for bus in ["", "ops"] {
+                for event_bus in ["", "existing-bus"] {
+                    out.push(Variant::of(
+                        t,
+                        &[
+                            ("BufferedIngest", buffered),
+                            ("EnableAwsScanSources", aws),
+                            ("NotificationBusName", bus),
+                            ("EventBusName", event_bus),
+                        ],
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A parameter default or condition operand as CloudFormation compares it: a string.
+pub fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether condition expression `v` holds in `variant` (`Fn::Equals`, `Fn::Not`, `Fn::And`,
+/// `Fn::Or`, `Condition`; an operand is a literal or a `Ref` to a parameter).
+pub fn holds(t: &Value, v: &Value, variant: &Variant) -> bool {
+    let operand = |o: &Value| match o.get("Ref").and_then(Value::as_str) {
+        Some(name) => variant.params.get(name).cloned().unwrap_or_else(|| panic!("{name} is not a parameter")),
+        None if o.is_object() || o.is_array() => panic!("unsupported condition operand {o}"),
+        None => scalar(o),
+    };
+    let (function, args) = v.as_object().and_then(|m| m.iter().next()).unwrap_or_else(|| panic!("condition {v}"));
+    let args_list = || args.as_array().unwrap_or_else(|| panic!("{function} takes a list, got {args}"));
+    match function.as_str() {
+        "Fn::Equals" => operand(&args_list()[0]) == operand(&args_list()[1]),
+        "Fn::Not" => !holds(t, &args_list()[0], variant),
+        "Fn::And" => args_list().iter().all(|a| holds(t, a, variant)),
+        "Fn::Or" => args_list().iter().any(|a| holds(t, a, variant)),
+        "Condition" => condition(t, args.as_str().unwrap_or_default(), variant),
+        other => panic!("unsupported condition function {other}"),
+    }
+}
+
+pub fn condition(t: &Value, name: &str, variant: &Variant) -> bool {
+    let expression = t["Conditions"].get(name).unwrap_or_else(|| panic!("no condition {name}"));
+    holds(t, expression, variant)
+}
+
+/// The template as CloudFormation deploys it in `variant`: resources and outputs whose
+/// condition is false dropped, each `Fn::If` replaced by its branch, `AWS::NoValue` removed.
+pub fn resolve(t: &Value, variant: &Variant) -> Value {
+    fn value(t: &Value, v: &Value, variant: &Variant) -> Option<Value> {
+        if *v == no_value() {
+            return None;
+        }
+        if let Some([c, yes, no]) = v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+            let chosen = if condition(t, c.as_str().unwrap_or_default(), variant) { yes } else { no };
+            return value(t, chosen, variant);
+        }
+        match v {
+            Value::Object(map) => {
+                Some(Value::Object(map.iter().filter_map(|(k, v)| Some((k.clone(), value(t, v, variant)?))).collect()))
+            }
+            Value::Array(items) => Some(Value::Array(items.iter().filter_map(|v| value(t, v, variant)).collect())),
+            other => Some(other.clone()),
+        }
+    }
+    let mut r = t.clone();
+    for section in ["Resources", "Outputs"] {
+        if let Some(map) = r[section].as_object_mut() {
+            map.retain(|_, v| v.get("Condition").and_then(Value::as_str).is_none_or(|c| condition(t, c, variant)));
+            for v in map.values_mut() {
+                *v = value(t, v, variant).unwrap_or(Value::Null);
+            }
+        }
+    }
+    r
+}
+
+/// The resources `v` refers to: `Ref`, `Fn::GetAtt`, `${X}` / `${X.Attribute}` of a `Fn::Sub`.
+pub fn references(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(name) = map.get("Ref").and_then(Value::as_str) {
+                out.insert(name.to_owned());
+            }
+            if let Some(name) = map.get("Fn::GetAtt").and_then(|a| a.get(0)).and_then(Value::as_str) {
+                out.insert(name.to_owned());
+            }
+            let sub = map.get("Fn::Sub").map(|s| s.as_str().or_else(|| s.get(0).and_then(Value::as_str)));
+            for part in sub.flatten().unwrap_or_default().split("${").skip(1) {
+                let name = part.split('}').next().unwrap_or_default();
+                out.insert(name.split('.').next().unwrap_or_default().to_owned());
+            }
+            map.values().for_each(|v| references(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+/// References, in `variant`, to template resources the variant does not create.
+pub fn dangling_references(t: &Value, variant: &Variant) -> Vec<String> {
+    let r = resolve(t, variant);
+    let declared: BTreeSet<&String> = t["Resources"].as_object().expect("Resources").keys().collect();
+    let created: BTreeSet<&String> = r["Resources"].as_object().expect("Resources").keys().collect();
+    let mut out = Vec::new();
+    for section in ["Resources", "Outputs"] {
+        for (id, v) in r[section].as_object().into_iter().flatten() {
+            let mut refs = BTreeSet::new();
+            references(v, &mut refs);
+            for depends_on in items(&v["DependsOn"]) {
+                refs.insert(render(depends_on));
+            }
+            for name in refs.iter().filter(|n| declared.contains(n) && !created.contains(n)) {
+                out.push(format!("{}: {section}.{id} refers to {name}, which is not created", variant.label));
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------- EventBridge patterns
+
+/// Whether an EventBridge pattern matches an event. Only what the template uses is supported
+/// (nested objects, lists of exact values); a content filter (`prefix`, `anything-but`, ...)
+/// panics rather than being matched wrongly.
+pub fn matches(pattern: &Value, event: &Value) -> bool {
+    pattern.as_object().unwrap_or_else(|| panic!("pattern {pattern} is not an object")).iter().all(|(key, p)| {
+        let e = &event[key];
+        match p {
+            Value::Object(_) => matches(p, e),
+            Value::Array(allowed) => {
+                if let Some(filter) = allowed.iter().find(|a| a.is_object() || a.is_array()) {
+                    panic!("content filter {filter} is not supported by this matcher");
+                }
+                let values = match e {
+                    Value::Array(values) => values.iter().collect(),
+                    other => list(other),
+                };
+                values.into_iter().any(|v| allowed.contains(v))
+            }
+            other => panic!("pattern value {other} must be a list or an object"),
+        }
+    })
+}
+
+/// The rules of a (resolved) template whose pattern matches `event`, as if they were on one bus
+/// (they are when `EventBusName` is `default`).
+pub fn routed_by(r: &Value, event: &Value) -> Vec<String> {
+    r["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v["Type"] == "AWS::Events::Rule")
+        .filter(|(_, v)| matches(&v["Properties"]["EventPattern"], event))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------- helpers for mutations
+
+pub fn statements_mut<'a>(t: &'a mut Value, role: &str, policy_name: &str) -> &'a mut Vec<Value> {
+    t["Resources"][role]["Properties"]["Policies"]
+        .as_array_mut()
+        .and_then(|ps| ps.iter_mut().find(|p| p["PolicyName"] == json!(policy_name)))
+        .and_then(|p| p["PolicyDocument"]["Statement"].as_array_mut())
+        .unwrap_or_else(|| panic!("{role} has no policy {policy_name}"))
+}
+
+pub fn first_actions_mut<'a>(t: &'a mut Value, role: &str, policy_name: &str) -> &'a mut Vec<Value> {
+    statements_mut(t, role, policy_name)[0]["Action"].as_array_mut().expect("an Action list")
+}
+
+/// The `Fn::If` item of a role's `Policies` whose true branch is the policy `policy_name`.
+pub fn conditional_policy_mut<'a>(t: &'a mut Value, role: &str, policy_name: &str) -> &'a mut Value {
+    t["Resources"][role]["Properties"]["Policies"]
+        .as_array_mut()
+        .and_then(|ps| ps.iter_mut().find(|p| p["Fn::If"][1]["PolicyName"] == json!(policy_name)))
+        .unwrap_or_else(|| panic!("{role} has no conditional policy {policy_name}"))
+}
+
+pub fn pattern_mut<'a>(t: &'a mut Value, rule: &str) -> &'a mut Value {
+    &mut t["Resources"][rule]["Properties"]["EventPattern"]
+}

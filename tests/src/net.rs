@@ -1,0 +1,116 @@
+//! Ports on the loopback interface, and a TCP proxy that can cut the network.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// Whether something listens on `127.0.0.1:port` within `within`.
+pub fn wait_for_port(port: u16, within: Duration) -> bool {
+    let start = Instant::now();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while start.elapsed() < within {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A TCP proxy in front of a local server that can cut the network: [`Self::partition`] resets
+/// every open connection (a request in flight loses its response, whether or not the server
+/// acted on it) and refuses new ones until [`Self::heal`]; [`Self::stall`] resets them too but
+/// then accepts new ones and never answers (a black hole: a peer that stopped responding). The
+/// server's data is untouched, so what a test then finds lost is lost by the client side.
+pub struct FaultProxy {
+    pub port: u16,
+    partitioned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    held: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl FaultProxy {
+    /// Listens on a free port and forwards each connection to `127.0.0.1:upstream`.
+    pub fn start(upstream: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("proxy bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy address: {e}"));
+        let proxy = Self {
+            port,
+            partitioned: Default::default(),
+            stalled: Default::default(),
+            open: Default::default(),
+            held: Default::default(),
+        };
+        let (partitioned, stalled, open, held) =
+            (proxy.partitioned.clone(), proxy.stalled.clone(), proxy.open.clone(), proxy.held.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if stalled.load(Ordering::SeqCst) {
+                    if let Ok(mut list) = held.lock() {
+                        list.push(client);
+                    }
+                    continue;
+                }
+                let server = match TcpStream::connect(("127.0.0.1", upstream)) {
+                    Ok(server) if !partitioned.load(Ordering::SeqCst) => server,
+                    _ => {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        continue;
+                    }
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
+                if let Ok(mut list) = open.lock() {
+                    list.extend([c2, s2]);
+                }
+                for (mut from, mut to) in
+                    [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
+                        .into_iter()
+                        .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    /// Cuts the network: open connections are reset, new ones refused.
+    pub fn partition(&self) {
+        self.partitioned.store(true, std::sync::atomic::Ordering::SeqCst);
+        Self::reset(&self.open);
+    }
+
+    /// Stops answering: open connections are reset, new ones accepted and left unanswered.
+    pub fn stall(&self) {
+        self.stalled.store(true, std::sync::atomic::Ordering::SeqCst);
+        Self::reset(&self.open);
+    }
+
+    /// Lets connections through again (the unanswered ones are closed).
+    pub fn heal(&self) {
+        self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.stalled.store(false, std::sync::atomic::Ordering::SeqCst);
+        Self::reset(&self.held);
+    }
+
+    fn reset(streams: &std::sync::Mutex<Vec<TcpStream>>) {
+        if let Ok(mut list) = streams.lock() {
+            for stream in list.drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}

