@@ -104,26 +104,28 @@ impl Filters {
         fn strings<T>(values: &[T], text: impl Fn(&T) -> &str) -> serde_json::Value {
             values.iter().map(|v| serde_json::Value::from(text(v))).collect()
         }
-        let time = |t: Option<OffsetDateTime>| t.map(time_fmt::format);
-        serde_json::json!({
-            "filter.from": time(self.from),
-            "filter.until": time(self.until),
-            "filter.domain": strings(&self.domain, String::as_str),
-            "filter.resourceType": strings(&self.resource_type, String::as_str),
-            "filter.type": strings(&self.event_type, String::as_str),
-            "filter.level": strings(&self.level, String::as_str),
-            "filter.resourceName": strings(&self.resource_name, String::as_str),
-            "filter.resourceId": strings(&self.resource_id, String::as_str),
-            "filter.repository": strings(&self.repository, String::as_str),
-            "filter.reason": strings(&self.reason, |r| r.code()),
-            "filter.operation": strings(&self.operation, |o| o.as_str()),
-            "filter.origin": strings(&self.origin, |o| o.as_str()),
-            "filter.cluster": strings(&self.cluster, String::as_str),
-            "filter.account": strings(&self.account, String::as_str),
-            "filter.search": strings(&self.search, String::as_str),
-            "filter.triage": strings(&self.triage, |t| t.as_str()),
-        })
-        .to_string()
+        let time = |t: Option<OffsetDateTime>| serde_json::Value::from(t.map(time_fmt::format));
+        // A list of pairs, not an object: its order is the one written here whatever features
+        // serde_json is built with (`preserve_order` changes how objects are ordered).
+        let pairs: [(&str, serde_json::Value); 16] = [
+            ("filter.from", time(self.from)),
+            ("filter.until", time(self.until)),
+            ("filter.domain", strings(&self.domain, String::as_str)),
+            ("filter.resourceType", strings(&self.resource_type, String::as_str)),
+            ("filter.type", strings(&self.event_type, String::as_str)),
+            ("filter.level", strings(&self.level, String::as_str)),
+            ("filter.resourceName", strings(&self.resource_name, String::as_str)),
+            ("filter.resourceId", strings(&self.resource_id, String::as_str)),
+            ("filter.repository", strings(&self.repository, String::as_str)),
+            ("filter.reason", strings(&self.reason, |r| r.code())),
+            ("filter.operation", strings(&self.operation, |o| o.as_str())),
+            ("filter.origin", strings(&self.origin, |o| o.as_str())),
+            ("filter.cluster", strings(&self.cluster, String::as_str)),
+            ("filter.account", strings(&self.account, String::as_str)),
+            ("filter.search", strings(&self.search, String::as_str)),
+            ("filter.triage", strings(&self.triage, |t| t.as_str())),
+        ];
+        serde_json::to_string(&pairs).unwrap_or_default()
     }
 }
 
@@ -182,10 +184,11 @@ mod tests {
         assert_eq!(
             f.canonical(),
             concat!(
-                r#"{"filter.account":[],"filter.cluster":[],"filter.domain":[],"filter.from":"2026-11-25T10:00:00.000Z","#,
-                r#""filter.level":[],"filter.operation":[],"filter.origin":["ecr"],"filter.reason":["TIMEOUT","RATE_LIMITED"],"#,
-                r#""filter.repository":[],"filter.resourceId":[],"filter.resourceName":[],"filter.resourceType":[],"#,
-                r#""filter.search":[],"filter.triage":["false_positive"],"filter.type":[],"filter.until":null}"#
+                r#"[["filter.from","2026-11-25T10:00:00.000Z"],["filter.until",null],["filter.domain",[]],"#,
+                r#"["filter.resourceType",[]],["filter.type",[]],["filter.level",[]],["filter.resourceName",[]],"#,
+                r#"["filter.resourceId",[]],["filter.repository",[]],["filter.reason",["TIMEOUT","RATE_LIMITED"]],"#,
+                r#"["filter.operation",[]],["filter.origin",["ecr"]],["filter.cluster",[]],["filter.account",[]],"#,
+                r#"["filter.search",[]],["filter.triage",["false_positive"]]]"#
             )
         );
         let other = Filters { reason: vec![Reason::RateLimited, Reason::Timeout], ..f.clone() };

@@ -13,7 +13,7 @@ use scan_failures_domain::retention::{is_visible, RetentionDays};
 use scan_failures_domain::time_fmt;
 
 use crate::backoff;
-use crate::dynamo::expr::Expr;
+use crate::dynamo::expr::{Expr, Expressed};
 use crate::dynamo::item::{self, attr, GroupItem, StateItem};
 use crate::dynamo::read::plan::{plan, Window};
 use crate::dynamo::read::{QueryError, ReadStats};
@@ -114,22 +114,8 @@ impl<'a> Admin<'a> {
                 }
                 None => e.remove(note),
             }
-            let update_expression = e.update_expression();
-            let condition = e.condition_expression();
-            let (names, values) = e.into_parts();
-            let result = self
-                .store
-                .client()
-                .update_item()
-                .table_name(self.store.table())
-                .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
-                .update_expression(update_expression)
-                .set_condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
+            let result =
+                self.store.update_item(group_key(id)).expressed(e).return_values(ReturnValue::AllNew).send().await;
             match result {
                 Ok(out) => {
                     let item = out.attributes.unwrap_or_default();

@@ -105,6 +105,33 @@ impl Expr {
     }
 }
 
+/// A request that takes an update expression with its condition, names and values.
+pub trait Expressed: Sized {
+    /// The request carrying `e`'s update, condition (when there is one), names and values.
+    fn expressed(self, e: Expr) -> Self;
+}
+
+/// The same four setters exist on both request builders that take an update.
+macro_rules! expressed {
+    ($($builder:ty),*) => {$(
+        impl Expressed for $builder {
+            fn expressed(self, e: Expr) -> Self {
+                let (update, condition) = (e.update_expression(), e.condition_expression());
+                let (names, values) = e.into_parts();
+                self.update_expression(update)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+            }
+        }
+    )*};
+}
+
+expressed!(
+    aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    aws_sdk_dynamodb::types::builders::UpdateBuilder
+);
+
 /// A value as [`Expr::render`] shows it; map keys in order.
 fn shown(v: &AttributeValue) -> String {
     match v {

@@ -19,7 +19,9 @@ pub mod table;
 pub mod write;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use uuid::Uuid;
@@ -71,6 +73,11 @@ impl Store {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// An `UpdateItem` of the item whose key is `key`, in this table.
+    pub(crate) fn update_item(&self, key: impl Into<String>) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key(schema::PARTITION_KEY, AttributeValue::S(key.into()))
     }
 
     /// Records occurrences into their groups, making the transitions at `thresholds` (`None`:

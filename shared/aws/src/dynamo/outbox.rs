@@ -118,10 +118,7 @@ impl<'a> Outbox<'a> {
     pub async fn claim(&self, key: &str, now: i64) -> Result<bool, StoreError> {
         let out = self
             .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .update_item(key.to_owned())
             .update_expression("SET #l = :until")
             .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#l) OR #l < :now)")
             .expression_attribute_names("#pk", PARTITION_KEY)
@@ -138,10 +135,7 @@ impl<'a> Outbox<'a> {
     pub async fn release(&self, key: &str) -> Result<(), StoreError> {
         let out = self
             .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .update_item(key.to_owned())
             .update_expression("REMOVE #l")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PARTITION_KEY)

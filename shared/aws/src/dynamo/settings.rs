@@ -244,10 +244,7 @@ impl<'a> Settings<'a> {
         }
         let result = self
             .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(pk.clone()))
+            .update_item(pk.clone())
             .update_expression("SET #exp = :exp")
             .condition_expression("attribute_exists(#pk) AND #last = :last")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)

@@ -33,6 +33,7 @@ use scan_failures_domain::group::transitions::transitions;
 use scan_failures_domain::retention::RetentionDays;
 
 use crate::backoff;
+use crate::dynamo::expr::Expressed;
 use crate::dynamo::outbox;
 use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{dynamo, group_key, Store, StoreError};
@@ -154,16 +155,10 @@ impl<'a> GroupWriter<'a> {
         let mut belief = Belief::optimistic();
         for attempt in 0..MAX_ATTEMPTS {
             let e = plan_update(&agg, id, &belief, retention, self.thresholds, now);
-            let update_expression = e.update_expression();
-            let condition = e.condition_expression();
-            let (names, values) = e.into_parts();
             let update = Update::builder()
                 .table_name(self.store.table())
                 .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
-                .update_expression(update_expression)
-                .set_condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
+                .expressed(e)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()?;
             let notifications = transitions(self.thresholds, &agg, id, belief.known(&agg));
