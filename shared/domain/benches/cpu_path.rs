@@ -135,7 +135,7 @@ fn main() {
         measured.iter().map(|(id, n)| (id.clone(), serde_json::json!(n))).collect();
     let doc = serde_json::json!({
         "part": "cpu-path",
-        "command": "cargo bench -p scan-failures --bench cpu_path (pinned with taskset to one core)",
+        "command": "cargo bench -p scan-failures-domain --bench cpu_path (pinned with taskset to one core)",
         "figures": figures,
         "details": {"cpu_path_samples_per_iteration": samples},
     });
