@@ -808,7 +808,8 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
         assert!(stored.expires_at > g.expires_at);
     }
     // Rerunning a finished job changes nothing; the progress is shown with the setting.
-    let again = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), 10).await.unwrap();
+    let generation = store.settings().retention_setting().await.unwrap().unwrap().updated_at;
+    let again = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10).await.unwrap();
     assert_eq!((again.examined, again.restamped, again.finished), (2, 2, true));
     let (_, body) = call(&api, config, "", Some(ALICE)).await;
     assert_eq!(
@@ -816,7 +817,7 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
         (Some(30), Some(true))
     );
     // A new retention starts the job over.
-    let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), 10).await.unwrap();
+    let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), &generation, 10).await.unwrap();
     assert_eq!((shorter.target_retention_days, shorter.examined, shorter.restamped), (7, 2, 2));
 }
 

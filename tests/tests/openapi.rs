@@ -415,6 +415,7 @@ fn the_summary_trend_triaged_event_and_configuration_the_api_writes_match_their_
     assert_eq!(schema_differences(&doc, &answer_schema(&doc, Action::Delete), &deleted, "$"), none());
     let progress = serde_json::to_value(scan_failures_aws::dynamo::settings::RestampProgress {
         target_retention_days: 30,
+        generation: "2026-11-25T09:59:00.000Z".into(),
         examined: 10,
         restamped: 9,
         finished: true,

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+// Re-exported: tests and tools build the SQS events they hand to the handler.
+pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use thiserror::Error;
@@ -14,7 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use scan_failures_aws::dynamo::settings::RetentionCache;
-use scan_failures_aws::dynamo::write::{Recorded, WriteCost, MAX_EVENTS_PER_WRITE};
+use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Parsed};
@@ -231,7 +232,7 @@ impl Ingest {
     }
 
     /// Handles an SQS batch: occurrences of the same group are merged into one write per group
-    /// (at most [`MAX_EVENTS_PER_WRITE`] envelopes each), and only the messages that failed,
+    /// (at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`] envelopes each), and only the messages that failed,
     /// invalid or unwritten, are returned as batch item failures.
     pub async fn handle_batch(&self, batch: SqsEvent) -> Result<SqsBatchResponse, IngestError> {
         Ok(self.handle_batch_report(batch).await?.response)
@@ -275,7 +276,7 @@ impl Ingest {
     }
 
     /// The pipeline: admit each parsed message by the retention, merge the occurrences of each
-    /// group into writes of at most [`MAX_EVENTS_PER_WRITE`] envelopes, write them, publish the
+    /// group into writes of at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`] envelopes, write them, publish the
     /// transitions they made, and log one line per message. Returns every message's outcome in
     /// the order given, and what the writes cost.
     pub async fn process(
@@ -317,7 +318,7 @@ impl Ingest {
         let mut cost = WriteCost::default();
         let writer = self.store.writer(self.thresholds.as_deref());
         for (group, members) in &groups {
-            for chunk in chunks_by_envelope(members) {
+            for chunk in chunks_by_envelope(members, writer.max_events()) {
                 let batch: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
                 let reason = batch[0].reason.code();
                 match writer.record_group(&batch, group, retention, now).await {
@@ -392,9 +393,9 @@ fn log(message_id: &str, o: &Outcome) {
     }
 }
 
-/// Splits a group's members into chunks of at most [`MAX_EVENTS_PER_WRITE`] distinct envelope
-/// ids, keeping every message of one envelope id in the same chunk.
-fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, usize)]) -> Vec<Vec<(&'a Occurrence, usize)>> {
+/// Splits a group's members into chunks of at most `max` distinct envelope ids, keeping every
+/// message of one envelope id in the same chunk.
+fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, usize)], max: usize) -> Vec<Vec<(&'a Occurrence, usize)>> {
     let mut chunks: Vec<Vec<(&Occurrence, usize)>> = Vec::new();
     let mut ids_in_chunk: Vec<&str> = Vec::new();
     let mut placed: BTreeMap<&str, usize> = BTreeMap::new();
@@ -404,7 +405,7 @@ fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, usize)]) -> Vec<Vec<(&'a O
             chunks[i].push((o, msg));
             continue;
         }
-        if chunks.is_empty() || ids_in_chunk.len() == MAX_EVENTS_PER_WRITE {
+        if chunks.is_empty() || ids_in_chunk.len() == max {
             chunks.push(Vec::new());
             ids_in_chunk.clear();
         }

@@ -93,10 +93,11 @@ pub async fn run(
 ) -> Result<RunReport, MaintenanceError> {
     let setting = store.settings().retention_setting().await?;
     let retention = setting.as_ref().map_or(fallback, |s| s.days);
-    if let Some(s) = setting.filter(|s| !retention::settled(&s.updated_at, now)) {
+    if let Some(s) = setting.as_ref().filter(|s| !retention::settled(&s.updated_at, now)) {
         return Ok(RunReport { status: "settling", retention_days: s.days.get(), progress: None });
     }
-    let progress = store.settings().restamp_ttl(retention, max_items).await?;
+    let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
+    let progress = store.settings().restamp_ttl(retention, generation, max_items).await?;
     let status = if progress.finished { "finished" } else { "running" };
     Ok(RunReport { status, retention_days: retention.get(), progress: Some(progress) })
 }

@@ -4,6 +4,12 @@
 //!
 //! Patterns come from configuration and ARNs from requests, so matching never builds a regex
 //! and runs in time linear in the pattern and the ARN.
+//!
+//! A pattern is accepted at start-up only when no caller can satisfy it by a name the caller
+//! chooses: its partition, service (`iam` or `sts`), region (empty) and account are literal,
+//! and an `sts` pattern names a role's sessions as a whole (`assumed-role/<Role>/*`), never a
+//! session name, which whoever assumes the role picks. A `*` may then only stand for names
+//! the account's administrators give (users, roles, paths).
 
 use thiserror::Error;
 
@@ -24,8 +30,18 @@ pub enum AuthConfigError {
     TooMany { got: usize },
     #[error("pattern {position} is {got} bytes; at most {MAX_PATTERN_BYTES} are allowed")]
     TooLong { position: usize, got: usize },
-    #[error("pattern {position} must be an ARN (arn:...) or start with *, got {start:?}")]
+    #[error("pattern {position} must be an ARN (arn:...), got {start:?}")]
     NotAnArn { position: usize, start: String },
+    #[error(
+        "pattern {position} ({start:?}) must name its partition (aws, aws-us-gov or aws-cn), service (iam or sts), \
+         an empty region and a 12-digit account, without *: a * there matches callers of any account or service"
+    )]
+    Unanchored { position: usize, start: String },
+    #[error(
+        "pattern {position} ({start:?}) matches an assumed-role session by name, which whoever assumes the role \
+         chooses; grant the role instead: arn:<partition>:iam::<account>:role/<Role>"
+    )]
+    SessionName { position: usize, start: String },
 }
 
 /// Comma-separated ARN patterns from `ADMIN_VIEW_PRINCIPALS` / `ADMIN_WRITE_PRINCIPALS`; `*`
@@ -45,9 +61,10 @@ impl Principals {
         Principals { patterns }
     }
 
-    /// As [`Principals::parse`], but a list that `parse` would cut, or an entry that can never
-    /// match a caller (one neither starting with `arn:` nor with `*`), is an error, so that a
-    /// typo stops start-up rather than silently locking everyone out.
+    /// As [`Principals::parse`], but a list that `parse` would cut, an entry that can never
+    /// match a caller (not an ARN), or one that a caller could satisfy by a name of its own
+    /// choosing (see the module's doc) is an error, so that a typo stops start-up rather than
+    /// silently locking everyone out, and a loose pattern rather than silently letting anyone in.
     pub fn parse_checked(list: &str) -> Result<Principals, AuthConfigError> {
         let got = entries(list).count();
         if got > MAX_PATTERNS {
@@ -57,9 +74,7 @@ impl Principals {
             if p.len() > MAX_PATTERN_BYTES {
                 return Err(AuthConfigError::TooLong { position: i + 1, got: p.len() });
             }
-            if !p.starts_with("arn:") && !p.starts_with('*') {
-                return Err(AuthConfigError::NotAnArn { position: i + 1, start: start_of(p) });
-            }
+            check_pattern(p).map_err(|why| why.error(i + 1, start_of(p)))?;
         }
         Ok(Principals::parse(list))
     }
@@ -95,9 +110,50 @@ fn entries(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|p| !p.is_empty())
 }
 
-/// The first 32 bytes of an entry, for an error message.
+/// The first 64 bytes of an entry, for an error message.
 fn start_of(p: &str) -> String {
-    scan_failures_domain::text::prefix(p, 32).to_owned()
+    scan_failures_domain::text::prefix(p, 64).to_owned()
+}
+
+/// Why a pattern is refused at start-up (see [`AuthConfigError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    NotAnArn,
+    Unanchored,
+    SessionName,
+}
+
+impl Refused {
+    fn error(self, position: usize, start: String) -> AuthConfigError {
+        match self {
+            Self::NotAnArn => AuthConfigError::NotAnArn { position, start },
+            Self::Unanchored => AuthConfigError::Unanchored { position, start },
+            Self::SessionName => AuthConfigError::SessionName { position, start },
+        }
+    }
+}
+
+/// Whether a pattern may be configured: an ARN whose partition, service, region and account are
+/// literal, and which, for `sts`, names every session of one literal role.
+fn check_pattern(p: &str) -> Result<(), Refused> {
+    if !p.starts_with("arn:") {
+        return Err(Refused::NotAnArn);
+    }
+    let [_, partition, service, region, account, resource] = arn_fields(p).ok_or(Refused::NotAnArn)?;
+    let anchored = PARTITIONS.contains(&partition)
+        && matches!(service, "iam" | "sts")
+        && region.is_empty()
+        && scan_failures_domain::text::is_account_id(account);
+    if !anchored {
+        return Err(Refused::Unanchored);
+    }
+    if service == "sts" {
+        let role = resource.strip_prefix("assumed-role/").and_then(|r| r.strip_suffix("/*"));
+        if !role.is_some_and(|r| !r.is_empty() && !r.contains(['*', '/'])) {
+            return Err(Refused::SessionName);
+        }
+    }
+    Ok(())
 }
 
 /// The six `:`-separated fields of an ARN (`arn`, partition, service, region, account,
@@ -349,10 +405,62 @@ mod tests {
         assert_eq!(err.to_string(), "pattern 2 is 2079 bytes; at most 2048 are allowed");
 
         let err = Principals::parse_checked("123456789012").unwrap_err();
-        assert_eq!(err.to_string(), "pattern 1 must be an ARN (arn:...) or start with *, got \"123456789012\"");
+        assert_eq!(err.to_string(), "pattern 1 must be an ARN (arn:...), got \"123456789012\"");
 
-        assert_eq!(Principals::parse_checked(" *, "), Ok(Principals::parse("*")));
         assert_eq!(Principals::parse_checked(""), Ok(Principals::default()));
+    }
+
+    /// Before: a leading `*` was accepted, and `*` spans `/` and `:`, so `*alice*` or
+    /// `…:assumed-role/*/alice` granted anyone able to assume any role with a session named so.
+    #[test]
+    fn patterns_a_caller_could_satisfy_by_a_name_of_its_choosing_stop_start_up() {
+        let unanchored = |p: &str| {
+            format!(
+                "pattern 1 ({p:?}) must name its partition (aws, aws-us-gov or aws-cn), service (iam or sts), \
+                 an empty region and a 12-digit account, without *: a * there matches callers of any account or service"
+            )
+        };
+        let session = |p: &str| {
+            format!(
+                "pattern 1 ({p:?}) matches an assumed-role session by name, which whoever assumes the role chooses; \
+                 grant the role instead: arn:<partition>:iam::<account>:role/<Role>"
+            )
+        };
+        let refused = [
+            ("*", "pattern 1 must be an ARN (arn:...), got \"*\"".to_owned()),
+            ("*alice*", "pattern 1 must be an ARN (arn:...), got \"*alice*\"".to_owned()),
+            ("arn:aws:iam::*:role/Admin", unanchored("arn:aws:iam::*:role/Admin")),
+            ("arn:*:iam::123456789012:role/Admin", unanchored("arn:*:iam::123456789012:role/Admin")),
+            ("arn:aws:*", "pattern 1 must be an ARN (arn:...), got \"arn:aws:*\"".to_owned()),
+            ("arn:aws:*::123456789012:role/Admin", unanchored("arn:aws:*::123456789012:role/Admin")),
+            ("arn:aws:iam:eu-west-1:123456789012:role/A", unanchored("arn:aws:iam:eu-west-1:123456789012:role/A")),
+            ("arn:aws:s3:::bucket", unanchored("arn:aws:s3:::bucket")),
+            (
+                "arn:aws:sts::123456789012:assumed-role/*/alice",
+                session("arn:aws:sts::123456789012:assumed-role/*/alice"),
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/Admin/alice",
+                session("arn:aws:sts::123456789012:assumed-role/Admin/alice"),
+            ),
+            ("arn:aws:sts::123456789012:assumed-role/Adm*", session("arn:aws:sts::123456789012:assumed-role/Adm*")),
+            ("arn:aws:sts::123456789012:*", session("arn:aws:sts::123456789012:*")),
+        ];
+        for (pattern, message) in refused {
+            let err = Principals::parse_checked(&format!("{pattern}, {ALICE}")).unwrap_err();
+            assert_eq!(err.to_string(), message, "{pattern}");
+        }
+        let accepted = [
+            ALICE,
+            "arn:aws:iam::123456789012:user/*",
+            "arn:aws:iam::123456789012:role/Admin*",
+            "arn:aws:iam::123456789012:role/*/Admin",
+            "arn:aws-us-gov:iam::123456789012:role/Admin",
+            "arn:aws:sts::123456789012:assumed-role/Admin/*",
+        ];
+        for pattern in accepted {
+            assert_eq!(Principals::parse_checked(pattern), Ok(Principals::parse(pattern)), "{pattern}");
+        }
     }
 
     #[test]

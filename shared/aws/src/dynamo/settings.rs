@@ -42,11 +42,16 @@ pub mod actions {
     pub const RESTAMP: &[&str] = &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"];
 }
 
-/// Progress of the re-stamp job towards one target retention.
+/// Progress of the re-stamp job towards one target retention, for one change of the setting.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestampProgress {
     pub target_retention_days: u16,
+    /// The `updatedAt` of the setting this job applies (empty: `RETENTION_DAYS`, none stored).
+    /// Every change of the setting is a new job, even one back to the days of a finished job:
+    /// ingest may have stamped the days in between on new groups.
+    #[serde(skip)]
+    pub generation: String,
     /// Groups read so far.
     pub examined: u64,
     /// Groups whose TTL was changed so far.
@@ -61,10 +66,11 @@ pub struct RestampProgress {
 }
 
 impl RestampProgress {
-    fn fresh(target: RetentionDays, now: OffsetDateTime) -> Self {
+    fn fresh(target: RetentionDays, generation: &str, now: OffsetDateTime) -> Self {
         let t = time_fmt::format(now);
         Self {
             target_retention_days: target.get(),
+            generation: generation.to_owned(),
             examined: 0,
             restamped: 0,
             finished: false,
@@ -74,11 +80,18 @@ impl RestampProgress {
         }
     }
 
+    /// Whether this progress is the job for `target` set at `generation`: any other value, or
+    /// the same days set again, starts the job over.
+    pub fn continues(&self, target: RetentionDays, generation: &str) -> bool {
+        self.target_retention_days == target.get() && self.generation == generation
+    }
+
     fn from_item(item: &Item) -> Option<Self> {
         let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
         Some(Self {
             target_retention_days: u16::try_from(n("targetRetentionDays")?).ok()?,
+            generation: s("generation").unwrap_or_default(),
             examined: n("examined").unwrap_or(0),
             restamped: n("restamped").unwrap_or(0),
             finished: item.get("finished").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
@@ -92,6 +105,7 @@ impl RestampProgress {
         let mut item = HashMap::from([
             (PARTITION_KEY.to_owned(), AttributeValue::S(RESTAMP_KEY.into())),
             ("targetRetentionDays".to_owned(), AttributeValue::N(self.target_retention_days.to_string())),
+            ("generation".to_owned(), AttributeValue::S(self.generation.clone())),
             ("examined".to_owned(), AttributeValue::N(self.examined.to_string())),
             ("restamped".to_owned(), AttributeValue::N(self.restamped.to_string())),
             ("finished".to_owned(), AttributeValue::Bool(self.finished)),
@@ -175,14 +189,19 @@ impl<'a> Settings<'a> {
 
     /// One bounded run of the re-stamp job: sets `expiresAt = lastOccurredAt + retention` on at
     /// most `max_items` more groups, continuing where the last run towards the same retention
-    /// stopped (a new retention starts over), and records the progress. Safe to rerun and to
+    /// stopped (a new change of the setting, `generation`, starts over), and records the progress. Safe to rerun and to
     /// run concurrently: each group's update asserts the `lastOccurredAt` it read (a newer
     /// occurrence has stamped it already), and a finished job does nothing.
-    pub async fn restamp_ttl(&self, retention: RetentionDays, max_items: u32) -> Result<RestampProgress, StoreError> {
+    pub async fn restamp_ttl(
+        &self,
+        retention: RetentionDays,
+        generation: &str,
+        max_items: u32,
+    ) -> Result<RestampProgress, StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut progress = match self.restamp_progress().await? {
-            Some(p) if p.target_retention_days == retention.get() => p,
-            _ => RestampProgress::fresh(retention, now),
+            Some(p) if p.continues(retention, generation) => p,
+            _ => RestampProgress::fresh(retention, generation, now),
         };
         if progress.finished {
             return Ok(progress);
@@ -313,7 +332,11 @@ mod tests {
 
     #[test]
     fn progress_round_trips_through_its_item() {
-        let mut p = RestampProgress::fresh(RetentionDays::new(30).unwrap(), datetime!(2026-11-25 12:00 UTC));
+        let mut p = RestampProgress::fresh(
+            RetentionDays::new(30).unwrap(),
+            "2026-11-25T11:59:00.000Z",
+            datetime!(2026-11-25 12:00 UTC),
+        );
         p.examined = 1500;
         p.restamped = 1200;
         p.cursor = Some(HashMap::from([(TIME_SORT_KEY.to_owned(), AttributeValue::S("2026#x".into()))]));

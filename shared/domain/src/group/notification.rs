@@ -39,6 +39,9 @@ pub struct Notification {
     pub region: String,
     /// Path of the group in the admin API.
     pub link: String,
+    /// What the id is derived from (`opened`, `threshold:10`, `reopened:2`): not published.
+    #[serde(skip)]
+    key: String,
 }
 
 impl Notification {
@@ -54,7 +57,8 @@ impl Notification {
     /// `o`; its id is stable per reopen (one per resolve).
     pub fn reopened(id: &Uuid, o: &Occurrence, version: u64, count: u64) -> Self {
         let mut n = Self::new(id, o, None, count);
-        n.notification_id = Uuid::new_v5(id, format!("reopened:{version}").as_bytes()).to_string();
+        n.key = format!("reopened:{version}");
+        n.notification_id = Uuid::new_v5(id, n.key.as_bytes()).to_string();
         n.transition = "reopened";
         n
     }
@@ -79,7 +83,18 @@ impl Notification {
             account: o.envelope.account.clone(),
             region: o.envelope.region.clone(),
             link: format!("/v1/administration/events/{id}"),
+            key: transition_key,
         }
+    }
+
+    /// The same notification for a group started anew at `generation` (the `createdAt` of a
+    /// group that had expired and was written again): its transitions happen a second time, so
+    /// their ids must differ from the first life's. `None`: the group's first life.
+    pub fn in_generation(mut self, group: &Uuid, generation: Option<&str>) -> Self {
+        if let Some(g) = generation {
+            self.notification_id = Uuid::new_v5(group, format!("{}@{g}", self.key).as_bytes()).to_string();
+        }
+        self
     }
 }
 

@@ -29,7 +29,7 @@ use uuid::Uuid;
 use scan_failures_domain::event::Occurrence;
 use scan_failures_domain::group::aggregate::Aggregate;
 use scan_failures_domain::group::notification::Notification;
-use scan_failures_domain::group::transitions::transitions;
+use scan_failures_domain::group::transitions::{most_per_write, transitions};
 use scan_failures_domain::retention::RetentionDays;
 
 use crate::backoff;
@@ -99,9 +99,8 @@ fn marker_put(table: &str, event_id: &str, id: &Uuid, now: OffsetDateTime) -> Re
         .build()?)
 }
 
-/// Envelope ids per transaction at most: TransactWriteItems holds 100 items; one is the group,
-/// and up to 4 are outbox records (opened; or reopened and up to 3 thresholds crossed at once).
-pub const MAX_EVENTS_PER_WRITE: usize = 95;
+/// Items in one `TransactWriteItems` request at most (DynamoDB's limit).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// What recording a batch of one group did, per envelope id.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -126,6 +125,14 @@ impl<'a> GroupWriter<'a> {
         Self { store, thresholds }
     }
 
+    /// Envelope ids one write takes at most: the transaction holds their markers, the group, and
+    /// an outbox record for every transition the write could make
+    /// ([`scan_failures_domain::group::transitions::most_per_write`]); 95 with the default
+    /// three thresholds.
+    pub fn max_events(&self) -> usize {
+        MAX_TRANSACTION_ITEMS - 1 - self.thresholds.map_or(0, most_per_write)
+    }
+
     /// Records one occurrence into its group `id`, exactly once per envelope id.
     pub async fn record(
         &self,
@@ -139,7 +146,7 @@ impl<'a> GroupWriter<'a> {
         Ok((outcome, batch.cost))
     }
 
-    /// Records occurrences of one group `id` (at most [`MAX_EVENTS_PER_WRITE`] envelope ids) in
+    /// Records occurrences of one group `id` (at most [`Self::max_events`] envelope ids) in
     /// one transaction: one marker per envelope id and one merged update of the group. Envelope
     /// ids seen before are reported `Duplicate` and not counted.
     pub async fn record_group(
@@ -179,7 +186,7 @@ impl<'a> GroupWriter<'a> {
                 Ok(out) => {
                     result.cost.write_capacity_units +=
                         out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
-                    let done = if belief.exists { Recorded::Updated } else { Recorded::Created };
+                    let done = if belief.exists && !belief.expired { Recorded::Updated } else { Recorded::Created };
                     result.outcomes.extend(agg.event_ids.iter().map(|e| ((*e).to_owned(), done)));
                     result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
                     result.notifications = notifications;
@@ -209,7 +216,7 @@ impl<'a> GroupWriter<'a> {
             } else if code(markers) == "ConditionalCheckFailed" {
                 // With ALL_OLD, a cancellation without an item means there is none; were that
                 // ever wrong, the create's own condition fails and returns the item.
-                belief = Belief::from_stored(reasons.get(markers).and_then(|r| r.item()), &agg, now);
+                belief = Belief::from_stored(reasons.get(markers).and_then(|r| r.item()), &agg, now, retention);
             } else if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError")) {
                 tokio::time::sleep(backoff::delay(attempt)).await;
             } else {

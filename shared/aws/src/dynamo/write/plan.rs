@@ -30,6 +30,11 @@ use crate::dynamo::schema::{SortKey, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Belief {
     pub exists: bool,
+    /// The stored group is past the retention (DynamoDB's TTL had not deleted it yet): the write
+    /// starts it anew, asserting the stored `lastOccurredAt` (in `last`) it replaces.
+    pub expired: bool,
+    /// The stored group's life after it was started anew (its `generation` attribute).
+    pub generation: Option<String>,
     /// Stored `lastOccurredAt`/`createdAt`, when known; unknown means "these are the newest".
     pub last: Option<String>,
     pub created: Option<String>,
@@ -71,10 +76,19 @@ impl Belief {
     }
 
     /// The belief that matches a stored item (`None`: no item), for a writer whose clock reads
-    /// `now`.
-    pub fn from_stored(item: Option<&HashMap<String, AttributeValue>>, agg: &Aggregate, now: OffsetDateTime) -> Self {
+    /// `now` under `retention`.
+    pub fn from_stored(
+        item: Option<&HashMap<String, AttributeValue>>,
+        agg: &Aggregate,
+        now: OffsetDateTime,
+        retention: RetentionDays,
+    ) -> Self {
         let Some(item) = item else { return Self::default() };
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let last = s("lastOccurredAt");
+        if last.as_deref().is_some_and(|l| l <= cutoff(now, retention).as_str()) {
+            return Self { exists: true, expired: true, last, ..Self::default() };
+        }
         let mut evictions = HashMap::new();
         for (attr, values) in &agg.sets {
             let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
@@ -106,7 +120,9 @@ impl Belief {
         let daily = daily_belief(item, agg, now);
         Self {
             exists: true,
-            last: s("lastOccurredAt"),
+            expired: false,
+            generation: s(GENERATION),
+            last,
             created: s("createdAt"),
             evictions,
             count,
@@ -160,6 +176,19 @@ fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
     )
 }
 
+/// The attribute naming a group's life after it was started anew (absent in its first life).
+pub const GENERATION: &str = "generation";
+
+/// The `lastOccurredAt` at or before which a group is past `retention` for a writer whose clock
+/// reads `now` (the API's visibility rule, `retention::is_visible`, is the same).
+fn cutoff(now: OffsetDateTime, retention: RetentionDays) -> String {
+    time_fmt::format(now - retention.duration())
+}
+
+/// Attributes a group started anew must not keep from its previous life.
+const FORMER_LIFE: [&str; 7] =
+    [attr::STATE, attr::AT, attr::BY, attr::NOTE, attr::HISTORY, attr::VERSION, "resourceId"];
+
 /// The update for an aggregate under one belief, by a writer whose clock reads `now`.
 pub fn plan_update(
     agg: &Aggregate,
@@ -179,9 +208,23 @@ pub fn plan_update(
     let oldest = belief.created.as_deref().is_some_and(|created| t_first.as_str() < created);
     let days = agg.recorded_days(now);
 
-    if !belief.exists {
+    if !belief.exists || belief.expired {
         let pk = e.name(PARTITION_KEY);
-        e.condition(format!("attribute_not_exists({pk})"));
+        if belief.expired {
+            // Replace the expired life whole, as long as no other write has revived it.
+            e.condition(format!("attribute_exists({pk})"));
+            let last_n = e.name("lastOccurredAt");
+            let stored = e.s(belief.last.clone().unwrap_or_default());
+            e.condition(format!("{last_n} = {stored}"));
+            let (n, v) = (e.name(GENERATION), e.s(t_first.clone()));
+            e.set(format!("{n} = {v}"));
+            for attr in FORMER_LIFE.iter().filter(|a| **a != "resourceId" || o.image.digest.is_none()) {
+                let n = e.name(attr);
+                e.remove(n);
+            }
+        } else {
+            e.condition(format!("attribute_not_exists({pk})"));
+        }
         let image = &o.image;
         // Not the `group::DERIVED_ATTRIBUTES`: they follow from these.
         let statics: [(&str, AttributeValue); 8] = [
@@ -214,6 +257,11 @@ pub fn plan_update(
         let (last_n, created_n) = (e.name("lastOccurredAt"), e.name("createdAt"));
         let tv = e.s(t.clone());
         e.condition(if newest { format!("{last_n} <= {tv}") } else { format!("{last_n} > {tv}") });
+        if newest {
+            // Not past the retention: an expired group is started anew, never added to.
+            let c = e.s(cutoff(now, retention));
+            e.condition(format!("{last_n} > {c}"));
+        }
         let tf = e.s(t_first.clone());
         if oldest {
             e.condition(format!("{created_n} > {tf}"));
@@ -392,7 +440,17 @@ impl Belief {
     /// What the domain's transition rule needs of this belief (see
     /// [`scan_failures_domain::group::transitions`]).
     pub fn known(&self, agg: &Aggregate) -> Known {
-        Known { exists: self.exists, count: self.count, false_positive: self.suppressed, reopens: self.reopens(agg) }
+        if self.expired {
+            let generation = Some(time_fmt::format(agg.earliest));
+            return Known { generation, ..Known::default() };
+        }
+        Known {
+            exists: self.exists,
+            count: self.count,
+            false_positive: self.suppressed,
+            reopens: self.reopens(agg),
+            generation: self.generation.clone(),
+        }
     }
 }
 
@@ -429,7 +487,11 @@ mod tests {
     const ADD_ONE: &str = " ADD #numOccurrences 1 REMOVE #daily.#2026-08-26";
 
     /// Condition parts: the optimistic belief about an occurrence at 10:00, piece by piece.
-    const IN_ORDER: &str = r#"attribute_exists(#pk) AND #lastOccurredAt <= "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND "#;
+    /// In order, and not past the 4-day retention (`> now - 4 days`).
+    const IN_ORDER: &str = concat!(
+        r#"attribute_exists(#pk) AND #lastOccurredAt <= "2026-11-25T10:00:00.000Z" AND "#,
+        r#"#lastOccurredAt > "2026-11-21T10:05:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND "#
+    );
     const SET_ROOM: &str = "(size(#clusters) <= 19 OR (attribute_exists(#clusters.#prod))) AND ";
     const DAY_ROOM: &str =
         "attribute_exists(#daily) AND (size(#daily) <= 91 OR (attribute_exists(#daily.#2026-11-25))) AND ";
@@ -655,7 +717,7 @@ mod tests {
     /// The re-plan after a cancellation, from the stored item it returned.
     fn replanned(o: &Occurrence, item: Option<&item::Item>, thresholds: Option<&[u64]>) -> (String, String) {
         let agg = Aggregate::of(&[o]).unwrap();
-        planned(&[o], &Belief::from_stored(item, &agg, NOW), thresholds)
+        planned(&[o], &Belief::from_stored(item, &agg, NOW, RetentionDays::default()), thresholds)
     }
 
     #[test]
@@ -741,5 +803,39 @@ mod tests {
             e.render(&e.condition_expression().unwrap_or_default()),
             format!("{IN_ORDER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED}")
         );
+    }
+
+    /// Before: an item past the retention that TTL had not deleted yet was added to, keeping
+    /// its old count, `createdAt` and triage. Now the optimistic plan asserts it is not past the
+    /// retention (`IN_ORDER`), and the re-plan from the expired item replaces it whole.
+    #[test]
+    fn after_a_cancellation_on_an_expired_group_the_re_plan_starts_it_anew() {
+        let item = stored(
+            "2026-11-20T09:00:00.000Z",
+            57,
+            &[("old-cluster", "2026-11-20T09:00:00.000Z")],
+            &[
+                ("triage", AttributeValue::S("false_positive".into())),
+                ("triageVersion", AttributeValue::N("3".into())),
+                ("resourceId", AttributeValue::S(format!("sha256:{}", "a".repeat(64)))),
+            ],
+        );
+        let o = at_ten("e-16");
+        let agg = Aggregate::of(&[&o]).unwrap();
+        let belief = Belief::from_stored(Some(&item), &agg, NOW, RetentionDays::default());
+        assert!(belief.expired);
+        let (update, condition) = replanned(&o, Some(&item), Some(&[10]));
+        assert_eq!(
+            update,
+            format!(
+                "{} REMOVE #triage, #triagedAt, #triagedBy, #triageNote, #triageHistory, #triageVersion, #resourceId",
+                created("prod").replacen("SET ", r#"SET #generation = "2026-11-25T10:00:00.000Z", "#, 1)
+            )
+        );
+        assert_eq!(condition, r#"attribute_exists(#pk) AND #lastOccurredAt = "2026-11-20T09:00:00.000Z""#);
+        let made = transitions(Some(&[10]), &agg, &id(), belief.known(&agg));
+        assert_eq!(made.iter().map(|n| n.transition).collect::<Vec<_>>(), ["opened"]);
+        let first_life = transitions(Some(&[10]), &agg, &id(), Belief::default().known(&agg));
+        assert_ne!(made[0].notification_id, first_life[0].notification_id);
     }
 }

@@ -1,0 +1,160 @@
+//! The edges where a count, a notification or a group was lost, doubled or wrong (RELIABILITY.md,
+//! "Closed edges"), each on a real DynamoDB Local through the ingest handler, the store and the
+//! maintenance job in-process. Each test says what it saw before the fix.
+
+use ingest::handler::Ingest;
+use integration_tests::{envelope, failure_at, fixed_now, fresh_store};
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::fingerprint;
+use scan_failures_domain::group::triage::{TriageRequest, TriageState};
+use scan_failures_domain::image::ImageRef;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+const ADMIN: &str = "arn:aws:iam::123456789012:role/SecurityAdmin";
+
+/// A timeout of `image` that occurred at `at`, delivered as envelope `id`.
+fn timeout(id: &str, image: &str, at: OffsetDateTime) -> Value {
+    let at = time_fmt::format(at);
+    envelope(id, "test.producer", &at, failure_at("image scan", "roxctl", image, "context deadline exceeded", &at))
+}
+
+fn group_of(image: &str) -> Uuid {
+    let reference = ImageRef::parse(image).unwrap().normalized();
+    fingerprint::group_id(&reference, scan_failures_domain::classify::Reason::Timeout, "")
+}
+
+/// An SQS event whose messages carry `bodies`, message ids `m-0`, `m-1`, ...
+fn sqs(bodies: &[Value]) -> ingest::handler::SqsEvent {
+    let records: Vec<Value> =
+        bodies.iter().enumerate().map(|(i, b)| json!({"messageId": format!("m-{i}"), "body": b.to_string()})).collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+/// The detail types and thresholds of the notifications waiting in the outbox.
+async fn outbox(store: &Store) -> Vec<(String, Option<u64>, String)> {
+    let mut out: Vec<(String, Option<u64>, String)> = store
+        .outbox()
+        .pending(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let detail: Value = serde_json::from_str(&p.detail).unwrap();
+            (p.detail_type, detail["threshold"].as_u64(), detail["notificationId"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Case 3. Before: a batch of 100 identical failures created its group with 95 occurrences and
+/// wrote "opened" only; "threshold 10", crossed by the same write, was never notified.
+#[tokio::test]
+async fn thresholds_crossed_by_the_write_that_creates_a_group_are_notified() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default())
+        .with_clock(fixed_now)
+        .with_transitions(vec![10, 100, 1000]);
+    let at = fixed_now() - Duration::minutes(5);
+    let bodies: Vec<Value> = (0..100).map(|n| timeout(&format!("storm-{n}"), "nginx:1.25", at)).collect();
+    let report = ingest.handle_batch_report(sqs(&bodies)).await.unwrap();
+    assert!(report.response.batch_item_failures.is_empty());
+    let stored = store.reader().get(&group_of("nginx:1.25")).await.unwrap().unwrap();
+    assert_eq!(stored.num_occurrences, 100);
+    let kinds: Vec<(String, Option<u64>)> = outbox(&store).await.into_iter().map(|(d, t, _)| (d, t)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Scan Failure Group Opened".to_owned(), None),
+            ("Scan Failure Threshold Crossed".to_owned(), Some(10)),
+            ("Scan Failure Threshold Crossed".to_owned(), Some(100)),
+        ]
+    );
+}
+
+/// The clock of the second life: eleven days after [`fixed_now`], past the 4-day retention of
+/// everything stored at [`fixed_now`].
+fn eleven_days_later() -> OffsetDateTime {
+    fixed_now() + Duration::days(11)
+}
+
+/// Case 5. Before: a group past the retention that TTL had not deleted yet was updated by the
+/// next occurrence: count 58, its old `createdAt`, still a false positive, no notification.
+#[tokio::test]
+async fn a_group_past_the_retention_is_started_anew_by_its_next_occurrence_on_both_paths() {
+    for (path, image) in [("direct", "redis:7"), ("sqs", "redis:8")] {
+        let store = fresh_store().await;
+        let thresholds = vec![10, 100, 1000];
+        let first = Ingest::new(store.clone(), RetentionDays::default())
+            .with_clock(fixed_now)
+            .with_transitions(thresholds.clone());
+        let at = fixed_now() - Duration::minutes(30);
+        let bodies: Vec<Value> = (0..57).map(|n| timeout(&format!("{path}-old-{n}"), image, at)).collect();
+        assert!(first.handle_batch_report(sqs(&bodies)).await.unwrap().response.batch_item_failures.is_empty());
+        let id = group_of(image);
+        let fp = TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()) };
+        store.admin().triage(&id, &fp, ADMIN, fixed_now(), RetentionDays::default()).await.unwrap().unwrap();
+        let first_life = outbox(&store).await;
+        assert_eq!(first_life.len(), 2, "{path}: opened and threshold 10");
+
+        let again = Ingest::new(store.clone(), RetentionDays::default())
+            .with_clock(eleven_days_later)
+            .with_transitions(thresholds);
+        let later = eleven_days_later() - Duration::minutes(1);
+        let new = timeout(&format!("{path}-new"), image, later);
+        let result = match path {
+            "direct" => again.handle(new).await.unwrap().result,
+            _ => again.handle_batch_report(sqs(&[new])).await.unwrap().results[0].1,
+        };
+        assert_eq!(result, "created", "{path}");
+        let item = store.reader().get_item(&id).await.unwrap().unwrap();
+        let state =
+            <scan_failures_domain::group::GroupState as scan_failures_aws::dynamo::item::StateItem>::of_item(&item);
+        let stored = store.reader().get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.num_occurrences, stored.created_at.as_str(), state.triage.state, state.triage.history.len()),
+            (1, time_fmt::format(later).as_str(), TriageState::Open, 0),
+            "{path}"
+        );
+        let both_lives = outbox(&store).await;
+        let opened: Vec<&(String, Option<u64>, String)> =
+            both_lives.iter().filter(|(d, _, _)| d == "Scan Failure Group Opened").collect();
+        assert_eq!(opened.len(), 2, "{path}: a second \"opened\", under an id of its own: {both_lives:?}");
+        assert_ne!(opened[0].2, opened[1].2);
+    }
+}
+
+/// Case 1. Before: after 30 days (job finished), 7, then 30 again within minutes, the next run
+/// saw "target 30, finished" and did nothing, so a group stamped with 7 days in between kept a
+/// TTL 23 days early.
+#[tokio::test]
+async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_stamped_between() {
+    let store = fresh_store().await;
+    let thirty = RetentionDays::new(30).unwrap();
+    let seven = RetentionDays::new(7).unwrap();
+    let t0 = OffsetDateTime::now_utc() - Duration::minutes(30);
+    let old = Ingest::new(store.clone(), thirty);
+    old.handle(timeout("before", "alpine:3", t0)).await.unwrap();
+    store.settings().put_retention_setting(thirty, ADMIN, t0).await.unwrap();
+    let done = maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(2)).await.unwrap();
+    assert_eq!(done.status, "finished");
+
+    store.settings().put_retention_setting(seven, ADMIN, t0 + Duration::minutes(5)).await.unwrap();
+    // An ingest instance that read "7 days" stamps a new group with it.
+    let stamped_with_seven = OffsetDateTime::now_utc() - Duration::minutes(1);
+    Ingest::new(store.clone(), seven).handle(timeout("between", "busybox:1", stamped_with_seven)).await.unwrap();
+    store.settings().put_retention_setting(thirty, ADMIN, t0 + Duration::minutes(6)).await.unwrap();
+
+    let report = maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(8)).await.unwrap();
+    let progress = report.progress.unwrap();
+    assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 2, 1));
+    for image in ["alpine:3", "busybox:1"] {
+        let g = store.reader().get(&group_of(image)).await.unwrap().unwrap();
+        let last = time_fmt::parse(&g.last_occurred_at).unwrap();
+        assert_eq!(g.expires_at, (last + Duration::days(30)).unix_timestamp(), "{image}");
+    }
+}
