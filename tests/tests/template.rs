@@ -724,6 +724,40 @@ fn auth_check_reports_a_default_authorizer_without_iam_and_a_route_opting_out() 
     );
 }
 
+/// Case 9 of the reliability review: invoking the api function directly skips API Gateway and
+/// its IAM authorization, and lets the invoker write any caller ARN into the request context.
+/// The template leaves one way in (this API's routes) and tags the function for the guard rails.
+#[test]
+fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_the_rest() {
+    assert_eq!(direct_invoke_problems(&template()), Vec::<String>::new());
+    let mut t = template();
+    t["Resources"][API]["Properties"]["Events"]["Direct"] = json!({ "Type": "Api", "Properties": {} });
+    t["Resources"][API]["Properties"]["FunctionUrlConfig"] = json!({ "AuthType": "NONE" });
+    t["Resources"]["OpenDoor"] = json!({ "Type": "AWS::Lambda::Permission",
+        "Properties": { "FunctionName": { "Fn::GetAtt": [API, "Arn"] }, "Principal": "*", "Action": "lambda:InvokeFunction" } });
+    t["Resources"][API]["Properties"]["Tags"] = json!({});
+    assert_eq!(
+        direct_invoke_problems(&t),
+        [
+            "ApiFunction.Direct: not a route of HttpApi",
+            "ApiFunction: has a function URL",
+            "ApiFunction: no tag scan-failures:role=api",
+            "OpenDoor: a Lambda permission on ApiFunction",
+        ]
+    );
+    for file in ["deny-direct-api-invoke.scp.json", "deny-direct-api-invoke.boundary.json"] {
+        let text = std::fs::read_to_string(integration_tests::repo_root().join("infra/guardrails").join(file)).unwrap();
+        let policy: Value = serde_json::from_str(&text).unwrap();
+        let deny: Vec<&Value> =
+            policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Deny").collect();
+        assert_eq!(deny.len(), 1, "{file}");
+        assert!(deny[0]["Action"].as_array().unwrap().contains(&json!("lambda:InvokeFunction")), "{file}");
+        assert_eq!(deny[0]["Resource"], "*", "{file}");
+        let tag = format!("aws:ResourceTag/{}", API_ROLE_TAG.0);
+        assert_eq!(deny[0]["Condition"]["StringEquals"][tag.as_str()], API_ROLE_TAG.1, "{file}");
+    }
+}
+
 #[test]
 fn view_policy_covers_exactly_the_view_routes_and_admin_policy_every_route() {
     let t = template();

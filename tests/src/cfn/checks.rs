@@ -802,3 +802,39 @@ pub fn schedule_problems(t: &Value) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The tag the guard rails of `infra/guardrails/` deny direct invocation of the api function by.
+pub const API_ROLE_TAG: (&str, &str) = ("scan-failures:role", "api");
+
+/// The ways into the api function other than its own HTTP API's routes: an event that is not an
+/// `HttpApi` route of this template's API, a function URL, a `AWS::Lambda::Permission` of its
+/// own, or a missing guard-rail tag.
+pub fn direct_invoke_problems(t: &Value) -> Vec<String> {
+    let f = &t["Resources"][API];
+    let mut out = Vec::new();
+    for (name, event) in f["Properties"]["Events"].as_object().into_iter().flatten() {
+        if event["Type"] != json!("HttpApi") || event["Properties"]["ApiId"] != json!({ "Ref": HTTP_API }) {
+            out.push(format!("{API}.{name}: not a route of {HTTP_API}"));
+        }
+    }
+    if !f["Properties"]["FunctionUrlConfig"].is_null() {
+        out.push(format!("{API}: has a function URL"));
+    }
+    for (id, r) in t["Resources"].as_object().into_iter().flatten() {
+        let target = &r["Properties"]["FunctionName"];
+        let names_api = [
+            json!({ "Ref": API }),
+            json!({ "Fn::GetAtt": [API, "Arn"] }),
+            json!({ "Fn::GetAtt": format!("{API}.Arn") }),
+        ]
+        .contains(target);
+        if r["Type"] == json!("AWS::Lambda::Permission") && names_api {
+            out.push(format!("{id}: a Lambda permission on {API}"));
+        }
+    }
+    if f["Properties"]["Tags"][API_ROLE_TAG.0] != json!(API_ROLE_TAG.1) {
+        out.push(format!("{API}: no tag {}={}", API_ROLE_TAG.0, API_ROLE_TAG.1));
+    }
+    out.sort();
+    out
+}
