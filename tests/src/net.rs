@@ -99,6 +99,11 @@ impl FaultProxy {
         Self::reset(&self.open);
     }
 
+    /// Connections accepted while stalled and left unanswered: proof a client reached the stall.
+    pub fn held(&self) -> usize {
+        self.held.lock().map_or(0, |list| list.len())
+    }
+
     /// Lets connections through again (the unanswered ones are closed).
     pub fn heal(&self) {
         self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);

@@ -2,9 +2,13 @@
 //! "Closed edges"), each on a real DynamoDB Local through the ingest handler, the store and the
 //! maintenance job in-process. Each test says what it saw before the fix.
 
+use std::time::Instant;
+
 use ingest::handler::Ingest;
-use integration_tests::{envelope, failure_at, fixed_now, fresh_store};
+use integration_tests::{envelope, failure_at, fixed_now, free_port, fresh_store, FaultProxy};
+use scan_failures_aws::config::SdkTimeouts;
 use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_domain::fingerprint;
 use scan_failures_domain::group::triage::{TriageRequest, TriageState};
 use scan_failures_domain::image::ImageRef;
@@ -157,4 +161,55 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
         let last = time_fmt::parse(&g.last_occurred_at).unwrap();
         assert_eq!(g.expires_at, (last + Duration::days(30)).unix_timestamp(), "{image}");
     }
+}
+
+/// An EventBridge client on `endpoint` whose attempts time out after 1 s (as the functions'
+/// `SDK_ATTEMPT_TIMEOUT_MS` bounds them).
+fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new("testing", "testing", None, None, "static"))
+        .endpoint_url(endpoint)
+        .http_client(scan_failures_aws::sdk::http_client())
+        .timeout_config(scan_failures_aws::sdk::timeout_config(SdkTimeouts {
+            attempt: std::time::Duration::from_secs(1),
+        }))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
+/// Case 4. Before: the outbox was drained before the event's own write, with a `PutEvents` of 3
+/// attempts; with EventBridge hanging the invocation spent its time there before writing (here
+/// 3 attempts of 1 s and their back-off, past the 2.5 s deadline), on every retry.
+#[tokio::test]
+async fn a_stalled_notification_bus_neither_delays_nor_loses_the_events_write() {
+    let store = fresh_store().await;
+    let thresholds = vec![10, 100, 1000];
+    // A notification left in the outbox by an earlier invocation: a drain is due.
+    Ingest::new(store.clone(), RetentionDays::default())
+        .with_clock(fixed_now)
+        .with_transitions(thresholds.clone())
+        .handle(timeout("earlier", "nginx:1.25", fixed_now() - Duration::minutes(3)))
+        .await
+        .unwrap();
+    let bus = FaultProxy::start(free_port());
+    bus.stall();
+    let notifier = Notifier::new(events_client(&format!("http://127.0.0.1:{}", bus.port)), "default", "scan-failures");
+    let ingest = Ingest::new(store.clone(), RetentionDays::default())
+        .with_clock(fixed_now)
+        .with_transitions(thresholds)
+        .with_notifier(Some(notifier));
+
+    let deadline = Instant::now() + std::time::Duration::from_millis(2500);
+    let event = timeout("during-stall", "alpine:3", fixed_now() - Duration::minutes(1));
+    let answered = ingest.handle_any_until(event, Some(deadline)).await.unwrap();
+    let answered_at = Instant::now();
+
+    assert_eq!(serde_json::to_value(&answered).unwrap()["result"], "created");
+    assert!(answered_at < deadline, "answered {:?} after the deadline", answered_at - deadline);
+    assert!(bus.held() >= 1, "the fault did not happen: nothing reached the stalled bus");
+    let kinds: Vec<String> = outbox(&store).await.into_iter().map(|(d, _, _)| d).collect();
+    assert_eq!(kinds, ["Scan Failure Group Opened", "Scan Failure Group Opened"], "both kept for a later drain");
+    assert_eq!(store.reader().get(&group_of("alpine:3")).await.unwrap().unwrap().num_occurrences, 1);
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 // Re-exported: tests and tools build the SQS events they hand to the handler.
 pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -23,7 +24,7 @@ use scan_failures_domain::fingerprint;
 use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
 use scan_failures_domain::text;
 
-use crate::publisher::Publisher;
+use crate::publisher::{Publisher, RESPONSE_MARGIN};
 
 /// Records accepted in one SQS batch (Lambda's own maximum batch size).
 pub const MAX_BATCH_RECORDS: usize = 10_000;
@@ -190,16 +191,36 @@ impl Ingest {
     /// Handles either payload: an EventBridge envelope (direct rule target) or an SQS event
     /// whose bodies are envelopes (buffered path).
     pub async fn handle_any(&self, payload: serde_json::Value) -> Result<Output, IngestError> {
+        self.handle_any_until(payload, None).await
+    }
+
+    /// [`Self::handle_any`] for an invocation that must answer by `deadline` (the Lambda
+    /// context's): the writes come first, and publishing stops [`RESPONSE_MARGIN`] before it.
+    pub async fn handle_any_until(
+        &self,
+        payload: serde_json::Value,
+        deadline: Option<Instant>,
+    ) -> Result<Output, IngestError> {
+        let until = deadline.map(|d| d.checked_sub(RESPONSE_MARGIN).unwrap_or(d));
         if payload.get("Records").is_some() {
             let batch: SqsEvent = serde_json::from_value(payload).map_err(IngestError::Batch)?;
-            Ok(Output::Batch(self.handle_batch(batch).await?))
+            Ok(Output::Batch(self.handle_batch_until(batch, until).await?.response))
         } else {
-            Ok(Output::Event(self.handle(payload).await?))
+            Ok(Output::Event(self.handle_until(payload, until).await?))
         }
     }
 
     /// The direct path: one envelope, a batch of one through [`Self::process`].
     pub async fn handle(&self, payload: serde_json::Value) -> Result<Response, IngestError> {
+        self.handle_until(payload, None).await
+    }
+
+    /// [`Self::handle`], publishing notifications until `until` at the latest.
+    pub async fn handle_until(
+        &self,
+        payload: serde_json::Value,
+        until: Option<Instant>,
+    ) -> Result<Response, IngestError> {
         let event_id = payload
             .get("id")
             .and_then(|v| v.as_str())
@@ -212,7 +233,7 @@ impl Ingest {
                 return Err(e.into());
             }
         };
-        let (mut outcomes, _) = self.process(vec![(event_id.clone(), Ok(parsed))]).await;
+        let (mut outcomes, _) = self.process(vec![(event_id.clone(), Ok(parsed))], until).await;
         // One message in, one outcome out.
         let Some((_, outcome)) = outcomes.pop() else { return Ok(Response::ignored("ignored", event_id)) };
         let label = outcome.label();
@@ -246,6 +267,15 @@ impl Ingest {
 
     /// [`Self::handle_batch`], with the writes' cost and every message's result.
     pub async fn handle_batch_report(&self, batch: SqsEvent) -> Result<BatchReport, IngestError> {
+        self.handle_batch_until(batch, None).await
+    }
+
+    /// [`Self::handle_batch_report`], publishing notifications until `until` at the latest.
+    pub async fn handle_batch_until(
+        &self,
+        batch: SqsEvent,
+        until: Option<Instant>,
+    ) -> Result<BatchReport, IngestError> {
         if batch.records.len() > MAX_BATCH_RECORDS {
             return Err(IngestError::BatchTooLarge { got: batch.records.len() });
         }
@@ -263,7 +293,7 @@ impl Ingest {
                 (id, parsed)
             })
             .collect();
-        let (outcomes, cost) = self.process(messages).await;
+        let (outcomes, cost) = self.process(messages, until).await;
         let mut response = SqsBatchResponse::default();
         let mut results = Vec::with_capacity(outcomes.len());
         for (id, outcome) in outcomes {
@@ -276,16 +306,15 @@ impl Ingest {
     }
 
     /// The pipeline: admit each parsed message by the retention, merge the occurrences of each
-    /// group into writes of at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`] envelopes, write them, publish the
-    /// transitions they made, and log one line per message. Returns every message's outcome in
+    /// group into writes of at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`]
+    /// envelopes, write them, then publish the transitions they made (and what a due drain
+    /// finds) until `until`, and log one line per message. Returns every message's outcome in
     /// the order given, and what the writes cost.
     pub async fn process(
         &self,
         messages: Vec<(String, Result<Parsed, String>)>,
+        until: Option<Instant>,
     ) -> (Vec<(String, Outcome)>, WriteCost) {
-        if let Some(p) = &self.publisher {
-            p.drain_if_needed(&self.store).await;
-        }
         let now = (self.clock)();
         let retention = self.retention().await;
         let (ids, parsed): (Vec<String>, Vec<Result<Parsed, String>>) = messages.into_iter().unzip();
@@ -316,6 +345,7 @@ impl Ingest {
             groups.entry(group).or_default().push((o, *i));
         }
         let mut cost = WriteCost::default();
+        let mut made = Vec::new();
         let writer = self.store.writer(self.thresholds.as_deref());
         for (group, members) in &groups {
             for chunk in chunks_by_envelope(members, writer.max_events()) {
@@ -323,9 +353,7 @@ impl Ingest {
                 let reason = batch[0].reason.code();
                 match writer.record_group(&batch, group, retention, now).await {
                     Ok(written) => {
-                        if let Some(p) = &self.publisher {
-                            p.publish_made(&self.store, &written.notifications).await;
-                        }
+                        made.extend(written.notifications.iter().cloned());
                         cost.requests += written.cost.requests;
                         cost.write_capacity_units += written.cost.write_capacity_units;
                         let by_event: BTreeMap<&str, Recorded> =
@@ -350,6 +378,9 @@ impl Ingest {
                 }
             }
         }
+        if let Some(p) = &self.publisher {
+            p.publish_until(&self.store, &made, until).await;
+        }
         let done: Vec<(String, Outcome)> = ids
             .into_iter()
             .zip(outcomes)
@@ -360,6 +391,14 @@ impl Ingest {
         }
         (done, cost)
     }
+}
+
+/// The instant of a Lambda context's deadline (milliseconds since the epoch); `None` when it is
+/// not in the future of this clock (a local emulator may send 0).
+pub fn deadline_of(epoch_ms: u64) -> Option<Instant> {
+    let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).ok()?;
+    let left = epoch_ms.checked_sub(now_ms).filter(|ms| *ms > 0)?;
+    Instant::now().checked_add(std::time::Duration::from_millis(left))
 }
 
 /// The one log line of a message's outcome (rejections are logged where they are found).

@@ -25,5 +25,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             n.source,
         )));
     }
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest.handle_any(event.payload))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let deadline = ingest::handler::deadline_of(event.context.deadline);
+        ingest.handle_any_until(event.payload, deadline)
+    }))
+    .await
 }

@@ -1,11 +1,17 @@
-//! Publishing the notifications a write left in the outbox: right after the write that made
+//! Publishing the notifications a write left in the outbox: right after the writes that made
 //! them, and, for records left by failed publishes or crashed invocations, by a drain at most
 //! every [`DRAIN_EVERY`] (at once after a failure). A record is published by the invocation
 //! that holds its lease, deleted once EventBridge accepted it, released otherwise.
+//!
+//! Publishing never delays the events' own writes (they come first) and never outlasts the
+//! invocation: it stops at a deadline (the Lambda context's, less [`RESPONSE_MARGIN`]), leaving
+//! what it did not publish in the outbox, leased for at most 30 s, for a later drain.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::time::timeout_at;
 
 use scan_failures_aws::dynamo::outbox::{self, Pending};
 use scan_failures_aws::dynamo::Store;
@@ -17,6 +23,8 @@ use scan_failures_domain::group::notification::Notification;
 const DRAIN_EVERY: Duration = Duration::from_secs(60);
 /// Outbox records read by one drain.
 const DRAIN_BATCH: i32 = 25;
+/// Time kept for answering the invocation after publishing stops at its deadline.
+pub const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 
 /// The notifier of one function instance and its drain state.
 pub struct Publisher {
@@ -31,10 +39,22 @@ impl Publisher {
         Self { notifier, drain_needed: AtomicBool::new(true), last_drain: Mutex::new(None) }
     }
 
-    /// Publishes the notifications a write just made (this invocation holds their leases).
-    pub async fn publish_made(&self, store: &Store, made: &[Notification]) {
+    /// Publishes the notifications the writes just made (this invocation holds their leases),
+    /// then the records others left when a drain is due, stopping at `until`.
+    pub async fn publish_until(&self, store: &Store, made: &[Notification], until: Option<Instant>) {
         let pending: Vec<Pending> = made.iter().map(outbox::pending).collect();
-        self.publish(store, &pending).await;
+        let work = async {
+            self.publish(store, &pending).await;
+            self.drain_if_needed(store).await;
+        };
+        let Some(until) = until else { return work.await };
+        if timeout_at(until.into(), work).await.is_err() {
+            self.drain_needed.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                count = pending.len(),
+                "notifications not published before the invocation's deadline; kept in the outbox for a later drain"
+            );
+        }
     }
 
     /// Publishes outbox records this invocation holds the lease of, and deletes those
@@ -86,7 +106,7 @@ impl Publisher {
     }
 
     /// Publishes outbox records left by earlier failures, when some may be waiting.
-    pub async fn drain_if_needed(&self, store: &Store) {
+    async fn drain_if_needed(&self, store: &Store) {
         let stale = self.last_drain.lock().map(|t| t.is_none_or(|t| t.elapsed() >= DRAIN_EVERY)).unwrap_or(true);
         if !self.drain_needed.swap(false, Ordering::Relaxed) && !stale {
             return;
