@@ -186,13 +186,17 @@ fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
 async fn a_stalled_notification_bus_neither_delays_nor_loses_the_events_write() {
     let store = fresh_store().await;
     let thresholds = vec![10, 100, 1000];
-    // A notification left in the outbox by an earlier invocation: a drain is due.
+    // A notification an earlier invocation failed to publish: in the outbox, its lease
+    // released, so a drain claims and publishes it.
     Ingest::new(store.clone(), RetentionDays::default())
         .with_clock(fixed_now)
         .with_transitions(thresholds.clone())
         .handle(timeout("earlier", "nginx:1.25", fixed_now() - Duration::minutes(3)))
         .await
         .unwrap();
+    for p in store.outbox().pending(10).await.unwrap() {
+        store.outbox().release(&p.key).await.unwrap();
+    }
     let bus = FaultProxy::start(free_port());
     bus.stall();
     let notifier = Notifier::new(events_client(&format!("http://127.0.0.1:{}", bus.port)), "default", "scan-failures");
