@@ -217,3 +217,32 @@ async fn a_stalled_notification_bus_neither_delays_nor_loses_the_events_write() 
     assert_eq!(kinds, ["Scan Failure Group Opened", "Scan Failure Group Opened"], "both kept for a later drain");
     assert_eq!(store.reader().get(&group_of("alpine:3")).await.unwrap().unwrap().num_occurrences, 1);
 }
+
+/// Case 7. Before: an update of an existing group by one SQS batch with 20 values in each
+/// remembered set and 90 distinct days passed DynamoDB's 4 KB expression limit; DynamoDB refused
+/// it on every retry and every message of the batch was reported failed (to end in the
+/// dead-letter queue).
+#[tokio::test]
+async fn a_backdated_batch_over_90_days_with_full_sets_is_counted_in_writes_that_fit() {
+    let store = fresh_store().await;
+    let year = RetentionDays::new(365).unwrap();
+    let ingest = Ingest::new(store.clone(), year).with_clock(fixed_now);
+    ingest.handle(timeout("first", "postgres:16", fixed_now() - Duration::minutes(1))).await.unwrap();
+    let bodies: Vec<Value> = (0..90)
+        .map(|n| {
+            let at = fixed_now() - Duration::days(n) - Duration::minutes(2);
+            let mut e = timeout(&format!("backdated-{n}"), "postgres:16", at);
+            e["detail"]["cluster"] = json!(format!("cluster-{n:02}"));
+            e["detail"]["deployment"] = json!({"namespace": format!("team-{n:02}"), "name": format!("api-{n:02}")});
+            e["detail"]["initiator"] =
+                json!({"id": format!("arn:aws:iam::123456789012:user/ci-{n:02}"), "userAgent": format!("roxctl/4.{n}")});
+            e
+        })
+        .collect();
+    let report = ingest.handle_batch_report(sqs(&bodies)).await.unwrap();
+    assert_eq!(report.response.batch_item_failures.len(), 0, "{:?}", report.results);
+    assert!(report.cost.requests >= 2, "the batch was split: {} write requests", report.cost.requests);
+    let stored = store.reader().get(&group_of("postgres:16")).await.unwrap().unwrap();
+    assert_eq!(stored.num_occurrences, 91);
+    assert_eq!((stored.clusters.len(), stored.deployments.len(), stored.initiators.len()), (20, 20, 20));
+}

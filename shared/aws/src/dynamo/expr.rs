@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+/// The longest update or condition expression DynamoDB accepts, in bytes (its 4 KB limit).
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct Expr {
     names: HashMap<String, String>,
@@ -79,6 +82,13 @@ impl Expr {
     /// All conditions joined by AND, or `None` when there is none.
     pub fn condition_expression(&self) -> Option<String> {
         (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
+    }
+
+    /// Whether DynamoDB accepts the update and the condition: each within
+    /// [`MAX_EXPRESSION_BYTES`]. A write that does not fit is refused on every retry.
+    pub fn fits(&self) -> bool {
+        self.update_expression().len() <= MAX_EXPRESSION_BYTES
+            && self.condition_expression().is_none_or(|c| c.len() <= MAX_EXPRESSION_BYTES)
     }
 
     /// `text` (an expression of this builder) with every alias replaced by what it stands for:

@@ -39,6 +39,8 @@ pub enum StoreError {
     Build(#[from] aws_sdk_dynamodb::error::BuildError),
     #[error("DynamoDB cancelled the write: {0}")]
     Cancelled(String),
+    #[error("the write of one occurrence of group {group} needs an expression over DynamoDB's 4 KB")]
+    ExpressionTooLarge { group: Uuid },
     #[error("the write of group {group} still conflicted after {attempts} attempts")]
     Contention { group: Uuid, attempts: u32 },
     #[error("DynamoDB {operation} left {left} keys unprocessed after every retry")]

@@ -146,10 +146,39 @@ impl<'a> GroupWriter<'a> {
         Ok((outcome, batch.cost))
     }
 
-    /// Records occurrences of one group `id` (at most [`Self::max_events`] envelope ids) in
-    /// one transaction: one marker per envelope id and one merged update of the group. Envelope
-    /// ids seen before are reported `Duplicate` and not counted.
+    /// Records occurrences of one group `id` (at most [`Self::max_events`] envelope ids): one
+    /// transaction holding one marker per envelope id and one merged update of the group, or,
+    /// when that update would pass DynamoDB's 4 KB expression limit (many distinct days and set
+    /// values), the same for each half of the envelopes in turn. Envelope ids seen before are
+    /// reported `Duplicate` and not counted.
     pub async fn record_group(
+        &self,
+        occurrences: &[&Occurrence],
+        id: &Uuid,
+        retention: RetentionDays,
+        now: OffsetDateTime,
+    ) -> Result<BatchRecorded, StoreError> {
+        match self.record_in_one_write(occurrences, id, retention, now).await {
+            Err(StoreError::ExpressionTooLarge { .. }) if occurrences.len() > 1 => {
+                let (first, second) = halves_by_envelope(occurrences);
+                if first.is_empty() || second.is_empty() {
+                    return Err(StoreError::ExpressionTooLarge { group: *id });
+                }
+                let mut done = Box::pin(self.record_group(&first, id, retention, now)).await?;
+                let rest = Box::pin(self.record_group(&second, id, retention, now)).await?;
+                done.outcomes.extend(rest.outcomes);
+                done.notifications.extend(rest.notifications);
+                done.cost.requests += rest.cost.requests;
+                done.cost.write_capacity_units += rest.cost.write_capacity_units;
+                Ok(done)
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::record_group`] in one transaction, or `ExpressionTooLarge` before anything is
+    /// sent when its update does not fit.
+    async fn record_in_one_write(
         &self,
         occurrences: &[&Occurrence],
         id: &Uuid,
@@ -162,6 +191,10 @@ impl<'a> GroupWriter<'a> {
         let mut belief = Belief::optimistic();
         for attempt in 0..MAX_ATTEMPTS {
             let e = plan_update(&agg, id, &belief, retention, self.thresholds, now);
+            if !e.fits() {
+                // Nothing of this aggregate is written yet: a cancelled transaction wrote nothing.
+                return Err(StoreError::ExpressionTooLarge { group: *id });
+            }
             let update = Update::builder()
                 .table_name(self.store.table())
                 .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
@@ -225,4 +258,17 @@ impl<'a> GroupWriter<'a> {
         }
         Err(StoreError::Contention { group: *id, attempts: MAX_ATTEMPTS })
     }
+}
+
+/// The occurrences of the first half of the distinct envelope ids, and of the second; copies of
+/// one envelope stay together.
+fn halves_by_envelope<'o>(occurrences: &[&'o Occurrence]) -> (Vec<&'o Occurrence>, Vec<&'o Occurrence>) {
+    let mut ids: Vec<&str> = Vec::new();
+    for o in occurrences {
+        if !ids.contains(&o.envelope.id.as_str()) {
+            ids.push(&o.envelope.id);
+        }
+    }
+    let first: Vec<&str> = ids[..ids.len() / 2].to_vec();
+    occurrences.iter().copied().partition(|o| first.contains(&o.envelope.id.as_str()))
 }
