@@ -246,3 +246,35 @@ async fn a_backdated_batch_over_90_days_with_full_sets_is_counted_in_writes_that
     assert_eq!(stored.num_occurrences, 91);
     assert_eq!((stored.clusters.len(), stored.deployments.len(), stored.initiators.len()), (20, 20, 20));
 }
+
+/// Case 6. Before: cleanup read the groups, then deleted them with unconditional
+/// `BatchWriteItem`s; an occurrence counted in between vanished with its group, and its
+/// idempotency marker made every retry a duplicate, so it was lost for good. The race is
+/// forced, not hoped for: the occurrence lands between the cleanup's read and its delete.
+#[tokio::test]
+async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_group() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
+    let before = fixed_now() - Duration::minutes(5);
+    for (id, image) in [("api-1", "quay.io/acme/api:1"), ("api-2", "quay.io/acme/api:2")] {
+        assert_eq!(ingest.handle(timeout(id, image, before)).await.unwrap().result, "created");
+    }
+    let filters =
+        scan_failures_domain::query::Filters { repository: vec!["quay.io/acme/api".into()], ..Default::default() };
+    let (read, _) = store.admin().matching(&filters, 100).await.unwrap();
+    assert_eq!(read.len(), 2);
+
+    let racer = timeout("api-1-again", "quay.io/acme/api:1", fixed_now() - Duration::minutes(1));
+    assert_eq!(ingest.handle(racer.clone()).await.unwrap().result, "updated");
+    let (deleted, kept, _) = store.admin().delete_unchanged(&read).await.unwrap();
+
+    assert_eq!((deleted, kept), (1, 1));
+    assert!(store.reader().get(&group_of("quay.io/acme/api:2")).await.unwrap().is_none());
+    let survivor = store.reader().get(&group_of("quay.io/acme/api:1")).await.unwrap();
+    assert_eq!(survivor.map(|g| g.num_occurrences), Some(2), "the occurrence counted between read and delete");
+    // A retry of it is a duplicate of an occurrence that is still counted.
+    assert_eq!(ingest.handle(racer).await.unwrap().result, "duplicate");
+    // The same cleanup request, run again, deletes what changed.
+    let again = store.admin().delete_matching(&filters, 100).await.unwrap();
+    assert_eq!((again.deleted, again.more), (1, false));
+}

@@ -2,7 +2,7 @@
 //! reason. Both are API paths; they read through the table's key or indexes, never a `Scan`.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, ReturnConsumedCapacity, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::dynamo::{dynamo, group_key, Store, StoreError};
 /// The DynamoDB operations the administrators' writes call (see `write::actions`), on top of
 /// `read::actions::READ`.
 pub mod actions {
-    pub const WRITE: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"];
+    pub const WRITE: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 }
 
 /// Read-modify-write attempts of one triage before it is reported as contention.
@@ -31,10 +31,13 @@ const TRIAGE_ATTEMPTS: u32 = 5;
 /// Groups deleted by one cleanup request at most; the answer says when more match, and the
 /// same request deletes the next ones.
 pub const MAX_DELETE_PER_REQUEST: usize = 1000;
-/// `BatchWriteItem` takes at most 25 requests.
-const BATCH: usize = 25;
-/// Attempts at the unprocessed part of one batch.
-const BATCH_ATTEMPTS: u32 = 8;
+
+/// A group read for deletion: its key and the occurrence count read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadGroup {
+    pub key: String,
+    pub occurrences: u64,
+}
 
 /// What a cleanup did.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -135,70 +138,74 @@ impl<'a> Admin<'a> {
     }
 
     /// Deletes up to `max` stored groups matching `filters` (image, repository, reason: the
-    /// indexed filters), whatever their triage and age, reading them with `Query` on the index
-    /// the filters choose, and deleting them with `BatchWriteItem`.
+    /// indexed filters), whatever their triage and age: [`Self::matching`] reads them with
+    /// `Query` on the index the filters choose, [`Self::delete_unchanged`] deletes each one
+    /// that no occurrence has reached since it was read.
     pub async fn delete_matching(&self, filters: &Filters, max: usize) -> Result<Deleted, QueryError> {
+        let (read, mut result) = self.matching(filters, max).await?;
+        let (deleted, kept, wcu) = self.delete_unchanged(&read).await?;
+        result.deleted = deleted;
+        // A group that changed was kept: it still matches, and the same request deletes it.
+        result.more |= kept > 0;
+        result.write_capacity_units = wcu;
+        Ok(result)
+    }
+
+    /// The groups `delete_matching` would delete (at most `max`), each as its key and the
+    /// occurrence count read; `more` is set when more match.
+    pub async fn matching(&self, filters: &Filters, max: usize) -> Result<(Vec<ReadGroup>, Deleted), QueryError> {
         let plan = plan(filters);
         let mut result = Deleted::default();
-        let mut keys: Vec<String> = Vec::new();
+        let mut read: Vec<ReadGroup> = Vec::new();
         // Every stored time: sort keys start with a year.
         let window = Window { index: plan.index, lo: "0".into(), hi: "~".into(), ascending: false };
         let mut more = false;
         self.store
             .reader()
             .each_item(&window, &plan.partitions, &mut result.read, |item| {
-                let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { return Ok(true) };
-                if matches(filters, &GroupRecord::from_item(item)?) {
-                    if keys.len() == max {
+                let Some(key) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { return Ok(true) };
+                let group = GroupRecord::from_item(item)?;
+                if matches(filters, &group) {
+                    if read.len() == max {
                         more = true;
                         return Ok(false);
                     }
-                    keys.push(pk);
+                    read.push(ReadGroup { key, occurrences: group.num_occurrences });
                 }
                 Ok(true)
             })
             .await?;
         result.more = more;
-        for chunk in keys.chunks(BATCH) {
-            let (deleted, wcu) = self.delete_batch(chunk).await?;
-            result.deleted += deleted;
-            result.write_capacity_units += wcu;
-        }
-        Ok(result)
+        Ok((read, result))
     }
 
-    /// Deletes the items of `keys` (at most 25), retrying what DynamoDB leaves unprocessed.
-    async fn delete_batch(&self, keys: &[String]) -> Result<(u64, f64), StoreError> {
-        let mut requests: Vec<WriteRequest> = keys
-            .iter()
-            .map(|k| {
-                DeleteRequest::builder()
-                    .key(PARTITION_KEY, AttributeValue::S(k.clone()))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-            })
-            .collect::<Result<_, _>>()?;
-        let mut wcu = 0.0;
-        for attempt in 0..BATCH_ATTEMPTS {
+    /// Deletes each group of `read` whose occurrence count is still the one read: an
+    /// occurrence counted since then keeps its group (and so is never lost with it, while its
+    /// idempotency marker turns every retry into a duplicate). Returns (deleted, kept, WCU).
+    pub async fn delete_unchanged(&self, read: &[ReadGroup]) -> Result<(u64, u64, f64), StoreError> {
+        let (mut deleted, mut kept, mut wcu) = (0, 0, 0.0);
+        for g in read {
             let out = self
                 .store
                 .client()
-                .batch_write_item()
-                .request_items(self.store.table(), requests)
+                .delete_item()
+                .table_name(self.store.table())
+                .key(PARTITION_KEY, AttributeValue::S(g.key.clone()))
+                .condition_expression("#n = :n")
+                .expression_attribute_names("#n", "numOccurrences")
+                .expression_attribute_values(":n", AttributeValue::N(g.occurrences.to_string()))
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
-                .await
-                .map_err(dynamo("BatchWriteItem"))?;
-            wcu += out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
-            requests = out.unprocessed_items.and_then(|mut m| m.remove(self.store.table())).unwrap_or_default();
-            if requests.is_empty() {
-                return Ok((keys.len() as u64, wcu));
+                .await;
+            match out {
+                Ok(out) => {
+                    deleted += 1;
+                    wcu += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
+                }
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => kept += 1,
+                Err(e) => return Err(dynamo("DeleteItem")(e)),
             }
-            tokio::time::sleep(backoff::delay(attempt)).await;
         }
-        Err(StoreError::Cancelled(format!(
-            "{} deletes still unprocessed after {BATCH_ATTEMPTS} attempts",
-            requests.len()
-        )))
+        Ok((deleted, kept, wcu))
     }
 }
