@@ -268,23 +268,42 @@ async fn a_write_whose_outcome_is_unknown_is_safe_to_retry() {
     assert_eq!(total(&store, GROUPS).await, 50);
 }
 
+/// When each copy of a delivery started and ended.
+type Span = (std::time::Instant, std::time::Instant);
+
+/// How many of the events, each delivered by 3 invokers, had all 3 copies in flight at once
+/// (the latest start before the earliest end): the proof that the copies raced.
+fn raced(spans: &std::collections::HashMap<String, Vec<Span>>) -> usize {
+    spans.values().filter(|s| s.len() == 3 && s.iter().map(|x| x.0).max() < s.iter().map(|x| x.1).min()).count()
+}
+
+/// 9 invokers in rounds: in each round every invoker waits at a barrier, then all deliver at
+/// once; the 3 copies of an event are in the same round on 3 different invokers. Before, the
+/// copies of event n were at positions i, i+10000 and i+20000 of one list dealt to 8 invokers:
+/// 10000 is a multiple of 8, so all three went to the same invoker, one after another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_event_delivered_three_times_by_eight_concurrent_invokers_counts_exactly_once() {
-    const EVENTS: usize = 10_000;
+async fn every_event_delivered_three_times_at_once_by_nine_concurrent_invokers_counts_exactly_once() {
+    const EVENTS: usize = 9_999;
+    const INVOKERS: usize = 9;
     let store = fresh_store().await;
-    // Each invoker takes every 8th delivery of a list where every event appears three times,
-    // spread so that the copies of one event usually run on different invokers at once.
-    let deliveries: Arc<Vec<usize>> = Arc::new((0..3 * EVENTS).map(|i| (i * 7919) % EVENTS).collect());
+    let barrier = Arc::new(tokio::sync::Barrier::new(INVOKERS));
+    let spans = Arc::new(Mutex::new(std::collections::HashMap::<String, Vec<Span>>::new()));
     let mut tasks = Vec::new();
-    for invoker in 0..8 {
-        let table = store.table().to_owned();
-        let deliveries = deliveries.clone();
+    for invoker in 0..INVOKERS {
+        let (table, barrier, spans) = (store.table().to_owned(), barrier.clone(), spans.clone());
         tasks.push(tokio::spawn(async move {
             let own = Store::new(dynamodb_client(integration_tests::dynamodb_endpoint()), table);
             let ingest = Ingest::new(own, RetentionDays::default());
             let (mut counted, mut duplicates) = (0u64, 0u64);
-            for &n in deliveries.iter().skip(invoker).step_by(8) {
-                match ingest.handle(envelope(&format!("redeliver-{n}"), n)).await.unwrap().result {
+            // Round r: events 3r, 3r+1, 3r+2; invokers 0-2 deliver the first, 3-5 the second, 6-8 the third.
+            for round in 0..EVENTS / 3 {
+                let n = 3 * round + invoker / 3;
+                let id = format!("redeliver-{n}");
+                barrier.wait().await;
+                let start = std::time::Instant::now();
+                let result = ingest.handle(envelope(&id, n)).await.unwrap().result;
+                spans.lock().unwrap().entry(id).or_default().push((start, std::time::Instant::now()));
+                match result {
                     "duplicate" => duplicates += 1,
                     _ => counted += 1,
                 }
@@ -298,8 +317,67 @@ async fn every_event_delivered_three_times_by_eight_concurrent_invokers_counts_e
         counted += c;
         duplicates += d;
     }
+    let raced = raced(&spans.lock().unwrap());
+    println!("RACE redeliver_x3_9_invokers: {raced} of {EVENTS} events had their 3 copies in flight at once");
+    assert!(raced * 2 > EVENTS, "only {raced} of {EVENTS} events had their copies in flight at once");
     assert_eq!((counted, duplicates), (EVENTS as u64, 2 * EVENTS as u64));
     let stored = total(&store, GROUPS).await;
-    tally("redeliver_x3_8_invokers", EVENTS as u64, stored, 0, "every event delivered 3 times, 8 concurrent invokers");
+    tally(
+        "redeliver_x3_9_invokers",
+        EVENTS as u64,
+        stored,
+        0,
+        "every event delivered 3 times at once, 9 concurrent invokers",
+    );
     assert_eq!(stored, EVENTS as u64);
+}
+
+/// The SQS path: every batch of 10 envelopes delivered to 3 invokers at once (as a batch whose
+/// visibility timeout lapsed while it was still being processed, or moved back from the
+/// dead-letter queue, comes back while its first delivery is in flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_sqs_batch_delivered_three_times_at_once_counts_each_event_exactly_once() {
+    const BATCHES: usize = 300;
+    const INVOKERS: usize = 9;
+    let store = fresh_store().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(INVOKERS));
+    let spans = Arc::new(Mutex::new(std::collections::HashMap::<String, Vec<Span>>::new()));
+    let mut tasks = Vec::new();
+    for invoker in 0..INVOKERS {
+        let (table, barrier, spans) = (store.table().to_owned(), barrier.clone(), spans.clone());
+        tasks.push(tokio::spawn(async move {
+            let own = Store::new(dynamodb_client(integration_tests::dynamodb_endpoint()), table);
+            let ingest = Ingest::new(own, RetentionDays::default());
+            let mut results: Vec<&'static str> = Vec::new();
+            for round in 0..BATCHES / 3 {
+                let batch = 3 * round + invoker / 3;
+                let records: Vec<Value> = (0..10)
+                    .map(|k| {
+                        let n = 10 * batch + k;
+                        serde_json::json!({"messageId": format!("m-{n}"), "body": envelope(&format!("sqs-{n}"), n).to_string()})
+                    })
+                    .collect();
+                let event: ingest::handler::SqsEvent = serde_json::from_value(serde_json::json!({"Records": records})).unwrap();
+                barrier.wait().await;
+                let start = std::time::Instant::now();
+                let report = ingest.handle_batch_report(event).await.unwrap();
+                spans.lock().unwrap().entry(format!("batch-{batch}")).or_default().push((start, std::time::Instant::now()));
+                assert!(report.response.batch_item_failures.is_empty());
+                results.extend(report.results.into_iter().map(|(_, r)| r));
+            }
+            results
+        }));
+    }
+    let mut results: Vec<&'static str> = Vec::new();
+    for t in tasks {
+        results.extend(t.await.unwrap());
+    }
+    let raced = raced(&spans.lock().unwrap());
+    println!("RACE sqs_batches_x3_9_invokers: {raced} of {BATCHES} batches had their 3 copies in flight at once");
+    assert!(raced * 2 > BATCHES, "only {raced} of {BATCHES} batches had their copies in flight at once");
+    let duplicates = results.iter().filter(|r| **r == "duplicate").count();
+    assert_eq!((results.len() - duplicates, duplicates), (10 * BATCHES, 20 * BATCHES));
+    let stored = total(&store, GROUPS).await;
+    tally("sqs_batches_x3_9_invokers", (10 * BATCHES) as u64, stored, 0, "every SQS batch delivered 3 times at once");
+    assert_eq!(stored, (10 * BATCHES) as u64);
 }
