@@ -724,6 +724,29 @@ fn auth_check_reports_a_default_authorizer_without_iam_and_a_route_opting_out() 
     );
 }
 
+/// Case 2 of the reliability review: markers lived 48 h while the queues keep messages 4 and 14
+/// days, so an envelope moved back from the dead-letter queue after 48 h counted again. The
+/// template's ages and retention periods are the definition the marker outlives.
+#[test]
+fn every_way_back_of_an_envelope_is_shorter_than_its_idempotency_marker() {
+    use scan_failures_aws::dynamo::write::redelivery::*;
+    assert_eq!(redelivery_differences(&template()), Vec::<String>::new());
+    assert_eq!(MARKER_SECONDS, 1_749_600, "every way back chained, and a day more: 20 days 6 hours");
+    let mut t = template();
+    t["Resources"][DEAD_LETTERS]["Properties"]["MessageRetentionPeriod"] = json!(1_209_601);
+    t["Resources"][INGEST]["Properties"]["EventInvokeConfig"]
+        .as_object_mut()
+        .unwrap()
+        .remove("MaximumEventAgeInSeconds");
+    assert_eq!(
+        redelivery_differences(&t),
+        [
+            "DeadLetterQueue MessageRetentionPeriod: 1209601 instead of 1209600",
+            "IngestFunction EventInvokeConfig.MaximumEventAgeInSeconds: null instead of 21600",
+        ]
+    );
+}
+
 /// Case 9 of the reliability review: invoking the api function directly skips API Gateway and
 /// its IAM authorization, and lets the invoker write any caller ARN into the request context.
 /// The template leaves one way in (this API's routes) and tags the function for the guard rails.

@@ -838,3 +838,42 @@ pub fn direct_invoke_problems(t: &Value) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Where the template's retry ages and queue retention periods differ from
+/// `scan_failures_aws::dynamo::write::redelivery`, the definition the idempotency marker
+/// outlives.
+pub fn redelivery_differences(t: &Value) -> Vec<String> {
+    use scan_failures_aws::dynamo::write::redelivery::*;
+    let mut out = Vec::new();
+    let mut expect = |what: String, got: &Value, want: i64| {
+        if got.as_i64() != Some(want) {
+            out.push(format!("{what}: {} instead of {want}", render(got)));
+        }
+    };
+    for rule in [SCAN_FAILED_RULE, ECR_RULE, INSPECTOR_RULE] {
+        for (i, target) in t["Resources"][rule]["Properties"]["Targets"].as_array().into_iter().flatten().enumerate() {
+            expect(
+                format!("{rule} target {i} MaximumEventAgeInSeconds"),
+                &target["RetryPolicy"]["MaximumEventAgeInSeconds"],
+                EVENTBRIDGE_SECONDS,
+            );
+        }
+    }
+    expect(
+        format!("{INGEST} EventInvokeConfig.MaximumEventAgeInSeconds"),
+        &t["Resources"][INGEST]["Properties"]["EventInvokeConfig"]["MaximumEventAgeInSeconds"],
+        LAMBDA_ASYNC_SECONDS,
+    );
+    expect(
+        format!("{BUFFER} MessageRetentionPeriod"),
+        &t["Resources"][BUFFER]["Properties"]["MessageRetentionPeriod"],
+        BUFFER_RETENTION_SECONDS,
+    );
+    expect(
+        format!("{DEAD_LETTERS} MessageRetentionPeriod"),
+        &t["Resources"][DEAD_LETTERS]["Properties"]["MessageRetentionPeriod"],
+        DEAD_LETTER_RETENTION_SECONDS,
+    );
+    out.sort();
+    out
+}

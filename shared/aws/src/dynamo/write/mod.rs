@@ -1,7 +1,7 @@
 //! The executor of a group's write: records occurrences into their failure group.
 //!
 //! One occurrence is one `TransactWriteItems` request holding two writes:
-//! - a conditional `Put` of an idempotency marker `e#<envelope id>` (kept [`MARKER_TTL_HOURS`]),
+//! - a conditional `Put` of an idempotency marker `e#<envelope id>` (kept [`redelivery::MARKER_SECONDS`], longer than any way back),
 //!   so a redelivered envelope is recognised and counts once;
 //! - one `Update` that carries the whole upsert of the group, with no read before it.
 //!
@@ -39,9 +39,26 @@ use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{dynamo, group_key, Store, StoreError};
 use plan::{plan_update, Belief};
 
-/// How long an envelope id is remembered: EventBridge retries for up to 24 h and Lambda's
-/// asynchronous queue for up to 6 h more, so 48 h covers every redelivery.
-pub const MARKER_TTL_HOURS: i64 = 48;
+/// Every path by which an envelope can come back after its first delivery, and how long each
+/// holds it: the one definition the template's retry and retention settings are checked
+/// against (`tests/tests/template.rs`), and that the idempotency marker outlives.
+pub mod redelivery {
+    /// EventBridge retries a rule's target for at most this long (the rules'
+    /// `MaximumEventAgeInSeconds`).
+    pub const EVENTBRIDGE_SECONDS: i64 = 86_400;
+    /// Lambda retries an asynchronous invocation for at most this long (the ingest function's
+    /// `EventInvokeConfig.MaximumEventAgeInSeconds`).
+    pub const LAMBDA_ASYNC_SECONDS: i64 = 21_600;
+    /// The buffer queue keeps a message this long (`MessageRetentionPeriod`).
+    pub const BUFFER_RETENTION_SECONDS: i64 = 345_600;
+    /// The dead-letter queue keeps a message this long (`MessageRetentionPeriod`): a replay of
+    /// a dead letter may come until then, and a message moved back to the buffer queue may stay
+    /// there for the buffer's retention again.
+    pub const DEAD_LETTER_RETENTION_SECONDS: i64 = 1_209_600;
+    /// How long an envelope id is remembered: every path chained, and a day more.
+    pub const MARKER_SECONDS: i64 =
+        EVENTBRIDGE_SECONDS + LAMBDA_ASYNC_SECONDS + BUFFER_RETENTION_SECONDS + DEAD_LETTER_RETENTION_SECONDS + 86_400;
+}
 /// Attempts at one occurrence before it is reported failed (conflicts and re-plans).
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -83,7 +100,7 @@ fn marker_key(event_id: &str) -> String {
 }
 
 fn marker_put(table: &str, event_id: &str, id: &Uuid, now: OffsetDateTime) -> Result<Put, StoreError> {
-    let expires = (now + time::Duration::hours(MARKER_TTL_HOURS)).unix_timestamp();
+    let expires = (now + time::Duration::seconds(redelivery::MARKER_SECONDS)).unix_timestamp();
     let item = HashMap::from([
         (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(event_id))),
         (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
