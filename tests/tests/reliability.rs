@@ -278,3 +278,66 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
     let again = store.admin().delete_matching(&filters, 100).await.unwrap();
     assert_eq!((again.deleted, again.more), (1, false));
 }
+
+/// Case 2 (the replay). Before, the README's advice was to publish dead letters again with
+/// `aws events put-events`, which mints a new envelope id (and a new time when the event has no
+/// `occurredAt`): an envelope that had in fact been stored, its answer lost, counted twice. The
+/// replay script hands each dead letter's own envelope to the buffer queue: the one stored
+/// before is a duplicate, the one never stored is counted, both under their original ids.
+#[tokio::test]
+async fn dead_letters_replayed_by_the_script_keep_their_envelope_ids_and_count_once() {
+    let store = fresh_store().await;
+    let moto = integration_tests::Moto::start(free_port());
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "static"))
+        .endpoint_url(&moto.endpoint)
+        .http_client(scan_failures_aws::sdk::http_client())
+        .build();
+    let queues = aws_sdk_sqs::Client::from_conf(config);
+    let dead = queues.create_queue().queue_name("dead-letters").send().await.unwrap().queue_url.unwrap();
+    let buffer = queues.create_queue().queue_name("buffer").send().await.unwrap().queue_url.unwrap();
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
+    let at = fixed_now() - Duration::minutes(10);
+    // Stored, but its delivery still failed (the answer was lost): a rule's dead letter.
+    let stored = timeout("stored-then-dead", "nginx:1.25", at);
+    assert_eq!(ingest.handle(stored.clone()).await.unwrap().result, "created");
+    queues.send_message().queue_url(&dead).message_body(stored.to_string()).send().await.unwrap();
+    // Never stored: the direct path's on-failure record, the envelope under requestPayload.
+    let never = timeout("never-stored", "alpine:3", at);
+    let record = json!({"version": "1.0", "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": never, "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "StoreUnavailable", "errorMessage": "event not stored"}});
+    queues.send_message().queue_url(&dead).message_body(record.to_string()).send().await.unwrap();
+
+    let root = integration_tests::repo_root();
+    let out = std::process::Command::new(root.join(".tools/venv/bin/python"))
+        .arg(root.join("scripts/replay-dead-letters.py"))
+        .args(["--dead-letter-queue-url", &dead, "--buffer-queue-url", &buffer, "--endpoint-url", &moto.endpoint])
+        .envs([
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("run the replay script: {e}; {}", integration_tests::INSTALL_HINT));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("replay-dead-letters: 2 replayed, 0 kept"), "{said}");
+
+    let replayed = queues.receive_message().queue_url(&buffer).max_number_of_messages(10).send().await.unwrap();
+    let bodies: Vec<Value> =
+        replayed.messages().iter().map(|m| serde_json::from_str(m.body().unwrap_or("")).unwrap()).collect();
+    let mut ids: Vec<&str> = bodies.iter().map(|b| b["id"].as_str().unwrap_or("")).collect();
+    ids.sort();
+    assert_eq!(ids, ["never-stored", "stored-then-dead"]);
+    assert!(bodies.iter().all(|b| b["time"] == json!(time_fmt::format(at))), "original times kept");
+    let report = ingest.handle_batch_report(sqs(&bodies)).await.unwrap();
+    let mut results: Vec<&str> = report.results.iter().map(|(_, r)| *r).collect();
+    results.sort();
+    assert_eq!(results, ["created", "duplicate"]);
+    assert_eq!(store.reader().get(&group_of("nginx:1.25")).await.unwrap().unwrap().num_occurrences, 1);
+    let left = queues.receive_message().queue_url(&dead).send().await.unwrap();
+    assert!(left.messages().is_empty(), "the dead-letter queue is emptied");
+}

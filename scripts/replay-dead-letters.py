@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Replays the dead-letter queue's events into the ingest path, keeping each envelope whole.
+
+The dead-letter queue holds three kinds of messages (README, "Monitoring"): a rule's dead letter
+(the EventBridge envelope itself), an on-failure record of the direct path (the envelope under
+`requestPayload`), and a buffered message that failed `BufferMaxReceiveCount` times (the envelope
+itself). Each is replayed as its original envelope, with its original `id` and `time`, so the
+idempotency marker recognises an envelope that was in fact stored, and an envelope without
+`detail.occurredAt` keeps the time it failed at. (`aws events put-events` would mint a new id and
+a new time: never replay with it.)
+
+  replay-dead-letters.py --dead-letter-queue-url URL --buffer-queue-url URL     (buffered stacks)
+  replay-dead-letters.py --dead-letter-queue-url URL --function-name NAME       (direct stacks)
+
+Options: --endpoint-url (a local stack), --max N (default 1000), --dry-run. A message is deleted
+from the dead-letter queue only after its envelope was delivered (sent to the buffer queue, or
+the function answered without an error); anything else stays, and the script exits 1 naming it.
+Needs boto3 (`pip install boto3`; `make tools` puts it in .tools/venv) and credentials allowed
+sqs:ReceiveMessage and sqs:DeleteMessage on the dead-letter queue and sqs:SendMessage on the
+buffer queue (or lambda:InvokeFunction on the ingest function: an operator's role, not the
+admins' one).
+"""
+import argparse
+import json
+import sys
+
+
+def envelope_of(body):
+    """The envelope a dead letter carries, or None when it carries none."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("requestPayload"), dict):
+        value = value["requestPayload"]
+    if isinstance(value, dict) and "id" in value and "detail-type" in value:
+        return value
+    return None
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dead-letter-queue-url", required=True)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--buffer-queue-url")
+    target.add_argument("--function-name")
+    parser.add_argument("--endpoint-url")
+    parser.add_argument("--max", type=int, default=1000)
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args(argv)
+
+    import boto3  # imported here so --help works without it
+
+    sqs = boto3.client("sqs", endpoint_url=args.endpoint_url)
+    lam = boto3.client("lambda", endpoint_url=args.endpoint_url) if args.function_name else None
+    replayed, kept = 0, []
+    while replayed + len(kept) < args.max:
+        out = sqs.receive_message(QueueUrl=args.dead_letter_queue_url, MaxNumberOfMessages=10,
+                                  WaitTimeSeconds=1, VisibilityTimeout=60)
+        messages = out.get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            envelope = envelope_of(m["Body"])
+            if envelope is None:
+                kept.append(f"{m['MessageId']}: no EventBridge envelope in the message")
+                continue
+            if args.dry_run:
+                print(f"would replay {envelope['id']} ({envelope['detail-type']})")
+                kept.append(f"{m['MessageId']}: dry run")
+                continue
+            if args.buffer_queue_url:
+                sqs.send_message(QueueUrl=args.buffer_queue_url, MessageBody=json.dumps(envelope))
+            else:
+                answer = lam.invoke(FunctionName=args.function_name, Payload=json.dumps(envelope).encode())
+                if answer.get("FunctionError"):
+                    kept.append(f"{m['MessageId']}: the function failed again: {answer['Payload'].read()[:200]!r}")
+                    continue
+            sqs.delete_message(QueueUrl=args.dead_letter_queue_url, ReceiptHandle=m["ReceiptHandle"])
+            replayed += 1
+            print(f"replayed {envelope['id']}")
+    print(f"replay-dead-letters: {replayed} replayed, {len(kept)} kept")
+    for k in kept:
+        print(f"  kept {k}", file=sys.stderr)
+    return 1 if kept and not args.dry_run else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
