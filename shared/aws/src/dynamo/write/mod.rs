@@ -175,22 +175,30 @@ impl<'a> GroupWriter<'a> {
         retention: RetentionDays,
         now: OffsetDateTime,
     ) -> Result<BatchRecorded, StoreError> {
-        match self.record_in_one_write(occurrences, id, retention, now).await {
-            Err(StoreError::ExpressionTooLarge { .. }) if occurrences.len() > 1 => {
-                let (first, second) = halves_by_envelope(occurrences);
-                if first.is_empty() || second.is_empty() {
-                    return Err(StoreError::ExpressionTooLarge { group: *id });
+        // Parts still to write, the next on top; a part too large for one write is halved.
+        let mut parts: Vec<Vec<&Occurrence>> = vec![occurrences.to_vec()];
+        let mut done = BatchRecorded::default();
+        while let Some(part) = parts.pop() {
+            match self.record_in_one_write(&part, id, retention, now).await {
+                Ok(written) => {
+                    done.outcomes.extend(written.outcomes);
+                    done.notifications.extend(written.notifications);
+                    done.cost.requests += written.cost.requests;
+                    done.cost.write_capacity_units += written.cost.write_capacity_units;
                 }
-                let mut done = Box::pin(self.record_group(&first, id, retention, now)).await?;
-                let rest = Box::pin(self.record_group(&second, id, retention, now)).await?;
-                done.outcomes.extend(rest.outcomes);
-                done.notifications.extend(rest.notifications);
-                done.cost.requests += rest.cost.requests;
-                done.cost.write_capacity_units += rest.cost.write_capacity_units;
-                Ok(done)
+                Err(StoreError::ExpressionTooLarge { .. }) if part.len() > 1 => {
+                    let (first, second) = halves_by_envelope(&part);
+                    if first.is_empty() || second.is_empty() {
+                        return Err(StoreError::ExpressionTooLarge { group: *id });
+                    }
+                    parts.push(second);
+                    parts.push(first);
+                }
+                // The parts written before count: the retry of the whole finds their markers.
+                Err(e) => return Err(e),
             }
-            other => other,
         }
+        Ok(done)
     }
 
     /// [`Self::record_group`] in one transaction, or `ExpressionTooLarge` before anything is
