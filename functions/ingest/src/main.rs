@@ -3,6 +3,9 @@
 
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+// The runtime's future nests the whole pipeline (writes, then publishing bounded by the
+// deadline); computing its layout takes more than rustc's default query depth of 128.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use scan_failures_aws::config::IngestConfig;
