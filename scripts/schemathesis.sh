@@ -175,10 +175,41 @@ st_run() {
     -H 'Authorization: AWS4-HMAC-SHA256 local' \
     "$@"
 }
+# A run whose only problems are network errors (a request left unanswered until the 30 s
+# timeout; seen once in about 4,500 requests, on POST .../triage, with every check passing) is
+# judged by replaying each of those requests, while the stack still runs, with the command
+# schemathesis prints: a function that hangs on that input hangs again (the input and the data
+# are the same) and the run fails; one that answers every replay was not reached or not relayed
+# by cargo-lambda watch (whose relay also drops answers as its own 500, see SAMPLES), and the
+# error is set aside, listed in $ST_EMULATOR_LOG like those. A check that failed is never set aside.
+st_judged() {
+  local label=$1 out="$STATE/st-$1.out" code=0
+  shift
+  st_run "$label" "$@" 2>&1 | tee "$out" || code=${PIPESTATUS[0]}
+  if [ "$code" -eq 0 ] || grep -q '^Failures:' "$out" || ! grep -q 'Network Error' "$out"; then
+    return "$code"
+  fi
+  local replays=0 limited='curl -s -o /dev/null -w %{http_code} --max-time 30 '
+  while IFS= read -r cmd; do
+    replays=$((replays + 1))
+    for attempt in 1 2 3; do
+      status=$(eval "${cmd/curl /$limited}" || true)
+      if [ -z "$status" ] || [ "$status" = "000" ]; then
+        echo "schemathesis: the replay of a request left unanswered is unanswered again (attempt $attempt): $cmd" >&2
+        return "$code"
+      fi
+      [ "$status" -lt 500 ] || { echo "schemathesis: the replay answered $status: $cmd" >&2; return "$code"; }
+    done
+    echo "$label network error, answered ($status) by 3 replays: ${cmd:0:160}" >>"$ST_EMULATOR_LOG"
+  done < <(grep -A3 '^Reproduce with:' "$out" | grep '^ *curl ' | sed 's/^ *//')
+  [ "$replays" -gt 0 ] || return "$code"
+  echo "schemathesis: $replays unanswered request(s) answered when replayed: set aside as the emulator's"
+  return 0
+}
 rc=0
-st_run others --exclude-method DELETE || rc=$?
+st_judged others --exclude-method DELETE || rc=$?
 rc_delete=0
-st_run delete --include-method DELETE || rc_delete=$?
+st_judged delete --include-method DELETE || rc_delete=$?
 [ "$rc" -ne 0 ] || rc=$rc_delete
 set_aside=$(sort -u "$ST_EMULATOR_LOG" | wc -l)
 if [ "$set_aside" -gt 0 ]; then
