@@ -354,8 +354,7 @@ impl Ingest {
                 match writer.record_group(&batch, group, retention, now).await {
                     Ok(written) => {
                         made.extend(written.notifications.iter().cloned());
-                        cost.requests += written.cost.requests;
-                        cost.write_capacity_units += written.cost.write_capacity_units;
+                        cost += written.cost;
                         let by_event: BTreeMap<&str, Recorded> =
                             written.outcomes.iter().map(|(e, r)| (e.as_str(), *r)).collect();
                         for (o, i) in &chunk {

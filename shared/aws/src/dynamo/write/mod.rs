@@ -95,6 +95,13 @@ pub struct WriteCost {
     pub write_capacity_units: f64,
 }
 
+impl std::ops::AddAssign for WriteCost {
+    fn add_assign(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.write_capacity_units += other.write_capacity_units;
+    }
+}
+
 fn marker_key(event_id: &str) -> String {
     format!("e#{event_id}")
 }
@@ -183,8 +190,7 @@ impl<'a> GroupWriter<'a> {
                 Ok(written) => {
                     done.outcomes.extend(written.outcomes);
                     done.notifications.extend(written.notifications);
-                    done.cost.requests += written.cost.requests;
-                    done.cost.write_capacity_units += written.cost.write_capacity_units;
+                    done.cost += written.cost;
                 }
                 Err(StoreError::ExpressionTooLarge { .. }) if part.len() > 1 => {
                     let (first, second) = halves_by_envelope(&part);
