@@ -19,6 +19,7 @@ pub mod table;
 pub mod write;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -75,6 +76,17 @@ impl Store {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// A `Query` of one partition of the `byTime` index (the groups, or the outbox), oldest first.
+    pub(crate) fn query_by_time(&self, partition: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::BY_TIME.name)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", schema::BY_TIME.partition_key)
+            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
     }
 
     /// An `UpdateItem` of the item whose key is `key`, in this table.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use scan_failures_domain::group::notification::Notification;
 use scan_failures_domain::time_fmt;
 
-use crate::dynamo::schema::{self, BY_TIME, PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::schema::{BY_TIME, PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{applied, dynamo, Store, StoreError};
 
 /// The DynamoDB operations of the outbox, on top of the writer's (see `write::actions`).
@@ -90,19 +90,7 @@ impl<'a> Outbox<'a> {
 
     /// Outbox records not yet published, oldest first (at most `limit`).
     pub async fn pending(&self, limit: i32) -> Result<Vec<Pending>, StoreError> {
-        let out = self
-            .store
-            .client()
-            .query()
-            .table_name(self.store.table())
-            .index_name(schema::BY_TIME.name)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", schema::BY_TIME.partition_key)
-            .expression_attribute_values(":p", AttributeValue::S(OUTBOX_PARTITION.into()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(dynamo("Query"))?;
+        let out = self.store.query_by_time(OUTBOX_PARTITION).limit(limit).send().await.map_err(dynamo("Query"))?;
         Ok(out
             .items()
             .iter()

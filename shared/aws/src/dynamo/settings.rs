@@ -26,7 +26,7 @@ use scan_failures_domain::retention::{RetentionDays, RetentionSetting};
 use scan_failures_domain::time_fmt;
 
 use crate::dynamo::item::Item;
-use crate::dynamo::schema::{self, ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::schema::{ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{applied, dynamo, Store, StoreError};
 
 /// The item holding the retention setting.
@@ -210,13 +210,7 @@ impl<'a> Settings<'a> {
         while budget > 0 {
             let out = self
                 .store
-                .client()
-                .query()
-                .table_name(self.store.table())
-                .index_name(schema::BY_TIME.name)
-                .key_condition_expression("#p = :p")
-                .expression_attribute_names("#p", schema::BY_TIME.partition_key)
-                .expression_attribute_values(":p", AttributeValue::S(ALL_PARTITION.into()))
+                .query_by_time(ALL_PARTITION)
                 .limit(i32::try_from(budget.min(RESTAMP_PAGE)).unwrap_or(1))
                 .set_exclusive_start_key(progress.cursor.take())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
