@@ -16,7 +16,9 @@
 #   ST_MAX_EXAMPLES (default 200: with seed 1 it finds the 500 of a time window before the
 #   retention, which 50 and 100 miss), ST_SEED (default 1), ST_WORKERS (default 1),
 #   ST_REPORT_DIR: when set, a VCR cassette (every request and response) and a JUnit report go there,
-#   CARGO_LOCK: when set, cargo runs under `flock "$CARGO_LOCK"` (shared machines).
+#   CARGO_LOCK: when set, cargo runs under `flock "$CARGO_LOCK"` (shared machines),
+#   ST_DEBUG_DIR: when set, cargo-lambda watch (and its HTTP layer) and the functions log at debug
+#   level and every log is copied there at the end (to tell which part left a request unanswered).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -64,6 +66,7 @@ stop() {
       [ -f "$f" ] && { echo "--- $(basename "$f") (last 20 lines)"; tail -n 20 "$f"; }
     done
   fi
+  if [ -n "${ST_DEBUG_DIR:-}" ]; then mkdir -p "$ST_DEBUG_DIR" && cp "$STATE"/*.log "$STATE"/*.out "$ST_DEBUG_DIR"/ 2>/dev/null || true; fi
   rm -rf "$STATE"
   exit "$rc"
 }
@@ -78,14 +81,19 @@ pids+=($!)
 wait_port "$DYNAMODB_PORT" 60
 "$ROOT/target/debug/localstack" create-table
 
-setsid "$CARGO_LAMBDA" lambda watch --only-lambda-apis -A 127.0.0.1 -P "$LAMBDA_PORT" >"$STATE/watch.log" 2>&1 &
+WATCH_LOG=cargo_lambda=info FUNCTIONS_LOG=warn
+if [ -n "${ST_DEBUG_DIR:-}" ]; then
+  WATCH_LOG=cargo_lambda=debug,cargo_lambda_watch=debug,tower_http=debug
+  FUNCTIONS_LOG=lambda_runtime=debug,lambda_runtime_api_client=debug,hyper_util=debug,info
+fi
+RUST_LOG=$WATCH_LOG setsid "$CARGO_LAMBDA" lambda watch --only-lambda-apis -A 127.0.0.1 -P "$LAMBDA_PORT" >"$STATE/watch.log" 2>&1 &
 pids+=($!)
 wait_port "$LAMBDA_PORT" 120
 
 start_function() {
   local name=$1; shift
   env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
-    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 RUST_LOG=warn \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 RUST_LOG="$FUNCTIONS_LOG" \
     setsid "$ROOT/target/debug/$name" >"$STATE/$name.log" 2>&1 &
   pids+=($!)
 }

@@ -1,0 +1,196 @@
+//! The admin side: `scanfail events …` and `scanfail retention …`, one API call each (`--all`
+//! and `delete` loop over pages), printed as a table or as the API's JSON.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::api::client::{Answer, ApiError, Client};
+use crate::api::query::{self, Pairs};
+use crate::api::{connect, ConnectError};
+use crate::args::{EventsArgs, EventsCommand, Output, RetentionArgs, RetentionCommand};
+use crate::exit;
+use crate::output::{self, table, trend};
+
+const EVENTS: &str = "/v1/administration/events";
+const COUNT: &str = "/v1/count/administration/events";
+const CONFIG: &str = "/v1/config/administration-events";
+
+/// The most pages `--all` walks (1000 events each): a bound on a runaway loop, far above any
+/// retained table a person would print.
+const MAX_PAGES: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+impl AdminError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Connect(e) => e.exit_code(),
+            Self::Api(e) => e.exit_code(),
+            Self::Usage(_) => exit::USAGE,
+        }
+    }
+}
+
+/// What to print.
+enum Printed {
+    /// The API's answer as it came, or its text rendering.
+    Answer(Answer, fn(&Value, OffsetDateTime) -> String),
+    /// JSON built here (several pages merged, several deletes added up), or its text.
+    Built(Value, String),
+}
+
+fn print(printed: Printed, mode: Output) {
+    let now = OffsetDateTime::now_utc();
+    let mut stdout = std::io::stdout().lock();
+    let _ = match (printed, mode) {
+        (Printed::Answer(a, _), Output::Json) => stdout.write_all(&a.raw).and_then(|()| writeln!(stdout)),
+        (Printed::Answer(a, render), Output::Table) => stdout.write_all(render(&a.json, now).as_bytes()),
+        (Printed::Built(v, _), Output::Json) => writeln!(stdout, "{v}"),
+        (Printed::Built(_, text), Output::Table) => stdout.write_all(text.as_bytes()),
+    };
+}
+
+/// `scanfail events …`.
+pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
+    let mode = output::mode(args.api.output);
+    let client = connect(&args.api).await?;
+    let now = OffsetDateTime::now_utc();
+    let printed = match args.command {
+        EventsCommand::List { filters, window, limit, all } => {
+            let mut pairs = query::filters(&filters);
+            pairs.extend(query::window(&window, now));
+            if let Some(limit) = limit {
+                pairs.push(("pagination.limit", limit.to_string()));
+            }
+            if all {
+                let events = every_page(&client, pairs).await?;
+                let text = table::events(&events, now);
+                Printed::Built(json!({ "events": events }), text)
+            } else {
+                Printed::Answer(client.call("GET", EVENTS, &query::encode(&pairs), None).await?, |v, now| {
+                    let page = v.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let more = if v.get("nextCursor").is_some() { "more: --all, or a larger --limit\n" } else { "" };
+                    format!("{}{more}", table::events(&page, now))
+                })
+            }
+        }
+        EventsCommand::Get { id } => {
+            let path = format!("{EVENTS}/{}", query::segment(&id));
+            Printed::Answer(client.call("GET", &path, "", None).await?, |v, now| table::event(&v["event"], now))
+        }
+        EventsCommand::Count { filters, window } => {
+            let mut pairs = query::filters(&filters);
+            pairs.extend(query::window(&window, now));
+            Printed::Answer(client.call("GET", COUNT, &query::encode(&pairs), None).await?, |v, _| {
+                format!("{}\n", v["count"])
+            })
+        }
+        EventsCommand::Summary { filters, window, top } => {
+            let mut pairs = query::filters(&filters);
+            pairs.extend(query::window(&window, now));
+            if let Some(top) = top {
+                pairs.push(("summary.top", top.to_string()));
+            }
+            let path = format!("{EVENTS}/summary");
+            Printed::Answer(client.call("GET", &path, &query::encode(&pairs), None).await?, |v, _| table::summary(v))
+        }
+        EventsCommand::Trend { filters, days } => {
+            let mut pairs = query::filters(&filters);
+            if let Some(days) = days {
+                pairs.push(("days", days.to_string()));
+            }
+            let path = format!("{EVENTS}/trend");
+            Printed::Answer(client.call("GET", &path, &query::encode(&pairs), None).await?, |v, _| trend::chart(v))
+        }
+        EventsCommand::Triage { id, state, note } => {
+            let path = format!("{EVENTS}/{}/triage", query::segment(&id));
+            let mut body = json!({ "state": state });
+            if let Some(note) = note {
+                body["note"] = json!(note);
+            }
+            Printed::Answer(client.call("POST", &path, "", Some(&body)).await?, |v, now| table::event(&v["event"], now))
+        }
+        EventsCommand::Delete { image, repository, reason, yes } => {
+            let mut pairs: Pairs = image.into_iter().map(|i| ("filter.resourceName", i)).collect();
+            pairs.extend(repository.into_iter().map(|r| ("filter.repository", r)));
+            pairs.extend(reason.into_iter().map(|r| ("filter.reason", r.code().to_owned())));
+            if !yes && !confirmed(&pairs)? {
+                eprintln!("scanfail: nothing deleted");
+                return Ok(());
+            }
+            let deleted = delete_all(&client, &query::encode(&pairs)).await?;
+            Printed::Built(json!({ "deleted": deleted, "more": false }), format!("deleted {deleted} event(s)\n"))
+        }
+    };
+    print(printed, mode);
+    Ok(())
+}
+
+/// `scanfail retention …`.
+pub async fn retention(args: RetentionArgs) -> Result<(), AdminError> {
+    let mode = output::mode(args.api.output);
+    let client = connect(&args.api).await?;
+    let answer = match args.command {
+        RetentionCommand::Get => client.call("GET", CONFIG, "", None).await?,
+        RetentionCommand::Set { days } => client.call("PUT", CONFIG, "", Some(&json!({ "retentionDays": days }))).await?,
+    };
+    print(Printed::Answer(answer, |v, _| table::retention(v)), mode);
+    Ok(())
+}
+
+/// Every page of a list, following `nextCursor`; progress on standard error past one page.
+async fn every_page(client: &Client, pairs: Pairs) -> Result<Vec<Value>, AdminError> {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 1..=MAX_PAGES {
+        let mut this = pairs.clone();
+        if let Some(c) = cursor.take() {
+            this.push(("pagination.cursor", c));
+        }
+        let answer = client.call("GET", EVENTS, &query::encode(&this), None).await?;
+        events.extend(answer.json.get("events").and_then(Value::as_array).cloned().unwrap_or_default());
+        cursor = answer.json.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+        if std::io::stderr().is_terminal() || page % 10 == 0 {
+            eprintln!("scanfail: {} events after {page} page(s)…", events.len());
+        }
+    }
+    Ok(events)
+}
+
+/// Deletes in rounds of up to 1000 (the API's bound) while more match.
+async fn delete_all(client: &Client, query: &str) -> Result<u64, AdminError> {
+    let mut deleted = 0;
+    for _ in 0..MAX_PAGES {
+        let answer = client.call("DELETE", EVENTS, query, None).await?;
+        deleted += answer.json.get("deleted").and_then(Value::as_u64).unwrap_or(0);
+        if answer.json.get("more").and_then(Value::as_bool) != Some(true) {
+            break;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Asks on the terminal; without one, refuses (a script says `--yes`).
+fn confirmed(pairs: &Pairs) -> Result<bool, AdminError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(AdminError::Usage("delete asks for confirmation on a terminal; give --yes in scripts"));
+    }
+    let what: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={v}", k.trim_start_matches("filter."))).collect();
+    eprint!("Delete every event matching {}? [y/N] ", what.join(", "));
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,193 @@
+//! Sending one signed request to the API and reading its answer: the API's JSON, or an
+//! [`ApiError`] that says in one line what went wrong and carries its exit code.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use thiserror::Error;
+
+use super::endpoint::Endpoint;
+use super::sign::{sign_request, SignError};
+use crate::exit;
+
+/// How long one request may take, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read (a page of 1000 events is well below).
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("cannot load the system's CA certificates")]
+    Tls(#[source] std::io::Error),
+    #[error("cannot reach {url}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("no answer from {url} within {} s", REQUEST_TIMEOUT.as_secs())]
+    TimedOut { url: String },
+    #[error("{url} did not answer as the scan-failures API (HTTP {status}{})", if .content_type.is_empty() { String::new() } else { format!(", {}", .content_type) })]
+    NotTheApi { url: String, status: u16, content_type: String },
+    #[error("access denied (HTTP {status}): {message}")]
+    Denied { status: u16, message: String },
+    #[error("refused (HTTP {status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("the API failed (HTTP {status}): {message}")]
+    Server { status: u16, message: String },
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("the request cannot be built")]
+    Request(#[source] http::Error),
+}
+
+impl ApiError {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Tls(_) | Self::Unreachable { .. } | Self::TimedOut { .. } | Self::NotTheApi { .. } => exit::UNREACHABLE,
+            Self::Denied { .. } => exit::DENIED,
+            Self::Refused { .. } | Self::Request(_) => exit::REFUSED,
+            Self::Server { .. } | Self::Sign(_) => exit::SERVER,
+        }
+    }
+}
+
+/// A successful answer: its JSON, and its bytes as they came (printed by `--output json`).
+#[derive(Debug)]
+pub struct Answer {
+    pub json: Value,
+    pub raw: Bytes,
+}
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A client of one API endpoint, signing with one identity.
+pub struct Client {
+    http: HyperClient<Https, Full<Bytes>>,
+    endpoint: Endpoint,
+    credentials: Credentials,
+    region: String,
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint, credentials: Credentials, region: String) -> Result<Self, ApiError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(ApiError::Tls)?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self { http: HyperClient::builder(TokioExecutor::new()).build(https), endpoint, credentials, region })
+    }
+
+    /// Sends `method path?query` with an optional JSON body; the answer.
+    pub async fn call(&self, method: &str, path: &str, query: &str, body: Option<&Value>) -> Result<Answer, ApiError> {
+        let url = self.endpoint.url(path, query);
+        let request = self.signed(method, &url, body, SystemTime::now())?;
+        let (status, content_type, bytes) = match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
+            Err(_) => return Err(ApiError::TimedOut { url }),
+            Ok(Err(source)) => return Err(ApiError::Unreachable { url, source }),
+            Ok(Ok(answer)) => answer,
+        };
+        let json = judge(&url, status, &content_type, &bytes)?;
+        Ok(Answer { json, raw: bytes })
+    }
+
+    /// The request as sent: `host` and `content-type` set, then signed.
+    pub fn signed(&self, method: &str, url: &str, body: Option<&Value>, time: SystemTime) -> Result<http::Request<Vec<u8>>, ApiError> {
+        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| ApiError::Request(e.into()))?;
+        let host = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+        let mut builder = http::Request::builder().method(method).uri(uri).header(http::header::HOST, host);
+        if body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let mut request = builder.body(body.map(Value::to_string).unwrap_or_default().into_bytes()).map_err(ApiError::Request)?;
+        sign_request(&mut request, &self.credentials, &self.region, time)?;
+        Ok(request)
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<(u16, String, Bytes), Box<dyn std::error::Error + Send + Sync>> {
+        let response = self.http.request(request.map(|b| Full::new(Bytes::from(b)))).await?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await?.to_bytes();
+        Ok((status, content_type, bytes))
+    }
+}
+
+/// The answer's JSON when it succeeded; otherwise the API's message (`{"code","error","message"}`
+/// from the function, `{"message"}` from API Gateway) in an error of its class.
+pub fn judge(url: &str, status: u16, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let json: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
+    let not_the_api = || ApiError::NotTheApi { url: url.to_owned(), status, content_type: content_type.to_owned() };
+    let Some(json) = json else { return Err(not_the_api()) };
+    if (200..300).contains(&status) {
+        return Ok(json);
+    }
+    let message = json.get("message").and_then(Value::as_str).map(|m| scan_failures_domain::text::prefix(m, 1024).to_owned());
+    let from_function = json.get("error").is_some();
+    match (status, message) {
+        (_, None) => Err(not_the_api()),
+        (401 | 403, Some(m)) if !from_function => Err(ApiError::Denied {
+            status,
+            message: format!("{m}: API Gateway refused the caller's IAM identity (execute-api:Invoke on this API, or the signature's region)"),
+        }),
+        (401 | 403, Some(message)) => Err(ApiError::Denied { status, message }),
+        // API Gateway's own 404 is a path no route of this API has: a wrong URL or stage.
+        (404, Some(_)) if !from_function => Err(not_the_api()),
+        (500.., Some(message)) => Err(ApiError::Server { status, message }),
+        (_, Some(message)) => Err(ApiError::Refused { status, message }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://x.execute-api.eu-west-1.amazonaws.com/v1/administration/events";
+
+    #[test]
+    fn the_functions_errors_keep_their_message_and_class() {
+        let bad = br#"{"code":400,"error":"bad parameter","message":"filter.level: \"x\" is not a level"}"#;
+        let err = judge(URL, 400, "application/json", bad).unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (exit::REFUSED, "refused (HTTP 400): filter.level: \"x\" is not a level".to_owned()));
+        let forbidden = br#"{"code":403,"error":"forbidden","message":"arn:aws:iam::111122223333:user/bob may not write"}"#;
+        let err = judge(URL, 403, "application/json", forbidden).unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (exit::DENIED, "access denied (HTTP 403): arn:aws:iam::111122223333:user/bob may not write".to_owned()));
+        let internal = br#"{"code":500,"error":"internal error","message":"internal error (request id r-1)"}"#;
+        assert_eq!(judge(URL, 500, "application/json", internal).unwrap_err().exit_code(), exit::SERVER);
+    }
+
+    #[test]
+    fn api_gateways_refusals_say_what_to_check() {
+        let err = judge(URL, 403, "application/json", br#"{"message":"Forbidden"}"#).unwrap_err();
+        assert_eq!(err.exit_code(), exit::DENIED);
+        assert_eq!(
+            err.to_string(),
+            "access denied (HTTP 403): Forbidden: API Gateway refused the caller's IAM identity (execute-api:Invoke on this API, or the signature's region)"
+        );
+        let err = judge(URL, 404, "application/json", br#"{"message":"Not Found"}"#).unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 404, application/json)")));
+    }
+
+    #[test]
+    fn an_answer_that_is_not_json_is_not_the_api() {
+        let err = judge(URL, 200, "text/html", b"<html>").unwrap_err();
+        assert_eq!((err.exit_code(), err.to_string()), (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 200, text/html)")));
+        assert_eq!(judge(URL, 200, "application/json", br#"{"count":3}"#).unwrap(), serde_json::json!({"count": 3}));
+    }
+}

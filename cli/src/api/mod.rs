@@ -1,0 +1,50 @@
+//! The admin side's way to the API: where it is, who signs, and one request at a time.
+
+pub mod client;
+pub mod endpoint;
+pub mod query;
+pub mod sign;
+
+use thiserror::Error;
+
+use crate::args::ApiArgs;
+use crate::aws::{self, CredentialsProblem};
+use crate::exit;
+use client::{ApiError, Client};
+use endpoint::{Endpoint, EndpointError};
+
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsProblem),
+    #[error("no region: the endpoint's host names none; set AWS_REGION or the profile's region")]
+    NoRegion,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl ConnectError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Endpoint(_) | Self::NoRegion => exit::USAGE,
+            Self::Credentials(_) => exit::NO_CREDENTIALS,
+            Self::Api(e) => e.exit_code(),
+        }
+    }
+}
+
+/// A client for `args`' endpoint with the chain's credentials; the region is the endpoint's
+/// (`execute-api.<region>.amazonaws.com`), else the chain's.
+pub async fn connect(args: &ApiArgs) -> Result<Client, ConnectError> {
+    let endpoint = Endpoint::parse(args.endpoint.as_deref())?;
+    let config = aws::load().await;
+    let region = endpoint
+        .region
+        .clone()
+        .or_else(|| config.region().map(|r| r.as_ref().to_owned()))
+        .ok_or(ConnectError::NoRegion)?;
+    let credentials = aws::credentials(&config).await?;
+    Ok(Client::new(endpoint, credentials, region)?)
+}

@@ -1,0 +1,348 @@
+//! The command line: every command, flag and environment variable of `scanfail`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::event::{Operation, Origin};
+
+#[derive(Debug, Parser)]
+#[command(name = "scanfail", version, about = "Report failed image scans to the bus, and query and triage them.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scanner; when its scan fails, report one event per failed image. Exits with the
+    /// scanner's code.
+    Run(RunArgs),
+    /// Report one failed scan (for scripts that call the ACS API directly).
+    Report(ReportArgs),
+    /// Query, triage and delete the failure events.
+    Events(EventsArgs),
+    /// Read or change how long events are kept.
+    Retention(RetentionArgs),
+}
+
+/// Where reports go.
+#[derive(Debug, Clone, Args)]
+pub struct BusArgs {
+    /// The EventBridge bus (name or ARN).
+    #[arg(long, env = "SCANFAIL_BUS", default_value = "scan-failures")]
+    pub bus: String,
+    /// The events' `source`.
+    #[arg(long, env = "SCANFAIL_SOURCE", default_value = "scanfail")]
+    pub source: String,
+}
+
+/// What a report says besides the error.
+#[derive(Debug, Clone, Args)]
+pub struct ContextArgs {
+    /// The cluster the scan was for.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// The deployment that runs the image, as NAMESPACE/NAME.
+    #[arg(long, value_parser = parse_deployment)]
+    pub deployment: Option<(String, String)>,
+    /// Who started the scan; by default the CI job (GitHub Actions, GitLab CI, Jenkins).
+    #[arg(long)]
+    pub initiator: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub bus: BusArgs,
+    /// The scan's operation; taken from roxctl's arguments when not given.
+    #[arg(long, value_parser = parse_operation, requires = "image")]
+    pub operation: Option<Operation>,
+    /// The scanned image; taken from roxctl's arguments when not given.
+    #[arg(long, requires = "operation")]
+    pub image: Option<String>,
+    /// Where the scan ran from: roxctl or api (default: roxctl for roxctl, else api).
+    #[arg(long, value_parser = parse_origin)]
+    pub origin: Option<Origin>,
+    #[command(flatten)]
+    pub context: ContextArgs,
+    /// Exit with code 75 when a failed scan could not be reported (by default the scanner's
+    /// code stands).
+    #[arg(long)]
+    pub require_report: bool,
+    /// The scanner and its arguments.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub bus: BusArgs,
+    #[arg(long, value_parser = parse_operation)]
+    pub operation: Operation,
+    #[arg(long, value_parser = parse_origin, default_value = "api")]
+    pub origin: Origin,
+    #[arg(long)]
+    pub image: String,
+    /// The scanner's error text.
+    #[arg(long)]
+    pub message: String,
+    /// A reason code, when the sender knows it (e.g. REGISTRY_UNAUTHORIZED).
+    #[arg(long, value_parser = parse_reason)]
+    pub code: Option<Reason>,
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// How to reach the API and how to print its answers.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// The API's URL (the stack's ApiUrl output).
+    #[arg(long, env = "SCANFAIL_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+    /// table on a terminal, json (the API's own JSON) otherwise.
+    #[arg(long, short, value_enum, global = true)]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(subcommand)]
+    pub command: EventsCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum EventsCommand {
+    /// The matching events, most recent first.
+    List {
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// Events per page (1-1000).
+        #[arg(long)]
+        limit: Option<u16>,
+        /// Every page, following the cursor.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One event, with its triage history.
+    Get { id: String },
+    /// How many events match.
+    Count {
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// Events and failures by reason, level, operation, origin, cluster, account and image.
+    Summary {
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[command(flatten)]
+        window: WindowArgs,
+        /// How many images to list (1-100).
+        #[arg(long)]
+        top: Option<u8>,
+    },
+    /// Failures and new events per day, as a bar chart.
+    Trend {
+        #[command(flatten)]
+        filters: FilterArgs,
+        /// Days back from today (1-90).
+        #[arg(long)]
+        days: Option<u8>,
+    },
+    /// Set an event's triage state.
+    Triage {
+        id: String,
+        #[arg(long, value_parser = ["open", "acknowledged", "false_positive", "resolved"])]
+        state: String,
+        /// Why (at most 1024 bytes).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Delete the events of an image, a repository or a reason (asks first).
+    Delete {
+        #[arg(long, required_unless_present_any = ["repository", "reason"])]
+        image: Vec<String>,
+        #[arg(long)]
+        repository: Vec<String>,
+        #[arg(long, value_parser = parse_reason)]
+        reason: Vec<Reason>,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+/// The API's filters; each may be given several times (any of them matches).
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// Image reference, normalized (nginx = docker.io/library/nginx:latest).
+    #[arg(long)]
+    pub image: Vec<String>,
+    #[arg(long)]
+    pub repository: Vec<String>,
+    /// Image digest (sha256:…).
+    #[arg(long)]
+    pub digest: Vec<String>,
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Vec<Reason>,
+    #[arg(long, value_parser = ["error", "warning"])]
+    pub level: Vec<String>,
+    #[arg(long, value_parser = parse_any_operation)]
+    pub operation: Vec<Operation>,
+    #[arg(long, value_parser = parse_any_origin)]
+    pub origin: Vec<Origin>,
+    #[arg(long)]
+    pub cluster: Vec<String>,
+    #[arg(long)]
+    pub account: Vec<String>,
+    /// Words in the message or image.
+    #[arg(long)]
+    pub search: Vec<String>,
+    #[arg(long, value_parser = ["open", "acknowledged", "false_positive", "resolved"])]
+    pub triage: Vec<String>,
+}
+
+/// A time window on the last failure.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WindowArgs {
+    /// Last failed within this long (30m, 24h, 7d, 2w).
+    #[arg(long, conflicts_with = "from", value_parser = parse_span)]
+    pub since: Option<time::Duration>,
+    /// Last failed at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last failed at or before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(subcommand)]
+    pub command: RetentionCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RetentionCommand {
+    /// The retention in force, and the progress of re-stamping after a change.
+    Get,
+    /// Keep events this many days (1-365) after their last failure.
+    Set { days: u16 },
+}
+
+/// `image scan` or `image-scan`: an operation of the contract.
+fn parse_operation(s: &str) -> Result<Operation, String> {
+    Operation::NATIVE.into_iter().find(|o| o.as_str() == s.replace('-', " ")).ok_or_else(|| {
+        format!("one of: {}", Operation::NATIVE.map(|o| o.as_str().replace(' ', "-")).join(", "))
+    })
+}
+
+/// Any operation, the registry's included (a filter).
+fn parse_any_operation(s: &str) -> Result<Operation, String> {
+    Operation::ALL
+        .into_iter()
+        .find(|o| o.as_str() == s.replace('-', " "))
+        .ok_or_else(|| format!("one of: {}", Operation::ALL.map(|o| o.as_str().replace(' ', "-")).join(", ")))
+}
+
+fn parse_origin(s: &str) -> Result<Origin, String> {
+    Origin::NATIVE
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| format!("one of: {}", Origin::NATIVE.map(Origin::as_str).join(", ")))
+}
+
+fn parse_any_origin(s: &str) -> Result<Origin, String> {
+    Origin::parse(s).ok_or_else(|| format!("one of: {}", Origin::ALL.map(Origin::as_str).join(", ")))
+}
+
+fn parse_reason(s: &str) -> Result<Reason, String> {
+    Reason::from_code(&s.to_ascii_uppercase().replace('-', "_"))
+        .ok_or_else(|| format!("one of: {}", Reason::ALL.map(Reason::code).join(", ")))
+}
+
+fn parse_deployment(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((namespace.to_owned(), name.to_owned()))
+        }
+        _ => Err("NAMESPACE/NAME, e.g. shop/web".to_owned()),
+    }
+}
+
+/// `30m`, `24h`, `7d`, `2w`.
+pub fn parse_span(s: &str) -> Result<time::Duration, String> {
+    let usage = || "a number and a unit: 30m, 24h, 7d or 2w".to_owned();
+    let unit = s.chars().last().ok_or_else(usage)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| usage())?;
+    if !(1..=100_000).contains(&n) {
+        return Err(usage());
+    }
+    match unit {
+        'm' => Ok(time::Duration::minutes(n)),
+        'h' => Ok(time::Duration::hours(n)),
+        'd' => Ok(time::Duration::days(n)),
+        'w' => Ok(time::Duration::weeks(n)),
+        _ => Err(usage()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn spans_take_a_unit_and_refuse_the_rest() {
+        assert_eq!(parse_span("24h"), Ok(time::Duration::hours(24)));
+        assert_eq!(parse_span("7d"), Ok(time::Duration::days(7)));
+        assert_eq!(parse_span("30m"), Ok(time::Duration::minutes(30)));
+        assert_eq!(parse_span("2w"), Ok(time::Duration::weeks(2)));
+        for bad in ["", "h", "24", "0h", "-1d", "1y", "1.5h", "é"] {
+            assert!(parse_span(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn operations_and_reasons_take_the_contract_spelling_or_a_dashed_one() {
+        assert_eq!(parse_operation("image scan"), Ok(Operation::ImageScan));
+        assert_eq!(parse_operation("deployment-check"), Ok(Operation::DeploymentCheck));
+        assert_eq!(
+            parse_operation("registry-scan"),
+            Err("one of: image-scan, image-check, image-sbom, deployment-check".to_owned())
+        );
+        assert_eq!(parse_any_operation("registry-scan"), Ok(Operation::RegistryScan));
+        assert_eq!(parse_reason("registry-unauthorized"), Ok(Reason::RegistryUnauthorized));
+        assert!(parse_reason("nope").is_err());
+        assert_eq!(parse_deployment("shop/web"), Ok(("shop".to_owned(), "web".to_owned())));
+        assert!(parse_deployment("web").is_err());
+    }
+
+    #[test]
+    fn run_takes_the_scanner_after_the_double_dash() {
+        let cli = Cli::try_parse_from(["scanfail", "run", "--bus", "b", "--", "roxctl", "image", "scan", "-i", "x"]);
+        let Ok(Cli { command: Command::Run(run) }) = cli else { panic!("{cli:?}") };
+        assert_eq!(run.bus.bus, "b");
+        assert_eq!(run.command, ["roxctl", "image", "scan", "-i", "x"]);
+        assert!(Cli::try_parse_from(["scanfail", "run"]).is_err());
+        assert!(Cli::try_parse_from(["scanfail", "run", "--image", "x", "--", "trivy"]).is_err());
+    }
+}

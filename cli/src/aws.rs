@@ -1,0 +1,33 @@
+//! The AWS configuration both ends use, loaded once: the SDK's default chain (environment,
+//! profiles, SSO, web identity, container and instance roles) for region and credentials, over
+//! the same rustls HTTPS client as the functions.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use thiserror::Error;
+
+/// The chain's configuration.
+pub async fn load() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
+}
+
+#[derive(Debug, Error)]
+pub enum CredentialsProblem {
+    #[error("no AWS credentials found (environment, profile, SSO, web identity or instance role); sign in, e.g. `aws sso login`, or set AWS_PROFILE")]
+    NotFound(#[source] Option<CredentialsError>),
+    #[error("the AWS credentials could not be loaded")]
+    Failed(#[source] CredentialsError),
+}
+
+/// The chain's credentials, resolved now so that "none" is told apart from every other failure.
+pub async fn credentials(config: &SdkConfig) -> Result<Credentials, CredentialsProblem> {
+    let provider = config.credentials_provider().ok_or(CredentialsProblem::NotFound(None))?;
+    provider.provide_credentials().await.map_err(|e| match e {
+        CredentialsError::CredentialsNotLoaded(_) => CredentialsProblem::NotFound(Some(e)),
+        other => CredentialsProblem::Failed(other),
+    })
+}

@@ -1,0 +1,31 @@
+//! `scanfail`'s exit codes. `run` exits with the scanner's own code; these are the others.
+//! [`TABLE`] is the README's table (checked by a test).
+
+pub const OK: u8 = 0;
+/// A usage error (clap's code): a bad flag or value, nothing sent.
+pub const USAGE: u8 = 2;
+/// No AWS credentials in the chain, or they could not be loaded.
+pub const NO_CREDENTIALS: u8 = 3;
+/// The endpoint or the bus cannot be reached, or the endpoint is not this API.
+pub const UNREACHABLE: u8 = 4;
+/// IAM refused the caller (HTTP 401 or 403, AccessDenied).
+pub const DENIED: u8 = 5;
+/// The request was refused as wrong: a bad parameter (400), an unknown event (404), no such
+/// bus, an event the contract refuses.
+pub const REFUSED: u8 = 6;
+/// The service failed (HTTP 5xx) or throttled the request: try again later.
+pub const SERVER: u8 = 7;
+/// `run --require-report`: the scan failed and could not be reported.
+pub const NOT_REPORTED: u8 = 75;
+
+/// Every code with its meaning, as documented.
+pub const TABLE: &[(u8, &str)] = &[
+    (OK, "success (for `run`: the scanner's own code, whatever it is)"),
+    (USAGE, "usage error: a bad command, flag or value; nothing was sent"),
+    (NO_CREDENTIALS, "no AWS credentials found, or they could not be loaded"),
+    (UNREACHABLE, "the endpoint or the bus cannot be reached, or the endpoint is not this API"),
+    (DENIED, "IAM refused the caller (HTTP 401/403, AccessDenied)"),
+    (REFUSED, "the request was refused: bad parameter (400), unknown event (404), no such bus, invalid event"),
+    (SERVER, "the service failed (HTTP 5xx) or throttled: try again later"),
+    (NOT_REPORTED, "`run --require-report` only: the scan failed and its report was not published"),
+];

@@ -1,0 +1,58 @@
+//! How answers are printed: a table for a person at a terminal, the API's own JSON otherwise.
+
+pub mod table;
+pub mod trend;
+
+use std::io::IsTerminal as _;
+
+use time::OffsetDateTime;
+
+use crate::args::Output;
+
+/// The output asked for, else a table on a terminal and JSON in a pipe.
+pub fn mode(asked: Option<Output>) -> Output {
+    asked.unwrap_or(if std::io::stdout().is_terminal() { Output::Table } else { Output::Json })
+}
+
+/// `then` relative to `now`, as a person reads it: `just now`, `5m ago`, `3h ago`, `2d ago`.
+pub fn ago(then: OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (now - then).whole_seconds();
+    match seconds {
+        i64::MIN..=59 => "just now".to_owned(),
+        60..=3_599 => format!("{}m ago", seconds / 60),
+        3_600..=86_399 => format!("{}h ago", seconds / 3_600),
+        _ => format!("{}d ago", seconds / 86_400),
+    }
+}
+
+/// `s` cut to `width` characters, with `…` where it was cut.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_read_relative_to_now() {
+        let now = datetime!(2026-12-02 12:00:00 UTC);
+        assert_eq!(ago(datetime!(2026-12-02 11:59:30 UTC), now), "just now");
+        assert_eq!(ago(datetime!(2026-12-02 11:55:00 UTC), now), "5m ago");
+        assert_eq!(ago(datetime!(2026-12-02 09:00:00 UTC), now), "3h ago");
+        assert_eq!(ago(datetime!(2026-11-30 12:00:00 UTC), now), "2d ago");
+        assert_eq!(ago(datetime!(2026-12-02 12:01:00 UTC), now), "just now");
+    }
+
+    #[test]
+    fn long_text_is_cut_with_an_ellipsis() {
+        assert_eq!(fit("quay.io/acme/web:1.4", 10), "quay.io/a…");
+        assert_eq!(fit("short", 10), "short");
+    }
+}

@@ -1,0 +1,192 @@
+//! The images of the workloads in the YAML files given to `roxctl deployment check -f`.
+//!
+//! roxctl never names the image that failed a deployment check, so each image of each workload
+//! is reported, with the workload's namespace and name. Bounded: files past
+//! [`MAX_FILE_BYTES`], and images past [`MAX_IMAGES`] in all, are not read.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+use thiserror::Error;
+
+/// The largest YAML file read.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The most images reported for one deployment check (one event each).
+pub const MAX_IMAGES: usize = 100;
+
+/// One container image of one workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedImage {
+    pub image: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Error)]
+pub enum DeploymentError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is larger than {MAX_FILE_BYTES} bytes")]
+    TooLarge { path: PathBuf },
+    #[error("{path} is not YAML")]
+    Yaml {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+}
+
+/// The images of every workload in `files`, in file and document order, without repeats, at
+/// most [`MAX_IMAGES`]; the second value says whether images were left out.
+pub fn images_of_files(files: &[PathBuf], default_namespace: &str) -> Result<(Vec<DeployedImage>, bool), DeploymentError> {
+    let mut all = Vec::new();
+    for path in files {
+        all.extend(images(&read(path)?, default_namespace).map_err(|source| DeploymentError::Yaml {
+            path: path.clone(),
+            source,
+        })?);
+    }
+    let mut unique: Vec<DeployedImage> = Vec::new();
+    for image in all {
+        if !unique.contains(&image) {
+            unique.push(image);
+        }
+    }
+    let cut = unique.len() > MAX_IMAGES;
+    unique.truncate(MAX_IMAGES);
+    Ok((unique, cut))
+}
+
+fn read(path: &Path) -> Result<String, DeploymentError> {
+    let size = std::fs::metadata(path).map_err(|source| DeploymentError::Read { path: path.to_owned(), source })?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(DeploymentError::TooLarge { path: path.to_owned() });
+    }
+    std::fs::read_to_string(path).map_err(|source| DeploymentError::Read { path: path.to_owned(), source })
+}
+
+/// The images of every workload in the YAML stream `yaml` (several documents, `kind: List`).
+pub fn images(yaml: &str, default_namespace: &str) -> Result<Vec<DeployedImage>, serde_yaml_ng::Error> {
+    let mut found = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(yaml) {
+        let value = Value::deserialize(document)?;
+        collect(&value, default_namespace, &mut found);
+    }
+    Ok(found)
+}
+
+fn collect(object: &Value, default_namespace: &str, found: &mut Vec<DeployedImage>) {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if kind == "List" {
+        for item in object.get("items").and_then(Value::as_sequence).into_iter().flatten() {
+            collect(item, default_namespace, found);
+        }
+        return;
+    }
+    let Some(pod) = pod_spec(object, kind) else { return };
+    let metadata = object.get("metadata");
+    let text = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str).map(str::to_owned);
+    let Some(name) = text("name") else { return };
+    let namespace = text("namespace").unwrap_or_else(|| default_namespace.to_owned());
+    for list in ["initContainers", "containers"] {
+        for container in pod.get(list).and_then(Value::as_sequence).into_iter().flatten() {
+            if let Some(image) = container.get("image").and_then(Value::as_str).filter(|i| !i.trim().is_empty()) {
+                found.push(DeployedImage { image: image.trim().to_owned(), namespace: namespace.clone(), name: name.clone() });
+            }
+        }
+    }
+}
+
+/// Where a workload of `kind` keeps its pod spec.
+fn pod_spec<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    let spec = object.get("spec")?;
+    match kind {
+        "Pod" => Some(spec),
+        "CronJob" => spec.get("jobTemplate")?.get("spec")?.get("template")?.get("spec"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job"
+        | "DeploymentConfig" => spec.get("template")?.get("spec"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(image: &str, namespace: &str, name: &str) -> DeployedImage {
+        DeployedImage { image: image.to_owned(), namespace: namespace.to_owned(), name: name.to_owned() }
+    }
+
+    #[test]
+    fn every_container_and_init_container_of_every_workload_is_an_image() {
+        let yaml = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      initContainers: [{name: migrate, image: quay.io/acme/migrate:3}]
+      containers:
+        - {name: web, image: "quay.io/acme/web:1.4"}
+        - {name: sidecar, image: envoyproxy/envoy:v1.30}
+---
+kind: CronJob
+metadata: {name: report}
+spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: r, image: busybox}]}}}}}
+---
+kind: Service
+metadata: {name: web}
+spec: {ports: [{port: 80}]}
+---
+kind: List
+items:
+  - {kind: Pod, metadata: {name: debug, namespace: ops}, spec: {containers: [{name: d, image: alpine:3}]}}
+"#;
+        assert_eq!(
+            images(yaml, "default").map_err(|e| e.to_string()),
+            Ok(vec![
+                image("quay.io/acme/migrate:3", "shop", "web"),
+                image("quay.io/acme/web:1.4", "shop", "web"),
+                image("envoyproxy/envoy:v1.30", "shop", "web"),
+                image("busybox", "default", "report"),
+                image("alpine:3", "ops", "debug"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_yaml_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("scanfail-deployment-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.yaml");
+        std::fs::write(&path, "kind: [unclosed").unwrap();
+        let err = images_of_files(&[path.clone()], "default").unwrap_err();
+        assert_eq!(err.to_string(), format!("{} is not YAML", path.display()));
+        let missing = dir.join("missing.yaml");
+        let err = images_of_files(&[missing.clone()], "default").unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot read {}", missing.display()));
+    }
+
+    #[test]
+    fn repeated_images_count_once_and_the_total_is_bounded() {
+        let mut yaml = String::new();
+        for n in 0..(MAX_IMAGES + 5) {
+            yaml.push_str(&format!(
+                "---\nkind: Pod\nmetadata: {{name: p{n}}}\nspec: {{containers: [{{image: a}}, {{image: a}}]}}\n"
+            ));
+        }
+        let dir = std::env::temp_dir().join(format!("scanfail-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("many.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let (found, cut) = images_of_files(&[path], "default").unwrap();
+        assert_eq!((found.len(), cut), (MAX_IMAGES, true));
+        assert_eq!(found[1], image("a", "default", "p1"));
+    }
+}

@@ -1,0 +1,149 @@
+//! One failed scan as an "Image Scan Failed" event (contract v1), checked by the same parser the
+//! ingest function runs before it leaves the machine: what the bus accepts is stored.
+
+use scan_failures_domain::classify::{self, Reason};
+use scan_failures_domain::event::{self, bounds, EventError, Operation, Origin};
+use scan_failures_domain::time_fmt;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+/// One failed scan of one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub operation: Operation,
+    pub origin: Origin,
+    pub image: String,
+    /// `namespace/name` of the deployment that runs the image.
+    pub deployment: Option<(String, String)>,
+    pub cluster: Option<String>,
+    /// The scanner's words, cut to what the product stores.
+    pub message: String,
+    /// A reason code the sender already knows (`report --code`).
+    pub code: Option<String>,
+    pub initiator: Option<String>,
+    pub user_agent: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+impl Report {
+    /// The event's `detail`.
+    pub fn detail(&self) -> Value {
+        let mut detail = Map::new();
+        detail.insert("operation".into(), json!(self.operation.as_str()));
+        detail.insert("origin".into(), json!(self.origin.as_str()));
+        detail.insert("image".into(), json!({ "name": self.image }));
+        if let Some((namespace, name)) = &self.deployment {
+            detail.insert("deployment".into(), json!({ "namespace": namespace, "name": name }));
+        }
+        if let Some(cluster) = &self.cluster {
+            detail.insert("cluster".into(), json!(cluster));
+        }
+        let mut error = Map::new();
+        error.insert("message".into(), json!(event::truncate(self.message.clone(), bounds::MESSAGE_STORED)));
+        if let Some(code) = &self.code {
+            error.insert("code".into(), json!(code));
+        }
+        detail.insert("error".into(), Value::Object(error));
+        let mut initiator = Map::new();
+        if let Some(id) = &self.initiator {
+            initiator.insert("id".into(), json!(id));
+        }
+        initiator.insert("userAgent".into(), json!(self.user_agent));
+        detail.insert("initiator".into(), Value::Object(initiator));
+        detail.insert("occurredAt".into(), json!(time_fmt::format(self.occurred_at)));
+        Value::Object(detail)
+    }
+
+    /// The reason the product will give this failure, as the ingest function classifies it.
+    pub fn reason(&self) -> Reason {
+        classify::classify(self.code.as_deref(), &event::truncate(self.message.clone(), bounds::MESSAGE_STORED))
+    }
+
+    /// Whether the ingest function would store this event from `source`: the contract's own
+    /// parser run on it in an envelope as EventBridge would deliver it.
+    pub fn check(&self, source: &str) -> Result<(), EventError> {
+        let envelope = json!({
+            "version": "0",
+            "id": "00000000-0000-4000-8000-000000000000",
+            "detail-type": event::DETAIL_TYPE,
+            "source": source,
+            "account": "000000000000",
+            "time": time_fmt::format(self.occurred_at),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": self.detail(),
+        });
+        event::parse(envelope).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn report() -> Report {
+        Report {
+            operation: Operation::ImageScan,
+            origin: Origin::Roxctl,
+            image: "quay.io/acme/web:1.4".into(),
+            deployment: None,
+            cluster: Some("prod-eu-1".into()),
+            message: "failed to get the manifest digest: http: non-successful response (status=401 body=\"\")".into(),
+            code: None,
+            initiator: Some("https://github.com/acme/shop/actions/runs/1".into()),
+            user_agent: "scanfail/0.1.0 roxctl".into(),
+            occurred_at: datetime!(2026-12-02 10:00:00 UTC),
+        }
+    }
+
+    #[test]
+    fn the_detail_is_the_contract_v1_shape() {
+        assert_eq!(
+            report().detail(),
+            json!({
+                "operation": "image scan",
+                "origin": "roxctl",
+                "image": {"name": "quay.io/acme/web:1.4"},
+                "cluster": "prod-eu-1",
+                "error": {"message": "failed to get the manifest digest: http: non-successful response (status=401 body=\"\")"},
+                "initiator": {"id": "https://github.com/acme/shop/actions/runs/1", "userAgent": "scanfail/0.1.0 roxctl"},
+                "occurredAt": "2026-12-02T10:00:00.000Z",
+            })
+        );
+        assert_eq!(report().check("scanfail").map_err(|e| e.to_string()), Ok(()));
+        assert_eq!(report().reason(), Reason::RegistryUnauthorized);
+    }
+
+    #[test]
+    fn a_deployment_and_a_code_are_carried() {
+        let r = Report {
+            operation: Operation::DeploymentCheck,
+            deployment: Some(("shop".into(), "web".into())),
+            code: Some("TIMEOUT".into()),
+            ..report()
+        };
+        let detail = r.detail();
+        assert_eq!(detail["deployment"], json!({"namespace": "shop", "name": "web"}));
+        assert_eq!(detail["error"]["code"], json!("TIMEOUT"));
+        assert_eq!(r.reason(), Reason::Timeout);
+        assert_eq!(r.check("scanfail").map_err(|e| e.to_string()), Ok(()));
+    }
+
+    #[test]
+    fn a_long_message_is_cut_to_what_is_stored() {
+        let r = Report { message: "x".repeat(10_000), ..report() };
+        let message = r.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(message.len(), bounds::MESSAGE_STORED);
+        assert!(message.ends_with(event::TRUNCATION_MARKER));
+    }
+
+    #[test]
+    fn what_the_ingest_function_would_refuse_is_refused_here_with_the_field() {
+        let bad = Report { image: "Not A/Valid Image".into(), ..report() };
+        let err = bad.check("scanfail").unwrap_err().to_string();
+        assert!(err.contains("detail.image.name"), "{err}");
+        let empty = Report { message: "  ".into(), ..report() };
+        assert!(empty.check("scanfail").unwrap_err().to_string().contains("detail.error.message"));
+    }
+}

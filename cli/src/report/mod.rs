@@ -1,0 +1,285 @@
+//! The producer side: `scanfail run -- <scanner>` and `scanfail report`.
+//!
+//! Publishing never changes the scanner's exit code: a report that cannot be published is one
+//! line on standard error, and the scanner's code stands unless `--require-report`.
+
+pub mod deployment;
+pub mod event;
+pub mod initiator;
+pub mod publish;
+pub mod roxctl;
+pub mod run;
+pub mod stderr;
+
+use scan_failures_domain::event::{Operation, Origin};
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::args::{ContextArgs, ReportArgs, RunArgs};
+use crate::exit;
+use event::Report;
+use publish::Publisher;
+use roxctl::{Target, Verdict};
+
+/// What `run` reports if the scan fails, decided before the scanner starts, so that a command
+/// line it cannot report on is refused at once rather than on the first failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub operation: Operation,
+    pub origin: Origin,
+    pub target: Target,
+    pub cluster: Option<String>,
+    /// The namespace of deployments whose YAML names none.
+    pub namespace: String,
+    /// Read the failure the way roxctl prints it.
+    pub roxctl: bool,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("`{0}` is not a roxctl scan (image scan|check|sbom -i IMAGE, deployment check -f FILE); give --operation and --image to report its failures")]
+    NotARoxctlScan(String),
+    #[error("{0} is not roxctl: give --operation and --image to report its failures")]
+    NeedsTarget(String),
+    #[error("deployment check without -f FILE: roxctl names no image to report")]
+    NoDeploymentFiles,
+}
+
+/// The plan for `command` (the scanner and its arguments) under `args`' flags.
+pub fn plan(args: &RunArgs) -> Result<Plan, PlanError> {
+    let (program, rest) = args.command.split_first().ok_or_else(|| PlanError::NeedsTarget(String::new()))?;
+    let is_roxctl = roxctl::is_roxctl(program);
+    let from_args = if is_roxctl { roxctl::parse_args(rest) } else { None };
+    let origin = args.origin.unwrap_or(if is_roxctl { Origin::Roxctl } else { Origin::Api });
+    let (operation, target, cluster, namespace) = match (args.operation, &args.image, from_args) {
+        (Some(operation), Some(image), found) => {
+            (operation, Target::Image(image.clone()), found.and_then(|f| f.cluster), None)
+        }
+        (_, _, Some(found)) => (found.operation, found.target, found.cluster, found.namespace),
+        _ if is_roxctl => return Err(PlanError::NotARoxctlScan(args.command.join(" "))),
+        _ => return Err(PlanError::NeedsTarget(program.clone())),
+    };
+    if matches!(&target, Target::DeploymentFiles(files) if files.is_empty()) {
+        return Err(PlanError::NoDeploymentFiles);
+    }
+    Ok(Plan {
+        operation,
+        origin,
+        target,
+        cluster: args.context.cluster.clone().or(cluster),
+        namespace: namespace.unwrap_or_else(|| "default".to_owned()),
+        roxctl: is_roxctl,
+    })
+}
+
+/// What a failed run reports: one report per image, or why it reports nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The scan worked and failed the build on purpose (a policy, `--fail` findings).
+    NotAScanFailure(&'static str),
+    Reports(Vec<Report>),
+}
+
+/// The reports of a run that exited with `code` and printed `stderr`.
+pub fn outcome(
+    plan: &Plan,
+    context: &ContextArgs,
+    code: i32,
+    stderr: &str,
+    scanner: &str,
+    now: OffsetDateTime,
+) -> Result<Outcome, deployment::DeploymentError> {
+    let message = match if plan.roxctl { roxctl::verdict(stderr) } else { Verdict::Failed(stderr::last_lines(stderr)) } {
+        Verdict::PolicyViolation => return Ok(Outcome::NotAScanFailure("a policy violation")),
+        Verdict::Findings => return Ok(Outcome::NotAScanFailure("vulnerabilities found (--fail)")),
+        Verdict::Failed(m) if m.trim().is_empty() => format!("{scanner} exited with code {code}"),
+        Verdict::Failed(m) => m,
+    };
+    let images: Vec<(String, Option<(String, String)>)> = match &plan.target {
+        Target::Image(image) => vec![(image.clone(), context.deployment.clone())],
+        Target::DeploymentFiles(files) => {
+            let (found, _cut) = deployment::images_of_files(files, &plan.namespace)?;
+            found.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect()
+        }
+    };
+    let initiator = context.initiator.clone().or_else(|| initiator::from_ci(|k| std::env::var(k).ok()));
+    let user_agent = initiator::user_agent(Some(scanner));
+    Ok(Outcome::Reports(
+        images
+            .into_iter()
+            .map(|(image, deployment)| Report {
+                operation: plan.operation,
+                origin: plan.origin,
+                image,
+                deployment,
+                cluster: plan.cluster.clone(),
+                message: message.clone(),
+                code: None,
+                initiator: initiator.clone(),
+                user_agent: user_agent.clone(),
+                occurred_at: now,
+            })
+            .collect(),
+    ))
+}
+
+/// Prints one line on standard error.
+fn say(line: &str) {
+    eprintln!("scanfail: {line}");
+}
+
+/// `scanfail run`: the scanner's exit code, or [`exit::NOT_REPORTED`] under `--require-report`.
+pub async fn run(args: RunArgs) -> i32 {
+    let plan = match plan(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            say(&e.to_string());
+            return i32::from(exit::USAGE);
+        }
+    };
+    let (program, rest) = match args.command.split_first() {
+        Some(split) => split,
+        None => return i32::from(exit::USAGE),
+    };
+    let started = OffsetDateTime::now_utc();
+    let finished = match run::run(program, rest).await {
+        Ok(f) => f,
+        Err(e) => {
+            say(&scan_failures_domain::text::error_chain(&e));
+            return e.exit_code();
+        }
+    };
+    if finished.code == 0 {
+        return 0;
+    }
+    let not_reported = if args.require_report { i32::from(exit::NOT_REPORTED) } else { finished.code };
+    let reports = match outcome(&plan, &args.context, finished.code, &finished.stderr.text(), program, started) {
+        Ok(Outcome::NotAScanFailure(why)) => {
+            say(&format!("not a scan failure ({why}): nothing reported"));
+            return finished.code;
+        }
+        Ok(Outcome::Reports(reports)) => reports,
+        Err(e) => {
+            say(&format!("the scan failed but cannot be reported: {}", scan_failures_domain::text::error_chain(&e)));
+            return not_reported;
+        }
+    };
+    let config = crate::aws::load().await;
+    let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
+    match publisher.publish(&reports).await {
+        Ok(n) => {
+            let reason = reports.first().map(|r| r.reason().code()).unwrap_or_default();
+            say(&format!("reported {n} failed scan(s) ({reason}) to the bus {}", publisher.bus()));
+            finished.code
+        }
+        Err(e) => {
+            say(&format!("the scan failed and was not reported: {}", scan_failures_domain::text::error_chain(&e)));
+            not_reported
+        }
+    }
+}
+
+/// `scanfail report`: 0 when published, else the failure's exit code.
+pub async fn report(args: ReportArgs) -> i32 {
+    let report = Report {
+        operation: args.operation,
+        origin: args.origin,
+        image: args.image,
+        deployment: args.context.deployment,
+        cluster: args.context.cluster,
+        message: args.message,
+        code: args.code.map(|c| c.code().to_owned()),
+        initiator: args.context.initiator.or_else(|| initiator::from_ci(|k| std::env::var(k).ok())),
+        user_agent: initiator::user_agent(None),
+        occurred_at: OffsetDateTime::now_utc(),
+    };
+    let config = crate::aws::load().await;
+    let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
+    match publisher.publish(std::slice::from_ref(&report)).await {
+        Ok(_) => {
+            say(&format!("reported a failed scan of {} ({}) to the bus {}", report.image, report.reason().code(), publisher.bus()));
+            0
+        }
+        Err(e) => {
+            say(&format!("not reported: {}", scan_failures_domain::text::error_chain(&e)));
+            i32::from(e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::BusArgs;
+
+    fn args(command: &str) -> RunArgs {
+        RunArgs {
+            bus: BusArgs { bus: "scan-failures".into(), source: "scanfail".into() },
+            operation: None,
+            image: None,
+            origin: None,
+            context: ContextArgs { cluster: None, deployment: None, initiator: Some("job-1".into()) },
+            require_report: false,
+            command: command.split_whitespace().map(str::to_owned).collect(),
+        }
+    }
+
+    #[test]
+    fn roxctl_is_planned_from_its_arguments_and_other_scanners_from_flags() {
+        let p = plan(&args("roxctl image check -i nginx --cluster prod")).unwrap();
+        assert_eq!(
+            (p.operation, p.origin, p.target, p.cluster.as_deref(), p.roxctl),
+            (Operation::ImageCheck, Origin::Roxctl, Target::Image("nginx".into()), Some("prod"), true)
+        );
+        let trivy = RunArgs { operation: Some(Operation::ImageScan), image: Some("alpine:3".into()), ..args("trivy image alpine:3") };
+        let p = plan(&trivy).unwrap();
+        assert_eq!((p.operation, p.origin, p.roxctl), (Operation::ImageScan, Origin::Api, false));
+    }
+
+    #[test]
+    fn a_command_line_that_names_no_image_is_refused_before_running() {
+        assert_eq!(
+            plan(&args("roxctl central whoami")),
+            Err(PlanError::NotARoxctlScan("roxctl central whoami".into()))
+        );
+        assert_eq!(plan(&args("trivy image alpine")), Err(PlanError::NeedsTarget("trivy".into())));
+        assert_eq!(plan(&args("roxctl deployment check")), Err(PlanError::NoDeploymentFiles));
+    }
+
+    #[test]
+    fn a_failed_scan_reports_the_image_with_the_final_error() {
+        let p = plan(&args("roxctl image scan -i quay.io/acme/web:1.4")).unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let got = outcome(&p, &args("x").context, 1, "ERROR:\tretry. Retrying after 3 seconds...\nERROR:\tboom: code = Unauthenticated\n", "roxctl", now).unwrap();
+        let Outcome::Reports(reports) = got else { panic!("{got:?}") };
+        assert_eq!(reports.len(), 1);
+        assert_eq!((reports[0].image.as_str(), reports[0].message.as_str()), ("quay.io/acme/web:1.4", "boom: code = Unauthenticated"));
+        assert_eq!(reports[0].initiator.as_deref(), Some("job-1"));
+        assert!(reports[0].user_agent.ends_with(" roxctl"));
+    }
+
+    #[test]
+    fn policy_violations_and_findings_report_nothing() {
+        let p = plan(&args("roxctl image check -i nginx")).unwrap();
+        let ctx = args("x").context;
+        let now = OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(
+            outcome(&p, &ctx, 1, "ERROR:\tViolated a policy with CI enforcement set\n", "roxctl", now).unwrap(),
+            Outcome::NotAScanFailure("a policy violation")
+        );
+        assert_eq!(
+            outcome(&p, &ctx, 1, "ERROR:\timage scan failed: vulnerabilities found: 2 vulnerabilities\n", "roxctl", now).unwrap(),
+            Outcome::NotAScanFailure("vulnerabilities found (--fail)")
+        );
+    }
+
+    #[test]
+    fn a_silent_failure_says_how_the_scanner_exited() {
+        let trivy = RunArgs { operation: Some(Operation::ImageScan), image: Some("alpine:3".into()), ..args("trivy image alpine:3") };
+        let p = plan(&trivy).unwrap();
+        let Ok(Outcome::Reports(reports)) = outcome(&p, &trivy.context, 2, "", "trivy", OffsetDateTime::UNIX_EPOCH) else {
+            panic!()
+        };
+        assert_eq!(reports[0].message, "trivy exited with code 2");
+    }
+}

@@ -1,0 +1,97 @@
+//! The scanner's standard error as `scanfail run` keeps it: the last [`CAPTURE_BYTES`] (the
+//! final error is at the end), without terminal colour codes.
+
+/// How much of the scanner's standard error is kept; the rest still reaches the terminal.
+pub const CAPTURE_BYTES: usize = 64 * 1024;
+
+/// How many non-empty lines make the message of a scanner that prints no `ERROR:` line.
+pub const LAST_LINES: usize = 5;
+
+/// The last `limit` bytes written to it.
+#[derive(Debug)]
+pub struct Tail {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Tail {
+    pub fn new(limit: usize) -> Self {
+        Self { bytes: Vec::new(), limit }
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(self.limit)..];
+        let overflow = (self.bytes.len() + chunk.len()).saturating_sub(self.limit);
+        self.bytes.drain(..overflow);
+        self.bytes.extend_from_slice(chunk);
+    }
+
+    /// The kept text: invalid UTF-8 (a cut character at the start included) replaced, colour
+    /// codes removed.
+    pub fn text(&self) -> String {
+        strip_ansi(&String::from_utf8_lossy(&self.bytes))
+    }
+}
+
+/// `s` without ANSI escape sequences (CSI `ESC [ … final`, character-set designations
+/// `ESC ( x`, and two-byte `ESC x`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // Parameters and intermediates up to the final byte in @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some('(' | ')' | '*' | '+') => {
+                chars.next();
+            }
+            Some(_) | None => {}
+        }
+    }
+    out
+}
+
+/// The last [`LAST_LINES`] non-empty lines of `s`, right-trimmed, joined by newlines.
+pub fn last_lines(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(LAST_LINES)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_across_pushes() {
+        let mut tail = Tail::new(8);
+        tail.push(b"0123");
+        tail.push(b"456789");
+        assert_eq!(tail.text(), "23456789");
+        tail.push(b"abcdefghijkl");
+        assert_eq!(tail.text(), "efghijkl");
+    }
+
+    #[test]
+    fn colour_codes_are_removed() {
+        assert_eq!(strip_ansi("\u{1b}[1;31mERROR:\t\u{1b}[0mboom\u{1b}(B"), "ERROR:\tboom");
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(strip_ansi("cut\u{1b}"), "cut");
+    }
+
+    #[test]
+    fn the_message_of_another_scanner_is_its_last_five_non_empty_lines() {
+        let text = "1\n2\n\n3\n4\n5  \n\n6\n\n";
+        assert_eq!(last_lines(text), "2\n3\n4\n5\n6");
+        assert_eq!(last_lines(""), "");
+    }
+}
