@@ -142,7 +142,9 @@ pub async fn retention(args: RetentionArgs) -> Result<(), AdminError> {
     let client = connect(&args.api).await?;
     let answer = match args.command {
         RetentionCommand::Get => client.call("GET", CONFIG, "", None).await?,
-        RetentionCommand::Set { days } => client.call("PUT", CONFIG, "", Some(&json!({ "retentionDays": days }))).await?,
+        RetentionCommand::Set { days } => {
+            client.call("PUT", CONFIG, "", Some(&json!({ "retentionDays": days }))).await?
+        }
     };
     print(Printed::Answer(answer, |v, _| table::retention(v)), mode);
     Ok(())

@@ -245,9 +245,10 @@ pub enum RetentionCommand {
 
 /// `image scan` or `image-scan`: an operation of the contract.
 fn parse_operation(s: &str) -> Result<Operation, String> {
-    Operation::NATIVE.into_iter().find(|o| o.as_str() == s.replace('-', " ")).ok_or_else(|| {
-        format!("one of: {}", Operation::NATIVE.map(|o| o.as_str().replace(' ', "-")).join(", "))
-    })
+    Operation::NATIVE
+        .into_iter()
+        .find(|o| o.as_str() == s.replace('-', " "))
+        .ok_or_else(|| format!("one of: {}", Operation::NATIVE.map(|o| o.as_str().replace(' ', "-")).join(", ")))
 }
 
 /// Any operation, the registry's included (a filter).

@@ -17,17 +17,18 @@ pub async fn load() -> SdkConfig {
 
 #[derive(Debug, Error)]
 pub enum CredentialsProblem {
+    /// The chain's list of what it tried is left out: it says the same at length.
     #[error("no AWS credentials found (environment, profile, SSO, web identity or instance role); sign in, e.g. `aws sso login`, or set AWS_PROFILE")]
-    NotFound(#[source] Option<CredentialsError>),
+    NotFound,
     #[error("the AWS credentials could not be loaded")]
     Failed(#[source] CredentialsError),
 }
 
 /// The chain's credentials, resolved now so that "none" is told apart from every other failure.
 pub async fn credentials(config: &SdkConfig) -> Result<Credentials, CredentialsProblem> {
-    let provider = config.credentials_provider().ok_or(CredentialsProblem::NotFound(None))?;
+    let provider = config.credentials_provider().ok_or(CredentialsProblem::NotFound)?;
     provider.provide_credentials().await.map_err(|e| match e {
-        CredentialsError::CredentialsNotLoaded(_) => CredentialsProblem::NotFound(Some(e)),
+        CredentialsError::CredentialsNotLoaded(_) => CredentialsProblem::NotFound,
         other => CredentialsProblem::Failed(other),
     })
 }

@@ -13,3 +13,23 @@ pub mod aws;
 pub mod exit;
 pub mod output;
 pub mod report;
+
+/// Prints `message` on standard error as one line, `scanfail: …`: every message of this tool is
+/// one line, whatever an error it quotes spans.
+pub fn say(message: &str) {
+    eprintln!("scanfail: {}", one_line(message));
+}
+
+/// `s` with its line breaks (and the indentation after them) turned into `; `.
+pub fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_over_several_lines_is_printed_on_one() {
+        assert_eq!(super::one_line("a: b\n  Tried:\n  x\n\n"), "a: b; Tried:; x");
+        assert_eq!(super::one_line("plain"), "plain");
+    }
+}

@@ -24,7 +24,7 @@ fn done(result: Result<(), admin::AdminError>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("scanfail: {}", error_chain(&e));
+            scanfail::say(&error_chain(&e));
             i32::from(e.exit_code())
         }
     }

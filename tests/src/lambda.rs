@@ -127,30 +127,33 @@ impl Watch {
     /// Invokes a function through watch's Lambda Invoke API over plain HTTP (cheaper than a
     /// `cargo lambda invoke` process per event). `Err` carries a function error or HTTP failure.
     pub fn invoke_http(&self, function: &str, payload: &serde_json::Value) -> Result<serde_json::Value, String> {
-        use std::io::{Read, Write};
-        let body = payload.to_string();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
-        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
-        let request = format!(
-            "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
-        let (head, rest) = response.split_once("\r\n\r\n").ok_or("no HTTP response")?;
-        let ok = head.starts_with("HTTP/1.1 200") && !head.to_ascii_lowercase().contains("x-amz-function-error");
-        let text = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(rest)
-        } else {
-            rest.to_owned()
-        };
-        let value: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| format!("{e}: {head} {text}"))?;
-        if ok && value.get("errorType").is_none() {
-            Ok(value)
-        } else {
-            Err(value.to_string())
-        }
+        invoke_http(self.port, function, payload)
+    }
+}
+
+/// Invokes `function` through the Lambda Invoke API of the `cargo lambda watch` on `port`.
+/// `Err` carries a function error or an HTTP failure.
+pub fn invoke_http(port: u16, function: &str, payload: &serde_json::Value) -> Result<serde_json::Value, String> {
+    use std::io::{Read, Write};
+    let body = payload.to_string();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let (head, rest) = response.split_once("\r\n\r\n").ok_or("no HTTP response")?;
+    let ok = head.starts_with("HTTP/1.1 200") && !head.to_ascii_lowercase().contains("x-amz-function-error");
+    let text =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+    let value: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| format!("{e}: {head} {text}"))?;
+    if ok && value.get("errorType").is_none() {
+        Ok(value)
+    } else {
+        Err(value.to_string())
     }
 }
 

@@ -7,14 +7,19 @@
 //! - [`lambda`]: `cargo lambda watch` serving the built function binaries.
 //! - [`fixtures`]: the sample events, the envelope builder, the fixed clock, synthetic groups.
 //! - [`api_client`]: the api handler built from an environment map, and API Gateway requests.
+//! - [`bus`]: moto's EventBridge with the template's rules, the buffer queue and a poller that
+//!   delivers it to the ingest function as Lambda's SQS event source mapping does.
+//! - [`cli`]: the `scanfail` binary run with a clean environment.
 //! - [`cfn`]: the CloudFormation evaluator and the template-against-code comparisons of
 //!   `tests/template.rs`.
 //!
-//! Everything but [`cfn`] is also exported at the crate root. A missing tool fails the test with
+//! Everything but [`bus`], [`cli`] and [`cfn`] is also exported at the crate root. A missing tool fails the test with
 //! the command that installs it; nothing is skipped.
 
 pub mod api_client;
+pub mod bus;
 pub mod cfn;
+pub mod cli;
 pub mod fixtures;
 pub mod lambda;
 pub mod net;

@@ -50,7 +50,9 @@ impl ApiError {
     /// The documented exit code.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Tls(_) | Self::Unreachable { .. } | Self::TimedOut { .. } | Self::NotTheApi { .. } => exit::UNREACHABLE,
+            Self::Tls(_) | Self::Unreachable { .. } | Self::TimedOut { .. } | Self::NotTheApi { .. } => {
+                exit::UNREACHABLE
+            }
             Self::Denied { .. } => exit::DENIED,
             Self::Refused { .. } | Self::Request(_) => exit::REFUSED,
             Self::Server { .. } | Self::Sign(_) => exit::SERVER,
@@ -89,7 +91,7 @@ impl Client {
     /// Sends `method path?query` with an optional JSON body; the answer.
     pub async fn call(&self, method: &str, path: &str, query: &str, body: Option<&Value>) -> Result<Answer, ApiError> {
         let url = self.endpoint.url(path, query);
-        let request = self.signed(method, &url, body, SystemTime::now())?;
+        let request = signed_request(method, &url, body, &self.credentials, &self.region, SystemTime::now())?;
         let (status, content_type, bytes) = match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
             Err(_) => return Err(ApiError::TimedOut { url }),
             Ok(Err(source)) => return Err(ApiError::Unreachable { url, source }),
@@ -97,19 +99,6 @@ impl Client {
         };
         let json = judge(&url, status, &content_type, &bytes)?;
         Ok(Answer { json, raw: bytes })
-    }
-
-    /// The request as sent: `host` and `content-type` set, then signed.
-    pub fn signed(&self, method: &str, url: &str, body: Option<&Value>, time: SystemTime) -> Result<http::Request<Vec<u8>>, ApiError> {
-        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| ApiError::Request(e.into()))?;
-        let host = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
-        let mut builder = http::Request::builder().method(method).uri(uri).header(http::header::HOST, host);
-        if body.is_some() {
-            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-        }
-        let mut request = builder.body(body.map(Value::to_string).unwrap_or_default().into_bytes()).map_err(ApiError::Request)?;
-        sign_request(&mut request, &self.credentials, &self.region, time)?;
-        Ok(request)
     }
 
     async fn send(
@@ -129,6 +118,28 @@ impl Client {
     }
 }
 
+/// The request as sent: `host` and, with a body, `content-type: application/json` set, then
+/// signed for `region` at `time`.
+pub fn signed_request(
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<http::Request<Vec<u8>>, ApiError> {
+    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| ApiError::Request(e.into()))?;
+    let host = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+    let mut builder = http::Request::builder().method(method).uri(uri).header(http::header::HOST, host);
+    if body.is_some() {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let mut request =
+        builder.body(body.map(Value::to_string).unwrap_or_default().into_bytes()).map_err(ApiError::Request)?;
+    sign_request(&mut request, credentials, region, time)?;
+    Ok(request)
+}
+
 /// The answer's JSON when it succeeded; otherwise the API's message (`{"code","error","message"}`
 /// from the function, `{"message"}` from API Gateway) in an error of its class.
 pub fn judge(url: &str, status: u16, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
@@ -138,7 +149,8 @@ pub fn judge(url: &str, status: u16, content_type: &str, body: &[u8]) -> Result<
     if (200..300).contains(&status) {
         return Ok(json);
     }
-    let message = json.get("message").and_then(Value::as_str).map(|m| scan_failures_domain::text::prefix(m, 1024).to_owned());
+    let message =
+        json.get("message").and_then(Value::as_str).map(|m| scan_failures_domain::text::prefix(m, 1024).to_owned());
     let from_function = json.get("error").is_some();
     match (status, message) {
         (_, None) => Err(not_the_api()),
@@ -164,10 +176,17 @@ mod tests {
     fn the_functions_errors_keep_their_message_and_class() {
         let bad = br#"{"code":400,"error":"bad parameter","message":"filter.level: \"x\" is not a level"}"#;
         let err = judge(URL, 400, "application/json", bad).unwrap_err();
-        assert_eq!((err.exit_code(), err.to_string()), (exit::REFUSED, "refused (HTTP 400): filter.level: \"x\" is not a level".to_owned()));
-        let forbidden = br#"{"code":403,"error":"forbidden","message":"arn:aws:iam::111122223333:user/bob may not write"}"#;
+        assert_eq!(
+            (err.exit_code(), err.to_string()),
+            (exit::REFUSED, "refused (HTTP 400): filter.level: \"x\" is not a level".to_owned())
+        );
+        let forbidden =
+            br#"{"code":403,"error":"forbidden","message":"arn:aws:iam::111122223333:user/bob may not write"}"#;
         let err = judge(URL, 403, "application/json", forbidden).unwrap_err();
-        assert_eq!((err.exit_code(), err.to_string()), (exit::DENIED, "access denied (HTTP 403): arn:aws:iam::111122223333:user/bob may not write".to_owned()));
+        assert_eq!(
+            (err.exit_code(), err.to_string()),
+            (exit::DENIED, "access denied (HTTP 403): arn:aws:iam::111122223333:user/bob may not write".to_owned())
+        );
         let internal = br#"{"code":500,"error":"internal error","message":"internal error (request id r-1)"}"#;
         assert_eq!(judge(URL, 500, "application/json", internal).unwrap_err().exit_code(), exit::SERVER);
     }
@@ -181,13 +200,19 @@ mod tests {
             "access denied (HTTP 403): Forbidden: API Gateway refused the caller's IAM identity (execute-api:Invoke on this API, or the signature's region)"
         );
         let err = judge(URL, 404, "application/json", br#"{"message":"Not Found"}"#).unwrap_err();
-        assert_eq!((err.exit_code(), err.to_string()), (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 404, application/json)")));
+        assert_eq!(
+            (err.exit_code(), err.to_string()),
+            (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 404, application/json)"))
+        );
     }
 
     #[test]
     fn an_answer_that_is_not_json_is_not_the_api() {
         let err = judge(URL, 200, "text/html", b"<html>").unwrap_err();
-        assert_eq!((err.exit_code(), err.to_string()), (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 200, text/html)")));
+        assert_eq!(
+            (err.exit_code(), err.to_string()),
+            (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 200, text/html)"))
+        );
         assert_eq!(judge(URL, 200, "application/json", br#"{"count":3}"#).unwrap(), serde_json::json!({"count": 3}));
     }
 }

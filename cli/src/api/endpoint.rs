@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn a_custom_domain_or_a_local_url_keeps_its_path_and_names_no_region() {
         let e = Endpoint::parse(Some("http://127.0.0.1:9000/lambda-url/api/")).unwrap();
-        assert_eq!((e.origin.as_str(), e.prefix.as_str(), e.region), ("http://127.0.0.1:9000", "/lambda-url/api", None));
+        assert_eq!(
+            (e.origin.as_str(), e.prefix.as_str(), e.region),
+            ("http://127.0.0.1:9000", "/lambda-url/api", None)
+        );
     }
 
     #[test]

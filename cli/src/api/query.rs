@@ -21,7 +21,10 @@ pub fn filters(f: &FilterArgs) -> Pairs {
     add("filter.repository", f.repository.clone());
     add("filter.resourceId", f.digest.clone());
     add("filter.reason", f.reason.iter().map(|r| r.code().to_owned()).collect());
-    add("filter.level", f.level.iter().map(|l| format!("ADMINISTRATION_EVENT_LEVEL_{}", l.to_ascii_uppercase())).collect());
+    add(
+        "filter.level",
+        f.level.iter().map(|l| format!("ADMINISTRATION_EVENT_LEVEL_{}", l.to_ascii_uppercase())).collect(),
+    );
     add("filter.operation", f.operation.iter().map(|o| o.as_str().to_owned()).collect());
     add("filter.origin", f.origin.iter().map(|o| o.as_str().to_owned()).collect());
     add("filter.cluster", f.cluster.clone());
@@ -93,7 +96,11 @@ mod tests {
 
     #[test]
     fn since_counts_back_from_now() {
-        let w = WindowArgs { since: Some(time::Duration::hours(24)), from: None, until: Some("2026-12-02T00:00:00Z".into()) };
+        let w = WindowArgs {
+            since: Some(time::Duration::hours(24)),
+            from: None,
+            until: Some("2026-12-02T00:00:00Z".into()),
+        };
         assert_eq!(
             encode(&window(&w, datetime!(2026-12-02 10:30:00 UTC))),
             "filter.from=2026-12-01T10%3A30%3A00.000Z&filter.until=2026-12-02T00%3A00%3A00Z"

@@ -26,7 +26,8 @@ fn title(code: &str) -> &'static str {
 
 /// A page (or all pages) of events: one line each.
 pub fn events(events: &[Value], now: OffsetDateTime) -> String {
-    let mut out = format!("{:<36}  {:>8}  {:>7}  {:<30}  {:<14}  {}\n", "ID", "LAST", "COUNT", "REASON", "TRIAGE", "IMAGE");
+    let mut out =
+        format!("{:<36}  {:>8}  {:>7}  {:<30}  {:<14}  {}\n", "ID", "LAST", "COUNT", "REASON", "TRIAGE", "IMAGE");
     for e in events {
         let triage = match text(e, &["scanFailure", "triage", "state"]) {
             "" => "open",
@@ -86,7 +87,8 @@ pub fn summary(s: &Value) -> String {
         if s.get("truncated").and_then(Value::as_bool) == Some(true) { " (truncated)" } else { "" }
     );
     out.push_str(&format!("{:<28} {:<40} {:>7} {:>9}\n", "REASON", "", "EVENTS", "FAILURES"));
-    let mut reasons: Vec<(&String, &Value)> = s.get("byReason").and_then(Value::as_object).into_iter().flatten().collect();
+    let mut reasons: Vec<(&String, &Value)> =
+        s.get("byReason").and_then(Value::as_object).into_iter().flatten().collect();
     reasons.sort_by_key(|(_, t)| std::cmp::Reverse(number(t, &["occurrences"])));
     for (code, tally) in reasons {
         out.push_str(&format!(
@@ -173,7 +175,10 @@ mod tests {
     #[test]
     fn an_event_shows_its_reason_title_and_hint() {
         let out = event(&sample(), datetime!(2026-12-02 12:00:00 UTC));
-        assert!(out.contains(&format!("Reason        {} (REGISTRY_UNAUTHORIZED)\n", Reason::RegistryUnauthorized.title())), "{out}");
+        assert!(
+            out.contains(&format!("Reason        {} (REGISTRY_UNAUTHORIZED)\n", Reason::RegistryUnauthorized.title())),
+            "{out}"
+        );
         assert!(out.contains("Last failed   2026-12-02T09:00:00Z (3h ago)\n"), "{out}");
         assert!(out.contains("Hint          Check the registry credentials.\n"), "{out}");
         assert!(!out.contains("Deployments"), "empty fields are left out: {out}");

@@ -28,7 +28,12 @@ pub fn chart(trend: &Value) -> String {
         out.push_str(&format!("{date} {failures:>width$} {bar}{new}\n"));
     }
     let total = |k: &str| trend.get("totals").and_then(|t| t.get(k)).and_then(Value::as_u64).unwrap_or(0);
-    out.push_str(&format!("{} failures, {} new events in {} days\n", total("occurrences"), total("newGroups"), days.len()));
+    out.push_str(&format!(
+        "{} failures, {} new events in {} days\n",
+        total("occurrences"),
+        total("newGroups"),
+        days.len()
+    ));
     out
 }
 

@@ -43,13 +43,16 @@ pub enum DeploymentError {
 
 /// The images of every workload in `files`, in file and document order, without repeats, at
 /// most [`MAX_IMAGES`]; the second value says whether images were left out.
-pub fn images_of_files(files: &[PathBuf], default_namespace: &str) -> Result<(Vec<DeployedImage>, bool), DeploymentError> {
+pub fn images_of_files(
+    files: &[PathBuf],
+    default_namespace: &str,
+) -> Result<(Vec<DeployedImage>, bool), DeploymentError> {
     let mut all = Vec::new();
     for path in files {
-        all.extend(images(&read(path)?, default_namespace).map_err(|source| DeploymentError::Yaml {
-            path: path.clone(),
-            source,
-        })?);
+        all.extend(
+            images(&read(path)?, default_namespace)
+                .map_err(|source| DeploymentError::Yaml { path: path.clone(), source })?,
+        );
     }
     let mut unique: Vec<DeployedImage> = Vec::new();
     for image in all {
@@ -96,7 +99,11 @@ fn collect(object: &Value, default_namespace: &str, found: &mut Vec<DeployedImag
     for list in ["initContainers", "containers"] {
         for container in pod.get(list).and_then(Value::as_sequence).into_iter().flatten() {
             if let Some(image) = container.get("image").and_then(Value::as_str).filter(|i| !i.trim().is_empty()) {
-                found.push(DeployedImage { image: image.trim().to_owned(), namespace: namespace.clone(), name: name.clone() });
+                found.push(DeployedImage {
+                    image: image.trim().to_owned(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                });
             }
         }
     }
@@ -108,7 +115,12 @@ fn pod_spec<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
     match kind {
         "Pod" => Some(spec),
         "CronJob" => spec.get("jobTemplate")?.get("spec")?.get("template")?.get("spec"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job"
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job"
         | "DeploymentConfig" => spec.get("template")?.get("spec"),
         _ => None,
     }

@@ -12,11 +12,12 @@ pub mod run;
 pub mod stderr;
 
 use scan_failures_domain::event::{Operation, Origin};
+use scan_failures_domain::text::error_chain;
 use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::args::{ContextArgs, ReportArgs, RunArgs};
-use crate::exit;
+use crate::{exit, say};
 use event::Report;
 use publish::Publisher;
 use roxctl::{Target, Verdict};
@@ -89,7 +90,8 @@ pub fn outcome(
     scanner: &str,
     now: OffsetDateTime,
 ) -> Result<Outcome, deployment::DeploymentError> {
-    let message = match if plan.roxctl { roxctl::verdict(stderr) } else { Verdict::Failed(stderr::last_lines(stderr)) } {
+    let message = match if plan.roxctl { roxctl::verdict(stderr) } else { Verdict::Failed(stderr::last_lines(stderr)) }
+    {
         Verdict::PolicyViolation => return Ok(Outcome::NotAScanFailure("a policy violation")),
         Verdict::Findings => return Ok(Outcome::NotAScanFailure("vulnerabilities found (--fail)")),
         Verdict::Failed(m) if m.trim().is_empty() => format!("{scanner} exited with code {code}"),
@@ -123,11 +125,6 @@ pub fn outcome(
     ))
 }
 
-/// Prints one line on standard error.
-fn say(line: &str) {
-    eprintln!("scanfail: {line}");
-}
-
 /// `scanfail run`: the scanner's exit code, or [`exit::NOT_REPORTED`] under `--require-report`.
 pub async fn run(args: RunArgs) -> i32 {
     let plan = match plan(&args) {
@@ -145,7 +142,7 @@ pub async fn run(args: RunArgs) -> i32 {
     let finished = match run::run(program, rest).await {
         Ok(f) => f,
         Err(e) => {
-            say(&scan_failures_domain::text::error_chain(&e));
+            say(&error_chain(&e));
             return e.exit_code();
         }
     };
@@ -160,7 +157,7 @@ pub async fn run(args: RunArgs) -> i32 {
         }
         Ok(Outcome::Reports(reports)) => reports,
         Err(e) => {
-            say(&format!("the scan failed but cannot be reported: {}", scan_failures_domain::text::error_chain(&e)));
+            say(&format!("the scan failed but cannot be reported: {}", error_chain(&e)));
             return not_reported;
         }
     };
@@ -173,7 +170,7 @@ pub async fn run(args: RunArgs) -> i32 {
             finished.code
         }
         Err(e) => {
-            say(&format!("the scan failed and was not reported: {}", scan_failures_domain::text::error_chain(&e)));
+            say(&format!("the scan failed and was not reported: {}", error_chain(&e)));
             not_reported
         }
     }
@@ -197,11 +194,16 @@ pub async fn report(args: ReportArgs) -> i32 {
     let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
     match publisher.publish(std::slice::from_ref(&report)).await {
         Ok(_) => {
-            say(&format!("reported a failed scan of {} ({}) to the bus {}", report.image, report.reason().code(), publisher.bus()));
+            say(&format!(
+                "reported a failed scan of {} ({}) to the bus {}",
+                report.image,
+                report.reason().code(),
+                publisher.bus()
+            ));
             0
         }
         Err(e) => {
-            say(&format!("not reported: {}", scan_failures_domain::text::error_chain(&e)));
+            say(&format!("not reported: {}", error_chain(&e)));
             i32::from(e.exit_code())
         }
     }
@@ -231,7 +233,11 @@ mod tests {
             (p.operation, p.origin, p.target, p.cluster.as_deref(), p.roxctl),
             (Operation::ImageCheck, Origin::Roxctl, Target::Image("nginx".into()), Some("prod"), true)
         );
-        let trivy = RunArgs { operation: Some(Operation::ImageScan), image: Some("alpine:3".into()), ..args("trivy image alpine:3") };
+        let trivy = RunArgs {
+            operation: Some(Operation::ImageScan),
+            image: Some("alpine:3".into()),
+            ..args("trivy image alpine:3")
+        };
         let p = plan(&trivy).unwrap();
         assert_eq!((p.operation, p.origin, p.roxctl), (Operation::ImageScan, Origin::Api, false));
     }
@@ -250,10 +256,21 @@ mod tests {
     fn a_failed_scan_reports_the_image_with_the_final_error() {
         let p = plan(&args("roxctl image scan -i quay.io/acme/web:1.4")).unwrap();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let got = outcome(&p, &args("x").context, 1, "ERROR:\tretry. Retrying after 3 seconds...\nERROR:\tboom: code = Unauthenticated\n", "roxctl", now).unwrap();
+        let got = outcome(
+            &p,
+            &args("x").context,
+            1,
+            "ERROR:\tretry. Retrying after 3 seconds...\nERROR:\tboom: code = Unauthenticated\n",
+            "roxctl",
+            now,
+        )
+        .unwrap();
         let Outcome::Reports(reports) = got else { panic!("{got:?}") };
         assert_eq!(reports.len(), 1);
-        assert_eq!((reports[0].image.as_str(), reports[0].message.as_str()), ("quay.io/acme/web:1.4", "boom: code = Unauthenticated"));
+        assert_eq!(
+            (reports[0].image.as_str(), reports[0].message.as_str()),
+            ("quay.io/acme/web:1.4", "boom: code = Unauthenticated")
+        );
         assert_eq!(reports[0].initiator.as_deref(), Some("job-1"));
         assert!(reports[0].user_agent.ends_with(" roxctl"));
     }
@@ -268,16 +285,29 @@ mod tests {
             Outcome::NotAScanFailure("a policy violation")
         );
         assert_eq!(
-            outcome(&p, &ctx, 1, "ERROR:\timage scan failed: vulnerabilities found: 2 vulnerabilities\n", "roxctl", now).unwrap(),
+            outcome(
+                &p,
+                &ctx,
+                1,
+                "ERROR:\timage scan failed: vulnerabilities found: 2 vulnerabilities\n",
+                "roxctl",
+                now
+            )
+            .unwrap(),
             Outcome::NotAScanFailure("vulnerabilities found (--fail)")
         );
     }
 
     #[test]
     fn a_silent_failure_says_how_the_scanner_exited() {
-        let trivy = RunArgs { operation: Some(Operation::ImageScan), image: Some("alpine:3".into()), ..args("trivy image alpine:3") };
+        let trivy = RunArgs {
+            operation: Some(Operation::ImageScan),
+            image: Some("alpine:3".into()),
+            ..args("trivy image alpine:3")
+        };
         let p = plan(&trivy).unwrap();
-        let Ok(Outcome::Reports(reports)) = outcome(&p, &trivy.context, 2, "", "trivy", OffsetDateTime::UNIX_EPOCH) else {
+        let Ok(Outcome::Reports(reports)) = outcome(&p, &trivy.context, 2, "", "trivy", OffsetDateTime::UNIX_EPOCH)
+        else {
             panic!()
         };
         assert_eq!(reports[0].message, "trivy exited with code 2");

@@ -42,7 +42,9 @@ impl PublishError {
             Self::Credentials(_) => exit::NO_CREDENTIALS,
             Self::Unreachable(_) => exit::UNREACHABLE,
             Self::AccessDenied { .. } => exit::DENIED,
-            Self::NoSuchBus { .. } | Self::Refused { .. } | Self::EntriesFailed { .. } | Self::Invalid(_) => exit::REFUSED,
+            Self::NoSuchBus { .. } | Self::Refused { .. } | Self::EntriesFailed { .. } | Self::Invalid(_) => {
+                exit::REFUSED
+            }
             Self::Throttled => exit::SERVER,
         }
     }
@@ -103,7 +105,8 @@ impl Publisher {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let (code, message) = (error.code().unwrap_or_default().to_owned(), error.message().unwrap_or_default().to_owned());
+        let (code, message) =
+            (error.code().unwrap_or_default().to_owned(), error.message().unwrap_or_default().to_owned());
         match error {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
                 PublishError::Unreachable(Box::new(error))

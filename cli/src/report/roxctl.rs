@@ -179,7 +179,8 @@ mod tests {
 
     #[test]
     fn deployment_check_takes_every_file_the_cluster_and_the_namespace() {
-        let got = parse_args(&args("deployment check -f a.yaml --file b.yaml --file=c.yml --cluster prod-eu-1 -n shop"));
+        let got =
+            parse_args(&args("deployment check -f a.yaml --file b.yaml --file=c.yml --cluster prod-eu-1 -n shop"));
         assert_eq!(
             got,
             Some(Invocation {
@@ -249,8 +250,9 @@ mod tests {
 
     #[test]
     fn without_an_error_line_the_last_lines_are_the_message() {
-        assert_eq!(verdict("panic: runtime error\n\ngoroutine 1 [running]:\n"), Verdict::Failed(
-            "panic: runtime error\ngoroutine 1 [running]:".to_owned()
-        ));
+        assert_eq!(
+            verdict("panic: runtime error\n\ngoroutine 1 [running]:\n"),
+            Verdict::Failed("panic: runtime error\ngoroutine 1 [running]:".to_owned())
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Local-stack helper for `make local`: `create-table` makes the table from the schema in
 //! `shared`, `groups` prints the stored groups (a scan: a development aid, never on a request
-//! path). Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB` and `TABLE_NAME`.
+//! path), `bus` creates the bus, the template's rules and the buffer queue on moto
+//! (`MOTO_ENDPOINT`) and delivers the queue to the ingest function of the `cargo lambda watch`
+//! on `LAMBDA_PORT` until interrupted. Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB`
+//! and `TABLE_NAME`; the bus's name from `SCANFAIL_BUS` (default `scan-failures`).
 
 use std::process::ExitCode;
 
@@ -14,6 +17,7 @@ async fn main() -> ExitCode {
     };
     let store = Store::new(integration_tests::dynamodb_client(&endpoint), table);
     match std::env::args().nth(1).as_deref() {
+        Some("bus") => bus().await,
         Some("create-table") => match scan_failures_aws::dynamo::table::create(&store).await {
             Ok(()) => {
                 println!("localstack: created table {}", store.table());
@@ -36,8 +40,32 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: localstack create-table|groups");
+            eprintln!("usage: localstack create-table|groups|bus");
             ExitCode::from(2)
         }
     }
+}
+
+/// `localstack bus`: the bus and its poller, until interrupted.
+async fn bus() -> ExitCode {
+    let (Ok(moto), Some(port)) =
+        (std::env::var("MOTO_ENDPOINT"), std::env::var("LAMBDA_PORT").ok().and_then(|p| p.parse::<u16>().ok()))
+    else {
+        eprintln!("localstack: set MOTO_ENDPOINT and LAMBDA_PORT");
+        return ExitCode::from(2);
+    };
+    let name = std::env::var("SCANFAIL_BUS").unwrap_or_else(|_| "scan-failures".to_owned());
+    // Failed messages come back after 5 s here, not the deployed 360 s.
+    let bus = integration_tests::bus::LocalBus::create(&moto, &name, 5).await;
+    let rules: Vec<String> =
+        integration_tests::bus::template_rules(&name).into_iter().map(|(id, on, _)| format!("{id} on {on}")).collect();
+    println!(
+        "localstack: bus {name}, rules {}, buffer {}, dead letters {}",
+        rules.join(", "),
+        bus.queue_url,
+        bus.dead_letter_url
+    );
+    let deliver = move |event: &serde_json::Value| integration_tests::invoke_http(port, "ingest", event);
+    bus.run(&deliver, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))).await;
+    ExitCode::SUCCESS
 }

@@ -31,6 +31,9 @@ enum Test {
     Phrase(&'static [&'static str]),
     /// Any of these HTTP statuses, written the way clients report one (see [`HttpStatuses`]).
     Status(u16),
+    /// Both lower-case substrings: a wrapper and the transport error right at it, where
+    /// either alone also occurs in other failures.
+    Both(&'static str, &'static str),
 }
 
 /// The classification rules, most specific first; the first rule that matches decides.
@@ -40,6 +43,31 @@ enum Test {
 /// transport, and the generic wrappers (`code = Internal`, delegation, Trivy's "unable to
 /// initialize a scanner") last, since they wrap a more telling cause when there is one.
 const RULES: &[(Reason, Test)] = &[
+    // roxctl's own failures come first: their messages quote the transport errors and statuses
+    // that later rules read as the registry's or the scanner's.
+    (
+        Reason::SbomUnsupported,
+        Test::Phrase(&[
+            "scanner v4 is disabled",
+            "no scanner integration found for scannertypehint \"scanner v4\"",
+            "confirm central version supports sbom generation",
+        ]),
+    ),
+    (
+        Reason::CentralAuthFailed,
+        Test::Phrase(&["code = unauthenticated", "roxctl central login", "obtaining auth information for"]),
+    ),
+    (
+        Reason::CentralUnreachable,
+        Test::Phrase(&[
+            "could not connect to central",
+            "could not establish grpc connection to central",
+            // roxctl's call to Central failed at the transport, not a scanner behind it.
+            "alerts: rpc error: code = unavailable",
+            "generating sbom: post \"",
+        ]),
+    ),
+    (Reason::CentralUnreachable, Test::Both("could not scan image: \"", "\": rpc error: code = unavailable")),
     (
         Reason::NoRegistryIntegration,
         Test::Phrase(&[
@@ -189,6 +217,7 @@ fn classify_message(message: &str) -> Reason {
         let hit = match test {
             Test::Phrase(_) => phrases & (1 << n) != 0,
             Test::Status(mask) => statuses.get_or_insert_with(|| HttpStatuses::scan(&lower)).0 & mask != 0,
+            Test::Both(first, second) => lower.contains(first) && lower.contains(second),
         };
         if hit {
             return *reason;
@@ -543,6 +572,52 @@ mod tests {
         (
             "rpc error: code = Internal desc = getting vulnerabilities: could not build vulnerability report",
             Reason::InternalError,
+        ),
+        // roxctl with no endpoint set (roxctl/common/errors.go EnhanceConnectionError).
+        (
+            "Could not connect to Central at default endpoint (localhost:8443).\nHINT: Configure the Central endpoint using the -e/--endpoint flag or ROX_ENDPOINT environment variable.\n      Example: roxctl -e central.example.com:443 <command>: dial tcp [::1]:8443: connect: connection refused",
+            Reason::CentralUnreachable,
+        ),
+        // roxctl image scan with Central down (roxctl/image/scan/scan.go wrappers around gRPC).
+        (
+            "image scan failed after 3 retries: retrieving image scan result: could not scan image: \"quay.io/acme/web:1.4\": rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 10.0.0.12:443: i/o timeout\"",
+            Reason::CentralUnreachable,
+        ),
+        // roxctl image check with Central down (roxctl/image/check/check.go).
+        (
+            "checking image failed after 3 retries: retrieving alerts: could not check build-time alerts: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp: lookup central.example.com: no such host\"",
+            Reason::CentralUnreachable,
+        ),
+        // roxctl image sbom with Central unreachable over HTTP (roxctl/image/sbom/sbom.go).
+        (
+            "generating SBOM: Post \"https://central.example.com:443/api/v1/images/sbom\": dial tcp 10.0.0.12:443: connect: connection refused",
+            Reason::CentralUnreachable,
+        ),
+        // roxctl reached Central; Central could not reach its scanner: the scanner's, not Central's.
+        (
+            "image scan failed: retrieving image scan result: could not scan image: \"nginx:1.25\": rpc error: code = Internal desc = image enrichment error: scanning image: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 172.30.1.5:8443: connect: connection refused\"",
+            Reason::ScannerUnavailable,
+        ),
+        // roxctl with a missing or rejected API token (pkg/errox NoCredentials over gRPC).
+        (
+            "image scan failed: retrieving image scan result: could not scan image: \"nginx:1.25\": rpc error: code = Unauthenticated desc = credentials not found: token validation failed",
+            Reason::CentralAuthFailed,
+        ),
+        // roxctl with neither token nor login (roxctl/common/environment/auth_config.go).
+        (
+            "obtaining auth information for central.example.com:443: no credentials found for https://central.example.com:443, please run \"roxctl central login\" to obtain credentials",
+            Reason::CentralAuthFailed,
+        ),
+        // roxctl image sbom against a Central without Scanner V4 (central/image/service/http_handler.go
+        // through roxctl/common/client.go DoReqAndVerifyStatusCode).
+        (
+            "generating SBOM: expected status code 200, but received 501. Response Body: {\"code\":12,\"message\":\"Scanner V4 is disabled. Enable Scanner V4 to generate SBOMs\"}",
+            Reason::SbomUnsupported,
+        ),
+        // Central's enricher asked for Scanner V4 with none integrated (pkg/images/enricher).
+        (
+            "generating SBOM: scanning image: no scanner integration found for scannerTypeHint \"Scanner V4\"",
+            Reason::SbomUnsupported,
         ),
         // Go TLS to a registry with a private CA: no rule, so UNKNOWN.
         (

@@ -33,6 +33,10 @@ pub enum Reason {
     ScanEligibilityExpired,
     AccessDenied,
     EncryptionKeyAccessDenied,
+    // Failures of roxctl itself, before Central scanned anything.
+    CentralUnreachable,
+    CentralAuthFailed,
+    SbomUnsupported,
 }
 
 /// How loudly a failure should be reported to admins.
@@ -60,7 +64,7 @@ pub struct UnknownReason(pub String);
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 22] = [
         Self::RegistryUnauthorized,
         Self::ImageNotFound,
         Self::NoRegistryIntegration,
@@ -80,6 +84,9 @@ impl Reason {
         Self::ScanEligibilityExpired,
         Self::AccessDenied,
         Self::EncryptionKeyAccessDenied,
+        Self::CentralUnreachable,
+        Self::CentralAuthFailed,
+        Self::SbomUnsupported,
     ];
 
     /// The reasons that come only from AWS scan statuses (never from classifying a message).
@@ -114,6 +121,9 @@ impl Reason {
             Self::ScanEligibilityExpired => "SCAN_ELIGIBILITY_EXPIRED",
             Self::AccessDenied => "ACCESS_DENIED",
             Self::EncryptionKeyAccessDenied => "ENCRYPTION_KEY_ACCESS_DENIED",
+            Self::CentralUnreachable => "CENTRAL_UNREACHABLE",
+            Self::CentralAuthFailed => "CENTRAL_AUTH_FAILED",
+            Self::SbomUnsupported => "SBOM_UNSUPPORTED",
         }
     }
 
@@ -144,6 +154,9 @@ impl Reason {
             Self::ScanEligibilityExpired => "Scan eligibility expired",
             Self::AccessDenied => "Scanner access denied",
             Self::EncryptionKeyAccessDenied => "Encryption key access denied",
+            Self::CentralUnreachable => "Central unreachable from roxctl",
+            Self::CentralAuthFailed => "roxctl not authenticated to Central",
+            Self::SbomUnsupported => "Central cannot generate SBOMs",
         }
     }
 
@@ -172,7 +185,10 @@ impl Reason {
             | Self::FindingsUnavailable
             | Self::ScanEligibilityExpired
             | Self::AccessDenied
-            | Self::EncryptionKeyAccessDenied => Level::Error,
+            | Self::EncryptionKeyAccessDenied
+            | Self::CentralUnreachable
+            | Self::CentralAuthFailed
+            | Self::SbomUnsupported => Level::Error,
         }
     }
 
@@ -299,6 +315,28 @@ impl Reason {
                 "Amazon Inspector could not decrypt the image: the repository's AWS KMS key does not \
                  allow the Inspector service-linked role to use it. Add kms:Decrypt for \
                  AWSServiceRoleForAmazonInspector2 to the key policy of the repository's KMS key."
+            }
+            Self::CentralUnreachable => {
+                "roxctl could not reach Central, so nothing was scanned (connection refused, no such \
+                 host, i/o timeout, gRPC Unavailable on roxctl's own connection). Check the endpoint \
+                 the pipeline gives roxctl (ROX_ENDPOINT or -e, host:port without a scheme), that \
+                 the CI runner can resolve and reach it through any proxy or egress firewall, and \
+                 that Central and its route or load balancer are up."
+            }
+            Self::CentralAuthFailed => {
+                "Central refused roxctl's identity (gRPC Unauthenticated, 'credentials not found', \
+                 no token for 'roxctl central login'). Give the pipeline a valid API token with \
+                 ROX_API_TOKEN or --token-file, created under Platform Configuration > Integrations \
+                 > API Token with a role that may scan images (e.g. Continuous Integration), and \
+                 rotate it before it expires; machine-to-machine configurations need their \
+                 issuer's token."
+            }
+            Self::SbomUnsupported => {
+                "Central cannot generate an SBOM for this request: Scanner V4 is disabled ('Enable \
+                 Scanner V4 to generate SBOMs', no scanner integration for scannerTypeHint \
+                 'Scanner V4') or Central is too old to support SBOM generation. Enable Scanner V4 \
+                 in Central (and on the secured cluster for delegated scans) or use 'roxctl image \
+                 scan' until it is."
             }
         }
     }

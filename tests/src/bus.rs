@@ -1,0 +1,247 @@
+//! The bus, locally: moto's EventBridge with the template's rules (their event patterns read
+//! from `infra/template.yaml`, not copied) targeting an SQS buffer queue with its dead-letter
+//! queue, and a poller that hands the queue to the ingest function as Lambda's SQS event source
+//! mapping does with `ReportBatchItemFailures`: the messages that succeeded are deleted, the
+//! others come back after the visibility timeout, and a message received
+//! `BufferMaxReceiveCount` times moves to the dead-letter queue (moto's redrive).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{json, Value};
+
+use crate::cfn;
+
+/// The envelope EventBridge delivers to a target, as an input transformer: moto 5.2.5's default
+/// target input leaves out `account`, which EventBridge always sends and the contract requires.
+/// `<time>` is unquoted: moto holds it as epoch seconds until its SQS delivery writes the
+/// ISO 8601 form EventBridge sends.
+const ENVELOPE_TEMPLATE: &str = r#"{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", "account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, "detail": <detail>}"#;
+
+/// The SDK configuration for moto at `endpoint`.
+pub fn moto_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "static",
+        )))
+        .endpoint_url(endpoint)
+        .http_client(scan_failures_aws::sdk::http_client())
+        .build()
+}
+
+/// The template's rules, each as (logical id, bus, event pattern): the product's own rule on
+/// the product's bus, the AWS sources' rules on `default`.
+pub fn template_rules(bus: &str) -> Vec<(String, String, Value)> {
+    let t = cfn::template();
+    let mut rules: Vec<(String, String, Value)> = t["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
+        .map(|(id, r)| {
+            let props = &r["Properties"];
+            let on = if props["EventBusName"] == "default" { "default" } else { bus };
+            (id.clone(), on.to_owned(), props["EventPattern"].clone())
+        })
+        .collect();
+    rules.sort_by(|a, b| a.0.cmp(&b.0));
+    rules
+}
+
+/// A template parameter's default, as a number.
+fn parameter(name: &str) -> i32 {
+    let t = cfn::template();
+    let value = &t["Parameters"][name]["Default"];
+    value.as_i64().or_else(|| value.as_str().and_then(|s| s.parse().ok())).map_or_else(
+        || panic!("the template has no numeric default for {name}"),
+        |v| i32::try_from(v).unwrap_or_else(|_| panic!("{name} out of range")),
+    )
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    pub received: usize,
+    pub deleted: usize,
+    pub failed: usize,
+}
+
+/// The bus, its rules, the buffer queue and its dead-letter queue on moto.
+pub struct LocalBus {
+    pub events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    pub bus: String,
+    pub queue_url: String,
+    queue_arn: String,
+    pub dead_letter_url: String,
+    /// Messages per batch: the template's `BufferBatchSize`, at most SQS's 10 per receive.
+    pub batch_size: i32,
+    /// How long a failed message stays invisible before it comes back.
+    pub visibility_seconds: i32,
+}
+
+impl LocalBus {
+    /// Creates the bus `bus`, the queues (prefixed `bus`) and every template rule targeting the
+    /// buffer queue. `visibility_seconds` stands for the template's 360 s, which a local run
+    /// cannot wait for.
+    pub async fn create(endpoint: &str, bus: &str, visibility_seconds: i32) -> Self {
+        let config = moto_config(endpoint);
+        let events = aws_sdk_eventbridge::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        events.create_event_bus().name(bus).send().await.unwrap_or_else(|e| panic!("create bus {bus}: {e:?}"));
+        let dead_letter_url = create_queue(&sqs, &format!("{bus}-dead-letters"), None).await;
+        let dead_letter_arn = queue_arn(&sqs, &dead_letter_url).await;
+        let redrive =
+            json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": parameter("BufferMaxReceiveCount")});
+        let queue_url =
+            create_queue(&sqs, &format!("{bus}-buffer"), Some((visibility_seconds, redrive.to_string()))).await;
+        let queue_arn = queue_arn(&sqs, &queue_url).await;
+        for (id, on, pattern) in template_rules(bus) {
+            events
+                .put_rule()
+                .name(&id)
+                .event_bus_name(&on)
+                .event_pattern(pattern.to_string())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put rule {id}: {e:?}"));
+            let paths = ["id", "detail-type", "source", "account", "time", "region", "resources", "detail"];
+            let transformer = aws_sdk_eventbridge::types::InputTransformer::builder()
+                .set_input_paths_map(Some(paths.iter().map(|p| ((*p).to_owned(), format!("$.{p}"))).collect()))
+                .input_template(ENVELOPE_TEMPLATE)
+                .build()
+                .unwrap();
+            let target = aws_sdk_eventbridge::types::Target::builder()
+                .id("buffer")
+                .arn(&queue_arn)
+                .input_transformer(transformer)
+                .build()
+                .unwrap();
+            events.put_targets().rule(&id).event_bus_name(&on).targets(target).send().await.unwrap();
+        }
+        Self {
+            events,
+            sqs,
+            bus: bus.to_owned(),
+            queue_url,
+            queue_arn,
+            dead_letter_url,
+            batch_size: parameter("BufferBatchSize").min(10),
+            visibility_seconds,
+        }
+    }
+
+    /// Receives one batch and delivers it with `deliver` (the ingest function's invocation:
+    /// the SQS event in, its `batchItemFailures` answer or an error out).
+    pub async fn poll_once(&self, deliver: &(dyn Fn(&Value) -> Result<Value, String> + Sync)) -> Polled {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(self.batch_size)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(_) => return Polled::default(),
+        };
+        if messages.is_empty() {
+            return Polled::default();
+        }
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> =
+                    m.attributes().into_iter().flatten().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect();
+                json!({
+                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                    "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        let failed: Vec<String> = match deliver(&json!({ "Records": records })) {
+            Ok(answer) => answer["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect(),
+            // A failed invocation fails the whole batch, as the event source mapping treats it.
+            Err(_) => messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect(),
+        };
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| m.message_id().is_some_and(|id| !failed.iter().any(|f| f == id)))
+            .enumerate()
+            .filter_map(|(n, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(n.to_string())
+                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let deleted = done.len();
+        if !done.is_empty() {
+            let _ = self.sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(done)).send().await;
+        }
+        Polled { received: messages.len(), deleted, failed: failed.len() }
+    }
+
+    /// Polls until `stop` is set.
+    pub async fn run(&self, deliver: &(dyn Fn(&Value) -> Result<Value, String> + Sync), stop: Arc<AtomicBool>) {
+        while !stop.load(Ordering::Relaxed) {
+            let polled = self.poll_once(deliver).await;
+            if polled.received == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// How many messages wait in `queue_url` (visible and in flight).
+    pub async fn depth(&self, queue_url: &str) -> usize {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("queue attributes: {e:?}"));
+        out.attributes().into_iter().flatten().filter_map(|(_, v)| v.parse::<usize>().ok()).sum()
+    }
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, buffer: Option<(i32, String)>) -> String {
+    let mut request = sqs.create_queue().queue_name(name);
+    if let Some((visibility, redrive)) = buffer {
+        request = request
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
+            .attributes(QueueAttributeName::RedrivePolicy, redrive);
+    }
+    let out = request.send().await.unwrap_or_else(|e| panic!("create queue {name}: {e:?}"));
+    out.queue_url.unwrap_or_else(|| panic!("moto answered no URL for {name}"))
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("queue arn of {url}: {e:?}"));
+    out.attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_else(|| panic!("moto answered no ARN for {url}"))
+}

@@ -1,0 +1,271 @@
+//! `scanfail` end to end on the local stack: `scanfail run -- roxctl …` (a stand-in printing
+//! real roxctl output) → moto's EventBridge bus → the template's rule → the SQS buffer → the
+//! poller → the ingest function (real runtime path, `cargo lambda watch`) → DynamoDB Local →
+//! the api function ← `scanfail events …`. And the admin side's errors, each one line with its
+//! documented exit code.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use integration_tests::bus::LocalBus;
+use integration_tests::cli::{scanfail, Ran};
+use integration_tests::{
+    dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, repo_root, unique_name, Moto, Watch,
+};
+use serde_json::Value;
+
+const ADMIN: &str = "arn:aws:iam::123456789012:user/local-admin";
+
+fn roxctl_dir() -> PathBuf {
+    repo_root().join("tests/fixtures/roxctl")
+}
+
+/// The stack of one test: DynamoDB Local, watch with both functions (the api acting as a
+/// view-only `ADMIN`), moto with the bus, and the poller running until drop.
+struct Stack {
+    watch: Watch,
+    bus: Arc<LocalBus>,
+    _moto: Moto,
+    stop: Arc<AtomicBool>,
+    poller: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli").await;
+        let watch = Watch::start(
+            &["ingest", "api"],
+            store.table(),
+            &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_VIEW_PRINCIPALS", ADMIN), ("RETENTION_DAYS", "30")],
+            None,
+        );
+        let moto = Moto::start(free_port());
+        let bus = Arc::new(LocalBus::create(&moto.endpoint, &unique_name("scan-failures"), 2).await);
+        let stop = Arc::new(AtomicBool::new(false));
+        let port = watch.port;
+        let (b, s) = (bus.clone(), stop.clone());
+        let poller = tokio::spawn(async move {
+            let deliver = move |event: &Value| tokio::task::block_in_place(|| invoke_http(port, "ingest", event));
+            b.run(&deliver, s).await;
+        });
+        Self { watch, bus, _moto: moto, stop, poller: Some(poller) }
+    }
+
+    /// What a user's shell would have: credentials, region, the bus and the API.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", self._moto.endpoint.clone()),
+            ("SCANFAIL_BUS", self.bus.bus.clone()),
+            ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", self.watch.port)),
+        ]
+    }
+
+    fn roxctl(&self, scenario: &str, args: &[&str]) -> Ran {
+        let mut env = self.env();
+        env.push(("ROXCTL_SCENARIO", scenario.to_owned()));
+        let mut all = vec!["run", "--"];
+        all.extend_from_slice(args);
+        scanfail(&all, &env, Some(&roxctl_dir()))
+    }
+
+    fn cli(&self, args: &[&str]) -> Ran {
+        scanfail(args, &self.env(), None)
+    }
+
+    /// The events of `image`, waiting (up to 60 s) until `expected` of them are stored.
+    fn events_of(&self, image: &str, expected: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let ran = self.cli(&["events", "list", "--image", image, "--output", "json"]);
+            assert_eq!(ran.code, 0, "events list: {ran:?}");
+            let answer: Value = serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {ran:?}"));
+            let events = answer["events"].as_array().cloned().unwrap_or_default();
+            if events.len() >= expected || started.elapsed() > Duration::from_secs(60) {
+                return events;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Waits until the buffer queue is empty (every published event delivered).
+    async fn drained(&self) {
+        let started = Instant::now();
+        while self.bus.depth(&self.bus.queue_url).await > 0 {
+            assert!(started.elapsed() < Duration::from_secs(60), "the buffer queue did not drain");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(p) = self.poller.take() {
+            p.abort();
+        }
+    }
+}
+
+fn reason_of(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["scanFailure"]["reason"].as_str().unwrap_or("")).collect()
+}
+
+/// Each roxctl scan that fails is one event on the bus and one group with the reason its real
+/// output means; the scanner's exit code and output pass through untouched. Policy violations,
+/// `--fail` findings and successes publish nothing (no group of their images exists once the
+/// queue has drained, and the total is exactly the failures').
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roxctl_failures_reach_the_api_through_the_bus_and_other_outcomes_publish_nothing() {
+    let stack = Stack::start().await;
+
+    let ran = stack.roxctl("image-scan-unauthorized", &["roxctl", "image", "scan", "-i", "quay.io/acme/web:1.4"]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert_eq!(ran.stdout, "stand-in roxctl: image scan -i quay.io/acme/web:1.4\n");
+    assert!(ran.stderr.starts_with("ERROR:\tScanning image failed"), "roxctl's stderr passes through: {ran:?}");
+    assert!(
+        ran.stderr.ends_with(&format!(
+            "scanfail: reported 1 failed scan(s) (REGISTRY_UNAUTHORIZED) to the bus {}\n",
+            stack.bus.bus
+        )),
+        "{ran:?}"
+    );
+
+    let ran = stack.roxctl(
+        "image-check-unreachable",
+        &["roxctl", "-e", "central.example.com:443", "image", "check", "--image=quay.io/acme/api:2"],
+    );
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let ran = stack.roxctl("image-sbom-v4-disabled", &["roxctl", "image", "sbom", "-i", "quay.io/acme/worker:3"]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let deployment = roxctl_dir().join("deployment.yaml");
+    let deployment = deployment.to_string_lossy();
+    let ran = stack.roxctl("deployment-check-unauthenticated", &["roxctl", "deployment", "check", "-f", &deployment]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr
+            .ends_with(&format!("reported 2 failed scan(s) (CENTRAL_AUTH_FAILED) to the bus {}\n", stack.bus.bus)),
+        "{ran:?}"
+    );
+
+    for (scenario, args, said) in [
+        (
+            "image-check-policy-violation",
+            ["roxctl", "image", "check", "-i", "quay.io/acme/policy:1"],
+            "a policy violation",
+        ),
+        (
+            "image-scan-findings",
+            ["roxctl", "image", "scan", "-i", "quay.io/acme/findings:1"],
+            "vulnerabilities found (--fail)",
+        ),
+    ] {
+        let ran = stack.roxctl(scenario, &args);
+        assert_eq!(ran.code, 1, "{ran:?}");
+        assert!(ran.stderr.ends_with(&format!("scanfail: not a scan failure ({said}): nothing reported\n")), "{ran:?}");
+    }
+    let ran = stack.roxctl("success", &["roxctl", "image", "scan", "-i", "quay.io/acme/ok:1"]);
+    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""), "{ran:?}");
+
+    assert_eq!(reason_of(&stack.events_of("quay.io/acme/web:1.4", 1)), ["REGISTRY_UNAUTHORIZED"]);
+    let check = stack.events_of("quay.io/acme/api:2", 1);
+    assert_eq!(reason_of(&check), ["CENTRAL_UNREACHABLE"]);
+    assert_eq!(check[0]["scanFailure"]["operationCounts"], serde_json::json!({"image check": 1}));
+    assert_eq!(
+        check[0]["message"],
+        "checking image failed after 1 retries: retrieving alerts: could not check build-time alerts: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp: lookup central.example.com: no such host\""
+    );
+    assert_eq!(reason_of(&stack.events_of("quay.io/acme/worker:3", 1)), ["SBOM_UNSUPPORTED"]);
+    for image in ["quay.io/acme/checkout:7", "quay.io/acme/checkout-migrate:7"] {
+        let events = stack.events_of(image, 1);
+        assert_eq!(reason_of(&events), ["CENTRAL_AUTH_FAILED"], "{image}");
+        assert_eq!(events[0]["scanFailure"]["deployments"], serde_json::json!(["shop/checkout"]), "{image}");
+        assert_eq!(events[0]["scanFailure"]["operationCounts"], serde_json::json!({"deployment check": 1}));
+        let agent = events[0]["scanFailure"]["userAgents"][0].as_str().unwrap_or_default();
+        assert!(agent.starts_with("scanfail/") && agent.ends_with(" roxctl"), "{agent}");
+    }
+
+    stack.drained().await;
+    for image in ["quay.io/acme/policy:1", "quay.io/acme/findings:1", "quay.io/acme/ok:1"] {
+        assert!(stack.events_of(image, 0).is_empty(), "{image} was published");
+    }
+    let count = stack.cli(&["events", "count", "--output", "json"]);
+    assert_eq!(count.stdout.trim(), r#"{"count":5}"#, "{count:?}");
+    assert_eq!(stack.bus.depth(&stack.bus.dead_letter_url).await, 0);
+}
+
+/// A bus that cannot be reached leaves the scanner's exit code as it is, with one line that says
+/// why; `--require-report` turns it into 75.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_bus_keeps_the_scanners_code_and_says_so_in_one_line() {
+    let closed = free_port();
+    let mut env = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://127.0.0.1:{closed}")),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ("ROXCTL_SCENARIO", "image-scan-unauthorized".to_owned()),
+    ];
+    let ran =
+        scanfail(&["run", "--", "roxctl", "image", "scan", "-i", "quay.io/acme/web:1.4"], &env, Some(&roxctl_dir()));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let last: Vec<&str> = ran.stderr.lines().filter(|l| l.starts_with("scanfail:")).collect();
+    assert_eq!(
+        last,
+        ["scanfail: the scan failed and was not reported: cannot reach EventBridge (set the region, or AWS_ENDPOINT_URL_EVENTBRIDGE for a local bus): dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)"],
+        "{ran:?}"
+    );
+    let ran =
+        scanfail(&["run", "--require-report", "--", "roxctl", "image", "scan", "-i", "x:1"], &env, Some(&roxctl_dir()));
+    assert_eq!(ran.code, 75, "{ran:?}");
+    env.retain(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"));
+    let ran = scanfail(&["run", "--", "roxctl", "image", "scan", "-i", "x:1"], &env, Some(&roxctl_dir()));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.ends_with("scanfail: the scan failed and was not reported: no AWS credentials found (environment, profile, SSO, web identity or instance role); sign in, e.g. `aws sso login`, or set AWS_PROFILE\n"), "{ran:?}");
+}
+
+/// The admin side's failures: no credentials (3), a wrong endpoint (4), a 403 (5), a 400 (6),
+/// each one line naming the cause and no `Debug` dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_errors_are_one_line_with_their_documented_exit_code() {
+    let stack = Stack::start().await;
+
+    let no_credentials: Vec<(&str, String)> =
+        stack.env().into_iter().filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET")).collect();
+    let ran = scanfail(&["events", "count"], &no_credentials, None);
+    assert_eq!(
+        (ran.code, ran.stderr.as_str()),
+        (3, "scanfail: no AWS credentials found (environment, profile, SSO, web identity or instance role); sign in, e.g. `aws sso login`, or set AWS_PROFILE\n"),
+        "{ran:?}"
+    );
+
+    let closed = free_port();
+    let ran = stack.cli(&["events", "count", "--endpoint", &format!("http://127.0.0.1:{closed}")]);
+    assert_eq!(ran.code, 4, "{ran:?}");
+    assert!(
+        ran.stderr
+            .starts_with(&format!("scanfail: cannot reach http://127.0.0.1:{closed}/v1/count/administration/events: ")),
+        "{ran:?}"
+    );
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+
+    // The api runs with a view-only principal: a write is the function's own 403.
+    let ran = stack.cli(&["events", "triage", "00000000-0000-5000-8000-000000000000", "--state", "resolved"]);
+    assert_eq!(ran.code, 5, "{ran:?}");
+    assert!(ran.stderr.starts_with("scanfail: access denied (HTTP 403): "), "{ran:?}");
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+
+    let ran = stack.cli(&["events", "list", "--account", "not-an-account"]);
+    assert_eq!(ran.code, 6, "{ran:?}");
+    assert!(ran.stderr.starts_with("scanfail: refused (HTTP 400): filter.account"), "{ran:?}");
+    assert_eq!(ran.stderr.lines().count(), 1, "{ran:?}");
+
+    let ran = stack.cli(&["events", "list", "--level", "fatal"]);
+    assert_eq!(ran.code, 2, "a usage error is clap's: {ran:?}");
+    assert!(!ran.stderr.contains("panicked"), "{ran:?}");
+}
