@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Proves `make local` on this machine: it must reach `ready:` with the samples stored, and stop
-# everything it started when told to.
+# Proves `make local` on this machine: it must reach `ready:` with the samples stored (put on
+# the local bus, through the template's rules and the buffer queue), and stop everything it
+# started when told to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export DYNAMODB_PORT=$(free_port) LAMBDA_PORT=$(free_port)
+export DYNAMODB_PORT=$(free_port) LAMBDA_PORT=$(free_port) MOTO_PORT=$(free_port)
 log=$(mktemp)
 setsid bash scripts/local.sh >"$log" 2>&1 &
 pid=$!
@@ -22,7 +23,10 @@ cat "$log"
 grep -q 'GET .*/v1/count/administration/events -> {"count":13}' "$log" || { echo "local-smoke: the API did not count 13 groups"; exit 1; }
 groups=$(grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-' "$log" || true)
 [ "$groups" -eq 13 ] || { echo "local-smoke: expected 13 stored groups, saw $groups"; exit 1; }
-for port in "$DYNAMODB_PORT" "$LAMBDA_PORT"; do
+grep -q '^local: bus scan-failures, rules EcrScanRule on default, InspectorCoverageRule on default, ScanFailedRule on scan-failures' "$log" ||
+  { echo "local-smoke: the bus and the template's rules were not created"; exit 1; }
+grep -q '^ready: for scanfail: export SCANFAIL_ENDPOINT=' "$log" || { echo "local-smoke: no scanfail variables on the ready line"; exit 1; }
+for port in "$DYNAMODB_PORT" "$LAMBDA_PORT" "$MOTO_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "local-smoke: port $port still open after stop"; exit 1; fi
 done
 echo "local-smoke: 1 passed, 0 failed"

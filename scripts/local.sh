@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# `make local`: DynamoDB Local + the table + `cargo lambda watch`, sends every sample in
-# events/ through the ingest function, prints the stored groups and a `ready:` line, and stays
-# up until interrupted; then it stops what it started, by PID.
+# `make local`: the whole pipeline on this machine. DynamoDB Local + the table, `cargo lambda
+# watch` with the ingest and api functions, moto (EventBridge, SQS) with the bus, the template's
+# rules (their patterns read from infra/template.yaml) targeting a buffer queue and a poller
+# delivering it to the ingest function as Lambda's SQS event source mapping does. Every sample
+# in events/ is put on the bus; once the queue has drained it prints the stored groups, a
+# `ready:` line and the variables that point `scanfail` at this stack, and stays up until
+# interrupted; then it stops what it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
+MOTO_PORT=${MOTO_PORT:-5000}
+export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" LAMBDA_PORT SCANFAIL_BUS=${SCANFAIL_BUS:-scan-failures}
 export TABLE_NAME=${TABLE_NAME:-scan-failures-local}
 export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
@@ -54,7 +60,7 @@ pids+=($!)
 wait_port "$LAMBDA_PORT" 120
 echo "local: cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (pid ${pids[1]})"
 
-cargo build -q -p ingest -p api --bins
+cargo build -q -p ingest -p api -p scanfail --bins
 start_function() {
   local name=$1; shift
   env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
@@ -69,18 +75,23 @@ start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
 LOCAL_PRINCIPAL=${LOCAL_PRINCIPAL:-arn:aws:iam::123456789012:user/local-admin}
 start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL"
 
-for f in events/ingest-*.json events/aws-*.json; do
-  # Samples carry fixed dates; send them as if they happened now so they are inside retention.
-  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); e["time"]=sys.argv[2]; e["detail"].pop("occurredAt",None); e["detail"].pop("eventTimestamp",None); print(json.dumps(e))' "$f" "$now" >"$STATE/payload.json"
-  printf 'local: %-52s -> ' "$(basename "$f")"
-  "$CARGO_LAMBDA" lambda invoke ingest --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file "$STATE/payload.json" --retry-attempts 60 2>&1 | tail -n 1
-done
+setsid "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
+pids+=($!)
+wait_port "$MOTO_PORT" 60
+setsid "$ROOT/target/debug/localstack" bus >"$STATE/bus.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do grep -q '^localstack: bus' "$STATE/bus.log" && break; sleep 1; done
+grep '^localstack: bus' "$STATE/bus.log" | sed 's/^localstack:/local:/' || { cat "$STATE/bus.log"; exit 1; }
+
+# The samples carry fixed dates; they are put on the bus as happening now (inside retention).
+"$ROOT/.tools/venv/bin/python" scripts/local-bus.py put events/ingest-*.json events/aws-*.json
+"$ROOT/.tools/venv/bin/python" scripts/local-bus.py wait-drained "$SCANFAIL_BUS-buffer"
 
 "$ROOT/target/debug/localstack" groups
 API="http://127.0.0.1:$LAMBDA_PORT/lambda-url/api"
 printf 'local: GET %s/v1/count/administration/events -> ' "$API"
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events"; echo
-echo "ready: api $API/v1/administration/events ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
+echo "ready: api $API/v1/administration/events bus $SCANFAIL_BUS (moto $MOTO_ENDPOINT) ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
+echo "ready: for scanfail: export SCANFAIL_ENDPOINT=$API SCANFAIL_BUS=$SCANFAIL_BUS AWS_ENDPOINT_URL_EVENTBRIDGE=$MOTO_ENDPOINT AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; PATH=$ROOT/target/debug:\$PATH"
 if [ -n "${LOCAL_EXIT_WHEN_READY:-}" ]; then exit 0; fi
 wait

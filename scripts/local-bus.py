@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""`make local`'s hands on the local bus (moto at MOTO_ENDPOINT), run with the tools venv's python.
+
+  put FILE...      puts each sample envelope on the bus its rule listens on, as happening now:
+                   "Image Scan Failed" on SCANFAIL_BUS, the AWS services' events on `default`
+                   (moto accepts their aws.* sources; EventBridge keeps those for AWS itself)
+  wait-drained Q   waits (up to 120 s) until the queue named Q holds no message, visible or not
+"""
+import datetime
+import json
+import os
+import sys
+import time
+
+import boto3
+
+
+def client(service):
+    return boto3.client(service, endpoint_url=os.environ["MOTO_ENDPOINT"], region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def put(files):
+    events = client("events")
+    bus = os.environ.get("SCANFAIL_BUS", "scan-failures")
+    for path in files:
+        with open(path) as f:
+            e = json.load(f)
+        for key in ("occurredAt", "eventTimestamp"):
+            e["detail"].pop(key, None)
+        entry = {
+            "EventBusName": bus if e["detail-type"] == "Image Scan Failed" else "default",
+            "Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+            "Resources": e.get("resources", []), "Time": datetime.datetime.now(datetime.timezone.utc),
+        }
+        out = events.put_events(Entries=[entry])
+        status = out["Entries"][0].get("EventId") or out["Entries"][0].get("ErrorCode")
+        print(f"local: {os.path.basename(path):<52} -> {entry['EventBusName']}: {status}")
+        if out["FailedEntryCount"]:
+            sys.exit(1)
+
+
+def wait_drained(name):
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    attributes = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    for _ in range(600):
+        got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=attributes)["Attributes"]
+        if sum(int(got[a]) for a in attributes) == 0:
+            return
+        time.sleep(0.2)
+    sys.exit(f"local: the queue {name} did not drain in 120 s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "put":
+        put(sys.argv[2:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "wait-drained":
+        wait_drained(sys.argv[2])
+    else:
+        sys.exit(__doc__)
