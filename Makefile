@@ -7,7 +7,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools local test lint unit schema-check local-smoke build
+.PHONY: tools local test lint unit schema-check local-smoke build build-functions
 
 tools:
 	bash scripts/tools.sh
@@ -34,7 +34,11 @@ schema-check:
 
 test: tools infra-check lint unit fuzz-ci schemathesis schema-check local-smoke
 
-build: tools
+# The functions' deployable packages, then the scanfail CLI for Linux x86_64 and arm64.
+build: build-functions
+	bash scripts/build-cli.sh
+
+build-functions: tools
 	bash scripts/build.sh
 
 .PHONY: infra-check
@@ -65,7 +69,7 @@ schemathesis: tools
 .PHONY: bench bench-check
 
 # `build` first: the size budget is read from the deployable arm64 packages it writes.
-bench: tools build
+bench: tools build-functions
 	bash scripts/bench.sh
 
 bench-check:

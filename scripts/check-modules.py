@@ -21,7 +21,7 @@ import sys
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 CRATES = ["shared/domain/src", "shared/http/src", "shared/aws/src", "functions/ingest/src",
-          "functions/api/src", "functions/maintenance/src"]
+          "functions/api/src", "functions/maintenance/src", "cli/src"]
 NO_AWS = ["scan-failures-domain", "scan-failures-http"]
 
 PATH = re.compile(r"\b(crate|super|self)((?:::[a-z_][a-z0-9_]*)+)")

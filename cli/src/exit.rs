@@ -29,3 +29,17 @@ pub const TABLE: &[(u8, &str)] = &[
     (SERVER, "the service failed (HTTP 5xx) or throttled: try again later"),
     (NOT_REPORTED, "`run --require-report` only: the scan failed and its report was not published"),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_lists_every_exit_code_as_documented() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for (code, meaning) in super::TABLE {
+            let row = format!("| {code} | {meaning} |");
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+        let codes: std::collections::BTreeSet<u8> = super::TABLE.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes.len(), super::TABLE.len(), "an exit code is listed twice");
+    }
+}

@@ -1,7 +1,6 @@
 //! Notifications on moto's EventBridge: a rule on the default bus sends them to an SQS queue,
 //! which the tests read. The group store is a real DynamoDB Local.
 
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use ingest::handler::Ingest;
 use integration_tests::{
     api_from_env, api_request_with, dynamodb_client, dynamodb_endpoint, fixed_now, fixtures, free_port, fresh_store,
@@ -24,21 +23,9 @@ struct Bus {
     queue_url: String,
 }
 
-fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "static",
-        )))
-        .endpoint_url(endpoint)
-        .http_client(scan_failures_aws::sdk::http_client())
-        .build()
-}
-
 /// A queue and a rule on moto's default bus sending every `scan-failures` event to it.
 async fn setup_bus(endpoint: &str) -> Bus {
-    let config = sdk_config(endpoint);
+    let config = integration_tests::bus::moto_config(endpoint);
     let events = aws_sdk_eventbridge::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let queue_url = sqs.create_queue().queue_name("notifications").send().await.unwrap().queue_url.unwrap();

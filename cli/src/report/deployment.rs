@@ -178,10 +178,10 @@ items:
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("bad.yaml");
         std::fs::write(&path, "kind: [unclosed").unwrap();
-        let err = images_of_files(&[path.clone()], "default").unwrap_err();
+        let err = images_of_files(std::slice::from_ref(&path), "default").unwrap_err();
         assert_eq!(err.to_string(), format!("{} is not YAML", path.display()));
         let missing = dir.join("missing.yaml");
-        let err = images_of_files(&[missing.clone()], "default").unwrap_err();
+        let err = images_of_files(std::slice::from_ref(&missing), "default").unwrap_err();
         assert_eq!(err.to_string(), format!("cannot read {}", missing.display()));
     }
 
