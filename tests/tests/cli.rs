@@ -198,10 +198,11 @@ async fn roxctl_failures_reach_the_api_through_the_bus_and_other_outcomes_publis
     assert_eq!(stack.bus.depth(&stack.bus.dead_letter_url).await, 0);
 }
 
-/// A bus that cannot be reached leaves the scanner's exit code as it is, with one line that says
-/// why; `--require-report` turns it into 75.
+/// A bus that cannot be reached, or does not exist, or no credentials, leave the scanner's exit
+/// code as it is, with one line that says why; `--require-report` turns it into 75, and
+/// `scanfail report` exits with the cause's documented code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_bus_keeps_the_scanners_code_and_says_so_in_one_line() {
+async fn a_bus_that_cannot_take_the_report_keeps_the_scanners_code_and_says_why_in_one_line() {
     let closed = free_port();
     let mut env = vec![
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
