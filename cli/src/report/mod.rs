@@ -81,7 +81,8 @@ pub enum Outcome {
     Reports(Vec<Report>),
 }
 
-/// The reports of a run that exited with `code` and printed `stderr`.
+/// The reports of a run that exited with `code` and printed `stderr` (`context.initiator`
+/// already resolved: the flag, else the CI job).
 pub fn outcome(
     plan: &Plan,
     context: &ContextArgs,
@@ -104,7 +105,6 @@ pub fn outcome(
             found.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect()
         }
     };
-    let initiator = context.initiator.clone().or_else(|| initiator::from_ci(|k| std::env::var(k).ok()));
     let user_agent = initiator::user_agent(Some(scanner));
     Ok(Outcome::Reports(
         images
@@ -117,7 +117,7 @@ pub fn outcome(
                 cluster: plan.cluster.clone(),
                 message: message.clone(),
                 code: None,
-                initiator: initiator.clone(),
+                initiator: context.initiator.clone(),
                 user_agent: user_agent.clone(),
                 occurred_at: now,
             })
@@ -125,8 +125,13 @@ pub fn outcome(
     ))
 }
 
+/// The CI job of this process's environment.
+fn ci_initiator() -> Option<String> {
+    initiator::from_ci(|k| std::env::var(k).ok())
+}
+
 /// `scanfail run`: the scanner's exit code, or [`exit::NOT_REPORTED`] under `--require-report`.
-pub async fn run(args: RunArgs) -> i32 {
+pub async fn run(mut args: RunArgs) -> i32 {
     let plan = match plan(&args) {
         Ok(plan) => plan,
         Err(e) => {
@@ -150,6 +155,7 @@ pub async fn run(args: RunArgs) -> i32 {
         return 0;
     }
     let not_reported = if args.require_report { i32::from(exit::NOT_REPORTED) } else { finished.code };
+    args.context.initiator = args.context.initiator.take().or_else(ci_initiator);
     let reports = match outcome(&plan, &args.context, finished.code, &finished.stderr.text(), program, started) {
         Ok(Outcome::NotAScanFailure(why)) => {
             say(&format!("not a scan failure ({why}): nothing reported"));
@@ -186,7 +192,7 @@ pub async fn report(args: ReportArgs) -> i32 {
         cluster: args.context.cluster,
         message: args.message,
         code: args.code.map(|c| c.code().to_owned()),
-        initiator: args.context.initiator.or_else(|| initiator::from_ci(|k| std::env::var(k).ok())),
+        initiator: args.context.initiator.or_else(ci_initiator),
         user_agent: initiator::user_agent(None),
         occurred_at: OffsetDateTime::now_utc(),
     };
