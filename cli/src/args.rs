@@ -97,8 +97,11 @@ pub struct ReportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// The API's URL (the stack's ApiUrl output).
-    #[arg(long, env = "SCANFAIL_ENDPOINT", global = true)]
+    #[arg(long, env = "SCANFAIL_ENDPOINT", global = true, conflicts_with = "stack")]
     pub endpoint: Option<String>,
+    /// The CloudFormation stack whose ApiUrl output is the API's URL.
+    #[arg(long, env = "SCANFAIL_STACK", global = true)]
+    pub stack: Option<String>,
     /// table on a terminal, json (the API's own JSON) otherwise.
     #[arg(long, short, value_enum, global = true)]
     pub output: Option<Output>,

@@ -14,7 +14,7 @@ use integration_tests::cli::{scanfail, Ran};
 use integration_tests::{
     dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, repo_root, unique_name, Moto, Watch,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const ADMIN: &str = "arn:aws:iam::123456789012:user/local-admin";
 
@@ -27,7 +27,7 @@ fn roxctl_dir() -> PathBuf {
 struct Stack {
     watch: Watch,
     bus: Arc<LocalBus>,
-    _moto: Moto,
+    moto: Moto,
     stop: Arc<AtomicBool>,
     poller: Option<tokio::task::JoinHandle<()>>,
 }
@@ -50,7 +50,7 @@ impl Stack {
             let deliver = move |event: &Value| tokio::task::block_in_place(|| invoke_http(port, "ingest", event));
             b.run(&deliver, s).await;
         });
-        Self { watch, bus, _moto: moto, stop, poller: Some(poller) }
+        Self { watch, bus, moto, stop, poller: Some(poller) }
     }
 
     /// What a user's shell would have: credentials, region, the bus and the API.
@@ -59,7 +59,7 @@ impl Stack {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ENDPOINT_URL_EVENTBRIDGE", self._moto.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", self.moto.endpoint.clone()),
             ("SCANFAIL_BUS", self.bus.bus.clone()),
             ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", self.watch.port)),
         ]
@@ -269,4 +269,35 @@ async fn admin_errors_are_one_line_with_their_documented_exit_code() {
     let ran = stack.cli(&["events", "list", "--level", "fatal"]);
     assert_eq!(ran.code, 2, "a usage error is clap's: {ran:?}");
     assert!(!ran.stderr.contains("panicked"), "{ran:?}");
+}
+
+/// `--stack NAME` reads the API's URL from the stack's `ApiUrl` output (moto's CloudFormation);
+/// a missing stack and a stack without that output are one line each, exit 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_name_stands_for_its_api_url() {
+    let stack = Stack::start().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&integration_tests::bus::moto_config(&stack.moto.endpoint));
+    let api = format!("http://127.0.0.1:{}/lambda-url/api", stack.watch.port);
+    for (name, outputs) in
+        [("scan-failures", json!({"ApiUrl": {"Value": api}})), ("other", json!({"QueueUrl": {"Value": "x"}}))]
+    {
+        let template = json!({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs});
+        cfn.create_stack().stack_name(name).template_body(template.to_string()).send().await.unwrap();
+    }
+    let mut env: Vec<(&str, String)> = stack.env().into_iter().filter(|(k, _)| *k != "SCANFAIL_ENDPOINT").collect();
+    env.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", stack.moto.endpoint.clone()));
+    let ran = scanfail(&["events", "count", "--stack", "scan-failures", "--output", "json"], &env, None);
+    assert_eq!((ran.code, ran.stdout.trim()), (0, r#"{"count":0}"#), "{ran:?}");
+    let ran = scanfail(&["events", "count", "--stack", "missing"], &env, None);
+    assert_eq!(
+        (ran.code, ran.stderr.as_str()),
+        (6, "scanfail: no stack \"missing\" in this account and region (set AWS_REGION or the profile's region)\n"),
+        "{ran:?}"
+    );
+    let ran = scanfail(&["events", "count", "--stack", "other"], &env, None);
+    assert_eq!(
+        (ran.code, ran.stderr.as_str()),
+        (6, "scanfail: the stack \"other\" has no ApiUrl output: is it a scan-failures stack?\n"),
+        "{ran:?}"
+    );
 }

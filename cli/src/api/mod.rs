@@ -4,6 +4,7 @@ pub mod client;
 pub mod endpoint;
 pub mod query;
 pub mod sign;
+pub mod stack;
 
 use thiserror::Error;
 
@@ -23,6 +24,8 @@ pub enum ConnectError {
     NoRegion,
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Stack(#[from] stack::StackError),
 }
 
 impl ConnectError {
@@ -31,15 +34,21 @@ impl ConnectError {
             Self::Endpoint(_) | Self::NoRegion => exit::USAGE,
             Self::Credentials(_) => exit::NO_CREDENTIALS,
             Self::Api(e) => e.exit_code(),
+            Self::Stack(e) => e.exit_code(),
         }
     }
 }
 
-/// A client for `args`' endpoint with the chain's credentials; the region is the endpoint's
-/// (`execute-api.<region>.amazonaws.com`), else the chain's.
+/// A client for `args`' endpoint (or the `ApiUrl` output of its stack) with the chain's
+/// credentials; the region is the endpoint's (`execute-api.<region>.amazonaws.com`), else the
+/// chain's.
 pub async fn connect(args: &ApiArgs) -> Result<Client, ConnectError> {
-    let endpoint = Endpoint::parse(args.endpoint.as_deref())?;
     let config = aws::load().await;
+    let url = match &args.stack {
+        Some(name) => Some(stack::api_url(&config, name).await?),
+        None => args.endpoint.clone(),
+    };
+    let endpoint = Endpoint::parse(url.as_deref())?;
     let region = endpoint
         .region
         .clone()
