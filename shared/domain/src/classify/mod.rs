@@ -32,8 +32,20 @@ enum Test {
     /// Any of these HTTP statuses, written the way clients report one (see [`HttpStatuses`]).
     Status(u16),
     /// Both lower-case substrings: a wrapper and the transport error right at it, where
-    /// either alone also occurs in other failures.
+    /// either alone also occurs in other failures. The first is searched with the phrases; the
+    /// second only in a message that has the first.
     Both(&'static str, &'static str),
+}
+
+impl Test {
+    /// The substrings of this test the phrase automaton searches for.
+    fn phrases(&self) -> &[&'static str] {
+        match self {
+            Test::Phrase(phrases) => phrases,
+            Test::Both(first, _) => std::slice::from_ref(first),
+            Test::Status(_) => &[],
+        }
+    }
 }
 
 /// The classification rules, most specific first; the first rule that matches decides.
@@ -217,7 +229,7 @@ fn classify_message(message: &str) -> Reason {
         let hit = match test {
             Test::Phrase(_) => phrases & (1 << n) != 0,
             Test::Status(mask) => statuses.get_or_insert_with(|| HttpStatuses::scan(&lower)).0 & mask != 0,
-            Test::Both(first, second) => lower.contains(first) && lower.contains(second),
+            Test::Both(_, second) => phrases & (1 << n) != 0 && lower.contains(second),
         };
         if hit {
             return *reason;
@@ -237,11 +249,9 @@ static PHRASES: LazyLock<Option<PhraseIndex>> = LazyLock::new(|| {
     let mut rule_of = HashMap::new();
     let mut alternatives = Vec::new();
     for (n, (_, test)) in RULES.iter().enumerate() {
-        if let Test::Phrase(phrases) = test {
-            for &phrase in *phrases {
-                rule_of.insert(phrase, n);
-                alternatives.push(regex::escape(phrase));
-            }
+        for &phrase in test.phrases() {
+            rule_of.insert(phrase, n);
+            alternatives.push(regex::escape(phrase));
         }
     }
     let any = Regex::new(&alternatives.join("|")).ok()?;
@@ -274,10 +284,8 @@ fn phrase_hits(lower: &str) -> u64 {
 fn contained_phrases(lower: &str) -> u64 {
     let mut hits = 0u64;
     for (n, (_, test)) in RULES.iter().enumerate() {
-        if let Test::Phrase(phrases) = test {
-            if phrases.iter().any(|p| lower.contains(p)) {
-                hits |= 1 << n;
-            }
+        if test.phrases().iter().any(|p| lower.contains(p)) {
+            hits |= 1 << n;
         }
     }
     hits
@@ -643,9 +651,7 @@ mod tests {
         assert!(RULES.len() <= 64, "rule indexes must fit the hit bit set");
         let mut all: Vec<&str> = Vec::new();
         for (_, test) in RULES {
-            if let Test::Phrase(phrases) = test {
-                all.extend(phrases.iter());
-            }
+            all.extend(test.phrases().iter());
         }
         for p in &all {
             assert_eq!(*p, p.to_ascii_lowercase(), "phrases are matched against lower-cased text");
