@@ -3,7 +3,8 @@
 #   1. cfn-lint (pinned in scripts/tools.sh): no error, warning or informational finding;
 #   2. `sam validate` (pinned aws-sam-cli in .tools/sam-venv): the SAM transform accepts it;
 #   3. both again on copies whose parameter defaults select the other branches of the conditions
-#      (buffered path, notifications on, AWS scan sources off), so each deployable variant is
+#      (buffered path, notifications on, AWS scan sources off, an alarm topic given or created
+#      with an email subscription, metrics off), so each deployable variant is
 #      linted with its own parameter values; cfn-lint also evaluates every condition scenario;
 #   4. both tools reject a mutated copy, so a green run is not a blind one: sam validate refuses
 #      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function and
@@ -71,7 +72,9 @@ with_defaults() {
 for variant in \
   "buffered BufferedIngest=true NotificationBusName=default" \
   "buffered-without-aws-sources BufferedIngest=true EnableAwsScanSources=false" \
-  "direct-without-aws-sources EnableAwsScanSources=false NotificationBusName=scan-failures"; do
+  "direct-without-aws-sources EnableAwsScanSources=false NotificationBusName=scan-failures" \
+  "given-alarm-topic AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops-alarms Metrics=off" \
+  "alarm-email AlarmEmail=ops@example.com MetricsByReason=false"; do
   read -r label params <<<"$variant"
   copy="$WORK/$label.yaml"
   # shellcheck disable=SC2086 # params is a list of NAME=VALUE words

@@ -422,6 +422,7 @@ fn the_summary_trend_triaged_event_and_configuration_the_api_writes_match_their_
         started_at: "2026-11-25T10:00:00.000Z".into(),
         updated_at: "2026-11-25T10:00:01.000Z".into(),
         cursor: None,
+        this_run: Default::default(),
     })
     .unwrap();
     let config = json!({"retentionDays": 30, "source": "table", "updatedAt": "2026-11-25T10:00:00.000Z",

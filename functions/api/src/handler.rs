@@ -8,6 +8,7 @@ use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
 use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::metrics::Sink;
 use scan_failures_domain::retention::{RetentionDays, API_CACHE};
 use scan_failures_domain::text;
 use scan_failures_domain::view::AdministrationEvent;
@@ -19,6 +20,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::metrics::Served;
 use crate::routes::{match_route, Action, Miss, Route};
 
 pub struct Api {
@@ -28,6 +30,15 @@ pub struct Api {
     retention: RetentionCache,
     local_principal: Option<String>,
     clock: fn() -> OffsetDateTime,
+    /// Where each request's metrics go (`None`: no metric lines, as in-process tests want).
+    metrics: Option<Sink>,
+}
+
+/// What the router learnt about a request, for its metrics.
+#[derive(Default)]
+struct Seen {
+    route: Option<&'static Route>,
+    read: Option<ReadStats>,
 }
 
 /// An answer that is not a 200.
@@ -111,7 +122,13 @@ impl Api {
             retention: RetentionCache::new(config.retention, API_CACHE),
             local_principal: config.local_principal.clone(),
             clock: OffsetDateTime::now_utc,
+            metrics: None,
         }
+    }
+
+    /// Writes each request's CloudWatch metrics (EMF) to `sink`.
+    pub fn with_metrics(self, sink: Sink) -> Self {
+        Self { metrics: Some(sink), ..self }
     }
 
     /// The same api reading "now" from `clock` (tests pin it; production uses the system clock).
@@ -121,9 +138,27 @@ impl Api {
 
     /// Answers one request. Never fails: an internal error is a 500 that carries the request id.
     pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = std::time::Instant::now();
+        let mut seen = Seen::default();
+        let response = self.answer(&req, &mut seen).await;
+        if let Some(sink) = &self.metrics {
+            let request_id = req.lambda_context_ref().map(|c| c.request_id.as_str()).unwrap_or_default();
+            let served = Served {
+                request_id,
+                route: seen.route,
+                status: response.status().as_u16(),
+                latency: started.elapsed(),
+                read: seen.read,
+            };
+            sink.emit(&[served.document(sink.config(), (self.clock)())]);
+        }
+        response
+    }
+
+    async fn answer(&self, req: &Request, seen: &mut Seen) -> Response<Body> {
         let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
         let path = req.uri().path().to_owned();
-        match self.route(&req).await {
+        match self.route(req, seen).await {
             Ok(body) => json_response(StatusCode::OK, &body),
             Err(p) => {
                 if p.status.is_server_error() {
@@ -145,7 +180,7 @@ impl Api {
         self.retention.get(&self.store).await.map_err(|e| internal(&e))
     }
 
-    async fn route(&self, req: &Request) -> Result<serde_json::Value, Problem> {
+    async fn route(&self, req: &Request, seen: &mut Seen) -> Result<serde_json::Value, Problem> {
         let (route, id) = match_route(req.method().as_str(), req.uri().path()).map_err(|miss| match miss {
             Miss::NotFound => Problem::new(
                 StatusCode::NOT_FOUND,
@@ -164,6 +199,7 @@ impl Api {
                 }
             }
         })?;
+        seen.route = Some(route);
         let caller = self.authorize(req, route)?;
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
@@ -179,6 +215,7 @@ impl Api {
                 let list = params::parse_list(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let page = self.store.reader().list(&list, now, retention).await.map_err(query_problem)?;
+                seen.read = Some(page.stats);
                 let events: Vec<AdministrationEvent> = page
                     .groups
                     .iter()
@@ -194,7 +231,9 @@ impl Api {
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (count, _) = self.store.reader().count(&filters, now, retention).await.map_err(query_problem)?;
+                let (count, stats) =
+                    self.store.reader().count(&filters, now, retention).await.map_err(query_problem)?;
+                seen.read = Some(stats);
                 Ok(json!({"count": count}))
             }
             Action::Summary => {
@@ -202,6 +241,7 @@ impl Api {
                 let retention = self.current_retention().await?;
                 let (summary, stats) =
                     insights::summary(&self.store.reader(), &request, now, retention).await.map_err(query_problem)?;
+                seen.read = Some(stats);
                 log_cost(route.action, &stats, summary.totals.groups);
                 Ok(json!(summary))
             }
@@ -210,6 +250,7 @@ impl Api {
                 let retention = self.current_retention().await?;
                 let (trend, stats) =
                     insights::trend(&self.store.reader(), &request, now, retention).await.map_err(query_problem)?;
+                seen.read = Some(stats);
                 log_cost(route.action, &stats, trend.totals.occurrences);
                 Ok(json!(trend))
             }
@@ -243,6 +284,7 @@ impl Api {
                     .delete_matching(&filters, MAX_DELETE_PER_REQUEST)
                     .await
                     .map_err(query_problem)?;
+                seen.read = Some(done.read);
                 log_cost(route.action, &done.read, done.deleted);
                 tracing::info!(deleted = done.deleted, more = done.more, wcu = done.write_capacity_units, caller = %caller, "groups deleted");
                 Ok(json!({"deleted": done.deleted, "more": done.more}))

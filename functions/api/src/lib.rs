@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod handler;
+pub mod metrics;
 pub mod routes;
 
 /// Every AWS operation the api function's code calls, by the module that calls it; its IAM role

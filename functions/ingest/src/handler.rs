@@ -19,11 +19,13 @@ use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::eventbridge::Notifier;
-use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Parsed};
+use scan_failures_aws::metrics::Sink;
+use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Operation, Origin, Parsed};
 use scan_failures_domain::fingerprint;
 use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
 use scan_failures_domain::text;
 
+use crate::metrics::{Published, Tally};
 use crate::publisher::{Publisher, RESPONSE_MARGIN};
 
 /// Records accepted in one SQS batch (Lambda's own maximum batch size).
@@ -97,6 +99,8 @@ pub enum Outcome {
         event_id: String,
         group: Uuid,
         reason: &'static str,
+        origin: Origin,
+        operation: Operation,
         recorded: Recorded,
         batch_events: usize,
         cost: WriteCost,
@@ -138,6 +142,16 @@ pub struct Ingest {
     /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
     thresholds: Option<Vec<u64>>,
     publisher: Option<Publisher>,
+    /// Where each invocation's metrics go (`None`: no metric lines, as in-process tests want).
+    metrics: Option<Sink>,
+}
+
+/// What the pipeline did with a list of messages.
+struct Processed {
+    /// Every message's outcome, in the order given.
+    outcomes: Vec<(String, Outcome)>,
+    cost: WriteCost,
+    published: Published,
 }
 
 impl Ingest {
@@ -149,6 +163,18 @@ impl Ingest {
             clock: OffsetDateTime::now_utc,
             thresholds: None,
             publisher: None,
+            metrics: None,
+        }
+    }
+
+    /// Writes each invocation's CloudWatch metrics (EMF) to `sink`.
+    pub fn with_metrics(self, sink: Sink) -> Self {
+        Self { metrics: Some(sink), ..self }
+    }
+
+    fn emit(&self, tally: &Tally) {
+        if let Some(sink) = &self.metrics {
+            sink.emit(&tally.documents(sink.config(), (self.clock)()));
         }
     }
 
@@ -230,10 +256,13 @@ impl Ingest {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(event_id = %event_id, result = "rejected", field = e.field(), error = %e, "event rejected");
+                self.emit(&Tally::rejected());
                 return Err(e.into());
             }
         };
-        let (mut outcomes, _) = self.process(vec![(event_id.clone(), Ok(parsed))], until).await;
+        let processed = self.process(vec![(event_id.clone(), Ok(parsed))], until).await;
+        self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
+        let mut outcomes = processed.outcomes;
         // One message in, one outcome out.
         let Some((_, outcome)) = outcomes.pop() else { return Ok(Response::ignored("ignored", event_id)) };
         let label = outcome.label();
@@ -293,15 +322,17 @@ impl Ingest {
                 (id, parsed)
             })
             .collect();
-        let (outcomes, cost) = self.process(messages, until).await;
+        let Processed { outcomes, cost, published } = self.process(messages, until).await;
         let mut response = SqsBatchResponse::default();
         let mut results = Vec::with_capacity(outcomes.len());
-        for (id, outcome) in outcomes {
+        for (id, outcome) in &outcomes {
             if matches!(outcome, Outcome::Rejected(_) | Outcome::Failed { .. }) {
                 response.add_failure(id.clone());
             }
-            results.push((id, outcome.label()));
+            results.push((id.clone(), outcome.label()));
         }
+        let failed = response.batch_item_failures.len() as u64;
+        self.emit(&Tally::of(outcomes.iter().map(|(_, o)| o), cost, published).with_sqs(outcomes.len() as u64, failed));
         Ok(BatchReport { response, cost, results })
     }
 
@@ -309,12 +340,8 @@ impl Ingest {
     /// group into writes of at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`]
     /// envelopes, write them, then publish the transitions they made (and what a due drain
     /// finds) until `until`, and log one line per message. Returns every message's outcome in
-    /// the order given, and what the writes cost.
-    pub async fn process(
-        &self,
-        messages: Vec<(String, Result<Parsed, String>)>,
-        until: Option<Instant>,
-    ) -> (Vec<(String, Outcome)>, WriteCost) {
+    /// the order given, what the writes cost and what was published.
+    async fn process(&self, messages: Vec<(String, Result<Parsed, String>)>, until: Option<Instant>) -> Processed {
         let now = (self.clock)();
         let retention = self.retention().await;
         let (ids, parsed): (Vec<String>, Vec<Result<Parsed, String>>) = messages.into_iter().unzip();
@@ -357,12 +384,18 @@ impl Ingest {
                         cost += written.cost;
                         let by_event: BTreeMap<&str, Recorded> =
                             written.outcomes.iter().map(|(e, r)| (e.as_str(), *r)).collect();
+                        // A second message of one envelope id in the chunk is a redelivery.
+                        let mut seen = std::collections::BTreeSet::new();
                         for (o, i) in &chunk {
+                            let first = seen.insert(o.envelope.id.as_str());
+                            let recorded = by_event.get(o.envelope.id.as_str()).copied().filter(|_| first);
                             outcomes[*i] = Some(Outcome::Recorded {
                                 event_id: o.envelope.id.clone(),
                                 group: *group,
                                 reason,
-                                recorded: by_event.get(o.envelope.id.as_str()).copied().unwrap_or(Recorded::Duplicate),
+                                origin: o.origin,
+                                operation: o.operation,
+                                recorded: recorded.unwrap_or(Recorded::Duplicate),
                                 batch_events: chunk.len(),
                                 cost: written.cost,
                             });
@@ -377,9 +410,10 @@ impl Ingest {
                 }
             }
         }
-        if let Some(p) = &self.publisher {
-            p.publish_until(&self.store, &made, until).await;
-        }
+        let published = match &self.publisher {
+            Some(p) => p.publish_until(&self.store, &made, until).await,
+            None => Published::default(),
+        };
         let done: Vec<(String, Outcome)> = ids
             .into_iter()
             .zip(outcomes)
@@ -388,7 +422,7 @@ impl Ingest {
         for (id, o) in &done {
             log(id, o);
         }
-        (done, cost)
+        Processed { outcomes: done, cost, published }
     }
 }
 

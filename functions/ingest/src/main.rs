@@ -11,6 +11,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use scan_failures_aws::config::IngestConfig;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::eventbridge::Notifier;
+use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
 
 #[tokio::main]
@@ -20,7 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("ingest", &e));
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
-    let mut ingest = ingest::handler::Ingest::new(store, config.retention).with_live_retention();
+    let mut ingest = ingest::handler::Ingest::new(store, config.retention)
+        .with_live_retention()
+        .with_metrics(Sink::new(config.metrics));
     if let Some(n) = config.notify {
         ingest = ingest.with_transitions(n.thresholds).with_notifier(Some(Notifier::new(
             aws_sdk_eventbridge::Client::new(&aws),

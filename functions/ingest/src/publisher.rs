@@ -7,7 +7,7 @@
 //! invocation: it stops at a deadline (the Lambda context's, less [`RESPONSE_MARGIN`]), leaving
 //! what it did not publish in the outbox, leased for at most 30 s, for a later drain.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,8 @@ use scan_failures_aws::dynamo::outbox::{self, Pending};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_domain::group::notification::Notification;
+
+use crate::metrics::Published;
 
 /// How often an instance looks for outbox records left by others, even when its own publishes
 /// succeed.
@@ -40,29 +42,38 @@ impl Publisher {
     }
 
     /// Publishes the notifications the writes just made (this invocation holds their leases),
-    /// then the records others left when a drain is due, stopping at `until`.
-    pub async fn publish_until(&self, store: &Store, made: &[Notification], until: Option<Instant>) {
+    /// then the records others left when a drain is due, stopping at `until`. Returns how many
+    /// EventBridge accepted and how many of those this invocation held are left in the outbox.
+    pub async fn publish_until(&self, store: &Store, made: &[Notification], until: Option<Instant>) -> Published {
         let pending: Vec<Pending> = made.iter().map(outbox::pending).collect();
+        let counts = Counts::default();
         let work = async {
-            self.publish(store, &pending).await;
-            self.drain_if_needed(store).await;
+            self.publish(store, &pending, &counts).await;
+            self.drain_if_needed(store, &counts).await;
         };
-        let Some(until) = until else { return work.await };
-        if timeout_at(until.into(), work).await.is_err() {
-            self.drain_needed.store(true, Ordering::Relaxed);
-            tracing::warn!(
-                count = pending.len(),
-                "notifications not published before the invocation's deadline; kept in the outbox for a later drain"
-            );
+        match until {
+            None => work.await,
+            Some(until) => {
+                if timeout_at(until.into(), work).await.is_err() {
+                    self.drain_needed.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        count = pending.len(),
+                        "notifications not published before the invocation's deadline; kept in the outbox for a later drain"
+                    );
+                }
+            }
         }
+        let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
+        Published { published, pending: held.saturating_sub(published) }
     }
 
     /// Publishes outbox records this invocation holds the lease of, and deletes those
     /// EventBridge accepted; the others are released for a later invocation.
-    async fn publish(&self, store: &Store, pending: &[Pending]) {
+    async fn publish(&self, store: &Store, pending: &[Pending], counts: &Counts) {
         if pending.is_empty() {
             return;
         }
+        counts.held.fetch_add(pending.len() as u64, Ordering::Relaxed);
         match self.notifier.publish(pending).await {
             Ok(accepted) => {
                 for (p, ok) in pending.iter().zip(accepted) {
@@ -72,6 +83,7 @@ impl Publisher {
                         release(store, p).await;
                         continue;
                     }
+                    counts.published.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
                     if let Err(e) = store.outbox().delete(&p.key).await {
                         tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
@@ -106,7 +118,7 @@ impl Publisher {
     }
 
     /// Publishes outbox records left by earlier failures, when some may be waiting.
-    async fn drain_if_needed(&self, store: &Store) {
+    async fn drain_if_needed(&self, store: &Store, counts: &Counts) {
         let stale = self.last_drain.lock().map(|t| t.is_none_or(|t| t.elapsed() >= DRAIN_EVERY)).unwrap_or(true);
         if !self.drain_needed.swap(false, Ordering::Relaxed) && !stale {
             return;
@@ -117,7 +129,7 @@ impl Publisher {
         match store.outbox().pending(DRAIN_BATCH).await {
             Ok(pending) => {
                 let claimed = self.claim(store, pending).await;
-                self.publish(store, &claimed).await;
+                self.publish(store, &claimed, counts).await;
             }
             Err(e) => {
                 self.drain_needed.store(true, Ordering::Relaxed);
@@ -125,6 +137,14 @@ impl Publisher {
             }
         }
     }
+}
+
+/// Outbox records this invocation held and published (atomics: the counted future may be
+/// dropped at the deadline, and what it counted until then still stands).
+#[derive(Default)]
+struct Counts {
+    held: AtomicU64,
+    published: AtomicU64,
 }
 
 async fn release(store: &Store, p: &Pending) {

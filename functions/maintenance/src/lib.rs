@@ -10,11 +10,13 @@
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-use scan_failures_aws::config::ConfigError;
+pub mod metrics;
+
+use scan_failures_aws::config::{ConfigError, MetricsConfig};
 use scan_failures_aws::dynamo::settings::{self, RestampProgress};
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_domain::retention::{self, RetentionDays};
-use scan_failures_domain::text;
+use scan_failures_domain::{text, time_fmt};
 use serde::Serialize;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -37,13 +39,16 @@ pub struct MaintenanceConfig {
     pub max_items: u32,
     /// `SDK_ATTEMPT_TIMEOUT_MS`.
     pub sdk: scan_failures_aws::config::SdkTimeouts,
+    /// `METRICS`, `METRICS_STACK`.
+    pub metrics: MetricsConfig,
 }
 
 impl MaintenanceConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let ingest =
             scan_failures_aws::config::IngestConfig::from_env(
-                |k| if k.starts_with("NOTIFY_") { None } else { var(k) },
+                // No notifications and no reason breakdown here.
+                |k| if k.starts_with("NOTIFY_") || k == "METRICS_BY_REASON" { None } else { var(k) },
             )?;
         let max_items = match var("RESTAMP_MAX_ITEMS") {
             None => DEFAULT_MAX_ITEMS,
@@ -55,7 +60,13 @@ impl MaintenanceConfig {
                 })?
             }
         };
-        Ok(Self { table_name: ingest.table_name, retention: ingest.retention, max_items, sdk: ingest.sdk })
+        Ok(Self {
+            table_name: ingest.table_name,
+            retention: ingest.retention,
+            max_items,
+            sdk: ingest.sdk,
+            metrics: ingest.metrics,
+        })
     }
 }
 
@@ -79,6 +90,9 @@ pub struct RunReport {
     /// the previous one), `running` or `finished`.
     pub status: &'static str,
     pub retention_days: u16,
+    /// Seconds since the retention in force was set (or its job started, when none is
+    /// stored) while its re-stamp job has not finished; 0 once it has.
+    pub lag_seconds: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<RestampProgress>,
 }
@@ -93,13 +107,20 @@ pub async fn run(
 ) -> Result<RunReport, MaintenanceError> {
     let setting = store.settings().retention_setting().await?;
     let retention = setting.as_ref().map_or(fallback, |s| s.days);
+    let since = |t: &str| time_fmt::parse(t).map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0));
     if let Some(s) = setting.as_ref().filter(|s| !retention::settled(&s.updated_at, now)) {
-        return Ok(RunReport { status: "settling", retention_days: s.days.get(), progress: None });
+        let lag_seconds = since(&s.updated_at);
+        return Ok(RunReport { status: "settling", retention_days: s.days.get(), lag_seconds, progress: None });
     }
     let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
     let progress = store.settings().restamp_ttl(retention, generation, max_items).await?;
     let status = if progress.finished { "finished" } else { "running" };
-    Ok(RunReport { status, retention_days: retention.get(), progress: Some(progress) })
+    let lag_seconds = match (&setting, progress.finished) {
+        (_, true) => 0,
+        (Some(s), false) => since(&s.updated_at),
+        (None, false) => since(&progress.started_at),
+    };
+    Ok(RunReport { status, retention_days: retention.get(), lag_seconds, progress: Some(progress) })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use lambda_runtime::{service_fn, LambdaEvent};
 use maintenance::{run, MaintenanceConfig};
 use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
 use time::OffsetDateTime;
 
@@ -17,15 +18,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
-    let store = &store;
-    let config = &config;
+    let sink = Sink::new(config.metrics.clone());
+    let (store, config, sink) = (&store, &config, &sink);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        let report = run(store, config.retention, config.max_items, OffsetDateTime::now_utc()).await?;
+        let now = OffsetDateTime::now_utc();
+        let report = run(store, config.retention, config.max_items, now).await?;
+        sink.emit(&[maintenance::metrics::document(&report, &config.metrics, now)]);
         tracing::info!(
             status = report.status,
             retention_days = report.retention_days,
             examined = report.progress.as_ref().map_or(0, |p| p.examined),
             restamped = report.progress.as_ref().map_or(0, |p| p.restamped),
+            lag_seconds = report.lag_seconds,
             "maintenance run"
         );
         Ok::<_, maintenance::MaintenanceError>(report)

@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+pub use crate::metrics::MetricsConfig;
 use scan_failures_domain::retention::RetentionDays;
 use scan_failures_http::auth::{AuthConfigError, Policy, Principals};
 
@@ -66,10 +67,11 @@ pub struct IngestConfig {
     pub sdk: SdkTimeouts,
     /// Notifications of group transitions; `None` when `NOTIFY_BUS_NAME` is unset.
     pub notify: Option<NotifyConfig>,
+    pub metrics: MetricsConfig,
 }
 
 impl IngestConfig {
-    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS` and the `NOTIFY_*` variables
+    /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS` and the `NOTIFY_*` and `METRICS*` variables
     /// through `var` (the process environment in production, a map in tests).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -77,6 +79,7 @@ impl IngestConfig {
             retention: retention(&var)?,
             sdk: SdkTimeouts::from_env(&var)?,
             notify: NotifyConfig::from_env(&var)?,
+            metrics: MetricsConfig::from_env(&var, true)?,
         })
     }
 }
@@ -95,6 +98,7 @@ pub struct ApiConfig {
     pub policy: Policy,
     /// The caller assumed for requests that carry no IAM identity: local development only.
     pub local_principal: Option<String>,
+    pub metrics: MetricsConfig,
 }
 
 impl ApiConfig {
@@ -117,6 +121,7 @@ impl ApiConfig {
             sdk: SdkTimeouts::from_env(&var)?,
             policy: Policy { view: principals("ADMIN_VIEW_PRINCIPALS")?, write: principals("ADMIN_WRITE_PRINCIPALS")? },
             local_principal,
+            metrics: MetricsConfig::from_env(&var, false)?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The adapters around the domain (`scan-failures-domain`): DynamoDB ([`dynamo`]), EventBridge
 //! ([`eventbridge`]), the SDK's configuration ([`sdk`], [`backoff`]), the environment
-//! ([`config`]) and the logs ([`telemetry`]). The functions' `main`s build these once and hand
+//! ([`config`]), the logs ([`telemetry`]) and the metrics in them ([`metrics`]). The functions' `main`s build these once and hand
 //! them to their handlers.
 
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
@@ -10,5 +10,6 @@ pub mod backoff;
 pub mod config;
 pub mod dynamo;
 pub mod eventbridge;
+pub mod metrics;
 pub mod sdk;
 pub mod telemetry;

@@ -63,6 +63,16 @@ pub struct RestampProgress {
     /// Where the next run continues (the `byTime` index key of the last group read).
     #[serde(skip)]
     pub cursor: Option<Item>,
+    /// What the run that returned this progress did (not stored: each run starts at zero).
+    #[serde(skip)]
+    pub this_run: RunCounts,
+}
+
+/// Groups one re-stamp run read and changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub examined: u64,
+    pub restamped: u64,
 }
 
 impl RestampProgress {
@@ -77,6 +87,7 @@ impl RestampProgress {
             started_at: t.clone(),
             updated_at: t,
             cursor: None,
+            this_run: RunCounts::default(),
         }
     }
 
@@ -98,6 +109,7 @@ impl RestampProgress {
             started_at: s("startedAt").unwrap_or_default(),
             updated_at: s("updatedAt").unwrap_or_default(),
             cursor: item.get("cursor").and_then(|v| v.as_m().ok()).cloned(),
+            this_run: RunCounts::default(),
         })
     }
 
@@ -222,8 +234,10 @@ impl<'a> Settings<'a> {
             budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
             for item in &items {
                 progress.examined += 1;
+                progress.this_run.examined += 1;
                 if self.restamp_one(item, retention).await? {
                     progress.restamped += 1;
+                    progress.this_run.restamped += 1;
                 }
             }
             progress.cursor = out.last_evaluated_key;
