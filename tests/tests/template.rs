@@ -7,7 +7,9 @@
 //! whose role may invoke only it; the rules match the contract's and
 //! `scan_failures_domain::event::aws_sources`' detail types and statuses, and route every sample of `events/`
 //! the code stores to exactly one rule; the HTTP API's routes are `api::routes::ROUTES`, all
-//! behind AWS_IAM, and the callers' managed policies cover exactly the routes they should.
+//! behind AWS_IAM, and the callers' managed policies cover exactly the routes they should;
+//! every `ScanFailures` metric of the dashboard and the alarms is one the functions emit, and
+//! every alarm notifies a topic in every variant.
 //!
 //! The evaluator and the comparisons are `integration_tests::cfn` and `integration_tests::cfn::checks`:
 //! each comparison returns the differences as sorted strings and is also run here on a mutated
@@ -20,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ingest::handler::MAX_BATCH_RECORDS;
 use ingest::ACTIONS;
 use integration_tests::cfn::checks::*;
+use integration_tests::cfn::monitoring::*;
 use integration_tests::cfn::*;
 use maintenance::{MaintenanceConfig, DEFAULT_MAX_ITEMS};
 use scan_failures_aws::config::{self as notify_config, NotifyConfig};
@@ -521,7 +524,15 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
     // Ingest: checked per variant below. Api: the variables ApiConfig::from_env reads.
     assert_eq!(
         names(API),
-        ["ADMIN_VIEW_PRINCIPALS", "ADMIN_WRITE_PRINCIPALS", "RETENTION_DAYS", "SDK_ATTEMPT_TIMEOUT_MS", "TABLE_NAME"]
+        [
+            "ADMIN_VIEW_PRINCIPALS",
+            "ADMIN_WRITE_PRINCIPALS",
+            "METRICS",
+            "METRICS_STACK",
+            "RETENTION_DAYS",
+            "SDK_ATTEMPT_TIMEOUT_MS",
+            "TABLE_NAME"
+        ]
             .map(str::to_owned)
             .into_iter()
             .collect::<BTreeSet<_>>()
@@ -834,7 +845,9 @@ fn outputs_name_what_deployers_and_callers_need() {
     let mut wanted: BTreeSet<String> = [
         "AdminEventsAdminPolicyArn",
         "AdminEventsViewPolicyArn",
+        "AlarmTopicArn",
         "ApiUrl",
+        "DashboardUrl",
         "DeadLetterQueueUrl",
         "EventBusArn",
         "EventBusName",
@@ -845,4 +858,119 @@ fn outputs_name_what_deployers_and_callers_need() {
     assert_eq!(outputs(&Variant::of(&t, &[])), wanted);
     wanted.insert("BufferQueueUrl".to_owned());
     assert_eq!(outputs(&Variant::of(&t, &[("BufferedIngest", "true")])), wanted);
+}
+
+// ---------------------------------------------------------------------------------- monitoring
+
+#[test]
+fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit() {
+    let t = template();
+    assert_eq!(unknown_metric_problems(&t), Vec::<String>::new());
+    let shown = dashboard_metrics(&dashboard_body(&t));
+    // What the dashboard must show of the functions' own metrics (AWS's are below).
+    for metric in [
+        "Occurrences [Stack, Reason]",
+        "Occurrences [Stack, Origin]",
+        "NewGroups [Stack]",
+        "Duplicates [Stack]",
+        "Rejected [Stack]",
+        "StoreErrors [Stack]",
+        "Requests [Stack, StatusClass]",
+        "InternalErrors [Stack]",
+        "Latency [Stack]",
+        "ItemsRead [Stack, Route]",
+        "RestampLag [Stack]",
+    ] {
+        assert!(shown.contains(metric), "the dashboard does not show {metric}: {shown:?}");
+    }
+    let text = dashboard_body(&t).to_string();
+    for aws in ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "\"5xx\"", "\"Throttles\"", "\"Duration\""] {
+        assert!(text.contains(aws), "the dashboard does not show {aws}");
+    }
+    for function in ["IngestFunction", "ApiFunction", "MaintenanceFunction"] {
+        assert_eq!(text.matches(&format!("\"{function}\"")).count(), 3, "errors, throttles and duration of {function}");
+    }
+    assert_eq!(
+        alarm_metrics(&t),
+        ["InternalErrors [Stack]", "Occurrences [Stack]"].map(str::to_owned).into_iter().collect::<BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn metric_check_reports_a_renamed_dashboard_metric_and_an_alarm_on_a_dimension_set_never_published() {
+    let mut t = template();
+    let body = &mut t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+    *body = json!(body.as_str().unwrap_or_default().replace("\"NewGroups\"", "\"NewGroup\"").replace(
+        "{ScanFailures,Stack,Reason} MetricName=\\\"Occurrences\\\"",
+        "{ScanFailures,Stack,Cluster} MetricName=\\\"Occurrences\\\""
+    ));
+    t["Resources"]["ApiInternalErrorsAlarm"]["Properties"]["Dimensions"]
+        .as_array_mut()
+        .expect("Dimensions")
+        .push(json!({"Name": "Route", "Value": "GET /v1/administration/events"}));
+    assert_eq!(
+        unknown_metric_problems(&t),
+        [
+            "dashboard: NewGroup [Stack] is not emitted",
+            "dashboard: Occurrences [Stack, Cluster] is not emitted",
+            "alarm: InternalErrors [Stack, Route] is not emitted",
+        ]
+    );
+}
+
+/// The variants of [`variants`], each with an alarm topic given and created, with and without
+/// an email.
+fn alarm_variants(t: &Value) -> Vec<Variant> {
+    let mut out = Vec::new();
+    for base in variants(t) {
+        for (topic, email) in [("", ""), ("", "ops@example.com"), ("arn:aws:sns:us-east-1:111122223333:ops", "")] {
+            let mut v = base.clone();
+            v.params.insert("AlarmTopicArn".to_owned(), topic.to_owned());
+            v.params.insert("AlarmEmail".to_owned(), email.to_owned());
+            v.label = format!("{} AlarmTopicArn={topic:?} AlarmEmail={email:?}", v.label);
+            out.push(v);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_alarm_notifies_a_topic_whatever_the_parameters_and_a_created_topic_is_encrypted() {
+    let t = template();
+    for variant in alarm_variants(&t) {
+        assert_eq!(alarm_action_problems(&t, &variant), Vec::<String>::new());
+        let r = resolve(&t, &variant);
+        let created = r["Resources"].get("AlarmTopic");
+        assert_eq!(created.is_some(), variant.is("AlarmTopicArn", ""), "{}", variant.label);
+        if let Some(topic) = created {
+            assert_eq!(topic["Properties"]["KmsMasterKeyId"], json!({"Ref": "AlarmTopicKey"}), "{}", variant.label);
+        }
+        let subscribed = r["Resources"].get("AlarmEmailSubscription").map(|s| &s["Properties"]["Endpoint"]);
+        let expected = (!variant.is("AlarmEmail", "") && created.is_some()).then(|| json!({"Ref": "AlarmEmail"}));
+        assert_eq!(subscribed, expected.as_ref(), "{}", variant.label);
+    }
+    let alarms = ["HttpApi5xxAlarm", "ApiInternalErrorsAlarm", "OccurrencesAnomalyAlarm"];
+    for alarm in alarms {
+        assert_eq!(resource(&t, alarm)["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
+    }
+    let anomaly = &resource(&t, "OccurrencesAnomalyAlarm")["Properties"];
+    assert_eq!(
+        (&anomaly["ThresholdMetricId"], &anomaly["ComparisonOperator"], &anomaly["Metrics"][1]["Expression"]),
+        (&json!("band"), &json!("GreaterThanUpperThreshold"), &json!("ANOMALY_DETECTION_BAND(stored, 3)"))
+    );
+}
+
+#[test]
+fn alarm_action_check_reports_an_alarm_without_action_and_one_notifying_a_topic_the_variant_lacks() {
+    let mut t = template();
+    t["Resources"]["HttpApi5xxAlarm"]["Properties"].as_object_mut().expect("Properties").remove("AlarmActions");
+    t["Resources"]["ApiInternalErrorsAlarm"]["Properties"]["AlarmActions"] = json!([{"Ref": "AlarmTopic"}]);
+    let given = Variant::of(&t, &[("AlarmTopicArn", "arn:aws:sns:us-east-1:111122223333:ops")]);
+    assert_eq!(
+        alarm_action_problems(&t, &given),
+        [
+            "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: ApiInternalErrorsAlarm notifies AlarmTopic, which this variant does not have",
+            "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: HttpApi5xxAlarm has no action",
+        ]
+    );
 }

@@ -536,6 +536,8 @@ pub fn config_value(name: &str) -> &'static str {
     match name {
         "NOTIFY_THRESHOLDS" => "10,100",
         "SDK_ATTEMPT_TIMEOUT_MS" => "2000",
+        "METRICS" => "on",
+        "METRICS_BY_REASON" => "true",
         _ => "7",
     }
 }
@@ -721,10 +723,9 @@ pub fn alarm_problems(t: &Value) -> Vec<String> {
         if r["Type"] != "AWS::CloudWatch::Alarm" || p["Namespace"] != "AWS/Lambda" {
             continue;
         }
-        let sound = p["Statistic"] == "Sum"
-            && p["Threshold"] == 0
-            && p["ComparisonOperator"] == "GreaterThanThreshold"
-            && p["AlarmActions"] == json!({ "Fn::If": ["HasAlarmTopic", [{ "Ref": "AlarmTopicArn" }], no_value()] });
+        // Where the alarm goes: `monitoring::alarm_action_problems`.
+        let sound =
+            p["Statistic"] == "Sum" && p["Threshold"] == 0 && p["ComparisonOperator"] == "GreaterThanThreshold";
         for dimension in list(&p["Dimensions"]).into_iter().filter(|d| d["Name"] == "FunctionName" && sound) {
             found.insert((render(&dimension["Value"]), render(&p["MetricName"])));
         }

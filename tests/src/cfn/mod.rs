@@ -12,6 +12,7 @@
 //! the tests that show a check reports exactly a mutation.
 
 pub mod checks;
+pub mod monitoring;
 
 use std::collections::{BTreeMap, BTreeSet};
 
