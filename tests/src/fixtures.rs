@@ -153,3 +153,12 @@ pub fn synthetic_group_of(
     }
     group
 }
+
+/// A sample sent as if it happened now, so it is inside the retention window whatever the date.
+pub fn as_of_now(mut event: Value) -> Value {
+    event["time"] = Value::from(time_fmt::format(OffsetDateTime::now_utc()));
+    if let Some(d) = event["detail"].as_object_mut() {
+        d.remove("occurredAt");
+    }
+    event
+}

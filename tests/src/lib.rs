@@ -10,16 +10,18 @@
 //! - [`bus`]: moto's EventBridge with the template's rules, the buffer queue and a poller that
 //!   delivers it to the ingest function as Lambda's SQS event source mapping does.
 //! - [`cli`]: the `scanfail` binary run with a clean environment.
+//! - [`emf`]: the Embedded Metric Format specification's rules, to check the functions' metric lines.
 //! - [`cfn`]: the CloudFormation evaluator and the template-against-code comparisons of
 //!   `tests/template.rs`.
 //!
-//! Everything but [`bus`], [`cli`] and [`cfn`] is also exported at the crate root. A missing tool fails the test with
+//! Everything but [`bus`], [`cli`], [`emf`] and [`cfn`] is also exported at the crate root. A missing tool fails the test with
 //! the command that installs it; nothing is skipped.
 
 pub mod api_client;
 pub mod bus;
 pub mod cfn;
 pub mod cli;
+pub mod emf;
 pub mod fixtures;
 pub mod lambda;
 pub mod net;

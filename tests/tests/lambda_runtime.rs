@@ -1,7 +1,7 @@
 //! The built `ingest` binary driven through the real Lambda runtime path: `cargo lambda watch`
 //! serves the runtime API it polls, `cargo lambda invoke` sends the events.
 
-use integration_tests::{fresh_store, repo_root, samples, Watch};
+use integration_tests::{as_of_now, fresh_store, repo_root, samples, Watch};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -34,15 +34,6 @@ async fn the_ingest_binary_stores_samples_and_rejects_bad_events_through_cargo_l
     let mut fresh = as_of_now(samples("ingest-05")[0].1.clone());
     fresh["id"] = Value::from("after-the-rejection");
     assert_eq!(watch.invoke(&fresh).unwrap()["result"], "updated");
-}
-
-/// A sample sent as if it happened now, so it is inside the retention window whatever the date.
-fn as_of_now(mut event: Value) -> Value {
-    event["time"] = Value::from(scan_failures_domain::time_fmt::format(time::OffsetDateTime::now_utc()));
-    if let Some(d) = event["detail"].as_object_mut() {
-        d.remove("occurredAt");
-    }
-    event
 }
 
 fn fixture(name: &str) -> Value {

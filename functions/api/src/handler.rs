@@ -216,6 +216,7 @@ impl Api {
                 let retention = self.current_retention().await?;
                 let page = self.store.reader().list(&list, now, retention).await.map_err(query_problem)?;
                 seen.read = Some(page.stats);
+                log_cost(route.action, &page.stats, page.groups.len() as u64);
                 let events: Vec<AdministrationEvent> = page
                     .groups
                     .iter()
@@ -234,6 +235,7 @@ impl Api {
                 let (count, stats) =
                     self.store.reader().count(&filters, now, retention).await.map_err(query_problem)?;
                 seen.read = Some(stats);
+                log_cost(route.action, &stats, count);
                 Ok(json!({"count": count}))
             }
             Action::Summary => {

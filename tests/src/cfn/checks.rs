@@ -20,7 +20,7 @@ use scan_failures_domain::group::notification as notify;
 use scan_failures_http::auth::Permission;
 use serde_json::{json, Map, Value};
 
-use super::{differences, items, list, no_value, render, resolve, resource, routed_by, scalar, Variant};
+use super::{differences, items, list, render, resolve, resource, routed_by, scalar, Variant};
 
 pub const INGEST: &str = "IngestFunction";
 pub const API: &str = "ApiFunction";
