@@ -12,10 +12,33 @@ use serde_json::Value;
 
 /// CloudWatch's metric units (`MetricDatum.Unit`).
 pub const UNITS: [&str; 27] = [
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits",
-    "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second", "Kilobytes/Second",
-    "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second",
-    "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 ];
 
 /// Every way `doc` departs from the specification (empty: a valid EMF document).
@@ -26,7 +49,7 @@ pub fn spec_violations(doc: &Value) -> Vec<String> {
         return vec!["_aws is missing or not an object".to_owned()];
     };
     only(aws, &["Timestamp", "CloudWatchMetrics"], "_aws", &mut out);
-    if !aws.get("Timestamp").is_some_and(|t| t.as_u64().is_some()) {
+    if aws.get("Timestamp").is_none_or(|t| t.as_u64().is_none()) {
         out.push("_aws.Timestamp is not a whole number of milliseconds".to_owned());
     }
     let Some(directives) = aws.get("CloudWatchMetrics").and_then(Value::as_array) else {
@@ -110,10 +133,7 @@ fn only(object: &serde_json::Map<String, Value>, allowed: &[&str], at: &str, out
 
 /// The EMF documents among a function's log lines (the lines with an `_aws` member).
 pub fn documents(log: &str) -> Vec<Value> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("_aws").is_some())
-        .collect()
+    log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("_aws").is_some()).collect()
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 //! checked against the specification's structure (`integration_tests::emf`) and compared
 //! whole.
 
+use std::collections::BTreeMap;
+
 use integration_tests::emf::{documents, spec_violations};
 use integration_tests::{as_of_now, fresh_store, repo_root, samples, unique_name, Watch};
+use scan_failures_aws::metrics::emf::Metric;
 use serde_json::{json, Value};
 
 /// The totals document of one ingest invocation (the order of the code's metric list).
@@ -54,7 +57,9 @@ fn logged_costs(log: &str, event_id: &str) -> Vec<[(&'static str, Value); 2]> {
     log.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["fields"]["event_id"] == event_id && l["fields"]["message"] == "event processed")
-        .map(|l| [("DynamoDBRequests", l["fields"]["requests"].clone()), ("WriteCapacityUnits", whole(&l["fields"]["wcu"]))])
+        .map(|l| {
+            [("DynamoDBRequests", l["fields"]["requests"].clone()), ("WriteCapacityUnits", whole(&l["fields"]["wcu"]))]
+        })
         .collect()
 }
 
@@ -178,4 +183,51 @@ async fn a_known_sequence_writes_exactly_these_emf_documents_through_the_runtime
 
 fn now_ms() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or_default()
+}
+
+/// `name -> (unit, "Stack,Reason; ...")` of every metric the functions declare, dimension sets
+/// of one name merged in declaration order.
+fn declared() -> BTreeMap<String, (String, Vec<String>)> {
+    let mut out: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    let all: Vec<&Metric> = ingest::metrics::METRICS
+        .iter()
+        .chain(api::metrics::METRICS)
+        .chain(maintenance::metrics::METRICS)
+        .copied()
+        .collect();
+    for m in all {
+        let entry = out.entry(m.name.to_owned()).or_insert_with(|| (m.unit.as_str().to_owned(), Vec::new()));
+        for set in m.dimensions {
+            let set = set.join(",");
+            if !entry.1.contains(&set) {
+                entry.1.push(set);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_lists_every_metric_with_its_unit_and_dimension_sets() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = readme.split("\n## Monitoring\n").nth(1).and_then(|s| s.split("\n## ").next()).unwrap_or_default();
+    let listed: BTreeMap<String, (String, Vec<String>)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let sets = cells[3].split(';').map(|s| s.trim().trim_matches('`').to_owned()).collect();
+            (cells[1].trim_matches('`').to_owned(), (cells[2].to_owned(), sets))
+        })
+        .collect();
+    let mut code = declared();
+    // The breakdown without the reason set is a subset of the one with it.
+    if let Some((_, sets)) = code.get_mut("Occurrences") {
+        sets.sort();
+    }
+    let mut listed = listed;
+    if let Some((_, sets)) = listed.get_mut("Occurrences") {
+        sets.sort();
+    }
+    assert_eq!(listed, code);
 }

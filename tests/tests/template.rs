@@ -533,9 +533,9 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
             "SDK_ATTEMPT_TIMEOUT_MS",
             "TABLE_NAME"
         ]
-            .map(str::to_owned)
-            .into_iter()
-            .collect::<BTreeSet<_>>()
+        .map(str::to_owned)
+        .into_iter()
+        .collect::<BTreeSet<_>>()
     );
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap();
     assert!(!text.contains("LOCAL_PRINCIPAL"), "the template must never set LOCAL_PRINCIPAL");
@@ -884,7 +884,13 @@ fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit()
         assert!(shown.contains(metric), "the dashboard does not show {metric}: {shown:?}");
     }
     let text = dashboard_body(&t).to_string();
-    for aws in ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "\"5xx\"", "\"Throttles\"", "\"Duration\""] {
+    for aws in [
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "\"5xx\"",
+        "\"Throttles\"",
+        "\"Duration\"",
+    ] {
         assert!(text.contains(aws), "the dashboard does not show {aws}");
     }
     for function in ["IngestFunction", "ApiFunction", "MaintenanceFunction"] {

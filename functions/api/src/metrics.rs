@@ -133,12 +133,13 @@ mod tests {
 
     #[test]
     fn an_unmatched_request_and_an_internal_error_keep_to_the_closed_dimension_values() {
-        let missed = Served { request_id: "", route: None, status: 404, latency: Duration::ZERO, read: None }.document(&config(), at());
+        let missed = Served { request_id: "", route: None, status: 404, latency: Duration::ZERO, read: None }
+            .document(&config(), at());
         let json = missed.to_json();
         assert_eq!((json["Route"].as_str(), json["StatusClass"].as_str()), (Some("unmatched"), Some("4xx")));
         assert!(json.get("ItemsRead").is_none(), "{json}");
-        let failed =
-            Served { request_id: "", route: ROUTES.first(), status: 500, latency: Duration::ZERO, read: None }.document(&config(), at());
+        let failed = Served { request_id: "", route: ROUTES.first(), status: 500, latency: Duration::ZERO, read: None }
+            .document(&config(), at());
         let json = failed.to_json();
         assert_eq!((json["StatusClass"].as_str(), json["InternalErrors"].as_u64()), (Some("5xx"), Some(1)));
     }

@@ -32,7 +32,11 @@ count!(DUPLICATES, "Duplicates", "redelivered envelopes recognised and not count
 count!(REJECTED, "Rejected", "messages refused as invalid (reported failed: retried, then dead-lettered)");
 count!(IGNORED_SUCCESS, "IgnoredSuccess", "successful scans acknowledged, never stored");
 count!(IGNORED_EXPIRED, "IgnoredExpired", "failures older than the retention window, not stored");
-count!(IGNORED_NOT_A_FAILURE, "IgnoredNotAFailure", "AWS scan statuses that are not failures, or resources out of scope");
+count!(
+    IGNORED_NOT_A_FAILURE,
+    "IgnoredNotAFailure",
+    "AWS scan statuses that are not failures, or resources out of scope"
+);
 count!(STORE_ERRORS, "StoreErrors", "messages whose group write failed (reported failed, retried)");
 count!(DYNAMODB_REQUESTS, "DynamoDBRequests", "DynamoDB requests of the group writes");
 count!(NOTIFICATIONS_PUBLISHED, "NotificationsPublished", "transitions EventBridge accepted");
@@ -210,16 +214,24 @@ mod tests {
 
     #[test]
     fn an_invocation_is_one_totals_document_and_one_per_reason_origin_and_operation_stored() {
-        let docs: Vec<serde_json::Value> = tally().documents(&config(true), at()).iter().map(Document::to_json).collect();
+        let docs: Vec<serde_json::Value> =
+            tally().documents(&config(true), at()).iter().map(Document::to_json).collect();
         assert_eq!(docs.len(), 3);
         let totals = &docs[0];
         assert_eq!(totals["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Stack"]]));
-        let values: Vec<(&str, serde_json::Value)> =
-            ["Occurrences", "NewGroups", "Duplicates", "Rejected", "StoreErrors", "DynamoDBRequests", "WriteCapacityUnits"]
-                .into_iter()
-                .chain(["NotificationsPublished", "OutboxPending", "SqsBatchSize", "SqsMessagesFailed"])
-                .map(|n| (n, totals[n].clone()))
-                .collect();
+        let values: Vec<(&str, serde_json::Value)> = [
+            "Occurrences",
+            "NewGroups",
+            "Duplicates",
+            "Rejected",
+            "StoreErrors",
+            "DynamoDBRequests",
+            "WriteCapacityUnits",
+        ]
+        .into_iter()
+        .chain(["NotificationsPublished", "OutboxPending", "SqsBatchSize", "SqsMessagesFailed"])
+        .map(|n| (n, totals[n].clone()))
+        .collect();
         assert_eq!(
             values,
             [

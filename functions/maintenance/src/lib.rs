@@ -45,11 +45,10 @@ pub struct MaintenanceConfig {
 
 impl MaintenanceConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let ingest =
-            scan_failures_aws::config::IngestConfig::from_env(
-                // No notifications and no reason breakdown here.
-                |k| if k.starts_with("NOTIFY_") || k == "METRICS_BY_REASON" { None } else { var(k) },
-            )?;
+        let ingest = scan_failures_aws::config::IngestConfig::from_env(
+            // No notifications and no reason breakdown here.
+            |k| if k.starts_with("NOTIFY_") || k == "METRICS_BY_REASON" { None } else { var(k) },
+        )?;
         let max_items = match var("RESTAMP_MAX_ITEMS") {
             None => DEFAULT_MAX_ITEMS,
             Some(raw) => {

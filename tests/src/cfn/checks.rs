@@ -724,8 +724,7 @@ pub fn alarm_problems(t: &Value) -> Vec<String> {
             continue;
         }
         // Where the alarm goes: `monitoring::alarm_action_problems`.
-        let sound =
-            p["Statistic"] == "Sum" && p["Threshold"] == 0 && p["ComparisonOperator"] == "GreaterThanThreshold";
+        let sound = p["Statistic"] == "Sum" && p["Threshold"] == 0 && p["ComparisonOperator"] == "GreaterThanThreshold";
         for dimension in list(&p["Dimensions"]).into_iter().filter(|d| d["Name"] == "FunctionName" && sound) {
             found.insert((render(&dimension["Value"]), render(&p["MetricName"])));
         }

@@ -12,8 +12,12 @@ use super::{items, list, render, resolve, scalar, Variant};
 
 /// `Name [Dim, Dim]` of every metric and dimension set the functions emit.
 pub fn emitted_metrics() -> BTreeSet<String> {
-    let all: Vec<&Metric> =
-        ingest::metrics::METRICS.iter().chain(api::metrics::METRICS).chain(maintenance::metrics::METRICS).copied().collect();
+    let all: Vec<&Metric> = ingest::metrics::METRICS
+        .iter()
+        .chain(api::metrics::METRICS)
+        .chain(maintenance::metrics::METRICS)
+        .copied()
+        .collect();
     all.iter().flat_map(|m| m.dimensions.iter().map(move |set| fact(m.name, set.iter().copied()))).collect()
 }
 
@@ -103,17 +107,14 @@ pub fn unknown_metric_problems(t: &Value) -> Vec<String> {
         .filter(|m| !emitted.contains(m))
         .map(|m| format!("dashboard: {m} is not emitted"))
         .collect();
-    out.extend(alarm_metrics(t).into_iter().filter(|m| !emitted.contains(m)).map(|m| format!("alarm: {m} is not emitted")));
+    out.extend(
+        alarm_metrics(t).into_iter().filter(|m| !emitted.contains(m)).map(|m| format!("alarm: {m} is not emitted")),
+    );
     out
 }
 
 fn alarms(t: &Value) -> Vec<(&String, &Value)> {
-    t["Resources"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
-        .collect()
+    t["Resources"].as_object().into_iter().flatten().filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm").collect()
 }
 
 /// Alarms that notify nobody in `variant`: no action, or an action that is neither the given
@@ -135,7 +136,11 @@ pub fn alarm_action_problems(t: &Value, variant: &Variant) -> Vec<String> {
                 _ => false,
             };
             if !reaches {
-                out.push(format!("{}: {id} notifies {}, which this variant does not have", variant.label, render(action)));
+                out.push(format!(
+                    "{}: {id} notifies {}, which this variant does not have",
+                    variant.label,
+                    render(action)
+                ));
             }
         }
     }

@@ -75,7 +75,8 @@ impl Document {
     /// A document for `stack` at `at`.
     pub fn new(stack: &str, at: OffsetDateTime) -> Self {
         let timestamp_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
-        Self { timestamp_ms, dimensions: Vec::new(), values: Vec::new(), properties: Vec::new() }.dimension(STACK, stack)
+        Self { timestamp_ms, dimensions: Vec::new(), values: Vec::new(), properties: Vec::new() }
+            .dimension(STACK, stack)
     }
 
     /// Sets a dimension's value (bounded to what CloudWatch accepts; an empty value, which
@@ -127,9 +128,10 @@ impl Document {
         }
         for (metric, value) in &self.values {
             let definition = serde_json::json!({"Name": metric.name, "Unit": metric.unit.as_str()});
-            match directives.iter_mut().find(|(d, defs)| {
-                *d == metric.dimensions && defs.len() < limits::METRICS_PER_DIRECTIVE
-            }) {
+            match directives
+                .iter_mut()
+                .find(|(d, defs)| *d == metric.dimensions && defs.len() < limits::METRICS_PER_DIRECTIVE)
+            {
                 Some((_, defs)) => defs.push(definition),
                 None => directives.push((metric.dimensions, vec![definition])),
             }
@@ -161,8 +163,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    static STORED: Metric =
-        Metric { name: "Occurrences", unit: Unit::Count, dimensions: &[&["Stack"]], help: "" };
+    static STORED: Metric = Metric { name: "Occurrences", unit: Unit::Count, dimensions: &[&["Stack"]], help: "" };
     static BY_REASON: Metric = Metric {
         name: "OccurrencesByReason",
         unit: Unit::Count,
