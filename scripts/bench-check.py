@@ -440,6 +440,20 @@ def detail_tables(results: dict) -> list[str]:
             out += ["", "Start-up steps of `main`, replayed in a fresh process (`bench startup-probe`, median of "
                     f"{len(d.get('cold_start', [{}])[0:1]) and d['cold_start'][0].get('runs', '')} runs, ms):", ""]
             out += table(["step", "ms"], [[k, fmt(v)] for k, v in sorted(probe.items())]) + [""]
+    if "metrics-cost" in parts:
+        d = parts["metrics-cost"]["details"].get("metrics_cost", {})
+        cpu = d.get("cpu_per_event_us", {})
+        out += ["### What the metrics (EMF lines) cost", "",
+                f"Ingest direct path, {d.get('events_per_run', 0):,} events per run, METRICS=on and off alternating "
+                f"in {d.get('rounds', 0)} rounds; CPU per event from `/proc` (user + system, every thread):", ""]
+        out += table(["round", "on µs", "off µs", "on / off"],
+                     [[str(i + 1), fmt(on), fmt(off), fmt(r)] for i, (on, off, r)
+                      in enumerate(zip(cpu.get("on", []), cpu.get("off", []), d.get("ratios", [])))]
+                     + [["median", f("metrics.ingest.cpu_per_event_on_us"), f("metrics.ingest.cpu_per_event_off_us"),
+                         f("metrics.ingest.cpu_on_vs_off")]])
+        out += ["", "Cold start, exec → first response p50 with metrics / without (same rounds, table above): "
+                f"ingest {f('cold.ingest.metrics_on_vs_off_first_response')}, "
+                f"api {f('cold.api.metrics_on_vs_off_first_response')}.", ""]
     if "sizes" in parts:
         out += ["### Bootstrap sizes", ""]
         out += table(["function", "arch", "source", "bootstrap bytes", "zip bytes", "stripped", "built"],

@@ -1,7 +1,9 @@
 //! Cold start (`cold-start`): from the exec of a release function binary to its first
 //! `GET /runtime/invocation/next` on the local Runtime API, and to its first response, 20 runs
 //! per function, interleaved with the `rt-baseline` binary (the floor of this machine), so the
-//! figure checked is a ratio measured in the same run.
+//! figure checked is a ratio measured in the same run. Each function also runs with
+//! `METRICS=off` in the same rounds (`ingest-metrics-off`, `api-metrics-off`): the cost of its
+//! metrics on the cold start.
 //!
 //! `startup-probe` replays each step of the functions' `main` (tokio runtime, logging,
 //! configuration, `scan_failures_aws::sdk::load`, the DynamoDB client, the first and second
@@ -135,10 +137,16 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     let api_env = vec![("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned())];
     let ip = ingest_payload.clone();
     let lp = Arc::clone(&list);
+    let (ip_off, lp_off) = (ingest_payload.clone(), Arc::clone(&list));
+    let off = || vec![("METRICS", "off".to_owned())];
+    let api_off: Vec<(&'static str, String)> = api_env.iter().cloned().chain(off()).collect();
     let mut targets = vec![
         target("baseline", function::binary("rt-baseline"), vec![], Box::new(|_| Arc::new(b"{}".to_vec()))),
         target("ingest", function::binary("ingest"), vec![], Box::new(ip)),
         target("api", function::binary("api"), api_env.clone(), Box::new(move |_| Arc::clone(&lp))),
+        // The same binaries without metrics, in the same rounds: what emitting them costs.
+        target("ingest-metrics-off", function::binary("ingest"), off(), Box::new(ip_off)),
+        target("api-metrics-off", function::binary("api"), api_off, Box::new(move |_| Arc::clone(&lp_off))),
     ];
     if let Some((label, dir)) = &variant {
         let lp = Arc::clone(&list);
@@ -198,6 +206,16 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
             "peak_rss_after_first_invocation_kib": percentile(&t.rss_kib, 50.0),
             "runs": t.first_poll.len(),
         }));
+    }
+    let first_response =
+        |key: &str| targets.iter().find(|t| t.key == key).map_or(0.0, |t| percentile(&t.first_response, 50.0));
+    for k in ["ingest", "api"] {
+        f.add(
+            &format!("cold.{k}.metrics_on_vs_off_first_response"),
+            first_response(k) / first_response(&format!("{k}-metrics-off")),
+            "ratio",
+            &format!("cold start {k}: exec → first response p50 with metrics / without, same run"),
+        );
     }
     f.detail("cold_start", Value::Array(detail));
     f.detail("startup_probe", probe_all(&env));

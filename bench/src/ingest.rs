@@ -97,12 +97,12 @@ fn sqs_record(i: usize, body: &Value) -> Value {
 }
 
 /// Function processes polling one local Runtime API, on a fresh table behind the proxy.
-struct Fleet {
-    api: RuntimeApi,
-    functions: Vec<Function>,
+pub(crate) struct Fleet {
+    pub api: RuntimeApi,
+    pub functions: Vec<Function>,
 }
 
-fn start_fleet(name: &str, n: usize, env: &[(&str, String)], logs: &Path) -> Fleet {
+pub(crate) fn start_fleet(name: &str, n: usize, env: &[(&str, String)], logs: &Path) -> Fleet {
     let api = RuntimeApi::start("ingest").unwrap_or_else(|e| panic!("runtime api: {e}"));
     let mut env = env.to_vec();
     env.extend(function::runtime_env("ingest", &api.address()));
@@ -120,15 +120,15 @@ fn start_fleet(name: &str, n: usize, env: &[(&str, String)], logs: &Path) -> Fle
     Fleet { api, functions }
 }
 
-struct Run {
-    wall: Duration,
-    latencies_ms: Vec<f64>,
-    errors: BTreeMap<String, usize>,
-    first_error: Option<String>,
+pub(crate) struct Run {
+    pub wall: Duration,
+    pub latencies_ms: Vec<f64>,
+    pub errors: BTreeMap<String, usize>,
+    pub first_error: Option<String>,
 }
 
 /// Sends `payloads` from `senders` threads, each waiting for its reply before the next.
-fn drive(api: &RuntimeApi, payloads: &[Arc<Vec<u8>>], senders: usize) -> Run {
+pub(crate) fn drive(api: &RuntimeApi, payloads: &[Arc<Vec<u8>>], senders: usize) -> Run {
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(payloads.len()));
     let errors = Mutex::new(BTreeMap::<String, usize>::new());

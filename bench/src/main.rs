@@ -7,6 +7,7 @@
 //! bench ingest-e2e   [--out FILE] [--logs DIR]
 //! bench cold-start   [--out FILE] [--logs DIR] [--variant LABEL=BIN_DIR]
 //! bench query        [--out FILE] [--logs DIR] [--sizes 1000,10000,100000]
+//! bench metrics-cost [--out FILE] [--logs DIR]
 //! bench startup-probe            (one replay of the functions' start-up, for cold-start)
 //! ```
 //!
@@ -17,6 +18,7 @@ mod cold_start;
 mod function;
 mod http;
 mod ingest;
+mod metrics_cost;
 mod proxy;
 mod query;
 mod report;
@@ -26,7 +28,7 @@ use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|startup-probe> [--out FILE] [--logs DIR] \
+        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|metrics-cost|startup-probe> [--out FILE] [--logs DIR] \
          [--sizes N,N,..] [--variant LABEL=BIN_DIR]"
     );
     std::process::exit(2)
@@ -59,6 +61,7 @@ fn main() {
         "ingest-e2e" => ingest::e2e(&out, &logs),
         "cold-start" => cold_start::run(&out, &logs, variant),
         "query" => query::run(&out, &logs, &sizes),
+        "metrics-cost" => metrics_cost::run(&out, &logs),
         "startup-probe" => cold_start::probe(),
         _ => usage(),
     }
