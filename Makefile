@@ -66,7 +66,7 @@ schemathesis: tools
 # release build under the shared cargo lock), writing bench/results.json and the results tables
 # of BENCHMARKS.md; `bench-check`: the last results against bench/budgets.toml (non-zero past a
 # strict budget), and the check's own self-test.
-.PHONY: bench bench-check
+.PHONY: bench bench-check profile
 
 # `build` first: the size budget is read from the deployable arm64 packages it writes.
 bench: tools build-functions
@@ -75,3 +75,7 @@ bench: tools build-functions
 bench-check:
 	python3 scripts/bench-check.py --self-test
 	python3 scripts/bench-check.py
+
+# Where the functions' CPU goes: perf over one round of `bench process-cpu` (scripts/profile.sh).
+profile: tools
+	bash scripts/profile.sh

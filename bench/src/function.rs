@@ -37,9 +37,18 @@ pub struct Function {
 impl Function {
     /// Starts `binary` with a clean environment plus `env`; stdout and stderr go to `log`.
     pub fn spawn(binary: &Path, env: &[(&str, String)], log: &Path) -> Self {
+        Self::spawn_with(binary, &[], None, env, log)
+    }
+
+    /// [`Self::spawn`] with arguments and a working directory (an interpreter and its module).
+    pub fn spawn_with(binary: &Path, args: &[&str], dir: Option<&Path>, env: &[(&str, String)], log: &Path) -> Self {
         let out = File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let mut cmd = Command::new(binary);
+        cmd.args(args);
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
         for (k, v) in env {
             cmd.env(k, v);

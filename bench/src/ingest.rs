@@ -81,7 +81,7 @@ pub fn group_of(workload: &str, i: usize) -> usize {
     }
 }
 
-fn sqs_record(i: usize, body: &Value) -> Value {
+pub(crate) fn sqs_record(i: usize, body: &Value) -> Value {
     json!({
         "messageId": format!("00000000-0000-4000-8000-{i:012}"),
         "receiptHandle": format!("handle-{i}"),

@@ -8,6 +8,7 @@
 //! bench cold-start   [--out FILE] [--logs DIR] [--variant LABEL=BIN_DIR]
 //! bench query        [--out FILE] [--logs DIR] [--sizes 1000,10000,100000]
 //! bench metrics-cost [--out FILE] [--logs DIR]
+//! bench process-cpu  [--out FILE] [--logs DIR]
 //! bench startup-probe            (one replay of the functions' start-up, for cold-start)
 //! ```
 //!
@@ -19,6 +20,8 @@ mod function;
 mod http;
 mod ingest;
 mod metrics_cost;
+mod process;
+mod process_cpu;
 mod proxy;
 mod query;
 mod report;
@@ -28,7 +31,7 @@ use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|metrics-cost|startup-probe> [--out FILE] [--logs DIR] \
+        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
          [--sizes N,N,..] [--variant LABEL=BIN_DIR]"
     );
     std::process::exit(2)
@@ -62,6 +65,7 @@ fn main() {
         "cold-start" => cold_start::run(&out, &logs, variant),
         "query" => query::run(&out, &logs, &sizes),
         "metrics-cost" => metrics_cost::run(&out, &logs),
+        "process-cpu" => process_cpu::run(&out, &logs),
         "startup-probe" => cold_start::probe(),
         _ => usage(),
     }

