@@ -35,8 +35,8 @@ BENCH_BIN_DIR=target/profiling BENCH_CPU_ROUNDS=1 BENCH_CPU_EVENTS="${PROFILE_EV
 for data in "$OUT"/data/*.data; do
   name=$(basename "$data" .data)
   perf report -i "$data" --no-children --sort dso,symbol --percent-limit 0.5 --stdio 2>/dev/null |
-    grep -v '^$' | head -n 70 >"$OUT/$name.self.txt"
+    grep -v '^$' | head -n 70 >"$OUT/$name.self.txt" || true
   perf report -i "$data" --children --sort symbol --percent-limit 2 --stdio -g none 2>/dev/null |
-    grep -v '^$' | head -n 90 >"$OUT/$name.children.txt"
+    grep -v '^$' | head -n 90 >"$OUT/$name.children.txt" || true
   echo "profile: $OUT/$name.self.txt, $OUT/$name.children.txt"
 done

@@ -96,7 +96,10 @@ pub fn run(out: &Path, logs: &Path) {
             let text = std::fs::read_to_string(&m.log).unwrap_or_default();
             lines[v] += text.lines().filter(|l| l.contains("\"_aws\"")).count();
             per_event_us[v].push(m.cpu_us_per_invocation());
-            eprintln!("bench: metrics-cost: round {round}, METRICS={setting}: {:.1} µs CPU per event", m.cpu_us_per_invocation());
+            eprintln!(
+                "bench: metrics-cost: round {round}, METRICS={setting}: {:.1} µs CPU per event",
+                m.cpu_us_per_invocation()
+            );
             rt.block_on(stack::drop_table(&store));
         }
     }
@@ -105,15 +108,30 @@ pub fn run(out: &Path, logs: &Path) {
     assert!(lines[0] >= ROUNDS * events() && lines[1] == 0, "EMF lines: on {}, off {}", lines[0], lines[1]);
     let emit_ns = emit_ns_per_event(logs);
     let mut f = Figures::default();
-    f.add("metrics.ingest.emit_us_per_event", emit_ns / 1000.0, "µs", "ingest: what emitting the metrics of a direct-path event takes, in-process");
+    f.add(
+        "metrics.ingest.emit_us_per_event",
+        emit_ns / 1000.0,
+        "µs",
+        "ingest: what emitting the metrics of a direct-path event takes, in-process",
+    );
     f.add(
         "metrics.ingest.emit_share_of_event_cpu",
         emit_ns / 1000.0 / off,
         "ratio",
         "ingest: emitting the metrics of an event / the CPU of an event without them, same run",
     );
-    f.add("metrics.ingest.cpu_per_event_on_us", on, "µs", "ingest direct path: CPU per event, METRICS=on (median of 5 runs)");
-    f.add("metrics.ingest.cpu_per_event_off_us", off, "µs", "ingest direct path: CPU per event, METRICS=off (median of 5 runs)");
+    f.add(
+        "metrics.ingest.cpu_per_event_on_us",
+        on,
+        "µs",
+        "ingest direct path: CPU per event, METRICS=on (median of 5 runs)",
+    );
+    f.add(
+        "metrics.ingest.cpu_per_event_off_us",
+        off,
+        "µs",
+        "ingest direct path: CPU per event, METRICS=off (median of 5 runs)",
+    );
     f.add(
         "metrics.ingest.cpu_on_vs_off",
         percentile(&ratios, 50.0),

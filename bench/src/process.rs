@@ -86,7 +86,8 @@ pub fn measure(spec: &Spec, payloads: &[Arc<Vec<u8>>], logs: &Path) -> Measured 
             }
         }
     };
-    let perf = std::env::var_os("BENCH_PERF_DIR").map(|dir| profile(p.pid(), &Path::new(&dir).join(format!("{}.data", spec.label))));
+    let perf = std::env::var_os("BENCH_PERF_DIR")
+        .map(|dir| profile(p.pid(), &Path::new(&dir).join(format!("{}.data", spec.label))));
     let before = p.cpu_seconds().unwrap_or_else(|| panic!("no /proc figures for {}", spec.label));
     let run = drive(&api, payloads, 1);
     let after = p.cpu_seconds().unwrap_or_else(|| panic!("no /proc figures for {}", spec.label));

@@ -37,7 +37,11 @@ fn peer(label: &str, mut env: Vec<(&'static str, String)>) -> Spec {
     // Lambda sets both; boto3 reads this one.
     env.push(("AWS_DEFAULT_REGION", "us-east-1".to_owned()));
     let python = stack::repo_root().join(".tools/peer-venv/bin/python");
-    assert!(python.is_file(), "{} is missing: run `make tools` (scripts/tools.sh installs the peer's venv)", python.display());
+    assert!(
+        python.is_file(),
+        "{} is missing: run `make tools` (scripts/tools.sh installs the peer's venv)",
+        python.display()
+    );
     Spec {
         label: label.to_owned(),
         function: "ingest",
@@ -55,7 +59,8 @@ fn api_request(name: &str, query: &[(&str, &str)]) -> Arc<Vec<u8>> {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let raw: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     r["rawQueryString"] = json!(raw.join("&"));
-    r["queryStringParameters"] = query.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>().into();
+    r["queryStringParameters"] =
+        query.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>().into();
     r["requestContext"]["authorizer"]["iam"]["userArn"] = json!(CALLER);
     Arc::new(r.to_string().into_bytes())
 }
@@ -80,12 +85,23 @@ pub fn run(out: &Path, logs: &Path) {
         let ingest_first = round % 2 == 0;
         for rust in [ingest_first, !ingest_first] {
             let (key, m) = if rust {
-                ("ingest.direct", measure(&Spec::binary(&format!("cpu-ingest-{round}"), "ingest", env(direct_store.table())), &payloads, logs))
+                (
+                    "ingest.direct",
+                    measure(
+                        &Spec::binary(&format!("cpu-ingest-{round}"), "ingest", env(direct_store.table())),
+                        &payloads,
+                        logs,
+                    ),
+                )
             } else {
                 ("peer.direct", measure(&peer(&format!("cpu-peer-{round}"), env(peer_store.table())), &payloads, logs))
             };
             assert_eq!(m.errors, 0, "{key}: {:?}; see {}", m.first_error, m.log.display());
-            eprintln!("bench: process-cpu: round {round}, {key}: {:.0} µs CPU per event, init {:.1} ms", m.cpu_us_per_invocation(), m.init_ms);
+            eprintln!(
+                "bench: process-cpu: round {round}, {key}: {:.0} µs CPU per event, init {:.1} ms",
+                m.cpu_us_per_invocation(),
+                m.init_ms
+            );
             runs.entry(key).or_default().push(m);
         }
         // The buffered path: the same events (new ids) as SQS batches, on a fresh table.
@@ -103,7 +119,11 @@ pub fn run(out: &Path, logs: &Path) {
                 Arc::new(json!({"Records": records}).to_string().into_bytes())
             })
             .collect();
-        let mut m = measure(&Spec::binary(&format!("cpu-ingest-sqs-{round}"), "ingest", env(sqs_store.table())), &batches, logs);
+        let mut m = measure(
+            &Spec::binary(&format!("cpu-ingest-sqs-{round}"), "ingest", env(sqs_store.table())),
+            &batches,
+            logs,
+        );
         assert_eq!(m.errors, 0, "ingest.sqs: {:?}", m.first_error);
         m.invocations = sqs_events.len();
         runs.entry("ingest.sqs").or_default().push(m);
@@ -136,25 +156,62 @@ pub fn run(out: &Path, logs: &Path) {
         ("api.count", "api unfiltered count (100 groups): CPU per request"),
         ("peer.direct", "Python + boto3 peer (awslambdaric), direct path: CPU per event"),
     ] {
-        f.add(&format!("process_cpu.{key}_us"), median(key, Measured::cpu_us_per_invocation), "µs", &format!("{what} (median of {} runs)", rounds()));
+        f.add(
+            &format!("process_cpu.{key}_us"),
+            median(key, Measured::cpu_us_per_invocation),
+            "µs",
+            &format!("{what} (median of {} runs)", rounds()),
+        );
     }
-    f.add("process_cpu.ingest.init_ms", median("ingest.direct", |m| m.init_ms), "ms", "ingest: exec → first poll (median)");
-    f.add("process_cpu.peer.init_ms", median("peer.direct", |m| m.init_ms), "ms", "Python peer: exec → first poll (median)");
-    f.add("process_cpu.peer_vs_ingest_cpu", paired(Measured::cpu_us_per_invocation), "ratio", "peer CPU per event / ingest's, median of the rounds' ratios");
-    f.add("process_cpu.peer_vs_ingest_init", paired(|m| m.init_ms), "ratio", "peer exec → first poll / ingest's, median of the rounds' ratios");
-    f.add("process_cpu.peer_vs_ingest_rss", paired(|m| m.peak_rss_kib as f64), "ratio", "peer peak RSS / ingest's, median of the rounds' ratios");
+    f.add(
+        "process_cpu.ingest.init_ms",
+        median("ingest.direct", |m| m.init_ms),
+        "ms",
+        "ingest: exec → first poll (median)",
+    );
+    f.add(
+        "process_cpu.peer.init_ms",
+        median("peer.direct", |m| m.init_ms),
+        "ms",
+        "Python peer: exec → first poll (median)",
+    );
+    f.add(
+        "process_cpu.peer_vs_ingest_cpu",
+        paired(Measured::cpu_us_per_invocation),
+        "ratio",
+        "peer CPU per event / ingest's, median of the rounds' ratios",
+    );
+    f.add(
+        "process_cpu.peer_vs_ingest_init",
+        paired(|m| m.init_ms),
+        "ratio",
+        "peer exec → first poll / ingest's, median of the rounds' ratios",
+    );
+    f.add(
+        "process_cpu.peer_vs_ingest_rss",
+        paired(|m| m.peak_rss_kib as f64),
+        "ratio",
+        "peer peak RSS / ingest's, median of the rounds' ratios",
+    );
     for key in ["ingest.direct", "ingest.sqs", "api.list", "api.count"] {
         let fname = key.split('.').next().unwrap_or(key);
         let rss = runs.get(key).map(|r| r.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0)).unwrap_or(0);
-        f.add(&format!("memory.{fname}.process_cpu_{}.peak_rss_mib", key.replace('.', "_")), rss as f64 / 1024.0, "MiB", &format!("{key}: peak RSS (VmHWM) over the runs, max"));
+        f.add(
+            &format!("memory.{fname}.process_cpu_{}.peak_rss_mib", key.replace('.', "_")),
+            rss as f64 / 1024.0,
+            "MiB",
+            &format!("{key}: peak RSS (VmHWM) over the runs, max"),
+        );
     }
     let detail: serde_json::Map<String, Value> = runs
         .iter()
         .map(|(k, r)| {
             let rows: Vec<Value> = r
                 .iter()
-                .map(|m| json!({"cpu_us": m.cpu_us_per_invocation(), "init_ms": m.init_ms, "peak_rss_kib": m.peak_rss_kib,
-                    "wall_s": m.wall.as_secs_f64(), "invocations": m.invocations}))
+                .map(|m| {
+                    json!({"cpu_us": m.cpu_us_per_invocation(), "init_ms": m.init_ms, "peak_rss_kib": m.peak_rss_kib,
+                    "wall_s": m.wall.as_secs_f64(), "invocations": m.invocations})
+                })
                 .collect();
             ((*k).to_owned(), Value::Array(rows))
         })

@@ -11,7 +11,11 @@ use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
 use time::OffsetDateTime;
 
-#[tokio::main]
+// One thread: an invocation's futures (the runtime client, the SDK's requests and the
+// connections they ride on) wake one another on the thread that runs them. On the default
+// multi-threaded runtime, every I/O readiness crossed threads (a futex wake and a park per
+// request): 40% of the CPU of an event (BENCHMARKS.md, "Where the CPU of an event goes").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
     let config = MaintenanceConfig::from_env(|k| std::env::var(k).ok())
