@@ -1,7 +1,8 @@
 //! Cold start (`cold-start`): from the exec of a release function binary to its first
 //! `GET /runtime/invocation/next` on the local Runtime API, and to its first response, 20 runs
 //! per function, interleaved with the `rt-baseline` binary (the floor of this machine), so the
-//! figure checked is a ratio measured in the same run. Each function also runs with
+//! figure checked is a ratio measured in the same run; every other run goes through the
+//! binaries in reverse order. Each function also runs with
 //! `METRICS=off` in the same rounds (`ingest-metrics-off`, `api-metrics-off`): the cost of its
 //! metrics on the cold start.
 //!
@@ -158,7 +159,11 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
         once(&api, t, 10_000, &logs.join(format!("cold-{}-warm.log", t.key)));
     }
     for run in 0..runs() {
-        for t in &mut targets {
+        // Every other run in reverse order: the first target after a pause meets a DynamoDB
+        // Local that has been idle (its first write is slower), so no target keeps that place.
+        let n = targets.len();
+        for i in 0..n {
+            let t = &mut targets[if run % 2 == 0 { i } else { n - 1 - i }];
             let s = once(&api, t, run, &logs.join(format!("cold-{}.log", t.key)));
             t.first_poll.push(s.first_poll_ms);
             t.first_response.push(s.first_response_ms);

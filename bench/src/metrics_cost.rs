@@ -63,7 +63,7 @@ fn emit_ns_per_event(logs: &Path) -> f64 {
         t.stored.insert(("TIMEOUT", "roxctl", "image scan"), 1);
         let mut line = String::new();
         for d in t.documents(&config, at) {
-            line.push_str(&d.to_json().to_string());
+            line.push_str(&d.to_line());
             line.push('\n');
         }
         file.write_all(line.as_bytes()).unwrap_or_else(|e| panic!("{e}"));

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use integration_tests::cfn::monitoring::declared_metrics;
 use integration_tests::emf::{documents, spec_violations};
 use integration_tests::{as_of_now, fresh_store, repo_root, samples, unique_name, Watch};
-use scan_failures_aws::metrics::emf::Metric;
 use serde_json::{json, Value};
 
 /// The totals document of one ingest invocation (the order of the code's metric list).
@@ -189,13 +189,7 @@ fn now_ms() -> u64 {
 /// of one name merged in declaration order.
 fn declared() -> BTreeMap<String, (String, Vec<String>)> {
     let mut out: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    let all: Vec<&Metric> = ingest::metrics::METRICS
-        .iter()
-        .chain(api::metrics::METRICS)
-        .chain(maintenance::metrics::METRICS)
-        .copied()
-        .collect();
-    for m in all {
+    for m in declared_metrics() {
         let entry = out.entry(m.name.to_owned()).or_insert_with(|| (m.unit.as_str().to_owned(), Vec::new()));
         for set in m.dimensions {
             let set = set.join(",");

@@ -10,15 +10,17 @@ use serde_json::Value;
 
 use super::{items, list, render, resolve, scalar, Variant};
 
+/// Every metric the three functions declare, in declaration order.
+pub fn declared_metrics() -> Vec<&'static Metric> {
+    ingest::metrics::METRICS.iter().chain(api::metrics::METRICS).chain(maintenance::metrics::METRICS).copied().collect()
+}
+
 /// `Name [Dim, Dim]` of every metric and dimension set the functions emit.
 pub fn emitted_metrics() -> BTreeSet<String> {
-    let all: Vec<&Metric> = ingest::metrics::METRICS
+    declared_metrics()
         .iter()
-        .chain(api::metrics::METRICS)
-        .chain(maintenance::metrics::METRICS)
-        .copied()
-        .collect();
-    all.iter().flat_map(|m| m.dimensions.iter().map(move |set| fact(m.name, set.iter().copied()))).collect()
+        .flat_map(|m| m.dimensions.iter().map(move |set| fact(m.name, set.iter().copied())))
+        .collect()
 }
 
 fn fact<'a>(name: &str, dimensions: impl IntoIterator<Item = &'a str>) -> String {

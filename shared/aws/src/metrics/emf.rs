@@ -8,8 +8,9 @@
 //! [`Metric`] (name, unit, dimension sets), which the template test reads to check the
 //! dashboard and alarms, and a document is a plain value a unit test compares whole.
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 /// The namespace of every metric the functions emit (the dashboard and alarms name it too).
@@ -118,43 +119,85 @@ impl Document {
     /// The document as the specification lays it out: one directive per distinct list of
     /// dimension sets, in the order metrics were first put; the values as root members.
     pub fn to_json(&self) -> Value {
-        let mut directives: Vec<(&[&[&str]], Vec<Value>)> = Vec::new();
-        let mut root = Map::new();
-        for (name, value) in &self.dimensions {
-            root.insert((*name).to_owned(), Value::from(value.as_str()));
-        }
-        for (name, value) in &self.properties {
-            root.insert((*name).to_owned(), Value::from(value.as_str()));
-        }
-        for (metric, value) in &self.values {
-            let definition = serde_json::json!({"Name": metric.name, "Unit": metric.unit.as_str()});
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The document as one line of JSON (no newline), serialized straight from the document.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn directives(&self) -> Vec<Directive> {
+        let mut directives: Vec<Directive> = Vec::new();
+        for (metric, _) in &self.values {
+            let definition = Definition { name: metric.name, unit: metric.unit.as_str() };
             match directives
                 .iter_mut()
-                .find(|(d, defs)| *d == metric.dimensions && defs.len() < limits::METRICS_PER_DIRECTIVE)
+                .find(|d| d.dimensions == metric.dimensions && d.metrics.len() < limits::METRICS_PER_DIRECTIVE)
             {
-                Some((_, defs)) => defs.push(definition),
-                None => directives.push((metric.dimensions, vec![definition])),
+                Some(d) => d.metrics.push(definition),
+                None => directives.push(Directive {
+                    namespace: NAMESPACE,
+                    dimensions: metric.dimensions,
+                    metrics: vec![definition],
+                }),
             }
-            root.insert(metric.name.to_owned(), number(*value));
         }
-        let directives: Vec<Value> = directives
-            .into_iter()
-            .map(|(sets, defs)| serde_json::json!({"Namespace": NAMESPACE, "Dimensions": sets, "Metrics": defs}))
-            .collect();
-        root.insert(
-            "_aws".to_owned(),
-            serde_json::json!({"Timestamp": self.timestamp_ms, "CloudWatchMetrics": directives}),
-        );
-        Value::Object(root)
+        directives
     }
 }
 
-/// A whole value as a JSON integer (as a test compares it), any other as a float.
-fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        Value::from(v as i64)
-    } else {
-        Value::from(v)
+/// `_aws`: the metadata object.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metadata {
+    timestamp: i64,
+    cloud_watch_metrics: Vec<Directive>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive {
+    namespace: &'static str,
+    dimensions: &'static [&'static [&'static str]],
+    metrics: Vec<Definition>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Definition {
+    name: &'static str,
+    unit: &'static str,
+}
+
+/// A metric value: a whole number as a JSON integer (as a test compares it), any other as a
+/// float.
+struct Number(f64);
+
+impl Serialize for Number {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+            s.serialize_i64(self.0 as i64)
+        } else {
+            s.serialize_f64(self.0)
+        }
+    }
+}
+
+impl Serialize for Document {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut root = s.serialize_map(None)?;
+        for (name, value) in self.dimensions.iter().chain(&self.properties) {
+            root.serialize_entry(name, value)?;
+        }
+        for (metric, value) in &self.values {
+            root.serialize_entry(metric.name, &Number(*value))?;
+        }
+        root.serialize_entry(
+            "_aws",
+            &Metadata { timestamp: self.timestamp_ms, cloud_watch_metrics: self.directives() },
+        )?;
+        root.end()
     }
 }
 

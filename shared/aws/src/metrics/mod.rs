@@ -80,7 +80,7 @@ impl Sink {
         }
         let mut lines = String::new();
         for d in documents.iter().filter(|d| !d.is_empty()) {
-            lines.push_str(&d.to_json().to_string());
+            lines.push_str(&d.to_line());
             lines.push('\n');
         }
         if lines.is_empty() {
