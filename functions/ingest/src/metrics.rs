@@ -16,7 +16,7 @@ use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
 use scan_failures_aws::metrics::emf::{Document, Metric, Unit};
 use scan_failures_aws::metrics::MetricsConfig;
 
-use crate::handler::Outcome;
+use crate::outcome::Outcome;
 
 const TOTAL: &[&[&str]] = &[&["Stack"]];
 

@@ -3,7 +3,6 @@
 
 use thiserror::Error;
 
-pub use crate::metrics::MetricsConfig;
 use scan_failures_domain::retention::RetentionDays;
 use scan_failures_http::auth::{AuthConfigError, Policy, Principals};
 
@@ -164,6 +163,47 @@ fn parse_thresholds(raw: &str) -> Option<Vec<u64>> {
         .then_some(values)
 }
 
+/// `METRICS`, `METRICS_STACK`, `METRICS_BY_REASON`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `METRICS` (`on` by default; `off`: no metric lines at all).
+    pub enabled: bool,
+    /// `METRICS_STACK`: the value of the `Stack` dimension (the template sets the stack's
+    /// name; `local` when unset).
+    pub stack: String,
+    /// `METRICS_BY_REASON` (`true` by default): the per-reason breakdown of the occurrences
+    /// stored, one custom metric per reason seen.
+    pub by_reason: bool,
+}
+
+/// The `Stack` dimension's value when `METRICS_STACK` is unset.
+pub const DEFAULT_STACK: &str = "local";
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, stack: DEFAULT_STACK.to_owned(), by_reason: true }
+    }
+}
+
+impl MetricsConfig {
+    /// Reads `METRICS`, `METRICS_STACK` and, when the function has a reason breakdown
+    /// (`breakdown`: ingest only), `METRICS_BY_REASON`.
+    pub fn from_env(var: &impl Fn(&str) -> Option<String>, breakdown: bool) -> Result<Self, ConfigError> {
+        let switch = |name: &'static str, on: &str, off: &str, rule: &'static str| match var(name) {
+            None => Ok(true),
+            Some(raw) if raw.trim() == on => Ok(true),
+            Some(raw) if raw.trim() == off => Ok(false),
+            Some(raw) => Err(ConfigError::Invalid { var: name, rule, value: raw }),
+        };
+        let stack = var("METRICS_STACK").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Ok(Self {
+            enabled: switch("METRICS", "on", "off", "on or off")?,
+            stack: stack.unwrap_or_else(|| DEFAULT_STACK.to_owned()),
+            by_reason: breakdown && switch("METRICS_BY_REASON", "true", "false", "true or false")?,
+        })
+    }
+}
+
 /// An environment made of `pairs`, read the way the `from_env` functions read it: for tests and
 /// local tools, in place of the process environment.
 pub fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -278,5 +318,29 @@ mod tests {
             let err = NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_THRESHOLDS", bad)]));
             assert!(err.is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn metrics_are_on_with_the_reason_breakdown_for_the_local_stack_by_default() {
+        assert_eq!(MetricsConfig::from_env(&env(&[]), true).unwrap(), MetricsConfig::default());
+        assert_eq!(
+            MetricsConfig::from_env(
+                &env(&[("METRICS", "off"), ("METRICS_STACK", "prod"), ("METRICS_BY_REASON", "false")]),
+                true
+            )
+            .unwrap(),
+            MetricsConfig { enabled: false, stack: "prod".to_owned(), by_reason: false }
+        );
+    }
+
+    #[test]
+    fn a_bad_switch_stops_start_up_naming_the_variable() {
+        let err = MetricsConfig::from_env(&env(&[("METRICS", "yes")]), true).unwrap_err();
+        assert_eq!(err.to_string(), "METRICS must be on or off, got \"yes\"");
+        let err = MetricsConfig::from_env(&env(&[("METRICS_BY_REASON", "off")]), true).unwrap_err();
+        assert_eq!(err.to_string(), "METRICS_BY_REASON must be true or false, got \"off\"");
+        // A function without the breakdown does not read it.
+        let c = MetricsConfig::from_env(&env(&[("METRICS_BY_REASON", "off")]), false).unwrap();
+        assert!(!c.by_reason);
     }
 }
