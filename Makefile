@@ -70,6 +70,7 @@ schemathesis: tools
 
 # `build` first: the size budget is read from the deployable arm64 packages it writes.
 bench: tools build-functions
+	bash scripts/tools.sh bench
 	bash scripts/bench.sh
 
 bench-check:
@@ -78,4 +79,5 @@ bench-check:
 
 # Where the functions' CPU goes: perf over one round of `bench process-cpu` (scripts/profile.sh).
 profile: tools
+	bash scripts/tools.sh bench
 	bash scripts/profile.sh

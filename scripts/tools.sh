@@ -66,11 +66,13 @@ if [ ! -x "$TOOLS/st-venv/bin/schemathesis" ] || \
 fi
 echo "tools: fuzzing and contract tools ready in .tools/"
 
-# The Python peer of `bench cpu` (bench/peer/ingest_peer.py, BENCHMARKS.md): boto3 under AWS's
-# runtime interface client, in a venv of its own so its pins stay the benchmark's.
+# The Python peer of `bench process-cpu` (bench/peer/ingest_peer.py, BENCHMARKS.md): boto3
+# under AWS's runtime interface client, in a venv of its own so its pins stay the benchmark's.
+# Only for `make bench` and `make profile` (`scripts/tools.sh bench`): `make test` never needs it.
 AWSLAMBDARIC_VERSION=4.2.2
 PEER_BOTO3_VERSION=1.44.8
-if [ "$(pip_version peer-venv awslambdaric)" != "$AWSLAMBDARIC_VERSION" ] || [ "$(pip_version peer-venv boto3)" != "$PEER_BOTO3_VERSION" ]; then
+if [ "${1:-}" = "bench" ] && { [ "$(pip_version peer-venv awslambdaric)" != "$AWSLAMBDARIC_VERSION" ] ||
+   [ "$(pip_version peer-venv boto3)" != "$PEER_BOTO3_VERSION" ]; }; then
   echo "tools: installing awslambdaric==$AWSLAMBDARIC_VERSION and boto3==$PEER_BOTO3_VERSION into .tools/peer-venv"
   python3 -m venv "$TOOLS/peer-venv"
   "$TOOLS/peer-venv/bin/pip" install --quiet --disable-pip-version-check \

@@ -37,11 +37,7 @@ fn peer(label: &str, mut env: Vec<(&'static str, String)>) -> Spec {
     // Lambda sets both; boto3 reads this one.
     env.push(("AWS_DEFAULT_REGION", "us-east-1".to_owned()));
     let python = stack::repo_root().join(".tools/peer-venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run `make tools` (scripts/tools.sh installs the peer's venv)",
-        python.display()
-    );
+    assert!(python.is_file(), "{} is missing: run `bash scripts/tools.sh bench` (make bench does)", python.display());
     Spec {
         label: label.to_owned(),
         function: "ingest",
