@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedHttpClient;
@@ -34,11 +35,14 @@ pub fn timeout_config(timeouts: SdkTimeouts) -> TimeoutConfig {
 }
 
 /// The configuration from the environment (region, credentials), as `aws_config::load_from_env`
-/// reads it, with [`http_client`] and [`timeout_config`].
+/// reads it, with [`http_client`] and [`timeout_config`]. Stalled-stream protection is off: the
+/// attempt timeout already bounds every response whole (the functions' are a few KB), and the
+/// protection's throughput monitor polls a timer on every body of every request.
 pub async fn load(timeouts: SdkTimeouts) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .timeout_config(timeout_config(timeouts))
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
 }
