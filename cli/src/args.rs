@@ -209,6 +209,10 @@ pub struct FilterArgs {
     pub cluster: Vec<String>,
     #[arg(long)]
     pub account: Vec<String>,
+    /// Region the failures were reported from (eu-west-1); the API's own region comes from the
+    /// stack's endpoint, not from this.
+    #[arg(long)]
+    pub region: Vec<String>,
     /// Words in the message or image.
     #[arg(long)]
     pub search: Vec<String>,

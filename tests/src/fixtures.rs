@@ -88,7 +88,8 @@ pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTim
 
 /// Synthetic group `n` of `image` failing with `reason`, last seen `minutes_ago` before `now`,
 /// created an hour before that, expiring 4 days after it; account and clusters alternate with
-/// `n`. `detail` says what else it holds.
+/// `n`, and every third is in us-east-2 (the others in eu-west-1). `detail` says what else it
+/// holds.
 pub fn synthetic_group_of(
     detail: GroupDetail,
     n: usize,
@@ -118,7 +119,7 @@ pub fn synthetic_group_of(
         last_occurred_at: t.clone(),
         expires_at: (last + time::Duration::days(4)).unix_timestamp(),
         account: if n.is_multiple_of(2) { "123456789012".into() } else { "111122223333".into() },
-        region: "eu-west-1".into(),
+        region: if n.is_multiple_of(3) { "us-east-2".into() } else { "eu-west-1".into() },
         source: String::new(),
         op_counts: HashMap::new(),
         origin_counts: HashMap::new(),

@@ -238,6 +238,12 @@ async fn walking_every_page_returns_each_match_once_in_order_for_each_filter() {
         ),
         ("filter.cluster=cluster-1".into(), Box::new(|g| g.clusters.contains_key("cluster-1")), SortKey::Exact),
         ("filter.account=111122223333".into(), Box::new(|g| g.account == "111122223333"), SortKey::Exact),
+        ("filter.region=us-east-2".into(), Box::new(|g| g.region == "us-east-2"), SortKey::Exact),
+        (
+            "filter.account=111122223333&filter.region=eu-west-1".into(),
+            Box::new(|g| g.account == "111122223333" && g.region == "eu-west-1"),
+            SortKey::Exact,
+        ),
         ("filter.search=ACME/WEB".into(), Box::new(|g| g.resource_name.contains("acme/web")), SortKey::Exact),
     ];
     for reversed in [false, true] {
@@ -394,6 +400,7 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
 /// One failure as the test sends it, with what the test expects of it.
 struct Sent {
     account: &'static str,
+    region: &'static str,
     image: &'static str,
     reason: &'static str,
     operation: &'static str,
@@ -417,6 +424,7 @@ fn mixed_failures() -> Vec<Sent> {
     (0..90usize)
         .map(|i| Sent {
             account: accounts[(i / 7) % 3],
+            region: ["eu-west-1", "us-east-2"][(i / 11) % 2],
             image: images[i % 5],
             reason: reasons[(i / 3) % 4],
             operation: operations[i % 4],
@@ -438,6 +446,7 @@ async fn ingest_all(store: &Store, sent: &[Sent]) {
         }
         let mut envelope = fixtures::envelope(&format!("mixed-{i}"), "test.mixed", &t, detail);
         envelope["account"] = s.account.into();
+        envelope["region"] = s.region.into();
         ingest.handle(envelope).await.unwrap();
     }
 }
@@ -452,6 +461,7 @@ struct Expected {
     count: u64,
     latest: Option<OffsetDateTime>,
     account: String,
+    region: String,
     first: Option<OffsetDateTime>,
     ops: std::collections::BTreeMap<String, u64>,
     origins: std::collections::BTreeMap<String, u64>,
@@ -472,6 +482,7 @@ fn expected_groups(sent: &[Sent]) -> Vec<Expected> {
         if g.latest.is_none_or(|l| s.at > l) {
             g.latest = Some(s.at);
             g.account = s.account.to_owned();
+            g.region = s.region.to_owned();
         }
         g.first = Some(g.first.map_or(s.at, |f| f.min(s.at)));
         *g.ops.entry(s.operation.to_owned()).or_default() += 1;
@@ -544,8 +555,15 @@ fn expected_summary(groups: &[&Expected], top: usize) -> Value {
                     serde_json::json!({"registry": registry, "groups": g, "occurrences": o, "repositories": repositories})
                 })
                 .collect();
+            let regions: Vec<Value> = grouped(&gs, |g| g.region.clone())
+                .into_iter()
+                .map(|(region, rs)| {
+                    let (g, o) = node(&rs);
+                    serde_json::json!({"region": region, "groups": g, "occurrences": o})
+                })
+                .collect();
             let (g, o) = node(&gs);
-            serde_json::json!({"account": account, "groups": g, "occurrences": o, "registries": registries})
+            serde_json::json!({"account": account, "groups": g, "occurrences": o, "regions": regions, "registries": registries})
         })
         .collect();
     serde_json::json!({
@@ -556,6 +574,7 @@ fn expected_summary(groups: &[&Expected], top: usize) -> Value {
         "byOrigin": tallies(groups, |g| g.origins.iter().map(|(k, v)| (k.clone(), *v)).collect()),
         "byCluster": Value::Object(clusters.into_iter().map(|(k, n)| (k, serde_json::json!({"groups": n}))).collect()),
         "byAccount": tallies(groups, |g| vec![(g.account.clone(), g.count)]),
+        "byRegion": tallies(groups, |g| vec![(g.region.clone(), g.count)]),
         "topImages": images.into_iter().take(top)
             .map(|(k, g, o)| serde_json::json!({"resourceName": k, "groups": g, "occurrences": o})).collect::<Vec<_>>(),
         "accounts": accounts,
@@ -629,6 +648,26 @@ async fn summary_and_trend_equal_the_counts_recomputed_from_the_failures_sent() 
     let (_, trend) =
         call(&api, "/v1/administration/events/trend", "days=7&filter.account=222222222222", Some(ALICE)).await;
     assert_eq!(trend, expected_trend(&one, 7));
+    // And the region: alone, and with the account (the drill-down's two levels).
+    for (query, pred) in [
+        (
+            "filter.region=us-east-2",
+            Box::new(|g: &&Expected| g.region == "us-east-2") as Box<dyn Fn(&&Expected) -> bool>,
+        ),
+        (
+            "filter.account=222222222222&filter.region=eu-west-1",
+            Box::new(|g: &&Expected| g.account == "222222222222" && g.region == "eu-west-1"),
+        ),
+    ] {
+        let some: Vec<&Expected> = expected.iter().filter(|g| pred(g)).collect();
+        assert!(!some.is_empty() && some.len() < expected.len(), "{query}");
+        let (_, summary) = call(&api, "/v1/administration/events/summary", query, Some(ALICE)).await;
+        assert_eq!(summary, expected_summary(&some, 10), "{query}");
+        let (_, trend) = call(&api, "/v1/administration/events/trend", &format!("days=7&{query}"), Some(ALICE)).await;
+        assert_eq!(trend, expected_trend(&some, 7), "{query}");
+        let (_, count) = call(&api, "/v1/count/administration/events", query, Some(ALICE)).await;
+        assert_eq!(count["count"], some.len(), "{query}");
+    }
     let quay: Vec<&Expected> = expected.iter().filter(|g| g.registry == "quay.io" && g.reason == "TIMEOUT").collect();
     let (_, summary) = call(
         &api,

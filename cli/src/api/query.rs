@@ -29,6 +29,7 @@ pub fn filters(f: &FilterArgs) -> Pairs {
     add("filter.origin", f.origin.iter().map(|o| o.as_str().to_owned()).collect());
     add("filter.cluster", f.cluster.clone());
     add("filter.account", f.account.clone());
+    add("filter.region", f.region.clone());
     add("filter.search", f.search.clone());
     add("filter.triage", f.triage.clone());
     pairs

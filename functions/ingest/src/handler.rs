@@ -347,8 +347,8 @@ impl Ingest {
                         // A second message of one envelope id in the chunk is a redelivery.
                         let mut seen = std::collections::BTreeSet::new();
                         for (o, i) in &chunk {
-                            let first = seen.insert(o.envelope.id.as_str());
-                            let recorded = by_event.get(o.envelope.id.as_str()).copied().filter(|_| first);
+                            let first = seen.insert(o.envelope.key.as_str());
+                            let recorded = by_event.get(o.envelope.key.as_str()).copied().filter(|_| first);
                             outcomes[*i] = Some(Outcome::Recorded {
                                 event_id: o.envelope.id.clone(),
                                 group: *group,
@@ -432,7 +432,7 @@ fn chunks_by_envelope<'a>(members: &[(&'a Occurrence, usize)], max: usize) -> Ve
     let mut ids_in_chunk: Vec<&str> = Vec::new();
     let mut placed: BTreeMap<&str, usize> = BTreeMap::new();
     for &(o, msg) in members {
-        let envelope = o.envelope.id.as_str();
+        let envelope = o.envelope.key.as_str();
         if let Some(&i) = placed.get(envelope) {
             chunks[i].push((o, msg));
             continue;

@@ -23,6 +23,8 @@ pub const MAX_BREAKDOWN_KEYS: usize = 100;
 pub const MAX_DRILL_ACCOUNTS: usize = 50;
 pub const MAX_DRILL_REGISTRIES: usize = 10;
 pub const MAX_DRILL_REPOSITORIES: usize = 20;
+/// Most regions per account in the drill-down (AWS has fewer than 40).
+pub const MAX_DRILL_REGIONS: usize = 40;
 
 /// Groups and their occurrences.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -67,11 +69,21 @@ pub struct RegistryNode {
     pub repositories: Vec<RepositoryNode>,
 }
 
+/// One region of an account: the groups whose latest occurrence was reported from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionNode {
+    pub region: String,
+    pub groups: u64,
+    pub occurrences: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountNode {
     pub account: String,
     pub groups: u64,
     pub occurrences: u64,
+    /// The account's regions, most occurrences first (at most [`MAX_DRILL_REGIONS`]).
+    pub regions: Vec<RegionNode>,
     pub registries: Vec<RegistryNode>,
 }
 
@@ -93,12 +105,16 @@ pub struct Summary {
     /// Account of the latest occurrence → groups and occurrences (at most
     /// [`MAX_BREAKDOWN_KEYS`], most occurrences first).
     pub by_account: BTreeMap<String, Tally>,
+    /// Region of the latest occurrence → groups and occurrences (at most
+    /// [`MAX_BREAKDOWN_KEYS`], most occurrences first).
+    pub by_region: BTreeMap<String, Tally>,
     /// The images with the most occurrences, most first.
     pub top_images: Vec<ImageTally>,
-    /// Account → registry → repository, most occurrences first at each level.
+    /// Account → region, and account → registry → repository, most occurrences first at each
+    /// level.
     pub accounts: Vec<AccountNode>,
-    /// The breakdowns cut by their cap: `byCluster`, `byAccount`, `accounts`,
-    /// `accounts.registries`, `accounts.registries.repositories`.
+    /// The breakdowns cut by their cap: `byCluster`, `byAccount`, `byRegion`, `accounts`,
+    /// `accounts.regions`, `accounts.registries`, `accounts.registries.repositories`.
     pub truncated: Vec<&'static str>,
 }
 
@@ -106,6 +122,14 @@ pub struct Summary {
 type Repositories = HashMap<String, Tally>;
 /// Registry → tally and repositories.
 type Registries = HashMap<String, (Tally, Repositories)>;
+
+/// One account of the drill-down.
+#[derive(Debug, Default)]
+struct AccountDrill {
+    tally: Tally,
+    regions: HashMap<String, Tally>,
+    registries: Registries,
+}
 
 /// Accumulates a [`Summary`] one group at a time.
 #[derive(Debug, Default)]
@@ -117,9 +141,9 @@ pub struct SummaryBuilder {
     by_origin: BTreeMap<String, Tally>,
     by_cluster: HashMap<String, u64>,
     by_account: HashMap<String, Tally>,
+    by_region: HashMap<String, Tally>,
     images: HashMap<String, Tally>,
-    /// Account → tally and registries.
-    drill: HashMap<String, (Tally, Registries)>,
+    drill: HashMap<String, AccountDrill>,
 }
 
 /// Most occurrences first, then most groups, then by key.
@@ -157,10 +181,12 @@ impl SummaryBuilder {
             *self.by_cluster.entry(cluster.clone()).or_default() += 1;
         }
         self.by_account.entry(g.account.clone()).or_default().add(n);
+        self.by_region.entry(g.region.clone()).or_default().add(n);
         self.images.entry(g.resource_name.clone()).or_default().add(n);
-        let (account, registries) = self.drill.entry(g.account.clone()).or_default();
-        account.add(n);
-        let (registry, repositories) = registries.entry(g.registry.clone()).or_default();
+        let account = self.drill.entry(g.account.clone()).or_default();
+        account.tally.add(n);
+        account.regions.entry(g.region.clone()).or_default().add(n);
+        let (registry, repositories) = account.registries.entry(g.registry.clone()).or_default();
         registry.add(n);
         repositories.entry(g.repository.clone()).or_default().add(n);
     }
@@ -180,23 +206,38 @@ impl SummaryBuilder {
             truncated.push("byAccount");
         }
         let by_account = accounts.into_iter().map(|(k, t)| (k.clone(), *t)).collect();
+        let (regions, cut) = heaviest(&self.by_region, MAX_BREAKDOWN_KEYS, |t| *t);
+        if cut {
+            truncated.push("byRegion");
+        }
+        let by_region = regions.into_iter().map(|(k, t)| (k.clone(), *t)).collect();
         let (images, _) = heaviest(&self.images, top, |t| *t);
         let top_images = images
             .into_iter()
             .map(|(name, t)| ImageTally { resource_name: name.clone(), groups: t.groups, occurrences: t.occurrences })
             .collect();
 
-        let (mut cut_registries, mut cut_repositories) = (false, false);
-        let (drill, cut_accounts) = heaviest(&self.drill, MAX_DRILL_ACCOUNTS, |(t, _)| *t);
+        let (mut cut_regions, mut cut_registries, mut cut_repositories) = (false, false, false);
+        let (drill, cut_accounts) = heaviest(&self.drill, MAX_DRILL_ACCOUNTS, |a| a.tally);
         let accounts = drill
             .into_iter()
-            .map(|(account, (t, registries))| {
-                let (registries, cut) = heaviest(registries, MAX_DRILL_REGISTRIES, |(t, _)| *t);
+            .map(|(account, a)| {
+                let (regions, cut) = heaviest(&a.regions, MAX_DRILL_REGIONS, |t| *t);
+                cut_regions |= cut;
+                let (registries, cut) = heaviest(&a.registries, MAX_DRILL_REGISTRIES, |(t, _)| *t);
                 cut_registries |= cut;
                 AccountNode {
                     account: account.clone(),
-                    groups: t.groups,
-                    occurrences: t.occurrences,
+                    groups: a.tally.groups,
+                    occurrences: a.tally.occurrences,
+                    regions: regions
+                        .into_iter()
+                        .map(|(region, t)| RegionNode {
+                            region: region.clone(),
+                            groups: t.groups,
+                            occurrences: t.occurrences,
+                        })
+                        .collect(),
                     registries: registries
                         .into_iter()
                         .map(|(registry, (t, repositories))| {
@@ -222,6 +263,7 @@ impl SummaryBuilder {
             .collect();
         for (cut, name) in [
             (cut_accounts, "accounts"),
+            (cut_regions, "accounts.regions"),
             (cut_registries, "accounts.registries"),
             (cut_repositories, "accounts.registries.repositories"),
         ] {
@@ -237,6 +279,7 @@ impl SummaryBuilder {
             by_origin: self.by_origin,
             by_cluster,
             by_account,
+            by_region,
             top_images,
             accounts,
             truncated,
@@ -385,6 +428,8 @@ mod tests {
             group(2, "111111111111", "ghcr.io/b/db:2", "TIMEOUT", 1),
             group(3, "222222222222", "quay.io/a/api:1", "TIMEOUT", 10),
         ];
+        let mut groups = groups;
+        groups[3].region = "us-east-2".into();
         for g in &groups {
             b.add(g);
         }
@@ -408,6 +453,14 @@ mod tests {
         );
         assert_eq!(s.by_account["111111111111"], Tally { groups: 3, occurrences: 8 });
         assert_eq!(
+            s.by_region,
+            BTreeMap::from([
+                ("eu-west-1".into(), Tally { groups: 3, occurrences: 8 }),
+                ("us-east-2".into(), Tally { groups: 1, occurrences: 10 })
+            ])
+        );
+        assert_eq!(s.accounts[0].regions, [RegionNode { region: "us-east-2".into(), groups: 1, occurrences: 10 }]);
+        assert_eq!(
             s.top_images,
             [
                 ImageTally { resource_name: "quay.io/a/api:1".into(), groups: 1, occurrences: 10 },
@@ -421,6 +474,7 @@ mod tests {
                 account: "111111111111".into(),
                 groups: 3,
                 occurrences: 8,
+                regions: vec![RegionNode { region: "eu-west-1".into(), groups: 3, occurrences: 8 }],
                 registries: vec![
                     RegistryNode {
                         registry: "quay.io".into(),

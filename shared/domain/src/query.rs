@@ -48,6 +48,8 @@ pub struct Filters {
     pub cluster: Vec<String>,
     /// `filter.account`: 12-digit account ids.
     pub account: Vec<String>,
+    /// `filter.region`: AWS region names (`eu-west-1`), of the group's latest occurrence.
+    pub region: Vec<String>,
     /// `filter.search`: lower-cased terms for a case-insensitive substring match over image,
     /// message and cluster.
     pub search: Vec<String>,
@@ -125,6 +127,12 @@ impl Filters {
             ("filter.search", strings(&self.search, String::as_str)),
             ("filter.triage", strings(&self.triage, |t| t.as_str())),
         ];
+        let mut pairs = pairs.to_vec();
+        // Added after the first cursors were handed out: present only when set, so a cursor of
+        // a request without it stays valid.
+        if !self.region.is_empty() {
+            pairs.push(("filter.region", strings(&self.region, String::as_str)));
+        }
         serde_json::to_string(&pairs).unwrap_or_default()
     }
 }
@@ -160,6 +168,7 @@ pub fn matches(f: &Filters, g: &GroupRecord) -> bool {
         && any(&f.origin, |o| g.origin_counts.get(o.as_str()).is_some_and(|n| *n > 0))
         && any(&f.cluster, |c| g.clusters.contains_key(c))
         && any(&f.account, |a| *a == g.account)
+        && any(&f.region, |r| *r == g.region)
         && any(&f.search, |s| {
             g.resource_name.to_lowercase().contains(s)
                 || g.message.to_lowercase().contains(s)
@@ -191,6 +200,10 @@ mod tests {
                 r#"["filter.search",[]],["filter.triage",["false_positive"]]]"#
             )
         );
+        let regional = Filters { region: vec!["eu-west-1".into()], ..f.clone() };
+        assert!(regional
+            .canonical()
+            .ends_with(r#"["filter.triage",["false_positive"]],["filter.region",["eu-west-1"]]]"#));
         let other = Filters { reason: vec![Reason::RateLimited, Reason::Timeout], ..f.clone() };
         assert_ne!(f.canonical(), other.canonical());
         assert_eq!(Filters::default().canonical(), Filters::default().canonical());

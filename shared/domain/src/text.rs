@@ -15,6 +15,24 @@ pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether `s` is an AWS region name: lower-case words joined by `-`, the first of two
+/// letters, the last a number (`eu-west-1`, `us-gov-west-1`), at most 32 bytes.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    match parts.as_slice() {
+        [first, middle @ .., last] if !middle.is_empty() => {
+            s.len() <= 32
+                && first.len() == 2
+                && word(first)
+                && middle.iter().all(word)
+                && (1..=2).contains(&last.len())
+                && last.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
 /// An error and every error behind it, `outer: inner: …`, for a log line or a Lambda error
 /// message. A source whose text the message already ends with (an outer error that quotes it)
 /// is not repeated.
@@ -61,6 +79,16 @@ mod tests {
         assert!(is_account_id("123456789012"));
         for bad in ["12345678901", "1234567890123", "12345678901a", "", "１２３456789012"] {
             assert!(!is_account_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn region_names_are_aws_shaped() {
+        for good in ["eu-west-1", "us-gov-west-1", "ap-southeast-4", "cn-north-1", "il-central-1"] {
+            assert!(is_region(good), "{good:?}");
+        }
+        for bad in ["", "eu", "eu-west", "EU-WEST-1", "eu-west-123", "e-west-1", "eu--1", "eu-west-1a", "global"] {
+            assert!(!is_region(bad), "{bad:?}");
         }
     }
 

@@ -63,6 +63,7 @@ macro_rules! with_filters {
             "filter.origin",
             "filter.cluster",
             "filter.account",
+            "filter.region",
             "filter.search",
             "filter.triage",
             $($after,)*
@@ -120,6 +121,7 @@ const RULE_REASON: &str = "must be a reason code such as TIMEOUT or IMAGE_NOT_FO
 const RULE_OPERATION: &str = "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"";
 const RULE_ORIGIN: &str = "must be \"roxctl\", \"api\", \"ecr\" or \"inspector\"";
 const RULE_ACCOUNT: &str = "must be a 12-digit AWS account id";
+const RULE_REGION: &str = "must be an AWS region name such as eu-west-1";
 const RULE_LIMIT: &str = "must be a whole number from 1 to 1000";
 const RULE_OFFSET: &str = "must be a whole number from 0 to 10000";
 const RULE_SORT_FIELD: &str = "must be lastOccurredAt";
@@ -220,6 +222,7 @@ enum Param {
     Origin,
     Cluster,
     Account,
+    Region,
     Search,
     Triage,
     Limit,
@@ -231,7 +234,7 @@ enum Param {
     Days,
 }
 
-const PARAM_COUNT: usize = 23;
+const PARAM_COUNT: usize = 24;
 
 impl Param {
     fn lookup(name: &str) -> Option<Self> {
@@ -250,6 +253,7 @@ impl Param {
             "filter.origin" => Self::Origin,
             "filter.cluster" => Self::Cluster,
             "filter.account" => Self::Account,
+            "filter.region" => Self::Region,
             "filter.search" => Self::Search,
             "filter.triage" => Self::Triage,
             "pagination.limit" => Self::Limit,
@@ -360,6 +364,12 @@ fn apply(parsed: &mut Parsed, param: Param, v: &str) -> Result<(), &'static str>
                 return Err(RULE_ACCOUNT);
             }
             add(&mut f.account, v.to_owned());
+        }
+        Param::Region => {
+            if !text::is_region(v) {
+                return Err(RULE_REGION);
+            }
+            add(&mut f.region, v.to_owned());
         }
         Param::Search => add(&mut f.search, v.to_lowercase()),
         Param::Triage => add(&mut f.triage, TriageState::parse(v).ok_or(TriageState::RULE)?),
@@ -684,6 +694,17 @@ mod tests {
     }
 
     #[test]
+    fn region_is_an_aws_region_name() {
+        let f = filters(&[("filter.region", "eu-west-1"), ("filter.region", "us-gov-west-1")]);
+        assert_eq!(f.region, ["eu-west-1", "us-gov-west-1"]);
+        assert_refused(
+            "filter.region",
+            &["EU-WEST-1", "eu-west", "global"],
+            "must be an AWS region name such as eu-west-1",
+        );
+    }
+
+    #[test]
     fn account_is_12_digits() {
         let f = filters(&[("filter.account", "123456789012"), ("filter.account", "111122223333")]);
         assert_eq!(f.account, ["123456789012", "111122223333"]);
@@ -834,6 +855,7 @@ mod tests {
                 "filter.operation" => "image scan",
                 "filter.origin" => "api",
                 "filter.account" => "123456789012",
+                "filter.region" => "eu-west-1",
                 "pagination.limit" | "pagination.offset" => "1",
                 "pagination.sortOption.field" => "lastOccurredAt",
                 "pagination.sortOption.reversed" => "true",

@@ -13,6 +13,7 @@ use super::envelope::{
     Occurrence, Operation, Origin, Parsed, RawEnvelope,
 };
 use crate::classify::Reason;
+use crate::fingerprint;
 use crate::image::{validate_digest, ImageRef};
 use crate::time_fmt;
 
@@ -124,22 +125,48 @@ fn ecr_image(
     ImageRef::parse(&reference).map_err(|e| invalid(field, FieldProblem::Image(e)))
 }
 
+/// The tag that names the image: the same whatever order AWS lists the tags in (an event and
+/// Inspector's coverage list them independently, and the tag is part of the group id): the
+/// first in sorted order, `latest` only when there is no other.
 fn first_tag(field: &'static str, tags: Option<Vec<String>>) -> Result<Option<String>, EventError> {
     let tags = tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
         return Err(invalid(field, FieldProblem::TooMany { max: MAX_TAGS, got: tags.len() }));
     }
-    Ok(tags.into_iter().map(|t| t.trim().to_owned()).find(|t| !t.is_empty()))
+    Ok(tags
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .min_by(|a, b| (a == "latest").cmp(&(b == "latest")).then_with(|| a.cmp(b))))
 }
 
+/// The idempotency key of an AWS-sourced occurrence ([`Envelope::key`]): the origin and a UUID
+/// v5 over the image's repository and digest, the reason and the scan time, so the same failure
+/// reported by its event and found again by the reconciler is counted once, while EventBridge's
+/// id (different for each delivery path) is not part of it.
+pub fn occurrence_key(origin: Origin, image: &ImageRef, reason: Reason, scanned_at: Option<OffsetDateTime>) -> String {
+    let at = scanned_at.map_or_else(|| "never".to_owned(), time_fmt::format);
+    let name = format!(
+        "{}\n{}@{}\n{}\n{at}",
+        origin.as_str(),
+        image.repository(),
+        image.digest.as_deref().unwrap_or_default(),
+        reason.code()
+    );
+    format!("{}:{}", origin.as_str(), uuid::Uuid::new_v5(&fingerprint::namespace(), name.as_bytes()))
+}
+
+/// The occurrence, keyed by [`occurrence_key`] with `scanned_at` (`at` is when it happened).
 fn occurrence(
-    envelope: Envelope,
+    mut envelope: Envelope,
     origin: Origin,
     image: ImageRef,
     reason: Reason,
     message: String,
     at: OffsetDateTime,
+    scanned_at: Option<OffsetDateTime>,
 ) -> Parsed {
+    envelope.key = occurrence_key(origin, &image, reason, scanned_at);
     Parsed::Failure(Box::new(Occurrence {
         envelope,
         operation: Operation::RegistryScan,
@@ -179,7 +206,7 @@ pub fn parse_ecr(value: serde_json::Value) -> Result<Parsed, EventError> {
     let image = ecr_image("detail.repository-name", &account, &region, &repository, tag.as_deref(), &digest)?;
     let message = format!("Amazon ECR basic scan of {repository}@{digest} ended with status {status}");
     let at = envelope.time;
-    Ok(occurrence(envelope, Origin::Ecr, image, reason, message, at))
+    Ok(occurrence(envelope, Origin::Ecr, image, reason, message, at, Some(at)))
 }
 
 struct EcrArn<'a> {
@@ -230,6 +257,35 @@ pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
             why: "resource is not an Amazon ECR container image".into(),
         });
     };
+    let scanned_at = raw.detail.event_timestamp.as_ref().and_then(inspector_time);
+    let found = Inactive {
+        status,
+        reason_text,
+        tags: raw.detail.ecr_image_tags.take(),
+        tags_field: "detail.ecrImageTags",
+        scan_type: raw.detail.scan_type.take(),
+        at: scanned_at.unwrap_or(envelope.time),
+        scanned_at: Some(scanned_at.unwrap_or(envelope.time)),
+    };
+    inactive(envelope, &arn, found)
+}
+
+/// What Inspector says of one ECR image's coverage, from its event or from `ListCoverage`.
+struct Inactive {
+    status: String,
+    reason_text: String,
+    tags: Option<Vec<String>>,
+    tags_field: &'static str,
+    scan_type: Option<String>,
+    /// When the failure happened.
+    at: OffsetDateTime,
+    /// The scan time the key is derived from (`None`: never scanned).
+    scanned_at: Option<OffsetDateTime>,
+}
+
+/// A coverage status of an ECR image as a failure, or why it is none.
+fn inactive(envelope: Envelope, arn: &EcrArn<'_>, found: Inactive) -> Result<Parsed, EventError> {
+    let Inactive { status, reason_text, tags, tags_field, scan_type, at, scanned_at } = found;
     if status != INACTIVE {
         return Ok(Parsed::Ignored { event_id: envelope.id, why: format!("Inspector coverage status {status}") });
     }
@@ -248,14 +304,59 @@ pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
         ));
     };
     validate_digest(digest).map_err(|e| invalid("resources", FieldProblem::Digest(e)))?;
-    let tag = first_tag("detail.ecrImageTags", raw.detail.ecr_image_tags.take())?;
+    let tag = first_tag(tags_field, tags)?;
     let image = ecr_image("resources", arn.account, arn.region, repository, tag.as_deref(), digest)?;
-    let scan_type = raw.detail.scan_type.take().map(|t| truncate(t, MAX_STATUS)).unwrap_or_else(|| "PACKAGE".into());
+    let scan_type = scan_type.map(|t| truncate(t, MAX_STATUS)).unwrap_or_else(|| "PACKAGE".into());
     let message = format!(
         "Amazon Inspector stopped scanning {repository}@{digest}: coverage INACTIVE, reason {reason_text} (scan type {scan_type})"
     );
-    let at = raw.detail.event_timestamp.as_ref().and_then(inspector_time).unwrap_or(envelope.time);
-    Ok(occurrence(envelope, Origin::Inspector, image, reason, message, at))
+    Ok(occurrence(envelope, Origin::Inspector, image, reason, message, at, scanned_at))
+}
+
+/// One entry of Amazon Inspector's coverage (`inspector2:ListCoverage`'s `CoveredResource`),
+/// reduced to what a failure needs; the reconciler fills it from the SDK's type.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Coverage {
+    pub account_id: String,
+    /// The ECR image's ARN (`arn:aws:ecr:<region>:<account>:repository/<name>/sha256:<hex>`).
+    pub resource_id: String,
+    pub status_code: String,
+    pub reason: Option<String>,
+    pub scan_type: Option<String>,
+    pub last_scanned_at: Option<OffsetDateTime>,
+    pub image_tags: Vec<String>,
+}
+
+/// A coverage entry found by the reconciler at `now`, as the event Inspector would have sent
+/// for it: the same reason, image, message and idempotency key (the scan time is
+/// `lastScannedAt`), with the account and region of the image's ARN. An image never scanned
+/// is keyed without a time and dated `now`.
+pub fn parse_coverage(c: Coverage, now: OffsetDateTime) -> Result<Parsed, EventError> {
+    let resource = bounded("resourceId", c.resource_id, bounds::RESOURCE)?;
+    let Some(arn) = ecr_arn(&resource).filter(|a| a.path.contains("/sha256:")) else {
+        return Ok(Parsed::Ignored {
+            event_id: truncate(resource.clone(), 128),
+            why: "resource is not an Amazon ECR container image".into(),
+        });
+    };
+    let envelope = Envelope {
+        id: format!("reconciled:{}", truncate(resource.clone(), 512)),
+        key: String::new(),
+        source: INSPECTOR_SOURCE.into(),
+        account: arn.account.to_owned(),
+        region: arn.region.to_owned(),
+        time: now,
+    };
+    let found = Inactive {
+        status: bounded("scanStatus.statusCode", c.status_code, MAX_STATUS)?,
+        reason_text: c.reason.map(|r| truncate(r, MAX_STATUS)).unwrap_or_default(),
+        tags: Some(c.image_tags),
+        tags_field: "resourceMetadata.ecrImage.tags",
+        scan_type: c.scan_type,
+        at: c.last_scanned_at.unwrap_or(now).min(now),
+        scanned_at: c.last_scanned_at,
+    };
+    inactive(envelope, &arn, found)
 }
 
 #[cfg(test)]
@@ -335,6 +436,71 @@ mod tests {
         let ec2 = "arn:aws:ec2:us-east-1:123456789012:instance/i-0c2a343f1948d5205";
         assert!(matches!(parse_inspector(inspector("INACTIVE", "ACCESS_DENIED", ec2)), Ok(Parsed::Ignored { .. })));
         assert_eq!(failure(parse_inspector(inspector("INACTIVE", "SOMETHING_NEW", &image))).reason, Reason::Unknown);
+    }
+
+    fn coverage(reason: &str, scanned: Option<&str>, tags: &[&str]) -> Coverage {
+        Coverage {
+            account_id: "123456789012".into(),
+            resource_id: format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}"),
+            status_code: "INACTIVE".into(),
+            reason: Some(reason.into()),
+            scan_type: Some("PACKAGE".into()),
+            last_scanned_at: scanned.and_then(time_fmt::parse),
+            image_tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_inspector_event_and_the_coverage_entry_of_the_same_scan_are_one_occurrence() {
+        let image = format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}");
+        let mut event = inspector("INACTIVE", "ACCESS_DENIED", &image);
+        event["detail"]["ecrImageTags"] = json!(["v1.2", "latest", "build-7"]);
+        let from_event = failure(parse_inspector(event));
+        let now = time::macros::datetime!(2026-11-26 00:00 UTC);
+        let scanned = Some("2026-11-25T02:59:58.120Z");
+        let from_coverage =
+            failure(parse_coverage(coverage("ACCESS_DENIED", scanned, &["latest", "v1.2", "build-7"]), now));
+        assert_eq!(from_event.envelope.key, from_coverage.envelope.key);
+        assert!(from_event.envelope.key.starts_with("inspector:"), "{}", from_event.envelope.key);
+        assert_ne!(from_event.envelope.key, from_event.envelope.id);
+        // The same group: image (its tag chosen whatever the order), reason and message.
+        assert_eq!(from_event.image.normalized(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api:build-7");
+        assert_eq!(from_event.image, from_coverage.image);
+        assert_eq!((from_event.reason, &from_event.message), (from_coverage.reason, &from_coverage.message));
+        assert_eq!(from_event.occurred_at, from_coverage.occurred_at);
+        assert_eq!(
+            (from_coverage.envelope.account.as_str(), from_coverage.envelope.region.as_str()),
+            ("123456789012", "us-east-1")
+        );
+        // Another scan time, or another reason, is another occurrence.
+        let later = failure(parse_coverage(coverage("ACCESS_DENIED", Some("2026-11-25T09:00:00Z"), &[]), now));
+        assert_ne!(later.envelope.key, from_event.envelope.key);
+        let other = failure(parse_coverage(coverage("INTERNAL_ERROR", scanned, &[]), now));
+        assert_ne!(other.envelope.key, from_event.envelope.key);
+        // Never scanned: keyed without a time, so every run finds the same occurrence.
+        let never = failure(parse_coverage(coverage("ACCESS_DENIED", None, &[]), now));
+        assert_eq!(never.occurred_at, now);
+        assert_eq!(
+            never.envelope.key,
+            failure(parse_coverage(coverage("ACCESS_DENIED", None, &[]), now + time::Duration::hours(6))).envelope.key
+        );
+    }
+
+    #[test]
+    fn coverage_that_is_not_a_failure_or_not_an_ecr_image_is_ignored_and_a_bad_arn_refused() {
+        let now = time::macros::datetime!(2026-11-26 00:00 UTC);
+        let mut c = coverage("PENDING_INITIAL_SCAN", None, &[]);
+        assert!(matches!(parse_coverage(c.clone(), now), Ok(Parsed::Ignored { .. })));
+        c.reason = Some("ACCESS_DENIED".into());
+        c.status_code = "ACTIVE".into();
+        assert!(matches!(parse_coverage(c.clone(), now), Ok(Parsed::Ignored { .. })));
+        c.status_code = "INACTIVE".into();
+        c.resource_id = "i-0c2a343f1948d5205".into();
+        assert!(matches!(parse_coverage(c.clone(), now), Ok(Parsed::Ignored { .. })));
+        c.resource_id = "arn:aws:ecr:us-east-1:123456789012:repository/team/api/sha256:nope".into();
+        assert_eq!(parse_coverage(c.clone(), now).unwrap_err().field(), "resources");
+        c.resource_id = "x".repeat(3000);
+        assert_eq!(parse_coverage(c, now).unwrap_err().field(), "resourceId");
     }
 
     #[test]

@@ -158,7 +158,13 @@ pub struct Initiator {
 /// Where an event came from, as EventBridge recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
+    /// EventBridge's id, for the logs.
     pub id: String,
+    /// The idempotency key: what makes two deliveries the same occurrence, so that it is
+    /// counted once. The EventBridge id for the contract's events; for AWS-sourced ones, derived
+    /// from the resource, the reason and the scan time ([`super::aws_sources::occurrence_key`]),
+    /// so the reconciler's copy of an occurrence that also arrived as an event has the same.
+    pub key: String,
     pub source: String,
     pub account: String,
     pub region: String,
@@ -345,5 +351,5 @@ pub(crate) fn validate_envelope<D>(raw: &mut RawEnvelope<D>, expected: &'static 
     if let Some(r) = raw.resources.iter().find(|r| r.len() > bounds::RESOURCE) {
         return Err(invalid("resources", FieldProblem::TooLong { max: bounds::RESOURCE, got: r.len() }));
     }
-    Ok(Envelope { id, source, account: std::mem::take(&mut raw.account), region, time })
+    Ok(Envelope { key: id.clone(), id, source, account: std::mem::take(&mut raw.account), region, time })
 }

@@ -56,10 +56,10 @@ impl<'a> Aggregate<'a> {
             daily: BTreeMap::new(),
         };
         for o in occurrences {
-            if agg.event_ids.contains(&o.envelope.id.as_str()) {
+            if agg.event_ids.contains(&o.envelope.key.as_str()) {
                 continue;
             }
-            agg.event_ids.push(&o.envelope.id);
+            agg.event_ids.push(&o.envelope.key);
             if o.occurred_at > agg.latest.occurred_at {
                 agg.latest = o;
             }
@@ -101,7 +101,7 @@ impl<'a> Aggregate<'a> {
 
     /// The same aggregate without the given envelope ids (found to be duplicates).
     pub fn without(&self, all: &[&'a Occurrence], drop: &[&str]) -> Option<Self> {
-        let rest: Vec<&Occurrence> = all.iter().copied().filter(|o| !drop.contains(&o.envelope.id.as_str())).collect();
+        let rest: Vec<&Occurrence> = all.iter().copied().filter(|o| !drop.contains(&o.envelope.key.as_str())).collect();
         Self::of(&rest)
     }
 }

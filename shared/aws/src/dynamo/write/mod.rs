@@ -1,8 +1,10 @@
 //! The executor of a group's write: records occurrences into their failure group.
 //!
 //! One occurrence is one `TransactWriteItems` request holding two writes:
-//! - a conditional `Put` of an idempotency marker `e#<envelope id>` (kept [`redelivery::MARKER_SECONDS`], longer than any way back),
-//!   so a redelivered envelope is recognised and counts once;
+//! - a conditional `Put` of an idempotency marker `e#<key>` (`Envelope::key`: the envelope id,
+//!   or for an AWS-sourced occurrence a key derived from its resource, reason and scan time),
+//!   kept [`redelivery::MARKER_SECONDS`], longer than any way back, so a redelivered envelope,
+//!   or a reconciled copy of an event, is recognised and counts once;
 //! - one `Update` that carries the whole upsert of the group, with no read before it.
 //!
 //! The update is planned ([`plan`]) from what the writer believes of the stored group (at first: it
@@ -296,10 +298,10 @@ impl<'a> GroupWriter<'a> {
 fn halves_by_envelope<'o>(occurrences: &[&'o Occurrence]) -> (Vec<&'o Occurrence>, Vec<&'o Occurrence>) {
     let mut ids: Vec<&str> = Vec::new();
     for o in occurrences {
-        if !ids.contains(&o.envelope.id.as_str()) {
-            ids.push(&o.envelope.id);
+        if !ids.contains(&o.envelope.key.as_str()) {
+            ids.push(&o.envelope.key);
         }
     }
     let first: Vec<&str> = ids[..ids.len() / 2].to_vec();
-    occurrences.iter().copied().partition(|o| first.contains(&o.envelope.id.as_str()))
+    occurrences.iter().copied().partition(|o| first.contains(&o.envelope.key.as_str()))
 }
