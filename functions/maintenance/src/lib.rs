@@ -3,6 +3,9 @@
 //! a bounded number of groups per run, so a longer retention keeps groups that the previous
 //! one would have let expire, and a shorter one lets them go.
 //!
+//! When `RECONCILE_INSPECTOR=true` it also reconciles Amazon Inspector's coverage with the
+//! stored failures ([`reconcile`]).
+//!
 //! A separate function, rather than a branch of the api: it runs with its own small role
 //! (`ACTIONS`), its own timeout and concurrency of one, and a scheduled payload never reaches
 //! the HTTP router.
@@ -11,6 +14,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod metrics;
+pub mod reconcile;
 
 use scan_failures_aws::config::{ConfigError, MetricsConfig};
 use scan_failures_aws::dynamo::settings::{self, RestampProgress};
@@ -23,7 +27,15 @@ use time::OffsetDateTime;
 
 /// Every AWS operation the maintenance function's code calls; its IAM role should grant exactly
 /// these (`Query` on the `byTime` index, the others on the table).
+/// The reconciler adds Inspector's `ListCoverage`, the writer's actions and its progress'
+/// (granted only when it is on).
 pub const ACTIONS: &[&[&str]] = &[settings::actions::RESTAMP];
+/// What the reconciler adds to [`ACTIONS`] when `RECONCILE_INSPECTOR=true`.
+pub const RECONCILE_ACTIONS: &[&[&str]] = &[
+    scan_failures_aws::inspector::actions::RECONCILE,
+    scan_failures_aws::dynamo::write::actions::RECORD,
+    scan_failures_aws::dynamo::reconcile::actions::PROGRESS,
+];
 
 /// Groups visited per run when `RESTAMP_MAX_ITEMS` is unset: about 10 s of DynamoDB calls, well
 /// within the function's timeout, and 100,000 groups in 10 runs.
@@ -41,6 +53,8 @@ pub struct MaintenanceConfig {
     pub sdk: scan_failures_aws::config::SdkTimeouts,
     /// `METRICS`, `METRICS_STACK`.
     pub metrics: MetricsConfig,
+    /// `RECONCILE_INSPECTOR`, `RECONCILE_MAX_PAGES`, `RECONCILE_EVERY_MINUTES`.
+    pub reconcile: Option<reconcile::ReconcileConfig>,
 }
 
 impl MaintenanceConfig {
@@ -59,7 +73,9 @@ impl MaintenanceConfig {
                 })?
             }
         };
+        let reconcile = reconcile::ReconcileConfig::from_env(&var)?;
         Ok(Self {
+            reconcile,
             table_name: ingest.table_name,
             retention: ingest.retention,
             max_items,
@@ -73,11 +89,17 @@ impl MaintenanceConfig {
 pub enum MaintenanceError {
     #[error("TTL re-stamp failed")]
     Store(#[from] StoreError),
+    #[error("reconciliation failed")]
+    Reconcile(#[from] reconcile::ReconcileError),
 }
 
 impl From<MaintenanceError> for lambda_runtime::Diagnostic {
     fn from(e: MaintenanceError) -> Self {
-        Self { error_type: "StoreUnavailable".into(), error_message: text::error_chain(&e) }
+        let error_type = match &e {
+            MaintenanceError::Store(_) => "StoreUnavailable",
+            MaintenanceError::Reconcile(_) => "ReconcileFailed",
+        };
+        Self { error_type: error_type.into(), error_message: text::error_chain(&e) }
     }
 }
 
@@ -94,6 +116,9 @@ pub struct RunReport {
     pub lag_seconds: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<RestampProgress>,
+    /// The reconciler's run, when it is on (set by `main` after [`reconcile::run`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<reconcile::ReconcileReport>,
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
@@ -109,7 +134,13 @@ pub async fn run(
     let since = |t: &str| time_fmt::parse(t).map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0));
     if let Some(s) = setting.as_ref().filter(|s| !retention::settled(&s.updated_at, now)) {
         let lag_seconds = since(&s.updated_at);
-        return Ok(RunReport { status: "settling", retention_days: s.days.get(), lag_seconds, progress: None });
+        return Ok(RunReport {
+            status: "settling",
+            retention_days: s.days.get(),
+            lag_seconds,
+            progress: None,
+            reconcile: None,
+        });
     }
     let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
     let progress = store.settings().restamp_ttl(retention, generation, max_items).await?;
@@ -119,7 +150,7 @@ pub async fn run(
         (Some(s), false) => since(&s.updated_at),
         (None, false) => since(&progress.started_at),
     };
-    Ok(RunReport { status, retention_days: retention.get(), lag_seconds, progress: Some(progress) })
+    Ok(RunReport { status, retention_days: retention.get(), lag_seconds, progress: Some(progress), reconcile: None })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass
-//! (the payload is ignored: EventBridge Scheduler and `aws.events` rules send different ones).
+//! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass and,
+//! when it is on, one bounded reconciliation run (the payload is ignored: EventBridge Scheduler
+//! and `aws.events` rules send different ones).
 
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -22,11 +23,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let inspector = config.reconcile.as_ref().map(|_| aws_sdk_inspector2::Client::new(&aws));
     let sink = Sink::new(config.metrics.clone());
-    let (store, config, sink) = (&store, &config, &sink);
+    let (store, config, sink, inspector) = (&store, &config, &sink, &inspector);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
         let now = OffsetDateTime::now_utc();
-        let report = run(store, config.retention, config.max_items, now).await?;
+        let mut report = run(store, config.retention, config.max_items, now).await?;
+        if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
+            let done = maintenance::reconcile::run(store, inspector, reconcile, config.retention, now)
+                .await
+                .map_err(maintenance::MaintenanceError::from)?;
+            tracing::info!(
+                status = done.status,
+                pages = done.pages,
+                examined = done.this_run.examined,
+                recorded = done.this_run.recorded,
+                duplicates = done.this_run.duplicates,
+                "reconciliation run"
+            );
+            report.reconcile = Some(done);
+        }
         sink.emit(&[maintenance::metrics::document(&report, &config.metrics, now)]);
         tracing::info!(
             status = report.status,

@@ -1,5 +1,5 @@
 //! The adapters around the domain (`scan-failures-domain`): DynamoDB ([`dynamo`]), EventBridge
-//! ([`eventbridge`]), the SDK's configuration ([`sdk`], [`backoff`]), the environment
+//! ([`eventbridge`]), Amazon Inspector's coverage (`inspector`, feature `inspector`), the SDK's configuration ([`sdk`], [`backoff`]), the environment
 //! ([`config`]), the logs ([`telemetry`]) and the metrics in them ([`metrics`]). The functions' `main`s build these once and hand
 //! them to their handlers.
 
@@ -10,6 +10,8 @@ pub mod backoff;
 pub mod config;
 pub mod dynamo;
 pub mod eventbridge;
+#[cfg(feature = "inspector")]
+pub mod inspector;
 pub mod metrics;
 pub mod sdk;
 pub mod telemetry;

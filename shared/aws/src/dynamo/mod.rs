@@ -4,7 +4,7 @@
 //! [`Store`] is only the handle (client and table name); each concern is a view of its own, in
 //! a file of its own: [`write`] (a planned conditional write per group and its executor),
 //! [`read`] (queries on the indexes, never a `Scan`), [`admin`] (triage and cleanup),
-//! [`settings`] (retention and the TTL re-stamp job), [`outbox`] (notifications waiting to be
+//! [`settings`] (retention and the TTL re-stamp job), [`reconcile`] (the reconciler's progress), [`outbox`] (notifications waiting to be
 //! published) and [`table`] (creating the table). [`item`] converts between stored items and the
 //! domain's types, [`expr`] builds expressions.
 
@@ -13,6 +13,7 @@ pub mod expr;
 pub mod item;
 pub mod outbox;
 pub mod read;
+pub mod reconcile;
 pub mod schema;
 pub mod settings;
 pub mod table;
@@ -113,6 +114,11 @@ impl Store {
     /// The live settings and the TTL re-stamp job.
     pub fn settings(&self) -> settings::Settings<'_> {
         settings::Settings::new(self)
+    }
+
+    /// The reconciler's progress.
+    pub fn reconciliation(&self) -> reconcile::Reconciliation<'_> {
+        reconcile::Reconciliation::new(self)
     }
 
     /// Notifications waiting to be published.

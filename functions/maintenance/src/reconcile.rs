@@ -1,0 +1,304 @@
+//! The reconciler: AWS documents its ECR and Inspector events on EventBridge as best effort, so
+//! a scan failure can be missed. Each pass lists Amazon Inspector's coverage of ECR images whose
+//! status is `INACTIVE` (organization-wide in Inspector's delegated administrator account) and
+//! records the failures no event brought. An occurrence found here has the idempotency key its
+//! event would have had (`aws_sources::occurrence_key`: resource, reason, scan time), so one
+//! that did arrive as an event is a duplicate, not a second count.
+//!
+//! A run reads at most `RECONCILE_MAX_PAGES` pages and stores its progress after each, so the
+//! next run resumes at the page that follows; a finished pass starts again after
+//! `RECONCILE_EVERY_MINUTES`. Deciding where a run starts ([`start`]) and what a page does to
+//! the progress ([`ReconcileProgress`] via [`after_page`]) is pure; [`run`] executes it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use scan_failures_aws::config::ConfigError;
+use scan_failures_aws::dynamo::reconcile::ReconcileProgress;
+use scan_failures_aws::dynamo::write::Recorded;
+use scan_failures_aws::dynamo::{Store, StoreError};
+use scan_failures_aws::inspector::{self, InspectorError};
+use scan_failures_domain::event::aws_sources::{parse_coverage, Coverage};
+use scan_failures_domain::event::{Admission, Parsed};
+use scan_failures_domain::fingerprint;
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
+
+/// Pages read per run when `RECONCILE_MAX_PAGES` is unset: 5,000 coverage entries.
+pub const DEFAULT_MAX_PAGES: u32 = 25;
+/// Minutes between the start of two passes when `RECONCILE_EVERY_MINUTES` is unset.
+pub const DEFAULT_EVERY_MINUTES: u32 = 360;
+
+/// The reconciler's configuration; `None` in [`crate::MaintenanceConfig`] when it is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileConfig {
+    /// `RECONCILE_MAX_PAGES`: `1..=1000`.
+    pub max_pages: u32,
+    /// `RECONCILE_EVERY_MINUTES`: `15..=10080` (a week).
+    pub every: Duration,
+}
+
+impl ReconcileConfig {
+    /// `RECONCILE_INSPECTOR` (`true` or `false`, default `false`) and the two bounds.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        match var("RECONCILE_INSPECTOR").as_deref().map(str::trim) {
+            None | Some("false") => return Ok(None),
+            Some("true") => {}
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "RECONCILE_INSPECTOR",
+                    rule: "true or false",
+                    value: other.to_owned(),
+                })
+            }
+        }
+        let bounded = |name: &'static str, default: u32, lo: u32, hi: u32, rule: &'static str| match var(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse::<u32>().ok().filter(|n| (lo..=hi).contains(n)).ok_or(ConfigError::Invalid {
+                var: name,
+                rule,
+                value: raw,
+            }),
+        };
+        let max_pages = bounded("RECONCILE_MAX_PAGES", DEFAULT_MAX_PAGES, 1, 1000, "a whole number from 1 to 1000")?;
+        let minutes =
+            bounded("RECONCILE_EVERY_MINUTES", DEFAULT_EVERY_MINUTES, 15, 10_080, "a whole number from 15 to 10080")?;
+        Ok(Some(Self { max_pages, every: Duration::from_secs(u64::from(minutes) * 60) }))
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error("the reconciler could not read Amazon Inspector's coverage")]
+    Inspector(#[from] InspectorError),
+    #[error("the reconciler could not store")]
+    Store(#[from] StoreError),
+}
+
+/// Where a run starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The last pass finished and the next is not due before `next_pass_at`.
+    Wait { next_pass_at: String },
+    /// The stored pass, from its next page.
+    Resume(ReconcileProgress),
+    /// A new pass from the first page.
+    Fresh(ReconcileProgress),
+}
+
+/// Where a run at `now` starts, given the stored progress and the time between passes.
+pub fn start(stored: Option<ReconcileProgress>, now: OffsetDateTime, every: Duration) -> Start {
+    let fresh = || {
+        let t = time_fmt::format(now);
+        Start::Fresh(ReconcileProgress { started_at: t.clone(), updated_at: t, ..ReconcileProgress::default() })
+    };
+    match stored {
+        None => fresh(),
+        Some(p) if p.finished_at.is_none() => Start::Resume(p),
+        Some(p) => {
+            let due = time_fmt::parse(&p.started_at).map(|t| t + every);
+            match due {
+                Some(due) if due > now => Start::Wait { next_pass_at: time_fmt::format(due) },
+                _ => fresh(),
+            }
+        }
+    }
+}
+
+/// What one page's entries came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PageCounts {
+    pub examined: u64,
+    pub recorded: u64,
+    pub duplicates: u64,
+    pub ignored: u64,
+}
+
+impl std::ops::AddAssign for PageCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.examined += o.examined;
+        self.recorded += o.recorded;
+        self.duplicates += o.duplicates;
+        self.ignored += o.ignored;
+    }
+}
+
+/// The progress after a page that came to `counts` and ended with `next_token`: the pass is
+/// finished when there is no next page.
+pub fn after_page(
+    mut p: ReconcileProgress,
+    counts: PageCounts,
+    next_token: Option<String>,
+    now: OffsetDateTime,
+) -> ReconcileProgress {
+    p.pages += 1;
+    p.examined += counts.examined;
+    p.recorded += counts.recorded;
+    p.duplicates += counts.duplicates;
+    p.ignored += counts.ignored;
+    p.updated_at = time_fmt::format(now);
+    p.finished_at = next_token.is_none().then(|| p.updated_at.clone());
+    p.next_token = next_token;
+    p
+}
+
+/// What a run did: part of the maintenance function's answer and log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileReport {
+    /// `waiting` (the last pass finished and the next is not due), `running` (pages remain
+    /// for the next run) or `finished` (this run read the last page).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_pass_at: Option<String>,
+    /// This run's pages and entries.
+    pub pages: u32,
+    pub this_run: PageCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<ReconcileProgress>,
+}
+
+/// Records the failures of one page under `retention` at `now`.
+async fn record_page(
+    store: &Store,
+    entries: Vec<Coverage>,
+    retention: RetentionDays,
+    now: OffsetDateTime,
+) -> Result<PageCounts, StoreError> {
+    let writer = store.writer(None);
+    let mut counts = PageCounts::default();
+    for entry in entries {
+        counts.examined += 1;
+        let mut o = match parse_coverage(entry, now) {
+            Ok(Parsed::Failure(o)) => o,
+            Ok(_) => {
+                counts.ignored += 1;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "coverage entry refused");
+                counts.ignored += 1;
+                continue;
+            }
+        };
+        if o.admit(now, retention.duration()) == Admission::Expired {
+            counts.ignored += 1;
+            continue;
+        }
+        let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+        match writer.record(&o, &group, retention, now).await?.0 {
+            Recorded::Duplicate => counts.duplicates += 1,
+            Recorded::Created | Recorded::Updated => {
+                counts.recorded += 1;
+                tracing::info!(group_id = %group, resource = %o.image.normalized(), reason = o.reason.code(), "reconciled a failure no event brought");
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// One run at `now`: at most `config.max_pages` pages of the pass under way (or of a new one,
+/// when due), the progress stored after each page.
+pub async fn run(
+    store: &Store,
+    inspector: &aws_sdk_inspector2::Client,
+    config: &ReconcileConfig,
+    fallback: RetentionDays,
+    now: OffsetDateTime,
+) -> Result<ReconcileReport, ReconcileError> {
+    let mut progress = match start(store.reconciliation().progress().await?, now, config.every) {
+        Start::Wait { next_pass_at } => {
+            return Ok(ReconcileReport {
+                status: "waiting",
+                next_pass_at: Some(next_pass_at),
+                pages: 0,
+                this_run: PageCounts::default(),
+                pass: None,
+            })
+        }
+        Start::Resume(p) | Start::Fresh(p) => p,
+    };
+    let retention = store.settings().retention_setting().await?.map_or(fallback, |s| s.days);
+    let mut this_run = PageCounts::default();
+    let mut pages = 0u32;
+    while pages < config.max_pages && progress.finished_at.is_none() {
+        let page = inspector::inactive_ecr_images(inspector, progress.next_token.clone()).await?;
+        let counts = record_page(store, page.entries, retention, now).await?;
+        progress = after_page(progress, counts, page.next_token, now);
+        store.reconciliation().save(&progress).await?;
+        this_run += counts;
+        pages += 1;
+    }
+    let status = if progress.finished_at.is_some() { "finished" } else { "running" };
+    Ok(ReconcileReport { status, next_pass_at: None, pages, this_run, pass: Some(progress) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scan_failures_aws::config::vars as env;
+    use time::macros::datetime;
+
+    const EVERY: Duration = Duration::from_secs(6 * 3600);
+
+    #[test]
+    fn the_reconciler_is_off_unless_asked_and_its_bounds_are_checked() {
+        assert_eq!(ReconcileConfig::from_env(env(&[])).unwrap(), None);
+        assert_eq!(ReconcileConfig::from_env(env(&[("RECONCILE_INSPECTOR", "false")])).unwrap(), None);
+        assert_eq!(
+            ReconcileConfig::from_env(env(&[("RECONCILE_INSPECTOR", "true")])).unwrap(),
+            Some(ReconcileConfig { max_pages: 25, every: EVERY })
+        );
+        let c = ReconcileConfig::from_env(env(&[
+            ("RECONCILE_INSPECTOR", "true"),
+            ("RECONCILE_MAX_PAGES", "3"),
+            ("RECONCILE_EVERY_MINUTES", "15"),
+        ]))
+        .unwrap();
+        assert_eq!(c, Some(ReconcileConfig { max_pages: 3, every: Duration::from_secs(900) }));
+        for (var, value, message) in [
+            ("RECONCILE_INSPECTOR", "yes", "RECONCILE_INSPECTOR must be true or false, got \"yes\""),
+            ("RECONCILE_MAX_PAGES", "0", "RECONCILE_MAX_PAGES must be a whole number from 1 to 1000, got \"0\""),
+            (
+                "RECONCILE_EVERY_MINUTES",
+                "5",
+                "RECONCILE_EVERY_MINUTES must be a whole number from 15 to 10080, got \"5\"",
+            ),
+        ] {
+            // The variable under test first: `vars` answers the first pair of a name.
+            let vars = [(var, value), ("RECONCILE_INSPECTOR", "true")];
+            assert_eq!(ReconcileConfig::from_env(env(&vars)).unwrap_err().to_string(), message);
+        }
+    }
+
+    #[test]
+    fn a_run_resumes_an_unfinished_pass_and_waits_out_a_finished_one() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let Start::Fresh(first) = start(None, now, EVERY) else { panic!("a first pass") };
+        assert_eq!(
+            (first.started_at.as_str(), first.next_token.as_deref(), first.pages),
+            ("2026-11-25T12:00:00.000Z", None, 0)
+        );
+        let counts = PageCounts { examined: 200, recorded: 3, duplicates: 5, ignored: 192 };
+        let mid = after_page(first, counts, Some("page-2".into()), now);
+        assert_eq!((mid.pages, mid.examined, mid.recorded, mid.finished_at.as_deref()), (1, 200, 3, None));
+        assert_eq!(start(Some(mid.clone()), now + time::Duration::minutes(15), EVERY), Start::Resume(mid.clone()));
+        let done = after_page(
+            mid,
+            PageCounts { examined: 7, ..PageCounts::default() },
+            None,
+            now + time::Duration::minutes(15),
+        );
+        assert_eq!((done.pages, done.examined, done.next_token.as_deref()), (2, 207, None));
+        assert_eq!(done.finished_at.as_deref(), Some("2026-11-25T12:15:00.000Z"));
+        assert_eq!(
+            start(Some(done.clone()), now + time::Duration::hours(5), EVERY),
+            Start::Wait { next_pass_at: "2026-11-25T18:00:00.000Z".into() }
+        );
+        let Start::Fresh(next) = start(Some(done), now + time::Duration::hours(6), EVERY) else { panic!("due") };
+        assert_eq!((next.started_at.as_str(), next.pages), ("2026-11-25T18:00:00.000Z", 0));
+    }
+}

@@ -1,0 +1,84 @@
+//! The reconciler's progress (`pk = "config#reconcile"`, no index key, so in no index): the
+//! pass over Inspector's coverage under way, where its next page starts and what it found, so a
+//! run continues where the previous one stopped and a finished pass waits for its time. One
+//! writer only: the maintenance function runs with a concurrency of one.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::{dynamo, Store, StoreError};
+
+/// The item holding the progress.
+pub const RECONCILE_KEY: &str = "config#reconcile";
+
+/// The DynamoDB operations of the progress.
+pub mod actions {
+    pub const PROGRESS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+}
+
+/// One pass over the coverage, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileProgress {
+    pub started_at: String,
+    /// Inspector's token of the next page; `None` before the first page and once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub pages: u64,
+    /// Coverage entries read.
+    pub examined: u64,
+    /// Failures stored that no event had brought.
+    pub recorded: u64,
+    /// Failures already stored (their event arrived, or an earlier pass found them).
+    pub duplicates: u64,
+    /// Entries that are not failures (or too old to keep) and entries refused as malformed.
+    pub ignored: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub updated_at: String,
+}
+
+/// Reads and writes the progress of one [`Store`].
+#[derive(Debug, Clone, Copy)]
+pub struct Reconciliation<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Reconciliation<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// The stored progress (strongly consistent); `None` before the first pass.
+    pub async fn progress(&self) -> Result<Option<ReconcileProgress>, StoreError> {
+        let out = self
+            .store
+            .client()
+            .get_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(RECONCILE_KEY.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        Ok(match out.item {
+            Some(item) => Some(serde_dynamo::from_item(item)?),
+            None => None,
+        })
+    }
+
+    pub async fn save(&self, progress: &ReconcileProgress) -> Result<(), StoreError> {
+        let mut item: crate::dynamo::item::Item = serde_dynamo::to_item(progress)?;
+        item.insert(PARTITION_KEY.to_owned(), AttributeValue::S(RECONCILE_KEY.into()));
+        self.store
+            .client()
+            .put_item()
+            .table_name(self.store.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(dynamo("PutItem"))?;
+        Ok(())
+    }
+}
