@@ -1,0 +1,214 @@
+//! The Inspector coverage reconciler (`functions/maintenance/src/reconcile.rs`) on DynamoDB
+//! Local, with the ingest handler in-process for the events.
+//!
+//! Amazon Inspector has no local server (moto has no `ListCoverage`), so its answers come from
+//! aws-smithy-mocks: whole HTTP responses in the shape of Inspector's API reference (restJson1,
+//! `coveredResources`, `scanStatus`, epoch-second `lastScannedAt`, `nextToken`) that the SDK's
+//! own deserializer reads, each rule matched by the request's `nextToken`. Everything else (the
+//! table, the writer, the stored progress) is real.
+//!
+//! The clock is the real one and the retention a year: DynamoDB Local deletes items whose TTL
+//! has passed by the wall clock, so a group stamped from a fixed past date would vanish
+//! mid-test.
+
+use std::time::Duration;
+
+use aws_sdk_inspector2::operation::list_coverage::ListCoverageInput;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use ingest::handler::Ingest;
+use integration_tests::{fresh_store, samples};
+use maintenance::reconcile::{run, PageCounts, ReconcileConfig};
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::query::Filters;
+use scan_failures_domain::retention::RetentionDays;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+const DIGEST: &str = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd12345678";
+/// The `eventTimestamp` of `events/aws-inspector-01-access-denied.json`.
+const EVENT_SCAN_TIME: i64 = 1_795_604_460; // 2026-11-25T11:01:00Z
+
+/// A `CoveredResource` of an inactive ECR image, as Inspector's API returns it.
+fn covered(account: &str, region: &str, repository: &str, digest: &str, reason: &str, scanned: Option<i64>) -> Value {
+    let mut r = json!({
+        "accountId": account,
+        "resourceId": format!("arn:aws:ecr:{region}:{account}:repository/{repository}/{digest}"),
+        "resourceType": "AWS_ECR_CONTAINER_IMAGE",
+        "scanType": "PACKAGE",
+        "scanStatus": {"statusCode": "INACTIVE", "reason": reason},
+        "resourceMetadata": {"ecrImage": {"tags": [], "imagePulledAt": 1_795_500_000}},
+    });
+    if let Some(t) = scanned {
+        r["lastScannedAt"] = json!(t);
+    }
+    r
+}
+
+fn digest(n: u32) -> String {
+    format!("sha256:{n:064x}")
+}
+
+/// A `ListCoverage` answer: `resources`, then `next` if there is a next page.
+fn page(resources: Vec<Value>, next: Option<&str>) -> String {
+    let mut body = json!({ "coveredResources": resources });
+    if let Some(t) = next {
+        body["nextToken"] = json!(t);
+    }
+    body.to_string()
+}
+
+/// The rule answering the request whose `nextToken` is `token` with `body`, `times` times.
+fn answer(token: Option<&'static str>, body: String, times: usize) -> Rule {
+    mock!(aws_sdk_inspector2::Client::list_coverage)
+        .match_requests(move |r: &ListCoverageInput| r.next_token() == token)
+        .sequence()
+        .http_status(200, Some(body))
+        .times(times)
+        .build()
+}
+
+fn inspector(rules: &[&Rule]) -> aws_sdk_inspector2::Client {
+    mock_client!(aws_sdk_inspector2, RuleMode::MatchAny, rules)
+}
+
+/// A year: the sample event's fixed date stays inside it.
+fn retention() -> RetentionDays {
+    RetentionDays::new(365).unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_millisecond(0).unwrap()
+}
+
+fn config(max_pages: u32) -> ReconcileConfig {
+    ReconcileConfig { max_pages, every: Duration::from_secs(6 * 3600) }
+}
+
+async fn count(store: &Store) -> u64 {
+    store.reader().count(&Filters::default(), now(), retention()).await.unwrap().0
+}
+
+async fn occurrences(store: &Store, repository_suffix: &str) -> Vec<(String, u64, String, String)> {
+    let page = store.reader().list(&Default::default(), now(), retention()).await.unwrap();
+    let mut found: Vec<(String, u64, String, String)> = page
+        .groups
+        .into_iter()
+        .filter(|g| g.repository.ends_with(repository_suffix))
+        .map(|g| (g.reason, g.num_occurrences, g.account, g.region))
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), retention()).with_clock(now);
+    let (_, event) = samples("aws-inspector-01").remove(0);
+    assert_eq!(ingest.handle(event.clone()).await.unwrap().result, "created");
+    // The same failure through a second delivery path (another EventBridge id) is the same
+    // occurrence: the key is the resource, reason and scan time, not the id.
+    let mut again = event;
+    again["id"] = json!("00001a50-0000-4000-8000-00000000ffff");
+    assert_eq!(ingest.handle(again).await.unwrap().result, "duplicate");
+
+    // Inspector's coverage: that image (scanned when the event said), an image whose event
+    // never came (another account and region), and an inactive reason that is no failure.
+    let body = page(
+        vec![
+            covered("123456789012", "us-east-1", "team/worker", DIGEST, "ACCESS_DENIED", Some(EVENT_SCAN_TIME)),
+            covered(
+                "210987654321",
+                "eu-central-1",
+                "team/batch",
+                &digest(1),
+                "INTERNAL_ERROR",
+                Some(EVENT_SCAN_TIME + 600),
+            ),
+            covered("123456789012", "us-east-1", "team/new", &digest(2), "PENDING_INITIAL_SCAN", None),
+        ],
+        None,
+    );
+    let first = answer(None, body, 2);
+    let client = inspector(&[&first]);
+    let start = now();
+    let report = run(&store, &client, &config(10), retention(), start).await.unwrap();
+    assert_eq!(report.status, "finished");
+    assert_eq!(report.this_run, PageCounts { examined: 3, recorded: 1, duplicates: 1, ignored: 1 });
+    assert_eq!(count(&store).await, 2);
+    assert_eq!(
+        occurrences(&store, "team/worker").await,
+        [("ACCESS_DENIED".into(), 1, "123456789012".into(), "us-east-1".into())]
+    );
+    assert_eq!(
+        occurrences(&store, "team/batch").await,
+        [("INTERNAL_ERROR".into(), 1, "210987654321".into(), "eu-central-1".into())]
+    );
+
+    // Before the next pass is due, a run reads nothing; once due, the same coverage is all
+    // duplicates.
+    let waiting = run(&store, &client, &config(10), retention(), start + time::Duration::hours(1)).await.unwrap();
+    let due = scan_failures_domain::time_fmt::format(start + time::Duration::hours(6));
+    assert_eq!((waiting.status, waiting.next_pass_at.as_deref()), ("waiting", Some(due.as_str())));
+    assert_eq!(first.num_calls(), 1);
+    let again = run(&store, &client, &config(10), retention(), start + time::Duration::hours(6)).await.unwrap();
+    assert_eq!(again.this_run, PageCounts { examined: 3, recorded: 0, duplicates: 2, ignored: 1 });
+    assert_eq!(first.num_calls(), 2);
+    assert_eq!(count(&store).await, 2);
+    assert_eq!(occurrences(&store, "team/worker").await[0].1, 1);
+}
+
+#[tokio::test]
+async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_failed_run() {
+    let store = fresh_store().await;
+    let resources = |from: u32| {
+        (from..from + 2)
+            .map(|n| {
+                covered(
+                    "123456789012",
+                    "us-west-2",
+                    &format!("svc/app{n}"),
+                    &digest(n),
+                    "ACCESS_DENIED",
+                    Some(EVENT_SCAN_TIME),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = answer(None, page(resources(0), Some("page-2")), 1);
+    let second = answer(Some("page-2"), page(resources(2), Some("page-3")), 1);
+    // The third page fails (every attempt the SDK makes), then answers.
+    let third = mock!(aws_sdk_inspector2::Client::list_coverage)
+        .match_requests(|r: &ListCoverageInput| r.next_token() == Some("page-3"))
+        .sequence()
+        .http_status(500, Some(r#"{"message":"internal error"}"#.into()))
+        .times(3)
+        .http_status(200, Some(page(resources(4), None)))
+        .build();
+    let client = inspector(&[&first, &second, &third]);
+    let now = now();
+
+    // Run 1: two pages (the bound), progress stored after each.
+    let one = run(&store, &client, &config(2), retention(), now).await.unwrap();
+    assert_eq!((one.status, one.pages, one.this_run.recorded), ("running", 2, 4));
+    let stored = store.reconciliation().progress().await.unwrap().unwrap();
+    assert_eq!((stored.next_token.as_deref(), stored.pages, stored.recorded), (Some("page-3"), 2, 4));
+    assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 0));
+
+    // Run 2: the third page fails; the run fails and the stored progress is unchanged.
+    let failed = run(&store, &client, &config(2), retention(), now + time::Duration::minutes(15)).await;
+    let err = failed.unwrap_err();
+    assert_eq!(err.to_string(), "the reconciler could not read Amazon Inspector's coverage");
+    assert_eq!(third.num_calls(), 3, "the SDK's three attempts");
+    assert_eq!(store.reconciliation().progress().await.unwrap().unwrap(), stored);
+
+    // Run 3: resumes at the third page, not the first, and finishes the pass.
+    let three = run(&store, &client, &config(2), retention(), now + time::Duration::minutes(30)).await.unwrap();
+    assert_eq!((three.status, three.pages, three.this_run.recorded), ("finished", 1, 2));
+    assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 4));
+    let done = store.reconciliation().progress().await.unwrap().unwrap();
+    assert_eq!((done.pages, done.examined, done.recorded, done.next_token), (3, 6, 6, None));
+    let finished = scan_failures_domain::time_fmt::format(now + time::Duration::minutes(30));
+    assert_eq!(done.finished_at.as_deref(), Some(finished.as_str()));
+    assert_eq!(count(&store).await, 6);
+}
