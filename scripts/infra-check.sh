@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Static checks of infra/template.yaml (`make infra-check`, part of `make test`):
+# Static checks of infra/template.yaml and infra/member.yaml (`make infra-check`, part of
+# `make test`):
 #   1. cfn-lint (pinned in scripts/tools.sh): no error, warning or informational finding;
 #   2. `sam validate` (pinned aws-sam-cli in .tools/sam-venv): the SAM transform accepts it;
 #   3. both again on copies whose parameter defaults select the other branches of the conditions
 #      (buffered path, notifications on, AWS scan sources off, an alarm topic given or created
-#      with an email subscription, metrics off), so each deployable variant is
+#      with an email subscription, metrics off, organization-wide intake with a source
+#      allow-list and the reconciler; the member template forwarding only native events), so each deployable variant is
 #      linted with its own parameter values; cfn-lint also evaluates every condition scenario;
 #   4. both tools reject a mutated copy, so a green run is not a blind one: sam validate refuses
 #      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function and
@@ -16,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEMPLATE=infra/template.yaml
+MEMBER=infra/member.yaml
 CFN_LINT=.tools/venv/bin/cfn-lint
 SAM=.tools/sam-venv/bin/sam
 for tool in "$CFN_LINT" "$SAM"; do
@@ -34,28 +37,30 @@ fail() { failed=$((failed + 1)); echo "infra-check: FAIL $1"; }
 
 echo "infra-check: $("$CFN_LINT" --version), $("$SAM" --version)"
 
-# 1. cfn-lint exits 0 only with no finding at all (2 = error, 4 = warning, 8 = informational).
-if "$CFN_LINT" --include-checks I -- "$TEMPLATE"; then
-  ok "cfn-lint $TEMPLATE: no errors, warnings or informational findings"
-else
-  fail "cfn-lint $TEMPLATE (exit $?)"
-fi
+for file in "$TEMPLATE" "$MEMBER"; do
+  # 1. cfn-lint exits 0 only with no finding at all (2 = error, 4 = warning, 8 = informational).
+  if "$CFN_LINT" --include-checks I -- "$file"; then
+    ok "cfn-lint $file: no errors, warnings or informational findings"
+  else
+    fail "cfn-lint $file (exit $?)"
+  fi
 
-# 2. sam validate.
-if out="$("$SAM" validate --template "$TEMPLATE" --region "$REGION" 2>&1)"; then
-  ok "sam validate $TEMPLATE"
-else
-  echo "$out"
-  fail "sam validate $TEMPLATE"
-fi
+  # 2. sam validate.
+  if out="$("$SAM" validate --template "$file" --region "$REGION" 2>&1)"; then
+    ok "sam validate $file"
+  else
+    echo "$out"
+    fail "sam validate $file"
+  fi
+done
 
 # 3. The other branches: a copy with other parameter defaults per variant.
-# with_defaults OUT NAME=VALUE...: the template with those parameters' Default lines replaced;
-# fails when a parameter or its Default line is not found.
+# with_defaults OUT NAME=VALUE...: the template ($SOURCE) with those parameters' Default lines
+# replaced; fails when a parameter or its Default line is not found.
 with_defaults() {
   local out="$1" pair name value
   shift
-  cp "$TEMPLATE" "$out"
+  cp "${SOURCE:-$TEMPLATE}" "$out"
   for pair in "$@"; do
     name="${pair%%=*}"
     value="${pair#*=}"
@@ -74,12 +79,20 @@ for variant in \
   "buffered-without-aws-sources BufferedIngest=true EnableAwsScanSources=false" \
   "direct-without-aws-sources EnableAwsScanSources=false NotificationBusName=scan-failures" \
   "given-alarm-topic AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops-alarms Metrics=off" \
-  "alarm-email AlarmEmail=ops@example.com MetricsByReason=false"; do
+  "alarm-email AlarmEmail=ops@example.com MetricsByReason=false" \
+  "organization OrganizationId=o-a1b2c3d4e5 SourceAccountIds=111122223333,444455556666 AllowedSources=scanfail,ci.pipeline ReconcileInspector=true" \
+  "buffered-organization BufferedIngest=true OrganizationId=o-a1b2c3d4e5" \
+  "member-native-only@$MEMBER ForwardAwsScanSources=false ForwardNativeEvents=true"; do
   read -r label params <<<"$variant"
+  SOURCE="$TEMPLATE"
+  if [[ "$label" == *@* ]]; then
+    SOURCE="${label#*@}"
+    label="${label%@*}"
+  fi
   copy="$WORK/$label.yaml"
   # shellcheck disable=SC2086 # params is a list of NAME=VALUE words
-  if ! with_defaults "$copy" $params; then
-    fail "variant $label: could not set $params in a copy of $TEMPLATE"
+  if ! SOURCE="$SOURCE" with_defaults "$copy" $params; then
+    fail "variant $label: could not set $params in a copy of $SOURCE"
     continue
   fi
   if "$CFN_LINT" --include-checks I -- "$copy"; then

@@ -186,12 +186,37 @@ fn api_grant_check_reports_a_write_granted_on_the_indexes() {
     );
 }
 
+/// Every action the maintenance function may call in some variant: the re-stamp's, and the
+/// reconciler's when it is on.
+fn maintenance_actions() -> Vec<&'static str> {
+    maintenance::ACTIONS.concat().into_iter().chain(maintenance::RECONCILE_ACTIONS.concat()).collect()
+}
+
 #[test]
 fn maintenance_role_grants_exactly_the_maintenance_actions_query_on_by_time_the_rest_on_the_table() {
     let t = template();
-    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance::ACTIONS.concat()), Vec::<String>::new());
-    assert_eq!(maintenance_grant_differences(&t), Vec::<String>::new());
-    assert!(!expected_maintenance_grants().is_empty());
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance_actions()), Vec::<String>::new());
+    for reconcile in ["false", "true"] {
+        let variant = Variant::of(&t, &[("ReconcileInspector", reconcile)]);
+        assert_eq!(maintenance_grant_differences(&t, &variant), Vec::<String>::new(), "{}", variant.label);
+    }
+    // Not vacuous: the reconciler adds Inspector's ListCoverage on * and the writer's transaction.
+    let on = expected_maintenance_grants(&Variant::of(&t, &[("ReconcileInspector", "true")]));
+    let off = expected_maintenance_grants(&Variant::of(&t, &[]));
+    assert_eq!(
+        on.difference(&off).collect::<Vec<_>>(),
+        ["dynamodb:TransactWriteItems on Table.Arn", "inspector2:ListCoverage on *"]
+    );
+}
+
+#[test]
+fn maintenance_grant_check_reports_the_reconcilers_grants_outside_their_condition() {
+    let mut t = template();
+    let policies =
+        t["Resources"]["MaintenanceFunctionRole"]["Properties"]["Policies"].as_array_mut().expect("Policies");
+    let inspector = policies.iter_mut().find(|p| p.get("Fn::If").is_some()).expect("the conditional inspector policy");
+    *inspector = inspector["Fn::If"][1].clone();
+    assert_eq!(maintenance_grant_differences(&t, &Variant::of(&t, &[])), ["extra: inspector2:ListCoverage on *"]);
 }
 
 #[test]
@@ -201,14 +226,14 @@ fn maintenance_grant_check_reports_query_on_every_index_and_an_extra_delete() {
     statements[0]["Resource"] = json!({ "Fn::Sub": "${Table.Arn}/index/*" });
     statements[1]["Action"].as_array_mut().expect("an Action list").push(json!("dynamodb:DeleteItem"));
     assert_eq!(
-        maintenance_grant_differences(&t),
+        maintenance_grant_differences(&t, &Variant::of(&t, &[])),
         [
             "extra: dynamodb:DeleteItem on Table.Arn",
             "extra: dynamodb:Query on ${Table.Arn}/index/*",
             "missing: dynamodb:Query on ${Table.Arn}/index/byTime",
         ]
     );
-    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance::ACTIONS.concat()), ["extra: dynamodb:DeleteItem"]);
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance_actions()), ["extra: dynamodb:DeleteItem"]);
 }
 
 #[test]
@@ -218,7 +243,7 @@ fn action_check_reports_an_extra_granted_action() {
     assert_eq!(action_differences(&t, INGEST, &ACTIONS.concat()), ["extra: dynamodb:Scan"]);
     // The other functions are untouched.
     assert_eq!(action_differences(&t, API, &api::ACTIONS.concat()), Vec::<String>::new());
-    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance::ACTIONS.concat()), Vec::<String>::new());
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance_actions()), Vec::<String>::new());
 }
 
 #[test]
@@ -256,6 +281,11 @@ fn wildcard_check_reports_a_wildcard_action_a_star_resource_and_a_sam_policy_tem
     // Inside a conditional policy too.
     let policy = conditional_policy_mut(&mut t, "IngestFunctionRole", "notifications");
     policy["Fn::If"][1]["PolicyDocument"]["Statement"][2]["Action"] = json!(["events:PutEvents", "events:*"]);
+    // `*` is allowed for ListCoverage alone (no resource-level permissions), not for an action
+    // beside it.
+    let inspector = conditional_policy_mut(&mut t, "MaintenanceFunctionRole", "inspector");
+    inspector["Fn::If"][1]["PolicyDocument"]["Statement"][0]["Action"] =
+        json!(["inspector2:ListCoverage", "inspector2:ListFindings"]);
     assert_eq!(
         wildcard_grants(&t),
         [
@@ -263,6 +293,7 @@ fn wildcard_check_reports_a_wildcard_action_a_star_resource_and_a_sam_policy_tem
             "ApiFunctionRole: action dynamodb:*",
             "IngestFunctionRole: action events:*",
             "IngestFunctionRole: resource *",
+            "MaintenanceFunctionRole: resource *",
         ]
     );
 }
@@ -304,8 +335,144 @@ fn ingest_on_failure_destination_goes_to_the_queue_it_may_send_to() {
 #[test]
 fn rule_matches_the_event_contracts_detail_type() {
     let t = template();
-    let pattern = &resource(&t, SCAN_FAILED_RULE)["Properties"]["EventPattern"];
+    let r = resolve(&t, &Variant::of(&t, &[]));
+    let pattern = &resource(&r, SCAN_FAILED_RULE)["Properties"]["EventPattern"];
     assert_eq!(pattern, &json!({ "detail-type": [DETAIL_TYPE] }));
+    assert_eq!(t["Parameters"]["AllowedSources"]["Default"], "");
+}
+
+/// An "Image Scan Failed" event with `source`, as a producer puts it.
+fn scan_failed_from(source: &str) -> Value {
+    json!({ "source": source, "detail-type": DETAIL_TYPE, "account": "111122223333", "detail": {} })
+}
+
+#[test]
+fn with_allowed_sources_an_event_of_any_other_source_never_reaches_the_function() {
+    let t = template();
+    let r = resolve(&t, &Variant::of(&t, &[("AllowedSources", "scanfail,ci.pipeline")]));
+    assert_eq!(
+        resource(&r, SCAN_FAILED_RULE)["Properties"]["EventPattern"],
+        json!({ "detail-type": [DETAIL_TYPE], "source": ["scanfail", "ci.pipeline"] })
+    );
+    for (source, routed) in [("scanfail", true), ("ci.pipeline", true), ("forged", false), ("scanfail.x", false)] {
+        let rules = routed_on(&r, Bus::Product, &scan_failed_from(source));
+        assert_eq!(rules == [SCAN_FAILED_RULE], routed, "{source}: {rules:?}");
+    }
+    // Without the allow-list every source is accepted.
+    let open = resolve(&t, &Variant::of(&t, &[]));
+    assert_eq!(routed_on(&open, Bus::Product, &scan_failed_from("forged")), [SCAN_FAILED_RULE]);
+}
+
+#[test]
+fn the_bus_lets_exactly_the_organization_and_the_listed_accounts_put_events() {
+    let t = template();
+    let policies = |r: &Value| -> Vec<Value> {
+        r["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v["Type"] == "AWS::Events::EventBusPolicy")
+            .map(|(_, v)| v["Properties"]["Statement"].clone())
+            .collect()
+    };
+    // Default deny: no statement at all without either parameter.
+    assert_eq!(policies(&resolve(&t, &Variant::of(&t, &[]))), Vec::<Value>::new());
+    let bus = json!({ "Fn::GetAtt": ["EventBus", "Arn"] });
+    let r = resolve(
+        &t,
+        &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("SourceAccountIds", "111122223333,444455556666")]),
+    );
+    assert_eq!(
+        policies(&r),
+        [
+            json!({ "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": bus,
+                "Condition": { "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" } } } }),
+            json!({ "Effect": "Allow", "Principal": { "AWS": ["111122223333", "444455556666"] },
+                "Action": "events:PutEvents", "Resource": bus }),
+        ]
+    );
+    // On an existing bus, the policy names it.
+    let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("EventBusName", "existing-bus")]));
+    assert_eq!(
+        policies(&r)[0]["Resource"],
+        json!({ "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}" })
+    );
+}
+
+#[test]
+fn every_copy_of_the_aws_patterns_in_both_templates_is_the_one_checked_against_the_code() {
+    let (t, member) = (template(), member_template());
+    assert_eq!(pattern_copy_differences(&t, &member), Vec::<String>::new());
+    // The forwarded rules exist only when other accounts may send.
+    for (organization, present) in [("", false), ("o-a1b2c3d4e5", true)] {
+        let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", organization)]));
+        for rule in [FORWARDED_ECR_RULE, FORWARDED_INSPECTOR_RULE] {
+            assert_eq!(r["Resources"].get(rule).is_some(), present, "{rule} with OrganizationId={organization:?}");
+            if present {
+                assert_eq!(Bus::of_rule(&r["Resources"][rule]), Bus::Product);
+            }
+        }
+    }
+}
+
+#[test]
+fn pattern_copy_check_reports_a_status_dropped_from_the_member_copy_and_a_source_changed_in_the_forwarded_one() {
+    let (mut t, mut member) = (template(), member_template());
+    pattern_mut(&mut member, MEMBER_ECR_RULE)["detail"]["scan-status"]
+        .as_array_mut()
+        .expect("statuses")
+        .retain(|s| s != "FINDINGS_UNAVAILABLE");
+    pattern_mut(&mut t, FORWARDED_INSPECTOR_RULE)["source"] = json!(["aws.inspector"]);
+    assert_eq!(
+        pattern_copy_differences(&t, &member),
+        [
+            "EcrScanForwardRule: missing: detail.scan-status FINDINGS_UNAVAILABLE",
+            "ForwardedInspectorCoverageRule: extra: source aws.inspector",
+            "ForwardedInspectorCoverageRule: missing: source aws.inspector2",
+        ]
+    );
+}
+
+#[test]
+fn the_member_template_forwards_each_rule_to_the_central_bus_with_a_role_that_may_only_put_events_there() {
+    let member = member_template();
+    for variant in member_variants(&member) {
+        assert_eq!(member_problems(&member, &variant), Vec::<String>::new(), "{}", variant.label);
+    }
+    assert_eq!(member["Parameters"]["ForwardAwsScanSources"]["Default"], "true");
+    assert_eq!(member["Parameters"]["ForwardNativeEvents"]["Default"], "false");
+    let native = resolve(&member, &Variant::of(&member, &[("ForwardNativeEvents", "true")]));
+    assert_eq!(
+        resource(&native, MEMBER_NATIVE_RULE)["Properties"]["EventPattern"],
+        json!({ "detail-type": [DETAIL_TYPE] })
+    );
+}
+
+#[test]
+fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_and_another_target() {
+    let mut member = member_template();
+    let statements = statements_mut(&mut member, MEMBER_ROLE, "put-central-bus");
+    statements[0]["Action"] = json!(["events:PutEvents", "events:PutRule"]);
+    statements[0]["Resource"] = json!("*");
+    member["Resources"][MEMBER_INSPECTOR_RULE]["Properties"]["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"] =
+        json!(3);
+    member["Resources"]["ForwardDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .retain(|s| s["Fn::If"][1]["Sid"] != "EcrScanForwardRuleDeadLetters");
+    let problems = member_problems(&member, &Variant::of(&member, &[]));
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(problems[0].starts_with("defaults: InspectorCoverageForwardRule: targets "), "{}", problems[0]);
+    assert!(problems[0].contains(r#""MaximumRetryAttempts":3"#), "{}", problems[0]);
+    assert_eq!(problems[1], "defaults: dead-letter queue senders: missing: EcrScanForwardRule.Arn");
+    assert_eq!(
+        problems[2..],
+        [
+            "defaults: role: extra: events:PutEvents on *",
+            "defaults: role: extra: events:PutRule on *",
+            "defaults: role: missing: events:PutEvents on CentralEventBusArn",
+        ]
+    );
 }
 
 #[test]

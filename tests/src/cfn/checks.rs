@@ -20,7 +20,7 @@ use scan_failures_domain::group::notification as notify;
 use scan_failures_http::auth::Permission;
 use serde_json::{json, Map, Value};
 
-use super::{differences, items, list, render, resolve, resource, routed_by, scalar, Variant};
+use super::{differences, items, list, render, resolve, resource, role_grants, routed_on, scalar, Bus, Variant};
 
 pub const INGEST: &str = "IngestFunction";
 pub const API: &str = "ApiFunction";
@@ -36,15 +36,24 @@ pub const ADMIN_POLICY: &str = "AdminEventsAdminPolicy";
 pub const SCAN_FAILED_RULE: &str = "ScanFailedRule";
 pub const ECR_RULE: &str = "EcrScanRule";
 pub const INSPECTOR_RULE: &str = "InspectorCoverageRule";
+/// The same rules on the product's bus, for events forwarded from other accounts.
+pub const FORWARDED_ECR_RULE: &str = "ForwardedEcrScanRule";
+pub const FORWARDED_INSPECTOR_RULE: &str = "ForwardedInspectorCoverageRule";
+/// `infra/member.yaml`'s rules and role.
+pub const MEMBER_ECR_RULE: &str = "EcrScanForwardRule";
+pub const MEMBER_INSPECTOR_RULE: &str = "InspectorCoverageForwardRule";
+pub const MEMBER_NATIVE_RULE: &str = "NativeForwardRule";
+pub const MEMBER_ROLE: &str = "ForwardRole";
+pub const MEMBER_DEAD_LETTERS: &str = "ForwardDeadLetterQueue";
 pub const BUFFER: &str = "BufferQueue";
 pub const DEAD_LETTERS: &str = "DeadLetterQueue";
 
 /// Services whose actions a function's crate declares; the template must grant exactly those.
-pub const DECLARED_SERVICES: [&str; 2] = ["dynamodb", "events"];
+pub const DECLARED_SERVICES: [&str; 3] = ["dynamodb", "events", "inspector2"];
 
 /// Services whose grants are compared with resources: the declared ones and SQS (the buffer
 /// queue, the on-failure destination).
-pub const GRANT_SERVICES: [&str; 3] = ["dynamodb", "events", "sqs"];
+pub const GRANT_SERVICES: [&str; 4] = ["dynamodb", "events", "inspector2", "sqs"];
 
 /// What every route resource of the callers' policies starts with (any stage).
 pub const ROUTE_ARN_PREFIX: &str = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/";
@@ -221,16 +230,25 @@ pub fn expected_api_grants() -> BTreeSet<String> {
     out
 }
 
-/// What the maintenance role must grant: every action of `maintenance::ACTIONS`, `Query` on the
-/// `byTime` index only (the re-stamp reads the groups through it), the others on the table.
-pub fn expected_maintenance_grants() -> BTreeSet<String> {
+/// What the maintenance role must grant in `variant`: every action of `maintenance::ACTIONS`,
+/// `Query` on the `byTime` index only (the re-stamp reads the groups through it), the others on
+/// the table; with the reconciler on, `maintenance::RECONCILE_ACTIONS` too (Inspector's on `*`:
+/// `ListCoverage` has no resource-level permissions).
+pub fn expected_maintenance_grants(variant: &Variant) -> BTreeSet<String> {
     let by_time = format!("${{Table.Arn}}/index/{}", schema::BY_TIME.name);
-    maintenance::ACTIONS
+    let reconciling = variant.is("ReconcileInspector", "true");
+    let declared = maintenance::ACTIONS
         .concat()
         .into_iter()
+        .chain(reconciling.then(|| maintenance::RECONCILE_ACTIONS.concat()).into_iter().flatten());
+    declared
         .map(|action| {
-            assert!(action.starts_with("dynamodb:"), "{action}: which resource does maintenance call it on?");
-            let resource = if action == "dynamodb:Query" { by_time.as_str() } else { "Table.Arn" };
+            let resource = match action.split_once(':').map(|(service, _)| service) {
+                Some("dynamodb") if action == "dynamodb:Query" => by_time.as_str(),
+                Some("dynamodb") => "Table.Arn",
+                Some("inspector2") => "*",
+                _ => panic!("{action}: which resource does maintenance call it on?"),
+            };
             format!("{action} on {resource}")
         })
         .collect()
@@ -240,23 +258,8 @@ pub fn api_grant_differences(t: &Value) -> Vec<String> {
     differences(&expected_api_grants(), &grants(t, API))
 }
 
-pub fn maintenance_grant_differences(t: &Value) -> Vec<String> {
-    differences(&expected_maintenance_grants(), &grants(t, MAINTENANCE))
-}
-
-/// `<action> on <resource>` of every Allow statement of a role's inline policies, any service.
-pub fn role_grants(t: &Value, role: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for document in items(&resource(t, role)["Properties"]["Policies"]).into_iter().map(|p| &p["PolicyDocument"]) {
-        for statement in items(&document["Statement"]).into_iter().filter(|s| s["Effect"] == "Allow") {
-            for action in items(&statement["Action"]).into_iter().map(render) {
-                for r in items(&statement["Resource"]) {
-                    out.insert(format!("{action} on {}", render(r)));
-                }
-            }
-        }
-    }
-    out
+pub fn maintenance_grant_differences(t: &Value, variant: &Variant) -> Vec<String> {
+    differences(&expected_maintenance_grants(variant), &grants(&resolve(t, variant), MAINTENANCE))
 }
 
 /// The role a function runs with (its `Role: !GetAtt X.Arn`).
@@ -281,6 +284,10 @@ pub fn dynamodb_resources(t: &Value, function: &str) -> BTreeSet<String> {
 /// Allow statements anywhere in the template (roles, managed policies, SAM `Policies`), in any
 /// variant, whose action has a `*` or whose resource is `*`, as `<resource id>: <action or
 /// resource>`.
+/// Actions IAM cannot scope to a resource (their service authorizes them on `*` only), so a
+/// statement of these alone may name `Resource: "*"`.
+pub const NO_RESOURCE_LEVEL: [&str; 1] = ["inspector2:ListCoverage"];
+
 pub fn wildcard_grants(t: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for (id, r) in t["Resources"].as_object().into_iter().flatten() {
@@ -298,7 +305,10 @@ pub fn wildcard_grants(t: &Value) -> Vec<String> {
             for action in items(&statement["Action"]).into_iter().map(render).filter(|a| a.contains('*')) {
                 out.push(format!("{id}: action {action}"));
             }
-            if items(&statement["Resource"]).into_iter().any(|r| render(r) == "*") {
+            // `Resource: "*"` only for actions that have no resource-level permissions at all.
+            let actions: Vec<String> = items(&statement["Action"]).into_iter().map(render).collect();
+            let unscoped = !actions.is_empty() && actions.iter().all(|a| NO_RESOURCE_LEVEL.contains(&a.as_str()));
+            if items(&statement["Resource"]).into_iter().any(|r| render(r) == "*") && !unscoped {
                 out.push(format!("{id}: resource *"));
             }
             // A bare string is a SAM policy template name or managed policy, not a statement.
@@ -358,28 +368,134 @@ pub fn samples() -> Vec<(String, Value)> {
     crate::fixtures::samples("").into_iter().filter(|(name, _)| !name.ends_with(".schema.json")).collect()
 }
 
-/// How the rules of the variant with every rule route the samples and the notifications: every
-/// sample the code stores must reach exactly one rule; an ECR scan the code ignores none (the
-/// ECR rule filters on the failure statuses); a notification none (publishing to the product's
-/// bus or the default bus must not come back to the function).
+/// How the rules of the variant with every rule (AWS sources on, other accounts allowed) route
+/// the samples and the notifications, bus by bus: every sample the code stores must reach
+/// exactly one rule on the bus it arrives on (an AWS service's event on `default` from this
+/// account, and on the product's bus when a member stack forwards it; the contract's events on
+/// the product's bus only); an ECR scan the code ignores none (the ECR rules filter on the
+/// failure statuses); a notification none on either bus (publishing to the product's bus or the
+/// default bus must not come back to the function).
 pub fn routing_problems(t: &Value) -> Vec<String> {
-    let r = resolve(t, &Variant::of(t, &[("EnableAwsScanSources", "true")]));
+    let r = resolve(t, &Variant::of(t, &[("EnableAwsScanSources", "true"), ("OrganizationId", "o-a1b2c3d4e5")]));
     let mut out = Vec::new();
     for (name, sample) in samples() {
-        let routed = routed_by(&r, &sample);
         let stored = matches!(event::parse(sample.clone()), Ok(Parsed::Failure(_)));
-        if stored && routed.len() != 1 {
-            out.push(format!("{name}: stored by the code, routed by {routed:?}"));
+        let from_aws = sample["source"].as_str().is_some_and(|s| s.starts_with("aws."));
+        let arrivals: &[(Bus, &str)] =
+            if from_aws { &[(Bus::Default, ""), (Bus::Product, " forwarded")] } else { &[(Bus::Product, "")] };
+        for (bus, how) in arrivals {
+            let routed = routed_on(&r, *bus, &sample);
+            if stored && routed.len() != 1 {
+                out.push(format!("{name}{how}: stored by the code, routed by {routed:?}"));
+            }
+            if !stored && sample["detail-type"] == ECR_DETAIL_TYPE && !routed.is_empty() {
+                out.push(format!("{name}{how}: ignored by the code, routed by {routed:?}"));
+            }
         }
-        if !stored && sample["detail-type"] == ECR_DETAIL_TYPE && !routed.is_empty() {
-            out.push(format!("{name}: ignored by the code, routed by {routed:?}"));
+        if !from_aws && !routed_on(&r, Bus::Default, &sample).is_empty() {
+            out.push(format!("{name}: routed on the default bus"));
         }
     }
     for detail_type in [notify::OPENED, notify::THRESHOLD_CROSSED] {
         let notification = json!({ "source": notify_config::DEFAULT_SOURCE, "detail-type": detail_type, "detail": {} });
-        let routed = routed_by(&r, &notification);
-        if !routed.is_empty() {
-            out.push(format!("notification {detail_type}: routed by {routed:?}"));
+        for bus in [Bus::Default, Bus::Product] {
+            let routed = routed_on(&r, bus, &notification);
+            if !routed.is_empty() {
+                out.push(format!("notification {detail_type}: routed by {routed:?}"));
+            }
+        }
+    }
+    out
+}
+
+/// The facts of a rule's pattern ([`rule_facts`] without its bus), of a resolved template.
+fn pattern_facts(t: &Value, rule: &str) -> BTreeSet<String> {
+    rule_facts(t, rule).into_iter().filter(|f| !f.starts_with("bus ")).collect()
+}
+
+/// Every copy of the AWS sources' patterns equals the one the code is checked against
+/// ([`ecr_rule_differences`], [`inspector_rule_differences`] on the main template's rules on
+/// `default`): the main template's forwarded rules and `member`'s forwarding rules.
+pub fn pattern_copy_differences(main: &Value, member: &Value) -> Vec<String> {
+    let main =
+        resolve(main, &Variant::of(main, &[("EnableAwsScanSources", "true"), ("OrganizationId", "o-a1b2c3d4e5")]));
+    let member = resolve(member, &Variant::of(member, &[("ForwardAwsScanSources", "true")]));
+    let mut out = Vec::new();
+    for (original, copies) in [
+        (ECR_RULE, [(&main, FORWARDED_ECR_RULE), (&member, MEMBER_ECR_RULE)]),
+        (INSPECTOR_RULE, [(&main, FORWARDED_INSPECTOR_RULE), (&member, MEMBER_INSPECTOR_RULE)]),
+    ] {
+        let expected = pattern_facts(&main, original);
+        for (t, copy) in copies {
+            out.extend(differences(&expected, &pattern_facts(t, copy)).into_iter().map(|d| format!("{copy}: {d}")));
+        }
+    }
+    out
+}
+
+/// What `member` must be in `variant`: each rule on `default`, with one target, the central bus
+/// through the forwarding role, with the contract's retries and the member's dead-letter queue,
+/// which lets exactly the variant's rules send; the role may do nothing but `events:PutEvents`
+/// on the central bus, and only EventBridge of this account may assume it.
+pub fn member_problems(member: &Value, variant: &Variant) -> Vec<String> {
+    let r = resolve(member, variant);
+    let label = &variant.label;
+    let resources = r["Resources"].as_object().expect("Resources");
+    let mut out = Vec::new();
+    let target = json!({
+        "Id": "central",
+        "Arn": { "Ref": "CentralEventBusArn" },
+        "RoleArn": { "Fn::GetAtt": [MEMBER_ROLE, "Arn"] },
+        "RetryPolicy": { "MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400 },
+        "DeadLetterConfig": { "Arn": { "Fn::GetAtt": [MEMBER_DEAD_LETTERS, "Arn"] } },
+    });
+    let mut rules = BTreeSet::new();
+    for (id, rule) in resources.iter().filter(|(_, v)| v["Type"] == "AWS::Events::Rule") {
+        rules.insert(format!("{id}.Arn"));
+        if rule["Properties"]["EventBusName"] != "default" {
+            out.push(format!("{label}: {id} is not on the default bus"));
+        }
+        if list(&rule["Properties"]["Targets"]) != [&target] {
+            out.push(format!("{label}: {id}: targets {}", rule["Properties"]["Targets"]));
+        }
+    }
+    let mut wanted = BTreeSet::new();
+    if variant.is("ForwardAwsScanSources", "true") {
+        wanted.extend([format!("{MEMBER_ECR_RULE}.Arn"), format!("{MEMBER_INSPECTOR_RULE}.Arn")]);
+    }
+    if variant.is("ForwardNativeEvents", "true") {
+        wanted.insert(format!("{MEMBER_NATIVE_RULE}.Arn"));
+    }
+    out.extend(differences(&wanted, &rules).into_iter().map(|d| format!("{label}: rules: {d}")));
+    let senders: BTreeSet<String> =
+        list(&r["Resources"]["ForwardDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"])
+            .into_iter()
+            .filter(|s| s["Effect"] == "Allow" && s["Principal"] == json!({ "Service": "events.amazonaws.com" }))
+            .flat_map(|s| list(&s["Condition"]["ArnEquals"]["aws:SourceArn"]))
+            .map(render)
+            .collect();
+    out.extend(differences(&rules, &senders).into_iter().map(|d| format!("{label}: dead-letter queue senders: {d}")));
+    let role = BTreeSet::from(["events:PutEvents on CentralEventBusArn".to_owned()]);
+    out.extend(differences(&role, &role_grants(&r, MEMBER_ROLE)).into_iter().map(|d| format!("{label}: role: {d}")));
+    let trust = &resource(&r, MEMBER_ROLE)["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+    let expected_trust = json!([{
+        "Effect": "Allow",
+        "Principal": { "Service": "events.amazonaws.com" },
+        "Action": "sts:AssumeRole",
+        "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } },
+    }]);
+    if *trust != expected_trust {
+        out.push(format!("{label}: role trust: {trust}"));
+    }
+    out
+}
+
+/// The member template's variants: what it forwards.
+pub fn member_variants(member: &Value) -> Vec<Variant> {
+    let mut out = Vec::new();
+    for aws in ["true", "false"] {
+        for native in ["false", "true"] {
+            out.push(Variant::of(member, &[("ForwardAwsScanSources", aws), ("ForwardNativeEvents", native)]));
         }
     }
     out
@@ -433,6 +549,9 @@ pub fn delivery_problems(t: &Value, variant: &Variant) -> Vec<String> {
     let mut wanted = BTreeSet::from([format!("{SCAN_FAILED_RULE}.Arn")]);
     if variant.aws_sources() {
         wanted.extend([format!("{ECR_RULE}.Arn"), format!("{INSPECTOR_RULE}.Arn")]);
+    }
+    if variant.aws_sources() && variant.cross_account() {
+        wanted.extend([format!("{FORWARDED_ECR_RULE}.Arn"), format!("{FORWARDED_INSPECTOR_RULE}.Arn")]);
     }
     compare("rules", &wanted, rules.clone());
     compare("dead-letter queue senders", &rules, senders("DeadLetterQueuePolicy"));
@@ -538,6 +657,8 @@ pub fn config_value(name: &str) -> &'static str {
         "SDK_ATTEMPT_TIMEOUT_MS" => "2000",
         "METRICS" => "on",
         "METRICS_BY_REASON" => "true",
+        "RECONCILE_INSPECTOR" => "true",
+        "RECONCILE_EVERY_MINUTES" => "360",
         _ => "7",
     }
 }

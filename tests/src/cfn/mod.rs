@@ -21,7 +21,15 @@ use serde_json::{json, Value};
 // ---------------------------------------------------------------------------------- parsing
 
 pub fn template() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
+    load(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml"))
+}
+
+/// `infra/member.yaml`: the stack each member account and region runs.
+pub fn member_template() -> Value {
+    load(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/member.yaml"))
+}
+
+fn load(path: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
     to_json(yaml)
@@ -180,6 +188,11 @@ impl Variant {
     pub fn notifications(&self) -> bool {
         !self.is("NotificationBusName", "")
     }
+
+    /// Other accounts may put events on the bus (an organization or listed accounts).
+    pub fn cross_account(&self) -> bool {
+        !self.is("OrganizationId", "") || !self.is("SourceAccountIds", "")
+    }
 }
 
 /// Every combination of the parameters that select branches.
@@ -189,15 +202,18 @@ pub fn variants(t: &Value) -> Vec<Variant> {
         for aws in ["true", "false"] {
             for bus in ["", "ops"] {
                 for event_bus in ["", "existing-bus"] {
-                    out.push(Variant::of(
-                        t,
-                        &[
-                            ("BufferedIngest", buffered),
-                            ("EnableAwsScanSources", aws),
-                            ("NotificationBusName", bus),
-                            ("EventBusName", event_bus),
-                        ],
-                    ));
+                    for organization in ["", "o-a1b2c3d4e5"] {
+                        out.push(Variant::of(
+                            t,
+                            &[
+                                ("BufferedIngest", buffered),
+                                ("EnableAwsScanSources", aws),
+                                ("NotificationBusName", bus),
+                                ("EventBusName", event_bus),
+                                ("OrganizationId", organization),
+                            ],
+                        ));
+                    }
                 }
             }
         }
@@ -240,7 +256,8 @@ pub fn condition(t: &Value, name: &str, variant: &Variant) -> bool {
 }
 
 /// The template as CloudFormation deploys it in `variant`: resources and outputs whose
-/// condition is false dropped, each `Fn::If` replaced by its branch, `AWS::NoValue` removed.
+/// condition is false dropped, each `Fn::If` replaced by its branch, `AWS::NoValue` removed,
+/// `Fn::Split` of a literal or a parameter split.
 pub fn resolve(t: &Value, variant: &Variant) -> Value {
     fn value(t: &Value, v: &Value, variant: &Variant) -> Option<Value> {
         if *v == no_value() {
@@ -249,6 +266,16 @@ pub fn resolve(t: &Value, variant: &Variant) -> Value {
         if let Some([c, yes, no]) = v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
             let chosen = if condition(t, c.as_str().unwrap_or_default(), variant) { yes } else { no };
             return value(t, chosen, variant);
+        }
+        if let Some([separator, source]) = v.get("Fn::Split").and_then(Value::as_array).map(Vec::as_slice) {
+            let text = match source.get("Ref").and_then(Value::as_str) {
+                Some(p) => {
+                    variant.params.get(p).cloned().unwrap_or_else(|| panic!("Fn::Split of {p}: not a parameter"))
+                }
+                None => scalar(source),
+            };
+            let separator = separator.as_str().unwrap_or_else(|| panic!("Fn::Split separator {separator}"));
+            return Some(Value::Array(text.split(separator).map(|p| Value::String(p.to_owned())).collect()));
         }
         match v {
             Value::Object(map) => {
@@ -341,14 +368,55 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
 /// The rules of a (resolved) template whose pattern matches `event`, as if they were on one bus
 /// (they are when `EventBusName` is `default`).
 pub fn routed_by(r: &Value, event: &Value) -> Vec<String> {
+    rules_matching(r, event, |_| true)
+}
+
+/// Which bus a rule listens on: `default`, or the product's bus (any other name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    Default,
+    Product,
+}
+
+impl Bus {
+    pub fn of_rule(rule: &Value) -> Self {
+        if rule["Properties"]["EventBusName"] == "default" {
+            Self::Default
+        } else {
+            Self::Product
+        }
+    }
+}
+
+/// The rules on `bus` of a (resolved) template whose pattern matches `event`.
+pub fn routed_on(r: &Value, bus: Bus, event: &Value) -> Vec<String> {
+    rules_matching(r, event, |rule| Bus::of_rule(rule) == bus)
+}
+
+fn rules_matching(r: &Value, event: &Value, on: impl Fn(&Value) -> bool) -> Vec<String> {
     r["Resources"]
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(_, v)| v["Type"] == "AWS::Events::Rule")
+        .filter(|(_, v)| v["Type"] == "AWS::Events::Rule" && on(v))
         .filter(|(_, v)| matches(&v["Properties"]["EventPattern"], event))
         .map(|(id, _)| id.clone())
         .collect()
+}
+
+/// `<action> on <resource>` of every Allow statement of a role's inline policies, any service.
+pub fn role_grants(t: &Value, role: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for document in items(&resource(t, role)["Properties"]["Policies"]).into_iter().map(|p| &p["PolicyDocument"]) {
+        for statement in items(&document["Statement"]).into_iter().filter(|s| s["Effect"] == "Allow") {
+            for action in items(&statement["Action"]).into_iter().map(render) {
+                for r in items(&statement["Resource"]) {
+                    out.insert(format!("{action} on {}", render(r)));
+                }
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------- helpers for mutations
