@@ -34,10 +34,16 @@ pub fn moto_config(endpoint: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-/// The template's rules, each as (logical id, bus, event pattern): the product's own rule on
-/// the product's bus, the AWS sources' rules on `default`.
+/// The template's rules with its default parameters, each as (logical id, bus, event
+/// pattern): the product's own rule on the product's bus, the AWS sources' rules on `default`.
 pub fn template_rules(bus: &str) -> Vec<(String, String, Value)> {
-    let t = cfn::template();
+    template_rules_of(bus, &[])
+}
+
+/// The rules of the template deployed with `parameters` (others at their defaults).
+pub fn template_rules_of(bus: &str, parameters: &[(&str, &str)]) -> Vec<(String, String, Value)> {
+    let raw = cfn::template();
+    let t = cfn::resolve(&raw, &cfn::Variant::of(&raw, parameters));
     let mut rules: Vec<(String, String, Value)> = t["Resources"]
         .as_object()
         .into_iter()
@@ -90,6 +96,11 @@ impl LocalBus {
     /// buffer queue. `visibility_seconds` stands for the template's 360 s, which a local run
     /// cannot wait for.
     pub async fn create(endpoint: &str, bus: &str, visibility_seconds: i32) -> Self {
+        Self::create_with(endpoint, bus, visibility_seconds, &[]).await
+    }
+
+    /// [`Self::create`] with the rules of the template deployed with `parameters`.
+    pub async fn create_with(endpoint: &str, bus: &str, visibility_seconds: i32, parameters: &[(&str, &str)]) -> Self {
         let config = moto_config(endpoint);
         let events = aws_sdk_eventbridge::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -101,7 +112,7 @@ impl LocalBus {
         let queue_url =
             create_queue(&sqs, &format!("{bus}-buffer"), Some((visibility_seconds, redrive.to_string()))).await;
         let queue_arn = queue_arn(&sqs, &queue_url).await;
-        for (id, on, pattern) in template_rules(bus) {
+        for (id, on, pattern) in template_rules_of(bus, parameters) {
             events
                 .put_rule()
                 .name(&id)
@@ -218,6 +229,104 @@ impl LocalBus {
             .await
             .unwrap_or_else(|e| panic!("queue attributes: {e:?}"));
         out.attributes().into_iter().flatten().filter_map(|(_, v)| v.parse::<usize>().ok()).sum()
+    }
+
+    /// The bus's ARN: moto's default account and region are the central stack's.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:events:us-east-1:{CENTRAL_ACCOUNT}:event-bus/{}", self.bus)
+    }
+
+    /// Member account `account` in `region`: `infra/member.yaml`'s rules (its default
+    /// parameters) on that account's default bus, each targeting this bus.
+    pub async fn add_member(&self, endpoint: &str, account: &str, region: &str) -> MemberBus {
+        let config = moto_config(endpoint).into_builder().region(Region::new(region.to_owned())).build();
+        let member = MemberBus {
+            events: aws_sdk_eventbridge::Client::new(&config),
+            account: account.to_owned(),
+            region: region.to_owned(),
+        };
+        let raw = cfn::member_template();
+        let t = cfn::resolve(&raw, &cfn::Variant::of(&raw, &[]));
+        for (id, rule) in
+            t["Resources"].as_object().into_iter().flatten().filter(|(_, r)| r["Type"] == "AWS::Events::Rule")
+        {
+            let props = &rule["Properties"];
+            assert_eq!(props["EventBusName"], "default", "{id}");
+            member
+                .events
+                .put_rule()
+                .name(id)
+                .event_bus_name("default")
+                .event_pattern(props["EventPattern"].to_string())
+                .customize()
+                .mutate_request(as_account(account))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put rule {id} in {account}: {e:?}"));
+            let target = aws_sdk_eventbridge::types::Target::builder()
+                .id("central")
+                .arn(self.arn())
+                .role_arn(format!("arn:aws:iam::{account}:role/ForwardRole"))
+                .build()
+                .unwrap();
+            member
+                .events
+                .put_targets()
+                .rule(id)
+                .event_bus_name("default")
+                .targets(target)
+                .customize()
+                .mutate_request(as_account(account))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put target of {id} in {account}: {e:?}"));
+        }
+        member
+    }
+}
+
+/// moto serves the account a request names in `x-moto-account-id` (its default otherwise).
+fn as_account(
+    account: &str,
+) -> impl Fn(&mut aws_smithy_runtime_api::client::orchestrator::HttpRequest) + Send + Sync + 'static {
+    let account = account.to_owned();
+    move |request| {
+        request.headers_mut().insert("x-moto-account-id", account.clone());
+    }
+}
+
+/// moto's default account: the central stack's in these tests.
+pub const CENTRAL_ACCOUNT: &str = "123456789012";
+
+/// A member account and region on moto (see [`LocalBus::add_member`]).
+pub struct MemberBus {
+    events: aws_sdk_eventbridge::Client,
+    pub account: String,
+    pub region: String,
+}
+
+impl MemberBus {
+    /// Puts `event` on the member's default bus, as AWS would publish it there.
+    pub async fn put(&self, event: &Value) {
+        let resources: Vec<String> =
+            event["resources"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_owned)).collect();
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name("default")
+            .source(event["source"].as_str().unwrap_or_default())
+            .detail_type(event["detail-type"].as_str().unwrap_or_default())
+            .detail(event["detail"].to_string())
+            .set_resources(Some(resources))
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .customize()
+            .mutate_request(as_account(&self.account))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put events in {}: {e:?}", self.account));
+        assert_eq!(out.failed_entry_count(), 0, "{out:?}");
     }
 }
 
