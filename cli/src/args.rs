@@ -19,7 +19,8 @@ pub enum Command {
     /// Report one failed scan (for scripts that call the ACS API directly).
     Report(ReportArgs),
     /// Query, triage and delete the failure events.
-    Events(EventsArgs),
+    // Boxed: its filters make it several times the size of the other commands.
+    Events(Box<EventsArgs>),
     /// Read or change how long events are kept.
     Retention(RetentionArgs),
 }

@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     let code: i32 = match cli.command {
         Command::Run(args) => report::run(args).await,
         Command::Report(args) => report::report(args).await,
-        Command::Events(args) => done(admin::events(args).await),
+        Command::Events(args) => done(admin::events(*args).await),
         Command::Retention(args) => done(admin::retention(args).await),
     };
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))

@@ -83,6 +83,7 @@ mod tests {
             origin: vec![Origin::Ecr],
             cluster: vec!["prod".into()],
             account: vec!["123456789012".into()],
+            region: vec!["eu-west-1".into()],
             search: vec!["manifest unknown".into()],
             triage: vec!["false_positive".into()],
         };
@@ -91,7 +92,7 @@ mod tests {
             "filter.resourceName=nginx&filter.repository=quay.io%2Facme%2Fweb&filter.resourceId=sha256%3Aab\
              &filter.reason=TIMEOUT&filter.reason=RATE_LIMITED&filter.level=ADMINISTRATION_EVENT_LEVEL_WARNING\
              &filter.operation=image%20sbom&filter.origin=ecr&filter.cluster=prod&filter.account=123456789012\
-             &filter.search=manifest%20unknown&filter.triage=false_positive"
+             &filter.region=eu-west-1&filter.search=manifest%20unknown&filter.triage=false_positive"
         );
     }
 
