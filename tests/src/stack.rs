@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use scan_failures_aws::dynamo::item::GroupItem as _;
 use scan_failures_aws::dynamo::schema::PARTITION_KEY;
+use scan_failures_aws::dynamo::table::Ttl;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::group::GroupRecord;
 
@@ -131,7 +132,11 @@ pub async fn fresh_store() -> Store {
 /// A new, empty table of the product's schema through `client`, named [`unique_name`]`(prefix)`.
 pub async fn fresh_store_on(client: &aws_sdk_dynamodb::Client, prefix: &str) -> Store {
     let store = Store::new(client.clone(), unique_name(prefix));
-    scan_failures_aws::dynamo::table::create(&store).await.unwrap_or_else(|e| panic!("create table: {e:?}"));
+    // TTL off: many tests pin their clock in the past (`fixed_now`), and DynamoDB Local deletes an
+    // item within seconds once its `expiresAt` has passed by the wall clock.
+    scan_failures_aws::dynamo::table::create(&store, Ttl::Disabled)
+        .await
+        .unwrap_or_else(|e| panic!("create table: {e:?}"));
     store
 }
 

@@ -305,7 +305,7 @@ async fn expired_groups_are_absent_from_list_get_and_count() {
     let now = OffsetDateTime::now_utc();
     let fresh = synthetic_group(1, "nginx", Reason::Timeout, now, 10);
     // Last seen 5 days ago: past the default 4-day retention, but still in the table, as
-    // DynamoDB deletes expired items late and DynamoDB Local never does.
+    // DynamoDB deletes expired items late; the tests' tables have TTL off (`table::Ttl::Disabled`).
     let expired = synthetic_group(2, "nginx", Reason::Timeout, now, 5 * 24 * 60);
     seed_groups(&store, &[fresh.clone(), expired.clone()]).await;
     assert!(store.reader().get(&uuid::Uuid::parse_str(&expired.id).unwrap()).await.unwrap().is_some());

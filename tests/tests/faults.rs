@@ -115,7 +115,7 @@ async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_
     let mut server = spawn_dynamodb_local(port, Some(&dir));
     let endpoint = format!("http://127.0.0.1:{port}");
     let store = Store::new(dynamodb_client(&endpoint), "faults");
-    scan_failures_aws::dynamo::table::create(&store).await.unwrap();
+    scan_failures_aws::dynamo::table::create(&store, scan_failures_aws::dynamo::table::Ttl::Disabled).await.unwrap();
     let proxy = FaultProxy::start(port);
     let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
     let log = dir.with_extension("log");

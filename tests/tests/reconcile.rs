@@ -7,9 +7,8 @@
 //! own deserializer reads, each rule matched by the request's `nextToken`. Everything else (the
 //! table, the writer, the stored progress) is real.
 //!
-//! The clock is the real one and the retention a year: DynamoDB Local deletes items whose TTL
-//! has passed by the wall clock, so a group stamped from a fixed past date would vanish
-//! mid-test.
+//! The clock is the real one (the progress' times are compared with it) and the retention a
+//! year, which the sample event's fixed date stays inside.
 
 use std::time::Duration;
 

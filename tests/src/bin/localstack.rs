@@ -18,16 +18,19 @@ async fn main() -> ExitCode {
     let store = Store::new(integration_tests::dynamodb_client(&endpoint), table);
     match std::env::args().nth(1).as_deref() {
         Some("bus") => bus().await,
-        Some("create-table") => match scan_failures_aws::dynamo::table::create(&store).await {
-            Ok(()) => {
-                println!("localstack: created table {}", store.table());
-                ExitCode::SUCCESS
+        Some("create-table") => {
+            match scan_failures_aws::dynamo::table::create(&store, scan_failures_aws::dynamo::table::Ttl::Enabled).await
+            {
+                Ok(()) => {
+                    println!("localstack: created table {}", store.table());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("localstack: create table {}: {e}", store.table());
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("localstack: create table {}: {e}", store.table());
-                ExitCode::FAILURE
-            }
-        },
+        }
         Some("groups") => {
             let groups = integration_tests::all_groups(&store).await;
             println!("{:<36}  {:<24}  {:>5}  {:<24}  resource", "group", "reason", "count", "lastOccurredAt");

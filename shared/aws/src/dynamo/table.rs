@@ -4,8 +4,20 @@
 use crate::dynamo::schema::{self, PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{dynamo, Store, StoreError};
 
-/// Creates the table of `store`, its indexes and its TTL.
-pub async fn create(store: &Store) -> Result<(), StoreError> {
+/// Whether the table's TTL is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// As deployed: expired items are deleted (by DynamoDB Local within seconds of their
+    /// `expiresAt` by the wall clock).
+    Enabled,
+    /// For tests whose clock is pinned in the past: their groups' `expiresAt` has passed by the
+    /// wall clock, and DynamoDB Local would delete them mid-test. Visibility never depends on
+    /// the deletion (it follows `lastOccurredAt` and the retention), so nothing else changes.
+    Disabled,
+}
+
+/// Creates the table of `store`, its indexes and, with [`Ttl::Enabled`], its TTL.
+pub async fn create(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
         ScalarAttributeType,
@@ -40,6 +52,9 @@ pub async fn create(store: &Store) -> Result<(), StoreError> {
         );
     }
     req.send().await.map_err(dynamo("CreateTable"))?;
+    if ttl == Ttl::Disabled {
+        return Ok(());
+    }
     store
         .client()
         .update_time_to_live()
