@@ -735,7 +735,7 @@ fn maintenance_gets_exactly_the_variables_its_config_reads_and_runs_alone_for_up
     for variant in variants(&t) {
         let env = environment(&t, &variant, MAINTENANCE);
         let names: BTreeSet<String> = env.keys().cloned().collect();
-        assert_eq!(names, maintenance_config_variables(), "{}", variant.label);
+        assert_eq!(names, maintenance_config_variables(variant.notifications()), "{}", variant.label);
         let config = MaintenanceConfig::from_env(|name| env.get(name).cloned())
             .unwrap_or_else(|e| panic!("{}: the template's configuration is refused: {e}", variant.label));
         assert_eq!(
@@ -767,7 +767,7 @@ fn maintenance_variable_check_reports_a_missing_batch_size() {
         .remove("RESTAMP_MAX_ITEMS");
     let env = environment(&t, &Variant::of(&t, &[]), MAINTENANCE);
     let names: BTreeSet<String> = env.keys().cloned().collect();
-    assert_eq!(differences(&maintenance_config_variables(), &names), ["missing: RESTAMP_MAX_ITEMS"]);
+    assert_eq!(differences(&maintenance_config_variables(false), &names), ["missing: RESTAMP_MAX_ITEMS"]);
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub struct MaintenanceConfig {
     pub metrics: MetricsConfig,
     /// `RECONCILE_INSPECTOR`, `RECONCILE_MAX_PAGES`, `RECONCILE_EVERY_MINUTES`.
     pub reconcile: Option<reconcile::ReconcileConfig>,
+    /// `NOTIFY_BUS_NAME`, `NOTIFY_SOURCE`, `NOTIFY_THRESHOLDS`: with notifications on, the
+    /// reconciler records the transitions of the groups it opens in the outbox, which the
+    /// ingest function publishes.
+    pub notify: Option<scan_failures_aws::config::NotifyConfig>,
 }
 
 impl MaintenanceConfig {
@@ -74,8 +78,10 @@ impl MaintenanceConfig {
             }
         };
         let reconcile = reconcile::ReconcileConfig::from_env(&var)?;
+        let notify = scan_failures_aws::config::NotifyConfig::from_env(&var)?;
         Ok(Self {
             reconcile,
+            notify,
             table_name: ingest.table_name,
             retention: ingest.retention,
             max_items,

@@ -30,7 +30,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let now = OffsetDateTime::now_utc();
         let mut report = run(store, config.retention, config.max_items, now).await?;
         if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
-            let done = maintenance::reconcile::run(store, inspector, reconcile, config.retention, now)
+            let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
+            let done = maintenance::reconcile::run(store, inspector, reconcile, thresholds, config.retention, now)
                 .await
                 .map_err(maintenance::MaintenanceError::from)?;
             tracing::info!(

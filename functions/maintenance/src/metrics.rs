@@ -25,16 +25,44 @@ pub static JOB_LAG: Metric = Metric {
     help: "seconds since the retention in force was set while its re-stamp job has not finished (0 once it has)",
 };
 
+pub static RECONCILE_EXAMINED: Metric = Metric {
+    name: "ReconcileExamined",
+    unit: Unit::Count,
+    dimensions: &[&["Stack"]],
+    help: "Inspector coverage entries of inactive ECR images the reconciler read in one run",
+};
+pub static RECONCILE_RECORDED: Metric = Metric {
+    name: "ReconcileRecorded",
+    unit: Unit::Count,
+    dimensions: &[&["Stack"]],
+    help: "failures the reconciler stored that no event had brought (AWS's best-effort events missed them)",
+};
+pub static RECONCILE_DUPLICATES: Metric = Metric {
+    name: "ReconcileDuplicates",
+    unit: Unit::Count,
+    dimensions: &[&["Stack"]],
+    help: "failures the reconciler found already stored (their event arrived)",
+};
+
 /// Every metric the maintenance function emits.
-pub static METRICS: &[&Metric] = &[&GROUPS_EXAMINED, &GROUPS_RESTAMPED, &JOB_LAG];
+pub static METRICS: &[&Metric] =
+    &[&GROUPS_EXAMINED, &GROUPS_RESTAMPED, &JOB_LAG, &RECONCILE_EXAMINED, &RECONCILE_RECORDED, &RECONCILE_DUPLICATES];
 
 /// The run's document.
 pub fn document(report: &RunReport, config: &MetricsConfig, at: OffsetDateTime) -> Document {
     let run = report.progress.as_ref().map(|p| p.this_run).unwrap_or_default();
-    Document::new(&config.stack, at)
+    let document = Document::new(&config.stack, at)
         .with(&GROUPS_EXAMINED, run.examined as f64)
         .with(&GROUPS_RESTAMPED, run.restamped as f64)
-        .with(&JOB_LAG, report.lag_seconds as f64)
+        .with(&JOB_LAG, report.lag_seconds as f64);
+    // The reconciler's only when it is on (a stack without it has no such metrics at all).
+    match &report.reconcile {
+        None => document,
+        Some(r) => document
+            .with(&RECONCILE_EXAMINED, r.this_run.examined as f64)
+            .with(&RECONCILE_RECORDED, r.this_run.recorded as f64)
+            .with(&RECONCILE_DUPLICATES, r.this_run.duplicates as f64),
+    }
 }
 
 #[cfg(test)]
@@ -56,6 +84,47 @@ mod tests {
                         {"Name": "RestampGroupsRestamped", "Unit": "Count"}, {"Name": "RestampLag", "Unit": "Seconds"}]}]},
                 "Stack": "prod", "RestampGroupsExamined": 0, "RestampGroupsRestamped": 0, "RestampLag": 42
             })
+        );
+    }
+
+    #[test]
+    fn a_run_with_the_reconciler_adds_what_it_examined_recorded_and_found_stored() {
+        let reconcile = crate::reconcile::ReconcileReport {
+            status: "running",
+            next_pass_at: None,
+            pages: 2,
+            this_run: crate::reconcile::PageCounts { examined: 400, recorded: 3, duplicates: 17, ignored: 380 },
+            pass: None,
+        };
+        let report = RunReport {
+            status: "finished",
+            retention_days: 4,
+            lag_seconds: 0,
+            progress: None,
+            reconcile: Some(reconcile),
+        };
+        let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
+        let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
+        let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "RestampGroupsExamined",
+                "RestampGroupsRestamped",
+                "RestampLag",
+                "ReconcileExamined",
+                "ReconcileRecorded",
+                "ReconcileDuplicates"
+            ]
+        );
+        assert_eq!(
+            (&doc["ReconcileExamined"], &doc["ReconcileRecorded"], &doc["ReconcileDuplicates"]),
+            (&json!(400), &json!(3), &json!(17))
         );
     }
 }

@@ -161,14 +161,16 @@ pub struct ReconcileReport {
     pub pass: Option<ReconcileProgress>,
 }
 
-/// Records the failures of one page under `retention` at `now`.
+/// Records the failures of one page under `retention` at `now`, with the transitions at
+/// `thresholds` (notifications on) in the outbox.
 async fn record_page(
     store: &Store,
     entries: Vec<Coverage>,
+    thresholds: Option<&[u64]>,
     retention: RetentionDays,
     now: OffsetDateTime,
 ) -> Result<PageCounts, StoreError> {
-    let writer = store.writer(None);
+    let writer = store.writer(thresholds);
     let mut counts = PageCounts::default();
     for entry in entries {
         counts.examined += 1;
@@ -201,11 +203,14 @@ async fn record_page(
 }
 
 /// One run at `now`: at most `config.max_pages` pages of the pass under way (or of a new one,
-/// when due), the progress stored after each page.
+/// when due), the progress stored after each page. With `thresholds` (notifications on), the
+/// group a failure opens, or a count it makes cross a threshold, leaves its notification in the
+/// outbox, as an event's would; the ingest function's drain publishes it.
 pub async fn run(
     store: &Store,
     inspector: &aws_sdk_inspector2::Client,
     config: &ReconcileConfig,
+    thresholds: Option<&[u64]>,
     fallback: RetentionDays,
     now: OffsetDateTime,
 ) -> Result<ReconcileReport, ReconcileError> {
@@ -226,7 +231,7 @@ pub async fn run(
     let mut pages = 0u32;
     while pages < config.max_pages && progress.finished_at.is_none() {
         let page = inspector::inactive_ecr_images(inspector, progress.next_token.clone()).await?;
-        let counts = record_page(store, page.entries, retention, now).await?;
+        let counts = record_page(store, page.entries, thresholds, retention, now).await?;
         progress = after_page(progress, counts, page.next_token, now);
         store.reconciliation().save(&progress).await?;
         this_run += counts;

@@ -678,10 +678,14 @@ pub fn ingest_config_variables(notifications: bool) -> BTreeSet<String> {
     read.into_inner()
 }
 
-/// The names of the variables `MaintenanceConfig::from_env` reads and gets a value for.
-pub fn maintenance_config_variables() -> BTreeSet<String> {
+/// The names of the variables `MaintenanceConfig::from_env` reads and gets a value for, when
+/// notifications are on or off.
+pub fn maintenance_config_variables(notifications: bool) -> BTreeSet<String> {
     let read = RefCell::new(BTreeSet::new());
     let config = MaintenanceConfig::from_env(|name| {
+        if name == "NOTIFY_BUS_NAME" && !notifications {
+            return None;
+        }
         read.borrow_mut().insert(name.to_owned());
         Some(config_value(name).to_owned())
     });
