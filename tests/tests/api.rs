@@ -395,6 +395,50 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
     );
 }
 
+/// A count, summary or trend that would read more than `API_MAX_ITEMS_READ` records answers a
+/// 400 naming the filters that narrow the reading, after reading no more than the bound; one
+/// narrowed by an indexed filter answers exactly; the list, paged, is not affected.
+#[tokio::test]
+async fn a_count_summary_or_trend_past_the_read_bound_answers_400_naming_the_filters_that_narrow_it() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<GroupRecord> = (0..300)
+        .map(|n| {
+            let reason = if n < 50 { Reason::Timeout } else { Reason::ImageNotFound };
+            synthetic_group(n, &format!("quay.io/acme/app{n}:1"), reason, now, (n / 10) as i64 + 1)
+        })
+        .collect();
+    seed_groups(&store, &groups).await;
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE), ("API_MAX_ITEMS_READ", "100")]);
+    let message = concat!(
+        "this request matches more than the 100 failure groups one request may read: narrow the window ",
+        "(filter.from, or days for the trend) or filter on an indexed field (filter.reason, filter.repository, ",
+        "filter.resourceName or filter.resourceId); filter.account, filter.region and the other filters ",
+        "are checked on the groups read and do not reduce the reading"
+    );
+    for (path, query) in [
+        ("/v1/count/administration/events", ""),
+        ("/v1/administration/events/summary", ""),
+        ("/v1/administration/events/trend", "days=7"),
+        ("/v1/count/administration/events", "filter.account=123456789012"),
+    ] {
+        let (status, body) = call(&api, path, query, Some(ALICE)).await;
+        assert_eq!(status, 400, "{path}?{query}: {body}");
+        assert_eq!((&body["error"], &body["message"]), (&Value::from("too broad"), &Value::from(message)), "{path}");
+    }
+    // It stopped at the bound: the reader reports what it read.
+    let err = store.reader().bounded(100).count(&Filters::default(), now, RetentionDays::default()).await.unwrap_err();
+    assert!(matches!(err, scan_failures_aws::dynamo::read::QueryError::TooBroad { max: 100, read: 100 }), "{err:?}");
+    // Narrowed by an indexed filter (50 groups, read through byReason): exact answers.
+    let (status, body) = call(&api, "/v1/count/administration/events", "filter.reason=TIMEOUT", Some(ALICE)).await;
+    assert_eq!((status, &body["count"]), (200, &Value::from(50)), "{body}");
+    let (status, body) = call(&api, "/v1/administration/events/summary", "filter.reason=TIMEOUT", Some(ALICE)).await;
+    assert_eq!((status, &body["totals"]["groups"]), (200, &Value::from(50)), "{body}");
+    // Pages have their own bound: the whole list is served.
+    let (status, body) = call(&api, "/v1/administration/events", "pagination.limit=1000", Some(ALICE)).await;
+    assert_eq!((status, body["events"].as_array().map(Vec::len)), (200, Some(300)));
+}
+
 // ------------------------------------------------------------------ summary and trend
 
 /// One failure as the test sends it, with what the test expects of it.

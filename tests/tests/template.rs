@@ -694,6 +694,7 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
         [
             "ADMIN_VIEW_PRINCIPALS",
             "ADMIN_WRITE_PRINCIPALS",
+            "API_MAX_ITEMS_READ",
             "METRICS",
             "METRICS_STACK",
             "RETENTION_DAYS",
@@ -727,6 +728,47 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
     // The api answers within the HTTP API's 30 s integration timeout; summaries need the memory.
     let api = &resource(&t, API)["Properties"];
     assert_eq!((&api["Timeout"], &api["MemorySize"]), (&json!(29), &json!(512)));
+}
+
+#[test]
+fn the_api_runs_with_reserved_concurrency_and_the_routes_that_read_every_match_are_throttled_tighter() {
+    let t = template();
+    assert_eq!(heavy_route_problems(&t), Vec::<String>::new());
+    assert_eq!(
+        heavy_routes(),
+        [
+            "GET /v1/administration/events/summary",
+            "GET /v1/administration/events/trend",
+            "GET /v1/count/administration/events"
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+    );
+    let api = &resource(&t, API)["Properties"];
+    assert_eq!(api["ReservedConcurrentExecutions"], json!({ "Ref": "ApiReservedConcurrency" }));
+    let p = &t["Parameters"]["ApiReservedConcurrency"];
+    assert_eq!((&p["Default"], &p["MinValue"]), (&json!(10), &json!(1)));
+    let p = &t["Parameters"]["ApiMaxItemsRead"];
+    assert_eq!(
+        (&p["Default"], &p["MinValue"], &p["MaxValue"]),
+        (&json!(scan_failures_aws::config::DEFAULT_MAX_ITEMS_READ), &json!(100), &json!(1_000_000))
+    );
+}
+
+#[test]
+fn heavy_route_check_reports_a_route_left_at_the_default_and_one_throttled_looser() {
+    let mut t = template();
+    let settings = t["Resources"][HTTP_API]["Properties"]["RouteSettings"].as_object_mut().expect("RouteSettings");
+    settings.remove("GET /v1/administration/events/trend");
+    settings["GET /v1/count/administration/events"]["ThrottlingRateLimit"] = json!(100);
+    assert_eq!(
+        heavy_route_problems(&t),
+        [
+            "GET /v1/administration/events/trend: no route settings",
+            "GET /v1/count/administration/events: ThrottlingRateLimit 100 is not below the default 20",
+        ]
+    );
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub struct Api {
     clock: fn() -> OffsetDateTime,
     /// Where each request's metrics go (`None`: no metric lines, as in-process tests want).
     metrics: Option<Sink>,
+    /// Records one count, summary or trend reads at most (`API_MAX_ITEMS_READ`).
+    max_items_read: u64,
 }
 
 /// What the router learnt about a request, for its metrics.
@@ -123,6 +125,7 @@ impl Api {
             local_principal: config.local_principal.clone(),
             clock: OffsetDateTime::now_utc,
             metrics: None,
+            max_items_read: config.max_items_read,
         }
     }
 
@@ -232,8 +235,7 @@ impl Api {
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (count, stats) =
-                    self.store.reader().count(&filters, now, retention).await.map_err(query_problem)?;
+                let (count, stats) = self.reader().count(&filters, now, retention).await.map_err(query_problem)?;
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, count);
                 Ok(json!({"count": count}))
@@ -242,7 +244,7 @@ impl Api {
                 let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let (summary, stats) =
-                    insights::summary(&self.store.reader(), &request, now, retention).await.map_err(query_problem)?;
+                    insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?;
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, summary.totals.groups);
                 Ok(json!(summary))
@@ -251,7 +253,7 @@ impl Api {
                 let request = params::parse_trend(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let (trend, stats) =
-                    insights::trend(&self.store.reader(), &request, now, retention).await.map_err(query_problem)?;
+                    insights::trend(&self.reader(), &request, now, retention).await.map_err(query_problem)?;
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, trend.totals.occurrences);
                 Ok(json!(trend))
@@ -300,6 +302,11 @@ impl Api {
                 self.config_body().await
             }
         }
+    }
+
+    /// The store's reader, its counts, summaries and trends bounded by `API_MAX_ITEMS_READ`.
+    fn reader(&self) -> scan_failures_aws::dynamo::read::Reader<'_> {
+        self.store.reader().bounded(self.max_items_read)
     }
 
     /// The retention in force, where it comes from, and the re-stamp job's progress.
@@ -352,6 +359,7 @@ fn internal(e: &dyn std::error::Error) -> Problem {
 fn query_problem(e: QueryError) -> Problem {
     match e {
         QueryError::Cursor(_) => Problem::new(StatusCode::BAD_REQUEST, "bad parameter", e.to_string()),
+        QueryError::TooBroad { .. } => Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string()),
         QueryError::Store(s) => internal(&s),
     }
 }

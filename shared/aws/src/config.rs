@@ -98,11 +98,19 @@ pub struct ApiConfig {
     /// The caller assumed for requests that carry no IAM identity: local development only.
     pub local_principal: Option<String>,
     pub metrics: MetricsConfig,
+    /// `API_MAX_ITEMS_READ`: records one count, summary or trend reads at most.
+    pub max_items_read: u64,
 }
+
+/// Records one count, summary or trend reads at most when `API_MAX_ITEMS_READ` is unset: about
+/// 10 s of reading for a summary on the api's 512 MB (BENCHMARKS.md: 100,000 groups in about
+/// 20 s), well inside API Gateway's 30 s, and 6,000 read units at most.
+pub const DEFAULT_MAX_ITEMS_READ: u64 = 50_000;
 
 impl ApiConfig {
     /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS`, `ADMIN_VIEW_PRINCIPALS`,
-    /// `ADMIN_WRITE_PRINCIPALS` and the local opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
+    /// `ADMIN_WRITE_PRINCIPALS`, `API_MAX_ITEMS_READ`, the `METRICS*` variables and the local
+    /// opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let principals = |name: &'static str| {
             Principals::parse_checked(&var(name).unwrap_or_default())
@@ -121,6 +129,16 @@ impl ApiConfig {
             policy: Policy { view: principals("ADMIN_VIEW_PRINCIPALS")?, write: principals("ADMIN_WRITE_PRINCIPALS")? },
             local_principal,
             metrics: MetricsConfig::from_env(&var, false)?,
+            max_items_read: match var("API_MAX_ITEMS_READ") {
+                None => DEFAULT_MAX_ITEMS_READ,
+                Some(raw) => raw.trim().parse::<u64>().ok().filter(|n| (100..=1_000_000).contains(n)).ok_or(
+                    ConfigError::Invalid {
+                        var: "API_MAX_ITEMS_READ",
+                        rule: "a whole number from 100 to 1000000",
+                        value: raw,
+                    },
+                )?,
+            },
         })
     }
 }
@@ -278,6 +296,21 @@ mod tests {
         let bad =
             ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("ADMIN_VIEW_PRINCIPALS", "123456789012")])).unwrap_err();
         assert!(bad.to_string().starts_with("ADMIN_VIEW_PRINCIPALS pattern 1 must be an ARN"), "{bad}");
+    }
+
+    #[test]
+    fn one_request_reads_at_most_50000_records_unless_set_within_bounds() {
+        let c = ApiConfig::from_env(env(&[("TABLE_NAME", "t")])).unwrap();
+        assert_eq!(c.max_items_read, 50_000);
+        let set = ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("API_MAX_ITEMS_READ", " 100 ")])).unwrap();
+        assert_eq!(set.max_items_read, 100);
+        for bad in ["99", "1000001", "lots"] {
+            let err = ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("API_MAX_ITEMS_READ", bad)])).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("API_MAX_ITEMS_READ must be a whole number from 100 to 1000000, got {bad:?}")
+            );
+        }
     }
 
     #[test]

@@ -722,6 +722,40 @@ pub fn code_routes() -> BTreeSet<String> {
     ROUTES.iter().map(|r| format!("{} {}", r.method.to_uppercase(), r.path)).collect()
 }
 
+/// The routes that read every matching group (count, summary, trend): throttled tighter.
+pub fn heavy_routes() -> BTreeSet<String> {
+    use ::api::routes::Action;
+    ROUTES
+        .iter()
+        .filter(|r| matches!(r.action, Action::Count | Action::Summary | Action::Trend))
+        .map(|r| format!("{} {}", r.method.to_uppercase(), r.path))
+        .collect()
+}
+
+/// Each heavy route has route settings below the HTTP API's defaults, and only they have any.
+pub fn heavy_route_problems(t: &Value) -> Vec<String> {
+    let props = &resource(t, HTTP_API)["Properties"];
+    let defaults = &props["DefaultRouteSettings"];
+    let settings = props["RouteSettings"].as_object().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for route in heavy_routes() {
+        let Some(s) = settings.get(&route) else {
+            out.push(format!("{route}: no route settings"));
+            continue;
+        };
+        for key in ["ThrottlingBurstLimit", "ThrottlingRateLimit"] {
+            let (mine, default) = (s[key].as_f64(), defaults[key].as_f64());
+            if !matches!((mine, default), (Some(m), Some(d)) if m < d) {
+                out.push(format!("{route}: {key} {} is not below the default {}", s[key], defaults[key]));
+            }
+        }
+    }
+    for route in settings.keys().filter(|r| !heavy_routes().contains(*r)) {
+        out.push(format!("{route}: route settings on a route that is not heavy"));
+    }
+    out
+}
+
 /// `METHOD /path` of every `HttpApi` event of every function in the template.
 pub fn template_routes(t: &Value) -> BTreeSet<String> {
     let mut routes = BTreeSet::new();

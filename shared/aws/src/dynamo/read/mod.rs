@@ -48,6 +48,15 @@ pub mod actions {
 pub enum QueryError {
     #[error("pagination.cursor {0}")]
     Cursor(#[from] CursorError),
+    /// A count, summary or trend would read more than the reader's bound ([`Reader::bounded`]);
+    /// `read` records were read before it stopped (never more than `max`).
+    #[error(
+        "this request matches more than the {max} failure groups one request may read: narrow the window \
+         (filter.from, or days for the trend) or filter on an indexed field (filter.reason, filter.repository, \
+         filter.resourceName or filter.resourceId); filter.account, filter.region and the other filters \
+         are checked on the groups read and do not reduce the reading"
+    )]
+    TooBroad { max: u64, read: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -83,11 +92,20 @@ struct Partition {
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
     store: &'a Store,
+    /// Records a count, summary or trend reads at most ([`Self::bounded`]); unbounded by default.
+    max_items: u64,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(store: &'a Store) -> Self {
-        Self { store }
+        Self { store, max_items: u64::MAX }
+    }
+
+    /// The same reader, whose counts, summaries and trends stop with [`QueryError::TooBroad`]
+    /// rather than read more than `max_items` records: the work of one request is bounded
+    /// whatever the table holds (a list page has its own bound, [`MAX_ITEMS_READ_PER_PAGE`]).
+    pub fn bounded(self, max_items: u64) -> Self {
+        Self { max_items, ..self }
     }
 
     /// The stored item of group `id` (strongly consistent), whether or not it has expired.
@@ -316,7 +334,8 @@ impl<'a> Reader<'a> {
 
     /// Calls `visit` once for every group matching `filters` (visible, passing every filter and
     /// `filter.triage`), in no particular order. Reads each group of the chosen index's
-    /// partitions within the time window once: the cost grows with the number of groups.
+    /// partitions within the time window once: the cost grows with the number of groups. Past
+    /// the reader's bound with records left to read, stops with [`QueryError::TooBroad`].
     pub async fn each_match(
         &self,
         filters: &Filters,
@@ -327,18 +346,29 @@ impl<'a> Reader<'a> {
         let plan = plan(filters);
         let window = window(filters, &plan, now, retention, false);
         let mut stats = ReadStats::default();
-        self.each_item(&window, &plan.partitions, &mut stats, |item| {
-            let state = GroupState::of_item(&item);
-            let record = GroupRecord::from_item(item)?;
-            if is_visible(&record, now, retention)
-                && matches(filters, &record)
-                && triage_selected(filters, state.triage.state)
-            {
-                visit(record, state);
+        for value in &plan.partitions {
+            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            loop {
+                if stats.items_read >= self.max_items {
+                    return Err(QueryError::TooBroad { max: self.max_items, read: stats.items_read });
+                }
+                let limit = i32::try_from((self.max_items - stats.items_read).min(1000)).unwrap_or(1000);
+                self.fetch(&window, &mut p, limit, &mut stats).await?;
+                for (_, item) in p.buffer.drain(..) {
+                    let state = GroupState::of_item(&item);
+                    let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
+                    if is_visible(&record, now, retention)
+                        && matches(filters, &record)
+                        && triage_selected(filters, state.triage.state)
+                    {
+                        visit(record, state);
+                    }
+                }
+                if p.exhausted {
+                    break;
+                }
             }
-            Ok(true)
-        })
-        .await?;
+        }
         Ok(stats)
     }
 
