@@ -37,21 +37,25 @@ fail() { failed=$((failed + 1)); echo "infra-check: FAIL $1"; }
 
 echo "infra-check: $("$CFN_LINT" --version), $("$SAM" --version)"
 
-for file in "$TEMPLATE" "$MEMBER"; do
-  # 1. cfn-lint exits 0 only with no finding at all (2 = error, 4 = warning, 8 = informational).
+# lint_and_validate FILE LABEL: 1. cfn-lint, which exits 0 only with no finding at all (2 =
+# error, 4 = warning, 8 = informational); 2. sam validate.
+lint_and_validate() {
+  local file="$1" label="$2" out
   if "$CFN_LINT" --include-checks I -- "$file"; then
-    ok "cfn-lint $file: no errors, warnings or informational findings"
+    ok "cfn-lint $label: no errors, warnings or informational findings"
   else
-    fail "cfn-lint $file (exit $?)"
+    fail "cfn-lint $label (exit $?)"
   fi
-
-  # 2. sam validate.
   if out="$("$SAM" validate --template "$file" --region "$REGION" 2>&1)"; then
-    ok "sam validate $file"
+    ok "sam validate $label"
   else
     echo "$out"
-    fail "sam validate $file"
+    fail "sam validate $label"
   fi
+}
+
+for file in "$TEMPLATE" "$MEMBER"; do
+  lint_and_validate "$file" "$file"
 done
 
 # 3. The other branches: a copy with other parameter defaults per variant.
@@ -95,17 +99,7 @@ for variant in \
     fail "variant $label: could not set $params in a copy of $SOURCE"
     continue
   fi
-  if "$CFN_LINT" --include-checks I -- "$copy"; then
-    ok "cfn-lint, variant $label ($params)"
-  else
-    fail "cfn-lint, variant $label ($params)"
-  fi
-  if out="$("$SAM" validate --template "$copy" --region "$REGION" 2>&1)"; then
-    ok "sam validate, variant $label"
-  else
-    echo "$out"
-    fail "sam validate, variant $label"
-  fi
+  lint_and_validate "$copy" "variant $label ($params)"
 done
 
 # 4a. sam validate rejects the IAM default authorizer when the IAM authorizer is not enabled.

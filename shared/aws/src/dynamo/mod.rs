@@ -90,6 +90,20 @@ impl Store {
             .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
     }
 
+    /// The item whose key is `key`, read strongly consistent; `None` when there is none.
+    pub(crate) async fn get_consistent(&self, key: impl Into<String>) -> Result<Option<item::Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, AttributeValue::S(key.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo("GetItem"))?;
+        Ok(out.item)
+    }
+
     /// An `UpdateItem` of the item whose key is `key`, in this table.
     pub(crate) fn update_item(&self, key: impl Into<String>) -> UpdateItemFluentBuilder {
         self.client.update_item().table_name(&self.table).key(schema::PARTITION_KEY, AttributeValue::S(key.into()))

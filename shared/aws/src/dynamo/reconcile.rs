@@ -52,17 +52,7 @@ impl<'a> Reconciliation<'a> {
 
     /// The stored progress (strongly consistent); `None` before the first pass.
     pub async fn progress(&self) -> Result<Option<ReconcileProgress>, StoreError> {
-        let out = self
-            .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(RECONCILE_KEY.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo("GetItem"))?;
-        Ok(match out.item {
+        Ok(match self.store.get_consistent(RECONCILE_KEY).await? {
             Some(item) => Some(serde_dynamo::from_item(item)?),
             None => None,
         })

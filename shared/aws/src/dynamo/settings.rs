@@ -143,17 +143,7 @@ impl<'a> Settings<'a> {
     }
 
     async fn get_config(&self, key: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo("GetItem"))?;
-        Ok(out.item)
+        self.store.get_consistent(key).await
     }
 
     /// The stored retention setting; `None` when none was ever set (or it is unreadable, which

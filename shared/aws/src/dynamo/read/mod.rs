@@ -110,17 +110,7 @@ impl<'a> Reader<'a> {
 
     /// The stored item of group `id` (strongly consistent), whether or not it has expired.
     pub async fn get_item(&self, id: &Uuid) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(group_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo("GetItem"))?;
-        Ok(out.item)
+        self.store.get_consistent(group_key(id)).await
     }
 
     /// The stored group, whether or not it has expired.
