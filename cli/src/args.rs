@@ -23,6 +23,21 @@ pub enum Command {
     Events(Box<EventsArgs>),
     /// Read or change how long events are kept.
     Retention(RetentionArgs),
+    /// Serve a local web console on 127.0.0.1 that signs its API calls with your credentials.
+    Console(ConsoleArgs),
+}
+
+/// `scanfail console`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The local port (0: any free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Open the console in the desktop's browser.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// Where reports go.

@@ -1,6 +1,7 @@
 //! `scanfail`, the product's command-line tool. Two ends: [`report`] runs scanners and puts
 //! their failures on the bus (the product's main input); [`admin`] queries, triages and deletes
-//! them through the IAM-authorized API with the caller's own credentials ([`api`]).
+//! them through the IAM-authorized API with the caller's own credentials ([`api`]), from the
+//! terminal or a local web console ([`console`]).
 //! Exit codes are [`exit`]'s.
 
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
@@ -10,6 +11,7 @@ pub mod admin;
 pub mod api;
 pub mod args;
 pub mod aws;
+pub mod console;
 pub mod exit;
 pub mod output;
 pub mod report;

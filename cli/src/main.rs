@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use scan_failures_domain::text::error_chain;
 use scanfail::args::{Cli, Command};
-use scanfail::{admin, report};
+use scanfail::{admin, console, report};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -15,6 +15,13 @@ async fn main() -> ExitCode {
         Command::Report(args) => report::report(args).await,
         Command::Events(args) => done(admin::events(*args).await),
         Command::Retention(args) => done(admin::retention(args).await),
+        Command::Console(args) => match console::console(args).await {
+            Ok(()) => 0,
+            Err(e) => {
+                scanfail::say(&error_chain(&e));
+                i32::from(e.exit_code())
+            }
+        },
     };
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }

@@ -90,15 +90,27 @@ impl Client {
 
     /// Sends `method path?query` with an optional JSON body; the answer.
     pub async fn call(&self, method: &str, path: &str, query: &str, body: Option<&Value>) -> Result<Answer, ApiError> {
+        let (status, content_type, bytes) = self.forward(method, path, query, body).await?;
+        let json = judge(&self.endpoint.url(path, query), status, &content_type, &bytes)?;
+        Ok(Answer { json, raw: bytes })
+    }
+
+    /// Sends `method path?query` with `body` (JSON), signed, and returns the answer as it came
+    /// (status, content type, bytes) whatever its status: the console relays it to its page.
+    pub async fn forward(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, String, Bytes), ApiError> {
         let url = self.endpoint.url(path, query);
         let request = signed_request(method, &url, body, &self.credentials, &self.region, SystemTime::now())?;
-        let (status, content_type, bytes) = match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
-            Err(_) => return Err(ApiError::TimedOut { url }),
-            Ok(Err(source)) => return Err(ApiError::Unreachable { url, source }),
-            Ok(Ok(answer)) => answer,
-        };
-        let json = judge(&url, status, &content_type, &bytes)?;
-        Ok(Answer { json, raw: bytes })
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
+            Err(_) => Err(ApiError::TimedOut { url }),
+            Ok(Err(source)) => Err(ApiError::Unreachable { url, source }),
+            Ok(Ok(answer)) => Ok(answer),
+        }
     }
 
     async fn send(

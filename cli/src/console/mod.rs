@@ -1,0 +1,242 @@
+//! `scanfail console`: a local web console for the API, served on 127.0.0.1 only. The page and
+//! its assets are built into the binary; its calls to `/v1/…` are signed here with the same
+//! credential chain as every other command and forwarded to the API, so credentials never reach
+//! the browser. [`gate`] decides what each request may do; this module does it.
+
+pub mod gate;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::api::client::Client;
+use crate::api::{connect, ConnectError};
+use crate::args::ConsoleArgs;
+use crate::exit;
+use gate::{decide, Asset, Decision, Seen, COOKIE, TOKEN_PARAM};
+
+/// The largest request body forwarded (a triage note is at most 1 KiB, the API's bodies 4 KiB).
+pub const MAX_BODY: usize = 16 * 1024;
+/// The longest query string forwarded (the API refuses more than 64 parameters of 1 KiB).
+pub const MAX_QUERY: usize = 8 * 1024;
+
+const INDEX: &str = include_str!("../../console/index.html");
+const SCRIPT: &str = include_str!("../../console/app.js");
+const STYLE: &str = include_str!("../../console/app.css");
+
+#[derive(Debug, Error)]
+pub enum ConsoleError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot listen on 127.0.0.1:{port}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot draw a random token from the operating system: {0}")]
+    Random(String),
+    #[error("the console's server stopped")]
+    Serve(#[source] std::io::Error),
+}
+
+impl ConsoleError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Connect(e) => e.exit_code(),
+            Self::Bind { .. } => exit::USAGE,
+            Self::Random(_) | Self::Serve(_) => exit::SERVER,
+        }
+    }
+}
+
+/// A fresh token: 32 bytes from the operating system, in hex.
+pub fn new_token() -> Result<String, ConsoleError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ConsoleError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `scanfail console`: connects as every admin command does, listens on 127.0.0.1, prints the
+/// URL (and opens it with `--open`), then serves until interrupted.
+pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
+    let client = connect(&args.api).await?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
+        .await
+        .map_err(|source| ConsoleError::Bind { port: args.port, source })?;
+    let port = listener.local_addr().map_err(ConsoleError::Serve)?.port();
+    let token = new_token()?;
+    let url = format!("http://127.0.0.1:{port}/?{TOKEN_PARAM}={token}");
+    println!("scanfail console: {url}");
+    println!(
+        "scanfail console: signs with your AWS credentials; the URL is the key: do not share it. Ctrl-C stops it."
+    );
+    if args.open {
+        open_browser(&url);
+    }
+    serve(listener, Arc::new(client), token).await
+}
+
+/// Opens `url` with the desktop's opener; a failure is said, not fatal (the URL is printed).
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    if let Err(e) = std::process::Command::new(opener).arg(url).spawn() {
+        crate::say(&format!("could not run {opener} ({e}): open the URL above yourself"));
+    }
+}
+
+/// Serves `listener` with `client` and `token` until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, client: Arc<Client>, token: String) -> Result<(), ConsoleError> {
+    let port = listener.local_addr().map_err(ConsoleError::Serve)?.port();
+    let token: Arc<str> = token.into();
+    loop {
+        let (stream, _) = listener.accept().await.map_err(ConsoleError::Serve)?;
+        let (client, token) = (client.clone(), token.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let (client, token) = (client.clone(), token.clone());
+                async move { Ok::<_, Infallible>(handle(req, &client, &token, port).await) }
+            });
+            // A connection that fails (the browser went away) ends alone.
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// The answer to one request.
+async fn handle(req: Request<Incoming>, client: &Client, token: &str, port: u16) -> Response<Full<Bytes>> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let seen = Seen {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        query: req.uri().query().unwrap_or_default(),
+        host: header("host"),
+        origin: header("origin"),
+        fetch_site: header("sec-fetch-site"),
+        cookie: header("cookie"),
+    };
+    match decide(&seen, port, token) {
+        Decision::Enter => {
+            let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            let mut res = respond(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::from_static(b""));
+            set(&mut res, "location", "/");
+            set(&mut res, "set-cookie", &cookie);
+            res
+        }
+        Decision::Serve(asset) => {
+            let (content_type, body) = match asset {
+                Asset::Index => ("text/html; charset=utf-8", INDEX),
+                Asset::Script => ("text/javascript; charset=utf-8", SCRIPT),
+                Asset::Style => ("text/css; charset=utf-8", STYLE),
+            };
+            respond(StatusCode::OK, content_type, Bytes::from_static(body.as_bytes()))
+        }
+        Decision::Refuse { status, reason } => problem(status, reason),
+        Decision::Forward => forward(req, client).await,
+    }
+}
+
+/// The request signed and sent to the API; its answer as it came.
+async fn forward(req: Request<Incoming>, client: &Client) -> Response<Full<Bytes>> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let raw_query = req.uri().query().unwrap_or_default();
+    if raw_query.len() > MAX_QUERY {
+        return problem(414, "the query string is too long");
+    }
+    let query = canonical_query(raw_query);
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return problem(413, "the request body is over 16 KiB"),
+    };
+    let json: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(_) => return problem(400, "the request body is not JSON"),
+        }
+    };
+    match client.forward(&method, &path, &query, json.as_ref()).await {
+        Ok((status, content_type, bytes)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let content_type = if content_type.is_empty() { "application/json".to_owned() } else { content_type };
+            respond(status, &content_type, bytes)
+        }
+        Err(e) => problem(502, &scan_failures_domain::text::error_chain(&e)),
+    }
+}
+
+/// The browser's query (`+` for spaces, its own choice of escapes) in the encoding the request
+/// is signed in: each name and value decoded, then encoded as the other commands do.
+pub fn canonical_query(raw: &str) -> String {
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    let pairs: Vec<(String, String)> = raw
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    let borrowed: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    crate::api::query::encode(&borrowed)
+}
+
+fn set(res: &mut Response<Full<Bytes>>, name: &'static str, value: &str) {
+    if let Ok(v) = hyper::header::HeaderValue::from_str(value) {
+        res.headers_mut().insert(name, v);
+    }
+}
+
+/// A response with the headers every answer carries: never cached, never framed, never sniffed,
+/// no referrer, scripts and styles from this origin only, and no CORS header at all.
+fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(body));
+    *res.status_mut() = status;
+    set(&mut res, "content-type", content_type);
+    set(&mut res, "cache-control", "no-store");
+    set(&mut res, "x-content-type-options", "nosniff");
+    set(&mut res, "x-frame-options", "DENY");
+    set(&mut res, "referrer-policy", "no-referrer");
+    set(&mut res, "content-security-policy", "default-src 'self'; frame-ancestors 'none'; form-action 'none'");
+    res
+}
+
+/// A refusal in the API's own error shape, so the page handles both alike.
+fn problem(status: u16, message: &str) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({"code": status.as_u16(), "error": "console", "message": message}).to_string();
+    respond(status, "application/json", Bytes::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browsers_query_is_signed_in_the_encoding_of_the_other_commands() {
+        assert_eq!(
+            canonical_query("filter.search=manifest+unknown&filter.repository=quay.io%2facme/web&days=7"),
+            "filter.search=manifest%20unknown&filter.repository=quay.io%2Facme%2Fweb&days=7"
+        );
+        assert_eq!(canonical_query(""), "");
+    }
+
+    #[test]
+    fn tokens_are_64_hex_digits_and_differ() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
