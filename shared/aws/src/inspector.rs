@@ -64,7 +64,6 @@ pub async fn inactive_ecr_images(client: &Client, next_token: Option<String>) ->
         .covered_resources()
         .iter()
         .map(|r| Coverage {
-            account_id: r.account_id().to_owned(),
             resource_id: r.resource_id().to_owned(),
             status_code: r.scan_status().map(|s| s.status_code().as_str().to_owned()).unwrap_or_default(),
             reason: r.scan_status().map(|s| s.reason().as_str().to_owned()),

@@ -314,10 +314,10 @@ fn inactive(envelope: Envelope, arn: &EcrArn<'_>, found: Inactive) -> Result<Par
 }
 
 /// One entry of Amazon Inspector's coverage (`inspector2:ListCoverage`'s `CoveredResource`),
-/// reduced to what a failure needs; the reconciler fills it from the SDK's type.
+/// reduced to what a failure needs (the account is the image ARN's); the reconciler fills it
+/// from the SDK's type.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Coverage {
-    pub account_id: String,
     /// The ECR image's ARN (`arn:aws:ecr:<region>:<account>:repository/<name>/sha256:<hex>`).
     pub resource_id: String,
     pub status_code: String,
@@ -440,7 +440,6 @@ mod tests {
 
     fn coverage(reason: &str, scanned: Option<&str>, tags: &[&str]) -> Coverage {
         Coverage {
-            account_id: "123456789012".into(),
             resource_id: format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}"),
             status_code: "INACTIVE".into(),
             reason: Some(reason.into()),
