@@ -104,6 +104,12 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Writes `item` whole (the settings and the jobs' progress: one writer each).
+    pub(crate) async fn put_whole(&self, item: item::Item) -> Result<(), StoreError> {
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(dynamo("PutItem"))?;
+        Ok(())
+    }
+
     /// An `UpdateItem` of the item whose key is `key`, in this table.
     pub(crate) fn update_item(&self, key: impl Into<String>) -> UpdateItemFluentBuilder {
         self.client.update_item().table_name(&self.table).key(schema::PARTITION_KEY, AttributeValue::S(key.into()))

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::dynamo::schema::PARTITION_KEY;
-use crate::dynamo::{dynamo, Store, StoreError};
+use crate::dynamo::{Store, StoreError};
 
 /// The item holding the progress.
 pub const RECONCILE_KEY: &str = "config#reconcile";
@@ -61,14 +61,7 @@ impl<'a> Reconciliation<'a> {
     pub async fn save(&self, progress: &ReconcileProgress) -> Result<(), StoreError> {
         let mut item: crate::dynamo::item::Item = serde_dynamo::to_item(progress)?;
         item.insert(PARTITION_KEY.to_owned(), AttributeValue::S(RECONCILE_KEY.into()));
-        self.store
-            .client()
-            .put_item()
-            .table_name(self.store.table())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(dynamo("PutItem"))?;
+        self.store.put_whole(item).await?;
         Ok(())
     }
 }

@@ -173,14 +173,7 @@ impl<'a> Settings<'a> {
             ("updatedAt".to_owned(), AttributeValue::S(setting.updated_at.clone())),
             ("updatedBy".to_owned(), AttributeValue::S(setting.updated_by.clone())),
         ]);
-        self.store
-            .client()
-            .put_item()
-            .table_name(self.store.table())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(dynamo("PutItem"))?;
+        self.store.put_whole(item).await?;
         Ok(setting)
     }
 
@@ -237,14 +230,7 @@ impl<'a> Settings<'a> {
             }
         }
         progress.updated_at = time_fmt::format(OffsetDateTime::now_utc());
-        self.store
-            .client()
-            .put_item()
-            .table_name(self.store.table())
-            .set_item(Some(progress.to_item()))
-            .send()
-            .await
-            .map_err(dynamo("PutItem"))?;
+        self.store.put_whole(progress.to_item()).await?;
         Ok(progress)
     }
 
