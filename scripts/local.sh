@@ -95,5 +95,6 @@ curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administr
 "$ROOT/.tools/venv/bin/python" scripts/emf-summary.py .local/ingest.log .local/api.log
 echo "ready: api $API/v1/administration/events bus $SCANFAIL_BUS (moto $MOTO_ENDPOINT) ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
 echo "ready: for scanfail: export SCANFAIL_ENDPOINT=$API SCANFAIL_BUS=$SCANFAIL_BUS AWS_ENDPOINT_URL_EVENTBRIDGE=$MOTO_ENDPOINT AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; PATH=$ROOT/target/debug:\$PATH"
+echo "ready: the web console, after that export: scanfail console --open (as $LOCAL_PRINCIPAL, view only)"
 if [ -n "${LOCAL_EXIT_WHEN_READY:-}" ]; then exit 0; fi
 wait

@@ -42,6 +42,18 @@ if [ "$(pip_version sam-venv aws-sam-cli)" != "$SAM_CLI_VERSION" ] || [ ! -x "$T
   python3 -m venv "$TOOLS/sam-venv"
   "$TOOLS/sam-venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
 fi
+# The console's browser tests (tests/tests/console.rs) drive Debian's chromium, headless. It is a
+# system package (its libraries come with it), so it is installed with apt-get, not into .tools/;
+# without root or apt, the tests fail with this command.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "tools: installing Debian's chromium (apt-get) for the console's browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null \
+      || echo "tools: could not install chromium; the console's browser tests will fail: sudo apt-get install chromium"
+  else
+    echo "tools: chromium is missing and this is not root; the console's browser tests will fail: sudo apt-get install chromium"
+  fi
+fi
 echo "tools: ready in .tools/"
 
 # Fuzzing and contract tests (scripts/fuzz.sh, scripts/schemathesis.sh; see RELIABILITY.md).

@@ -1,78 +1,58 @@
-// The console's first view: the totals and the event list, read through the local server, which
-// signs each call with the admin's AWS credentials (the browser never holds them).
-"use strict";
+// The console's router: the view and its filters live in the URL's fragment (#/events?…), so a
+// view can be bookmarked or shared, and the browser's back button walks the views.
+import { ApiError } from "./api.js";
+import * as overview from "./overview.js";
+import * as trend from "./trend.js";
+import * as events from "./events.js";
+import * as event from "./event.js";
+import * as settings from "./settings.js";
 
-const state = { cursor: null, filters: new URLSearchParams() };
+const VIEWS = { overview, trend, events, event, settings };
 
-function say(message) {
+/** Shows `message` in the page's alert region (empty hides it). */
+export function say(message) {
   const p = document.getElementById("problem");
   p.textContent = message;
   p.hidden = !message;
 }
 
-async function api(path, params) {
-  const query = params && params.toString();
-  const res = await fetch(query ? `${path}?${query}` : path, { credentials: "same-origin" });
-  const body = await res.json().catch(() => ({}));
-  if (res.status === 403 && body.error === "forbidden") {
-    throw new Error("Your IAM identity has view permission only, or none: ask for it to be added to the stack's AdminViewPrincipals or AdminWritePrincipals.");
+/** The view, its argument (an event id) and its parameters, from `#/name/arg?params`. */
+function route() {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [path, query = ""] = hash.split("?", 2);
+  const [name, arg] = path.split("/", 2);
+  return { name: VIEWS[name] ? name : "overview", arg: arg ? decodeURIComponent(arg) : null, params: new URLSearchParams(query) };
+}
+
+let generation = 0;
+
+async function show() {
+  const { name, arg, params } = route();
+  const hash = location.hash;
+  const mine = ++generation;
+  const main = document.getElementById("view");
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.view === name || (name === "event" && a.dataset.view === "events")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
-  if (!res.ok) {
-    throw new Error(body.message || `HTTP ${res.status}`);
-  }
-  return body;
-}
-
-function cell(row, text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  row.appendChild(td);
-}
-
-async function loadPage(reset) {
-  const params = new URLSearchParams(state.filters);
-  params.set("pagination.limit", "50");
-  if (!reset && state.cursor) params.set("pagination.cursor", state.cursor);
-  const page = await api("/v1/administration/events", params);
-  const body = document.querySelector("#events tbody");
-  if (reset) body.replaceChildren();
-  for (const e of page.events) {
-    const row = document.createElement("tr");
-    cell(row, e.resource.name);
-    cell(row, e.scanFailure ? e.scanFailure.reason : "");
-    cell(row, e.numOccurrences);
-    cell(row, e.lastOccurredAt);
-    cell(row, e.hint || "");
-    body.appendChild(row);
-  }
-  state.cursor = page.nextCursor || null;
-  document.getElementById("more").hidden = !state.cursor;
-}
-
-async function loadTotals() {
-  const s = await api("/v1/administration/events/summary", state.filters);
-  document.getElementById("totals").textContent =
-    `${s.totals.groups} failure groups, ${s.totals.occurrences} failures in the retention window`;
-}
-
-async function refresh() {
   say("");
+  main.setAttribute("aria-busy", "true");
   try {
-    await Promise.all([loadTotals(), loadPage(true)]);
+    const content = await VIEWS[name].render({ arg, params, say });
+    if (mine !== generation) return;
+    main.replaceChildren(content);
   } catch (e) {
-    say(e.message);
+    if (mine !== generation) return;
+    main.replaceChildren();
+    say(e instanceof ApiError ? e.message : `The console failed: ${e.message}`);
+  } finally {
+    if (mine === generation) {
+      main.setAttribute("aria-busy", "false");
+      document.body.dataset.view = name;
+      document.body.dataset.route = hash;
+    }
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  document.getElementById("filters").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    state.filters = new URLSearchParams();
-    for (const input of ev.target.querySelectorAll("input")) {
-      if (input.value.trim()) state.filters.set(input.name, input.value.trim());
-    }
-    refresh();
-  });
-  document.getElementById("more").addEventListener("click", () => loadPage(false).catch((e) => say(e.message)));
-  refresh();
-});
+window.addEventListener("hashchange", show);
+show();

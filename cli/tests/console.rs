@@ -172,10 +172,10 @@ async fn requests_without_the_token_from_another_origin_or_host_or_off_the_api_a
     let (api_port, seen) = stand_in_api().await;
     let (port, token) = console(api_port).await;
     let host = format!("Host: 127.0.0.1:{port}");
-    let cookie = format!("Cookie: scanfail_console={token}");
+    let cookie = format!("Cookie: scanfail_console_{port}={token}");
     let cases = [
         (format!("GET /v1/administration/events HTTP/1.1\r\n{host}"), 401),
-        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\nCookie: scanfail_console=guess"), 401),
+        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\nCookie: scanfail_console_{port}=guess"), 401),
         (format!("GET /v1/administration/events?token={token} HTTP/1.1\r\n{host}"), 401),
         (
             format!(
@@ -215,12 +215,12 @@ async fn the_printed_url_gives_a_cookie_that_opens_the_page_and_forwards_signed_
     assert_eq!((enter.status, enter.header("location")), (303, Some("/")));
     assert_eq!(
         enter.header("set-cookie"),
-        Some(format!("scanfail_console={token}; HttpOnly; SameSite=Strict; Path=/").as_str())
+        Some(format!("scanfail_console_{port}={token}; HttpOnly; SameSite=Strict; Path=/").as_str())
     );
-    let cookie = format!("Cookie: scanfail_console={token}");
+    let cookie = format!("Cookie: scanfail_console_{port}={token}");
     let page = send(port, format!("GET / HTTP/1.1\r\n{host}\r\n{cookie}"), "").await;
     assert_eq!((page.status, page.header("content-type")), (200, Some("text/html; charset=utf-8")));
-    assert!(page.body.contains("<script src=\"/app.js\" defer></script>"));
+    assert!(page.body.contains("<script type=\"module\" src=\"/app.js\"></script>"));
     assert_eq!(
         page.header("content-security-policy"),
         Some("default-src 'self'; frame-ancestors 'none'; form-action 'none'")

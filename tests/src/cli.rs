@@ -30,16 +30,17 @@ pub struct Ran {
     pub stderr: String,
 }
 
-/// Runs `scanfail args…` with exactly `env` (plus `PATH`, with `path_first` in front), so no
+/// `scanfail args…` with exactly `env` (plus `PATH`, with `path_first` in front), so no
 /// credentials or configuration of the machine reach it: the AWS config files point nowhere
 /// and the instance metadata service is off.
-pub fn scanfail(args: &[&str], env: &[(&str, String)], path_first: Option<&std::path::Path>) -> Ran {
+pub fn command(args: &[&str], env: &[(&str, String)], path_first: Option<&std::path::Path>) -> Command {
     let path = std::env::var("PATH").unwrap_or_default();
     let path = match path_first {
         Some(dir) => format!("{}:{path}", dir.display()),
         None => path,
     };
-    let out = Command::new(scanfail_binary())
+    let mut command = Command::new(scanfail_binary());
+    command
         .args(args)
         .env_clear()
         .env("PATH", path)
@@ -47,9 +48,13 @@ pub fn scanfail(args: &[&str], env: &[(&str, String)], path_first: Option<&std::
         .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("run scanfail: {e}"));
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    command
+}
+
+/// Runs [`command`] to its end.
+pub fn scanfail(args: &[&str], env: &[(&str, String)], path_first: Option<&std::path::Path>) -> Ran {
+    let out = command(args, env, path_first).output().unwrap_or_else(|e| panic!("run scanfail: {e}"));
     Ran {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -12,36 +12,22 @@
 //!   process that merely finds the port open has neither).
 //! - **Paths**: the page and its assets (`GET` only), and the API's `/v1/…` routes; nothing else.
 
-/// The cookie holding the token.
-pub const COOKIE: &str = "scanfail_console";
+/// The name of the cookie holding the token of the console on `port`. Cookies are shared by
+/// every port of a host, so two consoles open at once (say, two accounts) each need their own.
+pub fn cookie_name(port: u16) -> String {
+    format!("scanfail_console_{port}")
+}
 /// The query parameter of the printed URL.
 pub const TOKEN_PARAM: &str = "token";
 
-/// The page's files, served from the binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Asset {
-    Index,
-    Script,
-    Style,
-}
-
-impl Asset {
-    fn of(path: &str) -> Option<Self> {
-        match path {
-            "/" | "/index.html" => Some(Self::Index),
-            "/app.js" => Some(Self::Script),
-            "/app.css" => Some(Self::Style),
-            _ => None,
-        }
-    }
-}
+use super::assets::Served;
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// The printed URL: set the cookie and send the browser to `/` without the token.
     Enter,
-    Serve(Asset),
+    Serve(Served),
     /// Sign and forward to the API.
     Forward,
     Refuse {
@@ -91,10 +77,10 @@ pub fn decide(req: &Seen<'_>, port: u16, token: &str) -> Decision {
     if req.fetch_site == Some("cross-site") {
         return Decision::Refuse { status: 403, reason: "requests from other sites are refused" };
     }
-    let by_cookie = req.cookie.and_then(|c| cookie_value(c, COOKIE)).is_some_and(|t| same(t, token));
+    let by_cookie = req.cookie.and_then(|c| cookie_value(c, &cookie_name(port))).is_some_and(|t| same(t, token));
     let by_query = query_value(req.query, TOKEN_PARAM).is_some_and(|t| same(t, token));
-    let asset = Asset::of(req.path);
-    if by_query && asset == Some(Asset::Index) && req.method == "GET" {
+    let asset = Served::of(req.path);
+    if by_query && asset.is_some_and(Served::is_index) && req.method == "GET" {
         return Decision::Enter;
     }
     if !by_cookie {
@@ -126,7 +112,7 @@ mod tests {
             method,
             path,
             host: Some("127.0.0.1:4711"),
-            cookie: Some("other=1; scanfail_console=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            cookie: Some("scanfail_console_4712=00; scanfail_console_4711=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
             ..Seen::default()
         }
     }
@@ -142,9 +128,9 @@ mod tests {
     fn the_printed_url_sets_the_cookie_and_the_cookie_opens_the_page_the_assets_and_the_api() {
         let enter = Seen { cookie: None, query: &format!("token={TOKEN}"), ..ok("GET", "/") };
         assert_eq!(decide(&enter, PORT, TOKEN), Decision::Enter);
-        assert_eq!(decide(&ok("GET", "/"), PORT, TOKEN), Decision::Serve(Asset::Index));
-        assert_eq!(decide(&ok("GET", "/app.js"), PORT, TOKEN), Decision::Serve(Asset::Script));
-        assert_eq!(decide(&ok("GET", "/app.css"), PORT, TOKEN), Decision::Serve(Asset::Style));
+        for path in ["/", "/app.js", "/app.css", "/catalog.json"] {
+            assert_eq!(decide(&ok("GET", path), PORT, TOKEN), Decision::Serve(Served::of(path).unwrap()), "{path}");
+        }
         for method in ["GET", "POST", "PUT", "DELETE"] {
             assert_eq!(decide(&ok(method, "/v1/administration/events"), PORT, TOKEN), Decision::Forward, "{method}");
         }
@@ -160,10 +146,13 @@ mod tests {
     fn without_the_token_nothing_is_served_and_the_token_in_a_query_opens_only_the_page() {
         let none = Seen { cookie: None, ..ok("GET", "/v1/administration/events") };
         assert_eq!(refused(decide(&none, PORT, TOKEN)).0, 401);
-        let wrong = Seen { cookie: Some("scanfail_console=00"), ..ok("GET", "/") };
+        let wrong = Seen { cookie: Some("scanfail_console_4711=00"), ..ok("GET", "/") };
         assert_eq!(refused(decide(&wrong, PORT, TOKEN)).0, 401);
-        let longer = Seen { cookie: Some(&format!("scanfail_console={TOKEN}0")), ..ok("GET", "/") };
+        let longer = Seen { cookie: Some(&format!("scanfail_console_4711={TOKEN}0")), ..ok("GET", "/") };
         assert_eq!(refused(decide(&longer, PORT, TOKEN)).0, 401);
+        // Another console's cookie (another port of the same host) is not this one's.
+        let other = Seen { cookie: Some(&format!("scanfail_console_4712={TOKEN}")), ..ok("GET", "/") };
+        assert_eq!(refused(decide(&other, PORT, TOKEN)).0, 401);
         // The token in the query of an API call is not enough: only the page trades it.
         let api_by_query =
             Seen { cookie: None, query: &format!("token={TOKEN}"), ..ok("GET", "/v1/administration/events") };

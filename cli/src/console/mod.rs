@@ -3,9 +3,11 @@
 //! credential chain as every other command and forwarded to the API, so credentials never reach
 //! the browser. [`gate`] decides what each request may do; this module does it.
 
+pub mod assets;
 pub mod gate;
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,16 +24,13 @@ use crate::api::client::Client;
 use crate::api::{connect, ConnectError};
 use crate::args::ConsoleArgs;
 use crate::exit;
-use gate::{decide, Asset, Decision, Seen, COOKIE, TOKEN_PARAM};
+use assets::Served;
+use gate::{cookie_name, decide, Decision, Seen, TOKEN_PARAM};
 
 /// The largest request body forwarded (a triage note is at most 1 KiB, the API's bodies 4 KiB).
 pub const MAX_BODY: usize = 16 * 1024;
 /// The longest query string forwarded (the API refuses more than 64 parameters of 1 KiB).
 pub const MAX_QUERY: usize = 8 * 1024;
-
-const INDEX: &str = include_str!("../../console/index.html");
-const SCRIPT: &str = include_str!("../../console/app.js");
-const STYLE: &str = include_str!("../../console/app.css");
 
 #[derive(Debug, Error)]
 pub enum ConsoleError {
@@ -76,10 +75,14 @@ pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
     let port = listener.local_addr().map_err(ConsoleError::Serve)?.port();
     let token = new_token()?;
     let url = format!("http://127.0.0.1:{port}/?{TOKEN_PARAM}={token}");
-    println!("scanfail console: {url}");
-    println!(
+    // Written, not printed: a reader that closes the pipe after the URL must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "scanfail console: {url}");
+    let _ = writeln!(
+        out,
         "scanfail console: signs with your AWS credentials; the URL is the key: do not share it. Ctrl-C stops it."
     );
+    let _ = out.flush();
     if args.open {
         open_browser(&url);
     }
@@ -126,19 +129,17 @@ async fn handle(req: Request<Incoming>, client: &Client, token: &str, port: u16)
     };
     match decide(&seen, port, token) {
         Decision::Enter => {
-            let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            let cookie = format!("{}={token}; HttpOnly; SameSite=Strict; Path=/", cookie_name(port));
             let mut res = respond(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::from_static(b""));
             set(&mut res, "location", "/");
             set(&mut res, "set-cookie", &cookie);
             res
         }
-        Decision::Serve(asset) => {
-            let (content_type, body) = match asset {
-                Asset::Index => ("text/html; charset=utf-8", INDEX),
-                Asset::Script => ("text/javascript; charset=utf-8", SCRIPT),
-                Asset::Style => ("text/css; charset=utf-8", STYLE),
-            };
-            respond(StatusCode::OK, content_type, Bytes::from_static(body.as_bytes()))
+        Decision::Serve(Served::File(file)) => {
+            respond(StatusCode::OK, file.content_type, Bytes::from_static(file.body.as_bytes()))
+        }
+        Decision::Serve(Served::Catalog) => {
+            respond(StatusCode::OK, "application/json", Bytes::from(assets::catalog().to_string()))
         }
         Decision::Refuse { status, reason } => problem(status, reason),
         Decision::Forward => forward(req, client).await,

@@ -1,0 +1,95 @@
+// The console's one way to the API (through the local server, which signs each call with the
+// admin's AWS credentials), its error messages, the catalog of reasons and the DOM helpers the
+// views share.
+
+/** Shown for a 403 on a write: the identity may read but not change. */
+export const VIEW_ONLY = "Your IAM identity has view permission only: ask for it to be added to the stack's AdminWritePrincipals to triage, delete or change the retention.";
+/** Shown for a 403 on a read. */
+export const NO_VIEW = "Your IAM identity has no permission to view these events: ask for it to be added to the stack's AdminViewPrincipals.";
+
+/** A failed call, with the message to show. */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** `method path?params` with an optional JSON body; the parsed answer, or an ApiError. */
+export async function api(method, path, params, body) {
+  const query = params ? params.toString() : "";
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["content-type"] = "application/json";
+  }
+  const res = await fetch(query ? `${path}?${query}` : path, init);
+  const answer = await res.json().catch(() => ({}));
+  if (res.status === 403 && answer.error !== "console") {
+    throw new ApiError(403, method === "GET" ? NO_VIEW : VIEW_ONLY);
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, answer.message || `The API answered HTTP ${res.status}.`);
+  }
+  return answer;
+}
+
+let catalogPromise = null;
+/** The reasons (code, title, hint, level) and the other closed sets, read once. */
+export function catalog() {
+  catalogPromise ??= api("GET", "/catalog.json").then((c) => {
+    c.reason = Object.fromEntries(c.reasons.map((r) => [r.code, r]));
+    return c;
+  });
+  return catalogPromise;
+}
+
+/** An element with attributes (`on*` functions become listeners) and children. */
+export function el(tag, attrs = {}, ...children) {
+  const node = tag === "svg" || attrs.svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false || k === "svg") continue;
+    if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  return add(node, ...children);
+}
+
+/** `node` with `children` appended: nested arrays flattened, `null`, `undefined` and `false`
+ * left out, anything else not a node as text. */
+export function add(node, ...children) {
+  for (const c of children.flat(Infinity)) {
+    if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
+  }
+  return node;
+}
+
+/** An SVG element. */
+export function svg(tag, attrs = {}, ...children) {
+  return el(tag, { ...attrs, svg: true }, ...children);
+}
+
+/** A table with a caption, column headers and rows of cells (strings or nodes). */
+export function table(caption, headers, rows, attrs = {}) {
+  return el("table", attrs,
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))));
+}
+
+/** A count for people: 12,345. */
+export const n = (v) => Number(v).toLocaleString("en");
+
+/** A timestamp for people, in UTC: 2026-11-25 10:00:00 UTC. */
+export const when = (iso) => (iso ? `${iso.slice(0, 19).replace("T", " ")} UTC` : "");
+
+/** A link to the events list with `filters` (an object). */
+export function eventsLink(text, filters) {
+  return el("a", { href: `#/events?${new URLSearchParams(filters)}` }, text);
+}
+
+/** A link to one event. */
+export function eventLink(text, id) {
+  return el("a", { href: `#/event/${encodeURIComponent(id)}` }, text);
+}

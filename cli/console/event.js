@@ -1,0 +1,105 @@
+// One event: what failed, why and what to check, where and by whom it was seen, its counts,
+// its expiry and its triage with the history; and the writers' actions on it: triage with a
+// note, and delete every event of its image (after a confirmation).
+import { add, api, catalog, el, eventsLink, n, table, when } from "./api.js";
+
+const path = (id) => `/v1/administration/events/${encodeURIComponent(id)}`;
+
+function list(caption, values) {
+  return el("div", { class: "recent" }, el("h3", {}, caption),
+    values && values.length ? el("ul", {}, values.map((v) => el("li", {}, v))) : el("p", { class: "note" }, "none recorded"));
+}
+
+function counts(caption, map) {
+  return table(caption, ["", "Failures"], Object.entries(map || {}).map(([k, v]) => [k, n(v)]), { class: "small" });
+}
+
+function triageForm(e, c, rerender) {
+  const status = el("p", { class: "status", role: "status", id: "triage-status" });
+  const state = e.scanFailure.triage?.state || "open";
+  const form = el("form", { id: "triage", "aria-label": "Triage" },
+    el("h3", {}, "Triage"),
+    el("div", { class: "field" }, el("label", { for: "triage-state" }, "State"),
+      el("select", { id: "triage-state", name: "state" }, c.triageStates.map((t) => el("option", { value: t, selected: t === state }, t.replace("_", " "))))),
+    el("div", { class: "field wide" }, el("label", { for: "triage-note" }, "Note (why; at most 1024 bytes)"),
+      el("textarea", { id: "triage-note", name: "note", maxlength: "1024", rows: "2" })),
+    el("button", { type: "submit" }, "Save triage"),
+    status);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.textContent = "Saving…";
+    try {
+      const body = { state: form.elements.state.value };
+      const note = form.elements.note.value.trim();
+      if (note) body.note = note;
+      const answer = await api("POST", `${path(e.id)}/triage`, null, body);
+      rerender(answer.event, "Triage saved.");
+    } catch (err) {
+      status.textContent = err.message;
+      status.setAttribute("role", "alert");
+    }
+  });
+  return form;
+}
+
+function deleteImage(e) {
+  const status = el("p", { class: "status", role: "status", id: "delete-status" });
+  const image = e.resource.name;
+  const confirmBox = el("div", { class: "confirm", hidden: true, id: "delete-confirm" },
+    el("p", {}, `Delete every event of ${image}, whatever its reason and triage? This cannot be undone; the image's next failure records it again.`),
+    el("button", { type: "button", class: "danger", id: "delete-yes", onclick: async () => {
+      status.textContent = "Deleting…";
+      try {
+        const answer = await api("DELETE", "/v1/administration/events", new URLSearchParams({ "filter.resourceName": image }));
+        confirmBox.hidden = true;
+        status.replaceChildren(`Deleted ${n(answer.deleted)} event${answer.deleted === 1 ? "" : "s"} of ${image}${answer.more ? " (more remain: delete again)" : ""}. `,
+          eventsLink("Back to the events", {}));
+      } catch (err) {
+        status.textContent = err.message;
+        status.setAttribute("role", "alert");
+      }
+    } }, "Yes, delete them"),
+    el("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, "Cancel"));
+  return el("section", { "aria-labelledby": "delete-h" },
+    el("h3", { id: "delete-h" }, "Delete this image's events"),
+    el("button", { type: "button", class: "secondary", id: "delete-ask", onclick: () => { confirmBox.hidden = false; document.getElementById("delete-yes").focus(); } },
+      "Delete the events of this image…"),
+    confirmBox, status);
+}
+
+function view(e, c, done) {
+  const f = e.scanFailure;
+  const r = c.reason[f.reason] || { title: f.reason, hint: e.hint };
+  const t = f.triage || { state: "open" };
+  const container = el("div", { class: "event", "data-id": e.id });
+  const rerender = (next, message) => {
+    container.replaceWith(view(next, c, message));
+  };
+  return add(container,
+    el("p", {}, el("a", { href: "#/events" }, "← Events")),
+    el("h2", {}, e.resource.name),
+    done ? el("p", { class: "done", role: "status" }, done) : null,
+    el("p", { class: "reason" }, el("strong", {}, r.title), ` (${f.reason}, ${e.level.replace("ADMINISTRATION_EVENT_LEVEL_", "")})`),
+    el("h3", {}, "Message of the latest failure"),
+    el("pre", { id: "message" }, e.message),
+    el("h3", {}, "What to check"),
+    el("p", { id: "hint" }, e.hint || r.hint),
+    el("dl", { class: "facts" },
+      [["Failures", n(e.numOccurrences)], ["First failed", when(e.createdAt)], ["Last failed", when(e.lastOccurredAt)],
+        ["Expires", when(f.expiresAt)], ["Repository", f.repository ? eventsLink(f.repository, { "filter.repository": f.repository }) : ""],
+        ["Registry", f.registry], ["Account", f.account], ["Region", f.region], ["Source", f.source], ["Digest", e.resource.id || "none"],
+        ["Triage", `${t.state.replace("_", " ")}${t.triagedBy ? ` by ${t.triagedBy} at ${when(t.triagedAt)}` : ""}`], ["Note", t.note || ""]]
+        .map(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "")])),
+    el("div", { class: "columns" }, counts("Failures by operation", f.operationCounts), counts("Failures by origin", f.originCounts)),
+    el("div", { class: "columns" }, list("Clusters", f.clusters), list("Deployments", f.deployments), list("Initiators", f.initiators), list("User agents", f.userAgents)),
+    table("Triage history, newest first", ["State", "When", "By", "Note"],
+      (t.history || []).map((h) => [h.state.replace("_", " "), when(h.at), h.by, h.note || ""]), { id: "history" }),
+    t.history?.length ? null : el("p", { class: "note" }, "Never triaged."),
+    triageForm(e, c, rerender),
+    deleteImage(e));
+}
+
+export async function render({ arg }) {
+  const [answer, c] = await Promise.all([api("GET", path(arg)), catalog()]);
+  return view(answer.event, c, null);
+}

@@ -1,0 +1,121 @@
+// Events: the list with every filter of the API, sorted by last occurrence, paged by the API's
+// cursor. The filters, the order, the page size and the cursor are all in the URL, so a view
+// can be shared and the back button returns to the previous page.
+import { api, catalog, el, eventLink, n, when } from "./api.js";
+
+const LIMITS = ["10", "25", "50", "100"];
+const REVERSED = "pagination.sortOption.reversed";
+const CURSOR = "pagination.cursor";
+const LIMIT = "pagination.limit";
+
+/** The text filters: parameter, label, placeholder. */
+const TEXT = [
+  ["filter.resourceName", "Image", "quay.io/acme/web:1.4"],
+  ["filter.repository", "Repository", "quay.io/acme/web"],
+  ["filter.resourceId", "Digest", "sha256:…"],
+  ["filter.cluster", "Cluster", "prod-eu"],
+  ["filter.account", "Account", "123456789012"],
+  ["filter.search", "Search", "deadline exceeded"],
+];
+
+/** The parameters the list route takes from the URL, and nothing else. */
+const KNOWN = new Set([...TEXT.map(([p]) => p), "filter.reason", "filter.level", "filter.operation", "filter.origin", "filter.triage", "filter.from", "filter.until", REVERSED, CURSOR, LIMIT]);
+
+function field(id, label, control) {
+  return el("div", { class: "field" }, el("label", { for: id }, label), control);
+}
+
+function choice(name, label, options, current, any = "Any") {
+  const id = `f-${name.replace(/\W/g, "-")}`;
+  return field(id, label, el("select", { id, name },
+    el("option", { value: "" }, any),
+    options.map(([value, text]) => el("option", { value, selected: value === current }, text))));
+}
+
+/** `2026-11-25T10:00:00Z` ↔ the `datetime-local` input's `2026-11-25T10:00`, both UTC. */
+const toInput = (iso) => (iso ? iso.slice(0, 16) : "");
+const fromInput = (v) => (v ? `${v}:00Z` : "");
+
+function filters(params, c) {
+  const form = el("form", { id: "filters", class: "filters", "aria-label": "Filters" },
+    TEXT.map(([name, label, hint]) => {
+      const id = `f-${name.replace(/\W/g, "-")}`;
+      return field(id, label, el("input", { id, name, value: params.get(name) || "", placeholder: hint, autocomplete: "off", type: name === "filter.search" ? "search" : "text" }));
+    }),
+    choice("filter.reason", "Reason", c.reasons.map((r) => [r.code, r.title]), params.get("filter.reason")),
+    choice("filter.level", "Level", c.levels.map((l) => [l, l.replace("ADMINISTRATION_EVENT_LEVEL_", "")]), params.get("filter.level")),
+    choice("filter.operation", "Operation", c.operations.map((o) => [o, o]), params.get("filter.operation")),
+    choice("filter.origin", "Origin", c.origins.map((o) => [o, o]), params.get("filter.origin")),
+    choice("filter.triage", "Triage", c.triageStates.map((t) => [t, t.replace("_", " ")]), params.get("filter.triage"), "All but false positives"),
+    field("f-from", "Last failed from (UTC)", el("input", { id: "f-from", name: "filter.from", type: "datetime-local", value: toInput(params.get("filter.from")) })),
+    field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", value: toInput(params.get("filter.until")) })),
+    choice(REVERSED, "Order", [["true", "Oldest first"]], params.get(REVERSED), "Newest first"),
+    field("f-limit", "Per page", el("select", { id: "f-limit", name: LIMIT },
+      LIMITS.map((l) => el("option", { value: l, selected: l === (params.get(LIMIT) || "50") }, l)))),
+    el("div", { class: "buttons" },
+      el("button", { type: "submit" }, "Apply"),
+      el("a", { href: "#/events", class: "button secondary" }, "Clear")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const next = new URLSearchParams();
+    for (const input of form.querySelectorAll("input, select")) {
+      const v = input.type === "datetime-local" ? fromInput(input.value) : input.value.trim();
+      if (v) next.set(input.name, v);
+    }
+    location.hash = `#/events?${next}`;
+  });
+  return form;
+}
+
+/** The URL of this view with `changes` applied (null removes). */
+function withParams(params, changes) {
+  const next = new URLSearchParams(params);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) next.delete(k);
+    else next.set(k, v);
+  }
+  return `#/events?${next}`;
+}
+
+export async function render({ params }) {
+  const query = new URLSearchParams([...params].filter(([k]) => KNOWN.has(k)));
+  if (!query.has(LIMIT)) query.set(LIMIT, "50");
+  const counted = new URLSearchParams([...query].filter(([k]) => k.startsWith("filter.")));
+  const [page, c, count] = await Promise.all([
+    api("GET", "/v1/administration/events", query),
+    catalog(),
+    api("GET", "/v1/count/administration/events", counted).catch((e) => ({ problem: e.message })),
+  ]);
+  const reversed = params.get(REVERSED) === "true";
+  const sortHeader = el("th", { scope: "col", "aria-sort": reversed ? "ascending" : "descending" },
+    el("a", { href: withParams(params, { [REVERSED]: reversed ? null : "true", [CURSOR]: null }), id: "sort-last", title: "Change the order" },
+      `Last failed ${reversed ? "▲" : "▼"}`));
+  const rows = page.events.map((e) => {
+    const r = c.reason[e.scanFailure.reason] || { title: e.scanFailure.reason };
+    return el("tr", { "data-id": e.id },
+      el("td", {}, eventLink(e.resource.name, e.id)),
+      el("td", {}, r.title),
+      el("td", {}, e.level.replace("ADMINISTRATION_EVENT_LEVEL_", "")),
+      el("td", { class: "num" }, n(e.numOccurrences)),
+      el("td", {}, when(e.lastOccurredAt)),
+      el("td", {}, (e.scanFailure.triage?.state || "open").replace("_", " ")),
+      el("td", {}, e.scanFailure.account || ""),
+      el("td", {}, (e.scanFailure.clusters || []).join(", ")));
+  });
+  return el("div", { class: "events" },
+    el("h2", {}, "Events"),
+    filters(params, c),
+    el("p", { id: "matching", class: "totals" },
+      count.problem ? `Count unavailable: ${count.problem}` : `${n(count.count)} matching events.`),
+    el("table", { id: "events" },
+      el("caption", {}, reversed ? "Failure groups, oldest first" : "Failure groups, most recent first"),
+      el("thead", {}, el("tr", {},
+        ["Image", "Reason", "Level", "Failures"].map((h) => el("th", { scope: "col" }, h)),
+        sortHeader,
+        ["Triage", "Account", "Clusters"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows)),
+    rows.length ? null : el("p", { class: "note" }, "No event matches these filters."),
+    el("nav", { "aria-label": "Pages", class: "pages" },
+      params.has(CURSOR) ? el("a", { href: withParams(params, { [CURSOR]: null }), id: "first-page" }, "First page") : null,
+      page.nextCursor ? el("a", { href: withParams(params, { [CURSOR]: page.nextCursor }), id: "next-page", rel: "next" }, "Next page") : null));
+}

@@ -1,0 +1,435 @@
+//! `scanfail console` in headless chromium against the local stack: DynamoDB Local holding
+//! failures recorded by the ingest handler, the api function behind `cargo lambda watch` (as a
+//! writer, or as a viewer), and the `scanfail console` binary signing the page's calls. Each
+//! view loads the local data, a filter narrows the list, paging walks every event once, the
+//! chart draws what the trend route answers, a writer's triage shows in the history, a
+//! viewer's write attempt reads "view permission only", and the browser's console reports no
+//! error. The screenshots in the README are taken here (`SCANFAIL_SCREENSHOTS=docs/screenshots`).
+
+mod browser;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+
+use browser::Page;
+use integration_tests::cli::command;
+use integration_tests::{dynamodb_client, dynamodb_endpoint, fixtures, fresh_store_on, repo_root, Watch};
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::retention::RetentionDays;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+const WRITER: &str = "arn:aws:iam::123456789012:role/SecurityAdmin";
+const VIEWER: &str = "arn:aws:iam::123456789012:role/SecurityViewer";
+/// What the page says when a write is refused (cli/console/api.js).
+const VIEW_ONLY: &str = "Your IAM identity has view permission only: ask for it to be added to the stack's \
+                         AdminWritePrincipals to triage, delete or change the retention.";
+const IMAGES: usize = 25;
+const REASONS: [Reason; 5] = [
+    Reason::RegistryUnauthorized,
+    Reason::ImageNotFound,
+    Reason::Timeout,
+    Reason::RateLimited,
+    Reason::NoScannerIntegration,
+];
+
+/// Image `k` of the workload.
+fn image(k: usize) -> String {
+    format!("quay.io/acme/svc-{k}:1.{k}")
+}
+
+/// Image `k` fails `1 + k % 3` times with reason `k % 5`, the latest `2k` hours ago, from
+/// cluster `prod-{k % 3}`, deployment `shop/svc-{k}`, by the CI role with roxctl.
+fn workload(now: OffsetDateTime) -> Vec<Value> {
+    let mut sent = Vec::new();
+    for k in 0..IMAGES {
+        for j in 0..(1 + k % 3) {
+            let at = scan_failures_domain::time_fmt::format(
+                now - time::Duration::hours(2 * k as i64) - time::Duration::minutes(10 * j as i64 + 1),
+            );
+            let reason = REASONS[k % 5];
+            let mut detail = fixtures::failure_at(
+                ["image scan", "image check"][j % 2],
+                ["roxctl", "api"][k % 2],
+                &image(k),
+                &format!("scanning {}: {} (attempt {j})", image(k), reason.title()),
+                &at,
+            );
+            detail["error"]["code"] = reason.code().into();
+            detail["cluster"] = format!("prod-{}", k % 3).into();
+            detail["deployment"] = json!({"namespace": "shop", "name": format!("svc-{k}")});
+            detail["initiator"] =
+                json!({"id": "arn:aws:iam::123456789012:role/ci-scanner", "userAgent": "roxctl/4.7.0"});
+            sent.push(fixtures::envelope(&format!("console-{k}-{j}"), "com.example.ci", &at, detail));
+        }
+    }
+    sent
+}
+
+fn failures_of(k: usize) -> u64 {
+    1 + (k % 3) as u64
+}
+
+/// The api as `principal` (a writer or a viewer), and `scanfail console` in front of it.
+struct Console {
+    _watch: Watch,
+    process: Child,
+    url: String,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Console {
+    fn start(table: &str, principal: &str) -> Self {
+        let watch = Watch::start(
+            &["api"],
+            table,
+            &[
+                ("LOCAL_PRINCIPAL", principal),
+                ("ADMIN_VIEW_PRINCIPALS", VIEWER),
+                ("ADMIN_WRITE_PRINCIPALS", WRITER),
+                ("RETENTION_DAYS", "30"),
+            ],
+            None,
+        );
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
+        ];
+        let mut process = command(&["console", "--port", "0"], &env, None)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start scanfail console: {e}"));
+        // Only the first line is read, then the pipe is closed: the console must go on serving.
+        let stdout = process.stdout.take().expect("the console's stdout");
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).expect("the console prints its URL");
+        let url =
+            first.trim().strip_prefix("scanfail console: ").unwrap_or_else(|| panic!("no URL in {first:?}")).to_owned();
+        Self { _watch: watch, process, url }
+    }
+
+    /// The console's address without the token (the cookie carries it after the first load).
+    fn base(&self) -> &str {
+        self.url.split_once("/?").map_or(&self.url, |(base, _)| base)
+    }
+}
+
+/// A fresh table holding the workload, recorded by the ingest handler as it would be.
+async fn recorded(prefix: &str) -> String {
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), prefix).await;
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(30).unwrap());
+    for envelope in workload(OffsetDateTime::now_utc()) {
+        ingest.handle(envelope).await.unwrap();
+    }
+    store.table().to_owned()
+}
+
+/// A page of the console: the printed URL opened (trading the token for the cookie), then `view`.
+fn open(console: &Console, view: &str, height: u32) -> Page {
+    let page = Page::open(height);
+    page.goto(&console.url);
+    page.wait_view("overview");
+    page.goto(&format!("{}/#/{view}", console.base()));
+    page
+}
+
+/// Where screenshots go: `target/console-screenshots/`, and `$SCANFAIL_SCREENSHOTS` when set
+/// (the README's are taken with `SCANFAIL_SCREENSHOTS=docs/screenshots`).
+fn keep_screenshot(page: &Page, name: &str) {
+    let png = page.screenshot();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");
+    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    assert_eq!(width, 1280, "{name} is as wide as the window");
+    let mut dirs = vec![repo_root().join("target/console-screenshots")];
+    if let Ok(dir) = std::env::var("SCANFAIL_SCREENSHOTS") {
+        dirs.push(repo_root().join(dir));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(PathBuf::from(&dir).join(format!("{name}.png")), &png).unwrap();
+    }
+}
+
+/// The API's own answer to `path`, fetched by the page through the console.
+fn api(page: &Page, path: &str) -> Value {
+    page.eval(&format!("fetch({}).then((r) => r.json())", Value::from(path)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_view_loads_the_local_data_the_chart_draws_and_the_browser_reports_no_error() {
+    let table = recorded("console-views").await;
+    let console = Console::start(&table, WRITER);
+    let page = open(&console, "overview", 1700);
+    page.wait_view("overview");
+    // The keyboard reaches the skip link first, then the views.
+    page.press("Tab");
+    assert_eq!(page.eval("document.activeElement.textContent"), json!("Skip to the content"));
+    page.press("Tab");
+    assert_eq!(page.eval("document.activeElement.textContent"), json!("Overview"));
+
+    // Overview: totals, each reason with its title and hint, the drill-down, the top images.
+    let occurrences: u64 = (0..IMAGES).map(failures_of).sum();
+    assert_eq!(
+        page.text("#totals"),
+        format!(
+            "{IMAGES} failure groups, {occurrences} failed scans in the retention window (false positives left out)."
+        )
+    );
+    let reasons = page.texts("#by-reason tbody tr");
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    for reason in REASONS {
+        let row =
+            reasons.iter().find(|r| r.contains(reason.code())).unwrap_or_else(|| panic!("{reason:?} in {reasons:?}"));
+        assert!(row.contains(reason.title()) && row.contains(reason.hint()), "{row}");
+    }
+    let top = page.texts("#top-images tbody tr");
+    assert_eq!(top.len(), 20, "summary.top=20");
+    assert!(top[0].starts_with("quay.io/acme/svc-"), "{top:?}");
+    assert!(top[0].ends_with("\t1\t3"), "an image with 3 failures leads: {top:?}");
+    // The drill-down opens with the keyboard: account, then registry, then its repositories.
+    page.eval("document.querySelector('details.account summary').focus()");
+    page.press("Enter");
+    page.eval("document.querySelector('details.registry summary').focus()");
+    page.press("Enter");
+    page.wait("document.querySelector('details.registry').open", "the registry opened");
+    let repositories = page.texts("details.registry table tbody tr");
+    assert_eq!(repositories.len(), 20, "at most 20 repositories per registry: {repositories:?}");
+    assert!(page.text("details.account summary").starts_with(&format!("Account 123456789012: {IMAGES} events")));
+    keep_screenshot(&page, "overview");
+
+    // Trend: 7, 30 and 90 days; the first chart has one segment per day and reason with
+    // failures, exactly as the trend route answers.
+    for days in [7, 30, 90] {
+        page.goto(&format!("{}/#/trend?days={days}", console.base()));
+        page.wait_view("trend");
+        let trend = api(&page, &format!("/v1/administration/events/trend?days={days}"));
+        let expected: usize = trend["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["byReason"].as_object().unwrap().values().filter(|t| t["occurrences"] != 0).count())
+            .sum();
+        assert_eq!(trend["totals"]["occurrences"], occurrences, "every failure is in the last {days} days");
+        assert_eq!(page.eval("document.querySelectorAll('figure')[0].querySelectorAll('g.day').length"), json!(days));
+        assert_eq!(
+            page.eval("document.querySelectorAll('figure')[0].querySelectorAll('rect').length"),
+            json!(expected)
+        );
+        let drawn: f64 = serde_json::from_value(page.eval(
+            "[...document.querySelectorAll('figure')[0].querySelectorAll('rect')].reduce((s, r) => s + r.getBBox().height, 0)",
+        ))
+        .unwrap();
+        assert!(drawn > 100.0, "the bars have height: {drawn}");
+        assert_eq!(page.eval("document.querySelectorAll('figure')[0].querySelectorAll('.legend li').length"), json!(5));
+        assert!(page
+            .text("#trend-totals")
+            .contains(&format!("{occurrences} failed scans, {IMAGES} new failure groups")));
+        if days == 7 {
+            keep_screenshot(&page, "trend");
+        }
+    }
+
+    // Events: the first page, most recent first.
+    page.goto(&format!("{}/#/events", console.base()));
+    page.wait_view("events");
+    assert_eq!(page.text("#matching"), format!("{IMAGES} matching events."));
+    let rows = page.texts("#events tbody tr");
+    assert_eq!(rows.len(), IMAGES);
+    assert!(rows[0].starts_with(&image(0)), "{rows:?}");
+
+    // Event: image 7 (reason 2, timeout), everything the API holds about it.
+    page.click("#events tbody tr:nth-child(8) a");
+    page.wait_view("event");
+    assert_eq!(page.text("h2"), image(7));
+    assert_eq!(page.text("#hint"), Reason::Timeout.hint());
+    assert!(page.text("#message").starts_with(&format!("scanning {}: ", image(7))));
+    let body = page.text("main");
+    for expected in [
+        "prod-1",
+        "shop/svc-7",
+        "arn:aws:iam::123456789012:role/ci-scanner",
+        "roxctl/4.7.0",
+        "image scan\t1",
+        "image check\t1",
+        "api\t2",
+        "Expires",
+        "First failed",
+    ] {
+        assert!(body.contains(expected), "{expected:?} in {body}");
+    }
+    keep_screenshot(&page, "event");
+
+    assert_eq!(page.errors(), Vec::<String>::new(), "the browser's console reported errors");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every_event_once() {
+    let table = recorded("console-list").await;
+    let console = Console::start(&table, WRITER);
+    let page = open(&console, "events?pagination.limit=10", 1000);
+    page.wait_view("events");
+
+    // Paging: 10 a page, every event once.
+    let all: BTreeSet<String> = api(&page, "/v1/administration/events?pagination.limit=100")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(all.len(), IMAGES);
+    let ids = "[...document.querySelectorAll('#events tbody tr')].map((r) => r.dataset.id)";
+    let mut walked: Vec<String> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let ids: Vec<String> = serde_json::from_value(page.eval(ids)).unwrap();
+        assert!(ids.len() <= 10);
+        walked.extend(ids);
+        pages += 1;
+        if page.eval("!!document.getElementById('next-page')") != json!(true) {
+            break;
+        }
+        let before = page.eval("location.hash");
+        page.click("#next-page");
+        page.wait(&format!("location.hash !== {before}"), "the next page's URL");
+        page.wait_view("events");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(walked.len(), IMAGES, "no event twice: {walked:?}");
+    assert_eq!(walked.iter().cloned().collect::<BTreeSet<_>>(), all);
+
+    // A reason chosen and a search term typed narrow the list; the URL keeps them.
+    page.goto(&format!("{}/#/events", console.base()));
+    page.wait_view("events");
+    page.choose("#f-filter-reason", Reason::Timeout.code());
+    page.click("#filters button[type=submit]");
+    page.wait("location.hash.includes('filter.reason=TIMEOUT')", "the reason in the URL");
+    page.wait_view("events");
+    let timeouts: Vec<usize> = (0..IMAGES).filter(|k| k % 5 == 2).collect();
+    let rows = page.texts("#events tbody tr");
+    assert_eq!(rows.len(), timeouts.len(), "{rows:?}");
+    assert!(rows.iter().all(|r| r.contains(Reason::Timeout.title())), "{rows:?}");
+    assert_eq!(page.text("#matching"), format!("{} matching events.", timeouts.len()));
+    page.type_into("#f-filter-search", "svc-12");
+    page.click("#filters button[type=submit]");
+    page.wait("location.hash.includes('filter.search=svc-12')", "the search in the URL");
+    page.wait_view("events");
+    let rows = page.texts("#events tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].starts_with(&image(12)));
+
+    // The URL alone gives the same view (what a shared link does).
+    let shared = page.eval("location.href").as_str().unwrap().to_owned();
+    let other = Page::open(1000);
+    other.goto(&console.url);
+    other.wait_view("overview");
+    other.goto(&shared);
+    other.wait_view("events");
+    assert_eq!(other.texts("#events tbody tr"), rows);
+    assert_eq!(other.eval("document.getElementById('f-filter-reason').value"), json!("TIMEOUT"));
+    assert_eq!(other.eval("document.getElementById('f-filter-search').value"), json!("svc-12"));
+
+    // Oldest first, from the column's header.
+    page.goto(&format!("{}/#/events", console.base()));
+    page.wait_view("events");
+    page.click("#sort-last");
+    page.wait("location.hash.includes('reversed=true')", "the order in the URL");
+    page.wait_view("events");
+    assert!(page.texts("#events tbody tr")[0].starts_with(&image(IMAGES - 1)));
+
+    assert_eq!(page.errors(), Vec::<String>::new());
+    assert_eq!(other.errors(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permission_only() {
+    let table = recorded("console-write").await;
+    let writer = Console::start(&table, WRITER);
+    let viewer = Console::start(&table, VIEWER);
+
+    // The writer triages image 3 as a false positive with a note: the history shows it, and the
+    // default list leaves it out.
+    let page = open(&writer, "events", 1000);
+    page.wait_view("events");
+    page.click("#events tbody tr:nth-child(4) a");
+    page.wait_view("event");
+    assert_eq!(page.text("h2"), image(3));
+    page.choose("#triage-state", "false_positive");
+    page.type_into("#triage-note", "base image unreadable by the scanner; SEC-1234");
+    page.click("#triage button[type=submit]");
+    page.wait("document.querySelector('.done')?.innerText === 'Triage saved.'", "the triage saved");
+    let history = page.texts("#history tbody tr");
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(history[0].starts_with("false positive\t"), "{history:?}");
+    assert!(
+        history[0].ends_with(&format!("\t{WRITER}\tbase image unreadable by the scanner; SEC-1234")),
+        "{history:?}"
+    );
+    page.goto(&format!("{}/#/events", writer.base()));
+    page.wait_view("events");
+    assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 1));
+
+    // The writer changes the retention.
+    page.goto(&format!("{}/#/settings", writer.base()));
+    page.wait_view("settings");
+    page.type_into("#retention-days", "20");
+    page.click("#retention button[type=submit]");
+    page.wait(
+        "document.getElementById('retention-status')?.innerText === 'Retention set to 20 days.'",
+        "the retention set",
+    );
+    let facts = page.text("#retention-facts");
+    assert!(facts.contains("20 days") && facts.contains(&format!("through the API by {WRITER}")), "{facts}");
+
+    // The writer deletes image 5's events, after confirming.
+    page.goto(&format!("{}/#/events?filter.search=svc-5:", writer.base()));
+    page.wait_view("events");
+    page.click("#events tbody tr:first-child a");
+    page.wait_view("event");
+    assert_eq!(page.text("h2"), image(5));
+    assert_eq!(page.eval("document.getElementById('delete-confirm').hidden"), json!(true));
+    page.click("#delete-ask");
+    page.wait("!document.getElementById('delete-confirm').hidden", "the confirmation");
+    page.click("#delete-yes");
+    page.wait("document.getElementById('delete-status').innerText.startsWith('Deleted')", "the deletion");
+    assert_eq!(page.text("#delete-status"), format!("Deleted 1 event of {}. Back to the events", image(5)));
+    page.goto(&format!("{}/#/events", writer.base()));
+    page.wait_view("events");
+    assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 2));
+    assert_eq!(page.errors(), Vec::<String>::new());
+
+    // The viewer sees the same events, and each write reads "view permission only".
+    let seen = open(&viewer, "events", 1000);
+    seen.wait_view("events");
+    assert_eq!(seen.text("#matching"), format!("{} matching events.", IMAGES - 2));
+    seen.click("#events tbody tr:first-child a");
+    seen.wait_view("event");
+    seen.choose("#triage-state", "acknowledged");
+    seen.click("#triage button[type=submit]");
+    seen.wait("document.getElementById('triage-status').innerText.startsWith('Your')", "the refusal");
+    assert_eq!(seen.text("#triage-status"), VIEW_ONLY);
+    assert_eq!(seen.texts("#history tbody tr"), Vec::<String>::new(), "nothing was triaged");
+    seen.click("#delete-ask");
+    seen.click("#delete-yes");
+    seen.wait("document.getElementById('delete-status').innerText.startsWith('Your')", "the refusal");
+    assert_eq!(seen.text("#delete-status"), VIEW_ONLY);
+    seen.goto(&format!("{}/#/settings", viewer.base()));
+    seen.wait_view("settings");
+    seen.click("#retention button[type=submit]");
+    seen.wait("document.getElementById('retention-status').innerText.startsWith('Your')", "the refusal");
+    assert_eq!(seen.text("#retention-status"), VIEW_ONLY);
+    // The browser reports each refused call as a failed load, and nothing else.
+    let errors = seen.errors();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("status of 403")), "{errors:?}");
+}
