@@ -41,6 +41,11 @@ build: build-functions
 build-functions: tools
 	bash scripts/build.sh
 
+.PHONY: docs
+# The reference book: docs/src → docs/book/index.html (mdBook, pinned in .tools/).
+docs: tools
+	.tools/cargo/bin/mdbook build docs
+
 .PHONY: infra-check
 # cfn-lint and sam validate of infra/template.yaml (tests/tests/template.rs runs in `unit`).
 infra-check: tools

@@ -91,7 +91,7 @@ grep '^localstack: bus' "$STATE/bus.log" | sed 's/^localstack:/local:/' || { cat
 API="http://127.0.0.1:$LAMBDA_PORT/lambda-url/api"
 printf 'local: GET %s/v1/count/administration/events -> ' "$API"
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events"; echo
-# The functions' CloudWatch metrics are EMF lines in their logs (README, Monitoring).
+# The functions' CloudWatch metrics are EMF lines in their logs (docs/src/monitoring.md).
 "$ROOT/.tools/venv/bin/python" scripts/emf-summary.py .local/ingest.log .local/api.log
 echo "ready: api $API/v1/administration/events bus $SCANFAIL_BUS (moto $MOTO_ENDPOINT) ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
 echo "ready: for scanfail: export SCANFAIL_ENDPOINT=$API SCANFAIL_BUS=$SCANFAIL_BUS AWS_ENDPOINT_URL_EVENTBRIDGE=$MOTO_ENDPOINT AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; PATH=$ROOT/target/debug:\$PATH"

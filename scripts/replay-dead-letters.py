@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replays the dead-letter queue's events into the ingest path, keeping each envelope whole.
 
-The dead-letter queue holds three kinds of messages (README, "Monitoring"): a rule's dead letter
+The dead-letter queue holds three kinds of messages (docs/src/monitoring.md): a rule's dead letter
 (the EventBridge envelope itself), an on-failure record of the direct path (the envelope under
 `requestPayload`), and a buffered message that failed `BufferMaxReceiveCount` times (the envelope
 itself). Each is replayed as its original envelope, with its original `id` and `time`, so the

@@ -42,6 +42,14 @@ if [ "$(pip_version sam-venv aws-sam-cli)" != "$SAM_CLI_VERSION" ] || [ ! -x "$T
   python3 -m venv "$TOOLS/sam-venv"
   "$TOOLS/sam-venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
 fi
+# The reference book (docs/, `make docs`; its facts are checked by tests/tests/docs.rs).
+MDBOOK_VERSION=0.5.4
+if [ ! -x "$TOOLS/cargo/bin/mdbook" ] || ! "$TOOLS/cargo/bin/mdbook" --version | grep -q "v$MDBOOK_VERSION"; then
+  echo "tools: installing mdbook $MDBOOK_VERSION into .tools/cargo"
+  cargo install --quiet mdbook --version "$MDBOOK_VERSION" --no-default-features --features search \
+    --root "$TOOLS/cargo" --locked
+fi
+
 # The console's browser tests (tests/tests/console.rs) drive Debian's chromium, headless. It is a
 # system package (its libraries come with it), so it is installed with apt-get, not into .tools/;
 # without root or apt, the tests fail with this command.

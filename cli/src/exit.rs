@@ -1,5 +1,5 @@
 //! `scanfail`'s exit codes. `run` exits with the scanner's own code; these are the others.
-//! [`TABLE`] is the README's table (checked by a test).
+//! [`TABLE`] is the table of the book's CLI page, `docs/src/cli.md` (checked by a test).
 
 pub const OK: u8 = 0;
 /// A usage error (clap's code): a bad flag or value, nothing sent.
@@ -33,11 +33,11 @@ pub const TABLE: &[(u8, &str)] = &[
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_readme_lists_every_exit_code_as_documented() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    fn the_cli_page_lists_every_exit_code_as_documented() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/cli.md")).unwrap();
         for (code, meaning) in super::TABLE {
             let row = format!("| {code} | {meaning} |");
-            assert!(readme.contains(&row), "README.md lacks the row {row}");
+            assert!(readme.contains(&row), "docs/src/cli.md lacks the row {row}");
         }
         let codes: std::collections::BTreeSet<u8> = super::TABLE.iter().map(|(c, _)| *c).collect();
         assert_eq!(codes.len(), super::TABLE.len(), "an exit code is listed twice");

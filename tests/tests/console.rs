@@ -4,7 +4,8 @@
 //! view loads the local data, a filter narrows the list, paging walks every event once, the
 //! chart draws what the trend route answers, a writer's triage shows in the history, a
 //! viewer's write attempt reads "view permission only", and the browser's console reports no
-//! error. The screenshots in the README are taken here (`SCANFAIL_SCREENSHOTS=docs/screenshots`).
+//! error. The screenshots in the README and the book are taken here
+//! (`SCANFAIL_SCREENSHOTS=docs/src/screenshots`).
 
 mod browser;
 
@@ -145,7 +146,7 @@ fn open(console: &Console, view: &str, height: u32) -> Page {
 }
 
 /// Where screenshots go: `target/console-screenshots/`, and `$SCANFAIL_SCREENSHOTS` when set
-/// (the README's are taken with `SCANFAIL_SCREENSHOTS=docs/screenshots`).
+/// (the README's and the book's are taken with `SCANFAIL_SCREENSHOTS=docs/src/screenshots`).
 fn keep_screenshot(page: &Page, name: &str) {
     let png = page.screenshot();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");

@@ -148,7 +148,7 @@ fn fuzz_crash_2_an_event_time_the_store_cannot_represent_never_reaches_it() {
 
 /// Found by `query_params`. `filter.from` or `filter.until` in year 9999 at a negative offset
 /// panicked in `params` (converting it to UTC), so the API answered 5xx to
-/// `GET /v1/administration/events?filter.from=9999-12-31T23:59:59-01:00` (the README: "no input
+/// `GET /v1/administration/events?filter.from=9999-12-31T23:59:59-01:00` (the book's API page: "no input
 /// produces" a 500); year 0000 at a positive offset became the key `-0001-…`.
 #[test]
 fn fuzz_crash_3_a_time_filter_out_of_range_is_a_400_not_a_panic() {

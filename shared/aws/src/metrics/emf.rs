@@ -58,7 +58,7 @@ pub struct Metric {
     pub unit: Unit,
     /// Every set starts with [`STACK`].
     pub dimensions: &'static [&'static [&'static str]],
-    /// What it counts or measures (the README's metric list says the same).
+    /// What it counts or measures (the book's Monitoring page, `docs/src/monitoring.md`, says the same).
     pub help: &'static str,
 }
 
