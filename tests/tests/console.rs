@@ -295,6 +295,8 @@ async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every
     loop {
         let ids: Vec<String> = serde_json::from_value(page.eval(ids)).unwrap();
         assert!(ids.len() <= 10);
+        // The count (a throttled route) is asked on the first page only.
+        assert_eq!(page.eval("!!document.getElementById('matching')"), json!(pages == 0), "page {pages}");
         walked.extend(ids);
         pages += 1;
         if page.eval("!!document.getElementById('next-page')") != json!(true) {

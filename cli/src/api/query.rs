@@ -23,7 +23,7 @@ pub fn filters(f: &FilterArgs) -> Pairs {
     add("filter.reason", f.reason.iter().map(|r| r.code().to_owned()).collect());
     add(
         "filter.level",
-        f.level.iter().map(|l| format!("ADMINISTRATION_EVENT_LEVEL_{}", l.to_ascii_uppercase())).collect(),
+        f.level.iter().map(|l| scan_failures_domain::classify::acs_level(&l.to_ascii_uppercase())).collect(),
     );
     add("filter.operation", f.operation.iter().map(|o| o.as_str().to_owned()).collect());
     add("filter.origin", f.origin.iter().map(|o| o.as_str().to_owned()).collect());

@@ -2,7 +2,7 @@
 //! catalog of the product's closed vocabularies (reason titles and hints, levels, operations,
 //! origins, triage states) taken from the domain crate, so the page never holds a copy of them.
 
-use scan_failures_domain::classify::{Level, Reason};
+use scan_failures_domain::classify::{acs_level, Level, Reason};
 use scan_failures_domain::event::{Operation, Origin};
 use scan_failures_domain::group::triage::TriageState;
 use serde_json::{json, Value};
@@ -66,7 +66,7 @@ impl Served {
 /// The catalog the page reads once: every reason with its title, hint and level, in the
 /// domain's order, and the other closed sets in the API's spelling.
 pub fn catalog() -> Value {
-    let level = |l: Level| format!("ADMINISTRATION_EVENT_LEVEL_{}", l.as_str());
+    let level = |l: Level| acs_level(l.as_str());
     let reasons: Vec<Value> = Reason::ALL
         .iter()
         .map(|r| json!({"code": r.code(), "title": r.title(), "hint": r.hint(), "level": level(r.level())}))

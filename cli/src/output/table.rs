@@ -61,7 +61,7 @@ pub fn event(e: &Value, now: OffsetDateTime) -> String {
         ("Event", text(e, &["id"]).to_owned()),
         ("Image", text(e, &["resource", "name"]).to_owned()),
         ("Reason", format!("{} ({reason})", title(reason))),
-        ("Level", text(e, &["level"]).trim_start_matches("ADMINISTRATION_EVENT_LEVEL_").to_owned()),
+        ("Level", text(e, &["level"]).trim_start_matches(scan_failures_domain::classify::ACS_LEVEL_PREFIX).to_owned()),
         ("Failures", text(e, &["numOccurrences"]).to_owned()),
         ("First failed", format!("{} ({})", text(e, &["createdAt"]), when(text(e, &["createdAt"]), now))),
         ("Last failed", format!("{} ({})", text(e, &["lastOccurredAt"]), when(text(e, &["lastOccurredAt"]), now))),

@@ -165,7 +165,7 @@ impl SummaryBuilder {
         let n = g.num_occurrences;
         self.totals.add(n);
         self.by_reason.entry(g.reason.clone()).or_default().add(n);
-        self.by_level.entry(format!("ADMINISTRATION_EVENT_LEVEL_{}", g.level)).or_default().add(n);
+        self.by_level.entry(crate::classify::acs_level(&g.level)).or_default().add(n);
         for (key, count) in g.op_counts.iter().filter(|(_, c)| **c > 0) {
             let name = Operation::ALL
                 .into_iter()

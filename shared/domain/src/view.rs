@@ -92,7 +92,7 @@ impl From<&GroupRecord> for AdministrationEvent {
         Self {
             id: g.id.clone(),
             event_type: EVENT_TYPE,
-            level: format!("ADMINISTRATION_EVENT_LEVEL_{}", g.level),
+            level: crate::classify::acs_level(&g.level),
             message: g.message.clone(),
             hint: reason.hint(),
             domain: g.domain.clone(),

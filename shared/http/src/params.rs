@@ -100,9 +100,6 @@ pub const DELETE_PARAMS: &[&str] = &["filter.resourceName", "filter.repository",
 /// The accepted `filter.type` values (ACS `AdministrationEventType`), kept as given.
 const EVENT_TYPES: [&str; 3] =
     ["ADMINISTRATION_EVENT_TYPE_UNKNOWN", "ADMINISTRATION_EVENT_TYPE_GENERIC", "ADMINISTRATION_EVENT_TYPE_LOG_MESSAGE"];
-/// Prefix of the ACS `AdministrationEventLevel` names; the filter keeps the rest, which is
-/// how the store spells a level.
-const LEVEL_PREFIX: &str = "ADMINISTRATION_EVENT_LEVEL_";
 const LEVELS: [&str; 5] = ["UNKNOWN", "INFO", "SUCCESS", "WARNING", "ERROR"];
 
 const RULE_EMPTY: &str = "must not be empty";
@@ -118,7 +115,8 @@ const RULE_LEVEL: &str = "must be ADMINISTRATION_EVENT_LEVEL_ followed by UNKNOW
 const RULE_IMAGE: &str = "must be an image reference such as nginx:1.25 or quay.io/org/app";
 const RULE_DIGEST: &str = "must be \"sha256:\" followed by 64 lower-case hex characters";
 const RULE_REASON: &str = "must be a reason code such as TIMEOUT or IMAGE_NOT_FOUND";
-const RULE_OPERATION: &str = "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"";
+const RULE_OPERATION: &str =
+    "must be \"image scan\", \"image check\", \"image sbom\", \"deployment check\" or \"registry scan\"";
 const RULE_ORIGIN: &str = "must be \"roxctl\", \"api\", \"ecr\" or \"inspector\"";
 const RULE_ACCOUNT: &str = "must be a 12-digit AWS account id";
 const RULE_REGION: &str = "must be an AWS region name such as eu-west-1";
@@ -340,7 +338,10 @@ fn apply(parsed: &mut Parsed, param: Param, v: &str) -> Result<(), &'static str>
             add(&mut f.event_type, t.to_owned());
         }
         Param::Level => {
-            let short = v.strip_prefix(LEVEL_PREFIX).filter(|s| LEVELS.contains(s)).ok_or(RULE_LEVEL)?;
+            let short = v
+                .strip_prefix(scan_failures_domain::classify::ACS_LEVEL_PREFIX)
+                .filter(|s| LEVELS.contains(s))
+                .ok_or(RULE_LEVEL)?;
             add(&mut f.level, short.to_owned());
         }
         Param::ResourceName => {
@@ -688,7 +689,7 @@ mod tests {
         assert_refused(
             "filter.operation",
             &["image_scan", "IMAGE SCAN", "scan"],
-            "must be \"image scan\", \"image check\", \"image sbom\" or \"deployment check\"",
+            "must be \"image scan\", \"image check\", \"image sbom\", \"deployment check\" or \"registry scan\"",
         );
         assert_refused("filter.origin", &["cli", "API"], "must be \"roxctl\", \"api\", \"ecr\" or \"inspector\"");
     }

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-pub use reason::{Level, Reason, UnknownReason};
+pub use reason::{acs_level, Level, Reason, UnknownReason, ACS_LEVEL_PREFIX};
 
 /// The reason for a failure: `code` when it is a known reason code, else classified from
 /// `message`.

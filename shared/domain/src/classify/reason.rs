@@ -47,6 +47,15 @@ pub enum Level {
     Warning,
 }
 
+/// The prefix of StackRox/ACS's `AdministrationEventLevel` names; what follows it is how the
+/// store spells a level ([`Level::as_str`]).
+pub const ACS_LEVEL_PREFIX: &str = "ADMINISTRATION_EVENT_LEVEL_";
+
+/// The ACS name of a stored level: `ERROR` → `ADMINISTRATION_EVENT_LEVEL_ERROR`.
+pub fn acs_level(stored: &str) -> String {
+    format!("{ACS_LEVEL_PREFIX}{stored}")
+}
+
 impl Level {
     /// The wire form: `"ERROR"` or `"WARNING"`.
     pub fn as_str(self) -> &'static str {
