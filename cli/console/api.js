@@ -34,6 +34,19 @@ export async function api(method, path, params, body) {
   return answer;
 }
 
+/** Runs a writer's action: `doing` in `status` meanwhile, then whatever `work` shows, or the
+ * failure's message as an alert (a 403 reads as view permission only). */
+export async function act(status, doing, work) {
+  status.textContent = doing;
+  status.setAttribute("role", "status");
+  try {
+    await work();
+  } catch (err) {
+    status.textContent = err.message;
+    status.setAttribute("role", "alert");
+  }
+}
+
 let catalogPromise = null;
 /** The reasons (code, title, hint, level) and the other closed sets, read once. */
 export function catalog() {

@@ -1,7 +1,7 @@
 // One event: what failed, why and what to check, where and by whom it was seen, its counts,
 // its expiry and its triage with the history; and the writers' actions on it: triage with a
 // note, and delete every event of its image (after a confirmation).
-import { add, api, catalog, el, eventsLink, n, table, when } from "./api.js";
+import { act, add, api, catalog, el, eventsLink, n, table, when } from "./api.js";
 
 const path = (id) => `/v1/administration/events/${encodeURIComponent(id)}`;
 
@@ -25,19 +25,15 @@ function triageForm(e, c, rerender) {
       el("textarea", { id: "triage-note", name: "note", maxlength: "1024", rows: "2" })),
     el("button", { type: "submit" }, "Save triage"),
     status);
-  form.addEventListener("submit", async (ev) => {
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    status.textContent = "Saving…";
-    try {
+    act(status, "Saving…", async () => {
       const body = { state: form.elements.state.value };
       const note = form.elements.note.value.trim();
       if (note) body.note = note;
       const answer = await api("POST", `${path(e.id)}/triage`, null, body);
       rerender(answer.event, "Triage saved.");
-    } catch (err) {
-      status.textContent = err.message;
-      status.setAttribute("role", "alert");
-    }
+    });
   });
   return form;
 }
@@ -47,18 +43,12 @@ function deleteImage(e) {
   const image = e.resource.name;
   const confirmBox = el("div", { class: "confirm", hidden: true, id: "delete-confirm" },
     el("p", {}, `Delete every event of ${image}, whatever its reason and triage? This cannot be undone; the image's next failure records it again.`),
-    el("button", { type: "button", class: "danger", id: "delete-yes", onclick: async () => {
-      status.textContent = "Deleting…";
-      try {
-        const answer = await api("DELETE", "/v1/administration/events", new URLSearchParams({ "filter.resourceName": image }));
-        confirmBox.hidden = true;
-        status.replaceChildren(`Deleted ${n(answer.deleted)} event${answer.deleted === 1 ? "" : "s"} of ${image}${answer.more ? " (more remain: delete again)" : ""}. `,
-          eventsLink("Back to the events", {}));
-      } catch (err) {
-        status.textContent = err.message;
-        status.setAttribute("role", "alert");
-      }
-    } }, "Yes, delete them"),
+    el("button", { type: "button", class: "danger", id: "delete-yes", onclick: () => act(status, "Deleting…", async () => {
+      const answer = await api("DELETE", "/v1/administration/events", new URLSearchParams({ "filter.resourceName": image }));
+      confirmBox.hidden = true;
+      status.replaceChildren(`Deleted ${n(answer.deleted)} event${answer.deleted === 1 ? "" : "s"} of ${image}${answer.more ? " (more remain: delete again)" : ""}. `,
+        eventsLink("Back to the events", {}));
+    }) }, "Yes, delete them"),
     el("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, "Cancel"));
   return el("section", { "aria-labelledby": "delete-h" },
     el("h3", { id: "delete-h" }, "Delete this image's events"),

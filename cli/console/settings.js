@@ -1,6 +1,6 @@
 // Settings: the retention in force, where it comes from, the progress of the job that re-stamps
 // the stored events' expiry after a change, and the form to change it (writers only).
-import { api, el, n, when } from "./api.js";
+import { act, api, el, n, when } from "./api.js";
 
 const CONFIG = "/v1/config/administration-events";
 
@@ -12,16 +12,12 @@ function view(cfg, done) {
       el("input", { id: "retention-days", name: "retentionDays", type: "number", min: "1", max: "365", required: true, value: String(cfg.retentionDays) })),
     el("button", { type: "submit" }, "Change the retention"),
     status);
-  form.addEventListener("submit", async (ev) => {
+  form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    status.textContent = "Saving…";
-    try {
+    act(status, "Saving…", async () => {
       const next = await api("PUT", CONFIG, null, { retentionDays: Number(form.elements.retentionDays.value) });
       container.replaceWith(view(next, `Retention set to ${next.retentionDays} days.`));
-    } catch (err) {
-      status.textContent = err.message;
-      status.setAttribute("role", "alert");
-    }
+    });
   });
   const container = el("div", { class: "settings" },
     el("h2", {}, "Settings"),

@@ -124,6 +124,12 @@ impl Console {
     fn base(&self) -> &str {
         self.url.split_once("/?").map_or(&self.url, |(base, _)| base)
     }
+
+    /// `page` at `#/{fragment}`, once its view has rendered.
+    fn show(&self, page: &Page, fragment: &str) {
+        page.goto(&format!("{}/#/{fragment}", self.base()));
+        page.wait_view(fragment.split(['?', '/']).next().unwrap_or_default());
+    }
 }
 
 /// A fresh table holding the workload, recorded by the ingest handler as it would be.
@@ -136,12 +142,13 @@ async fn recorded(prefix: &str) -> String {
     store.table().to_owned()
 }
 
-/// A page of the console: the printed URL opened (trading the token for the cookie), then `view`.
+/// A page of the console: the printed URL opened (trading the token for the cookie), then `view`
+/// rendered.
 fn open(console: &Console, view: &str, height: u32) -> Page {
     let page = Page::open(height);
     page.goto(&console.url);
     page.wait_view("overview");
-    page.goto(&format!("{}/#/{view}", console.base()));
+    console.show(&page, view);
     page
 }
 
@@ -172,7 +179,6 @@ async fn every_view_loads_the_local_data_the_chart_draws_and_the_browser_reports
     let table = recorded("console-views").await;
     let console = Console::start(&table, WRITER);
     let page = open(&console, "overview", 1700);
-    page.wait_view("overview");
     // The keyboard reaches the skip link first, then the views.
     page.press("Tab");
     assert_eq!(page.eval("document.activeElement.textContent"), json!("Skip to the content"));
@@ -212,8 +218,7 @@ async fn every_view_loads_the_local_data_the_chart_draws_and_the_browser_reports
     // Trend: 7, 30 and 90 days; the first chart has one segment per day and reason with
     // failures, exactly as the trend route answers.
     for days in [7, 30, 90] {
-        page.goto(&format!("{}/#/trend?days={days}", console.base()));
-        page.wait_view("trend");
+        console.show(&page, &format!("trend?days={days}"));
         let trend = api(&page, &format!("/v1/administration/events/trend?days={days}"));
         let expected: usize = trend["series"]
             .as_array()
@@ -242,8 +247,7 @@ async fn every_view_loads_the_local_data_the_chart_draws_and_the_browser_reports
     }
 
     // Events: the first page, most recent first.
-    page.goto(&format!("{}/#/events", console.base()));
-    page.wait_view("events");
+    console.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{IMAGES} matching events."));
     let rows = page.texts("#events tbody tr");
     assert_eq!(rows.len(), IMAGES);
@@ -279,7 +283,6 @@ async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every
     let table = recorded("console-list").await;
     let console = Console::start(&table, WRITER);
     let page = open(&console, "events?pagination.limit=10", 1000);
-    page.wait_view("events");
 
     // Paging: 10 a page, every event once.
     let all: BTreeSet<String> = api(&page, "/v1/administration/events?pagination.limit=100")["events"]
@@ -312,8 +315,7 @@ async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every
     assert_eq!(walked.iter().cloned().collect::<BTreeSet<_>>(), all);
 
     // A reason chosen and a search term typed narrow the list; the URL keeps them.
-    page.goto(&format!("{}/#/events", console.base()));
-    page.wait_view("events");
+    console.show(&page, "events");
     page.choose("#f-filter-reason", Reason::Timeout.code());
     page.click("#filters button[type=submit]");
     page.wait("location.hash.includes('filter.reason=TIMEOUT')", "the reason in the URL");
@@ -343,8 +345,7 @@ async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every
     assert_eq!(other.eval("document.getElementById('f-filter-search').value"), json!("svc-12"));
 
     // Oldest first, from the column's header.
-    page.goto(&format!("{}/#/events", console.base()));
-    page.wait_view("events");
+    console.show(&page, "events");
     page.click("#sort-last");
     page.wait("location.hash.includes('reversed=true')", "the order in the URL");
     page.wait_view("events");
@@ -363,7 +364,6 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     // The writer triages image 3 as a false positive with a note: the history shows it, and the
     // default list leaves it out.
     let page = open(&writer, "events", 1000);
-    page.wait_view("events");
     page.click("#events tbody tr:nth-child(4) a");
     page.wait_view("event");
     assert_eq!(page.text("h2"), image(3));
@@ -378,13 +378,11 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         history[0].ends_with(&format!("\t{WRITER}\tbase image unreadable by the scanner; SEC-1234")),
         "{history:?}"
     );
-    page.goto(&format!("{}/#/events", writer.base()));
-    page.wait_view("events");
+    writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 1));
 
     // The writer changes the retention.
-    page.goto(&format!("{}/#/settings", writer.base()));
-    page.wait_view("settings");
+    writer.show(&page, "settings");
     page.type_into("#retention-days", "20");
     page.click("#retention button[type=submit]");
     page.wait(
@@ -395,8 +393,7 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     assert!(facts.contains("20 days") && facts.contains(&format!("through the API by {WRITER}")), "{facts}");
 
     // The writer deletes image 5's events, after confirming.
-    page.goto(&format!("{}/#/events?filter.search=svc-5:", writer.base()));
-    page.wait_view("events");
+    writer.show(&page, "events?filter.search=svc-5:");
     page.click("#events tbody tr:first-child a");
     page.wait_view("event");
     assert_eq!(page.text("h2"), image(5));
@@ -406,14 +403,12 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     page.click("#delete-yes");
     page.wait("document.getElementById('delete-status').innerText.startsWith('Deleted')", "the deletion");
     assert_eq!(page.text("#delete-status"), format!("Deleted 1 event of {}. Back to the events", image(5)));
-    page.goto(&format!("{}/#/events", writer.base()));
-    page.wait_view("events");
+    writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 2));
     assert_eq!(page.errors(), Vec::<String>::new());
 
     // The viewer sees the same events, and each write reads "view permission only".
     let seen = open(&viewer, "events", 1000);
-    seen.wait_view("events");
     assert_eq!(seen.text("#matching"), format!("{} matching events.", IMAGES - 2));
     seen.click("#events tbody tr:first-child a");
     seen.wait_view("event");
@@ -426,8 +421,7 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     seen.click("#delete-yes");
     seen.wait("document.getElementById('delete-status').innerText.startsWith('Your')", "the refusal");
     assert_eq!(seen.text("#delete-status"), VIEW_ONLY);
-    seen.goto(&format!("{}/#/settings", viewer.base()));
-    seen.wait_view("settings");
+    viewer.show(&seen, "settings");
     seen.click("#retention button[type=submit]");
     seen.wait("document.getElementById('retention-status').innerText.startsWith('Your')", "the refusal");
     assert_eq!(seen.text("#retention-status"), VIEW_ONLY);
