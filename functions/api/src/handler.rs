@@ -9,7 +9,9 @@ use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
+use scan_failures_domain::query::Filters;
 use scan_failures_domain::retention::{RetentionDays, API_CACHE};
+use scan_failures_domain::rollup;
 use scan_failures_domain::text;
 use scan_failures_domain::view::AdministrationEvent;
 use scan_failures_http::auth::{caller_arn, Decision, Permission, Policy};
@@ -34,6 +36,8 @@ pub struct Api {
     metrics: Option<Sink>,
     /// Records one count, summary or trend reads at most (`API_MAX_ITEMS_READ`).
     max_items_read: u64,
+    /// Whether the questions the rollups cover are answered from them (`API_READ_ROLLUPS`).
+    read_rollups: bool,
 }
 
 /// What the router learnt about a request, for its metrics.
@@ -126,6 +130,7 @@ impl Api {
             clock: OffsetDateTime::now_utc,
             metrics: None,
             max_items_read: config.max_items_read,
+            read_rollups: config.read_rollups,
         }
     }
 
@@ -235,7 +240,13 @@ impl Api {
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (count, stats) = self.reader().count(&filters, now, retention).await.map_err(query_problem)?;
+                let (count, stats) = if self.read_rollups && rollup::covers(&filters) {
+                    insights::count_maintained(&self.store.rollups(), &filters, now, retention)
+                        .await
+                        .map_err(|e| internal(&e))?
+                } else {
+                    self.reader().count(&filters, now, retention).await.map_err(query_problem)?
+                };
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, count);
                 Ok(json!({"count": count}))
@@ -243,8 +254,13 @@ impl Api {
             Action::Summary => {
                 let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (summary, stats) =
-                    insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?;
+                let (summary, stats) = if self.read_rollups && !request.detail && rollup::covers(&request.filters) {
+                    insights::summary_maintained(&self.store.rollups(), &request, now, retention)
+                        .await
+                        .map_err(|e| internal(&e))?
+                } else {
+                    insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
+                };
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, summary.totals.groups);
                 Ok(json!(summary))
@@ -252,8 +268,14 @@ impl Api {
             Action::Trend => {
                 let request = params::parse_trend(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (trend, stats) =
-                    insights::trend(&self.reader(), &request, now, retention).await.map_err(query_problem)?;
+                let windowless = Filters { from: None, until: None, ..request.filters.clone() };
+                let (trend, stats) = if self.read_rollups && rollup::covers(&windowless) {
+                    insights::trend_maintained(&self.store.rollups(), &request, now, retention)
+                        .await
+                        .map_err(|e| internal(&e))?
+                } else {
+                    insights::trend(&self.reader(), &request, now, retention).await.map_err(query_problem)?
+                };
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, trend.totals.occurrences);
                 Ok(json!(trend))

@@ -100,6 +100,10 @@ pub struct ApiConfig {
     pub metrics: MetricsConfig,
     /// `API_MAX_ITEMS_READ`: records one count, summary or trend reads at most.
     pub max_items_read: u64,
+    /// `API_READ_ROLLUPS`: whether a count, summary or trend the rollups cover is answered from
+    /// them. Off unless the stack runs the rollup function on the table's stream (the template
+    /// does): without it, the rollups are empty.
+    pub read_rollups: bool,
 }
 
 /// Records one count, summary or trend reads at most when `API_MAX_ITEMS_READ` is unset: about
@@ -109,7 +113,7 @@ pub const DEFAULT_MAX_ITEMS_READ: u64 = 50_000;
 
 impl ApiConfig {
     /// Reads `TABLE_NAME`, `RETENTION_DAYS`, `SDK_ATTEMPT_TIMEOUT_MS`, `ADMIN_VIEW_PRINCIPALS`,
-    /// `ADMIN_WRITE_PRINCIPALS`, `API_MAX_ITEMS_READ`, the `METRICS*` variables and the local
+    /// `ADMIN_WRITE_PRINCIPALS`, `API_MAX_ITEMS_READ`, `API_READ_ROLLUPS`, the `METRICS*` variables and the local
     /// opt-in `LOCAL_PRINCIPAL`, which is refused when the Lambda service runs us.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let principals = |name: &'static str| {
@@ -139,7 +143,32 @@ impl ApiConfig {
                     },
                 )?,
             },
+            read_rollups: match var("API_READ_ROLLUPS").as_deref().map(str::trim) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        var: "API_READ_ROLLUPS",
+                        rule: "true or false",
+                        value: var("API_READ_ROLLUPS").unwrap_or_default(),
+                    })
+                }
+            },
         })
+    }
+}
+
+/// The rollup function's configuration: the table and the SDK's timeouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupConfig {
+    pub table_name: String,
+    pub sdk: SdkTimeouts,
+}
+
+impl RollupConfig {
+    /// Reads `TABLE_NAME` and `SDK_ATTEMPT_TIMEOUT_MS`.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { table_name: table_name(&var)?, sdk: SdkTimeouts::from_env(&var)? })
     }
 }
 
@@ -311,6 +340,19 @@ mod tests {
                 format!("API_MAX_ITEMS_READ must be a whole number from 100 to 1000000, got {bad:?}")
             );
         }
+    }
+
+    #[test]
+    fn the_rollups_are_read_only_when_api_read_rollups_is_true() {
+        let read = |v: Option<&str>| {
+            let mut pairs = vec![("TABLE_NAME", "t")];
+            pairs.extend(v.map(|v| ("API_READ_ROLLUPS", v)));
+            ApiConfig::from_env(env(&pairs)).map(|c| c.read_rollups).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(None), Ok(false));
+        assert_eq!(read(Some("false")), Ok(false));
+        assert_eq!(read(Some(" true ")), Ok(true));
+        assert_eq!(read(Some("yes")), Err("API_READ_ROLLUPS must be true or false, got \"yes\"".to_owned()));
     }
 
     #[test]

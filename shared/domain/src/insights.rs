@@ -14,6 +14,7 @@ use crate::event::{Operation, Origin};
 use crate::group::daily::day_key;
 use crate::group::{GroupRecord, GroupState};
 use crate::retention::RetentionDays;
+use crate::rollup::{Counter, Counters, Measure};
 
 /// Most entries of `byCluster` and `byAccount`.
 pub const MAX_BREAKDOWN_KEYS: usize = 100;
@@ -37,6 +38,16 @@ impl Tally {
     fn add(&mut self, occurrences: u64) {
         self.groups += 1;
         self.occurrences += occurrences;
+    }
+
+    /// Adds one figure of a rollup (a negative value, never written by a consistent fold, adds
+    /// nothing).
+    fn add_figure(&mut self, m: Measure, v: i64) {
+        let v = u64::try_from(v).unwrap_or(0);
+        match m {
+            Measure::Groups => self.groups += v,
+            Measure::Occurrences => self.occurrences += v,
+        }
     }
 }
 
@@ -116,6 +127,27 @@ pub struct Summary {
     /// The breakdowns cut by their cap: `byCluster`, `byAccount`, `byRegion`, `accounts`,
     /// `accounts.regions`, `accounts.registries`, `accounts.registries.repositories`.
     pub truncated: Vec<&'static str>,
+    /// The breakdowns left empty because the answer comes from the maintained rollups, which
+    /// do not keep them ([`NOT_MAINTAINED`]); absent when every group was read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub omitted: Vec<&'static str>,
+}
+
+/// The breakdowns the rollups do not keep (see [`crate::rollup`]): a summary answered from them
+/// leaves these empty and names them in `omitted`.
+pub const NOT_MAINTAINED: [&str; 3] = ["byCluster", "topImages", "accounts"];
+
+impl Summary {
+    /// This summary without the breakdowns the rollups do not keep, which it names in
+    /// `omitted`: what a summary answered from the rollups holds.
+    pub fn maintained_only(mut self) -> Self {
+        self.by_cluster.clear();
+        self.top_images.clear();
+        self.accounts.clear();
+        self.truncated.retain(|t| !NOT_MAINTAINED.iter().any(|n| t == n || t.starts_with("accounts.")));
+        self.omitted = NOT_MAINTAINED.to_vec();
+        self
+    }
 }
 
 /// Repository → tally.
@@ -160,22 +192,62 @@ fn heaviest<V>(map: &HashMap<String, V>, cap: usize, tally: impl Fn(&V) -> Tally
     (entries, cut)
 }
 
+/// The name an operation key (`image_scan`) is shown by (`image scan`).
+fn operation_name(key: &str) -> String {
+    Operation::ALL.into_iter().find(|o| o.key() == key).map_or_else(|| key.to_owned(), |o| o.as_str().to_owned())
+}
+
+/// The name an origin key is shown by.
+fn origin_name(key: &str) -> String {
+    Origin::parse(key).map_or_else(|| key.to_owned(), |o| o.as_str().to_owned())
+}
+
+/// Adds one figure of a rollup to a breakdown; a zero adds no entry, as adding the groups one
+/// by one adds none.
+fn add_measure<K: Ord>(map: &mut BTreeMap<K, Tally>, key: K, m: Measure, v: i64) {
+    if v > 0 {
+        map.entry(key).or_default().add_figure(m, v);
+    }
+}
+
+/// [`add_measure`] for the breakdowns kept in a `HashMap` until their cap is applied.
+fn add_hashed(map: &mut HashMap<String, Tally>, key: String, m: Measure, v: i64) {
+    if v > 0 {
+        map.entry(key).or_default().add_figure(m, v);
+    }
+}
+
 impl SummaryBuilder {
+    /// Adds one rollup of `reason`'s groups (its summed [`Counters`]): the same figures as
+    /// adding each of its groups, for every breakdown but [`NOT_MAINTAINED`].
+    pub fn add_counters(&mut self, reason: &str, counters: &Counters) {
+        for (name, v) in counters {
+            let Some(counter) = Counter::parse(name) else { continue };
+            match counter {
+                Counter::Total(m) => {
+                    add_measure(&mut self.by_reason, reason.to_owned(), m, *v);
+                    self.totals.add_figure(m, *v);
+                }
+                Counter::Level(k, m) => add_measure(&mut self.by_level, crate::classify::acs_level(&k), m, *v),
+                Counter::Operation(k, m) => add_measure(&mut self.by_operation, operation_name(&k), m, *v),
+                Counter::Origin(k, m) => add_measure(&mut self.by_origin, origin_name(&k), m, *v),
+                Counter::Account(k, m) => add_hashed(&mut self.by_account, k, m, *v),
+                Counter::Region(k, m) => add_hashed(&mut self.by_region, k, m, *v),
+                Counter::Day(_) | Counter::New(_) => {}
+            }
+        }
+    }
+
     pub fn add(&mut self, g: &GroupRecord) {
         let n = g.num_occurrences;
         self.totals.add(n);
         self.by_reason.entry(g.reason.clone()).or_default().add(n);
         self.by_level.entry(crate::classify::acs_level(&g.level)).or_default().add(n);
         for (key, count) in g.op_counts.iter().filter(|(_, c)| **c > 0) {
-            let name = Operation::ALL
-                .into_iter()
-                .find(|o| o.key() == key)
-                .map_or_else(|| key.clone(), |o| o.as_str().to_owned());
-            self.by_operation.entry(name).or_default().add(*count);
+            self.by_operation.entry(operation_name(key)).or_default().add(*count);
         }
         for (key, count) in g.origin_counts.iter().filter(|(_, c)| **c > 0) {
-            let name = Origin::parse(key).map_or_else(|| key.clone(), |o| o.as_str().to_owned());
-            self.by_origin.entry(name).or_default().add(*count);
+            self.by_origin.entry(origin_name(key)).or_default().add(*count);
         }
         for cluster in g.clusters.keys() {
             *self.by_cluster.entry(cluster.clone()).or_default() += 1;
@@ -283,9 +355,11 @@ impl SummaryBuilder {
             top_images,
             accounts,
             truncated,
+            omitted: Vec::new(),
         }
     }
 }
+
 
 /// Occurrences and groups first seen, of one day (or of the whole window).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -370,6 +444,30 @@ impl TrendBuilder {
         if let Some(&i) = g.created_at.get(..10).and_then(|d| self.index.get(d)) {
             self.series[i].new_groups += 1;
             self.series[i].by_reason.entry(g.reason.clone()).or_default().new_groups += 1;
+        }
+    }
+
+    /// Adds one rollup of `reason`'s groups: the same figures as adding each of its groups.
+    pub fn add_counters(&mut self, reason: &str, counters: &Counters) {
+        for (name, v) in counters {
+            let (day, new) = match Counter::parse(name) {
+                Some(Counter::Day(day)) => (day, false),
+                Some(Counter::New(day)) => (day, true),
+                _ => continue,
+            };
+            let Some(&i) = self.index.get(&day) else { continue };
+            if *v <= 0 {
+                continue;
+            }
+            let (n, d) = (u64::try_from(*v).unwrap_or(0), &mut self.series[i]);
+            let by_reason = d.by_reason.entry(reason.to_owned()).or_default();
+            if new {
+                d.new_groups += n;
+                by_reason.new_groups += n;
+            } else {
+                d.occurrences += n;
+                by_reason.occurrences += n;
+            }
         }
     }
 
@@ -562,5 +660,46 @@ mod tests {
         assert_eq!(at(datetime!(2026-11-25 12:00 UTC), 4), "2026-11-22");
         assert_eq!(at(datetime!(2026-11-25 00:00 UTC), 4), "2026-11-21");
         assert_eq!(at(datetime!(2026-11-25 12:00 UTC), 30), "2026-11-19");
+    }
+
+    #[test]
+    fn adding_the_rollups_of_groups_answers_what_adding_the_groups_does_for_every_maintained_breakdown() {
+        use crate::rollup::{contribution, Fold};
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let mut groups = Vec::new();
+        for n in 0..40usize {
+            let reason = ["TIMEOUT", "IMAGE_NOT_FOUND", "RATE_LIMITED"][n % 3];
+            let mut g = group(n, ["111111111111", "222222222222"][n % 2], &format!("quay.io/a/s{}:1", n % 7), reason, 1 + n as u64 % 5);
+            g.region = ["eu-west-1", "us-east-1", "ap-south-1"][n % 3].into();
+            g.level = ["ERROR", "WARNING"][n % 2].into();
+            g.created_at = format!("2026-11-{:02}T10:00:00.000Z", 18 + n % 8);
+            g.origin_counts = HashMap::from([("roxctl".into(), n as u64 % 2), ("api".into(), 1)]);
+            let mut s = GroupState::default();
+            s.daily = (0..(n % 4) as i64)
+                .map(|b| (day_key(now - time::Duration::days(b + (n % 3) as i64)), 1 + b as u64))
+                .collect();
+            groups.push((g, s));
+        }
+        let (mut by_group, mut by_rollup) = (SummaryBuilder::default(), SummaryBuilder::default());
+        let (mut trend_group, mut trend_rollup) =
+            (TrendBuilder::new(7, now, RetentionDays::new(4).unwrap()), TrendBuilder::new(7, now, RetentionDays::new(4).unwrap()));
+        let mut fold = Fold::default();
+        for (g, s) in &groups {
+            by_group.add(g);
+            trend_group.add(g, s);
+            fold.change(None, Some((g, s))).unwrap();
+            assert!(!contribution(g, s).is_empty());
+        }
+        // Each group is in one rollup per grain: adding the day rollups adds every group once.
+        for (key, counters) in fold.deltas.iter().filter(|(k, _)| k.grain == crate::rollup::Grain::Day) {
+            by_rollup.add_counters(&key.reason, counters);
+            trend_rollup.add_counters(&key.reason, counters);
+        }
+        let expected = by_group.finish(5).maintained_only();
+        assert_eq!(by_rollup.finish(5).maintained_only(), expected);
+        assert_eq!(expected.totals.groups, 40);
+        assert_eq!(expected.omitted, ["byCluster", "topImages", "accounts"]);
+        assert!(expected.top_images.is_empty() && expected.accounts.is_empty() && expected.by_cluster.is_empty());
+        assert_eq!(trend_rollup.finish(), trend_group.finish());
     }
 }

@@ -20,6 +20,7 @@ pub mod image;
 pub mod insights;
 pub mod query;
 pub mod retention;
+pub mod rollup;
 pub mod text;
 pub mod time_fmt;
 pub mod view;

@@ -87,6 +87,9 @@ pub struct SummaryRequest {
     pub filters: Filters,
     /// Images in the top list, `1..=100`.
     pub top: u32,
+    /// `summary.detail`: read every matching group for the breakdowns the maintained rollups
+    /// do not keep (clusters, top images, the account drill-down), within the api's read bound.
+    pub detail: bool,
 }
 
 /// A parsed trend request.

@@ -86,8 +86,9 @@ pub const LIST_PARAMS: &[&str] = with_filters!(
     ]
 );
 
-/// Names accepted by the summary endpoint: the filters, then `summary.top`.
-pub const SUMMARY_PARAMS: &[&str] = with_filters!(["filter.from", "filter.until"], ["summary.top"]);
+/// Names accepted by the summary endpoint: the filters, then `summary.top` and
+/// `summary.detail`.
+pub const SUMMARY_PARAMS: &[&str] = with_filters!(["filter.from", "filter.until"], ["summary.top", "summary.detail"]);
 
 /// Names accepted by the trend endpoint: the filters but `filter.from`/`filter.until` (the
 /// window is the last `days` UTC days), then `days`.
@@ -124,6 +125,7 @@ const RULE_LIMIT: &str = "must be a whole number from 1 to 1000";
 const RULE_OFFSET: &str = "must be a whole number from 0 to 10000";
 const RULE_SORT_FIELD: &str = "must be lastOccurredAt";
 const RULE_REVERSED: &str = "must be true or false";
+const RULE_DETAIL: &str = RULE_REVERSED;
 const RULE_TOP: &str = "must be a whole number from 1 to 100";
 const RULE_DAYS: &str = "must be a whole number from 1 to 90";
 
@@ -176,7 +178,11 @@ pub fn parse_count(pairs: &[(String, String)]) -> Result<Filters, ParamError> {
 /// The summary endpoint takes the filters and `summary.top` (default [`DEFAULT_TOP`]).
 pub fn parse_summary(pairs: &[(String, String)]) -> Result<SummaryRequest, ParamError> {
     parse(pairs, SUMMARY_PARAMS)
-        .map(|p| SummaryRequest { filters: p.request.filters, top: p.top.unwrap_or(DEFAULT_TOP) })
+        .map(|p| SummaryRequest {
+            filters: p.request.filters,
+            top: p.top.unwrap_or(DEFAULT_TOP),
+            detail: p.detail.unwrap_or(false),
+        })
 }
 
 /// The trend endpoint takes the filters but the time window, and `days` (default
@@ -195,11 +201,21 @@ pub fn parse_delete(pairs: &[(String, String)]) -> Result<Filters, DeleteParamEr
     Ok(f)
 }
 
+/// `true` or `false`.
+fn boolean(v: &str) -> Option<bool> {
+    match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// What [`parse`] found: the list request and the other routes' scalars.
 #[derive(Debug, Default)]
 struct Parsed {
     request: ListRequest,
     top: Option<u32>,
+    detail: Option<bool>,
     days: Option<u32>,
 }
 
@@ -229,10 +245,11 @@ enum Param {
     SortField,
     Reversed,
     Top,
+    Detail,
     Days,
 }
 
-const PARAM_COUNT: usize = 24;
+const PARAM_COUNT: usize = 25;
 
 impl Param {
     fn lookup(name: &str) -> Option<Self> {
@@ -260,6 +277,7 @@ impl Param {
             "pagination.sortOption.field" => Self::SortField,
             "pagination.sortOption.reversed" => Self::Reversed,
             "summary.top" => Self::Top,
+            "summary.detail" => Self::Detail,
             "days" => Self::Days,
             _ => return None,
         })
@@ -277,6 +295,7 @@ impl Param {
                 | Self::From
                 | Self::Until
                 | Self::Top
+                | Self::Detail
                 | Self::Days
         )
     }
@@ -375,6 +394,7 @@ fn apply(parsed: &mut Parsed, param: Param, v: &str) -> Result<(), &'static str>
         Param::Search => add(&mut f.search, v.to_lowercase()),
         Param::Triage => add(&mut f.triage, TriageState::parse(v).ok_or(TriageState::RULE)?),
         Param::Top => parsed.top = Some(whole(v).filter(|n| (1..=MAX_TOP).contains(n)).ok_or(RULE_TOP)?),
+        Param::Detail => parsed.detail = Some(boolean(v).ok_or(RULE_DETAIL)?),
         Param::Days => parsed.days = Some(whole(v).filter(|n| (1..=MAX_TREND_DAYS).contains(n)).ok_or(RULE_DAYS)?),
         Param::Limit => {
             page.limit = whole(v).filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or(RULE_LIMIT)?;
@@ -388,13 +408,7 @@ fn apply(parsed: &mut Parsed, param: Param, v: &str) -> Result<(), &'static str>
                 return Err(RULE_SORT_FIELD);
             }
         }
-        Param::Reversed => {
-            page.reversed = match v {
-                "true" => true,
-                "false" => false,
-                _ => return Err(RULE_REVERSED),
-            };
-        }
+        Param::Reversed => page.reversed = boolean(v).ok_or(RULE_REVERSED)?,
     }
     Ok(())
 }
@@ -859,7 +873,7 @@ mod tests {
                 "filter.region" => "eu-west-1",
                 "pagination.limit" | "pagination.offset" => "1",
                 "pagination.sortOption.field" => "lastOccurredAt",
-                "pagination.sortOption.reversed" => "true",
+                "pagination.sortOption.reversed" | "summary.detail" => "true",
                 "filter.triage" => "resolved",
                 "summary.top" | "days" => "5",
                 _ => "text",
@@ -878,7 +892,7 @@ mod tests {
         }
         assert_eq!(&LIST_PARAMS[..COUNT_PARAMS.len()], COUNT_PARAMS);
         assert_eq!(&SUMMARY_PARAMS[..COUNT_PARAMS.len()], COUNT_PARAMS);
-        assert_eq!(SUMMARY_PARAMS[COUNT_PARAMS.len()..], ["summary.top"]);
+        assert_eq!(SUMMARY_PARAMS[COUNT_PARAMS.len()..], ["summary.top", "summary.detail"]);
         assert_eq!(&TREND_PARAMS[..TREND_PARAMS.len() - 1], &COUNT_PARAMS[2..]);
         assert!(DELETE_PARAMS.iter().all(|n| COUNT_PARAMS.contains(n)));
         assert_eq!(

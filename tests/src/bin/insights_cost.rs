@@ -97,7 +97,7 @@ async fn read(sizes: &[usize], runs: usize) {
             ),
         ];
         for (what, filters, query) in summaries {
-            let request = SummaryRequest { filters, top: 10 };
+            let request = SummaryRequest { filters, top: 10, detail: true };
             let mut times = Vec::new();
             let mut stats = ReadStats::default();
             for _ in 0..runs {

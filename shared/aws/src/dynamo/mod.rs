@@ -4,7 +4,7 @@
 //! [`Store`] is only the handle (client and table name); each concern is a view of its own, in
 //! a file of its own: [`write`] (a planned conditional write per group and its executor),
 //! [`read`] (queries on the indexes, never a `Scan`), [`admin`] (triage and cleanup),
-//! [`settings`] (retention and the TTL re-stamp job), [`reconcile`] (the reconciler's progress), [`outbox`] (notifications waiting to be
+//! [`settings`] (retention and the TTL re-stamp job), [`reconcile`] (the reconciler's progress), [`rollup`] (the maintained aggregates), [`outbox`] (notifications waiting to be
 //! published) and [`table`] (creating the table). [`item`] converts between stored items and the
 //! domain's types, [`expr`] builds expressions.
 
@@ -14,6 +14,7 @@ pub mod item;
 pub mod outbox;
 pub mod read;
 pub mod reconcile;
+pub mod rollup;
 pub mod schema;
 pub mod settings;
 pub mod table;
@@ -139,6 +140,11 @@ impl Store {
     /// The reconciler's progress.
     pub fn reconciliation(&self) -> reconcile::Reconciliation<'_> {
         reconcile::Reconciliation::new(self)
+    }
+
+    /// The maintained rollups behind the unfiltered count, summary and trend.
+    pub fn rollups(&self) -> rollup::Rollups<'_> {
+        rollup::Rollups::new(self)
     }
 
     /// Notifications waiting to be published.

@@ -1,0 +1,121 @@
+//! One batch of stream records: decoded into changes of groups, applied to the rollups, and the
+//! first record not applied reported back (`ReportBatchItemFailures`), so that the event source
+//! mapping retries from it and every record before it is checkpointed.
+//!
+//! Records of other items (markers, settings, the outbox, the rollups themselves) are skipped:
+//! the template's filter keeps them from the function, and the check here keeps a mapping
+//! without the filter correct.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
+use scan_failures_aws::dynamo::item::{GroupItem, StateItem};
+use scan_failures_aws::dynamo::rollup::plan::Change;
+use scan_failures_aws::dynamo::schema::PARTITION_KEY;
+use scan_failures_aws::dynamo::{Store, GROUP_KEY_PREFIX};
+use scan_failures_domain::group::{GroupRecord, GroupState};
+use time::OffsetDateTime;
+
+/// Why a batch failed as a whole (then the event source mapping bisects it and retries).
+#[derive(Debug, thiserror::Error)]
+pub enum RollupFailure {
+    #[error("stream record {record} has no sequence number, so its failure cannot be reported alone")]
+    NoSequenceNumber { record: String },
+}
+
+pub struct Rollup {
+    store: Store,
+    clock: fn() -> OffsetDateTime,
+}
+
+/// A record decoded: its change of a group, or nothing to do.
+enum Decoded {
+    Change(Change),
+    Skip,
+}
+
+/// An image of the stream as the SDK's item; `None` when the record has none.
+fn image(item: &serde_dynamo::Item) -> Option<HashMap<String, AttributeValue>> {
+    let map: HashMap<String, AttributeValue> = item.clone().into();
+    (!map.is_empty()).then_some(map)
+}
+
+fn group(item: Option<HashMap<String, AttributeValue>>) -> Result<Option<(GroupRecord, GroupState)>, String> {
+    let Some(item) = item else { return Ok(None) };
+    let state = GroupState::of_item(&item);
+    GroupRecord::from_item(item).map(|g| Some((g, state))).map_err(|e| e.to_string())
+}
+
+/// The change a record reports, or why it cannot be read.
+fn decode(record: &EventRecord) -> Result<Decoded, String> {
+    let keys: HashMap<String, AttributeValue> = record.change.keys.clone().into();
+    let is_group = keys.get(PARTITION_KEY).and_then(|k| k.as_s().ok()).is_some_and(|k| k.starts_with(GROUP_KEY_PREFIX));
+    if !is_group {
+        return Ok(Decoded::Skip);
+    }
+    let old = group(image(&record.change.old_image))?;
+    let new = group(image(&record.change.new_image))?;
+    if old.is_none() && new.is_none() {
+        return Err(format!("{} record without an image: the stream must send NEW_AND_OLD_IMAGES", record.event_name));
+    }
+    Ok(Decoded::Change(Change { id: record.event_id.clone(), old, new }))
+}
+
+impl Rollup {
+    pub fn new(store: Store) -> Self {
+        Self { store, clock: OffsetDateTime::now_utc }
+    }
+
+    /// Applies `event`'s records up to the first that cannot be decoded or applied, which it
+    /// reports as the batch's first failure.
+    pub async fn handle(&self, event: Event) -> Result<DynamoDbEventResponse, RollupFailure> {
+        let mut changes = Vec::new();
+        // The record of each change, by position; and the first record that cannot be read.
+        let mut positions = Vec::new();
+        let mut failed_at = None;
+        for (i, record) in event.records.iter().enumerate() {
+            match decode(record) {
+                Ok(Decoded::Change(c)) => {
+                    changes.push(c);
+                    positions.push(i);
+                }
+                Ok(Decoded::Skip) => {}
+                Err(error) => {
+                    tracing::error!(record = %record.event_id, %error, "stream record cannot be read");
+                    failed_at = Some(i);
+                    break;
+                }
+            }
+        }
+        let result = self.store.rollups().apply(&changes, (self.clock)()).await;
+        let (done, failed_at) = match result {
+            Ok(done) => (done, failed_at),
+            Err(e) => {
+                tracing::error!(error = %e, source = %e.source, "rollup failed");
+                (e.done, positions.get(e.first_unapplied).copied())
+            }
+        };
+        tracing::info!(
+            records = event.records.len(),
+            changes = changes.len(),
+            applied = done.applied,
+            redelivered = done.redelivered,
+            transactions = done.transactions,
+            wcu = done.write_capacity_units,
+            "rollup batch"
+        );
+        let mut response = DynamoDbEventResponse::default();
+        if let Some(i) = failed_at {
+            let record = &event.records[i];
+            let Some(seq) = record.change.sequence_number.clone() else {
+                return Err(RollupFailure::NoSequenceNumber { record: record.event_id.clone() });
+            };
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(seq);
+            response.batch_item_failures.push(failure);
+        }
+        Ok(response)
+    }
+}

@@ -1,0 +1,185 @@
+//! The maintained rollups (see [`scan_failures_domain::rollup`]): applying the table's stream
+//! to them exactly once ([`Rollups::apply`]) and reading "every group in retention" from them
+//! ([`Rollups::read`]).
+//!
+//! Exactly once: each stream record's change is applied in a transaction together with a marker
+//! of the record's id (`x#<id>`, kept two days, longer than the stream keeps a record), so a
+//! redelivered record (a retried batch, a bisected half, a consumer restarted before its
+//! checkpoint) finds its marker and adds nothing. Rollups live in the table itself, each grain
+//! in a partition of the `byTime` index, so one `Query` per grain reads a range of them.
+
+pub mod plan;
+pub mod read;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update};
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use scan_failures_domain::rollup::RollupError;
+
+use crate::backoff;
+use crate::dynamo::expr::Expressed;
+use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::{dynamo, Store, StoreError};
+use plan::{chunks, fold, item_key, update, Change};
+
+/// How long a record's marker is kept: the stream keeps a record 24 hours, so no redelivery can
+/// come after its marker expires.
+pub const MARKER_SECONDS: i64 = 2 * 86_400;
+/// Attempts of one transaction against conflicts with other consumers' transactions.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The DynamoDB operations the rollup consumer calls (see `store::actions`).
+pub mod actions {
+    pub const WRITE: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem"];
+}
+
+/// The item key of a stream record's marker.
+pub fn marker_key(record_id: &str) -> String {
+    format!("x#{record_id}")
+}
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// A change that cannot be folded: its record is poison (bisection isolates it, and the
+    /// event source mapping's failure destination keeps it).
+    #[error("stream record {record}: {source}")]
+    Fold {
+        record: String,
+        #[source]
+        source: RollupError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Applied {
+    /// Changes added to the rollups now.
+    pub applied: usize,
+    /// Changes whose marker was found: applied by an earlier delivery.
+    pub redelivered: usize,
+    pub transactions: u32,
+    pub write_capacity_units: f64,
+}
+
+/// A failed batch: the changes before `first_unapplied` are applied, the rest are not.
+#[derive(Debug, Error)]
+#[error("rollup of stream records from position {first_unapplied} failed")]
+pub struct BatchError {
+    pub first_unapplied: usize,
+    pub done: Applied,
+    #[source]
+    pub source: ApplyError,
+}
+
+/// The rollups of one [`Store`]; see [`Store::rollups`].
+#[derive(Debug, Clone, Copy)]
+pub struct Rollups<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Rollups<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self { store }
+    }
+
+    /// Applies `changes`, in order, each exactly once whatever was delivered before. On failure
+    /// the changes before [`BatchError::first_unapplied`] are applied and the others not, so
+    /// the caller reports that record as the batch's first failure.
+    pub async fn apply(&self, changes: &[Change], now: OffsetDateTime) -> Result<Applied, BatchError> {
+        let mut done = Applied::default();
+        let cut = chunks(changes).map_err(|source| BatchError {
+            first_unapplied: 0,
+            done,
+            source: ApplyError::Fold { record: first_poison(changes), source },
+        })?;
+        for chunk in cut {
+            let part: Vec<&Change> = changes[chunk.changes.clone()].iter().collect();
+            self.apply_chunk(part, now, &mut done)
+                .await
+                .map_err(|source| BatchError { first_unapplied: chunk.changes.start, done, source })?;
+        }
+        Ok(done)
+    }
+
+    /// One chunk in one transaction: its markers and its rollups' updates.
+    async fn apply_chunk(&self, mut part: Vec<&Change>, now: OffsetDateTime, done: &mut Applied) -> Result<(), ApplyError> {
+        let table = self.store.table();
+        for attempt in 0..MAX_ATTEMPTS {
+            if part.is_empty() {
+                return Ok(());
+            }
+            let f = fold(&part).map_err(|source| ApplyError::Fold { record: part[0].id.clone(), source })?;
+            let mut request = self.store.client().transact_write_items();
+            for c in &part {
+                request = request.transact_items(TransactWriteItem::builder().put(marker_put(table, &c.id, now)?).build());
+            }
+            for (key, delta) in &f.deltas {
+                let update = Update::builder()
+                    .table_name(table)
+                    .key(PARTITION_KEY, AttributeValue::S(item_key(key)))
+                    .expressed(update(key, delta))
+                    .build()
+                    .map_err(StoreError::from)?;
+                request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            }
+            let err = match request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await {
+                Ok(out) => {
+                    done.transactions += 1;
+                    done.applied += part.len();
+                    done.write_capacity_units +=
+                        out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+                    return Ok(());
+                }
+                Err(err) => err,
+            };
+            done.transactions += 1;
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() else {
+                return Err(StoreError::from(dynamo("TransactWriteItems")(err)).into());
+            };
+            let reasons = cancel.cancellation_reasons();
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+            let seen: Vec<usize> = (0..part.len()).filter(|i| code(*i) == "ConditionalCheckFailed").collect();
+            if !seen.is_empty() {
+                done.redelivered += seen.len();
+                part = part.into_iter().enumerate().filter(|(i, _)| !seen.contains(i)).map(|(_, c)| c).collect();
+            } else if (0..reasons.len()).any(|i| matches!(code(i), "TransactionConflict" | "ThrottlingError")) {
+                tokio::time::sleep(backoff::delay(attempt)).await;
+            } else {
+                let codes: Vec<&str> = (0..reasons.len()).map(code).collect();
+                return Err(StoreError::Cancelled(codes.join(", ")).into());
+            }
+        }
+        Err(StoreError::Cancelled(format!("still conflicting after {MAX_ATTEMPTS} attempts")).into())
+    }
+}
+
+/// The id of the first change that cannot be folded.
+fn first_poison(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .find(|c| fold(&[c]).is_err())
+        .map_or_else(String::new, |c| c.id.clone())
+}
+
+/// The marker of one stream record: written only if absent (or past its expiry).
+fn marker_put(table: &str, record_id: &str, now: OffsetDateTime) -> Result<Put, StoreError> {
+    let expires = (now + time::Duration::seconds(MARKER_SECONDS)).unix_timestamp();
+    let item = HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(record_id))),
+        (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
+    ]);
+    Ok(Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
+        .expression_attribute_names("#pk", PARTITION_KEY)
+        .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+        .build()?)
+}

@@ -1,0 +1,248 @@
+//! How the rollups are stored and written: their keys, the update of one rollup by a delta, and
+//! the cut of a batch of stream records into transactions DynamoDB accepts. Pure, so that each
+//! is tested to the exact string apart from the writes that execute it.
+
+use std::ops::Range;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use scan_failures_domain::group::triage::TriageState;
+use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_domain::rollup::{Counters, Fold, Grain, RollupError, RollupKey};
+use scan_failures_domain::time_fmt;
+
+use crate::dynamo::expr::Expr;
+use crate::dynamo::schema::{BY_TIME, TIME_SORT_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::write::MAX_TRANSACTION_ITEMS;
+
+/// The `byTime` partition of the rollups of one grain (`ROLLUP#m`, `ROLLUP#h`, `ROLLUP#d`).
+pub fn partition(grain: Grain) -> String {
+    format!("ROLLUP#{}", grain.code())
+}
+
+/// The rollup's sort key in its partition: `<bucket start>#<triage state>#<reason>`.
+pub fn sort_key(key: &RollupKey) -> String {
+    format!("{}#{}#{}", start_text(key.start), key.triage.as_str(), key.reason)
+}
+
+/// The rollup's item key: `r#<grain>#<sort key>`.
+pub fn item_key(key: &RollupKey) -> String {
+    format!("r#{}#{}", key.grain.code(), sort_key(key))
+}
+
+/// The [`RollupKey`] a stored rollup's item key names.
+pub fn parse_item_key(pk: &str) -> Option<RollupKey> {
+    let rest = pk.strip_prefix("r#")?;
+    let (grain, rest) = rest.split_once('#')?;
+    let (start, rest) = rest.split_once('#')?;
+    let (triage, reason) = rest.split_once('#')?;
+    Some(RollupKey {
+        grain: Grain::parse(grain)?,
+        start: time_fmt::parse(start)?.unix_timestamp(),
+        triage: TriageState::parse(triage)?,
+        reason: reason.to_owned(),
+    })
+}
+
+/// The stored form of a bucket start.
+pub fn start_text(start: i64) -> String {
+    time_fmt::format(OffsetDateTime::from_unix_timestamp(start).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}
+
+/// Days a rollup is kept after its bucket ends: the longest retention (365 days) and one more,
+/// so that no read can ask for it once it is gone. A removal that arrives later (DynamoDB's TTL
+/// deletes within days, not at once) writes a rollup no read asks for, which expires again.
+pub const KEPT_DAYS_AFTER_BUCKET: i64 = 366;
+
+/// The update that adds `delta` to the rollup `key` (creating it at first), and keeps it in its
+/// `byTime` partition with its expiry.
+pub fn update(key: &RollupKey, delta: &Counters) -> Expr {
+    let mut e = Expr::default();
+    let p = e.name(BY_TIME.partition_key);
+    let pv = e.s(partition(key.grain));
+    e.set(format!("{p} = {pv}"));
+    let sk = e.name(TIME_SORT_KEY);
+    let skv = e.s(sort_key(key));
+    e.set(format!("{sk} = {skv}"));
+    let ttl = e.name(TTL_ATTRIBUTE);
+    let ttlv = e.n(key.start + key.grain.seconds() + KEPT_DAYS_AFTER_BUCKET * 86_400);
+    e.set(format!("{ttl} = {ttlv}"));
+    for (name, v) in delta {
+        let n = e.name(name);
+        let v = e.value(AttributeValue::N(v.to_string()));
+        e.add(format!("{n} {v}"));
+    }
+    e
+}
+
+/// One change of a group, as the table's stream reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The stream record's id: a change is applied once per id.
+    pub id: String,
+    pub old: Option<(GroupRecord, GroupState)>,
+    pub new: Option<(GroupRecord, GroupState)>,
+}
+
+impl Change {
+    fn fold_into(&self, fold: &mut Fold) -> Result<(), RollupError> {
+        fold.change(self.old.as_ref().map(|(g, s)| (g, s)), self.new.as_ref().map(|(g, s)| (g, s)))
+    }
+}
+
+/// The changes of `changes` (by position) that one transaction applies, and their fold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub changes: Range<usize>,
+    pub fold: Fold,
+}
+
+/// The fold of `changes`.
+pub fn fold(changes: &[&Change]) -> Result<Fold, RollupError> {
+    let mut fold = Fold::default();
+    for c in changes {
+        c.fold_into(&mut fold)?;
+    }
+    Ok(fold)
+}
+
+/// Whether one transaction can apply `fold` with `markers` record markers: at most
+/// [`MAX_TRANSACTION_ITEMS`] items, every update within DynamoDB's expression limit.
+fn fits(fold: &Fold, markers: usize) -> bool {
+    markers + fold.deltas.len() <= MAX_TRANSACTION_ITEMS && fold.deltas.iter().all(|(k, d)| update(k, d).fits())
+}
+
+/// Cuts `changes`, in order, into the fewest consecutive chunks that each fit one transaction.
+/// A change is never split: one group's change touches at most six rollups.
+pub fn chunks(changes: &[Change]) -> Result<Vec<Chunk>, RollupError> {
+    let mut out = Vec::new();
+    let mut current = Chunk { changes: 0..0, fold: Fold::default() };
+    for (i, change) in changes.iter().enumerate() {
+        let mut next = current.fold.clone();
+        change.fold_into(&mut next)?;
+        if !current.changes.is_empty() && !fits(&next, current.changes.len() + 1) {
+            let start = current.changes.end;
+            out.push(std::mem::replace(&mut current, Chunk { changes: start..start, fold: Fold::default() }));
+            next = Fold::default();
+            change.fold_into(&mut next)?;
+        }
+        current.fold = next;
+        current.changes.end = i + 1;
+    }
+    if !current.changes.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashMap};
+    use time::macros::datetime;
+
+    fn key() -> RollupKey {
+        RollupKey {
+            grain: Grain::Hour,
+            start: datetime!(2026-12-01 10:00 UTC).unix_timestamp(),
+            triage: TriageState::FalsePositive,
+            reason: "TIMEOUT".into(),
+        }
+    }
+
+    #[test]
+    fn a_rollup_is_keyed_by_grain_bucket_state_and_reason_and_parses_back() {
+        assert_eq!(item_key(&key()), "r#h#2026-12-01T10:00:00.000Z#false_positive#TIMEOUT");
+        assert_eq!(sort_key(&key()), "2026-12-01T10:00:00.000Z#false_positive#TIMEOUT");
+        assert_eq!(partition(Grain::Minute), "ROLLUP#m");
+        assert_eq!(parse_item_key(&item_key(&key())), Some(key()));
+        for bad in ["g#1", "r#x#2026-12-01T10:00:00.000Z#open#T", "r#h#noon#open#T", "r#h#2026-12-01T10:00:00.000Z#shut#T"] {
+            assert_eq!(parse_item_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_update_adds_each_counter_and_keeps_the_rollup_in_its_partition_for_a_year_and_a_day() {
+        let delta = BTreeMap::from([("g".to_owned(), -1), ("l#ERROR#o".to_owned(), 3)]);
+        let e = update(&key(), &delta);
+        assert_eq!(
+            e.render(&e.update_expression()),
+            "SET #gsiAll = \"ROLLUP#h\", #timeSk = \"2026-12-01T10:00:00.000Z#false_positive#TIMEOUT\", \
+             #expiresAt = 1827745200 ADD #g -1, #l#ERROR#o 3"
+        );
+        assert_eq!(
+            OffsetDateTime::from_unix_timestamp(1_827_745_200).unwrap(),
+            datetime!(2027-12-02 11:00 UTC),
+            "the end of the hour, plus 366 days"
+        );
+        assert_eq!(e.condition_expression(), None);
+    }
+
+    fn change(n: usize, account: &str) -> Change {
+        let g = GroupRecord {
+            id: format!("g{n}"),
+            domain: String::new(),
+            resource_type: String::new(),
+            resource_name: "quay.io/a/b:1".into(),
+            resource_id: None,
+            repository: "quay.io/a/b".into(),
+            registry: "quay.io".into(),
+            reason: "TIMEOUT".into(),
+            level: "ERROR".into(),
+            message: String::new(),
+            num_occurrences: 1,
+            created_at: "2026-12-01T10:00:00.000Z".into(),
+            // One minute apart: every change is in a minute of its own, the same hour and day.
+            last_occurred_at: time_fmt::format(datetime!(2026-12-01 10:00 UTC) + time::Duration::minutes(n as i64)),
+            expires_at: 0,
+            account: account.into(),
+            region: "eu-west-1".into(),
+            source: String::new(),
+            op_counts: HashMap::new(),
+            origin_counts: HashMap::new(),
+            clusters: HashMap::new(),
+            deployments: HashMap::new(),
+            initiators: HashMap::new(),
+            user_agents: HashMap::new(),
+        };
+        Change { id: format!("e{n}"), old: None, new: Some((g, GroupState::default())) }
+    }
+
+    #[test]
+    fn a_batch_is_cut_where_the_next_change_would_pass_a_hundred_items() {
+        // Each change: a marker and its own minute rollup; the hour and day rollups are shared.
+        let changes: Vec<Change> = (0..60).map(|n| change(n, "111111111111")).collect();
+        let cut = chunks(&changes).unwrap();
+        let ranges: Vec<Range<usize>> = cut.iter().map(|c| c.changes.clone()).collect();
+        // 49 changes: 49 markers + 49 minutes + 1 hour + 1 day = 100.
+        assert_eq!(ranges, [0..49, 49..60]);
+        assert_eq!(cut[0].fold.deltas.len(), 51);
+        assert_eq!(cut[1].fold, fold(&changes[49..].iter().collect::<Vec<_>>()).unwrap());
+        assert_eq!(chunks(&[]).unwrap(), []);
+    }
+
+    #[test]
+    fn a_batch_is_cut_where_an_update_would_pass_the_expression_limit() {
+        // Every change adds counters of its own account and 90 days of its own (five days
+        // apart) to the shared hour and day rollups: over 400 counters for 40 changes.
+        let changes: Vec<Change> = (0..40)
+            .map(|n| {
+                let mut c = change(n % 30, &format!("{n:012}"));
+                if let Some((_, s)) = c.new.as_mut() {
+                    let first = datetime!(2026-01-01 00:00 UTC) + time::Duration::days(5 * n as i64);
+                    s.daily = (0..90)
+                        .map(|d| (scan_failures_domain::group::daily::day_key(first + time::Duration::days(d)), 1))
+                        .collect();
+                }
+                c
+            })
+            .collect();
+        let cut = chunks(&changes).unwrap();
+        assert!(cut.len() > 1, "{} chunks", cut.len());
+        for c in &cut {
+            assert!(fits(&c.fold, c.changes.len()));
+        }
+        assert_eq!(cut.iter().map(|c| c.changes.len()).sum::<usize>(), 40);
+    }
+}

@@ -1,0 +1,526 @@
+//! The maintained aggregates ("rollups") behind an unfiltered count, summary and trend: what
+//! each failure group contributes to them, and which rollups answer "every group whose last
+//! occurrence is after t" in a number of reads that does not grow with the table.
+//!
+//! A group contributes its [`Counters`] to one rollup per [`Grain`]: the bucket of its
+//! `lastOccurredAt` at that grain, with its triage state and its reason ([`RollupKey`]). A change
+//! of a group, as the table's stream reports it (old and new image), moves its contribution:
+//! minus the old image's at the old keys, plus the new image's at the new keys ([`Fold`]).
+//! Additions commute, so the rollups are exact as long as every change is applied exactly once,
+//! in any order; the adapter makes a redelivered change a no-op.
+//!
+//! The groups in retention are those whose last occurrence is after the cut-off. [`read_plan`]
+//! covers "after t" with whole buckets (days from the first midnight after t, hours before that,
+//! minutes before those) and an edge of less than a minute that is read from the groups
+//! themselves: at most 59 minute, 23 hour and retention + 1 day rollups per triage state and
+//! reason, and the groups of one minute, whatever the table holds.
+//!
+//! The cluster, image and account → registry → repository breakdowns are not kept here: a group
+//! remembers up to 20 clusters and belongs to one of an unbounded number of images, so their
+//! exact top lists cannot be kept in a bounded number of bounded items. A summary answered from
+//! the rollups says so ([`crate::insights::NOT_MAINTAINED`]).
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::group::triage::TriageState;
+use crate::group::{GroupRecord, GroupState};
+use crate::query::{triage_selected, Filters};
+use crate::time_fmt;
+
+/// The width of a rollup's bucket of `lastOccurredAt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Grain {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Grain {
+    pub const ALL: [Grain; 3] = [Self::Minute, Self::Hour, Self::Day];
+
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+        }
+    }
+
+    /// The short name stored in the rollup's key.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Minute => "m",
+            Self::Hour => "h",
+            Self::Day => "d",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.code() == code)
+    }
+
+    /// The start of the bucket holding epoch second `s`.
+    pub fn floor(self, s: i64) -> i64 {
+        s - s.rem_euclid(self.seconds())
+    }
+
+    /// The first bucket start at or after epoch second `s`.
+    pub fn ceil(self, s: i64) -> i64 {
+        let f = self.floor(s);
+        if f == s {
+            s
+        } else {
+            f + self.seconds()
+        }
+    }
+}
+
+/// One rollup: the groups whose last occurrence falls in one bucket, in one triage state, of
+/// one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RollupKey {
+    pub grain: Grain,
+    /// The bucket's start, epoch seconds.
+    pub start: i64,
+    pub triage: TriageState,
+    pub reason: String,
+}
+
+/// Named counts, added up over the groups of a rollup. Only what a group has is named, so a
+/// rollup holds the breakdowns its groups use; a count that falls to zero stays, at zero.
+pub type Counters = BTreeMap<String, i64>;
+
+/// Which of a tally's two figures a counter holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Groups,
+    Occurrences,
+}
+
+/// What one counter counts, and its name (`g`, `o`, `l#ERROR#g`, `p#image_scan#o`, `s#roxctl#g`,
+/// `a#111111111111#o`, `r#eu-west-1#g`, `d#2026-12-01`, `n#2026-12-01`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counter {
+    /// Every group, and all their occurrences.
+    Total(Measure),
+    /// By the stored level (`ERROR`).
+    Level(String, Measure),
+    /// By operation key (`image_scan`): groups with at least one occurrence of it.
+    Operation(String, Measure),
+    /// By origin (`roxctl`), the same way.
+    Origin(String, Measure),
+    /// By the account, and the region, of the latest occurrence.
+    Account(String, Measure),
+    Region(String, Measure),
+    /// Occurrences on one UTC day (`YYYY-MM-DD`), from the groups' per-day counts.
+    Day(String),
+    /// Groups first seen on one UTC day.
+    New(String),
+}
+
+impl Counter {
+    pub fn name(&self) -> String {
+        let m = |m: &Measure| match m {
+            Measure::Groups => "g",
+            Measure::Occurrences => "o",
+        };
+        match self {
+            Self::Total(x) => m(x).to_owned(),
+            Self::Level(k, x) => format!("l#{k}#{}", m(x)),
+            Self::Operation(k, x) => format!("p#{k}#{}", m(x)),
+            Self::Origin(k, x) => format!("s#{k}#{}", m(x)),
+            Self::Account(k, x) => format!("a#{k}#{}", m(x)),
+            Self::Region(k, x) => format!("r#{k}#{}", m(x)),
+            Self::Day(d) => format!("d#{d}"),
+            Self::New(d) => format!("n#{d}"),
+        }
+    }
+
+    /// The counter a stored name holds; `None` for any other attribute.
+    pub fn parse(name: &str) -> Option<Self> {
+        let measure = |s: &str| match s {
+            "g" => Some(Measure::Groups),
+            "o" => Some(Measure::Occurrences),
+            _ => None,
+        };
+        if let Some(m) = measure(name) {
+            return Some(Self::Total(m));
+        }
+        let (kind, rest) = name.split_once('#')?;
+        match kind {
+            "d" => return Some(Self::Day(rest.to_owned())),
+            "n" => return Some(Self::New(rest.to_owned())),
+            _ => {}
+        }
+        let (key, m) = rest.rsplit_once('#')?;
+        let m = measure(m)?;
+        let key = key.to_owned();
+        match kind {
+            "l" => Some(Self::Level(key, m)),
+            "p" => Some(Self::Operation(key, m)),
+            "s" => Some(Self::Origin(key, m)),
+            "a" => Some(Self::Account(key, m)),
+            "r" => Some(Self::Region(key, m)),
+            _ => None,
+        }
+    }
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// What one group contributes to its rollups.
+pub fn contribution(g: &GroupRecord, s: &GroupState) -> Counters {
+    let n = signed(g.num_occurrences);
+    let mut c = Counters::new();
+    let tally = |c: &mut Counters, make: &dyn Fn(Measure) -> Counter, occurrences: i64| {
+        *c.entry(make(Measure::Groups).name()).or_default() += 1;
+        *c.entry(make(Measure::Occurrences).name()).or_default() += occurrences;
+    };
+    tally(&mut c, &Counter::Total, n);
+    tally(&mut c, &|m| Counter::Level(g.level.clone(), m), n);
+    for (key, count) in g.op_counts.iter().filter(|(_, c)| **c > 0) {
+        tally(&mut c, &|m| Counter::Operation(key.clone(), m), signed(*count));
+    }
+    for (key, count) in g.origin_counts.iter().filter(|(_, c)| **c > 0) {
+        tally(&mut c, &|m| Counter::Origin(key.clone(), m), signed(*count));
+    }
+    tally(&mut c, &|m| Counter::Account(g.account.clone(), m), n);
+    tally(&mut c, &|m| Counter::Region(g.region.clone(), m), n);
+    for (day, count) in s.daily.iter().filter(|(_, c)| **c > 0) {
+        *c.entry(Counter::Day(day.clone()).name()).or_default() += signed(*count);
+    }
+    if let Some(day) = g.created_at.get(..10) {
+        *c.entry(Counter::New(day.to_owned()).name()).or_default() += 1;
+    }
+    c
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RollupError {
+    #[error("group {id}: lastOccurredAt {value:?} is not a timestamp")]
+    LastOccurredAt { id: String, value: String },
+}
+
+/// The rollups a group belongs to, one per grain.
+pub fn keys(g: &GroupRecord, s: &GroupState) -> Result<[RollupKey; 3], RollupError> {
+    let last = time_fmt::parse(&g.last_occurred_at)
+        .ok_or_else(|| RollupError::LastOccurredAt { id: g.id.clone(), value: g.last_occurred_at.clone() })?
+        .unix_timestamp();
+    Ok(Grain::ALL.map(|grain| RollupKey {
+        grain,
+        start: grain.floor(last),
+        triage: s.triage.state,
+        reason: g.reason.clone(),
+    }))
+}
+
+/// The changes of many groups folded into one delta per rollup.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Fold {
+    pub deltas: BTreeMap<RollupKey, Counters>,
+}
+
+impl Fold {
+    /// Adds one change of a group: `old` is the image before it (`None` when the group was
+    /// created), `new` the image after it (`None` when it was deleted).
+    pub fn change(
+        &mut self,
+        old: Option<(&GroupRecord, &GroupState)>,
+        new: Option<(&GroupRecord, &GroupState)>,
+    ) -> Result<(), RollupError> {
+        for (image, sign) in [(old, -1i64), (new, 1)] {
+            let Some((g, s)) = image else { continue };
+            let counters = contribution(g, s);
+            for key in keys(g, s)? {
+                let delta = self.deltas.entry(key).or_default();
+                for (name, v) in &counters {
+                    *delta.entry(name.clone()).or_default() += sign * v;
+                }
+            }
+        }
+        for delta in self.deltas.values_mut() {
+            delta.retain(|_, v| *v != 0);
+        }
+        self.deltas.retain(|_, d| !d.is_empty());
+        Ok(())
+    }
+}
+
+/// The rollups of one grain that a read adds up: buckets starting in `[from, until)` (epoch
+/// seconds; `until` `None` for no end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub grain: Grain,
+    pub from: i64,
+    pub until: Option<i64>,
+}
+
+/// How to add up every group whose last occurrence is after `after`: the groups of the edge,
+/// `after < lastOccurredAt < edge_until`, one by one, and the rollups of `ranges`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan {
+    pub after: OffsetDateTime,
+    pub edge_until: OffsetDateTime,
+    pub ranges: [Range; 3],
+}
+
+impl ReadPlan {
+    /// Whether the edge can hold a group: times are stored to the millisecond.
+    pub fn has_edge(&self) -> bool {
+        self.edge_until - self.after > time::Duration::milliseconds(1)
+    }
+}
+
+/// The plan for the groups whose last occurrence is after `after`.
+pub fn read_plan(after: OffsetDateTime) -> ReadPlan {
+    let minute = Grain::Minute.floor(after.unix_timestamp()) + Grain::Minute.seconds();
+    let hour = Grain::Hour.ceil(minute);
+    let day = Grain::Day.ceil(hour);
+    let edge_until = OffsetDateTime::from_unix_timestamp(minute).unwrap_or(after);
+    ReadPlan {
+        after,
+        edge_until,
+        ranges: [
+            Range { grain: Grain::Minute, from: minute, until: Some(hour) },
+            Range { grain: Grain::Hour, from: hour, until: Some(day) },
+            Range { grain: Grain::Day, from: day, until: None },
+        ],
+    }
+}
+
+/// Whether the rollups answer a question asked with `f`: they keep each triage state and reason
+/// apart, so `filter.triage` and `filter.reason` are the only filters they serve. (Listed
+/// field by field, so that a new filter is a decision here.)
+pub fn covers(f: &Filters) -> bool {
+    let Filters {
+        from,
+        until,
+        domain,
+        resource_type,
+        event_type,
+        level,
+        resource_name,
+        resource_id,
+        repository,
+        reason: _,
+        operation,
+        origin,
+        cluster,
+        account,
+        region,
+        search,
+        triage: _,
+    } = f;
+    from.is_none()
+        && until.is_none()
+        && [domain, resource_type, event_type, level, resource_name, resource_id, repository, cluster, account, region, search]
+            .iter()
+            .all(|v| v.is_empty())
+        && operation.is_empty()
+        && origin.is_empty()
+}
+
+/// Whether the groups of rollup `key` match `f`'s triage and reason filters.
+pub fn selected(f: &Filters, key: &RollupKey) -> bool {
+    triage_selected(f, key.triage) && (f.reason.is_empty() || f.reason.iter().any(|r| r.code() == key.reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::triage::Triage;
+    use std::collections::HashMap;
+    use time::macros::datetime;
+
+    pub(crate) fn group(id: &str, last: &str, reason: &str, n: u64) -> (GroupRecord, GroupState) {
+        let g = GroupRecord {
+            id: id.into(),
+            domain: "Image Scanning".into(),
+            resource_type: "Image".into(),
+            resource_name: "quay.io/a/web:1".into(),
+            resource_id: None,
+            repository: "quay.io/a/web".into(),
+            registry: "quay.io".into(),
+            reason: reason.into(),
+            level: "ERROR".into(),
+            message: String::new(),
+            num_occurrences: n,
+            created_at: "2026-12-01T08:00:00.000Z".into(),
+            last_occurred_at: last.into(),
+            expires_at: 0,
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+            source: "s".into(),
+            op_counts: HashMap::from([("image_scan".into(), n), ("image_check".into(), 0)]),
+            origin_counts: HashMap::from([("roxctl".into(), n)]),
+            clusters: HashMap::new(),
+            deployments: HashMap::new(),
+            initiators: HashMap::new(),
+            user_agents: HashMap::new(),
+        };
+        let s = GroupState { triage: Triage::default(), daily: BTreeMap::from([("2026-12-01".into(), n)]) };
+        (g, s)
+    }
+
+    #[test]
+    fn a_group_contributes_one_of_each_tally_and_its_days_and_nothing_for_a_zero_count() {
+        let (g, s) = group("g1", "2026-12-01T10:00:00.000Z", "TIMEOUT", 3);
+        let names: Vec<(String, i64)> = contribution(&g, &s).into_iter().collect();
+        let expected: Vec<(String, i64)> = [
+            ("a#111111111111#g", 1),
+            ("a#111111111111#o", 3),
+            ("d#2026-12-01", 3),
+            ("g", 1),
+            ("l#ERROR#g", 1),
+            ("l#ERROR#o", 3),
+            ("n#2026-12-01", 1),
+            ("o", 3),
+            ("p#image_scan#g", 1),
+            ("p#image_scan#o", 3),
+            ("r#eu-west-1#g", 1),
+            ("r#eu-west-1#o", 3),
+            ("s#roxctl#g", 1),
+            ("s#roxctl#o", 3),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn every_counter_name_parses_back_and_other_attributes_do_not() {
+        for (name, _) in contribution(&group("g", "2026-12-01T10:00:00.000Z", "TIMEOUT", 2).0, &GroupState::default())
+        {
+            assert_eq!(Counter::parse(&name).map(|c| c.name()), Some(name.clone()));
+        }
+        assert_eq!(Counter::parse("a#us-east-1#x#o"), Some(Counter::Account("us-east-1#x".into(), Measure::Occurrences)));
+        for other in ["pk", "gsiAll", "timeSk", "expiresAt", "x#y#g", "l#ERROR", "l#ERROR#z"] {
+            assert_eq!(Counter::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_repeat_moves_the_group_between_minute_buckets_and_adds_one_occurrence_to_its_hour_and_day() {
+        let (old_g, old_s) = group("g1", "2026-12-01T10:00:30.000Z", "TIMEOUT", 1);
+        let (mut g, mut s) = group("g1", "2026-12-01T10:05:00.000Z", "TIMEOUT", 2);
+        s.daily.insert("2026-12-01".into(), 2);
+        g.op_counts.insert("image_scan".into(), 2);
+        g.origin_counts.insert("roxctl".into(), 2);
+        let mut fold = Fold::default();
+        fold.change(Some((&old_g, &old_s)), Some((&g, &s))).unwrap();
+        let at = |grain: Grain, t: OffsetDateTime| RollupKey {
+            grain,
+            start: grain.floor(t.unix_timestamp()),
+            triage: TriageState::Open,
+            reason: "TIMEOUT".into(),
+        };
+        let old_minute = &fold.deltas[&at(Grain::Minute, datetime!(2026-12-01 10:00 UTC))];
+        assert_eq!(old_minute["g"], -1);
+        assert_eq!(old_minute["o"], -1);
+        assert_eq!(fold.deltas[&at(Grain::Minute, datetime!(2026-12-01 10:05 UTC))]["o"], 2);
+        let hour = &fold.deltas[&at(Grain::Hour, datetime!(2026-12-01 10:00 UTC))];
+        let hour: Vec<(&str, i64)> = hour.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            hour,
+            [
+                ("a#111111111111#o", 1),
+                ("d#2026-12-01", 1),
+                ("l#ERROR#o", 1),
+                ("o", 1),
+                ("p#image_scan#o", 1),
+                ("r#eu-west-1#o", 1),
+                ("s#roxctl#o", 1)
+            ]
+        );
+        assert_eq!(fold.deltas.len(), 4, "two minutes, one hour, one day");
+    }
+
+    #[test]
+    fn a_triage_change_moves_the_whole_contribution_and_a_change_undone_leaves_nothing() {
+        let (g, s) = group("g1", "2026-12-01T10:00:30.000Z", "TIMEOUT", 4);
+        let mut fp = s.clone();
+        fp.triage.state = TriageState::FalsePositive;
+        let mut fold = Fold::default();
+        fold.change(Some((&g, &s)), Some((&g, &fp))).unwrap();
+        assert_eq!(fold.deltas.len(), 6);
+        assert!(fold.deltas.iter().all(|(k, d)| d["g"] == if k.triage == TriageState::Open { -1 } else { 1 }));
+        fold.change(Some((&g, &fp)), Some((&g, &s))).unwrap();
+        assert_eq!(fold, Fold::default());
+        fold.change(None, Some((&g, &s))).unwrap();
+        fold.change(Some((&g, &s)), None).unwrap();
+        assert_eq!(fold, Fold::default());
+    }
+
+    #[test]
+    fn only_the_triage_and_reason_filters_are_covered_and_false_positives_are_left_out_by_default() {
+        use crate::classify::Reason;
+        let mut f = Filters::default();
+        assert!(covers(&f));
+        f.triage = vec![TriageState::FalsePositive];
+        f.reason = vec![Reason::Timeout];
+        assert!(covers(&f));
+        let key = |triage, reason: &str| RollupKey { grain: Grain::Day, start: 0, triage, reason: reason.into() };
+        assert!(selected(&f, &key(TriageState::FalsePositive, "TIMEOUT")));
+        assert!(!selected(&f, &key(TriageState::FalsePositive, "RATE_LIMITED")));
+        assert!(!selected(&f, &key(TriageState::Open, "TIMEOUT")));
+        let default = Filters::default();
+        assert!(!selected(&default, &key(TriageState::FalsePositive, "TIMEOUT")));
+        assert!(selected(&default, &key(TriageState::Resolved, "TIMEOUT")));
+        for narrowed in [
+            Filters { account: vec!["111111111111".into()], ..Filters::default() },
+            Filters { from: Some(datetime!(2026-12-01 00:00 UTC)), ..Filters::default() },
+            Filters { cluster: vec!["prod".into()], ..Filters::default() },
+            Filters { search: vec!["x".into()], ..Filters::default() },
+        ] {
+            assert!(!covers(&narrowed), "{narrowed:?}");
+        }
+    }
+
+    #[test]
+    fn a_group_without_a_timestamp_is_an_error_naming_it() {
+        let (g, s) = group("g9", "yesterday", "TIMEOUT", 1);
+        assert_eq!(
+            Fold::default().change(None, Some((&g, &s))),
+            Err(RollupError::LastOccurredAt { id: "g9".into(), value: "yesterday".into() })
+        );
+    }
+
+    #[test]
+    fn the_plan_covers_after_t_with_an_edge_under_a_minute_then_minutes_hours_and_days() {
+        let p = read_plan(datetime!(2026-12-01 10:17:42.250 UTC));
+        let s = |t: OffsetDateTime| t.unix_timestamp();
+        assert_eq!(p.edge_until, datetime!(2026-12-01 10:18 UTC));
+        assert!(p.has_edge());
+        assert_eq!(
+            p.ranges,
+            [
+                Range {
+                    grain: Grain::Minute,
+                    from: s(datetime!(2026-12-01 10:18 UTC)),
+                    until: Some(s(datetime!(2026-12-01 11:00 UTC)))
+                },
+                Range {
+                    grain: Grain::Hour,
+                    from: s(datetime!(2026-12-01 11:00 UTC)),
+                    until: Some(s(datetime!(2026-12-02 00:00 UTC)))
+                },
+                Range { grain: Grain::Day, from: s(datetime!(2026-12-02 00:00 UTC)), until: None },
+            ]
+        );
+        // After the last millisecond before midnight: no edge, no minutes, no hours.
+        let p = read_plan(datetime!(2026-12-01 23:59:59.999 UTC));
+        assert!(!p.has_edge());
+        let midnight = s(datetime!(2026-12-02 00:00 UTC));
+        assert_eq!(p.ranges[0], Range { grain: Grain::Minute, from: midnight, until: Some(midnight) });
+        assert_eq!(p.ranges[1], Range { grain: Grain::Hour, from: midnight, until: Some(midnight) });
+        // Exactly on a minute: a group at that instant is not after it, so the minute is edge.
+        let p = read_plan(datetime!(2026-12-01 10:00 UTC));
+        assert_eq!(p.edge_until, datetime!(2026-12-01 10:01 UTC));
+    }
+}
