@@ -5,12 +5,15 @@
                    "Image Scan Failed" on SCANFAIL_BUS, the AWS services' events on `default`
                    (moto accepts their aws.* sources; EventBridge keeps those for AWS itself)
   wait-drained Q   waits (up to 120 s) until the queue named Q holds no message, visible or not
+  wait-rollups API waits (up to 60 s) until the api at API counts from its rollups (the table's
+                   stream folded by the rollup function) what a read of every group counts
 """
 import datetime
 import json
 import os
 import sys
 import time
+import urllib.request
 
 import boto3
 
@@ -52,10 +55,26 @@ def wait_drained(name):
     sys.exit(f"local: the queue {name} did not drain in 120 s")
 
 
+def wait_rollups(api):
+    def get(path):
+        with urllib.request.urlopen(api + path, timeout=10) as r:
+            return json.load(r)
+    for _ in range(120):
+        kept = get("/v1/count/administration/events")["count"]
+        read = get("/v1/administration/events/summary?summary.detail=true")["totals"]["groups"]
+        if kept == read:
+            print(f"local: the rollups count {kept} groups, as a read of every group does")
+            return
+        time.sleep(0.5)
+    sys.exit(f"local: the rollups count {kept} groups after 60 s, a read of every group {read}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "put":
         put(sys.argv[2:])
     elif len(sys.argv) == 3 and sys.argv[1] == "wait-drained":
         wait_drained(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "wait-rollups":
+        wait_rollups(sys.argv[2])
     else:
         sys.exit(__doc__)

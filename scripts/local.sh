@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make local`: the whole pipeline on this machine. DynamoDB Local + the table, `cargo lambda
-# watch` with the ingest and api functions, moto (EventBridge, SQS) with the bus, the template's
+# watch` with the ingest, api and rollup functions, a poller delivering the table's stream to
+# the rollup function as Lambda's event source mapping does, moto (EventBridge, SQS) with the bus, the template's
 # rules (their patterns read from infra/template.yaml) targeting a buffer queue and a poller
 # delivering it to the ingest function as Lambda's SQS event source mapping does. Every sample
 # in events/ is put on the bus; once the queue has drained it prints the stored groups, a
@@ -60,7 +61,7 @@ pids+=($!)
 wait_port "$LAMBDA_PORT" 120
 echo "local: cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (pid ${pids[1]})"
 
-cargo build -q -p ingest -p api -p scanfail --bins
+cargo build -q -p ingest -p api -p rollup -p scanfail --bins
 start_function() {
   local name=$1; shift
   env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
@@ -73,7 +74,14 @@ start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
 # Local opt-in: requests without an IAM identity (curl through watch) act as this principal.
 # The api function refuses LOCAL_PRINCIPAL when it runs inside AWS Lambda.
 LOCAL_PRINCIPAL=${LOCAL_PRINCIPAL:-arn:aws:iam::123456789012:user/local-admin}
-start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL"
+start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL" \
+  API_READ_ROLLUPS=true
+start_function rollup
+# The table's stream to the rollup function, as Lambda's event source mapping delivers it.
+rm -f "$STATE/stream.json" "$STATE/stream-failures.jsonl"
+setsid "$ROOT/target/debug/localstack" stream >"$STATE/stream.log" 2>&1 &
+pids+=($!)
+echo "local: stream poller (pid $!), logs in .local/stream.log"
 
 setsid "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
 pids+=($!)
@@ -89,6 +97,7 @@ grep '^localstack: bus' "$STATE/bus.log" | sed 's/^localstack:/local:/' || { cat
 
 "$ROOT/target/debug/localstack" groups
 API="http://127.0.0.1:$LAMBDA_PORT/lambda-url/api"
+"$ROOT/.tools/venv/bin/python" scripts/local-bus.py wait-rollups "$API"
 printf 'local: GET %s/v1/count/administration/events -> ' "$API"
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events"; echo
 # The functions' CloudWatch metrics are EMF lines in their logs (docs/src/monitoring.md).

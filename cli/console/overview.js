@@ -1,6 +1,6 @@
 // Overview: the totals, each breakdown of the summary route, the account → registry →
 // repository drill-down and the top failing images; every figure links to the events it counts.
-import { api, catalog, el, eventsLink, n, table } from "./api.js";
+import { api, ApiError, catalog, el, eventsLink, n, table } from "./api.js";
 
 /** The rows of a tally map (`{key: {groups, occurrences}}`), most failures first. */
 function tallies(map) {
@@ -26,8 +26,23 @@ function drillDown(accounts) {
           { class: "small" }))))));
 }
 
+const SUMMARY = "/v1/administration/events/summary";
+
+/** The summary with its top images and drill-down: asked again with summary.detail when the
+ * rollups answered without them; `null` and the API's message when that read is too broad. */
+async function detailOf(s) {
+  if (!s.omitted || !s.omitted.length) return [s, null];
+  try {
+    return [await api("GET", SUMMARY, new URLSearchParams({ "summary.top": "20", "summary.detail": "true" })), null];
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400) return [null, e.message];
+    throw e;
+  }
+}
+
 export async function render() {
-  const [s, c] = await Promise.all([api("GET", "/v1/administration/events/summary", new URLSearchParams({ "summary.top": "20" })), catalog()]);
+  const [s, c] = await Promise.all([api("GET", SUMMARY, new URLSearchParams({ "summary.top": "20" })), catalog()]);
+  const [d, tooBroad] = await detailOf(s);
   const reasonRows = tallies(s.byReason).map(([code, t]) => {
     const r = c.reason[code] || { title: code, hint: "" };
     return [el("span", {}, eventsLink(r.title, { "filter.reason": code }), el("br"), el("code", {}, code)), r.hint, n(t.groups), n(t.occurrences)];
@@ -42,9 +57,9 @@ export async function render() {
       breakdown("By level", s.byLevel, "filter.level", (k) => k.replace("ADMINISTRATION_EVENT_LEVEL_", "")),
       breakdown("By operation", s.byOperation, "filter.operation"),
       breakdown("By origin", s.byOrigin, "filter.origin")),
-    drillDown(s.accounts),
-    table("Top failing images", ["Image", "Events", "Failures"],
-      s.topImages.map((i) => [eventsLink(i.resourceName, { "filter.resourceName": i.resourceName }), n(i.groups), n(i.occurrences)]),
-      { id: "top-images" }),
-    s.truncated.length ? el("p", { class: "note" }, `Cut at their caps: ${s.truncated.join(", ")}.`) : null);
+    d ? drillDown(d.accounts) : null,
+    d ? table("Top failing images", ["Image", "Events", "Failures"],
+      d.topImages.map((i) => [eventsLink(i.resourceName, { "filter.resourceName": i.resourceName }), n(i.groups), n(i.occurrences)]),
+      { id: "top-images" }) : el("p", { class: "note", id: "top-images" }, `Top images and the account drill-down: ${tooBroad}`),
+    (d || s).truncated.length ? el("p", { class: "note" }, `Cut at their caps: ${(d || s).truncated.join(", ")}.`) : null);
 }

@@ -95,11 +95,14 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
                 format!("{}\n", v["count"])
             })
         }
-        EventsCommand::Summary { filters, window, top } => {
+        EventsCommand::Summary { filters, window, top, detail } => {
             let mut pairs = query::filters(&filters);
             pairs.extend(query::window(&window, now));
             if let Some(top) = top {
                 pairs.push(("summary.top", top.to_string()));
+            }
+            if detail {
+                pairs.push(("summary.detail", "true".to_owned()));
             }
             let path = format!("{EVENTS}/summary");
             Printed::Answer(client.call("GET", &path, &query::encode(&pairs), None).await?, |v, _| table::summary(v))

@@ -170,6 +170,10 @@ pub enum EventsCommand {
         /// How many images to list (1-100).
         #[arg(long)]
         top: Option<u8>,
+        /// Read every matching event for the top images, clusters and drill-down, which an
+        /// unfiltered summary answered from the rollups leaves out (bounded; a broad one is refused).
+        #[arg(long)]
+        detail: bool,
     },
     /// Failures and new events per day, as a bar chart.
     Trend {

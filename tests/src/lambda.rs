@@ -21,7 +21,7 @@ pub fn function_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "ingest", "-p", "api", "--bins"])
+            .args(["build", "-q", "-p", "ingest", "-p", "api", "-p", "rollup", "--bins"])
             .current_dir(repo_root())
             .status()
             .unwrap_or_else(|e| panic!("cargo build: {e}"));

@@ -231,6 +231,12 @@ fn every_variable_a_function_reads_is_on_the_configuration_page_with_its_default
             let _ = maintenance::MaintenanceConfig::from_env(v).unwrap();
         }),
     );
+    read.insert(
+        "rollup",
+        asked(&env, |v| {
+            let _ = scan_failures_aws::config::RollupConfig::from_env(v).unwrap();
+        }),
+    );
     // Every function's logging filter, read by tracing-subscriber's `EnvFilter` (telemetry.rs).
     for names in read.values_mut() {
         names.insert("RUST_LOG".to_owned());

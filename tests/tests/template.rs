@@ -186,6 +186,37 @@ fn api_grant_check_reports_a_write_granted_on_the_indexes() {
     );
 }
 
+#[test]
+fn rollup_role_grants_exactly_its_writes_on_the_table_the_stream_reads_on_the_stream_and_its_failure_queue() {
+    let t = template();
+    let expected: Vec<&str> =
+        rollup::ACTIONS.concat().into_iter().chain(rollup::STREAM_CONSUME.iter().copied()).chain(["sqs:SendMessage"]).collect();
+    assert_eq!(action_differences(&t, ROLLUP, &expected), Vec::<String>::new());
+    assert_eq!(
+        dynamodb_resources(&t, ROLLUP),
+        BTreeSet::from(["Table.Arn".to_owned(), "Table.StreamArn".to_owned()])
+    );
+}
+
+#[test]
+fn the_table_streams_both_images_to_the_rollup_function_with_bisection_retries_a_filter_and_a_failure_queue() {
+    let t = template();
+    assert_eq!(t["Resources"][TABLE]["Properties"]["StreamSpecification"], json!({"StreamViewType": "NEW_AND_OLD_IMAGES"}));
+    let e = &t["Resources"][ROLLUP]["Properties"]["Events"]["TableStream"];
+    assert_eq!(e["Type"], "DynamoDB");
+    let p = &e["Properties"];
+    assert_eq!(p["Stream"], json!({"Fn::GetAtt": ["Table", "StreamArn"]}));
+    assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
+    assert_eq!(p["BisectBatchOnFunctionError"], true);
+    assert_eq!(p["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    assert_eq!(p["MaximumRetryAttempts"], 10);
+    assert_eq!(p["DestinationConfig"]["OnFailure"]["Destination"], json!({"Fn::GetAtt": ["RollupFailureQueue", "Arn"]}));
+    let pattern: Value = serde_json::from_str(p["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(pattern, json!({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": scan_failures_aws::dynamo::GROUP_KEY_PREFIX}]}}}}));
+    // The api answers from the rollups the function keeps.
+    assert_eq!(t["Resources"][API]["Properties"]["Environment"]["Variables"]["API_READ_ROLLUPS"], "true");
+}
+
 /// Every action the maintenance function may call in some variant: the re-stamp's, and the
 /// reconciler's when it is on.
 fn maintenance_actions() -> Vec<&'static str> {

@@ -2,7 +2,11 @@
 //! `shared`, `groups` prints the stored groups (a scan: a development aid, never on a request
 //! path), `bus` creates the bus, the template's rules and the buffer queue on moto
 //! (`MOTO_ENDPOINT`) and delivers the queue to the ingest function of the `cargo lambda watch`
-//! on `LAMBDA_PORT` until interrupted. Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB`
+//! on `LAMBDA_PORT` until interrupted; `stream` delivers the table's stream to the rollup
+//! function on `LAMBDA_PORT` as Lambda's event source mapping does, its checkpoint in
+//! `STREAM_STATE` (default `.local/stream.json`), its failure destination `STREAM_FAILURES`
+//! (default `.local/stream-failures.jsonl`), until interrupted (`STREAM_DIE_AFTER=n`: exit with
+//! 9 after the n-th invocation, before its checkpoint). Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB`
 //! and `TABLE_NAME`; the bus's name from `SCANFAIL_BUS` (default `scan-failures`).
 
 use std::process::ExitCode;
@@ -18,6 +22,7 @@ async fn main() -> ExitCode {
     let store = Store::new(integration_tests::dynamodb_client(&endpoint), table);
     match std::env::args().nth(1).as_deref() {
         Some("bus") => bus().await,
+        Some("stream") => stream(&endpoint, store.table()).await,
         Some("create-table") => {
             match scan_failures_aws::dynamo::table::create(&store, scan_failures_aws::dynamo::table::Ttl::Enabled).await
             {
@@ -43,7 +48,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: localstack create-table|groups|bus");
+            eprintln!("usage: localstack create-table|groups|bus|stream");
             ExitCode::from(2)
         }
     }
@@ -71,4 +76,30 @@ async fn bus() -> ExitCode {
     let deliver = move |event: &serde_json::Value| integration_tests::invoke_http(port, "ingest", event);
     bus.run(&deliver, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))).await;
     ExitCode::SUCCESS
+}
+
+/// `localstack stream`: the stream poller, until interrupted.
+async fn stream(endpoint: &str, table: &str) -> ExitCode {
+    let Some(port) = std::env::var("LAMBDA_PORT").ok().and_then(|p| p.parse::<u16>().ok()) else {
+        eprintln!("localstack: set LAMBDA_PORT");
+        return ExitCode::from(2);
+    };
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let config = integration_tests::streams::PollerConfig {
+        table: table.to_owned(),
+        function: var("STREAM_FUNCTION", "rollup"),
+        lambda_port: port,
+        state: var("STREAM_STATE", ".local/stream.json").into(),
+        failures: var("STREAM_FAILURES", ".local/stream-failures.jsonl").into(),
+        batch_size: 100,
+        max_retries: 3,
+        die_after_invocations: std::env::var("STREAM_DIE_AFTER").ok().and_then(|n| n.parse().ok()),
+    };
+    match integration_tests::streams::Poller::new(config, endpoint).run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("localstack: stream: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

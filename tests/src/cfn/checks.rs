@@ -25,10 +25,12 @@ use super::{differences, items, list, render, resolve, resource, role_grants, ro
 pub const INGEST: &str = "IngestFunction";
 pub const API: &str = "ApiFunction";
 pub const MAINTENANCE: &str = "MaintenanceFunction";
+pub const ROLLUP: &str = "RollupFunction";
 pub const SCHEDULE: &str = "MaintenanceSchedule";
 pub const SCHEDULE_ROLE: &str = "MaintenanceScheduleRole";
 /// Every function of the template and its binary (`BuildProperties.Binary`).
-pub const FUNCTIONS: [(&str, &str); 3] = [(INGEST, "ingest"), (API, "api"), (MAINTENANCE, "maintenance")];
+pub const FUNCTIONS: [(&str, &str); 4] =
+    [(INGEST, "ingest"), (API, "api"), (MAINTENANCE, "maintenance"), (ROLLUP, "rollup")];
 pub const TABLE: &str = "Table";
 pub const HTTP_API: &str = "HttpApi";
 pub const VIEW_POLICY: &str = "AdminEventsViewPolicy";

@@ -1,4 +1,4 @@
-//! Creating the table and its indexes from [`schema`], for local set-up and tests; production
+//! Creating the table, its indexes and its stream (new and old images, for the rollups) from [`schema`], for local set-up and tests; production
 //! creates it from the template, which the template test checks against the same schema.
 
 use crate::dynamo::schema::{self, PARTITION_KEY, TTL_ATTRIBUTE};
@@ -20,7 +20,7 @@ pub enum Ttl {
 pub async fn create(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType,
+        ScalarAttributeType, StreamSpecification, StreamViewType,
     };
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
     let mut req = store
@@ -28,6 +28,9 @@ pub async fn create(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
         .create_table()
         .table_name(store.table())
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewAndOldImages).build()?,
+        )
         .key_schema(key(PARTITION_KEY, KeyType::Hash)?);
     for (name, _) in schema::key_attributes() {
         req = req.attribute_definitions(

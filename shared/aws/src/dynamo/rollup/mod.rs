@@ -34,7 +34,7 @@ const MAX_ATTEMPTS: u32 = 8;
 
 /// The DynamoDB operations the rollup consumer calls (see `store::actions`).
 pub mod actions {
-    pub const WRITE: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem"];
+    pub const WRITE: &[&str] = &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem"];
 }
 
 /// The item key of a stream record's marker.

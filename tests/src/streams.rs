@@ -1,0 +1,303 @@
+//! The table's stream, locally: a poller that reads DynamoDB Local's stream and invokes a
+//! function with it as Lambda's event source mapping for DynamoDB streams does:
+//!
+//! - each shard in order, a parent before its children; batches of up to `batch_size` records
+//!   in Lambda's event format, after the mapping's filter (`pk` starting with `g#`, as the
+//!   template's `FilterCriteria`): records filtered out are passed over;
+//! - `ReportBatchItemFailures`: the records before the first reported failure are
+//!   checkpointed, the batch is retried from it;
+//! - a function error bisects the batch (`BisectBatchOnFunctionError`) and retries each half;
+//!   after `max_retries` retries of one batch it is written to the failure destination (a
+//!   JSON-lines file) and passed over (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
+//! - at least once: the checkpoint (per shard, the last sequence number handled) is written to
+//!   its file after each batch, so a poller killed between an invocation and its checkpoint
+//!   delivers that batch again when restarted.
+//!
+//! `die_after_invocations` makes the poller exit (code 9) right after its n-th successful
+//! invocation and before writing that checkpoint: the fault the exactness test injects.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::lambda::invoke_http;
+
+/// How the poller runs.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    pub table: String,
+    pub function: String,
+    pub lambda_port: u16,
+    /// The checkpoint file (shard id → last sequence number handled).
+    pub state: PathBuf,
+    /// The failure destination: one JSON line per batch given up.
+    pub failures: PathBuf,
+    pub batch_size: i32,
+    pub max_retries: u32,
+    pub die_after_invocations: Option<u64>,
+}
+
+/// One call of the DynamoDB Streams API of DynamoDB Local at `endpoint` (`http://host:port`),
+/// as JSON over HTTP. (Not the SDK: DynamoDB Local 3.x writes an empty map of a stream image as
+/// `{}` rather than `{"M": {}}`, which the SDK's strict union parser refuses; see
+/// [`repair_empty_maps`].) DynamoDB Local checks no signature.
+fn streams_call(endpoint: &str, operation: &str, body: &Value) -> Result<Value, String> {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| format!("{operation}: connect {host}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: DynamoDBStreams_20120810.{operation}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| format!("{operation}: {e}"))?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(|e| format!("{operation}: {e}"))?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, payload) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{operation}: no HTTP response"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("{operation}: {} {payload}", head.lines().next().unwrap_or_default()));
+    }
+    serde_json::from_str(payload).map_err(|e| format!("{operation}: {e}: {payload}"))
+}
+
+/// Writes every attribute value `{}` of a stream image as the empty map it stands for.
+pub fn repair_empty_maps(image: &mut Value) {
+    fn value(v: &mut Value) {
+        if v.as_object().is_some_and(|o| o.is_empty()) {
+            *v = json!({"M": {}});
+        } else if let Some(m) = v.get_mut("M").and_then(Value::as_object_mut) {
+            m.values_mut().for_each(value);
+        } else if let Some(l) = v.get_mut("L").and_then(Value::as_array_mut) {
+            l.iter_mut().for_each(value);
+        }
+    }
+    if let Some(attributes) = image.as_object_mut() {
+        attributes.values_mut().for_each(value);
+    }
+}
+
+/// One stream record in the event format Lambda delivers: the record as the stream gives it,
+/// with its images repaired and the stream's ARN.
+pub fn record_json(record: &Value, stream_arn: &str) -> Value {
+    let mut r = record.clone();
+    for image in ["Keys", "NewImage", "OldImage"] {
+        if let Some(i) = r["dynamodb"].get_mut(image) {
+            repair_empty_maps(i);
+        }
+    }
+    r["eventSourceARN"] = json!(stream_arn);
+    r["awsRegion"] = json!("us-east-1");
+    r
+}
+
+/// The template's filter: records of group items only.
+fn passes_filter(r: &Value) -> bool {
+    r["dynamodb"]["Keys"]["pk"]["S"].as_str().is_some_and(|pk| pk.starts_with("g#"))
+}
+
+fn sequence(r: &Value) -> String {
+    r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default().to_owned()
+}
+
+/// What the poller did, for its log.
+#[derive(Debug, Default)]
+struct Tally {
+    invocations: u64,
+    bisections: u64,
+}
+
+pub struct Poller {
+    config: PollerConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+    endpoint: String,
+    checkpoints: BTreeMap<String, String>,
+    done: HashSet<String>,
+    tally: Tally,
+}
+
+impl Poller {
+    pub fn new(config: PollerConfig, endpoint: &str) -> Self {
+        let checkpoints = std::fs::read_to_string(&config.state)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        Self {
+            config,
+            dynamodb: crate::stack::dynamodb_client(endpoint),
+            endpoint: endpoint.to_owned(),
+            checkpoints,
+            done: HashSet::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Polls until the process is stopped.
+    pub async fn run(mut self) -> Result<(), String> {
+        let arn = self
+            .dynamodb
+            .describe_table()
+            .table_name(&self.config.table)
+            .send()
+            .await
+            .map_err(|e| format!("DescribeTable: {e:?}"))?
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .ok_or("the table has no stream")?;
+        eprintln!("poller: reading {arn}; checkpoints {:?}", self.checkpoints);
+        loop {
+            let busy = self.poll_once(&arn).await?;
+            if !busy {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// One pass over the shards; whether any record was delivered.
+    async fn poll_once(&mut self, arn: &str) -> Result<bool, String> {
+        let mut shards: Vec<Value> = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let mut body = json!({"StreamArn": arn});
+            if let Some(s) = start.take() {
+                body["ExclusiveStartShardId"] = json!(s);
+            }
+            let out = streams_call(&self.endpoint, "DescribeStream", &body)?;
+            let d = &out["StreamDescription"];
+            shards.extend(d["Shards"].as_array().cloned().unwrap_or_default());
+            start = d["LastEvaluatedShardId"].as_str().map(str::to_owned);
+            if start.is_none() {
+                break;
+            }
+        }
+        let ids: HashSet<String> = shards.iter().filter_map(|s| s["ShardId"].as_str().map(str::to_owned)).collect();
+        let mut busy = false;
+        for shard in &shards {
+            let Some(id) = shard["ShardId"].as_str() else { continue };
+            let parent_pending =
+                shard["ParentShardId"].as_str().is_some_and(|p| ids.contains(p) && !self.done.contains(p));
+            if self.done.contains(id) || parent_pending {
+                continue;
+            }
+            let closed = shard["SequenceNumberRange"]["EndingSequenceNumber"].is_string();
+            let delivered = self.poll_shard(arn, id).await?;
+            busy |= delivered;
+            if closed && !delivered {
+                self.done.insert(id.to_owned());
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Reads the next records of one shard after its checkpoint and delivers them.
+    async fn poll_shard(&mut self, arn: &str, shard: &str) -> Result<bool, String> {
+        let mut body = json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"});
+        if let Some(seq) = self.checkpoints.get(shard) {
+            body["ShardIteratorType"] = json!("AFTER_SEQUENCE_NUMBER");
+            body["SequenceNumber"] = json!(seq);
+        }
+        let out = streams_call(&self.endpoint, "GetShardIterator", &body)?;
+        let Some(iterator) = out["ShardIterator"].as_str() else { return Ok(false) };
+        let out = streams_call(
+            &self.endpoint,
+            "GetRecords",
+            &json!({"ShardIterator": iterator, "Limit": self.config.batch_size}),
+        )?;
+        let records = out["Records"].as_array().cloned().unwrap_or_default();
+        let Some(last) = records.last().map(sequence) else { return Ok(false) };
+        let wanted: Vec<&Value> = records.iter().filter(|r| passes_filter(r)).collect();
+        if !wanted.is_empty() {
+            self.deliver(arn, shard, &wanted).await?;
+        }
+        self.checkpoint(shard, &last);
+        Ok(true)
+    }
+
+    /// Delivers one batch until every record is handled, retrying and bisecting as the event
+    /// source mapping does.
+    async fn deliver(&mut self, arn: &str, shard: &str, batch: &[&Value]) -> Result<(), String> {
+        // Parts still to deliver, the next on top, each with its retries so far.
+        let mut parts: Vec<(Vec<&Value>, u32)> = vec![(batch.to_vec(), 0)];
+        while let Some((part, retries)) = parts.pop() {
+            let payload = json!({"Records": part.iter().map(|r| record_json(r, arn)).collect::<Vec<_>>()});
+            match invoke_http(self.config.lambda_port, &self.config.function, &payload) {
+                Ok(response) => {
+                    self.tally.invocations += 1;
+                    if self.config.die_after_invocations == Some(self.tally.invocations) {
+                        eprintln!("poller: dying after invocation {} before its checkpoint", self.tally.invocations);
+                        std::process::exit(9);
+                    }
+                    let failed = response["batchItemFailures"]
+                        .as_array()
+                        .and_then(|f| f.iter().filter_map(|f| f["itemIdentifier"].as_str()).min_by_key(|s| (s.len(), s.to_string())))
+                        .map(str::to_owned);
+                    match failed.and_then(|seq| part.iter().position(|r| sequence(r) == seq)) {
+                        None => {
+                            if let Some(r) = part.last() {
+                                self.checkpoint(shard, &sequence(r));
+                            }
+                        }
+                        Some(at) => {
+                            if at > 0 {
+                                self.checkpoint(shard, &sequence(part[at - 1]));
+                            }
+                            self.retry_or_give_up(&mut parts, part[at..].to_vec(), retries, "a reported failure");
+                        }
+                    }
+                }
+                Err(error) => {
+                    eprintln!("poller: function error on {} records: {error}", part.len());
+                    if part.len() > 1 {
+                        self.tally.bisections += 1;
+                        let half = part.len() / 2;
+                        parts.push((part[half..].to_vec(), retries + 1));
+                        parts.push((part[..half].to_vec(), retries + 1));
+                    } else {
+                        self.retry_or_give_up(&mut parts, part, retries, &error);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn retry_or_give_up<'r>(&mut self, parts: &mut Vec<(Vec<&'r Value>, u32)>, part: Vec<&'r Value>, retries: u32, why: &str) {
+        if retries < self.config.max_retries {
+            parts.push((part, retries + 1));
+            return;
+        }
+        let line = json!({
+            "requestContext": {"condition": "RetryAttemptsExhausted", "why": why},
+            "DDBStreamBatchInfo": {
+                "startSequenceNumber": part.first().map(|r| sequence(r)),
+                "endSequenceNumber": part.last().map(|r| sequence(r)),
+                "batchSize": part.len(),
+            },
+        });
+        use std::io::Write as _;
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.config.failures)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            eprintln!("poller: cannot write the failure destination: {e}");
+        }
+        eprintln!("poller: gave up on {} records after {retries} retries", part.len());
+    }
+
+    fn checkpoint(&mut self, shard: &str, seq: &str) {
+        self.checkpoints.insert(shard.to_owned(), seq.to_owned());
+        let text = serde_json::to_string(&self.checkpoints).unwrap_or_default();
+        let tmp = self.config.state.with_extension("tmp");
+        if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.config.state)).is_err() {
+            eprintln!("poller: cannot write the checkpoint {}", self.config.state.display());
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The maintained rollups against a full read: a randomized workload on DynamoDB Local (new
+//! groups, repeats, out-of-order and redelivered envelopes, the direct and the SQS path, triage
+//! to false positive and back, a retention change, cleanup, TTL deletions, groups outside the
+//! retention window), its stream delivered to the rollup function (`cargo lambda watch`) by the
+//! local event-source-mapping poller, which is killed once mid-run between an invocation and its
+//! checkpoint and restarted. Then count, summary and trend from the rollups equal the read of
+//! every group, for no filter and each covered filter, at two retentions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::{dynamodb_client, dynamodb_endpoint, envelope, failure_at, local_env, unique_name, Watch};
+use scan_failures_aws::dynamo::read::insights;
+use scan_failures_aws::dynamo::table::{self, Ttl};
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::classify::Reason;
+use scan_failures_domain::group::triage::{TriageRequest, TriageState};
+use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
+use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+/// A small deterministic generator (the workload is random, and the same on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+const MESSAGES: [&str; 4] = [
+    "context deadline exceeded",
+    "manifest unknown: manifest unknown",
+    "toomanyrequests: You have reached your pull rate limit",
+    "unauthorized: authentication required",
+];
+const OPERATIONS: [&str; 3] = ["image scan", "image check", "deployment check"];
+const ORIGINS: [&str; 2] = ["roxctl", "api"];
+
+/// The poller process (`localstack stream`), on the rollup function of `watch`.
+fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_localstack"));
+    cmd.arg("stream")
+        .envs(local_env(dynamodb_endpoint()))
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint())
+        .env("TABLE_NAME", store.table())
+        .env("LAMBDA_PORT", watch.port.to_string())
+        .env("STREAM_STATE", dir.join("stream.json"))
+        .env("STREAM_FAILURES", dir.join("failures.jsonl"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new().create(true).append(true).open(dir.join("poller.log")).unwrap(),
+        ));
+    if let Some(n) = die_after {
+        cmd.env("STREAM_DIE_AFTER", n.to_string());
+    }
+    cmd.spawn().unwrap_or_else(|e| panic!("start localstack stream: {e}"))
+}
+
+/// One envelope of the workload: image `i`, reason `r`, `minutes_ago` before now.
+fn event(id: &str, image: u64, reason: u64, op: u64, minutes_ago: i64) -> Value {
+    let at = time_fmt::format(OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago));
+    let mut detail = failure_at(
+        OPERATIONS[op as usize],
+        ORIGINS[(op % 2) as usize],
+        &format!("quay.io/acme/svc{}:{}", image % 9, image % 3),
+        MESSAGES[reason as usize],
+        &at,
+    );
+    detail["cluster"] = json!(format!("cluster-{}", image % 4));
+    let mut e = envelope(id, "com.example.ci", &at, detail);
+    e["region"] = json!(["eu-west-1", "us-east-1"][(image % 2) as usize]);
+    e["account"] = json!(["111111111111", "222222222222", "333333333333"][(image % 3) as usize]);
+    e
+}
+
+fn sqs(bodies: &[Value]) -> ingest::handler::SqsEvent {
+    let records: Vec<Value> =
+        bodies.iter().enumerate().map(|(i, b)| json!({"messageId": format!("m-{i}"), "body": b.to_string()})).collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+/// Three days before now: the clock of a writer whose groups have expired by now.
+fn three_days_ago() -> OffsetDateTime {
+    OffsetDateTime::now_utc() - time::Duration::days(3)
+}
+
+/// The filters the rollups cover, each compared.
+fn covered_filters() -> Vec<Filters> {
+    let triage = |t: &[TriageState]| Filters { triage: t.to_vec(), ..Filters::default() };
+    vec![
+        Filters::default(),
+        triage(&[TriageState::FalsePositive]),
+        triage(&[TriageState::Open, TriageState::Resolved]),
+        triage(&TriageState::ALL),
+        Filters { reason: vec![Reason::Timeout], ..Filters::default() },
+        Filters { reason: vec![Reason::RateLimited, Reason::ImageNotFound], triage: vec![TriageState::FalsePositive], ..Filters::default() },
+    ]
+}
+
+/// The differences between the rollups' answers and the full read's, for every covered filter
+/// at `retention` (empty when they agree).
+async fn differences(store: &Store, retention: RetentionDays) -> Vec<String> {
+    let now = OffsetDateTime::now_utc();
+    let (reader, rollups) = (store.reader(), store.rollups());
+    let mut out = Vec::new();
+    for f in covered_filters() {
+        let (full, _) = reader.count(&f, now, retention).await.unwrap();
+        let (kept, _) = insights::count_maintained(&rollups, &f, now, retention).await.unwrap();
+        if full != kept {
+            out.push(format!("count {f:?}: read {full}, rollups {kept}"));
+        }
+        let req = SummaryRequest { filters: f.clone(), top: 10, detail: false };
+        let (full, _) = insights::summary(&reader, &req, now, retention).await.unwrap();
+        let (kept, _) = insights::summary_maintained(&rollups, &req, now, retention).await.unwrap();
+        if full.clone().maintained_only() != kept {
+            out.push(format!("summary {f:?}:\n read    {:?}\n rollups {kept:?}", full.maintained_only()));
+        }
+        for days in [1, 7, 30] {
+            let req = TrendRequest { filters: f.clone(), days };
+            let (full, _) = insights::trend(&reader, &req, now, retention).await.unwrap();
+            let (kept, _) = insights::trend_maintained(&rollups, &req, now, retention).await.unwrap();
+            if full != kept {
+                out.push(format!("trend {days} {f:?}:\n read    {full:?}\n rollups {kept:?}"));
+            }
+        }
+    }
+    out
+}
+
+/// The largest `redelivered` of the rollup function's "rollup batch" log lines.
+fn most_redelivered(log: &Path) -> u64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["fields"]["redelivered"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_killed_and_restarted() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("rollups"));
+    table::create(&store, Ttl::Enabled).await.unwrap();
+    let dir: PathBuf = std::env::temp_dir().join(unique_name("rollups"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("rollup.log");
+    let watch = Watch::start_logged(&["rollup"], store.table(), &[], None, Some(&log));
+    let four = RetentionDays::new(4).unwrap();
+    let ingest = ingest::handler::Ingest::new(store.clone(), four);
+    let mut rng = Lcg(16);
+
+    // Phase 1, the direct path: new groups and repeats, out of order (times up to 4.5 days back,
+    // some outside the retention), some envelopes delivered twice. The poller dies after its
+    // second invocation, before writing that batch's checkpoint.
+    let mut first = poller(&store, &watch, &dir, Some(2));
+    let mut sent: Vec<Value> = Vec::new();
+    for n in 0..160 {
+        let e = event(&format!("d-{n}"), rng.below(14), rng.below(4), rng.below(3), rng.below(6_500) as i64);
+        ingest.handle(e.clone()).await.unwrap();
+        if rng.below(5) == 0 {
+            ingest.handle(e.clone()).await.unwrap();
+        }
+        sent.push(e);
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the poller did not reach its fault");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status.code(), Some(9), "the poller died of the injected fault, between an invocation and its checkpoint");
+    let mut second = poller(&store, &watch, &dir, None);
+
+    // Phase 2: the SQS path (batches with a copy of an earlier envelope), triage to false
+    // positive and back, a cleanup, groups TTL deletes, a retention change.
+    for batch in 0..8 {
+        let mut bodies: Vec<Value> = (0..10)
+            .map(|k| event(&format!("s-{batch}-{k}"), rng.below(14), rng.below(4), rng.below(3), rng.below(3_000) as i64))
+            .collect();
+        bodies.push(sent[rng.below(sent.len() as u64) as usize].clone());
+        let response = ingest.handle_batch(sqs(&bodies)).await.unwrap();
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    let now = OffsetDateTime::now_utc();
+    let groups = integration_tests::all_groups(&store).await;
+    let admin = store.admin();
+    let caller = "arn:aws:iam::123456789012:user/alice";
+    let fp = TriageRequest { state: TriageState::FalsePositive, note: None };
+    let open = TriageRequest { state: TriageState::Open, note: None };
+    for (i, g) in groups.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let id = g.id.parse().unwrap();
+        admin.triage(&id, &fp, caller, now, four).await.unwrap();
+        if i % 2 == 0 {
+            admin.triage(&id, &open, caller, now, four).await.unwrap();
+        }
+    }
+    let cleaned = Filters { repository: vec!["quay.io/acme/svc4".into()], ..Filters::default() };
+    let deleted = admin.delete_matching(&cleaned, 1000).await.unwrap();
+    assert!(deleted.deleted > 0, "the cleanup deleted groups");
+    let stale = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(1).unwrap()).with_clock(three_days_ago);
+    let mut stale_ids = Vec::new();
+    for n in 0..6 {
+        let at = three_days_ago() - time::Duration::minutes(n);
+        let detail = failure_at("image scan", "roxctl", &format!("quay.io/old/img{n}:1"), MESSAGES[0], &time_fmt::format(at));
+        stale.handle(envelope(&format!("old-{n}"), "com.example.ci", &time_fmt::format(at), detail)).await.unwrap();
+    }
+    for g in integration_tests::all_groups(&store).await.into_iter().filter(|g| g.repository.starts_with("quay.io/old/")) {
+        stale_ids.push(g.id);
+    }
+    assert_eq!(stale_ids.len(), 6);
+    // DynamoDB Local does not run TTL deletions (none within 180 s here): they are made as the
+    // TTL sweeper makes them, a delete of each expired item, conditional on its `expiresAt`
+    // having passed. On the stream that is a REMOVE with the old image, all the rollups see of a
+    // TTL deletion.
+    for id in &stale_ids {
+        store
+            .client()
+            .delete_item()
+            .table_name(store.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("g#{id}")))
+            .condition_expression("expiresAt < :now")
+            .expression_attribute_values(
+                ":now",
+                aws_sdk_dynamodb::types::AttributeValue::N(OffsetDateTime::now_utc().unix_timestamp().to_string()),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the group {id} had expired: {e:?}"));
+    }
+    store.settings().put_retention_setting(RetentionDays::new(2).unwrap(), caller, now).await.unwrap();
+
+    // The rollups catch up with the stream.
+    let started = Instant::now();
+    while !differences(&store, four).await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(120), "after 120 s: {:#?}", differences(&store, four).await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(differences(&store, four).await, Vec::<String>::new());
+    assert_eq!(differences(&store, RetentionDays::new(2).unwrap()).await, Vec::<String>::new());
+
+    // The workload reached every case it claims.
+    let (fps, _) = store
+        .reader()
+        .count(&Filters { triage: vec![TriageState::FalsePositive], ..Filters::default() }, OffsetDateTime::now_utc(), four)
+        .await
+        .unwrap();
+    let (visible, _) = store.reader().count(&Filters::default(), OffsetDateTime::now_utc(), four).await.unwrap();
+    let (at_two, _) =
+        store.reader().count(&Filters::default(), OffsetDateTime::now_utc(), RetentionDays::new(2).unwrap()).await.unwrap();
+    assert!(fps > 0 && visible > 0 && at_two < visible, "false positives {fps}, visible {visible}, at 2 days {at_two}");
+    let redelivered = most_redelivered(&log);
+    assert!(redelivered > 0, "the batch delivered again after the restart was found applied ({redelivered})");
+    assert!(!dir.join("failures.jsonl").exists(), "no batch was given up");
+
+    let _ = second.kill();
+    let _ = second.wait();
+    drop(watch);
+    let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
