@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 VENV="$ROOT/.tools/venv"
-FUNCTIONS=(ingest api maintenance)
+FUNCTIONS=(ingest api maintenance rollup)
 ARCH="${ARCH:-arm64}"
 export AWS_EC2_METADATA_DISABLED=true
 

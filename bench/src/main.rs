@@ -7,6 +7,7 @@
 //! bench ingest-e2e   [--out FILE] [--logs DIR]
 //! bench cold-start   [--out FILE] [--logs DIR] [--variant LABEL=BIN_DIR]
 //! bench query        [--out FILE] [--logs DIR] [--sizes 1000,10000,100000]
+//! bench rollups      [--out FILE] [--sizes 1000,10000,100000]
 //! bench metrics-cost [--out FILE] [--logs DIR]
 //! bench process-cpu  [--out FILE] [--logs DIR]
 //! bench startup-probe            (one replay of the functions' start-up, for cold-start)
@@ -25,13 +26,14 @@ mod process_cpu;
 mod proxy;
 mod query;
 mod report;
+mod rollups;
 mod runtime_api;
 
 use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
+        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|rollups|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
          [--sizes N,N,..] [--variant LABEL=BIN_DIR]"
     );
     std::process::exit(2)
@@ -64,6 +66,7 @@ fn main() {
         "ingest-e2e" => ingest::e2e(&out, &logs),
         "cold-start" => cold_start::run(&out, &logs, variant),
         "query" => query::run(&out, &logs, &sizes),
+        "rollups" => rollups::run(&out, &sizes),
         "metrics-cost" => metrics_cost::run(&out, &logs),
         "process-cpu" => process_cpu::run(&out, &logs),
         "startup-probe" => cold_start::probe(),

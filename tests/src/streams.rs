@@ -124,10 +124,8 @@ pub struct Poller {
 
 impl Poller {
     pub fn new(config: PollerConfig, endpoint: &str) -> Self {
-        let checkpoints = std::fs::read_to_string(&config.state)
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
+        let checkpoints =
+            std::fs::read_to_string(&config.state).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
         Self {
             config,
             dynamodb: crate::stack::dynamodb_client(endpoint),
@@ -235,7 +233,11 @@ impl Poller {
                     }
                     let failed = response["batchItemFailures"]
                         .as_array()
-                        .and_then(|f| f.iter().filter_map(|f| f["itemIdentifier"].as_str()).min_by_key(|s| (s.len(), s.to_string())))
+                        .and_then(|f| {
+                            f.iter()
+                                .filter_map(|f| f["itemIdentifier"].as_str())
+                                .min_by_key(|s| (s.len(), s.to_string()))
+                        })
                         .map(str::to_owned);
                     match failed.and_then(|seq| part.iter().position(|r| sequence(r) == seq)) {
                         None => {
@@ -267,7 +269,13 @@ impl Poller {
         Ok(())
     }
 
-    fn retry_or_give_up<'r>(&mut self, parts: &mut Vec<(Vec<&'r Value>, u32)>, part: Vec<&'r Value>, retries: u32, why: &str) {
+    fn retry_or_give_up<'r>(
+        &mut self,
+        parts: &mut Vec<(Vec<&'r Value>, u32)>,
+        part: Vec<&'r Value>,
+        retries: u32,
+        why: &str,
+    ) {
         if retries < self.config.max_retries {
             parts.push((part, retries + 1));
             return;

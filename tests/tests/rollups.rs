@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::{dynamodb_client, dynamodb_endpoint, envelope, failure_at, local_env, unique_name, Watch};
+use integration_tests::{
+    api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, fresh_store,
+    local_env, respond, seed_groups, synthetic_group, unique_name, Watch,
+};
 use scan_failures_aws::dynamo::read::insights;
 use scan_failures_aws::dynamo::table::{self, Ttl};
 use scan_failures_aws::dynamo::Store;
@@ -99,7 +102,11 @@ fn covered_filters() -> Vec<Filters> {
         triage(&[TriageState::Open, TriageState::Resolved]),
         triage(&TriageState::ALL),
         Filters { reason: vec![Reason::Timeout], ..Filters::default() },
-        Filters { reason: vec![Reason::RateLimited, Reason::ImageNotFound], triage: vec![TriageState::FalsePositive], ..Filters::default() },
+        Filters {
+            reason: vec![Reason::RateLimited, Reason::ImageNotFound],
+            triage: vec![TriageState::FalsePositive],
+            ..Filters::default()
+        },
     ]
 }
 
@@ -154,6 +161,7 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     let watch = Watch::start_logged(&["rollup"], store.table(), &[], None, Some(&log));
     let four = RetentionDays::new(4).unwrap();
     let ingest = ingest::handler::Ingest::new(store.clone(), four);
+    let started_at = OffsetDateTime::now_utc();
     let mut rng = Lcg(16);
 
     // Phase 1, the direct path: new groups and repeats, out of order (times up to 4.5 days back,
@@ -177,14 +185,20 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
         assert!(started.elapsed() < Duration::from_secs(120), "the poller did not reach its fault");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(status.code(), Some(9), "the poller died of the injected fault, between an invocation and its checkpoint");
+    assert_eq!(
+        status.code(),
+        Some(9),
+        "the poller died of the injected fault, between an invocation and its checkpoint"
+    );
     let mut second = poller(&store, &watch, &dir, None);
 
     // Phase 2: the SQS path (batches with a copy of an earlier envelope), triage to false
     // positive and back, a cleanup, groups TTL deletes, a retention change.
     for batch in 0..8 {
         let mut bodies: Vec<Value> = (0..10)
-            .map(|k| event(&format!("s-{batch}-{k}"), rng.below(14), rng.below(4), rng.below(3), rng.below(3_000) as i64))
+            .map(|k| {
+                event(&format!("s-{batch}-{k}"), rng.below(14), rng.below(4), rng.below(3), rng.below(3_000) as i64)
+            })
             .collect();
         bodies.push(sent[rng.below(sent.len() as u64) as usize].clone());
         let response = ingest.handle_batch(sqs(&bodies)).await.unwrap();
@@ -210,10 +224,13 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     let mut stale_ids = Vec::new();
     for n in 0..6 {
         let at = three_days_ago() - time::Duration::minutes(n);
-        let detail = failure_at("image scan", "roxctl", &format!("quay.io/old/img{n}:1"), MESSAGES[0], &time_fmt::format(at));
+        let detail =
+            failure_at("image scan", "roxctl", &format!("quay.io/old/img{n}:1"), MESSAGES[0], &time_fmt::format(at));
         stale.handle(envelope(&format!("old-{n}"), "com.example.ci", &time_fmt::format(at), detail)).await.unwrap();
     }
-    for g in integration_tests::all_groups(&store).await.into_iter().filter(|g| g.repository.starts_with("quay.io/old/")) {
+    for g in
+        integration_tests::all_groups(&store).await.into_iter().filter(|g| g.repository.starts_with("quay.io/old/"))
+    {
         stale_ids.push(g.id);
     }
     assert_eq!(stale_ids.len(), 6);
@@ -250,13 +267,28 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     // The workload reached every case it claims.
     let (fps, _) = store
         .reader()
-        .count(&Filters { triage: vec![TriageState::FalsePositive], ..Filters::default() }, OffsetDateTime::now_utc(), four)
+        .count(
+            &Filters { triage: vec![TriageState::FalsePositive], ..Filters::default() },
+            OffsetDateTime::now_utc(),
+            four,
+        )
         .await
         .unwrap();
     let (visible, _) = store.reader().count(&Filters::default(), OffsetDateTime::now_utc(), four).await.unwrap();
-    let (at_two, _) =
-        store.reader().count(&Filters::default(), OffsetDateTime::now_utc(), RetentionDays::new(2).unwrap()).await.unwrap();
+    let (at_two, _) = store
+        .reader()
+        .count(&Filters::default(), OffsetDateTime::now_utc(), RetentionDays::new(2).unwrap())
+        .await
+        .unwrap();
     assert!(fps > 0 && visible > 0 && at_two < visible, "false positives {fps}, visible {visible}, at 2 days {at_two}");
+    // The function recorded since when it keeps the rollups: the test's first change, so the api
+    // would still read the groups (the window starts 4 days before any rollup).
+    let since = store.rollups().since().await.unwrap().expect("recorded by the first batch");
+    assert!(
+        since <= started_at && since > started_at - time::Duration::minutes(5),
+        "since {since}, started {started_at}"
+    );
+    assert!(!scan_failures_domain::rollup::ready(Some(since), OffsetDateTime::now_utc() - four.duration()));
     let redelivered = most_redelivered(&log);
     assert!(redelivered > 0, "the batch delivered again after the restart was found applied ({redelivered})");
     assert!(!dir.join("failures.jsonl").exists(), "no batch was given up");
@@ -265,4 +297,45 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     let _ = second.wait();
     drop(watch);
     let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
+
+/// The api answers a covered count, summary and trend from the rollups only with
+/// `API_READ_ROLLUPS=true` and once the rollups have been kept since before the retention window
+/// (`rollup::ready`); otherwise it reads the groups. Told apart on a table whose five groups were
+/// seeded without rollups: the rollups count none.
+#[tokio::test]
+async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<_> =
+        (0..5).map(|n| synthetic_group(n, &format!("quay.io/a/s{n}:1"), Reason::Timeout, now, 10 + n as i64)).collect();
+    seed_groups(&store, &groups).await;
+    let caller = "arn:aws:iam::123456789012:user/alice";
+    let on = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true")]);
+    let off = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", caller)]);
+    let get = |api, path: &'static str, query: &'static str| async move {
+        let (status, body) = Box::pin(respond(api, api_request(path, query, Some(caller), false))).await;
+        assert_eq!(status, 200, "{path}?{query}: {body}");
+        body
+    };
+    let count = "/v1/count/administration/events";
+    let summary = "/v1/administration/events/summary";
+    let trend = "/v1/administration/events/trend";
+
+    // The rollup function has not started: the groups are read.
+    assert_eq!(get(&on, count, "").await["count"], 5);
+    // Kept since a day before the retention window (4 days): the rollups answer.
+    store.rollups().mark_since(now - time::Duration::days(5)).await.unwrap();
+    assert_eq!(get(&on, count, "").await["count"], 0);
+    let s = get(&on, summary, "").await;
+    assert_eq!((&s["totals"]["groups"], &s["omitted"]), (&json!(0), &json!(["byCluster", "topImages", "accounts"])));
+    assert_eq!(get(&on, trend, "days=1").await["totals"]["newGroups"], 0);
+    // A filter the rollups do not cover, summary.detail, or the switch off: the groups are read.
+    assert_eq!(get(&on, count, "filter.account=123456789012").await["count"], 3);
+    let detail = get(&on, summary, "summary.detail=true").await;
+    assert_eq!((&detail["totals"]["groups"], detail.get("omitted")), (&json!(5), None));
+    assert_eq!(get(&on, count, "filter.reason=TIMEOUT").await["count"], 0, "filter.reason is covered");
+    assert_eq!(get(&off, count, "").await["count"], 5);
+    assert_eq!(get(&off, summary, "").await["totals"]["groups"], 5);
+    drop_table(&store).await;
 }

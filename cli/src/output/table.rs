@@ -101,7 +101,9 @@ pub fn summary(s: &Value) -> String {
     }
     let images = s.get("topImages").and_then(Value::as_array).cloned().unwrap_or_default();
     if s.get("omitted").and_then(Value::as_array).is_some_and(|o| !o.is_empty()) {
-        out.push_str("\ntop images, clusters and the account drill-down are not kept by the rollups: --detail reads them\n");
+        out.push_str(
+            "\ntop images, clusters and the account drill-down are not kept by the rollups: --detail reads them\n",
+        );
     }
     if !images.is_empty() {
         out.push_str(&format!("\n{:<69} {:>7} {:>9}\n", "TOP IMAGES", "EVENTS", "FAILURES"));

@@ -240,7 +240,8 @@ impl Api {
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (count, stats) = if self.read_rollups && rollup::covers(&filters) {
+                let after = insights::maintained_after(None, now, retention);
+                let (count, stats) = if rollup::covers(&filters) && self.rollups_ready(after).await? {
                     insights::count_maintained(&self.store.rollups(), &filters, now, retention)
                         .await
                         .map_err(|e| internal(&e))?
@@ -254,13 +255,15 @@ impl Api {
             Action::Summary => {
                 let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let (summary, stats) = if self.read_rollups && !request.detail && rollup::covers(&request.filters) {
-                    insights::summary_maintained(&self.store.rollups(), &request, now, retention)
-                        .await
-                        .map_err(|e| internal(&e))?
-                } else {
-                    insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
-                };
+                let after = insights::maintained_after(None, now, retention);
+                let (summary, stats) =
+                    if !request.detail && rollup::covers(&request.filters) && self.rollups_ready(after).await? {
+                        insights::summary_maintained(&self.store.rollups(), &request, now, retention)
+                            .await
+                            .map_err(|e| internal(&e))?
+                    } else {
+                        insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
+                    };
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, summary.totals.groups);
                 Ok(json!(summary))
@@ -269,7 +272,8 @@ impl Api {
                 let request = params::parse_trend(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let windowless = Filters { from: None, until: None, ..request.filters.clone() };
-                let (trend, stats) = if self.read_rollups && rollup::covers(&windowless) {
+                let after = insights::trend_after(&request, now, retention);
+                let (trend, stats) = if rollup::covers(&windowless) && self.rollups_ready(after).await? {
                     insights::trend_maintained(&self.store.rollups(), &request, now, retention)
                         .await
                         .map_err(|e| internal(&e))?
@@ -324,6 +328,16 @@ impl Api {
                 self.config_body().await
             }
         }
+    }
+
+    /// Whether the rollups answer for the groups whose last occurrence is after `after`: read
+    /// (`API_READ_ROLLUPS`) and kept since long enough (`rollup::ready`).
+    async fn rollups_ready(&self, after: OffsetDateTime) -> Result<bool, Problem> {
+        if !self.read_rollups {
+            return Ok(false);
+        }
+        let since = self.store.rollups().since().await.map_err(|e| internal(&e))?;
+        Ok(rollup::ready(since, after))
     }
 
     /// The store's reader, its counts, summaries and trends bounded by `API_MAX_ITEMS_READ`.

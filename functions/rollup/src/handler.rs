@@ -7,6 +7,7 @@
 //! without the filter correct.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -28,12 +29,8 @@ pub enum RollupFailure {
 pub struct Rollup {
     store: Store,
     clock: fn() -> OffsetDateTime,
-}
-
-/// A record decoded: its change of a group, or nothing to do.
-enum Decoded {
-    Change(Change),
-    Skip,
+    /// Whether this process has seen the time the rollups are kept since recorded.
+    since_recorded: AtomicBool,
 }
 
 /// An image of the stream as the SDK's item; `None` when the record has none.
@@ -48,24 +45,25 @@ fn group(item: Option<HashMap<String, AttributeValue>>) -> Result<Option<(GroupR
     GroupRecord::from_item(item).map(|g| Some((g, state))).map_err(|e| e.to_string())
 }
 
-/// The change a record reports, or why it cannot be read.
-fn decode(record: &EventRecord) -> Result<Decoded, String> {
+/// The change of a group a record reports (`None`: another item, nothing to do), or why it
+/// cannot be read.
+fn decode(record: &EventRecord) -> Result<Option<Change>, String> {
     let keys: HashMap<String, AttributeValue> = record.change.keys.clone().into();
     let is_group = keys.get(PARTITION_KEY).and_then(|k| k.as_s().ok()).is_some_and(|k| k.starts_with(GROUP_KEY_PREFIX));
     if !is_group {
-        return Ok(Decoded::Skip);
+        return Ok(None);
     }
     let old = group(image(&record.change.old_image))?;
     let new = group(image(&record.change.new_image))?;
     if old.is_none() && new.is_none() {
         return Err(format!("{} record without an image: the stream must send NEW_AND_OLD_IMAGES", record.event_name));
     }
-    Ok(Decoded::Change(Change { id: record.event_id.clone(), old, new }))
+    Ok(Some(Change { id: record.event_id.clone(), old, new }))
 }
 
 impl Rollup {
     pub fn new(store: Store) -> Self {
-        Self { store, clock: OffsetDateTime::now_utc }
+        Self { store, clock: OffsetDateTime::now_utc, since_recorded: AtomicBool::new(false) }
     }
 
     /// Applies `event`'s records up to the first that cannot be decoded or applied, which it
@@ -77,11 +75,11 @@ impl Rollup {
         let mut failed_at = None;
         for (i, record) in event.records.iter().enumerate() {
             match decode(record) {
-                Ok(Decoded::Change(c)) => {
+                Ok(Some(c)) => {
                     changes.push(c);
                     positions.push(i);
                 }
-                Ok(Decoded::Skip) => {}
+                Ok(None) => {}
                 Err(error) => {
                     tracing::error!(record = %record.event_id, %error, "stream record cannot be read");
                     failed_at = Some(i);
@@ -89,7 +87,27 @@ impl Rollup {
                 }
             }
         }
-        let result = self.store.rollups().apply(&changes, (self.clock)()).await;
+        let now = (self.clock)();
+        if !self.since_recorded.load(Ordering::Relaxed) {
+            // The first change this batch carries: no group written later is missing from the
+            // rollups (a record without a time counts as now, the later and safer).
+            let first = event
+                .records
+                .iter()
+                .map(|r| r.change.approximate_creation_date_time.timestamp())
+                .filter(|t| *t > 0)
+                .min()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                .unwrap_or(now);
+            match self.store.rollups().mark_since(first.min(now)).await {
+                Ok(()) => self.since_recorded.store(true, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::error!(error = %e, "the time the rollups are kept since could not be recorded");
+                    return self.fail_from(&event, 0);
+                }
+            }
+        }
+        let result = self.store.rollups().apply(&changes, now).await;
         let (done, failed_at) = match result {
             Ok(done) => (done, failed_at),
             Err(e) => {
@@ -106,16 +124,23 @@ impl Rollup {
             wcu = done.write_capacity_units,
             "rollup batch"
         );
-        let mut response = DynamoDbEventResponse::default();
-        if let Some(i) = failed_at {
-            let record = &event.records[i];
-            let Some(seq) = record.change.sequence_number.clone() else {
-                return Err(RollupFailure::NoSequenceNumber { record: record.event_id.clone() });
-            };
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(seq);
-            response.batch_item_failures.push(failure);
+        match failed_at {
+            Some(i) => self.fail_from(&event, i),
+            None => Ok(DynamoDbEventResponse::default()),
         }
+    }
+
+    /// The answer that has the event source mapping retry from record `i` (checkpointing the
+    /// records before it); the whole batch fails when that record has no sequence number.
+    fn fail_from(&self, event: &Event, i: usize) -> Result<DynamoDbEventResponse, RollupFailure> {
+        let mut response = DynamoDbEventResponse::default();
+        let Some(record) = event.records.get(i) else { return Ok(response) };
+        let Some(seq) = record.change.sequence_number.clone() else {
+            return Err(RollupFailure::NoSequenceNumber { record: record.event_id.clone() });
+        };
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(seq);
+        response.batch_item_failures.push(failure);
         Ok(response)
     }
 }

@@ -360,7 +360,6 @@ impl SummaryBuilder {
     }
 }
 
-
 /// Occurrences and groups first seen, of one day (or of the whole window).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -669,20 +668,30 @@ mod tests {
         let mut groups = Vec::new();
         for n in 0..40usize {
             let reason = ["TIMEOUT", "IMAGE_NOT_FOUND", "RATE_LIMITED"][n % 3];
-            let mut g = group(n, ["111111111111", "222222222222"][n % 2], &format!("quay.io/a/s{}:1", n % 7), reason, 1 + n as u64 % 5);
+            let mut g = group(
+                n,
+                ["111111111111", "222222222222"][n % 2],
+                &format!("quay.io/a/s{}:1", n % 7),
+                reason,
+                1 + n as u64 % 5,
+            );
             g.region = ["eu-west-1", "us-east-1", "ap-south-1"][n % 3].into();
             g.level = ["ERROR", "WARNING"][n % 2].into();
             g.created_at = format!("2026-11-{:02}T10:00:00.000Z", 18 + n % 8);
             g.origin_counts = HashMap::from([("roxctl".into(), n as u64 % 2), ("api".into(), 1)]);
-            let mut s = GroupState::default();
-            s.daily = (0..(n % 4) as i64)
-                .map(|b| (day_key(now - time::Duration::days(b + (n % 3) as i64)), 1 + b as u64))
-                .collect();
+            let s = GroupState {
+                daily: (0..(n % 4) as i64)
+                    .map(|b| (day_key(now - time::Duration::days(b + (n % 3) as i64)), 1 + b as u64))
+                    .collect(),
+                ..GroupState::default()
+            };
             groups.push((g, s));
         }
         let (mut by_group, mut by_rollup) = (SummaryBuilder::default(), SummaryBuilder::default());
-        let (mut trend_group, mut trend_rollup) =
-            (TrendBuilder::new(7, now, RetentionDays::new(4).unwrap()), TrendBuilder::new(7, now, RetentionDays::new(4).unwrap()));
+        let (mut trend_group, mut trend_rollup) = (
+            TrendBuilder::new(7, now, RetentionDays::new(4).unwrap()),
+            TrendBuilder::new(7, now, RetentionDays::new(4).unwrap()),
+        );
         let mut fold = Fold::default();
         for (g, s) in &groups {
             by_group.add(g);

@@ -30,21 +30,30 @@ use crate::group::{GroupRecord, GroupState};
 use crate::query::{triage_selected, Filters};
 use crate::time_fmt;
 
-/// The width of a rollup's bucket of `lastOccurredAt`.
+/// The width of a rollup's bucket of `lastOccurredAt`. Each divides the next, so a range of
+/// time is covered by whole buckets of the coarsest grain that fits, and at most 9, 5, 5 and 3
+/// buckets of the finer ones towards its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Grain {
     Minute,
+    TenMinutes,
     Hour,
+    SixHours,
     Day,
 }
 
+/// How many grains there are.
+pub const GRAINS: usize = 5;
+
 impl Grain {
-    pub const ALL: [Grain; 3] = [Self::Minute, Self::Hour, Self::Day];
+    pub const ALL: [Grain; GRAINS] = [Self::Minute, Self::TenMinutes, Self::Hour, Self::SixHours, Self::Day];
 
     pub fn seconds(self) -> i64 {
         match self {
             Self::Minute => 60,
+            Self::TenMinutes => 600,
             Self::Hour => 3_600,
+            Self::SixHours => 21_600,
             Self::Day => 86_400,
         }
     }
@@ -53,7 +62,9 @@ impl Grain {
     pub fn code(self) -> &'static str {
         match self {
             Self::Minute => "m",
+            Self::TenMinutes => "10m",
             Self::Hour => "h",
+            Self::SixHours => "6h",
             Self::Day => "d",
         }
     }
@@ -207,7 +218,7 @@ pub enum RollupError {
 }
 
 /// The rollups a group belongs to, one per grain.
-pub fn keys(g: &GroupRecord, s: &GroupState) -> Result<[RollupKey; 3], RollupError> {
+pub fn keys(g: &GroupRecord, s: &GroupState) -> Result<[RollupKey; GRAINS], RollupError> {
     let last = time_fmt::parse(&g.last_occurred_at)
         .ok_or_else(|| RollupError::LastOccurredAt { id: g.id.clone(), value: g.last_occurred_at.clone() })?
         .unix_timestamp();
@@ -266,7 +277,8 @@ pub struct Range {
 pub struct ReadPlan {
     pub after: OffsetDateTime,
     pub edge_until: OffsetDateTime,
-    pub ranges: [Range; 3],
+    /// One per grain, finest first.
+    pub ranges: [Range; GRAINS],
 }
 
 impl ReadPlan {
@@ -279,18 +291,34 @@ impl ReadPlan {
 /// The plan for the groups whose last occurrence is after `after`.
 pub fn read_plan(after: OffsetDateTime) -> ReadPlan {
     let minute = Grain::Minute.floor(after.unix_timestamp()) + Grain::Minute.seconds();
-    let hour = Grain::Hour.ceil(minute);
-    let day = Grain::Day.ceil(hour);
     let edge_until = OffsetDateTime::from_unix_timestamp(minute).unwrap_or(after);
-    ReadPlan {
-        after,
-        edge_until,
-        ranges: [
-            Range { grain: Grain::Minute, from: minute, until: Some(hour) },
-            Range { grain: Grain::Hour, from: hour, until: Some(day) },
-            Range { grain: Grain::Day, from: day, until: None },
-        ],
-    }
+    let mut from = minute;
+    let ranges = std::array::from_fn(|i| {
+        let grain = Grain::ALL[i];
+        let until = Grain::ALL.get(i + 1).map(|coarser| coarser.ceil(from));
+        let range = Range { grain, from, until };
+        from = until.unwrap_or(from);
+        range
+    });
+    ReadPlan { after, edge_until, ranges }
+}
+
+/// How much later than the first change the rollups were kept for the last occurrence of a group
+/// written before that change can be: occurrences up to 5 minutes ahead of the writer's clock are
+/// accepted, and a minute of margin.
+pub const SINCE_SLACK: time::Duration = time::Duration::minutes(6);
+
+/// Whether the rollups hold exactly the groups whose last occurrence is after `after`, when they
+/// have been kept since `since` (the time of the first change of the table's stream they folded;
+/// `None`: not yet started).
+///
+/// Groups written before the stream started were never added: their rollups lack them, and a
+/// later change of one subtracts an image that was never added. Both errors sit in the buckets
+/// of last occurrences written before the stream started, at most [`SINCE_SLACK`] after
+/// `since`; a read after that time never reads those buckets. So on a new stack, and after the
+/// upgrade that adds the rollups, the groups are read instead for one retention period.
+pub fn ready(since: Option<OffsetDateTime>, after: OffsetDateTime) -> bool {
+    since.is_some_and(|s| after > s + SINCE_SLACK)
 }
 
 /// Whether the rollups answer a question asked with `f`: they keep each triage state and reason
@@ -318,9 +346,21 @@ pub fn covers(f: &Filters) -> bool {
     } = f;
     from.is_none()
         && until.is_none()
-        && [domain, resource_type, event_type, level, resource_name, resource_id, repository, cluster, account, region, search]
-            .iter()
-            .all(|v| v.is_empty())
+        && [
+            domain,
+            resource_type,
+            event_type,
+            level,
+            resource_name,
+            resource_id,
+            repository,
+            cluster,
+            account,
+            region,
+            search,
+        ]
+        .iter()
+        .all(|v| v.is_empty())
         && operation.is_empty()
         && origin.is_empty()
 }
@@ -395,11 +435,13 @@ mod tests {
 
     #[test]
     fn every_counter_name_parses_back_and_other_attributes_do_not() {
-        for (name, _) in contribution(&group("g", "2026-12-01T10:00:00.000Z", "TIMEOUT", 2).0, &GroupState::default())
-        {
+        for (name, _) in contribution(&group("g", "2026-12-01T10:00:00.000Z", "TIMEOUT", 2).0, &GroupState::default()) {
             assert_eq!(Counter::parse(&name).map(|c| c.name()), Some(name.clone()));
         }
-        assert_eq!(Counter::parse("a#us-east-1#x#o"), Some(Counter::Account("us-east-1#x".into(), Measure::Occurrences)));
+        assert_eq!(
+            Counter::parse("a#us-east-1#x#o"),
+            Some(Counter::Account("us-east-1#x".into(), Measure::Occurrences))
+        );
         for other in ["pk", "gsiAll", "timeSk", "expiresAt", "x#y#g", "l#ERROR", "l#ERROR#z"] {
             assert_eq!(Counter::parse(other), None, "{other}");
         }
@@ -438,7 +480,7 @@ mod tests {
                 ("s#roxctl#o", 1)
             ]
         );
-        assert_eq!(fold.deltas.len(), 4, "two minutes, one hour, one day");
+        assert_eq!(fold.deltas.len(), 6, "two minutes, one ten minutes, hour, six hours and day");
     }
 
     #[test]
@@ -448,7 +490,7 @@ mod tests {
         fp.triage.state = TriageState::FalsePositive;
         let mut fold = Fold::default();
         fold.change(Some((&g, &s)), Some((&g, &fp))).unwrap();
-        assert_eq!(fold.deltas.len(), 6);
+        assert_eq!(fold.deltas.len(), 10);
         assert!(fold.deltas.iter().all(|(k, d)| d["g"] == if k.triage == TriageState::Open { -1 } else { 1 }));
         fold.change(Some((&g, &fp)), Some((&g, &s))).unwrap();
         assert_eq!(fold, Fold::default());
@@ -483,6 +525,15 @@ mod tests {
     }
 
     #[test]
+    fn the_rollups_answer_only_for_a_window_starting_after_they_began_plus_the_slack() {
+        let since = datetime!(2026-12-01 10:00 UTC);
+        assert!(!ready(None, datetime!(2026-12-09 00:00 UTC)));
+        assert!(!ready(Some(since), datetime!(2026-11-27 10:00 UTC)));
+        assert!(!ready(Some(since), datetime!(2026-12-01 10:06 UTC)));
+        assert!(ready(Some(since), datetime!(2026-12-01 10:06:00.001 UTC)));
+    }
+
+    #[test]
     fn a_group_without_a_timestamp_is_an_error_naming_it() {
         let (g, s) = group("g9", "yesterday", "TIMEOUT", 1);
         assert_eq!(
@@ -492,33 +543,30 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_covers_after_t_with_an_edge_under_a_minute_then_minutes_hours_and_days() {
+    fn the_plan_covers_after_t_with_an_edge_under_a_minute_then_each_grain_up_to_the_next() {
         let p = read_plan(datetime!(2026-12-01 10:17:42.250 UTC));
         let s = |t: OffsetDateTime| t.unix_timestamp();
         assert_eq!(p.edge_until, datetime!(2026-12-01 10:18 UTC));
         assert!(p.has_edge());
+        let range = |grain, from, until: Option<OffsetDateTime>| Range { grain, from: s(from), until: until.map(s) };
         assert_eq!(
             p.ranges,
             [
-                Range {
-                    grain: Grain::Minute,
-                    from: s(datetime!(2026-12-01 10:18 UTC)),
-                    until: Some(s(datetime!(2026-12-01 11:00 UTC)))
-                },
-                Range {
-                    grain: Grain::Hour,
-                    from: s(datetime!(2026-12-01 11:00 UTC)),
-                    until: Some(s(datetime!(2026-12-02 00:00 UTC)))
-                },
-                Range { grain: Grain::Day, from: s(datetime!(2026-12-02 00:00 UTC)), until: None },
+                range(Grain::Minute, datetime!(2026-12-01 10:18 UTC), Some(datetime!(2026-12-01 10:20 UTC))),
+                range(Grain::TenMinutes, datetime!(2026-12-01 10:20 UTC), Some(datetime!(2026-12-01 11:00 UTC))),
+                range(Grain::Hour, datetime!(2026-12-01 11:00 UTC), Some(datetime!(2026-12-01 12:00 UTC))),
+                range(Grain::SixHours, datetime!(2026-12-01 12:00 UTC), Some(datetime!(2026-12-02 00:00 UTC))),
+                range(Grain::Day, datetime!(2026-12-02 00:00 UTC), None),
             ]
         );
-        // After the last millisecond before midnight: no edge, no minutes, no hours.
+        // After the last millisecond before midnight: no edge, only days.
         let p = read_plan(datetime!(2026-12-01 23:59:59.999 UTC));
         assert!(!p.has_edge());
         let midnight = s(datetime!(2026-12-02 00:00 UTC));
-        assert_eq!(p.ranges[0], Range { grain: Grain::Minute, from: midnight, until: Some(midnight) });
-        assert_eq!(p.ranges[1], Range { grain: Grain::Hour, from: midnight, until: Some(midnight) });
+        for r in &p.ranges[..4] {
+            assert_eq!((r.from, r.until), (midnight, Some(midnight)), "{r:?}");
+        }
+        assert_eq!(p.ranges[4], Range { grain: Grain::Day, from: midnight, until: None });
         // Exactly on a minute: a group at that instant is not after it, so the minute is edge.
         let p = read_plan(datetime!(2026-12-01 10:00 UTC));
         assert_eq!(p.edge_until, datetime!(2026-12-01 10:01 UTC));

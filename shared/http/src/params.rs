@@ -177,12 +177,11 @@ pub fn parse_count(pairs: &[(String, String)]) -> Result<Filters, ParamError> {
 
 /// The summary endpoint takes the filters and `summary.top` (default [`DEFAULT_TOP`]).
 pub fn parse_summary(pairs: &[(String, String)]) -> Result<SummaryRequest, ParamError> {
-    parse(pairs, SUMMARY_PARAMS)
-        .map(|p| SummaryRequest {
-            filters: p.request.filters,
-            top: p.top.unwrap_or(DEFAULT_TOP),
-            detail: p.detail.unwrap_or(false),
-        })
+    parse(pairs, SUMMARY_PARAMS).map(|p| SummaryRequest {
+        filters: p.request.filters,
+        top: p.top.unwrap_or(DEFAULT_TOP),
+        detail: p.detail.unwrap_or(false),
+    })
 }
 
 /// The trend endpoint takes the filters but the time window, and `days` (default

@@ -29,7 +29,10 @@ pub async fn create(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
         .table_name(store.table())
         .billing_mode(BillingMode::PayPerRequest)
         .stream_specification(
-            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewAndOldImages).build()?,
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
         )
         .key_schema(key(PARTITION_KEY, KeyType::Hash)?);
     for (name, _) in schema::key_attributes() {

@@ -43,6 +43,19 @@ pub async fn trend(
     Ok((builder.finish(), stats))
 }
 
+/// The rollups' answers cover the groups whose last occurrence is after this time: the
+/// retention's cut-off, or for a trend the start of its window if later (see `rollup::ready`).
+pub fn maintained_after(from: Option<OffsetDateTime>, now: OffsetDateTime, retention: RetentionDays) -> OffsetDateTime {
+    let cut = now - retention.duration();
+    // Last occurrences are stored to the millisecond: "at or after from" is "after from − 1 ms".
+    from.map_or(cut, |f| cut.max(f - time::Duration::milliseconds(1)))
+}
+
+/// [`maintained_after`] of a trend: its window's start, or the cut-off if later.
+pub fn trend_after(req: &TrendRequest, now: OffsetDateTime, retention: RetentionDays) -> OffsetDateTime {
+    maintained_after(Some(TrendBuilder::new(req.days, now, retention).window_start(now)), now, retention)
+}
+
 /// The rollups and edge groups of every group in retention (and, for a trend, whose last
 /// occurrence is at or after `from`) that match `filters`' triage and reason filters.
 async fn maintained(
@@ -52,15 +65,15 @@ async fn maintained(
     now: OffsetDateTime,
     retention: RetentionDays,
 ) -> Result<(Vec<(RollupKey, Counters)>, Vec<(GroupRecord, GroupState)>, ReadStats), StoreError> {
-    let cut = now - retention.duration();
-    // Last occurrences are stored to the millisecond: "at or after from" is "after from − 1 ms".
-    let after = from.map_or(cut, |f| cut.max(f - time::Duration::milliseconds(1)));
+    let after = maintained_after(from, now, retention);
     let read = rollups.read(&read_plan(after)).await?;
     let selected = read.rollups.into_iter().filter(|(k, _)| rollup::selected(filters, k)).collect();
     let edge = read
         .edge
         .into_iter()
-        .filter(|(g, s)| is_visible(g, now, retention) && matches(filters, g) && triage_selected(filters, s.triage.state))
+        .filter(|(g, s)| {
+            is_visible(g, now, retention) && matches(filters, g) && triage_selected(filters, s.triage.state)
+        })
         .collect();
     Ok((selected, edge, read.stats))
 }

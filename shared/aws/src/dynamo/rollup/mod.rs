@@ -37,6 +37,10 @@ pub mod actions {
     pub const WRITE: &[&str] = &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem"];
 }
 
+/// The item that records since when the rollups are kept (see `rollup::ready`).
+pub const SINCE_KEY: &str = "config#rollups";
+const SINCE_ATTRIBUTE: &str = "since";
+
 /// The item key of a stream record's marker.
 pub fn marker_key(record_id: &str) -> String {
     format!("x#{record_id}")
@@ -88,6 +92,44 @@ impl<'a> Rollups<'a> {
         Self { store }
     }
 
+    /// Since when the rollups are kept: the time of the first change they folded (`None`
+    /// before the rollup function's first batch).
+    pub async fn since(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let item = self.store.get_consistent(SINCE_KEY).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get(SINCE_ATTRIBUTE))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| scan_failures_domain::time_fmt::parse(s)))
+    }
+
+    /// Records `t` as the time the rollups are kept since, unless a time is already recorded
+    /// (the first batch's wins).
+    pub async fn mark_since(&self, t: OffsetDateTime) -> Result<(), StoreError> {
+        let result = self
+            .store
+            .client()
+            .put_item()
+            .table_name(self.store.table())
+            .item(PARTITION_KEY, AttributeValue::S(SINCE_KEY.to_owned()))
+            .item(SINCE_ATTRIBUTE, AttributeValue::S(scan_failures_domain::time_fmt::format(t)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(dynamo("PutItem")(e)),
+        }
+    }
+
     /// Applies `changes`, in order, each exactly once whatever was delivered before. On failure
     /// the changes before [`BatchError::first_unapplied`] are applied and the others not, so
     /// the caller reports that record as the batch's first failure.
@@ -100,15 +142,22 @@ impl<'a> Rollups<'a> {
         })?;
         for chunk in cut {
             let part: Vec<&Change> = changes[chunk.changes.clone()].iter().collect();
-            self.apply_chunk(part, now, &mut done)
-                .await
-                .map_err(|source| BatchError { first_unapplied: chunk.changes.start, done, source })?;
+            self.apply_chunk(part, now, &mut done).await.map_err(|source| BatchError {
+                first_unapplied: chunk.changes.start,
+                done,
+                source,
+            })?;
         }
         Ok(done)
     }
 
     /// One chunk in one transaction: its markers and its rollups' updates.
-    async fn apply_chunk(&self, mut part: Vec<&Change>, now: OffsetDateTime, done: &mut Applied) -> Result<(), ApplyError> {
+    async fn apply_chunk(
+        &self,
+        mut part: Vec<&Change>,
+        now: OffsetDateTime,
+        done: &mut Applied,
+    ) -> Result<(), ApplyError> {
         let table = self.store.table();
         for attempt in 0..MAX_ATTEMPTS {
             if part.is_empty() {
@@ -117,7 +166,8 @@ impl<'a> Rollups<'a> {
             let f = fold(&part).map_err(|source| ApplyError::Fold { record: part[0].id.clone(), source })?;
             let mut request = self.store.client().transact_write_items();
             for c in &part {
-                request = request.transact_items(TransactWriteItem::builder().put(marker_put(table, &c.id, now)?).build());
+                request =
+                    request.transact_items(TransactWriteItem::builder().put(marker_put(table, &c.id, now)?).build());
             }
             for (key, delta) in &f.deltas {
                 let update = Update::builder()
@@ -140,7 +190,7 @@ impl<'a> Rollups<'a> {
             };
             done.transactions += 1;
             let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() else {
-                return Err(StoreError::from(dynamo("TransactWriteItems")(err)).into());
+                return Err(dynamo("TransactWriteItems")(err).into());
             };
             let reasons = cancel.cancellation_reasons();
             let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
@@ -161,10 +211,7 @@ impl<'a> Rollups<'a> {
 
 /// The id of the first change that cannot be folded.
 fn first_poison(changes: &[Change]) -> String {
-    changes
-        .iter()
-        .find(|c| fold(&[c]).is_err())
-        .map_or_else(String::new, |c| c.id.clone())
+    changes.iter().find(|c| fold(&[c]).is_err()).map_or_else(String::new, |c| c.id.clone())
 }
 
 /// The marker of one stream record: written only if absent (or past its expiry).

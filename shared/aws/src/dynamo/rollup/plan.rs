@@ -114,7 +114,7 @@ fn fits(fold: &Fold, markers: usize) -> bool {
 }
 
 /// Cuts `changes`, in order, into the fewest consecutive chunks that each fit one transaction.
-/// A change is never split: one group's change touches at most six rollups.
+/// A change is never split: one group's change touches at most ten rollups.
 pub fn chunks(changes: &[Change]) -> Result<Vec<Chunk>, RollupError> {
     let mut out = Vec::new();
     let mut current = Chunk { changes: 0..0, fold: Fold::default() };
@@ -157,7 +157,9 @@ mod tests {
         assert_eq!(sort_key(&key()), "2026-12-01T10:00:00.000Z#false_positive#TIMEOUT");
         assert_eq!(partition(Grain::Minute), "ROLLUP#m");
         assert_eq!(parse_item_key(&item_key(&key())), Some(key()));
-        for bad in ["g#1", "r#x#2026-12-01T10:00:00.000Z#open#T", "r#h#noon#open#T", "r#h#2026-12-01T10:00:00.000Z#shut#T"] {
+        for bad in
+            ["g#1", "r#x#2026-12-01T10:00:00.000Z#open#T", "r#h#noon#open#T", "r#h#2026-12-01T10:00:00.000Z#shut#T"]
+        {
             assert_eq!(parse_item_key(bad), None, "{bad}");
         }
     }
@@ -211,14 +213,15 @@ mod tests {
 
     #[test]
     fn a_batch_is_cut_where_the_next_change_would_pass_a_hundred_items() {
-        // Each change: a marker and its own minute rollup; the hour and day rollups are shared.
+        // Each change: a marker and its own minute rollup; the ten-minute rollups (one per ten
+        // changes), the hour, six-hour and day rollups are shared.
         let changes: Vec<Change> = (0..60).map(|n| change(n, "111111111111")).collect();
         let cut = chunks(&changes).unwrap();
         let ranges: Vec<Range<usize>> = cut.iter().map(|c| c.changes.clone()).collect();
-        // 49 changes: 49 markers + 49 minutes + 1 hour + 1 day = 100.
-        assert_eq!(ranges, [0..49, 49..60]);
-        assert_eq!(cut[0].fold.deltas.len(), 51);
-        assert_eq!(cut[1].fold, fold(&changes[49..].iter().collect::<Vec<_>>()).unwrap());
+        // 46 changes: 46 markers + 46 minutes + 5 ten minutes + 1 hour + 1 six hours + 1 day = 100.
+        assert_eq!(ranges, [0..46, 46..60]);
+        assert_eq!(cut[0].fold.deltas.len(), 54);
+        assert_eq!(cut[1].fold, fold(&changes[46..].iter().collect::<Vec<_>>()).unwrap());
         assert_eq!(chunks(&[]).unwrap(), []);
     }
 

@@ -28,23 +28,19 @@ impl Rollups<'_> {
     /// The rollups and edge groups of `plan`, read concurrently (eventually consistent, as the
     /// index is).
     pub async fn read(&self, plan: &ReadPlan) -> Result<Read, StoreError> {
-        let [m, h, d] = plan.ranges;
+        let [m, m10, h, h6, d] = plan.ranges;
         let edge_lo = format!("{}#~", time_fmt::format(plan.after));
         let edge_hi = time_fmt::format(plan.edge_until);
-        let (m, h, d, edge) = tokio::join!(
-            self.range(m),
-            self.range(h),
-            self.range(d),
-            async {
+        let (m, m10, h, h6, d, edge) =
+            tokio::join!(self.range(m), self.range(m10), self.range(h), self.range(h6), self.range(d), async {
                 if plan.has_edge() {
                     self.query(ALL_PARTITION, &edge_lo, &edge_hi).await
                 } else {
                     Ok((Vec::new(), ReadStats::default()))
                 }
-            }
-        );
+            });
         let mut read = Read::default();
-        for part in [m?, h?, d?] {
+        for part in [m?, m10?, h?, h6?, d?] {
             add_stats(&mut read.stats, &part.1);
             for item in part.0 {
                 if let Some(rollup) = decode(item) {
