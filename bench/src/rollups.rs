@@ -9,7 +9,7 @@
 //! each group has the per-day count of its last day. The rollups are seeded by folding every
 //! group as a creation (`rollup::Fold`, the arithmetic the rollup function applies; its
 //! equality with a read of every group under a real stream is `tests/tests/rollups.rs`) and
-//! written with one `UpdateItem` per rollup. Each answer is checked equal to the full read's.
+//! written whole (`BatchWriteItem`). Each answer is checked equal to the full read's.
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,11 +17,9 @@ use std::time::Instant;
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
 use integration_tests::stack;
-use scan_failures_aws::dynamo::expr::Expressed;
 use scan_failures_aws::dynamo::item::GroupItem;
 use scan_failures_aws::dynamo::read::{insights, ReadStats};
-use scan_failures_aws::dynamo::rollup::plan::{item_key, update};
-use scan_failures_aws::dynamo::schema::PARTITION_KEY;
+use scan_failures_aws::dynamo::rollup::plan::item;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::daily::day_key;
@@ -60,29 +58,8 @@ async fn seed(store: &Store, groups: &[(GroupRecord, GroupState)]) {
     for (g, s) in groups {
         fold.change(None, Some((g, s))).unwrap_or_else(|e| panic!("fold: {e}"));
     }
-    // Four writers, as for the groups.
-    let mut deltas = fold.deltas.into_iter();
-    let mut running = tokio::task::JoinSet::new();
-    loop {
-        while running.len() < 4 {
-            let Some((key, delta)) = deltas.next() else { break };
-            let store = store.clone();
-            running.spawn(async move {
-                store
-                    .client()
-                    .update_item()
-                    .table_name(store.table())
-                    .key(PARTITION_KEY, AttributeValue::S(item_key(&key)))
-                    .expressed(update(&key, &delta))
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("rollup {}: {e:?}", item_key(&key)));
-            });
-        }
-        if running.join_next().await.is_none() {
-            break;
-        }
-    }
+    // Written whole: on a fresh table, each rollup is its fold.
+    stack::write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| item(key, counters)), 4).await;
 }
 
 /// What one question cost, answered both ways at one size.

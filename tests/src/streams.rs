@@ -5,10 +5,12 @@
 //!   in Lambda's event format, after the mapping's filter (`pk` starting with `g#`, as the
 //!   template's `FilterCriteria`): records filtered out are passed over;
 //! - `ReportBatchItemFailures`: the records before the first reported failure are
-//!   checkpointed, the batch is retried from it;
-//! - a function error bisects the batch (`BisectBatchOnFunctionError`) and retries each half;
-//!   after `max_retries` retries of one batch it is written to the failure destination (a
-//!   JSON-lines file) and passed over (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
+//!   checkpointed, and the rest is retried from it;
+//! - a failed part (a function error, or the rest after a reported failure) of more than one
+//!   record is bisected (`BisectBatchOnFunctionError`) and each half delivered, the first
+//!   first; a single record is retried, and after `max_retries` it is written to the failure
+//!   destination (a JSON-lines file) and passed over (`MaximumRetryAttempts`,
+//!   `DestinationConfig.OnFailure`);
 //! - at least once: the checkpoint (per shard, the last sequence number handled) is written to
 //!   its file after each batch, so a poller killed between an invocation and its checkpoint
 //!   delivers that batch again when restarted.
@@ -150,7 +152,12 @@ impl Poller {
             .ok_or("the table has no stream")?;
         eprintln!("poller: reading {arn}; checkpoints {:?}", self.checkpoints);
         loop {
-            let busy = self.poll_once(&arn).await?;
+            // As the event source mapping, a failed read of the stream is retried, never fatal
+            // (DynamoDB Local answers TrimmedDataAccessException now and then on a fresh shard).
+            let busy = self.poll_once(&arn).await.unwrap_or_else(|e| {
+                eprintln!("poller: {e}; retrying");
+                false
+            });
             if !busy {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -249,24 +256,38 @@ impl Poller {
                             if at > 0 {
                                 self.checkpoint(shard, &sequence(part[at - 1]));
                             }
-                            self.retry_or_give_up(&mut parts, part[at..].to_vec(), retries, "a reported failure");
+                            self.bisect_or_retry(&mut parts, part[at..].to_vec(), retries, "a reported failure");
                         }
                     }
                 }
                 Err(error) => {
                     eprintln!("poller: function error on {} records: {error}", part.len());
-                    if part.len() > 1 {
-                        self.tally.bisections += 1;
-                        let half = part.len() / 2;
-                        parts.push((part[half..].to_vec(), retries + 1));
-                        parts.push((part[..half].to_vec(), retries + 1));
-                    } else {
-                        self.retry_or_give_up(&mut parts, part, retries, &error);
-                    }
+                    self.bisect_or_retry(&mut parts, part, retries, &error);
                 }
             }
         }
         Ok(())
+    }
+
+    /// A failed part: halved when it holds more than one record (the first half delivered
+    /// first), else retried or given up.
+    fn bisect_or_retry<'r>(
+        &mut self,
+        parts: &mut Vec<(Vec<&'r Value>, u32)>,
+        part: Vec<&'r Value>,
+        retries: u32,
+        why: &str,
+    ) {
+        if part.len() > 1 {
+            self.tally.bisections += 1;
+            eprintln!("poller: bisecting {} records ({why})", part.len());
+            let half = part.len() / 2;
+            // A halving is not a retry: only a single record's retries count.
+            parts.push((part[half..].to_vec(), retries));
+            parts.push((part[..half].to_vec(), retries));
+        } else {
+            self.retry_or_give_up(parts, part, retries, why);
+        }
     }
 
     fn retry_or_give_up<'r>(

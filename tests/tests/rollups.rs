@@ -154,7 +154,7 @@ fn most_redelivered(log: &Path) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_killed_and_restarted() {
     let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("rollups"));
-    table::create(&store, Ttl::Enabled).await.unwrap();
+    table::create_with_stream(&store, Ttl::Enabled).await.unwrap();
     let dir: PathBuf = std::env::temp_dir().join(unique_name("rollups"));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("rollup.log");
@@ -338,4 +338,58 @@ async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() 
     assert_eq!(get(&off, count, "").await["count"], 5);
     assert_eq!(get(&off, summary, "").await["totals"]["groups"], 5);
     drop_table(&store).await;
+}
+
+/// A record the rollup function cannot read is reported, isolated by bisection, retried, then
+/// described on the failure destination and passed over, as Lambda's event source mapping does;
+/// the changes before and after it in its batch are applied once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_isolated_retried_and_set_aside_and_every_other_change_is_applied() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("poison"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let dir: PathBuf = std::env::temp_dir().join(unique_name("poison"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let watch = Watch::start(&["rollup"], store.table(), &[], None);
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(4).unwrap());
+    for n in 0..12u64 {
+        ingest.handle(event(&format!("p-{n}"), n, n % 4, n % 3, 10 + n as i64)).await.unwrap();
+        if n == 5 {
+            // A group item no reader can decode (it has nothing but a time that is not one).
+            store
+                .client()
+                .put_item()
+                .table_name(store.table())
+                .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("g#poison".into()))
+                .item("lastOccurredAt", aws_sdk_dynamodb::types::AttributeValue::S("yesterday".into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let mut p = poller(&store, &watch, &dir, None);
+    let failures = dir.join("failures.jsonl");
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    loop {
+        let (kept, _) =
+            insights::count_maintained(&store.rollups(), &Filters::default(), now, RetentionDays::new(4).unwrap())
+                .await
+                .unwrap();
+        if failures.exists() && kept == 12 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "after 120 s: {kept} groups in the rollups");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let given_up: Vec<Value> =
+        std::fs::read_to_string(&failures).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(given_up.len(), 1, "{given_up:?}");
+    assert_eq!(given_up[0]["DDBStreamBatchInfo"]["batchSize"], 1);
+    let log = std::fs::read_to_string(dir.join("poller.log")).unwrap();
+    assert!(log.contains("poller: bisecting"), "{log}");
+    assert_eq!(log.matches("poller: gave up on 1 records after 3 retries").count(), 1, "{log}");
+    let _ = p.kill();
+    let _ = p.wait();
+    drop(watch);
+    let _ = store.client().delete_table().table_name(store.table()).send().await;
 }

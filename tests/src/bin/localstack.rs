@@ -24,7 +24,11 @@ async fn main() -> ExitCode {
         Some("bus") => bus().await,
         Some("stream") => stream(&endpoint, store.table()).await,
         Some("create-table") => {
-            match scan_failures_aws::dynamo::table::create(&store, scan_failures_aws::dynamo::table::Ttl::Enabled).await
+            match scan_failures_aws::dynamo::table::create_with_stream(
+                &store,
+                scan_failures_aws::dynamo::table::Ttl::Enabled,
+            )
+            .await
             {
                 Ok(()) => {
                     println!("localstack: created table {}", store.table());

@@ -16,8 +16,19 @@ pub enum Ttl {
     Disabled,
 }
 
-/// Creates the table of `store`, its indexes and, with [`Ttl::Enabled`], its TTL.
+/// Creates the table of `store`, its indexes and, with [`Ttl::Enabled`], its TTL; no stream
+/// (DynamoDB Local records every write on a stream it keeps, which slows the tests that seed
+/// many groups and read no stream).
 pub async fn create(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
+    create_table(store, ttl, false).await
+}
+
+/// [`create`] with the stream of new and old images the rollup function reads, as deployed.
+pub async fn create_with_stream(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
+    create_table(store, ttl, true).await
+}
+
+async fn create_table(store: &Store, ttl: Ttl, stream: bool) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
         ScalarAttributeType, StreamSpecification, StreamViewType,
@@ -28,13 +39,15 @@ pub async fn create(store: &Store, ttl: Ttl) -> Result<(), StoreError> {
         .create_table()
         .table_name(store.table())
         .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?);
+    if stream {
+        req = req.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
                 .stream_view_type(StreamViewType::NewAndOldImages)
                 .build()?,
-        )
-        .key_schema(key(PARTITION_KEY, KeyType::Hash)?);
+        );
+    }
     for (name, _) in schema::key_attributes() {
         req = req.attribute_definitions(
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()?,

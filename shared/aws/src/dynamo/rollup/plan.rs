@@ -13,7 +13,8 @@ use scan_failures_domain::rollup::{Counters, Fold, Grain, RollupError, RollupKey
 use scan_failures_domain::time_fmt;
 
 use crate::dynamo::expr::Expr;
-use crate::dynamo::schema::{BY_TIME, TIME_SORT_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::item::Item;
+use crate::dynamo::schema::{BY_TIME, PARTITION_KEY, TIME_SORT_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::write::MAX_TRANSACTION_ITEMS;
 
 /// The `byTime` partition of the rollups of one grain (`ROLLUP#m`, `ROLLUP#h`, `ROLLUP#d`).
@@ -66,7 +67,7 @@ pub fn update(key: &RollupKey, delta: &Counters) -> Expr {
     let skv = e.s(sort_key(key));
     e.set(format!("{sk} = {skv}"));
     let ttl = e.name(TTL_ATTRIBUTE);
-    let ttlv = e.n(key.start + key.grain.seconds() + KEPT_DAYS_AFTER_BUCKET * 86_400);
+    let ttlv = e.n(expiry(key));
     e.set(format!("{ttl} = {ttlv}"));
     for (name, v) in delta {
         let n = e.name(name);
@@ -74,6 +75,22 @@ pub fn update(key: &RollupKey, delta: &Counters) -> Expr {
         e.add(format!("{n} {v}"));
     }
     e
+}
+
+/// The stored form of rollup `key` holding `counters`: what [`update`] makes of an absent item
+/// with `counters` as its delta. For writing rollups whole (a benchmark's seeding).
+pub fn item(key: &RollupKey, counters: &Counters) -> Item {
+    let mut item: Item = counters.iter().map(|(name, v)| (name.clone(), AttributeValue::N(v.to_string()))).collect();
+    item.insert(PARTITION_KEY.to_owned(), AttributeValue::S(item_key(key)));
+    item.insert(BY_TIME.partition_key.to_owned(), AttributeValue::S(partition(key.grain)));
+    item.insert(TIME_SORT_KEY.to_owned(), AttributeValue::S(sort_key(key)));
+    item.insert(TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expiry(key).to_string()));
+    item
+}
+
+/// When rollup `key` expires (epoch seconds).
+fn expiry(key: &RollupKey) -> i64 {
+    key.start + key.grain.seconds() + KEPT_DAYS_AFTER_BUCKET * 86_400
 }
 
 /// One change of a group, as the table's stream reports it.
@@ -179,6 +196,12 @@ mod tests {
             "the end of the hour, plus 366 days"
         );
         assert_eq!(e.condition_expression(), None);
+        let whole = item(&key(), &delta);
+        let mut names: Vec<&str> = whole.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["expiresAt", "g", "gsiAll", "l#ERROR#o", "pk", "timeSk"]);
+        assert_eq!(whole["expiresAt"], AttributeValue::N("1827745200".into()));
+        assert_eq!(whole["g"], AttributeValue::N("-1".into()));
     }
 
     fn change(n: usize, account: &str) -> Change {
