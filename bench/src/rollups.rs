@@ -32,8 +32,9 @@ use time::OffsetDateTime;
 
 use crate::report::{ms, percentile, Figures};
 
-/// Calls per question and size answered from the rollups.
-const RUNS: usize = 20;
+/// Calls per question and size answered from the rollups, after the warm-up calls.
+const RUNS: usize = 100;
+const WARMUP: usize = 5;
 /// Minutes the data spans: 5 days, past the 4-day retention.
 const SPAN_MINUTES: usize = 5 * 24 * 60;
 
@@ -62,105 +63,127 @@ async fn seed(store: &Store, groups: &[(GroupRecord, GroupState)]) {
     stack::write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| item(key, counters)), 4).await;
 }
 
-/// What one question cost, answered both ways at one size.
-struct Costs {
-    kept: ReadStats,
-    kept_ms: Vec<f64>,
-    full: ReadStats,
-    full_ms: f64,
+/// One seeded table.
+struct Table {
+    size: usize,
+    now: OffsetDateTime,
+    store: Store,
 }
 
+/// The question asked, answered from the rollups; its read's cost.
+async fn from_rollups(store: &Store, question: &str, now: OffsetDateTime, retention: RetentionDays) -> ReadStats {
+    let none = Filters::default();
+    let rollups = store.rollups();
+    let stats = match question {
+        "count" => insights::count_maintained(&rollups, &none, now, retention).await.map(|r| r.1),
+        "summary" => {
+            let req = SummaryRequest { filters: none, top: 10, detail: false };
+            insights::summary_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
+        }
+        _ => {
+            let req = TrendRequest { filters: none, days: 7 };
+            insights::trend_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
+        }
+    };
+    stats.unwrap_or_else(|e| panic!("{question}: {e:?}"))
+}
+
+/// The question asked by reading every group, checked equal to the rollups' answer; its cost.
+async fn from_groups(store: &Store, question: &str, now: OffsetDateTime, retention: RetentionDays) -> ReadStats {
+    let (none, reader, rollups) = (Filters::default(), store.reader(), store.rollups());
+    let fail = |e: &dyn std::fmt::Debug| -> ! { panic!("{question}: {e:?}") };
+    match question {
+        "count" => {
+            let (f, stats) = reader.count(&none, now, retention).await.unwrap_or_else(|e| fail(&e));
+            let (k, _) = insights::count_maintained(&rollups, &none, now, retention).await.unwrap_or_else(|e| fail(&e));
+            assert_eq!(k, f, "count");
+            stats
+        }
+        "summary" => {
+            let req = SummaryRequest { filters: none, top: 10, detail: false };
+            let (f, stats) = insights::summary(&reader, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+            let (k, _) =
+                insights::summary_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+            assert_eq!(k, f.maintained_only(), "summary");
+            stats
+        }
+        _ => {
+            let req = TrendRequest { filters: none, days: 7 };
+            let (f, stats) = insights::trend(&reader, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+            let (k, _) = insights::trend_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+            assert_eq!(k, f, "trend");
+            stats
+        }
+    }
+}
+
+/// Every size is seeded first and the sizes are then asked in turn, call by call, so drift
+/// (DynamoDB Local's JIT and garbage collection, other load) affects each size alike: the
+/// figure that matters is the ratio between sizes.
 pub fn run(out: &Path, sizes: &[usize]) {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
     let client = stack::dynamodb_client(stack::dynamodb_endpoint());
     let retention = RetentionDays::default();
+    let tables: Vec<Table> = sizes
+        .iter()
+        .map(|&size| {
+            let now = OffsetDateTime::now_utc();
+            let store = rt.block_on(stack::fresh_store_on(&client, &format!("bench-r{size}")));
+            let started = Instant::now();
+            let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
+            rt.block_on(seed(&store, &groups));
+            eprintln!(
+                "bench: rollups: {size} groups and their rollups seeded in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            Table { size, now, store }
+        })
+        .collect();
     let mut fig = Figures::default();
     let mut rows = Vec::new();
-    let mut p50: Vec<(usize, &str, f64)> = Vec::new();
-    for &size in sizes {
-        let now = OffsetDateTime::now_utc();
-        let store = rt.block_on(stack::fresh_store_on(&client, &format!("bench-r{size}")));
-        let started = Instant::now();
-        let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
-        rt.block_on(seed(&store, &groups));
-        eprintln!("bench: rollups: {size} groups and their rollups seeded in {:.0} s", started.elapsed().as_secs_f64());
-        let rollups = store.rollups();
-        let reader = store.reader();
-        let none = Filters::default();
-        let summary = SummaryRequest { filters: none.clone(), top: 10, detail: false };
-        let trend = TrendRequest { filters: none.clone(), days: 7 };
-        for question in ["count", "summary", "trend7"] {
-            // Warm-up, and the equality of the two answers.
-            let (kept, full, full_ms) = rt.block_on(async {
-                let t = Instant::now();
-                match question {
-                    "count" => {
-                        let (f, fs) = reader.count(&none, now, retention).await.unwrap_or_else(|e| panic!("{e:?}"));
-                        let full_ms = ms(t.elapsed());
-                        let (k, ks) = insights::count_maintained(&rollups, &none, now, retention)
-                            .await
-                            .unwrap_or_else(|e| panic!("{e:?}"));
-                        assert_eq!(k, f, "count at {size}");
-                        (ks, fs, full_ms)
-                    }
-                    "summary" => {
-                        let (f, fs) = insights::summary(&reader, &summary, now, retention)
-                            .await
-                            .unwrap_or_else(|e| panic!("{e:?}"));
-                        let full_ms = ms(t.elapsed());
-                        let (k, ks) = insights::summary_maintained(&rollups, &summary, now, retention)
-                            .await
-                            .unwrap_or_else(|e| panic!("{e:?}"));
-                        assert_eq!(k, f.maintained_only(), "summary at {size}");
-                        (ks, fs, full_ms)
-                    }
-                    _ => {
-                        let (f, fs) =
-                            insights::trend(&reader, &trend, now, retention).await.unwrap_or_else(|e| panic!("{e:?}"));
-                        let full_ms = ms(t.elapsed());
-                        let (k, ks) = insights::trend_maintained(&rollups, &trend, now, retention)
-                            .await
-                            .unwrap_or_else(|e| panic!("{e:?}"));
-                        assert_eq!(k, f, "trend at {size}");
-                        (ks, fs, full_ms)
-                    }
-                }
-            });
-            let mut c = Costs { kept, kept_ms: Vec::new(), full, full_ms };
-            for _ in 0..RUNS {
-                let t = Instant::now();
-                let stats = rt.block_on(async {
-                    match question {
-                        "count" => insights::count_maintained(&rollups, &none, now, retention).await.map(|r| r.1),
-                        "summary" => {
-                            insights::summary_maintained(&rollups, &summary, now, retention).await.map(|r| r.1)
-                        }
-                        _ => insights::trend_maintained(&rollups, &trend, now, retention).await.map(|r| r.1),
-                    }
-                });
-                c.kept_ms.push(ms(t.elapsed()));
-                c.kept = stats.unwrap_or_else(|e| panic!("{question}: {e:?}"));
+    for question in ["count", "summary", "trend7"] {
+        let full: Vec<(ReadStats, f64)> = tables
+            .iter()
+            .map(|t| {
+                let started = Instant::now();
+                let stats = rt.block_on(from_groups(&t.store, question, t.now, retention));
+                (stats, ms(started.elapsed()))
+            })
+            .collect();
+        let mut kept: Vec<(ReadStats, Vec<f64>)> = tables.iter().map(|_| (ReadStats::default(), Vec::new())).collect();
+        for _ in 0..WARMUP {
+            for t in &tables {
+                rt.block_on(from_rollups(&t.store, question, t.now, retention));
             }
-            let kept_p50 = percentile(&c.kept_ms, 50.0);
+        }
+        for _ in 0..RUNS {
+            for (t, (stats, times)) in tables.iter().zip(&mut kept) {
+                let started = Instant::now();
+                *stats = rt.block_on(from_rollups(&t.store, question, t.now, retention));
+                times.push(ms(started.elapsed()));
+            }
+        }
+        for ((t, (full, full_ms)), (stats, times)) in tables.iter().zip(&full).zip(&kept) {
+            let (size, p50) = (t.size, percentile(times, 50.0));
             eprintln!(
                 "bench: rollups: {size:>6} {question:<8} rollups {:>5} items {:>6.1} RCU {:>7.2} ms | every group {:>6} items {:>8.1} RCU {:>9.1} ms",
-                c.kept.items_read, c.kept.read_capacity_units, kept_p50, c.full.items_read, c.full.read_capacity_units, c.full_ms
+                stats.items_read, stats.read_capacity_units, p50, full.items_read, full.read_capacity_units, full_ms
             );
             fig.add(
                 &format!("rollups.{question}.{size}.rcu"),
-                c.kept.read_capacity_units,
+                stats.read_capacity_units,
                 "RCU/call",
                 &format!("{question} without filter at {size} groups, from the rollups: RCU per call"),
             );
             fig.add(
                 &format!("rollups.{question}.{size}.items_read"),
-                c.kept.items_read as f64,
+                stats.items_read as f64,
                 "items/call",
                 &format!("{question} without filter at {size} groups, from the rollups: items read per call"),
             );
             fig.add(
                 &format!("rollups.{question}.{size}.p50_ms"),
-                kept_p50,
+                p50,
                 "ms",
                 &format!(
                     "{question} without filter at {size} groups, from the rollups: latency p50 (store, in-process)"
@@ -168,29 +191,35 @@ pub fn run(out: &Path, sizes: &[usize]) {
             );
             fig.add(
                 &format!("rollups.{question}.{size}.full_rcu"),
-                c.full.read_capacity_units,
+                full.read_capacity_units,
                 "RCU/call",
                 &format!("{question} without filter at {size} groups, reading every group: RCU per call"),
             );
             rows.push(json!({
                 "groups": size, "question": question,
-                "rollups": {"items_read": c.kept.items_read, "rcu": c.kept.read_capacity_units, "requests": c.kept.requests, "p50_ms": kept_p50, "p99_ms": percentile(&c.kept_ms, 99.0)},
-                "every_group": {"items_read": c.full.items_read, "rcu": c.full.read_capacity_units, "requests": c.full.requests, "ms": c.full_ms},
+                "rollups": {"items_read": stats.items_read, "rcu": stats.read_capacity_units, "requests": stats.requests, "p50_ms": p50, "p99_ms": percentile(times, 99.0)},
+                "every_group": {"items_read": full.items_read, "rcu": full.read_capacity_units, "requests": full.requests, "ms": full_ms},
             }));
-            p50.push((size, question, kept_p50));
         }
-        rt.block_on(stack::drop_table(&store));
-    }
-    if let (Some(&small), Some(&large)) = (sizes.iter().min(), sizes.iter().max()) {
-        for question in ["count", "summary", "trend7"] {
-            let at = |s: usize| p50.iter().find(|(size, q, _)| *size == s && *q == question).map_or(0.0, |p| p.2);
+        let at = |size: Option<&usize>| {
+            tables
+                .iter()
+                .zip(&kept)
+                .find(|(t, _)| Some(&t.size) == size)
+                .map_or(0.0, |(_, (_, times))| percentile(times, 50.0))
+        };
+        let (small, large) = (sizes.iter().min(), sizes.iter().max());
+        if let (Some(s), Some(l)) = (small, large) {
             fig.add(
                 &format!("rollups.{question}.latency_ratio"),
                 at(large) / at(small).max(f64::MIN_POSITIVE),
                 "x",
-                &format!("{question} from the rollups: latency p50 at {large} groups / at {small}"),
+                &format!("{question} from the rollups: latency p50 at {l} groups / at {s}"),
             );
         }
+    }
+    for t in tables {
+        rt.block_on(stack::drop_table(&t.store));
     }
     fig.detail("rows", json!(rows));
     fig.write("rollups", "make bench (bench rollups)", out);

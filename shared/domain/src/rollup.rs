@@ -248,16 +248,20 @@ impl Fold {
             let Some((g, s)) = image else { continue };
             let counters = contribution(g, s);
             for key in keys(g, s)? {
-                let delta = self.deltas.entry(key).or_default();
+                let delta = self.deltas.entry(key.clone()).or_default();
                 for (name, v) in &counters {
-                    *delta.entry(name.clone()).or_default() += sign * v;
+                    let sum = delta.entry(name.clone()).or_default();
+                    *sum += sign * v;
+                    if *sum == 0 {
+                        delta.remove(name);
+                    }
+                }
+                // Only the keys this change touched can have fallen to nothing.
+                if delta.is_empty() {
+                    self.deltas.remove(&key);
                 }
             }
         }
-        for delta in self.deltas.values_mut() {
-            delta.retain(|_, v| *v != 0);
-        }
-        self.deltas.retain(|_, d| !d.is_empty());
         Ok(())
     }
 }

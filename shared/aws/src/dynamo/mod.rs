@@ -153,6 +153,29 @@ impl Store {
     }
 }
 
+/// A `Put` of the marker item `key` (kept until `expires`, epoch seconds, with `extra`
+/// attributes) that succeeds only if no live marker has that key: what makes a write happen
+/// once per envelope (`write`) or per stream record (`rollup`).
+pub(crate) fn marker_put(
+    table: &str,
+    key: String,
+    expires: i64,
+    now: time::OffsetDateTime,
+    extra: impl IntoIterator<Item = (String, AttributeValue)>,
+) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
+    let mut item: item::Item = extra.into_iter().collect();
+    item.insert(schema::PARTITION_KEY.to_owned(), AttributeValue::S(key));
+    item.insert(schema::TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string()));
+    Ok(aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
+        .expression_attribute_names("#pk", schema::PARTITION_KEY)
+        .expression_attribute_names("#exp", schema::TTL_ATTRIBUTE)
+        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+        .build()?)
+}
+
 /// The prefix of a group's partition key.
 pub const GROUP_KEY_PREFIX: &str = "g#";
 

@@ -11,10 +11,8 @@
 pub mod plan;
 pub mod read;
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWriteItem, Update};
 use thiserror::Error;
 use time::OffsetDateTime;
 
@@ -22,7 +20,7 @@ use scan_failures_domain::rollup::RollupError;
 
 use crate::backoff;
 use crate::dynamo::expr::Expressed;
-use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::schema::PARTITION_KEY;
 use crate::dynamo::{dynamo, Store, StoreError};
 use plan::{chunks, fold, item_key, update, Change};
 
@@ -167,7 +165,7 @@ impl<'a> Rollups<'a> {
             let mut request = self.store.client().transact_write_items();
             for c in &part {
                 request =
-                    request.transact_items(TransactWriteItem::builder().put(marker_put(table, &c.id, now)?).build());
+                    request.transact_items(TransactWriteItem::builder().put(record_marker(table, &c.id, now)?).build());
             }
             for (key, delta) in &f.deltas {
                 let update = Update::builder()
@@ -215,18 +213,11 @@ fn first_poison(changes: &[Change]) -> String {
 }
 
 /// The marker of one stream record: written only if absent (or past its expiry).
-fn marker_put(table: &str, record_id: &str, now: OffsetDateTime) -> Result<Put, StoreError> {
+fn record_marker(
+    table: &str,
+    record_id: &str,
+    now: OffsetDateTime,
+) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
     let expires = (now + time::Duration::seconds(MARKER_SECONDS)).unix_timestamp();
-    let item = HashMap::from([
-        (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(record_id))),
-        (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
-    ]);
-    Ok(Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
-        .expression_attribute_names("#pk", PARTITION_KEY)
-        .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
-        .build()?)
+    crate::dynamo::marker_put(table, marker_key(record_id), expires, now, [])
 }

@@ -3,8 +3,6 @@
 //! What is read does not depend on how many groups the table holds, only on the retention, the
 //! triage states and reasons in use, and the groups of one minute.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
-
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::rollup::{Counter, Counters, Range, ReadPlan, RollupKey};
 use scan_failures_domain::time_fmt;
@@ -12,9 +10,10 @@ use scan_failures_domain::time_fmt;
 use super::plan::{parse_item_key, partition, start_text};
 use super::Rollups;
 use crate::dynamo::item::{GroupItem, Item, StateItem};
+use crate::dynamo::read::plan::Window;
 use crate::dynamo::read::ReadStats;
-use crate::dynamo::schema::{ALL_PARTITION, BY_TIME, PARTITION_KEY, TIME_SORT_KEY};
-use crate::dynamo::{dynamo, StoreError};
+use crate::dynamo::schema::{ALL_PARTITION, BY_TIME, PARTITION_KEY};
+use crate::dynamo::StoreError;
 
 /// What a [`ReadPlan`] reads: the rollups of its ranges and the groups of its edge.
 #[derive(Debug, Clone, Default)]
@@ -67,36 +66,16 @@ impl Rollups<'_> {
 
     /// Every item of one `byTime` partition whose sort key is within `[lo, hi]`.
     async fn query(&self, partition: &str, lo: &str, hi: &str) -> Result<(Vec<Item>, ReadStats), StoreError> {
-        let mut items = Vec::new();
-        let mut stats = ReadStats::default();
-        let mut start = None;
-        loop {
-            let out = self
-                .store
-                .client()
-                .query()
-                .table_name(self.store.table())
-                .index_name(BY_TIME.name)
-                .key_condition_expression("#p = :p AND #s BETWEEN :lo AND :hi")
-                .expression_attribute_names("#p", BY_TIME.partition_key)
-                .expression_attribute_names("#s", TIME_SORT_KEY)
-                .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
-                .expression_attribute_values(":lo", AttributeValue::S(lo.to_owned()))
-                .expression_attribute_values(":hi", AttributeValue::S(hi.to_owned()))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(dynamo("Query"))?;
-            stats.requests += 1;
-            stats.items_read += u64::try_from(out.scanned_count()).unwrap_or(0);
-            stats.read_capacity_units += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok((items, stats));
-            }
-        }
+        let window = Window { index: BY_TIME, lo: lo.to_owned(), hi: hi.to_owned(), ascending: true };
+        let (mut items, mut stats) = (Vec::new(), ReadStats::default());
+        self.store
+            .reader()
+            .each_item(&window, &[partition.to_owned()], &mut stats, |item| {
+                items.push(item);
+                Ok(true)
+            })
+            .await?;
+        Ok((items, stats))
     }
 }
 

@@ -19,8 +19,6 @@
 
 pub mod plan;
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -37,7 +35,7 @@ use scan_failures_domain::retention::RetentionDays;
 use crate::backoff;
 use crate::dynamo::expr::Expressed;
 use crate::dynamo::outbox;
-use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::schema::PARTITION_KEY;
 use crate::dynamo::{dynamo, group_key, Store, StoreError};
 use plan::{plan_update, Belief};
 
@@ -110,19 +108,13 @@ fn marker_key(event_id: &str) -> String {
 
 fn marker_put(table: &str, event_id: &str, id: &Uuid, now: OffsetDateTime) -> Result<Put, StoreError> {
     let expires = (now + time::Duration::seconds(redelivery::MARKER_SECONDS)).unix_timestamp();
-    let item = HashMap::from([
-        (PARTITION_KEY.to_owned(), AttributeValue::S(marker_key(event_id))),
-        (TTL_ATTRIBUTE.to_owned(), AttributeValue::N(expires.to_string())),
-        ("groupId".to_owned(), AttributeValue::S(id.to_string())),
-    ]);
-    Ok(Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
-        .expression_attribute_names("#pk", PARTITION_KEY)
-        .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
-        .build()?)
+    crate::dynamo::marker_put(
+        table,
+        marker_key(event_id),
+        expires,
+        now,
+        [("groupId".to_owned(), AttributeValue::S(id.to_string()))],
+    )
 }
 
 /// Items in one `TransactWriteItems` request at most (DynamoDB's limit).
