@@ -19,6 +19,7 @@ use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
 use integration_tests::stack;
 use scan_failures_aws::dynamo::item::GroupItem;
 use scan_failures_aws::dynamo::read::{insights, ReadStats};
+use scan_failures_aws::dynamo::rollup::answer;
 use scan_failures_aws::dynamo::rollup::plan::item;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
@@ -75,14 +76,14 @@ async fn from_rollups(store: &Store, question: &str, now: OffsetDateTime, retent
     let none = Filters::default();
     let rollups = store.rollups();
     let stats = match question {
-        "count" => insights::count_maintained(&rollups, &none, now, retention).await.map(|r| r.1),
+        "count" => answer::count_maintained(&rollups, &none, now, retention).await.map(|r| r.1),
         "summary" => {
             let req = SummaryRequest { filters: none, top: 10, detail: false };
-            insights::summary_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
+            answer::summary_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
         }
         _ => {
             let req = TrendRequest { filters: none, days: 7 };
-            insights::trend_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
+            answer::trend_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
         }
     };
     stats.unwrap_or_else(|e| panic!("{question}: {e:?}"))
@@ -95,22 +96,21 @@ async fn from_groups(store: &Store, question: &str, now: OffsetDateTime, retenti
     match question {
         "count" => {
             let (f, stats) = reader.count(&none, now, retention).await.unwrap_or_else(|e| fail(&e));
-            let (k, _) = insights::count_maintained(&rollups, &none, now, retention).await.unwrap_or_else(|e| fail(&e));
+            let (k, _) = answer::count_maintained(&rollups, &none, now, retention).await.unwrap_or_else(|e| fail(&e));
             assert_eq!(k, f, "count");
             stats
         }
         "summary" => {
             let req = SummaryRequest { filters: none, top: 10, detail: false };
             let (f, stats) = insights::summary(&reader, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
-            let (k, _) =
-                insights::summary_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+            let (k, _) = answer::summary_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
             assert_eq!(k, f.maintained_only(), "summary");
             stats
         }
         _ => {
             let req = TrendRequest { filters: none, days: 7 };
             let (f, stats) = insights::trend(&reader, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
-            let (k, _) = insights::trend_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+            let (k, _) = answer::trend_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
             assert_eq!(k, f, "trend");
             stats
         }

@@ -15,6 +15,7 @@ use integration_tests::{
     local_env, respond, seed_groups, synthetic_group, unique_name, Watch,
 };
 use scan_failures_aws::dynamo::read::insights;
+use scan_failures_aws::dynamo::rollup::answer;
 use scan_failures_aws::dynamo::table::{self, Ttl};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
@@ -118,20 +119,20 @@ async fn differences(store: &Store, retention: RetentionDays) -> Vec<String> {
     let mut out = Vec::new();
     for f in covered_filters() {
         let (full, _) = reader.count(&f, now, retention).await.unwrap();
-        let (kept, _) = insights::count_maintained(&rollups, &f, now, retention).await.unwrap();
+        let (kept, _) = answer::count_maintained(&rollups, &f, now, retention).await.unwrap();
         if full != kept {
             out.push(format!("count {f:?}: read {full}, rollups {kept}"));
         }
         let req = SummaryRequest { filters: f.clone(), top: 10, detail: false };
         let (full, _) = insights::summary(&reader, &req, now, retention).await.unwrap();
-        let (kept, _) = insights::summary_maintained(&rollups, &req, now, retention).await.unwrap();
+        let (kept, _) = answer::summary_maintained(&rollups, &req, now, retention).await.unwrap();
         if full.clone().maintained_only() != kept {
             out.push(format!("summary {f:?}:\n read    {:?}\n rollups {kept:?}", full.maintained_only()));
         }
         for days in [1, 7, 30] {
             let req = TrendRequest { filters: f.clone(), days };
             let (full, _) = insights::trend(&reader, &req, now, retention).await.unwrap();
-            let (kept, _) = insights::trend_maintained(&rollups, &req, now, retention).await.unwrap();
+            let (kept, _) = answer::trend_maintained(&rollups, &req, now, retention).await.unwrap();
             if full != kept {
                 out.push(format!("trend {days} {f:?}:\n read    {full:?}\n rollups {kept:?}"));
             }
@@ -372,7 +373,7 @@ async fn a_poison_record_is_isolated_retried_and_set_aside_and_every_other_chang
     let now = OffsetDateTime::now_utc();
     loop {
         let (kept, _) =
-            insights::count_maintained(&store.rollups(), &Filters::default(), now, RetentionDays::new(4).unwrap())
+            answer::count_maintained(&store.rollups(), &Filters::default(), now, RetentionDays::new(4).unwrap())
                 .await
                 .unwrap();
         if failures.exists() && kept == 12 {

@@ -6,6 +6,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use scan_failures_aws::config::ApiConfig;
 use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
 use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
+use scan_failures_aws::dynamo::rollup::answer;
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
@@ -240,9 +241,9 @@ impl Api {
             Action::Count => {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let after = insights::maintained_after(None, now, retention);
+                let after = answer::maintained_after(None, now, retention);
                 let (count, stats) = if rollup::covers(&filters) && self.rollups_ready(after).await? {
-                    insights::count_maintained(&self.store.rollups(), &filters, now, retention)
+                    answer::count_maintained(&self.store.rollups(), &filters, now, retention)
                         .await
                         .map_err(|e| internal(&e))?
                 } else {
@@ -255,10 +256,10 @@ impl Api {
             Action::Summary => {
                 let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let after = insights::maintained_after(None, now, retention);
+                let after = answer::maintained_after(None, now, retention);
                 let (summary, stats) =
                     if !request.detail && rollup::covers(&request.filters) && self.rollups_ready(after).await? {
-                        insights::summary_maintained(&self.store.rollups(), &request, now, retention)
+                        answer::summary_maintained(&self.store.rollups(), &request, now, retention)
                             .await
                             .map_err(|e| internal(&e))?
                     } else {
@@ -272,9 +273,9 @@ impl Api {
                 let request = params::parse_trend(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let windowless = Filters { from: None, until: None, ..request.filters.clone() };
-                let after = insights::trend_after(&request, now, retention);
+                let after = answer::trend_after(&request, now, retention);
                 let (trend, stats) = if rollup::covers(&windowless) && self.rollups_ready(after).await? {
-                    insights::trend_maintained(&self.store.rollups(), &request, now, retention)
+                    answer::trend_maintained(&self.store.rollups(), &request, now, retention)
                         .await
                         .map_err(|e| internal(&e))?
                 } else {

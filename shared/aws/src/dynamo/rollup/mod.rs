@@ -8,6 +8,7 @@
 //! checkpoint) finds its marker and adds nothing. Rollups live in the table itself, each grain
 //! in a partition of the `byTime` index, so one `Query` per grain reads a range of them.
 
+pub mod answer;
 pub mod plan;
 pub mod read;
 
