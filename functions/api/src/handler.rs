@@ -243,7 +243,7 @@ impl Api {
                 let retention = self.current_retention().await?;
                 let after = answer::maintained_after(None, now, retention);
                 let (count, stats) = if rollup::covers(&filters) && self.rollups_ready(after).await? {
-                    answer::count_maintained(&self.store.rollups(), &filters, now, retention)
+                    Box::pin(answer::count_maintained(&self.store.rollups(), &filters, now, retention))
                         .await
                         .map_err(|e| internal(&e))?
                 } else {
@@ -259,7 +259,7 @@ impl Api {
                 let after = answer::maintained_after(None, now, retention);
                 let (summary, stats) =
                     if !request.detail && rollup::covers(&request.filters) && self.rollups_ready(after).await? {
-                        answer::summary_maintained(&self.store.rollups(), &request, now, retention)
+                        Box::pin(answer::summary_maintained(&self.store.rollups(), &request, now, retention))
                             .await
                             .map_err(|e| internal(&e))?
                     } else {
@@ -275,7 +275,7 @@ impl Api {
                 let windowless = Filters { from: None, until: None, ..request.filters.clone() };
                 let after = answer::trend_after(&request, now, retention);
                 let (trend, stats) = if rollup::covers(&windowless) && self.rollups_ready(after).await? {
-                    answer::trend_maintained(&self.store.rollups(), &request, now, retention)
+                    Box::pin(answer::trend_maintained(&self.store.rollups(), &request, now, retention))
                         .await
                         .map_err(|e| internal(&e))?
                 } else {

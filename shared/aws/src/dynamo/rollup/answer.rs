@@ -38,7 +38,8 @@ async fn maintained(
     retention: RetentionDays,
 ) -> Result<(Vec<(RollupKey, Counters)>, Vec<(GroupRecord, GroupState)>, ReadStats), StoreError> {
     let after = maintained_after(from, now, retention);
-    let read = rollups.read(&read_plan(after)).await?;
+    // Boxed: six concurrent queries make a large future, and the api's handler nests it.
+    let read = Box::pin(rollups.read(&read_plan(after))).await?;
     let selected = read.rollups.into_iter().filter(|(k, _)| rollup::selected(filters, k)).collect();
     let edge = read
         .edge
