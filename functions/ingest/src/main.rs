@@ -14,6 +14,10 @@ use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
 
+// mimalloc rather than glibc's malloc: allocation was a tenth of an event's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // One thread: an invocation's futures (the runtime client, the SDK's requests and the
 // connections they ride on) wake one another on the thread that runs them. On the default
 // multi-threaded runtime, every I/O readiness crossed threads (a futex wake and a park per

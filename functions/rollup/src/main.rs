@@ -11,6 +11,10 @@ use scan_failures_aws::config::RollupConfig;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::{sdk, telemetry};
 
+// mimalloc rather than glibc's malloc: allocation was a tenth of an event's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
