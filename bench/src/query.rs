@@ -165,6 +165,10 @@ fn set_up(
         ("TABLE_NAME", store.table().to_owned()),
         ("RETENTION_DAYS", "4".to_owned()),
         ("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned()),
+        // This part measures reading the groups (no rollups: `API_READ_ROLLUPS` unset) at every
+        // size, past the default bound of 50,000 items above which an api refuses (that refusal
+        // is tested in `tests/tests/api.rs`).
+        ("API_MAX_ITEMS_READ", "1000000".to_owned()),
     ]);
     let process = Function::spawn(&function::binary("api"), &env, &logs.join(format!("api-query-{size}.log")));
     match api.next_seen(Duration::from_secs(30)) {

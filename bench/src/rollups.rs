@@ -4,8 +4,9 @@
 //! through the store as the api calls it), next to the same questions answered by reading every
 //! group (today's path without the rollups: once per size).
 //!
-//! Data: `lastOccurredAt` spread evenly over the last 5 days, so that the retention's cut-off
-//! (4 days) falls inside the data at every size and the edge and the fine grains are read;
+//! Data: `lastOccurredAt` spread evenly over the 5 days before the time asked at (30 s past a
+//! midnight: [`asked_at`]), so that the retention's cut-off (4 days) falls inside the data at
+//! every size, where the read takes the most buckets of every grain;
 //! each group has the per-day count of its last day. The rollups are seeded by folding every
 //! group as a creation (`rollup::Fold`, the arithmetic the rollup function applies; its
 //! equality with a read of every group under a real stream is `tests/tests/rollups.rs`) and
@@ -62,6 +63,20 @@ async fn seed(store: &Store, groups: &[(GroupRecord, GroupState)]) {
     }
     // Written whole: on a fresh table, each rollup is its fold.
     stack::write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| item(key, counters)), 4).await;
+}
+
+/// The time the questions are asked at (and the data is spread back from): 30 seconds past the
+/// last UTC midnight. The retention's cut-off, whole days earlier, then falls 30 seconds into a
+/// day, where the read takes the most buckets of every grain (9 minutes, 5 ten minutes, 5
+/// hours, 3 six hours, then days) and an edge of 30 seconds: the worst case, the same in every
+/// run whatever the time of day it starts.
+fn asked_at(real: OffsetDateTime) -> OffsetDateTime {
+    let at = real.replace_time(time::Time::MIDNIGHT) + time::Duration::seconds(30);
+    if at <= real {
+        at
+    } else {
+        at - time::Duration::DAY
+    }
 }
 
 /// One seeded table.
@@ -127,7 +142,7 @@ pub fn run(out: &Path, sizes: &[usize]) {
     let tables: Vec<Table> = sizes
         .iter()
         .map(|&size| {
-            let now = OffsetDateTime::now_utc();
+            let now = asked_at(OffsetDateTime::now_utc());
             let store = rt.block_on(stack::fresh_store_on(&client, &format!("bench-r{size}")));
             let started = Instant::now();
             let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
