@@ -4,31 +4,27 @@
 //! through the store as the api calls it), next to the same questions answered by reading every
 //! group (today's path without the rollups: once per size).
 //!
-//! Data: `lastOccurredAt` spread evenly over the 5 days before the time asked at (30 s past a
-//! midnight: [`asked_at`]), so that the retention's cut-off (4 days) falls inside the data at
-//! every size, where the read takes the most buckets of every grain;
+//! Data: `lastOccurredAt` spread evenly over the 5 days before the time asked at ([`asked_at`]:
+//! where the retention's cut-off (4 days) makes the read take the most buckets), so that the
+//! cut-off falls inside the data at every size;
 //! each group has the per-day count of its last day. The rollups are seeded by folding every
-//! group as a creation (`rollup::Fold`, the arithmetic the rollup function applies; its
-//! equality with a read of every group under a real stream is `tests/tests/rollups.rs`) and
-//! written whole (`BatchWriteItem`). Each answer is checked equal to the full read's.
+//! group as a creation (`stack::seed_groups_and_rollups`). Each answer is checked equal to the
+//! full read's.
 
 use std::path::Path;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
 use integration_tests::stack;
-use scan_failures_aws::dynamo::item::GroupItem;
 use scan_failures_aws::dynamo::read::{insights, ReadStats};
 use scan_failures_aws::dynamo::rollup::answer;
-use scan_failures_aws::dynamo::rollup::plan::item;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::daily::day_key;
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::RetentionDays;
-use scan_failures_domain::rollup::Fold;
+use scan_failures_domain::rollup;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -49,34 +45,17 @@ fn group(n: usize, size: usize, now: OffsetDateTime) -> (GroupRecord, GroupState
     (g, s)
 }
 
-async fn seed(store: &Store, groups: &[(GroupRecord, GroupState)]) {
-    let items = groups.iter().map(|(g, s)| {
-        let mut item = g.to_item().unwrap_or_else(|e| panic!("encode {}: {e}", g.id));
-        let daily = s.daily.iter().map(|(d, n)| (d.clone(), AttributeValue::N(n.to_string()))).collect();
-        item.insert("daily".into(), AttributeValue::M(daily));
-        item
-    });
-    stack::write_items_parallel(store, items, 4).await;
-    let mut fold = Fold::default();
-    for (g, s) in groups {
-        fold.change(None, Some((g, s))).unwrap_or_else(|e| panic!("fold: {e}"));
-    }
-    // Written whole: on a fresh table, each rollup is its fold.
-    stack::write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| item(key, counters)), 4).await;
-}
-
-/// The time the questions are asked at (and the data is spread back from): 30 seconds past the
-/// last UTC midnight. The retention's cut-off, whole days earlier, then falls 30 seconds into a
-/// day, where the read takes the most buckets of every grain (9 minutes, 5 ten minutes, 5
-/// hours, 3 six hours, then days) and an edge of 30 seconds: the worst case, the same in every
-/// run whatever the time of day it starts.
-fn asked_at(real: OffsetDateTime) -> OffsetDateTime {
-    let at = real.replace_time(time::Time::MIDNIGHT) + time::Duration::seconds(30);
-    if at <= real {
-        at
-    } else {
-        at - time::Duration::DAY
-    }
+/// The time the questions are asked at (and the data is spread back from), before `real`: the
+/// retention's cut-off then falls 30 seconds into the first minute of a day whose read plan
+/// takes the most buckets ([`rollup::MAX_BUCKETS`]): the worst case, the same in every run
+/// whatever the time of day it starts.
+fn asked_at(real: OffsetDateTime, retention: RetentionDays) -> OffsetDateTime {
+    let day = real.replace_time(time::Time::MIDNIGHT) - retention.duration() - time::Duration::DAY;
+    let cut_off = (0..1440)
+        .map(|m| day + time::Duration::minutes(m) + time::Duration::seconds(30))
+        .max_by_key(|t| (rollup::read_plan(*t).buckets(), std::cmp::Reverse(*t)))
+        .unwrap_or(day);
+    cut_off + retention.duration()
 }
 
 /// One seeded table.
@@ -142,11 +121,11 @@ pub fn run(out: &Path, sizes: &[usize]) {
     let tables: Vec<Table> = sizes
         .iter()
         .map(|&size| {
-            let now = asked_at(OffsetDateTime::now_utc());
+            let now = asked_at(OffsetDateTime::now_utc(), retention);
             let store = rt.block_on(stack::fresh_store_on(&client, &format!("bench-r{size}")));
             let started = Instant::now();
             let groups: Vec<_> = (0..size).map(|n| group(n, size, now)).collect();
-            rt.block_on(seed(&store, &groups));
+            rt.block_on(stack::seed_groups_and_rollups(&store, &groups, 4));
             eprintln!(
                 "bench: rollups: {size} groups and their rollups seeded in {:.0} s",
                 started.elapsed().as_secs_f64()

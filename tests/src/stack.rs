@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use scan_failures_aws::dynamo::item::GroupItem as _;
+use scan_failures_aws::dynamo::item::{attr, GroupItem as _};
+use scan_failures_aws::dynamo::rollup::plan::item as rollup_item;
 use scan_failures_aws::dynamo::schema::PARTITION_KEY;
 use scan_failures_aws::dynamo::table::Ttl;
 use scan_failures_aws::dynamo::Store;
-use scan_failures_domain::group::GroupRecord;
+use scan_failures_domain::group::triage::TriageState;
+use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_domain::rollup::Fold;
 
 use crate::net::{free_port, wait_for_port};
 
@@ -226,6 +229,28 @@ pub async fn seed_groups_with(store: &Store, groups: &[GroupRecord], extra: impl
             .await
             .unwrap_or_else(|e| panic!("seed: {e:?}"));
     }
+}
+
+/// Writes groups with their triage state and per-day counts, and the rollups they make, as the
+/// rollup function would have folded them from their creation (`rollup::Fold`: its equality
+/// with a read of every group under a real stream is `tests/tests/rollups.rs`'s randomized
+/// workload). On a fresh table only: each rollup is written whole, as its fold.
+pub async fn seed_groups_and_rollups(store: &Store, groups: &[(GroupRecord, GroupState)], parallel: usize) {
+    let items = groups.iter().map(|(g, s)| {
+        let mut item = g.to_item().unwrap_or_else(|e| panic!("encode {}: {e}", g.id));
+        let daily = s.daily.iter().map(|(d, n)| (d.clone(), AttributeValue::N(n.to_string()))).collect();
+        item.insert("daily".into(), AttributeValue::M(daily));
+        if s.triage.state != TriageState::default() {
+            item.insert(attr::STATE.into(), AttributeValue::S(s.triage.state.as_str().into()));
+        }
+        item
+    });
+    write_items_parallel(store, items, parallel).await;
+    let mut fold = Fold::default();
+    for (g, s) in groups {
+        fold.change(None, Some((g, s))).unwrap_or_else(|e| panic!("fold: {e}"));
+    }
+    write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| rollup_item(key, counters)), parallel).await;
 }
 
 // ---------------------------------------------------------------------------------- reading

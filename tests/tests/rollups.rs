@@ -4,12 +4,16 @@
 //! retention window), its stream delivered to the rollup function (`cargo lambda watch`) by the
 //! local event-source-mapping poller, which is killed once mid-run between an invocation and its
 //! checkpoint and restarted. Then count, summary and trend from the rollups equal the read of
-//! every group, for no filter and each covered filter, at two retentions.
+//! every group, for no filter and each covered filter, at two retentions. And on a dense table
+//! asked across a day, the read plan's subtracted buckets (a grain taken backward from a coarser
+//! one) take out exactly the groups they hold.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
+use integration_tests::stack::seed_groups_and_rollups;
 use integration_tests::{
     api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, fresh_store,
     local_env, respond, seed_groups, synthetic_group, unique_name, Watch,
@@ -19,9 +23,12 @@ use scan_failures_aws::dynamo::rollup::answer;
 use scan_failures_aws::dynamo::table::{self, Ttl};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
-use scan_failures_domain::group::triage::{TriageRequest, TriageState};
+use scan_failures_domain::group::daily::day_key;
+use scan_failures_domain::group::triage::{Triage, TriageRequest, TriageState};
+use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::rollup::{read_plan, Grain, Sign};
 use scan_failures_domain::time_fmt;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -112,14 +119,24 @@ fn covered_filters() -> Vec<Filters> {
 }
 
 /// The differences between the rollups' answers and the full read's, for every covered filter
-/// at `retention` (empty when they agree).
-async fn differences(store: &Store, retention: RetentionDays) -> Vec<String> {
-    let now = OffsetDateTime::now_utc();
+/// at `retention`, asked at `now` (empty when they agree).
+async fn differences(store: &Store, retention: RetentionDays, now: OffsetDateTime) -> Vec<String> {
+    differences_for(store, retention, now, &covered_filters(), &[1, 7, 30]).await
+}
+
+/// [`differences`] for `filters` and trends of `days`.
+async fn differences_for(
+    store: &Store,
+    retention: RetentionDays,
+    now: OffsetDateTime,
+    filters: &[Filters],
+    days: &[u32],
+) -> Vec<String> {
     let (reader, rollups) = (store.reader(), store.rollups());
     let mut out = Vec::new();
-    for f in covered_filters() {
-        let (full, _) = reader.count(&f, now, retention).await.unwrap();
-        let (kept, _) = answer::count_maintained(&rollups, &f, now, retention).await.unwrap();
+    for f in filters {
+        let (full, _) = reader.count(f, now, retention).await.unwrap();
+        let (kept, _) = answer::count_maintained(&rollups, f, now, retention).await.unwrap();
         if full != kept {
             out.push(format!("count {f:?}: read {full}, rollups {kept}"));
         }
@@ -129,7 +146,7 @@ async fn differences(store: &Store, retention: RetentionDays) -> Vec<String> {
         if full.clone().maintained_only() != kept {
             out.push(format!("summary {f:?}:\n read    {:?}\n rollups {kept:?}", full.maintained_only()));
         }
-        for days in [1, 7, 30] {
+        for &days in days {
             let req = TrendRequest { filters: f.clone(), days };
             let (full, _) = insights::trend(&reader, &req, now, retention).await.unwrap();
             let (kept, _) = answer::trend_maintained(&rollups, &req, now, retention).await.unwrap();
@@ -258,12 +275,18 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
 
     // The rollups catch up with the stream.
     let started = Instant::now();
-    while !differences(&store, four).await.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(120), "after 120 s: {:#?}", differences(&store, four).await);
+    let clock = OffsetDateTime::now_utc;
+    while !differences(&store, four, clock()).await.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "after 120 s: {:#?}",
+            differences(&store, four, clock()).await
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_eq!(differences(&store, four).await, Vec::<String>::new());
-    assert_eq!(differences(&store, RetentionDays::new(2).unwrap()).await, Vec::<String>::new());
+    assert_eq!(differences(&store, four, clock()).await, Vec::<String>::new());
+    let two = RetentionDays::new(2).unwrap();
+    assert_eq!(differences(&store, two, clock()).await, Vec::<String>::new());
 
     // The workload reached every case it claims.
     let (fps, _) = store
@@ -298,6 +321,59 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     let _ = second.wait();
     drop(watch);
     let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
+
+/// The read plan takes a grain backward where that reads fewer buckets: its buckets from the
+/// coarser boundary before the cut-off are subtracted from the coarser bucket added. Checked
+/// on a dense table (a group every minute for two days, every reason, three triage states) and
+/// its rollups, asked at sixteen cut-offs 89 minutes apart across a day: every finer grain is
+/// subtracted at some of them, from buckets that hold groups, and the answers equal the read of
+/// every group.
+#[tokio::test]
+async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_day() {
+    let store = fresh_store().await;
+    let midnight = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
+    let newest = midnight - time::Duration::days(1);
+    let groups: Vec<(GroupRecord, GroupState)> = (0..2 * 1440)
+        .map(|n| {
+            let image = format!("quay.io/acme/svc{}:1", n % 40);
+            let g = synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::ALL[n % 12], newest, n as i64);
+            let state = match n % 5 {
+                0 => TriageState::FalsePositive,
+                1 => TriageState::Resolved,
+                _ => TriageState::Open,
+            };
+            let last = newest - time::Duration::minutes(n as i64);
+            let daily = [(day_key(last), g.num_occurrences)].into();
+            (g, GroupState { triage: Triage { state, ..Triage::default() }, daily })
+        })
+        .collect();
+    seed_groups_and_rollups(&store, &groups, 4).await;
+    let two = RetentionDays::new(2).unwrap();
+    let filters = [Filters::default(), covered_filters()[5].clone(), covered_filters()[3].clone()];
+    let first_cut = midnight - time::Duration::hours(60) + time::Duration::seconds(17);
+    let mut subtracted = std::collections::BTreeMap::new();
+    for j in 0..16 {
+        let cut = first_cut + time::Duration::minutes(89 * j);
+        for r in read_plan(cut).ranges.iter().filter(|r| r.sign == Sign::Subtract) {
+            let held = groups
+                .iter()
+                .filter(|(g, _)| {
+                    let at = time_fmt::parse(&g.last_occurred_at).unwrap().unix_timestamp();
+                    at >= r.from && r.until.is_none_or(|u| at < u)
+                })
+                .count();
+            *subtracted.entry(r.grain).or_insert(0) += held;
+        }
+        let asked = cut + two.duration();
+        assert_eq!(differences_for(&store, two, asked, &filters, &[7]).await, Vec::<String>::new(), "asked at {asked}");
+    }
+    let grains = [Grain::Minute, Grain::TenMinutes, Grain::Hour, Grain::SixHours];
+    assert!(
+        grains.iter().all(|g| subtracted.get(g).is_some_and(|n| *n > 0)),
+        "groups subtracted by grain: {subtracted:?}"
+    );
+    drop_table(&store).await;
 }
 
 /// The api answers a covered count, summary and trend from the rollups only with

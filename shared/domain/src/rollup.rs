@@ -10,10 +10,10 @@
 //! in any order; the adapter makes a redelivered change a no-op.
 //!
 //! The groups in retention are those whose last occurrence is after the cut-off. [`read_plan`]
-//! covers "after t" with whole buckets (days from the first midnight after t, hours before that,
-//! minutes before those) and an edge of less than a minute that is read from the groups
-//! themselves: at most 59 minute, 23 hour and retention + 1 day rollups per triage state and
-//! reason, and the groups of one minute, whatever the table holds.
+//! covers "after t" with whole buckets, each finer grain added forward or subtracted backward
+//! from a coarser one, whichever takes fewer, and an edge of less than a minute that is read from
+//! the groups themselves: at most [`MAX_BUCKETS`] finer buckets and retention + 2 days per
+//! triage state and reason, and the groups of one minute, whatever the table holds.
 //!
 //! The cluster, image and account → registry → repository breakdowns are not kept here: a group
 //! remembers up to 20 clusters and belongs to one of an unbounded number of images, so their
@@ -29,6 +29,9 @@ use crate::group::triage::TriageState;
 use crate::group::{GroupRecord, GroupState};
 use crate::query::{triage_selected, Filters};
 use crate::time_fmt;
+
+mod read_plan;
+pub use read_plan::{net_by_reason, read_plan, Range, ReadPlan, Sign, MAX_BUCKETS};
 
 /// The width of a rollup's bucket of `lastOccurredAt`. Each divides the next, so a range of
 /// time is covered by whole buckets of the coarsest grain that fits, and at most 9, 5, 5 and 3
@@ -264,47 +267,6 @@ impl Fold {
         }
         Ok(())
     }
-}
-
-/// The rollups of one grain that a read adds up: buckets starting in `[from, until)` (epoch
-/// seconds; `until` `None` for no end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    pub grain: Grain,
-    pub from: i64,
-    pub until: Option<i64>,
-}
-
-/// How to add up every group whose last occurrence is after `after`: the groups of the edge,
-/// `after < lastOccurredAt < edge_until`, one by one, and the rollups of `ranges`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadPlan {
-    pub after: OffsetDateTime,
-    pub edge_until: OffsetDateTime,
-    /// One per grain, finest first.
-    pub ranges: [Range; GRAINS],
-}
-
-impl ReadPlan {
-    /// Whether the edge can hold a group: times are stored to the millisecond.
-    pub fn has_edge(&self) -> bool {
-        self.edge_until - self.after > time::Duration::milliseconds(1)
-    }
-}
-
-/// The plan for the groups whose last occurrence is after `after`.
-pub fn read_plan(after: OffsetDateTime) -> ReadPlan {
-    let minute = Grain::Minute.floor(after.unix_timestamp()) + Grain::Minute.seconds();
-    let edge_until = OffsetDateTime::from_unix_timestamp(minute).unwrap_or(after);
-    let mut from = minute;
-    let ranges = std::array::from_fn(|i| {
-        let grain = Grain::ALL[i];
-        let until = Grain::ALL.get(i + 1).map(|coarser| coarser.ceil(from));
-        let range = Range { grain, from, until };
-        from = until.unwrap_or(from);
-        range
-    });
-    ReadPlan { after, edge_until, ranges }
 }
 
 /// How much later than the first change the rollups were kept for the last occurrence of a group
@@ -544,35 +506,5 @@ mod tests {
             Fold::default().change(None, Some((&g, &s))),
             Err(RollupError::LastOccurredAt { id: "g9".into(), value: "yesterday".into() })
         );
-    }
-
-    #[test]
-    fn the_plan_covers_after_t_with_an_edge_under_a_minute_then_each_grain_up_to_the_next() {
-        let p = read_plan(datetime!(2026-12-01 10:17:42.250 UTC));
-        let s = |t: OffsetDateTime| t.unix_timestamp();
-        assert_eq!(p.edge_until, datetime!(2026-12-01 10:18 UTC));
-        assert!(p.has_edge());
-        let range = |grain, from, until: Option<OffsetDateTime>| Range { grain, from: s(from), until: until.map(s) };
-        assert_eq!(
-            p.ranges,
-            [
-                range(Grain::Minute, datetime!(2026-12-01 10:18 UTC), Some(datetime!(2026-12-01 10:20 UTC))),
-                range(Grain::TenMinutes, datetime!(2026-12-01 10:20 UTC), Some(datetime!(2026-12-01 11:00 UTC))),
-                range(Grain::Hour, datetime!(2026-12-01 11:00 UTC), Some(datetime!(2026-12-01 12:00 UTC))),
-                range(Grain::SixHours, datetime!(2026-12-01 12:00 UTC), Some(datetime!(2026-12-02 00:00 UTC))),
-                range(Grain::Day, datetime!(2026-12-02 00:00 UTC), None),
-            ]
-        );
-        // After the last millisecond before midnight: no edge, only days.
-        let p = read_plan(datetime!(2026-12-01 23:59:59.999 UTC));
-        assert!(!p.has_edge());
-        let midnight = s(datetime!(2026-12-02 00:00 UTC));
-        for r in &p.ranges[..4] {
-            assert_eq!((r.from, r.until), (midnight, Some(midnight)), "{r:?}");
-        }
-        assert_eq!(p.ranges[4], Range { grain: Grain::Day, from: midnight, until: None });
-        // Exactly on a minute: a group at that instant is not after it, so the minute is edge.
-        let p = read_plan(datetime!(2026-12-01 10:00 UTC));
-        assert_eq!(p.edge_until, datetime!(2026-12-01 10:01 UTC));
     }
 }

@@ -9,7 +9,8 @@ use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::insights::{Summary, SummaryBuilder, Trend, TrendBuilder};
 use scan_failures_domain::query::{matches, triage_selected, Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::{is_visible, RetentionDays};
-use scan_failures_domain::rollup::{self, read_plan, Counters, RollupKey};
+use scan_failures_domain::rollup::{self, net_by_reason, read_plan, Counters};
+use std::collections::BTreeMap;
 
 use super::Rollups;
 use crate::dynamo::read::ReadStats;
@@ -28,19 +29,21 @@ pub fn trend_after(req: &TrendRequest, now: OffsetDateTime, retention: Retention
     maintained_after(Some(TrendBuilder::new(req.days, now, retention).window_start(now)), now, retention)
 }
 
-/// The rollups and edge groups of every group in retention (and, for a trend, whose last
-/// occurrence is at or after `from`) that match `filters`' triage and reason filters.
+/// The counters by reason and the edge groups of every group in retention (and, for a trend,
+/// whose last occurrence is at or after `from`) that match `filters`' triage and reason filters.
 async fn maintained(
     rollups: &Rollups<'_>,
     filters: &Filters,
     from: Option<OffsetDateTime>,
     now: OffsetDateTime,
     retention: RetentionDays,
-) -> Result<(Vec<(RollupKey, Counters)>, Vec<(GroupRecord, GroupState)>, ReadStats), StoreError> {
+) -> Result<(BTreeMap<String, Counters>, Vec<(GroupRecord, GroupState)>, ReadStats), StoreError> {
     let after = maintained_after(from, now, retention);
     // Boxed: six concurrent queries make a large future, and the api's handler nests it.
     let read = Box::pin(rollups.read(&read_plan(after))).await?;
-    let selected = read.rollups.into_iter().filter(|(k, _)| rollup::selected(filters, k)).collect();
+    let selected = net_by_reason(
+        read.rollups.iter().filter(|(k, _, _)| rollup::selected(filters, k)).map(|(k, sign, c)| (k, *sign, c)),
+    );
     let edge = read
         .edge
         .into_iter()
@@ -59,7 +62,7 @@ pub async fn count_maintained(
     retention: RetentionDays,
 ) -> Result<(u64, ReadStats), StoreError> {
     let (selected, edge, stats) = maintained(rollups, filters, None, now, retention).await?;
-    let groups: i64 = selected.iter().filter_map(|(_, c)| c.get("g")).sum();
+    let groups: i64 = selected.values().filter_map(|c| c.get("g")).sum();
     Ok((u64::try_from(groups).unwrap_or(0) + edge.len() as u64, stats))
 }
 
@@ -73,8 +76,8 @@ pub async fn summary_maintained(
 ) -> Result<(Summary, ReadStats), StoreError> {
     let (selected, edge, stats) = maintained(rollups, &req.filters, None, now, retention).await?;
     let mut builder = SummaryBuilder::default();
-    for (key, counters) in &selected {
-        builder.add_counters(&key.reason, counters);
+    for (reason, counters) in &selected {
+        builder.add_counters(reason, counters);
     }
     for (g, _) in &edge {
         builder.add(g);
@@ -94,8 +97,8 @@ pub async fn trend_maintained(
     // As for the read of the groups, the window replaces any time filter.
     let filters = Filters { from: None, until: None, ..req.filters.clone() };
     let (selected, edge, stats) = maintained(rollups, &filters, Some(from), now, retention).await?;
-    for (key, counters) in &selected {
-        builder.add_counters(&key.reason, counters);
+    for (reason, counters) in &selected {
+        builder.add_counters(reason, counters);
     }
     for (g, s) in &edge {
         builder.add(g, s);

@@ -1,10 +1,11 @@
 //! Reading "every group whose last occurrence is after t" from the rollups: one `Query` per
-//! grain over its bucket range, and the groups of the edge (under a minute) from `byTime`.
+//! grain over its bucket range (each range's rollups with the sign the plan gives them), and the
+//! groups of the edge (under a minute) from `byTime`.
 //! What is read does not depend on how many groups the table holds, only on the retention, the
 //! triage states and reasons in use, and the groups of one minute.
 
 use scan_failures_domain::group::{GroupRecord, GroupState};
-use scan_failures_domain::rollup::{Counter, Counters, Range, ReadPlan, RollupKey};
+use scan_failures_domain::rollup::{Counter, Counters, Range, ReadPlan, RollupKey, Sign};
 use scan_failures_domain::time_fmt;
 
 use super::plan::{parse_item_key, partition, start_text};
@@ -15,10 +16,11 @@ use crate::dynamo::read::ReadStats;
 use crate::dynamo::schema::{ALL_PARTITION, BY_TIME, PARTITION_KEY};
 use crate::dynamo::StoreError;
 
-/// What a [`ReadPlan`] reads: the rollups of its ranges and the groups of its edge.
+/// What a [`ReadPlan`] reads: the rollups of its ranges, each with its range's sign, and the
+/// groups of its edge.
 #[derive(Debug, Clone, Default)]
 pub struct Read {
-    pub rollups: Vec<(RollupKey, Counters)>,
+    pub rollups: Vec<(RollupKey, Sign, Counters)>,
     pub edge: Vec<(GroupRecord, GroupState)>,
     pub stats: ReadStats,
 }
@@ -39,11 +41,11 @@ impl Rollups<'_> {
                 }
             });
         let mut read = Read::default();
-        for part in [m?, m10?, h?, h6?, d?] {
+        for (part, range) in [m?, m10?, h?, h6?, d?].into_iter().zip(&plan.ranges) {
             add_stats(&mut read.stats, &part.1);
             for item in part.0 {
-                if let Some(rollup) = decode(item) {
-                    read.rollups.push(rollup);
+                if let Some((key, counters)) = decode(item) {
+                    read.rollups.push((key, range.sign, counters));
                 }
             }
         }
