@@ -34,8 +34,8 @@ mod read_plan;
 pub use read_plan::{net_by_reason, read_plan, Range, ReadPlan, Sign, MAX_BUCKETS};
 
 /// The width of a rollup's bucket of `lastOccurredAt`. Each divides the next, so a range of
-/// time is covered by whole buckets of the coarsest grain that fits, and at most 9, 5, 5 and 3
-/// buckets of the finer ones towards its start.
+/// time is covered by whole buckets of the coarsest grain that fits and a few of the finer ones
+/// towards its start, added or subtracted ([`read_plan`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Grain {
     Minute,

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Does DynamoDB Local's `Query` latency follow the items a read returns or their bytes?
+
+The experiment behind BENCHMARKS.md's "Count, summary and trend from the rollups": one item per
+rollup bucket holding every reason's counters (fewer, wider items) was weighed against one item
+per bucket and reason (today's layout). Five partitions of items with counters of the rollups'
+shape, each read whole by one `Query`, 300 times, rounds interleaved; the latency is the HTTP
+round trip only (the response is not parsed, so the client's decoding does not count):
+
+    A  312 items x 22 counters   today's layout, 100,000 groups, the old worst cut-off
+    D  122 items x 22 counters   today's layout, 1,000 groups, same cut-off
+    B   26 items x 264 counters  one item per bucket, 100,000 groups (A's bytes)
+    C   62 items x 30 counters   one item per bucket, 1,000 groups
+    E   18 items x 40 counters   one item per bucket, a sparser 1,000-group cut-off
+
+Run against a DynamoDB Local already started (`source scripts/dynamodb-local.sh;
+start_dynamodb_local LOG`), with `DYNAMODB_ENDPOINT` set; it creates and drops its own table.
+"""
+import http.client
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.parse
+
+TABLE = "rollup-layout-experiment"
+CASES = {
+    "A today, 100,000 groups (312 x 22)": (312, 22),
+    "D today, 1,000 groups (122 x 22)": (122, 22),
+    "B per bucket, 100,000 groups (26 x 264)": (26, 264),
+    "C per bucket, 1,000 groups (62 x 30)": (62, 30),
+    "E per bucket, sparser (18 x 40)": (18, 40),
+}
+ROUNDS, WARMUP = 300, 30
+
+
+def main():
+    endpoint = urllib.parse.urlparse(os.environ["DYNAMODB_ENDPOINT"])
+    conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port)
+
+    def call(target, body, ok_missing=False):
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810." + target,
+            # DynamoDB Local checks that a signature is present, not what it signs.
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=00",
+        }
+        conn.request("POST", "/", json.dumps(body), headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200 and not ok_missing:
+            sys.exit(f"{target}: HTTP {response.status}: {data[:300]!r}")
+        return data
+
+    call("DeleteTable", {"TableName": TABLE}, ok_missing=True)
+    call("CreateTable", {
+        "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                 {"AttributeName": "sk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    })
+    for part, (items, width) in CASES.items():
+        for k in range(items):
+            item = {"pk": {"S": part}, "sk": {"S": f"{k:05d}"}}
+            item.update({f"x#c{i}#g": {"N": str(i * 7 + 3)} for i in range(width)})
+            call("PutItem", {"TableName": TABLE, "Item": item})
+
+    def query(part):
+        return call("Query", {"TableName": TABLE, "KeyConditionExpression": "pk = :p",
+                              "ExpressionAttributeValues": {":p": {"S": part}}})
+
+    times = {part: [] for part in CASES}
+    for _ in range(WARMUP):
+        for part in CASES:
+            query(part)
+    for _ in range(ROUNDS):
+        for part in CASES:
+            started = time.perf_counter()
+            query(part)
+            times[part].append((time.perf_counter() - started) * 1000)
+    for part, t in times.items():
+        print(f"{part:42} p50 {statistics.median(t):6.2f} ms  response {len(query(part)):>7} bytes")
+    call("DeleteTable", {"TableName": TABLE})
+
+
+if __name__ == "__main__":
+    main()
