@@ -19,7 +19,7 @@ use integration_tests::{
     local_env, respond, seed_groups, synthetic_group, unique_name, Watch,
 };
 use scan_failures_aws::dynamo::read::insights;
-use scan_failures_aws::dynamo::rollup::answer;
+use scan_failures_aws::dynamo::rollup::{answer, SINCE_KEY};
 use scan_failures_aws::dynamo::table::{self, Ttl};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
@@ -379,7 +379,8 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
 /// The api answers a covered count, summary and trend from the rollups only with
 /// `API_READ_ROLLUPS=true` and once the rollups have been kept since before the retention window
 /// (`rollup::ready`); otherwise it reads the groups. Told apart on a table whose five groups were
-/// seeded without rollups: the rollups count none.
+/// seeded without rollups: the rollups count none. An instance reads that time until it is
+/// recorded, then keeps it.
 #[tokio::test]
 async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() {
     let store = fresh_store().await;
@@ -414,6 +415,21 @@ async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() 
     assert_eq!(get(&on, count, "filter.reason=TIMEOUT").await["count"], 0, "filter.reason is covered");
     assert_eq!(get(&off, count, "").await["count"], 5);
     assert_eq!(get(&off, summary, "").await["totals"]["groups"], 5);
+    // Once read, an instance keeps the time the rollups are kept since (recorded once, never
+    // changed): with the record gone it still answers from the rollups, where an instance that
+    // never read it reads the groups.
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(SINCE_KEY.into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.rollups().since().await.unwrap(), None);
+    assert_eq!(get(&on, count, "").await["count"], 0);
+    let fresh = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true")]);
+    assert_eq!(get(&fresh, count, "").await["count"], 5);
     drop_table(&store).await;
 }
 

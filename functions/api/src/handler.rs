@@ -1,6 +1,8 @@
 //! Authorization, parameter and body parsing, and responses. Every answer is JSON; errors are
 //! `{"code", "error", "message"}` and never carry internals.
 
+use std::sync::OnceLock;
+
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use scan_failures_aws::config::ApiConfig;
@@ -39,6 +41,10 @@ pub struct Api {
     max_items_read: u64,
     /// Whether the questions the rollups cover are answered from them (`API_READ_ROLLUPS`).
     read_rollups: bool,
+    /// Since when the rollups are kept, once read: the rollup function records it once, on its
+    /// first batch, and never changes it (a conditional put), so an instance reads it until it
+    /// is recorded and then keeps it, sparing every count, summary and trend a `GetItem`.
+    rollups_since: OnceLock<OffsetDateTime>,
 }
 
 /// What the router learnt about a request, for its metrics.
@@ -132,6 +138,7 @@ impl Api {
             metrics: None,
             max_items_read: config.max_items_read,
             read_rollups: config.read_rollups,
+            rollups_since: OnceLock::new(),
         }
     }
 
@@ -337,7 +344,13 @@ impl Api {
         if !self.read_rollups {
             return Ok(false);
         }
+        if let Some(since) = self.rollups_since.get() {
+            return Ok(rollup::ready(Some(*since), after));
+        }
         let since = self.store.rollups().since().await.map_err(|e| internal(&e))?;
+        if let Some(since) = since {
+            let _ = self.rollups_since.set(since);
+        }
         Ok(rollup::ready(since, after))
     }
 
