@@ -46,8 +46,8 @@ fn group(n: usize, size: usize, now: OffsetDateTime) -> (GroupRecord, GroupState
 }
 
 /// The time the questions are asked at (and the data is spread back from), before `real`: the
-/// retention's cut-off then falls 30 seconds into the first minute of a day whose read plan
-/// takes the most buckets ([`rollup::MAX_BUCKETS`]): the worst case, the same in every run
+/// retention's cut-off then falls 30 seconds into the earliest minute of a day at which the read
+/// plan takes the most buckets ([`rollup::MAX_BUCKETS`]): the worst case, the same in every run
 /// whatever the time of day it starts.
 fn asked_at(real: OffsetDateTime, retention: RetentionDays) -> OffsetDateTime {
     let day = real.replace_time(time::Time::MIDNIGHT) - retention.duration() - time::Duration::DAY;

@@ -12,8 +12,9 @@
 //! The groups in retention are those whose last occurrence is after the cut-off. [`read_plan`]
 //! covers "after t" with whole buckets, each finer grain added forward or subtracted backward
 //! from a coarser one, whichever takes fewer, and an edge of less than a minute that is read from
-//! the groups themselves: at most [`MAX_BUCKETS`] finer buckets and retention + 2 days per
-//! triage state and reason, and the groups of one minute, whatever the table holds.
+//! the groups themselves: at most [`MAX_BUCKETS`] finer buckets (counting the day a backward
+//! plan starts on) and retention + 1 days per triage state and reason, and the groups of one
+//! minute, whatever the table holds.
 //!
 //! The cluster, image and account → registry → repository breakdowns are not kept here: a group
 //! remembers up to 20 clusters and belongs to one of an unbounded number of images, so their

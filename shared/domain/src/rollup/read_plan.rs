@@ -89,7 +89,7 @@ pub fn read_plan(after: OffsetDateTime) -> ReadPlan {
     (0..1u8 << (GRAINS - 1))
         .map(|backward| ReadPlan { after, edge_until, ranges: ranges(x, backward) })
         .min_by_key(ReadPlan::buckets)
-        .unwrap_or(ReadPlan { after, edge_until, ranges: ranges(x, 0) })
+        .unwrap_or_else(|| ReadPlan { after, edge_until, ranges: ranges(x, 0) })
 }
 
 /// The ranges covering `[x, ∞)` with the finer grains whose bit is set in `backward` taken

@@ -1,7 +1,10 @@
-//! Count, summary and trend answered from the maintained rollups: the rollups and edge groups
-//! of a [`read_plan`], added up by the domain's builders, exactly as the read of every group
+//! Count, summary and trend answered from the maintained rollups: the rollups of a
+//! [`read_plan`], netted by reason with their signs, and its edge groups, added up by the
+//! domain's builders, exactly as the read of every group
 //! ([`crate::dynamo::read::insights`]) adds the groups up, for the filters the rollups cover
 //! ([`rollup::covers`]) and once they are kept for the whole window ([`rollup::ready`]).
+
+use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
@@ -10,7 +13,6 @@ use scan_failures_domain::insights::{Summary, SummaryBuilder, Trend, TrendBuilde
 use scan_failures_domain::query::{matches, triage_selected, Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::{is_visible, RetentionDays};
 use scan_failures_domain::rollup::{self, net_by_reason, read_plan, Counters};
-use std::collections::BTreeMap;
 
 use super::Rollups;
 use crate::dynamo::read::ReadStats;
