@@ -5,12 +5,12 @@
 //!   in Lambda's event format, after the mapping's filter (`pk` starting with `g#`, as the
 //!   template's `FilterCriteria`): records filtered out are passed over;
 //! - `ReportBatchItemFailures`: the records before the first reported failure are
-//!   checkpointed, and the rest is retried from it;
-//! - a failed part (a function error, or the rest after a reported failure) of more than one
-//!   record is bisected (`BisectBatchOnFunctionError`) and each half delivered, the first
-//!   first; a single record is retried, and after `max_retries` it is written to the failure
-//!   destination (a JSON-lines file) and passed over (`MaximumRetryAttempts`,
-//!   `DestinationConfig.OnFailure`);
+//!   checkpointed, and the rest is retried whole from it, as one retry ("the batch is bisected
+//!   at the returned sequence number and Lambda retries only the remaining records");
+//! - a part that fails with a function error is bisected (`BisectBatchOnFunctionError`) when it
+//!   holds more than one record, and each half delivered, the first first;
+//! - a part retried `max_retries` times is written to the failure destination (a JSON-lines
+//!   file) and passed over (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
 //! - at least once: the checkpoint (per shard, the last sequence number handled) is written to
 //!   its file after each batch, so a poller killed between an invocation and its checkpoint
 //!   delivers that batch again when restarted.
@@ -256,7 +256,7 @@ impl Poller {
                             if at > 0 {
                                 self.checkpoint(shard, &sequence(part[at - 1]));
                             }
-                            self.bisect_or_retry(&mut parts, part[at..].to_vec(), retries, "a reported failure");
+                            self.retry_or_give_up(&mut parts, part[at..].to_vec(), retries, "a reported failure");
                         }
                     }
                 }
@@ -269,8 +269,8 @@ impl Poller {
         Ok(())
     }
 
-    /// A failed part: halved when it holds more than one record (the first half delivered
-    /// first), else retried or given up.
+    /// A part that failed with a function error: halved when it holds more than one record
+    /// (the first half delivered first), else retried or given up.
     fn bisect_or_retry<'r>(
         &mut self,
         parts: &mut Vec<(Vec<&'r Value>, u32)>,
@@ -290,6 +290,7 @@ impl Poller {
         }
     }
 
+    /// A failed part delivered again, one retry more; after `max_retries`, given up whole.
     fn retry_or_give_up<'r>(
         &mut self,
         parts: &mut Vec<(Vec<&'r Value>, u32)>,

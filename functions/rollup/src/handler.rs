@@ -1,6 +1,8 @@
 //! One batch of stream records: decoded into changes of groups, applied to the rollups, and the
 //! first record not applied reported back (`ReportBatchItemFailures`), so that the event source
-//! mapping retries from it and every record before it is checkpointed.
+//! mapping retries from it and every record before it is checkpointed; or, when that is the
+//! batch's first record, a function error, so that the mapping halves the batch
+//! (`BisectBatchOnFunctionError`) until a record that cannot be applied is alone.
 //!
 //! Records of other items (markers, settings, the outbox, the rollups themselves) are skipped:
 //! the template's filter keeps them from the function, and the check here keeps a mapping
@@ -24,6 +26,12 @@ use time::OffsetDateTime;
 pub enum RollupFailure {
     #[error("stream record {record} has no sequence number, so its failure cannot be reported alone")]
     NoSequenceNumber { record: String },
+    /// The batch's first record failed: reported as a function error, not as the first failure
+    /// of the batch. With both `ReportBatchItemFailures` and `BisectBatchOnFunctionError`,
+    /// Lambda retries the records from a reported failure whole; only a function error has it
+    /// halve them, which is what isolates a record that can never be applied.
+    #[error("stream record {record}, the first of the batch, was not applied")]
+    FirstRecord { record: String },
 }
 
 pub struct Rollup {
@@ -131,10 +139,14 @@ impl Rollup {
     }
 
     /// The answer that has the event source mapping retry from record `i` (checkpointing the
-    /// records before it); the whole batch fails when that record has no sequence number.
+    /// records before it); the whole batch fails, to be halved, when `i` is its first record or
+    /// that record has no sequence number.
     fn fail_from(&self, event: &Event, i: usize) -> Result<DynamoDbEventResponse, RollupFailure> {
         let mut response = DynamoDbEventResponse::default();
         let Some(record) = event.records.get(i) else { return Ok(response) };
+        if i == 0 {
+            return Err(RollupFailure::FirstRecord { record: record.event_id.clone() });
+        }
         let Some(seq) = record.change.sequence_number.clone() else {
             return Err(RollupFailure::NoSequenceNumber { record: record.event_id.clone() });
         };

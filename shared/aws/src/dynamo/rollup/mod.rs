@@ -134,12 +134,8 @@ impl<'a> Rollups<'a> {
     /// the caller reports that record as the batch's first failure.
     pub async fn apply(&self, changes: &[Change], now: OffsetDateTime) -> Result<Applied, BatchError> {
         let mut done = Applied::default();
-        let cut = chunks(changes).map_err(|source| BatchError {
-            first_unapplied: 0,
-            done,
-            source: ApplyError::Fold { record: first_poison(changes), source },
-        })?;
-        for chunk in cut {
+        let cut = chunks(changes);
+        for chunk in cut.chunks {
             let part: Vec<&Change> = changes[chunk.changes.clone()].iter().collect();
             self.apply_chunk(part, now, &mut done).await.map_err(|source| BatchError {
                 first_unapplied: chunk.changes.start,
@@ -147,7 +143,14 @@ impl<'a> Rollups<'a> {
                 source,
             })?;
         }
-        Ok(done)
+        match cut.unfoldable {
+            Some((at, source)) => Err(BatchError {
+                first_unapplied: at,
+                done,
+                source: ApplyError::Fold { record: changes.get(at).map_or_else(String::new, |c| c.id.clone()), source },
+            }),
+            None => Ok(done),
+        }
     }
 
     /// One chunk in one transaction: its markers and its rollups' updates.
@@ -206,11 +209,6 @@ impl<'a> Rollups<'a> {
         }
         Err(StoreError::Cancelled(format!("still conflicting after {MAX_ATTEMPTS} attempts")).into())
     }
-}
-
-/// The id of the first change that cannot be folded.
-fn first_poison(changes: &[Change]) -> String {
-    changes.iter().find(|c| fold(&[c]).is_err()).map_or_else(String::new, |c| c.id.clone())
 }
 
 /// The marker of one stream record: written only if absent (or past its expiry).

@@ -106,13 +106,23 @@ impl Change {
     fn fold_into(&self, fold: &mut Fold) -> Result<(), RollupError> {
         fold.change(self.old.as_ref().map(|(g, s)| (g, s)), self.new.as_ref().map(|(g, s)| (g, s)))
     }
+
+    /// Adds every counter either image touches, neither cancelling the other: what any
+    /// selection of changes folds to is within the footprint of them all.
+    fn footprint_into(&self, footprint: &mut Fold) -> Result<(), RollupError> {
+        for image in [&self.old, &self.new].into_iter().flatten() {
+            footprint.change(None, Some((&image.0, &image.1)))?;
+        }
+        Ok(())
+    }
 }
 
-/// The changes of `changes` (by position) that one transaction applies, and their fold.
+/// The changes of `changes` (by position) that one transaction applies, and their footprint:
+/// every rollup and counter one of them touches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
     pub changes: Range<usize>,
-    pub fold: Fold,
+    pub footprint: Fold,
 }
 
 /// The fold of `changes`.
@@ -130,27 +140,51 @@ fn fits(fold: &Fold, markers: usize) -> bool {
     markers + fold.deltas.len() <= MAX_TRANSACTION_ITEMS && fold.deltas.iter().all(|(k, d)| update(k, d).fits())
 }
 
-/// Cuts `changes`, in order, into the fewest consecutive chunks that each fit one transaction.
-/// A change is never split: one group's change touches at most ten rollups.
-pub fn chunks(changes: &[Change]) -> Result<Vec<Chunk>, RollupError> {
+/// How a batch of changes is cut into transactions.
+#[derive(Debug, PartialEq)]
+pub struct Cut {
+    /// Consecutive chunks, from the first change up to `unfoldable` (or the end).
+    pub chunks: Vec<Chunk>,
+    /// The first change that cannot be folded, by position, and why: it and every change after
+    /// it are left for the retry that the caller asks for from it.
+    pub unfoldable: Option<(usize, RollupError)>,
+}
+
+/// Cuts `changes`, in order, into the fewest consecutive chunks whose footprint fits one
+/// transaction, up to the first change that cannot be folded. Sized by the footprint, not the
+/// fold, so that the changes a redelivery left still to apply (any selection of a chunk) fit
+/// too, however the chunk's changes cancelled each other. A change is never split: one group's
+/// change touches at most ten rollups.
+pub fn chunks(changes: &[Change]) -> Cut {
     let mut out = Vec::new();
-    let mut current = Chunk { changes: 0..0, fold: Fold::default() };
+    let mut current = Chunk { changes: 0..0, footprint: Fold::default() };
     for (i, change) in changes.iter().enumerate() {
-        let mut next = current.fold.clone();
-        change.fold_into(&mut next)?;
+        let mut own = Fold::default();
+        if let Err(e) = change.footprint_into(&mut own) {
+            if !current.changes.is_empty() {
+                out.push(current);
+            }
+            return Cut { chunks: out, unfoldable: Some((i, e)) };
+        }
+        let mut next = current.footprint.clone();
+        for (key, counters) in &own.deltas {
+            let sums = next.deltas.entry(key.clone()).or_default();
+            for (name, v) in counters {
+                *sums.entry(name.clone()).or_default() += v;
+            }
+        }
         if !current.changes.is_empty() && !fits(&next, current.changes.len() + 1) {
             let start = current.changes.end;
-            out.push(std::mem::replace(&mut current, Chunk { changes: start..start, fold: Fold::default() }));
-            next = Fold::default();
-            change.fold_into(&mut next)?;
+            out.push(std::mem::replace(&mut current, Chunk { changes: start..start, footprint: Fold::default() }));
+            next = own;
         }
-        current.fold = next;
+        current.footprint = next;
         current.changes.end = i + 1;
     }
     if !current.changes.is_empty() {
         out.push(current);
     }
-    Ok(out)
+    Cut { chunks: out, unfoldable: None }
 }
 
 #[cfg(test)]
@@ -239,13 +273,16 @@ mod tests {
         // Each change: a marker and its own minute rollup; the ten-minute rollups (one per ten
         // changes), the hour, six-hour and day rollups are shared.
         let changes: Vec<Change> = (0..60).map(|n| change(n, "111111111111")).collect();
-        let cut = chunks(&changes).unwrap();
+        let cut = chunks(&changes);
+        assert_eq!(cut.unfoldable, None);
+        let cut = cut.chunks;
         let ranges: Vec<Range<usize>> = cut.iter().map(|c| c.changes.clone()).collect();
         // 46 changes: 46 markers + 46 minutes + 5 ten minutes + 1 hour + 1 six hours + 1 day = 100.
         assert_eq!(ranges, [0..46, 46..60]);
-        assert_eq!(cut[0].fold.deltas.len(), 54);
-        assert_eq!(cut[1].fold, fold(&changes[46..].iter().collect::<Vec<_>>()).unwrap());
-        assert_eq!(chunks(&[]).unwrap(), []);
+        // New groups only: the footprint is the fold.
+        assert_eq!(cut[0].footprint.deltas.len(), 54);
+        assert_eq!(cut[1].footprint, fold(&changes[46..].iter().collect::<Vec<_>>()).unwrap());
+        assert_eq!(chunks(&[]), Cut { chunks: vec![], unfoldable: None });
     }
 
     #[test]
@@ -264,11 +301,65 @@ mod tests {
                 c
             })
             .collect();
-        let cut = chunks(&changes).unwrap();
+        let cut = chunks(&changes).chunks;
         assert!(cut.len() > 1, "{} chunks", cut.len());
         for c in &cut {
-            assert!(fits(&c.fold, c.changes.len()));
+            assert!(fits(&c.footprint, c.changes.len()));
         }
         assert_eq!(cut.iter().map(|c| c.changes.len()).sum::<usize>(), 40);
+    }
+
+    /// A group moved from `from` to `to` triage state (same last occurrence): its rollups of
+    /// `from` lose it and those of `to` gain it.
+    fn triaged(n: usize, from: TriageState, to: TriageState) -> Change {
+        let created = change(n, "111111111111");
+        let (g, _) = created.new.clone().unwrap();
+        let state = |t: TriageState| {
+            let mut s = GroupState::default();
+            s.triage.state = t;
+            s
+        };
+        Change { id: format!("t{n}-{}", to.as_str()), old: Some((g.clone(), state(from))), new: Some((g, state(to))) }
+    }
+
+    #[test]
+    fn a_chunk_is_sized_by_its_footprint_so_that_what_a_redelivery_leaves_of_it_fits() {
+        // 40 groups, each in its own minute, each triaged to false positive and straight back:
+        // the fold of the batch, and of every run of it, stays nothing, but the reopenings
+        // alone (what is left when a redelivery finds the triages' markers) touch 40 minute
+        // rollups in each of two states. Sized by the fold, the batch would be one chunk.
+        let (open, fp) = (TriageState::Open, TriageState::FalsePositive);
+        let changes: Vec<Change> = (0..40).flat_map(|n| [triaged(n, open, fp), triaged(n, fp, open)]).collect();
+        let all: Vec<&Change> = changes.iter().collect();
+        assert!(fold(&all).unwrap().deltas.is_empty());
+        let reopenings: Vec<&Change> = changes.iter().filter(|c| c.id.ends_with("open")).collect();
+        assert!(!fits(&fold(&reopenings).unwrap(), reopenings.len()), "the hazard: the leftover alone does not fit");
+        let cut = chunks(&changes);
+        assert_eq!(cut.unfoldable, None);
+        let ranges: Vec<Range<usize>> = cut.chunks.iter().map(|c| c.changes.clone()).collect();
+        // Every change touches its group's minute, ten minutes, hour, six hours and day in both
+        // states. 44 changes (22 groups): 44 markers + 2 x (22 minutes + 3 ten minutes + 3) =
+        // 100 items; the other 18 groups: 36 + 2 x (18 + 2 + 3) = 82.
+        assert_eq!(ranges, [0..44, 44..80]);
+        for c in &cut.chunks {
+            assert!(fits(&c.footprint, c.changes.len()));
+            let left: Vec<&Change> = changes[c.changes.clone()].iter().filter(|x| x.id.ends_with("open")).collect();
+            assert!(fits(&fold(&left).unwrap(), left.len()), "{:?}", c.changes);
+        }
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_folded_ends_the_cut_after_the_chunks_before_it() {
+        let mut changes: Vec<Change> = (0..8).map(|n| change(n, "111111111111")).collect();
+        if let Some((g, _)) = changes[5].new.as_mut() {
+            g.last_occurred_at = "yesterday".into();
+        }
+        let cut = chunks(&changes);
+        assert_eq!(cut.chunks.iter().map(|c| (c.changes.start, c.changes.end)).collect::<Vec<_>>(), [(0, 5)]);
+        assert_eq!(
+            cut.unfoldable,
+            Some((5, RollupError::LastOccurredAt { id: "g5".into(), value: "yesterday".into() }))
+        );
+        assert_eq!(chunks(&changes[5..]).chunks, []);
     }
 }
