@@ -251,6 +251,27 @@ async fn throttling_and_5xx_are_retried_by_the_sdk_then_reported_failed() {
     );
 }
 
+/// The retention setting cannot be read and this instance never read it: the occurrence fails
+/// (back to Lambda's retry, or on the SQS path its message), instead of being judged by the
+/// template's default, which may be shorter than the setting an admin stored and would drop it
+/// as expired. Mocked: DynamoDB Local cannot be made to fail a `GetItem` while accepting the
+/// write after it, the fault a throttled or timed-out read makes in production.
+#[tokio::test]
+async fn an_occurrence_fails_rather_than_be_judged_by_the_default_retention_when_the_setting_was_never_read() {
+    let read = mock!(aws_sdk_dynamodb::Client::get_item).sequence().http_status(500, None).times(3).build();
+    let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &write]);
+    let ingest = Ingest::new(Store::new(client, "mocked"), RetentionDays::default()).with_live_retention();
+    // Six days old: past the default 4 days, within the 30 an admin may have stored.
+    let at = scan_failures_domain::time_fmt::format(time::OffsetDateTime::now_utc() - time::Duration::days(6));
+    let detail = fixtures::failure_at("image check", "api", &image(1), "context deadline exceeded", &at);
+    let err = ingest.handle(fixtures::envelope("old-1", "test.faults", &at, detail)).await.unwrap_err();
+    assert!(matches!(err, IngestError::Store(_)), "{err}");
+    assert_eq!(read.num_calls(), 3, "the SDK's three attempts at the setting");
+    assert_eq!(write.num_calls(), 0);
+}
+
 /// A write that succeeded but whose response was lost (timeout, crash) is retried by Lambda:
 /// the retry finds the envelope's marker and counts nothing.
 #[tokio::test]

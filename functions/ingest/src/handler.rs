@@ -140,7 +140,8 @@ impl Ingest {
 
     /// Applies the retention stored in the table (`PUT /v1/config/administration-events`),
     /// read at most every 60 s, falling back to `retention` (`RETENTION_DAYS`) when none is
-    /// stored, and to the last value read when the table cannot be read.
+    /// stored, and to the last value read when the table cannot be read (failing the
+    /// occurrences, for a retry, when this instance never read one).
     pub fn with_live_retention(self) -> Self {
         Self { live_retention: Some(RetentionCache::new(self.retention, INGEST_CACHE)), ..self }
     }
@@ -161,16 +162,20 @@ impl Ingest {
         Self { clock, ..self }
     }
 
-    /// The retention to stamp and admit by.
-    async fn retention(&self) -> RetentionDays {
-        let Some(cache) = &self.live_retention else { return self.retention };
+    /// The retention to stamp and admit by: when the setting cannot be read, the last value
+    /// this instance read; an error when it never read one, since the default may be shorter
+    /// than the stored setting and would drop (or restart) what the setting keeps.
+    async fn retention(&self) -> Result<RetentionDays, StoreError> {
+        let Some(cache) = &self.live_retention else { return Ok(self.retention) };
         match cache.get(&self.store).await {
-            Ok(days) => days,
-            Err(e) => {
-                let days = cache.last_known();
-                tracing::warn!(error = %e, retention_days = days.get(), "retention setting not read; using the last known");
-                days
-            }
+            Ok(days) => Ok(days),
+            Err(e) => match cache.last_known() {
+                Some(days) => {
+                    tracing::warn!(error = %e, retention_days = days.get(), "retention setting not read; using the last known");
+                    Ok(days)
+                }
+                None => Err(e),
+            },
         }
     }
 
@@ -303,7 +308,7 @@ impl Ingest {
     /// the order given, what the writes cost and what was published.
     async fn process(&self, messages: Vec<(String, Result<Parsed, String>)>, until: Option<Instant>) -> Processed {
         let now = (self.clock)();
-        let retention = self.retention().await;
+        let retention = self.retention().await.map_err(Arc::new);
         let (ids, parsed): (Vec<String>, Vec<Result<Parsed, String>>) = messages.into_iter().unzip();
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(ids.len());
         let mut occurrences: Vec<(usize, Box<Occurrence>)> = Vec::new();
@@ -315,25 +320,29 @@ impl Ingest {
                 }
                 Ok(Parsed::Success { event_id }) => Outcome::IgnoredSuccess { event_id },
                 Ok(Parsed::Ignored { event_id, why }) => Outcome::Ignored { event_id, why },
-                Ok(Parsed::Failure(mut o)) => match o.admit(now, retention.duration()) {
-                    Admission::Store => {
-                        occurrences.push((i, o));
-                        outcomes.push(None);
-                        continue;
-                    }
-                    Admission::Expired => Outcome::IgnoredExpired { event_id: o.envelope.id },
+                Ok(Parsed::Failure(mut o)) => match &retention {
+                    Err(error) => Outcome::Failed { group: group_of(&o), error: error.clone() },
+                    Ok(days) => match o.admit(now, days.duration()) {
+                        Admission::Store => {
+                            occurrences.push((i, o));
+                            outcomes.push(None);
+                            continue;
+                        }
+                        Admission::Expired => Outcome::IgnoredExpired { event_id: o.envelope.id },
+                    },
                 },
             };
             outcomes.push(Some(outcome));
         }
         let mut groups: BTreeMap<Uuid, Vec<(&Occurrence, usize)>> = BTreeMap::new();
         for (i, o) in &occurrences {
-            let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
-            groups.entry(group).or_default().push((o, *i));
+            groups.entry(group_of(o)).or_default().push((o, *i));
         }
         let mut cost = WriteCost::default();
         let mut made = Vec::new();
         let writer = self.store.writer(self.thresholds.as_deref());
+        // Every occurrence here was admitted by the retention read (none is when it failed).
+        let retention = retention.unwrap_or(self.retention);
         for (group, members) in &groups {
             for chunk in chunks_by_envelope(members, writer.max_events()) {
                 let batch: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
@@ -423,6 +432,11 @@ fn log(message_id: &str, o: &Outcome) {
             tracing::error!(message_id, group_id = %group, result, error = %error, "event not stored")
         }
     }
+}
+
+/// The group an occurrence belongs to.
+fn group_of(o: &Occurrence) -> Uuid {
+    fingerprint::group_id(&o.image.normalized(), o.reason, &o.message)
 }
 
 /// Splits a group's members into chunks of at most `max` distinct envelope ids, keeping every

@@ -293,9 +293,10 @@ impl RetentionCache {
         }
     }
 
-    /// The last value read, else the fallback: what to apply when the setting cannot be read.
-    pub fn last_known(&self) -> RetentionDays {
-        self.cached.lock().ok().and_then(|c| c.map(|(_, d)| d)).unwrap_or(self.fallback)
+    /// The last value read (or set), however old: what to apply when the setting cannot be
+    /// read; `None` before the first.
+    pub fn last_known(&self) -> Option<RetentionDays> {
+        self.cached.lock().ok().and_then(|c| c.map(|(_, d)| d))
     }
 
     pub fn fallback(&self) -> RetentionDays {
