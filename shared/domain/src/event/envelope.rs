@@ -232,12 +232,12 @@ pub enum Parsed {
 /// Why an event was refused. The message names the field (as a JSON path) and the rule.
 #[derive(Debug, Error)]
 pub enum EventError {
-    #[error("{path}: {source}")]
-    Shape {
-        path: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A field of the wrong type or an unknown value. Kept as text cut to [`MAX_SHAPE_BYTES`]
+    /// (path and message each): serde's message quotes the offending value whole, and the
+    /// message of a rejected event travels in the function's error, its log line and its
+    /// on-failure record, which must stay within Lambda's and EventBridge's limits.
+    #[error("{path}: {message}")]
+    Shape { path: String, message: String },
     #[error("{field}: {problem}")]
     Invalid {
         field: &'static str,
@@ -287,10 +287,23 @@ pub(crate) fn invalid(field: &'static str, problem: FieldProblem) -> EventError 
     EventError::Invalid { field, problem }
 }
 
+/// How much of a shape error's path, and of its message, an [`EventError`] keeps.
+pub const MAX_SHAPE_BYTES: usize = 512;
+
+/// `s` cut to [`MAX_SHAPE_BYTES`], marked with `…` where cut.
+fn bounded(s: String) -> String {
+    if s.len() <= MAX_SHAPE_BYTES {
+        return s;
+    }
+    format!("{}…", text::prefix(&s, MAX_SHAPE_BYTES))
+}
+
 /// Deserializes with the path of the offending field in the error.
 pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, EventError> {
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| EventError::Shape { path: e.path().to_string(), source: e.into_inner() })
+    serde_path_to_error::deserialize(value).map_err(|e| EventError::Shape {
+        path: bounded(e.path().to_string()),
+        message: bounded(e.into_inner().to_string()),
+    })
 }
 
 pub(crate) fn required(field: &'static str, value: String, max: usize) -> Result<String, EventError> {

@@ -152,6 +152,7 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
 mod tests {
     use super::*;
     use crate::classify::Reason;
+    use crate::event::envelope::MAX_SHAPE_BYTES;
     use crate::event::{parse, Admission, TRUNCATION_MARKER};
     use crate::time_fmt;
     use serde_json::json;
@@ -184,6 +185,16 @@ mod tests {
             Ok(p) => panic!("expected a rejection, got {p:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn a_rejection_quotes_a_huge_value_cut_so_that_its_message_stays_bounded() {
+        let mut detail = failure();
+        detail["operation"] = json!("x".repeat(140 * 1024));
+        let text = err_text(envelope(detail));
+        assert!(text.starts_with("detail.operation: unknown variant `xxx"), "{}", &text[..60]);
+        assert!(text.ends_with("xx…"), "{}", &text[text.len() - 10..]);
+        assert_eq!(text.len(), "detail.operation: ".len() + MAX_SHAPE_BYTES + "…".len());
     }
 
     #[test]
