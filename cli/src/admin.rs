@@ -50,14 +50,21 @@ enum Printed {
 }
 
 fn print(printed: Printed, mode: Output) {
-    let now = OffsetDateTime::now_utc();
-    let mut stdout = std::io::stdout().lock();
-    let _ = match (printed, mode) {
-        (Printed::Answer(a, _), Output::Json) => stdout.write_all(&a.raw).and_then(|()| writeln!(stdout)),
-        (Printed::Answer(a, render), Output::Table) => stdout.write_all(render(&a.json, now).as_bytes()),
-        (Printed::Built(v, _), Output::Json) => writeln!(stdout, "{v}"),
-        (Printed::Built(_, text), Output::Table) => stdout.write_all(text.as_bytes()),
-    };
+    let _ = std::io::stdout().lock().write_all(&rendered(printed, mode, OffsetDateTime::now_utc()));
+}
+
+/// What [`print`] writes: the API's JSON as it came (or as built), or the text for a person, with
+/// every control character in it escaped: the values come from producers, and a terminal obeys
+/// the escape sequences one could have put in a message or a note.
+fn rendered(printed: Printed, mode: Output, now: OffsetDateTime) -> Vec<u8> {
+    match (printed, mode) {
+        (Printed::Answer(a, _), Output::Json) => [&a.raw[..], b"\n"].concat(),
+        (Printed::Answer(a, render), Output::Table) => {
+            output::printable(&render(&a.json, now)).into_owned().into_bytes()
+        }
+        (Printed::Built(v, _), Output::Json) => format!("{v}\n").into_bytes(),
+        (Printed::Built(_, text), Output::Table) => output::printable(&text).into_owned().into_bytes(),
+    }
 }
 
 /// `scanfail events …`.
@@ -198,4 +205,31 @@ fn confirmed(pairs: &Pairs) -> Result<bool, AdminError> {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Bytes;
+
+    #[test]
+    fn a_table_shows_the_escape_sequences_a_producer_sent_instead_of_obeying_them() {
+        let now = OffsetDateTime::now_utc();
+        // A clipboard write (OSC 52), then a carriage return and an erase of the line.
+        let message = "pull failed\u{1b}]52;c;ZWNobyBoaQ==\u{7}\r\u{1b}[2K\u{9b}2J";
+        let answer = json!({"event": {"id": "e1", "message": message}});
+        let printed = |answer: &Value| {
+            Printed::Answer(Answer { json: answer.clone(), raw: Bytes::from(answer.to_string()) }, |v, now| {
+                table::event(&v["event"], now)
+            })
+        };
+        let text = String::from_utf8(rendered(printed(&answer), Output::Table, now)).unwrap();
+        let line = text.lines().find(|l| l.starts_with("Message")).unwrap();
+        assert_eq!(line, "Message       pull failed\\u{1b}]52;c;ZWNobyBoaQ==\\u{7}\\r\\u{1b}[2K\\u{9b}2J");
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+        // JSON is the API's own, escaped by JSON itself.
+        let json = String::from_utf8(rendered(printed(&answer), Output::Json, now)).unwrap();
+        assert_eq!(json, format!("{answer}\n"));
+        assert!(!json.contains('\u{1b}'), "{json}");
+    }
 }

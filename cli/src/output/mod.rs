@@ -3,6 +3,7 @@
 pub mod table;
 pub mod trend;
 
+use std::borrow::Cow;
 use std::io::IsTerminal as _;
 
 use time::OffsetDateTime;
@@ -35,10 +36,29 @@ pub fn fit(s: &str, width: usize) -> String {
     cut
 }
 
+/// `s` with every control character but the line feed written as its escape (`\u{1b}`,
+/// `\r`): text a terminal shows rather than obeys.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| if c.is_control() && c != '\n' { c.escape_default().to_string() } else { c.to_string() })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn control_characters_are_shown_escaped_and_line_feeds_kept() {
+        assert_eq!(printable("a\nb"), Cow::Borrowed("a\nb"));
+        assert_eq!(printable("a\u{1b}[31mb\tc\r\n\u{7f}\u{85}"), "a\\u{1b}[31mb\\tc\\r\n\\u{7f}\\u{85}");
+    }
 
     #[test]
     fn times_read_relative_to_now() {
