@@ -173,7 +173,8 @@ pub fn judge(url: &str, status: u16, content_type: &str, body: &[u8]) -> Result<
         (401 | 403, Some(message)) => Err(ApiError::Denied { status, message }),
         // API Gateway's own 404 is a path no route of this API has: a wrong URL or stage.
         (404, Some(_)) if !from_function => Err(not_the_api()),
-        (500.., Some(message)) => Err(ApiError::Server { status, message }),
+        // API Gateway's throttle (429) is the service asking to come back later, as a 5xx is.
+        (429 | 500.., Some(message)) => Err(ApiError::Server { status, message }),
         (_, Some(message)) => Err(ApiError::Refused { status, message }),
     }
 }
@@ -201,6 +202,11 @@ mod tests {
         );
         let internal = br#"{"code":500,"error":"internal error","message":"internal error (request id r-1)"}"#;
         assert_eq!(judge(URL, 500, "application/json", internal).unwrap_err().exit_code(), exit::SERVER);
+        let throttled = judge(URL, 429, "application/json", br#"{"message":"Too Many Requests"}"#).unwrap_err();
+        assert_eq!(
+            (throttled.exit_code(), throttled.to_string()),
+            (exit::SERVER, "the API failed (HTTP 429): Too Many Requests".to_owned())
+        );
     }
 
     #[test]

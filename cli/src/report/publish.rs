@@ -27,6 +27,8 @@ pub enum PublishError {
     AccessDenied { bus: String, message: String },
     #[error("EventBridge throttled the request; try again later")]
     Throttled,
+    #[error("EventBridge failed: {code}: {message}; try again later")]
+    Unavailable { code: String, message: String },
     #[error("EventBridge refused the request: {code}: {message}")]
     Refused { code: String, message: String },
     #[error("{failed} of {total} events were not accepted: {code}: {message}")]
@@ -42,12 +44,23 @@ impl PublishError {
             Self::Credentials(_) => exit::NO_CREDENTIALS,
             Self::Unreachable(_) => exit::UNREACHABLE,
             Self::AccessDenied { .. } => exit::DENIED,
+            Self::EntriesFailed { code, .. } if transient(code) => exit::SERVER,
             Self::NoSuchBus { .. } | Self::Refused { .. } | Self::EntriesFailed { .. } | Self::Invalid(_) => {
                 exit::REFUSED
             }
-            Self::Throttled => exit::SERVER,
+            Self::Throttled | Self::Unavailable { .. } => exit::SERVER,
         }
     }
+}
+
+/// How many times an entry that failed on its own for a transient cause is sent (the SDK
+/// retries whole requests, not the entries a `PutEvents` answer lists as failed).
+const ENTRY_ATTEMPTS: u32 = 3;
+
+/// Whether an entry's (or a request's) error code is a transient failure of EventBridge,
+/// worth sending again.
+fn transient(code: &str) -> bool {
+    matches!(code, "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable")
 }
 
 /// Where reports go.
@@ -73,18 +86,32 @@ impl Publisher {
             report.check(&self.source).map_err(PublishError::Invalid)?;
         }
         aws::credentials(&self.config).await?;
-        for chunk in reports.chunks(ENTRIES_PER_REQUEST) {
-            let entries: Vec<PutEventsRequestEntry> = chunk.iter().map(|r| self.entry(r)).collect();
-            let out = self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| self.refusal(e))?;
-            let failed = usize::try_from(out.failed_entry_count()).unwrap_or(usize::MAX);
-            if failed > 0 {
-                let first = out.entries().iter().find(|e| e.error_code().is_some());
-                return Err(PublishError::EntriesFailed {
-                    failed,
-                    total: chunk.len(),
-                    code: first.and_then(|e| e.error_code()).unwrap_or("unknown").to_owned(),
-                    message: first.and_then(|e| e.error_message()).unwrap_or_default().to_owned(),
-                });
+        for (n, chunk) in reports.chunks(ENTRIES_PER_REQUEST).enumerate() {
+            let mut pending: Vec<&Report> = chunk.iter().collect();
+            for attempt in 1..=ENTRY_ATTEMPTS {
+                let entries: Vec<PutEventsRequestEntry> = pending.iter().map(|r| self.entry(r)).collect();
+                let out =
+                    self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| self.refusal(e))?;
+                // The answer's entries are in the order sent; a failed one has an error code.
+                let failed: Vec<(usize, &str, &str)> = out
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| Some((i, e.error_code()?, e.error_message().unwrap_or_default())))
+                    .collect();
+                let Some(&(_, code, message)) = failed.first() else { break };
+                if attempt == ENTRY_ATTEMPTS || !failed.iter().all(|(_, c, _)| transient(c)) {
+                    // Those of this request, and every report after it (not sent).
+                    let unsent = reports.len().saturating_sub((n + 1) * ENTRIES_PER_REQUEST);
+                    return Err(PublishError::EntriesFailed {
+                        failed: failed.len() + unsent,
+                        total: reports.len(),
+                        code: code.to_owned(),
+                        message: message.to_owned(),
+                    });
+                }
+                pending = failed.iter().filter_map(|(i, _, _)| pending.get(*i).copied()).collect();
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
             }
         }
         Ok(reports.len())
@@ -117,8 +144,33 @@ impl Publisher {
                     PublishError::AccessDenied { bus: self.bus.clone(), message }
                 }
                 "ThrottlingException" | "LimitExceededException" => PublishError::Throttled,
+                c if transient(c) => PublishError::Unavailable { code, message },
                 _ => PublishError::Refused { code: if code.is_empty() { "unknown".into() } else { code }, message },
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries_failed(code: &str) -> PublishError {
+        PublishError::EntriesFailed { failed: 1, total: 1, code: code.into(), message: String::new() }
+    }
+
+    #[test]
+    fn transient_failures_exit_as_the_service_failing_and_the_others_as_refused() {
+        for code in ["ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable"] {
+            assert!(transient(code), "{code}");
+            assert_eq!(entries_failed(code).exit_code(), exit::SERVER, "{code}");
+        }
+        for code in ["MalformedDetail", "InvalidArgument", "AccessDeniedException"] {
+            assert!(!transient(code), "{code}");
+            assert_eq!(entries_failed(code).exit_code(), exit::REFUSED, "{code}");
+        }
+        let failed = PublishError::Unavailable { code: "InternalException".into(), message: "oops".into() };
+        assert_eq!(failed.exit_code(), exit::SERVER);
+        assert_eq!(failed.to_string(), "EventBridge failed: InternalException: oops; try again later");
     }
 }
