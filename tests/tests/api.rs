@@ -439,6 +439,51 @@ async fn a_count_summary_or_trend_past_the_read_bound_answers_400_naming_the_fil
     assert_eq!((status, body["events"].as_array().map(Vec::len)), (200, Some(300)));
 }
 
+/// A cleanup reads at most `API_MAX_ITEMS_READ` groups: the matches among them are deleted and
+/// `more` says to repeat the request; with none among them, a 400 naming the filter that narrows
+/// the reading, rather than a read of the whole partition (and a gateway timeout) on every try.
+#[tokio::test]
+async fn a_cleanup_past_the_read_bound_deletes_what_it_found_or_answers_400_naming_the_narrower_filter() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    // One repository: 100 newer groups of one reason, then 2 older of another.
+    let groups: Vec<GroupRecord> = (0..102)
+        .map(|n| {
+            // Hours apart: the repository index sorts by 10-minute bucket, then by id.
+            let (reason, minutes_ago) =
+                if n < 100 { (Reason::RateLimited, n as i64 + 1) } else { (Reason::Timeout, 60 * n as i64) };
+            synthetic_group(n, &format!("quay.io/acme/big:{n}"), reason, now, minutes_ago)
+        })
+        .collect();
+    seed_groups(&store, &groups).await;
+    let api = api_from_env(&store, &[("ADMIN_WRITE_PRINCIPALS", ADMIN_ROLE), ("API_MAX_ITEMS_READ", "100")]);
+    let query = "filter.repository=quay.io/acme/big&filter.reason=TIMEOUT";
+    let (status, body) = send(&api, "DELETE", "/v1/administration/events", query, None, Some(ADMIN_ROLE), false).await;
+    assert_eq!((status, &body["error"]), (400, &Value::from("too broad")), "{body}");
+    assert_eq!(
+        body["message"],
+        "this cleanup read the 100 failure groups one request may read without finding one that matches: narrow it \
+         to an image (filter.resourceName), whose groups are read alone; filter.reason beside another filter is \
+         checked on the groups that filter reads"
+    );
+    assert_eq!(integration_tests::all_groups(&store).await.len(), 102);
+    // A bound of 101 reaches one older group a time: deleted, and `more` until the reading ends
+    // within the bound.
+    let filters =
+        Filters { repository: vec!["quay.io/acme/big".into()], reason: vec![Reason::Timeout], ..Filters::default() };
+    let step = |max_read| {
+        let (store, filters) = (&store, &filters);
+        async move { store.admin().delete_matching(filters, 1000, max_read).await.unwrap() }
+    };
+    let first = step(101).await;
+    assert_eq!((first.deleted, first.more), (1, true));
+    let second = step(101).await;
+    assert_eq!((second.deleted, second.more), (1, false));
+    let third = step(101).await;
+    assert_eq!((third.deleted, third.more), (0, false));
+    assert_eq!(integration_tests::all_groups(&store).await.len(), 100);
+}
+
 // ------------------------------------------------------------------ summary and trend
 
 /// One failure as the test sends it, with what the test expects of it.
@@ -1019,8 +1064,8 @@ async fn cleanup_deletes_exactly_the_groups_of_the_image_and_refuses_an_empty_fi
     let remaining = all.iter().filter(|g| g.reason == "IMAGE_NOT_FOUND" && g.resource_name != image).count();
     assert!(remaining > 2);
     let filters = Filters { reason: vec![Reason::ImageNotFound], ..Filters::default() };
-    let step = store.admin().delete_matching(&filters, 2).await.unwrap();
+    let step = store.admin().delete_matching(&filters, 2, u64::MAX).await.unwrap();
     assert_eq!((step.deleted, step.more), (2, true));
-    let rest = store.admin().delete_matching(&filters, 1000).await.unwrap();
+    let rest = store.admin().delete_matching(&filters, 1000, u64::MAX).await.unwrap();
     assert_eq!((rest.deleted as usize, rest.more), (remaining - 2, false));
 }

@@ -261,7 +261,7 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
     }
     let filters =
         scan_failures_domain::query::Filters { repository: vec!["quay.io/acme/api".into()], ..Default::default() };
-    let (read, _) = store.admin().matching(&filters, 100).await.unwrap();
+    let (read, _) = store.admin().matching(&filters, 100, u64::MAX).await.unwrap();
     assert_eq!(read.len(), 2);
 
     let racer = timeout("api-1-again", "quay.io/acme/api:1", fixed_now() - Duration::minutes(1));
@@ -275,7 +275,7 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
     // A retry of it is a duplicate of an occurrence that is still counted.
     assert_eq!(ingest.handle(racer).await.unwrap().result, "duplicate");
     // The same cleanup request, run again, deletes what changed.
-    let again = store.admin().delete_matching(&filters, 100).await.unwrap();
+    let again = store.admin().delete_matching(&filters, 100, u64::MAX).await.unwrap();
     assert_eq!((again.deleted, again.more), (1, false));
 }
 

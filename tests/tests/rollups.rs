@@ -237,7 +237,7 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
         }
     }
     let cleaned = Filters { repository: vec!["quay.io/acme/svc4".into()], ..Filters::default() };
-    let deleted = admin.delete_matching(&cleaned, 1000).await.unwrap();
+    let deleted = admin.delete_matching(&cleaned, 1000, u64::MAX).await.unwrap();
     assert!(deleted.deleted > 0, "the cleanup deleted groups");
     let stale = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(1).unwrap()).with_clock(three_days_ago);
     let mut stale_ids = Vec::new();

@@ -319,7 +319,7 @@ impl Api {
                 let done = self
                     .store
                     .admin()
-                    .delete_matching(&filters, MAX_DELETE_PER_REQUEST)
+                    .delete_matching(&filters, MAX_DELETE_PER_REQUEST, self.max_items_read)
                     .await
                     .map_err(query_problem)?;
                 seen.read = Some(done.read);
@@ -409,7 +409,9 @@ fn internal(e: &dyn std::error::Error) -> Problem {
 fn query_problem(e: QueryError) -> Problem {
     match e {
         QueryError::Cursor(_) => Problem::new(StatusCode::BAD_REQUEST, "bad parameter", e.to_string()),
-        QueryError::TooBroad { .. } => Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string()),
+        QueryError::TooBroad { .. } | QueryError::CleanupTooBroad { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string())
+        }
         QueryError::Store(s) => internal(&s),
     }
 }

@@ -138,11 +138,12 @@ impl<'a> Admin<'a> {
     }
 
     /// Deletes up to `max` stored groups matching `filters` (image, repository, reason: the
-    /// indexed filters), whatever their triage and age: [`Self::matching`] reads them with
-    /// `Query` on the index the filters choose, [`Self::delete_unchanged`] deletes each one
-    /// that no occurrence has reached since it was read.
-    pub async fn delete_matching(&self, filters: &Filters, max: usize) -> Result<Deleted, QueryError> {
-        let (read, mut result) = self.matching(filters, max).await?;
+    /// indexed filters), whatever their triage and age, reading at most `max_read` groups:
+    /// [`Self::matching`] reads them with `Query` on the index the filters choose,
+    /// [`Self::delete_unchanged`] deletes each one that no occurrence has reached since it was
+    /// read.
+    pub async fn delete_matching(&self, filters: &Filters, max: usize, max_read: u64) -> Result<Deleted, QueryError> {
+        let (read, mut result) = self.matching(filters, max, max_read).await?;
         let (deleted, kept, wcu) = self.delete_unchanged(&read).await?;
         result.deleted = deleted;
         // A group that changed was kept: it still matches, and the same request deletes it.
@@ -152,17 +153,30 @@ impl<'a> Admin<'a> {
     }
 
     /// The groups `delete_matching` would delete (at most `max`), each as its key and the
-    /// occurrence count read; `more` is set when more match.
-    pub async fn matching(&self, filters: &Filters, max: usize) -> Result<(Vec<ReadGroup>, Deleted), QueryError> {
+    /// occurrence count read; `more` is set when more may match. At most `max_read` groups are
+    /// read: past that, the matches found so far are the answer (`more` set: the same request
+    /// goes on once they are deleted), or, with none found, [`QueryError::CleanupTooBroad`],
+    /// since repeating the request would read the same groups again.
+    pub async fn matching(
+        &self,
+        filters: &Filters,
+        max: usize,
+        max_read: u64,
+    ) -> Result<(Vec<ReadGroup>, Deleted), QueryError> {
         let plan = plan(filters);
         let mut result = Deleted::default();
         let mut read: Vec<ReadGroup> = Vec::new();
         // Every stored time: sort keys start with a year.
         let window = Window { index: plan.index, lo: "0".into(), hi: "~".into(), ascending: false };
-        let mut more = false;
+        let (mut more, mut examined, mut bounded) = (false, 0u64, false);
         self.store
             .reader()
             .each_item(&window, &plan.partitions, &mut result.read, |item| {
+                if examined == max_read {
+                    bounded = true;
+                    return Ok(false);
+                }
+                examined += 1;
                 let Some(key) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { return Ok(true) };
                 let group = GroupRecord::from_item(item)?;
                 if matches(filters, &group) {
@@ -175,7 +189,10 @@ impl<'a> Admin<'a> {
                 Ok(true)
             })
             .await?;
-        result.more = more;
+        if bounded && read.is_empty() {
+            return Err(QueryError::CleanupTooBroad { max: max_read });
+        }
+        result.more = more || bounded;
         Ok((read, result))
     }
 

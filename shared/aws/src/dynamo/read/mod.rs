@@ -57,6 +57,13 @@ pub enum QueryError {
          are checked on the groups read and do not reduce the reading"
     )]
     TooBroad { max: u64, read: u64 },
+    /// A cleanup read its bound without finding a group to delete.
+    #[error(
+        "this cleanup read the {max} failure groups one request may read without finding one that matches: \
+         narrow it to an image (filter.resourceName), whose groups are read alone; filter.reason beside \
+         another filter is checked on the groups that filter reads"
+    )]
+    CleanupTooBroad { max: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
