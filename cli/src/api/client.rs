@@ -3,6 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::Mutex;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
@@ -44,6 +48,8 @@ pub enum ApiError {
     Sign(#[from] SignError),
     #[error("the request cannot be built")]
     Request(#[source] http::Error),
+    #[error("the AWS credentials expired and could not be loaded again; sign in again, e.g. `aws sso login`")]
+    Credentials(#[source] CredentialsError),
 }
 
 impl ApiError {
@@ -56,6 +62,7 @@ impl ApiError {
             Self::Denied { .. } => exit::DENIED,
             Self::Refused { .. } | Self::Request(_) => exit::REFUSED,
             Self::Server { .. } | Self::Sign(_) => exit::SERVER,
+            Self::Credentials(_) => exit::NO_CREDENTIALS,
         }
     }
 }
@@ -69,11 +76,23 @@ pub struct Answer {
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A client of one API endpoint, signing with one identity.
+/// How long before their expiry credentials are loaded again.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+/// Whether credentials that expire at `expiry` must be loaded again before signing at `now`.
+pub fn stale(expiry: Option<SystemTime>, now: SystemTime) -> bool {
+    expiry.is_some_and(|e| e <= now + REFRESH_BEFORE_EXPIRY)
+}
+
+/// A client of one API endpoint, signing with one identity: its credentials as loaded, and,
+/// when the chain's provider is given ([`Client::refreshing`]), loaded again as they near their
+/// expiry (SSO, assumed roles and instance credentials last an hour or so; `scanfail console`
+/// runs for longer).
 pub struct Client {
     http: HyperClient<Https, Full<Bytes>>,
     endpoint: Endpoint,
-    credentials: Credentials,
+    credentials: Mutex<Credentials>,
+    provider: Option<SharedCredentialsProvider>,
     region: String,
 }
 
@@ -85,7 +104,32 @@ impl Client {
             .https_or_http()
             .enable_http1()
             .build();
-        Ok(Self { http: HyperClient::builder(TokioExecutor::new()).build(https), endpoint, credentials, region })
+        Ok(Self {
+            http: HyperClient::builder(TokioExecutor::new()).build(https),
+            endpoint,
+            credentials: Mutex::new(credentials),
+            provider: None,
+            region,
+        })
+    }
+
+    /// The same client, loading its credentials again from `provider` when they near expiry.
+    pub fn refreshing(self, provider: SharedCredentialsProvider) -> Self {
+        Self { provider: Some(provider), ..self }
+    }
+
+    /// The credentials to sign with now.
+    async fn credentials(&self) -> Result<Credentials, ApiError> {
+        let current = self.credentials.lock().map_or_else(|p| p.into_inner().clone(), |c| c.clone());
+        let Some(provider) = &self.provider else { return Ok(current) };
+        if !stale(current.expiry(), SystemTime::now()) {
+            return Ok(current);
+        }
+        let fresh = provider.provide_credentials().await.map_err(ApiError::Credentials)?;
+        if let Ok(mut c) = self.credentials.lock() {
+            *c = fresh.clone();
+        }
+        Ok(fresh)
     }
 
     /// Sends `method path?query` with an optional JSON body; the answer.
@@ -105,7 +149,8 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<(u16, String, Bytes), ApiError> {
         let url = self.endpoint.url(path, query);
-        let request = signed_request(method, &url, body, &self.credentials, &self.region, SystemTime::now())?;
+        let credentials = self.credentials().await?;
+        let request = signed_request(method, &url, body, &credentials, &self.region, SystemTime::now())?;
         match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
             Err(_) => Err(ApiError::TimedOut { url }),
             Ok(Err(source)) => Err(ApiError::Unreachable { url, source }),
@@ -207,6 +252,53 @@ mod tests {
             (throttled.exit_code(), throttled.to_string()),
             (exit::SERVER, "the API failed (HTTP 429): Too Many Requests".to_owned())
         );
+    }
+
+    #[test]
+    fn credentials_are_stale_five_minutes_before_their_expiry_and_never_without_one() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(!stale(None, now));
+        assert!(!stale(Some(now + Duration::from_secs(301)), now));
+        assert!(stale(Some(now + Duration::from_secs(300)), now));
+        assert!(stale(Some(now - Duration::from_secs(1)), now));
+    }
+
+    #[tokio::test]
+    async fn credentials_near_their_expiry_are_loaded_again_from_the_provider_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let expiring = |secs: u64| {
+            Credentials::new(
+                "AKID",
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + Duration::from_secs(secs)),
+                "t",
+            )
+        };
+        let loads = Arc::new(AtomicUsize::new(0));
+        let counted = loads.clone();
+        let provider =
+            SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(move || {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Ok(Credentials::new(
+                        "AKID2",
+                        "secret2",
+                        None,
+                        Some(SystemTime::now() + Duration::from_secs(3600)),
+                        "t",
+                    ))
+                }
+            }));
+        let endpoint = Endpoint::parse(Some("https://x.execute-api.eu-west-1.amazonaws.com")).unwrap();
+        let fixed = Client::new(endpoint, expiring(60), "eu-west-1".into()).unwrap();
+        assert_eq!(fixed.credentials().await.unwrap().access_key_id(), "AKID", "without a provider: as loaded");
+        let client = fixed.refreshing(provider);
+        assert_eq!(client.credentials().await.unwrap().access_key_id(), "AKID2");
+        assert_eq!(client.credentials().await.unwrap().access_key_id(), "AKID2");
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "loaded again once, then kept until near its own expiry");
     }
 
     #[test]

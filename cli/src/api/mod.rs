@@ -55,5 +55,9 @@ pub async fn connect(args: &ApiArgs) -> Result<Client, ConnectError> {
         .or_else(|| config.region().map(|r| r.as_ref().to_owned()))
         .ok_or(ConnectError::NoRegion)?;
     let credentials = aws::credentials(&config).await?;
-    Ok(Client::new(endpoint, credentials, region)?)
+    let client = Client::new(endpoint, credentials, region)?;
+    Ok(match config.credentials_provider() {
+        Some(provider) => client.refreshing(provider),
+        None => client,
+    })
 }
