@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_tests::bus::LocalBus;
-use integration_tests::cli::{scanfail, Ran};
+use integration_tests::cli::{command, scanfail, Ran};
 use integration_tests::{
     dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, repo_root, unique_name, Moto, Watch,
 };
@@ -300,4 +300,39 @@ async fn a_stack_name_stands_for_its_api_url() {
         (6, "scanfail: the stack \"other\" has no ApiUrl output: is it a scan-failures stack?\n"),
         "{ran:?}"
     );
+}
+
+/// `docker stop` and CI runners signal the process they started, not its children: a SIGTERM to
+/// `scanfail run` reaches the scanner, which ends its own way, and `scanfail` exits with the
+/// scanner's code (it died of the signal before, leaving the scanner running).
+#[test]
+fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
+    let dir = std::env::temp_dir().join(unique_name("sigterm"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = dir.join("ready");
+    // At most 30 s, whatever happens to the test.
+    let script = format!(
+        "trap 'echo got TERM >&2; exit 7' TERM; touch {}; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+        ready.display()
+    );
+    let child = command(
+        &["run", "--operation", "image-scan", "--image", "quay.io/acme/web:1", "--", "sh", "-c", &script],
+        &[],
+        None,
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the scanner did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.starts_with("got TERM\n"), "{stderr}");
 }

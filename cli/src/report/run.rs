@@ -2,6 +2,7 @@
 //! reaches the terminal as it is written and its end is kept ([`Tail`]) to read what failed.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -43,7 +44,14 @@ impl RunError {
     }
 }
 
-/// Runs `program` with `args` to its end.
+/// How long the rest of the scanner's standard error is read once it has exited: a process it
+/// left in the background may hold the pipe open for as long as it runs.
+pub const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// Runs `program` with `args` to its end. SIGTERM and SIGHUP sent to `scanfail` are passed on
+/// to the scanner, and `scanfail` waits for it (a CI runner or `docker stop` signals the process
+/// it started, not its children); SIGINT is not passed on, since a terminal's Ctrl-C reaches the
+/// scanner itself, but no longer ends `scanfail` before the scanner.
 pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -53,23 +61,80 @@ pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
         .spawn()
         .map_err(|source| RunError::Spawn { program: program.to_owned(), source })?;
     let io = |source| RunError::Io { program: program.to_owned(), source };
+    let mut signals = Signals::new().map_err(io)?;
+    let pid = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
     let mut tail = Tail::new(CAPTURE_BYTES);
-    if let Some(mut pipe) = child.stderr.take() {
-        let mut terminal = tokio::io::stderr();
-        let mut buffer = vec![0_u8; 8192];
-        loop {
-            let n = pipe.read(&mut buffer).await.map_err(io)?;
-            if n == 0 {
-                break;
+    let status = {
+        let mut pump = std::pin::pin!(pump(child.stderr.take(), &mut tail));
+        let mut pumped = false;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status.map_err(io)?,
+                done = &mut pump, if !pumped => {
+                    done.map_err(io)?;
+                    pumped = true;
+                }
+                signal = signals.next() => {
+                    if let (Some(signal), Some(pid)) = (signal, pid) {
+                        // The scanner may have exited already: nothing to do then.
+                        let _ = rustix::process::kill_process(pid, signal);
+                    }
+                }
             }
-            tail.push(&buffer[..n]);
-            // The terminal going away must not stop the scanner: its output is still kept.
-            let _ = terminal.write_all(&buffer[..n]).await;
-            let _ = terminal.flush().await;
+        };
+        if !pumped {
+            if let Ok(done) = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await {
+                done.map_err(io)?;
+            }
+        }
+        status
+    };
+    Ok(Finished { code: exit_code(status), stderr: tail })
+}
+
+/// Copies the scanner's standard error to ours as it comes, keeping its end in `tail`.
+async fn pump(pipe: Option<tokio::process::ChildStderr>, tail: &mut Tail) -> std::io::Result<()> {
+    let Some(mut pipe) = pipe else { return Ok(()) };
+    let mut terminal = tokio::io::stderr();
+    let mut buffer = vec![0_u8; 8192];
+    loop {
+        let n = pipe.read(&mut buffer).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        tail.push(&buffer[..n]);
+        // The terminal going away must not stop the scanner: its output is still kept.
+        let _ = terminal.write_all(&buffer[..n]).await;
+        let _ = terminal.flush().await;
+    }
+}
+
+/// The signals `scanfail` catches while the scanner runs.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal caught, and what to send the scanner for it (`None`: nothing).
+    async fn next(&mut self) -> Option<rustix::process::Signal> {
+        use rustix::process::Signal;
+        tokio::select! {
+            Some(()) = self.term.recv() => Some(Signal::TERM),
+            Some(()) = self.hup.recv() => Some(Signal::HUP),
+            Some(()) = self.int.recv() => None,
         }
     }
-    let status = child.wait().await.map_err(io)?;
-    Ok(Finished { code: exit_code(status), stderr: tail })
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -96,6 +161,14 @@ mod tests {
     async fn a_scanner_killed_by_a_signal_exits_128_plus_its_number() {
         let done = run("sh", &sh("kill -TERM $$")).await.unwrap();
         assert_eq!(done.code, 128 + 15);
+    }
+
+    #[tokio::test]
+    async fn a_background_process_holding_the_standard_error_does_not_hold_the_run() {
+        let started = std::time::Instant::now();
+        let done = run("sh", &sh("echo first >&2; sleep 30 & exit 4")).await.unwrap();
+        assert_eq!((done.code, done.stderr.text().as_str()), (4, "first\n"));
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
