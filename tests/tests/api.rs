@@ -4,7 +4,7 @@ use api::handler::Api;
 use api::routes::{Action, ROUTES};
 use integration_tests::{
     api_from_env, api_request, api_request_with, fixed_now, fixtures, fresh_store, respond, seed_groups,
-    synthetic_group,
+    seed_groups_parallel, synthetic_group,
 };
 use scan_failures_aws::dynamo::schema::SortKey;
 use scan_failures_aws::dynamo::Store;
@@ -437,6 +437,49 @@ async fn a_count_summary_or_trend_past_the_read_bound_answers_400_naming_the_fil
     // Pages have their own bound: the whole list is served.
     let (status, body) = call(&api, "/v1/administration/events", "pagination.limit=1000", Some(ALICE)).await;
     assert_eq!((status, body["events"].as_array().map(Vec::len)), (200, Some(300)));
+}
+
+/// A page of 1,000 events whose messages are 4 KiB of quotes (each escaped in the body, and its
+/// escape escaped again in the function's answer) would pass the 6 MB Lambda carries, and API
+/// Gateway would answer a bare 500: the page stops short of its limit at 5 MiB carried, with a
+/// cursor that goes on from its last event, and the pages together hold every event once.
+#[tokio::test]
+async fn a_page_stops_short_of_its_limit_where_its_answer_would_pass_what_lambda_carries() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<GroupRecord> = (0..1000)
+        .map(|n| {
+            let mut g = synthetic_group(n, &format!("quay.io/acme/big{n}:1"), Reason::Timeout, now, n as i64 + 1);
+            g.message = "\"".repeat(4096);
+            g
+        })
+        .collect();
+    seed_groups_parallel(&store, &groups, 4).await;
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE)]);
+    let (mut seen, mut pages, mut cursor) = (std::collections::BTreeSet::new(), 0, None::<String>);
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("pagination.limit=1000&pagination.cursor={c}"),
+            None => "pagination.limit=1000".to_owned(),
+        };
+        let (status, body) = call(&api, "/v1/administration/events", &query, Some(ALICE)).await;
+        assert_eq!(status, 200, "{body}");
+        let events = body["events"].as_array().unwrap();
+        assert!(api::payload::carried_len(&body) <= api::payload::MAX_EVENTS_BYTES + 1024, "page {pages}");
+        for e in events {
+            assert!(seen.insert(e["id"].as_str().unwrap().to_owned()), "{} twice", e["id"]);
+        }
+        pages += 1;
+        match body["nextCursor"].as_str() {
+            Some(c) => {
+                assert!(events.len() < 1000 || seen.len() == 1000);
+                cursor = Some(c.to_owned());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1000);
+    assert!(pages >= 4, "{pages} pages");
 }
 
 /// A cleanup reads at most `API_MAX_ITEMS_READ` groups: the matches among them are deleted and

@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::metrics::Served;
+use crate::payload;
 use crate::routes::{match_route, Action, Miss, Route};
 
 pub struct Api {
@@ -230,15 +231,20 @@ impl Api {
             Action::List => {
                 let list = params::parse_list(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
-                let page = self.store.reader().list(&list, now, retention).await.map_err(query_problem)?;
+                let mut page = self.store.reader().list(&list, now, retention).await.map_err(query_problem)?;
                 seen.read = Some(page.stats);
+                // A page stops short of its limit where its events would pass what Lambda carries.
+                let (mut events, mut bytes) = (Vec::with_capacity(page.groups.len()), 0);
+                for (g, s) in page.groups.iter().zip(&page.states) {
+                    let event = AdministrationEvent::with_state(g, s, false);
+                    bytes += payload::carried_len(&event) + 1;
+                    if bytes > payload::MAX_EVENTS_BYTES && !events.is_empty() {
+                        break;
+                    }
+                    events.push(event);
+                }
+                page.cut(events.len());
                 log_cost(route.action, &page.stats, page.groups.len() as u64);
-                let events: Vec<AdministrationEvent> = page
-                    .groups
-                    .iter()
-                    .zip(&page.states)
-                    .map(|(g, s)| AdministrationEvent::with_state(g, s, false))
-                    .collect();
                 let mut body = json!({"events": events});
                 if let Some(c) = page.next_cursor {
                     body["nextCursor"] = json!(c);

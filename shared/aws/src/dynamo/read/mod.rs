@@ -85,6 +85,25 @@ pub struct Page {
     pub states: Vec<GroupState>,
     pub next_cursor: Option<String>,
     pub stats: ReadStats,
+    /// The index sort key of each group of `groups`, and the query they belong to: what a
+    /// cursor after any of them holds ([`Page::cut`]).
+    keys: Vec<String>,
+    query_id: String,
+}
+
+impl Page {
+    /// Keeps the first `n` groups (at least one), the cursor then resuming after the last kept:
+    /// for an answer that must stop short of the page, whatever its limit.
+    pub fn cut(&mut self, n: usize) {
+        let n = n.max(1);
+        if n >= self.groups.len() {
+            return;
+        }
+        self.groups.truncate(n);
+        self.states.truncate(n);
+        self.keys.truncate(n);
+        self.next_cursor = self.keys.last().map(|k| cursor::encode(k, &self.query_id));
+    }
 }
 
 /// One partition being read, newest (or oldest) first.
@@ -253,6 +272,7 @@ impl<'a> Reader<'a> {
         let mut stats = ReadStats::default();
         let mut groups = Vec::new();
         let mut states = Vec::new();
+        let mut keys = Vec::new();
         let mut last_returned: Option<String> = None;
         let mut more = false;
         loop {
@@ -286,7 +306,8 @@ impl<'a> Reader<'a> {
                 if to_skip > 0 {
                     to_skip -= 1;
                 } else {
-                    last_returned = Some(sk);
+                    last_returned = Some(sk.clone());
+                    keys.push(sk);
                     groups.push(record);
                     states.push(state);
                 }
@@ -300,7 +321,7 @@ impl<'a> Reader<'a> {
             }
         }
         let next_cursor = if more { last_returned.map(|k| cursor::encode(&k, &query_id)) } else { None };
-        Ok(Page { groups, next_cursor, states, stats })
+        Ok(Page { groups, next_cursor, states, stats, keys, query_id })
     }
 
     /// Hands every stored item of `window`'s index in `partitions` within the window to `visit`,
