@@ -337,3 +337,36 @@ async fn a_drain_leaves_a_record_another_publisher_holds_and_publishes_it_once_r
     assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), held, None)]);
     assert_eq!(store.outbox().pending(25).await.unwrap(), vec![]);
 }
+
+/// A writer publishes the records its writes made only while their leases keep drainers away:
+/// when a long batch brought them within `LEASE_MARGIN_SECONDS` of lapsing, it leaves them to a
+/// drain (one that claims them once lapsed), instead of publishing what a drainer may publish
+/// too. Within the margin, it publishes them at once.
+#[tokio::test]
+async fn a_writer_leaves_its_records_to_a_drain_when_their_leases_are_about_to_lapse() {
+    use ingest::publisher::{Publisher, LEASE_MARGIN_SECONDS};
+    use scan_failures_aws::dynamo::outbox::{wall_clock_seconds, OUTBOX_LEASE_SECONDS};
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    // A writer without a notifier: its record stays in the outbox, leased from now.
+    let writer = Ingest::new(store.clone(), RetentionDays::default())
+        .with_transitions(vec![10, 100, 1000])
+        .with_clock(fixed_now);
+    let group = writer.handle(envelope("lease-1", "nginx", 1)).await.unwrap().group_id.unwrap();
+    let made = store.outbox().pending(25).await.unwrap();
+    assert_eq!(made.len(), 1);
+
+    // Leased as long ago as a batch that ran within the margin of the lease's end.
+    let late = wall_clock_seconds() - (OUTBOX_LEASE_SECONDS - LEASE_MARGIN_SECONDS);
+    let published = Publisher::new(bus.notifier()).publish_until(&store, &made, late, None).await;
+    assert_eq!((published.published, published.pending), (0, 1));
+    assert_eq!(bus.drain().await, vec![]);
+    assert_eq!(store.outbox().pending(25).await.unwrap(), made, "left in the outbox, still leased");
+
+    // Leased just now: published at once.
+    let published = Publisher::new(bus.notifier()).publish_until(&store, &made, wall_clock_seconds(), None).await;
+    assert_eq!((published.published, published.pending), (1, 0));
+    assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), group, None)]);
+    assert_eq!(store.outbox().pending(25).await.unwrap(), vec![]);
+}

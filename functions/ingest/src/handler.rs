@@ -15,6 +15,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use scan_failures_aws::dynamo::outbox::{self, Pending};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
 use scan_failures_aws::dynamo::{Store, StoreError};
@@ -340,6 +341,8 @@ impl Ingest {
         }
         let mut cost = WriteCost::default();
         let mut made = Vec::new();
+        // Every outbox record the writes below make is leased from now on, or later.
+        let leased_at = outbox::wall_clock_seconds();
         let writer = self.store.writer(self.thresholds.as_deref());
         // Every occurrence here was admitted by the retention read (none is when it failed).
         let retention = retention.unwrap_or(self.retention);
@@ -380,7 +383,10 @@ impl Ingest {
             }
         }
         let published = match &self.publisher {
-            Some(p) => p.publish_until(&self.store, &made, until).await,
+            Some(p) => {
+                let made: Vec<Pending> = made.iter().map(outbox::pending).collect();
+                p.publish_until(&self.store, &made, leased_at, until).await
+            }
             None => Published::default(),
         };
         let done: Vec<(String, Outcome)> = ids

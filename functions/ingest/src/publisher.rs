@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use tokio::time::timeout_at;
 
-use scan_failures_aws::dynamo::outbox::{self, Pending};
+use scan_failures_aws::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::eventbridge::Notifier;
-use scan_failures_domain::group::notification::Notification;
 
 use crate::metrics::Published;
 
@@ -27,6 +26,10 @@ const DRAIN_EVERY: Duration = Duration::from_secs(60);
 const DRAIN_BATCH: i32 = 25;
 /// Time kept for answering the invocation after publishing stops at its deadline.
 pub const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
+/// How long before its writes' leases lapse an invocation stops publishing what it wrote
+/// itself: a publish (`PutEvents` with its retries, then the deletes) must end while the lease
+/// still keeps drainers away, or a drainer may publish the same records too.
+pub const LEASE_MARGIN_SECONDS: i64 = 10;
 
 /// The notifier of one function instance and its drain state.
 pub struct Publisher {
@@ -41,14 +44,31 @@ impl Publisher {
         Self { notifier, drain_needed: AtomicBool::new(true), last_drain: Mutex::new(None) }
     }
 
-    /// Publishes the notifications the writes just made (this invocation holds their leases),
-    /// then the records others left when a drain is due, stopping at `until`. Returns how many
-    /// EventBridge accepted and how many of those this invocation held are left in the outbox.
-    pub async fn publish_until(&self, store: &Store, made: &[Notification], until: Option<Instant>) -> Published {
-        let pending: Vec<Pending> = made.iter().map(outbox::pending).collect();
+    /// Publishes the outbox records the writes just made, whose leases this invocation took
+    /// at `leased_at` (wall clock, epoch seconds) or later, unless those leases are within
+    /// [`LEASE_MARGIN_SECONDS`] of lapsing (a long batch): then a drain publishes them once
+    /// they have. Then the records others left, when a drain is due; all of it stops at `until`.
+    /// Returns how many EventBridge accepted and how many of those this invocation held are
+    /// left in the outbox.
+    pub async fn publish_until(
+        &self,
+        store: &Store,
+        made: &[Pending],
+        leased_at: i64,
+        until: Option<Instant>,
+    ) -> Published {
+        let lapsing = outbox::wall_clock_seconds() >= leased_at + OUTBOX_LEASE_SECONDS - LEASE_MARGIN_SECONDS;
+        if lapsing && !made.is_empty() {
+            self.drain_needed.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                count = made.len(),
+                "notifications left in the outbox for a drain: their leases are about to lapse"
+            );
+        }
+        let pending = if lapsing { &[][..] } else { made };
         let counts = Counts::default();
         let work = async {
-            self.publish(store, &pending, &counts).await;
+            self.publish(store, pending, &counts).await;
             self.drain_if_needed(store, &counts).await;
         };
         match until {
@@ -64,7 +84,8 @@ impl Publisher {
             }
         }
         let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
-        Published { published, pending: held.saturating_sub(published) }
+        let left = if lapsing { made.len() as u64 } else { 0 };
+        Published { published, pending: held.saturating_sub(published) + left }
     }
 
     /// Publishes outbox records this invocation holds the lease of, and deletes those
