@@ -439,6 +439,55 @@ async fn a_count_summary_or_trend_past_the_read_bound_answers_400_naming_the_fil
     assert_eq!((status, body["events"].as_array().map(Vec::len)), (200, Some(300)));
 }
 
+/// A group a write moves between a filtered page's index `Query` and its `BatchGetItem` keeps
+/// the place its index entry was read at, and the cursor after it holds that place, not the
+/// newer time the table already has: a cursor past the newer time would serve the page's groups
+/// again (newest first) or skip the ones between (oldest first). Mocked: DynamoDB Local cannot
+/// be made to write between the two calls of one page.
+#[tokio::test]
+async fn a_group_moved_between_the_index_read_and_its_hydration_keeps_its_place_and_the_cursor() {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use scan_failures_aws::dynamo::item::GroupItem as _;
+    use std::collections::HashMap;
+
+    let now = OffsetDateTime::now_utc();
+    let image = "quay.io/acme/moving:1";
+    let (a, b) =
+        (synthetic_group(1, image, Reason::Timeout, now, 30), synthetic_group(2, image, Reason::Timeout, now, 60));
+    let (read_a, moved_a, read_b) =
+        ("2026-12-04T05:00:00.000Z#a", "2026-12-04T05:50:00.000Z#a", "2026-12-04T04:30:00.000Z#b");
+    let entry = |g: &GroupRecord, sk: &str| {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(format!("g#{}", g.id))),
+            ("resourceName".to_owned(), AttributeValue::S(g.resource_name.clone())),
+            ("lastSk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    };
+    let item = |g: &GroupRecord, sk: &str| {
+        let mut item = g.to_item().unwrap();
+        item.extend(entry(g, sk));
+        item
+    };
+    let entries = vec![entry(&a, read_a), entry(&b, read_b)];
+    let items = vec![item(&a, moved_a), item(&b, read_b)];
+    let query = mock!(aws_sdk_dynamodb::Client::query)
+        .then_output(move || QueryOutput::builder().set_items(Some(entries.clone())).count(2).scanned_count(2).build());
+    let hydrate = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+        .then_output(move || BatchGetItemOutput::builder().responses("mocked", items.clone()).build());
+    let store = Store::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&query, &hydrate]), "mocked");
+
+    let filters = Filters { resource_name: vec![image.to_owned()], ..Filters::default() };
+    let req = ListRequest { filters: filters.clone(), page: Page { limit: 1, ..Page::default() } };
+    let page = store.reader().list(&req, now, RetentionDays::default()).await.unwrap();
+    assert_eq!(page.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), [a.id.as_str()]);
+    let query_id = scan_failures_http::cursor::query_hash(&format!("{}|false", filters.canonical()));
+    let after = scan_failures_http::cursor::decode(page.next_cursor.as_deref().unwrap(), &query_id).unwrap();
+    assert_eq!(after, read_a);
+}
+
 /// A page of 1,000 events whose messages are 4 KiB of quotes (each escaped in the body, and its
 /// escape escaped again in the function's answer) would pass the 6 MB Lambda carries, and API
 /// Gateway would answer a bare 500: the page stops short of its limit at 5 MiB carried, with a

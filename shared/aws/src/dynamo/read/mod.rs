@@ -177,9 +177,16 @@ impl<'a> Reader<'a> {
         stats.read_capacity_units += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
         p.start_key = out.last_evaluated_key;
         p.exhausted = p.start_key.is_none();
-        let items = self.hydrate(w.index, out.items.unwrap_or_default(), stats).await?;
-        for item in items {
-            let sk = item.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let entries = out.items.unwrap_or_default();
+        // Each entry's place in the index as read: the order of the merge and what a cursor
+        // holds, even for a group a write has moved since (a keys-only index is hydrated from
+        // the table, which may already hold the newer time).
+        let sort_key = |e: &Item| e.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned();
+        let places: HashMap<String, String> =
+            entries.iter().filter_map(|e| Some((e.get(PARTITION_KEY)?.as_s().ok()?.clone(), sort_key(e)?))).collect();
+        for item in self.hydrate(w.index, entries, stats).await? {
+            let place = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).and_then(|k| places.get(k));
+            let sk = place.cloned().or_else(|| sort_key(&item)).unwrap_or_default();
             p.buffer.push_back((sk, item));
         }
         Ok(())
