@@ -127,3 +127,36 @@ async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and
     assert_eq!(g.op_counts["image_scan"], 150);
     assert_eq!(g.origin_counts["roxctl"], 150);
 }
+
+/// A batch whose deadline is too near to start its writes still answers: every message it did
+/// not write is reported failed (SQS delivers it again) and none of them is half written; with
+/// time enough, the same batch is written whole.
+#[tokio::test]
+async fn a_batch_too_near_its_deadline_reports_the_messages_it_did_not_write() {
+    use ingest::handler::WRITE_MARGIN;
+    use std::time::Instant;
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
+    let images = ["nginx", "alpine", "redis"];
+    let messages: Vec<(String, String)> = images
+        .iter()
+        .enumerate()
+        .map(|(n, image)| (format!("d-{n}"), envelope(&format!("deadline-{n}"), image, n as u32).to_string()))
+        .collect();
+    let batch = || serde_json::from_value(sqs_batch(&messages)).unwrap();
+
+    let report = ingest.handle_batch_until(batch(), Some(Instant::now() + WRITE_MARGIN / 2)).await.unwrap();
+    let mut failed: Vec<String> = report.response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    failed.sort();
+    assert_eq!(failed, ["d-0", "d-1", "d-2"]);
+    assert!(report.results.iter().all(|(_, result)| *result == "deferred"), "{:?}", report.results);
+    for image in images {
+        assert_eq!(count_of(&store, image).await, 0, "{image}");
+    }
+
+    let report = ingest.handle_batch_until(batch(), Some(Instant::now() + 2 * WRITE_MARGIN)).await.unwrap();
+    assert!(report.response.batch_item_failures.is_empty(), "{:?}", report.results);
+    for image in images {
+        assert_eq!(count_of(&store, image).await, 1, "{image}");
+    }
+}

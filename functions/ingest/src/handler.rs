@@ -33,6 +33,12 @@ use crate::publisher::{Publisher, RESPONSE_MARGIN};
 /// Records accepted in one SQS batch (Lambda's own maximum batch size).
 pub const MAX_BATCH_RECORDS: usize = 10_000;
 
+/// How long before the invocation's deadline (less the response margin) an SQS batch stops
+/// starting group writes: a write's attempts (three of at most 2 s) and its conflict retries end
+/// before the deadline, so the batch answers, its unwritten messages reported failed, instead
+/// of being cut off and delivered again whole.
+pub const WRITE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why an event was not stored.
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -45,13 +51,15 @@ pub enum IngestError {
     /// Shared by every message of the failed write.
     #[error("event not stored: {0}")]
     Store(#[source] Arc<StoreError>),
+    #[error("event not stored: the invocation's deadline was too near to start its write")]
+    Deadline,
 }
 
 impl From<IngestError> for Diagnostic {
     fn from(e: IngestError) -> Self {
         let error_type = match e {
             IngestError::Rejected(_) | IngestError::Batch(_) | IngestError::BatchTooLarge { .. } => "EventRejected",
-            IngestError::Store(_) => "StoreUnavailable",
+            IngestError::Store(_) | IngestError::Deadline => "StoreUnavailable",
         };
         Diagnostic { error_type: error_type.into(), error_message: text::error_chain(&e) }
     }
@@ -226,7 +234,8 @@ impl Ingest {
                 return Err(e.into());
             }
         };
-        let processed = self.process(vec![(event_id.clone(), Ok(parsed))], until).await;
+        // One event: its write is the invocation's first work, never deferred.
+        let processed = self.process(vec![(event_id.clone(), Ok(parsed))], until, None).await;
         self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
         let mut outcomes = processed.outcomes;
         // One message in, one outcome out.
@@ -240,6 +249,7 @@ impl Ingest {
                 reason: Some(reason),
             }),
             Outcome::Failed { error, .. } => Err(IngestError::Store(error)),
+            Outcome::Deferred { .. } => Err(IngestError::Deadline),
             Outcome::IgnoredSuccess { event_id }
             | Outcome::Ignored { event_id, .. }
             | Outcome::IgnoredExpired { event_id } => Ok(Response::ignored(label, event_id)),
@@ -288,11 +298,12 @@ impl Ingest {
                 (id, parsed)
             })
             .collect();
-        let Processed { outcomes, cost, published } = self.process(messages, until).await;
+        let write_until = until.and_then(|u| u.checked_sub(WRITE_MARGIN));
+        let Processed { outcomes, cost, published } = self.process(messages, until, write_until).await;
         let mut response = SqsBatchResponse::default();
         let mut results = Vec::with_capacity(outcomes.len());
         for (id, outcome) in &outcomes {
-            if matches!(outcome, Outcome::Rejected(_) | Outcome::Failed { .. }) {
+            if matches!(outcome, Outcome::Rejected(_) | Outcome::Failed { .. } | Outcome::Deferred { .. }) {
                 response.add_failure(id.clone());
             }
             results.push((id.clone(), outcome.label()));
@@ -307,7 +318,12 @@ impl Ingest {
     /// envelopes, write them, then publish the transitions they made (and what a due drain
     /// finds) until `until`, and log one line per message. Returns every message's outcome in
     /// the order given, what the writes cost and what was published.
-    async fn process(&self, messages: Vec<(String, Result<Parsed, String>)>, until: Option<Instant>) -> Processed {
+    async fn process(
+        &self,
+        messages: Vec<(String, Result<Parsed, String>)>,
+        until: Option<Instant>,
+        write_until: Option<Instant>,
+    ) -> Processed {
         let now = (self.clock)();
         let retention = self.retention().await.map_err(Arc::new);
         let (ids, parsed): (Vec<String>, Vec<Result<Parsed, String>>) = messages.into_iter().unzip();
@@ -348,6 +364,12 @@ impl Ingest {
         let retention = retention.unwrap_or(self.retention);
         for (group, members) in &groups {
             for chunk in chunks_by_envelope(members, writer.max_events()) {
+                if write_until.is_some_and(|w| Instant::now() >= w) {
+                    for (_, i) in &chunk {
+                        outcomes[*i] = Some(Outcome::Deferred { group: *group });
+                    }
+                    continue;
+                }
                 let batch: Vec<&Occurrence> = chunk.iter().map(|(o, _)| *o).collect();
                 let reason = batch[0].reason.code();
                 match writer.record_group(&batch, group, retention, now).await {
@@ -437,6 +459,12 @@ fn log(message_id: &str, o: &Outcome) {
         Outcome::Failed { group, error } => {
             tracing::error!(message_id, group_id = %group, result, error = %error, "event not stored")
         }
+        Outcome::Deferred { group } => tracing::warn!(
+            message_id,
+            group_id = %group,
+            result,
+            "not written: the invocation's deadline was too near; reported failed, to be delivered again"
+        ),
     }
 }
 

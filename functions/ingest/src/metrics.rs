@@ -125,6 +125,8 @@ impl Tally {
                 Outcome::Ignored { .. } => t.ignored_not_a_failure += 1,
                 Outcome::IgnoredExpired { .. } => t.ignored_expired += 1,
                 Outcome::Failed { .. } => t.store_errors += 1,
+                // Counted with the batch's failed messages (`SqsMessagesFailed`).
+                Outcome::Deferred { .. } => {}
                 Outcome::Recorded { recorded: Recorded::Duplicate, .. } => t.duplicates += 1,
                 Outcome::Recorded { recorded, reason, origin, operation, .. } => {
                     if *recorded == Recorded::Created {

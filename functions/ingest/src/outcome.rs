@@ -33,6 +33,9 @@ pub enum Outcome {
     },
     /// The group's write failed: the message fails, so it is retried.
     Failed { group: Uuid, error: Arc<StoreError> },
+    /// Not written: the invocation's deadline was too near to start the group's write. The
+    /// message fails, so it is delivered again.
+    Deferred { group: Uuid },
 }
 
 impl Outcome {
@@ -45,6 +48,7 @@ impl Outcome {
             Self::IgnoredExpired { .. } => "ignored_expired",
             Self::Recorded { recorded, .. } => recorded.as_str(),
             Self::Failed { .. } => "failed",
+            Self::Deferred { .. } => "deferred",
         }
     }
 }
