@@ -439,6 +439,40 @@ async fn a_count_summary_or_trend_past_the_read_bound_answers_400_naming_the_fil
     assert_eq!((status, body["events"].as_array().map(Vec::len)), (200, Some(300)));
 }
 
+/// An offset still skipping matches when its page reaches the read bound answers 400: a cursor
+/// cannot carry the rest of the offset, and the next page, from that cursor, would have served
+/// the matches the offset was to skip.
+#[tokio::test]
+async fn an_offset_still_skipping_at_the_pages_read_bound_answers_400() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let bound = scan_failures_aws::dynamo::read::MAX_ITEMS_READ_PER_PAGE as usize;
+    // 30 matches among the newest, then more than a page may read of others.
+    let groups: Vec<GroupRecord> = (0..bound + 1000)
+        .map(|n| {
+            let mut g = synthetic_group(n, &format!("quay.io/acme/svc{n}:1"), Reason::Timeout, now, 1 + n as i64 / 10);
+            if n < 30 {
+                g.message = "a rare failure".to_owned();
+            }
+            g
+        })
+        .collect();
+    seed_groups_parallel(&store, &groups, 4).await;
+    let api = api(&store, ALICE);
+    let (status, body) =
+        call(&api, "/v1/administration/events", "filter.search=rare&pagination.offset=50", Some(ALICE)).await;
+    assert_eq!((status, &body["error"]), (400, &Value::from("too broad")), "{body}");
+    assert_eq!(
+        body["message"],
+        "pagination.offset skips more matching events than one page may read (20000 records) to find: page with \
+         pagination.cursor instead, or narrow the filters"
+    );
+    // Within the matches, the offset is served.
+    let (status, body) =
+        call(&api, "/v1/administration/events", "filter.search=rare&pagination.offset=20", Some(ALICE)).await;
+    assert_eq!((status, body["events"].as_array().map(Vec::len)), (200, Some(10)), "{body}");
+}
+
 /// A group a write moves between a filtered page's index `Query` and its `BatchGetItem` keeps
 /// the place its index entry was read at, and the cursor after it holds that place, not the
 /// newer time the table already has: a cursor past the newer time would serve the page's groups

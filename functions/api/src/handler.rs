@@ -415,7 +415,7 @@ fn internal(e: &dyn std::error::Error) -> Problem {
 fn query_problem(e: QueryError) -> Problem {
     match e {
         QueryError::Cursor(_) => Problem::new(StatusCode::BAD_REQUEST, "bad parameter", e.to_string()),
-        QueryError::TooBroad { .. } | QueryError::CleanupTooBroad { .. } => {
+        QueryError::TooBroad { .. } | QueryError::CleanupTooBroad { .. } | QueryError::OffsetTooFar { .. } => {
             Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string())
         }
         QueryError::Store(s) => internal(&s),

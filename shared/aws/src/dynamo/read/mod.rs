@@ -57,6 +57,13 @@ pub enum QueryError {
          are checked on the groups read and do not reduce the reading"
     )]
     TooBroad { max: u64, read: u64 },
+    /// A list's `pagination.offset` was still skipping matches when its page reached its read
+    /// bound.
+    #[error(
+        "pagination.offset skips more matching events than one page may read ({max} records) to find: \
+         page with pagination.cursor instead, or narrow the filters"
+    )]
+    OffsetTooFar { max: u64 },
     /// A cleanup read its bound without finding a group to delete.
     #[error(
         "this cleanup read the {max} failure groups one request may read without finding one that matches: \
@@ -321,6 +328,10 @@ impl<'a> Reader<'a> {
             }
             if stats.items_read >= MAX_ITEMS_READ_PER_PAGE {
                 more = parts.iter().any(|p| !p.buffer.is_empty() || !p.exhausted);
+                if more && to_skip > 0 {
+                    // A cursor cannot carry the rest of an offset: the next page would skip less.
+                    return Err(QueryError::OffsetTooFar { max: MAX_ITEMS_READ_PER_PAGE });
+                }
                 if more && groups.len() < limit {
                     last_returned = Some(examined);
                 }
