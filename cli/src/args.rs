@@ -1,6 +1,8 @@
 //! The command line: every command, flag and environment variable of `scanfail`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::event::{Operation, Origin};
 
@@ -25,6 +27,27 @@ pub enum Command {
     Retention(RetentionArgs),
     /// Serve a local web console on 127.0.0.1 that signs its API calls with your credentials.
     Console(ConsoleArgs),
+}
+
+impl Cli {
+    /// The command line, the API chosen ([`ApiArgs::choose`]); a usage error exits 2.
+    pub fn parse_args() -> Self {
+        Self::from_matches(&Self::command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// [`Cli`] from parsed arguments, the API chosen by where `--endpoint` and `--stack` came from.
+    pub fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut cli = Self::from_arg_matches(matches)?;
+        let source = |id: &str| matches.subcommand().and_then(|(_, sub)| sub.value_source(id));
+        let (endpoint, stack) = (source("endpoint"), source("stack"));
+        match &mut cli.command {
+            Command::Events(a) => a.api.choose(endpoint, stack)?,
+            Command::Retention(a) => a.api.choose(endpoint, stack)?,
+            Command::Console(a) => a.api.choose(endpoint, stack)?,
+            Command::Run(_) | Command::Report(_) => {}
+        }
+        Ok(cli)
+    }
 }
 
 /// `scanfail console`.
@@ -113,7 +136,7 @@ pub struct ReportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// The API's URL (the stack's ApiUrl output).
-    #[arg(long, env = "SCANFAIL_ENDPOINT", global = true, conflicts_with = "stack")]
+    #[arg(long, env = "SCANFAIL_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
     /// The CloudFormation stack whose ApiUrl output is the API's URL.
     #[arg(long, env = "SCANFAIL_STACK", global = true)]
@@ -121,6 +144,29 @@ pub struct ApiArgs {
     /// table on a terminal, json (the API's own JSON) otherwise.
     #[arg(long, short, value_enum, global = true)]
     pub output: Option<Output>,
+}
+
+impl ApiArgs {
+    /// Keeps one of `--endpoint` and `--stack` when both are set: a flag on the command line
+    /// wins over the other's environment variable (an exported `SCANFAIL_ENDPOINT` does not
+    /// block `--stack`); both from the environment, the stack; both on the command line is a
+    /// usage error.
+    pub fn choose(&mut self, endpoint: Option<ValueSource>, stack: Option<ValueSource>) -> Result<(), clap::Error> {
+        let given = |s: Option<ValueSource>| s == Some(ValueSource::CommandLine);
+        match (given(endpoint), given(stack)) {
+            (true, true) => Err(Cli::command()
+                .error(ErrorKind::ArgumentConflict, "--endpoint and --stack both name the API: give one of them")),
+            (true, false) => {
+                self.stack = None;
+                Ok(())
+            }
+            (false, _) if self.stack.is_some() => {
+                self.endpoint = None;
+                Ok(())
+            }
+            (false, _) => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -331,11 +377,39 @@ pub fn parse_span(s: &str) -> Result<time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
 
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_flag_on_the_command_line_wins_over_the_other_from_the_environment() {
+        use ValueSource::{CommandLine, EnvVariable};
+        let both = || ApiArgs { endpoint: Some("https://e".into()), stack: Some("prod".into()), output: None };
+        let chosen = |endpoint, stack| {
+            let mut api = both();
+            api.choose(endpoint, stack).map(|()| (api.endpoint, api.stack)).map_err(|e| e.kind())
+        };
+        assert_eq!(chosen(Some(EnvVariable), Some(CommandLine)), Ok((None, Some("prod".into()))));
+        assert_eq!(chosen(Some(CommandLine), Some(EnvVariable)), Ok((Some("https://e".into()), None)));
+        assert_eq!(chosen(Some(EnvVariable), Some(EnvVariable)), Ok((None, Some("prod".into()))));
+        assert_eq!(chosen(Some(CommandLine), Some(CommandLine)), Err(ErrorKind::ArgumentConflict));
+    }
+
+    #[test]
+    fn both_flags_on_the_command_line_are_a_usage_error_wherever_they_are_given() {
+        for line in [
+            &["scanfail", "events", "count", "--endpoint", "https://e", "--stack", "prod"][..],
+            &["scanfail", "events", "--stack", "prod", "count", "--endpoint", "https://e"],
+            &["scanfail", "console", "--endpoint", "https://e", "--stack", "prod"],
+        ] {
+            let parsed = Cli::command().try_get_matches_from(line).and_then(|m| Cli::from_matches(&m));
+            assert_eq!(parsed.map(|_| ()).map_err(|e| e.kind()), Err(ErrorKind::ArgumentConflict), "{line:?}");
+        }
+        let m = Cli::command().try_get_matches_from(["scanfail", "events", "count", "--stack", "prod"]).unwrap();
+        let Command::Events(a) = Cli::from_matches(&m).unwrap().command else { panic!("not events") };
+        assert_eq!(a.api.stack.as_deref(), Some("prod"));
     }
 
     #[test]

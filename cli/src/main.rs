@@ -2,14 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use scan_failures_domain::text::error_chain;
 use scanfail::args::{Cli, Command};
 use scanfail::{admin, console, report};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let code: i32 = match cli.command {
         Command::Run(args) => report::run(args).await,
         Command::Report(args) => report::report(args).await,

@@ -284,7 +284,9 @@ async fn a_stack_name_stands_for_its_api_url() {
         let template = json!({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs});
         cfn.create_stack().stack_name(name).template_body(template.to_string()).send().await.unwrap();
     }
+    // An endpoint exported earlier (as `make local` suggests) does not block `--stack`, nor win over it.
     let mut env: Vec<(&str, String)> = stack.env().into_iter().filter(|(k, _)| *k != "SCANFAIL_ENDPOINT").collect();
+    env.push(("SCANFAIL_ENDPOINT", "http://127.0.0.1:9/not-the-api".to_owned()));
     env.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", stack.moto.endpoint.clone()));
     let ran = scanfail(&["events", "count", "--stack", "scan-failures", "--output", "json"], &env, None);
     assert_eq!((ran.code, ran.stdout.trim()), (0, r#"{"count":0}"#), "{ran:?}");
