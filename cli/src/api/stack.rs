@@ -27,6 +27,8 @@ pub enum StackError {
     Denied { name: String, message: String },
     #[error("CloudFormation refused to describe {name:?}: {code}: {message}")]
     Refused { name: String, code: String, message: String },
+    #[error("CloudFormation failed or throttled describing {name:?}: {code}: {message}; try again later")]
+    Unavailable { name: String, code: String, message: String },
     #[error("the stack {name:?} has no {API_URL_OUTPUT} output: is it a scan-failures stack?")]
     NoApiUrl { name: String },
 }
@@ -38,6 +40,7 @@ impl StackError {
             Self::Unreachable { .. } => exit::UNREACHABLE,
             Self::Denied { .. } => exit::DENIED,
             Self::NoSuchStack { .. } | Self::Refused { .. } | Self::NoApiUrl { .. } => exit::REFUSED,
+            Self::Unavailable { .. } => exit::SERVER,
         }
     }
 }
@@ -70,6 +73,36 @@ where
         // CloudFormation answers a missing stack with a ValidationError "Stack with id … does not exist".
         _ if message.contains("does not exist") => StackError::NoSuchStack { name },
         _ if code == "AccessDenied" || code == "AccessDeniedException" => StackError::Denied { name, message },
+        _ if unavailable(&code) => StackError::Unavailable { name, code, message },
         _ => StackError::Refused { name, code, message },
+    }
+}
+
+/// Whether CloudFormation's error code is the service failing or throttling (worth trying again
+/// later) rather than refusing the request.
+fn unavailable(code: &str) -> bool {
+    matches!(code, "Throttling" | "ThrottlingException" | "InternalFailure" | "ServiceUnavailable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_internal_failures_exit_as_the_service_failing() {
+        for code in ["Throttling", "ThrottlingException", "InternalFailure", "ServiceUnavailable"] {
+            assert!(unavailable(code), "{code}");
+        }
+        assert!(!unavailable("ValidationError"));
+        let e =
+            StackError::Unavailable { name: "prod".into(), code: "Throttling".into(), message: "Rate exceeded".into() };
+        assert_eq!(
+            (e.exit_code(), e.to_string()),
+            (
+                exit::SERVER,
+                "CloudFormation failed or throttled describing \"prod\": Throttling: Rate exceeded; try again later"
+                    .to_owned()
+            )
+        );
     }
 }
