@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod gate;
+pub mod launch;
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -84,15 +85,24 @@ pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
     );
     let _ = out.flush();
     if args.open {
-        open_browser(&url);
+        open_browser(port, &url);
     }
     serve(listener, Arc::new(client), token).await
 }
 
-/// Opens `url` with the desktop's opener; a failure is said, not fatal (the URL is printed).
-fn open_browser(url: &str) {
+/// Opens `url` with the desktop's opener, through a redirect file only the user can read
+/// ([`launch`]), so that the token is on no command line; a failure is said, not fatal (the URL
+/// is printed).
+fn open_browser(port: u16, url: &str) {
     let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-    if let Err(e) = std::process::Command::new(opener).arg(url).spawn() {
+    let page = match launch::write_redirect(&std::env::temp_dir(), port, url) {
+        Ok(page) => page,
+        Err(e) => {
+            crate::say(&format!("could not write the page that opens the console ({e}): open the URL above yourself"));
+            return;
+        }
+    };
+    if let Err(e) = std::process::Command::new(opener).arg(&page).spawn() {
         crate::say(&format!("could not run {opener} ({e}): open the URL above yourself"));
     }
 }
