@@ -55,6 +55,47 @@ async fn each_operation_and_origin_creates_a_group_and_a_success_creates_none() 
     assert_eq!(all_groups(&store).await.len(), 8);
 }
 
+/// A group first seen by its tag learns its digest from a later occurrence that names one, and
+/// moves to the digest a newer occurrence names (the tag pushed again); an older occurrence
+/// changes nothing. `filter.resourceId` finds the group by its current digest.
+#[tokio::test]
+async fn a_group_first_seen_by_tag_takes_the_digest_its_latest_occurrence_names() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let (d1, d2) = (format!("sha256:{}", "a1".repeat(32)), format!("sha256:{}", "b2".repeat(32)));
+    let at = |minute: u32| format!("2026-11-25T10:{minute:02}:00Z");
+    let send = |id: &'static str, minute: u32, digest: Option<&str>| {
+        let mut detail = fixtures::failure_at("image scan", "roxctl", "quay.io/acme/web:1", "i/o timeout", &at(minute));
+        if let Some(d) = digest {
+            detail["image"]["digest"] = json!(d);
+        }
+        ingest.handle(envelope(id, &at(minute), detail))
+    };
+    let id = send("dg-1", 1, None).await.unwrap().group_id.unwrap();
+    assert_eq!(group(&store, &id).await.resource_id, None);
+    send("dg-2", 2, Some(&d1)).await.unwrap();
+    assert_eq!(group(&store, &id).await.resource_id.as_deref(), Some(d1.as_str()));
+    send("dg-3", 4, Some(&d2)).await.unwrap();
+    send("dg-4", 3, Some(&d1)).await.unwrap();
+    assert_eq!(group(&store, &id).await.resource_id.as_deref(), Some(d2.as_str()));
+    let found = |digest: &str| {
+        let req = scan_failures_domain::query::ListRequest {
+            filters: scan_failures_domain::query::Filters {
+                resource_id: vec![digest.to_owned()],
+                ..Default::default()
+            },
+            page: scan_failures_domain::query::Page::default(),
+        };
+        let store = store.clone();
+        async move {
+            let page = store.reader().list(&req, fixed_now(), RetentionDays::default()).await.unwrap();
+            page.groups.into_iter().map(|g| g.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found(&d2).await, [id]);
+    assert_eq!(found(&d1).await, Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn identical_failures_in_shuffled_order_make_one_group_spanning_earliest_to_latest() {
     let store = fresh_store().await;

@@ -346,6 +346,14 @@ pub fn plan_update(
             e.set(format!("{n} = {v}"));
         }
     }
+    // The digest of the latest occurrence that names one (a new group takes it above): a group
+    // first seen by tag learns its digest, and a tag pushed again moves to its new one.
+    if newest && belief.exists && !belief.expired {
+        if let Some(d) = &o.image.digest {
+            let (n, v) = (e.name("resourceId"), e.s(d.clone()));
+            e.set(format!("{n} = {v}"));
+        }
+    }
     e
 }
 
@@ -553,6 +561,21 @@ mod tests {
         let (update, condition) = planned(&[&at_ten("e-2")], &Belief::optimistic(), None);
         assert_eq!(update, format!("{COUNTS}{PROD}{TODAY}, {LATEST}{ADD_ONE}"));
         assert_eq!(condition, format!("{IN_ORDER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED}"));
+    }
+
+    #[test]
+    fn a_repeat_that_names_a_digest_sets_it_on_the_group_and_an_older_one_does_not() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let with_digest = |id: &str, at: &str| {
+            let mut o = occurrence(id, "prod", at);
+            o.image.digest = Some(digest.clone());
+            o
+        };
+        let (update, _) = planned(&[&with_digest("e-2", "2026-11-25T10:00:00Z")], &Belief::optimistic(), None);
+        assert_eq!(update, format!(r#"{COUNTS}{PROD}{TODAY}, {LATEST}, #resourceId = "{digest}"{ADD_ONE}"#));
+        let older = Belief { last: Some("2026-11-25T10:30:00.000Z".into()), ..Belief::optimistic() };
+        let (update, _) = planned(&[&with_digest("e-3", "2026-11-25T10:00:00Z")], &older, None);
+        assert!(!update.contains("resourceId"), "{update}");
     }
 
     #[test]
