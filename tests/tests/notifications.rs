@@ -310,6 +310,18 @@ async fn a_resolved_group_is_reopened_by_the_first_later_failure_and_notified_on
     assert_eq!(reopened, vec![("Scan Failure Group Reopened".to_owned(), group.clone(), None)]);
 }
 
+/// The group "opened" by envelope `id` and its outbox record, written by a writer without a
+/// notifier: the record stays in the outbox, leased from now.
+async fn held_record(store: &Store, id: &str) -> (String, Vec<scan_failures_aws::dynamo::outbox::Pending>) {
+    let writer = Ingest::new(store.clone(), RetentionDays::default())
+        .with_transitions(vec![10, 100, 1000])
+        .with_clock(fixed_now);
+    let group = writer.handle(envelope(id, "nginx", 1)).await.unwrap().group_id.unwrap();
+    let pending = store.outbox().pending(25).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    (group, pending)
+}
+
 /// An outbox record is published by the one invocation that holds its lease: its writer, or a
 /// drainer that claimed it after the writer released it (failed publish) or let it lapse.
 #[tokio::test]
@@ -317,13 +329,7 @@ async fn a_drain_leaves_a_record_another_publisher_holds_and_publishes_it_once_r
     let moto = Moto::start(free_port());
     let bus = setup_bus(&moto.endpoint).await;
     let store = fresh_store().await;
-    // A writer without a notifier: its record stays in the outbox, its lease held.
-    let writer = Ingest::new(store.clone(), RetentionDays::default())
-        .with_transitions(vec![10, 100, 1000])
-        .with_clock(fixed_now);
-    let held = writer.handle(envelope("held-1", "nginx", 1)).await.unwrap().group_id.unwrap();
-    let pending = store.outbox().pending(25).await.unwrap();
-    assert_eq!(pending.len(), 1);
+    let (held, pending) = held_record(&store, "held-1").await;
 
     // A fresh instance drains at start: the held record is left alone; its own is published.
     let other = notifying(&store, &bus).handle(envelope("other-1", "alpine", 1)).await.unwrap().group_id.unwrap();
@@ -349,13 +355,7 @@ async fn a_writer_leaves_its_records_to_a_drain_when_their_leases_are_about_to_l
     let moto = Moto::start(free_port());
     let bus = setup_bus(&moto.endpoint).await;
     let store = fresh_store().await;
-    // A writer without a notifier: its record stays in the outbox, leased from now.
-    let writer = Ingest::new(store.clone(), RetentionDays::default())
-        .with_transitions(vec![10, 100, 1000])
-        .with_clock(fixed_now);
-    let group = writer.handle(envelope("lease-1", "nginx", 1)).await.unwrap().group_id.unwrap();
-    let made = store.outbox().pending(25).await.unwrap();
-    assert_eq!(made.len(), 1);
+    let (group, made) = held_record(&store, "lease-1").await;
 
     // Leased as long ago as a batch that ran within the margin of the lease's end.
     let late = wall_clock_seconds() - (OUTBOX_LEASE_SECONDS - LEASE_MARGIN_SECONDS);
