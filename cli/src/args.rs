@@ -38,14 +38,19 @@ impl Cli {
     /// [`Cli`] from parsed arguments, the API chosen by where `--endpoint` and `--stack` came from.
     pub fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut cli = Self::from_arg_matches(matches)?;
-        let source = |id: &str| matches.subcommand().and_then(|(_, sub)| sub.value_source(id));
-        let (endpoint, stack) = (source("endpoint"), source("stack"));
-        match &mut cli.command {
-            Command::Events(a) => a.api.choose(endpoint, stack)?,
-            Command::Retention(a) => a.api.choose(endpoint, stack)?,
-            Command::Console(a) => a.api.choose(endpoint, stack)?,
-            Command::Run(_) | Command::Report(_) => {}
-        }
+        // Asked only of the commands that have the two (clap panics on an argument it lacks).
+        let sources = || {
+            let source = |id: &str| matches.subcommand().and_then(|(_, sub)| sub.value_source(id));
+            (source("endpoint"), source("stack"))
+        };
+        let api = match &mut cli.command {
+            Command::Events(a) => &mut a.api,
+            Command::Retention(a) => &mut a.api,
+            Command::Console(a) => &mut a.api,
+            Command::Run(_) | Command::Report(_) => return Ok(cli),
+        };
+        let (endpoint, stack) = sources();
+        api.choose(endpoint, stack)?;
         Ok(cli)
     }
 }
@@ -410,6 +415,9 @@ mod tests {
         let m = Cli::command().try_get_matches_from(["scanfail", "events", "count", "--stack", "prod"]).unwrap();
         let Command::Events(a) = Cli::from_matches(&m).unwrap().command else { panic!("not events") };
         assert_eq!(a.api.stack.as_deref(), Some("prod"));
+        // The commands without the two parse as ever.
+        let m = Cli::command().try_get_matches_from(["scanfail", "run", "--", "roxctl", "image", "scan"]).unwrap();
+        assert!(matches!(Cli::from_matches(&m).unwrap().command, Command::Run(_)));
     }
 
     #[test]
