@@ -24,6 +24,15 @@ pub enum CredentialsProblem {
     Failed(#[source] CredentialsError),
 }
 
+/// Whether an AWS error code (of a request, or of one `PutEvents` entry) is the service
+/// throttling or failing, worth trying again later, rather than refusing the request.
+pub fn transient(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling" | "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable"
+    )
+}
+
 /// The chain's credentials, resolved now so that "none" is told apart from every other failure.
 pub async fn credentials(config: &SdkConfig) -> Result<Credentials, CredentialsProblem> {
     let provider = config.credentials_provider().ok_or(CredentialsProblem::NotFound)?;

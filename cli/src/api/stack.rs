@@ -5,7 +5,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
-use crate::aws::{self, CredentialsProblem};
+use crate::aws::{self, transient, CredentialsProblem};
 use crate::exit;
 
 /// The output of `infra/template.yaml` that holds the API's URL.
@@ -73,15 +73,9 @@ where
         // CloudFormation answers a missing stack with a ValidationError "Stack with id … does not exist".
         _ if message.contains("does not exist") => StackError::NoSuchStack { name },
         _ if code == "AccessDenied" || code == "AccessDeniedException" => StackError::Denied { name, message },
-        _ if unavailable(&code) => StackError::Unavailable { name, code, message },
+        _ if transient(&code) => StackError::Unavailable { name, code, message },
         _ => StackError::Refused { name, code, message },
     }
-}
-
-/// Whether CloudFormation's error code is the service failing or throttling (worth trying again
-/// later) rather than refusing the request.
-fn unavailable(code: &str) -> bool {
-    matches!(code, "Throttling" | "ThrottlingException" | "InternalFailure" | "ServiceUnavailable")
 }
 
 #[cfg(test)]
@@ -91,9 +85,9 @@ mod tests {
     #[test]
     fn throttling_and_internal_failures_exit_as_the_service_failing() {
         for code in ["Throttling", "ThrottlingException", "InternalFailure", "ServiceUnavailable"] {
-            assert!(unavailable(code), "{code}");
+            assert!(transient(code), "{code}");
         }
-        assert!(!unavailable("ValidationError"));
+        assert!(!transient("ValidationError"));
         let e =
             StackError::Unavailable { name: "prod".into(), code: "Throttling".into(), message: "Rate exceeded".into() };
         assert_eq!(

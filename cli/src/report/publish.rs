@@ -8,7 +8,7 @@ use scan_failures_domain::event::DETAIL_TYPE;
 use thiserror::Error;
 
 use super::event::Report;
-use crate::aws::{self, CredentialsProblem};
+use crate::aws::{self, transient, CredentialsProblem};
 use crate::exit;
 
 /// The most entries of one `PutEvents` request (EventBridge's limit).
@@ -56,12 +56,6 @@ impl PublishError {
 /// How many times an entry that failed on its own for a transient cause is sent (the SDK
 /// retries whole requests, not the entries a `PutEvents` answer lists as failed).
 const ENTRY_ATTEMPTS: u32 = 3;
-
-/// Whether an entry's (or a request's) error code is a transient failure of EventBridge,
-/// worth sending again.
-fn transient(code: &str) -> bool {
-    matches!(code, "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable")
-}
 
 /// Where reports go.
 pub struct Publisher {
