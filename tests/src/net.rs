@@ -27,14 +27,19 @@ pub fn wait_for_port(port: u16, within: Duration) -> bool {
 /// A TCP proxy in front of a local server that can cut the network: [`Self::partition`] resets
 /// every open connection (a request in flight loses its response, whether or not the server
 /// acted on it) and refuses new ones until [`Self::heal`]; [`Self::stall`] resets them too but
-/// then accepts new ones and never answers (a black hole: a peer that stopped responding). The
-/// server's data is untouched, so what a test then finds lost is lost by the client side.
+/// then accepts new ones and never answers (a black hole: a peer that stopped responding);
+/// [`Self::lose_responses`] lets requests reach the server and resets the connection instead of
+/// passing on its answer (the server acted, the client cannot know). The server's data is
+/// untouched, so what a test then finds lost is lost by the client side.
 pub struct FaultProxy {
     pub port: u16,
     partitioned: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
     held: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    /// Answers still to lose, and answers lost so far.
+    to_lose: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -49,9 +54,12 @@ impl FaultProxy {
             stalled: Default::default(),
             open: Default::default(),
             held: Default::default(),
+            to_lose: Default::default(),
+            lost: Default::default(),
         };
         let (partitioned, stalled, open, held) =
             (proxy.partitioned.clone(), proxy.stalled.clone(), proxy.open.clone(), proxy.held.clone());
+        let (to_lose, lost) = (proxy.to_lose.clone(), proxy.lost.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if stalled.load(Ordering::SeqCst) {
@@ -71,13 +79,17 @@ impl FaultProxy {
                 if let Ok(mut list) = open.lock() {
                     list.extend([c2, s2]);
                 }
-                for (mut from, mut to) in
-                    [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
-                        .into_iter()
-                        .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                for (answers, from, to) in
+                    [(false, client.try_clone(), server.try_clone()), (true, server.try_clone(), client.try_clone())]
                 {
+                    let (Ok(mut from), Ok(mut to)) = (from, to) else { continue };
+                    let (to_lose, lost) = (to_lose.clone(), lost.clone());
                     std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        if answers {
+                            forward_answers(&mut from, &mut to, &to_lose, &lost);
+                        } else {
+                            let _ = std::io::copy(&mut from, &mut to);
+                        }
                         let _ = from.shutdown(std::net::Shutdown::Both);
                         let _ = to.shutdown(std::net::Shutdown::Both);
                     });
@@ -104,6 +116,17 @@ impl FaultProxy {
         self.held.lock().map_or(0, |list| list.len())
     }
 
+    /// Loses the next `n` answers: each connection whose server starts answering while some are
+    /// left to lose is reset instead, its request acted on and its answer never delivered.
+    pub fn lose_responses(&self, n: usize) {
+        self.to_lose.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Answers lost so far: proof the server acted on a request whose client never heard back.
+    pub fn lost(&self) -> usize {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Lets connections through again (the unanswered ones are closed).
     pub fn heal(&self) {
         self.partitioned.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -116,6 +139,32 @@ impl FaultProxy {
             for stream in list.drain(..) {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
+        }
+    }
+}
+
+/// Copies a server's answers to its client, except that the first bytes of an answer arriving
+/// while `to_lose` is above zero end the connection instead (counted in `lost`).
+fn forward_answers(
+    server: &mut TcpStream,
+    client: &mut TcpStream,
+    to_lose: &std::sync::atomic::AtomicUsize,
+    lost: &std::sync::atomic::AtomicUsize,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match server.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if to_lose.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok() {
+            lost.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        if client.write_all(&buf[..n]).is_err() {
+            return;
         }
     }
 }

@@ -5,14 +5,15 @@
 //! documented exit code.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_tests::bus::LocalBus;
 use integration_tests::cli::{command, scanfail, Ran};
 use integration_tests::{
-    dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, repo_root, unique_name, Moto, Watch,
+    dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, repo_root, unique_name, FaultProxy,
+    Moto, Watch,
 };
 use serde_json::{json, Value};
 
@@ -28,6 +29,8 @@ struct Stack {
     watch: Watch,
     bus: Arc<LocalBus>,
     moto: Moto,
+    /// Envelopes handed to the ingest function so far.
+    delivered: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     poller: Option<tokio::task::JoinHandle<()>>,
 }
@@ -45,12 +48,16 @@ impl Stack {
         let bus = Arc::new(LocalBus::create(&moto.endpoint, &unique_name("scan-failures"), 2).await);
         let stop = Arc::new(AtomicBool::new(false));
         let port = watch.port;
-        let (b, s) = (bus.clone(), stop.clone());
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let (b, s, d) = (bus.clone(), stop.clone(), delivered.clone());
         let poller = tokio::spawn(async move {
-            let deliver = move |event: &Value| tokio::task::block_in_place(|| invoke_http(port, "ingest", event));
+            let deliver = move |event: &Value| {
+                d.fetch_add(event["Records"].as_array().map_or(0, Vec::len), Ordering::SeqCst);
+                tokio::task::block_in_place(|| invoke_http(port, "ingest", event))
+            };
             b.run(&deliver, s).await;
         });
-        Self { watch, bus, moto, stop, poller: Some(poller) }
+        Self { watch, bus, moto, delivered, stop, poller: Some(poller) }
     }
 
     /// What a user's shell would have: credentials, region, the bus and the API.
@@ -195,6 +202,42 @@ async fn roxctl_failures_reach_the_api_through_the_bus_and_other_outcomes_publis
     }
     let count = stack.cli(&["events", "count", "--output", "json"]);
     assert_eq!(count.stdout.trim(), r#"{"count":5}"#, "{count:?}");
+    assert_eq!(stack.bus.depth(&stack.bus.dead_letter_url).await, 0);
+}
+
+/// A `PutEvents` whose answer is lost after EventBridge took its event is sent again by the SDK,
+/// and EventBridge gives the copy an id of its own: two envelopes of one failed scan. The
+/// `occurrenceId` scanfail puts in both makes them one occurrence. The fault is proven: the
+/// proxy in front of the bus lost exactly one answer, and the ingest function was handed both
+/// envelopes. Without the id (the EventBridge id deciding), the group counts 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_sent_again_after_its_answer_was_lost_counts_once() {
+    let stack = Stack::start().await;
+    let moto_port = stack.moto.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_default();
+    let proxy = FaultProxy::start(moto_port);
+    proxy.lose_responses(1);
+    let mut env = stack.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_EVENTBRIDGE");
+    env.push(("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://127.0.0.1:{}", proxy.port)));
+    let image = "quay.io/acme/lost-answer:1";
+    let ran = scanfail(
+        &["report", "--operation", "image scan", "--image", image, "--message", "context deadline exceeded"],
+        &env,
+        None,
+    );
+    assert_eq!(ran.code, 0, "the SDK's second attempt was answered: {ran:?}");
+    assert_eq!(proxy.lost(), 1, "the first answer was lost");
+
+    let started = Instant::now();
+    while stack.delivered.load(Ordering::SeqCst) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "both copies reach ingest");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stack.drained().await;
+    assert_eq!(stack.delivered.load(Ordering::SeqCst), 2, "two envelopes, one per PutEvents");
+    let events = stack.events_of(image, 1);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["numOccurrences"], "1", "{:?}", events[0]);
     assert_eq!(stack.bus.depth(&stack.bus.dead_letter_url).await, 0);
 }
 

@@ -23,6 +23,9 @@ pub struct Report {
     pub initiator: Option<String>,
     pub user_agent: String,
     pub occurred_at: OffsetDateTime,
+    /// This failed scan's own id (`detail.occurrenceId`): the same for every send of it, so a
+    /// request the SDK sends again after losing its answer counts once.
+    pub occurrence_id: String,
 }
 
 impl Report {
@@ -51,6 +54,7 @@ impl Report {
         initiator.insert("userAgent".into(), json!(self.user_agent));
         detail.insert("initiator".into(), Value::Object(initiator));
         detail.insert("occurredAt".into(), json!(time_fmt::format(self.occurred_at)));
+        detail.insert("occurrenceId".into(), json!(self.occurrence_id));
         Value::Object(detail)
     }
 
@@ -94,6 +98,7 @@ mod tests {
             initiator: Some("https://github.com/acme/shop/actions/runs/1".into()),
             user_agent: "scanfail/0.1.0 roxctl".into(),
             occurred_at: datetime!(2026-12-02 10:00:00 UTC),
+            occurrence_id: "5f0b8f3c-2a47-4d0e-9c61-0c9b1e7a4d21".into(),
         }
     }
 
@@ -109,6 +114,7 @@ mod tests {
                 "error": {"message": "failed to get the manifest digest: http: non-successful response (status=401 body=\"\")"},
                 "initiator": {"id": "https://github.com/acme/shop/actions/runs/1", "userAgent": "scanfail/0.1.0 roxctl"},
                 "occurredAt": "2026-12-02T10:00:00.000Z",
+                "occurrenceId": "5f0b8f3c-2a47-4d0e-9c61-0c9b1e7a4d21",
             })
         );
         assert_eq!(report().check("scanfail").map_err(|e| e.to_string()), Ok(()));
@@ -145,5 +151,10 @@ mod tests {
         assert!(err.contains("detail.image.name"), "{err}");
         let empty = Report { message: "  ".into(), ..report() };
         assert!(empty.check("scanfail").unwrap_err().to_string().contains("detail.error.message"));
+        let long_id = Report { occurrence_id: "x".repeat(129), ..report() };
+        assert_eq!(
+            long_id.check("scanfail").unwrap_err().to_string(),
+            "detail.occurrenceId: must be at most 128 bytes, got 129"
+        );
     }
 }

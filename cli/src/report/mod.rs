@@ -120,9 +120,16 @@ pub fn outcome(
                 initiator: context.initiator.clone(),
                 user_agent: user_agent.clone(),
                 occurred_at: now,
+                occurrence_id: new_occurrence_id(),
             })
             .collect(),
     ))
+}
+
+/// A failed scan's id when its sender gives none: a random UUID, made once per failed scan
+/// before the first send.
+fn new_occurrence_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The CI job of this process's environment.
@@ -195,6 +202,7 @@ pub async fn report(args: ReportArgs) -> i32 {
         initiator: args.context.initiator.or_else(ci_initiator),
         user_agent: initiator::user_agent(None),
         occurred_at: OffsetDateTime::now_utc(),
+        occurrence_id: args.occurrence_id.unwrap_or_else(new_occurrence_id),
     };
     let config = crate::aws::load().await;
     let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
@@ -279,6 +287,8 @@ mod tests {
         );
         assert_eq!(reports[0].initiator.as_deref(), Some("job-1"));
         assert!(reports[0].user_agent.ends_with(" roxctl"));
+        let id = uuid::Uuid::parse_str(&reports[0].occurrence_id).map(|u| u.get_version_num());
+        assert_eq!(id, Ok(4), "a random id of its own: {}", reports[0].occurrence_id);
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub mod bounds {
     pub const NAMESPACE: usize = 63;
     pub const INITIATOR_ID: usize = 2048;
     pub const USER_AGENT: usize = 512;
+    /// A producer's own id of an occurrence: refused past it rather than cut, since two ids cut
+    /// to the same prefix would count as one occurrence.
+    pub const OCCURRENCE_ID: usize = 128;
 }
 
 /// Which scan was attempted.
@@ -161,7 +164,8 @@ pub struct Envelope {
     /// EventBridge's id, for the logs.
     pub id: String,
     /// The idempotency key: what makes two deliveries the same occurrence, so that it is
-    /// counted once. The EventBridge id for the contract's events; for AWS-sourced ones, derived
+    /// counted once. For the contract's events, the producer's `detail.occurrenceId` when it
+    /// gives one ([`producer_key`]), else the EventBridge id; for AWS-sourced ones, derived
     /// from the resource, the reason and the scan time ([`super::aws_sources::occurrence_key`]),
     /// so the reconciler's copy of an occurrence that also arrived as an event has the same.
     pub key: String,
@@ -333,6 +337,17 @@ pub(crate) fn optional(value: Option<String>, max: usize) -> Option<String> {
 
 pub(crate) fn timestamp(field: &'static str, value: &str) -> Result<OffsetDateTime, EventError> {
     time_fmt::parse(value).ok_or_else(|| invalid(field, FieldProblem::Timestamp))
+}
+
+/// The idempotency key of an occurrence its producer named (`detail.occurrenceId`): a retried
+/// `PutEvents` (its response lost, say) is a second event with a new EventBridge id, and only the
+/// producer's id makes it the same occurrence. Scoped to the sending account and source, so one
+/// producer's ids cannot stand for another's occurrences; a UUID v5, so the key is bounded
+/// whatever the source's length.
+pub fn producer_key(account: &str, source: &str, occurrence_id: &str) -> String {
+    // The source's length makes the name unambiguous: a source may hold any character.
+    let name = format!("{account}\n{}\n{source}\n{occurrence_id}", source.len());
+    format!("producer:{}", uuid::Uuid::new_v5(&crate::fingerprint::namespace(), name.as_bytes()))
 }
 
 /// Checks the envelope fields every event shares; `expected` is the detail-type it must have.

@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::envelope::{
-    bounds, deserialize, invalid, optional, required, timestamp, truncate, validate_envelope, Deployment, EventError,
-    FieldProblem, Initiator, Occurrence, Operation, Origin, Parsed, RawEnvelope,
+    bounds, deserialize, invalid, optional, producer_key, required, timestamp, truncate, validate_envelope, Deployment,
+    EventError, FieldProblem, Initiator, Occurrence, Operation, Origin, Parsed, RawEnvelope,
 };
 use crate::classify;
 use crate::image::{validate_digest, ImageRef, ImageRefError};
@@ -45,6 +45,8 @@ struct RawDetail {
     initiator: Option<RawInitiator>,
     #[serde(default)]
     occurred_at: Option<String>,
+    #[serde(default)]
+    occurrence_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,11 +79,15 @@ struct RawInitiator {
 }
 
 fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
-    let envelope = validate_envelope(&mut raw, DETAIL_TYPE)?;
+    let mut envelope = validate_envelope(&mut raw, DETAIL_TYPE)?;
     let time = envelope.time;
     let detail = raw.detail;
     if detail.outcome == Outcome::Success {
         return Ok(Parsed::Success { event_id: envelope.id });
+    }
+    if let Some(id) = detail.occurrence_id {
+        let id = required("detail.occurrenceId", id, bounds::OCCURRENCE_ID)?;
+        envelope.key = producer_key(&envelope.account, &envelope.source, &id);
     }
 
     let image = ImageRef::parse(&detail.image.name).map_err(|e| match e {
@@ -311,6 +317,50 @@ mod tests {
         assert_eq!(o.admit(now, days), Admission::Expired);
         o.occurred_at = now - days + time::Duration::seconds(1);
         assert_eq!(o.admit(now, days), Admission::Store);
+    }
+
+    fn key_of(v: serde_json::Value) -> String {
+        match parse(v) {
+            Ok(Parsed::Failure(o)) => o.envelope.key,
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_producers_occurrence_id_makes_two_envelopes_one_occurrence_within_its_account_and_source() {
+        let mut d = failure();
+        d["occurrenceId"] = json!("ci-4711-scan");
+        let first = envelope(d.clone());
+        let mut retried = first.clone();
+        retried["id"] = json!("0f4c1e2a-8d1b-4b5e-9a51-3c2e1d0b9a77");
+        let key = key_of(first.clone());
+        assert_eq!(key, producer_key("123456789012", "com.example.roxctl", "ci-4711-scan"));
+        assert!(key.starts_with("producer:") && key.len() == "producer:".len() + 36, "{key}");
+        assert_eq!(key_of(retried), key, "a new EventBridge id, the same occurrence");
+
+        let mut other_account = first.clone();
+        other_account["account"] = json!("210987654321");
+        let mut other_source = first.clone();
+        other_source["source"] = json!("com.example.ci");
+        let mut other_id = first.clone();
+        other_id["detail"]["occurrenceId"] = json!("ci-4712-scan");
+        for other in [other_account, other_source, other_id] {
+            assert_ne!(key_of(other), key);
+        }
+        // The source's length keeps a source ending in the id's start apart from the id.
+        assert_ne!(producer_key("123456789012", "a\nb", "c"), producer_key("123456789012", "a", "b\nc"));
+        assert_eq!(key_of(envelope(failure())), "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "no id: EventBridge's");
+    }
+
+    #[test]
+    fn an_occurrence_id_that_is_empty_or_too_long_is_refused_rather_than_cut() {
+        let mut d = failure();
+        d["occurrenceId"] = json!(" ");
+        assert_eq!(err_text(envelope(d.clone())), "detail.occurrenceId: must not be empty");
+        d["occurrenceId"] = json!("x".repeat(129));
+        assert_eq!(err_text(envelope(d.clone())), "detail.occurrenceId: must be at most 128 bytes, got 129");
+        d["occurrenceId"] = json!(42);
+        assert_eq!(err_text(envelope(d)), "detail.occurrenceId: invalid type: integer `42`, expected a string");
     }
 
     #[test]
