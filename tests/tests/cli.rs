@@ -241,6 +241,47 @@ async fn a_report_sent_again_after_its_answer_was_lost_counts_once() {
     assert_eq!(stack.bus.depth(&stack.bus.dead_letter_url).await, 0);
 }
 
+/// A deployment check whose YAML names one image wrongly (an unrendered template variable)
+/// reports the images it names rightly, and says which it left out and why in its one line;
+/// the scanner's code stands, and `--require-report` turns the gap into 75.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_check_with_one_invalid_image_reports_the_others_and_names_it() {
+    let stack = Stack::start().await;
+    let dir = std::env::temp_dir().join(unique_name("partial"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let yaml = dir.join("deployment.yaml");
+    std::fs::write(
+        &yaml,
+        "kind: Deployment\nmetadata: {name: cart, namespace: shop}\nspec: {template: {spec: {containers: [\
+         {name: cart, image: \"${CART_IMAGE}\"}, {name: proxy, image: quay.io/acme/cart-proxy:3}]}}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let yaml = yaml.to_string_lossy();
+    let check = ["roxctl", "deployment", "check", "-f", yaml.as_ref()];
+    let ran = stack.roxctl("deployment-check-unauthenticated", &check);
+    assert_eq!(ran.code, 1, "the scanner's code: {ran:?}");
+    let said: Vec<&str> = ran.stderr.lines().filter(|l| l.starts_with("scanfail:")).collect();
+    assert_eq!(
+        said,
+        [format!(
+            "scanfail: reported 1 of 2 failed scan(s) (CENTRAL_AUTH_FAILED) to the bus {}; not reported: ${{CART_IMAGE}}: detail.image.name: is not a valid image reference: has an invalid repository path \"library/${{CART_IMAGE}}\" (lower-case letters, digits and . _ - / only)",
+            stack.bus.bus
+        )],
+        "{ran:?}"
+    );
+    let events = stack.events_of("quay.io/acme/cart-proxy:3", 1);
+    assert_eq!(reason_of(&events), ["CENTRAL_AUTH_FAILED"]);
+    assert_eq!(events[0]["scanFailure"]["deployments"], json!(["shop/cart"]));
+
+    let mut args = vec!["run", "--require-report", "--"];
+    args.extend_from_slice(&check);
+    let mut env = stack.env();
+    env.push(("ROXCTL_SCENARIO", "deployment-check-unauthenticated".to_owned()));
+    let ran = scanfail(&args, &env, Some(&roxctl_dir()));
+    assert_eq!(ran.code, 75, "{ran:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A bus that cannot be reached, or does not exist, or no credentials, leave the scanner's exit
 /// code as it is, with one line that says why; `--require-report` turns it into 75, and
 /// `scanfail report` exits with the cause's documented code.

@@ -81,6 +81,20 @@ impl Report {
     }
 }
 
+/// `reports` split, in their order, into those the ingest function would store and those it
+/// would refuse, each with why: one image a deployment's YAML names wrongly must not keep the
+/// others from being reported.
+pub fn checked(reports: Vec<Report>, source: &str) -> (Vec<Report>, Vec<(Report, EventError)>) {
+    let (mut valid, mut refused) = (Vec::new(), Vec::new());
+    for report in reports {
+        match report.check(source) {
+            Ok(()) => valid.push(report),
+            Err(e) => refused.push((report, e)),
+        }
+    }
+    (valid, refused)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +169,22 @@ mod tests {
         assert_eq!(
             long_id.check("scanfail").unwrap_err().to_string(),
             "detail.occurrenceId: must be at most 128 bytes, got 129"
+        );
+    }
+
+    #[test]
+    fn reports_the_ingest_function_would_refuse_are_set_apart_and_the_others_kept_in_order() {
+        let named = |image: &str| Report { image: image.into(), ..report() };
+        let (valid, refused) =
+            checked(vec![named("quay.io/acme/a:1"), named("${IMAGE}"), named("quay.io/acme/b:1")], "scanfail");
+        let images: Vec<&str> = valid.iter().map(|r| r.image.as_str()).collect();
+        assert_eq!(images, ["quay.io/acme/a:1", "quay.io/acme/b:1"]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0.image, "${IMAGE}");
+        assert!(
+            refused[0].1.to_string().starts_with("detail.image.name: is not a valid image reference"),
+            "{}",
+            refused[0].1
         );
     }
 }

@@ -11,7 +11,7 @@ pub mod roxctl;
 pub mod run;
 pub mod stderr;
 
-use scan_failures_domain::event::{Operation, Origin};
+use scan_failures_domain::event::{EventError, Operation, Origin};
 use scan_failures_domain::text::error_chain;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -174,19 +174,51 @@ pub async fn run(mut args: RunArgs) -> i32 {
             return not_reported;
         }
     };
+    let (reports, refused) = event::checked(reports, &args.bus.source);
+    if reports.is_empty() {
+        say(&format!("the scan failed but cannot be reported: {}", refusals(&refused)));
+        return not_reported;
+    }
     let config = crate::aws::load().await;
     let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
     match publisher.publish(&reports).await {
         Ok(n) => {
             let reason = reports.first().map(|r| r.reason().code()).unwrap_or_default();
-            say(&format!("reported {n} failed scan(s) ({reason}) to the bus {}", publisher.bus()));
-            finished.code
+            say(&published(n, reason, publisher.bus(), &refused));
+            if refused.is_empty() {
+                finished.code
+            } else {
+                not_reported
+            }
         }
         Err(e) => {
-            say(&format!("the scan failed and was not reported: {}", error_chain(&e)));
+            say(&unpublished(&e));
             not_reported
         }
     }
+}
+
+/// What `run` says when publishing stopped on `e`: whether some reports were on the bus by then.
+fn unpublished(e: &publish::PublishError) -> String {
+    let sent = if e.published() > 0 { "was reported in part" } else { "was not reported" };
+    format!("the scan failed and {sent}: {}", error_chain(e))
+}
+
+/// What `run` says once `n` reports are on the bus and `refused` were not sent.
+fn published(n: usize, reason: &str, bus: &str, refused: &[(Report, EventError)]) -> String {
+    if refused.is_empty() {
+        return format!("reported {n} failed scan(s) ({reason}) to the bus {bus}");
+    }
+    let total = n + refused.len();
+    format!("reported {n} of {total} failed scan(s) ({reason}) to the bus {bus}; not reported: {}", refusals(refused))
+}
+
+/// The first refused report's image and why, and how many more there are.
+fn refusals(refused: &[(Report, EventError)]) -> String {
+    let Some(((report, why), rest)) = refused.split_first() else { return String::new() };
+    let image = scan_failures_domain::event::truncate(report.image.clone(), 256);
+    let more = if rest.is_empty() { String::new() } else { format!(" (and {} more)", rest.len()) };
+    format!("{}: {why}{more}", crate::output::printable(&image))
 }
 
 /// `scanfail report`: 0 when published, else the failure's exit code.
@@ -327,5 +359,47 @@ mod tests {
             panic!()
         };
         assert_eq!(reports[0].message, "trivy exited with code 2");
+    }
+
+    #[test]
+    fn a_run_reported_in_part_names_the_first_image_left_out_and_counts_the_rest() {
+        let p = plan(&args("roxctl image scan -i quay.io/acme/a:1")).unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let Ok(Outcome::Reports(reports)) = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", now) else {
+            panic!("a failed scan")
+        };
+        let named = |image: &str| Report { image: image.into(), ..reports[0].clone() };
+        let (valid, refused) = event::checked(
+            vec![named("Bad\u{1b}]52;c;x\u{7}Image"), named("also bad"), reports[0].clone()],
+            "scanfail",
+        );
+        assert_eq!(valid.len(), 1);
+        assert_eq!(published(1, "UNKNOWN", "b", &[]), "reported 1 failed scan(s) (UNKNOWN) to the bus b");
+        assert_eq!(
+            published(1, "UNKNOWN", "b", &refused),
+            "reported 1 of 3 failed scan(s) (UNKNOWN) to the bus b; not reported: Bad\\u{1b}]52;c;x\\u{7}Image: detail.image.name: is not a valid image reference: must not contain whitespace or control characters (and 1 more)"
+        );
+    }
+
+    #[test]
+    fn a_run_stopped_after_some_requests_says_it_was_reported_in_part() {
+        let failed = |failed: usize| publish::PublishError::EntriesFailed {
+            failed,
+            total: 12,
+            code: "InternalFailure".into(),
+            message: "x".into(),
+        };
+        assert_eq!(
+            unpublished(&failed(3)),
+            "the scan failed and was reported in part: 3 of 12 events were not accepted: InternalFailure: x"
+        );
+        assert_eq!(
+            unpublished(&failed(12)),
+            "the scan failed and was not reported: 12 of 12 events were not accepted: InternalFailure: x"
+        );
+        assert_eq!(
+            unpublished(&publish::PublishError::Throttled),
+            "the scan failed and was not reported: EventBridge throttled the request; try again later"
+        );
     }
 }

@@ -38,6 +38,15 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// How many reports were on the bus when publishing stopped: the requests before the one
+    /// refused, and the entries of it that were accepted.
+    pub fn published(&self) -> usize {
+        match self {
+            Self::EntriesFailed { failed, total, .. } => total.saturating_sub(*failed),
+            _ => 0,
+        }
+    }
+
     /// The documented exit code of `scanfail report` for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
