@@ -71,15 +71,17 @@ impl Function {
         status_field(self.pid(), "VmHWM:")
     }
 
-    /// CPU time the process has used so far, user and system, every thread (`/proc/<pid>/stat`
-    /// fields 14 and 15, in clock ticks).
-    pub fn cpu_seconds(&self) -> Option<f64> {
+    /// CPU time the process has used so far, every thread, as (user, system) seconds
+    /// (`/proc/<pid>/stat` fields 14 and 15, in clock ticks): system is the kernel's work on
+    /// the process's behalf (its sockets, its waits), which no change in user space removes
+    /// short of making fewer or cheaper system calls.
+    pub fn cpu_seconds(&self) -> Option<(f64, f64)> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
         // The command name (field 2) may hold spaces: count from the closing parenthesis.
         let after = &stat[stat.rfind(')')? + 2..];
         let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(ticks as f64 / clock_ticks_per_second())
+        let (user, system): (u64, u64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+        Some((user as f64 / clock_ticks_per_second(), system as f64 / clock_ticks_per_second()))
     }
 
     /// Whether the process has exited (and how).

@@ -35,7 +35,9 @@ impl Spec {
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub init_ms: f64,
+    /// User and system CPU over the run; `system_s` is the system part alone.
     pub cpu_s: f64,
+    pub system_s: f64,
     pub invocations: usize,
     pub peak_rss_kib: u64,
     pub wall: Duration,
@@ -49,6 +51,11 @@ impl Measured {
     /// CPU per invocation, in microseconds.
     pub fn cpu_us_per_invocation(&self) -> f64 {
         self.cpu_s * 1e6 / self.invocations.max(1) as f64
+    }
+
+    /// The kernel's part of [`Self::cpu_us_per_invocation`].
+    pub fn system_us_per_invocation(&self) -> f64 {
+        self.system_s * 1e6 / self.invocations.max(1) as f64
     }
 }
 
@@ -100,7 +107,8 @@ pub fn measure(spec: &Spec, payloads: &[Arc<Vec<u8>>], logs: &Path) -> Measured 
     p.stop();
     Measured {
         init_ms: ms(polled - start),
-        cpu_s: after - before,
+        cpu_s: (after.0 + after.1) - (before.0 + before.1),
+        system_s: after.1 - before.1,
         invocations: payloads.len(),
         peak_rss_kib,
         wall: run.wall,

@@ -159,6 +159,32 @@ pub fn run(out: &Path, logs: &Path) {
             &format!("{what} (median of {} runs)", rounds()),
         );
     }
+    for (key, what) in [
+        ("ingest.direct", "ingest direct path: of which the kernel's (system CPU) per event"),
+        ("peer.direct", "Python peer, direct path: of which the kernel's (system CPU) per event"),
+    ] {
+        f.add(
+            &format!("process_cpu.{key}_system_us"),
+            median(key, Measured::system_us_per_invocation),
+            "µs",
+            &format!("{what} (median of {} runs)", rounds()),
+        );
+    }
+    let ceiling = {
+        let (peer, rust) = (&runs["peer.direct"], &runs["ingest.direct"]);
+        let per_round: Vec<f64> = peer
+            .iter()
+            .zip(rust)
+            .map(|(p, r)| p.cpu_us_per_invocation() / r.system_us_per_invocation().max(f64::MIN_POSITIVE))
+            .collect();
+        percentile(&per_round, 50.0)
+    };
+    f.add(
+        "process_cpu.peer_vs_ingest_kernel",
+        ceiling,
+        "ratio",
+        "peer CPU per event / ingest's kernel (system) CPU per event, median of the rounds' ratios: what peer / ingest would be with ingest's user-space CPU cut to nothing and its system calls as they are",
+    );
     f.add(
         "process_cpu.ingest.init_ms",
         median("ingest.direct", |m| m.init_ms),
@@ -205,7 +231,7 @@ pub fn run(out: &Path, logs: &Path) {
             let rows: Vec<Value> = r
                 .iter()
                 .map(|m| {
-                    json!({"cpu_us": m.cpu_us_per_invocation(), "init_ms": m.init_ms, "peak_rss_kib": m.peak_rss_kib,
+                    json!({"cpu_us": m.cpu_us_per_invocation(), "system_us": m.system_us_per_invocation(), "init_ms": m.init_ms, "peak_rss_kib": m.peak_rss_kib,
                     "wall_s": m.wall.as_secs_f64(), "invocations": m.invocations})
                 })
                 .collect();

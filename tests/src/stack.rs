@@ -148,6 +148,22 @@ pub async fn drop_table(store: &Store) {
     let _ = store.client().delete_table().table_name(store.table()).send().await;
 }
 
+/// Deletes group `id` as DynamoDB's TTL sweeper does: a delete conditional on its `expiresAt`
+/// having passed at `now` (DynamoDB Local runs no TTL deletions). On the stream it is a REMOVE
+/// with the old image; nothing of the group is left in the table.
+pub async fn ttl_delete(store: &Store, id: impl std::fmt::Display, now: time::OffsetDateTime) {
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table())
+        .key(PARTITION_KEY, AttributeValue::S(format!("g#{id}")))
+        .condition_expression("expiresAt < :now")
+        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the group {id} had expired: {e:?}"));
+}
+
 // ---------------------------------------------------------------------------------- seeding
 
 /// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and

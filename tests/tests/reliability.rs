@@ -132,6 +132,51 @@ async fn a_group_past_the_retention_is_started_anew_by_its_next_occurrence_on_bo
     }
 }
 
+/// Case 13. Before: a group that DynamoDB's TTL had deleted left nothing in the table, so its
+/// next occurrence created it as a first life would, and notified "opened" under the id of the
+/// first life's "opened": a consumer that deduplicates on the id (as the notification contract
+/// invites) dropped the news that it broke again. Each life now records its start, and its
+/// notifications' ids are derived from it.
+#[tokio::test]
+async fn a_group_deleted_by_ttl_and_seen_again_notifies_under_ids_of_its_own() {
+    for (path, image) in [("direct", "redis:9"), ("sqs", "redis:10")] {
+        let store = fresh_store().await;
+        let thresholds = vec![10, 100];
+        let first = Ingest::new(store.clone(), RetentionDays::default())
+            .with_clock(fixed_now)
+            .with_transitions(thresholds.clone());
+        let at = fixed_now() - Duration::minutes(30);
+        let bodies: Vec<Value> = (0..12).map(|n| timeout(&format!("{path}-first-{n}"), image, at)).collect();
+        assert!(first.handle_batch_report(sqs(&bodies)).await.unwrap().response.batch_item_failures.is_empty());
+        let id = group_of(image);
+        let first_life = outbox(&store).await;
+        assert_eq!(first_life.len(), 2, "{path}: opened and threshold 10");
+        integration_tests::ttl_delete(&store, &id, eleven_days_later()).await;
+        assert!(store.reader().get_item(&id).await.unwrap().is_none(), "{path}: nothing of the group is left");
+
+        let again = Ingest::new(store.clone(), RetentionDays::default())
+            .with_clock(eleven_days_later)
+            .with_transitions(thresholds);
+        let later = eleven_days_later() - Duration::minutes(1);
+        let bodies: Vec<Value> = (0..12).map(|n| timeout(&format!("{path}-second-{n}"), image, later)).collect();
+        match path {
+            "direct" => {
+                for body in bodies {
+                    again.handle(body).await.unwrap();
+                }
+            }
+            _ => {
+                assert!(again.handle_batch_report(sqs(&bodies)).await.unwrap().response.batch_item_failures.is_empty())
+            }
+        }
+        assert_eq!(store.reader().get(&id).await.unwrap().unwrap().num_occurrences, 12, "{path}");
+        let both_lives = outbox(&store).await;
+        let ids: std::collections::BTreeSet<&str> = both_lives.iter().map(|(_, _, id)| id.as_str()).collect();
+        assert_eq!(both_lives.len(), 4, "{path}: opened and threshold 10, once per life: {both_lives:?}");
+        assert_eq!(ids.len(), 4, "{path}: no id of the second life repeats one of the first: {both_lives:?}");
+    }
+}
+
 /// Case 1. Before: after 30 days (job finished), 7, then 30 again within minutes, the next run
 /// saw "target 30, finished" and did nothing, so a group stamped with 7 days in between kept a
 /// TTL 23 days early.

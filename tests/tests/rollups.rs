@@ -258,19 +258,7 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     // having passed. On the stream that is a REMOVE with the old image, all the rollups see of a
     // TTL deletion.
     for id in &stale_ids {
-        store
-            .client()
-            .delete_item()
-            .table_name(store.table())
-            .key("pk", AttributeValue::S(format!("g#{id}")))
-            .condition_expression("expiresAt < :now")
-            .expression_attribute_values(
-                ":now",
-                AttributeValue::N(OffsetDateTime::now_utc().unix_timestamp().to_string()),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("the group {id} had expired: {e:?}"));
+        integration_tests::ttl_delete(&store, id, OffsetDateTime::now_utc()).await;
     }
     store.settings().put_retention_setting(RetentionDays::new(2).unwrap(), caller, now).await.unwrap();
 

@@ -87,9 +87,11 @@ impl Notification {
         }
     }
 
-    /// The same notification for a group started anew at `generation` (the `createdAt` of a
-    /// group that had expired and was written again): its transitions happen a second time, so
-    /// their ids must differ from the first life's. `None`: the group's first life.
+    /// The same notification in the life of the group that started at `generation` (its
+    /// `createdAt` when that life's first write created it): a group deleted by TTL, or past
+    /// its retention, and seen again goes through its transitions a second time, so their ids
+    /// must differ from the earlier life's. `None`: a group stored before lives recorded their
+    /// start, whose ids are the transition's alone.
     pub fn in_generation(mut self, group: &Uuid, generation: Option<&str>) -> Self {
         if let Some(g) = generation {
             self.notification_id = Uuid::new_v5(group, format!("{}@{g}", self.key).as_bytes()).to_string();

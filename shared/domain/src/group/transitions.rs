@@ -19,8 +19,9 @@ pub struct Known {
     pub false_positive: bool,
     /// The write reopens a group resolved under this triage version.
     pub reopens: Option<u64>,
-    /// The group's life when it was started anew after expiring (its `createdAt` then); its
-    /// notifications get ids of their own ([`Notification::in_generation`]).
+    /// When the group's current life started (its `createdAt` when created, or started anew
+    /// after expiring); each life's notifications get ids of their own
+    /// ([`Notification::in_generation`]).
     pub generation: Option<String>,
 }
 

@@ -216,8 +216,6 @@ pub fn plan_update(
             let last_n = e.name("lastOccurredAt");
             let stored = e.s(belief.last.clone().unwrap_or_default());
             e.condition(format!("{last_n} = {stored}"));
-            let (n, v) = (e.name(GENERATION), e.s(t_first.clone()));
-            e.set(format!("{n} = {v}"));
             for attr in FORMER_LIFE.iter().filter(|a| **a != "resourceId" || o.image.digest.is_none()) {
                 let n = e.name(attr);
                 e.remove(n);
@@ -225,6 +223,10 @@ pub fn plan_update(
         } else {
             e.condition(format!("attribute_not_exists({pk})"));
         }
+        // Every life records when it started: its notifications' ids are derived from it, so a
+        // group deleted by TTL and seen again notifies under ids of its own.
+        let (n, v) = (e.name(GENERATION), e.s(t_first.clone()));
+        e.set(format!("{n} = {v}"));
         let image = &o.image;
         // Not the `group::DERIVED_ATTRIBUTES`: they follow from these.
         let statics: [(&str, AttributeValue); 8] = [
@@ -448,7 +450,8 @@ impl Belief {
     /// What the domain's transition rule needs of this belief (see
     /// [`scan_failures_domain::group::transitions`]).
     pub fn known(&self, agg: &Aggregate) -> Known {
-        if self.expired {
+        if self.expired || !self.exists {
+            // The write starts a life, and records its start as the generation.
             let generation = Some(time_fmt::format(agg.earliest));
             return Known { generation, ..Known::default() };
         }
@@ -539,7 +542,8 @@ mod tests {
     fn created(cluster: &str) -> String {
         format!(
             concat!(
-                r#"SET #resourceName = "docker.io/library/nginx:1.25", #repository = "docker.io/library/nginx", "#,
+                r#"SET #generation = "2026-11-25T10:00:00.000Z", "#,
+                r#"#resourceName = "docker.io/library/nginx:1.25", #repository = "docker.io/library/nginx", "#,
                 r#"#reason = "TIMEOUT", #gsiAll = "ALL", #createdAt = "2026-11-25T10:00:00.000Z", "#,
                 r#"#numOccurrences = 1, #opCounts = {{image_scan: 1}}, #originCounts = {{roxctl: 1}}, "#,
                 r#"#clusters = {{{}: "2026-11-25T10:00:00.000Z"}}, #deployments = {{}}, #initiators = {{}}, "#,
@@ -852,13 +856,52 @@ mod tests {
             update,
             format!(
                 "{} REMOVE #triage, #triagedAt, #triagedBy, #triageNote, #triageHistory, #triageVersion, #resourceId",
-                created("prod").replacen("SET ", r#"SET #generation = "2026-11-25T10:00:00.000Z", "#, 1)
+                created("prod")
             )
         );
         assert_eq!(condition, r#"attribute_exists(#pk) AND #lastOccurredAt = "2026-11-20T09:00:00.000Z""#);
         let made = transitions(Some(&[10]), &agg, &id(), belief.known(&agg));
         assert_eq!(made.iter().map(|n| n.transition).collect::<Vec<_>>(), ["opened"]);
-        let first_life = transitions(Some(&[10]), &agg, &id(), Belief::default().known(&agg));
+        let first = occurrence("e-1", "old-cluster", "2026-11-20T09:00:00Z");
+        let first_agg = Aggregate::of(&[&first]).unwrap();
+        let first_life = transitions(Some(&[10]), &first_agg, &id(), Belief::default().known(&first_agg));
         assert_ne!(made[0].notification_id, first_life[0].notification_id);
+    }
+
+    #[test]
+    fn every_life_of_a_group_notifies_under_ids_derived_from_its_start() {
+        // A group TTL deleted and seen again has no item left to tell it apart from its first
+        // life: only the start each life records makes their "opened" two notifications.
+        let first = at_ten("e-1");
+        let reborn = occurrence("e-2", "prod", "2026-12-09T10:00:00Z");
+        let opened = |o: &Occurrence| {
+            let agg = Aggregate::of(&[o]).unwrap();
+            transitions(Some(&[10]), &agg, &id(), Belief::default().known(&agg)).remove(0)
+        };
+        let (a, b) = (opened(&first), opened(&reborn));
+        assert_eq!((a.transition, b.transition), ("opened", "opened"));
+        assert_ne!(a.notification_id, b.notification_id);
+        assert_eq!(a.notification_id, opened(&first).notification_id, "stable within a life");
+        assert_eq!(
+            a.notification_id,
+            Uuid::new_v5(&id(), b"opened@2026-11-25T10:00:00.000Z").to_string(),
+            "the transition and the life's start"
+        );
+        // A threshold later in that life, planned from the stored item, has the same life's id.
+        let item = stored(
+            "2026-11-25T10:00:00.000Z",
+            9,
+            &[("prod", "2026-11-25T10:00:00.000Z")],
+            &[("generation", AttributeValue::S("2026-11-25T10:00:00.000Z".into()))],
+        );
+        let later = occurrence("e-3", "prod", "2026-11-25T10:05:00Z");
+        let agg = Aggregate::of(&[&later]).unwrap();
+        let known = Belief::from_stored(Some(&item), &agg, NOW, RetentionDays::default()).known(&agg);
+        let crossed = transitions(Some(&[10]), &agg, &id(), known);
+        assert_eq!(crossed.len(), 1);
+        assert_eq!(
+            crossed[0].notification_id,
+            Uuid::new_v5(&id(), b"threshold:10@2026-11-25T10:00:00.000Z").to_string()
+        );
     }
 }
