@@ -55,14 +55,17 @@ fn print(printed: Printed, mode: Output) {
 
 /// What [`print`] writes: the API's JSON as it came (or as built), or the text for a person, with
 /// every control character in it escaped: the values come from producers, and a terminal obeys
-/// the escape sequences one could have put in a message or a note.
+/// the escape sequences one could have put in a message or a note. JSON escapes the C0 controls
+/// itself; the others it leaves as they are are escaped here ([`output::json_printable`]).
 fn rendered(printed: Printed, mode: Output, now: OffsetDateTime) -> Vec<u8> {
     match (printed, mode) {
-        (Printed::Answer(a, _), Output::Json) => [&a.raw[..], b"\n"].concat(),
+        (Printed::Answer(a, _), Output::Json) => {
+            format!("{}\n", output::json_printable(&String::from_utf8_lossy(&a.raw))).into_bytes()
+        }
         (Printed::Answer(a, render), Output::Table) => {
             output::printable(&render(&a.json, now)).into_owned().into_bytes()
         }
-        (Printed::Built(v, _), Output::Json) => format!("{v}\n").into_bytes(),
+        (Printed::Built(v, _), Output::Json) => format!("{}\n", output::json_printable(&v.to_string())).into_bytes(),
         (Printed::Built(_, text), Output::Table) => output::printable(&text).into_owned().into_bytes(),
     }
 }
@@ -227,9 +230,11 @@ mod tests {
         let line = text.lines().find(|l| l.starts_with("Message")).unwrap();
         assert_eq!(line, "Message       pull failed\\u{1b}]52;c;ZWNobyBoaQ==\\u{7}\\r\\u{1b}[2K\\u{9b}2J");
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
-        // JSON is the API's own, escaped by JSON itself.
+        // JSON is the API's own: C0 controls escaped by JSON itself, DEL and the C1 controls
+        // (U+009B is a CSI, as ESC [ is) escaped here, and the same value once parsed.
         let json = String::from_utf8(rendered(printed(&answer), Output::Json, now)).unwrap();
-        assert_eq!(json, format!("{answer}\n"));
-        assert!(!json.contains('\u{1b}'), "{json}");
+        assert_eq!(json, format!("{answer}\n").replace('\u{9b}', "\\u009b"));
+        assert!(!json.chars().any(|c| c.is_control() && c != '\n'), "{json}");
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), answer);
     }
 }

@@ -49,6 +49,19 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// JSON text with DEL and the C1 controls (U+007F–U+009F), which JSON leaves as they are and
+/// some terminals obey, written as `\u00XX` escapes: the same JSON value, since in valid JSON
+/// they can only be inside strings. C0 controls are escaped by JSON already.
+pub fn json_printable(json: &str) -> Cow<'_, str> {
+    let unescaped = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !json.chars().any(unescaped) {
+        return Cow::Borrowed(json);
+    }
+    Cow::Owned(
+        json.chars().map(|c| if unescaped(c) { format!("\\u{:04x}", u32::from(c)) } else { c.to_string() }).collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +71,16 @@ mod tests {
     fn control_characters_are_shown_escaped_and_line_feeds_kept() {
         assert_eq!(printable("a\nb"), Cow::Borrowed("a\nb"));
         assert_eq!(printable("a\u{1b}[31mb\tc\r\n\u{7f}\u{85}"), "a\\u{1b}[31mb\\tc\\r\n\\u{7f}\\u{85}");
+    }
+
+    #[test]
+    fn json_keeps_its_value_with_del_and_c1_controls_escaped() {
+        let json = serde_json::json!({"m": "a\u{7f}b\u{85}c\u{9b}2Jd\u{a0}é"}).to_string();
+        let shown = json_printable(&json);
+        // NO-BREAK SPACE (U+00A0) is not a control: kept.
+        assert_eq!(shown, "{\"m\":\"a\\u007fb\\u0085c\\u009b2Jd\u{a0}é\"}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).ok(), serde_json::from_str(&json).ok());
+        assert_eq!(json_printable("{\"m\":\"plain\"}"), Cow::Borrowed("{\"m\":\"plain\"}"));
     }
 
     #[test]
