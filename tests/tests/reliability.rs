@@ -135,8 +135,8 @@ async fn a_group_past_the_retention_is_started_anew_by_its_next_occurrence_on_bo
 /// Case 13. Before: a group that DynamoDB's TTL had deleted left nothing in the table, so its
 /// next occurrence created it as a first life would, and notified "opened" under the id of the
 /// first life's "opened": a consumer that deduplicates on the id (as the notification contract
-/// invites) dropped the news that it broke again. Each life now records its start, and its
-/// notifications' ids are derived from it.
+/// invites) dropped the news that it broke again. Each life's notifications now have ids
+/// derived from its `createdAt`.
 #[tokio::test]
 async fn a_group_deleted_by_ttl_and_seen_again_notifies_under_ids_of_its_own() {
     for (path, image) in [("direct", "redis:9"), ("sqs", "redis:10")] {

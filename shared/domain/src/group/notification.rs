@@ -87,11 +87,10 @@ impl Notification {
         }
     }
 
-    /// The same notification in the life of the group that started at `generation` (its
-    /// `createdAt` when that life's first write created it): a group deleted by TTL, or past
-    /// its retention, and seen again goes through its transitions a second time, so their ids
-    /// must differ from the earlier life's. `None`: a group stored before lives recorded their
-    /// start, whose ids are the transition's alone.
+    /// The same notification in the life of the group whose `createdAt` is `generation`: a
+    /// group deleted by TTL, or past its retention, and seen again goes through its transitions
+    /// a second time, so their ids must differ from the earlier life's. An id is made once, in
+    /// the write that records the transition with it. `None`: the transition's id alone.
     pub fn in_generation(mut self, group: &Uuid, generation: Option<&str>) -> Self {
         if let Some(g) = generation {
             self.notification_id = Uuid::new_v5(group, format!("{}@{g}", self.key).as_bytes()).to_string();

@@ -19,9 +19,11 @@ pub struct Known {
     pub false_positive: bool,
     /// The write reopens a group resolved under this triage version.
     pub reopens: Option<u64>,
-    /// When the group's current life started (its `createdAt` when created, or started anew
-    /// after expiring); each life's notifications get ids of their own
-    /// ([`Notification::in_generation`]).
+    /// The group's current life, as its `createdAt`: the one the write sets when it creates the
+    /// group (or starts it anew after it expired), else the stored one. Each life's
+    /// notifications get ids of their own ([`Notification::in_generation`]). A late occurrence
+    /// can move `createdAt` earlier, but never into an earlier life: the retention admits only
+    /// occurrences after that life's last one.
     pub generation: Option<String>,
 }
 

@@ -33,8 +33,6 @@ pub struct Belief {
     /// The stored group is past the retention (DynamoDB's TTL had not deleted it yet): the write
     /// starts it anew, asserting the stored `lastOccurredAt` (in `last`) it replaces.
     pub expired: bool,
-    /// The stored group's life after it was started anew (its `generation` attribute).
-    pub generation: Option<String>,
     /// Stored `lastOccurredAt`/`createdAt`, when known; unknown means "these are the newest".
     pub last: Option<String>,
     pub created: Option<String>,
@@ -121,7 +119,6 @@ impl Belief {
         Self {
             exists: true,
             expired: false,
-            generation: s(GENERATION),
             last,
             created: s("createdAt"),
             evictions,
@@ -177,8 +174,6 @@ fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
 }
 
 /// The attribute naming a group's life after it was started anew (absent in its first life).
-pub const GENERATION: &str = "generation";
-
 /// The `lastOccurredAt` at or before which a group is past `retention` for a writer whose clock
 /// reads `now` (the API's visibility rule, `retention::is_visible`, is the same).
 fn cutoff(now: OffsetDateTime, retention: RetentionDays) -> String {
@@ -223,10 +218,6 @@ pub fn plan_update(
         } else {
             e.condition(format!("attribute_not_exists({pk})"));
         }
-        // Every life records when it started: its notifications' ids are derived from it, so a
-        // group deleted by TTL and seen again notifies under ids of its own.
-        let (n, v) = (e.name(GENERATION), e.s(t_first.clone()));
-        e.set(format!("{n} = {v}"));
         let image = &o.image;
         // Not the `group::DERIVED_ATTRIBUTES`: they follow from these.
         let statics: [(&str, AttributeValue); 8] = [
@@ -451,7 +442,7 @@ impl Belief {
     /// [`scan_failures_domain::group::transitions`]).
     pub fn known(&self, agg: &Aggregate) -> Known {
         if self.expired || !self.exists {
-            // The write starts a life, and records its start as the generation.
+            // The write starts a life: the `createdAt` it writes.
             let generation = Some(time_fmt::format(agg.earliest));
             return Known { generation, ..Known::default() };
         }
@@ -460,7 +451,7 @@ impl Belief {
             count: self.count,
             false_positive: self.suppressed,
             reopens: self.reopens(agg),
-            generation: self.generation.clone(),
+            generation: self.created.clone(),
         }
     }
 }
@@ -542,8 +533,7 @@ mod tests {
     fn created(cluster: &str) -> String {
         format!(
             concat!(
-                r#"SET #generation = "2026-11-25T10:00:00.000Z", "#,
-                r#"#resourceName = "docker.io/library/nginx:1.25", #repository = "docker.io/library/nginx", "#,
+                r#"SET #resourceName = "docker.io/library/nginx:1.25", #repository = "docker.io/library/nginx", "#,
                 r#"#reason = "TIMEOUT", #gsiAll = "ALL", #createdAt = "2026-11-25T10:00:00.000Z", "#,
                 r#"#numOccurrences = 1, #opCounts = {{image_scan: 1}}, #originCounts = {{roxctl: 1}}, "#,
                 r#"#clusters = {{{}: "2026-11-25T10:00:00.000Z"}}, #deployments = {{}}, #initiators = {{}}, "#,
@@ -871,7 +861,7 @@ mod tests {
     #[test]
     fn every_life_of_a_group_notifies_under_ids_derived_from_its_start() {
         // A group TTL deleted and seen again has no item left to tell it apart from its first
-        // life: only the start each life records makes their "opened" two notifications.
+        // life: only the start of each life makes their "opened" two notifications.
         let first = at_ten("e-1");
         let reborn = occurrence("e-2", "prod", "2026-12-09T10:00:00Z");
         let opened = |o: &Occurrence| {
@@ -887,13 +877,9 @@ mod tests {
             Uuid::new_v5(&id(), b"opened@2026-11-25T10:00:00.000Z").to_string(),
             "the transition and the life's start"
         );
-        // A threshold later in that life, planned from the stored item, has the same life's id.
-        let item = stored(
-            "2026-11-25T10:00:00.000Z",
-            9,
-            &[("prod", "2026-11-25T10:00:00.000Z")],
-            &[("generation", AttributeValue::S("2026-11-25T10:00:00.000Z".into()))],
-        );
+        // A threshold later in that life is planned from the stored item: its id has the life's
+        // `createdAt` as stored then.
+        let item = stored("2026-11-25T10:00:00.000Z", 9, &[("prod", "2026-11-25T10:00:00.000Z")], &[]);
         let later = occurrence("e-3", "prod", "2026-11-25T10:05:00Z");
         let agg = Aggregate::of(&[&later]).unwrap();
         let known = Belief::from_stored(Some(&item), &agg, NOW, RetentionDays::default()).known(&agg);
@@ -901,7 +887,7 @@ mod tests {
         assert_eq!(crossed.len(), 1);
         assert_eq!(
             crossed[0].notification_id,
-            Uuid::new_v5(&id(), b"threshold:10@2026-11-25T10:00:00.000Z").to_string()
+            Uuid::new_v5(&id(), b"threshold:10@2026-11-24T00:00:00.000Z").to_string()
         );
     }
 }
