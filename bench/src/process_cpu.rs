@@ -145,27 +145,20 @@ pub fn run(out: &Path, logs: &Path) {
         let (peer, rust) = (&runs["peer.direct"], &runs["ingest.direct"]);
         percentile(&peer.iter().zip(rust).map(|(p, r)| value(p) / value(r)).collect::<Vec<_>>(), 50.0)
     };
-    for (key, what) in [
-        ("ingest.direct", "ingest direct path: CPU per event"),
-        ("ingest.sqs", "ingest SQS path (batches of 10): CPU per event"),
-        ("api.list", "api list page of 50: CPU per request"),
-        ("api.count", "api unfiltered count (100 groups): CPU per request"),
-        ("peer.direct", "Python + boto3 peer (awslambdaric), direct path: CPU per event"),
+    let all = Measured::cpu_us_per_invocation as fn(&Measured) -> f64;
+    let kernel = Measured::system_us_per_invocation as fn(&Measured) -> f64;
+    for (key, suffix, value, what) in [
+        ("ingest.direct", "us", all, "ingest direct path: CPU per event"),
+        ("ingest.sqs", "us", all, "ingest SQS path (batches of 10): CPU per event"),
+        ("api.list", "us", all, "api list page of 50: CPU per request"),
+        ("api.count", "us", all, "api unfiltered count (100 groups): CPU per request"),
+        ("peer.direct", "us", all, "Python + boto3 peer (awslambdaric), direct path: CPU per event"),
+        ("ingest.direct", "system_us", kernel, "ingest direct path: of which the kernel's (system CPU) per event"),
+        ("peer.direct", "system_us", kernel, "Python peer, direct path: of which the kernel's (system CPU) per event"),
     ] {
         f.add(
-            &format!("process_cpu.{key}_us"),
-            median(key, Measured::cpu_us_per_invocation),
-            "µs",
-            &format!("{what} (median of {} runs)", rounds()),
-        );
-    }
-    for (key, what) in [
-        ("ingest.direct", "ingest direct path: of which the kernel's (system CPU) per event"),
-        ("peer.direct", "Python peer, direct path: of which the kernel's (system CPU) per event"),
-    ] {
-        f.add(
-            &format!("process_cpu.{key}_system_us"),
-            median(key, Measured::system_us_per_invocation),
+            &format!("process_cpu.{key}_{suffix}"),
+            median(key, value),
             "µs",
             &format!("{what} (median of {} runs)", rounds()),
         );

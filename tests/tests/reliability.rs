@@ -86,6 +86,18 @@ fn eleven_days_later() -> OffsetDateTime {
     fixed_now() + Duration::days(11)
 }
 
+/// The first life of `image`'s group: `n` timeouts 30 minutes before [`fixed_now`], in one SQS
+/// batch, notified at `thresholds`; its id.
+async fn first_life(store: &Store, path: &str, image: &str, n: usize, thresholds: &[u64]) -> Uuid {
+    let first = Ingest::new(store.clone(), RetentionDays::default())
+        .with_clock(fixed_now)
+        .with_transitions(thresholds.to_vec());
+    let at = fixed_now() - Duration::minutes(30);
+    let bodies: Vec<Value> = (0..n).map(|i| timeout(&format!("{path}-first-{i}"), image, at)).collect();
+    assert!(first.handle_batch_report(sqs(&bodies)).await.unwrap().response.batch_item_failures.is_empty());
+    group_of(image)
+}
+
 /// Case 5. Before: a group past the retention that TTL had not deleted yet was updated by the
 /// next occurrence: count 58, its old `createdAt`, still a false positive, no notification.
 #[tokio::test]
@@ -93,13 +105,7 @@ async fn a_group_past_the_retention_is_started_anew_by_its_next_occurrence_on_bo
     for (path, image) in [("direct", "redis:7"), ("sqs", "redis:8")] {
         let store = fresh_store().await;
         let thresholds = vec![10, 100, 1000];
-        let first = Ingest::new(store.clone(), RetentionDays::default())
-            .with_clock(fixed_now)
-            .with_transitions(thresholds.clone());
-        let at = fixed_now() - Duration::minutes(30);
-        let bodies: Vec<Value> = (0..57).map(|n| timeout(&format!("{path}-old-{n}"), image, at)).collect();
-        assert!(first.handle_batch_report(sqs(&bodies)).await.unwrap().response.batch_item_failures.is_empty());
-        let id = group_of(image);
+        let id = first_life(&store, path, image, 57, &thresholds).await;
         let fp = TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()) };
         store.admin().triage(&id, &fp, ADMIN, fixed_now(), RetentionDays::default()).await.unwrap().unwrap();
         let first_life = outbox(&store).await;
@@ -142,13 +148,7 @@ async fn a_group_deleted_by_ttl_and_seen_again_notifies_under_ids_of_its_own() {
     for (path, image) in [("direct", "redis:9"), ("sqs", "redis:10")] {
         let store = fresh_store().await;
         let thresholds = vec![10, 100];
-        let first = Ingest::new(store.clone(), RetentionDays::default())
-            .with_clock(fixed_now)
-            .with_transitions(thresholds.clone());
-        let at = fixed_now() - Duration::minutes(30);
-        let bodies: Vec<Value> = (0..12).map(|n| timeout(&format!("{path}-first-{n}"), image, at)).collect();
-        assert!(first.handle_batch_report(sqs(&bodies)).await.unwrap().response.batch_item_failures.is_empty());
-        let id = group_of(image);
+        let id = first_life(&store, path, image, 12, &thresholds).await;
         let first_life = outbox(&store).await;
         assert_eq!(first_life.len(), 2, "{path}: opened and threshold 10");
         integration_tests::ttl_delete(&store, &id, eleven_days_later()).await;
