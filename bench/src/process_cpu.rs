@@ -165,10 +165,12 @@ pub fn run(out: &Path, logs: &Path) {
     }
     let ceiling = {
         let (peer, rust) = (&runs["peer.direct"], &runs["ingest.direct"]);
+        // A round whose kernel part stayed under one clock tick has no ratio to give.
         let per_round: Vec<f64> = peer
             .iter()
             .zip(rust)
-            .map(|(p, r)| p.cpu_us_per_invocation() / r.system_us_per_invocation().max(f64::MIN_POSITIVE))
+            .filter(|(_, r)| r.system_s > 0.0)
+            .map(|(p, r)| p.cpu_us_per_invocation() / r.system_us_per_invocation())
             .collect();
         percentile(&per_round, 50.0)
     };

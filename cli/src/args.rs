@@ -133,9 +133,9 @@ pub struct ReportArgs {
     /// A reason code, when the sender knows it (e.g. REGISTRY_UNAUTHORIZED).
     #[arg(long, value_parser = parse_reason)]
     pub code: Option<Reason>,
-    /// This failed scan's own id, given again when the step is retried (for example
-    /// "$CI_JOB_ID-scan"): reports from the same account and source with the same id count
-    /// once. Default: a new random UUID.
+    /// This failed scan's own id, kept when the step is run again (for example
+    /// "$GITHUB_RUN_ID-$GITHUB_JOB"): reports of the same image from the same account and
+    /// source with the same id count once. Default: a new random UUID.
     #[arg(long)]
     pub occurrence_id: Option<String>,
     #[command(flatten)]

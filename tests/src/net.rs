@@ -28,7 +28,7 @@ pub fn wait_for_port(port: u16, within: Duration) -> bool {
 /// every open connection (a request in flight loses its response, whether or not the server
 /// acted on it) and refuses new ones until [`Self::heal`]; [`Self::stall`] resets them too but
 /// then accepts new ones and never answers (a black hole: a peer that stopped responding);
-/// [`Self::lose_responses`] lets requests reach the server and resets the connection instead of
+/// [`Self::lose_responses`] lets requests reach the server and closes the connection instead of
 /// passing on its answer (the server acted, the client cannot know). The server's data is
 /// untouched, so what a test then finds lost is lost by the client side.
 pub struct FaultProxy {
@@ -117,7 +117,7 @@ impl FaultProxy {
     }
 
     /// Loses the next `n` answers: each connection whose server starts answering while some are
-    /// left to lose is reset instead, its request acted on and its answer never delivered.
+    /// left to lose is closed instead, its request acted on and its answer never delivered.
     pub fn lose_responses(&self, n: usize) {
         self.to_lose.store(n, std::sync::atomic::Ordering::SeqCst);
     }

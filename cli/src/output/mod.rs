@@ -57,9 +57,15 @@ pub fn json_printable(json: &str) -> Cow<'_, str> {
     if !json.chars().any(unescaped) {
         return Cow::Borrowed(json);
     }
-    Cow::Owned(
-        json.chars().map(|c| if unescaped(c) { format!("\\u{:04x}", u32::from(c)) } else { c.to_string() }).collect(),
-    )
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unescaped(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

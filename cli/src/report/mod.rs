@@ -191,17 +191,20 @@ pub async fn run(mut args: RunArgs) -> i32 {
                 not_reported
             }
         }
-        Err(e) => {
-            say(&unpublished(&e));
+        Err(stopped) => {
+            say(&unpublished(&stopped, &refused));
             not_reported
         }
     }
 }
 
-/// What `run` says when publishing stopped on `e`: whether some reports were on the bus by then.
-fn unpublished(e: &publish::PublishError) -> String {
-    let sent = if e.published() > 0 { "was reported in part" } else { "was not reported" };
-    format!("the scan failed and {sent}: {}", error_chain(e))
+/// What `run` says when publishing stopped: whether some reports were on the bus by then, and
+/// the ones left out before it started.
+fn unpublished(stopped: &publish::Stopped, refused: &[(Report, EventError)]) -> String {
+    let sent = if stopped.sent > 0 { "was reported in part" } else { "was not reported" };
+    let left_out =
+        if refused.is_empty() { String::new() } else { format!("; also not reported: {}", refusals(refused)) };
+    format!("the scan failed and {sent}: {}{left_out}", error_chain(&stopped.error))
 }
 
 /// What `run` says once `n` reports are on the bus and `refused` were not sent.
@@ -248,9 +251,9 @@ pub async fn report(args: ReportArgs) -> i32 {
             ));
             0
         }
-        Err(e) => {
-            say(&format!("not reported: {}", error_chain(&e)));
-            i32::from(e.exit_code())
+        Err(stopped) => {
+            say(&format!("not reported: {}", error_chain(&stopped.error)));
+            i32::from(stopped.error.exit_code())
         }
     }
 }
@@ -383,23 +386,35 @@ mod tests {
 
     #[test]
     fn a_run_stopped_after_some_requests_says_it_was_reported_in_part() {
-        let failed = |failed: usize| publish::PublishError::EntriesFailed {
+        let entries = |failed: usize| publish::PublishError::EntriesFailed {
             failed,
             total: 12,
             code: "InternalFailure".into(),
             message: "x".into(),
         };
+        let stopped = |sent: usize, error| publish::Stopped { sent, error };
         assert_eq!(
-            unpublished(&failed(3)),
+            unpublished(&stopped(9, entries(3)), &[]),
             "the scan failed and was reported in part: 3 of 12 events were not accepted: InternalFailure: x"
         );
         assert_eq!(
-            unpublished(&failed(12)),
+            unpublished(&stopped(0, entries(12)), &[]),
             "the scan failed and was not reported: 12 of 12 events were not accepted: InternalFailure: x"
         );
+        // A second request throttled after the first one's 10 entries were accepted.
         assert_eq!(
-            unpublished(&publish::PublishError::Throttled),
-            "the scan failed and was not reported: EventBridge throttled the request; try again later"
+            unpublished(&stopped(10, publish::PublishError::Throttled), &[]),
+            "the scan failed and was reported in part: EventBridge throttled the request; try again later"
+        );
+        let p = plan(&args("roxctl image scan -i quay.io/acme/a:1")).unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let Ok(Outcome::Reports(reports)) = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", now) else {
+            panic!("a failed scan")
+        };
+        let (_, refused) = event::checked(vec![Report { image: "${IMAGE}".into(), ..reports[0].clone() }], "scanfail");
+        assert_eq!(
+            unpublished(&stopped(0, publish::PublishError::Throttled), &refused),
+            "the scan failed and was not reported: EventBridge throttled the request; try again later; also not reported: ${IMAGE}: detail.image.name: is not a valid image reference: has an invalid repository path \"library/${IMAGE}\" (lower-case letters, digits and . _ - / only)"
         );
     }
 }

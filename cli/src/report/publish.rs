@@ -37,16 +37,22 @@ pub enum PublishError {
     Invalid(#[source] scan_failures_domain::event::EventError),
 }
 
-impl PublishError {
-    /// How many reports were on the bus when publishing stopped: the requests before the one
-    /// refused, and the entries of it that were accepted.
-    pub fn published(&self) -> usize {
-        match self {
-            Self::EntriesFailed { failed, total, .. } => total.saturating_sub(*failed),
-            _ => 0,
-        }
-    }
+/// Publishing that stopped on `error` once `sent` reports were on the bus: those of the
+/// requests before, and the entries of the last one that EventBridge accepted.
+#[derive(Debug)]
+pub struct Stopped {
+    pub sent: usize,
+    pub error: PublishError,
+}
 
+impl From<PublishError> for Stopped {
+    /// Stopped before anything was sent.
+    fn from(error: PublishError) -> Self {
+        Self { sent: 0, error }
+    }
+}
+
+impl PublishError {
     /// The documented exit code of `scanfail report` for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -84,17 +90,23 @@ impl Publisher {
     }
 
     /// Publishes every report, each checked against the contract first; the number published.
-    pub async fn publish(&self, reports: &[Report]) -> Result<usize, PublishError> {
+    pub async fn publish(&self, reports: &[Report]) -> Result<usize, Stopped> {
         for report in reports {
             report.check(&self.source).map_err(PublishError::Invalid)?;
         }
-        aws::credentials(&self.config).await?;
+        aws::credentials(&self.config).await.map_err(PublishError::from)?;
         for (n, chunk) in reports.chunks(ENTRIES_PER_REQUEST).enumerate() {
             let mut pending: Vec<&Report> = chunk.iter().collect();
             for attempt in 1..=ENTRY_ATTEMPTS {
                 let entries: Vec<PutEventsRequestEntry> = pending.iter().map(|r| self.entry(r)).collect();
-                let out =
-                    self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| self.refusal(e))?;
+                let sent = n * ENTRIES_PER_REQUEST + (chunk.len() - pending.len());
+                let out = self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| Stopped { sent, error: self.refusal(e) })?;
                 // The answer's entries are in the order sent; a failed one has an error code.
                 let failed: Vec<(usize, &str, &str)> = out
                     .entries()
@@ -106,11 +118,15 @@ impl Publisher {
                 if attempt == ENTRY_ATTEMPTS || !failed.iter().all(|(_, c, _)| transient(c)) {
                     // Those of this request, and every report after it (not sent).
                     let unsent = reports.len().saturating_sub((n + 1) * ENTRIES_PER_REQUEST);
-                    return Err(PublishError::EntriesFailed {
-                        failed: failed.len() + unsent,
-                        total: reports.len(),
-                        code: code.to_owned(),
-                        message: message.to_owned(),
+                    let not_accepted = failed.len() + unsent;
+                    return Err(Stopped {
+                        sent: reports.len().saturating_sub(not_accepted),
+                        error: PublishError::EntriesFailed {
+                            failed: not_accepted,
+                            total: reports.len(),
+                            code: code.to_owned(),
+                            message: message.to_owned(),
+                        },
                     });
                 }
                 pending = failed.iter().filter_map(|(i, _, _)| pending.get(*i).copied()).collect();

@@ -85,10 +85,10 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     if detail.outcome == Outcome::Success {
         return Ok(Parsed::Success { event_id: envelope.id });
     }
-    if let Some(id) = detail.occurrence_id {
-        let id = required("detail.occurrenceId", id, bounds::OCCURRENCE_ID)?;
-        envelope.key = producer_key(&envelope.account, &envelope.source, &id);
-    }
+    let occurrence_id = match detail.occurrence_id {
+        Some(id) => Some(required("detail.occurrenceId", id, bounds::OCCURRENCE_ID)?),
+        None => None,
+    };
 
     let image = ImageRef::parse(&detail.image.name).map_err(|e| match e {
         ImageRefError::Empty => invalid("detail.image.name", FieldProblem::Empty),
@@ -109,6 +109,10 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
             }
         }
     };
+
+    if let Some(id) = occurrence_id {
+        envelope.key = producer_key(&envelope.account, &envelope.source, &image.normalized(), &id);
+    }
 
     let error = detail.error.ok_or_else(|| invalid("detail.error", FieldProblem::RequiredForFailure))?;
     if error.message.len() > bounds::MESSAGE_ACCEPTED {
@@ -334,7 +338,10 @@ mod tests {
         let mut retried = first.clone();
         retried["id"] = json!("0f4c1e2a-8d1b-4b5e-9a51-3c2e1d0b9a77");
         let key = key_of(first.clone());
-        assert_eq!(key, producer_key("123456789012", "com.example.roxctl", "ci-4711-scan"));
+        assert_eq!(
+            key,
+            producer_key("123456789012", "com.example.roxctl", "docker.io/library/nginx:latest", "ci-4711-scan")
+        );
         assert!(key.starts_with("producer:") && key.len() == "producer:".len() + 36, "{key}");
         assert_eq!(key_of(retried), key, "a new EventBridge id, the same occurrence");
 
@@ -344,11 +351,19 @@ mod tests {
         other_source["source"] = json!("com.example.ci");
         let mut other_id = first.clone();
         other_id["detail"]["occurrenceId"] = json!("ci-4712-scan");
-        for other in [other_account, other_source, other_id] {
+        // One id given to every image of a job still counts each image.
+        let mut other_image = first.clone();
+        other_image["detail"]["image"]["name"] = json!("redis");
+        for other in [other_account, other_source, other_id, other_image] {
             assert_ne!(key_of(other), key);
         }
-        // The source's length keeps a source ending in the id's start apart from the id.
-        assert_ne!(producer_key("123456789012", "a\nb", "c"), producer_key("123456789012", "a", "b\nc"));
+        let mut same_image = first.clone();
+        same_image["detail"]["image"]["name"] = json!("docker.io/library/nginx:latest");
+        assert_eq!(key_of(same_image), key, "the image as normalized");
+        // The lengths keep a source or an image ending in the next part's start apart from it.
+        let k = |source: &str, image: &str, id: &str| producer_key("123456789012", source, image, id);
+        assert_ne!(k("a\nb", "i", "c"), k("a", "b\ni", "c"));
+        assert_ne!(k("a", "i\nc", "d"), k("a", "i", "c\nd"));
         assert_eq!(key_of(envelope(failure())), "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "no id: EventBridge's");
     }
 

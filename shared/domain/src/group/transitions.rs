@@ -22,8 +22,9 @@ pub struct Known {
     /// The group's current life, as its `createdAt`: the one the write sets when it creates the
     /// group (or starts it anew after it expired), else the stored one. Each life's
     /// notifications get ids of their own ([`Notification::in_generation`]). A late occurrence
-    /// can move `createdAt` earlier, but never into an earlier life: the retention admits only
-    /// occurrences after that life's last one.
+    /// can move `createdAt` earlier; past the start of an earlier life only when the retention
+    /// was raised in between, and even then the two lives' ids differ unless their `createdAt`
+    /// are equal to the millisecond.
     pub generation: Option<String>,
 }
 

@@ -173,7 +173,6 @@ fn set_map(values: Option<&BTreeMap<String, String>>) -> AttributeValue {
     )
 }
 
-/// The attribute naming a group's life after it was started anew (absent in its first life).
 /// The `lastOccurredAt` at or before which a group is past `retention` for a writer whose clock
 /// reads `now` (the API's visibility rule, `retention::is_visible`, is the same).
 fn cutoff(now: OffsetDateTime, retention: RetentionDays) -> String {
