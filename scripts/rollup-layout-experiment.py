@@ -12,6 +12,13 @@ round trip only (the response is not parsed, so the client's decoding does not c
     B   26 items x 264 counters  one item per bucket, 100,000 groups (A's bytes)
     C   62 items x 30 counters   one item per bucket, 1,000 groups
     E   18 items x 40 counters   one item per bucket, a sparser 1,000-group cut-off
+    F  192 items x 22 counters   today's layout, 100,000 groups, the read plan of 290a099
+    G  100 items x 16 counters   today's layout, 1,000 groups, same
+    H  192 items, 1 attribute    F's counters packed into one JSON string per rollup
+    I  100 items, 1 attribute    G's, packed the same way
+    J  192 items, 1 attribute    packed as `name=value,...`, with the rollups' key attributes
+    K  100 items, 1 attribute    the same for G
+    L, M                         J and K read with a projection of the sort key and the counters
 
 Run against a DynamoDB Local already started (`source scripts/dynamodb-local.sh;
 start_dynamodb_local LOG`), with `DYNAMODB_ENDPOINT` set; it creates and drops its own table.
@@ -26,13 +33,21 @@ import urllib.parse
 
 TABLE = "rollup-layout-experiment"
 CASES = {
-    "A today, 100,000 groups (312 x 22)": (312, 22),
-    "D today, 1,000 groups (122 x 22)": (122, 22),
-    "B per bucket, 100,000 groups (26 x 264)": (26, 264),
-    "C per bucket, 1,000 groups (62 x 30)": (62, 30),
-    "E per bucket, sparser (18 x 40)": (18, 40),
+    "A today, 100,000 groups (312 x 22)": (312, 22, False),
+    "D today, 1,000 groups (122 x 22)": (122, 22, False),
+    "B per bucket, 100,000 groups (26 x 264)": (26, 264, False),
+    "C per bucket, 1,000 groups (62 x 30)": (62, 30, False),
+    "E per bucket, sparser (18 x 40)": (18, 40, False),
+    "F today, 100,000 groups, plan of 290a099 (192 x 22)": (192, 22, False),
+    "G today, 1,000 groups, plan of 290a099 (100 x 16)": (100, 16, False),
+    "H packed, 100,000 groups (192 x 1 of 22)": (192, 22, True),
+    "I packed, 1,000 groups (100 x 1 of 16)": (100, 16, True),
+    "J text, 100,000 groups (192 x 1 of 22)": (192, 22, "text"),
+    "K text, 1,000 groups (100 x 1 of 16)": (100, 16, "text"),
+    "L text projected, 100,000 groups": (192, 22, "text"),
+    "M text projected, 1,000 groups": (100, 16, "text"),
 }
-ROUNDS, WARMUP = 300, 30
+ROUNDS, WARMUP = 200, 20
 
 
 def main():
@@ -61,15 +76,26 @@ def main():
                                  {"AttributeName": "sk", "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     })
-    for part, (items, width) in CASES.items():
+    for part, (items, width, packed) in CASES.items():
         for k in range(items):
             item = {"pk": {"S": part}, "sk": {"S": f"{k:05d}"}}
-            item.update({f"x#c{i}#g": {"N": str(i * 7 + 3)} for i in range(width)})
+            counters = {f"x#c{i}#g": i * 7 + 3 for i in range(width)}
+            if packed == "text":
+                item["c"] = {"S": ",".join(f"{n}={v}" for n, v in counters.items())}
+                item.update({"gsiAll": {"S": "ROLLUP#m"}, "timeSk": {"S": "2026-12-01T10:00:00.000Z#open#SOME_REASON"},
+                             "expiresAt": {"N": "1827745200"}, "pk2": {"S": "r#m#2026-12-01T10:00:00.000Z#open#SOME_REASON"}})
+            elif packed:
+                item["c"] = {"S": json.dumps(counters, separators=(",", ":"))}
+            else:
+                item.update({name: {"N": str(v)} for name, v in counters.items()})
             call("PutItem", {"TableName": TABLE, "Item": item})
 
     def query(part):
-        return call("Query", {"TableName": TABLE, "KeyConditionExpression": "pk = :p",
-                              "ExpressionAttributeValues": {":p": {"S": part}}})
+        body = {"TableName": TABLE, "KeyConditionExpression": "pk = :p",
+                "ExpressionAttributeValues": {":p": {"S": part}}}
+        if part.startswith("L") or part.startswith("M"):
+            body["ProjectionExpression"] = "timeSk, c"
+        return call("Query", body)
 
     times = {part: [] for part in CASES}
     for _ in range(WARMUP):

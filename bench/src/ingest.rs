@@ -421,14 +421,14 @@ fn sqs(
     f.detail("ingest_sqs", details.into());
 }
 
-struct Tally {
-    events: u32,
-    requests: u32,
-    wcu: f64,
-    outcomes: Vec<Recorded>,
+pub(crate) struct Tally {
+    pub events: u32,
+    pub requests: u32,
+    pub wcu: f64,
+    pub outcomes: Vec<Recorded>,
 }
 
-async fn record_all(store: &Store, events: Vec<Value>) -> Tally {
+pub(crate) async fn record_all(store: &Store, events: Vec<Value>) -> Tally {
     let mut t = Tally { events: 0, requests: 0, wcu: 0.0, outcomes: Vec::new() };
     for e in events {
         let Ok(Parsed::Failure(o)) = event::parse(e) else { panic!("bench event did not parse") };

@@ -8,6 +8,7 @@
 //! bench cold-start   [--out FILE] [--logs DIR] [--variant LABEL=BIN_DIR]
 //! bench query        [--out FILE] [--logs DIR] [--sizes 1000,10000,100000]
 //! bench rollups      [--out FILE] [--sizes 1000,10000,100000]
+//! bench rollup-cost  [--out FILE]
 //! bench metrics-cost [--out FILE] [--logs DIR]
 //! bench process-cpu  [--out FILE] [--logs DIR]
 //! bench startup-probe            (one replay of the functions' start-up, for cold-start)
@@ -26,6 +27,7 @@ mod process_cpu;
 mod proxy;
 mod query;
 mod report;
+mod rollup_cost;
 mod rollups;
 mod runtime_api;
 
@@ -33,7 +35,7 @@ use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|rollups|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
+        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|rollups|rollup-cost|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
          [--sizes N,N,..] [--variant LABEL=BIN_DIR]"
     );
     std::process::exit(2)
@@ -67,6 +69,7 @@ fn main() {
         "cold-start" => cold_start::run(&out, &logs, variant),
         "query" => query::run(&out, &logs, &sizes),
         "rollups" => rollups::run(&out, &sizes),
+        "rollup-cost" => rollup_cost::run(&out),
         "metrics-cost" => metrics_cost::run(&out, &logs),
         "process-cpu" => process_cpu::run(&out, &logs),
         "startup-probe" => cold_start::probe(),

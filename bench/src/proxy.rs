@@ -30,9 +30,22 @@ pub struct OpCount {
 
 pub type Counts = BTreeMap<String, OpCount>;
 
+/// What the successful `TransactWriteItems` requests wrote, for pricing their updates by the
+/// size of the items they updated, which only the table knows (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transacted {
+    pub transactions: u64,
+    /// The `Put`s, at the transactional price of their size (2 WCU per started KiB each).
+    pub put_units: f64,
+    pub puts: u64,
+    /// Item key (`pk`) → how many transactions updated it.
+    pub updates: BTreeMap<String, u64>,
+}
+
 pub struct CountingProxy {
     addr: SocketAddr,
     counts: Arc<Mutex<Counts>>,
+    transacted: Arc<Mutex<Transacted>>,
 }
 
 impl CountingProxy {
@@ -42,16 +55,17 @@ impl CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let counts = Arc::new(Mutex::new(Counts::new()));
-        let c = Arc::clone(&counts);
+        let transacted = Arc::new(Mutex::new(Transacted::default()));
+        let (c, t) = (Arc::clone(&counts), Arc::clone(&transacted));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (c, upstream) = (Arc::clone(&c), upstream.clone());
+                let (c, t, upstream) = (Arc::clone(&c), Arc::clone(&t), upstream.clone());
                 std::thread::spawn(move || {
-                    let _ = relay(client, &upstream, &c);
+                    let _ = relay(client, &upstream, &c, &t);
                 });
             }
         });
-        Ok(Self { addr, counts })
+        Ok(Self { addr, counts, transacted })
     }
 
     pub fn endpoint(&self) -> String {
@@ -62,9 +76,19 @@ impl CountingProxy {
     pub fn take(&self) -> Counts {
         self.counts.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default()
     }
+
+    /// What the transactions so far wrote, and resets it.
+    pub fn take_transacted(&self) -> Transacted {
+        self.transacted.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default()
+    }
 }
 
-fn relay(client: TcpStream, upstream: &str, counts: &Mutex<Counts>) -> std::io::Result<()> {
+fn relay(
+    client: TcpStream,
+    upstream: &str,
+    counts: &Mutex<Counts>,
+    transacted: &Mutex<Transacted>,
+) -> std::io::Result<()> {
     client.set_nodelay(true)?;
     let server = TcpStream::connect(upstream)?;
     server.set_nodelay(true)?;
@@ -79,6 +103,11 @@ fn relay(client: TcpStream, upstream: &str, counts: &Mutex<Counts>) -> std::io::
         http::write_message(&mut to_client, &res.start, &res.headers, &res.body)?;
         let units = consumed(&res.body);
         let missing = if op == "TransactWriteItems" && units > 0.0 { duplicate_put_units(&req.body) } else { 0.0 };
+        if op == "TransactWriteItems" && res.status() == 200 {
+            if let Ok(mut t) = transacted.lock() {
+                add_transaction(&mut t, &req.body);
+            }
+        }
         if let Ok(mut c) = counts.lock() {
             let e = c.entry(op).or_default();
             e.requests += 1;
@@ -88,6 +117,26 @@ fn relay(client: TcpStream, upstream: &str, counts: &Mutex<Counts>) -> std::io::
         }
     }
     Ok(())
+}
+
+/// Adds one successful `TransactWriteItems` request's puts and updates to `t`.
+fn add_transaction(t: &mut Transacted, request: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(request) else { return };
+    t.transactions += 1;
+    for item in v.get("TransactItems").and_then(serde_json::Value::as_array).into_iter().flatten() {
+        if let Some(put) = item.get("Put").and_then(|p| p.get("Item")).and_then(serde_json::Value::as_object) {
+            t.puts += 1;
+            t.put_units += put_units(put);
+        }
+        if let Some(pk) = item.get("Update").and_then(|u| u["Key"]["pk"]["S"].as_str()) {
+            *t.updates.entry(pk.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// The transactional price of writing `item`: 2 WCU per started KiB.
+pub fn put_units(item: &serde_json::Map<String, serde_json::Value>) -> f64 {
+    (2 * item_size(item).div_ceil(1024).max(1)) as f64
 }
 
 /// The capacity units an answer reports (`ConsumedCapacity` is an object or a list).
@@ -129,7 +178,7 @@ fn duplicate_put_units(request: &[u8]) -> f64 {
             items
                 .iter()
                 .filter_map(|i| i.get("Put")?.get("Item")?.as_object())
-                .map(|item| 2 * item_size(item).div_ceil(1024).max(1) as u64)
+                .map(|item| put_units(item) as u64)
                 .collect()
         })
         .unwrap_or_default();
@@ -159,6 +208,11 @@ mod tests {
             "x".repeat(1500)
         );
         assert_eq!(super::duplicate_put_units(big.as_bytes()), 0.0);
+        let mut t = super::Transacted::default();
+        super::add_transaction(&mut t, body(3).as_bytes());
+        super::add_transaction(&mut t, big.as_bytes());
+        assert_eq!((t.transactions, t.puts, t.put_units), (2, 5, 12.0));
+        assert_eq!(t.updates, std::collections::BTreeMap::from([("g#1".to_owned(), 1)]));
     }
 
     #[test]

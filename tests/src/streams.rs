@@ -44,16 +44,24 @@ pub struct PollerConfig {
 /// One call of the DynamoDB Streams API of DynamoDB Local at `endpoint` (`http://host:port`),
 /// as JSON over HTTP. (Not the SDK: DynamoDB Local 3.x writes an empty map of a stream image as
 /// `{}` rather than `{"M": {}}`, which the SDK's strict union parser refuses; see
-/// [`repair_empty_maps`].) DynamoDB Local checks no signature.
+/// [`repair_empty_maps`].)
 fn streams_call(endpoint: &str, operation: &str, body: &Value) -> Result<Value, String> {
+    json_call(endpoint, &format!("DynamoDBStreams_20120810.{operation}"), body)
+}
+
+/// One call of DynamoDB Local's JSON API at `endpoint`, `target` naming the operation
+/// (`DynamoDB_20120810.GetItem`): the answer as the wire has it, attribute values in DynamoDB's
+/// JSON (what item sizes are computed from). DynamoDB Local checks no signature.
+pub fn json_call(endpoint: &str, target: &str, body: &Value) -> Result<Value, String> {
     use std::io::{Read, Write};
+    let operation = target.rsplit('.').next().unwrap_or(target);
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let body = body.to_string();
     let mut stream = std::net::TcpStream::connect(host).map_err(|e| format!("{operation}: connect {host}: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\n\
-         X-Amz-Target: DynamoDBStreams_20120810.{operation}\r\n\
+         X-Amz-Target: {target}\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -106,6 +114,47 @@ fn passes_filter(r: &Value) -> bool {
 
 fn sequence(r: &Value) -> String {
     r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The shards of stream `arn`, every page of them.
+fn shards(endpoint: &str, arn: &str) -> Result<Vec<Value>, String> {
+    let mut shards: Vec<Value> = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let mut body = json!({"StreamArn": arn});
+        if let Some(s) = start.take() {
+            body["ExclusiveStartShardId"] = json!(s);
+        }
+        let out = streams_call(endpoint, "DescribeStream", &body)?;
+        let d = &out["StreamDescription"];
+        shards.extend(d["Shards"].as_array().cloned().unwrap_or_default());
+        start = d["LastEvaluatedShardId"].as_str().map(str::to_owned);
+        if start.is_none() {
+            return Ok(shards);
+        }
+    }
+}
+
+/// Every record of stream `arn` so far, of every shard from its start, that passes the
+/// template's filter, in Lambda's event format: for reading a finished workload's stream whole
+/// (a benchmark), where [`Poller`] follows it as it grows.
+pub fn records_so_far(endpoint: &str, arn: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for shard in shards(endpoint, arn)?.iter().filter_map(|s| s["ShardId"].as_str()) {
+        let body = json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"});
+        let mut iterator =
+            streams_call(endpoint, "GetShardIterator", &body)?["ShardIterator"].as_str().map(str::to_owned);
+        while let Some(it) = iterator {
+            let page = streams_call(endpoint, "GetRecords", &json!({"ShardIterator": it, "Limit": 1000}))?;
+            let records = page["Records"].as_array().cloned().unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            out.extend(records.iter().filter(|r| passes_filter(r)).map(|r| record_json(r, arn)));
+            iterator = page["NextShardIterator"].as_str().map(str::to_owned);
+        }
+    }
+    Ok(out)
 }
 
 /// What the poller did, for its log.
@@ -166,21 +215,7 @@ impl Poller {
 
     /// One pass over the shards; whether any record was delivered.
     async fn poll_once(&mut self, arn: &str) -> Result<bool, String> {
-        let mut shards: Vec<Value> = Vec::new();
-        let mut start: Option<String> = None;
-        loop {
-            let mut body = json!({"StreamArn": arn});
-            if let Some(s) = start.take() {
-                body["ExclusiveStartShardId"] = json!(s);
-            }
-            let out = streams_call(&self.endpoint, "DescribeStream", &body)?;
-            let d = &out["StreamDescription"];
-            shards.extend(d["Shards"].as_array().cloned().unwrap_or_default());
-            start = d["LastEvaluatedShardId"].as_str().map(str::to_owned);
-            if start.is_none() {
-                break;
-            }
-        }
+        let shards = shards(&self.endpoint, arn)?;
         let ids: HashSet<String> = shards.iter().filter_map(|s| s["ShardId"].as_str().map(str::to_owned)).collect();
         let mut busy = false;
         for shard in &shards {
