@@ -26,6 +26,13 @@ pub fn function_binary(name: &str) -> PathBuf {
             .status()
             .unwrap_or_else(|e| panic!("cargo build: {e}"));
         assert!(status.success(), "cargo build of the function binaries failed");
+        // Apart: built with the others, its `inspector` feature would be compiled into theirs.
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "maintenance", "--bins"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap_or_else(|e| panic!("cargo build: {e}"));
+        assert!(status.success(), "cargo build of the maintenance binary failed");
     });
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
     target.join("debug").join(name)

@@ -368,8 +368,8 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
 /// The api answers a covered count, summary and trend from the rollups only with
 /// `API_READ_ROLLUPS=true` and once the rollups have been kept since before the retention window
 /// (`rollup::ready`); otherwise it reads the groups. Told apart on a table whose five groups were
-/// seeded without rollups: the rollups count none. An instance reads that time until it is
-/// recorded, then keeps it.
+/// seeded without rollups: the rollups count none. An instance keeps the time it read for
+/// `ROLLUPS_SINCE_CACHE`.
 #[tokio::test]
 async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() {
     let store = fresh_store().await;
@@ -404,9 +404,12 @@ async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() 
     assert_eq!(get(&on, count, "filter.reason=TIMEOUT").await["count"], 0, "filter.reason is covered");
     assert_eq!(get(&off, count, "").await["count"], 5);
     assert_eq!(get(&off, summary, "").await["totals"]["groups"], 5);
-    // Once read, an instance keeps the time the rollups are kept since (recorded once, never
-    // changed): with the record gone it still answers from the rollups, where an instance that
-    // never read it reads the groups.
+    // Once read, an instance keeps the time the rollups are kept since for a minute: with the
+    // record gone it still answers from the rollups, where an instance that never read it, or
+    // whose copy has expired, reads the groups.
+    let expiring = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true")])
+        .with_cache_max_age(Duration::ZERO);
+    assert_eq!(get(&expiring, count, "").await["count"], 0);
     store
         .client()
         .delete_item()
@@ -419,6 +422,91 @@ async fn the_api_reads_the_rollups_only_when_on_and_kept_for_the_whole_window() 
     assert_eq!(get(&on, count, "").await["count"], 0);
     let fresh = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true")]);
     assert_eq!(get(&fresh, count, "").await["count"], 5);
+    assert_eq!(get(&expiring, count, "").await["count"], 5);
+    drop_table(&store).await;
+}
+
+/// An operator restarts the rollups by invoking the maintenance function with
+/// `{"restartRollups": true}` (`aws lambda invoke`), here through the Lambda runtime path: the
+/// answer names the time in force and whether the call moved it, and a second call does not
+/// move it back; a scheduled payload runs the re-stamp pass and leaves the time alone; and
+/// where the rollup function never started the rollups, a restart does not start them.
+#[tokio::test]
+async fn the_maintenance_function_restarts_the_rollups_when_an_operator_asks_and_only_then() {
+    let store = fresh_store().await;
+    let watch = Watch::start(&["maintenance"], store.table(), &[], None);
+    // Never where the rollup function has not started the rollups: they would be trusted with
+    // no consumer known to keep them.
+    let unstarted = watch.invoke_function("maintenance", &json!({"restartRollups": true})).unwrap();
+    assert_eq!(unstarted, json!({"rollupsKeptSince": null, "moved": false}));
+    assert_eq!(store.rollups().since().await.unwrap(), None);
+    let started = OffsetDateTime::now_utc() - time::Duration::days(5);
+    store.rollups().mark_since(started).await.unwrap();
+    let scheduled =
+        json!({"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let run = watch.invoke_function("maintenance", &scheduled).unwrap();
+    assert!(run.get("status").is_some(), "a re-stamp pass: {run}");
+    let kept = |t: OffsetDateTime| time_fmt::parse(&time_fmt::format(t));
+    assert_eq!(store.rollups().since().await.unwrap(), kept(started));
+    let before = OffsetDateTime::now_utc();
+    let restart = watch.invoke_function("maintenance", &json!({"restartRollups": true})).unwrap();
+    assert_eq!(restart["moved"], true, "{restart}");
+    let since = store.rollups().since().await.unwrap().expect("recorded");
+    assert_eq!(restart["rollupsKeptSince"], time_fmt::format(since));
+    assert!(since >= kept(before).unwrap() && since <= OffsetDateTime::now_utc(), "{since}");
+    let again = watch.invoke_function("maintenance", &json!({"restartRollups": true})).unwrap();
+    assert_eq!(store.rollups().since().await.unwrap().map(|s| s >= since), Some(true), "{again}");
+    drop(watch);
+    drop_table(&store).await;
+}
+
+/// The repair after the rollup function gave a batch up: its changes are missing from the
+/// rollups (here, five groups written without their rollups, kept since five days). The
+/// maintenance function's `restartRollups` moves the time the rollups are kept since to now,
+/// never back; an api instance reads it again within its cache's age and then reads the groups,
+/// exactly, for every window the lost changes could touch, until the retention window starts
+/// more than `SINCE_SLACK` after the restart, when the rollups answer again.
+#[tokio::test]
+async fn a_restart_after_lost_changes_reads_the_groups_until_the_window_starts_after_it() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let lost: Vec<_> =
+        (0..5).map(|n| synthetic_group(n, &format!("quay.io/a/l{n}:1"), Reason::Timeout, now, 10 + n as i64)).collect();
+    seed_groups(&store, &lost).await;
+    store.rollups().mark_since(now - time::Duration::days(5)).await.unwrap();
+    let caller = "arn:aws:iam::123456789012:user/alice";
+    let env = [("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true")];
+    let api = api_from_env(&store, &env).with_cache_max_age(Duration::ZERO);
+    let count = |api, query: &'static str| async move {
+        let request = api_request("/v1/count/administration/events", query, Some(caller), false);
+        let (status, body) = Box::pin(respond(api, request)).await;
+        assert_eq!(status, 200, "{body}");
+        body["count"].clone()
+    };
+    assert_eq!(count(&api, "").await, 0, "the rollups miss the lost changes");
+
+    let restarted = maintenance::restart_rollups(&store, now).await.unwrap();
+    let at_ms = Some(time_fmt::format(now));
+    assert_eq!(restarted, maintenance::RestartReport { rollups_kept_since: at_ms.clone(), moved: true });
+    assert_eq!(count(&api, "").await, 5, "the groups are read");
+    assert_eq!(count(&api, "filter.reason=TIMEOUT").await, 5);
+    // A restart never moves the time back.
+    let earlier = maintenance::restart_rollups(&store, now - time::Duration::hours(1)).await.unwrap();
+    assert_eq!(earlier, maintenance::RestartReport { rollups_kept_since: at_ms, moved: false });
+
+    // Four days and seven minutes on, the 4-day window starts after the restart and its slack:
+    // the rollups answer again. Told apart by a group written without rollups whose last
+    // occurrence falls inside that window: the groups count it, the rollups do not.
+    let later = synthetic_group(9, "quay.io/a/later:1", Reason::Timeout, now, -2 * 24 * 60);
+    seed_groups(&store, &[later]).await;
+    let then = api_from_env(&store, &env)
+        .with_cache_max_age(Duration::ZERO)
+        .with_clock(|| OffsetDateTime::now_utc() + time::Duration::days(4) + time::Duration::minutes(7));
+    assert_eq!(count(&then, "").await, 0, "from the rollups");
+    let just_before = api_from_env(&store, &env)
+        .with_cache_max_age(Duration::ZERO)
+        .with_clock(|| OffsetDateTime::now_utc() + time::Duration::days(4) + time::Duration::minutes(5));
+    assert_eq!(count(&just_before, "").await, 1, "from the groups, the window starting within the slack");
     drop_table(&store).await;
 }
 

@@ -1,10 +1,9 @@
 //! Authorization, parameter and body parsing, and responses. Every answer is JSON; errors are
 //! `{"code", "error", "message"}` and never carry internals.
 
-use std::sync::OnceLock;
-
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
+use scan_failures_aws::cached::Cached;
 use scan_failures_aws::config::ApiConfig;
 use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
 use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
@@ -29,6 +28,12 @@ use crate::metrics::Served;
 use crate::payload;
 use crate::routes::{match_route, Action, Miss, Route};
 
+/// How long an instance keeps the time the rollups are kept since: the rollup function records
+/// it on its first batch and only a restart (`Rollups::restart`, the maintenance function's
+/// `restartRollups`) moves it, so a `GetItem` a minute spares every count, summary and trend
+/// one, and a restart applies within a minute.
+pub const ROLLUPS_SINCE_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct Api {
     store: Store,
     policy: Policy,
@@ -42,10 +47,9 @@ pub struct Api {
     max_items_read: u64,
     /// Whether the questions the rollups cover are answered from them (`API_READ_ROLLUPS`).
     read_rollups: bool,
-    /// Since when the rollups are kept, once read: the rollup function records it once, on its
-    /// first batch, and never changes it (a conditional put), so an instance reads it until it
-    /// is recorded and then keeps it, sparing every count, summary and trend a `GetItem`.
-    rollups_since: OnceLock<OffsetDateTime>,
+    /// Since when the rollups are kept: read on every count, summary and trend until recorded,
+    /// then at most every [`ROLLUPS_SINCE_CACHE`].
+    rollups_since: Cached<OffsetDateTime>,
 }
 
 /// What the router learnt about a request, for its metrics.
@@ -139,8 +143,16 @@ impl Api {
             metrics: None,
             max_items_read: config.max_items_read,
             read_rollups: config.read_rollups,
-            rollups_since: OnceLock::new(),
+            rollups_since: Cached::new(ROLLUPS_SINCE_CACHE),
         }
+    }
+
+    /// The same api keeping what it reads of the table's settings (the retention, since when
+    /// the rollups are kept) for `max_age` instead of [`API_CACHE`] and [`ROLLUPS_SINCE_CACHE`]
+    /// (tests shorten it).
+    pub fn with_cache_max_age(self, max_age: std::time::Duration) -> Self {
+        let retention = RetentionCache::new(self.retention.fallback(), max_age);
+        Self { retention, rollups_since: Cached::new(max_age), ..self }
     }
 
     /// Writes each request's CloudWatch metrics (EMF) to `sink`.
@@ -350,12 +362,12 @@ impl Api {
         if !self.read_rollups {
             return Ok(false);
         }
-        if let Some(since) = self.rollups_since.get() {
-            return Ok(rollup::ready(Some(*since), after));
+        if let Some(since) = self.rollups_since.fresh() {
+            return Ok(rollup::ready(Some(since), after));
         }
         let since = self.store.rollups().since().await.map_err(|e| internal(&e))?;
         if let Some(since) = since {
-            let _ = self.rollups_since.set(since);
+            self.rollups_since.set(since);
         }
         Ok(rollup::ready(since, after))
     }

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 /// these (`Query` on the `byTime` index, the others on the table).
 /// The reconciler adds Inspector's `ListCoverage`, the writer's actions and its progress'
 /// (granted only when it is on).
-pub const ACTIONS: &[&[&str]] = &[settings::actions::RESTAMP];
+pub const ACTIONS: &[&[&str]] = &[settings::actions::RESTAMP, scan_failures_aws::dynamo::rollup::actions::RESTART];
 /// What the reconciler adds to [`ACTIONS`] when `RECONCILE_INSPECTOR=true`.
 pub const RECONCILE_ACTIONS: &[&[&str]] = &[
     scan_failures_aws::inspector::actions::RECONCILE,
@@ -95,6 +95,8 @@ impl MaintenanceConfig {
 pub enum MaintenanceError {
     #[error("TTL re-stamp failed")]
     Store(#[from] StoreError),
+    #[error("restarting the rollups failed")]
+    RestartRollups(#[source] StoreError),
     #[error("reconciliation failed")]
     Reconcile(#[from] reconcile::ReconcileError),
 }
@@ -102,11 +104,42 @@ pub enum MaintenanceError {
 impl From<MaintenanceError> for lambda_runtime::Diagnostic {
     fn from(e: MaintenanceError) -> Self {
         let error_type = match &e {
-            MaintenanceError::Store(_) => "StoreUnavailable",
+            MaintenanceError::Store(_) | MaintenanceError::RestartRollups(_) => "StoreUnavailable",
             MaintenanceError::Reconcile(_) => "ReconcileFailed",
         };
         Self { error_type: error_type.into(), error_message: text::error_chain(&e) }
     }
+}
+
+/// Whether an invocation's payload asks to restart the rollups (`{"restartRollups": true}`):
+/// sent by an operator (`aws lambda invoke`), never by the schedules, whose payloads carry no
+/// such key.
+pub fn asks_rollup_restart(payload: &serde_json::Value) -> bool {
+    payload.get("restartRollups") == Some(&serde_json::Value::Bool(true))
+}
+
+/// The answer to a restart: since when the rollups are kept now (`null`: the rollup function
+/// has not started them, and a restart does not), and whether this call moved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartReport {
+    pub rollups_kept_since: Option<String>,
+    pub moved: bool,
+}
+
+/// Restarts the rollups at `now` (`Rollups::restart`: the repair after the rollup function
+/// gave a batch up): the api reads the groups for the windows the lost changes could touch.
+pub async fn restart_rollups(store: &Store, now: OffsetDateTime) -> Result<RestartReport, MaintenanceError> {
+    let done = store.rollups().restart(now).await.map_err(MaintenanceError::RestartRollups)?;
+    Ok(RestartReport { rollups_kept_since: done.since.map(time_fmt::format), moved: done.moved })
+}
+
+/// What an invocation did: a scheduled run, or an operator's restart of the rollups.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    Run(Box<RunReport>),
+    Restart(RestartReport),
 }
 
 /// What one run did: its answer to the scheduler, and its log line.
@@ -164,6 +197,25 @@ mod tests {
     use super::*;
 
     use scan_failures_aws::config::vars as env;
+
+    #[test]
+    fn only_an_explicit_restart_rollups_true_restarts_them_and_a_schedules_payload_never_does() {
+        assert!(asks_rollup_restart(&serde_json::json!({"restartRollups": true})));
+        let scheduled = serde_json::json!({
+            "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events",
+            "time": "2026-12-04T11:00:00Z", "resources": ["arn:aws:events:us-east-1:123456789012:rule/r"], "detail": {}
+        });
+        for other in [
+            serde_json::json!({}),
+            serde_json::Value::Null,
+            scheduled,
+            serde_json::json!({"restartRollups": "true"}),
+            serde_json::json!({"restartRollups": false}),
+            serde_json::json!({"detail": {"restartRollups": true}}),
+        ] {
+            assert!(!asks_rollup_restart(&other), "{other}");
+        }
+    }
 
     #[test]
     fn the_batch_size_defaults_to_10000_and_is_bounded() {

@@ -1,12 +1,13 @@
 //! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass and,
 //! when it is on, one bounded reconciliation run (the payload is ignored: EventBridge Scheduler
-//! and `aws.events` rules send different ones).
+//! and `aws.events` rules send different ones), except an operator's `{"restartRollups": true}`,
+//! which restarts the rollups and does nothing else.
 
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use maintenance::{run, MaintenanceConfig};
+use maintenance::{run, MaintenanceConfig, Outcome};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
@@ -30,8 +31,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let inspector = config.reconcile.as_ref().map(|_| aws_sdk_inspector2::Client::new(&aws));
     let sink = Sink::new(config.metrics.clone());
     let (store, config, sink, inspector) = (&store, &config, &sink, &inspector);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let now = OffsetDateTime::now_utc();
+        if maintenance::asks_rollup_restart(&event.payload) {
+            let done = maintenance::restart_rollups(store, now).await?;
+            tracing::info!(since = ?done.rollups_kept_since, moved = done.moved, "rollups restart");
+            return Ok(Outcome::Restart(done));
+        }
         let mut report = run(store, config.retention, config.max_items, now).await?;
         if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
             let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
@@ -57,7 +63,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             lag_seconds = report.lag_seconds,
             "maintenance run"
         );
-        Ok::<_, maintenance::MaintenanceError>(report)
+        Ok::<_, maintenance::MaintenanceError>(Outcome::Run(Box::new(report)))
     }))
     .await
 }

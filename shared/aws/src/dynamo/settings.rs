@@ -15,8 +15,7 @@
 //! Without a stored setting, `RETENTION_DAYS` applies.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::Serialize;
@@ -25,6 +24,7 @@ use time::OffsetDateTime;
 use scan_failures_domain::retention::{RetentionDays, RetentionSetting};
 use scan_failures_domain::time_fmt;
 
+use crate::cached::Cached;
 use crate::dynamo::item::Item;
 use crate::dynamo::schema::{ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{applied, dynamo, Store, StoreError};
@@ -266,19 +266,18 @@ impl<'a> Settings<'a> {
 #[derive(Debug)]
 pub struct RetentionCache {
     fallback: RetentionDays,
-    max_age: Duration,
-    cached: Mutex<Option<(Instant, RetentionDays)>>,
+    cached: Cached<RetentionDays>,
 }
 
 impl RetentionCache {
     pub fn new(fallback: RetentionDays, max_age: Duration) -> Self {
-        Self { fallback, max_age, cached: Mutex::new(None) }
+        Self { fallback, cached: Cached::new(max_age) }
     }
 
     /// The retention to apply now, reading the setting when the cached one is older than
     /// `max_age`.
     pub async fn get(&self, store: &Store) -> Result<RetentionDays, StoreError> {
-        if let Some(days) = self.fresh() {
+        if let Some(days) = self.cached.fresh() {
             return Ok(days);
         }
         let days = store.settings().retention_setting().await?.map_or(self.fallback, |s| s.days);
@@ -288,24 +287,17 @@ impl RetentionCache {
 
     /// Records a value just written by this instance, so it applies here at once.
     pub fn set(&self, days: RetentionDays) {
-        if let Ok(mut c) = self.cached.lock() {
-            *c = Some((Instant::now(), days));
-        }
+        self.cached.set(days);
     }
 
     /// The last value read (or set), however old: what to apply when the setting cannot be
     /// read; `None` before the first.
     pub fn last_known(&self) -> Option<RetentionDays> {
-        self.cached.lock().ok().and_then(|c| c.map(|(_, d)| d))
+        self.cached.last_known()
     }
 
     pub fn fallback(&self) -> RetentionDays {
         self.fallback
-    }
-
-    fn fresh(&self) -> Option<RetentionDays> {
-        let c = self.cached.lock().ok()?;
-        c.filter(|(at, _)| at.elapsed() < self.max_age).map(|(_, d)| d)
     }
 }
 

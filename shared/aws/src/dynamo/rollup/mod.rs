@@ -34,6 +34,8 @@ const MAX_ATTEMPTS: u32 = 8;
 /// The DynamoDB operations the rollup consumer calls (see `store::actions`).
 pub mod actions {
     pub const WRITE: &[&str] = &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem"];
+    /// What [`super::Rollups::restart`] calls.
+    pub const RESTART: &[&str] = &["dynamodb:UpdateItem", "dynamodb:GetItem"];
 }
 
 /// The item that records since when the rollups are kept (see `rollup::ready`).
@@ -68,6 +70,16 @@ pub struct Applied {
     pub redelivered: usize,
     pub transactions: u32,
     pub write_capacity_units: f64,
+}
+
+/// What [`Rollups::restart`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restarted {
+    /// Since when the rollups are kept now (to the millisecond, as stored); `None`: the rollup
+    /// function has not started them, and the call did not either.
+    pub since: Option<OffsetDateTime>,
+    /// Whether the call moved it (else it was already at or after the time asked, or unset).
+    pub moved: bool,
 }
 
 /// A failed batch: the changes before `first_unapplied` are applied, the rest are not.
@@ -126,6 +138,48 @@ impl<'a> Rollups<'a> {
                 Ok(())
             }
             Err(e) => Err(dynamo("PutItem")(e)),
+        }
+    }
+
+    /// Moves the time the rollups are kept since forward to `at`, never back, and returns the
+    /// time in force after the call. Where the rollup function has not recorded one, it records
+    /// none: the rollups would be trusted from `at` on with no consumer known to keep them.
+    ///
+    /// The repair for changes the rollups lost (a batch given up after its retries): a lost
+    /// change's errors sit in the buckets of last occurrences up to [`SINCE_SLACK`] after its
+    /// write, as those of the groups written before the rollups started do (`rollup::ready`).
+    /// So once `at` is later than every lost change, the api answers from the rollups only for
+    /// windows that read none of those buckets, and reads the groups for the others: for one
+    /// retention period after `at`, then from the rollups again, exactly.
+    ///
+    /// [`SINCE_SLACK`]: scan_failures_domain::rollup::SINCE_SLACK
+    pub async fn restart(&self, at: OffsetDateTime) -> Result<Restarted, StoreError> {
+        let text = scan_failures_domain::time_fmt::format(at);
+        let result = self
+            .store
+            .client()
+            .update_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(SINCE_KEY.to_owned()))
+            .update_expression("SET #since = :at")
+            // Stored times are fixed-width UTC text: their order is the order of the times.
+            .condition_expression("attribute_exists(#since) AND #since < :at")
+            .expression_attribute_names("#since", SINCE_ATTRIBUTE)
+            .expression_attribute_values(":at", AttributeValue::S(text.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                Ok(Restarted { since: Some(scan_failures_domain::time_fmt::parse(&text).unwrap_or(at)), moved: true })
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(Restarted { since: self.since().await?, moved: false })
+            }
+            Err(e) => Err(dynamo("UpdateItem")(e)),
         }
     }
 
