@@ -447,13 +447,13 @@ def detail_tables(results: dict) -> list[str]:
     if "rollup-cost" in parts:
         rows = parts["rollup-cost"]["details"].get("rows", [])
         out += ["### What keeping the rollups costs per event", "",
-                "The workload written through the store in-process, then its stream delivered in batches of 100 to "
+                "The workload written through the store in-process, then its stream delivered in batches to "
                 "the rollup function's handler (`bench rollup-cost`). WCU priced from what the transactions wrote: "
                 "markers by their size, each rollup update at the rollup's final size (an upper bound), 2 WCU per "
                 "started KiB for the item and 2 for its `byTime` entry.", ""]
-        out += table(["workload", "events", "stream records", "transactions", "markers (WCU)", "rollup updates",
+        out += table(["workload", "batch", "events", "stream records", "transactions", "markers (WCU)", "rollup updates",
                       "rollups touched", "rollup WCU", "rollup function WCU per event", "direct path WCU per event"],
-                     [[r["workload"], f"{r['events']:,}", f"{r['stream_records']:,}", r["transactions"],
+                     [[r["workload"], r.get("batch", 100), f"{r['events']:,}", f"{r['stream_records']:,}", r["transactions"],
                        f"{r['markers']:,} ({fmt(r['marker_wcu'])})", f"{r['rollup_updates']:,}",
                        f"{r['rollups_touched']:,}", fmt(r["rollup_wcu"]), fmt(r["wcu_per_event"]),
                        fmt(r["direct_wcu_per_event"])] for r in rows]) + [""]

@@ -1,7 +1,9 @@
 //! `rollup-cost`: what keeping the rollups costs per event. A workload is written through the
 //! store in-process (as the ingest function writes it) on a table with its stream; the stream's
-//! records are then delivered in batches of 100 (the template's `BatchSize`) to the rollup
-//! function's handler in-process, which talks to DynamoDB Local through the counting proxy.
+//! records are then delivered in batches to the rollup function's handler in-process, which
+//! talks to DynamoDB Local through the counting proxy: of 100 (the template's `BatchSize`,
+//! which a stream of 100 changes a second fills) and of 10 (what Lambda's one-second batching
+//! window closes on at 10 a second).
 //!
 //! DynamoDB Local under-reports transactions (see `proxy`), so the cost is priced from what
 //! the transactions wrote: each marker `Put` by its size, each rollup `Update` at the size of
@@ -23,25 +25,38 @@ use crate::ingest::{event, record_all, templates};
 use crate::proxy::{put_units, CountingProxy, Transacted};
 use crate::report::Figures;
 
-/// The event source mapping's batch size in the template.
-const BATCH: usize = 100;
-
-/// One workload: its key, its label and its events' groups (event `i` is of group `group(i)`).
+/// One workload: its key, its label, its events' groups (event `i` is of group `group(i)`) and
+/// the size of the batches its stream is delivered in.
 struct Workload {
     key: &'static str,
     label: &'static str,
     events: usize,
     group: fn(usize) -> usize,
+    batch: usize,
 }
 
-const WORKLOADS: [Workload; 2] = [
+const WORKLOADS: [Workload; 3] = [
     Workload {
         key: "repeats",
-        label: "2,000 repeats over 100 groups, 100 ms apart (ingest-e2e's stream, shorter)",
+        label: "2,000 repeats over 100 groups, 100 ms apart (ingest-e2e's stream, shorter), batches of 100",
         events: 2_000,
         group: |i| i % 100,
+        batch: 100,
     },
-    Workload { key: "new", label: "2,000 new groups, 100 ms apart", events: 2_000, group: |i| i },
+    Workload {
+        key: "new",
+        label: "2,000 new groups, 100 ms apart, batches of 100",
+        events: 2_000,
+        group: |i| i,
+        batch: 100,
+    },
+    Workload {
+        key: "repeats_batch10",
+        label: "the same 2,000 repeats, batches of 10",
+        events: 2_000,
+        group: |i| i % 100,
+        batch: 10,
+    },
 ];
 
 /// What one workload cost the rollup function.
@@ -72,6 +87,8 @@ async fn measure(w: &Workload, endpoint: &str, proxy: &CountingProxy) -> Cost {
         .unwrap_or_else(|| panic!("{}: the table has no stream", store.table()));
     let started = std::time::Instant::now();
     let records = records_so_far(endpoint, &arn).unwrap_or_else(|e| panic!("stream: {e}"));
+    // One record per event (each writes its group once): a short read would lower the figure.
+    assert_eq!(records.len(), w.events, "{}: stream records", w.key);
     eprintln!(
         "bench: rollup-cost: {}: {} stream records read in {:.0} s",
         w.key,
@@ -81,7 +98,7 @@ async fn measure(w: &Workload, endpoint: &str, proxy: &CountingProxy) -> Cost {
     let started = std::time::Instant::now();
     let handler = rollup::handler::Rollup::new(Store::new(stack::dynamodb_client(&proxy.endpoint()), store.table()));
     proxy.take_transacted();
-    for batch in records.chunks(BATCH) {
+    for batch in records.chunks(w.batch) {
         let event: Event =
             serde_json::from_value(json!({"Records": batch})).unwrap_or_else(|e| panic!("stream batch: {e}"));
         let response = handler.handle(event).await.unwrap_or_else(|e| panic!("rollup batch: {e}"));
@@ -126,7 +143,7 @@ pub fn run(out: &Path) {
             &format!("rollup function, {}: transactions per event", w.label),
         );
         rows.push(json!({
-            "workload": w.label, "events": w.events, "stream_records": c.records, "transactions": t.transactions,
+            "workload": w.label, "batch": w.batch, "events": w.events, "stream_records": c.records, "transactions": t.transactions,
             "markers": t.puts, "marker_wcu": t.put_units, "rollup_updates": updates, "rollups_touched": t.updates.len(),
             "rollup_wcu": c.update_units, "wcu_per_event": wcu, "direct_wcu_per_event": c.direct_wcu / n,
         }));

@@ -1102,6 +1102,7 @@ fn outputs_name_what_deployers_and_callers_need() {
         "DeadLetterQueueUrl",
         "EventBusArn",
         "EventBusName",
+        "IngestFunctionName",
         "MaintenanceFunctionName",
         "TableName",
     ]

@@ -365,7 +365,18 @@ impl Api {
         if let Some(since) = self.rollups_since.fresh() {
             return Ok(rollup::ready(Some(since), after));
         }
-        let since = self.store.rollups().since().await.map_err(|e| internal(&e))?;
+        let since = match self.store.rollups().since().await {
+            Ok(since) => since,
+            // Kept before, only stale: a time only moves forward, and a missed restart applies
+            // at the next read that succeeds, as a cached one does.
+            Err(e) => match self.rollups_since.last_known() {
+                Some(known) => {
+                    tracing::warn!(error = %e, "the time the rollups are kept since could not be read again: using the last known");
+                    return Ok(rollup::ready(Some(known), after));
+                }
+                None => return Err(internal(&e)),
+            },
+        };
         if let Some(since) = since {
             self.rollups_since.set(since);
         }

@@ -276,7 +276,8 @@ impl Fold {
 pub const SINCE_SLACK: time::Duration = time::Duration::minutes(6);
 
 /// Whether the rollups hold exactly the groups whose last occurrence is after `after`, when they
-/// have been kept since `since` (the time of the first change of the table's stream they folded;
+/// have been kept since `since` (the time of the first change of the table's stream they folded,
+/// or of a restart after changes were lost, whose errors sit in the same kind of buckets;
 /// `None`: not yet started).
 ///
 /// Groups written before the stream started were never added: their rollups lack them, and a

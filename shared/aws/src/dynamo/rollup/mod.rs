@@ -103,8 +103,8 @@ impl<'a> Rollups<'a> {
         Self { store }
     }
 
-    /// Since when the rollups are kept: the time of the first change they folded (`None`
-    /// before the rollup function's first batch).
+    /// Since when the rollups are kept: the time of the first change they folded, or of the
+    /// last [`Self::restart`] (`None` before the rollup function's first batch).
     pub async fn since(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         let item = self.store.get_consistent(SINCE_KEY).await?;
         Ok(item
