@@ -22,7 +22,7 @@ use scan_failures_domain::rollup::RollupError;
 use crate::backoff;
 use crate::dynamo::expr::Expressed;
 use crate::dynamo::schema::PARTITION_KEY;
-use crate::dynamo::{dynamo, Store, StoreError};
+use crate::dynamo::{applied, dynamo, Store, StoreError};
 use plan::{chunks, fold, item_key, update, Change};
 
 /// How long a record's marker is kept: the stream keeps a record 24 hours, so no redelivery can
@@ -168,19 +168,10 @@ impl<'a> Rollups<'a> {
             .expression_attribute_values(":at", AttributeValue::S(text.clone()))
             .send()
             .await;
-        match result {
-            Ok(_) => {
-                Ok(Restarted { since: Some(scan_failures_domain::time_fmt::parse(&text).unwrap_or(at)), moved: true })
-            }
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(Restarted { since: self.since().await?, moved: false })
-            }
-            Err(e) => Err(dynamo("UpdateItem")(e)),
-        }
+        let moved = applied(result)?;
+        let since =
+            if moved { scan_failures_domain::time_fmt::parse(&text).or(Some(at)) } else { self.since().await? };
+        Ok(Restarted { since, moved })
     }
 
     /// Applies `changes`, in order, each exactly once whatever was delivered before. On failure
