@@ -495,7 +495,10 @@ def detail_tables(results: dict) -> list[str]:
                 "(user + system, every thread) from the first poll to the last answer:", ""]
         labels = {"ingest.direct": "ingest, direct path (per event)", "ingest.sqs": "ingest, SQS path (per event)",
                   "api.list": "api, list page of 50 (per request)", "api.count": "api, unfiltered count of 100 groups (per request)",
-                  "peer.direct": "Python 3.11 + boto3 under awslambdaric, direct path (per event)"}
+                  "peer.direct": "Python 3.11 + boto3 under awslambdaric, direct path (per event)",
+                  "floor.direct": "floor: the peer's work by hand in Rust, blocking sockets, hand-signed (per event)",
+                  "floor.sdk": "floor: the same with the transaction through the AWS SDK (per event)",
+                  "floor.runtime": "floor: the Runtime API's two exchanges alone (per event)"}
         def kernel(rows):
             # Runs recorded before the system part was kept have none.
             parts = [m["system_us"] for m in rows if "system_us" in m]
@@ -509,7 +512,12 @@ def detail_tables(results: dict) -> list[str]:
         out += ["", f"Peer / ingest, median of the rounds' ratios: CPU per event {f('process_cpu.peer_vs_ingest_cpu')}, "
                 f"exec → first poll {f('process_cpu.peer_vs_ingest_init')}, peak RSS {f('process_cpu.peer_vs_ingest_rss')}. "
                 f"Peer CPU per event / ingest's kernel CPU per event (what the first would be with ingest's user-space "
-                f"CPU cut to nothing): {f('process_cpu.peer_vs_ingest_kernel')}.", ""]
+                f"CPU cut to nothing): {f('process_cpu.peer_vs_ingest_kernel')}."]
+        if "process_cpu.peer_vs_floor_cpu" in figs:
+            out += ["", "The floors (`bench/src/bin/ingest-floor.rs`, `rt-baseline`) are not functions of the product: "
+                    "they bound what a rewrite of ingest could reach. Peer / floor, median of the rounds' ratios: "
+                    f"by hand {f('process_cpu.peer_vs_floor_cpu')}, through the SDK {f('process_cpu.peer_vs_floor_sdk_cpu')}."]
+        out += [""]
     if "sizes" in parts:
         out += ["### Bootstrap sizes", ""]
         out += table(["function", "arch", "source", "bootstrap bytes", "zip bytes", "stripped", "built"],

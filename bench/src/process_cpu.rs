@@ -5,9 +5,11 @@
 //! (`bench/peer/ingest_peer.py`: boto3 under `awslambdaric`, `.tools/peer-venv`) over the same
 //! 2,000 direct-path events (100 groups: 100 new, then repeats), in alternating order; then
 //! `ingest` over the same events as SQS batches of 10, and the `api` over 300 list pages of 50
-//! and 300 unfiltered counts of the 100 groups the direct run stored. The figures are medians
-//! over the rounds; the ratios checked are the medians of each round's ratio (the two runs of a
-//! ratio are adjacent in time).
+//! and 300 unfiltered counts of the 100 groups the direct run stored. Beside them, two floors of
+//! what a rewrite could reach: `ingest-floor` (the peer's work written by hand in Rust, see
+//! `src/bin/ingest-floor.rs`) over the same events, by hand and with the SDK's client, and `rt-baseline` (the Runtime API's two
+//! exchanges per event and nothing else). The figures are medians over the rounds; the ratios
+//! checked are the medians of each round's ratio (the two runs of a ratio are adjacent in time).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +46,18 @@ fn peer(label: &str, mut env: Vec<(&'static str, String)>) -> Spec {
         program: python,
         args: vec!["-m", "awslambdaric", "ingest_peer.handler"],
         dir: Some(stack::repo_root().join("bench/peer")),
+        env,
+    }
+}
+
+/// One of this workspace's release binaries playing the Lambda function `function`.
+fn floor(label: &str, program: &str, env: Vec<(&'static str, String)>) -> Spec {
+    Spec {
+        label: label.to_owned(),
+        function: "ingest",
+        program: crate::function::binary(program),
+        args: vec![],
+        dir: None,
         env,
     }
 }
@@ -100,6 +114,24 @@ pub fn run(out: &Path, logs: &Path) {
             );
             runs.entry(key).or_default().push(m);
         }
+        // The floors: the peer's work by hand (its own fresh table), then the runtime's exchanges alone.
+        let floor_store = rt.block_on(stack::fresh_store_on(&client, "bench-cpu-floor"));
+        for (key, program, sdk) in [
+            ("floor.direct", "ingest-floor", false),
+            ("floor.sdk", "ingest-floor", true),
+            ("floor.runtime", "rt-baseline", false),
+        ] {
+            // New event ids for each: the floors share the table, and a repeated id is a duplicate.
+            let payloads = direct_payloads(&format!("cpu-{key}-{round}"), events());
+            let mut env = env(floor_store.table());
+            if sdk {
+                env.push(("FLOOR_DYNAMODB", "sdk".to_owned()));
+            }
+            let m = measure(&floor(&format!("cpu-{key}-{round}"), program, env), &payloads, logs);
+            assert_eq!(m.errors, 0, "{key}: {:?}; see {}", m.first_error, m.log.display());
+            eprintln!("bench: process-cpu: round {round}, {key}: {:.0} µs CPU per event", m.cpu_us_per_invocation());
+            runs.entry(key).or_default().push(m);
+        }
         // The buffered path: the same events (new ids) as SQS batches, on a fresh table.
         let sqs_store = rt.block_on(stack::fresh_store_on(&client, "bench-cpu-sqs"));
         let sqs_events = direct_payloads(&format!("cpu-sqs-{round}"), events());
@@ -132,7 +164,7 @@ pub fn run(out: &Path, logs: &Path) {
             assert_eq!(m.errors, 0, "{key}: {:?}", m.first_error);
             runs.entry(key).or_default().push(m);
         }
-        for s in [direct_store, peer_store, sqs_store] {
+        for s in [direct_store, peer_store, sqs_store, floor_store] {
             rt.block_on(stack::drop_table(&s));
         }
     }
@@ -141,10 +173,11 @@ pub fn run(out: &Path, logs: &Path) {
     let median = |key: &str, value: fn(&Measured) -> f64| -> f64 {
         percentile(&runs.get(key).map(|r| r.iter().map(value).collect::<Vec<_>>()).unwrap_or_default(), 50.0)
     };
-    let paired = |value: fn(&Measured) -> f64| -> f64 {
-        let (peer, rust) = (&runs["peer.direct"], &runs["ingest.direct"]);
+    let paired_with = |rust: &str, value: fn(&Measured) -> f64| -> f64 {
+        let (peer, rust) = (&runs["peer.direct"], &runs[rust]);
         percentile(&peer.iter().zip(rust).map(|(p, r)| value(p) / value(r)).collect::<Vec<_>>(), 50.0)
     };
+    let paired = |value: fn(&Measured) -> f64| paired_with("ingest.direct", value);
     let all = Measured::cpu_us_per_invocation as fn(&Measured) -> f64;
     let kernel = Measured::system_us_per_invocation as fn(&Measured) -> f64;
     for (key, suffix, value, what) in [
@@ -155,6 +188,10 @@ pub fn run(out: &Path, logs: &Path) {
         ("peer.direct", "us", all, "Python + boto3 peer (awslambdaric), direct path: CPU per event"),
         ("ingest.direct", "system_us", kernel, "ingest direct path: of which the kernel's (system CPU) per event"),
         ("peer.direct", "system_us", kernel, "Python peer, direct path: of which the kernel's (system CPU) per event"),
+        ("floor.direct", "us", all, "the peer's work by hand in Rust (ingest-floor), direct path: CPU per event"),
+        ("floor.direct", "system_us", kernel, "ingest-floor: of which the kernel's (system CPU) per event"),
+        ("floor.sdk", "us", all, "ingest-floor with the transaction through the AWS SDK: CPU per event"),
+        ("floor.runtime", "us", all, "the Runtime API's exchanges alone (rt-baseline): CPU per event"),
     ] {
         f.add(
             &format!("process_cpu.{key}_{suffix}"),
@@ -197,6 +234,18 @@ pub fn run(out: &Path, logs: &Path) {
         paired(Measured::cpu_us_per_invocation),
         "ratio",
         "peer CPU per event / ingest's, median of the rounds' ratios",
+    );
+    f.add(
+        "process_cpu.peer_vs_floor_cpu",
+        paired_with("floor.direct", Measured::cpu_us_per_invocation),
+        "ratio",
+        "peer CPU per event / ingest-floor's (the peer's work by hand in Rust), median of the rounds' ratios: the most any rewrite of ingest could reach",
+    );
+    f.add(
+        "process_cpu.peer_vs_floor_sdk_cpu",
+        paired_with("floor.sdk", Measured::cpu_us_per_invocation),
+        "ratio",
+        "peer CPU per event / ingest-floor's with the transaction through the AWS SDK, median of the rounds' ratios: the most a rewrite keeping the SDK could reach",
     );
     f.add(
         "process_cpu.peer_vs_ingest_init",
