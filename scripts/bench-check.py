@@ -498,7 +498,8 @@ def detail_tables(results: dict) -> list[str]:
                   "peer.direct": "Python 3.11 + boto3 under awslambdaric, direct path (per event)",
                   "floor.direct": "floor: the peer's work by hand in Rust, blocking sockets, hand-signed (per event)",
                   "floor.sdk": "floor: the same with the transaction through the AWS SDK (per event)",
-                  "floor.runtime": "floor: the Runtime API's two exchanges alone (per event)"}
+                  "floor.sdk_runtime_client": "floor: the same through the SDK and AWS's runtime client, `lambda_runtime` (per event)",
+                  "floor.exchanges": "floor: the Runtime API's two exchanges alone (per event)"}
         def kernel(rows):
             # Runs recorded before the system part was kept have none.
             parts = [m["system_us"] for m in rows if "system_us" in m]
@@ -516,7 +517,8 @@ def detail_tables(results: dict) -> list[str]:
         if "process_cpu.peer_vs_floor_cpu" in figs:
             out += ["", "The floors (`bench/src/bin/ingest-floor.rs`, `rt-baseline`) are not functions of the product: "
                     "they bound what a rewrite of ingest could reach. Peer / floor, median of the rounds' ratios: "
-                    f"by hand {f('process_cpu.peer_vs_floor_cpu')}, through the SDK {f('process_cpu.peer_vs_floor_sdk_cpu')}."]
+                    f"by hand {f('process_cpu.peer_vs_floor_cpu')}, through the SDK {f('process_cpu.peer_vs_floor_sdk_cpu')}, "
+                    f"through the SDK and the runtime client {f('process_cpu.peer_vs_floor_sdk_runtime_client_cpu')}."]
         out += [""]
     if "sizes" in parts:
         out += ["### Bootstrap sizes", ""]

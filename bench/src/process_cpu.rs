@@ -5,10 +5,11 @@
 //! (`bench/peer/ingest_peer.py`: boto3 under `awslambdaric`, `.tools/peer-venv`) over the same
 //! 2,000 direct-path events (100 groups: 100 new, then repeats), in alternating order; then
 //! `ingest` over the same events as SQS batches of 10, and the `api` over 300 list pages of 50
-//! and 300 unfiltered counts of the 100 groups the direct run stored. Beside them, two floors of
+//! and 300 unfiltered counts of the 100 groups the direct run stored. Beside them, floors of
 //! what a rewrite could reach: `ingest-floor` (the peer's work written by hand in Rust, see
-//! `src/bin/ingest-floor.rs`) over the same events, by hand and with the SDK's client, and `rt-baseline` (the Runtime API's two
-//! exchanges per event and nothing else). The figures are medians over the rounds; the ratios
+//! `src/bin/ingest-floor.rs`) over the same events, by hand, with the SDK's client, and with the
+//! SDK's and AWS's runtime client, and `rt-baseline` (the Runtime API's two exchanges per event and
+//! nothing else). The figures are medians over the rounds; the ratios
 //! checked are the medians of each round's ratio (the two runs of a ratio are adjacent in time).
 
 use std::path::Path;
@@ -114,19 +115,19 @@ pub fn run(out: &Path, logs: &Path) {
             );
             runs.entry(key).or_default().push(m);
         }
-        // The floors: the peer's work by hand (its own fresh table), then the runtime's exchanges alone.
+        // The floors (their own fresh table): the peer's work by hand, through the SDK, through the
+        // SDK and the runtime client; then the runtime's exchanges alone.
         let floor_store = rt.block_on(stack::fresh_store_on(&client, "bench-cpu-floor"));
-        for (key, program, sdk) in [
-            ("floor.direct", "ingest-floor", false),
-            ("floor.sdk", "ingest-floor", true),
-            ("floor.runtime", "rt-baseline", false),
+        for (key, program, variant) in [
+            ("floor.direct", "ingest-floor", &[][..]),
+            ("floor.sdk", "ingest-floor", &[("FLOOR_DYNAMODB", "sdk")][..]),
+            ("floor.sdk_runtime_client", "ingest-floor", &[("FLOOR_DYNAMODB", "sdk"), ("FLOOR_RUNTIME", "lambda")][..]),
+            ("floor.exchanges", "rt-baseline", &[][..]),
         ] {
             // New event ids for each: the floors share the table, and a repeated id is a duplicate.
             let payloads = direct_payloads(&format!("cpu-{key}-{round}"), events());
             let mut env = env(floor_store.table());
-            if sdk {
-                env.push(("FLOOR_DYNAMODB", "sdk".to_owned()));
-            }
+            env.extend(variant.iter().map(|(k, v)| (*k, (*v).to_owned())));
             let m = measure(&floor(&format!("cpu-{key}-{round}"), program, env), &payloads, logs);
             assert_eq!(m.errors, 0, "{key}: {:?}; see {}", m.first_error, m.log.display());
             eprintln!("bench: process-cpu: round {round}, {key}: {:.0} µs CPU per event", m.cpu_us_per_invocation());
@@ -191,7 +192,13 @@ pub fn run(out: &Path, logs: &Path) {
         ("floor.direct", "us", all, "the peer's work by hand in Rust (ingest-floor), direct path: CPU per event"),
         ("floor.direct", "system_us", kernel, "ingest-floor: of which the kernel's (system CPU) per event"),
         ("floor.sdk", "us", all, "ingest-floor with the transaction through the AWS SDK: CPU per event"),
-        ("floor.runtime", "us", all, "the Runtime API's exchanges alone (rt-baseline): CPU per event"),
+        (
+            "floor.sdk_runtime_client",
+            "us",
+            all,
+            "ingest-floor through the SDK and AWS's runtime client (lambda_runtime): CPU per event",
+        ),
+        ("floor.exchanges", "us", all, "the Runtime API's exchanges alone (rt-baseline): CPU per event"),
     ] {
         f.add(
             &format!("process_cpu.{key}_{suffix}"),
@@ -246,6 +253,12 @@ pub fn run(out: &Path, logs: &Path) {
         paired_with("floor.sdk", Measured::cpu_us_per_invocation),
         "ratio",
         "peer CPU per event / ingest-floor's with the transaction through the AWS SDK, median of the rounds' ratios: the most a rewrite keeping the SDK could reach",
+    );
+    f.add(
+        "process_cpu.peer_vs_floor_sdk_runtime_client_cpu",
+        paired_with("floor.sdk_runtime_client", Measured::cpu_us_per_invocation),
+        "ratio",
+        "peer CPU per event / ingest-floor's through the SDK and AWS's runtime client, median of the rounds' ratios: the most ingest's own work could leave on the crates it runs on",
     );
     f.add(
         "process_cpu.peer_vs_ingest_init",

@@ -9,7 +9,9 @@
 //!
 //! With `FLOOR_DYNAMODB=sdk` the same transaction goes through the AWS SDK instead (the product's
 //! client configuration, `scan_failures_aws::sdk::load`, on a one-thread tokio runtime), all else
-//! equal: the difference between the two is what the SDK costs per call.
+//! equal: the difference between the two is what the SDK costs per call. With `FLOOR_RUNTIME=lambda`
+//! as well, the invocations come through AWS's runtime client (`lambda_runtime`, as the product's
+//! functions run) instead of the blocking loop: the difference is what the runtime client costs.
 //!
 //! Not a function of the product: it does less than `ingest` (no history, no aggregates, no
 //! normalization, no metrics, no log line) and nothing a real function must (retries,
@@ -100,7 +102,7 @@ enum Written {
 struct Transaction<'a> {
     table: &'a str,
     event_id: &'a str,
-    group: &'a str,
+    group: String,
     occurred: &'a str,
     image: &'a str,
     reason: &'a str,
@@ -234,12 +236,18 @@ fn by_hand(dynamodb: &mut Connection, identity: &Identity, region: &str, t: &Tra
     Err(format!("DynamoDB answered {}: {}", response.status(), String::from_utf8_lossy(&response.body)))
 }
 
-/// The peer's handler: what to answer, and whether the transaction failed.
-fn handle(event: &Value, table: &str, dynamodb: &mut DynamoDb) -> Result<Value, String> {
+/// What the peer's handler decides before it writes: nothing to write for a success, else the
+/// transaction.
+enum Plan<'a> {
+    Ignored(Value),
+    Write(Transaction<'a>),
+}
+
+fn plan<'a>(event: &'a Value, table: &'a str) -> Plan<'a> {
     let detail = &event["detail"];
     let id = text(event, &["id"]);
     if detail.get("error").is_none() {
-        return Ok(json!({"result": "ignored_success", "eventId": id}));
+        return Plan::Ignored(json!({"result": "ignored_success", "eventId": id}));
     }
     let image = truncated(text(detail, &["image", "name"]), 1024);
     let message = truncated(text(detail, &["error", "message"]), 2048);
@@ -249,23 +257,55 @@ fn handle(event: &Value, table: &str, dynamodb: &mut DynamoDb) -> Result<Value, 
         "" => text(event, &["time"]),
         t => t,
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let t = Transaction {
+    Plan::Write(Transaction {
         table,
         event_id: id,
-        group: &group,
+        group,
         occurred,
         image,
         reason,
         message,
         operation: text(detail, &["operation"]),
         origin: text(detail, &["origin"]),
-        now,
-    };
-    Ok(match dynamodb.write(&t)? {
-        Written::Recorded => json!({"result": "recorded", "eventId": id, "groupId": group, "reason": reason}),
-        Written::Duplicate => json!({"result": "duplicate", "eventId": id, "groupId": group}),
+        now: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     })
+}
+
+/// The peer's answer once the transaction is written.
+fn answer(t: &Transaction, written: Written) -> Value {
+    match written {
+        Written::Recorded => {
+            json!({"result": "recorded", "eventId": t.event_id, "groupId": t.group, "reason": t.reason})
+        }
+        Written::Duplicate => json!({"result": "duplicate", "eventId": t.event_id, "groupId": t.group}),
+    }
+}
+
+/// The peer's handler on the blocking loop.
+fn handle(event: &Value, table: &str, dynamodb: &mut DynamoDb) -> Result<Value, String> {
+    match plan(event, table) {
+        Plan::Ignored(answer) => Ok(answer),
+        Plan::Write(t) => Ok(answer(&t, dynamodb.write(&t)?)),
+    }
+}
+
+/// The same behind AWS's runtime client, through the SDK.
+fn with_runtime_client(table: String) -> ! {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("tokio: {e}"));
+    let result = runtime.block_on(async {
+        let config = scan_failures_aws::sdk::load(Default::default()).await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let (client, table) = (&client, table.as_str());
+        lambda_runtime::run(lambda_runtime::service_fn(move |e: lambda_runtime::LambdaEvent<Value>| async move {
+            match plan(&e.payload, table) {
+                Plan::Ignored(answer) => Ok::<Value, lambda_runtime::Error>(answer),
+                Plan::Write(t) => Ok(answer(&t, through_sdk(client, &t).await?)),
+            }
+        }))
+        .await
+    });
+    panic!("the runtime client stopped: {result:?}")
 }
 
 fn main() {
@@ -275,6 +315,9 @@ fn main() {
     let region = env("AWS_REGION");
     let endpoint = env("AWS_ENDPOINT_URL_DYNAMODB");
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    if std::env::var("FLOOR_RUNTIME").as_deref() == Ok("lambda") {
+        with_runtime_client(table);
+    }
     let mut dynamodb = if std::env::var("FLOOR_DYNAMODB").as_deref() == Ok("sdk") {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("tokio: {e}"));
