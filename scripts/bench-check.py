@@ -516,7 +516,7 @@ def detail_tables(results: dict) -> list[str]:
                 f"CPU cut to nothing): {f('process_cpu.peer_vs_ingest_kernel')}."]
         if "process_cpu.peer_vs_floor_cpu" in figs:
             out += ["", "The floors (`bench/src/bin/ingest-floor.rs`, `rt-baseline`) are not functions of the product: "
-                    "they bound what a rewrite of ingest could reach. Peer / floor, median of the rounds' ratios: "
+                    "they show what a minimal implementation reaches at each layer. Peer / floor, median of the rounds' ratios: "
                     f"by hand {f('process_cpu.peer_vs_floor_cpu')}, through the SDK {f('process_cpu.peer_vs_floor_sdk_cpu')}, "
                     f"through the SDK and the runtime client {f('process_cpu.peer_vs_floor_sdk_runtime_client_cpu')}."]
         out += [""]

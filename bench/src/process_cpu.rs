@@ -6,11 +6,12 @@
 //! 2,000 direct-path events (100 groups: 100 new, then repeats), in alternating order; then
 //! `ingest` over the same events as SQS batches of 10, and the `api` over 300 list pages of 50
 //! and 300 unfiltered counts of the 100 groups the direct run stored. Beside them, floors of
-//! what a rewrite could reach: `ingest-floor` (the peer's work written by hand in Rust, see
+//! what a minimal implementation reaches: `ingest-floor` (the peer's work written by hand in Rust, see
 //! `src/bin/ingest-floor.rs`) over the same events, by hand, with the SDK's client, and with the
 //! SDK's and AWS's runtime client, and `rt-baseline` (the Runtime API's two exchanges per event and
 //! nothing else). The figures are medians over the rounds; the ratios
-//! checked are the medians of each round's ratio (the two runs of a ratio are adjacent in time).
+//! checked are the medians of each round's ratio (the two runs of a ratio are adjacent in time;
+//! the floors run after them, in a fixed order).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -246,19 +247,19 @@ pub fn run(out: &Path, logs: &Path) {
         "process_cpu.peer_vs_floor_cpu",
         paired_with("floor.direct", Measured::cpu_us_per_invocation),
         "ratio",
-        "peer CPU per event / ingest-floor's (the peer's work by hand in Rust), median of the rounds' ratios: the most any rewrite of ingest could reach",
+        "peer CPU per event / ingest-floor's (the peer's work by hand in Rust), median of the rounds' ratios: what this minimal implementation reaches",
     );
     f.add(
         "process_cpu.peer_vs_floor_sdk_cpu",
         paired_with("floor.sdk", Measured::cpu_us_per_invocation),
         "ratio",
-        "peer CPU per event / ingest-floor's with the transaction through the AWS SDK, median of the rounds' ratios: the most a rewrite keeping the SDK could reach",
+        "peer CPU per event / ingest-floor's with the transaction through the AWS SDK, median of the rounds' ratios: what it reaches keeping the SDK",
     );
     f.add(
         "process_cpu.peer_vs_floor_sdk_runtime_client_cpu",
         paired_with("floor.sdk_runtime_client", Measured::cpu_us_per_invocation),
         "ratio",
-        "peer CPU per event / ingest-floor's through the SDK and AWS's runtime client, median of the rounds' ratios: the most ingest's own work could leave on the crates it runs on",
+        "peer CPU per event / ingest-floor's through the SDK and AWS's runtime client, median of the rounds' ratios: what it reaches on the crates ingest runs on",
     );
     f.add(
         "process_cpu.peer_vs_ingest_init",

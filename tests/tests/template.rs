@@ -212,12 +212,11 @@ fn the_table_streams_both_images_to_the_rollup_function_with_bisection_retries_a
     assert_eq!(p["BisectBatchOnFunctionError"], true);
     assert_eq!(p["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
     assert_eq!(p["MaximumRetryAttempts"], 10);
-    // The batching window is the operator's trade of freshness for write cost, bounded well
-    // inside the iterator-age alarm's 5 minutes.
+    // The batching window is the operator's trade of freshness for write cost: a minute of lag
+    // at most.
     assert_eq!(p["MaximumBatchingWindowInSeconds"], json!({"Ref": "RollupBatchingWindowSeconds"}));
     let w = &t["Parameters"]["RollupBatchingWindowSeconds"];
     assert_eq!((&w["Default"], &w["MinValue"], &w["MaxValue"]), (&json!(1), &json!(0), &json!(60)));
-    assert_eq!(resource(&t, "RollupIteratorAgeAlarm")["Properties"]["Threshold"], json!(300_000), "5 minutes, in ms");
     assert_eq!(
         p["DestinationConfig"]["OnFailure"]["Destination"],
         json!({"Fn::GetAtt": ["RollupFailureQueue", "Arn"]})

@@ -16,8 +16,8 @@
 //! Not a function of the product: it does less than `ingest` (no history, no aggregates, no
 //! normalization, no metrics, no log line) and nothing a real function must (retries,
 //! credential refresh, error classification). Its CPU per event, measured beside `ingest` and
-//! the peer in `bench process-cpu`, bounds what any rewrite of `ingest` on this machine could
-//! reach: a rewrite does at least this.
+//! the peer in `bench process-cpu`, shows what a rewrite of `ingest` on this machine could hope
+//! for: a rewrite does at least this work (one implementation of it, not a proven minimum).
 
 #[path = "../http.rs"]
 #[allow(dead_code)]
