@@ -10,13 +10,14 @@
 //! - [`bus`]: moto's EventBridge with the template's rules, the buffer queue and a poller that
 //!   delivers it to the ingest function as Lambda's SQS event source mapping does.
 //! - [`streams`]: a poller that delivers the table's stream to the rollup function as Lambda's
-//!   event source mapping for DynamoDB streams does.
+//!   event source mapping for DynamoDB streams does; [`streams_proxy`]: DynamoDB Local's stream
+//!   as the SDK can read it.
 //! - [`cli`]: the `scanfail` binary run with a clean environment.
 //! - [`emf`]: the Embedded Metric Format specification's rules, to check the functions' metric lines.
 //! - [`cfn`]: the CloudFormation evaluator and the template-against-code comparisons of
 //!   `tests/template.rs`.
 //!
-//! Everything but [`bus`], [`streams`], [`cli`], [`emf`] and [`cfn`] is also exported at the crate root. A missing tool fails the test with
+//! Everything but [`bus`], [`streams`], [`streams_proxy`], [`cli`], [`emf`] and [`cfn`] is also exported at the crate root. A missing tool fails the test with
 //! the command that installs it; nothing is skipped.
 
 pub mod api_client;
@@ -29,6 +30,7 @@ pub mod lambda;
 pub mod net;
 pub mod stack;
 pub mod streams;
+pub mod streams_proxy;
 
 pub use api_client::*;
 pub use fixtures::*;

@@ -9,8 +9,10 @@
 //!   at the returned sequence number and Lambda retries only the remaining records");
 //! - a part that fails with a function error is bisected (`BisectBatchOnFunctionError`) when it
 //!   holds more than one record, and each half delivered, the first first;
-//! - a part retried `max_retries` times is written to the failure destination (a JSON-lines
-//!   file) and passed over (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
+//! - a part retried `max_retries` times is described on the failure destination (a JSON-lines
+//!   file, and an SQS queue when one is given, as the template's) with Lambda's fields (stream,
+//!   shard, first and last sequence numbers, batch size) and passed over
+//!   (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
 //! - at least once: the checkpoint (per shard, the last sequence number handled) is written to
 //!   its file after each batch, so a poller killed between an invocation and its checkpoint
 //!   delivers that batch again when restarted.
@@ -36,6 +38,8 @@ pub struct PollerConfig {
     pub state: PathBuf,
     /// The failure destination: one JSON line per batch given up.
     pub failures: PathBuf,
+    /// The failure destination's queue (moto's), where each line is sent too.
+    pub failure_queue_url: Option<String>,
     pub batch_size: i32,
     pub max_retries: u32,
     pub die_after_invocations: Option<u64>,
@@ -117,7 +121,7 @@ fn sequence(r: &Value) -> String {
 }
 
 /// The shards of stream `arn`, every page of them.
-fn shards(endpoint: &str, arn: &str) -> Result<Vec<Value>, String> {
+pub fn shards(endpoint: &str, arn: &str) -> Result<Vec<Value>, String> {
     let mut shards: Vec<Value> = Vec::new();
     let mut start: Option<String> = None;
     loop {
@@ -171,6 +175,9 @@ pub struct Poller {
     checkpoints: BTreeMap<String, String>,
     done: HashSet<String>,
     tally: Tally,
+    /// The stream and shard being delivered, and the batches given up, to describe.
+    delivering: (String, String),
+    given_up: Vec<Value>,
 }
 
 impl Poller {
@@ -184,6 +191,8 @@ impl Poller {
             checkpoints,
             done: HashSet::new(),
             tally: Tally::default(),
+            delivering: Default::default(),
+            given_up: Vec::new(),
         }
     }
 
@@ -262,6 +271,7 @@ impl Poller {
     /// Delivers one batch until every record is handled, retrying and bisecting as the event
     /// source mapping does.
     async fn deliver(&mut self, arn: &str, shard: &str, batch: &[&Value]) -> Result<(), String> {
+        self.delivering = (arn.to_owned(), shard.to_owned());
         // Parts still to deliver, the next on top, each with its retries so far.
         let mut parts: Vec<(Vec<&Value>, u32)> = vec![(batch.to_vec(), 0)];
         while let Some((part, retries)) = parts.pop() {
@@ -301,7 +311,29 @@ impl Poller {
                 }
             }
         }
+        for line in std::mem::take(&mut self.given_up) {
+            self.describe(&line).await;
+        }
         Ok(())
+    }
+
+    /// Writes one given-up batch to the failure destination: its file, and its queue if any.
+    async fn describe(&self, line: &Value) {
+        use std::io::Write as _;
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.config.failures)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            eprintln!("poller: cannot write the failure destination: {e}");
+        }
+        let Some(url) = &self.config.failure_queue_url else { return };
+        let origin = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        let sqs = aws_sdk_sqs::Client::new(&crate::bus::moto_config(&origin));
+        if let Err(e) = sqs.send_message().queue_url(url).message_body(line.to_string()).send().await {
+            eprintln!("poller: cannot send to the failure queue: {e:?}");
+        }
     }
 
     /// A part that failed with a function error: halved when it holds more than one record
@@ -337,23 +369,17 @@ impl Poller {
             parts.push((part, retries + 1));
             return;
         }
-        let line = json!({
+        let (arn, shard) = &self.delivering;
+        self.given_up.push(json!({
             "requestContext": {"condition": "RetryAttemptsExhausted", "why": why},
             "DDBStreamBatchInfo": {
+                "shardId": shard,
                 "startSequenceNumber": part.first().map(|r| sequence(r)),
                 "endSequenceNumber": part.last().map(|r| sequence(r)),
                 "batchSize": part.len(),
+                "streamArn": arn,
             },
-        });
-        use std::io::Write as _;
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.config.failures)
-            .and_then(|mut f| writeln!(f, "{line}"));
-        if let Err(e) = written {
-            eprintln!("poller: cannot write the failure destination: {e}");
-        }
+        }));
         eprintln!("poller: gave up on {} records after {retries} retries", part.len());
     }
 

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
 use integration_tests::stack::seed_groups_and_rollups;
 use integration_tests::{
-    api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, fresh_store,
-    local_env, respond, seed_groups, synthetic_group, unique_name, Watch,
+    api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, free_port,
+    fresh_store, local_env, respond, seed_groups, synthetic_group, unique_name, Moto, Watch,
 };
 use scan_failures_aws::dynamo::read::insights;
 use scan_failures_aws::dynamo::rollup::{answer, SINCE_KEY};
@@ -53,8 +53,8 @@ const MESSAGES: [&str; 4] = [
 const OPERATIONS: [&str; 3] = ["image scan", "image check", "deployment check"];
 const ORIGINS: [&str; 2] = ["roxctl", "api"];
 
-/// The poller process (`localstack stream`), on the rollup function of `watch`.
-fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>) -> Child {
+/// The poller process (`localstack stream`), on the rollup function of `watch`, with `env`.
+fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>, env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_localstack"));
     cmd.arg("stream")
         .envs(local_env(dynamodb_endpoint()))
@@ -63,6 +63,7 @@ fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>) -> C
         .env("LAMBDA_PORT", watch.port.to_string())
         .env("STREAM_STATE", dir.join("stream.json"))
         .env("STREAM_FAILURES", dir.join("failures.jsonl"))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(
@@ -186,7 +187,7 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     // Phase 1, the direct path: new groups and repeats, out of order (times up to 4.5 days back,
     // some outside the retention), some envelopes delivered twice. The poller dies after its
     // second invocation, before writing that batch's checkpoint.
-    let mut first = poller(&store, &watch, &dir, Some(2));
+    let mut first = poller(&store, &watch, &dir, Some(2), &[]);
     let mut sent: Vec<Value> = Vec::new();
     for n in 0..160 {
         let e = event(&format!("d-{n}"), rng.below(14), rng.below(4), rng.below(3), rng.below(6_500) as i64);
@@ -209,7 +210,7 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
         Some(9),
         "the poller died of the injected fault, between an invocation and its checkpoint"
     );
-    let mut second = poller(&store, &watch, &dir, None);
+    let mut second = poller(&store, &watch, &dir, None, &[]);
 
     // Phase 2: the SQS path (batches with a copy of an earlier envelope), triage to false
     // positive and back, a cleanup, groups TTL deletes, a retention change.
@@ -448,6 +449,7 @@ async fn the_maintenance_function_restarts_the_rollups_when_an_operator_asks_and
         json!({"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
     let run = watch.invoke_function("maintenance", &scheduled).unwrap();
     assert!(run.get("status").is_some(), "a re-stamp pass: {run}");
+    assert_eq!(run.get("redrive"), None, "no failure queue configured, no redrive: {run}");
     let kept = |t: OffsetDateTime| time_fmt::parse(&time_fmt::format(t));
     assert_eq!(store.rollups().since().await.unwrap(), kept(started));
     let before = OffsetDateTime::now_utc();
@@ -525,6 +527,20 @@ async fn a_restart_after_lost_changes_reads_the_groups_until_the_window_starts_a
     drop_table(&store).await;
 }
 
+/// A group item no reader can decode (it has nothing but a time that is not one): its stream
+/// record is poison.
+async fn put_undecodable_group(store: &Store) {
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S(format!("{GROUP_KEY_PREFIX}poison")))
+        .item("lastOccurredAt", AttributeValue::S("yesterday".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A record the rollup function cannot read, and one it can read but not fold (its last
 /// occurrence is not a time), are each reported, isolated by bisection, retried, then described
 /// on the failure destination and passed over, as Lambda's event source mapping does (a
@@ -541,16 +557,7 @@ async fn a_poison_record_is_isolated_retried_and_set_aside_and_every_other_chang
     for n in 0..12u64 {
         ingest.handle(event(&format!("p-{n}"), n, n % 4, n % 3, 10 + n as i64)).await.unwrap();
         if n == 5 {
-            // A group item no reader can decode (it has nothing but a time that is not one).
-            store
-                .client()
-                .put_item()
-                .table_name(store.table())
-                .item("pk", AttributeValue::S(format!("{GROUP_KEY_PREFIX}poison")))
-                .item("lastOccurredAt", AttributeValue::S("yesterday".into()))
-                .send()
-                .await
-                .unwrap();
+            put_undecodable_group(&store).await;
         }
         if n == 8 {
             // A group item every reader decodes, whose last occurrence cannot be bucketed.
@@ -562,7 +569,7 @@ async fn a_poison_record_is_isolated_retried_and_set_aside_and_every_other_chang
             store.client().put_item().table_name(store.table()).set_item(Some(item)).send().await.unwrap();
         }
     }
-    let mut p = poller(&store, &watch, &dir, None);
+    let mut p = poller(&store, &watch, &dir, None, &[]);
     let failures = dir.join("failures.jsonl");
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
@@ -588,4 +595,207 @@ async fn a_poison_record_is_isolated_retried_and_set_aside_and_every_other_chang
     let _ = p.wait();
     drop(watch);
     let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
+
+/// moto's SQS at `moto`, and a new queue on it: the rollup function's failure queue.
+async fn failure_queue(moto: &Moto) -> (aws_sdk_sqs::Client, String) {
+    let sqs = aws_sdk_sqs::Client::new(&integration_tests::bus::moto_config(&moto.endpoint));
+    let out = sqs.create_queue().queue_name(unique_name("rollup-failures")).send().await.unwrap();
+    (sqs, out.queue_url.unwrap())
+}
+
+/// The maintenance function through the Lambda runtime, with the failure queue on moto and
+/// DynamoDB Local's stream behind the proxy the SDK can read it through.
+fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str) -> Watch {
+    let proxy = integration_tests::streams_proxy::start(dynamodb_endpoint());
+    Watch::start(
+        &["maintenance"],
+        store.table(),
+        &[
+            ("ROLLUP_FAILURE_QUEUE_URL", queue),
+            ("AWS_ENDPOINT_URL_SQS", &moto.endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &proxy.endpoint),
+        ],
+        None,
+    )
+}
+
+/// The group records of the table's stream so far.
+fn group_records(arn: &str) -> Vec<Value> {
+    integration_tests::streams::records_so_far(dynamodb_endpoint(), arn).unwrap()
+}
+
+async fn stream_arn(store: &Store) -> String {
+    let t = store.client().describe_table().table_name(store.table()).send().await.unwrap();
+    t.table.and_then(|t| t.latest_stream_arn).unwrap()
+}
+
+/// The repair of a fault that has passed, within the stream's 24 hours: the rollup function
+/// cannot write (its deploy names a table that does not exist) while groups are created and
+/// repeated, so the mapping gives every batch up to the failure queue (moto's SQS) and the
+/// rollups miss those changes. Once the cause is gone, the maintenance function's next scheduled
+/// run (through the Lambda runtime) reads each batch back from the stream and applies it: the
+/// rollups equal the full read for every covered filter, with no restart (the time they are kept
+/// since does not move). A message delivered twice (SQS is at least
+/// once) adds nothing the second time; applied messages leave the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_from_the_stream_exactly_once() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(&store).await;
+    let dir: PathBuf = std::env::temp_dir().join(unique_name("redrive"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let retention = RetentionDays::new(4).unwrap();
+    let ingest = ingest::handler::Ingest::new(store.clone(), retention);
+    let maintained = |store: Store| async move {
+        let now = OffsetDateTime::now_utc();
+        answer::count_maintained(&store.rollups(), &Filters::default(), now, retention).await.unwrap().0
+    };
+    let wait = |what: &str, started: Instant| {
+        assert!(started.elapsed() < Duration::from_secs(120), "after 120 s: {what}");
+    };
+
+    // The rollup function works: six groups are folded and the time they are kept since recorded.
+    for n in 0..6u64 {
+        ingest.handle(event(&format!("r-{n}"), n, n % 4, n % 3, 30 + n as i64)).await.unwrap();
+    }
+    let good = Watch::start(&["rollup"], store.table(), &[], None);
+    let mut p = poller(&store, &good, &dir, None, &[]);
+    let started = Instant::now();
+    while maintained(store.clone()).await != 6 {
+        wait("the first six groups are not in the rollups", started);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = p.kill();
+    let _ = p.wait();
+    drop(good);
+    let since = store.rollups().since().await.unwrap().expect("recorded by the first batch");
+    let before = group_records(&arn).len();
+    assert_eq!(before, 6);
+
+    // The fault: three groups repeated (their old images are in the rollups), five created.
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let broken = Watch::start(&["rollup"], store.table(), &[("TABLE_NAME", "no-such-table")], None);
+    let mut p = poller(&store, &broken, &dir, None, &[("STREAM_FAILURE_QUEUE_URL", &queue)]);
+    for n in 0..3u64 {
+        ingest.handle(event(&format!("again-{n}"), n, n % 4, n % 3, 5)).await.unwrap();
+    }
+    for n in 20..25u64 {
+        ingest.handle(event(&format!("new-{n}"), n, n % 4, n % 3, 10)).await.unwrap();
+    }
+    let lost = group_records(&arn).len() - before;
+    assert_eq!(lost, 8);
+    let failures = dir.join("failures.jsonl");
+    let given_up = |path: &Path| -> Vec<Value> {
+        std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let started = Instant::now();
+    while given_up(&failures).iter().map(|g| g["DDBStreamBatchInfo"]["batchSize"].as_u64().unwrap()).sum::<u64>()
+        < lost as u64
+    {
+        wait("the broken function's batches are not all given up", started);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = p.kill();
+    let _ = p.wait();
+    drop(broken);
+    // The fault happened: every lost change is described on the queue, and the rollups miss them.
+    let lines = given_up(&failures);
+    assert!(lines.iter().all(|l| l["DDBStreamBatchInfo"]["streamArn"] == arn.as_str()), "{lines:?}");
+    let now = OffsetDateTime::now_utc();
+    let missing = differences(&store, retention, now).await;
+    assert!(!missing.is_empty(), "the rollups already hold the lost changes");
+    assert_eq!(maintained(store.clone()).await, 6);
+    // SQS delivers at least once: the first description arrives twice.
+    sqs.send_message().queue_url(&queue).message_body(lines[0].to_string()).send().await.unwrap();
+
+    // A scheduled run (the payload EventBridge Scheduler sends) redrives after its re-stamp.
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue);
+    let run = maintenance.invoke_function("maintenance", &json!({})).unwrap();
+    assert!(run.get("status").is_some(), "a re-stamp pass: {run}");
+    let report = &run["redrive"];
+    let counts = ["messages", "batchesApplied", "changesApplied", "changesAlreadyApplied", "gone", "failing"]
+        .map(|k| report[k].as_u64().unwrap_or(u64::MAX));
+    let described = lines.len() as u64;
+    assert_eq!(
+        counts,
+        [described + 1, described + 1, 8, lines[0]["DDBStreamBatchInfo"]["batchSize"].as_u64().unwrap(), 0, 0],
+        "{report}"
+    );
+    assert_eq!((report["left"].clone(), report["more"].clone()), (json!([]), json!(false)), "{report}");
+    assert_eq!(differences(&store, retention, OffsetDateTime::now_utc()).await, Vec::<String>::new());
+    assert_eq!(maintained(store.clone()).await, 11);
+    assert_eq!(store.rollups().since().await.unwrap(), Some(since), "no restart");
+    // Applied messages left the queue: an operator's redrive finds nothing.
+    let again = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
+    assert_eq!(again["messages"], 0, "{again}");
+    drop(maintenance);
+    drop_table(&store).await;
+}
+
+/// What a redrive cannot apply stays on the queue, visible again at once, and is named: a
+/// record still unreadable (poison), a batch on a shard the stream does not have (as after the
+/// stream's 24 hours: only a restart repairs it), and a message that is not an on-failure
+/// record. Nothing is deleted, nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_leaves_poison_gone_and_unreadable_batches_on_the_queue_and_names_them() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-left"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(&store).await;
+    put_undecodable_group(&store).await;
+    let records = group_records(&arn);
+    let seq = records[0]["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let describe = |shard: &str| {
+        json!({"requestContext": {"condition": "RetryAttemptsExhausted"}, "DDBStreamBatchInfo": {
+            "shardId": shard, "startSequenceNumber": seq, "endSequenceNumber": seq, "batchSize": 1, "streamArn": arn}})
+        .to_string()
+    };
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    for body in [describe(&shard), describe("shardId-00000000000000000000-00000000"), "{\"hello\": 1}".to_owned()] {
+        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    }
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue);
+    let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
+    let counts =
+        ["messages", "batchesApplied", "changesApplied", "gone", "failing", "unreadable"].map(|k| report[k].clone());
+    assert_eq!(counts, [3, 0, 0, 1, 1, 1].map(|n| json!(n)), "{report}");
+    let mut fates: Vec<(String, String)> = report["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["fate"].as_str().unwrap().to_owned(), l["why"].as_str().unwrap().to_owned()))
+        .collect();
+    fates.sort();
+    assert_eq!(fates[0].0, "failing");
+    assert!(fates[0].1.starts_with("stream record "), "{fates:?}");
+    assert!(fates[0].1.contains("cannot be read: an image of the group cannot be decoded"), "{fates:?}");
+    assert_eq!(fates[1].0, "gone");
+    assert!(fates[1].1.starts_with("the stream no longer holds the batch's records"), "{fates:?}");
+    assert_eq!(
+        fates[2],
+        (
+            "unreadable".to_owned(),
+            "the message is not an on-failure record of a DynamoDB stream: missing field `DDBStreamBatchInfo` at line 1 column 12".to_owned()
+        )
+    );
+    // All three are on the queue and visible at once (not hidden for the receive's 5 minutes).
+    let visible = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let n = visible
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(n.as_deref(), Some("3"));
+    assert_eq!(store.rollups().since().await.unwrap(), None);
+    drop(maintenance);
+    drop_table(&store).await;
 }

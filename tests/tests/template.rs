@@ -244,12 +244,23 @@ fn maintenance_role_grants_exactly_the_maintenance_actions_query_on_by_time_the_
         let variant = Variant::of(&t, &[("ReconcileInspector", reconcile)]);
         assert_eq!(maintenance_grant_differences(&t, &variant), Vec::<String>::new(), "{}", variant.label);
     }
-    // Not vacuous: the reconciler adds Inspector's ListCoverage on * and the writer's transaction.
+    // Not vacuous: the reconciler adds Inspector's ListCoverage on * (the writer's transaction
+    // is granted anyway: a redrive applies its batches' rollups with it).
     let on = expected_maintenance_grants(&Variant::of(&t, &[("ReconcileInspector", "true")]));
     let off = expected_maintenance_grants(&Variant::of(&t, &[]));
+    assert_eq!(on.difference(&off).collect::<Vec<_>>(), ["inspector2:ListCoverage on *"]);
+    // A redrive reads the stream and the failure queue, nothing else of either.
+    let stream_and_queue: Vec<&String> =
+        off.iter().filter(|g| g.ends_with("Table.StreamArn") || g.starts_with("sqs:")).collect();
     assert_eq!(
-        on.difference(&off).collect::<Vec<_>>(),
-        ["dynamodb:TransactWriteItems on Table.Arn", "inspector2:ListCoverage on *"]
+        stream_and_queue,
+        [
+            "dynamodb:GetRecords on Table.StreamArn",
+            "dynamodb:GetShardIterator on Table.StreamArn",
+            "sqs:ChangeMessageVisibility on RollupFailureQueue.Arn",
+            "sqs:DeleteMessage on RollupFailureQueue.Arn",
+            "sqs:ReceiveMessage on RollupFailureQueue.Arn",
+        ]
     );
 }
 
@@ -1109,6 +1120,7 @@ fn outputs_name_what_deployers_and_callers_need() {
         "EventBusName",
         "IngestFunctionName",
         "MaintenanceFunctionName",
+        "RollupFailureQueueUrl",
         "TableName",
     ]
     .map(str::to_owned)

@@ -4,7 +4,8 @@
 //! one would have let expire, and a shorter one lets them go.
 //!
 //! When `RECONCILE_INSPECTOR=true` it also reconciles Amazon Inspector's coverage with the
-//! stored failures ([`reconcile`]).
+//! stored failures ([`reconcile`]). Each run also applies again the batches the rollup function
+//! gave up on ([`redrive`]); an operator restarts the rollups ([`restart_rollups`]).
 //!
 //! A separate function, rather than a branch of the api: it runs with its own small role
 //! (`ACTIONS`), its own timeout and concurrency of one, and a scheduled payload never reaches
@@ -15,6 +16,7 @@
 
 pub mod metrics;
 pub mod reconcile;
+pub mod redrive;
 
 use scan_failures_aws::config::{ConfigError, MetricsConfig};
 use scan_failures_aws::dynamo::settings::{self, RestampProgress};
@@ -25,11 +27,17 @@ use serde::Serialize;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-/// Every AWS operation the maintenance function's code calls; its IAM role should grant exactly
-/// these (`Query` on the `byTime` index, the others on the table).
+/// Every DynamoDB operation the maintenance function's code calls; its IAM role should grant
+/// exactly these (`Query` on the `byTime` index, the stream's reads on the stream, the others on
+/// the table), and [`redrive::QUEUE_ACTIONS`] on the rollup failure queue.
 /// The reconciler adds Inspector's `ListCoverage`, the writer's actions and its progress'
 /// (granted only when it is on).
-pub const ACTIONS: &[&[&str]] = &[settings::actions::RESTAMP, scan_failures_aws::dynamo::rollup::actions::RESTART];
+pub const ACTIONS: &[&[&str]] = &[
+    settings::actions::RESTAMP,
+    scan_failures_aws::dynamo::rollup::actions::RESTART,
+    scan_failures_aws::dynamo::rollup::actions::WRITE,
+    scan_failures_aws::dynamo::rollup::redrive::actions::READ_STREAM,
+];
 /// What the reconciler adds to [`ACTIONS`] when `RECONCILE_INSPECTOR=true`.
 pub const RECONCILE_ACTIONS: &[&[&str]] = &[
     scan_failures_aws::inspector::actions::RECONCILE,
@@ -59,6 +67,9 @@ pub struct MaintenanceConfig {
     /// reconciler records the transitions of the groups it opens in the outbox, which the
     /// ingest function publishes.
     pub notify: Option<scan_failures_aws::config::NotifyConfig>,
+    /// `ROLLUP_FAILURE_QUEUE_URL`: the rollup function's failure queue, which a redrive reads
+    /// (`None`: a redrive answers that it is not set).
+    pub rollup_failure_queue_url: Option<String>,
 }
 
 impl MaintenanceConfig {
@@ -79,9 +90,12 @@ impl MaintenanceConfig {
         };
         let reconcile = reconcile::ReconcileConfig::from_env(&var)?;
         let notify = scan_failures_aws::config::NotifyConfig::from_env(&var)?;
+        let rollup_failure_queue_url =
+            var("ROLLUP_FAILURE_QUEUE_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
         Ok(Self {
             reconcile,
             notify,
+            rollup_failure_queue_url,
             table_name: ingest.table_name,
             retention: ingest.retention,
             max_items,
@@ -99,6 +113,8 @@ pub enum MaintenanceError {
     RestartRollups(#[source] StoreError),
     #[error("reconciliation failed")]
     Reconcile(#[from] reconcile::ReconcileError),
+    #[error("redriving the rollup failures failed")]
+    Redrive(#[from] redrive::RedriveFailed),
 }
 
 impl From<MaintenanceError> for lambda_runtime::Diagnostic {
@@ -106,6 +122,7 @@ impl From<MaintenanceError> for lambda_runtime::Diagnostic {
         let error_type = match &e {
             MaintenanceError::Store(_) | MaintenanceError::RestartRollups(_) => "StoreUnavailable",
             MaintenanceError::Reconcile(_) => "ReconcileFailed",
+            MaintenanceError::Redrive(_) => "RedriveFailed",
         };
         Self { error_type: error_type.into(), error_message: text::error_chain(&e) }
     }
@@ -134,12 +151,13 @@ pub async fn restart_rollups(store: &Store, now: OffsetDateTime) -> Result<Resta
     Ok(RestartReport { rollups_kept_since: done.since.map(time_fmt::format), moved: done.moved })
 }
 
-/// What an invocation did: a scheduled run, or an operator's restart of the rollups.
+/// What an invocation did: a scheduled run, or an operator's restart or redrive of the rollups.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Outcome {
     Run(Box<RunReport>),
     Restart(RestartReport),
+    Redrive(redrive::RedriveReport),
 }
 
 /// What one run did: its answer to the scheduler, and its log line.
@@ -158,6 +176,10 @@ pub struct RunReport {
     /// The reconciler's run, when it is on (set by `main` after [`reconcile::run`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<reconcile::ReconcileReport>,
+    /// The redrive of the rollup failure queue, when the function knows the queue (set by
+    /// `main` after [`redrive::run`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive: Option<redrive::RedriveReport>,
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
@@ -179,6 +201,7 @@ pub async fn run(
             lag_seconds,
             progress: None,
             reconcile: None,
+            redrive: None,
         });
     }
     let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
@@ -189,7 +212,14 @@ pub async fn run(
         (Some(s), false) => since(&s.updated_at),
         (None, false) => since(&progress.started_at),
     };
-    Ok(RunReport { status, retention_days: retention.get(), lag_seconds, progress: Some(progress), reconcile: None })
+    Ok(RunReport {
+        status,
+        retention_days: retention.get(),
+        lag_seconds,
+        progress: Some(progress),
+        reconcile: None,
+        redrive: None,
+    })
 }
 
 #[cfg(test)]

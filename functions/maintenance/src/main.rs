@@ -1,13 +1,14 @@
-//! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass and,
-//! when it is on, one bounded reconciliation run (the payload is ignored: EventBridge Scheduler
-//! and `aws.events` rules send different ones), except an operator's `{"restartRollups": true}`,
-//! which restarts the rollups and does nothing else.
+//! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass, when
+//! it is on one bounded reconciliation run, and one bounded redrive of the rollup failure queue
+//! (the payload is ignored: EventBridge Scheduler and `aws.events` rules send different ones),
+//! except an operator's `{"restartRollups": true}`, which restarts the rollups, and
+//! `{"redriveRollups": true}`, which redrives the failure queue at once; each does nothing else.
 
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use maintenance::{run, MaintenanceConfig, Outcome};
+use maintenance::{run, MaintenanceConfig, MaintenanceError, Outcome};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
@@ -29,8 +30,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
     let inspector = config.reconcile.as_ref().map(|_| aws_sdk_inspector2::Client::new(&aws));
+    let (streams, sqs) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
     let sink = Sink::new(config.metrics.clone());
-    let (store, config, sink, inspector) = (&store, &config, &sink, &inspector);
+    let (store, config, sink, inspector, streams, sqs) = (&store, &config, &sink, &inspector, &streams, &sqs);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let now = OffsetDateTime::now_utc();
         if maintenance::asks_rollup_restart(&event.payload) {
@@ -38,12 +40,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             tracing::info!(since = ?done.rollups_kept_since, moved = done.moved, "rollups restart");
             return Ok(Outcome::Restart(done));
         }
+        let queue = config.rollup_failure_queue_url.as_deref();
+        if maintenance::redrive::asks_redrive(&event.payload) {
+            let done =
+                maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
+            return Ok(Outcome::Redrive(done));
+        }
         let mut report = run(store, config.retention, config.max_items, now).await?;
         if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
             let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
             let done = maintenance::reconcile::run(store, inspector, reconcile, thresholds, config.retention, now)
                 .await
-                .map_err(maintenance::MaintenanceError::from)?;
+                .map_err(MaintenanceError::from)?;
             tracing::info!(
                 status = done.status,
                 pages = done.pages,
@@ -54,6 +62,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             report.reconcile = Some(done);
         }
+        // Every run applies again what the rollup function gave up on, once its cause has
+        // passed: a transient fault heals within 5 minutes, with no operator.
+        if queue.is_some() {
+            let done =
+                maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
+            report.redrive = Some(done);
+        }
         sink.emit(&[maintenance::metrics::document(&report, &config.metrics, now)]);
         tracing::info!(
             status = report.status,
@@ -63,7 +78,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             lag_seconds = report.lag_seconds,
             "maintenance run"
         );
-        Ok::<_, maintenance::MaintenanceError>(Outcome::Run(Box::new(report)))
+        Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))
     }))
     .await
 }

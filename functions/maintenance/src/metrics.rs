@@ -72,8 +72,14 @@ mod tests {
 
     #[test]
     fn a_settling_run_examines_nothing_and_reports_its_lag() {
-        let report =
-            RunReport { status: "settling", retention_days: 30, lag_seconds: 42, progress: None, reconcile: None };
+        let report = RunReport {
+            status: "settling",
+            retention_days: 30,
+            lag_seconds: 42,
+            progress: None,
+            reconcile: None,
+            redrive: None,
+        };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         assert_eq!(
             document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json(),
@@ -102,6 +108,7 @@ mod tests {
             lag_seconds: 0,
             progress: None,
             reconcile: Some(reconcile),
+            redrive: None,
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();

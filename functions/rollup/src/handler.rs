@@ -14,11 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
-use scan_failures_aws::dynamo::item::{GroupItem, StateItem};
 use scan_failures_aws::dynamo::rollup::plan::Change;
-use scan_failures_aws::dynamo::schema::PARTITION_KEY;
-use scan_failures_aws::dynamo::{Store, GROUP_KEY_PREFIX};
-use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_aws::dynamo::rollup::record::{self, UnreadableRecord};
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::text;
 use time::OffsetDateTime;
 
 /// Why a batch failed as a whole (then the event source mapping bisects it and retries).
@@ -47,26 +46,11 @@ fn image(item: &serde_dynamo::Item) -> Option<HashMap<String, AttributeValue>> {
     (!map.is_empty()).then_some(map)
 }
 
-fn group(item: Option<HashMap<String, AttributeValue>>) -> Result<Option<(GroupRecord, GroupState)>, String> {
-    let Some(item) = item else { return Ok(None) };
-    let state = GroupState::of_item(&item);
-    GroupRecord::from_item(item).map(|g| Some((g, state))).map_err(|e| e.to_string())
-}
-
 /// The change of a group a record reports (`None`: another item, nothing to do), or why it
 /// cannot be read.
-fn decode(record: &EventRecord) -> Result<Option<Change>, String> {
-    let keys: HashMap<String, AttributeValue> = record.change.keys.clone().into();
-    let is_group = keys.get(PARTITION_KEY).and_then(|k| k.as_s().ok()).is_some_and(|k| k.starts_with(GROUP_KEY_PREFIX));
-    if !is_group {
-        return Ok(None);
-    }
-    let old = group(image(&record.change.old_image))?;
-    let new = group(image(&record.change.new_image))?;
-    if old.is_none() && new.is_none() {
-        return Err(format!("{} record without an image: the stream must send NEW_AND_OLD_IMAGES", record.event_name));
-    }
-    Ok(Some(Change { id: record.event_id.clone(), old, new }))
+fn decode(r: &EventRecord) -> Result<Option<Change>, UnreadableRecord> {
+    let keys: HashMap<String, AttributeValue> = r.change.keys.clone().into();
+    record::change(&r.event_id, &r.event_name, &keys, image(&r.change.old_image), image(&r.change.new_image))
 }
 
 impl Rollup {
@@ -89,7 +73,7 @@ impl Rollup {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::error!(record = %record.event_id, %error, "stream record cannot be read");
+                    tracing::error!(record = %record.event_id, error = %text::error_chain(&error), "stream record cannot be read");
                     failed_at = Some(i);
                     break;
                 }

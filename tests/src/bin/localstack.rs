@@ -5,7 +5,8 @@
 //! on `LAMBDA_PORT` until interrupted; `stream` delivers the table's stream to the rollup
 //! function on `LAMBDA_PORT` as Lambda's event source mapping does, its checkpoint in
 //! `STREAM_STATE` (default `.local/stream.json`), its failure destination `STREAM_FAILURES`
-//! (default `.local/stream-failures.jsonl`), until interrupted (`STREAM_DIE_AFTER=n`: exit with
+//! (default `.local/stream-failures.jsonl`) and, when `STREAM_FAILURE_QUEUE_URL` names one, an
+//! SQS queue (moto's), until interrupted (`STREAM_DIE_AFTER=n`: exit with
 //! 9 after the n-th invocation, before its checkpoint). Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB`
 //! and `TABLE_NAME`; the bus's name from `SCANFAIL_BUS` (default `scan-failures`).
 
@@ -95,6 +96,7 @@ async fn stream(endpoint: &str, table: &str) -> ExitCode {
         lambda_port: port,
         state: var("STREAM_STATE", ".local/stream.json").into(),
         failures: var("STREAM_FAILURES", ".local/stream-failures.jsonl").into(),
+        failure_queue_url: std::env::var("STREAM_FAILURE_QUEUE_URL").ok().filter(|u| !u.is_empty()),
         batch_size: 100,
         max_retries: 3,
         die_after_invocations: std::env::var("STREAM_DIE_AFTER").ok().and_then(|n| n.parse().ok()),

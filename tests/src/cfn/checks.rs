@@ -11,6 +11,7 @@ use ingest::{ACTIONS, SQS_CONSUME};
 use maintenance::MaintenanceConfig;
 use scan_failures_aws::config::{self as notify_config, IngestConfig};
 use scan_failures_aws::dynamo::outbox;
+use scan_failures_aws::dynamo::rollup::redrive::actions::READ_STREAM;
 use scan_failures_aws::dynamo::schema::{self, INDEXES, PARTITION_KEY, TTL_ATTRIBUTE};
 use scan_failures_aws::dynamo::write::actions::RECORD;
 use scan_failures_aws::eventbridge;
@@ -233,9 +234,10 @@ pub fn expected_api_grants() -> BTreeSet<String> {
 }
 
 /// What the maintenance role must grant in `variant`: every action of `maintenance::ACTIONS`,
-/// `Query` on the `byTime` index only (the re-stamp reads the groups through it), the others on
-/// the table; with the reconciler on, `maintenance::RECONCILE_ACTIONS` too (Inspector's on `*`:
-/// `ListCoverage` has no resource-level permissions).
+/// `Query` on the `byTime` index only (the re-stamp reads the groups through it), a redrive's
+/// stream reads on the stream, the others on the table, and `maintenance::redrive::QUEUE_ACTIONS`
+/// on the rollup failure queue; with the reconciler on, `maintenance::RECONCILE_ACTIONS` too
+/// (Inspector's on `*`: `ListCoverage` has no resource-level permissions).
 pub fn expected_maintenance_grants(variant: &Variant) -> BTreeSet<String> {
     let by_time = format!("${{Table.Arn}}/index/{}", schema::BY_TIME.name);
     let reconciling = variant.is("ReconcileInspector", "true");
@@ -247,12 +249,14 @@ pub fn expected_maintenance_grants(variant: &Variant) -> BTreeSet<String> {
         .map(|action| {
             let resource = match action.split_once(':').map(|(service, _)| service) {
                 Some("dynamodb") if action == "dynamodb:Query" => by_time.as_str(),
+                Some("dynamodb") if READ_STREAM.contains(&action) => "Table.StreamArn",
                 Some("dynamodb") => "Table.Arn",
                 Some("inspector2") => "*",
                 _ => panic!("{action}: which resource does maintenance call it on?"),
             };
             format!("{action} on {resource}")
         })
+        .chain(maintenance::redrive::QUEUE_ACTIONS.iter().map(|a| format!("{a} on RollupFailureQueue.Arn")))
         .collect()
 }
 

@@ -11,6 +11,8 @@
 pub mod answer;
 pub mod plan;
 pub mod read;
+pub mod record;
+pub mod redrive;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWriteItem, Update};

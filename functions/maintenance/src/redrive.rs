@@ -1,0 +1,270 @@
+//! The batches on the rollup failure queue, each read back from the table's stream and applied
+//! to the rollups (`Rollups::redrive`), on every scheduled run and at an operator's
+//! `{"redriveRollups": true}`. The repair for a batch given up on a cause that has passed
+//! (DynamoDB failing for longer than the retries, a fault fixed by a deploy), within the
+//! stream's 24 hours, exactly and without the restart's period of reading the groups.
+//!
+//! A message is deleted once its batch is applied. One whose batch cannot be (the stream no
+//! longer holds it, a record still fails, the message is not an on-failure record) is left on
+//! the queue, visible again at once, and named in the answer: the alarm keeps firing until an
+//! operator restarts the rollups and purges the queue.
+
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use aws_sdk_sqs::Client as SqsClient;
+use serde::Serialize;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use scan_failures_aws::dynamo::rollup::redrive::RedriveError;
+use scan_failures_aws::dynamo::rollup::Applied;
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::rollup::given_up::GivenUp;
+use scan_failures_domain::text;
+
+/// What a redrive calls on the failure queue (`RollupFailureQueue.Arn`).
+pub const QUEUE_ACTIONS: &[&str] = &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"];
+
+/// Messages handled per invocation: each batch is at most 100 records (the mapping's batch
+/// size), so this stays well inside the function's 5 minutes.
+pub const MAX_MESSAGES: usize = 100;
+/// Messages named in the answer, of those left on the queue.
+pub const MAX_NAMED: usize = 20;
+/// How long a received message stays hidden while this invocation works: it sees each message
+/// once, and hands back the ones it leaves when it is done.
+const VISIBILITY_SECONDS: i32 = 300;
+
+/// Whether an invocation's payload asks for a redrive alone (`{"redriveRollups": true}`), sent
+/// by an operator, never by the schedules (whose runs redrive after their other work).
+pub fn asks_redrive(payload: &serde_json::Value) -> bool {
+    payload.get("redriveRollups") == Some(&serde_json::Value::Bool(true))
+}
+
+#[derive(Debug, Error)]
+pub enum RedriveFailed {
+    #[error("ROLLUP_FAILURE_QUEUE_URL is not set: the function does not know the rollup failure queue")]
+    NoQueue,
+    #[error("SQS {operation} on the rollup failure queue failed")]
+    Queue {
+        operation: &'static str,
+        #[source]
+        source: Box<aws_sdk_sqs::Error>,
+    },
+}
+
+fn queue_error<E>(operation: &'static str) -> impl FnOnce(E) -> RedriveFailed
+where
+    aws_sdk_sqs::Error: From<E>,
+{
+    move |e| RedriveFailed::Queue { operation, source: Box::new(aws_sdk_sqs::Error::from(e)) }
+}
+
+/// What became of one message.
+#[derive(Debug)]
+pub enum Fate {
+    Applied(Applied),
+    /// Left: the stream no longer holds the batch; a restart is the repair.
+    Gone(String),
+    /// Left: a record still cannot be read or applied.
+    Failing(String),
+    /// Left: not an on-failure record.
+    Unreadable(String),
+}
+
+impl Fate {
+    /// The fate of a batch from the result of its redrive.
+    pub fn of(result: Result<Applied, RedriveError>) -> Self {
+        match result {
+            Ok(done) => Self::Applied(done),
+            Err(e @ RedriveError::Gone(_)) => Self::Gone(text::error_chain(&e)),
+            Err(e) => Self::Failing(text::error_chain(&e)),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Applied(_) => "applied",
+            Self::Gone(_) => "gone",
+            Self::Failing(_) => "failing",
+            Self::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
+/// A message left on the queue, as the answer names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Left {
+    pub message_id: String,
+    /// `gone`, `failing` or `unreadable`.
+    pub fate: &'static str,
+    pub why: String,
+}
+
+/// The answer to a redrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedriveReport {
+    /// Messages received.
+    pub messages: usize,
+    /// Batches applied whole, their messages deleted.
+    pub batches_applied: usize,
+    /// Changes added to the rollups now.
+    pub changes_applied: usize,
+    /// Changes found applied before (their marker): a batch given up after part of it had been
+    /// applied, or redriven twice.
+    pub changes_already_applied: usize,
+    /// Messages left on the queue, by fate.
+    pub gone: usize,
+    pub failing: usize,
+    pub unreadable: usize,
+    /// Up to [`MAX_NAMED`] of the messages left.
+    pub left: Vec<Left>,
+    /// Whether the invocation stopped at [`MAX_MESSAGES`] (invoke again for the rest).
+    pub more: bool,
+}
+
+impl RedriveReport {
+    /// Counts one message's fate; whether its message is to be deleted.
+    pub fn count(&mut self, message_id: &str, fate: Fate) -> bool {
+        self.messages += 1;
+        let why = match fate {
+            Fate::Applied(done) => {
+                self.batches_applied += 1;
+                self.changes_applied += done.applied;
+                self.changes_already_applied += done.redelivered;
+                return true;
+            }
+            Fate::Gone(ref why) => {
+                self.gone += 1;
+                why.clone()
+            }
+            Fate::Failing(ref why) => {
+                self.failing += 1;
+                why.clone()
+            }
+            Fate::Unreadable(ref why) => {
+                self.unreadable += 1;
+                why.clone()
+            }
+        };
+        if self.left.len() < MAX_NAMED {
+            self.left.push(Left { message_id: message_id.to_owned(), fate: fate.name(), why });
+        }
+        false
+    }
+}
+
+/// Redrives the batches on the failure queue at `queue_url`, up to [`MAX_MESSAGES`].
+pub async fn run(
+    store: &Store,
+    streams: &StreamsClient,
+    sqs: &SqsClient,
+    queue_url: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<RedriveReport, RedriveFailed> {
+    let url = queue_url.ok_or(RedriveFailed::NoQueue)?;
+    let mut report = RedriveReport::default();
+    let mut left = Vec::new();
+    let outcome = async {
+        while report.messages < MAX_MESSAGES {
+            let want = (MAX_MESSAGES - report.messages).min(10) as i32;
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(want)
+                .visibility_timeout(VISIBILITY_SECONDS)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(queue_error("ReceiveMessage"))?;
+            if received.messages().is_empty() {
+                return Ok(());
+            }
+            for m in received.messages() {
+                let (id, receipt) = (m.message_id().unwrap_or_default(), m.receipt_handle().unwrap_or_default());
+                let fate = match GivenUp::parse(m.body().unwrap_or_default()) {
+                    Ok(batch) => Fate::of(store.rollups().redrive(streams, &batch, now).await),
+                    Err(e) => Fate::Unreadable(e.to_string()),
+                };
+                tracing::info!(message = id, fate = fate.name(), "rollup failure redriven");
+                if report.count(id, fate) {
+                    sqs.delete_message()
+                        .queue_url(url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(queue_error("DeleteMessage"))?;
+                } else {
+                    left.push(receipt.to_owned());
+                }
+            }
+        }
+        report.more = true;
+        Ok(())
+    }
+    .await;
+    // The messages left are visible again at once: to the alarm, and to the next redrive.
+    for receipt in &left {
+        let shown =
+            sqs.change_message_visibility().queue_url(url).receipt_handle(receipt).visibility_timeout(0).send().await;
+        if let Err(e) = shown {
+            tracing::warn!(error = %text::error_chain(&e), "a message left on the failure queue stays hidden until its timeout");
+        }
+    }
+    outcome?;
+    tracing::info!(
+        messages = report.messages,
+        batches_applied = report.batches_applied,
+        changes_applied = report.changes_applied,
+        gone = report.gone,
+        failing = report.failing,
+        unreadable = report.unreadable,
+        "rollups redrive"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_explicit_redrive_rollups_true_redrives() {
+        assert!(asks_redrive(&serde_json::json!({"redriveRollups": true})));
+        for other in [
+            serde_json::json!({}),
+            serde_json::json!({"redriveRollups": "true"}),
+            serde_json::json!({"restartRollups": true}),
+            serde_json::json!({"detail": {"redriveRollups": true}}),
+        ] {
+            assert!(!asks_redrive(&other), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_report_deletes_only_applied_batches_and_names_at_most_twenty_left() {
+        let mut r = RedriveReport::default();
+        let applied = Applied { applied: 3, redelivered: 2, transactions: 1, write_capacity_units: 0.0 };
+        assert!(r.count("m0", Fate::Applied(applied)));
+        assert!(!r.count("m1", Fate::Gone("trimmed".into())));
+        assert!(!r.count("m2", Fate::Unreadable("not a record".into())));
+        for n in 3..30 {
+            assert!(!r.count(&format!("m{n}"), Fate::Failing("poison".into())));
+        }
+        assert_eq!(
+            (
+                r.messages,
+                r.batches_applied,
+                r.changes_applied,
+                r.changes_already_applied,
+                r.gone,
+                r.failing,
+                r.unreadable
+            ),
+            (30, 1, 3, 2, 1, 27, 1)
+        );
+        assert_eq!(r.left.len(), MAX_NAMED);
+        assert_eq!(r.left[0], Left { message_id: "m1".into(), fate: "gone", why: "trimmed".into() });
+        assert_eq!(r.left[1].fate, "unreadable");
+    }
+}

@@ -1,0 +1,141 @@
+//! A batch the rollup function gave up on, read back from the table's stream and applied: the
+//! repair of lost changes while the stream still holds them (24 hours), exact and with no
+//! restart. Each change is applied once whatever happened before (its marker, kept longer
+//! than the stream keeps a record), and changes commute, so a batch replayed after later
+//! changes of its groups, twice, or in part already applied, leaves the rollups as if it had
+//! been applied in time.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use scan_failures_domain::rollup::given_up::{GivenUp, SequenceNumber, MAX_BATCH_SIZE};
+
+use super::plan::Change;
+use super::record::{self, UnreadableRecord};
+use super::{Applied, BatchError, Rollups};
+
+/// What a redrive calls on the stream (`Table.StreamArn`); its writes are [`super::actions::WRITE`].
+pub mod actions {
+    pub const READ_STREAM: &[&str] = &["dynamodb:GetShardIterator", "dynamodb:GetRecords"];
+}
+
+/// The most `GetRecords` pages read for one batch: its records lie between two sequence
+/// numbers of one shard, among the records of other items (up to 1,000 a page).
+pub const MAX_PAGES: usize = 100;
+
+#[derive(Debug, Error)]
+pub enum RedriveError {
+    /// The records are gone: past the stream's 24 hours, or the shard or stream no longer
+    /// exists. Only a restart of the rollups repairs their changes now.
+    #[error("the stream no longer holds the batch's records (older than 24 hours, or the shard or stream is gone)")]
+    Gone(#[source] Box<aws_sdk_dynamodbstreams::Error>),
+    #[error("DynamoDB Streams {operation} failed")]
+    Streams {
+        operation: &'static str,
+        #[source]
+        source: Box<aws_sdk_dynamodbstreams::Error>,
+    },
+    #[error("the batch's last record was not reached within {MAX_PAGES} pages of its shard")]
+    Incomplete,
+    #[error("the batch holds more than {MAX_BATCH_SIZE} changes of groups")]
+    TooLarge,
+    #[error("stream record {record} cannot be read")]
+    Unreadable {
+        record: String,
+        #[source]
+        source: UnreadableRecord,
+    },
+    #[error("stream record at {sequence} has no event id")]
+    NoEventId { sequence: String },
+    #[error("applying the batch failed")]
+    Apply(#[source] BatchError),
+}
+
+fn streams_error<E>(operation: &'static str) -> impl FnOnce(E) -> RedriveError
+where
+    aws_sdk_dynamodbstreams::Error: From<E>,
+{
+    move |e| {
+        let e = aws_sdk_dynamodbstreams::Error::from(e);
+        match e {
+            aws_sdk_dynamodbstreams::Error::TrimmedDataAccessException(_)
+            | aws_sdk_dynamodbstreams::Error::ResourceNotFoundException(_) => RedriveError::Gone(Box::new(e)),
+            _ => RedriveError::Streams { operation, source: Box::new(e) },
+        }
+    }
+}
+
+fn image(
+    map: Option<&HashMap<String, StreamValue>>,
+) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    map.map(|m| serde_dynamo::Item::from(m.clone()).into())
+}
+
+/// The change of a group one record of the stream reports (`None`: another item).
+fn change(r: &Record, sequence: &SequenceNumber) -> Result<Option<Change>, RedriveError> {
+    let Some(id) = r.event_id() else { return Err(RedriveError::NoEventId { sequence: sequence.as_str().to_owned() }) };
+    let data = r.dynamodb();
+    let keys = image(data.and_then(|d| d.keys())).unwrap_or_default();
+    let event = r.event_name().map_or("", |e| e.as_str());
+    record::change(id, event, &keys, image(data.and_then(|d| d.old_image())), image(data.and_then(|d| d.new_image())))
+        .map_err(|source| RedriveError::Unreadable { record: id.to_owned(), source })
+}
+
+/// The changes of groups among the records of `batch`, in the stream's order.
+pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change>, RedriveError> {
+    let mut iterator = streams
+        .get_shard_iterator()
+        .stream_arn(&batch.stream_arn)
+        .shard_id(&batch.shard_id)
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .sequence_number(batch.start.as_str())
+        .send()
+        .await
+        .map_err(streams_error("GetShardIterator"))?
+        .shard_iterator;
+    let mut changes = Vec::new();
+    for _ in 0..MAX_PAGES {
+        // A closed shard read to its end: the batch's records were all before it.
+        let Some(it) = iterator else { return Ok(changes) };
+        let page = streams.get_records().shard_iterator(it).send().await.map_err(streams_error("GetRecords"))?;
+        for r in page.records() {
+            let Some(seq) = r.dynamodb().and_then(|d| d.sequence_number()).and_then(SequenceNumber::parse) else {
+                continue;
+            };
+            if seq > batch.end {
+                return Ok(changes);
+            }
+            if !batch.covers(&seq) {
+                continue;
+            }
+            if let Some(c) = change(r, &seq)? {
+                if changes.len() == MAX_BATCH_SIZE as usize {
+                    return Err(RedriveError::TooLarge);
+                }
+                changes.push(c);
+            }
+            if seq == batch.end {
+                return Ok(changes);
+            }
+        }
+        iterator = page.next_shard_iterator;
+    }
+    Err(RedriveError::Incomplete)
+}
+
+impl Rollups<'_> {
+    /// Reads `batch` back from the stream and applies its changes, each once.
+    pub async fn redrive(
+        &self,
+        streams: &StreamsClient,
+        batch: &GivenUp,
+        now: OffsetDateTime,
+    ) -> Result<Applied, RedriveError> {
+        let changes = read(streams, batch).await?;
+        self.apply(&changes, now).await.map_err(RedriveError::Apply)
+    }
+}

@@ -1,0 +1,223 @@
+//! A batch of the table's stream that the rollup function's event source mapping gave up on, as
+//! Lambda describes it on the mapping's on-failure destination: the stream, the shard and the
+//! first and last sequence numbers of the batch, not its records. The records stay in the
+//! stream for 24 hours, so within that time the batch can be read again and applied
+//! (`Rollups::redrive`); markers make a change applied before a no-op.
+//!
+//! The message comes from a queue anyone allowed `sqs:SendMessage` can write to: every field
+//! is checked and bounded here, and a message that is not such a record is named as such.
+
+use std::cmp::Ordering;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The largest message SQS carries (256 KiB); a longer body is not read.
+pub const MAX_MESSAGE_BYTES: usize = 262_144;
+/// The longest stream ARN and shard id accepted (an ARN is at most 2,048 characters).
+pub const MAX_ID_CHARS: usize = 2_048;
+/// The most digits of a sequence number accepted (DynamoDB's have 21 to 40).
+pub const MAX_SEQUENCE_DIGITS: usize = 48;
+/// The largest batch an event source mapping delivers.
+pub const MAX_BATCH_SIZE: u32 = 10_000;
+
+/// A stream record's sequence number: decimal digits, ordered as the numbers they write.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SequenceNumber(String);
+
+impl SequenceNumber {
+    /// `None` unless `text` is 1 to [`MAX_SEQUENCE_DIGITS`] ASCII digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = (1..=MAX_SEQUENCE_DIGITS).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn significant(&self) -> &str {
+        let t = self.0.trim_start_matches('0');
+        if t.is_empty() {
+            "0"
+        } else {
+            t
+        }
+    }
+}
+
+impl Ord for SequenceNumber {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.significant(), other.significant());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    }
+}
+
+impl PartialOrd for SequenceNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One given-up batch: the records of `shard_id` from `start` to `end`, both included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenUp {
+    pub stream_arn: String,
+    pub shard_id: String,
+    pub start: SequenceNumber,
+    pub end: SequenceNumber,
+    /// How many records the mapping delivered in the batch (those its filter let through).
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum GivenUpError {
+    #[error("the message is {0} bytes, more than an on-failure record's {MAX_MESSAGE_BYTES}")]
+    TooLong(usize),
+    #[error("the message is not an on-failure record of a DynamoDB stream: {0}")]
+    NotARecord(String),
+    #[error("DDBStreamBatchInfo.{field} is {why}")]
+    Invalid { field: &'static str, why: &'static str },
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(rename = "DDBStreamBatchInfo")]
+    info: Info,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Info {
+    stream_arn: String,
+    shard_id: String,
+    start_sequence_number: String,
+    end_sequence_number: String,
+    batch_size: u32,
+}
+
+fn id(field: &'static str, value: String) -> Result<String, GivenUpError> {
+    if value.is_empty() || value.chars().count() > MAX_ID_CHARS || value.chars().any(char::is_control) {
+        return Err(GivenUpError::Invalid { field, why: "empty, longer than 2048 characters or not printable" });
+    }
+    Ok(value)
+}
+
+fn sequence(field: &'static str, value: &str) -> Result<SequenceNumber, GivenUpError> {
+    SequenceNumber::parse(value).ok_or(GivenUpError::Invalid { field, why: "not 1 to 48 decimal digits" })
+}
+
+impl GivenUp {
+    /// Reads the body of an on-failure record (Lambda's for a DynamoDB stream, or the local
+    /// poller's, which writes the same fields).
+    pub fn parse(body: &str) -> Result<Self, GivenUpError> {
+        if body.len() > MAX_MESSAGE_BYTES {
+            return Err(GivenUpError::TooLong(body.len()));
+        }
+        let message: Message = serde_json::from_str(body).map_err(|e| GivenUpError::NotARecord(e.to_string()))?;
+        let info = message.info;
+        let start = sequence("startSequenceNumber", &info.start_sequence_number)?;
+        let end = sequence("endSequenceNumber", &info.end_sequence_number)?;
+        if end < start {
+            return Err(GivenUpError::Invalid { field: "endSequenceNumber", why: "before startSequenceNumber" });
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&info.batch_size) {
+            return Err(GivenUpError::Invalid { field: "batchSize", why: "not from 1 to 10000" });
+        }
+        Ok(Self {
+            stream_arn: id("streamArn", info.stream_arn)?,
+            shard_id: id("shardId", info.shard_id)?,
+            start,
+            end,
+            batch_size: info.batch_size,
+        })
+    }
+
+    /// Whether the record numbered `seq` is one of the batch's.
+    pub fn covers(&self, seq: &SequenceNumber) -> bool {
+        self.start <= *seq && *seq <= self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-12-04T00:00:00.000";
+
+    /// Lambda's on-failure record for a DynamoDB stream, as its documentation gives it.
+    fn lambdas(start: &str, end: &str, size: u32) -> String {
+        serde_json::json!({
+            "requestContext": {
+                "requestId": "316aa6d0-8154-xmpl-9af7-85d5f4a6bc81",
+                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:rollup",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": 11
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": "2026-12-04T00:38:06.021Z",
+            "DDBStreamBatchInfo": {
+                "shardId": "shardId-00000001573689847184-864758bb",
+                "startSequenceNumber": start,
+                "endSequenceNumber": end,
+                "approximateArrivalOfFirstRecord": "2026-12-04T00:38:04Z",
+                "approximateArrivalOfLastRecord": "2026-12-04T00:38:04Z",
+                "batchSize": size,
+                "streamArn": ARN
+            }
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn lambdas_on_failure_record_names_the_stream_shard_and_sequence_range() {
+        let g = GivenUp::parse(&lambdas("800000000003126276362", "800000000003126276370", 2)).unwrap();
+        assert_eq!(g.stream_arn, ARN);
+        assert_eq!(g.shard_id, "shardId-00000001573689847184-864758bb");
+        assert_eq!(
+            (g.start.as_str(), g.end.as_str(), g.batch_size),
+            ("800000000003126276362", "800000000003126276370", 2)
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_order_as_numbers_not_as_text() {
+        let n = |t: &str| SequenceNumber::parse(t).unwrap();
+        assert!(n("900") < n("1000"));
+        assert!(n("0099") < n("100"));
+        assert_eq!(n("000").cmp(&n("0")), Ordering::Equal);
+        let g = GivenUp::parse(&lambdas("900", "1000", 2)).unwrap();
+        let covered: Vec<bool> = ["899", "900", "950", "1000", "1001"].iter().map(|s| g.covers(&n(s))).collect();
+        assert_eq!(covered, [false, true, true, true, false]);
+    }
+
+    #[test]
+    fn a_message_that_is_not_a_valid_record_is_named_and_never_read_past_its_bounds() {
+        let err = |body: &str| GivenUp::parse(body).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"hello": 1}"#),
+            "the message is not an on-failure record of a DynamoDB stream: missing field `DDBStreamBatchInfo` at line 1 column 12"
+        );
+        assert_eq!(
+            err(&lambdas("12a", "13", 1)),
+            "DDBStreamBatchInfo.startSequenceNumber is not 1 to 48 decimal digits"
+        );
+        assert_eq!(
+            err(&lambdas(&"1".repeat(49), &"1".repeat(49), 1)),
+            "DDBStreamBatchInfo.startSequenceNumber is not 1 to 48 decimal digits"
+        );
+        assert_eq!(err(&lambdas("20", "19", 1)), "DDBStreamBatchInfo.endSequenceNumber is before startSequenceNumber");
+        assert_eq!(err(&lambdas("1", "2", 0)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
+        assert_eq!(err(&lambdas("1", "2", 10_001)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
+        let long_shard = lambdas("1", "2", 1).replace("shardId-00000001573689847184-864758bb", &"s".repeat(2_049));
+        assert_eq!(
+            err(&long_shard),
+            "DDBStreamBatchInfo.shardId is empty, longer than 2048 characters or not printable"
+        );
+        assert_eq!(
+            err(&" ".repeat(MAX_MESSAGE_BYTES + 1)),
+            "the message is 262145 bytes, more than an on-failure record's 262144"
+        );
+    }
+}
