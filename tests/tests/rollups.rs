@@ -29,6 +29,7 @@ use scan_failures_domain::group::triage::{Triage, TriageRequest, TriageState};
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::rollup::given_up::SequenceNumber;
 use scan_failures_domain::rollup::{read_plan, Grain, Sign};
 use scan_failures_domain::time_fmt;
 use serde_json::{json, Value};
@@ -633,10 +634,11 @@ async fn stream_arn(store: &Store) -> String {
 /// The repair of a fault that has passed, within the stream's 24 hours: the rollup function
 /// cannot write (its deploy names a table that does not exist) while groups are created and
 /// repeated, so the mapping gives every batch up to the failure queue (moto's SQS) and the
-/// rollups miss those changes. Once the cause is gone, the maintenance function's next scheduled
-/// run (through the Lambda runtime) reads each batch back from the stream and applies it: the
-/// rollups equal the full read for every covered filter, with no restart (the time they are kept
-/// since does not move). A message delivered twice (SQS is at least
+/// rollups miss those changes. The cause is fixed, and one lost group occurs again (its later
+/// change folded before the lost one). The maintenance function's next scheduled run (through
+/// the Lambda runtime) reads each batch back from the stream and applies it: the rollups equal
+/// the full read for every covered filter, with no restart (the time they are kept since does
+/// not move). A message delivered twice (SQS is at least
 /// once) adds nothing the second time; applied messages leave the queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_from_the_stream_exactly_once() {
@@ -709,6 +711,28 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
     assert_eq!(maintained(store.clone()).await, 6);
     // SQS delivers at least once: the first description arrives twice.
     sqs.send_message().queue_url(&queue).message_body(lines[0].to_string()).send().await.unwrap();
+
+    // The cause is fixed, and a lost group occurs again before the redrive: its later change is
+    // folded first (from an image the rollups never held), the lost one after it.
+    let fixed = Watch::start(&["rollup"], store.table(), &[], None);
+    let mut p = poller(&store, &fixed, &dir, None, &[]);
+    ingest.handle(event("later-20", 20, 0, 2, 1)).await.unwrap();
+    let last = group_records(&arn).last().map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned());
+    let last = last.as_deref().and_then(SequenceNumber::parse).unwrap();
+    let started = Instant::now();
+    loop {
+        let state = std::fs::read_to_string(dir.join("stream.json")).unwrap_or_default();
+        let checkpoints: std::collections::BTreeMap<String, String> = serde_json::from_str(&state).unwrap_or_default();
+        if checkpoints.values().filter_map(|c| SequenceNumber::parse(c)).any(|c| c >= last) {
+            break;
+        }
+        wait("the later change is not delivered", started);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = p.kill();
+    let _ = p.wait();
+    drop(fixed);
+    assert_eq!(given_up(&failures).len(), lines.len(), "the later change was applied, not given up");
 
     // A scheduled run (the payload EventBridge Scheduler sends) redrives after its re-stamp.
     let maintenance = maintenance_for_redrive(&store, &moto, &queue);

@@ -62,13 +62,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             report.reconcile = Some(done);
         }
-        // Every run applies again what the rollup function gave up on, once its cause has
-        // passed: a transient fault heals within 5 minutes, with no operator.
-        if queue.is_some() {
-            let done =
-                maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
-            report.redrive = Some(done);
-        }
         sink.emit(&[maintenance::metrics::document(&report, &config.metrics, now)]);
         tracing::info!(
             status = report.status,
@@ -78,6 +71,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             lag_seconds = report.lag_seconds,
             "maintenance run"
         );
+        // Then the run applies again what the rollup function gave up on, once its cause has
+        // passed: a transient fault heals within 5 minutes, with no operator. Last, so that a
+        // failing queue cannot cost the run's metrics and log line.
+        if queue.is_some() {
+            let done =
+                maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
+            report.redrive = Some(done);
+        }
         Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))
     }))
     .await

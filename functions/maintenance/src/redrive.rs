@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use scan_failures_aws::dynamo::rollup::redrive::RedriveError;
 use scan_failures_aws::dynamo::rollup::Applied;
 use scan_failures_aws::dynamo::Store;
-use scan_failures_domain::rollup::given_up::GivenUp;
+use scan_failures_domain::rollup::given_up::{GivenUp, GivenUpError};
 use scan_failures_domain::text;
 
 /// What a redrive calls on the failure queue (`RollupFailureQueue.Arn`).
@@ -32,6 +32,11 @@ pub const MAX_NAMED: usize = 20;
 /// How long a received message stays hidden while this invocation works: it sees each message
 /// once, and hands back the ones it leaves when it is done.
 const VISIBILITY_SECONDS: i32 = 300;
+/// No message is received after this long (within the function's 5 minutes, after a scheduled
+/// run's other work, and before the received ones show again): the rest waits for the next run.
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+/// The longest reason given for a message left (a parser's message may quote the message).
+pub const MAX_WHY_BYTES: usize = 500;
 
 /// Whether an invocation's payload asks for a redrive alone (`{"redriveRollups": true}`), sent
 /// by an operator, never by the schedules (whose runs redrive after their other work).
@@ -64,10 +69,15 @@ pub enum Fate {
     Applied(Applied),
     /// Left: the stream no longer holds the batch; a restart is the repair.
     Gone(String),
-    /// Left: a record still cannot be read or applied.
-    Failing(String),
+    /// Left: a record still cannot be read or applied; the changes before it that were applied
+    /// now.
+    Failing(String, Applied),
     /// Left: not an on-failure record.
     Unreadable(String),
+}
+
+fn why(e: &dyn std::error::Error) -> String {
+    text::prefix(&text::error_chain(e), MAX_WHY_BYTES).to_owned()
 }
 
 impl Fate {
@@ -75,16 +85,25 @@ impl Fate {
     pub fn of(result: Result<Applied, RedriveError>) -> Self {
         match result {
             Ok(done) => Self::Applied(done),
-            Err(e @ RedriveError::Gone(_)) => Self::Gone(text::error_chain(&e)),
-            Err(e) => Self::Failing(text::error_chain(&e)),
+            Err(e @ RedriveError::Gone(_)) => Self::Gone(why(&e)),
+            Err(RedriveError::Apply(e)) => {
+                let done = e.done;
+                Self::Failing(why(&RedriveError::Apply(e)), done)
+            }
+            Err(e) => Self::Failing(why(&e), Applied::default()),
         }
+    }
+
+    /// The fate of a message that is not an on-failure record.
+    pub fn unreadable(e: &GivenUpError) -> Self {
+        Self::Unreadable(why(e))
     }
 
     fn name(&self) -> &'static str {
         match self {
             Self::Applied(_) => "applied",
             Self::Gone(_) => "gone",
-            Self::Failing(_) => "failing",
+            Self::Failing(..) => "failing",
             Self::Unreadable(_) => "unreadable",
         }
     }
@@ -108,7 +127,7 @@ pub struct RedriveReport {
     pub messages: usize,
     /// Batches applied whole, their messages deleted.
     pub batches_applied: usize,
-    /// Changes added to the rollups now.
+    /// Changes added to the rollups now (of a batch left, those before the record that failed).
     pub changes_applied: usize,
     /// Changes found applied before (their marker): a batch given up after part of it had been
     /// applied, or redriven twice.
@@ -119,7 +138,8 @@ pub struct RedriveReport {
     pub unreadable: usize,
     /// Up to [`MAX_NAMED`] of the messages left.
     pub left: Vec<Left>,
-    /// Whether the invocation stopped at [`MAX_MESSAGES`] (invoke again for the rest).
+    /// Whether the invocation stopped at [`MAX_MESSAGES`] or its time budget (the rest waits for
+    /// the next run, or invoke again).
     pub more: bool,
 }
 
@@ -138,8 +158,10 @@ impl RedriveReport {
                 self.gone += 1;
                 why.clone()
             }
-            Fate::Failing(ref why) => {
+            Fate::Failing(ref why, done) => {
                 self.failing += 1;
+                self.changes_applied += done.applied;
+                self.changes_already_applied += done.redelivered;
                 why.clone()
             }
             Fate::Unreadable(ref why) => {
@@ -165,8 +187,9 @@ pub async fn run(
     let url = queue_url.ok_or(RedriveFailed::NoQueue)?;
     let mut report = RedriveReport::default();
     let mut left = Vec::new();
+    let started = std::time::Instant::now();
     let outcome = async {
-        while report.messages < MAX_MESSAGES {
+        while report.messages < MAX_MESSAGES && started.elapsed() < BUDGET {
             let want = (MAX_MESSAGES - report.messages).min(10) as i32;
             let received = sqs
                 .receive_message()
@@ -184,7 +207,7 @@ pub async fn run(
                 let (id, receipt) = (m.message_id().unwrap_or_default(), m.receipt_handle().unwrap_or_default());
                 let fate = match GivenUp::parse(m.body().unwrap_or_default()) {
                     Ok(batch) => Fate::of(store.rollups().redrive(streams, &batch, now).await),
-                    Err(e) => Fate::Unreadable(e.to_string()),
+                    Err(e) => Fate::unreadable(&e),
                 };
                 tracing::info!(message = id, fate = fate.name(), "rollup failure redriven");
                 if report.count(id, fate) {
@@ -219,6 +242,7 @@ pub async fn run(
         gone = report.gone,
         failing = report.failing,
         unreadable = report.unreadable,
+        left = %serde_json::to_string(&report.left).unwrap_or_default(),
         "rollups redrive"
     );
     Ok(report)
@@ -248,8 +272,9 @@ mod tests {
         assert!(r.count("m0", Fate::Applied(applied)));
         assert!(!r.count("m1", Fate::Gone("trimmed".into())));
         assert!(!r.count("m2", Fate::Unreadable("not a record".into())));
+        let before_poison = Applied { applied: 1, ..Applied::default() };
         for n in 3..30 {
-            assert!(!r.count(&format!("m{n}"), Fate::Failing("poison".into())));
+            assert!(!r.count(&format!("m{n}"), Fate::Failing("poison".into(), before_poison)));
         }
         assert_eq!(
             (
@@ -261,10 +286,19 @@ mod tests {
                 r.failing,
                 r.unreadable
             ),
-            (30, 1, 3, 2, 1, 27, 1)
+            (30, 1, 30, 2, 1, 27, 1)
         );
         assert_eq!(r.left.len(), MAX_NAMED);
         assert_eq!(r.left[0], Left { message_id: "m1".into(), fate: "gone", why: "trimmed".into() });
         assert_eq!(r.left[1].fate, "unreadable");
+    }
+
+    #[test]
+    fn a_reason_quoting_a_long_message_is_cut_to_500_bytes() {
+        let huge = format!(r#"{{"DDBStreamBatchInfo": {{"batchSize": "{}"}}}}"#, "é".repeat(100_000));
+        let Err(e) = GivenUp::parse(&huge) else { panic!("parsed") };
+        let Fate::Unreadable(why) = Fate::unreadable(&e) else { panic!("not unreadable") };
+        assert!(why.len() <= MAX_WHY_BYTES && why.len() > 400, "{}", why.len());
+        assert!(why.starts_with("the message is not an on-failure record of a DynamoDB stream: invalid type"), "{why}");
     }
 }

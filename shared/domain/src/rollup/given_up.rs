@@ -21,8 +21,10 @@ pub const MAX_SEQUENCE_DIGITS: usize = 48;
 /// The largest batch an event source mapping delivers.
 pub const MAX_BATCH_SIZE: u32 = 10_000;
 
-/// A stream record's sequence number: decimal digits, ordered as the numbers they write.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A stream record's sequence number: decimal digits as the stream wrote them (DynamoDB Local's
+/// have leading zeros, and the stream wants them back as written), equal and ordered as the
+/// numbers they write.
+#[derive(Debug, Clone)]
 pub struct SequenceNumber(String);
 
 impl SequenceNumber {
@@ -32,10 +34,12 @@ impl SequenceNumber {
         ok.then(|| Self(text.to_owned()))
     }
 
+    /// The text as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The number without its leading zeros ("0" for zero).
     fn significant(&self) -> &str {
         let t = self.0.trim_start_matches('0');
         if t.is_empty() {
@@ -59,6 +63,20 @@ impl PartialOrd for SequenceNumber {
     }
 }
 
+impl PartialEq for SequenceNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SequenceNumber {}
+
+impl std::hash::Hash for SequenceNumber {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.significant().hash(state);
+    }
+}
+
 /// One given-up batch: the records of `shard_id` from `start` to `end`, both included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GivenUp {
@@ -70,12 +88,12 @@ pub struct GivenUp {
     pub batch_size: u32,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error)]
 pub enum GivenUpError {
     #[error("the message is {0} bytes, more than an on-failure record's {MAX_MESSAGE_BYTES}")]
     TooLong(usize),
-    #[error("the message is not an on-failure record of a DynamoDB stream: {0}")]
-    NotARecord(String),
+    #[error("the message is not an on-failure record of a DynamoDB stream")]
+    NotARecord(#[source] serde_json::Error),
     #[error("DDBStreamBatchInfo.{field} is {why}")]
     Invalid { field: &'static str, why: &'static str },
 }
@@ -114,7 +132,7 @@ impl GivenUp {
         if body.len() > MAX_MESSAGE_BYTES {
             return Err(GivenUpError::TooLong(body.len()));
         }
-        let message: Message = serde_json::from_str(body).map_err(|e| GivenUpError::NotARecord(e.to_string()))?;
+        let message: Message = serde_json::from_str(body).map_err(GivenUpError::NotARecord)?;
         let info = message.info;
         let start = sequence("startSequenceNumber", &info.start_sequence_number)?;
         let end = sequence("endSequenceNumber", &info.end_sequence_number)?;
@@ -186,7 +204,8 @@ mod tests {
         let n = |t: &str| SequenceNumber::parse(t).unwrap();
         assert!(n("900") < n("1000"));
         assert!(n("0099") < n("100"));
-        assert_eq!(n("000").cmp(&n("0")), Ordering::Equal);
+        assert_eq!(n("000"), n("0"));
+        assert_eq!(n("000123").as_str(), "000123", "written back as the stream wrote it");
         let g = GivenUp::parse(&lambdas("900", "1000", 2)).unwrap();
         let covered: Vec<bool> = ["899", "900", "950", "1000", "1001"].iter().map(|s| g.covers(&n(s))).collect();
         assert_eq!(covered, [false, true, true, true, false]);
@@ -194,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_message_that_is_not_a_valid_record_is_named_and_never_read_past_its_bounds() {
-        let err = |body: &str| GivenUp::parse(body).unwrap_err().to_string();
+        let err = |body: &str| crate::text::error_chain(&GivenUp::parse(body).unwrap_err());
         assert_eq!(
             err(r#"{"hello": 1}"#),
             "the message is not an on-failure record of a DynamoDB stream: missing field `DDBStreamBatchInfo` at line 1 column 12"

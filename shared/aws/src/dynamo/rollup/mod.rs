@@ -12,6 +12,7 @@ pub mod answer;
 pub mod plan;
 pub mod read;
 pub mod record;
+#[cfg(feature = "redrive")]
 pub mod redrive;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

@@ -26,6 +26,12 @@ pub mod actions {
 /// The most `GetRecords` pages read for one batch: its records lie between two sequence
 /// numbers of one shard, among the records of other items (up to 1,000 a page).
 pub const MAX_PAGES: usize = 100;
+/// Empty pages in a row after which a batch whose last record was not reached is given up: an
+/// open shard answers empty pages while its records are still there to read only briefly.
+const MAX_EMPTY_PAGES: usize = 5;
+/// The pause after an empty page, so as not to compete with the mapping's own reads of the
+/// shard (a shard serves 5 `GetRecords` a second).
+const EMPTY_PAGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[derive(Debug, Error)]
 pub enum RedriveError {
@@ -39,10 +45,12 @@ pub enum RedriveError {
         #[source]
         source: Box<aws_sdk_dynamodbstreams::Error>,
     },
-    #[error("the batch's last record was not reached within {MAX_PAGES} pages of its shard")]
+    #[error("the batch's last record was not reached within {MAX_PAGES} pages of its shard, or after {MAX_EMPTY_PAGES} empty ones")]
     Incomplete,
-    #[error("the batch holds more than {MAX_BATCH_SIZE} changes of groups")]
-    TooLarge,
+    #[error("the batch's range holds more changes of groups than the {batch_size} its description gives")]
+    LargerThanDescribed { batch_size: u32 },
+    #[error("a stream record of the batch's shard has no sequence number, or not one of digits")]
+    NoSequenceNumber,
     #[error("stream record {record} cannot be read")]
     Unreadable {
         record: String,
@@ -59,13 +67,16 @@ fn streams_error<E>(operation: &'static str) -> impl FnOnce(E) -> RedriveError
 where
     aws_sdk_dynamodbstreams::Error: From<E>,
 {
-    move |e| {
-        let e = aws_sdk_dynamodbstreams::Error::from(e);
-        match e {
-            aws_sdk_dynamodbstreams::Error::TrimmedDataAccessException(_)
-            | aws_sdk_dynamodbstreams::Error::ResourceNotFoundException(_) => RedriveError::Gone(Box::new(e)),
-            _ => RedriveError::Streams { operation, source: Box::new(e) },
-        }
+    move |e| classify(operation, aws_sdk_dynamodbstreams::Error::from(e))
+}
+
+/// A failed call of the stream: the records are gone (trimmed after 24 hours, or no such shard
+/// or stream), which no retry mends, or another failure, which a later redrive may get past.
+fn classify(operation: &'static str, e: aws_sdk_dynamodbstreams::Error) -> RedriveError {
+    match e {
+        aws_sdk_dynamodbstreams::Error::TrimmedDataAccessException(_)
+        | aws_sdk_dynamodbstreams::Error::ResourceNotFoundException(_) => RedriveError::Gone(Box::new(e)),
+        _ => RedriveError::Streams { operation, source: Box::new(e) },
     }
 }
 
@@ -97,15 +108,18 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change
         .await
         .map_err(streams_error("GetShardIterator"))?
         .shard_iterator;
-    let mut changes = Vec::new();
+    let most = batch.batch_size.min(MAX_BATCH_SIZE) as usize;
+    let (mut changes, mut empty) = (Vec::new(), 0);
     for _ in 0..MAX_PAGES {
         // A closed shard read to its end: the batch's records were all before it.
         let Some(it) = iterator else { return Ok(changes) };
         let page = streams.get_records().shard_iterator(it).send().await.map_err(streams_error("GetRecords"))?;
         for r in page.records() {
-            let Some(seq) = r.dynamodb().and_then(|d| d.sequence_number()).and_then(SequenceNumber::parse) else {
-                continue;
-            };
+            let seq = r
+                .dynamodb()
+                .and_then(|d| d.sequence_number())
+                .and_then(SequenceNumber::parse)
+                .ok_or(RedriveError::NoSequenceNumber)?;
             if seq > batch.end {
                 return Ok(changes);
             }
@@ -113,14 +127,23 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change
                 continue;
             }
             if let Some(c) = change(r, &seq)? {
-                if changes.len() == MAX_BATCH_SIZE as usize {
-                    return Err(RedriveError::TooLarge);
+                if changes.len() == most {
+                    return Err(RedriveError::LargerThanDescribed { batch_size: batch.batch_size });
                 }
                 changes.push(c);
             }
             if seq == batch.end {
                 return Ok(changes);
             }
+        }
+        if page.records().is_empty() {
+            empty += 1;
+            if empty == MAX_EMPTY_PAGES {
+                break;
+            }
+            tokio::time::sleep(EMPTY_PAGE_PAUSE).await;
+        } else {
+            empty = 0;
         }
         iterator = page.next_shard_iterator;
     }
@@ -137,5 +160,25 @@ impl Rollups<'_> {
     ) -> Result<Applied, RedriveError> {
         let changes = read(streams, batch).await?;
         self.apply(&changes, now).await.map_err(RedriveError::Apply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodbstreams::types::error::{
+        ExpiredIteratorException, LimitExceededException, ResourceNotFoundException, TrimmedDataAccessException,
+    };
+
+    /// The errors are built, not received: DynamoDB Local keeps its stream's records for the
+    /// 24 hours a test cannot wait, so it never trims them.
+    #[test]
+    fn trimmed_records_and_missing_shards_are_gone_and_other_failures_may_pass() {
+        use aws_sdk_dynamodbstreams::Error as E;
+        let gone = |e: E| matches!(classify("GetRecords", e), RedriveError::Gone(_));
+        assert!(gone(E::TrimmedDataAccessException(TrimmedDataAccessException::builder().build())));
+        assert!(gone(E::ResourceNotFoundException(ResourceNotFoundException::builder().build())));
+        assert!(!gone(E::LimitExceededException(LimitExceededException::builder().build())));
+        assert!(!gone(E::ExpiredIteratorException(ExpiredIteratorException::builder().build())));
     }
 }
