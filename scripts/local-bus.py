@@ -7,6 +7,8 @@
   wait-drained Q   waits (up to 120 s) until the queue named Q holds no message, visible or not
   wait-rollups API waits (up to 60 s) until the api at API counts from its rollups (the table's
                    stream folded by the rollup function) what a read of every group counts
+  create-queue N   creates the queue named N (the rollup function's failure queue) and prints
+                   its URL
 """
 import datetime
 import json
@@ -76,5 +78,7 @@ if __name__ == "__main__":
         wait_drained(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "wait-rollups":
         wait_rollups(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "create-queue":
+        print(client("sqs").create_queue(QueueName=sys.argv[2])["QueueUrl"])
     else:
         sys.exit(__doc__)

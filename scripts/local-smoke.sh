@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export DYNAMODB_PORT=$(free_port) LAMBDA_PORT=$(free_port) MOTO_PORT=$(free_port)
+export DYNAMODB_PORT=$(free_port) LAMBDA_PORT=$(free_port) MOTO_PORT=$(free_port) STREAMS_PROXY_PORT=$(free_port)
 log=$(mktemp)
 setsid bash scripts/local.sh >"$log" 2>&1 &
 pid=$!
@@ -34,7 +34,11 @@ grep -qE '^local: metrics: [0-9]+ EMF documents in .local/ingest.log: Occurrence
   { echo "local-smoke: the ingest function's metrics do not say 13 new groups"; exit 1; }
 grep -qE '^local: metrics: 3 EMF documents in .local/api.log: Requests 3, Latency [0-9.]+, InternalErrors 0' "$log" ||
   { echo "local-smoke: the api function's metrics do not say 3 requests"; exit 1; }
-for port in "$DYNAMODB_PORT" "$LAMBDA_PORT" "$MOTO_PORT"; do
+# The maintenance function ran once through the runtime: its re-stamp, and a redrive of the
+# rollup failure queue (on moto, through the stream proxy) that found it empty.
+grep -qE '^local: maintenance run -> \{"status":"[a-z]+".*"redrive":\{"messages":0,"batchesApplied":0,' "$log" ||
+  { echo "local-smoke: the maintenance run did not redrive the (empty) rollup failure queue"; exit 1; }
+for port in "$DYNAMODB_PORT" "$LAMBDA_PORT" "$MOTO_PORT" "$STREAMS_PROXY_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "local-smoke: port $port still open after stop"; exit 1; fi
 done
 echo "local-smoke: 1 passed, 0 failed"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make local`: the whole pipeline on this machine. DynamoDB Local + the table, `cargo lambda
-# watch` with the ingest, api and rollup functions, a poller delivering the table's stream to
-# the rollup function as Lambda's event source mapping does, moto (EventBridge, SQS) with the bus, the template's
+# watch` with the ingest, api, rollup and maintenance functions, a poller delivering the table's
+# stream to the rollup function as Lambda's event source mapping does (its failure queue on moto,
+# which the maintenance function redrives through a proxy serving the stream as the SDK reads
+# it; the maintenance schedule every 5 minutes, and one run before `ready:`), moto (EventBridge, SQS) with the bus, the template's
 # rules (their patterns read from infra/template.yaml) targeting a buffer queue and a poller
 # delivering it to the ingest function as Lambda's SQS event source mapping does. Every sample
 # in events/ is put on the bus; once the queue has drained it prints the stored groups, a
@@ -13,6 +15,7 @@ ROOT=$PWD
 DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
 MOTO_PORT=${MOTO_PORT:-5000}
+export STREAMS_PROXY_PORT=${STREAMS_PROXY_PORT:-8001}
 export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" LAMBDA_PORT SCANFAIL_BUS=${SCANFAIL_BUS:-scan-failures}
 export TABLE_NAME=${TABLE_NAME:-scan-failures-local}
 export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
@@ -77,15 +80,30 @@ LOCAL_PRINCIPAL=${LOCAL_PRINCIPAL:-arn:aws:iam::123456789012:user/local-admin}
 start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL" \
   API_READ_ROLLUPS=true
 start_function rollup
-# The table's stream to the rollup function, as Lambda's event source mapping delivers it.
-rm -f "$STATE/stream.json" "$STATE/stream-failures.jsonl"
-setsid "$ROOT/target/debug/localstack" stream >"$STATE/stream.log" 2>&1 &
-pids+=($!)
-echo "local: stream poller (pid $!), logs in .local/stream.log"
 
 setsid "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
 pids+=($!)
 wait_port "$MOTO_PORT" 60
+# The rollup function's failure queue (the event source mapping's on-failure destination), and
+# DynamoDB Local's stream as the SDK reads it: what the maintenance function's redrive reads.
+FAILURE_QUEUE=$("$ROOT/.tools/venv/bin/python" scripts/local-bus.py create-queue "$TABLE_NAME-rollup-failures")
+setsid "$ROOT/target/debug/localstack" streams-proxy >"$STATE/streams-proxy.log" 2>&1 &
+pids+=($!)
+wait_port "$STREAMS_PROXY_PORT" 60
+echo "local: rollup failure queue $FAILURE_QUEUE, stream proxy on 127.0.0.1:$STREAMS_PROXY_PORT"
+cargo build -q -p maintenance --bins
+start_function maintenance RETENTION_DAYS="${RETENTION_DAYS:-4}" ROLLUP_FAILURE_QUEUE_URL="$FAILURE_QUEUE" \
+  AWS_ENDPOINT_URL_SQS="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB_STREAMS="http://127.0.0.1:$STREAMS_PROXY_PORT"
+# The table's stream to the rollup function, as Lambda's event source mapping delivers it.
+rm -f "$STATE/stream.json" "$STATE/stream-failures.jsonl"
+STREAM_FAILURE_QUEUE_URL="$FAILURE_QUEUE" setsid "$ROOT/target/debug/localstack" stream >"$STATE/stream.log" 2>&1 &
+pids+=($!)
+echo "local: stream poller (pid $!), logs in .local/stream.log"
+# The maintenance schedule (EventBridge Scheduler's rate(5 minutes), payload {}).
+MAINTENANCE="http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/maintenance/invocations"
+setsid bash -c "while sleep 300; do curl -sS -X POST -d '{}' '$MAINTENANCE' >>'$STATE/schedule.log' 2>&1; echo >>'$STATE/schedule.log'; done" &
+pids+=($!)
+
 setsid "$ROOT/target/debug/localstack" bus >"$STATE/bus.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do grep -q '^localstack: bus' "$STATE/bus.log" && break; sleep 1; done
@@ -102,6 +120,9 @@ printf 'local: GET %s/v1/count/administration/events -> ' "$API"
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events"; echo
 # The functions' CloudWatch metrics are EMF lines in their logs (docs/src/monitoring.md).
 "$ROOT/.tools/venv/bin/python" scripts/emf-summary.py .local/ingest.log .local/api.log
+# One scheduled maintenance run now: re-stamp, and the redrive of the (empty) failure queue.
+printf 'local: maintenance run -> '
+curl -sS --retry 30 --retry-connrefused --retry-delay 1 -X POST -d '{}' "$MAINTENANCE"; echo
 echo "ready: api $API/v1/administration/events bus $SCANFAIL_BUS (moto $MOTO_ENDPOINT) ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
 echo "ready: for scanfail: export SCANFAIL_ENDPOINT=$API SCANFAIL_BUS=$SCANFAIL_BUS AWS_ENDPOINT_URL_EVENTBRIDGE=$MOTO_ENDPOINT AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; PATH=$ROOT/target/debug:\$PATH"
 echo "ready: the web console, after that export: scanfail console --open (as $LOCAL_PRINCIPAL, view only)"

@@ -19,10 +19,15 @@ pub struct StreamsProxy {
     pub endpoint: String,
 }
 
-/// Starts a proxy to DynamoDB Local at `upstream` (`http://host:port`).
+/// Starts a proxy to DynamoDB Local at `upstream` (`http://host:port`) on a free port.
 pub fn start(upstream: &str) -> StreamsProxy {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the streams proxy");
-    let port = listener.local_addr().expect("the proxy's address").port();
+    start_on(upstream, 0).expect("bind the streams proxy")
+}
+
+/// Starts a proxy to DynamoDB Local at `upstream` on `port` (0: a free one).
+pub fn start_on(upstream: &str, port: u16) -> std::io::Result<StreamsProxy> {
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    let port = listener.local_addr()?.port();
     let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
@@ -34,7 +39,7 @@ pub fn start(upstream: &str) -> StreamsProxy {
             });
         }
     });
-    StreamsProxy { endpoint: format!("http://127.0.0.1:{port}") }
+    Ok(StreamsProxy { endpoint: format!("http://127.0.0.1:{port}") })
 }
 
 /// One request: its head (lines without their CRLF) and body; `None` at the end of the stream.

@@ -7,7 +7,9 @@
 //! `STREAM_STATE` (default `.local/stream.json`), its failure destination `STREAM_FAILURES`
 //! (default `.local/stream-failures.jsonl`) and, when `STREAM_FAILURE_QUEUE_URL` names one, an
 //! SQS queue (moto's), until interrupted (`STREAM_DIE_AFTER=n`: exit with
-//! 9 after the n-th invocation, before its checkpoint). Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB`
+//! 9 after the n-th invocation, before its checkpoint); `streams-proxy` serves DynamoDB Local's
+//! stream as the SDK can read it on `STREAMS_PROXY_PORT` (default 8001), for the maintenance
+//! function's redrive, until interrupted. Endpoint and table come from `AWS_ENDPOINT_URL_DYNAMODB`
 //! and `TABLE_NAME`; the bus's name from `SCANFAIL_BUS` (default `scan-failures`).
 
 use std::process::ExitCode;
@@ -24,6 +26,20 @@ async fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("bus") => bus().await,
         Some("stream") => stream(&endpoint, store.table()).await,
+        Some("streams-proxy") => {
+            let port = std::env::var("STREAMS_PROXY_PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(8001);
+            match integration_tests::streams_proxy::start_on(&endpoint, port) {
+                Ok(proxy) => {
+                    println!("localstack: streams proxy on {}", proxy.endpoint);
+                    std::future::pending::<()>().await;
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("localstack: streams proxy on port {port}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("create-table") => {
             match scan_failures_aws::dynamo::table::create_with_stream(
                 &store,
@@ -53,7 +69,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: localstack create-table|groups|bus|stream");
+            eprintln!("usage: localstack create-table|groups|bus|stream|streams-proxy");
             ExitCode::from(2)
         }
     }
