@@ -606,10 +606,10 @@ async fn failure_queue(moto: &Moto) -> (aws_sdk_sqs::Client, String) {
 }
 
 /// The maintenance function through the Lambda runtime, with the failure queue on moto and
-/// DynamoDB Local's stream behind the proxy the SDK can read it through.
-fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str) -> Watch {
+/// DynamoDB Local's stream behind the proxy the SDK can read it through; its log lines in `log`.
+fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str, log: &Path) -> Watch {
     let proxy = integration_tests::streams_proxy::start(dynamodb_endpoint());
-    Watch::start(
+    Watch::start_logged(
         &["maintenance"],
         store.table(),
         &[
@@ -618,6 +618,7 @@ fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str) -> Watch {
             ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &proxy.endpoint),
         ],
         None,
+        Some(log),
     )
 }
 
@@ -735,7 +736,8 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
     assert_eq!(given_up(&failures).len(), lines.len(), "the later change was applied, not given up");
 
     // A scheduled run (the payload EventBridge Scheduler sends) redrives after its re-stamp.
-    let maintenance = maintenance_for_redrive(&store, &moto, &queue);
+    let log = dir.join("maintenance.log");
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log);
     let run = maintenance.invoke_function("maintenance", &json!({})).unwrap();
     assert!(run.get("status").is_some(), "a re-stamp pass: {run}");
     let report = &run["redrive"];
@@ -751,6 +753,15 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
     assert_eq!(differences(&store, retention, OffsetDateTime::now_utc()).await, Vec::<String>::new());
     assert_eq!(maintained(store.clone()).await, 11);
     assert_eq!(store.rollups().since().await.unwrap(), Some(since), "no restart");
+    // CloudWatch hears of it: the redrive's EMF document.
+    let emf: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|d| d.get("RollupBatchesRedriven").is_some())
+        .collect();
+    assert_eq!(emf.len(), 1, "{emf:?}");
+    assert_eq!((&emf[0]["RollupBatchesRedriven"], &emf[0]["RollupBatchesLeft"]), (&json!(described + 1), &json!(0)));
     // Applied messages left the queue: an operator's redrive finds nothing.
     let again = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
     assert_eq!(again["messages"], 0, "{again}");
@@ -782,7 +793,8 @@ async fn a_redrive_leaves_poison_gone_and_unreadable_batches_on_the_queue_and_na
     for body in [describe(&shard), describe("shardId-00000000000000000000-00000000"), "{\"hello\": 1}".to_owned()] {
         sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
     }
-    let maintenance = maintenance_for_redrive(&store, &moto, &queue);
+    let log = std::env::temp_dir().join(unique_name("redrive-left.log"));
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log);
     let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
     let counts =
         ["messages", "batchesApplied", "changesApplied", "gone", "failing", "unreadable"].map(|k| report[k].clone());

@@ -44,6 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         if maintenance::redrive::asks_redrive(&event.payload) {
             let done =
                 maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
+            sink.emit(&[maintenance::metrics::redrive_document(&done, &config.metrics, now)]);
             return Ok(Outcome::Redrive(done));
         }
         let mut report = run(store, config.retention, config.max_items, now).await?;
@@ -77,6 +78,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         if queue.is_some() {
             let done =
                 maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
+            sink.emit(&[maintenance::metrics::redrive_document(&done, &config.metrics, now)]);
             report.redrive = Some(done);
         }
         Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))

@@ -1,9 +1,11 @@
-//! What the maintenance function tells CloudWatch about one run: one EMF document (pure).
+//! What the maintenance function tells CloudWatch about one run, and about one redrive of the
+//! rollup failure queue: one EMF document each (pure).
 
 use scan_failures_aws::metrics::emf::{Document, Metric, Unit};
 use scan_failures_aws::metrics::MetricsConfig;
 use time::OffsetDateTime;
 
+use crate::redrive::RedriveReport;
 use crate::RunReport;
 
 pub static GROUPS_EXAMINED: Metric = Metric {
@@ -44,9 +46,38 @@ pub static RECONCILE_DUPLICATES: Metric = Metric {
     help: "failures the reconciler found already stored (their event arrived)",
 };
 
+pub static REDRIVE_APPLIED: Metric = Metric {
+    name: "RollupBatchesRedriven",
+    unit: Unit::Count,
+    dimensions: &[&["Stack"]],
+    help: "batches of the rollup failure queue read back from the stream and applied in one redrive",
+};
+pub static REDRIVE_LEFT: Metric = Metric {
+    name: "RollupBatchesLeft",
+    unit: Unit::Count,
+    dimensions: &[&["Stack"]],
+    help: "messages one redrive left on the rollup failure queue (gone, failing or unreadable)",
+};
+
 /// Every metric the maintenance function emits.
-pub static METRICS: &[&Metric] =
-    &[&GROUPS_EXAMINED, &GROUPS_RESTAMPED, &JOB_LAG, &RECONCILE_EXAMINED, &RECONCILE_RECORDED, &RECONCILE_DUPLICATES];
+pub static METRICS: &[&Metric] = &[
+    &GROUPS_EXAMINED,
+    &GROUPS_RESTAMPED,
+    &JOB_LAG,
+    &RECONCILE_EXAMINED,
+    &RECONCILE_RECORDED,
+    &RECONCILE_DUPLICATES,
+    &REDRIVE_APPLIED,
+    &REDRIVE_LEFT,
+];
+
+/// A redrive's document: what it applied, and what it left for a restart or a later run.
+pub fn redrive_document(report: &RedriveReport, config: &MetricsConfig, at: OffsetDateTime) -> Document {
+    let left = report.gone + report.failing + report.unreadable;
+    Document::new(&config.stack, at)
+        .with(&REDRIVE_APPLIED, report.batches_applied as f64)
+        .with(&REDRIVE_LEFT, left as f64)
+}
 
 /// The run's document.
 pub fn document(report: &RunReport, config: &MetricsConfig, at: OffsetDateTime) -> Document {
@@ -132,6 +163,19 @@ mod tests {
         assert_eq!(
             (&doc["ReconcileExamined"], &doc["ReconcileRecorded"], &doc["ReconcileDuplicates"]),
             (&json!(400), &json!(3), &json!(17))
+        );
+    }
+
+    #[test]
+    fn a_redrive_reports_the_batches_it_applied_and_the_messages_it_left() {
+        let report =
+            RedriveReport { batches_applied: 3, gone: 1, failing: 2, unreadable: 1, ..RedriveReport::default() };
+        let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
+        let doc = redrive_document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
+        assert_eq!((&doc["RollupBatchesRedriven"], &doc["RollupBatchesLeft"]), (&json!(3), &json!(4)));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "RollupBatchesRedriven", "Unit": "Count"}, {"Name": "RollupBatchesLeft", "Unit": "Count"}])
         );
     }
 }
