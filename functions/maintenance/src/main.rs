@@ -41,11 +41,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Ok(Outcome::Restart(done));
         }
         let queue = config.rollup_failure_queue_url.as_deref();
-        if maintenance::redrive::asks_redrive(&event.payload) {
-            let done =
-                maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
+        // A redrive and its metrics, on an operator's request or at the end of a run.
+        let redrive = || async move {
+            let done = maintenance::redrive::run(store, streams, sqs, queue, now).await?;
             sink.emit(&[maintenance::metrics::redrive_document(&done, &config.metrics, now)]);
-            return Ok(Outcome::Redrive(done));
+            Ok::<_, MaintenanceError>(done)
+        };
+        if maintenance::redrive::asks_redrive(&event.payload) {
+            return Ok(Outcome::Redrive(redrive().await?));
         }
         let mut report = run(store, config.retention, config.max_items, now).await?;
         if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
@@ -76,10 +79,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // passed: a transient fault heals within 5 minutes, with no operator. Last, so that a
         // failing queue cannot cost the run's metrics and log line.
         if queue.is_some() {
-            let done =
-                maintenance::redrive::run(store, streams, sqs, queue, now).await.map_err(MaintenanceError::from)?;
-            sink.emit(&[maintenance::metrics::redrive_document(&done, &config.metrics, now)]);
-            report.redrive = Some(done);
+            report.redrive = Some(redrive().await?);
         }
         Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))
     }))
