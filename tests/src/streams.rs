@@ -11,7 +11,7 @@
 //!   holds more than one record, and each half delivered, the first first;
 //! - a part retried `max_retries` times is described on the failure destination (a JSON-lines
 //!   file, and an SQS queue when one is given, as the template's) with Lambda's fields (stream,
-//!   shard, first and last sequence numbers, batch size) and passed over
+//!   shard, first and last sequence numbers, batch size, when it gave up) and passed over
 //!   (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
 //! - at least once: the checkpoint (per shard, the last sequence number handled) is written to
 //!   its file after each batch, so a poller killed between an invocation and its checkpoint
@@ -372,6 +372,7 @@ impl Poller {
         let (arn, shard) = &self.delivering;
         self.given_up.push(json!({
             "requestContext": {"condition": "RetryAttemptsExhausted", "why": why},
+            "timestamp": scan_failures_domain::time_fmt::format(time::OffsetDateTime::now_utc()),
             "DDBStreamBatchInfo": {
                 "shardId": shard,
                 "startSequenceNumber": part.first().map(|r| sequence(r)),

@@ -606,20 +606,63 @@ async fn failure_queue(moto: &Moto) -> (aws_sdk_sqs::Client, String) {
 }
 
 /// The maintenance function through the Lambda runtime, with the failure queue on moto and
-/// DynamoDB Local's stream behind the proxy the SDK can read it through; its log lines in `log`.
-fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str, log: &Path) -> Watch {
+/// DynamoDB Local's stream behind the proxy the SDK can read it through, and `more` variables;
+/// its log lines in `log`.
+fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str, log: &Path, more: &[(&str, &str)]) -> Watch {
     let proxy = integration_tests::streams_proxy::start(dynamodb_endpoint());
-    Watch::start_logged(
-        &["maintenance"],
-        store.table(),
-        &[
-            ("ROLLUP_FAILURE_QUEUE_URL", queue),
-            ("AWS_ENDPOINT_URL_SQS", &moto.endpoint),
-            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", &proxy.endpoint),
-        ],
-        None,
-        Some(log),
-    )
+    let mut env = vec![
+        ("ROLLUP_FAILURE_QUEUE_URL", queue),
+        ("AWS_ENDPOINT_URL_SQS", moto.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", proxy.endpoint.as_str()),
+    ];
+    env.extend_from_slice(more);
+    Watch::start_logged(&["maintenance"], store.table(), &env, None, Some(log))
+}
+
+/// A table with a stream whose one record is poison: the stream's ARN, its shard and the
+/// record's sequence number.
+async fn poison_on_stream(store: &Store) -> (String, String, String) {
+    table::create_with_stream(store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(store).await;
+    put_undecodable_group(store).await;
+    let records = group_records(&arn);
+    let seq = records[0]["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    (arn, shard, seq)
+}
+
+/// Lambda's on-failure record of the one-record batch `seq` of `shard`, given up at `at`
+/// (`None`: a record that does not say when).
+fn on_failure(arn: &str, shard: &str, seq: &str, at: Option<OffsetDateTime>) -> String {
+    let mut record = json!({"requestContext": {"condition": "RetryAttemptsExhausted"}, "DDBStreamBatchInfo": {
+        "shardId": shard, "startSequenceNumber": seq, "endSequenceNumber": seq, "batchSize": 1, "streamArn": arn}});
+    if let Some(at) = at {
+        record["timestamp"] = json!(time_fmt::format(at));
+    }
+    record.to_string()
+}
+
+/// A shard the stream does not have: a batch on it is gone (as after the stream's 24 hours).
+const NO_SUCH_SHARD: &str = "shardId-00000000000000000000-00000000";
+
+/// The messages visible on `queue` (SQS's approximate count; exact on moto).
+async fn visible(sqs: &aws_sdk_sqs::Client, queue: &str) -> Option<String> {
+    use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages as Visible;
+    let out = sqs.get_queue_attributes().queue_url(queue).attribute_names(Visible).send().await.unwrap();
+    out.attributes().and_then(|a| a.get(&Visible)).cloned()
+}
+
+/// The fates and reasons a redrive's answer names, in order.
+fn fates(report: &Value) -> Vec<(String, String)> {
+    let mut fates: Vec<(String, String)> = report["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["fate"].as_str().unwrap().to_owned(), l["why"].as_str().unwrap().to_owned()))
+        .collect();
+    fates.sort();
+    fates
 }
 
 /// The group records of the table's stream so far.
@@ -737,7 +780,7 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
 
     // A scheduled run (the payload EventBridge Scheduler sends) redrives after its re-stamp.
     let log = dir.join("maintenance.log");
-    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log);
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
     let run = maintenance.invoke_function("maintenance", &json!({})).unwrap();
     assert!(run.get("status").is_some(), "a re-stamp pass: {run}");
     let report = &run["redrive"];
@@ -776,36 +819,24 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redrive_leaves_poison_gone_and_unreadable_batches_on_the_queue_and_names_them() {
     let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-left"));
-    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
-    let arn = stream_arn(&store).await;
-    put_undecodable_group(&store).await;
-    let records = group_records(&arn);
-    let seq = records[0]["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
-    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
-    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
-    let describe = |shard: &str| {
-        json!({"requestContext": {"condition": "RetryAttemptsExhausted"}, "DDBStreamBatchInfo": {
-            "shardId": shard, "startSequenceNumber": seq, "endSequenceNumber": seq, "batchSize": 1, "streamArn": arn}})
-        .to_string()
-    };
+    let (arn, shard, seq) = poison_on_stream(&store).await;
     let moto = Moto::start(free_port());
     let (sqs, queue) = failure_queue(&moto).await;
-    for body in [describe(&shard), describe("shardId-00000000000000000000-00000000"), "{\"hello\": 1}".to_owned()] {
+    let given_up = Some(OffsetDateTime::now_utc());
+    for body in [
+        on_failure(&arn, &shard, &seq, given_up),
+        on_failure(&arn, NO_SUCH_SHARD, &seq, None),
+        "{\"hello\": 1}".to_owned(),
+    ] {
         sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
     }
     let log = std::env::temp_dir().join(unique_name("redrive-left.log"));
-    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log);
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
     let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
     let counts =
         ["messages", "batchesApplied", "changesApplied", "gone", "failing", "unreadable"].map(|k| report[k].clone());
     assert_eq!(counts, [3, 0, 0, 1, 1, 1].map(|n| json!(n)), "{report}");
-    let mut fates: Vec<(String, String)> = report["left"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| (l["fate"].as_str().unwrap().to_owned(), l["why"].as_str().unwrap().to_owned()))
-        .collect();
-    fates.sort();
+    let fates = fates(&report);
     assert_eq!(fates[0].0, "failing");
     assert!(fates[0].1.starts_with("stream record "), "{fates:?}");
     assert!(fates[0].1.contains("cannot be read: an image of the group cannot be decoded"), "{fates:?}");
@@ -819,19 +850,88 @@ async fn a_redrive_leaves_poison_gone_and_unreadable_batches_on_the_queue_and_na
         )
     );
     // All three are on the queue and visible at once (not hidden for the receive's 5 minutes).
-    let visible = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .unwrap();
-    let n = visible
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
-        .cloned();
-    assert_eq!(n.as_deref(), Some("3"));
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("3"));
+    // The rollups were never started, so nothing supersedes the batch given up.
     assert_eq!(store.rollups().since().await.unwrap(), None);
     drop(maintenance);
+    drop_table(&store).await;
+}
+
+/// A restart repairs every batch given up before it, so the next redrive deletes those messages
+/// unread (`superseded`) whatever their batch: the operator no longer purges the queue, and a
+/// batch given up after the restart is kept. Four descriptions: a poison batch and a batch on a
+/// shard the stream does not have, each given up before the restart, then the same poison batch
+/// in a record that does not say when (never superseded), and the gone batch given up after the
+/// restart. The next scheduled run's reconciliation fails (Inspector unreachable): the
+/// invocation reports that failure, and its redrive still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redrive_deletes_them_unread() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-restart"));
+    let (arn, shard, seq) = poison_on_stream(&store).await;
+    // The rollup function started the rollups an hour ago.
+    store.rollups().mark_since(OffsetDateTime::now_utc() - time::Duration::hours(1)).await.unwrap();
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let before = OffsetDateTime::now_utc();
+    let send = |body: String| {
+        let (sqs, queue) = (sqs.clone(), queue.clone());
+        async move { sqs.send_message().queue_url(queue).message_body(body).send().await.unwrap().message_id }
+    };
+    send(on_failure(&arn, &shard, &seq, Some(before))).await;
+    send(on_failure(&arn, NO_SUCH_SHARD, &seq, Some(before))).await;
+    let untimed = send(on_failure(&arn, &shard, &seq, None)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+
+    let log = std::env::temp_dir().join(unique_name("redrive-restart.log"));
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
+    let restarted = maintenance.invoke_function("maintenance", &json!({"restartRollups": true})).unwrap();
+    assert_eq!(restarted["moved"], true, "{restarted}");
+    let since = time_fmt::parse(restarted["rollupsKeptSince"].as_str().unwrap()).unwrap();
+    assert!(before < since, "{restarted}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let after = send(on_failure(&arn, NO_SUCH_SHARD, &seq, Some(OffsetDateTime::now_utc()))).await.unwrap();
+
+    let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
+    let counts = ["messages", "batchesApplied", "superseded", "changesApplied", "gone", "failing", "unreadable"]
+        .map(|k| report[k].clone());
+    assert_eq!(counts, [4, 0, 2, 0, 1, 1, 0].map(|n| json!(n)), "{report}");
+    let left: Vec<(String, String)> = report["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["messageId"].as_str().unwrap().to_owned(), l["fate"].as_str().unwrap().to_owned()))
+        .collect();
+    let mut expected = vec![(untimed, "failing".to_owned()), (after, "gone".to_owned())];
+    expected.sort();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, expected);
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"), "the two superseded are deleted");
+    drop(maintenance);
+
+    // A scheduled run whose reconciliation cannot reach Inspector: the invocation fails with
+    // that error, and its redrive ran all the same (its log line and metrics).
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let broken = [("RECONCILE_INSPECTOR", "true"), ("AWS_ENDPOINT_URL_INSPECTOR2", closed.as_str())];
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &broken);
+    let failed = maintenance.invoke_function("maintenance", &json!({})).unwrap_err();
+    assert!(failed.contains("Reconcile"), "{failed}");
+    drop(maintenance);
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+    let redrives: Vec<&Value> = lines.iter().filter(|l| l["fields"]["message"] == "rollups redrive").collect();
+    assert_eq!(redrives.len(), 2, "the operator's and the failed run's: {redrives:?}");
+    assert_eq!(
+        ["messages", "superseded", "gone", "failing"].map(|k| redrives[1]["fields"][k].clone()),
+        [2, 0, 1, 1].map(|n| json!(n)),
+        "{:?}",
+        redrives[1]
+    );
+    let emf: Vec<&Value> = lines.iter().filter(|d| d.get("RollupBatchesSuperseded").is_some()).collect();
+    assert_eq!(
+        emf.iter().map(|d| (d["RollupBatchesSuperseded"].clone(), d["RollupBatchesLeft"].clone())).collect::<Vec<_>>(),
+        [(json!(2), json!(2)), (json!(0), json!(2))]
+    );
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"));
     drop_table(&store).await;
 }

@@ -50,37 +50,55 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         if maintenance::redrive::asks_redrive(&event.payload) {
             return Ok(Outcome::Redrive(redrive().await?));
         }
-        let mut report = run(store, config.retention, config.max_items, now).await?;
-        if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
-            let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
-            let done = maintenance::reconcile::run(store, inspector, reconcile, thresholds, config.retention, now)
-                .await
-                .map_err(MaintenanceError::from)?;
+        let done = async {
+            let mut report = run(store, config.retention, config.max_items, now).await?;
+            if let (Some(reconcile), Some(inspector)) = (&config.reconcile, inspector) {
+                let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
+                let done = maintenance::reconcile::run(store, inspector, reconcile, thresholds, config.retention, now)
+                    .await
+                    .map_err(MaintenanceError::from)?;
+                tracing::info!(
+                    status = done.status,
+                    pages = done.pages,
+                    examined = done.this_run.examined,
+                    recorded = done.this_run.recorded,
+                    duplicates = done.this_run.duplicates,
+                    "reconciliation run"
+                );
+                report.reconcile = Some(done);
+            }
+            sink.emit(&[maintenance::metrics::document(&report, &config.metrics, now)]);
             tracing::info!(
-                status = done.status,
-                pages = done.pages,
-                examined = done.this_run.examined,
-                recorded = done.this_run.recorded,
-                duplicates = done.this_run.duplicates,
-                "reconciliation run"
+                status = report.status,
+                retention_days = report.retention_days,
+                examined = report.progress.as_ref().map_or(0, |p| p.examined),
+                restamped = report.progress.as_ref().map_or(0, |p| p.restamped),
+                lag_seconds = report.lag_seconds,
+                "maintenance run"
             );
-            report.reconcile = Some(done);
+            Ok::<_, MaintenanceError>(report)
         }
-        sink.emit(&[maintenance::metrics::document(&report, &config.metrics, now)]);
-        tracing::info!(
-            status = report.status,
-            retention_days = report.retention_days,
-            examined = report.progress.as_ref().map_or(0, |p| p.examined),
-            restamped = report.progress.as_ref().map_or(0, |p| p.restamped),
-            lag_seconds = report.lag_seconds,
-            "maintenance run"
-        );
+        .await;
         // Then the run applies again what the rollup function gave up on, once its cause has
         // passed: a transient fault heals within 5 minutes, with no operator. Last, so that a
-        // failing queue cannot cost the run's metrics and log line.
-        if queue.is_some() {
-            report.redrive = Some(redrive().await?);
-        }
+        // failing queue cannot cost the run's metrics and log line; and whether or not the
+        // re-stamp or the reconciliation failed, whose faults (Inspector's, say) are not its own.
+        let redriven = match queue {
+            Some(_) => Some(redrive().await),
+            None => None,
+        };
+        let report = match (done, redriven) {
+            // The run's error is the invocation's; the redrive's is logged.
+            (Err(e), Some(Err(lost))) => {
+                tracing::error!(error = %scan_failures_domain::text::error_chain(&lost), "rollups redrive failed");
+                return Err(e);
+            }
+            (done, redriven) => {
+                let mut report = done?;
+                report.redrive = redriven.transpose()?;
+                report
+            }
+        };
         Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))
     }))
     .await

@@ -58,6 +58,12 @@ pub static REDRIVE_LEFT: Metric = Metric {
     dimensions: &[&["Stack"]],
     help: "messages one redrive left on the rollup failure queue (gone, failing or unreadable)",
 };
+pub static REDRIVE_SUPERSEDED: Metric = Metric {
+    name: "RollupBatchesSuperseded",
+    unit: Unit::Count,
+    dimensions: &[&["Stack"]],
+    help: "messages one redrive deleted unread: batches given up before the rollups' last restart, which repaired them",
+};
 
 /// Every metric the maintenance function emits.
 pub static METRICS: &[&Metric] = &[
@@ -69,6 +75,7 @@ pub static METRICS: &[&Metric] = &[
     &RECONCILE_DUPLICATES,
     &REDRIVE_APPLIED,
     &REDRIVE_LEFT,
+    &REDRIVE_SUPERSEDED,
 ];
 
 /// A redrive's document: what it applied, and what it left for a restart or a later run.
@@ -77,6 +84,7 @@ pub fn redrive_document(report: &RedriveReport, config: &MetricsConfig, at: Offs
     Document::new(&config.stack, at)
         .with(&REDRIVE_APPLIED, report.batches_applied as f64)
         .with(&REDRIVE_LEFT, left as f64)
+        .with(&REDRIVE_SUPERSEDED, report.superseded as f64)
 }
 
 /// The run's document.
@@ -168,14 +176,27 @@ mod tests {
 
     #[test]
     fn a_redrive_reports_the_batches_it_applied_and_the_messages_it_left() {
-        let report =
-            RedriveReport { batches_applied: 3, gone: 1, failing: 2, unreadable: 1, ..RedriveReport::default() };
+        let report = RedriveReport {
+            batches_applied: 3,
+            superseded: 5,
+            gone: 1,
+            failing: 2,
+            unreadable: 1,
+            ..RedriveReport::default()
+        };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = redrive_document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
-        assert_eq!((&doc["RollupBatchesRedriven"], &doc["RollupBatchesLeft"]), (&json!(3), &json!(4)));
+        assert_eq!(
+            (&doc["RollupBatchesRedriven"], &doc["RollupBatchesLeft"], &doc["RollupBatchesSuperseded"]),
+            (&json!(3), &json!(4), &json!(5))
+        );
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Metrics"],
-            json!([{"Name": "RollupBatchesRedriven", "Unit": "Count"}, {"Name": "RollupBatchesLeft", "Unit": "Count"}])
+            json!([
+                {"Name": "RollupBatchesRedriven", "Unit": "Count"},
+                {"Name": "RollupBatchesLeft", "Unit": "Count"},
+                {"Name": "RollupBatchesSuperseded", "Unit": "Count"}
+            ])
         );
     }
 }

@@ -4,10 +4,12 @@
 //! (DynamoDB failing for longer than the retries, a fault fixed by a deploy), within the
 //! stream's 24 hours, exactly and without the restart's period of reading the groups.
 //!
-//! A message is deleted once its batch is applied. One whose batch cannot be (the stream no
-//! longer holds it, a record still fails, the message is not an on-failure record) is left on
-//! the queue, visible again at once, and named in the answer: the alarm keeps firing until an
-//! operator restarts the rollups and purges the queue.
+//! A message is deleted once its batch is applied, or unread once a restart of the rollups has
+//! superseded it (it was given up before the time they are kept since). One whose batch cannot
+//! be applied (the stream no longer holds it, a record still fails, the message is not an
+//! on-failure record) is left on the queue, visible again at once, and named in the answer: the
+//! alarm keeps firing until an operator restarts the rollups, after which the next redrive
+//! deletes the batches given up before the restart and keeps those given up after it.
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_sqs::Client as SqsClient;
@@ -17,7 +19,7 @@ use time::OffsetDateTime;
 
 use scan_failures_aws::dynamo::rollup::redrive::RedriveError;
 use scan_failures_aws::dynamo::rollup::Applied;
-use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_domain::rollup::given_up::{GivenUp, GivenUpError};
 use scan_failures_domain::text;
 
@@ -48,6 +50,8 @@ pub fn asks_redrive(payload: &serde_json::Value) -> bool {
 pub enum RedriveFailed {
     #[error("ROLLUP_FAILURE_QUEUE_URL is not set: the function does not know the rollup failure queue")]
     NoQueue,
+    #[error("reading since when the rollups are kept failed")]
+    Since(#[source] StoreError),
     #[error("SQS {operation} on the rollup failure queue failed")]
     Queue {
         operation: &'static str,
@@ -67,6 +71,8 @@ where
 #[derive(Debug)]
 pub enum Fate {
     Applied(Applied),
+    /// Deleted unread: given up before the restart of the rollups in force, which repaired it.
+    Superseded,
     /// Left: the stream no longer holds the batch; a restart is the repair.
     Gone(String),
     /// Left: a record still cannot be read or applied; the changes before it that were applied
@@ -102,6 +108,7 @@ impl Fate {
     fn name(&self) -> &'static str {
         match self {
             Self::Applied(_) => "applied",
+            Self::Superseded => "superseded",
             Self::Gone(_) => "gone",
             Self::Failing(..) => "failing",
             Self::Unreadable(_) => "unreadable",
@@ -127,6 +134,8 @@ pub struct RedriveReport {
     pub messages: usize,
     /// Batches applied whole, their messages deleted.
     pub batches_applied: usize,
+    /// Batches given up before the rollups' last restart, their messages deleted unread.
+    pub superseded: usize,
     /// Changes added to the rollups now (of a batch left, those before the record that failed).
     pub changes_applied: usize,
     /// Changes found applied before (their marker): a batch given up after part of it had been
@@ -152,6 +161,10 @@ impl RedriveReport {
                 self.batches_applied += 1;
                 self.changes_applied += done.applied;
                 self.changes_already_applied += done.redelivered;
+                return true;
+            }
+            Fate::Superseded => {
+                self.superseded += 1;
                 return true;
             }
             Fate::Gone(ref why) => {
@@ -185,6 +198,8 @@ pub async fn run(
     now: OffsetDateTime,
 ) -> Result<RedriveReport, RedriveFailed> {
     let url = queue_url.ok_or(RedriveFailed::NoQueue)?;
+    // Read once: a restart during this invocation only leaves more to the next one.
+    let since = store.rollups().since().await.map_err(RedriveFailed::Since)?;
     let mut report = RedriveReport::default();
     let mut left = Vec::new();
     let started = std::time::Instant::now();
@@ -206,6 +221,7 @@ pub async fn run(
             for m in received.messages() {
                 let (id, receipt) = (m.message_id().unwrap_or_default(), m.receipt_handle().unwrap_or_default());
                 let fate = match GivenUp::parse(m.body().unwrap_or_default()) {
+                    Ok(batch) if batch.superseded_by(since) => Fate::Superseded,
                     Ok(batch) => Fate::of(store.rollups().redrive(streams, &batch, now).await),
                     Err(e) => Fate::unreadable(&e),
                 };
@@ -238,6 +254,7 @@ pub async fn run(
     tracing::info!(
         messages = report.messages,
         batches_applied = report.batches_applied,
+        superseded = report.superseded,
         changes_applied = report.changes_applied,
         gone = report.gone,
         failing = report.failing,
@@ -266,12 +283,13 @@ mod tests {
     }
 
     #[test]
-    fn the_report_deletes_only_applied_batches_and_names_at_most_twenty_left() {
+    fn the_report_deletes_only_applied_and_superseded_batches_and_names_at_most_twenty_left() {
         let mut r = RedriveReport::default();
         let applied = Applied { applied: 3, redelivered: 2, transactions: 1, write_capacity_units: 0.0 };
         assert!(r.count("m0", Fate::Applied(applied)));
         assert!(!r.count("m1", Fate::Gone("trimmed".into())));
         assert!(!r.count("m2", Fate::Unreadable("not a record".into())));
+        assert!(r.count("m-old", Fate::Superseded));
         let before_poison = Applied { applied: 1, ..Applied::default() };
         for n in 3..30 {
             assert!(!r.count(&format!("m{n}"), Fate::Failing("poison".into(), before_poison)));
@@ -280,13 +298,14 @@ mod tests {
             (
                 r.messages,
                 r.batches_applied,
+                r.superseded,
                 r.changes_applied,
                 r.changes_already_applied,
                 r.gone,
                 r.failing,
                 r.unreadable
             ),
-            (30, 1, 30, 2, 1, 27, 1)
+            (31, 1, 1, 30, 2, 1, 27, 1)
         );
         assert_eq!(r.left.len(), MAX_NAMED);
         assert_eq!(r.left[0], Left { message_id: "m1".into(), fate: "gone", why: "trimmed".into() });

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 
 use serde::Deserialize;
 use thiserror::Error;
+use time::OffsetDateTime;
 
 /// The largest message SQS carries (256 KiB); a longer body is not read.
 pub const MAX_MESSAGE_BYTES: usize = 262_144;
@@ -86,6 +87,9 @@ pub struct GivenUp {
     pub end: SequenceNumber,
     /// How many records the mapping delivered in the batch (those its filter let through).
     pub batch_size: u32,
+    /// When the mapping gave the batch up (the record's `timestamp`), after every one of its
+    /// records was written; `None` when the message does not say.
+    pub given_up_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Error)]
@@ -96,12 +100,15 @@ pub enum GivenUpError {
     NotARecord(#[source] serde_json::Error),
     #[error("DDBStreamBatchInfo.{field} is {why}")]
     Invalid { field: &'static str, why: &'static str },
+    #[error("timestamp is not an RFC 3339 time of the years 0000 to 9999")]
+    Timestamp,
 }
 
 #[derive(Deserialize)]
 struct Message {
     #[serde(rename = "DDBStreamBatchInfo")]
     info: Info,
+    timestamp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +140,10 @@ impl GivenUp {
             return Err(GivenUpError::TooLong(body.len()));
         }
         let message: Message = serde_json::from_str(body).map_err(GivenUpError::NotARecord)?;
+        let given_up_at = match message.timestamp {
+            Some(t) => Some(crate::time_fmt::parse(&t).ok_or(GivenUpError::Timestamp)?),
+            None => None,
+        };
         let info = message.info;
         let start = sequence("startSequenceNumber", &info.start_sequence_number)?;
         let end = sequence("endSequenceNumber", &info.end_sequence_number)?;
@@ -148,7 +159,16 @@ impl GivenUp {
             start,
             end,
             batch_size: info.batch_size,
+            given_up_at,
         })
+    }
+
+    /// Whether a restart of the rollups at `since` (the time they are kept since) has already
+    /// repaired the batch, so that reading it again is needless: it was given up before that
+    /// time, so its changes were written before it, and the api trusts no bucket they could
+    /// have touched (`rollup::ready`). Never for a message that does not say when.
+    pub fn superseded_by(&self, since: Option<OffsetDateTime>) -> bool {
+        matches!((self.given_up_at, since), (Some(at), Some(since)) if at < since)
     }
 
     /// Whether the record numbered `seq` is one of the batch's.
@@ -197,6 +217,26 @@ mod tests {
             (g.start.as_str(), g.end.as_str(), g.batch_size),
             ("800000000003126276362", "800000000003126276370", 2)
         );
+        assert_eq!(g.given_up_at, Some(time::macros::datetime!(2026-12-04 00:38:06.021 UTC)));
+    }
+
+    #[test]
+    fn only_a_restart_after_the_batch_was_given_up_supersedes_it() {
+        use time::macros::datetime;
+        let g = GivenUp::parse(&lambdas("1", "2", 1)).unwrap();
+        let superseded = [
+            None,
+            Some(datetime!(2026-12-04 00:38:06.020 UTC)),
+            Some(datetime!(2026-12-04 00:38:06.021 UTC)),
+            Some(datetime!(2026-12-04 00:38:06.022 UTC)),
+        ]
+        .map(|since| g.superseded_by(since));
+        assert_eq!(superseded, [false, false, false, true]);
+        let mut untimed: serde_json::Value = serde_json::from_str(&lambdas("1", "2", 1)).unwrap();
+        untimed.as_object_mut().unwrap().remove("timestamp");
+        let untimed = GivenUp::parse(&untimed.to_string()).unwrap();
+        assert_eq!(untimed.given_up_at, None);
+        assert!(!untimed.superseded_by(Some(datetime!(2100-01-01 0:00 UTC))), "a message that does not say when");
     }
 
     #[test]
@@ -228,6 +268,10 @@ mod tests {
         );
         assert_eq!(err(&lambdas("20", "19", 1)), "DDBStreamBatchInfo.endSequenceNumber is before startSequenceNumber");
         assert_eq!(err(&lambdas("1", "2", 0)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
+        assert_eq!(
+            err(&lambdas("1", "2", 1).replace("2026-12-04T00:38:06.021Z", "yesterday")),
+            "timestamp is not an RFC 3339 time of the years 0000 to 9999"
+        );
         assert_eq!(err(&lambdas("1", "2", 10_001)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
         let long_shard = lambdas("1", "2", 1).replace("shardId-00000001573689847184-864758bb", &"s".repeat(2_049));
         assert_eq!(
