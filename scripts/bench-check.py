@@ -38,7 +38,7 @@ RESULTS = ROOT / "bench" / "results.json"
 BUDGETS = ROOT / "bench" / "budgets.toml"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-FUNCTIONS = ("ingest", "api")
+FUNCTIONS = ("ingest", "api", "rollup", "maintenance")
 
 
 # ---------------------------------------------------------------------------------------------

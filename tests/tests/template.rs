@@ -1150,6 +1150,9 @@ fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit()
         "Latency [Stack]",
         "ItemsRead [Stack, Route]",
         "RestampLag [Stack]",
+        "RollupBatchesRedriven [Stack]",
+        "RollupBatchesLeft [Stack]",
+        "RollupBatchesSuperseded [Stack]",
     ] {
         assert!(shown.contains(metric), "the dashboard does not show {metric}: {shown:?}");
     }
@@ -1160,12 +1163,19 @@ fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit()
         "\"5xx\"",
         "\"Throttles\"",
         "\"Duration\"",
+        "\"IteratorAge\"",
+        "\"RollupFailureQueue.QueueName\"",
     ] {
         assert!(text.contains(aws), "the dashboard does not show {aws}");
     }
     for function in ["IngestFunction", "ApiFunction", "MaintenanceFunction"] {
         assert_eq!(text.matches(&format!("\"{function}\"")).count(), 3, "errors, throttles and duration of {function}");
     }
+    assert_eq!(
+        text.matches("\"RollupFunction\"").count(),
+        4,
+        "errors, throttles, duration and the stream's iterator age of the rollup function"
+    );
     assert_eq!(
         alarm_metrics(&t),
         ["InternalErrors [Stack]", "Occurrences [Stack]"].map(str::to_owned).into_iter().collect::<BTreeSet<_>>()
