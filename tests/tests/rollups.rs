@@ -653,6 +653,11 @@ async fn visible(sqs: &aws_sdk_sqs::Client, queue: &str) -> Option<String> {
     out.attributes().and_then(|a| a.get(&Visible)).cloned()
 }
 
+/// The JSON lines of a function's log (EMF documents and log lines alike).
+fn json_lines(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log).unwrap().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect()
+}
+
 /// The fates and reasons a redrive's answer names, in order.
 fn fates(report: &Value) -> Vec<(String, String)> {
     let mut fates: Vec<(String, String)> = report["left"]
@@ -797,12 +802,7 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
     assert_eq!(maintained(store.clone()).await, 11);
     assert_eq!(store.rollups().since().await.unwrap(), Some(since), "no restart");
     // CloudWatch hears of it: the redrive's EMF document.
-    let emf: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|d| d.get("RollupBatchesRedriven").is_some())
-        .collect();
+    let emf: Vec<Value> = json_lines(&log).into_iter().filter(|d| d.get("RollupBatchesRedriven").is_some()).collect();
     assert_eq!(emf.len(), 1, "{emf:?}");
     assert_eq!((&emf[0]["RollupBatchesRedriven"], &emf[0]["RollupBatchesLeft"]), (&json!(described + 1), &json!(0)));
     // Applied messages left the queue: an operator's redrive finds nothing.
@@ -859,11 +859,13 @@ async fn a_redrive_leaves_poison_gone_and_unreadable_batches_on_the_queue_and_na
 
 /// A restart repairs every batch given up before it, so the next redrive deletes those messages
 /// unread (`superseded`) whatever their batch: the operator no longer purges the queue, and a
-/// batch given up after the restart is kept. Four descriptions: a poison batch and a batch on a
-/// shard the stream does not have, each given up before the restart, then the same poison batch
-/// in a record that does not say when (never superseded), and the gone batch given up after the
-/// restart. The next scheduled run's reconciliation fails (Inspector unreachable): the
-/// invocation reports that failure, and its redrive still runs.
+/// batch given up after the restart is kept. Sent before the restart: a poison batch and a batch
+/// on a shard the stream does not have, each given up then, and a message that is not a record
+/// (superseded by SQS's `SentTimestamp`). Sent after it: the poison batch given up before it
+/// (superseded by the record's `timestamp`), the same in a record that does not say when, and
+/// the gone batch given up after the restart (both kept). The next scheduled run's
+/// reconciliation fails (Inspector unreachable): the invocation reports that failure, and its
+/// redrive still runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redrive_deletes_them_unread() {
     let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-restart"));
@@ -879,7 +881,7 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     };
     send(on_failure(&arn, &shard, &seq, Some(before))).await;
     send(on_failure(&arn, NO_SUCH_SHARD, &seq, Some(before))).await;
-    let untimed = send(on_failure(&arn, &shard, &seq, None)).await.unwrap();
+    send("{\"hello\": 1}".to_owned()).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 
     let log = std::env::temp_dir().join(unique_name("redrive-restart.log"));
@@ -889,12 +891,14 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     let since = time_fmt::parse(restarted["rollupsKeptSince"].as_str().unwrap()).unwrap();
     assert!(before < since, "{restarted}");
     tokio::time::sleep(Duration::from_millis(10)).await;
+    send(on_failure(&arn, &shard, &seq, Some(before))).await;
+    let untimed = send(on_failure(&arn, &shard, &seq, None)).await.unwrap();
     let after = send(on_failure(&arn, NO_SUCH_SHARD, &seq, Some(OffsetDateTime::now_utc()))).await.unwrap();
 
     let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
     let counts = ["messages", "batchesApplied", "superseded", "changesApplied", "gone", "failing", "unreadable"]
         .map(|k| report[k].clone());
-    assert_eq!(counts, [4, 0, 2, 0, 1, 1, 0].map(|n| json!(n)), "{report}");
+    assert_eq!(counts, [6, 0, 4, 0, 1, 1, 0].map(|n| json!(n)), "{report}");
     let left: Vec<(String, String)> = report["left"]
         .as_array()
         .unwrap()
@@ -906,7 +910,7 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     let mut left = left;
     left.sort();
     assert_eq!(left, expected);
-    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"), "the two superseded are deleted");
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"), "the four superseded are deleted");
     drop(maintenance);
 
     // A scheduled run whose reconciliation cannot reach Inspector: the invocation fails with
@@ -917,8 +921,7 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     let failed = maintenance.invoke_function("maintenance", &json!({})).unwrap_err();
     assert!(failed.contains("Reconcile"), "{failed}");
     drop(maintenance);
-    let lines: Vec<Value> =
-        std::fs::read_to_string(&log).unwrap().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+    let lines = json_lines(&log);
     let redrives: Vec<&Value> = lines.iter().filter(|l| l["fields"]["message"] == "rollups redrive").collect();
     assert_eq!(redrives.len(), 2, "the operator's and the failed run's: {redrives:?}");
     assert_eq!(
@@ -930,7 +933,7 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     let emf: Vec<&Value> = lines.iter().filter(|d| d.get("RollupBatchesSuperseded").is_some()).collect();
     assert_eq!(
         emf.iter().map(|d| (d["RollupBatchesSuperseded"].clone(), d["RollupBatchesLeft"].clone())).collect::<Vec<_>>(),
-        [(json!(2), json!(2)), (json!(0), json!(2))]
+        [(json!(4), json!(2)), (json!(0), json!(2))]
     );
     assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"));
     drop_table(&store).await;

@@ -62,7 +62,7 @@ pub static REDRIVE_SUPERSEDED: Metric = Metric {
     name: "RollupBatchesSuperseded",
     unit: Unit::Count,
     dimensions: &[&["Stack"]],
-    help: "messages one redrive deleted unread: batches given up before the rollups' last restart, which repaired them",
+    help: "messages one redrive deleted unread: given up or sent before the time the rollups are kept since (their last restart, or when they started)",
 };
 
 /// Every metric the maintenance function emits.

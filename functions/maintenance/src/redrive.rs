@@ -4,14 +4,16 @@
 //! (DynamoDB failing for longer than the retries, a fault fixed by a deploy), within the
 //! stream's 24 hours, exactly and without the restart's period of reading the groups.
 //!
-//! A message is deleted once its batch is applied, or unread once a restart of the rollups has
-//! superseded it (it was given up before the time they are kept since). One whose batch cannot
+//! A message is deleted once its batch is applied, or unread once the rollups' start supersedes
+//! it: given up (its record's `timestamp`) or sent (SQS's `SentTimestamp`) before the time they
+//! are kept since, their last restart or when they started. One whose batch cannot
 //! be applied (the stream no longer holds it, a record still fails, the message is not an
 //! on-failure record) is left on the queue, visible again at once, and named in the answer: the
 //! alarm keeps firing until an operator restarts the rollups, after which the next redrive
 //! deletes the batches given up before the restart and keeps those given up after it.
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_sdk_sqs::Client as SqsClient;
 use serde::Serialize;
 use thiserror::Error;
@@ -19,8 +21,8 @@ use time::OffsetDateTime;
 
 use scan_failures_aws::dynamo::rollup::redrive::RedriveError;
 use scan_failures_aws::dynamo::rollup::Applied;
-use scan_failures_aws::dynamo::{Store, StoreError};
-use scan_failures_domain::rollup::given_up::{GivenUp, GivenUpError};
+use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::rollup::given_up::{superseded, GivenUp, GivenUpError};
 use scan_failures_domain::text;
 
 /// What a redrive calls on the failure queue (`RollupFailureQueue.Arn`).
@@ -50,8 +52,6 @@ pub fn asks_redrive(payload: &serde_json::Value) -> bool {
 pub enum RedriveFailed {
     #[error("ROLLUP_FAILURE_QUEUE_URL is not set: the function does not know the rollup failure queue")]
     NoQueue,
-    #[error("reading since when the rollups are kept failed")]
-    Since(#[source] StoreError),
     #[error("SQS {operation} on the rollup failure queue failed")]
     Queue {
         operation: &'static str,
@@ -71,7 +71,8 @@ where
 #[derive(Debug)]
 pub enum Fate {
     Applied(Applied),
-    /// Deleted unread: given up before the restart of the rollups in force, which repaired it.
+    /// Deleted unread: given up before the time the rollups are kept since (their last restart,
+    /// or when they started), whose reading of the groups covers it.
     Superseded,
     /// Left: the stream no longer holds the batch; a restart is the repair.
     Gone(String),
@@ -134,7 +135,7 @@ pub struct RedriveReport {
     pub messages: usize,
     /// Batches applied whole, their messages deleted.
     pub batches_applied: usize,
-    /// Batches given up before the rollups' last restart, their messages deleted unread.
+    /// Messages given up or sent before the time the rollups are kept since, deleted unread.
     pub superseded: usize,
     /// Changes added to the rollups now (of a batch left, those before the record that failed).
     pub changes_applied: usize,
@@ -189,6 +190,13 @@ impl RedriveReport {
     }
 }
 
+/// When SQS received `m` (`SentTimestamp`, milliseconds since the epoch, on SQS's clock), if it
+/// says so.
+fn sent_at(m: &Message) -> Option<OffsetDateTime> {
+    let ms: i64 = m.attributes()?.get(&MessageSystemAttributeName::SentTimestamp)?.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
 /// Redrives the batches on the failure queue at `queue_url`, up to [`MAX_MESSAGES`].
 pub async fn run(
     store: &Store,
@@ -198,8 +206,15 @@ pub async fn run(
     now: OffsetDateTime,
 ) -> Result<RedriveReport, RedriveFailed> {
     let url = queue_url.ok_or(RedriveFailed::NoQueue)?;
-    // Read once: a restart during this invocation only leaves more to the next one.
-    let since = store.rollups().since().await.map_err(RedriveFailed::Since)?;
+    // Read once: a restart during this invocation only leaves more to the next one. Unread,
+    // nothing is superseded and every batch is redriven as before.
+    let since = match store.rollups().since().await {
+        Ok(since) => since,
+        Err(e) => {
+            tracing::warn!(error = %text::error_chain(&e), "the rollups' start is unread: no message is taken as superseded");
+            None
+        }
+    };
     let mut report = RedriveReport::default();
     let mut left = Vec::new();
     let started = std::time::Instant::now();
@@ -212,6 +227,7 @@ pub async fn run(
                 .max_number_of_messages(want)
                 .visibility_timeout(VISIBILITY_SECONDS)
                 .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .send()
                 .await
                 .map_err(queue_error("ReceiveMessage"))?;
@@ -221,6 +237,8 @@ pub async fn run(
             for m in received.messages() {
                 let (id, receipt) = (m.message_id().unwrap_or_default(), m.receipt_handle().unwrap_or_default());
                 let fate = match GivenUp::parse(m.body().unwrap_or_default()) {
+                    // Sent after its batch was given up: whatever it says, sent before the start.
+                    _ if superseded(sent_at(m), since) => Fate::Superseded,
                     Ok(batch) if batch.superseded_by(since) => Fate::Superseded,
                     Ok(batch) => Fate::of(store.rollups().redrive(streams, &batch, now).await),
                     Err(e) => Fate::unreadable(&e),

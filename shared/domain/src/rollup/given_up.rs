@@ -88,7 +88,8 @@ pub struct GivenUp {
     /// How many records the mapping delivered in the batch (those its filter let through).
     pub batch_size: u32,
     /// When the mapping gave the batch up (the record's `timestamp`), after every one of its
-    /// records was written; `None` when the message does not say.
+    /// records was written; `None` when the message does not say, or not as an RFC 3339 time
+    /// (the batch is still redriven: only its supersession needs the time).
     pub given_up_at: Option<OffsetDateTime>,
 }
 
@@ -100,15 +101,13 @@ pub enum GivenUpError {
     NotARecord(#[source] serde_json::Error),
     #[error("DDBStreamBatchInfo.{field} is {why}")]
     Invalid { field: &'static str, why: &'static str },
-    #[error("timestamp is not an RFC 3339 time of the years 0000 to 9999")]
-    Timestamp,
 }
 
 #[derive(Deserialize)]
 struct Message {
     #[serde(rename = "DDBStreamBatchInfo")]
     info: Info,
-    timestamp: Option<String>,
+    timestamp: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +131,15 @@ fn sequence(field: &'static str, value: &str) -> Result<SequenceNumber, GivenUpE
     SequenceNumber::parse(value).ok_or(GivenUpError::Invalid { field, why: "not 1 to 48 decimal digits" })
 }
 
+/// Whether a message known to have been written at `at` or later than its batch was given up
+/// (the record's `timestamp`, or the queue's `SentTimestamp`) is superseded by the rollups kept
+/// since `since` (their last restart, or when they started), so that reading its batch again is
+/// needless: the batch's changes were written before `since`, and the api trusts no bucket
+/// they could have touched (`rollup::ready`). Never without both times.
+pub fn superseded(at: Option<OffsetDateTime>, since: Option<OffsetDateTime>) -> bool {
+    matches!((at, since), (Some(at), Some(since)) if at < since)
+}
+
 impl GivenUp {
     /// Reads the body of an on-failure record (Lambda's for a DynamoDB stream, or the local
     /// poller's, which writes the same fields).
@@ -140,10 +148,7 @@ impl GivenUp {
             return Err(GivenUpError::TooLong(body.len()));
         }
         let message: Message = serde_json::from_str(body).map_err(GivenUpError::NotARecord)?;
-        let given_up_at = match message.timestamp {
-            Some(t) => Some(crate::time_fmt::parse(&t).ok_or(GivenUpError::Timestamp)?),
-            None => None,
-        };
+        let given_up_at = message.timestamp.as_ref().and_then(|t| t.as_str()).and_then(crate::time_fmt::parse);
         let info = message.info;
         let start = sequence("startSequenceNumber", &info.start_sequence_number)?;
         let end = sequence("endSequenceNumber", &info.end_sequence_number)?;
@@ -163,12 +168,10 @@ impl GivenUp {
         })
     }
 
-    /// Whether a restart of the rollups at `since` (the time they are kept since) has already
-    /// repaired the batch, so that reading it again is needless: it was given up before that
-    /// time, so its changes were written before it, and the api trusts no bucket they could
-    /// have touched (`rollup::ready`). Never for a message that does not say when.
+    /// Whether the batch was given up before `since` (the time the rollups are kept since:
+    /// their last restart, or when they started); see [`superseded`].
     pub fn superseded_by(&self, since: Option<OffsetDateTime>) -> bool {
-        matches!((self.given_up_at, since), (Some(at), Some(since)) if at < since)
+        superseded(self.given_up_at, since)
     }
 
     /// Whether the record numbered `seq` is one of the batch's.
@@ -237,6 +240,11 @@ mod tests {
         let untimed = GivenUp::parse(&untimed.to_string()).unwrap();
         assert_eq!(untimed.given_up_at, None);
         assert!(!untimed.superseded_by(Some(datetime!(2100-01-01 0:00 UTC))), "a message that does not say when");
+        for bad in ["\"yesterday\"", "17", "{}"] {
+            let body = lambdas("1", "2", 1).replace("\"2026-12-04T00:38:06.021Z\"", bad);
+            let g = GivenUp::parse(&body).unwrap_or_else(|e| panic!("{bad}: {e}"));
+            assert_eq!((g.given_up_at, g.batch_size), (None, 1), "{bad}: still redriven, never superseded");
+        }
     }
 
     #[test]
@@ -268,10 +276,6 @@ mod tests {
         );
         assert_eq!(err(&lambdas("20", "19", 1)), "DDBStreamBatchInfo.endSequenceNumber is before startSequenceNumber");
         assert_eq!(err(&lambdas("1", "2", 0)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
-        assert_eq!(
-            err(&lambdas("1", "2", 1).replace("2026-12-04T00:38:06.021Z", "yesterday")),
-            "timestamp is not an RFC 3339 time of the years 0000 to 9999"
-        );
         assert_eq!(err(&lambdas("1", "2", 10_001)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
         let long_shard = lambdas("1", "2", 1).replace("shardId-00000001573689847184-864758bb", &"s".repeat(2_049));
         assert_eq!(
