@@ -266,7 +266,8 @@ pub async fn seed_groups_and_rollups(store: &Store, groups: &[(GroupRecord, Grou
     for (g, s) in groups {
         fold.change(None, Some((g, s))).unwrap_or_else(|e| panic!("fold: {e}"));
     }
-    write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| rollup_item(key, counters)), parallel).await;
+    write_items_parallel(store, fold.deltas.iter().map(|(key, counters)| rollup_item(0, key, counters)), parallel)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------- reading

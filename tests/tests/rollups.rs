@@ -124,18 +124,24 @@ fn covered_filters() -> Vec<Filters> {
 /// The differences between the rollups' answers and the full read's, for every covered filter
 /// at `retention`, asked at `now` (empty when they agree).
 async fn differences(store: &Store, retention: RetentionDays, now: OffsetDateTime) -> Vec<String> {
-    differences_for(store, retention, now, &covered_filters(), &[1, 7, 30]).await
+    differences_in(store, 0, retention, now).await
 }
 
-/// [`differences`] for `filters` and trends of `days`.
+/// [`differences`] for the rollups of `generation`.
+async fn differences_in(store: &Store, generation: u32, retention: RetentionDays, now: OffsetDateTime) -> Vec<String> {
+    differences_for(store, generation, retention, now, &covered_filters(), &[1, 7, 30]).await
+}
+
+/// [`differences_in`] for `filters` and trends of `days`.
 async fn differences_for(
     store: &Store,
+    generation: u32,
     retention: RetentionDays,
     now: OffsetDateTime,
     filters: &[Filters],
     days: &[u32],
 ) -> Vec<String> {
-    let (reader, rollups) = (store.reader(), store.rollups());
+    let (reader, rollups) = (store.reader(), store.rollups().of(generation));
     let mut out = Vec::new();
     for f in filters {
         let (full, _) = reader.count(f, now, retention).await.unwrap();
@@ -357,7 +363,11 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
             *subtracted.entry(r.grain).or_insert(0) += held;
         }
         let asked = cut + two.duration();
-        assert_eq!(differences_for(&store, two, asked, &filters, &[7]).await, Vec::<String>::new(), "asked at {asked}");
+        assert_eq!(
+            differences_for(&store, 0, two, asked, &filters, &[7]).await,
+            Vec::<String>::new(),
+            "asked at {asked}"
+        );
     }
     let grains = [Grain::Minute, Grain::TenMinutes, Grain::Hour, Grain::SixHours];
     assert!(
@@ -494,12 +504,19 @@ async fn a_restart_after_lost_changes_reads_the_groups_until_the_window_starts_a
 
     let restarted = maintenance::restart_rollups(&store, now).await.unwrap();
     let at_ms = Some(time_fmt::format(now));
-    assert_eq!(restarted, maintenance::RestartReport { rollups_kept_since: at_ms.clone(), moved: true });
+    assert_eq!(
+        restarted,
+        maintenance::RestartReport { rollups_kept_since: at_ms.clone(), moved: true, rebuilding: Some(1) }
+    );
     assert_eq!(count(&api, "").await, 5, "the groups are read");
     assert_eq!(count(&api, "filter.reason=TIMEOUT").await, 5);
     // A restart never moves the time back.
     let earlier = maintenance::restart_rollups(&store, now - time::Duration::hours(1)).await.unwrap();
-    assert_eq!(earlier, maintenance::RestartReport { rollups_kept_since: at_ms, moved: false });
+    assert_eq!(
+        earlier,
+        maintenance::RestartReport { rollups_kept_since: at_ms, moved: false, rebuilding: Some(1) },
+        "the rebuild the first restart started"
+    );
 
     // A group seen after the restart, kept in the rollups too. Four days and seven minutes on,
     // the 4-day window starts after the restart and its slack: the rollups answer again (a
@@ -526,6 +543,167 @@ async fn a_restart_after_lost_changes_reads_the_groups_until_the_window_starts_a
         "from the groups: the window starts within the slack"
     );
     drop_table(&store).await;
+}
+
+/// Ingest's clock a quarter of an hour back: groups it creates were stored before a rebuild
+/// started six minutes ago, by the margin's count (`rollup::generation::STORED_MARGIN`).
+fn a_quarter_hour_ago() -> OffsetDateTime {
+    OffsetDateTime::now_utc() - time::Duration::minutes(15)
+}
+
+/// The rebuild a restart starts, under concurrent writes. The table held 30 groups before its
+/// stream was turned on (the upgrade that adds the rollups: generation 0 never saw them), and 20
+/// more came through ingest afterwards. A restart starts generation 1; scheduled runs of the
+/// maintenance function (through the Lambda runtime, 6 groups a run) mark the groups of the
+/// index while, between the runs, ingest repeats groups already marked and groups not yet marked,
+/// creates new ones, and an administrator triages and cleans up groups of the upgrade. Once the
+/// rollup function has folded every mark, a run puts generation 1 in service: its count, summary
+/// and trend equal the read of every group for each covered filter, where generation 0's do not,
+/// and the api answers a whole retention window from it with a read bound that reading the groups
+/// would pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_marks_every_group_under_concurrent_writes_and_its_generation_then_answers_every_window_exactly() {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("rebuild"));
+    table::create(&store, Ttl::Enabled).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let reasons = [Reason::Timeout, Reason::RateLimited, Reason::ImageNotFound];
+    let upgrade: Vec<GroupRecord> = (0..30)
+        .map(|n| synthetic_group(n, &format!("quay.io/up/u{}:1", n % 10), reasons[n % 3], now, 60 + 150 * n as i64))
+        .collect();
+    seed_groups(&store, &upgrade).await;
+    store.rollups().mark_since(now - time::Duration::days(1)).await.unwrap();
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .unwrap();
+    store.client().update_table().table_name(store.table()).stream_specification(stream).send().await.unwrap();
+    let dir: PathBuf = std::env::temp_dir().join(unique_name("rebuild"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("functions.log");
+    let watch =
+        Watch::start_logged(&["rollup", "maintenance"], store.table(), &[("RESTAMP_MAX_ITEMS", "6")], None, Some(&log));
+    let mut poller = poller(&store, &watch, &dir, None, &[]);
+    let four = RetentionDays::new(4).unwrap();
+    let before = ingest::handler::Ingest::new(store.clone(), four).with_clock(a_quarter_hour_ago);
+    let mut rng = Lcg(19);
+    let mut sent = Vec::new();
+    for n in 0..20 {
+        let (image, reason, op) = (rng.below(14), rng.below(4), rng.below(3));
+        before.handle(event(&format!("a-{n}"), image, reason, op, 20 + rng.below(3_000) as i64)).await.unwrap();
+        sent.push((image, reason, op));
+    }
+
+    // Started six minutes ago: the runs mark at once (`MARK_AFTER`), and no group was stored
+    // since by a clock inside the margin.
+    let restarted =
+        maintenance::restart_rollups(&store, OffsetDateTime::now_utc() - time::Duration::minutes(6)).await.unwrap();
+    assert_eq!((restarted.moved, restarted.rebuilding), (true, Some(1)), "{restarted:?}");
+    let ingest = ingest::handler::Ingest::new(store.clone(), four);
+    let admin = store.admin();
+    let caller = "arn:aws:iam::123456789012:user/alice";
+    let fp = TriageRequest { state: TriageState::FalsePositive, note: None };
+    let scheduled =
+        json!({"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let marked = |item: &std::collections::HashMap<String, AttributeValue>| item.contains_key("rollupMark");
+    let mark_of = |id: String| {
+        let store = store.clone();
+        async move {
+            let out = store
+                .client()
+                .get_item()
+                .table_name(store.table())
+                .key("pk", AttributeValue::S(format!("{GROUP_KEY_PREFIX}{id}")))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            out.item.map(|i| marked(&i))
+        }
+    };
+    // Writes between runs, to groups found marked and not yet marked.
+    let (mut to_marked, mut to_unmarked, mut statuses) = (0, 0, Vec::new());
+    for run in 0..40 {
+        let report = watch.invoke_function("maintenance", &scheduled).unwrap();
+        let rebuild = report["rebuild"].clone();
+        let status = rebuild["status"].as_str().unwrap_or_else(|| panic!("run {run}: {report}")).to_owned();
+        statuses.push(status.clone());
+        if status == "switched" {
+            break;
+        }
+        if status != "marking" {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        // A repeat of a group ingest created before the restart, and a new group.
+        let (image, reason, op) = sent[rng.below(sent.len() as u64) as usize];
+        ingest.handle(event(&format!("b-{run}"), image, reason, op, rng.below(60) as i64)).await.unwrap();
+        let (image, reason, op) = (20 + rng.below(6), rng.below(4), rng.below(3));
+        ingest.handle(event(&format!("c-{run}"), image, reason, op, rng.below(600) as i64)).await.unwrap();
+        // A group of the upgrade triaged, after reading whether the rebuild marked it yet.
+        let groups = integration_tests::all_groups(&store).await;
+        let ups: Vec<&GroupRecord> = groups.iter().filter(|g| g.repository.starts_with("quay.io/up/")).collect();
+        let target = ups[rng.below(ups.len() as u64) as usize];
+        match mark_of(target.id.clone()).await {
+            Some(true) => to_marked += 1,
+            Some(false) => to_unmarked += 1,
+            None => {}
+        }
+        admin.triage(&target.id.parse().unwrap(), &fp, caller, OffsetDateTime::now_utc(), four).await.unwrap();
+        if run == 2 {
+            let cleaned = Filters { repository: vec!["quay.io/up/u7".into()], ..Filters::default() };
+            assert!(admin.delete_matching(&cleaned, 1000, u64::MAX).await.unwrap().deleted > 0);
+        }
+    }
+    assert_eq!(statuses.last().map(String::as_str), Some("switched"), "{statuses:?}");
+    let marking = statuses.iter().filter(|s| *s == "marking").count();
+    assert!(marking >= 3, "the marks took several runs, with writes between them: {statuses:?}");
+    assert!(to_marked > 0 && to_unmarked > 0, "writes to marked ({to_marked}) and unmarked ({to_unmarked}) groups");
+    let state = store.rollups().state().await.unwrap();
+    assert_eq!((state.live.serving.number, state.live.building), (1, None), "{state:?}");
+
+    // The stream's last changes folded, generation 1 answers exactly, generation 0 does not.
+    let started = Instant::now();
+    let clock = OffsetDateTime::now_utc;
+    while !differences_in(&store, 1, four, clock()).await.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "after 60 s: {:#?}",
+            differences_in(&store, 1, four, clock()).await
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(differences_in(&store, 1, four, clock()).await, Vec::<String>::new());
+    assert!(!differences_in(&store, 0, four, clock()).await.is_empty(), "generation 0 never saw the upgrade's groups");
+    let (total, _) = store
+        .reader()
+        .count(&Filters { triage: TriageState::ALL.to_vec(), ..Filters::default() }, clock(), four)
+        .await
+        .unwrap();
+    assert!(total > 40, "{total} groups");
+    // The api: a summary of the whole retention window from the rollups (a summary from them
+    // names what they omit), with generation 1's total.
+    let env = [("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true")];
+    let api = api_from_env(&store, &env).with_cache_max_age(Duration::ZERO);
+    let request = api_request("/v1/administration/events/summary", "", Some(caller), false);
+    let (status, body) = Box::pin(respond(&api, request)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("omitted").is_some(), "from the rollups: {body}");
+    let (visible, _) = store.reader().count(&Filters::default(), clock(), four).await.unwrap();
+    assert_eq!(body["totals"]["groups"], json!(visible), "{body}");
+    let joins: Vec<Value> =
+        json_lines(&log).into_iter().filter(|l| l["fields"]["message"] == "rollups rebuild").collect();
+    let last = &joins.last().unwrap()["fields"];
+    assert_eq!(last["status"], "switched");
+    assert!(joins.iter().all(|l| l["fields"]["unreadable"] == 0), "every group could be folded");
+    assert_eq!(last["marked_total"], last["joined_total"], "{last}");
+    assert!(last["marked_total"].as_u64().unwrap() >= 25, "{last}");
+
+    let _ = poller.kill();
+    let _ = poller.wait();
+    drop(watch);
+    let _ = store.client().delete_table().table_name(store.table()).send().await;
 }
 
 /// A group item no reader can decode (it has nothing but a time that is not one): its stream

@@ -7,7 +7,7 @@ use scan_failures_aws::cached::Cached;
 use scan_failures_aws::config::ApiConfig;
 use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
 use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
-use scan_failures_aws::dynamo::rollup::answer;
+use scan_failures_aws::dynamo::rollup::{answer, Rollups, State as RollupState};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
@@ -28,10 +28,11 @@ use crate::metrics::Served;
 use crate::payload;
 use crate::routes::{match_route, Action, Miss, Route};
 
-/// How long an instance keeps the time the rollups are kept since: the rollup function records
-/// it on its first batch and only a restart (`Rollups::restart`, the maintenance function's
-/// `restartRollups`) moves it, so a `GetItem` a minute spares every count, summary and trend
-/// one, and a restart applies within a minute.
+/// How long an instance keeps the rollups' state (since when they are kept, the generation in
+/// service): the rollup function records the time on its first batch, and only a restart
+/// (`Rollups::restart`, the maintenance function's `restartRollups`) or a rebuild put in service
+/// changes the state, so a `GetItem` a minute spares every count, summary and trend one, and a
+/// change applies within a minute.
 pub const ROLLUPS_SINCE_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct Api {
@@ -47,9 +48,9 @@ pub struct Api {
     max_items_read: u64,
     /// Whether the questions the rollups cover are answered from them (`API_READ_ROLLUPS`).
     read_rollups: bool,
-    /// Since when the rollups are kept: read on every count, summary and trend until recorded,
-    /// then at most every [`ROLLUPS_SINCE_CACHE`].
-    rollups_since: Cached<OffsetDateTime>,
+    /// The rollups' state: read on every count, summary and trend until their time is
+    /// recorded, then at most every [`ROLLUPS_SINCE_CACHE`].
+    rollups_state: Cached<RollupState>,
 }
 
 /// What the router learnt about a request, for its metrics.
@@ -143,7 +144,7 @@ impl Api {
             metrics: None,
             max_items_read: config.max_items_read,
             read_rollups: config.read_rollups,
-            rollups_since: Cached::new(ROLLUPS_SINCE_CACHE),
+            rollups_state: Cached::new(ROLLUPS_SINCE_CACHE),
         }
     }
 
@@ -152,7 +153,7 @@ impl Api {
     /// (tests shorten it).
     pub fn with_cache_max_age(self, max_age: std::time::Duration) -> Self {
         let retention = RetentionCache::new(self.retention.fallback(), max_age);
-        Self { retention, rollups_since: Cached::new(max_age), ..self }
+        Self { retention, rollups_state: Cached::new(max_age), ..self }
     }
 
     /// Writes each request's CloudWatch metrics (EMF) to `sink`.
@@ -267,8 +268,9 @@ impl Api {
                 let filters = params::parse_count(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let after = answer::maintained_after(None, now, retention);
-                let (count, stats) = if rollup::covers(&filters) && self.rollups_ready(after).await? {
-                    Box::pin(answer::count_maintained(&self.store.rollups(), &filters, now, retention))
+                let rollups = if rollup::covers(&filters) { self.serving_rollups(after).await? } else { None };
+                let (count, stats) = if let Some(rollups) = rollups {
+                    Box::pin(answer::count_maintained(&rollups, &filters, now, retention))
                         .await
                         .map_err(|e| internal(&e))?
                 } else {
@@ -282,14 +284,15 @@ impl Api {
                 let request = params::parse_summary(&pairs).map_err(|e| bad_parameter(&e))?;
                 let retention = self.current_retention().await?;
                 let after = answer::maintained_after(None, now, retention);
-                let (summary, stats) =
-                    if !request.detail && rollup::covers(&request.filters) && self.rollups_ready(after).await? {
-                        Box::pin(answer::summary_maintained(&self.store.rollups(), &request, now, retention))
-                            .await
-                            .map_err(|e| internal(&e))?
-                    } else {
-                        insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
-                    };
+                let covered = !request.detail && rollup::covers(&request.filters);
+                let rollups = if covered { self.serving_rollups(after).await? } else { None };
+                let (summary, stats) = if let Some(rollups) = rollups {
+                    Box::pin(answer::summary_maintained(&rollups, &request, now, retention))
+                        .await
+                        .map_err(|e| internal(&e))?
+                } else {
+                    insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
+                };
                 seen.read = Some(stats);
                 log_cost(route.action, &stats, summary.totals.groups);
                 Ok(json!(summary))
@@ -299,8 +302,9 @@ impl Api {
                 let retention = self.current_retention().await?;
                 let windowless = Filters { from: None, until: None, ..request.filters.clone() };
                 let after = answer::trend_after(&request, now, retention);
-                let (trend, stats) = if rollup::covers(&windowless) && self.rollups_ready(after).await? {
-                    Box::pin(answer::trend_maintained(&self.store.rollups(), &request, now, retention))
+                let rollups = if rollup::covers(&windowless) { self.serving_rollups(after).await? } else { None };
+                let (trend, stats) = if let Some(rollups) = rollups {
+                    Box::pin(answer::trend_maintained(&rollups, &request, now, retention))
                         .await
                         .map_err(|e| internal(&e))?
                 } else {
@@ -356,31 +360,34 @@ impl Api {
         }
     }
 
-    /// Whether the rollups answer for the groups whose last occurrence is after `after`: read
-    /// (`API_READ_ROLLUPS`) and kept since long enough (`rollup::ready`).
-    async fn rollups_ready(&self, after: OffsetDateTime) -> Result<bool, Problem> {
+    /// The rollups that answer for the groups whose last occurrence is after `after`: those of
+    /// the generation in service, when read (`API_READ_ROLLUPS`) and kept for that window
+    /// (`RollupState::ready`); `None`: read the groups.
+    async fn serving_rollups(&self, after: OffsetDateTime) -> Result<Option<Rollups<'_>>, Problem> {
         if !self.read_rollups {
-            return Ok(false);
+            return Ok(None);
         }
-        if let Some(since) = self.rollups_since.fresh() {
-            return Ok(rollup::ready(Some(since), after));
-        }
-        let since = match self.store.rollups().since().await {
-            Ok(since) => since,
-            // Kept before, only stale: a time only moves forward, and a missed restart applies
-            // at the next read that succeeds, as a cached one does.
-            Err(e) => match self.rollups_since.last_known() {
-                Some(known) => {
-                    tracing::warn!(error = %e, "the time the rollups are kept since could not be read again: using the last known");
-                    return Ok(rollup::ready(Some(known), after));
+        let state = match self.rollups_state.fresh() {
+            Some(state) => state,
+            None => match self.store.rollups().state().await {
+                Ok(state) => {
+                    if state.since.is_some() {
+                        self.rollups_state.set(state);
+                    }
+                    state
                 }
-                None => return Err(internal(&e)),
+                // Kept before, only stale: a time only moves forward, and a missed restart or
+                // switch applies at the next read that succeeds, as a cached one does.
+                Err(e) => match self.rollups_state.last_known() {
+                    Some(known) => {
+                        tracing::warn!(error = %e, "the rollups' state could not be read again: using the last known");
+                        known
+                    }
+                    None => return Err(internal(&e)),
+                },
             },
         };
-        if let Some(since) = since {
-            self.rollups_since.set(since);
-        }
-        Ok(rollup::ready(since, after))
+        Ok(state.ready(after).then(|| self.store.rollups().of(state.live.serving.number)))
     }
 
     /// The store's reader, its counts, summaries and trends bounded by `API_MAX_ITEMS_READ`.

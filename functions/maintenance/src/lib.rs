@@ -5,7 +5,8 @@
 //!
 //! When `RECONCILE_INSPECTOR=true` it also reconciles Amazon Inspector's coverage with the
 //! stored failures ([`reconcile`]). Each run also applies again the batches the rollup function
-//! gave up on ([`redrive`]); an operator restarts the rollups ([`restart_rollups`]).
+//! gave up on ([`redrive`]); an operator restarts the rollups ([`restart_rollups`]), which starts
+//! a rebuild of them from the groups that the runs carry on ([`rebuild_rollups`]).
 //!
 //! A separate function, rather than a branch of the api: it runs with its own small role
 //! (`ACTIONS`), its own timeout and concurrency of one, and a scheduled payload never reaches
@@ -19,6 +20,7 @@ pub mod reconcile;
 pub mod redrive;
 
 use scan_failures_aws::config::{ConfigError, MetricsConfig};
+use scan_failures_aws::dynamo::rollup::rebuild::RebuildReport;
 use scan_failures_aws::dynamo::settings::{self, RestampProgress};
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_domain::retention::{self, RetentionDays};
@@ -37,6 +39,7 @@ pub const ACTIONS: &[&[&str]] = &[
     scan_failures_aws::dynamo::rollup::actions::RESTART,
     scan_failures_aws::dynamo::rollup::actions::WRITE,
     scan_failures_aws::dynamo::rollup::redrive::actions::READ_STREAM,
+    scan_failures_aws::dynamo::rollup::rebuild::ACTIONS,
 ];
 /// What the reconciler adds to [`ACTIONS`] when `RECONCILE_INSPECTOR=true`.
 pub const RECONCILE_ACTIONS: &[&[&str]] = &[
@@ -111,6 +114,8 @@ pub enum MaintenanceError {
     Store(#[from] StoreError),
     #[error("restarting the rollups failed")]
     RestartRollups(#[source] StoreError),
+    #[error("rebuilding the rollups failed")]
+    Rebuild(#[source] StoreError),
     #[error("reconciliation failed")]
     Reconcile(#[from] reconcile::ReconcileError),
     #[error("redriving the rollup failures failed")]
@@ -120,7 +125,9 @@ pub enum MaintenanceError {
 impl From<MaintenanceError> for lambda_runtime::Diagnostic {
     fn from(e: MaintenanceError) -> Self {
         let error_type = match &e {
-            MaintenanceError::Store(_) | MaintenanceError::RestartRollups(_) => "StoreUnavailable",
+            MaintenanceError::Store(_) | MaintenanceError::RestartRollups(_) | MaintenanceError::Rebuild(_) => {
+                "StoreUnavailable"
+            }
             MaintenanceError::Reconcile(_) => "ReconcileFailed",
             MaintenanceError::Redrive(_) => "RedriveFailed",
         };
@@ -136,19 +143,67 @@ pub fn asks_rollup_restart(payload: &serde_json::Value) -> bool {
 }
 
 /// The answer to a restart: since when the rollups are kept now (`null`: the rollup function
-/// has not started them, and a restart does not), and whether this call moved it.
+/// has not started them, and a restart does not), whether this call moved it, and the
+/// generation being rebuilt (absent: none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestartReport {
     pub rollups_kept_since: Option<String>,
     pub moved: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuilding: Option<u32>,
 }
 
 /// Restarts the rollups at `now` (`Rollups::restart`: the repair after the rollup function
-/// gave a batch up): the api reads the groups for the windows the lost changes could touch.
+/// gave a batch up): the api reads the groups for the windows the lost changes could touch,
+/// until the rebuild the restart starts is put in service.
 pub async fn restart_rollups(store: &Store, now: OffsetDateTime) -> Result<RestartReport, MaintenanceError> {
     let done = store.rollups().restart(now).await.map_err(MaintenanceError::RestartRollups)?;
-    Ok(RestartReport { rollups_kept_since: done.since.map(time_fmt::format), moved: done.moved })
+    Ok(RestartReport {
+        rollups_kept_since: done.since.map(time_fmt::format),
+        moved: done.moved,
+        rebuilding: done.rebuilding,
+    })
+}
+
+/// One bounded run of the rebuild of the rollups, when one is under way: at most `max_items`
+/// groups marked, or the rebuilt generation put in service (`Rollups::rebuild`).
+pub async fn rebuild_rollups(
+    store: &Store,
+    max_items: u32,
+    now: OffsetDateTime,
+) -> Result<Option<RebuildReport>, MaintenanceError> {
+    let rollups = store.rollups();
+    let Some(building) = rollups.state().await.map_err(MaintenanceError::Rebuild)?.live.building else {
+        return Ok(None);
+    };
+    rollups.rebuild(building, max_items, now).await.map(Some).map_err(MaintenanceError::Rebuild)
+}
+
+/// A scheduled run's answer from its parts, each run whatever the others did: the re-stamp and
+/// reconciliation (`done`), the rebuild of the rollups, and the redrive (`None`: no failure
+/// queue). The first error, in that order, is the invocation's; the later ones are returned to
+/// be logged.
+pub fn settle(
+    done: Result<RunReport, MaintenanceError>,
+    rebuilt: Result<Option<RebuildReport>, MaintenanceError>,
+    redriven: Option<Result<redrive::RedriveReport, MaintenanceError>>,
+) -> (Result<RunReport, MaintenanceError>, Vec<MaintenanceError>) {
+    let mut errors = Vec::new();
+    let rebuild = rebuilt.map_err(|e| errors.push(e)).ok().flatten();
+    let redrive = redriven.and_then(|r| r.map_err(|e| errors.push(e)).ok());
+    match done {
+        Err(e) => (Err(e), errors),
+        Ok(_) if !errors.is_empty() => {
+            let first = errors.remove(0);
+            (Err(first), errors)
+        }
+        Ok(mut report) => {
+            report.rebuild = rebuild;
+            report.redrive = redrive;
+            (Ok(report), errors)
+        }
+    }
 }
 
 /// What an invocation did: a scheduled run, or an operator's restart or redrive of the rollups.
@@ -180,6 +235,10 @@ pub struct RunReport {
     /// `main` after [`redrive::run`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redrive: Option<redrive::RedriveReport>,
+    /// The rebuild of the rollups, when one is under way (set by `main` after
+    /// [`rebuild_rollups`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildReport>,
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
@@ -202,6 +261,7 @@ pub async fn run(
             progress: None,
             reconcile: None,
             redrive: None,
+            rebuild: None,
         });
     }
     let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
@@ -219,6 +279,7 @@ pub async fn run(
         progress: Some(progress),
         reconcile: None,
         redrive: None,
+        rebuild: None,
     })
 }
 
@@ -245,6 +306,53 @@ mod tests {
         ] {
             assert!(!asks_rollup_restart(&other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_run_answers_the_first_failure_of_its_parts_and_logs_the_later_ones() {
+        let report = || RunReport {
+            status: "finished",
+            retention_days: 4,
+            lag_seconds: 0,
+            progress: None,
+            reconcile: None,
+            redrive: None,
+            rebuild: None,
+        };
+        let failed = |what: &str| MaintenanceError::Rebuild(StoreError::Cancelled(what.into()));
+        let rebuilt = || RebuildReport {
+            generation: 2,
+            status: "marking",
+            examined: 6,
+            marked: 6,
+            unreadable: 0,
+            marked_total: 6,
+            joined_total: 0,
+        };
+        let redrove = || redrive::RedriveReport::default();
+        let chains = |v: &[MaintenanceError]| v.iter().map(|e| text::error_chain(e)).collect::<Vec<_>>();
+
+        let (answer, also) = settle(Ok(report()), Ok(Some(rebuilt())), Some(Ok(redrove())));
+        let answer = answer.unwrap();
+        assert_eq!((answer.rebuild, answer.redrive), (Some(rebuilt()), Some(redrove())));
+        assert!(also.is_empty());
+
+        let (answer, also) = settle(Ok(report()), Err(failed("rebuild")), Some(Err(failed("redrive"))));
+        assert_eq!(
+            text::error_chain(&answer.unwrap_err()),
+            "rebuilding the rollups failed: DynamoDB cancelled the write: rebuild"
+        );
+        assert_eq!(chains(&also), ["rebuilding the rollups failed: DynamoDB cancelled the write: redrive"]);
+
+        let (answer, also) = settle(Err(failed("run")), Ok(None), Some(Err(failed("redrive"))));
+        assert_eq!(
+            text::error_chain(&answer.unwrap_err()),
+            "rebuilding the rollups failed: DynamoDB cancelled the write: run"
+        );
+        assert_eq!(also.len(), 1);
+
+        let (answer, also) = settle(Ok(report()), Ok(None), Some(Err(failed("redrive"))));
+        assert!(answer.is_err() && also.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass, when
-//! it is on one bounded reconciliation run, and one bounded redrive of the rollup failure queue
+//! it is on one bounded reconciliation run, one bounded run of a rebuild of the rollups when one
+//! is under way, and one bounded redrive of the rollup failure queue
 //! (the payload is ignored: EventBridge Scheduler and `aws.events` rules send different ones),
 //! except an operator's `{"restartRollups": true}`, which restarts the rollups, and
 //! `{"redriveRollups": true}`, which redrives the failure queue at once; each does nothing else.
@@ -37,7 +38,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let now = OffsetDateTime::now_utc();
         if maintenance::asks_rollup_restart(&event.payload) {
             let done = maintenance::restart_rollups(store, now).await?;
-            tracing::info!(since = ?done.rollups_kept_since, moved = done.moved, "rollups restart");
+            tracing::info!(
+                since = ?done.rollups_kept_since,
+                moved = done.moved,
+                rebuilding = ?done.rebuilding,
+                "rollups restart"
+            );
             return Ok(Outcome::Restart(done));
         }
         let queue = config.rollup_failure_queue_url.as_deref();
@@ -79,26 +85,34 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             Ok::<_, MaintenanceError>(report)
         }
         .await;
+        // Then a rebuild of the rollups, when one is under way, whether or not the re-stamp or
+        // the reconciliation failed (Inspector's faults, say, are not its own).
+        let rebuilt = maintenance::rebuild_rollups(store, config.max_items, now).await;
+        if let Ok(Some(r)) = &rebuilt {
+            tracing::info!(
+                generation = r.generation,
+                status = r.status,
+                examined = r.examined,
+                marked = r.marked,
+                unreadable = r.unreadable,
+                marked_total = r.marked_total,
+                joined_total = r.joined_total,
+                "rollups rebuild"
+            );
+        }
         // Then the run applies again what the rollup function gave up on, once its cause has
         // passed: a transient fault heals within 5 minutes, with no operator. Last, so that a
-        // failing queue cannot cost the run's metrics and log line; and whether or not the
-        // re-stamp or the reconciliation failed, whose faults (Inspector's, say) are not its own.
+        // failing queue cannot cost the run's metrics and log line; and whatever the parts before
+        // it did.
         let redriven = match queue {
             Some(_) => Some(redrive().await),
             None => None,
         };
-        let report = match (done, redriven) {
-            // The run's error is the invocation's; the redrive's is logged.
-            (Err(e), Some(Err(lost))) => {
-                tracing::error!(error = %scan_failures_domain::text::error_chain(&lost), "rollups redrive failed");
-                return Err(e);
-            }
-            (done, redriven) => {
-                let mut report = done?;
-                report.redrive = redriven.transpose()?;
-                report
-            }
-        };
+        let (report, also) = maintenance::settle(done, rebuilt, redriven);
+        for e in also {
+            tracing::error!(error = %scan_failures_domain::text::error_chain(&e), "maintenance run: a later part failed too");
+        }
+        let report = report?;
         Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))
     }))
     .await

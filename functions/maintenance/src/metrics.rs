@@ -118,6 +118,7 @@ mod tests {
             progress: None,
             reconcile: None,
             redrive: None,
+            rebuild: None,
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         assert_eq!(
@@ -148,6 +149,7 @@ mod tests {
             progress: None,
             reconcile: Some(reconcile),
             redrive: None,
+            rebuild: None,
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();

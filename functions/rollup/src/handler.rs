@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use scan_failures_aws::dynamo::rollup::plan::Change;
 use scan_failures_aws::dynamo::rollup::record::{self, UnreadableRecord};
 use scan_failures_aws::dynamo::Store;
+use scan_failures_domain::rollup::generation::Live;
 use scan_failures_domain::text;
 use time::OffsetDateTime;
 
@@ -99,7 +100,21 @@ impl Rollup {
                 }
             }
         }
-        let result = self.store.rollups().apply(&changes, now).await;
+        // Read before every batch of group changes: a change written after a rebuild started
+        // must reach the generation it fills (`rollup::generation`), and this read follows that
+        // change's write. A batch without any has nothing to fold.
+        let live = if changes.is_empty() {
+            Live::FIRST
+        } else {
+            match self.store.rollups().state().await {
+                Ok(state) => state.live,
+                Err(e) => {
+                    tracing::error!(error = %text::error_chain(&e), "the rollups' live generations could not be read");
+                    return self.fail_from(&event, 0);
+                }
+            }
+        };
+        let result = self.store.rollups().apply(&changes, &live, now).await;
         let (done, failed_at) = match result {
             Ok(done) => (done, failed_at),
             Err(e) => {
@@ -114,6 +129,7 @@ impl Rollup {
             redelivered = done.redelivered,
             transactions = done.transactions,
             wcu = done.write_capacity_units,
+            generations = ?live.all().iter().map(|g| g.number).collect::<Vec<_>>(),
             "rollup batch"
         );
         match failed_at {

@@ -31,6 +31,7 @@ use crate::group::{GroupRecord, GroupState};
 use crate::query::{triage_selected, Filters};
 use crate::time_fmt;
 
+pub mod generation;
 pub mod given_up;
 mod read_plan;
 pub use read_plan::{net_by_reason, read_plan, Range, ReadPlan, Sign, MAX_BUCKETS};

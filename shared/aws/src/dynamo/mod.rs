@@ -91,6 +91,26 @@ impl Store {
             .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
     }
 
+    /// One page of a walk of the `byTime` partition of the groups, oldest first: at most `limit`
+    /// groups after `cursor`, and the cursor after them (`None`: the walk is through). What the
+    /// maintenance jobs (the TTL re-stamp, a rebuild of the rollups) go through the groups with,
+    /// a bounded number per run.
+    pub(crate) async fn walk_groups(
+        &self,
+        limit: u32,
+        cursor: Option<item::Item>,
+    ) -> Result<(Vec<item::Item>, Option<item::Item>), StoreError> {
+        let out = self
+            .query_by_time(schema::ALL_PARTITION)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
+            .set_exclusive_start_key(cursor)
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(dynamo("Query"))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+
     /// The item whose key is `key`, read strongly consistent; `None` when there is none.
     pub(crate) async fn get_consistent(&self, key: impl Into<String>) -> Result<Option<item::Item>, StoreError> {
         let out = self

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -26,8 +26,8 @@ use scan_failures_domain::time_fmt;
 
 use crate::cached::Cached;
 use crate::dynamo::item::Item;
-use crate::dynamo::schema::{ALL_PARTITION, PARTITION_KEY, TTL_ATTRIBUTE};
-use crate::dynamo::{applied, dynamo, Store, StoreError};
+use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
+use crate::dynamo::{applied, Store, StoreError};
 
 /// The item holding the retention setting.
 pub const RETENTION_KEY: &str = "config#retention";
@@ -203,16 +203,7 @@ impl<'a> Settings<'a> {
         }
         let mut budget = max_items;
         while budget > 0 {
-            let out = self
-                .store
-                .query_by_time(ALL_PARTITION)
-                .limit(i32::try_from(budget.min(RESTAMP_PAGE)).unwrap_or(1))
-                .set_exclusive_start_key(progress.cursor.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(dynamo("Query"))?;
-            let items = out.items.unwrap_or_default();
+            let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.take()).await?;
             // At least one per page, so a run always ends.
             budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
             for item in &items {
@@ -223,7 +214,7 @@ impl<'a> Settings<'a> {
                     progress.this_run.restamped += 1;
                 }
             }
-            progress.cursor = out.last_evaluated_key;
+            progress.cursor = cursor;
             if progress.cursor.is_none() {
                 progress.finished = true;
                 break;

@@ -11,6 +11,7 @@
 pub mod answer;
 pub mod plan;
 pub mod read;
+pub mod rebuild;
 pub mod record;
 #[cfg(feature = "redrive")]
 pub mod redrive;
@@ -20,13 +21,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWr
 use thiserror::Error;
 use time::OffsetDateTime;
 
+use scan_failures_domain::rollup::generation::{self, Generation, Live};
 use scan_failures_domain::rollup::RollupError;
+use scan_failures_domain::time_fmt;
 
 use crate::backoff;
 use crate::dynamo::expr::Expressed;
 use crate::dynamo::schema::PARTITION_KEY;
 use crate::dynamo::{applied, dynamo, Store, StoreError};
-use plan::{chunks, fold, item_key, update, Change};
+use plan::{chunks, fold, item_key, joins, update, Change};
 
 /// How long a record's marker is kept: the stream keeps a record 24 hours, so no redelivery can
 /// come after its marker expires.
@@ -36,14 +39,24 @@ const MAX_ATTEMPTS: u32 = 8;
 
 /// The DynamoDB operations the rollup consumer calls (see `store::actions`).
 pub mod actions {
-    pub const WRITE: &[&str] = &["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem"];
+    /// Applying a batch: the state read before it ([`super::Rollups::state`]), the transaction,
+    /// and the first batch's time.
+    pub const WRITE: &[&str] =
+        &["dynamodb:GetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem"];
     /// What [`super::Rollups::restart`] calls.
     pub const RESTART: &[&str] = &["dynamodb:UpdateItem", "dynamodb:GetItem"];
 }
 
-/// The item that records since when the rollups are kept (see `rollup::ready`).
+/// The item that records since when the rollups are kept (see `rollup::ready`), and their
+/// generations.
 pub const SINCE_KEY: &str = "config#rollups";
 const SINCE_ATTRIBUTE: &str = "since";
+/// The generation the api reads, and when its rebuild started (absent: generation 0).
+const SERVING: &str = "serving";
+const SERVING_STARTED: &str = "servingStarted";
+/// The generation a rebuild is filling, and when it started (absent: none).
+const BUILDING: &str = "building";
+const BUILDING_STARTED: &str = "buildingStarted";
 
 /// The item key of a stream record's marker.
 pub fn marker_key(record_id: &str) -> String {
@@ -83,6 +96,38 @@ pub struct Restarted {
     pub since: Option<OffsetDateTime>,
     /// Whether the call moved it (else it was already at or after the time asked, or unset).
     pub moved: bool,
+    /// The generation being rebuilt after the call (the one it started, when it moved the time).
+    pub rebuilding: Option<u32>,
+}
+
+/// What the rollups' item records: since when they are kept, and which generations are live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct State {
+    /// `None` before the rollup function's first batch.
+    pub since: Option<OffsetDateTime>,
+    pub live: Live,
+}
+
+impl State {
+    /// The state an item of the rollups records (`None`: no item). Read leniently: a generation
+    /// that does not parse is none, and its rebuild is not live.
+    fn of(item: Option<&crate::dynamo::item::Item>) -> Self {
+        let s = |k: &str| item.and_then(|i| i.get(k)).and_then(|v| v.as_s().ok());
+        let n = |k: &str| item.and_then(|i| i.get(k)).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u32>().ok());
+        let time = |k: &str| s(k).and_then(|t| time_fmt::parse(t));
+        let generation = |number: Option<u32>, started: &str| {
+            number.filter(|n| *n > 0).map(|number| Generation { number, started: time(started) })
+        };
+        let serving = generation(n(SERVING), SERVING_STARTED).unwrap_or(Generation::FIRST);
+        let building = generation(n(BUILDING), BUILDING_STARTED).filter(|b| b.number > serving.number);
+        Self { since: time(SINCE_ATTRIBUTE), live: Live { serving, building } }
+    }
+
+    /// Whether the generation in service answers for the groups whose last occurrence is after
+    /// `after` ([`generation::serves`]).
+    pub fn ready(&self, after: OffsetDateTime) -> bool {
+        generation::serves(&self.live.serving, self.since, after)
+    }
 }
 
 /// A failed batch: the changes before `first_unapplied` are applied, the rest are not.
@@ -95,26 +140,33 @@ pub struct BatchError {
     pub source: ApplyError,
 }
 
-/// The rollups of one [`Store`]; see [`Store::rollups`].
+/// The rollups of one [`Store`]; see [`Store::rollups`]. Reads go to one generation
+/// ([`Self::of`]), generation 0 unless told.
 #[derive(Debug, Clone, Copy)]
 pub struct Rollups<'a> {
     store: &'a Store,
+    generation: u32,
 }
 
 impl<'a> Rollups<'a> {
     pub fn new(store: &'a Store) -> Self {
-        Self { store }
+        Self { store, generation: 0 }
+    }
+
+    /// The same rollups, read from `generation`.
+    pub fn of(self, generation: u32) -> Self {
+        Self { generation, ..self }
     }
 
     /// Since when the rollups are kept: the time of the first change they folded, or of the
     /// last [`Self::restart`] (`None` before the rollup function's first batch).
     pub async fn since(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        let item = self.store.get_consistent(SINCE_KEY).await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| i.get(SINCE_ATTRIBUTE))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|s| scan_failures_domain::time_fmt::parse(s)))
+        Ok(self.state().await?.since)
+    }
+
+    /// Since when the rollups are kept and which generations are live, read consistently.
+    pub async fn state(&self) -> Result<State, StoreError> {
+        Ok(State::of(self.store.get_consistent(SINCE_KEY).await?.as_ref()))
     }
 
     /// Records `t` as the time the rollups are kept since, unless a time is already recorded
@@ -144,48 +196,79 @@ impl<'a> Rollups<'a> {
         }
     }
 
-    /// Moves the time the rollups are kept since forward to `at`, never back, and returns the
-    /// time in force after the call. Where the rollup function has not recorded one, it records
-    /// none: the rollups would be trusted from `at` on with no consumer known to keep them.
+    /// Moves the time the rollups are kept since forward to `at`, never back, and starts a
+    /// rebuild of the rollups from the groups (a new generation, [`rebuild`]) when it moved it;
+    /// returns the time in force after the call. Where the rollup function has not recorded
+    /// one, it records none: the rollups would be trusted from `at` on with no consumer known
+    /// to keep them.
     ///
     /// The repair for changes the rollups lost (a batch given up after its retries): a lost
     /// change's errors sit in the buckets of last occurrences up to [`SINCE_SLACK`] after its
     /// write, as those of the groups written before the rollups started do (`rollup::ready`).
     /// So once `at` is later than every lost change, the api answers from the rollups only for
-    /// windows that read none of those buckets, and reads the groups for the others: for one
-    /// retention period after `at`, then from the rollups again, exactly.
+    /// windows that read none of those buckets, and reads the groups for the others, until the
+    /// rebuild is put in service (then from its rollups, exactly, for every window) or one
+    /// retention period has passed.
     ///
     /// [`SINCE_SLACK`]: scan_failures_domain::rollup::SINCE_SLACK
     pub async fn restart(&self, at: OffsetDateTime) -> Result<Restarted, StoreError> {
-        let text = scan_failures_domain::time_fmt::format(at);
-        let result = self
-            .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .key(PARTITION_KEY, AttributeValue::S(SINCE_KEY.to_owned()))
-            .update_expression("SET #since = :at")
-            // Stored times are fixed-width UTC text: their order is the order of the times.
-            .condition_expression("attribute_exists(#since) AND #since < :at")
-            .expression_attribute_names("#since", SINCE_ATTRIBUTE)
-            .expression_attribute_values(":at", AttributeValue::S(text.clone()))
-            .send()
-            .await;
-        let moved = applied(result)?;
-        let since =
-            if moved { scan_failures_domain::time_fmt::parse(&text).or(Some(at)) } else { self.since().await? };
-        Ok(Restarted { since, moved })
+        let text = time_fmt::format(at);
+        // Another restart between the read and the write makes the write's condition fail:
+        // read again, and start after it (or find the time already moved past `at`).
+        for _ in 0..MAX_ATTEMPTS {
+            let state = self.state().await?;
+            let Some(since) = state.since else { return Ok(Restarted { since: None, moved: false, rebuilding: None }) };
+            if time_fmt::format(since) >= text {
+                let rebuilding = state.live.building.map(|b| b.number);
+                return Ok(Restarted { since: Some(since), moved: false, rebuilding });
+            }
+            let newest = state.live.building.map_or(state.live.serving.number, |b| b.number);
+            let next = newest.saturating_add(1);
+            // Stored times are fixed-width UTC text: their order is the order of the times. The
+            // generations must be those read.
+            let unchanged = if state.live.building.is_some() {
+                "#since < :at AND #building = :newest"
+            } else {
+                "#since < :at AND (attribute_not_exists(#building) OR #building <= :newest) AND \
+                 (attribute_not_exists(#serving) OR #serving = :newest)"
+            };
+            let mut update = self
+                .store
+                .update_item(SINCE_KEY)
+                .update_expression("SET #since = :at, #building = :next, #started = :at")
+                .condition_expression(unchanged)
+                .expression_attribute_names("#since", SINCE_ATTRIBUTE)
+                .expression_attribute_names("#building", BUILDING)
+                .expression_attribute_names("#started", BUILDING_STARTED)
+                .expression_attribute_values(":at", AttributeValue::S(text.clone()))
+                .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
+                .expression_attribute_values(":newest", AttributeValue::N(newest.to_string()));
+            if state.live.building.is_none() {
+                update = update.expression_attribute_names("#serving", SERVING);
+            }
+            let result = update.send().await;
+            if applied(result)? {
+                return Ok(Restarted {
+                    since: time_fmt::parse(&text).or(Some(at)),
+                    moved: true,
+                    rebuilding: Some(next),
+                });
+            }
+        }
+        Err(StoreError::Cancelled(format!("the rollups' state still changed after {MAX_ATTEMPTS} reads")))
     }
 
     /// Applies `changes`, in order, each exactly once whatever was delivered before. On failure
     /// the changes before [`BatchError::first_unapplied`] are applied and the others not, so
     /// the caller reports that record as the batch's first failure.
-    pub async fn apply(&self, changes: &[Change], now: OffsetDateTime) -> Result<Applied, BatchError> {
+    /// Each change is folded into every generation of `live` (read before the batch, so that
+    /// a change written after a rebuild started reaches its generation).
+    pub async fn apply(&self, changes: &[Change], live: &Live, now: OffsetDateTime) -> Result<Applied, BatchError> {
         let mut done = Applied::default();
-        let cut = chunks(changes);
+        let cut = chunks(changes, live);
         for chunk in cut.chunks {
             let part: Vec<&Change> = changes[chunk.changes.clone()].iter().collect();
-            self.apply_chunk(part, now, &mut done).await.map_err(|source| BatchError {
+            self.apply_chunk(part, live, now, &mut done).await.map_err(|source| BatchError {
                 first_unapplied: chunk.changes.start,
                 done,
                 source,
@@ -201,10 +284,12 @@ impl<'a> Rollups<'a> {
         }
     }
 
-    /// One chunk in one transaction: its markers and its rollups' updates.
+    /// One chunk in one transaction: its markers, its rollups' updates in each live generation,
+    /// and the count of the rebuild's marks it folds.
     async fn apply_chunk(
         &self,
         mut part: Vec<&Change>,
+        live: &Live,
         now: OffsetDateTime,
         done: &mut Applied,
     ) -> Result<(), ApplyError> {
@@ -213,20 +298,26 @@ impl<'a> Rollups<'a> {
             if part.is_empty() {
                 return Ok(());
             }
-            let f = fold(&part).map_err(|source| ApplyError::Fold { record: part[0].id.clone(), source })?;
+            let folds = fold(&part, live).map_err(|source| ApplyError::Fold { record: part[0].id.clone(), source })?;
             let mut request = self.store.client().transact_write_items();
             for c in &part {
                 request =
                     request.transact_items(TransactWriteItem::builder().put(record_marker(table, &c.id, now)?).build());
             }
-            for (key, delta) in &f.deltas {
-                let update = Update::builder()
-                    .table_name(table)
-                    .key(PARTITION_KEY, AttributeValue::S(item_key(key)))
-                    .expressed(update(key, delta))
-                    .build()
-                    .map_err(StoreError::from)?;
-                request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            for (generation, f) in &folds {
+                for (key, delta) in &f.deltas {
+                    let update = Update::builder()
+                        .table_name(table)
+                        .key(PARTITION_KEY, AttributeValue::S(item_key(*generation, key)))
+                        .expressed(update(*generation, key, delta))
+                        .build()
+                        .map_err(StoreError::from)?;
+                    request = request.transact_items(TransactWriteItem::builder().update(update).build());
+                }
+            }
+            if let (Some(b), n @ 1..) = (live.building, joins(&part, live)) {
+                request = request
+                    .transact_items(TransactWriteItem::builder().update(rebuild::joined(table, b.number, n)?).build());
             }
             let err = match request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await {
                 Ok(out) => {
@@ -267,4 +358,41 @@ fn record_marker(
 ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
     let expires = (now + time::Duration::seconds(MARKER_SECONDS)).unix_timestamp();
     crate::dynamo::marker_put(table, marker_key(record_id), expires, now, [])
+}
+
+/// A minimal group for the unit tests of the rollups: `id`, of `account`, created at `created`
+/// and last seen at `last`.
+#[cfg(test)]
+pub(crate) fn test_group(
+    id: &str,
+    account: &str,
+    created: &str,
+    last: &str,
+) -> scan_failures_domain::group::GroupRecord {
+    use std::collections::HashMap;
+    scan_failures_domain::group::GroupRecord {
+        id: id.into(),
+        domain: String::new(),
+        resource_type: String::new(),
+        resource_name: "quay.io/a/b:1".into(),
+        resource_id: None,
+        repository: "quay.io/a/b".into(),
+        registry: "quay.io".into(),
+        reason: "TIMEOUT".into(),
+        level: "ERROR".into(),
+        message: String::new(),
+        num_occurrences: 1,
+        created_at: created.into(),
+        last_occurred_at: last.into(),
+        expires_at: 0,
+        account: account.into(),
+        region: "eu-west-1".into(),
+        source: String::new(),
+        op_counts: HashMap::new(),
+        origin_counts: HashMap::new(),
+        clusters: HashMap::new(),
+        deployments: HashMap::new(),
+        initiators: HashMap::new(),
+        user_agents: HashMap::new(),
+    }
 }

@@ -26,8 +26,8 @@ pub struct Read {
 }
 
 impl Rollups<'_> {
-    /// The rollups and edge groups of `plan`, read concurrently (eventually consistent, as the
-    /// index is).
+    /// The rollups (of this generation) and edge groups of `plan`, read concurrently
+    /// (eventually consistent, as the index is).
     pub async fn read(&self, plan: &ReadPlan) -> Result<Read, StoreError> {
         let [m, m10, h, h6, d] = plan.ranges;
         let edge_lo = format!("{}#~", time_fmt::format(plan.after));
@@ -44,7 +44,9 @@ impl Rollups<'_> {
         for (part, range) in [m?, m10?, h?, h6?, d?].into_iter().zip(&plan.ranges) {
             add_stats(&mut read.stats, &part.1);
             for item in part.0 {
-                if let Some((key, counters)) = decode(item) {
+                if let Some((key, counters)) =
+                    decode(item).filter(|(g, _, _)| *g == self.generation).map(|(_, k, c)| (k, c))
+                {
                     read.rollups.push((key, range.sign, counters));
                 }
             }
@@ -63,7 +65,7 @@ impl Rollups<'_> {
         if r.until.is_some_and(|u| u <= r.from) {
             return Ok((Vec::new(), ReadStats::default()));
         }
-        self.query(&partition(r.grain), &start_text(r.from), &hi).await
+        self.query(&partition(self.generation, r.grain), &start_text(r.from), &hi).await
     }
 
     /// Every item of one `byTime` partition whose sort key is within `[lo, hi]`.
@@ -87,13 +89,13 @@ fn add_stats(total: &mut ReadStats, part: &ReadStats) {
     total.read_capacity_units += part.read_capacity_units;
 }
 
-/// A stored rollup's key and counters; `None` for an item that is not one.
-fn decode(item: Item) -> Option<(RollupKey, Counters)> {
-    let key = parse_item_key(item.get(PARTITION_KEY)?.as_s().ok()?)?;
+/// A stored rollup's generation, key and counters; `None` for an item that is not one.
+fn decode(item: Item) -> Option<(u32, RollupKey, Counters)> {
+    let (generation, key) = parse_item_key(item.get(PARTITION_KEY)?.as_s().ok()?)?;
     let counters = item
         .into_iter()
         .filter(|(name, _)| Counter::parse(name).is_some())
         .filter_map(|(name, v)| Some((name, v.as_n().ok()?.parse::<i64>().ok()?)))
         .collect();
-    Some((key, counters))
+    Some((generation, key, counters))
 }

@@ -8,9 +8,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use thiserror::Error;
 
 use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_domain::rollup::generation::Membership;
+use scan_failures_domain::time_fmt;
 
-use super::plan::Change;
-use crate::dynamo::item::{GroupItem, StateItem};
+use super::plan::{Change, Image as GroupImage};
+use crate::dynamo::item::{attr, GroupItem, StateItem};
 use crate::dynamo::schema::PARTITION_KEY;
 use crate::dynamo::GROUP_KEY_PREFIX;
 
@@ -25,10 +27,18 @@ pub enum UnreadableRecord {
     Image(#[source] serde_dynamo::Error),
 }
 
-fn group(image: Option<Image>) -> Result<Option<(GroupRecord, GroupState)>, UnreadableRecord> {
+/// What an image says of the generations holding it. Read leniently: a mark or a time that
+/// does not parse is none (the group is then held by generation 0 only, until marked again).
+pub fn membership(item: &Image) -> Membership {
+    let mark = item.get(attr::MARK).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let stored_at = item.get(attr::STORED_AT).and_then(|v| v.as_s().ok()).and_then(|t| time_fmt::parse(t));
+    Membership { mark, stored_at }
+}
+
+fn group(image: Option<Image>) -> Result<Option<GroupImage>, UnreadableRecord> {
     let Some(item) = image.filter(|i| !i.is_empty()) else { return Ok(None) };
-    let state = GroupState::of_item(&item);
-    GroupRecord::from_item(item).map(|g| Some((g, state))).map_err(UnreadableRecord::Image)
+    let (state, member) = (GroupState::of_item(&item), membership(&item));
+    GroupRecord::from_item(item).map(|g| Some((g, state, member))).map_err(UnreadableRecord::Image)
 }
 
 /// The change of a group that record `id` (an `INSERT`, `MODIFY` or `REMOVE`, `event`) of item
@@ -50,4 +60,29 @@ pub fn change(
         return Err(UnreadableRecord::NoImage { event: event.to_owned() });
     }
     Ok(Some(Change { id: id.to_owned(), old, new }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn an_image_says_its_mark_and_when_it_was_stored_and_anything_unreadable_is_none() {
+        let image = |mark: AttributeValue, stored: AttributeValue| -> Image {
+            HashMap::from([(attr::MARK.to_owned(), mark), (attr::STORED_AT.to_owned(), stored)])
+        };
+        assert_eq!(
+            membership(&image(AttributeValue::N("3".into()), AttributeValue::S("2026-12-04T12:00:00.000Z".into()))),
+            Membership { mark: 3, stored_at: Some(datetime!(2026-12-04 12:00 UTC)) }
+        );
+        assert_eq!(membership(&Image::new()), Membership::default());
+        for (mark, stored) in [
+            (AttributeValue::N("-1".into()), AttributeValue::S("yesterday".into())),
+            (AttributeValue::S("3".into()), AttributeValue::N("1796400000".into())),
+            (AttributeValue::N("99999999999".into()), AttributeValue::S("x".repeat(100))),
+        ] {
+            assert_eq!(membership(&image(mark, stored)), Membership::default());
+        }
+    }
 }

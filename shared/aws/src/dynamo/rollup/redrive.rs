@@ -61,6 +61,8 @@ pub enum RedriveError {
     NoEventId { sequence: String },
     #[error("applying the batch failed")]
     Apply(#[source] BatchError),
+    #[error("the rollups' live generations could not be read")]
+    State(#[source] crate::dynamo::StoreError),
 }
 
 fn streams_error<E>(operation: &'static str) -> impl FnOnce(E) -> RedriveError
@@ -151,7 +153,9 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change
 }
 
 impl Rollups<'_> {
-    /// Reads `batch` back from the stream and applies its changes, each once.
+    /// Reads `batch` back from the stream and applies its changes, each once, to the
+    /// generations live now (a generation started after a change holds none of its images, so
+    /// folding it there adds nothing).
     pub async fn redrive(
         &self,
         streams: &StreamsClient,
@@ -159,7 +163,8 @@ impl Rollups<'_> {
         now: OffsetDateTime,
     ) -> Result<Applied, RedriveError> {
         let changes = read(streams, batch).await?;
-        self.apply(&changes, now).await.map_err(RedriveError::Apply)
+        let live = self.state().await.map_err(RedriveError::State)?.live;
+        self.apply(&changes, &live, now).await.map_err(RedriveError::Apply)
     }
 }
 

@@ -243,6 +243,11 @@ pub fn plan_update(
         }
         let (n, v) = (e.name(daily::ATTRIBUTE), e.value(days_map(&days)));
         e.set(format!("{n} = {v}"));
+        // When the item was first stored, by this writer's clock: what tells a rebuild of the
+        // rollups whether the group needs its mark (`rollup::generation`). A group started anew
+        // keeps it, as it keeps the marks.
+        let (n, v) = (e.name(attr::STORED_AT), e.s(time_fmt::format(now)));
+        e.set(format!("{n} = if_not_exists({n}, {v})"));
     } else {
         let pk = e.name(PARTITION_KEY);
         e.condition(format!("attribute_exists({pk})"));
@@ -536,7 +541,9 @@ mod tests {
                 r#"#reason = "TIMEOUT", #gsiAll = "ALL", #createdAt = "2026-11-25T10:00:00.000Z", "#,
                 r#"#numOccurrences = 1, #opCounts = {{image_scan: 1}}, #originCounts = {{roxctl: 1}}, "#,
                 r#"#clusters = {{{}: "2026-11-25T10:00:00.000Z"}}, #deployments = {{}}, #initiators = {{}}, "#,
-                r#"#userAgents = {{}}, #daily = {{2026-11-25: 1}}, {}"#
+                r#"#userAgents = {{}}, #daily = {{2026-11-25: 1}}, "#,
+                // The writer's clock, kept if a former life recorded it.
+                r#"#storedAt = if_not_exists(#storedAt, "2026-11-25T10:05:00.000Z"), {}"#
             ),
             cluster, LATEST
         )

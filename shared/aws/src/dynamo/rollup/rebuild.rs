@@ -1,0 +1,390 @@
+//! The rebuild of the rollups from the groups (see
+//! [`scan_failures_domain::rollup::generation`]): marking every group of the `byTime` index for
+//! the generation being built, a bounded number per maintenance run, and putting that
+//! generation in service once the rollup function has folded every mark.
+//!
+//! The rebuild writes no rollup itself: a mark is a change of the group like any other, and the
+//! rollup function folds it (the group joins the generation with its whole contribution). So the
+//! generation is exact under concurrent writes by the same argument as the stream's folding.
+//!
+//! Why the walk reaches every group: it reads the index oldest first, and a group's place in it
+//! (its last occurrence) only moves forward, so a group not yet marked is always ahead of the
+//! walk; the walk is through when a page ends the index. Groups stored after the rebuild's
+//! margin need no mark, and groups deleted need none.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use scan_failures_domain::group::{GroupRecord, GroupState};
+use scan_failures_domain::rollup::generation::{self, Generation, Progress, Step};
+use scan_failures_domain::rollup::keys;
+use scan_failures_domain::time_fmt;
+
+use super::record::membership;
+use super::{Rollups, BUILDING, BUILDING_STARTED, MAX_ATTEMPTS, SERVING, SERVING_STARTED, SINCE_KEY};
+use crate::backoff;
+use crate::dynamo::expr::{Expr, Expressed};
+use crate::dynamo::item::{attr, GroupItem, Item, StateItem};
+use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::write::MAX_TRANSACTION_ITEMS;
+use crate::dynamo::{applied, dynamo, StoreError, GROUP_KEY_PREFIX};
+
+/// Groups read per `Query` page by the rebuild.
+const PAGE: u32 = 100;
+/// Groups marked per transaction, beside the count of the marks.
+const MARKS_PER_TRANSACTION: usize = MAX_TRANSACTION_ITEMS - 1;
+
+/// The DynamoDB operations of a rebuild's run (see `store::actions`): its state and progress,
+/// the walk of `byTime`, the marks with their count, and the switch.
+pub const ACTIONS: &[&str] =
+    &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem"];
+
+/// The item holding the walk of the rebuild of `generation` (its cursor and its marks, counted
+/// in the transactions that make them): one per generation, so that the counts of an abandoned
+/// rebuild never mix with the next one's. Only the walk writes it.
+pub fn progress_key(generation: u32) -> String {
+    format!("config#rebuild#{generation}")
+}
+
+/// The item counting the marks of `generation` the rollup function folded: only it writes it,
+/// so its transactions never conflict with the walk's.
+pub fn joined_key(generation: u32) -> String {
+    format!("config#rebuild#{generation}#joined")
+}
+
+const MARKED: &str = "marked";
+const JOINED: &str = "joined";
+const EXAMINED: &str = "examined";
+const COPIED: &str = "copied";
+const CURSOR: &str = "cursor";
+
+/// The transaction item with which the rollup function counts `n` joins of `generation`.
+pub fn joined(table: &str, generation: u32, n: u64) -> Result<Update, StoreError> {
+    Ok(Update::builder()
+        .table_name(table)
+        .key(PARTITION_KEY, AttributeValue::S(joined_key(generation)))
+        .update_expression("ADD #joined :n")
+        .expression_attribute_names("#joined", JOINED)
+        .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+        .build()?)
+}
+
+/// What a rebuild's run did, and where the rebuild stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildReport {
+    pub generation: u32,
+    /// `waiting` (its margin), `marking`, `folding` (marks still on the stream), `switched`
+    /// (now in service), `abandoned` (a restart started another generation meanwhile), or
+    /// `unstarted` (no readable start).
+    pub status: &'static str,
+    /// Groups read from the index, marked, and left unmarked because no rollup could fold them
+    /// (their records are poison to the rollup function too), by this run.
+    pub examined: u64,
+    pub marked: u64,
+    pub unreadable: u64,
+    /// The whole rebuild's marks, and those the rollup function folded.
+    pub marked_total: u64,
+    pub joined_total: u64,
+}
+
+/// The stored progress: what the domain decides on, and the cursor of the walk.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Stored {
+    progress: Progress,
+    cursor: Option<Item>,
+}
+
+fn number(item: Option<&Item>, k: &str) -> u64 {
+    item.and_then(|i| i.get(k)).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+impl Stored {
+    /// Read leniently from the walk's item and the rollup function's count.
+    fn of(walk: Option<Item>, joined: Option<&Item>) -> Self {
+        let progress = Progress {
+            marked: number(walk.as_ref(), MARKED),
+            joined: number(joined, JOINED),
+            copied: walk.as_ref().and_then(|i| i.get(COPIED)).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        };
+        let cursor = match walk.and_then(|mut i| i.remove(CURSOR)) {
+            Some(AttributeValue::M(m)) => Some(m),
+            _ => None,
+        };
+        Self { progress, cursor }
+    }
+}
+
+/// A group of a page that needs its mark: its key, and its mark and `storedAt` as read (the
+/// mark is made only if they are unchanged, so that it is a join: see [`candidates`]).
+#[derive(Debug, Clone, PartialEq)]
+struct Candidate {
+    pk: String,
+    mark: Option<AttributeValue>,
+    stored_at: Option<AttributeValue>,
+}
+
+/// The groups of a page `building` does not hold yet, and how many it leaves unmarked because no
+/// rollup could fold them (a group that does not decode, or whose last occurrence is not a time:
+/// its mark's record would be poison, and its join never counted).
+fn candidates(items: &[Item], building: &Generation) -> (Vec<Candidate>, u64) {
+    let mut out = Vec::new();
+    let mut unreadable = 0;
+    for item in items {
+        let Some(pk) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()) else { continue };
+        if !pk.starts_with(GROUP_KEY_PREFIX) || building.holds(&membership(item)) {
+            continue;
+        }
+        let state = GroupState::of_item(item);
+        match GroupRecord::from_item(item.clone()) {
+            Ok(g) if keys(&g, &state).is_ok() => out.push(Candidate {
+                pk: pk.clone(),
+                mark: item.get(attr::MARK).cloned(),
+                stored_at: item.get(attr::STORED_AT).cloned(),
+            }),
+            _ => unreadable += 1,
+        }
+    }
+    (out, unreadable)
+}
+
+/// The update that marks `c` for `generation`: only while it exists and its mark and
+/// `storedAt` are those read, which [`candidates`] found not held (a group changed since is
+/// left to the next walk's page, or held already).
+fn mark(c: &Candidate, generation: u32) -> Expr {
+    let mut e = Expr::default();
+    let pk = e.name(PARTITION_KEY);
+    e.condition(format!("attribute_exists({pk})"));
+    let m = e.name(attr::MARK);
+    let n = e.n(generation);
+    e.set(format!("{m} = {n}"));
+    for (name, seen) in [(m, &c.mark), (e.name(attr::STORED_AT), &c.stored_at)] {
+        match seen {
+            None => e.condition(format!("attribute_not_exists({name})")),
+            Some(v) => {
+                let v = e.value(v.clone());
+                e.condition(format!("{name} = {v}"));
+            }
+        }
+    }
+    e
+}
+
+impl Rollups<'_> {
+    /// One bounded run of the rebuild of `building` at `now`: marks the groups of up to
+    /// `max_items` more of the index, or puts the generation in service once every mark is
+    /// folded.
+    pub async fn rebuild(
+        &self,
+        building: Generation,
+        max_items: u32,
+        now: OffsetDateTime,
+    ) -> Result<RebuildReport, StoreError> {
+        let key = progress_key(building.number);
+        let joined = self.store.get_consistent(joined_key(building.number)).await?;
+        let mut stored = Stored::of(self.store.get_consistent(&key).await?, joined.as_ref());
+        let mut report = RebuildReport {
+            generation: building.number,
+            status: "waiting",
+            examined: 0,
+            marked: 0,
+            unreadable: 0,
+            marked_total: stored.progress.marked,
+            joined_total: stored.progress.joined,
+        };
+        match generation::step(&building, &stored.progress, now) {
+            Step::Wait { .. } => {}
+            Step::Unstarted => report.status = "unstarted",
+            Step::Fold { .. } => report.status = "folding",
+            Step::Switch => {
+                report.status = if self.switch(building).await? { "switched" } else { "abandoned" };
+            }
+            Step::Mark => {
+                report.status = "marking";
+                let mut budget = max_items;
+                while budget > 0 && !stored.progress.copied {
+                    let (items, cursor) = self.store.walk_groups(budget.min(PAGE), stored.cursor.take()).await?;
+                    // At least one per page, so a run always ends.
+                    budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
+                    let (todo, unreadable) = candidates(&items, &building);
+                    let mut marked = 0;
+                    for part in todo.chunks(MARKS_PER_TRANSACTION) {
+                        marked += self.mark_counted(&key, building.number, part).await?;
+                    }
+                    stored.cursor = cursor;
+                    stored.progress.copied = stored.cursor.is_none();
+                    stored.progress.marked += marked;
+                    report.examined += items.len() as u64;
+                    report.marked += marked;
+                    report.unreadable += unreadable;
+                    self.save(&key, items.len() as u64, &stored).await?;
+                }
+                report.marked_total = stored.progress.marked;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Marks `part` and adds the marks made to the walk's count, in one transaction, so that
+    /// the count is exactly the marks (the switch waits until the rollup function has folded
+    /// that many). A group changed or deleted since it was read is left out; the transaction is
+    /// retried on conflicts with ingest's. Returns how many were marked.
+    async fn mark_counted(&self, key: &str, generation: u32, part: &[Candidate]) -> Result<u64, StoreError> {
+        let table = self.store.table();
+        let mut part: Vec<&Candidate> = part.iter().collect();
+        for attempt in 0..MAX_ATTEMPTS {
+            if part.is_empty() {
+                return Ok(0);
+            }
+            let count = Update::builder()
+                .table_name(table)
+                .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+                .update_expression("ADD #marked :n")
+                .expression_attribute_names("#marked", MARKED)
+                .expression_attribute_values(":n", AttributeValue::N(part.len().to_string()))
+                .build()?;
+            // The same token on the SDK's own retries of this attempt: a retry of a transaction
+            // that went through changes nothing, so no mark is counted twice.
+            let names: Vec<&str> = part.iter().map(|c| c.pk.as_str()).collect();
+            let token = Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                format!("{table}#{generation}#{attempt}#{}", names.join(",")).as_bytes(),
+            );
+            let mut request = self.store.client().transact_write_items().client_request_token(token.to_string());
+            for c in &part {
+                let update = Update::builder()
+                    .table_name(table)
+                    .key(PARTITION_KEY, AttributeValue::S(c.pk.clone()))
+                    .expressed(mark(c, generation))
+                    .build()?;
+                request = request.transact_items(TransactWriteItem::builder().update(update).build());
+            }
+            let err = match request.transact_items(TransactWriteItem::builder().update(count).build()).send().await {
+                Ok(_) => return Ok(part.len() as u64),
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = err.as_service_error() else {
+                return Err(dynamo("TransactWriteItems")(err));
+            };
+            let reasons = cancel.cancellation_reasons();
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+            let changed: Vec<usize> = (0..part.len()).filter(|i| code(*i) == "ConditionalCheckFailed").collect();
+            if !changed.is_empty() {
+                part = part.into_iter().enumerate().filter(|(i, _)| !changed.contains(i)).map(|(_, c)| c).collect();
+            } else if (0..reasons.len()).any(|i| matches!(code(i), "TransactionConflict" | "ThrottlingError")) {
+                tokio::time::sleep(backoff::delay(attempt)).await;
+            } else {
+                let codes: Vec<&str> = (0..reasons.len()).map(code).collect();
+                return Err(StoreError::Cancelled(codes.join(", ")));
+            }
+        }
+        Err(StoreError::Cancelled(format!("the rebuild's marks still conflicting after {MAX_ATTEMPTS} attempts")))
+    }
+
+    /// Records a page of the walk: the groups it read, the cursor, and whether it is through.
+    async fn save(&self, key: &str, examined: u64, stored: &Stored) -> Result<(), StoreError> {
+        let mut update = self
+            .store
+            .update_item(key)
+            .expression_attribute_names("#examined", EXAMINED)
+            .expression_attribute_names("#copied", COPIED)
+            .expression_attribute_names("#cursor", CURSOR)
+            .expression_attribute_values(":examined", AttributeValue::N(examined.to_string()))
+            .expression_attribute_values(":copied", AttributeValue::Bool(stored.progress.copied));
+        update = match &stored.cursor {
+            Some(cursor) => update
+                .update_expression("SET #copied = :copied, #cursor = :cursor ADD #examined :examined")
+                .expression_attribute_values(":cursor", AttributeValue::M(cursor.clone())),
+            None => update.update_expression("SET #copied = :copied REMOVE #cursor ADD #examined :examined"),
+        };
+        update.send().await.map_err(dynamo("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Puts `building` in service, if it is still the generation being built (`false`: a
+    /// restart started another meanwhile, and this one is abandoned).
+    async fn switch(&self, building: Generation) -> Result<bool, StoreError> {
+        let started = building.started.map(time_fmt::format).unwrap_or_default();
+        let result = self
+            .store
+            .update_item(SINCE_KEY)
+            .update_expression("SET #serving = :n, #servingStarted = :started REMOVE #building, #buildingStarted")
+            .condition_expression("#building = :n AND #buildingStarted = :started")
+            .expression_attribute_names("#serving", SERVING)
+            .expression_attribute_names("#servingStarted", SERVING_STARTED)
+            .expression_attribute_names("#building", BUILDING)
+            .expression_attribute_names("#buildingStarted", BUILDING_STARTED)
+            .expression_attribute_values(":n", AttributeValue::N(building.number.to_string()))
+            .expression_attribute_values(":started", AttributeValue::S(started))
+            .send()
+            .await;
+        applied(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use time::macros::datetime;
+
+    #[test]
+    fn progress_is_read_leniently_and_its_cursor_kept_whole() {
+        assert_eq!(Stored::of(None, None), Stored::default());
+        let cursor: Item = HashMap::from([("pk".to_owned(), AttributeValue::S("g#1".into()))]);
+        let walk: Item = HashMap::from([
+            (MARKED.to_owned(), AttributeValue::N("12".into())),
+            (COPIED.to_owned(), AttributeValue::Bool(true)),
+            (CURSOR.to_owned(), AttributeValue::M(cursor.clone())),
+        ]);
+        let joined: Item = HashMap::from([(JOINED.to_owned(), AttributeValue::N("many".into()))]);
+        assert_eq!(
+            Stored::of(Some(walk), Some(&joined)),
+            Stored { progress: Progress { marked: 12, joined: 0, copied: true }, cursor: Some(cursor) }
+        );
+        assert_eq!(
+            (progress_key(3), joined_key(3)),
+            ("config#rebuild#3".to_owned(), "config#rebuild#3#joined".to_owned())
+        );
+    }
+
+    /// A stored group `id`, last seen at `last`, with `extra` attributes.
+    fn group(id: &str, last: &str, extra: &[(&str, AttributeValue)]) -> Item {
+        let g = super::super::test_group(id, "111111111111", last, last);
+        let mut item = g.to_item().unwrap();
+        item.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        item
+    }
+
+    #[test]
+    fn a_page_marks_the_groups_the_generation_does_not_hold_and_leaves_out_what_no_rollup_can_fold() {
+        let two = Generation { number: 2, started: Some(datetime!(2026-12-04 12:00 UTC)) };
+        let at = "2026-12-04T11:00:00.000Z";
+        let s = |v: &str| AttributeValue::S(v.into());
+        let items = vec![
+            group("old", at, &[]),
+            group("earlier-mark", at, &[("rollupMark", AttributeValue::N("1".into())), ("storedAt", s(at))]),
+            group("marked", at, &[("rollupMark", AttributeValue::N("2".into()))]),
+            group("born", at, &[("storedAt", s("2026-12-04T12:02:00.000Z"))]),
+            group("poison", at, &[("lastOccurredAt", s("yesterday"))]),
+            group("other", at, &[("pk", s("x#not-a-group"))]),
+        ];
+        let (todo, unreadable) = candidates(&items, &two);
+        let pks: Vec<&str> = todo.iter().map(|c| c.pk.as_str()).collect();
+        assert_eq!(pks, ["g#old", "g#earlier-mark"]);
+        assert_eq!(unreadable, 1);
+        let e = mark(&todo[0], 2);
+        assert_eq!(e.render(&e.update_expression()), "SET #rollupMark = 2");
+        assert_eq!(
+            e.render(&e.condition_expression().unwrap()),
+            "attribute_exists(#pk) AND attribute_not_exists(#rollupMark) AND attribute_not_exists(#storedAt)"
+        );
+        let e = mark(&todo[1], 2);
+        assert_eq!(
+            e.render(&e.condition_expression().unwrap()),
+            r#"attribute_exists(#pk) AND #rollupMark = 1 AND #storedAt = "2026-12-04T11:00:00.000Z""#
+        );
+    }
+}
