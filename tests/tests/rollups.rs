@@ -606,7 +606,7 @@ async fn a_rebuild_marks_every_group_under_concurrent_writes_and_its_generation_
     let fp = TriageRequest { state: TriageState::FalsePositive, note: None };
     let scheduled =
         json!({"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    let marked = |item: &std::collections::HashMap<String, AttributeValue>| item.contains_key("rollupMark");
+    let marked = |item: &std::collections::HashMap<String, AttributeValue>| item.contains_key("rgen");
     let mark_of = |id: String| {
         let store = store.clone();
         async move {

@@ -25,11 +25,12 @@ pub mod attr {
     /// Incremented by every triage change; the optimistic-concurrency token of the
     /// read-modify-write on the API path and of the reopen on the ingest path.
     pub const VERSION: &str = "triageVersion";
-    /// The last rebuild of the rollups that marked the group (`rollup::generation`).
-    pub const MARK: &str = "rollupMark";
-    /// When the group's item was first stored, by its writer's clock: written by the ingest
-    /// path on creation, read by a rebuild of the rollups.
-    pub const STORED_AT: &str = "storedAt";
+    /// The last rebuild of the rollups that marked the group (`rollup::generation`). Short,
+    /// as [`BORN`]: every byte of a group is paid for again on each of its occurrences.
+    pub const MARK: &str = "rgen";
+    /// When the group's item was first stored (epoch seconds), by its writer's clock: written
+    /// by the ingest path on creation, read by a rebuild of the rollups.
+    pub const BORN: &str = "born";
 }
 
 /// A group record as a stored item, and back.

@@ -117,7 +117,7 @@ impl Stored {
     }
 }
 
-/// A group of a page that needs its mark: its key, and its mark and `storedAt` as read (the
+/// A group of a page that needs its mark: its key, and its mark and `born` as read (the
 /// mark is made only if they are unchanged, so that it is a join: see [`candidates`]).
 #[derive(Debug, Clone, PartialEq)]
 struct Candidate {
@@ -142,7 +142,7 @@ fn candidates(items: &[Item], building: &Generation) -> (Vec<Candidate>, u64) {
             Ok(g) if keys(&g, &state).is_ok() => out.push(Candidate {
                 pk: pk.clone(),
                 mark: item.get(attr::MARK).cloned(),
-                stored_at: item.get(attr::STORED_AT).cloned(),
+                stored_at: item.get(attr::BORN).cloned(),
             }),
             _ => unreadable += 1,
         }
@@ -151,7 +151,7 @@ fn candidates(items: &[Item], building: &Generation) -> (Vec<Candidate>, u64) {
 }
 
 /// The update that marks `c` for `generation`: only while it exists and its mark and
-/// `storedAt` are those read, which [`candidates`] found not held (a group changed since is
+/// `born` are those read, which [`candidates`] found not held (a group changed since is
 /// left to the next walk's page, or held already).
 fn mark(c: &Candidate, generation: u32) -> Expr {
     let mut e = Expr::default();
@@ -160,7 +160,7 @@ fn mark(c: &Candidate, generation: u32) -> Expr {
     let m = e.name(attr::MARK);
     let n = e.n(generation);
     e.set(format!("{m} = {n}"));
-    for (name, seen) in [(m, &c.mark), (e.name(attr::STORED_AT), &c.stored_at)] {
+    for (name, seen) in [(m, &c.mark), (e.name(attr::BORN), &c.stored_at)] {
         match seen {
             None => e.condition(format!("attribute_not_exists({name})")),
             Some(v) => {
@@ -363,11 +363,12 @@ mod tests {
         let two = Generation { number: 2, started: Some(datetime!(2026-12-04 12:00 UTC)) };
         let at = "2026-12-04T11:00:00.000Z";
         let s = |v: &str| AttributeValue::S(v.into());
+        let n = |v: &str| AttributeValue::N(v.into());
         let items = vec![
             group("old", at, &[]),
-            group("earlier-mark", at, &[("rollupMark", AttributeValue::N("1".into())), ("storedAt", s(at))]),
-            group("marked", at, &[("rollupMark", AttributeValue::N("2".into()))]),
-            group("born", at, &[("storedAt", s("2026-12-04T12:02:00.000Z"))]),
+            group("earlier-mark", at, &[("rgen", AttributeValue::N("1".into())), ("born", n("1796382000"))]),
+            group("marked", at, &[("rgen", AttributeValue::N("2".into()))]),
+            group("born", at, &[("born", n("1796385720"))]),
             group("poison", at, &[("lastOccurredAt", s("yesterday"))]),
             group("other", at, &[("pk", s("x#not-a-group"))]),
         ];
@@ -376,15 +377,15 @@ mod tests {
         assert_eq!(pks, ["g#old", "g#earlier-mark"]);
         assert_eq!(unreadable, 1);
         let e = mark(&todo[0], 2);
-        assert_eq!(e.render(&e.update_expression()), "SET #rollupMark = 2");
+        assert_eq!(e.render(&e.update_expression()), "SET #rgen = 2");
         assert_eq!(
             e.render(&e.condition_expression().unwrap()),
-            "attribute_exists(#pk) AND attribute_not_exists(#rollupMark) AND attribute_not_exists(#storedAt)"
+            "attribute_exists(#pk) AND attribute_not_exists(#rgen) AND attribute_not_exists(#born)"
         );
         let e = mark(&todo[1], 2);
         assert_eq!(
             e.render(&e.condition_expression().unwrap()),
-            r#"attribute_exists(#pk) AND #rollupMark = 1 AND #storedAt = "2026-12-04T11:00:00.000Z""#
+            "attribute_exists(#pk) AND #rgen = 1 AND #born = 1796382000"
         );
     }
 }

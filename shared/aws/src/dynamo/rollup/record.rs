@@ -9,7 +9,6 @@ use thiserror::Error;
 
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::rollup::generation::Membership;
-use scan_failures_domain::time_fmt;
 
 use super::plan::{Change, Image as GroupImage};
 use crate::dynamo::item::{attr, GroupItem, StateItem};
@@ -31,7 +30,11 @@ pub enum UnreadableRecord {
 /// does not parse is none (the group is then held by generation 0 only, until marked again).
 pub fn membership(item: &Image) -> Membership {
     let mark = item.get(attr::MARK).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let stored_at = item.get(attr::STORED_AT).and_then(|v| v.as_s().ok()).and_then(|t| time_fmt::parse(t));
+    let stored_at = item
+        .get(attr::BORN)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok());
     Membership { mark, stored_at }
 }
 
@@ -70,17 +73,17 @@ mod tests {
     #[test]
     fn an_image_says_its_mark_and_when_it_was_stored_and_anything_unreadable_is_none() {
         let image = |mark: AttributeValue, stored: AttributeValue| -> Image {
-            HashMap::from([(attr::MARK.to_owned(), mark), (attr::STORED_AT.to_owned(), stored)])
+            HashMap::from([(attr::MARK.to_owned(), mark), (attr::BORN.to_owned(), stored)])
         };
         assert_eq!(
-            membership(&image(AttributeValue::N("3".into()), AttributeValue::S("2026-12-04T12:00:00.000Z".into()))),
+            membership(&image(AttributeValue::N("3".into()), AttributeValue::N("1796385600".into()))),
             Membership { mark: 3, stored_at: Some(datetime!(2026-12-04 12:00 UTC)) }
         );
         assert_eq!(membership(&Image::new()), Membership::default());
         for (mark, stored) in [
             (AttributeValue::N("-1".into()), AttributeValue::S("yesterday".into())),
-            (AttributeValue::S("3".into()), AttributeValue::N("1796400000".into())),
-            (AttributeValue::N("99999999999".into()), AttributeValue::S("x".repeat(100))),
+            (AttributeValue::S("3".into()), AttributeValue::S("2026-12-04T12:00:00.000Z".into())),
+            (AttributeValue::N("99999999999".into()), AttributeValue::N("9".repeat(40))),
         ] {
             assert_eq!(membership(&image(mark, stored)), Membership::default());
         }

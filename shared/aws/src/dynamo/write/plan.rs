@@ -246,7 +246,7 @@ pub fn plan_update(
         // When the item was first stored, by this writer's clock: what tells a rebuild of the
         // rollups whether the group needs its mark (`rollup::generation`). A group started anew
         // keeps it, as it keeps the marks.
-        let (n, v) = (e.name(attr::STORED_AT), e.s(time_fmt::format(now)));
+        let (n, v) = (e.name(attr::BORN), e.n(now.unix_timestamp()));
         e.set(format!("{n} = if_not_exists({n}, {v})"));
     } else {
         let pk = e.name(PARTITION_KEY);
@@ -543,7 +543,7 @@ mod tests {
                 r#"#clusters = {{{}: "2026-11-25T10:00:00.000Z"}}, #deployments = {{}}, #initiators = {{}}, "#,
                 r#"#userAgents = {{}}, #daily = {{2026-11-25: 1}}, "#,
                 // The writer's clock, kept if a former life recorded it.
-                r#"#storedAt = if_not_exists(#storedAt, "2026-11-25T10:05:00.000Z"), {}"#
+                r#"#born = if_not_exists(#born, 1795601100), {}"#
             ),
             cluster, LATEST
         )
