@@ -246,11 +246,13 @@ impl Rollups<'_> {
                 .expression_attribute_values(":n", AttributeValue::N(part.len().to_string()))
                 .build()?;
             // The same token on the SDK's own retries of this attempt: a retry of a transaction
-            // that went through changes nothing, so no mark is counted twice.
-            let names: Vec<&str> = part.iter().map(|c| c.pk.as_str()).collect();
+            // that went through changes nothing, so no mark is counted twice. Derived from all
+            // the request says (keys and the values its conditions assert), so that no other
+            // request reuses it.
+            let said: Vec<String> = part.iter().map(|c| format!("{}={:?}/{:?}", c.pk, c.mark, c.stored_at)).collect();
             let token = Uuid::new_v5(
                 &Uuid::NAMESPACE_OID,
-                format!("{table}#{generation}#{attempt}#{}", names.join(",")).as_bytes(),
+                format!("{table}#{generation}#{attempt}#{}", said.join(",")).as_bytes(),
             );
             let mut request = self.store.client().transact_write_items().client_request_token(token.to_string());
             for c in &part {
