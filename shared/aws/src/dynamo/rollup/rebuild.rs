@@ -151,8 +151,10 @@ fn candidates(items: &[Item], building: &Generation) -> (Vec<Candidate>, u64) {
 }
 
 /// The update that marks `c` for `generation`: only while it exists and its mark and
-/// `born` are those read, which [`candidates`] found not held (a group changed since is
-/// left to the next walk's page, or held already).
+/// `born` are those read, which [`candidates`] found not held. Other changes (a repeat, a
+/// triage) leave both alone, so the group is marked; one that changed them needs no mark: it
+/// was deleted, or stored anew (held by its `born`), or marked (walks run one at a time, and an
+/// abandoned rebuild's walk has stopped).
 fn mark(c: &Candidate, generation: u32) -> Expr {
     let mut e = Expr::default();
     let pk = e.name(PARTITION_KEY);
@@ -229,8 +231,9 @@ impl Rollups<'_> {
 
     /// Marks `part` and adds the marks made to the walk's count, in one transaction, so that
     /// the count is exactly the marks (the switch waits until the rollup function has folded
-    /// that many). A group changed or deleted since it was read is left out; the transaction is
-    /// retried on conflicts with ingest's. Returns how many were marked.
+    /// that many). A group deleted, stored anew or marked since it was read is left out (it
+    /// needs no mark: see [`mark`]); the transaction is retried on conflicts with ingest's.
+    /// Returns how many were marked.
     async fn mark_counted(&self, key: &str, generation: u32, part: &[Candidate]) -> Result<u64, StoreError> {
         let table = self.store.table();
         let mut part: Vec<&Candidate> = part.iter().collect();
