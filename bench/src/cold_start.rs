@@ -270,7 +270,7 @@ pub fn probe() {
         let aws = scan_failures_aws::sdk::load(config.sdk).await;
         s.push(("4_sdk_config_load", ms(t.elapsed())));
         let t = Instant::now();
-        let client = aws_sdk_dynamodb::Client::new(&aws);
+        let client = scan_failures_aws::dynamo::conflicts::client(&aws);
         s.push(("5_dynamodb_client_new", ms(t.elapsed())));
         let before_first = t0.elapsed();
         for name in ["6_first_request", "7_second_request"] {

@@ -113,9 +113,10 @@ pub fn local_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A DynamoDB client for `endpoint`.
+/// A DynamoDB client for `endpoint`, retrying as the functions' clients do
+/// (`dynamo::conflicts`).
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    let config = scan_failures_aws::dynamo::conflicts::with_conflict_retries(aws_sdk_dynamodb::Config::builder())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "static"))

@@ -5,7 +5,7 @@
 
 use lambda_http::{service_fn, Request};
 use scan_failures_aws::config::ApiConfig;
-use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::dynamo::{conflicts, Store};
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
 
@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init_logging();
     let config = ApiConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("api", &e));
     let aws = sdk::load(config.sdk).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let store = Store::new(conflicts::client(&aws), config.table_name.clone());
     let api = api::handler::Api::new(store, &config).with_metrics(Sink::new(config.metrics.clone()));
     lambda_http::run(service_fn(|req: Request| async { Ok::<_, std::convert::Infallible>(api.handle(req).await) }))
         .await

@@ -9,7 +9,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use scan_failures_aws::config::IngestConfig;
-use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::dynamo::{conflicts, Store};
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
@@ -28,7 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config =
         IngestConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("ingest", &e));
     let aws = sdk::load(config.sdk).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name);
+    let store = Store::new(conflicts::client(&aws), config.table_name);
     let mut ingest = ingest::handler::Ingest::new(store, config.retention)
         .with_live_retention()
         .with_metrics(Sink::new(config.metrics));

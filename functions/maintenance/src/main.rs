@@ -10,7 +10,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use maintenance::{run, MaintenanceConfig, MaintenanceError, Outcome};
-use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::dynamo::{conflicts, Store};
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::{sdk, telemetry};
 use time::OffsetDateTime;
@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = MaintenanceConfig::from_env(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
     let aws = sdk::load(config.sdk).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+    let store = Store::new(conflicts::client(&aws), config.table_name.clone());
     let inspector = config.reconcile.as_ref().map(|_| aws_sdk_inspector2::Client::new(&aws));
     let (streams, sqs) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
     let sink = Sink::new(config.metrics.clone());

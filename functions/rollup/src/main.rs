@@ -8,7 +8,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{service_fn, LambdaEvent};
 use scan_failures_aws::config::RollupConfig;
-use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::dynamo::{conflicts, Store};
 use scan_failures_aws::{sdk, telemetry};
 
 // mimalloc rather than glibc's malloc: allocation was a tenth of an event's CPU (BENCHMARKS.md).
@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config =
         RollupConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| telemetry::fail_start("rollup", &e));
     let aws = sdk::load(config.sdk).await;
-    let rollup = rollup::handler::Rollup::new(Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name));
+    let rollup = rollup::handler::Rollup::new(Store::new(conflicts::client(&aws), config.table_name));
     let rollup = &rollup;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| async move {
         rollup.handle(event.payload).await.map_err(lambda_runtime::Error::from)

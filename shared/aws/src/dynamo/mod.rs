@@ -6,9 +6,11 @@
 //! [`read`] (queries on the indexes, never a `Scan`), [`admin`] (triage and cleanup),
 //! [`settings`] (retention and the TTL re-stamp job), [`reconcile`] (the reconciler's progress), [`rollup`] (the maintained aggregates), [`outbox`] (notifications waiting to be
 //! published) and [`table`] (creating the table). [`item`] converts between stored items and the
-//! domain's types, [`expr`] builds expressions.
+//! domain's types, [`expr`] builds expressions, [`conflicts`] builds the client (single-item
+//! writes that meet a transaction are retried).
 
 pub mod admin;
+pub mod conflicts;
 pub mod expr;
 pub mod item;
 pub mod outbox;
