@@ -451,3 +451,18 @@ fn query_problem(e: QueryError) -> Problem {
         QueryError::Store(s) => internal(&s),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scan_failures_domain::rollup::generation::{RETIRED_FOLD, STORED_MARGIN};
+
+    /// An instance that read the state just before a switch answers from the replaced
+    /// generation until its cached state expires: the rollup function must still be folding it
+    /// then, by any clock within the margin the rebuild already assumes.
+    #[test]
+    fn an_instance_keeps_the_rollups_state_for_less_than_a_replaced_generation_is_still_folded() {
+        let kept = time::Duration::try_from(ROLLUPS_SINCE_CACHE).unwrap();
+        assert!(kept + STORED_MARGIN < RETIRED_FOLD, "{kept} + {STORED_MARGIN} against {RETIRED_FOLD}");
+    }
+}

@@ -174,10 +174,8 @@ pub async fn rebuild_rollups(
     now: OffsetDateTime,
 ) -> Result<Option<RebuildReport>, MaintenanceError> {
     let rollups = store.rollups();
-    let Some(building) = rollups.state().await.map_err(MaintenanceError::Rebuild)?.live.building else {
-        return Ok(None);
-    };
-    rollups.rebuild(building, max_items, now).await.map(Some).map_err(MaintenanceError::Rebuild)
+    let live = rollups.state().await.map_err(MaintenanceError::Rebuild)?.live;
+    rollups.rebuild(live, max_items, now).await.map_err(MaintenanceError::Rebuild)
 }
 
 /// A scheduled run's answer from its parts, each run whatever the others did: the re-stamp and

@@ -107,7 +107,7 @@ impl Rollup {
             Live::FIRST
         } else {
             match self.store.rollups().state().await {
-                Ok(state) => state.live,
+                Ok(state) => state.live.at(now),
                 Err(e) => {
                     tracing::error!(error = %text::error_chain(&e), "the rollups' live generations could not be read");
                     return self.fail_from(&event, 0);

@@ -86,21 +86,49 @@ pub fn serves(serving: &Generation, since: Option<OffsetDateTime>, after: Offset
     }
 }
 
-/// The generations the rollup function folds each change into: the one the api reads, and the
-/// one a rebuild is filling, if any.
+/// How long after a switch the rollup function keeps folding changes into the generation it
+/// replaced: longer than an api instance answers from the state it read before (a minute,
+/// `ROLLUPS_SINCE_CACHE`) plus any difference between the functions' clocks
+/// ([`STORED_MARGIN`]), so that an instance still reading the replaced generation reads it
+/// exact rather than missing the changes since the switch.
+pub const RETIRED_FOLD: Duration = Duration::minutes(5);
+
+/// A generation a switch replaced, folded still until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retired {
+    pub generation: Generation,
+    pub until: OffsetDateTime,
+}
+
+/// The generations the rollup function folds each change into: the one the api reads, the one a
+/// rebuild is filling, if any, and the one the last switch replaced, for [`RETIRED_FOLD`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Live {
     pub serving: Generation,
     pub building: Option<Generation>,
+    pub retired: Option<Retired>,
 }
 
 impl Live {
     /// Before any rebuild.
-    pub const FIRST: Self = Self { serving: Generation::FIRST, building: None };
+    pub const FIRST: Self = Self { serving: Generation::FIRST, building: None, retired: None };
 
     /// Every live generation, the serving one first.
     pub fn all(&self) -> Vec<Generation> {
-        std::iter::once(self.serving).chain(self.building).collect()
+        std::iter::once(self.serving).chain(self.building).chain(self.retired.map(|r| r.generation)).collect()
+    }
+
+    /// The generations to fold a change into at `now`: the retired one only until its time.
+    pub fn at(self, now: OffsetDateTime) -> Self {
+        Self { retired: self.retired.filter(|r| now < r.until), ..self }
+    }
+
+    /// What a switch to the generation being built at `now` leaves live: it in service, and the
+    /// one it replaces retired for [`RETIRED_FOLD`] (`None`: nothing is being built).
+    pub fn switched(&self, now: OffsetDateTime) -> Option<Self> {
+        let building = self.building?;
+        let retired = Retired { generation: self.serving, until: now + RETIRED_FOLD };
+        Some(Self { serving: building, building: None, retired: Some(retired) })
     }
 }
 
@@ -209,6 +237,23 @@ mod tests {
         assert_eq!(step(&TWO, &p(40, 40, true), at(900)), Step::Switch);
         assert_eq!(step(&TWO, &p(0, 0, true), at(900)), Step::Switch, "nothing to mark");
         assert_eq!(step(&Generation { number: 2, started: None }, &p(0, 0, true), at(900)), Step::Unstarted);
+    }
+
+    #[test]
+    fn a_switch_retires_the_generation_it_replaces_which_is_folded_for_five_minutes_more() {
+        let now = datetime!(2026-12-04 12:20 UTC);
+        let live = Live { building: Some(TWO), ..Live::FIRST };
+        assert_eq!(live.all(), [Generation::FIRST, TWO]);
+        let switched = live.switched(now).unwrap();
+        let retired = Retired { generation: Generation::FIRST, until: datetime!(2026-12-04 12:25 UTC) };
+        assert_eq!(switched, Live { serving: TWO, building: None, retired: Some(retired) });
+        assert_eq!(switched.all(), [TWO, Generation::FIRST], "the serving one first");
+        assert_eq!(switched.at(datetime!(2026-12-04 12:24:59.999 UTC)).all(), [TWO, Generation::FIRST]);
+        assert_eq!(switched.at(datetime!(2026-12-04 12:25 UTC)).all(), [TWO], "its time is up");
+        assert_eq!(Live::FIRST.switched(now), None, "nothing being built");
+        let three = Generation { number: 3, started: Some(now) };
+        let rebuilding = Live { building: Some(three), ..switched };
+        assert_eq!(rebuilding.at(now).all(), [TWO, three, Generation::FIRST], "a restart soon after a switch");
     }
 
     #[test]

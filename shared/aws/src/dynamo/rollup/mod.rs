@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWr
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use scan_failures_domain::rollup::generation::{self, Generation, Live};
+use scan_failures_domain::rollup::generation::{self, Generation, Live, Retired};
 use scan_failures_domain::rollup::RollupError;
 use scan_failures_domain::time_fmt;
 
@@ -57,6 +57,11 @@ const SERVING_STARTED: &str = "servingStarted";
 /// The generation a rebuild is filling, and when it started (absent: none).
 const BUILDING: &str = "building";
 const BUILDING_STARTED: &str = "buildingStarted";
+/// The generation the last switch replaced, when its rebuild started (absent: generation 0),
+/// and until when it is folded still (`generation::RETIRED_FOLD`).
+const RETIRED: &str = "retired";
+const RETIRED_STARTED: &str = "retiredStarted";
+const RETIRED_UNTIL: &str = "retiredUntil";
 
 /// The item key of a stream record's marker.
 pub fn marker_key(record_id: &str) -> String {
@@ -110,17 +115,24 @@ pub struct State {
 
 impl State {
     /// The state an item of the rollups records (`None`: no item). Read leniently: a generation
-    /// that does not parse is none, and its rebuild is not live.
+    /// that does not parse is none, and its rebuild is not live; a retired generation without
+    /// a readable time to be folded until is not folded.
     fn of(item: Option<&crate::dynamo::item::Item>) -> Self {
         let s = |k: &str| item.and_then(|i| i.get(k)).and_then(|v| v.as_s().ok());
         let n = |k: &str| item.and_then(|i| i.get(k)).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u32>().ok());
         let time = |k: &str| s(k).and_then(|t| time_fmt::parse(t));
         let generation = |number: Option<u32>, started: &str| {
-            number.filter(|n| *n > 0).map(|number| Generation { number, started: time(started) })
+            number.map(
+                |number| if number == 0 { Generation::FIRST } else { Generation { number, started: time(started) } },
+            )
         };
         let serving = generation(n(SERVING), SERVING_STARTED).unwrap_or(Generation::FIRST);
         let building = generation(n(BUILDING), BUILDING_STARTED).filter(|b| b.number > serving.number);
-        Self { since: time(SINCE_ATTRIBUTE), live: Live { serving, building } }
+        let retired = generation(n(RETIRED), RETIRED_STARTED)
+            .filter(|r| r.number < serving.number)
+            .zip(time(RETIRED_UNTIL))
+            .map(|(generation, until)| Retired { generation, until });
+        Self { since: time(SINCE_ATTRIBUTE), live: Live { serving, building, retired } }
     }
 
     /// Whether the generation in service answers for the groups whose last occurrence is after
@@ -394,5 +406,45 @@ pub(crate) fn test_group(
         deployments: HashMap::new(),
         initiators: HashMap::new(),
         user_agents: HashMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_state_is_read_leniently_and_a_retired_generation_only_with_its_time() {
+        let item = |pairs: &[(&str, AttributeValue)]| -> crate::dynamo::item::Item {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<HashMap<_, _>>()
+        };
+        let (n, s) = (|v: &str| AttributeValue::N(v.into()), |v: &str| AttributeValue::S(v.into()));
+        assert_eq!(State::of(None), State { since: None, live: Live::FIRST });
+        let started = datetime!(2026-12-04 12:00 UTC);
+        let until = datetime!(2026-12-04 12:25 UTC);
+        let switched = item(&[
+            (SINCE_ATTRIBUTE, s("2026-12-04T12:00:00.000Z")),
+            (SERVING, n("2")),
+            (SERVING_STARTED, s("2026-12-04T12:00:00.000Z")),
+            (RETIRED, n("0")),
+            (RETIRED_UNTIL, s("2026-12-04T12:25:00.000Z")),
+        ]);
+        let two = Generation { number: 2, started: Some(started) };
+        let retired = Retired { generation: Generation::FIRST, until };
+        assert_eq!(
+            State::of(Some(&switched)),
+            State { since: Some(started), live: Live { serving: two, building: None, retired: Some(retired) } }
+        );
+        let mut no_time = switched.clone();
+        no_time.insert(RETIRED_UNTIL.into(), s("soon"));
+        assert_eq!(State::of(Some(&no_time)).live.retired, None, "not folded without a time to stop");
+        let mut not_older = switched.clone();
+        not_older.insert(RETIRED.into(), n("2"));
+        assert_eq!(State::of(Some(&not_older)).live.retired, None, "only a generation older than the serving one");
+        let mut building = switched;
+        building.insert(BUILDING.into(), n("x"));
+        assert_eq!(State::of(Some(&building)).live.building, None, "a number that does not parse");
     }
 }

@@ -428,7 +428,7 @@ mod tests {
     /// Generation 0 in service, generation 2 being rebuilt since `started`.
     fn rebuilding() -> Live {
         let started = datetime!(2026-12-01 09:00 UTC);
-        Live { serving: Generation::FIRST, building: Some(Generation { number: 2, started: Some(started) }) }
+        Live { building: Some(Generation { number: 2, started: Some(started) }), ..Live::FIRST }
     }
 
     #[test]

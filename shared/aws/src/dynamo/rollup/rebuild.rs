@@ -18,12 +18,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use scan_failures_domain::group::{GroupRecord, GroupState};
-use scan_failures_domain::rollup::generation::{self, Generation, Progress, Step};
+use scan_failures_domain::rollup::generation::{self, Generation, Live, Progress, Step};
 use scan_failures_domain::rollup::keys;
 use scan_failures_domain::time_fmt;
 
 use super::record::membership;
-use super::{Rollups, BUILDING, BUILDING_STARTED, MAX_ATTEMPTS, SERVING, SERVING_STARTED, SINCE_KEY};
+use super::{
+    Rollups, BUILDING, BUILDING_STARTED, MAX_ATTEMPTS, RETIRED, RETIRED_STARTED, RETIRED_UNTIL, SERVING,
+    SERVING_STARTED, SINCE_KEY,
+};
 use crate::backoff;
 use crate::dynamo::expr::{Expr, Expressed};
 use crate::dynamo::item::{attr, GroupItem, Item, StateItem};
@@ -174,16 +177,60 @@ fn mark(c: &Candidate, generation: u32) -> Expr {
     e
 }
 
+/// The update that makes the switch `from` → `to` (see `Live::switched`), only if the state
+/// is still `from`'s: the same generation being built, from the same start, and the same one in
+/// service (else a restart started another meanwhile, and this one is abandoned).
+fn switch(from: &Live, to: &Live) -> Expr {
+    let mut e = Expr::default();
+    let (building, serving) = (e.name(BUILDING), e.name(SERVING));
+    let building_started = e.name(BUILDING_STARTED);
+    if let Some(b) = from.building {
+        let (n, started) = (e.n(b.number), e.s(b.started.map(time_fmt::format).unwrap_or_default()));
+        e.condition(format!("{building} = {n} AND {building_started} = {started}"));
+    }
+    match from.serving.number {
+        0 => e.condition(format!("attribute_not_exists({serving})")),
+        n => {
+            let n = e.n(n);
+            e.condition(format!("{serving} = {n}"));
+        }
+    }
+    set_generation(&mut e, (SERVING, SERVING_STARTED), &to.serving);
+    e.remove(building);
+    e.remove(building_started);
+    if let Some(r) = to.retired {
+        set_generation(&mut e, (RETIRED, RETIRED_STARTED), &r.generation);
+        let (until, t) = (e.name(RETIRED_UNTIL), e.s(time_fmt::format(r.until)));
+        e.set(format!("{until} = {t}"));
+    }
+    e
+}
+
+/// Sets the attributes `(number, started)` to `g` (`started` removed for generation 0).
+fn set_generation(e: &mut Expr, (number, started): (&str, &str), g: &Generation) {
+    let (number, n) = (e.name(number), e.n(g.number));
+    e.set(format!("{number} = {n}"));
+    let started = e.name(started);
+    match g.started {
+        Some(t) => {
+            let t = e.s(time_fmt::format(t));
+            e.set(format!("{started} = {t}"));
+        }
+        None => e.remove(started),
+    }
+}
+
 impl Rollups<'_> {
-    /// One bounded run of the rebuild of `building` at `now`: marks the groups of up to
-    /// `max_items` more of the index, or puts the generation in service once every mark is
-    /// folded.
+    /// One bounded run of the rebuild `live` has under way, at `now` (`None`: none is): marks
+    /// the groups of up to `max_items` more of the index, or puts the generation in service once
+    /// every mark is folded, retiring the one it replaces (`Live::switched`).
     pub async fn rebuild(
         &self,
-        building: Generation,
+        live: Live,
         max_items: u32,
         now: OffsetDateTime,
-    ) -> Result<RebuildReport, StoreError> {
+    ) -> Result<Option<RebuildReport>, StoreError> {
+        let Some(building) = live.building else { return Ok(None) };
         let key = progress_key(building.number);
         let joined = self.store.get_consistent(joined_key(building.number)).await?;
         let mut stored = Stored::of(self.store.get_consistent(&key).await?, joined.as_ref());
@@ -201,7 +248,9 @@ impl Rollups<'_> {
             Step::Unstarted => report.status = "unstarted",
             Step::Fold { .. } => report.status = "folding",
             Step::Switch => {
-                report.status = if self.switch(building).await? { "switched" } else { "abandoned" };
+                let to = live.switched(now).unwrap_or(live);
+                let result = self.store.update_item(SINCE_KEY).expressed(switch(&live, &to)).send().await;
+                report.status = if applied(result)? { "switched" } else { "abandoned" };
             }
             Step::Mark => {
                 report.status = "marking";
@@ -226,7 +275,7 @@ impl Rollups<'_> {
                 report.marked_total = stored.progress.marked;
             }
         }
-        Ok(report)
+        Ok(Some(report))
     }
 
     /// Marks `part` and adds the marks made to the walk's count, in one transaction, so that
@@ -307,26 +356,6 @@ impl Rollups<'_> {
         update.send().await.map_err(dynamo("UpdateItem"))?;
         Ok(())
     }
-
-    /// Puts `building` in service, if it is still the generation being built (`false`: a
-    /// restart started another meanwhile, and this one is abandoned).
-    async fn switch(&self, building: Generation) -> Result<bool, StoreError> {
-        let started = building.started.map(time_fmt::format).unwrap_or_default();
-        let result = self
-            .store
-            .update_item(SINCE_KEY)
-            .update_expression("SET #serving = :n, #servingStarted = :started REMOVE #building, #buildingStarted")
-            .condition_expression("#building = :n AND #buildingStarted = :started")
-            .expression_attribute_names("#serving", SERVING)
-            .expression_attribute_names("#servingStarted", SERVING_STARTED)
-            .expression_attribute_names("#building", BUILDING)
-            .expression_attribute_names("#buildingStarted", BUILDING_STARTED)
-            .expression_attribute_values(":n", AttributeValue::N(building.number.to_string()))
-            .expression_attribute_values(":started", AttributeValue::S(started))
-            .send()
-            .await;
-        applied(result)
-    }
 }
 
 #[cfg(test)]
@@ -334,6 +363,37 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use time::macros::datetime;
+
+    #[test]
+    fn a_switch_puts_the_rebuilt_generation_in_service_and_retires_the_one_it_read_in_service() {
+        let now = datetime!(2026-12-04 12:20 UTC);
+        let two = Generation { number: 2, started: Some(datetime!(2026-12-04 12:00 UTC)) };
+        let from = Live { building: Some(two), ..Live::FIRST };
+        let e = switch(&from, &from.switched(now).unwrap());
+        assert_eq!(
+            e.render(&e.update_expression()),
+            "SET #serving = 2, #servingStarted = \"2026-12-04T12:00:00.000Z\", #retired = 0, \
+             #retiredUntil = \"2026-12-04T12:25:00.000Z\" \
+             REMOVE #building, #buildingStarted, #retiredStarted"
+        );
+        assert_eq!(
+            e.render(&e.condition_expression().unwrap()),
+            "#building = 2 AND #buildingStarted = \"2026-12-04T12:00:00.000Z\" AND attribute_not_exists(#serving)"
+        );
+        let three = Generation { number: 3, started: Some(datetime!(2026-12-04 13:00 UTC)) };
+        let from = Live { serving: two, building: Some(three), retired: None };
+        let e = switch(&from, &from.switched(now).unwrap());
+        assert_eq!(
+            e.render(&e.update_expression()),
+            "SET #serving = 3, #servingStarted = \"2026-12-04T13:00:00.000Z\", #retired = 2, \
+             #retiredStarted = \"2026-12-04T12:00:00.000Z\", #retiredUntil = \"2026-12-04T12:25:00.000Z\" \
+             REMOVE #building, #buildingStarted"
+        );
+        assert_eq!(
+            e.render(&e.condition_expression().unwrap()),
+            "#building = 3 AND #buildingStarted = \"2026-12-04T13:00:00.000Z\" AND #serving = 2"
+        );
+    }
 
     #[test]
     fn progress_is_read_leniently_and_its_cursor_kept_whole() {

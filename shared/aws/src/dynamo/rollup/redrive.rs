@@ -163,7 +163,7 @@ impl Rollups<'_> {
         now: OffsetDateTime,
     ) -> Result<Applied, RedriveError> {
         let changes = read(streams, batch).await?;
-        let live = self.state().await.map_err(RedriveError::State)?.live;
+        let live = self.state().await.map_err(RedriveError::State)?.live.at(now);
         self.apply(&changes, &live, now).await.map_err(RedriveError::Apply)
     }
 }
