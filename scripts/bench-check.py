@@ -457,6 +457,20 @@ def detail_tables(results: dict) -> list[str]:
                        f"{r['markers']:,} ({fmt(r['marker_wcu'])})", f"{r['rollup_updates']:,}",
                        f"{r['rollups_touched']:,}", fmt(r["rollup_wcu"]), fmt(r["wcu_per_event"]),
                        fmt(r["direct_wcu_per_event"])] for r in rows]) + [""]
+    if "rebuild" in parts:
+        d = parts["rebuild"]["details"]
+        out += ["### Rebuild of the rollups: the walk and its marks", "",
+                f"{d.get('groups', 0):,} groups seeded, a restart, then runs of the maintenance function's "
+                f"`rebuild_rollups` of {d.get('per_run', 0):,} groups each (`RESTAMP_MAX_ITEMS`' default) until the "
+                "walk is through (`bench rebuild`). WCU priced from what the transactions wrote: each group at its "
+                "size after its mark, 2 WCU per started KiB for the item and 2 for its `byTime` entry, and the marks' "
+                "count; RCU as DynamoDB Local reports the walk's `Query`s.", ""]
+        out += table(["run", "groups examined", "marked", "transactions", "Query calls", "Query RCU", "seconds"],
+                     [[i + 1, f"{r['examined']:,}", f"{r['marked']:,}", r["transactions"], r["queries"],
+                       fmt(r["query_rcu"]), fmt(r["seconds"])] for i, r in enumerate(d.get("runs", []))])
+        out += ["", f"Per group: {f('rebuild.wcu_per_group')} WCU, {f('rebuild.rcu_per_group')} RCU; the longest "
+                f"run {f('rebuild.run_seconds')} s, {f('rebuild.run_share_of_timeout')} of the function's 300 s "
+                "timeout.", ""]
     if "cold-start" in parts:
         d = parts["cold-start"]["details"]
         out += ["### Cold start (exec → first poll → first response, local Runtime API)", ""]

@@ -2,7 +2,7 @@
 # `make bench`: every benchmark of BENCHMARKS.md, then bench/results.json and the results tables
 # in BENCHMARKS.md (scripts/bench-check.py --collect). `make bench-check` checks the budgets.
 #
-#   BENCH_PARTS="cpu ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost" bash scripts/bench.sh   (default: all)
+#   BENCH_PARTS="cpu ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost rebuild" bash scripts/bench.sh   (default: all)
 #   BENCH_NO_BUILD=1   reuse target/release as it is
 #
 # Cargo runs under the machine's shared lock (flock /tmp/cargo.lock), the benchmarks outside it.
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export AWS_EC2_METADATA_DISABLED=true
-PARTS=${BENCH_PARTS:-cpu ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost}
+PARTS=${BENCH_PARTS:-cpu ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost rebuild}
 RUN=target/bench/run
 LOGS=target/bench/logs
 PY=python3
@@ -48,7 +48,7 @@ for line in sys.stdin:
     taskset -c 1 "$exe" --bench 2>&1 | grep -vE '^\s*$' | tail -n 30
 fi
 
-if has ingest-cost || has ingest-e2e || has cold-start || has metrics-cost || has process-cpu || has query || has rollups || has rollup-cost; then
+if has ingest-cost || has ingest-e2e || has cold-start || has metrics-cost || has process-cpu || has query || has rollups || has rollup-cost || has rebuild; then
   # shellcheck source=scripts/dynamodb-local.sh
   source scripts/dynamodb-local.sh
   start_dynamodb_local "$LOGS/dynamodb.log"
@@ -56,7 +56,7 @@ if has ingest-cost || has ingest-e2e || has cold-start || has metrics-cost || ha
 fi
 
 # ingest-cost first: it also warms DynamoDB Local's JVM up before the timed runs.
-for part in ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost; do
+for part in ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost rebuild; do
   has "$part" || continue
   stamp "$part"
   target/release/bench "$part" --out "$RUN/$part.json" --logs "$LOGS"

@@ -9,6 +9,7 @@
 //! bench query        [--out FILE] [--logs DIR] [--sizes 1000,10000,100000]
 //! bench rollups      [--out FILE] [--sizes 1000,10000,100000]
 //! bench rollup-cost  [--out FILE]
+//! bench rebuild      [--out FILE]
 //! bench metrics-cost [--out FILE] [--logs DIR]
 //! bench process-cpu  [--out FILE] [--logs DIR]
 //! bench startup-probe            (one replay of the functions' start-up, for cold-start)
@@ -26,6 +27,7 @@ mod process;
 mod process_cpu;
 mod proxy;
 mod query;
+mod rebuild;
 mod report;
 mod rollup_cost;
 mod rollups;
@@ -35,7 +37,7 @@ use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|rollups|rollup-cost|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
+        "usage: bench <ingest-cost|ingest-e2e|cold-start|query|rollups|rollup-cost|rebuild|metrics-cost|process-cpu|startup-probe> [--out FILE] [--logs DIR] \
          [--sizes N,N,..] [--variant LABEL=BIN_DIR]"
     );
     std::process::exit(2)
@@ -70,6 +72,7 @@ fn main() {
         "query" => query::run(&out, &logs, &sizes),
         "rollups" => rollups::run(&out, &sizes),
         "rollup-cost" => rollup_cost::run(&out),
+        "rebuild" => rebuild::run(&out),
         "metrics-cost" => metrics_cost::run(&out, &logs),
         "process-cpu" => process_cpu::run(&out, &logs),
         "startup-probe" => cold_start::probe(),

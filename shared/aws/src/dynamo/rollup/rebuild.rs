@@ -34,10 +34,11 @@ use crate::dynamo::schema::PARTITION_KEY;
 use crate::dynamo::write::MAX_TRANSACTION_ITEMS;
 use crate::dynamo::{applied, dynamo, StoreError, GROUP_KEY_PREFIX};
 
-/// Groups read per `Query` page by the rebuild.
-const PAGE: u32 = 100;
 /// Groups marked per transaction, beside the count of the marks.
 const MARKS_PER_TRANSACTION: usize = MAX_TRANSACTION_ITEMS - 1;
+/// Groups read per `Query` page by the rebuild: as many as one transaction marks, so that a page
+/// of groups to mark is one transaction (a page of 100 took two: 99 and 1).
+const PAGE: u32 = MARKS_PER_TRANSACTION as u32;
 
 /// The DynamoDB operations of a rebuild's run (see `store::actions`): its state and progress,
 /// the walk of `byTime`, the marks with their count, and the switch.
