@@ -1161,3 +1161,52 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"));
     drop_table(&store).await;
 }
+
+/// A scheduled run with less than a minute left before its deadline
+/// (`maintenance::scheduled::PART_RESERVE`) does its re-stamp, leaves the rebuild and the
+/// redrive to the next run, and names them in `skipped`; the same run with a minute left, or
+/// with no deadline known, does both. In-process: `cargo lambda watch` cannot be given a
+/// deadline (it sends `lambda-runtime-deadline-ms: 600000`, its timeout rather than a time,
+/// which `scan_failures_aws::deadline::of` reads as unknown, so the tests through it never skip).
+#[tokio::test]
+async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to_the_next_run() {
+    use maintenance::scheduled::Parts;
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<GroupRecord> =
+        (0..3).map(|n| synthetic_group(n, "quay.io/acme/late:1", Reason::Timeout, now, 30 + n as i64)).collect();
+    seed_groups(&store, &groups).await;
+    store.rollups().mark_since(now - time::Duration::days(1)).await.unwrap();
+    let restarted = maintenance::restart_rollups(&store, now - time::Duration::minutes(6)).await.unwrap();
+    assert_eq!(restarted.rebuilding, Some(1));
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let table = store.table().to_owned();
+    let config = maintenance::MaintenanceConfig::from_env(|k| match k {
+        "TABLE_NAME" => Some(table.clone()),
+        "ROLLUP_FAILURE_QUEUE_URL" => Some(queue.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let sink = scan_failures_aws::metrics::Sink::new(config.metrics.clone());
+    let streams = aws_sdk_dynamodbstreams::Client::new(&integration_tests::bus::moto_config(&moto.endpoint));
+    let parts = Parts { store: &store, config: &config, sink: &sink, inspector: None, streams: &streams, sqs: &sqs };
+
+    let near = Instant::now() + Duration::from_secs(59);
+    let report = parts.scheduled(OffsetDateTime::now_utc(), Some(near)).await.unwrap();
+    assert_eq!(report.skipped, ["rebuild", "redrive"]);
+    assert!(report.progress.is_some(), "the re-stamp ran");
+    assert_eq!((report.rebuild, report.redrive), (None, None));
+    let marked = |store: Store| async move {
+        integration_tests::stack::group_items(&store).await.iter().filter(|i| i.contains_key("rgen")).count()
+    };
+    assert_eq!(marked(store.clone()).await, 0, "nothing of the rebuild was done");
+
+    for deadline in [Some(Instant::now() + Duration::from_secs(61)), None] {
+        let report = parts.scheduled(OffsetDateTime::now_utc(), deadline).await.unwrap();
+        assert_eq!(report.skipped, Vec::<&str>::new(), "{deadline:?}");
+        assert!(report.rebuild.is_some() && report.redrive.is_some(), "{deadline:?}: {report:?}");
+    }
+    assert_eq!(marked(store.clone()).await, 3, "the first run with time marked every group");
+    drop_table(&store).await;
+}

@@ -423,14 +423,6 @@ impl Ingest {
     }
 }
 
-/// The instant of a Lambda context's deadline (milliseconds since the epoch); `None` when it is
-/// not in the future of this clock (a local emulator may send 0).
-pub fn deadline_of(epoch_ms: u64) -> Option<Instant> {
-    let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).ok()?;
-    let left = epoch_ms.checked_sub(now_ms).filter(|ms| *ms > 0)?;
-    Instant::now().checked_add(std::time::Duration::from_millis(left))
-}
-
 /// The one log line of a message's outcome (rejections are logged where they are found).
 fn log(message_id: &str, o: &Outcome) {
     let result = o.label();

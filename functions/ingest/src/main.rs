@@ -40,7 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )));
     }
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let deadline = ingest::handler::deadline_of(event.context.deadline);
+        let deadline = scan_failures_aws::deadline::of(event.context.deadline);
         ingest.handle_any_until(event.payload, deadline)
     }))
     .await

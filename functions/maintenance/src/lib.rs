@@ -18,6 +18,7 @@
 pub mod metrics;
 pub mod reconcile;
 pub mod redrive;
+pub mod scheduled;
 
 use scan_failures_aws::config::{ConfigError, MetricsConfig};
 use scan_failures_aws::dynamo::rollup::rebuild::RebuildReport;
@@ -237,6 +238,10 @@ pub struct RunReport {
     /// [`rebuild_rollups`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuild: Option<RebuildReport>,
+    /// The later parts (`rebuild`, `redrive`) not started for lack of time before the
+    /// invocation's deadline (`scheduled::PART_RESERVE`); the next run does them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<&'static str>,
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
@@ -260,6 +265,7 @@ pub async fn run(
             reconcile: None,
             redrive: None,
             rebuild: None,
+            skipped: Vec::new(),
         });
     }
     let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
@@ -278,6 +284,7 @@ pub async fn run(
         reconcile: None,
         redrive: None,
         rebuild: None,
+        skipped: Vec::new(),
     })
 }
 
@@ -316,6 +323,7 @@ mod tests {
             reconcile: None,
             redrive: None,
             rebuild: None,
+            skipped: Vec::new(),
         };
         let failed = |what: &str| MaintenanceError::Rebuild(StoreError::Cancelled(what.into()));
         let rebuilt = || RebuildReport {

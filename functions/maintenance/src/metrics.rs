@@ -119,6 +119,7 @@ mod tests {
             reconcile: None,
             redrive: None,
             rebuild: None,
+            skipped: Vec::new(),
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         assert_eq!(
@@ -150,6 +151,7 @@ mod tests {
             reconcile: Some(reconcile),
             redrive: None,
             rebuild: None,
+            skipped: Vec::new(),
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
