@@ -178,10 +178,12 @@ fn mark(c: &Candidate, generation: u32) -> Expr {
     e
 }
 
-/// The update that makes the switch `from` → `to` (see `Live::switched`), only if the state
-/// is still `from`'s: the same generation being built, from the same start, and the same one in
-/// service (else a restart started another meanwhile, and this one is abandoned).
-fn switch(from: &Live, to: &Live) -> Expr {
+/// The update that makes the switch of `from` at `now` (`Live::switched`; `None`: nothing is
+/// being built), only if the state is still `from`'s: the same generation being built, from the
+/// same start, and the same one in service (else a restart started another meanwhile, and this
+/// one is abandoned).
+fn switch(from: &Live, now: OffsetDateTime) -> Option<Expr> {
+    let to = from.switched(now)?;
     let mut e = Expr::default();
     let (building, serving) = (e.name(BUILDING), e.name(SERVING));
     let building_started = e.name(BUILDING_STARTED);
@@ -204,7 +206,7 @@ fn switch(from: &Live, to: &Live) -> Expr {
         let (until, t) = (e.name(RETIRED_UNTIL), e.s(time_fmt::format(r.until)));
         e.set(format!("{until} = {t}"));
     }
-    e
+    Some(e)
 }
 
 /// Sets the attributes `(number, started)` to `g` (`started` removed for generation 0).
@@ -249,9 +251,11 @@ impl Rollups<'_> {
             Step::Unstarted => report.status = "unstarted",
             Step::Fold { .. } => report.status = "folding",
             Step::Switch => {
-                let to = live.switched(now).unwrap_or(live);
-                let result = self.store.update_item(SINCE_KEY).expressed(switch(&live, &to)).send().await;
-                report.status = if applied(result)? { "switched" } else { "abandoned" };
+                let done = match switch(&live, now) {
+                    Some(e) => applied(self.store.update_item(SINCE_KEY).expressed(e).send().await)?,
+                    None => false,
+                };
+                report.status = if done { "switched" } else { "abandoned" };
             }
             Step::Mark => {
                 report.status = "marking";
@@ -370,7 +374,7 @@ mod tests {
         let now = datetime!(2026-12-04 12:20 UTC);
         let two = Generation { number: 2, started: Some(datetime!(2026-12-04 12:00 UTC)) };
         let from = Live { building: Some(two), ..Live::FIRST };
-        let e = switch(&from, &from.switched(now).unwrap());
+        let e = switch(&from, now).unwrap();
         assert_eq!(
             e.render(&e.update_expression()),
             "SET #serving = 2, #servingStarted = \"2026-12-04T12:00:00.000Z\", #retired = 0, \
@@ -383,7 +387,7 @@ mod tests {
         );
         let three = Generation { number: 3, started: Some(datetime!(2026-12-04 13:00 UTC)) };
         let from = Live { serving: two, building: Some(three), retired: None };
-        let e = switch(&from, &from.switched(now).unwrap());
+        let e = switch(&from, now).unwrap();
         assert_eq!(
             e.render(&e.update_expression()),
             "SET #serving = 3, #servingStarted = \"2026-12-04T13:00:00.000Z\", #retired = 2, \
