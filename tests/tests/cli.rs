@@ -355,6 +355,81 @@ async fn admin_errors_are_one_line_with_their_documented_exit_code() {
     assert!(!ran.stderr.contains("panicked"), "{ran:?}");
 }
 
+/// A DynamoDB the api cannot reach (the network to it cut: each of the SDK's attempts refused)
+/// is a 503 with `Retry-After: 2` through the real runtime path, not a 500: `scanfail` waits
+/// the 2 s it names and sends the request again, up to 3 attempts, saying so on standard error.
+/// Held out, the last answer stands (exit 7, its message one line); healed after the first
+/// answer, the second attempt is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_out_of_reach_is_a_503_that_scanfail_waits_out_and_sends_again() {
+    use std::io::BufRead as _;
+
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-busy").await;
+    let upstream: u16 = dynamodb_endpoint().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    let proxy = Arc::new(FaultProxy::start(upstream));
+    let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let watch = Watch::start(
+        &["api"],
+        store.table(),
+        &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_VIEW_PRINCIPALS", ADMIN)],
+        Some(&through_proxy),
+    );
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
+    ];
+    let count = ["events", "count", "--output", "json"];
+    let note = |attempt: u32| {
+        format!("scanfail: the API asked to come back later (HTTP 503): sending the request again in 2 s, attempt {attempt} of 3")
+    };
+
+    proxy.partition();
+    let held_out = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || scanfail(&count, &env, None)
+    })
+    .await
+    .unwrap();
+    let lines: Vec<&str> = held_out.stderr.lines().collect();
+    assert_eq!((held_out.code, lines.len()), (7, 3), "{held_out:?}");
+    assert_eq!((lines[0], lines[1]), (note(2).as_str(), note(3).as_str()), "{held_out:?}");
+    assert!(
+        lines[2].starts_with(
+            "scanfail: the API failed (HTTP 503): the table is busy or out of reach for now (DynamoDB throttled the \
+             request, or it kept meeting other writes of the same items): send it again in 2 s; quote request id \""
+        ),
+        "{held_out:?}"
+    );
+
+    let healed = tokio::task::spawn_blocking({
+        let proxy = proxy.clone();
+        move || {
+            let mut child = command(&count, &env, None)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = child.stderr.take().unwrap();
+            let mut said = Vec::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let line = line.unwrap();
+                if said.is_empty() {
+                    // The first answer was the 503: the network comes back during the wait.
+                    proxy.heal();
+                }
+                said.push(line);
+            }
+            let out = child.wait_with_output().unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_owned(), said)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(healed, (Some(0), r#"{"count":0}"#.to_owned(), vec![note(2)]));
+}
+
 /// `--stack NAME` reads the API's URL from the stack's `ApiUrl` output (moto's CloudFormation);
 /// a missing stack and a stack without that output are one line each, exit 6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -490,3 +490,98 @@ async fn a_cleanup_delete_and_a_put_that_meet_a_transaction_are_sent_again() {
     client.put_item().table_name("mocked").item("pk", AttributeValue::S("config#x".into())).send().await.unwrap();
     assert_eq!(put.num_calls(), 3);
 }
+
+/// DynamoDB's answer when a table's throughput is exceeded.
+const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Throughput exceeds the current capacity of your table or index."}"#;
+
+/// The api's answer to `request`: status, `Retry-After`, and the JSON body.
+async fn answer_of(api: &::api::handler::Api, request: lambda_http::Request) -> (u16, Option<String>, Value) {
+    let res = api.handle(request).await;
+    let after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match res.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (res.status().as_u16(), after, body)
+}
+
+/// A request the table cannot serve for now (throttled past the SDK's attempts, or a triage
+/// still meeting transactions on its group after them) answers 503 with `Retry-After` and what
+/// to do, and the same request is answered once that passed; a request DynamoDB refuses as
+/// wrong stays an internal error (500). Mocked: DynamoDB Local neither throttles nor raises
+/// `TransactionConflictException` (see above); `tests/cli.rs` shows the same 503 through the
+/// real runtime path, from a DynamoDB out of reach.
+#[tokio::test]
+async fn a_table_busy_past_the_sdks_attempts_answers_503_with_retry_after_and_a_wrong_request_500() {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use integration_tests::{api_from_env, api_request, api_request_with};
+    use scan_failures_aws::dynamo::conflicts::with_conflict_retries;
+    use scan_failures_aws::dynamo::item::GroupItem as _;
+
+    const ADMIN: &str = "arn:aws:iam::123456789012:user/admin";
+    let env = [("ADMIN_VIEW_PRINCIPALS", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN)];
+    let is_group = |key: Option<&std::collections::HashMap<String, AttributeValue>>| {
+        key.and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("g#"))
+    };
+    let busy_message = "the table is busy or out of reach for now (DynamoDB throttled the request, or it kept meeting \
+                        other writes of the same items): send it again in 2 s; quote request id \"\" if it lasts";
+
+    // A count whose read of the retention setting is throttled on each of the SDK's attempts.
+    let setting = mock!(aws_sdk_dynamodb::Client::get_item)
+        .sequence()
+        .http_status(400, Some(THROTTLED.to_owned()))
+        .times(3)
+        .output(|| GetItemOutput::builder().build())
+        .build();
+    let store = Store::new(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&setting]), "mocked");
+    let api = api_from_env(&store, &env);
+    let count = || api_request("/v1/count/administration/events", "", Some(ADMIN), false);
+    let (status, after, body) = answer_of(&api, count()).await;
+    assert_eq!(
+        (status, after.as_deref(), &body),
+        (503, Some("2"), &serde_json::json!({"code": 503, "error": "unavailable", "message": busy_message}))
+    );
+    assert_eq!(setting.num_calls(), 3, "the SDK's three attempts, all throttled");
+
+    // A triage whose write meets a transaction on each attempt, then the same triage once the
+    // transactions passed.
+    let now = time::OffsetDateTime::now_utc();
+    let group = fixtures::synthetic_group(1, &image(1), Reason::Timeout, now, 30);
+    let id = uuid::Uuid::parse_str(&group.id).unwrap();
+    let mut item = group.to_item().unwrap();
+    item.insert("pk".to_owned(), AttributeValue::S(format!("g#{id}")));
+    let stored = item.clone();
+    let read = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(move |r| is_group(r.key()))
+        .then_output(move || GetItemOutput::builder().set_item(Some(stored.clone())).build());
+    let no_setting = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(move |r| !is_group(r.key()))
+        .then_output(|| GetItemOutput::builder().build());
+    let update = mock!(aws_sdk_dynamodb::Client::update_item)
+        .sequence()
+        .http_status(400, Some(TRANSACTION_CONFLICT.to_owned()))
+        .times(3)
+        .output(move || UpdateItemOutput::builder().set_attributes(Some(item.clone())).build())
+        .build();
+    let client =
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &no_setting, &update], with_conflict_retries);
+    let api = api_from_env(&Store::new(client, "mocked"), &env);
+    let path = format!("/v1/administration/events/{id}/triage");
+    let triage = || api_request_with("POST", &path, "", Some(r#"{"state":"acknowledged"}"#), Some(ADMIN), false);
+    let (status, after, body) = answer_of(&api, triage()).await;
+    assert_eq!((status, after.as_deref(), body["error"].as_str()), (503, Some("2"), Some("unavailable")), "{body}");
+    assert_eq!(update.num_calls(), 3, "the SDK's three attempts, each meeting a transaction");
+    let (status, after, body) = answer_of(&api, triage()).await;
+    assert_eq!((status, after, body["event"]["id"].as_str()), (200, None, Some(group.id.as_str())), "{body}");
+    assert_eq!(update.num_calls(), 4);
+
+    // A request DynamoDB refuses as wrong is not worth sending again: a 500, no `Retry-After`.
+    let refused = r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"One or more parameter values were invalid"}"#;
+    let wrong = mock!(aws_sdk_dynamodb::Client::get_item).sequence().http_status(400, Some(refused.to_owned())).build();
+    let store = Store::new(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&wrong]), "mocked");
+    let (status, after, body) = answer_of(&api_from_env(&store, &env), count()).await;
+    assert_eq!((status, after, body["error"].as_str()), (500, None, Some("internal error")), "{body}");
+    assert_eq!(wrong.num_calls(), 1, "not retried by the SDK either");
+}

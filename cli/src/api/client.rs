@@ -12,10 +12,12 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
+use scan_failures_domain::text::prefix;
 use serde_json::Value;
 use thiserror::Error;
 
 use super::endpoint::Endpoint;
+use super::retry;
 use super::sign::{sign_request, SignError};
 use crate::exit;
 
@@ -140,7 +142,9 @@ impl Client {
     }
 
     /// Sends `method path?query` with `body` (JSON), signed, and returns the answer as it came
-    /// (status, content type, bytes) whatever its status: the console relays it to its page.
+    /// (status, content type, bytes) whatever its status: the console relays it to its page. An
+    /// answer asking to come back later is waited out and the request sent again, signed anew,
+    /// as [`retry::wait`] decides; each wait is said on standard error.
     pub async fn forward(
         &self,
         method: &str,
@@ -149,30 +153,48 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<(u16, String, Bytes), ApiError> {
         let url = self.endpoint.url(path, query);
-        let credentials = self.credentials().await?;
-        let request = signed_request(method, &url, body, &credentials, &self.region, SystemTime::now())?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
-            Err(_) => Err(ApiError::TimedOut { url }),
-            Ok(Err(source)) => Err(ApiError::Unreachable { url, source }),
-            Ok(Ok(answer)) => Ok(answer),
+        let mut attempt = 1;
+        loop {
+            let credentials = self.credentials().await?;
+            let request = signed_request(method, &url, body, &credentials, &self.region, SystemTime::now())?;
+            let reply = match tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await {
+                Err(_) => return Err(ApiError::TimedOut { url }),
+                Ok(Err(source)) => return Err(ApiError::Unreachable { url, source }),
+                Ok(Ok(reply)) => reply,
+            };
+            let Some(wait) = retry::wait(method, reply.status, reply.retry_after.as_deref(), attempt) else {
+                return Ok((reply.status, reply.content_type, reply.bytes));
+            };
+            attempt += 1;
+            crate::say(&format!(
+                "the API asked to come back later (HTTP {}): sending the request again in {} s, attempt {attempt} of {}",
+                reply.status,
+                wait.as_secs(),
+                retry::ATTEMPTS
+            ));
+            tokio::time::sleep(wait).await;
         }
     }
 
-    async fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<(u16, String, Bytes), Box<dyn std::error::Error + Send + Sync>> {
+    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<Reply, Box<dyn std::error::Error + Send + Sync>> {
         let response = self.http.request(request.map(|b| Full::new(Bytes::from(b)))).await?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let header = |name: http::header::HeaderName| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| prefix(v, 256).to_owned())
+        };
+        let content_type = header(http::header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = header(http::header::RETRY_AFTER);
         let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await?.to_bytes();
-        Ok((status, content_type, bytes))
+        Ok(Reply { status, content_type, retry_after, bytes })
     }
+}
+
+/// An answer as it came.
+struct Reply {
+    status: u16,
+    content_type: String,
+    retry_after: Option<String>,
+    bytes: Bytes,
 }
 
 /// The request as sent: `host` and, with a body, `content-type: application/json` set, then
@@ -206,8 +228,7 @@ pub fn judge(url: &str, status: u16, content_type: &str, body: &[u8]) -> Result<
     if (200..300).contains(&status) {
         return Ok(json);
     }
-    let message =
-        json.get("message").and_then(Value::as_str).map(|m| scan_failures_domain::text::prefix(m, 1024).to_owned());
+    let message = json.get("message").and_then(Value::as_str).map(|m| prefix(m, 1024).to_owned());
     let from_function = json.get("error").is_some();
     match (status, message) {
         (_, None) => Err(not_the_api()),

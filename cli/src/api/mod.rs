@@ -3,6 +3,7 @@
 pub mod client;
 pub mod endpoint;
 pub mod query;
+pub mod retry;
 pub mod sign;
 pub mod stack;
 

@@ -9,7 +9,7 @@ use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
 use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
 use scan_failures_aws::dynamo::rollup::{answer, Rollups, State as RollupState};
 use scan_failures_aws::dynamo::settings::RetentionCache;
-use scan_failures_aws::dynamo::Store;
+use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::metrics::Sink;
 use scan_failures_domain::query::Filters;
 use scan_failures_domain::retention::{RetentionDays, API_CACHE};
@@ -60,6 +60,14 @@ struct Seen {
     read: Option<ReadStats>,
 }
 
+/// What a 503 asks the caller to wait before sending the same request again (`Retry-After`).
+/// The SDK has already made its attempts, with backoff, by the time the api answers 503, so
+/// the caller's next one comes after DynamoDB's throttling or the writes it met had time to pass.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The `error` of a 503.
+pub const UNAVAILABLE: &str = "unavailable";
+
 /// An answer that is not a 200.
 struct Problem {
     status: StatusCode,
@@ -67,11 +75,13 @@ struct Problem {
     message: String,
     /// The methods of the path, for a 405.
     allow: Option<String>,
+    /// When to send the request again, for a 503.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl Problem {
     fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into(), allow: None }
+        Self { status, error, message: message.into(), allow: None, retry_after: None }
     }
 }
 
@@ -86,6 +96,9 @@ fn problem_response(p: &Problem) -> Response<Body> {
     let mut res = json_response(p.status, &json!({"code": p.status.as_u16(), "error": p.error, "message": p.message}));
     if let Some(allow) = p.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
         res.headers_mut().insert("allow", allow);
+    }
+    if let Some(after) = p.retry_after {
+        res.headers_mut().insert("retry-after", HeaderValue::from(after.as_secs()));
     }
     res
 }
@@ -166,7 +179,8 @@ impl Api {
         Self { clock, ..self }
     }
 
-    /// Answers one request. Never fails: an internal error is a 500 that carries the request id.
+    /// Answers one request. Never fails: an internal error is a 500 that carries the request id,
+    /// a busy or unreachable table a 503 with `Retry-After`.
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let started = std::time::Instant::now();
         let mut seen = Seen::default();
@@ -191,7 +205,22 @@ impl Api {
         match self.route(req, seen).await {
             Ok(body) => json_response(StatusCode::OK, &body),
             Err(p) => {
-                if p.status.is_server_error() {
+                if let Some(after) = p.retry_after {
+                    tracing::warn!(request_id = %request_id, path = %path, error = %p.message, "request unavailable");
+                    problem_response(&Problem {
+                        retry_after: Some(after),
+                        ..Problem::new(
+                            p.status,
+                            UNAVAILABLE,
+                            format!(
+                                "the table is busy or out of reach for now (DynamoDB throttled the request, or it kept \
+                                 meeting other writes of the same items): send it again in {} s; quote request id \
+                                 {request_id:?} if it lasts",
+                                after.as_secs()
+                            ),
+                        )
+                    })
+                } else if p.status.is_server_error() {
                     tracing::error!(request_id = %request_id, path = %path, error = %p.message, "request failed");
                     problem_response(&Problem::new(
                         p.status,
@@ -207,7 +236,7 @@ impl Api {
     }
 
     async fn current_retention(&self) -> Result<RetentionDays, Problem> {
-        self.retention.get(&self.store).await.map_err(|e| internal(&e))
+        self.retention.get(&self.store).await.map_err(|e| store_problem(&e))
     }
 
     async fn route(&self, req: &Request, seen: &mut Seen) -> Result<serde_json::Value, Problem> {
@@ -272,7 +301,7 @@ impl Api {
                 let (count, stats) = if let Some(rollups) = rollups {
                     Box::pin(answer::count_maintained(&rollups, &filters, now, retention))
                         .await
-                        .map_err(|e| internal(&e))?
+                        .map_err(|e| store_problem(&e))?
                 } else {
                     self.reader().count(&filters, now, retention).await.map_err(query_problem)?
                 };
@@ -289,7 +318,7 @@ impl Api {
                 let (summary, stats) = if let Some(rollups) = rollups {
                     Box::pin(answer::summary_maintained(&rollups, &request, now, retention))
                         .await
-                        .map_err(|e| internal(&e))?
+                        .map_err(|e| store_problem(&e))?
                 } else {
                     insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
                 };
@@ -306,7 +335,7 @@ impl Api {
                 let (trend, stats) = if let Some(rollups) = rollups {
                     Box::pin(answer::trend_maintained(&rollups, &request, now, retention))
                         .await
-                        .map_err(|e| internal(&e))?
+                        .map_err(|e| store_problem(&e))?
                 } else {
                     insights::trend(&self.reader(), &request, now, retention).await.map_err(query_problem)?
                 };
@@ -317,8 +346,12 @@ impl Api {
             Action::Get => {
                 let id = group_id()?;
                 let retention = self.current_retention().await?;
-                let found =
-                    self.store.reader().get_visible_with_state(&id, now, retention).await.map_err(|e| internal(&e))?;
+                let found = self
+                    .store
+                    .reader()
+                    .get_visible_with_state(&id, now, retention)
+                    .await
+                    .map_err(|e| store_problem(&e))?;
                 let (group, state) = found.ok_or_else(not_found)?;
                 Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
             }
@@ -331,7 +364,7 @@ impl Api {
                     .admin()
                     .triage(&id, &request, &caller, now, retention)
                     .await
-                    .map_err(|e| internal(&e))?;
+                    .map_err(|e| store_problem(&e))?;
                 let (group, state) = updated.ok_or_else(not_found)?;
                 tracing::info!(group_id = %id, state = request.state.as_str(), caller = %caller, "group triaged");
                 Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
@@ -352,7 +385,7 @@ impl Api {
             Action::GetConfig => self.config_body().await,
             Action::PutConfig => {
                 let days = body::parse_retention_request(body_bytes(req)).map_err(|e| bad_body(&e))?;
-                self.store.settings().put_retention_setting(days, &caller, now).await.map_err(|e| internal(&e))?;
+                self.store.settings().put_retention_setting(days, &caller, now).await.map_err(|e| store_problem(&e))?;
                 self.retention.set(days);
                 tracing::info!(retention_days = days.get(), caller = %caller, "retention changed");
                 self.config_body().await
@@ -383,7 +416,7 @@ impl Api {
                         tracing::warn!(error = %e, "the rollups' state could not be read again: using the last known");
                         known
                     }
-                    None => return Err(internal(&e)),
+                    None => return Err(store_problem(&e)),
                 },
             },
         };
@@ -397,8 +430,8 @@ impl Api {
 
     /// The retention in force, where it comes from, and the re-stamp job's progress.
     async fn config_body(&self) -> Result<serde_json::Value, Problem> {
-        let setting = self.store.settings().retention_setting().await.map_err(|e| internal(&e))?;
-        let progress = self.store.settings().restamp_progress().await.map_err(|e| internal(&e))?;
+        let setting = self.store.settings().retention_setting().await.map_err(|e| store_problem(&e))?;
+        let progress = self.store.settings().restamp_progress().await.map_err(|e| store_problem(&e))?;
         let mut body = match &setting {
             Some(s) => {
                 self.retention.set(s.days);
@@ -438,8 +471,18 @@ impl Api {
     }
 }
 
-fn internal(e: &dyn std::error::Error) -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", text::error_chain(e))
+/// A 500 for a failure of the request's own, or a 503 that names when to come back
+/// ([`RETRY_AFTER`]) when the table is busy or out of reach for now
+/// ([`StoreError::is_transient`]): the request was right and the same one may succeed.
+fn store_problem(e: &StoreError) -> Problem {
+    if e.is_transient() {
+        Problem {
+            retry_after: Some(RETRY_AFTER),
+            ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, text::error_chain(e))
+        }
+    } else {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", text::error_chain(e))
+    }
 }
 
 fn query_problem(e: QueryError) -> Problem {
@@ -448,7 +491,7 @@ fn query_problem(e: QueryError) -> Problem {
         QueryError::TooBroad { .. } | QueryError::CleanupTooBroad { .. } | QueryError::OffsetTooFar { .. } => {
             Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string())
         }
-        QueryError::Store(s) => internal(&s),
+        QueryError::Store(s) => store_problem(&s),
     }
 }
 

@@ -4,7 +4,9 @@
 //! `Route` is the matched route's `METHOD /path/{id}` (one of [`crate::routes::ROUTES`]) or
 //! `unmatched`, and `StatusClass` is `2xx`, `4xx` or `5xx`: closed sets, so no request can
 //! create a billed metric of its own. `InternalErrors` is emitted on every request (0 or 1):
-//! a 500 answered from a successful invocation never reaches Lambda's `Errors` metric.
+//! a 500 answered from a successful invocation never reaches Lambda's `Errors` metric. A 503
+//! (the table busy or out of reach, with `Retry-After`) is not one: it is counted in the `5xx`
+//! class, and DynamoDB's own metrics say which.
 
 use std::time::Duration;
 
@@ -79,7 +81,7 @@ impl Served<'_> {
             .dimension("StatusClass", class)
             .with(&REQUESTS, 1.0)
             .with(&LATENCY, self.latency.as_secs_f64() * 1000.0)
-            .with(&INTERNAL_ERRORS, if self.status >= 500 { 1.0 } else { 0.0 });
+            .with(&INTERNAL_ERRORS, if self.status == 500 { 1.0 } else { 0.0 });
         match self.read {
             Some(read) => {
                 doc.with(&ITEMS_READ, read.items_read as f64).with(&READ_CAPACITY_UNITS, read.read_capacity_units)
@@ -142,5 +144,13 @@ mod tests {
             .document(&config(), at());
         let json = failed.to_json();
         assert_eq!((json["StatusClass"].as_str(), json["InternalErrors"].as_u64()), (Some("5xx"), Some(1)));
+    }
+
+    #[test]
+    fn a_busy_table_is_a_5xx_and_not_an_internal_error() {
+        let busy = Served { request_id: "", route: ROUTES.first(), status: 503, latency: Duration::ZERO, read: None }
+            .document(&config(), at());
+        let json = busy.to_json();
+        assert_eq!((json["StatusClass"].as_str(), json["InternalErrors"].as_u64()), (Some("5xx"), Some(0)));
     }
 }

@@ -7,7 +7,8 @@
 //! [`settings`] (retention and the TTL re-stamp job), [`reconcile`] (the reconciler's progress), [`rollup`] (the maintained aggregates), [`outbox`] (notifications waiting to be
 //! published) and [`table`] (creating the table). [`item`] converts between stored items and the
 //! domain's types, [`expr`] builds expressions, [`conflicts`] builds the client (single-item
-//! writes that meet a transaction are retried).
+//! writes that meet a transaction are retried), [`transient`] tells the failures worth making
+//! again later from the others.
 
 pub mod admin;
 pub mod conflicts;
@@ -20,9 +21,11 @@ pub mod rollup;
 pub mod schema;
 pub mod settings;
 pub mod table;
+pub mod transient;
 pub mod write;
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
@@ -37,6 +40,8 @@ pub enum StoreError {
     #[error("DynamoDB {operation} failed")]
     Dynamo {
         operation: &'static str,
+        /// Whether the same call may succeed in a moment ([`transient`]).
+        transient: bool,
         #[source]
         source: Box<aws_sdk_dynamodb::Error>,
     },
@@ -48,18 +53,37 @@ pub enum StoreError {
     ExpressionTooLarge { group: Uuid },
     #[error("the write of group {group} still conflicted after {attempts} attempts")]
     Contention { group: Uuid, attempts: u32 },
+    #[error("{what} still conflicting after {attempts} attempts")]
+    Conflicting { what: &'static str, attempts: u32 },
     #[error("DynamoDB {operation} left {left} keys unprocessed after every retry")]
     Unprocessed { operation: &'static str, left: usize },
     #[error("a stored item could not be decoded")]
     Decode(#[from] serde_dynamo::Error),
 }
 
+impl StoreError {
+    /// Whether the operation may succeed when made again in a moment: DynamoDB throttled it,
+    /// or it kept meeting other writes of the same items, or no answer came back. Not: a
+    /// request DynamoDB refuses as wrong, an item that cannot be decoded.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Dynamo { transient, .. } => *transient,
+            Self::Contention { .. } | Self::Conflicting { .. } | Self::Unprocessed { .. } => true,
+            Self::Build(_) | Self::Cancelled(_) | Self::ExpressionTooLarge { .. } | Self::Decode(_) => false,
+        }
+    }
+}
+
 /// Wraps an SDK error of `operation` (for `map_err`).
-pub(crate) fn dynamo<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+pub(crate) fn dynamo<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> StoreError
 where
-    aws_sdk_dynamodb::Error: From<E>,
+    E: ProvideErrorMetadata,
+    aws_sdk_dynamodb::Error: From<SdkError<E, HttpResponse>>,
 {
-    move |e| StoreError::Dynamo { operation, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
+    move |e| {
+        let transient = transient::is_transient(transient::failure_of(&e));
+        StoreError::Dynamo { operation, transient, source: Box::new(aws_sdk_dynamodb::Error::from(e)) }
+    }
 }
 
 /// The table of failure groups: the handle every view of the adapter works through.

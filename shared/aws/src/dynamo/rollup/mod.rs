@@ -267,7 +267,7 @@ impl<'a> Rollups<'a> {
                 });
             }
         }
-        Err(StoreError::Cancelled(format!("the rollups' state still changed after {MAX_ATTEMPTS} reads")))
+        Err(StoreError::Conflicting { what: "the rollups' state", attempts: MAX_ATTEMPTS })
     }
 
     /// Applies `changes`, in order, each exactly once whatever was delivered before. On failure
@@ -358,7 +358,7 @@ impl<'a> Rollups<'a> {
                 return Err(StoreError::Cancelled(codes.join(", ")).into());
             }
         }
-        Err(StoreError::Cancelled(format!("still conflicting after {MAX_ATTEMPTS} attempts")).into())
+        Err(StoreError::Conflicting { what: "the rollups' batch", attempts: MAX_ATTEMPTS }.into())
     }
 }
 

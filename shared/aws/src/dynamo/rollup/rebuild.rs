@@ -339,7 +339,7 @@ impl Rollups<'_> {
                 return Err(StoreError::Cancelled(codes.join(", ")));
             }
         }
-        Err(StoreError::Cancelled(format!("the rebuild's marks still conflicting after {MAX_ATTEMPTS} attempts")))
+        Err(StoreError::Conflicting { what: "the rebuild's marks", attempts: MAX_ATTEMPTS })
     }
 
     /// Records a page of the walk: the groups it read, the cursor, and whether it is through.
