@@ -1210,3 +1210,55 @@ async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to
     assert_eq!(marked(store.clone()).await, 3, "the first run with time marked every group");
     drop_table(&store).await;
 }
+
+/// A message done with (superseded here) whose deletion fails past the SDK's attempts does not
+/// end the redrive: it is counted `undeleted`, the next message is still handled and deleted,
+/// and the run answers. The message shows again after its visibility timeout and the next
+/// redrive handles it again (a superseded message unread again; an applied batch's changes
+/// found applied). Mocked SQS: the fault is a deletion failing while receiving works, which
+/// cutting the network to moto cannot do (the next receive fails too, ending the run with its
+/// own error); the store is DynamoDB Local.
+#[tokio::test]
+async fn a_message_whose_deletion_fails_is_counted_undeleted_and_the_redrive_goes_on() {
+    use aws_sdk_sqs::operation::delete_message::DeleteMessageOutput;
+    use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
+    use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    store.rollups().mark_since(now - time::Duration::minutes(1)).await.unwrap();
+    // Sent an hour ago, before the rollups' start: both superseded, deleted unread.
+    let sent = ((now - time::Duration::hours(1)).unix_timestamp() * 1000).to_string();
+    let message = move |n: u32| {
+        Message::builder()
+            .message_id(format!("m{n}"))
+            .receipt_handle(format!("r{n}"))
+            .body("{\"hello\": 1}")
+            .attributes(MessageSystemAttributeName::SentTimestamp, sent.clone())
+            .build()
+    };
+    let receive = mock!(aws_sdk_sqs::Client::receive_message)
+        .sequence()
+        .output(move || ReceiveMessageOutput::builder().messages(message(1)).messages(message(2)).build())
+        .output(|| ReceiveMessageOutput::builder().build())
+        .build();
+    let delete = mock!(aws_sdk_sqs::Client::delete_message)
+        .sequence()
+        .http_status(500, None)
+        .times(3)
+        .output(|| DeleteMessageOutput::builder().build())
+        .build();
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&receive, &delete]);
+    // Never called: a superseded message is not read back from the stream.
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+            .build(),
+    );
+    let report = maintenance::redrive::run(&store, &streams, &sqs, Some("queue"), now).await.unwrap();
+    assert_eq!((report.messages, report.superseded, report.undeleted, report.more), (2, 2, 1, false), "{report:?}");
+    assert_eq!((receive.num_calls(), delete.num_calls()), (2, 4), "3 attempts at the first deletion, 1 at the second");
+    drop_table(&store).await;
+}

@@ -6,7 +6,8 @@
 //!
 //! A message is deleted once its batch is applied, or unread once the rollups' start supersedes
 //! it: given up (its record's `timestamp`) or sent (SQS's `SentTimestamp`) before the time they
-//! are kept since, their last restart or when they started. One whose batch cannot
+//! are kept since, their last restart or when they started. A deletion that fails does not end
+//! the run: the message shows again later and is found applied (`undeleted`). One whose batch cannot
 //! be applied (the stream no longer holds it, a record still fails, the message is not an
 //! on-failure record) is left on the queue, visible again at once, and named in the answer: the
 //! alarm keeps firing until an operator restarts the rollups, after which the next redrive
@@ -146,6 +147,9 @@ pub struct RedriveReport {
     pub gone: usize,
     pub failing: usize,
     pub unreadable: usize,
+    /// Messages whose batch was applied or superseded and whose deletion failed: each shows
+    /// again after its visibility timeout, and the next redrive finds its changes applied.
+    pub undeleted: usize,
     /// Up to [`MAX_NAMED`] of the messages left.
     pub left: Vec<Left>,
     /// Whether the invocation stopped at [`MAX_MESSAGES`] or its time budget (the rest waits for
@@ -245,12 +249,13 @@ pub async fn run(
                 };
                 tracing::info!(message = id, fate = fate.name(), "rollup failure redriven");
                 if report.count(id, fate) {
-                    sqs.delete_message()
-                        .queue_url(url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                        .map_err(queue_error("DeleteMessage"))?;
+                    // Not the end of the run: the batch is applied, and a message shown again is
+                    // redriven again with nothing to add.
+                    let deleted = sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await;
+                    if let Err(e) = deleted {
+                        report.undeleted += 1;
+                        tracing::warn!(message = id, error = %text::error_chain(&e), "a message done with could not be deleted: it shows again after its visibility timeout");
+                    }
                 } else {
                     left.push(receipt.to_owned());
                 }
@@ -277,6 +282,7 @@ pub async fn run(
         gone = report.gone,
         failing = report.failing,
         unreadable = report.unreadable,
+        undeleted = report.undeleted,
         left = %serde_json::to_string(&report.left).unwrap_or_default(),
         "rollups redrive"
     );
