@@ -172,6 +172,76 @@ async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_f
     assert_eq!(bus.drain().await, vec![]);
 }
 
+/// A publish whose second `PutEvents` request fails past the SDK's attempts after its first was
+/// accepted deletes the first request's records from the outbox and releases only the second's;
+/// the drain that follows publishes those, so each notification is accepted once. Mocked
+/// EventBridge: moto cannot fail one request of a publish and answer the one before (cutting the
+/// network fails them all); the outbox is DynamoDB Local.
+#[tokio::test]
+async fn a_publish_failing_after_its_first_request_releases_only_the_notifications_not_accepted() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use std::sync::{Arc, Mutex};
+
+    let sent: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let record = sent.clone();
+    let accepted = || {
+        (0..10)
+            .fold(PutEventsOutput::builder(), |out, n| {
+                out.entries(PutEventsResultEntry::builder().event_id(format!("ev-{n}")).build())
+            })
+            .build()
+    };
+    let put = mock!(aws_sdk_eventbridge::Client::put_events)
+        .match_requests(move |input| {
+            let details = input.entries().iter().map(|e| e.detail().unwrap_or_default().to_owned()).collect();
+            record.lock().unwrap().push(details);
+            true
+        })
+        .sequence()
+        .output(accepted)
+        .http_status(500, None)
+        .times(3)
+        .output(accepted)
+        .times(2)
+        .build();
+    let events = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&put]);
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default())
+        .with_transitions(vec![10])
+        .with_clock(fixed_now)
+        .with_notifier(Some(Notifier::new(events, "default", "scan-failures")));
+    // 15 new groups in one batch: 15 "opened", published as requests of 10 and 5.
+    let records: Vec<Value> = (0..15)
+        .map(|n| {
+            let body = envelope(&format!("chunked-{n}"), &format!("team/image-{n}"), n).to_string();
+            json!({"messageId": format!("m-{n}"), "receiptHandle": "rh", "body": body, "eventSource": "aws:sqs"})
+        })
+        .collect();
+    let batch = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let report = ingest.handle_batch_report(batch).await.unwrap();
+    assert_eq!(report.response.batch_item_failures.len(), 0);
+
+    let sent = sent.lock().unwrap().clone();
+    // Per request (the mock matches once per request, not per attempt): the first accepted; the
+    // second failed on each of the SDK's 3 attempts; the drain sent the 5 released records
+    // again, and only those.
+    assert_eq!(sent.iter().map(Vec::len).collect::<Vec<_>>(), [10, 5, 5]);
+    assert_eq!(put.num_calls(), 1 + 3 + 1);
+    let sorted = |r: &[String]| {
+        let mut r = r.to_vec();
+        r.sort();
+        r
+    };
+    assert_eq!(sorted(&sent[2]), sorted(&sent[1]));
+    let mut accepted: Vec<&String> = sent[0].iter().chain(&sent[2]).collect();
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len(), 15, "each notification accepted once");
+    assert_eq!(store.outbox().pending(25).await.unwrap().len(), 0);
+}
+
 const WRITER: &str = "arn:aws:iam::123456789012:role/SecurityAdmin";
 
 /// The api as a writer calls it, its clock at 11:30 on the tests' day.

@@ -109,13 +109,18 @@ async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures
 }
 
 #[tokio::test]
-async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and_times() {
+async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and_times_and_one_created() {
     let store = fresh_store().await;
     let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
     let messages: Vec<(String, String)> = (0..150)
         .map(|n| (format!("m-{n}"), envelope(&format!("e-{n}"), "quay.io/acme/web:1", n).to_string()))
         .collect();
-    assert_eq!(failures(ingest.handle_any(sqs_batch(&messages)).await.unwrap()), Vec::<String>::new());
+    let report = ingest.handle_batch_report(serde_json::from_value(sqs_batch(&messages)).unwrap()).await.unwrap();
+    assert_eq!(report.response.batch_item_failures.len(), 0);
+    // One group made: its first message created it, every other one (in either write) added to it.
+    let created: Vec<&str> = report.results.iter().filter(|(_, r)| *r == "created").map(|(m, _)| m.as_str()).collect();
+    assert_eq!(created, ["m-0"]);
+    assert_eq!(report.results.iter().filter(|(_, r)| *r == "updated").count(), 149);
     let reference = "quay.io/acme/web:1";
     let id =
         scan_failures_domain::fingerprint::group_id(reference, scan_failures_domain::classify::Reason::Timeout, "");

@@ -16,6 +16,7 @@ use tokio::time::timeout_at;
 use scan_failures_aws::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::eventbridge::Notifier;
+use scan_failures_domain::text;
 
 use crate::metrics::Published;
 
@@ -95,28 +96,25 @@ impl Publisher {
             return;
         }
         counts.held.fetch_add(pending.len() as u64, Ordering::Relaxed);
-        match self.notifier.publish(pending).await {
-            Ok(accepted) => {
-                for (p, ok) in pending.iter().zip(accepted) {
-                    if !ok {
-                        self.drain_needed.store(true, Ordering::Relaxed);
-                        tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
-                        release(store, p).await;
-                        continue;
-                    }
-                    counts.published.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
-                    if let Err(e) = store.outbox().delete(&p.key).await {
-                        tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
-                    }
-                }
-            }
-            Err(e) => {
+        let done = self.notifier.publish(pending).await;
+        if let Some(e) = &done.failed {
+            self.drain_needed.store(true, Ordering::Relaxed);
+            let unsent = done.accepted.iter().filter(|ok| !**ok).count();
+            tracing::warn!(error = %text::error_chain(e), count = unsent, "notifications not published; kept for retry");
+        }
+        for (p, ok) in pending.iter().zip(done.accepted) {
+            if !ok {
                 self.drain_needed.store(true, Ordering::Relaxed);
-                tracing::warn!(error = %e, count = pending.len(), "notifications not published; kept for retry");
-                for p in pending {
-                    release(store, p).await;
+                if done.failed.is_none() {
+                    tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
                 }
+                release(store, p).await;
+                continue;
+            }
+            counts.published.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
+            if let Err(e) = store.outbox().delete(&p.key).await {
+                tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
             }
         }
     }

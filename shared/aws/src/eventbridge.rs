@@ -30,10 +30,12 @@ impl Notifier {
         Self { client, bus: bus.into(), source: source.into() }
     }
 
-    /// Publishes pending records (at most 10 per request, EventBridge's limit); returns, per
-    /// record, whether EventBridge accepted it.
-    pub async fn publish(&self, pending: &[Pending]) -> Result<Vec<bool>, PublishError> {
-        let mut accepted = Vec::with_capacity(pending.len());
+    /// Publishes pending records (at most 10 per request, EventBridge's limit), in order, until
+    /// a request fails. Never fails as a whole: the records of the requests answered before a
+    /// failure keep their acceptance, so that a caller deletes those and releases only the rest
+    /// (releasing them all would publish the accepted ones again).
+    pub async fn publish(&self, pending: &[Pending]) -> Publish {
+        let mut done = Publish { accepted: Vec::with_capacity(pending.len()), failed: None };
         for chunk in pending.chunks(10) {
             let entries: Vec<PutEventsRequestEntry> = chunk
                 .iter()
@@ -46,20 +48,30 @@ impl Notifier {
                         .build()
                 })
                 .collect();
-            let out = self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| PublishError::PutEvents(Box::new(e.into())))?;
+            let out = match self.client.put_events().set_entries(Some(entries)).send().await {
+                Ok(out) => out,
+                Err(e) => {
+                    done.failed = Some(PublishError::PutEvents(Box::new(e.into())));
+                    break;
+                }
+            };
             let results = out.entries();
             for i in 0..chunk.len() {
                 // An entry without an event id, or with an error code, was not accepted.
                 let ok = results.get(i).is_some_and(|r| r.error_code().is_none() && r.event_id().is_some());
-                accepted.push(ok);
+                done.accepted.push(ok);
             }
         }
-        Ok(accepted)
+        done.accepted.resize(pending.len(), false);
+        done
     }
+}
+
+/// What [`Notifier::publish`] did.
+#[derive(Debug)]
+pub struct Publish {
+    /// Per record, in order, whether EventBridge accepted it (`false` from a failed request on).
+    pub accepted: Vec<bool>,
+    /// The request failure that stopped the publish, if one did.
+    pub failed: Option<PublishError>,
 }

@@ -79,6 +79,14 @@ pub enum Recorded {
 }
 
 impl Recorded {
+    /// What each envelope of one write did: when the write created the group, the first
+    /// envelope created it and the others were added to it, so a group counts once in
+    /// `NewGroups` however many of its envelopes a batch carried.
+    pub fn of_write(event_ids: &[&str], created: bool) -> Vec<(String, Self)> {
+        let done = |i: usize| if created && i == 0 { Self::Created } else { Self::Updated };
+        event_ids.iter().enumerate().map(|(i, e)| ((*e).to_owned(), done(i))).collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -244,8 +252,8 @@ impl<'a> GroupWriter<'a> {
                 Ok(out) => {
                     result.cost.write_capacity_units +=
                         out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
-                    let done = if belief.exists && !belief.expired { Recorded::Updated } else { Recorded::Created };
-                    result.outcomes.extend(agg.event_ids.iter().map(|e| ((*e).to_owned(), done)));
+                    let created = !belief.exists || belief.expired;
+                    result.outcomes.extend(Recorded::of_write(&agg.event_ids, created));
                     result.outcomes.extend(duplicates.iter().map(|e| ((*e).to_owned(), Recorded::Duplicate)));
                     result.notifications = notifications;
                     return Ok(result);
@@ -296,4 +304,19 @@ fn halves_by_envelope<'o>(occurrences: &[&'o Occurrence]) -> (Vec<&'o Occurrence
     }
     let first: Vec<&str> = ids[..ids.len() / 2].to_vec();
     occurrences.iter().copied().partition(|o| first.contains(&o.envelope.key.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recorded;
+
+    #[test]
+    fn a_write_that_creates_its_group_labels_only_its_first_envelope_created() {
+        let labels = |created| Recorded::of_write(&["e-1", "e-2", "e-3"], created);
+        let names =
+            |l: Vec<(String, Recorded)>| l.into_iter().map(|(e, r)| format!("{e} {}", r.as_str())).collect::<Vec<_>>();
+        assert_eq!(names(labels(true)), ["e-1 created", "e-2 updated", "e-3 updated"]);
+        assert_eq!(names(labels(false)), ["e-1 updated", "e-2 updated", "e-3 updated"]);
+        assert_eq!(Recorded::of_write(&[], true), Vec::new());
+    }
 }
