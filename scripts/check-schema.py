@@ -25,12 +25,24 @@ bad = {
     "bad digest": mutate(lambda e: e["detail"]["image"].__setitem__("digest", "sha256:123")),
     "300 KB message": mutate(lambda e: e["detail"]["error"].__setitem__("message", "x" * 300_000)),
     "failure without error": mutate(lambda e: e["detail"].pop("error")),
+    "blank source": mutate(lambda e: e.__setitem__("source", "   ")),
+    "blank image name": mutate(lambda e: e["detail"]["image"].__setitem__("name", " ")),
+    "blank message, no code": mutate(lambda e: e["detail"].__setitem__("error", {"message": " "})),
+    "blank message, blank code": mutate(lambda e: e["detail"].__setitem__("error", {"message": "", "code": " "})),
 }
 for name, event in bad.items():
     if v.is_valid(event):
         failed += 1; print(f"FAIL schema accepts: {name}")
     else:
         passed += 1
+good = {
+    "blank message with a code": mutate(lambda e: e["detail"].__setitem__("error", {"message": "", "code": "TIMEOUT"})),
+}
+for name, event in good.items():
+    if v.is_valid(event):
+        passed += 1
+    else:
+        failed += 1; print(f"FAIL schema refuses: {name}")
 notification_schema = json.load(open("events/notification.schema.json"))
 jsonschema.Draft202012Validator.check_schema(notification_schema)
 nv = jsonschema.Draft202012Validator(notification_schema, format_checker=jsonschema.FormatChecker())

@@ -158,7 +158,9 @@ fn valid_path(path: &str) -> bool {
         })
 }
 
-fn valid_tag(tag: &str) -> bool {
+/// Whether `tag` is a tag a reference can carry (Docker's rule: up to 128 of `[A-Za-z0-9_.-]`,
+/// not starting with `.` or `-`).
+pub fn valid_tag(tag: &str) -> bool {
     (1..=128).contains(&tag.len())
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -127,7 +127,9 @@ fn ecr_image(
 
 /// The tag that names the image: the same whatever order AWS lists the tags in (an event and
 /// Inspector's coverage list them independently, and the tag is part of the group id): the
-/// first in sorted order, `latest` only when there is no other.
+/// first in sorted order, `latest` only when there is no other. A tag no reference can carry
+/// (ECR accepts up to 300 characters, a reference 128) is passed over: the digest names the
+/// image all the same, and its failure is not lost to a tag.
 fn first_tag(field: &'static str, tags: Option<Vec<String>>) -> Result<Option<String>, EventError> {
     let tags = tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
@@ -136,7 +138,7 @@ fn first_tag(field: &'static str, tags: Option<Vec<String>>) -> Result<Option<St
     Ok(tags
         .into_iter()
         .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
+        .filter(|t| crate::image::valid_tag(t))
         .min_by(|a, b| (a == "latest").cmp(&(b == "latest")).then_with(|| a.cmp(b))))
 }
 
@@ -224,18 +226,28 @@ fn ecr_arn(arn: &str) -> Option<EcrArn<'_>> {
     (crate::text::is_account_id(account) && !region.is_empty()).then_some(EcrArn { region, account, path })
 }
 
-/// Inspector's `eventTimestamp` comes as RFC 3339, as an ISO date-time without offset (UTC),
-/// or as epoch seconds or milliseconds; anything else yields `None`.
+/// Inspector's `eventTimestamp` comes as RFC 3339, as an ISO 8601 date-time with an offset or
+/// without one (UTC), or as epoch seconds or milliseconds; anything else yields `None`. The
+/// milliseconds are kept: the reconciler derives the same scan's key from `ListCoverage`'s
+/// `lastScannedAt` to the millisecond, and the two must meet.
 fn inspector_time(value: &serde_json::Value) -> Option<OffsetDateTime> {
     match value {
         serde_json::Value::String(s) if s.len() <= 64 => time_fmt::parse(s).or_else(|| {
-            let naive = time::format_description::well_known::Iso8601::DEFAULT;
-            time::PrimitiveDateTime::parse(s, &naive).ok().map(time::PrimitiveDateTime::assume_utc)
+            let iso = time::format_description::well_known::Iso8601::DEFAULT;
+            // With an offset first: parsed as a primitive date-time, an offset is read and dropped.
+            let t = OffsetDateTime::parse(s, &iso)
+                .ok()
+                .or_else(|| time::PrimitiveDateTime::parse(s, &iso).ok().map(time::PrimitiveDateTime::assume_utc))?
+                .checked_to_offset(time::UtcOffset::UTC)?;
+            (0..=9999).contains(&t.year()).then_some(t)
         }),
         serde_json::Value::Number(n) => {
             let secs = n.as_f64()?;
-            let secs = if secs > 1e11 { secs / 1000.0 } else { secs };
-            OffsetDateTime::from_unix_timestamp(secs as i64).ok()
+            let millis = if secs > 1e11 { secs } else { secs * 1000.0 };
+            if !millis.is_finite() || millis.abs() > 1e15 {
+                return None;
+            }
+            OffsetDateTime::from_unix_timestamp_nanos(millis.round() as i128 * 1_000_000).ok()
         }
         _ => None,
     }
@@ -404,11 +416,21 @@ mod tests {
     }
 
     #[test]
-    fn an_ecr_tag_names_the_image_and_malformed_ecr_events_are_rejected() {
+    fn an_ecr_tag_a_reference_can_carry_names_the_image_and_malformed_ecr_events_are_rejected() {
         let mut e = ecr("FAILED");
         e["detail"]["image-tags"] = json!(["v1.2", "latest"]);
         let o = failure(parse_ecr(e));
         assert_eq!(o.image.normalized(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api:v1.2");
+        // Tags ECR accepts and a reference cannot carry (past 128 characters, a leading `.`) are
+        // passed over; with none left, the digest names the image.
+        let mut e = ecr("FAILED");
+        e["detail"]["image-tags"] = json!(["a".repeat(129), ".hidden", "v2"]);
+        let o = failure(parse_ecr(e));
+        assert_eq!(o.image.normalized(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api:v2");
+        let mut e = ecr("FAILED");
+        e["detail"]["image-tags"] = json!(["a".repeat(300)]);
+        let o = failure(parse_ecr(e));
+        assert_eq!(o.image.normalized(), format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api@{DIGEST}"));
         let mut e = ecr("FAILED");
         e["detail"]["image-digest"] = json!("sha256:nope");
         assert_eq!(parse_ecr(e).unwrap_err().field(), "detail.image-digest");
@@ -460,6 +482,10 @@ mod tests {
         let from_coverage =
             failure(parse_coverage(coverage("ACCESS_DENIED", scanned, &["latest", "v1.2", "build-7"]), now));
         assert_eq!(from_event.envelope.key, from_coverage.envelope.key);
+        // The same scan with its time in epoch milliseconds: still the same key.
+        let mut in_ms = inspector("INACTIVE", "ACCESS_DENIED", &image);
+        in_ms["detail"]["eventTimestamp"] = json!(1795575598120u64);
+        assert_eq!(failure(parse_inspector(in_ms)).envelope.key, from_coverage.envelope.key);
         assert!(from_event.envelope.key.starts_with("inspector:"), "{}", from_event.envelope.key);
         assert_ne!(from_event.envelope.key, from_event.envelope.id);
         // The same group: image (its tag chosen whatever the order), reason and message.
@@ -521,6 +547,18 @@ mod tests {
             Some("2026-11-25T02:59:58.000Z")
         );
         assert_eq!(inspector_time(&json!("yesterday")), None);
+        assert_eq!(inspector_time(&json!(1e300)), None);
+        assert_eq!(inspector_time(&json!(-1e300)), None);
+    }
+
+    #[test]
+    fn inspector_timestamps_keep_their_milliseconds_and_their_offset() {
+        let at = |v: serde_json::Value| inspector_time(&v).map(time_fmt::format);
+        assert_eq!(at(json!(1795575598120u64)).as_deref(), Some("2026-11-25T02:59:58.120Z"));
+        assert_eq!(at(json!(1795575598.12)).as_deref(), Some("2026-11-25T02:59:58.120Z"));
+        // Not RFC 3339 (an hour-only offset), ISO 8601 all the same: 5 hours ahead of UTC.
+        assert_eq!(at(json!("2026-11-25T07:59:58.1+05")).as_deref(), Some("2026-11-25T02:59:58.100Z"));
+        assert_eq!(at(json!("2026-11-25T02:59:58.1")).as_deref(), Some("2026-11-25T02:59:58.100Z"));
         let image = format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}");
         let mut e = inspector("INACTIVE", "ACCESS_DENIED", &image);
         e["detail"]["eventTimestamp"] = json!("garbage");
