@@ -86,7 +86,8 @@ for variant in \
   "alarm-email AlarmEmail=ops@example.com MetricsByReason=false" \
   "organization OrganizationId=o-a1b2c3d4e5 SourceAccountIds=111122223333,444455556666 AllowedSources=scanfail,ci.pipeline ReconcileInspector=true" \
   "buffered-organization BufferedIngest=true OrganizationId=o-a1b2c3d4e5" \
-  "member-native-only@$MEMBER ForwardAwsScanSources=false ForwardNativeEvents=true"; do
+  "member-native-only@$MEMBER ForwardAwsScanSources=false ForwardNativeEvents=true" \
+  "member-alarm-topic@$MEMBER AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops-alarms"; do
   read -r label params <<<"$variant"
   SOURCE="$TEMPLATE"
   if [[ "$label" == *@* ]]; then

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// Statuses every operation documents; the routes of one event also document 404.
-const ERROR_STATUSES: [&str; 5] = ["400", "401", "403", "500", "503"];
+const ERROR_STATUSES: [&str; 6] = ["400", "401", "403", "429", "500", "503"];
 
 fn document() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/openapi.yaml");

@@ -153,7 +153,7 @@ fn grant_check_reports_the_buffer_queue_grant_on_another_queue_and_a_missing_con
 }
 
 #[test]
-fn api_role_grants_exactly_the_api_actions_query_on_the_table_and_its_indexes_the_rest_on_the_table() {
+fn api_role_grants_exactly_the_api_actions_query_on_its_indexes_the_rest_on_the_table() {
     let t = template();
     assert_eq!(action_differences(&t, API, &api::ACTIONS.concat()), Vec::<String>::new());
     assert_eq!(api_grant_differences(&t), Vec::<String>::new());
@@ -504,7 +504,7 @@ fn the_member_template_forwards_each_rule_to_the_central_bus_with_a_role_that_ma
 }
 
 #[test]
-fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_and_another_target() {
+fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_another_target_and_a_deaf_alarm() {
     let mut member = member_template();
     let statements = statements_mut(&mut member, MEMBER_ROLE, "put-central-bus");
     statements[0]["Action"] = json!(["events:PutEvents", "events:PutRule"]);
@@ -515,8 +515,9 @@ fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_and_another
         .as_array_mut()
         .expect("statements")
         .retain(|s| s["Fn::If"][1]["Sid"] != "EcrScanForwardRuleDeadLetters");
+    member["Resources"]["ForwardDeadLetterAlarm"]["Properties"]["Threshold"] = json!(10);
     let problems = member_problems(&member, &Variant::of(&member, &[]));
-    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert_eq!(problems.len(), 6, "{problems:#?}");
     assert!(problems[0].starts_with("defaults: InspectorCoverageForwardRule: targets "), "{}", problems[0]);
     assert!(problems[0].contains(r#""MaximumRetryAttempts":3"#), "{}", problems[0]);
     assert_eq!(problems[1], "defaults: dead-letter queue senders: missing: EcrScanForwardRule.Arn");
@@ -526,6 +527,7 @@ fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_and_another
             "defaults: role: extra: events:PutEvents on *",
             "defaults: role: extra: events:PutRule on *",
             "defaults: role: missing: events:PutEvents on CentralEventBusArn",
+            "defaults: no alarm on the dead-letter queue's depth",
         ]
     );
 }
@@ -1051,11 +1053,16 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         let policy: Value = serde_json::from_str(&text).unwrap();
         let deny: Vec<&Value> =
             policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Deny").collect();
-        assert_eq!(deny.len(), 1, "{file}");
-        assert!(deny[0]["Action"].as_array().unwrap().contains(&json!("lambda:InvokeFunction")), "{file}");
-        assert_eq!(deny[0]["Resource"], "*", "{file}");
+        assert_eq!(deny.len(), 2, "{file}");
         let tag = format!("aws:ResourceTag/{}", API_ROLE_TAG.0);
-        assert_eq!(deny[0]["Condition"]["StringEquals"][tag.as_str()], API_ROLE_TAG.1, "{file}");
+        for d in &deny {
+            assert_eq!(d["Resource"], "*", "{file}");
+            assert_eq!(d["Condition"]["StringEquals"][tag.as_str()], API_ROLE_TAG.1, "{file}");
+        }
+        assert!(deny[0]["Action"].as_array().unwrap().contains(&json!("lambda:InvokeFunction")), "{file}");
+        // Whoever may tag functions cannot take the tag off the api, or change it, and invoke it.
+        assert_eq!(deny[1]["Action"], json!(["lambda:TagResource", "lambda:UntagResource"]), "{file}");
+        assert_eq!(deny[1]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"], json!([API_ROLE_TAG.0]), "{file}");
     }
 }
 

@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::text;
 use scan_failures_http::auth::{AuthConfigError, Policy, Principals};
 
 /// Why the configuration was refused.
@@ -190,6 +191,15 @@ impl NotifyConfig {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
         let Some(bus) = var("NOTIFY_BUS_NAME").filter(|b| !b.trim().is_empty()) else { return Ok(None) };
         let source = var("NOTIFY_SOURCE").filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_SOURCE.into());
+        // EventBridge refuses each entry of such a source, one by one: notifications would wait
+        // in the outbox until they expire, with nothing failing loudly. Refused here instead.
+        if source.starts_with("aws.") || source.len() > 256 {
+            return Err(ConfigError::Invalid {
+                var: "NOTIFY_SOURCE",
+                rule: "at most 256 bytes and not starting with aws. (EventBridge keeps those for AWS services)",
+                value: text::prefix(&source, 300).to_owned(),
+            });
+        }
         let thresholds = match var("NOTIFY_THRESHOLDS") {
             None => DEFAULT_THRESHOLDS.to_vec(),
             Some(raw) => parse_thresholds(&raw).ok_or(ConfigError::Invalid {
@@ -393,6 +403,20 @@ mod tests {
             let err = NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_THRESHOLDS", bad)]));
             assert!(err.is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_notification_source_eventbridge_would_refuse_is_refused_at_start() {
+        let err = NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_SOURCE", "aws.inspector2")]));
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "NOTIFY_SOURCE must be at most 256 bytes and not starting with aws. (EventBridge keeps those for AWS \
+             services), got \"aws.inspector2\""
+        );
+        let long = "s".repeat(257);
+        assert!(NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_SOURCE", &long)])).is_err());
+        let ok = NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_SOURCE", "awsome.scans")]));
+        assert_eq!(ok.map(|c| c.map(|c| c.source)), Ok(Some("awsome.scans".to_owned())));
     }
 
     #[test]

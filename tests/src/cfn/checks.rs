@@ -219,15 +219,16 @@ pub fn ingest_grant_differences(t: &Value, variant: &Variant) -> Vec<String> {
     differences(&expected_ingest_grants(variant), &grants(&resolve(t, variant), INGEST))
 }
 
-/// What the api role must grant: every action of `api::ACTIONS`, `Query` on the table and every
-/// index (the listings choose one by filter), the others on the table.
+/// What the api role must grant: every action of `api::ACTIONS`, `Query` on every index (the
+/// listings choose one by filter; no read queries the table itself), the others on the table.
 pub fn expected_api_grants() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for action in api::ACTIONS.concat() {
         assert!(action.starts_with("dynamodb:"), "{action}: which resource does api call it on?");
-        out.insert(format!("{action} on Table.Arn"));
         if action == "dynamodb:Query" {
             out.insert(format!("{action} on ${{Table.Arn}}/index/*"));
+        } else {
+            out.insert(format!("{action} on Table.Arn"));
         }
     }
     out
@@ -441,8 +442,9 @@ pub fn pattern_copy_differences(main: &Value, member: &Value) -> Vec<String> {
 
 /// What `member` must be in `variant`: each rule on `default`, with one target, the central bus
 /// through the forwarding role, with the contract's retries and the member's dead-letter queue,
-/// which lets exactly the variant's rules send; the role may do nothing but `events:PutEvents`
-/// on the central bus, and only EventBridge of this account may assume it.
+/// which lets exactly the variant's rules send and is alarmed on as soon as it holds a message;
+/// the role may do nothing but `events:PutEvents` on the central bus, and only EventBridge of
+/// this account may assume it.
 pub fn member_problems(member: &Value, variant: &Variant) -> Vec<String> {
     let r = resolve(member, variant);
     let label = &variant.label;
@@ -492,6 +494,20 @@ pub fn member_problems(member: &Value, variant: &Variant) -> Vec<String> {
     }]);
     if *trust != expected_trust {
         out.push(format!("{label}: role trust: {trust}"));
+    }
+    let depth = json!({
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{ "Name": "QueueName", "Value": { "Fn::GetAtt": [MEMBER_DEAD_LETTERS, "QueueName"] } }],
+        "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold",
+    });
+    let alarmed = resources.values().any(|a| {
+        a["Type"] == "AWS::CloudWatch::Alarm"
+            && depth.as_object().into_iter().flatten().all(|(k, v)| a["Properties"][k] == *v)
+    });
+    if !alarmed {
+        out.push(format!("{label}: no alarm on the dead-letter queue's depth"));
     }
     out
 }
