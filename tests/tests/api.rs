@@ -395,6 +395,28 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
     );
 }
 
+/// A window holding exactly the read bound is answered, whether it fills one partition or ends
+/// in an empty one; one group more is past it.
+#[tokio::test]
+async fn a_count_of_exactly_the_read_bound_is_answered_and_one_more_is_too_broad() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let group = |n: usize| {
+        let reason = if n < 50 { Reason::Timeout } else { Reason::ImageNotFound };
+        synthetic_group(n, &format!("quay.io/acme/bound{n}:1"), reason, now, (n / 10) as i64 + 1)
+    };
+    seed_groups(&store, &(0..100).map(group).collect::<Vec<_>>()).await;
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE), ("API_MAX_ITEMS_READ", "100")]);
+    let three = "filter.reason=TIMEOUT&filter.reason=IMAGE_NOT_FOUND&filter.reason=REGISTRY_UNAUTHORIZED";
+    for query in ["", three] {
+        let (status, body) = call(&api, "/v1/count/administration/events", query, Some(ALICE)).await;
+        assert_eq!((status, &body["count"]), (200, &Value::from(100)), "{query}: {body}");
+    }
+    seed_groups(&store, &[group(100)]).await;
+    let (status, body) = call(&api, "/v1/count/administration/events", "", Some(ALICE)).await;
+    assert_eq!((status, &body["error"]), (400, &Value::from("too broad")), "{body}");
+}
+
 /// A count, summary or trend that would read more than `API_MAX_ITEMS_READ` records answers a
 /// 400 naming the filters that narrow the reading, after reading no more than the bound; one
 /// narrowed by an indexed filter answers exactly; the list, paged, is not affected.
@@ -426,9 +448,10 @@ async fn a_count_summary_or_trend_past_the_read_bound_answers_400_naming_the_fil
         assert_eq!(status, 400, "{path}?{query}: {body}");
         assert_eq!((&body["error"], &body["message"]), (&Value::from("too broad"), &Value::from(message)), "{path}");
     }
-    // It stopped at the bound: the reader reports what it read.
+    // It stopped at the bound: the reader reports what it read, the bound and the one entry
+    // that showed more were left.
     let err = store.reader().bounded(100).count(&Filters::default(), now, RetentionDays::default()).await.unwrap_err();
-    assert!(matches!(err, scan_failures_aws::dynamo::read::QueryError::TooBroad { max: 100, read: 100 }), "{err:?}");
+    assert!(matches!(err, scan_failures_aws::dynamo::read::QueryError::TooBroad { max: 100, read: 101 }), "{err:?}");
     // Narrowed by an indexed filter (50 groups, read through byReason): exact answers.
     let (status, body) = call(&api, "/v1/count/administration/events", "filter.reason=TIMEOUT", Some(ALICE)).await;
     assert_eq!((status, &body["count"]), (200, &Value::from(50)), "{body}");

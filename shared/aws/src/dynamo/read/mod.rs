@@ -371,7 +371,8 @@ impl<'a> Reader<'a> {
     /// Calls `visit` once for every group matching `filters` (visible, passing every filter and
     /// `filter.triage`), in no particular order. Reads each group of the chosen index's
     /// partitions within the time window once: the cost grows with the number of groups. Past
-    /// the reader's bound with records left to read, stops with [`QueryError::TooBroad`].
+    /// the reader's bound with records left to read (one entry read past it says so), stops
+    /// with [`QueryError::TooBroad`]; a window of exactly the bound is answered.
     pub async fn each_match(
         &self,
         filters: &Filters,
@@ -386,6 +387,13 @@ impl<'a> Reader<'a> {
             let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
             loop {
                 if stats.items_read >= self.max_items {
+                    // At the bound, one entry more says whether the window holds more than it:
+                    // DynamoDB answers a LastEvaluatedKey whenever a query stops at its limit,
+                    // with or without entries after it, and a later partition may be empty.
+                    self.fetch(&window, &mut p, 1, &mut stats).await?;
+                    if p.buffer.is_empty() && p.exhausted {
+                        break;
+                    }
                     return Err(QueryError::TooBroad { max: self.max_items, read: stats.items_read });
                 }
                 let limit = i32::try_from((self.max_items - stats.items_read).min(1000)).unwrap_or(1000);
