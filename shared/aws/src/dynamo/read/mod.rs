@@ -5,8 +5,9 @@
 //! repository, then reason, else the all-groups time index). Each value of the chosen filter
 //! is one partition; partitions are queried newest first with the time window as a key
 //! condition and merged by sort key. Every other filter, and expiry, is checked on the records
-//! read. A page reads at most [`MAX_ITEMS_READ_PER_PAGE`] records; a sparse filter that reaches
-//! that bound returns a shorter page with a cursor to continue.
+//! read. A page reads at most [`MAX_ITEMS_READ_PER_PAGE`] index entries, a round's reads shared
+//! among the partitions it reads ([`fetch_limit`]); a sparse filter that reaches that bound
+//! returns a shorter page with a cursor to continue.
 //!
 //! Count, summary and trend read every matching group once through [`Reader::each_match`], so
 //! their cost grows with the number of groups, never with the number of raw events.
@@ -17,6 +18,7 @@ pub mod insights;
 pub mod plan;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -34,6 +36,9 @@ use plan::{plan, window, Window};
 
 /// Records read at most for one page before it is cut short with a cursor.
 pub const MAX_ITEMS_READ_PER_PAGE: u64 = 20_000;
+/// Partitions of one page read at once: a page over many filter values waits for the slowest
+/// of a few calls at a time, not for every call in turn, and opens few connections.
+const CONCURRENT_FETCHES: usize = 8;
 /// Keys per `BatchGetItem` request (DynamoDB's limit).
 const BATCH_GET_KEYS: usize = 100;
 /// Rounds of unprocessed keys retried before a read is reported failed.
@@ -84,6 +89,15 @@ pub struct ReadStats {
     pub read_capacity_units: f64,
 }
 
+impl ReadStats {
+    /// Adds the cost of a read made apart (concurrently) to this one.
+    pub fn add(&mut self, other: &ReadStats) {
+        self.requests += other.requests;
+        self.items_read += other.items_read;
+        self.read_capacity_units += other.read_capacity_units;
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -116,9 +130,34 @@ impl Page {
 /// One partition being read, newest (or oldest) first.
 struct Partition {
     value: String,
-    buffer: VecDeque<(String, Item)>,
+    /// Entries read and not yet merged: each one's place in the index, and its stored item, or
+    /// `None` when the item was deleted between the index read and its hydration (the merge
+    /// passes over it as it would over a group that does not match).
+    buffer: VecDeque<(String, Option<Item>)>,
     start_key: Option<Item>,
     exhausted: bool,
+}
+
+impl Partition {
+    fn new(value: &str) -> Self {
+        Self { value: value.to_owned(), buffer: VecDeque::new(), start_key: None, exhausted: false }
+    }
+
+    /// Whether its next entry is unknown: the merge cannot pick before it is read.
+    fn hungry(&self) -> bool {
+        self.buffer.is_empty() && !self.exhausted
+    }
+}
+
+/// How many entries each of `hungry` partitions is asked for in one round of a page that still
+/// wants `want` entries, with `budget` entries left of its read bound: a fair share of what the
+/// page wants (the partition that supplies most is read again, with what is then still wanted),
+/// so that a page over many partitions does not read `want` from each; the round's reads
+/// together within the budget (at least one each); and DynamoDB's 1,000 per call at most.
+pub fn fetch_limit(want: u64, hungry: usize, budget: u64) -> i32 {
+    let hungry = u64::try_from(hungry.max(1)).unwrap_or(u64::MAX);
+    let share = want.div_ceil(hungry).min(budget / hungry).clamp(1, 1000);
+    i32::try_from(share).unwrap_or(1000)
 }
 
 /// Reads groups back from one [`Store`]; see [`Store::reader`].
@@ -188,32 +227,43 @@ impl<'a> Reader<'a> {
         // Each entry's place in the index as read: the order of the merge and what a cursor
         // holds, even for a group a write has moved since (a keys-only index is hydrated from
         // the table, which may already hold the newer time).
-        let sort_key = |e: &Item| e.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned();
-        let places: HashMap<String, String> =
-            entries.iter().filter_map(|e| Some((e.get(PARTITION_KEY)?.as_s().ok()?.clone(), sort_key(e)?))).collect();
-        for item in self.hydrate(w.index, entries, stats).await? {
-            let place = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).and_then(|k| places.get(k));
-            let sk = place.cloned().or_else(|| sort_key(&item)).unwrap_or_default();
-            p.buffer.push_back((sk, item));
-        }
+        let places: Vec<String> = entries
+            .iter()
+            .map(|e| e.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default())
+            .collect();
+        let items = self.hydrate(w.index, entries, stats).await?;
+        p.buffer.extend(places.into_iter().zip(items));
         Ok(())
     }
 
-    /// The stored items of index entries read from `index`, in the same order: the entries
+    /// [`Self::fetch`] with a cost of its own, for reads made together.
+    async fn fetch_alone(&self, w: &Window, p: &mut Partition, limit: i32) -> Result<ReadStats, StoreError> {
+        let mut read = ReadStats::default();
+        self.fetch(w, p, limit, &mut read).await?;
+        Ok(read)
+    }
+
+    /// The stored item of each index entry read from `index`, in the same order: the entries
     /// themselves when the index projects every attribute, else the items read by key with
-    /// `BatchGetItem` (eventually consistent, like the index). An item deleted since its entry
-    /// was read is left out. Adds the reads to `stats` (`items_read` counts index entries).
-    async fn hydrate(&self, index: Index, entries: Vec<Item>, stats: &mut ReadStats) -> Result<Vec<Item>, StoreError> {
+    /// `BatchGetItem` (eventually consistent, like the index); `None` for an item deleted since
+    /// its entry was read. Adds the reads to `stats` (`items_read` counts index entries).
+    async fn hydrate(
+        &self,
+        index: Index,
+        entries: Vec<Item>,
+        stats: &mut ReadStats,
+    ) -> Result<Vec<Option<Item>>, StoreError> {
         if index.projection == Projection::All || entries.is_empty() {
-            return Ok(entries);
+            return Ok(entries.into_iter().map(Some).collect());
         }
-        let keys: Vec<String> =
-            entries.iter().filter_map(|e| e.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned()).collect();
+        let entry_keys: Vec<Option<String>> =
+            entries.iter().map(|e| e.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned()).collect();
+        let keys: Vec<&String> = entry_keys.iter().flatten().collect();
         let mut found: HashMap<String, Item> = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_KEYS) {
             let mut pending: Vec<Item> = chunk
                 .iter()
-                .map(|k| HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(k.clone()))]))
+                .map(|k| HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S((*k).clone()))]))
                 .collect();
             let mut attempt = 0u32;
             while !pending.is_empty() {
@@ -249,7 +299,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+        Ok(entry_keys.iter().map(|k| k.as_ref().and_then(|k| found.remove(k))).collect())
     }
 
     /// One page of the groups matching `req`, newest first unless reversed.
@@ -278,22 +328,43 @@ impl<'a> Reader<'a> {
         }
         let limit = usize::try_from(req.page.limit).unwrap_or(usize::MAX);
         let mut to_skip = if after.is_none() { req.page.offset } else { 0 };
-        let mut parts: Vec<Partition> = plan
-            .partitions
-            .iter()
-            .map(|v| Partition { value: v.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false })
-            .collect();
+        let mut parts: Vec<Partition> = plan.partitions.iter().map(|v| Partition::new(v)).collect();
         let mut stats = ReadStats::default();
         let mut groups = Vec::new();
         let mut states = Vec::new();
         let mut keys = Vec::new();
         let mut last_returned: Option<String> = None;
+        let mut last_examined: Option<String> = None;
         let mut more = false;
         loop {
-            let want =
-                i32::try_from((limit - groups.len().min(limit)) + 2 + to_skip as usize).unwrap_or(1000).min(1000);
-            for p in parts.iter_mut().filter(|p| p.buffer.is_empty() && !p.exhausted) {
-                self.fetch(&window, p, want, &mut stats).await?;
+            // Every partition whose next entry is unknown is read before the merge picks one.
+            let mut bounded = false;
+            while parts.iter().any(Partition::hungry) {
+                let hungry = parts.iter().filter(|p| p.hungry()).count();
+                let budget = MAX_ITEMS_READ_PER_PAGE.saturating_sub(stats.items_read);
+                if budget < u64::try_from(hungry).unwrap_or(u64::MAX) {
+                    bounded = true;
+                    break;
+                }
+                let want = u64::try_from(limit - groups.len().min(limit)).unwrap_or(u64::MAX) + 2 + u64::from(to_skip);
+                let n = fetch_limit(want, hungry, budget);
+                // The futures are built first: a stream mapping with a closure would not be `Send`.
+                let fetches: Vec<_> =
+                    parts.iter_mut().filter(|p| p.hungry()).map(|p| self.fetch_alone(&window, p, n)).collect();
+                let round: Vec<ReadStats> =
+                    stream::iter(fetches).buffer_unordered(CONCURRENT_FETCHES).try_collect().await?;
+                round.iter().for_each(|read| stats.add(read));
+            }
+            if bounded {
+                // The read bound is spent with a partition's next entry unknown: the page ends,
+                // its cursor after the last entry merged (every entry before it was examined).
+                if to_skip > 0 {
+                    // A cursor cannot carry the rest of an offset: the next page would skip less.
+                    return Err(QueryError::OffsetTooFar { max: MAX_ITEMS_READ_PER_PAGE });
+                }
+                more = true;
+                last_returned = last_examined.or(last_returned);
+                break;
             }
             let best = parts
                 .iter()
@@ -306,7 +377,9 @@ impl<'a> Reader<'a> {
             if after.as_ref() == Some(&sk) {
                 continue;
             }
-            let examined = sk.clone();
+            last_examined = Some(sk.clone());
+            // Deleted since its index entry was read: passed over like a group that does not match.
+            let Some(item) = item else { continue };
             let state = GroupState::of_item(&item);
             let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
             if is_visible(&record, now, retention)
@@ -326,17 +399,6 @@ impl<'a> Reader<'a> {
                     states.push(state);
                 }
             }
-            if stats.items_read >= MAX_ITEMS_READ_PER_PAGE {
-                more = parts.iter().any(|p| !p.buffer.is_empty() || !p.exhausted);
-                if more && to_skip > 0 {
-                    // A cursor cannot carry the rest of an offset: the next page would skip less.
-                    return Err(QueryError::OffsetTooFar { max: MAX_ITEMS_READ_PER_PAGE });
-                }
-                if more && groups.len() < limit {
-                    last_returned = Some(examined);
-                }
-                break;
-            }
         }
         let next_cursor = if more { last_returned.map(|k| cursor::encode(&k, &query_id)) } else { None };
         Ok(Page { groups, next_cursor, states, stats, keys, query_id })
@@ -352,10 +414,10 @@ impl<'a> Reader<'a> {
         mut visit: impl FnMut(Item) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         for value in partitions {
-            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            let mut p = Partition::new(value);
             loop {
                 self.fetch(window, &mut p, 1000, stats).await?;
-                for (_, item) in p.buffer.drain(..) {
+                for item in p.buffer.drain(..).filter_map(|(_, item)| item) {
                     if !visit(item)? {
                         return Ok(());
                     }
@@ -384,7 +446,7 @@ impl<'a> Reader<'a> {
         let window = window(filters, &plan, now, retention, false);
         let mut stats = ReadStats::default();
         for value in &plan.partitions {
-            let mut p = Partition { value: value.clone(), buffer: VecDeque::new(), start_key: None, exhausted: false };
+            let mut p = Partition::new(value);
             loop {
                 if stats.items_read >= self.max_items {
                     // At the bound, one entry more says whether the window holds more than it:
@@ -398,7 +460,7 @@ impl<'a> Reader<'a> {
                 }
                 let limit = i32::try_from((self.max_items - stats.items_read).min(1000)).unwrap_or(1000);
                 self.fetch(&window, &mut p, limit, &mut stats).await?;
-                for (_, item) in p.buffer.drain(..) {
+                for item in p.buffer.drain(..).filter_map(|(_, item)| item) {
                     let state = GroupState::of_item(&item);
                     let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
                     if is_visible(&record, now, retention)
@@ -449,5 +511,33 @@ impl<'a> Reader<'a> {
         retention: RetentionDays,
     ) -> Result<Option<GroupRecord>, StoreError> {
         Ok(self.get(id).await?.filter(|g| is_visible(g, now, retention)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fetch_limit;
+
+    #[test]
+    fn one_partition_is_asked_for_what_the_page_wants_up_to_a_call_s_thousand() {
+        assert_eq!(fetch_limit(52, 1, 20_000), 52);
+        assert_eq!(fetch_limit(1002, 1, 20_000), 1000);
+    }
+
+    #[test]
+    fn partitions_read_together_share_what_the_page_wants() {
+        // A page of 50 over 20 repositories: 3 each, not 52 each.
+        assert_eq!(fetch_limit(52, 20, 20_000), 3);
+        // A page of 1,000 over 63: 16 each (1,008 in all), not 1,002 each (63,126).
+        assert_eq!(fetch_limit(1002, 63, 20_000), 16);
+        // Never less than one each.
+        assert_eq!(fetch_limit(2, 63, 20_000), 1);
+    }
+
+    #[test]
+    fn a_round_stays_within_what_is_left_of_the_read_bound() {
+        assert_eq!(fetch_limit(1002, 1, 300), 300);
+        assert_eq!(fetch_limit(1002, 4, 300), 75);
+        assert_eq!(fetch_limit(1002, 4, 4), 1);
     }
 }

@@ -42,7 +42,7 @@ impl Rollups<'_> {
             });
         let mut read = Read::default();
         for (part, range) in [m?, m10?, h?, h6?, d?].into_iter().zip(&plan.ranges) {
-            add_stats(&mut read.stats, &part.1);
+            read.stats.add(&part.1);
             for item in part.0 {
                 if let Some((key, counters)) =
                     decode(item).filter(|(g, _, _)| *g == self.generation).map(|(_, k, c)| (k, c))
@@ -52,7 +52,7 @@ impl Rollups<'_> {
             }
         }
         let (items, stats) = edge?;
-        add_stats(&mut read.stats, &stats);
+        read.stats.add(&stats);
         for item in items {
             let state = GroupState::of_item(&item);
             read.edge.push((GroupRecord::from_item(item)?, state));
@@ -81,12 +81,6 @@ impl Rollups<'_> {
             .await?;
         Ok((items, stats))
     }
-}
-
-fn add_stats(total: &mut ReadStats, part: &ReadStats) {
-    total.requests += part.requests;
-    total.items_read += part.items_read;
-    total.read_capacity_units += part.read_capacity_units;
 }
 
 /// A stored rollup's generation, key and counters; `None` for an item that is not one.
