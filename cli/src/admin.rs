@@ -141,7 +141,7 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
                 eprintln!("scanfail: nothing deleted");
                 return Ok(());
             }
-            let deleted = delete_all(&client, &query::encode(&pairs)).await?;
+            let deleted = delete_all(&client, &pairs).await?;
             Printed::Built(json!({ "deleted": deleted, "more": false }), format!("deleted {deleted} event(s)\n"))
         }
     };
@@ -185,17 +185,30 @@ async fn every_page(client: &Client, pairs: Pairs) -> Result<Vec<Value>, AdminEr
     Ok(events)
 }
 
-/// Deletes in rounds of up to 1000 (the API's bound) while more match.
-async fn delete_all(client: &Client, query: &str) -> Result<u64, AdminError> {
-    let mut deleted = 0;
+/// Deletes in rounds, each within the API's bounds, while more may match ([`next_round`]).
+async fn delete_all(client: &Client, pairs: &Pairs) -> Result<u64, AdminError> {
+    let (mut deleted, mut cursor) = (0, None::<String>);
     for _ in 0..MAX_PAGES {
-        let answer = client.call("DELETE", EVENTS, query, None).await?;
+        let mut round = pairs.clone();
+        round.extend(cursor.take().map(|c| ("pagination.cursor", c)));
+        let answer = client.call("DELETE", EVENTS, &query::encode(&round), None).await?;
         deleted += answer.json.get("deleted").and_then(Value::as_u64).unwrap_or(0);
-        if answer.json.get("more").and_then(Value::as_bool) != Some(true) {
-            break;
+        match next_round(&answer.json) {
+            Some(next) => cursor = next,
+            None => break,
         }
     }
     Ok(deleted)
+}
+
+/// After a cleanup's answer: `None` when it is through; else the next round, from the answer's
+/// `nextCursor` (where its reading stopped), or from the start (`Some(None)`: groups an
+/// occurrence reached during the cleanup were kept, and are now among the newest).
+fn next_round(answer: &Value) -> Option<Option<String>> {
+    match answer.get("nextCursor").and_then(Value::as_str) {
+        Some(cursor) => Some(Some(cursor.to_owned())),
+        None => (answer.get("more").and_then(Value::as_bool) == Some(true)).then_some(None),
+    }
 }
 
 /// Asks on the terminal; without one, refuses (a script says `--yes`).
@@ -214,6 +227,14 @@ fn confirmed(pairs: &Pairs) -> Result<bool, AdminError> {
 mod tests {
     use super::*;
     use hyper::body::Bytes;
+
+    #[test]
+    fn a_cleanup_goes_on_from_its_cursor_then_from_the_start_while_more_may_match() {
+        assert_eq!(next_round(&json!({"deleted": 0, "more": true, "nextCursor": "c1"})), Some(Some("c1".to_owned())));
+        assert_eq!(next_round(&json!({"deleted": 3, "more": true})), Some(None));
+        assert_eq!(next_round(&json!({"deleted": 3, "more": false})), None);
+        assert_eq!(next_round(&json!({})), None);
+    }
 
     #[test]
     fn a_table_shows_the_escape_sequences_a_producer_sent_instead_of_obeying_them() {

@@ -86,6 +86,26 @@ pub fn synthetic_group(n: usize, image: &str, reason: Reason, now: OffsetDateTim
     synthetic_group_of(GroupDetail::Minimal, n, image, reason, now, minutes_ago)
 }
 
+/// The groups of a cleanup whose matches lie on both sides of a read bound of 100, and in a
+/// second filter value. Repository `quay.io/acme/big`, newest first: 10 groups failing
+/// `TIMEOUT`, 100 `RATE_LIMITED`, 10 more `TIMEOUT` (each run in 10-minute buckets of its own,
+/// since the filter indexes sort by bucket, then by id); `quay.io/acme/small`: 5 `TIMEOUT`. A
+/// cleanup of `TIMEOUT` over both repositories reading 100 entries a request finds 10 matches in
+/// its first reading and 15 after it; the 100 others stay.
+pub fn matches_across_a_read_bound(now: OffsetDateTime) -> Vec<GroupRecord> {
+    (0..125)
+        .map(|n| {
+            let (image, reason, minutes_ago) = match n {
+                0..10 => ("big", Reason::Timeout, n as i64 + 1),
+                10..110 => ("big", Reason::RateLimited, n as i64 + 20),
+                110..120 => ("big", Reason::Timeout, n as i64 + 200),
+                _ => ("small", Reason::Timeout, n as i64),
+            };
+            synthetic_group(n, &format!("quay.io/acme/{image}:{n}"), reason, now, minutes_ago)
+        })
+        .collect()
+}
+
 /// Synthetic group `n` of `image` failing with `reason`, last seen `minutes_ago` before `now`,
 /// created an hour before that, expiring 4 days after it; account and clusters alternate with
 /// `n`, and every third is in us-east-2 (the others in eu-west-1). `detail` says what else it

@@ -12,7 +12,7 @@ use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::GroupRecord;
 use scan_failures_domain::retention::RetentionDays;
 use scan_failures_http::auth::Permission;
-use scan_failures_http::params::{Filters, ListRequest, Page};
+use scan_failures_http::params::{CleanupRequest, Filters, ListRequest, Page};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -696,49 +696,51 @@ async fn a_page_stops_short_of_its_limit_where_its_answer_would_pass_what_lambda
     assert!(pages >= 4, "{pages} pages");
 }
 
-/// A cleanup reads at most `API_MAX_ITEMS_READ` groups: the matches among them are deleted and
-/// `more` says to repeat the request; with none among them, a 400 naming the filter that narrows
-/// the reading, rather than a read of the whole partition (and a gateway timeout) on every try.
+/// The 400 message of a cursor given to another request than the one that answered it.
+fn other_query_message() -> Value {
+    Value::from(
+        "pagination.cursor was issued for other filters or another sort order; repeat the request that returned it",
+    )
+}
+
+/// A cleanup reads at most `API_MAX_ITEMS_READ` index entries: the matches among them are
+/// deleted, and `nextCursor` goes on where the reading stopped, through the request's other
+/// filter values, until the reading ends within the bound. Before, the answer had no cursor: the
+/// repeat read the same newest groups again, and with the matches left past the bound answered
+/// 400 `too broad`, after a first answer of `"more": true`.
 #[tokio::test]
-async fn a_cleanup_past_the_read_bound_deletes_what_it_found_or_answers_400_naming_the_narrower_filter() {
+async fn a_cleanup_past_the_read_bound_answers_a_cursor_that_goes_on_where_its_reading_stopped() {
     let store = fresh_store().await;
     let now = OffsetDateTime::now_utc();
-    // One repository: 100 newer groups of one reason, then 2 older of another.
-    let groups: Vec<GroupRecord> = (0..102)
-        .map(|n| {
-            // Hours apart: the repository index sorts by 10-minute bucket, then by id.
-            let (reason, minutes_ago) =
-                if n < 100 { (Reason::RateLimited, n as i64 + 1) } else { (Reason::Timeout, 60 * n as i64) };
-            synthetic_group(n, &format!("quay.io/acme/big:{n}"), reason, now, minutes_ago)
-        })
-        .collect();
-    seed_groups(&store, &groups).await;
+    seed_groups(&store, &fixtures::matches_across_a_read_bound(now)).await;
     let api = api_from_env(&store, &[("ADMIN_WRITE_PRINCIPALS", ADMIN_ROLE), ("API_MAX_ITEMS_READ", "100")]);
-    let query = "filter.repository=quay.io/acme/big&filter.reason=TIMEOUT";
-    let (status, body) = send(&api, "DELETE", "/v1/administration/events", query, None, Some(ADMIN_ROLE), false).await;
-    assert_eq!((status, &body["error"]), (400, &Value::from("too broad")), "{body}");
-    assert_eq!(
-        body["message"],
-        "this cleanup read the 100 failure groups one request may read without finding one that matches: narrow it \
-         to an image (filter.resourceName), whose groups are read alone; filter.reason beside another filter is \
-         checked on the groups that filter reads"
-    );
-    assert_eq!(integration_tests::all_groups(&store).await.len(), 102);
-    // A bound of 101 reaches one older group a time: deleted, and `more` until the reading ends
-    // within the bound.
-    let filters =
-        Filters { repository: vec!["quay.io/acme/big".into()], reason: vec![Reason::Timeout], ..Filters::default() };
-    let step = |max_read| {
-        let (store, filters) = (&store, &filters);
-        async move { store.admin().delete_matching(filters, 1000, max_read).await.unwrap() }
+    let query = "filter.repository=quay.io/acme/big&filter.repository=quay.io/acme/small&filter.reason=TIMEOUT";
+    let delete = |query: String| {
+        let api = &api;
+        async move { send(api, "DELETE", "/v1/administration/events", &query, None, Some(ADMIN_ROLE), false).await }
     };
-    let first = step(101).await;
-    assert_eq!((first.deleted, first.more), (1, true));
-    let second = step(101).await;
-    assert_eq!((second.deleted, second.more), (1, false));
-    let third = step(101).await;
-    assert_eq!((third.deleted, third.more), (0, false));
-    assert_eq!(integration_tests::all_groups(&store).await.len(), 100);
+    // The first 100 entries of `big`: its 10 newest matches.
+    let (status, first) = delete(query.to_owned()).await;
+    assert_eq!((status, &first["deleted"], &first["more"]), (200, &Value::from(10), &Value::from(true)), "{first}");
+    let cursor = first["nextCursor"].as_str().expect("a reading cut at its bound answers a cursor").to_owned();
+    // From there: the rest of `big` (10 others, 10 matches), then `small` (5): through.
+    let (status, rest) = delete(format!("{query}&pagination.cursor={cursor}")).await;
+    assert_eq!(
+        (status, &rest["deleted"], &rest["more"], rest.get("nextCursor")),
+        (200, &Value::from(15), &Value::from(false), None),
+        "{rest}"
+    );
+    let left = integration_tests::all_groups(&store).await;
+    assert_eq!((left.len(), left.iter().all(|g| g.reason == "RATE_LIMITED")), (100, true));
+    // A cursor continues the cleanup it came from only: not another one, not a list.
+    let (status, body) = delete(format!("filter.repository=quay.io/acme/big&pagination.cursor={cursor}")).await;
+    assert_eq!((status, &body["message"]), (400, &other_query_message()), "{body}");
+    let (status, page) = call(&api, "/v1/administration/events", "pagination.limit=1", Some(ADMIN_ROLE)).await;
+    let listed = page["nextCursor"].as_str().map(str::to_owned);
+    assert_eq!((status, listed.is_some()), (200, true), "{page}");
+    let (status, body) =
+        delete(format!("filter.reason=TIMEOUT&pagination.cursor={}", listed.unwrap_or_default())).await;
+    assert_eq!((status, &body["message"]), (400, &other_query_message()), "{body}");
 }
 
 // ------------------------------------------------------------------ summary and trend
@@ -1321,8 +1323,10 @@ async fn cleanup_deletes_exactly_the_groups_of_the_image_and_refuses_an_empty_fi
     let remaining = all.iter().filter(|g| g.reason == "IMAGE_NOT_FOUND" && g.resource_name != image).count();
     assert!(remaining > 2);
     let filters = Filters { reason: vec![Reason::ImageNotFound], ..Filters::default() };
-    let step = store.admin().delete_matching(&filters, 2, u64::MAX).await.unwrap();
+    let mut request = CleanupRequest { filters, cursor: None };
+    let step = store.admin().delete_matching(&request, 2, u64::MAX).await.unwrap();
     assert_eq!((step.deleted, step.more), (2, true));
-    let rest = store.admin().delete_matching(&filters, 1000, u64::MAX).await.unwrap();
-    assert_eq!((rest.deleted as usize, rest.more), (remaining - 2, false));
+    request.cursor = step.next_cursor;
+    let rest = store.admin().delete_matching(&request, 1000, u64::MAX).await.unwrap();
+    assert_eq!((rest.deleted as usize, rest.more, rest.next_cursor), (remaining - 2, false, None));
 }

@@ -430,6 +430,46 @@ async fn a_table_out_of_reach_is_a_503_that_scanfail_waits_out_and_sends_again()
     assert_eq!(healed, (Some(0), r#"{"count":0}"#.to_owned(), vec![note(2)]));
 }
 
+/// `scanfail events delete` goes on from each answer's cursor: a cleanup whose matches lie past
+/// the API's read bound, and in a second repository, is deleted whole in one command (before,
+/// the CLI repeated the request from the start, and the API answered 400 `too broad` once the
+/// matches it could reach were gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_whose_matches_lie_past_the_read_bound_follows_the_cursor_to_the_end() {
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-delete").await;
+    let now = time::OffsetDateTime::now_utc();
+    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
+    let watch = Watch::start(
+        &["api"],
+        store.table(),
+        &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN), ("API_MAX_ITEMS_READ", "100")],
+        None,
+    );
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
+    ];
+    let args = [
+        "events",
+        "delete",
+        "--repository",
+        "quay.io/acme/big",
+        "--repository",
+        "quay.io/acme/small",
+        "--reason",
+        "TIMEOUT",
+        "--yes",
+        "--output",
+        "json",
+    ];
+    let ran = tokio::task::spawn_blocking(move || scanfail(&args, &env, None)).await.unwrap();
+    assert_eq!((ran.code, ran.stdout.trim()), (0, r#"{"deleted":25,"more":false}"#), "{ran:?}");
+    let left = integration_tests::all_groups(&store).await;
+    assert_eq!((left.len(), left.iter().all(|g| g.reason == "RATE_LIMITED")), (100, true));
+}
+
 /// `--stack NAME` reads the API's URL from the stack's `ApiUrl` output (moto's CloudFormation);
 /// a missing stack and a stack without that output are one line each, exit 6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

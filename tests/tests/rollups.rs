@@ -27,7 +27,7 @@ use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::daily::day_key;
 use scan_failures_domain::group::triage::{Triage, TriageRequest, TriageState};
 use scan_failures_domain::group::{GroupRecord, GroupState};
-use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
+use scan_failures_domain::query::{CleanupRequest, Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::RetentionDays;
 use scan_failures_domain::rollup::given_up::SequenceNumber;
 use scan_failures_domain::rollup::{read_plan, Grain, Sign};
@@ -244,7 +244,10 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
             admin.triage(&id, &open, caller, now, four).await.unwrap();
         }
     }
-    let cleaned = Filters { repository: vec!["quay.io/acme/svc4".into()], ..Filters::default() };
+    let cleaned = CleanupRequest {
+        filters: Filters { repository: vec!["quay.io/acme/svc4".into()], ..Filters::default() },
+        cursor: None,
+    };
     let deleted = admin.delete_matching(&cleaned, 1000, u64::MAX).await.unwrap();
     assert!(deleted.deleted > 0, "the cleanup deleted groups");
     let stale = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(1).unwrap()).with_clock(three_days_ago);
@@ -666,7 +669,10 @@ async fn a_rebuild_marks_every_group_under_concurrent_writes_and_its_generation_
         }
         admin.triage(&target.id.parse().unwrap(), &fp, caller, OffsetDateTime::now_utc(), four).await.unwrap();
         if run == 2 {
-            let cleaned = Filters { repository: vec!["quay.io/up/u7".into()], ..Filters::default() };
+            let cleaned = CleanupRequest {
+                filters: Filters { repository: vec!["quay.io/up/u7".into()], ..Filters::default() },
+                cursor: None,
+            };
             assert!(admin.delete_matching(&cleaned, 1000, u64::MAX).await.unwrap().deleted > 0);
         }
     }

@@ -370,17 +370,21 @@ impl Api {
                 Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
             }
             Action::Delete => {
-                let filters = params::parse_delete(&pairs).map_err(|e| bad_parameter(&e))?;
+                let request = params::parse_delete(&pairs).map_err(|e| bad_parameter(&e))?;
                 let done = self
                     .store
                     .admin()
-                    .delete_matching(&filters, MAX_DELETE_PER_REQUEST, self.max_items_read)
+                    .delete_matching(&request, MAX_DELETE_PER_REQUEST, self.max_items_read)
                     .await
                     .map_err(query_problem)?;
                 seen.read = Some(done.read);
                 log_cost(route.action, &done.read, done.deleted);
                 tracing::info!(deleted = done.deleted, more = done.more, wcu = done.write_capacity_units, caller = %caller, "groups deleted");
-                Ok(json!({"deleted": done.deleted, "more": done.more}))
+                let mut answer = json!({"deleted": done.deleted, "more": done.more});
+                if let Some(cursor) = done.next_cursor {
+                    answer["nextCursor"] = json!(cursor);
+                }
+                Ok(answer)
             }
             Action::GetConfig => self.config_body().await,
             Action::PutConfig => {
@@ -488,7 +492,7 @@ fn store_problem(e: &StoreError) -> Problem {
 fn query_problem(e: QueryError) -> Problem {
     match e {
         QueryError::Cursor(_) => Problem::new(StatusCode::BAD_REQUEST, "bad parameter", e.to_string()),
-        QueryError::TooBroad { .. } | QueryError::CleanupTooBroad { .. } | QueryError::OffsetTooFar { .. } => {
+        QueryError::TooBroad { .. } | QueryError::OffsetTooFar { .. } => {
             Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string())
         }
         QueryError::Store(s) => store_problem(&s),

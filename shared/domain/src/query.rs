@@ -81,6 +81,16 @@ pub struct ListRequest {
     pub page: Page,
 }
 
+/// A parsed cleanup request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CleanupRequest {
+    /// The indexed filters only (image, repository, reason), at least one.
+    pub filters: Filters,
+    /// The opaque `pagination.cursor` of the previous cleanup's answer, not decoded here: where
+    /// its reading stopped.
+    pub cursor: Option<String>,
+}
+
 /// A parsed summary request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryRequest {

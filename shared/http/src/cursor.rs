@@ -1,7 +1,8 @@
 //! Opaque, tamper-evident page cursors.
 //!
-//! A cursor holds the sort key of the last record returned, bound to the filters and sort order
-//! that produced it, with a checksum. An edited cursor, or one replayed with other filters, is
+//! A cursor holds where a reading stopped (a list page: the sort key of the last record returned;
+//! a cleanup: the filter value and sort key of the last entry examined), bound to the filters and
+//! sort order that produced it, with a checksum. An edited cursor, or one replayed with other filters, is
 //! refused. The checksum is not a secret-keyed MAC on purpose: a forged cursor can only name
 //! a position, which is validated and then read under the caller's own filters and permission,
 //! so it reaches nothing a `filter.until` could not.
@@ -28,7 +29,7 @@ pub enum CursorError {
 #[derive(Serialize, Deserialize)]
 struct Payload {
     v: u8,
-    /// Sort key of the last record returned.
+    /// Where the reading stopped.
     k: String,
     /// Hash of the query the cursor continues.
     q: String,

@@ -21,7 +21,9 @@ use scan_failures_domain::image::{validate_digest, ImageRef};
 use scan_failures_domain::text;
 use scan_failures_domain::time_fmt;
 
-pub use scan_failures_domain::query::{Filters, ListRequest, Page, SummaryRequest, TrendRequest, DEFAULT_LIMIT};
+pub use scan_failures_domain::query::{
+    CleanupRequest, Filters, ListRequest, Page, SummaryRequest, TrendRequest, DEFAULT_LIMIT,
+};
 
 use crate::echo;
 
@@ -96,7 +98,7 @@ pub const TREND_PARAMS: &[&str] = with_filters!([], ["days"]);
 
 /// Names accepted by the cleanup endpoint (`DELETE /v1/administration/events`): the indexed
 /// filters that name what to delete. At least one is required.
-pub const DELETE_PARAMS: &[&str] = &["filter.resourceName", "filter.repository", "filter.reason"];
+pub const DELETE_PARAMS: &[&str] = &["filter.resourceName", "filter.repository", "filter.reason", "pagination.cursor"];
 
 /// The accepted `filter.type` values (ACS `AdministrationEventType`), kept as given.
 const EVENT_TYPES: [&str; 3] =
@@ -191,13 +193,14 @@ pub fn parse_trend(pairs: &[(String, String)]) -> Result<TrendRequest, ParamErro
         .map(|p| TrendRequest { filters: p.request.filters, days: p.days.unwrap_or(DEFAULT_DAYS) })
 }
 
-/// The cleanup endpoint takes [`DELETE_PARAMS`], at least one of them.
-pub fn parse_delete(pairs: &[(String, String)]) -> Result<Filters, DeleteParamError> {
-    let f = parse(pairs, DELETE_PARAMS)?.request.filters;
+/// The cleanup endpoint takes [`DELETE_PARAMS`], at least one of its filters.
+pub fn parse_delete(pairs: &[(String, String)]) -> Result<CleanupRequest, DeleteParamError> {
+    let request = parse(pairs, DELETE_PARAMS)?.request;
+    let f = request.filters;
     if f.resource_name.is_empty() && f.repository.is_empty() && f.reason.is_empty() {
         return Err(DeleteParamError::NoFilter);
     }
-    Ok(f)
+    Ok(CleanupRequest { filters: f, cursor: request.page.cursor })
 }
 
 /// `true` or `false`.
@@ -893,7 +896,8 @@ mod tests {
         assert_eq!(&SUMMARY_PARAMS[..COUNT_PARAMS.len()], COUNT_PARAMS);
         assert_eq!(SUMMARY_PARAMS[COUNT_PARAMS.len()..], ["summary.top", "summary.detail"]);
         assert_eq!(&TREND_PARAMS[..TREND_PARAMS.len() - 1], &COUNT_PARAMS[2..]);
-        assert!(DELETE_PARAMS.iter().all(|n| COUNT_PARAMS.contains(n)));
+        assert_eq!(DELETE_PARAMS.last(), Some(&"pagination.cursor"));
+        assert!(DELETE_PARAMS[..DELETE_PARAMS.len() - 1].iter().all(|n| COUNT_PARAMS.contains(n)));
         assert_eq!(
             &LIST_PARAMS[COUNT_PARAMS.len()..],
             [
@@ -917,9 +921,10 @@ mod tests {
         for name in TREND_PARAMS {
             assert!(parse_trend(&q(&[(name, valid(name))])).is_ok(), "{name}");
         }
-        for name in DELETE_PARAMS {
+        for name in &DELETE_PARAMS[..3] {
             assert!(parse_delete(&q(&[(name, valid(name))])).is_ok(), "{name}");
         }
+        assert!(parse_delete(&q(&[("filter.reason", "TIMEOUT"), ("pagination.cursor", "c")])).is_ok());
         // And nothing else: each route refuses the names published only for the others.
         for (accepted, parser) in [
             (LIST_PARAMS, (|p| parse_list(p).map(drop)) as fn(&[(String, String)]) -> Result<(), ParamError>),
@@ -1020,14 +1025,23 @@ mod tests {
             Err(DeleteParamError::Param(ParamError::Unknown { name: "filter.account".into() }))
         );
         assert_eq!(
-            parse_delete(&q(&[("filter.resourceName", "nginx")])).map(|f| f.resource_name),
+            parse_delete(&q(&[("filter.resourceName", "nginx")])).map(|r| r.filters.resource_name),
             Ok(vec!["docker.io/library/nginx:latest".to_owned()])
         );
         assert_eq!(
-            parse_delete(&q(&[("filter.repository", "quay.io/acme/web:1"), ("filter.reason", "TIMEOUT")]))
-                .map(|f| (f.repository, f.reason)),
-            Ok((vec!["quay.io/acme/web".to_owned()], vec![Reason::Timeout]))
+            parse_delete(&q(&[("filter.repository", "quay.io/acme/web:1"), ("filter.reason", "TIMEOUT")])).map(|r| (
+                r.filters.repository,
+                r.filters.reason,
+                r.cursor
+            )),
+            Ok((vec!["quay.io/acme/web".to_owned()], vec![Reason::Timeout], None))
         );
+        // The cursor of the previous answer goes on where its reading stopped; it is no filter.
+        assert_eq!(
+            parse_delete(&q(&[("filter.reason", "TIMEOUT"), ("pagination.cursor", "abc")])).map(|r| r.cursor),
+            Ok(Some("abc".to_owned()))
+        );
+        assert_eq!(parse_delete(&q(&[("pagination.cursor", "abc")])), Err(DeleteParamError::NoFilter));
         assert_eq!(
             parse_delete(&q(&[("filter.resourceName", " ")])),
             Err(DeleteParamError::Param(bad("filter.resourceName", " ", "must not be empty")))

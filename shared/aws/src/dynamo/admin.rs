@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use scan_failures_domain::group::triage::{self, TriageEntry, TriageRequest};
 use scan_failures_domain::group::{GroupRecord, GroupState};
-use scan_failures_domain::query::{matches, Filters};
+use scan_failures_domain::query::{matches, CleanupRequest, Filters};
 use scan_failures_domain::retention::{is_visible, RetentionDays};
 use scan_failures_domain::time_fmt;
+use scan_failures_http::cursor::{self, CursorError};
 
 use crate::backoff;
 use crate::dynamo::expr::{Expr, Expressed};
@@ -28,8 +29,7 @@ pub mod actions {
 
 /// Read-modify-write attempts of one triage before it is reported as contention.
 const TRIAGE_ATTEMPTS: u32 = 5;
-/// Groups deleted by one cleanup request at most; the answer says when more match, and the
-/// same request deletes the next ones.
+/// Groups deleted by one cleanup request at most; the answer's cursor goes on from there.
 pub const MAX_DELETE_PER_REQUEST: usize = 1000;
 
 /// A group read for deletion: its key and the occurrence count read.
@@ -39,12 +39,45 @@ pub struct ReadGroup {
     pub occurrences: u64,
 }
 
+/// What a cleanup's cursors continue: its filters, apart from a list's (whose cursors hold
+/// positions of another kind).
+fn cleanup_query(filters: &Filters) -> String {
+    cursor::query_hash(&format!("cleanup|{}", filters.canonical()))
+}
+
+/// Where a cleanup's reading stopped: the filter value (partition) it was reading, by its place
+/// in the request, and the index sort key of the last entry it examined there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Position {
+    partition: usize,
+    sort_key: String,
+}
+
+impl Position {
+    fn encode(&self) -> String {
+        format!("{}|{}", self.partition, self.sort_key)
+    }
+
+    /// The position a cursor's key holds, for a request of `partitions` filter values.
+    fn decode(key: &str, partitions: usize) -> Result<Self, CursorError> {
+        let (partition, sort_key) = key.split_once('|').ok_or(CursorError::Malformed)?;
+        let partition = partition.parse::<usize>().map_err(|_| CursorError::Malformed)?;
+        if partition >= partitions || sort_key.is_empty() {
+            return Err(CursorError::Malformed);
+        }
+        Ok(Self { partition, sort_key: sort_key.to_owned() })
+    }
+}
+
 /// What a cleanup did.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Deleted {
     pub deleted: u64,
-    /// More groups match: the same request deletes the next ones.
+    /// More groups may match: the request repeated with `next_cursor` (or, without one, as it
+    /// was) deletes the next ones.
     pub more: bool,
+    /// Where the reading stopped, when it stopped before the end of the index.
+    pub next_cursor: Option<String>,
     pub read: ReadStats,
     pub write_capacity_units: f64,
 }
@@ -137,62 +170,86 @@ impl<'a> Admin<'a> {
         Err(StoreError::Contention { group: *id, attempts: TRIAGE_ATTEMPTS })
     }
 
-    /// Deletes up to `max` stored groups matching `filters` (image, repository, reason: the
-    /// indexed filters), whatever their triage and age, reading at most `max_read` groups:
+    /// Deletes up to `max` stored groups matching the request's filters (image, repository,
+    /// reason: the indexed filters), whatever their triage and age, reading at most `max_read`
+    /// index entries from where the request's cursor says the previous reading stopped:
     /// [`Self::matching`] reads them with `Query` on the index the filters choose,
     /// [`Self::delete_unchanged`] deletes each one that no occurrence has reached since it was
     /// read.
-    pub async fn delete_matching(&self, filters: &Filters, max: usize, max_read: u64) -> Result<Deleted, QueryError> {
-        let (read, mut result) = self.matching(filters, max, max_read).await?;
+    pub async fn delete_matching(
+        &self,
+        req: &CleanupRequest,
+        max: usize,
+        max_read: u64,
+    ) -> Result<Deleted, QueryError> {
+        let (read, mut result) = self.matching(req, max, max_read).await?;
         let (deleted, kept, wcu) = self.delete_unchanged(&read).await?;
         result.deleted = deleted;
-        // A group that changed was kept: it still matches, and the same request deletes it.
+        // A group an occurrence reached since it was read was kept: it still matches, and now
+        // sorts among the newest, where the request repeated without a cursor deletes it.
         result.more |= kept > 0;
         result.write_capacity_units = wcu;
         Ok(result)
     }
 
     /// The groups `delete_matching` would delete (at most `max`), each as its key and the
-    /// occurrence count read; `more` is set when more may match. At most `max_read` groups are
-    /// read: past that, the matches found so far are the answer (`more` set: the same request
-    /// goes on once they are deleted), or, with none found, [`QueryError::CleanupTooBroad`],
-    /// since repeating the request would read the same groups again.
+    /// occurrence count read. The request's partitions (one per filter value) are read in turn,
+    /// each newest first, from the position its cursor holds; at most `max_read` entries are
+    /// examined. A reading that stops before the end (at `max_read` entries, or at a match past
+    /// `max`) answers `next_cursor`, the position after the last entry it examined, and `more`.
     pub async fn matching(
         &self,
-        filters: &Filters,
+        req: &CleanupRequest,
         max: usize,
         max_read: u64,
     ) -> Result<(Vec<ReadGroup>, Deleted), QueryError> {
+        let filters = &req.filters;
         let plan = plan(filters);
+        let query_id = cleanup_query(filters);
+        let from = match &req.cursor {
+            Some(c) => Some(Position::decode(&cursor::decode(c, &query_id)?, plan.partitions.len())?),
+            None => None,
+        };
         let mut result = Deleted::default();
         let mut read: Vec<ReadGroup> = Vec::new();
-        // Every stored time: sort keys start with a year.
-        let window = Window { index: plan.index, lo: "0".into(), hi: "~".into(), ascending: false };
-        let (mut more, mut examined, mut bounded) = (false, 0u64, false);
-        self.store
-            .reader()
-            .each_item(&window, &plan.partitions, &mut result.read, |item| {
-                if examined == max_read {
-                    bounded = true;
-                    return Ok(false);
-                }
-                examined += 1;
-                let Some(key) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() else { return Ok(true) };
-                let group = GroupRecord::from_item(item)?;
-                if matches(filters, &group) {
-                    if read.len() == max {
-                        more = true;
+        let (mut stopped, mut examined, mut last) = (false, 0u64, None::<Position>);
+        let first = from.as_ref().map_or(0, |p| p.partition);
+        for (i, value) in plan.partitions.iter().enumerate().skip(first) {
+            let after = from.as_ref().filter(|p| p.partition == i).map(|p| p.sort_key.clone());
+            // Every stored time: sort keys start with a year.
+            let hi = after.clone().unwrap_or_else(|| "~".into());
+            let window = Window { index: plan.index, lo: "0".into(), hi, ascending: false };
+            self.store
+                .reader()
+                .each_item(&window, std::slice::from_ref(value), &mut result.read, |place, item| {
+                    if after.as_ref() == Some(&place) {
+                        return Ok(true);
+                    }
+                    if examined == max_read {
+                        stopped = true;
                         return Ok(false);
                     }
-                    read.push(ReadGroup { key, occurrences: group.num_occurrences });
-                }
-                Ok(true)
-            })
-            .await?;
-        if bounded && read.is_empty() {
-            return Err(QueryError::CleanupTooBroad { max: max_read });
+                    if let Some(key) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() {
+                        let group = GroupRecord::from_item(item)?;
+                        if matches(filters, &group) {
+                            if read.len() == max {
+                                stopped = true;
+                                return Ok(false);
+                            }
+                            read.push(ReadGroup { key, occurrences: group.num_occurrences });
+                        }
+                    }
+                    examined += 1;
+                    last = Some(Position { partition: i, sort_key: place });
+                    Ok(true)
+                })
+                .await?;
+            if stopped {
+                break;
+            }
         }
-        result.more = more || bounded;
+        result.next_cursor = if stopped { last.map(|p| cursor::encode(&p.encode(), &query_id)) } else { None };
+        result.more = result.next_cursor.is_some();
         Ok((read, result))
     }
 
@@ -224,5 +281,33 @@ impl<'a> Admin<'a> {
             }
         }
         Ok((deleted, kept, wcu))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_holds_the_filter_value_read_and_the_sort_key_in_it() {
+        let p = Position { partition: 2, sort_key: "2026-12-05T10:00:00Z#3f2a".into() };
+        assert_eq!(p.encode(), "2|2026-12-05T10:00:00Z#3f2a");
+        assert_eq!(Position::decode(&p.encode(), 3), Ok(p));
+    }
+
+    #[test]
+    fn a_position_outside_the_requests_filter_values_or_without_a_key_is_malformed() {
+        for key in ["3|2026-12-05T10:00:00Z#a", "x|2026", "1|", "2026-12-05T10:00:00Z#a", "-1|a"] {
+            assert_eq!(Position::decode(key, 3), Err(CursorError::Malformed), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_cleanup_cursor_is_of_another_query_than_a_lists_of_the_same_filters() {
+        let filters = Filters { repository: vec!["quay.io/acme/web".into()], ..Filters::default() };
+        let list = cursor::query_hash(&format!("{}|false", filters.canonical()));
+        assert_ne!(cleanup_query(&filters), list);
+        let issued = cursor::encode("0|2026-12-05T10:00:00Z#a", &cleanup_query(&filters));
+        assert_eq!(cursor::decode(&issued, &list), Err(CursorError::OtherQuery));
     }
 }

@@ -69,13 +69,6 @@ pub enum QueryError {
          page with pagination.cursor instead, or narrow the filters"
     )]
     OffsetTooFar { max: u64 },
-    /// A cleanup read its bound without finding a group to delete.
-    #[error(
-        "this cleanup read the {max} failure groups one request may read without finding one that matches: \
-         narrow it to an image (filter.resourceName), whose groups are read alone; filter.reason beside \
-         another filter is checked on the groups that filter reads"
-    )]
-    CleanupTooBroad { max: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -405,20 +398,20 @@ impl<'a> Reader<'a> {
     }
 
     /// Hands every stored item of `window`'s index in `partitions` within the window to `visit`,
-    /// 1,000 entries per request, until `visit` returns `false`.
+    /// with its entry's sort key, 1,000 entries per request, until `visit` returns `false`.
     pub async fn each_item(
         &self,
         window: &Window,
         partitions: &[String],
         stats: &mut ReadStats,
-        mut visit: impl FnMut(Item) -> Result<bool, StoreError>,
+        mut visit: impl FnMut(String, Item) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         for value in partitions {
             let mut p = Partition::new(value);
             loop {
                 self.fetch(window, &mut p, 1000, stats).await?;
-                for item in p.buffer.drain(..).filter_map(|(_, item)| item) {
-                    if !visit(item)? {
+                for (place, item) in p.buffer.drain(..).filter_map(|(place, item)| Some((place, item?))) {
+                    if !visit(place, item)? {
                         return Ok(());
                     }
                 }

@@ -74,7 +74,7 @@ impl Rollups<'_> {
         let (mut items, mut stats) = (Vec::new(), ReadStats::default());
         self.store
             .reader()
-            .each_item(&window, &[partition.to_owned()], &mut stats, |item| {
+            .each_item(&window, &[partition.to_owned()], &mut stats, |_, item| {
                 items.push(item);
                 Ok(true)
             })
