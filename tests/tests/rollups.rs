@@ -548,6 +548,58 @@ async fn a_restart_after_lost_changes_reads_the_groups_until_the_window_starts_a
     drop_table(&store).await;
 }
 
+/// The edge of a read from the rollups (the groups last seen between the retention's cut-off and
+/// the next whole minute, read group by group) is bounded like any read: one of exactly the
+/// bound is counted; one group more is a 503 naming the minute's wait, with `Retry-After`, rather
+/// than a read that grows with a storm of new groups in that minute.
+#[tokio::test]
+async fn an_edge_of_more_groups_than_the_read_bound_is_a_503_to_ask_again_and_one_of_exactly_it_is_counted() {
+    use scan_failures_aws::dynamo::read::QueryError;
+    use time::macros::datetime;
+
+    let store = fresh_store().await;
+    let retention = RetentionDays::new(4).unwrap();
+    fn at() -> OffsetDateTime {
+        datetime!(2026-12-01 10:17:30 UTC)
+    }
+    // The cut-off is 10:17:30 four days before: the edge runs to 10:18.
+    let cut = at() - retention.duration();
+    let group = |n: usize| {
+        let mut g = synthetic_group(n, &format!("quay.io/acme/edge{n}:1"), Reason::Timeout, at(), 0);
+        g.last_occurred_at = time_fmt::format(cut + time::Duration::milliseconds(100 * (n as i64 + 1)));
+        (g, GroupState::default())
+    };
+    seed_groups_and_rollups(&store, &(0..101).map(group).collect::<Vec<_>>(), 4).await;
+    let plan = read_plan(cut);
+    assert_eq!((plan.has_edge(), plan.edge_until), (true, datetime!(2026-11-27 10:18 UTC)));
+
+    let (exactly, past) = (store.rollups().bounded(101), store.rollups().bounded(100));
+    let all = Filters::default();
+    assert_eq!(answer::count_maintained(&exactly, &all, at(), retention).await.unwrap().0, 101);
+    let err = answer::count_maintained(&past, &all, at(), retention).await.unwrap_err();
+    assert!(matches!(err, QueryError::EdgeTooBusy { max: 100 }), "{err}");
+
+    store.rollups().mark_since(at() - time::Duration::days(5)).await.unwrap();
+    let caller = "arn:aws:iam::123456789012:user/alice";
+    let env = [("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true"), ("API_MAX_ITEMS_READ", "100")];
+    let api = api_from_env(&store, &env).with_cache_max_age(Duration::ZERO).with_clock(at);
+    let res = api.handle(api_request("/v1/count/administration/events", "", Some(caller), false)).await;
+    let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let lambda_http::Body::Text(text) = res.body() else { panic!("{:?}", res.body()) };
+    let body: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        (res.status().as_u16(), retry_after.as_deref(), &body["error"]),
+        (503, Some("60"), &json!("unavailable"))
+    );
+    assert_eq!(
+        body["message"],
+        "more than the 100 failure groups one request may read were last seen in the minute the retention's \
+         cut-off falls in, which is read group by group: ask again in a minute, when the cut-off has moved past it, \
+         or filter on an indexed field (filter.repository, filter.resourceName or filter.resourceId)"
+    );
+    drop_table(&store).await;
+}
+
 /// The groups in the default view and in every triage state at `at`: read from every group
 /// (`None`), or from the rollups of `generation`.
 async fn counts_of(store: &Store, generation: Option<u32>, at: OffsetDateTime, retention: RetentionDays) -> [u64; 2] {

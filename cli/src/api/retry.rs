@@ -2,9 +2,11 @@
 //! the table busy or out of reach for now) or API Gateway throttled it (429), and sending it
 //! again gives the same result as sending it once.
 //!
-//! A `DELETE` is not sent again: its answer counts the events it deleted, and a second one
-//! would count only those the first left. A wait longer than [`MAX_WAIT`] is not waited for
-//! either: the answer stands, and its message says when to try.
+//! A `DELETE` answered 503 is not sent again: it may have deleted events before its answer, which
+//! counts them, and a second one would count only those the first left. Answered 429, it never
+//! reached the function (API Gateway's throttle), and is sent again like any other. A wait
+//! longer than [`MAX_WAIT`] is not waited for either: the answer stands, and its message says
+//! when to try.
 
 use std::time::Duration;
 
@@ -18,7 +20,8 @@ pub const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait before sending again a `method` request whose attempt number `attempt`
 /// (from 1) was answered `status` with the header `retry_after`; `None`: that answer stands.
 pub fn wait(method: &str, status: u16, retry_after: Option<&str>, attempt: u32) -> Option<Duration> {
-    if !matches!(status, 429 | 503) || method.eq_ignore_ascii_case("DELETE") || attempt >= ATTEMPTS {
+    let counted = method.eq_ignore_ascii_case("DELETE") && status == 503;
+    if !matches!(status, 429 | 503) || counted || attempt >= ATTEMPTS {
         return None;
     }
     // Only the delay-seconds form: an HTTP date would need this machine's clock to agree.
@@ -47,9 +50,16 @@ mod tests {
     }
 
     #[test]
-    fn a_delete_other_statuses_and_a_long_wait_are_answers_that_stand() {
+    fn a_throttled_delete_never_ran_and_is_sent_again() {
+        assert_eq!(wait("DELETE", 429, None, 1), Some(Duration::from_secs(1)));
+        assert_eq!(wait("delete", 429, Some("3"), 2), Some(Duration::from_secs(3)));
+        assert_eq!(wait("DELETE", 429, None, 3), None);
+    }
+
+    #[test]
+    fn a_delete_answered_503_other_statuses_and_a_long_wait_are_answers_that_stand() {
         assert_eq!(wait("DELETE", 503, Some("2"), 1), None);
-        assert_eq!(wait("delete", 429, None, 1), None);
+        assert_eq!(wait("delete", 503, None, 1), None);
         for status in [200, 400, 404, 500, 502, 504] {
             assert_eq!(wait("GET", status, Some("2"), 1), None, "{status}");
         }

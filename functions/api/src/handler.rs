@@ -65,6 +65,10 @@ struct Seen {
 /// the caller's next one comes after DynamoDB's throttling or the writes it met had time to pass.
 pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The wait a 503 for a busy edge of the rollups names ([`QueryError::EdgeTooBusy`]): by then the
+/// retention's cut-off has moved past the minute it was in.
+pub const EDGE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `error` of a 503.
 pub const UNAVAILABLE: &str = "unavailable";
 
@@ -77,11 +81,14 @@ struct Problem {
     allow: Option<String>,
     /// When to send the request again, for a 503.
     retry_after: Option<std::time::Duration>,
+    /// A 5xx whose message is written for the caller (else it is logged, and the caller told
+    /// only what to do and the request id).
+    public: bool,
 }
 
 impl Problem {
     fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into(), allow: None, retry_after: None }
+        Self { status, error, message: message.into(), allow: None, retry_after: None, public: false }
     }
 }
 
@@ -204,6 +211,10 @@ impl Api {
         let path = req.uri().path().to_owned();
         match self.route(req, seen).await {
             Ok(body) => json_response(StatusCode::OK, &body),
+            Err(p) if p.public => {
+                tracing::warn!(request_id = %request_id, path = %path, status = p.status.as_u16(), error = %p.message, "request unavailable");
+                problem_response(&p)
+            }
             Err(p) => {
                 if let Some(after) = p.retry_after {
                     tracing::warn!(request_id = %request_id, path = %path, error = %p.message, "request unavailable");
@@ -301,7 +312,7 @@ impl Api {
                 let (count, stats) = if let Some(rollups) = rollups {
                     Box::pin(answer::count_maintained(&rollups, &filters, now, retention))
                         .await
-                        .map_err(|e| store_problem(&e))?
+                        .map_err(query_problem)?
                 } else {
                     self.reader().count(&filters, now, retention).await.map_err(query_problem)?
                 };
@@ -318,7 +329,7 @@ impl Api {
                 let (summary, stats) = if let Some(rollups) = rollups {
                     Box::pin(answer::summary_maintained(&rollups, &request, now, retention))
                         .await
-                        .map_err(|e| store_problem(&e))?
+                        .map_err(query_problem)?
                 } else {
                     insights::summary(&self.reader(), &request, now, retention).await.map_err(query_problem)?
                 };
@@ -335,7 +346,7 @@ impl Api {
                 let (trend, stats) = if let Some(rollups) = rollups {
                     Box::pin(answer::trend_maintained(&rollups, &request, now, retention))
                         .await
-                        .map_err(|e| store_problem(&e))?
+                        .map_err(query_problem)?
                 } else {
                     insights::trend(&self.reader(), &request, now, retention).await.map_err(query_problem)?
                 };
@@ -424,7 +435,7 @@ impl Api {
                 },
             },
         };
-        Ok(state.ready(after).then(|| self.store.rollups().of(state.live.serving.number)))
+        Ok(state.ready(after).then(|| self.store.rollups().of(state.live.serving.number).bounded(self.max_items_read)))
     }
 
     /// The store's reader, its counts, summaries and trends bounded by `API_MAX_ITEMS_READ`.
@@ -495,6 +506,11 @@ fn query_problem(e: QueryError) -> Problem {
         QueryError::TooBroad { .. } | QueryError::OffsetTooFar { .. } => {
             Problem::new(StatusCode::BAD_REQUEST, "too broad", e.to_string())
         }
+        QueryError::EdgeTooBusy { .. } => Problem {
+            retry_after: Some(EDGE_RETRY_AFTER),
+            public: true,
+            ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, e.to_string())
+        },
         QueryError::Store(s) => store_problem(&s),
     }
 }

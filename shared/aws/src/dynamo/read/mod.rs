@@ -62,6 +62,16 @@ pub enum QueryError {
          are checked on the groups read and do not reduce the reading"
     )]
     TooBroad { max: u64, read: u64 },
+    /// More groups than the reader's bound were last seen in the part of the minute after the
+    /// retention's cut-off that the maintained rollups leave to be read group by group
+    /// ([`crate::dynamo::rollup::Rollups::bounded`]). Transient: within the minute the cut-off
+    /// has moved past them, into the rollups.
+    #[error(
+        "more than the {max} failure groups one request may read were last seen in the minute the retention's \
+         cut-off falls in, which is read group by group: ask again in a minute, when the cut-off has moved past \
+         it, or filter on an indexed field (filter.repository, filter.resourceName or filter.resourceId)"
+    )]
+    EdgeTooBusy { max: u64 },
     /// A list's `pagination.offset` was still skipping matches when its page reached its read
     /// bound.
     #[error(

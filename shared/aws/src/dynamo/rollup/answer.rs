@@ -15,8 +15,7 @@ use scan_failures_domain::retention::{is_visible, RetentionDays};
 use scan_failures_domain::rollup::{self, net_by_reason, read_plan, Counters};
 
 use super::Rollups;
-use crate::dynamo::read::ReadStats;
-use crate::dynamo::StoreError;
+use crate::dynamo::read::{QueryError, ReadStats};
 
 /// The rollups' answers cover the groups whose last occurrence is after this time: the
 /// retention's cut-off, or for a trend the start of its window if later (see `rollup::ready`).
@@ -39,7 +38,7 @@ async fn maintained(
     from: Option<OffsetDateTime>,
     now: OffsetDateTime,
     retention: RetentionDays,
-) -> Result<(BTreeMap<String, Counters>, Vec<(GroupRecord, GroupState)>, ReadStats), StoreError> {
+) -> Result<(BTreeMap<String, Counters>, Vec<(GroupRecord, GroupState)>, ReadStats), QueryError> {
     let after = maintained_after(from, now, retention);
     // Boxed: six concurrent queries make a large future, and the api's handler nests it.
     let read = Box::pin(rollups.read(&read_plan(after))).await?;
@@ -62,7 +61,7 @@ pub async fn count_maintained(
     filters: &Filters,
     now: OffsetDateTime,
     retention: RetentionDays,
-) -> Result<(u64, ReadStats), StoreError> {
+) -> Result<(u64, ReadStats), QueryError> {
     let (selected, edge, stats) = maintained(rollups, filters, None, now, retention).await?;
     let groups: i64 = selected.values().filter_map(|c| c.get("g")).sum();
     Ok((u64::try_from(groups).unwrap_or(0) + edge.len() as u64, stats))
@@ -75,7 +74,7 @@ pub async fn summary_maintained(
     req: &SummaryRequest,
     now: OffsetDateTime,
     retention: RetentionDays,
-) -> Result<(Summary, ReadStats), StoreError> {
+) -> Result<(Summary, ReadStats), QueryError> {
     let (selected, edge, stats) = maintained(rollups, &req.filters, None, now, retention).await?;
     let mut builder = SummaryBuilder::default();
     for (reason, counters) in &selected {
@@ -93,7 +92,7 @@ pub async fn trend_maintained(
     req: &TrendRequest,
     now: OffsetDateTime,
     retention: RetentionDays,
-) -> Result<(Trend, ReadStats), StoreError> {
+) -> Result<(Trend, ReadStats), QueryError> {
     let mut builder = TrendBuilder::new(req.days, now, retention);
     let from = builder.window_start(now);
     // As for the read of the groups, the window replaces any time filter.

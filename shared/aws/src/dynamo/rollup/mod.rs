@@ -158,16 +158,26 @@ pub struct BatchError {
 pub struct Rollups<'a> {
     store: &'a Store,
     generation: u32,
+    /// Groups of a read's edge read at most ([`Self::bounded`]); unbounded by default.
+    max_edge: u64,
 }
 
 impl<'a> Rollups<'a> {
     pub fn new(store: &'a Store) -> Self {
-        Self { store, generation: 0 }
+        Self { store, generation: 0, max_edge: u64::MAX }
     }
 
     /// The same rollups, read from `generation`.
     pub fn of(self, generation: u32) -> Self {
         Self { generation, ..self }
+    }
+
+    /// The same rollups, whose reads stop with
+    /// [`QueryError::EdgeTooBusy`](crate::dynamo::read::QueryError::EdgeTooBusy) rather than read the
+    /// groups of an edge holding more than `max_edge`: the one part of a read that grows with
+    /// the table (with the groups last seen in the minute of the cut-off) is bounded too.
+    pub fn bounded(self, max_edge: u64) -> Self {
+        Self { max_edge, ..self }
     }
 
     /// Since when the rollups are kept: the time of the first change they folded, or of the

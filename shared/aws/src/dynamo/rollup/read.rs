@@ -12,7 +12,7 @@ use super::plan::{parse_item_key, partition, start_text};
 use super::Rollups;
 use crate::dynamo::item::{GroupItem, Item, StateItem};
 use crate::dynamo::read::plan::Window;
-use crate::dynamo::read::ReadStats;
+use crate::dynamo::read::{QueryError, ReadStats};
 use crate::dynamo::schema::{ALL_PARTITION, BY_TIME, PARTITION_KEY};
 use crate::dynamo::StoreError;
 
@@ -27,15 +27,16 @@ pub struct Read {
 
 impl Rollups<'_> {
     /// The rollups (of this generation) and edge groups of `plan`, read concurrently
-    /// (eventually consistent, as the index is).
-    pub async fn read(&self, plan: &ReadPlan) -> Result<Read, StoreError> {
+    /// (eventually consistent, as the index is). An edge of more groups than the bound
+    /// ([`Rollups::bounded`]) is [`QueryError::EdgeTooBusy`]; one of exactly the bound is read.
+    pub async fn read(&self, plan: &ReadPlan) -> Result<Read, QueryError> {
         let [m, m10, h, h6, d] = plan.ranges;
         let edge_lo = format!("{}#~", time_fmt::format(plan.after));
         let edge_hi = time_fmt::format(plan.edge_until);
         let (m, m10, h, h6, d, edge) =
             tokio::join!(self.range(m), self.range(m10), self.range(h), self.range(h6), self.range(d), async {
                 if plan.has_edge() {
-                    self.query(ALL_PARTITION, &edge_lo, &edge_hi).await
+                    self.query(ALL_PARTITION, &edge_lo, &edge_hi, self.max_edge).await
                 } else {
                     Ok((Vec::new(), ReadStats::default()))
                 }
@@ -53,9 +54,12 @@ impl Rollups<'_> {
         }
         let (items, stats) = edge?;
         read.stats.add(&stats);
+        if u64::try_from(items.len()).unwrap_or(u64::MAX) > self.max_edge {
+            return Err(QueryError::EdgeTooBusy { max: self.max_edge });
+        }
         for item in items {
             let state = GroupState::of_item(&item);
-            read.edge.push((GroupRecord::from_item(item)?, state));
+            read.edge.push((GroupRecord::from_item(item).map_err(StoreError::Decode)?, state));
         }
         Ok(read)
     }
@@ -65,18 +69,20 @@ impl Rollups<'_> {
         if r.until.is_some_and(|u| u <= r.from) {
             return Ok((Vec::new(), ReadStats::default()));
         }
-        self.query(&partition(self.generation, r.grain), &start_text(r.from), &hi).await
+        // A range's rollups are bounded by its grain, the triage states and the reasons.
+        self.query(&partition(self.generation, r.grain), &start_text(r.from), &hi, u64::MAX).await
     }
 
-    /// Every item of one `byTime` partition whose sort key is within `[lo, hi]`.
-    async fn query(&self, partition: &str, lo: &str, hi: &str) -> Result<(Vec<Item>, ReadStats), StoreError> {
+    /// The items of one `byTime` partition whose sort key is within `[lo, hi]`, at most `max`
+    /// and one more (which says there were more than `max`).
+    async fn query(&self, partition: &str, lo: &str, hi: &str, max: u64) -> Result<(Vec<Item>, ReadStats), StoreError> {
         let window = Window { index: BY_TIME, lo: lo.to_owned(), hi: hi.to_owned(), ascending: true };
         let (mut items, mut stats) = (Vec::new(), ReadStats::default());
         self.store
             .reader()
             .each_item(&window, &[partition.to_owned()], &mut stats, |_, item| {
                 items.push(item);
-                Ok(true)
+                Ok(u64::try_from(items.len()).unwrap_or(u64::MAX) <= max)
             })
             .await?;
         Ok((items, stats))
