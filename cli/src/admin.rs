@@ -141,8 +141,8 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
                 eprintln!("scanfail: nothing deleted");
                 return Ok(());
             }
-            let deleted = delete_all(&client, &pairs).await?;
-            Printed::Built(json!({ "deleted": deleted, "more": false }), format!("deleted {deleted} event(s)\n"))
+            let done = delete_all(&client, &pairs).await?;
+            Printed::Built(json!({ "deleted": done.deleted, "kept": done.kept, "more": done.more }), done.text())
         }
     };
     print(printed, mode);
@@ -185,30 +185,51 @@ async fn every_page(client: &Client, pairs: Pairs) -> Result<Vec<Value>, AdminEr
     Ok(events)
 }
 
-/// Deletes in rounds, each within the API's bounds, while more may match ([`next_round`]).
-async fn delete_all(client: &Client, pairs: &Pairs) -> Result<u64, AdminError> {
-    let (mut deleted, mut cursor) = (0, None::<String>);
+/// What a cleanup's rounds came to.
+#[derive(Debug, PartialEq)]
+struct Cleaned {
+    deleted: u64,
+    /// Matches an occurrence reached between their read and their delete.
+    kept: u64,
+    /// The rounds stopped at [`MAX_PAGES`] with a cursor left.
+    more: bool,
+}
+
+impl Cleaned {
+    fn text(&self) -> String {
+        let mut text = format!("deleted {} event(s)\n", self.deleted);
+        if self.kept > 0 {
+            text += &format!(
+                "kept {} event(s) that a failure reached during the cleanup: delete again to remove them\n",
+                self.kept
+            );
+        }
+        if self.more {
+            text += &format!("stopped after {MAX_PAGES} requests: delete again to go on\n");
+        }
+        text
+    }
+}
+
+/// Deletes in rounds, each within the API's bounds, each from the cursor of the one before.
+async fn delete_all(client: &Client, pairs: &Pairs) -> Result<Cleaned, AdminError> {
+    let mut done = Cleaned { deleted: 0, kept: 0, more: true };
+    let mut cursor = None::<String>;
     for _ in 0..MAX_PAGES {
         let mut round = pairs.clone();
         round.extend(cursor.take().map(|c| ("pagination.cursor", c)));
         let answer = client.call("DELETE", EVENTS, &query::encode(&round), None).await?;
-        deleted += answer.json.get("deleted").and_then(Value::as_u64).unwrap_or(0);
-        match next_round(&answer.json) {
-            Some(next) => cursor = next,
-            None => break,
+        done.deleted += answer.json.get("deleted").and_then(Value::as_u64).unwrap_or(0);
+        done.kept += answer.json.get("kept").and_then(Value::as_u64).unwrap_or(0);
+        match answer.json.get("nextCursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => {
+                done.more = false;
+                break;
+            }
         }
     }
-    Ok(deleted)
-}
-
-/// After a cleanup's answer: `None` when it is through; else the next round, from the answer's
-/// `nextCursor` (where its reading stopped), or from the start (`Some(None)`: groups an
-/// occurrence reached during the cleanup were kept, and are now among the newest).
-fn next_round(answer: &Value) -> Option<Option<String>> {
-    match answer.get("nextCursor").and_then(Value::as_str) {
-        Some(cursor) => Some(Some(cursor.to_owned())),
-        None => (answer.get("more").and_then(Value::as_bool) == Some(true)).then_some(None),
-    }
+    Ok(done)
 }
 
 /// Asks on the terminal; without one, refuses (a script says `--yes`).
@@ -229,11 +250,13 @@ mod tests {
     use hyper::body::Bytes;
 
     #[test]
-    fn a_cleanup_goes_on_from_its_cursor_then_from_the_start_while_more_may_match() {
-        assert_eq!(next_round(&json!({"deleted": 0, "more": true, "nextCursor": "c1"})), Some(Some("c1".to_owned())));
-        assert_eq!(next_round(&json!({"deleted": 3, "more": true})), Some(None));
-        assert_eq!(next_round(&json!({"deleted": 3, "more": false})), None);
-        assert_eq!(next_round(&json!({})), None);
+    fn a_cleanup_says_what_it_deleted_what_it_kept_and_whether_it_stopped_short() {
+        assert_eq!(Cleaned { deleted: 25, kept: 0, more: false }.text(), "deleted 25 event(s)\n");
+        assert_eq!(
+            Cleaned { deleted: 3, kept: 1, more: true }.text(),
+            "deleted 3 event(s)\nkept 1 event(s) that a failure reached during the cleanup: delete again to remove \
+             them\nstopped after 1000 requests: delete again to go on\n"
+        );
     }
 
     #[test]

@@ -713,6 +713,15 @@ async fn a_cleanup_past_the_read_bound_answers_a_cursor_that_goes_on_where_its_r
     let store = fresh_store().await;
     let now = OffsetDateTime::now_utc();
     seed_groups(&store, &fixtures::matches_across_a_read_bound(now)).await;
+    // One request reads the bound's 100 entries of `big` and no more (before, a Query of 1,000
+    // read all 120 of them): its 10 newest matches among them.
+    let filters = Filters {
+        repository: vec!["quay.io/acme/big".into(), "quay.io/acme/small".into()],
+        reason: vec![Reason::Timeout],
+        ..Filters::default()
+    };
+    let (found, reading) = store.admin().matching(&CleanupRequest { filters, cursor: None }, 1000, 100).await.unwrap();
+    assert_eq!((found.len(), reading.read.items_read, reading.more), (10, 100, true));
     let api = api_from_env(&store, &[("ADMIN_WRITE_PRINCIPALS", ADMIN_ROLE), ("API_MAX_ITEMS_READ", "100")]);
     let query = "filter.repository=quay.io/acme/big&filter.repository=quay.io/acme/small&filter.reason=TIMEOUT";
     let delete = |query: String| {
@@ -726,8 +735,8 @@ async fn a_cleanup_past_the_read_bound_answers_a_cursor_that_goes_on_where_its_r
     // From there: the rest of `big` (10 others, 10 matches), then `small` (5): through.
     let (status, rest) = delete(format!("{query}&pagination.cursor={cursor}")).await;
     assert_eq!(
-        (status, &rest["deleted"], &rest["more"], rest.get("nextCursor")),
-        (200, &Value::from(15), &Value::from(false), None),
+        (status, &rest["deleted"], &rest["kept"], &rest["more"], rest.get("nextCursor")),
+        (200, &Value::from(15), &Value::from(0), &Value::from(false), None),
         "{rest}"
     );
     let left = integration_tests::all_groups(&store).await;
@@ -1269,7 +1278,7 @@ async fn cleanup_deletes_exactly_the_groups_of_the_image_and_refuses_an_empty_fi
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, serde_json::json!({"deleted": doomed.len(), "more": false}));
+    assert_eq!(body, serde_json::json!({"deleted": doomed.len(), "kept": 0, "more": false}));
     for g in &all {
         let stored = store.reader().get(&uuid::Uuid::parse_str(&g.id).unwrap()).await.unwrap();
         assert_eq!(stored.is_some(), g.resource_name != image, "{} {}", g.id, g.resource_name);

@@ -465,7 +465,7 @@ async fn a_delete_whose_matches_lie_past_the_read_bound_follows_the_cursor_to_th
         "json",
     ];
     let ran = tokio::task::spawn_blocking(move || scanfail(&args, &env, None)).await.unwrap();
-    assert_eq!((ran.code, ran.stdout.trim()), (0, r#"{"deleted":25,"more":false}"#), "{ran:?}");
+    assert_eq!((ran.code, ran.stdout.trim()), (0, r#"{"deleted":25,"kept":0,"more":false}"#), "{ran:?}");
     let left = integration_tests::all_groups(&store).await;
     assert_eq!((left.len(), left.iter().all(|g| g.reason == "RATE_LIMITED")), (100, true));
 }

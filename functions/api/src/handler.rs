@@ -390,8 +390,8 @@ impl Api {
                     .map_err(query_problem)?;
                 seen.read = Some(done.read);
                 log_cost(route.action, &done.read, done.deleted);
-                tracing::info!(deleted = done.deleted, more = done.more, wcu = done.write_capacity_units, caller = %caller, "groups deleted");
-                let mut answer = json!({"deleted": done.deleted, "more": done.more});
+                tracing::info!(deleted = done.deleted, kept = done.kept, more = done.more, wcu = done.write_capacity_units, caller = %caller, "groups deleted");
+                let mut answer = json!({"deleted": done.deleted, "kept": done.kept, "more": done.more});
                 if let Some(cursor) = done.next_cursor {
                     answer["nextCursor"] = json!(cursor);
                 }

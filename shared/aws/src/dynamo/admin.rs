@@ -73,11 +73,13 @@ impl Position {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Deleted {
     pub deleted: u64,
-    /// More groups may match: the request repeated with `next_cursor` (or, without one, as it
-    /// was) deletes the next ones.
+    /// The reading stopped before the end of the index: the request repeated with
+    /// `next_cursor` goes on.
     pub more: bool,
     /// Where the reading stopped, when it stopped before the end of the index.
     pub next_cursor: Option<String>,
+    /// Groups read as matching and not deleted: an occurrence reached them in between.
+    pub kept: u64,
     pub read: ReadStats,
     pub write_capacity_units: f64,
 }
@@ -184,19 +186,18 @@ impl<'a> Admin<'a> {
     ) -> Result<Deleted, QueryError> {
         let (read, mut result) = self.matching(req, max, max_read).await?;
         let (deleted, kept, wcu) = self.delete_unchanged(&read).await?;
-        result.deleted = deleted;
-        // A group an occurrence reached since it was read was kept: it still matches, and now
-        // sorts among the newest, where the request repeated without a cursor deletes it.
-        result.more |= kept > 0;
+        // A group an occurrence reached since it was read is kept with that occurrence, as a
+        // failure after the cleanup would make it again; the answer counts it.
+        (result.deleted, result.kept) = (deleted, kept);
         result.write_capacity_units = wcu;
         Ok(result)
     }
 
     /// The groups `delete_matching` would delete (at most `max`), each as its key and the
     /// occurrence count read. The request's partitions (one per filter value) are read in turn,
-    /// each newest first, from the position its cursor holds; at most `max_read` entries are
-    /// examined. A reading that stops before the end (at `max_read` entries, or at a match past
-    /// `max`) answers `next_cursor`, the position after the last entry it examined, and `more`.
+    /// each newest first, from the position its cursor holds; at most `max_read` index entries
+    /// are read. A reading that stops before the end (at `max_read` entries, or at a match past
+    /// `max`) answers `next_cursor`, the position after the last entry it handled, and `more`.
     pub async fn matching(
         &self,
         req: &CleanupRequest,
@@ -212,43 +213,44 @@ impl<'a> Admin<'a> {
         };
         let mut result = Deleted::default();
         let mut read: Vec<ReadGroup> = Vec::new();
-        let (mut stopped, mut examined, mut last) = (false, 0u64, None::<Position>);
+        let (mut cut, mut last) = (false, None::<Position>);
         let first = from.as_ref().map_or(0, |p| p.partition);
         for (i, value) in plan.partitions.iter().enumerate().skip(first) {
             let after = from.as_ref().filter(|p| p.partition == i).map(|p| p.sort_key.clone());
             // Every stored time: sort keys start with a year.
             let hi = after.clone().unwrap_or_else(|| "~".into());
             let window = Window { index: plan.index, lo: "0".into(), hi, ascending: false };
-            self.store
+            let budget = max_read.saturating_sub(result.read.items_read);
+            cut = self
+                .store
                 .reader()
-                .each_item(&window, std::slice::from_ref(value), &mut result.read, |place, item| {
-                    if after.as_ref() == Some(&place) {
-                        return Ok(true);
-                    }
-                    if examined == max_read {
-                        stopped = true;
-                        return Ok(false);
-                    }
-                    if let Some(key) = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned() {
-                        let group = GroupRecord::from_item(item)?;
-                        if matches(filters, &group) {
-                            if read.len() == max {
-                                stopped = true;
-                                return Ok(false);
-                            }
-                            read.push(ReadGroup { key, occurrences: group.num_occurrences });
+                .each_item(&window, std::slice::from_ref(value), &mut result.read, budget, |place, item| {
+                    let position = Position { partition: i, sort_key: place };
+                    let group = match item {
+                        Some(item) if after.as_ref() != Some(&position.sort_key) => {
+                            let key = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned();
+                            key.map(|key| Ok::<_, StoreError>((key, GroupRecord::from_item(item)?))).transpose()?
                         }
+                        // The entry the cursor holds (read again), or a group deleted since.
+                        _ => None,
+                    };
+                    if let Some((key, group)) = group.filter(|(_, g)| matches(filters, g)) {
+                        if read.len() == max {
+                            return Ok(false);
+                        }
+                        read.push(ReadGroup { key, occurrences: group.num_occurrences });
                     }
-                    examined += 1;
-                    last = Some(Position { partition: i, sort_key: place });
+                    last = Some(position);
                     Ok(true)
                 })
                 .await?;
-            if stopped {
+            if cut {
                 break;
             }
         }
-        result.next_cursor = if stopped { last.map(|p| cursor::encode(&p.encode(), &query_id)) } else { None };
+        // After the last entry handled; with none, where this request started.
+        let at = last.or(from).unwrap_or(Position { partition: 0, sort_key: "~".into() });
+        result.next_cursor = cut.then(|| cursor::encode(&at.encode(), &query_id));
         result.more = result.next_cursor.is_some();
         Ok((read, result))
     }

@@ -407,22 +407,31 @@ impl<'a> Reader<'a> {
         Ok(Page { groups, next_cursor, states, stats, keys, query_id })
     }
 
-    /// Hands every stored item of `window`'s index in `partitions` within the window to `visit`,
-    /// with its entry's sort key, 1,000 entries per request, until `visit` returns `false`.
+    /// Hands each entry of `window`'s index in `partitions` within the window to `visit`, with
+    /// its sort key and its stored item (`None`: deleted since the entry was read), until
+    /// `visit` returns `false` or `max_entries` entries are read (at most 1,000 a request).
+    /// Returns whether it stopped before the end: `visit` stopped it, or the bound did with
+    /// entries perhaps left.
     pub async fn each_item(
         &self,
         window: &Window,
         partitions: &[String],
         stats: &mut ReadStats,
-        mut visit: impl FnMut(String, Item) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
+        max_entries: u64,
+        mut visit: impl FnMut(String, Option<Item>) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        let mut left = max_entries;
         for value in partitions {
             let mut p = Partition::new(value);
             loop {
-                self.fetch(window, &mut p, 1000, stats).await?;
-                for (place, item) in p.buffer.drain(..).filter_map(|(place, item)| Some((place, item?))) {
+                if left == 0 {
+                    return Ok(true);
+                }
+                self.fetch(window, &mut p, i32::try_from(left.min(1000)).unwrap_or(1000), stats).await?;
+                left = left.saturating_sub(u64::try_from(p.buffer.len()).unwrap_or(u64::MAX));
+                for (place, item) in p.buffer.drain(..) {
                     if !visit(place, item)? {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 if p.exhausted {
@@ -430,7 +439,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Calls `visit` once for every group matching `filters` (visible, passing every filter and

@@ -36,7 +36,7 @@ impl Rollups<'_> {
         let (m, m10, h, h6, d, edge) =
             tokio::join!(self.range(m), self.range(m10), self.range(h), self.range(h6), self.range(d), async {
                 if plan.has_edge() {
-                    self.query(ALL_PARTITION, &edge_lo, &edge_hi, self.max_edge).await
+                    self.query(ALL_PARTITION, &edge_lo, &edge_hi, self.max_edge.saturating_add(1)).await
                 } else {
                     Ok((Vec::new(), ReadStats::default()))
                 }
@@ -73,16 +73,15 @@ impl Rollups<'_> {
         self.query(&partition(self.generation, r.grain), &start_text(r.from), &hi, u64::MAX).await
     }
 
-    /// The items of one `byTime` partition whose sort key is within `[lo, hi]`, at most `max`
-    /// and one more (which says there were more than `max`).
+    /// The items of one `byTime` partition whose sort key is within `[lo, hi]`, at most `max`.
     async fn query(&self, partition: &str, lo: &str, hi: &str, max: u64) -> Result<(Vec<Item>, ReadStats), StoreError> {
         let window = Window { index: BY_TIME, lo: lo.to_owned(), hi: hi.to_owned(), ascending: true };
         let (mut items, mut stats) = (Vec::new(), ReadStats::default());
         self.store
             .reader()
-            .each_item(&window, &[partition.to_owned()], &mut stats, |_, item| {
-                items.push(item);
-                Ok(u64::try_from(items.len()).unwrap_or(u64::MAX) <= max)
+            .each_item(&window, &[partition.to_owned()], &mut stats, max, |_, item| {
+                items.extend(item);
+                Ok(true)
             })
             .await?;
         Ok((items, stats))
