@@ -328,6 +328,18 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
     // cursor to go on from: the kept group is among the newest, where it starts).
     let again = store.admin().delete_matching(&filters, 100, u64::MAX).await.unwrap();
     assert_eq!((again.deleted, again.kept, again.more, again.next_cursor), (1, 0, false, None));
+
+    // A group gone between the read and the delete (another cleanup, TTL) is neither deleted
+    // nor kept: the condition fails on it as on a changed one, and only a changed one comes back.
+    for (id, image) in [("api-3", "quay.io/acme/api:3"), ("api-4", "quay.io/acme/api:4")] {
+        assert_eq!(ingest.handle(timeout(id, image, before)).await.unwrap().result, "created");
+    }
+    let (read, _) = store.admin().matching(&filters, 100, u64::MAX).await.unwrap();
+    assert_eq!(read.len(), 2);
+    let gone = aws_sdk_dynamodb::types::AttributeValue::S(read[0].key.clone());
+    store.client().delete_item().table_name(store.table()).key("pk", gone).send().await.unwrap();
+    let (deleted, kept, _) = store.admin().delete_unchanged(&read).await.unwrap();
+    assert_eq!((deleted, kept), (1, 0));
 }
 
 /// Case 2 (the replay). Before, the README's advice was to publish dead letters again with

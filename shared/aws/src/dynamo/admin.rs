@@ -1,8 +1,11 @@
 //! The administrators' writes: triage of a group, and cleanup of groups by image, repository or
 //! reason. Both are API paths; they read through the table's key or indexes, never a `Scan`.
 
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -257,7 +260,8 @@ impl<'a> Admin<'a> {
 
     /// Deletes each group of `read` whose occurrence count is still the one read: an
     /// occurrence counted since then keeps its group (and so is never lost with it, while its
-    /// idempotency marker turns every retry into a duplicate). Returns (deleted, kept, WCU).
+    /// idempotency marker turns every retry into a duplicate). Returns (deleted, kept, WCU); a
+    /// group gone since its read (another cleanup, TTL) is neither.
     pub async fn delete_unchanged(&self, read: &[ReadGroup]) -> Result<(u64, u64, f64), StoreError> {
         let (mut deleted, mut kept, mut wcu) = (0, 0, 0.0);
         for g in read {
@@ -270,6 +274,9 @@ impl<'a> Admin<'a> {
                 .condition_expression("#n = :n")
                 .expression_attribute_names("#n", "numOccurrences")
                 .expression_attribute_values(":n", AttributeValue::N(g.occurrences.to_string()))
+                // The condition fails on a group gone as on one changed: only a changed one
+                // comes back.
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
@@ -278,8 +285,12 @@ impl<'a> Admin<'a> {
                     deleted += 1;
                     wcu += out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or(0.0);
                 }
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => kept += 1,
-                Err(e) => return Err(dynamo("DeleteItem")(e)),
+                Err(e) => match e.as_service_error() {
+                    Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
+                        kept += u64::from(failed.item().is_some());
+                    }
+                    _ => return Err(dynamo("DeleteItem")(e)),
+                },
             }
         }
         Ok((deleted, kept, wcu))

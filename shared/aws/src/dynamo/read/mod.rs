@@ -349,7 +349,9 @@ impl<'a> Reader<'a> {
                     bounded = true;
                     break;
                 }
-                let want = u64::try_from(limit - groups.len().min(limit)).unwrap_or(u64::MAX) + 2 + u64::from(to_skip);
+                let want = u64::try_from(limit - groups.len().min(limit))
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(2 + u64::from(to_skip));
                 let n = fetch_limit(want, hungry, budget);
                 // The futures are built first: a stream mapping with a closure would not be `Send`.
                 let fetches: Vec<_> =
