@@ -196,11 +196,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    async fn fetch(&self, w: &Window, p: &mut Partition, limit: i32, stats: &mut ReadStats) -> Result<(), StoreError> {
+    /// Reads up to `limit` more entries of `p` into its buffer, with their items; returns what
+    /// that cost (its own, so that partitions can be read together).
+    async fn fetch(&self, w: &Window, p: &mut Partition, limit: i32) -> Result<ReadStats, StoreError> {
+        let mut stats = ReadStats::default();
         if w.hi < w.lo {
             // The window ends before the retention window starts: nothing can match.
             p.exhausted = true;
-            return Ok(());
+            return Ok(stats);
         }
         let out = self
             .store
@@ -234,16 +237,9 @@ impl<'a> Reader<'a> {
             .iter()
             .map(|e| e.get(w.index.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default())
             .collect();
-        let items = self.hydrate(w.index, entries, stats).await?;
+        let items = self.hydrate(w.index, entries, &mut stats).await?;
         p.buffer.extend(places.into_iter().zip(items));
-        Ok(())
-    }
-
-    /// [`Self::fetch`] with a cost of its own, for reads made together.
-    async fn fetch_alone(&self, w: &Window, p: &mut Partition, limit: i32) -> Result<ReadStats, StoreError> {
-        let mut read = ReadStats::default();
-        self.fetch(w, p, limit, &mut read).await?;
-        Ok(read)
+        Ok(stats)
     }
 
     /// The stored item of each index entry read from `index`, in the same order: the entries
@@ -355,7 +351,7 @@ impl<'a> Reader<'a> {
                 let n = fetch_limit(want, hungry, budget);
                 // The futures are built first: a stream mapping with a closure would not be `Send`.
                 let fetches: Vec<_> =
-                    parts.iter_mut().filter(|p| p.hungry()).map(|p| self.fetch_alone(&window, p, n)).collect();
+                    parts.iter_mut().filter(|p| p.hungry()).map(|p| self.fetch(&window, p, n)).collect();
                 let round: Vec<ReadStats> =
                     stream::iter(fetches).buffer_unordered(CONCURRENT_FETCHES).try_collect().await?;
                 round.iter().for_each(|read| stats.add(read));
@@ -429,7 +425,7 @@ impl<'a> Reader<'a> {
                 if left == 0 {
                     return Ok(true);
                 }
-                self.fetch(window, &mut p, i32::try_from(left.min(1000)).unwrap_or(1000), stats).await?;
+                stats.add(&self.fetch(window, &mut p, i32::try_from(left.min(1000)).unwrap_or(1000)).await?);
                 left = left.saturating_sub(u64::try_from(p.buffer.len()).unwrap_or(u64::MAX));
                 for (place, item) in p.buffer.drain(..) {
                     if !visit(place, item)? {
@@ -466,14 +462,14 @@ impl<'a> Reader<'a> {
                     // At the bound, one entry more says whether the window holds more than it:
                     // DynamoDB answers a LastEvaluatedKey whenever a query stops at its limit,
                     // with or without entries after it, and a later partition may be empty.
-                    self.fetch(&window, &mut p, 1, &mut stats).await?;
+                    stats.add(&self.fetch(&window, &mut p, 1).await?);
                     if p.buffer.is_empty() && p.exhausted {
                         break;
                     }
                     return Err(QueryError::TooBroad { max: self.max_items, read: stats.items_read });
                 }
                 let limit = i32::try_from((self.max_items - stats.items_read).min(1000)).unwrap_or(1000);
-                self.fetch(&window, &mut p, limit, &mut stats).await?;
+                stats.add(&self.fetch(&window, &mut p, limit).await?);
                 for item in p.buffer.drain(..).filter_map(|(_, item)| item) {
                     let state = GroupState::of_item(&item);
                     let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
