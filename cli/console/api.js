@@ -7,6 +7,19 @@ export const VIEW_ONLY = "Your IAM identity has view permission only: ask for it
 /** Shown for a 403 on a read. */
 export const NO_VIEW = "Your IAM identity has no permission to view these events: ask for it to be added to the stack's AdminViewPrincipals.";
 
+// The token of the printed URL's fragment (`#token=…`, which no request carries), kept in this
+// tab's sessionStorage (this origin's alone: scheme, host and port) and taken out of the address
+// bar; every call to the API sends it in its header (cli/src/console/gate.rs says why not a cookie).
+const TOKEN_KEY = "scanfail-console-token";
+const FRAGMENT = "#token=";
+if (location.hash.startsWith(FRAGMENT)) {
+  sessionStorage.setItem(TOKEN_KEY, location.hash.slice(FRAGMENT.length));
+  history.replaceState(null, "", location.pathname);
+}
+
+/** Shown for API Gateway's own 403 (no `error` field): the IAM policy, not the stack's lists. */
+export const NO_INVOKE = "API Gateway refused your IAM identity: it needs execute-api:Invoke on this API (an IAM policy of your account), or the console signs for another region than the API's.";
+
 /** A failed call, with the message to show. */
 export class ApiError extends Error {
   constructor(status, message) {
@@ -18,15 +31,18 @@ export class ApiError extends Error {
 /** `method path?params` with an optional JSON body; the parsed answer, or an ApiError. */
 export async function api(method, path, params, body) {
   const query = params ? params.toString() : "";
-  const init = { method, credentials: "same-origin", headers: {} };
+  const init = { method, credentials: "omit", headers: { "x-scanfail-token": sessionStorage.getItem(TOKEN_KEY) ?? "" } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["content-type"] = "application/json";
   }
   const res = await fetch(query ? `${path}?${query}` : path, init);
   const answer = await res.json().catch(() => ({}));
-  if (res.status === 403 && answer.error !== "console") {
+  if (res.status === 403 && answer.error === "forbidden") {
     throw new ApiError(403, method === "GET" ? NO_VIEW : VIEW_ONLY);
+  }
+  if (res.status === 403 && answer.error === undefined) {
+    throw new ApiError(403, NO_INVOKE);
   }
   if (!res.ok) {
     throw new ApiError(res.status, answer.message || `The API answered HTTP ${res.status}.`);

@@ -172,28 +172,31 @@ async fn requests_without_the_token_from_another_origin_or_host_or_off_the_api_a
     let (api_port, seen) = stand_in_api().await;
     let (port, token) = console(api_port).await;
     let host = format!("Host: 127.0.0.1:{port}");
-    let cookie = format!("Cookie: scanfail_console_{port}={token}");
+    let header = format!("X-Scanfail-Token: {token}");
     let cases = [
         (format!("GET /v1/administration/events HTTP/1.1\r\n{host}"), 401),
-        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\nCookie: scanfail_console_{port}=guess"), 401),
+        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\nX-Scanfail-Token: guess"), 401),
         (format!("GET /v1/administration/events?token={token} HTTP/1.1\r\n{host}"), 401),
+        // The token as a cookie (what the console once set, and a host's cookies reach every port).
+        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\nCookie: scanfail_console_{port}={token}"), 401),
         (
             format!(
-                "POST /v1/administration/events/x/triage HTTP/1.1\r\n{host}\r\n{cookie}\r\nOrigin: http://evil.example"
+                "POST /v1/administration/events/x/triage HTTP/1.1\r\n{host}\r\n{header}\r\nOrigin: http://evil.example"
             ),
             403,
         ),
         (
             format!(
-                "GET /v1/administration/events HTTP/1.1\r\n{host}\r\n{cookie}\r\nOrigin: http://127.0.0.1:{}",
+                "GET /v1/administration/events HTTP/1.1\r\n{host}\r\n{header}\r\nOrigin: http://127.0.0.1:{}",
                 port + 1
             ),
             403,
         ),
-        (format!("GET /v1/administration/events HTTP/1.1\r\nHost: evil.example:{port}\r\n{cookie}"), 403),
-        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\n{cookie}\r\nSec-Fetch-Site: cross-site"), 403),
-        (format!("GET /etc/passwd HTTP/1.1\r\n{host}\r\n{cookie}"), 404),
-        (format!("GET /v2/administration/events HTTP/1.1\r\n{host}\r\n{cookie}"), 404),
+        (format!("GET /v1/administration/events HTTP/1.1\r\nHost: evil.example:{port}\r\n{header}"), 403),
+        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\n{header}\r\nSec-Fetch-Site: cross-site"), 403),
+        (format!("GET /v1/administration/events HTTP/1.1\r\n{host}\r\n{header}\r\nSec-Fetch-Site: same-site"), 403),
+        (format!("GET /etc/passwd HTTP/1.1\r\n{host}\r\n{header}"), 404),
+        (format!("GET /v2/administration/events HTTP/1.1\r\n{host}\r\n{header}"), 404),
     ];
     for (head, status) in cases {
         let answer = send(port, head.clone(), "").await;
@@ -205,33 +208,28 @@ async fn requests_without_the_token_from_another_origin_or_host_or_off_the_api_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_printed_url_gives_a_cookie_that_opens_the_page_and_forwards_signed_calls_whose_answers_come_back() {
+async fn the_page_loads_without_the_token_and_calls_with_its_header_are_forwarded_signed_and_answered() {
     let (api_port, seen) = stand_in_api().await;
     let (port, token) = console(api_port).await;
     let host = format!("Host: 127.0.0.1:{port}");
 
-    // The printed URL: a cookie for the token, and the page without it in the address bar.
-    let enter = send(port, format!("GET /?token={token} HTTP/1.1\r\n{host}"), "").await;
-    assert_eq!((enter.status, enter.header("location")), (303, Some("/")));
-    assert_eq!(
-        enter.header("set-cookie"),
-        Some(format!("scanfail_console_{port}={token}; HttpOnly; SameSite=Strict; Path=/").as_str())
-    );
-    let cookie = format!("Cookie: scanfail_console_{port}={token}");
-    let page = send(port, format!("GET / HTTP/1.1\r\n{host}\r\n{cookie}"), "").await;
+    // The page and its scripts hold no secret: no token, no cookie set (the token stays in the tab).
+    let page = send(port, format!("GET / HTTP/1.1\r\n{host}"), "").await;
     assert_eq!((page.status, page.header("content-type")), (200, Some("text/html; charset=utf-8")));
+    assert_eq!(page.header("set-cookie"), None);
     assert!(page.body.contains("<script type=\"module\" src=\"/app.js\"></script>"));
     assert_eq!(
         page.header("content-security-policy"),
         Some("default-src 'self'; frame-ancestors 'none'; form-action 'none'")
     );
-    assert_eq!(send(port, format!("GET /app.js HTTP/1.1\r\n{host}\r\n{cookie}"), "").await.status, 200);
+    assert_eq!(send(port, format!("GET /app.js HTTP/1.1\r\n{host}"), "").await.status, 200);
+    let header = format!("X-Scanfail-Token: {token}");
 
     // A list with the browser's encoding, from the page's own origin.
     let list = send(
         port,
         format!(
-            "GET /v1/administration/events?filter.search=manifest+unknown&filter.repository=quay.io%2facme/web HTTP/1.1\r\n{host}\r\n{cookie}\r\nOrigin: http://127.0.0.1:{port}\r\nSec-Fetch-Site: same-origin"
+            "GET /v1/administration/events?filter.search=manifest+unknown&filter.repository=quay.io%2facme/web HTTP/1.1\r\n{host}\r\n{header}\r\nOrigin: http://127.0.0.1:{port}\r\nSec-Fetch-Site: same-origin"
         ),
         "",
     )
@@ -241,13 +239,13 @@ async fn the_printed_url_gives_a_cookie_that_opens_the_page_and_forwards_signed_
     let body = r#"{"state":"acknowledged","note":"tracked in SEC-1"}"#;
     let triage = send(
         port,
-        format!("POST /v1/administration/events/3f0c/triage HTTP/1.1\r\nHost: localhost:{port}\r\n{cookie}\r\nContent-Type: application/json"),
+        format!("POST /v1/administration/events/3f0c/triage HTTP/1.1\r\nHost: localhost:{port}\r\n{header}\r\nContent-Type: application/json"),
         body,
     )
     .await;
     assert_eq!(triage.status, 200);
     // The API's refusal comes back as it was, for the page to explain.
-    let refused = send(port, format!("DELETE /v1/forbidden HTTP/1.1\r\n{host}\r\n{cookie}"), "").await;
+    let refused = send(port, format!("DELETE /v1/forbidden HTTP/1.1\r\n{host}\r\n{header}"), "").await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json()["error"], "forbidden");
 
@@ -267,7 +265,8 @@ async fn the_printed_url_gives_a_cookie_that_opens_the_page_and_forwards_signed_
     assert_eq!(serde_json::from_str::<Value>(&received[1].body).unwrap(), serde_json::from_str::<Value>(body).unwrap());
     for r in &received {
         assert_signed_for_the_credentials(r, api_port);
-        // Nothing of the browser's goes on: no cookie, no origin.
+        // Nothing of the browser's goes on: no token, no cookie, no origin.
+        assert!(r.header("x-scanfail-token").is_none(), "{r:?}");
         assert!(r.header("cookie").is_none() && r.header("origin").is_none(), "{r:?}");
     }
 }

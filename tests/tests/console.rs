@@ -120,9 +120,14 @@ impl Console {
         Self { _watch: watch, process, url }
     }
 
-    /// The console's address without the token (the cookie carries it after the first load).
+    /// The console's address without the token (the tab keeps it after the first load).
     fn base(&self) -> &str {
-        self.url.split_once("/?").map_or(&self.url, |(base, _)| base)
+        self.url.split_once("/#token=").map_or(&self.url, |(base, _)| base)
+    }
+
+    /// The token of the printed URL.
+    fn token(&self) -> &str {
+        self.url.split_once("#token=").map_or("", |(_, token)| token)
     }
 
     /// `page` at `#/{fragment}`, once its view has rendered.
@@ -142,8 +147,7 @@ async fn recorded(prefix: &str) -> String {
     store.table().to_owned()
 }
 
-/// A page of the console: the printed URL opened (trading the token for the cookie), then `view`
-/// rendered.
+/// A page of the console: the printed URL opened (the page keeps its token), then `view` rendered.
 fn open(console: &Console, view: &str, height: u32) -> Page {
     let page = Page::open(height);
     page.goto(&console.url);
@@ -169,9 +173,92 @@ fn keep_screenshot(page: &Page, name: &str) {
     }
 }
 
-/// The API's own answer to `path`, fetched by the page through the console.
+/// The API's own answer to `path`, fetched by the page through the console with the token the
+/// page keeps.
 fn api(page: &Page, path: &str) -> Value {
-    page.eval(&format!("fetch({}).then((r) => r.json())", Value::from(path)))
+    page.eval(&format!(
+        "fetch({}, {{headers: {{'x-scanfail-token': sessionStorage.getItem('scanfail-console-token')}}}}).then((r) => r.json())",
+        Value::from(path)
+    ))
+}
+
+/// The request heads a server on a free port of 127.0.0.1 receives until one asks for `/`
+/// (a browser may open a connection ahead and send nothing on it); each answered with a page.
+fn another_server_on_the_host() -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        for stream in listener.incoming().take(10) {
+            let mut stream = stream.unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\nConnection: close\r\n\r\nelsewhere",
+            );
+            let asked_for_the_root = head.starts_with("GET / ");
+            heads.push(head);
+            if asked_for_the_root {
+                break;
+            }
+        }
+        heads
+    });
+    (port, heads)
+}
+
+/// Another server of 127.0.0.1 that the admin's browser visits while the console is open (a
+/// page of another local user's, say) receives nothing of the console's token. The console once
+/// traded it for a cookie, and a browser sends a host's cookies to every port of it: that server
+/// could then have called the API with the admin's credentials through the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_other_server_on_the_host_that_the_browser_visits_receives_the_consoles_token() {
+    let table = recorded("console-token").await;
+    let console = Console::start(&table, WRITER);
+    assert_eq!(console.token().len(), 64, "{}", console.url);
+    let page = open(&console, "events", 1000);
+    assert_eq!(page.text("#matching"), format!("{IMAGES} matching events."));
+    let (port, heads) = another_server_on_the_host();
+    page.goto(&format!("http://127.0.0.1:{port}/"));
+    let heads = heads.join().unwrap();
+    assert!(heads.last().is_some_and(|h| h.starts_with("GET / HTTP/1.1")), "{heads:?}");
+    for head in &heads {
+        assert!(!head.contains(console.token()), "the token reached another port of the host:\n{head}");
+    }
+    // Back on the console, the tab still has its token.
+    console.show(&page, "events");
+    assert_eq!(page.text("#matching"), format!("{IMAGES} matching events."));
+}
+
+/// `--open` sends the browser through a file only the user can read, which the browser counts as
+/// another site: the console it leads to loads and reads the API, and the token leaves the
+/// address bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_opened_through_its_redirect_file_loads_and_reads_the_api() {
+    let table = recorded("console-open").await;
+    let console = Console::start(&table, WRITER);
+    let dir = std::env::temp_dir().join(format!("scanfail-console-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = scanfail::console::launch::write_redirect(&dir, 1, &console.url).unwrap();
+    let page = Page::open(1000);
+    page.goto(&format!("file://{}", file.display()));
+    page.wait("location.protocol === 'http:'", "the console's address");
+    page.wait_view("overview");
+    assert_eq!(page.eval("location.href"), json!(format!("{}/", console.base())));
+    let occurrences: u64 = (0..IMAGES).map(failures_of).sum();
+    assert!(
+        page.text("#totals").starts_with(&format!("{IMAGES} failure groups, {occurrences} failed scans")),
+        "{}",
+        page.text("body")
+    );
+    assert_eq!(page.errors(), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

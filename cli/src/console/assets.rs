@@ -56,11 +56,6 @@ impl Served {
         }
         FILES.iter().find(|f| f.path == path).map(Self::File)
     }
-
-    /// The page itself, where the printed URL leads.
-    pub fn is_index(self) -> bool {
-        matches!(self, Self::File(f) if f.path == "/index.html")
-    }
 }
 
 /// The catalog the page reads once: every reason with its title, hint and level, in the
@@ -114,7 +109,8 @@ mod tests {
 
     #[test]
     fn the_root_is_the_page_and_unknown_paths_are_nothing() {
-        assert!(Served::of("/").is_some_and(Served::is_index));
+        assert_eq!(Served::of("/"), Served::of("/index.html"));
+        assert!(Served::of("/").is_some());
         assert_eq!(Served::of("/catalog.json"), Some(Served::Catalog));
         assert_eq!(Served::of("/nope.js"), None);
         assert_eq!(Served::of("/../index.html"), None);

@@ -1,32 +1,33 @@
-//! What the console's local server does with a request, decided from its method, path, query
-//! and headers alone (pure, so every rule is a unit test): the defences that keep other local
-//! pages and processes from using the admin's credentials through it.
+//! What the console's local server does with a request, decided from its method, path and
+//! headers alone (pure, so every rule is a unit test): the defences that keep other local pages
+//! and processes from using the admin's credentials through it.
 //!
 //! - **Host**: only `127.0.0.1:<port>` or `localhost:<port>`. A DNS-rebinding page reaches
 //!   127.0.0.1 under its own host name; its requests carry that name and are refused.
-//! - **Origin / Sec-Fetch-Site**: a request from another origin (a page on another site or
-//!   port) is refused, whatever it carries; the server never sends CORS headers, so a
-//!   cross-origin page cannot read an answer either.
-//! - **Token**: a random token per run, in the URL the command prints; the first load trades it
-//!   for an `HttpOnly`, `SameSite=Strict` cookie, which every later request must carry (a
-//!   process that merely finds the port open has neither).
-//! - **Paths**: the page and its assets (`GET` only), and the API's `/v1/…` routes; nothing else.
+//! - **Origin / Sec-Fetch-Site**: a request from another origin is refused, whatever it
+//!   carries, and a call to the API from another site or another port of this host (`cross-site`,
+//!   `same-site`) too; the server never sends CORS headers, so a cross-origin page can neither
+//!   read an answer nor send the token's header (a custom header asks first, and is never let).
+//! - **Token**: a random token per run, in the fragment of the URL the command prints
+//!   ([`TOKEN_FRAGMENT`]), which no request carries. The page keeps it in its tab's
+//!   `sessionStorage`, which only this origin (scheme, host and port) can read, and sends it
+//!   with every call to the API in [`TOKEN_HEADER`]. Not a cookie: a browser sends a host's
+//!   cookies to every port of it, so any other server on 127.0.0.1 the admin's browser visited
+//!   would have received the token.
+//! - **Paths**: the page, its assets and the catalog (`GET` only, without the token: they hold
+//!   no secret, and a page reached from a file or a bookmark must load to ask for the token),
+//!   and the API's `/v1/…` routes (the token); nothing else.
 
-/// The name of the cookie holding the token of the console on `port`. Cookies are shared by
-/// every port of a host, so two consoles open at once (say, two accounts) each need their own.
-pub fn cookie_name(port: u16) -> String {
-    format!("scanfail_console_{port}")
-}
-/// The query parameter of the printed URL.
-pub const TOKEN_PARAM: &str = "token";
+/// The header every call of the page to the API carries the token in (`cli/console/api.js`).
+pub const TOKEN_HEADER: &str = "x-scanfail-token";
+/// What precedes the token in the printed URL's fragment (`cli/console/api.js` reads it).
+pub const TOKEN_FRAGMENT: &str = "#token=";
 
 use super::assets::Served;
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The printed URL: set the cookie and send the browser to `/` without the token.
-    Enter,
     Serve(Served),
     /// Sign and forward to the API.
     Forward,
@@ -41,21 +42,11 @@ pub enum Decision {
 pub struct Seen<'a> {
     pub method: &'a str,
     pub path: &'a str,
-    pub query: &'a str,
     pub host: Option<&'a str>,
     pub origin: Option<&'a str>,
     pub fetch_site: Option<&'a str>,
-    pub cookie: Option<&'a str>,
-}
-
-/// The value of `name` in a `Cookie` header.
-fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').filter_map(|c| c.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
-}
-
-/// The value of `name` in a query string (the token has no characters that need decoding).
-fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+    /// The value of [`TOKEN_HEADER`].
+    pub token: Option<&'a str>,
 }
 
 /// Equal, in time that depends on the lengths only.
@@ -74,30 +65,24 @@ pub fn decide(req: &Seen<'_>, port: u16, token: &str) -> Decision {
             return Decision::Refuse { status: 403, reason: "requests from other origins are refused" };
         }
     }
-    if req.fetch_site == Some("cross-site") {
-        return Decision::Refuse { status: 403, reason: "requests from other sites are refused" };
-    }
-    let by_cookie = req.cookie.and_then(|c| cookie_value(c, &cookie_name(port))).is_some_and(|t| same(t, token));
-    let by_query = query_value(req.query, TOKEN_PARAM).is_some_and(|t| same(t, token));
-    let asset = Served::of(req.path);
-    if by_query && asset.is_some_and(Served::is_index) && req.method == "GET" {
-        return Decision::Enter;
-    }
-    if !by_cookie {
-        return Decision::Refuse { status: 401, reason: "no console token: open the URL scanfail console printed" };
-    }
-    match (req.method, asset) {
+    match (req.method, Served::of(req.path)) {
         ("GET", Some(a)) => return Decision::Serve(a),
         (_, Some(_)) => return Decision::Refuse { status: 405, reason: "the console's pages are read with GET" },
         _ => {}
     }
-    if req.path.starts_with("/v1/") && !req.path.contains("..") {
-        return match req.method {
-            "GET" | "POST" | "PUT" | "DELETE" => Decision::Forward,
-            _ => Decision::Refuse { status: 405, reason: "the API takes GET, POST, PUT and DELETE" },
-        };
+    if !req.path.starts_with("/v1/") || req.path.contains("..") {
+        return Decision::Refuse { status: 404, reason: "not a console page or an API route" };
     }
-    Decision::Refuse { status: 404, reason: "not a console page or an API route" }
+    if matches!(req.fetch_site, Some("cross-site" | "same-site")) {
+        return Decision::Refuse { status: 403, reason: "requests from other sites are refused" };
+    }
+    if !req.token.is_some_and(|t| same(t, token)) {
+        return Decision::Refuse { status: 401, reason: "no console token: open the URL scanfail console printed" };
+    }
+    match req.method {
+        "GET" | "POST" | "PUT" | "DELETE" => Decision::Forward,
+        _ => Decision::Refuse { status: 405, reason: "the API takes GET, POST, PUT and DELETE" },
+    }
 }
 
 #[cfg(test)]
@@ -108,13 +93,7 @@ mod tests {
     const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn ok<'a>(method: &'a str, path: &'a str) -> Seen<'a> {
-        Seen {
-            method,
-            path,
-            host: Some("127.0.0.1:4711"),
-            cookie: Some("scanfail_console_4712=00; scanfail_console_4711=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
-            ..Seen::default()
-        }
+        Seen { method, path, host: Some("127.0.0.1:4711"), token: Some(TOKEN), ..Seen::default() }
     }
 
     fn refused(d: Decision) -> (u16, &'static str) {
@@ -125,11 +104,13 @@ mod tests {
     }
 
     #[test]
-    fn the_printed_url_sets_the_cookie_and_the_cookie_opens_the_page_the_assets_and_the_api() {
-        let enter = Seen { cookie: None, query: &format!("token={TOKEN}"), ..ok("GET", "/") };
-        assert_eq!(decide(&enter, PORT, TOKEN), Decision::Enter);
+    fn the_page_is_served_to_anyone_on_the_host_and_the_token_opens_the_api() {
         for path in ["/", "/app.js", "/app.css", "/catalog.json"] {
-            assert_eq!(decide(&ok("GET", path), PORT, TOKEN), Decision::Serve(Served::of(path).unwrap()), "{path}");
+            let bare = Seen { token: None, ..ok("GET", path) };
+            assert_eq!(decide(&bare, PORT, TOKEN), Decision::Serve(Served::of(path).unwrap()), "{path}");
+            // The redirect file of `--open` is another site to the browser: its page still loads.
+            let from_a_file = Seen { fetch_site: Some("cross-site"), ..bare };
+            assert_eq!(decide(&from_a_file, PORT, TOKEN), Decision::Serve(Served::of(path).unwrap()), "{path}");
         }
         for method in ["GET", "POST", "PUT", "DELETE"] {
             assert_eq!(decide(&ok(method, "/v1/administration/events"), PORT, TOKEN), Decision::Forward, "{method}");
@@ -143,24 +124,18 @@ mod tests {
     }
 
     #[test]
-    fn without_the_token_nothing_is_served_and_the_token_in_a_query_opens_only_the_page() {
-        let none = Seen { cookie: None, ..ok("GET", "/v1/administration/events") };
-        assert_eq!(refused(decide(&none, PORT, TOKEN)).0, 401);
-        let wrong = Seen { cookie: Some("scanfail_console_4711=00"), ..ok("GET", "/") };
-        assert_eq!(refused(decide(&wrong, PORT, TOKEN)).0, 401);
-        let longer = Seen { cookie: Some(&format!("scanfail_console_4711={TOKEN}0")), ..ok("GET", "/") };
-        assert_eq!(refused(decide(&longer, PORT, TOKEN)).0, 401);
-        // Another console's cookie (another port of the same host) is not this one's.
-        let other = Seen { cookie: Some(&format!("scanfail_console_4712={TOKEN}")), ..ok("GET", "/") };
-        assert_eq!(refused(decide(&other, PORT, TOKEN)).0, 401);
-        // The token in the query of an API call is not enough: only the page trades it.
-        let api_by_query =
-            Seen { cookie: None, query: &format!("token={TOKEN}"), ..ok("GET", "/v1/administration/events") };
-        assert_eq!(refused(decide(&api_by_query, PORT, TOKEN)).0, 401);
+    fn without_the_tokens_header_the_api_is_refused() {
+        let unauthorized = (401, "no console token: open the URL scanfail console printed");
+        let none = Seen { token: None, ..ok("GET", "/v1/administration/events") };
+        assert_eq!(refused(decide(&none, PORT, TOKEN)), unauthorized);
+        for wrong in ["00", &format!("{TOKEN}0"), &TOKEN[1..], ""] {
+            let r = Seen { token: Some(wrong), ..ok("DELETE", "/v1/administration/events") };
+            assert_eq!(refused(decide(&r, PORT, TOKEN)), unauthorized, "{wrong}");
+        }
     }
 
     #[test]
-    fn another_host_another_origin_or_another_site_is_refused_even_with_the_token() {
+    fn another_host_another_origin_or_another_site_or_port_is_refused_even_with_the_token() {
         for host in [None, Some("evil.example:4711"), Some("127.0.0.1:4712"), Some("127.0.0.1")] {
             let r = Seen { host, ..ok("GET", "/v1/administration/events") };
             assert_eq!(
@@ -173,8 +148,11 @@ mod tests {
             let r = Seen { origin: Some(origin), ..ok("POST", "/v1/administration/events/x/triage") };
             assert_eq!(refused(decide(&r, PORT, TOKEN)), (403, "requests from other origins are refused"), "{origin}");
         }
-        let r = Seen { fetch_site: Some("cross-site"), ..ok("GET", "/v1/administration/events") };
-        assert_eq!(refused(decide(&r, PORT, TOKEN)), (403, "requests from other sites are refused"));
+        // `same-site`: a page on another port of 127.0.0.1.
+        for site in ["cross-site", "same-site"] {
+            let r = Seen { fetch_site: Some(site), ..ok("GET", "/v1/administration/events") };
+            assert_eq!(refused(decide(&r, PORT, TOKEN)), (403, "requests from other sites are refused"), "{site}");
+        }
     }
 
     #[test]
@@ -184,5 +162,13 @@ mod tests {
         }
         assert_eq!(refused(decide(&ok("POST", "/"), PORT, TOKEN)).0, 405);
         assert_eq!(refused(decide(&ok("PATCH", "/v1/administration/events"), PORT, TOKEN)).0, 405);
+    }
+
+    /// The page's copy of the header's name and of the fragment's prefix.
+    #[test]
+    fn the_page_sends_the_header_and_reads_the_fragment_this_gate_names() {
+        let api = super::super::assets::FILES.iter().find(|f| f.path == "/api.js").map_or("", |f| f.body);
+        assert!(api.contains(&format!("\"{TOKEN_HEADER}\"")), "{TOKEN_HEADER} in api.js");
+        assert!(api.contains(&format!("\"{TOKEN_FRAGMENT}\"")), "{TOKEN_FRAGMENT} in api.js");
     }
 }

@@ -34,12 +34,12 @@ mod tests {
     fn the_redirect_is_the_users_alone_and_its_path_holds_no_token() {
         let dir = std::env::temp_dir().join(format!("scanfail-launch-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let url = "http://127.0.0.1:4711/?token=0123456789abcdef";
+        let url = "http://127.0.0.1:4711/#token=0123456789abcdef";
         let path = write_redirect(&dir, 4711, url).unwrap();
         assert!(!path.to_string_lossy().contains("0123456789abcdef"), "{}", path.display());
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), redirect_page(url));
-        assert!(redirect_page(url).contains("content=\"0;url=http://127.0.0.1:4711/?token=0123456789abcdef\""));
+        assert!(redirect_page(url).contains("content=\"0;url=http://127.0.0.1:4711/#token=0123456789abcdef\""));
         // Never over a file that exists.
         assert_eq!(write_redirect(&dir, 4711, url).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
         std::fs::remove_dir_all(&dir).unwrap();

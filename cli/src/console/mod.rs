@@ -26,7 +26,7 @@ use crate::api::{connect, ConnectError};
 use crate::args::ConsoleArgs;
 use crate::exit;
 use assets::Served;
-use gate::{cookie_name, decide, Decision, Seen, TOKEN_PARAM};
+use gate::{decide, Decision, Seen, TOKEN_FRAGMENT, TOKEN_HEADER};
 
 /// The largest request body forwarded (a triage note is at most 1 KiB, the API's bodies 4 KiB).
 pub const MAX_BODY: usize = 16 * 1024;
@@ -75,7 +75,7 @@ pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
         .map_err(|source| ConsoleError::Bind { port: args.port, source })?;
     let port = listener.local_addr().map_err(ConsoleError::Serve)?.port();
     let token = new_token()?;
-    let url = format!("http://127.0.0.1:{port}/?{TOKEN_PARAM}={token}");
+    let url = format!("http://127.0.0.1:{port}/{TOKEN_FRAGMENT}{token}");
     // Written, not printed: a reader that closes the pipe after the URL must not stop the server.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "scanfail console: {url}");
@@ -131,20 +131,12 @@ async fn handle(req: Request<Incoming>, client: &Client, token: &str, port: u16)
     let seen = Seen {
         method: req.method().as_str(),
         path: req.uri().path(),
-        query: req.uri().query().unwrap_or_default(),
         host: header("host"),
         origin: header("origin"),
         fetch_site: header("sec-fetch-site"),
-        cookie: header("cookie"),
+        token: header(TOKEN_HEADER),
     };
     match decide(&seen, port, token) {
-        Decision::Enter => {
-            let cookie = format!("{}={token}; HttpOnly; SameSite=Strict; Path=/", cookie_name(port));
-            let mut res = respond(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::from_static(b""));
-            set(&mut res, "location", "/");
-            set(&mut res, "set-cookie", &cookie);
-            res
-        }
         Decision::Serve(Served::File(file)) => {
             respond(StatusCode::OK, file.content_type, Bytes::from_static(file.body.as_bytes()))
         }
