@@ -107,8 +107,9 @@ fn bounded(field: &'static str, value: String, max: usize) -> Result<String, Eve
     required(field, value, max)
 }
 
-/// `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` (or `@<digest>` without a tag),
-/// with the digest kept as the resource id.
+/// `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` (or `@<digest>` without a tag; in
+/// the China regions `amazonaws.com.cn`, the registry's host there), with the digest kept as the
+/// resource id.
 fn ecr_image(
     field: &'static str,
     account: &str,
@@ -117,7 +118,8 @@ fn ecr_image(
     tag: Option<&str>,
     digest: &str,
 ) -> Result<ImageRef, EventError> {
-    let registry = format!("{account}.dkr.ecr.{region}.amazonaws.com");
+    let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let registry = format!("{account}.dkr.ecr.{region}.{domain}");
     let reference = match tag {
         Some(t) => format!("{registry}/{repository}:{t}@{digest}"),
         None => format!("{registry}/{repository}@{digest}"),
@@ -229,9 +231,11 @@ fn ecr_arn(arn: &str) -> Option<EcrArn<'_>> {
 /// Inspector's `eventTimestamp` comes as RFC 3339, as an ISO 8601 date-time with an offset or
 /// without one (UTC), or as epoch seconds or milliseconds; anything else yields `None`. The
 /// milliseconds are kept: the reconciler derives the same scan's key from `ListCoverage`'s
-/// `lastScannedAt` to the millisecond, and the two must meet.
+/// `lastScannedAt` to the millisecond, and the two must meet. A time before
+/// [`INSPECTOR_FLOOR`] is no scan's (a zero, a placeholder year 1) and yields `None` too: taken as
+/// the failure's time, it would have the occurrence acknowledged as expired and never stored.
 fn inspector_time(value: &serde_json::Value) -> Option<OffsetDateTime> {
-    match value {
+    let t = match value {
         serde_json::Value::String(s) if s.len() <= 64 => time_fmt::parse(s).or_else(|| {
             let iso = time::format_description::well_known::Iso8601::DEFAULT;
             // With an offset first: parsed as a primitive date-time, an offset is read and dropped.
@@ -250,8 +254,12 @@ fn inspector_time(value: &serde_json::Value) -> Option<OffsetDateTime> {
             OffsetDateTime::from_unix_timestamp_nanos(millis.round() as i128 * 1_000_000).ok()
         }
         _ => None,
-    }
+    };
+    t.filter(|t| t.unix_timestamp() >= INSPECTOR_FLOOR)
 }
+
+/// 2017-01-01T00:00:00Z, epoch seconds: before Amazon Inspector scanned container images (2021).
+const INSPECTOR_FLOOR: i64 = 1_483_228_800;
 
 /// An Amazon Inspector coverage event.
 pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
@@ -398,6 +406,17 @@ mod tests {
             Ok(Parsed::Failure(o)) => o,
             other => panic!("expected a failure, got {other:?}"),
         }
+    }
+
+    /// The registry's host in China is `amazonaws.com.cn` (before, the group was named after a
+    /// host that does not exist there, apart from the same image reported by a scanner).
+    #[test]
+    fn an_ecr_image_in_a_china_region_is_named_after_the_registrys_host_there() {
+        let mut event = ecr("UNSUPPORTED_IMAGE");
+        event["region"] = json!("cn-north-1");
+        event["resources"] = json!(["arn:aws-cn:ecr:cn-north-1:123456789012:repository/team/api"]);
+        let o = failure(parse_ecr(event));
+        assert_eq!(o.image.normalized(), format!("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/team/api@{DIGEST}"));
     }
 
     #[test]
@@ -547,6 +566,17 @@ mod tests {
             Some("2026-11-25T02:59:58.000Z")
         );
         assert_eq!(inspector_time(&json!("yesterday")), None);
+        // No scan's time: the envelope's is used (before, the occurrence was dated then and
+        // acknowledged as expired, never stored).
+        for placeholder in
+            [json!(0), json!(-1), json!(1000), json!("0001-01-01T00:00:00Z"), json!("1970-01-01T00:00:00")]
+        {
+            assert_eq!(inspector_time(&placeholder), None, "{placeholder}");
+        }
+        assert_eq!(
+            inspector_time(&json!(INSPECTOR_FLOOR)).map(time_fmt::format).as_deref(),
+            Some("2017-01-01T00:00:00.000Z")
+        );
         assert_eq!(inspector_time(&json!(1e300)), None);
         assert_eq!(inspector_time(&json!(-1e300)), None);
     }

@@ -111,7 +111,8 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     };
 
     if let Some(id) = occurrence_id {
-        envelope.key = producer_key(&envelope.account, &envelope.source, &image.normalized(), &id);
+        let scan = (image.normalized(), detail.operation, detail.origin);
+        envelope.key = producer_key(&envelope.account, &envelope.source, (&scan.0, scan.1, scan.2), &id);
     }
 
     let error = detail.error.ok_or_else(|| invalid("detail.error", FieldProblem::RequiredForFailure))?;
@@ -338,10 +339,8 @@ mod tests {
         let mut retried = first.clone();
         retried["id"] = json!("0f4c1e2a-8d1b-4b5e-9a51-3c2e1d0b9a77");
         let key = key_of(first.clone());
-        assert_eq!(
-            key,
-            producer_key("123456789012", "com.example.roxctl", "docker.io/library/nginx:latest", "ci-4711-scan")
-        );
+        let scan = ("docker.io/library/nginx:latest", Operation::ImageScan, Origin::Roxctl);
+        assert_eq!(key, producer_key("123456789012", "com.example.roxctl", scan, "ci-4711-scan"));
         assert!(key.starts_with("producer:") && key.len() == "producer:".len() + 36, "{key}");
         assert_eq!(key_of(retried), key, "a new EventBridge id, the same occurrence");
 
@@ -354,14 +353,21 @@ mod tests {
         // One id given to every image of a job still counts each image.
         let mut other_image = first.clone();
         other_image["detail"]["image"]["name"] = json!("redis");
-        for other in [other_account, other_source, other_id, other_image] {
+        // And each scan of one image: a job that checks after it scans, or reports through the API too.
+        let mut other_operation = first.clone();
+        other_operation["detail"]["operation"] = json!("image check");
+        let mut other_origin = first.clone();
+        other_origin["detail"]["origin"] = json!("api");
+        for other in [other_account, other_source, other_id, other_image, other_operation, other_origin] {
             assert_ne!(key_of(other), key);
         }
         let mut same_image = first.clone();
         same_image["detail"]["image"]["name"] = json!("docker.io/library/nginx:latest");
         assert_eq!(key_of(same_image), key, "the image as normalized");
         // The lengths keep a source or an image ending in the next part's start apart from it.
-        let k = |source: &str, image: &str, id: &str| producer_key("123456789012", source, image, id);
+        let k = |source: &str, image: &str, id: &str| {
+            producer_key("123456789012", source, (image, Operation::ImageScan, Origin::Roxctl), id)
+        };
         assert_ne!(k("a\nb", "i", "c"), k("a", "b\ni", "c"));
         assert_ne!(k("a", "i\nc", "d"), k("a", "i", "c\nd"));
         assert_eq!(key_of(envelope(failure())), "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "no id: EventBridge's");
