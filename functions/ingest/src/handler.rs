@@ -27,6 +27,7 @@ use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
 use scan_failures_domain::text;
 
 use crate::metrics::{Published, Tally};
+use crate::order;
 pub use crate::outcome::Outcome;
 use crate::publisher::{Publisher, RESPONSE_MARGIN};
 
@@ -235,7 +236,7 @@ impl Ingest {
             }
         };
         // One event: its write is the invocation's first work, never deferred.
-        let processed = self.process(vec![(event_id.clone(), Ok(parsed))], until, None).await;
+        let processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, None).await;
         self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
         let mut outcomes = processed.outcomes;
         // One message in, one outcome out.
@@ -290,12 +291,13 @@ impl Ingest {
             .enumerate()
             .map(|(i, r)| {
                 let id = r.message_id.unwrap_or_else(|| format!("#{i}"));
+                let receives = order::receives(r.attributes.get("ApproximateReceiveCount").map(String::as_str));
                 let parsed = match r.body.as_deref().map(serde_json::from_str::<serde_json::Value>) {
                     None => Err("body: must be an EventBridge envelope, got no body".to_owned()),
                     Some(Err(e)) => Err(format!("body: not JSON: {e}")),
                     Some(Ok(v)) => event::parse(v).map_err(|e| e.to_string()),
                 };
-                (id, parsed)
+                (id, receives, parsed)
             })
             .collect();
         let write_until = until.and_then(|u| u.checked_sub(WRITE_MARGIN));
@@ -316,17 +318,25 @@ impl Ingest {
     /// The pipeline: admit each parsed message by the retention, merge the occurrences of each
     /// group into writes of at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`]
     /// envelopes, write them, then publish the transitions they made (and what a due drain
-    /// finds) until `until`, and log one line per message. Returns every message's outcome in
-    /// the order given, what the writes cost and what was published.
+    /// finds) until `until`, and log one line per message. Each message comes with how many
+    /// times it was delivered ([`order::write_order`]). Returns every message's outcome in the
+    /// order given, what the writes cost and what was published.
     async fn process(
         &self,
-        messages: Vec<(String, Result<Parsed, String>)>,
+        messages: Vec<(String, u32, Result<Parsed, String>)>,
         until: Option<Instant>,
         write_until: Option<Instant>,
     ) -> Processed {
         let now = (self.clock)();
         let retention = self.retention().await.map_err(Arc::new);
-        let (ids, parsed): (Vec<String>, Vec<Result<Parsed, String>>) = messages.into_iter().unzip();
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut receives = Vec::with_capacity(messages.len());
+        let mut parsed = Vec::with_capacity(messages.len());
+        for (id, received, p) in messages {
+            ids.push(id);
+            receives.push(received);
+            parsed.push(p);
+        }
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(ids.len());
         let mut occurrences: Vec<(usize, Box<Occurrence>)> = Vec::new();
         for (i, parsed) in parsed.into_iter().enumerate() {
@@ -355,6 +365,8 @@ impl Ingest {
         for (i, o) in &occurrences {
             groups.entry(group_of(o)).or_default().push((o, *i));
         }
+        let members: Vec<(Uuid, Vec<usize>)> =
+            groups.iter().map(|(g, m)| (*g, m.iter().map(|(_, i)| *i).collect())).collect();
         let mut cost = WriteCost::default();
         let mut made = Vec::new();
         // Every outbox record the writes below make is leased from now on, or later.
@@ -362,7 +374,8 @@ impl Ingest {
         let writer = self.store.writer(self.thresholds.as_deref());
         // Every occurrence here was admitted by the retention read (none is when it failed).
         let retention = retention.unwrap_or(self.retention);
-        for (group, members) in &groups {
+        for group in &order::write_order(&members, &receives) {
+            let Some(members) = groups.get(group) else { continue };
             for chunk in chunks_by_envelope(members, writer.max_events()) {
                 if write_until.is_some_and(|w| Instant::now() >= w) {
                     for (_, i) in &chunk {

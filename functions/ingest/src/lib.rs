@@ -6,6 +6,7 @@
 
 pub mod handler;
 pub mod metrics;
+pub mod order;
 pub mod outcome;
 pub mod publisher;
 
