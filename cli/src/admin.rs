@@ -76,20 +76,31 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
     let client = connect(&args.api).await?;
     let now = OffsetDateTime::now_utc();
     let printed = match args.command {
-        EventsCommand::List { filters, window, limit, all } => {
+        EventsCommand::List { filters, window, limit, all, cursor } => {
             let mut pairs = query::filters(&filters);
             pairs.extend(query::window(&window, now));
             if let Some(limit) = limit {
                 pairs.push(("pagination.limit", limit.to_string()));
             }
             if all {
-                let events = every_page(&client, pairs).await?;
-                let text = table::events(&events, now);
-                Printed::Built(json!({ "events": events }), text)
+                let (events, left) = every_page(&client, pairs, cursor).await?;
+                let mut text = table::events(&events, now);
+                let mut answer = json!({ "events": events });
+                if let Some(left) = left {
+                    let stopped = stopped_listing(&left);
+                    eprint!("scanfail: {stopped}");
+                    text += &stopped;
+                    answer["nextCursor"] = json!(left);
+                }
+                Printed::Built(answer, text)
             } else {
+                pairs.extend(cursor.map(|c| ("pagination.cursor", c)));
                 Printed::Answer(client.call("GET", EVENTS, &query::encode(&pairs), None).await?, |v, now| {
                     let page = v.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
-                    let more = if v.get("nextCursor").is_some() { "more: --all, or a larger --limit\n" } else { "" };
+                    let more = match v.get("nextCursor").and_then(Value::as_str) {
+                        Some(c) => format!("more: --all, a larger --limit, or --cursor {c}\n"),
+                        None => String::new(),
+                    };
                     format!("{}{more}", table::events(&page, now))
                 })
             }
@@ -141,7 +152,14 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
                 eprintln!("scanfail: nothing deleted");
                 return Ok(());
             }
-            let done = delete_all(&client, &pairs).await?;
+            let done = match delete_all(&client, &pairs).await {
+                Ok(done) => done,
+                Err((done, e)) => {
+                    // Deletions cannot be undone: what the rounds before the failure did is said.
+                    eprint!("{}", done.before_failure());
+                    return Err(e);
+                }
+            };
             Printed::Built(json!({ "deleted": done.deleted, "kept": done.kept, "more": done.more }), done.text())
         }
     };
@@ -163,10 +181,19 @@ pub async fn retention(args: RetentionArgs) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Every page of a list, following `nextCursor`; progress on standard error past one page.
-async fn every_page(client: &Client, pairs: Pairs) -> Result<Vec<Value>, AdminError> {
+/// What `--all` says when it stopped at [`MAX_PAGES`] with `cursor` left.
+fn stopped_listing(cursor: &str) -> String {
+    format!("stopped after {MAX_PAGES} pages: go on with --cursor {cursor}\n")
+}
+
+/// Every page of a list from `cursor` (the first when `None`), following `nextCursor`, and the
+/// cursor left when it stopped at [`MAX_PAGES`]; progress on standard error past one page.
+async fn every_page(
+    client: &Client,
+    pairs: Pairs,
+    mut cursor: Option<String>,
+) -> Result<(Vec<Value>, Option<String>), AdminError> {
     let mut events = Vec::new();
-    let mut cursor: Option<String> = None;
     for page in 1..=MAX_PAGES {
         let mut this = pairs.clone();
         if let Some(c) = cursor.take() {
@@ -182,7 +209,7 @@ async fn every_page(client: &Client, pairs: Pairs) -> Result<Vec<Value>, AdminEr
             eprintln!("scanfail: {} events after {page} page(s)…", events.len());
         }
     }
-    Ok(events)
+    Ok((events, cursor))
 }
 
 /// What a cleanup's rounds came to.
@@ -209,16 +236,31 @@ impl Cleaned {
         }
         text
     }
+
+    /// What the rounds before a failed one did, for standard error ("" when nothing).
+    fn before_failure(&self) -> String {
+        if self.deleted == 0 && self.kept == 0 {
+            return String::new();
+        }
+        format!(
+            "scanfail: deleted {} event(s) (and kept {}) before the failure below: delete again to go on\n",
+            self.deleted, self.kept
+        )
+    }
 }
 
-/// Deletes in rounds, each within the API's bounds, each from the cursor of the one before.
-async fn delete_all(client: &Client, pairs: &Pairs) -> Result<Cleaned, AdminError> {
+/// Deletes in rounds, each within the API's bounds, each from the cursor of the one before; a
+/// failed round's error comes with what the rounds before it did.
+async fn delete_all(client: &Client, pairs: &Pairs) -> Result<Cleaned, (Cleaned, AdminError)> {
     let mut done = Cleaned { deleted: 0, kept: 0, more: true };
     let mut cursor = None::<String>;
     for _ in 0..MAX_PAGES {
         let mut round = pairs.clone();
         round.extend(cursor.take().map(|c| ("pagination.cursor", c)));
-        let answer = client.call("DELETE", EVENTS, &query::encode(&round), None).await?;
+        let answer = match client.call("DELETE", EVENTS, &query::encode(&round), None).await {
+            Ok(answer) => answer,
+            Err(e) => return Err((done, e.into())),
+        };
         done.deleted += answer.json.get("deleted").and_then(Value::as_u64).unwrap_or(0);
         done.kept += answer.json.get("kept").and_then(Value::as_u64).unwrap_or(0);
         match answer.json.get("nextCursor").and_then(Value::as_str) {
@@ -256,6 +298,12 @@ mod tests {
             Cleaned { deleted: 3, kept: 1, more: true }.text(),
             "deleted 3 event(s)\nkept 1 event(s) that a failure reached during the cleanup: delete again to remove \
              them\nstopped after 1000 requests: delete again to go on\n"
+        );
+        assert_eq!(Cleaned { deleted: 0, kept: 0, more: true }.before_failure(), "");
+        assert_eq!(stopped_listing("c1"), "stopped after 1000 pages: go on with --cursor c1\n");
+        assert_eq!(
+            Cleaned { deleted: 10, kept: 1, more: true }.before_failure(),
+            "scanfail: deleted 10 event(s) (and kept 1) before the failure below: delete again to go on\n"
         );
     }
 

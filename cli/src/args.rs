@@ -134,8 +134,8 @@ pub struct ReportArgs {
     #[arg(long, value_parser = parse_reason)]
     pub code: Option<Reason>,
     /// This failed scan's own id, kept when the step is run again (for example
-    /// "$GITHUB_RUN_ID-$GITHUB_JOB"): reports of the same image from the same account and
-    /// source with the same id count once. Default: a new random UUID.
+    /// "$GITHUB_RUN_ID-$GITHUB_JOB"): reports of the same image, operation and origin from the
+    /// same account and source with the same id count once. Default: a new random UUID.
     #[arg(long)]
     pub occurrence_id: Option<String>,
     #[command(flatten)]
@@ -204,9 +204,13 @@ pub enum EventsCommand {
         /// Events per page (1-1000).
         #[arg(long)]
         limit: Option<u16>,
-        /// Every page, following the cursor.
+        /// Every page, following the cursor (at most 1000 requests; past them, the cursor to go on
+        /// from is printed).
         #[arg(long)]
         all: bool,
+        /// Start at the `nextCursor` of an earlier listing with the same filters.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// One event, with its triage history.
     Get { id: String },

@@ -374,12 +374,7 @@ async fn a_table_out_of_reach_is_a_503_that_scanfail_waits_out_and_sends_again()
         &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_VIEW_PRINCIPALS", ADMIN)],
         Some(&through_proxy),
     );
-    let env: Vec<(&str, String)> = vec![
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
-    ];
+    let env = api_env(watch.port);
     let count = ["events", "count", "--output", "json"];
     let note = |attempt: u32| {
         format!("scanfail: the API asked to come back later (HTTP 503): sending the request again in 2 s, attempt {attempt} of 3")
@@ -430,6 +425,55 @@ async fn a_table_out_of_reach_is_a_503_that_scanfail_waits_out_and_sends_again()
     assert_eq!(healed, (Some(0), r#"{"count":0}"#.to_owned(), vec![note(2)]));
 }
 
+/// A shell's environment for the admin commands against the api on `port` (no bus).
+fn api_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{port}/lambda-url/api")),
+    ]
+}
+
+/// `scanfail events list --cursor` starts where an earlier listing's page ended, alone or with
+/// `--all`: the two listings hold every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_goes_on_from_the_cursor_an_earlier_one_answered() {
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-list-cursor").await;
+    let now = time::OffsetDateTime::now_utc();
+    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
+    let watch =
+        Watch::start(&["api"], store.table(), &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_VIEW_PRINCIPALS", ADMIN)], None);
+    let env = api_env(watch.port);
+    let list = |extra: &[&str]| {
+        let mut args = vec!["events", "list", "--repository", "quay.io/acme/small", "--limit", "2", "--output", "json"];
+        args.extend_from_slice(extra);
+        let ran = scanfail(&args, &env, None);
+        assert_eq!(ran.code, 0, "{ran:?}");
+        serde_json::from_str::<Value>(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {ran:?}"))
+    };
+    let names = |answer: &Value| -> Vec<String> {
+        answer["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = list(&[]);
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let second = list(&["--cursor", &cursor]);
+    let rest = list(&["--cursor", &cursor, "--all"]);
+    assert_eq!(rest.get("nextCursor"), None, "{rest}");
+    let mut seen = names(&first);
+    assert_eq!(names(&second), names(&rest)[..2]);
+    seen.extend(names(&rest));
+    let mut expected: Vec<String> = (120..125).map(|n| format!("quay.io/acme/small:{n}")).collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+}
+
 /// `scanfail events delete` goes on from each answer's cursor: a cleanup whose matches lie past
 /// the API's read bound, and in a second repository, is deleted whole in one command (before,
 /// the CLI repeated the request from the start, and the API answered 400 `too broad` once the
@@ -445,12 +489,7 @@ async fn a_delete_whose_matches_lie_past_the_read_bound_follows_the_cursor_to_th
         &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN), ("API_MAX_ITEMS_READ", "100")],
         None,
     );
-    let env: Vec<(&str, String)> = vec![
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
-    ];
+    let env = api_env(watch.port);
     let args = [
         "events",
         "delete",
@@ -468,6 +507,50 @@ async fn a_delete_whose_matches_lie_past_the_read_bound_follows_the_cursor_to_th
     assert_eq!((ran.code, ran.stdout.trim()), (0, r#"{"deleted":25,"kept":0,"more":false}"#), "{ran:?}");
     let left = integration_tests::all_groups(&store).await;
     assert_eq!((left.len(), left.iter().all(|g| g.reason == "RATE_LIMITED")), (100, true));
+}
+
+/// A cleanup whose second round fails says what its first round deleted before the error
+/// (before, only the error: the 10 deletions, which cannot be undone, went unsaid). The failure
+/// is real: a group item past the first round's read bound that no reader can decode (its
+/// occurrence count is text), so the second round's read answers 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_fails_partway_says_what_it_deleted_before_the_failure() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-delete-fails").await;
+    let now = time::OffsetDateTime::now_utc();
+    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
+    // Group 115: a TIMEOUT of `big` past the first round's 100 entries.
+    let all = integration_tests::all_groups(&store).await;
+    let spoilt = all.iter().find(|g| g.resource_name.ends_with(":115")).map(|g| g.id.clone()).unwrap();
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("{}{spoilt}", scan_failures_aws::dynamo::GROUP_KEY_PREFIX)))
+        .update_expression("SET numOccurrences = :s")
+        .expression_attribute_values(":s", AttributeValue::S("many".into()))
+        .send()
+        .await
+        .unwrap();
+    let watch = Watch::start(
+        &["api"],
+        store.table(),
+        &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN), ("API_MAX_ITEMS_READ", "100")],
+        None,
+    );
+    let env = api_env(watch.port);
+    let args =
+        ["events", "delete", "--repository", "quay.io/acme/big", "--reason", "TIMEOUT", "--yes", "--output", "json"];
+    let ran = tokio::task::spawn_blocking(move || scanfail(&args, &env, None)).await.unwrap();
+    assert_eq!((ran.code, ran.stdout.as_str()), (7, ""), "{ran:?}");
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{ran:?}");
+    assert_eq!(lines[0], "scanfail: deleted 10 event(s) (and kept 0) before the failure below: delete again to go on");
+    assert!(
+        lines[1].starts_with("scanfail: the API failed (HTTP 500): the request could not be served; quote request id"),
+        "{ran:?}"
+    );
+    assert_eq!(integration_tests::group_items(&store).await.len(), 115, "the first round's 10 deleted");
 }
 
 /// `--stack NAME` reads the API's URL from the stack's `ApiUrl` output (moto's CloudFormation);
@@ -505,7 +588,8 @@ async fn a_stack_name_stands_for_its_api_url() {
 
 /// `docker stop` and CI runners signal the process they started, not its children: a SIGTERM to
 /// `scanfail run` reaches the scanner, which ends its own way, and `scanfail` exits with the
-/// scanner's code (it died of the signal before, leaving the scanner running).
+/// scanner's code (it died of the signal before, leaving the scanner running). A cancelled scan
+/// is no scan failure: nothing is reported (before, the scanner's exit 7 was published as one).
 #[test]
 fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
     let dir = std::env::temp_dir().join(unique_name("sigterm"));
@@ -535,5 +619,8 @@ fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
-    assert!(stderr.starts_with("got TERM\n"), "{stderr}");
+    assert_eq!(
+        stderr,
+        "got TERM\nscanfail: sh was stopped by SIGTERM: a cancelled scan is no scan failure; nothing reported\n"
+    );
 }

@@ -39,6 +39,8 @@ pub enum DeploymentError {
         #[source]
         source: serde_yaml_ng::Error,
     },
+    #[error("no workload image (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) in {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NoImages { files: Vec<PathBuf> },
 }
 
 /// The images of every workload in `files`, in file and document order, without repeats, at

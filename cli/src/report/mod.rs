@@ -44,6 +44,36 @@ pub enum PlanError {
     NeedsTarget(String),
     #[error("deployment check without -f FILE: roxctl names no image to report")]
     NoDeploymentFiles,
+    #[error("--deployment does not apply to deployment check: each image is reported with its workload's namespace/name from the files")]
+    DeploymentOfFiles,
+}
+
+/// `command` as said back in a message, with the values of flags that carry a secret masked
+/// (`-p`/`--password`, and any flag naming a password, secret or token, in either spelling):
+/// standard error often lands in a CI log that more people read than the scanner's secrets.
+pub fn said(command: &[String]) -> String {
+    let secret = |flag: &str| {
+        let name = flag.trim_start_matches('-').to_ascii_lowercase();
+        flag == "-p" || ["password", "passwd", "secret", "token"].iter().any(|s| name.contains(s))
+    };
+    let mut out = Vec::with_capacity(command.len());
+    let mut mask_next = false;
+    for word in command {
+        if mask_next {
+            out.push("***".to_owned());
+            mask_next = false;
+            continue;
+        }
+        match word.split_once('=') {
+            Some((flag, _)) if flag.starts_with('-') && secret(flag) => out.push(format!("{flag}=***")),
+            _ if word.starts_with('-') && secret(word) => {
+                out.push(word.clone());
+                mask_next = true;
+            }
+            _ => out.push(word.clone()),
+        }
+    }
+    out.join(" ")
 }
 
 /// The plan for `command` (the scanner and its arguments) under `args`' flags.
@@ -57,11 +87,16 @@ pub fn plan(args: &RunArgs) -> Result<Plan, PlanError> {
             (operation, Target::Image(image.clone()), found.and_then(|f| f.cluster), None)
         }
         (_, _, Some(found)) => (found.operation, found.target, found.cluster, found.namespace),
-        _ if is_roxctl => return Err(PlanError::NotARoxctlScan(args.command.join(" "))),
+        _ if is_roxctl => return Err(PlanError::NotARoxctlScan(said(&args.command))),
         _ => return Err(PlanError::NeedsTarget(program.clone())),
     };
-    if matches!(&target, Target::DeploymentFiles(files) if files.is_empty()) {
-        return Err(PlanError::NoDeploymentFiles);
+    if let Target::DeploymentFiles(files) = &target {
+        if files.is_empty() {
+            return Err(PlanError::NoDeploymentFiles);
+        }
+        if args.context.deployment.is_some() {
+            return Err(PlanError::DeploymentOfFiles);
+        }
     }
     Ok(Plan {
         operation,
@@ -102,6 +137,9 @@ pub fn outcome(
         Target::Image(image) => vec![(image.clone(), context.deployment.clone())],
         Target::DeploymentFiles(files) => {
             let (found, _cut) = deployment::images_of_files(files, &plan.namespace)?;
+            if found.is_empty() {
+                return Err(deployment::DeploymentError::NoImages { files: files.clone() });
+            }
             found.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect()
         }
     };
@@ -160,6 +198,11 @@ pub async fn run(mut args: RunArgs) -> i32 {
     };
     if finished.code == 0 {
         return 0;
+    }
+    if let Some(n) = finished.stopped {
+        let name = run::signal_name(n);
+        say(&format!("{program} was stopped by {name}: a cancelled scan is no scan failure; nothing reported"));
+        return finished.code;
     }
     let not_reported = if args.require_report { i32::from(exit::NOT_REPORTED) } else { finished.code };
     args.context.initiator = args.context.initiator.take().or_else(ci_initiator);
@@ -299,6 +342,44 @@ mod tests {
         );
         assert_eq!(plan(&args("trivy image alpine")), Err(PlanError::NeedsTarget("trivy".into())));
         assert_eq!(plan(&args("roxctl deployment check")), Err(PlanError::NoDeploymentFiles));
+        let mut named = args("roxctl deployment check -f k8s/web.yaml");
+        named.context.deployment = Some(("shop".into(), "web".into()));
+        assert_eq!(plan(&named), Err(PlanError::DeploymentOfFiles));
+    }
+
+    /// Before, such a run said "the scan failed but cannot be reported: " and nothing after it.
+    #[test]
+    fn deployment_files_without_a_workload_image_say_so() {
+        let dir = std::env::temp_dir().join(format!("scanfail-no-images-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("service.yaml");
+        std::fs::write(&file, "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n").unwrap();
+        let p = plan(&args(&format!("roxctl deployment check -f {}", file.display()))).unwrap();
+        let err =
+            outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", OffsetDateTime::UNIX_EPOCH).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no workload image (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) in {}",
+                file.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_command_line_said_back_masks_the_values_of_secret_flags() {
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            said(&words(
+                "roxctl -e central:443 -p hunter2 central whoami --password=x --api-token t --token-file f -n ns"
+            )),
+            "roxctl -e central:443 -p *** central whoami --password=*** --api-token *** --token-file *** -n ns"
+        );
+        assert_eq!(
+            plan(&args("roxctl -p hunter2 central whoami")),
+            Err(PlanError::NotARoxctlScan("roxctl -p *** central whoami".into()))
+        );
     }
 
     #[test]

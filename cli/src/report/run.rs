@@ -16,6 +16,24 @@ pub struct Finished {
     pub code: i32,
     /// The end of its standard error.
     pub stderr: Tail,
+    /// The stop signal (SIGHUP, SIGINT or SIGTERM) that `scanfail` caught while the scanner ran,
+    /// or that ended the scanner: the scan was cancelled (a CI cancel, `docker stop`, Ctrl-C),
+    /// which is no scan failure. A scanner that crashed (SIGSEGV) or was killed (SIGKILL, the
+    /// kernel's out-of-memory killer among others) is not stopped: it failed.
+    pub stopped: Option<i32>,
+}
+
+/// The numbers of the signals that stop a run: SIGHUP, SIGINT, SIGTERM.
+pub const STOP_SIGNALS: [i32; 3] = [1, 2, 15];
+
+/// A stop signal's name, for the message.
+pub fn signal_name(n: i32) -> &'static str {
+    match n {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 #[derive(Debug, Error)]
@@ -64,6 +82,7 @@ pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
     let mut signals = Signals::new().map_err(io)?;
     let pid = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
     let mut tail = Tail::new(CAPTURE_BYTES);
+    let mut caught = None;
     let status = {
         let mut pump = std::pin::pin!(pump(child.stderr.take(), &mut tail));
         let mut pumped = false;
@@ -74,8 +93,9 @@ pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
                     done.map_err(io)?;
                     pumped = true;
                 }
-                signal = signals.next() => {
-                    if let (Some(signal), Some(pid)) = (signal, pid) {
+                (number, forward) = signals.next() => {
+                    caught = caught.or(Some(number));
+                    if let (Some(signal), Some(pid)) = (forward, pid) {
                         // The scanner may have exited already: nothing to do then.
                         let _ = rustix::process::kill_process(pid, signal);
                     }
@@ -89,7 +109,11 @@ pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
         }
         status
     };
-    Ok(Finished { code: exit_code(status), stderr: tail })
+    let ended_by = {
+        use std::os::unix::process::ExitStatusExt as _;
+        status.signal().filter(|n| STOP_SIGNALS.contains(n))
+    };
+    Ok(Finished { code: exit_code(status), stderr: tail, stopped: caught.or(ended_by) })
 }
 
 /// Copies the scanner's standard error to ours as it comes, keeping its end in `tail`.
@@ -126,13 +150,14 @@ impl Signals {
         })
     }
 
-    /// The next signal caught, and what to send the scanner for it (`None`: nothing).
-    async fn next(&mut self) -> Option<rustix::process::Signal> {
+    /// The number of the next signal caught, and what to send the scanner for it (`None`:
+    /// nothing).
+    async fn next(&mut self) -> (i32, Option<rustix::process::Signal>) {
         use rustix::process::Signal;
         tokio::select! {
-            Some(()) = self.term.recv() => Some(Signal::TERM),
-            Some(()) = self.hup.recv() => Some(Signal::HUP),
-            Some(()) = self.int.recv() => None,
+            Some(()) = self.term.recv() => (15, Some(Signal::TERM)),
+            Some(()) = self.hup.recv() => (1, Some(Signal::HUP)),
+            Some(()) = self.int.recv() => (2, None),
         }
     }
 }
@@ -158,9 +183,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_scanner_killed_by_a_signal_exits_128_plus_its_number() {
+    async fn a_scanner_killed_by_a_signal_exits_128_plus_its_number_and_only_a_stop_signal_stopped_it() {
         let done = run("sh", &sh("kill -TERM $$")).await.unwrap();
-        assert_eq!(done.code, 128 + 15);
+        assert_eq!((done.code, done.stopped), (128 + 15, Some(15)));
+        let done = run("sh", &sh("kill -INT $$")).await.unwrap();
+        assert_eq!((done.code, done.stopped), (128 + 2, Some(2)));
+        // Killed (the out-of-memory killer's way) or crashed: a failure, not a cancel.
+        let done = run("sh", &sh("kill -KILL $$")).await.unwrap();
+        assert_eq!((done.code, done.stopped), (128 + 9, None));
+        let done = run("sh", &sh("kill -SEGV $$")).await.unwrap();
+        assert_eq!((done.code, done.stopped), (128 + 11, None));
+        let done = run("sh", &sh("exit 143")).await.unwrap();
+        assert_eq!((done.code, done.stopped), (143, None));
     }
 
     #[tokio::test]
