@@ -437,14 +437,31 @@ fn the_bus_lets_exactly_the_organization_and_the_listed_accounts_put_events() {
         &t,
         &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("SourceAccountIds", "111122223333,444455556666")]),
     );
+    // Only the intake's detail-types, the code's own.
+    let intake = [
+        scan_failures_domain::event::native::DETAIL_TYPE,
+        scan_failures_domain::event::aws_sources::ECR_DETAIL_TYPE,
+        scan_failures_domain::event::aws_sources::INSPECTOR_DETAIL_TYPE,
+    ];
+    let only = json!({ "ForAllValues:StringEquals": { "events:detail-type": intake } });
     assert_eq!(
         policies(&r),
         [
             json!({ "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": bus,
-                "Condition": { "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" } } } }),
+                "Condition": { "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" } },
+                    "ForAllValues:StringEquals": only["ForAllValues:StringEquals"] } }),
             json!({ "Effect": "Allow", "Principal": { "AWS": ["111122223333", "444455556666"] },
-                "Action": "events:PutEvents", "Resource": bus }),
+                "Action": "events:PutEvents", "Resource": bus, "Condition": only }),
         ]
+    );
+    // With AllowedSources, only those sources and the forwarded AWS ones.
+    let r = resolve(
+        &t,
+        &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("AllowedSources", "scanfail,ci.pipeline")]),
+    );
+    assert_eq!(
+        policies(&r)[0]["Condition"]["ForAllValues:StringEquals"],
+        json!({ "events:detail-type": intake, "events:source": ["scanfail", "ci.pipeline", "aws.ecr", "aws.inspector2"] })
     );
     // On an existing bus, the policy names it.
     let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("EventBusName", "existing-bus")]));
@@ -458,11 +475,16 @@ fn the_bus_lets_exactly_the_organization_and_the_listed_accounts_put_events() {
 fn every_copy_of_the_aws_patterns_in_both_templates_is_the_one_checked_against_the_code() {
     let (t, member) = (template(), member_template());
     assert_eq!(pattern_copy_differences(&t, &member), Vec::<String>::new());
-    // The forwarded rules exist only when other accounts may send.
-    for (organization, present) in [("", false), ("o-a1b2c3d4e5", true)] {
-        let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", organization)]));
+    // The forwarded rules exist whenever member stacks may forward: from other accounts, and
+    // from this account's other regions, which need no bus policy (before, they existed only
+    // with OrganizationId or SourceAccountIds, and a single account's other regions forwarded
+    // to no rule). On the default bus, the stack's own rules take the forwarded events.
+    for (organization, bus, present) in
+        [("", "", true), ("o-a1b2c3d4e5", "", true), ("", "existing-bus", true), ("o-a1b2c3d4e5", "default", false)]
+    {
+        let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", organization), ("EventBusName", bus)]));
         for rule in [FORWARDED_ECR_RULE, FORWARDED_INSPECTOR_RULE] {
-            assert_eq!(r["Resources"].get(rule).is_some(), present, "{rule} with OrganizationId={organization:?}");
+            assert_eq!(r["Resources"].get(rule).is_some(), present, "{rule} with {organization:?} on {bus:?}");
             if present {
                 assert_eq!(Bus::of_rule(&r["Resources"][rule]), Bus::Product);
             }
@@ -590,7 +612,10 @@ fn every_stored_sample_reaches_exactly_one_rule_and_ignored_ecr_scans_and_notifi
             }
         }
     }
-    assert_eq!(routed.keys().collect::<Vec<_>>(), [ECR_RULE, INSPECTOR_RULE, SCAN_FAILED_RULE]);
+    assert_eq!(
+        routed.keys().collect::<Vec<_>>(),
+        [ECR_RULE, FORWARDED_ECR_RULE, FORWARDED_INSPECTOR_RULE, INSPECTOR_RULE, SCAN_FAILED_RULE]
+    );
     assert_eq!(routed[ECR_RULE], 4);
 }
 
@@ -685,6 +710,12 @@ fn the_buffered_path_exists_only_when_chosen_and_reads_the_buffer_in_reported_ba
         (&json!(100), &json!(5))
     );
     assert_eq!(p["BufferMaxReceiveCount"]["Default"], 5);
+    // The mapping polls no more batches at once than the reservation runs (Lambda's floor is 2).
+    for (reserved, cap) in [("0", None), ("1", None), ("5", Some(json!({"Ref": "IngestReservedConcurrency"})))] {
+        let r = resolve(&t, &Variant::of(&t, &[("BufferedIngest", "true"), ("IngestReservedConcurrency", reserved)]));
+        let mapping = &r["Resources"]["IngestBufferEventSourceMapping"]["Properties"];
+        assert_eq!(mapping["ScalingConfig"].get("MaximumConcurrency").cloned(), cap, "reserved {reserved}");
+    }
     // Lambda refuses a batch over 10 without a batching window, and the handler over MAX_BATCH_RECORDS.
     assert!(p["BufferBatchingWindowSeconds"]["MinValue"].as_u64() >= Some(1));
     assert!(p["BufferBatchSize"]["MaxValue"].as_u64().is_some_and(|m| m as usize <= MAX_BATCH_RECORDS));
@@ -1053,7 +1084,7 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         let policy: Value = serde_json::from_str(&text).unwrap();
         let deny: Vec<&Value> =
             policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Deny").collect();
-        assert_eq!(deny.len(), 2, "{file}");
+        assert_eq!(deny.len(), 3, "{file}");
         let tag = format!("aws:ResourceTag/{}", API_ROLE_TAG.0);
         for d in &deny {
             assert_eq!(d["Resource"], "*", "{file}");
@@ -1063,6 +1094,19 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         // Whoever may tag functions cannot take the tag off the api, or change it, and invoke it.
         assert_eq!(deny[1]["Action"], json!(["lambda:TagResource", "lambda:UntagResource"]), "{file}");
         assert_eq!(deny[1]["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"], json!([API_ROLE_TAG.0]), "{file}");
+        // Nor open the api to another principal (a rule, another account: neither bound by these
+        // policies) or replace its code or configuration, but for the role that deploys it.
+        assert_eq!(
+            deny[2]["Action"],
+            json!(["lambda:AddPermission", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"]),
+            "{file}"
+        );
+        assert!(
+            deny[2]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:iam::*:role/")),
+            "{file}"
+        );
     }
 }
 
@@ -1185,7 +1229,10 @@ fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit()
     );
     assert_eq!(
         alarm_metrics(&t),
-        ["InternalErrors [Stack]", "Occurrences [Stack]"].map(str::to_owned).into_iter().collect::<BTreeSet<_>>()
+        ["InternalErrors [Stack]", "Occurrences [Stack]", "OutboxPending [Stack]"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
     );
 }
 

@@ -572,7 +572,7 @@ pub fn delivery_problems(t: &Value, variant: &Variant) -> Vec<String> {
     if variant.aws_sources() {
         wanted.extend([format!("{ECR_RULE}.Arn"), format!("{INSPECTOR_RULE}.Arn")]);
     }
-    if variant.aws_sources() && variant.cross_account() {
+    if variant.forwarded() {
         wanted.extend([format!("{FORWARDED_ECR_RULE}.Arn"), format!("{FORWARDED_INSPECTOR_RULE}.Arn")]);
     }
     compare("rules", &wanted, rules.clone());

@@ -193,6 +193,13 @@ impl Variant {
     pub fn cross_account(&self) -> bool {
         !self.is("OrganizationId", "") || !self.is("SourceAccountIds", "")
     }
+
+    /// The stack's bus takes ECR and Inspector failures forwarded by member stacks (other
+    /// accounts', and this account's other regions): the AWS sources on, and a bus other than
+    /// `default` (where the stack's own rules take them).
+    pub fn forwarded(&self) -> bool {
+        self.aws_sources() && !self.is("EventBusName", "default")
+    }
 }
 
 /// Every combination of the parameters that select branches.
@@ -201,7 +208,7 @@ pub fn variants(t: &Value) -> Vec<Variant> {
     for buffered in ["false", "true"] {
         for aws in ["true", "false"] {
             for bus in ["", "ops"] {
-                for event_bus in ["", "existing-bus"] {
+                for event_bus in ["", "existing-bus", "default"] {
                     for organization in ["", "o-a1b2c3d4e5"] {
                         out.push(Variant::of(
                             t,
@@ -257,7 +264,7 @@ pub fn condition(t: &Value, name: &str, variant: &Variant) -> bool {
 
 /// The template as CloudFormation deploys it in `variant`: resources and outputs whose
 /// condition is false dropped, each `Fn::If` replaced by its branch, `AWS::NoValue` removed,
-/// `Fn::Split` of a literal or a parameter split.
+/// `Fn::Split` of a literal, a parameter or a `Fn::Sub` of parameters split.
 pub fn resolve(t: &Value, variant: &Variant) -> Value {
     fn value(t: &Value, v: &Value, variant: &Variant) -> Option<Value> {
         if *v == no_value() {
@@ -268,11 +275,15 @@ pub fn resolve(t: &Value, variant: &Variant) -> Value {
             return value(t, chosen, variant);
         }
         if let Some([separator, source]) = v.get("Fn::Split").and_then(Value::as_array).map(Vec::as_slice) {
-            let text = match source.get("Ref").and_then(Value::as_str) {
-                Some(p) => {
-                    variant.params.get(p).cloned().unwrap_or_else(|| panic!("Fn::Split of {p}: not a parameter"))
+            let param =
+                |p: &str| variant.params.get(p).cloned().unwrap_or_else(|| panic!("Fn::Split of {p}: not a parameter"));
+            let text = match (source.get("Ref").and_then(Value::as_str), source.get("Fn::Sub").and_then(Value::as_str))
+            {
+                (Some(p), _) => param(p),
+                (None, Some(sub)) => {
+                    variant.params.keys().fold(sub.to_owned(), |text, p| text.replace(&format!("${{{p}}}"), &param(p)))
                 }
-                None => scalar(source),
+                (None, None) => scalar(source),
             };
             let separator = separator.as_str().unwrap_or_else(|| panic!("Fn::Split separator {separator}"));
             return Some(Value::Array(text.split(separator).map(|p| Value::String(p.to_owned())).collect()));
