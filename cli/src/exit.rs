@@ -21,11 +21,14 @@ pub const NOT_REPORTED: u8 = 75;
 /// Every code with its meaning, as documented.
 pub const TABLE: &[(u8, &str)] = &[
     (OK, "success (for `run`: the scanner's own code, whatever it is)"),
-    (USAGE, "usage error: a bad command, flag or value; nothing was sent"),
+    (USAGE, "usage error: a bad command, flag or value, no or a malformed endpoint, no region; nothing was sent"),
     (NO_CREDENTIALS, "no AWS credentials found, or they could not be loaded"),
     (UNREACHABLE, "the endpoint or the bus cannot be reached, or the endpoint is not this API"),
     (DENIED, "IAM refused the caller (HTTP 401/403, AccessDenied)"),
-    (REFUSED, "the request was refused: bad parameter (400), unknown event (404), no such bus, invalid event"),
+    (
+        REFUSED,
+        "the request was refused: bad parameter (400), unknown event (404), no such bus, invalid event; `--stack` names no stack, or one without an `ApiUrl` output",
+    ),
     (SERVER, "the service failed (HTTP 5xx) or throttled: try again later"),
     (NOT_REPORTED, "`run --require-report` only: the scan failed and its report was not published"),
 ];

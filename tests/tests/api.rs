@@ -1215,6 +1215,15 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     // A new retention starts the job over.
     let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), &generation, 10).await.unwrap();
     assert_eq!((shorter.target_retention_days, shorter.examined, shorter.restamped), (7, 2, 2));
+    // A change back to days an earlier job finished is a new job, not that one: until it runs,
+    // no progress is shown (before, 30 days read "finished" while groups stamped at 10 days in
+    // between were still due to expire then).
+    let finished = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10).await.unwrap();
+    assert!(finished.finished);
+    let (_, body) = put("10").await;
+    assert_eq!(body.get("restamp"), None, "{body}");
+    let (_, body) = put("30").await;
+    assert_eq!((body["retentionDays"].as_u64(), body.get("restamp")), (Some(30), None), "{body}");
 }
 
 #[tokio::test]

@@ -447,6 +447,13 @@ impl Api {
     async fn config_body(&self) -> Result<serde_json::Value, Problem> {
         let setting = self.store.settings().retention_setting().await.map_err(|e| store_problem(&e))?;
         let progress = self.store.settings().restamp_progress().await.map_err(|e| store_problem(&e))?;
+        // Only the job of the setting in force: a change back to days an earlier job finished is
+        // a new job, and until it runs that one's "finished" would not be true of it.
+        let (days, generation) = match &setting {
+            Some(s) => (s.days, s.updated_at.as_str()),
+            None => (self.retention.fallback(), ""),
+        };
+        let progress = progress.filter(|p| p.continues(days, generation));
         let mut body = match &setting {
             Some(s) => {
                 self.retention.set(s.days);

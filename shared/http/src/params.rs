@@ -336,13 +336,26 @@ fn parse(pairs: &[(String, String)], accepted: &[&str]) -> Result<Parsed, ParamE
         }
         apply(&mut parsed, param, value).map_err(|rule| invalid(name, raw, rule))?;
     }
-    let f = &parsed.request.filters;
+    let f = &mut parsed.request.filters;
     if let (Some(from), Some(until)) = (f.from, f.until) {
         if from > until {
             return Err(invalid("filter.from", from_raw, RULE_FROM_AFTER_UNTIL));
         }
     }
+    // Last occurrences are stored to the millisecond, and every comparison cuts a time to it:
+    // "at or after" a time within a millisecond is at or after the next whole one (cut, a
+    // `filter.from` of 10:00:00.0005 took in a group last seen at 10:00:00.000).
+    f.from = f.from.map(next_whole_millisecond);
     Ok(parsed)
+}
+
+/// `t`, or the next whole millisecond when `t` is within one.
+fn next_whole_millisecond(t: OffsetDateTime) -> OffsetDateTime {
+    let within = t.nanosecond() % 1_000_000;
+    if within == 0 {
+        return t;
+    }
+    t.checked_add(time::Duration::nanoseconds(i64::from(1_000_000 - within))).unwrap_or(t)
 }
 
 /// Interprets one non-empty, trimmed value; the error is the rule it broke.
@@ -490,6 +503,15 @@ mod tests {
         assert_eq!(f.from, Some(datetime!(2026-11-25 10:00:00 UTC)));
         assert_eq!(f.from.map(|t| t.offset()), Some(UtcOffset::UTC));
         assert_eq!(f.until, Some(datetime!(2026-11-26 10:00:00.5 UTC)));
+        // Within a millisecond, `from` is the next whole one (stored times are whole ones);
+        // `until` stays, as "at or before" cuts it exactly.
+        let f = filters(&[("filter.from", "2026-11-25T10:00:00.0005Z"), ("filter.until", "2026-11-25T10:00:00.0007Z")]);
+        assert_eq!(
+            (f.from, f.until),
+            (Some(datetime!(2026-11-25 10:00:00.001 UTC)), Some(datetime!(2026-11-25 10:00:00.0007 UTC)))
+        );
+        let f = filters(&[("filter.from", "2026-11-25T10:00:00.999999999Z")]);
+        assert_eq!(f.from, Some(datetime!(2026-11-25 10:00:01 UTC)));
         let rule = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
         for name in ["filter.from", "filter.until"] {
             assert_refused(name, &["yesterday", "2026-11-25", "1764064800", "2026-11-25 10:00:00"], rule);

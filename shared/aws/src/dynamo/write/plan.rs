@@ -313,6 +313,17 @@ pub fn plan_update(
             (Some(_), Some(stored)) => {
                 let stored = e.n(stored);
                 e.condition(format!("{n} = {stored}"));
+                // Whether a crossing is notified rests on the group being a false positive or not,
+                // as read: a triage since, either way, must have the write planned again (before,
+                // a group marked false positive between the read and the write was notified).
+                if !matches!(belief.triage, TriageBelief::Resolved { .. }) {
+                    let (state, fp) = (e.name(attr::STATE), e.s(TriageState::FalsePositive.as_str()));
+                    e.condition(if belief.suppressed {
+                        format!("{state} = {fp}")
+                    } else {
+                        format!("(attribute_not_exists({state}) OR {state} <> {fp})")
+                    });
+                }
             }
             // Assume no threshold is crossed: the stored count is not within k below one.
             (Some(thresholds), None) => {
@@ -502,6 +513,8 @@ mod tests {
     const DAY_ROOM: &str =
         "attribute_exists(#daily) AND (size(#daily) <= 91 OR (attribute_exists(#daily.#2026-11-25))) AND ";
     const NOT_RESOLVED: &str = r#"(attribute_not_exists(#triage) OR #triage <> "resolved")"#;
+    /// What a write that may notify a crossing asserts of a group not read as a false positive.
+    const NOT_FALSE_POSITIVE: &str = r#"(attribute_not_exists(#triage) OR #triage <> "false_positive")"#;
 
     /// An occurrence of `nginx:1.25` timing out on `cluster` at `at`, delivered as envelope `id`.
     fn occurrence(id: &str, cluster: &str, at: &str) -> Occurrence {
@@ -669,13 +682,26 @@ mod tests {
                 TODAY.replace("+ 1", "+ 3")
             )
         );
-        assert_eq!(condition, format!("{IN_ORDER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 8"));
+        assert_eq!(
+            condition,
+            format!("{IN_ORDER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 8 AND {NOT_FALSE_POSITIVE}")
+        );
         let agg = Aggregate::of(&refs).unwrap();
         let made = transitions(Some(&[10, 100, 1000]), &agg, &id(), belief.known(&agg));
         assert_eq!(
             made.iter().map(|n| (n.transition, n.threshold)).collect::<Vec<_>>(),
             [("threshold_crossed", Some(10))]
         );
+        // Read as a false positive: nothing is notified, and the write holds only while it is one.
+        let fp = Belief { suppressed: true, ..belief };
+        let (_, condition) = planned(&refs, &fp, Some(&[10, 100, 1000]));
+        assert_eq!(
+            condition,
+            format!(
+                r#"{IN_ORDER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 8 AND #triage = "false_positive""#
+            )
+        );
+        assert_eq!(transitions(Some(&[10, 100, 1000]), &agg, &id(), fp.known(&agg)), Vec::new());
     }
 
     /// What a reopen at 10:05 by the occurrence at 10:00 sets, `history` being the stored
@@ -763,7 +789,7 @@ mod tests {
         assert_eq!(
             condition,
             format!(
-                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 9"#
+                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 9 AND {NOT_FALSE_POSITIVE}"#
             )
         );
     }
