@@ -23,7 +23,7 @@ cat "$log"
 grep -q 'GET .*/v1/count/administration/events -> {"count":13}' "$log" || { echo "local-smoke: the API did not count 13 groups"; exit 1; }
 groups=$(grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-' "$log" || true)
 [ "$groups" -eq 13 ] || { echo "local-smoke: expected 13 stored groups, saw $groups"; exit 1; }
-grep -q '^local: bus scan-failures, rules EcrScanRule on default, InspectorCoverageRule on default, ScanFailedRule on scan-failures' "$log" ||
+grep -q '^local: bus scan-failures, rules EcrScanRule on default, ForwardedEcrScanRule on scan-failures, ForwardedInspectorCoverageRule on scan-failures, InspectorCoverageRule on default, ScanFailedRule on scan-failures' "$log" ||
   { echo "local-smoke: the bus and the template's rules were not created"; exit 1; }
 grep -q '^ready: for scanfail: export SCANFAIL_ENDPOINT=' "$log" || { echo "local-smoke: no scanfail variables on the ready line"; exit 1; }
 # 13 groups created, the ECR/Inspector statuses that are not failures ignored, 1 success
