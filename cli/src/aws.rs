@@ -9,10 +9,20 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use thiserror::Error;
 
+/// How long one attempt of a call (`PutEvents`, `DescribeStacks`) may take, and the call with
+/// its retries: the SDK sets neither by default, and an endpoint that accepts the connection and
+/// never answers (a proxy or firewall that holds it) held `scanfail run` in a CI job for ever.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The chain's configuration.
 pub async fn load() -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(CALL_TIMEOUT)
+        .build();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http).timeout_config(timeouts).load().await
 }
 
 #[derive(Debug, Error)]

@@ -624,3 +624,91 @@ fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
         "got TERM\nscanfail: sh was stopped by SIGTERM: a cancelled scan is no scan failure; nothing reported\n"
     );
 }
+
+/// An endpoint that accepts connections and never answers (a proxy or a firewall holding them):
+/// its port, and how many connections it has accepted.
+fn black_hole() -> (u16, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+/// `scanfail run` of a scanner that fails (exit 3), reporting to the EventBridge endpoint on `port`.
+fn failing_scan_reporting_to(port: u16) -> std::process::Child {
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://127.0.0.1:{port}")),
+        ("SCANFAIL_BUS", "scan-failures".into()),
+    ];
+    let args = [
+        "run",
+        "--operation",
+        "image-scan",
+        "--image",
+        "quay.io/acme/web:1",
+        "--",
+        "sh",
+        "-c",
+        "echo 'context deadline exceeded' >&2; exit 3",
+    ];
+    command(&args, &env, None).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+}
+
+/// Waits for `child` to end, killing it and failing after `within` (it hung).
+fn ended_within(mut child: std::process::Child, within: Duration) -> (Option<i32>, String) {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > within {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {within:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A bus endpoint that never answers is given up (the SDK has no timeout of its own: the run
+/// waited for ever), and the scanner's code stands.
+#[test]
+fn a_bus_that_never_answers_is_given_up_and_the_scanners_code_stands() {
+    let (port, accepted) = black_hole();
+    let (code, stderr) = ended_within(failing_scan_reporting_to(port), Duration::from_secs(90));
+    assert!(accepted.load(Ordering::SeqCst) > 0, "the report went to the black hole");
+    assert_eq!(code, Some(3), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("scanfail: the scan failed and was not reported: "), "{stderr}");
+}
+
+/// SIGTERM while the report is being sent ends the run at once, saying so (the scanner's signal
+/// handling had made it deaf to a second `docker stop` until the calls ended).
+#[test]
+fn a_stop_signal_while_reporting_ends_the_run() {
+    let (port, accepted) = black_hole();
+    let child = failing_scan_reporting_to(port);
+    let started = Instant::now();
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the report was never sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let (code, stderr) = ended_within(child, Duration::from_secs(60));
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(
+        stderr.ends_with("scanfail: stopped by SIGTERM while reporting: the failed scan may not have been reported\n"),
+        "{stderr}"
+    );
+}

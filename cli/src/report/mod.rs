@@ -224,7 +224,16 @@ pub async fn run(mut args: RunArgs) -> i32 {
     }
     let config = crate::aws::load().await;
     let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
-    match publisher.publish(&reports).await {
+    // A stop signal while reporting ends the run: the scanner's handlers replaced the default
+    // action, so without this a second `docker stop` or Ctrl-C went unheard until the calls ended.
+    let sent = tokio::select! {
+        sent = publisher.publish(&reports) => sent,
+        n = run::stop_signal() => {
+            say(&format!("stopped by {} while reporting: the failed scan may not have been reported", run::signal_name(n)));
+            return 128 + n;
+        }
+    };
+    match sent {
         Ok(n) => {
             let reason = reports.first().map(|r| r.reason().code()).unwrap_or_default();
             say(&published(n, reason, publisher.bus(), &refused));

@@ -162,6 +162,16 @@ impl Signals {
     }
 }
 
+/// The number of the next stop signal (SIGHUP, SIGINT, SIGTERM) this process receives; never,
+/// when they cannot be caught. (Once caught, they no longer end the process by themselves: what
+/// runs after the scanner waits on this to end when asked.)
+pub async fn stop_signal() -> i32 {
+    match Signals::new() {
+        Ok(mut signals) => signals.next().await.0,
+        Err(_) => std::future::pending().await,
+    }
+}
+
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt as _;
     status.code().or_else(|| status.signal().map(|n| 128 + n)).unwrap_or(1)
