@@ -12,6 +12,14 @@ a new time: never replay with it.)
   replay-dead-letters.py --dead-letter-queue-url URL --buffer-queue-url URL     (buffered stacks)
   replay-dead-letters.py --dead-letter-queue-url URL --function-name NAME       (direct stacks)
 
+  replay-dead-letters.py --dead-letter-profile MEMBER --dead-letter-queue-url URL ...   (a member's)
+
+A member stack's dead letters (infra/member.yaml) are in the member account and region: with
+--dead-letter-profile, the dead-letter queue is read and emptied with that AWS profile's
+credentials and region (the member's; the profile's region wins over AWS_DEFAULT_REGION), and the envelopes delivered with the default ones (the
+central account's). AWS sources cannot be put on a bus again (aws.* is theirs alone), so they go
+to the central ingest path as the stack's own dead letters do.
+
 Options: --endpoint-url (a local stack), --max N (default 1000), --dry-run. A message is deleted
 from the dead-letter queue only after its envelope was delivered (sent to the buffer queue, or
 the function answered without an error); anything else stays, and the script exits 1 naming it.
@@ -41,6 +49,7 @@ def envelope_of(body):
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dead-letter-queue-url", required=True)
+    parser.add_argument("--dead-letter-profile", help="AWS profile of the dead-letter queue's account and region")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--buffer-queue-url")
     target.add_argument("--function-name")
@@ -51,11 +60,19 @@ def main(argv):
 
     import boto3  # imported here so --help works without it
 
+    if args.dead_letter_profile:
+        import botocore.session
+        member = botocore.session.Session(profile=args.dead_letter_profile)
+        # The profile's own region, even where AWS_DEFAULT_REGION (the central one) is set.
+        region = member.get_scoped_config().get("region")
+        dead = boto3.Session(botocore_session=member).client("sqs", endpoint_url=args.endpoint_url, region_name=region)
+    else:
+        dead = boto3.client("sqs", endpoint_url=args.endpoint_url)
     sqs = boto3.client("sqs", endpoint_url=args.endpoint_url)
     lam = boto3.client("lambda", endpoint_url=args.endpoint_url) if args.function_name else None
     replayed, kept = 0, []
     while replayed + len(kept) < args.max:
-        out = sqs.receive_message(QueueUrl=args.dead_letter_queue_url, MaxNumberOfMessages=10,
+        out = dead.receive_message(QueueUrl=args.dead_letter_queue_url, MaxNumberOfMessages=10,
                                   WaitTimeSeconds=1, VisibilityTimeout=60)
         messages = out.get("Messages", [])
         if not messages:
@@ -76,7 +93,7 @@ def main(argv):
                 if answer.get("FunctionError"):
                     kept.append(f"{m['MessageId']}: the function failed again: {answer['Payload'].read()[:200]!r}")
                     continue
-            sqs.delete_message(QueueUrl=args.dead_letter_queue_url, ReceiptHandle=m["ReceiptHandle"])
+            dead.delete_message(QueueUrl=args.dead_letter_queue_url, ReceiptHandle=m["ReceiptHandle"])
             replayed += 1
             print(f"replayed {envelope['id']}")
     print(f"replay-dead-letters: {replayed} replayed, {len(kept)} kept")

@@ -342,6 +342,18 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
     assert_eq!((deleted, kept), (1, 0));
 }
 
+/// An SQS client of moto at `endpoint` in `region`.
+fn queues_in(endpoint: &str, region: &'static str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new(region))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "static"))
+        .endpoint_url(endpoint)
+        .http_client(scan_failures_aws::sdk::http_client())
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
 /// Case 2 (the replay). Before, the README's advice was to publish dead letters again with
 /// `aws events put-events`, which mints a new envelope id (and a new time when the event has no
 /// `occurredAt`): an envelope that had in fact been stored, its answer lost, counted twice. The
@@ -351,14 +363,7 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
 async fn dead_letters_replayed_by_the_script_keep_their_envelope_ids_and_count_once() {
     let store = fresh_store().await;
     let moto = integration_tests::Moto::start(free_port());
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "static"))
-        .endpoint_url(&moto.endpoint)
-        .http_client(scan_failures_aws::sdk::http_client())
-        .build();
-    let queues = aws_sdk_sqs::Client::from_conf(config);
+    let queues = queues_in(&moto.endpoint, "us-east-1");
     let dead = queues.create_queue().queue_name("dead-letters").send().await.unwrap().queue_url.unwrap();
     let buffer = queues.create_queue().queue_name("buffer").send().await.unwrap().queue_url.unwrap();
     let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
@@ -403,4 +408,56 @@ async fn dead_letters_replayed_by_the_script_keep_their_envelope_ids_and_count_o
     assert_eq!(store.reader().get(&group_of("nginx:1.25")).await.unwrap().unwrap().num_occurrences, 1);
     let left = queues.receive_message().queue_url(&dead).send().await.unwrap();
     assert!(left.messages().is_empty(), "the dead-letter queue is emptied");
+}
+
+/// A member stack's dead letters are in the member's account and region: the replay reads them
+/// with the member's profile (`--dead-letter-profile`) and delivers with the default credentials
+/// (before, one set of credentials did both, and a member's queue could not be replayed to the
+/// central stack). moto keeps each region's queues apart, so the queue is only found through the
+/// profile's region.
+#[tokio::test]
+async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the_default_credentials() {
+    let moto = integration_tests::Moto::start(free_port());
+    let member = queues_in(&moto.endpoint, "eu-west-1");
+    let central = queues_in(&moto.endpoint, "us-east-1");
+    let dead = member.create_queue().queue_name("forward-dead-letters").send().await.unwrap().queue_url.unwrap();
+    let buffer = central.create_queue().queue_name("buffer").send().await.unwrap().queue_url.unwrap();
+    let forwarded = timeout("forwarded-then-dead", "nginx:1.25", fixed_now() - Duration::minutes(10));
+    member.send_message().queue_url(&dead).message_body(forwarded.to_string()).send().await.unwrap();
+
+    let dir = std::env::temp_dir().join(format!("replay-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config"), "[profile member]\nregion = eu-west-1\n").unwrap();
+    std::fs::write(dir.join("credentials"), "[member]\naws_access_key_id = member\naws_secret_access_key = member\n")
+        .unwrap();
+    let root = integration_tests::repo_root();
+    let replay = |with_profile: bool| {
+        let mut command = std::process::Command::new(root.join(".tools/venv/bin/python"));
+        command
+            .arg(root.join("scripts/replay-dead-letters.py"))
+            .args(["--dead-letter-queue-url", &dead, "--buffer-queue-url", &buffer, "--endpoint-url", &moto.endpoint])
+            .env("AWS_CONFIG_FILE", dir.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+            .envs([
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_DEFAULT_REGION", "us-east-1"),
+            ]);
+        if with_profile {
+            command.args(["--dead-letter-profile", "member"]);
+        }
+        command.output().unwrap_or_else(|e| panic!("run the replay script: {e}; {}", integration_tests::INSTALL_HINT))
+    };
+    // With the central credentials alone, the member's queue is not there.
+    assert!(!replay(false).status.success());
+    let out = replay(true);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("replay-dead-letters: 1 replayed, 0 kept"), "{said}");
+    let delivered = central.receive_message().queue_url(&buffer).send().await.unwrap();
+    let bodies: Vec<Value> =
+        delivered.messages().iter().map(|m| serde_json::from_str(m.body().unwrap_or("")).unwrap()).collect();
+    assert_eq!(bodies, [forwarded]);
+    assert!(member.receive_message().queue_url(&dead).send().await.unwrap().messages().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
