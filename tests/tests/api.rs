@@ -1190,7 +1190,7 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     assert_eq!(call(&api, "/v1/count/administration/events", "", Some(ALICE)).await.1["count"], 2);
     let report = maintenance::run(&store, RetentionDays::default(), 1, now).await.unwrap();
     assert_eq!((report.status, report.progress), ("settling", None));
-    let later = OffsetDateTime::now_utc() + time::Duration::seconds(61);
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(121);
     let first = maintenance::run(&store, RetentionDays::default(), 1, later).await.unwrap();
     let progress = first.progress.unwrap();
     assert_eq!((first.status, progress.examined, progress.restamped, progress.finished), ("running", 1, 1, false));

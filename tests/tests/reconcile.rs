@@ -222,3 +222,36 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
     assert_eq!(done.finished_at.as_deref(), Some(finished.as_str()));
     assert_eq!(count(&store).await, 6);
 }
+
+/// An inactive image stays in Inspector's coverage, and so at every pass, for as long as it is
+/// inactive: each pass keeps its occurrence's marker, so the same scan never counts again
+/// (before, once the marker expired, 20 days and 6 hours after the first pass, the next pass
+/// counted the scan a second time; with the default retention, it opened a new group).
+#[tokio::test]
+async fn an_occurrence_listed_at_every_pass_counts_once_however_long_it_is_listed() {
+    let store = fresh_store().await;
+    let body = page(
+        vec![covered(
+            "210987654321",
+            "eu-central-1",
+            "team/batch",
+            &digest(1),
+            "INTERNAL_ERROR",
+            Some(EVENT_SCAN_TIME),
+        )],
+        None,
+    );
+    let coverage = answer(None, body, 3);
+    let client = inspector(&[&coverage]);
+    let start = now();
+    let remembered = scan_failures_aws::dynamo::write::redelivery::MARKER_SECONDS;
+    let runs = [start, start + time::Duration::hours(6), start + time::Duration::seconds(remembered + 60)];
+    let mut counted = Vec::new();
+    for at in runs {
+        let report = run(&store, &client, &config(10), None, retention(), at).await.unwrap();
+        counted.push((report.this_run.recorded, report.this_run.duplicates));
+    }
+    assert_eq!(coverage.num_calls(), 3, "three passes");
+    assert_eq!(counted, [(1, 0), (0, 1), (0, 1)]);
+    assert_eq!(occurrences(&store, "team/batch").await[0].1, 1);
+}

@@ -966,6 +966,14 @@ fn ingest_gets_exactly_the_variables_its_config_reads_and_they_mean_what_the_par
         let config = IngestConfig::from_env(|name| env.get(name).cloned())
             .unwrap_or_else(|e| panic!("{}: the template's configuration is refused: {e}", variant.label));
         assert_eq!(config.sdk, SdkTimeouts::default(), "{}", variant.label);
+        // The re-stamp job waits for the longest invocation the template allows.
+        let r = resolve(&t, &variant);
+        let timeout = r["Resources"]["IngestFunction"]["Properties"]["Timeout"].as_u64();
+        assert!(
+            timeout.is_some_and(|s| s <= scan_failures_domain::retention::INGEST_LONGEST_INVOCATION.as_secs()),
+            "{}: ingest's Timeout {timeout:?}",
+            variant.label
+        );
         match config.notify {
             Some(n) => {
                 assert!(variant.notifications(), "{}", variant.label);

@@ -192,7 +192,12 @@ async fn record_page(
         }
         let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
         match writer.record(&o, &group, retention, now).await?.0 {
-            Recorded::Duplicate => counts.duplicates += 1,
+            Recorded::Duplicate => {
+                // Listed again at every pass while the image stays inactive: its marker must
+                // outlive the listing.
+                writer.remember_longer(&o.envelope.key, now).await?;
+                counts.duplicates += 1;
+            }
             Recorded::Created | Recorded::Updated => {
                 counts.recorded += 1;
                 tracing::info!(group_id = %group, resource = %o.image.normalized(), reason = o.reason.code(), "reconciled a failure no event brought");

@@ -59,11 +59,18 @@ pub fn is_visible(g: &GroupRecord, now: OffsetDateTime, retention: RetentionDays
     g.last_occurred_at > time_fmt::format(now - retention.duration())
 }
 
+/// The longest an ingest invocation lasts (the function's timeout on the buffered path, the
+/// longer one; checked against the template): a batch admitted under a retention read just
+/// before a change may write with it until then.
+pub const INGEST_LONGEST_INVOCATION: Duration = Duration::from_secs(60);
+
 /// Whether the re-stamp job may run at `now` for a setting changed at `updated_at`: only once
-/// every ingest instance has read the change ([`INGEST_CACHE`]), so none stamps the previous
-/// retention behind the job.
+/// every ingest instance has read the change ([`INGEST_CACHE`]) and every invocation that read
+/// the previous one has ended ([`INGEST_LONGEST_INVOCATION`]), so none stamps the previous
+/// retention behind the job (after only the cache's 60 s, a batch that began with the old
+/// retention could land its writes after a job that had finished).
 pub fn settled(updated_at: &str, now: OffsetDateTime) -> bool {
-    time_fmt::parse(updated_at).is_none_or(|t| now - t >= INGEST_CACHE)
+    time_fmt::parse(updated_at).is_none_or(|t| now - t >= INGEST_CACHE + INGEST_LONGEST_INVOCATION)
 }
 
 #[cfg(test)]
@@ -74,8 +81,8 @@ mod tests {
     #[test]
     fn the_job_waits_until_every_ingest_instance_has_read_the_change() {
         let changed = "2026-11-25T12:00:00.000Z";
-        assert!(!settled(changed, datetime!(2026-11-25 12:00:59 UTC)));
-        assert!(settled(changed, datetime!(2026-11-25 12:01:00 UTC)));
+        assert!(!settled(changed, datetime!(2026-11-25 12:01:59 UTC)));
+        assert!(settled(changed, datetime!(2026-11-25 12:02:00 UTC)));
         assert!(settled("", datetime!(2026-11-25 12:00 UTC)));
     }
 }

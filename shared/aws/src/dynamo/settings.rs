@@ -8,8 +8,8 @@
 //!   current retention, not the stored TTL (see `query::is_visible`);
 //! - the ingest function caches it [`scan_failures_domain::retention::INGEST_CACHE`] (60 s) per instance, so for up to 60 s after
 //!   a change an instance may still stamp new occurrences with the previous retention;
-//! - the re-stamp job waits until [`scan_failures_domain::retention::INGEST_CACHE`] has passed since the change (so no ingest
-//!   instance still stamps the old retention), then sets `expiresAt = lastOccurredAt +
+//! - the re-stamp job waits until [`scan_failures_domain::retention::INGEST_CACHE`] and then the longest ingest
+//!   invocation have passed since the change (so no ingest instance still stamps the old retention), then sets `expiresAt = lastOccurredAt +
 //!   retention` on every group, a bounded number per run, recording where it is.
 //!
 //! Without a stored setting, `RETENTION_DAYS` applies.

@@ -20,6 +20,7 @@
 pub mod plan;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -160,6 +161,33 @@ impl<'a> GroupWriter<'a> {
     }
 
     /// Records one occurrence into its group `id`, exactly once per envelope id.
+    /// Keeps the marker of the occurrence `key` for [`redelivery::MARKER_SECONDS`] from `now`
+    /// again, when it is still remembered. For a source that reports one occurrence again for as
+    /// long as it lasts (Inspector's coverage, listed at every pass of the reconciler): its
+    /// marker must outlive the listing, or the same scan counts again once the marker expires
+    /// (every 20 days, before). Nothing when the marker is gone or expired.
+    pub async fn remember_longer(&self, key: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let expires = (now + time::Duration::seconds(redelivery::MARKER_SECONDS)).unix_timestamp();
+        let result = self
+            .store
+            .update_item(marker_key(key))
+            .update_expression("SET #exp = :later")
+            .condition_expression("attribute_exists(#pk) AND #exp >= :now")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#exp", crate::dynamo::schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":later", AttributeValue::N(expires.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(())
+            }
+            Err(err) => Err(dynamo("UpdateItem")(err)),
+        }
+    }
+
     pub async fn record(
         &self,
         o: &Occurrence,
