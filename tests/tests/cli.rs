@@ -425,6 +425,21 @@ async fn a_table_out_of_reach_is_a_503_that_scanfail_waits_out_and_sends_again()
     assert_eq!(healed, (Some(0), r#"{"count":0}"#.to_owned(), vec![note(2)]));
 }
 
+/// A fresh table holding [`integration_tests::matches_across_a_read_bound`], and the api on it
+/// for a writer, reading at most 100 index entries a request.
+async fn seeded_api_at_a_bound_of_100(prefix: &str) -> (scan_failures_aws::dynamo::Store, Watch) {
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), prefix).await;
+    let now = time::OffsetDateTime::now_utc();
+    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
+    let watch = Watch::start(
+        &["api"],
+        store.table(),
+        &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN), ("API_MAX_ITEMS_READ", "100")],
+        None,
+    );
+    (store, watch)
+}
+
 /// A shell's environment for the admin commands against the api on `port` (no bus).
 fn api_env(port: u16) -> Vec<(&'static str, String)> {
     vec![
@@ -439,11 +454,7 @@ fn api_env(port: u16) -> Vec<(&'static str, String)> {
 /// `--all`: the two listings hold every event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_goes_on_from_the_cursor_an_earlier_one_answered() {
-    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-list-cursor").await;
-    let now = time::OffsetDateTime::now_utc();
-    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
-    let watch =
-        Watch::start(&["api"], store.table(), &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_VIEW_PRINCIPALS", ADMIN)], None);
+    let (_store, watch) = seeded_api_at_a_bound_of_100("cli-list-cursor").await;
     let env = api_env(watch.port);
     let list = |extra: &[&str]| {
         let mut args = vec!["events", "list", "--repository", "quay.io/acme/small", "--limit", "2", "--output", "json"];
@@ -480,15 +491,7 @@ async fn a_listing_goes_on_from_the_cursor_an_earlier_one_answered() {
 /// matches it could reach were gone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_whose_matches_lie_past_the_read_bound_follows_the_cursor_to_the_end() {
-    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-delete").await;
-    let now = time::OffsetDateTime::now_utc();
-    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
-    let watch = Watch::start(
-        &["api"],
-        store.table(),
-        &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN), ("API_MAX_ITEMS_READ", "100")],
-        None,
-    );
+    let (store, watch) = seeded_api_at_a_bound_of_100("cli-delete").await;
     let env = api_env(watch.port);
     let args = [
         "events",
@@ -516,9 +519,7 @@ async fn a_delete_whose_matches_lie_past_the_read_bound_follows_the_cursor_to_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_that_fails_partway_says_what_it_deleted_before_the_failure() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "cli-delete-fails").await;
-    let now = time::OffsetDateTime::now_utc();
-    integration_tests::seed_groups(&store, &integration_tests::matches_across_a_read_bound(now)).await;
+    let (store, watch) = seeded_api_at_a_bound_of_100("cli-delete-fails").await;
     // Group 115: a TIMEOUT of `big` past the first round's 100 entries.
     let all = integration_tests::all_groups(&store).await;
     let spoilt = all.iter().find(|g| g.resource_name.ends_with(":115")).map(|g| g.id.clone()).unwrap();
@@ -532,12 +533,6 @@ async fn a_delete_that_fails_partway_says_what_it_deleted_before_the_failure() {
         .send()
         .await
         .unwrap();
-    let watch = Watch::start(
-        &["api"],
-        store.table(),
-        &[("LOCAL_PRINCIPAL", ADMIN), ("ADMIN_WRITE_PRINCIPALS", ADMIN), ("API_MAX_ITEMS_READ", "100")],
-        None,
-    );
     let env = api_env(watch.port);
     let args =
         ["events", "delete", "--repository", "quay.io/acme/big", "--reason", "TIMEOUT", "--yes", "--output", "json"];

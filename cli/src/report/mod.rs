@@ -113,8 +113,13 @@ pub fn plan(args: &RunArgs) -> Result<Plan, PlanError> {
 pub enum Outcome {
     /// The scan worked and failed the build on purpose (a policy, `--fail` findings).
     NotAScanFailure(&'static str),
-    Reports(Vec<Report>),
+    /// `left_out`: the deployment files hold more images than a run reports
+    /// ([`deployment::MAX_IMAGES`]), and the reports are the first ones.
+    Reports { reports: Vec<Report>, left_out: bool },
 }
+
+/// An image a failed run reports, and the deployment (namespace, name) that runs it.
+type ImageToReport = (String, Option<(String, String)>);
 
 /// The reports of a run that exited with `code` and printed `stderr` (`context.initiator`
 /// already resolved: the flag, else the CI job).
@@ -133,35 +138,34 @@ pub fn outcome(
         Verdict::Failed(m) if m.trim().is_empty() => format!("{scanner} exited with code {code}"),
         Verdict::Failed(m) => m,
     };
-    let images: Vec<(String, Option<(String, String)>)> = match &plan.target {
-        Target::Image(image) => vec![(image.clone(), context.deployment.clone())],
+    let (images, left_out): (Vec<ImageToReport>, bool) = match &plan.target {
+        Target::Image(image) => (vec![(image.clone(), context.deployment.clone())], false),
         Target::DeploymentFiles(files) => {
-            let (found, _cut) = deployment::images_of_files(files, &plan.namespace)?;
+            let (found, cut) = deployment::images_of_files(files, &plan.namespace)?;
             if found.is_empty() {
                 return Err(deployment::DeploymentError::NoImages { files: files.clone() });
             }
-            found.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect()
+            (found.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect(), cut)
         }
     };
     let user_agent = initiator::user_agent(Some(scanner));
-    Ok(Outcome::Reports(
-        images
-            .into_iter()
-            .map(|(image, deployment)| Report {
-                operation: plan.operation,
-                origin: plan.origin,
-                image,
-                deployment,
-                cluster: plan.cluster.clone(),
-                message: message.clone(),
-                code: None,
-                initiator: context.initiator.clone(),
-                user_agent: user_agent.clone(),
-                occurred_at: now,
-                occurrence_id: new_occurrence_id(),
-            })
-            .collect(),
-    ))
+    let reports = images
+        .into_iter()
+        .map(|(image, deployment)| Report {
+            operation: plan.operation,
+            origin: plan.origin,
+            image,
+            deployment,
+            cluster: plan.cluster.clone(),
+            message: message.clone(),
+            code: None,
+            initiator: context.initiator.clone(),
+            user_agent: user_agent.clone(),
+            occurred_at: now,
+            occurrence_id: new_occurrence_id(),
+        })
+        .collect();
+    Ok(Outcome::Reports { reports, left_out })
 }
 
 /// A failed scan's id when its sender gives none: a random UUID, made once per failed scan
@@ -211,7 +215,16 @@ pub async fn run(mut args: RunArgs) -> i32 {
             say(&format!("not a scan failure ({why}): nothing reported"));
             return finished.code;
         }
-        Ok(Outcome::Reports(reports)) => reports,
+        Ok(Outcome::Reports { reports, left_out }) => {
+            if left_out {
+                say(&format!(
+                    "the deployment files name more than {} images: only the first {} are reported",
+                    deployment::MAX_IMAGES,
+                    deployment::MAX_IMAGES
+                ));
+            }
+            reports
+        }
         Err(e) => {
             say(&format!("the scan failed but cannot be reported: {}", error_chain(&e)));
             return not_reported;
@@ -376,6 +389,23 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Past the images a run reports, the outcome says so (before, they were left out unsaid).
+    #[test]
+    fn deployment_files_with_more_images_than_a_run_reports_say_the_rest_is_left_out() {
+        let dir = std::env::temp_dir().join(format!("scanfail-many-images-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("many.yaml");
+        let pods: String = (0..deployment::MAX_IMAGES + 1)
+            .map(|n| format!("---\nkind: Pod\nmetadata: {{name: p{n}}}\nspec: {{containers: [{{image: img{n}}}]}}\n"))
+            .collect();
+        std::fs::write(&file, pods).unwrap();
+        let p = plan(&args(&format!("roxctl deployment check -f {}", file.display()))).unwrap();
+        let got = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", OffsetDateTime::UNIX_EPOCH).unwrap();
+        let Outcome::Reports { reports, left_out } = got else { panic!("{got:?}") };
+        assert_eq!((reports.len(), left_out), (deployment::MAX_IMAGES, true));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_command_line_said_back_masks_the_values_of_secret_flags() {
         let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
@@ -404,7 +434,7 @@ mod tests {
             now,
         )
         .unwrap();
-        let Outcome::Reports(reports) = got else { panic!("{got:?}") };
+        let Outcome::Reports { reports, left_out: false } = got else { panic!("{got:?}") };
         assert_eq!(reports.len(), 1);
         assert_eq!(
             (reports[0].image.as_str(), reports[0].message.as_str()),
@@ -447,7 +477,8 @@ mod tests {
             ..args("trivy image alpine:3")
         };
         let p = plan(&trivy).unwrap();
-        let Ok(Outcome::Reports(reports)) = outcome(&p, &trivy.context, 2, "", "trivy", OffsetDateTime::UNIX_EPOCH)
+        let Ok(Outcome::Reports { reports, .. }) =
+            outcome(&p, &trivy.context, 2, "", "trivy", OffsetDateTime::UNIX_EPOCH)
         else {
             panic!()
         };
@@ -458,7 +489,8 @@ mod tests {
     fn a_run_reported_in_part_names_the_first_image_left_out_and_counts_the_rest() {
         let p = plan(&args("roxctl image scan -i quay.io/acme/a:1")).unwrap();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let Ok(Outcome::Reports(reports)) = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", now) else {
+        let Ok(Outcome::Reports { reports, .. }) = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", now)
+        else {
             panic!("a failed scan")
         };
         let named = |image: &str| Report { image: image.into(), ..reports[0].clone() };
@@ -498,7 +530,8 @@ mod tests {
         );
         let p = plan(&args("roxctl image scan -i quay.io/acme/a:1")).unwrap();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let Ok(Outcome::Reports(reports)) = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", now) else {
+        let Ok(Outcome::Reports { reports, .. }) = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", now)
+        else {
             panic!("a failed scan")
         };
         let (_, refused) = event::checked(vec![Report { image: "${IMAGE}".into(), ..reports[0].clone() }], "scanfail");
