@@ -12,7 +12,7 @@ use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::metrics::Sink;
 use scan_failures_domain::query::Filters;
-use scan_failures_domain::retention::{RetentionDays, API_CACHE};
+use scan_failures_domain::retention::{self, RetentionDays, API_CACHE};
 use scan_failures_domain::rollup;
 use scan_failures_domain::text;
 use scan_failures_domain::view::AdministrationEvent;
@@ -449,10 +449,7 @@ impl Api {
         let progress = self.store.settings().restamp_progress().await.map_err(|e| store_problem(&e))?;
         // Only the job of the setting in force: a change back to days an earlier job finished is
         // a new job, and until it runs that one's "finished" would not be true of it.
-        let (days, generation) = match &setting {
-            Some(s) => (s.days, s.updated_at.as_str()),
-            None => (self.retention.fallback(), ""),
-        };
+        let (days, generation) = retention::in_force(setting.as_ref(), self.retention.fallback());
         let progress = progress.filter(|p| p.continues(days, generation));
         let mut body = match &setting {
             Some(s) => {

@@ -253,7 +253,7 @@ pub async fn run(
     now: OffsetDateTime,
 ) -> Result<RunReport, MaintenanceError> {
     let setting = store.settings().retention_setting().await?;
-    let retention = setting.as_ref().map_or(fallback, |s| s.days);
+    let (retention, generation) = retention::in_force(setting.as_ref(), fallback);
     let since = |t: &str| time_fmt::parse(t).map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0));
     if let Some(s) = setting.as_ref().filter(|s| !retention::settled(&s.updated_at, now)) {
         let lag_seconds = since(&s.updated_at);
@@ -268,7 +268,6 @@ pub async fn run(
             skipped: Vec::new(),
         });
     }
-    let generation = setting.as_ref().map_or("", |s| s.updated_at.as_str());
     let progress = store.settings().restamp_ttl(retention, generation, max_items).await?;
     let status = if progress.finished { "finished" } else { "running" };
     let lag_seconds = match (&setting, progress.finished) {

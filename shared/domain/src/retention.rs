@@ -51,6 +51,13 @@ pub struct RetentionSetting {
     pub updated_by: String,
 }
 
+/// The retention in force and the generation of its re-stamp job: the stored `setting`'s days
+/// and `updatedAt`, else `fallback` (`RETENTION_DAYS`) and "" (every change of the setting is a
+/// new job, `RestampProgress::continues`).
+pub fn in_force(setting: Option<&RetentionSetting>, fallback: RetentionDays) -> (RetentionDays, &str) {
+    setting.map_or((fallback, ""), |s| (s.days, s.updated_at.as_str()))
+}
+
 /// Whether a stored group is visible now: its last occurrence is within the current retention.
 /// The stored TTL is not consulted: the retention is live configuration, so a group stamped
 /// under a shorter retention is still shown (and kept by the re-stamp job) after it grows, and

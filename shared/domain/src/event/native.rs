@@ -111,8 +111,9 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     };
 
     if let Some(id) = occurrence_id {
-        let scan = (image.normalized(), detail.operation, detail.origin);
-        envelope.key = producer_key(&envelope.account, &envelope.source, (&scan.0, scan.1, scan.2), &id);
+        let normalized = image.normalized();
+        envelope.key =
+            producer_key(&envelope.account, &envelope.source, (&normalized, detail.operation, detail.origin), &id);
     }
 
     let error = detail.error.ok_or_else(|| invalid("detail.error", FieldProblem::RequiredForFailure))?;
