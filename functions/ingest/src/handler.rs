@@ -40,6 +40,9 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 /// of being cut off and delivered again whole.
 pub const WRITE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The outcome of a message the pipeline left without one (a defect): it fails, so it is retried.
+const NOT_PROCESSED: &str = "not processed";
+
 /// Why an event was not stored.
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -54,13 +57,17 @@ pub enum IngestError {
     Store(#[source] Arc<StoreError>),
     #[error("event not stored: the invocation's deadline was too near to start its write")]
     Deadline,
+    /// The pipeline gave the event no outcome it could answer (a defect): answered as an error
+    /// so that the event is retried, never as handled.
+    #[error("event not stored: {0}")]
+    Unprocessed(String),
 }
 
 impl From<IngestError> for Diagnostic {
     fn from(e: IngestError) -> Self {
         let error_type = match e {
             IngestError::Rejected(_) | IngestError::Batch(_) | IngestError::BatchTooLarge { .. } => "EventRejected",
-            IngestError::Store(_) | IngestError::Deadline => "StoreUnavailable",
+            IngestError::Store(_) | IngestError::Deadline | IngestError::Unprocessed(_) => "StoreUnavailable",
         };
         Diagnostic { error_type: error_type.into(), error_message: text::error_chain(&e) }
     }
@@ -236,26 +243,10 @@ impl Ingest {
             }
         };
         // One event: its write is the invocation's first work, never deferred.
-        let processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, None).await;
+        let mut processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, None).await;
         self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
-        let mut outcomes = processed.outcomes;
         // One message in, one outcome out.
-        let Some((_, outcome)) = outcomes.pop() else { return Ok(Response::ignored("ignored", event_id)) };
-        let label = outcome.label();
-        match outcome {
-            Outcome::Recorded { event_id, group, reason, recorded, .. } => Ok(Response {
-                result: recorded.as_str(),
-                event_id,
-                group_id: Some(group.to_string()),
-                reason: Some(reason),
-            }),
-            Outcome::Failed { error, .. } => Err(IngestError::Store(error)),
-            Outcome::Deferred { .. } => Err(IngestError::Deadline),
-            Outcome::IgnoredSuccess { event_id }
-            | Outcome::Ignored { event_id, .. }
-            | Outcome::IgnoredExpired { event_id } => Ok(Response::ignored(label, event_id)),
-            Outcome::Rejected(_) => Ok(Response::ignored(label, event_id)),
-        }
+        answer(processed.outcomes.pop().map(|(_, o)| o))
     }
 
     /// Handles an SQS batch: occurrences of the same group are merged into one write per group
@@ -427,12 +418,36 @@ impl Ingest {
         let done: Vec<(String, Outcome)> = ids
             .into_iter()
             .zip(outcomes)
-            .map(|(id, o)| (id, o.unwrap_or_else(|| Outcome::Rejected("not processed".to_owned()))))
+            .map(|(id, o)| (id, o.unwrap_or_else(|| Outcome::Rejected(NOT_PROCESSED.to_owned()))))
             .collect();
         for (id, o) in &done {
             log(id, o);
         }
         Processed { outcomes: done, cost, published }
+    }
+}
+
+/// The direct path's answer for its one event: a stored or acknowledged event is answered `Ok`;
+/// anything else is an error, so that Lambda retries it and its dead-letter queue keeps it.
+fn answer(outcome: Option<Outcome>) -> Result<Response, IngestError> {
+    let Some(outcome) = outcome else {
+        return Err(IngestError::Unprocessed("the pipeline gave it no outcome".to_owned()));
+    };
+    let label = outcome.label();
+    match outcome {
+        Outcome::Recorded { event_id, group, reason, recorded, .. } => Ok(Response {
+            result: recorded.as_str(),
+            event_id,
+            group_id: Some(group.to_string()),
+            reason: Some(reason),
+        }),
+        Outcome::Failed { error, .. } => Err(IngestError::Store(error)),
+        Outcome::Deferred { .. } => Err(IngestError::Deadline),
+        Outcome::IgnoredSuccess { event_id }
+        | Outcome::Ignored { event_id, .. }
+        | Outcome::IgnoredExpired { event_id } => Ok(Response::ignored(label, event_id)),
+        // Parse errors are answered before the pipeline; one here is not the event's fault.
+        Outcome::Rejected(why) => Err(IngestError::Unprocessed(why)),
     }
 }
 
@@ -533,6 +548,19 @@ mod tests {
             "detail": {"operation": "image scan", "origin": "roxctl", "image": {"name": "nginx"},
                 "error": {"message": "context deadline exceeded"}, "occurredAt": "2026-11-04T12:00:00Z"}
         })
+    }
+
+    /// A message the pipeline left without an outcome is retried on the direct path too (it
+    /// answered `Ok`, labelled `rejected`, and the event was lost); unreachable today, so shown
+    /// at the answer.
+    #[test]
+    fn the_direct_path_answers_an_event_left_without_an_outcome_as_an_error_to_retry() {
+        for outcome in [None, Some(Outcome::Rejected(NOT_PROCESSED.to_owned()))] {
+            let e = answer(outcome).unwrap_err();
+            assert_eq!(Diagnostic::from(e).error_type, "StoreUnavailable");
+        }
+        let e = answer(Some(Outcome::Rejected(NOT_PROCESSED.to_owned()))).unwrap_err();
+        assert_eq!(e.to_string(), "event not stored: not processed");
     }
 
     /// Before the one pipeline, the SQS path labelled this `ignored_success`.

@@ -107,9 +107,32 @@ fn bounded(field: &'static str, value: String, max: usize) -> Result<String, Eve
     required(field, value, max)
 }
 
-/// `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>` (or `@<digest>` without a tag; in
-/// the China regions `amazonaws.com.cn`, the registry's host there), with the digest kept as the
-/// resource id.
+/// The AWS partitions an ECR image can be in: its ARN's partition, its regions' prefix and the
+/// DNS suffix of its registry's host (AWS's partition table, as the SDK's endpoint resolver
+/// carries it; the standard partition and GovCloud share `amazonaws.com`).
+const PARTITIONS: [(&str, &str, &str); 8] = [
+    ("aws", "", "amazonaws.com"),
+    ("aws-us-gov", "us-gov-", "amazonaws.com"),
+    ("aws-cn", "cn-", "amazonaws.com.cn"),
+    ("aws-eusc", "eusc-", "amazonaws.eu"),
+    ("aws-iso", "us-iso-", "c2s.ic.gov"),
+    ("aws-iso-b", "us-isob-", "sc2s.sgov.gov"),
+    ("aws-iso-e", "eu-isoe-", "cloud.adc-e.uk"),
+    ("aws-iso-f", "us-isof-", "csp.hci.ic.gov"),
+];
+
+/// The DNS suffix of a region's hosts: the partition whose prefix the region has, else the
+/// standard one.
+fn dns_suffix(region: &str) -> &'static str {
+    PARTITIONS
+        .iter()
+        .skip(1)
+        .find(|(_, prefix, _)| region.starts_with(prefix))
+        .map_or(PARTITIONS[0].2, |(_, _, suffix)| suffix)
+}
+
+/// `<account>.dkr.ecr.<region>.<suffix>/<repo>:<tag>` (or `@<digest>` without a tag; the suffix
+/// of the region's partition, [`PARTITIONS`]), with the digest kept as the resource id.
 fn ecr_image(
     field: &'static str,
     account: &str,
@@ -118,8 +141,7 @@ fn ecr_image(
     tag: Option<&str>,
     digest: &str,
 ) -> Result<ImageRef, EventError> {
-    let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-    let registry = format!("{account}.dkr.ecr.{region}.{domain}");
+    let registry = format!("{account}.dkr.ecr.{region}.{}", dns_suffix(region));
     let reference = match tag {
         Some(t) => format!("{registry}/{repository}:{t}@{digest}"),
         None => format!("{registry}/{repository}@{digest}"),
@@ -221,7 +243,10 @@ struct EcrArn<'a> {
 }
 
 fn ecr_arn(arn: &str) -> Option<EcrArn<'_>> {
-    let rest = ["arn:aws:ecr:", "arn:aws-cn:ecr:", "arn:aws-us-gov:ecr:"].iter().find_map(|p| arn.strip_prefix(p))?;
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    PARTITIONS.iter().find(|(p, _, _)| *p == partition)?;
+    let rest = rest.strip_prefix("ecr:")?;
     let (region, rest) = rest.split_once(':')?;
     let (account, rest) = rest.split_once(':')?;
     let path = rest.strip_prefix("repository/")?;
@@ -417,6 +442,34 @@ mod tests {
         event["resources"] = json!(["arn:aws-cn:ecr:cn-north-1:123456789012:repository/team/api"]);
         let o = failure(parse_ecr(event));
         assert_eq!(o.image.normalized(), format!("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/team/api@{DIGEST}"));
+    }
+
+    /// Every partition's images are named after their registry's host (before, an image in the
+    /// ISO partitions or the European Sovereign Cloud was ignored as "not an ECR image").
+    #[test]
+    fn an_ecr_image_in_any_partition_is_named_after_the_registrys_host_there() {
+        for (partition, region, host_suffix) in [
+            ("aws", "eu-west-1", "amazonaws.com"),
+            ("aws-us-gov", "us-gov-west-1", "amazonaws.com"),
+            ("aws-eusc", "eusc-de-east-1", "amazonaws.eu"),
+            ("aws-iso", "us-iso-east-1", "c2s.ic.gov"),
+            ("aws-iso-b", "us-isob-east-1", "sc2s.sgov.gov"),
+            ("aws-iso-e", "eu-isoe-west-1", "cloud.adc-e.uk"),
+            ("aws-iso-f", "us-isof-south-1", "csp.hci.ic.gov"),
+        ] {
+            let mut event = ecr("UNSUPPORTED_IMAGE");
+            event["region"] = json!(region);
+            event["resources"] = json!([format!("arn:{partition}:ecr:{region}:123456789012:repository/team/api")]);
+            let o = failure(parse_ecr(event));
+            assert_eq!(o.image.normalized(), format!("123456789012.dkr.ecr.{region}.{host_suffix}/team/api@{DIGEST}"));
+        }
+    }
+
+    #[test]
+    fn an_arn_of_an_unknown_partition_or_another_service_names_no_ecr_image() {
+        assert!(ecr_arn("arn:aws-mars:ecr:mars-1:123456789012:repository/team/api").is_none());
+        assert!(ecr_arn("arn:aws:s3:eu-west-1:123456789012:repository/team/api").is_none());
+        assert!(ecr_arn("arn:aws:ecr:eu-west-1:123456789012:repository/team/api").is_some());
     }
 
     #[test]
