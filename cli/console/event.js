@@ -1,7 +1,7 @@
 // One event: what failed, why and what to check, where and by whom it was seen, its counts,
 // its expiry and its triage with the history; and the writers' actions on it: triage with a
 // note, and delete every event of its image (after a confirmation).
-import { act, add, api, catalog, el, eventsLink, n, table, when } from "./api.js";
+import { act, add, api, ApiError, catalog, el, eventsLink, n, table, when } from "./api.js";
 
 const path = (id) => `/v1/administration/events/${encodeURIComponent(id)}`;
 
@@ -38,15 +38,46 @@ function triageForm(e, c, rerender) {
   return form;
 }
 
+// Rounds of one cleanup at most, as `scanfail events delete` (each round within the API's read
+// bound, 1,000 groups at most).
+const MAX_DELETE_ROUNDS = 1000;
+
+const events = (k) => `${n(k)} event${k === 1 ? "" : "s"}`;
+
+/** Deletes every event matching `params` in rounds, each from the cursor the one before answered;
+ * the totals, or an ApiError that also says what the rounds before it deleted. */
+async function deleteEvery(params) {
+  const done = { deleted: 0, kept: 0, more: true };
+  let cursor = null;
+  for (let round = 0; round < MAX_DELETE_ROUNDS && done.more; round++) {
+    const query = new URLSearchParams(params);
+    if (cursor) query.set("pagination.cursor", cursor);
+    let answer;
+    try {
+      answer = await api("DELETE", "/v1/administration/events", query);
+    } catch (err) {
+      if (done.deleted === 0 && done.kept === 0) throw err;
+      throw new ApiError(err.status, `Deleted ${events(done.deleted)} (and kept ${n(done.kept)}) before this failure: ${err.message} Delete again to go on.`);
+    }
+    done.deleted += answer.deleted || 0;
+    done.kept += answer.kept || 0;
+    cursor = answer.nextCursor;
+    done.more = Boolean(cursor);
+  }
+  return done;
+}
+
 function deleteImage(e) {
   const status = el("p", { class: "status", role: "status", id: "delete-status" });
   const image = e.resource.name;
   const confirmBox = el("div", { class: "confirm", hidden: true, id: "delete-confirm" },
     el("p", {}, `Delete every event of ${image}, whatever its reason and triage? This cannot be undone; the image's next failure records it again.`),
     el("button", { type: "button", class: "danger", id: "delete-yes", onclick: () => act(status, "Deleting…", async () => {
-      const answer = await api("DELETE", "/v1/administration/events", new URLSearchParams({ "filter.resourceName": image }));
+      const done = await deleteEvery({ "filter.resourceName": image });
       confirmBox.hidden = true;
-      status.replaceChildren(`Deleted ${n(answer.deleted)} event${answer.deleted === 1 ? "" : "s"} of ${image}${answer.more ? " (more remain: delete again)" : ""}. `,
+      const kept = done.kept ? ` Kept ${events(done.kept)} that a failure reached during the deletion: delete again to remove them.` : "";
+      const more = done.more ? ` Stopped after ${n(MAX_DELETE_ROUNDS)} requests: delete again to go on.` : "";
+      status.replaceChildren(`Deleted ${events(done.deleted)} of ${image}.${kept}${more} `,
         eventsLink("Back to the events", {}));
     }) }, "Yes, delete them"),
     el("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, "Cancel"));

@@ -89,17 +89,19 @@ impl Drop for Console {
 
 impl Console {
     fn start(table: &str, principal: &str) -> Self {
-        let watch = Watch::start(
-            &["api"],
-            table,
-            &[
-                ("LOCAL_PRINCIPAL", principal),
-                ("ADMIN_VIEW_PRINCIPALS", VIEWER),
-                ("ADMIN_WRITE_PRINCIPALS", WRITER),
-                ("RETENTION_DAYS", "30"),
-            ],
-            None,
-        );
+        Self::start_with(table, principal, &[])
+    }
+
+    /// [`Self::start`] with the api's environment extended by `extra`.
+    fn start_with(table: &str, principal: &str, extra: &[(&str, &str)]) -> Self {
+        let mut vars = vec![
+            ("LOCAL_PRINCIPAL", principal),
+            ("ADMIN_VIEW_PRINCIPALS", VIEWER),
+            ("ADMIN_WRITE_PRINCIPALS", WRITER),
+            ("RETENTION_DAYS", "30"),
+        ];
+        vars.extend_from_slice(extra);
+        let watch = Watch::start(&["api"], table, &vars, None);
         let env = vec![
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
@@ -516,4 +518,30 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     let errors = seen.errors();
     assert_eq!(errors.len(), 3, "{errors:?}");
     assert!(errors.iter().all(|e| e.contains("status of 403")), "{errors:?}");
+}
+
+/// Deleting an image's events goes on from the cursor each round answers until none is left, as
+/// `scanfail events delete` does: 130 groups of one image behind a read bound of 100 take two
+/// rounds (the page stopped after the first, said "more remain" and left 30).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_images_events_goes_on_from_each_rounds_cursor_until_none_is_left() {
+    const GROUPS: usize = 130;
+    const IMAGE: &str = "quay.io/acme/many:1";
+    let store = fresh_store_on(&dynamodb_client(dynamodb_endpoint()), "console-delete-rounds").await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<_> =
+        (0..GROUPS).map(|n| fixtures::synthetic_group(n, IMAGE, Reason::Timeout, now, n as i64 + 1)).collect();
+    integration_tests::seed_groups(&store, &groups).await;
+    let console = Console::start_with(store.table(), WRITER, &[("API_MAX_ITEMS_READ", "100")]);
+    let page = open(&console, &format!("event/{}", groups[0].id), 900);
+    page.click("#delete-ask");
+    page.wait("!document.getElementById('delete-confirm').hidden", "the confirmation");
+    page.click("#delete-yes");
+    page.wait("document.getElementById('delete-status').innerText.startsWith('Deleted')", "the deletion");
+    assert_eq!(page.text("#delete-status"), format!("Deleted {GROUPS} events of {IMAGE}. Back to the events"));
+    let left = api(&page, &format!("/v1/count/administration/events?filter.resourceName={IMAGE}"));
+    assert_eq!(left["count"], json!(0), "{left}");
+    // The overview the printed URL opens on is too broad for this bound (a 400 it shows); nothing else failed.
+    let errors: Vec<String> = page.errors().into_iter().filter(|e| !e.contains("400 (Bad Request)")).collect();
+    assert_eq!(errors, Vec::<String>::new());
 }
