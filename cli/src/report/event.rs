@@ -83,16 +83,35 @@ impl Report {
 
 /// `reports` split, in their order, into those the ingest function would store and those it
 /// would refuse, each with why: one image a deployment's YAML names wrongly must not keep the
-/// others from being reported.
+/// others from being reported. A name refused only for the capitals in its repository path
+/// (`Quay.io/Acme/Web:1.4`, which the scanner refused for them: `INVALID_IMAGE_NAME`) is
+/// reported under that path in lower case, its tag kept: the failure is stored, and its message
+/// keeps the name as given.
 pub fn checked(reports: Vec<Report>, source: &str) -> (Vec<Report>, Vec<(Report, EventError)>) {
     let (mut valid, mut refused) = (Vec::new(), Vec::new());
     for report in reports {
         match report.check(source) {
             Ok(()) => valid.push(report),
-            Err(e) => refused.push((report, e)),
+            Err(e) => match lowercased_path(&report.image)
+                .map(|image| Report { image, ..report.clone() })
+                .filter(|lowered| lowered.check(source).is_ok())
+            {
+                Some(lowered) => valid.push(lowered),
+                None => refused.push((report, e)),
+            },
         }
     }
     (valid, refused)
+}
+
+/// `name` with its registry and repository path in lower case, its tag and digest as given;
+/// `None` when that changes nothing.
+fn lowercased_path(name: &str) -> Option<String> {
+    let (named, digest) = name.split_once('@').map_or((name, None), |(n, d)| (n, Some(d)));
+    let tag_at = named.rfind(':').filter(|&i| !named[i..].contains('/'));
+    let (path, tag) = tag_at.map_or((named, ""), |i| named.split_at(i));
+    let lowered = format!("{}{tag}{}", path.to_ascii_lowercase(), digest.map(|d| format!("@{d}")).unwrap_or_default());
+    (lowered != name).then_some(lowered)
 }
 
 #[cfg(test)]
@@ -114,6 +133,23 @@ mod tests {
             occurred_at: datetime!(2026-12-02 10:00:00 UTC),
             occurrence_id: "5f0b8f3c-2a47-4d0e-9c61-0c9b1e7a4d21".into(),
         }
+    }
+
+    /// roxctl refuses `Quay.io/Acme/Web:V1.4` (INVALID_IMAGE_NAME); the ingest parser refuses
+    /// its capitals too, so the failure was never reported. It is now, under the lower-case path.
+    #[test]
+    fn a_name_refused_for_capitals_in_its_path_is_reported_in_lower_case_with_its_tag_kept() {
+        let message = "rpc error: code = InvalidArgument desc = invalid image name \"Quay.io/Acme/Web:V1.4\"";
+        let given = Report { image: "Quay.io/Acme/Web:V1.4".into(), message: message.into(), ..report() };
+        let (valid, refused) = checked(vec![given], "scanfail");
+        assert_eq!(refused.len(), 0);
+        assert_eq!(valid[0].image, "quay.io/acme/web:V1.4");
+        assert_eq!(valid[0].message, message);
+        assert_eq!(valid[0].reason(), Reason::InvalidImageName);
+        assert_eq!(lowercased_path("Host:5000/A/B@sha256:AB"), Some("host:5000/a/b@sha256:AB".into()));
+        assert_eq!(lowercased_path("quay.io/acme/web:V1"), None);
+        let (valid, refused) = checked(vec![Report { image: "${IMAGE}".into(), ..report() }], "scanfail");
+        assert_eq!((valid.len(), refused.len()), (0, 1));
     }
 
     #[test]

@@ -66,8 +66,20 @@ const RULES: &[(Reason, Test)] = &[
     ),
     (
         Reason::CentralAuthFailed,
-        Test::Phrase(&["code = unauthenticated", "roxctl central login", "obtaining auth information for"]),
+        Test::Phrase(&[
+            "code = unauthenticated",
+            "roxctl central login",
+            "obtaining auth information for",
+            // Central refused roxctl's identity (pkg/grpc/authz/user, pkg/errox): the role lacks
+            // the permission, or the token carries none.
+            "code = permissiondenied",
+            "not authorized: \"",
+            "credentials not found",
+        ]),
     ),
+    // `roxctl image sbom` reads Central's HTTP status itself (roxctl/common/client.go).
+    (Reason::CentralAuthFailed, Test::Both("generating sbom: expected status code", "but received 401.")),
+    (Reason::CentralAuthFailed, Test::Both("generating sbom: expected status code", "but received 403.")),
     (
         Reason::CentralUnreachable,
         Test::Phrase(&[
@@ -75,13 +87,18 @@ const RULES: &[(Reason, Test)] = &[
             "could not establish grpc connection to central",
             // roxctl's call to Central failed at the transport, not a scanner behind it.
             "alerts: rpc error: code = unavailable",
-            "generating sbom: post \"",
+            // roxctl image sbom's HTTP call (roxctl/common/client.go wraps every transport error so).
+            "generating sbom: error when doing http request",
         ]),
     ),
     (Reason::CentralUnreachable, Test::Both("could not scan image: \"", "\": rpc error: code = unavailable")),
+    // Central's enricher, the image's notes in brackets (pkg/images/enricher/util.go): without
+    // metadata, no registry integration could pull it; else no scanner could scan it.
+    (Reason::NoRegistryIntegration, Test::Both("scan could not be completed", "missing_metadata")),
     (
         Reason::NoRegistryIntegration,
         Test::Phrase(&[
+            "scan could not be completed, please check that an applicable registry is integrated",
             "no matching image registries found",
             "no image registries are integrated",
             "please add an image integration",
@@ -93,6 +110,8 @@ const RULES: &[(Reason, Test)] = &[
             "no image scanners are integrated",
             "no scanners are integrated",
             "no image scanner integration",
+            "please check that an applicable registry and scanner is integrated",
+            "due to no applicable registry/scanner integration",
         ]),
     ),
     (
@@ -132,6 +151,10 @@ const RULES: &[(Reason, Test)] = &[
             "rate exceeded",
             "throttlingexception",
             "too many parallel scans",
+            // Central's API rate limiter (pkg/grpc/ratelimit): gRPC and HTTP.
+            "code = resourceexhausted",
+            "rejected by grpc_ratelimit",
+            "rejected by rate limiter",
         ]),
     ),
     // Docker Hub hides a private repository behind the same words as a missing one; the missing
@@ -532,11 +555,6 @@ mod tests {
         ),
         // StackRox Scanner, OS outside the supported list.
         ("image scan notes: unsupported OS: alpine:2.7", Reason::UnsupportedImage),
-        // StackRox image size limit.
-        (
-            "error scanning image: quay.io/acme/ml-model:7 error: image is too large: exceeds max size of 10 GiB",
-            Reason::ImageTooLarge,
-        ),
         // Trivy unpacking layers into a full cache volume.
         (
             "scan error: image scan failed: failed analysis: analyze error: pipeline error: failed to analyze layer: walk error: write /home/scanner/.cache/trivy/fanal/blob: no space left on device",
@@ -594,7 +612,7 @@ mod tests {
         ),
         // roxctl image sbom with Central unreachable over HTTP (roxctl/image/sbom/sbom.go).
         (
-            "generating SBOM: Post \"https://central.example.com:443/api/v1/images/sbom\": dial tcp 10.0.0.12:443: connect: connection refused",
+            "generating SBOM: error when doing http request: Post \"https://central.example.com:443/api/v1/images/sbom\": dial tcp 10.0.0.12:443: connect: connection refused",
             Reason::CentralUnreachable,
         ),
         // roxctl reached Central; Central could not reach its scanner: the scanner's, not Central's.
@@ -622,6 +640,36 @@ mod tests {
         (
             "generating SBOM: scanning image: no scanner integration found for scannerTypeHint \"Scanner V4\"",
             Reason::SbomUnsupported,
+        ),
+        // roxctl image sbom, Central out of reach by name (roxctl/common/client.go's wrapping).
+        (
+            "generating SBOM: error when doing http request: dial tcp: lookup central.example.com on 10.0.0.2:53: no such host",
+            Reason::CentralUnreachable,
+        ),
+        // Central refused roxctl's role (pkg/grpc/authz/user/user.go, errox.NotAuthorized).
+        (
+            "could not scan image: \"nginx:1.27\": rpc error: code = PermissionDenied desc = not authorized: \"READ_WRITE_ACCESS\" for \"Image\"",
+            Reason::CentralAuthFailed,
+        ),
+        // A token without a role (errox.NoCredentials), roxctl image sbom's plain-text body.
+        (
+            "generating SBOM: expected status code 200, but received 401. Response Body: credentials not found: no credentials",
+            Reason::CentralAuthFailed,
+        ),
+        // Central's API rate limiter (pkg/grpc/ratelimit, go-grpc-middleware's ratelimit).
+        (
+            "could not scan image: \"nginx:1.27\": rpc error: code = ResourceExhausted desc = /v1.ImageService/ScanImage is rejected by grpc_ratelimit middleware, please retry later. limit exceeded",
+            Reason::RateLimited,
+        ),
+        // Central's enricher without metadata (pkg/images/enricher/util.go).
+        (
+            "could not scan image: \"quay.io/acme/web:1.4\": rpc error: code = Internal desc = scan could not be completed for image quay.io/acme/web:1.4 ([MISSING_METADATA MISSING_SCAN_DATA]): please check that an applicable registry and scanner is integrated",
+            Reason::NoRegistryIntegration,
+        ),
+        // The same with metadata but no scan data.
+        (
+            "could not scan image: \"quay.io/acme/web:1.4\": rpc error: code = Internal desc = scan could not be completed for image quay.io/acme/web:1.4 ([MISSING_SCAN_DATA]): please check that an applicable registry and scanner is integrated",
+            Reason::NoScannerIntegration,
         ),
         // Go TLS to a registry with a private CA: no rule, so UNKNOWN.
         (

@@ -39,7 +39,7 @@ pub const ECR_FAILURES: [(&str, Reason); 5] = [
 ];
 
 /// Inspector `INACTIVE` reasons that are failures, and their reasons.
-pub const INSPECTOR_FAILURES: [(&str, Reason); 10] = [
+pub const INSPECTOR_FAILURES: [(&str, Reason); 13] = [
     ("ACCESS_DENIED", Reason::AccessDenied),
     ("ACCESS_DENIED_TO_ENCRYPTION_KEY", Reason::EncryptionKeyAccessDenied),
     ("INTERNAL_ERROR", Reason::InternalError),
@@ -50,6 +50,9 @@ pub const INSPECTOR_FAILURES: [(&str, Reason); 10] = [
     ("IMAGE_SIZE_EXCEEDED", Reason::ImageTooLarge),
     ("SCAN_ELIGIBILITY_EXPIRED", Reason::ScanEligibilityExpired),
     ("NO_RESOURCES_FOUND", Reason::UnsupportedImage),
+    ("INVALID_ARTIFACT", Reason::UnsupportedImage),
+    ("STORAGE_LIMIT_EXCEEDED", Reason::ImageTooLarge),
+    ("EXTRACTION_COLLECTION_TIME_LIMIT_EXCEEDED", Reason::Timeout),
 ];
 
 /// Inspector `INACTIVE` reasons that are not failures. An `INACTIVE` reason in neither list is
@@ -64,7 +67,7 @@ pub const INSPECTOR_NOT_FAILURES: [&str; 14] = [
     "PENDING_DISABLE",
     "SCAN_IN_PROGRESS",
     "IMAGE_ARCHIVED",
-    "PENDING_REVIVAL",
+    "PENDING_REVIVAL_SCAN",
     "DEEP_INSPECTION_PACKAGE_COLLECTION_LIMIT_EXCEEDED",
     "DEEP_INSPECTION_NO_INVENTORY",
     "STALE_INVENTORY",
@@ -101,6 +104,20 @@ struct InspectorStatus {
     status_code_value: String,
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// An AWS service's detail-type is accepted from that service's source only: EventBridge lets
+/// no one else put an `aws.*` source, so any other source with it is someone's imitation (the
+/// rules match the source too; this holds for whatever reaches the function another way, a
+/// replayed dead letter or a direct invocation).
+fn from_aws(envelope: Envelope, source: &'static str) -> Result<Envelope, EventError> {
+    if envelope.source != source {
+        return Err(invalid(
+            "source",
+            FieldProblem::NotExpected { expected: source, got: truncate(envelope.source, 128) },
+        ));
+    }
+    Ok(envelope)
 }
 
 fn bounded(field: &'static str, value: String, max: usize) -> Result<String, EventError> {
@@ -210,7 +227,7 @@ fn occurrence(
 /// An Amazon ECR basic-scan event.
 pub fn parse_ecr(value: serde_json::Value) -> Result<Parsed, EventError> {
     let mut raw: RawEnvelope<EcrDetail> = deserialize(value)?;
-    let envelope = validate_envelope(&mut raw, ECR_DETAIL_TYPE)?;
+    let envelope = from_aws(validate_envelope(&mut raw, ECR_DETAIL_TYPE)?, ECR_SOURCE)?;
     let status = bounded("detail.scan-status", std::mem::take(&mut raw.detail.scan_status), MAX_STATUS)?;
     let Some(reason) = ECR_FAILURES.iter().find(|(s, _)| *s == status).map(|(_, r)| *r) else {
         return Ok(Parsed::Ignored {
@@ -289,7 +306,7 @@ const INSPECTOR_FLOOR: i64 = 1_483_228_800;
 /// An Amazon Inspector coverage event.
 pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
     let mut raw: RawEnvelope<InspectorDetail> = deserialize(value)?;
-    let envelope = validate_envelope(&mut raw, INSPECTOR_DETAIL_TYPE)?;
+    let envelope = from_aws(validate_envelope(&mut raw, INSPECTOR_DETAIL_TYPE)?, INSPECTOR_SOURCE)?;
     let status = bounded(
         "detail.scanStatus.statusCodeValue",
         std::mem::take(&mut raw.detail.scan_status.status_code_value),
@@ -512,6 +529,89 @@ mod tests {
         let mut e = ecr("FAILED");
         e["detail"]["repository-name"] = json!("Team/API");
         assert_eq!(parse_ecr(e).unwrap_err().field(), "detail.repository-name");
+    }
+
+    /// Before, the detail-type alone chose the parser: any producer could report an ECR or
+    /// Inspector failure of any account's image.
+    #[test]
+    fn an_aws_detail_type_from_another_source_is_rejected_naming_the_source() {
+        let image = format!("arn:aws:ecr:us-east-1:123456789012:repository/team/api/{DIGEST}");
+        for (mut event, expected) in
+            [(ecr("FAILED"), ECR_SOURCE), (inspector("INACTIVE", "ACCESS_DENIED", &image), INSPECTOR_SOURCE)]
+        {
+            event["source"] = json!("com.example.ci");
+            let e = crate::event::parse(event).unwrap_err();
+            assert_eq!(e.to_string(), format!("source: must be {expected:?}, got \"com.example.ci\""));
+        }
+    }
+
+    /// Inspector's `ScanStatusReason` values (botocore's inspector2 model, 2020-06-08, as
+    /// `make tools` installs it with sam) that an ECR image can have are each a failure or
+    /// ignored, by their exact name (`PENDING_REVIVAL` was listed, which AWS never sends, and
+    /// `PENDING_REVIVAL_SCAN` was a failure of unknown cause).
+    #[test]
+    fn every_scan_status_reason_inspector_has_for_images_is_placed_by_its_exact_name() {
+        const FOR_OTHER_RESOURCES: [&str; 12] = [
+            "UNMANAGED_EC2_INSTANCE",
+            "EC2_INSTANCE_STOPPED",
+            "UNSUPPORTED_RUNTIME",
+            "DEEP_INSPECTION_DAILY_SSM_INVENTORY_LIMIT_EXCEEDED",
+            "DEEP_INSPECTION_COLLECTION_TIME_LIMIT_EXCEEDED",
+            "AGENTLESS_INSTANCE_STORAGE_LIMIT_EXCEEDED",
+            "AGENTLESS_INSTANCE_COLLECTION_TIME_LIMIT_EXCEEDED",
+            "INTEGRATION_CONNECTION_LOST",
+            "NO_SCAN_CONFIGURATION_ASSOCIATED",
+            "UNSUPPORTED_CODE_ARTIFACTS",
+            "RESOURCE_UNMANAGED",
+            "RESOURCE_STOPPED",
+        ];
+        const MODEL: [&str; 39] = [
+            "PENDING_INITIAL_SCAN",
+            "ACCESS_DENIED",
+            "INTERNAL_ERROR",
+            "UNMANAGED_EC2_INSTANCE",
+            "UNSUPPORTED_OS",
+            "SCAN_ELIGIBILITY_EXPIRED",
+            "RESOURCE_TERMINATED",
+            "SUCCESSFUL",
+            "NO_RESOURCES_FOUND",
+            "IMAGE_SIZE_EXCEEDED",
+            "SCAN_FREQUENCY_MANUAL",
+            "SCAN_FREQUENCY_SCAN_ON_PUSH",
+            "EC2_INSTANCE_STOPPED",
+            "PENDING_DISABLE",
+            "NO_INVENTORY",
+            "STALE_INVENTORY",
+            "EXCLUDED_BY_TAG",
+            "UNSUPPORTED_RUNTIME",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "UNSUPPORTED_CONFIG_FILE",
+            "DEEP_INSPECTION_PACKAGE_COLLECTION_LIMIT_EXCEEDED",
+            "DEEP_INSPECTION_DAILY_SSM_INVENTORY_LIMIT_EXCEEDED",
+            "DEEP_INSPECTION_COLLECTION_TIME_LIMIT_EXCEEDED",
+            "DEEP_INSPECTION_NO_INVENTORY",
+            "AGENTLESS_INSTANCE_STORAGE_LIMIT_EXCEEDED",
+            "AGENTLESS_INSTANCE_COLLECTION_TIME_LIMIT_EXCEEDED",
+            "PENDING_REVIVAL_SCAN",
+            "INTEGRATION_CONNECTION_LOST",
+            "ACCESS_DENIED_TO_ENCRYPTION_KEY",
+            "UNSUPPORTED_LANGUAGE",
+            "NO_SCAN_CONFIGURATION_ASSOCIATED",
+            "SCAN_IN_PROGRESS",
+            "IMAGE_ARCHIVED",
+            "UNSUPPORTED_CODE_ARTIFACTS",
+            "RESOURCE_UNMANAGED",
+            "RESOURCE_STOPPED",
+            "EXTRACTION_COLLECTION_TIME_LIMIT_EXCEEDED",
+            "STORAGE_LIMIT_EXCEEDED",
+            "INVALID_ARTIFACT",
+        ];
+        let placed: Vec<&str> = INSPECTOR_FAILURES.iter().map(|(r, _)| *r).chain(INSPECTOR_NOT_FAILURES).collect();
+        let unplaced: Vec<&str> =
+            MODEL.into_iter().filter(|r| !FOR_OTHER_RESOURCES.contains(r) && !placed.contains(r)).collect();
+        assert_eq!(unplaced, Vec::<&str>::new());
+        let unknown: Vec<&str> = placed.into_iter().filter(|r| !MODEL.contains(r)).collect();
+        assert_eq!(unknown, Vec::<&str>::new());
     }
 
     #[test]
