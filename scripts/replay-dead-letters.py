@@ -20,11 +20,20 @@ credentials and region (the member's; the profile's region wins over AWS_DEFAULT
 central account's). AWS sources cannot be put on a bus again (aws.* is theirs alone), so they go
 to the central ingest path as the stack's own dead letters do.
 
-Options: --endpoint-url (a local stack), --max N (default 1000), --dry-run. A message is deleted
+Only what the stack's intake takes is replayed: a dead-letter queue can be written by anyone its
+account lets send to it, and a replay skips the bus policy and the rules. An envelope is kept,
+named, unless its detail-type is one of the intake's three, an AWS detail-type comes from that
+service's source (`aws.ecr`, `aws.inspector2`) and a scanner's from a source that is not `aws.*`
+(and, with --allowed-sources, one of them: the stack's AllowedSources), and, with
+--dead-letter-profile, its account is the member's own (a member's dead letters are its events).
+
+Options: --endpoint-url (a local stack), --max N (default 1000), --dry-run,
+--allowed-sources a,b (the stack's AllowedSources). A message is deleted
 from the dead-letter queue only after its envelope was delivered (sent to the buffer queue, or
 the function answered without an error); anything else stays, and the script exits 1 naming it.
 Needs boto3 (`pip install boto3`; `make tools` puts it in .tools/venv) and credentials allowed
-sqs:ReceiveMessage and sqs:DeleteMessage on the dead-letter queue and sqs:SendMessage on the
+sqs:ReceiveMessage and sqs:DeleteMessage on the dead-letter queue (and, with --dead-letter-profile,
+sts:GetCallerIdentity, which needs no permission) and sqs:SendMessage on the
 buffer queue (or lambda:InvokeFunction on the ingest function: an operator's role, not the
 admins' one).
 """
@@ -46,6 +55,27 @@ def envelope_of(body):
     return None
 
 
+# The intake's detail-types and the source each must come from (None: a scanner's, not aws.*).
+INTAKE = {"Image Scan Failed": None, "ECR Image Scan": "aws.ecr", "Inspector2 Coverage": "aws.inspector2"}
+
+
+def refusal(envelope, member_account=None, allowed_sources=None):
+    """Why the stack's intake would not have taken `envelope` from this queue, or None."""
+    detail_type, source = envelope.get("detail-type"), envelope.get("source")
+    if detail_type not in INTAKE:
+        return f"detail-type {str(detail_type)[:64]!r} is not one the stack takes"
+    expected = INTAKE[detail_type]
+    if expected is not None and source != expected:
+        return f"{detail_type} from source {str(source)[:64]!r}: only {expected} sends it"
+    if expected is None and (not isinstance(source, str) or source.startswith("aws.")):
+        return f"{detail_type} from source {str(source)[:64]!r}: aws.* sources are AWS's own"
+    if expected is None and allowed_sources is not None and source not in allowed_sources:
+        return f"source {source[:64]!r} is not one of --allowed-sources"
+    if member_account is not None and envelope.get("account") != member_account:
+        return f"account {str(envelope.get('account'))[:16]!r} is not the member's ({member_account})"
+    return None
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dead-letter-queue-url", required=True)
@@ -56,7 +86,9 @@ def main(argv):
     parser.add_argument("--endpoint-url")
     parser.add_argument("--max", type=int, default=1000)
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--allowed-sources", help="the stack's AllowedSources, comma-separated")
     args = parser.parse_args(argv)
+    allowed = None if args.allowed_sources is None else {s.strip() for s in args.allowed_sources.split(",") if s.strip()}
 
     import boto3  # imported here so --help works without it
 
@@ -65,9 +97,13 @@ def main(argv):
         member = botocore.session.Session(profile=args.dead_letter_profile)
         # The profile's own region, even where AWS_DEFAULT_REGION (the central one) is set.
         region = member.get_scoped_config().get("region")
-        dead = boto3.Session(botocore_session=member).client("sqs", endpoint_url=args.endpoint_url, region_name=region)
+        member_session = boto3.Session(botocore_session=member)
+        dead = member_session.client("sqs", endpoint_url=args.endpoint_url, region_name=region)
+        sts = member_session.client("sts", endpoint_url=args.endpoint_url, region_name=region)
+        member_account = sts.get_caller_identity()["Account"]
     else:
         dead = boto3.client("sqs", endpoint_url=args.endpoint_url)
+        member_account = None
     sqs = boto3.client("sqs", endpoint_url=args.endpoint_url)
     lam = boto3.client("lambda", endpoint_url=args.endpoint_url) if args.function_name else None
     replayed, kept = 0, []
@@ -81,6 +117,10 @@ def main(argv):
             envelope = envelope_of(m["Body"])
             if envelope is None:
                 kept.append(f"{m['MessageId']}: no EventBridge envelope in the message")
+                continue
+            why = refusal(envelope, member_account, allowed)
+            if why is not None:
+                kept.append(f"{m['MessageId']}: not replayed: {why}")
                 continue
             if args.dry_run:
                 print(f"would replay {envelope['id']} ({envelope['detail-type']})")

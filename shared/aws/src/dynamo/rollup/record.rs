@@ -20,8 +20,14 @@ type Image = HashMap<String, AttributeValue>;
 /// Why a record of a group cannot be folded: it is poison, and stays so on every delivery.
 #[derive(Debug, Error)]
 pub enum UnreadableRecord {
-    #[error("{event} record without an image: the stream must send NEW_AND_OLD_IMAGES")]
-    NoImage { event: String },
+    #[error("{event} record without its {missing} image: the stream must send NEW_AND_OLD_IMAGES")]
+    NoImage { event: String, missing: &'static str },
+    #[error("{event} record with its {extra} image, which that kind of change has none of")]
+    ExtraImage { event: String, extra: &'static str },
+    #[error("record of unknown kind {event:?}: INSERT, MODIFY or REMOVE")]
+    Kind { event: String },
+    #[error("record without an event id: its marker would be every such record's")]
+    NoEventId,
     #[error("an image of the group cannot be decoded")]
     Image(#[source] serde_dynamo::Error),
 }
@@ -58,9 +64,24 @@ pub fn change(
     if !is_group {
         return Ok(None);
     }
+    if id.is_empty() {
+        return Err(UnreadableRecord::NoEventId);
+    }
     let (old, new) = (group(old)?, group(new)?);
-    if old.is_none() && new.is_none() {
-        return Err(UnreadableRecord::NoImage { event: event.to_owned() });
+    let (needs_old, needs_new) = match event {
+        "INSERT" => (false, true),
+        "MODIFY" => (true, true),
+        "REMOVE" => (true, false),
+        _ => return Err(UnreadableRecord::Kind { event: scan_failures_domain::text::prefix(event, 32).to_owned() }),
+    };
+    // A change folds as "minus the old image, plus the new": a missing image would fold a
+    // MODIFY as an INSERT (counted twice), an extra one would add what is gone.
+    for (needed, present, which) in [(needs_old, old.is_some(), "old"), (needs_new, new.is_some(), "new")] {
+        match (needed, present) {
+            (true, false) => return Err(UnreadableRecord::NoImage { event: event.to_owned(), missing: which }),
+            (false, true) => return Err(UnreadableRecord::ExtraImage { event: event.to_owned(), extra: which }),
+            _ => {}
+        }
     }
     Ok(Some(Change { id: id.to_owned(), old, new }))
 }
@@ -69,6 +90,49 @@ pub fn change(
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    /// Only "both images missing" was refused: a MODIFY without its old image was folded as an
+    /// INSERT (the group counted twice), and records without an id shared one marker.
+    #[test]
+    fn a_record_is_folded_only_with_the_images_its_kind_has_and_an_id() {
+        let keys: Image =
+            HashMap::from([(PARTITION_KEY.to_owned(), AttributeValue::S(format!("{GROUP_KEY_PREFIX}x")))]);
+        let group =
+            super::super::test_group("g", "123456789012", "2026-12-04T10:00:00.000Z", "2026-12-04T11:00:00.000Z");
+        let item = group.to_item().unwrap();
+        let unreadable = |id: &str, event: &str, old: bool, new: bool| {
+            let some = |on: bool| on.then(|| item.clone());
+            change(id, event, &keys, some(old), some(new)).err().map(|e| e.to_string())
+        };
+        assert_eq!(
+            unreadable("", "INSERT", false, true).as_deref(),
+            Some("record without an event id: its marker would be every such record's")
+        );
+        assert_eq!(
+            unreadable("1", "UPSERT", true, true).as_deref(),
+            Some("record of unknown kind \"UPSERT\": INSERT, MODIFY or REMOVE")
+        );
+        assert_eq!(
+            unreadable("1", "MODIFY", false, true).as_deref(),
+            Some("MODIFY record without its old image: the stream must send NEW_AND_OLD_IMAGES")
+        );
+        assert_eq!(
+            unreadable("1", "REMOVE", false, false).as_deref(),
+            Some("REMOVE record without its old image: the stream must send NEW_AND_OLD_IMAGES")
+        );
+        assert_eq!(
+            unreadable("1", "INSERT", true, true).as_deref(),
+            Some("INSERT record with its old image, which that kind of change has none of")
+        );
+        assert_eq!(
+            unreadable("1", "REMOVE", true, true).as_deref(),
+            Some("REMOVE record with its new image, which that kind of change has none of")
+        );
+        for (event, old, new) in [("INSERT", false, true), ("MODIFY", true, true), ("REMOVE", true, false)] {
+            assert_eq!(unreadable("1", event, old, new), None, "{event}");
+        }
+        assert_eq!(change("1", "MODIFY", &HashMap::new(), None, None).ok().flatten().map(|c| c.id), None);
+    }
 
     #[test]
     fn an_image_says_its_mark_and_when_it_was_stored_and_anything_unreadable_is_none() {
