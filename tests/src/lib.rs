@@ -4,6 +4,7 @@
 //! - [`stack`]: DynamoDB Local (started once per process, or the one at `DYNAMODB_ENDPOINT`),
 //!   its clients, a fresh table per test or benchmark, seeding and reading tables; moto.
 //! - [`net`]: free ports, and a TCP proxy that cuts the network.
+//! - [`race`]: racers released together, and the proof that they overlapped.
 //! - [`lambda`]: `cargo lambda watch` serving the built function binaries.
 //! - [`fixtures`]: the sample events, the envelope builder, the fixed clock, synthetic groups.
 //! - [`api_client`]: the api handler built from an environment map, and API Gateway requests.
@@ -28,6 +29,7 @@ pub mod emf;
 pub mod fixtures;
 pub mod lambda;
 pub mod net;
+pub mod race;
 pub mod stack;
 pub mod streams;
 pub mod streams_proxy;

@@ -355,8 +355,7 @@ async fn admin_errors_are_one_line_with_their_documented_exit_code() {
     assert!(!ran.stderr.contains("panicked"), "{ran:?}");
 }
 
-/// A DynamoDB the api cannot reach (the network to it cut: each of the SDK's attempts refused)
-/// is a 503 with `Retry-After: 2` through the real runtime path, not a 500: `scanfail` waits
+/// A DynamoDB the api cannot reach (the network to it cut: new connections refused) is a 503 with `Retry-After: 2` through the real runtime path, not a 500: `scanfail` waits
 /// the 2 s it names and sends the request again, up to 3 attempts, saying so on standard error.
 /// Held out, the last answer stands (exit 7, its message one line); healed after the first
 /// answer, the second attempt is answered.
@@ -381,12 +380,15 @@ async fn a_table_out_of_reach_is_a_503_that_scanfail_waits_out_and_sends_again()
     };
 
     proxy.partition();
+    let started = std::time::Instant::now();
     let held_out = tokio::task::spawn_blocking({
         let env = env.clone();
         move || scanfail(&count, &env, None)
     })
     .await
     .unwrap();
+    // Two waits of the 2 s the answers named (a client that did not wait would be done at once).
+    assert!(started.elapsed() >= Duration::from_secs(4), "the held-out run took {:?}", started.elapsed());
     let lines: Vec<&str> = held_out.stderr.lines().collect();
     assert_eq!((held_out.code, lines.len()), (7, 3), "{held_out:?}");
     assert_eq!((lines[0], lines[1]), (note(2).as_str(), note(3).as_str()), "{held_out:?}");

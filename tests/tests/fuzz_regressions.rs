@@ -84,6 +84,9 @@ fn the_seeds_reach_every_outcome_the_targets_distinguish() {
     assert_eq!(checks::query_params(every), (true, false), "every parameter: the list accepts, count refuses");
 }
 
+/// Every crash input kept is replayed: each folder of `fuzz/regressions` is a target's, and the
+/// inputs replayed are all the files there (an empty or unread folder fails, rather than pass on
+/// nothing).
 #[test]
 fn every_crash_input_kept_from_fuzzing_passes_its_checks() {
     let mut total = 0;
@@ -93,6 +96,15 @@ fn every_crash_input_kept_from_fuzzing_passes_its_checks() {
             total += 1;
         }
     }
+    let folders: Vec<String> = std::fs::read_dir(fuzz_dir().join("regressions"))
+        .unwrap_or_else(|e| panic!("fuzz/regressions: {e}"))
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    let kept: usize = folders.iter().map(|f| inputs("regressions", f).len()).sum();
+    assert!(folders.iter().all(|f| TARGETS.contains(&f.as_str())), "a folder of no target: {folders:?}");
+    assert!(total > 0 && total == kept, "replayed {total} of the {kept} crash inputs kept");
     println!("replayed {total} crash inputs");
 }
 

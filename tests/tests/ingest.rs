@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use ingest::handler::{Ingest, IngestError};
 use integration_tests::fixtures::{self, failure};
+use integration_tests::race::{all_in_flight_at_once, race, Span};
 use integration_tests::{all_groups, fixed_now, fresh_store, samples};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::event::{Operation, Origin};
@@ -143,27 +144,36 @@ async fn the_same_envelope_delivered_three_times_counts_once() {
     assert_eq!(groups[0].reason, "NO_SCANNER_INTEGRATION");
 }
 
-#[tokio::test]
+/// Eight invokers, each with its own client as separate Lambda instances have, released together
+/// for each of 100 rounds (one event each per round, the 8 of a round on one of 5 groups): most
+/// rounds have all 8 in flight at once, and every group counts exactly what it was sent, its
+/// first round creating it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_invokers_of_100_events_over_5_groups_count_exactly_800() {
+    const ROUNDS: usize = 100;
     let store = fresh_store().await;
-    let mut tasks = Vec::new();
-    for invoker in 0..8 {
-        // Each invoker has its own client, as separate Lambda instances would.
-        let own = Store::new(integration_tests::dynamodb_client(integration_tests::dynamodb_endpoint()), store.table());
-        tasks.push(tokio::spawn(async move {
-            let ingest = Ingest::new(own, RetentionDays::default()).with_clock(fixed_now);
-            for n in 0..100 {
-                let image = format!("quay.io/acme/svc{}:1", n % 5);
-                let t = format!("2026-11-25T10:{:02}:{:02}Z", n % 60, invoker);
-                let detail = json!({"operation": "image scan", "origin": "api", "image": {"name": image},
-                    "cluster": format!("cluster-{invoker}"), "error": {"message": "context deadline exceeded"}, "occurredAt": t});
-                ingest.handle(envelope(&format!("c-{invoker}-{n}"), "2026-11-25T11:00:00Z", detail)).await.unwrap();
-            }
-        }));
+    let own: Vec<Store> = (0..8)
+        .map(|_| Store::new(integration_tests::dynamodb_client(integration_tests::dynamodb_endpoint()), store.table()))
+        .collect();
+    let (mut overlapped, mut results) = (0, Vec::new());
+    for n in 0..ROUNDS {
+        let raced = race(8, |invoker| {
+            let ingest = Ingest::new(own[invoker].clone(), RetentionDays::default()).with_clock(fixed_now);
+            let image = format!("quay.io/acme/svc{}:1", n % 5);
+            let t = format!("2026-11-25T10:{:02}:{:02}Z", n % 60, invoker);
+            let detail = json!({"operation": "image scan", "origin": "api", "image": {"name": image},
+                "cluster": format!("cluster-{invoker}"), "error": {"message": "context deadline exceeded"}, "occurredAt": t});
+            async move { ingest.handle(envelope(&format!("c-{invoker}-{n}"), "2026-11-25T11:00:00Z", detail)).await.unwrap().result }
+        })
+        .await;
+        let spans: Vec<Span> = raced.iter().map(|(_, span)| *span).collect();
+        overlapped += usize::from(all_in_flight_at_once(&spans));
+        results.extend(raced.into_iter().map(|(result, _)| result));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    println!("RACE eight_invokers: {overlapped} of {ROUNDS} rounds had all 8 in flight at once");
+    assert!(overlapped * 2 > ROUNDS, "only {overlapped} of {ROUNDS} rounds had their 8 invokers in flight at once");
+    let created = results.iter().filter(|r| **r == "created").count();
+    assert_eq!((created, results.len() - created), (5, 795));
     let groups = all_groups(&store).await;
     assert_eq!(groups.len(), 5);
     assert_eq!(groups.iter().map(|g| g.num_occurrences).sum::<u64>(), 800);

@@ -2,6 +2,7 @@
 //! which the tests read. The group store is a real DynamoDB Local.
 
 use ingest::handler::Ingest;
+use integration_tests::race::{all_in_flight_at_once, race, Span};
 use integration_tests::{
     api_from_env, api_request_with, dynamodb_client, dynamodb_endpoint, fixed_now, fixtures, free_port, fresh_store,
     respond, Moto,
@@ -107,6 +108,11 @@ fn notifying(store: &Store, bus: &Bus) -> Ingest {
         .with_notifier(Some(bus.notifier()))
 }
 
+/// [`notifying`] with its own client, as a separate Lambda instance has.
+fn racing_ingest(store: &Store, bus: &Bus) -> Ingest {
+    notifying(&Store::new(dynamodb_client(dynamodb_endpoint()), store.table()), bus)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_failed_publish() {
     let port = free_port();
@@ -130,27 +136,23 @@ async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_f
         ]
     );
 
-    // Eight invokers racing to create one group: one "opened".
-    let mut tasks = Vec::new();
-    for invoker in 0..8 {
-        let table = store.table().to_owned();
-        let notifier = bus.notifier();
-        tasks.push(tokio::spawn(async move {
-            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table);
-            let ingest = Ingest::new(own, RetentionDays::default())
-                .with_transitions(vec![10, 100, 1000])
-                .with_clock(fixed_now)
-                .with_notifier(Some(notifier));
-            ingest.handle(envelope(&format!("race-{invoker}"), "alpine", invoker)).await.unwrap().group_id.unwrap()
-        }));
-    }
-    let mut raced = Vec::new();
-    for t in tasks {
-        raced.push(t.await.unwrap());
-    }
-    raced.dedup();
-    assert_eq!(raced.len(), 1);
-    assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), raced[0].clone(), None)]);
+    // Eight invokers racing to create one group, all in flight at once: one creates it, seven
+    // count in it, one "opened".
+    let raced = race(8, |invoker| {
+        let ingest = racing_ingest(&store, &bus);
+        async move {
+            let answer = ingest.handle(envelope(&format!("race-{invoker}"), "alpine", invoker as u32)).await.unwrap();
+            (answer.result, answer.group_id.unwrap())
+        }
+    })
+    .await;
+    let spans: Vec<Span> = raced.iter().map(|(_, span)| *span).collect();
+    assert!(all_in_flight_at_once(&spans), "the eight invokers were not all in flight at once");
+    let mut results: Vec<&str> = raced.iter().map(|((result, _), _)| *result).collect();
+    results.sort();
+    assert_eq!(results, ["created", "updated", "updated", "updated", "updated", "updated", "updated", "updated"]);
+    let group_of_race = raced[0].0 .1.clone();
+    assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), group_of_race, None)]);
 
     // Publishing off: no notification.
     let quiet = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
@@ -331,23 +333,19 @@ async fn a_resolved_group_is_reopened_by_the_first_later_failure_and_notified_on
     assert_eq!(one["event"]["numOccurrences"], "2");
     assert_eq!(bus.drain().await, vec![]);
 
-    // Eight invokers racing with failures after the resolve: one reopen, one notification.
-    let mut tasks = Vec::new();
-    for invoker in 0..8u32 {
-        let table = store.table().to_owned();
-        let notifier = bus.notifier();
-        tasks.push(tokio::spawn(async move {
-            let own = Store::new(dynamodb_client(dynamodb_endpoint()), table);
-            let ingest = Ingest::new(own, RetentionDays::default())
-                .with_transitions(vec![10, 100, 1000])
-                .with_clock(fixed_now)
-                .with_notifier(Some(notifier));
-            ingest.handle(envelope(&format!("r-after-{invoker}"), "nginx", 45 * 60 + invoker)).await.unwrap();
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    // Eight invokers racing with failures after the resolve, all in flight at once: one
+    // reopen, one notification.
+    let raced = race(8, |invoker| {
+        let ingest = racing_ingest(&store, &bus);
+        async move {
+            let at = 45 * 60 + invoker as u32;
+            ingest.handle(envelope(&format!("r-after-{invoker}"), "nginx", at)).await.unwrap().result
+        }
+    })
+    .await;
+    let spans: Vec<Span> = raced.iter().map(|(_, span)| *span).collect();
+    assert!(all_in_flight_at_once(&spans), "the eight invokers were not all in flight at once");
+    assert!(raced.iter().all(|(result, _)| *result == "updated"), "{raced:?}");
     // (The tenth occurrence also crosses the threshold of 10.)
     assert_eq!(
         bus.drain().await,

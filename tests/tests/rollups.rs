@@ -620,7 +620,9 @@ fn a_quarter_hour_ago() -> OffsetDateTime {
     OffsetDateTime::now_utc() - time::Duration::minutes(15)
 }
 
-/// The rebuild a restart starts, under concurrent writes. The table held 30 groups before its
+/// The rebuild a restart starts, with writes between its runs (interleaved with the marking, not
+/// overlapping one run's read and its marks: that case rests on the mark's condition, a
+/// transaction that fails when the group changed since the read). The table held 30 groups before its
 /// stream was turned on (the upgrade that adds the rollups: generation 0 never saw them), and 20
 /// more came through ingest afterwards. A restart starts generation 1; scheduled runs of the
 /// maintenance function (through the Lambda runtime, 6 groups a run) mark the groups of the
@@ -631,7 +633,8 @@ fn a_quarter_hour_ago() -> OffsetDateTime {
 /// and the api answers a whole retention window from it with a read bound that reading the groups
 /// would pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rebuild_marks_every_group_under_concurrent_writes_and_its_generation_then_answers_every_window_exactly() {
+async fn a_rebuild_marks_every_group_with_writes_between_its_runs_and_its_generation_then_answers_every_window_exactly()
+{
     use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
     let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("rebuild"));
     table::create(&store, Ttl::Enabled).await.unwrap();
@@ -1271,9 +1274,9 @@ async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to
 
 /// A message done with (superseded here) whose deletion fails past the SDK's attempts does not
 /// end the redrive: it is counted `undeleted`, the next message is still handled and deleted,
-/// and the run answers. The message shows again after its visibility timeout and the next
-/// redrive handles it again (a superseded message unread again; an applied batch's changes
-/// found applied). Mocked SQS: the fault is a deletion failing while receiving works, which
+/// and the run answers. (What follows is SQS's and the redrive's design, not shown here: the
+/// message shows again after its visibility timeout, and the next redrive handles it as it
+/// handles any message, a superseded one unread.) Mocked SQS: the fault is a deletion failing while receiving works, which
 /// cutting the network to moto cannot do (the next receive fails too, ending the run with its
 /// own error); the store is DynamoDB Local.
 #[tokio::test]
