@@ -22,8 +22,9 @@ require_java() {
     echo "$who: DynamoDB Local needs Java 17 or newer and \`java -version\` fails ($(head -n 1 <<<"$out")); install it with: $hint" >&2
     return 1
   fi
-  # `openjdk version "17.0.15" 2025-04-15`; before Java 9, `java version "1.8.0_402"`.
-  version=$(sed -n '1s/^[^"]*"\([^"]*\)".*/\1/p' <<<"$out")
+  # `openjdk version "17.0.15" 2025-04-15`; before Java 9, `java version "1.8.0_402"`; the
+  # line may follow others (`Picked up JAVA_TOOL_OPTIONS: …`), so the first line with a version.
+  version=$(sed -n '/version "/{s/^[^"]*"\([^"]*\)".*/\1/p;q;}' <<<"$out")
   major=${version%%[!0-9]*}
   [ "$major" != 1 ] || { major=${version#1.}; major=${major%%[!0-9]*}; }
   if [ -z "$major" ] || [ "$major" -lt 17 ]; then

@@ -92,9 +92,10 @@ fn require_java() {
     assert!(java_major(&said).is_some_and(|m| m >= 17), "java -version says {said:?}; {JAVA_HINT}");
 }
 
-/// The major version `java -version` reports: `"17.0.15"` is 17, the old `"1.8.0_402"` is 8.
+/// The major version `java -version` reports: `"17.0.15"` is 17, the old `"1.8.0_402"` is 8;
+/// read from the first line with a version (a `Picked up JAVA_TOOL_OPTIONS` line may come first).
 fn java_major(said: &str) -> Option<u32> {
-    let version = said.split('"').nth(1)?;
+    let version = said.lines().find(|l| l.contains("version \""))?.split('"').nth(1)?;
     let mut parts = version.split(['.', '-', '_', '+']);
     match parts.next()? {
         "1" => parts.next()?.parse().ok(),
@@ -383,5 +384,7 @@ mod tests {
         assert_eq!(super::java_major("java version \"1.8.0_402\"\n"), Some(8));
         assert_eq!(super::java_major("openjdk version \"21-ea\" 2023-09-19\n"), Some(21));
         assert_eq!(super::java_major("no version here"), None);
+        let picked = "Picked up JAVA_TOOL_OPTIONS: -Dx=\"1\"\nopenjdk version \"17.0.15\" 2025-04-15\n";
+        assert_eq!(super::java_major(picked), Some(17));
     }
 }

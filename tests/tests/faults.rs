@@ -285,8 +285,10 @@ async fn an_occurrence_fails_rather_than_be_judged_by_the_default_retention_when
 /// A write that DynamoDB applied but whose answer was lost (the proxy closes the connection as
 /// the answer starts: the server acted, the client cannot know) counts once, whether the SDK's
 /// next attempt is answered or all three lose theirs and the invocation fails, so that Lambda
-/// delivers the event again and the retry finds its marker. (Before, this test sent each
-/// envelope twice with every answer delivered: no answer was ever lost.)
+/// delivers the event again and the retry finds its marker. The group exists first, so the write
+/// plan's first transaction is the one applied (for a new group it is cancelled and re-planned:
+/// no write to lose). (Before, this test sent each envelope twice with every answer delivered:
+/// no answer was ever lost.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_answer_is_lost_counts_once_whether_the_sdk_or_lambda_sends_it_again() {
     let store = fresh_store().await;
@@ -294,20 +296,23 @@ async fn a_write_whose_answer_is_lost_counts_once_whether_the_sdk_or_lambda_send
     let proxy = FaultProxy::start(port);
     let through_proxy = Store::new(dynamodb_client(&format!("http://127.0.0.1:{}", proxy.port)), store.table());
     let ingest = Ingest::new(through_proxy, RetentionDays::default());
-
-    // One answer lost: the SDK sends the transaction again with the same ClientRequestToken, and
-    // DynamoDB answers the repeat as the write it applied (`created`, not a duplicate).
-    proxy.lose_responses(1);
     assert_eq!(ingest.handle(envelope("lost-0", 0)).await.unwrap().result, "created");
+
+    // One answer lost: the SDK sends the same transaction again, with the same
+    // ClientRequestToken, and DynamoDB answers it as the write it applied: `updated`, counted once.
+    proxy.lose_responses(1);
+    assert_eq!(ingest.handle(envelope("lost-1", GROUPS)).await.unwrap().result, "updated");
     assert_eq!(proxy.lost(), 1, "the first attempt's answer was lost");
+    assert_eq!(total(&store, 1).await, 2);
     // Every attempt's answer lost: the invocation fails, and Lambda's retry finds it stored.
     proxy.lose_responses(3);
-    let err = ingest.handle(envelope("lost-1", GROUPS)).await.unwrap_err();
+    let err = ingest.handle(envelope("lost-2", 2 * GROUPS)).await.unwrap_err();
     assert!(matches!(err, IngestError::Store(_)), "{err}");
     assert_eq!(proxy.lost(), 4, "the three attempts' answers were lost");
-    assert_eq!(ingest.handle(envelope("lost-1", GROUPS)).await.unwrap().result, "duplicate");
-    assert_eq!(total(&store, 1).await, 2);
-    println!("TALLY lost_answers: sent=2 stored=2 lost=0 double_counted=0 faults=4 answers lost after the write");
+    assert_eq!(total(&store, 1).await, 3, "the first attempt was applied");
+    assert_eq!(ingest.handle(envelope("lost-2", 2 * GROUPS)).await.unwrap().result, "duplicate");
+    assert_eq!(total(&store, 1).await, 3);
+    println!("TALLY lost_answers: sent=3 stored=3 lost=0 double_counted=0 faults=4 answers lost after the write");
 }
 
 /// How many of the events, each delivered by 3 invokers, had all 3 copies in flight at once:

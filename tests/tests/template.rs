@@ -162,10 +162,13 @@ fn ingest_role_publishes_only_the_notifications_detail_types_from_the_stacks_sou
     assert_eq!(publish.len(), 1, "{statements:?}");
     assert_eq!(
         publish[0]["Condition"],
-        json!({"ForAllValues:StringEquals": {
-            "events:source": [{"Ref": "NotificationSource"}],
-            "events:detail-type": [notify::OPENED, notify::THRESHOLD_CROSSED, notify::REOPENED],
-        }})
+        json!({
+            "ForAllValues:StringEquals": {
+                "events:source": [{"Ref": "NotificationSource"}],
+                "events:detail-type": [notify::OPENED, notify::THRESHOLD_CROSSED, notify::REOPENED],
+            },
+            "Null": {"events:source": "false", "events:detail-type": "false"},
+        })
     );
 }
 

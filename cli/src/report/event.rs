@@ -3,6 +3,7 @@
 
 use scan_failures_domain::classify::{self, Reason};
 use scan_failures_domain::event::{self, bounds, EventError, Operation, Origin};
+use scan_failures_domain::redact;
 use scan_failures_domain::time_fmt;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -42,7 +43,7 @@ impl Report {
             detail.insert("cluster".into(), json!(cluster));
         }
         let mut error = Map::new();
-        error.insert("message".into(), json!(event::truncate(self.message.clone(), bounds::MESSAGE_STORED)));
+        error.insert("message".into(), json!(self.published_message()));
         if let Some(code) = &self.code {
             error.insert("code".into(), json!(code));
         }
@@ -58,9 +59,15 @@ impl Report {
         Value::Object(detail)
     }
 
+    /// The message as it leaves the machine: its secrets redacted (it is stored, shown to every
+    /// viewer and copied into dead-letter queues), cut to what the product stores.
+    fn published_message(&self) -> String {
+        event::truncate(redact::secrets(&self.message).into_owned(), bounds::MESSAGE_STORED)
+    }
+
     /// The reason the product will give this failure, as the ingest function classifies it.
     pub fn reason(&self) -> Reason {
-        classify::classify(self.code.as_deref(), &event::truncate(self.message.clone(), bounds::MESSAGE_STORED))
+        classify::classify(self.code.as_deref(), &self.published_message())
     }
 
     /// Whether the ingest function would store this event from `source`: the contract's own
@@ -150,6 +157,18 @@ mod tests {
         assert_eq!(lowercased_path("quay.io/acme/web:V1"), None);
         let (valid, refused) = checked(vec![Report { image: "${IMAGE}".into(), ..report() }], "scanfail");
         assert_eq!((valid.len(), refused.len()), (0, 1));
+    }
+
+    /// The scanner's output leaves the machine without the secrets it carried (they reached the
+    /// bus, its archive and the dead-letter queues as printed).
+    #[test]
+    fn a_secret_in_the_scanners_output_never_leaves_the_machine() {
+        let given =
+            Report { message: "pull failed: https://ci:hunter2@registry.example.com/v2/: 401".into(), ..report() };
+        assert_eq!(
+            given.detail()["error"]["message"],
+            json!("pull failed: https://ci:***@registry.example.com/v2/: 401")
+        );
     }
 
     #[test]

@@ -431,6 +431,7 @@ impl Ingest {
 /// anything else is an error, so that Lambda retries it and its dead-letter queue keeps it.
 fn answer(outcome: Option<Outcome>) -> Result<Response, IngestError> {
     let Some(outcome) = outcome else {
+        tracing::error!(result = "failed", "the pipeline gave the event no outcome: answered as an error to retry");
         return Err(IngestError::Unprocessed("the pipeline gave it no outcome".to_owned()));
     };
     let label = outcome.label();
@@ -447,7 +448,10 @@ fn answer(outcome: Option<Outcome>) -> Result<Response, IngestError> {
         | Outcome::Ignored { event_id, .. }
         | Outcome::IgnoredExpired { event_id } => Ok(Response::ignored(label, event_id)),
         // Parse errors are answered before the pipeline; one here is not the event's fault.
-        Outcome::Rejected(why) => Err(IngestError::Unprocessed(why)),
+        Outcome::Rejected(why) => {
+            tracing::error!(result = "failed", error = %why, "the pipeline left the event unprocessed: answered as an error to retry");
+            Err(IngestError::Unprocessed(why))
+        }
     }
 }
 

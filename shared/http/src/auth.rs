@@ -20,8 +20,11 @@ pub const MAX_PATTERN_BYTES: usize = 2048;
 /// Largest caller ARN taken from a request context, in bytes.
 pub const MAX_CALLER_BYTES: usize = 2048;
 
-/// Partitions whose assumed-role sessions are mapped back to their role.
-const PARTITIONS: [&str; 3] = ["aws", "aws-us-gov", "aws-cn"];
+/// Whether an ARN's partition field names an AWS partition (patterns of another are refused,
+/// and only those partitions' assumed-role sessions are mapped back to their role).
+fn known_partition(id: &str) -> bool {
+    scan_failures_domain::partition::by_id(id).is_some()
+}
 
 /// Why a principal list was refused at start-up. Positions count the non-empty entries from 1.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -33,7 +36,7 @@ pub enum AuthConfigError {
     #[error("pattern {position} must be an ARN (arn:...), got {start:?}")]
     NotAnArn { position: usize, start: String },
     #[error(
-        "pattern {position} ({start:?}) must name its partition (aws, aws-us-gov or aws-cn), service (iam or sts), \
+        "pattern {position} ({start:?}) must name its partition (an AWS partition: aws, aws-us-gov, aws-cn, aws-eusc, aws-iso…), service (iam or sts), \
          an empty region and a 12-digit account, without *: a * there matches callers of any account or service"
     )]
     Unanchored { position: usize, start: String },
@@ -85,8 +88,8 @@ impl Principals {
     }
 
     /// Whether the caller's ARN is granted. An assumed-role session
-    /// `arn:aws:sts::<acct>:assumed-role/<Role>/<session>` (and `arn:aws-us-gov`/`arn:aws-cn`
-    /// partitions) is also matched as `arn:aws:iam::<acct>:role/<Role>`; a role pattern with a
+    /// `arn:aws:sts::<acct>:assumed-role/<Role>/<session>` (in any AWS partition,
+    /// [`scan_failures_domain::partition`]) is also matched as `arn:aws:iam::<acct>:role/<Role>`; a role pattern with a
     /// path (`arn:aws:iam::<acct>:role/path/to/<Role>`) matches the session of `<Role>` in that
     /// account because session ARNs carry no path. Role names are unique within an account
     /// whatever their path, so this is only done when the pattern's role name has no `*`:
@@ -140,7 +143,7 @@ fn check_pattern(p: &str) -> Result<(), Refused> {
         return Err(Refused::NotAnArn);
     }
     let [_, partition, service, region, account, resource] = arn_fields(p).ok_or(Refused::NotAnArn)?;
-    let anchored = PARTITIONS.contains(&partition)
+    let anchored = known_partition(partition)
         && matches!(service, "iam" | "sts")
         && region.is_empty()
         && scan_failures_domain::text::is_account_id(account);
@@ -169,7 +172,7 @@ fn arn_fields(arn: &str) -> Option<[&str; 6]> {
 /// session ARN (which then only matches patterns literally).
 fn session_role(arn: &str) -> Option<String> {
     let [_, partition, service, region, account, resource] = arn_fields(arn)?;
-    if !PARTITIONS.contains(&partition) || service != "sts" || !region.is_empty() {
+    if !known_partition(partition) || service != "sts" || !region.is_empty() {
         return None;
     }
     if !scan_failures_domain::text::is_account_id(account) {
@@ -319,6 +322,16 @@ mod tests {
             "arn:aws-us-gov:sts::123456789012:assumed-role/Admin/s"
         ));
         assert!(allows("arn:aws-cn:iam::123456789012:role/Admin", "arn:aws-cn:sts::123456789012:assumed-role/Admin/s"));
+        // The European Sovereign Cloud and the ISO partitions too (before, their patterns were
+        // refused at start-up, so an api there admitted no one).
+        for p in ["aws-eusc", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f"] {
+            let list = format!("arn:{p}:iam::123456789012:role/Admin");
+            assert!(allows(&list, &format!("arn:{p}:sts::123456789012:assumed-role/Admin/s")), "{p}");
+        }
+        assert!(!allows(
+            "arn:aws-iso:iam::123456789012:role/Admin",
+            "arn:aws-iso-b:sts::123456789012:assumed-role/Admin/s"
+        ));
         // The session is still matched as itself too.
         assert!(allows(
             "arn:aws:sts::123456789012:assumed-role/Admin/*",
@@ -416,7 +429,7 @@ mod tests {
     fn patterns_a_caller_could_satisfy_by_a_name_of_its_choosing_stop_start_up() {
         let unanchored = |p: &str| {
             format!(
-                "pattern 1 ({p:?}) must name its partition (aws, aws-us-gov or aws-cn), service (iam or sts), \
+                "pattern 1 ({p:?}) must name its partition (an AWS partition: aws, aws-us-gov, aws-cn, aws-eusc, aws-iso…), service (iam or sts), \
                  an empty region and a 12-digit account, without *: a * there matches callers of any account or service"
             )
         };

@@ -74,7 +74,10 @@ const RULES: &[(Reason, Test)] = &[
             // the permission, or the token carries none.
             "code = permissiondenied",
             "not authorized: \"",
-            "credentials not found",
+            // Central's own wording; a Docker credential helper's "credentials not found in
+            // native keychain" is the registry's, below.
+            "desc = credentials not found",
+            "credentials not found: no credentials",
         ]),
     ),
     // `roxctl image sbom` reads Central's HTTP status itself (roxctl/common/client.go).
@@ -87,8 +90,10 @@ const RULES: &[(Reason, Test)] = &[
             "could not establish grpc connection to central",
             // roxctl's call to Central failed at the transport, not a scanner behind it.
             "alerts: rpc error: code = unavailable",
-            // roxctl image sbom's HTTP call (roxctl/common/client.go wraps every transport error so).
+            // roxctl image sbom's HTTP call (roxctl/common/client.go wraps every transport error
+            // so; older roxctl printed Go's `Post "…"` right after the command's wrapping).
             "generating sbom: error when doing http request",
+            "generating sbom: post \"",
         ]),
     ),
     (Reason::CentralUnreachable, Test::Both("could not scan image: \"", "\": rpc error: code = unavailable")),
@@ -151,8 +156,8 @@ const RULES: &[(Reason, Test)] = &[
             "rate exceeded",
             "throttlingexception",
             "too many parallel scans",
-            // Central's API rate limiter (pkg/grpc/ratelimit): gRPC and HTTP.
-            "code = resourceexhausted",
+            // Central's API rate limiter (pkg/grpc/ratelimit): gRPC and HTTP. (Not gRPC's
+            // ResourceExhausted as such: a message over its size limit has that code too.)
             "rejected by grpc_ratelimit",
             "rejected by rate limiter",
         ]),
@@ -670,6 +675,16 @@ mod tests {
         (
             "could not scan image: \"quay.io/acme/web:1.4\": rpc error: code = Internal desc = scan could not be completed for image quay.io/acme/web:1.4 ([MISSING_SCAN_DATA]): please check that an applicable registry and scanner is integrated",
             Reason::NoScannerIntegration,
+        ),
+        // A Docker credential helper without the registry's login (docker, trivy, skopeo).
+        (
+            "error getting credentials - err: exit status 1, out: `credentials not found in native keychain`",
+            Reason::RegistryUnauthorized,
+        ),
+        // gRPC's size limit shares ResourceExhausted with the rate limiter: not a rate limit.
+        (
+            "could not scan image: \"quay.io/acme/ml:7\": rpc error: code = ResourceExhausted desc = grpc: received message larger than max (5123456 vs. 4194304)",
+            Reason::Unknown,
         ),
         // Go TLS to a registry with a private CA: no rule, so UNKNOWN.
         (

@@ -150,7 +150,7 @@ impl Reason {
             Self::NoScannerIntegration => "No image scanner integrated",
             Self::ScannerUnavailable => "Scanner unavailable",
             Self::Timeout => "Scan timed out",
-            Self::RateLimited => "Registry rate limit reached",
+            Self::RateLimited => "Rate limit reached",
             Self::UnsupportedImage => "Image OS or format not supported",
             Self::ImageTooLarge => "Image too large to scan",
             Self::InvalidImageName => "Invalid image reference",
@@ -164,7 +164,7 @@ impl Reason {
             Self::AccessDenied => "Scanner access denied",
             Self::EncryptionKeyAccessDenied => "Encryption key access denied",
             Self::CentralUnreachable => "Central unreachable from roxctl",
-            Self::CentralAuthFailed => "roxctl not authenticated to Central",
+            Self::CentralAuthFailed => "roxctl refused by Central",
             Self::SbomUnsupported => "Central cannot generate SBOMs",
         }
     }
@@ -249,10 +249,12 @@ impl Reason {
             }
             Self::RateLimited => {
                 "The registry throttled the pulls (HTTP 429, TOOMANYREQUESTS, ECR \
-                 ThrottlingException) or the local scanner had too many scans in flight. For Docker \
-                 Hub give the image integration an authenticated account or mirror the images; for \
-                 ECR spread scans out or request a higher quota. The scan is retried on the next \
-                 reprocessing cycle."
+                 ThrottlingException), the local scanner had too many scans in flight, or Central's \
+                 API rate limiter refused roxctl ('rejected by grpc_ratelimit'). For Docker Hub give \
+                 the image integration an authenticated account or mirror the images; for ECR \
+                 spread scans out or request a higher quota; for Central space out the pipelines' \
+                 scans or raise its API rate limit. The scan is retried on the next reprocessing \
+                 cycle."
             }
             Self::UnsupportedImage => {
                 "The scanner found no operating system or package manager it supports in the image \
@@ -334,7 +336,9 @@ impl Reason {
             }
             Self::CentralAuthFailed => {
                 "Central refused roxctl's identity (gRPC Unauthenticated, 'credentials not found', \
-                 no token for 'roxctl central login'). Give the pipeline a valid API token with \
+                 no token for 'roxctl central login') or its role lacks the permission (gRPC \
+                 PermissionDenied, 'not authorized: \"READ_WRITE_ACCESS\" for \"Image\"'). Give the \
+                 pipeline a valid API token with \
                  ROX_API_TOKEN or --token-file, created under Platform Configuration > Integrations \
                  > API Token with a role that may scan images (e.g. Continuous Integration), and \
                  rotate it before it expires; machine-to-machine configurations need their \

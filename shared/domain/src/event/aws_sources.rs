@@ -15,6 +15,7 @@ use super::envelope::{
 use crate::classify::Reason;
 use crate::fingerprint;
 use crate::image::{validate_digest, ImageRef};
+use crate::partition;
 use crate::time_fmt;
 
 pub const ECR_DETAIL_TYPE: &str = "ECR Image Scan";
@@ -124,32 +125,8 @@ fn bounded(field: &'static str, value: String, max: usize) -> Result<String, Eve
     required(field, value, max)
 }
 
-/// The AWS partitions an ECR image can be in: its ARN's partition, its regions' prefix and the
-/// DNS suffix of its registry's host (AWS's partition table, as the SDK's endpoint resolver
-/// carries it; the standard partition and GovCloud share `amazonaws.com`).
-const PARTITIONS: [(&str, &str, &str); 8] = [
-    ("aws", "", "amazonaws.com"),
-    ("aws-us-gov", "us-gov-", "amazonaws.com"),
-    ("aws-cn", "cn-", "amazonaws.com.cn"),
-    ("aws-eusc", "eusc-", "amazonaws.eu"),
-    ("aws-iso", "us-iso-", "c2s.ic.gov"),
-    ("aws-iso-b", "us-isob-", "sc2s.sgov.gov"),
-    ("aws-iso-e", "eu-isoe-", "cloud.adc-e.uk"),
-    ("aws-iso-f", "us-isof-", "csp.hci.ic.gov"),
-];
-
-/// The DNS suffix of a region's hosts: the partition whose prefix the region has, else the
-/// standard one.
-fn dns_suffix(region: &str) -> &'static str {
-    PARTITIONS
-        .iter()
-        .skip(1)
-        .find(|(_, prefix, _)| region.starts_with(prefix))
-        .map_or(PARTITIONS[0].2, |(_, _, suffix)| suffix)
-}
-
-/// `<account>.dkr.ecr.<region>.<suffix>/<repo>:<tag>` (or `@<digest>` without a tag; the suffix
-/// of the region's partition, [`PARTITIONS`]), with the digest kept as the resource id.
+/// `<account>.dkr.ecr.<region>.<suffix>/<repo>:<tag>` (or `@<digest>` without a tag; the DNS
+/// suffix of the region's [`partition`]), with the digest kept as the resource id.
 fn ecr_image(
     field: &'static str,
     account: &str,
@@ -158,7 +135,7 @@ fn ecr_image(
     tag: Option<&str>,
     digest: &str,
 ) -> Result<ImageRef, EventError> {
-    let registry = format!("{account}.dkr.ecr.{region}.{}", dns_suffix(region));
+    let registry = format!("{account}.dkr.ecr.{region}.{}", partition::of_region(region).dns_suffix);
     let reference = match tag {
         Some(t) => format!("{registry}/{repository}:{t}@{digest}"),
         None => format!("{registry}/{repository}@{digest}"),
@@ -261,8 +238,8 @@ struct EcrArn<'a> {
 
 fn ecr_arn(arn: &str) -> Option<EcrArn<'_>> {
     let rest = arn.strip_prefix("arn:")?;
-    let (partition, rest) = rest.split_once(':')?;
-    PARTITIONS.iter().find(|(p, _, _)| *p == partition)?;
+    let (id, rest) = rest.split_once(':')?;
+    partition::by_id(id)?;
     let rest = rest.strip_prefix("ecr:")?;
     let (region, rest) = rest.split_once(':')?;
     let (account, rest) = rest.split_once(':')?;

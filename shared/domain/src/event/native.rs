@@ -127,7 +127,8 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     if error.message.trim().is_empty() && code.is_none() {
         return Err(invalid("detail.error.message", FieldProblem::Empty));
     }
-    let message = truncate(error.message.trim().to_owned(), bounds::MESSAGE_STORED);
+    // Redacted before anything reads it: what is stored, classified and grouped has no secret.
+    let message = truncate(crate::redact::secrets(error.message.trim()).into_owned(), bounds::MESSAGE_STORED);
     let reason = classify::classify(code.as_deref(), &message);
 
     let deployment = match detail.deployment {
@@ -197,6 +198,16 @@ mod tests {
             Ok(p) => panic!("expected a rejection, got {p:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// A scanner's output with a registry password in a URL is stored without it (it was
+    /// stored, and shown to every viewer, as sent).
+    #[test]
+    fn a_secret_in_the_message_is_stored_redacted() {
+        let mut d = failure();
+        d["error"]["message"] = json!("Get \"https://robot:s3cr3t@registry.example.com/v2/\": dial tcp: i/o timeout");
+        let Ok(Parsed::Failure(o)) = parse(envelope(d)) else { panic!("a failure") };
+        assert_eq!(o.message, "Get \"https://robot:***@registry.example.com/v2/\": dial tcp: i/o timeout");
     }
 
     #[test]

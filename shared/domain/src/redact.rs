@@ -1,0 +1,201 @@
+//! Secrets a scanner's error output may carry, taken out before the message leaves the machine
+//! or is stored: a URL's password (`https://robot:<password>@registry/…`), an `Authorization`
+//! value (`Bearer <token>`, `Basic <base64>`), a setting of a secret (`password=…`,
+//! `ROX_API_TOKEN: …`, `"client_secret":"…"`). A stored message is shown to every viewer and
+//! copied into dead-letter queues and logs, so it is redacted once, for every producer: the
+//! ingest parser and `scanfail`'s report both call [`secrets`].
+//!
+//! One pass of one automaton over the message finds the words a secret follows; each is then
+//! read a few bytes on by its rule. Every delimiter is ASCII, so every cut is on a character
+//! boundary. Words stay: only a value is replaced, so what the classifier reads is kept.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// What replaces a secret.
+pub const REDACTED: &str = "***";
+
+/// What a message becomes should the automaton ever fail to build (a unit test builds it):
+/// nothing of it is kept rather than a secret.
+pub const WITHHELD: &str = "[message withheld: its secrets could not be redacted]";
+
+/// How the bytes after a word are read.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// `://user:<secret>@`.
+    UrlPassword,
+    /// `Bearer <secret>`, `Basic <secret>`.
+    AuthValue,
+    /// `<name>=<secret>`, `<name>: <secret>`, `"<name>":"<secret>"`.
+    Setting,
+}
+
+/// The words (ASCII case-insensitive) and their rules.
+const WORDS: [(&str, Rule); 15] = [
+    ("://", Rule::UrlPassword),
+    ("bearer", Rule::AuthValue),
+    ("basic", Rule::AuthValue),
+    ("password", Rule::Setting),
+    ("passwd", Rule::Setting),
+    ("pwd", Rule::Setting),
+    ("token", Rule::Setting),
+    ("secret", Rule::Setting),
+    ("api_key", Rule::Setting),
+    ("api-key", Rule::Setting),
+    ("apikey", Rule::Setting),
+    ("access_key", Rule::Setting),
+    ("access-key", Rule::Setting),
+    ("accesskey", Rule::Setting),
+    ("credential", Rule::Setting),
+];
+
+static WORDS_FINDER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(WORDS.map(|(w, _)| w))
+        .ok()
+});
+
+/// `message` with the secrets it carries replaced by [`REDACTED`]; borrowed when it has none.
+pub fn secrets(message: &str) -> Cow<'_, str> {
+    let Some(finder) = WORDS_FINDER.as_ref() else { return Cow::Borrowed(WITHHELD) };
+    let b = message.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for m in finder.find_iter(message) {
+        let Some(&(_, rule)) = WORDS.get(m.pattern().as_usize()) else { continue };
+        let span = match rule {
+            Rule::UrlPassword => url_password(b, m.end()),
+            Rule::AuthValue => auth_value(b, m.start(), m.end()),
+            Rule::Setting => setting_value(b, m.end()),
+        };
+        if let Some(span) = span.filter(|s| spans.last().is_none_or(|last| s.0 >= last.1)) {
+            spans.push(span);
+        }
+    }
+    if spans.is_empty() {
+        return Cow::Borrowed(message);
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        out.push_str(message.get(at..start).unwrap_or_default());
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(message.get(at..).unwrap_or_default());
+    Cow::Owned(out)
+}
+
+fn at(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(b'\0')
+}
+
+fn skip(b: &[u8], mut i: usize, while_: impl Fn(u8) -> bool) -> usize {
+    while i < b.len() && while_(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// After `://`: the password of `user:password@`, up to the `@` that ends the authority.
+fn url_password(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    let end = skip(b, from, |c| !c.is_ascii_whitespace() && !b"/@\"'<>?#".contains(&c));
+    if at(b, end) != b'@' {
+        return None;
+    }
+    let colon = from + b.get(from..end)?.iter().position(|&c| c == b':')?;
+    (colon + 1 < end).then_some((colon + 1, end))
+}
+
+fn token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"._~+/=-".contains(&c)
+}
+
+/// After `Bearer`/`Basic` as a word and blanks: a value with a digit or a sign in it (so that
+/// "basic authentication required" keeps its words).
+fn auth_value(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+    if start > 0 && at(b, start - 1).is_ascii_alphanumeric() {
+        return None;
+    }
+    let value = skip(b, end, |c| c == b' ' || c == b'\t');
+    if value == end {
+        return None;
+    }
+    let value_end = skip(b, value, token_char);
+    let telling = b.get(value..value_end)?.iter().any(|&c| !c.is_ascii_alphabetic());
+    (value_end > value && telling).then_some((value, value_end))
+}
+
+/// After a secret's word (the name going on, `ROX_API_TOKEN`, `password_file`): blanks, `=`
+/// or `:`, blanks, a quote maybe, then the value up to a blank, a quote or `&,;`.
+fn setting_value(b: &[u8], end: usize) -> Option<(usize, usize)> {
+    let mut i = skip(b, end, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    if at(b, i) == b'"' || at(b, i) == b'\'' {
+        i += 1;
+    }
+    i = skip(b, i, |c| c == b' ' || c == b'\t');
+    if at(b, i) != b'=' && at(b, i) != b':' {
+        return None;
+    }
+    i = skip(b, i + 1, |c| c == b' ' || c == b'\t');
+    if at(b, i) == b'"' || at(b, i) == b'\'' {
+        i += 1;
+    }
+    let value_end = skip(b, i, |c| !c.is_ascii_whitespace() && !b"\"'&,;".contains(&c));
+    (value_end > i).then_some((i, value_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_automaton_builds() {
+        assert!(WORDS_FINDER.is_some());
+    }
+
+    #[test]
+    fn secrets_scanners_print_are_replaced_and_the_rest_is_kept() {
+        for (given, redacted) in [
+            (
+                "Get \"https://robot:s3cr3t-P4ss@registry.example.com/v2/\": dial tcp: i/o timeout",
+                "Get \"https://robot:***@registry.example.com/v2/\": dial tcp: i/o timeout",
+            ),
+            (
+                "401 Unauthorized: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc",
+                "401 Unauthorized: Authorization: Bearer ***",
+            ),
+            ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic ***"),
+            ("login failed: password=hunter2, user=ci", "login failed: password=***, user=ci"),
+            ("ROX_API_TOKEN: abc.def.ghi rejected", "ROX_API_TOKEN: *** rejected"),
+            ("client_secret=\"x y\" and api-key: k-123", "client_secret=\"*** y\" and api-key: ***"),
+            ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "aws_secret_access_key = ***"),
+            ("body: {\"token\":\"abc123\",\"user\":\"ci\"}", "body: {\"token\":\"***\",\"user\":\"ci\"}"),
+            ("é ssh://git:pässwörd@host/x é", "é ssh://git:***@host/x é"),
+        ] {
+            assert_eq!(secrets(given), redacted, "{given}");
+        }
+    }
+
+    #[test]
+    fn messages_without_secrets_are_kept_as_they_are_and_borrowed() {
+        for kept in [
+            "context deadline exceeded",
+            "incorrect username or password",
+            "rpc error: code = Unauthenticated desc = token expired",
+            "credentials not found: no credentials",
+            "pull access denied for quay.io/acme/web, repository does not exist",
+            "Get \"https://quay.io/v2/acme/web/manifests/1.4\": http: non-successful response (status=401 body=\"\")",
+            "the basic scan of team/api ended with status FAILED",
+            "unauthorized: basic authentication required",
+            "password authentication failed for user ci",
+            "https://user@registry.example.com/v2/ refused",
+            "",
+        ] {
+            assert!(matches!(secrets(kept), Cow::Borrowed(m) if m == kept), "{kept}");
+        }
+    }
+}
