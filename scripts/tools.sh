@@ -52,7 +52,8 @@ fi
 # The console's browser tests (tests/tests/console.rs) drive Debian's chromium, headless. It is a
 # system package (its libraries come with it), so it is installed with apt-get, not into .tools/;
 # without root or apt, the tests fail with this command.
-if ! command -v chromium >/dev/null 2>&1; then
+# The tests run /usr/bin/chromium (tests/tests/browser/mod.rs, CHROMIUM): that path, not PATH.
+if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "tools: installing Debian's chromium (apt-get) for the console's browser tests"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null \

@@ -267,6 +267,8 @@ fn the_table_streams_both_images_to_the_rollup_function_with_bisection_retries_a
     let p = &e["Properties"];
     assert_eq!(p["Stream"], json!({"Fn::GetAtt": ["Table", "StreamArn"]}));
     assert_eq!(p["StartingPosition"], "TRIM_HORIZON");
+    // The redrive refuses a description of a larger batch than the mapping delivers.
+    assert_eq!(p["BatchSize"], json!(scan_failures_domain::rollup::given_up::MAX_BATCH_SIZE));
     assert_eq!(p["BisectBatchOnFunctionError"], true);
     assert_eq!(p["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
     assert_eq!(p["MaximumRetryAttempts"], 10);

@@ -22,7 +22,16 @@ pub enum EndpointError {
     Missing,
     #[error("the endpoint {0:?} is not an http(s) URL with a host")]
     NotAUrl(String),
+    #[error(
+        "the endpoint {0:?} is plain http to another machine: the signed requests, your session token \
+         and the answers would cross the network in clear; use https (http is for 127.0.0.1 and \
+         localhost only)"
+    )]
+    PlainHttp(String),
 }
+
+/// Hosts plain http may go to: this machine (a local stack, an emulator).
+const LOOPBACK: [&str; 4] = ["127.0.0.1", "localhost", "[::1]", "::1"];
 
 impl Endpoint {
     pub fn parse(url: Option<&str>) -> Result<Self, EndpointError> {
@@ -35,8 +44,13 @@ impl Endpoint {
             return Err(bad());
         }
         let host = authority.host();
-        let region = host
-            .strip_suffix(".amazonaws.com")
+        if scheme == "http" && !LOOPBACK.contains(&host.to_ascii_lowercase().as_str()) {
+            return Err(EndpointError::PlainHttp(scan_failures_domain::text::prefix(url, 200).to_owned()));
+        }
+        // `<id>.execute-api.<region>.<suffix>`, the suffix of any AWS partition.
+        let region = scan_failures_domain::partition::ALL
+            .iter()
+            .find_map(|p| host.strip_suffix(&format!(".{}", p.dns_suffix)))
             .and_then(|h| h.split_once(".execute-api."))
             .map(|(_, region)| region.to_owned())
             .filter(|r| !r.is_empty() && !r.contains('.'));
@@ -86,6 +100,30 @@ mod tests {
             (e.origin.as_str(), e.prefix.as_str(), e.region),
             ("http://127.0.0.1:9000", "/lambda-url/api", None)
         );
+    }
+
+    /// Before, `http://` to any host was signed and sent in clear.
+    #[test]
+    fn plain_http_goes_to_this_machine_only() {
+        for local in ["http://127.0.0.1:9000/x", "http://localhost:9000", "http://[::1]:9000", "http://LOCALHOST:1"] {
+            assert!(Endpoint::parse(Some(local)).is_ok(), "{local}");
+        }
+        let remote = "http://a1b2c3.execute-api.eu-west-1.amazonaws.com/";
+        assert_eq!(Endpoint::parse(Some(remote)), Err(EndpointError::PlainHttp(remote.into())));
+        assert_eq!(
+            EndpointError::PlainHttp("http://api.example.com".into()).to_string(),
+            "the endpoint \"http://api.example.com\" is plain http to another machine: the signed requests, your \
+             session token and the answers would cross the network in clear; use https (http is for 127.0.0.1 \
+             and localhost only)"
+        );
+    }
+
+    #[test]
+    fn an_execute_api_url_in_another_partition_names_its_region() {
+        let e = Endpoint::parse(Some("https://a1b2c3.execute-api.cn-north-1.amazonaws.com.cn")).unwrap();
+        assert_eq!(e.region.as_deref(), Some("cn-north-1"));
+        let e = Endpoint::parse(Some("https://a1b2c3.execute-api.us-iso-east-1.c2s.ic.gov")).unwrap();
+        assert_eq!(e.region.as_deref(), Some("us-iso-east-1"));
     }
 
     #[test]

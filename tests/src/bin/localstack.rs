@@ -113,7 +113,8 @@ async fn stream(endpoint: &str, table: &str) -> ExitCode {
         state: var("STREAM_STATE", ".local/stream.json").into(),
         failures: var("STREAM_FAILURES", ".local/stream-failures.jsonl").into(),
         failure_queue_url: std::env::var("STREAM_FAILURE_QUEUE_URL").ok().filter(|u| !u.is_empty()),
-        batch_size: 100,
+        // The template's BatchSize, which the redrive holds a description to.
+        batch_size: scan_failures_domain::rollup::given_up::MAX_BATCH_SIZE as i32,
         max_retries: 3,
         die_after_invocations: std::env::var("STREAM_DIE_AFTER").ok().and_then(|n| n.parse().ok()),
     };

@@ -19,8 +19,11 @@ pub const MAX_MESSAGE_BYTES: usize = 262_144;
 pub const MAX_ID_CHARS: usize = 2_048;
 /// The most digits of a sequence number accepted (DynamoDB's have 21 to 40).
 pub const MAX_SEQUENCE_DIGITS: usize = 48;
-/// The largest batch an event source mapping delivers.
-pub const MAX_BATCH_SIZE: u32 = 10_000;
+/// The largest batch the stack's event source mapping delivers to the rollup function: its
+/// `BatchSize` (the template test checks the two agree). A description claiming more is refused
+/// unread: the redrive would hold that many changes, both images each, in a 128 MB function,
+/// for a message anyone allowed to send to the queue could write.
+pub const MAX_BATCH_SIZE: u32 = 100;
 
 /// A stream record's sequence number: decimal digits as the stream wrote them (DynamoDB Local's
 /// have leading zeros, and the stream wants them back as written), equal and ordered as the
@@ -156,7 +159,10 @@ impl GivenUp {
             return Err(GivenUpError::Invalid { field: "endSequenceNumber", why: "before startSequenceNumber" });
         }
         if !(1..=MAX_BATCH_SIZE).contains(&info.batch_size) {
-            return Err(GivenUpError::Invalid { field: "batchSize", why: "not from 1 to 10000" });
+            return Err(GivenUpError::Invalid {
+                field: "batchSize",
+                why: "not from 1 to the mapping's BatchSize, 100",
+            });
         }
         Ok(Self {
             stream_arn: id("streamArn", info.stream_arn)?,
@@ -275,8 +281,10 @@ mod tests {
             "DDBStreamBatchInfo.startSequenceNumber is not 1 to 48 decimal digits"
         );
         assert_eq!(err(&lambdas("20", "19", 1)), "DDBStreamBatchInfo.endSequenceNumber is before startSequenceNumber");
-        assert_eq!(err(&lambdas("1", "2", 0)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
-        assert_eq!(err(&lambdas("1", "2", 10_001)), "DDBStreamBatchInfo.batchSize is not from 1 to 10000");
+        let refused = "DDBStreamBatchInfo.batchSize is not from 1 to the mapping's BatchSize, 100";
+        assert_eq!(err(&lambdas("1", "2", 0)), refused);
+        assert_eq!(err(&lambdas("1", "2", MAX_BATCH_SIZE + 1)), refused);
+        assert!(GivenUp::parse(&lambdas("1", "2", MAX_BATCH_SIZE)).is_ok());
         let long_shard = lambdas("1", "2", 1).replace("shardId-00000001573689847184-864758bb", &"s".repeat(2_049));
         assert_eq!(
             err(&long_shard),
