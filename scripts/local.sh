@@ -80,8 +80,10 @@ start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
 # Local opt-in: requests without an IAM identity (curl through watch) act as this principal.
 # The api function refuses LOCAL_PRINCIPAL when it runs inside AWS Lambda.
 LOCAL_PRINCIPAL=${LOCAL_PRINCIPAL:-arn:aws:iam::123456789012:user/local-admin}
+# View only, unless LOCAL_WRITE is set (`LOCAL_WRITE=1 make local`): then also triage, delete and
+# the retention, as the README's tour does.
 start_function api RETENTION_DAYS="${RETENTION_DAYS:-4}" LOCAL_PRINCIPAL="$LOCAL_PRINCIPAL" ADMIN_VIEW_PRINCIPALS="$LOCAL_PRINCIPAL" \
-  API_READ_ROLLUPS=true
+  ADMIN_WRITE_PRINCIPALS="${LOCAL_WRITE:+$LOCAL_PRINCIPAL}" API_READ_ROLLUPS=true
 start_function rollup
 
 setsid "$ROOT/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
@@ -128,6 +130,8 @@ printf 'local: maintenance run -> '
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 -X POST -d '{}' "$MAINTENANCE"; echo
 echo "ready: api $API/v1/administration/events bus $SCANFAIL_BUS (moto $MOTO_ENDPOINT) ingest http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/ingest/invocations dynamodb $AWS_ENDPOINT_URL_DYNAMODB table $TABLE_NAME"
 echo "ready: for scanfail: export SCANFAIL_ENDPOINT=$API SCANFAIL_BUS=$SCANFAIL_BUS AWS_ENDPOINT_URL_EVENTBRIDGE=$MOTO_ENDPOINT AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; PATH=$ROOT/target/debug:\$PATH"
-echo "ready: the web console, after that export: scanfail console --open (as $LOCAL_PRINCIPAL, view only)"
+may="view only: LOCAL_WRITE=1 make local to also write"
+[ -z "${LOCAL_WRITE:-}" ] || may="view and write"
+echo "ready: the web console, after that export: scanfail console --open (as $LOCAL_PRINCIPAL, $may)"
 if [ -n "${LOCAL_EXIT_WHEN_READY:-}" ]; then exit 0; fi
 wait
