@@ -1297,7 +1297,7 @@ fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit()
     );
     assert_eq!(
         alarm_metrics(&t),
-        ["InternalErrors [Stack]", "Occurrences [Stack]", "OutboxPending [Stack]"]
+        ["InternalErrors [Stack]", "Occurrences [Stack]", "OutboxOldestAge [Stack]"]
             .map(str::to_owned)
             .into_iter()
             .collect::<BTreeSet<_>>()

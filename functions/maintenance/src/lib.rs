@@ -242,6 +242,11 @@ pub struct RunReport {
     /// invocation's deadline (`scheduled::PART_RESERVE`); the next run does them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<&'static str>,
+    /// With notifications on: seconds the oldest notification in the outbox has waited (0 when
+    /// none waits), measured by every run so that a bus refusing them is heard on a quiet stack
+    /// too, where no ingest invocation tries to publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox_oldest_age_seconds: Option<u64>,
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
@@ -266,6 +271,7 @@ pub async fn run(
             redrive: None,
             rebuild: None,
             skipped: Vec::new(),
+            outbox_oldest_age_seconds: None,
         });
     }
     let progress = store.settings().restamp_ttl(retention, generation, max_items).await?;
@@ -284,7 +290,13 @@ pub async fn run(
         redrive: None,
         rebuild: None,
         skipped: Vec::new(),
+        outbox_oldest_age_seconds: None,
     })
+}
+
+/// Seconds since `oldest` at `now` (0 for none, or for a time after `now`).
+pub fn waited_seconds(oldest: Option<OffsetDateTime>, now: OffsetDateTime) -> u64 {
+    oldest.map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -323,6 +335,7 @@ mod tests {
             redrive: None,
             rebuild: None,
             skipped: Vec::new(),
+            outbox_oldest_age_seconds: None,
         };
         let failed = |what: &str| MaintenanceError::Rebuild(StoreError::Cancelled(what.into()));
         let rebuilt = || RebuildReport {

@@ -46,6 +46,13 @@ pub static RECONCILE_DUPLICATES: Metric = Metric {
     help: "failures the reconciler found already stored (their event arrived)",
 };
 
+pub static OUTBOX_OLDEST_AGE: Metric = Metric {
+    name: "OutboxOldestAge",
+    unit: Unit::Seconds,
+    dimensions: &[&["Stack"]],
+    help: "with notifications on: seconds the oldest notification in the outbox has waited, 0 when none (every run)",
+};
+
 pub static REDRIVE_APPLIED: Metric = Metric {
     name: "RollupBatchesRedriven",
     unit: Unit::Count,
@@ -73,6 +80,7 @@ pub static METRICS: &[&Metric] = &[
     &RECONCILE_EXAMINED,
     &RECONCILE_RECORDED,
     &RECONCILE_DUPLICATES,
+    &OUTBOX_OLDEST_AGE,
     &REDRIVE_APPLIED,
     &REDRIVE_LEFT,
     &REDRIVE_SUPERSEDED,
@@ -95,12 +103,17 @@ pub fn document(report: &RunReport, config: &MetricsConfig, at: OffsetDateTime) 
         .with(&GROUPS_RESTAMPED, run.restamped as f64)
         .with(&JOB_LAG, report.lag_seconds as f64);
     // The reconciler's only when it is on (a stack without it has no such metrics at all).
-    match &report.reconcile {
+    let document = match &report.reconcile {
         None => document,
         Some(r) => document
             .with(&RECONCILE_EXAMINED, r.this_run.examined as f64)
             .with(&RECONCILE_RECORDED, r.this_run.recorded as f64)
             .with(&RECONCILE_DUPLICATES, r.this_run.duplicates as f64),
+    };
+    // The outbox's only with notifications on.
+    match report.outbox_oldest_age_seconds {
+        None => document,
+        Some(age) => document.with(&OUTBOX_OLDEST_AGE, age as f64),
     }
 }
 
@@ -120,6 +133,7 @@ mod tests {
             redrive: None,
             rebuild: None,
             skipped: Vec::new(),
+            outbox_oldest_age_seconds: None,
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         assert_eq!(
@@ -152,6 +166,7 @@ mod tests {
             redrive: None,
             rebuild: None,
             skipped: Vec::new(),
+            outbox_oldest_age_seconds: None,
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
@@ -175,6 +190,28 @@ mod tests {
         assert_eq!(
             (&doc["ReconcileExamined"], &doc["ReconcileRecorded"], &doc["ReconcileDuplicates"]),
             (&json!(400), &json!(3), &json!(17))
+        );
+    }
+
+    #[test]
+    fn a_run_with_notifications_on_reports_how_long_the_oldest_notification_waited() {
+        let report = RunReport {
+            status: "finished",
+            retention_days: 4,
+            lag_seconds: 0,
+            progress: None,
+            reconcile: None,
+            redrive: None,
+            rebuild: None,
+            skipped: Vec::new(),
+            outbox_oldest_age_seconds: Some(1_200),
+        };
+        let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
+        let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
+        assert_eq!(doc["OutboxOldestAge"], json!(1_200));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][3],
+            json!({"Name": "OutboxOldestAge", "Unit": "Seconds"})
         );
     }
 

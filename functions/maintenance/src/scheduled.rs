@@ -76,6 +76,13 @@ impl Parts<'_> {
                 );
                 report.reconcile = Some(done);
             }
+            if config.notify.is_some() {
+                // A metric's read: a failure is logged, and the run goes on without the figure.
+                match store.outbox().oldest_written_at().await {
+                    Ok(oldest) => report.outbox_oldest_age_seconds = Some(crate::waited_seconds(oldest, now)),
+                    Err(e) => tracing::warn!(error = %e, "the outbox's oldest notification not read"),
+                }
+            }
             self.sink.emit(&[metrics::document(&report, &config.metrics, now)]);
             tracing::info!(
                 status = report.status,

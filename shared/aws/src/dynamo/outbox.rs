@@ -52,6 +52,12 @@ pub fn pending(n: &Notification) -> Pending {
     }
 }
 
+/// When a record was written: the time its `byTime` sort key (`<time>#<notification id>`) starts
+/// with.
+pub fn written_at(sort_key: &str) -> Option<OffsetDateTime> {
+    time_fmt::parse(sort_key.split('#').next()?)
+}
+
 /// The outbox record of a notification, written in the group's transaction.
 pub fn item(n: &Notification, now: OffsetDateTime) -> HashMap<String, AttributeValue> {
     let expires = (now + time::Duration::days(OUTBOX_TTL_DAYS)).unix_timestamp();
@@ -99,6 +105,19 @@ impl<'a> Outbox<'a> {
                 Some(Pending { key: s(PARTITION_KEY)?, detail_type: s("detailType")?, detail: s("detail")? })
             })
             .collect())
+    }
+
+    /// When the oldest record still in the outbox was written: a record stays only while its
+    /// publish has not been accepted (a refusing or unreachable bus), so its age is how long
+    /// notifications have been waiting. `None` when the outbox is empty.
+    pub async fn oldest_written_at(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let out = self.store.query_by_time(OUTBOX_PARTITION).limit(1).send().await.map_err(dynamo("Query"))?;
+        Ok(out
+            .items()
+            .first()
+            .and_then(|i| i.get(BY_TIME.sort_key.attribute()))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|k| written_at(k)))
     }
 
     /// Claims an outbox record for publishing until `now + OUTBOX_LEASE_SECONDS` (wall clock);
