@@ -1297,10 +1297,16 @@ fn every_dashboard_and_alarm_metric_of_the_namespace_is_one_the_functions_emit()
     );
     assert_eq!(
         alarm_metrics(&t),
-        ["InternalErrors [Stack]", "Occurrences [Stack]", "OutboxOldestAge [Stack]"]
-            .map(str::to_owned)
-            .into_iter()
-            .collect::<BTreeSet<_>>()
+        [
+            "InternalErrors [Stack]",
+            "Occurrences [Stack]",
+            "OutboxOldestAge [Stack]",
+            "RestampLag [Stack]",
+            "StoreErrors [Stack]"
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .collect::<BTreeSet<_>>()
     );
 }
 
@@ -1365,6 +1371,47 @@ fn every_alarm_notifies_a_topic_whatever_the_parameters_and_a_created_topic_is_e
     assert_eq!(
         (&anomaly["ThresholdMetricId"], &anomaly["ComparisonOperator"], &anomaly["Metrics"][1]["Expression"]),
         (&json!("band"), &json!("GreaterThanUpperThreshold"), &json!("ANOMALY_DETECTION_BAND(stored, 3)"))
+    );
+}
+
+/// The alarms on the functions' own metrics (namespace ScanFailures) exist exactly when the
+/// metrics are on: off, they watched nothing and never fired, and the docs did not say so. On,
+/// the maintenance heartbeat is among them, and on the buffered path the store errors.
+#[test]
+fn alarms_on_the_functions_metrics_exist_only_with_metrics_on() {
+    let t = template();
+    let watching = |params: &[(&str, &str)]| -> BTreeSet<String> {
+        let r = resolve(&t, &Variant::of(&t, params));
+        r["Resources"]
+            .as_object()
+            .into_iter()
+            .flat_map(|rs| rs.iter())
+            .filter(|(_, v)| v["Type"] == json!("AWS::CloudWatch::Alarm") && v.to_string().contains("\"ScanFailures\""))
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    let on = [("NotificationBusName", "ops"), ("BufferedIngest", "true")];
+    assert_eq!(
+        watching(&on),
+        [
+            "ApiInternalErrorsAlarm",
+            "MaintenanceSilentAlarm",
+            "OccurrencesAnomalyAlarm",
+            "OutboxPendingAlarm",
+            "StoreErrorsAlarm"
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+    );
+    assert_eq!(
+        watching(&[("NotificationBusName", "ops"), ("BufferedIngest", "true"), ("Metrics", "off")]),
+        BTreeSet::new()
+    );
+    let heartbeat = &resource(&t, "MaintenanceSilentAlarm")["Properties"];
+    assert_eq!(
+        (&heartbeat["MetricName"], &heartbeat["Statistic"], &heartbeat["TreatMissingData"]),
+        (&json!("RestampLag"), &json!("SampleCount"), &json!("breaching"))
     );
 }
 
