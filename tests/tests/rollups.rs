@@ -1198,7 +1198,8 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
     drop(maintenance);
 
     // A scheduled run whose reconciliation cannot reach Inspector: the invocation fails with
-    // that error, and its redrive ran all the same (its log line and metrics).
+    // that error, and its redrive ran all the same (its log line and metrics), and so did its
+    // own metrics.
     let closed = format!("http://127.0.0.1:{}", free_port());
     let broken = [("RECONCILE_INSPECTOR", "true"), ("AWS_ENDPOINT_URL_INSPECTOR2", closed.as_str())];
     let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &broken);
@@ -1220,6 +1221,10 @@ async fn a_restart_supersedes_the_batches_given_up_before_it_and_the_next_redriv
         [(json!(4), json!(2)), (json!(0), json!(2))]
     );
     assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("2"));
+    // And the failed run's own metrics went out (the maintenance heartbeat, RestampLag, and the
+    // re-stamp's figures): a failed reconciliation returned before them.
+    let runs = lines.iter().filter(|d| d.get("RestampLag").is_some()).count();
+    assert_eq!(runs, 1, "the failed scheduled run's metrics document");
     drop_table(&store).await;
 }
 

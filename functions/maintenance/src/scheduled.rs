@@ -61,20 +61,25 @@ impl Parts<'_> {
         let began = Instant::now();
         let done = async {
             let mut report = run(store, config.retention, config.max_items, now).await?;
+            // A failed reconciliation (Inspector's faults are not the re-stamp's) fails the run
+            // after its metrics are written: the re-stamp's figures and the outbox's still go out.
+            let mut reconciled = Ok(());
             if let (Some(reconcile), Some(inspector)) = (&config.reconcile, self.inspector) {
                 let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
-                let done = reconcile::run(store, inspector, reconcile, thresholds, config.retention, now)
-                    .await
-                    .map_err(MaintenanceError::from)?;
-                tracing::info!(
-                    status = done.status,
-                    pages = done.pages,
-                    examined = done.this_run.examined,
-                    recorded = done.this_run.recorded,
-                    duplicates = done.this_run.duplicates,
-                    "reconciliation run"
-                );
-                report.reconcile = Some(done);
+                match reconcile::run(store, inspector, reconcile, thresholds, config.retention, now).await {
+                    Ok(done) => {
+                        tracing::info!(
+                            status = done.status,
+                            pages = done.pages,
+                            examined = done.this_run.examined,
+                            recorded = done.this_run.recorded,
+                            duplicates = done.this_run.duplicates,
+                            "reconciliation run"
+                        );
+                        report.reconcile = Some(done);
+                    }
+                    Err(e) => reconciled = Err(MaintenanceError::from(e)),
+                }
             }
             if config.notify.is_some() {
                 // A metric's read: a failure is logged, and the run goes on without the figure.
@@ -92,7 +97,7 @@ impl Parts<'_> {
                 lag_seconds = report.lag_seconds,
                 "maintenance run"
             );
-            Ok::<_, MaintenanceError>(report)
+            reconciled.map(|()| report)
         }
         .await;
         let mut skipped = Vec::new();
