@@ -1256,7 +1256,15 @@ async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to
     .unwrap();
     let sink = scan_failures_aws::metrics::Sink::new(config.metrics.clone());
     let streams = aws_sdk_dynamodbstreams::Client::new(&integration_tests::bus::moto_config(&moto.endpoint));
-    let parts = Parts { store: &store, config: &config, sink: &sink, inspector: None, streams: &streams, sqs: &sqs };
+    let parts = Parts {
+        store: &store,
+        config: &config,
+        sink: &sink,
+        inspector: None,
+        streams: &streams,
+        sqs: &sqs,
+        publisher: None,
+    };
 
     let near = Instant::now() + Duration::from_secs(59);
     let report = parts.scheduled(OffsetDateTime::now_utc(), Some(near)).await.unwrap();

@@ -155,21 +155,25 @@ fn every_queue_refuses_plain_http() {
 /// put any event on the notification bus, which may be one other rules read).
 #[test]
 fn ingest_role_publishes_only_the_notifications_detail_types_from_the_stacks_source() {
-    let mut t = template();
-    let policy = conditional_policy_mut(&mut t, "IngestFunctionRole", "notifications");
-    let statements = policy["Fn::If"][1]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default();
-    let publish: Vec<&Value> = statements.iter().filter(|s| s["Action"] == json!("events:PutEvents")).collect();
-    assert_eq!(publish.len(), 1, "{statements:?}");
-    assert_eq!(
-        publish[0]["Condition"],
-        json!({
-            "ForAllValues:StringEquals": {
-                "events:source": [{"Ref": "NotificationSource"}],
-                "events:detail-type": [notify::OPENED, notify::THRESHOLD_CROSSED, notify::REOPENED],
-            },
-            "Null": {"events:source": "false", "events:detail-type": "false"},
-        })
-    );
+    // Both publishers: ingest, and maintenance's drain of the outbox.
+    for role in ["IngestFunctionRole", "MaintenanceFunctionRole"] {
+        let mut t = template();
+        let policy = conditional_policy_mut(&mut t, role, "notifications");
+        let statements = policy["Fn::If"][1]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default();
+        let publish: Vec<&Value> = statements.iter().filter(|s| s["Action"] == json!("events:PutEvents")).collect();
+        assert_eq!(publish.len(), 1, "{role}: {statements:?}");
+        assert_eq!(
+            publish[0]["Condition"],
+            json!({
+                "ForAllValues:StringEquals": {
+                    "events:source": [{"Ref": "NotificationSource"}],
+                    "events:detail-type": [notify::OPENED, notify::THRESHOLD_CROSSED, notify::REOPENED],
+                },
+                "Null": {"events:source": "false", "events:detail-type": "false"},
+            }),
+            "{role}"
+        );
+    }
 }
 
 #[test]
@@ -290,10 +294,15 @@ fn the_table_streams_both_images_to_the_rollup_function_with_bisection_retries_a
     assert_eq!(t["Resources"][API]["Properties"]["Environment"]["Variables"]["API_READ_ROLLUPS"], "true");
 }
 
-/// Every action the maintenance function may call in some variant: the re-stamp's, and the
-/// reconciler's when it is on.
+/// Every action the maintenance function may call in some variant: the re-stamp's, the
+/// reconciler's when it is on, and the outbox's drain with notifications on.
 fn maintenance_actions() -> Vec<&'static str> {
-    maintenance::ACTIONS.concat().into_iter().chain(maintenance::RECONCILE_ACTIONS.concat()).collect()
+    maintenance::ACTIONS
+        .concat()
+        .into_iter()
+        .chain(maintenance::RECONCILE_ACTIONS.concat())
+        .chain(maintenance::NOTIFY_ACTIONS.concat())
+        .collect()
 }
 
 #[test]
@@ -301,9 +310,17 @@ fn maintenance_role_grants_exactly_the_maintenance_actions_query_on_by_time_the_
     let t = template();
     assert_eq!(action_differences(&t, MAINTENANCE, &maintenance_actions()), Vec::<String>::new());
     for reconcile in ["false", "true"] {
-        let variant = Variant::of(&t, &[("ReconcileInspector", reconcile)]);
-        assert_eq!(maintenance_grant_differences(&t, &variant), Vec::<String>::new(), "{}", variant.label);
+        for bus in ["", "ops"] {
+            let variant = Variant::of(&t, &[("ReconcileInspector", reconcile), ("NotificationBusName", bus)]);
+            assert_eq!(maintenance_grant_differences(&t, &variant), Vec::<String>::new(), "{}", variant.label);
+        }
     }
+    // With notifications on, the outbox's drain: the published records' delete and the bus.
+    let notifying = expected_maintenance_grants(&Variant::of(&t, &[("NotificationBusName", "ops")]));
+    assert_eq!(
+        notifying.difference(&expected_maintenance_grants(&Variant::of(&t, &[]))).cloned().collect::<Vec<_>>(),
+        ["dynamodb:DeleteItem on Table.Arn".to_owned(), format!("events:PutEvents on {NOTIFICATION_BUS_ARN}")]
+    );
     // Not vacuous: the reconciler adds Inspector's ListCoverage on * (the writer's transaction
     // is granted anyway: a redrive applies its batches' rollups with it).
     let on = expected_maintenance_grants(&Variant::of(&t, &[("ReconcileInspector", "true")]));
@@ -335,20 +352,20 @@ fn maintenance_grant_check_reports_the_reconcilers_grants_outside_their_conditio
 }
 
 #[test]
-fn maintenance_grant_check_reports_query_on_every_index_and_an_extra_delete() {
+fn maintenance_grant_check_reports_query_on_every_index_and_an_extra_batch_write() {
     let mut t = template();
     let statements = statements_mut(&mut t, "MaintenanceFunctionRole", "dynamodb");
     statements[0]["Resource"] = json!({ "Fn::Sub": "${Table.Arn}/index/*" });
-    statements[1]["Action"].as_array_mut().expect("an Action list").push(json!("dynamodb:DeleteItem"));
+    statements[1]["Action"].as_array_mut().expect("an Action list").push(json!("dynamodb:BatchWriteItem"));
     assert_eq!(
         maintenance_grant_differences(&t, &Variant::of(&t, &[])),
         [
-            "extra: dynamodb:DeleteItem on Table.Arn",
+            "extra: dynamodb:BatchWriteItem on Table.Arn",
             "extra: dynamodb:Query on ${Table.Arn}/index/*",
             "missing: dynamodb:Query on ${Table.Arn}/index/byTime",
         ]
     );
-    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance_actions()), ["extra: dynamodb:DeleteItem"]);
+    assert_eq!(action_differences(&t, MAINTENANCE, &maintenance_actions()), ["extra: dynamodb:BatchWriteItem"]);
 }
 
 #[test]

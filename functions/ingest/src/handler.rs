@@ -29,7 +29,7 @@ use scan_failures_domain::text;
 use crate::metrics::{Published, Tally};
 use crate::order;
 pub use crate::outcome::Outcome;
-use crate::publisher::{Publisher, RESPONSE_MARGIN};
+use scan_failures_aws::publisher::{Publisher, RESPONSE_MARGIN};
 
 /// Records accepted in one SQS batch (Lambda's own maximum batch size).
 pub const MAX_BATCH_RECORDS: usize = 10_000;

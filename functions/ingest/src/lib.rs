@@ -8,7 +8,6 @@ pub mod handler;
 pub mod metrics;
 pub mod order;
 pub mod outcome;
-pub mod publisher;
 
 /// Every AWS operation the ingest function's code calls, by the module that calls it; its IAM
 /// role grants exactly these (checked by `tests/tests/template.rs`).

@@ -87,14 +87,7 @@ pub static METRICS: &[&Metric] = &[
     &SQS_MESSAGES_FAILED,
 ];
 
-/// What publishing did in one invocation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Published {
-    /// Records EventBridge accepted.
-    pub published: u64,
-    /// Records this invocation made or claimed and did not publish (left for a later drain).
-    pub pending: u64,
-}
+pub use scan_failures_aws::publisher::Published;
 
 /// The figures of one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -42,6 +42,10 @@ pub const ACTIONS: &[&[&str]] = &[
     scan_failures_aws::dynamo::rollup::redrive::actions::READ_STREAM,
     scan_failures_aws::dynamo::rollup::rebuild::ACTIONS,
 ];
+/// What the outbox's drain adds to [`ACTIONS`] with notifications on (`NOTIFY_BUS_NAME`).
+pub const NOTIFY_ACTIONS: &[&[&str]] =
+    &[scan_failures_aws::dynamo::outbox::actions::OUTBOX, scan_failures_aws::eventbridge::actions::PUBLISH];
+
 /// What the reconciler adds to [`ACTIONS`] when `RECONCILE_INSPECTOR=true`.
 pub const RECONCILE_ACTIONS: &[&[&str]] = &[
     scan_failures_aws::inspector::actions::RECONCILE,

@@ -1,5 +1,5 @@
 //! The maintenance function: any scheduled invocation runs one bounded TTL re-stamp pass, when
-//! it is on one bounded reconciliation run, one bounded run of a rebuild of the rollups when one
+//! it is on one bounded reconciliation run, with notifications on a drain of the outbox, one bounded run of a rebuild of the rollups when one
 //! is under way, and one bounded redrive of the rollup failure queue (the last two only with a
 //! minute left before the invocation's deadline: `scheduled`)
 //! (the payload is ignored: EventBridge Scheduler and `aws.events` rules send different ones),
@@ -13,13 +13,14 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use maintenance::scheduled::Parts;
 use maintenance::{MaintenanceConfig, MaintenanceError, Outcome};
 use scan_failures_aws::dynamo::{conflicts, Store};
+use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_aws::metrics::Sink;
+use scan_failures_aws::publisher::Publisher;
 use scan_failures_aws::{sdk, telemetry};
 use time::OffsetDateTime;
 
-// mimalloc rather than glibc's malloc: allocation was a tenth of an event's CPU (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// glibc's malloc, not ingest's mimalloc: a run every 5 minutes is not an event's hot path, and
+// the bootstrap stays within its budget with the outbox's drain (BENCHMARKS.md, bootstrap sizes).
 
 // One thread: an invocation's futures (the runtime client, the SDK's requests and the
 // connections they ride on) wake one another on the thread that runs them. On the default
@@ -35,6 +36,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let inspector = config.reconcile.as_ref().map(|_| aws_sdk_inspector2::Client::new(&aws));
     let (streams, sqs) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
     let sink = Sink::new(config.metrics.clone());
+    // With notifications on, every run drains the outbox: on a quiet stack no ingest invocation
+    // publishes what failed publishes and the reconciler left there.
+    let publisher = config.notify.as_ref().map(|n| {
+        Publisher::new(Notifier::new(aws_sdk_eventbridge::Client::new(&aws), n.bus.clone(), n.source.clone()))
+    });
     let parts = Parts {
         store: &store,
         config: &config,
@@ -42,6 +48,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         inspector: inspector.as_ref(),
         streams: &streams,
         sqs: &sqs,
+        publisher: publisher.as_ref(),
     };
     let (parts, store) = (&parts, &store);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

@@ -210,7 +210,7 @@ async fn record_page(
 /// One run at `now`: at most `config.max_pages` pages of the pass under way (or of a new one,
 /// when due), the progress stored after each page. With `thresholds` (notifications on), the
 /// group a failure opens, or a count it makes cross a threshold, leaves its notification in the
-/// outbox, as an event's would; the ingest function's drain publishes it.
+/// outbox, as an event's would; a drain publishes it (ingest's, or the next maintenance run's).
 pub async fn run(
     store: &Store,
     inspector: &aws_sdk_inspector2::Client,

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_sqs::Client as SqsClient;
+use scan_failures_aws::dynamo::outbox;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
+use scan_failures_aws::publisher::{Publisher, RESPONSE_MARGIN};
 use time::OffsetDateTime;
 
 use crate::{
@@ -38,6 +40,8 @@ pub struct Parts<'a> {
     pub inspector: Option<&'a aws_sdk_inspector2::Client>,
     pub streams: &'a StreamsClient,
     pub sqs: &'a SqsClient,
+    /// With notifications on: the outbox's drain.
+    pub publisher: Option<&'a Publisher>,
 }
 
 impl Parts<'_> {
@@ -81,7 +85,15 @@ impl Parts<'_> {
                     Err(e) => reconciled = Err(MaintenanceError::from(e)),
                 }
             }
-            if config.notify.is_some() {
+            if let Some(publisher) = self.publisher {
+                // What failed publishes and the reconciler left (a record the reconciler wrote
+                // just now is leased for 30 s: the next run publishes it). Then how long what is
+                // left has waited.
+                let until = deadline.and_then(|d| d.checked_sub(RESPONSE_MARGIN));
+                let drained = publisher.publish_until(store, &[], outbox::wall_clock_seconds(), until).await;
+                if drained.published > 0 || drained.pending > 0 {
+                    tracing::info!(published = drained.published, left = drained.pending, "outbox drained");
+                }
                 // A metric's read: a failure is logged, and the run goes on without the figure.
                 match store.outbox().oldest_written_at().await {
                     Ok(oldest) => report.outbox_oldest_age_seconds = Some(crate::waited_seconds(oldest, now)),

@@ -15,5 +15,6 @@ pub mod eventbridge;
 #[cfg(feature = "inspector")]
 pub mod inspector;
 pub mod metrics;
+pub mod publisher;
 pub mod sdk;
 pub mod telemetry;

@@ -242,10 +242,12 @@ pub fn expected_api_grants() -> BTreeSet<String> {
 pub fn expected_maintenance_grants(variant: &Variant) -> BTreeSet<String> {
     let by_time = format!("${{Table.Arn}}/index/{}", schema::BY_TIME.name);
     let reconciling = variant.is("ReconcileInspector", "true");
+    let notifying = !variant.is("NotificationBusName", "");
     let declared = maintenance::ACTIONS
         .concat()
         .into_iter()
-        .chain(reconciling.then(|| maintenance::RECONCILE_ACTIONS.concat()).into_iter().flatten());
+        .chain(reconciling.then(|| maintenance::RECONCILE_ACTIONS.concat()).into_iter().flatten())
+        .chain(notifying.then(|| maintenance::NOTIFY_ACTIONS.concat()).into_iter().flatten());
     declared
         .map(|action| {
             let resource = match action.split_once(':').map(|(service, _)| service) {
@@ -253,6 +255,7 @@ pub fn expected_maintenance_grants(variant: &Variant) -> BTreeSet<String> {
                 Some("dynamodb") if READ_STREAM.contains(&action) => "Table.StreamArn",
                 Some("dynamodb") => "Table.Arn",
                 Some("inspector2") => "*",
+                Some("events") => NOTIFICATION_BUS_ARN,
                 _ => panic!("{action}: which resource does maintenance call it on?"),
             };
             format!("{action} on {resource}")

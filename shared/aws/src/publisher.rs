@@ -1,6 +1,7 @@
 //! Publishing the notifications a write left in the outbox: right after the writes that made
-//! them, and, for records left by failed publishes or crashed invocations, by a drain at most
-//! every [`DRAIN_EVERY`] (at once after a failure). A record is published by the invocation
+//! them (ingest), and, for records left by failed publishes, crashed invocations or the
+//! reconciler, by a drain at most every [`DRAIN_EVERY`] (at once after a failure), by ingest and by
+//! every maintenance run, so that a quiet stack publishes them too. A record is published by the invocation
 //! that holds its lease, deleted once EventBridge accepted it, released otherwise.
 //!
 //! Publishing never delays the events' own writes (they come first) and never outlasts the
@@ -13,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use tokio::time::timeout_at;
 
-use scan_failures_aws::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS};
-use scan_failures_aws::dynamo::Store;
-use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_domain::text;
 
-use crate::metrics::Published;
+use crate::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS};
+use crate::dynamo::Store;
+use crate::eventbridge::Notifier;
 
 /// How often an instance looks for outbox records left by others, even when its own publishes
 /// succeed.
@@ -32,7 +32,17 @@ pub const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 /// still keeps drainers away, or a drainer may publish the same records too.
 pub const LEASE_MARGIN_SECONDS: i64 = 10;
 
+/// What publishing did in one invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Records EventBridge accepted.
+    pub published: u64,
+    /// Records this invocation made or claimed and did not publish (left for a later drain).
+    pub pending: u64,
+}
+
 /// The notifier of one function instance and its drain state.
+#[derive(Debug)]
 pub struct Publisher {
     notifier: Notifier,
     /// Set when outbox records may be waiting: at start, and after a failed publish.
