@@ -484,7 +484,8 @@ async fn a_maintenance_run_publishes_what_waits_in_the_outbox_and_reports_how_lo
     };
     // The bus still out of reach: the drain fails, and the run says how long the record waited.
     let waited = run(&closed).unwrap_or_else(|| panic!("no OutboxOldestAge"));
-    assert!((1_200.0..1_260.0).contains(&waited), "waited {waited} s");
+    // Twenty minutes, and the time the runtime emulator took to start (up to 2 minutes).
+    assert!((1_200.0..1_330.0).contains(&waited), "waited {waited} s");
     assert_eq!(store.outbox().pending(25).await.unwrap().len(), 1);
     // The bus back, and still no event: the next run publishes it, once, and nothing waits.
     let moto = Moto::start(free_port());
