@@ -298,6 +298,22 @@ pub async fn run(
     })
 }
 
+/// A finished run that did nothing else: the unit tests' report, each changing what it is about.
+#[cfg(test)]
+pub(crate) fn finished_run() -> RunReport {
+    RunReport {
+        status: "finished",
+        retention_days: 4,
+        lag_seconds: 0,
+        progress: None,
+        reconcile: None,
+        redrive: None,
+        rebuild: None,
+        skipped: Vec::new(),
+        outbox_oldest_age_seconds: None,
+    }
+}
+
 /// Seconds since `oldest` at `now` (0 for none, or for a time after `now`).
 pub fn waited_seconds(oldest: Option<OffsetDateTime>, now: OffsetDateTime) -> u64 {
     oldest.map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0))
@@ -330,17 +346,7 @@ mod tests {
 
     #[test]
     fn a_run_answers_the_first_failure_of_its_parts_and_logs_the_later_ones() {
-        let report = || RunReport {
-            status: "finished",
-            retention_days: 4,
-            lag_seconds: 0,
-            progress: None,
-            reconcile: None,
-            redrive: None,
-            rebuild: None,
-            skipped: Vec::new(),
-            outbox_oldest_age_seconds: None,
-        };
+        let report = finished_run;
         let failed = |what: &str| MaintenanceError::Rebuild(StoreError::Cancelled(what.into()));
         let rebuilt = || RebuildReport {
             generation: 2,

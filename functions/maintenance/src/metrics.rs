@@ -124,17 +124,7 @@ mod tests {
 
     #[test]
     fn a_settling_run_examines_nothing_and_reports_its_lag() {
-        let report = RunReport {
-            status: "settling",
-            retention_days: 30,
-            lag_seconds: 42,
-            progress: None,
-            reconcile: None,
-            redrive: None,
-            rebuild: None,
-            skipped: Vec::new(),
-            outbox_oldest_age_seconds: None,
-        };
+        let report = RunReport { status: "settling", retention_days: 30, lag_seconds: 42, ..crate::finished_run() };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         assert_eq!(
             document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json(),
@@ -157,17 +147,7 @@ mod tests {
             this_run: crate::reconcile::PageCounts { examined: 400, recorded: 3, duplicates: 17, ignored: 380 },
             pass: None,
         };
-        let report = RunReport {
-            status: "finished",
-            retention_days: 4,
-            lag_seconds: 0,
-            progress: None,
-            reconcile: Some(reconcile),
-            redrive: None,
-            rebuild: None,
-            skipped: Vec::new(),
-            outbox_oldest_age_seconds: None,
-        };
+        let report = RunReport { reconcile: Some(reconcile), ..crate::finished_run() };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
         let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
@@ -195,17 +175,7 @@ mod tests {
 
     #[test]
     fn a_run_with_notifications_on_reports_how_long_the_oldest_notification_waited() {
-        let report = RunReport {
-            status: "finished",
-            retention_days: 4,
-            lag_seconds: 0,
-            progress: None,
-            reconcile: None,
-            redrive: None,
-            rebuild: None,
-            skipped: Vec::new(),
-            outbox_oldest_age_seconds: Some(1_200),
-        };
+        let report = RunReport { outbox_oldest_age_seconds: Some(1_200), ..crate::finished_run() };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
         let doc = document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json();
         assert_eq!(doc["OutboxOldestAge"], json!(1_200));
