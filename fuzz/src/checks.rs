@@ -13,6 +13,7 @@ use scan_failures_domain::classify::{self, Reason};
 use scan_failures_domain::event::{self, bounds, Admission, Occurrence, Parsed, MAX_CLOCK_SKEW, TRUNCATION_MARKER};
 use scan_failures_domain::fingerprint;
 use scan_failures_domain::image::{validate_digest, ImageRef};
+use scan_failures_domain::redact;
 use scan_failures_domain::time_fmt;
 use scan_failures_http::cursor::{self, CursorError};
 use scan_failures_http::params::{self, ParamError};
@@ -45,8 +46,10 @@ pub fn envelope(value: serde_json::Value) -> Outcome {
     let raw = |path: &[&str]| -> Option<String> {
         path.iter().try_fold(&value, |v, k| v.get(k)).and_then(|v| v.as_str()).map(str::to_owned)
     };
+    // The message is stored with its secrets redacted (`redact::secrets`), then bounded.
+    let message = raw(&["detail", "error", "message"]).map(|m| redact::secrets(m.trim()).into_owned());
     let texts = [
-        ("detail.error.message", raw(&["detail", "error", "message"]), bounds::MESSAGE_STORED),
+        ("detail.error.message", message, bounds::MESSAGE_STORED),
         ("detail.cluster", raw(&["detail", "cluster"]), bounds::CLUSTER),
         ("detail.initiator.id", raw(&["detail", "initiator", "id"]), bounds::INITIATOR_ID),
         ("detail.initiator.userAgent", raw(&["detail", "initiator", "userAgent"]), bounds::USER_AGENT),

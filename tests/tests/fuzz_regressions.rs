@@ -189,6 +189,27 @@ fn fuzz_crash_4_a_normalized_image_name_stays_within_the_reference_bound() {
     }
 }
 
+/// Found by `event_parse` in the project's CI on 763ad6e (the check, not the parser, was wrong).
+/// Since 5e3691a the parser stores a message with its secrets redacted, and the check still
+/// expected the message as given: a message within its bound holding `password=…` failed
+/// "changed though within its bound", and one past its bound whose redaction fits failed "cut
+/// without the marker". The check now expects what `redact::secrets` gives, then the bound;
+/// both inputs are kept in `fuzz/regressions/event_parse/`.
+#[test]
+fn fuzz_crash_5_a_message_is_checked_against_its_redacted_form() {
+    let given = "failed to pull https://ci:hunter2@registry.example.com/v2/: password=hunter2";
+    let mut e = sample_with("2026-11-25T10:00:00Z", "nginx");
+    e["detail"]["error"]["message"] = given.into();
+    let o = match scan_failures_domain::event::parse(e.clone()) {
+        Ok(scan_failures_domain::event::Parsed::Failure(o)) => o,
+        other => panic!("expected a failure, got {other:?}"),
+    };
+    assert_eq!(o.message, "failed to pull https://ci:***@registry.example.com/v2/: password=***");
+    assert_eq!(checks::envelope(e.clone()), Outcome::Failure);
+    e["detail"]["error"]["message"] = format!("password={}", "x".repeat(9000)).into();
+    assert_eq!(checks::envelope(e), Outcome::Failure);
+}
+
 /// Found by `make schemathesis` (ST101, "Server error"): `GET /v1/administration/events?
 /// filter.until=1012-09-11T07:37:50.66+10:54` answered 500. A `filter.until` before the
 /// retention window (now − RETENTION_DAYS) makes the key condition `timeSk BETWEEN <now −
