@@ -8,6 +8,8 @@ export AWS_SECRET_ACCESS_KEY ?= local
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: tools local test lint unit schema-check local-smoke build build-functions
+# Two cores: the steps (each a cargo build or a stack) run one at a time even under `make -j`.
+.NOTPARALLEL:
 
 tools:
 	bash scripts/tools.sh
@@ -25,7 +27,7 @@ lint: tools
 unit: tools
 	cargo test --workspace
 
-local-smoke:
+local-smoke: tools
 	bash scripts/local-smoke.sh
 
 schema-check: tools
@@ -53,7 +55,8 @@ infra-check: tools
 
 
 # Fuzzing and contract tests (RELIABILITY.md). `fuzz`: each cargo-fuzz target for FUZZ_SECONDS
-# (default 60) on nightly; `fuzz-ci`: the bounded form `make test` runs (20 s each, fixed seed),
+# (default 60) on nightly; `fuzz-ci`: the bounded form `make test` runs (a fixed seed and number
+# of executions per target from the committed seeds only, about 20 s each),
 # failing with the install command when nightly or cargo-fuzz is missing; `schemathesis`: the
 # API against infra/openapi.yaml on its own local stack.
 .PHONY: fuzz fuzz-ci schemathesis

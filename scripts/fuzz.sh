@@ -3,10 +3,15 @@
 #
 #   scripts/fuzz.sh seed          regenerate the seed corpora fuzz/corpus/<target>/ from events/
 #   scripts/fuzz.sh run [TARGET]  fuzz each target (or one) for FUZZ_SECONDS (default 60) each
-#   scripts/fuzz.sh ci            the bounded CI form: FUZZ_SECONDS=20, fixed seed
+#   scripts/fuzz.sh ci            the CI form: a fixed seed and number of executions per target
+#                                 (ci_runs), from the committed seeds and crash inputs only, so
+#                                 every machine does the same search from the same start (not
+#                                 the same inputs: hash seeds vary per process and steer
+#                                 libFuzzer's coverage); FUZZ_SECONDS (default 120) caps each
+#                                 target's time
 #
 # Seeds in fuzz/corpus/ are committed and only read; libFuzzer writes what it finds to the
-# working corpus fuzz/work/<target>/ (ignored). A crash leaves its input in
+# working corpus fuzz/work/<target>/ (ignored; `ci` uses a fresh fuzz/work/ci/<target>/). A crash leaves its input in
 # fuzz/artifacts/<target>/ and fails the run; replay it on stable with
 # `cargo test -p integration-tests --test fuzz_regressions` after copying it to
 # fuzz/regressions/<target>/. Figures go to fuzz/work/stats.tsv.
@@ -60,6 +65,8 @@ variants = {
     # Timestamps at the edges of what is stored (year 0000, the last day a 365-day expiry fits).
     "time-year-0000": dict(variant(occurredAt="0000-01-01T00:00:00Z"), time="0000-01-01T00:00:00Z"),
     "time-year-9998": dict(variant(occurredAt="9998-12-31T23:59:59.999Z"), time="9998-12-31T23:59:59Z"),
+    "message-with-secrets": variant(error={"message": "pull https://ci:hunter2@registry.example.com/v2/: "
+                                               "Authorization: Bearer abc.def password=hunter2"}),
     "bare-name": variant(image={"name": "nginx"}, cluster="c" * 300,
                          initiator={"id": "arn:aws:iam::123456789012:user/alice", "userAgent": "u" * 600}),
 }
@@ -67,6 +74,9 @@ for name, e in envelopes:
     out("event_parse", name + ".json", json.dumps(e, ensure_ascii=False))
 for name, e in variants.items():
     out("event_parse", "variant-" + name + ".json", json.dumps(e, ensure_ascii=False))
+# The Amazon ECR and Inspector samples, which their own parsers read.
+for p in sorted((root / "events").glob("aws-*.json")):
+    out("event_parse", p.name, p.read_text())
 
 # ingest_payload: bare envelopes and SQS batches whose bodies are envelopes.
 for name, e in envelopes[:3]:
@@ -99,6 +109,8 @@ valid = {
 out("query_params", "every-parameter.txt", urllib.parse.urlencode(list(valid.items())))
 out("query_params", "time-window-edges.txt",
     "filter.from=0000-01-01T00:00:00Z&filter.until=9998-12-31T23:59:59.999%2B00:00")
+out("query_params", "time-window-within-a-millisecond.txt",
+    "filter.from=2026-11-25T10:00:00.0005Z&filter.until=2026-11-25T10:00:00.0007Z")
 out("query_params", "every-filter.txt",
     urllib.parse.urlencode([(k, v) for k, v in valid.items() if k.startswith("filter.")]))
 
@@ -144,8 +156,24 @@ max_len() {
   esac
 }
 
+# Executions per target in `ci` (about 20 s each on the machine of BENCHMARKS.md): a fixed
+# count, not a time, so that a faster or slower machine searches as far. Before, CI (from
+# the seeds only, at its own speed) found a crash that the developer's runs (from a working
+# corpus of thousands, at theirs) had not.
+ci_runs() {
+  case $1 in
+    event_parse) echo 2000000 ;;
+    ingest_payload) echo 1000000 ;;
+    query_params) echo 1500000 ;;
+    *) echo 2000000 ;;
+  esac
+}
+
+# run SECONDS WORK SEED_FLAG FIXED_RUNS TARGET...: each target for at most SECONDS, its working
+# corpus in WORK/<target>; with FIXED_RUNS=yes, ci_runs executions each, and stopping at the
+# time cap first is a failure (the run would not be the fixed one).
 run() {
-  local seconds=$1 seed_flag=$2; shift 2
+  local seconds=$1 work=$2 seed_flag=$3 fixed=$4; shift 4
   local targets=("$@")
   require_tools
   # Rust code: no sanitizer needed for memory safety; debug assertions catch overflow.
@@ -164,22 +192,29 @@ run() {
     exit 1
   fi
   rm -f "$build_log"
-  mkdir -p "$ROOT/fuzz/work"
+  mkdir -p "$ROOT/fuzz/work" "$work"
   local stats="$ROOT/fuzz/work/stats.tsv" failed=0
   printf 'target\tseconds\texecutions\tcrashes\tcorpus\n' >"$stats"
   for t in "${targets[@]}"; do
-    mkdir -p "$ROOT/fuzz/work/$t" "$ROOT/fuzz/artifacts/$t" "$ROOT/fuzz/regressions/$t"
-    local log="$ROOT/fuzz/work/$t.log" before rc=0
+    mkdir -p "$work/$t" "$ROOT/fuzz/artifacts/$t" "$ROOT/fuzz/regressions/$t"
+    local log="$ROOT/fuzz/work/$t.log" before rc=0 runs_flag="" started
+    [ "$fixed" = yes ] && runs_flag="-runs=$(ci_runs "$t")"
     before=$(find "$ROOT/fuzz/artifacts/$t" -type f | wc -l)
-    echo "fuzz: $t for ${seconds}s"
-    cargo_ +nightly fuzz run "${flags[@]}" "$t" "$ROOT/fuzz/work/$t" "$ROOT/fuzz/corpus/$t" "$ROOT/fuzz/regressions/$t" -- \
+    echo "fuzz: $t for ${seconds}s${runs_flag:+ at most, $runs_flag}"
+    started=$(date +%s)
+    cargo_ +nightly fuzz run "${flags[@]}" "$t" "$work/$t" "$ROOT/fuzz/corpus/$t" "$ROOT/fuzz/regressions/$t" -- \
       -max_total_time="$seconds" -max_len="$(max_len "$t")" -dict="$(dict "$t")" -rss_limit_mb=2048 -timeout=10 \
-      -print_final_stats=1 $seed_flag >"$log" 2>&1 || rc=$?
-    local execs crashes corpus
+      -print_final_stats=1 $seed_flag $runs_flag >"$log" 2>&1 || rc=$?
+    local execs crashes corpus took
+    took=$(($(date +%s) - started))
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -n 1)
     crashes=$(($(find "$ROOT/fuzz/artifacts/$t" -type f | wc -l) - before))
-    corpus=$(find "$ROOT/fuzz/work/$t" -type f | wc -l)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$seconds" "${execs:-0}" "$crashes" "$corpus" >>"$stats"
+    corpus=$(find "$work/$t" -type f | wc -l)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$took" "${execs:-0}" "$crashes" "$corpus" >>"$stats"
+    if [ "$fixed" = yes ] && [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ] && [ "${execs:-0}" -lt "$(ci_runs "$t")" ]; then
+      failed=1
+      echo "fuzz: $t stopped at its ${seconds}s cap after ${execs:-0} of $(ci_runs "$t") executions: not the fixed run (raise FUZZ_SECONDS)"
+    fi
     if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
       failed=1
       echo "fuzz: $t FAILED (exit $rc, $crashes new input(s) in fuzz/artifacts/$t/):"
@@ -201,9 +236,12 @@ case $mode in
   seed) seed ;;
   run)
     if [ -n "${2:-}" ]; then set -- "$2"; else set -- "${TARGETS[@]}"; fi
-    run "${FUZZ_SECONDS:-60}" "${FUZZ_SEED:+-seed=$FUZZ_SEED}" "$@"
+    run "${FUZZ_SECONDS:-60}" "$ROOT/fuzz/work" "${FUZZ_SEED:+-seed=$FUZZ_SEED}" no "$@"
     ;;
-  ci) run "${FUZZ_SECONDS:-20}" "-seed=${FUZZ_SEED:-1}" "${TARGETS[@]}" ;;
+  ci)
+    rm -rf "$ROOT/fuzz/work/ci"
+    run "${FUZZ_SECONDS:-120}" "$ROOT/fuzz/work/ci" "-seed=${FUZZ_SEED:-1}" yes "${TARGETS[@]}"
+    ;;
   *)
     echo "usage: scripts/fuzz.sh seed | run [TARGET] | ci" >&2
     exit 2

@@ -10,7 +10,9 @@
 //! in both crates.
 
 use scan_failures_domain::classify::{self, Reason};
-use scan_failures_domain::event::{self, bounds, Admission, Occurrence, Parsed, MAX_CLOCK_SKEW, TRUNCATION_MARKER};
+use scan_failures_domain::event::{
+    self, bounds, Admission, Occurrence, Origin, Parsed, MAX_CLOCK_SKEW, TRUNCATION_MARKER,
+};
 use scan_failures_domain::fingerprint;
 use scan_failures_domain::image::{validate_digest, ImageRef};
 use scan_failures_domain::redact;
@@ -64,6 +66,12 @@ pub fn envelope(value: serde_json::Value) -> Outcome {
         Ok(Parsed::Success { event_id }) | Ok(Parsed::Ignored { event_id, .. }) => {
             assert!(!event_id.trim().is_empty() && event_id.len() <= bounds::EVENT_ID, "event id {event_id:?}");
             Outcome::Success
+        }
+        Ok(Parsed::Failure(o)) if !Origin::NATIVE.contains(&o.origin) => {
+            // Amazon ECR and Inspector events carry no free text of the contract's: their
+            // message is written by the parser, and `occurrence` checks it is bounded.
+            occurrence(&o);
+            Outcome::Failure
         }
         Ok(Parsed::Failure(o)) => {
             occurrence(&o);
@@ -262,7 +270,10 @@ fn filters(f: &params::Filters) {
     ];
     assert!(lists.iter().all(|n| *n <= params::MAX_REPEATS), "a filter holds more than 20 values: {lists:?}");
     if let (Some(from), Some(until)) = (f.from, f.until) {
-        assert!(from <= until);
+        // `from` is moved to the next whole millisecond (stored times are whole ones), so it
+        // may pass an `until` within the same millisecond: a window nothing can match.
+        assert!(from.nanosecond() % 1_000_000 == 0, "filter.from {from} is not a whole millisecond");
+        assert!(from - until < time::Duration::MILLISECOND, "filter.from {from} is after filter.until {until}");
     }
     // The read path formats the window bounds as stored keys: they must be fixed-width.
     for t in [f.from, f.until].into_iter().flatten() {

@@ -210,6 +210,57 @@ fn fuzz_crash_5_a_message_is_checked_against_its_redacted_form() {
     assert_eq!(checks::envelope(e), Outcome::Failure);
 }
 
+/// Found by a review of the checks against the code (2026-12-06), before a fuzzer reached
+/// them: the checks were wrong twice, the code right. (1) Every Amazon ECR or Inspector failure
+/// failed `envelope`, which compared its message with `detail.error.message`, a field of the
+/// product's own contract that those events do not have; no seed was such an event, so the
+/// fuzzers never parsed one (the samples are seeds now). (2) Below.
+#[test]
+fn review_finding_1_ecr_and_inspector_failures_pass_the_event_checks() {
+    let outcomes: Vec<(String, Outcome)> =
+        integration_tests::samples("aws-").into_iter().map(|(name, e)| (name, checks::envelope(e))).collect();
+    let failures: Vec<&str> =
+        outcomes.iter().filter(|(_, o)| *o == Outcome::Failure).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(failures, EXPECTED_AWS_FAILURES, "{outcomes:?}");
+}
+
+/// The samples of `events/` that are failures of Amazon ECR or Inspector.
+const EXPECTED_AWS_FAILURES: [&str; 5] = [
+    "aws-ecr-01-failed.json",
+    "aws-ecr-02-unsupported-image.json",
+    "aws-ecr-03-limit-exceeded.json",
+    "aws-ecr-04-scan-eligibility-expired.json",
+    "aws-inspector-01-access-denied.json",
+];
+
+/// (2) `filter.from` is moved to the next whole millisecond after it is checked against
+/// `filter.until`, so two times within one millisecond (`…00.0005Z` to `…00.0007Z`) make a
+/// window whose start is after its end; `query_params` asserted `from <= until`. The API answers
+/// such a window as empty: the read refuses a key range whose bounds are crossed before asking
+/// DynamoDB, which would answer `BETWEEN` with crossed bounds with a ValidationException (a 500).
+#[tokio::test(flavor = "multi_thread")]
+async fn review_finding_2_a_window_within_one_millisecond_is_empty_not_a_500() {
+    let store = integration_tests::fresh_store().await;
+    let now = time::OffsetDateTime::now_utc();
+    let retention = scan_failures_domain::retention::RetentionDays::default();
+    let base = (now - time::Duration::HOUR).replace_nanosecond(0).unwrap_or(now);
+    let at = |micros: i64| {
+        let t = base + time::Duration::microseconds(micros);
+        t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|e| panic!("format {t}: {e}"))
+    };
+    let q = format!("filter.from={}&filter.until={}", at(500), at(700));
+    assert!(q.ends_with(".0007Z"), "{q}");
+    checks::query_params(q.as_bytes());
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    let request = scan_failures_http::params::parse_list(&pairs).unwrap_or_else(|e| panic!("{q}: {e}"));
+    assert!(request.filters.from > request.filters.until, "{:?}", request.filters);
+    let page = store.reader().list(&request, now, retention).await.unwrap_or_else(|e| panic!("list {q}: {e:?}"));
+    assert!(page.groups.is_empty() && page.next_cursor.is_none(), "{q}");
+    let (count, _) =
+        store.reader().count(&request.filters, now, retention).await.unwrap_or_else(|e| panic!("count {q}: {e:?}"));
+    assert_eq!(count, 0, "{q}");
+}
+
 /// Found by `make schemathesis` (ST101, "Server error"): `GET /v1/administration/events?
 /// filter.until=1012-09-11T07:37:50.66+10:54` answered 500. A `filter.until` before the
 /// retention window (now − RETENTION_DAYS) makes the key condition `timeSk BETWEEN <now −
