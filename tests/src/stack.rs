@@ -175,18 +175,26 @@ pub async fn drop_table(store: &Store) {
 
 /// Deletes group `id` as DynamoDB's TTL sweeper does: a delete conditional on its `expiresAt`
 /// having passed at `now`. On the stream it is a REMOVE with the old image; nothing of the group
-/// is left in the table. A group already gone is no error: on a table with TTL on, DynamoDB
-/// Local's own sweeper deletes what has expired by the wall clock, about every 10 s (measured
-/// 2026-12-06 on the pinned jar: items expired a day before were gone 1.2 s and 11 s after the
-/// start, in two sweeps), the same REMOVE. A group there and not expired fails.
+/// is left in the table. Fails unless the group is there and expired.
 pub async fn ttl_delete(store: &Store, id: impl std::fmt::Display, now: time::OffsetDateTime) {
+    ttl_delete_where(store, id, now, "expiresAt < :now").await;
+}
+
+/// [`ttl_delete`] for a group DynamoDB Local's own sweeper may have deleted first, the same
+/// REMOVE: on a table with TTL on it deletes what has expired by the wall clock, about every
+/// 10 s (measured 2026-12-06 on the pinned jar: items expired a day before were gone 1.2 s and
+/// 11 s after the start, in two sweeps). Fails on a group there and not expired.
+pub async fn ttl_delete_unless_swept(store: &Store, id: impl std::fmt::Display, now: time::OffsetDateTime) {
+    ttl_delete_where(store, id, now, &format!("attribute_not_exists({PARTITION_KEY}) OR expiresAt < :now")).await;
+}
+
+async fn ttl_delete_where(store: &Store, id: impl std::fmt::Display, now: time::OffsetDateTime, condition: &str) {
     store
         .client()
         .delete_item()
         .table_name(store.table())
         .key(PARTITION_KEY, AttributeValue::S(format!("g#{id}")))
-        .condition_expression("attribute_not_exists(#pk) OR expiresAt < :now")
-        .expression_attribute_names("#pk", PARTITION_KEY)
+        .condition_expression(condition)
         .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
         .send()
         .await
