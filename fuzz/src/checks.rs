@@ -48,8 +48,7 @@ pub fn envelope(value: serde_json::Value) -> Outcome {
     let raw = |path: &[&str]| -> Option<String> {
         path.iter().try_fold(&value, |v, k| v.get(k)).and_then(|v| v.as_str()).map(str::to_owned)
     };
-    // The message is stored with its secrets redacted (`redact::secrets`), then bounded.
-    let message = raw(&["detail", "error", "message"]).map(|m| redact::secrets(m.trim()).into_owned());
+    let message = raw(&["detail", "error", "message"]).map(|m| message_as_stored(&m));
     let texts = [
         ("detail.error.message", message, bounds::MESSAGE_STORED),
         ("detail.cluster", raw(&["detail", "cluster"]), bounds::CLUSTER),
@@ -87,6 +86,12 @@ pub fn envelope(value: serde_json::Value) -> Outcome {
             Outcome::Failure
         }
     }
+}
+
+/// What the stored message of a failure given `message` is before its bound: trimmed, with its
+/// secrets redacted (`redact::secrets`, as the parser does).
+pub fn message_as_stored(message: &str) -> String {
+    redact::secrets(message.trim()).into_owned()
 }
 
 /// A free-text field is stored trimmed, and when longer than its bound cut on a character
@@ -271,8 +276,11 @@ fn filters(f: &params::Filters) {
     assert!(lists.iter().all(|n| *n <= params::MAX_REPEATS), "a filter holds more than 20 values: {lists:?}");
     if let (Some(from), Some(until)) = (f.from, f.until) {
         // `from` is moved to the next whole millisecond (stored times are whole ones), so it
-        // may pass an `until` within the same millisecond: a window nothing can match.
-        assert!(from.nanosecond() % 1_000_000 == 0, "filter.from {from} is not a whole millisecond");
+        // may pass an `until` within the same millisecond: a window nothing can match. Within
+        // the last millisecond of year 9999 there is no next one: it stays (its key is cut to
+        // the millisecond, and no stored time can be that late: ingest clamps times to its clock).
+        let last = from.checked_add(time::Duration::MILLISECOND).is_none();
+        assert!(from.nanosecond() % 1_000_000 == 0 || last, "filter.from {from} is not a whole millisecond");
         assert!(from - until < time::Duration::MILLISECOND, "filter.from {from} is after filter.until {until}");
     }
     // The read path formats the window bounds as stored keys: they must be fixed-width.

@@ -261,6 +261,18 @@ async fn review_finding_2_a_window_within_one_millisecond_is_empty_not_a_500() {
     assert_eq!(count, 0, "{q}");
 }
 
+/// Found by a review of the same day. (3) Within the last millisecond of year 9999 there is no
+/// next whole millisecond: `filter.from` stays as given, and `query_params` asserted it whole.
+/// The API answers the window (its key is cut to the millisecond; no stored time is that late).
+#[test]
+fn review_finding_3_a_from_in_the_last_millisecond_of_9999_stays_as_given() {
+    let q = "filter.from=9999-12-31T23:59:59.9995Z&filter.until=9999-12-31T23:59:59.9999Z";
+    checks::query_params(q.as_bytes());
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    let request = scan_failures_http::params::parse_list(&pairs).unwrap_or_else(|e| panic!("{q}: {e}"));
+    assert_eq!(request.filters.from, Some(time::macros::datetime!(9999-12-31 23:59:59.9995 UTC)));
+}
+
 /// Found by `make schemathesis` (ST101, "Server error"): `GET /v1/administration/events?
 /// filter.until=1012-09-11T07:37:50.66+10:54` answered 500. A `filter.until` before the
 /// retention window (now − RETENTION_DAYS) makes the key condition `timeSk BETWEEN <now −

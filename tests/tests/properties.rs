@@ -225,36 +225,58 @@ proptest! {
     /// every stored string is within its bound and a cut one ends with the marker.
     #[test]
     fn a_parsed_occurrence_keeps_every_string_within_its_bound(e in envelope()) {
-        let given = e.clone();
-        let parsed = event::parse(e);
-        if parsed.is_ok() {
-            let message = text_at(&given, &["detail", "error", "message"]).unwrap_or_default();
-            let resources = given["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
-            prop_assert!(resources.len() <= bounds::RESOURCES);
-            prop_assert!(resources.iter().all(|r| r.as_str().is_some_and(|r| r.len() <= bounds::RESOURCE)));
-            if !matches!(parsed, Ok(Parsed::Success { .. })) {
-                prop_assert!(message.len() <= bounds::MESSAGE_ACCEPTED, "accepted a {}-byte message", message.len());
-            }
+        every_string_within_its_bound(e)?;
+    }
+}
+
+/// The property above, for one envelope: also called on fixed inputs below.
+fn every_string_within_its_bound(e: Value) -> Result<(), TestCaseError> {
+    let given = e.clone();
+    let parsed = event::parse(e);
+    if parsed.is_ok() {
+        let message = text_at(&given, &["detail", "error", "message"]).unwrap_or_default();
+        let resources = given["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
+        prop_assert!(resources.len() <= bounds::RESOURCES);
+        prop_assert!(resources.iter().all(|r| r.as_str().is_some_and(|r| r.len() <= bounds::RESOURCE)));
+        if !matches!(parsed, Ok(Parsed::Success { .. })) {
+            prop_assert!(message.len() <= bounds::MESSAGE_ACCEPTED, "accepted a {}-byte message", message.len());
         }
-        if let Ok(Parsed::Failure(o)) = parsed {
-            prop_assert!(o.message.len() <= bounds::MESSAGE_STORED);
-            prop_assert!(o.cluster.as_ref().is_none_or(|c| c.len() <= bounds::CLUSTER));
-            prop_assert!(o.initiator.id.as_ref().is_none_or(|c| c.len() <= bounds::INITIATOR_ID));
-            prop_assert!(o.initiator.user_agent.as_ref().is_none_or(|c| c.len() <= bounds::USER_AGENT));
-            let message = text_at(&given, &["detail", "error", "message"]).unwrap_or_default();
-            if message.trim().len() > bounds::MESSAGE_STORED {
-                prop_assert!(o.message.ends_with(TRUNCATION_MARKER));
-            }
-            for (path, stored, max) in [
-                (&["detail", "error", "message"][..], Some(o.message.as_str()), bounds::MESSAGE_STORED),
-                (&["detail", "cluster"][..], o.cluster.as_deref(), bounds::CLUSTER),
-                (&["detail", "initiator", "id"][..], o.initiator.id.as_deref(), bounds::INITIATOR_ID),
-                (&["detail", "initiator", "userAgent"][..], o.initiator.user_agent.as_deref(), bounds::USER_AGENT),
-            ] {
-                checks::free_text(&path.join("."), text_at(&given, path), stored, max);
-            }
-            checks::image(&o.image);
+    }
+    if let Ok(Parsed::Failure(o)) = parsed {
+        prop_assert!(o.message.len() <= bounds::MESSAGE_STORED);
+        prop_assert!(o.cluster.as_ref().is_none_or(|c| c.len() <= bounds::CLUSTER));
+        prop_assert!(o.initiator.id.as_ref().is_none_or(|c| c.len() <= bounds::INITIATOR_ID));
+        prop_assert!(o.initiator.user_agent.as_ref().is_none_or(|c| c.len() <= bounds::USER_AGENT));
+        // The message is stored redacted, then bounded.
+        let message = text_at(&given, &["detail", "error", "message"]).map(checks::message_as_stored);
+        if message.as_ref().is_some_and(|m| m.len() > bounds::MESSAGE_STORED) {
+            prop_assert!(o.message.ends_with(TRUNCATION_MARKER));
         }
+        checks::free_text("detail.error.message", message.as_deref(), Some(o.message.as_str()), bounds::MESSAGE_STORED);
+        for (path, stored, max) in [
+            (&["detail", "cluster"][..], o.cluster.as_deref(), bounds::CLUSTER),
+            (&["detail", "initiator", "id"][..], o.initiator.id.as_deref(), bounds::INITIATOR_ID),
+            (&["detail", "initiator", "userAgent"][..], o.initiator.user_agent.as_deref(), bounds::USER_AGENT),
+        ] {
+            checks::free_text(&path.join("."), text_at(&given, path), stored, max);
+        }
+        checks::image(&o.image);
+    }
+    Ok(())
+}
+
+/// Found by a review (2026-12-06), not yet by a run: since the parser redacts secrets (5e3691a)
+/// the property above compared the stored message with the one given, so a message such as
+/// `pwd:x`, which its generator can produce (rarely: about one CI run in a few hundred), failed
+/// "changed though within its bound", and one of repeated `pwd:xxxxxxx ` past the bound, which
+/// redaction brings within it, failed for want of the truncation marker.
+#[test]
+fn a_message_holding_a_secret_keeps_every_string_within_its_bound() {
+    let long = "pwd:xxxxxxx ".repeat(400);
+    for message in ["pwd:x", long.as_str()] {
+        let (_, mut e) = integration_tests::samples("ingest-05").remove(0);
+        e["detail"]["error"]["message"] = message.into();
+        every_string_within_its_bound(e).unwrap_or_else(|f| panic!("{}: {f}", &message[..5]));
     }
 }
 
