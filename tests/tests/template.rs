@@ -462,6 +462,36 @@ fn ingest_on_failure_destination_goes_to_the_queue_it_may_send_to() {
     assert!(buffer_retention < 14 * 24 * 3600);
 }
 
+/// A message that fails every receive is received once per visibility timeout: with the most
+/// receives the template admits, it must still reach the dead-letter queue with a day of the
+/// buffer's retention to spare (a backlog before its first receive), or it would expire in the
+/// buffer, lost. 1000, the bound before, was 4.2 days of receives against 4 days of retention.
+#[test]
+fn a_message_failing_every_receive_reaches_the_dead_letters_a_day_before_the_buffer_drops_it() {
+    let t = template();
+    assert_eq!(receive_budget_problems(&t), Vec::<String>::new());
+    let mut wider = template();
+    wider["Parameters"]["BufferMaxReceiveCount"]["MaxValue"] = json!(1000);
+    assert_eq!(
+        receive_budget_problems(&wider),
+        ["BufferMaxReceiveCount 1000 receives take 359640 s of the buffer's 345600 s retention, leaving less than a day"]
+    );
+}
+
+fn receive_budget_problems(t: &Value) -> Vec<String> {
+    let most = t["Parameters"]["BufferMaxReceiveCount"]["MaxValue"].as_u64().unwrap_or(u64::MAX);
+    let queue = &resource(t, BUFFER)["Properties"];
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
+    let retention = queue["MessageRetentionPeriod"].as_u64().unwrap_or(345_600);
+    let taken = most.saturating_sub(1).saturating_mul(visibility);
+    if taken.saturating_add(24 * 3600) <= retention {
+        return Vec::new();
+    }
+    vec![format!(
+        "BufferMaxReceiveCount {most} receives take {taken} s of the buffer's {retention} s retention, leaving less than a day"
+    )]
+}
+
 // ---------------------------------------------------------------------------------- rules and delivery
 
 #[test]
@@ -615,8 +645,12 @@ fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_another_tar
         .expect("statements")
         .retain(|s| s["Fn::If"][1]["Sid"] != "EcrScanForwardRuleDeadLetters");
     member["Resources"]["ForwardDeadLetterAlarm"]["Properties"]["Threshold"] = json!(10);
+    member["Resources"]["ForwardDeadLetterAlarm"]["Properties"]
+        .as_object_mut()
+        .expect("Properties")
+        .remove("OKActions");
     let problems = member_problems(&member, &Variant::of(&member, &[]));
-    assert_eq!(problems.len(), 6, "{problems:#?}");
+    assert_eq!(problems.len(), 7, "{problems:#?}");
     assert!(problems[0].starts_with("defaults: InspectorCoverageForwardRule: targets "), "{}", problems[0]);
     assert!(problems[0].contains(r#""MaximumRetryAttempts":3"#), "{}", problems[0]);
     assert_eq!(problems[1], "defaults: dead-letter queue senders: missing: EcrScanForwardRule.Arn");
@@ -627,6 +661,7 @@ fn member_check_reports_a_wider_role_a_rule_without_its_dead_letters_another_tar
             "defaults: role: extra: events:PutRule on *",
             "defaults: role: missing: events:PutEvents on CentralEventBusArn",
             "defaults: no alarm on the dead-letter queue's depth",
+            "defaults: ForwardDeadLetterAlarm does not tell its AlarmActions when it clears (OKActions)",
         ]
     );
 }
@@ -1433,16 +1468,21 @@ fn alarms_on_the_functions_metrics_exist_only_with_metrics_on() {
 }
 
 #[test]
-fn alarm_action_check_reports_an_alarm_without_action_and_one_notifying_a_topic_the_variant_lacks() {
+fn alarm_action_check_reports_an_alarm_without_action_one_notifying_a_topic_the_variant_lacks_and_one_silent_when_it_clears(
+) {
     let mut t = template();
     t["Resources"]["HttpApi5xxAlarm"]["Properties"].as_object_mut().expect("Properties").remove("AlarmActions");
     t["Resources"]["ApiInternalErrorsAlarm"]["Properties"]["AlarmActions"] = json!([{"Ref": "AlarmTopic"}]);
+    t["Resources"]["RollupFailuresAlarm"]["Properties"].as_object_mut().expect("Properties").remove("OKActions");
     let given = Variant::of(&t, &[("AlarmTopicArn", "arn:aws:sns:us-east-1:111122223333:ops")]);
     assert_eq!(
         alarm_action_problems(&t, &given),
         [
+            "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: ApiInternalErrorsAlarm does not tell its AlarmActions when it clears (OKActions)",
             "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: ApiInternalErrorsAlarm notifies AlarmTopic, which this variant does not have",
+            "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: HttpApi5xxAlarm does not tell its AlarmActions when it clears (OKActions)",
             "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: HttpApi5xxAlarm has no action",
+            "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: RollupFailuresAlarm does not tell its AlarmActions when it clears (OKActions)",
         ]
     );
 }

@@ -445,8 +445,8 @@ pub fn pattern_copy_differences(main: &Value, member: &Value) -> Vec<String> {
 
 /// What `member` must be in `variant`: each rule on `default`, with one target, the central bus
 /// through the forwarding role, with the contract's retries and the member's dead-letter queue,
-/// which lets exactly the variant's rules send and is alarmed on as soon as it holds a message;
-/// the role may do nothing but `events:PutEvents` on the central bus, and only EventBridge of
+/// which lets exactly the variant's rules send and is alarmed on as soon as it holds a message
+/// (an alarm that tells when it clears, too); the role may do nothing but `events:PutEvents` on the central bus, and only EventBridge of
 /// this account may assume it.
 pub fn member_problems(member: &Value, variant: &Variant) -> Vec<String> {
     let r = resolve(member, variant);
@@ -511,6 +511,13 @@ pub fn member_problems(member: &Value, variant: &Variant) -> Vec<String> {
     });
     if !alarmed {
         out.push(format!("{label}: no alarm on the dead-letter queue's depth"));
+    }
+    // As written, not as resolved: without AlarmTopicArn both resolve to nothing.
+    let written = member["Resources"].as_object().into_iter().flatten();
+    for (id, alarm) in written.filter(|(_, a)| a["Type"] == "AWS::CloudWatch::Alarm") {
+        if alarm["Properties"]["OKActions"] != alarm["Properties"]["AlarmActions"] {
+            out.push(format!("{label}: {id} does not tell its AlarmActions when it clears (OKActions)"));
+        }
     }
     out
 }

@@ -120,7 +120,9 @@ fn alarms(t: &Value) -> Vec<(&String, &Value)> {
 }
 
 /// Alarms that notify nobody in `variant`: no action, or an action that is neither the given
-/// `AlarmTopicArn` nor the topic the variant creates.
+/// `AlarmTopicArn` nor the topic the variant creates; and alarms whose return to OK is not told
+/// to the same topics (`OKActions` other than `AlarmActions`): an admin paged for a queue that
+/// holds messages, or a function that errs, should hear when it is over, not find out by looking.
 pub fn alarm_action_problems(t: &Value, variant: &Variant) -> Vec<String> {
     let r = resolve(t, variant);
     let created = r["Resources"].get("AlarmTopic").is_some_and(|topic| topic["Type"] == "AWS::SNS::Topic");
@@ -130,6 +132,9 @@ pub fn alarm_action_problems(t: &Value, variant: &Variant) -> Vec<String> {
         let actions = items(&alarm["Properties"]["AlarmActions"]);
         if actions.is_empty() {
             out.push(format!("{}: {id} has no action", variant.label));
+        }
+        if items(&alarm["Properties"]["OKActions"]) != actions {
+            out.push(format!("{}: {id} does not tell its AlarmActions when it clears (OKActions)", variant.label));
         }
         for action in actions {
             let reaches = match action.get("Ref").and_then(Value::as_str) {
