@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export DYNAMODB_PORT=$(free_port) LAMBDA_PORT=$(free_port) MOTO_PORT=$(free_port) STREAMS_PROXY_PORT=$(free_port)
 log=$(mktemp)
+# make local's builds, done before its clock starts (then no-ops in it): on a loaded 2-core
+# machine they can take minutes of the 600 s below, which are for the stack.
+bash scripts/local.sh build
 setsid bash scripts/local.sh >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do

@@ -22,9 +22,22 @@ export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=local AWS_SECRET_AC
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
 CARGO_LAMBDA="$ROOT/.tools/venv/bin/cargo-lambda"
 STATE="$ROOT/.local"
+
+# Every build make local needs, at once before the services start. `scripts/local.sh build` runs
+# only these (scripts/local-smoke.sh does, before its clock starts).
+build() {
+  cargo build -q -p integration-tests --bin localstack
+  cargo build -q -p ingest -p api -p rollup -p scanfail --bins
+  cargo build -q -p maintenance --bins
+}
+if [ "${1:-}" = build ]; then
+  build
+  exit 0
+fi
 mkdir -p "$STATE"
 
 bash scripts/tools.sh
+build
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -56,7 +69,6 @@ pids+=($!)
 wait_port "$DYNAMODB_PORT" 60
 echo "local: DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB (pid ${pids[0]})"
 
-cargo build -q -p integration-tests --bin localstack
 "$ROOT/target/debug/localstack" create-table
 
 # watch serves the Lambda runtime and invoke APIs; the function binaries are started here and
@@ -67,7 +79,6 @@ pids+=($!)
 wait_port "$LAMBDA_PORT" 120
 echo "local: cargo lambda watch on http://127.0.0.1:$LAMBDA_PORT (pid ${pids[1]})"
 
-cargo build -q -p ingest -p api -p rollup -p scanfail --bins
 start_function() {
   local name=$1; shift
   env "$@" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt/$name" AWS_LAMBDA_FUNCTION_NAME="$name" \
@@ -96,7 +107,6 @@ setsid "$ROOT/target/debug/localstack" streams-proxy >"$STATE/streams-proxy.log"
 pids+=($!)
 wait_port "$STREAMS_PROXY_PORT" 60
 echo "local: rollup failure queue $FAILURE_QUEUE, stream proxy on 127.0.0.1:$STREAMS_PROXY_PORT"
-cargo build -q -p maintenance --bins
 start_function maintenance RETENTION_DAYS="${RETENTION_DAYS:-4}" ROLLUP_FAILURE_QUEUE_URL="$FAILURE_QUEUE" \
   AWS_ENDPOINT_URL_SQS="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB_STREAMS="http://127.0.0.1:$STREAMS_PROXY_PORT"
 # The table's stream to the rollup function, as Lambda's event source mapping delivers it.

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::api::client::{Answer, ApiError, Client};
 use crate::api::query::{self, Pairs};
 use crate::api::{connect, ConnectError};
-use crate::args::{EventsArgs, EventsCommand, Output, RetentionArgs, RetentionCommand};
+use crate::args::{EventsArgs, EventsCommand, Output, RetentionArgs, RetentionCommand, WindowArgs};
 use crate::exit;
 use crate::output::{self, table, trend};
 
@@ -29,6 +29,8 @@ pub enum AdminError {
     Api(#[from] ApiError),
     #[error("{0}")]
     Usage(&'static str),
+    #[error("cannot write the answer on standard output")]
+    Output(#[source] std::io::Error),
 }
 
 impl AdminError {
@@ -37,6 +39,7 @@ impl AdminError {
             Self::Connect(e) => e.exit_code(),
             Self::Api(e) => e.exit_code(),
             Self::Usage(_) => exit::USAGE,
+            Self::Output(_) => exit::OUTPUT,
         }
     }
 }
@@ -45,12 +48,25 @@ impl AdminError {
 enum Printed {
     /// The API's answer as it came, or its text rendering.
     Answer(Answer, fn(&Value, OffsetDateTime) -> String),
+    /// A page of a list as it came, or its table and how to go on (the window to give with
+    /// `--cursor`, [`going_on`]).
+    Page(Answer, String),
     /// JSON built here (several pages merged, several deletes added up), or its text.
     Built(Value, String),
 }
 
-fn print(printed: Printed, mode: Output) {
-    let _ = std::io::stdout().lock().write_all(&rendered(printed, mode, OffsetDateTime::now_utc()));
+/// Writes what [`rendered`] makes of `printed` on standard output. A failed write (a full disk
+/// under `-o json > file`) is an error, not a success with half the answer; a reader that
+/// stopped reading (`| head`) is not: it took what it wanted.
+fn print(printed: Printed, mode: Output) -> Result<(), AdminError> {
+    written(std::io::stdout().lock().write_all(&rendered(printed, mode, OffsetDateTime::now_utc())))
+}
+
+fn written(result: std::io::Result<()>) -> Result<(), AdminError> {
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(AdminError::Output(e)),
+        _ => Ok(()),
+    }
 }
 
 /// What [`print`] writes: the API's JSON as it came (or as built), or the text for a person, with
@@ -64,6 +80,17 @@ fn rendered(printed: Printed, mode: Output, now: OffsetDateTime) -> Vec<u8> {
         }
         (Printed::Answer(a, render), Output::Table) => {
             output::printable(&render(&a.json, now)).into_owned().into_bytes()
+        }
+        (Printed::Page(a, _), Output::Json) => {
+            format!("{}\n", output::json_printable(&String::from_utf8_lossy(&a.raw))).into_bytes()
+        }
+        (Printed::Page(a, window), Output::Table) => {
+            let page = a.json.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
+            let more = match a.json.get("nextCursor").and_then(Value::as_str) {
+                Some(c) => format!("more: --all, a larger --limit, or --cursor {c}{window}\n"),
+                None => String::new(),
+            };
+            output::printable(&format!("{}{more}", table::events(&page, now))).into_owned().into_bytes()
         }
         (Printed::Built(v, _), Output::Json) => format!("{}\n", output::json_printable(&v.to_string())).into_bytes(),
         (Printed::Built(_, text), Output::Table) => output::printable(&text).into_owned().into_bytes(),
@@ -82,27 +109,21 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             if let Some(limit) = limit {
                 pairs.push(("pagination.limit", limit.to_string()));
             }
+            let window = going_on(&window, pairs_from(&pairs));
             if all {
                 let (events, left) = every_page(&client, pairs, cursor).await?;
                 let mut text = table::events(&events, now);
                 let mut answer = json!({ "events": events });
                 if let Some(left) = left {
-                    let stopped = stopped_listing(&left);
-                    eprint!("scanfail: {stopped}");
+                    let stopped = stopped_listing(&left, &window);
+                    crate::to_stderr(&format!("scanfail: {stopped}"));
                     text += &stopped;
                     answer["nextCursor"] = json!(left);
                 }
                 Printed::Built(answer, text)
             } else {
                 pairs.extend(cursor.map(|c| ("pagination.cursor", c)));
-                Printed::Answer(client.call("GET", EVENTS, &query::encode(&pairs), None).await?, |v, now| {
-                    let page = v.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
-                    let more = match v.get("nextCursor").and_then(Value::as_str) {
-                        Some(c) => format!("more: --all, a larger --limit, or --cursor {c}\n"),
-                        None => String::new(),
-                    };
-                    format!("{}{more}", table::events(&page, now))
-                })
+                Printed::Page(client.call("GET", EVENTS, &query::encode(&pairs), None).await?, window)
             }
         }
         EventsCommand::Get { id } => {
@@ -149,22 +170,21 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             pairs.extend(repository.into_iter().map(|r| ("filter.repository", r)));
             pairs.extend(reason.into_iter().map(|r| ("filter.reason", r.code().to_owned())));
             if !yes && !confirmed(&pairs)? {
-                eprintln!("scanfail: nothing deleted");
+                crate::say("nothing deleted");
                 return Ok(());
             }
             let done = match delete_all(&client, &pairs).await {
                 Ok(done) => done,
                 Err((done, e)) => {
                     // Deletions cannot be undone: what the rounds before the failure did is said.
-                    eprint!("{}", done.before_failure());
+                    crate::to_stderr(&done.before_failure());
                     return Err(e);
                 }
             };
             Printed::Built(json!({ "deleted": done.deleted, "kept": done.kept, "more": done.more }), done.text())
         }
     };
-    print(printed, mode);
-    Ok(())
+    print(printed, mode)
 }
 
 /// `scanfail retention …`.
@@ -177,13 +197,28 @@ pub async fn retention(args: RetentionArgs) -> Result<(), AdminError> {
             client.call("PUT", CONFIG, "", Some(&json!({ "retentionDays": days }))).await?
         }
     };
-    print(Printed::Answer(answer, |v, _| table::retention(v)), mode);
-    Ok(())
+    print(Printed::Answer(answer, |v, _| table::retention(v)), mode)
 }
 
-/// What `--all` says when it stopped at [`MAX_PAGES`] with `cursor` left.
-fn stopped_listing(cursor: &str) -> String {
-    format!("stopped after {MAX_PAGES} pages: go on with --cursor {cursor}\n")
+/// What `--all` says when it stopped at [`MAX_PAGES`] with `cursor` left (and `window`, from
+/// [`going_on`]).
+fn stopped_listing(cursor: &str, window: &str) -> String {
+    format!("stopped after {MAX_PAGES} pages: go on with --cursor {cursor}{window}\n")
+}
+
+/// What a hint to go on with `--cursor` adds to the command's own flags: a cursor holds the
+/// filters it was issued for, `filter.from` included, and `--since` computes that again from
+/// the clock at every run, so the hint gives the `--from` this run computed in its place.
+fn going_on(window: &WindowArgs, from: Option<&str>) -> String {
+    match (window.since, from) {
+        (Some(_), Some(from)) => format!(" --from {from} (in place of --since)"),
+        _ => String::new(),
+    }
+}
+
+/// The `filter.from` among `pairs`.
+fn pairs_from(pairs: &Pairs) -> Option<&str> {
+    pairs.iter().find(|(k, _)| *k == "filter.from").map(|(_, v)| v.as_str())
 }
 
 /// Every page of a list from `cursor` (the first when `None`), following `nextCursor`, and the
@@ -206,7 +241,7 @@ async fn every_page(
             break;
         }
         if std::io::stderr().is_terminal() || page % 10 == 0 {
-            eprintln!("scanfail: {} events after {page} page(s)…", events.len());
+            crate::say(&format!("{} events after {page} page(s)…", events.len()));
         }
     }
     Ok((events, cursor))
@@ -280,7 +315,7 @@ fn confirmed(pairs: &Pairs) -> Result<bool, AdminError> {
         return Err(AdminError::Usage("delete asks for confirmation on a terminal; give --yes in scripts"));
     }
     let what: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={v}", k.trim_start_matches("filter."))).collect();
-    eprint!("Delete every event matching {}? [y/N] ", what.join(", "));
+    crate::to_stderr(&format!("Delete every event matching {}? [y/N] ", what.join(", ")));
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
@@ -291,6 +326,33 @@ mod tests {
     use super::*;
     use hyper::body::Bytes;
 
+    /// A cursor holds the filters it was issued for, `filter.from` included, and `--since`
+    /// moves that with the clock: every hint to go on with one failed (400, "issued for other
+    /// filters") after a listing with `--since`.
+    #[test]
+    fn a_page_listed_with_since_says_the_from_to_go_on_with() {
+        let from = "2026-12-05T10:00:00.000Z";
+        let since = WindowArgs { since: Some(time::Duration::hours(24)), from: None, until: None };
+        let given = WindowArgs { since: None, from: Some(from.to_owned()), until: None };
+        let said = " --from 2026-12-05T10:00:00.000Z (in place of --since)";
+        assert_eq!((going_on(&since, Some(from)).as_str(), going_on(&given, Some(from)).as_str()), (said, ""));
+        let answer = json!({ "events": [], "nextCursor": "c1" });
+        let page =
+            Printed::Page(Answer { json: answer.clone(), raw: Bytes::from(answer.to_string()) }, said.to_owned());
+        let text = String::from_utf8(rendered(page, Output::Table, OffsetDateTime::UNIX_EPOCH)).unwrap();
+        assert!(text.ends_with(&format!("more: --all, a larger --limit, or --cursor c1{said}\n")), "{text}");
+        assert_eq!(stopped_listing("c1", said), format!("stopped after 1000 pages: go on with --cursor c1{said}\n"));
+    }
+
+    /// A full disk is an error of its own (exit 74); a reader that stopped reading is none.
+    #[test]
+    fn an_answer_not_written_is_an_error_unless_its_reader_stopped() {
+        assert!(written(Ok(())).is_ok());
+        assert!(written(Err(std::io::ErrorKind::BrokenPipe.into())).is_ok());
+        let full = written(Err(std::io::Error::from_raw_os_error(28))).unwrap_err();
+        assert_eq!((full.exit_code(), full.to_string()), (74, "cannot write the answer on standard output".to_owned()));
+    }
+
     #[test]
     fn a_cleanup_says_what_it_deleted_what_it_kept_and_whether_it_stopped_short() {
         assert_eq!(Cleaned { deleted: 25, kept: 0, more: false }.text(), "deleted 25 event(s)\n");
@@ -300,7 +362,7 @@ mod tests {
              them\nstopped after 1000 requests: delete again to go on\n"
         );
         assert_eq!(Cleaned { deleted: 0, kept: 0, more: true }.before_failure(), "");
-        assert_eq!(stopped_listing("c1"), "stopped after 1000 pages: go on with --cursor c1\n");
+        assert_eq!(stopped_listing("c1", ""), "stopped after 1000 pages: go on with --cursor c1\n");
         assert_eq!(
             Cleaned { deleted: 10, kept: 1, more: true }.before_failure(),
             "scanfail: deleted 10 event(s) (and kept 1) before the failure below: delete again to go on\n"

@@ -5,6 +5,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::event::{Operation, Origin};
+use scan_failures_domain::group::daily::MAX_TREND_DAYS;
+use scan_failures_domain::group::triage::MAX_NOTE_BYTES;
+use scan_failures_domain::retention::RetentionDays;
 
 #[derive(Debug, Parser)]
 #[command(name = "scanfail", version, about = "Report failed image scans to the bus, and query and triage them.")]
@@ -202,7 +205,7 @@ pub enum EventsCommand {
         #[command(flatten)]
         window: WindowArgs,
         /// Events per page (1-1000).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
         limit: Option<u16>,
         /// Every page, following the cursor (at most 1000 requests; past them, the cursor to go on
         /// from is printed).
@@ -221,17 +224,19 @@ pub enum EventsCommand {
         #[command(flatten)]
         window: WindowArgs,
     },
-    /// Events and failures by reason, level, operation, origin, cluster, account and image.
+    /// Events and failures by reason, and the top images; with --output json, also by level,
+    /// operation, origin, cluster, account and region, and the account drill-down.
     Summary {
         #[command(flatten)]
         filters: FilterArgs,
         #[command(flatten)]
         window: WindowArgs,
         /// How many images to list (1-100).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
         top: Option<u8>,
-        /// Read every matching event for the top images, clusters and drill-down, which an
-        /// unfiltered summary answered from the rollups leaves out (bounded; a broad one is refused).
+        /// Read every matching event for the top images, clusters and drill-down (the last two in
+        /// --output json), which an unfiltered summary answered from the rollups leaves out
+        /// (bounded; a broad one is refused).
         #[arg(long)]
         detail: bool,
     },
@@ -240,7 +245,7 @@ pub enum EventsCommand {
         #[command(flatten)]
         filters: FilterArgs,
         /// Days back from today (1-90).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_TREND_DAYS)))]
         days: Option<u8>,
     },
     /// Set an event's triage state.
@@ -249,7 +254,7 @@ pub enum EventsCommand {
         #[arg(long, value_parser = ["open", "acknowledged", "false_positive", "resolved"])]
         state: String,
         /// Why (at most 1024 bytes).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_note)]
         note: Option<String>,
     },
     /// Delete the events of an image, a repository or a reason (asks first).
@@ -327,7 +332,10 @@ pub enum RetentionCommand {
     /// The retention in force, and the progress of re-stamping after a change.
     Get,
     /// Keep events this many days (1-365) after their last failure.
-    Set { days: u16 },
+    Set {
+        #[arg(value_parser = parse_retention)]
+        days: u16,
+    },
 }
 
 /// `image scan` or `image-scan`: an operation of the contract.
@@ -369,6 +377,19 @@ fn parse_deployment(s: &str) -> Result<(String, String), String> {
         }
         _ => Err("NAMESPACE/NAME, e.g. shop/web".to_owned()),
     }
+}
+
+/// Retention days as the API takes them ([`RetentionDays`]), refused here rather than sent.
+fn parse_retention(s: &str) -> Result<u16, String> {
+    s.parse().ok().and_then(RetentionDays::new).map(RetentionDays::get).ok_or_else(|| RetentionDays::RULE.to_owned())
+}
+
+/// A triage note within the API's bound ([`MAX_NOTE_BYTES`]), refused here rather than sent.
+fn parse_note(s: &str) -> Result<String, String> {
+    if s.len() > MAX_NOTE_BYTES {
+        return Err(format!("at most {MAX_NOTE_BYTES} bytes, this one has {}", s.len()));
+    }
+    Ok(s.to_owned())
 }
 
 /// `30m`, `24h`, `7d`, `2w`.
@@ -453,6 +474,40 @@ mod tests {
         assert!(parse_reason("nope").is_err());
         assert_eq!(parse_deployment("shop/web"), Ok(("shop".to_owned(), "web".to_owned())));
         assert!(parse_deployment("web").is_err());
+    }
+
+    /// The documented ranges are usage errors (exit 2, nothing sent), not the API's 400 (exit 6).
+    #[test]
+    fn values_out_of_the_documented_ranges_are_usage_errors_and_their_bounds_are_taken() {
+        let parsed = |words: &str| Cli::try_parse_from(format!("scanfail {words}").split_whitespace());
+        let note = "n".repeat(MAX_NOTE_BYTES);
+        let long_note = "n".repeat(MAX_NOTE_BYTES + 1);
+        for bad in [
+            "events list --limit 0",
+            "events list --limit 1001",
+            "events summary --top 0",
+            "events summary --top 101",
+            "events trend --days 0",
+            "events trend --days 91",
+            "retention set 0",
+            "retention set 366",
+            &format!("events triage g --state resolved --note {long_note}"),
+        ] {
+            let e = parsed(bad).expect_err(bad);
+            assert_eq!((e.kind(), e.exit_code()), (ErrorKind::ValueValidation, 2), "{bad}");
+        }
+        for good in [
+            "events list --limit 1",
+            "events list --limit 1000",
+            "events summary --top 100",
+            "events trend --days 90",
+            "retention set 365",
+            &format!("events triage g --state resolved --note {note}"),
+        ] {
+            assert!(parsed(good).is_ok(), "{good}: {:?}", parsed(good).err());
+        }
+        assert_eq!(parse_note(&long_note), Err("at most 1024 bytes, this one has 1025".to_owned()));
+        assert_eq!(parse_retention("366"), Err("a whole number of days from 1 to 365".to_owned()));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub const DENIED: u8 = 5;
 pub const REFUSED: u8 = 6;
 /// The service failed (HTTP 5xx) or throttled the request: try again later.
 pub const SERVER: u8 = 7;
+/// The answer could not be written on standard output (sysexits' EX_IOERR).
+pub const OUTPUT: u8 = 74;
 /// `run --require-report`: the scan failed and could not be reported.
 pub const NOT_REPORTED: u8 = 75;
 
@@ -30,6 +32,7 @@ pub const TABLE: &[(u8, &str)] = &[
         "the request was refused: bad parameter (400), unknown event (404), no such bus, invalid event; `--stack` names no stack, or one without an `ApiUrl` output",
     ),
     (SERVER, "the service failed (HTTP 5xx) or throttled: try again later"),
+    (OUTPUT, "the answer could not be written on standard output (a full disk, a closed file); a reader that stopped reading (a pipe into `head`) is no error"),
     (NOT_REPORTED, "`run --require-report` only: the scan failed and its report was not published"),
 ];
 

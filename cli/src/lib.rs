@@ -19,7 +19,16 @@ pub mod report;
 /// Prints `message` on standard error as one line, `scanfail: …`: every message of this tool is
 /// one line, whatever an error it quotes spans.
 pub fn say(message: &str) {
-    eprintln!("scanfail: {}", one_line(message));
+    to_stderr(&format!("scanfail: {}\n", one_line(message)));
+}
+
+/// Writes `text` on standard error as it is. A standard error nobody reads any more
+/// (`scanfail run … 2>&1 | head`) is ignored: `eprint!` would panic there, and a panic aborts
+/// the release build, which would end `run` with 134 instead of the scanner's code, or before
+/// it published, and end the console's server.
+pub fn to_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// `s` with its line breaks (and the indentation after them) turned into `; `.

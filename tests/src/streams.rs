@@ -21,7 +21,7 @@
 //! invocation and before writing that checkpoint: the fault the exactness test injects.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -43,6 +43,18 @@ pub struct PollerConfig {
     pub batch_size: i32,
     pub max_retries: u32,
     pub die_after_invocations: Option<u64>,
+}
+
+/// The batches given up so far on a poller's failure file (`PollerConfig::failures`): its
+/// newline-ended lines, parsed; none when there is no file yet. A last line without its newline
+/// is still being written and is left for the next read.
+pub fn given_up(failures: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(failures).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", failures.display())))
+        .collect()
 }
 
 /// One call of the DynamoDB Streams API of DynamoDB Local at `endpoint` (`http://host:port`),
@@ -318,13 +330,16 @@ impl Poller {
     }
 
     /// Writes one given-up batch to the failure destination: its file, and its queue if any.
+    /// The line goes in one `write` (a `writeln!` of the value is dozens of small ones), so a
+    /// test reading the file while the poller runs sees whole lines or a torn last one, which
+    /// [`given_up`] leaves out.
     async fn describe(&self, line: &Value) {
         use std::io::Write as _;
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.config.failures)
-            .and_then(|mut f| writeln!(f, "{line}"));
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
         if let Err(e) = written {
             eprintln!("poller: cannot write the failure destination: {e}");
         }

@@ -203,6 +203,27 @@ async fn roxctl_failures_reach_the_api_through_the_bus_and_other_outcomes_publis
     let count = stack.cli(&["events", "count", "--output", "json"]);
     assert_eq!(count.stdout.trim(), r#"{"count":5}"#, "{count:?}");
     assert_eq!(stack.bus.depth(&stack.bus.dead_letter_url).await, 0);
+
+    // An answer that cannot be written (a full disk: /dev/full) is an error of its own, where it
+    // exited 0 with nothing written; a reader that stopped reading is none.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = command(&["events", "count", "--output", "json"], &stack.env(), None)
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        (Some(74), "scanfail: cannot write the answer on standard output: No space left on device (os error 28)\n")
+    );
+    let mut closed = command(&["events", "list", "--output", "json"], &stack.env(), None)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(closed.stdout.take());
+    let out = closed.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()), (Some(0), ""));
 }
 
 /// A `PutEvents` whose answer is lost after EventBridge took its event is sent again by the SDK,

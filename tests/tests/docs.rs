@@ -358,3 +358,44 @@ fn every_scanfail_subcommand_is_on_the_cli_page() {
     }
     assert_eq!(missing, Vec::<String>::new(), "subcommands docs/src/cli.md does not show as `scanfail …`");
 }
+
+/// The ranges `scanfail` checks before sending are the API's own, and the book's CLI page says
+/// them: a range narrower than the API's refuses what it takes, a wider one sends what it
+/// refuses (exit 6 where the page promises a usage error, exit 2).
+#[test]
+fn the_clis_ranges_are_the_apis_and_the_cli_page_says_them() {
+    use clap::Parser as _;
+    use scan_failures_domain::group::daily::MAX_TREND_DAYS;
+    use scan_failures_domain::group::triage::MAX_NOTE_BYTES;
+    use scan_failures_http::params::{MAX_LIMIT, MAX_TOP};
+    let takes = |words: String| scanfail::args::Cli::try_parse_from(words.split_whitespace()).is_ok();
+    for (flag, command, most) in [
+        ("--limit", "events list", MAX_LIMIT),
+        ("--top", "events summary", MAX_TOP),
+        ("--days", "events trend", MAX_TREND_DAYS),
+    ] {
+        let at = |n: u32| takes(format!("scanfail {command} {flag} {n}"));
+        assert_eq!((at(0), at(1), at(most), at(most + 1)), (false, true, true, false), "{flag}");
+    }
+    let note = |bytes: usize| takes(format!("scanfail events triage g --state open --note {}", "n".repeat(bytes)));
+    assert_eq!((note(MAX_NOTE_BYTES), note(MAX_NOTE_BYTES + 1)), (true, false));
+    let page = std::fs::read_to_string(repo_root().join("docs/src/cli.md")).unwrap();
+    let said = format!(
+        "Ranges, checked before any\nrequest: `--limit` 1–{MAX_LIMIT}, `--top` 1–{MAX_TOP}, `--days` 1–{MAX_TREND_DAYS}, `--note` at most {} bytes.",
+        thousands(MAX_NOTE_BYTES)
+    );
+    assert!(page.contains(&said), "docs/src/cli.md does not say: {said}");
+}
+
+/// `1,024`, as the book writes numbers.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

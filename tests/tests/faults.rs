@@ -91,6 +91,32 @@ async fn explain_mismatch(store: &Store, events: usize, failed: &[usize], log: &
     }
 }
 
+/// Waits until nothing in DynamoDB Local's data directory has changed for a second (at most
+/// 30 s): once the network is cut, what it acknowledged is on disk when its files stop changing.
+/// (It was a fixed second, which a loaded machine's JVM may need more than.)
+async fn until_settled(dir: &std::path::Path) {
+    let state = || -> Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok().map(|m| (e.file_name(), m.len(), m.modified().ok())))
+            .collect();
+        files.sort();
+        files
+    };
+    let started = std::time::Instant::now();
+    let mut last = state();
+    let mut quiet_since = std::time::Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = state();
+        if now != last {
+            (last, quiet_since) = (now, std::time::Instant::now());
+        }
+    }
+}
+
 fn tally(test: &str, sent: u64, stored: u64, failed_then_replayed: usize, faults: &str) {
     let lost = sent.saturating_sub(stored);
     let double = stored.saturating_sub(sent);
@@ -105,7 +131,7 @@ fn tally(test: &str, sent: u64, stored: u64, failed_then_replayed: usize, faults
 /// restart `kill-664` was gone, marker and count. DynamoDB acknowledges a write only once it is durable, so the test does what a real
 /// outage does to a durable store: the network is cut first (the fault proxy resets the
 /// connections, so requests in flight lose their answers whether or not they were applied),
-/// DynamoDB Local is given 1 s to settle, then killed, kept down and restarted, and the network
+/// DynamoDB Local is given until its files stop changing to settle, then killed, kept down and restarted, and the network
 /// comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_counts_nothing() {
@@ -144,7 +170,7 @@ async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     proxy.partition();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_settled(&dir).await;
     let killed = std::process::Command::new("pkill")
         .args(["-KILL", "-f", &format!("DynamoDBLocal.jar -dbPath {}", dir.display())])
         .status()

@@ -137,22 +137,33 @@ async fn each_transition_is_notified_exactly_once_even_under_concurrency_and_a_f
     );
 
     // Eight invokers racing to create one group, all in flight at once: one creates it, seven
-    // count in it, one "opened".
-    let raced = race(8, |invoker| {
-        let ingest = racing_ingest(&store, &bus);
-        async move {
-            let answer = ingest.handle(envelope(&format!("race-{invoker}"), "alpine", invoker as u32)).await.unwrap();
-            (answer.result, answer.group_id.unwrap())
+    // count in it, one "opened". Each try is checked; a try where one invoker ended before
+    // another began (a loaded machine) proves no race, so another group is raced, up to 5.
+    for attempt in 1.. {
+        let image = format!("alpine{attempt}");
+        let raced = race(8, |invoker| {
+            let ingest = racing_ingest(&store, &bus);
+            let image = image.clone();
+            async move {
+                let answer = ingest
+                    .handle(envelope(&format!("race-{attempt}-{invoker}"), &image, invoker as u32))
+                    .await
+                    .unwrap();
+                (answer.result, answer.group_id.unwrap())
+            }
+        })
+        .await;
+        let mut results: Vec<&str> = raced.iter().map(|((result, _), _)| *result).collect();
+        results.sort();
+        assert_eq!(results, ["created", "updated", "updated", "updated", "updated", "updated", "updated", "updated"]);
+        let group_of_race = raced[0].0 .1.clone();
+        assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), group_of_race, None)]);
+        let spans: Vec<Span> = raced.iter().map(|(_, span)| *span).collect();
+        if all_in_flight_at_once(&spans) {
+            break;
         }
-    })
-    .await;
-    let spans: Vec<Span> = raced.iter().map(|(_, span)| *span).collect();
-    assert!(all_in_flight_at_once(&spans), "the eight invokers were not all in flight at once");
-    let mut results: Vec<&str> = raced.iter().map(|((result, _), _)| *result).collect();
-    results.sort();
-    assert_eq!(results, ["created", "updated", "updated", "updated", "updated", "updated", "updated", "updated"]);
-    let group_of_race = raced[0].0 .1.clone();
-    assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), group_of_race, None)]);
+        assert!(attempt < 5, "in 5 tries, the eight invokers were never all in flight at once");
+    }
 
     // Publishing off: no notification.
     let quiet = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);

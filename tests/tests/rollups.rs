@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
 use integration_tests::stack::seed_groups_and_rollups;
+use integration_tests::streams::given_up;
 use integration_tests::{
     api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, free_port,
     fresh_store, local_env, respond, seed_groups, synthetic_group, unique_name, Moto, Watch,
@@ -704,7 +705,11 @@ async fn a_rebuild_marks_every_group_with_writes_between_its_runs_and_its_genera
     };
     // Writes between runs, to groups found marked and not yet marked.
     let (mut to_marked, mut to_unmarked, mut statuses) = (0, 0, Vec::new());
-    for run in 0..40 {
+    // Bounded by time, not by a number of runs: once the marks are done, the runs wait on the
+    // poller and the rollup function to fold them, which a loaded machine makes slower.
+    let rebuilding = Instant::now();
+    for run in 0.. {
+        assert!(rebuilding.elapsed() < Duration::from_secs(180), "after 180 s: {statuses:?}");
         let report = watch.invoke_function("maintenance", &scheduled).unwrap();
         let rebuild = report["rebuild"].clone();
         let status = rebuild["status"].as_str().unwrap_or_else(|| panic!("run {run}: {report}")).to_owned();
@@ -871,16 +876,15 @@ async fn a_poison_record_is_isolated_retried_and_set_aside_and_every_other_chang
             answer::count_maintained(&store.rollups(), &Filters::default(), now, RetentionDays::new(4).unwrap())
                 .await
                 .unwrap();
-        if failures.exists() && kept == 12 {
+        if given_up(&failures).len() >= 2 && kept == 12 {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(120), "after 120 s: {kept} groups in the rollups");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let given_up: Vec<Value> =
-        std::fs::read_to_string(&failures).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(given_up.len(), 2, "{given_up:?}");
-    assert!(given_up.iter().all(|g| g["DDBStreamBatchInfo"]["batchSize"] == 1), "{given_up:?}");
+    let lines = given_up(&failures);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|g| g["DDBStreamBatchInfo"]["batchSize"] == 1), "{lines:?}");
     let log = std::fs::read_to_string(dir.join("poller.log")).unwrap();
     assert!(log.contains("poller: bisecting"), "{log}");
     assert_eq!(log.matches("poller: gave up on 1 records after 3 retries").count(), 2, "{log}");
@@ -1048,9 +1052,6 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
     let lost = group_records(&arn).len() - before;
     assert_eq!(lost, 8);
     let failures = dir.join("failures.jsonl");
-    let given_up = |path: &Path| -> Vec<Value> {
-        std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    };
     let started = Instant::now();
     while given_up(&failures).iter().map(|g| g["DDBStreamBatchInfo"]["batchSize"].as_u64().unwrap()).sum::<u64>()
         < lost as u64

@@ -78,14 +78,11 @@ pub fn event(e: &Value, now: OffsetDateTime) -> String {
     lines.iter().map(|(k, v)| format!("{k:<13} {v}\n")).collect()
 }
 
-/// The summary: totals, reasons with their titles, top images.
+/// The summary: totals, reasons with their titles, top images; the other breakdowns are in the
+/// JSON (`--output json`), as the last line says.
 pub fn summary(s: &Value) -> String {
-    let mut out = format!(
-        "{} events, {} failures{}\n\n",
-        number(s, &["totals", "groups"]),
-        number(s, &["totals", "occurrences"]),
-        if s.get("truncated").and_then(Value::as_bool) == Some(true) { " (truncated)" } else { "" }
-    );
+    let mut out =
+        format!("{} events, {} failures\n\n", number(s, &["totals", "groups"]), number(s, &["totals", "occurrences"]));
     out.push_str(&format!("{:<28} {:<40} {:>7} {:>9}\n", "REASON", "", "EVENTS", "FAILURES"));
     let mut reasons: Vec<(&String, &Value)> =
         s.get("byReason").and_then(Value::as_object).into_iter().flatten().collect();
@@ -116,8 +113,13 @@ pub fn summary(s: &Value) -> String {
             ));
         }
     }
+    out.push_str(SUMMARY_ELSEWHERE);
     out
 }
+
+/// What the summary's table leaves to its JSON.
+pub const SUMMARY_ELSEWHERE: &str =
+    "\nby level, operation, origin, cluster, account and region, and the account drill-down: --output json\n";
 
 /// The retention setting and the progress of its re-stamping.
 pub fn retention(r: &Value) -> String {

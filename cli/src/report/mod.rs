@@ -49,8 +49,9 @@ pub enum PlanError {
 }
 
 /// `command` as said back in a message, with the values of flags that carry a secret masked
-/// (`-p`/`--password`, and any flag naming a password, secret or token, in either spelling):
-/// standard error often lands in a CI log that more people read than the scanner's secrets.
+/// (`-p`/`--password`, and any flag naming a password, secret or token, in each spelling,
+/// `-pVALUE` too, which roxctl's flag parser takes as `-p VALUE`): standard error often lands in
+/// a CI log that more people read than the scanner's secrets.
 pub fn said(command: &[String]) -> String {
     let secret = |flag: &str| {
         let name = flag.trim_start_matches('-').to_ascii_lowercase();
@@ -66,6 +67,7 @@ pub fn said(command: &[String]) -> String {
         }
         match word.split_once('=') {
             Some((flag, _)) if flag.starts_with('-') && secret(flag) => out.push(format!("{flag}=***")),
+            _ if word.len() > 2 && word.starts_with("-p") && !word.starts_with("--") => out.push("-p***".to_owned()),
             _ if word.starts_with('-') && secret(word) => {
                 out.push(word.clone());
                 mask_next = true;
@@ -419,6 +421,8 @@ mod tests {
             plan(&args("roxctl -p hunter2 central whoami")),
             Err(PlanError::NotARoxctlScan("roxctl -p *** central whoami".into()))
         );
+        // The value attached to the short flag, as roxctl (cobra) also accepts it.
+        assert_eq!(said(&words("roxctl -phunter2 central whoami -p=x")), "roxctl -p*** central whoami -p=***");
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot catch SIGTERM, SIGHUP and SIGINT to pass them on")]
+    Signals {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("lost the standard error of {program}")]
     Io {
         program: String,
@@ -71,6 +76,9 @@ pub const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 /// it started, not its children); SIGINT is not passed on, since a terminal's Ctrl-C reaches the
 /// scanner itself, but no longer ends `scanfail` before the scanner.
 pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
+    // Caught before the scanner starts: a signal sent as soon as it runs is passed on too, not
+    // left to end `scanfail` by its default action with the scanner orphaned.
+    let mut signals = Signals::new().map_err(|source| RunError::Signals { source })?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::inherit())
@@ -79,7 +87,6 @@ pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
         .spawn()
         .map_err(|source| RunError::Spawn { program: program.to_owned(), source })?;
     let io = |source| RunError::Io { program: program.to_owned(), source };
-    let mut signals = Signals::new().map_err(io)?;
     let pid = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
     let mut tail = Tail::new(CAPTURE_BYTES);
     let mut caught = None;
