@@ -534,7 +534,11 @@ async fn a_cleanup_delete_and_a_put_that_meet_a_transaction_are_sent_again() {
         .build();
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&delete, &put], with_conflict_retries);
     let store = Store::new(client, "mocked");
-    let read = [ReadGroup { key: "g#00000000-0000-5000-8000-000000000001".into(), occurrences: 3 }];
+    let read = [ReadGroup {
+        key: "g#00000000-0000-5000-8000-000000000001".into(),
+        occurrences: 3,
+        last_occurred_at: "2026-11-25T10:00:00.000Z".into(),
+    }];
     let (deleted, kept, _) = store.admin().delete_unchanged(&read).await.unwrap();
     assert_eq!((deleted, kept, delete.num_calls()), (1, 0, 2));
     let days = RetentionDays::new(30).unwrap();

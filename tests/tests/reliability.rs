@@ -341,6 +341,22 @@ async fn an_occurrence_counted_between_a_cleanups_read_and_its_delete_keeps_its_
     store.client().delete_item().table_name(store.table()).key("pk", gone).send().await.unwrap();
     let (deleted, kept, _) = store.admin().delete_unchanged(&read).await.unwrap();
     assert_eq!((deleted, kept), (1, 0));
+
+    // A group that starts a new life between the read and the delete (TTL removed it, or it had
+    // expired, and a failure made it again) holds the count it was read with, 1, when it holds
+    // one occurrence again: the count alone let the delete take the new occurrence, and its
+    // marker then made every retry a duplicate. Its last occurrence tells the two lives apart.
+    assert_eq!(ingest.handle(timeout("api-5", "quay.io/acme/api:5", before)).await.unwrap().result, "created");
+    let (read, _) = store.admin().matching(&filters, 100, u64::MAX).await.unwrap();
+    assert_eq!(read.iter().map(|g| g.occurrences).collect::<Vec<_>>(), [1]);
+    let swept = aws_sdk_dynamodb::types::AttributeValue::S(read[0].key.clone());
+    store.client().delete_item().table_name(store.table()).key("pk", swept).send().await.unwrap();
+    let again = timeout("api-5-again", "quay.io/acme/api:5", fixed_now() - Duration::minutes(1));
+    assert_eq!(ingest.handle(again.clone()).await.unwrap().result, "created");
+    let (deleted, kept, _) = store.admin().delete_unchanged(&read).await.unwrap();
+    assert_eq!((deleted, kept), (0, 1), "the new life was deleted with the old one's count");
+    let survivor = store.reader().get(&group_of("quay.io/acme/api:5")).await.unwrap();
+    assert_eq!(survivor.map(|g| g.num_occurrences), Some(1));
 }
 
 /// An SQS client of moto at `endpoint` in `region`.

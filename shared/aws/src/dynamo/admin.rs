@@ -35,12 +35,21 @@ const TRIAGE_ATTEMPTS: u32 = 5;
 /// Groups deleted by one cleanup request at most; the answer's cursor goes on from there.
 pub const MAX_DELETE_PER_REQUEST: usize = 1000;
 
-/// A group read for deletion: its key and the occurrence count read.
+/// A group read for deletion: its key, and the occurrence count and last occurrence read,
+/// which a delete requires unchanged ([`UNCHANGED`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadGroup {
     pub key: String,
     pub occurrences: u64,
+    pub last_occurred_at: String,
 }
+
+/// The delete's condition: the group as read. The count alone is not enough: a group that
+/// starts a new life between the read and the delete (TTL removed it, or it had expired, and a
+/// failure made it again) holds the count it was read with when it holds as many occurrences
+/// again, 1 most often; its last occurrence is a later one. And the last occurrence alone is
+/// not enough: a late occurrence adds to the count and leaves it.
+pub const UNCHANGED: &str = "#n = :n AND #last = :last";
 
 /// What a cleanup's cursors continue: its filters, apart from a list's (whose cursors hold
 /// positions of another kind).
@@ -241,7 +250,11 @@ impl<'a> Admin<'a> {
                         if read.len() == max {
                             return Ok(false);
                         }
-                        read.push(ReadGroup { key, occurrences: group.num_occurrences });
+                        read.push(ReadGroup {
+                            key,
+                            occurrences: group.num_occurrences,
+                            last_occurred_at: group.last_occurred_at,
+                        });
                     }
                     last = Some(position);
                     Ok(true)
@@ -258,10 +271,10 @@ impl<'a> Admin<'a> {
         Ok((read, result))
     }
 
-    /// Deletes each group of `read` whose occurrence count is still the one read: an
-    /// occurrence counted since then keeps its group (and so is never lost with it, while its
-    /// idempotency marker turns every retry into a duplicate). Returns (deleted, kept, WCU); a
-    /// group gone since its read (another cleanup, TTL) is neither.
+    /// Deletes each group of `read` still as it was read ([`UNCHANGED`]): an occurrence counted
+    /// since then keeps its group (and so is never lost with it, while its idempotency marker
+    /// turns every retry into a duplicate). Returns (deleted, kept, WCU); a group gone since its
+    /// read (another cleanup, TTL) is neither.
     pub async fn delete_unchanged(&self, read: &[ReadGroup]) -> Result<(u64, u64, f64), StoreError> {
         let (mut deleted, mut kept, mut wcu) = (0, 0, 0.0);
         for g in read {
@@ -271,9 +284,11 @@ impl<'a> Admin<'a> {
                 .delete_item()
                 .table_name(self.store.table())
                 .key(PARTITION_KEY, AttributeValue::S(g.key.clone()))
-                .condition_expression("#n = :n")
+                .condition_expression(UNCHANGED)
                 .expression_attribute_names("#n", "numOccurrences")
+                .expression_attribute_names("#last", "lastOccurredAt")
                 .expression_attribute_values(":n", AttributeValue::N(g.occurrences.to_string()))
+                .expression_attribute_values(":last", AttributeValue::S(g.last_occurred_at.clone()))
                 // The condition fails on a group gone as on one changed: only a changed one
                 // comes back.
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
