@@ -955,7 +955,11 @@ fn the_api_runs_with_reserved_concurrency_and_the_routes_that_read_every_match_a
     let p = &t["Parameters"]["ApiMaxItemsRead"];
     assert_eq!(
         (&p["Default"], &p["MinValue"], &p["MaxValue"]),
-        (&json!(scan_failures_aws::config::DEFAULT_MAX_ITEMS_READ), &json!(100), &json!(1_000_000))
+        (
+            &json!(scan_failures_aws::config::DEFAULT_MAX_ITEMS_READ),
+            &json!(scan_failures_aws::config::MAX_ITEMS_READ_RANGE.start()),
+            &json!(scan_failures_aws::config::MAX_ITEMS_READ_RANGE.end())
+        )
     );
 }
 
