@@ -33,8 +33,9 @@ impl Tail {
     }
 }
 
-/// `s` without ANSI escape sequences (CSI `ESC [ … final`, character-set designations
-/// `ESC ( x`, and two-byte `ESC x`).
+/// `s` without ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL` or `… ESC \`
+/// such as a hyperlink's or a window title's, character-set designations `ESC ( x`, and
+/// two-byte `ESC x`).
 pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -48,6 +49,19 @@ pub fn strip_ansi(s: &str) -> String {
                 // Parameters and intermediates up to the final byte in @..~.
                 for c in chars.by_ref() {
                     if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                // The string up to its terminator: BEL, or ST (`ESC \`); an unterminated one
+                // up to the end of its line only, so that it cannot take the error after it.
+                while let Some(c) = chars.next() {
+                    if c == '\n' {
+                        out.push(c);
+                        break;
+                    }
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
                         break;
                     }
                 }
@@ -86,6 +100,12 @@ mod tests {
         assert_eq!(strip_ansi("\u{1b}[1;31mERROR:\t\u{1b}[0mboom\u{1b}(B"), "ERROR:\tboom");
         assert_eq!(strip_ansi("plain"), "plain");
         assert_eq!(strip_ansi("cut\u{1b}"), "cut");
+        // A hyperlink (OSC 8) around a word, as some CLIs print; a title ended by ST.
+        assert_eq!(
+            strip_ansi("see \u{1b}]8;;https://example.com/x\u{7}docs\u{1b}]8;;\u{7} now\u{1b}]0;title\u{1b}\\!"),
+            "see docs now!"
+        );
+        assert_eq!(strip_ansi("\u{1b}]0;unterminated\nERROR: boom"), "\nERROR: boom");
     }
 
     #[test]
