@@ -195,7 +195,14 @@ pub async fn run(mut args: RunArgs) -> i32 {
         None => return i32::from(exit::USAGE),
     };
     let started = OffsetDateTime::now_utc();
-    let finished = match run::run(program, rest).await {
+    let mut signals = match run::Signals::new() {
+        Ok(signals) => signals,
+        Err(e) => {
+            say(&error_chain(&e));
+            return e.exit_code();
+        }
+    };
+    let finished = match run::run(program, rest, &mut signals).await {
         Ok(f) => f,
         Err(e) => {
             say(&error_chain(&e));
@@ -239,11 +246,12 @@ pub async fn run(mut args: RunArgs) -> i32 {
     }
     let config = crate::aws::load().await;
     let publisher = Publisher::new(&config, args.bus.bus, args.bus.source);
-    // A stop signal while reporting ends the run: the scanner's handlers replaced the default
-    // action, so without this a second `docker stop` or Ctrl-C went unheard until the calls ended.
+    // A stop signal while reporting ends the run, or one since the scanner ended (kept by
+    // `signals`): the handlers replaced the default action, so without this a second
+    // `docker stop` or Ctrl-C went unheard until the calls ended.
     let sent = tokio::select! {
         sent = publisher.publish(&reports) => sent,
-        n = run::stop_signal() => {
+        (n, _) = signals.next() => {
             say(&format!("stopped by {} while reporting: the failed scan may not have been reported", run::signal_name(n)));
             return 128 + n;
         }

@@ -71,14 +71,13 @@ impl RunError {
 /// left in the background may hold the pipe open for as long as it runs.
 pub const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 
-/// Runs `program` with `args` to its end. SIGTERM and SIGHUP sent to `scanfail` are passed on
-/// to the scanner, and `scanfail` waits for it (a CI runner or `docker stop` signals the process
-/// it started, not its children); SIGINT is not passed on, since a terminal's Ctrl-C reaches the
-/// scanner itself, but no longer ends `scanfail` before the scanner.
-pub async fn run(program: &str, args: &[String]) -> Result<Finished, RunError> {
-    // Caught before the scanner starts: a signal sent as soon as it runs is passed on too, not
-    // left to end `scanfail` by its default action with the scanner orphaned.
-    let mut signals = Signals::new().map_err(|source| RunError::Signals { source })?;
+/// Runs `program` with `args` to its end. SIGTERM and SIGHUP sent to `scanfail` (caught by
+/// `signals`, made before the scanner starts so that one sent as soon as it runs is passed on
+/// too) are passed on to the scanner, and `scanfail` waits for it (a CI runner or `docker stop`
+/// signals the process it started, not its children); SIGINT is not passed on, since a
+/// terminal's Ctrl-C reaches the scanner itself, but no longer ends `scanfail` before the
+/// scanner. A signal after the scanner ended stays in `signals` for what runs next.
+pub async fn run(program: &str, args: &[String], signals: &mut Signals) -> Result<Finished, RunError> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::inherit())
@@ -140,42 +139,36 @@ async fn pump(pipe: Option<tokio::process::ChildStderr>, tail: &mut Tail) -> std
     }
 }
 
-/// The signals `scanfail` catches while the scanner runs.
-struct Signals {
+/// The stop signals (SIGHUP, SIGINT, SIGTERM) `scanfail run` catches, from before the scanner
+/// starts to its end: one kept for its whole run, since once caught they no longer end the
+/// process by themselves, and a receiver made later does not hear one sent before it (a
+/// `docker stop` between the scanner's end and the report went unheard).
+pub struct Signals {
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> std::io::Result<Self> {
+    pub fn new() -> Result<Self, RunError> {
         use tokio::signal::unix::{signal, SignalKind};
+        let caught = |kind| signal(kind).map_err(|source| RunError::Signals { source });
         Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            int: signal(SignalKind::interrupt())?,
+            term: caught(SignalKind::terminate())?,
+            hup: caught(SignalKind::hangup())?,
+            int: caught(SignalKind::interrupt())?,
         })
     }
 
     /// The number of the next signal caught, and what to send the scanner for it (`None`:
     /// nothing).
-    async fn next(&mut self) -> (i32, Option<rustix::process::Signal>) {
+    pub async fn next(&mut self) -> (i32, Option<rustix::process::Signal>) {
         use rustix::process::Signal;
         tokio::select! {
             Some(()) = self.term.recv() => (15, Some(Signal::TERM)),
             Some(()) = self.hup.recv() => (1, Some(Signal::HUP)),
             Some(()) = self.int.recv() => (2, None),
         }
-    }
-}
-
-/// The number of the next stop signal (SIGHUP, SIGINT, SIGTERM) this process receives; never,
-/// when they cannot be caught. (Once caught, they no longer end the process by themselves: what
-/// runs after the scanner waits on this to end when asked.)
-pub async fn stop_signal() -> i32 {
-    match Signals::new() {
-        Ok(mut signals) => signals.next().await.0,
-        Err(_) => std::future::pending().await,
     }
 }
 
@@ -188,43 +181,47 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 mod tests {
     use super::*;
 
+    fn signals() -> Signals {
+        Signals::new().unwrap()
+    }
+
     fn sh(script: &str) -> Vec<String> {
         vec!["-c".to_owned(), script.to_owned()]
     }
 
     #[tokio::test]
     async fn the_exit_code_and_the_standard_error_are_the_scanners() {
-        let done = run("sh", &sh("echo out; echo 'ERROR:\tboom' >&2; exit 3")).await.unwrap();
+        let done = run("sh", &sh("echo out; echo 'ERROR:\tboom' >&2; exit 3"), &mut signals()).await.unwrap();
         assert_eq!(done.code, 3);
         assert_eq!(done.stderr.text(), "ERROR:\tboom\n");
     }
 
     #[tokio::test]
     async fn a_scanner_killed_by_a_signal_exits_128_plus_its_number_and_only_a_stop_signal_stopped_it() {
-        let done = run("sh", &sh("kill -TERM $$")).await.unwrap();
+        let done = run("sh", &sh("kill -TERM $$"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (128 + 15, Some(15)));
-        let done = run("sh", &sh("kill -INT $$")).await.unwrap();
+        let done = run("sh", &sh("kill -INT $$"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (128 + 2, Some(2)));
         // Killed (the out-of-memory killer's way) or crashed: a failure, not a cancel.
-        let done = run("sh", &sh("kill -KILL $$")).await.unwrap();
+        let done = run("sh", &sh("kill -KILL $$"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (128 + 9, None));
-        let done = run("sh", &sh("kill -SEGV $$")).await.unwrap();
+        let done = run("sh", &sh("kill -SEGV $$"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (128 + 11, None));
-        let done = run("sh", &sh("exit 143")).await.unwrap();
+        let done = run("sh", &sh("exit 143"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (143, None));
     }
 
     #[tokio::test]
     async fn a_background_process_holding_the_standard_error_does_not_hold_the_run() {
         let started = std::time::Instant::now();
-        let done = run("sh", &sh("echo first >&2; sleep 30 & exit 4")).await.unwrap();
+        let done = run("sh", &sh("echo first >&2; sleep 30 & exit 4"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stderr.text().as_str()), (4, "first\n"));
         assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
     async fn a_missing_scanner_is_127_and_named() {
-        let err = run("/nonexistent/roxctl", &[]).await.unwrap_err();
+        let err = run("/nonexistent/roxctl", &[], &mut signals()).await.unwrap_err();
         assert_eq!((err.exit_code(), err.to_string()), (127, "cannot run /nonexistent/roxctl".to_owned()));
     }
 }
