@@ -33,6 +33,8 @@ pub enum DeploymentError {
     },
     #[error("{path} is larger than {MAX_FILE_BYTES} bytes")]
     TooLarge { path: PathBuf },
+    #[error("{path} is not a regular file (a pipe, a terminal): roxctl has read it, and it cannot be read again; give the deployment files by their paths")]
+    NotAFile { path: PathBuf },
     #[error("{path} is not YAML")]
     Yaml {
         path: PathBuf,
@@ -67,12 +69,25 @@ pub fn images_of_files(
     Ok((unique, cut))
 }
 
+/// The text of `path`, read after roxctl has run. Only a regular file can be read again: a pipe
+/// (`-f <(…)`, `-f /dev/stdin` from a pipe) is empty by then, which read as "no workload image",
+/// and a terminal would wait for input. At most [`MAX_FILE_BYTES`], even of a file that grows.
 fn read(path: &Path) -> Result<String, DeploymentError> {
-    let size = std::fs::metadata(path).map_err(|source| DeploymentError::Read { path: path.to_owned(), source })?.len();
-    if size > MAX_FILE_BYTES {
+    use std::io::Read as _;
+    let failed = |source| DeploymentError::Read { path: path.to_owned(), source };
+    let meta = std::fs::metadata(path).map_err(failed)?;
+    if !meta.is_file() {
+        return Err(DeploymentError::NotAFile { path: path.to_owned() });
+    }
+    if meta.len() > MAX_FILE_BYTES {
         return Err(DeploymentError::TooLarge { path: path.to_owned() });
     }
-    std::fs::read_to_string(path).map_err(|source| DeploymentError::Read { path: path.to_owned(), source })
+    let mut text = String::new();
+    std::fs::File::open(path).map_err(failed)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(failed)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(DeploymentError::TooLarge { path: path.to_owned() });
+    }
+    Ok(text)
 }
 
 /// The images of every workload in the YAML stream `yaml` (several documents, `kind: List`).
@@ -185,6 +200,27 @@ items:
         let missing = dir.join("missing.yaml");
         let err = images_of_files(std::slice::from_ref(&missing), "default").unwrap_err();
         assert_eq!(err.to_string(), format!("cannot read {}", missing.display()));
+    }
+
+    /// `-f <(kubectl get … -o yaml)` or `-f /dev/stdin`: roxctl drained the pipe, and reading it
+    /// again found it empty, "no workload image", reporting nothing. A FIFO stands in for it (a
+    /// read of one with no writer would wait for ever: the answer comes before any read).
+    #[test]
+    fn a_pipe_is_refused_by_name_rather_than_read_as_empty() {
+        let dir = std::env::temp_dir().join(format!("scanfail-deployment-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("workloads.yaml");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = images_of_files(std::slice::from_ref(&fifo), "default").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not a regular file (a pipe, a terminal): roxctl has read it, and it cannot be read again; give the deployment files by their paths",
+                fifo.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
