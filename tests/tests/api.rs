@@ -395,6 +395,48 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
     );
 }
 
+/// A request still at work `ANSWER_RESERVE` before its invocation's deadline is answered 503
+/// with `Retry-After` and the api's own message, rather than cut by Lambda's timeout, which API
+/// Gateway answers with a 5xx of its own, without a body or a request id (a read can outlast the
+/// bound's estimate on a throttled table). Here the deadline leaves no time past the reserve, so
+/// the answer comes before the first read's; with a minute left, the same request is answered.
+#[tokio::test]
+async fn a_request_still_at_work_near_the_invocations_deadline_is_answered_503_in_time() {
+    use lambda_http::RequestExt as _;
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<GroupRecord> =
+        (0..20).map(|n| synthetic_group(n, &format!("quay.io/acme/late{n}:1"), Reason::Timeout, now, 1)).collect();
+    seed_groups(&store, &groups).await;
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE)]);
+    let with_left = |left: std::time::Duration| {
+        let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+        let deadline = now_ms + u64::try_from(left.as_millis()).unwrap();
+        let mut context = lambda_http::Context::default();
+        (context.request_id, context.deadline) = ("r-late".into(), deadline);
+        api_request("/v1/count/administration/events", "filter.search=late", Some(ALICE), false)
+            .with_lambda_context(context)
+    };
+    let late = api.handle(with_left(api::handler::ANSWER_RESERVE)).await;
+    let retry_after = late.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body: Value = match late.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (late.status().as_u16(), retry_after.as_deref(), &body["error"]),
+        (503, Some("10"), &Value::from("unavailable"))
+    );
+    assert_eq!(
+        body["message"],
+        "the request did not finish in the api's time: narrow it (a shorter window, filter.reason, filter.repository, \
+         filter.resourceName) or send it again later, when the table may be less busy; what a cleanup deleted before \
+         stays deleted"
+    );
+    let (status, body) = respond(&api, with_left(std::time::Duration::from_secs(60))).await;
+    assert_eq!((status, &body["count"]), (200, &Value::from(20)), "{body}");
+}
+
 /// A window holding exactly the read bound is answered, whether it fills one partition or ends
 /// in an empty one; one group more is past it.
 #[tokio::test]

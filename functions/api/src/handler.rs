@@ -72,6 +72,15 @@ pub const EDGE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs
 /// The `error` of a 503.
 pub const UNAVAILABLE: &str = "unavailable";
 
+/// What the api keeps of its invocation's time to answer: a request still at work this close to
+/// the deadline is answered 503 ([`out_of_time`]) rather than cut by Lambda's timeout, which the
+/// caller would get as API Gateway's own 5xx, with no body of ours and no request id.
+pub const ANSWER_RESERVE: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// The wait a 503 for a request out of time names: a throttled table has had time to recover;
+/// a broad request needs narrowing, which the message says.
+pub const OUT_OF_TIME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An answer that is not a 200.
 struct Problem {
     status: StatusCode,
@@ -209,7 +218,17 @@ impl Api {
     async fn answer(&self, req: &Request, seen: &mut Seen) -> Response<Body> {
         let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
         let path = req.uri().path().to_owned();
-        match self.route(req, seen).await {
+        let answer_by = req
+            .lambda_context_ref()
+            .and_then(|c| scan_failures_aws::deadline::of(c.deadline))
+            .map(|deadline| deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline));
+        let routed = match answer_by {
+            Some(at) => {
+                tokio::time::timeout_at(at.into(), self.route(req, seen)).await.unwrap_or_else(|_| Err(out_of_time()))
+            }
+            None => self.route(req, seen).await,
+        };
+        match routed {
             Ok(body) => json_response(StatusCode::OK, &body),
             Err(p) if p.public => {
                 tracing::warn!(request_id = %request_id, path = %path, status = p.status.as_u16(), error = %p.message, "request unavailable");
@@ -501,6 +520,22 @@ fn store_problem(e: &StoreError) -> Problem {
         }
     } else {
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", text::error_chain(e))
+    }
+}
+
+/// The answer to a request still at work [`ANSWER_RESERVE`] before the invocation's deadline.
+fn out_of_time() -> Problem {
+    Problem {
+        retry_after: Some(OUT_OF_TIME_RETRY_AFTER),
+        public: true,
+        ..Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            UNAVAILABLE,
+            "the request did not finish in the api's time: narrow it (a shorter window, filter.reason, \
+             filter.repository, filter.resourceName) or send it again later, when the table may be less busy; \
+             what a cleanup deleted before stays deleted"
+                .to_owned(),
+        )
     }
 }
 
