@@ -425,7 +425,7 @@ async fn a_request_still_at_work_near_the_invocations_deadline_is_answered_503_i
     };
     assert_eq!(
         (late.status().as_u16(), retry_after.as_deref(), &body["error"]),
-        (503, Some("10"), &Value::from("unavailable"))
+        (503, Some("30"), &Value::from("unavailable"))
     );
     assert_eq!(
         body["message"],

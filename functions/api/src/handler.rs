@@ -78,8 +78,9 @@ pub const UNAVAILABLE: &str = "unavailable";
 pub const ANSWER_RESERVE: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// The wait a 503 for a request out of time names: a throttled table has had time to recover;
-/// a broad request needs narrowing, which the message says.
-pub const OUT_OF_TIME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+/// a broad request needs narrowing, which the message says. Longer than `scanfail` waits by
+/// itself (10 s), so that it says the message rather than spend another 28 s on the same request.
+pub const OUT_OF_TIME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// An answer that is not a 200.
 struct Problem {
