@@ -75,14 +75,11 @@ fn written(result: std::io::Result<()>) -> Result<(), AdminError> {
 /// itself; the others it leaves as they are are escaped here ([`output::json_printable`]).
 fn rendered(printed: Printed, mode: Output, now: OffsetDateTime) -> Vec<u8> {
     match (printed, mode) {
-        (Printed::Answer(a, _), Output::Json) => {
+        (Printed::Answer(a, _) | Printed::Page(a, _), Output::Json) => {
             format!("{}\n", output::json_printable(&String::from_utf8_lossy(&a.raw))).into_bytes()
         }
         (Printed::Answer(a, render), Output::Table) => {
             output::printable(&render(&a.json, now)).into_owned().into_bytes()
-        }
-        (Printed::Page(a, _), Output::Json) => {
-            format!("{}\n", output::json_printable(&String::from_utf8_lossy(&a.raw))).into_bytes()
         }
         (Printed::Page(a, window), Output::Table) => {
             let page = a.json.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
