@@ -18,6 +18,7 @@
 //! rest, on every variant (scripts/infra-check.sh).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use ingest::handler::MAX_BATCH_RECORDS;
 use ingest::ACTIONS;
@@ -26,7 +27,9 @@ use integration_tests::cfn::monitoring::*;
 use integration_tests::cfn::*;
 use maintenance::{MaintenanceConfig, DEFAULT_MAX_ITEMS};
 use scan_failures_aws::config::{self as notify_config, NotifyConfig};
-use scan_failures_aws::config::{IngestConfig, SdkTimeouts, DEFAULT_SDK_ATTEMPT_TIMEOUT_MS};
+use scan_failures_aws::config::{
+    IngestConfig, SdkTimeouts, DEFAULT_SDK_ATTEMPT_TIMEOUT_MS, SDK_ATTEMPT_TIMEOUT_MS_RANGE,
+};
 use scan_failures_aws::dynamo::schema::{self, SORT_KEY, TIME_SORT_KEY};
 use scan_failures_domain::event::{self, Parsed, DETAIL_TYPE};
 use scan_failures_domain::group::notification as notify;
@@ -465,16 +468,17 @@ fn ingest_on_failure_destination_goes_to_the_queue_it_may_send_to() {
 /// A message that fails every receive is received once per visibility timeout: with the most
 /// receives the template admits, it must still reach the dead-letter queue with a day of the
 /// buffer's retention to spare (a backlog before its first receive), or it would expire in the
-/// buffer, lost. 1000, the bound before, was 4.2 days of receives against 4 days of retention.
+/// buffer, lost.
 #[test]
 fn a_message_failing_every_receive_reaches_the_dead_letters_a_day_before_the_buffer_drops_it() {
     let t = template();
     assert_eq!(receive_budget_problems(&t), Vec::<String>::new());
     let mut wider = template();
-    wider["Parameters"]["BufferMaxReceiveCount"]["MaxValue"] = json!(1000);
+    // 720, the bound before the batching window counted against the visibility timeout.
+    wider["Parameters"]["BufferMaxReceiveCount"]["MaxValue"] = json!(720);
     assert_eq!(
         receive_budget_problems(&wider),
-        ["BufferMaxReceiveCount 1000 receives take 359640 s of the buffer's 345600 s retention, leaving less than a day"]
+        ["BufferMaxReceiveCount 720 receives take 301980 s of the buffer's 345600 s retention, leaving less than a day"]
     );
 }
 
@@ -490,6 +494,42 @@ fn receive_budget_problems(t: &Value) -> Vec<String> {
     vec![format!(
         "BufferMaxReceiveCount {most} receives take {taken} s of the buffer's {retention} s retention, leaving less than a day"
     )]
+}
+
+/// The SDK's three attempts at the longest bound the template admits, and their back-off (at
+/// most 1 s and 2 s, the standard retry's), end before the direct path's timeout and inside the
+/// margin a buffered batch keeps before its deadline: a DynamoDB that stops answering fails the
+/// write, which is reported, rather than cutting the invocation off (a buffered batch would
+/// come back whole, every message spending a receive). 60000, the bound before, took 183 s.
+#[test]
+fn the_sdks_attempts_at_their_longest_fit_the_ingest_timeout_and_its_write_margin() {
+    let t = template();
+    assert_eq!(sdk_budget_problems(&t), Vec::<String>::new());
+    let mut wider = template();
+    wider["Parameters"]["SdkAttemptTimeoutMs"]["MaxValue"] = json!(60_000);
+    assert_eq!(
+        sdk_budget_problems(&wider),
+        [
+            "3 attempts of 60000 ms and 3 s of back-off take 183 s, past the direct path's 10 s timeout",
+            "3 attempts of 60000 ms and 3 s of back-off take 183 s, past a buffered batch's 10 s write margin"
+        ]
+    );
+}
+
+fn sdk_budget_problems(t: &Value) -> Vec<String> {
+    let most = t["Parameters"]["SdkAttemptTimeoutMs"]["MaxValue"].as_u64().unwrap_or(u64::MAX);
+    let taken = Duration::from_millis(most.saturating_mul(3)) + Duration::from_secs(3);
+    let direct = resolve(t, &Variant::of(t, &[("BufferedIngest", "false")]));
+    let timeout = Duration::from_secs(resource(&direct, INGEST)["Properties"]["Timeout"].as_u64().unwrap_or(0));
+    let mut out = Vec::new();
+    let said = format!("3 attempts of {most} ms and 3 s of back-off take {} s", taken.as_secs());
+    if taken > timeout {
+        out.push(format!("{said}, past the direct path's {} s timeout", timeout.as_secs()));
+    }
+    if taken > ingest::handler::WRITE_MARGIN {
+        out.push(format!("{said}, past a buffered batch's {} s write margin", ingest::handler::WRITE_MARGIN.as_secs()));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------- rules and delivery
@@ -822,12 +862,22 @@ fn the_buffered_path_exists_only_when_chosen_and_reads_the_buffer_in_reported_ba
         (&json!(100), &json!(5))
     );
     assert_eq!(p["BufferMaxReceiveCount"]["Default"], 5);
-    // The mapping polls no more batches at once than the reservation runs (Lambda's floor is 2).
-    for (reserved, cap) in [("0", None), ("1", None), ("5", Some(json!({"Ref": "IngestReservedConcurrency"})))] {
-        let r = resolve(&t, &Variant::of(&t, &[("BufferedIngest", "true"), ("IngestReservedConcurrency", reserved)]));
-        let mapping = &r["Resources"]["IngestBufferEventSourceMapping"]["Properties"];
+    // The mapping polls no more batches at once than the reservation runs (Lambda's floor is 2,
+    // its ceiling 1000); a reservation of 1, which cannot cap it, is refused on this path.
+    assert_eq!(p["IngestReservedConcurrency"]["MaxValue"], 1000);
+    for (reserved, cap) in [("0", None), ("2", Some(json!({"Ref": "IngestReservedConcurrency"})))] {
+        let variant = Variant::of(&t, &[("BufferedIngest", "true"), ("IngestReservedConcurrency", reserved)]);
+        let mapping = &resolve(&t, &variant)["Resources"]["IngestBufferEventSourceMapping"]["Properties"];
         assert_eq!(mapping["ScalingConfig"].get("MaximumConcurrency").cloned(), cap, "reserved {reserved}");
+        assert_eq!(broken_rules(&t, &variant), Vec::<String>::new(), "reserved {reserved}");
     }
+    let one = Variant::of(&t, &[("BufferedIngest", "true"), ("IngestReservedConcurrency", "1")]);
+    assert_eq!(
+        broken_rules(&t, &one),
+        ["With BufferedIngest=true, IngestReservedConcurrency must be 0 (unreserved) or at least 2: the queue's mapping cannot poll fewer than 2 batches at once."]
+    );
+    let direct = Variant::of(&t, &[("BufferedIngest", "false"), ("IngestReservedConcurrency", "1")]);
+    assert_eq!(broken_rules(&t, &direct), Vec::<String>::new(), "the direct path has no mapping to cap");
     // Lambda refuses a batch over 10 without a batching window, and the handler over MAX_BATCH_RECORDS.
     assert!(p["BufferBatchingWindowSeconds"]["MinValue"].as_u64() >= Some(1));
     assert!(p["BufferBatchSize"]["MaxValue"].as_u64().is_some_and(|m| m as usize <= MAX_BATCH_RECORDS));
@@ -868,10 +918,18 @@ fn buffer_check_reports_a_short_visibility_timeout_and_a_redrive_elsewhere() {
         buffer_problems(&t, &buffered),
         [
             "BufferedIngest=true: BufferQueue redrive policy is {\"deadLetterTargetArn\":{\"Fn::GetAtt\":[\"DeadLetterQueue\",\"Arn\"]},\"maxReceiveCount\":1}",
-            "BufferedIngest=true: visibility timeout 300 s < 6 x the function's timeout 60 s",
+            "BufferedIngest=true: visibility timeout 300 s < 6 x the function's timeout 60 s + the longest batching window 60 s",
         ]
     );
     assert_eq!(buffer_problems(&t, &Variant::of(&t, &[])), Vec::<String>::new(), "the direct path has no queue");
+    // 360 s, six times the timeout, left no room for a batching window of 300 s, the bound before.
+    let mut t = template();
+    t["Resources"][BUFFER]["Properties"]["VisibilityTimeout"] = json!(360);
+    t["Parameters"]["BufferBatchingWindowSeconds"]["MaxValue"] = json!(300);
+    assert_eq!(
+        buffer_problems(&t, &Variant::of(&t, &[("BufferedIngest", "true")])),
+        ["BufferedIngest=true: visibility timeout 360 s < 6 x the function's timeout 60 s + the longest batching window 300 s"]
+    );
 }
 
 // ---------------------------------------------------------------------------------- configuration
@@ -999,11 +1057,17 @@ fn maintenance_gets_exactly_the_variables_its_config_reads_and_runs_alone_for_up
     let p = &t["Parameters"]["SdkAttemptTimeoutMs"];
     assert_eq!(
         (&p["Default"], &p["MinValue"], &p["MaxValue"]),
-        (&json!(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS), &json!(100), &json!(60_000))
+        (
+            &json!(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS),
+            &json!(SDK_ATTEMPT_TIMEOUT_MS_RANGE.start()),
+            &json!(SDK_ATTEMPT_TIMEOUT_MS_RANGE.end())
+        )
     );
     let props = &resource(&t, MAINTENANCE)["Properties"];
     assert_eq!((&props["Timeout"], &props["ReservedConcurrentExecutions"]), (&json!(300), &json!(1)));
     assert_eq!(props["EventInvokeConfig"]["MaximumRetryAttempts"], 0);
+    // A throttled run is not queued behind the next (Lambda's default keeps it up to 6 hours).
+    assert_eq!(props["EventInvokeConfig"]["MaximumEventAgeInSeconds"], 240);
     assert!(props.get("Events").is_none(), "the schedule is MaintenanceSchedule, not a SAM event");
 }
 
@@ -1228,7 +1292,9 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         assert!(
             deny[2]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
                 .as_str()
-                .is_some_and(|a| a.starts_with("arn:aws:iam::*:role/")),
+                // Any partition: `arn:aws:` would match no role in aws-cn or aws-us-gov, and
+                // every deployment there would be refused.
+                .is_some_and(|a| a.starts_with("arn:*:iam::*:role/")),
             "{file}"
         );
     }

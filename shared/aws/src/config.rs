@@ -29,7 +29,14 @@ pub enum ConfigError {
 /// their back-off (at most 3 s) fit in the ingest function's 10 s timeout.
 pub const DEFAULT_SDK_ATTEMPT_TIMEOUT_MS: u64 = 2_000;
 
-/// The bound on one attempt at an AWS call (`SDK_ATTEMPT_TIMEOUT_MS`, 100..=60000 ms). Without
+/// What `SDK_ATTEMPT_TIMEOUT_MS` may be, in ms. No more than the default: three attempts of a
+/// longer bound and their back-off would pass the ingest function's 10 s timeout and its SQS
+/// batches' write margin (the template test holds both), so a slow DynamoDB would cut the
+/// invocation off instead of failing the attempt; a buffered batch would come back whole, each
+/// message spending a receive.
+pub const SDK_ATTEMPT_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=2_000;
+
+/// The bound on one attempt at an AWS call (`SDK_ATTEMPT_TIMEOUT_MS`, [`SDK_ATTEMPT_TIMEOUT_MS_RANGE`]). Without
 /// it, a service that accepts a connection and never answers holds the invocation until the
 /// Lambda timeout; with it, the attempt fails, the SDK's standard retry tries again on a new
 /// connection, and after the last attempt the caller gets a timeout error it reports.
@@ -39,7 +46,7 @@ pub struct SdkTimeouts {
 }
 
 impl SdkTimeouts {
-    pub const RULE: &'static str = "a whole number of milliseconds from 100 to 60000";
+    pub const RULE: &'static str = "a whole number of milliseconds from 100 to 2000";
 
     pub fn from_env(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let Some(raw) = var("SDK_ATTEMPT_TIMEOUT_MS") else { return Ok(Self::default()) };
@@ -47,7 +54,7 @@ impl SdkTimeouts {
             .trim()
             .parse::<u64>()
             .ok()
-            .filter(|ms| (100..=60_000).contains(ms))
+            .filter(|ms| SDK_ATTEMPT_TIMEOUT_MS_RANGE.contains(ms))
             .ok_or(ConfigError::Invalid { var: "SDK_ATTEMPT_TIMEOUT_MS", rule: Self::RULE, value: raw })?;
         Ok(Self { attempt: std::time::Duration::from_millis(ms) })
     }
@@ -378,11 +385,11 @@ mod tests {
         assert_eq!(c.sdk.attempt, std::time::Duration::from_millis(2_000));
         let set = ApiConfig::from_env(env(&[("TABLE_NAME", "t"), ("SDK_ATTEMPT_TIMEOUT_MS", " 300 ")])).unwrap();
         assert_eq!(set.sdk.attempt, std::time::Duration::from_millis(300));
-        for bad in ["99", "60001", "2.5", "", "-1"] {
+        for bad in ["99", "2001", "60000", "2.5", "", "-1"] {
             let err = IngestConfig::from_env(env(&[("TABLE_NAME", "t"), ("SDK_ATTEMPT_TIMEOUT_MS", bad)])).unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("SDK_ATTEMPT_TIMEOUT_MS must be a whole number of milliseconds from 100 to 60000, got {bad:?}")
+                format!("SDK_ATTEMPT_TIMEOUT_MS must be a whole number of milliseconds from 100 to 2000, got {bad:?}")
             );
         }
     }

@@ -634,7 +634,8 @@ pub fn batch_response_problems(t: &Value) -> Vec<String> {
 
 /// The buffered path in `variant`: the queue and the mapping exist exactly when it is chosen;
 /// then the queue is encrypted, redrives to the dead-letter queue after BufferMaxReceiveCount
-/// receives, hides a received message for at least 6 times the function's timeout, and one
+/// receives, hides a received message for at least 6 times the function's timeout plus the
+/// longest batching window, and one
 /// mapping reads it into the ingest function with the batch parameters.
 pub fn buffer_problems(t: &Value, variant: &Variant) -> Vec<String> {
     let r = resolve(t, variant);
@@ -664,8 +665,12 @@ pub fn buffer_problems(t: &Value, variant: &Variant) -> Vec<String> {
     }
     let timeout = r["Resources"][INGEST]["Properties"]["Timeout"].as_u64().unwrap_or(u64::MAX);
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
-    if visibility < 6 * timeout {
-        out.push(format!("{label}: visibility timeout {visibility} s < 6 x the function's timeout {timeout} s"));
+    // The messages a batching window gathers are already invisible: the window counts too.
+    let window = t["Parameters"]["BufferBatchingWindowSeconds"]["MaxValue"].as_u64().unwrap_or(300);
+    if visibility < 6 * timeout + window {
+        out.push(format!(
+            "{label}: visibility timeout {visibility} s < 6 x the function's timeout {timeout} s + the longest batching window {window} s"
+        ));
     }
     let expected = json!({
         "EventSourceArn": { "Fn::GetAtt": [BUFFER, "Arn"] },

@@ -257,6 +257,19 @@ pub fn holds(t: &Value, v: &Value, variant: &Variant) -> bool {
     }
 }
 
+/// The `AssertDescription` of every assertion of the template's `Rules` that `variant` breaks
+/// (CloudFormation refuses such a stack before creating anything).
+pub fn broken_rules(t: &Value, variant: &Variant) -> Vec<String> {
+    let Some(rules) = t.get("Rules").and_then(Value::as_object) else { return Vec::new() };
+    rules
+        .values()
+        .filter(|rule| rule.get("RuleCondition").is_none_or(|c| holds(t, c, variant)))
+        .flat_map(|rule| rule["Assertions"].as_array().cloned().unwrap_or_default())
+        .filter(|a| !holds(t, &a["Assert"], variant))
+        .map(|a| a["AssertDescription"].as_str().unwrap_or("(no description)").to_owned())
+        .collect()
+}
+
 pub fn condition(t: &Value, name: &str, variant: &Variant) -> bool {
     let expression = t["Conditions"].get(name).unwrap_or_else(|| panic!("no condition {name}"));
     holds(t, expression, variant)
