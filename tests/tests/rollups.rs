@@ -931,8 +931,13 @@ async fn poison_on_stream(store: &Store) -> (String, String, String) {
 /// Lambda's on-failure record of the one-record batch `seq` of `shard`, given up at `at`
 /// (`None`: a record that does not say when).
 fn on_failure(arn: &str, shard: &str, seq: &str, at: Option<OffsetDateTime>) -> String {
+    on_failure_of(arn, shard, (seq, seq, 1), at)
+}
+
+/// Lambda's on-failure record of the batch `(start, end, size)` of `shard`, given up at `at`.
+fn on_failure_of(arn: &str, shard: &str, (start, end, size): (&str, &str, u64), at: Option<OffsetDateTime>) -> String {
     let mut record = json!({"requestContext": {"condition": "RetryAttemptsExhausted"}, "DDBStreamBatchInfo": {
-        "shardId": shard, "startSequenceNumber": seq, "endSequenceNumber": seq, "batchSize": 1, "streamArn": arn}});
+        "shardId": shard, "startSequenceNumber": start, "endSequenceNumber": end, "batchSize": size, "streamArn": arn}});
     if let Some(at) = at {
         record["timestamp"] = json!(time_fmt::format(at));
     }
@@ -1156,6 +1161,47 @@ async fn a_redrive_leaves_poison_gone_and_unreadable_batches_on_the_queue_and_na
     assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("3"));
     // The rollups were never started, so nothing supersedes the batch given up.
     assert_eq!(store.rollups().since().await.unwrap(), None);
+    drop(maintenance);
+    drop_table(&store).await;
+}
+
+/// A batch given up with a poison record between two good changes: the redrive applies both
+/// good changes, each once (a second redrive finds them applied), and leaves the message on
+/// the queue as `failing`, naming the poison record. (Before, the first record that could not
+/// be read stopped the read, and none of the batch's changes was ever applied.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_applies_every_other_change_of_a_batch_holding_a_poison_record() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-around"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(&store).await;
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(4).unwrap());
+    ingest.handle(event("before", 1, 0, 0, 10)).await.unwrap();
+    put_undecodable_group(&store).await;
+    ingest.handle(event("after", 2, 1, 1, 5)).await.unwrap();
+    let groups = group_records(&arn);
+    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    let (start, end) = (seq(&groups[0]), seq(&groups[2]));
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let body = on_failure_of(&arn, &shard, (&start, &end, 3), Some(OffsetDateTime::now_utc()));
+    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    let log = std::env::temp_dir().join(unique_name("redrive-around.log"));
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
+    let counts = |report: &Value| {
+        ["messages", "changesApplied", "changesAlreadyApplied", "failing"].map(|k| report[k].as_u64().unwrap())
+    };
+    let first = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
+    assert_eq!(counts(&first), [1, 2, 0, 1], "{first}");
+    let fates = fates(&first);
+    assert_eq!(fates.len(), 1, "{fates:?}");
+    assert_eq!(fates[0].0, "failing");
+    assert!(fates[0].1.contains("cannot be read: an image of the group cannot be decoded"), "{fates:?}");
+    let again = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
+    assert_eq!(counts(&again), [1, 0, 2, 1], "{again}");
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("1"));
     drop(maintenance);
     drop_table(&store).await;
 }

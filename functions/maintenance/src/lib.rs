@@ -222,7 +222,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
-    /// `settling` (the retention changed less than 60 s ago: ingest instances may still stamp
+    /// `settling` (the retention changed less than 120 s ago: ingest instances may still stamp
     /// the previous one), `running` or `finished`.
     pub status: &'static str,
     pub retention_days: u16,

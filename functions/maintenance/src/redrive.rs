@@ -77,8 +77,9 @@ pub enum Fate {
     Superseded,
     /// Left: the stream no longer holds the batch; a restart is the repair.
     Gone(String),
-    /// Left: a record still cannot be read or applied; the changes before it that were applied
-    /// now.
+    /// Left: a record still cannot be read or applied; the changes applied now (every other
+    /// change of the batch when a record cannot be read, those before it when one cannot be
+    /// applied).
     Failing(String, Applied),
     /// Left: not an on-failure record.
     Unreadable(String),
@@ -98,6 +99,7 @@ impl Fate {
                 let done = e.done;
                 Self::Failing(why(&RedriveError::Apply(e)), done)
             }
+            Err(e @ RedriveError::Unreadable { done, .. }) => Self::Failing(why(&e), done),
             Err(e) => Self::Failing(why(&e), Applied::default()),
         }
     }
@@ -138,7 +140,8 @@ pub struct RedriveReport {
     pub batches_applied: usize,
     /// Messages given up or sent before the time the rollups are kept since, deleted unread.
     pub superseded: usize,
-    /// Changes added to the rollups now (of a batch left, those before the record that failed).
+    /// Changes added to the rollups now (of a batch left, those of its records but the one that
+    /// cannot be read, or those before the one that cannot be applied).
     pub changes_applied: usize,
     /// Changes found applied before (their marker): a batch given up after part of it had been
     /// applied, or redriven twice.

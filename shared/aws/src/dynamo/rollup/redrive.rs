@@ -51,9 +51,11 @@ pub enum RedriveError {
     LargerThanDescribed { batch_size: u32 },
     #[error("a stream record of the batch's shard has no sequence number, or not one of digits")]
     NoSequenceNumber,
+    /// A record of the batch cannot be read; the batch's other changes were applied (`done`).
     #[error("stream record {record} cannot be read")]
     Unreadable {
         record: String,
+        done: Applied,
         #[source]
         source: UnreadableRecord,
     },
@@ -88,18 +90,41 @@ fn image(
     map.map(|m| serde_dynamo::Item::from(m.clone()).into())
 }
 
-/// The change of a group one record of the stream reports (`None`: another item).
-fn change(r: &Record, sequence: &SequenceNumber) -> Result<Option<Change>, RedriveError> {
+/// The change of a group one record of the stream reports (`None`: another item), or the
+/// record's id and why it cannot be read.
+fn change(r: &Record, sequence: &SequenceNumber) -> Result<Result<Option<Change>, Unread>, RedriveError> {
     let Some(id) = r.event_id() else { return Err(RedriveError::NoEventId { sequence: sequence.as_str().to_owned() }) };
     let data = r.dynamodb();
     let keys = image(data.and_then(|d| d.keys())).unwrap_or_default();
     let event = r.event_name().map_or("", |e| e.as_str());
-    record::change(id, event, &keys, image(data.and_then(|d| d.old_image())), image(data.and_then(|d| d.new_image())))
-        .map_err(|source| RedriveError::Unreadable { record: id.to_owned(), source })
+    Ok(record::change(
+        id,
+        event,
+        &keys,
+        image(data.and_then(|d| d.old_image())),
+        image(data.and_then(|d| d.new_image())),
+    )
+    .map_err(|source| Unread { record: id.to_owned(), source }))
 }
 
-/// The changes of groups among the records of `batch`, in the stream's order.
-pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change>, RedriveError> {
+/// A record of a batch that cannot be read: its id, and why.
+#[derive(Debug)]
+pub struct Unread {
+    pub record: String,
+    pub source: UnreadableRecord,
+}
+
+/// A batch read back: the changes of groups among its records, in the stream's order, and the
+/// first of its records that cannot be read. The others are read past it: changes commute and
+/// each is applied once, so they need not wait for a record only a restart can repair.
+#[derive(Debug, Default)]
+pub struct ReadBack {
+    pub changes: Vec<Change>,
+    pub unread: Option<Unread>,
+}
+
+/// The records of `batch`, read back from its shard.
+pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<ReadBack, RedriveError> {
     let mut iterator = streams
         .get_shard_iterator()
         .stream_arn(&batch.stream_arn)
@@ -111,10 +136,10 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change
         .map_err(streams_error("GetShardIterator"))?
         .shard_iterator;
     let most = batch.batch_size.min(MAX_BATCH_SIZE) as usize;
-    let (mut changes, mut empty) = (Vec::new(), 0);
+    let (mut read, mut seen, mut empty) = (ReadBack::default(), 0, 0);
     for _ in 0..MAX_PAGES {
         // A closed shard read to its end: the batch's records were all before it.
-        let Some(it) = iterator else { return Ok(changes) };
+        let Some(it) = iterator else { return Ok(read) };
         let page = streams.get_records().shard_iterator(it).send().await.map_err(streams_error("GetRecords"))?;
         for r in page.records() {
             let seq = r
@@ -123,19 +148,27 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change
                 .and_then(SequenceNumber::parse)
                 .ok_or(RedriveError::NoSequenceNumber)?;
             if seq > batch.end {
-                return Ok(changes);
+                return Ok(read);
             }
             if !batch.covers(&seq) {
                 continue;
             }
-            if let Some(c) = change(r, &seq)? {
-                if changes.len() == most {
+            let got = change(r, &seq)?;
+            if !matches!(got, Ok(None)) {
+                if seen == most {
                     return Err(RedriveError::LargerThanDescribed { batch_size: batch.batch_size });
                 }
-                changes.push(c);
+                seen += 1;
+            }
+            match got {
+                Ok(Some(c)) => read.changes.push(c),
+                Ok(None) => {}
+                Err(unread) => {
+                    read.unread.get_or_insert(unread);
+                }
             }
             if seq == batch.end {
-                return Ok(changes);
+                return Ok(read);
             }
         }
         if page.records().is_empty() {
@@ -155,16 +188,21 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<Vec<Change
 impl Rollups<'_> {
     /// Reads `batch` back from the stream and applies its changes, each once, to the
     /// generations live now (a generation started after a change holds none of its images, so
-    /// folding it there adds nothing).
+    /// folding it there adds nothing). A record that cannot be read fails the redrive after
+    /// every other change of the batch is applied.
     pub async fn redrive(
         &self,
         streams: &StreamsClient,
         batch: &GivenUp,
         now: OffsetDateTime,
     ) -> Result<Applied, RedriveError> {
-        let changes = read(streams, batch).await?;
+        let read = read(streams, batch).await?;
         let live = self.state().await.map_err(RedriveError::State)?.live.at(now);
-        self.apply(&changes, &live, now).await.map_err(RedriveError::Apply)
+        let done = self.apply(&read.changes, &live, now).await.map_err(RedriveError::Apply)?;
+        match read.unread {
+            Some(Unread { record, source }) => Err(RedriveError::Unreadable { record, done, source }),
+            None => Ok(done),
+        }
     }
 }
 
