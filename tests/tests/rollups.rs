@@ -1351,6 +1351,30 @@ async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to
     drop_table(&store).await;
 }
 
+/// A redrive with less than `STOP_RESERVE` left before its invocation's deadline takes up no
+/// message: it stays on the queue, visible, uncounted, and the answer says `more`; with time
+/// left, the same message is taken up. (Before, a redrive started with
+/// a minute left went on receiving for up to its 120 s budget, past the function's timeout.)
+/// In-process, as the scheduled test above: `cargo lambda watch` gives no deadline.
+#[tokio::test]
+async fn a_redrive_takes_up_no_message_within_its_reserve_of_the_deadline() {
+    use maintenance::redrive::{run, STOP_RESERVE};
+    let store = fresh_store().await;
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    sqs.send_message().queue_url(&queue).message_body("{\"hello\": 1}").send().await.unwrap();
+    let streams = aws_sdk_dynamodbstreams::Client::new(&integration_tests::bus::moto_config(&moto.endpoint));
+    let now = OffsetDateTime::now_utc();
+    let near = Some(Instant::now() + STOP_RESERVE - Duration::from_secs(1));
+    let report = run(&store, &streams, &sqs, Some(&queue), now, near).await.unwrap();
+    assert_eq!((report.messages, report.unreadable, report.more), (0, 0, true), "{report:?}");
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("1"), "not taken up, not hidden");
+    let far = Some(Instant::now() + STOP_RESERVE + Duration::from_secs(30));
+    let report = run(&store, &streams, &sqs, Some(&queue), now, far).await.unwrap();
+    assert_eq!((report.messages, report.unreadable, report.more), (1, 1, false), "{report:?}");
+    drop_table(&store).await;
+}
+
 /// A message done with (superseded here) whose deletion fails past the SDK's attempts does not
 /// end the redrive: it is counted `undeleted`, the next message is still handled and deleted,
 /// and the run answers. (What follows is SQS's and the redrive's design, not shown here: the
@@ -1397,7 +1421,7 @@ async fn a_message_whose_deletion_fails_is_counted_undeleted_and_the_redrive_goe
             .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
             .build(),
     );
-    let report = maintenance::redrive::run(&store, &streams, &sqs, Some("queue"), now).await.unwrap();
+    let report = maintenance::redrive::run(&store, &streams, &sqs, Some("queue"), now, None).await.unwrap();
     assert_eq!((report.messages, report.superseded, report.undeleted, report.more), (2, 2, 1, false), "{report:?}");
     assert_eq!((receive.num_calls(), delete.num_calls()), (2, 4), "3 attempts at the first deletion, 1 at the second");
     drop_table(&store).await;

@@ -63,10 +63,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             return Ok(Outcome::Restart(done));
         }
-        if maintenance::redrive::asks_redrive(&event.payload) {
-            return Ok(Outcome::Redrive(parts.redrive(now).await?));
-        }
         let deadline = scan_failures_aws::deadline::of(event.context.deadline);
+        if maintenance::redrive::asks_redrive(&event.payload) {
+            return Ok(Outcome::Redrive(parts.redrive(now, deadline).await?));
+        }
         let report = parts.scheduled(now, deadline).await?;
         Ok::<_, MaintenanceError>(Outcome::Run(Box::new(report)))
     }))

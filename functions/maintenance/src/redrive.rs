@@ -40,6 +40,11 @@ const VISIBILITY_SECONDS: i32 = 300;
 /// No message is received after this long (within the function's 5 minutes, after a scheduled
 /// run's other work, and before the received ones show again): the rest waits for the next run.
 const BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+/// No message is taken up with less than this left before the invocation's deadline: one
+/// message may read up to 100 pages of its shard and apply its batch, and the messages left
+/// must still be shown again. A message received but not taken up is shown again at once,
+/// uncounted, and the answer says `more`.
+pub const STOP_RESERVE: std::time::Duration = std::time::Duration::from_secs(30);
 /// The longest reason given for a message left (a parser's message may quote the message).
 pub const MAX_WHY_BYTES: usize = 500;
 
@@ -204,13 +209,15 @@ fn sent_at(m: &Message) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }
 
-/// Redrives the batches on the failure queue at `queue_url`, up to [`MAX_MESSAGES`].
+/// Redrives the batches on the failure queue at `queue_url`, up to [`MAX_MESSAGES`], taking up
+/// none with less than [`STOP_RESERVE`] left before `deadline` (`None`: unknown).
 pub async fn run(
     store: &Store,
     streams: &StreamsClient,
     sqs: &SqsClient,
     queue_url: Option<&str>,
     now: OffsetDateTime,
+    deadline: Option<std::time::Instant>,
 ) -> Result<RedriveReport, RedriveFailed> {
     let url = queue_url.ok_or(RedriveFailed::NoQueue)?;
     // Read once: a restart during this invocation only leaves more to the next one. Unread,
@@ -225,8 +232,9 @@ pub async fn run(
     let mut report = RedriveReport::default();
     let mut left = Vec::new();
     let started = std::time::Instant::now();
+    let in_time = || deadline.is_none_or(|d| d.saturating_duration_since(std::time::Instant::now()) >= STOP_RESERVE);
     let outcome = async {
-        while report.messages < MAX_MESSAGES && started.elapsed() < BUDGET {
+        while report.messages < MAX_MESSAGES && started.elapsed() < BUDGET && in_time() {
             let want = (MAX_MESSAGES - report.messages).min(10) as i32;
             let received = sqs
                 .receive_message()
@@ -243,6 +251,10 @@ pub async fn run(
             }
             for m in received.messages() {
                 let (id, receipt) = (m.message_id().unwrap_or_default(), m.receipt_handle().unwrap_or_default());
+                if !in_time() {
+                    left.push(receipt.to_owned());
+                    continue;
+                }
                 let fate = match GivenUp::parse(m.body().unwrap_or_default()) {
                     // Sent after its batch was given up: whatever it says, sent before the start.
                     _ if superseded(sent_at(m), since) => Fate::Superseded,

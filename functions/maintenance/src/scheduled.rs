@@ -45,11 +45,15 @@ pub struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    /// A redrive of the failure queue and its metrics: on an operator's request, or at the end
-    /// of a run.
-    pub async fn redrive(&self, now: OffsetDateTime) -> Result<redrive::RedriveReport, MaintenanceError> {
+    /// A redrive of the failure queue and its metrics, before `deadline`: on an operator's
+    /// request, or at the end of a run.
+    pub async fn redrive(
+        &self,
+        now: OffsetDateTime,
+        deadline: Option<Instant>,
+    ) -> Result<redrive::RedriveReport, MaintenanceError> {
         let queue = self.config.rollup_failure_queue_url.as_deref();
-        let done = redrive::run(self.store, self.streams, self.sqs, queue, now).await?;
+        let done = redrive::run(self.store, self.streams, self.sqs, queue, now, deadline).await?;
         self.sink.emit(&[metrics::redrive_document(&done, &self.config.metrics, now)]);
         Ok(done)
     }
@@ -151,7 +155,7 @@ impl Parts<'_> {
         // failing queue cannot cost the run's metrics and log line; and whatever the parts before
         // it did.
         let redriven = match config.rollup_failure_queue_url {
-            Some(_) if has_time("redrive") => Some(self.redrive(now).await),
+            Some(_) if has_time("redrive") => Some(self.redrive(now, deadline).await),
             _ => None,
         };
         let (report, also) = settle(done, rebuilt, redriven);
