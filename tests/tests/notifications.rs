@@ -450,6 +450,45 @@ async fn a_writer_leaves_its_records_to_a_drain_when_their_leases_are_about_to_l
     assert_eq!(store.outbox().pending(25).await.unwrap(), vec![]);
 }
 
+/// A maintenance run's drain goes on past one page of the outbox (`DRAIN_BATCH`, 25) while
+/// pages come back full: the 30 notifications a reconciliation left are published in one run.
+/// Before, a run published one page, 25 every 5 minutes, hours for the thousands a first
+/// reconciliation can open. The drain an ingest invocation does between its writes still reads
+/// one page (checked here too).
+#[tokio::test]
+async fn a_maintenance_drain_publishes_page_after_page_until_the_outbox_is_empty() {
+    use scan_failures_aws::dynamo::outbox::wall_clock_seconds;
+    use scan_failures_aws::publisher::{Publisher, DRAIN_BATCH};
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    let writer = Ingest::new(store.clone(), RetentionDays::default()).with_transitions(vec![10]).with_clock(fixed_now);
+    for n in 0..30 {
+        writer.handle(envelope(&format!("page-{n}"), &format!("image-{n}"), 1)).await.unwrap();
+    }
+    // Released, as after failed publishes: every record is there for a drain to claim.
+    let pending = store.outbox().pending(100).await.unwrap();
+    assert_eq!(pending.len(), 30);
+    for p in &pending {
+        store.outbox().release(&p.key).await.unwrap();
+    }
+    let one_page = Publisher::new(bus.notifier()).publish_until(&store, &[], wall_clock_seconds(), None).await;
+    assert_eq!((one_page.published, one_page.pending), (DRAIN_BATCH as u64, 0));
+    assert_eq!(store.outbox().pending(100).await.unwrap().len(), 5);
+    let rest = Publisher::new(bus.notifier()).drain_until(&store, None).await;
+    assert_eq!((rest.published, rest.pending), (5, 0));
+    for n in 30..60 {
+        writer.handle(envelope(&format!("page-{n}"), &format!("image-{n}"), 1)).await.unwrap();
+    }
+    for p in &store.outbox().pending(100).await.unwrap() {
+        store.outbox().release(&p.key).await.unwrap();
+    }
+    let all = Publisher::new(bus.notifier()).drain_until(&store, None).await;
+    assert_eq!((all.published, all.pending), (30, 0));
+    assert_eq!(store.outbox().pending(100).await.unwrap(), vec![]);
+    assert_eq!(bus.drain().await.len(), 60);
+}
+
 /// Twenty minutes before now: when the notification of the test below was written.
 fn twenty_minutes_ago() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc() - time::Duration::minutes(20)

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_sqs::Client as SqsClient;
-use scan_failures_aws::dynamo::outbox;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::publisher::{Publisher, RESPONSE_MARGIN};
@@ -90,11 +89,11 @@ impl Parts<'_> {
                 }
             }
             if let Some(publisher) = self.publisher {
-                // What failed publishes and the reconciler left (a record the reconciler wrote
-                // just now is leased for 30 s: the next run publishes it). Then how long what is
-                // left has waited.
+                // What failed publishes and the reconciler left, page after page (a record the
+                // reconciler wrote just now is leased for 30 s: the next run publishes it). Then
+                // how long what is left has waited.
                 let until = deadline.and_then(|d| d.checked_sub(RESPONSE_MARGIN));
-                let drained = publisher.publish_until(store, &[], outbox::wall_clock_seconds(), until).await;
+                let drained = publisher.drain_until(store, until).await;
                 if drained.published > 0 || drained.pending > 0 {
                     tracing::info!(published = drained.published, left = drained.pending, "outbox drained");
                 }

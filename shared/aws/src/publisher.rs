@@ -24,13 +24,22 @@ use crate::eventbridge::Notifier;
 /// succeed.
 const DRAIN_EVERY: Duration = Duration::from_secs(60);
 /// Outbox records read by one drain.
-const DRAIN_BATCH: i32 = 25;
+pub const DRAIN_BATCH: i32 = 25;
+/// The most pages of [`DRAIN_BATCH`] records one [`Publisher::drain_until`] reads.
+pub const MAX_DRAIN_PAGES: usize = 40;
 /// Time kept for answering the invocation after publishing stops at its deadline.
 pub const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 /// How long before its writes' leases lapse an invocation stops publishing what it wrote
 /// itself: a publish (`PutEvents` with its retries, then the deletes) must end while the lease
 /// still keeps drainers away, or a drainer may publish the same records too.
 pub const LEASE_MARGIN_SECONDS: i64 = 10;
+
+/// Whether leases taken at `leased_at` are too close to lapsing, at `now` (both wall clock,
+/// epoch seconds), for a publish to start: it could still be at work when a drainer claims the
+/// same records, and both would publish them.
+pub fn lapsing(leased_at: i64, now: i64) -> bool {
+    now >= leased_at + OUTBOX_LEASE_SECONDS - LEASE_MARGIN_SECONDS
+}
 
 /// What publishing did in one invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,7 +77,7 @@ impl Publisher {
         leased_at: i64,
         until: Option<Instant>,
     ) -> Published {
-        let lapsing = outbox::wall_clock_seconds() >= leased_at + OUTBOX_LEASE_SECONDS - LEASE_MARGIN_SECONDS;
+        let lapsing = lapsing(leased_at, outbox::wall_clock_seconds());
         if lapsing && !made.is_empty() {
             self.drain_needed.store(true, Ordering::Relaxed);
             tracing::warn!(
@@ -129,8 +138,10 @@ impl Publisher {
         }
     }
 
-    /// The records of `pending` this invocation could claim (another may be publishing the rest).
-    async fn claim(&self, store: &Store, pending: Vec<Pending>) -> Vec<Pending> {
+    /// The records of `pending` this invocation could claim (another may be publishing the
+    /// rest), and when their leases were taken: every lease runs from then, however long the
+    /// claims took.
+    async fn claim(&self, store: &Store, pending: Vec<Pending>) -> (Vec<Pending>, i64) {
         let now = outbox::wall_clock_seconds();
         let mut claimed = Vec::with_capacity(pending.len());
         for p in pending {
@@ -143,7 +154,38 @@ impl Publisher {
                 }
             }
         }
-        claimed
+        (claimed, now)
+    }
+
+    /// Drains the outbox page after page until a page is not full or publishes nothing, for
+    /// [`MAX_DRAIN_PAGES`] at most, stopping at `until`: a maintenance run's drain, which may
+    /// follow a reconciliation that left thousands of notifications (one page a run, 25 every
+    /// 5 minutes, would take hours on a quiet stack). Returns what EventBridge accepted and
+    /// what this drain claimed and left.
+    pub async fn drain_until(&self, store: &Store, until: Option<Instant>) -> Published {
+        let counts = Counts::default();
+        let work = async {
+            for _ in 0..MAX_DRAIN_PAGES {
+                let before = counts.published.load(Ordering::Relaxed);
+                let read = self.drain_page(store, &counts).await;
+                if read < DRAIN_BATCH as usize || counts.published.load(Ordering::Relaxed) == before {
+                    break;
+                }
+            }
+        };
+        match until {
+            None => work.await,
+            Some(until) => {
+                if timeout_at(until.into(), work).await.is_err() {
+                    self.drain_needed.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        "the outbox's drain stopped at the invocation's deadline; the rest waits for a later drain"
+                    );
+                }
+            }
+        }
+        let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
+        Published { published, pending: held.saturating_sub(published) }
     }
 
     /// Publishes outbox records left by earlier failures, when some may be waiting.
@@ -152,17 +194,36 @@ impl Publisher {
         if !self.drain_needed.swap(false, Ordering::Relaxed) && !stale {
             return;
         }
+        self.drain_page(store, counts).await;
+    }
+
+    /// One page of the outbox claimed and published; how many records it read.
+    async fn drain_page(&self, store: &Store, counts: &Counts) -> usize {
         if let Ok(mut t) = self.last_drain.lock() {
             *t = Some(Instant::now());
         }
         match store.outbox().pending(DRAIN_BATCH).await {
             Ok(pending) => {
-                let claimed = self.claim(store, pending).await;
+                let read = pending.len();
+                let (claimed, leased_at) = self.claim(store, pending).await;
+                // Claims slowed down (a throttled table) can leave too little of their leases
+                // for a publish: the records are left to lapse, for a later drain.
+                if !claimed.is_empty() && lapsing(leased_at, outbox::wall_clock_seconds()) {
+                    self.drain_needed.store(true, Ordering::Relaxed);
+                    counts.held.fetch_add(claimed.len() as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        count = claimed.len(),
+                        "claimed notifications left in the outbox for a later drain: their leases are about to lapse"
+                    );
+                    return read;
+                }
                 self.publish(store, &claimed, counts).await;
+                read
             }
             Err(e) => {
                 self.drain_needed.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, "outbox not read");
+                0
             }
         }
     }
@@ -179,5 +240,19 @@ struct Counts {
 async fn release(store: &Store, p: &Pending) {
     if let Err(e) = store.outbox().release(&p.key).await {
         tracing::warn!(outbox = %p.key, error = %e, "outbox lease not released; it lapses by itself");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publish_starts_only_with_more_than_the_margin_of_its_leases_left() {
+        // A lease of 30 s taken at 1000 lapses at 1030; publishing stops 10 s before.
+        assert!(!lapsing(1_000, 1_000));
+        assert!(!lapsing(1_000, 1_019));
+        assert!(lapsing(1_000, 1_020));
+        assert!(lapsing(1_000, 1_031));
     }
 }
