@@ -238,6 +238,61 @@ async fn no_other_server_on_the_host_that_the_browser_visits_receives_the_consol
     assert_eq!(page.text("#matching"), format!("{IMAGES} matching events."));
 }
 
+/// Another local user can connect to the console's port (it is on 127.0.0.1, open to every
+/// user of the machine). Connections that send nothing, more than the process may open files
+/// (its limit lowered with `prlimit` to 8 above what it holds), do not stop it: it says it
+/// could not accept, goes on once they close, and answers the page's next call. And one that
+/// stays silent is closed by the console after `READ_TIMEOUT`. Before, the first failed accept
+/// ended the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_past_the_consoles_file_limit_do_not_stop_it() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let table = recorded("console-flood").await;
+    let mut console = Console::start(&table, WRITER);
+    let pid = console.process.id();
+    let port: u16 = console.base().rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap();
+    let held = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let limit = format!("--nofile={0}:{0}", held + 8);
+    let lowered = std::process::Command::new("prlimit").args(["--pid", &pid.to_string(), &limit]).status();
+    assert!(lowered.is_ok_and(|s| s.success()), "prlimit (Debian's util-linux: apt-get install util-linux) {limit}");
+    let silent: Vec<TcpStream> = (0..16).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // Until the console has taken all it can and failed to accept the next.
+    let fd_count = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let started = Instant::now();
+    while fd_count() < held + 8 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(console.process.try_wait().unwrap(), None, "the console stopped at the failed accept");
+    drop(silent);
+    let call = |path: &str| {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Scanfail-Token: {}\r\nConnection: close\r\n\r\n",
+            console.token()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    let answer = call("/v1/count/administration/events");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A connection that stays silent is closed by the console, its place freed.
+    let mut quiet = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    quiet.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = quiet.read(&mut buf);
+    let waited = started.elapsed();
+    assert!(matches!(read, Ok(0)), "closed, not answered: {read:?}");
+    let timeout = scanfail::console::READ_TIMEOUT;
+    assert!(waited >= timeout - Duration::from_secs(1) && waited < timeout + Duration::from_secs(10), "{waited:?}");
+}
+
 /// `--open` sends the browser through a file only the user can read, which the browser counts as
 /// another site: the console it leads to loads and reads the API, and the token leaves the
 /// address bar.

@@ -2,8 +2,10 @@
 //! headers alone (pure, so every rule is a unit test): the defences that keep other local pages
 //! and processes from using the admin's credentials through it.
 //!
-//! - **Host**: only `127.0.0.1:<port>` or `localhost:<port>`. A DNS-rebinding page reaches
-//!   127.0.0.1 under its own host name; its requests carry that name and are refused.
+//! - **Host**: only `127.0.0.1:<port>`, the address the server listens on and the URL names. A
+//!   DNS-rebinding page reaches 127.0.0.1 under its own host name; its requests carry that name
+//!   and are refused. Not `localhost`: a browser tries `[::1]` first, where the server does not
+//!   listen and another local user could, to be handed the URL's token.
 //! - **Origin / Sec-Fetch-Site**: a request from another origin is refused, whatever it
 //!   carries, and a call to the API from another site or another port of this host (`cross-site`,
 //!   `same-site`) too; the server never sends CORS headers, so a cross-origin page can neither
@@ -56,12 +58,12 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The decision for `req` on the server at `port` whose token is `token`.
 pub fn decide(req: &Seen<'_>, port: u16, token: &str) -> Decision {
-    let ours = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    if !req.host.is_some_and(|h| ours.iter().any(|o| o == h)) {
+    let ours = format!("127.0.0.1:{port}");
+    if req.host != Some(ours.as_str()) {
         return Decision::Refuse { status: 403, reason: "unexpected Host: open the console at the URL it printed" };
     }
     if let Some(origin) = req.origin {
-        if !ours.iter().any(|o| origin == format!("http://{o}")) {
+        if origin.strip_prefix("http://") != Some(ours.as_str()) {
             return Decision::Refuse { status: 403, reason: "requests from other origins are refused" };
         }
     }
@@ -115,9 +117,6 @@ mod tests {
         for method in ["GET", "POST", "PUT", "DELETE"] {
             assert_eq!(decide(&ok(method, "/v1/administration/events"), PORT, TOKEN), Decision::Forward, "{method}");
         }
-        let localhost =
-            Seen { host: Some("localhost:4711"), origin: Some("http://localhost:4711"), ..ok("GET", "/v1/x") };
-        assert_eq!(decide(&localhost, PORT, TOKEN), Decision::Forward);
         let same_origin =
             Seen { origin: Some("http://127.0.0.1:4711"), fetch_site: Some("same-origin"), ..ok("POST", "/v1/x") };
         assert_eq!(decide(&same_origin, PORT, TOKEN), Decision::Forward);
@@ -136,7 +135,9 @@ mod tests {
 
     #[test]
     fn another_host_another_origin_or_another_site_or_port_is_refused_even_with_the_token() {
-        for host in [None, Some("evil.example:4711"), Some("127.0.0.1:4712"), Some("127.0.0.1")] {
+        // `localhost` too: a browser tries [::1] first, where another local user could listen.
+        for host in [None, Some("evil.example:4711"), Some("127.0.0.1:4712"), Some("127.0.0.1"), Some("localhost:4711")]
+        {
             let r = Seen { host, ..ok("GET", "/v1/administration/events") };
             assert_eq!(
                 refused(decide(&r, PORT, TOKEN)),
@@ -144,7 +145,9 @@ mod tests {
                 "{host:?}"
             );
         }
-        for origin in ["http://evil.example", "http://127.0.0.1:8080", "https://127.0.0.1:4711", "null"] {
+        for origin in
+            ["http://evil.example", "http://127.0.0.1:8080", "https://127.0.0.1:4711", "null", "http://localhost:4711"]
+        {
             let r = Seen { origin: Some(origin), ..ok("POST", "/v1/administration/events/x/triage") };
             assert_eq!(refused(decide(&r, PORT, TOKEN)), (403, "requests from other origins are refused"), "{origin}");
         }

@@ -32,6 +32,16 @@ use gate::{decide, Decision, Seen, TOKEN_FRAGMENT, TOKEN_HEADER};
 pub const MAX_BODY: usize = 16 * 1024;
 /// The longest query string forwarded (the API refuses more than 64 parameters of 1 KiB).
 pub const MAX_QUERY: usize = 8 * 1024;
+/// Connections served at once; more wait in the listener's backlog. A browser opens six per
+/// host: this bounds the file descriptors another local user could hold open by connecting,
+/// who could otherwise exhaust them and stop the server.
+pub const MAX_CONNECTIONS: usize = 32;
+/// How long a connection may take to send a request's headers, or its body: one that sends
+/// nothing is closed after it, and frees its place.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The pause after a connection could not be accepted (the process out of file descriptors,
+/// say) before trying again: the server goes on, rather than stop or spin.
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug, Error)]
 pub enum ConsoleError {
@@ -95,32 +105,49 @@ pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
 /// is printed).
 fn open_browser(port: u16, url: &str) {
     let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-    let page = match launch::write_redirect(&std::env::temp_dir(), port, url) {
-        Ok(page) => page,
-        Err(e) => {
-            crate::say(&format!("could not write the page that opens the console ({e}): open the URL above yourself"));
-            return;
-        }
-    };
-    if let Err(e) = std::process::Command::new(opener).arg(&page).spawn() {
-        crate::say(&format!("could not run {opener} ({e}): open the URL above yourself"));
+    let dir = launch::redirect_dir(|name| std::env::var(name).ok());
+    if let Err(e) = launch::open_through_file(opener, &dir, port, url, launch::REDIRECT_KEPT) {
+        crate::say(&format!("{e}: open the URL above yourself"));
     }
 }
 
-/// Serves `listener` with `client` and `token` until the listener fails.
+/// Serves `listener` with `client` and `token` until the process is stopped: at most
+/// [`MAX_CONNECTIONS`] connections at once, each closed when it is silent for [`READ_TIMEOUT`]
+/// while a request is due; a connection that cannot be accepted is said and passed over.
 pub async fn serve(listener: tokio::net::TcpListener, client: Arc<Client>, token: String) -> Result<(), ConsoleError> {
     let port = listener.local_addr().map_err(ConsoleError::Serve)?.port();
     let token: Arc<str> = token.into();
+    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Said once until a connection is accepted again, not once per try.
+    let mut failing = false;
     loop {
-        let (stream, _) = listener.accept().await.map_err(ConsoleError::Serve)?;
+        // Never closed: the semaphore lives as long as this loop.
+        let Ok(place) = places.clone().acquire_owned().await else { continue };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                if !failing {
+                    crate::say(&format!("could not accept a connection ({e}); trying again"));
+                }
+                failing = true;
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+                continue;
+            }
+        };
+        failing = false;
         let (client, token) = (client.clone(), token.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let (client, token) = (client.clone(), token.clone());
                 async move { Ok::<_, Infallible>(handle(req, &client, &token, port).await) }
             });
-            // A connection that fails (the browser went away) ends alone.
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            // A connection that fails (the browser went away, or it was silent) ends alone.
+            let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(place);
         });
     }
 }
@@ -157,9 +184,10 @@ async fn forward(req: Request<Incoming>, client: &Client) -> Response<Full<Bytes
         return problem(414, "the query string is too long");
     }
     let query = canonical_query(raw_query);
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return problem(413, "the request body is over 16 KiB"),
+    let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(req.into_body(), MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => return problem(413, "the request body is over 16 KiB"),
+        Err(_) => return problem(408, "the request body did not arrive in time"),
     };
     let json: Option<Value> = if body.is_empty() {
         None
@@ -172,10 +200,19 @@ async fn forward(req: Request<Incoming>, client: &Client) -> Response<Full<Bytes
     match client.forward(&method, &path, &query, json.as_ref()).await {
         Ok((status, content_type, bytes)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let content_type = if content_type.is_empty() { "application/json".to_owned() } else { content_type };
-            respond(status, &content_type, bytes)
+            respond(status, served_type(&content_type), bytes)
         }
         Err(e) => problem(502, &scan_failures_domain::text::error_chain(&e)),
+    }
+}
+
+/// The content type an answer of the API is served with on the console's origin: the API's own
+/// JSON types as they came, anything else as JSON, so that nothing upstream (a proxy's HTML
+/// error page, say) is ever rendered as a page of this origin.
+pub fn served_type(upstream: &str) -> &'static str {
+    match upstream.split(';').next().map(str::trim) {
+        Some(t) if t.eq_ignore_ascii_case("application/problem+json") => "application/problem+json",
+        _ => "application/json",
     }
 }
 
@@ -233,6 +270,15 @@ mod tests {
             "filter.search=manifest%20unknown&filter.repository=quay.io%2Facme%2Fweb&days=7"
         );
         assert_eq!(canonical_query(""), "");
+    }
+
+    #[test]
+    fn only_json_is_served_whatever_type_the_api_answers_with() {
+        assert_eq!(served_type("application/json"), "application/json");
+        assert_eq!(served_type("application/problem+json; charset=utf-8"), "application/problem+json");
+        for other in ["text/html", "text/html; charset=utf-8", "", "image/svg+xml", "application/javascript"] {
+            assert_eq!(served_type(other), "application/json", "{other}");
+        }
     }
 
     #[test]
