@@ -829,6 +829,28 @@ fn delivery_check_reports_an_invoke_permission_left_on_the_buffered_path() {
     );
 }
 
+/// An Allow to another principal on the buffer's queue, or a permission on ingest for another
+/// principal, lets callers put failures in past the bus policy and `AllowedSources`: both are
+/// reported. (The check looked at the `events.amazonaws.com` statements alone before.)
+#[test]
+fn delivery_check_reports_an_allow_to_another_principal_on_the_queue_or_the_function() {
+    let mut t = template();
+    t["Resources"]["BufferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .expect("statements")
+        .push(json!({ "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*" }));
+    t["Resources"]["AnyoneMayInvoke"] = json!({ "Type": "AWS::Lambda::Permission",
+        "Properties": { "FunctionName": { "Fn::GetAtt": [INGEST, "Arn"] }, "Principal": "*", "Action": "lambda:InvokeFunction" } });
+    let buffered = Variant::of(&t, &[("BufferedIngest", "true")]);
+    assert_eq!(
+        delivery_problems(&t, &buffered),
+        [
+            "BufferedIngest=true: buffer queue senders: extra: an Allow to \"*\" on null",
+            "BufferedIngest=true: rules that may invoke ingest: extra: a permission for \"*\" from null",
+        ]
+    );
+}
+
 #[test]
 fn no_variant_refers_to_a_resource_it_does_not_create() {
     let t = template();
@@ -1258,13 +1280,26 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
     t["Resources"]["OpenDoor"] = json!({ "Type": "AWS::Lambda::Permission",
         "Properties": { "FunctionName": { "Fn::GetAtt": [API, "Arn"] }, "Principal": "*", "Action": "lambda:InvokeFunction" } });
     t["Resources"][API]["Properties"]["Tags"] = json!({});
+    // Ways in beside the function's own properties: a URL resource, a mapping, a rule's target,
+    // and a role allowed to invoke every function (the check saw permissions alone before).
+    t["Resources"]["Url"] = json!({ "Type": "AWS::Lambda::Url", "Properties": { "TargetFunctionArn": { "Ref": API }, "AuthType": "NONE" } });
+    t["Resources"]["Mapping"] = json!({ "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": { "FunctionName": { "Fn::Sub": "${ApiFunction.Arn}" }, "EventSourceArn": "arn:aws:sqs:us-east-1:111122223333:q" } });
+    t["Resources"]["Rule"] = json!({ "Type": "AWS::Events::Rule",
+        "Properties": { "Targets": [{ "Id": "api", "Arn": { "Fn::GetAtt": format!("{API}.Arn") } }] } });
+    t["Resources"]["Invoker"] = json!({ "Type": "AWS::IAM::Role", "Properties": { "Policies": [{ "PolicyName": "p",
+        "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*" }] } }] } });
     assert_eq!(
         direct_invoke_problems(&t),
         [
             "ApiFunction.Direct: not a route of HttpApi",
             "ApiFunction: has a function URL",
             "ApiFunction: no tag scan-failures:role=api",
+            "Invoker: allows invoking any function",
+            "Mapping: refers to ApiFunction (only its routes, alarms and the dashboard may)",
             "OpenDoor: a Lambda permission on ApiFunction",
+            "Rule: refers to ApiFunction (only its routes, alarms and the dashboard may)",
+            "Url: refers to ApiFunction (only its routes, alarms and the dashboard may)",
         ]
     );
     for file in ["deny-direct-api-invoke.scp.json", "deny-direct-api-invoke.boundary.json"] {

@@ -536,7 +536,8 @@ pub fn member_variants(member: &Value) -> Vec<Variant> {
 /// How a variant delivers events: the AWS rules exist when enabled; every rule has one target, the function (direct) or the
 /// buffer queue (buffered), with the retries and dead-letter queue of the contract; the
 /// dead-letter queue, the buffer queue and the function's invoke permissions let exactly the
-/// rules of the variant send.
+/// rules of the variant send (and the ingest role, its on-failure destination, the dead-letter
+/// queue): any other Allow, whatever its principal, is reported.
 pub fn delivery_problems(t: &Value, variant: &Variant) -> Vec<String> {
     let r = resolve(t, variant);
     let resources = r["Resources"].as_object().expect("Resources");
@@ -563,16 +564,25 @@ pub fn delivery_problems(t: &Value, variant: &Variant) -> Vec<String> {
             out.push(format!("{label}: {id}: target {field} is {shown}"));
         }
     }
-    // Senders each queue policy allows: aws:SourceArn of its events.amazonaws.com statements.
+    // Senders each queue policy allows: aws:SourceArn of its events.amazonaws.com statements,
+    // a role by its ARN, and any other Allow as what it allows (to differ from every sender).
     let senders = |policy: &str| -> BTreeSet<String> {
         resources
             .get(policy)
             .map(|p| list(&p["Properties"]["PolicyDocument"]["Statement"]))
             .unwrap_or_default()
             .into_iter()
-            .filter(|s| s["Effect"] == "Allow" && s["Principal"] == json!({ "Service": "events.amazonaws.com" }))
-            .flat_map(|s| list(&s["Condition"]["ArnEquals"]["aws:SourceArn"]))
-            .map(render)
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| {
+                let arns = list(&s["Condition"]["ArnEquals"]["aws:SourceArn"]);
+                if s["Principal"] == json!({ "Service": "events.amazonaws.com" }) && !arns.is_empty() {
+                    arns.into_iter().map(render).collect()
+                } else if s["Principal"]["AWS"].get("Fn::GetAtt").is_some() && s["Condition"].is_null() {
+                    vec![render(&s["Principal"]["AWS"])]
+                } else {
+                    vec![format!("an Allow to {} on {}", s["Principal"], s["Condition"])]
+                }
+            })
             .collect()
     };
     let mut compare = |what: &str, expected: &BTreeSet<String>, found: BTreeSet<String>| {
@@ -586,15 +596,21 @@ pub fn delivery_problems(t: &Value, variant: &Variant) -> Vec<String> {
         wanted.extend([format!("{FORWARDED_ECR_RULE}.Arn"), format!("{FORWARDED_INSPECTOR_RULE}.Arn")]);
     }
     compare("rules", &wanted, rules.clone());
-    compare("dead-letter queue senders", &rules, senders("DeadLetterQueuePolicy"));
+    // And the ingest function's on-failure destination, through its role.
+    let dead_letter_senders: BTreeSet<String> = rules.iter().cloned().chain([format!("{INGEST}Role.Arn")]).collect();
+    compare("dead-letter queue senders", &dead_letter_senders, senders("DeadLetterQueuePolicy"));
     let none = BTreeSet::new();
     compare("buffer queue senders", if variant.buffered() { &rules } else { &none }, senders("BufferQueuePolicy"));
+    // Every permission on ingest: a rule's by its SourceArn, any other as what it allows.
     let invokers: BTreeSet<String> = resources
         .values()
         .filter(|v| v["Type"] == "AWS::Lambda::Permission")
         .map(|v| &v["Properties"])
-        .filter(|p| p["Principal"] == "events.amazonaws.com" && p["FunctionName"] == json!({ "Ref": INGEST }))
-        .map(|p| render(&p["SourceArn"]))
+        .filter(|p| refers_to(&p["FunctionName"], INGEST))
+        .map(|p| match (&p["Principal"], &p["SourceArn"]) {
+            (principal, arn) if principal == "events.amazonaws.com" && !arn.is_null() => render(arn),
+            (principal, arn) => format!("a permission for {principal} from {arn}"),
+        })
         .collect();
     compare("rules that may invoke ingest", if variant.buffered() { &none } else { &rules }, invokers);
     out
@@ -1005,6 +1021,42 @@ pub const API_ROLE_TAG: (&str, &str) = ("scan-failures:role", "api");
 /// The ways into the api function other than its own HTTP API's routes: an event that is not an
 /// `HttpApi` route of this template's API, a function URL, a `AWS::Lambda::Permission` of its
 /// own, or a missing guard-rail tag.
+/// The statements of every policy document anywhere in `v` (a role's inline policies in either
+/// branch of an `Fn::If`, a managed policy, a queue's or a bus's policy), not its trust policy.
+pub fn policy_statements(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, x)| if k == "PolicyDocument" { items(&x["Statement"]) } else { policy_statements(x) })
+            .collect(),
+        Value::Array(a) => a.iter().flat_map(policy_statements).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `v` names resource `id`: a `Ref`, a `Fn::GetAtt` of it, or a `Fn::Sub` mentioning
+/// it, anywhere inside.
+pub fn refers_to(v: &Value, id: &str) -> bool {
+    match v {
+        Value::Object(m) => {
+            let names = |s: &str| s.contains(&format!("${{{id}}}")) || s.contains(&format!("${{{id}."));
+            m.get("Ref").is_some_and(|r| r == id)
+                || m.get("Fn::GetAtt").is_some_and(|g| {
+                    g.as_array().and_then(|a| a.first()).is_some_and(|f| f == id)
+                        || g.as_str().is_some_and(|s| s.split('.').next() == Some(id))
+                })
+                || m.get("Fn::Sub").is_some_and(|sub| match sub {
+                    Value::String(s) => names(s),
+                    Value::Array(a) => a.first().and_then(Value::as_str).is_some_and(names),
+                    _ => false,
+                })
+                || m.values().any(|x| refers_to(x, id))
+        }
+        Value::Array(a) => a.iter().any(|x| refers_to(x, id)),
+        _ => false,
+    }
+}
+
 pub fn direct_invoke_problems(t: &Value) -> Vec<String> {
     let f = &t["Resources"][API];
     let mut out = Vec::new();
@@ -1026,6 +1078,22 @@ pub fn direct_invoke_problems(t: &Value) -> Vec<String> {
         .contains(target);
         if r["Type"] == json!("AWS::Lambda::Permission") && names_api {
             out.push(format!("{id}: a Lambda permission on {API}"));
+        } else if id != API
+            && !matches!(r["Type"].as_str(), Some("AWS::CloudWatch::Alarm" | "AWS::CloudWatch::Dashboard"))
+            && refers_to(r, API)
+        {
+            // A URL, a mapping, a rule or schedule target, a grant to invoke it: a way in.
+            out.push(format!("{id}: refers to {API} (only its routes, alarms and the dashboard may)"));
+        }
+        // A grant of invoking any function covers the api too.
+        for statement in policy_statements(r) {
+            let actions: Vec<&Value> = items(&statement["Action"]);
+            let invokes =
+                actions.iter().any(|a| matches!(a.as_str(), Some("lambda:InvokeFunction" | "lambda:*" | "*")));
+            let anywhere = items(&statement["Resource"]).iter().any(|r| r.as_str().is_some_and(|r| r.contains('*')));
+            if statement["Effect"] == "Allow" && invokes && anywhere {
+                out.push(format!("{id}: allows invoking any function"));
+            }
         }
     }
     if f["Properties"]["Tags"][API_ROLE_TAG.0] != json!(API_ROLE_TAG.1) {
