@@ -182,11 +182,20 @@ pub fn matches(f: &Filters, g: &GroupRecord) -> bool {
         && any(&f.cluster, |c| g.clusters.contains_key(c))
         && any(&f.account, |a| *a == g.account)
         && any(&f.region, |r| *r == g.region)
-        && any(&f.search, |s| {
-            g.resource_name.to_lowercase().contains(s)
-                || g.message.to_lowercase().contains(s)
-                || g.clusters.keys().any(|c| c.to_lowercase().contains(s))
-        })
+        && searched(&f.search, g)
+}
+
+/// Whether a group's name, message or a cluster holds one of `terms` (lower case), each text
+/// lowered once whatever the number of terms (up to 20, each read against up to ~9 KB).
+fn searched(terms: &[String], g: &GroupRecord) -> bool {
+    if terms.is_empty() {
+        return true;
+    }
+    let texts: Vec<String> = [g.resource_name.to_lowercase(), g.message.to_lowercase()]
+        .into_iter()
+        .chain(g.clusters.keys().map(|c| c.to_lowercase()))
+        .collect();
+    terms.iter().any(|s| texts.iter().any(|t| t.contains(s.as_str())))
 }
 
 #[cfg(test)]

@@ -129,10 +129,21 @@ fn auth_value(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     (value_end > value && telling).then_some((value, value_end))
 }
 
-/// After a secret's word (the name going on, `ROX_API_TOKEN`, `password_file`): blanks, `=`
-/// or `:`, blanks, a quote maybe, then the value up to a blank, a quote or `&,;`.
+/// The longest a setting's name goes on after its secret word (`ROX_API_TOKEN`'s `_TOKEN`
+/// after `API`): past it the word is not read as a setting's name. The bound keeps the
+/// redaction of a message linear: without it, each of a run of secret words (`pwdpwdpwd…`,
+/// 21,845 in the 64 KiB a message may have) read the name on to the end of the run.
+pub const NAME_GOES_ON: usize = 64;
+
+/// After a secret's word (the name going on, `ROX_API_TOKEN`, `password_file`, for at most
+/// [`NAME_GOES_ON`] bytes): blanks, `=` or `:`, blanks, a quote maybe, then the value up to a
+/// blank, a quote or `&,;`.
 fn setting_value(b: &[u8], end: usize) -> Option<(usize, usize)> {
-    let mut i = skip(b, end, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    let name_end = b.len().min(end + NAME_GOES_ON + 1);
+    let mut i = skip(&b[..name_end], end, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    if i - end > NAME_GOES_ON {
+        return None;
+    }
     if at(b, i) == b'"' || at(b, i) == b'\'' {
         i += 1;
     }
@@ -178,6 +189,20 @@ mod tests {
         ] {
             assert_eq!(secrets(given), redacted, "{given}");
         }
+    }
+
+    #[test]
+    fn a_name_going_on_past_64_bytes_after_a_secret_word_is_no_setting() {
+        let near = format!("password{}=hunter2 x", "_".repeat(NAME_GOES_ON));
+        assert_eq!(secrets(&near), format!("password{}=*** x", "_".repeat(NAME_GOES_ON)));
+        let far = format!("password{}=hunter2 x", "_".repeat(NAME_GOES_ON + 1));
+        assert!(matches!(secrets(&far), Cow::Borrowed(_)), "{far}");
+        // A run of secret words as long as a message may be: read, none a setting.
+        let run = "pwd".repeat(21_845);
+        assert!(matches!(secrets(&run), Cow::Borrowed(_)));
+        // The last word alone names the setting after it; the others' names go on too far.
+        let set = format!("{run}=v");
+        assert_eq!(secrets(&set), format!("{run}=***"));
     }
 
     #[test]
