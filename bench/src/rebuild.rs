@@ -61,7 +61,7 @@ pub fn run(out: &Path) {
     for _ in 0..GROUPS / per_run as usize + 2 {
         let started = Instant::now();
         let report = rt
-            .block_on(maintenance::rebuild_rollups(&measured, per_run, OffsetDateTime::now_utc()))
+            .block_on(maintenance::rebuild_rollups(&measured, per_run, OffsetDateTime::now_utc(), None))
             .unwrap_or_else(|e| panic!("rebuild: {e}"))
             .unwrap_or_else(|| panic!("no rebuild under way"));
         let seconds = started.elapsed().as_secs_f64();

@@ -93,7 +93,7 @@ pub struct LocalBus {
 
 impl LocalBus {
     /// Creates the bus `bus`, the queues (prefixed `bus`) and every template rule targeting the
-    /// buffer queue. `visibility_seconds` stands for the template's 360 s, which a local run
+    /// buffer queue. `visibility_seconds` stands for the template's 420 s, which a local run
     /// cannot wait for.
     pub async fn create(endpoint: &str, bus: &str, visibility_seconds: i32) -> Self {
         Self::create_with(endpoint, bus, visibility_seconds, &[]).await

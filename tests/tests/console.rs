@@ -293,6 +293,61 @@ async fn silent_connections_past_the_consoles_file_limit_do_not_stop_it() {
     assert!(waited >= timeout - Duration::from_secs(1) && waited < timeout + Duration::from_secs(10), "{waited:?}");
 }
 
+/// `--open` hands the desktop's opener (here a stand-in `xdg-open` first on the PATH, which
+/// records what it was given) a redirect file in `$XDG_RUNTIME_DIR` that leads to the printed
+/// URL; Ctrl-C (SIGINT) stops the console with success and removes the file at once, long
+/// before its 30 s. (Before, the file stayed in the temporary directory for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_console_and_removes_the_redirect_file_of_open() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(integration_tests::unique_name("console-open-file"));
+    let (bin, runtime) = (dir.join("bin"), dir.join("runtime"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&runtime).unwrap();
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/opened\"\n").unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let table = recorded("console-ctrl-c").await;
+    let watch = Watch::start(&["api"], &table, &[("LOCAL_PRINCIPAL", WRITER), ("ADMIN_VIEW_PRINCIPALS", VIEWER)], None);
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
+        ("XDG_RUNTIME_DIR", runtime.display().to_string()),
+    ];
+    let mut process = command(&["console", "--port", "0", "--open"], &env, Some(&bin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start scanfail console: {e}"));
+    let mut first = String::new();
+    BufReader::new(process.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("scanfail console: ").unwrap().to_owned();
+    let started = Instant::now();
+    while !bin.join("opened").exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the opener was not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = PathBuf::from(std::fs::read_to_string(bin.join("opened")).unwrap());
+    assert_eq!(page.parent(), Some(runtime.as_path()));
+    assert!(std::fs::read_to_string(&page).unwrap().contains(&format!("url={url}\"")));
+    let sent = std::process::Command::new("kill").args(["-INT", &process.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = process.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "Ctrl-C did not stop the console");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!page.exists(), "the redirect file outlived the console");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `--open` sends the browser through a file only the user can read, which the browser counts as
 /// another site: the console it leads to loads and reads the API, and the token leaves the
 /// address bar.

@@ -134,7 +134,7 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
     let first = answer(None, body, 2);
     let client = inspector(&[&first]);
     let start = now();
-    let report = run(&store, &client, &config(10), THRESHOLDS, retention(), start).await.unwrap();
+    let report = run(&store, &client, &config(10), THRESHOLDS, retention(), start, None).await.unwrap();
     assert_eq!(report.status, "finished");
     assert_eq!(report.this_run, PageCounts { examined: 3, recorded: 1, duplicates: 1, ignored: 1 });
     assert_eq!(count(&store).await, 2);
@@ -155,13 +155,15 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
 
     // Before the next pass is due, a run reads nothing; once due, the same coverage is all
     // duplicates.
-    let waiting =
-        run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(1)).await.unwrap();
+    let waiting = run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(1), None)
+        .await
+        .unwrap();
     let due = scan_failures_domain::time_fmt::format(start + time::Duration::hours(6));
     assert_eq!((waiting.status, waiting.next_pass_at.as_deref()), ("waiting", Some(due.as_str())));
     assert_eq!(first.num_calls(), 1);
-    let again =
-        run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(6)).await.unwrap();
+    let again = run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(6), None)
+        .await
+        .unwrap();
     assert_eq!(again.this_run, PageCounts { examined: 3, recorded: 0, duplicates: 2, ignored: 1 });
     assert_eq!(first.num_calls(), 2);
     assert_eq!(count(&store).await, 2);
@@ -199,21 +201,38 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
     let now = now();
 
     // Run 1: two pages (the bound), progress stored after each.
-    let one = run(&store, &client, &config(2), None, retention(), now).await.unwrap();
+    let one = run(&store, &client, &config(2), None, retention(), now, None).await.unwrap();
     assert_eq!((one.status, one.pages, one.this_run.recorded), ("running", 2, 4));
     let stored = store.reconciliation().progress().await.unwrap().unwrap();
     assert_eq!((stored.next_token.as_deref(), stored.pages, stored.recorded), (Some("page-3"), 2, 4));
     assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 0));
 
     // Run 2: the third page fails; the run fails and the stored progress is unchanged.
-    let failed = run(&store, &client, &config(2), None, retention(), now + time::Duration::minutes(15)).await;
+    let failed = run(&store, &client, &config(2), None, retention(), now + time::Duration::minutes(15), None).await;
     let err = failed.unwrap_err();
     assert_eq!(err.to_string(), "the reconciler could not read Amazon Inspector's coverage");
     assert_eq!(third.num_calls(), 3, "the SDK's three attempts");
     assert_eq!(store.reconciliation().progress().await.unwrap().unwrap(), stored);
 
+    // A run whose time is up (its stop before the first page) reads nothing and keeps its place.
+    let stopped = run(
+        &store,
+        &client,
+        &config(2),
+        None,
+        retention(),
+        now + time::Duration::minutes(20),
+        Some(std::time::Instant::now()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((stopped.status, stopped.pages), ("running", 0));
+    assert_eq!(third.num_calls(), 3, "no page read");
+    assert_eq!(store.reconciliation().progress().await.unwrap().unwrap(), stored);
+
     // Run 3: resumes at the third page, not the first, and finishes the pass.
-    let three = run(&store, &client, &config(2), None, retention(), now + time::Duration::minutes(30)).await.unwrap();
+    let three =
+        run(&store, &client, &config(2), None, retention(), now + time::Duration::minutes(30), None).await.unwrap();
     assert_eq!((three.status, three.pages, three.this_run.recorded), ("finished", 1, 2));
     assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 4));
     let done = store.reconciliation().progress().await.unwrap().unwrap();
@@ -248,7 +267,7 @@ async fn an_occurrence_listed_at_every_pass_counts_once_however_long_it_is_liste
     let runs = [start, start + time::Duration::hours(6), start + time::Duration::seconds(remembered + 60)];
     let mut counted = Vec::new();
     for at in runs {
-        let report = run(&store, &client, &config(10), None, retention(), at).await.unwrap();
+        let report = run(&store, &client, &config(10), None, retention(), at, None).await.unwrap();
         counted.push((report.this_run.recorded, report.this_run.duplicates));
     }
     assert_eq!(coverage.num_calls(), 3, "three passes");

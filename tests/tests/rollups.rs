@@ -1340,6 +1340,12 @@ async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to
         integration_tests::stack::group_items(&store).await.iter().filter(|i| i.contains_key("rgen")).count()
     };
     assert_eq!(marked(store.clone()).await, 0, "nothing of the rebuild was done");
+    // A rebuild whose stop has passed takes up no page of its walk: the next run goes on.
+    let stopped = maintenance::rebuild_rollups(&store, 10_000, OffsetDateTime::now_utc(), Some(Instant::now()))
+        .await
+        .unwrap()
+        .expect("a rebuild under way");
+    assert_eq!((stopped.status, stopped.examined), ("marking", 0));
 
     // Past the reserve with room to spare (the re-stamp runs first, on a shared DynamoDB Local).
     for deadline in [Some(Instant::now() + Duration::from_secs(90)), None] {
@@ -1358,7 +1364,8 @@ async fn a_scheduled_run_near_its_deadline_leaves_the_rebuild_and_the_redrive_to
 /// In-process, as the scheduled test above: `cargo lambda watch` gives no deadline.
 #[tokio::test]
 async fn a_redrive_takes_up_no_message_within_its_reserve_of_the_deadline() {
-    use maintenance::redrive::{run, STOP_RESERVE};
+    use maintenance::redrive::run;
+    use maintenance::STOP_RESERVE;
     let store = fresh_store().await;
     let moto = Moto::start(free_port());
     let (sqs, queue) = failure_queue(&moto).await;

@@ -590,13 +590,15 @@ fn the_bus_lets_exactly_the_organization_and_the_listed_accounts_put_events() {
         scan_failures_domain::event::aws_sources::ECR_DETAIL_TYPE,
         scan_failures_domain::event::aws_sources::INSPECTOR_DETAIL_TYPE,
     ];
-    let only = json!({ "ForAllValues:StringEquals": { "events:detail-type": intake } });
+    // ForAllValues holds for a request without the key: the Null guard requires it.
+    let only = json!({ "ForAllValues:StringEquals": { "events:detail-type": intake },
+        "Null": { "events:detail-type": "false" } });
     assert_eq!(
         policies(&r),
         [
             json!({ "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": bus,
                 "Condition": { "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" } },
-                    "ForAllValues:StringEquals": only["ForAllValues:StringEquals"] } }),
+                    "ForAllValues:StringEquals": only["ForAllValues:StringEquals"], "Null": only["Null"] } }),
             json!({ "Effect": "Allow", "Principal": { "AWS": ["111122223333", "444455556666"] },
                 "Action": "events:PutEvents", "Resource": bus, "Condition": only }),
         ]
@@ -609,6 +611,10 @@ fn the_bus_lets_exactly_the_organization_and_the_listed_accounts_put_events() {
     assert_eq!(
         policies(&r)[0]["Condition"]["ForAllValues:StringEquals"],
         json!({ "events:detail-type": intake, "events:source": ["scanfail", "ci.pipeline", "aws.ecr", "aws.inspector2"] })
+    );
+    assert_eq!(
+        policies(&r)[0]["Condition"]["Null"],
+        json!({ "events:detail-type": "false", "events:source": "false" })
     );
     // On an existing bus, the policy names it.
     let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("EventBusName", "existing-bus")]));
@@ -1289,12 +1295,16 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         "Properties": { "Targets": [{ "Id": "api", "Arn": { "Fn::GetAtt": format!("{API}.Arn") } }] } });
     t["Resources"]["Invoker"] = json!({ "Type": "AWS::IAM::Role", "Properties": { "Policies": [{ "PolicyName": "p",
         "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*" }] } }] } });
+    t["Resources"]["GlobInvoker"] = json!({ "Type": "AWS::IAM::ManagedPolicy", "Properties": { "PolicyDocument": {
+        "Statement": [{ "Effect": "Allow", "Action": ["logs:PutLogEvents", "lambda:Invoke*"],
+            "Resource": { "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:*" } }] } } });
     assert_eq!(
         direct_invoke_problems(&t),
         [
             "ApiFunction.Direct: not a route of HttpApi",
             "ApiFunction: has a function URL",
             "ApiFunction: no tag scan-failures:role=api",
+            "GlobInvoker: allows invoking any function",
             "Invoker: allows invoking any function",
             "Mapping: refers to ApiFunction (only its routes, alarms and the dashboard may)",
             "OpenDoor: a Lambda permission on ApiFunction",

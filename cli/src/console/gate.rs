@@ -72,7 +72,8 @@ pub fn decide(req: &Seen<'_>, port: u16, token: &str) -> Decision {
         (_, Some(_)) => return Decision::Refuse { status: 405, reason: "the console's pages are read with GET" },
         _ => {}
     }
-    if !req.path.starts_with("/v1/") || req.path.contains("..") {
+    // No escapes: the API's paths are plain, and `%2e%2e` would pass for `..` upstream.
+    if !req.path.starts_with("/v1/") || req.path.contains("..") || req.path.contains('%') {
         return Decision::Refuse { status: 404, reason: "not a console page or an API route" };
     }
     if matches!(req.fetch_site, Some("cross-site" | "same-site")) {
@@ -160,7 +161,7 @@ mod tests {
 
     #[test]
     fn only_the_page_and_the_api_routes_exist() {
-        for path in ["/etc/passwd", "/v2/x", "/v1", "/favicon.ico", "/v1/../admin"] {
+        for path in ["/etc/passwd", "/v2/x", "/v1", "/favicon.ico", "/v1/../admin", "/v1/%2e%2e/admin", "/v1/a%2Fb"] {
             assert_eq!(refused(decide(&ok("GET", path), PORT, TOKEN)).0, 404, "{path}");
         }
         assert_eq!(refused(decide(&ok("POST", "/"), PORT, TOKEN)).0, 405);

@@ -26,8 +26,9 @@ pub fn redirect_dir(var: impl Fn(&str) -> Option<String>) -> PathBuf {
 }
 
 /// Opens `url` with `opener` through a redirect file in `dir` ([`write_redirect`]), removed
-/// after `kept` on a thread of its own (the console serves meanwhile); the file's path, or why
-/// it could not be opened.
+/// after `kept` on a thread of its own (the console serves meanwhile; it removes the file
+/// itself when stopped sooner); the file's path, or why it could not be opened (the file then
+/// removed at once).
 pub fn open_through_file(
     opener: &str,
     dir: &Path,
@@ -37,19 +38,21 @@ pub fn open_through_file(
 ) -> Result<PathBuf, String> {
     let page =
         write_redirect(dir, port, url).map_err(|e| format!("could not write the page that opens the console ({e})"))?;
-    let started = std::process::Command::new(opener).arg(&page).spawn();
-    let removed = page.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(kept);
-        let _ = std::fs::remove_file(&removed);
-    });
-    match started {
-        // Reaped by its own thread: the opener returns at once, or when the browser closes.
+    match std::process::Command::new(opener).arg(&page).spawn() {
         Ok(mut child) => {
+            // Reaped by its own thread: the opener returns at once, or when the browser closes.
             std::thread::spawn(move || child.wait());
+            let removed = page.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(kept);
+                let _ = std::fs::remove_file(&removed);
+            });
             Ok(page)
         }
-        Err(e) => Err(format!("could not run {opener} ({e})")),
+        Err(e) => {
+            let _ = std::fs::remove_file(&page);
+            Err(format!("could not run {opener} ({e})"))
+        }
     }
 }
 
@@ -92,10 +95,9 @@ mod tests {
         assert!(page.exists(), "there for the browser to read");
         std::thread::sleep(kept * 4);
         assert!(!page.exists(), "removed after {kept:?}");
-        // An opener that cannot run: said, and the file removed all the same.
+        // An opener that cannot run: said, and the file removed at once.
         let missing = open_through_file("/nonexistent/opener", &dir, 4713, "http://127.0.0.1:4713/", kept);
         assert_eq!(missing.unwrap_err(), "could not run /nonexistent/opener (No such file or directory (os error 2))");
-        std::thread::sleep(kept * 4);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }

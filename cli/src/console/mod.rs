@@ -33,9 +33,9 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// The longest query string forwarded (the API refuses more than 64 parameters of 1 KiB).
 pub const MAX_QUERY: usize = 8 * 1024;
 /// Connections served at once; more wait in the listener's backlog. A browser opens six per
-/// host: this bounds the file descriptors another local user could hold open by connecting,
-/// who could otherwise exhaust them and stop the server.
-pub const MAX_CONNECTIONS: usize = 32;
+/// host: this bounds the file descriptors connections hold (a quarter of the usual soft limit
+/// of 1,024), so that another local user's connections cannot exhaust them.
+pub const MAX_CONNECTIONS: usize = 256;
 /// How long a connection may take to send a request's headers, or its body: one that sends
 /// nothing is closed after it, and frees its place.
 pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -77,7 +77,8 @@ pub fn new_token() -> Result<String, ConsoleError> {
 }
 
 /// `scanfail console`: connects as every admin command does, listens on 127.0.0.1, prints the
-/// URL (and opens it with `--open`), then serves until interrupted.
+/// URL (and opens it with `--open`), then serves until interrupted (Ctrl-C: the redirect file
+/// of `--open`, if still there, is removed, and the command ends with success).
 pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
     let client = connect(&args.api).await?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
@@ -94,21 +95,26 @@ pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
         "scanfail console: signs with your AWS credentials; the URL is the key: do not share it. Ctrl-C stops it."
     );
     let _ = out.flush();
-    if args.open {
-        open_browser(port, &url);
+    let redirect = if args.open { open_browser(port, &url) } else { None };
+    let served = tokio::select! {
+        served = serve(listener, Arc::new(client), token) => served,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    if let Some(page) = redirect {
+        let _ = std::fs::remove_file(page);
     }
-    serve(listener, Arc::new(client), token).await
+    served
 }
 
 /// Opens `url` with the desktop's opener, through a redirect file only the user can read
-/// ([`launch`]), so that the token is on no command line; a failure is said, not fatal (the URL
-/// is printed).
-fn open_browser(port: u16, url: &str) {
+/// ([`launch`]), so that the token is on no command line; the file's path. A failure is said,
+/// not fatal (the URL is printed).
+fn open_browser(port: u16, url: &str) -> Option<std::path::PathBuf> {
     let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
     let dir = launch::redirect_dir(|name| std::env::var(name).ok());
-    if let Err(e) = launch::open_through_file(opener, &dir, port, url, launch::REDIRECT_KEPT) {
-        crate::say(&format!("{e}: open the URL above yourself"));
-    }
+    launch::open_through_file(opener, &dir, port, url, launch::REDIRECT_KEPT)
+        .map_err(|e| crate::say(&format!("{e}: open the URL above yourself")))
+        .ok()
 }
 
 /// Serves `listener` with `client` and `token` until the process is stopped: at most

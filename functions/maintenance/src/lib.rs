@@ -177,11 +177,18 @@ pub async fn rebuild_rollups(
     store: &Store,
     max_items: u32,
     now: OffsetDateTime,
+    stop_at: Option<std::time::Instant>,
 ) -> Result<Option<RebuildReport>, MaintenanceError> {
     let rollups = store.rollups();
     let live = rollups.state().await.map_err(MaintenanceError::Rebuild)?.live;
-    rollups.rebuild(live, max_items, now).await.map_err(MaintenanceError::Rebuild)
+    rollups.rebuild(live, max_items, now, stop_at).await.map_err(MaintenanceError::Rebuild)
 }
+
+/// How long before the invocation's deadline the paged parts of a run (the reconciliation's
+/// pages, the rebuild's walk, the redrive's messages) stop taking up more: each page or message
+/// saves its place before the next, so the next run goes on from there, and the run answers
+/// with its metrics instead of being cut off by the function's timeout.
+pub const STOP_RESERVE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A scheduled run's answer from its parts, each run whatever the others did: the re-stamp and
 /// reconciliation (`done`), the rebuild of the rollups, and the redrive (`None`: no failure

@@ -208,7 +208,7 @@ async fn record_page(
 }
 
 /// One run at `now`: at most `config.max_pages` pages of the pass under way (or of a new one,
-/// when due), the progress stored after each page. With `thresholds` (notifications on), the
+/// when due), none started after `stop_at`, the progress stored after each page. With `thresholds` (notifications on), the
 /// group a failure opens, or a count it makes cross a threshold, leaves its notification in the
 /// outbox, as an event's would; a drain publishes it (ingest's, or the next maintenance run's).
 pub async fn run(
@@ -218,6 +218,7 @@ pub async fn run(
     thresholds: Option<&[u64]>,
     fallback: RetentionDays,
     now: OffsetDateTime,
+    stop_at: Option<std::time::Instant>,
 ) -> Result<ReconcileReport, ReconcileError> {
     let mut progress = match start(store.reconciliation().progress().await?, now, config.every) {
         Start::Wait { next_pass_at } => {
@@ -234,7 +235,10 @@ pub async fn run(
     let retention = store.settings().retention_setting().await?.map_or(fallback, |s| s.days);
     let mut this_run = PageCounts::default();
     let mut pages = 0u32;
-    while pages < config.max_pages && progress.finished_at.is_none() {
+    while pages < config.max_pages
+        && progress.finished_at.is_none()
+        && stop_at.is_none_or(|s| std::time::Instant::now() < s)
+    {
         let page = inspector::inactive_ecr_images(inspector, progress.next_token.clone()).await?;
         let counts = record_page(store, page.entries, thresholds, retention, now).await?;
         progress = after_page(progress, counts, page.next_token, now);

@@ -40,11 +40,6 @@ const VISIBILITY_SECONDS: i32 = 300;
 /// No message is received after this long (within the function's 5 minutes, after a scheduled
 /// run's other work, and before the received ones show again): the rest waits for the next run.
 const BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
-/// No message is taken up with less than this left before the invocation's deadline: one
-/// message may read up to 100 pages of its shard and apply its batch, and the messages left
-/// must still be shown again. A message received but not taken up is shown again at once,
-/// uncounted, and the answer says `more`.
-pub const STOP_RESERVE: std::time::Duration = std::time::Duration::from_secs(30);
 /// The longest reason given for a message left (a parser's message may quote the message).
 pub const MAX_WHY_BYTES: usize = 500;
 
@@ -210,7 +205,10 @@ fn sent_at(m: &Message) -> Option<OffsetDateTime> {
 }
 
 /// Redrives the batches on the failure queue at `queue_url`, up to [`MAX_MESSAGES`], taking up
-/// none with less than [`STOP_RESERVE`] left before `deadline` (`None`: unknown).
+/// none with less than [`crate::STOP_RESERVE`] left before `deadline` (`None`: unknown): one
+/// message may read up to 100 pages of its shard and apply its batch, and the messages left
+/// must still be shown again. A message received but not taken up is shown again at once,
+/// uncounted, and the answer says `more`.
 pub async fn run(
     store: &Store,
     streams: &StreamsClient,
@@ -232,7 +230,8 @@ pub async fn run(
     let mut report = RedriveReport::default();
     let mut left = Vec::new();
     let started = std::time::Instant::now();
-    let in_time = || deadline.is_none_or(|d| d.saturating_duration_since(std::time::Instant::now()) >= STOP_RESERVE);
+    let in_time =
+        || deadline.is_none_or(|d| d.saturating_duration_since(std::time::Instant::now()) >= crate::STOP_RESERVE);
     let outcome = async {
         while report.messages < MAX_MESSAGES && started.elapsed() < BUDGET && in_time() {
             let want = (MAX_MESSAGES - report.messages).min(10) as i32;

@@ -8,7 +8,7 @@ use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_sqs::Client as SqsClient;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
-use scan_failures_aws::publisher::{Publisher, RESPONSE_MARGIN};
+use scan_failures_aws::publisher::Publisher;
 use time::OffsetDateTime;
 
 use crate::{
@@ -22,6 +22,11 @@ use crate::{
 /// is saved per page, a message is deleted only once applied, and applying is idempotent), but
 /// it is an invocation error, an alarm, for work the next run does anyway.
 pub const PART_RESERVE: Duration = Duration::from_secs(60);
+
+/// The longest a run drains the outbox (page after page, up to 1,000 records): a backlog a
+/// reconciliation left waits for the next runs rather than take the time of the run's metrics,
+/// its rebuild and its redrive.
+pub const DRAIN_BUDGET: Duration = Duration::from_secs(60);
 
 /// Whether a part may start at `now` within an invocation whose deadline is `deadline` (`None`:
 /// unknown, as under a local emulator: see `scan_failures_aws::deadline`).
@@ -66,6 +71,7 @@ impl Parts<'_> {
     ) -> Result<RunReport, MaintenanceError> {
         let (store, config) = (self.store, self.config);
         let began = Instant::now();
+        let stop_at = deadline.and_then(|d| d.checked_sub(crate::STOP_RESERVE));
         let done = async {
             let mut report = run(store, config.retention, config.max_items, now).await?;
             // A failed reconciliation (Inspector's faults are not the re-stamp's) fails the run
@@ -73,7 +79,7 @@ impl Parts<'_> {
             let mut reconciled = Ok(());
             if let (Some(reconcile), Some(inspector)) = (&config.reconcile, self.inspector) {
                 let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
-                match reconcile::run(store, inspector, reconcile, thresholds, config.retention, now).await {
+                match reconcile::run(store, inspector, reconcile, thresholds, config.retention, now, stop_at).await {
                     Ok(done) => {
                         tracing::info!(
                             status = done.status,
@@ -92,8 +98,9 @@ impl Parts<'_> {
                 // What failed publishes and the reconciler left, page after page (a record the
                 // reconciler wrote just now is leased for 30 s: the next run publishes it). Then
                 // how long what is left has waited.
-                let until = deadline.and_then(|d| d.checked_sub(RESPONSE_MARGIN));
-                let drained = publisher.drain_until(store, until).await;
+                let budget = Instant::now() + DRAIN_BUDGET;
+                let until = stop_at.map_or(budget, |s| s.min(budget));
+                let drained = publisher.drain_until(store, Some(until)).await;
                 if drained.published > 0 || drained.pending > 0 {
                     tracing::info!(published = drained.published, left = drained.pending, "outbox drained");
                 }
@@ -135,8 +142,11 @@ impl Parts<'_> {
         // `RETIRED_FOLD` after it, and counted from the invocation's start, after the re-stamp
         // and the reconciliation had taken up to 4 of its 5 minutes, that was as little as one.
         let part_starts = now + began.elapsed();
-        let rebuilt =
-            if has_time("rebuild") { rebuild_rollups(store, config.max_items, part_starts).await } else { Ok(None) };
+        let rebuilt = if has_time("rebuild") {
+            rebuild_rollups(store, config.max_items, part_starts, stop_at).await
+        } else {
+            Ok(None)
+        };
         if let Ok(Some(r)) = &rebuilt {
             tracing::info!(
                 generation = r.generation,

@@ -84,7 +84,7 @@ async fn bus() -> ExitCode {
         return ExitCode::from(2);
     };
     let name = std::env::var("SCANFAIL_BUS").unwrap_or_else(|_| "scan-failures".to_owned());
-    // Failed messages come back after 5 s here, not the deployed 360 s.
+    // Failed messages come back after 5 s here, not the deployed 420 s.
     let bus = integration_tests::bus::LocalBus::create(&moto, &name, 5).await;
     let rules: Vec<String> =
         integration_tests::bus::template_rules(&name).into_iter().map(|(id, on, _)| format!("{id} on {on}")).collect();

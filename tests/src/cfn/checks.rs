@@ -1034,6 +1034,21 @@ pub fn policy_statements(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// Whether IAM action pattern `pattern` (`*` any run, `?` one character, case-insensitive)
+/// matches `action`.
+pub fn glob(pattern: &str, action: &str) -> bool {
+    fn at(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => at(&p[1..], a) || (!a.is_empty() && at(p, &a[1..])),
+            (Some(b'?'), Some(_)) => at(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => at(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    at(pattern.as_bytes(), action.as_bytes())
+}
+
 /// Whether `v` names resource `id`: a `Ref`, a `Fn::GetAtt` of it, or a `Fn::Sub` mentioning
 /// it, anywhere inside.
 pub fn refers_to(v: &Value, id: &str) -> bool {
@@ -1085,12 +1100,16 @@ pub fn direct_invoke_problems(t: &Value) -> Vec<String> {
             // A URL, a mapping, a rule or schedule target, a grant to invoke it: a way in.
             out.push(format!("{id}: refers to {API} (only its routes, alarms and the dashboard may)"));
         }
-        // A grant of invoking any function covers the api too.
+        // A grant of invoking any function covers the api too: an action matching
+        // lambda:InvokeFunction (or a NotAction), on a resource with a wildcard, however written
+        // (a `!Sub`), or a NotResource.
         for statement in policy_statements(r) {
-            let actions: Vec<&Value> = items(&statement["Action"]);
-            let invokes =
-                actions.iter().any(|a| matches!(a.as_str(), Some("lambda:InvokeFunction" | "lambda:*" | "*")));
-            let anywhere = items(&statement["Resource"]).iter().any(|r| r.as_str().is_some_and(|r| r.contains('*')));
+            let invokes = !statement["NotAction"].is_null()
+                || items(&statement["Action"])
+                    .iter()
+                    .any(|a| a.as_str().is_some_and(|a| glob(a, "lambda:InvokeFunction")));
+            let anywhere = !statement["NotResource"].is_null()
+                || items(&statement["Resource"]).iter().any(|r| render(r).contains('*'));
             if statement["Effect"] == "Allow" && invokes && anywhere {
                 out.push(format!("{id}: allows invoking any function"));
             }

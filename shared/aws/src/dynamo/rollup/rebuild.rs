@@ -232,6 +232,7 @@ impl Rollups<'_> {
         live: Live,
         max_items: u32,
         now: OffsetDateTime,
+        stop_at: Option<std::time::Instant>,
     ) -> Result<Option<RebuildReport>, StoreError> {
         let Some(building) = live.building else { return Ok(None) };
         let key = progress_key(building.number);
@@ -260,7 +261,8 @@ impl Rollups<'_> {
             Step::Mark => {
                 report.status = "marking";
                 let mut budget = max_items;
-                while budget > 0 && !stored.progress.copied {
+                // Each page saves its place: one not started before `stop_at` waits for the next run.
+                while budget > 0 && !stored.progress.copied && stop_at.is_none_or(|s| std::time::Instant::now() < s) {
                     let (items, cursor) = self.store.walk_groups(budget.min(PAGE), stored.cursor.take()).await?;
                     // At least one per page, so a run always ends.
                     budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
