@@ -357,6 +357,31 @@ pub async fn totals(store: &Store) -> (u64, u64) {
     (items.len() as u64, occurrences)
 }
 
+/// A child process killed and reaped when dropped: a test that panics before it stops its
+/// poller leaves no process behind, polling a DynamoDB Local that is gone.
+#[derive(Debug)]
+pub struct Reaped(pub Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 // ---------------------------------------------------------------------------------- moto
 
 /// moto's server (EventBridge, SQS) on `port`, from `.tools/venv`; killed on drop.

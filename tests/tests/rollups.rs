@@ -9,7 +9,7 @@
 //! one) take out exactly the groups they hold.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -18,7 +18,7 @@ use integration_tests::stack::seed_groups_and_rollups;
 use integration_tests::streams::given_up;
 use integration_tests::{
     api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, free_port,
-    fresh_store, local_env, respond, seed_groups, synthetic_group, unique_name, Moto, Watch,
+    fresh_store, local_env, respond, seed_groups, synthetic_group, unique_name, Moto, Reaped, Watch,
 };
 use scan_failures_aws::dynamo::read::insights;
 use scan_failures_aws::dynamo::rollup::{answer, SINCE_KEY};
@@ -55,8 +55,9 @@ const MESSAGES: [&str; 4] = [
 const OPERATIONS: [&str; 3] = ["image scan", "image check", "deployment check"];
 const ORIGINS: [&str; 2] = ["roxctl", "api"];
 
-/// The poller process (`localstack stream`), on the rollup function of `watch`, with `env`.
-fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>, env: &[(&str, &str)]) -> Child {
+/// The poller process (`localstack stream`), on the rollup function of `watch`, with `env`;
+/// killed when dropped.
+fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>, env: &[(&str, &str)]) -> Reaped {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_localstack"));
     cmd.arg("stream")
         .envs(local_env(dynamodb_endpoint()))
@@ -74,7 +75,7 @@ fn poller(store: &Store, watch: &Watch, dir: &Path, die_after: Option<u64>, env:
     if let Some(n) = die_after {
         cmd.env("STREAM_DIE_AFTER", n.to_string());
     }
-    cmd.spawn().unwrap_or_else(|e| panic!("start localstack stream: {e}"))
+    Reaped(cmd.spawn().unwrap_or_else(|e| panic!("start localstack stream: {e}")))
 }
 
 /// One envelope of the workload: image `i`, reason `r`, `minutes_ago` before now.

@@ -91,21 +91,30 @@ impl Publisher {
             self.publish(store, pending, &counts).await;
             self.drain_if_needed(store, &counts).await;
         };
+        self.bounded(until, work, || {
+            tracing::warn!(
+                count = pending.len(),
+                "notifications not published before the invocation's deadline; kept in the outbox for a later drain"
+            )
+        })
+        .await;
+        let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
+        let left = if lapsing { made.len() as u64 } else { 0 };
+        Published { published, pending: held.saturating_sub(published) + left }
+    }
+
+    /// Runs `work` until `until` (`None`: to its end); cut off there, it asks for a later drain
+    /// and says so with `said`.
+    async fn bounded(&self, until: Option<Instant>, work: impl std::future::Future<Output = ()>, said: impl FnOnce()) {
         match until {
             None => work.await,
             Some(until) => {
                 if timeout_at(until.into(), work).await.is_err() {
                     self.drain_needed.store(true, Ordering::Relaxed);
-                    tracing::warn!(
-                        count = pending.len(),
-                        "notifications not published before the invocation's deadline; kept in the outbox for a later drain"
-                    );
+                    said();
                 }
             }
         }
-        let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
-        let left = if lapsing { made.len() as u64 } else { 0 };
-        Published { published, pending: held.saturating_sub(published) + left }
     }
 
     /// Publishes outbox records this invocation holds the lease of, and deletes those
@@ -173,17 +182,10 @@ impl Publisher {
                 }
             }
         };
-        match until {
-            None => work.await,
-            Some(until) => {
-                if timeout_at(until.into(), work).await.is_err() {
-                    self.drain_needed.store(true, Ordering::Relaxed);
-                    tracing::warn!(
-                        "the outbox's drain stopped at the invocation's deadline; the rest waits for a later drain"
-                    );
-                }
-            }
-        }
+        self.bounded(until, work, || {
+            tracing::warn!("the outbox's drain stopped at the invocation's deadline; the rest waits for a later drain")
+        })
+        .await;
         let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
         Published { published, pending: held.saturating_sub(published) }
     }
