@@ -1230,13 +1230,18 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     let (status, _) = put("30").await;
     assert_eq!(status, 200);
     assert_eq!(call(&api, "/v1/count/administration/events", "", Some(ALICE)).await.1["count"], 2);
-    let report = maintenance::run(&store, RetentionDays::default(), 1, now).await.unwrap();
+    let report = maintenance::run(&store, RetentionDays::default(), 1, now, None).await.unwrap();
     assert_eq!((report.status, report.progress), ("settling", None));
     let later = OffsetDateTime::now_utc() + time::Duration::seconds(121);
-    let first = maintenance::run(&store, RetentionDays::default(), 1, later).await.unwrap();
+    // A run whose stop has passed (its invocation near the deadline) re-stamps nothing yet.
+    let stopped =
+        maintenance::run(&store, RetentionDays::default(), 10, later, Some(std::time::Instant::now())).await.unwrap();
+    let progress = stopped.progress.unwrap();
+    assert_eq!((stopped.status, progress.this_run.examined, progress.finished), ("running", 0, false));
+    let first = maintenance::run(&store, RetentionDays::default(), 1, later, None).await.unwrap();
     let progress = first.progress.unwrap();
     assert_eq!((first.status, progress.examined, progress.restamped, progress.finished), ("running", 1, 1, false));
-    let second = maintenance::run(&store, RetentionDays::default(), 10, later).await.unwrap();
+    let second = maintenance::run(&store, RetentionDays::default(), 10, later, None).await.unwrap();
     let progress = second.progress.unwrap();
     assert_eq!((second.status, progress.examined, progress.restamped, progress.finished), ("finished", 2, 2, true));
     for g in [&recent, &three_days] {
@@ -1247,7 +1252,7 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     }
     // Rerunning a finished job changes nothing; the progress is shown with the setting.
     let generation = store.settings().retention_setting().await.unwrap().unwrap().updated_at;
-    let again = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10).await.unwrap();
+    let again = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10, None).await.unwrap();
     assert_eq!((again.examined, again.restamped, again.finished), (2, 2, true));
     let (_, body) = call(&api, config, "", Some(ALICE)).await;
     assert_eq!(
@@ -1255,12 +1260,12 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
         (Some(30), Some(true))
     );
     // A new retention starts the job over.
-    let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), &generation, 10).await.unwrap();
+    let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), &generation, 10, None).await.unwrap();
     assert_eq!((shorter.target_retention_days, shorter.examined, shorter.restamped), (7, 2, 2));
     // A change back to days an earlier job finished is a new job, not that one: until it runs,
     // no progress is shown (before, 30 days read "finished" while groups stamped at 10 days in
     // between were still due to expire then).
-    let finished = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10).await.unwrap();
+    let finished = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10, None).await.unwrap();
     assert!(finished.finished);
     let (_, body) = put("10").await;
     assert_eq!(body.get("restamp"), None, "{body}");

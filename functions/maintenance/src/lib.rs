@@ -261,12 +261,13 @@ pub struct RunReport {
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
-/// `max_items` groups re-stamped towards it.
+/// `max_items` groups re-stamped towards it, no page of them started after `stop_at`.
 pub async fn run(
     store: &Store,
     fallback: RetentionDays,
     max_items: u32,
     now: OffsetDateTime,
+    stop_at: Option<std::time::Instant>,
 ) -> Result<RunReport, MaintenanceError> {
     let setting = store.settings().retention_setting().await?;
     let (retention, generation) = retention::in_force(setting.as_ref(), fallback);
@@ -285,7 +286,7 @@ pub async fn run(
             outbox_oldest_age_seconds: None,
         });
     }
-    let progress = store.settings().restamp_ttl(retention, generation, max_items).await?;
+    let progress = store.settings().restamp_ttl(retention, generation, max_items, stop_at).await?;
     let status = if progress.finished { "finished" } else { "running" };
     let lag_seconds = match (&setting, progress.finished) {
         (_, true) => 0,

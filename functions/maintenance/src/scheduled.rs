@@ -73,7 +73,7 @@ impl Parts<'_> {
         let began = Instant::now();
         let stop_at = deadline.and_then(|d| d.checked_sub(crate::STOP_RESERVE));
         let done = async {
-            let mut report = run(store, config.retention, config.max_items, now).await?;
+            let mut report = run(store, config.retention, config.max_items, now, stop_at).await?;
             // A failed reconciliation (Inspector's faults are not the re-stamp's) fails the run
             // after its metrics are written: the re-stamp's figures and the outbox's still go out.
             let mut reconciled = Ok(());

@@ -192,6 +192,7 @@ impl<'a> Settings<'a> {
         retention: RetentionDays,
         generation: &str,
         max_items: u32,
+        stop_at: Option<std::time::Instant>,
     ) -> Result<RestampProgress, StoreError> {
         let now = OffsetDateTime::now_utc();
         let mut progress = match self.restamp_progress().await? {
@@ -202,7 +203,8 @@ impl<'a> Settings<'a> {
             return Ok(progress);
         }
         let mut budget = max_items;
-        while budget > 0 {
+        // No page started after `stop_at`: the run saves its place below and answers in time.
+        while budget > 0 && stop_at.is_none_or(|s| std::time::Instant::now() < s) {
             let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.take()).await?;
             // At least one per page, so a run always ends.
             budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
