@@ -489,6 +489,46 @@ async fn a_maintenance_drain_publishes_page_after_page_until_the_outbox_is_empty
     assert_eq!(bus.drain().await.len(), 60);
 }
 
+/// A drain whose claims took until within `LEASE_MARGIN_SECONDS` of their leases' end (a
+/// throttled table; here a clock that reads 25 s later after the claims) leaves the records it
+/// claimed to a later drain rather than publish what a drainer may claim once the leases lapse:
+/// nothing is published, the records stay, counted as left. With claims in time, the same
+/// records are published.
+#[tokio::test]
+async fn a_drain_whose_claims_took_too_long_leaves_them_for_a_later_drain() {
+    use scan_failures_aws::dynamo::outbox::wall_clock_seconds;
+    use scan_failures_aws::publisher::Publisher;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static READS: AtomicUsize = AtomicUsize::new(0);
+    /// The wall clock, 25 s on from its second reading: the claims' leases (30 s) have 5 s left.
+    fn slow_claims() -> i64 {
+        wall_clock_seconds() + if READS.fetch_add(1, Ordering::SeqCst) == 0 { 0 } else { 25 }
+    }
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    let writer = Ingest::new(store.clone(), RetentionDays::default()).with_transitions(vec![10]).with_clock(fixed_now);
+    for n in 0..3 {
+        writer.handle(envelope(&format!("slow-{n}"), &format!("image-{n}"), 1)).await.unwrap();
+    }
+    for p in &store.outbox().pending(100).await.unwrap() {
+        store.outbox().release(&p.key).await.unwrap();
+    }
+    let late = Publisher::new(bus.notifier()).with_clock(slow_claims).drain_until(&store, None).await;
+    assert_eq!((late.published, late.pending), (0, 3));
+    assert!(READS.load(Ordering::SeqCst) >= 2, "the clock was read after the claims");
+    assert_eq!(bus.drain().await, vec![]);
+    let left = store.outbox().pending(100).await.unwrap();
+    assert_eq!(left.len(), 3, "left in the outbox, leased by the late drain");
+    // Released (as their leases lapse), a drain in time publishes them.
+    for p in &left {
+        store.outbox().release(&p.key).await.unwrap();
+    }
+    let in_time = Publisher::new(bus.notifier()).drain_until(&store, None).await;
+    assert_eq!((in_time.published, in_time.pending), (3, 0));
+    assert_eq!(bus.drain().await.len(), 3);
+}
+
 /// Twenty minutes before now: when the notification of the test below was written.
 fn twenty_minutes_ago() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc() - time::Duration::minutes(20)

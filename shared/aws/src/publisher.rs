@@ -57,11 +57,23 @@ pub struct Publisher {
     /// Set when outbox records may be waiting: at start, and after a failed publish.
     drain_needed: AtomicBool,
     last_drain: Mutex<Option<Instant>>,
+    /// The wall clock leases are taken and judged by (epoch seconds).
+    clock: fn() -> i64,
 }
 
 impl Publisher {
     pub fn new(notifier: Notifier) -> Self {
-        Self { notifier, drain_needed: AtomicBool::new(true), last_drain: Mutex::new(None) }
+        Self {
+            notifier,
+            drain_needed: AtomicBool::new(true),
+            last_drain: Mutex::new(None),
+            clock: outbox::wall_clock_seconds,
+        }
+    }
+
+    /// The same with `clock` for the wall clock: for tests, to make claims seem slow.
+    pub fn with_clock(self, clock: fn() -> i64) -> Self {
+        Self { clock, ..self }
     }
 
     /// Publishes the outbox records the writes just made, whose leases this invocation took
@@ -77,7 +89,7 @@ impl Publisher {
         leased_at: i64,
         until: Option<Instant>,
     ) -> Published {
-        let lapsing = lapsing(leased_at, outbox::wall_clock_seconds());
+        let lapsing = lapsing(leased_at, (self.clock)());
         if lapsing && !made.is_empty() {
             self.drain_needed.store(true, Ordering::Relaxed);
             tracing::warn!(
@@ -151,7 +163,7 @@ impl Publisher {
     /// rest), and when their leases were taken: every lease runs from then, however long the
     /// claims took.
     async fn claim(&self, store: &Store, pending: Vec<Pending>) -> (Vec<Pending>, i64) {
-        let now = outbox::wall_clock_seconds();
+        let now = (self.clock)();
         let mut claimed = Vec::with_capacity(pending.len());
         for p in pending {
             match store.outbox().claim(&p.key, now).await {
@@ -210,7 +222,7 @@ impl Publisher {
                 let (claimed, leased_at) = self.claim(store, pending).await;
                 // Claims slowed down (a throttled table) can leave too little of their leases
                 // for a publish: the records are left to lapse, for a later drain.
-                if !claimed.is_empty() && lapsing(leased_at, outbox::wall_clock_seconds()) {
+                if !claimed.is_empty() && lapsing(leased_at, (self.clock)()) {
                     self.drain_needed.store(true, Ordering::Relaxed);
                     counts.held.fetch_add(claimed.len() as u64, Ordering::Relaxed);
                     tracing::warn!(
