@@ -450,6 +450,19 @@ async fn a_writer_leaves_its_records_to_a_drain_when_their_leases_are_about_to_l
     assert_eq!(store.outbox().pending(25).await.unwrap(), vec![]);
 }
 
+/// The "opened" notifications of groups `images` (envelopes `{prefix}-{n}`), written by a writer
+/// without a notifier and released, as after failed publishes: every record of the outbox is
+/// there for a drain to claim.
+async fn released_records(store: &Store, prefix: &str, images: std::ops::Range<u32>) {
+    let writer = Ingest::new(store.clone(), RetentionDays::default()).with_transitions(vec![10]).with_clock(fixed_now);
+    for n in images {
+        writer.handle(envelope(&format!("{prefix}-{n}"), &format!("image-{n}"), 1)).await.unwrap();
+    }
+    for p in &store.outbox().pending(100).await.unwrap() {
+        store.outbox().release(&p.key).await.unwrap();
+    }
+}
+
 /// A maintenance run's drain goes on past one page of the outbox (`DRAIN_BATCH`, 25) while
 /// pages come back full: the 30 notifications a reconciliation left are published in one run.
 /// Before, a run published one page, 25 every 5 minutes, hours for the thousands a first
@@ -462,27 +475,14 @@ async fn a_maintenance_drain_publishes_page_after_page_until_the_outbox_is_empty
     let moto = Moto::start(free_port());
     let bus = setup_bus(&moto.endpoint).await;
     let store = fresh_store().await;
-    let writer = Ingest::new(store.clone(), RetentionDays::default()).with_transitions(vec![10]).with_clock(fixed_now);
-    for n in 0..30 {
-        writer.handle(envelope(&format!("page-{n}"), &format!("image-{n}"), 1)).await.unwrap();
-    }
-    // Released, as after failed publishes: every record is there for a drain to claim.
-    let pending = store.outbox().pending(100).await.unwrap();
-    assert_eq!(pending.len(), 30);
-    for p in &pending {
-        store.outbox().release(&p.key).await.unwrap();
-    }
+    released_records(&store, "page", 0..30).await;
+    assert_eq!(store.outbox().pending(100).await.unwrap().len(), 30);
     let one_page = Publisher::new(bus.notifier()).publish_until(&store, &[], wall_clock_seconds(), None).await;
     assert_eq!((one_page.published, one_page.pending), (DRAIN_BATCH as u64, 0));
     assert_eq!(store.outbox().pending(100).await.unwrap().len(), 5);
     let rest = Publisher::new(bus.notifier()).drain_until(&store, None).await;
     assert_eq!((rest.published, rest.pending), (5, 0));
-    for n in 30..60 {
-        writer.handle(envelope(&format!("page-{n}"), &format!("image-{n}"), 1)).await.unwrap();
-    }
-    for p in &store.outbox().pending(100).await.unwrap() {
-        store.outbox().release(&p.key).await.unwrap();
-    }
+    released_records(&store, "page", 30..60).await;
     let all = Publisher::new(bus.notifier()).drain_until(&store, None).await;
     assert_eq!((all.published, all.pending), (30, 0));
     assert_eq!(store.outbox().pending(100).await.unwrap(), vec![]);
@@ -507,13 +507,7 @@ async fn a_drain_whose_claims_took_too_long_leaves_them_for_a_later_drain() {
     let moto = Moto::start(free_port());
     let bus = setup_bus(&moto.endpoint).await;
     let store = fresh_store().await;
-    let writer = Ingest::new(store.clone(), RetentionDays::default()).with_transitions(vec![10]).with_clock(fixed_now);
-    for n in 0..3 {
-        writer.handle(envelope(&format!("slow-{n}"), &format!("image-{n}"), 1)).await.unwrap();
-    }
-    for p in &store.outbox().pending(100).await.unwrap() {
-        store.outbox().release(&p.key).await.unwrap();
-    }
+    released_records(&store, "slow", 0..3).await;
     let late = Publisher::new(bus.notifier()).with_clock(slow_claims).drain_until(&store, None).await;
     assert_eq!((late.published, late.pending), (0, 3));
     assert!(READS.load(Ordering::SeqCst) >= 2, "the clock was read after the claims");

@@ -98,7 +98,8 @@ pub async fn console(args: ConsoleArgs) -> Result<(), ConsoleError> {
     let redirect = if args.open { open_browser(port, &url) } else { None };
     let served = tokio::select! {
         served = serve(listener, Arc::new(client), token) => served,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        // A handler that could not be set up disables this branch, rather than end the console.
+        Ok(()) = tokio::signal::ctrl_c() => Ok(()),
     };
     if let Some(page) = redirect {
         let _ = std::fs::remove_file(page);
