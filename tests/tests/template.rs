@@ -892,7 +892,16 @@ fn the_buffered_path_exists_only_when_chosen_and_reads_the_buffer_in_reported_ba
     assert_eq!(p["BufferMaxReceiveCount"]["Default"], 5);
     // The mapping polls no more batches at once than the reservation runs (Lambda's floor is 2,
     // its ceiling 1000); a reservation of 1, which cannot cap it, is refused on this path.
-    assert_eq!(p["IngestReservedConcurrency"]["MaxValue"], 1000);
+    let reservation =
+        regex_lite::Regex::new(p["IngestReservedConcurrency"]["AllowedPattern"].as_str().expect("a pattern"))
+            .expect("a pattern regex-lite reads");
+    for value in ["0", "2", "10", "999", "1000"] {
+        assert!(reservation.is_match(value), "{value} is refused");
+    }
+    // A number CloudFormation would compare as other text than "0" or "1", or past Lambda's cap.
+    for value in ["01", "00", "1.0", "0.0", "1e0", "-1", "+2", " 2", "1001", ""] {
+        assert!(!reservation.is_match(value), "{value:?} is accepted");
+    }
     for (reserved, cap) in [("0", None), ("2", Some(json!({"Ref": "IngestReservedConcurrency"})))] {
         let variant = Variant::of(&t, &[("BufferedIngest", "true"), ("IngestReservedConcurrency", reserved)]);
         let mapping = &resolve(&t, &variant)["Resources"]["IngestBufferEventSourceMapping"]["Properties"];
@@ -1152,14 +1161,20 @@ fn schedule_check_reports_retries_a_flexible_window_another_target_and_a_role_in
         json!({ "Mode": "FLEXIBLE", "MaximumWindowInMinutes": 5 });
     statements_mut(&mut t, SCHEDULE_ROLE, "invoke-maintenance")[0]["Resource"] =
         json!([{ "Fn::GetAtt": [MAINTENANCE, "Arn"] }, { "Fn::GetAtt": [API, "Arn"] }]);
+    // Any schedule of the account could use a role trusted on the account alone.
+    let trust = &mut t["Resources"][SCHEDULE_ROLE]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    trust["Condition"].as_object_mut().expect("a condition").remove("ArnEquals");
+    t["Resources"][SCHEDULE]["Properties"].as_object_mut().expect("properties").remove("GroupName");
     assert_eq!(
         schedule_problems(&t),
         [
             "MaintenanceSchedule: FlexibleTimeWindow.MaximumWindowInMinutes is 5",
             "MaintenanceSchedule: FlexibleTimeWindow.Mode is \"FLEXIBLE\"",
+            "MaintenanceSchedule: GroupName is null",
             "MaintenanceSchedule: Target.Arn is ApiFunction.Arn",
             "MaintenanceSchedule: Target.RetryPolicy.MaximumRetryAttempts is 185",
             "MaintenanceScheduleRole: extra: lambda:InvokeFunction on ApiFunction.Arn",
+            "MaintenanceScheduleRole: trust policy is not scheduler.amazonaws.com for MaintenanceScheduleGroup alone",
         ]
     );
 }

@@ -29,6 +29,7 @@ pub const MAINTENANCE: &str = "MaintenanceFunction";
 pub const ROLLUP: &str = "RollupFunction";
 pub const SCHEDULE: &str = "MaintenanceSchedule";
 pub const SCHEDULE_ROLE: &str = "MaintenanceScheduleRole";
+pub const SCHEDULE_GROUP: &str = "MaintenanceScheduleGroup";
 /// Every function of the template and its binary (`BuildProperties.Binary`).
 pub const FUNCTIONS: [(&str, &str); 4] =
     [(INGEST, "ingest"), (API, "api"), (MAINTENANCE, "maintenance"), (ROLLUP, "rollup")];
@@ -953,12 +954,14 @@ pub fn alarm_problems(t: &Value) -> Vec<String> {
 }
 
 /// The maintenance schedule: every 5 minutes, on time, an empty payload, no retry (the next run
-/// is the retry), to the maintenance function with a role that scheduler.amazonaws.com of this
-/// account alone assumes and that may invoke that function and nothing else.
+/// is the retry), in the stack's own schedule group, to the maintenance function with a role
+/// that scheduler.amazonaws.com assumes for that group's schedules alone and that may invoke
+/// that function and nothing else.
 pub fn schedule_problems(t: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let expected = json!({
         "Description": resource(t, SCHEDULE)["Properties"]["Description"],
+        "GroupName": { "Ref": SCHEDULE_GROUP },
         "ScheduleExpression": "rate(5 minutes)",
         "FlexibleTimeWindow": { "Mode": "OFF" },
         "State": "ENABLED",
@@ -1001,11 +1004,17 @@ pub fn schedule_problems(t: &Value) -> Vec<String> {
             "Effect": "Allow",
             "Principal": { "Service": "scheduler.amazonaws.com" },
             "Action": "sts:AssumeRole",
-            "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } },
+            "Condition": {
+                "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } },
+                "ArnEquals": { "aws:SourceArn": { "Fn::GetAtt": [SCHEDULE_GROUP, "Arn"] } },
+            },
         }],
     });
     if resource(t, SCHEDULE_ROLE)["Properties"]["AssumeRolePolicyDocument"] != trust {
-        out.push(format!("{SCHEDULE_ROLE}: trust policy is not scheduler.amazonaws.com of this account"));
+        out.push(format!("{SCHEDULE_ROLE}: trust policy is not scheduler.amazonaws.com for {SCHEDULE_GROUP} alone"));
+    }
+    if resource(t, SCHEDULE_GROUP)["Type"] != "AWS::Scheduler::ScheduleGroup" {
+        out.push(format!("{SCHEDULE_GROUP}: type {}", resource(t, SCHEDULE_GROUP)["Type"]));
     }
     let expected = BTreeSet::from([format!("lambda:InvokeFunction on {MAINTENANCE}.Arn")]);
     out.extend(
