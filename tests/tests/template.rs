@@ -921,6 +921,14 @@ fn the_buffered_path_exists_only_when_chosen_and_reads_the_buffer_in_reported_ba
 }
 
 #[test]
+#[should_panic(expected = "Condition \"IsBuffered\" inside Rules, which take none")]
+fn the_rules_harness_refuses_a_condition_as_cloudformation_does() {
+    let mut t = template();
+    t["Rules"]["BufferedIngestReservesTwoOrNone"]["RuleCondition"] = json!({ "Condition": "IsBuffered" });
+    broken_rules(&t, &Variant::of(&t, &[("BufferedIngest", "true")]));
+}
+
+#[test]
 fn every_sqs_mapping_reports_batch_item_failures() {
     let t = template();
     assert!(!sqs_mappings(&t).is_empty(), "the template has the buffered path's mapping");

@@ -240,6 +240,17 @@ pub fn scalar(v: &Value) -> String {
 /// Whether condition expression `v` holds in `variant` (`Fn::Equals`, `Fn::Not`, `Fn::And`,
 /// `Fn::Or`, `Condition`; an operand is a literal or a `Ref` to a parameter).
 pub fn holds(t: &Value, v: &Value, variant: &Variant) -> bool {
+    holds_in(t, v, variant, Within::Conditions)
+}
+
+/// Where an expression is: `Rules` take no `Condition` (CloudFormation refuses the template).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Within {
+    Conditions,
+    Rules,
+}
+
+fn holds_in(t: &Value, v: &Value, variant: &Variant, within: Within) -> bool {
     let operand = |o: &Value| match o.get("Ref").and_then(Value::as_str) {
         Some(name) => variant.params.get(name).cloned().unwrap_or_else(|| panic!("{name} is not a parameter")),
         None if o.is_object() || o.is_array() => panic!("unsupported condition operand {o}"),
@@ -249,9 +260,10 @@ pub fn holds(t: &Value, v: &Value, variant: &Variant) -> bool {
     let args_list = || args.as_array().unwrap_or_else(|| panic!("{function} takes a list, got {args}"));
     match function.as_str() {
         "Fn::Equals" => operand(&args_list()[0]) == operand(&args_list()[1]),
-        "Fn::Not" => !holds(t, &args_list()[0], variant),
-        "Fn::And" => args_list().iter().all(|a| holds(t, a, variant)),
-        "Fn::Or" => args_list().iter().any(|a| holds(t, a, variant)),
+        "Fn::Not" => !holds_in(t, &args_list()[0], variant, within),
+        "Fn::And" => args_list().iter().all(|a| holds_in(t, a, variant, within)),
+        "Fn::Or" => args_list().iter().any(|a| holds_in(t, a, variant, within)),
+        "Condition" if within == Within::Rules => panic!("Condition {args} inside Rules, which take none"),
         "Condition" => condition(t, args.as_str().unwrap_or_default(), variant),
         other => panic!("unsupported condition function {other}"),
     }
@@ -263,9 +275,9 @@ pub fn broken_rules(t: &Value, variant: &Variant) -> Vec<String> {
     let Some(rules) = t.get("Rules").and_then(Value::as_object) else { return Vec::new() };
     rules
         .values()
-        .filter(|rule| rule.get("RuleCondition").is_none_or(|c| holds(t, c, variant)))
+        .filter(|rule| rule.get("RuleCondition").is_none_or(|c| holds_in(t, c, variant, Within::Rules)))
         .flat_map(|rule| rule["Assertions"].as_array().cloned().unwrap_or_default())
-        .filter(|a| !holds(t, &a["Assert"], variant))
+        .filter(|a| !holds_in(t, &a["Assert"], variant, Within::Rules))
         .map(|a| a["AssertDescription"].as_str().unwrap_or("(no description)").to_owned())
         .collect()
 }
