@@ -1605,6 +1605,42 @@ fn alarms_on_the_functions_metrics_exist_only_with_metrics_on() {
     );
 }
 
+/// A stopped maintenance schedule is heard with metrics on or off: one heartbeat alarm in each,
+/// which breaches when its metric is missing. Off, it counts Lambda's invocations.
+#[test]
+fn a_stopped_maintenance_schedule_is_heard_with_metrics_on_or_off() {
+    let t = template();
+    let heartbeats = |metrics: &str| -> Vec<(String, Value, Value)> {
+        let r = resolve(&t, &Variant::of(&t, &[("Metrics", metrics)]));
+        r["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v["Type"] == json!("AWS::CloudWatch::Alarm"))
+            .filter(|(_, v)| v["Properties"]["TreatMissingData"] == json!("breaching"))
+            .map(|(name, v)| {
+                let p = &v["Properties"];
+                (name.clone(), p["Namespace"].clone(), p["MetricName"].clone())
+            })
+            .collect()
+    };
+    assert_eq!(heartbeats("on"), [("MaintenanceSilentAlarm".to_owned(), json!("ScanFailures"), json!("RestampLag"))]);
+    assert_eq!(
+        heartbeats("off"),
+        [("MaintenanceNotInvokedAlarm".to_owned(), json!("AWS/Lambda"), json!("Invocations"))]
+    );
+    let off = &resource(&t, "MaintenanceNotInvokedAlarm")["Properties"];
+    assert_eq!(
+        (&off["Dimensions"], &off["Statistic"], &off["Threshold"], &off["ComparisonOperator"]),
+        (
+            &json!([{ "Name": "FunctionName", "Value": { "Ref": MAINTENANCE } }]),
+            &json!("Sum"),
+            &json!(1),
+            &json!("LessThanThreshold")
+        )
+    );
+}
+
 #[test]
 fn alarm_action_check_reports_an_alarm_without_action_one_notifying_a_topic_the_variant_lacks_and_one_silent_when_it_clears(
 ) {
