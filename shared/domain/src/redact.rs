@@ -66,10 +66,13 @@ pub fn secrets(message: &str) -> Cow<'_, str> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     for m in finder.find_iter(message) {
         let Some(&(_, rule)) = WORDS.get(m.pattern().as_usize()) else { continue };
+        // A span starting before the last one's end is dropped; a setting's value is not read
+        // when it would start there (`token:token:…` would read each on to the end of the run).
+        let floor = spans.last().map_or(0, |last| last.1);
         let span = match rule {
             Rule::UrlPassword => url_password(b, m.end()),
             Rule::AuthValue => auth_value(b, m.start(), m.end()),
-            Rule::Setting => setting_value(b, m.end()),
+            Rule::Setting => setting_value(b, m.end(), floor),
         };
         if let Some(span) = span.filter(|s| spans.last().is_none_or(|last| s.0 >= last.1)) {
             spans.push(span);
@@ -94,9 +97,13 @@ fn at(b: &[u8], i: usize) -> u8 {
 }
 
 fn skip(b: &[u8], mut i: usize, while_: impl Fn(u8) -> bool) -> usize {
+    #[cfg(test)]
+    let from = i;
     while i < b.len() && while_(b[i]) {
         i += 1;
     }
+    #[cfg(test)]
+    tests::EXAMINED.with(|e| e.set(e.get() + (i - from)));
     i
 }
 
@@ -137,8 +144,8 @@ pub const NAME_GOES_ON: usize = 64;
 
 /// After a secret's word (the name going on, `ROX_API_TOKEN`, `password_file`, for at most
 /// [`NAME_GOES_ON`] bytes): blanks, `=` or `:`, blanks, a quote maybe, then the value up to a
-/// blank, a quote or `&,;`.
-fn setting_value(b: &[u8], end: usize) -> Option<(usize, usize)> {
+/// blank, a quote or `&,;`. `None` as well for a value that would start before `floor`.
+fn setting_value(b: &[u8], end: usize, floor: usize) -> Option<(usize, usize)> {
     let name_end = b.len().min(end + NAME_GOES_ON + 1);
     let mut i = skip(&b[..name_end], end, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
     if i - end > NAME_GOES_ON {
@@ -155,6 +162,9 @@ fn setting_value(b: &[u8], end: usize) -> Option<(usize, usize)> {
     if at(b, i) == b'"' || at(b, i) == b'\'' {
         i += 1;
     }
+    if i < floor {
+        return None;
+    }
     let value_end = skip(b, i, |c| !c.is_ascii_whitespace() && !b"\"'&,;".contains(&c));
     (value_end > i).then_some((i, value_end))
 }
@@ -162,6 +172,32 @@ fn setting_value(b: &[u8], end: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Bytes the rules have read past their words, on this thread.
+        pub(super) static EXAMINED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// [`secrets`] of `message` and the bytes its rules read.
+    fn examined(message: &str) -> (String, usize) {
+        EXAMINED.with(|e| e.set(0));
+        let out = secrets(message).into_owned();
+        (out, EXAMINED.with(Cell::get))
+    }
+
+    /// Runs of words each of which would read its value on to the end of the run: the rules
+    /// read each byte a bounded number of times (`token:token:…` read 10,922 values of up to
+    /// 64 KiB, 358 million bytes, before a value starting inside the last one was left unread).
+    #[test]
+    fn runs_of_secret_words_are_read_in_linear_time() {
+        for (word, redacted) in [("token:", "token:***"), ("pwd=", "pwd=***"), ("secret=", "secret=***")] {
+            let run = word.repeat(65_536 / word.len());
+            let (out, read) = examined(&run);
+            assert!(out == redacted, "{word}: {} bytes out, starting {:?}", out.len(), out.get(..40));
+            assert!(read <= 2 * run.len(), "{word}: {read} bytes read for {}", run.len());
+        }
+    }
 
     #[test]
     fn the_automaton_builds() {
