@@ -10,10 +10,16 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 use thiserror::Error;
 
+use super::yaml_size::{self, Size};
+
 /// The largest YAML file read.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The most images reported for one deployment check (one event each).
 pub const MAX_IMAGES: usize = 100;
+/// What a file's YAML may come to with its aliases followed: no file within
+/// [`MAX_FILE_BYTES`] comes near it without aliases (a node takes at least 2 bytes), and a
+/// `Value` of it takes at most about 100 MB.
+pub const MAX_EXPANDED: Size = Size { nodes: MAX_FILE_BYTES, text_bytes: 2 * MAX_FILE_BYTES };
 
 /// One container image of one workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +47,8 @@ pub enum DeploymentError {
         #[source]
         source: serde_yaml_ng::Error,
     },
+    #[error("{path} comes to more than {} nodes or {} bytes of text once its YAML aliases are followed", MAX_EXPANDED.nodes, MAX_EXPANDED.text_bytes)]
+    Expands { path: PathBuf },
     #[error("no workload image (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) in {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
     NoImages { files: Vec<PathBuf> },
 }
@@ -51,22 +59,33 @@ pub fn images_of_files(
     files: &[PathBuf],
     default_namespace: &str,
 ) -> Result<(Vec<DeployedImage>, bool), DeploymentError> {
-    let mut all = Vec::new();
-    for path in files {
-        all.extend(
-            images(&read(path)?, default_namespace)
-                .map_err(|source| DeploymentError::Yaml { path: path.clone(), source })?,
-        );
-    }
     let mut unique: Vec<DeployedImage> = Vec::new();
-    for image in all {
-        if !unique.contains(&image) {
-            unique.push(image);
+    for path in files {
+        let found = images(&read(path)?, default_namespace).map_err(|e| match e {
+            Unread::Yaml(source) => DeploymentError::Yaml { path: path.clone(), source },
+            Unread::Expands => DeploymentError::Expands { path: path.clone() },
+        })?;
+        for image in found {
+            if !unique.contains(&image) {
+                unique.push(image);
+            }
+            // One past the bound says that images were left out; the rest need not be compared.
+            if unique.len() > MAX_IMAGES {
+                unique.truncate(MAX_IMAGES);
+                return Ok((unique, true));
+            }
         }
     }
-    let cut = unique.len() > MAX_IMAGES;
-    unique.truncate(MAX_IMAGES);
-    Ok((unique, cut))
+    Ok((unique, false))
+}
+
+/// Why [`images`] read no image.
+#[derive(Debug, Error)]
+pub enum Unread {
+    #[error("not YAML")]
+    Yaml(#[source] serde_yaml_ng::Error),
+    #[error("past the bound once its aliases are followed")]
+    Expands,
 }
 
 /// The text of `path`, read after roxctl has run. Only a regular file can be read again: a pipe
@@ -90,11 +109,15 @@ fn read(path: &Path) -> Result<String, DeploymentError> {
     Ok(text)
 }
 
-/// The images of every workload in the YAML stream `yaml` (several documents, `kind: List`).
-pub fn images(yaml: &str, default_namespace: &str) -> Result<Vec<DeployedImage>, serde_yaml_ng::Error> {
+/// The images of every workload in the YAML stream `yaml` (several documents, `kind: List`),
+/// which is read only if it fits [`MAX_EXPANDED`].
+pub fn images(yaml: &str, default_namespace: &str) -> Result<Vec<DeployedImage>, Unread> {
+    if !yaml_size::fits(yaml, MAX_EXPANDED).map_err(Unread::Yaml)? {
+        return Err(Unread::Expands);
+    }
     let mut found = Vec::new();
     for document in serde_yaml_ng::Deserializer::from_str(yaml) {
-        let value = Value::deserialize(document)?;
+        let value = Value::deserialize(document).map_err(Unread::Yaml)?;
         collect(&value, default_namespace, &mut found);
     }
     Ok(found)
@@ -218,6 +241,26 @@ items:
             format!(
                 "{} is not a regular file (a pipe, a terminal): roxctl has read it, and it cannot be read again; give the deployment files by their paths",
                 fifo.display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file of about 60 KB whose aliases stand for 10⁸ nodes (about 10 GB as a `Value`): refused
+    /// by name, having walked no more than the bound.
+    #[test]
+    fn a_file_whose_aliases_repeat_past_the_bound_is_refused_by_name() {
+        let yaml = format!("a: &a [{}]\nb: [{}]\n", vec!["x"; 10_000].join(","), vec!["*a"; 10_000].join(","));
+        let dir = std::env::temp_dir().join(format!("scanfail-aliases-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bomb.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let err = images_of_files(std::slice::from_ref(&path), "default").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} comes to more than 1048576 nodes or 2097152 bytes of text once its YAML aliases are followed",
+                path.display()
             )
         );
         std::fs::remove_dir_all(&dir).unwrap();
