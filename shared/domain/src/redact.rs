@@ -1,7 +1,8 @@
 //! Secrets a scanner's error output may carry, taken out before the message leaves the machine
 //! or is stored: a URL's password (`https://robot:<password>@registry/…`), an `Authorization`
 //! value (`Bearer <token>`, `Basic <base64>`), a setting of a secret (`password=…`,
-//! `ROX_API_TOKEN: …`, `"client_secret":"…"`). A stored message is shown to every viewer and
+//! `ROX_API_TOKEN: …`, `"client_secret":"…"`), a secret flag's value on a command line a shell
+//! trace printed (`--password …`, `--registry-token …`, `login … -p …`). A stored message is shown to every viewer and
 //! copied into dead-letter queues and logs, so it is redacted once, for every producer: the
 //! ingest parser and `scanfail`'s report both call [`secrets`].
 //!
@@ -72,11 +73,25 @@ pub fn secrets(message: &str) -> Cow<'_, str> {
         let span = match rule {
             Rule::UrlPassword => url_password(b, m.end()),
             Rule::AuthValue => auth_value(b, m.start(), m.end()),
-            Rule::Setting => setting_value(b, m.end(), floor),
+            Rule::Setting => setting_value(b, m.start(), m.end(), floor),
         };
         if let Some(span) = span.filter(|s| spans.last().is_none_or(|last| s.0 >= last.1)) {
             spans.push(span);
         }
+    }
+    // `-p` holds no secret word, and would hide `--password` from the automaton's leftmost
+    // matches (its `-p` starts first): its values are found apart and merged in order.
+    let short = short_password_flags(b);
+    if !short.is_empty() {
+        spans.extend(short);
+        spans.sort_unstable();
+        let mut kept: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for span in spans {
+            if kept.last().is_none_or(|last| span.0 >= last.1) {
+                kept.push(span);
+            }
+        }
+        spans = kept;
     }
     if spans.is_empty() {
         return Cow::Borrowed(message);
@@ -144,29 +159,81 @@ pub const NAME_GOES_ON: usize = 64;
 
 /// After a secret's word (the name going on, `ROX_API_TOKEN`, `password_file`, for at most
 /// [`NAME_GOES_ON`] bytes): blanks, `=` or `:`, blanks, a quote maybe, then the value up to a
-/// blank, a quote or `&,;`. `None` as well for a value that would start before `floor`.
-fn setting_value(b: &[u8], end: usize, floor: usize) -> Option<(usize, usize)> {
+/// blank, a quote or `&,;`. Or a flag ending in the word (`--password`, `--registry-token`)
+/// and blanks, then a value that is not another flag. `None` as well for a value that would
+/// start before `floor`.
+fn setting_value(b: &[u8], start: usize, end: usize, floor: usize) -> Option<(usize, usize)> {
     let name_end = b.len().min(end + NAME_GOES_ON + 1);
     let mut i = skip(&b[..name_end], end, |c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
     if i - end > NAME_GOES_ON {
         return None;
     }
+    if i == end && is_blank(at(b, i)) && is_flag(b, start) {
+        i = skip(b, i, is_blank);
+        return (i >= floor && at(b, i) != b'-').then(|| value(b, i)).flatten();
+    }
     if at(b, i) == b'"' || at(b, i) == b'\'' {
         i += 1;
     }
-    i = skip(b, i, |c| c == b' ' || c == b'\t');
+    i = skip(b, i, is_blank);
     if at(b, i) != b'=' && at(b, i) != b':' {
         return None;
     }
-    i = skip(b, i + 1, |c| c == b' ' || c == b'\t');
+    i = skip(b, i + 1, is_blank);
     if at(b, i) == b'"' || at(b, i) == b'\'' {
         i += 1;
     }
     if i < floor {
         return None;
     }
+    value(b, i)
+}
+
+fn is_blank(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// A value from `i` up to a blank, a quote or `&,;`; `None` when empty.
+fn value(b: &[u8], i: usize) -> Option<(usize, usize)> {
     let value_end = skip(b, i, |c| !c.is_ascii_whitespace() && !b"\"'&,;".contains(&c));
     (value_end > i).then_some((i, value_end))
+}
+
+/// Whether the word at `start` ends a command-line flag: a word of letters, digits, `_` and `-`
+/// going back at most [`NAME_GOES_ON`] bytes to a `-` after a blank or the start.
+fn is_flag(b: &[u8], start: usize) -> bool {
+    let mut i = start;
+    while i > 0
+        && start - i <= NAME_GOES_ON
+        && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'-')
+    {
+        i -= 1;
+    }
+    at(b, i) == b'-' && (i == 0 || b[i - 1].is_ascii_whitespace())
+}
+
+/// The values of `-p` flags (`docker login -u ci -p <secret> registry`): `-p` after a blank or
+/// the start, blanks, then a value that is not another flag. A `-p` of another meaning
+/// (`mkdir -p /tmp/x`) loses its value too: the message keeps its words, and a secret is not
+/// told apart from a path by its look.
+fn short_password_flags(b: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at_) = b.get(from..).and_then(|rest| rest.windows(2).position(|w| w == b"-p")) {
+        let flag = from + at_;
+        from = flag + 2;
+        if (flag > 0 && !b[flag - 1].is_ascii_whitespace()) || !is_blank(at(b, flag + 2)) {
+            continue;
+        }
+        let i = skip(b, flag + 2, is_blank);
+        if at(b, i) != b'-' {
+            if let Some(span) = value(b, i) {
+                from = span.1;
+                out.push(span);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -197,6 +264,12 @@ mod tests {
             assert!(out == redacted, "{word}: {} bytes out, starting {:?}", out.len(), out.get(..40));
             assert!(read <= 2 * run.len(), "{word}: {read} bytes read for {}", run.len());
         }
+        for flag in ["-p x ", "--token x "] {
+            let run = flag.repeat(65_536 / flag.len());
+            let (out, read) = examined(&run);
+            assert!(out == run.replace(" x ", " *** "), "{flag}: starting {:?}", out.get(..40));
+            assert!(read <= 2 * run.len(), "{flag}: {read} bytes read for {}", run.len());
+        }
     }
 
     #[test]
@@ -222,6 +295,13 @@ mod tests {
             ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "aws_secret_access_key = ***"),
             ("body: {\"token\":\"abc123\",\"user\":\"ci\"}", "body: {\"token\":\"***\",\"user\":\"ci\"}"),
             ("é ssh://git:pässwörd@host/x é", "é ssh://git:***@host/x é"),
+            (
+                "+ docker login -u ci -p hunter2 registry.example.com",
+                "+ docker login -u ci -p *** registry.example.com",
+            ),
+            ("roxctl --password hunter2 image scan", "roxctl --password *** image scan"),
+            ("helm push --registry-token  t0k3n oci://r", "helm push --registry-token  *** oci://r"),
+            ("-p\thunter2", "-p\t***"),
         ] {
             assert_eq!(secrets(given), redacted, "{given}");
         }
@@ -254,6 +334,10 @@ mod tests {
             "unauthorized: basic authentication required",
             "password authentication failed for user ci",
             "https://user@registry.example.com/v2/ refused",
+            "docker login --password-stdin registry.example.com",
+            "login -u ci --password-file ./p registry.example.com",
+            "x --password --verbose and -p -v",
+            "no-password here, a-password there, a x-p value",
             "",
         ] {
             assert!(matches!(secrets(kept), Cow::Borrowed(m) if m == kept), "{kept}");
