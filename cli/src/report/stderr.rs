@@ -1,6 +1,8 @@
 //! The scanner's standard error as `scanfail run` keeps it: the last [`CAPTURE_BYTES`] (the
 //! final error is at the end), without terminal colour codes.
 
+use scan_failures_domain::event::bounds;
+
 /// How much of the scanner's standard error is kept; the rest still reaches the terminal.
 pub const CAPTURE_BYTES: usize = 64 * 1024;
 
@@ -75,10 +77,29 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// The last [`LAST_LINES`] non-empty lines of `s`, right-trimmed, joined by newlines.
+/// What marks a message whose start was cut.
+pub const CUT_START: &str = "[truncated]…";
+
+/// The last [`LAST_LINES`] non-empty lines of `s` as a terminal shows them (a line rewritten
+/// after `\r`, a progress bar, is its last rewrite), right-trimmed, joined by newlines. Over
+/// the message the product stores, its start is cut and marked ([`CUT_START`]): the error a
+/// scanner ends on is what the message is for, and what the classifier reads.
 pub fn last_lines(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(LAST_LINES)..].join("\n")
+    let lines: Vec<&str> = s.lines().map(shown).map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    let joined = lines[lines.len().saturating_sub(LAST_LINES)..].join("\n");
+    if joined.len() <= bounds::MESSAGE_STORED {
+        return joined;
+    }
+    let mut start = joined.len() - (bounds::MESSAGE_STORED - CUT_START.len());
+    while !joined.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{CUT_START}{}", &joined[start..])
+}
+
+/// The last rewrite of a line that is not blank.
+fn shown(line: &str) -> &str {
+    line.rsplit('\r').find(|part| !part.trim().is_empty()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -113,5 +134,23 @@ mod tests {
         let text = "1\n2\n\n3\n4\n5  \n\n6\n\n";
         assert_eq!(last_lines(text), "2\n3\n4\n5\n6");
         assert_eq!(last_lines(""), "");
+    }
+
+    /// A 5 KB progress line before the error: the message was its first 4 KiB, cut before the
+    /// error, and the reason UNKNOWN.
+    #[test]
+    fn a_progress_line_is_its_last_rewrite_and_a_long_message_keeps_its_end() {
+        let progress: String = (0..500).map(|n| format!("{n:>7}%\r")).collect();
+        let text = format!("pulling\n{progress}done 100%\r\nFATAL: unauthorized: authentication required\n");
+        assert_eq!(last_lines(&text), "pulling\ndone 100%\nFATAL: unauthorized: authentication required");
+        let wide = format!("{}\nFATAL: unauthorized: authentication required", "é".repeat(3_000));
+        let message = last_lines(&wide);
+        assert_eq!(message.len(), bounds::MESSAGE_STORED - 1, "a cut on a character boundary");
+        assert!(message.starts_with("[truncated]…é"), "{}", &message[..20]);
+        assert!(message.ends_with("\nFATAL: unauthorized: authentication required"));
+        assert_eq!(
+            scan_failures_domain::classify::classify(None, &message),
+            scan_failures_domain::classify::Reason::RegistryUnauthorized
+        );
     }
 }
