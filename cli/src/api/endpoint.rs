@@ -28,6 +28,8 @@ pub enum EndpointError {
          localhost only)"
     )]
     PlainHttp(String),
+    #[error("the endpoint URL holds a user or password before its host: give it without them (requests are signed with your AWS credentials)")]
+    UserInfo,
 }
 
 /// Hosts plain http may go to: this machine (a local stack, an emulator).
@@ -42,6 +44,10 @@ impl Endpoint {
         let authority = uri.authority().filter(|a| !a.host().is_empty()).ok_or_else(bad)?;
         if uri.query().is_some() {
             return Err(bad());
+        }
+        // A user and password in the URL would be sent as the Host, and said in every error.
+        if authority.as_str().contains('@') {
+            return Err(EndpointError::UserInfo);
         }
         let host = authority.host();
         if scheme == "http" && !LOOPBACK.contains(&host.to_ascii_lowercase().as_str()) {
@@ -133,5 +139,9 @@ mod tests {
         for bad in ["ftp://x", "not a url", "https://", "/v1/x", "https://h/?q=1"] {
             assert_eq!(Endpoint::parse(Some(bad)), Err(EndpointError::NotAUrl(bad.into())), "{bad}");
         }
+        // Refused without being said back: the error would print the password.
+        let given = "https://u:pw@a1b2c3.execute-api.us-east-1.amazonaws.com";
+        assert_eq!(Endpoint::parse(Some(given)), Err(EndpointError::UserInfo));
+        assert!(!EndpointError::UserInfo.to_string().contains("pw"));
     }
 }

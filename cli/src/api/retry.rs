@@ -2,9 +2,11 @@
 //! the table busy or out of reach for now) or API Gateway throttled it (429), and sending it
 //! again gives the same result as sending it once.
 //!
-//! A `DELETE` answered 503 is not sent again: it may have deleted events before its answer, which
-//! counts them, and a second one would count only those the first left. Answered 429, it never
-//! reached the function (API Gateway's throttle), and is sent again like any other. A wait
+//! A `DELETE` or a `POST` answered 503 is not sent again: it may have done its work before its
+//! answer (a request out of time is answered 503), and a second one would not give the same
+//! result: a delete counts only the events the first left, a triage adds a second entry to the
+//! event's history. Answered 429, it never reached the function (API Gateway's throttle), and
+//! is sent again like any other. A wait
 //! longer than [`MAX_WAIT`] is not waited for either: the answer stands, and its message says
 //! when to try.
 
@@ -20,7 +22,7 @@ pub const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// How long to wait before sending again a `method` request whose attempt number `attempt`
 /// (from 1) was answered `status` with the header `retry_after`; `None`: that answer stands.
 pub fn wait(method: &str, status: u16, retry_after: Option<&str>, attempt: u32) -> Option<Duration> {
-    let counted = method.eq_ignore_ascii_case("DELETE") && status == 503;
+    let counted = (method.eq_ignore_ascii_case("DELETE") || method.eq_ignore_ascii_case("POST")) && status == 503;
     if !matches!(status, 429 | 503) || counted || attempt >= ATTEMPTS {
         return None;
     }
@@ -37,7 +39,7 @@ mod tests {
     #[test]
     fn a_503_is_sent_again_after_the_wait_it_names_until_the_last_attempt() {
         assert_eq!(wait("GET", 503, Some("2"), 1), Some(Duration::from_secs(2)));
-        assert_eq!(wait("POST", 503, Some(" 2 "), 2), Some(Duration::from_secs(2)));
+        assert_eq!(wait("GET", 503, Some(" 2 "), 2), Some(Duration::from_secs(2)));
         assert_eq!(wait("GET", 503, Some("2"), 3), None);
         assert_eq!(wait("PUT", 503, Some("0"), 1), Some(Duration::ZERO));
     }
@@ -57,9 +59,11 @@ mod tests {
     }
 
     #[test]
-    fn a_delete_answered_503_other_statuses_and_a_long_wait_are_answers_that_stand() {
+    fn a_delete_or_post_answered_503_other_statuses_and_a_long_wait_are_answers_that_stand() {
         assert_eq!(wait("DELETE", 503, Some("2"), 1), None);
         assert_eq!(wait("delete", 503, None, 1), None);
+        assert_eq!(wait("POST", 503, Some("2"), 1), None, "a triage that landed would be recorded twice");
+        assert_eq!(wait("POST", 429, None, 1), Some(Duration::from_secs(1)));
         for status in [200, 400, 404, 500, 502, 504] {
             assert_eq!(wait("GET", status, Some("2"), 1), None, "{status}");
         }

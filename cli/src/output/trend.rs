@@ -22,7 +22,8 @@ pub fn chart(trend: &Value) -> String {
     let width = days.iter().map(|d| d.1.to_string().len()).max().unwrap_or(1);
     let mut out = String::new();
     for (date, failures, new) in &days {
-        let length = usize::try_from(failures * BAR_WIDTH as u64 / most).unwrap_or(BAR_WIDTH);
+        // In u128: an answer's counts are the API's, and `failures × 40` may pass u64.
+        let length = usize::try_from(u128::from(*failures) * BAR_WIDTH as u128 / u128::from(most)).unwrap_or(BAR_WIDTH);
         let bar = if *failures > 0 && length == 0 { "▏".to_owned() } else { "█".repeat(length) };
         let new = if *new > 0 { format!("  ({new} new)") } else { String::new() };
         out.push_str(&format!("{date} {failures:>width$} {bar}{new}\n"));
@@ -59,5 +60,12 @@ mod tests {
                 "█".repeat(40)
             )
         );
+    }
+
+    /// Counts are the API's: a day past u64::MAX / 40 panicked (debug) or wrapped (release).
+    #[test]
+    fn counts_near_the_top_of_u64_scale_without_overflow() {
+        let trend = json!({"series": [{"date": "2026-11-25", "occurrences": u64::MAX, "newGroups": 0}]});
+        assert!(chart(&trend).starts_with(&format!("2026-11-25 {} {}\n", u64::MAX, "█".repeat(40))));
     }
 }

@@ -60,12 +60,25 @@ impl PublishError {
             Self::Unreachable(_) => exit::UNREACHABLE,
             Self::AccessDenied { .. } => exit::DENIED,
             Self::EntriesFailed { code, .. } if transient(code) => exit::SERVER,
+            Self::EntriesFailed { code, .. } if denied(code) => exit::DENIED,
             Self::NoSuchBus { .. } | Self::Refused { .. } | Self::EntriesFailed { .. } | Self::Invalid(_) => {
                 exit::REFUSED
             }
             Self::Throttled | Self::Unavailable { .. } => exit::SERVER,
         }
     }
+}
+
+/// Whether an error `code`, of a request or of one entry, says IAM or the bus's policy refused
+/// the caller (exit [`exit::DENIED`], as the documented exit codes say).
+fn denied(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDeniedException"
+            | "NotAuthorizedForSourceException"
+            | "NotAuthorizedForDetailTypeException"
+            | "UnrecognizedClientException"
+    )
 }
 
 /// How many times an entry that failed on its own for a transient cause is sent (the SDK
@@ -159,9 +172,7 @@ impl Publisher {
             }
             _ => match code.as_str() {
                 "ResourceNotFoundException" => PublishError::NoSuchBus { bus: self.bus.clone() },
-                "AccessDeniedException" | "NotAuthorizedForSourceException" | "UnrecognizedClientException" => {
-                    PublishError::AccessDenied { bus: self.bus.clone(), message }
-                }
+                c if denied(c) => PublishError::AccessDenied { bus: self.bus.clone(), message },
                 "ThrottlingException" | "LimitExceededException" => PublishError::Throttled,
                 c if transient(c) => PublishError::Unavailable { code, message },
                 _ => PublishError::Refused { code: if code.is_empty() { "unknown".into() } else { code }, message },
@@ -184,9 +195,15 @@ mod tests {
             assert!(transient(code), "{code}");
             assert_eq!(entries_failed(code).exit_code(), exit::SERVER, "{code}");
         }
-        for code in ["MalformedDetail", "InvalidArgument", "AccessDeniedException"] {
+        for code in ["MalformedDetail", "InvalidArgument"] {
             assert!(!transient(code), "{code}");
             assert_eq!(entries_failed(code).exit_code(), exit::REFUSED, "{code}");
+        }
+        // One entry refused by the bus's policy (another account's bus) is IAM's answer too.
+        for code in ["AccessDeniedException", "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"]
+        {
+            assert!(!transient(code), "{code}");
+            assert_eq!(entries_failed(code).exit_code(), exit::DENIED, "{code}");
         }
         let failed = PublishError::Unavailable { code: "InternalException".into(), message: "oops".into() };
         assert_eq!(failed.exit_code(), exit::SERVER);
