@@ -68,9 +68,7 @@ pub async fn inactive_ecr_images(client: &Client, next_token: Option<String>) ->
             status_code: r.scan_status().map(|s| s.status_code().as_str().to_owned()).unwrap_or_default(),
             reason: r.scan_status().map(|s| s.reason().as_str().to_owned()),
             scan_type: Some(r.scan_type().as_str().to_owned()),
-            last_scanned_at: r
-                .last_scanned_at()
-                .and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok()),
+            last_scanned_at: r.last_scanned_at().and_then(to_the_millisecond),
             image_tags: r
                 .resource_metadata()
                 .and_then(|m| m.ecr_image())
@@ -79,4 +77,34 @@ pub async fn inactive_ecr_images(client: &Client, next_token: Option<String>) ->
         })
         .collect();
     Ok(CoveragePage { entries, next_token: out.next_token().map(str::to_owned) })
+}
+
+/// `t` to the nearest millisecond. The SDK reads Inspector's epoch seconds (`1795575598.12`)
+/// through an `f64` and truncates, so about half of them come out a millisecond early
+/// (`…58.119999885`), and the occurrence key, which has milliseconds, would then differ from
+/// the one of the same scan's event (`"…58.120000"`): one failure counted twice.
+fn to_the_millisecond(t: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
+    const MS: i128 = 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos((t.as_nanos() + MS / 2).div_euclid(MS) * MS).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scan_failures_domain::time_fmt;
+
+    #[test]
+    fn inspectors_fractional_seconds_are_read_to_the_millisecond_they_say() {
+        let read =
+            |secs: f64| to_the_millisecond(&aws_smithy_types::DateTime::from_secs_f64(secs)).map(time_fmt::format);
+        assert_eq!(aws_smithy_types::DateTime::from_secs_f64(1_795_575_598.12).subsec_nanos(), 119_999_885);
+        assert_eq!(read(1_795_575_598.12).as_deref(), Some("2026-11-25T02:59:58.120Z"));
+        assert_eq!(read(1_795_575_598.0).as_deref(), Some("2026-11-25T02:59:58.000Z"));
+        assert_eq!(read(1_795_575_598.9996).as_deref(), Some("2026-11-25T02:59:59.000Z"));
+        // Every millisecond of a second, as Inspector writes them, comes back as itself.
+        for ms in 0..1000u32 {
+            let secs = format!("1795575598.{ms:03}").parse::<f64>().unwrap_or_default();
+            assert_eq!(read(secs), Some(format!("2026-11-25T02:59:58.{ms:03}Z")), "{ms}");
+        }
+    }
 }
