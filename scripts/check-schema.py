@@ -29,6 +29,8 @@ bad = {
     "blank image name": mutate(lambda e: e["detail"]["image"].__setitem__("name", " ")),
     "blank message, no code": mutate(lambda e: e["detail"].__setitem__("error", {"message": " "})),
     "blank message, blank code": mutate(lambda e: e["detail"].__setitem__("error", {"message": "", "code": " "})),
+    # The parser refuses it: normalized, docker.io/library/ and :latest take it to 1,045 bytes.
+    "1,020-character image name": mutate(lambda e: e["detail"]["image"].__setitem__("name", "a" * 1020)),
 }
 for name, event in bad.items():
     if v.is_valid(event):
@@ -37,6 +39,7 @@ for name, event in bad.items():
         passed += 1
 good = {
     "blank message with a code": mutate(lambda e: e["detail"].__setitem__("error", {"message": "", "code": "TIMEOUT"})),
+    "999-character image name": mutate(lambda e: e["detail"]["image"].__setitem__("name", "a" * 999)),
 }
 for name, event in good.items():
     if v.is_valid(event):

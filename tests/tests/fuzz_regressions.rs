@@ -187,6 +187,10 @@ fn fuzz_crash_4_a_normalized_image_name_stays_within_the_reference_bound() {
         checks::envelope(sample_with("2026-11-25T10:00:00Z", &name));
         checks::query_params(format!("filter.resourceName={name}").as_bytes());
     }
+    // The published schema's bound on `detail.image.name` (999) always fits once normalized,
+    // and the 1,020 it refuses the parser refuses too (scripts/check-schema.py checks the schema).
+    assert_eq!(scan_failures_domain::image::ImageRef::parse(&"a".repeat(999)).map(|r| r.normalized().len()), Ok(1_024));
+    assert!(scan_failures_domain::image::ImageRef::parse(&"a".repeat(1_020)).is_err());
 }
 
 /// Found by `event_parse` in the project's CI on 763ad6e (the check, not the parser, was wrong).
