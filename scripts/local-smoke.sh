@@ -12,6 +12,10 @@ log=$(mktemp)
 bash scripts/local.sh build
 setsid bash scripts/local.sh >"$log" 2>&1 &
 pid=$!
+# Stopped however this script ends (Ctrl-C, a CI step's timeout): local.sh runs in a session of
+# its own, which a signal to this script's process group does not reach.
+trap 'kill -TERM -- "-$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'exit 130' INT TERM
 for _ in $(seq 1 600); do
   grep -q '^ready:' "$log" && break
   kill -0 "$pid" 2>/dev/null || break

@@ -284,6 +284,10 @@ fn every_variable_scanfail_reads_is_on_the_configuration_page_with_its_default_a
             let _ = scanfail::report::initiator::from_ci(v);
         }));
     }
+    // Where `console --open` writes its redirect file.
+    read.extend(asked(&[], |v| {
+        let _ = scanfail::console::launch::redirect_dir(v);
+    }));
     let rows = configuration("scanfail");
     let mut documented = BTreeSet::new();
     for (names, cells) in &rows {

@@ -174,7 +174,7 @@ async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_
     let killed = std::process::Command::new("pkill")
         .args(["-KILL", "-f", &format!("DynamoDBLocal.jar -dbPath {}", dir.display())])
         .status()
-        .unwrap();
+        .expect("pkill (procps) runs: apt-get install procps");
     assert!(killed.success(), "DynamoDB Local was not running");
     let _ = server.wait();
     tokio::time::sleep(Duration::from_secs(2)).await;
