@@ -82,11 +82,12 @@ impl Watch {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start cargo lambda watch: {e}; {INSTALL_HINT}"));
+        // Owned before anything can panic: a failed start stops what it started (Drop).
+        let mut this = Self { watch, functions: Vec::new(), port };
         assert!(wait_for_port(port, Duration::from_secs(120)), "cargo lambda watch did not listen on {port}");
         let endpoint = endpoint.map_or_else(|| dynamodb_endpoint().to_owned(), str::to_owned);
-        let functions = functions
-            .iter()
-            .map(|name| {
+        for name in functions {
+            this.functions.push(
                 Command::new(function_binary(name))
                     .envs(local_env(&endpoint))
                     .envs(runtime_env(name, port))
@@ -98,10 +99,10 @@ impl Watch {
                         Stdio::from(file.unwrap_or_else(|e| panic!("open {}: {e}", path.display())))
                     }))
                     .spawn()
-                    .unwrap_or_else(|e| panic!("start {name}: {e}"))
-            })
-            .collect();
-        Self { watch, functions, port }
+                    .unwrap_or_else(|e| panic!("start {name}: {e}")),
+            );
+        }
+        this
     }
 
     /// Invokes `ingest` with `cargo lambda invoke`.

@@ -401,8 +401,10 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start moto_server: {e}; {INSTALL_HINT}"));
+        // Owned before the wait can panic: a moto that never listens is stopped (Drop).
+        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         assert!(wait_for_port(port, Duration::from_secs(60)), "moto_server did not listen on {port}");
-        Self { child, endpoint: format!("http://127.0.0.1:{port}") }
+        moto
     }
 }
 
