@@ -59,6 +59,15 @@ wait_port() {
   return 1
 }
 
+# A port something already listens on would pass wait_port while the service started here
+# fails to bind, and the run would fail far from the cause: refuse it first, naming its variable.
+for port_var in DYNAMODB_PORT LAMBDA_PORT MOTO_PORT STREAMS_PROXY_PORT; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/${!port_var}") 2>/dev/null; then
+    echo "local: 127.0.0.1:${!port_var} is already in use (another make local?): stop what listens there, or set $port_var to a free port" >&2
+    exit 1
+  fi
+done
+
 # shellcheck source=scripts/dynamodb-local.sh
 source scripts/dynamodb-local.sh
 require_java local || exit 1
