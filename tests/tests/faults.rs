@@ -35,14 +35,25 @@ fn envelope(id: &str, n: usize) -> Value {
 }
 
 async fn total(store: &Store, groups: usize) -> u64 {
-    let mut sum = 0;
+    counts(store, groups).await.iter().sum()
+}
+
+/// Each of the first `groups` groups' count of occurrences (0 for a group not stored).
+async fn counts(store: &Store, groups: usize) -> Vec<u64> {
+    let mut out = Vec::new();
     for n in 0..groups {
         let reference = scan_failures_domain::image::ImageRef::parse(&image(n)).unwrap().normalized();
-        if let Some(g) = store.reader().get(&group_id(&reference, Reason::Timeout, "")).await.unwrap() {
-            sum += g.num_occurrences;
-        }
+        let group = store.reader().get(&group_id(&reference, Reason::Timeout, "")).await.unwrap();
+        out.push(group.map_or(0, |g| g.num_occurrences));
     }
-    sum
+    out
+}
+
+/// What each group counts once events `0..events` are each stored once (event `n` is of group
+/// `n % GROUPS`): checked group by group, since a loss in one group and a double count in
+/// another leave the total right.
+fn once_each(events: usize) -> Vec<u64> {
+    (0..GROUPS).map(|g| (g..events).step_by(GROUPS).count() as u64).collect()
 }
 
 /// Prints, for each group whose count is off, its count and which of its envelopes have an
@@ -202,6 +213,7 @@ async fn dynamodb_cut_off_killed_and_restarted_mid_run_loses_nothing_and_double_
         explain_mismatch(&store, EVENTS, &failed, &log).await;
     }
     assert_eq!(stored, EVENTS as u64);
+    assert_eq!(counts(&store, GROUPS).await, once_each(EVENTS));
     drop(watch);
     integration_tests::stop_dynamodb_local(server);
     let _ = std::fs::remove_dir_all(&dir);
@@ -223,9 +235,7 @@ async fn a_dynamodb_that_stops_answering_fails_the_invocation_by_attempt_timeout
     assert_eq!(watch.invoke_http("ingest", &envelope("stall-0", 0)).unwrap()["result"], "created");
 
     proxy.stall();
-    let stalled_at = std::time::Instant::now();
     let err = watch.invoke_http("ingest", &envelope("stall-1", GROUPS)).unwrap_err();
-    let answered_after = stalled_at.elapsed();
     let err: Value = serde_json::from_str(&err).unwrap_or_else(|_| {
         panic!("the invocation did not return the function's error (it hung until the client's read timeout): {err}")
     });
@@ -235,10 +245,9 @@ async fn a_dynamodb_that_stops_answering_fails_the_invocation_by_attempt_timeout
         "event not stored: DynamoDB TransactWriteItems failed: unhandled error: request has timed out: operation attempt timeout (single attempt) occurred after 1s"
     );
     // The stall was reached (the pooled connection the stall reset may fail one attempt at once,
-    // the others wait in it), and the invocation answered within three attempts of 1 s and the
-    // SDK's backoff, not at a Lambda or client timeout.
+    // the others wait in it), and the invocation answered with the attempts' timeout, not a
+    // Lambda or client timeout (the message above says which).
     assert!(proxy.held() >= 2, "attempts held by the stall: {}", proxy.held());
-    assert!(answered_after < Duration::from_secs(10), "answered after {answered_after:?}");
 
     proxy.heal();
     assert_eq!(watch.invoke_http("ingest", &envelope("stall-1", GROUPS)).unwrap()["result"], "updated");
@@ -400,6 +409,7 @@ async fn every_event_delivered_three_times_at_once_by_nine_concurrent_invokers_c
         "every event delivered 3 times at once, 9 concurrent invokers",
     );
     assert_eq!(stored, EVENTS as u64);
+    assert_eq!(counts(&store, GROUPS).await, once_each(EVENTS));
 }
 
 /// The SQS path: every batch of 10 envelopes delivered to 3 invokers at once (as a batch whose
@@ -450,6 +460,7 @@ async fn every_sqs_batch_delivered_three_times_at_once_counts_each_event_exactly
     let stored = total(&store, GROUPS).await;
     tally("sqs_batches_x3_9_invokers", (10 * BATCHES) as u64, stored, 0, "every SQS batch delivered 3 times at once");
     assert_eq!(stored, (10 * BATCHES) as u64);
+    assert_eq!(counts(&store, GROUPS).await, once_each(10 * BATCHES));
 }
 
 /// DynamoDB's answer to a single-item write of an item a transaction is writing at that moment.
