@@ -90,6 +90,16 @@ async fn samples_ingested_through_cargo_lambda_are_listed_fetched_and_counted_by
     assert_eq!(rest["events"][0]["resource"]["name"], "docker.io/library/nginx:1.25");
     assert_eq!(rest["events"][0]["resource"]["id"], format!("sha256:{}", "0123456789abcdef".repeat(4)));
 
+    // A query with bytes a URI refuses, as a client that does not encode them sends it: read as
+    // sent (api::raw_query). The process used to abort in lambda_http's conversion, and the
+    // invocation had no answer; the same process answers the next request.
+    let mut quoted = fixture("count-http-api-iam.json");
+    quoted["rawQueryString"] = Value::from("filter.repository=quay.io/acme/web&filter.search=\"Public Quay.io\"");
+    let (status, count) = body_of(&watch.invoke_function("api", &quoted).unwrap());
+    assert_eq!((status, &count), (200, &serde_json::json!({"count": 2})), "web:1.4 and web:1.5 say it: {count}");
+    quoted["rawQueryString"] = Value::from("filter.repository=quay.io/acme/web&filter.search=<\"Public Quay.io\">");
+    let (status, count) = body_of(&watch.invoke_function("api", &quoted).unwrap());
+    assert_eq!((status, &count), (200, &serde_json::json!({"count": 0})), "{count}");
     let mut anonymous = fixture("list-http-api-iam.json");
     anonymous["requestContext"].as_object_mut().map(|c| c.remove("authorizer"));
     let (status, body) = body_of(&watch.invoke_function("api", &anonymous).unwrap());

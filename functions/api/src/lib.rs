@@ -7,6 +7,7 @@
 pub mod handler;
 pub mod metrics;
 pub mod payload;
+pub mod raw_query;
 pub mod routes;
 
 /// Every AWS operation the api function's code calls, by the module that calls it; its IAM role

@@ -3,7 +3,9 @@
 // Outside data never reaches an unwrap, expect or panic: enforced, not only reviewed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-use lambda_http::{service_fn, Request};
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt as _;
+use lambda_http::{lambda_runtime, service_fn, Adapter, LambdaEvent, Request};
 use scan_failures_aws::config::ApiConfig;
 use scan_failures_aws::dynamo::{conflicts, Store};
 use scan_failures_aws::metrics::Sink;
@@ -24,6 +26,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(conflicts::client(&aws), config.table_name.clone());
     let api = api::handler::Api::new(store, &config).with_metrics(Sink::new(config.metrics.clone()));
-    lambda_http::run(service_fn(|req: Request| async { Ok::<_, std::convert::Infallible>(api.handle(req).await) }))
-        .await
+    let handler = service_fn(|req: Request| async { Ok::<_, std::convert::Infallible>(api.handle(req).await) });
+    // `lambda_http::run`, with the raw query string made fit for its conversion first, which
+    // panics on a URI it cannot build (api::raw_query).
+    let fitted = Adapter::from(handler).map_request(|event: LambdaEvent<LambdaRequest>| LambdaEvent {
+        payload: api::raw_query::fit(event.payload),
+        context: event.context,
+    });
+    lambda_runtime::run(fitted).await
 }
