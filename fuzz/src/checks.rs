@@ -5,8 +5,7 @@
 //! and every crash input through them, so `cargo test` runs exactly the fuzzed code. A broken
 //! invariant is a panic (an `assert!`), which libFuzzer reports as a crash.
 //!
-//! Only `scan_failures_domain`, `scan_failures_http`, `serde_json` and `form_urlencoded` are
-//! used (no AWS crate, so the nightly fuzz build does not compile the SDK), and the file compiles
+//! Only `scan_failures_domain`, `scan_failures_http` and `serde_json` are used (no AWS crate, so the nightly fuzz build does not compile the SDK), and the file compiles
 //! in both crates.
 
 use scan_failures_domain::classify::{self, Reason};
@@ -215,9 +214,17 @@ pub fn ingest_payload(data: &[u8]) -> Vec<Outcome> {
     }
 }
 
-/// `query_params`: a raw query string → decoded pairs → the list and count parsers.
+/// `query_params`: a raw query string → decoded pairs, as the api decodes them → the list and
+/// count parsers. (The api's query string is text: a URI's, so the bytes are read as UTF-8.)
 pub fn query_params(data: &[u8]) -> (bool, bool) {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(data).into_owned().collect();
+    let pairs = match scan_failures_http::query_string::pairs(&String::from_utf8_lossy(data)) {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            param_error(&e);
+            assert!(matches!(e, ParamError::NotUtf8 { .. }), "decoding refused with {e:?}");
+            return (false, false);
+        }
+    };
     let list = params::parse_list(&pairs);
     let count = params::parse_count(&pairs);
     for e in [list.as_ref().err(), count.as_ref().err()].into_iter().flatten() {
@@ -254,6 +261,7 @@ fn param_error(e: &ParamError) {
         }
         ParamError::Repeated { name } => assert!(params::LIST_PARAMS.contains(&name.as_str())),
         ParamError::TooMany => {}
+        ParamError::NotUtf8 { name } => assert!(name.len() <= MAX_ECHO_BYTES, "echoed name {} bytes", name.len()),
     }
 }
 

@@ -395,6 +395,44 @@ fn the_local_principal_opt_in_refuses_to_start_inside_aws() {
     );
 }
 
+/// Every answer, a page and each kind of refusal, is JSON that no cache between the caller and
+/// the API keeps (`Cache-Control: no-store`).
+#[tokio::test]
+async fn every_answer_is_json_that_no_cache_keeps() {
+    let store = fresh_store().await;
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE)]);
+    for (path, query, caller, status) in [
+        ("/v1/administration/events", "", Some(ALICE), 200),
+        ("/v1/administration/events", "pagination.limit=0", Some(ALICE), 400),
+        ("/v1/administration/events", "", None, 401),
+        ("/v1/administration/events", "", Some("arn:aws:iam::123456789012:user/mallory"), 403),
+        ("/v1/nowhere", "", Some(ALICE), 404),
+    ] {
+        let answer = api.handle(api_request(path, query, caller, false)).await;
+        let header = |name: &str| answer.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(
+            (answer.status().as_u16(), header("cache-control").as_deref(), header("content-type").as_deref()),
+            (status, Some("no-store"), Some("application/json")),
+            "{path}?{query}"
+        );
+    }
+}
+
+/// A value whose escapes are not UTF-8 (`%FF`, Latin-1's `%E9` for é) is a 400 naming the
+/// parameter: decoded lossily, it became U+FFFD and the answer a wrong empty page.
+#[tokio::test]
+async fn a_value_whose_escapes_are_not_utf8_is_a_400_naming_its_parameter() {
+    let store = fresh_store().await;
+    let api = api_from_env(&store, &[("ADMIN_VIEW_PRINCIPALS", ALICE)]);
+    let (status, body) = call(&api, "/v1/administration/events", "filter.search=%E9chec", Some(ALICE)).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (400, &Value::from("filter.search: its percent-escapes must spell UTF-8 text (é is %C3%A9)"))
+    );
+    let (status, _) = call(&api, "/v1/administration/events", "filter.search=%C3%A9chec", Some(ALICE)).await;
+    assert_eq!(status, 200);
+}
+
 /// A request still at work `ANSWER_RESERVE` before its invocation's deadline is answered 503
 /// with `Retry-After` and the api's own message, rather than cut by Lambda's timeout, which API
 /// Gateway answers with a 5xx of its own, without a body or a request id (a read can outlast the

@@ -20,6 +20,7 @@ use scan_failures_http::auth::{caller_arn, Decision, Permission, Policy};
 use scan_failures_http::body::{self, BodyError};
 use scan_failures_http::echo;
 use scan_failures_http::params::{self, ParamError};
+use scan_failures_http::query_string;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -102,10 +103,13 @@ impl Problem {
     }
 }
 
+/// Every answer: JSON, and never kept by a cache between the caller and the API (a proxy's, a
+/// browser's): it is an administrator's view of the account's failures, authorized per request.
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut res = Response::new(Body::Text(body.to_string()));
     *res.status_mut() = status;
     res.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    res.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
     res
 }
 
@@ -291,8 +295,7 @@ impl Api {
         })?;
         seen.route = Some(route);
         let caller = self.authorize(req, route)?;
-        let pairs: Vec<(String, String)> =
-            form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
+        let pairs = query_string::pairs(req.uri().query().unwrap_or("")).map_err(|e| bad_parameter(&e))?;
         let now = (self.clock)();
         let takes_no_parameters =
             matches!(route.action, Action::Get | Action::Triage | Action::GetConfig | Action::PutConfig);

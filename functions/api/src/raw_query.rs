@@ -84,8 +84,9 @@ mod tests {
         .unwrap()
     }
 
+    /// The pairs the handler reads.
     fn pairs(request: &Request) -> Vec<(String, String)> {
-        form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()).into_owned().collect()
+        scan_failures_http::query_string::pairs(request.uri().query().unwrap_or("")).unwrap()
     }
 
     #[test]

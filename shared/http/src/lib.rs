@@ -1,4 +1,5 @@
-//! The API's HTTP side, between a request and the domain: query parameters ([`params`]),
+//! The API's HTTP side, between a request and the domain: the query string ([`query_string`]),
+//! query parameters ([`params`]),
 //! request bodies ([`body`]), opaque page cursors ([`cursor`]) and the default-deny
 //! authorization of IAM callers ([`auth`]). Pure: no AWS crate, no I/O.
 //!
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod cursor;
 pub mod params;
+pub mod query_string;
 
 /// Most bytes of a client's input quoted back in an error.
 pub const MAX_ECHO_BYTES: usize = 64;

@@ -109,6 +109,8 @@ const RULE_EMPTY: &str = "must not be empty";
 const RULE_TOO_LONG: &str = "must be at most 1024 bytes";
 const RULE_REPEATS: &str = "at most 20 values";
 const RULE_TIMESTAMP: &str = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
+const RULE_TIMESTAMP_PLUS: &str =
+    "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z (a + in its offset is sent as %2B: a bare + is a space)";
 const RULE_FROM_AFTER_UNTIL: &str = "must not be after filter.until";
 const RULE_TYPE: &str = concat!(
     "must be ADMINISTRATION_EVENT_TYPE_UNKNOWN, ADMINISTRATION_EVENT_TYPE_GENERIC",
@@ -154,13 +156,17 @@ pub enum ParamError {
     Repeated { name: String },
     #[error("too many query parameters (at most {MAX_PARAMS})")]
     TooMany,
+    #[error("{name}: its percent-escapes must spell UTF-8 text (é is %C3%A9)")]
+    NotUtf8 { name: String },
 }
 
 impl ParamError {
     /// The parameter the error is about; `None` when it is about the query as a whole.
     pub fn name(&self) -> Option<&str> {
         match self {
-            Self::Unknown { name } | Self::Invalid { name, .. } | Self::Repeated { name } => Some(name),
+            Self::Unknown { name } | Self::Invalid { name, .. } | Self::Repeated { name } | Self::NotUtf8 { name } => {
+                Some(name)
+            }
             Self::TooMany => None,
         }
     }
@@ -436,8 +442,13 @@ fn add<T: PartialEq>(values: &mut Vec<T>, value: T) {
     }
 }
 
+/// A `+` of an offset sent bare is a space once decoded: the rule then says so.
 fn timestamp(v: &str) -> Result<OffsetDateTime, &'static str> {
-    time_fmt::parse(v).map(|t| t.to_offset(UtcOffset::UTC)).ok_or(RULE_TIMESTAMP)
+    let bare_plus = v.rsplit_once(' ').is_some_and(|(time, offset)| {
+        time.contains('T') && offset.len() == 5 && offset.as_bytes().get(2) == Some(&b':')
+    });
+    let refused = if bare_plus { RULE_TIMESTAMP_PLUS } else { RULE_TIMESTAMP };
+    time_fmt::parse(v).map(|t| t.to_offset(UtcOffset::UTC)).ok_or(refused)
 }
 
 /// Digits only: `u32::from_str` alone would also take a leading `+`.
@@ -515,6 +526,8 @@ mod tests {
         let rule = "must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z";
         for name in ["filter.from", "filter.until"] {
             assert_refused(name, &["yesterday", "2026-11-25", "1764064800", "2026-11-25 10:00:00"], rule);
+            // `+02:00` sent bare: decoded, its `+` is a space, and the rule says to encode it.
+            assert_refused(name, &["2026-11-25T12:00:00 02:00", "2026-11-25T12:00:00.5 05:30"], RULE_TIMESTAMP_PLUS);
             assert_eq!(
                 list(&[(name, "2026-11-25T10:00:00Z"), (name, "2026-11-26T10:00:00Z")]),
                 Err(ParamError::Repeated { name: name.into() })
