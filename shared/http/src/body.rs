@@ -25,6 +25,8 @@ pub enum BodyError {
     Invalid { field: &'static str, rule: &'static str, value: String },
     #[error("{field} is required")]
     Missing { field: &'static str },
+    #[error("{name:?} is given more than once in the request body")]
+    Repeated { name: String },
 }
 
 /// The body as a JSON object with only `accepted` keys, after checking its size.
@@ -45,7 +47,40 @@ pub fn json_object(
     if let Some(name) = map.keys().find(|k| !accepted.contains(&k.as_str())) {
         return Err(BodyError::UnknownField { name: echo(name), accepted: joined(accepted) });
     }
+    if let Ok(FirstRepeated(Some(name))) = serde_json::from_slice::<FirstRepeated>(body) {
+        return Err(BodyError::Repeated { name: echo(&name) });
+    }
     Ok(map)
+}
+
+/// The first key an object gives more than once. serde_json's map keeps the last of a repeated
+/// key, so `{"state": "resolved", "state": "open"}` recorded `open`, and which one a client
+/// meant is not for the api to guess.
+struct FirstRepeated(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for FirstRepeated {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = FirstRepeated;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FirstRepeated, A::Error> {
+                let (mut seen, mut repeated) = (Vec::<String>::new(), None);
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if repeated.is_none() && seen.contains(&key) {
+                        repeated = Some(key);
+                    } else {
+                        seen.push(key);
+                    }
+                }
+                Ok(FirstRepeated(repeated))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }
 
 fn joined(accepted: &'static [&'static str]) -> &'static str {
@@ -165,6 +200,16 @@ mod tests {
         for (body, message) in cases {
             assert_eq!(parse_triage_request(body).map_err(|e| e.to_string()), Err(message.to_owned()));
         }
+        for (body, name) in [
+            (&br#"{"state": "resolved", "state": "open"}"#[..], "state"),
+            (br#"{"note": "a", "state": "open", "note": "b"}"#, "note"),
+        ] {
+            assert_eq!(parse_triage_request(body), Err(BodyError::Repeated { name: name.into() }));
+        }
+        assert_eq!(
+            parse_retention_request(br#"{"retentionDays": 365, "retentionDays": 1}"#).map_err(|e| e.to_string()),
+            Err("\"retentionDays\" is given more than once in the request body".to_owned())
+        );
         let long_note = format!(r#"{{"state": "open", "note": "{}"}}"#, "n".repeat(1025));
         assert_eq!(
             parse_triage_request(long_note.as_bytes()).map_err(|e| e.to_string()),
