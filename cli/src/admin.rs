@@ -20,6 +20,9 @@ const CONFIG: &str = "/v1/config/administration-events";
 /// The most pages `--all` walks (1000 events each): a bound on a runaway loop, far above any
 /// retained table a person would print.
 const MAX_PAGES: usize = 1000;
+/// Most events `--all` keeps, every page in memory until it prints them all: with
+/// `--limit 1000`, 1,000 pages were a million events and gigabytes of JSON.
+const MAX_LISTED: usize = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -108,11 +111,11 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             }
             let window = going_on(&window, pairs_from(&pairs));
             if all {
-                let (events, left) = every_page(&client, pairs, cursor).await?;
+                let (events, pages, left) = every_page(&client, pairs, cursor).await?;
                 let mut text = table::events(&events, now);
                 let mut answer = json!({ "events": events });
                 if let Some(left) = left {
-                    let stopped = stopped_listing(&left, &window);
+                    let stopped = stopped_listing(pages, events.len(), &left, &window);
                     crate::to_stderr(&format!("scanfail: {stopped}"));
                     text += &stopped;
                     answer["nextCursor"] = json!(left);
@@ -197,10 +200,15 @@ pub async fn retention(args: RetentionArgs) -> Result<(), AdminError> {
     print(Printed::Answer(answer, |v, _| table::retention(v)), mode)
 }
 
-/// What `--all` says when it stopped at [`MAX_PAGES`] with `cursor` left (and `window`, from
-/// [`going_on`]).
-fn stopped_listing(cursor: &str, window: &str) -> String {
-    format!("stopped after {MAX_PAGES} pages: go on with --cursor {cursor}{window}\n")
+/// What `--all` says when it stopped after `pages` pages of `listed` events ([`MAX_PAGES`],
+/// [`MAX_LISTED`]) with `cursor` left (and `window`, from [`going_on`]).
+fn stopped_listing(pages: usize, listed: usize, cursor: &str, window: &str) -> String {
+    format!("stopped after {pages} pages, {listed} events: go on with --cursor {cursor}{window}\n")
+}
+
+/// Whether `--all` asks for another page after `pages` pages of `listed` events.
+fn goes_on(pages: usize, listed: usize) -> bool {
+    pages < MAX_PAGES && listed < MAX_LISTED
 }
 
 /// What a hint to go on with `--cursor` adds to the command's own flags: a cursor holds the
@@ -218,30 +226,31 @@ fn pairs_from(pairs: &Pairs) -> Option<&str> {
     pairs.iter().find(|(k, _)| *k == "filter.from").map(|(_, v)| v.as_str())
 }
 
-/// Every page of a list from `cursor` (the first when `None`), following `nextCursor`, and the
-/// cursor left when it stopped at [`MAX_PAGES`]; progress on standard error past one page.
+/// Every page of a list from `cursor` (the first when `None`), following `nextCursor` while
+/// [`goes_on`]; the pages read, and the cursor left when it stopped; progress on standard
+/// error past one page.
 async fn every_page(
     client: &Client,
     pairs: Pairs,
     mut cursor: Option<String>,
-) -> Result<(Vec<Value>, Option<String>), AdminError> {
-    let mut events = Vec::new();
-    for page in 1..=MAX_PAGES {
+) -> Result<(Vec<Value>, usize, Option<String>), AdminError> {
+    let (mut events, mut page) = (Vec::new(), 0);
+    loop {
         let mut this = pairs.clone();
         if let Some(c) = cursor.take() {
             this.push(("pagination.cursor", c));
         }
         let answer = client.call("GET", EVENTS, &query::encode(&this), None).await?;
+        page += 1;
         events.extend(answer.json.get("events").and_then(Value::as_array).cloned().unwrap_or_default());
         cursor = answer.json.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
-        if cursor.is_none() {
-            break;
+        if cursor.is_none() || !goes_on(page, events.len()) {
+            return Ok((events, page, cursor));
         }
         if std::io::stderr().is_terminal() || page % 10 == 0 {
             crate::say(&format!("{} events after {page} page(s)…", events.len()));
         }
     }
-    Ok((events, cursor))
 }
 
 /// What a cleanup's rounds came to.
@@ -338,7 +347,10 @@ mod tests {
             Printed::Page(Answer { json: answer.clone(), raw: Bytes::from(answer.to_string()) }, said.to_owned());
         let text = String::from_utf8(rendered(page, Output::Table, OffsetDateTime::UNIX_EPOCH)).unwrap();
         assert!(text.ends_with(&format!("more: --all, a larger --limit, or --cursor c1{said}\n")), "{text}");
-        assert_eq!(stopped_listing("c1", said), format!("stopped after 1000 pages: go on with --cursor c1{said}\n"));
+        assert_eq!(
+            stopped_listing(1000, 50_000, "c1", said),
+            format!("stopped after 1000 pages, 50000 events: go on with --cursor c1{said}\n")
+        );
     }
 
     /// A full disk is an error of its own (exit 74); a reader that stopped reading is none.
@@ -359,7 +371,16 @@ mod tests {
              them\nstopped after 1000 requests: delete again to go on\n"
         );
         assert_eq!(Cleaned { deleted: 0, kept: 0, more: true }.before_failure(), "");
-        assert_eq!(stopped_listing("c1", ""), "stopped after 1000 pages: go on with --cursor c1\n");
+        assert_eq!(
+            stopped_listing(50, 50_000, "c1", ""),
+            "stopped after 50 pages, 50000 events: go on with --cursor c1\n"
+        );
+        // At 1,000 pages of the default 50, or 50 pages of --limit 1000, not at a million events.
+        assert_eq!(
+            (goes_on(999, 49_950), goes_on(1000, 50_000), goes_on(49, 49_000), goes_on(50, 50_000)),
+            (true, false, true, false)
+        );
+        assert!(!goes_on(1000, 10), "the pages' bound holds for small pages too");
         assert_eq!(
             Cleaned { deleted: 10, kept: 1, more: true }.before_failure(),
             "scanfail: deleted 10 event(s) (and kept 1) before the failure below: delete again to go on\n"
