@@ -59,24 +59,28 @@ pub fn images_of_files(
     files: &[PathBuf],
     default_namespace: &str,
 ) -> Result<(Vec<DeployedImage>, bool), DeploymentError> {
-    let mut unique: Vec<DeployedImage> = Vec::new();
+    let (mut unique, mut cut): (Vec<DeployedImage>, bool) = (Vec::new(), false);
     for path in files {
+        // Every file is read and checked, as roxctl read it, even once the images are enough.
         let found = images(&read(path)?, default_namespace).map_err(|e| match e {
             Unread::Yaml(source) => DeploymentError::Yaml { path: path.clone(), source },
             Unread::Expands => DeploymentError::Expands { path: path.clone() },
         })?;
         for image in found {
+            // One past the bound says that images were left out; the rest need not be compared.
+            if cut {
+                break;
+            }
             if !unique.contains(&image) {
                 unique.push(image);
             }
-            // One past the bound says that images were left out; the rest need not be compared.
             if unique.len() > MAX_IMAGES {
                 unique.truncate(MAX_IMAGES);
-                return Ok((unique, true));
+                cut = true;
             }
         }
     }
-    Ok((unique, false))
+    Ok((unique, cut))
 }
 
 /// Why [`images`] read no image.
@@ -278,8 +282,13 @@ items:
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("many.yaml");
         std::fs::write(&path, yaml).unwrap();
-        let (found, cut) = images_of_files(&[path], "default").unwrap();
+        let (found, cut) = images_of_files(std::slice::from_ref(&path), "default").unwrap();
         assert_eq!((found.len(), cut), (MAX_IMAGES, true));
         assert_eq!(found[1], image("a", "default", "p1"));
+        // A file after the bound is still read: one that is not YAML fails the run.
+        let bad = dir.join("bad-after.yaml");
+        std::fs::write(&bad, "kind: [unclosed").unwrap();
+        let err = images_of_files(&[path, bad.clone()], "default").unwrap_err();
+        assert_eq!(err.to_string(), format!("{} is not YAML", bad.display()));
     }
 }

@@ -8,6 +8,8 @@ use scan_failures_domain::time_fmt;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
+use super::stderr;
+
 /// One failed scan of one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -60,9 +62,16 @@ impl Report {
     }
 
     /// The message as it leaves the machine: its secrets redacted (it is stored, shown to every
-    /// viewer and copied into dead-letter queues), cut to what the product stores.
+    /// viewer and copied into dead-letter queues), cut to what the product stores: at its end,
+    /// or, for a message already cut at its start to keep the error it ends on
+    /// ([`stderr::last_lines`]; a redaction can make it longer), at its start again.
     fn published_message(&self) -> String {
-        event::truncate(redact::secrets(&self.message).into_owned(), bounds::MESSAGE_STORED)
+        let redacted = redact::secrets(&self.message).into_owned();
+        if redacted.starts_with(stderr::CUT_START) {
+            stderr::keep_end(redacted)
+        } else {
+            event::truncate(redacted, bounds::MESSAGE_STORED)
+        }
     }
 
     /// The reason the product will give this failure, as the ingest function classifies it.
@@ -211,6 +220,27 @@ mod tests {
         let message = r.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
         assert_eq!(message.len(), bounds::MESSAGE_STORED);
         assert!(message.ends_with(event::TRUNCATION_MARKER));
+    }
+
+    /// A message cut at its start to keep its final error (another scanner's last lines) that
+    /// its redaction makes longer (`-p x` becomes `-p ***`) is cut at its start again: cut at
+    /// its end, it lost the error it ends on.
+    #[test]
+    fn a_message_cut_at_its_start_keeps_its_end_through_redaction() {
+        let tail = "FATAL: unauthorized: authentication required";
+        let text = format!("{}\n{tail}", "-p x ".repeat(2_000));
+        let message = stderr::last_lines(&text);
+        assert!(message.len() <= bounds::MESSAGE_STORED && message.starts_with(stderr::CUT_START));
+        let published =
+            Report { message, ..report() }.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(published.len() <= bounds::MESSAGE_STORED, "{}", published.len());
+        assert!(
+            published.starts_with(stderr::CUT_START) && published.ends_with(tail),
+            "{}",
+            &published[published.len() - 60..]
+        );
+        assert_eq!(published.matches(stderr::CUT_START).count(), 1);
+        assert!(!published.contains("-p x"), "redacted");
     }
 
     #[test]

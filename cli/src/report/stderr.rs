@@ -86,15 +86,21 @@ pub const CUT_START: &str = "[truncated]…";
 /// scanner ends on is what the message is for, and what the classifier reads.
 pub fn last_lines(s: &str) -> String {
     let lines: Vec<&str> = s.lines().map(shown).map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
-    let joined = lines[lines.len().saturating_sub(LAST_LINES)..].join("\n");
-    if joined.len() <= bounds::MESSAGE_STORED {
-        return joined;
+    keep_end(lines[lines.len().saturating_sub(LAST_LINES)..].join("\n"))
+}
+
+/// `text` if within the message the product stores, else its end, marked [`CUT_START`] (once,
+/// however often it is cut again: after a redaction that made it longer).
+pub fn keep_end(text: String) -> String {
+    if text.len() <= bounds::MESSAGE_STORED {
+        return text;
     }
-    let mut start = joined.len() - (bounds::MESSAGE_STORED - CUT_START.len());
-    while !joined.is_char_boundary(start) {
+    let rest = text.strip_prefix(CUT_START).unwrap_or(&text);
+    let mut start = rest.len() - (bounds::MESSAGE_STORED - CUT_START.len());
+    while !rest.is_char_boundary(start) {
         start += 1;
     }
-    format!("{CUT_START}{}", &joined[start..])
+    format!("{CUT_START}{}", &rest[start..])
 }
 
 /// The last rewrite of a line that is not blank.

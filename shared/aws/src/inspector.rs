@@ -79,13 +79,17 @@ pub async fn inactive_ecr_images(client: &Client, next_token: Option<String>) ->
     Ok(CoveragePage { entries, next_token: out.next_token().map(str::to_owned) })
 }
 
-/// `t` to the nearest millisecond. The SDK reads Inspector's epoch seconds (`1795575598.12`)
-/// through an `f64` and truncates, so about half of them come out a millisecond early
-/// (`…58.119999885`), and the occurrence key, which has milliseconds, would then differ from
-/// the one of the same scan's event (`"…58.120000"`): one failure counted twice.
+/// `t` cut to its millisecond as the event's time is (`time_fmt::format` cuts), once the
+/// float's error is made up. The SDK reads Inspector's epoch seconds (`1795575598.12`) through
+/// an `f64` and truncates, so about half of them came out a millisecond early (`…58.119999885`),
+/// and the occurrence key, which has milliseconds, then differed from the one of the same
+/// scan's event (`"…58.120000"`): one failure counted twice. The error is under 0.2 µs at
+/// today's times; 1 µs is added before the cut, which also leaves a time with more digits
+/// (`.1236`) cut to `.123`, as the event's is.
 fn to_the_millisecond(t: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
     const MS: i128 = 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos((t.as_nanos() + MS / 2).div_euclid(MS) * MS).ok()
+    const FLOAT_ERROR: i128 = 1_000;
+    OffsetDateTime::from_unix_timestamp_nanos((t.as_nanos() + FLOAT_ERROR).div_euclid(MS) * MS).ok()
 }
 
 #[cfg(test)]
@@ -100,7 +104,8 @@ mod tests {
         assert_eq!(aws_smithy_types::DateTime::from_secs_f64(1_795_575_598.12).subsec_nanos(), 119_999_885);
         assert_eq!(read(1_795_575_598.12).as_deref(), Some("2026-11-25T02:59:58.120Z"));
         assert_eq!(read(1_795_575_598.0).as_deref(), Some("2026-11-25T02:59:58.000Z"));
-        assert_eq!(read(1_795_575_598.9996).as_deref(), Some("2026-11-25T02:59:59.000Z"));
+        assert_eq!(read(1_795_575_598.123_6).as_deref(), Some("2026-11-25T02:59:58.123Z"), "cut, as the event's");
+        assert_eq!(read(1_795_575_598.999_6).as_deref(), Some("2026-11-25T02:59:58.999Z"));
         // Every millisecond of a second, as Inspector writes them, comes back as itself.
         for ms in 0..1000u32 {
             let secs = format!("1795575598.{ms:03}").parse::<f64>().unwrap_or_default();

@@ -168,9 +168,11 @@ fn setting_value(b: &[u8], start: usize, end: usize, floor: usize) -> Option<(us
     if i - end > NAME_GOES_ON {
         return None;
     }
-    if i == end && is_blank(at(b, i)) && is_flag(b, start) {
-        i = skip(b, i, is_blank);
-        return (i >= floor && at(b, i) != b'-').then(|| value(b, i)).flatten();
+    // A flag and its value (`--password x`), unless `=` or `:` follow (`--password = x`, a setting).
+    let after_blanks = skip(b, i, is_blank);
+    if i == end && after_blanks > i && !matches!(at(b, after_blanks), b'=' | b':') && is_flag(b, start) {
+        i = after_blanks;
+        return (i >= floor && at(b, i) != b'-').then(|| quoted_or_bare(b, i)).flatten();
     }
     if at(b, i) == b'"' || at(b, i) == b'\'' {
         i += 1;
@@ -180,13 +182,29 @@ fn setting_value(b: &[u8], start: usize, end: usize, floor: usize) -> Option<(us
         return None;
     }
     i = skip(b, i + 1, is_blank);
-    if at(b, i) == b'"' || at(b, i) == b'\'' {
-        i += 1;
-    }
     if i < floor {
         return None;
     }
-    value(b, i)
+    quoted_or_bare(b, i)
+}
+
+/// The longest quoted value read to its closing quote (past it, the value ends at a blank).
+pub const QUOTED_GOES_ON: usize = 256;
+
+/// A value at `i`: within quotes (`'pa$$ w0rd'`, as `set -x` quotes an argument with a blank or
+/// a sign of the shell; `"x y"`), up to the closing quote if it comes within
+/// [`QUOTED_GOES_ON`] bytes on the line; else, or bare, up to a blank, a quote or `&,;`.
+fn quoted_or_bare(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let quote = at(b, i);
+    if quote != b'"' && quote != b'\'' {
+        return value(b, i);
+    }
+    let limit = b.len().min(i + 1 + QUOTED_GOES_ON);
+    let close = skip(&b[..limit], i + 1, |c| c != quote && c != b'\n');
+    if at(b, close) == quote && close > i + 1 {
+        return Some((i + 1, close));
+    }
+    value(b, i + 1)
 }
 
 fn is_blank(c: u8) -> bool {
@@ -227,7 +245,7 @@ fn short_password_flags(b: &[u8]) -> Vec<(usize, usize)> {
         }
         let i = skip(b, flag + 2, is_blank);
         if at(b, i) != b'-' {
-            if let Some(span) = value(b, i) {
+            if let Some(span) = quoted_or_bare(b, i) {
                 from = span.1;
                 out.push(span);
             }
@@ -264,6 +282,13 @@ mod tests {
             assert!(out == redacted, "{word}: {} bytes out, starting {:?}", out.len(), out.get(..40));
             assert!(read <= 2 * run.len(), "{word}: {read} bytes read for {}", run.len());
         }
+        // Quotes never closed: each value's closing quote is looked for at most QUOTED_GOES_ON on.
+        for word in ["password=\"a ", "-p 'a "] {
+            let run = word.repeat(65_536 / word.len());
+            let (_, read) = examined(&run);
+            let bound = 2 * run.len() + run.len() / word.len() * QUOTED_GOES_ON;
+            assert!(read <= bound, "{word}: {read} bytes read for {}, bound {bound}", run.len());
+        }
         for flag in ["-p x ", "--token x "] {
             let run = flag.repeat(65_536 / flag.len());
             let (out, read) = examined(&run);
@@ -291,7 +316,7 @@ mod tests {
             ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic ***"),
             ("login failed: password=hunter2, user=ci", "login failed: password=***, user=ci"),
             ("ROX_API_TOKEN: abc.def.ghi rejected", "ROX_API_TOKEN: *** rejected"),
-            ("client_secret=\"x y\" and api-key: k-123", "client_secret=\"*** y\" and api-key: ***"),
+            ("client_secret=\"x y\" and api-key: k-123", "client_secret=\"***\" and api-key: ***"),
             ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "aws_secret_access_key = ***"),
             ("body: {\"token\":\"abc123\",\"user\":\"ci\"}", "body: {\"token\":\"***\",\"user\":\"ci\"}"),
             ("é ssh://git:pässwörd@host/x é", "é ssh://git:***@host/x é"),
@@ -302,6 +327,14 @@ mod tests {
             ("roxctl --password hunter2 image scan", "roxctl --password *** image scan"),
             ("helm push --registry-token  t0k3n oci://r", "helm push --registry-token  *** oci://r"),
             ("-p\thunter2", "-p\t***"),
+            // As `set -x` quotes a password with a sign of the shell or a blank.
+            ("+ docker login -u ci -p 'pa$$ w0rd!' reg", "+ docker login -u ci -p '***' reg"),
+            ("+ cli --password \"hunter 2\" --verbose", "+ cli --password \"***\" --verbose"),
+            // A flag followed by `=` or `:` is a setting.
+            ("cfg --password = hunter2", "cfg --password = ***"),
+            ("cfg --token: t0k", "cfg --token: ***"),
+            // A quote not closed within its bound: the value ends at a blank.
+            (&format!("password='{} rest", "a".repeat(300)), "password='*** rest"),
         ] {
             assert_eq!(secrets(given), redacted, "{given}");
         }
