@@ -18,7 +18,6 @@ use integration_tests::{fixtures, stack};
 use scan_failures_aws::dynamo::write::Recorded;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::event::{self, Parsed};
-use scan_failures_domain::fingerprint;
 use scan_failures_domain::retention::RetentionDays;
 use scan_failures_domain::time_fmt;
 use serde_json::{json, Value};
@@ -432,7 +431,7 @@ pub(crate) async fn record_all(store: &Store, events: Vec<Value>) -> Tally {
     let mut t = Tally { events: 0, requests: 0, wcu: 0.0, outcomes: Vec::new() };
     for e in events {
         let Ok(Parsed::Failure(o)) = event::parse(e) else { panic!("bench event did not parse") };
-        let id = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+        let id = o.group_id();
         let (recorded, cost) = store
             .writer(None)
             .record(&o, &id, RetentionDays::default(), OffsetDateTime::now_utc())

@@ -152,11 +152,17 @@ pub fn occurrence(o: &Occurrence) {
     let masked = fingerprint::mask::mask_variable_parts(&o.message);
     assert_eq!(masked, fingerprint::mask::mask_variable_parts(&o.message), "masking is not deterministic");
 
-    // The group id is a UUID v5, the same for the same failure.
-    let name = o.image.normalized();
-    let id = fingerprint::group_id(&name, o.reason, &o.message);
+    // The group id is a UUID v5, the same for the same failure; a message that was not cut, or
+    // a failure of a known reason, names it as before; only an UNKNOWN one keeps its whole text.
+    let id = o.group_id();
     assert_eq!(id.get_version_num(), 5);
-    assert_eq!(id, fingerprint::group_id(&name, o.reason, &o.message));
+    assert_eq!(id, o.group_id());
+    if o.uncut_message.is_none() {
+        assert_eq!(id, fingerprint::group_id(&o.image.normalized(), o.reason, &o.message));
+    } else {
+        assert_eq!(o.reason, Reason::Unknown);
+        assert!(o.message.ends_with(TRUNCATION_MARKER));
+    }
 
     // Times: ingest admits an occurrence at its clock (a time more than the allowed skew ahead
     // is clamped to the clock, one older than the retention is not stored), then the store

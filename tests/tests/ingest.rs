@@ -502,7 +502,6 @@ async fn a_merged_write_that_fills_a_set_to_20_with_a_value_already_in_it_is_sto
 #[tokio::test]
 async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_moves_them_once() {
     use scan_failures_domain::event::{self, Parsed};
-    use scan_failures_domain::fingerprint;
     let store = fresh_store().await;
     let (_, template) = samples("ingest-").into_iter().next().unwrap();
     let record = |id: &str, at: &str| {
@@ -512,7 +511,7 @@ async fn a_repeat_inside_its_sort_bucket_writes_no_filter_index_and_a_crossing_m
         let store = store.clone();
         async move {
             let Ok(Parsed::Failure(o)) = event::parse(e) else { panic!("sample did not parse") };
-            let gid = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+            let gid = o.group_id();
             let (_, cost) = store.writer(None).record(&o, &gid, RetentionDays::default(), fixed_now()).await.unwrap();
             let item = store.reader().get_item(&gid).await.unwrap().unwrap();
             // What follows from other attributes is not stored (every byte is billed per event).

@@ -22,7 +22,6 @@ use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Parsed};
-use scan_failures_domain::fingerprint;
 use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
 use scan_failures_domain::text;
 
@@ -494,7 +493,7 @@ fn log(message_id: &str, o: &Outcome) {
 
 /// The group an occurrence belongs to.
 fn group_of(o: &Occurrence) -> Uuid {
-    fingerprint::group_id(&o.image.normalized(), o.reason, &o.message)
+    o.group_id()
 }
 
 /// Splits a group's members into chunks of at most `max` distinct envelope ids, keeping every

@@ -23,7 +23,6 @@ use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::inspector::{self, InspectorError};
 use scan_failures_domain::event::aws_sources::{parse_coverage, Coverage};
 use scan_failures_domain::event::{Admission, Parsed};
-use scan_failures_domain::fingerprint;
 use scan_failures_domain::retention::RetentionDays;
 use scan_failures_domain::time_fmt;
 
@@ -190,7 +189,7 @@ async fn record_page(
             counts.ignored += 1;
             continue;
         }
-        let group = fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+        let group = o.group_id();
         match writer.record(&o, &group, retention, now).await?.0 {
             Recorded::Duplicate => {
                 // Listed again at every pass while the image stays inactive: its marker must

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput};
 use scan_failures_domain::event::{self, Parsed};
-use scan_failures_domain::fingerprint;
 use uuid::Uuid;
 
 /// The event shapes measured: a name and the `detail-type` of its samples in `events/` (every
@@ -28,7 +27,7 @@ const SHAPES: &[(&str, &str)] =
 fn process(bytes: &[u8]) -> Option<Uuid> {
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     match event::parse(value).ok()? {
-        Parsed::Failure(o) => Some(fingerprint::group_id(&o.image.normalized(), o.reason, &o.message)),
+        Parsed::Failure(o) => Some(o.group_id()),
         _ => None,
     }
 }

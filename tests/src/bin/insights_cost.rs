@@ -148,7 +148,7 @@ async fn record(store: &Store, id: &str, at: OffsetDateTime, now: OffsetDateTime
     else {
         panic!("not a failure")
     };
-    let group = scan_failures_domain::fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+    let group = o.group_id();
     let (_, cost) = store
         .writer(None)
         .record(&o, &group, RetentionDays::new(365).unwrap_or_default(), now)

@@ -194,7 +194,9 @@ fn occurrence(
         image,
         deployment: None,
         cluster: None,
+        // AWS's status texts are short: never cut.
         message: truncate(message, bounds::MESSAGE_STORED),
+        uncut_message: None,
         reason,
         initiator: Initiator::default(),
         occurred_at: at,

@@ -186,6 +186,9 @@ pub struct Occurrence {
     pub cluster: Option<String>,
     /// The scanner's text, truncated to [`bounds::MESSAGE_STORED`].
     pub message: String,
+    /// The whole text (its secrets redacted) of an UNKNOWN failure whose [`Self::message`] is a
+    /// cut of it, which names its group ([`Self::group_id`]); `None` otherwise.
+    pub uncut_message: Option<String>,
     pub reason: Reason,
     pub initiator: Initiator,
     pub occurred_at: OffsetDateTime,
@@ -204,6 +207,15 @@ pub enum Admission {
 }
 
 impl Occurrence {
+    /// The group this failure belongs to: its image, its reason, and for an UNKNOWN one its
+    /// whole message, masked before any cut. Masked after the cut, two long messages that
+    /// differ only in the length of a variable part before it (`failure 7` / `failure 1234567`)
+    /// were cut at different text, and were two groups.
+    pub fn group_id(&self) -> uuid::Uuid {
+        let message = self.uncut_message.as_deref().unwrap_or(&self.message);
+        crate::fingerprint::group_id(&self.image.normalized(), self.reason, message)
+    }
+
     /// Applies the timestamp rules: a time more than [`MAX_CLOCK_SKEW`] ahead of `now` is
     /// clamped to `now`; a time at or before `now - retention` is not stored.
     pub fn admit(&mut self, now: OffsetDateTime, retention: time::Duration) -> Admission {

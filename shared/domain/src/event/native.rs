@@ -128,8 +128,12 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
         return Err(invalid("detail.error.message", FieldProblem::Empty));
     }
     // Redacted before anything reads it: what is stored, classified and grouped has no secret.
-    let message = truncate(crate::redact::secrets(error.message.trim()).into_owned(), bounds::MESSAGE_STORED);
+    let redacted = crate::redact::secrets(error.message.trim()).into_owned();
+    let uncut = (redacted.len() > bounds::MESSAGE_STORED).then(|| redacted.clone());
+    let message = truncate(redacted, bounds::MESSAGE_STORED);
     let reason = classify::classify(code.as_deref(), &message);
+    // Only an UNKNOWN failure's group is named by its message.
+    let uncut_message = uncut.filter(|_| reason == classify::Reason::Unknown);
 
     let deployment = match detail.deployment {
         None => None,
@@ -155,6 +159,7 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
         deployment,
         cluster: optional(detail.cluster, bounds::CLUSTER),
         message,
+        uncut_message,
         reason,
         initiator,
         occurred_at,
@@ -202,6 +207,40 @@ mod tests {
 
     /// A scanner's output with a registry password in a URL is stored without it (it was
     /// stored, and shown to every viewer, as sent).
+    fn occurrence_with_message(message: &str) -> Occurrence {
+        let mut detail = failure();
+        detail["error"]["message"] = json!(message);
+        match parse(envelope(detail)) {
+            Ok(Parsed::Failure(o)) => *o,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Two long unrecognised failures that differ only in a number before the 4 KiB cut are one
+    /// group: the whole message is masked, then named. Masked after the cut (what is stored),
+    /// the longer number pushed the cut 6 bytes back, and the two were two groups.
+    #[test]
+    fn long_unknown_messages_differing_in_a_variable_part_before_the_cut_are_one_group() {
+        let text = |n: &str| format!("weird failure {n}: {}", "the frobnicator sputtered; ".repeat(200));
+        let (a, b) = (occurrence_with_message(&text("7")), occurrence_with_message(&text("1234567")));
+        assert_eq!((a.reason, b.reason), (Reason::Unknown, Reason::Unknown));
+        assert!(a.message.ends_with(TRUNCATION_MARKER) && a.uncut_message.is_some());
+        let name = a.image.normalized();
+        assert_ne!(
+            crate::fingerprint::group_id(&name, a.reason, &a.message),
+            crate::fingerprint::group_id(&name, b.reason, &b.message),
+            "masked after the cut, they differ"
+        );
+        assert_eq!(a.group_id(), b.group_id());
+        // A message that was not cut names its group as it always did.
+        let short = occurrence_with_message("weird failure 7");
+        assert_eq!(short.uncut_message, None);
+        assert_eq!(short.group_id(), crate::fingerprint::group_id(&name, Reason::Unknown, "weird failure 7"));
+        // A known reason's group ignores the message: no whole text is kept for it.
+        let known = occurrence_with_message(&format!("context deadline exceeded {}", "x ".repeat(3000)));
+        assert_eq!((known.reason, known.uncut_message), (Reason::Timeout, None));
+    }
+
     #[test]
     fn a_secret_in_the_message_is_stored_redacted() {
         let mut d = failure();

@@ -113,7 +113,7 @@ mod tests {
         let Ok(crate::event::Parsed::Failure(o)) = crate::event::parse(envelope) else {
             panic!("sample did not parse")
         };
-        let id = crate::fingerprint::group_id(&o.image.normalized(), o.reason, &o.message);
+        let id = o.group_id();
         Notification::new(&id, &o, Some(10), 10)
     }
 
