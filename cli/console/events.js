@@ -15,6 +15,7 @@ const TEXT = [
   ["filter.resourceId", "Digest", "sha256:…"],
   ["filter.cluster", "Cluster", "prod-eu"],
   ["filter.account", "Account", "123456789012"],
+  ["filter.region", "Region", "eu-west-1"],
   ["filter.search", "Search", "deadline exceeded"],
 ];
 

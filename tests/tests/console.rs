@@ -553,6 +553,17 @@ async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every
     let rows = page.texts("#events tbody tr");
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].starts_with(&image(12)));
+    // The region narrows too: every event was reported from eu-west-1.
+    page.type_into("#f-filter-region", "us-east-2");
+    page.click("#filters button[type=submit]");
+    page.wait("location.hash.includes('filter.region=us-east-2')", "the region in the URL");
+    page.wait_view("events");
+    assert_eq!(page.texts("#events tbody tr"), Vec::<String>::new());
+    page.type_into("#f-filter-region", "eu-west-1");
+    page.click("#filters button[type=submit]");
+    page.wait("location.hash.includes('filter.region=eu-west-1')", "the region in the URL");
+    page.wait_view("events");
+    assert_eq!(page.texts("#events tbody tr"), rows);
 
     // The URL alone gives the same view (what a shared link does).
     let shared = page.eval("location.href").as_str().unwrap().to_owned();

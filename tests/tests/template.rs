@@ -402,8 +402,9 @@ fn action_check_reads_conditional_policies_and_reports_the_notification_actions_
 }
 
 #[test]
-fn no_iam_statement_allows_a_wildcard_action_or_resource_or_uses_a_policy_template() {
+fn no_iam_statement_allows_a_wildcard_action_or_resource_or_uses_a_policy_template_or_an_outside_policy() {
     assert_eq!(wildcard_grants(&template()), Vec::<String>::new());
+    assert_eq!(wildcard_grants(&member_template()), Vec::<String>::new());
 }
 
 #[test]
@@ -421,16 +422,69 @@ fn wildcard_check_reports_a_wildcard_action_a_star_resource_and_a_sam_policy_tem
     let inspector = conditional_policy_mut(&mut t, "MaintenanceFunctionRole", "inspector");
     inspector["Fn::If"][1]["PolicyDocument"]["Statement"][0]["Action"] =
         json!(["inspector2:ListCoverage", "inspector2:ListFindings"]);
+    // Grants the per-function checks cannot bound: an AWS managed policy attached by ARN,
+    // "everything but" an action, and a policy that attaches itself to a function's role.
+    t["Resources"]["RollupFunctionRole"]["Properties"]["ManagedPolicyArns"] =
+        json!(["arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess", { "Ref": VIEW_POLICY }]);
+    statements_mut(&mut t, "MaintenanceFunctionRole", "logs")[0]
+        .as_object_mut()
+        .map(|s| s.insert("NotResource".into(), json!("arn:aws:logs:*:*:log-group:other")));
+    let logs = &mut statements_mut(&mut t, "ApiFunctionRole", "logs")[0];
+    let action = logs["Action"].take();
+    logs["NotAction"] = action;
+    t["Resources"]["Extra"] = json!({ "Type": "AWS::IAM::Policy", "Properties": {
+        "PolicyName": "extra", "Roles": [{ "Ref": "IngestFunctionRole" }],
+        "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "dynamodb:DeleteTable", "Resource": { "Fn::GetAtt": [TABLE, "Arn"] } }] } } });
     assert_eq!(
         wildcard_grants(&t),
         [
             "ApiFunction: policy template {\"DynamoDBCrudPolicy\":{\"TableName\":{\"Ref\":\"Table\"}}}",
+            "ApiFunctionRole: NotAction",
             "ApiFunctionRole: action dynamodb:*",
+            "Extra: attaches to IngestFunctionRole",
             "IngestFunctionRole: action events:*",
             "IngestFunctionRole: resource *",
+            "MaintenanceFunctionRole: NotResource",
             "MaintenanceFunctionRole: resource *",
+            "RollupFunctionRole: managed policy arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess",
         ]
     );
+}
+
+#[test]
+fn no_resource_policy_opens_a_queue_topic_key_or_the_bus_wider_than_its_senders() {
+    assert_eq!(resource_policy_problems(&template()), Vec::<String>::new());
+    assert_eq!(resource_policy_problems(&member_template()), Vec::<String>::new());
+}
+
+#[test]
+fn resource_policy_check_reports_anyone_an_unconditioned_service_and_a_foreign_action() {
+    let (mut t, mut member) = (template(), member_template());
+    let anyone = json!({ "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*" });
+    let statements = |t: &mut Value, id: &str, property: &str| -> Vec<Value> {
+        t["Resources"][id]["Properties"][property]["Statement"].as_array().cloned().unwrap_or_default()
+    };
+    let mut rollup_failures = statements(&mut t, "RollupFailureQueuePolicy", "PolicyDocument");
+    rollup_failures.push(anyone.clone());
+    t["Resources"]["RollupFailureQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"] = json!(rollup_failures);
+    let mut forward = statements(&mut member, "ForwardDeadLetterQueuePolicy", "PolicyDocument");
+    forward.push(anyone);
+    member["Resources"]["ForwardDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"] = json!(forward);
+    // Any account's alarms could publish, and decrypt through the key.
+    t["Resources"]["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Condition"] = Value::Null;
+    t["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"][1]["Condition"] = Value::Null;
+    // A rule that may do more than send.
+    t["Resources"]["BufferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Action"] = json!("sqs:*");
+    assert_eq!(
+        resource_policy_problems(&t),
+        [
+            "AlarmTopicKey: cloudwatch.amazonaws.com without aws:SourceArn or aws:SourceAccount",
+            "AlarmTopicPolicy: cloudwatch.amazonaws.com without aws:SourceArn or aws:SourceAccount",
+            "BufferQueuePolicy: action sqs:*",
+            "RollupFailureQueuePolicy: allows anyone",
+        ]
+    );
+    assert_eq!(resource_policy_problems(&member), ["ForwardDeadLetterQueuePolicy: allows anyone"]);
 }
 
 #[test]
@@ -1340,9 +1394,14 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         let policy: Value = serde_json::from_str(&text).unwrap();
         let deny: Vec<&Value> =
             policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Deny").collect();
-        assert_eq!(deny.len(), 3, "{file}");
+        let boundary = file.ends_with(".boundary.json");
+        assert_eq!(deny.len(), if boundary { 6 } else { 3 }, "{file}");
+        if boundary {
+            boundary_protects_itself(&deny[3..], file);
+        }
+        let deny = &deny[..3];
         let tag = format!("aws:ResourceTag/{}", API_ROLE_TAG.0);
-        for d in &deny {
+        for d in deny {
             assert_eq!(d["Resource"], "*", "{file}");
             assert_eq!(d["Condition"]["StringEquals"][tag.as_str()], API_ROLE_TAG.1, "{file}");
         }
@@ -1366,6 +1425,36 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
             "{file}"
         );
     }
+}
+
+/// The name security.md tells an administrator to create the permissions boundary under, which
+/// its own statements name.
+const BOUNDARY_ARN: &str = "arn:*:iam::*:policy/ScanFailuresDenyDirectApiInvoke";
+
+/// A permissions boundary a bound principal could take off, change, or leave off a principal
+/// it creates, bounds nothing: a bound role with IAM write would make an unbound one and
+/// invoke the api with a forged context.
+fn boundary_protects_itself(deny: &[&Value], file: &str) {
+    assert_eq!(deny[0]["Action"], json!(["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"]));
+    assert_eq!((&deny[0]["Resource"], &deny[0]["Condition"]), (&json!("*"), &Value::Null), "{file}: unconditional");
+    assert_eq!(
+        deny[1]["Action"],
+        json!(["iam:CreateRole", "iam:CreateUser", "iam:PutRolePermissionsBoundary", "iam:PutUserPermissionsBoundary"])
+    );
+    assert_eq!(deny[1]["Condition"]["StringNotLike"]["iam:PermissionsBoundary"], BOUNDARY_ARN, "{file}");
+    assert_eq!(
+        deny[2]["Action"],
+        json!([
+            "iam:CreatePolicyVersion",
+            "iam:DeletePolicy",
+            "iam:DeletePolicyVersion",
+            "iam:SetDefaultPolicyVersion"
+        ])
+    );
+    assert_eq!(deny[2]["Resource"], BOUNDARY_ARN, "{file}");
+    let name = BOUNDARY_ARN.rsplit('/').next().unwrap_or_default();
+    let security = std::fs::read_to_string(integration_tests::repo_root().join("docs/src/security.md")).unwrap();
+    assert!(security.contains(&format!("`{name}`")), "security.md names the boundary's policy {name}");
 }
 
 #[test]

@@ -292,26 +292,55 @@ pub fn dynamodb_resources(t: &Value, function: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Allow statements anywhere in the template (roles, managed policies, SAM `Policies`), in any
-/// variant, whose action has a `*` or whose resource is `*`, as `<resource id>: <action or
-/// resource>`.
 /// Actions IAM cannot scope to a resource (their service authorizes them on `*` only), so a
 /// statement of these alone may name `Resource: "*"`.
 pub const NO_RESOURCE_LEVEL: [&str; 1] = ["inspector2:ListCoverage"];
 
+/// Grants anywhere in the template (roles, policies, SAM `Policies`), in any variant, that the
+/// per-function checks could not see or bound, as `<resource id>: <what>`: an Allow whose action
+/// has a `*`, whose resource is `*`, or that uses `NotAction` or `NotResource` (everything but);
+/// a SAM policy template; a managed policy a role attaches by ARN rather than a template
+/// `ManagedPolicy` (an AWS managed policy such as `AdministratorAccess`); and a policy resource
+/// that attaches itself to roles, users or groups (its grants bypass the role's own list).
 pub fn wildcard_grants(t: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for (id, r) in t["Resources"].as_object().into_iter().flatten() {
         let props = &r["Properties"];
         let documents: Vec<&Value> = match r["Type"].as_str() {
             Some("AWS::IAM::Role") => items(&props["Policies"]).into_iter().map(|p| &p["PolicyDocument"]).collect(),
-            Some("AWS::IAM::ManagedPolicy" | "AWS::IAM::Policy") => vec![&props["PolicyDocument"]],
+            Some("AWS::IAM::ManagedPolicy" | "AWS::IAM::Policy" | "AWS::IAM::RolePolicy") => {
+                vec![&props["PolicyDocument"]]
+            }
             Some("AWS::Serverless::Function") => items(&props["Policies"]),
             _ => Vec::new(),
         };
+        if r["Type"].as_str() == Some("AWS::IAM::Role") {
+            for arn in items(&props["ManagedPolicyArns"]) {
+                let templated = arn
+                    .get("Ref")
+                    .and_then(Value::as_str)
+                    .and_then(|target| t["Resources"].get(target))
+                    .is_some_and(|p| p["Type"] == "AWS::IAM::ManagedPolicy");
+                if !templated {
+                    out.push(format!("{id}: managed policy {}", render(arn)));
+                }
+            }
+        }
+        for key in ["Roles", "Users", "Groups", "RoleName"] {
+            if r["Type"].as_str().is_some_and(|ty| ty.starts_with("AWS::IAM::") && ty.ends_with("Policy")) {
+                for target in items(&props[key]) {
+                    out.push(format!("{id}: attaches to {}", render(target)));
+                }
+            }
+        }
         for statement in documents.into_iter().flat_map(|d| items(&d["Statement"])) {
             if statement["Effect"].as_str() != Some("Allow") {
                 continue;
+            }
+            for key in ["NotAction", "NotResource"] {
+                if !statement[key].is_null() {
+                    out.push(format!("{id}: {key}"));
+                }
             }
             for action in items(&statement["Action"]).into_iter().map(render).filter(|a| a.contains('*')) {
                 out.push(format!("{id}: action {action}"));
@@ -327,6 +356,64 @@ pub fn wildcard_grants(t: &Value) -> Vec<String> {
         if r["Type"].as_str() == Some("AWS::Serverless::Function") {
             for policy in items(&props["Policies"]).into_iter().filter(|p| p.get("Statement").is_none()) {
                 out.push(format!("{id}: policy template {}", render(policy)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What each kind of resource policy may allow: `(type, property holding the document, actions)`.
+/// The key policy's administration statement (the account's root, `kms:*`) is the one other
+/// grant a resource policy here may make.
+const RESOURCE_POLICIES: [(&str, &str, &[&str]); 4] = [
+    ("AWS::SQS::QueuePolicy", "PolicyDocument", &["sqs:SendMessage"]),
+    ("AWS::SNS::TopicPolicy", "PolicyDocument", &["sns:Publish"]),
+    ("AWS::KMS::Key", "KeyPolicy", &["kms:Decrypt", "kms:GenerateDataKey"]),
+    ("AWS::Events::EventBusPolicy", "", &["events:PutEvents"]),
+];
+
+/// Allow statements of resource policies (queues, topics, keys, the bus) in any variant that
+/// open them wider than delivery needs, as `<resource id>: <what>`: to anyone (`*`) without an
+/// organization condition, to a service principal without `aws:SourceArn` or
+/// `aws:SourceAccount` (any account's rule or alarm could use it: the confused deputy), or an
+/// action beyond the one the policy exists for.
+pub fn resource_policy_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, r) in t["Resources"].as_object().into_iter().flatten() {
+        let Some((_, property, allowed)) = RESOURCE_POLICIES.iter().find(|(ty, _, _)| r["Type"] == *ty) else {
+            continue;
+        };
+        let props = &r["Properties"];
+        let statements = if property.is_empty() {
+            items(&props["Statement"])
+        } else {
+            items(&props[*property]).into_iter().flat_map(|d| items(&d["Statement"])).collect()
+        };
+        for s in statements.into_iter().filter(|s| s["Effect"] == "Allow") {
+            let principal = &s["Principal"];
+            let condition =
+                |key: &str| s["Condition"].as_object().into_iter().flatten().any(|(_, test)| !test[key].is_null());
+            let actions: Vec<String> = items(&s["Action"]).into_iter().map(render).collect();
+            let root = principal["AWS"].get("Fn::Sub").and_then(Value::as_str)
+                == Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root");
+            if r["Type"] == "AWS::KMS::Key" && root && actions == ["kms:*"] {
+                continue;
+            }
+            if principal == "*" || principal["AWS"] == "*" {
+                if !condition("aws:PrincipalOrgID") {
+                    out.push(format!("{id}: allows anyone"));
+                }
+            } else if let Some(service) = principal.get("Service") {
+                if !condition("aws:SourceArn") && !condition("aws:SourceAccount") {
+                    out.push(format!("{id}: {} without aws:SourceArn or aws:SourceAccount", render(service)));
+                }
+            }
+            for action in actions.iter().filter(|a| !allowed.contains(&a.as_str())) {
+                out.push(format!("{id}: action {action}"));
+            }
+            if !s["NotAction"].is_null() || !s["NotPrincipal"].is_null() {
+                out.push(format!("{id}: NotAction or NotPrincipal"));
             }
         }
     }
