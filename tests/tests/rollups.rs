@@ -1132,6 +1132,26 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
 }
 
 /// What a redrive cannot apply stays on the queue, visible again at once, and is named: a
+/// An empty failure queue is a redrive of nothing, whatever the attempt timeout: the receive
+/// waits a second for messages (a long poll), which an attempt timeout of a second or less cut,
+/// and every scheduled run failed with the queue empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_of_an_empty_queue_reports_no_message_with_the_shortest_attempt_timeout() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-empty"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let moto = Moto::start(free_port());
+    let (_sqs, queue) = failure_queue(&moto).await;
+    let log = std::env::temp_dir().join(unique_name("redrive-empty.log"));
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[("SDK_ATTEMPT_TIMEOUT_MS", "100")]);
+    let started = Instant::now();
+    let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true}));
+    // The receive waited (moto holds an empty long poll for its wait): the fault was reachable.
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    let report = report.unwrap_or_else(|e| panic!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+    assert_eq!(report["messages"], json!(0), "{report}");
+    drop(maintenance);
+}
+
 /// record still unreadable (poison), a batch on a shard the stream does not have (as after the
 /// stream's 24 hours: only a restart repairs it), and a message that is not an on-failure
 /// record. Nothing is deleted, nothing is applied.

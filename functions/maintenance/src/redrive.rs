@@ -40,6 +40,15 @@ const VISIBILITY_SECONDS: i32 = 300;
 /// No message is received after this long (within the function's 5 minutes, after a scheduled
 /// run's other work, and before the received ones show again): the rest waits for the next run.
 const BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long a receive waits for messages (a long poll: a short one samples some of the queue's
+/// servers and can answer empty with messages waiting).
+const RECEIVE_WAIT_SECONDS: i32 = 1;
+
+/// The attempt timeout of a receive: its wait and a round trip. The function's own attempt
+/// timeout (`SDK_ATTEMPT_TIMEOUT_MS`, at most 2 s, for calls that answer at once) would cut
+/// every poll of an empty queue at 1 s or less, and fail the run.
+const RECEIVE_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(RECEIVE_WAIT_SECONDS as u64 + 2);
 /// The longest reason given for a message left (a parser's message may quote the message).
 pub const MAX_WHY_BYTES: usize = 500;
 
@@ -240,8 +249,14 @@ pub async fn run(
                 .queue_url(url)
                 .max_number_of_messages(want)
                 .visibility_timeout(VISIBILITY_SECONDS)
-                .wait_time_seconds(1)
+                .wait_time_seconds(RECEIVE_WAIT_SECONDS)
                 .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+                .customize()
+                .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(
+                    aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(RECEIVE_ATTEMPT)
+                        .build(),
+                ))
                 .send()
                 .await
                 .map_err(queue_error("ReceiveMessage"))?;

@@ -291,6 +291,15 @@ mod tests {
         d["image"]["name"] = json!(42);
         assert_eq!(err_text(envelope(d)), "detail.image.name: invalid type: integer `42`, expected a string");
 
+        // serde quotes the refused value: a secret in it is redacted, as in a stored message.
+        let mut d = failure();
+        d["error"] = json!("Get \"https://robot:s3cr3t@registry.example.com/v2/\": i/o timeout, token=abc123");
+        assert_eq!(
+            err_text(envelope(d)),
+            "detail.error: invalid type: string \"Get \\\"https://robot:***@registry.example.com/v2/\\\": i/o timeout, \
+             token=***\", expected struct RawError"
+        );
+
         let mut d = failure();
         d["operation"] = json!("image scna");
         assert_eq!(
