@@ -1413,6 +1413,44 @@ async fn a_redrive_takes_up_no_message_within_its_reserve_of_the_deadline() {
     drop_table(&store).await;
 }
 
+/// A batch whose last attempt finds every record already applied (each marker's condition
+/// failed, after seven write conflicts) is applied, not a conflict: the function would report
+/// it failed and Lambda retry records already folded. Mocked DynamoDB: the cancellations'
+/// order (seven conflicts, then every marker present) is not something DynamoDB Local can be
+/// made to answer.
+#[tokio::test]
+async fn a_batch_found_applied_on_the_last_attempt_is_applied_not_a_conflict() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use scan_failures_aws::dynamo::rollup::plan::Change;
+    use scan_failures_domain::rollup::generation::Live;
+
+    let cancelled = |code: &'static str| {
+        move || {
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .cancellation_reasons(CancellationReason::builder().code(code).build())
+                    .build(),
+            )
+        }
+    };
+    let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .error(cancelled("TransactionConflict"))
+        .times(7)
+        .error(cancelled("ConditionalCheckFailed"))
+        .build();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&write]);
+    let store = Store::new(client, "mocked".to_owned());
+    let change = Change { id: "record-1".into(), old: None, new: None };
+    let done = store.rollups().apply(&[change], &Live::FIRST, OffsetDateTime::now_utc()).await;
+    let done = done.unwrap_or_else(|e| panic!("{e}: {}", e.source));
+    assert_eq!((done.applied, done.redelivered, done.transactions), (0, 1, 8));
+    assert_eq!(write.num_calls(), 8, "the fault was reached: eight attempts");
+}
+
 /// A message done with (superseded here) whose deletion fails past the SDK's attempts does not
 /// end the redrive: it is counted `undeleted`, the next message is still handled and deleted,
 /// and the run answers. (What follows is SQS's and the redrive's design, not shown here: the
