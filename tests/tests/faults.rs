@@ -296,6 +296,36 @@ async fn throttling_and_5xx_are_retried_by_the_sdk_then_reported_failed() {
     );
 }
 
+/// A throttled or conflicting write of a transaction's outbox record (its items after the group
+/// update: every notification shares the outbox's index partition) is retried as one of the
+/// marker or the group is, not a permanent `Cancelled` naming only the first codes. Mocked: a
+/// cancellation reason on the outbox item is not something DynamoDB Local can be made to give.
+#[tokio::test]
+async fn a_throttled_outbox_record_in_the_transaction_is_retried_like_the_others() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .error(|| {
+            let reason = |code: &str| CancellationReason::builder().code(code).build();
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .cancellation_reasons(reason("None"))
+                    .cancellation_reasons(reason("None"))
+                    .cancellation_reasons(reason("ThrottlingError"))
+                    .build(),
+            )
+        })
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .build();
+    let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+    let answer = ingest.handle(envelope("mocked-outbox", 1)).await;
+    assert_eq!(answer.map(|a| a.result.to_string()).map_err(|e| e.to_string()), Ok("updated".to_owned()));
+    assert_eq!(rule.num_calls(), 2, "the throttled transaction was sent again");
+}
+
 /// The retention setting cannot be read and this instance never read it: the occurrence fails
 /// (back to Lambda's retry, or on the SQS path its message), instead of being judged by the
 /// template's default, which may be shorter than the setting an admin stored and would drop it

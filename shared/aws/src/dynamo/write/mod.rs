@@ -296,7 +296,8 @@ impl<'a> GroupWriter<'a> {
             let markers = agg.event_ids.len();
             let seen: Vec<&str> =
                 (0..markers).filter(|i| code(*i) == "ConditionalCheckFailed").map(|i| agg.event_ids[i]).collect();
-            let codes: Vec<&str> = (0..=markers).map(code).collect();
+            // Every item's reason: the outbox records after the group update can be throttled too.
+            let codes: Vec<&str> = (0..reasons.len().max(markers + 1)).map(code).collect();
             if !seen.is_empty() {
                 duplicates.extend(seen.iter().copied());
                 match agg.without(occurrences, &duplicates) {
