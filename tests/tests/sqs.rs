@@ -133,6 +133,35 @@ async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and
     assert_eq!(g.origin_counts["roxctl"], 150);
 }
 
+/// A batch newer than the group that also holds an older copy of a cluster's failure leaves that
+/// cluster's stored, later time as it is: a value's time never moves back (the batch's newest
+/// time set every value it saw, and cluster-0 went back from 10:00:30 to 10:00:03).
+#[tokio::test]
+async fn a_merged_batch_never_moves_a_clusters_last_seen_time_back() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
+    let image = "quay.io/acme/late:1";
+    let first = [("m-1".to_owned(), envelope("e-1", image, 30).to_string())];
+    ingest.handle_batch_report(serde_json::from_value(sqs_batch(&first)).unwrap()).await.unwrap();
+    // cluster-0 at 10:00:03 (late) and cluster-1 at 10:01:01 (new), in one batch.
+    let batch = [
+        ("m-2".to_owned(), envelope("e-2", image, 3).to_string()),
+        ("m-3".to_owned(), envelope("e-3", image, 61).to_string()),
+    ];
+    let report = ingest.handle_batch_report(serde_json::from_value(sqs_batch(&batch)).unwrap()).await.unwrap();
+    assert_eq!(report.response.batch_item_failures.len(), 0);
+    let id = scan_failures_domain::fingerprint::group_id(image, scan_failures_domain::classify::Reason::Timeout, "");
+    let g = store.reader().get(&id).await.unwrap().unwrap();
+    assert_eq!((g.num_occurrences, g.last_occurred_at.as_str()), (3, "2026-11-25T10:01:01.000Z"));
+    let clusters: std::collections::BTreeMap<_, _> = g.clusters.into_iter().collect();
+    assert_eq!(
+        clusters,
+        [("cluster-0", "2026-11-25T10:00:30.000Z"), ("cluster-1", "2026-11-25T10:01:01.000Z")]
+            .map(|(c, t)| (c.to_owned(), t.to_owned()))
+            .into()
+    );
+}
+
 /// A batch whose deadline is too near to start its writes still answers: every message it did
 /// not write is reported failed (SQS delivers it again) and none of them is half written; with
 /// time enough, the same batch is written whole.

@@ -38,6 +38,9 @@ pub struct Belief {
     pub created: Option<String>,
     /// Per remembered set: its stored size and the entries to evict to make room.
     pub evictions: HashMap<&'static str, (usize, Vec<String>)>,
+    /// Per remembered set, the values a batch saw before its newest occurrence that the stored
+    /// item holds with a later time: left as stored, since a value's time never moves back.
+    pub later: HashMap<&'static str, Vec<String>>,
     /// Stored `numOccurrences`, when known; unknown means "no threshold is crossed".
     pub count: Option<u64>,
     /// Triaged as false positive: never notifies.
@@ -106,6 +109,22 @@ impl Belief {
             let excess = (map.len() + new).saturating_sub(MAX_SET_ENTRIES);
             evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
         }
+        let newest = time_fmt::format(agg.latest.occurred_at);
+        let mut later = HashMap::new();
+        for (attr, values) in &agg.sets {
+            let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
+            let stored_later = |value: &String, seen: &String| {
+                map.get(value).and_then(|s| s.as_s().ok()).is_some_and(|stored| stored > seen)
+            };
+            let kept: Vec<String> = values
+                .iter()
+                .filter(|(value, seen)| **seen < newest && stored_later(value, seen))
+                .map(|(value, _)| value.clone())
+                .collect();
+            if !kept.is_empty() {
+                later.insert(*attr, kept);
+            }
+        }
         let count = item.get("numOccurrences").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
         let state = item::triage_state(item);
         let triage = match state {
@@ -122,6 +141,7 @@ impl Belief {
             last,
             created: s("createdAt"),
             evictions,
+            later,
             count,
             suppressed: state == TriageState::FalsePositive,
             daily,
@@ -279,12 +299,21 @@ pub fn plan_update(
             let mut exists_all = Vec::new();
             for (value, seen) in values {
                 let path = e.path(attr, value);
+                let at_newest = *seen == t;
                 let seen = e.s(seen.clone());
-                // Keep the latest time seen: a newer batch overwrites, an older one only adds.
-                if newest {
-                    e.set(format!("{path} = {seen}"));
-                } else {
+                // Keep the latest time seen: an older batch only adds. A newer one sets the
+                // values of its newest occurrence; a value it saw only earlier (a merged batch
+                // of the SQS path) is set where the stored time is not later, and left where it
+                // is, as the re-plan from the stored item finds.
+                if !newest {
                     e.set(format!("{path} = if_not_exists({path}, {seen})"));
+                } else if at_newest {
+                    e.set(format!("{path} = {seen}"));
+                } else if belief.later.get(attr).is_some_and(|kept| kept.contains(value)) {
+                    e.condition(format!("{path} > {seen}"));
+                } else {
+                    e.condition(format!("(attribute_not_exists({path}) OR {path} <= {seen})"));
+                    e.set(format!("{path} = {seen}"));
                 }
                 exists_all.push(format!("attribute_exists({path})"));
             }
@@ -614,6 +643,45 @@ mod tests {
                 r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T09:00:00.000Z" AND #createdAt > "2026-11-25T09:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED}"#
             )
         );
+    }
+
+    #[test]
+    fn a_merged_batch_sets_a_value_it_saw_earlier_only_where_the_stored_time_is_not_later() {
+        let (early, late) = (occurrence("e-5", "stage", "2026-11-25T09:00:00Z"), at_ten("e-6"));
+        let (update, condition) = planned(&[&early, &late], &Belief::optimistic(), None);
+        assert!(
+            update.contains(
+                r#"#clusters.#prod = "2026-11-25T10:00:00.000Z", #clusters.#stage = "2026-11-25T09:00:00.000Z", "#
+            ),
+            "{update}"
+        );
+        assert!(
+            condition.contains(
+                r#"(attribute_not_exists(#clusters.#stage) OR #clusters.#stage <= "2026-11-25T09:00:00.000Z")"#
+            ),
+            "{condition}"
+        );
+        // Stored later (a later occurrence on `stage` came first): left as stored, and asserted so.
+        let stored = HashMap::from([
+            ("lastOccurredAt".to_owned(), AttributeValue::S("2026-11-25T09:30:00.000Z".into())),
+            (
+                "clusters".to_owned(),
+                AttributeValue::M(HashMap::from([(
+                    "stage".to_owned(),
+                    AttributeValue::S("2026-11-25T09:30:00.000Z".into()),
+                )])),
+            ),
+        ]);
+        let agg = Aggregate::of(&[&early, &late]).unwrap();
+        let belief = Belief::from_stored(Some(&stored), &agg, NOW, RetentionDays::default());
+        assert_eq!(belief.later, HashMap::from([("clusters", vec!["stage".to_owned()])]));
+        let (update, condition) = planned(&[&early, &late], &belief, None);
+        assert!(!update.contains("#clusters.#stage"), "{update}");
+        assert!(update.contains(r#"#clusters.#prod = "2026-11-25T10:00:00.000Z""#), "{update}");
+        assert!(condition.contains(r#"#clusters.#stage > "2026-11-25T09:00:00.000Z""#), "{condition}");
+        // One occurrence (the direct path): every value is at the newest time, set as before.
+        let (update, condition) = planned(&[&late], &belief, None);
+        assert!(update.contains(PROD) && !condition.contains("#stage"), "{update} / {condition}");
     }
 
     #[test]
