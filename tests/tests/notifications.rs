@@ -501,6 +501,33 @@ async fn a_maintenance_drain_publishes_page_after_page_until_the_outbox_is_empty
     assert_eq!(bus.drain().await.len(), 60);
 }
 
+/// A maintenance drain whose stop time passes during a page finishes that page (its records
+/// published and deleted) and starts no other: cut there, the records EventBridge had accepted
+/// stayed in the outbox, and the next drain, once their leases lapsed, published them again.
+#[tokio::test]
+async fn a_drain_whose_stop_time_passes_mid_page_finishes_the_page_and_publishes_nothing_twice() {
+    use scan_failures_aws::dynamo::outbox::wall_clock_seconds;
+    use scan_failures_aws::publisher::{Publisher, DRAIN_BATCH};
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    released_records(&store, "cut", 0..30).await;
+    let started = std::time::Instant::now();
+    let until = started + std::time::Duration::from_millis(20);
+    let first = Publisher::new(bus.notifier()).drain_until(&store, Some(until)).await;
+    // The stop time passed while the page was at work (25 claims, 3 PutEvents, 25 deletes).
+    assert!(started.elapsed() > std::time::Duration::from_millis(20), "{:?}", started.elapsed());
+    assert_eq!((first.published, first.pending), (DRAIN_BATCH as u64, 0));
+    assert_eq!(store.outbox().pending(100).await.unwrap().len(), 5);
+    // Later, with every lease taken so far lapsed: the other 5, and nothing again.
+    let later = Publisher::new(bus.notifier()).with_clock(|| wall_clock_seconds() + 31).drain_until(&store, None).await;
+    assert_eq!((later.published, later.pending), (5, 0));
+    // One "opened" per image: 30 deliveries of 30 groups, none twice.
+    let delivered = bus.drain().await;
+    let groups: std::collections::BTreeSet<&String> = delivered.iter().map(|(_, group, _)| group).collect();
+    assert_eq!((delivered.len(), groups.len()), (30, 30), "{delivered:?}");
+}
+
 /// A drain whose claims took until within `LEASE_MARGIN_SECONDS` of their leases' end (a
 /// throttled table; here a clock that reads 25 s later after the claims) leaves the records it
 /// claimed to a later drain rather than publish what a drainer may claim once the leases lapse:

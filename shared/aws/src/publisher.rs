@@ -27,6 +27,10 @@ const DRAIN_EVERY: Duration = Duration::from_secs(60);
 pub const DRAIN_BATCH: i32 = 25;
 /// The most pages of [`DRAIN_BATCH`] records one [`Publisher::drain_until`] reads.
 pub const MAX_DRAIN_PAGES: usize = 40;
+/// How long a drain's page started before its `until` may go on after it: a page cut between
+/// `PutEvents` and its deletes leaves published records for the next drain to publish again.
+/// Within the maintenance run's 30 s reserve (`maintenance::STOP_RESERVE`).
+pub const PAGE_GRACE: Duration = Duration::from_secs(20);
 /// Time kept for answering the invocation after publishing stops at its deadline.
 pub const RESPONSE_MARGIN: Duration = Duration::from_millis(500);
 /// How long before its writes' leases lapse an invocation stops publishing what it wrote
@@ -179,14 +183,19 @@ impl Publisher {
     }
 
     /// Drains the outbox page after page until a page is not full or publishes nothing, for
-    /// [`MAX_DRAIN_PAGES`] at most, stopping at `until`: a maintenance run's drain, which may
-    /// follow a reconciliation that left thousands of notifications (one page a run, 25 every
-    /// 5 minutes, would take hours on a quiet stack). Returns what EventBridge accepted and
-    /// what this drain claimed and left.
+    /// [`MAX_DRAIN_PAGES`] at most, starting no page after `until`: a maintenance run's drain,
+    /// which may follow a reconciliation that left thousands of notifications (one page a run,
+    /// 25 every 5 minutes, would take hours on a quiet stack). A page started goes on to its
+    /// end, cut only [`PAGE_GRACE`] after `until`. Returns what EventBridge accepted and what
+    /// this drain claimed and left.
     pub async fn drain_until(&self, store: &Store, until: Option<Instant>) -> Published {
         let counts = Counts::default();
         let work = async {
             for _ in 0..MAX_DRAIN_PAGES {
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    self.drain_needed.store(true, Ordering::Relaxed);
+                    break;
+                }
                 let before = counts.published.load(Ordering::Relaxed);
                 let read = self.drain_page(store, &counts).await;
                 if read < DRAIN_BATCH as usize || counts.published.load(Ordering::Relaxed) == before {
@@ -194,7 +203,7 @@ impl Publisher {
                 }
             }
         };
-        self.bounded(until, work, || {
+        self.bounded(until.map(|u| u + PAGE_GRACE), work, || {
             tracing::warn!("the outbox's drain stopped at the invocation's deadline; the rest waits for a later drain")
         })
         .await;
