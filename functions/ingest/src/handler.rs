@@ -187,7 +187,7 @@ impl Ingest {
             Ok(days) => Ok(days),
             Err(e) => match cache.last_known() {
                 Some(days) => {
-                    tracing::warn!(error = %e, retention_days = days.get(), "retention setting not read; using the last known");
+                    tracing::warn!(error = %text::error_chain(&e), retention_days = days.get(), "retention setting not read; using the last known");
                     Ok(days)
                 }
                 None => Err(e),

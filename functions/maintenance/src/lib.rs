@@ -72,8 +72,8 @@ pub struct MaintenanceConfig {
     /// `RECONCILE_INSPECTOR`, `RECONCILE_MAX_PAGES`, `RECONCILE_EVERY_MINUTES`.
     pub reconcile: Option<reconcile::ReconcileConfig>,
     /// `NOTIFY_BUS_NAME`, `NOTIFY_SOURCE`, `NOTIFY_THRESHOLDS`: with notifications on, the
-    /// reconciler records the transitions of the groups it opens in the outbox, which the
-    /// ingest function publishes.
+    /// reconciler records the transitions of the groups it opens in the outbox, and every run
+    /// drains the outbox (what it and failed publishes of ingest left).
     pub notify: Option<scan_failures_aws::config::NotifyConfig>,
     /// `ROLLUP_FAILURE_QUEUE_URL`: the rollup function's failure queue, which a redrive reads
     /// (`None`: a redrive answers that it is not set).

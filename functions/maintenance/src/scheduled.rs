@@ -107,7 +107,7 @@ impl Parts<'_> {
                 // A metric's read: a failure is logged, and the run goes on without the figure.
                 match store.outbox().oldest_written_at().await {
                     Ok(oldest) => report.outbox_oldest_age_seconds = Some(crate::waited_seconds(oldest, now)),
-                    Err(e) => tracing::warn!(error = %e, "the outbox's oldest notification not read"),
+                    Err(e) => tracing::warn!(error = %scan_failures_domain::text::error_chain(&e), "the outbox's oldest notification not read"),
                 }
             }
             self.sink.emit(&[metrics::document(&report, &config.metrics, now)]);

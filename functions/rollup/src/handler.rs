@@ -95,7 +95,7 @@ impl Rollup {
             match self.store.rollups().mark_since(first.min(now)).await {
                 Ok(()) => self.since_recorded.store(true, Ordering::Relaxed),
                 Err(e) => {
-                    tracing::error!(error = %e, "the time the rollups are kept since could not be recorded");
+                    tracing::error!(error = %text::error_chain(&e), "the time the rollups are kept since could not be recorded");
                     return self.fail_from(&event, 0);
                 }
             }

@@ -158,7 +158,7 @@ impl Publisher {
             counts.published.fetch_add(1, Ordering::Relaxed);
             tracing::info!(outbox = %p.key, detail_type = %p.detail_type, "notification published");
             if let Err(e) = store.outbox().delete(&p.key).await {
-                tracing::warn!(outbox = %p.key, error = %e, "published notification not removed from the outbox");
+                tracing::warn!(outbox = %p.key, error = %text::error_chain(&e), "published notification not removed from the outbox");
             }
         }
     }
@@ -175,7 +175,7 @@ impl Publisher {
                 Ok(false) => {}
                 Err(e) => {
                     self.drain_needed.store(true, Ordering::Relaxed);
-                    tracing::warn!(outbox = %p.key, error = %e, "outbox record not claimed");
+                    tracing::warn!(outbox = %p.key, error = %text::error_chain(&e), "outbox record not claimed");
                 }
             }
         }
@@ -245,7 +245,7 @@ impl Publisher {
             }
             Err(e) => {
                 self.drain_needed.store(true, Ordering::Relaxed);
-                tracing::warn!(error = %e, "outbox not read");
+                tracing::warn!(error = %text::error_chain(&e), "outbox not read");
                 0
             }
         }
@@ -262,7 +262,7 @@ struct Counts {
 
 async fn release(store: &Store, p: &Pending) {
     if let Err(e) = store.outbox().release(&p.key).await {
-        tracing::warn!(outbox = %p.key, error = %e, "outbox lease not released; it lapses by itself");
+        tracing::warn!(outbox = %p.key, error = %text::error_chain(&e), "outbox lease not released; it lapses by itself");
     }
 }
 
