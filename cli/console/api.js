@@ -42,7 +42,9 @@ export async function api(method, path, params, body) {
     throw new ApiError(403, method === "GET" ? NO_VIEW : VIEW_ONLY);
   }
   if (res.status === 403 && answer.error === undefined) {
-    throw new ApiError(403, NO_INVOKE);
+    // API Gateway's own refusal: its message names an expired token or signature, a clock
+    // off by minutes, or a missing permission, so it is shown with the usual causes.
+    throw new ApiError(403, answer.message ? `${NO_INVOKE} API Gateway said: ${String(answer.message).slice(0, 500)}` : NO_INVOKE);
   }
   if (!res.ok) {
     throw new ApiError(res.status, answer.message || `The API answered HTTP ${res.status}.`);

@@ -21,7 +21,17 @@ function route() {
   const hash = location.hash.replace(/^#\/?/, "");
   const [path, query = ""] = hash.split("?", 2);
   const [name, arg] = path.split("/", 2);
-  return { name: VIEWS[name] ? name : "overview", arg: arg ? decodeURIComponent(arg) : null, params: new URLSearchParams(query) };
+  return { name: VIEWS[name] ? name : "overview", arg: arg ? decoded(arg) : null, params: new URLSearchParams(query) };
+}
+
+/** `%`-escapes undone, or the text as it is where they are not UTF-8 (`%E0`): a link cannot stop
+ * the router before its view. */
+function decoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 let generation = 0;

@@ -21,8 +21,8 @@ function triageForm(e, c, rerender) {
     el("h3", {}, "Triage"),
     el("div", { class: "field" }, el("label", { for: "triage-state" }, "State"),
       el("select", { id: "triage-state", name: "state" }, c.triageStates.map((t) => el("option", { value: t, selected: t === state }, t.replace("_", " "))))),
-    el("div", { class: "field wide" }, el("label", { for: "triage-note" }, "Note (why; at most 1024 bytes)"),
-      el("textarea", { id: "triage-note", name: "note", maxlength: "1024", rows: "2" })),
+    el("div", { class: "field wide" }, el("label", { for: "triage-note" }, `Note (why; at most ${c.noteMaxBytes} bytes)`),
+      el("textarea", { id: "triage-note", name: "note", maxlength: String(c.noteMaxBytes), rows: "2" })),
     el("button", { type: "submit" }, "Save triage"),
     status);
   form.addEventListener("submit", (ev) => {
@@ -30,6 +30,12 @@ function triageForm(e, c, rerender) {
     act(status, "Saving…", async () => {
       const body = { state: form.elements.state.value };
       const note = form.elements.note.value.trim();
+      // The bound is in bytes of UTF-8 (the textarea's maxlength counts characters): said here
+      // rather than sent for a 400.
+      const bytes = new TextEncoder().encode(note).length;
+      if (bytes > c.noteMaxBytes) {
+        throw new ApiError(400, `The note is ${n(bytes)} bytes of UTF-8; at most ${n(c.noteMaxBytes)}. Shorten it.`);
+      }
       if (note) body.note = note;
       const answer = await api("POST", `${path(e.id)}/triage`, null, body);
       rerender(answer.event, "Triage saved.");

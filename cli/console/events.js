@@ -33,9 +33,14 @@ function choice(name, label, options, current, any = "Any") {
     options.map(([value, text]) => el("option", { value, selected: value === current }, text))));
 }
 
-/** `2026-11-25T10:00:00Z` ↔ the `datetime-local` input's `2026-11-25T10:00`, both UTC. */
-const toInput = (iso) => (iso ? iso.slice(0, 16) : "");
-const fromInput = (v) => (v ? `${v}:00Z` : "");
+/** An RFC 3339 time (any offset) ↔ the `datetime-local` input's `2026-11-25T10:00:30`, in UTC to
+ * the second: a shared link's `+02:00` or seconds are neither shown wrong nor rewritten by Apply. */
+const toInput = (iso) => {
+  if (!iso) return "";
+  const t = new Date(iso);
+  return Number.isNaN(t.getTime()) ? iso.slice(0, 19) : t.toISOString().slice(0, 19);
+};
+const fromInput = (v) => (v ? `${v.length === 16 ? `${v}:00` : v}Z` : "");
 
 function filters(params, c) {
   const form = el("form", { id: "filters", class: "filters", "aria-label": "Filters" },
@@ -48,8 +53,8 @@ function filters(params, c) {
     choice("filter.operation", "Operation", c.operations.map((o) => [o, o]), params.get("filter.operation")),
     choice("filter.origin", "Origin", c.origins.map((o) => [o, o]), params.get("filter.origin")),
     choice("filter.triage", "Triage", c.triageStates.map((t) => [t, t.replace("_", " ")]), params.get("filter.triage"), "All but false positives"),
-    field("f-from", "Last failed from (UTC)", el("input", { id: "f-from", name: "filter.from", type: "datetime-local", value: toInput(params.get("filter.from")) })),
-    field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", value: toInput(params.get("filter.until")) })),
+    field("f-from", "Last failed from (UTC)", el("input", { id: "f-from", name: "filter.from", type: "datetime-local", step: "1", value: toInput(params.get("filter.from")) })),
+    field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", step: "1", value: toInput(params.get("filter.until")) })),
     choice(REVERSED, "Order", [["true", "Oldest first"]], params.get(REVERSED), "Newest first"),
     field("f-limit", "Per page", el("select", { id: "f-limit", name: LIMIT },
       LIMITS.map((l) => el("option", { value: l, selected: l === (params.get(LIMIT) || "50") }, l)))),
@@ -117,7 +122,11 @@ export async function render({ params }) {
         sortHeader,
         ["Triage", "Account", "Clusters"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows)),
-    rows.length ? null : el("p", { class: "note" }, "No event matches these filters."),
+    rows.length ? null : el("p", { class: "note" }, page.nextCursor
+      // A filter the indexes do not cover reads a bounded number of records a page: none of
+      // those read matched, and the rest are still to be read.
+      ? "No event matched in the records this page read; the next page reads on."
+      : "No event matches these filters."),
     el("nav", { "aria-label": "Pages", class: "pages" },
       params.has(CURSOR) ? el("a", { href: withParams(params, { [CURSOR]: null }), id: "first-page" }, "First page") : null,
       page.nextCursor ? el("a", { href: withParams(params, { [CURSOR]: page.nextCursor }), id: "next-page", rel: "next" }, "Next page") : null));

@@ -29,13 +29,14 @@ function drillDown(accounts) {
 const SUMMARY = "/v1/administration/events/summary";
 
 /** The summary with its top images and drill-down: asked again with summary.detail when the
- * rollups answered without them; `null` and the API's message when that read is too broad. */
+ * rollups answered without them; `null` and the API's message when that read is refused (too
+ * broad, 400) or fails (out of time, 503): the rest of the page stands either way. */
 async function detailOf(s) {
   if (!s.omitted || !s.omitted.length) return [s, null];
   try {
     return [await api("GET", SUMMARY, new URLSearchParams({ "summary.top": "20", "summary.detail": "true" })), null];
   } catch (e) {
-    if (e instanceof ApiError && e.status === 400) return [null, e.message];
+    if (e instanceof ApiError) return [null, e.message];
     throw e;
   }
 }

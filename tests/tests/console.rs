@@ -28,13 +28,8 @@ const VIEWER: &str = "arn:aws:iam::123456789012:role/SecurityViewer";
 const VIEW_ONLY: &str = "Your IAM identity has view permission only: ask for it to be added to the stack's \
                          AdminWritePrincipals to triage, delete or change the retention.";
 const IMAGES: usize = 25;
-const REASONS: [Reason; 5] = [
-    Reason::RegistryUnauthorized,
-    Reason::ImageNotFound,
-    Reason::Timeout,
-    Reason::RateLimited,
-    Reason::NoScannerIntegration,
-];
+const REASONS: [Reason; 5] =
+    [Reason::RegistryUnauthorized, Reason::ImageNotFound, Reason::Timeout, Reason::RateLimited, Reason::Unknown];
 
 /// Image `k` of the workload.
 fn image(k: usize) -> String {
@@ -75,7 +70,8 @@ fn failures_of(k: usize) -> u64 {
 
 /// The api as `principal` (a writer or a viewer), and `scanfail console` in front of it.
 struct Console {
-    _watch: Watch,
+    /// The api the console relays to (`None`: a stand-in of the test's).
+    _watch: Option<Watch>,
     process: Child,
     url: String,
 }
@@ -112,11 +108,17 @@ impl Console {
         ];
         vars.extend_from_slice(extra);
         let watch = Watch::start(&["api"], table, &vars, None);
+        let endpoint = format!("http://127.0.0.1:{}/lambda-url/api", watch.port);
+        Self::relaying_to(Some(watch), &endpoint, stderr)
+    }
+
+    /// The console in front of the server at `endpoint` (`watch`: the api, kept running).
+    fn relaying_to(watch: Option<Watch>, endpoint: &str, stderr: Stdio) -> Self {
         let env = vec![
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),
-            ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
+            ("SCANFAIL_ENDPOINT", endpoint.to_owned()),
         ];
         let mut process = command(&["console", "--port", "0"], &env, None)
             .stdout(Stdio::piped())
@@ -223,6 +225,92 @@ fn another_server_on_the_host() -> (u16, std::thread::JoinHandle<Vec<String>>) {
         heads
     });
     (port, heads)
+}
+
+/// A stand-in for the API on a free port: every request's line (`GET /v1/…?… HTTP/1.1`) is
+/// answered with `answer`'s status and JSON body. For answers the local api gives only at a
+/// scale or a fault a test cannot reach (an empty page that goes on, a summary out of time,
+/// API Gateway's own refusal).
+fn stand_in_api(answer: fn(&str) -> (u16, String)) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let (status, body) = answer(head.lines().next().unwrap_or_default());
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    port
+}
+
+/// What the console shows for answers the local api does not give at this scale: a page of no
+/// events that has a cursor (a filter the indexes do not cover reads a bounded number of
+/// records: none of those matched) says so and links the next page, rather than "no event
+/// matches"; a summary's detail out of time (503) leaves the rest of the overview standing;
+/// API Gateway's own 403 is shown with its message (an expired signature reads as such); a
+/// shared link's time with an offset is shown in UTC, to the second; a malformed escape in an
+/// event link does not stop the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_of_scale_and_faults_read_as_what_they_are() {
+    fn answer(line: &str) -> (u16, String) {
+        let totals = r#""totals":{"groups":3,"occurrences":7},"byReason":{"TIMEOUT":{"groups":3,"occurrences":7}},"byLevel":{},"byOperation":{},"byOrigin":{},"truncated":[]"#;
+        match line.split(' ').nth(1).unwrap_or_default() {
+            p if p.starts_with("/v1/administration/events/summary") && p.contains("summary.detail=true") => (
+                503,
+                r#"{"code":503,"error":"unavailable","message":"the request did not finish in time: narrow it, or send it again later"}"#.to_owned(),
+            ),
+            p if p.starts_with("/v1/administration/events/summary") => {
+                (200, format!(r#"{{{totals},"omitted":["topImages","accounts","byCluster"]}}"#))
+            }
+            p if p.starts_with("/v1/count/") => (200, r#"{"count":3}"#.to_owned()),
+            p if p.starts_with("/v1/administration/events?") => (200, r#"{"events":[],"nextCursor":"c2"}"#.to_owned()),
+            _ => (403, r#"{"message":"Signature expired: 20261125T100000Z is now earlier than 20261125T100100Z"}"#.to_owned()),
+        }
+    }
+    let port = stand_in_api(answer);
+    let console = Console::relaying_to(None, &format!("http://127.0.0.1:{port}"), Stdio::inherit());
+    let page = open(&console, "overview", 1000);
+    assert!(page.text("#totals").starts_with("3 failure groups, 7 failed scans"), "{}", page.text("#totals"));
+    assert_eq!(
+        page.text("#top-images"),
+        "Top images and the account drill-down: the request did not finish in time: narrow it, or send it again later"
+    );
+
+    console.show(&page, "events?filter.search=x");
+    assert!(page.eval("!!document.getElementById('next-page')") == json!(true));
+    assert_eq!(page.text(".events .note"), "No event matched in the records this page read; the next page reads on.");
+
+    console.show(&page, "events?filter.from=2026-11-25T10:00:30%2B02:00");
+    assert_eq!(page.eval("document.getElementById('f-from').value"), json!("2026-11-25T08:00:30"));
+
+    console.show(&page, "event/abc");
+    assert!(
+        page.text("#problem").contains("API Gateway said: Signature expired: 20261125T100000Z"),
+        "{}",
+        page.text("#problem")
+    );
+    // Shown (the router went on), with the console's own refusal of a path with an escape.
+    console.show(&page, "event/%E0");
+    assert_eq!(page.text("#problem"), "not a console page or an API route");
+    // The browser logs the answers that failed (as it should), and no script error.
+    let errors = page.errors();
+    assert!(errors.iter().all(|e| e.starts_with("log: Failed to load resource: ")), "{errors:?}");
+    assert_eq!(errors.len(), 4, "{errors:?}");
 }
 
 /// Another server of 127.0.0.1 that the admin's browser visits while the console is open (a
@@ -417,8 +505,9 @@ async fn every_view_loads_the_local_data_the_chart_draws_and_the_browser_reports
     let reasons = page.texts("#by-reason tbody tr");
     assert_eq!(reasons.len(), 5, "{reasons:?}");
     for reason in REASONS {
-        let row =
-            reasons.iter().find(|r| r.contains(reason.code())).unwrap_or_else(|| panic!("{reason:?} in {reasons:?}"));
+        // The code on its own line (IMAGE_NOT_FOUND's hint names MANIFEST_UNKNOWN).
+        let code = format!("\n{}\t", reason.code());
+        let row = reasons.iter().find(|r| r.contains(&code)).unwrap_or_else(|| panic!("{reason:?} in {reasons:?}"));
         assert!(row.contains(reason.title()) && row.contains(reason.hint()), "{row}");
     }
     let top = page.texts("#top-images tbody tr");
@@ -459,6 +548,12 @@ async fn every_view_loads_the_local_data_the_chart_draws_and_the_browser_reports
         .unwrap();
         assert!(drawn > 100.0, "the bars have height: {drawn}");
         assert_eq!(page.eval("document.querySelectorAll('figure')[0].querySelectorAll('.legend li').length"), json!(5));
+        // Each reason its own colour: UNKNOWN (the catalog's 13th) shared the 1st's,
+        // REGISTRY_UNAUTHORIZED's, when colours went by the catalog's order.
+        let fills = "[...new Set([...document.querySelectorAll('figure')[0].querySelectorAll('rect')].map((r) => r.dataset.series + ' ' + r.getAttribute('fill')))]";
+        let fills: Vec<String> = serde_json::from_value(page.eval(fills)).unwrap();
+        let colours: BTreeSet<&str> = fills.iter().filter_map(|f| f.split(' ').nth(1)).collect();
+        assert_eq!((fills.len(), colours.len()), (5, 5), "{fills:?}");
         assert!(page
             .text("#trend-totals")
             .contains(&format!("{occurrences} failed scans, {IMAGES} new failure groups")));
@@ -600,6 +695,13 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     page.wait_view("event");
     assert_eq!(page.text("h2"), image(3));
     page.choose("#triage-state", "false_positive");
+    // A note within the textarea's 1,024 characters but past the API's 1,024 bytes is refused
+    // by the page, before any request, with its size.
+    page.type_into("#triage-note", &"é".repeat(600));
+    page.click("#triage button[type=submit]");
+    page.wait("document.getElementById('triage-status').getAttribute('role') === 'alert'", "the note refused");
+    assert_eq!(page.text("#triage-status"), "The note is 1,200 bytes of UTF-8; at most 1,024. Shorten it.");
+    assert_eq!(page.texts("#history tbody tr"), Vec::<String>::new(), "nothing was sent");
     page.type_into("#triage-note", "base image unreadable by the scanner; SEC-1234");
     page.click("#triage button[type=submit]");
     page.wait("document.querySelector('.done')?.innerText === 'Triage saved.'", "the triage saved");

@@ -72,6 +72,7 @@ pub fn catalog() -> Value {
         "operations": Operation::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         "origins": Origin::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         "triageStates": TriageState::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "noteMaxBytes": scan_failures_domain::group::triage::MAX_NOTE_BYTES,
     })
 }
 
@@ -105,6 +106,7 @@ mod tests {
         assert_eq!(c["levels"][1], "ADMINISTRATION_EVENT_LEVEL_WARNING");
         assert_eq!(c["operations"][4], "registry scan");
         assert_eq!(c["triageStates"][2], "false_positive");
+        assert_eq!(c["noteMaxBytes"], 1024);
     }
 
     #[test]

@@ -58,7 +58,8 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The decision for `req` on the server at `port` whose token is `token`.
 pub fn decide(req: &Seen<'_>, port: u16, token: &str) -> Decision {
-    let ours = format!("127.0.0.1:{port}");
+    // A browser leaves HTTP's default port out of `Host` and `Origin`.
+    let ours = if port == 80 { "127.0.0.1".to_owned() } else { format!("127.0.0.1:{port}") };
     if req.host != Some(ours.as_str()) {
         return Decision::Refuse { status: 403, reason: "unexpected Host: open the console at the URL it printed" };
     }
@@ -94,6 +95,15 @@ mod tests {
 
     const PORT: u16 = 4711;
     const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn on_port_80_the_host_and_origin_a_browser_sends_have_no_port() {
+        let bare = Seen { host: Some("127.0.0.1"), origin: Some("http://127.0.0.1"), ..ok("GET", "/") };
+        assert!(matches!(decide(&bare, 80, TOKEN), Decision::Serve(_)));
+        assert_eq!(refused(decide(&bare, 4711, TOKEN)).0, 403);
+        let with_port = Seen { host: Some("127.0.0.1:80"), ..ok("GET", "/") };
+        assert_eq!(refused(decide(&with_port, 80, TOKEN)).0, 403);
+    }
 
     fn ok<'a>(method: &'a str, path: &'a str) -> Seen<'a> {
         Seen { method, path, host: Some("127.0.0.1:4711"), token: Some(TOKEN), ..Seen::default() }
