@@ -6,13 +6,15 @@
 //!   template's `FilterCriteria`): records filtered out are passed over;
 //! - `ReportBatchItemFailures`: the records before the first reported failure are
 //!   checkpointed, and the rest is retried whole from it, as one retry ("the batch is bisected
-//!   at the returned sequence number and Lambda retries only the remaining records");
+//!   at the returned sequence number and Lambda retries only the remaining records"); a
+//!   reported failure that names no record of the part (empty, missing) fails the part whole;
 //! - a part that fails with a function error is bisected (`BisectBatchOnFunctionError`) when it
 //!   holds more than one record, and each half delivered, the first first;
 //! - a part retried `max_retries` times is described on the failure destination (a JSON-lines
 //!   file, and an SQS queue when one is given, as the template's) with Lambda's fields (stream,
 //!   shard, first and last sequence numbers, batch size, when it gave up) and passed over
-//!   (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`);
+//!   (`MaximumRetryAttempts`, `DestinationConfig.OnFailure`), before any later record's
+//!   checkpoint;
 //! - at least once: the checkpoint (per shard, the last sequence number handled) is written to
 //!   its file after each batch, so a poller killed between an invocation and its checkpoint
 //!   delivers that batch again when restarted.
@@ -295,15 +297,28 @@ impl Poller {
                         eprintln!("poller: dying after invocation {} before its checkpoint", self.tally.invocations);
                         std::process::exit(9);
                     }
-                    let failed = response["batchItemFailures"]
+                    // Each reported failure's place in the part. One that names no record of
+                    // it (empty, missing, another batch's) fails the part whole, as Lambda reads
+                    // such an answer: counted a success, it would pass over a record unhandled.
+                    let places: Vec<Option<usize>> = response["batchItemFailures"]
                         .as_array()
-                        .and_then(|f| {
+                        .map(|f| {
                             f.iter()
-                                .filter_map(|f| f["itemIdentifier"].as_str())
-                                .min_by_key(|s| (s.len(), s.to_string()))
+                                .map(|f| {
+                                    f["itemIdentifier"]
+                                        .as_str()
+                                        .and_then(|seq| part.iter().position(|r| sequence(r) == seq))
+                                })
+                                .collect()
                         })
-                        .map(str::to_owned);
-                    match failed.and_then(|seq| part.iter().position(|r| sequence(r) == seq)) {
+                        .unwrap_or_default();
+                    if places.iter().any(Option::is_none) {
+                        eprintln!("poller: a failure report names no record of the batch: {response}");
+                        self.retry_or_give_up(&mut parts, part, retries, "a failure report naming no record");
+                        self.describe_given_up().await;
+                        continue;
+                    }
+                    match places.into_iter().flatten().min() {
                         None => {
                             if let Some(r) = part.last() {
                                 self.checkpoint(shard, &sequence(r));
@@ -322,11 +337,19 @@ impl Poller {
                     self.bisect_or_retry(&mut parts, part, retries, &error);
                 }
             }
+            // Described before any later part moves the checkpoint past what was given up, as
+            // Lambda sends its on-failure record before going on: a poller stopped after that
+            // checkpoint would never see those records again, nor say they were lost.
+            self.describe_given_up().await;
         }
+        Ok(())
+    }
+
+    /// Writes the parts given up so far to the failure destination.
+    async fn describe_given_up(&mut self) {
         for line in std::mem::take(&mut self.given_up) {
             self.describe(&line).await;
         }
-        Ok(())
     }
 
     /// Writes one given-up batch to the failure destination: its file, and its queue if any.

@@ -1132,6 +1132,43 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
 }
 
 /// What a redrive cannot apply stays on the queue, visible again at once, and is named: a
+/// A record given up is described on the failure destination before the poller checkpoints any
+/// later record, as Lambda's on-failure record is sent before it goes on: a poison first record
+/// is halved down to itself and given up (six invocations that fail), the next record is
+/// applied and checkpointed (the first that succeeds), and the poller dies after the next part
+/// (the second), before its checkpoint. The
+/// description was kept in memory until the whole batch was delivered, and with the checkpoint
+/// already past the poison record, a restarted poller never saw it again nor said it was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_record_is_described_before_the_checkpoint_passes_it() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("given-up-first"));
+    let (_arn, _shard, poison) = poison_on_stream(&store).await;
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(4).unwrap());
+    for n in 0..3u64 {
+        ingest.handle(event(&format!("after-{n}"), n, 0, 0, 10)).await.unwrap();
+    }
+    let dir: PathBuf = std::env::temp_dir().join(unique_name("given-up-first"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let watch = Watch::start(&["rollup"], store.table(), &[], None);
+    let mut p = poller(&store, &watch, &dir, Some(2), &[]);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = p.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the poller did not die after 2 invocations");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let log = std::fs::read_to_string(dir.join("poller.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(9), "{log}");
+    assert_eq!(log.matches("poller: gave up on 1 records after 3 retries").count(), 1, "{log}");
+    let lines = given_up(&dir.join("failures.jsonl"));
+    let described: Vec<&Value> = lines.iter().map(|l| &l["DDBStreamBatchInfo"]["startSequenceNumber"]).collect();
+    assert_eq!(described, [&json!(poison)], "{log}");
+    drop(watch);
+    let _ = store.client().delete_table().table_name(store.table()).send().await;
+}
+
 /// An empty failure queue is a redrive of nothing, whatever the attempt timeout: the receive
 /// waits a second for messages (a long poll), which an attempt timeout of a second or less cut,
 /// and every scheduled run failed with the queue empty.
