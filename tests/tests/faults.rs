@@ -326,6 +326,49 @@ async fn a_throttled_outbox_record_in_the_transaction_is_retried_like_the_others
     assert_eq!(rule.num_calls(), 2, "the throttled transaction was sent again");
 }
 
+/// A write that keeps meeting conflicts on the SQS path starts no further attempt past the
+/// batch's time to answer (`WRITE_MARGIN` before its deadline): its message is reported failed
+/// with the group's `OutOfTime`, rather than the write going on through its twelve attempts,
+/// each up to the SDK's three, past the invocation's end (then the whole batch came back, its
+/// written messages too). Mocked: a DynamoDB that answers every transaction with a conflict
+/// is not something DynamoDB Local can be made to be.
+#[tokio::test]
+async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_time_to_answer() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use ingest::handler::WRITE_MARGIN;
+
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .error(|| {
+            let reason = |code: &str| CancellationReason::builder().code(code).build();
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .cancellation_reasons(reason("None"))
+                    .cancellation_reasons(reason("TransactionConflict"))
+                    .build(),
+            )
+        })
+        .times(12)
+        .build();
+    let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+    let body = envelope("mocked-conflicts", 1).to_string();
+    let batch: ingest::handler::SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
+        "messageId": "m-1", "receiptHandle": "rh", "body": body, "attributes": {}, "messageAttributes": {},
+        "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"}]}))
+    .unwrap();
+    // 40 ms to write in: the first attempt starts; the conflicts' pauses (5, 10, 20, 40 ms …)
+    // pass the time within a few attempts, where the twelve take about two seconds.
+    let deadline = std::time::Instant::now() + WRITE_MARGIN + Duration::from_millis(40);
+    let report = ingest.handle_batch_until(batch, Some(deadline)).await.unwrap();
+    let failed: Vec<&str> = report.response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m-1"]);
+    let calls = rule.num_calls();
+    assert!((1..12).contains(&calls), "attempts made: {calls}");
+}
+
 /// The retention setting cannot be read and this instance never read it: the occurrence fails
 /// (back to Lambda's retry, or on the SQS path its message), instead of being judged by the
 /// template's default, which may be shorter than the setting an admin stored and would drop it

@@ -361,7 +361,7 @@ impl Ingest {
         let mut made = Vec::new();
         // Every outbox record the writes below make is leased from now on, or later.
         let leased_at = outbox::wall_clock_seconds();
-        let writer = self.store.writer(self.thresholds.as_deref());
+        let writer = self.store.writer(self.thresholds.as_deref()).until(write_until);
         // Every occurrence here was admitted by the retention read (none is when it failed).
         let retention = retention.unwrap_or(self.retention);
         for group in &order::write_order(&members, &receives) {

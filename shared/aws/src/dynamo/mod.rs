@@ -55,6 +55,8 @@ pub enum StoreError {
     Contention { group: Uuid, attempts: u32 },
     #[error("{what} still conflicting after {attempts} attempts")]
     Conflicting { what: &'static str, attempts: u32 },
+    #[error("the write of group {group} stopped after {attempts} attempts: another would end past the invocation's deadline")]
+    OutOfTime { group: Uuid, attempts: u32 },
     #[error("DynamoDB {operation} left {left} keys unprocessed after every retry")]
     Unprocessed { operation: &'static str, left: usize },
     #[error("a stored item could not be decoded")]
@@ -68,7 +70,9 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Dynamo { transient, .. } => *transient,
-            Self::Contention { .. } | Self::Conflicting { .. } | Self::Unprocessed { .. } => true,
+            Self::Contention { .. } | Self::Conflicting { .. } | Self::Unprocessed { .. } | Self::OutOfTime { .. } => {
+                true
+            }
             Self::Build(_) | Self::Cancelled(_) | Self::ExpressionTooLarge { .. } | Self::Decode(_) => false,
         }
     }

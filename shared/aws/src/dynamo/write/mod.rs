@@ -145,11 +145,26 @@ pub struct GroupWriter<'a> {
     store: &'a Store,
     /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
     thresholds: Option<&'a [u64]>,
+    /// No write attempt after the first of a group starts from then on (`None`: no limit).
+    until: Option<std::time::Instant>,
 }
 
 impl<'a> GroupWriter<'a> {
     pub fn new(store: &'a Store, thresholds: Option<&'a [u64]>) -> Self {
-        Self { store, thresholds }
+        Self { store, thresholds, until: None }
+    }
+
+    /// The writer, starting no further attempt of a group's write (a conflict's retry, a
+    /// half of a write too large) from `until` on: the SQS path's time to answer before its
+    /// deadline (`ingest::handler::WRITE_MARGIN`), which one write's twelve attempts, each up to
+    /// the SDK's three, could pass. A write stopped so is [`StoreError::OutOfTime`], its messages
+    /// reported failed; what it wrote before counts once (its markers).
+    pub fn until(self, until: Option<std::time::Instant>) -> Self {
+        Self { until, ..self }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.until.is_some_and(|u| std::time::Instant::now() >= u)
     }
 
     /// Envelope ids one write takes at most: the transaction holds their markers, the group, and
@@ -216,6 +231,9 @@ impl<'a> GroupWriter<'a> {
         let mut parts: Vec<Vec<&Occurrence>> = vec![occurrences.to_vec()];
         let mut done = BatchRecorded::default();
         while let Some(part) = parts.pop() {
+            if done.cost.requests > 0 && self.out_of_time() {
+                return Err(StoreError::OutOfTime { group: *id, attempts: done.cost.requests });
+            }
             match self.record_in_one_write(&part, id, retention, now).await {
                 Ok(written) => {
                     done.outcomes.extend(written.outcomes);
@@ -251,6 +269,9 @@ impl<'a> GroupWriter<'a> {
         let Some(mut agg) = Aggregate::of(occurrences) else { return Ok(result) };
         let mut belief = Belief::optimistic();
         for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 && self.out_of_time() {
+                return Err(StoreError::OutOfTime { group: *id, attempts: attempt });
+            }
             let e = plan_update(&agg, id, &belief, retention, self.thresholds, now);
             if !e.fits() {
                 // Nothing of this aggregate is written yet: a cancelled transaction wrote nothing.
