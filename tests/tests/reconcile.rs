@@ -242,6 +242,50 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
     assert_eq!(count(&store).await, 6);
 }
 
+/// A stored page token Inspector refuses (400 `ValidationException`: expired, or from a listing
+/// it no longer holds) starts the pass over from its first page, rather than failing every run
+/// at the same page for good. What the pages before recorded counts once: the new pass finds it
+/// again as duplicates.
+#[tokio::test]
+async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
+    let store = fresh_store().await;
+    let resources = |from: u32| {
+        (from..from + 2)
+            .map(|n| {
+                covered(
+                    "123456789012",
+                    "us-west-2",
+                    &format!("svc/old{n}"),
+                    &digest(n),
+                    "ACCESS_DENIED",
+                    Some(EVENT_SCAN_TIME),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = answer(None, page(resources(0), Some("stale")), 2);
+    let refused = mock!(aws_sdk_inspector2::Client::list_coverage)
+        .match_requests(|r: &ListCoverageInput| r.next_token() == Some("stale"))
+        .sequence()
+        .http_status(400, Some(r#"{"__type":"ValidationException","message":"Invalid pagination token"}"#.into()))
+        .times(2)
+        .build();
+    let client = inspector(&[&first, &refused]);
+    let now = now();
+    let one = run(&store, &client, &config(1), None, retention(), now, None).await.unwrap();
+    assert_eq!((one.status, one.this_run.recorded), ("running", 2));
+    // The next run meets the refusal, starts over, reads the first page again (its two as
+    // duplicates), and its next page is refused again: that is an error, once restarted.
+    let later = now + time::Duration::minutes(15);
+    let err = run(&store, &client, &config(3), None, retention(), later, None).await.unwrap_err();
+    assert_eq!(err.to_string(), "the reconciler could not read Amazon Inspector's coverage");
+    assert_eq!((first.num_calls(), refused.num_calls()), (2, 2));
+    let stored = store.reconciliation().progress().await.unwrap().unwrap();
+    let restarted_at = scan_failures_domain::time_fmt::format(later);
+    assert_eq!((stored.started_at.as_str(), stored.pages, stored.duplicates), (restarted_at.as_str(), 1, 2));
+    assert_eq!(count(&store).await, 2);
+}
+
 /// An inactive image stays in Inspector's coverage, and so at every pass, for as long as it is
 /// inactive: each pass keeps its occurrence's marker, so the same scan never counts again
 /// (before, once the marker expired, 20 days and 6 hours after the first pass, the next pass

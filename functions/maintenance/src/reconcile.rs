@@ -24,7 +24,7 @@ use scan_failures_aws::inspector::{self, InspectorError};
 use scan_failures_domain::event::aws_sources::{parse_coverage, Coverage};
 use scan_failures_domain::event::{Admission, Parsed};
 use scan_failures_domain::retention::RetentionDays;
-use scan_failures_domain::time_fmt;
+use scan_failures_domain::{text, time_fmt};
 
 /// Pages read per run when `RECONCILE_MAX_PAGES` is unset: 5,000 coverage entries.
 pub const DEFAULT_MAX_PAGES: u32 = 25;
@@ -90,10 +90,7 @@ pub enum Start {
 
 /// Where a run at `now` starts, given the stored progress and the time between passes.
 pub fn start(stored: Option<ReconcileProgress>, now: OffsetDateTime, every: Duration) -> Start {
-    let fresh = || {
-        let t = time_fmt::format(now);
-        Start::Fresh(ReconcileProgress { started_at: t.clone(), updated_at: t, ..ReconcileProgress::default() })
-    };
+    let fresh = || Start::Fresh(pass_from_the_first_page(now));
     match stored {
         None => fresh(),
         Some(p) if p.finished_at.is_none() => Start::Resume(p),
@@ -105,6 +102,12 @@ pub fn start(stored: Option<ReconcileProgress>, now: OffsetDateTime, every: Dura
             }
         }
     }
+}
+
+/// A pass started at `now`, at its first page.
+fn pass_from_the_first_page(now: OffsetDateTime) -> ReconcileProgress {
+    let t = time_fmt::format(now);
+    ReconcileProgress { started_at: t.clone(), updated_at: t, ..ReconcileProgress::default() }
 }
 
 /// What one page's entries came to.
@@ -234,11 +237,25 @@ pub async fn run(
     let retention = store.settings().retention_setting().await?.map_or(fallback, |s| s.days);
     let mut this_run = PageCounts::default();
     let mut pages = 0u32;
+    let mut restarted = false;
     while pages < config.max_pages
         && progress.finished_at.is_none()
         && stop_at.is_none_or(|s| std::time::Instant::now() < s)
     {
-        let page = inspector::inactive_ecr_images(inspector, progress.next_token.clone()).await?;
+        let page = match inspector::inactive_ecr_images(inspector, progress.next_token.clone()).await {
+            Ok(page) => page,
+            // A stored token Inspector no longer takes would fail every run at the same page:
+            // the pass starts over, from the first page, once in a run (what the pages before
+            // recorded stays recorded; the new pass finds it again as duplicates).
+            Err(e) if e.is_refused_request() && progress.next_token.is_some() && !restarted => {
+                tracing::warn!(error = %text::error_chain(&e), pages = progress.pages, "Inspector refused the stored page token; the reconciliation pass starts over");
+                restarted = true;
+                progress = pass_from_the_first_page(now);
+                store.reconciliation().save(&progress).await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let counts = record_page(store, page.entries, thresholds, retention, now).await?;
         progress = after_page(progress, counts, page.next_token, now);
         store.reconciliation().save(&progress).await?;

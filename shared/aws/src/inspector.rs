@@ -31,6 +31,15 @@ pub enum InspectorError {
     Build(#[from] aws_sdk_inspector2::error::BuildError),
 }
 
+impl InspectorError {
+    /// Inspector refused the request as invalid: with a stored pagination token, that token
+    /// (expired, or from a listing Inspector no longer holds), since the rest of the request
+    /// does not change between pages.
+    pub fn is_refused_request(&self) -> bool {
+        matches!(self, Self::ListCoverage(e) if matches!(**e, aws_sdk_inspector2::Error::ValidationException(_)))
+    }
+}
+
 /// One page of coverage.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CoveragePage {
