@@ -95,6 +95,9 @@ pub struct Client {
     endpoint: Endpoint,
     credentials: Mutex<Credentials>,
     provider: Option<SharedCredentialsProvider>,
+    /// Held while the credentials are loaded again: one load for all the requests that find
+    /// them stale at once (the console's views send several).
+    refresh: tokio::sync::Mutex<()>,
     region: String,
 }
 
@@ -111,6 +114,7 @@ impl Client {
             endpoint,
             credentials: Mutex::new(credentials),
             provider: None,
+            refresh: tokio::sync::Mutex::new(()),
             region,
         })
     }
@@ -120,18 +124,39 @@ impl Client {
         Self { provider: Some(provider), ..self }
     }
 
-    /// The credentials to sign with now.
+    fn current(&self) -> Credentials {
+        self.credentials.lock().map_or_else(|p| p.into_inner().clone(), |c| c.clone())
+    }
+
+    /// The credentials to sign with now: loaded again once they near their expiry, by one
+    /// request while the others wait for it. A load that fails (a moment without SSO or STS)
+    /// leaves the current ones in use until they expire, said on standard error.
     async fn credentials(&self) -> Result<Credentials, ApiError> {
-        let current = self.credentials.lock().map_or_else(|p| p.into_inner().clone(), |c| c.clone());
-        let Some(provider) = &self.provider else { return Ok(current) };
+        let Some(provider) = &self.provider else { return Ok(self.current()) };
+        if !stale(self.current().expiry(), SystemTime::now()) {
+            return Ok(self.current());
+        }
+        let _loading = self.refresh.lock().await;
+        let current = self.current();
         if !stale(current.expiry(), SystemTime::now()) {
             return Ok(current);
         }
-        let fresh = provider.provide_credentials().await.map_err(ApiError::Credentials)?;
-        if let Ok(mut c) = self.credentials.lock() {
-            *c = fresh.clone();
+        match provider.provide_credentials().await {
+            Ok(fresh) => {
+                if let Ok(mut c) = self.credentials.lock() {
+                    *c = fresh.clone();
+                }
+                Ok(fresh)
+            }
+            Err(e) if current.expiry().is_some_and(|x| x > SystemTime::now()) => {
+                eprintln!(
+                    "scanfail: the credentials could not be loaded again ({}); the current ones sign until they expire",
+                    scan_failures_domain::text::error_chain(&e)
+                );
+                Ok(current)
+            }
+            Err(e) => Err(ApiError::Credentials(e)),
         }
-        Ok(fresh)
     }
 
     /// Sends `method path?query` with an optional JSON body; the answer.
@@ -320,6 +345,67 @@ mod tests {
         assert_eq!(client.credentials().await.unwrap().access_key_id(), "AKID2");
         assert_eq!(client.credentials().await.unwrap().access_key_id(), "AKID2");
         assert_eq!(loads.load(Ordering::SeqCst), 1, "loaded again once, then kept until near its own expiry");
+    }
+
+    /// Credentials 4 minutes from their expiry (stale: 5 minutes before) whose provider fails
+    /// still sign; once expired, the failure is the answer. Eight requests finding them stale at
+    /// once load them once (each was a load of its own: eight SSO calls).
+    #[tokio::test]
+    async fn stale_credentials_sign_while_a_load_fails_and_concurrent_requests_load_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let expiring = |secs: i64| {
+            let at = if secs >= 0 {
+                SystemTime::now() + Duration::from_secs(secs as u64)
+            } else {
+                SystemTime::now() - Duration::from_secs(secs.unsigned_abs())
+            };
+            Credentials::new("AKID", "secret", Some("token".into()), Some(at), "t")
+        };
+        let endpoint = || Endpoint::parse(Some("https://x.execute-api.eu-west-1.amazonaws.com")).unwrap();
+        let failing =
+            SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(|| async {
+                Err(aws_credential_types::provider::error::CredentialsError::provider_error("SSO unreachable"))
+            }));
+        let client = Client::new(endpoint(), expiring(240), "eu-west-1".into()).unwrap().refreshing(failing.clone());
+        assert_eq!(client.credentials().await.map(|c| c.access_key_id().to_owned()).ok().as_deref(), Some("AKID"));
+        let expired = Client::new(endpoint(), expiring(-1), "eu-west-1".into()).unwrap().refreshing(failing);
+        assert!(matches!(expired.credentials().await, Err(ApiError::Credentials(_))));
+
+        // Each request counts itself in before asking; the load reads, as it ends, how many had:
+        // all eight were waiting on it (they overlapped).
+        let (loads, started, waiting) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (counted, seen, during) = (loads.clone(), started.clone(), waiting.clone());
+        let slow =
+            SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(move || {
+                let (counted, seen, during) = (counted.clone(), seen.clone(), during.clone());
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    during.store(seen.load(Ordering::SeqCst), Ordering::SeqCst);
+                    Ok(Credentials::new("AKID2", "s", None, Some(SystemTime::now() + Duration::from_secs(3600)), "t"))
+                }
+            }));
+        let client = Client::new(endpoint(), expiring(60), "eu-west-1".into()).unwrap().refreshing(slow);
+        let one = || async {
+            started.fetch_add(1, Ordering::SeqCst);
+            client.credentials().await.map(|c| c.access_key_id().to_owned()).ok()
+        };
+        let all = futures_join8(one).await;
+        assert_eq!(waiting.load(Ordering::SeqCst), 8, "every request had asked before the load ended");
+        assert!(all.iter().all(|k| k.as_deref() == Some("AKID2")), "{all:?}");
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    /// Eight of `f`'s futures polled together.
+    async fn futures_join8<F, Fut, T>(f: F) -> Vec<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let (a, b, c, d, e, g, h, i) = tokio::join!(f(), f(), f(), f(), f(), f(), f(), f());
+        vec![a, b, c, d, e, g, h, i]
     }
 
     #[test]
