@@ -733,6 +733,58 @@ async fn a_group_moved_between_the_index_read_and_its_hydration_keeps_its_place_
     assert_eq!(after, read_a);
 }
 
+/// A count reads oldest first and counts each group once: a group an occurrence moves while the
+/// count reads (here `c`, read at 03:00 in the first page of the index, then met again at its
+/// new place 05:50 in the second) is counted once, and one not yet read that moves is met ahead
+/// (newest first, a group below the read that moved above it was never met, and the count came
+/// out short). A page likewise holds a group once. Mocked: DynamoDB Local cannot be made to
+/// write between two `Query` pages of one read.
+#[tokio::test]
+async fn a_count_and_a_page_meet_a_group_moved_during_their_read_once() {
+    use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use scan_failures_aws::dynamo::item::GroupItem as _;
+
+    let now = OffsetDateTime::now_utc();
+    let group = |n: usize| synthetic_group(n, &format!("quay.io/acme/moved{n}:1"), Reason::Timeout, now, 30);
+    let (a, b, c) = (group(1), group(2), group(3));
+    let item = |g: &GroupRecord, sk: &str| {
+        let mut item = g.to_item().unwrap();
+        item.insert("timeSk".to_owned(), AttributeValue::S(format!("{sk}#{}", g.id)));
+        item.insert("lastSk".to_owned(), AttributeValue::S(format!("{sk}#{}", g.id)));
+        item
+    };
+    let first = vec![item(&a, "2026-12-04T01:00:00.000Z"), item(&c, "2026-12-04T03:00:00.000Z")];
+    let second = vec![item(&b, "2026-12-04T04:00:00.000Z"), item(&c, "2026-12-04T05:50:00.000Z")];
+    let last = first[1].clone();
+    let pages = || {
+        let (first, second, last) = (first.clone(), second.clone(), last.clone());
+        mock!(aws_sdk_dynamodb::Client::query)
+            .match_requests(|q: &QueryInput| q.scan_index_forward() == Some(true))
+            .sequence()
+            .output(move || {
+                QueryOutput::builder()
+                    .set_items(Some(first.clone()))
+                    .last_evaluated_key("pk", last["pk"].clone())
+                    .build()
+            })
+            .output(move || QueryOutput::builder().set_items(Some(second.clone())).build())
+            .build()
+    };
+    let query = pages();
+    let store = Store::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&query]), "mocked");
+    let (count, _) = store.reader().count(&Filters::default(), now, RetentionDays::default()).await.unwrap();
+    assert_eq!((count, query.num_calls()), (3, 2), "oldest first, each group once");
+
+    let query = pages();
+    let store = Store::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&query]), "mocked");
+    let req = ListRequest { filters: Filters::default(), page: Page { limit: 10, reversed: true, ..Page::default() } };
+    let page = store.reader().list(&req, now, RetentionDays::default()).await.unwrap();
+    let ids: Vec<&str> = page.groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, [a.id.as_str(), c.id.as_str(), b.id.as_str()]);
+}
+
 /// A page of 1,000 events whose messages are 4 KiB of quotes (each escaped in the body, and its
 /// escape escaped again in the function's answer) would pass the 6 MB Lambda carries, and API
 /// Gateway would answer a bare 500: the page stops short of its limit at 5 MiB carried, with a

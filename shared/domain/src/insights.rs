@@ -417,12 +417,10 @@ impl TrendBuilder {
             })
             .collect();
         let index = series.iter().enumerate().map(|(i, d)| (d.date.clone(), i)).collect();
+        // A group is kept while its last occurrence is after the cut-off, strictly: one last
+        // seen at the cut-off itself is gone, so even a cut-off at midnight leaves its day short.
         let oldest_kept = now - retention.duration();
-        let first_whole = if oldest_kept.time() == time::Time::MIDNIGHT {
-            oldest_kept.date()
-        } else {
-            oldest_kept.date().next_day().unwrap_or(oldest_kept.date())
-        };
+        let first_whole = oldest_kept.date().next_day().unwrap_or(oldest_kept.date());
         let complete_from = day_key(first_whole.midnight().assume_utc());
         Self { index, series, complete_from }
     }
@@ -657,7 +655,8 @@ mod tests {
             TrendBuilder::new(7, now, RetentionDays::new(days).unwrap()).finish().complete_from
         };
         assert_eq!(at(datetime!(2026-11-25 12:00 UTC), 4), "2026-11-22");
-        assert_eq!(at(datetime!(2026-11-25 00:00 UTC), 4), "2026-11-21");
+        // At midnight too: a group last seen at the cut-off itself (2026-11-21 00:00) is gone.
+        assert_eq!(at(datetime!(2026-11-25 00:00 UTC), 4), "2026-11-22");
         assert_eq!(at(datetime!(2026-11-25 12:00 UTC), 30), "2026-11-19");
     }
 

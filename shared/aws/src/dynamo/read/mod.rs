@@ -330,6 +330,7 @@ impl<'a> Reader<'a> {
         let mut parts: Vec<Partition> = plan.partitions.iter().map(|v| Partition::new(v)).collect();
         let mut stats = ReadStats::default();
         let mut groups = Vec::new();
+        let mut on_page: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut states = Vec::new();
         let mut keys = Vec::new();
         let mut last_returned: Option<String> = None;
@@ -383,7 +384,10 @@ impl<'a> Reader<'a> {
             let Some(item) = item else { continue };
             let state = GroupState::of_item(&item);
             let record = GroupRecord::from_item(item).map_err(StoreError::Decode)?;
-            if is_visible(&record, now, retention)
+            // A group written between two reads of the page can be met again at its new place
+            // (oldest first, or by a second digest of `filter.resourceId`): once a page.
+            if !on_page.contains(&record.id)
+                && is_visible(&record, now, retention)
                 && matches(filters, &record)
                 && triage_selected(filters, state.triage.state)
             {
@@ -396,6 +400,7 @@ impl<'a> Reader<'a> {
                 } else {
                     last_returned = Some(sk.clone());
                     keys.push(sk);
+                    on_page.insert(record.id.clone());
                     groups.push(record);
                     states.push(state);
                 }
@@ -442,9 +447,11 @@ impl<'a> Reader<'a> {
 
     /// Calls `visit` once for every group matching `filters` (visible, passing every filter and
     /// `filter.triage`), in no particular order. Reads each group of the chosen index's
-    /// partitions within the time window once: the cost grows with the number of groups. Past
-    /// the reader's bound with records left to read (one entry read past it says so), stops
-    /// with [`QueryError::TooBroad`]; a window of exactly the bound is answered.
+    /// partitions within the time window, oldest first: a group an occurrence moves while the
+    /// read goes on moves ahead of it and is met again (counted once, by its id), where newest
+    /// first it moved behind the read and was never met. The cost grows with the number of
+    /// groups. Past the reader's bound with records left to read (one entry read past it says
+    /// so), stops with [`QueryError::TooBroad`]; a window of exactly the bound is answered.
     pub async fn each_match(
         &self,
         filters: &Filters,
@@ -453,8 +460,9 @@ impl<'a> Reader<'a> {
         mut visit: impl FnMut(GroupRecord, GroupState),
     ) -> Result<ReadStats, QueryError> {
         let plan = plan(filters);
-        let window = window(filters, &plan, now, retention, false);
+        let window = window(filters, &plan, now, retention, true);
         let mut stats = ReadStats::default();
+        let mut met: std::collections::HashSet<String> = std::collections::HashSet::new();
         for value in &plan.partitions {
             let mut p = Partition::new(value);
             loop {
@@ -476,6 +484,7 @@ impl<'a> Reader<'a> {
                     if is_visible(&record, now, retention)
                         && matches(filters, &record)
                         && triage_selected(filters, state.triage.state)
+                        && met.insert(record.id.clone())
                     {
                         visit(record, state);
                     }
