@@ -33,12 +33,16 @@ function choice(name, label, options, current, any = "Any") {
     options.map(([value, text]) => el("option", { value, selected: value === current }, text))));
 }
 
-/** An RFC 3339 time (any offset) ↔ the `datetime-local` input's `2026-11-25T10:00:30`, in UTC to
- * the second: a shared link's `+02:00` or seconds are neither shown wrong nor rewritten by Apply. */
+/** An RFC 3339 time (any offset; none read as UTC) ↔ the `datetime-local` input's
+ * `2026-11-25T10:00:30.500`, in UTC to the millisecond the API stores: a shared link's `+02:00`,
+ * seconds or fraction are neither shown wrong nor rewritten by Apply. */
 const toInput = (iso) => {
   if (!iso) return "";
-  const t = new Date(iso);
-  return Number.isNaN(t.getTime()) ? iso.slice(0, 19) : t.toISOString().slice(0, 19);
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(iso) ? iso : `${iso}Z`;
+  const t = new Date(zoned);
+  if (Number.isNaN(t.getTime())) return iso.slice(0, 23);
+  const text = t.toISOString().slice(0, 23);
+  return text.endsWith(".000") ? text.slice(0, 19) : text;
 };
 const fromInput = (v) => (v ? `${v.length === 16 ? `${v}:00` : v}Z` : "");
 
@@ -53,8 +57,8 @@ function filters(params, c) {
     choice("filter.operation", "Operation", c.operations.map((o) => [o, o]), params.get("filter.operation")),
     choice("filter.origin", "Origin", c.origins.map((o) => [o, o]), params.get("filter.origin")),
     choice("filter.triage", "Triage", c.triageStates.map((t) => [t, t.replace("_", " ")]), params.get("filter.triage"), "All but false positives"),
-    field("f-from", "Last failed from (UTC)", el("input", { id: "f-from", name: "filter.from", type: "datetime-local", step: "1", value: toInput(params.get("filter.from")) })),
-    field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", step: "1", value: toInput(params.get("filter.until")) })),
+    field("f-from", "Last failed from (UTC)", el("input", { id: "f-from", name: "filter.from", type: "datetime-local", step: "0.001", value: toInput(params.get("filter.from")) })),
+    field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", step: "0.001", value: toInput(params.get("filter.until")) })),
     choice(REVERSED, "Order", [["true", "Oldest first"]], params.get(REVERSED), "Newest first"),
     field("f-limit", "Per page", el("select", { id: "f-limit", name: LIMIT },
       LIMITS.map((l) => el("option", { value: l, selected: l === (params.get(LIMIT) || "50") }, l)))),

@@ -295,8 +295,9 @@ async fn answers_of_scale_and_faults_read_as_what_they_are() {
     assert!(page.eval("!!document.getElementById('next-page')") == json!(true));
     assert_eq!(page.text(".events .note"), "No event matched in the records this page read; the next page reads on.");
 
-    console.show(&page, "events?filter.from=2026-11-25T10:00:30%2B02:00");
+    console.show(&page, "events?filter.from=2026-11-25T10:00:30%2B02:00&filter.until=2026-11-25T12:00:00.5");
     assert_eq!(page.eval("document.getElementById('f-from').value"), json!("2026-11-25T08:00:30"));
+    assert_eq!(page.eval("document.getElementById('f-until').value"), json!("2026-11-25T12:00:00.500"));
 
     console.show(&page, "event/abc");
     assert!(

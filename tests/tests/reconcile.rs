@@ -268,7 +268,7 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
         .match_requests(|r: &ListCoverageInput| r.next_token() == Some("stale"))
         .sequence()
         .http_status(400, Some(r#"{"__type":"ValidationException","message":"Invalid pagination token"}"#.into()))
-        .times(2)
+        .times(3)
         .build();
     let client = inspector(&[&first, &refused]);
     let now = now();
@@ -282,8 +282,17 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
     assert_eq!((first.num_calls(), refused.num_calls()), (2, 2));
     let stored = store.reconciliation().progress().await.unwrap().unwrap();
     let restarted_at = scan_failures_domain::time_fmt::format(later);
-    assert_eq!((stored.started_at.as_str(), stored.pages, stored.duplicates), (restarted_at.as_str(), 1, 2));
+    assert_eq!(
+        (stored.started_at.as_str(), stored.pages, stored.duplicates, stored.restarts),
+        (restarted_at.as_str(), 1, 2, 1)
+    );
     assert_eq!(count(&store).await, 2);
+    // The pass started over once: a later run refused again fails (the alarm), and does not
+    // start over again, every run, without a word.
+    let third = run(&store, &client, &config(3), None, retention(), later + time::Duration::minutes(15), None).await;
+    assert_eq!(third.unwrap_err().to_string(), "the reconciler could not read Amazon Inspector's coverage");
+    assert_eq!((first.num_calls(), refused.num_calls()), (2, 3));
+    assert_eq!(store.reconciliation().progress().await.unwrap().unwrap(), stored);
 }
 
 /// An inactive image stays in Inspector's coverage, and so at every pass, for as long as it is

@@ -1131,7 +1131,6 @@ async fn batches_given_up_while_the_rollups_could_not_be_written_are_redriven_fr
     drop_table(&store).await;
 }
 
-/// What a redrive cannot apply stays on the queue, visible again at once, and is named: a
 /// A record given up is described on the failure destination before the poller checkpoints any
 /// later record, as Lambda's on-failure record is sent before it goes on: a poison first record
 /// is halved down to itself and given up (six invocations that fail), the next record is
@@ -1189,6 +1188,7 @@ async fn a_redrive_of_an_empty_queue_reports_no_message_with_the_shortest_attemp
     drop(maintenance);
 }
 
+/// What a redrive cannot apply stays on the queue, visible again at once, and is named: a
 /// record still unreadable (poison), a batch on a shard the stream does not have (as after the
 /// stream's 24 hours: only a restart repairs it), and a message that is not an on-failure
 /// record. Nothing is deleted, nothing is applied.

@@ -432,6 +432,10 @@ fn wildcard_check_reports_a_wildcard_action_a_star_resource_and_a_sam_policy_tem
     let logs = &mut statements_mut(&mut t, "ApiFunctionRole", "logs")[0];
     let action = logs["Action"].take();
     logs["NotAction"] = action;
+    // A statement inside a conditional policy document.
+    let logs = &mut t["Resources"]["RollupFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    let document = logs.take();
+    *logs = json!({ "Fn::If": ["IsBuffered", document, { "Statement": [{ "Effect": "Allow", "Action": "dynamodb:*", "Resource": "x" }] }] });
     t["Resources"]["Extra"] = json!({ "Type": "AWS::IAM::Policy", "Properties": {
         "PolicyName": "extra", "Roles": [{ "Ref": "IngestFunctionRole" }],
         "PolicyDocument": { "Statement": [{ "Effect": "Allow", "Action": "dynamodb:DeleteTable", "Resource": { "Fn::GetAtt": [TABLE, "Arn"] } }] } } });
@@ -446,6 +450,7 @@ fn wildcard_check_reports_a_wildcard_action_a_star_resource_and_a_sam_policy_tem
             "IngestFunctionRole: resource *",
             "MaintenanceFunctionRole: NotResource",
             "MaintenanceFunctionRole: resource *",
+            "RollupFunctionRole: action dynamodb:*",
             "RollupFunctionRole: managed policy arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess",
         ]
     );
@@ -475,12 +480,20 @@ fn resource_policy_check_reports_anyone_an_unconditioned_service_and_a_foreign_a
     t["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"][1]["Condition"] = Value::Null;
     // A rule that may do more than send.
     t["Resources"]["BufferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Action"] = json!("sqs:*");
+    // A source condition absent in one variant, and anyone named in a list.
+    let rule = &mut t["Resources"]["BufferQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    rule["Condition"]["ArnEquals"]["aws:SourceArn"] =
+        json!({ "Fn::If": ["IsBuffered", { "Fn::GetAtt": ["ScanFailedRule", "Arn"] }, { "Ref": "AWS::NoValue" }] });
+    t["Resources"]["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Principal"] =
+        json!({ "AWS": ["*"] });
     assert_eq!(
         resource_policy_problems(&t),
         [
             "AlarmTopicKey: cloudwatch.amazonaws.com without aws:SourceArn or aws:SourceAccount",
             "AlarmTopicPolicy: cloudwatch.amazonaws.com without aws:SourceArn or aws:SourceAccount",
             "BufferQueuePolicy: action sqs:*",
+            "BufferQueuePolicy: events.amazonaws.com without aws:SourceArn or aws:SourceAccount",
+            "DeadLetterQueuePolicy: allows anyone",
             "RollupFailureQueuePolicy: allows anyone",
         ]
     );
@@ -1395,7 +1408,7 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
         let deny: Vec<&Value> =
             policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Deny").collect();
         let boundary = file.ends_with(".boundary.json");
-        assert_eq!(deny.len(), if boundary { 6 } else { 3 }, "{file}");
+        assert_eq!(deny.len(), if boundary { 8 } else { 3 }, "{file}");
         if boundary {
             boundary_protects_itself(&deny[3..], file);
         }
@@ -1431,9 +1444,10 @@ fn only_the_stacks_http_api_invokes_the_api_function_and_the_guard_rails_deny_th
 /// its own statements name.
 const BOUNDARY_ARN: &str = "arn:*:iam::*:policy/ScanFailuresDenyDirectApiInvoke";
 
-/// A permissions boundary a bound principal could take off, change, or leave off a principal
-/// it creates, bounds nothing: a bound role with IAM write would make an unbound one and
-/// invoke the api with a forged context.
+/// A permissions boundary a bound principal could take off, change, leave off a principal it
+/// creates, or get round by granting to (or assuming) a principal it does not bind, bounds
+/// nothing: a bound role with IAM write would act through an unbound one and invoke the api
+/// with a forged context.
 fn boundary_protects_itself(deny: &[&Value], file: &str) {
     assert_eq!(deny[0]["Action"], json!(["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"]));
     assert_eq!((&deny[0]["Resource"], &deny[0]["Condition"]), (&json!("*"), &Value::Null), "{file}: unconditional");
@@ -1452,6 +1466,22 @@ fn boundary_protects_itself(deny: &[&Value], file: &str) {
         ])
     );
     assert_eq!(deny[2]["Resource"], BOUNDARY_ARN, "{file}");
+    // Nor grant to, or change who may assume, a principal it does not bind.
+    assert_eq!(
+        deny[3]["Action"],
+        json!([
+            "iam:AttachRolePolicy",
+            "iam:AttachUserPolicy",
+            "iam:DeleteRolePolicy",
+            "iam:DeleteUserPolicy",
+            "iam:DetachRolePolicy",
+            "iam:DetachUserPolicy",
+            "iam:PutRolePolicy",
+            "iam:PutUserPolicy"
+        ])
+    );
+    assert_eq!(deny[3]["Condition"]["StringNotLike"]["iam:PermissionsBoundary"], BOUNDARY_ARN, "{file}");
+    assert_eq!(deny[4]["Action"], json!(["iam:UpdateAssumeRolePolicy"]), "{file}");
     let name = BOUNDARY_ARN.rsplit('/').next().unwrap_or_default();
     let security = std::fs::read_to_string(integration_tests::repo_root().join("docs/src/security.md")).unwrap();
     assert!(security.contains(&format!("`{name}`")), "security.md names the boundary's policy {name}");

@@ -81,6 +81,10 @@ type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 /// How long before their expiry credentials are loaded again.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
+/// How long after a failed load of the credentials the next is tried, while the current ones
+/// are still valid.
+pub const RELOAD_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
 /// Whether credentials that expire at `expiry` must be loaded again before signing at `now`.
 pub fn stale(expiry: Option<SystemTime>, now: SystemTime) -> bool {
     expiry.is_some_and(|e| e <= now + REFRESH_BEFORE_EXPIRY)
@@ -96,8 +100,8 @@ pub struct Client {
     credentials: Mutex<Credentials>,
     provider: Option<SharedCredentialsProvider>,
     /// Held while the credentials are loaded again: one load for all the requests that find
-    /// them stale at once (the console's views send several).
-    refresh: tokio::sync::Mutex<()>,
+    /// them stale at once (the console's views send several). Holds when the last load failed.
+    refresh: tokio::sync::Mutex<Option<std::time::Instant>>,
     region: String,
 }
 
@@ -114,7 +118,7 @@ impl Client {
             endpoint,
             credentials: Mutex::new(credentials),
             provider: None,
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new(None),
             region,
         })
     }
@@ -130,25 +134,30 @@ impl Client {
 
     /// The credentials to sign with now: loaded again once they near their expiry, by one
     /// request while the others wait for it. A load that fails (a moment without SSO or STS)
-    /// leaves the current ones in use until they expire, said on standard error.
+    /// leaves the current ones in use until they expire, said on standard error, and is not
+    /// tried again for [`RELOAD_AFTER_FAILURE`] (the requests waiting on it sign at once).
     async fn credentials(&self) -> Result<Credentials, ApiError> {
         let Some(provider) = &self.provider else { return Ok(self.current()) };
         if !stale(self.current().expiry(), SystemTime::now()) {
             return Ok(self.current());
         }
-        let _loading = self.refresh.lock().await;
+        let mut last_failure = self.refresh.lock().await;
         let current = self.current();
-        if !stale(current.expiry(), SystemTime::now()) {
+        let valid = current.expiry().is_some_and(|x| x > SystemTime::now());
+        let failed_lately = last_failure.is_some_and(|t| t.elapsed() < RELOAD_AFTER_FAILURE);
+        if !stale(current.expiry(), SystemTime::now()) || (valid && failed_lately) {
             return Ok(current);
         }
         match provider.provide_credentials().await {
             Ok(fresh) => {
+                *last_failure = None;
                 if let Ok(mut c) = self.credentials.lock() {
                     *c = fresh.clone();
                 }
                 Ok(fresh)
             }
             Err(e) if current.expiry().is_some_and(|x| x > SystemTime::now()) => {
+                *last_failure = Some(std::time::Instant::now());
                 eprintln!(
                     "scanfail: the credentials could not be loaded again ({}); the current ones sign until they expire",
                     scan_failures_domain::text::error_chain(&e)
@@ -363,12 +372,21 @@ mod tests {
             Credentials::new("AKID", "secret", Some("token".into()), Some(at), "t")
         };
         let endpoint = || Endpoint::parse(Some("https://x.execute-api.eu-west-1.amazonaws.com")).unwrap();
+        let failures = Arc::new(AtomicUsize::new(0));
+        let counted = failures.clone();
         let failing =
-            SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(|| async {
-                Err(aws_credential_types::provider::error::CredentialsError::provider_error("SSO unreachable"))
+            SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(move || {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Err(aws_credential_types::provider::error::CredentialsError::provider_error("SSO unreachable"))
+                }
             }));
         let client = Client::new(endpoint(), expiring(240), "eu-west-1".into()).unwrap().refreshing(failing.clone());
         assert_eq!(client.credentials().await.map(|c| c.access_key_id().to_owned()).ok().as_deref(), Some("AKID"));
+        // The failed load is not tried again at once by the next requests: they sign.
+        let signed = futures_join8(|| async { client.credentials().await.is_ok() }).await;
+        assert_eq!((signed, failures.load(Ordering::SeqCst)), (vec![true; 8], 1));
         let expired = Client::new(endpoint(), expiring(-1), "eu-west-1".into()).unwrap().refreshing(failing);
         assert!(matches!(expired.credentials().await, Err(ApiError::Credentials(_))));
 

@@ -237,7 +237,6 @@ pub async fn run(
     let retention = store.settings().retention_setting().await?.map_or(fallback, |s| s.days);
     let mut this_run = PageCounts::default();
     let mut pages = 0u32;
-    let mut restarted = false;
     while pages < config.max_pages
         && progress.finished_at.is_none()
         && stop_at.is_none_or(|s| std::time::Instant::now() < s)
@@ -245,12 +244,13 @@ pub async fn run(
         let page = match inspector::inactive_ecr_images(inspector, progress.next_token.clone()).await {
             Ok(page) => page,
             // A stored token Inspector no longer takes would fail every run at the same page:
-            // the pass starts over, from the first page, once in a run (what the pages before
-            // recorded stays recorded; the new pass finds it again as duplicates).
-            Err(e) if e.is_refused_request() && progress.next_token.is_some() && !restarted => {
+            // the pass starts over, from the first page, once (what the pages before recorded
+            // stays recorded; the new pass finds it again as duplicates). A second refusal in
+            // the same pass is the run's error: the tokens do not last from one run to the
+            // next, and starting over every run would never finish a pass, without a word.
+            Err(e) if e.is_refused_request() && progress.next_token.is_some() && progress.restarts == 0 => {
                 tracing::warn!(error = %text::error_chain(&e), pages = progress.pages, "Inspector refused the stored page token; the reconciliation pass starts over");
-                restarted = true;
-                progress = pass_from_the_first_page(now);
+                progress = ReconcileProgress { restarts: 1, ..pass_from_the_first_page(now) };
                 store.reconciliation().save(&progress).await?;
                 continue;
             }

@@ -252,10 +252,12 @@ pub async fn run(
                 .wait_time_seconds(RECEIVE_WAIT_SECONDS)
                 .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .customize()
+                // The whole timeout configuration (it replaces the client's): the connect
+                // timeout kept, the attempt's lengthened.
                 .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(
-                    aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
-                        .operation_attempt_timeout(RECEIVE_ATTEMPT)
-                        .build(),
+                    scan_failures_aws::sdk::timeout_config(scan_failures_aws::config::SdkTimeouts {
+                        attempt: RECEIVE_ATTEMPT,
+                    }),
                 ))
                 .send()
                 .await

@@ -21,7 +21,9 @@ use scan_failures_domain::group::notification as notify;
 use scan_failures_http::auth::Permission;
 use serde_json::{json, Map, Value};
 
-use super::{differences, items, list, render, resolve, resource, role_grants, routed_on, scalar, Bus, Variant};
+use super::{
+    branches, differences, items, list, render, resolve, resource, role_grants, routed_on, scalar, Bus, Variant,
+};
 
 pub const INGEST: &str = "IngestFunction";
 pub const API: &str = "ApiFunction";
@@ -307,10 +309,16 @@ pub fn wildcard_grants(t: &Value) -> Vec<String> {
     for (id, r) in t["Resources"].as_object().into_iter().flatten() {
         let props = &r["Properties"];
         let documents: Vec<&Value> = match r["Type"].as_str() {
-            Some("AWS::IAM::Role") => items(&props["Policies"]).into_iter().map(|p| &p["PolicyDocument"]).collect(),
-            Some("AWS::IAM::ManagedPolicy" | "AWS::IAM::Policy" | "AWS::IAM::RolePolicy") => {
-                vec![&props["PolicyDocument"]]
+            Some("AWS::IAM::Role") => {
+                items(&props["Policies"]).into_iter().flat_map(|p| branches(&p["PolicyDocument"])).collect()
             }
+            Some(
+                "AWS::IAM::ManagedPolicy"
+                | "AWS::IAM::Policy"
+                | "AWS::IAM::RolePolicy"
+                | "AWS::IAM::UserPolicy"
+                | "AWS::IAM::GroupPolicy",
+            ) => branches(&props["PolicyDocument"]),
             Some("AWS::Serverless::Function") => items(&props["Policies"]),
             _ => Vec::new(),
         };
@@ -326,7 +334,7 @@ pub fn wildcard_grants(t: &Value) -> Vec<String> {
                 }
             }
         }
-        for key in ["Roles", "Users", "Groups", "RoleName"] {
+        for key in ["Roles", "Users", "Groups", "RoleName", "UserName", "GroupName"] {
             if r["Type"].as_str().is_some_and(|ty| ty.starts_with("AWS::IAM::") && ty.ends_with("Policy")) {
                 for target in items(&props[key]) {
                     out.push(format!("{id}: attaches to {}", render(target)));
@@ -363,6 +371,15 @@ pub fn wildcard_grants(t: &Value) -> Vec<String> {
     out
 }
 
+/// Whether a template value is there in every variant (no branch of an `Fn::If` is
+/// `AWS::NoValue`).
+fn in_every_variant(v: &Value) -> bool {
+    match v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([_, yes, no]) => in_every_variant(yes) && in_every_variant(no),
+        _ => !v.is_null() && *v != super::no_value(),
+    }
+}
+
 /// What each kind of resource policy may allow: `(type, property holding the document, actions)`.
 /// The key policy's administration statement (the account's root, `kms:*`) is the one other
 /// grant a resource policy here may make.
@@ -385,29 +402,38 @@ pub fn resource_policy_problems(t: &Value) -> Vec<String> {
             continue;
         };
         let props = &r["Properties"];
-        let statements = if property.is_empty() {
-            items(&props["Statement"])
-        } else {
-            items(&props[*property]).into_iter().flat_map(|d| items(&d["Statement"])).collect()
+        let statements = match *property {
+            // An EventBusPolicy's statement, or its older form: the statement's fields inline.
+            "" if props["Statement"].is_null() => vec![props],
+            "" => items(&props["Statement"]),
+            _ => items(&props[*property]).into_iter().flat_map(|d| items(&d["Statement"])).collect(),
         };
         for s in statements.into_iter().filter(|s| s["Effect"] == "Allow") {
-            let principal = &s["Principal"];
-            let condition =
-                |key: &str| s["Condition"].as_object().into_iter().flatten().any(|(_, test)| !test[key].is_null());
+            // A condition key (in any case, as IAM reads them) present in every variant.
+            let condition = |key: &str| {
+                s["Condition"].as_object().into_iter().flatten().any(|(_, test)| {
+                    test.as_object()
+                        .into_iter()
+                        .flatten()
+                        .any(|(k, v)| k.eq_ignore_ascii_case(key) && in_every_variant(v))
+                })
+            };
             let actions: Vec<String> = items(&s["Action"]).into_iter().map(render).collect();
-            let root = principal["AWS"].get("Fn::Sub").and_then(Value::as_str)
-                == Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root");
+            let principals = branches(&s["Principal"]);
+            let root = principals.iter().all(|p| {
+                p["AWS"].get("Fn::Sub").and_then(Value::as_str)
+                    == Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+            });
             if r["Type"] == "AWS::KMS::Key" && root && actions == ["kms:*"] {
                 continue;
             }
-            if principal == "*" || principal["AWS"] == "*" {
-                if !condition("aws:PrincipalOrgID") {
-                    out.push(format!("{id}: allows anyone"));
-                }
-            } else if let Some(service) = principal.get("Service") {
-                if !condition("aws:SourceArn") && !condition("aws:SourceAccount") {
-                    out.push(format!("{id}: {} without aws:SourceArn or aws:SourceAccount", render(service)));
-                }
+            let anyone = principals.iter().any(|p| *p == "*" || items(&p["AWS"]).iter().any(|a| *a == "*"));
+            let services: Vec<String> = principals.iter().flat_map(|p| items(&p["Service"])).map(render).collect();
+            if anyone && !condition("aws:PrincipalOrgID") {
+                out.push(format!("{id}: allows anyone"));
+            }
+            if !services.is_empty() && !condition("aws:SourceArn") && !condition("aws:SourceAccount") {
+                out.push(format!("{id}: {} without aws:SourceArn or aws:SourceAccount", services.join(", ")));
             }
             for action in actions.iter().filter(|a| !allowed.contains(&a.as_str())) {
                 out.push(format!("{id}: action {action}"));

@@ -37,6 +37,14 @@ pub struct ReconcileProgress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
     pub updated_at: String,
+    /// Times this pass started over from its first page because Inspector refused its stored
+    /// page token.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Reads and writes the progress of one [`Store`].

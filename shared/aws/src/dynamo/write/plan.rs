@@ -312,7 +312,8 @@ pub fn plan_update(
                 } else if belief.later.get(attr).is_some_and(|kept| kept.contains(value)) {
                     e.condition(format!("{path} > {seen}"));
                 } else {
-                    e.condition(format!("(attribute_not_exists({path}) OR {path} <= {seen})"));
+                    // Absent, or not later (a comparison with an absent path is false).
+                    e.condition(format!("NOT ({path} > {seen})"));
                     e.set(format!("{path} = {seen}"));
                 }
                 exists_all.push(format!("attribute_exists({path})"));
@@ -655,12 +656,7 @@ mod tests {
             ),
             "{update}"
         );
-        assert!(
-            condition.contains(
-                r#"(attribute_not_exists(#clusters.#stage) OR #clusters.#stage <= "2026-11-25T09:00:00.000Z")"#
-            ),
-            "{condition}"
-        );
+        assert!(condition.contains(r#"NOT (#clusters.#stage > "2026-11-25T09:00:00.000Z")"#), "{condition}");
         // Stored later (a later occurrence on `stage` came first): left as stored, and asserted so.
         let stored = HashMap::from([
             ("lastOccurredAt".to_owned(), AttributeValue::S("2026-11-25T09:30:00.000Z".into())),
