@@ -296,28 +296,24 @@ async fn throttling_and_5xx_are_retried_by_the_sdk_then_reported_failed() {
     );
 }
 
+/// A cancelled transaction whose items' reasons are `codes`, in order.
+fn cancelled(codes: &[&str]) -> aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError {
+    use aws_sdk_dynamodb::types::{error::TransactionCanceledException, CancellationReason};
+    let reasons = codes.iter().map(|c| CancellationReason::builder().code(*c).build()).collect();
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+        TransactionCanceledException::builder().set_cancellation_reasons(Some(reasons)).build(),
+    )
+}
+
 /// A throttled or conflicting write of a transaction's outbox record (its items after the group
 /// update: every notification shares the outbox's index partition) is retried as one of the
 /// marker or the group is, not a permanent `Cancelled` naming only the first codes. Mocked: a
 /// cancellation reason on the outbox item is not something DynamoDB Local can be made to give.
 #[tokio::test]
 async fn a_throttled_outbox_record_in_the_transaction_is_retried_like_the_others() {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
-    use aws_sdk_dynamodb::types::CancellationReason;
-
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
-        .error(|| {
-            let reason = |code: &str| CancellationReason::builder().code(code).build();
-            TransactWriteItemsError::TransactionCanceledException(
-                TransactionCanceledException::builder()
-                    .cancellation_reasons(reason("None"))
-                    .cancellation_reasons(reason("None"))
-                    .cancellation_reasons(reason("ThrottlingError"))
-                    .build(),
-            )
-        })
+        .error(|| cancelled(&["None", "None", "ThrottlingError"]))
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
     let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
@@ -334,22 +330,11 @@ async fn a_throttled_outbox_record_in_the_transaction_is_retried_like_the_others
 /// is not something DynamoDB Local can be made to be.
 #[tokio::test]
 async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_time_to_answer() {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
-    use aws_sdk_dynamodb::types::CancellationReason;
     use ingest::handler::WRITE_MARGIN;
 
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
-        .error(|| {
-            let reason = |code: &str| CancellationReason::builder().code(code).build();
-            TransactWriteItemsError::TransactionCanceledException(
-                TransactionCanceledException::builder()
-                    .cancellation_reasons(reason("None"))
-                    .cancellation_reasons(reason("TransactionConflict"))
-                    .build(),
-            )
-        })
+        .error(|| cancelled(&["None", "TransactionConflict"]))
         .times(12)
         .build();
     let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));

@@ -43,6 +43,17 @@ fn covered(account: &str, region: &str, repository: &str, digest: &str, reason: 
     r
 }
 
+/// Two inactive images `svc/{prefix}{from}` and the next, denied access, scanned at the
+/// sample event's time.
+fn two_inactive(prefix: &str, from: u32) -> Vec<Value> {
+    (from..from + 2)
+        .map(|n| {
+            let repository = format!("svc/{prefix}{n}");
+            covered("123456789012", "us-west-2", &repository, &digest(n), "ACCESS_DENIED", Some(EVENT_SCAN_TIME))
+        })
+        .collect()
+}
+
 fn digest(n: u32) -> String {
     format!("sha256:{n:064x}")
 }
@@ -173,20 +184,7 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
 #[tokio::test]
 async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_failed_run() {
     let store = fresh_store().await;
-    let resources = |from: u32| {
-        (from..from + 2)
-            .map(|n| {
-                covered(
-                    "123456789012",
-                    "us-west-2",
-                    &format!("svc/app{n}"),
-                    &digest(n),
-                    "ACCESS_DENIED",
-                    Some(EVENT_SCAN_TIME),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let resources = |from: u32| two_inactive("app", from);
     let first = answer(None, page(resources(0), Some("page-2")), 1);
     let second = answer(Some("page-2"), page(resources(2), Some("page-3")), 1);
     // The third page fails (every attempt the SDK makes), then answers.
@@ -249,20 +247,7 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
 #[tokio::test]
 async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
     let store = fresh_store().await;
-    let resources = |from: u32| {
-        (from..from + 2)
-            .map(|n| {
-                covered(
-                    "123456789012",
-                    "us-west-2",
-                    &format!("svc/old{n}"),
-                    &digest(n),
-                    "ACCESS_DENIED",
-                    Some(EVENT_SCAN_TIME),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let resources = |from: u32| two_inactive("old", from);
     let first = answer(None, page(resources(0), Some("stale")), 2);
     let refused = mock!(aws_sdk_inspector2::Client::list_coverage)
         .match_requests(|r: &ListCoverageInput| r.next_token() == Some("stale"))
