@@ -297,7 +297,8 @@ async fn answers_of_scale_and_faults_read_as_what_they_are() {
 
     console.show(&page, "events?filter.from=2026-11-25T10:00:30%2B02:00&filter.until=2026-11-25T12:00:00.5");
     assert_eq!(page.eval("document.getElementById('f-from').value"), json!("2026-11-25T08:00:30"));
-    assert_eq!(page.eval("document.getElementById('f-until').value"), json!("2026-11-25T12:00:00.500"));
+    // The browser writes the input's value without trailing zeros.
+    assert_eq!(page.eval("document.getElementById('f-until').value"), json!("2026-11-25T12:00:00.5"));
 
     console.show(&page, "event/abc");
     assert!(
