@@ -303,6 +303,45 @@ async fn a_deployment_check_with_one_invalid_image_reports_the_others_and_names_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `scanfail run` dates its event when the scanner failed, not when it started: a scan that
+/// retries for minutes (here one that takes 2 s) fails at its end, and the group's last
+/// occurrence, the time windows and the trend's days go by that time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_dated_when_its_scanner_failed_not_when_it_started() {
+    let moto = Moto::start(free_port());
+    let bus = LocalBus::create(&moto.endpoint, &unique_name("dated"), 2).await;
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.endpoint.clone()),
+        ("SCANFAIL_BUS", bus.bus.clone()),
+    ];
+    let scanner = "sleep 2; echo 'context deadline exceeded' >&2; exit 3";
+    let before = time::OffsetDateTime::now_utc();
+    let args = ["run", "--operation", "image-scan", "--image", "quay.io/acme/slow:1", "--", "sh", "-c", scanner];
+    let ran = scanfail(&args, &env, None);
+    assert_eq!(ran.code, 3, "{ran:?}");
+    let published = std::sync::Mutex::new(Vec::new());
+    let started = Instant::now();
+    while published.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the event reached the buffer queue");
+        bus.poll_once(&|event: &Value| {
+            for r in event["Records"].as_array().into_iter().flatten() {
+                let body: Value = serde_json::from_str(r["body"].as_str().unwrap_or_default()).unwrap_or_default();
+                published.lock().unwrap().push(body);
+            }
+            Ok(json!({ "batchItemFailures": [] }))
+        })
+        .await;
+    }
+    let envelope = published.lock().unwrap()[0].clone();
+    let occurred = envelope["detail"]["occurredAt"].as_str().unwrap_or_default().to_owned();
+    let occurred = time::OffsetDateTime::parse(&occurred, &time::format_description::well_known::Rfc3339).unwrap();
+    let slept = occurred - before;
+    assert!(slept >= time::Duration::seconds(2), "occurredAt {occurred} is {slept} after the run began");
+}
+
 /// A bus that cannot be reached, or does not exist, or no credentials, leave the scanner's exit
 /// code as it is, with one line that says why; `--require-report` turns it into 75, and
 /// `scanfail report` exits with the cause's documented code.

@@ -14,8 +14,13 @@ use serde_json::{json, Value};
 
 fn envelope(id: &str, image: &str, second: u32) -> Value {
     let at = format!("2026-11-25T11:{:02}:{:02}Z", second / 60 % 60, second % 60);
-    let detail = fixtures::failure_at("image scan", "api", image, "context deadline exceeded", &at);
-    fixtures::envelope(id, "test.notify", "2026-11-25T11:00:00Z", detail)
+    envelope_at(id, image, &at, "2026-11-25T11:00:00Z")
+}
+
+/// [`envelope`] of a failure at `at`, sent at `sent`.
+fn envelope_at(id: &str, image: &str, at: &str, sent: &str) -> Value {
+    let detail = fixtures::failure_at("image scan", "api", image, "context deadline exceeded", at);
+    fixtures::envelope(id, "test.notify", sent, detail)
 }
 
 struct Bus {
@@ -590,7 +595,10 @@ async fn a_maintenance_run_publishes_what_waits_in_the_outbox_and_reports_how_lo
         .with_clock(twenty_minutes_ago)
         .with_notifier(Some(Notifier::new(unreachable, "default", "scan-failures")));
     let written = std::time::Instant::now();
-    let opened = ingest.handle(envelope("waits-1", "nginx", 1)).await.unwrap();
+    // Dated by the clock it is handled at, which is the wall clock's: an event of a fixed day
+    // would be past its 30-day retention from that day on.
+    let at = scan_failures_domain::time_fmt::format(twenty_minutes_ago() - time::Duration::minutes(1));
+    let opened = ingest.handle(envelope_at("waits-1", "nginx", &at, &at)).await.unwrap();
     assert_eq!(opened.result, "created");
     assert_eq!(store.outbox().pending(25).await.unwrap().len(), 1);
 

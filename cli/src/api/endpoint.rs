@@ -2,6 +2,7 @@
 //! SigV4 signature is for.
 
 use http::Uri;
+use scan_failures_domain::redact;
 use thiserror::Error;
 
 /// The API's base.
@@ -38,20 +39,22 @@ const LOOPBACK: [&str; 4] = ["127.0.0.1", "localhost", "[::1]", "::1"];
 impl Endpoint {
     pub fn parse(url: Option<&str>) -> Result<Self, EndpointError> {
         let url = url.map(str::trim).filter(|u| !u.is_empty()).ok_or(EndpointError::Missing)?;
-        let bad = || EndpointError::NotAUrl(scan_failures_domain::text::prefix(url, 200).to_owned());
+        // Said back with any password redacted: a URL that fails to parse may still carry one.
+        let quoted = || scan_failures_domain::text::prefix(&redact::secrets(url), 200).to_owned();
+        let bad = || EndpointError::NotAUrl(quoted());
         let uri: Uri = url.parse().map_err(|_| bad())?;
+        // A user and password in the URL would be sent as the Host, and said in every error.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(EndpointError::UserInfo);
+        }
         let scheme = uri.scheme_str().filter(|s| *s == "https" || *s == "http").ok_or_else(bad)?;
         let authority = uri.authority().filter(|a| !a.host().is_empty()).ok_or_else(bad)?;
         if uri.query().is_some() {
             return Err(bad());
         }
-        // A user and password in the URL would be sent as the Host, and said in every error.
-        if authority.as_str().contains('@') {
-            return Err(EndpointError::UserInfo);
-        }
         let host = authority.host();
         if scheme == "http" && !LOOPBACK.contains(&host.to_ascii_lowercase().as_str()) {
-            return Err(EndpointError::PlainHttp(scan_failures_domain::text::prefix(url, 200).to_owned()));
+            return Err(EndpointError::PlainHttp(quoted()));
         }
         // `<id>.execute-api.<region>.<suffix>`, the suffix of any AWS partition.
         let region = scan_failures_domain::partition::ALL
@@ -143,5 +146,14 @@ mod tests {
         let given = "https://u:pw@a1b2c3.execute-api.us-east-1.amazonaws.com";
         assert_eq!(Endpoint::parse(Some(given)), Err(EndpointError::UserInfo));
         assert!(!EndpointError::UserInfo.to_string().contains("pw"));
+        // Whatever else is wrong with such a URL, its password is not said back.
+        for given in [
+            "https://u:pw@a1b2c3.execute-api.us-east-1.amazonaws.com/?x=1",
+            "ftp://u:pw@h",
+            "https://u:pw@a1b2c3.execute-api.us-east-1.amazonaws.com/a b",
+        ] {
+            let err = Endpoint::parse(Some(given)).map(|_| ()).unwrap_err().to_string();
+            assert!(!err.contains("pw"), "{given}: {err}");
+        }
     }
 }

@@ -243,6 +243,25 @@ mod tests {
         assert!(!published.contains("-p x"), "redacted");
     }
 
+    /// Last lines over the stored message whose cut falls between a URL's `https://` and the
+    /// password after it: the password is redacted before the cut, which would otherwise have
+    /// left `ci:hunter2@…` without the `://` the redaction knows it by.
+    #[test]
+    fn a_cut_between_a_secrets_lead_in_and_the_secret_leaves_it_redacted() {
+        let end = "\nFATAL: unauthorized";
+        let filler =
+            bounds::MESSAGE_STORED - stderr::CUT_START.len() - "ci:hunter2@registry.example.com/v2/: 401 ".len();
+        let after = format!("ci:hunter2@registry.example.com/v2/: 401 {}{end}", "y".repeat(filler - end.len()));
+        assert_eq!(after.len(), bounds::MESSAGE_STORED - stderr::CUT_START.len(), "the cut falls just after https://");
+        let message = stderr::last_lines(&format!("{} pull https://{after}", "x".repeat(100)));
+        let published =
+            Report { message, ..report() }.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(!published.contains("hunter2"), "{}", &published[..80]);
+        // Redacted first, the password is 4 bytes shorter: the cut keeps 4 more bytes before it.
+        assert_eq!(&published[..stderr::CUT_START.len() + 19], format!("{}s://ci:***@registry", stderr::CUT_START));
+        assert!(published.ends_with("FATAL: unauthorized"));
+    }
+
     #[test]
     fn what_the_ingest_function_would_refuse_is_refused_here_with_the_field() {
         let bad = Report { image: "Not A/Valid Image".into(), ..report() };

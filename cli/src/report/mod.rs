@@ -13,6 +13,7 @@ pub mod stderr;
 mod yaml_size;
 
 use scan_failures_domain::event::{EventError, Operation, Origin};
+use scan_failures_domain::redact;
 use scan_failures_domain::text::error_chain;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -76,7 +77,8 @@ pub fn said(command: &[String]) -> String {
             _ => out.push(word.clone()),
         }
     }
-    out.join(" ")
+    // And a URL's password, in a flag's value or anywhere else (`-e https://admin:pw@central`).
+    redact::secrets(&out.join(" ")).into_owned()
 }
 
 /// The plan for `command` (the scanner and its arguments) under `args`' flags.
@@ -195,7 +197,6 @@ pub async fn run(mut args: RunArgs) -> i32 {
         Some(split) => split,
         None => return i32::from(exit::USAGE),
     };
-    let started = OffsetDateTime::now_utc();
     let mut signals = match run::Signals::new() {
         Ok(signals) => signals,
         Err(e) => {
@@ -218,9 +219,12 @@ pub async fn run(mut args: RunArgs) -> i32 {
         say(&format!("{program} was stopped by {name}: a cancelled scan is no scan failure; nothing reported"));
         return finished.code;
     }
+    // The failure happened when the scanner gave up, which for a scan that retries is minutes
+    // after it started: the time its group's last occurrence, windows and trend days go by.
+    let failed_at = OffsetDateTime::now_utc();
     let not_reported = if args.require_report { i32::from(exit::NOT_REPORTED) } else { finished.code };
     args.context.initiator = args.context.initiator.take().or_else(ci_initiator);
-    let reports = match outcome(&plan, &args.context, finished.code, &finished.stderr.text(), program, started) {
+    let reports = match outcome(&plan, &args.context, finished.code, &finished.stderr.text(), program, failed_at) {
         Ok(Outcome::NotAScanFailure(why)) => {
             say(&format!("not a scan failure ({why}): nothing reported"));
             return finished.code;
@@ -432,6 +436,10 @@ mod tests {
         );
         // The value attached to the short flag, as roxctl (cobra) also accepts it.
         assert_eq!(said(&words("roxctl -phunter2 central whoami -p=x")), "roxctl -p*** central whoami -p=***");
+        assert_eq!(
+            said(&words("roxctl -e https://admin:pw@central:443 central whoami")),
+            "roxctl -e https://admin:***@central:443 central whoami"
+        );
     }
 
     #[test]

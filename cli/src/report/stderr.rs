@@ -2,6 +2,7 @@
 //! final error is at the end), without terminal colour codes.
 
 use scan_failures_domain::event::bounds;
+use scan_failures_domain::redact;
 
 /// How much of the scanner's standard error is kept; the rest still reaches the terminal.
 pub const CAPTURE_BYTES: usize = 64 * 1024;
@@ -83,10 +84,12 @@ pub const CUT_START: &str = "[truncated]…";
 /// The last [`LAST_LINES`] non-empty lines of `s` as a terminal shows them (a line rewritten
 /// after `\r`, a progress bar, is its last rewrite), right-trimmed, joined by newlines. Over
 /// the message the product stores, its start is cut and marked ([`CUT_START`]): the error a
-/// scanner ends on is what the message is for, and what the classifier reads.
+/// scanner ends on is what the message is for, and what the classifier reads. Its secrets are
+/// redacted before the cut: the redaction finds a secret by what leads to it (`://user:`, a
+/// flag's name, `Bearer`), and a cut between the two would leave the secret unrecognised.
 pub fn last_lines(s: &str) -> String {
     let lines: Vec<&str> = s.lines().map(shown).map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
-    keep_end(lines[lines.len().saturating_sub(LAST_LINES)..].join("\n"))
+    keep_end(redact::secrets(&lines[lines.len().saturating_sub(LAST_LINES)..].join("\n")).into_owned())
 }
 
 /// `text` if within the message the product stores, else its end, marked [`CUT_START`] (once,
