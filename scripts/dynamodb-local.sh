@@ -43,5 +43,10 @@ start_dynamodb_local() {
   dynamodb_pid=$!
   trap 'kill -TERM "$dynamodb_pid" 2>/dev/null || true; wait "$dynamodb_pid" 2>/dev/null || true' EXIT
   for _ in $(seq 1 60); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1; done
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "dynamodb-local: not listening on port $port after 60 s; its log, $log:" >&2
+    tail -n 20 "$log" >&2 || true
+    return 1
+  fi
   export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
 }

@@ -203,8 +203,10 @@ st_judged() {
     return "$code"
   fi
   echo "schemathesis: $label: only network errors; judged from watch's log below"
+  judged="$judged $label"
   return 0
 }
+judged=""
 rc=0
 st_judged others --exclude-method DELETE || rc=$?
 rc_delete=0
@@ -224,6 +226,19 @@ if [ "$set_aside" -gt 0 ]; then
   echo "schemathesis: the cases schemathesis saw answered by watch's own 500:"
   sort -u "$ST_EMULATOR_LOG"
 fi
+# Network errors with no relay fault in watch's log are no relay's: a service that stopped
+# (every later request refused) or a log the script could not read. Either way the run proves
+# nothing.
+if [ -n "$judged" ] && [ "$set_aside" -eq 0 ]; then
+  echo "schemathesis:$judged: network errors that watch's log does not show as its relay's" >&2
+  [ "$rc" -ne 0 ] || rc=1
+fi
+for pid in "${pids[@]}"; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "schemathesis: a service of the stack (pid $pid) stopped during the run" >&2
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+done
 if [ "$set_aside" -gt "${ST_EMULATOR_500_MAX:-10}" ]; then
   echo "schemathesis: more than ${ST_EMULATOR_500_MAX:-10} emulator errors: the run proves nothing" >&2
   [ "$rc" -ne 0 ] || rc=1

@@ -19,6 +19,10 @@ pub enum ImageRefError {
     BadCharacter,
     #[error("has an invalid repository path {0:?} (lower-case letters, digits and . _ - / only)")]
     BadRepository(String),
+    #[error(
+        "has an invalid registry host {0:?} (letters, digits and - in labels joined by ., or [IPv6], then :port maybe)"
+    )]
+    BadRegistry(String),
     #[error("has an invalid tag {0:?} (1-128 of letters, digits, . _ -, not starting with . or -)")]
     BadTag(String),
     #[error("has an invalid digest: {0}")]
@@ -84,6 +88,9 @@ impl ImageRef {
             None => (name_tag, None),
         };
         let (registry, path) = match name.split_once('/') {
+            Some((first, _)) if looks_like_host(first) && !valid_host(first) => {
+                return Err(ImageRefError::BadRegistry(first.to_owned()));
+            }
             Some((first, rest)) if looks_like_host(first) => (first.to_ascii_lowercase(), rest.to_owned()),
             _ => (DEFAULT_REGISTRY.to_owned(), name.to_owned()),
         };
@@ -145,6 +152,40 @@ impl ImageRef {
 /// itself, so it is refused as an invalid repository instead.)
 fn looks_like_host(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost"
+}
+
+/// Docker's rule for a registry host: labels of ASCII letters, digits and `-` (not at either
+/// end) joined by `.`, or an IPv6 address in brackets; then a port of 1 to 65535 maybe. Any
+/// other host would be one more spelling of an image, and one more group.
+fn valid_host(host: &str) -> bool {
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((addr, after)) = rest.split_once(']') else { return false };
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return false,
+            };
+            (!addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'), port)
+        }
+        None => {
+            let (name, port) = match host.split_once(':') {
+                Some((n, p)) => (n, Some(p)),
+                None => (host, None),
+            };
+            let label = |l: &str| {
+                !l.is_empty()
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            (name.split('.').all(label), port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    name_ok && port_ok
 }
 
 fn valid_path(path: &str) -> bool {
@@ -222,6 +263,23 @@ mod tests {
             Err(ImageRefError::BadRepository("Quserag/acme/web".into()))
         );
         assert_eq!(ImageRef::parse(&"a".repeat(1020)), Err(ImageRefError::TooLong(1045)));
+        // A host that is no host: each would have been one more group of one image.
+        for (given, host) in [
+            ("\u{FEFF}quay.io/org/app", "\u{FEFF}quay.io"),
+            ("quay.io:/org/app", "quay.io:"),
+            ("quay.io:99999/x", "quay.io:99999"),
+            (":5000/app", ":5000"),
+            ("my_reg.io/app", "my_reg.io"),
+            ("-reg.io/app", "-reg.io"),
+            ("reg..io/app", "reg..io"),
+            ("[::1/app", "[::1"),
+            ("[::1]x/app", "[::1]x"),
+        ] {
+            assert_eq!(ImageRef::parse(given), Err(ImageRefError::BadRegistry(host.into())), "{given}");
+        }
+        for fine in ["localhost:5000/app", "[::1]:5000/app", "[fe80::1]/app", "10.0.0.1:443/a/b", "Quay.IO/org/app"] {
+            assert!(ImageRef::parse(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -122,16 +122,18 @@ fn skip(b: &[u8], mut i: usize, while_: impl Fn(u8) -> bool) -> usize {
     i
 }
 
-/// After `://`: the password of `user:password@`, up to the `@` that ends the authority.
+/// After `://`: the password of `user:password@`, up to the last `@` of the authority, where a
+/// URL parser (Go's among them) ends the user information: `ci@example.com:<password>@host`,
+/// `u:<p@ss>@host`.
 fn url_password(b: &[u8], from: usize) -> Option<(usize, usize)> {
-    let end = skip(b, from, |c| !c.is_ascii_whitespace() && !b"/@\"'<>?#".contains(&c));
-    if at(b, end) != b'@' {
-        return None;
-    }
+    let authority_end = skip(b, from, |c| !c.is_ascii_whitespace() && !b"/\"'<>?#".contains(&c));
+    let authority = b.get(from..authority_end)?;
+    let end = from + authority.iter().rposition(|&c| c == b'@')?;
     let colon = from + b.get(from..end)?.iter().position(|&c| c == b':')?;
     (colon + 1 < end).then_some((colon + 1, end))
 }
 
+/// A character of a bearer token (RFC 6750's `b64token`, `_` among them: `ghp_…`, `dckr_pat_…`).
 fn token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"._~+/=-".contains(&c)
 }
@@ -174,6 +176,10 @@ fn setting_value(b: &[u8], start: usize, end: usize, floor: usize) -> Option<(us
         i = after_blanks;
         return (i >= floor && at(b, i) != b'-').then(|| quoted_or_bare(b, i)).flatten();
     }
+    // A quote closing a key, escaped too (`{\"token\":\"…\"}`, a JSON body as Go's `%q` prints it).
+    if at(b, i) == b'\\' && at(b, i + 1) == b'"' {
+        i += 1;
+    }
     if at(b, i) == b'"' || at(b, i) == b'\'' {
         i += 1;
     }
@@ -195,14 +201,18 @@ pub const QUOTED_GOES_ON: usize = 256;
 /// a sign of the shell; `"x y"`), up to the closing quote if it comes within
 /// [`QUOTED_GOES_ON`] bytes on the line; else, or bare, up to a blank, a quote or `&,;`.
 fn quoted_or_bare(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    // An escaped quote (`\"…\"`) quotes as a quote does; its closing backslash stays.
+    let escaped = at(b, i) == b'\\' && at(b, i + 1) == b'"';
+    let i = if escaped { i + 1 } else { i };
     let quote = at(b, i);
     if quote != b'"' && quote != b'\'' {
         return value(b, i);
     }
     let limit = b.len().min(i + 1 + QUOTED_GOES_ON);
     let close = skip(&b[..limit], i + 1, |c| c != quote && c != b'\n');
-    if at(b, close) == quote && close > i + 1 {
-        return Some((i + 1, close));
+    let close_at = if escaped && close > i + 1 && at(b, close - 1) == b'\\' { close - 1 } else { close };
+    if at(b, close) == quote && close_at > i + 1 {
+        return Some((i + 1, close_at));
     }
     value(b, i + 1)
 }
@@ -320,6 +330,21 @@ mod tests {
             ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "aws_secret_access_key = ***"),
             ("body: {\"token\":\"abc123\",\"user\":\"ci\"}", "body: {\"token\":\"***\",\"user\":\"ci\"}"),
             ("é ssh://git:pässwörd@host/x é", "é ssh://git:***@host/x é"),
+            // The user information ends at the authority's last `@`, as URL parsers read it.
+            (
+                "Get https://ci@example.com:hunter2@registry.example.com/v2/: 401",
+                "Get https://ci@example.com:***@registry.example.com/v2/: 401",
+            ),
+            ("https://u:p@ss@host/x", "https://u:***@host/x"),
+            // RFC 6750's token characters, `_` among them (GitHub's and Docker Hub's tokens).
+            ("Authorization: Bearer ghp_16C7e42F292c6912E7710c838347Ae178B4a", "Authorization: Bearer ***"),
+            ("Bearer dckr_pat_2Xy-abc", "Bearer ***"),
+            // A JSON body quoted by Go's `%q`: its quotes escaped.
+            ("body=\"{\\\"token\\\":\\\"eyJabc.def\\\"}\"", "body=\"{\\\"token\\\":\\\"***\\\"}\""),
+            (
+                "{\\\"password\\\": \\\"hunter2\\\", \\\"user\\\": \\\"ci\\\"}",
+                "{\\\"password\\\": \\\"***\\\", \\\"user\\\": \\\"ci\\\"}",
+            ),
             (
                 "+ docker login -u ci -p hunter2 registry.example.com",
                 "+ docker login -u ci -p *** registry.example.com",

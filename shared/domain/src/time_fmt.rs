@@ -17,7 +17,9 @@ pub fn format(t: OffsetDateTime) -> String {
 /// Parses an RFC 3339 timestamp, in UTC; `None` when it is not one, or when its UTC instant
 /// falls outside the years 0000–9999 (e.g. `0000-01-01T00:00:00+10:00`).
 pub fn parse(s: &str) -> Option<OffsetDateTime> {
-    if s.len() > 64 {
+    // The `time` crate takes any one byte between the date and the time; RFC 3339's grammar
+    // (and JSON Schema's `date-time`) takes `T` in either case only.
+    if s.len() > 64 || !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
         return None;
     }
     let utc = OffsetDateTime::parse(s, &Rfc3339).ok()?.checked_to_offset(UtcOffset::UTC)?;
@@ -36,5 +38,9 @@ mod tests {
         assert_eq!(parse("yesterday"), None);
         assert_eq!(parse("0000-01-01T00:00:00+10:00"), None);
         assert_eq!(parse("9999-12-31T23:59:59-10:00"), None);
+        assert_eq!(parse("2026-11-25t10:00:00Z"), parse("2026-11-25T10:00:00Z"));
+        for other in ["2026-11-25x10:00:00Z", "2026-11-25_10:00:00Z", "2026-11-25 10:00:00Z", "2026-11-2"] {
+            assert_eq!(parse(other), None, "{other}");
+        }
     }
 }

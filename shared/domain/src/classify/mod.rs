@@ -176,6 +176,13 @@ const RULES: &[(Reason, Test)] = &[
             "accessdeniedexception",
             "is not authorized to perform",
             "error getting credentials",
+            // ECR, once the 12-hour token `get-login-password` gave has run out.
+            "authorization token has expired",
+            // GHCR (`denied: denied`, `denied: permission_denied: …`) and Artifact Registry
+            // (`denied: Permission "…downloadArtifacts" denied on resource`).
+            "denied: denied",
+            "permission_denied",
+            "denied: permission",
         ]),
     ),
     (
@@ -216,7 +223,9 @@ const RULES: &[(Reason, Test)] = &[
     (Reason::InternalError, Test::Status(HttpStatuses::S500)),
     // Go's `unsupported protocol scheme ""` is a registry endpoint without `https://`, not an
     // unsupported image; with nothing more telling it stays unclassified.
-    (Reason::Unknown, Test::Phrase(&["protocol scheme"])),
+    // Nor is Go TLS's `unsupported protocol version` (a registry's old TLS), nor the
+    // distribution API's `UNSUPPORTED: The operation is unsupported.` (a registry's refusal).
+    (Reason::Unknown, Test::Phrase(&["protocol scheme", "protocol version", "operation is unsupported"])),
     (
         Reason::UnsupportedImage,
         Test::Phrase(&[
@@ -690,6 +699,25 @@ mod tests {
         (
             "Get \"https://registry.internal/v2/\": x509: certificate signed by unknown authority",
             Reason::Unknown,
+        ),
+        // Go TLS to a registry that speaks only an old TLS: not an unsupported image.
+        (
+            "Get \"https://registry.internal/v2/\": tls: server selected unsupported protocol version 301",
+            Reason::Unknown,
+        ),
+        // The distribution API's error code for an operation a registry does not offer.
+        ("PUT https://registry.internal/v2/acme/web/blobs/uploads/: UNSUPPORTED: The operation is unsupported.", Reason::Unknown),
+        // ECR after the 12-hour token from `aws ecr get-login-password` has run out.
+        (
+            "Error response from daemon: Head \"https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/web/manifests/1\": denied: Your authorization token has expired. Reauthenticate and try again.",
+            Reason::RegistryUnauthorized,
+        ),
+        // GHCR without the package's read permission.
+        ("Error response from daemon: Head \"https://ghcr.io/v2/acme/web/manifests/1\": denied: denied", Reason::RegistryUnauthorized),
+        // Artifact Registry without the reader role.
+        (
+            "failed to resolve reference \"us-docker.pkg.dev/p/r/web:1\": denied: Permission \"artifactregistry.repositories.downloadArtifacts\" denied on resource \"projects/p/locations/us/repositories/r\" (or it may not exist)",
+            Reason::RegistryUnauthorized,
         ),
     ];
 

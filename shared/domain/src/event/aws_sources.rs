@@ -272,7 +272,11 @@ fn inspector_time(value: &serde_json::Value) -> Option<OffsetDateTime> {
             if !millis.is_finite() || millis.abs() > 1e15 {
                 return None;
             }
-            OffsetDateTime::from_unix_timestamp_nanos(millis.round() as i128 * 1_000_000).ok()
+            // Cut to the millisecond as a string's digits are (`….1236` is `.123` both ways),
+            // but for the binary fraction's error: 1795575598.12 × 1000 is 1795575598119.99998.
+            let whole = millis.floor();
+            let millis = if millis - whole > 0.999 { whole + 1.0 } else { whole };
+            OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok()
         }
         _ => None,
     };
@@ -718,6 +722,10 @@ mod tests {
         let at = |v: serde_json::Value| inspector_time(&v).map(time_fmt::format);
         assert_eq!(at(json!(1795575598120u64)).as_deref(), Some("2026-11-25T02:59:58.120Z"));
         assert_eq!(at(json!(1795575598.12)).as_deref(), Some("2026-11-25T02:59:58.120Z"));
+        // Digits past the millisecond are cut, as the same time as a string has them cut.
+        assert_eq!(at(json!(1795575598.1236)).as_deref(), Some("2026-11-25T02:59:58.123Z"));
+        assert_eq!(at(json!("2026-11-25T02:59:58.1236Z")).as_deref(), Some("2026-11-25T02:59:58.123Z"));
+        assert_eq!(at(json!(1795575598123.6)).as_deref(), Some("2026-11-25T02:59:58.123Z"));
         // Not RFC 3339 (an hour-only offset), ISO 8601 all the same: 5 hours ahead of UTC.
         assert_eq!(at(json!("2026-11-25T07:59:58.1+05")).as_deref(), Some("2026-11-25T02:59:58.100Z"));
         assert_eq!(at(json!("2026-11-25T02:59:58.1")).as_deref(), Some("2026-11-25T02:59:58.100Z"));
