@@ -506,6 +506,46 @@ async fn a_maintenance_drain_publishes_page_after_page_until_the_outbox_is_empty
     assert_eq!(bus.drain().await.len(), 60);
 }
 
+/// A drain drops the records past their expiry (14 days after they were written, wall clock)
+/// and publishes the rest: a notification that late tells of a state long changed. Before, the
+/// drains published them until TTL deleted them, days later.
+#[tokio::test]
+async fn a_drain_drops_records_past_their_expiry_unpublished_and_publishes_the_rest() {
+    use scan_failures_aws::dynamo::outbox::wall_clock_seconds;
+    use scan_failures_aws::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
+    use scan_failures_aws::publisher::Publisher;
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    released_records(&store, "expiry", 0..3).await;
+    let records = store.outbox().pending(100).await.unwrap();
+    // Written with the wall clock's expiry, 14 days on, whatever the writer's clock.
+    let fresh = store.outbox().page(100, wall_clock_seconds() + 13 * 86_400).await.unwrap();
+    assert_eq!((fresh.live.len(), fresh.expired.len()), (3, 0));
+    for p in &records[..2] {
+        store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key(PARTITION_KEY, aws_sdk_dynamodb::types::AttributeValue::S(p.key.clone()))
+            .update_expression("SET #e = :past")
+            .expression_attribute_names("#e", TTL_ATTRIBUTE)
+            .expression_attribute_values(
+                ":past",
+                aws_sdk_dynamodb::types::AttributeValue::N((wall_clock_seconds() - 1).to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let drained = Publisher::new(bus.notifier()).drain_until(&store, None).await;
+    assert_eq!((drained.published, drained.pending), (1, 0));
+    assert_eq!(store.outbox().pending(100).await.unwrap(), vec![], "the expired ones are gone too");
+    let delivered = bus.drain().await;
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(records[2].detail.contains(&delivered[0].1), "{delivered:?}");
+}
+
 /// A maintenance drain whose stop time passes during a page finishes that page (its records
 /// published and deleted) and starts no other: cut there, the records EventBridge had accepted
 /// stayed in the outbox, and the next drain, once their leases lapsed, published them again.

@@ -16,7 +16,7 @@ use tokio::time::timeout_at;
 
 use scan_failures_domain::text;
 
-use crate::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS};
+use crate::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS, OUTBOX_TTL_DAYS};
 use crate::dynamo::Store;
 use crate::eventbridge::Notifier;
 
@@ -164,10 +164,9 @@ impl Publisher {
     }
 
     /// The records of `pending` this invocation could claim (another may be publishing the
-    /// rest), and when their leases were taken: every lease runs from then, however long the
-    /// claims took.
-    async fn claim(&self, store: &Store, pending: Vec<Pending>) -> (Vec<Pending>, i64) {
-        let now = (self.clock)();
+    /// rest), their leases taken at `now`: every lease runs from then, however long the claims
+    /// took.
+    async fn claim(&self, store: &Store, pending: Vec<Pending>, now: i64) -> Vec<Pending> {
         let mut claimed = Vec::with_capacity(pending.len());
         for p in pending {
             match store.outbox().claim(&p.key, now).await {
@@ -179,7 +178,7 @@ impl Publisher {
                 }
             }
         }
-        (claimed, now)
+        claimed
     }
 
     /// Drains the outbox page after page until a page is not full or publishes nothing, for
@@ -225,13 +224,15 @@ impl Publisher {
         if let Ok(mut t) = self.last_drain.lock() {
             *t = Some(Instant::now());
         }
-        match store.outbox().pending(DRAIN_BATCH).await {
-            Ok(pending) => {
-                let read = pending.len();
-                let (claimed, leased_at) = self.claim(store, pending).await;
+        let now = (self.clock)();
+        match store.outbox().page(DRAIN_BATCH, now).await {
+            Ok(page) => {
+                let read = page.live.len() + page.expired.len();
+                self.drop_expired(store, &page.expired, now).await;
+                let claimed = self.claim(store, page.live, now).await;
                 // Claims slowed down (a throttled table) can leave too little of their leases
                 // for a publish: the records are left to lapse, for a later drain.
-                if !claimed.is_empty() && lapsing(leased_at, (self.clock)()) {
+                if !claimed.is_empty() && lapsing(now, (self.clock)()) {
                     self.drain_needed.store(true, Ordering::Relaxed);
                     counts.held.fetch_add(claimed.len() as u64, Ordering::Relaxed);
                     tracing::warn!(
@@ -248,6 +249,28 @@ impl Publisher {
                 tracing::warn!(error = %text::error_chain(&e), "outbox not read");
                 0
             }
+        }
+    }
+
+    /// Deletes outbox records past their expiry unpublished: a notification 14 days late
+    /// ([`OUTBOX_TTL_DAYS`]) tells of a state long changed, and TTL takes days to delete one.
+    async fn drop_expired(&self, store: &Store, keys: &[String], now: i64) {
+        let mut dropped = 0usize;
+        for key in keys {
+            match store.outbox().drop_expired(key, now).await {
+                Ok(true) => dropped += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(outbox = %key, error = %text::error_chain(&e), "expired outbox record not removed")
+                }
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                count = dropped,
+                days = OUTBOX_TTL_DAYS,
+                "notifications past their expiry dropped from the outbox, not published"
+            );
         }
     }
 }

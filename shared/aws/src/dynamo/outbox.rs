@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
@@ -23,7 +24,8 @@ pub mod actions {
 
 /// `gsiAll` value of outbox records: their partition of the `byTime` index.
 pub const OUTBOX_PARTITION: &str = "OUTBOX";
-/// Outbox records older than this are dropped by TTL rather than published late.
+/// Outbox records older than this (wall clock) are dropped rather than published late: by a
+/// drain that finds one ([`Outbox::page`]), and by TTL.
 pub const OUTBOX_TTL_DAYS: i64 = 14;
 /// How long a publisher holds an outbox record (`leaseUntil`, epoch seconds, wall clock): the
 /// writer of a record holds it from the write, a drainer claims it with a conditional update,
@@ -58,9 +60,11 @@ pub fn written_at(sort_key: &str) -> Option<OffsetDateTime> {
     time_fmt::parse(sort_key.split('#').next()?)
 }
 
-/// The outbox record of a notification, written in the group's transaction.
+/// The outbox record of a notification, written in the group's transaction at `now` (its place
+/// in the outbox's order). It expires [`OUTBOX_TTL_DAYS`] after the wall clock's now, as TTL and
+/// the drains read it (not the handler's clock, which tests pin).
 pub fn item(n: &Notification, now: OffsetDateTime) -> HashMap<String, AttributeValue> {
-    let expires = (now + time::Duration::days(OUTBOX_TTL_DAYS)).unix_timestamp();
+    let expires = wall_clock_seconds() + OUTBOX_TTL_DAYS * 86_400;
     HashMap::from([
         (PARTITION_KEY.to_owned(), AttributeValue::S(key(n))),
         (BY_TIME.partition_key.to_owned(), AttributeValue::S(OUTBOX_PARTITION.into())),
@@ -83,6 +87,13 @@ pub struct Pending {
     pub detail: String,
 }
 
+/// A page of the outbox; see [`Outbox::page`].
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Page {
+    pub live: Vec<Pending>,
+    pub expired: Vec<String>,
+}
+
 /// The outbox of one [`Store`]; see [`Store::outbox`].
 #[derive(Debug, Clone, Copy)]
 pub struct Outbox<'a> {
@@ -94,17 +105,50 @@ impl<'a> Outbox<'a> {
         Self { store }
     }
 
-    /// Outbox records not yet published, oldest first (at most `limit`).
+    /// Outbox records not yet published, oldest first (at most `limit`), expired or not.
     pub async fn pending(&self, limit: i32) -> Result<Vec<Pending>, StoreError> {
+        Ok(self.page(limit, i64::MIN).await?.live)
+    }
+
+    /// A page of the outbox, oldest first (at most `limit` records): those to publish, and the
+    /// keys of those expired at `now` (epoch seconds, wall clock), for [`Self::drop_expired`].
+    pub async fn page(&self, limit: i32, now: i64) -> Result<Page, StoreError> {
         let out = self.store.query_by_time(OUTBOX_PARTITION).limit(limit).send().await.map_err(dynamo("Query"))?;
-        Ok(out
-            .items()
-            .iter()
-            .filter_map(|i| {
-                let s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
-                Some(Pending { key: s(PARTITION_KEY)?, detail_type: s("detailType")?, detail: s("detail")? })
-            })
-            .collect())
+        let mut page = Page::default();
+        for i in out.items() {
+            let s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+            let Some(key) = s(PARTITION_KEY) else { continue };
+            let expires = i.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+            if expires.is_some_and(|e| e <= now) {
+                page.expired.push(key);
+            } else if let (Some(detail_type), Some(detail)) = (s("detailType"), s("detail")) {
+                page.live.push(Pending { key, detail_type, detail });
+            }
+        }
+        Ok(page)
+    }
+
+    /// Deletes an outbox record expired at `now` (epoch seconds, wall clock) unpublished;
+    /// `false` when it is gone or not expired after all.
+    pub async fn drop_expired(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let out = self
+            .store
+            .client()
+            .delete_item()
+            .table_name(self.store.table())
+            .key(PARTITION_KEY, AttributeValue::S(key.to_owned()))
+            .condition_expression("#e <= :now")
+            .expression_attribute_names("#e", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(DeleteItemError::is_conditional_check_failed_exception) => {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo("DeleteItem")(e)),
+        }
     }
 
     /// When the oldest record still in the outbox was written: a record stays only while its
