@@ -322,6 +322,23 @@ async fn a_throttled_outbox_record_in_the_transaction_is_retried_like_the_others
     assert_eq!(rule.num_calls(), 2, "the throttled transaction was sent again");
 }
 
+/// A transaction cancelled for `ProvisionedThroughputExceeded` (a table, index or key range on
+/// provisioned capacity) is sent again after a backoff, as a throttle is. Before, it was a
+/// permanent `Cancelled`, and the event went to its retries at once. Mocked: DynamoDB Local
+/// cannot be made to throttle.
+#[tokio::test]
+async fn a_transaction_cancelled_for_provisioned_throughput_is_sent_again() {
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .error(|| cancelled(&["None", "ProvisionedThroughputExceeded"]))
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .build();
+    let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+    let answer = ingest.handle(envelope("mocked-provisioned", 1)).await;
+    assert_eq!(answer.map(|a| a.result.to_string()).map_err(|e| e.to_string()), Ok("updated".to_owned()));
+    assert_eq!(rule.num_calls(), 2, "the throttled transaction was sent again");
+}
+
 /// A write that keeps meeting conflicts on the SQS path starts no further attempt past the
 /// batch's time to answer (`WRITE_MARGIN` before its deadline): its message is reported failed
 /// with the group's `OutOfTime`, rather than the write going on through its twelve attempts,

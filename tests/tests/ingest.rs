@@ -213,6 +213,63 @@ async fn eight_concurrent_invokers_of_100_events_over_5_groups_count_exactly_800
     assert_eq!(groups.iter().map(|g| g.num_occurrences).collect::<Vec<_>>(), vec![8; groups.len()]);
 }
 
+/// Sixteen invokers with notification thresholds on, all on one group and released together
+/// for 20 rounds, a round's occurrences the older the later its invoker (so most writes meet a
+/// newer one and are planned again from the stored item): every write lands and the count is
+/// exact, each threshold crossed once. Before, a re-plan asserted the stored count exactly,
+/// which every other write to the group made stale, and writes could run out of their attempts
+/// (`Contention`), failing the event to its retries and dead-letter queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_invokers_on_one_group_with_thresholds_all_land_and_count_exactly() {
+    const ROUNDS: usize = 20;
+    const INVOKERS: usize = 16;
+    let store = fresh_store().await;
+    let own: Vec<Store> = (0..INVOKERS)
+        .map(|_| Store::new(integration_tests::dynamodb_client(integration_tests::dynamodb_endpoint()), store.table()))
+        .collect();
+    let (mut overlapped, mut failed, mut landed) = (0, Vec::new(), 0);
+    for n in 0..ROUNDS {
+        let raced = race(INVOKERS, |invoker| {
+            let ingest = Ingest::new(own[invoker].clone(), RetentionDays::default())
+                .with_transitions(vec![10, 100, 1000])
+                .with_clock(fixed_now);
+            let t = format!("2026-11-25T10:{n:02}:{:02}Z", 59 - invoker);
+            let detail = json!({"operation": "image scan", "origin": "api", "image": {"name": "quay.io/acme/storm:1"},
+                "error": {"message": "context deadline exceeded"}, "occurredAt": t});
+            async move {
+                ingest
+                    .handle(envelope(&format!("s-{invoker}-{n}"), "2026-11-25T11:00:00Z", detail))
+                    .await
+                    .map(|r| r.result)
+            }
+        })
+        .await;
+        let spans: Vec<Span> = raced.iter().map(|(_, span)| *span).collect();
+        overlapped += usize::from(all_in_flight_at_once(&spans));
+        for (result, _) in raced {
+            match result {
+                Ok(_) => landed += 1,
+                Err(e) => failed.push(scan_failures_domain::text::error_chain(&e)),
+            }
+        }
+    }
+    println!("RACE sixteen_invokers: {overlapped} of {ROUNDS} rounds had all {INVOKERS} in flight at once");
+    assert!(overlapped * 2 > ROUNDS, "only {overlapped} of {ROUNDS} rounds had their invokers in flight at once");
+    assert!(
+        failed.is_empty(),
+        "{} of {} writes failed: {:?}",
+        failed.len(),
+        ROUNDS * INVOKERS,
+        &failed[..failed.len().min(3)]
+    );
+    assert_eq!(landed, ROUNDS * INVOKERS);
+    let groups = all_groups(&store).await;
+    assert_eq!(groups.iter().map(|g| g.num_occurrences).collect::<Vec<_>>(), vec![(ROUNDS * INVOKERS) as u64]);
+    let crossings: Vec<String> =
+        store.outbox().pending(100).await.unwrap().into_iter().map(|p| p.detail_type).collect();
+    assert_eq!(crossings.len(), 3, "opened, 10 and 100: {crossings:?}");
+}
+
 #[tokio::test]
 async fn expires_at_is_last_occurrence_plus_retention_days() {
     let store = fresh_store().await;

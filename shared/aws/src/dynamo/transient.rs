@@ -17,6 +17,18 @@ use aws_smithy_types::retry::ErrorKind;
 /// The code of a single-item write refused because a transaction is writing its item.
 pub const TRANSACTION_CONFLICT: &str = "TransactionConflictException";
 
+/// The cancellation reasons of a transaction that the same transaction may pass in a moment:
+/// another transaction on one of its items, and the two throttles (on-demand capacity, or
+/// provisioned capacity on the table, an index or a key range).
+pub const RETRYABLE_CANCELLATIONS: [&str; 3] =
+    ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
+
+/// Whether a cancelled transaction whose reasons are `codes` is worth sending again after a
+/// backoff ([`RETRYABLE_CANCELLATIONS`]).
+pub fn retryable_cancellation<'a>(mut codes: impl Iterator<Item = &'a str>) -> bool {
+    codes.any(|c| RETRYABLE_CANCELLATIONS.contains(&c))
+}
+
 /// How a DynamoDB call failed, as far as sending it again is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure<'a> {

@@ -28,6 +28,7 @@ use scan_failures_domain::time_fmt;
 use crate::backoff;
 use crate::dynamo::expr::Expressed;
 use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::transient::retryable_cancellation;
 use crate::dynamo::{applied, dynamo, Store, StoreError};
 use plan::{chunks, fold, item_key, joins, update, Change};
 
@@ -361,7 +362,7 @@ impl<'a> Rollups<'a> {
             if !seen.is_empty() {
                 done.redelivered += seen.len();
                 part = part.into_iter().enumerate().filter(|(i, _)| !seen.contains(i)).map(|(_, c)| c).collect();
-            } else if (0..reasons.len()).any(|i| matches!(code(i), "TransactionConflict" | "ThrottlingError")) {
+            } else if retryable_cancellation((0..reasons.len()).map(code)) {
                 tokio::time::sleep(backoff::delay(attempt)).await;
             } else {
                 let codes: Vec<&str> = (0..reasons.len()).map(code).collect();

@@ -31,6 +31,7 @@ use crate::backoff;
 use crate::dynamo::expr::{Expr, Expressed};
 use crate::dynamo::item::{attr, GroupItem, Item, StateItem};
 use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::transient::retryable_cancellation;
 use crate::dynamo::write::MAX_TRANSACTION_ITEMS;
 use crate::dynamo::{applied, dynamo, StoreError, GROUP_KEY_PREFIX};
 
@@ -334,7 +335,7 @@ impl Rollups<'_> {
             let changed: Vec<usize> = (0..part.len()).filter(|i| code(*i) == "ConditionalCheckFailed").collect();
             if !changed.is_empty() {
                 part = part.into_iter().enumerate().filter(|(i, _)| !changed.contains(i)).map(|(_, c)| c).collect();
-            } else if (0..reasons.len()).any(|i| matches!(code(i), "TransactionConflict" | "ThrottlingError")) {
+            } else if retryable_cancellation((0..reasons.len()).map(code)) {
                 tokio::time::sleep(backoff::delay(attempt)).await;
             } else {
                 let codes: Vec<&str> = (0..reasons.len()).map(code).collect();

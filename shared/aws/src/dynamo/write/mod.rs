@@ -37,6 +37,7 @@ use crate::backoff;
 use crate::dynamo::expr::Expressed;
 use crate::dynamo::outbox;
 use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::transient::retryable_cancellation;
 use crate::dynamo::{dynamo, group_key, Store, StoreError};
 use plan::{plan_update, Belief};
 
@@ -333,7 +334,7 @@ impl<'a> GroupWriter<'a> {
                 // With ALL_OLD, a cancellation without an item means there is none; were that
                 // ever wrong, the create's own condition fails and returns the item.
                 belief = Belief::from_stored(reasons.get(markers).and_then(|r| r.item()), &agg, now, retention);
-            } else if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError")) {
+            } else if retryable_cancellation(codes.iter().copied()) {
                 tokio::time::sleep(backoff::delay(attempt)).await;
             } else {
                 return Err(StoreError::Cancelled(codes.join(", ")));

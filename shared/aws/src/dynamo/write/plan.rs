@@ -203,6 +203,12 @@ fn cutoff(now: OffsetDateTime, retention: RetentionDays) -> String {
 const FORMER_LIFE: [&str; 7] =
     [attr::STATE, attr::AT, attr::BY, attr::NOTE, attr::HISTORY, attr::VERSION, "resourceId"];
 
+/// Whether `k` more occurrences on a count of `from` cross one of `thresholds` (the rule of
+/// `transitions`).
+fn crosses(thresholds: &[u64], from: u64, k: u64) -> bool {
+    thresholds.iter().any(|t| from < *t && *t <= from.saturating_add(k))
+}
+
 /// The update for an aggregate under one belief, by a writer whose clock reads `now`.
 pub fn plan_update(
     agg: &Aggregate,
@@ -340,7 +346,10 @@ pub fn plan_update(
         e.add(format!("{n} {add}"));
         match (thresholds, belief.count) {
             (None, _) => {}
-            (Some(_), Some(stored)) => {
+            // The exact count only where the write crosses a threshold from it: asserted on
+            // every write, it failed each one that met another write to the group, and a storm of
+            // one failure ran out of attempts on the re-plans.
+            (Some(thresholds), Some(stored)) if crosses(thresholds, stored, agg.count()) => {
                 let stored = e.n(stored);
                 e.condition(format!("{n} = {stored}"));
                 // Whether a crossing is notified rests on the group being a false positive or not,
@@ -355,8 +364,8 @@ pub fn plan_update(
                     });
                 }
             }
-            // Assume no threshold is crossed: the stored count is not within k below one.
-            (Some(thresholds), None) => {
+            // No threshold is crossed: the stored count is not within k below one.
+            (Some(thresholds), _) => {
                 for t in thresholds {
                     let (lo, hi) = (t.saturating_sub(agg.count()), t.saturating_sub(1));
                     if lo <= hi {
@@ -854,6 +863,20 @@ mod tests {
             condition,
             format!(
                 r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 9 AND {NOT_FALSE_POSITIVE}"#
+            )
+        );
+    }
+
+    /// A re-plan whose write crosses no threshold from the stored count asserts no threshold is
+    /// crossed, not the count: another write to the group in between leaves it valid.
+    #[test]
+    fn a_re_plan_that_crosses_no_threshold_asserts_the_range_not_the_stored_count() {
+        let item = stored("2026-11-25T10:02:00.000Z", 42, &[("prod", "2026-11-25T10:02:00.000Z")], &[]);
+        let (_, condition) = replanned(&at_ten("e-12"), Some(&item), Some(&[10, 100]));
+        assert_eq!(
+            condition,
+            format!(
+                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND NOT (#numOccurrences BETWEEN 9 AND 9) AND NOT (#numOccurrences BETWEEN 99 AND 99)"#
             )
         );
     }
