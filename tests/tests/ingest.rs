@@ -304,6 +304,28 @@ async fn sets_keep_the_20_most_recent_values_and_drop_the_oldest() {
     assert_eq!(g.num_occurrences, 25);
 }
 
+/// A late occurrence, older than the group's last, moves a cluster's last-seen time forward
+/// when it is later than the stored one, and never back: cluster A seen at 09:00, the group
+/// last at 11:00 on B, then A at 10:30 (late) makes A's 10:30, and A at 09:30 (later still)
+/// leaves it. Before, an older write only added a value it lacked, and A stayed at 09:00.
+#[tokio::test]
+async fn a_late_occurrence_moves_its_clusters_last_seen_forward_never_back() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let mut group_id = String::new();
+    for (n, (cluster, at)) in [("a", "09:00"), ("b", "11:00"), ("a", "10:30"), ("a", "09:30")].into_iter().enumerate() {
+        let mut d = failure("image scan", "api", "nginx", "context deadline exceeded");
+        d["cluster"] = json!(cluster);
+        d["occurredAt"] = json!(format!("2026-11-25T{at}:00Z"));
+        group_id =
+            ingest.handle(envelope(&format!("late-{n}"), "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap();
+    }
+    let g = group(&store, &group_id).await;
+    assert_eq!(g.clusters.get("a").map(String::as_str), Some("2026-11-25T10:30:00.000Z"));
+    assert_eq!(g.clusters.get("b").map(String::as_str), Some("2026-11-25T11:00:00.000Z"));
+    assert_eq!((g.num_occurrences, g.last_occurred_at.as_str()), (4, "2026-11-25T11:00:00.000Z"));
+}
+
 #[tokio::test]
 async fn unknown_messages_differing_only_in_numbers_digests_and_ids_share_a_group() {
     let store = fresh_store().await;

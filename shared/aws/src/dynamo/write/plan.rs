@@ -109,7 +109,6 @@ impl Belief {
             let excess = (map.len() + new).saturating_sub(MAX_SET_ENTRIES);
             evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
         }
-        let newest = time_fmt::format(agg.latest.occurred_at);
         let mut later = HashMap::new();
         for (attr, values) in &agg.sets {
             let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
@@ -118,7 +117,7 @@ impl Belief {
             };
             let kept: Vec<String> = values
                 .iter()
-                .filter(|(value, seen)| **seen < newest && stored_later(value, seen))
+                .filter(|(value, seen)| stored_later(value, seen))
                 .map(|(value, _)| value.clone())
                 .collect();
             if !kept.is_empty() {
@@ -307,13 +306,11 @@ pub fn plan_update(
                 let path = e.path(attr, value);
                 let at_newest = *seen == t;
                 let seen = e.s(seen.clone());
-                // Keep the latest time seen: an older batch only adds. A newer one sets the
-                // values of its newest occurrence; a value it saw only earlier (a merged batch
-                // of the SQS path) is set where the stored time is not later, and left where it
-                // is, as the re-plan from the stored item finds.
-                if !newest {
-                    e.set(format!("{path} = if_not_exists({path}, {seen})"));
-                } else if at_newest {
+                // Keep the latest time seen. A newer write sets the values of its newest
+                // occurrence; any other value (one a merged batch of the SQS path saw only
+                // earlier, or any value of an older write) is set where the stored time is not
+                // later, and left where it is, as the re-plan from the stored item finds.
+                if newest && at_newest {
                     e.set(format!("{path} = {seen}"));
                 } else if belief.later.get(attr).is_some_and(|kept| kept.contains(value)) {
                     e.condition(format!("{path} > {seen}"));
@@ -549,6 +546,8 @@ mod tests {
         r#"#lastOccurredAt > "2026-11-21T10:05:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND "#
     );
     const SET_ROOM: &str = "(size(#clusters) <= 19 OR (attribute_exists(#clusters.#prod))) AND ";
+    /// An older write's cluster the stored item saw later (10:02): left as stored, asserted later.
+    const PROD_LATER: &str = r#"#clusters.#prod > "2026-11-25T10:00:00.000Z" AND "#;
     const DAY_ROOM: &str =
         "attribute_exists(#daily) AND (size(#daily) <= 91 OR (attribute_exists(#daily.#2026-11-25))) AND ";
     const NOT_RESOLVED: &str = r#"(attribute_not_exists(#triage) OR #triage <> "resolved")"#;
@@ -643,14 +642,14 @@ mod tests {
         assert_eq!(
             update,
             format!(
-                r#"SET #createdAt = "2026-11-25T09:00:00.000Z", {}#clusters.#prod = if_not_exists(#clusters.#prod, "2026-11-25T09:00:00.000Z"), {TODAY}{ADD_ONE}"#,
+                r#"SET #createdAt = "2026-11-25T09:00:00.000Z", {}#clusters.#prod = "2026-11-25T09:00:00.000Z", {TODAY}{ADD_ONE}"#,
                 COUNTS.trim_start_matches("SET ")
             )
         );
         assert_eq!(
             condition,
             format!(
-                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T09:00:00.000Z" AND #createdAt > "2026-11-25T09:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED}"#
+                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T09:00:00.000Z" AND #createdAt > "2026-11-25T09:00:00.000Z" AND NOT (#clusters.#prod > "2026-11-25T09:00:00.000Z") AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED}"#
             )
         );
     }
@@ -853,16 +852,11 @@ mod tests {
     fn after_a_cancellation_by_a_newer_occurrence_the_re_plan_is_out_of_order_and_asserts_the_count() {
         let item = stored("2026-11-25T10:02:00.000Z", 9, &[("prod", "2026-11-25T10:02:00.000Z")], &[]);
         let (update, condition) = replanned(&at_ten("e-10"), Some(&item), Some(&[10]));
-        assert_eq!(
-            update,
-            format!(
-                r#"{COUNTS}#clusters.#prod = if_not_exists(#clusters.#prod, "2026-11-25T10:00:00.000Z"), {TODAY}{ADD_ONE}"#
-            )
-        );
+        assert_eq!(update, format!(r#"{COUNTS}{TODAY}{ADD_ONE}"#));
         assert_eq!(
             condition,
             format!(
-                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 9 AND {NOT_FALSE_POSITIVE}"#
+                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {PROD_LATER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 9 AND {NOT_FALSE_POSITIVE}"#
             )
         );
     }
@@ -876,7 +870,7 @@ mod tests {
         assert_eq!(
             condition,
             format!(
-                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND NOT (#numOccurrences BETWEEN 9 AND 9) AND NOT (#numOccurrences BETWEEN 99 AND 99)"#
+                r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {PROD_LATER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND NOT (#numOccurrences BETWEEN 9 AND 9) AND NOT (#numOccurrences BETWEEN 99 AND 99)"#
             )
         );
     }
