@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::net::{free_port, wait_for_port};
+use crate::net::{free_port, wait_for_listener};
 use crate::stack::{dynamodb_endpoint, local_env, repo_root, unique_name, INSTALL_HINT};
 
 /// The `cargo-lambda` installed by `scripts/tools.sh`.
@@ -84,7 +84,9 @@ impl Watch {
             .unwrap_or_else(|e| panic!("start cargo lambda watch: {e}; {INSTALL_HINT}"));
         // Owned before anything can panic: a failed start stops what it started (Drop).
         let mut this = Self { watch, functions: Vec::new(), port };
-        assert!(wait_for_port(port, Duration::from_secs(120)), "cargo lambda watch did not listen on {port}");
+        if let Err(why) = wait_for_listener(&mut this.watch, port, Duration::from_secs(120)) {
+            panic!("cargo lambda watch did not start: {why}; {INSTALL_HINT}");
+        }
         let endpoint = endpoint.map_or_else(|| dynamodb_endpoint().to_owned(), str::to_owned);
         for name in functions {
             this.functions.push(

@@ -1,6 +1,7 @@
 //! Ports on the loopback interface, and a TCP proxy that can cut the network.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now.
@@ -11,17 +12,30 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
-/// Whether something listens on `127.0.0.1:port` within `within`.
-pub fn wait_for_port(port: u16, within: Duration) -> bool {
+/// Waits until something listens on `127.0.0.1:port`, for at most `within`, while `child` (the
+/// server started to listen there) is alive. A child that exits first fails the wait at once with
+/// its status, rather than after the whole wait with only "did not listen"; a child found dead
+/// once the port answers means another process holds the port (the window between
+/// [`free_port`] and the child's bind), and fails too, rather than a test talking to a stranger.
+pub fn wait_for_listener(child: &mut Child, port: u16, within: Duration) -> Result<(), String> {
     let start = Instant::now();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // What became of the child, if it is no longer running.
+    let ended = |child: &mut Child| match child.try_wait() {
+        Ok(Some(status)) => Some(format!("it exited ({status})")),
+        Ok(None) => None,
+        Err(e) => Some(format!("its state could not be read ({e})")),
+    };
     while start.elapsed() < within {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
+            return ended(child).map_or(Ok(()), |why| Err(format!("{why}; another process holds 127.0.0.1:{port}")));
+        }
+        if let Some(why) = ended(child) {
+            return Err(format!("{why} before listening on 127.0.0.1:{port}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    false
+    Err(format!("nothing listened on 127.0.0.1:{port} within {} s", within.as_secs()))
 }
 
 /// A TCP proxy in front of a local server that can cut the network: [`Self::partition`] resets
@@ -166,5 +180,42 @@ fn forward_answers(
         if client.write_all(&buf[..n]).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Child {
+        std::process::Command::new("sh").arg("-c").arg(script).spawn().unwrap_or_else(|e| panic!("sh: {e}"))
+    }
+
+    #[test]
+    fn a_server_that_exits_before_listening_fails_the_wait_with_its_status() {
+        let port = free_port();
+        let waited = wait_for_listener(&mut sh("exit 3"), port, Duration::from_secs(600));
+        assert_eq!(waited, Err(format!("it exited (exit status: 3) before listening on 127.0.0.1:{port}")));
+    }
+
+    #[test]
+    fn a_port_held_by_another_process_fails_the_wait_when_the_server_has_exited() {
+        let stranger = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let port = stranger.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("address: {e}"));
+        let mut child = sh("exit 1");
+        let _ = child.wait();
+        let waited = wait_for_listener(&mut child, port, Duration::from_secs(600));
+        assert_eq!(waited, Err(format!("it exited (exit status: 1); another process holds 127.0.0.1:{port}")));
+    }
+
+    #[test]
+    fn a_live_server_that_listens_passes_the_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("address: {e}"));
+        let mut child = sh("sleep 30");
+        let waited = wait_for_listener(&mut child, port, Duration::from_secs(600));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(waited, Ok(()));
     }
 }

@@ -22,7 +22,7 @@ use scan_failures_domain::group::triage::TriageState;
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::rollup::Fold;
 
-use crate::net::{free_port, wait_for_port};
+use crate::net::{free_port, wait_for_listener};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -70,13 +70,13 @@ pub fn spawn_dynamodb_local(port: u16, db_path: Option<&Path>) -> Child {
         jar = dir.join("DynamoDBLocal.jar").display(),
         parent = std::process::id(),
     );
-    let child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().unwrap_or_else(|e| {
+    let mut child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().unwrap_or_else(|e| {
         panic!("could not start DynamoDB Local (is Java 17 installed? `apt-get install openjdk-17-jre-headless`): {e}")
     });
-    assert!(
-        wait_for_port(port, Duration::from_secs(60)),
-        "DynamoDB Local did not listen on 127.0.0.1:{port} within 60 s; {INSTALL_HINT}"
-    );
+    if let Err(why) = wait_for_listener(&mut child, port, Duration::from_secs(60)) {
+        let _ = child.kill();
+        panic!("DynamoDB Local did not start: {why}; {INSTALL_HINT}");
+    }
     child
 }
 
@@ -402,8 +402,10 @@ impl Moto {
             .spawn()
             .unwrap_or_else(|e| panic!("start moto_server: {e}; {INSTALL_HINT}"));
         // Owned before the wait can panic: a moto that never listens is stopped (Drop).
-        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
-        assert!(wait_for_port(port, Duration::from_secs(60)), "moto_server did not listen on {port}");
+        let mut moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        if let Err(why) = wait_for_listener(&mut moto.child, port, Duration::from_secs(60)) {
+            panic!("moto_server did not start: {why}; {INSTALL_HINT}");
+        }
         moto
     }
 }

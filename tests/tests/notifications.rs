@@ -433,11 +433,34 @@ async fn a_drain_leaves_a_record_another_publisher_holds_and_publishes_it_once_r
     assert_eq!(store.outbox().pending(25).await.unwrap(), pending);
 
     // Released, as a publisher whose PutEvents failed does: the next drain publishes it, once.
-    store.outbox().release(&pending[0].key).await.unwrap();
+    store.outbox().release(&pending[0].key, i64::MAX).await.unwrap();
     notifying(&store, &bus).handle(envelope("other-2", "alpine", 2)).await.unwrap();
     notifying(&store, &bus).handle(envelope("other-3", "alpine", 3)).await.unwrap();
     assert_eq!(bus.drain().await, vec![("Scan Failure Group Opened".to_owned(), held, None)]);
     assert_eq!(store.outbox().pending(25).await.unwrap(), vec![]);
+}
+
+/// A publisher that outran its lease and then failed releases only its own lease: the record,
+/// claimed since by a drainer (a later lease), stays that drainer's. Before, the release removed
+/// any lease, and a third publisher claimed the record while the drainer was publishing it.
+#[tokio::test]
+async fn a_release_after_the_lease_lapsed_leaves_the_lease_of_the_publisher_that_claimed_it_since() {
+    use scan_failures_aws::dynamo::outbox::{wall_clock_seconds, OUTBOX_LEASE_SECONDS};
+    let store = fresh_store().await;
+    let before = wall_clock_seconds();
+    let (_, pending) = held_record(&store, "outran-1").await;
+    let writers_latest = wall_clock_seconds() + OUTBOX_LEASE_SECONDS;
+    let key = &pending[0].key;
+    // The writer's lease lapsed: a drainer claims the record.
+    let drainer_at = writers_latest + 1;
+    assert!(!store.outbox().claim(key, before + OUTBOX_LEASE_SECONDS - 1).await.unwrap(), "the writer's lease held");
+    assert!(store.outbox().claim(key, drainer_at).await.unwrap());
+    // The writer's publish fails now: its release leaves the drainer's lease in place.
+    store.outbox().release(key, writers_latest).await.unwrap();
+    assert!(!store.outbox().claim(key, drainer_at + 10).await.unwrap(), "a third publisher claimed it");
+    // The drainer's own release gives it up.
+    store.outbox().release(key, drainer_at + OUTBOX_LEASE_SECONDS).await.unwrap();
+    assert!(store.outbox().claim(key, drainer_at + 10).await.unwrap());
 }
 
 /// A writer publishes the records its writes made only while their leases keep drainers away:
@@ -476,7 +499,7 @@ async fn released_records(store: &Store, prefix: &str, images: std::ops::Range<u
         writer.handle(envelope(&format!("{prefix}-{n}"), &format!("image-{n}"), 1)).await.unwrap();
     }
     for p in &store.outbox().pending(100).await.unwrap() {
-        store.outbox().release(&p.key).await.unwrap();
+        store.outbox().release(&p.key, i64::MAX).await.unwrap();
     }
 }
 
@@ -508,7 +531,10 @@ async fn a_maintenance_drain_publishes_page_after_page_until_the_outbox_is_empty
 
 /// A drain drops the records past their expiry (14 days after they were written, wall clock)
 /// and publishes the rest: a notification that late tells of a state long changed. Before, the
-/// drains published them until TTL deleted them, days later.
+/// drains published them until TTL deleted them, days later. Expired records are the oldest, at
+/// the head of the outbox: a page of nothing but them goes on to the live ones behind (before,
+/// a drain stopped at a page that published nothing, and after a long outage every drain dropped
+/// one page and never reached the live records, which expired in turn).
 #[tokio::test]
 async fn a_drain_drops_records_past_their_expiry_unpublished_and_publishes_the_rest() {
     use scan_failures_aws::dynamo::outbox::wall_clock_seconds;
@@ -517,12 +543,13 @@ async fn a_drain_drops_records_past_their_expiry_unpublished_and_publishes_the_r
     let moto = Moto::start(free_port());
     let bus = setup_bus(&moto.endpoint).await;
     let store = fresh_store().await;
-    released_records(&store, "expiry", 0..3).await;
+    released_records(&store, "expiry", 0..30).await;
     let records = store.outbox().pending(100).await.unwrap();
     // Written with the wall clock's expiry, 14 days on, whatever the writer's clock.
     let fresh = store.outbox().page(100, wall_clock_seconds() + 13 * 86_400).await.unwrap();
-    assert_eq!((fresh.live.len(), fresh.expired.len()), (3, 0));
-    for p in &records[..2] {
+    assert_eq!((fresh.live.len(), fresh.expired.len()), (30, 0));
+    // The 26 oldest expired: a whole page of 25, and one on the next beside the 4 live.
+    for p in &records[..26] {
         store
             .client()
             .update_item()
@@ -539,11 +566,13 @@ async fn a_drain_drops_records_past_their_expiry_unpublished_and_publishes_the_r
             .unwrap();
     }
     let drained = Publisher::new(bus.notifier()).drain_until(&store, None).await;
-    assert_eq!((drained.published, drained.pending), (1, 0));
+    assert_eq!((drained.published, drained.pending), (4, 0));
     assert_eq!(store.outbox().pending(100).await.unwrap(), vec![], "the expired ones are gone too");
     let delivered = bus.drain().await;
-    assert_eq!(delivered.len(), 1, "{delivered:?}");
-    assert!(records[2].detail.contains(&delivered[0].1), "{delivered:?}");
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
+    for (_, group, _) in &delivered {
+        assert!(records[26..].iter().any(|r| r.detail.contains(group.as_str())), "{group} {delivered:?}");
+    }
 }
 
 /// A maintenance drain whose stop time passes during a page finishes that page (its records
@@ -600,7 +629,7 @@ async fn a_drain_whose_claims_took_too_long_leaves_them_for_a_later_drain() {
     assert_eq!(left.len(), 3, "left in the outbox, leased by the late drain");
     // Released (as their leases lapse), a drain in time publishes them.
     for p in &left {
-        store.outbox().release(&p.key).await.unwrap();
+        store.outbox().release(&p.key, i64::MAX).await.unwrap();
     }
     let in_time = Publisher::new(bus.notifier()).drain_until(&store, None).await;
     assert_eq!((in_time.published, in_time.pending), (3, 0));

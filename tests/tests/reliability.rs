@@ -241,7 +241,7 @@ async fn a_stalled_notification_bus_neither_delays_nor_loses_the_events_write() 
         .await
         .unwrap();
     for p in store.outbox().pending(10).await.unwrap() {
-        store.outbox().release(&p.key).await.unwrap();
+        store.outbox().release(&p.key, i64::MAX).await.unwrap();
     }
     let bus = FaultProxy::start(free_port());
     bus.stall();

@@ -140,6 +140,10 @@ impl Publisher {
             return;
         }
         counts.held.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        // Every lease of `pending` was taken by now, so none runs past this; a lease another
+        // publisher takes once ours lapsed (at least 10 s from now: a publish starts only then,
+        // `lapsing`) runs 30 s from then, past this.
+        let held_until = (self.clock)() + OUTBOX_LEASE_SECONDS;
         let done = self.notifier.publish(pending).await;
         if let Some(e) = &done.failed {
             self.drain_needed.store(true, Ordering::Relaxed);
@@ -152,7 +156,7 @@ impl Publisher {
                 if done.failed.is_none() {
                     tracing::warn!(outbox = %p.key, "notification not accepted by EventBridge; kept for retry");
                 }
-                release(store, p).await;
+                release(store, p, held_until).await;
                 continue;
             }
             counts.published.fetch_add(1, Ordering::Relaxed);
@@ -181,7 +185,9 @@ impl Publisher {
         claimed
     }
 
-    /// Drains the outbox page after page until a page is not full or publishes nothing, for
+    /// Drains the outbox page after page until a page is not full or neither publishes nor
+    /// drops anything (expired records sit at the head of the outbox, the oldest, so a page of
+    /// them is progress: the live records wait behind them), for
     /// [`MAX_DRAIN_PAGES`] at most, starting no page after `until`: a maintenance run's drain,
     /// which may follow a reconciliation that left thousands of notifications (one page a run,
     /// 25 every 5 minutes, would take hours on a quiet stack). A page started goes on to its
@@ -195,9 +201,10 @@ impl Publisher {
                     self.drain_needed.store(true, Ordering::Relaxed);
                     break;
                 }
-                let before = counts.published.load(Ordering::Relaxed);
+                let done = |c: &Counts| c.published.load(Ordering::Relaxed) + c.dropped.load(Ordering::Relaxed);
+                let before = done(&counts);
                 let read = self.drain_page(store, &counts).await;
-                if read < DRAIN_BATCH as usize || counts.published.load(Ordering::Relaxed) == before {
+                if read < DRAIN_BATCH as usize || done(&counts) == before {
                     break;
                 }
             }
@@ -228,7 +235,8 @@ impl Publisher {
         match store.outbox().page(DRAIN_BATCH, now).await {
             Ok(page) => {
                 let read = page.live.len() + page.expired.len();
-                self.drop_expired(store, &page.expired, now).await;
+                let dropped = self.drop_expired(store, &page.expired, now).await;
+                counts.dropped.fetch_add(dropped, Ordering::Relaxed);
                 let claimed = self.claim(store, page.live, now).await;
                 // Claims slowed down (a throttled table) can leave too little of their leases
                 // for a publish: the records are left to lapse, for a later drain.
@@ -254,8 +262,9 @@ impl Publisher {
 
     /// Deletes outbox records past their expiry unpublished: a notification 14 days late
     /// ([`OUTBOX_TTL_DAYS`]) tells of a state long changed, and TTL takes days to delete one.
-    async fn drop_expired(&self, store: &Store, keys: &[String], now: i64) {
-        let mut dropped = 0usize;
+    /// Returns how many it deleted.
+    async fn drop_expired(&self, store: &Store, keys: &[String], now: i64) -> u64 {
+        let mut dropped = 0u64;
         for key in keys {
             match store.outbox().drop_expired(key, now).await {
                 Ok(true) => dropped += 1,
@@ -272,6 +281,7 @@ impl Publisher {
                 "notifications past their expiry dropped from the outbox, not published"
             );
         }
+        dropped
     }
 }
 
@@ -281,10 +291,12 @@ impl Publisher {
 struct Counts {
     held: AtomicU64,
     published: AtomicU64,
+    /// Expired records deleted unpublished.
+    dropped: AtomicU64,
 }
 
-async fn release(store: &Store, p: &Pending) {
-    if let Err(e) = store.outbox().release(&p.key).await {
+async fn release(store: &Store, p: &Pending, held_until: i64) {
+    if let Err(e) = store.outbox().release(&p.key, held_until).await {
         tracing::warn!(outbox = %p.key, error = %text::error_chain(&e), "outbox lease not released; it lapses by itself");
     }
 }

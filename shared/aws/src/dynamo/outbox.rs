@@ -182,18 +182,23 @@ impl<'a> Outbox<'a> {
     }
 
     /// Gives up the lease of an outbox record that could not be published, so that the next
-    /// drain publishes it at once.
-    pub async fn release(&self, key: &str) -> Result<(), StoreError> {
+    /// drain publishes it at once: only a lease running no later than `held_until` (epoch
+    /// seconds, wall clock), the latest of the leases the caller took. A publish that outran
+    /// its lease leaves alone the lease of the publisher that claimed the record since (later
+    /// than any of the caller's), which would otherwise be handed to a third.
+    pub async fn release(&self, key: &str, held_until: i64) -> Result<(), StoreError> {
         let out = self
             .store
             .update_item(key.to_owned())
             .update_expression("REMOVE #l")
-            .condition_expression("attribute_exists(#pk)")
+            .condition_expression("attribute_exists(#pk) AND #l <= :held")
             .expression_attribute_names("#pk", PARTITION_KEY)
             .expression_attribute_names("#l", LEASE_ATTRIBUTE)
+            .expression_attribute_values(":held", AttributeValue::N(held_until.to_string()))
             .send()
             .await;
-        // A record that is gone (published and deleted by another) needs no release.
+        // A record that is gone (published and deleted by another), or leased by another,
+        // is not this caller's to release.
         applied(out).map(|_| ())
     }
 
