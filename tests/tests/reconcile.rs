@@ -243,9 +243,11 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
 /// A stored page token Inspector refuses (400 `ValidationException`: expired, or from a listing
 /// it no longer holds) starts the pass over from its first page, rather than failing every run
 /// at the same page for good. What the pages before recorded counts once: the new pass finds it
-/// again as duplicates.
+/// again as duplicates. Refused again, the pass ends, given up (the run fails, once), and the
+/// next starts when due: before, every later run tried the stored token again and failed, for
+/// good, whatever `ReconcileMaxPages` was raised to.
 #[tokio::test]
-async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
+async fn a_stored_page_token_inspector_refuses_starts_the_pass_over_once_then_ends_it() {
     let store = fresh_store().await;
     let resources = |from: u32| two_inactive("old", from);
     let first = answer(None, page(resources(0), Some("stale")), 2);
@@ -255,7 +257,8 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
         .http_status(400, Some(r#"{"__type":"ValidationException","message":"Invalid pagination token"}"#.into()))
         .times(3)
         .build();
-    let client = inspector(&[&first, &refused]);
+    let whole = answer(None, page(resources(0), None), 1);
+    let client = inspector(&[&first, &refused, &whole]);
     let now = now();
     let one = run(&store, &client, &config(1), None, retention(), now, None).await.unwrap();
     assert_eq!((one.status, one.this_run.recorded), ("running", 2));
@@ -268,16 +271,23 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over() {
     let stored = store.reconciliation().progress().await.unwrap().unwrap();
     let restarted_at = scan_failures_domain::time_fmt::format(later);
     assert_eq!(
-        (stored.started_at.as_str(), stored.pages, stored.duplicates, stored.restarts),
-        (restarted_at.as_str(), 1, 2, 1)
+        (stored.started_at.as_str(), stored.pages, stored.duplicates, stored.restarts, stored.given_up),
+        (restarted_at.as_str(), 1, 2, 1, true)
     );
+    assert_eq!((stored.next_token.as_deref(), stored.finished_at.as_deref()), (None, Some(restarted_at.as_str())));
     assert_eq!(count(&store).await, 2);
-    // The pass started over once: a later run refused again fails (the alarm), and does not
-    // start over again, every run, without a word.
+    // The pass ended: the next run waits for the next pass, and asks Inspector nothing.
     let third = run(&store, &client, &config(3), None, retention(), later + time::Duration::minutes(15), None).await;
-    assert_eq!(third.unwrap_err().to_string(), "the reconciler could not read Amazon Inspector's coverage");
-    assert_eq!((first.num_calls(), refused.num_calls()), (2, 3));
-    assert_eq!(store.reconciliation().progress().await.unwrap().unwrap(), stored);
+    let waiting = third.unwrap();
+    assert_eq!(waiting.status, "waiting");
+    assert_eq!((first.num_calls(), refused.num_calls()), (2, 2));
+    // When due, a new pass from the first page, whole in one run here.
+    let due = later + time::Duration::hours(6);
+    let next = run(&store, &client, &config(3), None, retention(), due, None).await.unwrap();
+    assert_eq!((next.status, next.pages, next.this_run.duplicates), ("finished", 1, 2));
+    let done = store.reconciliation().progress().await.unwrap().unwrap();
+    assert_eq!((done.restarts, done.given_up), (0, false));
+    assert_eq!(refused.num_calls(), 2);
 }
 
 /// An inactive image stays in Inspector's coverage, and so at every pass, for as long as it is

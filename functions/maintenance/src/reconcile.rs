@@ -147,6 +147,16 @@ pub fn after_page(
     p
 }
 
+/// The progress after Inspector refused the pass's stored page token at `now`: the pass starts
+/// over from its first page the first time, and ends, given up, the second.
+pub fn after_refusal(p: ReconcileProgress, now: OffsetDateTime) -> ReconcileProgress {
+    if p.restarts == 0 {
+        return ReconcileProgress { restarts: 1, ..pass_from_the_first_page(now) };
+    }
+    let at = time_fmt::format(now);
+    ReconcileProgress { next_token: None, finished_at: Some(at.clone()), updated_at: at, given_up: true, ..p }
+}
+
 /// What a run did: part of the maintenance function's answer and log line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -246,12 +256,17 @@ pub async fn run(
             // A stored token Inspector no longer takes would fail every run at the same page:
             // the pass starts over, from the first page, once (what the pages before recorded
             // stays recorded; the new pass finds it again as duplicates). A second refusal in
-            // the same pass is the run's error: the tokens do not last from one run to the
-            // next, and starting over every run would never finish a pass, without a word.
-            Err(e) if e.is_refused_request() && progress.next_token.is_some() && progress.restarts == 0 => {
-                tracing::warn!(error = %text::error_chain(&e), pages = progress.pages, "Inspector refused the stored page token; the reconciliation pass starts over");
-                progress = ReconcileProgress { restarts: 1, ..pass_from_the_first_page(now) };
+            // the same pass ends it, given up, and is the run's error: the tokens do not last
+            // from one run to the next, and starting over every run would never finish a pass,
+            // without a word. The next pass starts when due, as after a finished one; before,
+            // the stored token was tried again at every run, refused, for good.
+            Err(e) if e.is_refused_request() && progress.next_token.is_some() => {
+                tracing::warn!(error = %text::error_chain(&e), pages = progress.pages, restarts = progress.restarts, "Inspector refused the stored page token");
+                progress = after_refusal(progress, now);
                 store.reconciliation().save(&progress).await?;
+                if progress.given_up {
+                    return Err(e.into());
+                }
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -302,6 +317,33 @@ mod tests {
             let vars = [(var, value), ("RECONCILE_INSPECTOR", "true")];
             assert_eq!(ReconcileConfig::from_env(env(&vars)).unwrap_err().to_string(), message);
         }
+    }
+
+    #[test]
+    fn a_refused_token_starts_the_pass_over_once_and_then_ends_it_given_up_until_the_next_is_due() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let Start::Fresh(first) = start(None, now, EVERY) else { panic!("a first pass") };
+        let counts = PageCounts { examined: 200, recorded: 3, ..PageCounts::default() };
+        let mid = after_page(first, counts, Some("stale".into()), now);
+        let later = now + time::Duration::minutes(15);
+        let over = after_refusal(mid, later);
+        assert_eq!(
+            (over.started_at.as_str(), over.next_token.as_deref(), over.pages, over.restarts, over.given_up),
+            ("2026-11-25T12:15:00.000Z", None, 0, 1, false)
+        );
+        let again = after_page(over, counts, Some("stale-again".into()), later);
+        let ended = after_refusal(again, later + time::Duration::minutes(15));
+        assert_eq!(
+            (ended.started_at.as_str(), ended.next_token.as_deref(), ended.pages, ended.given_up),
+            ("2026-11-25T12:15:00.000Z", None, 1, true)
+        );
+        assert_eq!(ended.finished_at.as_deref(), Some("2026-11-25T12:30:00.000Z"));
+        assert_eq!(
+            start(Some(ended.clone()), later + time::Duration::minutes(30), EVERY),
+            Start::Wait { next_pass_at: "2026-11-25T18:15:00.000Z".into() }
+        );
+        let Start::Fresh(next) = start(Some(ended), later + time::Duration::hours(6), EVERY) else { panic!("due") };
+        assert_eq!((next.pages, next.restarts, next.given_up), (0, 0, false));
     }
 
     #[test]

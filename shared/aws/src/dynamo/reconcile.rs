@@ -41,6 +41,10 @@ pub struct ReconcileProgress {
     /// page token.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u64,
+    /// The pass ended early, at `finished_at`: Inspector refused its page token again after it
+    /// had started over. The next pass starts when due.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub given_up: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
