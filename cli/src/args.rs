@@ -137,8 +137,8 @@ pub struct ReportArgs {
     #[arg(long, value_parser = parse_reason)]
     pub code: Option<Reason>,
     /// This failed scan's own id, kept when the step is run again (for example
-    /// "$GITHUB_RUN_ID-$GITHUB_JOB"): reports of the same image, operation and origin from the
-    /// same account and source with the same id count once. Default: a new random UUID.
+    /// "$GITHUB_RUN_ID-$GITHUB_JOB"): reports of the same image, operation, origin and reason
+    /// from the same account and source with the same id count once. Default: a new random UUID.
     #[arg(long)]
     pub occurrence_id: Option<String>,
     #[command(flatten)]

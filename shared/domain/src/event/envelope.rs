@@ -357,19 +357,26 @@ pub(crate) fn timestamp(field: &'static str, value: &str) -> Result<OffsetDateTi
 /// `PutEvents` (its response lost, say) is a second event with a new EventBridge id, and only the
 /// producer's id makes it the same occurrence. Scoped to the sending account and source, so one
 /// producer's ids cannot stand for another's occurrences, and to the scan (the image, normalized,
-/// its operation and origin), so one id given to every scan a job reports (`$GITHUB_RUN_ID-$GITHUB_JOB`)
-/// still counts each image and each operation; a retry carries the same detail. A UUID v5, so the
-/// key is bounded whatever the parts' lengths.
-pub fn producer_key(account: &str, source: &str, scan: (&str, Operation, Origin), occurrence_id: &str) -> String {
-    let (image, operation, origin) = scan;
+/// its operation and origin) and its reason, so one id given to every scan a job reports
+/// (`$GITHUB_RUN_ID-$GITHUB_JOB`) still counts each image and each operation, and a job run again
+/// under the same id that fails for another reason is another failure; a retry carries the same
+/// detail. A UUID v5, so the key is bounded whatever the parts' lengths.
+pub fn producer_key(
+    account: &str,
+    source: &str,
+    scan: (&str, Operation, Origin, Reason),
+    occurrence_id: &str,
+) -> String {
+    let (image, operation, origin, reason) = scan;
     // The lengths make the name unambiguous: a source or an id may hold any character (the
-    // operation and origin are closed sets without a line break).
+    // operation, origin and reason are closed sets without a line break).
     let name = format!(
-        "{account}\n{}\n{source}\n{}\n{image}\n{}\n{}\n{occurrence_id}",
+        "{account}\n{}\n{source}\n{}\n{image}\n{}\n{}\n{}\n{occurrence_id}",
         source.len(),
         image.len(),
         operation.as_str(),
-        origin.as_str()
+        origin.as_str(),
+        reason.code()
     );
     format!("producer:{}", uuid::Uuid::new_v5(&crate::fingerprint::namespace(), name.as_bytes()))
 }

@@ -110,12 +110,6 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
         }
     };
 
-    if let Some(id) = occurrence_id {
-        let normalized = image.normalized();
-        envelope.key =
-            producer_key(&envelope.account, &envelope.source, (&normalized, detail.operation, detail.origin), &id);
-    }
-
     let error = detail.error.ok_or_else(|| invalid("detail.error", FieldProblem::RequiredForFailure))?;
     if error.message.len() > bounds::MESSAGE_ACCEPTED {
         return Err(invalid(
@@ -134,6 +128,10 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     let reason = classify::classify(code.as_deref(), &message);
     // Only an UNKNOWN failure's group is named by its message.
     let uncut_message = uncut.filter(|_| reason == classify::Reason::Unknown);
+    if let Some(id) = occurrence_id {
+        let scan = (image.normalized(), detail.operation, detail.origin, reason);
+        envelope.key = producer_key(&envelope.account, &envelope.source, (&scan.0, scan.1, scan.2, scan.3), &id);
+    }
 
     let deployment = match detail.deployment {
         None => None,
@@ -399,7 +397,7 @@ mod tests {
         let mut retried = first.clone();
         retried["id"] = json!("0f4c1e2a-8d1b-4b5e-9a51-3c2e1d0b9a77");
         let key = key_of(first.clone());
-        let scan = ("docker.io/library/nginx:latest", Operation::ImageScan, Origin::Roxctl);
+        let scan = ("docker.io/library/nginx:latest", Operation::ImageScan, Origin::Roxctl, Reason::Timeout);
         assert_eq!(key, producer_key("123456789012", "com.example.roxctl", scan, "ci-4711-scan"));
         assert!(key.starts_with("producer:") && key.len() == "producer:".len() + 36, "{key}");
         assert_eq!(key_of(retried), key, "a new EventBridge id, the same occurrence");
@@ -418,7 +416,11 @@ mod tests {
         other_operation["detail"]["operation"] = json!("image check");
         let mut other_origin = first.clone();
         other_origin["detail"]["origin"] = json!("api");
-        for other in [other_account, other_source, other_id, other_image, other_operation, other_origin] {
+        // And a re-run under the same id that failed for another reason: another failure, in
+        // another group (before, it was taken for a retry of the first, and dropped).
+        let mut other_reason = first.clone();
+        other_reason["detail"]["error"] = json!({"code": "REGISTRY_UNAUTHORIZED", "message": "unauthorized"});
+        for other in [other_account, other_source, other_id, other_image, other_operation, other_origin, other_reason] {
             assert_ne!(key_of(other), key);
         }
         let mut same_image = first.clone();
@@ -426,7 +428,7 @@ mod tests {
         assert_eq!(key_of(same_image), key, "the image as normalized");
         // The lengths keep a source or an image ending in the next part's start apart from it.
         let k = |source: &str, image: &str, id: &str| {
-            producer_key("123456789012", source, (image, Operation::ImageScan, Origin::Roxctl), id)
+            producer_key("123456789012", source, (image, Operation::ImageScan, Origin::Roxctl, Reason::Timeout), id)
         };
         assert_ne!(k("a\nb", "i", "c"), k("a", "b\ni", "c"));
         assert_ne!(k("a", "i\nc", "d"), k("a", "i", "c\nd"));
