@@ -87,6 +87,7 @@ for variant in \
   "organization OrganizationId=o-a1b2c3d4e5 SourceAccountIds=111122223333,444455556666 AllowedSources=scanfail,ci.pipeline ReconcileInspector=true" \
   "buffered-organization BufferedIngest=true OrganizationId=o-a1b2c3d4e5" \
   "member-native-only@$MEMBER ForwardAwsScanSources=false ForwardNativeEvents=true" \
+  "member-allowed-sources@$MEMBER ForwardNativeEvents=true AllowedSources=scanfail,ci.pipeline" \
   "member-alarm-topic@$MEMBER AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops-alarms"; do
   read -r label params <<<"$variant"
   SOURCE="$TEMPLATE"

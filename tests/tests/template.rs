@@ -254,12 +254,28 @@ fn api_grant_check_reports_a_write_granted_on_the_indexes() {
 #[test]
 fn rollup_role_grants_exactly_its_writes_on_the_table_the_stream_reads_on_the_stream_and_its_failure_queue() {
     let t = template();
-    let expected: Vec<&str> =
-        rollup::ACTIONS.concat().into_iter().chain(rollup::STREAM_CONSUME.iter().copied()).collect();
-    assert_eq!(action_differences(&t, ROLLUP, &expected), Vec::<String>::new());
-    let queue: Vec<String> = grants(&t, ROLLUP).into_iter().filter(|g| g.starts_with("sqs:")).collect();
-    assert_eq!(queue, ["sqs:SendMessage on RollupFailureQueue.Arn"]);
-    assert_eq!(dynamodb_resources(&t, ROLLUP), BTreeSet::from(["Table.Arn".to_owned(), "Table.StreamArn".to_owned()]));
+    assert_eq!(rollup_grant_differences(&t), Vec::<String>::new());
+    // Not vacuous: the stream's reads and the table's writes are both there.
+    let granted = grants(&t, ROLLUP);
+    assert!(granted.contains("dynamodb:GetRecords on Table.StreamArn"), "{granted:?}");
+    assert!(granted.contains("dynamodb:TransactWriteItems on Table.Arn"), "{granted:?}");
+}
+
+/// The check pairs each action with its resource: the stream's reads granted on the table and
+/// the writes on the stream (the two statements' resources swapped) is what AWS refuses, the
+/// mapping failing to create and every write AccessDenied, though the actions and the resources
+/// are, as sets, the same. Before, the check compared the two sets only, and passed it.
+#[test]
+fn rollup_grant_check_reports_the_stream_and_table_resources_swapped() {
+    let mut t = template();
+    let statements = statements_mut(&mut t, "RollupFunctionRole", "dynamodb");
+    let (table, stream) = (statements[0]["Resource"].clone(), statements[1]["Resource"].clone());
+    statements[0]["Resource"] = stream;
+    statements[1]["Resource"] = table;
+    let problems = rollup_grant_differences(&t);
+    assert!(problems.contains(&"missing: dynamodb:GetRecords on Table.StreamArn".to_owned()), "{problems:#?}");
+    assert!(problems.contains(&"extra: dynamodb:GetRecords on Table.Arn".to_owned()), "{problems:#?}");
+    assert!(problems.contains(&"missing: dynamodb:TransactWriteItems on Table.Arn".to_owned()), "{problems:#?}");
 }
 
 #[test]
@@ -738,10 +754,55 @@ fn the_member_template_forwards_each_rule_to_the_central_bus_with_a_role_that_ma
     }
     assert_eq!(member["Parameters"]["ForwardAwsScanSources"]["Default"], "true");
     assert_eq!(member["Parameters"]["ForwardNativeEvents"]["Default"], "false");
+    assert_eq!(member["Parameters"]["AllowedSources"]["Default"], "");
     let native = resolve(&member, &Variant::of(&member, &[("ForwardNativeEvents", "true")]));
     assert_eq!(
         resource(&native, MEMBER_NATIVE_RULE)["Properties"]["EventPattern"],
         json!({ "detail-type": [DETAIL_TYPE] })
+    );
+}
+
+/// With the central stack's `AllowedSources` given to the member, its native rule forwards
+/// those sources only. Before, it forwarded every source: the central bus refused the others,
+/// they filled the member's dead-letter queue, and the documented replay (which admits any
+/// non-AWS source without `--allowed-sources`) put them through to the ingest function.
+#[test]
+fn a_member_forwards_only_the_sources_the_central_bus_admits() {
+    let member = member_template();
+    let variant = Variant::of(&member, &[("ForwardNativeEvents", "true"), ("AllowedSources", "scanfail,ci.pipeline")]);
+    assert_eq!(member_problems(&member, &variant), Vec::<String>::new());
+    let native = resolve(&member, &variant);
+    assert_eq!(
+        resource(&native, MEMBER_NATIVE_RULE)["Properties"]["EventPattern"],
+        json!({ "detail-type": [DETAIL_TYPE], "source": ["scanfail", "ci.pipeline"] })
+    );
+    // The same pattern as the parameter's twin in the central template.
+    assert_eq!(
+        member["Parameters"]["AllowedSources"]["AllowedPattern"],
+        template()["Parameters"]["AllowedSources"]["AllowedPattern"]
+    );
+}
+
+/// A bus policy's statement id is its physical id, unique in the account and region: a second
+/// stack there (staging beside production) with its own bus failed to create on a fixed one.
+#[test]
+fn every_bus_policy_statement_id_is_the_stacks_own() {
+    let t = template();
+    let variant = Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("SourceAccountIds", "210987654321")]);
+    let r = resolve(&t, &variant);
+    let ids: Vec<&Value> = r["Resources"]
+        .as_object()
+        .expect("Resources")
+        .values()
+        .filter(|v| v["Type"] == "AWS::Events::EventBusPolicy")
+        .map(|v| &v["Properties"]["StatementId"])
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            &json!({ "Fn::Sub": "${AWS::StackName}-organization-put-events" }),
+            &json!({ "Fn::Sub": "${AWS::StackName}-accounts-put-events" })
+        ]
     );
 }
 

@@ -267,6 +267,23 @@ pub fn expected_maintenance_grants(variant: &Variant) -> BTreeSet<String> {
         .collect()
 }
 
+/// What the rollup role must grant: `rollup::ACTIONS` on the table, `rollup::STREAM_CONSUME` on
+/// its stream (the event source mapping's reads), and the failure queue's send. Each action on
+/// its own resource: the same actions on swapped resources are as wrong as missing ones.
+pub fn expected_rollup_grants() -> BTreeSet<String> {
+    rollup::ACTIONS
+        .concat()
+        .into_iter()
+        .map(|a| format!("{a} on Table.Arn"))
+        .chain(rollup::STREAM_CONSUME.iter().map(|a| format!("{a} on Table.StreamArn")))
+        .chain(["sqs:SendMessage on RollupFailureQueue.Arn".to_owned()])
+        .collect()
+}
+
+pub fn rollup_grant_differences(t: &Value) -> Vec<String> {
+    differences(&expected_rollup_grants(), &grants(t, ROLLUP))
+}
+
 pub fn api_grant_differences(t: &Value) -> Vec<String> {
     differences(&expected_api_grants(), &grants(t, API))
 }
