@@ -21,8 +21,10 @@ function triageForm(e, c, rerender) {
     el("h3", {}, "Triage"),
     el("div", { class: "field" }, el("label", { for: "triage-state" }, "State"),
       el("select", { id: "triage-state", name: "state" }, c.triageStates.map((t) => el("option", { value: t, selected: t === state }, t.replace("_", " "))))),
+    // The current note, sent again unless edited: a triage without one clears it (the API's
+    // contract), and a change of state alone must not.
     el("div", { class: "field wide" }, el("label", { for: "triage-note" }, `Note (why; at most ${c.noteMaxBytes} bytes)`),
-      el("textarea", { id: "triage-note", name: "note", maxlength: String(c.noteMaxBytes), rows: "2" })),
+      el("textarea", { id: "triage-note", name: "note", maxlength: String(c.noteMaxBytes), rows: "2" }, e.scanFailure.triage?.note || "")),
     el("button", { type: "submit" }, "Save triage"),
     status);
   form.addEventListener("submit", (ev) => {

@@ -26,11 +26,29 @@ function field(id, label, control) {
   return el("div", { class: "field" }, el("label", { for: id }, label), control);
 }
 
+/** A closed set's filter, showing every value the URL gives (`current`, in order): a value the
+ * catalog does not name is an option of its own, as given, and several values (the API takes
+ * up to 20 of a filter, any of them matching) make the list a multiple choice. Apply keeps
+ * whatever is selected; nothing is dropped because the form could not show it. */
 function choice(name, label, options, current, any = "Any") {
   const id = `f-${name.replace(/\W/g, "-")}`;
-  return field(id, label, el("select", { id, name },
-    el("option", { value: "" }, any),
-    options.map(([value, text]) => el("option", { value, selected: value === current }, text))));
+  const known = new Set(options.map(([value]) => value));
+  const extra = current.filter((v) => !known.has(v)).map((v) => [v, v]);
+  const multiple = current.length > 1;
+  return field(id, label, el("select", { id, name, multiple },
+    multiple ? null : el("option", { value: "" }, any),
+    [...options, ...extra].map(([value, text]) => el("option", { value, selected: current.includes(value) }, text))));
+}
+
+/** A text filter: one input for each value the URL gives (at least one), the first with the
+ * field's id. */
+function texts(name, label, hint, current) {
+  const id = `f-${name.replace(/\W/g, "-")}`;
+  const values = current.length ? current : [""];
+  return field(id, label, values.map((value, i) => el("input", {
+    id: i ? `${id}-${i + 1}` : id, name, value, placeholder: hint, autocomplete: "off",
+    type: name === "filter.search" ? "search" : "text", "aria-label": i ? `${label} ${i + 1}` : null,
+  })));
 }
 
 /** An RFC 3339 time (any offset; none read as UTC) ↔ the `datetime-local` input's
@@ -48,18 +66,15 @@ const fromInput = (v) => (v ? `${v.length === 16 ? `${v}:00` : v}Z` : "");
 
 function filters(params, c) {
   const form = el("form", { id: "filters", class: "filters", "aria-label": "Filters" },
-    TEXT.map(([name, label, hint]) => {
-      const id = `f-${name.replace(/\W/g, "-")}`;
-      return field(id, label, el("input", { id, name, value: params.get(name) || "", placeholder: hint, autocomplete: "off", type: name === "filter.search" ? "search" : "text" }));
-    }),
-    choice("filter.reason", "Reason", c.reasons.map((r) => [r.code, r.title]), params.get("filter.reason")),
-    choice("filter.level", "Level", c.levels.map((l) => [l, l.replace("ADMINISTRATION_EVENT_LEVEL_", "")]), params.get("filter.level")),
-    choice("filter.operation", "Operation", c.operations.map((o) => [o, o]), params.get("filter.operation")),
-    choice("filter.origin", "Origin", c.origins.map((o) => [o, o]), params.get("filter.origin")),
-    choice("filter.triage", "Triage", c.triageStates.map((t) => [t, t.replace("_", " ")]), params.get("filter.triage"), "All but false positives"),
+    TEXT.map(([name, label, hint]) => texts(name, label, hint, params.getAll(name))),
+    choice("filter.reason", "Reason", c.reasons.map((r) => [r.code, r.title]), params.getAll("filter.reason")),
+    choice("filter.level", "Level", c.levels.map((l) => [l, l.replace("ADMINISTRATION_EVENT_LEVEL_", "")]), params.getAll("filter.level")),
+    choice("filter.operation", "Operation", c.operations.map((o) => [o, o]), params.getAll("filter.operation")),
+    choice("filter.origin", "Origin", c.origins.map((o) => [o, o]), params.getAll("filter.origin")),
+    choice("filter.triage", "Triage", c.triageStates.map((t) => [t, t.replace("_", " ")]), params.getAll("filter.triage"), "All but false positives"),
     field("f-from", "Last failed from (UTC)", el("input", { id: "f-from", name: "filter.from", type: "datetime-local", step: "0.001", value: toInput(params.get("filter.from")) })),
     field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", step: "0.001", value: toInput(params.get("filter.until")) })),
-    choice(REVERSED, "Order", [["true", "Oldest first"]], params.get(REVERSED), "Newest first"),
+    choice(REVERSED, "Order", [["true", "Oldest first"]], params.getAll(REVERSED).slice(0, 1), "Newest first"),
     field("f-limit", "Per page", el("select", { id: "f-limit", name: LIMIT },
       LIMITS.map((l) => el("option", { value: l, selected: l === (params.get(LIMIT) || "50") }, l)))),
     el("div", { class: "buttons" },
@@ -69,8 +84,9 @@ function filters(params, c) {
     ev.preventDefault();
     const next = new URLSearchParams();
     for (const input of form.querySelectorAll("input, select")) {
-      const v = input.type === "datetime-local" ? fromInput(input.value) : input.value.trim();
-      if (v) next.set(input.name, v);
+      const values = input.tagName === "SELECT" ? [...input.selectedOptions].map((o) => o.value)
+        : [input.type === "datetime-local" ? fromInput(input.value) : input.value.trim()];
+      for (const v of values) if (v) next.append(input.name, v);
     }
     location.hash = `#/events?${next}`;
   });

@@ -673,6 +673,37 @@ async fn a_filter_narrows_the_list_and_is_kept_in_the_url_and_paging_walks_every
     assert_eq!(other.eval("document.getElementById('f-filter-reason').value"), json!("TIMEOUT"));
     assert_eq!(other.eval("document.getElementById('f-filter-search').value"), json!("svc-12"));
 
+    // Several values of a filter (any of them matches) are shown, and Apply keeps them all.
+    // Before, the form showed the first of each and Apply sent only that: a shared link's view
+    // changed at the next Apply, without a word.
+    console.show(
+        &page,
+        "events?filter.reason=TIMEOUT&filter.reason=RATE_LIMITED&filter.cluster=prod-0&filter.cluster=prod-1",
+    );
+    let both: Vec<usize> = (0..IMAGES).filter(|k| [2, 3].contains(&(k % 5)) && k % 3 != 2).collect();
+    assert_eq!(page.texts("#events tbody tr").len(), both.len());
+    assert_eq!(
+        page.eval("[...document.getElementById('f-filter-reason').selectedOptions].map((o) => o.value)"),
+        json!(["TIMEOUT", "RATE_LIMITED"])
+    );
+    assert_eq!(
+        page.eval("[...document.querySelectorAll('#filters [name=\"filter.cluster\"]')].map((i) => i.value)"),
+        json!(["prod-0", "prod-1"])
+    );
+    page.type_into("#f-filter-region", "eu-west-1");
+    page.click("#filters button[type=submit]");
+    page.wait("location.hash.includes('filter.region=eu-west-1')", "the region in the URL");
+    page.wait_view("events");
+    let hash = page.eval("location.hash");
+    for kept in
+        ["filter.reason=TIMEOUT", "filter.reason=RATE_LIMITED", "filter.cluster=prod-0", "filter.cluster=prod-1"]
+    {
+        assert!(hash.as_str().unwrap().contains(kept), "{kept} in {hash}");
+    }
+    let rows = page.texts("#events tbody tr");
+    assert_eq!(rows.len(), both.len(), "{rows:?}");
+    assert_eq!(page.text("#matching"), format!("{} matching events.", both.len()));
+
     // Oldest first, from the column's header.
     console.show(&page, "events");
     page.click("#sort-last");
@@ -714,6 +745,21 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         history[0].ends_with(&format!("\t{WRITER}\tbase image unreadable by the scanner; SEC-1234")),
         "{history:?}"
     );
+    // A change of state alone keeps the note: the form holds it and sends it again. Before, it
+    // sent the state only, and the API's contract (no note: none) cleared it.
+    assert_eq!(
+        page.eval("document.getElementById('triage-note').value"),
+        json!("base image unreadable by the scanner; SEC-1234")
+    );
+    for (state, shown) in [("acknowledged", "acknowledged\t"), ("false_positive", "false positive\t")] {
+        page.choose("#triage-state", state);
+        page.eval("document.querySelector('.done')?.remove()");
+        page.click("#triage button[type=submit]");
+        page.wait("document.querySelector('.done')?.innerText === 'Triage saved.'", "the triage saved");
+        let history = page.texts("#history tbody tr");
+        assert!(history[0].starts_with(shown), "{history:?}");
+        assert!(history[0].ends_with("\tbase image unreadable by the scanner; SEC-1234"), "{history:?}");
+    }
     writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 1));
 

@@ -36,17 +36,17 @@ pub fn fit(s: &str, width: usize) -> String {
     cut
 }
 
-/// `s` with every control character but the line feed written as its escape (`\u{1b}`,
-/// `\r`): text a terminal shows rather than obeys.
+/// `s` with every control character but the line feed, and every bidirectional embedding,
+/// override and isolate (U+202A–U+202E, U+2066–U+2069, which reorder what a terminal shows of
+/// the line after them), written as its escape (`\u{1b}`, `\r`, `\u{202e}`): text a terminal
+/// shows rather than obeys.
 pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\n') {
+    let obeyed =
+        |c: char| (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(obeyed) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(
-        s.chars()
-            .map(|c| if c.is_control() && c != '\n' { c.escape_default().to_string() } else { c.to_string() })
-            .collect(),
-    )
+    Cow::Owned(s.chars().map(|c| if obeyed(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
 }
 
 /// JSON text with DEL and the C1 controls (U+007F–U+009F), which JSON leaves as they are and
@@ -77,6 +77,7 @@ mod tests {
     fn control_characters_are_shown_escaped_and_line_feeds_kept() {
         assert_eq!(printable("a\nb"), Cow::Borrowed("a\nb"));
         assert_eq!(printable("a\u{1b}[31mb\tc\r\n\u{7f}\u{85}"), "a\\u{1b}[31mb\\tc\\r\n\\u{7f}\\u{85}");
+        assert_eq!(printable("evil\u{202e}txt.exe \u{2066}x\u{2069}"), "evil\\u{202e}txt.exe \\u{2066}x\\u{2069}");
     }
 
     #[test]

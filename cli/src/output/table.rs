@@ -75,7 +75,10 @@ pub fn event(e: &Value, now: OffsetDateTime) -> String {
         ("Hint", text(e, &["hint"]).to_owned()),
     ];
     lines.retain(|(_, v)| !v.trim().is_empty());
-    lines.iter().map(|(k, v)| format!("{k:<13} {v}\n")).collect()
+    // A value's further lines (a scanner's message, or a cluster name a producer chose) are
+    // indented under the values: at the start of a line, they could pass for a field of their
+    // own ("Triage        false_positive" inside a cluster name).
+    lines.iter().map(|(k, v)| format!("{k:<13} {}\n", v.replace('\n', &format!("\n{:14}", "")))).collect()
 }
 
 /// The summary: totals, reasons with their titles, top images; the other breakdowns are in the
@@ -189,6 +192,21 @@ mod tests {
         assert!(out.contains("Last failed   2026-12-02T09:00:00Z (3h ago)\n"), "{out}");
         assert!(out.contains("Hint          Check the registry credentials.\n"), "{out}");
         assert!(!out.contains("Deployments"), "empty fields are left out: {out}");
+    }
+
+    #[test]
+    fn a_values_further_lines_are_indented_under_the_values_and_pass_for_no_field() {
+        let mut e = sample();
+        e["scanFailure"]["triage"] = Value::Null;
+        e["scanFailure"]["clusters"] = json!(["prod\nTriage        false_positive\nNote          benign"]);
+        let out = event(&e, datetime!(2026-12-02 12:00:00 UTC));
+        assert!(!out.lines().any(|l| l.starts_with("Triage") || l.starts_with("Note")), "{out}");
+        assert!(
+            out.contains(
+                "Clusters      prod\n              Triage        false_positive\n              Note          benign\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
