@@ -3,7 +3,8 @@
 //!
 //! - [`stack`]: DynamoDB Local (started once per process, or the one at `DYNAMODB_ENDPOINT`),
 //!   its clients, a fresh table per test or benchmark, seeding and reading tables; moto.
-//! - [`net`]: free ports, and a TCP proxy that cuts the network.
+//! - [`net`]: free ports, and a TCP proxy that cuts the network; [`fail_nth`]: one request of
+//!   many failed.
 //! - [`race`]: racers released together, and the proof that they overlapped.
 //! - [`lambda`]: `cargo lambda watch` serving the built function binaries.
 //! - [`fixtures`]: the sample events, the envelope builder, the fixed clock, synthetic groups.
@@ -26,6 +27,7 @@ pub mod bus;
 pub mod cfn;
 pub mod cli;
 pub mod emf;
+pub mod fail_nth;
 pub mod fixtures;
 pub mod lambda;
 pub mod net;

@@ -209,6 +209,83 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
     }
 }
 
+/// A re-stamp run whose update fails mid-run (the 550th of 600: one of the second page's)
+/// keeps what its first page did, and the run still drains the outbox before it fails; the next
+/// run goes on from the second page. Before, the failure lost the whole run's place (every run
+/// started again where the last saved one had, and under steady throttling the job never got
+/// past it), and the run returned before the reconciliation, the drain and the metrics.
+#[tokio::test]
+async fn a_re_stamp_failing_mid_run_keeps_its_pages_done_and_the_run_still_drains_the_outbox() {
+    use integration_tests::fail_nth::failing_nth_update;
+    use integration_tests::stack::{seed_groups, Moto};
+    use maintenance::scheduled::Parts;
+    use scan_failures_domain::classify::Reason;
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<_> = (0..600)
+        .map(|n| {
+            integration_tests::fixtures::synthetic_group(n, &format!("quay.io/acme/s{n}:1"), Reason::Timeout, now, 5)
+        })
+        .collect();
+    seed_groups(&store, &groups).await;
+    let thirty = RetentionDays::new(30).unwrap();
+    store.settings().put_retention_setting(thirty, ADMIN, now - Duration::minutes(30)).await.unwrap();
+    // A notification waiting in the outbox, its lease released, as after a failed publish.
+    Ingest::new(store.clone(), thirty)
+        .with_transitions(vec![10])
+        .handle(timeout("waiting", "nginx:1.25", now))
+        .await
+        .unwrap();
+    for p in store.outbox().pending(10).await.unwrap() {
+        store.outbox().release(&p.key, i64::MAX).await.unwrap();
+    }
+    let moto = Moto::start(free_port());
+    let publisher = scan_failures_aws::publisher::Publisher::new(Notifier::new(
+        events_client(&moto.endpoint),
+        "default",
+        "scan-failures",
+    ));
+    let (client, seen) = failing_nth_update(store.client(), 550);
+    let faulty = Store::new(client, store.table());
+    let table = store.table().to_owned();
+    let config = maintenance::MaintenanceConfig::from_env(|k| (k == "TABLE_NAME").then(|| table.clone())).unwrap();
+    let sink = scan_failures_aws::metrics::Sink::new(config.metrics.clone());
+    let aws = integration_tests::bus::moto_config(&moto.endpoint);
+    let (streams, sqs) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
+    let parts = Parts {
+        store: &faulty,
+        config: &config,
+        sink: &sink,
+        inspector: None,
+        streams: &streams,
+        sqs: &sqs,
+        publisher: Some(&publisher),
+    };
+
+    let failed = parts.scheduled(OffsetDateTime::now_utc(), None).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(seen.load(std::sync::atomic::Ordering::SeqCst) >= 550, "the fault was reached");
+    let kept = store.settings().restamp_progress().await.unwrap().unwrap();
+    assert_eq!(
+        (kept.examined, kept.finished, kept.cursor.is_some()),
+        (500, false, true),
+        "the first page's place kept"
+    );
+    assert_eq!(store.outbox().pending(10).await.unwrap(), vec![], "drained, though the re-stamp failed");
+
+    let next = parts.scheduled(OffsetDateTime::now_utc(), None).await.unwrap();
+    let progress = next.progress.unwrap();
+    assert_eq!((next.status, progress.examined, progress.this_run.examined), ("finished", 601, 101));
+    // Those the failed page had updated before the fault (49, or 50 when ingest's group, stamped
+    // with 30 days already, was on the first page) are right already: not counted again.
+    assert!((550..=551).contains(&progress.restamped), "{progress:?}");
+    for g in &groups {
+        let stored = store.reader().get(&Uuid::parse_str(&g.id).unwrap()).await.unwrap().unwrap();
+        let last = time_fmt::parse(&stored.last_occurred_at).unwrap();
+        assert_eq!(stored.expires_at, (last + Duration::days(30)).unix_timestamp(), "{}", g.id);
+    }
+}
+
 /// An EventBridge client on `endpoint` whose attempts time out after 1 s (as the functions'
 /// `SDK_ATTEMPT_TIMEOUT_MS` bounds them).
 fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {

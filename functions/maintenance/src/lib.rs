@@ -230,7 +230,7 @@ pub enum Outcome {
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     /// `settling` (the retention changed less than 120 s ago: ingest instances may still stamp
-    /// the previous one), `running` or `finished`.
+    /// the previous one), `running`, `finished`, or [`FAILED`] (in the metrics and log line only).
     pub status: &'static str,
     pub retention_days: u16,
     /// Seconds since the retention in force was set (or its job started, when none is
@@ -304,6 +304,25 @@ pub async fn run(
         skipped: Vec::new(),
         outbox_oldest_age_seconds: None,
     })
+}
+
+/// [`RunReport::status`] of a run whose re-stamp failed: its report carries the other parts'
+/// figures only (the invocation answers the error).
+pub const FAILED: &str = "failed";
+
+/// The report of a run whose re-stamp failed, for the other parts' figures.
+pub fn failed_restamp() -> RunReport {
+    RunReport {
+        status: FAILED,
+        retention_days: 0,
+        lag_seconds: 0,
+        progress: None,
+        reconcile: None,
+        redrive: None,
+        rebuild: None,
+        skipped: Vec::new(),
+        outbox_oldest_age_seconds: None,
+    }
 }
 
 /// A finished run that did nothing else: the unit tests' report, each changing what it is about.

@@ -98,10 +98,16 @@ pub fn redrive_document(report: &RedriveReport, config: &MetricsConfig, at: Offs
 /// The run's document.
 pub fn document(report: &RunReport, config: &MetricsConfig, at: OffsetDateTime) -> Document {
     let run = report.progress.as_ref().map(|p| p.this_run).unwrap_or_default();
-    let document = Document::new(&config.stack, at)
-        .with(&GROUPS_EXAMINED, run.examined as f64)
-        .with(&GROUPS_RESTAMPED, run.restamped as f64)
-        .with(&JOB_LAG, report.lag_seconds as f64);
+    let document = Document::new(&config.stack, at);
+    // A failed re-stamp has no figures: none rather than zeros (a lag of 0 reads "caught up").
+    let document = if report.status == crate::FAILED {
+        document
+    } else {
+        document
+            .with(&GROUPS_EXAMINED, run.examined as f64)
+            .with(&GROUPS_RESTAMPED, run.restamped as f64)
+            .with(&JOB_LAG, report.lag_seconds as f64)
+    };
     // The reconciler's only when it is on (a stack without it has no such metrics at all).
     let document = match &report.reconcile {
         None => document,
@@ -134,6 +140,21 @@ mod tests {
                     "Metrics": [{"Name": "RestampGroupsExamined", "Unit": "Count"},
                         {"Name": "RestampGroupsRestamped", "Unit": "Count"}, {"Name": "RestampLag", "Unit": "Seconds"}]}]},
                 "Stack": "prod", "RestampGroupsExamined": 0, "RestampGroupsRestamped": 0, "RestampLag": 42
+            })
+        );
+    }
+
+    #[test]
+    fn a_run_whose_re_stamp_failed_reports_the_outbox_and_no_re_stamp_figures() {
+        let report = RunReport { outbox_oldest_age_seconds: Some(90), ..crate::failed_restamp() };
+        let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };
+        assert_eq!(
+            document(&report, &config, time::macros::datetime!(2026-12-02 10:00 UTC)).to_json(),
+            json!({
+                "_aws": {"Timestamp": 1_796_205_600_000_i64, "CloudWatchMetrics": [{"Namespace": "ScanFailures",
+                    "Dimensions": [["Stack"]],
+                    "Metrics": [{"Name": "OutboxOldestAge", "Unit": "Seconds"}]}]},
+                "Stack": "prod", "OutboxOldestAge": 90
             })
         );
     }

@@ -73,27 +73,29 @@ impl Parts<'_> {
         let began = Instant::now();
         let stop_at = deadline.and_then(|d| d.checked_sub(crate::STOP_RESERVE));
         let done = async {
-            let mut report = run(store, config.retention, config.max_items, now, stop_at).await?;
-            // A failed reconciliation (Inspector's faults are not the re-stamp's) fails the run
-            // after its metrics are written: the re-stamp's figures and the outbox's still go out.
-            let mut reconciled = Ok(());
+            // Each part runs whatever the others did (Inspector's faults are not the re-stamp's,
+            // nor DynamoDB's throttling of the re-stamp the outbox's): before, a failed re-stamp
+            // returned at once, and the reconciliation, the drain and the metrics were skipped.
+            let restamped = run(store, config.retention, config.max_items, now, stop_at).await;
+            let mut reconciled = Ok(None);
             if let (Some(reconcile), Some(inspector)) = (&config.reconcile, self.inspector) {
                 let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
-                match reconcile::run(store, inspector, reconcile, thresholds, config.retention, now, stop_at).await {
-                    Ok(done) => {
-                        tracing::info!(
-                            status = done.status,
-                            pages = done.pages,
-                            examined = done.this_run.examined,
-                            recorded = done.this_run.recorded,
-                            duplicates = done.this_run.duplicates,
-                            "reconciliation run"
-                        );
-                        report.reconcile = Some(done);
-                    }
-                    Err(e) => reconciled = Err(MaintenanceError::from(e)),
+                reconciled = reconcile::run(store, inspector, reconcile, thresholds, config.retention, now, stop_at)
+                    .await
+                    .map(Some)
+                    .map_err(MaintenanceError::from);
+                if let Ok(Some(done)) = &reconciled {
+                    tracing::info!(
+                        status = done.status,
+                        pages = done.pages,
+                        examined = done.this_run.examined,
+                        recorded = done.this_run.recorded,
+                        duplicates = done.this_run.duplicates,
+                        "reconciliation run"
+                    );
                 }
             }
+            let mut outbox_oldest_age_seconds = None;
             if let Some(publisher) = self.publisher {
                 // What failed publishes and the reconciler left, page after page (a record the
                 // reconciler wrote just now is leased for 30 s: the next run publishes it). Then
@@ -106,10 +108,23 @@ impl Parts<'_> {
                 }
                 // A metric's read: a failure is logged, and the run goes on without the figure.
                 match store.outbox().oldest_written_at().await {
-                    Ok(oldest) => report.outbox_oldest_age_seconds = Some(crate::waited_seconds(oldest, now)),
+                    Ok(oldest) => outbox_oldest_age_seconds = Some(crate::waited_seconds(oldest, now)),
                     Err(e) => tracing::warn!(error = %scan_failures_domain::text::error_chain(&e), "the outbox's oldest notification not read"),
                 }
             }
+            // The metrics go out either way; the re-stamp's figures only when it answered.
+            let (mut report, restamp_error) = match restamped {
+                Ok(report) => (report, None),
+                Err(e) => (crate::failed_restamp(), Some(e)),
+            };
+            report.outbox_oldest_age_seconds = outbox_oldest_age_seconds;
+            let reconcile_error = match reconciled {
+                Ok(done) => {
+                    report.reconcile = done;
+                    None
+                }
+                Err(e) => Some(e),
+            };
             self.sink.emit(&[metrics::document(&report, &config.metrics, now)]);
             tracing::info!(
                 status = report.status,
@@ -119,7 +134,15 @@ impl Parts<'_> {
                 lag_seconds = report.lag_seconds,
                 "maintenance run"
             );
-            reconciled.map(|()| report)
+            // The re-stamp's error first, then the reconciliation's: the invocation's error.
+            match (restamp_error, reconcile_error) {
+                (None, None) => Ok(report),
+                (Some(e), None) | (None, Some(e)) => Err(e),
+                (Some(e), Some(also)) => {
+                    tracing::error!(error = %scan_failures_domain::text::error_chain(&also), "maintenance run: the reconciliation failed too");
+                    Err(e)
+                }
+            }
         }
         .await;
         let mut skipped = Vec::new();

@@ -205,23 +205,47 @@ impl<'a> Settings<'a> {
         let mut budget = max_items;
         // No page started after `stop_at`: the run saves its place below and answers in time.
         while budget > 0 && stop_at.is_none_or(|s| std::time::Instant::now() < s) {
-            let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.take()).await?;
-            // At least one per page, so a run always ends.
-            budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
-            for item in &items {
-                progress.examined += 1;
-                progress.this_run.examined += 1;
-                if self.restamp_one(item, retention).await? {
-                    progress.restamped += 1;
-                    progress.this_run.restamped += 1;
+            // A page that fails leaves the progress where it began, and what the pages before
+            // it did is saved, not done again by every run (before, one failed update lost the
+            // whole run's place: under steady throttling the job never got past it).
+            let at_page = progress.clone();
+            match self.restamp_page(&mut progress, retention, budget).await {
+                Ok(read) => budget = budget.saturating_sub(read),
+                Err(e) => {
+                    self.save_restamp(at_page).await?;
+                    return Err(e);
                 }
             }
-            progress.cursor = cursor;
-            if progress.cursor.is_none() {
-                progress.finished = true;
+            if progress.finished {
                 break;
             }
         }
+        self.save_restamp(progress).await
+    }
+
+    /// One page of the re-stamp walk, of at most `budget` groups, counted into `progress`;
+    /// how many groups it read (at least one, so a run always ends).
+    async fn restamp_page(
+        &self,
+        progress: &mut RestampProgress,
+        retention: RetentionDays,
+        budget: u32,
+    ) -> Result<u32, StoreError> {
+        let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.clone()).await?;
+        for item in &items {
+            progress.examined += 1;
+            progress.this_run.examined += 1;
+            if self.restamp_one(item, retention).await? {
+                progress.restamped += 1;
+                progress.this_run.restamped += 1;
+            }
+        }
+        progress.finished = cursor.is_none();
+        progress.cursor = cursor;
+        Ok(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1))
+    }
+
+    async fn save_restamp(&self, mut progress: RestampProgress) -> Result<RestampProgress, StoreError> {
         progress.updated_at = time_fmt::format(OffsetDateTime::now_utc());
         self.store.put_whole(progress.to_item()).await?;
         Ok(progress)

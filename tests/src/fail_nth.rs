@@ -1,0 +1,46 @@
+//! A fault on one request among hundreds: a DynamoDB client whose `n`th `UpdateItem` fails
+//! before it is sent, once. Neither DynamoDB Local nor the network proxy can single out one
+//! request of a run, so an interceptor on the real client fails it; every other request reaches
+//! DynamoDB Local as usual.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+
+#[derive(Debug)]
+struct FailNthUpdate {
+    n: usize,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Intercept for FailNthUpdate {
+    fn name(&self) -> &'static str {
+        "FailNthUpdate"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.input().downcast_ref::<UpdateItemInput>().is_none() {
+            return Ok(());
+        }
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            return Err("injected fault: this UpdateItem was not sent".into());
+        }
+        Ok(())
+    }
+}
+
+/// `client` with its `n`th `UpdateItem` (from 1) failing, not retried, and the count of the
+/// `UpdateItem`s it was asked for (the proof the fault was reached: more than `n - 1`).
+pub fn failing_nth_update(client: &aws_sdk_dynamodb::Client, n: usize) -> (aws_sdk_dynamodb::Client, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let config = client.config().to_builder().interceptor(FailNthUpdate { n, seen: seen.clone() }).build();
+    (aws_sdk_dynamodb::Client::from_conf(config), seen)
+}
