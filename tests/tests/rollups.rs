@@ -1274,6 +1274,59 @@ async fn a_redrive_applies_every_other_change_of_a_batch_holding_a_poison_record
     drop_table(&store).await;
 }
 
+/// A record whose `batchSize` understates the group changes in its range (Lambda consolidates a
+/// batch's failures into one record: the range then also holds changes applied meanwhile) is
+/// redriven whole, each change once. Before, a range holding more changes of groups than the
+/// record's `batchSize` was refused at every run (`failing`), and only a restart repaired it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_applies_a_range_holding_more_changes_than_its_records_batch_size() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-consolidated"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(&store).await;
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(4).unwrap());
+    for (k, id) in (0u64..).zip(["first", "between", "last"]) {
+        ingest.handle(event(id, k, k, k, 10)).await.unwrap();
+    }
+    let groups = group_records(&arn);
+    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let body = on_failure_of(&arn, &shard, (&seq(&groups[0]), &seq(&groups[2]), 2), Some(OffsetDateTime::now_utc()));
+    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    let log = std::env::temp_dir().join(unique_name("redrive-consolidated.log"));
+    let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
+    let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
+    let counts = ["messages", "changesApplied", "changesAlreadyApplied", "failing"].map(|k| report[k].as_u64());
+    assert_eq!(counts, [Some(1), Some(3), Some(0), Some(0)], "{report}");
+    assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("0"), "the message deleted");
+    drop(maintenance);
+    drop_table(&store).await;
+}
+
+/// A switch that applied and lost its answer is sent again by the SDK, and refused (the rebuild
+/// it asserts is gone): the state read back says it switched. Modeled by running the step again
+/// from the state read before the switch, as the resent request does. Before, it read
+/// `abandoned`, which says another restart replaced the rebuild.
+#[tokio::test]
+async fn a_switch_sent_again_after_it_applied_reports_switched() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    store.rollups().mark_since(now - time::Duration::days(1)).await.unwrap();
+    let restarted = maintenance::restart_rollups(&store, now - time::Duration::minutes(6)).await.unwrap();
+    assert_eq!(restarted.rebuilding, Some(1));
+    let rollups = store.rollups();
+    let before = rollups.state().await.unwrap().live;
+    let statuses = |r: Option<scan_failures_aws::dynamo::rollup::rebuild::RebuildReport>| r.unwrap().status;
+    assert_eq!(statuses(rollups.rebuild(before, 100, now, None).await.unwrap()), "marking");
+    assert_eq!(statuses(rollups.rebuild(before, 100, now, None).await.unwrap()), "switched");
+    assert_eq!(statuses(rollups.rebuild(before, 100, now, None).await.unwrap()), "switched", "sent again");
+    let after = rollups.state().await.unwrap().live;
+    assert_eq!((after.serving.number, after.building), (1, None));
+}
+
 /// A restart repairs every batch given up before it, so the next redrive deletes those messages
 /// unread (`superseded`) whatever their batch: the operator no longer purges the queue, and a
 /// batch given up after the restart is kept. Sent before the restart: a poison batch and a batch

@@ -253,8 +253,15 @@ impl Rollups<'_> {
             Step::Unstarted => report.status = "unstarted",
             Step::Fold { .. } => report.status = "folding",
             Step::Switch => {
+                // Refused: another restart replaced this rebuild, or this very switch applied and
+                // its answer was lost (the SDK sent it again, and the rebuild it asserts is gone);
+                // the state says which. Before, both read `abandoned`, and an operator might
+                // restart for nothing.
                 let done = match switch(&live, now) {
-                    Some(e) => applied(self.store.update_item(SINCE_KEY).expressed(e).send().await)?,
+                    Some(e) => {
+                        applied(self.store.update_item(SINCE_KEY).expressed(e).send().await)?
+                            || self.state().await?.live.serving == building
+                    }
                     None => false,
                 };
                 report.status = if done { "switched" } else { "abandoned" };

@@ -47,8 +47,8 @@ pub enum RedriveError {
     },
     #[error("the batch's last record was not reached within {MAX_PAGES} pages of its shard, or after {MAX_EMPTY_PAGES} empty ones")]
     Incomplete,
-    #[error("the batch's range holds more changes of groups than the {batch_size} its description gives")]
-    LargerThanDescribed { batch_size: u32 },
+    #[error("the batch's range holds more changes of groups than a batch of the mapping can ({max})")]
+    LargerThanABatch { max: u32 },
     #[error("a stream record of the batch's shard has no sequence number, or not one of digits")]
     NoSequenceNumber,
     /// A record of the batch cannot be read; the batch's other changes were applied (`done`).
@@ -135,7 +135,10 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<ReadBack, 
         .await
         .map_err(streams_error("GetShardIterator"))?
         .shard_iterator;
-    let most = batch.batch_size.min(MAX_BATCH_SIZE) as usize;
+    // Bounded by the mapping's batch size, not the record's `batchSize`: Lambda may consolidate
+    // the failures of one batch into one record, whose range then also holds changes applied
+    // meanwhile (each found applied by its marker). A range within one batch never holds more.
+    let most = MAX_BATCH_SIZE as usize;
     let (mut read, mut seen, mut empty) = (ReadBack::default(), 0, 0);
     for _ in 0..MAX_PAGES {
         // A closed shard read to its end: the batch's records were all before it.
@@ -156,7 +159,7 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<ReadBack, 
             let got = change(r, &seq)?;
             if !matches!(got, Ok(None)) {
                 if seen == most {
-                    return Err(RedriveError::LargerThanDescribed { batch_size: batch.batch_size });
+                    return Err(RedriveError::LargerThanABatch { max: MAX_BATCH_SIZE });
                 }
                 seen += 1;
             }
