@@ -199,7 +199,15 @@ st_judged() {
   local label=$1 out="$STATE/st-$1.out" code=0
   shift
   st_run "$label" "$@" 2>&1 | tee "$out" || code=${PIPESTATUS[0]}
-  if [ "$code" -eq 0 ] || grep -q '^Failures:' "$out" || ! grep -q 'Network Error' "$out"; then
+  # The titles of the "Errors:" summary ("  🚫 <title>: <count>") other than network errors: an
+  # operation that could not be tested (a failed health check, an unsupported type) is no
+  # relay fault, and fails the run as it stands.
+  local others
+  others=$(awk '/^Errors:/ { on = 1; next }
+    on && /^  🚫 / { t = $0; sub(/^  🚫 /, "", t); sub(/: [0-9]+$/, "", t); if (t != "Network Error") print t; next }
+    on { on = 0 }' "$out")
+  if [ "$code" -eq 0 ] || grep -q '^Failures:' "$out" || ! grep -q 'Network Error' "$out" || [ -n "$others" ]; then
+    [ -z "$others" ] || echo "schemathesis: $label: errors other than network errors: $others"
     return "$code"
   fi
   echo "schemathesis: $label: only network errors; judged from watch's log below"

@@ -77,6 +77,28 @@ pub struct Polled {
     pub failed: usize,
 }
 
+/// The messages of a batch to deliver again, from the function's answer, as Lambda's event
+/// source mapping reads it (`ReportBatchItemFailures`): none for a missing, null or empty
+/// `batchItemFailures`; the ones named; and the whole batch, with why, for an answer Lambda
+/// takes as a failure of the whole batch (a list that is not one, an entry without a string
+/// `itemIdentifier`, an empty one, or one naming no message of the batch). Before, the poller
+/// skipped such entries and deleted the rest: an answer AWS retries whole passed as a partial
+/// success.
+pub fn failures_in(answer: &Value, batch: &[&str]) -> Result<Vec<String>, String> {
+    let failures = match &answer["batchItemFailures"] {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(failures) => failures,
+        other => return Err(format!("batchItemFailures is not a list: {other}")),
+    };
+    failures
+        .iter()
+        .map(|f| match f.get("itemIdentifier").and_then(Value::as_str) {
+            Some(id) if batch.contains(&id) => Ok(id.to_owned()),
+            _ => Err(format!("not a message of the batch: {f}")),
+        })
+        .collect()
+}
+
 /// The bus, its rules, the buffer queue and its dead-letter queue on moto.
 pub struct LocalBus {
     pub events: aws_sdk_eventbridge::Client,
@@ -178,15 +200,17 @@ impl LocalBus {
                 })
             })
             .collect();
-        let failed: Vec<String> = match deliver(&json!({ "Records": records })) {
-            Ok(answer) => answer["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                .collect(),
+        let ids: Vec<&str> = messages.iter().filter_map(|m| m.message_id()).collect();
+        let failed: Vec<String> = match deliver(&json!({ "Records": records })).map(|a| failures_in(&a, &ids)) {
+            Ok(Ok(failed)) => failed,
+            // An answer Lambda cannot take fails the whole batch: said, since a handler that
+            // gives one would be retried whole, forever, in AWS.
+            Ok(Err(why)) => {
+                eprintln!("the ingest function's answer fails its whole batch: {why}");
+                ids.iter().map(|id| (*id).to_owned()).collect()
+            }
             // A failed invocation fails the whole batch, as the event source mapping treats it.
-            Err(_) => messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect(),
+            Err(_) => ids.iter().map(|id| (*id).to_owned()).collect(),
         };
         let done: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
@@ -200,10 +224,24 @@ impl LocalBus {
                     .ok()
             })
             .collect();
-        let deleted = done.len();
-        if !done.is_empty() {
-            let _ = self.sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(done)).send().await;
-        }
+        // What SQS deleted, not what was asked: a delete that failed is a redelivery to come,
+        // which a test would otherwise blame on the function.
+        let deleted = if done.is_empty() {
+            0
+        } else {
+            match self.sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(done)).send().await {
+                Ok(out) => {
+                    for f in out.failed() {
+                        eprintln!("the poller's delete of message {} failed: {:?}", f.id(), f.message());
+                    }
+                    out.successful().len()
+                }
+                Err(e) => {
+                    eprintln!("the poller's delete failed: {e}");
+                    0
+                }
+            }
+        };
         Polled { received: messages.len(), deleted, failed: failed.len() }
     }
 
@@ -353,4 +391,28 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
         .unwrap_or_else(|| panic!("moto answered no ARN for {url}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_read_as_lambdas_event_source_mapping_reads_it() {
+        let batch = ["m-1", "m-2"];
+        for success in [json!({}), json!({"batchItemFailures": null}), json!({"batchItemFailures": []}), json!(null)] {
+            assert_eq!(failures_in(&success, &batch), Ok(vec![]), "{success}");
+        }
+        let named = json!({"batchItemFailures": [{"itemIdentifier": "m-2"}]});
+        assert_eq!(failures_in(&named, &batch), Ok(vec!["m-2".to_owned()]));
+        for whole in [
+            json!({"batchItemFailures": {"itemIdentifier": "m-2"}}),
+            json!({"batchItemFailures": [{"itemIdentifier": ""}]}),
+            json!({"batchItemFailures": [{"itemIdentifier": null}]}),
+            json!({"batchItemFailures": [{"itemIdentifer": "m-2"}]}),
+            json!({"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "#1"}]}),
+        ] {
+            assert!(failures_in(&whole, &batch).is_err(), "{whole}");
+        }
+    }
 }
