@@ -163,8 +163,11 @@ fn log_cost(action: Action, stats: &ReadStats, result: u64) {
 
 impl Api {
     pub fn new(store: Store, config: &ApiConfig) -> Self {
-        if config.policy.view.is_empty() {
-            tracing::warn!("ADMIN_VIEW_PRINCIPALS is empty: every request will be denied (403)");
+        // Writers may read too (`Policy::allows`): only with both lists empty is every request denied.
+        if config.policy.view.is_empty() && config.policy.write.is_empty() {
+            tracing::warn!(
+                "ADMIN_VIEW_PRINCIPALS and ADMIN_WRITE_PRINCIPALS are empty: every request will be denied (403)"
+            );
         }
         if let Some(p) = &config.local_principal {
             tracing::warn!(principal = %p, "LOCAL_PRINCIPAL is set: requests without an IAM identity act as this principal (local development only)");
