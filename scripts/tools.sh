@@ -26,8 +26,14 @@ install_venv() {
   local constraints="scripts/constraints/$name.txt"
   local stamp
   stamp="$* $(sha256sum "$constraints" | cut -c1-64)"
+  # A venv's scripts name its python by absolute path: a checkout moved or copied since keeps
+  # the pins and the stamp, and every script fails with "bad interpreter". A script's first
+  # line must name this venv (python itself is no script).
+  local first
+  first=$(head -c 1024 "$TOOLS/$name/bin/$executable" 2>/dev/null | head -n 1 | tr -d '\0')
   if [ "${REFREEZE:-}" != 1 ] && [ -x "$TOOLS/$name/bin/$executable" ] && \
-     [ "$(cat "$TOOLS/$name/pins.txt" 2>/dev/null)" = "$stamp" ]; then
+     [ "$(cat "$TOOLS/$name/pins.txt" 2>/dev/null)" = "$stamp" ] && \
+     { [ "${first#\#!}" = "$first" ] || [ "$first" = "#!$TOOLS/$name/bin/python3" ]; }; then
     return
   fi
   echo "tools: installing $* into .tools/$name"
