@@ -351,7 +351,10 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
             );
         }
     }
-    if let (Some((small, first)), Some((large, last))) = (per_size.first(), per_size.last()) {
+    // The smallest and largest tables, whatever order `--sizes` gave them in.
+    let smallest = per_size.iter().min_by_key(|(size, _)| *size);
+    let largest = per_size.iter().max_by_key(|(size, _)| *size);
+    if let (Some((small, first)), Some((large, last))) = (smallest, largest) {
         for ((key, _, a), (_, _, b)) in first.iter().zip(last.iter()) {
             let ratio = |x: f64, y: f64| if x > 0.0 { y / x } else { f64::NAN };
             fig.add(
