@@ -29,11 +29,14 @@ install_venv() {
   # A venv's scripts name its python by absolute path: a checkout moved or copied since keeps
   # the pins and the stamp, and every script fails with "bad interpreter". A script's first
   # line must name this venv (python itself is no script).
-  local first
-  first=$(head -c 1024 "$TOOLS/$name/bin/$executable" 2>/dev/null | head -n 1 | tr -d '\0')
+  # (No pipeline: under pipefail, a head cut short by the next one's exit fails the script.)
+  local first=""
+  if [ "$(head -c 2 "$TOOLS/$name/bin/$executable" 2>/dev/null || true)" = "#!" ]; then
+    IFS= read -r first <"$TOOLS/$name/bin/$executable" || true
+  fi
   if [ "${REFREEZE:-}" != 1 ] && [ -x "$TOOLS/$name/bin/$executable" ] && \
      [ "$(cat "$TOOLS/$name/pins.txt" 2>/dev/null)" = "$stamp" ] && \
-     { [ "${first#\#!}" = "$first" ] || [ "$first" = "#!$TOOLS/$name/bin/python3" ]; }; then
+     { [ -z "$first" ] || [ "$first" = "#!$TOOLS/$name/bin/python3" ]; }; then
     return
   fi
   echo "tools: installing $* into .tools/$name"
