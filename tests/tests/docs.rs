@@ -237,7 +237,7 @@ fn every_variable_a_function_reads_is_on_the_configuration_page_with_its_default
             let _ = scan_failures_aws::config::RollupConfig::from_env(v).unwrap();
         }),
     );
-    // Every function's logging filter, read by tracing-subscriber's `EnvFilter` (telemetry.rs).
+    // Every function's logging filter, read by tracing-subscriber's `Targets` (telemetry.rs).
     for names in read.values_mut() {
         names.insert("RUST_LOG".to_owned());
     }
