@@ -469,6 +469,16 @@ def detail_tables(results: dict) -> list[str]:
                       for r in rows])
         out += ["", "Latency p50 from the rollups, largest / smallest table: "
                 + ", ".join(f"{q} {f(f'rollups.{q}.latency_ratio')}" for q in ["count", "summary", "trend7"]) + ".", ""]
+        long = parts["rollups"]["details"].get("long_rows", [])
+        if long:
+            out += ["At a 365-day retention (groups spread over 366 days, the worst cut-off), from rollups keeping the "
+                    "30-day grain and read by days alone (a generation kept since before that grain), per call "
+                    "(p50 of 20 calls):", ""]
+            out += table(["groups", "question", "grains", "items read", "RCU", "Query calls", "p50 ms",
+                          "every group: items read", "RCU"],
+                         [[f"{r['groups']:,}", r["question"], k["layout"].replace("_", " "), f"{k['items_read']:,}",
+                           fmt(k["rcu"]), k["requests"], fmt(k["p50_ms"]), f"{r['every_group']['items_read']:,}",
+                           fmt(r["every_group"]["rcu"])] for r in long for k in r["rollups"]]) + [""]
     if "rollup-cost" in parts:
         rows = parts["rollup-cost"]["details"].get("rows", [])
         out += ["### What keeping the rollups costs per event", "",

@@ -17,14 +17,14 @@ use std::time::Instant;
 use integration_tests::fixtures::{synthetic_group_of, GroupDetail};
 use integration_tests::stack;
 use scan_failures_aws::dynamo::read::{insights, ReadStats};
-use scan_failures_aws::dynamo::rollup::answer;
+use scan_failures_aws::dynamo::rollup::{answer, Rollups};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::daily::day_key;
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::RetentionDays;
-use scan_failures_domain::rollup;
+use scan_failures_domain::rollup::{self, Grain};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -36,9 +36,17 @@ const WARMUP: usize = 5;
 /// Minutes the data spans: 5 days, past the 4-day retention.
 const SPAN_MINUTES: usize = 5 * 24 * 60;
 
+/// Groups, days the data spans and retention of the long-retention table.
+const LONG: (usize, usize, u16) = (20_000, 366, 365);
+
 fn group(n: usize, size: usize, now: OffsetDateTime) -> (GroupRecord, GroupState) {
+    spread_group(n, size, SPAN_MINUTES, now)
+}
+
+/// Group `n` of `size` spread evenly over the `span` minutes before `now`.
+fn spread_group(n: usize, size: usize, span: usize, now: OffsetDateTime) -> (GroupRecord, GroupState) {
     let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
-    let minutes_ago = (n * SPAN_MINUTES / size) as i64;
+    let minutes_ago = (n * span / size) as i64;
     let g = synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::ALL[n % 12], now, minutes_ago);
     let last = now - time::Duration::minutes(minutes_ago);
     let s = GroupState { daily: [(day_key(last), g.num_occurrences)].into(), ..GroupState::default() };
@@ -46,14 +54,18 @@ fn group(n: usize, size: usize, now: OffsetDateTime) -> (GroupRecord, GroupState
 }
 
 /// The time the questions are asked at (and the data is spread back from), before `real`: the
-/// retention's cut-off then falls 30 seconds into the earliest minute of a day at which the read
-/// plan takes the most buckets ([`rollup::MAX_BUCKETS`]): the worst case, the same in every run
-/// whatever the time of day it starts.
+/// retention's cut-off then falls 30 seconds into the earliest minute, of the 30 days before
+/// the day a retention before `real`, at which the read plan takes the most buckets
+/// ([`rollup::MAX_BUCKETS`] finer than a day, and no 30-day bucket in place of days): the worst
+/// case, the same in every run whatever the time and day it starts.
 fn asked_at(real: OffsetDateTime, retention: RetentionDays) -> OffsetDateTime {
     let day = real.replace_time(time::Time::MIDNIGHT) - retention.duration() - time::Duration::DAY;
-    let cut_off = (0..1440)
-        .map(|m| day + time::Duration::minutes(m) + time::Duration::seconds(30))
-        .max_by_key(|t| (rollup::read_plan(*t).buckets(), std::cmp::Reverse(*t)))
+    let cut_off = (0..30 * 1440)
+        .map(|m| day - time::Duration::minutes(m) + time::Duration::seconds(30))
+        .max_by_key(|t| {
+            let now = *t + retention.duration();
+            (rollup::read_plan(*t, now, &Grain::ALL).buckets(now), *t)
+        })
         .unwrap_or(day);
     cut_off + retention.duration()
 }
@@ -67,8 +79,13 @@ struct Table {
 
 /// The question asked, answered from the rollups; its read's cost.
 async fn from_rollups(store: &Store, question: &str, now: OffsetDateTime, retention: RetentionDays) -> ReadStats {
+    ask(&store.rollups(), question, now, retention).await
+}
+
+/// The question asked of `rollups`; its read's cost.
+async fn ask(rollups: &Rollups<'_>, question: &str, now: OffsetDateTime, retention: RetentionDays) -> ReadStats {
     let none = Filters::default();
-    let rollups = store.rollups();
+    let rollups = *rollups;
     let stats = match question {
         "count" => answer::count_maintained(&rollups, &none, now, retention).await.map(|r| r.1),
         "summary" => {
@@ -109,6 +126,63 @@ async fn from_groups(store: &Store, question: &str, now: OffsetDateTime, retenti
             stats
         }
     }
+}
+
+/// A year's retention: [`LONG`]'s groups spread over a year and a day, asked at the worst
+/// cut-off as the sizes are, each answer checked equal to the full read's; its rollups read
+/// with every grain (as a generation keeping the 30-day grain is) and with the grains up to
+/// days (as one started before it is, and as every read was before it).
+fn long_retention(
+    rt: &tokio::runtime::Runtime,
+    client: &aws_sdk_dynamodb::Client,
+    fig: &mut Figures,
+) -> Vec<serde_json::Value> {
+    let (size, days, retention) = LONG;
+    let retention = RetentionDays::new(retention).unwrap_or_else(|| panic!("retention: {retention}"));
+    let now = asked_at(OffsetDateTime::now_utc(), retention);
+    let store = rt.block_on(stack::fresh_store_on(client, "bench-rlong"));
+    let groups: Vec<_> = (0..size).map(|n| spread_group(n, size, days * 1440, now)).collect();
+    rt.block_on(stack::seed_groups_and_rollups(&store, &groups, 4));
+    let mut rows = Vec::new();
+    for question in ["count", "summary", "trend7"] {
+        let full = rt.block_on(from_groups(&store, question, now, retention));
+        let mut by_layout = Vec::new();
+        for (layout, grains) in [("thirty_days", &Grain::ALL[..]), ("days", &Grain::UP_TO_DAYS[..])] {
+            let rollups = store.rollups().with_grains(grains);
+            let mut times = Vec::new();
+            let mut stats = ReadStats::default();
+            for _ in 0..WARMUP + 20 {
+                let started = Instant::now();
+                stats = rt.block_on(ask(&rollups, question, now, retention));
+                times.push(ms(started.elapsed()));
+            }
+            let p50 = percentile(&times[WARMUP..], 50.0);
+            eprintln!(
+                "bench: rollups: {size} groups, {} days' retention, {question:<8} ({layout}) {:>5} items {:>6.1} RCU {:>7.2} ms | every group {:>6} items {:>8.1} RCU",
+                retention.get(), stats.items_read, stats.read_capacity_units, p50, full.items_read, full.read_capacity_units
+            );
+            let what = format!("{question} without filter, {} days' retention, {size} groups over {days} days, from the rollups ({layout})", retention.get());
+            fig.add(
+                &format!("rollups.long.{layout}.{question}.rcu"),
+                stats.read_capacity_units,
+                "RCU/call",
+                &format!("{what}: RCU per call"),
+            );
+            fig.add(
+                &format!("rollups.long.{layout}.{question}.items_read"),
+                stats.items_read as f64,
+                "items/call",
+                &format!("{what}: items read per call"),
+            );
+            by_layout.push(json!({"layout": layout, "items_read": stats.items_read, "rcu": stats.read_capacity_units, "requests": stats.requests, "p50_ms": p50}));
+        }
+        rows.push(json!({
+            "groups": size, "retention_days": retention.get(), "question": question, "rollups": by_layout,
+            "every_group": {"items_read": full.items_read, "rcu": full.read_capacity_units},
+        }));
+    }
+    rt.block_on(stack::drop_table(&store));
+    rows
 }
 
 /// Every size is seeded first and the sizes are then asked in turn, call by call, so drift
@@ -215,6 +289,8 @@ pub fn run(out: &Path, sizes: &[usize]) {
     for t in tables {
         rt.block_on(stack::drop_table(&t.store));
     }
+    let long = long_retention(&rt, &client, &mut fig);
     fig.detail("rows", json!(rows));
+    fig.detail("long_rows", json!(long));
     fig.write("rollups", "make bench (bench rollups)", out);
 }

@@ -23,6 +23,7 @@ use integration_tests::{
 };
 use scan_failures_aws::dynamo::read::insights;
 use scan_failures_aws::dynamo::rollup::{answer, SINCE_KEY};
+use scan_failures_aws::dynamo::schema::BY_TIME;
 use scan_failures_aws::dynamo::table::{self, Ttl};
 use scan_failures_aws::dynamo::{Store, GROUP_KEY_PREFIX};
 use scan_failures_domain::classify::Reason;
@@ -341,6 +342,26 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     let _ = store.client().delete_table().table_name(store.table()).send().await;
 }
 
+/// `count` groups, one every `every` minutes back from `newest`: every reason in turn, a fifth
+/// of them false positives and a fifth resolved, each with the per-day count of its last day.
+fn spread_groups(count: usize, every: usize, newest: OffsetDateTime) -> Vec<(GroupRecord, GroupState)> {
+    (0..count)
+        .map(|n| {
+            let image = format!("quay.io/acme/svc{}:1", n % 40);
+            let minutes = (n * every) as i64;
+            let g = synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::ALL[n % 12], newest, minutes);
+            let state = match n % 5 {
+                0 => TriageState::FalsePositive,
+                1 => TriageState::Resolved,
+                _ => TriageState::Open,
+            };
+            let last = newest - time::Duration::minutes(minutes);
+            let daily = [(day_key(last), g.num_occurrences)].into();
+            (g, GroupState { triage: Triage { state, ..Triage::default() }, daily })
+        })
+        .collect()
+}
+
 /// The read plan takes a grain backward where that reads fewer buckets: its buckets from the
 /// coarser boundary before the cut-off are subtracted from the coarser bucket added. Checked
 /// on a dense table (a group every minute for two days, every reason, three triage states) and
@@ -352,20 +373,7 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
     let store = fresh_store().await;
     let midnight = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     let newest = midnight - time::Duration::days(1);
-    let groups: Vec<(GroupRecord, GroupState)> = (0..2 * 1440)
-        .map(|n| {
-            let image = format!("quay.io/acme/svc{}:1", n % 40);
-            let g = synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::ALL[n % 12], newest, n as i64);
-            let state = match n % 5 {
-                0 => TriageState::FalsePositive,
-                1 => TriageState::Resolved,
-                _ => TriageState::Open,
-            };
-            let last = newest - time::Duration::minutes(n as i64);
-            let daily = [(day_key(last), g.num_occurrences)].into();
-            (g, GroupState { triage: Triage { state, ..Triage::default() }, daily })
-        })
-        .collect();
+    let groups = spread_groups(2 * 1440, 1, newest);
     seed_groups_and_rollups(&store, &groups, 4).await;
     let two = RetentionDays::new(2).unwrap();
     let filters = [Filters::default(), covered_filters()[5].clone(), covered_filters()[3].clone()];
@@ -373,7 +381,8 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
     let mut subtracted = std::collections::BTreeMap::new();
     for j in 0..16 {
         let cut = first_cut + time::Duration::minutes(89 * j);
-        for r in read_plan(cut).ranges.iter().filter(|r| r.sign == Sign::Subtract) {
+        let asked = cut + two.duration();
+        for r in read_plan(cut, asked, &Grain::ALL).ranges.iter().filter(|r| r.sign == Sign::Subtract) {
             let held = groups
                 .iter()
                 .filter(|(g, _)| {
@@ -383,7 +392,6 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
                 .count();
             *subtracted.entry(r.grain).or_insert(0) += held;
         }
-        let asked = cut + two.duration();
         assert_eq!(
             differences_for(&store, 0, two, asked, &filters, &[7]).await,
             Vec::<String>::new(),
@@ -396,6 +404,146 @@ async fn subtracted_buckets_take_out_exactly_their_groups_at_cut_offs_across_a_d
         "groups subtracted by grain: {subtracted:?}"
     );
     drop_table(&store).await;
+}
+
+/// A window longer than 30 days is read from 30-day buckets, at most 15 days around them and
+/// the finer buckets, where days alone read one rollup per day of it. Checked on a table of a
+/// group every 40 minutes for 70 days (every reason, three triage states), asked with a 30-day
+/// retention at twelve cut-offs 3 days, 1 hour and 7 minutes apart: each reads 30-day buckets
+/// holding groups, some add days before one and some subtract days from one, and the answers
+/// equal the read of every group. (Asked back in time, the later groups are counted by both,
+/// as occurrences ahead of the clock are.)
+#[tokio::test]
+async fn thirty_day_buckets_answer_a_long_window_exactly_adding_or_subtracting_days() {
+    let store = fresh_store().await;
+    let newest = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
+    let groups = spread_groups(70 * 1440 / 40, 40, newest);
+    seed_groups_and_rollups(&store, &groups, 4).await;
+    let thirty = RetentionDays::new(30).unwrap();
+    let filters = [Filters::default(), covered_filters()[5].clone(), covered_filters()[3].clone()];
+    let first_cut = newest - time::Duration::days(69) + time::Duration::seconds(17);
+    let held = |r: &scan_failures_domain::rollup::Range| {
+        groups
+            .iter()
+            .filter(|(g, _)| {
+                let at = time_fmt::parse(&g.last_occurred_at).unwrap().unix_timestamp();
+                at >= r.from && r.until.is_none_or(|u| at < u)
+            })
+            .count()
+    };
+    let (mut in_thirty_days, mut days_added, mut days_subtracted) = (0, 0, 0);
+    for j in 0..12 {
+        let cut = first_cut + time::Duration::minutes(j * (3 * 1440 + 67));
+        let asked = cut + thirty.duration();
+        let plan = read_plan(cut, asked, &Grain::ALL);
+        for r in &plan.ranges {
+            match (r.grain, r.sign) {
+                (Grain::ThirtyDays, _) => in_thirty_days += held(r),
+                (Grain::Day, Sign::Add) => days_added += held(r),
+                (Grain::Day, Sign::Subtract) => days_subtracted += held(r),
+                _ => {}
+            }
+        }
+        assert!(plan.buckets(asked) <= 12 + 15 + 2, "{plan:?}");
+        assert_eq!(
+            differences_for(&store, 0, thirty, asked, &filters, &[7, 30]).await,
+            Vec::<String>::new(),
+            "asked at {asked}"
+        );
+    }
+    assert!(
+        in_thirty_days > 0 && days_added > 0 && days_subtracted > 0,
+        "groups in 30-day buckets {in_thirty_days}, days added {days_added}, subtracted {days_subtracted}"
+    );
+    drop_table(&store).await;
+}
+
+/// A generation started before the 30-day grain was kept (its state names no `coarseFrom`)
+/// has no 30-day rollups for the groups folded before the upgrade, so the api reads it by days,
+/// as before; the first restart names its rebuild's generation the first keeping the grain, and
+/// a rollup function starting afresh names generation 0. Told apart on a table whose 30-day
+/// rollups were deleted (as an older generation lacks them): read by days its count is exact,
+/// read as if it kept the grain it is short.
+#[tokio::test]
+async fn a_generation_started_before_the_thirty_day_grain_is_read_by_days_until_a_rebuild() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<GroupRecord> = (0..120)
+        .map(|n| synthetic_group(n, &format!("quay.io/acme/old{n}:1"), Reason::Timeout, now, 60 * 12 * n as i64))
+        .collect();
+    let with_state: Vec<_> = groups.iter().map(|g| (g.clone(), GroupState::default())).collect();
+    seed_groups_and_rollups(&store, &with_state, 4).await;
+    let thirty_day: Vec<String> = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .index_name(BY_TIME.name)
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", BY_TIME.partition_key)
+        .expression_attribute_values(":p", AttributeValue::S("ROLLUP#30d".into()))
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    assert!(!thirty_day.is_empty());
+    for pk in thirty_day {
+        store.client().delete_item().table_name(store.table()).key("pk", AttributeValue::S(pk)).send().await.unwrap();
+    }
+    // The state an older rollup function wrote: since when, and nothing of the grains.
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("pk", AttributeValue::S(SINCE_KEY.into()))
+        .item("since", AttributeValue::S(time_fmt::format(now - time::Duration::days(90))))
+        .send()
+        .await
+        .unwrap();
+    let caller = "arn:aws:iam::123456789012:user/alice";
+    let env = [("ADMIN_VIEW_PRINCIPALS", caller), ("API_READ_ROLLUPS", "true"), ("RETENTION_DAYS", "45")];
+    let count = || async {
+        let api = api_from_env(&store, &env).with_cache_max_age(Duration::ZERO);
+        let (status, body) =
+            Box::pin(respond(&api, api_request("/v1/count/administration/events", "", Some(caller), false))).await;
+        assert_eq!(status, 200, "{body}");
+        body["count"].as_u64().unwrap()
+    };
+    let full = store.reader().count(&Filters::default(), now, RetentionDays::new(45).unwrap()).await.unwrap().0;
+    assert_eq!(full, 90);
+    let state = store.rollups().state().await.unwrap();
+    assert_eq!((state.coarse_from, state.grains()), (None, &Grain::UP_TO_DAYS[..]));
+    assert_eq!(count().await, full, "read by days");
+    let set_coarse_from = |generation: Option<&str>| {
+        let update =
+            store.client().update_item().table_name(store.table()).key("pk", AttributeValue::S(SINCE_KEY.into()));
+        match generation {
+            Some(n) => update
+                .update_expression("SET coarseFrom = :n")
+                .expression_attribute_values(":n", AttributeValue::N(n.into())),
+            None => update.update_expression("REMOVE coarseFrom"),
+        }
+        .send()
+    };
+    set_coarse_from(Some("0")).await.unwrap();
+    assert!(count().await < full, "read with 30-day buckets that are not there");
+    set_coarse_from(None).await.unwrap();
+    let restarted = store.rollups().restart(now - time::Duration::minutes(6)).await.unwrap();
+    assert_eq!(restarted.rebuilding, Some(1));
+    assert_eq!(store.rollups().state().await.unwrap().coarse_from, Some(1));
+    assert_eq!(count().await, full, "generation 0 still serves, by days, while 1 is rebuilt");
+    store.rollups().restart(now - time::Duration::minutes(5)).await.unwrap();
+    let state = store.rollups().state().await.unwrap();
+    assert_eq!((state.live.building.map(|b| b.number), state.coarse_from), (Some(2), Some(1)), "kept");
+    drop_table(&store).await;
+
+    let fresh = fresh_store().await;
+    fresh.rollups().mark_since(now).await.unwrap();
+    let state = fresh.rollups().state().await.unwrap();
+    assert_eq!((state.coarse_from, state.grains()), (Some(0), &Grain::ALL[..]));
+    drop_table(&fresh).await;
 }
 
 /// The api answers a covered count, summary and trend from the rollups only with
@@ -590,7 +738,7 @@ async fn an_edge_of_more_groups_than_the_read_bound_is_a_503_to_ask_again_and_on
         (g, GroupState::default())
     };
     seed_groups_and_rollups(&store, &(0..101).map(group).collect::<Vec<_>>(), 4).await;
-    let plan = read_plan(cut);
+    let plan = read_plan(cut, at(), &Grain::ALL);
     assert_eq!((plan.has_edge(), plan.edge_until), (true, datetime!(2026-11-27 10:18 UTC)));
 
     let (exactly, past) = (store.rollups().bounded(101), store.rollups().bounded(100));

@@ -461,7 +461,9 @@ impl Api {
                 },
             },
         };
-        Ok(state.ready(after).then(|| self.store.rollups().of(state.live.serving.number).bounded(self.max_items_read)))
+        Ok(state.ready(after).then(|| {
+            self.store.rollups().of(state.live.serving.number).with_grains(state.grains()).bounded(self.max_items_read)
+        }))
     }
 
     /// The store's reader, its counts, summaries and trends bounded by `API_MAX_ITEMS_READ`.

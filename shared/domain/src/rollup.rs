@@ -12,9 +12,10 @@
 //! The groups in retention are those whose last occurrence is after the cut-off. [`read_plan`]
 //! covers "after t" with whole buckets, each finer grain added forward or subtracted backward
 //! from a coarser one, whichever takes fewer, and an edge of less than a minute that is read from
-//! the groups themselves: at most [`MAX_BUCKETS`] finer buckets (counting the day a backward
-//! plan starts on) and retention + 1 days per triage state and reason, and the groups of one
-//! minute, whatever the table holds.
+//! the groups themselves: at most [`MAX_BUCKETS`] buckets finer than a day (counting the day a
+//! backward plan starts on), [`MAX_DAYS`] days and a 30-day bucket per 30 days of the window and
+//! one more, per triage state and reason, and the groups of one minute, whatever the table holds
+//! (29 buckets at the worst cut-off of a 365-day retention, where days alone took 366 and more).
 //!
 //! The cluster, image and account → registry → repository breakdowns are not kept here: a group
 //! remembers up to 20 clusters and belongs to one of an unbounded number of images, so their
@@ -34,7 +35,7 @@ use crate::time_fmt;
 pub mod generation;
 pub mod given_up;
 mod read_plan;
-pub use read_plan::{net_by_reason, read_plan, Range, ReadPlan, Sign, MAX_BUCKETS};
+pub use read_plan::{net_by_reason, read_plan, Range, ReadPlan, Sign, MAX_BUCKETS, MAX_DAYS};
 
 /// The width of a rollup's bucket of `lastOccurredAt`. Each divides the next, so a range of
 /// time is covered by whole buckets of the coarsest grain that fits and a few of the finer ones
@@ -46,13 +47,22 @@ pub enum Grain {
     Hour,
     SixHours,
     Day,
+    /// 30 days from the epoch: what keeps a long retention's read from taking a rollup per day
+    /// (at most 15 days and a 30-day bucket per month of retention, where days alone take
+    /// retention + 1).
+    ThirtyDays,
 }
 
 /// How many grains there are.
-pub const GRAINS: usize = 5;
+pub const GRAINS: usize = 6;
 
 impl Grain {
-    pub const ALL: [Grain; GRAINS] = [Self::Minute, Self::TenMinutes, Self::Hour, Self::SixHours, Self::Day];
+    pub const ALL: [Grain; GRAINS] =
+        [Self::Minute, Self::TenMinutes, Self::Hour, Self::SixHours, Self::Day, Self::ThirtyDays];
+
+    /// The grains of a generation of the rollups started before the 30-day grain was kept: read
+    /// with these, as they were, until a rebuild (`State::grains` in the store says which).
+    pub const UP_TO_DAYS: [Grain; 5] = [Self::Minute, Self::TenMinutes, Self::Hour, Self::SixHours, Self::Day];
 
     pub fn seconds(self) -> i64 {
         match self {
@@ -61,6 +71,7 @@ impl Grain {
             Self::Hour => 3_600,
             Self::SixHours => 21_600,
             Self::Day => 86_400,
+            Self::ThirtyDays => 2_592_000,
         }
     }
 
@@ -72,6 +83,7 @@ impl Grain {
             Self::Hour => "h",
             Self::SixHours => "6h",
             Self::Day => "d",
+            Self::ThirtyDays => "30d",
         }
     }
 
@@ -450,7 +462,7 @@ mod tests {
                 ("s#roxctl#o", 1)
             ]
         );
-        assert_eq!(fold.deltas.len(), 6, "two minutes, one ten minutes, hour, six hours and day");
+        assert_eq!(fold.deltas.len(), 7, "two minutes, one ten minutes, hour, six hours, day and 30 days");
     }
 
     #[test]
@@ -460,7 +472,7 @@ mod tests {
         fp.triage.state = TriageState::FalsePositive;
         let mut fold = Fold::default();
         fold.change(Some((&g, &s)), Some((&g, &fp))).unwrap();
-        assert_eq!(fold.deltas.len(), 10);
+        assert_eq!(fold.deltas.len(), 12);
         assert!(fold.deltas.iter().all(|(k, d)| d["g"] == if k.triage == TriageState::Open { -1 } else { 1 }));
         fold.change(Some((&g, &fp)), Some((&g, &s))).unwrap();
         assert_eq!(fold, Fold::default());

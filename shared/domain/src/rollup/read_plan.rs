@@ -8,15 +8,18 @@
 //! boundary. Rollups are sums, so a subtracted bucket takes out exactly the groups an added
 //! coarser one brought in; and since the counts the rollups lack (the groups written before
 //! the stream began) are sums too, their error over a signed cover of `[x, ∞)` is their error
-//! over `[x, ∞)`, which [`super::ready`] makes zero. Of the 16 choices the plan takes the one
-//! with the fewest buckets, forward on ties: at most [`MAX_BUCKETS`] buckets of the finer grains
-//! (counting the day before `x` it may start at), against 22 when every grain is read forward.
+//! over `[x, ∞)`, which [`super::ready`] makes zero. Of the choices the plan takes the one
+//! with the fewest buckets that can hold a group at the time of the read (none starts after
+//! it), forward on ties: at most [`MAX_BUCKETS`] buckets finer than a day (counting the day
+//! before `x` it may start at), against 22 when every grain is read forward; and with the
+//! 30-day grain, at most [`MAX_DAYS`] days and one 30-day bucket per 30 days of the window
+//! and one more, where days alone take one per day of it.
 
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use super::{Counters, Grain, RollupKey, GRAINS};
+use super::{Counters, Grain, RollupKey};
 
 /// Whether a range's rollups are added to the answer or taken from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,14 @@ impl Range {
     pub fn buckets(&self) -> Option<i64> {
         self.until.map(|u| (u - self.from).max(0) / self.grain.seconds())
     }
+
+    /// How many of its buckets start at or before `now` (epoch seconds): those that can hold
+    /// a group when the read is made.
+    pub fn buckets_by(&self, now: i64) -> i64 {
+        let past = self.grain.floor(now) + self.grain.seconds();
+        let end = self.until.map_or(past, |u| u.min(past));
+        (end - self.from).max(0) / self.grain.seconds()
+    }
 }
 
 /// How to add up every group whose last occurrence is after `after`: the groups of the edge,
@@ -58,8 +69,8 @@ impl Range {
 pub struct ReadPlan {
     pub after: OffsetDateTime,
     pub edge_until: OffsetDateTime,
-    /// One per grain, finest first; the last (days) has no end and is added.
-    pub ranges: [Range; GRAINS],
+    /// One per grain of the rollups read, finest first; the last has no end and is added.
+    pub ranges: Vec<Range>,
 }
 
 impl ReadPlan {
@@ -68,49 +79,64 @@ impl ReadPlan {
         self.edge_until - self.after > time::Duration::milliseconds(1)
     }
 
-    /// The whole buckets of the finer grains, and the day the plan starts before `edge_until`
-    /// when it takes the day grain backward: what the choice of directions minimizes.
-    pub fn buckets(&self) -> i64 {
+    /// The buckets of the plan that can hold a group at `now`: what the choice of directions
+    /// minimizes, and what a read costs in rollups per triage state and reason.
+    pub fn buckets(&self, now: OffsetDateTime) -> i64 {
+        self.ranges.iter().map(|r| r.buckets_by(now.unix_timestamp())).sum()
+    }
+
+    /// Of [`Self::buckets`], those of the grains finer than a day, and the day before
+    /// `edge_until` a plan may start at: what [`MAX_BUCKETS`] bounds.
+    pub fn finer_buckets(&self) -> i64 {
         let x = self.edge_until.unix_timestamp();
-        let fine: i64 = self.ranges.iter().filter_map(Range::buckets).sum();
-        let days = &self.ranges[GRAINS - 1];
-        fine + (Grain::Day.ceil(x) - days.from) / Grain::Day.seconds()
+        let fine: i64 = self.ranges.iter().filter(|r| r.grain < Grain::Day).filter_map(Range::buckets).sum();
+        let start = self.ranges.iter().find(|r| r.grain == Grain::Day).map_or(x, |d| d.from);
+        fine + (Grain::Day.ceil(x) - start).max(0) / Grain::Day.seconds()
     }
 }
 
-/// The most whole buckets of the finer grains, plus the extra day, that a plan takes (at the
-/// worst minute of a day; see the test that sweeps every minute).
+/// The most buckets finer than a day, plus the extra day, that a plan takes (at the worst
+/// minute of a day; see the test that sweeps every minute).
 pub const MAX_BUCKETS: i64 = 12;
 
-/// The plan for the groups whose last occurrence is after `after`.
-pub fn read_plan(after: OffsetDateTime) -> ReadPlan {
+/// The most day buckets a plan with the 30-day grain takes, whatever the window (see the test
+/// that sweeps the days of 30).
+pub const MAX_DAYS: i64 = 15;
+
+/// The plan, over the rollups of `grains` (finest first, each dividing the next), for the
+/// groups whose last occurrence is after `after`, read at `now`.
+pub fn read_plan(after: OffsetDateTime, now: OffsetDateTime, grains: &[Grain]) -> ReadPlan {
     let x = Grain::Minute.floor(after.unix_timestamp()) + Grain::Minute.seconds();
     let edge_until = OffsetDateTime::from_unix_timestamp(x).unwrap_or(after);
-    (0..1u8 << (GRAINS - 1))
-        .map(|backward| ReadPlan { after, edge_until, ranges: ranges(x, backward) })
-        .min_by_key(ReadPlan::buckets)
-        .unwrap_or_else(|| ReadPlan { after, edge_until, ranges: ranges(x, 0) })
+    let choices = 1u32 << grains.len().saturating_sub(1).min(16);
+    (0..choices)
+        .map(|backward| ReadPlan { after, edge_until, ranges: ranges(x, backward, grains) })
+        .min_by_key(|p| p.buckets(now))
+        .unwrap_or_else(|| ReadPlan { after, edge_until, ranges: ranges(x, 0, grains) })
 }
 
 /// The ranges covering `[x, ∞)` with the finer grains whose bit is set in `backward` taken
 /// backward.
-fn ranges(x: i64, backward: u8) -> [Range; GRAINS] {
+fn ranges(x: i64, backward: u32, grains: &[Grain]) -> Vec<Range> {
     let mut from = x;
-    std::array::from_fn(|i| {
-        let grain = Grain::ALL[i];
-        let Some(coarser) = Grain::ALL.get(i + 1) else {
-            return Range { grain, from, until: None, sign: Sign::Add };
-        };
-        let range = if backward & (1 << i) == 0 {
-            let until = coarser.ceil(from);
-            Range { grain, from, until: Some(until), sign: Sign::Add }
-        } else {
-            let start = coarser.floor(from);
-            Range { grain, from: start, until: Some(from), sign: Sign::Subtract }
-        };
-        from = if range.sign == Sign::Add { range.until.unwrap_or(from) } else { range.from };
-        range
-    })
+    grains
+        .iter()
+        .enumerate()
+        .map(|(i, &grain)| {
+            let Some(coarser) = grains.get(i + 1) else {
+                return Range { grain, from, until: None, sign: Sign::Add };
+            };
+            let range = if backward & (1 << i) == 0 {
+                let until = coarser.ceil(from);
+                Range { grain, from, until: Some(until), sign: Sign::Add }
+            } else {
+                let start = coarser.floor(from);
+                Range { grain, from: start, until: Some(from), sign: Sign::Subtract }
+            };
+            from = if range.sign == Sign::Add { range.until.unwrap_or(from) } else { range.from };
+            range
+        })
+        .collect()
 }
 
 /// The signed rollups of a read, added up by reason: for each reason, each counter's total over
@@ -155,11 +181,16 @@ mod tests {
             .sum()
     }
 
+    /// A plan over the grains up to days, read 4 days after `after`.
+    fn days_plan(after: OffsetDateTime) -> ReadPlan {
+        read_plan(after, after + time::Duration::days(4), &Grain::UP_TO_DAYS)
+    }
+
     #[test]
     fn the_plan_takes_each_grain_in_the_direction_with_fewer_buckets() {
         use Grain::*;
         use Sign::*;
-        let p = read_plan(datetime!(2026-12-01 10:17:42.250 UTC));
+        let p = days_plan(datetime!(2026-12-01 10:17:42.250 UTC));
         assert_eq!(p.edge_until, datetime!(2026-12-01 10:18 UTC));
         assert!(p.has_edge());
         // Minutes forward (2, not 8), ten minutes backward (2, not 4), hours forward from
@@ -174,9 +205,10 @@ mod tests {
                 range(Day, datetime!(2026-12-02 00:00 UTC), None, Add),
             ]
         );
-        assert_eq!(p.buckets(), 8);
+        assert_eq!(p.finer_buckets(), 8);
+        assert_eq!(p.buckets(datetime!(2026-12-05 10:17:42.250 UTC)), 8 + 4, "and the days 2 to 5");
         // 30 s past midnight, the forward plan's worst (22 buckets): the day, less its first minute.
-        let p = read_plan(datetime!(2026-12-01 00:00:30 UTC));
+        let p = days_plan(datetime!(2026-12-01 00:00:30 UTC));
         assert_eq!(
             p.ranges[0],
             range(Minute, datetime!(2026-12-01 00:00 UTC), Some(datetime!(2026-12-01 00:01 UTC)), Subtract)
@@ -189,14 +221,14 @@ mod tests {
             );
         }
         assert_eq!(p.ranges[4], range(Day, datetime!(2026-12-01 00:00 UTC), None, Add));
-        assert_eq!(p.buckets(), 2);
+        assert_eq!(p.finer_buckets(), 2);
         // After the last millisecond before midnight: no edge, only days.
-        let p = read_plan(datetime!(2026-12-01 23:59:59.999 UTC));
+        let p = days_plan(datetime!(2026-12-01 23:59:59.999 UTC));
         assert!(!p.has_edge());
-        assert_eq!(p.buckets(), 0);
+        assert_eq!(p.finer_buckets(), 0);
         assert_eq!(p.ranges[4], range(Day, datetime!(2026-12-02 00:00 UTC), None, Add));
         // Exactly on a minute: a group at that instant is not after it, so the minute is edge.
-        let p = read_plan(datetime!(2026-12-01 10:00 UTC));
+        let p = days_plan(datetime!(2026-12-01 10:00 UTC));
         assert_eq!(p.edge_until, datetime!(2026-12-01 10:01 UTC));
     }
 
@@ -204,18 +236,56 @@ mod tests {
     fn at_every_minute_of_a_day_the_plan_counts_each_minute_from_its_start_once_in_at_most_max_buckets() {
         let day = s(datetime!(2026-12-01 00:00 UTC));
         let mut worst = 0;
-        for minute in 0..1440 {
-            let after = OffsetDateTime::from_unix_timestamp(day + minute * 60 + 7).unwrap();
-            let p = read_plan(after);
-            let x = s(p.edge_until);
-            for m in (day - 86_400..day + 3 * 86_400).step_by(60) {
-                assert_eq!(weight(&p, m), i64::from(m >= x), "minute {m} of the plan for {after}: {p:?}");
+        for grains in [&Grain::UP_TO_DAYS[..], &Grain::ALL[..]] {
+            for minute in 0..1440 {
+                let after = OffsetDateTime::from_unix_timestamp(day + minute * 60 + 7).unwrap();
+                let p = read_plan(after, after + time::Duration::days(4), grains);
+                let x = s(p.edge_until);
+                for m in (day - 86_400..day + 3 * 86_400).step_by(60) {
+                    assert_eq!(weight(&p, m), i64::from(m >= x), "minute {m} of the plan for {after}: {p:?}");
+                }
+                let forward = ReadPlan { ranges: ranges(x, 0, grains), ..p.clone() };
+                let now = after + time::Duration::days(4);
+                assert!(p.buckets(now) <= forward.buckets(now), "{after}");
+                worst = worst.max(p.finer_buckets());
             }
-            let forward = ReadPlan { ranges: ranges(x, 0), ..p.clone() };
-            assert!(p.buckets() <= forward.buckets(), "{after}");
-            worst = worst.max(p.buckets());
         }
         assert_eq!(worst, MAX_BUCKETS);
+    }
+
+    /// With the 30-day grain, a year's window reads a few dozen buckets where days alone read
+    /// 365 and more: checked at a minute of each day of a 30-day bucket and the next, every day
+    /// from a month before the cut-off to the read counted once and every minute around the
+    /// cut-off too.
+    #[test]
+    fn with_thirty_day_buckets_a_years_window_reads_at_most_max_days_and_a_bucket_a_month() {
+        let year = time::Duration::days(365);
+        let first = Grain::ThirtyDays.floor(s(datetime!(2026-12-01 00:00 UTC)));
+        let (mut worst_days, mut worst) = (0, 0);
+        for day in 0..60 {
+            for minute in [0, 1, 719, 1439] {
+                let after = OffsetDateTime::from_unix_timestamp(first + day * 86_400 + minute * 60 + 7).unwrap();
+                let now = after + year;
+                let p = read_plan(after, now, &Grain::ALL);
+                let x = s(p.edge_until);
+                for m in (Grain::Day.floor(x) - 86_400..x + 86_400).step_by(60) {
+                    assert_eq!(weight(&p, m), i64::from(m >= x), "minute {m} of the plan for {after}: {p:?}");
+                }
+                for d in (Grain::Day.floor(x) - 31 * 86_400..s(now) + 86_400).step_by(86_400) {
+                    let d = d + 86_399;
+                    assert_eq!(weight(&p, d), i64::from(d >= x), "day of {d} in the plan for {after}: {p:?}");
+                }
+                let days = p.ranges.iter().filter(|r| r.grain == Grain::Day).map(|r| r.buckets_by(s(now))).sum::<i64>();
+                worst_days = worst_days.max(days);
+                worst = worst.max(p.buckets(now));
+                let days_only = read_plan(after, now, &Grain::UP_TO_DAYS).buckets(now);
+                assert!(days_only >= 365, "{days_only}");
+            }
+        }
+        assert_eq!(worst_days, MAX_DAYS);
+        // Less than the sum of the bounds (12 + 15 + 13): the fewest buckets are not the fewest
+        // of each grain at once.
+        assert_eq!(worst, 29);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Count, summary and trend answered from the maintained rollups: the rollups of a
-//! [`read_plan`], netted by reason with their signs, and its edge groups, added up by the
+//! [`read_plan`](rollup::read_plan), netted by reason with their signs, and its edge groups, added up by the
 //! domain's builders, exactly as the read of every group
 //! ([`crate::dynamo::read::insights`]) adds the groups up, for the filters the rollups cover
 //! ([`rollup::covers`]) and once they are kept for the whole window ([`rollup::ready`]).
@@ -12,7 +12,7 @@ use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::insights::{Summary, SummaryBuilder, Trend, TrendBuilder};
 use scan_failures_domain::query::{matches, triage_selected, Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::{is_visible, RetentionDays};
-use scan_failures_domain::rollup::{self, net_by_reason, read_plan, Counters};
+use scan_failures_domain::rollup::{self, net_by_reason, Counters};
 
 use super::Rollups;
 use crate::dynamo::read::{QueryError, ReadStats};
@@ -41,7 +41,7 @@ async fn maintained(
 ) -> Result<(BTreeMap<String, Counters>, Vec<(GroupRecord, GroupState)>, ReadStats), QueryError> {
     let after = maintained_after(from, now, retention);
     // Boxed: six concurrent queries make a large future, and the api's handler nests it.
-    let read = Box::pin(rollups.read(&read_plan(after))).await?;
+    let read = Box::pin(rollups.read(&rollups.plan(after, now))).await?;
     let selected = net_by_reason(
         read.rollups.iter().filter(|(k, _, _)| rollup::selected(filters, k)).map(|(k, sign, c)| (k, *sign, c)),
     );

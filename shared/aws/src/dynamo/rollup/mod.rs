@@ -22,7 +22,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use scan_failures_domain::rollup::generation::{self, Generation, Live, Retired};
-use scan_failures_domain::rollup::RollupError;
+use scan_failures_domain::rollup::{read_plan, Grain, ReadPlan, RollupError};
 use scan_failures_domain::time_fmt;
 
 use crate::backoff;
@@ -63,6 +63,9 @@ const BUILDING_STARTED: &str = "buildingStarted";
 const RETIRED: &str = "retired";
 const RETIRED_STARTED: &str = "retiredStarted";
 const RETIRED_UNTIL: &str = "retiredUntil";
+/// The first generation that keeps the 30-day grain (absent: none does, the rollups were
+/// started before it was kept; the next rebuild's generation is the first).
+const COARSE_FROM: &str = "coarseFrom";
 
 /// The item key of a stream record's marker.
 pub fn marker_key(record_id: &str) -> String {
@@ -112,6 +115,8 @@ pub struct State {
     /// `None` before the rollup function's first batch.
     pub since: Option<OffsetDateTime>,
     pub live: Live,
+    /// The first generation keeping [`Grain::ThirtyDays`] (`None`: none does).
+    pub coarse_from: Option<u32>,
 }
 
 impl State {
@@ -133,7 +138,18 @@ impl State {
             .filter(|r| r.number < serving.number)
             .zip(time(RETIRED_UNTIL))
             .map(|(generation, until)| Retired { generation, until });
-        Self { since: time(SINCE_ATTRIBUTE), live: Live { serving, building, retired } }
+        Self { since: time(SINCE_ATTRIBUTE), live: Live { serving, building, retired }, coarse_from: n(COARSE_FROM) }
+    }
+
+    /// The grains the generation in service keeps: every one, unless it was started before
+    /// the 30-day grain was kept (its 30-day rollups, folded only since the upgrade, would be
+    /// short), then the grains up to days, as it was read before.
+    pub fn grains(&self) -> &'static [Grain] {
+        if self.coarse_from.is_some_and(|c| self.live.serving.number >= c) {
+            &Grain::ALL
+        } else {
+            &Grain::UP_TO_DAYS
+        }
     }
 
     /// Whether the generation in service answers for the groups whose last occurrence is after
@@ -161,11 +177,23 @@ pub struct Rollups<'a> {
     generation: u32,
     /// Groups of a read's edge read at most ([`Self::bounded`]); unbounded by default.
     max_edge: u64,
+    /// The grains a read takes ([`Self::with_grains`]); every one by default.
+    grains: &'static [Grain],
 }
 
 impl<'a> Rollups<'a> {
     pub fn new(store: &'a Store) -> Self {
-        Self { store, generation: 0, max_edge: u64::MAX }
+        Self { store, generation: 0, max_edge: u64::MAX, grains: &Grain::ALL }
+    }
+
+    /// The same rollups, read with only `grains` ([`State::grains`] of the generation read).
+    pub fn with_grains(self, grains: &'static [Grain]) -> Self {
+        Self { grains, ..self }
+    }
+
+    /// The plan of a read of the groups whose last occurrence is after `after`, at `now`.
+    pub fn plan(&self, after: OffsetDateTime, now: OffsetDateTime) -> ReadPlan {
+        read_plan(after, now, self.grains)
     }
 
     /// The same rollups, read from `generation`.
@@ -202,6 +230,7 @@ impl<'a> Rollups<'a> {
             .table_name(self.store.table())
             .item(PARTITION_KEY, AttributeValue::S(SINCE_KEY.to_owned()))
             .item(SINCE_ATTRIBUTE, AttributeValue::S(scan_failures_domain::time_fmt::format(t)))
+            .item(COARSE_FROM, AttributeValue::N("0".to_owned()))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PARTITION_KEY)
             .send()
@@ -258,11 +287,14 @@ impl<'a> Rollups<'a> {
             let mut update = self
                 .store
                 .update_item(SINCE_KEY)
-                .update_expression("SET #since = :at, #building = :next, #started = :at")
+                .update_expression(
+                    "SET #since = :at, #building = :next, #started = :at, #coarse = if_not_exists(#coarse, :next)",
+                )
                 .condition_expression(unchanged)
                 .expression_attribute_names("#since", SINCE_ATTRIBUTE)
                 .expression_attribute_names("#building", BUILDING)
                 .expression_attribute_names("#started", BUILDING_STARTED)
+                .expression_attribute_names("#coarse", COARSE_FROM)
                 .expression_attribute_values(":at", AttributeValue::S(text.clone()))
                 .expression_attribute_values(":next", AttributeValue::N(next.to_string()))
                 .expression_attribute_values(":newest", AttributeValue::N(newest.to_string()));
@@ -436,7 +468,7 @@ mod tests {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<HashMap<_, _>>()
         };
         let (n, s) = (|v: &str| AttributeValue::N(v.into()), |v: &str| AttributeValue::S(v.into()));
-        assert_eq!(State::of(None), State { since: None, live: Live::FIRST });
+        assert_eq!(State::of(None), State { since: None, live: Live::FIRST, coarse_from: None });
         let started = datetime!(2026-12-04 12:00 UTC);
         let until = datetime!(2026-12-04 12:25 UTC);
         let switched = item(&[
@@ -450,7 +482,11 @@ mod tests {
         let retired = Retired { generation: Generation::FIRST, until };
         assert_eq!(
             State::of(Some(&switched)),
-            State { since: Some(started), live: Live { serving: two, building: None, retired: Some(retired) } }
+            State {
+                since: Some(started),
+                live: Live { serving: two, building: None, retired: Some(retired) },
+                coarse_from: None
+            }
         );
         let mut no_time = switched.clone();
         no_time.insert(RETIRED_UNTIL.into(), s("soon"));
@@ -461,5 +497,21 @@ mod tests {
         let mut building = switched;
         building.insert(BUILDING.into(), n("x"));
         assert_eq!(State::of(Some(&building)).live.building, None, "a number that does not parse");
+    }
+
+    #[test]
+    fn the_thirty_day_grain_is_read_only_from_the_first_generation_keeping_it() {
+        let state = |serving: u32, coarse_from: Option<u32>| State {
+            since: None,
+            live: Live { serving: Generation { number: serving, started: None }, ..Live::FIRST },
+            coarse_from,
+        };
+        assert_eq!(state(0, Some(0)).grains(), Grain::ALL, "started with it");
+        assert_eq!(state(0, None).grains(), Grain::UP_TO_DAYS, "started before it, not yet rebuilt");
+        assert_eq!(state(2, Some(3)).grains(), Grain::UP_TO_DAYS, "its rebuild not yet in service");
+        assert_eq!(state(3, Some(3)).grains(), Grain::ALL);
+        assert_eq!(state(4, Some(3)).grains(), Grain::ALL);
+        let item: crate::dynamo::item::Item = [(COARSE_FROM.to_owned(), AttributeValue::N("3".into()))].into();
+        assert_eq!(State::of(Some(&item)).coarse_from, Some(3));
     }
 }

@@ -326,17 +326,18 @@ mod tests {
     #[test]
     fn a_batch_is_cut_where_the_next_change_would_pass_a_hundred_items() {
         // Each change: a marker and its own minute rollup; the ten-minute rollups (one per ten
-        // changes), the hour, six-hour and day rollups are shared.
+        // changes), the hour, six-hour, day and 30-day rollups are shared.
         let changes: Vec<Change> = (0..60).map(|n| change(n, "111111111111")).collect();
         let cut = chunks(&changes, &Live::FIRST);
         assert_eq!(cut.unfoldable, None);
         let cut = cut.chunks;
         let ranges: Vec<Range<usize>> = cut.iter().map(|c| c.changes.clone()).collect();
-        // 46 changes: 46 markers + 46 minutes + 5 ten minutes + 1 hour + 1 six hours + 1 day = 100.
-        assert_eq!(ranges, [0..46, 46..60]);
+        // 45 changes: 45 markers + 45 minutes + 5 ten minutes + 1 hour + 1 six hours + 1 day + 1
+        // thirty days = 99; 46 would be 101.
+        assert_eq!(ranges, [0..45, 45..60]);
         // New groups only: the footprint is the fold.
         assert_eq!(cut[0].footprint[&0].deltas.len(), 54);
-        assert_eq!(cut[1].footprint, fold(&changes[46..].iter().collect::<Vec<_>>(), &Live::FIRST).unwrap());
+        assert_eq!(cut[1].footprint, fold(&changes[45..].iter().collect::<Vec<_>>(), &Live::FIRST).unwrap());
         assert_eq!(chunks(&[], &Live::FIRST), Cut { chunks: vec![], unfoldable: None });
     }
 
@@ -399,10 +400,10 @@ mod tests {
         let cut = chunks(&changes, &Live::FIRST);
         assert_eq!(cut.unfoldable, None);
         let ranges: Vec<Range<usize>> = cut.chunks.iter().map(|c| c.changes.clone()).collect();
-        // Every change touches its group's minute, ten minutes, hour, six hours and day in both
-        // states. 44 changes (22 groups): 44 markers + 2 x (22 minutes + 3 ten minutes + 3) =
-        // 100 items; the other 18 groups: 36 + 2 x (18 + 2 + 3) = 82.
-        assert_eq!(ranges, [0..44, 44..80]);
+        // Every change touches its group's minute, ten minutes, hour, six hours, day and 30 days
+        // in both states. 42 changes (21 groups): 42 markers + 2 x (21 minutes + 3 ten minutes +
+        // 4) = 98 items (43 would be 101); the other 19 groups: 38 + 2 x (19 + 2 + 4) = 88.
+        assert_eq!(ranges, [0..42, 42..80]);
         for c in &cut.chunks {
             assert!(fits(&c.footprint, c.changes.len(), &Live::FIRST));
             let left: Vec<&Change> = changes[c.changes.clone()].iter().filter(|x| x.id.ends_with("open")).collect();
@@ -443,7 +444,7 @@ mod tests {
         };
         let folds = fold(&[&mark], &live).unwrap();
         assert_eq!(folds.keys().copied().collect::<Vec<_>>(), [2], "nothing changes in generation 0");
-        assert_eq!(folds[&2].deltas.len(), 5);
+        assert_eq!(folds[&2].deltas.len(), 6);
         assert!(folds[&2].deltas.values().all(|d| d["g"] == 1));
         assert_eq!(joins(&[&mark], &live), 1);
         // A repeat of an unmarked group: generation 0 only; of a marked one: both.
@@ -463,7 +464,8 @@ mod tests {
     #[test]
     fn a_rebuild_reserves_one_item_and_its_rollups_count_against_the_hundred() {
         // Marked new groups, one minute apart: in both generations each change is a marker and
-        // two minute rollups, with the shared ten-minute, hour, six-hour and day rollups twice.
+        // two minute rollups, with the shared ten-minute, hour, six-hour, day and 30-day rollups
+        // twice.
         let marked: Vec<Change> = (0..60)
             .map(|n| {
                 let mut c = change(n, "111111111111");
@@ -475,9 +477,9 @@ mod tests {
             .collect();
         let cut = chunks(&marked, &rebuilding());
         let ranges: Vec<Range<usize>> = cut.chunks.iter().map(|c| c.changes.clone()).collect();
-        // 31 changes: 31 markers + 2 x (31 minutes + 4 ten minutes + 3) + the count = 108 > 100;
-        // 30: 30 + 2 x (30 + 3 + 3) + 1 = 103; 29: 29 + 2 x (29 + 3 + 3) + 1 = 100.
-        assert_eq!(ranges[0], 0..29);
+        // 29 changes: 29 markers + 2 x (29 minutes + 3 ten minutes + 4) + the count = 102 > 100;
+        // 28: 28 + 2 x (28 + 3 + 4) + 1 = 99.
+        assert_eq!(ranges[0], 0..28);
         for c in &cut.chunks {
             assert!(fits(&c.footprint, c.changes.len(), &rebuilding()));
         }

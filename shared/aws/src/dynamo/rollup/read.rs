@@ -4,6 +4,7 @@
 //! What is read does not depend on how many groups the table holds, only on the retention, the
 //! triage states and reasons in use, and the groups of one minute.
 
+use futures_util::future::join_all;
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::rollup::{Counter, Counters, Range, ReadPlan, RollupKey, Sign};
 use scan_failures_domain::time_fmt;
@@ -30,21 +31,20 @@ impl Rollups<'_> {
     /// (eventually consistent, as the index is). An edge of more groups than the bound
     /// ([`Rollups::bounded`]) is [`QueryError::EdgeTooBusy`]; one of exactly the bound is read.
     pub async fn read(&self, plan: &ReadPlan) -> Result<Read, QueryError> {
-        let [m, m10, h, h6, d] = plan.ranges;
         let edge_lo = format!("{}#~", time_fmt::format(plan.after));
         let edge_hi = time_fmt::format(plan.edge_until);
-        let (m, m10, h, h6, d, edge) =
-            tokio::join!(self.range(m), self.range(m10), self.range(h), self.range(h6), self.range(d), async {
-                if plan.has_edge() {
-                    self.query(ALL_PARTITION, &edge_lo, &edge_hi, self.max_edge.saturating_add(1)).await
-                } else {
-                    Ok((Vec::new(), ReadStats::default()))
-                }
-            });
+        let (parts, edge) = tokio::join!(join_all(plan.ranges.iter().map(|r| self.range(*r))), async {
+            if plan.has_edge() {
+                self.query(ALL_PARTITION, &edge_lo, &edge_hi, self.max_edge.saturating_add(1)).await
+            } else {
+                Ok((Vec::new(), ReadStats::default()))
+            }
+        });
         let mut read = Read::default();
-        for (part, range) in [m?, m10?, h?, h6?, d?].into_iter().zip(&plan.ranges) {
-            read.stats.add(&part.1);
-            for item in part.0 {
+        for (part, range) in parts.into_iter().zip(&plan.ranges) {
+            let (items, stats) = part?;
+            read.stats.add(&stats);
+            for item in items {
                 if let Some((key, counters)) =
                     decode(item).filter(|(g, _, _)| *g == self.generation).map(|(_, k, c)| (k, c))
                 {
