@@ -405,6 +405,63 @@ async fn silent_connections_past_the_consoles_file_limit_do_not_stop_it() {
     let _ = std::fs::remove_file(&log);
 }
 
+/// A connection that asks for answers and reads none of them (another local user holding the
+/// console's places: 256 such connections kept the page from being served for good) is closed
+/// once an answer's write has waited `WRITE_TIMEOUT`, and its place freed. Shown on one: 4,000
+/// pipelined requests for the largest asset, about 35 MB of answers, more than loopback's
+/// buffers hold; the console's socket for it is gone from `/proc/<pid>/fd` no sooner than the
+/// deadline after the writes stalled, and the answers that reached the client stop well short
+/// of what was asked (the fault: the writes did stall).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_reads_no_answer_is_closed_after_the_write_deadline() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let table = recorded("console-stall").await;
+    let console = Console::start(&table, WRITER);
+    let pid = console.process.id();
+    let port: u16 = console.base().rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap();
+    let sockets = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+                .count()
+        })
+    };
+    let before = sockets();
+    let asset = scanfail::console::assets::Served::of("/events.js").map(|_| "/events.js").unwrap();
+    let size = include_str!("../../cli/console/events.js").len();
+    let asked = 4_000;
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request =
+        format!("GET {asset} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Scanfail-Token: {}\r\n\r\n", console.token());
+    // Written on a thread of its own: once the console stops reading, the requests' last bytes
+    // wait in the buffers until it closes the connection.
+    let mut writer = stalled.try_clone().unwrap();
+    let requests = request.repeat(asked);
+    std::thread::spawn(move || writer.write_all(requests.as_bytes()));
+    let started = Instant::now();
+    while sockets() == before {
+        assert!(started.elapsed() < Duration::from_secs(5), "the console never accepted the connection");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while sockets() > before {
+        assert!(started.elapsed() < Duration::from_secs(40), "the stalled connection was never closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let closed_after = started.elapsed();
+    assert!(closed_after >= scanfail::console::WRITE_TIMEOUT - Duration::from_secs(1), "{closed_after:?}");
+    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answered = Vec::new();
+    let _ = stalled.read_to_end(&mut answered);
+    assert!(answered.len() < asked * size / 2, "{} bytes of {} answered", answered.len(), asked * size);
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answered[..answered.len().min(200)])
+    );
+}
+
 /// `--open` hands the desktop's opener (here a stand-in `xdg-open` first on the PATH, which
 /// records what it was given) a redirect file in `$XDG_RUNTIME_DIR` that leads to the printed
 /// URL; Ctrl-C (SIGINT) stops the console with success and removes the file at once, long

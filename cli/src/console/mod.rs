@@ -39,6 +39,10 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// How long a connection may take to send a request's headers, or its body: one that sends
 /// nothing is closed after it, and frees its place.
 pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an answer's write may wait on a connection that reads none of it: one that stops
+/// reading (or asks for answers it never reads) is closed after it, and frees its place, so
+/// that [`MAX_CONNECTIONS`] of them cannot keep the page from being served.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The pause after a connection could not be accepted (the process out of file descriptors,
 /// say) before trying again: the server goes on, rather than stop or spin.
 const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -120,7 +124,8 @@ fn open_browser(port: u16, url: &str) -> Option<std::path::PathBuf> {
 
 /// Serves `listener` with `client` and `token` until the process is stopped: at most
 /// [`MAX_CONNECTIONS`] connections at once, each closed when it is silent for [`READ_TIMEOUT`]
-/// while a request is due; a connection that cannot be accepted is said and passed over.
+/// while a request is due, or reads nothing of an answer for [`WRITE_TIMEOUT`]; a connection
+/// that cannot be accepted is said and passed over.
 pub async fn serve(listener: tokio::net::TcpListener, client: Arc<Client>, token: String) -> Result<(), ConsoleError> {
     let port = listener.local_addr().map_err(ConsoleError::Serve)?.port();
     let token: Arc<str> = token.into();
@@ -148,11 +153,16 @@ pub async fn serve(listener: tokio::net::TcpListener, client: Arc<Client>, token
                 let (client, token) = (client.clone(), token.clone());
                 async move { Ok::<_, Infallible>(handle(req, &client, &token, port).await) }
             });
-            // A connection that fails (the browser went away, or it was silent) ends alone.
+            // The write deadline counts from a write that could not go on, and starts again at
+            // each one that does.
+            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+            stream.set_write_timeout(Some(WRITE_TIMEOUT));
+            // A connection that fails (the browser went away, it was silent, or it stopped
+            // reading) ends alone.
             let _ = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(Box::pin(stream)), service)
                 .await;
             drop(place);
         });

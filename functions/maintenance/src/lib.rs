@@ -328,17 +328,7 @@ pub fn failed_restamp() -> RunReport {
 /// A finished run that did nothing else: the unit tests' report, each changing what it is about.
 #[cfg(test)]
 pub(crate) fn finished_run() -> RunReport {
-    RunReport {
-        status: "finished",
-        retention_days: 4,
-        lag_seconds: 0,
-        progress: None,
-        reconcile: None,
-        redrive: None,
-        rebuild: None,
-        skipped: Vec::new(),
-        outbox_oldest_age_seconds: None,
-    }
+    RunReport { status: "finished", retention_days: 4, ..failed_restamp() }
 }
 
 /// Seconds since `oldest` at `now` (0 for none, or for a time after `now`).
