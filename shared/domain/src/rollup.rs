@@ -13,9 +13,9 @@
 //! covers "after t" with whole buckets, each finer grain added forward or subtracted backward
 //! from a coarser one, whichever takes fewer, and an edge of less than a minute that is read from
 //! the groups themselves: at most [`MAX_BUCKETS`] buckets finer than a day (counting the day a
-//! backward plan starts on), [`MAX_DAYS`] days and a 30-day bucket per 30 days of the window and
+//! backward plan starts on; one more with the 30-day grain, where that saves a day), [`MAX_DAYS`] days and a 30-day bucket per 30 days of the window and
 //! one more, per triage state and reason, and the groups of one minute, whatever the table holds
-//! (29 buckets at the worst cut-off of a 365-day retention, where days alone took 366 and more).
+//! (38 buckets at the worst cut-off of a 365-day retention, where days alone took 365 and more).
 //!
 //! The cluster, image and account → registry → repository breakdowns are not kept here: a group
 //! remembers up to 20 clusters and belongs to one of an unbounded number of images, so their

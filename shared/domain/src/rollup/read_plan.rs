@@ -12,7 +12,7 @@
 //! with the fewest buckets that can hold a group at the time of the read (none starts after
 //! it), forward on ties: at most [`MAX_BUCKETS`] buckets finer than a day (counting the day
 //! before `x` it may start at), against 22 when every grain is read forward; and with the
-//! 30-day grain, at most [`MAX_DAYS`] days and one 30-day bucket per 30 days of the window
+//! 30-day grain, one more where that saves a day, at most [`MAX_DAYS`] days and one 30-day bucket per 30 days of the window
 //! and one more, where days alone take one per day of it.
 
 use std::collections::BTreeMap;
@@ -86,21 +86,28 @@ impl ReadPlan {
     }
 
     /// Of [`Self::buckets`], those of the grains finer than a day, and the day before
-    /// `edge_until` a plan may start at: what [`MAX_BUCKETS`] bounds.
+    /// `edge_until` a plan starts at when it takes the finer grains back to it: what
+    /// [`MAX_BUCKETS`] bounds.
     pub fn finer_buckets(&self) -> i64 {
         let x = self.edge_until.unix_timestamp();
-        let fine: i64 = self.ranges.iter().filter(|r| r.grain < Grain::Day).filter_map(Range::buckets).sum();
-        let start = self.ranges.iter().find(|r| r.grain == Grain::Day).map_or(x, |d| d.from);
-        fine + (Grain::Day.ceil(x) - start).max(0) / Grain::Day.seconds()
+        let buckets: i64 = self.ranges.iter().filter(|r| r.grain < Grain::Day).filter_map(Range::buckets).sum();
+        // Where the days take over from the finer grains: the start of days added, the end of
+        // days subtracted.
+        let days_from = self.ranges.iter().find(|r| r.grain == Grain::Day).map_or(x, |d| match d.sign {
+            Sign::Add => d.from,
+            Sign::Subtract => d.until.unwrap_or(x),
+        });
+        buckets + i64::from(days_from < x)
     }
 }
 
-/// The most buckets finer than a day, plus the extra day, that a plan takes (at the worst
-/// minute of a day; see the test that sweeps every minute).
+/// The most buckets finer than a day, plus the extra day, that a plan over the grains up to
+/// days takes (at the worst minute of a day); with the 30-day grain, one more where that saves a
+/// day (see the tests that sweep every minute of a day and of 30).
 pub const MAX_BUCKETS: i64 = 12;
 
 /// The most day buckets a plan with the 30-day grain takes, whatever the window (see the test
-/// that sweeps the days of 30).
+/// that sweeps every minute of 30 days).
 pub const MAX_DAYS: i64 = 15;
 
 /// The plan, over the rollups of `grains` (finest first, each dividing the next), for the
@@ -254,19 +261,25 @@ mod tests {
     }
 
     /// With the 30-day grain, a year's window reads a few dozen buckets where days alone read
-    /// 365 and more: checked at a minute of each day of a 30-day bucket and the next, every day
-    /// from a month before the cut-off to the read counted once and every minute around the
-    /// cut-off too.
+    /// 365 and more: checked at every minute of a 30-day cycle, for a 365-day and a 4-day
+    /// window (the finer grains within [`MAX_BUCKETS`], the days within [`MAX_DAYS`]); and at
+    /// every 97th, each minute around the cut-off and each day from a month before it to the
+    /// read counted once.
     #[test]
     fn with_thirty_day_buckets_a_years_window_reads_at_most_max_days_and_a_bucket_a_month() {
-        let year = time::Duration::days(365);
         let first = Grain::ThirtyDays.floor(s(datetime!(2026-12-01 00:00 UTC)));
-        let (mut worst_days, mut worst) = (0, 0);
-        for day in 0..60 {
-            for minute in [0, 1, 719, 1439] {
-                let after = OffsetDateTime::from_unix_timestamp(first + day * 86_400 + minute * 60 + 7).unwrap();
-                let now = after + year;
+        let mut worst = BTreeMap::new();
+        for window in [365, 4] {
+            for minute in 0..30 * 1440 {
+                let after = OffsetDateTime::from_unix_timestamp(first + minute * 60 + 7).unwrap();
+                let now = after + time::Duration::days(window);
                 let p = read_plan(after, now, &Grain::ALL);
+                let days = p.ranges.iter().filter(|r| r.grain == Grain::Day).map(|r| r.buckets_by(s(now))).sum::<i64>();
+                let w = worst.entry(window).or_insert((0, 0, 0));
+                *w = (w.0.max(p.finer_buckets()), w.1.max(days), w.2.max(p.buckets(now)));
+                if minute % 97 != 0 {
+                    continue;
+                }
                 let x = s(p.edge_until);
                 for m in (Grain::Day.floor(x) - 86_400..x + 86_400).step_by(60) {
                     assert_eq!(weight(&p, m), i64::from(m >= x), "minute {m} of the plan for {after}: {p:?}");
@@ -275,17 +288,18 @@ mod tests {
                     let d = d + 86_399;
                     assert_eq!(weight(&p, d), i64::from(d >= x), "day of {d} in the plan for {after}: {p:?}");
                 }
-                let days = p.ranges.iter().filter(|r| r.grain == Grain::Day).map(|r| r.buckets_by(s(now))).sum::<i64>();
-                worst_days = worst_days.max(days);
-                worst = worst.max(p.buckets(now));
-                let days_only = read_plan(after, now, &Grain::UP_TO_DAYS).buckets(now);
-                assert!(days_only >= 365, "{days_only}");
+                if window == 365 {
+                    let days_only = read_plan(after, now, &Grain::UP_TO_DAYS).buckets(now);
+                    assert!(days_only >= 365, "{days_only}");
+                }
             }
         }
-        assert_eq!(worst_days, MAX_DAYS);
-        // Less than the sum of the bounds (12 + 15 + 13): the fewest buckets are not the fewest
-        // of each grain at once.
-        assert_eq!(worst, 29);
+        // At 365 days: at most 13 finer buckets (one more than with days alone, where it saves
+        // a day), 15 days and 13 thirty-day buckets, 38 in all at the worst minute (11 finer, 14
+        // days and 13 thirty-day buckets); at 4 days the plan reads what days alone would, or
+        // fewer.
+        assert_eq!(worst[&365], (MAX_BUCKETS + 1, MAX_DAYS, 38));
+        assert_eq!(worst[&4], (MAX_BUCKETS + 1, 5, 16));
     }
 
     #[test]

@@ -76,10 +76,12 @@ pub fn start_text(start: i64) -> String {
     time_fmt::format(OffsetDateTime::from_unix_timestamp(start).unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }
 
-/// Days a rollup is kept after its bucket ends: the longest retention (365 days) and one more,
-/// so that no read can ask for it once it is gone. A removal that arrives later (DynamoDB's TTL
-/// deletes within days, not at once) writes a rollup no read asks for, which expires again.
-pub const KEPT_DAYS_AFTER_BUCKET: i64 = 366;
+/// Days a rollup is kept after its bucket ends: the longest retention (365 days), the 30 days
+/// before its cut-off a read may subtract from (days taken backward from a 30-day bucket), and
+/// one more, so that no read can ask for it once it is gone (the test that sweeps a year's
+/// window). A removal that arrives later (DynamoDB's TTL deletes within days, not at once)
+/// writes a rollup no read asks for, which expires again.
+pub const KEPT_DAYS_AFTER_BUCKET: i64 = 396;
 
 /// The update that adds `delta` to the rollup `key` (creating it at first), and keeps it in its
 /// `byTime` partition with its expiry.
@@ -219,7 +221,7 @@ pub struct Cut {
 /// transaction, up to the first change that cannot be folded. Sized by the footprint, not the
 /// fold, so that the changes a redelivery left still to apply (any selection of a chunk) fit
 /// too, however the chunk's changes cancelled each other. A change is never split: one group's
-/// change touches at most ten rollups per generation.
+/// change touches at most twelve rollups per generation.
 pub fn chunks(changes: &[Change], live: &Live) -> Cut {
     let generations = live.all();
     let mut out = Vec::new();
@@ -300,19 +302,19 @@ mod tests {
         assert_eq!(
             e.render(&e.update_expression()),
             "SET #gsiAll = \"ROLLUP#h\", #timeSk = \"2026-12-01T10:00:00.000Z#false_positive#TIMEOUT\", \
-             #expiresAt = 1827745200 ADD #g -1, #l#ERROR#o 3"
+             #expiresAt = 1830337200 ADD #g -1, #l#ERROR#o 3"
         );
         assert_eq!(
-            OffsetDateTime::from_unix_timestamp(1_827_745_200).unwrap(),
-            datetime!(2027-12-02 11:00 UTC),
-            "the end of the hour, plus 366 days"
+            OffsetDateTime::from_unix_timestamp(1_830_337_200).unwrap(),
+            datetime!(2028-01-01 11:00 UTC),
+            "the end of the hour, plus 396 days"
         );
         assert_eq!(e.condition_expression(), None);
         let whole = item(0, &key(), &delta);
         let mut names: Vec<&str> = whole.keys().map(String::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["expiresAt", "g", "gsiAll", "l#ERROR#o", "pk", "timeSk"]);
-        assert_eq!(whole["expiresAt"], AttributeValue::N("1827745200".into()));
+        assert_eq!(whole["expiresAt"], AttributeValue::N("1830337200".into()));
         assert_eq!(whole["g"], AttributeValue::N("-1".into()));
     }
 
@@ -483,5 +485,28 @@ mod tests {
         for c in &cut.chunks {
             assert!(fits(&c.footprint, c.changes.len(), &rebuilding()));
         }
+    }
+
+    /// No read of a window up to the longest retention asks for a rollup that has expired: the
+    /// plans of a 365-day window at every seventh minute of a 30-day cycle, each bucket's
+    /// expiry after the read. (With 366 days, days subtracted from a 30-day bucket had expired
+    /// by up to 12 days, so a group whose own removal came later was counted once too often.)
+    #[test]
+    fn no_read_of_the_longest_retention_asks_for_an_expired_rollup() {
+        use scan_failures_domain::rollup::{read_plan, Grain};
+        let year = time::Duration::days(365);
+        let first = Grain::ThirtyDays.floor(datetime!(2026-12-01 00:00 UTC).unix_timestamp());
+        let mut oldest_margin = i64::MAX;
+        for minute in (0..30 * 1440).step_by(7) {
+            let after = OffsetDateTime::from_unix_timestamp(first + minute * 60 + 13).unwrap();
+            let now = after + year;
+            for r in read_plan(after, now, &Grain::ALL).ranges {
+                let key = RollupKey { grain: r.grain, start: r.from, triage: TriageState::Open, reason: "T".into() };
+                let margin = expiry(&key) - now.unix_timestamp();
+                assert!(margin > 0, "{r:?} expired {}s before the read at {now}", -margin);
+                oldest_margin = oldest_margin.min(margin);
+            }
+        }
+        assert!(oldest_margin < 31 * 86_400, "the sweep reached the subtracted days: {oldest_margin}");
     }
 }
