@@ -85,16 +85,15 @@ async fn from_rollups(store: &Store, question: &str, now: OffsetDateTime, retent
 /// The question asked of `rollups`; its read's cost.
 async fn ask(rollups: &Rollups<'_>, question: &str, now: OffsetDateTime, retention: RetentionDays) -> ReadStats {
     let none = Filters::default();
-    let rollups = *rollups;
     let stats = match question {
-        "count" => answer::count_maintained(&rollups, &none, now, retention).await.map(|r| r.1),
+        "count" => answer::count_maintained(rollups, &none, now, retention).await.map(|r| r.1),
         "summary" => {
             let req = SummaryRequest { filters: none, top: 10, detail: false };
-            answer::summary_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
+            answer::summary_maintained(rollups, &req, now, retention).await.map(|r| r.1)
         }
         _ => {
             let req = TrendRequest { filters: none, days: 7 };
-            answer::trend_maintained(&rollups, &req, now, retention).await.map(|r| r.1)
+            answer::trend_maintained(rollups, &req, now, retention).await.map(|r| r.1)
         }
     };
     stats.unwrap_or_else(|e| panic!("{question}: {e:?}"))

@@ -84,21 +84,6 @@ impl ReadPlan {
     pub fn buckets(&self, now: OffsetDateTime) -> i64 {
         self.ranges.iter().map(|r| r.buckets_by(now.unix_timestamp())).sum()
     }
-
-    /// Of [`Self::buckets`], those of the grains finer than a day, and the day before
-    /// `edge_until` a plan starts at when it takes the finer grains back to it: what
-    /// [`MAX_BUCKETS`] bounds.
-    pub fn finer_buckets(&self) -> i64 {
-        let x = self.edge_until.unix_timestamp();
-        let buckets: i64 = self.ranges.iter().filter(|r| r.grain < Grain::Day).filter_map(Range::buckets).sum();
-        // Where the days take over from the finer grains: the start of days added, the end of
-        // days subtracted.
-        let days_from = self.ranges.iter().find(|r| r.grain == Grain::Day).map_or(x, |d| match d.sign {
-            Sign::Add => d.from,
-            Sign::Subtract => d.until.unwrap_or(x),
-        });
-        buckets + i64::from(days_from < x)
-    }
 }
 
 /// The most buckets finer than a day, plus the extra day, that a plan over the grains up to
@@ -188,6 +173,21 @@ mod tests {
             .sum()
     }
 
+    /// Of [`ReadPlan::buckets`], those of the grains finer than a day, and the day before
+    /// `edge_until` a plan starts at when it takes the finer grains back to it: what
+    /// [`MAX_BUCKETS`] bounds.
+    fn finer_buckets(p: &ReadPlan) -> i64 {
+        let x = p.edge_until.unix_timestamp();
+        let buckets: i64 = p.ranges.iter().filter(|r| r.grain < Grain::Day).filter_map(Range::buckets).sum();
+        // Where the days take over from the finer grains: the start of days added, the end of
+        // days subtracted.
+        let days_from = p.ranges.iter().find(|r| r.grain == Grain::Day).map_or(x, |d| match d.sign {
+            Sign::Add => d.from,
+            Sign::Subtract => d.until.unwrap_or(x),
+        });
+        buckets + i64::from(days_from < x)
+    }
+
     /// A plan over the grains up to days, read 4 days after `after`.
     fn days_plan(after: OffsetDateTime) -> ReadPlan {
         read_plan(after, after + time::Duration::days(4), &Grain::UP_TO_DAYS)
@@ -212,7 +212,7 @@ mod tests {
                 range(Day, datetime!(2026-12-02 00:00 UTC), None, Add),
             ]
         );
-        assert_eq!(p.finer_buckets(), 8);
+        assert_eq!(finer_buckets(&p), 8);
         assert_eq!(p.buckets(datetime!(2026-12-05 10:17:42.250 UTC)), 8 + 4, "and the days 2 to 5");
         // 30 s past midnight, the forward plan's worst (22 buckets): the day, less its first minute.
         let p = days_plan(datetime!(2026-12-01 00:00:30 UTC));
@@ -228,11 +228,11 @@ mod tests {
             );
         }
         assert_eq!(p.ranges[4], range(Day, datetime!(2026-12-01 00:00 UTC), None, Add));
-        assert_eq!(p.finer_buckets(), 2);
+        assert_eq!(finer_buckets(&p), 2);
         // After the last millisecond before midnight: no edge, only days.
         let p = days_plan(datetime!(2026-12-01 23:59:59.999 UTC));
         assert!(!p.has_edge());
-        assert_eq!(p.finer_buckets(), 0);
+        assert_eq!(finer_buckets(&p), 0);
         assert_eq!(p.ranges[4], range(Day, datetime!(2026-12-02 00:00 UTC), None, Add));
         // Exactly on a minute: a group at that instant is not after it, so the minute is edge.
         let p = days_plan(datetime!(2026-12-01 10:00 UTC));
@@ -254,7 +254,7 @@ mod tests {
                 let forward = ReadPlan { ranges: ranges(x, 0, grains), ..p.clone() };
                 let now = after + time::Duration::days(4);
                 assert!(p.buckets(now) <= forward.buckets(now), "{after}");
-                worst = worst.max(p.finer_buckets());
+                worst = worst.max(finer_buckets(&p));
             }
         }
         assert_eq!(worst, MAX_BUCKETS);
@@ -276,7 +276,7 @@ mod tests {
                 let p = read_plan(after, now, &Grain::ALL);
                 let days = p.ranges.iter().filter(|r| r.grain == Grain::Day).map(|r| r.buckets_by(s(now))).sum::<i64>();
                 let w = worst.entry(window).or_insert((0, 0, 0));
-                *w = (w.0.max(p.finer_buckets()), w.1.max(days), w.2.max(p.buckets(now)));
+                *w = (w.0.max(finer_buckets(&p)), w.1.max(days), w.2.max(p.buckets(now)));
                 if minute % 97 != 0 {
                     continue;
                 }
