@@ -304,6 +304,42 @@ async fn sets_keep_the_20_most_recent_values_and_drop_the_oldest() {
     assert_eq!(g.num_occurrences, 25);
 }
 
+/// A full set keeps the 20 most recently seen values whatever order they arrive in: a late
+/// occurrence's cluster seen before every stored one is not remembered (nothing is evicted for
+/// it), one seen after some of them takes the place of the least recently seen. Before, a late
+/// value always took the place of the least recently seen, pushing out a more recent one.
+#[tokio::test]
+async fn a_full_set_keeps_the_20_most_recently_seen_when_late_occurrences_arrive() {
+    let store = fresh_store().await;
+    let ingest = handler(&store);
+    let record = |id: String, cluster: String, at: String| {
+        let ingest = &ingest;
+        async move {
+            let mut d = failure("image scan", "api", "nginx", "context deadline exceeded");
+            d["cluster"] = json!(cluster);
+            d["occurredAt"] = json!(at);
+            ingest.handle(envelope(&id, "2026-11-25T11:00:00Z", d)).await.unwrap().group_id.unwrap()
+        }
+    };
+    let mut group_id = String::new();
+    for n in 0..20 {
+        group_id = record(format!("full-{n}"), format!("cluster-{n:02}"), format!("2026-11-25T10:{n:02}:00Z")).await;
+    }
+    record("full-late".into(), "late".into(), "2026-11-25T09:00:00Z".into()).await;
+    let g = group(&store, &group_id).await;
+    let expected: Vec<String> = (0..20).rev().map(|n| format!("cluster-{n:02}")).collect();
+    assert_eq!(scan_failures_domain::group::most_recent_first(&g.clusters), expected);
+    assert_eq!(g.num_occurrences, 21);
+    record("full-mid".into(), "mid".into(), "2026-11-25T10:05:30Z".into()).await;
+    let g = group(&store, &group_id).await;
+    let kept = scan_failures_domain::group::most_recent_first(&g.clusters);
+    assert_eq!(
+        (kept.len(), kept.contains(&"mid".to_owned()), g.clusters.contains_key("cluster-00")),
+        (20, true, false)
+    );
+    assert_eq!(g.num_occurrences, 22);
+}
+
 /// A late occurrence, older than the group's last, moves a cluster's last-seen time forward
 /// when it is later than the stored one, and never back: cluster A seen at 09:00, the group
 /// last at 11:00 on B, then A at 10:30 (late) makes A's 10:30, and A at 09:30 (later still)

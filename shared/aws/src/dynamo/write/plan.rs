@@ -38,6 +38,9 @@ pub struct Belief {
     pub created: Option<String>,
     /// Per remembered set: its stored size and the entries to evict to make room.
     pub evictions: HashMap<&'static str, (usize, Vec<String>)>,
+    /// Per remembered set, the new values a full set has no place for: each seen before every
+    /// entry it keeps (a late occurrence), so not remembered, and asserted still absent.
+    pub too_old: HashMap<&'static str, Vec<String>>,
     /// Per remembered set, the values a batch saw before its newest occurrence that the stored
     /// item holds with a later time: left as stored, since a value's time never moves back.
     pub later: HashMap<&'static str, Vec<String>>,
@@ -90,7 +93,7 @@ impl Belief {
         if last.as_deref().is_some_and(|l| l <= cutoff(now, retention).as_str()) {
             return Self { exists: true, expired: true, last, ..Self::default() };
         }
-        let mut evictions = HashMap::new();
+        let (mut evictions, mut too_old) = (HashMap::new(), HashMap::new());
         for (attr, values) in &agg.sets {
             let Some(Ok(map)) = item.get(*attr).map(|v| v.as_m()) else { continue };
             let new = values.keys().filter(|v| !map.contains_key(*v)).count();
@@ -100,14 +103,11 @@ impl Belief {
             if new == 0 || map.len() <= MAX_SET_ENTRIES.saturating_sub(values.len()) {
                 continue;
             }
-            let mut by_age: Vec<(&String, &str)> = map
-                .iter()
-                .filter(|(k, _)| !values.contains_key(*k))
-                .map(|(k, v)| (k, v.as_s().map(String::as_str).unwrap_or("")))
-                .collect();
-            by_age.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
-            let excess = (map.len() + new).saturating_sub(MAX_SET_ENTRIES);
-            evictions.insert(*attr, (map.len(), by_age.into_iter().take(excess).map(|(k, _)| k.clone()).collect()));
+            let (evict, left_out) = make_room(map, values);
+            evictions.insert(*attr, (map.len(), evict));
+            if !left_out.is_empty() {
+                too_old.insert(*attr, left_out);
+            }
         }
         let mut later = HashMap::new();
         for (attr, values) in &agg.sets {
@@ -140,6 +140,7 @@ impl Belief {
             last,
             created: s("createdAt"),
             evictions,
+            too_old,
             later,
             count,
             suppressed: state == TriageState::FalsePositive,
@@ -158,6 +159,35 @@ impl Belief {
             _ => None,
         }
     }
+}
+
+/// The places of a full remembered set: the values a write touches that it holds already keep
+/// theirs; the other places go to the most recently seen of its other entries and the write's
+/// new values (`values`: value → time seen). Returns the stored entries to evict and the new
+/// values left out, each list oldest first.
+fn make_room(map: &HashMap<String, AttributeValue>, values: &BTreeMap<String, String>) -> (Vec<String>, Vec<String>) {
+    fn time(v: &AttributeValue) -> &str {
+        v.as_s().map(String::as_str).unwrap_or("")
+    }
+    let present = values.keys().filter(|v| map.contains_key(*v)).count();
+    // (time seen, value, stored), oldest first, ties by value.
+    let mut others: Vec<(&str, &str, bool)> = map
+        .iter()
+        .filter(|(k, _)| !values.contains_key(*k))
+        .map(|(k, v)| (time(v), k.as_str(), true))
+        .chain(values.iter().filter(|(v, _)| !map.contains_key(*v)).map(|(v, t)| (t.as_str(), v.as_str(), false)))
+        .collect();
+    others.sort_unstable();
+    let excess = others.len().saturating_sub(MAX_SET_ENTRIES.saturating_sub(present));
+    let (mut evict, mut left_out) = (Vec::new(), Vec::new());
+    for (_, k, stored) in others.into_iter().take(excess) {
+        if stored {
+            evict.push(k.to_owned())
+        } else {
+            left_out.push(k.to_owned())
+        }
+    }
+    (evict, left_out)
 }
 
 /// What a writer whose clock reads `now` believes of a stored `daily` map: the optimistic
@@ -304,6 +334,10 @@ pub fn plan_update(
             let mut exists_all = Vec::new();
             for (value, seen) in values {
                 let path = e.path(attr, value);
+                if belief.too_old.get(attr).is_some_and(|left| left.contains(value)) {
+                    e.condition(format!("attribute_not_exists({path})"));
+                    continue;
+                }
                 let at_newest = *seen == t;
                 let seen = e.s(seen.clone());
                 // Keep the latest time seen. A newer write sets the values of its newest
@@ -893,6 +927,43 @@ mod tests {
             condition,
             format!("{IN_ORDER}size(#clusters) = 20 AND attribute_exists(#clusters.#c00) AND {DAY_ROOM}{NOT_RESOLVED}")
         );
+    }
+
+    /// A full set of `c00`..`c19` seen at 09:00..09:19, the group last seen at 09:59.
+    fn full_set() -> item::Item {
+        let names: Vec<String> = (0..20).map(|n| format!("c{n:02}")).collect();
+        let times: Vec<String> = (0..20).map(|n| format!("2026-11-25T09:{n:02}:00.000Z")).collect();
+        let clusters: Vec<(&str, &str)> = names.iter().zip(&times).map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        stored("2026-11-25T09:59:00.000Z", 40, &clusters, &[])
+    }
+
+    /// The set keeps the 20 most recently seen: a late occurrence's new value, seen before every
+    /// stored one, is not remembered (and nothing is evicted for it); it is asserted still absent.
+    #[test]
+    fn a_late_value_older_than_every_entry_of_a_full_set_is_left_out_not_swapped_for_a_newer_one() {
+        let o = occurrence("e-14", "late", "2026-11-25T08:00:00Z");
+        let (update, condition) = replanned(&o, Some(&full_set()), None);
+        assert!(!update.contains("#late") && !update.contains("REMOVE #clusters"), "{update}");
+        assert!(
+            condition.contains("attribute_not_exists(#clusters.#late) AND size(#clusters) = 20 AND "),
+            "{condition}"
+        );
+    }
+
+    /// A late value seen after some stored entries takes the place of the least recently seen.
+    #[test]
+    fn a_late_value_newer_than_some_entries_of_a_full_set_evicts_the_least_recently_seen() {
+        let o = occurrence("e-15", "late", "2026-11-25T09:05:30Z");
+        let (update, condition) = replanned(&o, Some(&full_set()), None);
+        assert!(update.contains("REMOVE #clusters.#c00"), "{update}");
+        assert!(
+            condition.contains(concat!(
+                r#"NOT (#clusters.#late > "2026-11-25T09:05:30.000Z") AND size(#clusters) = 20 AND "#,
+                "attribute_exists(#clusters.#c00) AND "
+            )),
+            "{condition}"
+        );
+        assert!(update.contains(r#"#clusters.#late = "2026-11-25T09:05:30.000Z""#), "{update}");
     }
 
     #[test]
