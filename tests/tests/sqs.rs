@@ -133,6 +133,38 @@ async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and
     assert_eq!(g.origin_counts["roxctl"], 150);
 }
 
+/// A batch of 16 envelopes of one group, each with its own cluster, deployment, initiator and
+/// user agent, plans one write whose condition is under 4 KB but past DynamoDB's 300 operators
+/// (338 in 3,931 bytes, as `Expr::fits` counts them: a `NOT (… > …)` and an `attribute_exists`
+/// per value not at the newest time): it is written in two halves (178 each), every envelope
+/// counted. DynamoDB Local does not enforce the operator limit, so what this shows is the
+/// split; before, the one write was sent, and DynamoDB refuses such an expression on every
+/// retry (a `ValidationException`, not transient), which sent the 16 messages to the
+/// dead-letter queue.
+#[tokio::test]
+async fn a_batch_whose_write_would_pass_300_operators_is_written_in_halves_and_counts_every_envelope() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
+    let first = envelope("ops-first", "quay.io/acme/ops:1", 0);
+    ingest.handle_any(sqs_batch(&[("m-first".to_owned(), first.to_string())])).await.unwrap();
+    let messages: Vec<(String, String)> = (0..16)
+        .map(|n| {
+            let mut e = envelope(&format!("ops-{n}"), "quay.io/acme/ops:1", 60 + n);
+            let d = &mut e["detail"];
+            d["cluster"] = json!(format!("cluster-{n}"));
+            d["deployment"] = json!({"name": format!("deploy-{n}"), "namespace": "shop"});
+            d["initiator"] =
+                json!({"id": format!("arn:aws:iam::123456789012:role/ci-{n}"), "userAgent": format!("roxctl/4.{n}.0")});
+            (format!("m-{n}"), e.to_string())
+        })
+        .collect();
+    let (response, cost) =
+        ingest.handle_batch_with_cost(serde_json::from_value(sqs_batch(&messages)).unwrap()).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(cost.requests, 2, "one write of 16 envelopes past 300 operators, split in two");
+    assert_eq!(count_of(&store, "quay.io/acme/ops:1").await, 17);
+}
+
 /// A batch newer than the group that also holds an older copy of a cluster's failure leaves that
 /// cluster's stored, later time as it is: a value's time never moves back (the batch's newest
 /// time set every value it saw, and cluster-0 went back from 10:00:30 to 10:00:03).

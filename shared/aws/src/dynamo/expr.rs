@@ -8,6 +8,37 @@ use aws_sdk_dynamodb::types::AttributeValue;
 /// The longest update or condition expression DynamoDB accepts, in bytes (its 4 KB limit).
 pub const MAX_EXPRESSION_BYTES: usize = 4096;
 
+/// The most operators and functions DynamoDB accepts in one expression. Its quotas page states
+/// it of update expressions; it is reported of condition expressions too (AWS's own example
+/// counts them in a filter), so both are held to it.
+pub const MAX_EXPRESSION_OPERATORS: usize = 300;
+
+/// What [`operators`] counts in a condition: comparators, logical operators and functions. An
+/// update's `=` assigns, and is not one.
+const OPERATORS: [&str; 21] = [
+    "=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "AND",
+    "OR",
+    "NOT",
+    "BETWEEN",
+    "IN",
+    "attribute_exists",
+    "attribute_not_exists",
+    "attribute_type",
+    "begins_with",
+    "contains",
+    "size",
+    "if_not_exists",
+    "list_append",
+];
+
 #[derive(Debug, Default)]
 pub struct Expr {
     names: HashMap<String, String>,
@@ -85,10 +116,15 @@ impl Expr {
     }
 
     /// Whether DynamoDB accepts the update and the condition: each within
-    /// [`MAX_EXPRESSION_BYTES`]. A write that does not fit is refused on every retry.
+    /// [`MAX_EXPRESSION_BYTES`] and [`MAX_EXPRESSION_OPERATORS`]. A write that does not fit is
+    /// refused on every retry.
     pub fn fits(&self) -> bool {
-        self.update_expression().len() <= MAX_EXPRESSION_BYTES
-            && self.condition_expression().is_none_or(|c| c.len() <= MAX_EXPRESSION_BYTES)
+        let update = self.update_expression();
+        update.len() <= MAX_EXPRESSION_BYTES
+            && operators(&update, false) <= MAX_EXPRESSION_OPERATORS
+            && self
+                .condition_expression()
+                .is_none_or(|c| c.len() <= MAX_EXPRESSION_BYTES && operators(&c, true) <= MAX_EXPRESSION_OPERATORS)
     }
 
     /// `text` (an expression of this builder) with every alias replaced by what it stands for:
@@ -113,6 +149,15 @@ impl Expr {
     pub fn into_parts(self) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
         (self.names, self.values)
     }
+}
+
+/// The operators and functions of `text`, an expression of this builder (every name and value
+/// aliased, so no word of it is data); `=` only in a condition. An upper bound: the `AND` of a
+/// `BETWEEN` counts too.
+fn operators(text: &str, condition: bool) -> usize {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ','))
+        .filter(|t| OPERATORS.contains(t) && (condition || *t != "="))
+        .count()
 }
 
 /// A request that takes an update expression with its condition, names and values.
@@ -177,5 +222,35 @@ mod tests {
         assert_eq!(e.condition_expression().as_deref(), Some("#n11 = :v1 AND attribute_exists(#n1)"));
         assert_eq!(e.render(&e.update_expression()), "SET #clusters.#prod:east = 7");
         assert_eq!(e.render("#n11 = :v1 AND attribute_exists(#n1)"), r#"#a11 = "x" AND attribute_exists(#a1)"#);
+    }
+
+    #[test]
+    fn operators_are_counted_as_dynamodb_counts_them_assignments_aside() {
+        let condition = r#"#n0 <= :v0 AND NOT (#n1.#n2 > :v1) AND (size(#n1) <= :v2 OR (attribute_exists(#n1.#n2)))"#;
+        // <=, AND, NOT, >, AND, size, <=, OR, attribute_exists
+        assert_eq!(operators(condition, true), 9);
+        let update = "SET #n0 = :v0, #n1.#n2 = if_not_exists(#n1.#n2, :v1) + :v2 ADD #n3 :v3 REMOVE #n4";
+        // if_not_exists, +
+        assert_eq!(operators(update, false), 2);
+    }
+
+    /// 150 conditions of one function each are 299 operators with their ANDs; 151 are 301, and
+    /// DynamoDB refuses such a write whatever its bytes (here about 3 KB).
+    #[test]
+    fn a_write_past_300_operators_does_not_fit_though_within_4_kb() {
+        let with = |n: usize| {
+            let mut e = Expr::default();
+            let name = e.name("a");
+            let one = e.n(1);
+            e.set(format!("{name} = {one}"));
+            for _ in 0..n {
+                e.condition(format!("attribute_exists({name})"));
+            }
+            e
+        };
+        assert!(with(150).fits());
+        let past = with(151);
+        assert!(past.condition_expression().unwrap().len() < MAX_EXPRESSION_BYTES);
+        assert!(!past.fits());
     }
 }
