@@ -628,6 +628,24 @@ async fn a_page_over_many_partitions_reads_a_share_of_each_and_again_only_the_on
     assert_eq!(ids(&next), newest(50..100));
 }
 
+/// A page of a filter no entry passes reads in rounds that grow as its entries fail: 3,000
+/// groups of other accounts, a page of one, read in 7 `Query` calls (3, 12, 48, 192, 768, then
+/// a thousand a call) to the end, where it asked 3 a call (1,000 calls; 6,667 at the read
+/// bound, past the api's deadline).
+#[tokio::test]
+async fn a_page_of_a_filter_no_entry_passes_reads_in_growing_rounds() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<GroupRecord> =
+        (0..3_000).map(|n| synthetic_group(n, &format!("nginx:{n}"), Reason::Timeout, now, n as i64 + 1)).collect();
+    seed_groups_parallel(&store, &groups, 4).await;
+    let filters = Filters { account: vec!["999999999999".into()], ..Filters::default() };
+    let req = ListRequest { filters, page: Page { limit: 1, ..Page::default() } };
+    let page = store.reader().list(&req, now, RetentionDays::default()).await.unwrap();
+    assert_eq!((page.groups.len(), page.next_cursor.is_none()), (0, true));
+    assert_eq!((page.stats.items_read, page.stats.requests), (3_000, 7));
+}
+
 /// A round of a page whose entries' groups were all deleted between the index `Query` and their
 /// `BatchGetItem` (a cleanup or TTL racing the read) passes over them and reads on: the page
 /// holds the group after them (before, it ended there, empty and without a cursor, as if the

@@ -163,6 +163,16 @@ pub fn fetch_limit(want: u64, hungry: usize, budget: u64) -> i32 {
     i32::try_from(share).unwrap_or(1000)
 }
 
+/// What a page that still wants `want` entries asks its partitions for, when `matched` of the
+/// `examined` entries it has merged passed its filters: `want` times the entries merged per
+/// match (each count plus one), so that a filter few entries pass reads in rounds that grow as
+/// its entries fail, not in rounds of the few it still wants (a last page of a sparse filter
+/// read up to its bound of entries three at a time: thousands of round trips, past the api's
+/// deadline, and again on every retry). A page whose every entry matches asks `want`.
+pub fn scaled_want(want: u64, examined: u64, matched: u64) -> u64 {
+    want.saturating_mul(examined.saturating_add(1)) / matched.saturating_add(1)
+}
+
 /// Reads groups back from one [`Store`]; see [`Store::reader`].
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
@@ -335,6 +345,7 @@ impl<'a> Reader<'a> {
         let mut keys = Vec::new();
         let mut last_returned: Option<String> = None;
         let mut last_examined: Option<String> = None;
+        let (mut examined, mut matched) = (0_u64, 0_u64);
         let mut more = false;
         loop {
             // Every partition whose next entry is unknown is read before the merge picks one.
@@ -349,7 +360,7 @@ impl<'a> Reader<'a> {
                 let want = u64::try_from(limit - groups.len().min(limit))
                     .unwrap_or(u64::MAX)
                     .saturating_add(2 + u64::from(to_skip));
-                let n = fetch_limit(want, hungry, budget);
+                let n = fetch_limit(scaled_want(want, examined, matched), hungry, budget);
                 // The futures are built first: a stream mapping with a closure would not be `Send`.
                 let fetches: Vec<_> =
                     parts.iter_mut().filter(|p| p.hungry()).map(|p| self.fetch(&window, p, n)).collect();
@@ -380,6 +391,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             last_examined = Some(sk.clone());
+            examined += 1;
             // Deleted since its index entry was read: passed over like a group that does not match.
             let Some(item) = item else { continue };
             let state = GroupState::of_item(&item);
@@ -391,6 +403,7 @@ impl<'a> Reader<'a> {
                 && matches(filters, &record)
                 && triage_selected(filters, state.triage.state)
             {
+                matched += 1;
                 if groups.len() == limit {
                     more = true;
                     break;
@@ -535,7 +548,7 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::fetch_limit;
+    use super::{fetch_limit, scaled_want};
 
     #[test]
     fn one_partition_is_asked_for_what_the_page_wants_up_to_a_call_s_thousand() {
@@ -551,6 +564,21 @@ mod tests {
         assert_eq!(fetch_limit(1002, 63, 20_000), 16);
         // Never less than one each.
         assert_eq!(fetch_limit(2, 63, 20_000), 1);
+    }
+
+    #[test]
+    fn a_page_whose_entries_all_match_asks_what_it_wants() {
+        assert_eq!(scaled_want(52, 0, 0), 52);
+        assert_eq!(scaled_want(12, 40, 40), 12);
+    }
+
+    #[test]
+    fn a_page_whose_entries_fail_its_filter_asks_for_more_each_round() {
+        // A last page of one that finds nothing: 3, then 12, 48, 192, 768 (1,023 entries in
+        // five calls, then a thousand a call), where it asked 3 a call to the end.
+        assert_eq!([0, 3, 15, 63, 255].map(|examined| scaled_want(3, examined, 0)), [3, 12, 48, 192, 768]);
+        // One in three entries matching: three times what it still wants.
+        assert_eq!(scaled_want(10, 119, 39), 30);
     }
 
     #[test]
