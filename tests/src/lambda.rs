@@ -48,6 +48,12 @@ pub fn runtime_env(function: &str, port: u16) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The JSON lines of a function's log written by [`Watch::start_logged`] (EMF documents and
+/// log lines alike; tracing's fields under `fields`).
+pub fn json_lines(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
 /// `cargo lambda watch --only-lambda-apis` serving the Lambda runtime and invoke APIs, with the
 /// built function binaries polling it as they would in Lambda. (Letting watch start functions
 /// itself is avoided: its process supervisor's stop signals have been seen to escape its own

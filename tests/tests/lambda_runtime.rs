@@ -1,7 +1,7 @@
 //! The built `ingest` binary driven through the real Lambda runtime path: `cargo lambda watch`
 //! serves the runtime API it polls, `cargo lambda invoke` sends the events.
 
-use integration_tests::{as_of_now, fresh_store, repo_root, samples, Watch};
+use integration_tests::{as_of_now, fresh_store, repo_root, samples, unique_name, Watch};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,4 +104,44 @@ async fn samples_ingested_through_cargo_lambda_are_listed_fetched_and_counted_by
     anonymous["requestContext"].as_object_mut().map(|c| c.remove("authorizer"));
     let (status, body) = body_of(&watch.invoke_function("api", &anonymous).unwrap());
     assert_eq!((status, body["error"].clone()), (401, Value::from("unauthenticated")));
+}
+
+/// Every message of an SQS batch that could not be stored is reported failed and logged with
+/// its event's id and reason, as docs/src/events.md says of every event's line: on the SQS path
+/// the message id is not the event's, so without them a failed line could not be traced to
+/// its event. Here the table does not exist.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sqs_batch_that_cannot_be_stored_logs_each_event_id_and_reason_as_failed() {
+    let log = std::env::temp_dir().join(format!("{}.log", unique_name("sqs-failed")));
+    let watch = Watch::start_logged(&["ingest"], &unique_name("missing"), &[], None, Some(&log));
+    let envelopes: Vec<Value> =
+        ["ingest-01", "ingest-05"].iter().map(|name| as_of_now(samples(name)[0].1.clone())).collect();
+    let records: Vec<Value> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            serde_json::json!({"messageId": format!("m-{n}"), "receiptHandle": "rh", "body": e.to_string(),
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"})
+        })
+        .collect();
+    let answer = watch.invoke(&serde_json::json!({ "Records": records })).unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]));
+    drop(watch);
+    let failed: Vec<(String, String, String)> = integration_tests::json_lines(&log)
+        .into_iter()
+        .filter(|l| l["fields"]["result"] == "failed")
+        .map(|l| {
+            let field = |k: &str| l["fields"][k].as_str().unwrap_or_default().to_owned();
+            (field("message_id"), field("event_id"), field("reason"))
+        })
+        .collect();
+    let _ = std::fs::remove_file(&log);
+    let expected: Vec<(String, String, String)> = envelopes
+        .iter()
+        .zip(["REGISTRY_UNAUTHORIZED", "TIMEOUT"])
+        .enumerate()
+        .map(|(n, (e, reason))| (format!("m-{n}"), e["id"].as_str().unwrap().to_owned(), reason.to_owned()))
+        .collect();
+    assert_eq!(failed, expected);
 }

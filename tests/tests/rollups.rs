@@ -19,7 +19,7 @@ use integration_tests::stack::seed_groups_and_rollups;
 use integration_tests::streams::given_up;
 use integration_tests::{
     api_from_env, api_request, drop_table, dynamodb_client, dynamodb_endpoint, envelope, failure_at, free_port,
-    fresh_store, local_env, respond, seed_groups, synthetic_group, unique_name, Moto, Reaped, Watch,
+    fresh_store, json_lines, local_env, respond, seed_groups, synthetic_group, unique_name, Moto, Reaped, Watch,
 };
 use scan_failures_aws::dynamo::read::insights;
 use scan_failures_aws::dynamo::rollup::{answer, SINCE_KEY};
@@ -1117,11 +1117,6 @@ async fn visible(sqs: &aws_sdk_sqs::Client, queue: &str) -> Option<String> {
     use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages as Visible;
     let out = sqs.get_queue_attributes().queue_url(queue).attribute_names(Visible).send().await.unwrap();
     out.attributes().and_then(|a| a.get(&Visible)).cloned()
-}
-
-/// The JSON lines of a function's log (EMF documents and log lines alike).
-fn json_lines(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log).unwrap().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect()
 }
 
 /// The fates and reasons a redrive's answer names, in order.

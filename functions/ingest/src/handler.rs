@@ -338,7 +338,12 @@ impl Ingest {
                 Ok(Parsed::Success { event_id }) => Outcome::IgnoredSuccess { event_id },
                 Ok(Parsed::Ignored { event_id, why }) => Outcome::Ignored { event_id, why },
                 Ok(Parsed::Failure(mut o)) => match &retention {
-                    Err(error) => Outcome::Failed { group: group_of(&o), error: error.clone() },
+                    Err(error) => Outcome::Failed {
+                        event_id: o.envelope.id.clone(),
+                        group: group_of(&o),
+                        reason: o.reason.code(),
+                        error: error.clone(),
+                    },
                     Ok(days) => match o.admit(now, days.duration()) {
                         Admission::Store => {
                             occurrences.push((i, o));
@@ -368,8 +373,12 @@ impl Ingest {
             let Some(members) = groups.get(group) else { continue };
             for chunk in chunks_by_envelope(members, writer.max_events()) {
                 if write_until.is_some_and(|w| Instant::now() >= w) {
-                    for (_, i) in &chunk {
-                        outcomes[*i] = Some(Outcome::Deferred { group: *group });
+                    for (o, i) in &chunk {
+                        outcomes[*i] = Some(Outcome::Deferred {
+                            event_id: o.envelope.id.clone(),
+                            group: *group,
+                            reason: o.reason.code(),
+                        });
                     }
                     continue;
                 }
@@ -400,8 +409,13 @@ impl Ingest {
                     }
                     Err(e) => {
                         let error = Arc::new(e);
-                        for (_, i) in &chunk {
-                            outcomes[*i] = Some(Outcome::Failed { group: *group, error: error.clone() });
+                        for (o, i) in &chunk {
+                            outcomes[*i] = Some(Outcome::Failed {
+                                event_id: o.envelope.id.clone(),
+                                group: *group,
+                                reason,
+                                error: error.clone(),
+                            });
                         }
                     }
                 }
@@ -479,12 +493,20 @@ fn log(message_id: &str, o: &Outcome) {
             wcu = cost.write_capacity_units,
             "event processed"
         ),
-        Outcome::Failed { group, error } => {
-            tracing::error!(message_id, group_id = %group, result, error = %error, "event not stored")
-        }
-        Outcome::Deferred { group } => tracing::warn!(
+        Outcome::Failed { event_id, group, reason, error } => tracing::error!(
             message_id,
+            event_id = %event_id,
             group_id = %group,
+            reason,
+            result,
+            error = %error,
+            "event not stored"
+        ),
+        Outcome::Deferred { event_id, group, reason } => tracing::warn!(
+            message_id,
+            event_id = %event_id,
+            group_id = %group,
+            reason,
             result,
             "not written: the invocation's deadline was too near; reported failed, to be delivered again"
         ),

@@ -32,10 +32,10 @@ pub enum Outcome {
         cost: WriteCost,
     },
     /// The group's write failed: the message fails, so it is retried.
-    Failed { group: Uuid, error: Arc<StoreError> },
+    Failed { event_id: String, group: Uuid, reason: &'static str, error: Arc<StoreError> },
     /// Not written: the invocation's deadline was too near to start the group's write. The
     /// message fails, so it is delivered again.
-    Deferred { group: Uuid },
+    Deferred { event_id: String, group: Uuid, reason: &'static str },
 }
 
 impl Outcome {
