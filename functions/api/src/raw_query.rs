@@ -1,4 +1,5 @@
-//! An HTTP API event's raw query string made fit for `lambda_http`'s conversion.
+//! An HTTP API event's raw query string (and its `X-Forwarded-Proto` header) made fit for
+//! `lambda_http`'s conversion.
 //!
 //! `lambda_http` appends `rawQueryString` to the request's URI as it came and `expect`s the
 //! URI to build: a query with a byte the `http` crate refuses (`"`, `<`, `>`, a space, a
@@ -7,11 +8,19 @@
 //! caller got API Gateway's bare 500, and the instance a cold start. Here every such byte is
 //! percent-encoded first, which the parameters' decoding undoes: `filter.search="x"` is read as
 //! `"x"`. A `#` is encoded too, or it would cut the query as a fragment.
+//!
+//! The conversion also takes the URI's scheme from `X-Forwarded-Proto` as sent and `unwrap`s
+//! the URL it makes: a value that is not a scheme (`1`, `http,https`, empty) panicked the same
+//! way. Such a value is replaced by `https`, what API Gateway serves.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use lambda_http::http::HeaderValue;
 use lambda_http::request::LambdaRequest;
+
+/// The header `lambda_http` takes the URI's scheme from.
+const FORWARDED_PROTO: &str = "x-forwarded-proto";
 
 /// The longest raw query string passed on: with the path, a URI past 65,534 bytes does not
 /// build either. API Gateway's own limits on a request line are far below it; one past it is
@@ -22,9 +31,14 @@ pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 /// a 400 naming it rather than a panic.
 pub const TOO_LONG: &str = "query-string-too-long=1";
 
-/// `event` with its raw query string fit for a URI (other events as they are).
+/// `event` with its raw query string fit for a URI and its `X-Forwarded-Proto`, when there
+/// is one, `http` or `https` (other events as they are).
 pub fn fit(mut event: LambdaRequest) -> LambdaRequest {
     if let LambdaRequest::ApiGatewayV2(request) = &mut event {
+        let proto = request.headers.get(FORWARDED_PROTO).map(|v| v.as_bytes());
+        if proto.is_some_and(|p| p != b"https" && p != b"http") {
+            request.headers.insert(FORWARDED_PROTO, HeaderValue::from_static("https"));
+        }
         if let Some(query) = request.raw_query_string.as_mut() {
             if let Cow::Owned(encoded) = encoded(query) {
                 *query = encoded;
@@ -113,7 +127,35 @@ mod tests {
         assert_eq!(request.uri().query(), Some(TOO_LONG));
     }
 
-    /// The fault this module answers: unfit, the conversion panics.
+    #[test]
+    fn a_forwarded_proto_that_is_not_a_scheme_is_taken_as_https() {
+        for sent in ["1", "http,https", "", "https:"] {
+            let mut e = event("filter.reason=TIMEOUT");
+            if let LambdaRequest::ApiGatewayV2(r) = &mut e {
+                r.headers.insert(FORWARDED_PROTO, HeaderValue::from_str(sent).unwrap());
+            }
+            let request = Request::from(fit(e));
+            assert_eq!(request.uri().scheme_str(), Some("https"), "{sent:?}");
+            assert_eq!(request.uri().query(), Some("filter.reason=TIMEOUT"), "{sent:?}");
+        }
+        let mut plain = event("");
+        if let LambdaRequest::ApiGatewayV2(r) = &mut plain {
+            r.headers.insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
+        }
+        assert_eq!(Request::from(fit(plain)).uri().scheme_str(), Some("http"));
+    }
+
+    /// The faults this module answers: unfit, the conversion panics.
+    #[test]
+    #[should_panic(expected = "called `Result::unwrap()` on an `Err` value")]
+    fn unfit_a_forwarded_proto_that_is_not_a_scheme_panics_in_lambda_http() {
+        let mut e = event("");
+        if let LambdaRequest::ApiGatewayV2(r) = &mut e {
+            r.headers.insert(FORWARDED_PROTO, HeaderValue::from_static("1"));
+        }
+        let _ = Request::from(e);
+    }
+
     #[test]
     #[should_panic(expected = "failed to build request")]
     fn unfit_a_quote_in_the_query_panics_in_lambda_http() {
