@@ -19,6 +19,10 @@ round trip only (the response is not parsed, so the client's decoding does not c
     J  192 items, 1 attribute    packed as `name=value,...`, with the rollups' key attributes
     K  100 items, 1 attribute    the same for G
     L, M                         J and K read with a projection of the sort key and the counters
+    N, O                         F and G read with a projection of the key and one counter (what
+                                 a count needs of a rollup)
+    P, Q                         F and G read with a projection of the key and 14 counters (about
+                                 what a 7-day trend needs: its days' occurrences and new groups)
 
 Run against a DynamoDB Local already started (`source scripts/dynamodb-local.sh;
 start_dynamodb_local LOG`), with `DYNAMODB_ENDPOINT` set; it creates and drops its own table.
@@ -46,6 +50,10 @@ CASES = {
     "K text, 1,000 groups (100 x 1 of 16)": (100, 16, "text"),
     "L text projected, 100,000 groups": (192, 22, "text"),
     "M text projected, 1,000 groups": (100, 16, "text"),
+    "N count projected, 100,000 groups (192 x 22)": (192, 22, False),
+    "O count projected, 1,000 groups (100 x 16)": (100, 16, False),
+    "P trend projected, 100,000 groups (192 x 22)": (192, 22, False),
+    "Q trend projected, 1,000 groups (100 x 16)": (100, 16, False),
 }
 ROUNDS, WARMUP = 200, 20
 
@@ -95,6 +103,13 @@ def main():
                 "ExpressionAttributeValues": {":p": {"S": part}}}
         if part.startswith("L") or part.startswith("M"):
             body["ProjectionExpression"] = "timeSk, c"
+        if part[0] in "NO":
+            body["ProjectionExpression"] = "pk, #g"
+            body["ExpressionAttributeNames"] = {"#g": "x#c0#g"}
+        if part[0] in "PQ":
+            names = {f"#d{i}": f"x#c{i}#g" for i in range(0, 14)}
+            body["ProjectionExpression"] = "pk, " + ", ".join(names)
+            body["ExpressionAttributeNames"] = names
         return call("Query", body)
 
     times = {part: [] for part in CASES}
