@@ -116,7 +116,7 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
                 let mut answer = json!({ "events": events });
                 if let Some(left) = left {
                     let stopped = stopped_listing(pages, events.len(), &left, &window);
-                    crate::to_stderr(&format!("scanfail: {stopped}"));
+                    crate::to_stderr(&format!("scanfail: {}", crate::output::printable(&stopped)));
                     text += &stopped;
                     answer["nextCursor"] = json!(left);
                 }

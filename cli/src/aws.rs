@@ -32,6 +32,11 @@ pub enum CredentialsProblem {
     NotFound,
     #[error("the AWS credentials could not be loaded")]
     Failed(#[source] CredentialsError),
+    /// Signing would send it in a header, which cannot hold a control character.
+    #[error(
+        "the AWS {what} holds a control character (a stray newline or carriage return in its variable or profile?)"
+    )]
+    Unfit { what: &'static str },
 }
 
 /// Whether an AWS error code (of a request, or of one `PutEvents` entry) is the service
@@ -43,11 +48,24 @@ pub fn transient(code: &str) -> bool {
     )
 }
 
-/// The chain's credentials, resolved now so that "none" is told apart from every other failure.
+/// The chain's credentials, resolved now so that "none" is told apart from every other failure,
+/// and [`signable`]: a stray newline in `AWS_ACCESS_KEY_ID`, which the chain does not trim,
+/// aborted `run` (134, not the scanner's code) and the console.
 pub async fn credentials(config: &SdkConfig) -> Result<Credentials, CredentialsProblem> {
     let provider = config.credentials_provider().ok_or(CredentialsProblem::NotFound)?;
-    provider.provide_credentials().await.map_err(|e| match e {
+    let credentials = provider.provide_credentials().await.map_err(|e| match e {
         CredentialsError::CredentialsNotLoaded(_) => CredentialsProblem::NotFound,
         other => CredentialsProblem::Failed(other),
-    })
+    })?;
+    signable("access key id", credentials.access_key_id())?;
+    if let Some(token) = credentials.session_token() {
+        signable("session token", token)?;
+    }
+    Ok(credentials)
+}
+
+/// Whether `value` (the `what` of a signature: access key id, session token, region) can be
+/// sent in a header, as a signature sends it: the SDK's signer `unwrap`s those headers.
+pub fn signable(what: &'static str, value: &str) -> Result<(), CredentialsProblem> {
+    http::HeaderValue::from_str(value).map(|_| ()).map_err(|_| CredentialsProblem::Unfit { what })
 }

@@ -4,7 +4,8 @@
 pub const OK: u8 = 0;
 /// A usage error (clap's code): a bad flag or value, nothing sent.
 pub const USAGE: u8 = 2;
-/// No AWS credentials in the chain, or they could not be loaded.
+/// No AWS credentials in the chain, or they could not be loaded, or cannot be sent (a control
+/// character in the access key id, session token or region).
 pub const NO_CREDENTIALS: u8 = 3;
 /// The endpoint or the bus cannot be reached, or the endpoint is not this API.
 pub const UNREACHABLE: u8 = 4;
@@ -24,7 +25,7 @@ pub const NOT_REPORTED: u8 = 75;
 pub const TABLE: &[(u8, &str)] = &[
     (OK, "success (for `run`: the scanner's own code, whatever it is)"),
     (USAGE, "usage error: a bad command, flag or value, no or a malformed endpoint, no region; nothing was sent"),
-    (NO_CREDENTIALS, "no AWS credentials found, or they could not be loaded"),
+    (NO_CREDENTIALS, "no AWS credentials found, or they could not be loaded, or they (or the region) hold a control character"),
     (UNREACHABLE, "the endpoint or the bus cannot be reached, or the endpoint is not this API"),
     (DENIED, "IAM refused the caller (HTTP 401/403, AccessDenied)"),
     (

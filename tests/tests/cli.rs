@@ -368,6 +368,13 @@ async fn a_bus_that_cannot_take_the_report_keeps_the_scanners_code_and_says_why_
     let ran =
         scanfail(&["run", "--require-report", "--", "roxctl", "image", "scan", "-i", "x:1"], &env, Some(&roxctl_dir()));
     assert_eq!(ran.code, 75, "{ran:?}");
+    // A newline in the key (a secret pasted with one): the SDK's signer unwrapped its header
+    // and `run` aborted with 134 instead of the scanner's code.
+    let mut pasted = env.clone();
+    pasted[0].1 = "testing\n".to_owned();
+    let ran = scanfail(&["run", "--", "roxctl", "image", "scan", "-i", "x:1"], &pasted, Some(&roxctl_dir()));
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.ends_with("scanfail: the scan failed and was not reported: the AWS access key id holds a control character (a stray newline or carriage return in its variable or profile?)\n"), "{ran:?}");
     env.retain(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"));
     let ran = scanfail(&["run", "--", "roxctl", "image", "scan", "-i", "x:1"], &env, Some(&roxctl_dir()));
     assert_eq!(ran.code, 1, "{ran:?}");
@@ -388,6 +395,16 @@ async fn admin_errors_are_one_line_with_their_documented_exit_code() {
         (3, "scanfail: no AWS credentials found (environment, profile, SSO, web identity or instance role); sign in, e.g. `aws sso login`, or set AWS_PROFILE\n"),
         "{ran:?}"
     );
+
+    for (variable, value, what) in
+        [("AWS_ACCESS_KEY_ID", "testing\n", "access key id"), ("AWS_REGION", "us-east-1\r", "region")]
+    {
+        let env: Vec<(&str, String)> =
+            stack.env().into_iter().map(|(k, v)| if k == variable { (k, value.to_owned()) } else { (k, v) }).collect();
+        let ran = scanfail(&["events", "count"], &env, None);
+        let said = format!("scanfail: the AWS {what} holds a control character (a stray newline or carriage return in its variable or profile?)\n");
+        assert_eq!((ran.code, ran.stderr.as_str()), (3, said.as_str()), "{ran:?}");
+    }
 
     let closed = free_port();
     let ran = stack.cli(&["events", "count", "--endpoint", &format!("http://127.0.0.1:{closed}")]);

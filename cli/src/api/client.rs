@@ -158,10 +158,10 @@ impl Client {
             }
             Err(e) if current.expiry().is_some_and(|x| x > SystemTime::now()) => {
                 *last_failure = Some(std::time::Instant::now());
-                eprintln!(
-                    "scanfail: the credentials could not be loaded again ({}); the current ones sign until they expire",
+                crate::say(&format!(
+                    "the credentials could not be loaded again ({}); the current ones sign until they expire",
                     scan_failures_domain::text::error_chain(&e)
-                );
+                ));
                 Ok(current)
             }
             Err(e) => Err(ApiError::Credentials(e)),

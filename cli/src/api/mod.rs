@@ -55,6 +55,7 @@ pub async fn connect(args: &ApiArgs) -> Result<Client, ConnectError> {
         .clone()
         .or_else(|| config.region().map(|r| r.as_ref().to_owned()))
         .ok_or(ConnectError::NoRegion)?;
+    aws::signable("region", &region)?;
     let credentials = aws::credentials(&config).await?;
     let client = Client::new(endpoint, credentials, region)?;
     Ok(match config.credentials_provider() {

@@ -18,6 +18,9 @@ pub enum SignError {
     Params(#[source] v4::signing_params::BuildError),
     #[error("the request cannot be signed")]
     Sign(#[source] SigningError),
+    /// The signer's `apply` unwraps each header it makes: checked first, never a panic.
+    #[error("the signature's {header} header cannot be sent: the credentials or the region hold a control character (a stray newline in AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN or AWS_REGION?)")]
+    Unfit { header: String },
 }
 
 /// Adds the signature headers (`authorization`, `x-amz-date`, and `x-amz-security-token` for
@@ -43,6 +46,38 @@ pub fn sign_request(
     let signable = SignableRequest::new(request.method().as_str(), &uri, headers, SignableBody::Bytes(request.body()))
         .map_err(SignError::Sign)?;
     let (instructions, _signature) = sign(signable, &params).map_err(SignError::Sign)?.into_parts();
+    if let Some((name, _)) = instructions.headers().find(|(_, v)| http::HeaderValue::from_str(v).is_err()) {
+        return Err(SignError::Unfit { header: name.to_owned() });
+    }
     instructions.apply_to_request_http1x(request);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A newline in the access key id or the region (a secret pasted with one, a CRLF `.env`)
+    /// is an error naming the header, not the signer's panic.
+    #[test]
+    fn credentials_or_a_region_with_a_control_character_are_an_error_not_a_panic() {
+        let request = || {
+            http::Request::builder()
+                .uri("https://abc123.execute-api.eu-west-1.amazonaws.com/v1/count/administration/events")
+                .header("host", "abc123.execute-api.eu-west-1.amazonaws.com")
+                .body(Vec::new())
+                .unwrap()
+        };
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+        for (key, region) in [("AKID\n", "eu-west-1"), ("AKID", "eu-west-1\r")] {
+            let credentials = Credentials::new(key, "secret", None, None, "test");
+            let signed = sign_request(&mut request(), &credentials, region, time);
+            assert!(matches!(&signed, Err(SignError::Unfit { header }) if header == "authorization"), "{signed:?}");
+        }
+        // A session token is signed as a header: the signer refuses it itself.
+        let token = Credentials::new("AKID", "secret", Some("token\u{7}".into()), None, "test");
+        assert!(matches!(sign_request(&mut request(), &token, "eu-west-1", time), Err(SignError::Sign(_))));
+        let fine = Credentials::new("AKID", "secret", Some("token".into()), None, "test");
+        assert!(sign_request(&mut request(), &fine, "eu-west-1", time).is_ok());
+    }
 }

@@ -108,6 +108,9 @@ impl Publisher {
             report.check(&self.source).map_err(PublishError::Invalid)?;
         }
         aws::credentials(&self.config).await.map_err(PublishError::from)?;
+        if let Some(region) = self.config.region() {
+            aws::signable("region", region.as_ref()).map_err(PublishError::from)?;
+        }
         for (n, chunk) in reports.chunks(ENTRIES_PER_REQUEST).enumerate() {
             let mut pending: Vec<&Report> = chunk.iter().collect();
             for attempt in 1..=ENTRY_ATTEMPTS {
