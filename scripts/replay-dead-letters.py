@@ -25,7 +25,9 @@ account lets send to it, and a replay skips the bus policy and the rules. An env
 named, unless its detail-type is one of the intake's three, an AWS detail-type comes from that
 service's source (`aws.ecr`, `aws.inspector2`) and a scanner's from a source that is not `aws.*`
 (and, with --allowed-sources, one of them: the stack's AllowedSources), and, with
---dead-letter-profile, its account is the member's own (a member's dead letters are its events).
+--dead-letter-profile, its account is the member's own (a member's dead letters are its events),
+as is the account of every resource ARN of an AWS source's event (the intake takes the image's
+account from them).
 
 Options: --endpoint-url (a local stack), --max N (default 1000), --dry-run,
 --allowed-sources a,b (the stack's AllowedSources). A message is deleted
@@ -73,6 +75,14 @@ def refusal(envelope, member_account=None, allowed_sources=None):
         return f"source {source[:64]!r} is not one of --allowed-sources"
     if member_account is not None and envelope.get("account") != member_account:
         return f"account {str(envelope.get('account'))[:16]!r} is not the member's ({member_account})"
+    if member_account is not None and expected is not None:
+        # The intake takes an AWS source's image account from its resource ARNs, not from the
+        # envelope: on the bus only the registry's own account sends them, so must it here.
+        resources = envelope.get("resources")
+        for arn in resources if isinstance(resources, list) else []:
+            parts = arn.split(":", 5) if isinstance(arn, str) else []
+            if len(parts) == 6 and parts[4] != member_account:
+                return f"resource of account {parts[4][:16]!r} is not the member's ({member_account})"
     return None
 
 

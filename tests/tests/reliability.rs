@@ -510,7 +510,8 @@ async fn dead_letters_replayed_by_the_script_keep_their_envelope_ids_and_count_o
 /// (before, one set of credentials did both, and a member's queue could not be replayed to the
 /// central stack). moto keeps each region's queues apart, so the queue is only found through the
 /// profile's region. What the member's intake would not have taken (another account's event, an
-/// AWS detail-type from a scanner's source) is kept and named, not replayed past the bus policy.
+/// AWS detail-type from a scanner's source, an ECR failure naming another account's registry) is
+/// kept and named, not replayed past the bus policy.
 #[tokio::test]
 async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the_default_credentials() {
     let moto = integration_tests::Moto::start(free_port());
@@ -526,7 +527,15 @@ async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the
     other_account["account"] = json!("111122223333");
     let mut not_ecr = timeout("forged-ecr", "nginx:1.25", fixed_now() - Duration::minutes(10));
     not_ecr["detail-type"] = json!("ECR Image Scan");
-    for forged in [&other_account, &not_ecr] {
+    // An ECR failure in the member's own account whose repository ARN names another account's
+    // registry: the intake takes the image's account from the ARN.
+    let mut other_registry: Value = serde_json::from_str(
+        &std::fs::read_to_string(integration_tests::repo_root().join("events/aws-ecr-01-failed.json")).unwrap(),
+    )
+    .unwrap();
+    other_registry["id"] = json!("forged-registry");
+    other_registry["resources"] = json!(["arn:aws:ecr:us-east-1:111122223333:repository/team/api"]);
+    for forged in [&other_account, &not_ecr, &other_registry] {
         member.send_message().queue_url(&dead).message_body(forged.to_string()).send().await.unwrap();
     }
 
@@ -561,7 +570,7 @@ async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the
     let said = String::from_utf8_lossy(&out.stdout);
     let refused = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}{refused}");
-    assert!(said.contains("replay-dead-letters: 1 replayed, 2 kept"), "{said}");
+    assert!(said.contains("replay-dead-letters: 1 replayed, 3 kept"), "{said}");
     let mut kept: Vec<&str> =
         refused.lines().filter_map(|l| l.split_once(": not replayed: ").map(|(_, why)| why)).collect();
     kept.sort();
@@ -570,6 +579,7 @@ async fn a_members_dead_letters_are_read_with_its_profile_and_delivered_with_the
         [
             "ECR Image Scan from source 'test.producer': only aws.ecr sends it",
             "account '111122223333' is not the member's (123456789012)",
+            "resource of account '111122223333' is not the member's (123456789012)",
         ],
         "{refused}"
     );
