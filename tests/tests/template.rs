@@ -1171,6 +1171,7 @@ fn the_api_runs_with_reserved_concurrency_and_the_routes_that_read_every_match_a
     assert_eq!(
         heavy_routes(),
         [
+            "DELETE /v1/administration/events",
             "GET /v1/administration/events/summary",
             "GET /v1/administration/events/trend",
             "GET /v1/count/administration/events"

@@ -906,12 +906,13 @@ pub fn code_routes() -> BTreeSet<String> {
     ROUTES.iter().map(|r| format!("{} {}", r.method.to_uppercase(), r.path)).collect()
 }
 
-/// The routes that read every matching group (count, summary, trend): throttled tighter.
+/// The routes that read every matching group (count, summary, trend, and cleanup, which deletes
+/// them too): throttled tighter.
 pub fn heavy_routes() -> BTreeSet<String> {
     use ::api::routes::Action;
     ROUTES
         .iter()
-        .filter(|r| matches!(r.action, Action::Count | Action::Summary | Action::Trend))
+        .filter(|r| matches!(r.action, Action::Count | Action::Summary | Action::Trend | Action::Delete))
         .map(|r| format!("{} {}", r.method.to_uppercase(), r.path))
         .collect()
 }
