@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export DYNAMODB_PORT=$(free_port) LAMBDA_PORT=$(free_port) MOTO_PORT=$(free_port) STREAMS_PROXY_PORT=$(free_port)
 log=$(mktemp)
+# Its own logs and stream checkpoint, never those of a `make local` running beside it.
+export LOCAL_STATE=$(mktemp -d)
 # make local's builds, done before its clock starts (then no-ops in it): on a loaded 2-core
 # machine they can take minutes of the 600 s below, which are for the stack.
 bash scripts/local.sh build
@@ -14,7 +16,7 @@ setsid bash scripts/local.sh >"$log" 2>&1 &
 pid=$!
 # Stopped however this script ends (Ctrl-C, a CI step's timeout): local.sh runs in a session of
 # its own, which a signal to this script's process group does not reach.
-trap 'kill -TERM -- "-$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -TERM -- "-$pid" 2>/dev/null || true; rm -rf "$log" "$LOCAL_STATE"' EXIT
 trap 'exit 130' INT TERM
 for _ in $(seq 1 600); do
   grep -q '^ready:' "$log" && break
@@ -37,9 +39,9 @@ grep -q '^ready: for scanfail: export SCANFAIL_ENDPOINT=' "$log" || { echo "loca
 # acknowledged, nothing rejected; the api answered three requests: wait-rollups' count and
 # detailed summary (equal at once: the rollups are new, so both read the groups), then the
 # printed count.
-grep -qE '^local: metrics: [0-9]+ EMF documents in .local/ingest.log: Occurrences 13, NewGroups 13, Duplicates 0, Rejected 0, IgnoredSuccess 1, IgnoredExpired 0, IgnoredNotAFailure [0-9]+, StoreErrors 0' "$log" ||
+grep -qE '^local: metrics: [0-9]+ EMF documents in [^ ]*/ingest.log: Occurrences 13, NewGroups 13, Duplicates 0, Rejected 0, IgnoredSuccess 1, IgnoredExpired 0, IgnoredNotAFailure [0-9]+, StoreErrors 0' "$log" ||
   { echo "local-smoke: the ingest function's metrics do not say 13 new groups"; exit 1; }
-grep -qE '^local: metrics: 3 EMF documents in .local/api.log: Requests 3, Latency [0-9.]+, InternalErrors 0' "$log" ||
+grep -qE '^local: metrics: 3 EMF documents in [^ ]*/api.log: Requests 3, Latency [0-9.]+, InternalErrors 0' "$log" ||
   { echo "local-smoke: the api function's metrics do not say 3 requests"; exit 1; }
 # The maintenance function ran once through the runtime: its re-stamp, and a redrive of the
 # rollup failure queue (on moto, through the stream proxy) that found it empty.

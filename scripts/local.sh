@@ -21,7 +21,10 @@ export TABLE_NAME=${TABLE_NAME:-scan-failures-local}
 export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
 CARGO_LAMBDA="$ROOT/.tools/venv/bin/cargo-lambda"
-STATE="$ROOT/.local"
+# The stack's logs and the stream poller's checkpoint: .local/, or LOCAL_STATE (local-smoke.sh
+# gives each run its own, so that it never touches the files of a `make local` running beside it).
+STATE=${LOCAL_STATE:-$ROOT/.local}
+SHOWN=${STATE#"$ROOT"/}
 
 # Every build make local needs, at once before the services start. `scripts/local.sh build` runs
 # only these (scripts/local-smoke.sh does, before its clock starts).
@@ -94,7 +97,7 @@ start_function() {
     AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
     setsid "$ROOT/target/debug/$name" >"$STATE/$name.log" 2>&1 &
   pids+=($!)
-  echo "local: function $name (pid $!), logs in .local/$name.log"
+  echo "local: function $name (pid $!), logs in $SHOWN/$name.log"
 }
 start_function ingest RETENTION_DAYS="${RETENTION_DAYS:-4}"
 # Local opt-in: requests without an IAM identity (curl through watch) act as this principal.
@@ -120,9 +123,10 @@ start_function maintenance RETENTION_DAYS="${RETENTION_DAYS:-4}" ROLLUP_FAILURE_
   AWS_ENDPOINT_URL_SQS="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB_STREAMS="http://127.0.0.1:$STREAMS_PROXY_PORT"
 # The table's stream to the rollup function, as Lambda's event source mapping delivers it.
 rm -f "$STATE/stream.json" "$STATE/stream-failures.jsonl"
-STREAM_FAILURE_QUEUE_URL="$FAILURE_QUEUE" setsid "$ROOT/target/debug/localstack" stream >"$STATE/stream.log" 2>&1 &
+STREAM_FAILURE_QUEUE_URL="$FAILURE_QUEUE" STREAM_STATE="$STATE/stream.json" STREAM_FAILURES="$STATE/stream-failures.jsonl" \
+  setsid "$ROOT/target/debug/localstack" stream >"$STATE/stream.log" 2>&1 &
 pids+=($!)
-echo "local: stream poller (pid $!), logs in .local/stream.log"
+echo "local: stream poller (pid $!), logs in $SHOWN/stream.log"
 # The maintenance schedule (EventBridge Scheduler's rate(5 minutes), payload {}).
 MAINTENANCE="http://127.0.0.1:$LAMBDA_PORT/2015-03-31/functions/maintenance/invocations"
 setsid bash -c "while sleep 300; do curl -sS -X POST -d '{}' '$MAINTENANCE' >>'$STATE/schedule.log' 2>&1; echo >>'$STATE/schedule.log'; done" &
@@ -143,7 +147,7 @@ API="http://127.0.0.1:$LAMBDA_PORT/lambda-url/api"
 printf 'local: GET %s/v1/count/administration/events -> ' "$API"
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 "$API/v1/count/administration/events"; echo
 # The functions' CloudWatch metrics are EMF lines in their logs (docs/src/monitoring.md).
-"$ROOT/.tools/venv/bin/python" scripts/emf-summary.py .local/ingest.log .local/api.log
+"$ROOT/.tools/venv/bin/python" scripts/emf-summary.py "$SHOWN/ingest.log" "$SHOWN/api.log"
 # One scheduled maintenance run now: re-stamp, and the redrive of the (empty) failure queue.
 printf 'local: maintenance run -> '
 curl -sS --retry 30 --retry-connrefused --retry-delay 1 -X POST -d '{}' "$MAINTENANCE"; echo

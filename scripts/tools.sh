@@ -10,8 +10,15 @@ need python3 "sudo apt-get install python3 python3-venv"
 need npm "sudo apt-get install npm"
 need java "sudo apt-get install openjdk-17-jre-headless"
 need cargo "curl https://sh.rustup.rs -sSf | sh"
+# make local's requests and schedule; the tests' pkill and kill of the servers they start.
+need curl "sudo apt-get install curl"
+need pkill "sudo apt-get install procps"
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=("python3's venv module (install it: sudo apt-get install python3-venv)")
+fi
+# The constraints below were resolved on Python 3.11; an older one cannot install them.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  missing+=("Python 3.11 or newer, python3 is $(python3 -c 'import platform; print(platform.python_version())') (install it: sudo apt-get install python3)")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'tools: missing: %s\n' "${missing[@]}" >&2
@@ -59,7 +66,8 @@ install_venv() {
   python3 -m venv "$TOOLS/$name"
   if [ "${REFREEZE:-}" = 1 ]; then
     "$TOOLS/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
-    { sed -n '/^#/p' "$constraints"; "$TOOLS/$name/bin/pip" freeze --disable-pip-version-check; } >"$constraints.new"
+    # --all: setuptools and wheel too (a package may need them unpinned: aws-lambda-builders).
+    { sed -n '/^#/p' "$constraints"; "$TOOLS/$name/bin/pip" freeze --all --disable-pip-version-check | grep -v '^pip=='; } >"$constraints.new"
     mv "$constraints.new" "$constraints"
     stamp="$* $(sha256sum "$constraints" | cut -c1-64)"
   else

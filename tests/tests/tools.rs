@@ -6,7 +6,7 @@ use std::process::Command;
 
 use integration_tests::{repo_root, unique_name};
 
-/// The script run with a PATH that holds `dirname`, python3, java and cargo but no npm: it
+/// The script run with a PATH that holds `dirname`, python3, java, cargo, curl and pkill but no npm: it
 /// stops at once, exit 1, with one line naming npm and the command that installs it, and has
 /// created nothing (`.tools/` is not touched: its first `mkdir` comes after the check).
 #[test]
@@ -23,6 +23,8 @@ fn a_missing_tool_is_named_with_the_command_that_installs_it_before_anything_is_
         ("python3", python),
         ("java", real("which", &["java"])),
         ("cargo", real("which", &["cargo"])),
+        ("curl", real("which", &["curl"])),
+        ("pkill", real("which", &["pkill"])),
     ] {
         assert!(!target.is_empty(), "{name} is not on this machine's PATH");
         symlink(&target, bin.join(name)).unwrap();
