@@ -34,7 +34,7 @@ enum Rule {
 }
 
 /// The words (ASCII case-insensitive) and their rules.
-const WORDS: [(&str, Rule); 15] = [
+const WORDS: [(&str, Rule); 16] = [
     ("://", Rule::UrlPassword),
     ("bearer", Rule::AuthValue),
     ("basic", Rule::AuthValue),
@@ -50,6 +50,8 @@ const WORDS: [(&str, Rule); 15] = [
     ("access-key", Rule::Setting),
     ("accesskey", Rule::Setting),
     ("credential", Rule::Setting),
+    // `skopeo … --creds user:password`, `crane --creds …`.
+    ("creds", Rule::Setting),
 ];
 
 static WORDS_FINDER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
@@ -138,8 +140,9 @@ fn token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"._~+/=-".contains(&c)
 }
 
-/// After `Bearer`/`Basic` as a word and blanks: a value with a digit or a sign in it (so that
-/// "basic authentication required" keeps its words).
+/// After `Bearer`/`Basic` as a word and blanks: a value with a digit or a sign in it, or a
+/// capital past its first letter (`Basic dXNlcjpwYXNz`, base64 of `user:pass`, is letters only),
+/// so that "basic authentication required" and "Basic Authentication" keep their words.
 fn auth_value(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     if start > 0 && at(b, start - 1).is_ascii_alphanumeric() {
         return None;
@@ -149,7 +152,8 @@ fn auth_value(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
         return None;
     }
     let value_end = skip(b, value, token_char);
-    let telling = b.get(value..value_end)?.iter().any(|&c| !c.is_ascii_alphabetic());
+    let v = b.get(value..value_end)?;
+    let telling = v.iter().any(|&c| !c.is_ascii_alphabetic()) || v.iter().skip(1).any(u8::is_ascii_uppercase);
     (value_end > value && telling).then_some((value, value_end))
 }
 
@@ -324,6 +328,12 @@ mod tests {
                 "401 Unauthorized: Authorization: Bearer ***",
             ),
             ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic ***"),
+            // base64 of `user:pass`, letters only: its capitals past the first tell it.
+            ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***"),
+            (
+                "skopeo inspect --creds robot:s3cr3t docker://quay.io/a/b",
+                "skopeo inspect --creds *** docker://quay.io/a/b",
+            ),
             ("login failed: password=hunter2, user=ci", "login failed: password=***, user=ci"),
             ("ROX_API_TOKEN: abc.def.ghi rejected", "ROX_API_TOKEN: *** rejected"),
             ("client_secret=\"x y\" and api-key: k-123", "client_secret=\"***\" and api-key: ***"),
@@ -390,6 +400,8 @@ mod tests {
             "Get \"https://quay.io/v2/acme/web/manifests/1.4\": http: non-successful response (status=401 body=\"\")",
             "the basic scan of team/api ended with status FAILED",
             "unauthorized: basic authentication required",
+            "401: Basic Authentication Required",
+            "no creds found for quay.io",
             "password authentication failed for user ci",
             "https://user@registry.example.com/v2/ refused",
             "docker login --password-stdin registry.example.com",
