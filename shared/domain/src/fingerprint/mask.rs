@@ -128,6 +128,11 @@ fn variable_part(b: &[u8], i: usize) -> Option<Masked> {
             return Some(whole(end, "<ts>"));
         }
     }
+    if digit && hex == 8 && matches!(next, Some(b'T' | b't')) {
+        if let Some(end) = basic_timestamp(b, i) {
+            return Some(whole(end, "<ts>"));
+        }
+    }
     if hex == 8 && next == Some(b'-') {
         if let Some(end) = uuid(b, i) {
             return Some(whole(end, "<uuid>"));
@@ -188,6 +193,17 @@ fn timestamp(b: &[u8], i: usize) -> Option<usize> {
             end += 5;
         }
     }
+    ends_token(b, end).then_some(end)
+}
+
+/// `YYYYMMDDTHHMMSS[Z]`, ISO 8601's basic format: AWS's request times (`X-Amz-Date`, "Signature
+/// expired: 20261125T100000Z is now earlier than …").
+fn basic_timestamp(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |at: usize| run_len(b, at, |c| c.is_ascii_digit());
+    if digits(i) != 8 || !b.get(i + 8).is_some_and(|c| matches!(c, b'T' | b't')) || digits(i + 9) != 6 {
+        return None;
+    }
+    let end = i + 15 + usize::from(b.get(i + 15).is_some_and(|c| matches!(c, b'Z' | b'z')));
     ends_token(b, end).then_some(end)
 }
 
@@ -400,6 +416,10 @@ mod tests {
                 "since \"2025-11-30T01:02:03+02:00\" the store is odd",
             ),
             ("size 4.2GB over the 3GB quota", "size 11GB over the 10.5GB quota"),
+            (
+                "InvalidSignatureException: Signature expired: 20261125T100000Z is now earlier than 20261125T100500Z (20261125T101000Z - 5 min.)",
+                "InvalidSignatureException: Signature expired: 20261125T100001Z is now earlier than 20261125T100501Z (20261125T101001Z - 5 min.)",
+            ),
         ];
         for (a, b) in pairs {
             assert_eq!(mask_variable_parts(a), mask_variable_parts(b), "{a:?} vs {b:?}");
