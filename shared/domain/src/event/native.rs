@@ -105,7 +105,21 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
                 Some(own) if *own != d => {
                     return Err(invalid("detail.image.digest", FieldProblem::DigestMismatch(own.clone())))
                 }
-                _ => ImageRef { digest: Some(d), ..image },
+                Some(_) => image,
+                // A name without a tag given with its digest is that digest's image, as
+                // `name@digest` is: not `:latest` (which parsing the name alone supplies), or
+                // one image was two groups by how the producer spelled it.
+                None => {
+                    let tagged = detail.image.name.rsplit('/').next().is_some_and(|last| last.contains(':'));
+                    let tag = if tagged { image.tag } else { None };
+                    let with_digest = ImageRef { digest: Some(d), tag, ..image };
+                    let got = with_digest.normalized().len();
+                    if got > crate::image::MAX_REFERENCE_BYTES {
+                        let max = crate::image::MAX_REFERENCE_BYTES;
+                        return Err(invalid("detail.image.name", FieldProblem::TooLong { max, got }));
+                    }
+                    with_digest
+                }
             }
         }
     };
@@ -123,11 +137,13 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     }
     // Redacted before anything reads it: what is stored, classified and grouped has no secret.
     let redacted = crate::redact::secrets(error.message.trim()).into_owned();
-    let uncut = (redacted.len() > bounds::MESSAGE_STORED).then(|| redacted.clone());
-    let message = truncate(redacted, bounds::MESSAGE_STORED);
-    let reason = classify::classify(code.as_deref(), &message);
+    // Classified whole, as it is grouped: classified on the stored cut, a phrase past it filed
+    // one failure under two reasons, by the length of what came before (an attempt number).
+    let reason = classify::classify(code.as_deref(), &redacted);
     // Only an UNKNOWN failure's group is named by its message.
-    let uncut_message = uncut.filter(|_| reason == classify::Reason::Unknown);
+    let uncut_message =
+        (redacted.len() > bounds::MESSAGE_STORED && reason == classify::Reason::Unknown).then(|| redacted.clone());
+    let message = truncate(redacted, bounds::MESSAGE_STORED);
     if let Some(id) = occurrence_id {
         let scan = (image.normalized(), detail.operation, detail.origin, reason);
         envelope.key = producer_key(&envelope.account, &envelope.source, (&scan.0, scan.1, scan.2, scan.3), &id);
@@ -237,6 +253,49 @@ mod tests {
         // A known reason's group ignores the message: no whole text is kept for it.
         let known = occurrence_with_message(&format!("context deadline exceeded {}", "x ".repeat(3000)));
         assert_eq!((known.reason, known.uncut_message), (Reason::Timeout, None));
+    }
+
+    /// A digest given beside a name without a tag names the same image as `name@digest`: one
+    /// group, not `:latest` (which no one gave) for the first; a tag given stays the name.
+    #[test]
+    fn a_digest_beside_an_untagged_name_is_the_image_named_by_that_digest() {
+        let digest = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd12345678";
+        let with = |name: &str, field: Option<&str>| {
+            let mut detail = failure();
+            detail["image"] = json!({"name": name});
+            if let Some(d) = field {
+                detail["image"]["digest"] = json!(d);
+            }
+            match parse(envelope(detail)) {
+                Ok(Parsed::Failure(o)) => *o,
+                other => panic!("{other:?}"),
+            }
+        };
+        let (beside, inside) =
+            (with("quay.io/acme/web", Some(digest)), with(&format!("quay.io/acme/web@{digest}"), None));
+        assert_eq!(beside.image.normalized(), format!("quay.io/acme/web@{digest}"));
+        assert_eq!(beside.group_id(), inside.group_id());
+        let tagged = with("localhost:5000/acme/web:1.4", Some(digest));
+        assert_eq!(
+            (tagged.image.normalized(), tagged.image.digest.as_deref()),
+            ("localhost:5000/acme/web:1.4".to_owned(), Some(digest))
+        );
+        let ported = with("localhost:5000/acme/web", Some(digest));
+        assert_eq!(ported.image.normalized(), format!("localhost:5000/acme/web@{digest}"));
+    }
+
+    /// A failure whose telling phrase lies past the 4 KiB cut is classified by its whole text:
+    /// cut first, a longer attempt number before it pushed the phrase out of what was read, and
+    /// one timeout was filed under TIMEOUT and UNKNOWN by that number alone.
+    #[test]
+    fn a_phrase_past_the_cut_classifies_the_failure_whatever_came_before() {
+        let text = |n: &str| format!("scan failed at attempt {n}: {}context deadline exceeded", "x".repeat(4045));
+        let (a, b) = (occurrence_with_message(&text("7")), occurrence_with_message(&text("1234567")));
+        assert_eq!((text("7").len(), text("1234567").len()), (4096, 4102));
+        assert!(b.message.ends_with(TRUNCATION_MARKER) && !b.message.contains("deadline"), "{}", b.message.len());
+        assert_eq!((a.reason, b.reason), (Reason::Timeout, Reason::Timeout));
+        assert_eq!(b.uncut_message, None);
+        assert_eq!(a.group_id(), b.group_id());
     }
 
     #[test]
