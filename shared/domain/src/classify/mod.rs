@@ -175,6 +175,13 @@ const RULES: &[(Reason, Test)] = &[
             "requested access to the resource is denied",
             "accessdeniedexception",
             "is not authorized to perform",
+            // AWS refusing the caller's credentials themselves (HTTP 400 or 403): the registry's
+            // (ECR's) role or keys, as the hint says.
+            "unrecognizedclientexception",
+            "invalidclienttokenid",
+            "signaturedoesnotmatch",
+            "expiredtokenexception",
+            "the security token included in the request is invalid",
             "error getting credentials",
             // ECR, once the 12-hour token `get-login-password` gave has run out.
             "authorization token has expired",
@@ -805,6 +812,21 @@ mod tests {
             ("status_code=500", Reason::InternalError),
         ] {
             assert_eq!(classify(None, message), expected, "message: {message}");
+        }
+    }
+
+    /// AWS refusing the credentials themselves answers HTTP 400 (or 403) with the exception's
+    /// name: filed as the registry's credentials, not UNKNOWN (a group per request id before
+    /// masking, and no hint).
+    #[test]
+    fn aws_refusing_the_credentials_themselves_is_registry_unauthorized() {
+        for message in [
+            "operation error ECR: GetAuthorizationToken, https response error StatusCode: 400, RequestID: 5b8c7a10-1d2e-4f3a-9b8c-7d6e5f4a3b2c, api error UnrecognizedClientException: The security token included in the request is invalid.",
+            "operation error ECR: GetAuthorizationToken, https response error StatusCode: 403, RequestID: 5b8c, api error InvalidClientTokenId: The security token included in the request is invalid.",
+            "api error SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided.",
+            "api error ExpiredTokenException: The security token included in the request is expired",
+        ] {
+            assert_eq!(classify(None, message), Reason::RegistryUnauthorized, "{message}");
         }
     }
 
