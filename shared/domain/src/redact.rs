@@ -31,11 +31,14 @@ enum Rule {
     AuthValue,
     /// `<name>=<secret>`, `<name>: <secret>`, `"<name>":"<secret>"`.
     Setting,
+    /// `Authorization: token <secret>`.
+    AuthorizationToken,
 }
 
 /// The words (ASCII case-insensitive) and their rules.
-const WORDS: [(&str, Rule); 16] = [
+const WORDS: [(&str, Rule); 17] = [
     ("://", Rule::UrlPassword),
+    ("authorization", Rule::AuthorizationToken),
     ("bearer", Rule::AuthValue),
     ("basic", Rule::AuthValue),
     ("password", Rule::Setting),
@@ -76,6 +79,7 @@ pub fn secrets(message: &str) -> Cow<'_, str> {
             Rule::UrlPassword => url_password(b, m.end()),
             Rule::AuthValue => auth_value(b, m.start(), m.end()),
             Rule::Setting => setting_value(b, m.start(), m.end(), floor),
+            Rule::AuthorizationToken => authorization_token(b, m.end()),
         };
         if let Some(span) = span.filter(|s| spans.last().is_none_or(|last| s.0 >= last.1)) {
             spans.push(span);
@@ -155,6 +159,26 @@ fn auth_value(b: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     let v = b.get(value..value_end)?;
     let telling = v.iter().any(|&c| !c.is_ascii_alphabetic()) || v.iter().skip(1).any(u8::is_ascii_uppercase);
     (value_end > value && telling).then_some((value, value_end))
+}
+
+/// After `Authorization` (a quote maybe), `:` or `=`, blanks (a quote maybe): the value of the
+/// `token` scheme (`Authorization: token ghp_…`, GitHub's and Jenkins'), which the word `token`
+/// alone does not read, no `=` or `:` following it. `Bearer` and `Basic` are words of their own;
+/// "authorization token has expired" (ECR's) has no `:`.
+fn authorization_token(b: &[u8], end: usize) -> Option<(usize, usize)> {
+    let quote = |i: usize| i + usize::from(matches!(at(b, i), b'"' | b'\''));
+    let i = skip(b, quote(end), is_blank);
+    if !matches!(at(b, i), b':' | b'=') {
+        return None;
+    }
+    let scheme = quote(skip(b, i + 1, is_blank));
+    let after = scheme + "token".len();
+    if !b.get(scheme..after).is_some_and(|w| w.eq_ignore_ascii_case(b"token")) || !is_blank(at(b, after)) {
+        return None;
+    }
+    let value = skip(b, after, is_blank);
+    let value_end = skip(b, value, token_char);
+    (value_end > value).then_some((value, value_end))
 }
 
 /// The longest a setting's name goes on after its secret word (`ROX_API_TOKEN`'s `_TOKEN`
@@ -330,6 +354,9 @@ mod tests {
             ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic ***"),
             // base64 of `user:pass`, letters only: its capitals past the first tell it.
             ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic ***"),
+            // The `token` scheme, GitHub's and Jenkins'.
+            ("Authorization: token ghp_16C7e42F292c6912E7710c838347Ae178B4a", "Authorization: token ***"),
+            ("headers: {\"Authorization\": \"token abc123\"}", "headers: {\"Authorization\": \"token ***\"}"),
             (
                 "skopeo inspect --creds robot:s3cr3t docker://quay.io/a/b",
                 "skopeo inspect --creds *** docker://quay.io/a/b",
@@ -402,6 +429,8 @@ mod tests {
             "unauthorized: basic authentication required",
             "401: Basic Authentication Required",
             "no creds found for quay.io",
+            "your authorization token has expired; reauthenticate and try again",
+            "authorization: permission denied",
             "password authentication failed for user ci",
             "https://user@registry.example.com/v2/ refused",
             "docker login --password-stdin registry.example.com",
