@@ -21,6 +21,7 @@ local: tools
 # crates (see the script's doc).
 lint: tools
 	cargo fmt --all --check
+	cargo fmt --all --check --manifest-path fuzz/Cargo.toml
 	cargo clippy --workspace --all-targets -- -D warnings
 	python3 scripts/check-modules.py
 

