@@ -39,6 +39,20 @@ pub fn fixed_now() -> OffsetDateTime {
 
 // ---------------------------------------------------------------------------------- events
 
+/// An SQS event as Lambda delivers the buffer queue's messages: each `(message id, body)` one
+/// record.
+pub fn sqs_event(messages: &[(String, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {}, "messageAttributes": {},
+                "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
 /// An EventBridge "Image Scan Failed" envelope as a producer publishes it: from `source` at
 /// `time`, account 123456789012, region eu-west-1, no resources, with `detail` (see
 /// [`failure`]). A test that sends another account or leaves a field out changes the JSON

@@ -356,11 +356,8 @@ async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_tim
         .build();
     let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
     let body = envelope("mocked-conflicts", 1).to_string();
-    let batch: ingest::handler::SqsEvent = serde_json::from_value(serde_json::json!({"Records": [{
-        "messageId": "m-1", "receiptHandle": "rh", "body": body, "attributes": {}, "messageAttributes": {},
-        "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"}]}))
-    .unwrap();
+    let batch: ingest::handler::SqsEvent =
+        serde_json::from_value(integration_tests::fixtures::sqs_event(&[("m-1".to_owned(), body)])).unwrap();
     // 40 ms to write in: the first attempt starts; the conflicts' pauses (5, 10, 20, 40 ms …)
     // pass the time within a few attempts, where the twelve take about two seconds.
     let deadline = std::time::Instant::now() + WRITE_MARGIN + Duration::from_millis(40);

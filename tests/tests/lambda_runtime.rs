@@ -116,16 +116,9 @@ async fn an_sqs_batch_that_cannot_be_stored_logs_each_event_id_and_reason_as_fai
     let watch = Watch::start_logged(&["ingest"], &unique_name("missing"), &[], None, Some(&log));
     let envelopes: Vec<Value> =
         ["ingest-01", "ingest-05"].iter().map(|name| as_of_now(samples(name)[0].1.clone())).collect();
-    let records: Vec<Value> = envelopes
-        .iter()
-        .enumerate()
-        .map(|(n, e)| {
-            serde_json::json!({"messageId": format!("m-{n}"), "receiptHandle": "rh", "body": e.to_string(),
-                "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"})
-        })
-        .collect();
-    let answer = watch.invoke(&serde_json::json!({ "Records": records })).unwrap();
+    let messages: Vec<(String, String)> =
+        envelopes.iter().enumerate().map(|(n, e)| (format!("m-{n}"), e.to_string())).collect();
+    let answer = watch.invoke(&integration_tests::fixtures::sqs_event(&messages)).unwrap();
     assert_eq!(answer["batchItemFailures"], serde_json::json!([{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-1"}]));
     drop(watch);
     let failed: Vec<(String, String, String)> = integration_tests::json_lines(&log)

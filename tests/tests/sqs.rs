@@ -17,18 +17,6 @@ fn envelope(id: &str, image: &str, minute: u32) -> Value {
     fixtures::envelope(id, "test.producer", "2026-11-25T11:00:00Z", detail)
 }
 
-fn sqs_batch(messages: &[(String, String)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, body)| {
-            json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {}, "messageAttributes": {},
-                "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:scan-failures-buffer", "awsRegion": "eu-west-1"})
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
 fn failures(output: Output) -> Vec<String> {
     match output {
         Output::Batch(b) => b.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
@@ -52,7 +40,7 @@ async fn storm(batch_size: usize) -> (u64, u32) {
         let messages: Vec<(String, String)> = (start..start + batch_size)
             .map(|n| (format!("m-{n}"), envelope(&format!("storm-{n}"), "nginx", n as u32).to_string()))
             .collect();
-        let batch = serde_json::from_value(sqs_batch(&messages)).unwrap();
+        let batch = serde_json::from_value(fixtures::sqs_event(&messages)).unwrap();
         let (response, cost) = ingest.handle_batch_with_cost(batch).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         requests += cost.requests;
@@ -86,13 +74,13 @@ async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures
         ("ok-3".to_owned(), envelope("e-3", "alpine", 3).to_string()),
         ("dup-of-1".to_owned(), envelope("e-1", "nginx", 1).to_string()),
     ];
-    let out = ingest.handle_any(sqs_batch(&messages)).await.unwrap();
+    let out = ingest.handle_any(fixtures::sqs_event(&messages)).await.unwrap();
     assert_eq!(failures(out), ["not-json", "bad-op"]);
     assert_eq!(count_of(&store, "nginx").await, 2);
     assert_eq!(count_of(&store, "alpine").await, 1);
 
     // The whole batch redelivered (as SQS does after a partial failure) counts nothing again.
-    let out = ingest.handle_any(sqs_batch(&messages)).await.unwrap();
+    let out = ingest.handle_any(fixtures::sqs_event(&messages)).await.unwrap();
     assert_eq!(failures(out), ["not-json", "bad-op"]);
     assert_eq!(count_of(&store, "nginx").await, 2);
 
@@ -100,7 +88,7 @@ async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures
     let missing = Store::new(dynamodb_client(dynamodb_endpoint()), format!("missing-{}", Uuid::new_v4().simple()));
     let out = Ingest::new(missing, RetentionDays::default())
         .with_clock(fixed_now)
-        .handle_any(sqs_batch(&messages))
+        .handle_any(fixtures::sqs_event(&messages))
         .await
         .unwrap();
     let mut failed = failures(out);
@@ -115,7 +103,8 @@ async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and
     let messages: Vec<(String, String)> = (0..150)
         .map(|n| (format!("m-{n}"), envelope(&format!("e-{n}"), "quay.io/acme/web:1", n).to_string()))
         .collect();
-    let report = ingest.handle_batch_report(serde_json::from_value(sqs_batch(&messages)).unwrap()).await.unwrap();
+    let report =
+        ingest.handle_batch_report(serde_json::from_value(fixtures::sqs_event(&messages)).unwrap()).await.unwrap();
     assert_eq!(report.response.batch_item_failures.len(), 0);
     // One group made: its first message created it, every other one (in either write) added to it.
     let created: Vec<&str> = report.results.iter().filter(|(_, r)| *r == "created").map(|(m, _)| m.as_str()).collect();
@@ -146,7 +135,7 @@ async fn a_batch_whose_write_would_pass_300_operators_is_written_in_halves_and_c
     let store = fresh_store().await;
     let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
     let first = envelope("ops-first", "quay.io/acme/ops:1", 0);
-    ingest.handle_any(sqs_batch(&[("m-first".to_owned(), first.to_string())])).await.unwrap();
+    ingest.handle_any(fixtures::sqs_event(&[("m-first".to_owned(), first.to_string())])).await.unwrap();
     let messages: Vec<(String, String)> = (0..16)
         .map(|n| {
             let mut e = envelope(&format!("ops-{n}"), "quay.io/acme/ops:1", 60 + n);
@@ -159,7 +148,7 @@ async fn a_batch_whose_write_would_pass_300_operators_is_written_in_halves_and_c
         })
         .collect();
     let (response, cost) =
-        ingest.handle_batch_with_cost(serde_json::from_value(sqs_batch(&messages)).unwrap()).await.unwrap();
+        ingest.handle_batch_with_cost(serde_json::from_value(fixtures::sqs_event(&messages)).unwrap()).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(cost.requests, 2, "one write of 16 envelopes past 300 operators, split in two");
     assert_eq!(count_of(&store, "quay.io/acme/ops:1").await, 17);
@@ -174,13 +163,14 @@ async fn a_merged_batch_never_moves_a_clusters_last_seen_time_back() {
     let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
     let image = "quay.io/acme/late:1";
     let first = [("m-1".to_owned(), envelope("e-1", image, 30).to_string())];
-    ingest.handle_batch_report(serde_json::from_value(sqs_batch(&first)).unwrap()).await.unwrap();
+    ingest.handle_batch_report(serde_json::from_value(fixtures::sqs_event(&first)).unwrap()).await.unwrap();
     // cluster-0 at 10:00:03 (late) and cluster-1 at 10:01:01 (new), in one batch.
     let batch = [
         ("m-2".to_owned(), envelope("e-2", image, 3).to_string()),
         ("m-3".to_owned(), envelope("e-3", image, 61).to_string()),
     ];
-    let report = ingest.handle_batch_report(serde_json::from_value(sqs_batch(&batch)).unwrap()).await.unwrap();
+    let report =
+        ingest.handle_batch_report(serde_json::from_value(fixtures::sqs_event(&batch)).unwrap()).await.unwrap();
     assert_eq!(report.response.batch_item_failures.len(), 0);
     let id = scan_failures_domain::fingerprint::group_id(image, scan_failures_domain::classify::Reason::Timeout, "");
     let g = store.reader().get(&id).await.unwrap().unwrap();
@@ -209,7 +199,7 @@ async fn a_batch_too_near_its_deadline_reports_the_messages_it_did_not_write() {
         .enumerate()
         .map(|(n, image)| (format!("d-{n}"), envelope(&format!("deadline-{n}"), image, n as u32).to_string()))
         .collect();
-    let batch = || serde_json::from_value(sqs_batch(&messages)).unwrap();
+    let batch = || serde_json::from_value(fixtures::sqs_event(&messages)).unwrap();
 
     let report = ingest.handle_batch_until(batch(), Some(Instant::now() + WRITE_MARGIN / 2)).await.unwrap();
     let mut failed: Vec<String> = report.response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
