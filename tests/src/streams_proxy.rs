@@ -24,8 +24,18 @@ pub fn start(upstream: &str) -> StreamsProxy {
     start_on(upstream, 0).expect("bind the streams proxy")
 }
 
+/// Starts a proxy that also passes each record of a `GetRecords` answer, once repaired,
+/// through `rewrite`: what a test needs DynamoDB to send that DynamoDB Local does not.
+pub fn start_rewriting(upstream: &str, rewrite: fn(&mut Value)) -> StreamsProxy {
+    start_with(upstream, 0, rewrite).expect("bind the streams proxy")
+}
+
 /// Starts a proxy to DynamoDB Local at `upstream` on `port` (0: a free one).
 pub fn start_on(upstream: &str, port: u16) -> std::io::Result<StreamsProxy> {
+    start_with(upstream, port, |_| {})
+}
+
+fn start_with(upstream: &str, port: u16, rewrite: fn(&mut Value)) -> std::io::Result<StreamsProxy> {
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     let port = listener.local_addr()?.port();
     let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
@@ -33,7 +43,7 @@ pub fn start_on(upstream: &str, port: u16) -> std::io::Result<StreamsProxy> {
         for client in listener.incoming().flatten() {
             let upstream = upstream.clone();
             std::thread::spawn(move || {
-                if let Err(e) = serve(client, &upstream) {
+                if let Err(e) = serve(client, &upstream, rewrite) {
                     eprintln!("streams proxy: {e}");
                 }
             });
@@ -70,7 +80,7 @@ fn header<'h>(head: &'h [String], name: &str) -> Option<&'h str> {
 }
 
 /// Serves one client connection (kept alive) until it closes.
-fn serve(client: TcpStream, upstream: &str) -> std::io::Result<()> {
+fn serve(client: TcpStream, upstream: &str, rewrite: fn(&mut Value)) -> std::io::Result<()> {
     let mut writer = client.try_clone()?;
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = request(&mut reader)? {
@@ -100,6 +110,7 @@ fn serve(client: TcpStream, upstream: &str) -> std::io::Result<()> {
                             repair_empty_maps(i);
                         }
                     }
+                    rewrite(r);
                 }
                 payload = v.to_string().into_bytes();
             }

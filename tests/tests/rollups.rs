@@ -1070,7 +1070,25 @@ async fn failure_queue(moto: &Moto) -> (aws_sdk_sqs::Client, String) {
 /// DynamoDB Local's stream behind the proxy the SDK can read it through, and `more` variables;
 /// its log lines in `log`.
 fn maintenance_for_redrive(store: &Store, moto: &Moto, queue: &str, log: &Path, more: &[(&str, &str)]) -> Watch {
-    let proxy = integration_tests::streams_proxy::start(dynamodb_endpoint());
+    maintenance_for_redrive_through(
+        integration_tests::streams_proxy::start(dynamodb_endpoint()),
+        store,
+        moto,
+        queue,
+        log,
+        more,
+    )
+}
+
+/// [`maintenance_for_redrive`], reading the stream through `proxy`.
+fn maintenance_for_redrive_through(
+    proxy: integration_tests::streams_proxy::StreamsProxy,
+    store: &Store,
+    moto: &Moto,
+    queue: &str,
+    log: &Path,
+    more: &[(&str, &str)],
+) -> Watch {
     let mut env = vec![
         ("ROLLUP_FAILURE_QUEUE_URL", queue),
         ("AWS_ENDPOINT_URL_SQS", moto.endpoint.as_str()),
@@ -1419,6 +1437,75 @@ async fn a_redrive_applies_every_other_change_of_a_batch_holding_a_poison_record
     let again = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();
     assert_eq!(counts(&again), [1, 0, 2, 1], "{again}");
     assert_eq!(visible(&sqs, &queue).await.as_deref(), Some("1"));
+    drop(maintenance);
+    drop_table(&store).await;
+}
+
+/// The attribute [`future_type`] sends as a type the SDK does not know.
+const FUTURE_ATTRIBUTE: &str = "futureAttribute";
+
+/// What DynamoDB would send if it added a type of attribute value: the images' attribute
+/// [`FUTURE_ATTRIBUTE`] as `{"FUTURE": …}`, which the SDK reads as its `Unknown`. DynamoDB
+/// Local sends only today's types, and the SDK's `Unknown` cannot be built, only parsed.
+fn future_type(record: &mut Value) {
+    for image in ["NewImage", "OldImage"] {
+        if let Some(v) = record["dynamodb"].get_mut(image).and_then(|i| i.get_mut(FUTURE_ATTRIBUTE)) {
+            *v = json!({"FUTURE": v["S"].clone()});
+        }
+    }
+}
+
+/// A group whose image holds a type of value this build does not know (as when DynamoDB adds
+/// one) is an unreadable record of its batch, named as such, and the batch's other changes are
+/// applied. Before, the conversion of the stream's image panicked (serde_dynamo's
+/// "Unexpectedly did not match any possible data types") and the run failed whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_names_a_group_holding_a_type_it_does_not_know_and_applies_the_rest() {
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-future"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(&store).await;
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(4).unwrap());
+    ingest.handle(event("before", 1, 0, 0, 10)).await.unwrap();
+    ingest.handle(event("future", 2, 1, 1, 5)).await.unwrap();
+    let future = group_records(&arn)[1]["dynamodb"]["Keys"]["pk"]["S"].as_str().unwrap().to_owned();
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(future))
+        .update_expression("SET #f = :v")
+        .expression_attribute_names("#f", FUTURE_ATTRIBUTE)
+        .expression_attribute_values(":v", AttributeValue::S("from a later DynamoDB".into()))
+        .send()
+        .await
+        .unwrap();
+    ingest.handle(event("after", 3, 2, 2, 5)).await.unwrap();
+    let groups = group_records(&arn);
+    assert_eq!(groups.len(), 4, "{groups:?}");
+    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let body = on_failure_of(&arn, &shard, (&seq(&groups[0]), &seq(&groups[3]), 4), Some(OffsetDateTime::now_utc()));
+    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    let log = std::env::temp_dir().join(unique_name("redrive-future.log"));
+    let proxy = integration_tests::streams_proxy::start_rewriting(dynamodb_endpoint(), future_type);
+    let maintenance = maintenance_for_redrive_through(proxy, &store, &moto, &queue, &log, &[]);
+    let report = maintenance
+        .invoke_function("maintenance", &json!({"redriveRollups": true}))
+        .unwrap_or_else(|e| panic!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+    let counts = ["messages", "changesApplied", "failing"].map(|k| report[k].as_u64());
+    assert_eq!(counts, [Some(1), Some(3), Some(1)], "{report}");
+    let fates = fates(&report);
+    assert_eq!(fates.len(), 1, "{fates:?}");
+    assert_eq!(fates[0].0, "failing");
+    assert!(
+        fates[0].1.ends_with(
+            "cannot be read: an attribute of the record is of a type this build does not know: deploy a newer one"
+        ),
+        "{fates:?}"
+    );
     drop(maintenance);
     drop_table(&store).await;
 }

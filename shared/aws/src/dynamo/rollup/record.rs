@@ -30,6 +30,8 @@ pub enum UnreadableRecord {
     NoEventId,
     #[error("an image of the group cannot be decoded")]
     Image(#[source] serde_dynamo::Error),
+    #[error("an attribute of the record is of a type this build does not know: deploy a newer one")]
+    UnknownType,
 }
 
 /// What an image says of the generations holding it. Read leniently: a mark or a time that
@@ -50,6 +52,11 @@ fn group(image: Option<Image>) -> Result<Option<GroupImage>, UnreadableRecord> {
     GroupRecord::from_item(item).map(|g| Some((g, state, member))).map_err(UnreadableRecord::Image)
 }
 
+/// Whether `keys` are a group's.
+pub fn is_group(keys: &Image) -> bool {
+    keys.get(PARTITION_KEY).and_then(|k| k.as_s().ok()).is_some_and(|k| k.starts_with(GROUP_KEY_PREFIX))
+}
+
 /// The change of a group that record `id` (an `INSERT`, `MODIFY` or `REMOVE`, `event`) of item
 /// `keys` reports, with its images (an empty image is none); `None` when the item is not a
 /// group (markers, settings, the outbox, the rollups themselves: nothing to fold).
@@ -60,8 +67,7 @@ pub fn change(
     old: Option<Image>,
     new: Option<Image>,
 ) -> Result<Option<Change>, UnreadableRecord> {
-    let is_group = keys.get(PARTITION_KEY).and_then(|k| k.as_s().ok()).is_some_and(|k| k.starts_with(GROUP_KEY_PREFIX));
-    if !is_group {
+    if !is_group(keys) {
         return Ok(None);
     }
     if id.is_empty() {

@@ -84,27 +84,52 @@ fn classify(operation: &'static str, e: aws_sdk_dynamodbstreams::Error) -> Redri
     }
 }
 
-fn image(
-    map: Option<&HashMap<String, StreamValue>>,
-) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    map.map(|m| serde_dynamo::Item::from(m.clone()).into())
+/// A stream image as the table's items are read: `Err` when it holds a type this build's SDK
+/// does not know (its `Unknown`, as when DynamoDB adds one), which serde_dynamo's conversion
+/// would panic on.
+fn image(map: Option<&HashMap<String, StreamValue>>) -> Result<Option<Image>, UnknownType> {
+    map.map(|m| m.iter().map(|(k, v)| Ok((k.clone(), table_value(v)?))).collect()).transpose()
+}
+
+type Image = HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// A stream value of a type this build's SDK does not know.
+struct UnknownType;
+
+fn table_value(v: &StreamValue) -> Result<aws_sdk_dynamodb::types::AttributeValue, UnknownType> {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    Ok(match v {
+        StreamValue::B(b) => A::B(b.clone()),
+        StreamValue::Bool(b) => A::Bool(*b),
+        StreamValue::Bs(b) => A::Bs(b.clone()),
+        StreamValue::L(l) => A::L(l.iter().map(table_value).collect::<Result<_, _>>()?),
+        StreamValue::M(m) => A::M(m.iter().map(|(k, v)| Ok((k.clone(), table_value(v)?))).collect::<Result<_, _>>()?),
+        StreamValue::N(n) => A::N(n.clone()),
+        StreamValue::Ns(n) => A::Ns(n.clone()),
+        StreamValue::Null(b) => A::Null(*b),
+        StreamValue::S(s) => A::S(s.clone()),
+        StreamValue::Ss(s) => A::Ss(s.clone()),
+        _ => return Err(UnknownType),
+    })
 }
 
 /// The change of a group one record of the stream reports (`None`: another item), or the
 /// record's id and why it cannot be read.
 fn change(r: &Record, sequence: &SequenceNumber) -> Result<Result<Option<Change>, Unread>, RedriveError> {
     let Some(id) = r.event_id() else { return Err(RedriveError::NoEventId { sequence: sequence.as_str().to_owned() }) };
+    let unread = |source| Unread { record: id.to_owned(), source };
     let data = r.dynamodb();
-    let keys = image(data.and_then(|d| d.keys())).unwrap_or_default();
+    let images = (image(data.and_then(|d| d.old_image())), image(data.and_then(|d| d.new_image())));
+    let keys = match image(data.and_then(|d| d.keys())) {
+        Ok(keys) => keys.unwrap_or_default(),
+        Err(UnknownType) => return Ok(Err(unread(UnreadableRecord::UnknownType))),
+    };
+    let (Ok(old), Ok(new)) = images else {
+        // An item that is not a group has nothing to fold, whatever its attributes hold.
+        return Ok(if record::is_group(&keys) { Err(unread(UnreadableRecord::UnknownType)) } else { Ok(None) });
+    };
     let event = r.event_name().map_or("", |e| e.as_str());
-    Ok(record::change(
-        id,
-        event,
-        &keys,
-        image(data.and_then(|d| d.old_image())),
-        image(data.and_then(|d| d.new_image())),
-    )
-    .map_err(|source| Unread { record: id.to_owned(), source }))
+    Ok(record::change(id, event, &keys, old, new).map_err(unread))
 }
 
 /// A record of a batch that cannot be read: its id, and why.
