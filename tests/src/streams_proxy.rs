@@ -3,7 +3,8 @@
 //! a stream image as `{}` rather than `{"M": {}}`, which the SDK's strict union parser refuses
 //! and DynamoDB itself never sends; the proxy rewrites those values in `GetRecords` answers
 //! ([`super::streams::repair_empty_maps`]) and passes every other byte, status and error
-//! (`TrimmedDataAccessException`, `ResourceNotFoundException`) through unchanged.
+//! (`TrimmedDataAccessException`, `ResourceNotFoundException`) through unchanged. A test may
+//! also have it change what DynamoDB answers ([`start_rewriting`]), for any operation.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,18 +25,22 @@ pub fn start(upstream: &str) -> StreamsProxy {
     start_on(upstream, 0).expect("bind the streams proxy")
 }
 
-/// Starts a proxy that also passes each record of a `GetRecords` answer, once repaired,
-/// through `rewrite`: what a test needs DynamoDB to send that DynamoDB Local does not.
-pub fn start_rewriting(upstream: &str, rewrite: fn(&mut Value)) -> StreamsProxy {
+/// What a test has the proxy change in a successful answer: called with the operation
+/// (`GetRecords`, `GetItem`, …) and the answer's JSON, once `GetRecords`' images are repaired.
+pub type Rewrite = fn(&str, &mut Value);
+
+/// Starts a proxy that also passes each successful answer through `rewrite`: what a test needs
+/// DynamoDB to send that DynamoDB Local does not.
+pub fn start_rewriting(upstream: &str, rewrite: Rewrite) -> StreamsProxy {
     start_with(upstream, 0, rewrite).expect("bind the streams proxy")
 }
 
 /// Starts a proxy to DynamoDB Local at `upstream` on `port` (0: a free one).
 pub fn start_on(upstream: &str, port: u16) -> std::io::Result<StreamsProxy> {
-    start_with(upstream, port, |_| {})
+    start_with(upstream, port, |_, _| {})
 }
 
-fn start_with(upstream: &str, port: u16, rewrite: fn(&mut Value)) -> std::io::Result<StreamsProxy> {
+fn start_with(upstream: &str, port: u16, rewrite: Rewrite) -> std::io::Result<StreamsProxy> {
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     let port = listener.local_addr()?.port();
     let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
@@ -80,7 +85,7 @@ fn header<'h>(head: &'h [String], name: &str) -> Option<&'h str> {
 }
 
 /// Serves one client connection (kept alive) until it closes.
-fn serve(client: TcpStream, upstream: &str, rewrite: fn(&mut Value)) -> std::io::Result<()> {
+fn serve(client: TcpStream, upstream: &str, rewrite: Rewrite) -> std::io::Result<()> {
     let mut writer = client.try_clone()?;
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = request(&mut reader)? {
@@ -102,16 +107,19 @@ fn serve(client: TcpStream, upstream: &str, rewrite: fn(&mut Value)) -> std::io:
         let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
         let status = String::from_utf8_lossy(&response[..split]).lines().next().unwrap_or("HTTP/1.1 502").to_owned();
         let mut payload = response.get(split + 4..).unwrap_or_default().to_vec();
-        if header(&head, "x-amz-target").is_some_and(|t| t.ends_with(".GetRecords")) && status.contains(" 200") {
+        let operation = header(&head, "x-amz-target").and_then(|t| t.rsplit_once('.')).map_or("", |(_, op)| op);
+        if status.contains(" 200") {
             if let Ok(mut v) = serde_json::from_slice::<Value>(&payload) {
-                for r in v["Records"].as_array_mut().into_iter().flatten() {
-                    for image in ["Keys", "NewImage", "OldImage"] {
-                        if let Some(i) = r["dynamodb"].get_mut(image) {
-                            repair_empty_maps(i);
+                if operation == "GetRecords" {
+                    for r in v["Records"].as_array_mut().into_iter().flatten() {
+                        for image in ["Keys", "NewImage", "OldImage"] {
+                            if let Some(i) = r["dynamodb"].get_mut(image) {
+                                repair_empty_maps(i);
+                            }
                         }
                     }
-                    rewrite(r);
                 }
+                rewrite(operation, &mut v);
                 payload = v.to_string().into_bytes();
             }
         }
@@ -123,4 +131,16 @@ fn serve(client: TcpStream, upstream: &str, rewrite: fn(&mut Value)) -> std::io:
         writer.write_all(&payload)?;
     }
     Ok(())
+}
+
+/// The attribute [`future_type`] sends as a type the SDK does not know.
+pub const FUTURE_ATTRIBUTE: &str = "futureAttribute";
+
+/// What DynamoDB would send in `item` if it added a type of attribute value: its attribute
+/// [`FUTURE_ATTRIBUTE`] as `{"FUTURE": …}`, which the SDK reads as its `Unknown`. DynamoDB
+/// Local sends only today's types, and the SDK's `Unknown` cannot be built, only parsed.
+pub fn future_type(item: &mut Value) {
+    if let Some(v) = item.get_mut(FUTURE_ATTRIBUTE) {
+        *v = serde_json::json!({"FUTURE": v["S"].clone()});
+    }
 }

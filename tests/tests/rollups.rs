@@ -1441,16 +1441,14 @@ async fn a_redrive_applies_every_other_change_of_a_batch_holding_a_poison_record
     drop_table(&store).await;
 }
 
-/// The attribute [`future_type`] sends as a type the SDK does not know.
-const FUTURE_ATTRIBUTE: &str = "futureAttribute";
-
-/// What DynamoDB would send if it added a type of attribute value: the images' attribute
-/// [`FUTURE_ATTRIBUTE`] as `{"FUTURE": …}`, which the SDK reads as its `Unknown`. DynamoDB
-/// Local sends only today's types, and the SDK's `Unknown` cannot be built, only parsed.
-fn future_type(record: &mut Value) {
-    for image in ["NewImage", "OldImage"] {
-        if let Some(v) = record["dynamodb"].get_mut(image).and_then(|i| i.get_mut(FUTURE_ATTRIBUTE)) {
-            *v = json!({"FUTURE": v["S"].clone()});
+/// What DynamoDB would send if it added a type of attribute value: the stream images'
+/// attribute `FUTURE_ATTRIBUTE` as a type the SDK does not know.
+fn future_type(operation: &str, answer: &mut Value) {
+    if operation == "GetRecords" {
+        for r in answer["Records"].as_array_mut().into_iter().flatten() {
+            for image in ["NewImage", "OldImage"] {
+                r["dynamodb"].get_mut(image).map(integration_tests::streams_proxy::future_type);
+            }
         }
     }
 }
@@ -1474,7 +1472,7 @@ async fn a_redrive_names_a_group_holding_a_type_it_does_not_know_and_applies_the
         .table_name(store.table())
         .key("pk", AttributeValue::S(future))
         .update_expression("SET #f = :v")
-        .expression_attribute_names("#f", FUTURE_ATTRIBUTE)
+        .expression_attribute_names("#f", integration_tests::streams_proxy::FUTURE_ATTRIBUTE)
         .expression_attribute_values(":v", AttributeValue::S("from a later DynamoDB".into()))
         .send()
         .await

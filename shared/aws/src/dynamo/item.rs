@@ -15,6 +15,25 @@ use crate::dynamo::{group_key, GROUP_KEY_PREFIX};
 /// A stored item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// `item` decoded as `T`; an error names an attribute of a type this build's SDK does not know
+/// (its `Unknown`, as when DynamoDB adds one), which serde_dynamo's conversion panics on.
+pub fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, serde_dynamo::Error> {
+    fn known(v: &AttributeValue) -> bool {
+        match v {
+            AttributeValue::L(l) => l.iter().all(known),
+            AttributeValue::M(m) => m.values().all(known),
+            _ => !v.is_unknown(),
+        }
+    }
+    if let Some(name) = item.iter().find_map(|(k, v)| (!known(v)).then_some(k)) {
+        let name = scan_failures_domain::text::prefix(name, 64);
+        return Err(serde::de::Error::custom(format!(
+            "attribute {name:?} is of a type this build does not know: deploy a newer one"
+        )));
+    }
+    serde_dynamo::from_item(item)
+}
+
 /// The stored triage attribute names.
 pub mod attr {
     pub const STATE: &str = "triage";
@@ -46,7 +65,7 @@ pub trait GroupItem: Sized {
 impl GroupItem for GroupRecord {
     fn from_item(item: Item) -> Result<Self, serde_dynamo::Error> {
         let key = item.get(PARTITION_KEY).and_then(|v| v.as_s().ok()).cloned();
-        let mut g: GroupRecord = serde_dynamo::from_item(item)?;
+        let mut g: GroupRecord = decode(item)?;
         if g.id.is_empty() {
             if let Some(id) = key.as_deref().and_then(|k| k.strip_prefix(GROUP_KEY_PREFIX)) {
                 id.clone_into(&mut g.id);

@@ -65,7 +65,7 @@ impl<'a> Reconciliation<'a> {
     /// The stored progress (strongly consistent); `None` before the first pass.
     pub async fn progress(&self) -> Result<Option<ReconcileProgress>, StoreError> {
         Ok(match self.store.get_consistent(RECONCILE_KEY).await? {
-            Some(item) => Some(serde_dynamo::from_item(item)?),
+            Some(item) => Some(crate::dynamo::item::decode(item)?),
             None => None,
         })
     }
