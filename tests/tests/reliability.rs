@@ -209,6 +209,29 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
     }
 }
 
+/// A group stored with a last occurrence in the last day of 9999 (outside data: no ingest
+/// admits one) is re-stamped to the latest time there is. Before, adding the retention to it
+/// panicked, and every later run aborted on the same page before the drain and the rest.
+#[tokio::test]
+async fn a_group_last_seen_at_the_end_of_time_is_re_stamped_without_overflowing() {
+    let store = fresh_store().await;
+    let now = OffsetDateTime::now_utc();
+    let mut g =
+        integration_tests::synthetic_group(1, "nginx:1", scan_failures_domain::classify::Reason::Timeout, now, 0);
+    g.last_occurred_at = "9999-12-31T00:00:00.000Z".into();
+    integration_tests::seed_groups(&store, std::slice::from_ref(&g)).await;
+    store
+        .settings()
+        .put_retention_setting(RetentionDays::new(30).unwrap(), ADMIN, now - Duration::minutes(5))
+        .await
+        .unwrap();
+    let report = maintenance::run(&store, RetentionDays::default(), 100, now, None).await.unwrap();
+    let progress = report.progress.unwrap();
+    assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 1, 1));
+    let stored = store.reader().get(&g.id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.expires_at, time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp());
+}
+
 /// A re-stamp run whose update fails mid-run (the 550th of 600: one of the second page's)
 /// keeps what its first page did, and the run still drains the outbox before it fails; the next
 /// run goes on from the second page. Before, the failure lost the whole run's place (every run

@@ -95,7 +95,9 @@ pub fn start(stored: Option<ReconcileProgress>, now: OffsetDateTime, every: Dura
         None => fresh(),
         Some(p) if p.finished_at.is_none() => Start::Resume(p),
         Some(p) => {
-            let due = time_fmt::parse(&p.started_at).map(|t| t + every);
+            // A start after `now` (a stored time no clock of the function wrote) waits for nothing.
+            let every = time::Duration::try_from(every).unwrap_or(time::Duration::MAX);
+            let due = time_fmt::parse(&p.started_at).filter(|t| *t <= now).map(|t| t.saturating_add(every));
             match due {
                 Some(due) if due > now => Start::Wait { next_pass_at: time_fmt::format(due) },
                 _ => fresh(),
@@ -372,5 +374,22 @@ mod tests {
         );
         let Start::Fresh(next) = start(Some(done), now + time::Duration::hours(6), EVERY) else { panic!("due") };
         assert_eq!((next.started_at.as_str(), next.pages), ("2026-11-25T18:00:00.000Z", 0));
+    }
+
+    /// A stored start no clock of the function wrote (in the future, or in the last days of
+    /// 9999, where adding the time between passes would overflow) starts a pass; before, the
+    /// addition panicked and every run after it aborted.
+    #[test]
+    fn a_finished_pass_stored_as_started_after_now_starts_a_pass_at_once() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        for stored in ["9999-12-31T23:59:59.999Z", "2026-11-25T12:00:00.001Z"] {
+            let done = ReconcileProgress {
+                started_at: stored.into(),
+                finished_at: Some(stored.into()),
+                ..ReconcileProgress::default()
+            };
+            let Start::Fresh(next) = start(Some(done), now, EVERY) else { panic!("{stored}: a pass starts") };
+            assert_eq!(next.started_at, "2026-11-25T12:00:00.000Z");
+        }
     }
 }

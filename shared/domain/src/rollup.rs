@@ -300,7 +300,7 @@ pub const SINCE_SLACK: time::Duration = time::Duration::minutes(6);
 /// `since`; a read after that time never reads those buckets. So on a new stack, and after the
 /// upgrade that adds the rollups, the groups are read instead for one retention period.
 pub fn ready(since: Option<OffsetDateTime>, after: OffsetDateTime) -> bool {
-    since.is_some_and(|s| after > s + SINCE_SLACK)
+    since.is_some_and(|s| after > s.saturating_add(SINCE_SLACK))
 }
 
 /// Whether the rollups answer a question asked with `f`: they keep each triage state and reason
@@ -513,6 +513,10 @@ mod tests {
         assert!(!ready(Some(since), datetime!(2026-11-27 10:00 UTC)));
         assert!(!ready(Some(since), datetime!(2026-12-01 10:06 UTC)));
         assert!(ready(Some(since), datetime!(2026-12-01 10:06:00.001 UTC)));
+        // A stored start in the last minutes of 9999 (outside data): never ready; before,
+        // adding the slack panicked in every count, summary and trend.
+        let end = datetime!(9999-12-31 23:58 UTC);
+        assert!(!ready(Some(end), datetime!(9999-12-31 23:59:59.999 UTC)));
     }
 
     #[test]

@@ -257,7 +257,7 @@ impl<'a> Settings<'a> {
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
         let (Some(pk), Some(last)) = (s(PARTITION_KEY), s("lastOccurredAt")) else { return Ok(false) };
         let Some(t) = time_fmt::parse(last) else { return Ok(false) };
-        let target = (t + retention.duration()).unix_timestamp();
+        let target = t.saturating_add(retention.duration()).unix_timestamp();
         let stored = item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
         if stored == Some(target) {
             return Ok(false);

@@ -55,7 +55,7 @@ impl Generation {
             return true;
         }
         match (self.started, m.stored_at) {
-            (Some(started), Some(stored)) => stored >= started + STORED_MARGIN,
+            (Some(started), Some(stored)) => stored >= started.saturating_add(STORED_MARGIN),
             _ => false,
         }
     }
@@ -71,7 +71,7 @@ impl Generation {
 
     /// When the rebuild of this generation may mark groups (`None`: generation 0, never).
     pub fn marks_from(&self) -> Option<OffsetDateTime> {
-        self.started.map(|s| s + MARK_AFTER)
+        self.started.map(|s| s.saturating_add(MARK_AFTER))
     }
 }
 
@@ -260,5 +260,16 @@ mod tests {
     fn a_rebuild_marks_from_five_minutes_after_its_start() {
         assert_eq!(TWO.marks_from(), Some(datetime!(2026-12-04 12:05 UTC)));
         assert_eq!(Generation::FIRST.marks_from(), None);
+    }
+
+    /// Stored times are outside data: a rebuild recorded as started in the last minutes of
+    /// 9999 holds no unmarked image and never marks; before, adding its margins panicked.
+    #[test]
+    fn a_generation_started_at_the_end_of_time_holds_only_its_marks_without_overflowing() {
+        let end = datetime!(9999-12-31 23:59:59.999 UTC);
+        let last = Generation { number: 2, started: Some(end) };
+        assert!(!last.holds(&m(0, Some(end))));
+        assert!(last.holds(&m(2, Some(end))));
+        assert_eq!(last.marks_from(), Some(time::PrimitiveDateTime::MAX.assume_utc()));
     }
 }
