@@ -716,6 +716,54 @@ fn black_hole() -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
+/// An endpoint that answers every request with `body` (status 200): what no local bus answers.
+fn answering(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let _ = reader.read_exact(&mut vec![0; length]);
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nConnection: close";
+            let _ = write!(&stream, "{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        }
+    });
+    port
+}
+
+/// A `PutEvents` answer that names no failed entry but gives the entry no event id (here, no
+/// entries at all, with a failed count of 1) is not a report on the bus: the run says so and
+/// the scanner's code stands. Before, every entry without an error code counted as reported,
+/// and the run said nothing. No local bus answers so: a stand-in endpoint does.
+#[test]
+fn an_answer_without_an_event_id_for_the_entry_is_not_counted_as_reported() {
+    for body in [r#"{"FailedEntryCount":1,"Entries":[]}"#, r#"{"FailedEntryCount":0,"Entries":[{}]}"#] {
+        let (code, stderr) = ended_within(failing_scan_reporting_to(answering(body)), Duration::from_secs(90));
+        assert_eq!(code, Some(3), "{body}: {stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some(
+                "scanfail: the scan failed and was not reported: 1 of 1 events were not accepted: NoEventId: the bus \
+                 answered no event id and no error for it"
+            ),
+            "{body}"
+        );
+    }
+}
+
 /// `scanfail run` of a scanner that fails (exit 3), reporting to the EventBridge endpoint on `port`.
 fn failing_scan_reporting_to(port: u16) -> std::process::Child {
     let env: Vec<(&str, String)> = vec![

@@ -37,6 +37,11 @@ pub enum PublishError {
     Invalid(#[source] scan_failures_domain::event::EventError),
 }
 
+/// The code of an entry the bus's answer gives no event id for (nor an error code): not known
+/// to be on the bus, so not counted as reported.
+const NO_EVENT_ID: &str = "NoEventId";
+const NO_EVENT_ID_MESSAGE: &str = "the bus answered no event id and no error for it";
+
 /// Publishing that stopped on `error` once `sent` reports were on the bus: those of the
 /// requests before, and the entries of the last one that EventBridge accepted.
 #[derive(Debug)]
@@ -123,12 +128,14 @@ impl Publisher {
                     .send()
                     .await
                     .map_err(|e| Stopped { sent, error: self.refusal(e) })?;
-                // The answer's entries are in the order sent; a failed one has an error code.
-                let failed: Vec<(usize, &str, &str)> = out
-                    .entries()
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, e)| Some((i, e.error_code()?, e.error_message().unwrap_or_default())))
+                // The answer's entries are in the order sent; one accepted has an event id and
+                // no error code. An entry the answer lacks, or one with neither, was not.
+                let failed: Vec<(usize, &str, &str)> = (0..pending.len())
+                    .filter_map(|i| match out.entries().get(i).map(|e| (e.error_code(), e.event_id(), e)) {
+                        Some((None, Some(_), _)) => None,
+                        Some((Some(code), _, e)) => Some((i, code, e.error_message().unwrap_or_default())),
+                        _ => Some((i, NO_EVENT_ID, NO_EVENT_ID_MESSAGE)),
+                    })
                     .collect();
                 let Some(&(_, code, message)) = failed.first() else { break };
                 if attempt == ENTRY_ATTEMPTS || !failed.iter().all(|(_, c, _)| transient(c)) {
