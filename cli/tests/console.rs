@@ -1,7 +1,9 @@
 //! `scanfail console`'s local server over real sockets, with a stand-in for the API (a local
 //! HTTP server that records what reaches it): what it refuses never reaches the API, what it
 //! forwards carries a SigV4 signature botocore computes the same for the credentials in use,
-//! and the API's answers come back as they were.
+//! and the API's answers come back as they were. A stand-in because what must be shown is what
+//! never reaches the API, which only a server recording every request can show; the console
+//! against the real api function is `tests/tests/console.rs`'s.
 
 mod common;
 

@@ -312,7 +312,9 @@ fn every_tooling_variable_on_the_configuration_page_is_read_by_a_script_or_a_tes
         }
     }
     sources.push_str(&read(&repo_root().join("Makefile")));
-    for (names, cells) in configuration("make local, the tests and the benchmarks") {
+    let rows = configuration("make local, the tests and the benchmarks");
+    assert!(rows.len() >= 5, "the table of tooling variables has {} rows", rows.len());
+    for (names, cells) in rows {
         assert!(!cells[2].is_empty(), "{names:?} has no default");
         for name in names {
             let used = [format!("${{{name}:"), format!("${name}"), format!("\"{name}\""), format!("{name} ?=")];

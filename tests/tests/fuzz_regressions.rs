@@ -162,12 +162,22 @@ fn fuzz_crash_1_a_normalized_image_name_parses_back_to_itself() {
 /// to it, one older than the retention is not stored), which the checks apply as ingest does.
 #[test]
 fn fuzz_crash_2_an_event_time_the_store_cannot_represent_never_reaches_it() {
+    let mut outcomes = Vec::new();
     for time in ["9999-12-31T23:59:59-01:00", "9999-12-31T00:00:00Z", "0000-01-01T00:00:00+01:00"] {
-        checks::envelope(sample_with(time, "nginx"));
         let mut e = sample_with("2026-11-25T10:00:00Z", "nginx");
         e["detail"]["occurredAt"] = time.into();
-        checks::envelope(e);
+        outcomes.push((time, checks::envelope(sample_with(time, "nginx")), checks::envelope(e)));
     }
+    // Out of range in UTC: refused by the parser; in range: accepted, its time clamped on admission.
+    use Outcome::{Failure, Rejected};
+    assert_eq!(
+        outcomes,
+        [
+            ("9999-12-31T23:59:59-01:00", Rejected, Rejected),
+            ("9999-12-31T00:00:00Z", Failure, Failure),
+            ("0000-01-01T00:00:00+01:00", Rejected, Rejected)
+        ]
+    );
 }
 
 /// Found by `query_params`. `filter.from` or `filter.until` in year 9999 at a negative offset
@@ -176,12 +186,16 @@ fn fuzz_crash_2_an_event_time_the_store_cannot_represent_never_reaches_it() {
 /// produces" a 500); year 0000 at a positive offset became the key `-0001-…`.
 #[test]
 fn fuzz_crash_3_a_time_filter_out_of_range_is_a_400_not_a_panic() {
-    for q in [
-        "filter.from=9999-12-31T23:59:59-01:00",
-        "filter.until=9999-12-31T23:59:59-01:00",
-        "filter.until=0000-01-01T00:00:00%2B01:00",
+    for (q, name, given) in [
+        ("filter.from=9999-12-31T23:59:59-01:00", "filter.from", "9999-12-31T23:59:59-01:00"),
+        ("filter.until=9999-12-31T23:59:59-01:00", "filter.until", "9999-12-31T23:59:59-01:00"),
+        ("filter.until=0000-01-01T00:00:00%2B01:00", "filter.until", "0000-01-01T00:00:00+01:00"),
     ] {
-        checks::query_params(q.as_bytes());
+        assert_eq!(checks::query_params(q.as_bytes()), (false, false), "{q}: refused by the list and the count");
+        let pairs = scan_failures_http::query_string::pairs(q).unwrap();
+        let refused = scan_failures_http::params::parse_list(&pairs).err().map(|e| e.to_string());
+        let expected = format!("{name}: must be an RFC 3339 timestamp such as 2026-11-25T10:00:00Z, got \"{given}\"");
+        assert_eq!(refused, Some(expected), "{q}");
     }
 }
 

@@ -265,9 +265,25 @@ async fn sixteen_concurrent_invokers_on_one_group_with_thresholds_all_land_and_c
     assert_eq!(landed, ROUNDS * INVOKERS);
     let groups = all_groups(&store).await;
     assert_eq!(groups.iter().map(|g| g.num_occurrences).collect::<Vec<_>>(), vec![(ROUNDS * INVOKERS) as u64]);
-    let crossings: Vec<String> =
-        store.outbox().pending(100).await.unwrap().into_iter().map(|p| p.detail_type).collect();
-    assert_eq!(crossings.len(), 3, "opened, 10 and 100: {crossings:?}");
+    let mut crossings: Vec<(String, String, Option<u64>)> = store
+        .outbox()
+        .pending(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let detail: serde_json::Value = serde_json::from_str(&p.detail).unwrap();
+            (p.detail_type, detail["transition"].as_str().unwrap().to_owned(), detail["threshold"].as_u64())
+        })
+        .collect();
+    crossings.sort_by_key(|c| c.2);
+    use scan_failures_domain::group::notification::{OPENED, THRESHOLD_CROSSED};
+    let expected = |t: &str, n| (if t == "opened" { OPENED } else { THRESHOLD_CROSSED }.to_owned(), t.to_owned(), n);
+    assert_eq!(
+        crossings,
+        [expected("opened", None), expected("threshold_crossed", Some(10)), expected("threshold_crossed", Some(100))],
+        "each once"
+    );
 }
 
 #[tokio::test]

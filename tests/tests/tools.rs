@@ -13,22 +13,28 @@ use integration_tests::{repo_root, unique_name};
 fn a_missing_tool_is_named_with_the_command_that_installs_it_before_anything_is_installed() {
     let bin = std::env::temp_dir().join(unique_name("tools-path"));
     std::fs::create_dir_all(&bin).unwrap();
-    let real = |name: &str, args: &[&str]| {
-        let out = Command::new(name).args(args).output().unwrap_or_else(|e| panic!("{name}: {e}"));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let python = real("python3", &["-c", "import sys; print(sys.executable)"]);
-    for (name, target) in [
-        ("dirname", real("which", &["dirname"])),
-        ("python3", python),
-        ("java", real("which", &["java"])),
-        ("cargo", real("which", &["cargo"])),
-        ("curl", real("which", &["curl"])),
-        ("pkill", real("which", &["pkill"])),
-    ] {
-        assert!(!target.is_empty(), "{name} is not on this machine's PATH");
+    // What the script needs before its check of npm, and what installs each (Debian).
+    let needed = [
+        ("dirname", "sudo apt-get install coreutils"),
+        ("python3", "sudo apt-get install python3"),
+        ("java", "sudo apt-get install openjdk-17-jre-headless"),
+        ("cargo", "curl https://sh.rustup.rs -sSf | sh"),
+        ("curl", "sudo apt-get install curl"),
+        ("pkill", "sudo apt-get install procps"),
+    ];
+    for (name, install) in needed {
+        // python3 as the interpreter itself, not a shim (pyenv's is a bash script).
+        let (program, args) = match name {
+            "python3" => ("python3", ["-c", "import sys; print(sys.executable)"]),
+            _ => ("which", [name, ""]),
+        };
+        let found = Command::new(program).args(args.iter().filter(|a| !a.is_empty())).output();
+        let target = found.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+        assert!(!target.is_empty(), "{name} is not on this machine's PATH (install it: {install})");
         symlink(&target, bin.join(name)).unwrap();
     }
+    let tools = repo_root().join(".tools");
+    let before = listing(&tools);
     let out = Command::new("/bin/bash")
         .arg(repo_root().join("scripts/tools.sh"))
         .env_clear()
@@ -41,5 +47,18 @@ fn a_missing_tool_is_named_with_the_command_that_installs_it_before_anything_is_
         (out.status.code(), stderr.as_ref(), out.stdout.is_empty()),
         (Some(1), "tools: missing: npm (install it: sudo apt-get install npm)\n", true)
     );
+    assert_eq!(listing(&tools), before, ".tools/ was touched");
     let _ = std::fs::remove_dir_all(&bin);
+}
+
+/// `dir`'s entries with their modification times (none when it does not exist).
+fn listing(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Option<std::time::SystemTime>)> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| (e.file_name(), e.metadata().and_then(|m| m.modified()).ok()))
+        .collect();
+    entries.sort();
+    entries
 }

@@ -318,6 +318,9 @@ mod tests {
         assert!(stale(Some(now - Duration::from_secs(1)), now));
     }
 
+    /// Credentials 4 minutes from their expiry are loaded again, once, and kept until near
+    /// their own. The providers are functions: no local server issues credentials that expire
+    /// when a test needs (moto's STS gives an hour at least) or fails a load on demand.
     #[tokio::test]
     async fn credentials_near_their_expiry_are_loaded_again_from_the_provider_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -358,7 +361,8 @@ mod tests {
 
     /// Credentials 4 minutes from their expiry (stale: 5 minutes before) whose provider fails
     /// still sign; once expired, the failure is the answer. Eight requests finding them stale at
-    /// once load them once (each was a load of its own: eight SSO calls).
+    /// once load them once (each was a load of its own: eight SSO calls). A provider function,
+    /// as above: no local server fails a load on demand.
     #[tokio::test]
     async fn stale_credentials_sign_while_a_load_fails_and_concurrent_requests_load_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
