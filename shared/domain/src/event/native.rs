@@ -282,6 +282,13 @@ mod tests {
         );
         let ported = with("localhost:5000/acme/web", Some(digest));
         assert_eq!(ported.image.normalized(), format!("localhost:5000/acme/web@{digest}"));
+        // The bound events.md states: 934 bytes always fit (docker.io/library/ and @digest added).
+        let longest = with(&"a".repeat(934), Some(digest));
+        assert_eq!(longest.image.normalized().len(), 1024);
+        let mut detail = failure();
+        detail["image"] = json!({"name": "a".repeat(935), "digest": digest});
+        let refused = parse(envelope(detail)).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(refused, Err("detail.image.name: must be at most 1024 bytes, got 1025".to_owned()));
     }
 
     /// A failure whose telling phrase lies past the 4 KiB cut is classified by its whole text:
