@@ -23,6 +23,9 @@ const MAX_PAGES: usize = 1000;
 /// Most events `--all` keeps, every page in memory until it prints them all: with
 /// `--limit 1000`, 1,000 pages were a million events and gigabytes of JSON.
 const MAX_LISTED: usize = 50_000;
+/// Most bytes of answers `--all` keeps: 50,000 events of the API are far less (its events are a
+/// few KiB), but an endpoint answering pages of one huge event would pass every other bound.
+const MAX_LISTED_BYTES: usize = 256 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -206,9 +209,10 @@ fn stopped_listing(pages: usize, listed: usize, cursor: &str, window: &str) -> S
     format!("stopped after {pages} pages, {listed} events: go on with --cursor {cursor}{window}\n")
 }
 
-/// Whether `--all` asks for another page after `pages` pages of `listed` events.
-fn goes_on(pages: usize, listed: usize) -> bool {
-    pages < MAX_PAGES && listed < MAX_LISTED
+/// Whether `--all` asks for another page after `pages` pages of `listed` events in `bytes` of
+/// answers.
+fn goes_on(pages: usize, listed: usize, bytes: usize) -> bool {
+    pages < MAX_PAGES && listed < MAX_LISTED && bytes < MAX_LISTED_BYTES
 }
 
 /// What a hint to go on with `--cursor` adds to the command's own flags: a cursor holds the
@@ -234,7 +238,7 @@ async fn every_page(
     pairs: Pairs,
     mut cursor: Option<String>,
 ) -> Result<(Vec<Value>, usize, Option<String>), AdminError> {
-    let (mut events, mut page) = (Vec::new(), 0);
+    let (mut events, mut page, mut bytes) = (Vec::new(), 0, 0usize);
     loop {
         let mut this = pairs.clone();
         if let Some(c) = cursor.take() {
@@ -242,9 +246,10 @@ async fn every_page(
         }
         let answer = client.call("GET", EVENTS, &query::encode(&this), None).await?;
         page += 1;
+        bytes = bytes.saturating_add(answer.raw.len());
         events.extend(answer.json.get("events").and_then(Value::as_array).cloned().unwrap_or_default());
         cursor = answer.json.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
-        if cursor.is_none() || !goes_on(page, events.len()) {
+        if cursor.is_none() || !goes_on(page, events.len(), bytes) {
             return Ok((events, page, cursor));
         }
         if std::io::stderr().is_terminal() || page % 10 == 0 {
@@ -302,8 +307,9 @@ async fn delete_all(client: &Client, pairs: &Pairs) -> Result<Cleaned, (Cleaned,
             Ok(answer) => answer,
             Err(e) => return Err((done, e.into())),
         };
-        done.deleted += answer.json.get("deleted").and_then(Value::as_u64).unwrap_or(0);
-        done.kept += answer.json.get("kept").and_then(Value::as_u64).unwrap_or(0);
+        let count = |k: &str| answer.json.get(k).and_then(Value::as_u64).unwrap_or(0);
+        done.deleted = done.deleted.saturating_add(count("deleted"));
+        done.kept = done.kept.saturating_add(count("kept"));
         match answer.json.get("nextCursor").and_then(Value::as_str) {
             Some(next) => cursor = Some(next.to_owned()),
             None => {
@@ -377,10 +383,11 @@ mod tests {
         );
         // At 1,000 pages of the default 50, or 50 pages of --limit 1000, not at a million events.
         assert_eq!(
-            (goes_on(999, 49_950), goes_on(1000, 50_000), goes_on(49, 49_000), goes_on(50, 50_000)),
+            (goes_on(999, 49_950, 0), goes_on(1000, 50_000, 0), goes_on(49, 49_000, 0), goes_on(50, 50_000, 0)),
             (true, false, true, false)
         );
-        assert!(!goes_on(1000, 10), "the pages' bound holds for small pages too");
+        assert!(!goes_on(1000, 10, 0), "the pages' bound holds for small pages too");
+        assert_eq!((goes_on(16, 16, 255 << 20), goes_on(16, 16, 256 << 20)), (true, false), "and the bytes'");
         assert_eq!(
             Cleaned { deleted: 10, kept: 1, more: true }.before_failure(),
             "scanfail: deleted 10 event(s) (and kept 1) before the failure below: delete again to go on\n"

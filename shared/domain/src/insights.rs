@@ -37,7 +37,7 @@ pub struct Tally {
 impl Tally {
     fn add(&mut self, occurrences: u64) {
         self.groups += 1;
-        self.occurrences += occurrences;
+        self.occurrences = self.occurrences.saturating_add(occurrences);
     }
 
     /// Adds one figure of a rollup (a negative value, never written by a consistent fold, adds
@@ -45,8 +45,8 @@ impl Tally {
     fn add_figure(&mut self, m: Measure, v: i64) {
         let v = u64::try_from(v).unwrap_or(0);
         match m {
-            Measure::Groups => self.groups += v,
-            Measure::Occurrences => self.occurrences += v,
+            Measure::Groups => self.groups = self.groups.saturating_add(v),
+            Measure::Occurrences => self.occurrences = self.occurrences.saturating_add(v),
         }
     }
 }
@@ -434,8 +434,10 @@ impl TrendBuilder {
     pub fn add(&mut self, g: &GroupRecord, state: &GroupState) {
         for (day, n) in &state.daily {
             if let Some(&i) = self.index.get(day) {
-                self.series[i].occurrences += n;
-                self.series[i].by_reason.entry(g.reason.clone()).or_default().occurrences += n;
+                let d = &mut self.series[i];
+                d.occurrences = d.occurrences.saturating_add(*n);
+                let by_reason = d.by_reason.entry(g.reason.clone()).or_default();
+                by_reason.occurrences = by_reason.occurrences.saturating_add(*n);
             }
         }
         if let Some(&i) = g.created_at.get(..10).and_then(|d| self.index.get(d)) {
@@ -459,19 +461,19 @@ impl TrendBuilder {
             let (n, d) = (u64::try_from(*v).unwrap_or(0), &mut self.series[i]);
             let by_reason = d.by_reason.entry(reason.to_owned()).or_default();
             if new {
-                d.new_groups += n;
-                by_reason.new_groups += n;
+                d.new_groups = d.new_groups.saturating_add(n);
+                by_reason.new_groups = by_reason.new_groups.saturating_add(n);
             } else {
-                d.occurrences += n;
-                by_reason.occurrences += n;
+                d.occurrences = d.occurrences.saturating_add(n);
+                by_reason.occurrences = by_reason.occurrences.saturating_add(n);
             }
         }
     }
 
     pub fn finish(self) -> Trend {
         let totals = self.series.iter().fold(DayTally::default(), |t, d| DayTally {
-            occurrences: t.occurrences + d.occurrences,
-            new_groups: t.new_groups + d.new_groups,
+            occurrences: t.occurrences.saturating_add(d.occurrences),
+            new_groups: t.new_groups.saturating_add(d.new_groups),
         });
         let from = self.series.first().map(|d| d.date.clone()).unwrap_or_default();
         let until = self.series.last().map(|d| d.date.clone()).unwrap_or_default();

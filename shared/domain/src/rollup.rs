@@ -208,7 +208,8 @@ pub fn contribution(g: &GroupRecord, s: &GroupState) -> Counters {
     let mut c = Counters::new();
     let tally = |c: &mut Counters, make: &dyn Fn(Measure) -> Counter, occurrences: i64| {
         *c.entry(make(Measure::Groups).name()).or_default() += 1;
-        *c.entry(make(Measure::Occurrences).name()).or_default() += occurrences;
+        let sum = c.entry(make(Measure::Occurrences).name()).or_default();
+        *sum = sum.saturating_add(occurrences);
     };
     tally(&mut c, &Counter::Total, n);
     tally(&mut c, &|m| Counter::Level(g.level.clone(), m), n);
@@ -269,7 +270,8 @@ impl Fold {
                 let delta = self.deltas.entry(key.clone()).or_default();
                 for (name, v) in &counters {
                     let sum = delta.entry(name.clone()).or_default();
-                    *sum += sign * v;
+                    // Stored counts are outside data: a sum saturates rather than wraps.
+                    *sum = sum.saturating_add(sign * v);
                     if *sum == 0 {
                         delta.remove(name);
                     }
@@ -504,6 +506,29 @@ mod tests {
         ] {
             assert!(!covers(&narrowed), "{narrowed:?}");
         }
+    }
+
+    /// Stored counts are outside data: two groups of the most occurrences a count can hold
+    /// saturate their rollup's sum, where it wrapped to a negative count in a release build
+    /// (and panicked in a debug one).
+    #[test]
+    fn counts_past_what_a_rollup_holds_saturate_rather_than_wrap() {
+        let (g1, s1) = group("g1", "2026-12-01T10:00:30.000Z", "TIMEOUT", u64::MAX);
+        let (g2, s2) = group("g2", "2026-12-01T10:00:40.000Z", "TIMEOUT", u64::MAX);
+        let mut fold = Fold::default();
+        fold.change(None, Some((&g1, &s1))).unwrap();
+        fold.change(None, Some((&g2, &s2))).unwrap();
+        let day = RollupKey {
+            grain: Grain::Day,
+            start: Grain::Day.floor(datetime!(2026-12-01 00:00 UTC).unix_timestamp()),
+            triage: TriageState::Open,
+            reason: "TIMEOUT".into(),
+        };
+        assert_eq!((fold.deltas[&day]["g"], fold.deltas[&day]["o"]), (2, i64::MAX));
+        let (c, add) = (&fold.deltas[&day], read_plan::Sign::Add);
+        let net = read_plan::net_by_reason([(&day, add, c), (&day, add, c)]);
+        assert_eq!(net["TIMEOUT"]["o"], i64::MAX);
+        assert_eq!(read_plan::Sign::Subtract.apply(i64::MIN), i64::MAX);
     }
 
     #[test]

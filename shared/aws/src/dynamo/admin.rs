@@ -144,7 +144,7 @@ impl<'a> Admin<'a> {
                 }
                 None => e.condition(format!("attribute_not_exists({version})")),
             }
-            let next = state.triage.version.unwrap_or(0) + 1;
+            let next = state.triage.version.unwrap_or(0).saturating_add(1);
             let sets: [(&str, AttributeValue); 5] = [
                 (attr::STATE, AttributeValue::S(entry.state)),
                 (attr::AT, AttributeValue::S(entry.at)),

@@ -33,7 +33,7 @@ impl Sign {
     pub fn apply(self, v: i64) -> i64 {
         match self {
             Self::Add => v,
-            Self::Subtract => -v,
+            Self::Subtract => v.saturating_neg(),
         }
     }
 }
@@ -140,7 +140,8 @@ pub fn net_by_reason<'a>(
     for (key, sign, counters) in signed {
         let net = out.entry(key.reason.clone()).or_default();
         for (name, v) in counters {
-            *net.entry(name.clone()).or_default() += sign.apply(*v);
+            let sum = net.entry(name.clone()).or_default();
+            *sum = sum.saturating_add(sign.apply(*v));
         }
     }
     out

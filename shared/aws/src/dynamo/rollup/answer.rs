@@ -63,7 +63,7 @@ pub async fn count_maintained(
     retention: RetentionDays,
 ) -> Result<(u64, ReadStats), QueryError> {
     let (selected, edge, stats) = maintained(rollups, filters, None, now, retention).await?;
-    let groups: i64 = selected.values().filter_map(|c| c.get("g")).sum();
+    let groups = selected.values().filter_map(|c| c.get("g")).fold(0i64, |a, g| a.saturating_add(*g));
     Ok((u64::try_from(groups).unwrap_or(0) + edge.len() as u64, stats))
 }
 

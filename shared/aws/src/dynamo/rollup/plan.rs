@@ -240,7 +240,8 @@ pub fn chunks(changes: &[Change], live: &Live) -> Cut {
             for (key, counters) in &fold.deltas {
                 let sums = into.deltas.entry(key.clone()).or_default();
                 for (name, v) in counters {
-                    *sums.entry(name.clone()).or_default() += v;
+                    let sum = sums.entry(name.clone()).or_default();
+                    *sum = sum.saturating_add(*v);
                 }
             }
         }

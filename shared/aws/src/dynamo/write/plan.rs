@@ -514,7 +514,7 @@ fn plan_triage(e: &mut Expr, agg: &Aggregate, belief: &Belief, now: OffsetDateTi
         (attr::BY, AttributeValue::S(entry.by)),
         (attr::NOTE, AttributeValue::S(note)),
         (attr::HISTORY, item::history_attribute(&history)),
-        (attr::VERSION, AttributeValue::N((reopened + 1).to_string())),
+        (attr::VERSION, AttributeValue::N(reopened.saturating_add(1).to_string())),
     ];
     for (attr, value) in sets {
         let (n, v) = (e.name(attr), e.value(value));
