@@ -126,7 +126,8 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
     assert_eq!(ingest.handle(again).await.unwrap().result, "duplicate");
 
     // Inspector's coverage: that image (scanned when the event said), an image whose event
-    // never came (another account and region), and an inactive reason that is no failure.
+    // never came (another account and region), an inactive reason that is no failure, and an
+    // entry that cannot be read.
     let body = page(
         vec![
             covered("123456789012", "us-east-1", "team/worker", DIGEST, "ACCESS_DENIED", Some(EVENT_SCAN_TIME)),
@@ -139,6 +140,9 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
                 Some(EVENT_SCAN_TIME + 600),
             ),
             covered("123456789012", "us-east-1", "team/new", &digest(2), "PENDING_INITIAL_SCAN", None),
+            // A resource id past its bound (2 KiB) cannot be read: counted as refused, not as
+            // ignored (which says "no failure"), and logged.
+            covered("123456789012", "us-east-1", &"x".repeat(2100), &digest(3), "ACCESS_DENIED", None),
         ],
         None,
     );
@@ -147,7 +151,7 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
     let start = now();
     let report = run(&store, &client, &config(10), THRESHOLDS, retention(), start, None).await.unwrap();
     assert_eq!(report.status, "finished");
-    assert_eq!(report.this_run, PageCounts { examined: 3, recorded: 1, duplicates: 1, ignored: 1 });
+    assert_eq!(report.this_run, PageCounts { examined: 4, recorded: 1, duplicates: 1, ignored: 1, refused: 1 });
     assert_eq!(count(&store).await, 2);
     assert_eq!(
         occurrences(&store, "team/worker").await,
@@ -175,7 +179,7 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
     let again = run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(6), None)
         .await
         .unwrap();
-    assert_eq!(again.this_run, PageCounts { examined: 3, recorded: 0, duplicates: 2, ignored: 1 });
+    assert_eq!(again.this_run, PageCounts { examined: 4, recorded: 0, duplicates: 2, ignored: 1, refused: 1 });
     assert_eq!(first.num_calls(), 2);
     assert_eq!(count(&store).await, 2);
     assert_eq!(occurrences(&store, "team/worker").await[0].1, 1);

@@ -165,7 +165,13 @@ mod tests {
             status: "running",
             next_pass_at: None,
             pages: 2,
-            this_run: crate::reconcile::PageCounts { examined: 400, recorded: 3, duplicates: 17, ignored: 380 },
+            this_run: crate::reconcile::PageCounts {
+                examined: 400,
+                recorded: 3,
+                duplicates: 17,
+                ignored: 380,
+                refused: 0,
+            },
             pass: None,
         };
         let report = RunReport { reconcile: Some(reconcile), ..crate::finished_run() };

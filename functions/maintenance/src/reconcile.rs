@@ -118,7 +118,10 @@ pub struct PageCounts {
     pub examined: u64,
     pub recorded: u64,
     pub duplicates: u64,
+    /// Entries that are no failure, or one too old to keep.
     pub ignored: u64,
+    /// Entries that cannot be read as a failure (a field past its bound): logged, not stored.
+    pub refused: u64,
 }
 
 impl std::ops::AddAssign for PageCounts {
@@ -127,6 +130,7 @@ impl std::ops::AddAssign for PageCounts {
         self.recorded += o.recorded;
         self.duplicates += o.duplicates;
         self.ignored += o.ignored;
+        self.refused += o.refused;
     }
 }
 
@@ -143,6 +147,7 @@ pub fn after_page(
     p.recorded += counts.recorded;
     p.duplicates += counts.duplicates;
     p.ignored += counts.ignored;
+    p.refused += counts.refused;
     p.updated_at = time_fmt::format(now);
     p.finished_at = next_token.is_none().then(|| p.updated_at.clone());
     p.next_token = next_token;
@@ -196,7 +201,7 @@ async fn record_page(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "coverage entry refused");
-                counts.ignored += 1;
+                counts.refused += 1;
                 continue;
             }
         };
@@ -356,7 +361,7 @@ mod tests {
             (first.started_at.as_str(), first.next_token.as_deref(), first.pages),
             ("2026-11-25T12:00:00.000Z", None, 0)
         );
-        let counts = PageCounts { examined: 200, recorded: 3, duplicates: 5, ignored: 192 };
+        let counts = PageCounts { examined: 200, recorded: 3, duplicates: 5, ignored: 191, refused: 1 };
         let mid = after_page(first, counts, Some("page-2".into()), now);
         assert_eq!((mid.pages, mid.examined, mid.recorded, mid.finished_at.as_deref()), (1, 200, 3, None));
         assert_eq!(start(Some(mid.clone()), now + time::Duration::minutes(15), EVERY), Start::Resume(mid.clone()));

@@ -32,8 +32,11 @@ pub struct ReconcileProgress {
     pub recorded: u64,
     /// Failures already stored (their event arrived, or an earlier pass found them).
     pub duplicates: u64,
-    /// Entries that are not failures (or too old to keep) and entries refused as malformed.
+    /// Entries that are not failures, or too old to keep.
     pub ignored: u64,
+    /// Entries that cannot be read as a failure (a field past its bound); each is logged.
+    #[serde(default)]
+    pub refused: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
     pub updated_at: String,
