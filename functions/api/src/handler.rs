@@ -35,6 +35,10 @@ use crate::routes::{match_route, Action, Miss, Route};
 /// changes the state, so a `GetItem` a minute spares every count, summary and trend one, and a
 /// change applies within a minute.
 pub const ROLLUPS_SINCE_CACHE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How old a state read before may be to answer from when reading it again fails: a generation
+/// a switch replaced is folded for [`RETIRED_FOLD`] after it, so a state read less than this
+/// (with the clocks' margin) before now is still exact. Past it, the request is answered 503.
+pub const ROLLUPS_STATE_ON_FAILURE: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub struct Api {
     store: Store,
@@ -452,7 +456,7 @@ impl Api {
                 }
                 // Kept before, only stale: a time only moves forward, and a missed restart or
                 // switch applies at the next read that succeeds, as a cached one does.
-                Err(e) => match self.rollups_state.last_known() {
+                Err(e) => match self.rollups_state.last_known_within(ROLLUPS_STATE_ON_FAILURE) {
                     Some(known) => {
                         tracing::warn!(error = %e, "the rollups' state could not be read again: using the last known");
                         known
@@ -574,6 +578,9 @@ mod tests {
     #[test]
     fn an_instance_keeps_the_rollups_state_for_less_than_a_replaced_generation_is_still_folded() {
         let kept = time::Duration::try_from(ROLLUPS_SINCE_CACHE).unwrap();
+        assert!(kept + STORED_MARGIN < RETIRED_FOLD, "{kept} + {STORED_MARGIN} against {RETIRED_FOLD}");
+        // And the last known state, when it cannot be read again (before, however old it was).
+        let kept = time::Duration::try_from(ROLLUPS_STATE_ON_FAILURE).unwrap();
         assert!(kept + STORED_MARGIN < RETIRED_FOLD, "{kept} + {STORED_MARGIN} against {RETIRED_FOLD}");
     }
 }

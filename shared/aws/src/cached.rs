@@ -47,6 +47,17 @@ impl<T: Clone> Cached<T> {
     pub fn last_known(&self) -> Option<T> {
         self.value.lock().ok().and_then(|c| c.as_ref().map(|(_, v)| v.clone()))
     }
+
+    /// The last value read (or set) less than `age` ago: what may stand in for a value that
+    /// cannot be read again, where an older one would no longer be right.
+    pub fn last_known_within(&self, age: Duration) -> Option<T> {
+        self.last_known_within_at(age, SystemTime::now())
+    }
+
+    fn last_known_within_at(&self, age: Duration, now: SystemTime) -> Option<T> {
+        let c = self.value.lock().ok()?;
+        c.as_ref().filter(|(at, _)| now.duration_since(*at).is_ok_and(|a| a < age)).map(|(_, v)| v.clone())
+    }
 }
 
 #[cfg(test)]
@@ -75,5 +86,8 @@ mod tests {
         assert_eq!(kept.fresh_at(read + Duration::from_secs(60)), None);
         assert_eq!(kept.fresh_at(read + Duration::from_secs(3600)), None);
         assert_eq!(kept.fresh_at(read - Duration::from_secs(1)), None);
+        // Stale, yet known within a longer age, and not past it.
+        let within = |secs| kept.last_known_within_at(Duration::from_secs(120), read + Duration::from_secs(secs));
+        assert_eq!((within(60), within(119), within(120)), (Some(7), Some(7), None));
     }
 }
