@@ -112,8 +112,9 @@ pub struct TrendRequest {
 }
 
 impl Filters {
-    /// A canonical text of the filters, keyed by their query parameter names with values in the
-    /// order given: what a page cursor is bound to. It does not change when the struct's fields
+    /// A canonical text of the filters, keyed by their query parameter names with their values
+    /// as parsed (each filter's in order, whatever order they were given in): what a page
+    /// cursor is bound to. It does not change when the struct's fields
     /// are renamed or reordered, so cursors in circulation stay valid across such a change.
     pub fn canonical(&self) -> String {
         fn strings<T>(values: &[T], text: impl Fn(&T) -> &str) -> serde_json::Value {

@@ -436,9 +436,11 @@ fn apply(parsed: &mut Parsed, param: Param, v: &str) -> Result<(), &'static str>
 
 /// Adds a filter value unless it is already there, so that spellings normalizing to one value
 /// (`nginx`, `docker.io/library/nginx`) do not widen the query.
-fn add<T: PartialEq>(values: &mut Vec<T>, value: T) {
-    if !values.contains(&value) {
-        values.push(value);
+/// Adds `value` to a filter's values, kept once and in order: a filter's values are a set, so
+/// a request that repeats them in another order is the same request (its cursors continue it).
+fn add<T: Ord>(values: &mut Vec<T>, value: T) {
+    if let Err(at) = values.binary_search(&value) {
+        values.insert(at, value);
     }
 }
 
@@ -628,7 +630,7 @@ mod tests {
             ("filter.level", "ADMINISTRATION_EVENT_LEVEL_UNKNOWN"),
             ("filter.level", "ADMINISTRATION_EVENT_LEVEL_ERROR"),
         ]);
-        assert_eq!(f.level, ["ERROR", "WARNING", "INFO", "SUCCESS", "UNKNOWN"]);
+        assert_eq!(f.level, ["ERROR", "INFO", "SUCCESS", "UNKNOWN", "WARNING"]);
         assert_refused(
             "filter.level",
             &["ERROR", "administration_event_level_error", "ADMINISTRATION_EVENT_LEVEL_FATAL", "4"],
@@ -688,7 +690,7 @@ mod tests {
             ("filter.repository", "quay.io/org/app:v2"),
             ("filter.repository", &format!("nginx:1.25@{D}")),
         ]);
-        assert_eq!(f.repository, ["quay.io/org/app", "docker.io/library/nginx"]);
+        assert_eq!(f.repository, ["docker.io/library/nginx", "quay.io/org/app"]);
         assert_refused(
             "filter.repository",
             &["quay.io//app"],
@@ -719,7 +721,7 @@ mod tests {
     #[test]
     fn reason_takes_reason_codes() {
         let f = filters(&[("filter.reason", "TIMEOUT"), ("filter.reason", "IMAGE_NOT_FOUND")]);
-        assert_eq!(f.reason, [Reason::Timeout, Reason::ImageNotFound]);
+        assert_eq!(f.reason, [Reason::ImageNotFound, Reason::Timeout]);
         assert_refused(
             "filter.reason",
             &["timeout", "Timeout", "NOT_A_REASON"],
@@ -736,7 +738,7 @@ mod tests {
             ("filter.origin", "roxctl"),
         ]);
         assert_eq!(f.operation, [Operation::ImageScan, Operation::DeploymentCheck]);
-        assert_eq!(f.origin, [Origin::Api, Origin::Roxctl]);
+        assert_eq!(f.origin, [Origin::Roxctl, Origin::Api]);
         assert_refused(
             "filter.operation",
             &["image_scan", "IMAGE SCAN", "scan"],
@@ -759,7 +761,7 @@ mod tests {
     #[test]
     fn account_is_12_digits() {
         let f = filters(&[("filter.account", "123456789012"), ("filter.account", "111122223333")]);
-        assert_eq!(f.account, ["123456789012", "111122223333"]);
+        assert_eq!(f.account, ["111122223333", "123456789012"], "in order, however given");
         assert_refused(
             "filter.account",
             &["12345678901", "1234567890123", "12345678901a", "+23456789012"],
@@ -784,7 +786,7 @@ mod tests {
         ]);
         assert_eq!(f.domain, ["Image Scanning"]);
         assert_eq!(f.resource_type, ["Image"]);
-        assert_eq!(f.cluster, ["prod-eu", "Prod-EU"]);
+        assert_eq!(f.cluster, ["Prod-EU", "prod-eu"]);
         for name in ["filter.domain", "filter.resourceType", "filter.cluster"] {
             assert_refused(name, &["", " "], "must not be empty");
         }
@@ -802,7 +804,7 @@ mod tests {
             ("pagination.offset", "3"),
         ])
         .unwrap();
-        assert_eq!(r.filters.cluster, ["prod", "dev"]);
+        assert_eq!(r.filters.cluster, ["dev", "prod"]);
         assert_eq!(r.filters.level, ["ERROR"]);
         assert_eq!(r.page, Page { limit: 10, cursor: Some("abc".into()), offset: 3, reversed: true });
     }
@@ -984,6 +986,20 @@ mod tests {
         }
     }
 
+    /// A filter's values are a set: given in another order they parse the same, so a cursor
+    /// (bound to the parsed filters) continues the request however its values were ordered.
+    /// Before, `filter.reason=A&filter.reason=B` and `…=B&…=A` were two requests, and the cursor
+    /// of one was refused (400) on the other.
+    #[test]
+    fn a_filters_values_in_another_order_are_the_same_request() {
+        let ab =
+            filters(&[("filter.reason", "TIMEOUT"), ("filter.reason", "IMAGE_NOT_FOUND"), ("filter.cluster", "b")]);
+        let ba =
+            filters(&[("filter.cluster", "b"), ("filter.reason", "IMAGE_NOT_FOUND"), ("filter.reason", "TIMEOUT")]);
+        assert_eq!(ab, ba);
+        assert_eq!(ab.canonical(), ba.canonical());
+    }
+
     #[test]
     fn triage_takes_the_four_states_and_defaults_to_none() {
         let f = filters(&[
@@ -995,7 +1011,7 @@ mod tests {
         ]);
         assert_eq!(
             f.triage,
-            [TriageState::FalsePositive, TriageState::Open, TriageState::Resolved, TriageState::Acknowledged]
+            [TriageState::Open, TriageState::Acknowledged, TriageState::FalsePositive, TriageState::Resolved]
         );
         assert_eq!(filters(&[]).triage, []);
         assert_eq!(

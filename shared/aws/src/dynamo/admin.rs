@@ -58,7 +58,7 @@ fn cleanup_query(filters: &Filters) -> String {
 }
 
 /// Where a cleanup's reading stopped: the filter value (partition) it was reading, by its place
-/// in the request, and the index sort key of the last entry it examined there.
+/// among the request's values (in order, however given), and the index sort key of the last entry it examined there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Position {
     partition: usize,

@@ -39,7 +39,7 @@ pub mod bounds {
 }
 
 /// Which scan was attempted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Operation {
     #[serde(rename = "image scan")]
     ImageScan,
@@ -89,7 +89,7 @@ impl Operation {
 }
 
 /// Where the scan was started from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     Roxctl,
