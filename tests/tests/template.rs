@@ -1270,6 +1270,7 @@ fn log_and_alarm_checks_report_a_shared_log_group_and_a_missing_alarm() {
     t["Resources"][MAINTENANCE]["Properties"]["LoggingConfig"]["LogGroup"] = json!({ "Ref": "ApiLogGroup" });
     t["Resources"].as_object_mut().expect("Resources").remove("MaintenanceThrottlesAlarm");
     t["Resources"]["ApiErrorsAlarm"]["Properties"]["Threshold"] = json!(5);
+    t["Resources"].as_object_mut().expect("Resources").remove("RollupDestinationFailuresAlarm");
     assert_eq!(
         log_problems(&t),
         [
@@ -1280,7 +1281,14 @@ fn log_and_alarm_checks_report_a_shared_log_group_and_a_missing_alarm() {
             "MaintenanceFunction: shares ApiLogGroup with ApiFunction",
         ]
     );
-    assert_eq!(alarm_problems(&t), ["ApiFunction: no Errors alarm", "MaintenanceFunction: no Throttles alarm"]);
+    assert_eq!(
+        alarm_problems(&t),
+        [
+            "ApiFunction: no Errors alarm",
+            "MaintenanceFunction: no Throttles alarm",
+            "RollupFunction: no DestinationDeliveryFailures alarm"
+        ]
+    );
 }
 
 #[test]

@@ -1059,7 +1059,9 @@ pub fn log_problems(t: &Value) -> Vec<String> {
 }
 
 /// Functions without an alarm on their `Errors` or `Throttles` (any sum over 0, notifying the
-/// alarm topic when there is one).
+/// alarm topic when there is one), and those with a failure destination (ingest's dead letters,
+/// the rollup function's failure queue) without one on their `DestinationDeliveryFailures`: a
+/// record Lambda cannot deliver there is lost.
 pub fn alarm_problems(t: &Value) -> Vec<String> {
     let mut found: BTreeSet<(String, String)> = BTreeSet::new();
     for (_, r) in t["Resources"].as_object().into_iter().flatten() {
@@ -1075,7 +1077,8 @@ pub fn alarm_problems(t: &Value) -> Vec<String> {
     }
     let mut out = Vec::new();
     for (function, _) in FUNCTIONS {
-        for metric in ["Errors", "Throttles"] {
+        let destination = matches!(function, INGEST | ROLLUP).then_some("DestinationDeliveryFailures");
+        for metric in ["Errors", "Throttles"].into_iter().chain(destination) {
             if !found.contains(&(function.to_owned(), metric.to_owned())) {
                 out.push(format!("{function}: no {metric} alarm"));
             }
