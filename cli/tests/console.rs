@@ -222,7 +222,7 @@ async fn the_page_loads_without_the_token_and_calls_with_its_header_are_forwarde
     assert!(page.body.contains("<script type=\"module\" src=\"/app.js\"></script>"));
     assert_eq!(
         page.header("content-security-policy"),
-        Some("default-src 'self'; frame-ancestors 'none'; form-action 'none'")
+        Some("default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'none'; require-trusted-types-for 'script'")
     );
     assert_eq!(send(port, format!("GET /app.js HTTP/1.1\r\n{host}"), "").await.status, 200);
     let header = format!("X-Scanfail-Token: {token}");

@@ -265,7 +265,7 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full
     set(&mut res, "x-content-type-options", "nosniff");
     set(&mut res, "x-frame-options", "DENY");
     set(&mut res, "referrer-policy", "no-referrer");
-    set(&mut res, "content-security-policy", "default-src 'self'; frame-ancestors 'none'; form-action 'none'");
+    set(&mut res, "content-security-policy", "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'none'; require-trusted-types-for 'script'");
     res
 }
 
