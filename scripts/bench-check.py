@@ -134,6 +134,22 @@ def print_rows(rows: list[dict]) -> None:
         print(f"{r['status']:>10}  [{gate}] {r['name']}: {fmt(r['worst'])} {r['op']} {fmt(r['limit'])}{where}{issue}{note}")
 
 
+def provenance(results: dict) -> list[str]:
+    """Each part's commit, and how many commits since then changed the code it measures (the
+    functions, the shared crates, the bench): a figure of an older commit is not this one's."""
+    head = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
+    out = []
+    for name, part in sorted(results.get("parts", {}).items()):
+        commit = part.get("meta", {}).get("commit", "unknown")
+        base = commit.split("+")[0]
+        changed = sh("git", "rev-list", "--count", f"{base}..HEAD", "--", "functions", "shared", "bench",
+                     "Cargo.lock") if base != "unknown" else ""
+        since = ("the code it measures unchanged since" if changed == "0" else
+                 f"{changed} commit(s) since changed the code it measures" if changed else "its commit is not known here")
+        out.append(f"bench-check: part {name:<12} measured at {commit} (HEAD {head}): {since}")
+    return out
+
+
 def run_check(results_path: Path, budgets_path: Path, as_json: bool) -> int:
     results = json.loads(results_path.read_text())
     rows, failed = check(results, load_budgets(budgets_path))
@@ -144,6 +160,10 @@ def run_check(results_path: Path, budgets_path: Path, as_json: bool) -> int:
               f"against {budgets_path.relative_to(ROOT) if budgets_path.is_relative_to(ROOT) else budgets_path}")
         print_rows(rows)
         strict_failed = [r["name"] for r in rows if r["gate"] == "strict" and r["status"] in ("FAIL", "missing")]
+        # Parts are measured when they are run (`BENCH_PARTS`), so the results may hold several
+        # commits: each is said, with what changed since in what they measure.
+        for line in provenance(results):
+            print(line)
         print(f"bench-check: {len(strict_failed)} strict budget(s) exceeded or unmeasured"
               + (": " + "; ".join(strict_failed) if strict_failed else ""))
     return 1 if failed else 0
@@ -319,7 +339,10 @@ def collect(run_dir: Path) -> None:
     if any(k.endswith("bootstrap_mib") for k in measured["figures"]) or "sizes" not in results["parts"]:
         parts.append(measured)
     for part in parts:
-        part["meta"] = m
+        part["meta"] = dict(m)
+        # Sizes read from zips `make build` made earlier are of that build, not of this commit.
+        if part["part"] == "sizes" and any(s.get("built_before_head_commit") for s in part["details"]["sizes"]):
+            part["meta"]["commit"] = f"a build before {m['commit']}"
         results["parts"][part["part"]] = part
     figures = {}
     for name, part in sorted(results["parts"].items()):

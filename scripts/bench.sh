@@ -12,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export AWS_EC2_METADATA_DISABLED=true
-PARTS=${BENCH_PARTS:-cpu ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost rebuild}
+ALL_PARTS="cpu ingest-cost ingest-e2e cold-start metrics-cost process-cpu query rollups rollup-cost rebuild"
+PARTS=${BENCH_PARTS:-$ALL_PARTS}
+# A misspelt part would run nothing and keep its last figures as if measured now.
+for part in $PARTS; do
+  [[ " $ALL_PARTS " == *" $part "* ]] || { echo "bench: no part '$part' (the parts: $ALL_PARTS)" >&2; exit 2; }
+done
 RUN=target/bench/run
 LOGS=target/bench/logs
 PY=python3

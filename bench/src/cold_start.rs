@@ -103,10 +103,15 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     let runtime = |name: &str| function::runtime_env(name, &api.address());
     let templates = Arc::new(ingest::templates());
     let base = now - time::Duration::minutes(30);
-    let ingest_payload = move |run: usize| {
-        // Every run repeats group 0 with a new envelope id: one transaction, as most events are.
-        let e = ingest::event(&templates, "cold", run * 100, 0, base);
-        Arc::new(e.to_string().into_bytes())
+    // Every run repeats group 0 with an envelope id of its own, per target too (two targets
+    // sending one id, the second took the duplicate path, a write it never made): one
+    // transaction, as most events are.
+    let ingest_payload = |target: &'static str| {
+        let templates = Arc::clone(&templates);
+        move |run: usize| {
+            let e = ingest::event(&templates, &format!("cold-{target}"), run * 100, 0, base);
+            Arc::new(e.to_string().into_bytes())
+        }
     };
     let fixture = stack::repo_root().join("events/api/list-http-api-iam.json");
     let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap_or_default())
@@ -136,9 +141,9 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
         }
     };
     let api_env = vec![("ADMIN_VIEW_PRINCIPALS", CALLER.to_owned())];
-    let ip = ingest_payload.clone();
+    let ip = ingest_payload("ingest");
     let lp = Arc::clone(&list);
-    let (ip_off, lp_off) = (ingest_payload.clone(), Arc::clone(&list));
+    let (ip_off, lp_off) = (ingest_payload("ingest-metrics-off"), Arc::clone(&list));
     let off = || vec![("METRICS", "off".to_owned())];
     let api_off: Vec<(&'static str, String)> = api_env.iter().cloned().chain(off()).collect();
     let mut targets = vec![
@@ -151,7 +156,12 @@ pub fn run(out: &Path, logs: &Path, variant: Option<(String, PathBuf)>) {
     ];
     if let Some((label, dir)) = &variant {
         let lp = Arc::clone(&list);
-        targets.push(target(&format!("ingest-{label}"), dir.join("ingest"), vec![], Box::new(ingest_payload)));
+        targets.push(target(
+            &format!("ingest-{label}"),
+            dir.join("ingest"),
+            vec![],
+            Box::new(ingest_payload("variant")),
+        ));
         targets.push(target(&format!("api-{label}"), dir.join("api"), api_env, Box::new(move |_| Arc::clone(&lp))));
     }
     // One unmeasured start of each, so every binary is in the page cache.

@@ -99,29 +99,49 @@ async fn ask(rollups: &Rollups<'_>, question: &str, now: OffsetDateTime, retenti
     stats.unwrap_or_else(|e| panic!("{question}: {e:?}"))
 }
 
-/// The question asked by reading every group, checked equal to the rollups' answer; its cost.
-async fn from_groups(store: &Store, question: &str, now: OffsetDateTime, retention: RetentionDays) -> ReadStats {
-    let (none, reader, rollups) = (Filters::default(), store.reader(), store.rollups());
+/// The question asked by reading every group, checked equal to the answer of the rollups read
+/// with each of `layouts` (grains); its cost.
+async fn from_groups(
+    store: &Store,
+    question: &str,
+    now: OffsetDateTime,
+    retention: RetentionDays,
+    layouts: &[&'static [Grain]],
+) -> ReadStats {
+    let (none, reader) = (Filters::default(), store.reader());
     let fail = |e: &dyn std::fmt::Debug| -> ! { panic!("{question}: {e:?}") };
     match question {
         "count" => {
             let (f, stats) = reader.count(&none, now, retention).await.unwrap_or_else(|e| fail(&e));
-            let (k, _) = answer::count_maintained(&rollups, &none, now, retention).await.unwrap_or_else(|e| fail(&e));
-            assert_eq!(k, f, "count");
+            for grains in layouts {
+                let rollups = store.rollups().with_grains(grains);
+                let (k, _) =
+                    answer::count_maintained(&rollups, &none, now, retention).await.unwrap_or_else(|e| fail(&e));
+                assert_eq!(k, f, "count, grains {grains:?}");
+            }
             stats
         }
         "summary" => {
             let req = SummaryRequest { filters: none, top: 10, detail: false };
             let (f, stats) = insights::summary(&reader, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
-            let (k, _) = answer::summary_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
-            assert_eq!(k, f.maintained_only(), "summary");
+            let f = f.maintained_only();
+            for grains in layouts {
+                let rollups = store.rollups().with_grains(grains);
+                let (k, _) =
+                    answer::summary_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+                assert_eq!(k, f, "summary, grains {grains:?}");
+            }
             stats
         }
         _ => {
             let req = TrendRequest { filters: none, days: 7 };
             let (f, stats) = insights::trend(&reader, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
-            let (k, _) = answer::trend_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
-            assert_eq!(k, f, "trend");
+            for grains in layouts {
+                let rollups = store.rollups().with_grains(grains);
+                let (k, _) =
+                    answer::trend_maintained(&rollups, &req, now, retention).await.unwrap_or_else(|e| fail(&e));
+                assert_eq!(k, f, "trend, grains {grains:?}");
+            }
             stats
         }
     }
@@ -144,7 +164,7 @@ fn long_retention(
     rt.block_on(stack::seed_groups_and_rollups(&store, &groups, 4));
     let mut rows = Vec::new();
     for question in ["count", "summary", "trend7"] {
-        let full = rt.block_on(from_groups(&store, question, now, retention));
+        let full = rt.block_on(from_groups(&store, question, now, retention, &[&Grain::ALL, &Grain::UP_TO_DAYS]));
         let mut by_layout = Vec::new();
         for (layout, grains) in [("thirty_days", &Grain::ALL[..]), ("days", &Grain::UP_TO_DAYS[..])] {
             let rollups = store.rollups().with_grains(grains);
@@ -213,7 +233,7 @@ pub fn run(out: &Path, sizes: &[usize]) {
             .iter()
             .map(|t| {
                 let started = Instant::now();
-                let stats = rt.block_on(from_groups(&t.store, question, t.now, retention));
+                let stats = rt.block_on(from_groups(&t.store, question, t.now, retention, &[&Grain::ALL]));
                 (stats, ms(started.elapsed()))
             })
             .collect();

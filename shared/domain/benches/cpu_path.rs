@@ -146,6 +146,11 @@ fn main() {
     }
     match std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n") {
         Ok(()) => eprintln!("bench: cpu-path: wrote {}", out.display()),
-        Err(e) => eprintln!("bench: cpu-path: could not write {}: {e}", out.display()),
+        Err(e) => {
+            // A bench that measured and could not say so fails: `make bench` would keep the
+            // figures of the last run as if they were this one's.
+            eprintln!("bench: cpu-path: could not write {}: {e}", out.display());
+            std::process::exit(1);
+        }
     }
 }
