@@ -100,7 +100,8 @@ fn relay(
         let op = req.header("x-amz-target").and_then(|t| t.rsplit('.').next()).unwrap_or("other").to_owned();
         http::write_message(&mut to_server, &req.start, &req.headers, &req.body)?;
         let Some(res) = http::read_message(&mut from_server, true)? else { break };
-        http::write_message(&mut to_client, &res.start, &res.headers, &res.body)?;
+        // Counted before the answer is passed on: a caller that takes the counts as soon as its
+        // last request is answered (every part does) would miss that request's.
         let units = consumed(&res.body);
         let missing = if op == "TransactWriteItems" && units > 0.0 { duplicate_put_units(&req.body) } else { 0.0 };
         if op == "TransactWriteItems" && res.status() == 200 {
@@ -115,6 +116,7 @@ fn relay(
             e.corrected_capacity_units += units + missing;
             e.failed += u64::from(res.status() != 200);
         }
+        http::write_message(&mut to_client, &res.start, &res.headers, &res.body)?;
     }
     Ok(())
 }

@@ -121,6 +121,9 @@ struct Measured {
     local_ms: Vec<f64>,
     returned: usize,
     api_returned: usize,
+    /// The groups of the last page each read returned: the same page, so the same groups.
+    ids: Vec<String>,
+    api_ids: Vec<String>,
     items_read: u64,
     rcu: f64,
     requests: u32,
@@ -231,7 +234,9 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
             for ((t, (_, list, _)), m) in tables.iter().zip(&calls).zip(&mut ms_of) {
                 let (ms_taken, status, body) = call(&t.api, list);
                 assert_eq!(status, 200, "api answered {status}: {body}");
-                m.api_returned += body.get("events").and_then(Value::as_array).map_or(0, Vec::len);
+                let events = body.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
+                m.api_returned += events.len();
+                m.api_ids = events.iter().filter_map(|e| e["id"].as_str().map(str::to_owned)).collect();
                 m.api_ms.push(ms_taken);
             }
         }
@@ -242,6 +247,7 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
                     rt.block_on(t.store.reader().list(req, t.now, retention)).unwrap_or_else(|e| panic!("list: {e:?}"));
                 m.local_ms.push(ms(start.elapsed()));
                 m.returned += page.groups.len();
+                m.ids = page.groups.iter().map(|g| g.id.clone()).collect();
                 m.items_read += page.stats.items_read;
                 m.rcu += page.stats.read_capacity_units;
                 m.requests += page.stats.requests;
@@ -251,6 +257,7 @@ pub fn run(out: &Path, logs: &Path, sizes: &[usize]) {
             let queries = t.proxy.take().get("Query").map_or(0, |c| c.requests);
             m.api_queries_per_page = queries as f64 / PAGES as f64;
             assert_eq!(m.api_returned, m.returned, "the api and the store disagree on {label} at {}", t.size);
+            assert_eq!(m.api_ids, m.ids, "the api and the store return other groups for {label} at {}", t.size);
             let start = Instant::now();
             let (n, stats) = rt
                 .block_on(t.store.reader().count(&req.filters, t.now, retention))

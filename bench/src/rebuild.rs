@@ -131,5 +131,5 @@ pub fn run(out: &Path) {
     fig.detail("group_wcu", json!(group_wcu));
     fig.detail("count_wcu", json!(count_wcu));
     fig.detail("runs", json!(runs));
-    fig.write("rebuild", "make bench (bench rebuild)", out);
+    fig.write("rebuild", "target/release/bench rebuild", out);
 }

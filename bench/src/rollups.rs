@@ -311,5 +311,5 @@ pub fn run(out: &Path, sizes: &[usize]) {
     let long = long_retention(&rt, &client, &mut fig);
     fig.detail("rows", json!(rows));
     fig.detail("long_rows", json!(long));
-    fig.write("rollups", "make bench (bench rollups)", out);
+    fig.write("rollups", "target/release/bench rollups", out);
 }
