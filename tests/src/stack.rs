@@ -205,6 +205,18 @@ async fn ttl_delete_where(store: &Store, id: impl std::fmt::Display, now: time::
 
 /// Writes ready-made groups straight into the table (BatchWriteItem), for read-side tests and
 /// benchmarks that need many groups quickly.
+/// The notifications waiting in `store`'s outbox (up to 100): each detail type and its detail.
+pub async fn pending_notifications(store: &Store) -> Vec<(String, serde_json::Value)> {
+    let pending = store.outbox().pending(100).await.unwrap_or_else(|e| panic!("outbox: {e:?}"));
+    pending
+        .into_iter()
+        .map(|p| {
+            let detail = serde_json::from_str(&p.detail).unwrap_or_else(|e| panic!("{}: {e}", p.detail));
+            (p.detail_type, detail)
+        })
+        .collect()
+}
+
 pub async fn seed_groups(store: &Store, groups: &[GroupRecord]) {
     seed_groups_parallel(store, groups, 1).await;
 }

@@ -265,16 +265,10 @@ async fn sixteen_concurrent_invokers_on_one_group_with_thresholds_all_land_and_c
     assert_eq!(landed, ROUNDS * INVOKERS);
     let groups = all_groups(&store).await;
     assert_eq!(groups.iter().map(|g| g.num_occurrences).collect::<Vec<_>>(), vec![(ROUNDS * INVOKERS) as u64]);
-    let mut crossings: Vec<(String, String, Option<u64>)> = store
-        .outbox()
-        .pending(100)
+    let mut crossings: Vec<(String, String, Option<u64>)> = integration_tests::pending_notifications(&store)
         .await
-        .unwrap()
         .into_iter()
-        .map(|p| {
-            let detail: serde_json::Value = serde_json::from_str(&p.detail).unwrap();
-            (p.detail_type, detail["transition"].as_str().unwrap().to_owned(), detail["threshold"].as_u64())
-        })
+        .map(|(kind, d)| (kind, d["transition"].as_str().unwrap_or_default().to_owned(), d["threshold"].as_u64()))
         .collect();
     crossings.sort_by_key(|c| c.2);
     use scan_failures_domain::group::notification::{OPENED, THRESHOLD_CROSSED};

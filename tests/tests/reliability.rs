@@ -40,16 +40,10 @@ fn sqs(bodies: &[Value]) -> ingest::handler::SqsEvent {
 
 /// The detail types and thresholds of the notifications waiting in the outbox.
 async fn outbox(store: &Store) -> Vec<(String, Option<u64>, String)> {
-    let mut out: Vec<(String, Option<u64>, String)> = store
-        .outbox()
-        .pending(100)
+    let mut out: Vec<(String, Option<u64>, String)> = integration_tests::pending_notifications(store)
         .await
-        .unwrap()
         .into_iter()
-        .map(|p| {
-            let detail: Value = serde_json::from_str(&p.detail).unwrap();
-            (p.detail_type, detail["threshold"].as_u64(), detail["notificationId"].as_str().unwrap_or("").to_owned())
-        })
+        .map(|(kind, d)| (kind, d["threshold"].as_u64(), d["notificationId"].as_str().unwrap_or("").to_owned()))
         .collect();
     out.sort();
     out
