@@ -1127,6 +1127,21 @@ fn on_failure_of(arn: &str, shard: &str, (start, end, size): (&str, &str, u64), 
     record.to_string()
 }
 
+/// Lambda's on-failure record of the range from the first to the last of `groups` (records of
+/// stream `arn`'s one shard), saying `size` records, given up now and sent to a new failure
+/// queue on a new moto: the moto, its SQS client and the queue.
+async fn range_given_up(arn: &str, groups: &[Value], size: u64) -> (Moto, aws_sdk_sqs::Client, String) {
+    let seq = |r: Option<&Value>| r.and_then(|r| r["dynamodb"]["SequenceNumber"].as_str()).unwrap().to_owned();
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let moto = Moto::start(free_port());
+    let (sqs, queue) = failure_queue(&moto).await;
+    let range = (&seq(groups.first())[..], &seq(groups.last())[..], size);
+    let body = on_failure_of(arn, &shard, range, Some(OffsetDateTime::now_utc()));
+    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    (moto, sqs, queue)
+}
+
 /// A shard the stream does not have: a batch on it is gone (as after the stream's 24 hours).
 const NO_SUCH_SHARD: &str = "shardId-00000000000000000000-00000000";
 
@@ -1414,15 +1429,8 @@ async fn a_redrive_applies_every_other_change_of_a_batch_holding_a_poison_record
     put_undecodable_group(&store).await;
     ingest.handle(event("after", 2, 1, 1, 5)).await.unwrap();
     let groups = group_records(&arn);
-    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
     assert_eq!(groups.len(), 3, "{groups:?}");
-    let (start, end) = (seq(&groups[0]), seq(&groups[2]));
-    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
-    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
-    let moto = Moto::start(free_port());
-    let (sqs, queue) = failure_queue(&moto).await;
-    let body = on_failure_of(&arn, &shard, (&start, &end, 3), Some(OffsetDateTime::now_utc()));
-    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    let (moto, sqs, queue) = range_given_up(&arn, &groups, 3).await;
     let log = std::env::temp_dir().join(unique_name("redrive-around.log"));
     let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
     let counts = |report: &Value| {
@@ -1480,13 +1488,7 @@ async fn a_redrive_names_a_group_holding_a_type_it_does_not_know_and_applies_the
     ingest.handle(event("after", 3, 2, 2, 5)).await.unwrap();
     let groups = group_records(&arn);
     assert_eq!(groups.len(), 4, "{groups:?}");
-    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
-    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
-    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
-    let moto = Moto::start(free_port());
-    let (sqs, queue) = failure_queue(&moto).await;
-    let body = on_failure_of(&arn, &shard, (&seq(&groups[0]), &seq(&groups[3]), 4), Some(OffsetDateTime::now_utc()));
-    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    let (moto, _, queue) = range_given_up(&arn, &groups, 4).await;
     let log = std::env::temp_dir().join(unique_name("redrive-future.log"));
     let proxy = integration_tests::streams_proxy::start_rewriting(dynamodb_endpoint(), future_type);
     let maintenance = maintenance_for_redrive_through(proxy, &store, &moto, &queue, &log, &[]);
@@ -1522,14 +1524,8 @@ async fn a_redrive_applies_a_range_holding_more_changes_than_its_records_batch_s
         ingest.handle(event(id, k, k, k, 10)).await.unwrap();
     }
     let groups = group_records(&arn);
-    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
     assert_eq!(groups.len(), 3, "{groups:?}");
-    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
-    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
-    let moto = Moto::start(free_port());
-    let (sqs, queue) = failure_queue(&moto).await;
-    let body = on_failure_of(&arn, &shard, (&seq(&groups[0]), &seq(&groups[2]), 2), Some(OffsetDateTime::now_utc()));
-    sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    let (moto, sqs, queue) = range_given_up(&arn, &groups, 2).await;
     let log = std::env::temp_dir().join(unique_name("redrive-consolidated.log"));
     let maintenance = maintenance_for_redrive(&store, &moto, &queue, &log, &[]);
     let report = maintenance.invoke_function("maintenance", &json!({"redriveRollups": true})).unwrap();

@@ -17,6 +17,7 @@ use scan_failures_domain::rollup::given_up::{GivenUp, SequenceNumber, MAX_BATCH_
 use super::plan::Change;
 use super::record::{self, UnreadableRecord};
 use super::{Applied, BatchError, Rollups};
+use crate::dynamo::item::Item;
 
 /// What a redrive calls on the stream (`Table.StreamArn`); its writes are [`super::actions::WRITE`].
 pub mod actions {
@@ -87,11 +88,13 @@ fn classify(operation: &'static str, e: aws_sdk_dynamodbstreams::Error) -> Redri
 /// A stream image as the table's items are read: `Err` when it holds a type this build's SDK
 /// does not know (its `Unknown`, as when DynamoDB adds one), which serde_dynamo's conversion
 /// would panic on.
-fn image(map: Option<&HashMap<String, StreamValue>>) -> Result<Option<Image>, UnknownType> {
-    map.map(|m| m.iter().map(|(k, v)| Ok((k.clone(), table_value(v)?))).collect()).transpose()
+fn image(map: Option<&HashMap<String, StreamValue>>) -> Result<Option<Item>, UnknownType> {
+    map.map(table_map).transpose()
 }
 
-type Image = HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+fn table_map(m: &HashMap<String, StreamValue>) -> Result<Item, UnknownType> {
+    m.iter().map(|(k, v)| Ok((k.clone(), table_value(v)?))).collect()
+}
 
 /// A stream value of a type this build's SDK does not know.
 struct UnknownType;
@@ -103,7 +106,7 @@ fn table_value(v: &StreamValue) -> Result<aws_sdk_dynamodb::types::AttributeValu
         StreamValue::Bool(b) => A::Bool(*b),
         StreamValue::Bs(b) => A::Bs(b.clone()),
         StreamValue::L(l) => A::L(l.iter().map(table_value).collect::<Result<_, _>>()?),
-        StreamValue::M(m) => A::M(m.iter().map(|(k, v)| Ok((k.clone(), table_value(v)?))).collect::<Result<_, _>>()?),
+        StreamValue::M(m) => A::M(table_map(m)?),
         StreamValue::N(n) => A::N(n.clone()),
         StreamValue::Ns(n) => A::Ns(n.clone()),
         StreamValue::Null(b) => A::Null(*b),
