@@ -11,6 +11,7 @@ use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::GroupRecord;
 use scan_failures_domain::retention::RetentionDays;
+use scan_failures_domain::time_fmt;
 use scan_failures_http::auth::Permission;
 use scan_failures_http::params::{CleanupRequest, Filters, ListRequest, Page};
 use serde_json::Value;
@@ -1340,7 +1341,7 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     assert_eq!(call(&api, "/v1/count/administration/events", "", Some(ALICE)).await.1["count"], 2);
     let report = maintenance::run(&store, RetentionDays::default(), 1, now, None).await.unwrap();
     assert_eq!((report.status, report.progress), ("settling", None));
-    let later = OffsetDateTime::now_utc() + time::Duration::seconds(121);
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(181);
     // A run whose stop has passed (its invocation near the deadline) re-stamps nothing yet.
     let stopped =
         maintenance::run(&store, RetentionDays::default(), 10, later, Some(std::time::Instant::now())).await.unwrap();
@@ -1402,6 +1403,45 @@ async fn ingest_stamps_the_retention_stored_in_the_table_when_it_reads_it() {
     assert_eq!(g.expires_at, time::macros::datetime!(2026-12-05 10:00 UTC).unix_timestamp());
     // 6 days old: expired under the default 4 days, kept under the stored 10.
     assert_eq!(ingest.handle(envelope("live-2", "2026-11-19T12:30:00Z")).await.unwrap().result, "updated");
+}
+
+/// A longer retention shows again, at once, a group the shorter one hid; an ingest instance
+/// still holding the shorter one in its cache (up to 60 s) reads the setting again before it
+/// starts that group anew or refuses an occurrence as expired, so the group keeps its count,
+/// first time and triage, and the occurrence is counted. Before, it started the group anew with
+/// a count of 1 and dropped the occurrence.
+#[tokio::test]
+async fn an_instance_caching_a_shorter_retention_neither_restarts_a_group_nor_drops_an_occurrence_a_longer_one_keeps() {
+    let store = fresh_store().await;
+    let settings = store.settings();
+    settings.put_retention_setting(RetentionDays::new(4).unwrap(), ADMIN_ROLE, fixed_now()).await.unwrap();
+    let instance = || {
+        ingest::handler::Ingest::new(store.clone(), RetentionDays::default())
+            .with_clock(fixed_now)
+            .with_live_retention()
+    };
+    let envelope = |id: &str, image: &str, ago: time::Duration| {
+        let at = time_fmt::format(fixed_now() - ago);
+        let detail = fixtures::failure_at("image scan", "api", image, "context deadline exceeded", &at);
+        fixtures::envelope(id, "t", &at, detail)
+    };
+    // `cached` reads 4 days, then the admin makes it 30.
+    let cached = instance();
+    assert_eq!(cached.handle(envelope("other-1", "redis", time::Duration::ZERO)).await.unwrap().result, "created");
+    settings.put_retention_setting(RetentionDays::new(30).unwrap(), ADMIN_ROLE, fixed_now()).await.unwrap();
+    let five_days = time::Duration::days(5);
+    let id = instance().handle(envelope("keep-1", "nginx", five_days)).await.unwrap().group_id.unwrap();
+    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let answer = cached.handle(envelope("keep-2", "nginx", time::Duration::ZERO)).await.unwrap();
+    assert_eq!(answer.result, "updated");
+    let answer = cached.handle(envelope("keep-3", "nginx", time::Duration::days(6))).await.unwrap();
+    assert_eq!(answer.result, "updated");
+    let g = store.reader().get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (g.num_occurrences, g.created_at.as_str()),
+        (3, time_fmt::format(fixed_now() - time::Duration::days(6)).as_str())
+    );
+    assert_eq!(g.expires_at, (fixed_now() + time::Duration::days(30)).unix_timestamp());
 }
 
 // ------------------------------------------------------------------ cleanup

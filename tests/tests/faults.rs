@@ -389,6 +389,47 @@ async fn an_occurrence_fails_rather_than_be_judged_by_the_default_retention_when
     assert_eq!(write.num_calls(), 0);
 }
 
+/// The retention setting cannot be read again, and the value this instance read last is older
+/// than the stand-in age: the occurrence fails for a retry, rather than be admitted and stamped
+/// by a value the setting may have left, with the re-stamp job's correction done behind it
+/// (before, any value read, however old, stood in). Within the age it still stands in. Mocked:
+/// DynamoDB Local cannot be made to fail a `GetItem` while accepting the write after it.
+#[tokio::test]
+async fn a_retention_read_longer_ago_than_the_stand_in_age_does_not_stand_in_for_a_failed_read() {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stored = || {
+        GetItemOutput::builder()
+            .item("pk", AttributeValue::S("config#retention".into()))
+            .item("retentionDays", AttributeValue::N("30".into()))
+            .build()
+    };
+    // Six days old: past the default 4 days, within the stored 30.
+    let at = scan_failures_domain::time_fmt::format(time::OffsetDateTime::now_utc() - time::Duration::days(6));
+    let event = |id: &str| {
+        let detail = fixtures::failure_at("image check", "api", &image(1), "context deadline exceeded", &at);
+        fixtures::envelope(id, "test.faults", &at, detail)
+    };
+    for (stand_in, written) in [(Duration::ZERO, 1), (Duration::from_secs(3600), 2)] {
+        let read =
+            mock!(aws_sdk_dynamodb::Client::get_item).sequence().output(stored).http_status(500, None).times(3).build();
+        let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &write]);
+        // Every call reads the setting again (no cache age): the second one's read fails.
+        let ingest = Ingest::new(Store::new(client, "mocked"), RetentionDays::default())
+            .with_live_retention_ages(Duration::ZERO, stand_in);
+        assert_eq!(ingest.handle(event("old-1")).await.unwrap().result, "updated");
+        let second = ingest.handle(event("old-2")).await;
+        assert_eq!(read.num_calls(), 4, "one read, then the SDK's three attempts at the setting");
+        assert_eq!(write.num_calls(), written, "stand-in age {stand_in:?}");
+        match written {
+            1 => assert!(matches!(second, Err(IngestError::Store(_))), "{second:?}"),
+            _ => assert_eq!(second.unwrap().result, "updated"),
+        }
+    }
+}
+
 /// A write that DynamoDB applied but whose answer was lost (the proxy closes the connection as
 /// the answer starts: the server acted, the client cannot know) counts once, whether the SDK's
 /// next attempt is answered or all three lose theirs and the invocation fails, so that Lambda

@@ -183,7 +183,7 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
     let old = Ingest::new(store.clone(), thirty);
     old.handle(timeout("before", "alpine:3", t0)).await.unwrap();
     store.settings().put_retention_setting(thirty, ADMIN, t0).await.unwrap();
-    let done = maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(2), None).await.unwrap();
+    let done = maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(3), None).await.unwrap();
     assert_eq!(done.status, "finished");
 
     store.settings().put_retention_setting(seven, ADMIN, t0 + Duration::minutes(5)).await.unwrap();
@@ -193,7 +193,7 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
     store.settings().put_retention_setting(thirty, ADMIN, t0 + Duration::minutes(6)).await.unwrap();
 
     let report =
-        maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(8), None).await.unwrap();
+        maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(9), None).await.unwrap();
     let progress = report.progress.unwrap();
     assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 2, 1));
     for image in ["alpine:3", "busybox:1"] {

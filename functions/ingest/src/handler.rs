@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 // Re-exported: tests and tools build the SQS events they hand to the handler.
 pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -22,7 +22,7 @@ use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::eventbridge::Notifier;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_domain::event::{self, Admission, EventError, Occurrence, Parsed};
-use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE};
+use scan_failures_domain::retention::{RetentionDays, INGEST_CACHE, INGEST_CACHE_ON_FAILURE};
 use scan_failures_domain::text;
 
 use crate::metrics::{Published, Tally};
@@ -112,8 +112,9 @@ pub struct Ingest {
     store: Store,
     retention: RetentionDays,
     /// The live retention setting (`None`: `retention` only), read at most every
-    /// [`INGEST_CACHE`].
-    live_retention: Option<RetentionCache>,
+    /// [`INGEST_CACHE`], and how old a value read may be to stand in when it cannot be read
+    /// again ([`INGEST_CACHE_ON_FAILURE`]).
+    live_retention: Option<(RetentionCache, Duration)>,
     clock: fn() -> OffsetDateTime,
     /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
     thresholds: Option<Vec<u64>>,
@@ -156,10 +157,18 @@ impl Ingest {
 
     /// Applies the retention stored in the table (`PUT /v1/config/administration-events`),
     /// read at most every 60 s, falling back to `retention` (`RETENTION_DAYS`) when none is
-    /// stored, and to the last value read when the table cannot be read (failing the
-    /// occurrences, for a retry, when this instance never read one).
+    /// stored, and to the last value read, up to 120 s old, when the table cannot be read
+    /// (failing the occurrences, for a retry, when this instance has no value that recent).
+    /// Refusing an occurrence as expired and starting an expired group anew are decided by the
+    /// setting read again at that moment: a cached value may predate a longer retention.
     pub fn with_live_retention(self) -> Self {
-        Self { live_retention: Some(RetentionCache::new(self.retention, INGEST_CACHE)), ..self }
+        self.with_live_retention_ages(INGEST_CACHE, INGEST_CACHE_ON_FAILURE)
+    }
+
+    /// [`Self::with_live_retention`] with other ages than [`INGEST_CACHE`] and
+    /// [`INGEST_CACHE_ON_FAILURE`] (tests: the ages are what they exercise).
+    pub fn with_live_retention_ages(self, max_age: Duration, on_failure: Duration) -> Self {
+        Self { live_retention: Some((RetentionCache::new(self.retention, max_age), on_failure)), ..self }
     }
 
     /// Records transitions (group opened, `thresholds` crossed, reopened) in the outbox of the
@@ -179,19 +188,31 @@ impl Ingest {
     }
 
     /// The retention to stamp and admit by: when the setting cannot be read, the last value
-    /// this instance read; an error when it never read one, since the default may be shorter
-    /// than the stored setting and would drop (or restart) what the setting keeps.
+    /// this instance read within [`INGEST_CACHE_ON_FAILURE`]; an error without one, since the
+    /// default may be shorter than the stored setting and would drop (or restart) what the
+    /// setting keeps, and an older value may have changed since, with the re-stamp job's
+    /// correction of the TTLs already done behind it.
     async fn retention(&self) -> Result<RetentionDays, StoreError> {
-        let Some(cache) = &self.live_retention else { return Ok(self.retention) };
+        let Some((cache, on_failure)) = &self.live_retention else { return Ok(self.retention) };
         match cache.get(&self.store).await {
             Ok(days) => Ok(days),
-            Err(e) => match cache.last_known() {
+            Err(e) => match cache.last_known_within(*on_failure) {
                 Some(days) => {
                     tracing::warn!(error = %text::error_chain(&e), retention_days = days.get(), "retention setting not read; using the last known");
                     Ok(days)
                 }
                 None => Err(e),
             },
+        }
+    }
+
+    /// The retention as stored now, for a decision that cannot be undone (refusing an
+    /// occurrence as expired): the cached value can be up to [`INGEST_CACHE`] older than a
+    /// longer retention, under which the occurrence is kept. No stand-in when it cannot be read.
+    async fn confirmed_retention(&self) -> Result<RetentionDays, StoreError> {
+        match &self.live_retention {
+            Some((cache, _)) => cache.read(&self.store).await,
+            None => Ok(self.retention),
         }
     }
 
@@ -318,7 +339,7 @@ impl Ingest {
         write_until: Option<Instant>,
     ) -> Processed {
         let now = (self.clock)();
-        let retention = self.retention().await.map_err(Arc::new);
+        let mut retention = self.retention().await.map_err(Arc::new);
         let mut ids = Vec::with_capacity(messages.len());
         let mut receives = Vec::with_capacity(messages.len());
         let mut parsed = Vec::with_capacity(messages.len());
@@ -326,6 +347,15 @@ impl Ingest {
             ids.push(id);
             receives.push(received);
             parsed.push(p);
+        }
+        if let Ok(days) = &retention {
+            let expired = |p: &mut Result<Parsed, String>| match p {
+                Ok(Parsed::Failure(o)) => matches!(o.admit(now, days.duration()), Admission::Expired),
+                _ => false,
+            };
+            if self.live_retention.is_some() && parsed.iter_mut().any(expired) {
+                retention = self.confirmed_retention().await.map_err(Arc::new);
+            }
         }
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(ids.len());
         let mut occurrences: Vec<(usize, Box<Occurrence>)> = Vec::new();
@@ -366,7 +396,8 @@ impl Ingest {
         let mut made = Vec::new();
         // Every outbox record the writes below make is leased from now on, or later.
         let leased_at = outbox::wall_clock_seconds();
-        let writer = self.store.writer(self.thresholds.as_deref()).until(write_until);
+        let confirm = self.live_retention.as_ref().map(|(cache, _)| cache);
+        let writer = self.store.writer(self.thresholds.as_deref()).until(write_until).confirming_expiry(confirm);
         // Every occurrence here was admitted by the retention read (none is when it failed).
         let retention = retention.unwrap_or(self.retention);
         for group in &order::write_order(&members, &receives) {

@@ -16,6 +16,11 @@ pub const API_CACHE: Duration = Duration::from_secs(1);
 /// How long the ingest function keeps the setting it read: the staleness bound of the TTL it
 /// stamps, and how long the re-stamp job waits after a change.
 pub const INGEST_CACHE: Duration = Duration::from_secs(60);
+/// How old a setting the ingest function read may be and still apply when the setting cannot be
+/// read again (a throttled or failed `GetItem`): past it, the occurrences fail for a retry
+/// rather than be stamped and admitted by a retention the re-stamp job may have finished
+/// correcting behind them.
+pub const INGEST_CACHE_ON_FAILURE: Duration = Duration::from_secs(120);
 
 /// Days a group is kept after its last occurrence: 1..=365.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +77,14 @@ pub fn is_visible(g: &GroupRecord, now: OffsetDateTime, retention: RetentionDays
 pub const INGEST_LONGEST_INVOCATION: Duration = Duration::from_secs(60);
 
 /// Whether the re-stamp job may run at `now` for a setting changed at `updated_at`: only once
-/// every ingest instance has read the change ([`INGEST_CACHE`]) and every invocation that read
-/// the previous one has ended ([`INGEST_LONGEST_INVOCATION`]), so none stamps the previous
-/// retention behind the job (after only the cache's 60 s, a batch that began with the old
-/// retention could land its writes after a job that had finished).
+/// no ingest instance applies the previous one, read before the change (at most
+/// [`INGEST_CACHE_ON_FAILURE`] ago, when the setting cannot be read again), and every
+/// invocation that began with it has ended ([`INGEST_LONGEST_INVOCATION`]), so none stamps the
+/// previous retention behind the job (after only the cache's 60 s, a batch that began with the
+/// old retention could land its writes after a job that had finished).
 pub fn settled(updated_at: &str, now: OffsetDateTime) -> bool {
-    time_fmt::parse(updated_at).is_none_or(|t| now - t >= INGEST_CACHE + INGEST_LONGEST_INVOCATION)
+    let wait = INGEST_CACHE.max(INGEST_CACHE_ON_FAILURE) + INGEST_LONGEST_INVOCATION;
+    time_fmt::parse(updated_at).is_none_or(|t| now - t >= wait)
 }
 
 #[cfg(test)]
@@ -88,8 +95,8 @@ mod tests {
     #[test]
     fn the_job_waits_until_every_ingest_instance_has_read_the_change() {
         let changed = "2026-11-25T12:00:00.000Z";
-        assert!(!settled(changed, datetime!(2026-11-25 12:01:59 UTC)));
-        assert!(settled(changed, datetime!(2026-11-25 12:02:00 UTC)));
+        assert!(!settled(changed, datetime!(2026-11-25 12:02:59 UTC)));
+        assert!(settled(changed, datetime!(2026-11-25 12:03:00 UTC)));
         assert!(settled("", datetime!(2026-11-25 12:00 UTC)));
     }
 }

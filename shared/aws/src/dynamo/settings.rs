@@ -7,10 +7,13 @@
 //!   instance, and applies it to reads at once: visibility follows `lastOccurredAt` and the
 //!   current retention, not the stored TTL (see `query::is_visible`);
 //! - the ingest function caches it [`scan_failures_domain::retention::INGEST_CACHE`] (60 s) per instance, so for up to 60 s after
-//!   a change an instance may still stamp new occurrences with the previous retention;
-//! - the re-stamp job waits until [`scan_failures_domain::retention::INGEST_CACHE`] and then the longest ingest
-//!   invocation have passed since the change (so no ingest instance still stamps the old retention), then sets `expiresAt = lastOccurredAt +
-//!   retention` on every group, a bounded number per run, recording where it is.
+//!   a change an instance may still stamp new occurrences with the previous retention (up to
+//!   [`scan_failures_domain::retention::INGEST_CACHE_ON_FAILURE`], 120 s, when the setting cannot be read again); it reads
+//!   the setting again before refusing an occurrence as expired or starting an expired group anew;
+//! - the re-stamp job waits until that age and then the longest ingest invocation have passed
+//!   since the change (`retention::settled`: so no ingest instance still stamps the old
+//!   retention), then sets `expiresAt = lastOccurredAt + retention` on every group, a bounded
+//!   number per run, recording where it is.
 //!
 //! Without a stored setting, `RETENTION_DAYS` applies.
 
@@ -294,9 +297,16 @@ impl RetentionCache {
     /// The retention to apply now, reading the setting when the cached one is older than
     /// `max_age`.
     pub async fn get(&self, store: &Store) -> Result<RetentionDays, StoreError> {
-        if let Some(days) = self.cached.fresh() {
-            return Ok(days);
+        match self.cached.fresh() {
+            Some(days) => Ok(days),
+            None => self.read(store).await,
         }
+    }
+
+    /// The setting as stored now, whatever the cache holds, and kept: what a decision that
+    /// cannot be undone is made by (an occurrence refused as expired, an expired group started
+    /// anew), since a cached value may predate a longer retention by up to `max_age`.
+    pub async fn read(&self, store: &Store) -> Result<RetentionDays, StoreError> {
         let days = store.settings().retention_setting().await?.map_or(self.fallback, |s| s.days);
         self.set(days);
         Ok(days)
@@ -307,10 +317,10 @@ impl RetentionCache {
         self.cached.set(days);
     }
 
-    /// The last value read (or set), however old: what to apply when the setting cannot be
-    /// read; `None` before the first.
-    pub fn last_known(&self) -> Option<RetentionDays> {
-        self.cached.last_known()
+    /// The last value read (or set) less than `age` ago: what may apply when the setting cannot
+    /// be read; `None` before the first, or past `age`.
+    pub fn last_known_within(&self, age: Duration) -> Option<RetentionDays> {
+        self.cached.last_known_within(age)
     }
 
     pub fn fallback(&self) -> RetentionDays {

@@ -37,6 +37,7 @@ use crate::backoff;
 use crate::dynamo::expr::Expressed;
 use crate::dynamo::outbox;
 use crate::dynamo::schema::PARTITION_KEY;
+use crate::dynamo::settings::RetentionCache;
 use crate::dynamo::transient::retryable_cancellation;
 use crate::dynamo::{dynamo, group_key, Store, StoreError};
 use plan::{plan_update, Belief};
@@ -148,11 +149,22 @@ pub struct GroupWriter<'a> {
     thresholds: Option<&'a [u64]>,
     /// No write attempt after the first of a group starts from then on (`None`: no limit).
     until: Option<std::time::Instant>,
+    /// Where the retention a group is found expired by is read again before the group is
+    /// started anew (`None`: the retention given is the setting's).
+    confirm: Option<&'a RetentionCache>,
 }
 
 impl<'a> GroupWriter<'a> {
     pub fn new(store: &'a Store, thresholds: Option<&'a [u64]>) -> Self {
-        Self { store, thresholds, until: None }
+        Self { store, thresholds, until: None, confirm: None }
+    }
+
+    /// The writer, reading the stored retention again through `cache` before it starts a group
+    /// anew as expired, and writing by that one: starting anew drops the group's count, history
+    /// and triage, and the retention it was given may be a cached value older than a longer
+    /// one the api already shows the group under. A failed read fails the write (a retry).
+    pub fn confirming_expiry(self, cache: Option<&'a RetentionCache>) -> Self {
+        Self { confirm: cache, ..self }
     }
 
     /// The writer, starting no further attempt of a group's write (a conflict's retry, a
@@ -269,6 +281,7 @@ impl<'a> GroupWriter<'a> {
         let mut duplicates: Vec<&str> = Vec::new();
         let Some(mut agg) = Aggregate::of(occurrences) else { return Ok(result) };
         let mut belief = Belief::optimistic();
+        let (mut retention, mut confirmed) = (retention, self.confirm.is_none());
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 && self.out_of_time() {
                 return Err(StoreError::OutOfTime { group: *id, attempts: attempt });
@@ -333,7 +346,15 @@ impl<'a> GroupWriter<'a> {
             } else if code(markers) == "ConditionalCheckFailed" {
                 // With ALL_OLD, a cancellation without an item means there is none; were that
                 // ever wrong, the create's own condition fails and returns the item.
-                belief = Belief::from_stored(reasons.get(markers).and_then(|r| r.item()), &agg, now, retention);
+                let stored = reasons.get(markers).and_then(|r| r.item());
+                belief = Belief::from_stored(stored, &agg, now, retention);
+                if belief.expired && !confirmed {
+                    if let Some(cache) = self.confirm {
+                        retention = cache.read(self.store).await?;
+                        confirmed = true;
+                        belief = Belief::from_stored(stored, &agg, now, retention);
+                    }
+                }
             } else if retryable_cancellation(codes.iter().copied()) {
                 tokio::time::sleep(backoff::delay(attempt)).await;
             } else {
