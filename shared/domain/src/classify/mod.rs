@@ -223,7 +223,8 @@ const RULES: &[(Reason, Test)] = &[
     ),
     // "timeout" also covers "i/o timeout", "tls handshake timeout", "gateway timeout" and
     // "client.timeout exceeded"; "deadline exceeded" covers gRPC's "context deadline exceeded".
-    (Reason::Timeout, Test::Phrase(&["deadline exceeded", "deadlineexceeded", "timeout", "timed out"])),
+    // nginx's and ELB's pages spell it "504 Gateway Time-out".
+    (Reason::Timeout, Test::Phrase(&["deadline exceeded", "deadlineexceeded", "timeout", "timed out", "time-out"])),
     (Reason::Timeout, Test::Status(HttpStatuses::S408 | HttpStatuses::S504)),
     (Reason::ScannerUnavailable, Test::Status(HttpStatuses::S502 | HttpStatuses::S503)),
     (Reason::ScannerUnavailable, Test::Phrase(&["service unavailable", "bad gateway"])),
@@ -246,7 +247,15 @@ const RULES: &[(Reason, Test)] = &[
     ),
     (
         Reason::DelegatedScanFailed,
-        Test::Phrase(&["delegating scan", "delegated scan", "delegated registry", "no local scanner"]),
+        Test::Phrase(&[
+            "delegating scan",
+            "delegated scan",
+            "delegated registry",
+            "no local scanner",
+            // Central's delegator without a connection to the cluster it delegates to
+            // (central/delegatedregistryconfig/delegator), through the gRPC wrapping.
+            "desc = no connection to \"",
+        ]),
     ),
     (Reason::ScannerUnavailable, Test::Phrase(&["unable to initialize a scanner"])),
     (
@@ -409,11 +418,14 @@ impl HttpStatuses {
         Self(found)
     }
 
-    /// Whether the text right before a number labels it as an HTTP status.
+    /// Whether the text right before a number labels it as an HTTP status; "but received" is
+    /// `roxctl image sbom`'s "expected status code 200, but received 504" (roxctl/common/client.go).
     fn labelled(prefix: &str) -> bool {
         let p = prefix.trim_end();
         let p = p.strip_suffix(['=', ':']).unwrap_or(p).trim_end();
-        ["status", "status code", "statuscode", "status_code", "http"].iter().any(|label| p.ends_with(label))
+        ["status", "status code", "statuscode", "status_code", "http", "but received"]
+            .iter()
+            .any(|label| p.ends_with(label))
     }
 }
 
@@ -676,6 +688,21 @@ mod tests {
         (
             "generating SBOM: expected status code 200, but received 401. Response Body: credentials not found: no credentials",
             Reason::CentralAuthFailed,
+        ),
+        // roxctl image sbom through a proxy that gave up on a slow SBOM (roxctl/common/client.go
+        // retries 5xx, then prints the last answer's status and body): nginx's page.
+        (
+            "generating SBOM: expected status code 200, but received 504. Response Body: <html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>",
+            Reason::Timeout,
+        ),
+        // The same, Central restarting behind its load balancer, with an empty body.
+        ("generating SBOM: expected status code 200, but received 503. Response Body: ", Reason::ScannerUnavailable),
+        ("generating SBOM: expected status code 200, but received 502. Response Body: ", Reason::ScannerUnavailable),
+        // Central's delegator without a connection to the cluster the scan is delegated to
+        // (central/delegatedregistryconfig/delegator: `no connection to %q`).
+        (
+            "could not scan image: \"quay.io/acme/web:1.4\": rpc error: code = Internal desc = no connection to \"caee1aa5-eb10-42fd-8637-2813df3d8e49\"",
+            Reason::DelegatedScanFailed,
         ),
         // Central's API rate limiter (pkg/grpc/ratelimit, go-grpc-middleware's ratelimit).
         (
