@@ -105,6 +105,8 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
     let mode = output::mode(args.api.output);
     let client = connect(&args.api).await?;
     let now = OffsetDateTime::now_utc();
+    // A failure after some of the answer was printed (`--all`'s later pages).
+    let mut failure = None;
     let printed = match args.command {
         EventsCommand::List { filters, window, limit, all, cursor } => {
             let mut pairs = query::filters(&filters);
@@ -114,15 +116,24 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             }
             let window = going_on(&window, pairs_from(&pairs));
             if all {
-                let (events, pages, left) = every_page(&client, pairs, cursor).await?;
+                let Listed { events, pages, left, failed } = every_page(&client, pairs, cursor).await;
+                let failed = match failed {
+                    // Nothing listed: the failure is all there is to say.
+                    Some(e) if pages == 0 => return Err(e),
+                    other => other,
+                };
                 let mut text = table::events(&events, now);
                 let mut answer = json!({ "events": events });
                 if let Some(left) = left {
-                    let stopped = stopped_listing(pages, events.len(), &left, &window);
+                    let stopped = match failed {
+                        Some(_) => failed_listing(pages, events.len(), &left, &window),
+                        None => stopped_listing(pages, events.len(), &left, &window),
+                    };
                     crate::to_stderr(&format!("scanfail: {}", crate::output::printable(&stopped)));
                     text += &stopped;
                     answer["nextCursor"] = json!(left);
                 }
+                failure = failed;
                 Printed::Built(answer, text)
             } else {
                 pairs.extend(cursor.map(|c| ("pagination.cursor", c)));
@@ -187,7 +198,8 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             Printed::Built(json!({ "deleted": done.deleted, "kept": done.kept, "more": done.more }), done.text())
         }
     };
-    print(printed, mode)
+    print(printed, mode)?;
+    failure.map_or(Ok(()), Err)
 }
 
 /// `scanfail retention …`.
@@ -207,6 +219,14 @@ pub async fn retention(args: RetentionArgs) -> Result<(), AdminError> {
 /// [`MAX_LISTED`]) with `cursor` left (and `window`, from [`going_on`]).
 fn stopped_listing(pages: usize, listed: usize, cursor: &str, window: &str) -> String {
     format!("stopped after {pages} pages, {listed} events: go on with --cursor {cursor}{window}\n")
+}
+
+/// What `--all` says when a page failed after `pages` pages of `listed` events, `cursor` being
+/// the failed page's: the events before it are printed, and the listing can go on from it.
+fn failed_listing(pages: usize, listed: usize, cursor: &str, window: &str) -> String {
+    format!(
+        "listed {listed} events in {pages} page(s) before the failure below: go on with --cursor {cursor}{window}\n"
+    )
 }
 
 /// Whether `--all` asks for another page after `pages` pages of `listed` events in `bytes` of
@@ -230,27 +250,34 @@ fn pairs_from(pairs: &Pairs) -> Option<&str> {
     pairs.iter().find(|(k, _)| *k == "filter.from").map(|(_, v)| v.as_str())
 }
 
+/// What `--all` read: the events of its pages, the cursor left when it stopped (where a failed
+/// page would have started), and the failure that stopped it, if one did.
+struct Listed {
+    events: Vec<Value>,
+    pages: usize,
+    left: Option<String>,
+    failed: Option<AdminError>,
+}
+
 /// Every page of a list from `cursor` (the first when `None`), following `nextCursor` while
-/// [`goes_on`]; the pages read, and the cursor left when it stopped; progress on standard
-/// error past one page.
-async fn every_page(
-    client: &Client,
-    pairs: Pairs,
-    mut cursor: Option<String>,
-) -> Result<(Vec<Value>, usize, Option<String>), AdminError> {
+/// [`goes_on`] and until a page fails; progress on standard error past one page.
+async fn every_page(client: &Client, pairs: Pairs, mut cursor: Option<String>) -> Listed {
     let (mut events, mut page, mut bytes) = (Vec::new(), 0, 0usize);
     loop {
         let mut this = pairs.clone();
-        if let Some(c) = cursor.take() {
+        if let Some(c) = cursor.clone() {
             this.push(("pagination.cursor", c));
         }
-        let answer = client.call("GET", EVENTS, &query::encode(&this), None).await?;
+        let answer = match client.call("GET", EVENTS, &query::encode(&this), None).await {
+            Ok(answer) => answer,
+            Err(e) => return Listed { events, pages: page, left: cursor, failed: Some(e.into()) },
+        };
         page += 1;
         bytes = bytes.saturating_add(answer.raw.len());
         events.extend(answer.json.get("events").and_then(Value::as_array).cloned().unwrap_or_default());
         cursor = answer.json.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
         if cursor.is_none() || !goes_on(page, events.len(), bytes) {
-            return Ok((events, page, cursor));
+            return Listed { events, pages: page, left: cursor, failed: None };
         }
         if std::io::stderr().is_terminal() || page % 10 == 0 {
             crate::say(&format!("{} events after {page} page(s)…", events.len()));

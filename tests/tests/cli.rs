@@ -699,6 +699,124 @@ fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
     );
 }
 
+/// A SIGINT sent to `scanfail` alone (a supervisor's `kill -INT`, a container's `STOPSIGNAL
+/// SIGINT`: here `scanfail` leads its own process group, in no terminal's foreground) reaches
+/// the scanner, and the cancelled scan is not reported. Before, it was caught and never passed
+/// on: the scanner ran on until it ended by itself.
+#[test]
+fn a_sigint_sent_to_scanfail_alone_reaches_the_scanner() {
+    use std::os::unix::process::CommandExt as _;
+    let dir = std::env::temp_dir().join(unique_name("sigint"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = dir.join("ready");
+    // At most 30 s, whatever happens to the test.
+    let script = format!(
+        "trap 'echo got INT >&2; exit 7' INT; touch {}; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+        ready.display()
+    );
+    let child = command(
+        &["run", "--operation", "image-scan", "--image", "quay.io/acme/web:1", "--", "sh", "-c", &script],
+        &[],
+        None,
+    )
+    .process_group(0)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the scanner did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let (code, stderr) = ended_within(child, Duration::from_secs(20));
+    assert_eq!(code, Some(7), "{stderr}");
+    assert_eq!(
+        stderr,
+        "got INT\nscanfail: sh was stopped by SIGINT: a cancelled scan is no scan failure; nothing reported\n"
+    );
+}
+
+/// A scanner whose output goes to a reader that stops reading (`scanfail run -- roxctl … | head`)
+/// dies of SIGPIPE: its scan did not fail, and nothing is reported, though the bus would take
+/// it. Before, exit 141 was published as a failed scan of reason UNKNOWN.
+#[test]
+fn a_scanner_ended_by_sigpipe_from_its_reader_is_no_scan_failure() {
+    use std::io::Read as _;
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        (
+            "AWS_ENDPOINT_URL_EVENTBRIDGE",
+            format!("http://127.0.0.1:{}", answering(r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e-1"}]}"#)),
+        ),
+        ("SCANFAIL_BUS", "scan-failures".into()),
+    ];
+    let args = ["run", "--operation", "image-scan", "--image", "quay.io/acme/web:1", "--", "sh", "-c", "exec yes"];
+    let mut child = command(&args, &env, None)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader takes what it wants and goes: `| head -c 16`.
+    let mut taken = [0_u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut taken).unwrap();
+    assert_eq!(&taken, b"y\ny\ny\ny\ny\ny\ny\ny\n");
+    let (code, stderr) = ended_within(child, Duration::from_secs(60));
+    assert_eq!(code, Some(141), "{stderr}");
+    assert_eq!(
+        stderr,
+        "scanfail: sh was ended by SIGPIPE: what read its output stopped reading, which is no scan failure; nothing reported\n"
+    );
+}
+
+/// `--stack` without a region is a usage error naming the region, exit 2 as the exit-code table
+/// says. Before, the stack lookup failed to resolve CloudFormation's endpoint and said it could
+/// not reach CloudFormation, exit 4.
+#[test]
+fn a_stack_named_without_a_region_is_a_usage_error_naming_the_region() {
+    let env: Vec<(&str, String)> =
+        vec![("AWS_ACCESS_KEY_ID", "testing".into()), ("AWS_SECRET_ACCESS_KEY", "testing".into())];
+    let ran = scanfail(&["events", "count", "--stack", "prod"], &env, None);
+    assert_eq!(
+        (ran.code, ran.stderr.as_str()),
+        (2, "scanfail: no region: neither the endpoint's host nor the configuration names one; set AWS_REGION or the profile's region\n"),
+        "{ran:?}"
+    );
+}
+
+/// `events list --all` whose later page fails prints the events of the pages before it and the
+/// failed page's cursor, then the failure with its exit code, so the listing goes on from there.
+/// Before, the pages read were dropped and no cursor was given. A stand-in endpoint answers
+/// (no local API fails on a chosen page).
+#[test]
+fn a_listing_whose_later_page_fails_prints_what_it_read_and_where_to_go_on() {
+    let port = answering_in_turn(
+        "application/json",
+        vec![
+            (200, r#"{"events":[{"id":"e-1"}],"nextCursor":"c1"}"#),
+            (500, r#"{"error":"INTERNAL","message":"boom"}"#),
+        ],
+    );
+    let ran = scanfail(&["events", "list", "--all", "--output", "json"], &api_env(port), None);
+    assert_eq!(ran.code, 7, "{ran:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&ran.stdout).ok(),
+        Some(json!({"events": [{"id": "e-1"}], "nextCursor": "c1"})),
+        "{ran:?}"
+    );
+    assert_eq!(
+        ran.stderr.lines().next(),
+        Some("scanfail: listed 1 events in 1 page(s) before the failure below: go on with --cursor c1"),
+        "{ran:?}"
+    );
+    assert!(ran.stderr.lines().nth(1).is_some_and(|l| l.starts_with("scanfail: the API failed (HTTP 500)")), "{ran:?}");
+}
+
 /// An endpoint that accepts connections and never answers (a proxy or a firewall holding them):
 /// its port, and how many connections it has accepted.
 fn black_hole() -> (u16, Arc<AtomicUsize>) {
@@ -718,11 +836,18 @@ fn black_hole() -> (u16, Arc<AtomicUsize>) {
 
 /// An endpoint that answers every request with `body` (status 200): what no local bus answers.
 fn answering(body: &'static str) -> u16 {
+    answering_in_turn("application/x-amz-json-1.1", vec![(200, body)])
+}
+
+/// An endpoint that answers its requests with `answers` (status, body of `content_type`) in
+/// turn, the last to every later one: what no local server answers on a chosen request.
+fn answering_in_turn(content_type: &'static str, answers: Vec<(u16, &'static str)>) -> u16 {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
+        for (n, stream) in listener.incoming().flatten().enumerate() {
+            let (status, body) = answers[n.min(answers.len() - 1)];
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut length = 0;
             loop {
@@ -737,7 +862,7 @@ fn answering(body: &'static str) -> u16 {
                 }
             }
             let _ = reader.read_exact(&mut vec![0; length]);
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nConnection: close";
+            let head = format!("HTTP/1.1 {status} Answer\r\nContent-Type: {content_type}\r\nConnection: close");
             let _ = write!(&stream, "{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         }
     });

@@ -21,7 +21,7 @@ pub enum ConnectError {
     Endpoint(#[from] EndpointError),
     #[error(transparent)]
     Credentials(#[from] CredentialsProblem),
-    #[error("no region: the endpoint's host names none; set AWS_REGION or the profile's region")]
+    #[error("no region: neither the endpoint's host nor the configuration names one; set AWS_REGION or the profile's region")]
     NoRegion,
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -46,6 +46,9 @@ impl ConnectError {
 pub async fn connect(args: &ApiArgs) -> Result<Client, ConnectError> {
     let config = aws::load().await;
     let url = match &args.stack {
+        // The stack is looked up in a region: without one, CloudFormation's endpoint cannot be
+        // resolved, which the SDK reports as a failure to reach it.
+        Some(_) if config.region().is_none() => return Err(ConnectError::NoRegion),
         Some(name) => Some(stack::api_url(&config, name).await?),
         None => args.endpoint.clone(),
     };

@@ -215,8 +215,12 @@ pub async fn run(mut args: RunArgs) -> i32 {
         return 0;
     }
     if let Some(n) = finished.stopped {
-        let name = run::signal_name(n);
-        say(&format!("{program} was stopped by {name}: a cancelled scan is no scan failure; nothing reported"));
+        say(&match n {
+            run::SIGPIPE => format!(
+                "{program} was ended by SIGPIPE: what read its output stopped reading, which is no scan failure; nothing reported"
+            ),
+            _ => format!("{program} was stopped by {}: a cancelled scan is no scan failure; nothing reported", run::signal_name(n)),
+        });
         return finished.code;
     }
     // The failure happened when the scanner gave up, which for a scan that retries is minutes

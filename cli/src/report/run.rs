@@ -18,19 +18,26 @@ pub struct Finished {
     pub stderr: Tail,
     /// The stop signal (SIGHUP, SIGINT or SIGTERM) that `scanfail` caught while the scanner ran,
     /// or that ended the scanner: the scan was cancelled (a CI cancel, `docker stop`, Ctrl-C),
-    /// which is no scan failure. A scanner that crashed (SIGSEGV) or was killed (SIGKILL, the
-    /// kernel's out-of-memory killer among others) is not stopped: it failed.
+    /// which is no scan failure; or SIGPIPE, when it ended the scanner: what read the scanner's
+    /// output stopped reading (`| head`), which is no scan failure either. A scanner that
+    /// crashed (SIGSEGV) or was killed (SIGKILL, the kernel's out-of-memory killer among
+    /// others) is not stopped: it failed.
     pub stopped: Option<i32>,
 }
 
 /// The numbers of the signals that stop a run: SIGHUP, SIGINT, SIGTERM.
 pub const STOP_SIGNALS: [i32; 3] = [1, 2, 15];
 
+/// The signal a process gets for writing to a pipe no one reads any more: what ends a Go
+/// program (roxctl) whose standard output went to a reader that stopped.
+pub const SIGPIPE: i32 = 13;
+
 /// A stop signal's name, for the message.
 pub fn signal_name(n: i32) -> &'static str {
     match n {
         1 => "SIGHUP",
         2 => "SIGINT",
+        SIGPIPE => "SIGPIPE",
         15 => "SIGTERM",
         _ => "a signal",
     }
@@ -74,9 +81,9 @@ pub const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 /// Runs `program` with `args` to its end. SIGTERM and SIGHUP sent to `scanfail` (caught by
 /// `signals`, made before the scanner starts so that one sent as soon as it runs is passed on
 /// too) are passed on to the scanner, and `scanfail` waits for it (a CI runner or `docker stop`
-/// signals the process it started, not its children); SIGINT is not passed on, since a
-/// terminal's Ctrl-C reaches the scanner itself, but no longer ends `scanfail` before the
-/// scanner. A signal after the scanner ended stays in `signals` for what runs next.
+/// signals the process it started, not its children); so is SIGINT, unless it came from the
+/// terminal `scanfail` runs in the foreground of, whose Ctrl-C reaches the scanner itself. A
+/// signal after the scanner ended stays in `signals` for what runs next.
 pub async fn run(program: &str, args: &[String], signals: &mut Signals) -> Result<Finished, RunError> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -117,7 +124,7 @@ pub async fn run(program: &str, args: &[String], signals: &mut Signals) -> Resul
     };
     let ended_by = {
         use std::os::unix::process::ExitStatusExt as _;
-        status.signal().filter(|n| STOP_SIGNALS.contains(n))
+        status.signal().filter(|n| STOP_SIGNALS.contains(n) || *n == SIGPIPE)
     };
     Ok(Finished { code: exit_code(status), stderr: tail, stopped: caught.or(ended_by) })
 }
@@ -167,9 +174,20 @@ impl Signals {
         tokio::select! {
             Some(()) = self.term.recv() => (15, Some(Signal::TERM)),
             Some(()) = self.hup.recv() => (1, Some(Signal::HUP)),
-            Some(()) = self.int.recv() => (2, None),
+            Some(()) = self.int.recv() => (2, (!in_the_terminals_foreground()).then_some(Signal::INT)),
         }
     }
+}
+
+/// Whether `scanfail` runs in the foreground of its controlling terminal, whose Ctrl-C signals
+/// the whole foreground process group, the scanner included: a SIGINT then is not passed on,
+/// or the scanner would get it twice. Without a terminal (a CI job, a container), or in the
+/// background, a SIGINT was sent to `scanfail` alone (a supervisor's `kill -INT`, a container's
+/// `STOPSIGNAL SIGINT`) and is passed on. (A `kill -INT` to a foreground `scanfail` is taken
+/// for a Ctrl-C: there is no telling them apart here.)
+fn in_the_terminals_foreground() -> bool {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else { return false };
+    rustix::termios::tcgetpgrp(&tty).is_ok_and(|foreground| foreground == rustix::process::getpgrp())
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -207,6 +225,9 @@ mod tests {
         assert_eq!((done.code, done.stopped), (128 + 9, None));
         let done = run("sh", &sh("kill -SEGV $$"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (128 + 11, None));
+        // Its reader went away: no failure either.
+        let done = run("sh", &sh("kill -PIPE $$"), &mut signals()).await.unwrap();
+        assert_eq!((done.code, done.stopped), (128 + 13, Some(13)));
         let done = run("sh", &sh("exit 143"), &mut signals()).await.unwrap();
         assert_eq!((done.code, done.stopped), (143, None));
     }
