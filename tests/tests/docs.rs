@@ -405,3 +405,44 @@ fn thousands(n: usize) -> String {
     }
     out
 }
+
+/// Every `aws lambda invoke` of the maintenance function in the book waits for its answer longer
+/// than the function's timeout: the AWS CLI stops reading after 60 s by default and sends the
+/// invocation again, which the function's one reserved execution, still running the first,
+/// refuses (`TooManyRequestsException`), so the reader would get an error and never the report.
+#[test]
+fn every_documented_invoke_of_the_maintenance_function_outwaits_its_timeout() {
+    let t = integration_tests::cfn::template();
+    let timeout =
+        integration_tests::cfn::resource(&t, "MaintenanceFunction")["Properties"]["Timeout"].as_u64().unwrap();
+    let mut invokes = 0;
+    for doc in documents() {
+        let text = read(&doc);
+        for command in text.split("aws lambda invoke").skip(1) {
+            // The command's lines: each ending in a backslash goes on to the next.
+            let mut lines = Vec::new();
+            for line in command.lines() {
+                lines.push(line.trim_end_matches('\\'));
+                if !line.ends_with('\\') {
+                    break;
+                }
+            }
+            let command = lines.join(" ");
+            if !command.contains("$MAINTENANCE_FUNCTION") {
+                continue;
+            }
+            invokes += 1;
+            let waits = command
+                .split_whitespace()
+                .skip_while(|w| *w != "--cli-read-timeout")
+                .nth(1)
+                .and_then(|n| n.parse::<u64>().ok());
+            assert!(
+                waits.is_some_and(|n| n > timeout),
+                "{}: `aws lambda invoke{command}` waits {waits:?}, the function runs up to {timeout} s",
+                doc.display()
+            );
+        }
+    }
+    assert_eq!(invokes, 2, "the redrive and the restart");
+}
