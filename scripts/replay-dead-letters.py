@@ -32,7 +32,10 @@ account from them).
 Options: --endpoint-url (a local stack), --max N (default 1000), --dry-run,
 --allowed-sources a,b (the stack's AllowedSources). A message is deleted
 from the dead-letter queue only after its envelope was delivered (sent to the buffer queue, or
-the function answered without an error); anything else stays, and the script exits 1 naming it.
+the function answered without an error); anything else stays, visible again when the script
+ends (a run at once after a dry run, or after one that kept messages, finds them), and the
+script exits 1 naming it (a dry run too, for what it would keep). Each message counts once per
+run, however long the run takes past the messages' receive timeout.
 Needs boto3 (`pip install boto3`; `make tools` puts it in .tools/venv) and credentials allowed
 sqs:ReceiveMessage and sqs:DeleteMessage on the dead-letter queue (and, with --dead-letter-profile,
 sts:GetCallerIdentity, which needs no permission) and sqs:SendMessage on the
@@ -116,40 +119,61 @@ def main(argv):
         member_account = None
     sqs = boto3.client("sqs", endpoint_url=args.endpoint_url)
     lam = boto3.client("lambda", endpoint_url=args.endpoint_url) if args.function_name else None
-    replayed, kept = 0, []
-    while replayed + len(kept) < args.max:
-        out = dead.receive_message(QueueUrl=args.dead_letter_queue_url, MaxNumberOfMessages=10,
-                                  WaitTimeSeconds=1, VisibilityTimeout=60)
-        messages = out.get("Messages", [])
-        if not messages:
-            break
-        for m in messages:
-            envelope = envelope_of(m["Body"])
-            if envelope is None:
-                kept.append(f"{m['MessageId']}: no EventBridge envelope in the message")
-                continue
-            why = refusal(envelope, member_account, allowed)
-            if why is not None:
-                kept.append(f"{m['MessageId']}: not replayed: {why}")
-                continue
-            if args.dry_run:
-                print(f"would replay {envelope['id']} ({envelope['detail-type']})")
-                kept.append(f"{m['MessageId']}: dry run")
-                continue
-            if args.buffer_queue_url:
-                sqs.send_message(QueueUrl=args.buffer_queue_url, MessageBody=json.dumps(envelope))
-            else:
-                answer = lam.invoke(FunctionName=args.function_name, Payload=json.dumps(envelope).encode())
-                if answer.get("FunctionError"):
-                    kept.append(f"{m['MessageId']}: the function failed again: {answer['Payload'].read()[:200]!r}")
+    replayed, would, kept = 0, 0, []
+    # Every message received and not deleted, by id, with its latest receipt: each counts once
+    # (a run longer than the receive timeout gets them again), and each is made visible again at
+    # the end, so that a run right after this one finds it.
+    held = {}
+    try:
+        while replayed + would + len(kept) < args.max:
+            out = dead.receive_message(QueueUrl=args.dead_letter_queue_url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=1, VisibilityTimeout=60)
+            messages = out.get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in held]
+            for m in messages:
+                if m["MessageId"] in held:
+                    held[m["MessageId"]] = m["ReceiptHandle"]
+            if not fresh:
+                break
+            for m in fresh:
+                held[m["MessageId"]] = m["ReceiptHandle"]
+                envelope = envelope_of(m["Body"])
+                if envelope is None:
+                    kept.append(f"{m['MessageId']}: no EventBridge envelope in the message")
                     continue
-            dead.delete_message(QueueUrl=args.dead_letter_queue_url, ReceiptHandle=m["ReceiptHandle"])
-            replayed += 1
-            print(f"replayed {envelope['id']}")
-    print(f"replay-dead-letters: {replayed} replayed, {len(kept)} kept")
+                why = refusal(envelope, member_account, allowed)
+                if why is not None:
+                    kept.append(f"{m['MessageId']}: not replayed: {why}")
+                    continue
+                if args.dry_run:
+                    print(f"would replay {envelope['id']} ({envelope['detail-type']})")
+                    would += 1
+                    continue
+                if args.buffer_queue_url:
+                    sqs.send_message(QueueUrl=args.buffer_queue_url, MessageBody=json.dumps(envelope))
+                else:
+                    answer = lam.invoke(FunctionName=args.function_name, Payload=json.dumps(envelope).encode())
+                    if answer.get("FunctionError"):
+                        kept.append(f"{m['MessageId']}: the function failed again: {answer['Payload'].read()[:200]!r}")
+                        continue
+                dead.delete_message(QueueUrl=args.dead_letter_queue_url, ReceiptHandle=m["ReceiptHandle"])
+                del held[m["MessageId"]]
+                replayed += 1
+                print(f"replayed {envelope['id']}")
+    finally:
+        for receipt in held.values():
+            try:
+                dead.change_message_visibility(QueueUrl=args.dead_letter_queue_url, ReceiptHandle=receipt,
+                                               VisibilityTimeout=0)
+            except Exception as e:  # noqa: BLE001 - it reappears after its 60 s anyway
+                print(f"  could not make a message visible again at once ({e}); it is in 60 s", file=sys.stderr)
+    if args.dry_run:
+        print(f"replay-dead-letters: dry run: {would} would be replayed, {len(kept)} kept")
+    else:
+        print(f"replay-dead-letters: {replayed} replayed, {len(kept)} kept")
     for k in kept:
         print(f"  kept {k}", file=sys.stderr)
-    return 1 if kept and not args.dry_run else 0
+    return 1 if kept else 0
 
 
 if __name__ == "__main__":

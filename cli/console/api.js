@@ -53,8 +53,12 @@ export async function api(method, path, params, body) {
 }
 
 /** Runs a writer's action: `doing` in `status` meanwhile, then whatever `work` shows, or the
- * failure's message as an alert (a 403 reads as view permission only). */
-export async function act(status, doing, work) {
+ * failure's message as an alert (a 403 reads as view permission only). The `controls` that
+ * start it are disabled meanwhile, so a second click (or Enter) does not run it twice: two
+ * triages, or two deletions each counting half. */
+export async function act(status, doing, work, ...controls) {
+  if (controls.some((c) => c.disabled)) return;
+  for (const c of controls) c.disabled = true;
   status.textContent = doing;
   status.setAttribute("role", "status");
   try {
@@ -62,6 +66,8 @@ export async function act(status, doing, work) {
   } catch (err) {
     status.textContent = err.message;
     status.setAttribute("role", "alert");
+  } finally {
+    for (const c of controls) c.disabled = false;
   }
 }
 

@@ -29,6 +29,7 @@ function triageForm(e, c, rerender) {
     status);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    const save = form.querySelector("button[type=submit]");
     act(status, "Saving…", async () => {
       const body = { state: form.elements.state.value };
       const note = form.elements.note.value.trim();
@@ -41,7 +42,7 @@ function triageForm(e, c, rerender) {
       if (note) body.note = note;
       const answer = await api("POST", `${path(e.id)}/triage`, null, body);
       rerender(answer.event, "Triage saved.");
-    });
+    }, save);
   });
   return form;
 }
@@ -80,14 +81,14 @@ function deleteImage(e) {
   const image = e.resource.name;
   const confirmBox = el("div", { class: "confirm", hidden: true, id: "delete-confirm" },
     el("p", {}, `Delete every event of ${image}, whatever its reason and triage? This cannot be undone; the image's next failure records it again.`),
-    el("button", { type: "button", class: "danger", id: "delete-yes", onclick: () => act(status, "Deleting…", async () => {
+    el("button", { type: "button", class: "danger", id: "delete-yes", onclick: (ev) => act(status, "Deleting…", async () => {
       const done = await deleteEvery({ "filter.resourceName": image });
       confirmBox.hidden = true;
       const kept = done.kept ? ` Kept ${events(done.kept)} that a failure reached during the deletion: delete again to remove them.` : "";
       const more = done.more ? ` Stopped after ${n(MAX_DELETE_ROUNDS)} requests: delete again to go on.` : "";
       status.replaceChildren(`Deleted ${events(done.deleted)} of ${image}.${kept}${more} `,
         eventsLink("Back to the events", {}));
-    }) }, "Yes, delete them"),
+    }, ev.currentTarget) }, "Yes, delete them"),
     el("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, "Cancel"));
   return el("section", { "aria-labelledby": "delete-h" },
     el("h3", { id: "delete-h" }, "Delete this image's events"),

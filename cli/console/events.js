@@ -4,6 +4,10 @@
 import { api, catalog, el, eventLink, n, when } from "./api.js";
 
 const LIMITS = ["10", "25", "50", "100"];
+/** The page sizes offered: the usual ones, and a link's own (the API takes 1 to 1000), so that
+ * the control shows the size the page was read with and Apply keeps it. */
+const limits = (current) => (LIMITS.includes(current) || !/^[0-9]{1,4}$/.test(current) ? LIMITS
+  : [...LIMITS, current].sort((a, b) => Number(a) - Number(b)));
 const REVERSED = "pagination.sortOption.reversed";
 const CURSOR = "pagination.cursor";
 const LIMIT = "pagination.limit";
@@ -76,7 +80,7 @@ function filters(params, c) {
     field("f-until", "Last failed until (UTC)", el("input", { id: "f-until", name: "filter.until", type: "datetime-local", step: "0.001", value: toInput(params.get("filter.until")) })),
     choice(REVERSED, "Order", [["true", "Oldest first"]], params.getAll(REVERSED).slice(0, 1), "Newest first"),
     field("f-limit", "Per page", el("select", { id: "f-limit", name: LIMIT },
-      LIMITS.map((l) => el("option", { value: l, selected: l === (params.get(LIMIT) || "50") }, l)))),
+      limits(params.get(LIMIT) || "50").map((l) => el("option", { value: l, selected: l === (params.get(LIMIT) || "50") }, l)))),
     el("div", { class: "buttons" },
       el("button", { type: "submit" }, "Apply"),
       el("a", { href: "#/events", class: "button secondary" }, "Clear")));

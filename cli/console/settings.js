@@ -17,7 +17,7 @@ function view(cfg, done) {
     act(status, "Saving…", async () => {
       const next = await api("PUT", CONFIG, null, { retentionDays: Number(form.elements.retentionDays.value) });
       container.replaceWith(view(next, `Retention set to ${next.retentionDays} days.`));
-    });
+    }, form.querySelector("button[type=submit]"));
   });
   const container = el("div", { class: "settings" },
     el("h2", {}, "Settings"),

@@ -522,6 +522,63 @@ async fn dead_letters_replayed_by_the_script_keep_their_envelope_ids_and_count_o
     assert!(left.messages().is_empty(), "the dead-letter queue is emptied");
 }
 
+/// The replay script run with `args` (and `--endpoint-url endpoint`), with the test's
+/// credentials and us-east-1.
+fn replay_script(args: &[&str], endpoint: &str) -> std::process::Output {
+    let root = integration_tests::repo_root();
+    std::process::Command::new(root.join(".tools/venv/bin/python"))
+        .arg(root.join("scripts/replay-dead-letters.py"))
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .envs([
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("run the replay script: {e}; {}", integration_tests::INSTALL_HINT))
+}
+
+/// A dry run leaves every message visible again when it ends, so the replay run right after it
+/// finds them all (before, they stayed hidden for their 60 s receive timeout: the replay said
+/// "0 replayed, 0 kept" and exited 0 with the queue still full), and exits 1 when it would keep
+/// one (before, 0: a scripted pre-check passed over forgeries). What the replay keeps is visible
+/// at once for the next run too.
+#[tokio::test]
+async fn a_dry_run_hides_nothing_from_the_replay_after_it_and_fails_on_what_it_would_keep() {
+    let moto = integration_tests::Moto::start(free_port());
+    let queues = queues_in(&moto.endpoint, "us-east-1");
+    let dead = queues.create_queue().queue_name("dead-letters").send().await.unwrap().queue_url.unwrap();
+    let buffer = queues.create_queue().queue_name("buffer").send().await.unwrap().queue_url.unwrap();
+    let at = fixed_now() - Duration::minutes(10);
+    let mut forged = timeout("forged", "nginx:1.25", at);
+    forged["detail-type"] = json!("Other");
+    for body in [timeout("dead-1", "nginx:1.25", at), timeout("dead-2", "alpine:3", at), forged] {
+        queues.send_message().queue_url(&dead).message_body(body.to_string()).send().await.unwrap();
+    }
+    let args = ["--dead-letter-queue-url", &dead, "--buffer-queue-url", &buffer];
+    let dry = replay_script(&[&args[..], &["--dry-run"]].concat(), &moto.endpoint);
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(dry.status.code(), Some(1), "{said}{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(said.contains("replay-dead-letters: dry run: 2 would be replayed, 1 kept"), "{said}");
+    let out = replay_script(&args, &moto.endpoint);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let kept = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}{kept}");
+    assert!(said.contains("replay-dead-letters: 2 replayed, 1 kept"), "{said}");
+    assert!(kept.contains("not replayed: detail-type 'Other' is not one the stack takes"), "{kept}");
+    let left = queues.receive_message().queue_url(&dead).max_number_of_messages(10).send().await.unwrap();
+    let bodies: Vec<Value> =
+        left.messages().iter().map(|m| serde_json::from_str(m.body().unwrap_or("")).unwrap()).collect();
+    assert_eq!(
+        bodies.iter().map(|b| b["id"].as_str().unwrap_or("")).collect::<Vec<_>>(),
+        ["forged"],
+        "visible at once"
+    );
+    let replayed = queues.receive_message().queue_url(&buffer).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(replayed.messages().len(), 2);
+}
+
 /// A member stack's dead letters are in the member's account and region: the replay reads them
 /// with the member's profile (`--dead-letter-profile`) and delivers with the default credentials
 /// (before, one set of credentials did both, and a member's queue could not be replayed to the
