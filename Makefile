@@ -17,16 +17,18 @@ tools:
 local: tools
 	bash scripts/local.sh
 
+# --locked: a Cargo.toml change the committed Cargo.lock does not match fails here, rather than
+# being resolved afresh (to the newest crates of the day) on a fresh clone.
 # check-modules.py: no import cycle between modules, and no AWS crate under the domain and HTTP
 # crates (see the script's doc).
 lint: tools
 	cargo fmt --all --check
 	cargo fmt --all --check --manifest-path fuzz/Cargo.toml
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 	python3 scripts/check-modules.py
 
 unit: tools
-	cargo test --workspace
+	cargo test --locked --workspace
 
 local-smoke: tools
 	bash scripts/local-smoke.sh

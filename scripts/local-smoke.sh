@@ -16,7 +16,13 @@ setsid bash scripts/local.sh >"$log" 2>&1 &
 pid=$!
 # Stopped however this script ends (Ctrl-C, a CI step's timeout): local.sh runs in a session of
 # its own, which a signal to this script's process group does not reach.
-trap 'kill -TERM -- "-$pid" 2>/dev/null || true; rm -rf "$log" "$LOCAL_STATE"' EXIT
+# On a failure, the end of every service's log first (the reason `local.sh` could not say:
+# DynamoDB Local's, moto's, a function's), since they go with LOCAL_STATE.
+trap 'rc=$?; kill -TERM -- "-$pid" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    for f in "$LOCAL_STATE"/*.log; do [ -f "$f" ] && { echo "--- local-smoke: the end of $(basename "$f")"; tail -n 40 "$f"; }; done
+  fi
+  rm -rf "$log" "$LOCAL_STATE"' EXIT
 trap 'exit 130' INT TERM
 for _ in $(seq 1 600); do
   grep -q '^ready:' "$log" && break

