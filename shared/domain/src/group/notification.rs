@@ -44,6 +44,15 @@ pub struct Notification {
     key: String,
 }
 
+/// A group's latest occurrence as its item stores it: its time, digest, account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLatest {
+    pub at: String,
+    pub resource_id: Option<String>,
+    pub account: String,
+    pub region: String,
+}
+
 impl Notification {
     pub fn detail_type(&self) -> &'static str {
         match self.transition {
@@ -85,6 +94,20 @@ impl Notification {
             link: format!("/v1/administration/events/{id}"),
             key: transition_key,
         }
+    }
+
+    /// The same notification telling of the group's latest occurrence as stored, `latest`, where
+    /// the write's own occurrences are all older (`None`: as it is): a threshold a late
+    /// occurrence crosses is the group's, and a consumer keeping the group's last time, digest,
+    /// account and region from it must not move them back to the late one's.
+    pub fn as_of(mut self, latest: Option<&StoredLatest>) -> Self {
+        if let Some(l) = latest {
+            self.last_occurred_at.clone_from(&l.at);
+            self.resource_id.clone_from(&l.resource_id);
+            self.account.clone_from(&l.account);
+            self.region.clone_from(&l.region);
+        }
+        self
     }
 
     /// The same notification in the life of the group whose `createdAt` is `generation`: a

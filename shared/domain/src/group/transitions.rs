@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::aggregate::Aggregate;
-use super::notification::Notification;
+use super::notification::{Notification, StoredLatest};
 
 /// What the writer knows of the stored group when it plans a write.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -26,6 +26,9 @@ pub struct Known {
     /// was raised in between, and even then the two lives' ids differ unless their `createdAt`
     /// are equal to the millisecond.
     pub generation: Option<String>,
+    /// The group's latest occurrence as stored, when it is later than every occurrence of the
+    /// write (a late one): what the notifications tell of the group ([`Notification::as_of`]).
+    pub latest: Option<StoredLatest>,
 }
 
 /// The most transitions one write can make with `thresholds`: opening or reopening the group, and
@@ -47,21 +50,20 @@ pub fn transitions(thresholds: Option<&[u64]>, agg: &Aggregate, id: &Uuid, known
             out.push(Notification::reopened(id, agg.latest, version, known.count.map_or(k, |n| n + k)));
         }
         // Unknown count: the write asserts that no threshold is crossed.
-        match known.count.filter(|_| !known.false_positive) {
-            Some(n) => n,
-            None => return out.into_iter().map(|n| n.in_generation(id, known.generation.as_deref())).collect(),
-        }
+        known.count.filter(|_| !known.false_positive)
     } else {
         out.push(Notification::new(id, agg.latest, None, k));
-        0
+        Some(0)
     };
-    out.extend(
-        thresholds
-            .iter()
-            .filter(|t| from < **t && **t <= from + k)
-            .map(|t| Notification::new(id, agg.latest, Some(*t), from + k)),
-    );
-    out.into_iter().map(|n| n.in_generation(id, known.generation.as_deref())).collect()
+    if let Some(from) = from {
+        out.extend(
+            thresholds
+                .iter()
+                .filter(|t| from < **t && **t <= from.saturating_add(k))
+                .map(|t| Notification::new(id, agg.latest, Some(*t), from.saturating_add(k))),
+        );
+    }
+    out.into_iter().map(|n| n.in_generation(id, known.generation.as_deref()).as_of(known.latest.as_ref())).collect()
 }
 
 #[cfg(test)]

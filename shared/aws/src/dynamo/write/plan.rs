@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use scan_failures_domain::group::aggregate::{Aggregate, SET_ATTRIBUTES};
 use scan_failures_domain::group::daily;
+use scan_failures_domain::group::notification::StoredLatest;
 use scan_failures_domain::group::transitions::Known;
 use scan_failures_domain::group::triage::{self, TriageEntry, TriageState};
 use scan_failures_domain::group::MAX_SET_ENTRIES;
@@ -50,6 +51,9 @@ pub struct Belief {
     pub suppressed: bool,
     pub daily: DailyBelief,
     pub triage: TriageBelief,
+    /// The stored latest occurrence (`lastOccurredAt`, `resourceId`, `account`, `region`), when
+    /// known: what a late write's notifications tell of the group.
+    pub stored_latest: Option<StoredLatest>,
 }
 
 /// What the writer believes of the stored `daily` map.
@@ -134,6 +138,12 @@ impl Belief {
             _ => TriageBelief::NotResolved,
         };
         let daily = daily_belief(item, agg, now);
+        let stored_latest = last.clone().map(|at| StoredLatest {
+            at,
+            resource_id: s("resourceId"),
+            account: s("account").unwrap_or_default(),
+            region: s("region").unwrap_or_default(),
+        });
         Self {
             exists: true,
             expired: false,
@@ -146,6 +156,7 @@ impl Belief {
             suppressed: state == TriageState::FalsePositive,
             daily,
             triage,
+            stored_latest,
         }
     }
 
@@ -531,12 +542,15 @@ impl Belief {
             let generation = Some(time_fmt::format(agg.earliest));
             return Known { generation, ..Known::default() };
         }
+        // A late write (every occurrence older than the stored latest) tells of the stored one.
+        let t = time_fmt::format(agg.latest.occurred_at);
         Known {
             exists: self.exists,
             count: self.count,
             false_positive: self.suppressed,
             reopens: self.reopens(agg),
             generation: self.created.clone(),
+            latest: self.stored_latest.clone().filter(|l| l.at > t),
         }
     }
 }
@@ -892,6 +906,36 @@ mod tests {
             format!(
                 r#"attribute_exists(#pk) AND #lastOccurredAt > "2026-11-25T10:00:00.000Z" AND #createdAt <= "2026-11-25T10:00:00.000Z" AND {PROD_LATER}{SET_ROOM}{DAY_ROOM}{NOT_RESOLVED} AND #numOccurrences = 9 AND {NOT_FALSE_POSITIVE}"#
             )
+        );
+    }
+
+    /// A late occurrence that crosses a threshold notifies it with the group's latest occurrence
+    /// as stored (time, digest, account, region), not its own: before, "threshold 10" said the
+    /// group last failed at 10:00 when the item said 10:02. A write of the newest tells its own.
+    #[test]
+    fn a_threshold_crossed_by_a_late_occurrence_tells_of_the_groups_latest_occurrence() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let extra = [("resourceId", s(&digest)), ("account", s("210987654321")), ("region", s("eu-central-1"))];
+        let group = Uuid::parse_str(GROUP).unwrap();
+        let told = |last: &str| {
+            let item = stored(last, 9, &[("prod", last)], &extra);
+            let o = at_ten("e-10");
+            let agg = Aggregate::of(&[&o]).unwrap();
+            let belief = Belief::from_stored(Some(&item), &agg, NOW, RetentionDays::default());
+            let made = transitions(Some(&[10]), &agg, &group, belief.known(&agg));
+            assert_eq!(made.len(), 1);
+            let n = &made[0];
+            (n.last_occurred_at.clone(), n.resource_id.clone(), n.account.clone(), n.region.clone())
+        };
+        assert_eq!(
+            told("2026-11-25T10:02:00.000Z"),
+            ("2026-11-25T10:02:00.000Z".to_owned(), Some(digest), "210987654321".to_owned(), "eu-central-1".to_owned())
+        );
+        let own = at_ten("e-10");
+        assert_eq!(
+            told("2026-11-25T09:00:00.000Z"),
+            ("2026-11-25T10:00:00.000Z".to_owned(), None, own.envelope.account.clone(), own.envelope.region.clone())
         );
     }
 
