@@ -294,6 +294,34 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over_once_then_en
     assert_eq!(refused.num_calls(), 2);
 }
 
+/// A next page whose token is longer than the reconciler keeps (`MAX_TOKEN`): the page's entries
+/// are recorded, and the pass ends there, given up, failing the run once; the next run waits for
+/// the next pass. Before, the error came before the page was recorded and the stored progress
+/// stayed where it was: every run asked for the same page again and failed, for good.
+#[tokio::test]
+async fn a_page_token_too_long_to_keep_records_its_page_and_ends_the_pass_once() {
+    let store = fresh_store().await;
+    let long: &'static str = "t".repeat(scan_failures_aws::inspector::MAX_TOKEN + 1).leak();
+    let first = answer(None, page(two_inactive("long", 0), Some(long)), 1);
+    let client = inspector(&[&first]);
+    let now = now();
+    let err = run(&store, &client, &config(3), None, retention(), now, None).await.unwrap_err();
+    assert_eq!(
+        scan_failures_domain::text::error_chain(&err),
+        "the reconciler could not read Amazon Inspector's coverage: Amazon Inspector returned a pagination token of 8193 bytes (at most 8192 are kept)"
+    );
+    let stored = store.reconciliation().progress().await.unwrap().unwrap();
+    let at = scan_failures_domain::time_fmt::format(now);
+    assert_eq!(
+        (stored.pages, stored.recorded, stored.given_up, stored.next_token.as_deref(), stored.finished_at.as_deref()),
+        (1, 2, true, None, Some(at.as_str()))
+    );
+    assert_eq!(count(&store).await, 2);
+    let later = run(&store, &client, &config(3), None, retention(), now + time::Duration::minutes(15), None).await;
+    assert_eq!(later.unwrap().status, "waiting");
+    assert_eq!(first.num_calls(), 1, "the page is not asked for again");
+}
+
 /// An inactive image stays in Inspector's coverage, and so at every pass, for as long as it is
 /// inactive: each pass keeps its occurrence's marker, so the same scan never counts again
 /// (before, once the marker expired, 20 days and 6 hours after the first pass, the next pass

@@ -280,6 +280,14 @@ pub async fn run(
         };
         let counts = record_page(store, page.entries, thresholds, retention, now).await?;
         progress = after_page(progress, counts, page.next_token, now);
+        // A next page's token too long to keep: this page's entries are recorded, and the pass
+        // ends here, given up, and is the run's error, once; the next starts when due. Before,
+        // the error came before the page was recorded, and every run asked for it again, for good.
+        if let Some(length) = page.token_too_long {
+            progress.given_up = true;
+            store.reconciliation().save(&progress).await?;
+            return Err(InspectorError::TokenTooLong(length).into());
+        }
         store.reconciliation().save(&progress).await?;
         this_run += counts;
         pages += 1;

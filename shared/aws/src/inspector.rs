@@ -44,8 +44,11 @@ impl InspectorError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CoveragePage {
     pub entries: Vec<Coverage>,
-    /// Where the next page starts; `None` on the last page.
+    /// Where the next page starts; `None` on the last page, and where the token was too long.
     pub next_token: Option<String>,
+    /// The length of a next page's token past [`MAX_TOKEN`], not kept: the pass cannot go on
+    /// past this page, whose entries are read all the same.
+    pub token_too_long: Option<usize>,
 }
 
 fn equals(value: &str) -> Result<CoverageStringFilter, InspectorError> {
@@ -66,9 +69,7 @@ pub async fn inactive_ecr_images(client: &Client, next_token: Option<String>) ->
         .send()
         .await
         .map_err(|e| InspectorError::ListCoverage(Box::new(e.into())))?;
-    if let Some(t) = out.next_token().filter(|t| t.len() > MAX_TOKEN) {
-        return Err(InspectorError::TokenTooLong(t.len()));
-    }
+    let token_too_long = out.next_token().map(str::len).filter(|n| *n > MAX_TOKEN);
     let entries = out
         .covered_resources()
         .iter()
@@ -85,7 +86,8 @@ pub async fn inactive_ecr_images(client: &Client, next_token: Option<String>) ->
                 .unwrap_or_default(),
         })
         .collect();
-    Ok(CoveragePage { entries, next_token: out.next_token().map(str::to_owned) })
+    let next_token = out.next_token().filter(|_| token_too_long.is_none()).map(str::to_owned);
+    Ok(CoveragePage { entries, next_token, token_too_long })
 }
 
 /// `t` cut to its millisecond as the event's time is (`time_fmt::format` cuts), once the
