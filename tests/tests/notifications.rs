@@ -636,6 +636,33 @@ async fn a_drain_whose_claims_took_too_long_leaves_them_for_a_later_drain() {
     assert_eq!(bus.drain().await.len(), 3);
 }
 
+/// A publish of more than one `PutEvents` request starts no request once its leases are within
+/// `LEASE_MARGIN_SECONDS` of lapsing (requests slowed by retries; here a clock that reads 25 s
+/// later once the first request is sent), and deletes what each request had accepted at once:
+/// the first 10 of a page of 25 are published and gone, the other 15 stay, leased, for a drain
+/// once their leases lapse. Before, every request was sent and the deletes came after the
+/// last, so a drainer claiming the lapsed leases published the accepted ones again.
+#[tokio::test]
+async fn a_publish_stops_between_requests_when_its_leases_are_about_to_lapse() {
+    use scan_failures_aws::dynamo::outbox::wall_clock_seconds;
+    use scan_failures_aws::publisher::Publisher;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static READS: AtomicUsize = AtomicUsize::new(0);
+    /// The wall clock, 25 s on from its fifth reading: the drain reads it for the page, after
+    /// the claims, for the leases' end and before the first request; then the requests are slow.
+    fn slow_requests() -> i64 {
+        wall_clock_seconds() + if READS.fetch_add(1, Ordering::SeqCst) < 4 { 0 } else { 25 }
+    }
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    released_records(&store, "slow-requests", 0..25).await;
+    let done = Publisher::new(bus.notifier()).with_clock(slow_requests).drain_until(&store, None).await;
+    assert_eq!((done.published, done.pending), (10, 15));
+    assert_eq!(bus.drain().await.len(), 10);
+    assert_eq!(store.outbox().pending(100).await.unwrap().len(), 15, "the accepted ones deleted, the rest left leased");
+}
+
 /// Twenty minutes before now: when the notification of the test below was written.
 fn twenty_minutes_ago() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc() - time::Duration::minutes(20)

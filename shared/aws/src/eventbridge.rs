@@ -25,6 +25,9 @@ pub struct Notifier {
     source: String,
 }
 
+/// Entries of one `PutEvents` request at most: EventBridge's limit.
+pub const PUT_EVENTS_ENTRIES: usize = 10;
+
 impl Notifier {
     pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>, source: impl Into<String>) -> Self {
         Self { client, bus: bus.into(), source: source.into() }
@@ -36,7 +39,7 @@ impl Notifier {
     /// (releasing them all would publish the accepted ones again).
     pub async fn publish(&self, pending: &[Pending]) -> Publish {
         let mut done = Publish { accepted: Vec::with_capacity(pending.len()), failed: None };
-        for chunk in pending.chunks(10) {
+        for chunk in pending.chunks(PUT_EVENTS_ENTRIES) {
             let entries: Vec<PutEventsRequestEntry> = chunk
                 .iter()
                 .map(|p| {

@@ -18,7 +18,7 @@ use scan_failures_domain::text;
 
 use crate::dynamo::outbox::{self, Pending, OUTBOX_LEASE_SECONDS, OUTBOX_TTL_DAYS};
 use crate::dynamo::Store;
-use crate::eventbridge::Notifier;
+use crate::eventbridge::{Notifier, PUT_EVENTS_ENTRIES};
 
 /// How often an instance looks for outbox records left by others, even when its own publishes
 /// succeed.
@@ -104,7 +104,7 @@ impl Publisher {
         let pending = if lapsing { &[][..] } else { made };
         let counts = Counts::default();
         let work = async {
-            self.publish(store, pending, &counts).await;
+            self.publish(store, pending, leased_at, &counts).await;
             self.drain_if_needed(store, &counts).await;
         };
         self.bounded(until, work, || {
@@ -133,9 +133,13 @@ impl Publisher {
         }
     }
 
-    /// Publishes outbox records this invocation holds the lease of, and deletes those
-    /// EventBridge accepted; the others are released for a later invocation.
-    async fn publish(&self, store: &Store, pending: &[Pending], counts: &Counts) {
+    /// Publishes outbox records this invocation holds the lease of (taken at `leased_at`), a
+    /// `PutEvents` request of 10 at a time, and deletes those EventBridge accepted after each;
+    /// the others are released for a later invocation. No request starts once the leases are
+    /// within [`LEASE_MARGIN_SECONDS`] of lapsing (requests slowed by retries): the rest stay
+    /// leased, for a drain once they lapse. Before, every request was sent and the deletes came
+    /// after the last, so a drainer could claim and publish again what was already accepted.
+    async fn publish(&self, store: &Store, pending: &[Pending], leased_at: i64, counts: &Counts) {
         if pending.is_empty() {
             return;
         }
@@ -144,6 +148,21 @@ impl Publisher {
         // publisher takes once ours lapsed (at least 10 s from now: a publish starts only then,
         // `lapsing`) runs 30 s from then, past this.
         let held_until = (self.clock)() + OUTBOX_LEASE_SECONDS;
+        for (n, chunk) in pending.chunks(PUT_EVENTS_ENTRIES).enumerate() {
+            if lapsing(leased_at, (self.clock)()) {
+                self.drain_needed.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    count = pending.len() - n * PUT_EVENTS_ENTRIES,
+                    "notifications left in the outbox for a drain: their leases are about to lapse"
+                );
+                return;
+            }
+            self.publish_chunk(store, chunk, held_until, counts).await;
+        }
+    }
+
+    /// One `PutEvents` request's records published, each deleted or released.
+    async fn publish_chunk(&self, store: &Store, pending: &[Pending], held_until: i64, counts: &Counts) {
         let done = self.notifier.publish(pending).await;
         if let Some(e) = &done.failed {
             self.drain_needed.store(true, Ordering::Relaxed);
@@ -249,7 +268,7 @@ impl Publisher {
                     );
                     return read;
                 }
-                self.publish(store, &claimed, counts).await;
+                self.publish(store, &claimed, now, counts).await;
                 read
             }
             Err(e) => {
