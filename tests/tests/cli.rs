@@ -660,39 +660,43 @@ async fn a_stack_name_stands_for_its_api_url() {
     );
 }
 
+/// `scanfail run` of a scanner that traps `signal` (saying "got SIGNAL" and exiting 7), its
+/// command given `setup`, sent `signal` once the scanner runs: the run's exit code and standard
+/// error. The scanner ends by itself after 30 s, whatever happens to the test.
+fn signalled_run(signal: &str, setup: impl FnOnce(&mut std::process::Command)) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(unique_name(&format!("sig{signal}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = dir.join("ready");
+    let script = format!(
+        "trap 'echo got {signal} >&2; exit 7' {signal}; touch {}; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+        ready.display()
+    );
+    let mut run = command(
+        &["run", "--operation", "image-scan", "--image", "quay.io/acme/web:1", "--", "sh", "-c", &script],
+        &[],
+        None,
+    );
+    setup(&mut run);
+    let child = run.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the scanner did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent =
+        std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    ended_within(child, Duration::from_secs(20))
+}
+
 /// `docker stop` and CI runners signal the process they started, not its children: a SIGTERM to
 /// `scanfail run` reaches the scanner, which ends its own way, and `scanfail` exits with the
 /// scanner's code (it died of the signal before, leaving the scanner running). A cancelled scan
 /// is no scan failure: nothing is reported (before, the scanner's exit 7 was published as one).
 #[test]
 fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
-    let dir = std::env::temp_dir().join(unique_name("sigterm"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ready = dir.join("ready");
-    // At most 30 s, whatever happens to the test.
-    let script = format!(
-        "trap 'echo got TERM >&2; exit 7' TERM; touch {}; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
-        ready.display()
-    );
-    let child = command(
-        &["run", "--operation", "image-scan", "--image", "quay.io/acme/web:1", "--", "sh", "-c", &script],
-        &[],
-        None,
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let started = Instant::now();
-    while !ready.exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the scanner did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let (code, stderr) = signalled_run("TERM", |_| {});
+    assert_eq!(code, Some(7), "{stderr}");
     assert_eq!(
         stderr,
         "got TERM\nscanfail: sh was stopped by SIGTERM: a cancelled scan is no scan failure; nothing reported\n"
@@ -706,33 +710,9 @@ fn a_sigterm_to_scanfail_run_reaches_the_scanner_and_its_code_is_kept() {
 #[test]
 fn a_sigint_sent_to_scanfail_alone_reaches_the_scanner() {
     use std::os::unix::process::CommandExt as _;
-    let dir = std::env::temp_dir().join(unique_name("sigint"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ready = dir.join("ready");
-    // At most 30 s, whatever happens to the test.
-    let script = format!(
-        "trap 'echo got INT >&2; exit 7' INT; touch {}; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
-        ready.display()
-    );
-    let child = command(
-        &["run", "--operation", "image-scan", "--image", "quay.io/acme/web:1", "--", "sh", "-c", &script],
-        &[],
-        None,
-    )
-    .process_group(0)
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let started = Instant::now();
-    while !ready.exists() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the scanner did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
-    let (code, stderr) = ended_within(child, Duration::from_secs(20));
+    let (code, stderr) = signalled_run("INT", |run| {
+        run.process_group(0).stdin(std::process::Stdio::null());
+    });
     assert_eq!(code, Some(7), "{stderr}");
     assert_eq!(
         stderr,
