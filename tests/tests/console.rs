@@ -283,6 +283,11 @@ async fn answers_of_scale_and_faults_read_as_what_they_are() {
                 (200, format!(r#"{{{totals},"omitted":["topImages","accounts","byCluster"]}}"#))
             }
             p if p.starts_with("/v1/count/") => (200, r#"{"count":3}"#.to_owned()),
+            // The next page takes its time (a broad filter read to its bound).
+            p if p.contains("pagination.cursor=c2") => {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                (200, r#"{"events":[]}"#.to_owned())
+            }
             p if p.starts_with("/v1/administration/events?") => (200, r#"{"events":[],"nextCursor":"c2"}"#.to_owned()),
             _ => (403, r#"{"message":"Signature expired: 20261125T100000Z is now earlier than 20261125T100100Z"}"#.to_owned()),
         }
@@ -299,6 +304,12 @@ async fn answers_of_scale_and_faults_read_as_what_they_are() {
     console.show(&page, "events?filter.search=x");
     assert!(page.eval("!!document.getElementById('next-page')") == json!(true));
     assert_eq!(page.text(".events .note"), "No event matched in the records this page read; the next page reads on.");
+    // While the next page loads, the page before it stays dimmed (before, it stood as it was,
+    // under the new page's URL, for as long as the answer took).
+    page.click("#next-page");
+    page.wait("document.getElementById('view').getAttribute('aria-busy') === 'true'", "the next page asked for");
+    assert_eq!(page.eval("getComputedStyle(document.querySelector('#view > *')).opacity"), json!("0.45"));
+    page.wait("document.getElementById('view').getAttribute('aria-busy') === 'false'", "the next page shown");
 
     // The trend draws a reason the catalog does not know, by its code (it was left out: no bar,
     // "0 failed scans" in the chart, against the totals' 5).
