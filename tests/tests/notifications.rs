@@ -648,10 +648,10 @@ async fn a_publish_stops_between_requests_when_its_leases_are_about_to_lapse() {
     use scan_failures_aws::publisher::Publisher;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static READS: AtomicUsize = AtomicUsize::new(0);
-    /// The wall clock, 25 s on from its fifth reading: the drain reads it for the page, after
-    /// the claims, for the leases' end and before the first request; then the requests are slow.
+    /// The wall clock, 25 s on from its fourth reading: the drain reads it for the page, for the
+    /// leases' end and before the first request; then the requests are slow.
     fn slow_requests() -> i64 {
-        wall_clock_seconds() + if READS.fetch_add(1, Ordering::SeqCst) < 4 { 0 } else { 25 }
+        wall_clock_seconds() + if READS.fetch_add(1, Ordering::SeqCst) < 3 { 0 } else { 25 }
     }
     let moto = Moto::start(free_port());
     let bus = setup_bus(&moto.endpoint).await;

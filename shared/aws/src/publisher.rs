@@ -93,30 +93,20 @@ impl Publisher {
         leased_at: i64,
         until: Option<Instant>,
     ) -> Published {
-        let lapsing = lapsing(leased_at, (self.clock)());
-        if lapsing && !made.is_empty() {
-            self.drain_needed.store(true, Ordering::Relaxed);
-            tracing::warn!(
-                count = made.len(),
-                "notifications left in the outbox for a drain: their leases are about to lapse"
-            );
-        }
-        let pending = if lapsing { &[][..] } else { made };
         let counts = Counts::default();
         let work = async {
-            self.publish(store, pending, leased_at, &counts).await;
+            self.publish(store, made, leased_at, &counts).await;
             self.drain_if_needed(store, &counts).await;
         };
         self.bounded(until, work, || {
             tracing::warn!(
-                count = pending.len(),
+                count = made.len(),
                 "notifications not published before the invocation's deadline; kept in the outbox for a later drain"
             )
         })
         .await;
         let (held, published) = (counts.held.load(Ordering::Relaxed), counts.published.load(Ordering::Relaxed));
-        let left = if lapsing { made.len() as u64 } else { 0 };
-        Published { published, pending: held.saturating_sub(published) + left }
+        Published { published, pending: held.saturating_sub(published) }
     }
 
     /// Runs `work` until `until` (`None`: to its end); cut off there, it asks for a later drain
@@ -136,8 +126,9 @@ impl Publisher {
     /// Publishes outbox records this invocation holds the lease of (taken at `leased_at`), a
     /// `PutEvents` request of 10 at a time, and deletes those EventBridge accepted after each;
     /// the others are released for a later invocation. No request starts once the leases are
-    /// within [`LEASE_MARGIN_SECONDS`] of lapsing (requests slowed by retries): the rest stay
-    /// leased, for a drain once they lapse. Before, every request was sent and the deletes came
+    /// within [`LEASE_MARGIN_SECONDS`] of lapsing (a long batch before the publish, claims
+    /// slowed by a throttled table, requests slowed by retries): the rest stay leased, for a
+    /// drain once they lapse. Before, every request was sent and the deletes came
     /// after the last, so a drainer could claim and publish again what was already accepted.
     async fn publish(&self, store: &Store, pending: &[Pending], leased_at: i64, counts: &Counts) {
         if pending.is_empty() {
@@ -157,13 +148,22 @@ impl Publisher {
                 );
                 return;
             }
-            self.publish_chunk(store, chunk, held_until, counts).await;
+            if !self.publish_chunk(store, chunk, held_until, counts).await {
+                // A failed request (throttled, out of reach): the rest are not sent after it,
+                // released for a later invocation, as the request's own unsent ones are.
+                for p in pending.get((n + 1) * PUT_EVENTS_ENTRIES..).unwrap_or_default() {
+                    release(store, p, held_until).await;
+                }
+                return;
+            }
         }
     }
 
-    /// One `PutEvents` request's records published, each deleted or released.
-    async fn publish_chunk(&self, store: &Store, pending: &[Pending], held_until: i64, counts: &Counts) {
+    /// One `PutEvents` request's records published, each deleted or released; whether the
+    /// request was answered.
+    async fn publish_chunk(&self, store: &Store, pending: &[Pending], held_until: i64, counts: &Counts) -> bool {
         let done = self.notifier.publish(pending).await;
+        let answered = done.failed.is_none();
         if let Some(e) = &done.failed {
             self.drain_needed.store(true, Ordering::Relaxed);
             let unsent = done.accepted.iter().filter(|ok| !**ok).count();
@@ -184,6 +184,7 @@ impl Publisher {
                 tracing::warn!(outbox = %p.key, error = %text::error_chain(&e), "published notification not removed from the outbox");
             }
         }
+        answered
     }
 
     /// The records of `pending` this invocation could claim (another may be publishing the
@@ -257,17 +258,6 @@ impl Publisher {
                 let dropped = self.drop_expired(store, &page.expired, now).await;
                 counts.dropped.fetch_add(dropped, Ordering::Relaxed);
                 let claimed = self.claim(store, page.live, now).await;
-                // Claims slowed down (a throttled table) can leave too little of their leases
-                // for a publish: the records are left to lapse, for a later drain.
-                if !claimed.is_empty() && lapsing(now, (self.clock)()) {
-                    self.drain_needed.store(true, Ordering::Relaxed);
-                    counts.held.fetch_add(claimed.len() as u64, Ordering::Relaxed);
-                    tracing::warn!(
-                        count = claimed.len(),
-                        "claimed notifications left in the outbox for a later drain: their leases are about to lapse"
-                    );
-                    return read;
-                }
                 self.publish(store, &claimed, now, counts).await;
                 read
             }
