@@ -3,14 +3,17 @@
 # `make test`):
 #   1. cfn-lint (pinned in scripts/tools.sh): no error, warning or informational finding;
 #   2. `sam validate` (pinned aws-sam-cli in .tools/sam-venv): the SAM transform accepts it;
+#      and cfn-lint again on what the transform produces (the functions' generated roles and
+#      policies, which cfn-lint does not check in the SAM template itself);
 #   3. both again on copies whose parameter defaults select the other branches of the conditions
 #      (buffered path, notifications on, AWS scan sources off, an alarm topic given or created
 #      with an email subscription, metrics off, organization-wide intake with a source
 #      allow-list and the reconciler; the member template forwarding only native events), so each deployable variant is
 #      linted with its own parameter values; cfn-lint also evaluates every condition scenario;
 #   4. both tools reject a mutated copy, so a green run is not a blind one: sam validate refuses
-#      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function and
-#      a reference to the buffer queue outside its condition.
+#      `DefaultAuthorizer: AWS_IAM` without `EnableIamAuthorizer`, cfn-lint a 64 MB function, a
+#      reference to the buffer queue outside its condition, and (transformed) an IAM action that
+#      does not exist.
 # Works offline: `sam validate` (without --lint) translates the template locally and needs only
 # a region; no credentials and no AWS call. The keys, indexes, IAM actions of the three functions
 # (ingest, api, maintenance), their variables, the maintenance schedule, routes and caller
@@ -21,7 +24,8 @@ TEMPLATE=infra/template.yaml
 MEMBER=infra/member.yaml
 CFN_LINT=.tools/venv/bin/cfn-lint
 SAM=.tools/sam-venv/bin/sam
-for tool in "$CFN_LINT" "$SAM"; do
+SAM_PYTHON=.tools/sam-venv/bin/python
+for tool in "$CFN_LINT" "$SAM" "$SAM_PYTHON"; do
   [ -x "$tool" ] || { echo "infra-check: $tool is missing; run 'bash scripts/tools.sh'" >&2; exit 1; }
 done
 export AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
@@ -38,9 +42,11 @@ fail() { failed=$((failed + 1)); echo "infra-check: FAIL $1"; }
 echo "infra-check: $("$CFN_LINT" --version), $("$SAM" --version)"
 
 # lint_and_validate FILE LABEL: 1. cfn-lint, which exits 0 only with no finding at all (2 =
-# error, 4 = warning, 8 = informational); 2. sam validate.
+# error, 4 = warning, 8 = informational); 2. sam validate; 3. cfn-lint of the template as SAM's
+# transform expands it (scripts/sam-translate.py): the functions' roles and inline policies are
+# checked only there (an action IAM does not have, say).
 lint_and_validate() {
-  local file="$1" label="$2" out
+  local file="$1" label="$2" out translated
   if "$CFN_LINT" --include-checks I -- "$file"; then
     ok "cfn-lint $label: no errors, warnings or informational findings"
   else
@@ -52,6 +58,20 @@ lint_and_validate() {
     echo "$out"
     fail "sam validate $label"
   fi
+  translated="$WORK/translated-$(basename "$file" .yaml).json"
+  if ! out="$(translate "$file" "$translated")"; then
+    echo "$out"
+    fail "SAM transform of $label"
+  elif "$CFN_LINT" --include-checks I -- "$translated"; then
+    ok "cfn-lint $label, transformed: no errors, warnings or informational findings"
+  else
+    fail "cfn-lint $label, transformed (exit $?)"
+  fi
+}
+
+# translate FILE OUT: FILE as SAM's transform expands it, as JSON.
+translate() {
+  AWS_DEFAULT_REGION="$REGION" "$SAM_PYTHON" scripts/sam-translate.py "$1" "$2" 2>&1
 }
 
 for file in "$TEMPLATE" "$MEMBER"; do
@@ -131,6 +151,26 @@ elif grep -q "E3034 64 is less than the minimum of 128" <<<"$out"; then
 else
   echo "$out"
   fail "cfn-lint failed on the mutated copy, but not with E3034"
+fi
+
+# 4b'. cfn-lint of the transformed template reports an action IAM does not have in a
+#      function's policy (proves the transformed lint sees the roles SAM generates; cfn-lint of
+#      the SAM template alone passes it): `dynamodb:TransactWriteItems` beside ingest's writes.
+mutated="$WORK/transact-action.yaml"
+awk '/^  IngestFunction:$/ { f = 1 } f && /^                  - dynamodb:UpdateItem$/ { print "                  - dynamodb:TransactWriteItems"; f = 0 } { print }' \
+  "$TEMPLATE" >"$mutated"
+if cmp -s "$TEMPLATE" "$mutated"; then
+  fail "mutation: no ingest 'dynamodb:UpdateItem' grant to add beside in $TEMPLATE"
+elif ! out="$(translate "$mutated" "$WORK/transact-action.json")"; then
+  echo "$out"
+  fail "SAM transform of the mutated copy"
+elif out="$("$CFN_LINT" -- "$WORK/transact-action.json" 2>&1)"; then
+  fail "cfn-lint of the transformed copy accepted dynamodb:TransactWriteItems"
+elif grep -q "W3037 'transactwriteitems' is not one of" <<<"$out"; then
+  ok "cfn-lint of the transformed template rejects dynamodb:TransactWriteItems (W3037)"
+else
+  echo "$out"
+  fail "cfn-lint failed on the transformed mutated copy, but not with W3037"
 fi
 
 # 4c. cfn-lint reports a reference to the buffer queue where it may not exist (proves it

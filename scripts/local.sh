@@ -155,6 +155,7 @@ echo "ready: api $API/v1/administration/events bus $SCANFAIL_BUS (moto $MOTO_END
 echo "ready: for scanfail: export SCANFAIL_ENDPOINT=$API SCANFAIL_BUS=$SCANFAIL_BUS AWS_ENDPOINT_URL_EVENTBRIDGE=$MOTO_ENDPOINT AWS_REGION=$AWS_REGION AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local; PATH=$ROOT/target/debug:\$PATH"
 may="view only: LOCAL_WRITE=1 make local to also write"
 [ -z "${LOCAL_WRITE:-}" ] || may="view and write"
+echo "ready: no roxctl and Central here? The tests' stand-in prints what roxctl prints on a rejected registry credential: export PATH=$ROOT/tests/fixtures/roxctl:\$PATH ROXCTL_SCENARIO=image-scan-unauthorized"
 echo "ready: the web console, after that export: scanfail console --open (as $LOCAL_PRINCIPAL, $may)"
 if [ -n "${LOCAL_EXIT_WHEN_READY:-}" ]; then exit 0; fi
 wait

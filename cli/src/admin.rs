@@ -122,15 +122,15 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
                     Some(e) if pages == 0 => return Err(e),
                     other => other,
                 };
-                let mut text = table::events(&events, now);
+                let text = table::events(&events, now);
                 let mut answer = json!({ "events": events });
                 if let Some(left) = left {
                     let stopped = match failed {
                         Some(_) => failed_listing(pages, events.len(), &left, &window),
                         None => stopped_listing(pages, events.len(), &left, &window),
                     };
+                    // On standard error only: the table's own lines stay the events.
                     crate::to_stderr(&format!("scanfail: {}", crate::output::printable(&stopped)));
-                    text += &stopped;
                     answer["nextCursor"] = json!(left);
                 }
                 failure = failed;

@@ -769,6 +769,26 @@ fn a_stack_named_without_a_region_is_a_usage_error_naming_the_region() {
     );
 }
 
+/// `--stack` with a carriage return in the region (a variable pasted with one) is the same exit 3
+/// and line as without `--stack`. Before, the region was checked only after the stack lookup,
+/// which an endpoint override let reach the SDK's signer: it answered exit 6 with an empty
+/// reason ("CloudFormation refused to describe \"prod\": :").
+#[test]
+fn a_stack_named_with_a_control_character_in_the_region_is_refused_before_the_lookup() {
+    let env: Vec<(&str, String)> = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "eu-west-1\r".into()),
+        ("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9".into()),
+    ];
+    let ran = scanfail(&["events", "count", "--stack", "prod"], &env, None);
+    assert_eq!(
+        (ran.code, ran.stderr.as_str()),
+        (3, "scanfail: the AWS region holds a control character (a stray newline or carriage return in its variable or profile?)\n"),
+        "{ran:?}"
+    );
+}
+
 /// `events list --all` whose later page fails prints the events of the pages before it and the
 /// failed page's cursor, then the failure with its exit code, so the listing goes on from there.
 /// Before, the pages read were dropped and no cursor was given. A stand-in endpoint answers
@@ -795,6 +815,21 @@ fn a_listing_whose_later_page_fails_prints_what_it_read_and_where_to_go_on() {
         "{ran:?}"
     );
     assert!(ran.stderr.lines().nth(1).is_some_and(|l| l.starts_with("scanfail: the API failed (HTTP 500)")), "{ran:?}");
+
+    // As a table, the line is said once, on standard error, as in JSON. Before, the table on
+    // standard output ended with it too, and a terminal showed it twice.
+    let port = answering_in_turn(
+        "application/json",
+        vec![
+            (200, r#"{"events":[{"id":"e-1"}],"nextCursor":"c1"}"#),
+            (500, r#"{"error":"INTERNAL","message":"boom"}"#),
+        ],
+    );
+    let ran = scanfail(&["events", "list", "--all", "--output", "table"], &api_env(port), None);
+    assert_eq!(ran.code, 7, "{ran:?}");
+    assert!(!ran.stdout.contains("go on with"), "{ran:?}");
+    assert!(ran.stdout.contains("e-1"), "{ran:?}");
+    assert_eq!(ran.stderr.matches("go on with --cursor c1").count(), 1, "{ran:?}");
 }
 
 /// An endpoint that accepts connections and never answers (a proxy or a firewall holding them):

@@ -63,8 +63,10 @@ impl ApiError {
             }
             Self::Denied { .. } => exit::DENIED,
             Self::Refused { .. } | Self::Request(_) => exit::REFUSED,
+            // Credentials loaded again near their expiry are checked by the signer only: a control
+            // character in them is the credentials' problem (3), as at the first load.
+            Self::Credentials(_) | Self::Sign(SignError::Unfit { .. }) => exit::NO_CREDENTIALS,
             Self::Server { .. } | Self::Sign(_) => exit::SERVER,
-            Self::Credentials(_) => exit::NO_CREDENTIALS,
         }
     }
 }
@@ -357,6 +359,25 @@ mod tests {
         assert_eq!(client.credentials().await.unwrap().access_key_id(), "AKID2");
         assert_eq!(client.credentials().await.unwrap().access_key_id(), "AKID2");
         assert_eq!(loads.load(Ordering::SeqCst), 1, "loaded again once, then kept until near its own expiry");
+    }
+
+    /// Credentials loaded again with a carriage return in the key (a `credential_process` that
+    /// prints one) are refused before anything is sent, with the credentials' exit code, 3, as
+    /// at the first load. Before, 7 ("try again later"). A provider function: no local server
+    /// hands out credentials on a refresh.
+    #[tokio::test]
+    async fn credentials_loaded_again_with_a_control_character_are_the_credentials_problem() {
+        let soon = SystemTime::now() + Duration::from_secs(60);
+        let provider =
+            SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(|| async {
+                Ok(Credentials::new("AKID\r", "secret", Some("token".into()), None, "refreshed"))
+            }));
+        let endpoint = Endpoint::parse(Some("https://x.execute-api.eu-west-1.amazonaws.com")).unwrap();
+        let first = Credentials::new("AKID", "secret", Some("token".into()), Some(soon), "t");
+        let client = Client::new(endpoint, first, "eu-west-1".into()).unwrap().refreshing(provider);
+        let err = client.call("GET", "/v1/administration/events", "", None).await.unwrap_err();
+        assert!(matches!(err, ApiError::Sign(SignError::Unfit { .. })), "{err:?}");
+        assert_eq!(err.exit_code(), 3);
     }
 
     /// Credentials 4 minutes from their expiry (stale: 5 minutes before) whose provider fails

@@ -45,8 +45,12 @@ impl StackError {
     }
 }
 
-/// The `ApiUrl` output of the stack `name`.
+/// The `ApiUrl` output of the stack `name`. The region and the credentials are checked first:
+/// the SDK's signer `unwrap`s their headers (see [`aws::signable`]).
 pub async fn api_url(config: &SdkConfig, name: &str) -> Result<String, StackError> {
+    if let Some(region) = config.region() {
+        aws::signable("region", region.as_ref())?;
+    }
     aws::credentials(config).await?;
     let client = aws_sdk_cloudformation::Client::new(config);
     let out = client.describe_stacks().stack_name(name).send().await.map_err(|e| refusal(name, e))?;

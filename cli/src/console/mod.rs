@@ -18,6 +18,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use scan_failures_http::params::ParamError;
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -200,7 +201,10 @@ async fn forward(req: Request<Incoming>, client: &Client) -> Response<Full<Bytes
     if raw_query.len() > MAX_QUERY {
         return problem(414, "the query string is too long");
     }
-    let query = canonical_query(raw_query);
+    let query = match canonical_query(raw_query) {
+        Ok(query) => query,
+        Err(e) => return problem(400, &e.to_string()),
+    };
     let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(req.into_body(), MAX_BODY).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(_)) => return problem(413, "the request body is over 16 KiB"),
@@ -234,19 +238,13 @@ pub fn served_type(upstream: &str) -> &'static str {
 }
 
 /// The browser's query (`+` for spaces, its own choice of escapes) in the encoding the request
-/// is signed in: each name and value decoded, then encoded as the other commands do.
-pub fn canonical_query(raw: &str) -> String {
-    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-    let pairs: Vec<(String, String)> = raw
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect();
+/// is signed in: each name and value decoded as the API decodes them, then encoded as the other
+/// commands do. Escapes that do not spell UTF-8 are refused by name, as the API refuses them:
+/// decoded lossily, `%FF` became U+FFFD and the API answered a wrong empty page, not its 400.
+pub fn canonical_query(raw: &str) -> Result<String, ParamError> {
+    let pairs = scan_failures_http::query_string::pairs(raw)?;
     let borrowed: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    crate::api::query::encode(&borrowed)
+    Ok(crate::api::query::encode(&borrowed))
 }
 
 fn set(res: &mut Response<Full<Bytes>>, name: &'static str, value: &str) {
@@ -284,9 +282,20 @@ mod tests {
     fn the_browsers_query_is_signed_in_the_encoding_of_the_other_commands() {
         assert_eq!(
             canonical_query("filter.search=manifest+unknown&filter.repository=quay.io%2facme/web&days=7"),
-            "filter.search=manifest%20unknown&filter.repository=quay.io%2Facme%2Fweb&days=7"
+            Ok("filter.search=manifest%20unknown&filter.repository=quay.io%2Facme%2Fweb&days=7".to_owned())
         );
-        assert_eq!(canonical_query(""), "");
+        assert_eq!(canonical_query(""), Ok(String::new()));
+    }
+
+    /// The API's own refusal, word for word; before, `%FF` was forwarded as U+FFFD and answered
+    /// with an empty page.
+    #[test]
+    fn escapes_that_do_not_spell_utf8_are_refused_by_name_as_the_api_refuses_them() {
+        assert_eq!(
+            canonical_query("filter.cluster=%FF").map_err(|e| e.to_string()),
+            Err("filter.cluster: its percent-escapes must spell UTF-8 text (é is %C3%A9)".to_owned())
+        );
+        assert_eq!(canonical_query("filter.search=%C3%A9chec"), Ok("filter.search=%C3%A9chec".to_owned()));
     }
 
     #[test]

@@ -41,19 +41,26 @@ pub fn fit(s: &str, width: usize) -> String {
 /// the line after them), written as its escape (`\u{1b}`, `\r`, `\u{202e}`): text a terminal
 /// shows rather than obeys.
 pub fn printable(s: &str) -> Cow<'_, str> {
-    let obeyed =
-        |c: char| (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let obeyed = |c: char| (c.is_control() && c != '\n') || bidi_control(c);
     if !s.chars().any(obeyed) {
         return Cow::Borrowed(s);
     }
     Cow::Owned(s.chars().map(|c| if obeyed(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
 }
 
-/// JSON text with DEL and the C1 controls (U+007F–U+009F), which JSON leaves as they are and
-/// some terminals obey, written as `\u00XX` escapes: the same JSON value, since in valid JSON
-/// they can only be inside strings. C0 controls are escaped by JSON already.
+/// The bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which
+/// make a terminal show what follows them reordered ("evil\u{202e}txt.exe" as "evilexe.txt").
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// JSON text with DEL, the C1 controls (U+007F–U+009F) and the bidirectional controls, which
+/// JSON leaves as they are and terminals obey, written as `\uXXXX` escapes: the same JSON value,
+/// since in valid JSON they can only be inside strings. C0 controls are escaped by JSON already.
+/// Before, the bidirectional ones reached the terminal in `--output json` (a triage note's
+/// history, which other admins write, shown reordered).
 pub fn json_printable(json: &str) -> Cow<'_, str> {
-    let unescaped = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    let unescaped = |c: char| ('\u{7f}'..='\u{9f}').contains(&c) || bidi_control(c);
     if !json.chars().any(unescaped) {
         return Cow::Borrowed(json);
     }
@@ -88,6 +95,14 @@ mod tests {
         assert_eq!(shown, "{\"m\":\"a\\u007fb\\u0085c\\u009b2Jd\u{a0}é\"}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).ok(), serde_json::from_str(&json).ok());
         assert_eq!(json_printable("{\"m\":\"plain\"}"), Cow::Borrowed("{\"m\":\"plain\"}"));
+    }
+
+    #[test]
+    fn json_keeps_its_value_with_the_bidirectional_controls_escaped() {
+        let json = serde_json::json!({"note": "ok \u{202e}exe.txt \u{2066}x\u{2069}"}).to_string();
+        let shown = json_printable(&json);
+        assert_eq!(shown, "{\"note\":\"ok \\u202eexe.txt \\u2066x\\u2069\"}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&shown).ok(), serde_json::from_str(&json).ok());
     }
 
     #[test]

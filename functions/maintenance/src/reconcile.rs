@@ -142,12 +142,13 @@ pub fn after_page(
     next_token: Option<String>,
     now: OffsetDateTime,
 ) -> ReconcileProgress {
-    p.pages += 1;
-    p.examined += counts.examined;
-    p.recorded += counts.recorded;
-    p.duplicates += counts.duplicates;
-    p.ignored += counts.ignored;
-    p.refused += counts.refused;
+    // The stored totals are outside data (another writer may have set them): saturating.
+    p.pages = p.pages.saturating_add(1);
+    p.examined = p.examined.saturating_add(counts.examined);
+    p.recorded = p.recorded.saturating_add(counts.recorded);
+    p.duplicates = p.duplicates.saturating_add(counts.duplicates);
+    p.ignored = p.ignored.saturating_add(counts.ignored);
+    p.refused = p.refused.saturating_add(counts.refused);
     p.updated_at = time_fmt::format(now);
     p.finished_at = next_token.is_none().then(|| p.updated_at.clone());
     p.next_token = next_token;
@@ -303,6 +304,29 @@ mod tests {
     use time::macros::datetime;
 
     const EVERY: Duration = Duration::from_secs(6 * 3600);
+
+    /// The stored totals come back from the table, where another writer may have put anything
+    /// DynamoDB's numbers hold: at the top they stay there. Before, a release build wrapped them
+    /// to small numbers and a debug one (the tests, `cargo lambda watch`) panicked.
+    #[test]
+    fn stored_totals_at_their_top_stay_there_after_a_page() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let full = ReconcileProgress {
+            pages: u64::MAX,
+            examined: u64::MAX,
+            recorded: u64::MAX,
+            duplicates: u64::MAX,
+            ignored: u64::MAX,
+            refused: u64::MAX,
+            ..ReconcileProgress::default()
+        };
+        let counts = PageCounts { examined: 3, recorded: 1, duplicates: 1, ignored: 1, refused: 1 };
+        let p = after_page(full, counts, None, now);
+        assert_eq!(
+            (p.pages, p.examined, p.recorded, p.duplicates, p.ignored, p.refused),
+            (u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX)
+        );
+    }
 
     #[test]
     fn the_reconciler_is_off_unless_asked_and_its_bounds_are_checked() {

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::classify::{acs_level, Level, Reason};
 use crate::event::{Operation, Origin};
 use crate::group::daily::day_key;
 use crate::group::{GroupRecord, GroupState};
@@ -192,14 +193,33 @@ fn heaviest<V>(map: &HashMap<String, V>, cap: usize, tally: impl Fn(&V) -> Tally
     (entries, cut)
 }
 
-/// The name an operation key (`image_scan`) is shown by (`image scan`).
-fn operation_name(key: &str) -> String {
-    Operation::ALL.into_iter().find(|o| o.key() == key).map_or_else(|| key.to_owned(), |o| o.as_str().to_owned())
+// The keys of the breakdowns by reason, level, operation and origin are read from stored items
+// (the groups, or the rollups folded from them), which another writer could have filled with
+// any number of made-up keys: each is taken as the event view takes it, so these breakdowns
+// have at most the enums' keys. Before, every stored key was kept, and a table of made-up
+// operation keys made an answer past Lambda's 6 MB limit (API Gateway's bare 500).
+
+/// The name an operation key (`image_scan`) is shown by (`image scan`); `None` for a key no
+/// operation has, which is left out, as the event view leaves it out.
+fn operation_name(key: &str) -> Option<String> {
+    Operation::ALL.into_iter().find(|o| o.key() == key).map(|o| o.as_str().to_owned())
 }
 
-/// The name an origin key is shown by.
-fn origin_name(key: &str) -> String {
-    Origin::parse(key).map_or_else(|| key.to_owned(), |o| o.as_str().to_owned())
+/// The name an origin key is shown by; `None` for a key no origin has (left out).
+fn origin_name(key: &str) -> Option<String> {
+    Origin::parse(key).map(|o| o.as_str().to_owned())
+}
+
+/// The reason a stored code is counted under: itself, or `UNKNOWN` for a code no reason has,
+/// as the event view shows it.
+fn reason_key(code: &str) -> String {
+    Reason::from_code(code).unwrap_or(Reason::Unknown).code().to_owned()
+}
+
+/// The ACS name a stored level is counted under; `None` for a level that is neither `ERROR`
+/// nor `WARNING` (left out).
+fn level_name(stored: &str) -> Option<String> {
+    [Level::Error, Level::Warning].into_iter().find(|l| l.as_str() == stored).map(|l| acs_level(l.as_str()))
 }
 
 /// Adds one figure of a rollup to a breakdown; a zero adds no entry, as adding the groups one
@@ -225,12 +245,24 @@ impl SummaryBuilder {
             let Some(counter) = Counter::parse(name) else { continue };
             match counter {
                 Counter::Total(m) => {
-                    add_measure(&mut self.by_reason, reason.to_owned(), m, *v);
+                    add_measure(&mut self.by_reason, reason_key(reason), m, *v);
                     self.totals.add_figure(m, *v);
                 }
-                Counter::Level(k, m) => add_measure(&mut self.by_level, crate::classify::acs_level(&k), m, *v),
-                Counter::Operation(k, m) => add_measure(&mut self.by_operation, operation_name(&k), m, *v),
-                Counter::Origin(k, m) => add_measure(&mut self.by_origin, origin_name(&k), m, *v),
+                Counter::Level(k, m) => {
+                    if let Some(level) = level_name(&k) {
+                        add_measure(&mut self.by_level, level, m, *v);
+                    }
+                }
+                Counter::Operation(k, m) => {
+                    if let Some(operation) = operation_name(&k) {
+                        add_measure(&mut self.by_operation, operation, m, *v);
+                    }
+                }
+                Counter::Origin(k, m) => {
+                    if let Some(origin) = origin_name(&k) {
+                        add_measure(&mut self.by_origin, origin, m, *v);
+                    }
+                }
                 Counter::Account(k, m) => add_hashed(&mut self.by_account, k, m, *v),
                 Counter::Region(k, m) => add_hashed(&mut self.by_region, k, m, *v),
                 Counter::Day(_) | Counter::New(_) => {}
@@ -241,13 +273,19 @@ impl SummaryBuilder {
     pub fn add(&mut self, g: &GroupRecord) {
         let n = g.num_occurrences;
         self.totals.add(n);
-        self.by_reason.entry(g.reason.clone()).or_default().add(n);
-        self.by_level.entry(crate::classify::acs_level(&g.level)).or_default().add(n);
+        self.by_reason.entry(reason_key(&g.reason)).or_default().add(n);
+        if let Some(level) = level_name(&g.level) {
+            self.by_level.entry(level).or_default().add(n);
+        }
         for (key, count) in g.op_counts.iter().filter(|(_, c)| **c > 0) {
-            self.by_operation.entry(operation_name(key)).or_default().add(*count);
+            if let Some(operation) = operation_name(key) {
+                self.by_operation.entry(operation).or_default().add(*count);
+            }
         }
         for (key, count) in g.origin_counts.iter().filter(|(_, c)| **c > 0) {
-            self.by_origin.entry(origin_name(key)).or_default().add(*count);
+            if let Some(origin) = origin_name(key) {
+                self.by_origin.entry(origin).or_default().add(*count);
+            }
         }
         for cluster in g.clusters.keys() {
             *self.by_cluster.entry(cluster.clone()).or_default() += 1;
@@ -436,13 +474,13 @@ impl TrendBuilder {
             if let Some(&i) = self.index.get(day) {
                 let d = &mut self.series[i];
                 d.occurrences = d.occurrences.saturating_add(*n);
-                let by_reason = d.by_reason.entry(g.reason.clone()).or_default();
+                let by_reason = d.by_reason.entry(reason_key(&g.reason)).or_default();
                 by_reason.occurrences = by_reason.occurrences.saturating_add(*n);
             }
         }
         if let Some(&i) = g.created_at.get(..10).and_then(|d| self.index.get(d)) {
             self.series[i].new_groups += 1;
-            self.series[i].by_reason.entry(g.reason.clone()).or_default().new_groups += 1;
+            self.series[i].by_reason.entry(reason_key(&g.reason)).or_default().new_groups += 1;
         }
     }
 
@@ -459,7 +497,7 @@ impl TrendBuilder {
                 continue;
             }
             let (n, d) = (u64::try_from(*v).unwrap_or(0), &mut self.series[i]);
-            let by_reason = d.by_reason.entry(reason.to_owned()).or_default();
+            let by_reason = d.by_reason.entry(reason_key(reason)).or_default();
             if new {
                 d.new_groups = d.new_groups.saturating_add(n);
                 by_reason.new_groups = by_reason.new_groups.saturating_add(n);
@@ -711,5 +749,39 @@ mod tests {
         assert_eq!(expected.omitted, ["byCluster", "topImages", "accounts"]);
         assert!(expected.top_images.is_empty() && expected.accounts.is_empty() && expected.by_cluster.is_empty());
         assert_eq!(trend_rollup.finish(), trend_group.finish());
+    }
+
+    /// Keys another writer made up in stored items (a reason, a level, operation and origin
+    /// keys) give the breakdowns no keys of their own, read group by group or from the
+    /// rollups: a made-up reason counts as `UNKNOWN`, the rest is left out. Before, each
+    /// made-up key was a key of the answer, without bound.
+    #[test]
+    fn made_up_stored_keys_add_no_keys_to_the_breakdowns_by_either_path() {
+        use crate::rollup::{Fold, Grain};
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let mut g = group(0, "111111111111", "quay.io/a/web:1", "MADE_UP", 3);
+        g.level = "LOUD".into();
+        g.op_counts = HashMap::from([("image_scan".into(), 2), ("made_up_op".into(), 1)]);
+        g.origin_counts = HashMap::from([("api".into(), 2), ("nowhere".into(), 1)]);
+        let s = GroupState { daily: BTreeMap::from([(day_key(now), 3)]), ..GroupState::default() };
+        let (mut by_group, mut by_rollup) = (SummaryBuilder::default(), SummaryBuilder::default());
+        let mut trend = TrendBuilder::new(7, now, RetentionDays::new(4).unwrap());
+        by_group.add(&g);
+        trend.add(&g, &s);
+        let mut fold = Fold::default();
+        fold.change(None, Some((&g, &s))).unwrap();
+        for (key, counters) in fold.deltas.iter().filter(|(k, _)| k.grain == Grain::Day) {
+            by_rollup.add_counters(&key.reason, counters);
+        }
+        let tally = |groups, occurrences| Tally { groups, occurrences };
+        for summary in [by_group.finish(5).maintained_only(), by_rollup.finish(5).maintained_only()] {
+            assert_eq!(summary.by_reason, BTreeMap::from([("UNKNOWN".to_owned(), tally(1, 3))]));
+            assert_eq!(summary.by_level, BTreeMap::new());
+            assert_eq!(summary.by_operation, BTreeMap::from([("image scan".to_owned(), tally(1, 2))]));
+            assert_eq!(summary.by_origin, BTreeMap::from([("api".to_owned(), tally(1, 2))]));
+        }
+        let series = trend.finish().series;
+        let today = series.last().unwrap();
+        assert_eq!(today.by_reason.keys().collect::<Vec<_>>(), ["UNKNOWN"]);
     }
 }

@@ -289,7 +289,8 @@ pub fn condition(t: &Value, name: &str, variant: &Variant) -> bool {
 
 /// The template as CloudFormation deploys it in `variant`: resources and outputs whose
 /// condition is false dropped, each `Fn::If` replaced by its branch, `AWS::NoValue` removed,
-/// `Fn::Split` of a literal, a parameter or a `Fn::Sub` of parameters split.
+/// `Fn::Split` of a literal, a parameter or a `Fn::Sub` of parameters split (of a pseudo
+/// parameter, `AWS::StackId`, kept: its value is the deployment's).
 pub fn resolve(t: &Value, variant: &Variant) -> Value {
     fn value(t: &Value, v: &Value, variant: &Variant) -> Option<Value> {
         if *v == no_value() {
@@ -299,7 +300,10 @@ pub fn resolve(t: &Value, variant: &Variant) -> Value {
             let chosen = if condition(t, c.as_str().unwrap_or_default(), variant) { yes } else { no };
             return value(t, chosen, variant);
         }
-        if let Some([separator, source]) = v.get("Fn::Split").and_then(Value::as_array).map(Vec::as_slice) {
+        let pseudo = |source: &Value| source.get("Ref").and_then(Value::as_str).is_some_and(|p| p.starts_with("AWS::"));
+        if let Some([separator, source]) =
+            v.get("Fn::Split").and_then(Value::as_array).map(Vec::as_slice).filter(|s| !s.get(1).is_some_and(pseudo))
+        {
             let param =
                 |p: &str| variant.params.get(p).cloned().unwrap_or_else(|| panic!("Fn::Split of {p}: not a parameter"));
             let text = match (source.get("Ref").and_then(Value::as_str), source.get("Fn::Sub").and_then(Value::as_str))

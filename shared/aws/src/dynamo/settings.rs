@@ -236,10 +236,11 @@ impl<'a> Settings<'a> {
     ) -> Result<u32, StoreError> {
         let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.clone()).await?;
         for item in &items {
-            progress.examined += 1;
+            // The stored totals are outside data (another writer may have set them): saturating.
+            progress.examined = progress.examined.saturating_add(1);
             progress.this_run.examined += 1;
             if self.restamp_one(item, retention).await? {
-                progress.restamped += 1;
+                progress.restamped = progress.restamped.saturating_add(1);
                 progress.this_run.restamped += 1;
             }
         }

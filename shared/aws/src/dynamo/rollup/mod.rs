@@ -38,12 +38,11 @@ pub const MARKER_SECONDS: i64 = 2 * 86_400;
 /// Attempts of one transaction against conflicts with other consumers' transactions.
 const MAX_ATTEMPTS: u32 = 8;
 
-/// The DynamoDB operations the rollup consumer calls (see `store::actions`).
+/// The IAM actions the rollup consumer's calls need (see `write::actions`).
 pub mod actions {
-    /// Applying a batch: the state read before it ([`super::Rollups::state`]), the transaction,
-    /// and the first batch's time.
-    pub const WRITE: &[&str] =
-        &["dynamodb:GetItem", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "dynamodb:PutItem"];
+    /// Applying a batch: the state read before it ([`super::Rollups::state`]), the
+    /// transaction's marker `Put`s and rollup `Update`s, and the first batch's time.
+    pub const WRITE: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"];
     /// What [`super::Rollups::restart`] calls.
     pub const RESTART: &[&str] = &["dynamodb:UpdateItem", "dynamodb:GetItem"];
 }

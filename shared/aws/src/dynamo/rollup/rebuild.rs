@@ -41,10 +41,9 @@ const MARKS_PER_TRANSACTION: usize = MAX_TRANSACTION_ITEMS - 1;
 /// of groups to mark is one transaction (a page of 100 took two: 99 and 1).
 const PAGE: u32 = MARKS_PER_TRANSACTION as u32;
 
-/// The DynamoDB operations of a rebuild's run (see `store::actions`): its state and progress,
-/// the walk of `byTime`, the marks with their count, and the switch.
-pub const ACTIONS: &[&str] =
-    &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:TransactWriteItems", "dynamodb:UpdateItem"];
+/// The IAM actions of a rebuild's run (see `write::actions`): its state and progress, the walk
+/// of `byTime`, the marks with their count (a transaction of `Update`s), and the switch.
+pub const ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"];
 
 /// The item holding the walk of the rebuild of `generation` (its cursor and its marks, counted
 /// in the transactions that make them): one per generation, so that the counts of an abandoned
@@ -281,7 +280,7 @@ impl Rollups<'_> {
                     }
                     stored.cursor = cursor;
                     stored.progress.copied = stored.cursor.is_none();
-                    stored.progress.marked += marked;
+                    stored.progress.marked = stored.progress.marked.saturating_add(marked);
                     report.examined += items.len() as u64;
                     report.marked += marked;
                     report.unreadable += unreadable;
