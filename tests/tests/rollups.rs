@@ -1765,10 +1765,53 @@ async fn a_batch_found_applied_on_the_last_attempt_is_applied_not_a_conflict() {
     let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&write]);
     let store = Store::new(client, "mocked".to_owned());
     let change = Change { id: "record-1".into(), old: None, new: None };
-    let done = store.rollups().apply(&[change], &Live::FIRST, OffsetDateTime::now_utc()).await;
+    let done = store.rollups().apply(&[change], &Live::FIRST, OffsetDateTime::now_utc(), None).await;
     let done = done.unwrap_or_else(|e| panic!("{e}: {}", e.source));
     assert_eq!((done.applied, done.redelivered, done.transactions), (0, 1, 8));
     assert_eq!(write.num_calls(), 8, "the fault was reached: eight attempts");
+}
+
+/// A batch whose transaction keeps meeting conflicts starts no further attempt past its time to
+/// answer (`until`): the error names its first change as unapplied, which the handler reports
+/// as the batch's first failure, instead of the attempts going on past the invocation's timeout
+/// (then the whole batch came back, one of its retry attempts spent). Past `until` already, no
+/// transaction starts at all. Mocked DynamoDB: one that answers every transaction with a
+/// conflict is not something DynamoDB Local can be made to be.
+#[tokio::test]
+async fn a_batch_meeting_conflicts_starts_no_attempt_past_its_time_to_answer() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use scan_failures_aws::dynamo::rollup::plan::Change;
+    use scan_failures_aws::dynamo::rollup::ApplyError;
+    use scan_failures_domain::rollup::generation::Live;
+
+    let conflict = || {
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .cancellation_reasons(CancellationReason::builder().code("TransactionConflict").build())
+                .build(),
+        )
+    };
+    let write = mock!(aws_sdk_dynamodb::Client::transact_write_items).sequence().error(conflict).times(12).build();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&write]);
+    let store = Store::new(client, "mocked".to_owned());
+    let changes = [Change { id: "record-1".into(), old: None, new: None }];
+    let now = OffsetDateTime::now_utc();
+
+    let past = store.rollups().apply(&changes, &Live::FIRST, now, Some(Instant::now())).await.unwrap_err();
+    assert!(matches!(past.source, ApplyError::OutOfTime), "{}", past.source);
+    assert_eq!((past.first_unapplied, past.done.applied, write.num_calls()), (0, 0, 0));
+
+    // 40 ms to write in: the first attempt starts; the conflicts' pauses pass the time within a
+    // few attempts, where the twelve take about two seconds.
+    let until = Instant::now() + Duration::from_millis(40);
+    let err = store.rollups().apply(&changes, &Live::FIRST, now, Some(until)).await.unwrap_err();
+    assert!(matches!(err.source, ApplyError::OutOfTime), "{}", err.source);
+    assert_eq!((err.first_unapplied, err.done.applied), (0, 0));
+    let calls = write.num_calls();
+    assert!((1..12).contains(&calls), "attempts made: {calls}");
 }
 
 /// A message done with (superseded here) whose deletion fails past the SDK's attempts does not

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -20,6 +21,11 @@ use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::rollup::generation::Live;
 use scan_failures_domain::text;
 use time::OffsetDateTime;
+
+/// How long before the invocation's deadline no transaction starts: one transaction's attempts
+/// (the SDK's three of at most 2 s, and their pauses) end before it, so the batch answers with
+/// its first unapplied record rather than being cut off by its timeout.
+pub const WRITE_MARGIN: Duration = Duration::from_secs(10);
 
 /// Why a batch failed as a whole (then the event source mapping bisects it and retries).
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +68,19 @@ impl Rollup {
     /// Applies `event`'s records up to the first that cannot be decoded or applied, which it
     /// reports as the batch's first failure.
     pub async fn handle(&self, event: Event) -> Result<DynamoDbEventResponse, RollupFailure> {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Self::handle`] for an invocation that must answer by `deadline` (the Lambda context's):
+    /// no transaction starts within [`WRITE_MARGIN`] of it, and the records from the first not
+    /// applied are reported failed, so that what was applied is checkpointed. Before, a slow
+    /// batch ran into its timeout: delivered again whole, one of its retry attempts spent.
+    pub async fn handle_until(
+        &self,
+        event: Event,
+        deadline: Option<Instant>,
+    ) -> Result<DynamoDbEventResponse, RollupFailure> {
+        let until = deadline.map(|d| d.checked_sub(WRITE_MARGIN).unwrap_or(d));
         let mut changes = Vec::new();
         // The record of each change, by position; and the first record that cannot be read.
         let mut positions = Vec::new();
@@ -114,7 +133,7 @@ impl Rollup {
                 }
             }
         };
-        let result = self.store.rollups().apply(&changes, &live, now).await;
+        let result = self.store.rollups().apply(&changes, &live, now, until).await;
         let (done, failed_at) = match result {
             Ok(done) => (done, failed_at),
             Err(e) => {

@@ -24,7 +24,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let rollup = rollup::handler::Rollup::new(Store::new(conflicts::client(&aws), config.table_name));
     let rollup = &rollup;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| async move {
-        rollup.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+        let deadline = scan_failures_aws::deadline::of(event.context.deadline);
+        rollup.handle_until(event.payload, deadline).await.map_err(lambda_runtime::Error::from)
     }))
     .await
 }

@@ -16,6 +16,8 @@ pub mod record;
 #[cfg(feature = "redrive")]
 pub mod redrive;
 
+use std::time::Instant;
+
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWriteItem, Update};
 use thiserror::Error;
@@ -83,6 +85,10 @@ pub enum ApplyError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The batch's time to answer came before this transaction (or this attempt of it) started:
+    /// the changes from it on are reported failed, and the ones before checkpointed.
+    #[error("the invocation's deadline was too near to start the next transaction")]
+    OutOfTime,
 }
 
 /// What applying a batch did.
@@ -316,13 +322,22 @@ impl<'a> Rollups<'a> {
     /// the changes before [`BatchError::first_unapplied`] are applied and the others not, so
     /// the caller reports that record as the batch's first failure.
     /// Each change is folded into every generation of `live` (read before the batch, so that
-    /// a change written after a rebuild started reaches its generation).
-    pub async fn apply(&self, changes: &[Change], live: &Live, now: OffsetDateTime) -> Result<Applied, BatchError> {
+    /// a change written after a rebuild started reaches its generation). No transaction, and no
+    /// further attempt of one, starts from `until` on (the invocation's time to answer): a batch
+    /// cut off by its timeout is delivered again whole and counts as a failed attempt, where
+    /// one that answers in time checkpoints what it applied.
+    pub async fn apply(
+        &self,
+        changes: &[Change],
+        live: &Live,
+        now: OffsetDateTime,
+        until: Option<Instant>,
+    ) -> Result<Applied, BatchError> {
         let mut done = Applied::default();
         let cut = chunks(changes, live);
         for chunk in cut.chunks {
             let part: Vec<&Change> = changes[chunk.changes.clone()].iter().collect();
-            self.apply_chunk(part, live, now, &mut done).await.map_err(|source| BatchError {
+            self.apply_chunk(part, live, now, until, &mut done).await.map_err(|source| BatchError {
                 first_unapplied: chunk.changes.start,
                 done,
                 source,
@@ -345,12 +360,16 @@ impl<'a> Rollups<'a> {
         mut part: Vec<&Change>,
         live: &Live,
         now: OffsetDateTime,
+        until: Option<Instant>,
         done: &mut Applied,
     ) -> Result<(), ApplyError> {
         let table = self.store.table();
         for attempt in 0..MAX_ATTEMPTS {
             if part.is_empty() {
                 return Ok(());
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return Err(ApplyError::OutOfTime);
             }
             let folds = fold(&part, live).map_err(|source| ApplyError::Fold { record: part[0].id.clone(), source })?;
             let mut request = self.store.client().transact_write_items();

@@ -229,7 +229,8 @@ impl Rollups<'_> {
     ) -> Result<Applied, RedriveError> {
         let read = read(streams, batch).await?;
         let live = self.state().await.map_err(RedriveError::State)?.live.at(now);
-        let done = self.apply(&read.changes, &live, now).await.map_err(RedriveError::Apply)?;
+        // Within the maintenance run's own budget (`redrive_given_up`): no deadline of its own here.
+        let done = self.apply(&read.changes, &live, now, None).await.map_err(RedriveError::Apply)?;
         match read.unread {
             Some(Unread { record, source }) => Err(RedriveError::Unreadable { record, done, source }),
             None => Ok(done),
