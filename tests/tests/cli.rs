@@ -795,14 +795,17 @@ fn a_stack_named_with_a_control_character_in_the_region_is_refused_before_the_lo
 /// (no local API fails on a chosen page).
 #[test]
 fn a_listing_whose_later_page_fails_prints_what_it_read_and_where_to_go_on() {
-    let port = answering_in_turn(
-        "application/json",
-        vec![
-            (200, r#"{"events":[{"id":"e-1"}],"nextCursor":"c1"}"#),
-            (500, r#"{"error":"INTERNAL","message":"boom"}"#),
-        ],
-    );
-    let ran = scanfail(&["events", "list", "--all", "--output", "json"], &api_env(port), None);
+    let listed = |output: &str| {
+        let port = answering_in_turn(
+            "application/json",
+            vec![
+                (200, r#"{"events":[{"id":"e-1"}],"nextCursor":"c1"}"#),
+                (500, r#"{"error":"INTERNAL","message":"boom"}"#),
+            ],
+        );
+        scanfail(&["events", "list", "--all", "--output", output], &api_env(port), None)
+    };
+    let ran = listed("json");
     assert_eq!(ran.code, 7, "{ran:?}");
     assert_eq!(
         serde_json::from_str::<Value>(&ran.stdout).ok(),
@@ -818,14 +821,7 @@ fn a_listing_whose_later_page_fails_prints_what_it_read_and_where_to_go_on() {
 
     // As a table, the line is said once, on standard error, as in JSON. Before, the table on
     // standard output ended with it too, and a terminal showed it twice.
-    let port = answering_in_turn(
-        "application/json",
-        vec![
-            (200, r#"{"events":[{"id":"e-1"}],"nextCursor":"c1"}"#),
-            (500, r#"{"error":"INTERNAL","message":"boom"}"#),
-        ],
-    );
-    let ran = scanfail(&["events", "list", "--all", "--output", "table"], &api_env(port), None);
+    let ran = listed("table");
     assert_eq!(ran.code, 7, "{ran:?}");
     assert!(!ran.stdout.contains("go on with"), "{ran:?}");
     assert!(ran.stdout.contains("e-1"), "{ran:?}");
