@@ -368,6 +368,73 @@ async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_tim
     assert!((1..12).contains(&calls), "attempts made: {calls}");
 }
 
+/// A write on the SQS path that finds its group expired once the batch's time to answer has
+/// passed reads the retention no more (a call of its own, up to the SDK's three attempts of 2 s,
+/// which ended past the invocation's deadline): its message is reported failed with
+/// `OutOfTime`. The transaction answers 60 ms late (an interceptor's pause), after the time to
+/// answer. Mocked: DynamoDB Local cannot be made to answer late on demand.
+#[tokio::test]
+async fn an_expired_group_found_past_the_batchs_time_to_answer_reads_the_retention_no_more() {
+    use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+    use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+    use aws_sdk_dynamodb::error::BoxError;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    use aws_sdk_dynamodb::types::{error::TransactionCanceledException, AttributeValue, CancellationReason};
+    use ingest::handler::WRITE_MARGIN;
+
+    /// Every `TransactWriteItems` starts 60 ms late.
+    #[derive(Debug)]
+    struct LateTransactions;
+    impl Intercept for LateTransactions {
+        fn name(&self) -> &'static str {
+            "LateTransactions"
+        }
+        fn read_before_execution(
+            &self,
+            context: &BeforeSerializationInterceptorContextRef<'_>,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            if context.input().downcast_ref::<TransactWriteItemsInput>().is_some() {
+                std::thread::sleep(Duration::from_millis(60));
+            }
+            Ok(())
+        }
+    }
+    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        GetItemOutput::builder()
+            .item("pk", AttributeValue::S("config#retention".into()))
+            .item("retentionDays", AttributeValue::N("4".into()))
+            .build()
+    });
+    let expired = || {
+        let group = CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .item("lastOccurredAt", AttributeValue::S("2000-01-01T00:00:00.000Z".into()))
+            .build();
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .cancellation_reasons(CancellationReason::builder().code("None").build())
+                .cancellation_reasons(group)
+                .build(),
+        )
+    };
+    let write = mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(expired);
+    let client =
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&read, &write], |b| b.interceptor(LateTransactions));
+    let ingest = Ingest::new(Store::new(client, "mocked"), RetentionDays::default())
+        .with_live_retention_ages(Duration::from_secs(3600), Duration::from_secs(120));
+    let body = envelope("mocked-expired", 1).to_string();
+    let batch: ingest::handler::SqsEvent =
+        serde_json::from_value(integration_tests::fixtures::sqs_event(&[("m-1".to_owned(), body)])).unwrap();
+    let deadline = std::time::Instant::now() + WRITE_MARGIN + Duration::from_millis(30);
+    let report = ingest.handle_batch_until(batch, Some(deadline)).await.unwrap();
+    let failed: Vec<&str> = report.response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m-1"]);
+    assert_eq!(write.num_calls(), 1, "the transaction was reached");
+    assert_eq!(read.num_calls(), 1, "the batch's own read of the retention, and no other");
+}
+
 /// The retention setting cannot be read and this instance never read it: the occurrence fails
 /// (back to Lambda's retry, or on the SQS path its message), instead of being judged by the
 /// template's default, which may be shorter than the setting an admin stored and would drop it

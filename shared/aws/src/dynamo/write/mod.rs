@@ -351,6 +351,11 @@ impl<'a> GroupWriter<'a> {
                 belief = Belief::from_stored(stored, &agg, now, retention);
                 if belief.expired && !confirmed {
                     if let Some(cache) = self.confirm {
+                        // The read is a call of its own, up to the SDK's three attempts: none
+                        // starts past `until` either (it would answer after the batch's time).
+                        if self.out_of_time() {
+                            return Err(StoreError::OutOfTime { group: *id, attempts: attempt + 1 });
+                        }
                         retention = cache.read(self.store).await?;
                         confirmed = true;
                         belief = Belief::from_stored(stored, &agg, now, retention);
