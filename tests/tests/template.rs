@@ -699,6 +699,27 @@ fn the_bus_lets_exactly_the_organization_and_the_listed_accounts_put_events() {
         policies(&r)[0]["Condition"]["Null"],
         json!({ "events:detail-type": "false", "events:source": "false" })
     );
+    // Without the AWS sources, forwarded ECR and Inspector events are refused at PutEvents (a
+    // member's dead-letter queue keeps them), not accepted for no rule: before, they were lost.
+    let r = resolve(
+        &t,
+        &Variant::of(
+            &t,
+            &[
+                ("OrganizationId", "o-a1b2c3d4e5"),
+                ("SourceAccountIds", "111122223333"),
+                ("AllowedSources", "scanfail"),
+                ("EnableAwsScanSources", "false"),
+            ],
+        ),
+    );
+    for policy in policies(&r) {
+        assert_eq!(
+            policy["Condition"]["ForAllValues:StringEquals"],
+            json!({ "events:detail-type": [scan_failures_domain::event::native::DETAIL_TYPE], "events:source": ["scanfail"] })
+        );
+    }
+    assert_eq!(policies(&r).len(), 2);
     // On an existing bus, the policy names it.
     let r = resolve(&t, &Variant::of(&t, &[("OrganizationId", "o-a1b2c3d4e5"), ("EventBusName", "existing-bus")]));
     assert_eq!(

@@ -211,7 +211,8 @@ fn origin_name(key: &str) -> Option<String> {
 }
 
 /// The reason a stored code is counted under: itself, or `UNKNOWN` for a code no reason has,
-/// as the event view shows it.
+/// as the event view's title and hint show it (`filter.reason` compares stored codes: see
+/// docs/src/api.md).
 fn reason_key(code: &str) -> String {
     Reason::from_code(code).unwrap_or(Reason::Unknown).code().to_owned()
 }
