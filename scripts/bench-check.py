@@ -150,9 +150,28 @@ def provenance(results: dict) -> list[str]:
     return out
 
 
+# The run sizes issue 19 asks the CPU figures to rest on: a part run with BENCH_CPU_EVENTS or
+# BENCH_CPU_ROUNDS left lower (as `make profile` sets them) must not pass for one that met them.
+MIN_CPU_EVENTS, MIN_CPU_ROUNDS = 2000, 3
+
+
+def run_size_problems(results: dict) -> list[str]:
+    d = results.get("parts", {}).get("process-cpu", {}).get("details", {}).get("process_cpu")
+    if d is None:
+        return []
+    out = []
+    if not isinstance(d.get("events_per_run"), int) or d["events_per_run"] < MIN_CPU_EVENTS:
+        out.append(f"process-cpu ran {d.get('events_per_run')} events per run, fewer than {MIN_CPU_EVENTS}")
+    if not isinstance(d.get("rounds"), int) or d["rounds"] < MIN_CPU_ROUNDS:
+        out.append(f"process-cpu ran {d.get('rounds')} round(s), fewer than {MIN_CPU_ROUNDS}")
+    return out
+
+
 def run_check(results_path: Path, budgets_path: Path, as_json: bool) -> int:
     results = json.loads(results_path.read_text())
     rows, failed = check(results, load_budgets(budgets_path))
+    too_small = run_size_problems(results)
+    failed = failed or bool(too_small)
     if as_json:
         print(json.dumps({"failed": failed, "rows": rows}, indent=1))
     else:
@@ -164,6 +183,8 @@ def run_check(results_path: Path, budgets_path: Path, as_json: bool) -> int:
         # commits: each is said, with what changed since in what they measure.
         for line in provenance(results):
             print(line)
+        for problem in too_small:
+            print(f"bench-check: FAIL {problem}: its CPU budgets do not rest on the run they ask for")
         print(f"bench-check: {len(strict_failed)} strict budget(s) exceeded or unmeasured"
               + (": " + "; ".join(strict_failed) if strict_failed else ""))
     return 1 if failed else 0

@@ -21,6 +21,7 @@ use scan_failures_aws::dynamo::rollup::{answer, Rollups};
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::group::daily::day_key;
+use scan_failures_domain::group::triage::TriageState;
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::query::{Filters, SummaryRequest, TrendRequest};
 use scan_failures_domain::retention::RetentionDays;
@@ -43,13 +44,20 @@ fn group(n: usize, size: usize, now: OffsetDateTime) -> (GroupRecord, GroupState
     spread_group(n, size, SPAN_MINUTES, now)
 }
 
-/// Group `n` of `size` spread evenly over the `span` minutes before `now`.
+/// Group `n` of `size` spread evenly over the `span` minutes before `now`: of 12 reasons, open
+/// (the recorded figures); with `BENCH_ROLLUP_MIX=every`, of every reason in every triage
+/// state in turn (22 × 4 rollups a bucket can hold, where the recorded mix fills 12).
 fn spread_group(n: usize, size: usize, span: usize, now: OffsetDateTime) -> (GroupRecord, GroupState) {
+    let every = std::env::var("BENCH_ROLLUP_MIX").is_ok_and(|m| m == "every");
     let image = format!("quay.io/acme/svc{}:{}", n / 60, (n / 12) % 5);
     let minutes_ago = (n * span / size) as i64;
-    let g = synthetic_group_of(GroupDetail::Realistic, n, &image, Reason::ALL[n % 12], now, minutes_ago);
+    let reason = if every { Reason::ALL[n % Reason::ALL.len()] } else { Reason::ALL[n % 12] };
+    let g = synthetic_group_of(GroupDetail::Realistic, n, &image, reason, now, minutes_ago);
     let last = now - time::Duration::minutes(minutes_ago);
-    let s = GroupState { daily: [(day_key(last), g.num_occurrences)].into(), ..GroupState::default() };
+    let mut s = GroupState { daily: [(day_key(last), g.num_occurrences)].into(), ..GroupState::default() };
+    if every {
+        s.triage.state = TriageState::ALL[(n / Reason::ALL.len()) % TriageState::ALL.len()];
+    }
     (g, s)
 }
 
