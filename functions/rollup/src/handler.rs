@@ -17,6 +17,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_dynamodb::types::AttributeValue;
 use scan_failures_aws::dynamo::rollup::plan::Change;
 use scan_failures_aws::dynamo::rollup::record::{self, UnreadableRecord};
+use scan_failures_aws::dynamo::schema::PARTITION_KEY;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::rollup::generation::Live;
 use scan_failures_domain::text;
@@ -55,6 +56,16 @@ fn image(item: &serde_dynamo::Item) -> Option<HashMap<String, AttributeValue>> {
 
 /// The change of a group a record reports (`None`: another item, nothing to do), or why it
 /// cannot be read.
+/// The partition key of the item `r` changed (`g#<group id>` for a group), at most 256 bytes:
+/// what an operator needs to find an item the rollups cannot read (docs/src/storage.md).
+fn item_key(r: &EventRecord) -> &str {
+    let key = r.change.keys.get(PARTITION_KEY).and_then(|v| match v {
+        serde_dynamo::AttributeValue::S(s) => Some(s.as_str()),
+        _ => None,
+    });
+    text::prefix(key.unwrap_or(""), 256)
+}
+
 fn decode(r: &EventRecord) -> Result<Option<Change>, UnreadableRecord> {
     let keys: HashMap<String, AttributeValue> = r.change.keys.clone().into();
     record::change(&r.event_id, &r.event_name, &keys, image(&r.change.old_image), image(&r.change.new_image))
@@ -93,7 +104,7 @@ impl Rollup {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::error!(record = %record.event_id, error = %text::error_chain(&error), "stream record cannot be read");
+                    tracing::error!(record = %record.event_id, key = item_key(record), error = %text::error_chain(&error), "stream record cannot be read");
                     failed_at = Some(i);
                     break;
                 }
@@ -173,5 +184,35 @@ impl Rollup {
         failure.item_identifier = Some(seq);
         response.batch_item_failures.push(failure);
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Before, the log line named the stream record only, and an operator could not find the
+    /// group that every later change of stayed unreadable.
+    /// A stream record as Lambda delivers it, of an item whose keys are `keys`.
+    fn record(keys: serde_json::Value) -> EventRecord {
+        serde_json::from_value(serde_json::json!({
+            "eventID": "e-1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-12-07T00:00:00.000",
+            "dynamodb": { "ApproximateCreationDateTime": 1_733_500_000, "Keys": keys, "SequenceNumber": "100",
+                "SizeBytes": 60, "StreamViewType": "NEW_AND_OLD_IMAGES" }
+        }))
+        .unwrap()
+    }
+
+    /// Before, the log line named the stream record only, and an operator could not find the
+    /// group that every later change of stayed unreadable.
+    #[test]
+    fn an_unreadable_records_item_key_is_said() {
+        let keyed = record(serde_json::json!({ "pk": { "S": "g#0f4e8a52-7b1d-51ef-9c3a-0a1b2c3d4e5f" } }));
+        assert_eq!(item_key(&keyed), "g#0f4e8a52-7b1d-51ef-9c3a-0a1b2c3d4e5f");
+        assert_eq!(item_key(&record(serde_json::json!({}))), "");
+        let long = format!("g#{}", "x".repeat(1000));
+        assert_eq!(item_key(&record(serde_json::json!({ "pk": { "S": long } }))).len(), 256);
     }
 }
