@@ -250,19 +250,13 @@ impl SummaryBuilder {
                     self.totals.add_figure(m, *v);
                 }
                 Counter::Level(k, m) => {
-                    if let Some(level) = level_name(&k) {
-                        add_measure(&mut self.by_level, level, m, *v);
-                    }
+                    level_name(&k).into_iter().for_each(|l| add_measure(&mut self.by_level, l, m, *v))
                 }
                 Counter::Operation(k, m) => {
-                    if let Some(operation) = operation_name(&k) {
-                        add_measure(&mut self.by_operation, operation, m, *v);
-                    }
+                    operation_name(&k).into_iter().for_each(|o| add_measure(&mut self.by_operation, o, m, *v))
                 }
                 Counter::Origin(k, m) => {
-                    if let Some(origin) = origin_name(&k) {
-                        add_measure(&mut self.by_origin, origin, m, *v);
-                    }
+                    origin_name(&k).into_iter().for_each(|o| add_measure(&mut self.by_origin, o, m, *v))
                 }
                 Counter::Account(k, m) => add_hashed(&mut self.by_account, k, m, *v),
                 Counter::Region(k, m) => add_hashed(&mut self.by_region, k, m, *v),
