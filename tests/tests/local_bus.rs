@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::bus::LocalBus;
 use integration_tests::{
-    dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, unique_name, Moto, Watch,
+    dynamodb_client, dynamodb_endpoint, free_port, fresh_store_on, invoke_http, samples, unique_name, Moto, Watch,
 };
 use serde_json::{json, Value};
 
@@ -48,4 +48,43 @@ async fn a_stored_event_is_deleted_and_a_refused_one_reaches_the_dead_letter_que
     assert_eq!(bus.depth(&bus.dead_letter_url).await, 1);
     // The good one once, the refused one BufferMaxReceiveCount (5) times.
     assert_eq!(received, 1 + 5);
+}
+
+/// The Inspector rules' `wildcard` filter on `resources`, matched by moto's EventBridge as by
+/// EventBridge: Inspector's coverage of an ECR image reaches the buffer, of an EC2 instance not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspector_coverage_of_an_ecr_image_reaches_the_buffer_and_of_an_ec2_instance_does_not() {
+    let moto = Moto::start(free_port());
+    let bus = LocalBus::create(&moto.endpoint, &unique_name("inspector"), 1).await;
+    for name in ["aws-inspector-01-access-denied", "aws-inspector-03-ec2-instance"] {
+        let (_, event) = samples(name).remove(0);
+        let resources = event["resources"].as_array().into_iter().flatten().filter_map(Value::as_str);
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name("default")
+            .source(event["source"].as_str().unwrap())
+            .detail_type(event["detail-type"].as_str().unwrap())
+            .detail(event["detail"].to_string())
+            .set_resources(Some(resources.map(str::to_owned).collect()))
+            .build();
+        let out = bus.events.put_events().entries(entry).send().await.unwrap();
+        assert_eq!(out.failed_entry_count(), 0, "{name}");
+    }
+    let delivered = std::sync::Mutex::new(Vec::new());
+    let keep = |event: &Value| {
+        for record in event["Records"].as_array().into_iter().flatten() {
+            let body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+            delivered.lock().unwrap().push(body["resources"].clone());
+        }
+        Ok(json!({ "batchItemFailures": [] }))
+    };
+    let started = Instant::now();
+    while bus.depth(&bus.queue_url).await > 0 || delivered.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing reached the buffer");
+        bus.poll_once(&keep).await;
+    }
+    assert_eq!(
+        *delivered.lock().unwrap(),
+        [json!([samples("aws-inspector-01").remove(0).1["resources"][0]])],
+        "only the ECR image's coverage"
+    );
 }

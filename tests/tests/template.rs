@@ -3,7 +3,8 @@
 //! actions its crate declares (`ingest::ACTIONS`, `api::ACTIONS`, `maintenance::ACTIONS`), each
 //! on the resource it is called on, the ingest role `ingest::SQS_CONSUME` on the buffer queue,
 //! and no wildcard; each function gets exactly the variables its configuration reads, its own
-//! log group and its Errors and Throttles alarms; the maintenance function runs on its schedule,
+//! log group and its Errors and Throttles alarms, the table its read and write throttling alarms
+//! over every index; the maintenance function runs on its schedule,
 //! whose role may invoke only it; the rules match the contract's and
 //! `scan_failures_domain::event::aws_sources`' detail types and statuses, and route every sample of `events/`
 //! the code stores to exactly one rule; the HTTP API's routes are `api::routes::ROUTES`, all
@@ -974,6 +975,22 @@ fn routing_check_reports_failure_samples_a_narrowed_rule_drops_and_a_rule_catchi
 }
 
 #[test]
+fn routing_check_reports_an_ec2_instances_inspector_coverage_when_the_rules_take_every_resource() {
+    let mut t = template();
+    for rule in [INSPECTOR_RULE, FORWARDED_INSPECTOR_RULE] {
+        pattern_mut(&mut t, rule).as_object_mut().expect("pattern").remove("resources");
+    }
+    assert_eq!(
+        routing_problems(&t),
+        [
+            "aws-inspector-03-ec2-instance.json: ignored by the code, routed by [\"InspectorCoverageRule\"]",
+            "aws-inspector-03-ec2-instance.json forwarded: ignored by the code, routed by [\"ForwardedInspectorCoverageRule\"]",
+        ]
+    );
+    assert_eq!(inspector_rule_differences(&t), ["missing: resources {\"wildcard\":\"arn:*:ecr:*\"}"]);
+}
+
+#[test]
 fn every_variant_delivers_each_rule_to_its_path_and_lets_exactly_its_rules_send() {
     let t = template();
     for variant in variants(&t) {
@@ -1340,6 +1357,22 @@ fn log_and_alarm_checks_report_a_shared_log_group_and_a_missing_alarm() {
             "RollupFunction: no DestinationDeliveryFailures alarm"
         ]
     );
+}
+
+#[test]
+fn the_tables_read_and_write_throttling_is_alarmed_on_over_the_table_and_every_index() {
+    assert_eq!(throttling_alarm_problems(&template()), Vec::<String>::new());
+}
+
+#[test]
+fn throttling_check_reports_an_index_left_out_and_a_missing_alarm() {
+    let mut t = template();
+    t["Resources"]["TableWriteThrottlingAlarm"]["Properties"]["Metrics"]
+        .as_array_mut()
+        .expect("metrics")
+        .retain(|m| m["Id"] != "bytime");
+    t["Resources"].as_object_mut().expect("Resources").remove("TableReadThrottlingAlarm");
+    assert_eq!(throttling_alarm_problems(&t), ["Read: no alarm", "Write: missing: byTime"]);
 }
 
 #[test]

@@ -15,7 +15,9 @@ use scan_failures_aws::dynamo::rollup::redrive::actions::READ_STREAM;
 use scan_failures_aws::dynamo::schema::{self, INDEXES, PARTITION_KEY, TTL_ATTRIBUTE};
 use scan_failures_aws::dynamo::write::actions::RECORD;
 use scan_failures_aws::eventbridge;
-use scan_failures_domain::event::aws_sources::{ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE};
+use scan_failures_domain::event::aws_sources::{
+    ECR_DETAIL_TYPE, ECR_FAILURES, INSPECTOR_DETAIL_TYPE, NOT_AN_ECR_IMAGE,
+};
 use scan_failures_domain::event::{self, Parsed};
 use scan_failures_domain::group::notification as notify;
 use scan_failures_http::auth::Permission;
@@ -75,6 +77,9 @@ pub const ECR_SOURCE: &str = "aws.ecr";
 pub const INSPECTOR_SOURCE: &str = "aws.inspector2";
 /// The Inspector coverage status whose reasons `aws_sources::parse_inspector` classifies.
 pub const INSPECTOR_INACTIVE: &str = "INACTIVE";
+/// The resources the Inspector rules take: Amazon ECR's, of any partition (an EventBridge
+/// `wildcard`; coverage of EC2 instances and Lambda functions is `NOT_AN_ECR_IMAGE` to the code).
+pub const ECR_ARN_WILDCARD: &str = "arn:*:ecr:*";
 
 // ---------------------------------------------------------------------------------- table
 
@@ -500,6 +505,7 @@ pub fn inspector_rule_differences(t: &Value) -> Vec<String> {
         format!("source {INSPECTOR_SOURCE}"),
         format!("detail-type {INSPECTOR_DETAIL_TYPE}"),
         format!("detail.scanStatus.statusCodeValue {INSPECTOR_INACTIVE}"),
+        format!("resources {}", json!({ "wildcard": ECR_ARN_WILDCARD })),
     ]);
     differences(&expected, &rule_facts(t, INSPECTOR_RULE))
 }
@@ -514,7 +520,8 @@ pub fn samples() -> Vec<(String, Value)> {
 /// exactly one rule on the bus it arrives on (an AWS service's event on `default` from this
 /// account, and on the product's bus when a member stack forwards it; the contract's events on
 /// the product's bus only); an ECR scan the code ignores none (the ECR rules filter on the
-/// failure statuses); a notification none on either bus (publishing to the product's bus or the
+/// failure statuses), nor an Inspector coverage event of anything but an ECR image (the
+/// Inspector rules filter on the resource); a notification none on either bus (publishing to the product's bus or the
 /// default bus must not come back to the function).
 pub fn routing_problems(t: &Value) -> Vec<String> {
     let r = resolve(t, &Variant::of(t, &[("EnableAwsScanSources", "true"), ("OrganizationId", "o-a1b2c3d4e5")]));
@@ -529,7 +536,9 @@ pub fn routing_problems(t: &Value) -> Vec<String> {
             if stored && routed.len() != 1 {
                 out.push(format!("{name}{how}: stored by the code, routed by {routed:?}"));
             }
-            if !stored && sample["detail-type"] == ECR_DETAIL_TYPE && !routed.is_empty() {
+            let not_an_image =
+                matches!(event::parse(sample.clone()), Ok(Parsed::Ignored { why, .. }) if why == NOT_AN_ECR_IMAGE);
+            if !stored && (sample["detail-type"] == ECR_DETAIL_TYPE || not_an_image) && !routed.is_empty() {
                 out.push(format!("{name}{how}: ignored by the code, routed by {routed:?}"));
             }
         }
@@ -1082,6 +1091,63 @@ pub fn alarm_problems(t: &Value) -> Vec<String> {
             if !found.contains(&(function.to_owned(), metric.to_owned())) {
                 out.push(format!("{function}: no {metric} alarm"));
             }
+        }
+    }
+    out
+}
+
+/// The table's throttling, read and write, each in an alarm summing its `<Kind>ThrottleEvents`
+/// over the table and every index the schema declares (the table's metric leaves its indexes'
+/// out, and a repeat is throttled by `byTime` first): `Write: missing: byTime` when an index is
+/// left out, `Read: no alarm` when there is none. What an alarm sums is the `Id`s its
+/// `SUM(METRICS())` returns over: every `MetricStat` of it.
+pub fn throttling_alarm_problems(t: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ["Read", "Write"] {
+        let metric = format!("{kind}ThrottleEvents");
+        let mut expected = BTreeSet::from(["table".to_owned()]);
+        expected.extend(schema::INDEXES.iter().map(|i| i.name.to_owned()));
+        let alarms: Vec<BTreeSet<String>> = t["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+            .map(|(_, r)| &r["Properties"])
+            .filter(|p| p["Threshold"] == 0 && p["ComparisonOperator"] == "GreaterThanThreshold")
+            .filter(|p| {
+                list(&p["Metrics"]).iter().any(|m| m["Expression"] == "SUM(METRICS())" && m["ReturnData"] == true)
+            })
+            .map(|p| {
+                list(&p["Metrics"])
+                    .into_iter()
+                    .map(|m| &m["MetricStat"])
+                    .filter(|m| {
+                        m["Metric"]["Namespace"] == "AWS/DynamoDB" && m["Metric"]["MetricName"] == json!(metric)
+                    })
+                    .filter(|m| m["Stat"] == "Sum")
+                    .filter_map(|m| {
+                        let dimensions = list(&m["Metric"]["Dimensions"]);
+                        let table = dimensions
+                            .iter()
+                            .any(|d| d["Name"] == "TableName" && d["Value"] == json!({ "Ref": TABLE }));
+                        let index = dimensions
+                            .iter()
+                            .find(|d| d["Name"] == "GlobalSecondaryIndexName")
+                            .map(|d| render(&d["Value"]));
+                        match (table, dimensions.len(), index) {
+                            (true, 1, None) => Some("table".to_owned()),
+                            (true, 2, Some(index)) => Some(index),
+                            _ => None,
+                        }
+                    })
+                    .collect()
+            })
+            .filter(|found: &BTreeSet<String>| !found.is_empty())
+            .collect();
+        match alarms.as_slice() {
+            [] => out.push(format!("{kind}: no alarm")),
+            [found] => out.extend(differences(&expected, found).into_iter().map(|d| format!("{kind}: {d}"))),
+            _ => out.push(format!("{kind}: {} alarms", alarms.len())),
         }
     }
     out

@@ -383,26 +383,50 @@ pub fn dangling_references(t: &Value, variant: &Variant) -> Vec<String> {
 // ---------------------------------------------------------------------------------- EventBridge patterns
 
 /// Whether an EventBridge pattern matches an event. Only what the template uses is supported
-/// (nested objects, lists of exact values); a content filter (`prefix`, `anything-but`, ...)
-/// panics rather than being matched wrongly.
+/// (nested objects, lists of exact values and `wildcard` filters); any other content filter
+/// (`prefix`, `anything-but`, ...) panics rather than being matched wrongly.
 pub fn matches(pattern: &Value, event: &Value) -> bool {
     pattern.as_object().unwrap_or_else(|| panic!("pattern {pattern} is not an object")).iter().all(|(key, p)| {
         let e = &event[key];
         match p {
             Value::Object(_) => matches(p, e),
             Value::Array(allowed) => {
-                if let Some(filter) = allowed.iter().find(|a| a.is_object() || a.is_array()) {
-                    panic!("content filter {filter} is not supported by this matcher");
-                }
                 let values = match e {
                     Value::Array(values) => values.iter().collect(),
                     other => list(other),
                 };
-                values.into_iter().any(|v| allowed.contains(v))
+                values.into_iter().any(|v| allowed.iter().any(|a| admits(a, v)))
             }
             other => panic!("pattern value {other} must be a list or an object"),
         }
     })
+}
+
+/// Whether one entry of a pattern's list admits `value`: an exact value, or a `wildcard`
+/// filter (`*` any run of characters, as EventBridge reads it; no escapes are used here).
+fn admits(entry: &Value, value: &Value) -> bool {
+    match entry.get("wildcard").and_then(Value::as_str) {
+        Some(glob) if entry.as_object().is_some_and(|o| o.len() == 1) => {
+            value.as_str().is_some_and(|text| glob_matches(glob, text))
+        }
+        _ if entry.is_object() || entry.is_array() => panic!("content filter {entry} is not supported by this matcher"),
+        _ => entry == value,
+    }
+}
+
+fn glob_matches(glob: &str, text: &str) -> bool {
+    let mut parts = glob.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(last) = parts.pop() else { return rest.is_empty() };
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The rules of a (resolved) template whose pattern matches `event`, as if they were on one bus
@@ -483,4 +507,26 @@ pub fn conditional_policy_mut<'a>(t: &'a mut Value, role: &str, policy_name: &st
 
 pub fn pattern_mut<'a>(t: &'a mut Value, rule: &str) -> &'a mut Value {
     &mut t["Resources"][rule]["Properties"]["EventPattern"]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_filter_admits_the_strings_its_stars_span_and_nothing_else() {
+        let filter = json!({ "wildcard": "arn:*:ecr:*" });
+        let admitted = |v: &str| admits(&filter, &json!(v));
+        assert!(admitted("arn:aws:ecr:us-east-1:123456789012:repository/team/api/sha256:00"));
+        assert!(admitted("arn:aws-cn:ecr:cn-north-1:123456789012:repository/x"));
+        assert!(admitted("arn::ecr:"));
+        assert!(!admitted("arn:aws:ec2:us-east-1:123456789012:instance/i-0c2a343f1948d5205"));
+        assert!(!admitted("xarn:aws:ecr:"));
+        assert!(!admitted("arn:aws:ecr"));
+        assert!(!admits(&filter, &json!(7)));
+        assert!(admits(&json!({ "wildcard": "a*b*b" }), &json!("abb")));
+        assert!(!admits(&json!({ "wildcard": "a*bb" }), &json!("ab")));
+        assert!(admits(&json!({ "wildcard": "exact" }), &json!("exact")));
+        assert!(!admits(&json!({ "wildcard": "exact" }), &json!("exactly")));
+    }
 }

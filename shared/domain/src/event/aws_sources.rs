@@ -24,6 +24,9 @@ pub const INSPECTOR_DETAIL_TYPE: &str = "Inspector2 Coverage";
 pub const INSPECTOR_SOURCE: &str = "aws.inspector2";
 /// The Inspector coverage status whose reasons may be failures.
 pub const INACTIVE: &str = "INACTIVE";
+/// Why an Inspector coverage event of anything but an ECR image (an EC2 instance, a Lambda
+/// function) is ignored; the template's Inspector rules leave those events out already.
+pub const NOT_AN_ECR_IMAGE: &str = "resource is not an Amazon ECR container image";
 /// Tags read from an event at most.
 const MAX_TAGS: usize = 1000;
 const MAX_REPOSITORY_NAME: usize = 256;
@@ -297,10 +300,7 @@ pub fn parse_inspector(value: serde_json::Value) -> Result<Parsed, EventError> {
     )?;
     let reason_text = raw.detail.scan_status.reason.take().map(|r| truncate(r, MAX_STATUS)).unwrap_or_default();
     let Some(arn) = raw.resources.iter().find_map(|r| ecr_arn(r).filter(|a| a.path.contains("/sha256:"))) else {
-        return Ok(Parsed::Ignored {
-            event_id: envelope.id,
-            why: "resource is not an Amazon ECR container image".into(),
-        });
+        return Ok(Parsed::Ignored { event_id: envelope.id, why: NOT_AN_ECR_IMAGE.into() });
     };
     let scanned_at = raw.detail.event_timestamp.as_ref().and_then(inspector_time);
     let found = Inactive {
@@ -379,10 +379,7 @@ pub struct Coverage {
 pub fn parse_coverage(c: Coverage, now: OffsetDateTime) -> Result<Parsed, EventError> {
     let resource = bounded("resourceId", c.resource_id, bounds::RESOURCE)?;
     let Some(arn) = ecr_arn(&resource).filter(|a| a.path.contains("/sha256:")) else {
-        return Ok(Parsed::Ignored {
-            event_id: truncate(resource.clone(), 128),
-            why: "resource is not an Amazon ECR container image".into(),
-        });
+        return Ok(Parsed::Ignored { event_id: truncate(resource.clone(), 128), why: NOT_AN_ECR_IMAGE.into() });
     };
     let envelope = Envelope {
         id: format!("reconciled:{}", truncate(resource.clone(), 512)),
