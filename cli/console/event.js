@@ -40,6 +40,10 @@ function triageForm(e, c, rerender) {
         throw new ApiError(400, `The note is ${n(bytes)} bytes of UTF-8; at most ${n(c.noteMaxBytes)}. Shorten it.`);
       }
       if (note) body.note = note;
+      // The version this page read: a triage made elsewhere since (another administrator, a
+      // reopen) is answered 409, naming it, rather than overwritten with this form's note.
+      const version = e.scanFailure.triage?.version;
+      if (Number.isInteger(version)) body.ifVersion = version;
       const answer = await api("POST", `${path(e.id)}/triage`, null, body);
       rerender(answer.event, "Triage saved.");
     }, save);

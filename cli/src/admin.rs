@@ -171,11 +171,14 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             let path = format!("{EVENTS}/trend");
             Printed::Answer(client.call("GET", &path, &query::encode(&pairs), None).await?, |v, _| trend::chart(v))
         }
-        EventsCommand::Triage { id, state, note } => {
+        EventsCommand::Triage { id, state, note, if_version } => {
             let path = format!("{EVENTS}/{}/triage", query::segment(&id));
             let mut body = json!({ "state": state });
             if let Some(note) = note {
                 body["note"] = json!(note);
+            }
+            if let Some(version) = if_version {
+                body["ifVersion"] = json!(version);
             }
             Printed::Answer(client.call("POST", &path, "", Some(&body)).await?, |v, now| table::event(&v["event"], now))
         }

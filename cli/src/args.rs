@@ -256,6 +256,10 @@ pub enum EventsCommand {
         /// Why (at most 1024 bytes).
         #[arg(long, value_parser = parse_note)]
         note: Option<String>,
+        /// Only if the event's triage is still at this version (its `version`, as `events get`
+        /// shows it): else the API answers 409 and nothing changes.
+        #[arg(long)]
+        if_version: Option<u64>,
     },
     /// Delete the events of an image, a repository or a reason (asks first).
     Delete {
@@ -492,6 +496,7 @@ mod tests {
             "retention set 0",
             "retention set 366",
             &format!("events triage g --state resolved --note {long_note}"),
+            "events triage g --state resolved --if-version x",
         ] {
             let e = parsed(bad).expect_err(bad);
             assert_eq!((e.kind(), e.exit_code()), (ErrorKind::ValueValidation, 2), "{bad}");
@@ -503,6 +508,7 @@ mod tests {
             "events trend --days 90",
             "retention set 365",
             &format!("events triage g --state resolved --note {note}"),
+            "events triage g --state resolved --if-version 0",
         ] {
             assert!(parsed(good).is_ok(), "{good}: {:?}", parsed(good).err());
         }

@@ -14,7 +14,7 @@ use scan_failures_domain::retention::RetentionDays;
 use scan_failures_domain::time_fmt;
 use scan_failures_http::auth::Permission;
 use scan_failures_http::params::{CleanupRequest, Filters, ListRequest, Page};
-use serde_json::Value;
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
@@ -1257,7 +1257,7 @@ async fn triage_records_who_when_and_a_note_with_a_history_of_20_newest_first() 
         ),
         (
             r#"{"state": "open", "by": "me"}"#.to_owned(),
-            "unknown field \"by\" in the request body; accepted: state, note",
+            "unknown field \"by\" in the request body; accepted: state, note, ifVersion",
         ),
         (big_note, "note: must be a string of at most 1024 bytes, got 1025 bytes"),
         (huge, "the request body is 5026 bytes; at most 4096 are accepted"),
@@ -1289,6 +1289,54 @@ async fn triage_records_who_when_and_a_note_with_a_history_of_20_newest_first() 
         (status, answer["message"].as_str()),
         (400, Some("unknown query parameter \"x\"; see the API reference for the accepted names"))
     );
+}
+
+/// Two administrators triage from what each read: the second, naming the version it read, is
+/// refused rather than overwriting the first one's note unseen.
+#[tokio::test]
+async fn a_triage_naming_the_version_it_read_is_refused_with_409_once_another_triage_changed_it() {
+    let store = fresh_store().await;
+    let group = synthetic_group(1, "nginx", Reason::Timeout, fixed_now(), 30);
+    seed_groups(&store, std::slice::from_ref(&group)).await;
+    let api = api_with(&store, ALICE, ADMIN_ROLE).with_clock(fixed_now);
+    let (one, path) =
+        (format!("/v1/administration/events/{}", group.id), format!("/v1/administration/events/{}/triage", group.id));
+    let triage_of = |answer: &Value| answer["event"]["scanFailure"]["triage"].clone();
+    let (_, read) = call(&api, &one, "", Some(ALICE)).await;
+    assert_eq!(triage_of(&read), json!({"state": "open", "version": 0}));
+
+    let mine = r#"{"state": "acknowledged", "note": "mine", "ifVersion": 0}"#;
+    let (status, answer) = send(&api, "POST", &path, "", Some(mine), Some(ADMIN_SESSION), false).await;
+    assert_eq!((status, &triage_of(&answer)["version"]), (200, &json!(1)), "{answer}");
+    let theirs = r#"{"state": "false_positive", "note": "theirs", "ifVersion": 0}"#;
+    let (status, answer) = send(&api, "POST", &path, "", Some(theirs), Some(ADMIN_ROLE), false).await;
+    assert_eq!(
+        (status, answer),
+        (
+            409,
+            json!({"code": 409, "error": "conflict", "message": format!(
+                "the event's triage is at version 1, not 0: it is now acknowledged, set by {ADMIN_SESSION} at \
+                 2026-11-25T12:00:00.000Z; read the event again before triaging it"
+            )})
+        )
+    );
+    let (_, read) = call(&api, &one, "", Some(ALICE)).await;
+    let t = triage_of(&read);
+    assert_eq!(
+        (&t["state"], &t["note"], &t["version"], t["history"].as_array().map(Vec::len)),
+        (&json!("acknowledged"), &json!("mine"), &json!(1), Some(1))
+    );
+
+    // Read again, the second triage names the version it now read; without one, it is made
+    // whatever the version.
+    let theirs = r#"{"state": "false_positive", "note": "theirs", "ifVersion": 1}"#;
+    let (status, answer) = send(&api, "POST", &path, "", Some(theirs), Some(ADMIN_ROLE), false).await;
+    assert_eq!(
+        (status, &triage_of(&answer)["note"], &triage_of(&answer)["version"]),
+        (200, &json!("theirs"), &json!(2))
+    );
+    let (status, answer) = send(&api, "POST", &path, "", Some(r#"{"state": "open"}"#), Some(ADMIN_ROLE), false).await;
+    assert_eq!((status, &triage_of(&answer)["version"]), (200, &json!(3)));
 }
 
 // ------------------------------------------------------------------ retention

@@ -872,6 +872,37 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         ),
     );
     assert_eq!(after["event"]["scanFailure"]["triage"]["history"].as_array().map(Vec::len), Some(4), "{after}");
+    // A triage made elsewhere since this page read the event (another administrator's) is not
+    // overwritten: the page sends the version it read and shows the API's 409, and the
+    // other triage's note stays.
+    let id = page.eval("location.hash.split('/').pop()").as_str().unwrap_or_default().to_owned();
+    let elsewhere = page.eval(&format!(
+        "fetch('/v1/administration/events/{id}/triage', {{method: 'POST', headers: {{'x-scanfail-token': \
+         sessionStorage.getItem('scanfail-console-token'), 'content-type': 'application/json'}}, body: \
+         JSON.stringify({{state: 'resolved', note: 'fixed upstream'}})}}).then((r) => r.status)"
+    ));
+    assert_eq!(elsewhere, json!(200));
+    page.choose("#triage-state", "false_positive");
+    page.click("#triage button[type=submit]");
+    page.wait("document.getElementById('triage-status').getAttribute('role') === 'alert'", "the triage refused");
+    assert_eq!(
+        page.text("#triage-status"),
+        format!(
+            "the event's triage is at version 5, not 4: it is now resolved, set by {WRITER} at {}; read the event \
+             again before triaging it",
+            api(&page, &format!("/v1/administration/events/{id}"))["event"]["scanFailure"]["triage"]["triagedAt"]
+                .as_str()
+                .unwrap_or_default()
+        )
+    );
+    let after = api(&page, &format!("/v1/administration/events/{id}"));
+    assert_eq!(
+        (&after["event"]["scanFailure"]["triage"]["state"], &after["event"]["scanFailure"]["triage"]["note"]),
+        (&json!("resolved"), &json!("fixed upstream"))
+    );
+    // Read again, the page's triage is made.
+    writer.show(&page, "events");
+    writer.show(&page, &format!("event/{id}"));
     page.choose("#triage-state", "false_positive");
     page.eval("document.querySelector('.done')?.remove()");
     page.click("#triage button[type=submit]");
@@ -903,7 +934,14 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     assert_eq!(page.text("#delete-status"), format!("Deleted 1 event of {}. Back to the events", image(5)));
     writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 2));
-    assert_eq!(page.errors(), Vec::<String>::new());
+    // The browser logs the one refused triage's answer, and nothing else.
+    assert_eq!(
+        page.errors(),
+        [format!(
+            "log: Failed to load resource: the server responded with a status of 409 (Conflict) (Some(\"{}/v1/administration/events/{id}/triage\"))",
+            writer.base()
+        )]
+    );
 
     // The viewer sees the same events, and each write reads "view permission only".
     let seen = open(&viewer, "events", 1000);

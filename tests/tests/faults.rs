@@ -667,7 +667,7 @@ async fn a_triage_that_meets_a_transaction_on_its_group_is_sent_again_and_answer
     let id = uuid::Uuid::parse_str(&group.id).unwrap();
     let mut item = group.to_item().unwrap();
     item.insert("pk".to_owned(), AttributeValue::S(format!("g#{id}")));
-    let request = TriageRequest { state: TriageState::Acknowledged, note: None };
+    let request = TriageRequest { state: TriageState::Acknowledged, note: None, if_version: None };
     let rules = || {
         let stored = item.clone();
         let read = mock!(aws_sdk_dynamodb::Client::get_item)
@@ -688,7 +688,7 @@ async fn a_triage_that_meets_a_transaction_on_its_group_is_sent_again_and_answer
         "mocked",
     );
     let (record, _) =
-        store.admin().triage(&id, &request, "admin", now, RetentionDays::default()).await.unwrap().unwrap();
+        store.admin().triage(&id, &request, "admin", now, RetentionDays::default()).await.unwrap().set().unwrap();
     assert_eq!(record.id, group.id);
     assert_eq!((read.num_calls(), update.num_calls()), (1, 3), "one read, two conflicts and the write");
 

@@ -100,8 +100,9 @@ async fn a_group_past_the_retention_is_started_anew_by_its_next_occurrence_on_bo
         let store = fresh_store().await;
         let thresholds = vec![10, 100, 1000];
         let id = first_life(&store, path, image, 57, &thresholds).await;
-        let fp = TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()) };
-        store.admin().triage(&id, &fp, ADMIN, fixed_now(), RetentionDays::default()).await.unwrap().unwrap();
+        let fp =
+            TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()), if_version: None };
+        store.admin().triage(&id, &fp, ADMIN, fixed_now(), RetentionDays::default()).await.unwrap().set().unwrap();
         let first_life = outbox(&store).await;
         assert_eq!(first_life.len(), 2, "{path}: opened and threshold 10");
 

@@ -251,8 +251,8 @@ async fn rollups_equal_a_full_read_after_a_random_workload_with_the_consumer_kil
     let groups = integration_tests::all_groups(&store).await;
     let admin = store.admin();
     let caller = "arn:aws:iam::123456789012:user/alice";
-    let fp = TriageRequest { state: TriageState::FalsePositive, note: None };
-    let open = TriageRequest { state: TriageState::Open, note: None };
+    let fp = TriageRequest { state: TriageState::FalsePositive, note: None, if_version: None };
+    let open = TriageRequest { state: TriageState::Open, note: None, if_version: None };
     for (i, g) in groups.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
         let id = g.id.parse().unwrap();
         admin.triage(&id, &fp, caller, now, four).await.unwrap();
@@ -849,7 +849,7 @@ async fn a_rebuild_marks_every_group_with_writes_between_its_runs_and_its_genera
     let ingest = ingest::handler::Ingest::new(store.clone(), four);
     let admin = store.admin();
     let caller = "arn:aws:iam::123456789012:user/alice";
-    let fp = TriageRequest { state: TriageState::FalsePositive, note: None };
+    let fp = TriageRequest { state: TriageState::FalsePositive, note: None, if_version: None };
     let scheduled =
         json!({"version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
     let marked = |item: &std::collections::HashMap<String, AttributeValue>| item.contains_key("rgen");

@@ -5,12 +5,13 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use scan_failures_aws::cached::Cached;
 use scan_failures_aws::config::ApiConfig;
-use scan_failures_aws::dynamo::admin::MAX_DELETE_PER_REQUEST;
+use scan_failures_aws::dynamo::admin::{Triaged, MAX_DELETE_PER_REQUEST};
 use scan_failures_aws::dynamo::read::{insights, QueryError, ReadStats};
 use scan_failures_aws::dynamo::rollup::{answer, Rollups, State as RollupState};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::metrics::Sink;
+use scan_failures_domain::group::triage::Triage;
 use scan_failures_domain::query::Filters;
 use scan_failures_domain::retention::{self, RetentionDays, API_CACHE};
 use scan_failures_domain::rollup;
@@ -142,6 +143,22 @@ fn not_found() -> Problem {
         "not found",
         "no event with this id (unknown, or expired after its retention period)",
     )
+}
+
+/// A triage asked of a version the group's triage has left: who changed it, so that the
+/// caller can read it again and decide.
+fn stale_triage(asked: Option<u64>, found: &Triage) -> Problem {
+    let mut message = format!(
+        "the event's triage is at version {}, not {}: it is now {}",
+        found.shown_version(),
+        asked.unwrap_or_default(),
+        found.state.as_str()
+    );
+    if let (Some(by), Some(at)) = (&found.by, &found.at) {
+        message.push_str(&format!(", set by {} at {}", echo(by), echo(at)));
+    }
+    message.push_str("; read the event again before triaging it");
+    Problem::new(StatusCode::CONFLICT, "conflict", message)
 }
 
 /// The request body's bytes, whether API Gateway sent it as text or base64.
@@ -406,7 +423,11 @@ impl Api {
                     .triage(&id, &request, &caller, now, retention)
                     .await
                     .map_err(|e| store_problem(&e))?;
-                let (group, state) = updated.ok_or_else(not_found)?;
+                let (group, state) = match updated {
+                    Triaged::Set(set) => *set,
+                    Triaged::NotFound => return Err(not_found()),
+                    Triaged::Stale(found) => return Err(stale_triage(request.if_version, &found)),
+                };
                 tracing::info!(group_id = %id, state = request.state.as_str(), caller = %caller, "group triaged");
                 Ok(json!({"event": AdministrationEvent::with_state(&group, &state, true)}))
             }

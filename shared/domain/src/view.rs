@@ -79,6 +79,8 @@ pub struct TriageView {
     /// Newest first, at most 20; shown by the get and triage routes only, to keep pages small.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<TriageEntry>,
+    /// What a triage request's `ifVersion` names ([`crate::group::triage::Triage::shown_version`]).
+    pub version: u64,
 }
 
 fn counts(stored: &HashMap<String, u64>, name: impl Fn(&str) -> Option<&'static str>) -> BTreeMap<String, u64> {
@@ -138,6 +140,7 @@ impl AdministrationEvent {
             triaged_by: t.by.clone(),
             note: t.note.clone(),
             history: if history { t.history.clone() } else { Vec::new() },
+            version: t.shown_version(),
         });
         event
     }

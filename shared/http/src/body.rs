@@ -85,7 +85,7 @@ impl<'de> serde::Deserialize<'de> for FirstRepeated {
 
 fn joined(accepted: &'static [&'static str]) -> &'static str {
     match accepted {
-        ["state", "note"] => "state, note",
+        ["state", "note", "ifVersion"] => "state, note, ifVersion",
         ["retentionDays"] => "retentionDays",
         _ => "see the API reference",
     }
@@ -114,9 +114,12 @@ pub fn echo_value(v: &serde_json::Value) -> String {
 
 const NOTE_RULE: &str = "must be a string of at most 1024 bytes";
 
-/// Parses `{"state": "...", "note": "..."}` (note optional; a blank note is no note).
+const VERSION_RULE: &str = "must be the triage version read, a whole number from 0";
+
+/// Parses `{"state": "...", "note": "...", "ifVersion": n}` (note and version optional; a blank
+/// note is no note).
 pub fn parse_triage_request(body: &[u8]) -> Result<TriageRequest, BodyError> {
-    let map = json_object(body, &["state", "note"])?;
+    let map = json_object(body, &["state", "note", "ifVersion"])?;
     let state = match map.get("state") {
         None => return Err(BodyError::Missing { field: "state" }),
         Some(serde_json::Value::String(s)) => TriageState::parse(s).ok_or_else(|| BodyError::Invalid {
@@ -138,7 +141,15 @@ pub fn parse_triage_request(body: &[u8]) -> Result<TriageRequest, BodyError> {
         }
         Some(other) => return Err(BodyError::Invalid { field: "note", rule: NOTE_RULE, value: echo_value(other) }),
     };
-    Ok(TriageRequest { state, note })
+    let if_version = match map.get("ifVersion") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| BodyError::Invalid {
+            field: "ifVersion",
+            rule: VERSION_RULE,
+            value: echo_value(v),
+        })?),
+    };
+    Ok(TriageRequest { state, note, if_version })
 }
 
 /// Parses the body of `PUT /v1/config/administration-events`: `{"retentionDays": 1..=365}`.
@@ -161,23 +172,44 @@ mod tests {
     fn a_request_takes_a_state_and_an_optional_bounded_note() {
         assert_eq!(
             parse_triage_request(br#"{"state": "false_positive", "note": " scanner bug "}"#),
-            Ok(TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()) })
+            Ok(TriageRequest { state: TriageState::FalsePositive, note: Some("scanner bug".into()), if_version: None })
         );
         assert_eq!(
             parse_triage_request(br#"{"state": "open"}"#),
-            Ok(TriageRequest { state: TriageState::Open, note: None })
+            Ok(TriageRequest { state: TriageState::Open, note: None, if_version: None })
         );
         assert_eq!(
             parse_triage_request(br#"{"state": "resolved", "note": "  "}"#),
-            Ok(TriageRequest { state: TriageState::Resolved, note: None })
+            Ok(TriageRequest { state: TriageState::Resolved, note: None, if_version: None })
         );
+        assert_eq!(
+            parse_triage_request(br#"{"state": "acknowledged", "ifVersion": 0}"#),
+            Ok(TriageRequest { state: TriageState::Acknowledged, note: None, if_version: Some(0) })
+        );
+        assert_eq!(parse_triage_request(br#"{"ifVersion": 7, "state": "open"}"#).map(|r| r.if_version), Ok(Some(7)));
         let longest = format!(r#"{{"state": "acknowledged", "note": "{}"}}"#, "n".repeat(1024));
         assert_eq!(parse_triage_request(longest.as_bytes()).map(|r| r.note.map(|n| n.len())), Ok(Some(1024)));
     }
 
     #[test]
     fn a_bad_request_is_refused_naming_the_field_and_the_rule() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 13] = [
+            (
+                br#"{"state": "open", "ifVersion": -1}"#,
+                "ifVersion: must be the triage version read, a whole number from 0, got -1",
+            ),
+            (
+                br#"{"state": "open", "ifVersion": 1.5}"#,
+                "ifVersion: must be the triage version read, a whole number from 0, got 1.5",
+            ),
+            (
+                br#"{"state": "open", "ifVersion": "3"}"#,
+                "ifVersion: must be the triage version read, a whole number from 0, got \"3\"",
+            ),
+            (
+                br#"{"state": "open", "ifVersion": null}"#,
+                "ifVersion: must be the triage version read, a whole number from 0, got null",
+            ),
             (
                 br#"{"state": "closed"}"#,
                 "state: must be open, acknowledged, false_positive or resolved, got \"closed\"",
@@ -186,7 +218,7 @@ mod tests {
             (br#"{"note": "x"}"#, "state is required"),
             (
                 br#"{"state": "open", "colour": "red"}"#,
-                "unknown field \"colour\" in the request body; accepted: state, note",
+                "unknown field \"colour\" in the request body; accepted: state, note, ifVersion",
             ),
             (br#"{"state": "open", "note": ["x"]}"#, "note: must be a string of at most 1024 bytes, got an array"),
             (br#"["open"]"#, "the request body must be a JSON object: got an array"),
@@ -220,7 +252,7 @@ mod tests {
         let long_name = format!(r#"{{"{}": 1}}"#, "k".repeat(500));
         assert_eq!(
             parse_triage_request(long_name.as_bytes()),
-            Err(BodyError::UnknownField { name: "k".repeat(64), accepted: "state, note" })
+            Err(BodyError::UnknownField { name: "k".repeat(64), accepted: "state, note, ifVersion" })
         );
     }
 

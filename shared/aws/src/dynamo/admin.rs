@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use scan_failures_domain::group::triage::{self, TriageEntry, TriageRequest};
+use scan_failures_domain::group::triage::{self, Triage, TriageEntry, TriageRequest};
 use scan_failures_domain::group::{GroupRecord, GroupState};
 use scan_failures_domain::query::{matches, CleanupRequest, Filters};
 use scan_failures_domain::retention::{is_visible, RetentionDays};
@@ -96,6 +96,28 @@ pub struct Deleted {
     pub write_capacity_units: f64,
 }
 
+/// What a triage did.
+#[derive(Debug)]
+pub enum Triaged {
+    /// The triage was set: the group as it now is.
+    Set(Box<(GroupRecord, GroupState)>),
+    /// No such group, or it is past the retention.
+    NotFound,
+    /// The group's triage is no longer the version the request read: nothing was written. It
+    /// is now this one.
+    Stale(Triage),
+}
+
+impl Triaged {
+    /// The group as set, when it was.
+    pub fn set(self) -> Option<(GroupRecord, GroupState)> {
+        match self {
+            Self::Set(set) => Some(*set),
+            Self::NotFound | Self::Stale(_) => None,
+        }
+    }
+}
+
 /// The administrators' writes on one [`Store`]; see [`Store::admin`].
 #[derive(Debug, Clone, Copy)]
 pub struct Admin<'a> {
@@ -108,9 +130,9 @@ impl<'a> Admin<'a> {
     }
 
     /// Sets the triage of group `id` as `caller` at `now`, adding an entry to its history.
-    /// `None` when the group is unknown or past the retention. A read-modify-write: the update
-    /// asserts the triage version it read, and is retried when a concurrent triage (or a reopen
-    /// by ingest) changed it.
+    /// A read-modify-write: the update asserts the triage version it read, and is retried when
+    /// a concurrent triage (or a reopen by ingest) changed it, unless the request names the
+    /// version it must find (`if_version`): then such a change answers [`Triaged::Stale`].
     pub async fn triage(
         &self,
         id: &Uuid,
@@ -118,13 +140,16 @@ impl<'a> Admin<'a> {
         caller: &str,
         now: OffsetDateTime,
         retention: RetentionDays,
-    ) -> Result<Option<(GroupRecord, GroupState)>, StoreError> {
+    ) -> Result<Triaged, StoreError> {
         for attempt in 0..TRIAGE_ATTEMPTS {
-            let Some(item) = self.store.reader().get_item(id).await? else { return Ok(None) };
+            let Some(item) = self.store.reader().get_item(id).await? else { return Ok(Triaged::NotFound) };
             let state = GroupState::of_item(&item);
             let record = GroupRecord::from_item(item)?;
             if !is_visible(&record, now, retention) {
-                return Ok(None);
+                return Ok(Triaged::NotFound);
+            }
+            if request.if_version.is_some_and(|v| v != state.triage.shown_version()) {
+                return Ok(Triaged::Stale(state.triage));
             }
             let entry = TriageEntry {
                 state: request.state.as_str().to_owned(),
@@ -171,7 +196,7 @@ impl<'a> Admin<'a> {
                     let item = out.attributes.unwrap_or_default();
                     let state = GroupState::of_item(&item);
                     let record = GroupRecord::from_item(item)?;
-                    return Ok(Some((record, state)));
+                    return Ok(Triaged::Set(Box::new((record, state))));
                 }
                 Err(err)
                     if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>

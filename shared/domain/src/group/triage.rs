@@ -80,6 +80,18 @@ pub struct Triage {
 pub struct TriageRequest {
     pub state: TriageState,
     pub note: Option<String>,
+    /// The triage version the caller read ([`Triage::shown_version`]): the change is made only
+    /// if the group's is still that one, so that two administrators triaging the same group
+    /// from what they read do not overwrite each other's note unseen. `None`: whatever it is.
+    pub if_version: Option<u64>,
+}
+
+impl Triage {
+    /// The version the API shows: 0 for a group never triaged, one more with each change
+    /// (an administrator's, or a reopen by a new failure).
+    pub fn shown_version(&self) -> u64 {
+        self.version.unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
