@@ -64,7 +64,7 @@ export async function act(status, doing, work, ...controls) {
   try {
     await work();
   } catch (err) {
-    status.textContent = err.message;
+    status.textContent = shown(err.message);
     status.setAttribute("role", "alert");
   } finally {
     for (const c of controls) c.disabled = false;
@@ -81,23 +81,31 @@ export function catalog() {
   return catalogPromise;
 }
 
+/** `s` with the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+ * written as `\u{202e}`, as `scanfail` prints them: the page shows text others wrote (image
+ * names, notes, the API's messages quoting them), which such a control would show reordered
+ * ("evil\u{202e}gpj.exe" as "evilexe.jpg"). */
+export const shown = (s) => String(s).replace(/[\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+
 /** An element with attributes (`on*` functions become listeners) and children. */
 export function el(tag, attrs = {}, ...children) {
   const node = tag === "svg" || attrs.svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false || k === "svg") continue;
     if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
-    else if (k === "text") node.textContent = v;
+    else if (k === "text") node.textContent = shown(v);
     else node.setAttribute(k, v === true ? "" : v);
   }
   return add(node, ...children);
 }
 
 /** `node` with `children` appended: nested arrays flattened, `null`, `undefined` and `false`
- * left out, anything else not a node as text. */
+ * left out, anything else not a node as text, [`shown`] (but a textarea's, which is a value to
+ * edit and send back as it is). */
 export function add(node, ...children) {
+  const text = node.tagName === "TEXTAREA" ? String : shown;
   for (const c of children.flat(Infinity)) {
-    if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
+    if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : text(c));
   }
   return node;
 }

@@ -1,6 +1,6 @@
 // The console's router: the view and its filters live in the URL's fragment (#/events?…), so a
 // view can be bookmarked or shared, and the browser's back button walks the views.
-import { ApiError } from "./api.js";
+import { ApiError, shown } from "./api.js";
 import * as overview from "./overview.js";
 import * as trend from "./trend.js";
 import * as events from "./events.js";
@@ -12,7 +12,7 @@ const VIEWS = { overview, trend, events, event, settings };
 /** Shows `message` in the page's alert region (empty hides it). */
 export function say(message) {
   const p = document.getElementById("problem");
-  p.textContent = message;
+  p.textContent = shown(message);
   p.hidden = !message;
 }
 

@@ -356,17 +356,38 @@ fn confirmed(pairs: &Pairs) -> Result<bool, AdminError> {
     if !std::io::stdin().is_terminal() {
         return Err(AdminError::Usage("delete asks for confirmation on a terminal; give --yes in scripts"));
     }
-    let what: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={v}", k.trim_start_matches("filter."))).collect();
-    crate::to_stderr(&format!("Delete every event matching {}? [y/N] ", what.join(", ")));
+    crate::to_stderr(&delete_prompt(pairs));
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// The question `delete` asks, its filters' values escaped as a table's are: a value pasted
+/// with a bidirectional override would show the terminal another image than the one deleted.
+fn delete_prompt(pairs: &Pairs) -> String {
+    let what: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", k.trim_start_matches("filter."), crate::output::printable(v)))
+        .collect();
+    format!("Delete every event matching {}? [y/N] ", what.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hyper::body::Bytes;
+
+    #[test]
+    fn the_delete_prompt_names_each_filter_with_its_controls_escaped() {
+        let pairs: Pairs = vec![
+            ("filter.resourceName", "quay.io/acme/\u{202e}gpj.exe".to_owned()),
+            ("filter.reason", "TIMEOUT".to_owned()),
+        ];
+        assert_eq!(
+            delete_prompt(&pairs),
+            "Delete every event matching resourceName=quay.io/acme/\\u{202e}gpj.exe, reason=TIMEOUT? [y/N] "
+        );
+    }
 
     /// A cursor holds the filters it was issued for, `filter.from` included, and `--since`
     /// moves that with the clock: every hint to go on with one failed (400, "issued for other

@@ -879,7 +879,7 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     let elsewhere = page.eval(&format!(
         "fetch('/v1/administration/events/{id}/triage', {{method: 'POST', headers: {{'x-scanfail-token': \
          sessionStorage.getItem('scanfail-console-token'), 'content-type': 'application/json'}}, body: \
-         JSON.stringify({{state: 'resolved', note: 'fixed upstream'}})}}).then((r) => r.status)"
+         JSON.stringify({{state: 'resolved', note: 'fixed upstream \\u202egpj.exe'}})}}).then((r) => r.status)"
     ));
     assert_eq!(elsewhere, json!(200));
     page.choose("#triage-state", "false_positive");
@@ -898,11 +898,16 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     let after = api(&page, &format!("/v1/administration/events/{id}"));
     assert_eq!(
         (&after["event"]["scanFailure"]["triage"]["state"], &after["event"]["scanFailure"]["triage"]["note"]),
-        (&json!("resolved"), &json!("fixed upstream"))
+        (&json!("resolved"), &json!("fixed upstream \u{202e}gpj.exe"))
     );
-    // Read again, the page's triage is made.
+    // Read again, the page's triage is made. The other note's bidirectional override is shown
+    // escaped, as `scanfail` prints it (not "fixed upstream exe.jpg"), and the form keeps it as
+    // it is, to send back unchanged.
     writer.show(&page, "events");
     writer.show(&page, &format!("event/{id}"));
+    let history = page.texts("#history tbody tr");
+    assert!(history[0].ends_with(&format!("\t{WRITER}\tfixed upstream \\u{{202e}}gpj.exe")), "{history:?}");
+    assert_eq!(page.eval("document.getElementById('triage-note').value"), json!("fixed upstream \u{202e}gpj.exe"));
     page.choose("#triage-state", "false_positive");
     page.eval("document.querySelector('.done')?.remove()");
     page.click("#triage button[type=submit]");

@@ -310,8 +310,15 @@ fn the_table_streams_both_images_to_the_rollup_function_with_bisection_retries_a
         pattern,
         json!({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": scan_failures_aws::dynamo::GROUP_KEY_PREFIX}]}}}})
     );
-    // The api answers from the rollups the function keeps.
-    assert_eq!(t["Resources"][API]["Properties"]["Environment"]["Variables"]["API_READ_ROLLUPS"], "true");
+    // The api answers from the rollups the function keeps, unless the stack's switch says not.
+    assert_eq!(
+        t["Resources"][API]["Properties"]["Environment"]["Variables"]["API_READ_ROLLUPS"],
+        json!({"Ref": "ApiReadRollups"})
+    );
+    assert_eq!(
+        (&t["Parameters"]["ApiReadRollups"]["Default"], &t["Parameters"]["ApiReadRollups"]["AllowedValues"]),
+        (&json!("true"), &json!(["true", "false"]))
+    );
 }
 
 /// Every action the maintenance function may call in some variant: the re-stamp's, the
