@@ -1,7 +1,7 @@
 // One event: what failed, why and what to check, where and by whom it was seen, its counts,
 // its expiry and its triage with the history; and the writers' actions on it: triage with a
 // note, and delete every event of its image (after a confirmation).
-import { act, add, api, ApiError, catalog, el, eventsLink, n, table, when } from "./api.js";
+import { act, add, api, ApiError, catalog, el, eventsLink, n, shown, table, when } from "./api.js";
 
 const path = (id) => `/v1/administration/events/${encodeURIComponent(id)}`;
 
@@ -90,7 +90,7 @@ function deleteImage(e) {
       confirmBox.hidden = true;
       const kept = done.kept ? ` Kept ${events(done.kept)} that a failure reached during the deletion: delete again to remove them.` : "";
       const more = done.more ? ` Stopped after ${n(MAX_DELETE_ROUNDS)} requests: delete again to go on.` : "";
-      status.replaceChildren(`Deleted ${events(done.deleted)} of ${image}.${kept}${more} `,
+      status.replaceChildren(shown(`Deleted ${events(done.deleted)} of ${image}.${kept}${more} `),
         eventsLink("Back to the events", {}));
     }, ev.currentTarget) }, "Yes, delete them"),
     el("button", { type: "button", class: "secondary", onclick: () => { confirmBox.hidden = true; } }, "Cancel"));

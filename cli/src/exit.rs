@@ -11,8 +11,8 @@ pub const NO_CREDENTIALS: u8 = 3;
 pub const UNREACHABLE: u8 = 4;
 /// IAM refused the caller (HTTP 401 or 403, AccessDenied).
 pub const DENIED: u8 = 5;
-/// The request was refused as wrong: a bad parameter (400), an unknown event (404), no such
-/// bus, an event the contract refuses.
+/// The request was refused as wrong: a bad parameter (400), an unknown event (404), a triage
+/// of a version changed since (409), no such bus, an event the contract refuses.
 pub const REFUSED: u8 = 6;
 /// The service failed (HTTP 5xx) or throttled the request: try again later.
 pub const SERVER: u8 = 7;
@@ -30,7 +30,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (DENIED, "IAM refused the caller (HTTP 401/403, AccessDenied)"),
     (
         REFUSED,
-        "the request was refused: bad parameter (400), unknown event (404), no such bus, invalid event; `--stack` names no stack, or one without an `ApiUrl` output",
+        "the request was refused: bad parameter (400), unknown event (404), a triage's `--if-version` no longer current (409), no such bus, invalid event; `--stack` names no stack, or one without an `ApiUrl` output",
     ),
     (SERVER, "the service failed (HTTP 5xx) or throttled: try again later"),
     (OUTPUT, "the answer could not be written on standard output (a full disk, a closed file); a reader that stopped reading (a pipe into `head`) is no error"),

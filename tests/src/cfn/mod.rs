@@ -403,10 +403,10 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
 }
 
 /// Whether one entry of a pattern's list admits `value`: an exact value, or a `wildcard`
-/// filter (`*` any run of characters, as EventBridge reads it; no escapes are used here).
+/// filter (`*` any run of characters, as EventBridge reads it; an escape panics, unsupported).
 fn admits(entry: &Value, value: &Value) -> bool {
     match entry.get("wildcard").and_then(Value::as_str) {
-        Some(glob) if entry.as_object().is_some_and(|o| o.len() == 1) => {
+        Some(glob) if entry.as_object().is_some_and(|o| o.len() == 1) && !glob.contains('\\') => {
             value.as_str().is_some_and(|text| glob_matches(glob, text))
         }
         _ if entry.is_object() || entry.is_array() => panic!("content filter {entry} is not supported by this matcher"),
