@@ -406,6 +406,31 @@ async fn a_resolved_group_is_reopened_by_the_first_later_failure_and_notified_on
     assert_eq!(reopened, vec![("Scan Failure Group Reopened".to_owned(), group.clone(), None)]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn late_failures_of_a_resolved_group_cross_its_threshold_silently_and_its_reopen_is_told() {
+    let moto = Moto::start(free_port());
+    let bus = setup_bus(&moto.endpoint).await;
+    let store = fresh_store().await;
+    let ingest = notifying(&store, &bus);
+    let api = admin_api(&store);
+    let group = ingest.handle(envelope("s-0", "nginx", 0)).await.unwrap().group_id.unwrap();
+    assert_eq!(bus.drain().await.len(), 1);
+    // Resolved at 11:30; nine failures from before it, delivered late, take the count to 10.
+    triage(&api, &group, "resolved").await;
+    for n in 1..=9 {
+        ingest.handle(envelope(&format!("s-{n}"), "nginx", 20 * 60 + n)).await.unwrap();
+    }
+    let (_, one) = call(&api, "GET", &format!("/v1/administration/events/{group}"), "", None).await;
+    assert_eq!(
+        (one["event"]["numOccurrences"].clone(), one["event"]["scanFailure"]["triage"]["state"].clone()),
+        (json!("10"), json!("resolved"))
+    );
+    assert_eq!(bus.drain().await, vec![]);
+    // A failure after the resolve reopens it: told once, with no threshold left to cross.
+    ingest.handle(envelope("s-after", "nginx", 45 * 60)).await.unwrap();
+    assert_eq!(bus.drain().await, vec![("Scan Failure Group Reopened".to_owned(), group.clone(), None)]);
+}
+
 /// The group "opened" by envelope `id` and its outbox record, written by a writer without a
 /// notifier: the record stays in the outbox, leased from now.
 async fn held_record(store: &Store, id: &str) -> (String, Vec<scan_failures_aws::dynamo::outbox::Pending>) {

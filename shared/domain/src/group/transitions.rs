@@ -15,8 +15,10 @@ pub struct Known {
     pub exists: bool,
     /// The stored occurrence count, when known; unknown means "no threshold is crossed".
     pub count: Option<u64>,
-    /// Triaged as false positive: it never notifies a threshold.
-    pub false_positive: bool,
+    /// Triaged as false positive, or resolved and left resolved by the write (its occurrences
+    /// are all from before the resolve time): it notifies no threshold. An administrator who
+    /// closed a group is told when it fails again (a reopen), not of late deliveries' counts.
+    pub silenced: bool,
     /// The write reopens a group resolved under this triage version.
     pub reopens: Option<u64>,
     /// The group's current life, as its `createdAt`: the one the write sets when it creates the
@@ -39,7 +41,7 @@ pub fn most_per_write(thresholds: &[u64]) -> usize {
 
 /// The transitions a write of `agg` into group `id` makes: opening the group, reopening it after
 /// it was resolved, and every one of `thresholds` its count crosses, however many (none for a
-/// false positive); a write that creates a group with `k` occurrences crosses every threshold up
+/// silenced group); a write that creates a group with `k` occurrences crosses every threshold up
 /// to `k`. `None` thresholds: transitions are off, none is made.
 pub fn transitions(thresholds: Option<&[u64]>, agg: &Aggregate, id: &Uuid, known: Known) -> Vec<Notification> {
     let Some(thresholds) = thresholds else { return Vec::new() };
@@ -50,7 +52,7 @@ pub fn transitions(thresholds: Option<&[u64]>, agg: &Aggregate, id: &Uuid, known
             out.push(Notification::reopened(id, agg.latest, version, known.count.map_or(k, |n| n + k)));
         }
         // Unknown count: the write asserts that no threshold is crossed.
-        known.count.filter(|_| !known.false_positive)
+        known.count.filter(|_| !known.silenced)
     } else {
         out.push(Notification::new(id, agg.latest, None, k));
         Some(0)
@@ -141,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_false_positive_or_an_unknown_count_notifies_no_threshold() {
-        let fp = Known { exists: true, count: Some(1), false_positive: true, ..Known::default() };
+        let fp = Known { exists: true, count: Some(1), silenced: true, ..Known::default() };
         assert_eq!(made(&[2, 3], 5, fp), []);
         assert_eq!(made(&[2, 3], 5, Known { exists: true, ..Known::default() }), []);
         let reopened = Known { exists: true, count: Some(1), reopens: Some(4), ..Known::default() };

@@ -160,6 +160,13 @@ impl Belief {
         }
     }
 
+    /// The group is resolved and a write of `agg` leaves it so (every occurrence is from before
+    /// the resolve time). The write asserts the resolved state and its version, so no triage
+    /// since can make the silence wrong.
+    pub fn stays_resolved(&self, agg: &Aggregate) -> bool {
+        matches!(self.triage, TriageBelief::Resolved { .. }) && self.reopens(agg).is_none()
+    }
+
     /// The triage version a write under this belief reopens, when it does: the group is
     /// resolved and the aggregate's latest occurrence is after the resolve time.
     pub fn reopens(&self, agg: &Aggregate) -> Option<u64> {
@@ -547,7 +554,7 @@ impl Belief {
         Known {
             exists: self.exists,
             count: self.count,
-            false_positive: self.suppressed,
+            silenced: self.suppressed || self.stays_resolved(agg),
             reopens: self.reopens(agg),
             generation: self.created.clone(),
             latest: self.stored_latest.clone().filter(|l| l.at > t),
@@ -822,6 +829,35 @@ mod tests {
             )
         );
         assert_eq!(transitions(Some(&[10, 100, 1000]), &agg, &id(), fp.known(&agg)), Vec::new());
+    }
+
+    #[test]
+    fn a_resolved_group_notifies_no_threshold_its_late_occurrences_cross_and_a_reopen_does() {
+        let occurrences: Vec<Occurrence> = (0..3).map(|n| at_ten(&format!("e-7{n}"))).collect();
+        let refs: Vec<&Occurrence> = occurrences.iter().collect();
+        let agg = Aggregate::of(&refs).unwrap();
+        let resolved_at = |at: &str| Belief {
+            count: Some(8),
+            triage: TriageBelief::Resolved { at: at.into(), version: Some(1), history: Vec::new() },
+            ..Belief::optimistic()
+        };
+        // Resolved at 10:01: the occurrences at 10:00 count, from 8 to 11, and tell no one.
+        let late = resolved_at("2026-11-25T10:01:00.000Z");
+        let (_, condition) = planned(&refs, &late, Some(&[10]));
+        assert_eq!(
+            condition,
+            format!(
+                r#"{IN_ORDER}{SET_ROOM}{DAY_ROOM}#triage = "resolved" AND #triageVersion = 1 AND #numOccurrences = 8"#
+            )
+        );
+        assert_eq!(transitions(Some(&[10]), &agg, &id(), late.known(&agg)), Vec::new());
+        // Resolved at 09:00: they reopen it, and the open group crosses 10.
+        let reopened = resolved_at("2026-11-25T09:00:00.000Z");
+        let made = transitions(Some(&[10]), &agg, &id(), reopened.known(&agg));
+        assert_eq!(
+            made.iter().map(|n| (n.transition, n.threshold)).collect::<Vec<_>>(),
+            [("reopened", None), ("threshold_crossed", Some(10))]
+        );
     }
 
     /// What a reopen at 10:05 by the occurrence at 10:00 sets, `history` being the stored
