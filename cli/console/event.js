@@ -14,9 +14,14 @@ function counts(caption, map) {
   return table(caption, ["", "Failures"], Object.entries(map || {}).map(([k, v]) => [k, n(v)]), { class: "small" });
 }
 
-function triageForm(e, c, rerender) {
-  const status = el("p", { class: "status", role: "status", id: "triage-status" });
-  const state = e.scanFailure.triage?.state || "open";
+/** The triage form of `e`. `draft` ({ state, note, message }): what this form held when its save
+ * was refused for a triage made since, kept over the event read again, with the refusal shown. */
+function triageForm(e, c, rerender, draft) {
+  const status = draft
+    ? el("p", { class: "status", role: "alert", id: "triage-status" }, shown(draft.message))
+    : el("p", { class: "status", role: "status", id: "triage-status" });
+  const loadedNote = e.scanFailure.triage?.note || "";
+  const state = draft?.state || e.scanFailure.triage?.state || "open";
   const form = el("form", { id: "triage", "aria-label": "Triage" },
     el("h3", {}, "Triage"),
     el("div", { class: "field" }, el("label", { for: "triage-state" }, "State"),
@@ -24,7 +29,7 @@ function triageForm(e, c, rerender) {
     // The current note, sent again unless edited: a triage without one clears it (the API's
     // contract), and a change of state alone must not.
     el("div", { class: "field wide" }, el("label", { for: "triage-note" }, `Note (why; at most ${c.noteMaxBytes} bytes)`),
-      el("textarea", { id: "triage-note", name: "note", maxlength: String(c.noteMaxBytes), rows: "2" }, e.scanFailure.triage?.note || "")),
+      el("textarea", { id: "triage-note", name: "note", maxlength: String(c.noteMaxBytes), rows: "2" }, draft?.note ?? loadedNote)),
     el("button", { type: "submit" }, "Save triage"),
     status);
   form.addEventListener("submit", (ev) => {
@@ -44,7 +49,23 @@ function triageForm(e, c, rerender) {
       // reopen) is answered 409, naming it, rather than overwritten with this form's note.
       const version = e.scanFailure.triage?.version;
       if (Number.isInteger(version)) body.ifVersion = version;
-      const answer = await api("POST", `${path(e.id)}/triage`, null, body);
+      let answer;
+      try {
+        answer = await api("POST", `${path(e.id)}/triage`, null, body);
+      } catch (err) {
+        if (err.status !== 409) throw err;
+        // Read again, so that the other triage (its state, note and history) is in view and a
+        // second save is made against it, deliberately. The chosen state is kept, and the note
+        // only if it was edited here: an unedited one would put back the note just replaced.
+        const fresh = await api("GET", path(e.id));
+        const edited = form.elements.note.value !== loadedNote;
+        rerender(fresh.event, null, {
+          state: body.state,
+          note: edited ? form.elements.note.value : undefined,
+          message: `${err.message} The event is shown as it is now, with your state${edited ? " and note" : ""} kept: save again to apply ${edited ? "them" : "it"}.`,
+        });
+        return;
+      }
       rerender(answer.event, "Triage saved.");
     }, save);
   });
@@ -101,13 +122,13 @@ function deleteImage(e) {
     confirmBox, status);
 }
 
-function view(e, c, done) {
+function view(e, c, done, draft) {
   const f = e.scanFailure;
   const r = c.reason[f.reason] || { title: f.reason, hint: e.hint };
   const t = f.triage || { state: "open" };
   const container = el("div", { class: "event", "data-id": e.id });
-  const rerender = (next, message) => {
-    container.replaceWith(view(next, c, message));
+  const rerender = (next, message, nextDraft) => {
+    container.replaceWith(view(next, c, message, nextDraft));
   };
   return add(container,
     el("p", {}, el("a", { href: "#/events" }, "← Events")),
@@ -129,7 +150,7 @@ function view(e, c, done) {
     table("Triage history, newest first", ["State", "When", "By", "Note"],
       (t.history || []).map((h) => [h.state.replace("_", " "), when(h.at), h.by, h.note || ""]), { id: "history" }),
     t.history?.length ? null : el("p", { class: "note" }, "Never triaged."),
-    triageForm(e, c, rerender),
+    triageForm(e, c, rerender, draft),
     deleteImage(e));
 }
 

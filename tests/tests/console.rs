@@ -889,7 +889,7 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         page.text("#triage-status"),
         format!(
             "the event's triage is at version 5, not 4: it is now resolved, set by {WRITER} at {}; read the event \
-             again before triaging it",
+             again before triaging it The event is shown as it is now, with your state kept: save again to apply it.",
             api(&page, &format!("/v1/administration/events/{id}"))["event"]["scanFailure"]["triage"]["triagedAt"]
                 .as_str()
                 .unwrap_or_default()
@@ -900,18 +900,22 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         (&after["event"]["scanFailure"]["triage"]["state"], &after["event"]["scanFailure"]["triage"]["note"]),
         (&json!("resolved"), &json!("fixed upstream \u{202e}gpj.exe"))
     );
-    // Read again, the page's triage is made. The other note's bidirectional override is shown
+    // The page has read the event again: the other triage is in view, the state chosen here
+    // kept, the note (not edited here) now the other's. Its bidirectional override is shown
     // escaped, as `scanfail` prints it (not "fixed upstream exe.jpg"), and the form keeps it as
-    // it is, to send back unchanged.
-    writer.show(&page, "events");
-    writer.show(&page, &format!("event/{id}"));
+    // it is, to send back unchanged. Saving again applies the choice, against the new version.
     let history = page.texts("#history tbody tr");
     assert!(history[0].ends_with(&format!("\t{WRITER}\tfixed upstream \\u{{202e}}gpj.exe")), "{history:?}");
     assert_eq!(page.eval("document.getElementById('triage-note').value"), json!("fixed upstream \u{202e}gpj.exe"));
-    page.choose("#triage-state", "false_positive");
+    assert_eq!(page.eval("document.getElementById('triage-state').value"), json!("false_positive"));
     page.eval("document.querySelector('.done')?.remove()");
     page.click("#triage button[type=submit]");
     page.wait("document.querySelector('.done')?.innerText === 'Triage saved.'", "the triage saved");
+    let after = api(&page, &format!("/v1/administration/events/{id}"));
+    assert_eq!(
+        (&after["event"]["scanFailure"]["triage"]["state"], &after["event"]["scanFailure"]["triage"]["version"]),
+        (&json!("false_positive"), &json!(6))
+    );
     writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 1));
 
