@@ -59,7 +59,8 @@ pub struct ScanFailure {
     pub region: String,
     pub source: String,
     pub expires_at: String,
-    /// The group's triage; absent where the caller did not read it.
+    /// The group's triage: every route writes it (`with_state`); `None` only in an event built
+    /// from the record alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub triage: Option<TriageView>,
 }
