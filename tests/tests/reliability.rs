@@ -235,19 +235,11 @@ async fn a_group_last_seen_at_the_end_of_time_is_re_stamped_without_overflowing(
 #[tokio::test]
 async fn a_re_stamp_failing_mid_run_keeps_its_pages_done_and_the_run_still_drains_the_outbox() {
     use integration_tests::fail_nth::failing_nth_update;
-    use integration_tests::stack::{seed_groups, Moto};
+    use integration_tests::stack::Moto;
     use maintenance::scheduled::Parts;
-    use scan_failures_domain::classify::Reason;
     let store = fresh_store().await;
+    let (groups, thirty) = six_hundred_groups_to_re_stamp(&store).await;
     let now = OffsetDateTime::now_utc();
-    let groups: Vec<_> = (0..600)
-        .map(|n| {
-            integration_tests::fixtures::synthetic_group(n, &format!("quay.io/acme/s{n}:1"), Reason::Timeout, now, 5)
-        })
-        .collect();
-    seed_groups(&store, &groups).await;
-    let thirty = RetentionDays::new(30).unwrap();
-    store.settings().put_retention_setting(thirty, ADMIN, now - Duration::minutes(30)).await.unwrap();
     // A notification waiting in the outbox, its lease released, as after a failed publish.
     Ingest::new(store.clone(), thirty)
         .with_transitions(vec![10])
@@ -297,11 +289,100 @@ async fn a_re_stamp_failing_mid_run_keeps_its_pages_done_and_the_run_still_drain
     // Those the failed page had updated before the fault (49, or 50 when ingest's group, stamped
     // with 30 days already, was on the first page) are right already: not counted again.
     assert!((550..=551).contains(&progress.restamped), "{progress:?}");
-    for g in &groups {
+    assert_re_stamped(&store, &groups, thirty).await;
+}
+
+/// 600 groups stored with the default retention's TTL, and a retention of 30 days set 30 minutes
+/// ago (settled): a re-stamp job of 600 updates, pages of 500.
+async fn six_hundred_groups_to_re_stamp(
+    store: &Store,
+) -> (Vec<scan_failures_domain::group::GroupRecord>, RetentionDays) {
+    use scan_failures_domain::classify::Reason;
+    let now = OffsetDateTime::now_utc();
+    let groups: Vec<_> = (0..600)
+        .map(|n| {
+            integration_tests::fixtures::synthetic_group(n, &format!("quay.io/acme/s{n}:1"), Reason::Timeout, now, 5)
+        })
+        .collect();
+    integration_tests::stack::seed_groups(store, &groups).await;
+    let thirty = RetentionDays::new(30).unwrap();
+    store.settings().put_retention_setting(thirty, ADMIN, now - Duration::minutes(30)).await.unwrap();
+    (groups, thirty)
+}
+
+/// Every group of `groups` stamped `lastOccurredAt + retention`.
+async fn assert_re_stamped(
+    store: &Store,
+    groups: &[scan_failures_domain::group::GroupRecord],
+    retention: RetentionDays,
+) {
+    for g in groups {
         let stored = store.reader().get(&Uuid::parse_str(&g.id).unwrap()).await.unwrap().unwrap();
         let last = time_fmt::parse(&stored.last_occurred_at).unwrap();
-        assert_eq!(stored.expires_at, (last + Duration::days(30)).unix_timestamp(), "{}", g.id);
+        assert_eq!(stored.expires_at, (last + retention.duration()).unix_timestamp(), "{}", g.id);
     }
+}
+
+/// A re-stamp run whose 100th update is slow enough to pass its stop time stops before the
+/// 101st group, inside its first page, and saves that place; the next run re-stamps the other
+/// 500, each group read once over the two. Before, the run finished the page it was in (500
+/// groups, past its stop time by as many updates: a throttled table ran it into the function's
+/// timeout).
+#[tokio::test]
+async fn a_re_stamp_past_its_stop_time_stops_within_its_page_and_the_next_run_goes_on_from_there() {
+    let store = fresh_store().await;
+    let (groups, thirty) = six_hundred_groups_to_re_stamp(&store).await;
+    // Held from before the stop time until after it, however soon the 100th update comes.
+    let hold = std::time::Duration::from_secs(3);
+    let stop_at = Instant::now() + hold;
+    let (client, seen) = integration_tests::fail_nth::holding_nth_update(store.client(), 100, hold);
+    let slow = Store::new(client, store.table());
+    let now = OffsetDateTime::now_utc();
+    let report = maintenance::run(&slow, RetentionDays::default(), 10_000, now, Some(stop_at)).await.unwrap();
+    assert!(Instant::now() > stop_at, "the stop time passed during the run");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 100, "no update after the slow one");
+    let progress = report.progress.unwrap();
+    assert_eq!((report.status, progress.examined, progress.this_run.examined), ("running", 100, 100));
+    let kept = store.settings().restamp_progress().await.unwrap().unwrap();
+    assert_eq!((kept.examined, kept.finished, kept.cursor.is_some()), (100, false, true));
+
+    let next = maintenance::run(&store, RetentionDays::default(), 10_000, now, None).await.unwrap();
+    let progress = next.progress.unwrap();
+    assert_eq!(
+        (next.status, progress.examined, progress.this_run.examined, progress.restamped),
+        ("finished", 600, 500, 600)
+    );
+    assert_re_stamped(&store, &groups, thirty).await;
+}
+
+/// A re-stamp run cut short in its second page (its task aborted while the 550th update is
+/// held, as a timeout or a crash ends a function) keeps its first page's place: the next run
+/// reads the other 100 groups. Before, the place was saved only when a run ended, so the cut
+/// run's 500 groups were read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_stamp_run_cut_short_keeps_the_place_of_each_page_it_finished() {
+    let store = fresh_store().await;
+    let (groups, thirty) = six_hundred_groups_to_re_stamp(&store).await;
+    let (client, seen) =
+        integration_tests::fail_nth::holding_nth_update(store.client(), 550, std::time::Duration::from_secs(2));
+    let held = Store::new(client, store.table());
+    let now = OffsetDateTime::now_utc();
+    let run = tokio::spawn(async move { maintenance::run(&held, RetentionDays::default(), 10_000, now, None).await });
+    let waited = Instant::now();
+    while seen.load(std::sync::atomic::Ordering::SeqCst) < 550 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(120), "the 550th update was never reached");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    run.abort();
+    let cut = run.await;
+    assert!(cut.as_ref().is_err_and(|e| e.is_cancelled()), "the run was cut, not finished: {cut:?}");
+    let kept = store.settings().restamp_progress().await.unwrap().expect("the first page's place was saved");
+    assert_eq!((kept.examined, kept.finished, kept.cursor.is_some()), (500, false, true));
+
+    let next = maintenance::run(&store, RetentionDays::default(), 10_000, now, None).await.unwrap();
+    let progress = next.progress.unwrap();
+    assert_eq!((next.status, progress.examined, progress.this_run.examined), ("finished", 600, 100));
+    assert_re_stamped(&store, &groups, thirty).await;
 }
 
 /// An EventBridge client on `endpoint` whose attempts time out after 1 s (as the functions'

@@ -141,6 +141,16 @@ impl Store {
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
+    /// Where a walk that stopped after `item` (of a [`Self::walk_groups`] page) goes on from:
+    /// its `byTime` key, as the page's `LastEvaluatedKey` would be had the page ended there.
+    /// `None` for an item without one (no item of the index lacks it).
+    pub(crate) fn walk_cursor_after(item: &item::Item) -> Option<item::Item> {
+        [schema::PARTITION_KEY, schema::BY_TIME.partition_key, schema::BY_TIME.sort_key.attribute()]
+            .into_iter()
+            .map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+            .collect()
+    }
+
     /// The item whose key is `key`, read strongly consistent; `None` when there is none.
     pub(crate) async fn get_consistent(&self, key: impl Into<String>) -> Result<Option<item::Item>, StoreError> {
         let out = self

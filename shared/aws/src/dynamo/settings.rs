@@ -32,6 +32,11 @@ use crate::dynamo::item::Item;
 use crate::dynamo::schema::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::dynamo::{applied, Store, StoreError};
 
+/// `stop_at` (none: no deadline) is still ahead.
+fn before(stop_at: Option<std::time::Instant>) -> bool {
+    stop_at.is_none_or(|s| std::time::Instant::now() < s)
+}
+
 /// The item holding the retention setting.
 pub const RETENTION_KEY: &str = "config#retention";
 /// The item holding the re-stamp job's progress.
@@ -206,36 +211,53 @@ impl<'a> Settings<'a> {
             return Ok(progress);
         }
         let mut budget = max_items;
-        // No page started after `stop_at`: the run saves its place below and answers in time.
-        while budget > 0 && stop_at.is_none_or(|s| std::time::Instant::now() < s) {
+        let mut saved = false;
+        // No page started after `stop_at`, and a page stops at it: the run saves its place and
+        // answers in time, however slow the updates (a throttled table).
+        while budget > 0 && before(stop_at) {
             // A page that fails leaves the progress where it began, and what the pages before
             // it did is saved, not done again by every run (before, one failed update lost the
             // whole run's place: under steady throttling the job never got past it).
             let at_page = progress.clone();
-            match self.restamp_page(&mut progress, retention, budget).await {
+            match self.restamp_page(&mut progress, retention, budget, stop_at).await {
                 Ok(read) => budget = budget.saturating_sub(read),
                 Err(e) => {
                     self.save_restamp(at_page).await?;
                     return Err(e);
                 }
             }
+            // Saved after every page (a put per 500 groups): a run cut short by its timeout or a
+            // crash loses one page at most, not the whole run's.
+            progress = self.save_restamp(progress).await?;
+            saved = true;
             if progress.finished {
                 break;
             }
+        }
+        if saved {
+            return Ok(progress);
         }
         self.save_restamp(progress).await
     }
 
     /// One page of the re-stamp walk, of at most `budget` groups, counted into `progress`;
-    /// how many groups it read (at least one, so a run always ends).
+    /// how many groups it read (at least one, so a run always ends). Past `stop_at` it stops
+    /// before the next group, its place the last group done.
     async fn restamp_page(
         &self,
         progress: &mut RestampProgress,
         retention: RetentionDays,
         budget: u32,
+        stop_at: Option<std::time::Instant>,
     ) -> Result<u32, StoreError> {
         let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.clone()).await?;
-        for item in &items {
+        for (done, item) in items.iter().enumerate() {
+            if done > 0 && !before(stop_at) {
+                if let Some(place) = items.get(done - 1).and_then(Store::walk_cursor_after) {
+                    progress.cursor = Some(place);
+                    return Ok(u32::try_from(done).unwrap_or(u32::MAX));
+                }
+            }
             // The stored totals are outside data (another writer may have set them): saturating.
             progress.examined = progress.examined.saturating_add(1);
             progress.this_run.examined += 1;
