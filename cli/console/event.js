@@ -21,7 +21,8 @@ function triageForm(e, c, rerender, draft) {
     ? el("p", { class: "status", role: "alert", id: "triage-status" }, shown(draft.message))
     : el("p", { class: "status", role: "status", id: "triage-status" });
   const loadedNote = e.scanFailure.triage?.note || "";
-  const state = draft?.state || e.scanFailure.triage?.state || "open";
+  const loadedState = e.scanFailure.triage?.state || "open";
+  const state = draft?.state || loadedState;
   const form = el("form", { id: "triage", "aria-label": "Triage" },
     el("h3", {}, "Triage"),
     el("div", { class: "field" }, el("label", { for: "triage-state" }, "State"),
@@ -55,15 +56,25 @@ function triageForm(e, c, rerender, draft) {
       } catch (err) {
         if (err.status !== 409) throw err;
         // Read again, so that the other triage (its state, note and history) is in view and a
-        // second save is made against it, deliberately. The chosen state is kept, and the note
-        // only if it was edited here: an unedited one would put back the note just replaced.
-        const fresh = await api("GET", path(e.id));
-        const edited = form.elements.note.value !== loadedNote;
-        rerender(fresh.event, null, {
-          state: body.state,
-          note: edited ? form.elements.note.value : undefined,
-          message: `${err.message} The event is shown as it is now, with your state${edited ? " and note" : ""} kept: save again to apply ${edited ? "them" : "it"}.`,
-        });
+        // second save is made against it, deliberately. Only what was changed here is kept: an
+        // unchanged state or note would put back what the other triage replaced. (A textarea's
+        // value has its line breaks as LF: a stored CR LF is no change.)
+        const lf = (s) => s.replace(/\r\n?/g, "\n");
+        const kept = {
+          state: body.state !== loadedState ? body.state : undefined,
+          note: lf(form.elements.note.value) !== lf(loadedNote) ? form.elements.note.value : undefined,
+        };
+        let fresh;
+        try {
+          fresh = await api("GET", path(e.id));
+        } catch (again) {
+          throw new ApiError(again.status, `${err.message}. Reading it again failed: ${again.message} Reload the page.`);
+        }
+        const what = [kept.state !== undefined && "state", kept.note !== undefined && "note"].filter(Boolean);
+        const tail = what.length
+          ? `, with your ${what.join(" and ")} kept: save again to apply ${what.length > 1 ? "them" : "it"}.`
+          : ".";
+        rerender(fresh.event, null, { ...kept, message: `${err.message}. The page has read it again and shows it as it is now${tail}` });
         return;
       }
       rerender(answer.event, "Triage saved.");

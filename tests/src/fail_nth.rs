@@ -17,6 +17,8 @@ enum Fault {
     /// Blocks the calling thread that long: the whole run waits, as behind one request that
     /// takes that long.
     Hold(std::time::Duration),
+    /// The same, until the instant has passed.
+    HoldUntil(std::time::Instant),
 }
 
 #[derive(Debug)]
@@ -48,6 +50,10 @@ impl Intercept for NthUpdate {
                 std::thread::sleep(time);
                 Ok(())
             }
+            Fault::HoldUntil(until) => {
+                std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()));
+                Ok(())
+            }
         }
     }
 }
@@ -66,6 +72,16 @@ pub fn holding_nth_update(
     time: std::time::Duration,
 ) -> (aws_sdk_dynamodb::Client, Arc<AtomicUsize>) {
     with_fault(client, n, Fault::Hold(time))
+}
+
+/// `client` with its `n`th `UpdateItem` (from 1) held until `until` has passed before it is sent,
+/// and the count of the `UpdateItem`s it was asked for (counted before the hold).
+pub fn holding_nth_update_until(
+    client: &aws_sdk_dynamodb::Client,
+    n: usize,
+    until: std::time::Instant,
+) -> (aws_sdk_dynamodb::Client, Arc<AtomicUsize>) {
+    with_fault(client, n, Fault::HoldUntil(until))
 }
 
 fn with_fault(

@@ -889,7 +889,8 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         page.text("#triage-status"),
         format!(
             "the event's triage is at version 5, not 4: it is now resolved, set by {WRITER} at {}; read the event \
-             again before triaging it The event is shown as it is now, with your state kept: save again to apply it.",
+             again before triaging it. The page has read it again and shows it as it is now, with your state kept: \
+             save again to apply it.",
             api(&page, &format!("/v1/administration/events/{id}"))["event"]["scanFailure"]["triage"]["triagedAt"]
                 .as_str()
                 .unwrap_or_default()
@@ -916,6 +917,33 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
         (&after["event"]["scanFailure"]["triage"]["state"], &after["event"]["scanFailure"]["triage"]["version"]),
         (&json!("false_positive"), &json!(6))
     );
+    // Refused again with only the note edited here: the other triage's state is shown (not this
+    // page's stale one, which saving would have put back), the note edited here is kept.
+    let elsewhere = page.eval(&format!(
+        "fetch('/v1/administration/events/{id}/triage', {{method: 'POST', headers: {{'x-scanfail-token': \
+         sessionStorage.getItem('scanfail-console-token'), 'content-type': 'application/json'}}, body: \
+         JSON.stringify({{state: 'acknowledged', note: 'theirs'}})}}).then((r) => r.status)"
+    ));
+    assert_eq!(elsewhere, json!(200));
+    page.eval("document.getElementById('triage-note').value = 'mine'");
+    page.click("#triage button[type=submit]");
+    page.wait("document.getElementById('triage-status').getAttribute('role') === 'alert'", "the triage refused");
+    assert!(
+        page.text("#triage-status").ends_with(
+            ". The page has read it again and shows it as it is now, with your note kept: save again to apply it."
+        ),
+        "{}",
+        page.text("#triage-status")
+    );
+    assert_eq!(page.eval("document.getElementById('triage-state').value"), json!("acknowledged"));
+    assert_eq!(page.eval("document.getElementById('triage-note').value"), json!("mine"));
+    page.choose("#triage-state", "false_positive");
+    page.eval("document.querySelector('.done')?.remove()");
+    page.click("#triage button[type=submit]");
+    page.wait("document.querySelector('.done')?.innerText === 'Triage saved.'", "the triage saved");
+    let after = api(&page, &format!("/v1/administration/events/{id}"));
+    let t = &after["event"]["scanFailure"]["triage"];
+    assert_eq!((&t["state"], &t["note"], &t["version"]), (&json!("false_positive"), &json!("mine"), &json!(8)));
     writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 1));
 
@@ -943,14 +971,12 @@ async fn a_writers_actions_apply_and_show_and_a_viewers_attempts_read_view_permi
     assert_eq!(page.text("#delete-status"), format!("Deleted 1 event of {}. Back to the events", image(5)));
     writer.show(&page, "events");
     assert_eq!(page.text("#matching"), format!("{} matching events.", IMAGES - 2));
-    // The browser logs the one refused triage's answer, and nothing else.
-    assert_eq!(
-        page.errors(),
-        [format!(
-            "log: Failed to load resource: the server responded with a status of 409 (Conflict) (Some(\"{}/v1/administration/events/{id}/triage\"))",
-            writer.base()
-        )]
+    // The browser logs the two refused triages' answers, and nothing else.
+    let refused = format!(
+        "log: Failed to load resource: the server responded with a status of 409 (Conflict) (Some(\"{}/v1/administration/events/{id}/triage\"))",
+        writer.base()
     );
+    assert_eq!(page.errors(), [refused.clone(), refused]);
 
     // The viewer sees the same events, and each write reads "view permission only".
     let seen = open(&viewer, "events", 1000);

@@ -325,17 +325,20 @@ async fn assert_re_stamped(
 
 /// A re-stamp run whose 100th update is slow enough to pass its stop time stops before the
 /// 101st group, inside its first page, and saves that place; the next run re-stamps the other
-/// 500, each group read once over the two. Before, the run finished the page it was in (500
+/// 500, each group examined once over the two (the page's other 400 are read again). Before, the run finished the page it was in (500
 /// groups, past its stop time by as many updates: a throttled table ran it into the function's
 /// timeout).
 #[tokio::test]
 async fn a_re_stamp_past_its_stop_time_stops_within_its_page_and_the_next_run_goes_on_from_there() {
     let store = fresh_store().await;
     let (groups, thirty) = six_hundred_groups_to_re_stamp(&store).await;
-    // Held from before the stop time until after it, however soon the 100th update comes.
-    let hold = std::time::Duration::from_secs(3);
-    let stop_at = Instant::now() + hold;
-    let (client, seen) = integration_tests::fail_nth::holding_nth_update(store.client(), 100, hold);
+    // The stop time far enough for 99 updates on a loaded machine; the 100th held until after it.
+    let stop_at = Instant::now() + std::time::Duration::from_secs(15);
+    let (client, seen) = integration_tests::fail_nth::holding_nth_update_until(
+        store.client(),
+        100,
+        stop_at + std::time::Duration::from_millis(50),
+    );
     let slow = Store::new(client, store.table());
     let now = OffsetDateTime::now_utc();
     let report = maintenance::run(&slow, RetentionDays::default(), 10_000, now, Some(stop_at)).await.unwrap();
@@ -357,7 +360,7 @@ async fn a_re_stamp_past_its_stop_time_stops_within_its_page_and_the_next_run_go
 
 /// A re-stamp run cut short in its second page (its task aborted while the 550th update is
 /// held, as a timeout or a crash ends a function) keeps its first page's place: the next run
-/// reads the other 100 groups. Before, the place was saved only when a run ended, so the cut
+/// goes on from the second page (the cut page's updates done before the cut are found right). Before, the place was saved only when a run ended, so the cut
 /// run's 500 groups were read again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_stamp_run_cut_short_keeps_the_place_of_each_page_it_finished() {

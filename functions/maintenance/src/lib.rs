@@ -261,7 +261,8 @@ pub struct RunReport {
 }
 
 /// One run at `now`: the retention in force (the stored setting, else `fallback`), then at most
-/// `max_items` groups re-stamped towards it, no page of them started after `stop_at`.
+/// `max_items` groups re-stamped towards it, none after `stop_at` (the place saved after each
+/// page and where it stops).
 pub async fn run(
     store: &Store,
     fallback: RetentionDays,

@@ -222,7 +222,10 @@ impl<'a> Settings<'a> {
             match self.restamp_page(&mut progress, retention, budget, stop_at).await {
                 Ok(read) => budget = budget.saturating_sub(read),
                 Err(e) => {
-                    self.save_restamp(at_page).await?;
+                    // Pages before it saved their place already.
+                    if !saved {
+                        self.save_restamp(at_page).await?;
+                    }
                     return Err(e);
                 }
             }
