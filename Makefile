@@ -59,7 +59,7 @@ infra-check: tools
 
 # Fuzzing and contract tests (RELIABILITY.md). `fuzz`: each cargo-fuzz target for FUZZ_SECONDS
 # (default 60) on nightly; `fuzz-ci`: the bounded form `make test` runs (a fixed seed and number
-# of executions per target from the committed seeds and crash inputs, 20-30 s each),
+# of executions per target from the committed seeds and crash inputs, 20-121 s each by machine),
 # failing with the install command when nightly or cargo-fuzz is missing; `schemathesis`: the
 # API against infra/openapi.yaml on its own local stack.
 .PHONY: fuzz fuzz-ci schemathesis

@@ -216,7 +216,8 @@ impl NotifyConfig {
             None => DEFAULT_THRESHOLDS.to_vec(),
             Some(raw) => parse_thresholds(&raw).ok_or(ConfigError::Invalid {
                 var: "NOTIFY_THRESHOLDS",
-                rule: "1 to 10 comma-separated increasing whole numbers from 2 to 1000000000",
+                rule:
+                    "1 to 10 comma-separated whole numbers from 2 to 1000000000 (in any order, a repeat counted once)",
                 value: raw,
             })?,
         };
@@ -224,12 +225,18 @@ impl NotifyConfig {
     }
 }
 
+/// The thresholds of `raw`, increasing. They are a set: a list out of order or with a repeat (a
+/// deployment's typo the template's pattern cannot tell) means the same thresholds, where
+/// refusing it would stop every ingest invocation at start-up.
 fn parse_thresholds(raw: &str) -> Option<Vec<u64>> {
     let values: Option<Vec<u64>> = raw.split(',').map(|t| t.trim().parse::<u64>().ok()).collect();
-    let values = values?;
-    let increasing = values.windows(2).all(|w| w[0] < w[1]);
-    ((1..=10).contains(&values.len()) && increasing && values.iter().all(|t| (2..=1_000_000_000).contains(t)))
-        .then_some(values)
+    let mut values = values?;
+    if !(1..=10).contains(&values.len()) || !values.iter().all(|t| (2..=1_000_000_000).contains(t)) {
+        return None;
+    }
+    values.sort_unstable();
+    values.dedup();
+    Some(values)
 }
 
 /// `METRICS`, `METRICS_STACK`, `METRICS_BY_REASON`.
@@ -413,10 +420,27 @@ mod tests {
                 thresholds: vec![10, 100, 1000]
             }))
         );
-        for bad in ["", "10,5", "1", "abc", "10,10"] {
+        for bad in ["", "1", "abc", "10,,100", "1000000001", "2,3,4,5,6,7,8,9,10,11,12"] {
             let err = NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_THRESHOLDS", bad)]));
             assert!(err.is_err(), "{bad:?} accepted");
         }
+        assert_eq!(
+            NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_THRESHOLDS", "1")]))
+                .unwrap_err()
+                .to_string(),
+            "NOTIFY_THRESHOLDS must be 1 to 10 comma-separated whole numbers from 2 to 1000000000 (in any order, a \
+             repeat counted once), got \"1\""
+        );
+    }
+
+    #[test]
+    fn thresholds_out_of_order_or_repeated_are_the_same_set_not_a_start_up_failure() {
+        let thresholds = |raw: &str| {
+            NotifyConfig::from_env(env(&[("NOTIFY_BUS_NAME", "ops"), ("NOTIFY_THRESHOLDS", raw)]))
+                .map(|c| c.map(|c| c.thresholds))
+        };
+        assert_eq!(thresholds("1000, 10,100,10"), Ok(Some(vec![10, 100, 1000])));
+        assert_eq!(thresholds("10,5"), Ok(Some(vec![5, 10])));
     }
 
     #[test]
