@@ -368,6 +368,42 @@ async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_tim
     assert!((1..12).contains(&calls), "attempts made: {calls}");
 }
 
+/// A write that keeps meeting conflicts on the direct path starts no retry once one call (the
+/// SDK's three attempts of at most 2 s and their back-off: 9 s) could end past the
+/// invocation's time to answer: the event is answered an error naming `OutOfTime`, logged,
+/// counted and retried by Lambda, where the twelve attempts ran on into the function's 10 s
+/// timeout. The write itself always starts, its deadline near or not. Mocked: DynamoDB Local
+/// cannot be made to answer every transaction with a conflict.
+#[tokio::test]
+async fn a_conflicting_write_on_the_direct_path_stops_its_retries_once_a_call_could_end_past_its_deadline() {
+    use scan_failures_aws::config::SdkTimeouts;
+    use scan_failures_aws::dynamo::StoreError;
+    use scan_failures_aws::publisher::RESPONSE_MARGIN;
+
+    let call = scan_failures_aws::sdk::call_bound(SdkTimeouts::default());
+    // (time to retry in, attempts allowed): 40 ms lets a few attempts start (the pauses are 5,
+    // 10, 20, 40 ms …; the twelve take about two seconds); none leaves only the first.
+    for (retrying, attempts) in [(Duration::from_millis(40), 1..12), (Duration::ZERO, 1..2)] {
+        let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .sequence()
+            .error(|| cancelled(&["None", "TransactionConflict"]))
+            .times(12)
+            .build();
+        let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+        let deadline = std::time::Instant::now() + RESPONSE_MARGIN + call + retrying;
+        let error = ingest.handle_any_until(envelope("mocked-direct-conflicts", 1), Some(deadline)).await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("event not stored: the write of group ")
+                && message.ends_with("another would end past the invocation's deadline"),
+            "{message}"
+        );
+        assert!(matches!(&error, IngestError::Store(e) if matches!(**e, StoreError::OutOfTime { .. })), "{error:?}");
+        let calls = rule.num_calls();
+        assert!(attempts.contains(&calls), "attempts made: {calls}, allowed {attempts:?}");
+    }
+}
+
 /// A write on the SQS path that finds its group expired once the batch's time to answer has
 /// passed reads the retention no more (a call of its own, up to the SDK's three attempts of 2 s,
 /// which ended past the invocation's deadline): its message is reported failed with

@@ -15,6 +15,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use scan_failures_aws::config::SdkTimeouts;
 use scan_failures_aws::dynamo::outbox::{self, Pending};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
@@ -38,6 +39,15 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 /// before the deadline, so the batch answers, its unwritten messages reported failed, instead
 /// of being cut off and delivered again whole.
 pub const WRITE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When a list of messages stops writing: the groups not started from `defer_from` on are
+/// deferred (reported failed, unwritten), and a group's write starts no further attempt (a
+/// conflict's retry, a half of a write too large) from `retry_until` on.
+#[derive(Debug, Clone, Copy)]
+struct WriteCutoffs {
+    defer_from: Option<Instant>,
+    retry_until: Option<Instant>,
+}
 
 /// The outcome of a message the pipeline left without one (a defect): it fails, so it is retried.
 const NOT_PROCESSED: &str = "not processed";
@@ -121,6 +131,9 @@ pub struct Ingest {
     publisher: Option<Publisher>,
     /// Where each invocation's metrics go (`None`: no metric lines, as in-process tests want).
     metrics: Option<Sink>,
+    /// The longest one AWS call can take once started ([`scan_failures_aws::sdk::call_bound`]):
+    /// the direct path starts no retry of its write later than this before its time to answer.
+    call_bound: Duration,
 }
 
 /// What the pipeline did with a list of messages.
@@ -141,7 +154,14 @@ impl Ingest {
             thresholds: None,
             publisher: None,
             metrics: None,
+            call_bound: scan_failures_aws::sdk::call_bound(SdkTimeouts::default()),
         }
+    }
+
+    /// Bounds the direct path's retries by the calls `timeouts` allows (the function's
+    /// `SDK_ATTEMPT_TIMEOUT_MS`; the default's otherwise).
+    pub fn with_sdk_timeouts(self, timeouts: SdkTimeouts) -> Self {
+        Self { call_bound: scan_failures_aws::sdk::call_bound(timeouts), ..self }
     }
 
     /// Writes each invocation's CloudWatch metrics (EMF) to `sink`.
@@ -243,7 +263,11 @@ impl Ingest {
         self.handle_until(payload, None).await
     }
 
-    /// [`Self::handle`], publishing notifications until `until` at the latest.
+    /// [`Self::handle`], publishing notifications until `until` at the latest. The event's
+    /// write is the invocation's first work and always starts, but no retry of it starts once
+    /// one call could end past `until`: a write that keeps meeting conflicts or a throttled
+    /// table answers `OutOfTime`, logged, counted and retried by Lambda, where it ran into
+    /// the function's timeout (no log line, no metrics, the sandbox lost).
     pub async fn handle_until(
         &self,
         payload: serde_json::Value,
@@ -263,7 +287,8 @@ impl Ingest {
             }
         };
         // One event: its write is the invocation's first work, never deferred.
-        let mut processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, None).await;
+        let writes = WriteCutoffs { defer_from: None, retry_until: until.and_then(|u| u.checked_sub(self.call_bound)) };
+        let mut processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, writes).await;
         self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
         // One message in, one outcome out.
         answer(processed.outcomes.pop().map(|(_, o)| o))
@@ -312,7 +337,8 @@ impl Ingest {
             })
             .collect();
         let write_until = until.and_then(|u| u.checked_sub(WRITE_MARGIN));
-        let Processed { outcomes, cost, published } = self.process(messages, until, write_until).await;
+        let writes = WriteCutoffs { defer_from: write_until, retry_until: write_until };
+        let Processed { outcomes, cost, published } = self.process(messages, until, writes).await;
         let mut response = SqsBatchResponse::default();
         let mut results = Vec::with_capacity(outcomes.len());
         for (id, outcome) in &outcomes {
@@ -329,14 +355,14 @@ impl Ingest {
     /// The pipeline: admit each parsed message by the retention, merge the occurrences of each
     /// group into writes of at most [`scan_failures_aws::dynamo::write::GroupWriter::max_events`]
     /// envelopes, write them, then publish the transitions they made (and what a due drain
-    /// finds) until `until`, and log one line per message. Each message comes with how many
+    /// finds) until `until`, and log one line per message; writes stop as `writes` says. Each message comes with how many
     /// times it was delivered ([`order::write_order`]). Returns every message's outcome in the
     /// order given, what the writes cost and what was published.
     async fn process(
         &self,
         messages: Vec<(String, u32, Result<Parsed, String>)>,
         until: Option<Instant>,
-        write_until: Option<Instant>,
+        writes: WriteCutoffs,
     ) -> Processed {
         let now = (self.clock)();
         let mut retention = self.retention().await.map_err(Arc::new);
@@ -397,13 +423,13 @@ impl Ingest {
         // Every outbox record the writes below make is leased from now on, or later.
         let leased_at = outbox::wall_clock_seconds();
         let confirm = self.live_retention.as_ref().map(|(cache, _)| cache);
-        let writer = self.store.writer(self.thresholds.as_deref()).until(write_until).confirming_expiry(confirm);
+        let writer = self.store.writer(self.thresholds.as_deref()).until(writes.retry_until).confirming_expiry(confirm);
         // Every occurrence here was admitted by the retention read (none is when it failed).
         let retention = retention.unwrap_or(self.retention);
         for group in &order::write_order(&members, &receives) {
             let Some(members) = groups.get(group) else { continue };
             for chunk in chunks_by_envelope(members, writer.max_events()) {
-                if write_until.is_some_and(|w| Instant::now() >= w) {
+                if writes.defer_from.is_some_and(|w| Instant::now() >= w) {
                     for (o, i) in &chunk {
                         outcomes[*i] = Some(Outcome::Deferred {
                             event_id: o.envelope.id.clone(),
@@ -617,6 +643,17 @@ mod tests {
         }
         let e = answer(Some(Outcome::Rejected(NOT_PROCESSED.to_owned()))).unwrap_err();
         assert_eq!(e.to_string(), "event not stored: not processed");
+    }
+
+    /// The SQS path's margin holds a write started just before it: one call at the longest
+    /// attempt timeout the configuration accepts ends before the batch must answer.
+    #[test]
+    fn the_sqs_paths_write_margin_holds_one_call_at_the_longest_attempt_timeout() {
+        let longest = SdkTimeouts {
+            attempt: Duration::from_millis(*scan_failures_aws::config::SDK_ATTEMPT_TIMEOUT_MS_RANGE.end()),
+        };
+        assert_eq!(scan_failures_aws::sdk::call_bound(longest), Duration::from_secs(9));
+        assert!(WRITE_MARGIN >= scan_failures_aws::sdk::call_bound(longest));
     }
 
     /// Before the one pipeline, the SQS path labelled this `ignored_success`.

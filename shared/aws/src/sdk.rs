@@ -34,6 +34,20 @@ pub fn timeout_config(timeouts: SdkTimeouts) -> TimeoutConfig {
         .build()
 }
 
+/// Attempts the SDK's standard retry makes at one call (its default, kept).
+pub const CALL_ATTEMPTS: u32 = 3;
+
+/// The standard retry's back-off before each retry of a call: up to 1 s, then up to 2 s
+/// (exponential with jitter from an initial 1 s), 3 s in all.
+pub const CALL_BACKOFF: Duration = Duration::from_secs(3);
+
+/// The longest one call can take once started: [`CALL_ATTEMPTS`] attempts, each bounded by
+/// `timeouts` ([`timeout_config`]), and the back-off between them. What a caller keeps before a
+/// deadline when it must not start a call that could still be under way there.
+pub fn call_bound(timeouts: SdkTimeouts) -> Duration {
+    timeouts.attempt * CALL_ATTEMPTS + CALL_BACKOFF
+}
+
 /// The configuration from the environment (region, credentials), as `aws_config::load_from_env`
 /// reads it, with [`http_client`] and [`timeout_config`]. Stalled-stream protection is off: the
 /// attempt timeout already bounds every response whole (the functions' are a few KB), and the
@@ -45,4 +59,15 @@ pub async fn load(timeouts: SdkTimeouts) -> SdkConfig {
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_bounded_by_three_attempts_and_three_seconds_of_back_off() {
+        assert_eq!(call_bound(SdkTimeouts::default()), Duration::from_secs(9));
+        assert_eq!(call_bound(SdkTimeouts { attempt: Duration::from_millis(100) }), Duration::from_millis(3_300));
+    }
 }
