@@ -368,29 +368,62 @@ async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_tim
     assert!((1..12).contains(&calls), "attempts made: {calls}");
 }
 
-/// A write that keeps meeting conflicts on the direct path starts no retry once one call (the
-/// SDK's three attempts of at most 2 s and their back-off: 9 s) could end past the
-/// invocation's time to answer: the event is answered an error naming `OutOfTime`, logged,
-/// counted and retried by Lambda, where the twelve attempts ran on into the function's 10 s
-/// timeout. The write itself always starts, its deadline near or not. Mocked: DynamoDB Local
-/// cannot be made to answer every transaction with a conflict.
+/// A write that keeps meeting conflicts on the direct path retries until the invocation's time
+/// to answer (its deadline less `RESPONSE_MARGIN`) and no longer: every retry is sent with the
+/// time left as its operation timeout (the SDK's own attempts and back-off included; the
+/// client's attempt timeout kept), none starts from then on, and the event is answered an
+/// error naming `OutOfTime`, logged, counted and retried by Lambda. Before, the twelve attempts,
+/// each up to the SDK's three of 2 s, ran on into the function's 10 s timeout. The write itself
+/// always starts, and runs as the client is configured. Mocked: DynamoDB Local cannot be made to
+/// answer every transaction with a conflict.
 #[tokio::test]
-async fn a_conflicting_write_on_the_direct_path_stops_its_retries_once_a_call_could_end_past_its_deadline() {
-    use scan_failures_aws::config::SdkTimeouts;
+async fn a_conflicting_write_on_the_direct_path_retries_only_within_its_time_to_answer() {
+    use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+    use aws_sdk_dynamodb::error::BoxError;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
     use scan_failures_aws::dynamo::StoreError;
     use scan_failures_aws::publisher::RESPONSE_MARGIN;
 
-    let call = scan_failures_aws::sdk::call_bound(SdkTimeouts::default());
-    // (time to retry in, attempts allowed): 40 ms lets a few attempts start (the pauses are 5,
+    /// Each transaction's (operation timeout, attempt timeout), as the call was configured.
+    #[derive(Debug, Default)]
+    struct Timeouts(Mutex<Vec<(Option<Duration>, Option<Duration>)>>);
+    #[derive(Debug)]
+    struct Seen(Arc<Timeouts>);
+    impl Intercept for Seen {
+        fn name(&self) -> &'static str {
+            "Seen"
+        }
+        fn read_before_serialization(
+            &self,
+            context: &BeforeSerializationInterceptorContextRef<'_>,
+            _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            if context.input().downcast_ref::<TransactWriteItemsInput>().is_some() {
+                let t = cfg.load::<TimeoutConfig>();
+                let seen = (t.and_then(|t| t.operation_timeout()), t.and_then(|t| t.operation_attempt_timeout()));
+                self.0 .0.lock().unwrap().push(seen);
+            }
+            Ok(())
+        }
+    }
+    let attempt = Duration::from_secs(2);
+    // (time to retry in, attempts allowed): 40 ms lets a few retries start (the pauses are 5,
     // 10, 20, 40 ms …; the twelve take about two seconds); none leaves only the first.
-    for (retrying, attempts) in [(Duration::from_millis(40), 1..12), (Duration::ZERO, 1..2)] {
+    for (retrying, attempts) in [(Duration::from_millis(40), 2..12), (Duration::ZERO, 1..2)] {
         let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
             .sequence()
             .error(|| cancelled(&["None", "TransactionConflict"]))
             .times(12)
             .build();
-        let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
-        let deadline = std::time::Instant::now() + RESPONSE_MARGIN + call + retrying;
+        let seen = Arc::new(Timeouts::default());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule], |b| b
+            .interceptor(Seen(seen.clone()))
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(attempt).build()));
+        let ingest = one_event_ingest(client);
+        let deadline = std::time::Instant::now() + RESPONSE_MARGIN + retrying;
         let error = ingest.handle_any_until(envelope("mocked-direct-conflicts", 1), Some(deadline)).await.unwrap_err();
         let message = error.to_string();
         assert!(
@@ -401,6 +434,13 @@ async fn a_conflicting_write_on_the_direct_path_stops_its_retries_once_a_call_co
         assert!(matches!(&error, IngestError::Store(e) if matches!(**e, StoreError::OutOfTime { .. })), "{error:?}");
         let calls = rule.num_calls();
         assert!(attempts.contains(&calls), "attempts made: {calls}, allowed {attempts:?}");
+        let seen = seen.0.lock().unwrap();
+        assert_eq!(seen.len(), calls);
+        assert_eq!(seen[0], (None, Some(attempt)), "the first attempt as the client is configured");
+        for (n, (operation, per_attempt)) in seen.iter().enumerate().skip(1) {
+            assert!(operation.is_some_and(|t| t <= retrying), "retry {n}: operation timeout {operation:?} in {seen:?}");
+            assert_eq!(*per_attempt, Some(attempt), "retry {n}: the client's attempt timeout kept");
+        }
     }
 }
 

@@ -15,7 +15,6 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use scan_failures_aws::config::SdkTimeouts;
 use scan_failures_aws::dynamo::outbox::{self, Pending};
 use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::write::{Recorded, WriteCost};
@@ -42,7 +41,8 @@ pub const WRITE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10)
 
 /// When a list of messages stops writing: the groups not started from `defer_from` on are
 /// deferred (reported failed, unwritten), and a group's write starts no further attempt (a
-/// conflict's retry, a half of a write too large) from `retry_until` on.
+/// conflict's retry, a half of a write too large) from `retry_until` on, each one started
+/// before ending by then ([`scan_failures_aws::dynamo::write::GroupWriter::until`]).
 #[derive(Debug, Clone, Copy)]
 struct WriteCutoffs {
     defer_from: Option<Instant>,
@@ -131,9 +131,6 @@ pub struct Ingest {
     publisher: Option<Publisher>,
     /// Where each invocation's metrics go (`None`: no metric lines, as in-process tests want).
     metrics: Option<Sink>,
-    /// The longest one AWS call can take once started ([`scan_failures_aws::sdk::call_bound`]):
-    /// the direct path starts no retry of its write later than this before its time to answer.
-    call_bound: Duration,
 }
 
 /// What the pipeline did with a list of messages.
@@ -154,14 +151,7 @@ impl Ingest {
             thresholds: None,
             publisher: None,
             metrics: None,
-            call_bound: scan_failures_aws::sdk::call_bound(SdkTimeouts::default()),
         }
-    }
-
-    /// Bounds the direct path's retries by the calls `timeouts` allows (the function's
-    /// `SDK_ATTEMPT_TIMEOUT_MS`; the default's otherwise).
-    pub fn with_sdk_timeouts(self, timeouts: SdkTimeouts) -> Self {
-        Self { call_bound: scan_failures_aws::sdk::call_bound(timeouts), ..self }
     }
 
     /// Writes each invocation's CloudWatch metrics (EMF) to `sink`.
@@ -264,10 +254,10 @@ impl Ingest {
     }
 
     /// [`Self::handle`], publishing notifications until `until` at the latest. The event's
-    /// write is the invocation's first work and always starts, but no retry of it starts once
-    /// one call could end past `until`: a write that keeps meeting conflicts or a throttled
-    /// table answers `OutOfTime`, logged, counted and retried by Lambda, where it ran into
-    /// the function's timeout (no log line, no metrics, the sandbox lost).
+    /// write is the invocation's first work and always starts; its retries (conflicts, a
+    /// throttled transaction) end by `until`, none starting from then on, so that a write
+    /// that cannot be made answers an error, logged, counted and retried by Lambda, where it
+    /// ran into the function's timeout (no log line, no metrics, the sandbox lost).
     pub async fn handle_until(
         &self,
         payload: serde_json::Value,
@@ -287,7 +277,7 @@ impl Ingest {
             }
         };
         // One event: its write is the invocation's first work, never deferred.
-        let writes = WriteCutoffs { defer_from: None, retry_until: until.and_then(|u| u.checked_sub(self.call_bound)) };
+        let writes = WriteCutoffs { defer_from: None, retry_until: until };
         let mut processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, writes).await;
         self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
         // One message in, one outcome out.
@@ -649,7 +639,7 @@ mod tests {
     /// attempt timeout the configuration accepts ends before the batch must answer.
     #[test]
     fn the_sqs_paths_write_margin_holds_one_call_at_the_longest_attempt_timeout() {
-        let longest = SdkTimeouts {
+        let longest = scan_failures_aws::config::SdkTimeouts {
             attempt: Duration::from_millis(*scan_failures_aws::config::SDK_ATTEMPT_TIMEOUT_MS_RANGE.end()),
         };
         assert_eq!(scan_failures_aws::sdk::call_bound(longest), Duration::from_secs(9));

@@ -30,7 +30,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(conflicts::client(&aws), config.table_name);
     let mut ingest = ingest::handler::Ingest::new(store, config.retention)
-        .with_sdk_timeouts(config.sdk)
         .with_live_retention()
         .with_metrics(Sink::new(config.metrics));
     if let Some(n) = config.notify {

@@ -148,7 +148,8 @@ pub struct GroupWriter<'a> {
     store: &'a Store,
     /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
     thresholds: Option<&'a [u64]>,
-    /// No write attempt after the first of a group starts from then on (`None`: no limit).
+    /// No write attempt after the first of a group starts from then on, and one started
+    /// before ends by then (`None`: no limit).
     until: Option<std::time::Instant>,
     /// Where the retention a group is found expired by is read again before the group is
     /// started anew (`None`: the retention given is the setting's).
@@ -172,13 +173,34 @@ impl<'a> GroupWriter<'a> {
     /// half of a write too large) from `until` on: the SQS path's time to answer before its
     /// deadline (`ingest::handler::WRITE_MARGIN`), which one write's twelve attempts, each up to
     /// the SDK's three, could pass. A write stopped so is [`StoreError::OutOfTime`], its messages
-    /// reported failed; what it wrote before counts once (its markers).
+    /// reported failed; what it wrote before counts once (its markers). An attempt after the
+    /// first that does start is sent with the time left until `until` as its operation timeout,
+    /// so that the call, the SDK's own attempts and back-off included, ends by then: the
+    /// direct path's `until` is its time to answer, where one call could otherwise run on past
+    /// the function's timeout.
     pub fn until(self, until: Option<std::time::Instant>) -> Self {
         Self { until, ..self }
     }
 
     fn out_of_time(&self) -> bool {
         self.until.is_some_and(|u| std::time::Instant::now() >= u)
+    }
+
+    /// The configuration an attempt after the group's first is sent with: the client's
+    /// timeouts, and the time left until `until` for the whole call (`None`: no `until`, or
+    /// the group's first attempt, which always starts and runs as the client is configured).
+    fn bounded_call(&self, after_first: bool) -> Option<aws_sdk_dynamodb::config::Builder> {
+        let until = self.until.filter(|_| after_first)?;
+        let timeouts = self
+            .store
+            .client()
+            .config()
+            .timeout_config()
+            .map(aws_sdk_dynamodb::config::timeout::TimeoutConfig::to_builder)
+            .unwrap_or_default()
+            .operation_timeout(until.saturating_duration_since(std::time::Instant::now()))
+            .build();
+        Some(aws_sdk_dynamodb::config::Builder::default().timeout_config(timeouts))
     }
 
     /// Envelope ids one write takes at most: the transaction holds their markers, the group, and
@@ -248,7 +270,7 @@ impl<'a> GroupWriter<'a> {
             if done.cost.requests > 0 && self.out_of_time() {
                 return Err(StoreError::OutOfTime { group: *id, attempts: done.cost.requests });
             }
-            match self.record_in_one_write(&part, id, retention, now).await {
+            match self.record_in_one_write(&part, id, retention, now, done.cost.requests > 0).await {
                 Ok(written) => {
                     done.outcomes.extend(written.outcomes);
                     done.notifications.extend(written.notifications);
@@ -270,13 +292,15 @@ impl<'a> GroupWriter<'a> {
     }
 
     /// [`Self::record_group`] in one transaction, or `ExpressionTooLarge` before anything is
-    /// sent when its update does not fit.
+    /// sent when its update does not fit; `after_first` when the group's write sent a part
+    /// before this one.
     async fn record_in_one_write(
         &self,
         occurrences: &[&Occurrence],
         id: &Uuid,
         retention: RetentionDays,
         now: OffsetDateTime,
+        after_first: bool,
     ) -> Result<BatchRecorded, StoreError> {
         let mut result = BatchRecorded::default();
         let mut duplicates: Vec<&str> = Vec::new();
@@ -310,7 +334,11 @@ impl<'a> GroupWriter<'a> {
                 let put = Put::builder().table_name(self.store.table()).set_item(Some(outbox::item(n, now))).build()?;
                 request = request.transact_items(TransactWriteItem::builder().put(put).build());
             }
-            let result_of_send = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+            let request = request.return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let result_of_send = match self.bounded_call(after_first || attempt > 0) {
+                Some(bounded) => request.customize().config_override(bounded).send().await,
+                None => request.send().await,
+            };
             result.cost.requests += 1;
             let err = match result_of_send {
                 Ok(out) => {
