@@ -204,6 +204,43 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
     }
 }
 
+/// Case 31. `RETENTION_DAYS` changed from 4 to 30 with no setting stored: the job for 30 days
+/// walks nothing until 180 s after the run that first saw the change, as a stored change
+/// waits, and then re-stamps. Before, the walk went at once, and a group an ingest instance
+/// of the old configuration (in flight, or updated after maintenance) wrote behind it kept its
+/// 4-day TTL under a retention of 30.
+#[tokio::test]
+async fn a_change_of_the_default_retention_waits_as_a_stored_change_does_before_its_walk() {
+    let store = fresh_store().await;
+    let (four, thirty) = (RetentionDays::new(4).unwrap(), RetentionDays::new(30).unwrap());
+    let t0 = OffsetDateTime::now_utc() - Duration::minutes(30);
+    Ingest::new(store.clone(), four).handle(timeout("before", "alpine:3", t0)).await.unwrap();
+    let first = maintenance::run(&store, four, 100, t0 + Duration::minutes(1), None).await.unwrap();
+    assert_eq!(first.status, "finished", "a table with no job on record walks at once");
+
+    let seen = t0 + Duration::minutes(5);
+    // An ingest instance still on RETENTION_DAYS=4 writes while the job waits.
+    Ingest::new(store.clone(), four).handle(timeout("behind", "busybox:1", t0 + Duration::minutes(6))).await.unwrap();
+    for (after, lag) in [(Duration::ZERO, 0), (Duration::seconds(179), 179)] {
+        let report = maintenance::run(&store, thirty, 100, seen + after, None).await.unwrap();
+        assert_eq!(
+            (report.status, report.retention_days, report.lag_seconds, report.progress.is_none()),
+            ("settling", 30, lag, true)
+        );
+    }
+    let progress = store.settings().restamp_progress().await.unwrap().unwrap();
+    assert_eq!((progress.target_retention_days, progress.examined, progress.finished), (30, 0, false));
+
+    let report = maintenance::run(&store, thirty, 100, seen + Duration::seconds(180), None).await.unwrap();
+    let progress = report.progress.unwrap();
+    assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 2, 2));
+    for image in ["alpine:3", "busybox:1"] {
+        let g = store.reader().get(&group_of(image)).await.unwrap().unwrap();
+        let last = time_fmt::parse(&g.last_occurred_at).unwrap();
+        assert_eq!(g.expires_at, (last + Duration::days(30)).unix_timestamp(), "{image}");
+    }
+}
+
 /// A group stored with a last occurrence in the last day of 9999 (outside data: no ingest
 /// admits one) is re-stamped to the latest time there is. Before, adding the retention to it
 /// panicked, and every later run aborted on the same page before the drain and the rest.

@@ -1221,6 +1221,8 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
         (&retention["Default"], &retention["MinValue"], &retention["MaxValue"]),
         (&json!(4), &json!(1), &json!(365))
     );
+    // A RetentionDays change reaches ingest before the re-stamp that waits for it.
+    assert_eq!(resource(&t, "MaintenanceFunction")["DependsOn"], json!("IngestFunction"));
     for (function, binary) in FUNCTIONS {
         let metadata = &resource(&t, function)["Metadata"];
         assert_eq!(metadata["BuildMethod"], "rust-cargolambda", "{function}");

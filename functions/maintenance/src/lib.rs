@@ -273,11 +273,16 @@ pub async fn run(
     let setting = store.settings().retention_setting().await?;
     let (retention, generation) = retention::in_force(setting.as_ref(), fallback);
     let since = |t: &str| time_fmt::parse(t).map_or(0, |t| u64::try_from((now - t).whole_seconds()).unwrap_or(0));
-    if let Some(s) = setting.as_ref().filter(|s| !retention::settled(&s.updated_at, now)) {
-        let lag_seconds = since(&s.updated_at);
+    // A change, stored or of the default, waits until no ingest instance stamps what it replaced.
+    let held = match &setting {
+        Some(s) => Some(s.updated_at.clone()).filter(|t| !retention::settled(t, now)),
+        None => store.settings().default_change_held(retention, now).await?,
+    };
+    if let Some(changed_at) = held {
+        let lag_seconds = since(&changed_at);
         return Ok(RunReport {
             status: "settling",
-            retention_days: s.days.get(),
+            retention_days: retention.get(),
             lag_seconds,
             progress: None,
             reconcile: None,

@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use scan_failures_domain::retention::{RetentionDays, RetentionSetting};
+use scan_failures_domain::retention::{self, RetentionDays, RetentionSetting};
 use scan_failures_domain::time_fmt;
 
 use crate::cached::Cached;
@@ -188,6 +188,29 @@ impl<'a> Settings<'a> {
     /// The re-stamp job's progress, when it ever ran.
     pub async fn restamp_progress(&self) -> Result<Option<RestampProgress>, StoreError> {
         Ok(self.get_config(RESTAMP_KEY).await?.as_ref().and_then(RestampProgress::from_item))
+    }
+
+    /// With no setting stored: whether the job for `RETENTION_DAYS` (`retention`) must wait,
+    /// and since when. A change of the default (a job for other days, or for a setting since
+    /// removed, on record) starts a job that walks nothing until [`retention::settled`] from its
+    /// start, as a stored change waits: ingest instances of the previous configuration, in
+    /// flight or updated by CloudFormation after this function, may stamp the previous days
+    /// behind a walk that has passed their groups (before, it walked at once, and such groups
+    /// kept the old TTL: deleted after 4 days under a new 30). `None` when the walk may go on;
+    /// also on a table with no job on record (a new stack: nothing was stamped otherwise).
+    pub async fn default_change_held(
+        &self,
+        retention: RetentionDays,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        match self.restamp_progress().await? {
+            None => Ok(None),
+            Some(p) if p.continues(retention, "") => {
+                let waits = p.examined == 0 && !p.finished && !retention::settled(&p.started_at, now);
+                Ok(waits.then_some(p.started_at))
+            }
+            Some(_) => Ok(Some(self.save_restamp(RestampProgress::fresh(retention, "", now)).await?.started_at)),
+        }
     }
 
     /// One bounded run of the re-stamp job: sets `expiresAt = lastOccurredAt + retention` on at
