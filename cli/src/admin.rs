@@ -171,7 +171,11 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
             let path = format!("{EVENTS}/trend");
             Printed::Answer(client.call("GET", &path, &query::encode(&pairs), None).await?, |v, _| trend::chart(v))
         }
-        EventsCommand::Triage { id, state, note, if_version } => {
+        EventsCommand::Triage { id, state, note, clear_note, if_version } => {
+            let (note, if_version) = match (note, clear_note) {
+                (None, false) => kept_note(&client, &id, if_version).await?,
+                (note, _) => (note, if_version),
+            };
             let path = format!("{EVENTS}/{}/triage", query::segment(&id));
             let mut body = json!({ "state": state });
             if let Some(note) = note {
@@ -203,6 +207,20 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
     };
     print(printed, mode)?;
     failure.map_or(Ok(()), Err)
+}
+
+/// The note and version a triage without `--note` is sent with: the event's current note,
+/// which the API's contract would otherwise clear (a change of state alone kept no note, where
+/// the console keeps it), and the version it was read at (`if_version` when one was given),
+/// so that a triage made in between is answered 409 rather than overwritten with it unseen.
+async fn kept_note(
+    client: &Client,
+    id: &str,
+    if_version: Option<u64>,
+) -> Result<(Option<String>, Option<u64>), AdminError> {
+    let read = client.call("GET", &format!("{EVENTS}/{}", query::segment(id)), "", None).await?;
+    let triage = &read.json["event"]["scanFailure"]["triage"];
+    Ok((triage["note"].as_str().map(str::to_owned), if_version.or_else(|| triage["version"].as_u64())))
 }
 
 /// `scanfail retention …`.

@@ -253,9 +253,13 @@ pub enum EventsCommand {
         id: String,
         #[arg(long, value_parser = ["open", "acknowledged", "false_positive", "resolved"])]
         state: String,
-        /// Why (at most 1024 bytes).
+        /// Why (at most 1024 bytes). Without it the event's current note is kept (read first,
+        /// and the triage sent only if no other has come in between: else 409).
         #[arg(long, value_parser = parse_note)]
         note: Option<String>,
+        /// Remove the event's note instead of keeping it.
+        #[arg(long, conflicts_with = "note")]
+        clear_note: bool,
         /// Only if the event's triage is still at this version (its `version`, as `events get`
         /// shows it): else the API answers 409 and nothing changes.
         #[arg(long)]

@@ -564,6 +564,40 @@ async fn a_listing_goes_on_from_the_cursor_an_earlier_one_answered() {
     assert_eq!(seen, expected);
 }
 
+/// `scanfail events triage` without `--note` keeps the event's note, as the console does
+/// (before, the API's contract cleared it: a change of state alone erased another
+/// administrator's note); it sends the version it read, so a stale `--if-version` still
+/// refuses; `--clear-note` removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_triage_without_a_note_keeps_the_events_note_and_clear_note_removes_it() {
+    let (store, watch) = seeded_api_at_a_bound_of_100("cli-triage-note").await;
+    let env = api_env(watch.port);
+    let id = integration_tests::all_groups(&store).await[0].id.clone();
+    let triage = |extra: &[&str]| {
+        let mut args = vec!["events", "triage", id.as_str()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--output", "json"]);
+        scanfail(&args, &env, None)
+    };
+    let shown = |ran: &Ran| -> (i32, Option<String>, Option<String>, Option<u64>) {
+        let answer: Value = serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {ran:?}"));
+        let t = &answer["event"]["scanFailure"]["triage"];
+        (ran.code, t["state"].as_str().map(str::to_owned), t["note"].as_str().map(str::to_owned), t["version"].as_u64())
+    };
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        shown(&triage(&["--state", "acknowledged", "--note", "tracked in SEC-1"])),
+        (0, s("acknowledged"), s("tracked in SEC-1"), Some(1))
+    );
+    assert_eq!(shown(&triage(&["--state", "resolved"])), (0, s("resolved"), s("tracked in SEC-1"), Some(2)));
+    let stale = triage(&["--state", "open", "--if-version", "1"]);
+    assert_eq!(stale.code, 6, "{stale:?}");
+    assert!(stale.stderr.starts_with("scanfail: refused (HTTP 409): "), "{stale:?}");
+    assert_eq!(shown(&triage(&["--state", "open", "--clear-note"])), (0, s("open"), None, Some(3)));
+    let both = triage(&["--state", "open", "--clear-note", "--note", "x"]);
+    assert_eq!(both.code, 2, "a usage error is clap's: {both:?}");
+}
+
 /// `scanfail events delete` goes on from each answer's cursor: a cleanup whose matches lie past
 /// the API's read bound, and in a second repository, is deleted whole in one command (before,
 /// the CLI repeated the request from the start, and the API answered 400 `too broad` once the
