@@ -394,8 +394,9 @@ fn parse_retention(s: &str) -> Result<u16, String> {
 
 /// A triage note within the API's bound ([`MAX_NOTE_BYTES`]), refused here rather than sent.
 fn parse_note(s: &str) -> Result<String, String> {
-    if s.len() > MAX_NOTE_BYTES {
-        return Err(format!("at most {MAX_NOTE_BYTES} bytes, this one has {}", s.len()));
+    // Counted as the API stores it, trimmed.
+    if s.trim().len() > MAX_NOTE_BYTES {
+        return Err(format!("at most {MAX_NOTE_BYTES} bytes, this one has {}", s.trim().len()));
     }
     Ok(s.to_owned())
 }
@@ -517,6 +518,8 @@ mod tests {
             assert!(parsed(good).is_ok(), "{good}: {:?}", parsed(good).err());
         }
         assert_eq!(parse_note(&long_note), Err("at most 1024 bytes, this one has 1025".to_owned()));
+        let padded = format!("\n {}\n", "n".repeat(1024));
+        assert_eq!(parse_note(&padded).map(|n| n.trim().len()), Ok(1024), "counted as stored, trimmed");
         assert_eq!(parse_retention("366"), Err("a whole number of days from 1 to 365".to_owned()));
     }
 

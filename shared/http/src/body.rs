@@ -133,11 +133,14 @@ pub fn parse_triage_request(body: &[u8]) -> Result<TriageRequest, BodyError> {
     };
     let note = match map.get("note") {
         None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) if s.len() <= MAX_NOTE_BYTES => {
+        // Bounded as stored, trimmed (as the console checks it): a pasted note's surrounding
+        // blank lines do not count (the body's own bound holds the rest).
+        Some(serde_json::Value::String(s)) if s.trim().len() <= MAX_NOTE_BYTES => {
             Some(s.trim().to_owned()).filter(|n| !n.is_empty())
         }
         Some(serde_json::Value::String(s)) => {
-            return Err(BodyError::Invalid { field: "note", rule: NOTE_RULE, value: format!("{} bytes", s.len()) })
+            let bytes = s.trim().len();
+            return Err(BodyError::Invalid { field: "note", rule: NOTE_RULE, value: format!("{bytes} bytes") });
         }
         Some(other) => return Err(BodyError::Invalid { field: "note", rule: NOTE_RULE, value: echo_value(other) }),
     };
@@ -189,6 +192,9 @@ mod tests {
         assert_eq!(parse_triage_request(br#"{"ifVersion": 7, "state": "open"}"#).map(|r| r.if_version), Ok(Some(7)));
         let longest = format!(r#"{{"state": "acknowledged", "note": "{}"}}"#, "n".repeat(1024));
         assert_eq!(parse_triage_request(longest.as_bytes()).map(|r| r.note.map(|n| n.len())), Ok(Some(1024)));
+        // Counted as stored: the blank lines around a pasted note do not count.
+        let padded = format!(r#"{{"state": "acknowledged", "note": "\n  {}\n\n"}}"#, "n".repeat(1024));
+        assert_eq!(parse_triage_request(padded.as_bytes()).map(|r| r.note.map(|n| n.len())), Ok(Some(1024)));
     }
 
     #[test]
