@@ -213,12 +213,18 @@ pub async fn events(args: EventsArgs) -> Result<(), AdminError> {
 /// which the API's contract would otherwise clear (a change of state alone kept no note, where
 /// the console keeps it), and the version it was read at (`if_version` when one was given),
 /// so that a triage made in between is answered 409 rather than overwritten with it unseen.
+/// No event to read (404): the triage is sent as asked and answers for itself (404, or 403 to
+/// a principal without the write permission, which the API checks first).
 async fn kept_note(
     client: &Client,
     id: &str,
     if_version: Option<u64>,
 ) -> Result<(Option<String>, Option<u64>), AdminError> {
-    let read = client.call("GET", &format!("{EVENTS}/{}", query::segment(id)), "", None).await?;
+    let read = match client.call("GET", &format!("{EVENTS}/{}", query::segment(id)), "", None).await {
+        Ok(read) => read,
+        Err(ApiError::Refused { status: 404, .. }) => return Ok((None, if_version)),
+        Err(e) => return Err(e.into()),
+    };
     let triage = &read.json["event"]["scanFailure"]["triage"];
     Ok((triage["note"].as_str().map(str::to_owned), if_version.or_else(|| triage["version"].as_u64())))
 }
