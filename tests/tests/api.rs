@@ -1409,7 +1409,8 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
     }
     // Rerunning a finished job changes nothing; the progress is shown with the setting.
     let generation = store.settings().retention_setting().await.unwrap().unwrap().updated_at;
-    let again = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10, None).await.unwrap();
+    let again =
+        store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10, later, None).await.unwrap();
     assert_eq!((again.examined, again.restamped, again.finished), (2, 2, true));
     let (_, body) = call(&api, config, "", Some(ALICE)).await;
     assert_eq!(
@@ -1417,12 +1418,14 @@ async fn retention_changes_apply_to_reads_at_once_and_the_restamp_job_moves_exis
         (Some(30), Some(true))
     );
     // A new retention starts the job over.
-    let shorter = store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), &generation, 10, None).await.unwrap();
+    let shorter =
+        store.settings().restamp_ttl(RetentionDays::new(7).unwrap(), &generation, 10, later, None).await.unwrap();
     assert_eq!((shorter.target_retention_days, shorter.examined, shorter.restamped), (7, 2, 2));
     // A change back to days an earlier job finished is a new job, not that one: until it runs,
     // no progress is shown (before, 30 days read "finished" while groups stamped at 10 days in
     // between were still due to expire then).
-    let finished = store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10, None).await.unwrap();
+    let finished =
+        store.settings().restamp_ttl(RetentionDays::new(30).unwrap(), &generation, 10, later, None).await.unwrap();
     assert!(finished.finished);
     let (_, body) = put("10").await;
     assert_eq!(body.get("restamp"), None, "{body}");

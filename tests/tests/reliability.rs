@@ -193,8 +193,10 @@ async fn a_retention_change_undone_before_the_job_runs_still_re_stamps_what_was_
     Ingest::new(store.clone(), seven).handle(timeout("between", "busybox:1", stamped_with_seven)).await.unwrap();
     store.settings().put_retention_setting(thirty, ADMIN, t0 + Duration::minutes(6)).await.unwrap();
 
+    // Run at the time the writes were made: the walk takes the groups last seen before its start
+    // and 8 minutes (`retention::restamp_walk_bound`).
     let report =
-        maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(9), None).await.unwrap();
+        maintenance::run(&store, RetentionDays::default(), 100, OffsetDateTime::now_utc(), None).await.unwrap();
     let progress = report.progress.unwrap();
     assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 2, 1));
     for image in ["alpine:3", "busybox:1"] {
@@ -241,11 +243,47 @@ async fn a_change_of_the_default_retention_waits_as_a_stored_change_does_before_
     }
 }
 
-/// A group stored with a last occurrence in the last day of 9999 (outside data: no ingest
-/// admits one) is re-stamped to the latest time there is. Before, adding the retention to it
-/// panicked, and every later run aborted on the same page before the drain and the rest.
+/// Case 32. A re-stamp walk ends though every group moves to the newest end of the index
+/// between its runs, more of them than one run reads: it walks the groups last seen before its
+/// start and 8 minutes (`retention::restamp_walk_bound`), and those seen later were stamped by
+/// ingest with the job's retention. Before, each run read again the groups that had moved past
+/// its cursor, and the job never finished (its `RestampLag` growing without end).
 #[tokio::test]
-async fn a_group_last_seen_at_the_end_of_time_is_re_stamped_without_overflowing() {
+async fn a_re_stamp_walk_ends_though_every_group_moves_between_its_runs() {
+    let store = fresh_store().await;
+    let (four, thirty) = (RetentionDays::new(4).unwrap(), RetentionDays::new(30).unwrap());
+    let t0 = OffsetDateTime::now_utc() - Duration::hours(1);
+    let images: Vec<String> = (0..10).map(|n| format!("quay.io/acme/moving{n}:1")).collect();
+    for (n, image) in images.iter().enumerate() {
+        let at = t0 - Duration::minutes(30) + Duration::seconds(n as i64);
+        Ingest::new(store.clone(), four).handle(timeout(&format!("old-{n}"), image, at)).await.unwrap();
+    }
+    store.settings().put_retention_setting(thirty, ADMIN, t0 - Duration::minutes(10)).await.unwrap();
+    let mut examined = Vec::new();
+    for run in 0..3 {
+        let report = maintenance::run(&store, four, 4, t0 + Duration::minutes(5 * run), None).await.unwrap();
+        examined.push((report.status, report.progress.unwrap().this_run.examined));
+        // Every group occurs again (now, past the walk's bound), stamped by ingest with 30 days.
+        for (n, image) in images.iter().enumerate() {
+            let at = OffsetDateTime::now_utc() - Duration::seconds(20 - n as i64);
+            Ingest::new(store.clone(), thirty).handle(timeout(&format!("r{run}-{n}"), image, at)).await.unwrap();
+        }
+    }
+    assert_eq!(examined, [("running", 4), ("finished", 0), ("finished", 0)]);
+    for image in &images {
+        let g = store.reader().get(&group_of(image)).await.unwrap().unwrap();
+        let last = time_fmt::parse(&g.last_occurred_at).unwrap();
+        assert_eq!(g.expires_at, (last + Duration::days(30)).unix_timestamp(), "{image}");
+    }
+}
+
+/// A group stored with a last occurrence in the last day of 9999 (outside data: no ingest
+/// admits one) stops no run. Once, adding the retention to it panicked, and every later run
+/// aborted on the same page before the drain and the rest; it was then re-stamped to the latest
+/// time there is. Now it lies past every walk's bound (its job's start and 8 minutes: a group
+/// last seen later was stamped by its writer), and keeps the TTL it was stored with.
+#[tokio::test]
+async fn a_group_last_seen_at_the_end_of_time_is_past_every_walk_and_stops_no_run() {
     let store = fresh_store().await;
     let now = OffsetDateTime::now_utc();
     let mut g =
@@ -259,9 +297,9 @@ async fn a_group_last_seen_at_the_end_of_time_is_re_stamped_without_overflowing(
         .unwrap();
     let report = maintenance::run(&store, RetentionDays::default(), 100, now, None).await.unwrap();
     let progress = report.progress.unwrap();
-    assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 1, 1));
+    assert_eq!((report.status, progress.examined, progress.restamped), ("finished", 0, 0));
     let stored = store.reader().get(&g.id.parse().unwrap()).await.unwrap().unwrap();
-    assert_eq!(stored.expires_at, time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp());
+    assert_eq!(stored.expires_at, g.expires_at);
 }
 
 /// A re-stamp run whose update fails mid-run (the 550th of 600: one of the second page's)

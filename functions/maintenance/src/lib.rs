@@ -292,7 +292,7 @@ pub async fn run(
             outbox_oldest_age_seconds: None,
         });
     }
-    let progress = store.settings().restamp_ttl(retention, generation, max_items, stop_at).await?;
+    let progress = store.settings().restamp_ttl(retention, generation, max_items, now, stop_at).await?;
     let status = if progress.finished { "finished" } else { "running" };
     let lag_seconds = match (&setting, progress.finished) {
         (_, true) => 0,

@@ -83,8 +83,23 @@ pub const INGEST_LONGEST_INVOCATION: Duration = Duration::from_secs(60);
 /// previous retention behind the job (after only the cache's 60 s, a batch that began with the
 /// old retention could land its writes after a job that had finished).
 pub fn settled(updated_at: &str, now: OffsetDateTime) -> bool {
-    let wait = INGEST_CACHE.max(INGEST_CACHE_ON_FAILURE) + INGEST_LONGEST_INVOCATION;
-    time_fmt::parse(updated_at).is_none_or(|t| now - t >= wait)
+    time_fmt::parse(updated_at).is_none_or(|t| now - t >= SETTLE_WAIT)
+}
+
+/// How long after a change of the retention an ingest instance may still stamp the previous
+/// one ([`settled`]): the longer of the cache's ages, then the longest invocation.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(180);
+
+/// The time a re-stamp job started at `started_at` walks the groups up to (last occurrences
+/// before it): a group last seen later was written once every ingest instance applied the
+/// job's retention (the job starts settled, or waits [`SETTLE_WAIT`] from its start), its TTL
+/// stamped with it already, even from a producer whose clock is ahead by
+/// [`crate::event::MAX_CLOCK_SKEW`]. So the walk ends though groups keep moving to the newest
+/// end of the index: before, when more groups changed between two runs than one run reads, it
+/// never did. `None` when `started_at` cannot be read: the walk goes to the end.
+pub fn restamp_walk_bound(started_at: &str) -> Option<OffsetDateTime> {
+    let started = time_fmt::parse(started_at)?;
+    started.checked_add(time::Duration::try_from(SETTLE_WAIT).ok()? + crate::event::MAX_CLOCK_SKEW)
 }
 
 #[cfg(test)]
@@ -98,5 +113,12 @@ mod tests {
         assert!(!settled(changed, datetime!(2026-11-25 12:02:59 UTC)));
         assert!(settled(changed, datetime!(2026-11-25 12:03:00 UTC)));
         assert!(settled("", datetime!(2026-11-25 12:00 UTC)));
+        assert_eq!(SETTLE_WAIT, INGEST_CACHE.max(INGEST_CACHE_ON_FAILURE) + INGEST_LONGEST_INVOCATION);
+    }
+
+    #[test]
+    fn a_re_stamp_walks_the_groups_last_seen_before_its_start_and_eight_minutes() {
+        assert_eq!(restamp_walk_bound("2026-11-25T12:00:00.000Z"), Some(datetime!(2026-11-25 12:08 UTC)));
+        assert_eq!(restamp_walk_bound(""), None);
     }
 }

@@ -122,16 +122,24 @@ impl Store {
     }
 
     /// One page of a walk of the `byTime` partition of the groups, oldest first: at most `limit`
-    /// groups after `cursor`, and the cursor after them (`None`: the walk is through). What the
-    /// maintenance jobs (the TTL re-stamp, a rebuild of the rollups) go through the groups with,
-    /// a bounded number per run.
+    /// groups after `cursor` (last seen before `before`, when given), and the cursor after them
+    /// (`None`: the walk is through). What the maintenance jobs (the TTL re-stamp, a rebuild of
+    /// the rollups) go through the groups with, a bounded number per run.
     pub(crate) async fn walk_groups(
         &self,
         limit: u32,
         cursor: Option<item::Item>,
+        before: Option<time::OffsetDateTime>,
     ) -> Result<(Vec<item::Item>, Option<item::Item>), StoreError> {
-        let out = self
-            .query_by_time(schema::ALL_PARTITION)
+        let mut query = self.query_by_time(schema::ALL_PARTITION);
+        if let Some(before) = before {
+            // The sort key is the time, then `#` and the id: every key of an earlier time sorts first.
+            query = query
+                .key_condition_expression("#p = :p AND #t < :t")
+                .expression_attribute_names("#t", schema::BY_TIME.sort_key.attribute())
+                .expression_attribute_values(":t", AttributeValue::S(scan_failures_domain::time_fmt::format(before)));
+        }
+        let out = query
             .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
             .set_exclusive_start_key(cursor)
             .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)

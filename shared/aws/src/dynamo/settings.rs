@@ -223,9 +223,9 @@ impl<'a> Settings<'a> {
         retention: RetentionDays,
         generation: &str,
         max_items: u32,
+        now: OffsetDateTime,
         stop_at: Option<std::time::Instant>,
     ) -> Result<RestampProgress, StoreError> {
-        let now = OffsetDateTime::now_utc();
         let mut progress = match self.restamp_progress().await? {
             Some(p) if p.continues(retention, generation) => p,
             _ => RestampProgress::fresh(retention, generation, now),
@@ -276,7 +276,8 @@ impl<'a> Settings<'a> {
         budget: u32,
         stop_at: Option<std::time::Instant>,
     ) -> Result<u32, StoreError> {
-        let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.clone()).await?;
+        let bound = retention::restamp_walk_bound(&progress.started_at);
+        let (items, cursor) = self.store.walk_groups(budget.min(RESTAMP_PAGE), progress.cursor.clone(), bound).await?;
         for (done, item) in items.iter().enumerate() {
             if done > 0 && !before(stop_at) {
                 if let Some(place) = items.get(done - 1).and_then(Store::walk_cursor_after) {

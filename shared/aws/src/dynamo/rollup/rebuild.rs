@@ -270,7 +270,7 @@ impl Rollups<'_> {
                 let mut budget = max_items;
                 // Each page saves its place: one not started before `stop_at` waits for the next run.
                 while budget > 0 && !stored.progress.copied && stop_at.is_none_or(|s| std::time::Instant::now() < s) {
-                    let (items, cursor) = self.store.walk_groups(budget.min(PAGE), stored.cursor.take()).await?;
+                    let (items, cursor) = self.store.walk_groups(budget.min(PAGE), stored.cursor.take(), None).await?;
                     // At least one per page, so a run always ends.
                     budget = budget.saturating_sub(u32::try_from(items.len()).unwrap_or(u32::MAX).max(1));
                     let (todo, unreadable) = candidates(&items, &building);
