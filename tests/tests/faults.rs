@@ -339,92 +339,108 @@ async fn a_transaction_cancelled_for_provisioned_throughput_is_sent_again() {
     assert_eq!(rule.num_calls(), 2, "the throttled transaction was sent again");
 }
 
-/// A write that keeps meeting conflicts on the SQS path starts no further attempt past the
-/// batch's time to answer (`WRITE_MARGIN` before its deadline): its message is reported failed
-/// with the group's `OutOfTime`, rather than the write going on through its twelve attempts,
-/// each up to the SDK's three, past the invocation's end (then the whole batch came back, its
-/// written messages too). Mocked: a DynamoDB that answers every transaction with a conflict
-/// is not something DynamoDB Local can be made to be.
-#[tokio::test]
-async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_time_to_answer() {
-    use ingest::handler::WRITE_MARGIN;
+/// Each `TransactWriteItems`' (operation timeout, attempt timeout), as the call was
+/// configured (the client's and a call's own, merged).
+#[derive(Debug, Default)]
+struct Timeouts(Mutex<Vec<(Option<Duration>, Option<Duration>)>>);
 
+#[derive(Debug)]
+struct SeenTimeouts(Arc<Timeouts>);
+
+impl aws_sdk_dynamodb::config::Intercept for SeenTimeouts {
+    fn name(&self) -> &'static str {
+        "SeenTimeouts"
+    }
+    // After the operation's configuration is applied and merged (not `read_before_execution`).
+    fn read_before_serialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+        if context.input().downcast_ref::<TransactWriteItemsInput>().is_some() {
+            let t = cfg.load::<TimeoutConfig>();
+            let seen = (t.and_then(|t| t.operation_timeout()), t.and_then(|t| t.operation_attempt_timeout()));
+            self.0 .0.lock().unwrap().push(seen);
+        }
+        Ok(())
+    }
+}
+
+/// The client's attempt timeout in the conflict tests below.
+const ATTEMPT: Duration = Duration::from_secs(2);
+
+/// An ingest whose every transaction is cancelled by a conflict (twelve times), the rule, and
+/// the timeouts each was sent with.
+fn conflicting_ingest() -> (Ingest, aws_smithy_mocks::Rule, Arc<Timeouts>) {
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
         .error(|| cancelled(&["None", "TransactionConflict"]))
         .times(12)
         .build();
-    let ingest = one_event_ingest(mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]));
+    let seen = Arc::new(Timeouts::default());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule], |b| b
+        .interceptor(SeenTimeouts(seen.clone()))
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT).build()));
+    (one_event_ingest(client), rule, seen)
+}
+
+/// A write that keeps meeting conflicts on the SQS path starts no further attempt past the
+/// batch's time to answer (`WRITE_MARGIN` before its deadline): its message is reported failed
+/// with the group's `OutOfTime`, rather than the write going on through its twelve attempts,
+/// each up to the SDK's three, past the invocation's end (then the whole batch came back, its
+/// written messages too). A retry that starts keeps the margin to end in: its operation timeout
+/// is the time to the batch's answer (about 10 s), not to the time to start writes. Mocked: a
+/// DynamoDB that answers every transaction with a conflict is not something DynamoDB Local can
+/// be made to be.
+#[tokio::test]
+async fn a_conflicting_write_on_the_sqs_path_stops_its_retries_at_the_batchs_time_to_answer() {
+    use ingest::handler::WRITE_MARGIN;
+
+    let (ingest, rule, seen) = conflicting_ingest();
     let body = envelope("mocked-conflicts", 1).to_string();
     let batch: ingest::handler::SqsEvent =
         serde_json::from_value(integration_tests::fixtures::sqs_event(&[("m-1".to_owned(), body)])).unwrap();
-    // 40 ms to write in: the first attempt starts; the conflicts' pauses (5, 10, 20, 40 ms …)
+    // 300 ms to write in: the first attempt starts; the conflicts' pauses (5, 10, 20, 40 ms …)
     // pass the time within a few attempts, where the twelve take about two seconds.
-    let deadline = std::time::Instant::now() + WRITE_MARGIN + Duration::from_millis(40);
+    let deadline = std::time::Instant::now() + WRITE_MARGIN + Duration::from_millis(300);
     let report = ingest.handle_batch_until(batch, Some(deadline)).await.unwrap();
     let failed: Vec<&str> = report.response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["m-1"]);
     let calls = rule.num_calls();
-    assert!((1..12).contains(&calls), "attempts made: {calls}");
+    assert!((2..12).contains(&calls), "attempts made: {calls}");
+    let seen = seen.0.lock().unwrap();
+    assert_eq!(seen[0], (None, Some(ATTEMPT)), "the first attempt as the client is configured");
+    for (n, (operation, _)) in seen.iter().enumerate().skip(1) {
+        let margin = WRITE_MARGIN - Duration::from_secs(1)..WRITE_MARGIN + Duration::from_millis(300);
+        assert!(operation.is_some_and(|t| margin.contains(&t)), "retry {n}: operation timeout {operation:?}");
+    }
 }
 
 /// A write that keeps meeting conflicts on the direct path retries until the invocation's time
 /// to answer (its deadline less `RESPONSE_MARGIN`) and no longer: every retry is sent with the
 /// time left as its operation timeout (the SDK's own attempts and back-off included; the
-/// client's attempt timeout kept), none starts from then on, and the event is answered an
-/// error naming `OutOfTime`, logged, counted and retried by Lambda. Before, the twelve attempts,
-/// each up to the SDK's three of 2 s, ran on into the function's 10 s timeout. The write itself
-/// always starts, and runs as the client is configured. Mocked: DynamoDB Local cannot be made to
-/// answer every transaction with a conflict.
+/// client's attempt timeout kept), none starts with less than `MIN_CALL_TIME` left, and the
+/// event is answered an error naming `OutOfTime`, logged, counted and retried by Lambda, before
+/// its deadline. Before, the twelve attempts, each up to the SDK's three of 2 s, ran on into the
+/// function's 10 s timeout. The write itself always starts, and runs as the client is
+/// configured. Mocked: DynamoDB Local cannot be made to answer every transaction with a conflict.
 #[tokio::test]
 async fn a_conflicting_write_on_the_direct_path_retries_only_within_its_time_to_answer() {
-    use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-    use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
-    use aws_sdk_dynamodb::error::BoxError;
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+    use scan_failures_aws::dynamo::write::MIN_CALL_TIME;
     use scan_failures_aws::dynamo::StoreError;
     use scan_failures_aws::publisher::RESPONSE_MARGIN;
 
-    /// Each transaction's (operation timeout, attempt timeout), as the call was configured.
-    #[derive(Debug, Default)]
-    struct Timeouts(Mutex<Vec<(Option<Duration>, Option<Duration>)>>);
-    #[derive(Debug)]
-    struct Seen(Arc<Timeouts>);
-    impl Intercept for Seen {
-        fn name(&self) -> &'static str {
-            "Seen"
-        }
-        fn read_before_serialization(
-            &self,
-            context: &BeforeSerializationInterceptorContextRef<'_>,
-            _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-            cfg: &mut ConfigBag,
-        ) -> Result<(), BoxError> {
-            if context.input().downcast_ref::<TransactWriteItemsInput>().is_some() {
-                let t = cfg.load::<TimeoutConfig>();
-                let seen = (t.and_then(|t| t.operation_timeout()), t.and_then(|t| t.operation_attempt_timeout()));
-                self.0 .0.lock().unwrap().push(seen);
-            }
-            Ok(())
-        }
-    }
-    let attempt = Duration::from_secs(2);
-    // (time to retry in, attempts allowed): 40 ms lets a few retries start (the pauses are 5,
+    // (time to retry in, attempts allowed): 300 ms lets a few retries start (the pauses are 5,
     // 10, 20, 40 ms …; the twelve take about two seconds); none leaves only the first.
-    for (retrying, attempts) in [(Duration::from_millis(40), 2..12), (Duration::ZERO, 1..2)] {
-        let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
-            .sequence()
-            .error(|| cancelled(&["None", "TransactionConflict"]))
-            .times(12)
-            .build();
-        let seen = Arc::new(Timeouts::default());
-        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule], |b| b
-            .interceptor(Seen(seen.clone()))
-            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(attempt).build()));
-        let ingest = one_event_ingest(client);
+    for (retrying, attempts) in [(Duration::from_millis(300), 2..12), (Duration::ZERO, 1..2)] {
+        let (ingest, rule, seen) = conflicting_ingest();
         let deadline = std::time::Instant::now() + RESPONSE_MARGIN + retrying;
         let error = ingest.handle_any_until(envelope("mocked-direct-conflicts", 1), Some(deadline)).await.unwrap_err();
+        assert!(std::time::Instant::now() < deadline, "answered past the deadline");
         let message = error.to_string();
         assert!(
             message.starts_with("event not stored: the write of group ")
@@ -436,10 +452,13 @@ async fn a_conflicting_write_on_the_direct_path_retries_only_within_its_time_to_
         assert!(attempts.contains(&calls), "attempts made: {calls}, allowed {attempts:?}");
         let seen = seen.0.lock().unwrap();
         assert_eq!(seen.len(), calls);
-        assert_eq!(seen[0], (None, Some(attempt)), "the first attempt as the client is configured");
+        assert_eq!(seen[0], (None, Some(ATTEMPT)), "the first attempt as the client is configured");
         for (n, (operation, per_attempt)) in seen.iter().enumerate().skip(1) {
-            assert!(operation.is_some_and(|t| t <= retrying), "retry {n}: operation timeout {operation:?} in {seen:?}");
-            assert_eq!(*per_attempt, Some(attempt), "retry {n}: the client's attempt timeout kept");
+            assert!(
+                operation.is_some_and(|t| (MIN_CALL_TIME..=retrying).contains(&t)),
+                "retry {n}: operation timeout {operation:?}"
+            );
+            assert_eq!(*per_attempt, Some(ATTEMPT), "retry {n}: the client's attempt timeout kept");
         }
     }
 }

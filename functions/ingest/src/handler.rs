@@ -40,13 +40,14 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 pub const WRITE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// When a list of messages stops writing: the groups not started from `defer_from` on are
-/// deferred (reported failed, unwritten), and a group's write starts no further attempt (a
-/// conflict's retry, a half of a write too large) from `retry_until` on, each one started
-/// before ending by then ([`scan_failures_aws::dynamo::write::GroupWriter::until`]).
+/// deferred (reported failed, unwritten), a group's write starts no further attempt (a
+/// conflict's retry, a half of a write too large) from `retry_until` on, and each one started
+/// ends by `end_by`, the time to answer ([`scan_failures_aws::dynamo::write::GroupWriter::ending_by`]).
 #[derive(Debug, Clone, Copy)]
 struct WriteCutoffs {
     defer_from: Option<Instant>,
     retry_until: Option<Instant>,
+    end_by: Option<Instant>,
 }
 
 /// The outcome of a message the pipeline left without one (a defect): it fails, so it is retried.
@@ -277,7 +278,7 @@ impl Ingest {
             }
         };
         // One event: its write is the invocation's first work, never deferred.
-        let writes = WriteCutoffs { defer_from: None, retry_until: until };
+        let writes = WriteCutoffs { defer_from: None, retry_until: until, end_by: until };
         let mut processed = self.process(vec![(event_id.clone(), 1, Ok(parsed))], until, writes).await;
         self.emit(&Tally::of(processed.outcomes.iter().map(|(_, o)| o), processed.cost, processed.published));
         // One message in, one outcome out.
@@ -327,7 +328,7 @@ impl Ingest {
             })
             .collect();
         let write_until = until.and_then(|u| u.checked_sub(WRITE_MARGIN));
-        let writes = WriteCutoffs { defer_from: write_until, retry_until: write_until };
+        let writes = WriteCutoffs { defer_from: write_until, retry_until: write_until, end_by: until };
         let Processed { outcomes, cost, published } = self.process(messages, until, writes).await;
         let mut response = SqsBatchResponse::default();
         let mut results = Vec::with_capacity(outcomes.len());
@@ -413,7 +414,12 @@ impl Ingest {
         // Every outbox record the writes below make is leased from now on, or later.
         let leased_at = outbox::wall_clock_seconds();
         let confirm = self.live_retention.as_ref().map(|(cache, _)| cache);
-        let writer = self.store.writer(self.thresholds.as_deref()).until(writes.retry_until).confirming_expiry(confirm);
+        let writer = self
+            .store
+            .writer(self.thresholds.as_deref())
+            .until(writes.retry_until)
+            .ending_by(writes.end_by)
+            .confirming_expiry(confirm);
         // Every occurrence here was admitted by the retention read (none is when it failed).
         let retention = retention.unwrap_or(self.retention);
         for group in &order::write_order(&members, &receives) {

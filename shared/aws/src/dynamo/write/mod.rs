@@ -148,9 +148,11 @@ pub struct GroupWriter<'a> {
     store: &'a Store,
     /// Occurrence counts whose crossing is a transition; `None`: no transitions are recorded.
     thresholds: Option<&'a [u64]>,
-    /// No write attempt after the first of a group starts from then on, and one started
-    /// before ends by then (`None`: no limit).
+    /// No write attempt after the first of a group starts from then on (`None`: no limit).
     until: Option<std::time::Instant>,
+    /// Every attempt after a group's first ends by then, its pause and reads included (`None`:
+    /// no limit).
+    end_by: Option<std::time::Instant>,
     /// Where the retention a group is found expired by is read again before the group is
     /// started anew (`None`: the retention given is the setting's).
     confirm: Option<&'a RetentionCache>,
@@ -158,7 +160,7 @@ pub struct GroupWriter<'a> {
 
 impl<'a> GroupWriter<'a> {
     pub fn new(store: &'a Store, thresholds: Option<&'a [u64]>) -> Self {
-        Self { store, thresholds, until: None, confirm: None }
+        Self { store, thresholds, until: None, end_by: None, confirm: None }
     }
 
     /// The writer, reading the stored retention again through `cache` before it starts a group
@@ -173,24 +175,36 @@ impl<'a> GroupWriter<'a> {
     /// half of a write too large) from `until` on: the SQS path's time to answer before its
     /// deadline (`ingest::handler::WRITE_MARGIN`), which one write's twelve attempts, each up to
     /// the SDK's three, could pass. A write stopped so is [`StoreError::OutOfTime`], its messages
-    /// reported failed; what it wrote before counts once (its markers). An attempt after the
-    /// first that does start is sent with the time left until `until` as its operation timeout,
-    /// so that the call, the SDK's own attempts and back-off included, ends by then: the
-    /// direct path's `until` is its time to answer, where one call could otherwise run on past
-    /// the function's timeout.
+    /// reported failed; what it wrote before counts once (its markers).
     pub fn until(self, until: Option<std::time::Instant>) -> Self {
         Self { until, ..self }
     }
 
+    /// The writer, ending every attempt after a group's first by `end_by` (the invocation's
+    /// time to answer), where one call, its SDK attempts and back-off included, could otherwise
+    /// run on past the function's timeout: each is sent with the time left as its operation
+    /// timeout, the pause before it is cut there, a retention read it needs is abandoned there,
+    /// and none starts with less than [`MIN_CALL_TIME`] left (each is `OutOfTime`).
+    pub fn ending_by(self, end_by: Option<std::time::Instant>) -> Self {
+        Self { end_by, ..self }
+    }
+
     fn out_of_time(&self) -> bool {
-        self.until.is_some_and(|u| std::time::Instant::now() >= u)
+        let now = std::time::Instant::now();
+        self.until.is_some_and(|u| now >= u)
+            || self.end_by.is_some_and(|e| e.saturating_duration_since(now) < MIN_CALL_TIME)
+    }
+
+    /// The time left until `end_by` (`None`: no limit).
+    fn left(&self) -> Option<std::time::Duration> {
+        self.end_by.map(|e| e.saturating_duration_since(std::time::Instant::now()))
     }
 
     /// The configuration an attempt after the group's first is sent with: the client's
-    /// timeouts, and the time left until `until` for the whole call (`None`: no `until`, or
+    /// timeouts, and the time left until `end_by` for the whole call (`None`: no `end_by`, or
     /// the group's first attempt, which always starts and runs as the client is configured).
     fn bounded_call(&self, after_first: bool) -> Option<aws_sdk_dynamodb::config::Builder> {
-        let until = self.until.filter(|_| after_first)?;
+        let left = self.left().filter(|_| after_first)?;
         let timeouts = self
             .store
             .client()
@@ -198,7 +212,7 @@ impl<'a> GroupWriter<'a> {
             .timeout_config()
             .map(aws_sdk_dynamodb::config::timeout::TimeoutConfig::to_builder)
             .unwrap_or_default()
-            .operation_timeout(until.saturating_duration_since(std::time::Instant::now()))
+            .operation_timeout(left)
             .build();
         Some(aws_sdk_dynamodb::config::Builder::default().timeout_config(timeouts))
     }
@@ -384,19 +398,35 @@ impl<'a> GroupWriter<'a> {
                         if self.out_of_time() {
                             return Err(StoreError::OutOfTime { group: *id, attempts: attempt + 1 });
                         }
-                        retention = cache.read(self.store).await?;
+                        retention = match self.left() {
+                            Some(left) => tokio::time::timeout(left, cache.read(self.store))
+                                .await
+                                .map_err(|_| StoreError::OutOfTime { group: *id, attempts: attempt + 1 })??,
+                            None => cache.read(self.store).await?,
+                        };
                         confirmed = true;
                         belief = Belief::from_stored(stored, &agg, now, retention);
                     }
                 }
             } else if retryable_cancellation(codes.iter().copied()) {
-                tokio::time::sleep(backoff::delay(attempt)).await;
+                tokio::time::sleep(pause(backoff::delay(attempt), self.left())).await;
             } else {
                 return Err(StoreError::Cancelled(codes.join(", ")));
             }
         }
         Err(StoreError::Contention { group: *id, attempts: MAX_ATTEMPTS })
     }
+}
+
+/// The least time left for an attempt after a group's first to be started: a DynamoDB call
+/// takes a few milliseconds, and one sent with less would end as a timeout, its outcome
+/// unknown, where `OutOfTime` says what happened.
+pub const MIN_CALL_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The pause before a retry: `delay`, cut to the time `left` (the next attempt then finds
+/// itself out of time and answers, where the whole pause ran past the deadline).
+fn pause(delay: std::time::Duration, left: Option<std::time::Duration>) -> std::time::Duration {
+    left.map_or(delay, |left| delay.min(left))
 }
 
 /// The occurrences of the first half of the distinct envelope ids, and of the second; copies of
@@ -414,7 +444,16 @@ fn halves_by_envelope<'o>(occurrences: &[&'o Occurrence]) -> (Vec<&'o Occurrence
 
 #[cfg(test)]
 mod tests {
-    use super::Recorded;
+    use super::{pause, Recorded};
+    use std::time::Duration;
+
+    #[test]
+    fn a_retrys_pause_is_cut_to_the_time_left() {
+        let ms = Duration::from_millis;
+        assert_eq!(pause(ms(320), Some(ms(40))), ms(40));
+        assert_eq!(pause(ms(20), Some(ms(40))), ms(20));
+        assert_eq!(pause(ms(320), None), ms(320));
+    }
 
     #[test]
     fn a_write_that_creates_its_group_labels_only_its_first_envelope_created() {
