@@ -277,6 +277,44 @@ async fn a_re_stamp_walk_ends_though_every_group_moves_between_its_runs() {
     }
 }
 
+/// A re-stamp job saved by a walk before it was bounded, its cursor past the bound (a busy
+/// table's job, some runs on), finishes at the next run: DynamoDB refuses a start key outside
+/// the query's key condition, so every run failed on it, its progress saved back unchanged.
+#[tokio::test]
+async fn a_re_stamp_cursor_saved_past_the_walks_bound_finishes_the_job() {
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, M, N, S};
+
+    let store = fresh_store().await;
+    let thirty = RetentionDays::new(30).unwrap();
+    let t0 = OffsetDateTime::now_utc() - Duration::hours(2);
+    store.settings().put_retention_setting(thirty, ADMIN, t0 - Duration::minutes(10)).await.unwrap();
+    let generation = store.settings().retention_setting().await.unwrap().unwrap().updated_at;
+    let id = group_of("alpine:3");
+    let past = format!("{}#{id}", time_fmt::format(t0 + Duration::hours(1)));
+    let cursor = [("pk", S(format!("group#{id}"))), ("gsiAll", S("ALL".into())), ("timeSk", S(past))];
+    let cursor = cursor.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .item("pk", S("config#restamp".into()))
+        .item("targetRetentionDays", N("30".into()))
+        .item("generation", S(generation))
+        .item("examined", N("3".into()))
+        .item("restamped", N("3".into()))
+        .item("finished", Bool(false))
+        .item("startedAt", S(time_fmt::format(t0)))
+        .item("updatedAt", S(time_fmt::format(t0)))
+        .item("cursor", M(cursor))
+        .send()
+        .await
+        .unwrap();
+    let report = maintenance::run(&store, RetentionDays::default(), 100, t0 + Duration::minutes(20), None).await;
+    let report = report.unwrap_or_else(|e| panic!("{}", scan_failures_domain::text::error_chain(&e)));
+    let progress = report.progress.unwrap();
+    assert_eq!((report.status, progress.examined, progress.finished), ("finished", 3, true));
+}
+
 /// A group stored with a last occurrence in the last day of 9999 (outside data: no ingest
 /// admits one) stops no run. Once, adding the retention to it panicked, and every later run
 /// aborted on the same page before the drain and the rest; it was then re-stamped to the latest

@@ -229,8 +229,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
-    /// `settling` (the retention changed less than 120 s ago: ingest instances may still stamp
-    /// the previous one), `running`, `finished`, or [`FAILED`] (in the metrics and log line only).
+    /// `settling` (the retention, stored or `RETENTION_DAYS`, changed less than 180 s ago:
+    /// ingest instances may still stamp the previous one), `running`, `finished`, or [`FAILED`]
+    /// (in the metrics and log line only).
     pub status: &'static str,
     pub retention_days: u16,
     /// Seconds since the retention in force was set (or its job started, when none is

@@ -133,11 +133,18 @@ impl Store {
     ) -> Result<(Vec<item::Item>, Option<item::Item>), StoreError> {
         let mut query = self.query_by_time(schema::ALL_PARTITION);
         if let Some(before) = before {
+            let bound = scan_failures_domain::time_fmt::format(before);
+            // A cursor at or past the bound (saved by a walk before it was bounded) ends the
+            // walk: DynamoDB refuses a start key outside the key condition, every run failing.
+            let at = |c: &item::Item| c.get(schema::BY_TIME.sort_key.attribute()).and_then(|v| v.as_s().ok()).cloned();
+            if cursor.as_ref().and_then(at).is_some_and(|t| t >= bound) {
+                return Ok((Vec::new(), None));
+            }
             // The sort key is the time, then `#` and the id: every key of an earlier time sorts first.
             query = query
                 .key_condition_expression("#p = :p AND #t < :t")
                 .expression_attribute_names("#t", schema::BY_TIME.sort_key.attribute())
-                .expression_attribute_values(":t", AttributeValue::S(scan_failures_domain::time_fmt::format(before)));
+                .expression_attribute_values(":t", AttributeValue::S(bound));
         }
         let out = query
             .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))

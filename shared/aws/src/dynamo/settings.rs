@@ -197,7 +197,8 @@ impl<'a> Settings<'a> {
     /// flight or updated by CloudFormation after this function, may stamp the previous days
     /// behind a walk that has passed their groups (before, it walked at once, and such groups
     /// kept the old TTL: deleted after 4 days under a new 30). `None` when the walk may go on;
-    /// also on a table with no job on record (a new stack: nothing was stamped otherwise).
+    /// also on a table with no job on record (a new stack's first run, which holds nothing: a
+    /// change of `RETENTION_DAYS` made before it is walked at once).
     pub async fn default_change_held(
         &self,
         retention: RetentionDays,
