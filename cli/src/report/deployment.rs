@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_yaml_ng::Value;
 use thiserror::Error;
 
+use super::yaml_loose;
 use super::yaml_size::{self, Size};
 
 /// The largest YAML file read.
@@ -121,7 +121,7 @@ pub fn images(yaml: &str, default_namespace: &str) -> Result<Vec<DeployedImage>,
     }
     let mut found = Vec::new();
     for document in serde_yaml_ng::Deserializer::from_str(yaml) {
-        let value = Value::deserialize(document).map_err(Unread::Yaml)?;
+        let value = yaml_loose::document(document).map_err(Unread::Yaml)?;
         collect(&value, default_namespace, &mut found);
     }
     Ok(found)
@@ -212,6 +212,32 @@ items:
                 image("envoyproxy/envoy:v1.30", "shop", "web"),
                 image("busybox", "default", "report"),
                 image("alpine:3", "ops", "debug"),
+            ])
+        );
+    }
+
+    /// Read as Kubernetes and roxctl read a manifest: a repeated key takes its last value, and
+    /// merge keys are applied. Before, either made the file "not YAML" (a repeated key), or
+    /// left the merged containers unseen, and no image of the run was reported.
+    #[test]
+    fn a_repeated_key_takes_its_last_value_and_merge_keys_are_applied() {
+        let yaml = r#"
+kind: Pod
+metadata: {name: p, labels: {app: web, app: shop}}
+spec: {containers: [{name: a, image: nginx:1}, {name: b, image: old, image: "redis:7"}]}
+---
+kind: Pod
+metadata: {name: q}
+template: &base {containers: [{name: c, image: "alpine:3"}]}
+spec:
+  <<: *base
+"#;
+        assert_eq!(
+            images(yaml, "default").map_err(|e| e.to_string()),
+            Ok(vec![
+                image("nginx:1", "default", "p"),
+                image("redis:7", "default", "p"),
+                image("alpine:3", "default", "q")
             ])
         );
     }

@@ -10,6 +10,7 @@ pub mod publish;
 pub mod roxctl;
 pub mod run;
 pub mod stderr;
+mod yaml_loose;
 mod yaml_size;
 
 use scan_failures_domain::event::{EventError, Operation, Origin};
