@@ -146,7 +146,7 @@ pub fn parse_triage_request(body: &[u8]) -> Result<TriageRequest, BodyError> {
     };
     let if_version = match map.get("ifVersion") {
         None => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| BodyError::Invalid {
+        Some(v) => Some(whole_number(v).ok_or_else(|| BodyError::Invalid {
             field: "ifVersion",
             rule: VERSION_RULE,
             value: echo_value(v),
@@ -160,10 +160,25 @@ pub fn parse_retention_request(body: &[u8]) -> Result<RetentionDays, BodyError> 
     const RULE: &str = "must be a whole number of days from 1 to 365";
     let map = json_object(body, &["retentionDays"])?;
     let value = map.get("retentionDays").ok_or(BodyError::Missing { field: "retentionDays" })?;
-    value.as_u64().and_then(|d| u16::try_from(d).ok()).and_then(RetentionDays::new).ok_or_else(|| BodyError::Invalid {
-        field: "retentionDays",
-        rule: RULE,
-        value: echo_value(value),
+    whole_number(value)
+        .and_then(|d| u16::try_from(d).ok())
+        .and_then(RetentionDays::new)
+        .ok_or_else(|| BodyError::Invalid { field: "retentionDays", rule: RULE, value: echo_value(value) })
+}
+
+/// A JSON number with no fractional part, from 0: what JSON Schema's `integer` (the OpenAPI
+/// document's type) admits, so `30.0` and `3e1` are 30 as `30` is. Written as a float, it is
+/// taken up to 2^32 - 1 only: serde_json parses long float literals to within a unit in the
+/// last place, which past 2^52 is a different whole number, where here it can only be a
+/// fraction (refused).
+fn whole_number(value: &serde_json::Value) -> Option<u64> {
+    const FLOAT_UP_TO: f64 = u32::MAX as f64;
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=FLOAT_UP_TO).contains(f))
+            // Whole and within u32, so the conversion is exact.
+            .map(|f| f as u64)
     })
 }
 
@@ -190,6 +205,12 @@ mod tests {
             Ok(TriageRequest { state: TriageState::Acknowledged, note: None, if_version: Some(0) })
         );
         assert_eq!(parse_triage_request(br#"{"ifVersion": 7, "state": "open"}"#).map(|r| r.if_version), Ok(Some(7)));
+        assert_eq!(parse_triage_request(br#"{"ifVersion": 7.0, "state": "open"}"#).map(|r| r.if_version), Ok(Some(7)));
+        // Up to 2^32 - 1 written as a float, however long the literal; as an integer, any u64.
+        let exact = parse_triage_request(br#"{"ifVersion": 4294967295.000000000000, "state": "open"}"#);
+        assert_eq!(exact.map(|r| r.if_version), Ok(Some(4_294_967_295)));
+        let integer = parse_triage_request(br#"{"ifVersion": 18446744073709551615, "state": "open"}"#);
+        assert_eq!(integer.map(|r| r.if_version), Ok(Some(u64::MAX)));
         let longest = format!(r#"{{"state": "acknowledged", "note": "{}"}}"#, "n".repeat(1024));
         assert_eq!(parse_triage_request(longest.as_bytes()).map(|r| r.note.map(|n| n.len())), Ok(Some(1024)));
         // Counted as stored: the blank lines around a pasted note do not count.
@@ -199,7 +220,11 @@ mod tests {
 
     #[test]
     fn a_bad_request_is_refused_naming_the_field_and_the_rule() {
-        let cases: [(&[u8], &str); 13] = [
+        let cases: [(&[u8], &str); 14] = [
+            (
+                br#"{"state": "open", "ifVersion": 4294967296.0}"#,
+                "ifVersion: must be the triage version read, a whole number from 0, got 4294967296.0",
+            ),
             (
                 br#"{"state": "open", "ifVersion": -1}"#,
                 "ifVersion: must be the triage version read, a whole number from 0, got -1",
@@ -270,7 +295,14 @@ mod tests {
         );
         assert_eq!(parse_retention_request(br#"{"retentionDays": 1}"#).map(RetentionDays::get), Ok(1));
         assert_eq!(parse_retention_request(br#"{"retentionDays": 365}"#).map(RetentionDays::get), Ok(365));
+        // JSON Schema's integers: a number whose fraction is zero, however it is written.
+        for whole in ["30.0", "3e1", "3.0E1", "300e-1"] {
+            let body = format!(r#"{{"retentionDays": {whole}}}"#);
+            assert_eq!(parse_retention_request(body.as_bytes()).map(RetentionDays::get), Ok(30), "{whole}");
+        }
         let refused = [
+            (r#"{"retentionDays": 30.5e0}"#, "retentionDays: must be a whole number of days from 1 to 365, got 30.5"),
+            (r#"{"retentionDays": -0.0}"#, "retentionDays: must be a whole number of days from 1 to 365, got -0.0"),
             (r#"{"retentionDays": 0}"#, "retentionDays: must be a whole number of days from 1 to 365, got 0"),
             (r#"{"retentionDays": -3}"#, "retentionDays: must be a whole number of days from 1 to 365, got -3"),
             (r#"{"retentionDays": 366}"#, "retentionDays: must be a whole number of days from 1 to 365, got 366"),
