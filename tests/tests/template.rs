@@ -597,7 +597,7 @@ fn the_sdks_attempts_at_their_longest_fit_the_ingest_timeout_and_its_write_margi
     let t = template();
     assert_eq!(sdk_budget_problems(&t), Vec::<String>::new());
     let mut wider = template();
-    wider["Parameters"]["SdkAttemptTimeoutMs"]["MaxValue"] = json!(60_000);
+    wider["Parameters"]["SdkAttemptTimeoutMs"]["AllowedPattern"] = json!("^([1-9][0-9]{2,3}|[1-5][0-9]{4}|60000)$");
     assert_eq!(
         sdk_budget_problems(&wider),
         [
@@ -608,7 +608,7 @@ fn the_sdks_attempts_at_their_longest_fit_the_ingest_timeout_and_its_write_margi
 }
 
 fn sdk_budget_problems(t: &Value) -> Vec<String> {
-    let most = t["Parameters"]["SdkAttemptTimeoutMs"]["MaxValue"].as_u64().unwrap_or(u64::MAX);
+    let most = admitted(t, "SdkAttemptTimeoutMs").last().copied().unwrap_or(u64::MAX);
     let taken = Duration::from_millis(most.saturating_mul(3)) + Duration::from_secs(3);
     let direct = resolve(t, &Variant::of(t, &[("BufferedIngest", "false")]));
     let timeout = Duration::from_secs(resource(&direct, INGEST)["Properties"]["Timeout"].as_u64().unwrap_or(0));
@@ -1216,11 +1216,8 @@ fn functions_get_their_configuration_and_never_the_local_principal() {
     assert_eq!(names(ROLLUP), BTreeSet::from(["SDK_ATTEMPT_TIMEOUT_MS".to_owned(), "TABLE_NAME".to_owned()]));
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap();
     assert!(!text.contains("LOCAL_PRINCIPAL"), "the template must never set LOCAL_PRINCIPAL");
-    let retention = &t["Parameters"]["RetentionDays"];
-    assert_eq!(
-        (&retention["Default"], &retention["MinValue"], &retention["MaxValue"]),
-        (&json!(4), &json!(1), &json!(365))
-    );
+    // Its range: every_numeric_parameter_admits_exactly_the_whole_numbers_its_functions_accept.
+    assert_eq!(t["Parameters"]["RetentionDays"]["Default"], "4");
     // A RetentionDays change reaches ingest before the re-stamp that waits for it.
     assert_eq!(resource(&t, "MaintenanceFunction")["DependsOn"], json!("IngestFunction"));
     for (function, binary) in FUNCTIONS {
@@ -1261,13 +1258,13 @@ fn the_api_runs_with_reserved_concurrency_and_the_routes_that_read_every_match_a
     assert_eq!(api["ReservedConcurrentExecutions"], json!({ "Ref": "ApiReservedConcurrency" }));
     let p = &t["Parameters"]["ApiReservedConcurrency"];
     assert_eq!((&p["Default"], &p["MinValue"]), (&json!(10), &json!(1)));
-    let p = &t["Parameters"]["ApiMaxItemsRead"];
+    let items = admitted(&t, "ApiMaxItemsRead");
     assert_eq!(
-        (&p["Default"], &p["MinValue"], &p["MaxValue"]),
+        (&t["Parameters"]["ApiMaxItemsRead"]["Default"], items.first(), items.last()),
         (
-            &json!(scan_failures_aws::config::DEFAULT_MAX_ITEMS_READ),
-            &json!(scan_failures_aws::config::MAX_ITEMS_READ_RANGE.start()),
-            &json!(scan_failures_aws::config::MAX_ITEMS_READ_RANGE.end())
+            &json!(scan_failures_aws::config::DEFAULT_MAX_ITEMS_READ.to_string()),
+            Some(scan_failures_aws::config::MAX_ITEMS_READ_RANGE.start()),
+            Some(scan_failures_aws::config::MAX_ITEMS_READ_RANGE.end())
         )
     );
 }
@@ -1303,15 +1300,15 @@ fn maintenance_gets_exactly_the_variables_its_config_reads_and_runs_alone_for_up
             variant.label
         );
     }
-    let p = &t["Parameters"]["RestampMaxItems"];
-    assert_eq!((&p["MinValue"], &p["MaxValue"]), (&json!(1), &json!(100_000)));
-    let p = &t["Parameters"]["SdkAttemptTimeoutMs"];
+    let restamp = admitted(&t, "RestampMaxItems");
+    assert_eq!((restamp.first(), restamp.last()), (Some(&1), Some(&100_000)));
+    let sdk = admitted(&t, "SdkAttemptTimeoutMs");
     assert_eq!(
-        (&p["Default"], &p["MinValue"], &p["MaxValue"]),
+        (&t["Parameters"]["SdkAttemptTimeoutMs"]["Default"], sdk.first(), sdk.last()),
         (
-            &json!(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS),
-            &json!(SDK_ATTEMPT_TIMEOUT_MS_RANGE.start()),
-            &json!(SDK_ATTEMPT_TIMEOUT_MS_RANGE.end())
+            &json!(DEFAULT_SDK_ATTEMPT_TIMEOUT_MS.to_string()),
+            Some(SDK_ATTEMPT_TIMEOUT_MS_RANGE.start()),
+            Some(SDK_ATTEMPT_TIMEOUT_MS_RANGE.end())
         )
     );
     let props = &resource(&t, MAINTENANCE)["Properties"];
@@ -1941,4 +1938,186 @@ fn alarm_action_check_reports_an_alarm_without_action_one_notifying_a_topic_the_
             "AlarmTopicArn=arn:aws:sns:us-east-1:111122223333:ops: RollupFailuresAlarm does not tell its AlarmActions when it clears (OKActions)",
         ]
     );
+}
+
+// ------------------------------------------------------ what a parameter admits, as read
+
+/// The parameters a function parses at start, with the variable they reach: a value it
+/// refuses stops it at start, every invocation failing until the stack is deployed again, so
+/// each is a String whose pattern admits what the function accepts, refused at deploy instead.
+/// (A Number parameter took `4.5`; the principal lists took any text.)
+const NUMERIC_PARAMETERS: [(&str, &str); 6] = [
+    ("RetentionDays", "RETENTION_DAYS"),
+    ("ApiMaxItemsRead", "API_MAX_ITEMS_READ"),
+    ("RestampMaxItems", "RESTAMP_MAX_ITEMS"),
+    ("SdkAttemptTimeoutMs", "SDK_ATTEMPT_TIMEOUT_MS"),
+    ("ReconcileEveryMinutes", "RECONCILE_EVERY_MINUTES"),
+    ("ReconcileMaxPages", "RECONCILE_MAX_PAGES"),
+];
+
+/// A parameter's `AllowedPattern`, read as CloudFormation reads it (regex-lite has no
+/// look-around: a pattern with one is read by [`notification_source_rest`]).
+fn allowed_pattern(t: &Value, name: &str) -> regex_lite::Regex {
+    let p = t["Parameters"][name]["AllowedPattern"].as_str().unwrap_or_else(|| panic!("{name}: no AllowedPattern"));
+    regex_lite::Regex::new(p).unwrap_or_else(|e| panic!("{name}'s pattern: {e}"))
+}
+
+/// The whole numbers up to 200,000 a parameter's pattern admits, written plainly.
+fn admitted(t: &Value, name: &str) -> Vec<u64> {
+    let re = allowed_pattern(t, name);
+    (0..=200_000u64).filter(|n| re.is_match(&n.to_string())).collect()
+}
+
+/// Whether `function` starts with `env` (its environment in the template) but `var` = `value`.
+fn starts_with(env: &BTreeMap<String, String>, function: &str, var: &str, value: &str) -> bool {
+    let get = |k: &str| if k == var { Some(value.to_owned()) } else { env.get(k).cloned() };
+    match function {
+        INGEST => IngestConfig::from_env(get).is_ok(),
+        API => notify_config::ApiConfig::from_env(get).is_ok(),
+        MAINTENANCE => MaintenanceConfig::from_env(get).is_ok(),
+        ROLLUP => notify_config::RollupConfig::from_env(get).is_ok(),
+        other => panic!("no configuration reader for {other}"),
+    }
+}
+
+#[test]
+fn every_numeric_parameter_admits_exactly_the_whole_numbers_its_functions_accept() {
+    let t = template();
+    for (name, var) in NUMERIC_PARAMETERS {
+        let p = &t["Parameters"][name];
+        assert_eq!(p["Type"], "String", "{name}");
+        let readers: Vec<(&str, BTreeMap<String, String>)> = FUNCTIONS
+            .iter()
+            // The reconciler's variables are read when it is on.
+            .map(|(f, _)| (*f, environment(&t, &Variant::of(&t, &[("ReconcileInspector", "true")]), f)))
+            .filter(|(_, env)| env.contains_key(var))
+            .collect();
+        assert!(!readers.is_empty(), "{name}: no function reads {var}");
+        let admitted = admitted(&t, name);
+        let (lo, hi) = (admitted[0], admitted[admitted.len() - 1]);
+        // Contiguous: every whole number between the ends.
+        assert_eq!(admitted.len() as u64, hi - lo + 1, "{name}");
+        assert!(admitted.contains(&p["Default"].as_str().and_then(|d| d.parse().ok()).unwrap_or(u64::MAX)), "{name}");
+        // The first reader over every number to twice the top; the others at the edges.
+        let (first, env) = &readers[0];
+        let accepted: Vec<u64> = (0..=2 * hi + 1).filter(|n| starts_with(env, first, var, &n.to_string())).collect();
+        // Compared as ranges, contiguous (a difference is then one of the ends).
+        let range = |v: &[u64]| (v.first().copied(), v.last().copied(), v.len());
+        assert_eq!(range(&accepted), range(&admitted), "{name}: {first} against the pattern");
+        for (f, env) in &readers[1..] {
+            for n in [lo - 1, lo, hi, hi + 1] {
+                assert_eq!(starts_with(env, f, var, &n.to_string()), admitted.contains(&n), "{name} = {n} in {f}");
+            }
+        }
+        // Other spellings of a number the function might read, or CloudFormation compare, otherwise.
+        let re = allowed_pattern(&t, name);
+        for odd in [
+            format!("{lo}.0"),
+            format!("0{lo}"),
+            format!("+{lo}"),
+            format!(" {lo}"),
+            format!("{lo}e0"),
+            format!("{hi}.5"),
+            "-1".into(),
+            "".into(),
+        ] {
+            assert!(!re.is_match(&odd), "{name} admits {odd:?}");
+        }
+    }
+}
+
+#[test]
+fn the_principal_parameters_admit_what_the_api_accepts_at_start() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["AdminViewPrincipals"]["AllowedPattern"],
+        t["Parameters"]["AdminWritePrincipals"]["AllowedPattern"]
+    );
+    let re = allowed_pattern(&t, "AdminViewPrincipals");
+    // The whole list's bound holds the function's per pattern (2,048 bytes) and count (100: an
+    // ARN pattern is at least 27 bytes).
+    let most = t["Parameters"]["AdminViewPrincipals"]["MaxLength"].as_u64().expect("a MaxLength") as usize;
+    assert_eq!(most, 2048);
+    let admits = |value: &str| re.is_match(value) && value.chars().count() <= most;
+    let many: Vec<String> = (0..50).map(|i| format!("arn:aws:iam::123456789012:user/u{i}")).collect();
+    let fits = [
+        "".to_owned(),
+        "arn:aws:iam::123456789012:user/alice".into(),
+        " arn:aws:iam::123456789012:role/Admin , arn:aws-us-gov:sts::123456789012:assumed-role/Admin/* ".into(),
+        "arn:aws:iam::123456789012:role/team/*,arn:aws-iso-b:iam::123456789012:*".into(),
+        ",arn:aws-cn:iam::123456789012:user/a,".into(),
+        "arn:aws-eusc:sts::123456789012:assumed-role/Admin /*".into(),
+        many.join(","),
+    ];
+    let unfit = [
+        "arn:aws:sts::123456789012:assumed-role/Admin/jane".to_owned(),
+        "arn:aws:sts::123456789012:assumed-role/*/*".into(),
+        "arn:aws:sts::123456789012:assumed-role/a/b/*".into(),
+        "arn:aws:sts::123456789012:assumed-role//*".into(),
+        "123456789012".into(),
+        "*".into(),
+        "arn:*:iam::123456789012:user/a".into(),
+        "arn:aws:iam::12345678901:user/a".into(),
+        "arn:aws:iam:us-east-1:123456789012:user/a".into(),
+        "arn:aws:s3:::bucket".into(),
+        "arn:awz:iam::123456789012:user/a".into(),
+        "arn:aws:iam::123456789012:user/a,arn:aws:iam::*:user/b".into(),
+        // Past the list's bound, which holds the function's per pattern and count.
+        format!("{},arn:aws:iam::123456789012:user/u{}", many.join(","), "a".repeat(400)),
+        format!("arn:aws:iam::123456789012:user/{}", "a".repeat(2048)),
+    ];
+    for value in fits.iter().chain(&unfit) {
+        let api = scan_failures_http::auth::Principals::parse_checked(value);
+        let fit = fits.contains(value);
+        assert_eq!(admits(value), fit, "{value:.80}");
+        if fit {
+            assert_eq!(api, Ok(scan_failures_http::auth::Principals::parse(value)), "{value:.80}");
+        }
+    }
+}
+
+/// `NotificationSource` without its leading `(?!aws\.)`, which regex-lite cannot read (the
+/// test holds `aws.` sources to the function's refusal instead).
+fn notification_source_rest(t: &Value) -> regex_lite::Regex {
+    let p = t["Parameters"]["NotificationSource"]["AllowedPattern"].as_str().expect("a pattern");
+    let rest = p.strip_prefix("^(?!aws\\.)").expect("the pattern refuses aws. first");
+    regex_lite::Regex::new(&format!("^{rest}")).expect("a pattern regex-lite reads")
+}
+
+/// What the pattern admits is what ingest and maintenance publish as, exactly: the role's
+/// condition names the parameter, so a source they would publish otherwise (the blank, read as
+/// the default) has every `PutEvents` denied, its notifications expiring in the outbox.
+#[test]
+fn the_notification_source_admitted_is_the_source_the_functions_publish_as() {
+    let t = template();
+    let re = notification_source_rest(&t);
+    let on = Variant::of(&t, &[("NotificationBusName", "default")]);
+    let published = |value: &str| {
+        let mut env = environment(&t, &on, INGEST);
+        env.insert("NOTIFY_SOURCE".into(), value.into());
+        NotifyConfig::from_env(|k| env.get(k).cloned()).ok().flatten().map(|c| c.source)
+    };
+    for fit in ["scan-failures", "a", "acme.scanners", "my source ", &"s".repeat(256)] {
+        assert!(re.is_match(fit), "{fit:.40} is refused");
+        assert_eq!(published(fit).as_deref(), Some(fit));
+    }
+    for unfit in ["", "   ", " scan-failures", "\tx", "sc\u{e4}nner", &"s".repeat(257), &"\u{e4}".repeat(200)] {
+        assert!(!re.is_match(unfit), "{unfit:.40} is admitted");
+    }
+    // The look-ahead's part, read by the function.
+    assert_eq!(published("aws.scanner"), None);
+}
+
+/// A space after a comma was kept in the source the rule matches, so that source's events
+/// matched no rule and were dropped by EventBridge: no dead letter, no alarm.
+#[test]
+fn allowed_sources_admit_no_spaces() {
+    let t = template();
+    let re = allowed_pattern(&t, "AllowedSources");
+    for fit in ["", "scanfail", "scanfail,ci.pipeline"] {
+        assert!(re.is_match(fit), "{fit}");
+    }
+    for unfit in ["scanfail, ci.pipeline", " scanfail", "scanfail ", "scan fail", "scanfail,", ",scanfail", "a\tb"] {
+        assert!(!re.is_match(unfit), "{unfit:?}");
+    }
 }
