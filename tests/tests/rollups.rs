@@ -1449,6 +1449,64 @@ async fn a_redrive_applies_every_other_change_of_a_batch_holding_a_poison_record
     drop_table(&store).await;
 }
 
+/// The stream's pages, each held 1.5 s: a redrive whose time runs out while it reads.
+fn slow_records(operation: &str, _answer: &mut Value) {
+    if operation == "GetRecords" {
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+}
+
+/// A redrive starts no call and no transaction once its time has come (the maintenance run's
+/// deadline less `CALL_RESERVE`): its batch is left whole as `unfinished`, shown again and
+/// `more`, and the next redrive applies it. Before, a message taken up 30 s before the deadline
+/// read its shard and applied its batch with no deadline of its own, and a slow DynamoDB (why
+/// batches are given up) ran the run into the function's timeout: no answer, the messages it
+/// had left hidden for 5 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_whose_time_runs_out_leaves_its_batch_whole_for_the_next_run() {
+    use maintenance::redrive::{Fate, RedriveReport};
+    use scan_failures_aws::dynamo::rollup::redrive::RedriveError;
+    use scan_failures_domain::rollup::given_up::GivenUp;
+    let store = Store::new(dynamodb_client(dynamodb_endpoint()), unique_name("redrive-late"));
+    table::create_with_stream(&store, Ttl::Disabled).await.unwrap();
+    let arn = stream_arn(&store).await;
+    let ingest = ingest::handler::Ingest::new(store.clone(), RetentionDays::new(4).unwrap());
+    for n in 0..3u64 {
+        ingest.handle(event(&format!("late-{n}"), n, 0, 0, 1)).await.unwrap();
+    }
+    let groups = group_records(&arn);
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
+    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
+    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let body = on_failure_of(&arn, &shard, (&seq(&groups[0]), &seq(&groups[2]), 3), Some(OffsetDateTime::now_utc()));
+    let batch = GivenUp::parse(&body).unwrap();
+    let proxy = integration_tests::streams_proxy::start_rewriting(dynamodb_endpoint(), slow_records);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&integration_tests::bus::moto_config(&proxy.endpoint));
+    let now = OffsetDateTime::now_utc();
+
+    // Its time already come: not even the shard's iterator is asked for.
+    let out = store.rollups().redrive(&streams, &batch, now, Some(Instant::now())).await;
+    assert!(matches!(out, Err(RedriveError::OutOfTime)), "{out:?}");
+    // Its time comes while its page is read (held 1.5 s, 1 s given): no transaction starts.
+    let started = Instant::now();
+    let out = store.rollups().redrive(&streams, &batch, now, Some(started + Duration::from_secs(1))).await;
+    assert!(started.elapsed() >= Duration::from_millis(1500), "the page was not held: {:?}", started.elapsed());
+    let Err(e) = out else { panic!("applied: {out:?}") };
+    assert!(e.out_of_time(), "{e:?}");
+    let fate = Fate::of(Err(e));
+    assert!(matches!(fate, Fate::Unfinished(done) if done.applied == 0), "{fate:?}");
+    let mut report = RedriveReport::default();
+    assert!(!report.count("m1", fate), "an unfinished batch's message is deleted");
+    assert_eq!((report.messages, report.unfinished, report.failing, report.more), (1, 1, 0, true), "{report:?}");
+    assert_eq!(report.left[0].fate, "unfinished");
+
+    // The next run, in time, applies the batch whole: none of it was applied before (no marker).
+    let done = store.rollups().redrive(&streams, &batch, now, None).await.unwrap();
+    assert_eq!((done.applied, done.redelivered), (3, 0));
+    drop_table(&store).await;
+}
+
 /// What DynamoDB would send if it added a type of attribute value: the stream images'
 /// attribute `FUTURE_ATTRIBUTE` as a type the SDK does not know.
 fn future_type(operation: &str, answer: &mut Value) {

@@ -52,6 +52,17 @@ const RECEIVE_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(RECE
 /// The longest reason given for a message left (a parser's message may quote the message).
 pub const MAX_WHY_BYTES: usize = 500;
 
+/// Kept before the deadline by a message's own calls: none starts after the deadline less this,
+/// so that one under way then ([`scan_failures_aws::sdk::call_bound`], 9 s at the longest
+/// attempt timeout) still ends, and the messages left are shown again and the run answers, before
+/// the function's timeout. Under [`crate::STOP_RESERVE`], before which a message is taken up.
+pub const CALL_RESERVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The time from which a message's redrive starts no call, for a run whose `deadline` is known.
+pub fn calls_until(deadline: Option<std::time::Instant>) -> Option<std::time::Instant> {
+    deadline.map(|d| d.checked_sub(CALL_RESERVE).unwrap_or(d))
+}
+
 /// Whether an invocation's payload asks for a redrive alone (`{"redriveRollups": true}`), sent
 /// by an operator, never by the schedules (whose runs redrive after their other work).
 pub fn asks_redrive(payload: &serde_json::Value) -> bool {
@@ -92,6 +103,9 @@ pub enum Fate {
     Failing(String, Applied),
     /// Left: not an on-failure record.
     Unreadable(String),
+    /// Left, whole to redrive again: the run's time ran out during its redrive (what it applied
+    /// is found applied next time).
+    Unfinished(Applied),
 }
 
 fn why(e: &dyn std::error::Error) -> String {
@@ -103,6 +117,10 @@ impl Fate {
     pub fn of(result: Result<Applied, RedriveError>) -> Self {
         match result {
             Ok(done) => Self::Applied(done),
+            Err(e) if e.out_of_time() => match e {
+                RedriveError::Apply(e) => Self::Unfinished(e.done),
+                _ => Self::Unfinished(Applied::default()),
+            },
             Err(e @ RedriveError::Gone(_)) => Self::Gone(why(&e)),
             Err(RedriveError::Apply(e)) => {
                 let done = e.done;
@@ -125,6 +143,7 @@ impl Fate {
             Self::Gone(_) => "gone",
             Self::Failing(..) => "failing",
             Self::Unreadable(_) => "unreadable",
+            Self::Unfinished(_) => "unfinished",
         }
     }
 }
@@ -134,7 +153,7 @@ impl Fate {
 #[serde(rename_all = "camelCase")]
 pub struct Left {
     pub message_id: String,
-    /// `gone`, `failing` or `unreadable`.
+    /// `gone`, `failing`, `unreadable` or `unfinished`.
     pub fate: &'static str,
     pub why: String,
 }
@@ -159,6 +178,9 @@ pub struct RedriveReport {
     pub gone: usize,
     pub failing: usize,
     pub unreadable: usize,
+    /// Messages left because the run's time ran out during their redrive (`more` is then true):
+    /// the next run takes them up whole.
+    pub unfinished: usize,
     /// Messages whose batch was applied or superseded and whose deletion failed: each shows
     /// again after its visibility timeout, and the next redrive finds its changes applied.
     pub undeleted: usize,
@@ -197,6 +219,13 @@ impl RedriveReport {
             Fate::Unreadable(ref why) => {
                 self.unreadable += 1;
                 why.clone()
+            }
+            Fate::Unfinished(done) => {
+                self.unfinished += 1;
+                self.changes_applied += done.applied;
+                self.changes_already_applied += done.redelivered;
+                self.more = true;
+                "the run's time ran out: it is redriven whole by the next run".to_owned()
             }
         };
         if self.left.len() < MAX_NAMED {
@@ -275,7 +304,7 @@ pub async fn run(
                     // Sent after its batch was given up: whatever it says, sent before the start.
                     _ if superseded(sent_at(m), since) => Fate::Superseded,
                     Ok(batch) if batch.superseded_by(since) => Fate::Superseded,
-                    Ok(batch) => Fate::of(store.rollups().redrive(streams, &batch, now).await),
+                    Ok(batch) => Fate::of(store.rollups().redrive(streams, &batch, now, calls_until(deadline)).await),
                     Err(e) => Fate::unreadable(&e),
                 };
                 tracing::info!(message = id, fate = fate.name(), "rollup failure redriven");
@@ -313,6 +342,7 @@ pub async fn run(
         gone = report.gone,
         failing = report.failing,
         unreadable = report.unreadable,
+        unfinished = report.unfinished,
         undeleted = report.undeleted,
         left = %serde_json::to_string(&report.left).unwrap_or_default(),
         "rollups redrive"
@@ -365,6 +395,21 @@ mod tests {
         assert_eq!(r.left.len(), MAX_NAMED);
         assert_eq!(r.left[0], Left { message_id: "m1".into(), fate: "gone", why: "trimmed".into() });
         assert_eq!(r.left[1].fate, "unreadable");
+    }
+
+    /// A call started just before a message's time still ends before the deadline, with time
+    /// left to show the messages again and answer; a message taken up at the run's reserve has
+    /// time to work.
+    #[test]
+    fn a_messages_calls_stop_a_call_and_more_before_the_deadline_and_after_the_runs_reserve() {
+        use scan_failures_aws::config::{SdkTimeouts, SDK_ATTEMPT_TIMEOUT_MS_RANGE};
+        let longest = SdkTimeouts { attempt: std::time::Duration::from_millis(*SDK_ATTEMPT_TIMEOUT_MS_RANGE.end()) };
+        let bound = scan_failures_aws::sdk::call_bound(longest);
+        assert_eq!(bound, std::time::Duration::from_secs(9));
+        assert!(bound + std::time::Duration::from_secs(5) <= CALL_RESERVE && CALL_RESERVE < crate::STOP_RESERVE);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        assert_eq!(calls_until(Some(deadline)), Some(deadline - CALL_RESERVE));
+        assert_eq!(calls_until(None), None);
     }
 
     #[test]

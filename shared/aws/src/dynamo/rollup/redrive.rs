@@ -6,6 +6,7 @@
 //! been applied in time.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, Record, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
@@ -66,6 +67,25 @@ pub enum RedriveError {
     Apply(#[source] BatchError),
     #[error("the rollups' live generations could not be read")]
     State(#[source] crate::dynamo::StoreError),
+    /// The redrive's time ran out before its batch was read back: nothing of it applied here.
+    #[error("the run's time ran out before the batch was read back from its shard")]
+    OutOfTime,
+}
+
+impl RedriveError {
+    /// Whether the redrive stopped at its time, not on a fault of the batch: it is whole to
+    /// try again (what it applied before stopping is found applied, by its markers).
+    pub fn out_of_time(&self) -> bool {
+        matches!(self, Self::OutOfTime | Self::Apply(BatchError { source: super::ApplyError::OutOfTime, .. }))
+    }
+}
+
+/// [`RedriveError::OutOfTime`] when `until` has come.
+fn in_time(until: Option<Instant>) -> Result<(), RedriveError> {
+    match until {
+        Some(u) if Instant::now() >= u => Err(RedriveError::OutOfTime),
+        _ => Ok(()),
+    }
 }
 
 fn streams_error<E>(operation: &'static str) -> impl FnOnce(E) -> RedriveError
@@ -151,8 +171,9 @@ pub struct ReadBack {
     pub unread: Option<Unread>,
 }
 
-/// The records of `batch`, read back from its shard.
-pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<ReadBack, RedriveError> {
+/// The records of `batch`, read back from its shard; no call starts from `until` on.
+pub async fn read(streams: &StreamsClient, batch: &GivenUp, until: Option<Instant>) -> Result<ReadBack, RedriveError> {
+    in_time(until)?;
     let mut iterator = streams
         .get_shard_iterator()
         .stream_arn(&batch.stream_arn)
@@ -171,6 +192,7 @@ pub async fn read(streams: &StreamsClient, batch: &GivenUp) -> Result<ReadBack, 
     for _ in 0..MAX_PAGES {
         // A closed shard read to its end: the batch's records were all before it.
         let Some(it) = iterator else { return Ok(read) };
+        in_time(until)?;
         let page = streams.get_records().shard_iterator(it).send().await.map_err(streams_error("GetRecords"))?;
         for r in page.records() {
             let seq = r
@@ -220,17 +242,19 @@ impl Rollups<'_> {
     /// Reads `batch` back from the stream and applies its changes, each once, to the
     /// generations live now (a generation started after a change holds none of its images, so
     /// folding it there adds nothing). A record that cannot be read fails the redrive after
-    /// every other change of the batch is applied.
+    /// every other change of the batch is applied. No call of the stream, and no transaction,
+    /// starts from `until` on ([`RedriveError::out_of_time`]): the caller keeps the time after
+    /// it for a call under way and its own answer.
     pub async fn redrive(
         &self,
         streams: &StreamsClient,
         batch: &GivenUp,
         now: OffsetDateTime,
+        until: Option<Instant>,
     ) -> Result<Applied, RedriveError> {
-        let read = read(streams, batch).await?;
+        let read = read(streams, batch, until).await?;
         let live = self.state().await.map_err(RedriveError::State)?.live.at(now);
-        // Within the maintenance run's own budget (`redrive_given_up`): no deadline of its own here.
-        let done = self.apply(&read.changes, &live, now, None).await.map_err(RedriveError::Apply)?;
+        let done = self.apply(&read.changes, &live, now, until).await.map_err(RedriveError::Apply)?;
         match read.unread {
             Some(Unread { record, source }) => Err(RedriveError::Unreadable { record, done, source }),
             None => Ok(done),
