@@ -2065,6 +2065,9 @@ fn the_principal_parameters_admit_what_the_api_accepts_at_start() {
         // Past the list's bound, which holds the function's per pattern and count.
         format!("{},arn:aws:iam::123456789012:user/u{}", many.join(","), "a".repeat(400)),
         format!("arn:aws:iam::123456789012:user/{}", "a".repeat(2048)),
+        // 1,041 characters, 2,051 bytes: past the function's 2,048 bytes for a pattern.
+        format!("arn:aws:iam::123456789012:user/{}", "\u{e9}".repeat(1010)),
+        "arn:aws:sts::123456789012:assumed-role/Adm\u{ef}n/*".into(),
     ];
     for value in fits.iter().chain(&unfit) {
         let api = scan_failures_http::auth::Principals::parse_checked(value);
@@ -2117,7 +2120,16 @@ fn allowed_sources_admit_no_spaces() {
     for fit in ["", "scanfail", "scanfail,ci.pipeline"] {
         assert!(re.is_match(fit), "{fit}");
     }
-    for unfit in ["scanfail, ci.pipeline", " scanfail", "scanfail ", "scan fail", "scanfail,", ",scanfail", "a\tb"] {
+    for unfit in [
+        "scanfail, ci.pipeline",
+        "scanfail,\u{a0}ci.pipeline",
+        " scanfail",
+        "scanfail ",
+        "scan fail",
+        "scanfail,",
+        ",scanfail",
+        "a\tb",
+    ] {
         assert!(!re.is_match(unfit), "{unfit:?}");
     }
 }

@@ -220,6 +220,8 @@ mod tests {
             gone: 1,
             failing: 2,
             unreadable: 1,
+            // Left for the next run, nothing wrong with it: not a batch left to repair.
+            unfinished: 1,
             ..RedriveReport::default()
         };
         let config = MetricsConfig { enabled: true, stack: "prod".to_owned(), by_reason: true };

@@ -214,6 +214,9 @@ mod tests {
         // Up to 2^32 - 1 written as a float, however long the literal; as an integer, any u64.
         let exact = parse_triage_request(br#"{"ifVersion": 4294967295.000000000000, "state": "open"}"#);
         assert_eq!(exact.map(|r| r.if_version), Ok(Some(4_294_967_295)));
+        // Read exactly (serde_json's float_roundtrip): without it, 1017567791.0000001, refused.
+        let long = parse_triage_request(br#"{"ifVersion": 1017567791.0000000000, "state": "open"}"#);
+        assert_eq!(long.map(|r| r.if_version), Ok(Some(1_017_567_791)));
         let integer = parse_triage_request(br#"{"ifVersion": 18446744073709551615, "state": "open"}"#);
         assert_eq!(integer.map(|r| r.if_version), Ok(Some(u64::MAX)));
         let longest = format!(r#"{{"state": "acknowledged", "note": "{}"}}"#, "n".repeat(1024));

@@ -253,6 +253,7 @@ impl Rollups<'_> {
         until: Option<Instant>,
     ) -> Result<Applied, RedriveError> {
         let read = read(streams, batch, until).await?;
+        in_time(until)?;
         let live = self.state().await.map_err(RedriveError::State)?.live.at(now);
         let done = self.apply(&read.changes, &live, now, until).await.map_err(RedriveError::Apply)?;
         match read.unread {
