@@ -96,6 +96,29 @@ async fn only_invalid_and_unwritten_messages_are_reported_as_batch_item_failures
     assert_eq!(failed, ["bad-op", "dup-of-1", "not-json", "ok-1", "ok-2", "ok-3"]);
 }
 
+/// A batch answers with its failed items, which only SQS's event source mapping reads: records
+/// from anywhere else (the same shape invoked directly, asynchronously, where Lambda drops the
+/// answer) fail the invocation whole, so Lambda retries it and its on-failure destination keeps
+/// it. Before, such a batch's failures were dropped with the invocation a success. And a batch
+/// refused for its shape says why in bounded words: serde quotes what it refused, and a 250 KB
+/// string went whole into the log line and Lambda's on-failure record.
+#[tokio::test]
+async fn records_not_from_sqs_and_a_batch_of_the_wrong_shape_fail_the_invocation_in_bounded_words() {
+    let store = fresh_store().await;
+    let ingest = Ingest::new(store.clone(), RetentionDays::default()).with_clock(fixed_now);
+    let mut batch = fixtures::sqs_event(&[("m-1".to_owned(), envelope("e-1", "nginx", 1).to_string())]);
+    batch["Records"][0]["eventSource"] = json!("aws:sns");
+    let e = ingest.handle_any(batch).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "SQS batch rejected: Records[0].eventSource: not aws:sqs: only the buffer queue's event source mapping sends batches"
+    );
+    assert_eq!(count_of(&store, "nginx").await, 0);
+    let e = ingest.handle_any(json!({ "Records": "x".repeat(250_000) })).await.unwrap_err().to_string();
+    assert!(e.starts_with("SQS batch rejected: Records: invalid type: string \"xxx"), "{:.80}", e);
+    assert!(e.len() < 1_100, "{} bytes", e.len());
+}
+
 #[tokio::test]
 async fn one_batch_of_150_events_of_one_group_is_two_writes_with_merged_sets_and_times_and_one_created() {
     let store = fresh_store().await;

@@ -53,13 +53,18 @@ struct WriteCutoffs {
 /// The outcome of a message the pipeline left without one (a defect): it fails, so it is retried.
 const NOT_PROCESSED: &str = "not processed";
 
+/// The `eventSource` of an SQS message delivered by an event source mapping.
+pub const SQS_SOURCE: &str = "aws:sqs";
+
 /// Why an event was not stored.
 #[derive(Debug, Error)]
 pub enum IngestError {
     #[error("event rejected: {0}")]
     Rejected(#[from] EventError),
+    /// Not the shape of an SQS event, or not from SQS (its error redacted and bounded as an
+    /// envelope's: serde quotes what it refused).
     #[error("SQS batch rejected: {0}")]
-    Batch(#[source] serde_json::Error),
+    Batch(#[source] EventError),
     #[error("SQS batch rejected: {got} records, at most {MAX_BATCH_RECORDS} are accepted")]
     BatchTooLarge { got: usize },
     /// Shared by every message of the failed write.
@@ -242,7 +247,17 @@ impl Ingest {
     ) -> Result<Output, IngestError> {
         let until = deadline.map(|d| d.checked_sub(RESPONSE_MARGIN).unwrap_or(d));
         if payload.get("Records").is_some() {
-            let batch: SqsEvent = serde_json::from_value(payload).map_err(IngestError::Batch)?;
+            let batch: SqsEvent =
+                scan_failures_domain::event::envelope::deserialize(payload).map_err(IngestError::Batch)?;
+            // Answered with its failed items, which only an event source mapping reads: a batch
+            // of records from elsewhere, invoked directly (asynchronously), would have them
+            // dropped with the invocation a success.
+            if let Some(at) = batch.records.iter().position(|r| r.event_source.as_deref() != Some(SQS_SOURCE)) {
+                return Err(IngestError::Batch(EventError::Shape {
+                    path: format!("Records[{at}].eventSource"),
+                    message: format!("not {SQS_SOURCE}: only the buffer queue's event source mapping sends batches"),
+                }));
+            }
             Ok(Output::Batch(self.handle_batch_until(batch, until).await?.response))
         } else {
             Ok(Output::Event(self.handle_until(payload, until).await?))

@@ -316,8 +316,9 @@ fn bounded(s: String) -> String {
 
 /// Deserializes with the path of the offending field in the error. serde's message quotes the
 /// value it refused (`invalid type: string "…"`), and a rejection is logged and returned to
-/// Lambda, so the path and message are redacted as a stored message is, before the cut.
-pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, EventError> {
+/// Lambda, so the path and message are redacted as a stored message is, before the cut. (Public
+/// for the batches that carry envelopes, an SQS event's shape refused the same way.)
+pub fn deserialize<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, EventError> {
     serde_path_to_error::deserialize(value).map_err(|e| EventError::Shape {
         path: bounded(crate::redact::secrets(&e.path().to_string()).into_owned()),
         message: bounded(crate::redact::secrets(&e.into_inner().to_string()).into_owned()),

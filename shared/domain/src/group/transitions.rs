@@ -49,7 +49,7 @@ pub fn transitions(thresholds: Option<&[u64]>, agg: &Aggregate, id: &Uuid, known
     let mut out = Vec::new();
     let from = if known.exists {
         if let Some(version) = known.reopens {
-            out.push(Notification::reopened(id, agg.latest, version, known.count.map_or(k, |n| n + k)));
+            out.push(Notification::reopened(id, agg.latest, version, known.count.map_or(k, |n| n.saturating_add(k))));
         }
         // Unknown count: the write asserts that no threshold is crossed.
         known.count.filter(|_| !known.silenced)
