@@ -1128,16 +1128,21 @@ fn on_failure_of(arn: &str, shard: &str, (start, end, size): (&str, &str, u64), 
 }
 
 /// Lambda's on-failure record of the range from the first to the last of `groups` (records of
-/// stream `arn`'s one shard), saying `size` records, given up now and sent to a new failure
-/// queue on a new moto: the moto, its SQS client and the queue.
-async fn range_given_up(arn: &str, groups: &[Value], size: u64) -> (Moto, aws_sdk_sqs::Client, String) {
+/// stream `arn`'s one shard), saying `size` records, given up now.
+fn range_record(arn: &str, groups: &[Value], size: u64) -> String {
     let seq = |r: Option<&Value>| r.and_then(|r| r["dynamodb"]["SequenceNumber"].as_str()).unwrap().to_owned();
     let shards = integration_tests::streams::shards(dynamodb_endpoint(), arn).unwrap();
     let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
+    let range = (&seq(groups.first())[..], &seq(groups.last())[..], size);
+    on_failure_of(arn, &shard, range, Some(OffsetDateTime::now_utc()))
+}
+
+/// [`range_record`], sent to a new failure queue on a new moto: the moto, its SQS client and
+/// the queue.
+async fn range_given_up(arn: &str, groups: &[Value], size: u64) -> (Moto, aws_sdk_sqs::Client, String) {
     let moto = Moto::start(free_port());
     let (sqs, queue) = failure_queue(&moto).await;
-    let range = (&seq(groups.first())[..], &seq(groups.last())[..], size);
-    let body = on_failure_of(arn, &shard, range, Some(OffsetDateTime::now_utc()));
+    let body = range_record(arn, groups, size);
     sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
     (moto, sqs, queue)
 }
@@ -1476,11 +1481,7 @@ async fn a_redrive_whose_time_runs_out_leaves_its_batch_whole_for_the_next_run()
     }
     let groups = group_records(&arn);
     assert_eq!(groups.len(), 3, "{groups:?}");
-    let seq = |r: &Value| r["dynamodb"]["SequenceNumber"].as_str().unwrap().to_owned();
-    let shards = integration_tests::streams::shards(dynamodb_endpoint(), &arn).unwrap();
-    let shard = shards.iter().find_map(|s| s["ShardId"].as_str()).unwrap().to_owned();
-    let body = on_failure_of(&arn, &shard, (&seq(&groups[0]), &seq(&groups[2]), 3), Some(OffsetDateTime::now_utc()));
-    let batch = GivenUp::parse(&body).unwrap();
+    let batch = GivenUp::parse(&range_record(&arn, &groups, 3)).unwrap();
     let proxy = integration_tests::streams_proxy::start_rewriting(dynamodb_endpoint(), slow_records);
     let streams = aws_sdk_dynamodbstreams::Client::new(&integration_tests::bus::moto_config(&proxy.endpoint));
     let now = OffsetDateTime::now_utc();

@@ -268,6 +268,8 @@ pub async fn run(
     let mut report = RedriveReport::default();
     let mut left = Vec::new();
     let started = std::time::Instant::now();
+    // When a message's calls stop: no call of it starts from here on.
+    let until = calls_until(deadline);
     let in_time =
         || deadline.is_none_or(|d| d.saturating_duration_since(std::time::Instant::now()) >= crate::STOP_RESERVE);
     let outcome = async {
@@ -300,7 +302,6 @@ pub async fn run(
                     left.push(receipt.to_owned());
                     continue;
                 }
-                let until = calls_until(deadline);
                 let fate = match GivenUp::parse(m.body().unwrap_or_default()) {
                     // Sent after its batch was given up: whatever it says, sent before the start.
                     _ if superseded(sent_at(m), since) => Fate::Superseded,
