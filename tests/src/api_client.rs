@@ -43,6 +43,23 @@ pub fn api_request_with(
     caller: Option<&str>,
     rest: bool,
 ) -> lambda_http::Request {
+    api_request_of(&api_event_with(method, path, query, body, caller, rest))
+}
+
+/// The request `lambda_http` makes of an API Gateway event.
+pub fn api_request_of(event: &Value) -> lambda_http::Request {
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("request from {event}: {e}"))
+}
+
+/// The event of [`api_request_with`], to change before [`api_request_of`].
+pub fn api_event_with(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&str>,
+    caller: Option<&str>,
+    rest: bool,
+) -> Value {
     let fixture = if rest { "events/api/list-rest-api-iam.json" } else { "events/api/list-http-api-iam.json" };
     let text = std::fs::read_to_string(repo_root().join(fixture)).unwrap_or_else(|e| panic!("{fixture}: {e}"));
     let mut ev: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
@@ -96,5 +113,5 @@ pub fn api_request_with(
             }
         }
     }
-    lambda_http::request::from_str(&ev.to_string()).unwrap_or_else(|e| panic!("request from {fixture}: {e}"))
+    ev
 }

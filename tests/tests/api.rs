@@ -1646,3 +1646,54 @@ async fn a_group_holding_a_type_this_build_does_not_know_is_an_error_naming_it_n
     let (status, body) = call(&api, &format!("/v1/administration/events/{}", other.id), "", Some(ALICE)).await;
     assert_eq!((status, &body["event"]["id"]), (200, &Value::from(other.id.as_str())), "{body}");
 }
+
+/// `lambda_http` reads an HTTP API's `rawPath` as a URL, which turns a `\` into a `/` and
+/// resolves `..`: a path API Gateway matched as one event's id (throttled as one, and allowed
+/// by an `execute-api:Invoke` policy as one) was served as the count. A route read otherwise
+/// here than API Gateway matched it is no route; a key that names no route is not compared.
+#[tokio::test]
+async fn a_path_read_here_as_another_route_than_the_gateway_matched_is_no_route() {
+    let store = fresh_store().await;
+    let api = api(&store, ALICE);
+    let event = |method: &str, raw: &str, key: &str, rest: bool| {
+        let mut ev = integration_tests::api_event_with(method, raw, "", None, Some(ALICE), rest);
+        if rest {
+            ev["resource"] = key.into();
+            ev["requestContext"]["resourcePath"] = key.into();
+        } else {
+            ev["routeKey"] = format!("{method} {key}").into();
+            ev["requestContext"]["routeKey"] = format!("{method} {key}").into();
+        }
+        integration_tests::api_request_of(&ev)
+    };
+    let to_count = r"/v1/administration/events/x\..\..\..\count\administration\events";
+    let to_triage = r"/v1/administration/events/abc\triage";
+    // The fault: read as a URL, the path is the count's and the triage's.
+    let (status, body) = respond(&api, api_request(to_count, "", Some(ALICE), false)).await;
+    assert_eq!((status, body), (200, json!({"count": 0})));
+    let (status, _) = respond(&api, api_request(to_triage, "", Some(ALICE), false)).await;
+    assert_eq!(status, 405);
+    for rest in [false, true] {
+        // The REST fixture's stage, in the path it echoes.
+        let stage = if rest { "/prod" } else { "" };
+        let id_route = "/v1/administration/events/{id}";
+        let (status, body) = respond(&api, event("GET", to_count, id_route, rest)).await;
+        assert_eq!(status, 404, "rest {rest}: {body}");
+        assert_eq!(
+            body["message"],
+            format!("no route for {stage}/v1/count/administration/events; see the API reference")
+        );
+        let (status, body) = respond(&api, event("GET", to_triage, id_route, rest)).await;
+        assert_eq!(status, 404, "rest {rest}: {body}");
+        assert_eq!(
+            body["message"],
+            format!("no route for {stage}/v1/administration/events/abc/triage; see the API reference")
+        );
+        // The route the gateway matched, and a key it cannot compare, are served.
+        let count_route = "/v1/count/administration/events";
+        let (status, body) = respond(&api, event("GET", count_route, count_route, rest)).await;
+        assert_eq!((status, body), (200, json!({"count": 0})), "rest {rest}");
+        let proxy = if rest { "/{proxy+}" } else { "/v1/{proxy+}" };
+        assert_eq!(respond(&api, event("GET", to_count, proxy, rest)).await.0, 200, "rest {rest}");
+    }
+}

@@ -2,6 +2,7 @@
 //! `{"code", "error", "message"}` and never carry internals.
 
 use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use scan_failures_aws::cached::Cached;
 use scan_failures_aws::config::ApiConfig;
@@ -28,7 +29,7 @@ use uuid::Uuid;
 
 use crate::metrics::Served;
 use crate::payload;
-use crate::routes::{match_route, Action, Miss, Route};
+use crate::routes::{gateway_agrees, gateway_named, match_route, Action, Miss, Route};
 
 /// How long an instance keeps the rollups' state (since when they are kept, the generation in
 /// service): the rollup function records the time on its first batch, and only a restart
@@ -299,12 +300,17 @@ impl Api {
     }
 
     async fn route(&self, req: &Request, seen: &mut Seen) -> Result<serde_json::Value, Problem> {
-        let (route, id) = match_route(req.method().as_str(), req.uri().path()).map_err(|miss| match miss {
-            Miss::NotFound => Problem::new(
+        let no_route = || {
+            Problem::new(
                 StatusCode::NOT_FOUND,
                 "not found",
                 format!("no route for {}; see the API reference", echo(req.uri().path())),
-            ),
+            )
+        };
+        let gateway = gateway_route(req);
+        let (route, id) = match_route(req.method().as_str(), req.uri().path()).map_err(|miss| match miss {
+            Miss::NotFound => no_route(),
+            Miss::MethodNotAllowed { .. } if gateway_named(gateway.as_deref()).is_some() => no_route(),
             Miss::MethodNotAllowed { path, allowed } => {
                 let allowed = allowed.join(", ");
                 Problem {
@@ -317,6 +323,9 @@ impl Api {
                 }
             }
         })?;
+        if !gateway_agrees(route, gateway.as_deref()) {
+            return Err(no_route());
+        }
         seen.route = Some(route);
         let caller = self.authorize(req, route)?;
         let pairs = query_string::pairs(req.uri().query().unwrap_or("")).map_err(|e| bad_parameter(&e))?;
@@ -540,6 +549,16 @@ impl Api {
                 ))
             }
         }
+    }
+}
+
+/// The route API Gateway matched, in the form [`gateway_agrees`] reads: an HTTP API's
+/// `routeKey`, a REST API's method and resource.
+fn gateway_route(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(c) => c.route_key.clone(),
+        RequestContext::ApiGatewayV1(c) => c.resource_path.as_ref().map(|path| format!("{} {path}", c.http_method)),
+        _ => None,
     }
 }
 

@@ -120,6 +120,26 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<(&'static Route, O
     }
 }
 
+/// Whether `route`, matched here on the request's path, is the route API Gateway matched:
+/// `gateway` is an HTTP API's `routeKey` (`GET /v1/administration/events/{id}`), or a REST
+/// API's method and resource in the same form. The path `lambda_http` gives is its `rawPath`
+/// read as a URL, which turns a `\` into a `/` and resolves `..`: `GET …/events/x\..\..\..\count\…`
+/// is one `{id}` to API Gateway (throttled as one, and authorized by an `execute-api:Invoke`
+/// policy as one) and the count here. A key this function cannot compare agrees: `$default`
+/// (cargo-lambda, a catch-all integration), a greedy `{proxy+}` resource, none at all.
+pub fn gateway_agrees(route: &Route, gateway: Option<&str>) -> bool {
+    gateway_named(gateway).is_none_or(|(method, path)| {
+        (method == "ANY" || method.eq_ignore_ascii_case(route.method)) && normalize(path) == route.path
+    })
+}
+
+/// The method and path template of the route `gateway` names, when [`gateway_agrees`] can
+/// compare it: a request it names one for that matches no route here with its method was read
+/// otherwise here than there, and is no route (a 404, not a 405 naming another route's methods).
+pub fn gateway_named(gateway: Option<&str>) -> Option<(&str, &str)> {
+    gateway.and_then(|k| k.split_once(' ')).filter(|(_, path)| !path.contains('+'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +166,38 @@ mod tests {
         assert_eq!(match_path("/v1/administration/events/a/b").map(|(r, _)| r.action), None);
         assert_eq!(match_path("/v2/administration/events").map(|(r, _)| r.action), None);
         assert_eq!(match_path("/").map(|(r, _)| r.action), None);
+    }
+
+    #[test]
+    fn a_route_agrees_with_the_gateway_only_when_both_matched_the_same_route_or_the_gateway_names_none() {
+        let route = |method, path| match_route(method, path).map(|(r, _)| r).unwrap();
+        let count = route("GET", "/v1/count/administration/events");
+        let get = route("GET", "/v1/administration/events/abc");
+        // The count reached through what API Gateway matched as one event's id.
+        assert!(!gateway_agrees(count, Some("GET /v1/administration/events/{id}")));
+        assert!(!gateway_agrees(get, Some("GET /v1/count/administration/events")));
+        assert!(!gateway_agrees(get, Some("POST /v1/administration/events/{id}/triage")));
+        assert!(!gateway_agrees(get, Some("DELETE /v1/administration/events/{id}")));
+        assert!(gateway_agrees(count, Some("GET /v1/count/administration/events")));
+        assert!(gateway_agrees(get, Some("GET /v1/administration/events/{id}")));
+        assert!(gateway_agrees(get, Some("ANY /v1/administration/events/{id}")));
+        assert!(gateway_agrees(get, Some("get /v1/administration/events/{id}/")));
+        // What it cannot compare: the default route, a greedy resource, nothing.
+        for unknown in [Some("$default"), Some("ANY /{proxy+}"), Some("GET /v1/{proxy+}"), None] {
+            assert!(gateway_agrees(count, unknown), "{unknown:?}");
+            assert_eq!(gateway_named(unknown), None, "{unknown:?}");
+        }
+        assert_eq!(
+            gateway_named(Some("GET /v1/administration/events/{id}")),
+            Some(("GET", "/v1/administration/events/{id}"))
+        );
+        // Every route agrees with its own key, and with no other route's.
+        for r in ROUTES {
+            for other in ROUTES {
+                let key = format!("{} {}", other.method, other.path);
+                assert_eq!(gateway_agrees(r, Some(&key)), r == other, "{key} for {} {}", r.method, r.path);
+            }
+        }
     }
 
     #[test]
