@@ -20,11 +20,15 @@ use crate::rollup::{Counter, Counters, Measure};
 /// Most entries of `byCluster` and `byAccount`.
 pub const MAX_BREAKDOWN_KEYS: usize = 100;
 /// Most accounts in the drill-down, registries per account, repositories per registry: about
-/// 10,000 leaves at most, a response of well under 1 MiB. Narrow with `filter.account` or
-/// `filter.repository` to see the rest.
+/// 10,000 leaves at most. Narrow with `filter.account` or `filter.repository` to see the rest.
 pub const MAX_DRILL_ACCOUNTS: usize = 50;
 pub const MAX_DRILL_REGISTRIES: usize = 10;
 pub const MAX_DRILL_REPOSITORIES: usize = 20;
+/// Most bytes of repository names in the drill-down, all leaves together: a repository's name
+/// may be 1 KiB, so its 10,000 leaves could answer about 10 MB, past Lambda's 6 MB response
+/// (API Gateway's bare 500 to every viewer while such groups are kept). Past it, the lightest
+/// leaves are left out and `truncated` says so; the rest of the answer is well under 2 MiB.
+pub const MAX_DRILL_REPOSITORY_BYTES: usize = 1 << 20;
 /// Most regions per account in the drill-down (AWS has fewer than 40).
 pub const MAX_DRILL_REGIONS: usize = 40;
 
@@ -323,6 +327,9 @@ impl SummaryBuilder {
             .collect();
 
         let (mut cut_regions, mut cut_registries, mut cut_repositories) = (false, false, false);
+        // Heaviest accounts, registries and repositories first: the leaves past the budget are
+        // the lightest of their registries, in the lightest registries and accounts.
+        let mut repository_bytes = MAX_DRILL_REPOSITORY_BYTES;
         let (drill, cut_accounts) = heaviest(&self.drill, MAX_DRILL_ACCOUNTS, |a| a.tally);
         let accounts = drill
             .into_iter()
@@ -346,8 +353,22 @@ impl SummaryBuilder {
                     registries: registries
                         .into_iter()
                         .map(|(registry, (t, repositories))| {
-                            let (repositories, cut) = heaviest(repositories, MAX_DRILL_REPOSITORIES, |t| *t);
-                            cut_repositories |= cut;
+                            let (mut repositories, cut) = heaviest(repositories, MAX_DRILL_REPOSITORIES, |t| *t);
+                            let fit = repositories
+                                .iter()
+                                .take_while(|(name, _)| match repository_bytes.checked_sub(name.len()) {
+                                    Some(left) => {
+                                        repository_bytes = left;
+                                        true
+                                    }
+                                    None => {
+                                        repository_bytes = 0;
+                                        false
+                                    }
+                                })
+                                .count();
+                            cut_repositories |= cut || fit < repositories.len();
+                            repositories.truncate(fit);
                             RegistryNode {
                                 registry: registry.clone(),
                                 groups: t.groups,
@@ -648,6 +669,48 @@ mod tests {
         assert_eq!(s.accounts.len(), 50);
         assert!(s.accounts.iter().all(|a| a.registries.len() <= 10));
         assert_eq!(s.truncated, ["byCluster", "accounts"]);
+    }
+
+    /// Repository names of 1 KiB in every leaf of the drill-down answered about 10 MB, past
+    /// Lambda's 6 MB response.
+    #[test]
+    fn the_drill_down_keeps_its_heaviest_repositories_within_its_byte_budget() {
+        let mut b = SummaryBuilder::default();
+        let long = |n: usize| format!("{n:04}{}", "r".repeat(1020));
+        for n in 0..(MAX_DRILL_ACCOUNTS * MAX_DRILL_REGISTRIES * MAX_DRILL_REPOSITORIES) {
+            let mut g = group(n, &format!("{:012}", n % MAX_DRILL_ACCOUNTS), "nginx", "TIMEOUT", 2);
+            g.registry = format!("reg{}.io", (n / MAX_DRILL_ACCOUNTS) % MAX_DRILL_REGISTRIES);
+            g.repository = long(n);
+            // The first accounts are the heaviest.
+            g.num_occurrences = 1_000_000 - n as u64;
+            b.add(&g);
+        }
+        let s = b.finish(10);
+        let leaves: Vec<&str> = s
+            .accounts
+            .iter()
+            .flat_map(|a| a.registries.iter().flat_map(|r| r.repositories.iter().map(|p| p.repository.as_str())))
+            .collect();
+        // 1 MiB of 1,024-byte names, and not one more.
+        assert_eq!(leaves.len(), MAX_DRILL_REPOSITORY_BYTES / 1024);
+        assert_eq!(leaves.iter().map(|l| l.len()).sum::<usize>(), MAX_DRILL_REPOSITORY_BYTES);
+        assert_eq!(s.truncated, ["accounts.registries.repositories"]);
+        // The heaviest account's leaves are all there.
+        assert_eq!(s.accounts[0].account, "000000000000");
+        assert_eq!(s.accounts[0].registries.iter().map(|r| r.repositories.len()).sum::<usize>(), 200);
+        // Whole, it answers within the budget and its structure.
+        let bytes = serde_json::to_string(&s).unwrap().len();
+        assert!(bytes < 2 << 20, "{bytes}");
+        // Within the budget, nothing is cut.
+        let mut b = SummaryBuilder::default();
+        for n in 0..50 {
+            let mut g = group(n, "111111111111", "nginx", "TIMEOUT", 2);
+            g.repository = long(n);
+            b.add(&g);
+        }
+        let s = b.finish(10);
+        assert_eq!(s.accounts[0].registries[0].repositories.len(), 20);
+        assert_eq!(s.truncated, ["accounts.registries.repositories"], "cut by the count, as before");
     }
 
     #[test]
