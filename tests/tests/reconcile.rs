@@ -17,6 +17,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use ingest::handler::Ingest;
 use integration_tests::{fresh_store, samples};
 use maintenance::reconcile::{run, PageCounts, ReconcileConfig};
+use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_domain::query::Filters;
 use scan_failures_domain::retention::RetentionDays;
@@ -89,6 +90,12 @@ fn retention() -> RetentionDays {
     RetentionDays::new(365).unwrap()
 }
 
+/// The retention as the maintenance function gives it: the stored setting read at once (a year
+/// when none is stored).
+fn settled() -> RetentionCache {
+    RetentionCache::new(retention(), Duration::ZERO)
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_millisecond(0).unwrap()
 }
@@ -149,7 +156,7 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
     let first = answer(None, body, 2);
     let client = inspector(&[&first]);
     let start = now();
-    let report = run(&store, &client, &config(10), THRESHOLDS, retention(), start, None).await.unwrap();
+    let report = run(&store, &client, &config(10), THRESHOLDS, &settled(), start, None).await.unwrap();
     assert_eq!(report.status, "finished");
     assert_eq!(report.this_run, PageCounts { examined: 4, recorded: 1, duplicates: 1, ignored: 1, refused: 1 });
     assert_eq!(count(&store).await, 2);
@@ -170,13 +177,13 @@ async fn a_failure_reported_by_its_event_and_found_by_the_reconciler_counts_once
 
     // Before the next pass is due, a run reads nothing; once due, the same coverage is all
     // duplicates.
-    let waiting = run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(1), None)
+    let waiting = run(&store, &client, &config(10), THRESHOLDS, &settled(), start + time::Duration::hours(1), None)
         .await
         .unwrap();
     let due = scan_failures_domain::time_fmt::format(start + time::Duration::hours(6));
     assert_eq!((waiting.status, waiting.next_pass_at.as_deref()), ("waiting", Some(due.as_str())));
     assert_eq!(first.num_calls(), 1);
-    let again = run(&store, &client, &config(10), THRESHOLDS, retention(), start + time::Duration::hours(6), None)
+    let again = run(&store, &client, &config(10), THRESHOLDS, &settled(), start + time::Duration::hours(6), None)
         .await
         .unwrap();
     assert_eq!(again.this_run, PageCounts { examined: 4, recorded: 0, duplicates: 2, ignored: 1, refused: 1 });
@@ -203,14 +210,14 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
     let now = now();
 
     // Run 1: two pages (the bound), progress stored after each.
-    let one = run(&store, &client, &config(2), None, retention(), now, None).await.unwrap();
+    let one = run(&store, &client, &config(2), None, &settled(), now, None).await.unwrap();
     assert_eq!((one.status, one.pages, one.this_run.recorded), ("running", 2, 4));
     let stored = store.reconciliation().progress().await.unwrap().unwrap();
     assert_eq!((stored.next_token.as_deref(), stored.pages, stored.recorded), (Some("page-3"), 2, 4));
     assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 0));
 
     // Run 2: the third page fails; the run fails and the stored progress is unchanged.
-    let failed = run(&store, &client, &config(2), None, retention(), now + time::Duration::minutes(15), None).await;
+    let failed = run(&store, &client, &config(2), None, &settled(), now + time::Duration::minutes(15), None).await;
     let err = failed.unwrap_err();
     assert_eq!(err.to_string(), "the reconciler could not read Amazon Inspector's coverage");
     assert_eq!(third.num_calls(), 3, "the SDK's three attempts");
@@ -222,7 +229,7 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
         &client,
         &config(2),
         None,
-        retention(),
+        &settled(),
         now + time::Duration::minutes(20),
         Some(std::time::Instant::now()),
     )
@@ -234,7 +241,7 @@ async fn a_pass_over_several_pages_resumes_from_its_stored_progress_after_a_fail
 
     // Run 3: resumes at the third page, not the first, and finishes the pass.
     let three =
-        run(&store, &client, &config(2), None, retention(), now + time::Duration::minutes(30), None).await.unwrap();
+        run(&store, &client, &config(2), None, &settled(), now + time::Duration::minutes(30), None).await.unwrap();
     assert_eq!((three.status, three.pages, three.this_run.recorded), ("finished", 1, 2));
     assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 4));
     let done = store.reconciliation().progress().await.unwrap().unwrap();
@@ -264,12 +271,12 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over_once_then_en
     let whole = answer(None, page(resources(0), None), 1);
     let client = inspector(&[&first, &refused, &whole]);
     let now = now();
-    let one = run(&store, &client, &config(1), None, retention(), now, None).await.unwrap();
+    let one = run(&store, &client, &config(1), None, &settled(), now, None).await.unwrap();
     assert_eq!((one.status, one.this_run.recorded), ("running", 2));
     // The next run meets the refusal, starts over, reads the first page again (its two as
     // duplicates), and its next page is refused again: that is an error, once restarted.
     let later = now + time::Duration::minutes(15);
-    let err = run(&store, &client, &config(3), None, retention(), later, None).await.unwrap_err();
+    let err = run(&store, &client, &config(3), None, &settled(), later, None).await.unwrap_err();
     assert_eq!(err.to_string(), "the reconciler could not read Amazon Inspector's coverage");
     assert_eq!((first.num_calls(), refused.num_calls()), (2, 2));
     let stored = store.reconciliation().progress().await.unwrap().unwrap();
@@ -281,13 +288,13 @@ async fn a_stored_page_token_inspector_refuses_starts_the_pass_over_once_then_en
     assert_eq!((stored.next_token.as_deref(), stored.finished_at.as_deref()), (None, Some(restarted_at.as_str())));
     assert_eq!(count(&store).await, 2);
     // The pass ended: the next run waits for the next pass, and asks Inspector nothing.
-    let third = run(&store, &client, &config(3), None, retention(), later + time::Duration::minutes(15), None).await;
+    let third = run(&store, &client, &config(3), None, &settled(), later + time::Duration::minutes(15), None).await;
     let waiting = third.unwrap();
     assert_eq!(waiting.status, "waiting");
     assert_eq!((first.num_calls(), refused.num_calls()), (2, 2));
     // When due, a new pass from the first page, whole in one run here.
     let due = later + time::Duration::hours(6);
-    let next = run(&store, &client, &config(3), None, retention(), due, None).await.unwrap();
+    let next = run(&store, &client, &config(3), None, &settled(), due, None).await.unwrap();
     assert_eq!((next.status, next.pages, next.this_run.duplicates), ("finished", 1, 2));
     let done = store.reconciliation().progress().await.unwrap().unwrap();
     assert_eq!((done.restarts, done.given_up), (0, false));
@@ -305,7 +312,7 @@ async fn a_page_token_too_long_to_keep_records_its_page_and_ends_the_pass_once()
     let first = answer(None, page(two_inactive("long", 0), Some(long)), 1);
     let client = inspector(&[&first]);
     let now = now();
-    let err = run(&store, &client, &config(3), None, retention(), now, None).await.unwrap_err();
+    let err = run(&store, &client, &config(3), None, &settled(), now, None).await.unwrap_err();
     assert_eq!(
         scan_failures_domain::text::error_chain(&err),
         "the reconciler could not read Amazon Inspector's coverage: Amazon Inspector returned a pagination token of 8193 bytes (at most 8192 are kept)"
@@ -317,7 +324,7 @@ async fn a_page_token_too_long_to_keep_records_its_page_and_ends_the_pass_once()
         (1, 2, true, None, Some(at.as_str()))
     );
     assert_eq!(count(&store).await, 2);
-    let later = run(&store, &client, &config(3), None, retention(), now + time::Duration::minutes(15), None).await;
+    let later = run(&store, &client, &config(3), None, &settled(), now + time::Duration::minutes(15), None).await;
     assert_eq!(later.unwrap().status, "waiting");
     assert_eq!(first.num_calls(), 1, "the page is not asked for again");
 }
@@ -347,10 +354,100 @@ async fn an_occurrence_listed_at_every_pass_counts_once_however_long_it_is_liste
     let runs = [start, start + time::Duration::hours(6), start + time::Duration::seconds(remembered + 60)];
     let mut counted = Vec::new();
     for at in runs {
-        let report = run(&store, &client, &config(10), None, retention(), at, None).await.unwrap();
+        let report = run(&store, &client, &config(10), None, &settled(), at, None).await.unwrap();
         counted.push((report.this_run.recorded, report.this_run.duplicates));
     }
     assert_eq!(coverage.num_calls(), 3, "three passes");
     assert_eq!(counted, [(1, 0), (0, 1), (0, 1)]);
     assert_eq!(occurrences(&store, "team/batch").await[0].1, 1);
+}
+
+/// A group the reconciler finds expired under the retention its run read is started anew only
+/// if the setting, read again, still says so: an admin who made it longer meanwhile sees the
+/// group again, with its count and first time. Before, the reconciler wrote by the retention
+/// read at the start of its run (up to its whole run earlier): the group restarted at a count
+/// of 1, with a second "opened" notification.
+#[tokio::test]
+async fn a_group_a_longer_retention_keeps_is_not_started_anew_by_a_run_that_read_a_shorter_one() {
+    let store = fresh_store().await;
+    let admin = "arn:aws:iam::123456789012:role/Admin";
+    let days = |d| RetentionDays::new(d).unwrap();
+    store.settings().put_retention_setting(days(30), admin, now()).await.unwrap();
+    let (old, new) = (now() - time::Duration::days(13), now() - time::Duration::hours(1));
+    let seen = |at: OffsetDateTime| {
+        page(
+            vec![covered("123456789012", "us-east-1", "team/kept", DIGEST, "ACCESS_DENIED", Some(at.unix_timestamp()))],
+            None,
+        )
+    };
+    let listing = mock!(aws_sdk_inspector2::Client::list_coverage)
+        .sequence()
+        .http_status(200, Some(seen(old)))
+        .http_status(200, Some(seen(new)))
+        .build();
+    let client = inspector(&[&listing]);
+    let first = run(&store, &client, &config(10), THRESHOLDS, &settled(), now(), None).await.unwrap();
+    assert_eq!(first.this_run.recorded, 1);
+    let opened = store.reader().list(&Default::default(), now(), days(30)).await.unwrap().groups;
+    assert_eq!(opened.len(), 1);
+    // A run that read 10 days (13 days old: expired under it), the setting 30 by then.
+    let stale = RetentionCache::new(days(365), Duration::from_secs(3600));
+    stale.set(days(10));
+    let due = now() + time::Duration::hours(6);
+    let second = run(&store, &client, &config(10), THRESHOLDS, &stale, due, None).await.unwrap();
+    assert_eq!(second.this_run.recorded, 1);
+    assert_eq!(listing.num_calls(), 2);
+    let kept = store.reader().list(&Default::default(), now(), days(30)).await.unwrap().groups;
+    assert_eq!(
+        kept.iter().map(|g| (g.id.as_str(), g.num_occurrences, g.created_at.as_str())).collect::<Vec<_>>(),
+        [(opened[0].id.as_str(), 2, opened[0].created_at.as_str())]
+    );
+    // One "opened" notification, of the first run.
+    assert_eq!(store.outbox().pending(10).await.unwrap().len(), 1);
+}
+
+/// A page whose time runs out before its entries are recorded is left for the next run, whole:
+/// the run answered past its stop time before (every entry's writes, each up to twelve
+/// attempts, with nothing checking the time once the page was read), under a slow DynamoDB past
+/// the function's timeout, with no metrics. The second pass's answer here takes 2 s, the run's
+/// stop time 1 s after its start; its entries are new occurrences of the first pass's groups
+/// (written at their first attempt) and a new group.
+#[tokio::test]
+async fn a_page_read_past_the_runs_stop_time_is_left_whole_for_the_next_run() {
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    let store = fresh_store().await;
+    let entry = |n: u32, at: i64| {
+        covered("123456789012", "us-west-2", &format!("svc/late{n}"), &digest(n), "ACCESS_DENIED", Some(at))
+    };
+    let later = EVENT_SCAN_TIME + 600;
+    let second = page(vec![entry(0, later), entry(1, later), entry(2, later)], None);
+    let slow = second.clone();
+    let listing = mock!(aws_sdk_inspector2::Client::list_coverage)
+        .sequence()
+        .http_status(200, Some(page(vec![entry(0, EVENT_SCAN_TIME), entry(1, EVENT_SCAN_TIME)], None)))
+        .http_response(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            Response::new(StatusCode::try_from(200).unwrap(), slow.clone().into())
+        })
+        .http_status(200, Some(second))
+        .build();
+    let client = inspector(&[&listing]);
+    let first = run(&store, &client, &config(10), None, &settled(), now(), None).await.unwrap();
+    assert_eq!((first.status, first.this_run.recorded), ("finished", 2));
+    let pass = store.reconciliation().progress().await.unwrap();
+    let due = now() + time::Duration::hours(6);
+    let stop_at = std::time::Instant::now() + Duration::from_secs(1);
+    let cut = run(&store, &client, &config(10), None, &settled(), due, Some(stop_at)).await.unwrap();
+    // The page was read (its answer came after the stop time), and nothing of it recorded.
+    assert_eq!(listing.num_calls(), 2);
+    assert!(std::time::Instant::now() > stop_at);
+    assert_eq!((cut.status, cut.pages, cut.this_run), ("running", 0, PageCounts::default()));
+    assert_eq!(occurrences(&store, "late0").await[0].1, 1);
+    assert_eq!(count(&store).await, 2);
+    assert_eq!(store.reconciliation().progress().await.unwrap(), pass, "the finished pass, as it was");
+    // The next run reads it again and records it whole.
+    let next = run(&store, &client, &config(10), None, &settled(), due, None).await.unwrap();
+    assert_eq!((next.status, next.pages, next.this_run.recorded), ("finished", 1, 3));
+    assert_eq!(occurrences(&store, "late0").await[0].1, 2);
+    assert_eq!(count(&store).await, 3);
 }

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use scan_failures_aws::config::ConfigError;
 use scan_failures_aws::dynamo::reconcile::ReconcileProgress;
+use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::write::Recorded;
 use scan_failures_aws::dynamo::{Store, StoreError};
 use scan_failures_aws::inspector::{self, InspectorError};
@@ -181,18 +182,34 @@ pub struct ReconcileReport {
     pub pass: Option<ReconcileProgress>,
 }
 
+/// What became of a page's entries.
+enum PageDone {
+    /// Every entry examined.
+    Whole(PageCounts),
+    /// The run's time ran out first: the counts of the entries examined before. The page is read
+    /// again by the next run, its entries recorded here then found as duplicates.
+    Cut(PageCounts),
+}
+
 /// Records the failures of one page under `retention` at `now`, with the transitions at
-/// `thresholds` (notifications on) in the outbox.
+/// `thresholds` (notifications on) in the outbox, starting no entry, nor a write's retry, from
+/// `stop_at` on. A group found expired under `retention` is started anew only by the setting
+/// read again through `cache` (an admin may have made it longer since the run read it: the
+/// group shows again, with its count and triage, which starting anew would drop).
 async fn record_page(
     store: &Store,
     entries: Vec<Coverage>,
     thresholds: Option<&[u64]>,
-    retention: RetentionDays,
+    (retention, cache): (RetentionDays, &RetentionCache),
     now: OffsetDateTime,
-) -> Result<PageCounts, StoreError> {
-    let writer = store.writer(thresholds);
+    stop_at: Option<std::time::Instant>,
+) -> Result<PageDone, StoreError> {
+    let writer = store.writer(thresholds).until(stop_at).confirming_expiry(Some(cache));
     let mut counts = PageCounts::default();
     for entry in entries {
+        if stop_at.is_some_and(|s| std::time::Instant::now() >= s) {
+            return Ok(PageDone::Cut(counts));
+        }
         counts.examined += 1;
         let mut o = match parse_coverage(entry, now) {
             Ok(Parsed::Failure(o)) => o,
@@ -211,7 +228,16 @@ async fn record_page(
             continue;
         }
         let group = o.group_id();
-        match writer.record(&o, &group, retention, now).await?.0 {
+        let recorded = match writer.record(&o, &group, retention, now).await {
+            Ok((recorded, _)) => recorded,
+            // Not recorded: the next run reads the page again.
+            Err(StoreError::OutOfTime { .. }) => {
+                counts.examined -= 1;
+                return Ok(PageDone::Cut(counts));
+            }
+            Err(e) => return Err(e),
+        };
+        match recorded {
             Recorded::Duplicate => {
                 // Listed again at every pass while the image stays inactive: its marker must
                 // outlive the listing.
@@ -224,11 +250,13 @@ async fn record_page(
             }
         }
     }
-    Ok(counts)
+    Ok(PageDone::Whole(counts))
 }
 
 /// One run at `now`: at most `config.max_pages` pages of the pass under way (or of a new one,
-/// when due), none started after `stop_at`, the progress stored after each page. With `thresholds` (notifications on), the
+/// when due), no page, entry or write's retry started after `stop_at`, the progress stored
+/// after each whole page, under the retention `retention` gives (read once, and again before a
+/// group is started anew as expired). With `thresholds` (notifications on), the
 /// group a failure opens, or a count it makes cross a threshold, leaves its notification in the
 /// outbox, as an event's would; a drain publishes it (ingest's, or the next maintenance run's).
 pub async fn run(
@@ -236,10 +264,11 @@ pub async fn run(
     inspector: &aws_sdk_inspector2::Client,
     config: &ReconcileConfig,
     thresholds: Option<&[u64]>,
-    fallback: RetentionDays,
+    retention: &RetentionCache,
     now: OffsetDateTime,
     stop_at: Option<std::time::Instant>,
 ) -> Result<ReconcileReport, ReconcileError> {
+    let cache = retention;
     let mut progress = match start(store.reconciliation().progress().await?, now, config.every) {
         Start::Wait { next_pass_at } => {
             return Ok(ReconcileReport {
@@ -252,7 +281,7 @@ pub async fn run(
         }
         Start::Resume(p) | Start::Fresh(p) => p,
     };
-    let retention = store.settings().retention_setting().await?.map_or(fallback, |s| s.days);
+    let retention = cache.get(store).await?;
     let mut this_run = PageCounts::default();
     let mut pages = 0u32;
     while pages < config.max_pages
@@ -279,7 +308,13 @@ pub async fn run(
             }
             Err(e) => return Err(e.into()),
         };
-        let counts = record_page(store, page.entries, thresholds, retention, now).await?;
+        let counts = match record_page(store, page.entries, thresholds, (retention, cache), now, stop_at).await? {
+            PageDone::Whole(counts) => counts,
+            PageDone::Cut(counts) => {
+                this_run += counts;
+                break;
+            }
+        };
         progress = after_page(progress, counts, page.next_token, now);
         // A next page's token too long to keep: this page's entries are recorded, and the pass
         // ends here, given up, and is the run's error, once; the next starts when due. Before,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodbstreams::Client as StreamsClient;
 use aws_sdk_sqs::Client as SqsClient;
+use scan_failures_aws::dynamo::settings::RetentionCache;
 use scan_failures_aws::dynamo::Store;
 use scan_failures_aws::metrics::Sink;
 use scan_failures_aws::publisher::Publisher;
@@ -80,7 +81,9 @@ impl Parts<'_> {
             let mut reconciled = Ok(None);
             if let (Some(reconcile), Some(inspector)) = (&config.reconcile, self.inspector) {
                 let thresholds = config.notify.as_ref().map(|n| n.thresholds.as_slice());
-                reconciled = reconcile::run(store, inspector, reconcile, thresholds, config.retention, now, stop_at)
+                // Read at once, and again before a group is started anew.
+                let retention = RetentionCache::new(config.retention, Duration::ZERO);
+                reconciled = reconcile::run(store, inspector, reconcile, thresholds, &retention, now, stop_at)
                     .await
                     .map(Some)
                     .map_err(MaintenanceError::from);
