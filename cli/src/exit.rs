@@ -30,9 +30,9 @@ pub const TABLE: &[(u8, &str)] = &[
     (DENIED, "IAM refused the caller (HTTP 401/403, AccessDenied)"),
     (
         REFUSED,
-        "the request was refused: bad parameter (400), unknown event (404), a triage's `--if-version` no longer current (409), no such bus, invalid event; `--stack` names no stack, or one without an `ApiUrl` output",
+        "the request was refused: bad parameter (400), unknown event (404), a triage's `--if-version` no longer current (409), a request too long for API Gateway (a bodiless 413, 414 or 431: fewer or shorter filters), no such bus, invalid event; `--stack` names no stack, or one without an `ApiUrl` output",
     ),
-    (SERVER, "the service failed (HTTP 5xx) or throttled: try again later"),
+    (SERVER, "the service failed (HTTP 5xx, with or without a body) or throttled: try again later"),
     (OUTPUT, "the answer could not be written on standard output (a full disk, a closed file); a reader that stopped reading (a pipe into `head`) is no error"),
     (NOT_REPORTED, "`run --require-report` only: the scan failed and its report was not published"),
 ];

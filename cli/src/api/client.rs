@@ -255,12 +255,26 @@ pub fn signed_request(
     Ok(request)
 }
 
+/// What a bodiless refusal of a request's size says.
+const TOO_LONG: &str = "the request is too long (its URL and headers): fewer or shorter filters";
+/// What a bodiless 429 or 5xx says.
+const NO_BODY: &str = "no error body (API Gateway's own, or a proxy's); try again later";
+
 /// The answer's JSON when it succeeded; otherwise the API's message (`{"code","error","message"}`
 /// from the function, `{"message"}` from API Gateway) in an error of its class.
 pub fn judge(url: &str, status: u16, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let json: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
     let not_the_api = || ApiError::NotTheApi { url: url.to_owned(), status, content_type: content_type.to_owned() };
-    let Some(json) = json else { return Err(not_the_api()) };
+    let Some(json) = json else {
+        return Err(match status {
+            // Bodiless answers of API Gateway (or a proxy before it): the request line and
+            // headers past its limits, a throttle, the service failing. Before, each was "not
+            // the API" (exit 4), and a script retrying on 7 did not retry a bodiless 502.
+            413 | 414 | 431 => ApiError::Refused { status, message: TOO_LONG.to_owned() },
+            429 | 500.. => ApiError::Server { status, message: NO_BODY.to_owned() },
+            _ => not_the_api(),
+        });
+    };
     if (200..300).contains(&status) {
         return Ok(json);
     }
@@ -474,5 +488,33 @@ mod tests {
             (exit::UNREACHABLE, format!("{URL} did not answer as the scan-failures API (HTTP 200, text/html)"))
         );
         assert_eq!(judge(URL, 200, "application/json", br#"{"count":3}"#).unwrap(), serde_json::json!({"count": 3}));
+        let err = judge(URL, 404, "text/html", b"<html>").unwrap_err();
+        assert_eq!(err.exit_code(), exit::UNREACHABLE);
+    }
+
+    /// API Gateway's bodiless 414 (a request line and headers past its 10,240 bytes) is the
+    /// request's fault, and its bodiless 5xx, or a proxy's, the service's: not "not the API".
+    #[test]
+    fn a_bodiless_refusal_of_size_or_failure_keeps_its_class() {
+        for status in [413, 414, 431] {
+            let err = judge(URL, status, "", b"").unwrap_err();
+            assert_eq!(
+                (err.exit_code(), err.to_string()),
+                (
+                    exit::REFUSED,
+                    format!("refused (HTTP {status}): the request is too long (its URL and headers): fewer or shorter filters")
+                )
+            );
+        }
+        for status in [429, 500, 502, 503, 504] {
+            let err = judge(URL, status, "text/html", b"<html>Bad Gateway</html>").unwrap_err();
+            assert_eq!(
+                (err.exit_code(), err.to_string()),
+                (
+                    exit::SERVER,
+                    format!("the API failed (HTTP {status}): no error body (API Gateway's own, or a proxy's); try again later")
+                )
+            );
+        }
     }
 }

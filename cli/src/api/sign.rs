@@ -23,6 +23,9 @@ pub enum SignError {
     Unfit { header: String },
 }
 
+/// The header a session token is sent in.
+const SECURITY_TOKEN: &str = "x-amz-security-token";
+
 /// Adds the signature headers (`authorization`, `x-amz-date`, and `x-amz-security-token` for
 /// temporary credentials) to `request`, whose `host` header must already be set.
 pub fn sign_request(
@@ -31,6 +34,11 @@ pub fn sign_request(
     region: &str,
     time: SystemTime,
 ) -> Result<(), SignError> {
+    // The signer refuses a session token that is no header value itself, as a signing error:
+    // named here as the credentials' problem, as a key or region holding one is.
+    if credentials.session_token().is_some_and(|t| http::HeaderValue::from_str(t).is_err()) {
+        return Err(SignError::Unfit { header: SECURITY_TOKEN.to_owned() });
+    }
     let identity: Identity = credentials.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
@@ -74,9 +82,14 @@ mod tests {
             let signed = sign_request(&mut request(), &credentials, region, time);
             assert!(matches!(&signed, Err(SignError::Unfit { header }) if header == "authorization"), "{signed:?}");
         }
-        // A session token is signed as a header: the signer refuses it itself.
-        let token = Credentials::new("AKID", "secret", Some("token\u{7}".into()), None, "test");
-        assert!(matches!(sign_request(&mut request(), &token, "eu-west-1", time), Err(SignError::Sign(_))));
+        // A session token is sent as a header of its own (a `credential_process` printing a
+        // CRLF one): the signer refused it as a signing error, the CLI's exit 7 "the service
+        // failed", where the key's is 3, the credentials'.
+        for bad in ["token\u{7}", "token\r"] {
+            let token = Credentials::new("AKID", "secret", Some(bad.into()), None, "test");
+            let signed = sign_request(&mut request(), &token, "eu-west-1", time);
+            assert!(matches!(&signed, Err(SignError::Unfit { header }) if header == SECURITY_TOKEN), "{signed:?}");
+        }
         let fine = Credentials::new("AKID", "secret", Some("token".into()), None, "test");
         assert!(sign_request(&mut request(), &fine, "eu-west-1", time).is_ok());
     }

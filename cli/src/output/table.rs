@@ -69,7 +69,7 @@ pub fn event(e: &Value, now: OffsetDateTime) -> String {
         ("Clusters", list("clusters")),
         ("Deployments", list("deployments")),
         ("Initiators", list("initiators")),
-        ("Triage", text(e, &["scanFailure", "triage", "state"]).to_owned()),
+        ("Triage", triage(e)),
         ("Note", text(e, &["scanFailure", "triage", "note"]).to_owned()),
         ("Message", text(e, &["message"]).to_owned()),
         ("Hint", text(e, &["hint"]).to_owned()),
@@ -79,6 +79,15 @@ pub fn event(e: &Value, now: OffsetDateTime) -> String {
     // indented under the values: at the start of a line, they could pass for a field of their
     // own ("Triage        false_positive" inside a cluster name).
     lines.iter().map(|(k, v)| format!("{k:<13} {}\n", v.replace('\n', &format!("\n{:14}", "")))).collect()
+}
+
+/// The triage state with its version, what `events triage --if-version` names.
+fn triage(e: &Value) -> String {
+    let state = text(e, &["scanFailure", "triage", "state"]);
+    match e.pointer("/scanFailure/triage/version").and_then(Value::as_u64) {
+        Some(version) if !state.is_empty() => format!("{state} (version {version})"),
+        _ => state.to_owned(),
+    }
 }
 
 /// The summary: totals, reasons with their titles, top images; the other breakdowns are in the
@@ -192,6 +201,12 @@ mod tests {
         assert!(out.contains("Last failed   2026-12-02T09:00:00Z (3h ago)\n"), "{out}");
         assert!(out.contains("Hint          Check the registry credentials.\n"), "{out}");
         assert!(!out.contains("Deployments"), "empty fields are left out: {out}");
+        assert!(out.contains("Triage        acknowledged\n"), "{out}");
+        // The version `events triage --if-version` names, when the API gives it.
+        let mut versioned = sample();
+        versioned["scanFailure"]["triage"]["version"] = json!(3);
+        let out = event(&versioned, datetime!(2026-12-02 12:00:00 UTC));
+        assert!(out.contains("Triage        acknowledged (version 3)\n"), "{out}");
     }
 
     #[test]

@@ -229,26 +229,27 @@ pub async fn run(mut args: RunArgs) -> i32 {
     let failed_at = OffsetDateTime::now_utc();
     let not_reported = if args.require_report { i32::from(exit::NOT_REPORTED) } else { finished.code };
     args.context.initiator = args.context.initiator.take().or_else(ci_initiator);
-    let reports = match outcome(&plan, &args.context, finished.code, &finished.stderr.text(), program, failed_at) {
-        Ok(Outcome::NotAScanFailure(why)) => {
-            say(&format!("not a scan failure ({why}): nothing reported"));
-            return finished.code;
-        }
-        Ok(Outcome::Reports { reports, left_out }) => {
-            if left_out {
-                say(&format!(
-                    "the deployment files name more than {} images: only the first {} are reported",
-                    deployment::MAX_IMAGES,
-                    deployment::MAX_IMAGES
-                ));
+    let (reports, left_out) =
+        match outcome(&plan, &args.context, finished.code, &finished.stderr.text(), program, failed_at) {
+            Ok(Outcome::NotAScanFailure(why)) => {
+                say(&format!("not a scan failure ({why}): nothing reported"));
+                return finished.code;
             }
-            reports
-        }
-        Err(e) => {
-            say(&format!("the scan failed but cannot be reported: {}", error_chain(&e)));
-            return not_reported;
-        }
-    };
+            Ok(Outcome::Reports { reports, left_out }) => {
+                if left_out {
+                    say(&format!(
+                        "the deployment files name more than {} images: only the first {} are reported",
+                        deployment::MAX_IMAGES,
+                        deployment::MAX_IMAGES
+                    ));
+                }
+                (reports, left_out)
+            }
+            Err(e) => {
+                say(&format!("the scan failed but cannot be reported: {}", error_chain(&e)));
+                return not_reported;
+            }
+        };
     let (reports, refused) = event::checked(reports, &args.bus.source);
     if reports.is_empty() {
         say(&format!("the scan failed but cannot be reported: {}", refusals(&refused)));
@@ -270,7 +271,7 @@ pub async fn run(mut args: RunArgs) -> i32 {
         Ok(n) => {
             let reason = reports.first().map(|r| r.reason().code()).unwrap_or_default();
             say(&published(n, reason, publisher.bus(), &refused));
-            if refused.is_empty() {
+            if all_reported(&refused, left_out) {
                 finished.code
             } else {
                 not_reported
@@ -281,6 +282,13 @@ pub async fn run(mut args: RunArgs) -> i32 {
             not_reported
         }
     }
+}
+
+/// Whether every failed image of a run was reported once its reports are published: none was
+/// refused by the contract's check, and none left out past [`deployment::MAX_IMAGES`] (whose
+/// failed scans were not reported either: `--require-report` exits 75 for them too).
+fn all_reported(refused: &[(Report, EventError)], left_out: bool) -> bool {
+    refused.is_empty() && !left_out
 }
 
 /// What `run` says when publishing stopped: whether some reports were on the bus by then, and
@@ -424,6 +432,10 @@ mod tests {
         let Outcome::Reports { reports, left_out } = got else { panic!("{got:?}") };
         assert_eq!((reports.len(), left_out), (deployment::MAX_IMAGES, true));
         std::fs::remove_dir_all(&dir).unwrap();
+        // Their failed scans were not reported: `--require-report` exits 75 for them, as for
+        // images refused by the contract (before, the scanner's code stood).
+        assert!(!all_reported(&[], true));
+        assert!(all_reported(&[], false));
     }
 
     #[test]
