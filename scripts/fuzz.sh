@@ -182,6 +182,12 @@ run() {
   require_tools
   # Rust code: no sanitizer needed for memory safety; debug assertions catch overflow.
   local flags=(--sanitizer none --debug-assertions)
+  # cargo fuzz has no --locked: a fuzz/Cargo.lock that no longer matches its manifests fails
+  # here, rather than being resolved afresh (to the newest crates of the day) on a fresh clone.
+  if ! cargo_ +nightly metadata --locked --format-version 1 --manifest-path "$ROOT/fuzz/Cargo.toml" >/dev/null; then
+    echo "fuzz: fuzz/Cargo.lock does not match its manifests; update it with: cargo +nightly update --manifest-path fuzz/Cargo.toml, and commit it" >&2
+    exit 1
+  fi
   echo "fuzz: building ${#targets[@]} target(s) with nightly (fuzz/target)"
   local build_log="$ROOT/fuzz/work.build.log"
   if ! cargo_ +nightly fuzz build "${flags[@]}" >"$build_log" 2>&1; then

@@ -13,6 +13,9 @@ need cargo "curl https://sh.rustup.rs -sSf | sh"
 # make local's requests and schedule; the tests' pkill and kill of the servers they start.
 need curl "sudo apt-get install curl"
 need pkill "sudo apt-get install procps"
+# Crates that build C (ring, mimalloc) and the fuzzing step's libFuzzer (C++).
+need cc "sudo apt-get install gcc"
+need c++ "sudo apt-get install g++"
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=("python3's venv module (install it: sudo apt-get install python3-venv)")
 fi

@@ -6,7 +6,8 @@ use std::process::Command;
 
 use integration_tests::{repo_root, unique_name};
 
-/// The script run with a PATH that holds `dirname`, python3, java, cargo, curl and pkill but no npm: it
+/// The script run with a PATH that holds `dirname`, python3, java, cargo, curl, pkill and the C
+/// and C++ compilers but no npm: it
 /// stops at once, exit 1, with one line naming npm and the command that installs it, and has
 /// created nothing (`.tools/` is not touched: its first `mkdir` comes after the check).
 #[test]
@@ -21,6 +22,8 @@ fn a_missing_tool_is_named_with_the_command_that_installs_it_before_anything_is_
         ("cargo", "curl https://sh.rustup.rs -sSf | sh"),
         ("curl", "sudo apt-get install curl"),
         ("pkill", "sudo apt-get install procps"),
+        ("cc", "sudo apt-get install gcc"),
+        ("c++", "sudo apt-get install g++"),
     ];
     for (name, install) in needed {
         // python3 as the interpreter itself, not a shim (pyenv's is a bash script).
