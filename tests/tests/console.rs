@@ -12,11 +12,11 @@ mod browser;
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use browser::Page;
 use integration_tests::cli::command;
-use integration_tests::{dynamodb_client, dynamodb_endpoint, fixtures, fresh_store_on, repo_root, Watch};
+use integration_tests::{dynamodb_client, dynamodb_endpoint, fixtures, fresh_store_on, repo_root, Reaped, Watch};
 use scan_failures_domain::classify::Reason;
 use scan_failures_domain::retention::RetentionDays;
 use serde_json::{json, Value};
@@ -72,15 +72,9 @@ fn failures_of(k: usize) -> u64 {
 struct Console {
     /// The api the console relays to (`None`: a stand-in of the test's).
     _watch: Option<Watch>,
-    process: Child,
+    /// Killed on drop, also when the test fails before the console is whole.
+    process: Reaped,
     url: String,
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
 }
 
 impl Console {
@@ -120,11 +114,13 @@ impl Console {
             ("AWS_REGION", "us-east-1".to_owned()),
             ("SCANFAIL_ENDPOINT", endpoint.to_owned()),
         ];
-        let mut process = command(&["console", "--port", "0"], &env, None)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start scanfail console: {e}"));
+        let mut process = Reaped(
+            command(&["console", "--port", "0"], &env, None)
+                .stdout(Stdio::piped())
+                .stderr(stderr)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start scanfail console: {e}")),
+        );
         // Only the first line is read, then the pipe is closed: the console must go on serving.
         let stdout = process.stdout.take().expect("the console's stdout");
         let mut first = String::new();
@@ -512,11 +508,13 @@ async fn ctrl_c_stops_the_console_and_removes_the_redirect_file_of_open() {
         ("SCANFAIL_ENDPOINT", format!("http://127.0.0.1:{}/lambda-url/api", watch.port)),
         ("XDG_RUNTIME_DIR", runtime.display().to_string()),
     ];
-    let mut process = command(&["console", "--port", "0", "--open"], &env, Some(&bin))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start scanfail console: {e}"));
+    let mut process = Reaped(
+        command(&["console", "--port", "0", "--open"], &env, Some(&bin))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start scanfail console: {e}")),
+    );
     let mut first = String::new();
     BufReader::new(process.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let url = first.trim().strip_prefix("scanfail console: ").unwrap().to_owned();
