@@ -33,7 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .unwrap_or_else(|e| telemetry::fail_start("maintenance", &e));
     let aws = sdk::load(config.sdk).await;
     let store = Store::new(conflicts::client(&aws), config.table_name.clone());
-    let inspector = config.reconcile.as_ref().map(|_| aws_sdk_inspector2::Client::new(&aws));
+    let inspector = config.reconcile.as_ref().map(|_| maintenance::reconcile::inspector_client(&aws));
     let (streams, sqs) = (aws_sdk_dynamodbstreams::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
     let sink = Sink::new(config.metrics.clone());
     // With notifications on, every run drains the outbox: on a quiet stack no ingest invocation

@@ -182,6 +182,24 @@ pub struct ReconcileReport {
     pub pass: Option<ReconcileProgress>,
 }
 
+/// How long one attempt of `ListCoverage` may take: a page of 200 entries filtered over an
+/// organization's coverage, where the client's default (`SDK_ATTEMPT_TIMEOUT_MS`, at most 2 s,
+/// for DynamoDB's calls on ingest's path) would fail a slow page at every attempt, and every run
+/// with it. Bounded so that a page's call started just before the run's stop time ends within
+/// [`crate::STOP_RESERVE`] (checked by a test).
+pub const INSPECTOR_ATTEMPT: Duration = Duration::from_secs(6);
+
+/// The Inspector client of the reconciler: the stack's configuration, each attempt bounded by
+/// [`INSPECTOR_ATTEMPT`].
+pub fn inspector_client(aws: &aws_config::SdkConfig) -> aws_sdk_inspector2::Client {
+    let config = aws_sdk_inspector2::config::Builder::from(aws)
+        .timeout_config(scan_failures_aws::sdk::timeout_config(scan_failures_aws::config::SdkTimeouts {
+            attempt: INSPECTOR_ATTEMPT,
+        }))
+        .build();
+    aws_sdk_inspector2::Client::from_conf(config)
+}
+
 /// What became of a page's entries.
 enum PageDone {
     /// Every entry examined.
@@ -339,6 +357,24 @@ mod tests {
     use time::macros::datetime;
 
     const EVERY: Duration = Duration::from_secs(6 * 3600);
+
+    #[test]
+    fn inspector_pages_get_a_longer_attempt_that_still_ends_within_the_runs_reserve() {
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .timeout_config(scan_failures_aws::sdk::timeout_config(scan_failures_aws::config::SdkTimeouts {
+                attempt: Duration::from_secs(2),
+            }))
+            .build();
+        let client = inspector_client(&aws);
+        let timeouts = client.config().timeout_config();
+        assert_eq!(timeouts.and_then(|t| t.operation_attempt_timeout()), Some(INSPECTOR_ATTEMPT));
+        assert_eq!(timeouts.and_then(|t| t.connect_timeout()), Some(Duration::from_millis(3_100)));
+        let bound =
+            scan_failures_aws::sdk::call_bound(scan_failures_aws::config::SdkTimeouts { attempt: INSPECTOR_ATTEMPT });
+        assert_eq!(bound, Duration::from_secs(21));
+        assert!(bound < crate::STOP_RESERVE, "{bound:?}");
+    }
 
     /// The stored totals come back from the table, where another writer may have put anything
     /// DynamoDB's numbers hold: at the top they stay there. Before, a release build wrapped them
