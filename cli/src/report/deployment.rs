@@ -53,34 +53,56 @@ pub enum DeploymentError {
     NoImages { files: Vec<PathBuf> },
 }
 
-/// The images of every workload in `files`, in file and document order, without repeats, at
-/// most [`MAX_IMAGES`]; the second value says whether images were left out.
-pub fn images_of_files(
-    files: &[PathBuf],
-    default_namespace: &str,
-) -> Result<(Vec<DeployedImage>, bool), DeploymentError> {
-    let (mut unique, mut cut): (Vec<DeployedImage>, bool) = (Vec::new(), false);
+/// The images of the workloads of a run's deployment files.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// In file and document order, without repeats, at most [`MAX_IMAGES`].
+    pub images: Vec<DeployedImage>,
+    /// Whether images past [`MAX_IMAGES`] were left out.
+    pub cut: bool,
+    /// Files that could not be read again after roxctl ([`DeploymentError::NotAFile`]: a pipe),
+    /// whose images are not reported while the other files' are.
+    pub unread: Vec<PathBuf>,
+}
+
+/// The images of every workload in `files`. A file that is not YAML, or past a bound, fails
+/// them all (roxctl's failure may be that file's); a pipe roxctl drained is named in
+/// [`Found::unread`] and the other files' images are found, unless it was the only source of
+/// images (then its error).
+pub fn images_of_files(files: &[PathBuf], default_namespace: &str) -> Result<Found, DeploymentError> {
+    let mut out = Found::default();
     for path in files {
         // Every file is read and checked, as roxctl read it, even once the images are enough.
-        let found = images(&read(path)?, default_namespace).map_err(|e| match e {
+        let text = match read(path) {
+            Ok(text) => text,
+            Err(DeploymentError::NotAFile { path }) => {
+                out.unread.push(path);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let found = images(&text, default_namespace).map_err(|e| match e {
             Unread::Yaml(source) => DeploymentError::Yaml { path: path.clone(), source },
             Unread::Expands => DeploymentError::Expands { path: path.clone() },
         })?;
         for image in found {
             // One past the bound says that images were left out; the rest need not be compared.
-            if cut {
+            if out.cut {
                 break;
             }
-            if !unique.contains(&image) {
-                unique.push(image);
+            if !out.images.contains(&image) {
+                out.images.push(image);
             }
-            if unique.len() > MAX_IMAGES {
-                unique.truncate(MAX_IMAGES);
-                cut = true;
+            if out.images.len() > MAX_IMAGES {
+                out.images.truncate(MAX_IMAGES);
+                out.cut = true;
             }
         }
     }
-    Ok((unique, cut))
+    if let (true, Some(path)) = (out.images.is_empty(), out.unread.first()) {
+        return Err(DeploymentError::NotAFile { path: path.clone() });
+    }
+    Ok(out)
 }
 
 /// Why [`images`] read no image.
@@ -273,6 +295,13 @@ spec:
                 fifo.display()
             )
         );
+        // Beside a file that can be read again, that file's images are found and the pipe is
+        // named as not read (before, the run reported nothing).
+        let file = dir.join("app.yaml");
+        std::fs::write(&file, "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{image: nginx:1}]}\n").unwrap();
+        let found = images_of_files(&[file, fifo.clone()], "default").unwrap();
+        assert_eq!(found.images, [image("nginx:1", "default", "web")]);
+        assert_eq!(found.unread, std::slice::from_ref(&fifo));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -308,9 +337,9 @@ spec:
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("many.yaml");
         std::fs::write(&path, yaml).unwrap();
-        let (found, cut) = images_of_files(std::slice::from_ref(&path), "default").unwrap();
-        assert_eq!((found.len(), cut), (MAX_IMAGES, true));
-        assert_eq!(found[1], image("a", "default", "p1"));
+        let found = images_of_files(std::slice::from_ref(&path), "default").unwrap();
+        assert_eq!((found.images.len(), found.cut), (MAX_IMAGES, true));
+        assert_eq!(found.images[1], image("a", "default", "p1"));
         // A file after the bound is still read: one that is not YAML fails the run.
         let bad = dir.join("bad-after.yaml");
         std::fs::write(&bad, "kind: [unclosed").unwrap();

@@ -120,8 +120,9 @@ pub enum Outcome {
     /// The scan worked and failed the build on purpose (a policy, `--fail` findings).
     NotAScanFailure(&'static str),
     /// `left_out`: the deployment files hold more images than a run reports
-    /// ([`deployment::MAX_IMAGES`]), and the reports are the first ones.
-    Reports { reports: Vec<Report>, left_out: bool },
+    /// ([`deployment::MAX_IMAGES`]), and the reports are the first ones; `unread`: deployment
+    /// files that could not be read again (pipes), whose images are not among them.
+    Reports { reports: Vec<Report>, left_out: bool, unread: Vec<std::path::PathBuf> },
 }
 
 /// An image a failed run reports, and the deployment (namespace, name) that runs it.
@@ -144,14 +145,15 @@ pub fn outcome(
         Verdict::Failed(m) if m.trim().is_empty() => format!("{scanner} exited with code {code}"),
         Verdict::Failed(m) => m,
     };
-    let (images, left_out): (Vec<ImageToReport>, bool) = match &plan.target {
-        Target::Image(image) => (vec![(image.clone(), context.deployment.clone())], false),
+    let (images, left_out, unread): (Vec<ImageToReport>, bool, Vec<std::path::PathBuf>) = match &plan.target {
+        Target::Image(image) => (vec![(image.clone(), context.deployment.clone())], false, Vec::new()),
         Target::DeploymentFiles(files) => {
-            let (found, cut) = deployment::images_of_files(files, &plan.namespace)?;
-            if found.is_empty() {
+            let found = deployment::images_of_files(files, &plan.namespace)?;
+            if found.images.is_empty() {
                 return Err(deployment::DeploymentError::NoImages { files: files.clone() });
             }
-            (found.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect(), cut)
+            let images = found.images.into_iter().map(|d| (d.image, Some((d.namespace, d.name)))).collect();
+            (images, found.cut, found.unread)
         }
     };
     let user_agent = initiator::user_agent(Some(scanner));
@@ -171,7 +173,7 @@ pub fn outcome(
             occurrence_id: new_occurrence_id(),
         })
         .collect();
-    Ok(Outcome::Reports { reports, left_out })
+    Ok(Outcome::Reports { reports, left_out, unread })
 }
 
 /// A failed scan's id when its sender gives none: a random UUID, made once per failed scan
@@ -235,7 +237,7 @@ pub async fn run(mut args: RunArgs) -> i32 {
                 say(&format!("not a scan failure ({why}): nothing reported"));
                 return finished.code;
             }
-            Ok(Outcome::Reports { reports, left_out }) => {
+            Ok(Outcome::Reports { reports, left_out, unread }) => {
                 if left_out {
                     say(&format!(
                         "the deployment files name more than {} images: only the first {} are reported",
@@ -243,7 +245,10 @@ pub async fn run(mut args: RunArgs) -> i32 {
                         deployment::MAX_IMAGES
                     ));
                 }
-                (reports, left_out)
+                for path in unread.iter().cloned() {
+                    say(&format!("not reported: {}", deployment::DeploymentError::NotAFile { path }));
+                }
+                (reports, left_out || !unread.is_empty())
             }
             Err(e) => {
                 say(&format!("the scan failed but cannot be reported: {}", error_chain(&e)));
@@ -285,8 +290,9 @@ pub async fn run(mut args: RunArgs) -> i32 {
 }
 
 /// Whether every failed image of a run was reported once its reports are published: none was
-/// refused by the contract's check, and none left out past [`deployment::MAX_IMAGES`] (whose
-/// failed scans were not reported either: `--require-report` exits 75 for them too).
+/// refused by the contract's check, and none left out (past [`deployment::MAX_IMAGES`], or in
+/// a deployment file that could not be read again), whose failed scans were not reported
+/// either: `--require-report` exits 75 for them too.
 fn all_reported(refused: &[(Report, EventError)], left_out: bool) -> bool {
     refused.is_empty() && !left_out
 }
@@ -429,7 +435,7 @@ mod tests {
         std::fs::write(&file, pods).unwrap();
         let p = plan(&args(&format!("roxctl deployment check -f {}", file.display()))).unwrap();
         let got = outcome(&p, &args("x").context, 1, "ERROR:\tboom\n", "roxctl", OffsetDateTime::UNIX_EPOCH).unwrap();
-        let Outcome::Reports { reports, left_out } = got else { panic!("{got:?}") };
+        let Outcome::Reports { reports, left_out, .. } = got else { panic!("{got:?}") };
         assert_eq!((reports.len(), left_out), (deployment::MAX_IMAGES, true));
         std::fs::remove_dir_all(&dir).unwrap();
         // Their failed scans were not reported: `--require-report` exits 75 for them, as for
@@ -472,7 +478,7 @@ mod tests {
             now,
         )
         .unwrap();
-        let Outcome::Reports { reports, left_out: false } = got else { panic!("{got:?}") };
+        let Outcome::Reports { reports, left_out: false, .. } = got else { panic!("{got:?}") };
         assert_eq!(reports.len(), 1);
         assert_eq!(
             (reports[0].image.as_str(), reports[0].message.as_str()),
