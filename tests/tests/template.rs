@@ -300,7 +300,7 @@ fn the_table_streams_both_images_to_the_rollup_function_with_bisection_retries_a
     // at most.
     assert_eq!(p["MaximumBatchingWindowInSeconds"], json!({"Ref": "RollupBatchingWindowSeconds"}));
     let w = &t["Parameters"]["RollupBatchingWindowSeconds"];
-    assert_eq!((&w["Default"], &w["MinValue"], &w["MaxValue"]), (&json!(1), &json!(0), &json!(60)));
+    assert_eq!((&w["Default"], admitted_range(&t, "RollupBatchingWindowSeconds")), (&json!("1"), Some((0, 60))));
     assert_eq!(
         p["DestinationConfig"]["OnFailure"]["Destination"],
         json!({"Fn::GetAtt": ["RollupFailureQueue", "Arn"]})
@@ -566,7 +566,8 @@ fn a_message_failing_every_receive_reaches_the_dead_letters_a_day_before_the_buf
     assert_eq!(receive_budget_problems(&t), Vec::<String>::new());
     let mut wider = template();
     // 720, the bound before the batching window counted against the visibility timeout.
-    wider["Parameters"]["BufferMaxReceiveCount"]["MaxValue"] = json!(720);
+    wider["Parameters"]["BufferMaxReceiveCount"]["AllowedPattern"] =
+        json!("^([1-9][0-9]?|[1-6][0-9]{2}|7[01][0-9]|720)$");
     assert_eq!(
         receive_budget_problems(&wider),
         ["BufferMaxReceiveCount 720 receives take 301980 s of the buffer's 345600 s retention, leaving less than a day"]
@@ -574,7 +575,7 @@ fn a_message_failing_every_receive_reaches_the_dead_letters_a_day_before_the_buf
 }
 
 fn receive_budget_problems(t: &Value) -> Vec<String> {
-    let most = t["Parameters"]["BufferMaxReceiveCount"]["MaxValue"].as_u64().unwrap_or(u64::MAX);
+    let most = admitted_range(t, "BufferMaxReceiveCount").map_or(u64::MAX, |(_, hi)| hi);
     let queue = &resource(t, BUFFER)["Properties"];
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
     let retention = queue["MessageRetentionPeriod"].as_u64().unwrap_or(345_600);
@@ -1090,9 +1091,9 @@ fn the_buffered_path_exists_only_when_chosen_and_reads_the_buffer_in_reported_ba
     let p = &t["Parameters"];
     assert_eq!(
         (&p["BufferBatchSize"]["Default"], &p["BufferBatchingWindowSeconds"]["Default"]),
-        (&json!(100), &json!(5))
+        (&json!("100"), &json!("5"))
     );
-    assert_eq!(p["BufferMaxReceiveCount"]["Default"], 5);
+    assert_eq!(p["BufferMaxReceiveCount"]["Default"], "5");
     // The mapping polls no more batches at once than the reservation runs (Lambda's floor is 2,
     // its ceiling 1000); a reservation of 1, which cannot cap it, is refused on this path.
     let reservation =
@@ -1119,8 +1120,8 @@ fn the_buffered_path_exists_only_when_chosen_and_reads_the_buffer_in_reported_ba
     let direct = Variant::of(&t, &[("BufferedIngest", "false"), ("IngestReservedConcurrency", "1")]);
     assert_eq!(broken_rules(&t, &direct), Vec::<String>::new(), "the direct path has no mapping to cap");
     // Lambda refuses a batch over 10 without a batching window, and the handler over MAX_BATCH_RECORDS.
-    assert!(p["BufferBatchingWindowSeconds"]["MinValue"].as_u64() >= Some(1));
-    assert!(p["BufferBatchSize"]["MaxValue"].as_u64().is_some_and(|m| m as usize <= MAX_BATCH_RECORDS));
+    assert!(admitted_range(&t, "BufferBatchingWindowSeconds").is_some_and(|(lo, _)| lo >= 1));
+    assert!(admitted_range(&t, "BufferBatchSize").is_some_and(|(_, hi)| hi as usize <= MAX_BATCH_RECORDS));
 }
 
 #[test]
@@ -1173,7 +1174,7 @@ fn buffer_check_reports_a_short_visibility_timeout_and_a_redrive_elsewhere() {
     // 360 s, six times the timeout, left no room for a batching window of 300 s, the bound before.
     let mut t = template();
     t["Resources"][BUFFER]["Properties"]["VisibilityTimeout"] = json!(360);
-    t["Parameters"]["BufferBatchingWindowSeconds"]["MaxValue"] = json!(300);
+    t["Parameters"]["BufferBatchingWindowSeconds"]["AllowedPattern"] = json!("^([1-9][0-9]?|[12][0-9]{2}|300)$");
     assert_eq!(
         buffer_problems(&t, &Variant::of(&t, &[("BufferedIngest", "true")])),
         ["BufferedIngest=true: visibility timeout 360 s < 6 x the function's timeout 60 s + the longest batching window 300 s"]
@@ -1257,7 +1258,10 @@ fn the_api_runs_with_reserved_concurrency_and_the_routes_that_read_every_match_a
     let api = &resource(&t, API)["Properties"];
     assert_eq!(api["ReservedConcurrentExecutions"], json!({ "Ref": "ApiReservedConcurrency" }));
     let p = &t["Parameters"]["ApiReservedConcurrency"];
-    assert_eq!((&p["Default"], &p["MinValue"]), (&json!(10), &json!(1)));
+    assert_eq!(
+        (&p["Default"], admitted_range(&t, "ApiReservedConcurrency").map(|(lo, _)| lo)),
+        (&json!("10"), Some(1))
+    );
     let items = admitted(&t, "ApiMaxItemsRead");
     assert_eq!(
         (&t["Parameters"]["ApiMaxItemsRead"]["Default"], items.first(), items.last()),
@@ -2009,21 +2013,62 @@ fn every_numeric_parameter_admits_exactly_the_whole_numbers_its_functions_accept
                 assert_eq!(starts_with(env, f, var, &n.to_string()), admitted.contains(&n), "{name} = {n} in {f}");
             }
         }
-        // Other spellings of a number the function might read, or CloudFormation compare, otherwise.
-        let re = allowed_pattern(&t, name);
-        for odd in [
-            format!("{lo}.0"),
-            format!("0{lo}"),
-            format!("+{lo}"),
-            format!(" {lo}"),
-            format!("{lo}e0"),
-            format!("{hi}.5"),
-            "-1".into(),
-            "".into(),
-        ] {
-            assert!(!re.is_match(&odd), "{name} admits {odd:?}");
-        }
+        refuses_other_spellings(&t, name, lo, hi);
     }
+}
+
+/// Other spellings of a number than the plain one, which a function might read, or a service
+/// or CloudFormation's comparisons take, otherwise: each refused by `name`'s pattern.
+fn refuses_other_spellings(t: &Value, name: &str, lo: u64, hi: u64) {
+    let re = allowed_pattern(t, name);
+    for odd in [
+        format!("{lo}.0"),
+        format!("0{lo}"),
+        format!("+{lo}"),
+        format!(" {lo}"),
+        format!("{lo}e0"),
+        format!("{hi}.5"),
+        "-1".into(),
+        "".into(),
+    ] {
+        assert!(!re.is_match(&odd), "{name} admits {odd:?}");
+    }
+}
+
+/// The numeric parameters that reach resource properties (a reservation, a mapping's batch and
+/// window, the redrive's receives), with the range each admits: Strings with a pattern, like the
+/// ones the functions read, so that `4.5` or `05` is refused at deploy (as a Number, `4.5`
+/// reached the service, which failed the update and rolled it back, at best).
+const RESOURCE_NUMERIC_PARAMETERS: [(&str, u64, u64); 5] = [
+    ("ApiReservedConcurrency", 1, 1000),
+    ("BufferBatchSize", 1, 1000),
+    ("BufferBatchingWindowSeconds", 1, 60),
+    ("RollupBatchingWindowSeconds", 0, 60),
+    ("BufferMaxReceiveCount", 1, 600),
+];
+
+#[test]
+fn every_numeric_parameter_of_a_resource_admits_exactly_its_whole_numbers() {
+    let t = template();
+    for (name, lo, hi) in RESOURCE_NUMERIC_PARAMETERS {
+        let p = &t["Parameters"][name];
+        assert_eq!(p["Type"], "String", "{name}");
+        let admitted = admitted(&t, name);
+        assert_eq!(admitted, (lo..=hi).collect::<Vec<u64>>(), "{name}");
+        let default = p["Default"].as_str().and_then(|d| d.parse::<u64>().ok());
+        assert!(default.is_some_and(|d| (lo..=hi).contains(&d)), "{name}: default {}", p["Default"]);
+        assert_eq!(p["ConstraintDescription"], format!("a whole number from {lo} to {hi}, without leading zeros"));
+        refuses_other_spellings(&t, name, lo, hi);
+    }
+    // No Number is left but the log retention, whose AllowedValues name each value.
+    let numbers: Vec<&String> = t["Parameters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, p)| p["Type"] == "Number")
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(numbers, ["LogRetentionDays"]);
 }
 
 #[test]

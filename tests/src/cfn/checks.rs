@@ -822,7 +822,7 @@ pub fn buffer_problems(t: &Value, variant: &Variant) -> Vec<String> {
     let timeout = r["Resources"][INGEST]["Properties"]["Timeout"].as_u64().unwrap_or(u64::MAX);
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
     // The messages a batching window gathers are already invisible: the window counts too.
-    let window = t["Parameters"]["BufferBatchingWindowSeconds"]["MaxValue"].as_u64().unwrap_or(300);
+    let window = super::admitted_range(t, "BufferBatchingWindowSeconds").map_or(300, |(_, hi)| hi);
     if visibility < 6 * timeout + window {
         out.push(format!(
             "{label}: visibility timeout {visibility} s < 6 x the function's timeout {timeout} s + the longest batching window {window} s"

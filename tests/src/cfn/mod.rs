@@ -29,6 +29,20 @@ pub fn member_template() -> Value {
     load(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/member.yaml"))
 }
 
+/// The whole numbers from `lo` to `hi` a numeric parameter admits: a String's `AllowedPattern`
+/// read as CloudFormation reads it, swept to 200,000 (none of the template's goes further), or a
+/// Number's `MinValue` and `MaxValue`. `None` when it admits none, or names neither.
+pub fn admitted_range(t: &Value, name: &str) -> Option<(u64, u64)> {
+    let p = &t["Parameters"][name];
+    if let Some(pattern) = p["AllowedPattern"].as_str() {
+        let re = regex_lite::Regex::new(pattern).ok()?;
+        let mut admitted = (0..=200_000u64).filter(|n| re.is_match(&n.to_string()));
+        let lo = admitted.next()?;
+        return Some((lo, admitted.last().unwrap_or(lo)));
+    }
+    Some((p["MinValue"].as_u64()?, p["MaxValue"].as_u64()?))
+}
+
 fn load(path: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
