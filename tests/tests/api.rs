@@ -1655,7 +1655,8 @@ async fn a_group_holding_a_type_this_build_does_not_know_is_an_error_naming_it_n
 async fn a_path_read_here_as_another_route_than_the_gateway_matched_is_no_route() {
     let store = fresh_store().await;
     let api = api(&store, ALICE);
-    let event = |method: &str, raw: &str, key: &str, rest: bool| {
+    // `id`: API Gateway's path parameter, as it read the path.
+    let event = |method: &str, raw: &str, key: &str, id: Option<&str>, rest: bool| {
         let mut ev = integration_tests::api_event_with(method, raw, "", None, Some(ALICE), rest);
         if rest {
             ev["resource"] = key.into();
@@ -1664,36 +1665,60 @@ async fn a_path_read_here_as_another_route_than_the_gateway_matched_is_no_route(
             ev["routeKey"] = format!("{method} {key}").into();
             ev["requestContext"]["routeKey"] = format!("{method} {key}").into();
         }
+        if let Some(id) = id {
+            ev["pathParameters"] = json!({ "id": id });
+        }
         integration_tests::api_request_of(&ev)
+    };
+    // The path as the answer echoes it (bounded).
+    let misread = |stage: &str, path: &str, key: &str| {
+        format!(
+            "no route for {} as API Gateway matched it ({key}): a `\\` or a `..` segment in the path is read otherwise here; send the path without them",
+            scan_failures_http::echo(&format!("{stage}{path}"))
+        )
     };
     let to_count = r"/v1/administration/events/x\..\..\..\count\administration\events";
     let to_triage = r"/v1/administration/events/abc\triage";
-    // The fault: read as a URL, the path is the count's and the triage's.
+    let unknown = "9ee70a69-22e4-50e6-8a2b-11a12cebc343";
+    let to_other = format!(r"/v1/administration/events/x\..\{unknown}");
+    // The fault: read as a URL, the path is the count's, the triage's, another id's.
     let (status, body) = respond(&api, api_request(to_count, "", Some(ALICE), false)).await;
     assert_eq!((status, body), (200, json!({"count": 0})));
     let (status, _) = respond(&api, api_request(to_triage, "", Some(ALICE), false)).await;
     assert_eq!(status, 405);
+    let (status, body) = respond(&api, api_request(&to_other, "", Some(ALICE), false)).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (404, &json!("no event with this id (unknown, or expired after its retention period)"))
+    );
     for rest in [false, true] {
         // The REST fixture's stage, in the path it echoes.
         let stage = if rest { "/prod" } else { "" };
         let id_route = "/v1/administration/events/{id}";
-        let (status, body) = respond(&api, event("GET", to_count, id_route, rest)).await;
+        let id_key = format!("GET {id_route}");
+        let (status, body) = respond(&api, event("GET", to_count, id_route, None, rest)).await;
         assert_eq!(status, 404, "rest {rest}: {body}");
-        assert_eq!(
-            body["message"],
-            format!("no route for {stage}/v1/count/administration/events; see the API reference")
-        );
-        let (status, body) = respond(&api, event("GET", to_triage, id_route, rest)).await;
+        assert_eq!(body["message"], misread(stage, "/v1/count/administration/events", &id_key));
+        let (status, body) = respond(&api, event("GET", to_triage, id_route, None, rest)).await;
         assert_eq!(status, 404, "rest {rest}: {body}");
+        assert_eq!(body["message"], misread(stage, "/v1/administration/events/abc/triage", &id_key));
+        // The route API Gateway matched, with another id than the one it read.
+        let gateway_id = to_other.rsplit('/').next();
+        let (status, body) = respond(&api, event("GET", &to_other, id_route, gateway_id, rest)).await;
+        assert_eq!(status, 404, "rest {rest}: {body}");
+        assert_eq!(body["message"], misread(stage, &format!("/v1/administration/events/{unknown}"), &id_key));
+        // The route and the id the gateway matched, and a key it cannot compare, are served.
+        let plain = format!("/v1/administration/events/{unknown}");
+        let (status, body) = respond(&api, event("GET", &plain, id_route, Some(unknown), rest)).await;
         assert_eq!(
-            body["message"],
-            format!("no route for {stage}/v1/administration/events/abc/triage; see the API reference")
+            (status, &body["message"]),
+            (404, &json!("no event with this id (unknown, or expired after its retention period)")),
+            "rest {rest}"
         );
-        // The route the gateway matched, and a key it cannot compare, are served.
         let count_route = "/v1/count/administration/events";
-        let (status, body) = respond(&api, event("GET", count_route, count_route, rest)).await;
+        let (status, body) = respond(&api, event("GET", count_route, count_route, None, rest)).await;
         assert_eq!((status, body), (200, json!({"count": 0})), "rest {rest}");
         let proxy = if rest { "/{proxy+}" } else { "/v1/{proxy+}" };
-        assert_eq!(respond(&api, event("GET", to_count, proxy, rest)).await.0, 200, "rest {rest}");
+        assert_eq!(respond(&api, event("GET", to_count, proxy, None, rest)).await.0, 200, "rest {rest}");
     }
 }

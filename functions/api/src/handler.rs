@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::metrics::Served;
 use crate::payload;
-use crate::routes::{gateway_agrees, gateway_named, match_route, Action, Miss, Route};
+use crate::routes::{gateway_agrees, gateway_id_agrees, gateway_named, match_route, Action, Miss, Route};
 
 /// How long an instance keeps the rollups' state (since when they are kept, the generation in
 /// service): the rollup function records the time on its first batch, and only a restart
@@ -308,23 +308,39 @@ impl Api {
             )
         };
         let gateway = gateway_route(req);
-        let (route, id) = match_route(req.method().as_str(), req.uri().path()).map_err(|miss| match miss {
-            Miss::NotFound => no_route(),
-            Miss::MethodNotAllowed { .. } if gateway_named(gateway.as_deref()).is_some() => no_route(),
-            Miss::MethodNotAllowed { path, allowed } => {
-                let allowed = allowed.join(", ");
-                Problem {
-                    allow: Some(allowed.clone()),
-                    ..Problem::new(
-                        StatusCode::METHOD_NOT_ALLOWED,
-                        "method not allowed",
-                        format!("{path} accepts {allowed} only"),
-                    )
+        // A path read otherwise here than API Gateway read it: said so, with what it matched.
+        let misread = |key: &str| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "not found",
+                format!(
+                    "no route for {} as API Gateway matched it ({}): a `\\` or a `..` segment in the path is read otherwise here; send the path without them",
+                    echo(req.uri().path()),
+                    echo(key)
+                ),
+            )
+        };
+        let (route, id) =
+            match_route(req.method().as_str(), req.uri().path()).map_err(|miss| match (miss, &gateway) {
+                (Miss::NotFound, _) => no_route(),
+                (Miss::MethodNotAllowed { .. }, Some(key)) if gateway_named(Some(key)).is_some() => misread(key),
+                (Miss::MethodNotAllowed { path, allowed }, _) => {
+                    let allowed = allowed.join(", ");
+                    Problem {
+                        allow: Some(allowed.clone()),
+                        ..Problem::new(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "method not allowed",
+                            format!("{path} accepts {allowed} only"),
+                        )
+                    }
                 }
+            })?;
+        if let Some(key) = gateway.as_deref() {
+            let gateway_id = req.path_parameters_ref().and_then(|p| p.first("id"));
+            if !gateway_agrees(route, Some(key)) || !gateway_id_agrees(id, gateway_id) {
+                return Err(misread(key));
             }
-        })?;
-        if !gateway_agrees(route, gateway.as_deref()) {
-            return Err(no_route());
         }
         seen.route = Some(route);
         let caller = self.authorize(req, route)?;

@@ -133,6 +133,13 @@ pub fn gateway_agrees(route: &Route, gateway: Option<&str>) -> bool {
     })
 }
 
+/// Whether the `{id}` read here is API Gateway's (`gateway_id`, its path parameter, when it
+/// gave one): `…/events/x\..\<id>` is the route API Gateway matched, but another id than the one
+/// its `execute-api:Invoke` policy was asked about.
+pub fn gateway_id_agrees(id: Option<&str>, gateway_id: Option<&str>) -> bool {
+    gateway_id.is_none_or(|g| id == Some(g))
+}
+
 /// The method and path template of the route `gateway` names, when [`gateway_agrees`] can
 /// compare it: a request it names one for that matches no route here with its method was read
 /// otherwise here than there, and is no route (a 404, not a 405 naming another route's methods).
@@ -191,6 +198,11 @@ mod tests {
             gateway_named(Some("GET /v1/administration/events/{id}")),
             Some(("GET", "/v1/administration/events/{id}"))
         );
+        assert!(gateway_id_agrees(Some("abc"), Some("abc")));
+        assert!(gateway_id_agrees(Some("abc"), None));
+        assert!(gateway_id_agrees(None, None));
+        assert!(!gateway_id_agrees(Some("abc"), Some("x\\..\\abc")));
+        assert!(!gateway_id_agrees(None, Some("abc")));
         // Every route agrees with its own key, and with no other route's.
         for r in ROUTES {
             for other in ROUTES {
