@@ -185,7 +185,7 @@ run() {
   # cargo fuzz has no --locked: a fuzz/Cargo.lock that no longer matches its manifests fails
   # here, rather than being resolved afresh (to the newest crates of the day) on a fresh clone.
   if ! cargo_ +nightly metadata --locked --format-version 1 --manifest-path "$ROOT/fuzz/Cargo.toml" >/dev/null; then
-    echo "fuzz: fuzz/Cargo.lock does not match its manifests; update it with: cargo +nightly update --manifest-path fuzz/Cargo.toml, and commit it" >&2
+    echo "fuzz: cargo cannot use fuzz/Cargo.lock as it is (above: a lock that no longer matches its manifests, or the registry out of reach); for the first, let cargo change only what is needed with: cargo +nightly metadata --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null, and commit fuzz/Cargo.lock" >&2
     exit 1
   fi
   echo "fuzz: building ${#targets[@]} target(s) with nightly (fuzz/target)"

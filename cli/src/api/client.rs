@@ -256,7 +256,7 @@ pub fn signed_request(
 }
 
 /// What a bodiless refusal of a request's size says.
-const TOO_LONG: &str = "the request is too long (its URL and headers): fewer or shorter filters";
+const TOO_LONG: &str = "the request is too large for API Gateway (its URL, headers or body): fewer or shorter filters";
 /// What a bodiless 429 or 5xx says.
 const NO_BODY: &str = "no error body (API Gateway's own, or a proxy's); try again later";
 
@@ -502,7 +502,7 @@ mod tests {
                 (err.exit_code(), err.to_string()),
                 (
                     exit::REFUSED,
-                    format!("refused (HTTP {status}): the request is too long (its URL and headers): fewer or shorter filters")
+                    format!("refused (HTTP {status}): the request is too large for API Gateway (its URL, headers or body): fewer or shorter filters")
                 )
             );
         }

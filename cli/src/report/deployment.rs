@@ -60,13 +60,13 @@ pub struct Found {
     pub images: Vec<DeployedImage>,
     /// Whether images past [`MAX_IMAGES`] were left out.
     pub cut: bool,
-    /// Files that could not be read again after roxctl ([`DeploymentError::NotAFile`]: a pipe),
-    /// whose images are not reported while the other files' are.
+    /// Pipes roxctl drained ([`DeploymentError::NotAFile`]), whose images are not reported while
+    /// the other files' are.
     pub unread: Vec<PathBuf>,
 }
 
-/// The images of every workload in `files`. A file that is not YAML, or past a bound, fails
-/// them all (roxctl's failure may be that file's); a pipe roxctl drained is named in
+/// The images of every workload in `files`. A file that cannot be read, is not YAML or is past a
+/// bound fails them all (roxctl's failure may be that file's); a pipe roxctl drained is named in
 /// [`Found::unread`] and the other files' images are found, unless it was the only source of
 /// images (then its error).
 pub fn images_of_files(files: &[PathBuf], default_namespace: &str) -> Result<Found, DeploymentError> {
@@ -75,7 +75,9 @@ pub fn images_of_files(files: &[PathBuf], default_namespace: &str) -> Result<Fou
         // Every file is read and checked, as roxctl read it, even once the images are enough.
         let text = match read(path) {
             Ok(text) => text,
-            Err(DeploymentError::NotAFile { path }) => {
+            // A pipe (`-f <(…)`, stdin) roxctl read; a directory or a device, which roxctl's
+            // failure may be about, fails them all as a file that is not YAML does.
+            Err(DeploymentError::NotAFile { path }) if is_pipe(&path) => {
                 out.unread.push(path);
                 continue;
             }
@@ -103,6 +105,11 @@ pub fn images_of_files(files: &[PathBuf], default_namespace: &str) -> Result<Fou
         return Err(DeploymentError::NotAFile { path: path.clone() });
     }
     Ok(out)
+}
+
+fn is_pipe(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// Why [`images`] read no image.
@@ -299,9 +306,13 @@ spec:
         // named as not read (before, the run reported nothing).
         let file = dir.join("app.yaml");
         std::fs::write(&file, "kind: Pod\nmetadata: {name: web}\nspec: {containers: [{image: nginx:1}]}\n").unwrap();
-        let found = images_of_files(&[file, fifo.clone()], "default").unwrap();
+        let found = images_of_files(&[file.clone(), fifo.clone()], "default").unwrap();
         assert_eq!(found.images, [image("nginx:1", "default", "web")]);
         assert_eq!(found.unread, std::slice::from_ref(&fifo));
+        // A directory beside it is no pipe: roxctl's failure may be about it, as about a file
+        // that is not YAML, and nothing is reported.
+        let err = images_of_files(&[file, dir.clone()], "default").unwrap_err();
+        assert!(matches!(&err, DeploymentError::NotAFile { path } if path == &dir), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

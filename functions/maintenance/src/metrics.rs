@@ -43,7 +43,7 @@ pub static RECONCILE_DUPLICATES: Metric = Metric {
     name: "ReconcileDuplicates",
     unit: Unit::Count,
     dimensions: &[&["Stack"]],
-    help: "failures the reconciler found already stored (their event arrived)",
+    help: "failures the reconciler found already stored (their event arrived, or an earlier pass, or a run cut within the page, recorded them)",
 };
 
 pub static OUTBOX_OLDEST_AGE: Metric = Metric {

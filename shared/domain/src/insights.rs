@@ -26,8 +26,10 @@ pub const MAX_DRILL_REGISTRIES: usize = 10;
 pub const MAX_DRILL_REPOSITORIES: usize = 20;
 /// Most bytes of repository names in the drill-down, all leaves together: a repository's name
 /// may be 1 KiB, so its 10,000 leaves could answer about 10 MB, past Lambda's 6 MB response
-/// (API Gateway's bare 500 to every viewer while such groups are kept). Past it, the lightest
-/// leaves are left out and `truncated` says so; the rest of the answer is well under 2 MiB.
+/// (API Gateway's bare 500 to every viewer while such groups are kept). The leaves are taken in
+/// the order they are shown (heaviest account first, then its heaviest registry, its heaviest
+/// repositories): past the budget, the rest are left out (their registries shown with their
+/// counts and no repositories) and `truncated` says so; the whole answer is well under 2 MiB.
 pub const MAX_DRILL_REPOSITORY_BYTES: usize = 1 << 20;
 /// Most regions per account in the drill-down (AWS has fewer than 40).
 pub const MAX_DRILL_REGIONS: usize = 40;
