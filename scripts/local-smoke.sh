@@ -35,6 +35,7 @@ fi
 kill -TERM "$pid"
 for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
 cat "$log"
+if kill -0 "$pid" 2>/dev/null; then echo "local-smoke: make local did not stop within 30 s of SIGTERM"; exit 1; fi
 grep -q 'GET .*/v1/count/administration/events -> {"count":13}' "$log" || { echo "local-smoke: the API did not count 13 groups"; exit 1; }
 groups=$(grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-' "$log" || true)
 [ "$groups" -eq 13 ] || { echo "local-smoke: expected 13 stored groups, saw $groups"; exit 1; }
@@ -53,6 +54,18 @@ grep -qE '^local: metrics: 3 EMF documents in [^ ]*/api.log: Requests 3, Latency
 # rollup failure queue (on moto, through the stream proxy) that found it empty.
 grep -qE '^local: maintenance run -> \{"status":"[a-z]+".*"redrive":\{"messages":0,"batchesApplied":0,' "$log" ||
   { echo "local-smoke: the maintenance run did not redrive the (empty) rollup failure queue"; exit 1; }
+# Every process it started carries SCANFAIL_LOCAL_RUN=<its pid> (the pollers, the function
+# binaries and the schedule's loop listen on no port): none may be left.
+left=()
+for environ in /proc/[0-9]*/environ; do
+  if tr '\0' '\n' 2>/dev/null <"$environ" | grep -qx "SCANFAIL_LOCAL_RUN=$pid"; then
+    p=${environ#/proc/}; p=${p%/environ}
+    left+=("$p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)")
+  fi
+done
+if [ ${#left[@]} -gt 0 ]; then
+  echo "local-smoke: make local left ${#left[@]} process(es) running after it stopped:"; printf '  %s\n' "${left[@]}"; exit 1
+fi
 for port in "$DYNAMODB_PORT" "$LAMBDA_PORT" "$MOTO_PORT" "$STREAMS_PROXY_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "local-smoke: port $port still open after stop"; exit 1; fi
 done

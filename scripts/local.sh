@@ -41,6 +41,9 @@ mkdir -p "$STATE"
 
 bash scripts/tools.sh
 build
+# Every process started below carries this run's mark in its environment: what outlived a run is
+# found by it (scripts/local-smoke.sh), ports or not.
+export SCANFAIL_LOCAL_RUN=$$
 pids=()
 stop() {
   trap - INT TERM EXIT
