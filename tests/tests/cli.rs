@@ -226,6 +226,36 @@ async fn roxctl_failures_reach_the_api_through_the_bus_and_other_outcomes_publis
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()), (Some(0), ""));
 }
 
+/// A roxctl error past the 4 KiB the product stores (a lookup that failed at 31 registries) is
+/// published whole, within the 64 KiB the ingest function accepts, which classifies and groups
+/// it whole: its one 401, past the first 4 KiB, decides the reason, where the 4 KiB `scanfail`
+/// sent before read as a timeout. Stored by its start, 4 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_roxctl_error_is_classified_whole_and_stored_by_its_start() {
+    use scan_failures_domain::classify::{classify, Reason};
+    use scan_failures_domain::event::{bounds, truncate, TRUNCATION_MARKER};
+    let stack = Stack::start().await;
+    let said = std::fs::read_to_string(roxctl_dir().join("image-scan-many-registries.stderr")).unwrap();
+    let message = said.trim_end().trim_start_matches("ERROR:\t").to_owned();
+    assert!(message.len() > bounds::MESSAGE_STORED, "{}", message.len());
+    // The fault: the first 4 KiB alone read as another reason.
+    assert_eq!(classify(None, &truncate(message.clone(), bounds::MESSAGE_STORED)), Reason::Timeout);
+    let ran = stack.roxctl("image-scan-many-registries", &["roxctl", "image", "scan", "-i", "quay.io/acme/many:1"]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr.ends_with(&format!(
+            "scanfail: reported 1 failed scan(s) (REGISTRY_UNAUTHORIZED) to the bus {}\n",
+            stack.bus.bus
+        )),
+        "{ran:?}"
+    );
+    let events = stack.events_of("quay.io/acme/many:1", 1);
+    assert_eq!(reason_of(&events), ["REGISTRY_UNAUTHORIZED"]);
+    let stored = events[0]["message"].as_str().unwrap_or_default();
+    assert_eq!(stored, truncate(message, bounds::MESSAGE_STORED));
+    assert!(stored.ends_with(TRUNCATION_MARKER));
+}
+
 /// A `PutEvents` whose answer is lost after EventBridge took its event is sent again by the SDK,
 /// and EventBridge gives the copy an id of its own: two envelopes of one failed scan. The
 /// `occurrenceId` scanfail puts in both makes them one occurrence. The fault is proven: the

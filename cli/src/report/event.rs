@@ -10,6 +10,11 @@ use time::OffsetDateTime;
 
 use super::stderr;
 
+/// The most bytes of a published message's JSON string: EventBridge takes an entry of 256 KiB
+/// at most, and a message of control characters (a scanner's colours are stripped, not every
+/// one) escapes to six bytes each; the detail's other fields are bounded well within the rest.
+pub const MAX_MESSAGE_JSON: usize = 192 * 1024;
+
 /// One failed scan of one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -19,7 +24,8 @@ pub struct Report {
     /// `namespace/name` of the deployment that runs the image.
     pub deployment: Option<(String, String)>,
     pub cluster: Option<String>,
-    /// The scanner's words, cut to what the product stores.
+    /// The scanner's words; published within what the ingest function accepts, which
+    /// classifies and groups them whole and stores 4 KiB of them.
     pub message: String,
     /// A reason code the sender already knows (`report --code`).
     pub code: Option<String>,
@@ -62,15 +68,26 @@ impl Report {
     }
 
     /// The message as it leaves the machine: its secrets redacted (it is stored, shown to every
-    /// viewer and copied into dead-letter queues), cut to what the product stores: at its end,
-    /// or, for a message already cut at its start to keep the error it ends on
-    /// ([`stderr::last_lines`]; a redaction can make it longer), at its start again.
+    /// viewer and copied into dead-letter queues), within what the ingest function accepts
+    /// ([`bounds::MESSAGE_ACCEPTED`]), which classifies and groups it whole (cut to the 4 KiB
+    /// it stores, a phrase past them did not decide the reason, and two long messages cut at
+    /// different places were two groups): cut at its end, or, for a message already cut at its
+    /// start to keep the error it ends on ([`stderr::last_lines`]; a redaction can make it
+    /// longer), at its start again, which the ingest function keeps too. Its JSON is within
+    /// [`MAX_MESSAGE_JSON`] as well.
     fn published_message(&self) -> String {
         let redacted = redact::secrets(&self.message).into_owned();
-        if redacted.starts_with(stderr::CUT_START) {
-            stderr::keep_end(redacted)
-        } else {
-            event::truncate(redacted, bounds::MESSAGE_STORED)
+        let end_kept = redacted.starts_with(stderr::CUT_START);
+        let mut max = bounds::MESSAGE_ACCEPTED;
+        loop {
+            let cut =
+                if end_kept { event::keep_end(redacted.clone(), max) } else { event::truncate(redacted.clone(), max) };
+            let json = serde_json::to_string(&cut).map_or(usize::MAX, |j| j.len());
+            // Cut in proportion (a byte is one to six of JSON), at least one byte a step.
+            if json <= MAX_MESSAGE_JSON || max == 0 {
+                return cut;
+            }
+            max = (max.saturating_mul(MAX_MESSAGE_JSON) / json).min(max - 1);
         }
     }
 
@@ -214,12 +231,30 @@ mod tests {
         assert_eq!(r.check("scanfail").map_err(|e| e.to_string()), Ok(()));
     }
 
+    fn published(r: &Report) -> String {
+        r.detail()["error"]["message"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The ingest function classifies and groups a message whole and stores 4 KiB of it: cut
+    /// to those 4 KiB here, a phrase past them did not decide its reason.
     #[test]
-    fn a_long_message_is_cut_to_what_is_stored() {
-        let r = Report { message: "x".repeat(10_000), ..report() };
-        let message = r.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
-        assert_eq!(message.len(), bounds::MESSAGE_STORED);
+    fn a_long_message_is_sent_whole_up_to_what_the_ingest_function_accepts() {
+        let long = format!("{} (status=401 body=\"\")", "dial tcp 10.0.0.1:443: i/o timeout; ".repeat(200));
+        let r = Report { message: long.clone(), ..report() };
+        assert_eq!(published(&r), long);
+        assert_eq!(r.reason(), Reason::RegistryUnauthorized, "a status past the first 4 KiB");
+        let past = Report { message: "x".repeat(70_000), ..report() };
+        let message = published(&past);
+        assert_eq!(message.len(), bounds::MESSAGE_ACCEPTED);
         assert!(message.ends_with(event::TRUNCATION_MARKER));
+        assert_eq!(past.check("scanfail").map_err(|e| e.to_string()), Ok(()));
+        // A message whose JSON escapes every byte (6 each) is cut to fit EventBridge's entry.
+        let escaped = Report { message: "\u{1}".repeat(60_000), ..report() };
+        let message = published(&escaped);
+        let json = serde_json::to_string(&message).unwrap().len();
+        assert!(json <= MAX_MESSAGE_JSON && json > MAX_MESSAGE_JSON - 16, "{json}");
+        assert!(message.ends_with(event::TRUNCATION_MARKER));
+        assert_eq!(escaped.check("scanfail").map_err(|e| e.to_string()), Ok(()));
     }
 
     /// A message cut at its start to keep its final error (another scanner's last lines) that
@@ -228,12 +263,11 @@ mod tests {
     #[test]
     fn a_message_cut_at_its_start_keeps_its_end_through_redaction() {
         let tail = "FATAL: unauthorized: authentication required";
-        let text = format!("{}\n{tail}", "-p x ".repeat(2_000));
+        let text = format!("{}\n{tail}", "-p x ".repeat(14_000));
         let message = stderr::last_lines(&text);
-        assert!(message.len() <= bounds::MESSAGE_STORED && message.starts_with(stderr::CUT_START));
-        let published =
-            Report { message, ..report() }.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
-        assert!(published.len() <= bounds::MESSAGE_STORED, "{}", published.len());
+        assert!(message.len() <= bounds::MESSAGE_ACCEPTED && message.starts_with(stderr::CUT_START));
+        let published = published(&Report { message, ..report() });
+        assert!(published.len() <= bounds::MESSAGE_ACCEPTED, "{}", published.len());
         assert!(
             published.starts_with(stderr::CUT_START) && published.ends_with(tail),
             "{}",
@@ -250,12 +284,15 @@ mod tests {
     fn a_cut_between_a_secrets_lead_in_and_the_secret_leaves_it_redacted() {
         let end = "\nFATAL: unauthorized";
         let filler =
-            bounds::MESSAGE_STORED - stderr::CUT_START.len() - "ci:hunter2@registry.example.com/v2/: 401 ".len();
+            bounds::MESSAGE_ACCEPTED - stderr::CUT_START.len() - "ci:hunter2@registry.example.com/v2/: 401 ".len();
         let after = format!("ci:hunter2@registry.example.com/v2/: 401 {}{end}", "y".repeat(filler - end.len()));
-        assert_eq!(after.len(), bounds::MESSAGE_STORED - stderr::CUT_START.len(), "the cut falls just after https://");
+        assert_eq!(
+            after.len(),
+            bounds::MESSAGE_ACCEPTED - stderr::CUT_START.len(),
+            "the cut falls just after https://"
+        );
         let message = stderr::last_lines(&format!("{} pull https://{after}", "x".repeat(100)));
-        let published =
-            Report { message, ..report() }.detail()["error"]["message"].as_str().unwrap_or_default().to_owned();
+        let published = published(&Report { message, ..report() });
         assert!(!published.contains("hunter2"), "{}", &published[..80]);
         // Redacted first, the password is 4 bytes shorter: the cut keeps 4 more bytes before it.
         assert_eq!(&published[..stderr::CUT_START.len() + 19], format!("{}s://ci:***@registry", stderr::CUT_START));

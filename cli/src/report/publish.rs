@@ -1,4 +1,5 @@
-//! Putting reports on the bus: `PutEvents` in batches of ten, every entry checked.
+//! Putting reports on the bus: `PutEvents` in batches of ten at most, within EventBridge's
+//! request size, every entry checked.
 
 use aws_config::SdkConfig;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
@@ -13,6 +14,36 @@ use crate::exit;
 
 /// The most entries of one `PutEvents` request (EventBridge's limit).
 pub const ENTRIES_PER_REQUEST: usize = 10;
+
+/// The most bytes of entries in one `PutEvents` request, as EventBridge counts them (its
+/// limit, 256 KiB): a run's reports carry its message, up to 64 KiB, ten of which would not fit.
+pub const REQUEST_BYTES: usize = 256 * 1024;
+
+/// What EventBridge counts of an entry with a `Time`, besides its detail: the time (14 bytes),
+/// the detail-type and the source. <https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html>
+fn entry_bytes(detail: usize, source: &str) -> usize {
+    14 + DETAIL_TYPE.len() + source.len() + detail
+}
+
+/// The reports of each `PutEvents` request, in order, given each entry's size: at most
+/// [`ENTRIES_PER_REQUEST`] entries and [`REQUEST_BYTES`] in all (an entry past it alone is a
+/// request of its own, which EventBridge refuses by name; [`super::event::MAX_MESSAGE_JSON`]
+/// keeps a report's within it).
+pub fn requests(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start && (i - start == ENTRIES_PER_REQUEST || bytes.saturating_add(*size) > REQUEST_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(*size);
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
 
 /// Why reports were not (all) published. Each says what to do in one line.
 #[derive(Debug, Error)]
@@ -116,11 +147,14 @@ impl Publisher {
         if let Some(region) = self.config.region() {
             aws::signable("region", region.as_ref()).map_err(PublishError::from)?;
         }
-        for (n, chunk) in reports.chunks(ENTRIES_PER_REQUEST).enumerate() {
-            let mut pending: Vec<&Report> = chunk.iter().collect();
+        let details: Vec<String> = reports.iter().map(|r| r.detail().to_string()).collect();
+        let sizes: Vec<usize> = details.iter().map(|d| entry_bytes(d.len(), &self.source)).collect();
+        for range in requests(&sizes) {
+            let chunk: Vec<(&Report, &String)> = reports[range.clone()].iter().zip(&details[range.clone()]).collect();
+            let mut pending: Vec<(&Report, &String)> = chunk.clone();
             for attempt in 1..=ENTRY_ATTEMPTS {
-                let entries: Vec<PutEventsRequestEntry> = pending.iter().map(|r| self.entry(r)).collect();
-                let sent = n * ENTRIES_PER_REQUEST + (chunk.len() - pending.len());
+                let entries: Vec<PutEventsRequestEntry> = pending.iter().map(|(r, d)| self.entry(r, d)).collect();
+                let sent = range.start + (chunk.len() - pending.len());
                 let out = self
                     .client
                     .put_events()
@@ -140,7 +174,7 @@ impl Publisher {
                 let Some(&(_, code, message)) = failed.first() else { break };
                 if attempt == ENTRY_ATTEMPTS || !failed.iter().all(|(_, c, _)| transient(c)) {
                     // Those of this request, and every report after it (not sent).
-                    let unsent = reports.len().saturating_sub((n + 1) * ENTRIES_PER_REQUEST);
+                    let unsent = reports.len().saturating_sub(range.end);
                     let not_accepted = failed.len() + unsent;
                     return Err(Stopped {
                         sent: reports.len().saturating_sub(not_accepted),
@@ -159,12 +193,12 @@ impl Publisher {
         Ok(reports.len())
     }
 
-    fn entry(&self, report: &Report) -> PutEventsRequestEntry {
+    fn entry(&self, report: &Report, detail: &str) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(&self.source)
             .detail_type(DETAIL_TYPE)
-            .detail(report.detail().to_string())
+            .detail(detail)
             .time(DateTime::from_secs(report.occurred_at.unix_timestamp()))
             .build()
     }
@@ -194,6 +228,23 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's reports each carry its message, up to 64 KiB: ten to a request were past
+    /// EventBridge's 256 KiB, refused whole.
+    #[test]
+    fn requests_hold_ten_entries_and_256_kib_at_most() {
+        let kib = 1024;
+        assert_eq!(requests(&[100; 12]), [0..10, 10..12]);
+        assert_eq!(requests(&[100 * kib; 5]), [0..2, 2..4, 4..5]);
+        assert_eq!(requests(&[128 * kib, 128 * kib, 1]), [0..2, 2..3]);
+        // One past the limit alone is a request of its own (EventBridge names it refused).
+        assert_eq!(requests(&[10, 300 * kib, 10]), [0..1, 1..2, 2..3]);
+        assert_eq!(requests(&[]), Vec::<std::ops::Range<usize>>::new());
+        // A report at the longest message its JSON allows fits a request alone, with the
+        // detail's other fields (each bounded: their JSON about 20 KiB at most).
+        let largest = entry_bytes(super::super::event::MAX_MESSAGE_JSON + 32 * kib, "scanfail");
+        assert!(largest <= REQUEST_BYTES, "{largest}");
+    }
 
     fn entries_failed(code: &str) -> PublishError {
         PublishError::EntriesFailed { failed: 1, total: 1, code: code.into(), message: String::new() }

@@ -78,13 +78,14 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// What marks a message whose start was cut.
-pub const CUT_START: &str = "[truncated]…";
+/// What marks a message whose start was cut: the ingest function stores such a message by its
+/// end.
+pub use scan_failures_domain::event::CUT_START;
 
 /// The last [`LAST_LINES`] non-empty lines of `s` as a terminal shows them (a line rewritten
 /// after `\r`, a progress bar, is its last rewrite), right-trimmed, joined by newlines. Over
-/// the message the product stores, its start is cut and marked ([`CUT_START`]): the error a
-/// scanner ends on is what the message is for, and what the classifier reads. Its secrets are
+/// what the ingest function accepts, its start is cut and marked ([`CUT_START`]): the error a
+/// scanner ends on is what the message is for. Its secrets are
 /// redacted before the cut: the redaction finds a secret by what leads to it (`://user:`, a
 /// flag's name, `Bearer`), and a cut between the two would leave the secret unrecognised.
 pub fn last_lines(s: &str) -> String {
@@ -92,18 +93,11 @@ pub fn last_lines(s: &str) -> String {
     keep_end(redact::secrets(&lines[lines.len().saturating_sub(LAST_LINES)..].join("\n")).into_owned())
 }
 
-/// `text` if within the message the product stores, else its end, marked [`CUT_START`] (once,
-/// however often it is cut again: after a redaction that made it longer).
+/// `text` if within what the ingest function accepts ([`bounds::MESSAGE_ACCEPTED`]), else its
+/// end, marked [`CUT_START`] (once, however often it is cut again: after a redaction that made
+/// it longer).
 pub fn keep_end(text: String) -> String {
-    if text.len() <= bounds::MESSAGE_STORED {
-        return text;
-    }
-    let rest = text.strip_prefix(CUT_START).unwrap_or(&text);
-    let mut start = rest.len() - (bounds::MESSAGE_STORED - CUT_START.len());
-    while !rest.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("{CUT_START}{}", &rest[start..])
+    scan_failures_domain::event::keep_end(text, bounds::MESSAGE_ACCEPTED)
 }
 
 /// The last rewrite of a line that is not blank.
@@ -146,15 +140,16 @@ mod tests {
     }
 
     /// A 5 KB progress line before the error: the message was its first 4 KiB, cut before the
-    /// error, and the reason UNKNOWN.
+    /// error, and the reason UNKNOWN. Past what the ingest function accepts (64 KiB), the
+    /// message keeps its end.
     #[test]
     fn a_progress_line_is_its_last_rewrite_and_a_long_message_keeps_its_end() {
         let progress: String = (0..500).map(|n| format!("{n:>7}%\r")).collect();
         let text = format!("pulling\n{progress}done 100%\r\nFATAL: unauthorized: authentication required\n");
         assert_eq!(last_lines(&text), "pulling\ndone 100%\nFATAL: unauthorized: authentication required");
-        let wide = format!("{}\nFATAL: unauthorized: authentication required", "é".repeat(3_000));
+        let wide = format!("{}\nFATAL: unauthorized: authentication required", "é".repeat(40_000));
         let message = last_lines(&wide);
-        assert_eq!(message.len(), bounds::MESSAGE_STORED - 1, "a cut on a character boundary");
+        assert_eq!(message.len(), bounds::MESSAGE_ACCEPTED - 1, "a cut on a character boundary");
         assert!(message.starts_with("[truncated]…é"), "{}", &message[..20]);
         assert!(message.ends_with("\nFATAL: unauthorized: authentication required"));
         assert_eq!(

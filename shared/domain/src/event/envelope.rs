@@ -335,6 +335,34 @@ pub(crate) fn required(field: &'static str, value: String, max: usize) -> Result
     Ok(value)
 }
 
+/// Marks a message its producer cut at its start to keep its end (the error a scanner ends on,
+/// `scanfail run`'s last lines): such a message is stored by its end too ([`stored_message`]).
+pub const CUT_START: &str = "[truncated]…";
+
+/// `text` if within `max` bytes, else its end on a character boundary, marked [`CUT_START`]
+/// (once, however often it is cut again), marker included.
+pub fn keep_end(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let rest = text.strip_prefix(CUT_START).unwrap_or(&text);
+    let mut start = rest.len().saturating_sub(max.saturating_sub(CUT_START.len()));
+    while !rest.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{CUT_START}{}", &rest[start..])
+}
+
+/// A failure's message as stored, at most [`bounds::MESSAGE_STORED`] bytes: its start, or its
+/// end when its producer cut its start ([`CUT_START`]), which keeps the error it ends on.
+pub fn stored_message(message: String) -> String {
+    if message.starts_with(CUT_START) {
+        keep_end(message, bounds::MESSAGE_STORED)
+    } else {
+        truncate(message, bounds::MESSAGE_STORED)
+    }
+}
+
 /// Cuts `value` to at most `max` bytes on a character boundary, marker included.
 pub fn truncate(mut value: String, max: usize) -> String {
     if value.len() <= max {

@@ -7,8 +7,8 @@ pub mod envelope;
 pub mod native;
 
 pub use envelope::{
-    bounds, truncate, Admission, Deployment, Envelope, EventError, FieldProblem, Initiator, Occurrence, Operation,
-    Origin, Parsed, MAX_CLOCK_SKEW, TRUNCATION_MARKER,
+    bounds, keep_end, stored_message, truncate, Admission, Deployment, Envelope, EventError, FieldProblem, Initiator,
+    Occurrence, Operation, Origin, Parsed, CUT_START, MAX_CLOCK_SKEW, TRUNCATION_MARKER,
 };
 pub use native::DETAIL_TYPE;
 

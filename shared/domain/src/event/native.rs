@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::envelope::{
-    bounds, deserialize, invalid, optional, producer_key, required, timestamp, truncate, validate_envelope, Deployment,
-    EventError, FieldProblem, Initiator, Occurrence, Operation, Origin, Parsed, RawEnvelope,
+    bounds, deserialize, invalid, optional, producer_key, required, stored_message, timestamp, validate_envelope,
+    Deployment, EventError, FieldProblem, Initiator, Occurrence, Operation, Origin, Parsed, RawEnvelope,
 };
 use crate::classify;
 use crate::image::{validate_digest, ImageRef, ImageRefError};
@@ -143,7 +143,7 @@ fn validate(mut raw: RawEnvelope<RawDetail>) -> Result<Parsed, EventError> {
     // Only an UNKNOWN failure's group is named by its message.
     let uncut_message =
         (redacted.len() > bounds::MESSAGE_STORED && reason == classify::Reason::Unknown).then(|| redacted.clone());
-    let message = truncate(redacted, bounds::MESSAGE_STORED);
+    let message = stored_message(redacted);
     if let Some(id) = occurrence_id {
         let scan = (image.normalized(), detail.operation, detail.origin, reason);
         envelope.key = producer_key(&envelope.account, &envelope.source, (&scan.0, scan.1, scan.2, scan.3), &id);
@@ -413,6 +413,27 @@ mod tests {
         assert_eq!(o.cluster.as_deref().map(str::len), Some(253 - TRUNCATION_MARKER.len() + TRUNCATION_MARKER.len()));
         assert_eq!(o.initiator.user_agent.as_deref().map(str::len), Some(bounds::USER_AGENT));
         assert_eq!(o.initiator.id.as_deref(), Some("arn:aws:iam::123456789012:user/alice"));
+    }
+
+    /// A message its producer cut at its start to keep the error it ends on (`scanfail run`'s
+    /// last lines of another scanner) is stored by its end: stored by its start, the 4 KiB kept
+    /// were the lines before the error. Classified whole either way.
+    #[test]
+    fn a_message_cut_at_its_start_by_its_producer_is_stored_by_its_end() {
+        let tail = "FATAL: unauthorized: authentication required";
+        let mut d = failure();
+        d["error"]["message"] = json!(format!("{}{}\n{tail}", super::super::CUT_START, "progress é ".repeat(2_000)));
+        let Ok(Parsed::Failure(o)) = parse(envelope(d)) else { panic!("not a failure") };
+        assert!(o.message.len() <= bounds::MESSAGE_STORED && o.message.len() > bounds::MESSAGE_STORED - 4);
+        assert!(o.message.starts_with(super::super::CUT_START) && o.message.ends_with(tail), "{}", o.message);
+        assert_eq!(o.message.matches(super::super::CUT_START).count(), 1);
+        assert_eq!(o.reason, classify::Reason::RegistryUnauthorized);
+        // Any other long message keeps its start.
+        let mut d = failure();
+        d["error"]["message"] = json!(format!("{}\n{tail}", "progress é ".repeat(2_000)));
+        let Ok(Parsed::Failure(o)) = parse(envelope(d)) else { panic!("not a failure") };
+        assert!(o.message.starts_with("progress é") && o.message.ends_with(TRUNCATION_MARKER));
+        assert_eq!(o.reason, classify::Reason::RegistryUnauthorized, "classified whole");
     }
 
     #[test]
