@@ -55,16 +55,29 @@ grep -qE '^local: metrics: 3 EMF documents in [^ ]*/api.log: Requests 3, Latency
 grep -qE '^local: maintenance run -> \{"status":"[a-z]+".*"redrive":\{"messages":0,"batchesApplied":0,' "$log" ||
   { echo "local-smoke: the maintenance run did not redrive the (empty) rollup failure queue"; exit 1; }
 # Every process it started carries SCANFAIL_LOCAL_RUN=<its pid> (the pollers, the function
-# binaries and the schedule's loop listen on no port): none may be left.
-left=()
-for environ in /proc/[0-9]*/environ; do
-  if tr '\0' '\n' 2>/dev/null <"$environ" | grep -qx "SCANFAIL_LOCAL_RUN=$pid"; then
-    p=${environ#/proc/}; p=${p%/environ}
-    left+=("$p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)")
-  fi
+# binaries and the schedule's loop listen on no port): none may be left once a process on its
+# way out has had 5 s. A machine whose /proc does not show environments cannot tell.
+grep -qz '^PATH=' /proc/self/environ 2>/dev/null || { echo "local-smoke: /proc/<pid>/environ is not readable here: cannot check for processes left"; exit 1; }
+leftovers() {
+  local environ p
+  for environ in /proc/[0-9]*/environ; do
+    if grep -qzx "SCANFAIL_LOCAL_RUN=$pid" "$environ" 2>/dev/null; then
+      p=${environ#/proc/}; p=${p%/environ}
+      echo "$p $( (tr '\0' ' ' <"/proc/$p/cmdline") 2>/dev/null | cut -c1-120 || true)"
+    fi
+  done
+}
+for _ in $(seq 1 10); do
+  left=$(leftovers)
+  [ -z "$left" ] && break
+  sleep 0.5
 done
-if [ ${#left[@]} -gt 0 ]; then
-  echo "local-smoke: make local left ${#left[@]} process(es) running after it stopped:"; printf '  %s\n' "${left[@]}"; exit 1
+if [ -n "$left" ]; then
+  echo "local-smoke: make local left $(printf '%s\n' "$left" | wc -l) process(es) running after it stopped:"
+  printf '  %s\n' "$left"
+  # Not left behind by this check either.
+  printf '%s\n' "$left" | while read -r p _; do kill -KILL "$p" 2>/dev/null || true; done
+  exit 1
 fi
 for port in "$DYNAMODB_PORT" "$LAMBDA_PORT" "$MOTO_PORT" "$STREAMS_PROXY_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "local-smoke: port $port still open after stop"; exit 1; fi

@@ -10,7 +10,7 @@
 
 use scan_failures_domain::classify::{self, Reason};
 use scan_failures_domain::event::{
-    self, bounds, Admission, Occurrence, Origin, Parsed, MAX_CLOCK_SKEW, TRUNCATION_MARKER,
+    self, bounds, Admission, Occurrence, Origin, Parsed, CUT_START, MAX_CLOCK_SKEW, TRUNCATION_MARKER,
 };
 use scan_failures_domain::fingerprint;
 use scan_failures_domain::image::{validate_digest, ImageRef};
@@ -94,7 +94,8 @@ pub fn message_as_stored(message: &str) -> String {
 }
 
 /// A free-text field is stored trimmed, and when longer than its bound cut on a character
-/// boundary to at most the bound, ending with the truncation marker.
+/// boundary to at most the bound, ending with the truncation marker; a message its producer
+/// cut at its start ([`CUT_START`]) keeps its end instead, starting with that marker.
 pub fn free_text(field: &str, given: Option<&str>, stored: Option<&str>, max: usize) {
     let given = given.map(str::trim).filter(|g| !g.is_empty());
     match (given, stored) {
@@ -102,6 +103,13 @@ pub fn free_text(field: &str, given: Option<&str>, stored: Option<&str>, max: us
         // A failure's message may be empty when a code is given.
         (None, Some("")) if field == "detail.error.message" => {}
         (Some(g), Some(s)) if g.len() <= max => assert_eq!(s, g, "{field} changed though within its bound"),
+        (Some(g), Some(s)) if field == "detail.error.message" && g.starts_with(CUT_START) => {
+            assert!(s.len() <= max, "{field}: stored {} bytes, bound {max}", s.len());
+            let kept =
+                s.strip_prefix(CUT_START).unwrap_or_else(|| panic!("{field} kept by its end without the marker"));
+            assert!(g.ends_with(kept), "{field}: the kept part is not the end of the value");
+            assert!(s.len() + 4 > max, "{field}: cut to {} bytes, more than a character short of {max}", s.len());
+        }
         (Some(g), Some(s)) => {
             assert!(s.len() <= max, "{field}: stored {} bytes, bound {max}", s.len());
             let kept = s.strip_suffix(TRUNCATION_MARKER).unwrap_or_else(|| panic!("{field} cut without the marker"));
@@ -161,7 +169,7 @@ pub fn occurrence(o: &Occurrence) {
         assert_eq!(id, fingerprint::group_id(&o.image.normalized(), o.reason, &o.message));
     } else {
         assert_eq!(o.reason, Reason::Unknown);
-        assert!(o.message.ends_with(TRUNCATION_MARKER));
+        assert!(o.message.ends_with(TRUNCATION_MARKER) || o.message.starts_with(CUT_START));
     }
 
     // Times: ingest admits an occurrence at its clock (a time more than the allowed skew ahead

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use proptest::prelude::*;
 use scan_failures_aws::dynamo::schema;
-use scan_failures_domain::event::{self, bounds, Parsed, TRUNCATION_MARKER};
+use scan_failures_domain::event::{self, bounds, Parsed, CUT_START, TRUNCATION_MARKER};
 use scan_failures_domain::group::daily;
 use scan_failures_domain::group::triage::{self, TriageEntry};
 use scan_failures_domain::group::{GroupRecord, GroupState, MAX_SET_ENTRIES};
@@ -49,6 +49,7 @@ fn piece() -> impl Strategy<Value = String> {
         1 => Just("𝄞🦀".to_owned()),
         1 => Just(" \t\n ".to_owned()),
         1 => Just(TRUNCATION_MARKER.to_owned()),
+        1 => Just(CUT_START.to_owned()),
         1 => Just("\"\\{}[]\u{0}\u{7f}".to_owned()),
         1 => Just("status=401 (404) 10.0.0.1:443 sha256:".to_owned()),
     ]
@@ -292,7 +293,7 @@ fn the_envelope_generator_reaches_accepted_failures_and_cut_messages() {
             let e = strategy().new_tree(&mut runner).expect("an envelope").current();
             if let Ok(Parsed::Failure(o)) = event::parse(e) {
                 failures += 1;
-                cut += usize::from(o.message.ends_with(TRUNCATION_MARKER));
+                cut += usize::from(o.message.ends_with(TRUNCATION_MARKER) || o.message.starts_with(CUT_START));
             }
         }
         (failures, cut)
@@ -331,8 +332,13 @@ fn every_string_within_its_bound(e: Value) -> Result<(), TestCaseError> {
         prop_assert!(o.initiator.user_agent.as_ref().is_none_or(|c| c.len() <= bounds::USER_AGENT));
         // The message is stored redacted, then bounded.
         let message = text_at(&given, &["detail", "error", "message"]).map(checks::message_as_stored);
-        if message.as_ref().is_some_and(|m| m.len() > bounds::MESSAGE_STORED) {
-            prop_assert!(o.message.ends_with(TRUNCATION_MARKER));
+        if let Some(m) = message.as_ref().filter(|m| m.len() > bounds::MESSAGE_STORED) {
+            // Cut at its end, or, when its producer cut its start, kept by its end.
+            if m.starts_with(CUT_START) {
+                prop_assert!(o.message.starts_with(CUT_START));
+            } else {
+                prop_assert!(o.message.ends_with(TRUNCATION_MARKER));
+            }
         }
         checks::free_text("detail.error.message", message.as_deref(), Some(o.message.as_str()), bounds::MESSAGE_STORED);
         for (path, stored, max) in [

@@ -47,8 +47,11 @@ impl Report {
         if let Some((namespace, name)) = &self.deployment {
             detail.insert("deployment".into(), json!({ "namespace": namespace, "name": name }));
         }
+        // The free-text fields cut to the ingest function's bounds here (it cuts them too): a
+        // `--cluster` or a CI variable of any length would take an entry past EventBridge's.
+        let bounded = |text: &str, max| event::truncate(text.to_owned(), max);
         if let Some(cluster) = &self.cluster {
-            detail.insert("cluster".into(), json!(cluster));
+            detail.insert("cluster".into(), json!(bounded(cluster, bounds::CLUSTER)));
         }
         let mut error = Map::new();
         error.insert("message".into(), json!(self.published_message()));
@@ -58,9 +61,9 @@ impl Report {
         detail.insert("error".into(), Value::Object(error));
         let mut initiator = Map::new();
         if let Some(id) = &self.initiator {
-            initiator.insert("id".into(), json!(id));
+            initiator.insert("id".into(), json!(bounded(id, bounds::INITIATOR_ID)));
         }
-        initiator.insert("userAgent".into(), json!(self.user_agent));
+        initiator.insert("userAgent".into(), json!(bounded(&self.user_agent, bounds::USER_AGENT)));
         detail.insert("initiator".into(), Value::Object(initiator));
         detail.insert("occurredAt".into(), json!(time_fmt::format(self.occurred_at)));
         detail.insert("occurrenceId".into(), json!(self.occurrence_id));
@@ -255,6 +258,20 @@ mod tests {
         assert!(json <= MAX_MESSAGE_JSON && json > MAX_MESSAGE_JSON - 16, "{json}");
         assert!(message.ends_with(event::TRUNCATION_MARKER));
         assert_eq!(escaped.check("scanfail").map_err(|e| e.to_string()), Ok(()));
+        // The other free-text fields at any length are cut to the ingest function's bounds.
+        let wide = Report {
+            cluster: Some("\u{1}".repeat(60_000)),
+            initiator: Some("i".repeat(60_000)),
+            user_agent: "u".repeat(60_000),
+            ..escaped
+        };
+        let detail = wide.detail();
+        let len = |v: &Value| v.as_str().map_or(0, str::len);
+        assert_eq!(
+            (len(&detail["cluster"]), len(&detail["initiator"]["id"]), len(&detail["initiator"]["userAgent"])),
+            (bounds::CLUSTER, bounds::INITIATOR_ID, bounds::USER_AGENT)
+        );
+        assert!(detail.to_string().len() <= MAX_MESSAGE_JSON + 32 * 1024, "{}", detail.to_string().len());
     }
 
     /// A message cut at its start to keep its final error (another scanner's last lines) that

@@ -15,24 +15,34 @@ pub const LAST_LINES: usize = 5;
 pub struct Tail {
     bytes: Vec<u8>,
     limit: usize,
+    /// Whether bytes before the kept ones were dropped.
+    cut: bool,
 }
 
 impl Tail {
     pub fn new(limit: usize) -> Self {
-        Self { bytes: Vec::new(), limit }
+        Self { bytes: Vec::new(), limit, cut: false }
     }
 
     pub fn push(&mut self, chunk: &[u8]) {
+        self.cut |= chunk.len() > self.limit;
         let chunk = &chunk[chunk.len().saturating_sub(self.limit)..];
         let overflow = (self.bytes.len() + chunk.len()).saturating_sub(self.limit);
+        self.cut |= overflow > 0;
         self.bytes.drain(..overflow);
         self.bytes.extend_from_slice(chunk);
     }
 
     /// The kept text: invalid UTF-8 (a cut character at the start included) replaced, colour
-    /// codes removed.
+    /// codes removed. When its start was dropped, without the line it cut: what leads to a
+    /// secret there (`https://`, a flag's name) may be gone, and the redaction, which finds a
+    /// secret by it, with it (a text of one line keeps it: its end is the error).
     pub fn text(&self) -> String {
-        strip_ansi(&String::from_utf8_lossy(&self.bytes))
+        let text = strip_ansi(&String::from_utf8_lossy(&self.bytes));
+        match text.split_once('\n') {
+            Some((_, whole_lines)) if self.cut => whole_lines.to_owned(),
+            _ => text,
+        }
     }
 }
 
@@ -90,7 +100,18 @@ pub use scan_failures_domain::event::CUT_START;
 /// flag's name, `Bearer`), and a cut between the two would leave the secret unrecognised.
 pub fn last_lines(s: &str) -> String {
     let lines: Vec<&str> = s.lines().map(shown).map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
-    keep_end(redact::secrets(&lines[lines.len().saturating_sub(LAST_LINES)..].join("\n")).into_owned())
+    end_kept(redact::secrets(&lines[lines.len().saturating_sub(LAST_LINES)..].join("\n")).into_owned())
+}
+
+/// `text` marked to be stored by its end: over the 4 KiB the product stores, it starts with
+/// [`CUT_START`], which the ingest function keeps the end of (unmarked, it stores the start,
+/// and the error at the end was lost); within what it accepts, its start cut.
+pub fn end_kept(text: String) -> String {
+    if text.len() > bounds::MESSAGE_STORED && !text.starts_with(CUT_START) {
+        keep_end(format!("{CUT_START}{text}"))
+    } else {
+        keep_end(text)
+    }
 }
 
 /// `text` if within what the ingest function accepts ([`bounds::MESSAGE_ACCEPTED`]), else its
@@ -117,6 +138,35 @@ mod tests {
         assert_eq!(tail.text(), "23456789");
         tail.push(b"abcdefghijkl");
         assert_eq!(tail.text(), "efghijkl");
+    }
+
+    /// The window of the last 64 KiB can start inside a line, between a secret and what leads
+    /// to it (`https://ci:`…): that line is dropped, since the redaction would not know the
+    /// secret without it. A window of one line is kept (its end is the error).
+    #[test]
+    fn a_tail_whose_start_was_dropped_keeps_whole_lines_only() {
+        let mut tail = Tail::new(24);
+        tail.push(b"pull https://ci:hunter2@registry\nFATAL: unauthorized");
+        assert_eq!(tail.text(), "FATAL: unauthorized");
+        let mut fits = Tail::new(64);
+        fits.push(b"pull https://ci:hunter2@registry\nFATAL: unauthorized");
+        assert_eq!(fits.text(), "pull https://ci:hunter2@registry\nFATAL: unauthorized", "nothing dropped");
+        let mut one = Tail::new(8);
+        one.push(b"0123456789");
+        assert_eq!(one.text(), "23456789");
+    }
+
+    /// Last lines over the 4 KiB the product stores are marked to be stored by their end:
+    /// unmarked, the ingest function kept their start, and the error at the end was lost.
+    #[test]
+    fn last_lines_over_what_is_stored_are_marked_to_be_stored_by_their_end() {
+        let tail = "FATAL: unauthorized: authentication required";
+        let text = format!("{}\n{tail}\n", "x".repeat(10_000));
+        let message = last_lines(&text);
+        assert_eq!(message, format!("{CUT_START}{}\n{tail}", "x".repeat(10_000)));
+        let stored = scan_failures_domain::event::stored_message(message);
+        assert!(stored.starts_with(CUT_START) && stored.ends_with(tail), "{stored}");
+        assert_eq!(last_lines("short\nFATAL: x\n"), "short\nFATAL: x");
     }
 
     #[test]
