@@ -229,9 +229,11 @@ async fn roxctl_failures_reach_the_api_through_the_bus_and_other_outcomes_publis
 /// A roxctl error past the 4 KiB the product stores (a lookup that failed at 31 registries) is
 /// published whole, within the 64 KiB the ingest function accepts, which classifies and groups
 /// it whole: its one 401, past the first 4 KiB, decides the reason, where the 4 KiB `scanfail`
-/// sent before read as a timeout. Stored by its start, 4 KiB.
+/// sent before read as a timeout. Stored by its start, 4 KiB. Another scanner's last lines past
+/// 4 KiB are stored by their end, the error they end on (sent whole and unmarked, their start
+/// was stored).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_roxctl_error_is_classified_whole_and_stored_by_its_start() {
+async fn a_long_message_is_classified_whole_and_stored_by_the_end_that_holds_its_error() {
     use scan_failures_domain::classify::{classify, Reason};
     use scan_failures_domain::event::{bounds, truncate, TRUNCATION_MARKER};
     let stack = Stack::start().await;
@@ -254,6 +256,20 @@ async fn a_long_roxctl_error_is_classified_whole_and_stored_by_its_start() {
     let stored = events[0]["message"].as_str().unwrap_or_default();
     assert_eq!(stored, truncate(message, bounds::MESSAGE_STORED));
     assert!(stored.ends_with(TRUNCATION_MARKER));
+    // Another scanner's last lines past 4 KiB are stored by their end, the error they end on.
+    let tail = "FATAL: unauthorized: authentication required";
+    let script = format!("head -c 6000 /dev/zero | tr '\\0' x >&2; printf '\\n{tail}\\n' >&2; exit 1");
+    let ran = scanfail(
+        &["run", "--operation", "image-scan", "--image", "quay.io/acme/other:1", "--", "sh", "-c", &script],
+        &stack.env(),
+        None,
+    );
+    assert_eq!(ran.code, 1, "{ran:?}");
+    let events = stack.events_of("quay.io/acme/other:1", 1);
+    assert_eq!(reason_of(&events), ["REGISTRY_UNAUTHORIZED"]);
+    let stored = events[0]["message"].as_str().unwrap_or_default();
+    assert!(stored.starts_with("[truncated]…x") && stored.ends_with(tail), "{stored}");
+    assert!(stored.len() <= bounds::MESSAGE_STORED && stored.len() > bounds::MESSAGE_STORED - 4, "{}", stored.len());
 }
 
 /// A `PutEvents` whose answer is lost after EventBridge took its event is sent again by the SDK,
