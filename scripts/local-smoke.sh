@@ -63,7 +63,7 @@ leftovers() {
   for environ in /proc/[0-9]*/environ; do
     if grep -qzx "SCANFAIL_LOCAL_RUN=$pid" "$environ" 2>/dev/null; then
       p=${environ#/proc/}; p=${p%/environ}
-      echo "$p $( (tr '\0' ' ' <"/proc/$p/cmdline") 2>/dev/null | cut -c1-120 || true)"
+      echo "$p $( (tr '\0\n' '  ' <"/proc/$p/cmdline") 2>/dev/null | cut -c1-120 || true)"
     fi
   done
 }
@@ -76,7 +76,9 @@ if [ -n "$left" ]; then
   echo "local-smoke: make local left $(printf '%s\n' "$left" | wc -l) process(es) running after it stopped:"
   printf '  %s\n' "$left"
   # Not left behind by this check either.
-  printf '%s\n' "$left" | while read -r p _; do kill -KILL "$p" 2>/dev/null || true; done
+  printf '%s\n' "$left" | while read -r p _; do
+    if [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -gt 1 ]; then kill -KILL "$p" 2>/dev/null || true; fi
+  done
   exit 1
 fi
 for port in "$DYNAMODB_PORT" "$LAMBDA_PORT" "$MOTO_PORT" "$STREAMS_PROXY_PORT"; do

@@ -49,7 +49,7 @@ impl Report {
         }
         // The free-text fields cut to the ingest function's bounds here (it cuts them too): a
         // `--cluster` or a CI variable of any length would take an entry past EventBridge's.
-        let bounded = |text: &str, max| event::truncate(text.to_owned(), max);
+        let bounded = |text: &str, max| event::truncate(text.trim().to_owned(), max);
         if let Some(cluster) = &self.cluster {
             detail.insert("cluster".into(), json!(bounded(cluster, bounds::CLUSTER)));
         }
@@ -74,12 +74,13 @@ impl Report {
     /// viewer and copied into dead-letter queues), within what the ingest function accepts
     /// ([`bounds::MESSAGE_ACCEPTED`]), which classifies and groups it whole (cut to the 4 KiB
     /// it stores, a phrase past them did not decide the reason, and two long messages cut at
-    /// different places were two groups): cut at its end, or, for a message already cut at its
-    /// start to keep the error it ends on ([`stderr::last_lines`]; a redaction can make it
-    /// longer), at its start again, which the ingest function keeps too. Its JSON is within
+    /// different places were two groups): cut at its end, or, for a message marked to be kept
+    /// by its end ([`stderr::last_lines`]; a redaction can make it longer), at its start,
+    /// which the ingest function keeps the end of too. Its JSON is within
     /// [`MAX_MESSAGE_JSON`] as well.
     fn published_message(&self) -> String {
-        let redacted = redact::secrets(&self.message).into_owned();
+        // Trimmed first, as the ingest function reads it (its marker then at the start).
+        let redacted = redact::secrets(self.message.trim()).into_owned();
         let end_kept = redacted.starts_with(stderr::CUT_START);
         let mut max = bounds::MESSAGE_ACCEPTED;
         loop {

@@ -15,32 +15,40 @@ pub const LAST_LINES: usize = 5;
 pub struct Tail {
     bytes: Vec<u8>,
     limit: usize,
-    /// Whether bytes before the kept ones were dropped.
-    cut: bool,
+    /// Whether the kept bytes start inside a line: bytes were dropped, the last of them not a
+    /// newline.
+    partial: bool,
 }
 
 impl Tail {
     pub fn new(limit: usize) -> Self {
-        Self { bytes: Vec::new(), limit, cut: false }
+        Self { bytes: Vec::new(), limit, partial: false }
     }
 
     pub fn push(&mut self, chunk: &[u8]) {
-        self.cut |= chunk.len() > self.limit;
+        // The last byte dropped, of the kept ones or of `chunk`, as if it were appended whole.
+        let dropped = (self.bytes.len() + chunk.len()).saturating_sub(self.limit);
+        if dropped > 0 {
+            let last = match dropped.checked_sub(self.bytes.len()) {
+                None | Some(0) => self.bytes.get(dropped - 1),
+                Some(of_chunk) => chunk.get(of_chunk - 1),
+            };
+            self.partial = last != Some(&b'\n');
+        }
         let chunk = &chunk[chunk.len().saturating_sub(self.limit)..];
         let overflow = (self.bytes.len() + chunk.len()).saturating_sub(self.limit);
-        self.cut |= overflow > 0;
         self.bytes.drain(..overflow);
         self.bytes.extend_from_slice(chunk);
     }
 
     /// The kept text: invalid UTF-8 (a cut character at the start included) replaced, colour
-    /// codes removed. When its start was dropped, without the line it cut: what leads to a
-    /// secret there (`https://`, a flag's name) may be gone, and the redaction, which finds a
-    /// secret by it, with it (a text of one line keeps it: its end is the error).
+    /// codes removed. When it starts inside a line, without that line: what leads to a secret
+    /// there (`https://`, a flag's name) may be gone, and the redaction, which finds a secret by
+    /// it, with it; unless no other line has words (its end is then the error).
     pub fn text(&self) -> String {
         let text = strip_ansi(&String::from_utf8_lossy(&self.bytes));
         match text.split_once('\n') {
-            Some((_, whole_lines)) if self.cut => whole_lines.to_owned(),
+            Some((_, rest)) if self.partial && rest.lines().any(|l| !l.trim().is_empty()) => rest.to_owned(),
             _ => text,
         }
     }
@@ -93,9 +101,9 @@ pub fn strip_ansi(s: &str) -> String {
 pub use scan_failures_domain::event::CUT_START;
 
 /// The last [`LAST_LINES`] non-empty lines of `s` as a terminal shows them (a line rewritten
-/// after `\r`, a progress bar, is its last rewrite), right-trimmed, joined by newlines. Over
-/// what the ingest function accepts, its start is cut and marked ([`CUT_START`]): the error a
-/// scanner ends on is what the message is for. Its secrets are
+/// after `\r`, a progress bar, is its last rewrite), right-trimmed, joined by newlines, marked
+/// to be stored by its end ([`end_kept`]): the error a scanner ends on is what the message is
+/// for. Its secrets are
 /// redacted before the cut: the redaction finds a secret by what leads to it (`://user:`, a
 /// flag's name, `Bearer`), and a cut between the two would leave the secret unrecognised.
 pub fn last_lines(s: &str) -> String {
@@ -154,6 +162,21 @@ mod tests {
         let mut one = Tail::new(8);
         one.push(b"0123456789");
         assert_eq!(one.text(), "23456789");
+        // One cut line and nothing after its newline but blanks: kept, not emptied.
+        let mut progress = Tail::new(12);
+        progress.push(b"0%\r50%\rFATAL: x\n\n");
+        assert_eq!(progress.text(), "%\rFATAL: x\n\n");
+        assert_eq!(last_lines(&progress.text()), "FATAL: x");
+        // Dropped bytes that end at a newline cut no line: the first kept one stays.
+        let mut whole = Tail::new(11);
+        whole.push(b"line1\n");
+        whole.push(b"ERROR:\tx\nz");
+        assert_eq!(whole.text(), "ERROR:\tx\nz");
+        let mut big = Tail::new(11);
+        big.push(b"line1\nERROR:\tx\nz");
+        assert_eq!(big.text(), "ERROR:\tx\nz", "a chunk past the limit alone");
+        big.push(b"");
+        assert_eq!(big.text(), "ERROR:\tx\nz");
     }
 
     /// Last lines over the 4 KiB the product stores are marked to be stored by their end:
